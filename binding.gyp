@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "medix",
+      "sources": ["<!@(node scripts/native-sources.cjs)"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_CPP_EXCEPTIONS_ALL"],
+      "cflags!": ["-fno-exceptions", "-O2", "-O3"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-O2"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-frtti", "-Wall", "-Wno-unused-parameter"],
+      "conditions": [
+        ["target_arch=='x64'", { "cflags_cc": ["-march=x86-64-v3", "-mtune=native"] }],
+        ["'<!(node scripts/detect-openblas.cjs)'=='1'", {
+          "defines": ["MEDIX_HAVE_OPENBLAS=1"],
+          "libraries": ["-lopenblas"]
+        }]
+      ]
+    }
+  ]
+}

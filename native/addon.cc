@@ -1,0 +1,19 @@
+// Module init: registers the bindings, nothing else.
+#include "bindings/registry.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  using namespace medix::bindings;
+  init_system(env, exports);
+  init_layer_ops(env, exports);
+  init_attention(env, exports);
+  init_loss_ops(env, exports);
+  init_optim(env, exports);
+  init_model(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(medix, Init)

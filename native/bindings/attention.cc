@@ -1,0 +1,5 @@
+// STUB
+#include "registry.h"
+namespace medix::bindings {
+void init_attention(Napi::Env, Napi::Object) {}
+}

@@ -1,0 +1,14 @@
+// One Init function per binding area; addon.cc calls them all. Each adds its functions to `exports`.
+#pragma once
+#include "js.h"
+
+namespace medix::bindings {
+
+void init_system(Napi::Env env, Napi::Object exports);      // threads, GEMM kernel, build info
+void init_layer_ops(Napi::Env env, Napi::Object exports);   // embedding, rmsnorm, linear, rope, swiglu, add
+void init_attention(Napi::Env env, Napi::Object exports);   // attention
+void init_loss_ops(Napi::Env env, Napi::Object exports);    // fused log-probs, policy loss, SFT loss
+void init_optim(Napi::Env env, Napi::Object exports);       // AdamW, gradient norm
+void init_model(Napi::Env env, Napi::Object exports);       // Qwen3 model
+
+}  // namespace medix::bindings

@@ -1,0 +1,74 @@
+// The op interface. Model, optimizer and loss code call ops only through a Backend, so a CUDA
+// backend (kernels/) slots in by implementing this class; callers never change. Pointers passed to
+// a backend's ops point into memory that backend allocated (host memory for the CPU backend,
+// device memory for CUDA). The semantics of each op are documented once, in native/ops/<family>.h,
+// whose medix::cpu functions are the reference implementation.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "../ops/attention.h"
+#include "../ops/adamw.h"
+#include "../ops/logprob.h"
+#include "../ops/loss.h"
+#include "../ops/rope.h"
+
+namespace medix {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // Memory
+  virtual void* alloc(size_t bytes) = 0;  // zero-filled
+  virtual void release(void* p) = 0;
+  virtual void to_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void from_host(void* dst, const void* src, size_t bytes) = 0;
+  virtual void zero(float* p, int64_t n) = 0;
+  virtual void copy(float* dst, const float* src, int64_t n) = 0;
+
+  // Layers (see native/ops/*.h)
+  virtual void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n, int64_t dim) = 0;
+  virtual void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t n, int64_t dim) = 0;
+  virtual void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t dim,
+                               float eps) = 0;
+  virtual void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
+                                const float* rstd, int64_t rows, int64_t dim) = 0;
+  virtual void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in,
+                              int64_t out) = 0;
+  virtual void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W,
+                               int64_t T, int64_t in, int64_t out) = 0;
+  virtual void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads,
+                            const RopeSpec& spec) = 0;
+  virtual void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads,
+                             const RopeSpec& spec) = 0;
+  virtual void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                                 const AttentionShape& s) = 0;
+  virtual void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                                  const float* lse, const float* q, const float* k, const float* v,
+                                  const AttentionShape& s) = 0;
+  virtual void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) = 0;
+  virtual void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                               int64_t n) = 0;
+  virtual void add_forward(float* out, const float* a, const float* b, int64_t n) = 0;
+  virtual void add_inplace(float* dst, const float* src, int64_t n) = 0;
+
+  // Head and losses
+  virtual size_t logprob_forward(float* logp, float* entropy, float* lse, const float* hidden, const float* head,
+                                 const int32_t* targets, const LogprobShape& s) = 0;
+  virtual size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy,
+                                  const float* hidden, const float* head, const int32_t* targets, const float* lse,
+                                  const float* entropy, const LogprobShape& s) = 0;
+
+  // Optimizer
+  virtual void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConfig& cfg,
+                          int64_t step, bool decay) = 0;
+  virtual double sum_squares(const float* g, int64_t n) = 0;
+  virtual void scale_inplace(float* g, float s, int64_t n) = 0;
+};
+
+// The reference backend: host memory, the medix::cpu functions.
+Backend& cpu_backend();
+
+}  // namespace medix

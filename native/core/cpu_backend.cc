@@ -1,0 +1,107 @@
+// The CPU backend: forwards every op to its reference implementation in native/ops.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "backend.h"
+#include "../ops/embedding.h"
+#include "../ops/linear.h"
+#include "../ops/residual.h"
+#include "../ops/rmsnorm.h"
+#include "../ops/swiglu.h"
+
+namespace medix {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+
+  void* alloc(size_t bytes) override {
+    // 64-byte alignment suits AVX-512 loads; aligned_alloc needs a multiple of the alignment.
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, rounded == 0 ? 64 : rounded);
+    return p;
+  }
+  void release(void* p) override { std::free(p); }
+  void to_host(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void from_host(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  void zero(float* p, int64_t n) override { std::memset(p, 0, sizeof(float) * n); }
+  void copy(float* dst, const float* src, int64_t n) override { std::memcpy(dst, src, sizeof(float) * n); }
+
+  void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n, int64_t dim) override {
+    cpu::embedding_forward(out, ids, table, n, dim);
+  }
+  void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t n, int64_t dim) override {
+    cpu::embedding_backward(dtable, dout, ids, n, dim);
+  }
+  void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t dim,
+                       float eps) override {
+    cpu::rmsnorm_forward(out, rstd, x, w, rows, dim, eps);
+  }
+  void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
+                        int64_t rows, int64_t dim) override {
+    cpu::rmsnorm_backward(dx, dw, dout, x, w, rstd, rows, dim);
+  }
+  void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in,
+                      int64_t out) override {
+    cpu::linear_forward(y, x, W, b, T, in, out);
+  }
+  void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
+                       int64_t in, int64_t out) override {
+    cpu::linear_backward(dx, dW, db, dy, x, W, T, in, out);
+  }
+  void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads,
+                    const RopeSpec& spec) override {
+    cpu::rope_forward(out, x, pos, T, n_heads, spec);
+  }
+  void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads,
+                     const RopeSpec& spec) override {
+    cpu::rope_backward(dx, dout, pos, T, n_heads, spec);
+  }
+  void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                         const AttentionShape& s) override {
+    cpu::attention_forward(out, lse, q, k, v, s);
+  }
+  void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                          const float* q, const float* k, const float* v, const AttentionShape& s) override {
+    cpu::attention_backward(dq, dk, dv, dout, out, lse, q, k, v, s);
+  }
+  void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) override {
+    cpu::swiglu_forward(out, gate, up, n);
+  }
+  void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                       int64_t n) override {
+    cpu::swiglu_backward(dgate, dup, dout, gate, up, n);
+  }
+  void add_forward(float* out, const float* a, const float* b, int64_t n) override { cpu::add_forward(out, a, b, n); }
+  void add_inplace(float* dst, const float* src, int64_t n) override { cpu::add_inplace(dst, src, n); }
+
+  size_t logprob_forward(float* logp, float* entropy, float* lse, const float* hidden, const float* head,
+                         const int32_t* targets, const LogprobShape& s) override {
+    return cpu::logprob_forward(logp, entropy, lse, hidden, head, targets, s);
+  }
+  size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy,
+                          const float* hidden, const float* head, const int32_t* targets, const float* lse,
+                          const float* entropy, const LogprobShape& s) override {
+    return cpu::logprob_backward(dhidden, dhead, dlogp, dentropy, hidden, head, targets, lse, entropy, s);
+  }
+
+  void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConfig& cfg, int64_t step,
+                  bool decay) override {
+    cpu::adamw_step(p, g, m, v, n, cfg, step, decay);
+  }
+  double sum_squares(const float* g, int64_t n) override { return cpu::sum_squares(g, n); }
+  void scale_inplace(float* g, float s, int64_t n) override { cpu::scale_inplace(g, s, n); }
+};
+
+}  // namespace
+
+Backend& cpu_backend() {
+  static CpuBackend backend;
+  return backend;
+}
+
+}  // namespace medix

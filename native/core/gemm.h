@@ -1,0 +1,30 @@
+// Single-precision matrix multiply, row-major, the one GEMM every CPU op calls.
+//
+//   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C
+//   op(A) = A ([M,K], leading dimension lda) or A^T (A stored [K,M]); likewise B.
+//
+// Two kernels sit behind it: OpenBLAS (when it was found at build time) and a portable blocked,
+// packed, multi-threaded kernel that is always compiled in. The kernel is chosen at run time.
+#pragma once
+#include <cstdint>
+
+namespace medix {
+
+enum class GemmKernel { Portable = 0, OpenBLAS = 1 };
+
+bool gemm_openblas_available();
+GemmKernel gemm_kernel();
+void set_gemm_kernel(GemmKernel k);  // throws if OpenBLAS is asked for but was not built in
+const char* gemm_kernel_name(GemmKernel k);
+// What OpenBLAS reports about itself (core it chose, build config), or "" when not built in.
+const char* openblas_info();
+
+// Multi-threaded, with the selected kernel. Must not be called from inside parallel_for.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// Single-threaded portable kernel: safe to call from inside parallel_for (attention uses it per head).
+void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+}  // namespace medix

@@ -1,0 +1,29 @@
+// AdamW (decoupled weight decay, bias correction) over flat parameter buffers, and the gradient
+// utilities around it (global norm, clipping, non-finite detection).
+#pragma once
+#include <cstdint>
+
+namespace medix {
+
+struct AdamWConfig {
+  float lr = 1e-6f;
+  float beta1 = 0.9f, beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 1e-2f;
+};
+
+namespace cpu {
+
+// One step over n elements, step >= 1 (used for bias correction). decay is 0 or 1: whether weight
+// decay applies to this buffer. Order as in torch.optim.AdamW: p *= 1 - lr*wd, then the Adam update.
+void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConfig& cfg, int64_t step,
+                bool decay);
+
+// Sum of squares, accumulated in double over fixed chunks: same result for any thread count.
+// Returns +inf/NaN if any element is non-finite.
+double sum_squares(const float* g, int64_t n);
+
+void scale_inplace(float* g, float s, int64_t n);
+
+}  // namespace cpu
+}  // namespace medix

@@ -1,0 +1,30 @@
+// Causal grouped-query attention over packed variable-length sequences.
+//
+// Sequences are packed back to back: sequence s holds tokens [cu_seqlens[s], cu_seqlens[s+1]).
+// A query attends to keys of its own sequence at positions <= its own; nothing is padded.
+// q: [T, n_heads, head_dim]; k, v: [T, n_kv_heads, head_dim]; query head h reads kv head
+// h / (n_heads / n_kv_heads). out: [T, n_heads, head_dim]. lse: [T, n_heads] = log-sum-exp of the
+// scaled scores of each query row, saved so backward can recompute probabilities without storing them.
+#pragma once
+#include <cstdint>
+
+namespace medix {
+
+struct AttentionShape {
+  int64_t T = 0;
+  int64_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  const int32_t* cu_seqlens = nullptr;  // [n_seqs + 1], cu_seqlens[0] = 0, cu_seqlens[n_seqs] = T
+  int64_t n_seqs = 0;
+  float scale = 0.0f;  // usually 1/sqrt(head_dim)
+};
+
+namespace cpu {
+
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const AttentionShape& s);
+// dq += ..., dk += ..., dv += ...
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                        const float* q, const float* k, const float* v, const AttentionShape& s);
+
+}  // namespace cpu
+}  // namespace medix

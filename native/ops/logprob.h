@@ -1,0 +1,37 @@
+// Fused output head + log-softmax + gather.
+//
+// For each token t: z = hidden[t] . head^T / temperature (a [V] row of logits),
+//   logp[t]    = z[target[t]] - logsumexp(z)
+//   entropy[t] = -sum_j p_j log p_j,  p = softmax(z)
+// computed in blocks of token_chunk tokens x vocab_chunk vocabulary entries with an online
+// log-sum-exp, so the [T, V] logits are never materialised: the extra memory is one
+// token_chunk x vocab_chunk block plus O(T) statistics. target -1 means "no target" (logp = 0,
+// no gradient), e.g. the last token of each packed sequence.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace medix {
+
+struct LogprobShape {
+  int64_t T = 0, hidden = 0, vocab = 0;
+  float temperature = 1.0f;
+  int64_t token_chunk = 256;
+  int64_t vocab_chunk = 8192;
+};
+
+namespace cpu {
+
+// lse[T] is written for backward. entropy may be null. Returns the peak extra bytes used.
+size_t logprob_forward(float* logp, float* entropy, float* lse, const float* hidden, const float* head,
+                       const int32_t* targets, const LogprobShape& s);
+
+// dhidden += d/dhidden, dhead += d/dhead of sum_t (dlogp[t]*logp[t] + dentropy[t]*entropy[t]).
+// dentropy/entropy may be null (then the entropy term is absent). Recomputes each logits block.
+// Returns the peak extra bytes used.
+size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy,
+                        const float* hidden, const float* head, const int32_t* targets, const float* lse,
+                        const float* entropy, const LogprobShape& s);
+
+}  // namespace cpu
+}  // namespace medix
