@@ -1,5 +1,307 @@
-// STUB
+// N-API face of the Qwen3 model: a JS class wrapping medix::Qwen3Model. Heavy calls (forward,
+// backward, optimizerStep) run on a libuv worker and return promises; a model runs one such call
+// at a time and rejects overlapping calls instead of racing on its buffers.
+#include <atomic>
+#include <cmath>
+#include <memory>
+
+#include "../model/qwen3.h"
 #include "registry.h"
+
 namespace medix::bindings {
-void init_model(Napi::Env, Napi::Object) {}
+namespace {
+
+const char* kCls = "Qwen3Model";
+
+Qwen3Config parse_config(const Napi::Object& o) {
+  const std::string fn = std::string(kCls) + " config";
+  Qwen3Config c;
+  const int64_t big = int64_t(1) << 31;
+  c.vocab = js::integer(o, "vocabSize", fn, 1, big - 1);
+  c.hidden = js::integer(o, "hiddenSize", fn, 1, big);
+  c.intermediate = js::integer(o, "intermediateSize", fn, 1, big);
+  c.layers = js::integer(o, "numLayers", fn, 1, 4096);
+  c.heads = js::integer(o, "numHeads", fn, 1, 4096);
+  c.kv_heads = js::integer(o, "numKvHeads", fn, 1, 4096);
+  c.head_dim = js::integer(o, "headDim", fn, 2, 4096);
+  c.rope_theta = static_cast<float>(js::number_or(o, "ropeTheta", fn, 1e6));
+  c.rms_eps = static_cast<float>(js::number_or(o, "rmsEps", fn, 1e-6));
+  c.tie_embeddings = js::boolean_or(o, "tieEmbeddings", fn, false);
+  c.mrope_interleaved = js::boolean_or(o, "mropeInterleaved", fn, false);
+  Napi::Value sec = o.Get("mropeSection");
+  if (!sec.IsUndefined() && !sec.IsNull()) {
+    if (!sec.IsArray()) throw Napi::TypeError::New(o.Env(), fn + ": mropeSection must be an array of 3 integers");
+    auto arr = sec.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value v = arr.Get(i);
+      if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), fn + ": mropeSection must hold integers");
+      c.mrope_section.push_back(v.As<Napi::Number>().Int64Value());
+    }
+  }
+  Napi::Value prefix = o.Get("prefix");
+  if (prefix.IsString()) c.prefix = prefix.As<Napi::String>().Utf8Value();
+  c.validate();
+  return c;
 }
+
+class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, kCls,
+                       {InstanceMethod("params", &ModelWrap::Params), InstanceMethod("getParam", &ModelWrap::GetParam),
+                        InstanceMethod("setParam", &ModelWrap::SetParam), InstanceMethod("getGrad", &ModelWrap::GetGrad),
+                        InstanceMethod("forward", &ModelWrap::Forward), InstanceMethod("backward", &ModelWrap::Backward),
+                        InstanceMethod("zeroGrad", &ModelWrap::ZeroGrad),
+                        InstanceMethod("optimizerStep", &ModelWrap::OptimizerStep),
+                        InstanceMethod("setRecompute", &ModelWrap::SetRecompute),
+                        InstanceMethod("activationPlan", &ModelWrap::Plan),
+                        InstanceMethod("numParams", &ModelWrap::NumParams)});
+  }
+
+  explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+    Napi::Env env = info.Env();
+    const std::string fn = std::string("new ") + kCls;
+    Qwen3Config cfg = parse_config(js::object(info[0], fn, "config"));
+    Napi::Object opts = info[1].IsUndefined() ? Napi::Object::New(env) : js::object(info[1], fn, "options");
+    const int64_t seed = js::integer_or(opts, "seed", fn, 0, (int64_t(1) << 53), 0);
+    const double std = js::number_or(opts, "initStd", fn, 0.02);
+    model_ = std::make_unique<Qwen3Model>(cfg, cpu_backend(), static_cast<uint64_t>(seed), static_cast<float>(std));
+    model_->set_recompute(js::boolean_or(opts, "recompute", fn, false));
+  }
+
+ private:
+  // Claims the model for one async call; throws if another is running.
+  void claim(const char* what) {
+    bool expected = false;
+    if (!busy_->compare_exchange_strong(expected, true))
+      throw std::runtime_error(std::string(kCls) + "." + what +
+                               ": the model is busy with another call; await it before starting the next");
+  }
+  void check_idle(const char* what) {
+    if (busy_->load())
+      throw std::runtime_error(std::string(kCls) + "." + what +
+                               ": the model is busy with an async call; await it first");
+  }
+
+  Napi::Value Params(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto out = Napi::Array::New(env, model_->params().size());
+    uint32_t i = 0;
+    for (const auto& p : model_->params()) {
+      auto o = Napi::Object::New(env);
+      o.Set("name", p.name);
+      auto shape = Napi::Array::New(env, p.shape.size());
+      for (uint32_t d = 0; d < p.shape.size(); ++d) shape.Set(d, Napi::Number::New(env, double(p.shape[d])));
+      o.Set("shape", shape);
+      o.Set("numel", Napi::Number::New(env, double(p.numel)));
+      out.Set(i++, o);
+    }
+    return out;
+  }
+
+  const ParamInfo& named(const Napi::CallbackInfo& info, const char* fn) {
+    if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), std::string(fn) + ": name must be a string");
+    return model_->param(info[0].As<Napi::String>().Utf8Value());
+  }
+
+  Napi::Value GetParam(const Napi::CallbackInfo& info) {
+    check_idle("getParam");
+    const ParamInfo& p = named(info, "getParam");
+    auto arr = Napi::Float32Array::New(info.Env(), p.numel);
+    model_->get_param(p, arr.Data());
+    return arr;
+  }
+
+  Napi::Value SetParam(const Napi::CallbackInfo& info) {
+    check_idle("setParam");
+    const ParamInfo& p = named(info, "setParam");
+    const std::string fn = "setParam(" + p.name + ")";
+    auto data = js::f32(info[1], fn, "data", p.numel, "numel of the parameter", true);
+    model_->set_param(p, data.data);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value GetGrad(const Napi::CallbackInfo& info) {
+    check_idle("getGrad");
+    const ParamInfo& p = named(info, "getGrad");
+    auto arr = Napi::Float32Array::New(info.Env(), p.numel);
+    model_->get_grad(p, arr.Data());
+    return arr;
+  }
+
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string fn = std::string(kCls) + ".forward";
+    const Qwen3Config& c = model_->config();
+    Napi::Object batch = js::object(info[0], fn, "batch");
+    Napi::Object opts = info[1].IsUndefined() ? Napi::Object::New(env) : js::object(info[1], fn, "options");
+    auto tokens = js::i32(batch.Get("tokens"), fn, "batch.tokens");
+    const int64_t T = static_cast<int64_t>(tokens.length);
+    if (T == 0) throw Napi::RangeError::New(env, fn + ": batch.tokens is empty");
+    js::check_ids(tokens, 0, static_cast<int32_t>(c.vocab), fn, "batch.tokens");
+    auto cu = js::i32(batch.Get("cuSeqlens"), fn, "batch.cuSeqlens");
+    js::check_cu_seqlens(cu, T, fn, "batch.cuSeqlens");
+    auto targets = js::i32(batch.Get("targets"), fn, "batch.targets", T, "one per token");
+    js::check_ids(targets, -1, static_cast<int32_t>(c.vocab), fn, "batch.targets");
+    const int P = c.position_components();
+    js::View<int32_t> pos;
+    Napi::Value posv = batch.Get("positions");
+    if (!posv.IsUndefined() && !posv.IsNull()) {
+      pos = js::i32(posv, fn, "batch.positions", P * T, P == 1 ? "tokens" : "3*tokens (t, h, w rows)");
+      js::check_ids(pos, 0, INT32_MAX, fn, "batch.positions");
+    }
+    ForwardOptions o;
+    o.temperature = static_cast<float>(js::number_or(opts, "temperature", fn, 1.0));
+    if (!(o.temperature > 0)) throw Napi::RangeError::New(env, fn + ": option 'temperature' must be > 0");
+    o.entropy = js::boolean_or(opts, "entropy", fn, false);
+    o.training = js::boolean_or(opts, "training", fn, false);
+    o.logits = js::boolean_or(opts, "logits", fn, false);
+
+    struct Job {
+      std::vector<int32_t> tokens, cu, targets, pos;
+      std::vector<float> logp, entropy, logits;
+    };
+    auto job = std::make_shared<Job>();
+    job->tokens.assign(tokens.data, tokens.data + T);
+    job->cu.assign(cu.data, cu.data + cu.length);
+    job->targets.assign(targets.data, targets.data + T);
+    if (pos.data) job->pos.assign(pos.data, pos.data + pos.length);
+    job->logp.resize(T);
+    if (o.entropy) job->entropy.resize(T);
+    if (o.logits) job->logits.resize(static_cast<size_t>(T) * c.vocab);
+    claim("forward");
+    Qwen3Model* m = model_.get();
+    auto busy = busy_;
+    return js::run_async(
+        env,
+        [job, m, o, T, busy] {
+          struct Release {
+            std::shared_ptr<std::atomic<bool>> b;
+            ~Release() { b->store(false); }
+          } release{busy};
+          PackedBatch b{T, job->tokens.data(), job->cu.data(), static_cast<int64_t>(job->cu.size()) - 1,
+                        job->targets.data(), job->pos.empty() ? nullptr : job->pos.data()};
+          m->forward(b, o, job->logp.data(), o.entropy ? job->entropy.data() : nullptr,
+                     o.logits ? job->logits.data() : nullptr);
+        },
+        [job, o](Napi::Env env) -> Napi::Value {
+          auto out = Napi::Object::New(env);
+          out.Set("logp", js::new_f32(env, job->logp.data(), job->logp.size()));
+          if (o.entropy) out.Set("entropy", js::new_f32(env, job->entropy.data(), job->entropy.size()));
+          if (o.logits) out.Set("logits", js::new_f32(env, job->logits.data(), job->logits.size()));
+          return out;
+        },
+        {info.This()});
+  }
+
+  Napi::Value Backward(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string fn = std::string(kCls) + ".backward";
+    Napi::Object grads = js::object(info[0], fn, "grads");
+    auto dlogp = js::f32(grads.Get("dlogp"), fn, "grads.dlogp", -1, nullptr, true);
+    auto dent = js::f32_opt(grads.Get("dentropy"), fn, "grads.dentropy", static_cast<int64_t>(dlogp.length),
+                            "one per token", true);
+    auto a = std::make_shared<std::vector<float>>(dlogp.data, dlogp.data + dlogp.length);
+    auto e = std::make_shared<std::vector<float>>(dent.data, dent.data + dent.length);
+    claim("backward");
+    Qwen3Model* m = model_.get();
+    auto busy = busy_;
+    return js::run_async(
+        env,
+        [a, e, m, busy] {
+          struct Release {
+            std::shared_ptr<std::atomic<bool>> b;
+            ~Release() { b->store(false); }
+          } release{busy};
+          m->backward(a->data(), static_cast<int64_t>(a->size()), e->empty() ? nullptr : e->data());
+        },
+        [](Napi::Env env) -> Napi::Value { return env.Undefined(); }, {info.This()});
+  }
+
+  Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
+    check_idle("zeroGrad");
+    model_->zero_grad();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value OptimizerStep(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const std::string fn = std::string(kCls) + ".optimizerStep";
+    Napi::Object o = js::object(info[0], fn, "options");
+    AdamWConfig cfg;
+    cfg.lr = static_cast<float>(js::number(o, "lr", fn));
+    cfg.beta1 = static_cast<float>(js::number_or(o, "beta1", fn, 0.9));
+    cfg.beta2 = static_cast<float>(js::number_or(o, "beta2", fn, 0.999));
+    cfg.eps = static_cast<float>(js::number_or(o, "eps", fn, 1e-8));
+    cfg.weight_decay = static_cast<float>(js::number_or(o, "weightDecay", fn, 1e-2));
+    const float max_norm = static_cast<float>(js::number_or(o, "maxGradNorm", fn, 0));
+    if (cfg.lr < 0 || cfg.beta1 < 0 || cfg.beta1 >= 1 || cfg.beta2 < 0 || cfg.beta2 >= 1 || cfg.eps <= 0 ||
+        cfg.weight_decay < 0)
+      throw Napi::RangeError::New(env, fn + ": need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weightDecay >= 0");
+    std::vector<bool> decay(model_->params().size(), true);
+    Napi::Value mask = o.Get("decay");
+    if (!mask.IsUndefined()) {
+      if (!mask.IsArray() || mask.As<Napi::Array>().Length() != decay.size())
+        throw Napi::TypeError::New(env, fn + ": option 'decay' must be an array of " + std::to_string(decay.size()) +
+                                            " booleans (one per parameter, in params() order)");
+      auto arr = mask.As<Napi::Array>();
+      for (uint32_t i = 0; i < decay.size(); ++i) decay[i] = arr.Get(i).ToBoolean().Value();
+    }
+    claim("optimizerStep");
+    Qwen3Model* m = model_.get();
+    auto busy = busy_;
+    auto result = std::make_shared<StepResult>();
+    return js::run_async(
+        env,
+        [m, cfg, max_norm, decay, busy, result] {
+          struct Release {
+            std::shared_ptr<std::atomic<bool>> b;
+            ~Release() { b->store(false); }
+          } release{busy};
+          *result = m->optimizer_step(cfg, max_norm, decay);
+        },
+        [result](Napi::Env env) -> Napi::Value {
+          auto out = Napi::Object::New(env);
+          out.Set("gradNorm", Napi::Number::New(env, result->grad_norm));
+          out.Set("skipped", Napi::Boolean::New(env, result->skipped));
+          out.Set("step", Napi::Number::New(env, double(result->step)));
+          return out;
+        },
+        {info.This()});
+  }
+
+  Napi::Value SetRecompute(const Napi::CallbackInfo& info) {
+    check_idle("setRecompute");
+    if (!info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "setRecompute: argument must be a boolean");
+    model_->set_recompute(info[0].As<Napi::Boolean>().Value());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Plan(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const int64_t T = js::integer_arg(info[0], "activationPlan", "tokens", 1, int64_t(1) << 40);
+    const bool training = info[1].IsUndefined() ? true : info[1].ToBoolean().Value();
+    ActivationPlan p = model_->plan(T, training);
+    auto out = Napi::Object::New(env);
+    out.Set("tokens", Napi::Number::New(env, double(p.tokens)));
+    out.Set("recompute", Napi::Boolean::New(env, p.recompute));
+    out.Set("perLayerBytes", Napi::Number::New(env, double(p.per_layer_bytes)));
+    out.Set("streamBytes", Napi::Number::New(env, double(p.stream_bytes)));
+    out.Set("scratchBytes", Napi::Number::New(env, double(p.scratch_bytes)));
+    out.Set("totalBytes", Napi::Number::New(env, double(p.total_bytes)));
+    return out;
+  }
+
+  Napi::Value NumParams(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), double(model_->n_params()));
+  }
+
+  std::unique_ptr<Qwen3Model> model_;
+  std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace
+
+void init_model(Napi::Env env, Napi::Object exports) { exports.Set(kCls, ModelWrap::Define(env)); }
+
+}  // namespace medix::bindings

@@ -1,0 +1,485 @@
+#include "qwen3.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "../core/error.h"
+#include "../core/rng.h"
+
+namespace medix {
+
+// ---------------------------------------------------------------------------------------------
+// Config and parameters
+
+void Qwen3Config::validate() const {
+  auto positive = [](int64_t v, const char* field) { MEDIX_CHECK(v > 0, "Qwen3 config: ", field, " must be > 0, got ", v); };
+  positive(vocab, "vocab_size");
+  positive(hidden, "hidden_size");
+  positive(intermediate, "intermediate_size");
+  positive(layers, "num_hidden_layers");
+  positive(heads, "num_attention_heads");
+  positive(kv_heads, "num_key_value_heads");
+  positive(head_dim, "head_dim");
+  MEDIX_CHECK(heads % kv_heads == 0, "Qwen3 config: num_attention_heads (", heads,
+              ") must be a multiple of num_key_value_heads (", kv_heads, ")");
+  MEDIX_CHECK(head_dim % 2 == 0, "Qwen3 config: head_dim must be even for rotary embeddings, got ", head_dim);
+  MEDIX_CHECK(vocab < (int64_t(1) << 31), "Qwen3 config: vocab_size too large: ", vocab);
+  MEDIX_CHECK(rope_theta > 0 && std::isfinite(rope_theta), "Qwen3 config: rope_theta must be > 0");
+  MEDIX_CHECK(rms_eps > 0 && std::isfinite(rms_eps), "Qwen3 config: rms_norm_eps must be > 0");
+  if (!mrope_section.empty()) {
+    MEDIX_CHECK(mrope_section.size() == 3, "Qwen3 config: mrope_section must have 3 entries, got ",
+                mrope_section.size());
+    int64_t sum = 0;
+    for (int64_t s : mrope_section) sum += s;
+    MEDIX_CHECK(sum == head_dim / 2, "Qwen3 config: mrope_section must sum to head_dim/2 = ", head_dim / 2,
+                ", got ", sum);
+  }
+}
+
+// Pointers to one layer's tensors inside a flat buffer (weights or gradients: same layout).
+struct Qwen3Model::Layer {
+  float *in_norm, *q, *k, *v, *o, *q_norm, *k_norm, *post_norm, *gate, *up, *down;
+};
+
+namespace {
+
+// The per-layer tensor list, in Hugging Face names and shapes; the flat layout follows it.
+std::vector<std::pair<std::string, std::vector<int64_t>>> layer_tensors(const Qwen3Config& c) {
+  const int64_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
+  return {
+      {"input_layernorm.weight", {c.hidden}},
+      {"self_attn.q_proj.weight", {qd, c.hidden}},
+      {"self_attn.k_proj.weight", {kvd, c.hidden}},
+      {"self_attn.v_proj.weight", {kvd, c.hidden}},
+      {"self_attn.o_proj.weight", {c.hidden, qd}},
+      {"self_attn.q_norm.weight", {c.head_dim}},
+      {"self_attn.k_norm.weight", {c.head_dim}},
+      {"post_attention_layernorm.weight", {c.hidden}},
+      {"mlp.gate_proj.weight", {c.intermediate, c.hidden}},
+      {"mlp.up_proj.weight", {c.intermediate, c.hidden}},
+      {"mlp.down_proj.weight", {c.hidden, c.intermediate}},
+  };
+}
+
+int64_t numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+bool is_norm(const std::string& name) { return name.find("norm.weight") != std::string::npos; }
+
+}  // namespace
+
+// One layer's activations. With training && !recompute there is one Acts per layer; otherwise a
+// single Acts is reused by every layer (and refilled by recomputation in backward).
+struct Qwen3Model::Acts {
+  float *rstd1, *xn1, *q_pre, *q_rstd, *q, *k_pre, *k_rstd, *k, *v, *attn, *lse, *h_mid, *rstd2, *xn2, *gate, *up,
+      *act;
+};
+
+struct Qwen3Model::Workspace {
+  Backend& be;
+  int64_t capacity = 0;
+  bool training = false;
+  std::vector<void*> blocks;
+  std::vector<float*> stream;  // residual stream at each layer boundary: L+1 of [T, hidden]
+  std::vector<Acts> acts;
+  float *tmp_h, *final_rstd, *final_xn, *head_lse, *logp, *entropy;
+  // backward scratch
+  float *dh, *dxn, *dattn, *dq, *dq2, *dk, *dk2, *dv, *dgate, *dup, *dact, *dlogp, *dentropy;
+  int32_t *tokens, *targets, *positions, *cu;
+  size_t bytes = 0;
+
+  explicit Workspace(Backend& b) : be(b) {}
+  ~Workspace() {
+    for (void* p : blocks) be.release(p);
+  }
+  float* f(int64_t n) {
+    void* p = be.alloc(sizeof(float) * std::max<int64_t>(n, 1));
+    blocks.push_back(p);
+    bytes += sizeof(float) * n;
+    return static_cast<float*>(p);
+  }
+  int32_t* i(int64_t n) {
+    void* p = be.alloc(sizeof(int32_t) * std::max<int64_t>(n, 1));
+    blocks.push_back(p);
+    return static_cast<int32_t*>(p);
+  }
+};
+
+namespace {
+
+// Float counts of one layer's activations for T tokens (mirrors Acts).
+int64_t acts_floats(const Qwen3Config& c, int64_t T) {
+  const int64_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
+  return T * (1 + c.hidden + qd + c.heads + qd + kvd + c.kv_heads + kvd + kvd + qd + c.heads + c.hidden + 1 +
+              c.hidden + 3 * c.intermediate);
+}
+
+int64_t scratch_floats(const Qwen3Config& c, int64_t T) {
+  const int64_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
+  return T * (2 * c.hidden + qd + 2 * qd + 2 * kvd + kvd + 3 * c.intermediate + 2);
+}
+
+}  // namespace
+
+Qwen3Model::Qwen3Model(const Qwen3Config& cfg, Backend& backend, uint64_t seed, float init_std)
+    : cfg_(cfg), be_(backend) {
+  cfg_.validate();
+  const std::string& pre = cfg_.prefix;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape) {
+    ParamInfo p{name, std::move(shape), n_params_, 0};
+    p.numel = numel(p.shape);
+    n_params_ += p.numel;
+    params_.push_back(std::move(p));
+  };
+  add(pre + "embed_tokens.weight", {cfg_.vocab, cfg_.hidden});
+  for (int64_t l = 0; l < cfg_.layers; ++l)
+    for (auto& [name, shape] : layer_tensors(cfg_)) add(pre + "layers." + std::to_string(l) + "." + name, shape);
+  add(pre + "norm.weight", {cfg_.hidden});
+  if (!cfg_.tie_embeddings) add("lm_head.weight", {cfg_.vocab, cfg_.hidden});
+
+  if (!cfg_.mrope_section.empty())
+    freq_component_ = cpu::rope_section_map(cfg_.head_dim, cfg_.mrope_section, cfg_.mrope_interleaved);
+
+  // Hugging Face's initialisation: normal(0, initializer_range) for matrices, ones for norms.
+  // Each tensor draws from its own counter stream, so values do not depend on tensor order.
+  weights_ = static_cast<float*>(be_.alloc(sizeof(float) * n_params_));
+  std::vector<float> host;
+  for (size_t t = 0; t < params_.size(); ++t) {
+    const ParamInfo& p = params_[t];
+    host.assign(p.numel, 1.0f);
+    if (!is_norm(p.name)) {
+      const uint64_t stream = splitmix64(seed ^ splitmix64(t + 1));
+      for (int64_t i = 0; i < p.numel; ++i) host[i] = init_std * normal01(stream, i);
+    }
+    be_.from_host(weights_ + p.offset, host.data(), sizeof(float) * p.numel);
+  }
+}
+
+Qwen3Model::~Qwen3Model() {
+  ws_.reset();
+  for (float* p : {weights_, grads_, adam_m_, adam_v_})
+    if (p) be_.release(p);
+}
+
+const ParamInfo& Qwen3Model::param(const std::string& name) const {
+  for (const auto& p : params_)
+    if (p.name == name) return p;
+  fail("unknown parameter '", name, "' (the model has ", params_.size(), " tensors, e.g. '", params_[0].name, "')");
+}
+
+void Qwen3Model::get_param(const ParamInfo& p, float* host) const {
+  be_.to_host(host, weights_ + p.offset, sizeof(float) * p.numel);
+}
+void Qwen3Model::set_param(const ParamInfo& p, const float* host) {
+  be_.from_host(weights_ + p.offset, host, sizeof(float) * p.numel);
+  have_training_forward_ = false;  // saved activations no longer match the parameters
+}
+void Qwen3Model::get_grad(const ParamInfo& p, float* host) const {
+  if (!grads_) {
+    std::memset(host, 0, sizeof(float) * p.numel);
+    return;
+  }
+  be_.to_host(host, grads_ + p.offset, sizeof(float) * p.numel);
+}
+
+Qwen3Model::Layer Qwen3Model::layer_view(float* base, int64_t i) const {
+  // Layer tensors follow the embedding in layer_tensors() order.
+  const size_t first = 1 + static_cast<size_t>(i) * 11;
+  auto at = [&](size_t k) { return base + params_[first + k].offset; };
+  return Layer{at(0), at(1), at(2), at(3), at(4), at(5), at(6), at(7), at(8), at(9), at(10)};
+}
+
+void Qwen3Model::set_recompute(bool on) {
+  if (on != recompute_) {
+    recompute_ = on;
+    ws_.reset();
+    have_training_forward_ = false;
+  }
+}
+
+ActivationPlan Qwen3Model::plan(int64_t T, bool training) const {
+  ActivationPlan p;
+  p.tokens = T;
+  p.recompute = recompute_;
+  const int64_t n_acts = (training && !recompute_) ? cfg_.layers : 1;
+  p.per_layer_bytes = sizeof(float) * acts_floats(cfg_, T);
+  p.stream_bytes = sizeof(float) * (cfg_.layers + 1) * T * cfg_.hidden;
+  p.scratch_bytes = training ? sizeof(float) * scratch_floats(cfg_, T) : 0;
+  const size_t head = sizeof(float) * T * (cfg_.hidden * 2 + 1 + 3);
+  p.total_bytes = p.per_layer_bytes * n_acts + p.stream_bytes + p.scratch_bytes + head;
+  return p;
+}
+
+void Qwen3Model::ensure_workspace(int64_t T, bool training) {
+  if (ws_ && ws_->capacity >= T && (ws_->training || !training)) return;
+  ws_.reset();  // free first: never hold two workspaces
+  auto ws = std::make_unique<Workspace>(be_);
+  const int64_t cap = std::max<int64_t>(T, 1);
+  ws->capacity = cap;
+  ws->training = training;
+  const Qwen3Config& c = cfg_;
+  const int64_t H = c.hidden, qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim, I = c.intermediate;
+  for (int64_t l = 0; l <= c.layers; ++l) ws->stream.push_back(ws->f(cap * H));
+  const int64_t n_acts = (training && !recompute_) ? c.layers : 1;
+  for (int64_t l = 0; l < n_acts; ++l) {
+    Acts a;
+    a.rstd1 = ws->f(cap);
+    a.xn1 = ws->f(cap * H);
+    a.q_pre = ws->f(cap * qd);
+    a.q_rstd = ws->f(cap * c.heads);
+    a.q = ws->f(cap * qd);
+    a.k_pre = ws->f(cap * kvd);
+    a.k_rstd = ws->f(cap * c.kv_heads);
+    a.k = ws->f(cap * kvd);
+    a.v = ws->f(cap * kvd);
+    a.attn = ws->f(cap * qd);
+    a.lse = ws->f(cap * c.heads);
+    a.h_mid = ws->f(cap * H);
+    a.rstd2 = ws->f(cap);
+    a.xn2 = ws->f(cap * H);
+    a.gate = ws->f(cap * I);
+    a.up = ws->f(cap * I);
+    a.act = ws->f(cap * I);
+    ws->acts.push_back(a);
+  }
+  ws->tmp_h = ws->f(cap * H);
+  ws->final_rstd = ws->f(cap);
+  ws->final_xn = ws->f(cap * H);
+  ws->head_lse = ws->f(cap);
+  ws->logp = ws->f(cap);
+  ws->entropy = ws->f(cap);
+  if (training) {
+    ws->dh = ws->f(cap * H);
+    ws->dxn = ws->f(cap * H);
+    ws->dattn = ws->f(cap * qd);
+    ws->dq = ws->f(cap * qd);
+    ws->dq2 = ws->f(cap * qd);
+    ws->dk = ws->f(cap * kvd);
+    ws->dk2 = ws->f(cap * kvd);
+    ws->dv = ws->f(cap * kvd);
+    ws->dgate = ws->f(cap * I);
+    ws->dup = ws->f(cap * I);
+    ws->dact = ws->f(cap * I);
+    ws->dlogp = ws->f(cap);
+    ws->dentropy = ws->f(cap);
+  }
+  ws->tokens = ws->i(cap);
+  ws->targets = ws->i(cap);
+  ws->positions = ws->i(3 * cap);
+  ws->cu = ws->i(cap + 1);
+  ws_ = std::move(ws);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+
+void Qwen3Model::layer_forward(int64_t l, const float* x_in, float* x_out, Acts& a) {
+  const Qwen3Config& c = cfg_;
+  Workspace& ws = *ws_;
+  const int64_t T = static_cast<int64_t>(tokens_.size());
+  const int64_t H = c.hidden, qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim, I = c.intermediate;
+  const Layer w = layer_view(weights_, l);
+  const RopeSpec rope{c.head_dim, c.rope_theta, c.position_components(),
+                      freq_component_.empty() ? nullptr : freq_component_.data()};
+  const AttentionShape att{T, c.heads, c.kv_heads, c.head_dim, ws.cu, static_cast<int64_t>(cu_.size()) - 1,
+                           1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+
+  // Attention block: x_mid = x_in + o_proj(attn(rope(qk_norm(proj(rmsnorm(x_in))))))
+  be_.rmsnorm_forward(a.xn1, a.rstd1, x_in, w.in_norm, T, H, c.rms_eps);
+  be_.linear_forward(a.q_pre, a.xn1, w.q, nullptr, T, H, qd);
+  be_.linear_forward(a.k_pre, a.xn1, w.k, nullptr, T, H, kvd);
+  be_.linear_forward(a.v, a.xn1, w.v, nullptr, T, H, kvd);
+  be_.rmsnorm_forward(a.q, a.q_rstd, a.q_pre, w.q_norm, T * c.heads, c.head_dim, c.rms_eps);
+  be_.rmsnorm_forward(a.k, a.k_rstd, a.k_pre, w.k_norm, T * c.kv_heads, c.head_dim, c.rms_eps);
+  be_.rope_forward(a.q, a.q, ws.positions, T, c.heads, rope);
+  be_.rope_forward(a.k, a.k, ws.positions, T, c.kv_heads, rope);
+  be_.attention_forward(a.attn, a.lse, a.q, a.k, a.v, att);
+  be_.linear_forward(ws.tmp_h, a.attn, w.o, nullptr, T, qd, H);
+  be_.add_forward(a.h_mid, x_in, ws.tmp_h, T * H);
+
+  // MLP block: x_out = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid)
+  be_.rmsnorm_forward(a.xn2, a.rstd2, a.h_mid, w.post_norm, T, H, c.rms_eps);
+  be_.linear_forward(a.gate, a.xn2, w.gate, nullptr, T, H, I);
+  be_.linear_forward(a.up, a.xn2, w.up, nullptr, T, H, I);
+  be_.swiglu_forward(a.act, a.gate, a.up, T * I);
+  be_.linear_forward(ws.tmp_h, a.act, w.down, nullptr, T, I, H);
+  be_.add_forward(x_out, a.h_mid, ws.tmp_h, T * H);
+}
+
+void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* logp, float* entropy, float* logits) {
+  const Qwen3Config& c = cfg_;
+  const int64_t T = b.T;
+  MEDIX_CHECK(o.temperature > 0 && std::isfinite(o.temperature), "forward: temperature must be > 0");
+  ensure_workspace(T, o.training);
+  Workspace& ws = *ws_;
+  have_training_forward_ = false;
+
+  // Keep host copies of the batch for backward and copy it into backend memory.
+  tokens_.assign(b.tokens, b.tokens + T);
+  cu_.assign(b.cu_seqlens, b.cu_seqlens + b.n_seqs + 1);
+  targets_.assign(b.targets, b.targets + T);
+  const int P = c.position_components();
+  positions_.resize(static_cast<size_t>(P) * T);
+  if (b.positions) {
+    std::memcpy(positions_.data(), b.positions, sizeof(int32_t) * P * T);
+  } else {
+    for (int64_t s = 0; s < b.n_seqs; ++s)
+      for (int32_t t = cu_[s]; t < cu_[s + 1]; ++t)
+        for (int p = 0; p < P; ++p) positions_[p * T + t] = t - cu_[s];
+  }
+  be_.from_host(ws.tokens, tokens_.data(), sizeof(int32_t) * T);
+  be_.from_host(ws.targets, targets_.data(), sizeof(int32_t) * T);
+  be_.from_host(ws.positions, positions_.data(), sizeof(int32_t) * P * T);
+  be_.from_host(ws.cu, cu_.data(), sizeof(int32_t) * cu_.size());
+
+  const float* embed = weights_ + params_[0].offset;
+  be_.embedding_forward(ws.stream[0], ws.tokens, embed, T, c.hidden);
+  const bool per_layer = o.training && !recompute_;
+  for (int64_t l = 0; l < c.layers; ++l)
+    layer_forward(l, ws.stream[l], ws.stream[l + 1], ws.acts[per_layer ? l : 0]);
+
+  const float* final_norm = weights_ + params_[1 + c.layers * 11].offset;
+  be_.rmsnorm_forward(ws.final_xn, ws.final_rstd, ws.stream[c.layers], final_norm, T, c.hidden, c.rms_eps);
+  const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
+  const LogprobShape ls{T, c.hidden, c.vocab, o.temperature};
+  be_.logprob_forward(ws.logp, o.entropy || o.training ? ws.entropy : nullptr, ws.head_lse, ws.final_xn, head,
+                      ws.targets, ls);
+  be_.to_host(logp, ws.logp, sizeof(float) * T);
+  if (entropy) be_.to_host(entropy, ws.entropy, sizeof(float) * T);
+  if (logits) {
+    // Full logits on request only: [T, V] is exactly what the fused head avoids materialising.
+    float* full = static_cast<float*>(be_.alloc(sizeof(float) * T * c.vocab));
+    be_.linear_forward(full, ws.final_xn, head, nullptr, T, c.hidden, c.vocab);
+    be_.to_host(logits, full, sizeof(float) * T * c.vocab);
+    be_.release(full);
+    if (o.temperature != 1.0f)
+      for (int64_t i = 0; i < T * c.vocab; ++i) logits[i] /= o.temperature;
+  }
+  last_opts_ = o;
+  have_training_forward_ = o.training;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward
+
+void Qwen3Model::layer_backward(int64_t l, float* dh, Acts& a) {
+  const Qwen3Config& c = cfg_;
+  Workspace& ws = *ws_;
+  const int64_t T = static_cast<int64_t>(tokens_.size());
+  const int64_t H = c.hidden, qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim, I = c.intermediate;
+  const Layer w = layer_view(weights_, l);
+  const Layer g = layer_view(grads_, l);
+  const float* x_in = ws.stream[l];
+  const RopeSpec rope{c.head_dim, c.rope_theta, c.position_components(),
+                      freq_component_.empty() ? nullptr : freq_component_.data()};
+  const AttentionShape att{T, c.heads, c.kv_heads, c.head_dim, ws.cu, static_cast<int64_t>(cu_.size()) - 1,
+                           1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+
+  // dh holds d(x_out). MLP block: x_out = h_mid + down(act); the residual passes dh to h_mid as is.
+  be_.zero(ws.dact, T * I);
+  be_.linear_backward(ws.dact, g.down, nullptr, dh, a.act, w.down, T, I, H);
+  be_.zero(ws.dgate, T * I);
+  be_.zero(ws.dup, T * I);
+  be_.swiglu_backward(ws.dgate, ws.dup, ws.dact, a.gate, a.up, T * I);
+  be_.zero(ws.dxn, T * H);
+  be_.linear_backward(ws.dxn, g.gate, nullptr, ws.dgate, a.xn2, w.gate, T, H, I);
+  be_.linear_backward(ws.dxn, g.up, nullptr, ws.dup, a.xn2, w.up, T, H, I);
+  be_.rmsnorm_backward(dh, g.post_norm, ws.dxn, a.h_mid, w.post_norm, a.rstd2, T, H);
+  // dh now holds d(h_mid). Attention block: h_mid = x_in + o_proj(attn).
+  be_.zero(ws.dattn, T * qd);
+  be_.linear_backward(ws.dattn, g.o, nullptr, dh, a.attn, w.o, T, qd, H);
+  be_.zero(ws.dq, T * qd);
+  be_.zero(ws.dk, T * kvd);
+  be_.zero(ws.dv, T * kvd);
+  be_.attention_backward(ws.dq, ws.dk, ws.dv, ws.dattn, a.attn, a.lse, a.q, a.k, a.v, att);
+  be_.zero(ws.dq2, T * qd);
+  be_.zero(ws.dk2, T * kvd);
+  be_.rope_backward(ws.dq2, ws.dq, ws.positions, T, c.heads, rope);
+  be_.rope_backward(ws.dk2, ws.dk, ws.positions, T, c.kv_heads, rope);
+  be_.zero(ws.dq, T * qd);
+  be_.zero(ws.dk, T * kvd);
+  be_.rmsnorm_backward(ws.dq, g.q_norm, ws.dq2, a.q_pre, w.q_norm, a.q_rstd, T * c.heads, c.head_dim);
+  be_.rmsnorm_backward(ws.dk, g.k_norm, ws.dk2, a.k_pre, w.k_norm, a.k_rstd, T * c.kv_heads, c.head_dim);
+  be_.zero(ws.dxn, T * H);
+  be_.linear_backward(ws.dxn, g.q, nullptr, ws.dq, a.xn1, w.q, T, H, qd);
+  be_.linear_backward(ws.dxn, g.k, nullptr, ws.dk, a.xn1, w.k, T, H, kvd);
+  be_.linear_backward(ws.dxn, g.v, nullptr, ws.dv, a.xn1, w.v, T, H, kvd);
+  be_.rmsnorm_backward(dh, g.in_norm, ws.dxn, x_in, w.in_norm, a.rstd1, T, H);
+  // dh now holds d(x_in).
+}
+
+void Qwen3Model::zero_grad() {
+  if (!grads_) grads_ = static_cast<float*>(be_.alloc(sizeof(float) * n_params_));
+  be_.zero(grads_, n_params_);
+}
+
+void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) {
+  MEDIX_CHECK(have_training_forward_, "backward: call forward with training: true first (the last forward ",
+              "did not keep activations, or parameters/settings changed since)");
+  const Qwen3Config& c = cfg_;
+  Workspace& ws = *ws_;
+  const int64_t T = static_cast<int64_t>(tokens_.size());
+  MEDIX_CHECK(n == T, "backward: dlogp has ", n, " entries but the last forward had ", T, " tokens");
+  if (!grads_) zero_grad();
+
+  be_.from_host(ws.dlogp, dlogp, sizeof(float) * T);
+  if (dentropy) be_.from_host(ws.dentropy, dentropy, sizeof(float) * T);
+  const float* embed = weights_ + params_[0].offset;
+  const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
+  float* dhead = grads_ + (c.tie_embeddings ? params_[0].offset : params_.back().offset);
+  const LogprobShape ls{T, c.hidden, c.vocab, last_opts_.temperature};
+  be_.zero(ws.dxn, T * c.hidden);
+  be_.logprob_backward(ws.dxn, dhead, ws.dlogp, dentropy ? ws.dentropy : nullptr, ws.final_xn, head, ws.targets,
+                       ws.head_lse, dentropy ? ws.entropy : nullptr, ls);
+  const ParamInfo& fnorm = params_[1 + c.layers * 11];
+  be_.zero(ws.dh, T * c.hidden);
+  be_.rmsnorm_backward(ws.dh, grads_ + fnorm.offset, ws.dxn, ws.stream[c.layers], weights_ + fnorm.offset,
+                       ws.final_rstd, T, c.hidden);
+
+  for (int64_t l = c.layers - 1; l >= 0; --l) {
+    Acts& a = ws.acts[recompute_ ? 0 : l];
+    // Gradient checkpointing: rebuild this layer's activations from its saved input (the last
+    // layer's are still there from forward). The output goes to a scratch buffer so the saved
+    // stream (input of the next layer) stays as it was.
+    if (recompute_ && l != c.layers - 1) layer_forward(l, ws.stream[l], ws.tmp_h, a);
+    layer_backward(l, ws.dh, a);
+  }
+  be_.embedding_backward(grads_ + params_[0].offset, ws.dh, ws.tokens, T, c.hidden);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optimizer
+
+StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay) {
+  MEDIX_CHECK(decay.size() == params_.size(), "optimizer_step: decay mask has ", decay.size(), " entries, expected ",
+              params_.size());
+  if (!grads_) zero_grad();
+  StepResult r;
+  const double sq = be_.sum_squares(grads_, n_params_);
+  r.grad_norm = std::sqrt(sq);
+  if (!std::isfinite(r.grad_norm)) {
+    r.skipped = true;
+    r.step = step_;
+    return r;
+  }
+  if (max_grad_norm > 0 && r.grad_norm > max_grad_norm)
+    be_.scale_inplace(grads_, static_cast<float>(max_grad_norm / (r.grad_norm + 1e-6)), n_params_);
+  if (!adam_m_) {
+    adam_m_ = static_cast<float*>(be_.alloc(sizeof(float) * n_params_));
+    adam_v_ = static_cast<float*>(be_.alloc(sizeof(float) * n_params_));
+  }
+  ++step_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const ParamInfo& p = params_[i];
+    be_.adamw_step(weights_ + p.offset, grads_ + p.offset, adam_m_ + p.offset, adam_v_ + p.offset, p.numel, cfg,
+                   step_, decay[i]);
+  }
+  have_training_forward_ = false;  // the saved activations belong to the old parameters
+  r.step = step_;
+  return r;
+}
+
+}  // namespace medix

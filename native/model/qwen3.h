@@ -1,0 +1,134 @@
+// A Qwen3 dense decoder (also the text model of Qwen3-VL) assembled from a config, with forward to
+// per-token log-probs over a packed batch, backward into flat gradient buffers, and AdamW.
+//
+// Parameters live in one flat buffer in a fixed order (the order of params()), named exactly as
+// Hugging Face names them; gradients and optimizer moments use the same layout, which keeps the
+// optimizer, gradient-norm and (later) sharded collectives simple loops over one buffer.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/backend.h"
+
+namespace medix {
+
+struct Qwen3Config {
+  int64_t vocab = 0, hidden = 0, intermediate = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0;
+  float rope_theta = 1e6f;
+  float rms_eps = 1e-6f;
+  bool tie_embeddings = false;
+  // Multi-section rope (Qwen3-VL): empty for standard rope; else 3 sections summing to head_dim/2.
+  std::vector<int64_t> mrope_section;
+  bool mrope_interleaved = false;
+  // Name prefix of the decoder's parameters: "model." (Qwen3) or "model.language_model." (Qwen3-VL).
+  std::string prefix = "model.";
+
+  void validate() const;  // throws medix::Error naming the field
+  int position_components() const { return mrope_section.empty() ? 1 : 3; }
+};
+
+struct ParamInfo {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t offset = 0;  // into the flat buffer, in floats
+  int64_t numel = 0;
+};
+
+// A packed batch, host memory. positions is [P, T] (component-major), or null to number the tokens
+// of each sequence 0, 1, 2, ... (all components equal). targets[t] = -1 means no target.
+struct PackedBatch {
+  int64_t T = 0;
+  const int32_t* tokens = nullptr;
+  const int32_t* cu_seqlens = nullptr;
+  int64_t n_seqs = 0;
+  const int32_t* targets = nullptr;
+  const int32_t* positions = nullptr;
+};
+
+struct ForwardOptions {
+  float temperature = 1.0f;
+  bool entropy = false;
+  bool training = false;  // keep what backward needs
+  bool logits = false;    // also return the full [T, V] logits (tests, debugging)
+};
+
+// Bytes of activation memory for T tokens: what one layer keeps for backward, and the total.
+struct ActivationPlan {
+  int64_t tokens = 0;
+  bool recompute = false;
+  size_t per_layer_bytes = 0;  // one layer's saved activations
+  size_t stream_bytes = 0;     // residual stream kept per layer boundary (L+1 copies)
+  size_t scratch_bytes = 0;    // gradient/scratch buffers of the backward pass
+  size_t total_bytes = 0;
+};
+
+struct StepResult {
+  double grad_norm = 0;
+  bool skipped = false;  // a gradient was NaN/Inf: parameters and moments left untouched
+  int64_t step = 0;
+};
+
+class Qwen3Model {
+ public:
+  Qwen3Model(const Qwen3Config& cfg, Backend& backend, uint64_t seed, float init_std);
+  ~Qwen3Model();
+  Qwen3Model(const Qwen3Model&) = delete;
+  Qwen3Model& operator=(const Qwen3Model&) = delete;
+
+  const Qwen3Config& config() const { return cfg_; }
+  const std::vector<ParamInfo>& params() const { return params_; }
+  const ParamInfo& param(const std::string& name) const;  // throws naming the unknown name
+  int64_t n_params() const { return n_params_; }
+
+  void get_param(const ParamInfo& p, float* host) const;
+  void set_param(const ParamInfo& p, const float* host);
+  void get_grad(const ParamInfo& p, float* host) const;
+
+  bool recompute() const { return recompute_; }
+  void set_recompute(bool on);
+  ActivationPlan plan(int64_t T, bool training) const;
+
+  // logp[T] (and entropy[T], logits[T*V] when asked) are host buffers.
+  void forward(const PackedBatch& b, const ForwardOptions& o, float* logp, float* entropy, float* logits);
+  // Accumulates d(sum dlogp*logp + dentropy*entropy)/d(params) into the gradients. Needs the last
+  // forward to have been a training forward; n must equal its token count; dentropy may be null.
+  void backward(const float* dlogp, int64_t n, const float* dentropy);
+  void zero_grad();
+
+  // Global-norm clipping (max_grad_norm <= 0 disables) then AdamW on every parameter; decay[i] says
+  // whether weight decay applies to params()[i].
+  StepResult optimizer_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay);
+  int64_t optimizer_steps() const { return step_; }
+
+ private:
+  struct Layer;        // pointers to one layer's parameters (or gradients)
+  struct Acts;         // one layer's activations
+  struct Workspace;    // every activation/scratch buffer for a given capacity
+
+  Layer layer_view(float* base, int64_t i) const;
+  void ensure_workspace(int64_t T, bool training);
+  void layer_forward(int64_t l, const float* x_in, float* x_out, Acts& a);
+  void layer_backward(int64_t l, float* dh, Acts& a);
+
+  Qwen3Config cfg_;
+  Backend& be_;
+  std::vector<ParamInfo> params_;
+  int64_t n_params_ = 0;
+  float* weights_ = nullptr;
+  float* grads_ = nullptr;
+  float* adam_m_ = nullptr;
+  float* adam_v_ = nullptr;
+  int64_t step_ = 0;
+  bool recompute_ = false;
+  std::vector<uint8_t> freq_component_;  // rope section map, empty for standard rope
+
+  std::unique_ptr<Workspace> ws_;
+  // The last forward's batch (host copies) and options, for backward.
+  std::vector<int32_t> tokens_, cu_, targets_, positions_;
+  ForwardOptions last_opts_;
+  bool have_training_forward_ = false;
+};
+
+}  // namespace medix

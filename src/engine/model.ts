@@ -1,0 +1,212 @@
+// Typed face of the native Qwen3 decoder (native/model/qwen3.h, native/bindings/model.cc).
+import { native } from './native.js';
+
+/** Architecture of a Qwen3 dense decoder (also the text model of Qwen3-VL). */
+export interface Qwen3Config {
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  ropeTheta: number;
+  rmsEps: number;
+  tieEmbeddings: boolean;
+  /** Multi-section rope (Qwen3-VL): three section sizes summing to headDim/2. */
+  mropeSection?: number[];
+  /** Qwen3-VL interleaves the sections across frequencies; Qwen2-VL keeps them contiguous. */
+  mropeInterleaved?: boolean;
+  /** Parameter name prefix: "model." (Qwen3, default) or "model.language_model." (Qwen3-VL). */
+  prefix?: string;
+}
+
+export interface ModelOptions {
+  /** Seed of the random initialisation (default 0). Same seed, same weights, bit for bit. */
+  seed?: number;
+  /** Standard deviation of the normal initialisation of matrices (default 0.02); norms start at 1. */
+  initStd?: number;
+  /** Gradient checkpointing: keep only each layer's input and recompute the rest in backward. */
+  recompute?: boolean;
+}
+
+export interface ParamInfo {
+  /** Hugging Face name, e.g. "model.layers.0.self_attn.q_proj.weight". */
+  name: string;
+  shape: number[];
+  numel: number;
+}
+
+/**
+ * Sequences packed back to back: sequence s holds tokens [cuSeqlens[s], cuSeqlens[s+1]).
+ * targets[t] is the token whose log-prob is wanted at position t (-1: none).
+ */
+export interface PackedBatch {
+  tokens: Int32Array;
+  cuSeqlens: Int32Array;
+  targets: Int32Array;
+  /** Rotary positions, [P, T] (P = 3 for multi-section rope). Default: 0, 1, 2... in each sequence. */
+  positions?: Int32Array;
+}
+
+export interface ForwardOptions {
+  /** Logits are divided by this before the softmax (sampling temperature). Default 1. */
+  temperature?: number;
+  /** Also return the entropy of each token's distribution. */
+  entropy?: boolean;
+  /** Keep activations for backward(). */
+  training?: boolean;
+  /** Also return the full [T, vocab] logits (tests and debugging; costs T*vocab floats). */
+  logits?: boolean;
+}
+
+export interface ForwardResult {
+  logp: Float32Array;
+  entropy?: Float32Array;
+  logits?: Float32Array;
+}
+
+export interface ActivationPlan {
+  tokens: number;
+  recompute: boolean;
+  perLayerBytes: number;
+  streamBytes: number;
+  scratchBytes: number;
+  totalBytes: number;
+}
+
+export interface OptimizerStepOptions {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Clip the global gradient norm to this (0 or absent: no clipping). */
+  maxGradNorm?: number;
+  /** One flag per parameter (params() order): whether weight decay applies. Default all. */
+  decay?: boolean[];
+}
+
+export interface StepResult {
+  /** Global L2 norm of the gradients before clipping. */
+  gradNorm: number;
+  /** True when a gradient was NaN/Inf: nothing was updated. */
+  skipped: boolean;
+  /** Number of optimizer steps taken so far. */
+  step: number;
+}
+
+interface NativeModel {
+  params(): ParamInfo[];
+  getParam(name: string): Float32Array;
+  setParam(name: string, data: Float32Array): void;
+  getGrad(name: string): Float32Array;
+  forward(batch: PackedBatch, options: ForwardOptions): Promise<ForwardResult>;
+  backward(grads: { dlogp: Float32Array; dentropy?: Float32Array }): Promise<void>;
+  zeroGrad(): void;
+  optimizerStep(options: OptimizerStepOptions): Promise<StepResult>;
+  setRecompute(on: boolean): void;
+  activationPlan(tokens: number, training?: boolean): ActivationPlan;
+  numParams(): number;
+}
+
+interface ModelAddon {
+  Qwen3Model: new (config: Qwen3Config, options?: ModelOptions) => NativeModel;
+}
+
+/**
+ * A Qwen3 decoder on the engine. Weights stay in native memory; get/set copy named tensors.
+ * forward/backward/optimizerStep run off the JS thread; one of them at a time per model.
+ */
+export class Model {
+  readonly config: Readonly<Qwen3Config>;
+  private readonly handle: NativeModel;
+  private readonly paramList: ParamInfo[];
+
+  private constructor(config: Qwen3Config, handle: NativeModel) {
+    this.config = Object.freeze({ ...config });
+    this.handle = handle;
+    this.paramList = handle.params();
+  }
+
+  /** A randomly initialised model (Hugging Face's init: normal(0, initStd) matrices, unit norms). */
+  static create(config: Qwen3Config, options: ModelOptions = {}): Model {
+    const { Qwen3Model } = native<ModelAddon>();
+    return new Model(config, new Qwen3Model(config, options));
+  }
+
+  /** Every parameter tensor, in the engine's flat order. */
+  parameters(): readonly ParamInfo[] {
+    return this.paramList;
+  }
+
+  get numParameters(): number {
+    return this.handle.numParams();
+  }
+
+  getParameter(name: string): Float32Array {
+    return this.handle.getParam(name);
+  }
+
+  /** Copies data (exactly numel finite values) into the named parameter. */
+  setParameter(name: string, data: Float32Array): void {
+    this.handle.setParam(name, data);
+  }
+
+  /** The accumulated gradient of a parameter (zeros before any backward). */
+  getGradient(name: string): Float32Array {
+    return this.handle.getGrad(name);
+  }
+
+  /** Per-token log-probs of batch.targets (0 where the target is -1). */
+  forward(batch: PackedBatch, options: ForwardOptions = {}): Promise<ForwardResult> {
+    return this.handle.forward(batch, options);
+  }
+
+  /**
+   * Accumulates into the gradients d/dθ of sum_t dlogp[t]*logp[t] (+ dentropy[t]*entropy[t]) for the
+   * last training forward.
+   */
+  backward(grads: { dlogp: Float32Array; dentropy?: Float32Array }): Promise<void> {
+    return this.handle.backward(grads);
+  }
+
+  zeroGrad(): void {
+    this.handle.zeroGrad();
+  }
+
+  setRecompute(on: boolean): void {
+    this.handle.setRecompute(on);
+  }
+
+  /** Activation memory the model plans for a batch of `tokens` tokens. */
+  activationPlan(tokens: number, training = true): ActivationPlan {
+    return this.handle.activationPlan(tokens, training);
+  }
+
+  /** Low-level optimizer step; prefer the AdamW class, which keeps the settings. */
+  optimizerStep(options: OptimizerStepOptions): Promise<StepResult> {
+    return this.handle.optimizerStep(options);
+  }
+}
+
+/**
+ * Packs token sequences back to back for forward(): targets are the next token of the same
+ * sequence (-1 at each sequence's last token).
+ */
+export function packSequences(seqs: ArrayLike<number>[]): PackedBatch {
+  const T = seqs.reduce((n, s) => n + s.length, 0);
+  const tokens = new Int32Array(T);
+  const targets = new Int32Array(T).fill(-1);
+  const cuSeqlens = new Int32Array(seqs.length + 1);
+  let at = 0;
+  seqs.forEach((s, i) => {
+    for (let j = 0; j < s.length; j++) {
+      tokens[at + j] = s[j];
+      if (j + 1 < s.length) targets[at + j] = s[j + 1];
+    }
+    at += s.length;
+    cuSeqlens[i + 1] = at;
+  });
+  return { tokens, cuSeqlens, targets };
+}

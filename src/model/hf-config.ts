@@ -1,0 +1,79 @@
+// Hugging Face config.json -> engine Qwen3Config. Accepts Qwen3 (Qwen3ForCausalLM) and the text
+// model of Qwen3-VL, in both the transformers 4 (rope_theta, rope_scaling) and 5 (rope_parameters)
+// spellings. Anything the engine does not implement is refused with the file and the field named.
+import type { Qwen3Config } from '../engine/model.js';
+
+export class ConfigError extends Error {}
+
+type Json = Record<string, unknown>;
+
+export interface HfModelInfo {
+  config: Qwen3Config;
+  /** "qwen3" or "qwen3_vl". */
+  modelType: string;
+  /** Checkpoint tensors that belong to parts the engine does not run yet (e.g. the vision tower). */
+  ignoredPrefixes: string[];
+}
+
+export function parseHfConfig(json: unknown, file: string): HfModelInfo {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`${file}: not a JSON object`);
+  const root = json as Json;
+  const modelType = root.model_type;
+  if (modelType === 'qwen3') return { config: textConfig(root, file, '', 'model.', root), modelType, ignoredPrefixes: [] };
+  if (modelType === 'qwen3_vl') {
+    const text = root.text_config;
+    if (typeof text !== 'object' || text === null) throw new ConfigError(`${file}: qwen3_vl config has no text_config`);
+    return {
+      config: textConfig(text as Json, file, 'text_config.', 'model.language_model.', root),
+      modelType,
+      ignoredPrefixes: ['model.visual.'],
+    };
+  }
+  throw new ConfigError(
+    `${file}: model_type ${JSON.stringify(modelType)} is not supported (supported: "qwen3", "qwen3_vl")`,
+  );
+}
+
+function textConfig(c: Json, file: string, path: string, prefix: string, root: Json): Qwen3Config {
+  const int = (key: string, fallback?: number): number => {
+    const v = c[key] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+      throw new ConfigError(`${file}: ${path}${key} must be a positive integer, got ${JSON.stringify(c[key])}`);
+    return v;
+  };
+  const refuse = (key: string, why: string): never => {
+    throw new ConfigError(`${file}: ${path}${key} = ${JSON.stringify(c[key])} is not supported (${why})`);
+  };
+  if (c.attention_bias === true) refuse('attention_bias', 'Qwen3 has no attention biases');
+  if (c.hidden_act !== undefined && c.hidden_act !== 'silu') refuse('hidden_act', 'only silu');
+  if (c.use_sliding_window === true) refuse('use_sliding_window', 'only full attention');
+
+  const rope = (c.rope_parameters ?? c.rope_scaling ?? {}) as Json;
+  const ropeType = rope.rope_type ?? rope.type ?? 'default';
+  if (ropeType !== 'default' && ropeType !== 'mrope')
+    throw new ConfigError(`${file}: ${path}rope type ${JSON.stringify(ropeType)} is not supported (only default rope)`);
+  const theta = (rope.rope_theta ?? c.rope_theta ?? 1e6) as number;
+  if (typeof theta !== 'number' || !(theta > 0)) throw new ConfigError(`${file}: ${path}rope_theta must be > 0`);
+
+  const hidden = int('hidden_size');
+  const heads = int('num_attention_heads');
+  const config: Qwen3Config = {
+    vocabSize: int('vocab_size'),
+    hiddenSize: hidden,
+    intermediateSize: int('intermediate_size'),
+    numLayers: int('num_hidden_layers'),
+    numHeads: heads,
+    numKvHeads: int('num_key_value_heads', heads),
+    headDim: int('head_dim', Math.floor(hidden / heads)),
+    ropeTheta: theta,
+    rmsEps: (c.rms_norm_eps ?? 1e-6) as number,
+    tieEmbeddings: Boolean(root.tie_word_embeddings ?? c.tie_word_embeddings ?? false),
+    prefix,
+  };
+  if (Array.isArray(rope.mrope_section)) {
+    config.mropeSection = rope.mrope_section as number[];
+    // transformers applies Qwen3-VL's sections interleaved whatever the flag says.
+    config.mropeInterleaved = root.model_type === 'qwen3_vl' ? true : Boolean(rope.mrope_interleaved);
+  }
+  return config;
+}
