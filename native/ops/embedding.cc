@@ -1,11 +1,38 @@
-// STUB: replaced by the real implementation
+// Token embedding lookup and its gradient (scatter-add into the table).
 #include "embedding.h"
-#include "../core/error.h"
+
+#include <cstring>
+
+#include "../core/threads.h"
 
 namespace medix::cpu {
 
-void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n, int64_t dim) { fail("embedding: stub"); }
+void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n, int64_t dim) {
+  // Rows are independent copies; a chunk of 64 tokens keeps tiny batches on one thread.
+  parallel_for(
+      n,
+      [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i)
+          std::memcpy(out + i * dim, table + static_cast<int64_t>(ids[i]) * dim, sizeof(float) * dim);
+      },
+      64);
+}
 
-void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t n, int64_t dim) { fail("embedding: stub"); }
+void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t n, int64_t dim) {
+  // Splitting over tokens would let two threads add into the same row (repeated ids) in an order
+  // that depends on timing. Splitting over columns instead gives every table element one owner,
+  // which adds the tokens' contributions in token order: bit-identical whatever the thread count.
+  // 64 columns per chunk at least, so threads never share a cache line.
+  parallel_for(
+      dim,
+      [&](int64_t c0, int64_t c1) {
+        for (int64_t i = 0; i < n; ++i) {
+          float* dst = dtable + static_cast<int64_t>(ids[i]) * dim;
+          const float* src = dout + i * dim;
+          for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+        }
+      },
+      64);
+}
 
 }  // namespace medix::cpu
