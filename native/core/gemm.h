@@ -4,7 +4,13 @@
 //   op(A) = A ([M,K], leading dimension lda) or A^T (A stored [K,M]); likewise B.
 //
 // Two kernels sit behind it: OpenBLAS (when it was found at build time) and a portable blocked,
-// packed, multi-threaded kernel that is always compiled in. The kernel is chosen at run time.
+// packed, multi-threaded kernel that is always compiled in. The kernel is chosen at run time: OpenBLAS
+// by default when built in, the environment variable MEDIX_GEMM=portable|openblas (read once, at first
+// use) overrides that, set_gemm_kernel overrides both.
+//
+// Both kernels: K == 0 or alpha == 0 gives C = beta*C without reading A or B; beta == 0 never reads C
+// (NaN there is overwritten). The portable kernel's results are bit-identical run to run and whatever
+// the thread count; OpenBLAS's may depend on its thread count.
 #pragma once
 #include <cstdint>
 
@@ -24,6 +30,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 // Single-threaded portable kernel: safe to call from inside parallel_for (attention uses it per head).
+// Same bits as gemm() with the portable kernel.
 void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 

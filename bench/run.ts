@@ -1,0 +1,140 @@
+// Benchmark runner: finds bench/*.bench.ts, runs them by their `order` (the gemm bench first, as it
+// measures the peak the others compare with), prints a table and optionally writes the records as JSON.
+//
+//   tsx bench/run.ts [--quick] [--only NAME[,NAME]] [--json FILE]
+//
+// NAME is a file name without ".bench.ts" (gemm, train_step, ...). `npm run bench` unsets
+// OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE so that OpenBLAS picks its kernel for this CPU; the core it chose
+// is printed first.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import { buildInfo, gemmKernel, threads } from '../src/engine/system.js';
+import type { BenchContext, BenchModule, BenchRecord } from './types.js';
+
+interface Args {
+  quick: boolean;
+  only?: string[];
+  json?: string;
+}
+
+const USAGE = 'usage: tsx bench/run.ts [--quick] [--only NAME[,NAME]] [--json FILE]';
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { quick: false };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (flag === '--quick') args.quick = true;
+    else if (flag === '--only') args.only = value().split(',').filter((s) => s.length > 0);
+    else if (flag === '--json') args.json = value();
+    else throw new Error(`unknown argument '${flag}'\n${USAGE}`);
+  }
+  return args;
+}
+
+interface Bench {
+  name: string;
+  module: BenchModule;
+}
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+const SUFFIX = '.bench.ts';
+
+async function discover(only: string[] | undefined): Promise<Bench[]> {
+  const names = fs
+    .readdirSync(benchDir)
+    .filter((f) => f.endsWith(SUFFIX))
+    .map((f) => f.slice(0, -SUFFIX.length))
+    .sort();
+  const unknown = (only ?? []).filter((n) => !names.includes(n));
+  if (unknown.length) throw new Error(`no benchmark named ${unknown.join(', ')}; available: ${names.join(', ')}`);
+  const benches: Bench[] = [];
+  for (const name of names.filter((n) => !only || only.includes(n))) {
+    const mod = (await import(pathToFileURL(path.join(benchDir, name + SUFFIX)).href)) as { default?: BenchModule };
+    if (!mod.default || typeof mod.default.run !== 'function' || typeof mod.default.order !== 'number')
+      throw new Error(`bench/${name}${SUFFIX} must default-export a BenchModule ({ order, run })`);
+    benches.push({ name, module: mod.default });
+  }
+  return benches.sort((a, b) => a.module.order - b.module.order || a.name.localeCompare(b.name));
+}
+
+function checkRecord(bench: string, r: BenchRecord): void {
+  const ok =
+    typeof r.name === 'string' && typeof r.metric === 'string' && typeof r.unit === 'string' && Number.isFinite(r.value);
+  if (!ok) throw new Error(`bench ${bench} returned a malformed record: ${JSON.stringify(r)}`);
+}
+
+function formatValue(v: number): string {
+  return Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4);
+}
+
+function printTable(records: BenchRecord[]): void {
+  const rows = records.map((r) => [r.name, r.metric, formatValue(r.value), r.unit, r.note ?? '']);
+  const header = ['name', 'metric', 'value', 'unit', 'note'];
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, c) => (c === 2 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd();
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+}
+
+function printEnvironment(): void {
+  const info = buildInfo();
+  console.log(`medix addon: ${info.compiler}, portable kernel ${info.simd}, ${threads()} threads, gemm kernel '${gemmKernel()}'`);
+  if (info.openblas) {
+    const core = /core=(\S+)/.exec(info.openblasInfo)?.[1] ?? 'unknown';
+    const forced = process.env.OPENBLAS_CORETYPE;
+    console.log(`OpenBLAS: ${info.openblasInfo}`);
+    console.log(
+      `OpenBLAS core: ${core} (${forced ? `forced by OPENBLAS_CORETYPE=${forced}` : 'chosen by OpenBLAS for this CPU; OPENBLAS_CORETYPE unset'})`,
+    );
+  } else {
+    console.log('OpenBLAS: not built in (the portable kernel is the only one)');
+  }
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const benches = await discover(args.only);
+  printEnvironment();
+  const ctx: BenchContext = { quick: args.quick, log: (line) => console.log(`  ${line}`) };
+  const records: BenchRecord[] = [];
+  let failed = 0;
+  for (const b of benches) {
+    console.log(`\n== ${b.name}${args.quick ? ' (quick)' : ''}`);
+    const t0 = performance.now();
+    try {
+      const out = await b.module.run(ctx);
+      out.forEach((r) => checkRecord(b.name, r));
+      records.push(...out);
+      console.log(`  done in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+    } catch (err) {
+      failed++;
+      console.error(`  FAILED: ${(err as Error).stack ?? err}`);
+    }
+  }
+  if (ctx.peakGflops === undefined)
+    console.log('\n(no sgemm peak measured in this run: utilisation figures are left out; include the gemm bench)');
+  console.log('');
+  printTable(records);
+  if (args.json) {
+    fs.writeFileSync(args.json, JSON.stringify(records, null, 2) + '\n');
+    console.log(`\nwrote ${records.length} records to ${args.json}`);
+  }
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(err.message);
+    process.exit(2);
+  },
+);

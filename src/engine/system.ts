@@ -1,0 +1,107 @@
+// Engine-wide settings and facts: the thread pool, which sgemm kernel the CPU ops use, what the addon
+// was built with, and a checked GEMM for tests and benchmarks.
+import { native } from './native.js';
+
+/** The sgemm kernels the addon can have: OpenBLAS (when found at build time) and the built-in portable one. */
+export type GemmKernelName = 'portable' | 'openblas';
+
+export interface BuildInfo {
+  /** Whether OpenBLAS was found at build time (the 'openblas' kernel exists). */
+  openblas: boolean;
+  /** OpenBLAS's own description: version, build options and the CPU core kernel it chose ("core=..."); "" without OpenBLAS. */
+  openblasInfo: string;
+  /** Compiler and version the addon was built with. */
+  compiler: string;
+  /** Vector instruction set the portable kernel was compiled for, e.g. "AVX2+FMA". */
+  simd: string;
+}
+
+/**
+ * One row-major single-precision matrix product, `C = alpha * op(A) * op(B) + beta * C`, where op(A) is
+ * M x K and op(B) is K x N. A is stored M x K, or K x M when `transA`; B is stored K x N, or N x K when
+ * `transB`. Leading dimensions (the stride between stored rows) default to the stored row length.
+ */
+export interface GemmOptions {
+  /** Use the transpose of A (stored K x M). Default false. */
+  transA?: boolean;
+  /** Use the transpose of B (stored N x K). Default false. */
+  transB?: boolean;
+  M: number;
+  N: number;
+  K: number;
+  /** Default 1. */
+  alpha?: number;
+  /** Default 0. With beta = 0, C is only written, never read (NaN there does not propagate). */
+  beta?: number;
+  A: Float32Array;
+  B: Float32Array;
+  /** Updated in place; must not share memory with A or B. */
+  C: Float32Array;
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
+}
+
+interface SystemAddon {
+  setThreads(n: number): void;
+  threads(): number;
+  gemmKernels(): GemmKernelName[];
+  setGemmKernel(name: GemmKernelName): void;
+  gemmKernel(): GemmKernelName;
+  buildInfo(): BuildInfo;
+  gemm(opts: GemmOptions): void;
+  gemmAsync(opts: GemmOptions): Promise<void>;
+}
+
+const addon = native<SystemAddon>();
+
+/**
+ * Sets how many threads the CPU ops (and OpenBLAS) use; 0 means one per hardware thread (the default).
+ * The portable kernel's results do not depend on this number (OpenBLAS's may).
+ */
+export function setThreads(n: number): void {
+  addon.setThreads(n);
+}
+
+/** Current thread pool size. */
+export function threads(): number {
+  return addon.threads();
+}
+
+/** The sgemm kernels this build offers, the portable one first. */
+export function gemmKernels(): GemmKernelName[] {
+  return addon.gemmKernels();
+}
+
+/**
+ * Chooses the sgemm kernel of every CPU op (attention's per-head products always use the portable one).
+ * The default is OpenBLAS when built in, else portable; the environment variable
+ * MEDIX_GEMM=portable|openblas, read once at first use, overrides it. Throws if the kernel is unknown or
+ * not built in.
+ */
+export function setGemmKernel(name: GemmKernelName): void {
+  addon.setGemmKernel(name);
+}
+
+/** The sgemm kernel in use. */
+export function gemmKernel(): GemmKernelName {
+  return addon.gemmKernel();
+}
+
+/** What the native addon was built with. */
+export function buildInfo(): BuildInfo {
+  return addon.buildInfo();
+}
+
+/** Runs one checked GEMM on the calling thread with the selected kernel; C is updated in place. */
+export function gemm(opts: GemmOptions): void {
+  addon.gemm(opts);
+}
+
+/**
+ * Same as gemm(), off the JavaScript main thread; resolves once C holds the result. Do not touch the
+ * arrays until then. Arguments are checked before the promise is returned (bad input throws synchronously).
+ */
+export function gemmAsync(opts: GemmOptions): Promise<void> {
+  return addon.gemmAsync(opts);
+}
