@@ -1,5 +1,321 @@
-// STUB
+// N-API face of the fused log-prob head (native/ops/logprob.h) and the token losses
+// (native/ops/loss.h). The log-prob functions are heavy (a [T, V] worth of gemm) and return
+// promises: the work runs on a libuv worker while the event loop goes on (logprobForwardSync is the
+// forward on the calling thread, for small problems). The losses are O(T) and synchronous. Every argument is checked (types, lengths, NaN/Inf, target range, option values)
+// before any work starts, and the messages name the function and the argument.
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../ops/logprob.h"
+#include "../ops/loss.h"
 #include "registry.h"
+
 namespace medix::bindings {
-void init_loss_ops(Napi::Env, Napi::Object) {}
+namespace {
+
+constexpr int64_t kMaxTokens = (int64_t(1) << 31) - 1;
+constexpr int64_t kMaxDim = int64_t(1) << 24;
+const bool kFinite = true;
+
+[[noreturn]] void range_error(const Napi::Env& env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
+
+// ---------------------------------------------------------------------------------------------
+// Fused log-probs
+
+// Shape options {T?, hidden, vocab, temperature?, tokenChunk?, vocabChunk?}; T defaults to the
+// targets' length and must equal it when given.
+LogprobShape parse_shape(const Napi::Object& o, int64_t n_targets, const std::string& fn) {
+  LogprobShape s;
+  s.T = js::integer_or(o, "T", fn, 0, kMaxTokens, n_targets);
+  if (s.T != n_targets)
+    range_error(o.Env(), fn + ": targets must have length T = " + std::to_string(s.T) + ", got " +
+                             std::to_string(n_targets));
+  s.hidden = js::integer(o, "hidden", fn, 1, kMaxDim);
+  s.vocab = js::integer(o, "vocab", fn, 1, kMaxTokens);
+  const double temperature = js::number_or(o, "temperature", fn, 1.0);
+  if (!(temperature > 0))
+    range_error(o.Env(), fn + ": option 'temperature' must be > 0, got " + std::to_string(temperature));
+  s.temperature = static_cast<float>(temperature);
+  s.token_chunk = js::integer_or(o, "tokenChunk", fn, 1, kMaxTokens, s.token_chunk);
+  s.vocab_chunk = js::integer_or(o, "vocabChunk", fn, 1, kMaxTokens, s.vocab_chunk);
+  return s;
 }
+
+// The checked inputs shared by forward and backward. targets are copied: the work reads them off
+// the main thread, and a value changed meanwhile must not send it outside the arrays.
+struct LogprobArgs {
+  js::View<float> hidden, head;
+  std::shared_ptr<std::vector<int32_t>> targets;
+  LogprobShape shape;
+};
+
+// Where hidden, head, targets and options sit in the argument list.
+struct LogprobArgPositions {
+  size_t hidden, head, targets, options;
+};
+
+LogprobArgs logprob_args(const Napi::CallbackInfo& info, const LogprobArgPositions& at, const std::string& fn) {
+  const Napi::Object o = js::object(info[at.options], fn, "options");
+  const js::View<int32_t> targets = js::i32(info[at.targets], fn, "targets");
+  LogprobArgs a;
+  a.shape = parse_shape(o, static_cast<int64_t>(targets.length), fn);
+  const LogprobShape& s = a.shape;
+  a.hidden = js::f32(info[at.hidden], fn, "hidden", s.T * s.hidden, "T*hidden", kFinite);
+  a.head = js::f32(info[at.head], fn, "head", s.vocab * s.hidden, "vocab*hidden", kFinite);
+  js::check_ids(targets, -1, static_cast<int32_t>(s.vocab), fn, "targets");
+  a.targets = std::make_shared<std::vector<int32_t>>(targets.data, targets.data + targets.length);
+  return a;
+}
+
+// Runs `work` off the main thread and resolves with `result` plus its peakBytes. The JS arguments
+// stay referenced until then so the arrays the work reads are not collected.
+Napi::Value resolve_later(const Napi::CallbackInfo& info, std::function<size_t()> work, Napi::Object result) {
+  auto held = std::make_shared<Napi::ObjectReference>(Napi::Persistent(result));
+  auto peak = std::make_shared<size_t>(0);
+  std::vector<Napi::Value> keep;
+  for (size_t i = 0; i < info.Length(); ++i)
+    if (info[i].IsObject()) keep.push_back(info[i]);  // null (an absent optional array) cannot be referenced
+  return js::run_async(
+      info.Env(), [work, peak] { *peak = work(); },
+      [held, peak](Napi::Env env) -> Napi::Value {
+        Napi::Object r = held->Value();
+        r.Set("peakBytes", Napi::Number::New(env, static_cast<double>(*peak)));
+        return r;
+      },
+      keep);
+}
+
+using ForwardFn = size_t (*)(float*, float*, float*, const float*, const float*, const int32_t*, const LogprobShape&);
+
+// logprobForward / logprobNaive(hidden, head, targets, options) -> Promise<{logp, entropy?, lse, peakBytes}>;
+// logprobForwardSync: the same result, computed on the calling thread (small problems, tests).
+Napi::Value forward(const Napi::CallbackInfo& info, const std::string& fn, ForwardFn op, bool async) {
+  const LogprobArgs a = logprob_args(info, {0, 1, 2, 3}, fn);
+  const bool with_entropy = js::boolean_or(js::object(info[3], fn, "options"), "entropy", fn, false);
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  auto logp = Napi::Float32Array::New(env, a.shape.T);
+  auto lse = Napi::Float32Array::New(env, a.shape.T);
+  result.Set("logp", logp);
+  result.Set("lse", lse);
+  float* entropy = nullptr;
+  if (with_entropy) {
+    auto e = Napi::Float32Array::New(env, a.shape.T);
+    entropy = e.Data();
+    result.Set("entropy", e);
+  }
+  float* logp_p = logp.Data();
+  float* lse_p = lse.Data();
+  if (!async) {
+    const size_t peak = op(logp_p, entropy, lse_p, a.hidden.data, a.head.data, a.targets->data(), a.shape);
+    result.Set("peakBytes", Napi::Number::New(env, static_cast<double>(peak)));
+    return result;
+  }
+  return resolve_later(
+      info,
+      [a, op, logp_p, entropy, lse_p] {
+        return op(logp_p, entropy, lse_p, a.hidden.data, a.head.data, a.targets->data(), a.shape);
+      },
+      result);
+}
+
+Napi::Value LogprobForward(const Napi::CallbackInfo& info) {
+  return forward(info, "logprobForward", cpu::logprob_forward, true);
+}
+
+Napi::Value LogprobForwardSync(const Napi::CallbackInfo& info) {
+  return forward(info, "logprobForwardSync", cpu::logprob_forward, false);
+}
+
+Napi::Value LogprobNaive(const Napi::CallbackInfo& info) {
+  return forward(info, "logprobNaive", cpu::logprob_forward_naive, true);
+}
+
+// logprobBackward(dlogp, dentropy|null, hidden, head, targets, lse, entropy|null, options)
+//   -> Promise<{dhidden, dhead, peakBytes}>
+Napi::Value LogprobBackward(const Napi::CallbackInfo& info) {
+  const std::string fn = "logprobBackward";
+  const LogprobArgs a = logprob_args(info, {2, 3, 4, 7}, fn);
+  const int64_t T = a.shape.T;
+  const js::View<float> dlogp = js::f32(info[0], fn, "dlogp", T, "T", kFinite);
+  const js::View<float> dentropy = js::f32_opt(info[1], fn, "dentropy", T, "T", kFinite);
+  const js::View<float> lse = js::f32(info[5], fn, "lse", T, "T", kFinite);
+  const js::View<float> entropy = js::f32_opt(info[6], fn, "entropy", T, "T", kFinite);
+  if ((dentropy.data == nullptr) != (entropy.data == nullptr))
+    throw Napi::TypeError::New(info.Env(), fn + ": dentropy and entropy go together (give both or neither)");
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  auto dhidden = Napi::Float32Array::New(env, T * a.shape.hidden);
+  auto dhead = Napi::Float32Array::New(env, a.shape.vocab * a.shape.hidden);
+  result.Set("dhidden", dhidden);
+  result.Set("dhead", dhead);
+  float* dh = dhidden.Data();
+  float* dw = dhead.Data();
+  return resolve_later(
+      info,
+      [a, dh, dw, dlogp, dentropy, lse, entropy] {
+        return cpu::logprob_backward(dh, dw, dlogp.data, dentropy.data, a.hidden.data, a.head.data,
+                                     a.targets->data(), lse.data, entropy.data, a.shape);
+      },
+      result);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Losses
+
+const std::vector<std::string> kAggModes = {"token-mean", "seq-mean-token-mean", "seq-mean-token-sum"};
+const std::vector<std::string> kKinds = {"ppo", "gspo", "cispo"};
+const std::vector<std::string> kKlEstimators = {"none", "k1", "abs", "mse", "low_var_kl"};
+
+// A string option that has no default.
+int required_choice(const Napi::Object& o, const char* key, const std::string& fn,
+                    const std::vector<std::string>& allowed) {
+  const int i = js::choice_or(o, key, fn, allowed, -1);
+  if (i < 0) {
+    std::string list;
+    for (size_t k = 0; k < allowed.size(); ++k) list += (k ? ", '" : "'") + allowed[k] + "'";
+    throw Napi::TypeError::New(o.Env(), fn + ": option '" + key + "' is required (one of " + list + ")");
+  }
+  return i;
+}
+
+double non_negative(const Napi::Object& o, const char* key, const std::string& fn) {
+  const double x = js::number_or(o, key, fn, 0.0);
+  if (x < 0) range_error(o.Env(), fn + ": option '" + key + "' must be >= 0, got " + std::to_string(x));
+  return x;
+}
+
+AggSpec parse_agg(const Napi::Object& o, const std::string& fn) {
+  AggSpec agg;
+  agg.mode = static_cast<LossAgg>(required_choice(o, "agg", fn, kAggModes));
+  agg.global_tokens = non_negative(o, "globalTokens", fn);
+  agg.global_seqs = non_negative(o, "globalSeqs", fn);
+  return agg;
+}
+
+// mask: a Float32Array of T zeros and ones.
+js::View<float> mask_arg(const Napi::Value& v, int64_t T, const std::string& fn, const char* name) {
+  const js::View<float> mask = js::f32(v, fn, name, T, "T");
+  for (size_t i = 0; i < mask.length; ++i)
+    if (mask.data[i] != 0.0f && mask.data[i] != 1.0f)
+      range_error(v.Env(), fn + ": " + name + "[" + std::to_string(i) + "] must be 0 or 1, got " +
+                               std::to_string(mask.data[i]));
+  return mask;
+}
+
+TokenBatch token_batch(const js::View<float>& mask, const Napi::Value& cu_value, int64_t T, const std::string& fn,
+                       const char* cu_name) {
+  const js::View<int32_t> cu = js::i32(cu_value, fn, cu_name);
+  js::check_cu_seqlens(cu, T, fn, cu_name);
+  TokenBatch b;
+  b.T = T;
+  b.cu_seqlens = cu.data;
+  b.n_seqs = static_cast<int64_t>(cu.length) - 1;
+  b.mask = mask.data;
+  return b;
+}
+
+PolicyLossConfig parse_policy_config(const Napi::Object& o, const std::string& fn) {
+  PolicyLossConfig c;
+  c.kind = static_cast<PolicyLossKind>(required_choice(o, "kind", fn, kKinds));
+  c.agg = parse_agg(o, fn);
+  const double clip_low = js::number(o, "clipLow", fn), clip_high = js::number(o, "clipHigh", fn);
+  if (!(clip_low >= 0 && clip_low < 1))
+    range_error(o.Env(), fn + ": option 'clipLow' must be in [0, 1), got " + std::to_string(clip_low));
+  if (!(clip_high >= 0))
+    range_error(o.Env(), fn + ": option 'clipHigh' must be >= 0, got " + std::to_string(clip_high));
+  c.clip_low = static_cast<float>(clip_low);
+  c.clip_high = static_cast<float>(clip_high);
+  const double dual = js::number_or(o, "dualClip", fn, 0.0);
+  if (!(dual == 0 || dual > 1))
+    range_error(o.Env(), fn + ": option 'dualClip' must be 0 (off) or > 1, got " + std::to_string(dual));
+  if (dual != 0 && c.kind != PolicyLossKind::PPO)
+    range_error(o.Env(), fn + ": option 'dualClip' applies to kind 'ppo' only");
+  c.dual_clip = static_cast<float>(dual);
+  c.kl = static_cast<KlEstimator>(js::choice_or(o, "kl", fn, kKlEstimators, 0));
+  c.kl_coef = static_cast<float>(js::number_or(o, "klCoef", fn, 0.0));
+  c.entropy_coef = static_cast<float>(js::number_or(o, "entropyCoef", fn, 0.0));
+  return c;
+}
+
+Napi::Float32Array zeros(Napi::Env env, int64_t n) { return Napi::Float32Array::New(env, static_cast<size_t>(n)); }
+
+// policyLoss({logp, oldLogp, refLogp?, advantages, mask, entropy?, cuSeqlens}, options)
+//   -> {loss, metrics, dlogp, dentropy?}
+Napi::Value PolicyLoss(const Napi::CallbackInfo& info) {
+  const std::string fn = "policyLoss";
+  const Napi::Object inputs = js::object(info[0], fn, "inputs");
+  const PolicyLossConfig cfg = parse_policy_config(js::object(info[1], fn, "options"), fn);
+  const js::View<float> logp = js::f32(inputs.Get("logp"), fn, "inputs.logp", -1, nullptr, kFinite);
+  const int64_t T = static_cast<int64_t>(logp.length);
+  PolicyLossInputs in;
+  in.logp = logp.data;
+  in.old_logp = js::f32(inputs.Get("oldLogp"), fn, "inputs.oldLogp", T, "T = logp.length", kFinite).data;
+  in.advantages = js::f32(inputs.Get("advantages"), fn, "inputs.advantages", T, "T = logp.length", kFinite).data;
+  in.ref_logp = js::f32_opt(inputs.Get("refLogp"), fn, "inputs.refLogp", T, "T = logp.length", kFinite).data;
+  in.entropy = js::f32_opt(inputs.Get("entropy"), fn, "inputs.entropy", T, "T = logp.length", kFinite).data;
+  const js::View<float> mask = mask_arg(inputs.Get("mask"), T, fn, "inputs.mask");
+  const TokenBatch b = token_batch(mask, inputs.Get("cuSeqlens"), T, fn, "inputs.cuSeqlens");
+  if (cfg.kl != KlEstimator::None && !in.ref_logp)
+    throw Napi::TypeError::New(info.Env(), fn + ": option kl '" + kKlEstimators[static_cast<int>(cfg.kl)] +
+                                               "' needs inputs.refLogp (the reference policy's log-probs)");
+  if (cfg.entropy_coef != 0.0f && !in.entropy)
+    throw Napi::TypeError::New(info.Env(), fn + ": option 'entropyCoef' != 0 needs inputs.entropy");
+
+  Napi::Env env = info.Env();
+  auto dlogp = zeros(env, T);
+  Napi::Object result = Napi::Object::New(env);
+  float* dentropy = nullptr;
+  if (in.entropy) {
+    auto d = zeros(env, T);
+    dentropy = d.Data();
+    result.Set("dentropy", d);
+  }
+  const PolicyLossMetrics m = cpu::policy_loss(in, b, cfg, dlogp.Data(), dentropy);
+  Napi::Object metrics = Napi::Object::New(env);
+  metrics.Set("pg_loss", m.pg_loss);
+  metrics.Set("kl_loss", m.kl_loss);
+  metrics.Set("entropy", m.entropy);
+  metrics.Set("pg_clipfrac_higher", m.pg_clipfrac_higher);
+  metrics.Set("pg_clipfrac_lower", m.pg_clipfrac_lower);
+  metrics.Set("ppo_kl", m.ppo_kl);
+  metrics.Set("tokens", m.tokens);
+  result.Set("loss", m.loss);
+  result.Set("metrics", metrics);
+  result.Set("dlogp", dlogp);
+  return result;
+}
+
+// sftLoss(logp, mask, cuSeqlens, {agg, globalTokens?, globalSeqs?}) -> {loss, dlogp}
+Napi::Value SftLoss(const Napi::CallbackInfo& info) {
+  const std::string fn = "sftLoss";
+  const AggSpec agg = parse_agg(js::object(info[3], fn, "options"), fn);
+  const js::View<float> logp = js::f32(info[0], fn, "logp", -1, nullptr, kFinite);
+  const int64_t T = static_cast<int64_t>(logp.length);
+  const js::View<float> mask = mask_arg(info[1], T, fn, "mask");
+  const TokenBatch b = token_batch(mask, info[2], T, fn, "cuSeqlens");
+  Napi::Env env = info.Env();
+  auto dlogp = zeros(env, T);
+  const double loss = cpu::sft_loss(logp.data, b, agg, dlogp.Data());
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("loss", loss);
+  result.Set("dlogp", dlogp);
+  return result;
+}
+
+}  // namespace
+
+void init_loss_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("logprobForward", Napi::Function::New(env, LogprobForward, "logprobForward"));
+  exports.Set("logprobForwardSync", Napi::Function::New(env, LogprobForwardSync, "logprobForwardSync"));
+  exports.Set("logprobBackward", Napi::Function::New(env, LogprobBackward, "logprobBackward"));
+  exports.Set("logprobNaive", Napi::Function::New(env, LogprobNaive, "logprobNaive"));
+  exports.Set("policyLoss", Napi::Function::New(env, PolicyLoss, "policyLoss"));
+  exports.Set("sftLoss", Napi::Function::New(env, SftLoss, "sftLoss"));
+}
+
+}  // namespace medix::bindings

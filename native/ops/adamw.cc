@@ -1,14 +1,82 @@
-// STUB: replaced by the real implementation
+// AdamW over flat float32 buffers and the gradient utilities around it. Every element is updated
+// independently, so the work is split with parallel_for; the one reduction (sum of squares) goes
+// over fixed chunks so its result does not depend on the thread count.
 #include "adamw.h"
+
+#include <cmath>
+#include <vector>
+
 #include "../core/error.h"
+#include "../core/threads.h"
 
 namespace medix::cpu {
+namespace {
+
+constexpr int64_t kMinChunk = 16384;  // elements per task: enough to amortise the dispatch
+constexpr int64_t kLanes = 8;         // independent partial sums, so the double adds can pipeline
+
+// Sum of squares of g[0, n) in double: lane k adds elements k, k + 8, ..., then lanes in order.
+double chunk_sum_squares(const float* g, int64_t n) {
+  double lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t k = 0; k < kLanes; ++k) lane[k] += static_cast<double>(g[i + k]) * g[i + k];
+  for (; i < n; ++i) lane[0] += static_cast<double>(g[i]) * g[i];
+  double s = 0.0;
+  for (int64_t k = 0; k < kLanes; ++k) s += lane[k];
+  return s;
+}
+
+}  // namespace
 
 void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConfig& cfg, int64_t step,
-                bool decay) { fail("adamw: stub"); }
+                bool decay) {
+  MEDIX_CHECK(step >= 1, "adamw_step: step must be >= 1, got ", step);
+  const float b1 = cfg.beta1, b2 = cfg.beta2, eps = cfg.eps;
+  const float shrink = decay ? static_cast<float>(1.0 - static_cast<double>(cfg.lr) * cfg.weight_decay) : 1.0f;
+  // Bias corrections as torch computes them: step_size = lr / (1 - b1^t), and the second moment
+  // enters as sqrt(v) / sqrt(1 - b2^t).
+  const double bc1 = 1.0 - std::pow(static_cast<double>(b1), static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(static_cast<double>(b2), static_cast<double>(step));
+  const float step_size = static_cast<float>(cfg.lr / bc1);
+  const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+  parallel_for(
+      n,
+      [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const float gi = g[i];
+          const float mi = b1 * m[i] + (1.0f - b1) * gi;
+          const float vi = b2 * v[i] + (1.0f - b2) * (gi * gi);
+          m[i] = mi;
+          v[i] = vi;
+          // Decoupled weight decay first (on the old parameter), then the Adam step.
+          p[i] = p[i] * shrink - step_size * (mi / (std::sqrt(vi) / bc2_sqrt + eps));
+        }
+      },
+      kMinChunk);
+}
 
-double sum_squares(const float* g, int64_t n) { fail("adamw: stub"); }
+double sum_squares(const float* g, int64_t n) {
+  const int64_t chunks = fixed_chunks(n, kMinChunk);
+  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+  parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t b = c * n / chunks, e = (c + 1) * n / chunks;
+      partial[c] = chunk_sum_squares(g + b, e - b);
+    }
+  });
+  double s = 0.0;
+  for (double x : partial) s += x;  // chunk order: independent of the thread count
+  return s;
+}
 
-void scale_inplace(float* g, float s, int64_t n) { fail("adamw: stub"); }
+void scale_inplace(float* g, float s, int64_t n) {
+  parallel_for(
+      n,
+      [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) g[i] *= s;
+      },
+      kMinChunk);
+}
 
 }  // namespace medix::cpu

@@ -1,0 +1,82 @@
+// The fused log-prob head (blocked logits, online log-sum-exp) against the naive form that
+// materialises all T x V logits, on a Qwen3-sized vocabulary: speed (time_ratio = naive / fused, goal
+// >= 1), extra memory (memory_ratio = naive / fused peak bytes, goal >= 8), and the fused forward +
+// backward that a training step runs. Both forms use the same gemm and the same vectorised softmax
+// statistics, so the ratios measure the blocking alone.
+import { logprobBackward, logprobForward, logprobNaive, type LogprobOptions } from '../src/engine/losses.js';
+import { gemmKernel, threads } from '../src/engine/system.js';
+import type { BenchContext, BenchModule, BenchRecord } from './types.js';
+
+/** Deterministic values in [-scale, scale): the speed does not depend on them, reproducibility does. */
+function filled(n: number, seed: number, scale: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    out[i] = (x / 2 ** 31 - 1) * scale;
+  }
+  return out;
+}
+
+async function elapsedMs(run: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await run();
+  return performance.now() - t0;
+}
+
+const bench: BenchModule = {
+  order: 20,
+  async run(ctx: BenchContext): Promise<BenchRecord[]> {
+    const { T, H, V } = ctx.quick ? { T: 256, H: 128, V: 32_768 } : { T: 2048, H: 512, V: 151_936 };
+    const reps = ctx.quick ? 1 : 3;
+    // RMSNorm-scale hidden states and a small-initialised head: logits of a few units, like a model's.
+    const hidden = filled(T * H, 1, 1.7);
+    const head = filled(V * H, 2, 0.05);
+    const targets = new Int32Array(T).map((_, i) => (i % 97 === 96 ? -1 : (i * 7919) % V));
+    const dlogp = filled(T, 3, 1 / T);
+    const dentropy = filled(T, 4, 1e-3 / T);
+    const o: LogprobOptions = { hidden: H, vocab: V, entropy: true };
+
+    // Warm-up (first touch of the buffers, OpenBLAS thread start), which also gives the peak bytes.
+    const fusedOut = await logprobForward(hidden, head, targets, o);
+    const naiveOut = await logprobNaive(hidden, head, targets, o);
+    // Fused and naive alternate within each repetition so that drift in the machine's speed hits both.
+    let fused = Infinity, naive = Infinity, train = Infinity;
+    for (let r = 0; r < reps; r++) {
+      fused = Math.min(fused, await elapsedMs(() => logprobForward(hidden, head, targets, o)));
+      naive = Math.min(naive, await elapsedMs(() => logprobNaive(hidden, head, targets, o)));
+      train = Math.min(
+        train,
+        await elapsedMs(async () => {
+          const f = await logprobForward(hidden, head, targets, o);
+          await logprobBackward(dlogp, hidden, head, targets, f.lse, o, { entropy: f.entropy!, dentropy });
+        }),
+      );
+    }
+    const gflops = (ms: number, passes: number) => (passes * 2 * T * H * V) / (ms / 1000) / 1e9;
+    ctx.log(
+      `T=${T} H=${H} V=${V}: fused ${fused.toFixed(0)} ms (${gflops(fused, 1).toFixed(0)} GFLOP/s), naive ${naive.toFixed(0)} ms, ` +
+        `fused forward+backward ${train.toFixed(0)} ms; peak extra bytes fused ${fusedOut.peakBytes}, naive ${naiveOut.peakBytes}`,
+    );
+
+    const note = `T=${T} hidden=${H} vocab=${V}, default chunks, ${gemmKernel()} gemm, ${threads()} threads, best of ${reps}`;
+    const record = (metric: string, value: number, unit: string, extra = '') =>
+      ({ name: 'fused_logprob', metric, value, unit, note: extra ? `${extra}; ${note}` : note }) satisfies BenchRecord;
+    const records = [
+      record('time_ratio', naive / fused, 'x', 'naive forward time / fused forward time (goal >= 1)'),
+      record('memory_ratio', naiveOut.peakBytes / fusedOut.peakBytes, 'x', 'naive / fused peak extra bytes (goal >= 8)'),
+      record('fused_forward_ms', fused, 'ms'),
+      record('naive_forward_ms', naive, 'ms'),
+      record('fused_forward_backward_ms', train, 'ms', 'forward, then backward with the entropy term'),
+      record('fused_forward_gflops', gflops(fused, 1), 'GFLOP/s', 'logits gemm flops / fused forward time'),
+      record('fused_forward_backward_gflops', gflops(train, 4), 'GFLOP/s', 'forward 1 + backward 3 logits-sized gemms'),
+      record('fused_peak_bytes', fusedOut.peakBytes, 'bytes'),
+      record('naive_peak_bytes', naiveOut.peakBytes, 'bytes'),
+    ];
+    if (ctx.peakGflops)
+      records.push(record('fused_forward_vs_peak', gflops(fused, 1) / ctx.peakGflops, 'fraction', 'fused forward GFLOP/s / peak sgemm GFLOP/s'));
+    return records;
+  },
+};
+
+export default bench;
