@@ -179,9 +179,9 @@ namespace {
 class Task final : public Napi::AsyncWorker {
  public:
   Task(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
-       const std::vector<Napi::Value>& keep)
+       const std::vector<Napi::Value>& keep, std::function<void()> settle)
       : Napi::AsyncWorker(env, "medix"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
-        done_(std::move(done)) {
+        done_(std::move(done)), settle_(std::move(settle)) {
     for (const auto& v : keep) keep_.push_back(Napi::Persistent(v));
   }
   Napi::Promise promise() { return deferred_.Promise(); }
@@ -198,6 +198,7 @@ class Task final : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::Env env = Env();
+    if (settle_) settle_();
     try {
       deferred_.Resolve(done_(env));
     } catch (const Napi::Error& e) {
@@ -206,20 +207,24 @@ class Task final : public Napi::AsyncWorker {
       deferred_.Reject(Napi::Error::New(env, e.what()).Value());
     }
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    if (settle_) settle_();
+    deferred_.Reject(e.Value());
+  }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::function<void()> work_;
   std::function<Napi::Value(Napi::Env)> done_;
+  std::function<void()> settle_;
   std::vector<Napi::Reference<Napi::Value>> keep_;
 };
 
 }  // namespace
 
 Napi::Promise run_async(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
-                        const std::vector<Napi::Value>& keep) {
-  auto* task = new Task(env, std::move(work), std::move(done), keep);  // deletes itself when finished
+                        const std::vector<Napi::Value>& keep, std::function<void()> settle) {
+  auto* task = new Task(env, std::move(work), std::move(done), keep, std::move(settle));  // deletes itself when finished
   Napi::Promise p = task->promise();
   task->Queue();
   return p;

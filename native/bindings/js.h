@@ -52,8 +52,9 @@ Napi::Float32Array new_f32(Napi::Env env, const float* src, size_t n);
 
 // Runs `work` on a libuv worker thread and returns a promise resolved with `done(env)` on the main
 // thread, or rejected with the error `work` threw. `keep` holds JS values (typed arrays the work
-// reads) alive until then.
+// reads) alive until then. `settle`, if given, runs on the main thread just before the promise
+// settles either way (e.g. to release a busy flag, so "busy" means "until the promise settles").
 Napi::Promise run_async(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
-                        const std::vector<Napi::Value>& keep = {});
+                        const std::vector<Napi::Value>& keep = {}, std::function<void()> settle = {});
 
 }  // namespace medix::js

@@ -70,7 +70,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   }
 
  private:
-  // Claims the model for one async call; throws if another is running.
+  // Claims the model for one async call; throws if another is running. The claim is released on
+  // the main thread when the call's promise settles, so "busy" is deterministic from JS.
   void claim(const char* what) {
     bool expected = false;
     if (!busy_->compare_exchange_strong(expected, true))
@@ -174,11 +175,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto busy = busy_;
     return js::run_async(
         env,
-        [job, m, o, T, busy] {
-          struct Release {
-            std::shared_ptr<std::atomic<bool>> b;
-            ~Release() { b->store(false); }
-          } release{busy};
+        [job, m, o, T] {
           PackedBatch b{T, job->tokens.data(), job->cu.data(), static_cast<int64_t>(job->cu.size()) - 1,
                         job->targets.data(), job->pos.empty() ? nullptr : job->pos.data()};
           m->forward(b, o, job->logp.data(), o.entropy ? job->entropy.data() : nullptr,
@@ -191,7 +188,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           if (o.logits) out.Set("logits", js::new_f32(env, job->logits.data(), job->logits.size()));
           return out;
         },
-        {info.This()});
+        {info.This()}, [busy] { busy->store(false); });
   }
 
   Napi::Value Backward(const Napi::CallbackInfo& info) {
@@ -208,14 +205,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto busy = busy_;
     return js::run_async(
         env,
-        [a, e, m, busy] {
-          struct Release {
-            std::shared_ptr<std::atomic<bool>> b;
-            ~Release() { b->store(false); }
-          } release{busy};
+        [a, e, m] {
           m->backward(a->data(), static_cast<int64_t>(a->size()), e->empty() ? nullptr : e->data());
         },
-        [](Napi::Env env) -> Napi::Value { return env.Undefined(); }, {info.This()});
+        [](Napi::Env env) -> Napi::Value { return env.Undefined(); }, {info.This()},
+        [busy] { busy->store(false); });
   }
 
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
@@ -253,11 +247,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto result = std::make_shared<StepResult>();
     return js::run_async(
         env,
-        [m, cfg, max_norm, decay, busy, result] {
-          struct Release {
-            std::shared_ptr<std::atomic<bool>> b;
-            ~Release() { b->store(false); }
-          } release{busy};
+        [m, cfg, max_norm, decay, result] {
           *result = m->optimizer_step(cfg, max_norm, decay);
         },
         [result](Napi::Env env) -> Napi::Value {
@@ -267,7 +257,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           out.Set("step", Napi::Number::New(env, double(result->step)));
           return out;
         },
-        {info.This()});
+        {info.This()}, [busy] { busy->store(false); });
   }
 
   Napi::Value SetRecompute(const Napi::CallbackInfo& info) {

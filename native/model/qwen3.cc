@@ -141,7 +141,7 @@ Qwen3Model::Qwen3Model(const Qwen3Config& cfg, Backend& backend, uint64_t seed, 
   if (!cfg_.tie_embeddings) add("lm_head.weight", {cfg_.vocab, cfg_.hidden});
 
   if (!cfg_.mrope_section.empty())
-    freq_component_ = cpu::rope_section_map(cfg_.head_dim, cfg_.mrope_section, cfg_.mrope_interleaved);
+    freq_component_ = rope_section_map(cfg_.head_dim, cfg_.mrope_section, cfg_.mrope_interleaved);
 
   // Hugging Face's initialisation: normal(0, initializer_range) for matrices, ones for norms.
   // Each tensor draws from its own counter stream, so values do not depend on tensor order.

@@ -159,7 +159,8 @@ export class Model {
   }
 
   /** Per-token log-probs of batch.targets (0 where the target is -1). */
-  forward(batch: PackedBatch, options: ForwardOptions = {}): Promise<ForwardResult> {
+  async forward(batch: PackedBatch, options: ForwardOptions = {}): Promise<ForwardResult> {
+    // async: bad input is always a rejected promise, never a synchronous throw.
     return this.handle.forward(batch, options);
   }
 
@@ -167,7 +168,7 @@ export class Model {
    * Accumulates into the gradients d/dθ of sum_t dlogp[t]*logp[t] (+ dentropy[t]*entropy[t]) for the
    * last training forward.
    */
-  backward(grads: { dlogp: Float32Array; dentropy?: Float32Array }): Promise<void> {
+  async backward(grads: { dlogp: Float32Array; dentropy?: Float32Array }): Promise<void> {
     return this.handle.backward(grads);
   }
 
@@ -185,7 +186,7 @@ export class Model {
   }
 
   /** Low-level optimizer step; prefer the AdamW class, which keeps the settings. */
-  optimizerStep(options: OptimizerStepOptions): Promise<StepResult> {
+  async optimizerStep(options: OptimizerStepOptions): Promise<StepResult> {
     return this.handle.optimizerStep(options);
   }
 }
