@@ -1,0 +1,33 @@
+// Writes that never leave a half-written file under the final name: data goes to a temporary file
+// in the same directory, is flushed to disk, and is renamed over the target (rename is atomic on
+// POSIX file systems). Used for checkpoints, caches and results that a crash must not corrupt.
+import { closeSync, fsyncSync, openSync, renameSync, writeSync, rmSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+
+export function atomicWriteFileSync(path: string, data: string | Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const fd = openSync(tmp, 'w');
+  try {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  fsyncDir(dirname(path));
+}
+
+/** Makes a rename durable: the directory entry itself is flushed. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
