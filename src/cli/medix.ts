@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// The `medix` command line. Each subcommand lives in its own module under src/cli/ and registers
+// itself on the program; this file only assembles them.
+import { Command } from 'commander';
+import { registerInfo } from './info.js';
+
+const program = new Command('medix')
+  .description('Open-ended RL for medical vision-language models (MediX-R1) on a native engine')
+  .showHelpAfterError();
+
+registerInfo(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  console.error(`medix: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
