@@ -3,12 +3,14 @@
 // itself on the program; this file only assembles them.
 import { Command } from 'commander';
 import { registerInfo } from './info.js';
+import { registerReport } from './report.js';
 
 const program = new Command('medix')
   .description('Open-ended RL for medical vision-language models (MediX-R1) on a native engine')
   .showHelpAfterError();
 
 registerInfo(program);
+registerReport(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`medix: ${err instanceof Error ? err.message : String(err)}`);

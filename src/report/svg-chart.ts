@@ -1,0 +1,94 @@
+// Line charts as inline SVG strings. The report must be one self-contained HTML file that renders
+// offline (clusters and CI have no internet), so no charting library loaded from a CDN; the charts
+// are simple enough that drawing the SVG by hand is shorter than bundling a library.
+
+export interface Series {
+  name: string;
+  /** [x, y] points; non-finite y values break the line (a gap). */
+  points: [number, number][];
+}
+
+export interface ChartOptions {
+  title: string;
+  xLabel?: string;
+  width?: number;
+  height?: number;
+}
+
+/** Colour-blind-safe palette (Okabe–Ito); series beyond it reuse colours in order. */
+export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#F0E442', '#000000'];
+
+const MARGIN = { left: 56, right: 12, top: 28, bottom: 36 };
+
+export function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** About five round tick values covering [lo, hi] (1, 2 or 5 times a power of ten apart). */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
+  const ticks: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  return ticks;
+}
+
+function formatTick(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e4 || a < 1e-3 ? v.toExponential(1) : String(Number(v.toPrecision(4)));
+}
+
+function extent(values: number[]): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) if (Number.isFinite(v)) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+  if (lo === Infinity) return [0, 1];
+  if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.5, hi + (Math.abs(hi) || 1) * 0.5];
+  return [lo, hi];
+}
+
+export function lineChart(series: Series[], o: ChartOptions): string {
+  const W = o.width ?? 420;
+  const H = o.height ?? 240;
+  const pw = W - MARGIN.left - MARGIN.right;
+  const ph = H - MARGIN.top - MARGIN.bottom;
+  const [x0, x1] = extent(series.flatMap((s) => s.points.map((p) => p[0])));
+  const [y0, y1] = extent(series.flatMap((s) => s.points.map((p) => p[1])));
+  const sx = (x: number) => MARGIN.left + ((x - x0) / (x1 - x0)) * pw;
+  const sy = (y: number) => MARGIN.top + ph - ((y - y0) / (y1 - y0)) * ph;
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-label="${escapeXml(o.title)}">`,
+    `<text x="${W / 2}" y="16" text-anchor="middle" class="title">${escapeXml(o.title)}</text>`,
+    `<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${pw}" height="${ph}" class="frame"/>`,
+  ];
+  for (const t of niceTicks(y0, y1)) {
+    const y = sy(t).toFixed(1);
+    parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + pw}" y1="${y}" y2="${y}" class="grid"/>`);
+    parts.push(`<text x="${MARGIN.left - 4}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">${formatTick(t)}</text>`);
+  }
+  for (const t of niceTicks(x0, x1)) {
+    parts.push(`<text x="${sx(t).toFixed(1)}" y="${MARGIN.top + ph + 14}" text-anchor="middle" class="tick">${formatTick(t)}</text>`);
+  }
+  if (o.xLabel) parts.push(`<text x="${MARGIN.left + pw / 2}" y="${H - 4}" text-anchor="middle" class="tick">${escapeXml(o.xLabel)}</text>`);
+  series.forEach((s, i) => {
+    const colour = PALETTE[i % PALETTE.length];
+    let d = '';
+    let pen = false;
+    for (const [x, y] of s.points) {
+      if (!Number.isFinite(y) || !Number.isFinite(x)) {
+        pen = false;
+        continue;
+      }
+      d += `${pen ? 'L' : 'M'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`;
+      pen = true;
+    }
+    parts.push(`<path d="${d}" fill="none" stroke="${colour}" stroke-width="2" data-series="${escapeXml(s.name)}"/>`);
+    if (series.length > 1)
+      parts.push(`<text x="${MARGIN.left + 6}" y="${MARGIN.top + 12 + 12 * i}" fill="${colour}" class="legend">${escapeXml(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('');
+}
