@@ -65,18 +65,15 @@ t.test('every numeric metric gets a chart holding each logged point; text is esc
   t.notMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'self-contained: no scripts, nothing fetched');
 });
 
-t.test('medix report renders in headless Chromium and shows the curves', async (t) => {
-  const browser = findChromium();
-  if (!browser) {
-    t.skip('Chromium is not installed (apt-get install chromium); the render check needs it');
-    return;
-  }
+const browser = findChromium();
+const noBrowser = 'Chromium is not installed (apt-get install chromium); the render check needs it';
+t.test('medix report renders in headless Chromium and shows the curves', { skip: browser ? false : noBrowser }, async (t) => {
   const dir = makeRun(12);
   execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/medix.ts'), 'report', dir], { stdio: 'pipe' });
   const html = join(dir, 'report.html');
   t.ok(existsSync(html), 'report.html written');
   const png = join(dir, 'report.png');
-  screenshot(browser, html, png, 1400, 900);
+  screenshot(browser!, html, png, 1400, 900);
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   const [r, g, b] = [1, 3, 5].map((i) => Number.parseInt(PALETTE[0].slice(i, i + 2), 16));
   let curvePixels = 0;
