@@ -11,6 +11,7 @@ export type {
   ActivationPlan,
   OptimizerStepOptions,
   StepResult,
+  OptimizerState,
 } from './engine/model.js';
 export { AdamW } from './engine/optimizer.js';
 export type { AdamWOptions } from './engine/optimizer.js';

@@ -53,6 +53,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod("forward", &ModelWrap::Forward), InstanceMethod("backward", &ModelWrap::Backward),
                         InstanceMethod("zeroGrad", &ModelWrap::ZeroGrad),
                         InstanceMethod("optimizerStep", &ModelWrap::OptimizerStep),
+                        InstanceMethod("getOptimizerState", &ModelWrap::GetOptimizerState),
+                        InstanceMethod("setOptimizerState", &ModelWrap::SetOptimizerState),
                         InstanceMethod("setRecompute", &ModelWrap::SetRecompute),
                         InstanceMethod("activationPlan", &ModelWrap::Plan),
                         InstanceMethod("numParams", &ModelWrap::NumParams)});
@@ -258,6 +260,33 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
           return out;
         },
         {info.This()}, [busy] { busy->store(false); });
+  }
+
+  Napi::Value GetOptimizerState(const Napi::CallbackInfo& info) {
+    check_idle("getOptimizerState");
+    Napi::Env env = info.Env();
+    const auto n = static_cast<size_t>(model_->n_params());
+    auto m = Napi::Float32Array::New(env, n);
+    auto v = Napi::Float32Array::New(env, n);
+    model_->get_optimizer_state(m.Data(), v.Data());
+    auto out = Napi::Object::New(env);
+    out.Set("step", Napi::Number::New(env, double(model_->optimizer_steps())));
+    out.Set("m", m);
+    out.Set("v", v);
+    return out;
+  }
+
+  Napi::Value SetOptimizerState(const Napi::CallbackInfo& info) {
+    check_idle("setOptimizerState");
+    const std::string fn = std::string(kCls) + ".setOptimizerState";
+    Napi::Object o = js::object(info[0], fn, "state");
+    const int64_t n = model_->n_params();
+    const int64_t step = js::integer_or(o, "step", fn, 0, int64_t(1) << 53, -1);
+    if (step < 0) throw Napi::TypeError::New(info.Env(), fn + ": state.step must be an integer >= 0");
+    auto m = js::f32(o.Get("m"), fn, "state.m", n, "num_params", true);
+    auto v = js::f32(o.Get("v"), fn, "state.v", n, "num_params", true);
+    model_->set_optimizer_state(m.data, v.data, step);
+    return info.Env().Undefined();
   }
 
   Napi::Value SetRecompute(const Napi::CallbackInfo& info) {

@@ -177,6 +177,27 @@ void Qwen3Model::set_param(const ParamInfo& p, const float* host) {
   be_.from_host(weights_ + p.offset, host, sizeof(float) * p.numel);
   have_training_forward_ = false;  // saved activations no longer match the parameters
 }
+void Qwen3Model::get_optimizer_state(float* m, float* v) const {
+  const size_t bytes = sizeof(float) * n_params_;
+  if (!adam_m_) {
+    std::memset(m, 0, bytes);
+    std::memset(v, 0, bytes);
+    return;
+  }
+  be_.to_host(m, adam_m_, bytes);
+  be_.to_host(v, adam_v_, bytes);
+}
+void Qwen3Model::set_optimizer_state(const float* m, const float* v, int64_t step) {
+  if (step < 0) throw Error("set_optimizer_state: step must be >= 0, got " + std::to_string(step));
+  const size_t bytes = sizeof(float) * n_params_;
+  if (!adam_m_) {
+    adam_m_ = static_cast<float*>(be_.alloc(bytes));
+    adam_v_ = static_cast<float*>(be_.alloc(bytes));
+  }
+  be_.from_host(adam_m_, m, bytes);
+  be_.from_host(adam_v_, v, bytes);
+  step_ = step;
+}
 void Qwen3Model::get_grad(const ParamInfo& p, float* host) const {
   if (!grads_) {
     std::memset(host, 0, sizeof(float) * p.numel);

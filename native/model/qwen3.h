@@ -101,6 +101,10 @@ class Qwen3Model {
   // whether weight decay applies to params()[i].
   StepResult optimizer_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay);
   int64_t optimizer_steps() const { return step_; }
+  // The AdamW state, for checkpoints that resume exactly: both moments in the flat params() layout
+  // (zeros before the first step) as host buffers of n_params() floats, and the step count.
+  void get_optimizer_state(float* m, float* v) const;
+  void set_optimizer_state(const float* m, const float* v, int64_t step);
 
  private:
   struct Layer;        // pointers to one layer's parameters (or gradients)

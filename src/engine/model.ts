@@ -96,6 +96,15 @@ export interface StepResult {
   step: number;
 }
 
+/** AdamW's state in the flat parameter order (params()), for checkpoints that resume exactly. */
+export interface OptimizerState {
+  /** Optimizer steps taken (bias correction depends on it). */
+  step: number;
+  /** First and second moments, numParameters floats each (zeros before the first step). */
+  m: Float32Array;
+  v: Float32Array;
+}
+
 interface NativeModel {
   params(): ParamInfo[];
   getParam(name: string): Float32Array;
@@ -105,6 +114,8 @@ interface NativeModel {
   backward(grads: { dlogp: Float32Array; dentropy?: Float32Array }): Promise<void>;
   zeroGrad(): void;
   optimizerStep(options: OptimizerStepOptions): Promise<StepResult>;
+  getOptimizerState(): OptimizerState;
+  setOptimizerState(state: OptimizerState): void;
   setRecompute(on: boolean): void;
   activationPlan(tokens: number, training?: boolean): ActivationPlan;
   numParams(): number;
@@ -174,6 +185,16 @@ export class Model {
 
   zeroGrad(): void {
     this.handle.zeroGrad();
+  }
+
+  /** A copy of the AdamW moments and step count. */
+  getOptimizerState(): OptimizerState {
+    return this.handle.getOptimizerState();
+  }
+
+  /** Restores AdamW state saved by getOptimizerState (lengths must equal numParameters). */
+  setOptimizerState(state: OptimizerState): void {
+    this.handle.setOptimizerState(state);
   }
 
   setRecompute(on: boolean): void {
