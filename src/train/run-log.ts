@@ -1,0 +1,42 @@
+// A run's append-only logs: metrics.jsonl (one JSON object per step) and samples.jsonl (logged
+// generations). Each record is one write of one complete line, so a crash leaves at most a torn
+// last line, which the readers (src/report/run-files.ts) ignore. On resume, records beyond the
+// checkpoint's step are dropped so the logs continue exactly where the restored state is.
+import { appendFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { readJsonl, type MetricsRow, type SampleRow } from '../report/run-files.js';
+import { atomicWriteFileSync } from '../util/atomic-write.js';
+
+export class RunLog {
+  readonly metricsFile: string;
+  readonly samplesFile: string;
+
+  constructor(readonly dir: string) {
+    this.metricsFile = join(dir, 'metrics.jsonl');
+    this.samplesFile = join(dir, 'samples.jsonl');
+  }
+
+  /** Non-finite numbers are written as null (JSON has no NaN) so one bad value never loses a line. */
+  metrics(row: MetricsRow): void {
+    appendFileSync(this.metricsFile, JSON.stringify(row, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n');
+  }
+
+  samples(rows: SampleRow[]): void {
+    if (rows.length) appendFileSync(this.samplesFile, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  }
+
+  /** Keeps the records of steps <= step (used when resuming from a checkpoint at that step). */
+  truncateAfter(step: number): void {
+    for (const file of [this.metricsFile, this.samplesFile]) {
+      if (!existsSync(file)) continue;
+      const keep = readJsonl(file, (row) => row as { step: number }).filter((r) => r.step <= step);
+      atomicWriteFileSync(file, keep.map((r) => JSON.stringify(r) + '\n').join(''));
+    }
+  }
+
+  /** The metrics logged so far (for tests and the report). */
+  readMetrics(): MetricsRow[] {
+    return existsSync(this.metricsFile) ? readJsonl(this.metricsFile, (row) => row as MetricsRow) : [];
+  }
+
+}
