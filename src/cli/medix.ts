@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { registerInfo } from './info.js';
 import { registerReport } from './report.js';
+import { registerEval } from './eval.js';
 
 const program = new Command('medix')
   .description('Open-ended RL for medical vision-language models (MediX-R1) on a native engine')
@@ -11,6 +12,7 @@ const program = new Command('medix')
 
 registerInfo(program);
 registerReport(program);
+registerEval(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`medix: ${err instanceof Error ? err.message : String(err)}`);
