@@ -22,6 +22,7 @@ export type Phase = (typeof PHASES)[number];
 export interface EvalRunOptions {
   outputDir: string;
   phases: readonly Phase[];
+  /** The tasks to run; for the score phase alone, [] scores every task found in the results. */
   tasks: readonly TaskSpec[];
   /** Needed by generate: where DIR/<task>.jsonl|parquet live. */
   dataDir?: string;
@@ -119,7 +120,7 @@ export async function runEval(o: EvalRunOptions): Promise<EvalRunResult> {
   }
 
   if (o.phases.includes('score')) {
-    const { rows, scores } = computeScores(generations, judgments, taskNames);
+    const { rows, scores } = computeScores(generations, judgments, taskNames.length ? taskNames : undefined);
     const table = formatScoreTable(rows, scores);
     atomicWriteFileSync(join(o.outputDir, SCORES_FILE), JSON.stringify(scores, null, 2) + '\n');
     atomicWriteFileSync(join(o.outputDir, SCORES_PAGE), renderScorePage(`medix eval: ${o.outputDir}`, rows, scores));
