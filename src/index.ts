@@ -33,3 +33,18 @@ export type { GemmKernelName, BuildInfo } from './engine/system.js';
 export { loadModel, readHfConfig, CheckpointError } from './model/load.js';
 export { ConfigError } from './model/hf-config.js';
 export { SafetensorsFile, SafetensorsError } from './model/safetensors.js';
+// LLM-as-judge evaluation (`medix eval`): phases, tasks, scoring; usable from a trainer's validation.
+export { runEval, PHASES, EvalRunError } from './eval/run-eval.js';
+export type { Phase, EvalRunOptions, EvalRunResult } from './eval/run-eval.js';
+export { loadTasks, parseTasks, selectTasks, DEFAULT_TASKS_FILE, TaskFileError } from './eval/tasks.js';
+export type { TaskSpec } from './eval/tasks.js';
+export { readBenchmark, EvalDataError } from './eval/benchmark-data.js';
+export type { BenchmarkItem } from './eval/benchmark-data.js';
+export { computeScores, formatScoreTable, ScoreError } from './eval/scores.js';
+export type { EvalScores, TaskScoreRow } from './eval/scores.js';
+export { compareDirs, formatComparison, readScores } from './eval/compare.js';
+export { judgeSample } from './eval/judge-sample.js';
+export { parseVerdict, combineRounds } from './eval/verdict.js';
+export { stripReasoning, namedOption } from './eval/answer.js';
+export { EngineChatModel } from './eval/engine-model.js';
+export type { ChatModel, ChatRequest, ChatReply } from './eval/chat.js';
