@@ -59,6 +59,8 @@ async function readRows(file: string): Promise<{ row: Row; where: string; index:
     return rows.map((row, i) => ({ row, where: `${file}: row ${i + 1}`, index: i + 1 }));
   }
   if (!/\.jsonl?$/.test(file)) throw new EvalDataError(`${file}: unknown data format (expected .jsonl or .parquet)`);
+  // Stricter than the run-log reader (report/run-files.ts), which forgives a torn last line: a
+  // benchmark file cut short is damaged data, and dropping its last row would change the score.
   const out: { row: Row; where: string; index: number }[] = [];
   readFileSync(file, 'utf8')
     .split('\n')
