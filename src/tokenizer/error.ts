@@ -1,0 +1,2 @@
+// The one error type of the tokenizer module: its message names the file (and field) at fault.
+export class TokenizerError extends Error {}
