@@ -48,3 +48,6 @@ export { parseVerdict, combineRounds } from './eval/verdict.js';
 export { stripReasoning, namedOption } from './eval/answer.js';
 export { EngineChatModel } from './eval/engine-model.js';
 export type { ChatModel, ChatRequest, ChatReply } from './eval/chat.js';
+export { loadTokenizer, defaultTokenizerDir, HfTokenizer, IncrementalDetokenizer, TokenizerError } from './tokenizer/index.js';
+export type { DetokenizerOptions } from './tokenizer/index.js';
+export type { TextTokenizer, ChatMessage, ChatContentPart, ChatTemplateOptions } from './tokenizer/types.js';
