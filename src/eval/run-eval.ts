@@ -88,7 +88,15 @@ async function loadItems(tasks: readonly TaskSpec[], dataDir: string): Promise<B
   return items;
 }
 
+/** Every phase's inputs are checked before any runs, so a long generate is not followed by a refusal. */
+function checkInputs(o: EvalRunOptions): void {
+  if (o.phases.includes('generate') && !o.candidate) throw new EvalRunError('the generate phase needs a candidate model (--model, with --model-url for an endpoint)');
+  if (o.phases.includes('generate') && !o.dataDir) throw new EvalRunError('the generate phase needs --data-dir');
+  if (o.phases.includes('evaluate') && !o.judge) throw new EvalRunError('the evaluate phase needs a judge (--judge-url and --judge-model)');
+}
+
 export async function runEval(o: EvalRunOptions): Promise<EvalRunResult> {
+  checkInputs(o);
   const log = o.log ?? (() => {});
   mkdirSync(o.outputDir, { recursive: true });
   const generations = new ResultsFile<GenerationRecord>(join(o.outputDir, GENERATIONS_FILE));
@@ -98,24 +106,21 @@ export async function runEval(o: EvalRunOptions): Promise<EvalRunResult> {
   const result: EvalRunResult = {};
 
   if (o.phases.includes('generate')) {
-    if (!o.candidate) throw new EvalRunError('the generate phase needs a candidate model (--model, with --model-url for an endpoint)');
-    if (!o.dataDir) throw new EvalRunError('the generate phase needs --data-dir');
-    claim(o.outputDir, 'candidate', o.candidate.name, generations.records.size > 0);
-    const items = await loadItems(o.tasks, o.dataDir);
+    const items = await loadItems(o.tasks, o.dataDir!);
+    claim(o.outputDir, 'candidate', o.candidate!.name, generations.records.size > 0);
     const g = { ...DEFAULTS, ...o.generation };
     const p = progress('generate', items.filter((it) => !generations.done(it.key)).length, log);
-    result.generate = await runGenerate(items, o.candidate, generations, { ...g, onRecord: (r) => p.record(r) });
+    result.generate = await runGenerate(items, o.candidate!, generations, { ...g, onRecord: (r) => p.record(r) });
     log(`generate: ${result.generate.ok} answered, ${result.generate.errors} failed, ${result.generate.skipped} already done`);
   }
 
   if (o.phases.includes('evaluate')) {
-    if (!o.judge) throw new EvalRunError('the evaluate phase needs a judge (--judge-url and --judge-model)');
-    claim(o.outputDir, 'judge', o.judge.name, judgments.records.size > 0);
+    claim(o.outputDir, 'judge', o.judge!.name, judgments.records.size > 0);
     const j = { concurrency: DEFAULTS.concurrency, rounds: DEFAULTS.rounds, attemptsPerRound: DEFAULTS.attemptsPerRound, maxTokens: DEFAULTS.judgeMaxTokens, ...o.judging };
     const tasks = new Set(taskNames);
     const pending = [...generations.records.values()].filter((g) => tasks.has(g.task) && g.status === 'ok' && !judgments.done(g.key)).length;
     const p = progress('evaluate', pending, log);
-    result.evaluate = await runEvaluate(generations, judgments, o.judge, { ...j, tasks, onRecord: (r) => p.record(r) });
+    result.evaluate = await runEvaluate(generations, judgments, o.judge!, { ...j, tasks, onRecord: (r) => p.record(r) });
     log(`evaluate: ${result.evaluate.ok} judged, ${result.evaluate.errors} failed, ${result.evaluate.skipped} already done`);
   }
 

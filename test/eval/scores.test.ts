@@ -124,3 +124,14 @@ t.test('the score page renders in headless Chromium with one bar per task', { sk
   // Bars: 12 px high, (0.25 + 0.5 + 1 + 0.583) x 474 px long: about 13,000 pixels.
   t.ok(bar > 8000 && bar < 20000, `bar-coloured pixels on screen: ${bar}`);
 });
+
+t.test("every phase's inputs are checked before anything runs", async (t) => {
+  const cand = await startChatServer(() => 'B');
+  t.teardown(() => cand.close());
+  const out = tmp('medix-eval-inputs-');
+  const base = { outputDir: out, tasks, dataDir: fixtures, candidate: new EndpointChatModel('cand', cand.url) };
+  await t.rejects(runEval({ ...base, phases: ['generate', 'evaluate'] }), /the evaluate phase needs a judge/);
+  await t.rejects(runEval({ ...base, phases: ['generate'], dataDir: undefined }), /the generate phase needs --data-dir/);
+  await t.rejects(runEval({ ...base, phases: ['generate'], candidate: undefined }), /needs a candidate model/);
+  t.equal(cand.requests.length, 0, 'nothing was generated');
+});
