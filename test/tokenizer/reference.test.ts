@@ -78,3 +78,9 @@ t.test('content parts with images reach a template that reads them, as in transf
   copyFileSync(path.join(fixtures, 'vl_style_template.jinja'), path.join(dir, 'chat_template.jinja'));
   checkChat(t, await loadTokenizer(dir), byTemplate('vl_style_template.jinja'));
 });
+
+t.test('defaults: generation prompt on, thinking on (Qwen3 thinks unless told not to)', async (t) => {
+  const cases = byTemplate('model').filter((c) => c.add_generation_prompt && c.enable_thinking === undefined);
+  t.ok(cases.length > 0);
+  for (const c of cases) t.equal(tok.applyChatTemplate(c.messages), c.text, c.name);
+});
