@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_loss_ops(env, exports);
   init_optim(env, exports);
   init_model(env, exports);
+  init_generate(env, exports);
   return exports;
 }
 

@@ -6,12 +6,15 @@
 #include <memory>
 
 #include "../model/qwen3.h"
+#include "model_handle.h"
 #include "registry.h"
 
 namespace medix::bindings {
 namespace {
 
 const char* kCls = "Qwen3Model";
+// Marks JS objects wrapping a ModelWrap, so model_handle can unwrap them safely.
+const napi_type_tag kModelTag = {0x6d656469785f7177ull, 0x656e335f6d6f646cull};
 
 Qwen3Config parse_config(const Napi::Object& o) {
   const std::string fn = std::string(kCls) + " config";
@@ -69,7 +72,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     const double std = js::number_or(opts, "initStd", fn, 0.02);
     model_ = std::make_unique<Qwen3Model>(cfg, cpu_backend(), static_cast<uint64_t>(seed), static_cast<float>(std));
     model_->set_recompute(js::boolean_or(opts, "recompute", fn, false));
+    info.This().As<Napi::Object>().TypeTag(&kModelTag);
   }
+
+  ModelHandle handle() { return {model_.get(), busy_}; }
 
  private:
   // Claims the model for one async call; throws if another is running. The claim is released on
@@ -320,6 +326,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 };
 
 }  // namespace
+
+ModelHandle model_handle(const Napi::Value& v, const std::string& fn, const char* name) {
+  if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kModelTag))
+    throw Napi::TypeError::New(v.Env(), fn + ": " + name + " must be a native Qwen3Model (Model's handle)");
+  return ModelWrap::Unwrap(v.As<Napi::Object>())->handle();
+}
 
 void init_model(Napi::Env env, Napi::Object exports) { exports.Set(kCls, ModelWrap::Define(env)); }
 

@@ -10,5 +10,6 @@ void init_attention(Napi::Env env, Napi::Object exports);   // attention
 void init_loss_ops(Napi::Env env, Napi::Object exports);    // fused log-probs, policy loss, SFT loss
 void init_optim(Napi::Env env, Napi::Object exports);       // AdamW, gradient norm
 void init_model(Napi::Env env, Napi::Object exports);       // Qwen3 model
+void init_generate(Napi::Env env, Napi::Object exports);    // KV-cache generation, sampling
 
 }  // namespace medix::bindings

@@ -11,7 +11,9 @@
 #include "../ops/adamw.h"
 #include "../ops/logprob.h"
 #include "../ops/loss.h"
+#include "../ops/paged_attention.h"
 #include "../ops/rope.h"
+#include "../ops/sampling.h"
 
 namespace medix {
 
@@ -61,11 +63,36 @@ class Backend {
                                   const float* hidden, const float* head, const int32_t* targets, const float* lse,
                                   const float* entropy, const LogprobShape& s) = 0;
 
+  // Inference with a KV cache (paged_attention.h) and sampling (sampling.h). The sampler's params and
+  // history offsets are host memory; logits, history and the outputs are backend memory.
+  virtual void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots,
+                              int64_t T, int64_t kv_dim) = 0;
+  virtual void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
+                                       const PagedAttentionShape& s) = 0;
+  virtual void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b) = 0;
+
   // Optimizer
   virtual void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConfig& cfg,
                           int64_t step, bool decay) = 0;
   virtual double sum_squares(const float* g, int64_t n) = 0;
   virtual void scale_inplace(float* g, float s, int64_t n) = 0;
+};
+
+// Backend memory owned for a scope (per-call buffers whose size changes from call to call).
+class ScopedBuffer {
+ public:
+  ScopedBuffer(Backend& be, size_t bytes) : be_(be), p_(be.alloc(bytes)) {}
+  ~ScopedBuffer() { be_.release(p_); }
+  ScopedBuffer(const ScopedBuffer&) = delete;
+  ScopedBuffer& operator=(const ScopedBuffer&) = delete;
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  Backend& be_;
+  void* p_;
 };
 
 // The reference backend: host memory, the medix::cpu functions.

@@ -89,6 +89,18 @@ class CpuBackend final : public Backend {
     return cpu::logprob_backward(dhidden, dhead, dlogp, dentropy, hidden, head, targets, lse, entropy, s);
   }
 
+  void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t T,
+                      int64_t kv_dim) override {
+    cpu::kv_cache_write(k_cache, v_cache, k, v, slots, T, kv_dim);
+  }
+  void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
+                               const PagedAttentionShape& s) override {
+    cpu::paged_attention_forward(out, q, k_cache, v_cache, s);
+  }
+  void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b) override {
+    cpu::sample(tokens, logprobs, logits, b);
+  }
+
   void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConfig& cfg, int64_t step,
                   bool decay) override {
     cpu::adamw_step(p, g, m, v, n, cfg, step, decay);

@@ -1,4 +1,5 @@
 #include "qwen3.h"
+#include "qwen3_internal.h"
 
 #include <cmath>
 #include <cstring>
@@ -36,11 +37,6 @@ void Qwen3Config::validate() const {
   }
 }
 
-// Pointers to one layer's tensors inside a flat buffer (weights or gradients: same layout).
-struct Qwen3Model::Layer {
-  float *in_norm, *q, *k, *v, *o, *q_norm, *k_norm, *post_norm, *gate, *up, *down;
-};
-
 namespace {
 
 // The per-layer tensor list, in Hugging Face names and shapes; the flat layout follows it.
@@ -71,42 +67,57 @@ bool is_norm(const std::string& name) { return name.find("norm.weight") != std::
 
 }  // namespace
 
-// One layer's activations. With training && !recompute there is one Acts per layer; otherwise a
-// single Acts is reused by every layer (and refilled by recomputation in backward).
-struct Qwen3Model::Acts {
-  float *rstd1, *xn1, *q_pre, *q_rstd, *q, *k_pre, *k_rstd, *k, *v, *attn, *lse, *h_mid, *rstd2, *xn2, *gate, *up,
-      *act;
-};
-
-struct Qwen3Model::Workspace {
-  Backend& be;
+struct Qwen3Model::Workspace : BufferArena {
   int64_t capacity = 0;
   bool training = false;
-  std::vector<void*> blocks;
   std::vector<float*> stream;  // residual stream at each layer boundary: L+1 of [T, hidden]
   std::vector<Acts> acts;
   float *tmp_h, *final_rstd, *final_xn, *head_lse, *logp, *entropy;
   // backward scratch
   float *dh, *dxn, *dattn, *dq, *dq2, *dk, *dk2, *dv, *dgate, *dup, *dact, *dlogp, *dentropy;
   int32_t *tokens, *targets, *positions, *cu;
-  size_t bytes = 0;
 
-  explicit Workspace(Backend& b) : be(b) {}
-  ~Workspace() {
-    for (void* p : blocks) be.release(p);
-  }
-  float* f(int64_t n) {
-    void* p = be.alloc(sizeof(float) * std::max<int64_t>(n, 1));
-    blocks.push_back(p);
-    bytes += sizeof(float) * n;
-    return static_cast<float*>(p);
-  }
-  int32_t* i(int64_t n) {
-    void* p = be.alloc(sizeof(int32_t) * std::max<int64_t>(n, 1));
-    blocks.push_back(p);
-    return static_cast<int32_t*>(p);
-  }
+  explicit Workspace(Backend& b) : BufferArena(b) {}
 };
+
+BufferArena::~BufferArena() {
+  for (void* p : blocks) be.release(p);
+}
+float* BufferArena::f(int64_t n) {
+  void* p = be.alloc(sizeof(float) * std::max<int64_t>(n, 1));
+  blocks.push_back(p);
+  bytes += sizeof(float) * n;
+  return static_cast<float*>(p);
+}
+int32_t* BufferArena::i(int64_t n) {
+  void* p = be.alloc(sizeof(int32_t) * std::max<int64_t>(n, 1));
+  blocks.push_back(p);
+  return static_cast<int32_t*>(p);
+}
+
+Qwen3Model::Acts Qwen3Model::alloc_acts(BufferArena& arena, int64_t cap, bool with_lse) const {
+  const Qwen3Config& c = cfg_;
+  const int64_t H = c.hidden, qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim, I = c.intermediate;
+  Acts a;
+  a.rstd1 = arena.f(cap);
+  a.xn1 = arena.f(cap * H);
+  a.q_pre = arena.f(cap * qd);
+  a.q_rstd = arena.f(cap * c.heads);
+  a.q = arena.f(cap * qd);
+  a.k_pre = arena.f(cap * kvd);
+  a.k_rstd = arena.f(cap * c.kv_heads);
+  a.k = arena.f(cap * kvd);
+  a.v = arena.f(cap * kvd);
+  a.attn = arena.f(cap * qd);
+  a.lse = with_lse ? arena.f(cap * c.heads) : nullptr;
+  a.h_mid = arena.f(cap * H);
+  a.rstd2 = arena.f(cap);
+  a.xn2 = arena.f(cap * H);
+  a.gate = arena.f(cap * I);
+  a.up = arena.f(cap * I);
+  a.act = arena.f(cap * I);
+  return a;
+}
 
 namespace {
 
@@ -245,27 +256,7 @@ void Qwen3Model::ensure_workspace(int64_t T, bool training) {
   const int64_t H = c.hidden, qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim, I = c.intermediate;
   for (int64_t l = 0; l <= c.layers; ++l) ws->stream.push_back(ws->f(cap * H));
   const int64_t n_acts = (training && !recompute_) ? c.layers : 1;
-  for (int64_t l = 0; l < n_acts; ++l) {
-    Acts a;
-    a.rstd1 = ws->f(cap);
-    a.xn1 = ws->f(cap * H);
-    a.q_pre = ws->f(cap * qd);
-    a.q_rstd = ws->f(cap * c.heads);
-    a.q = ws->f(cap * qd);
-    a.k_pre = ws->f(cap * kvd);
-    a.k_rstd = ws->f(cap * c.kv_heads);
-    a.k = ws->f(cap * kvd);
-    a.v = ws->f(cap * kvd);
-    a.attn = ws->f(cap * qd);
-    a.lse = ws->f(cap * c.heads);
-    a.h_mid = ws->f(cap * H);
-    a.rstd2 = ws->f(cap);
-    a.xn2 = ws->f(cap * H);
-    a.gate = ws->f(cap * I);
-    a.up = ws->f(cap * I);
-    a.act = ws->f(cap * I);
-    ws->acts.push_back(a);
-  }
+  for (int64_t l = 0; l < n_acts; ++l) ws->acts.push_back(alloc_acts(*ws, cap, true));
   ws->tmp_h = ws->f(cap * H);
   ws->final_rstd = ws->f(cap);
   ws->final_xn = ws->f(cap * H);
@@ -297,37 +288,52 @@ void Qwen3Model::ensure_workspace(int64_t T, bool training) {
 // ---------------------------------------------------------------------------------------------
 // Forward
 
-void Qwen3Model::layer_forward(int64_t l, const float* x_in, float* x_out, Acts& a) {
-  const Qwen3Config& c = cfg_;
-  Workspace& ws = *ws_;
-  const int64_t T = static_cast<int64_t>(tokens_.size());
-  const int64_t H = c.hidden, qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim, I = c.intermediate;
-  const Layer w = layer_view(weights_, l);
-  const RopeSpec rope{c.head_dim, c.rope_theta, c.position_components(),
-                      freq_component_.empty() ? nullptr : freq_component_.data()};
-  const AttentionShape att{T, c.heads, c.kv_heads, c.head_dim, ws.cu, static_cast<int64_t>(cu_.size()) - 1,
-                           1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+RopeSpec Qwen3Model::rope_spec() const {
+  return RopeSpec{cfg_.head_dim, cfg_.rope_theta, cfg_.position_components(),
+                  freq_component_.empty() ? nullptr : freq_component_.data()};
+}
 
-  // Attention block: x_mid = x_in + o_proj(attn(rope(qk_norm(proj(rmsnorm(x_in))))))
+void Qwen3Model::qkv_forward(int64_t l, const float* x_in, Acts& a, const int32_t* positions, int64_t T) {
+  const Qwen3Config& c = cfg_;
+  const int64_t H = c.hidden, qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
+  const Layer w = layer_view(weights_, l);
+  const RopeSpec rope = rope_spec();
+  // q, k, v = rope(qk_norm(proj(rmsnorm(x_in)))) (v has neither norm nor rope)
   be_.rmsnorm_forward(a.xn1, a.rstd1, x_in, w.in_norm, T, H, c.rms_eps);
   be_.linear_forward(a.q_pre, a.xn1, w.q, nullptr, T, H, qd);
   be_.linear_forward(a.k_pre, a.xn1, w.k, nullptr, T, H, kvd);
   be_.linear_forward(a.v, a.xn1, w.v, nullptr, T, H, kvd);
   be_.rmsnorm_forward(a.q, a.q_rstd, a.q_pre, w.q_norm, T * c.heads, c.head_dim, c.rms_eps);
   be_.rmsnorm_forward(a.k, a.k_rstd, a.k_pre, w.k_norm, T * c.kv_heads, c.head_dim, c.rms_eps);
-  be_.rope_forward(a.q, a.q, ws.positions, T, c.heads, rope);
-  be_.rope_forward(a.k, a.k, ws.positions, T, c.kv_heads, rope);
-  be_.attention_forward(a.attn, a.lse, a.q, a.k, a.v, att);
-  be_.linear_forward(ws.tmp_h, a.attn, w.o, nullptr, T, qd, H);
-  be_.add_forward(a.h_mid, x_in, ws.tmp_h, T * H);
+  be_.rope_forward(a.q, a.q, positions, T, c.heads, rope);
+  be_.rope_forward(a.k, a.k, positions, T, c.kv_heads, rope);
+}
 
+void Qwen3Model::output_mlp_forward(int64_t l, const float* x_in, float* x_out, Acts& a, float* tmp, int64_t T) {
+  const Qwen3Config& c = cfg_;
+  const int64_t H = c.hidden, qd = c.heads * c.head_dim, I = c.intermediate;
+  const Layer w = layer_view(weights_, l);
+  // x_mid = x_in + o_proj(attn)
+  be_.linear_forward(tmp, a.attn, w.o, nullptr, T, qd, H);
+  be_.add_forward(a.h_mid, x_in, tmp, T * H);
   // MLP block: x_out = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid)
   be_.rmsnorm_forward(a.xn2, a.rstd2, a.h_mid, w.post_norm, T, H, c.rms_eps);
   be_.linear_forward(a.gate, a.xn2, w.gate, nullptr, T, H, I);
   be_.linear_forward(a.up, a.xn2, w.up, nullptr, T, H, I);
   be_.swiglu_forward(a.act, a.gate, a.up, T * I);
-  be_.linear_forward(ws.tmp_h, a.act, w.down, nullptr, T, I, H);
-  be_.add_forward(x_out, a.h_mid, ws.tmp_h, T * H);
+  be_.linear_forward(tmp, a.act, w.down, nullptr, T, I, H);
+  be_.add_forward(x_out, a.h_mid, tmp, T * H);
+}
+
+void Qwen3Model::layer_forward(int64_t l, const float* x_in, float* x_out, Acts& a) {
+  const Qwen3Config& c = cfg_;
+  Workspace& ws = *ws_;
+  const int64_t T = static_cast<int64_t>(tokens_.size());
+  const AttentionShape att{T, c.heads, c.kv_heads, c.head_dim, ws.cu, static_cast<int64_t>(cu_.size()) - 1,
+                           1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+  qkv_forward(l, x_in, a, ws.positions, T);
+  be_.attention_forward(a.attn, a.lse, a.q, a.k, a.v, att);
+  output_mlp_forward(l, x_in, x_out, a, ws.tmp_h, T);
 }
 
 void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* logp, float* entropy, float* logits) {
@@ -394,8 +400,7 @@ void Qwen3Model::layer_backward(int64_t l, float* dh, Acts& a) {
   const Layer w = layer_view(weights_, l);
   const Layer g = layer_view(grads_, l);
   const float* x_in = ws.stream[l];
-  const RopeSpec rope{c.head_dim, c.rope_theta, c.position_components(),
-                      freq_component_.empty() ? nullptr : freq_component_.data()};
+  const RopeSpec rope = rope_spec();
   const AttentionShape att{T, c.heads, c.kv_heads, c.head_dim, ws.cu, static_cast<int64_t>(cu_.size()) - 1,
                            1.0f / std::sqrt(static_cast<float>(c.head_dim))};
 

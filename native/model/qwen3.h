@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../core/backend.h"
+#include "kv_cache.h"
 
 namespace medix {
 
@@ -70,6 +71,24 @@ struct StepResult {
   int64_t step = 0;
 };
 
+// One step of inference with a KV cache (qwen3_decode.cc), host memory. Sequence i of the step
+// (cache id seq_ids[i]) gets the new tokens [cu_seqlens[i], cu_seqlens[i+1]) appended: a prompt
+// (prefill) or the one token sampled last (decode); both kinds can share a step. positions is
+// [P, T] or null for the cache index (the sequence's length before the step plus the offset).
+// logit_rows lists the tokens whose next-token logits are wanted (usually each sequence's last).
+struct CachedStep {
+  int64_t T = 0;
+  const int32_t* tokens = nullptr;
+  int64_t n_seqs = 0;
+  const int64_t* seq_ids = nullptr;
+  const int32_t* cu_seqlens = nullptr;
+  const int32_t* positions = nullptr;
+  int64_t n_logit_rows = 0;
+  const int32_t* logit_rows = nullptr;
+};
+
+struct BufferArena;  // qwen3_internal.h
+
 class Qwen3Model {
  public:
   Qwen3Model(const Qwen3Config& cfg, Backend& backend, uint64_t seed, float init_std);
@@ -78,6 +97,7 @@ class Qwen3Model {
   Qwen3Model& operator=(const Qwen3Model&) = delete;
 
   const Qwen3Config& config() const { return cfg_; }
+  Backend& backend() const { return be_; }
   const std::vector<ParamInfo>& params() const { return params_; }
   const ParamInfo& param(const std::string& name) const;  // throws naming the unknown name
   int64_t n_params() const { return n_params_; }
@@ -106,13 +126,28 @@ class Qwen3Model {
   void get_optimizer_state(float* m, float* v) const;
   void set_optimizer_state(const float* m, const float* v, int64_t step);
 
+  // Inference with a KV cache: appends the step's tokens to their sequences in `cache` (whose
+  // layers and kv_dim must match the model) and writes the logits of step.logit_rows to
+  // `logits` ([n_logit_rows, vocab], backend memory). Throws, changing nothing, on bad input or
+  // when the cache has too few free blocks.
+  void forward_cached(const CachedStep& step, KvCache& cache, float* logits);
+  // Frees the buffers forward_cached keeps between calls.
+  void release_decode_workspace();
+
  private:
   struct Layer;        // pointers to one layer's parameters (or gradients)
   struct Acts;         // one layer's activations
   struct Workspace;    // every activation/scratch buffer for a given capacity
 
+  struct DecodeWorkspace;  // forward_cached's buffers
+
+  Acts alloc_acts(BufferArena& arena, int64_t capacity, bool with_lse) const;
   Layer layer_view(float* base, int64_t i) const;
+  RopeSpec rope_spec() const;
   void ensure_workspace(int64_t T, bool training);
+  // Parts of a layer's forward shared by training and cached inference (T tokens, buffers in a).
+  void qkv_forward(int64_t l, const float* x_in, Acts& a, const int32_t* positions, int64_t T);
+  void output_mlp_forward(int64_t l, const float* x_in, float* x_out, Acts& a, float* tmp, int64_t T);
   void layer_forward(int64_t l, const float* x_in, float* x_out, Acts& a);
   void layer_backward(int64_t l, float* dh, Acts& a);
 
@@ -129,6 +164,7 @@ class Qwen3Model {
   std::vector<uint8_t> freq_component_;  // rope section map, empty for standard rope
 
   std::unique_ptr<Workspace> ws_;
+  std::unique_ptr<DecodeWorkspace> dws_;
   // The last forward's batch (host copies) and options, for backward.
   std::vector<int32_t> tokens_, cu_, targets_, positions_;
   ForwardOptions last_opts_;

@@ -1,0 +1,117 @@
+#include "kv_cache.h"
+
+#include "../core/error.h"
+
+namespace medix {
+
+KvCache::KvCache(const KvCacheConfig& cfg, Backend& be) : cfg_(cfg), be_(be) {
+  MEDIX_CHECK(cfg.layers > 0 && cfg.kv_dim > 0, "KV cache: layers and kv_dim must be > 0");
+  MEDIX_CHECK(cfg.block_size > 0 && cfg.block_size <= 4096, "KV cache: block_size must be in [1, 4096], got ",
+              cfg.block_size);
+  MEDIX_CHECK(cfg.n_blocks > 0 && cfg.n_blocks * cfg.block_size < (int64_t(1) << 31),
+              "KV cache: the number of blocks must be > 0 and blocks * block_size below 2^31, got ", cfg.n_blocks);
+  const size_t bytes = sizeof(float) * cfg.n_blocks * cfg.block_size * cfg.kv_dim;
+  try {
+    for (int64_t l = 0; l < cfg.layers; ++l) {
+      k_.push_back(static_cast<float*>(be_.alloc(bytes)));
+      v_.push_back(static_cast<float*>(be_.alloc(bytes)));
+    }
+  } catch (...) {
+    for (float* p : k_) be_.release(p);
+    for (float* p : v_) be_.release(p);
+    throw;
+  }
+  refcount_.assign(static_cast<size_t>(cfg.n_blocks), 0);
+  for (int64_t b = cfg.n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
+  counters_.blocks_total = cfg.n_blocks;
+}
+
+KvCache::~KvCache() {
+  for (float* p : k_) be_.release(p);
+  for (float* p : v_) be_.release(p);
+}
+
+const KvCache::Sequence& KvCache::get(int64_t seq) const {
+  auto it = seqs_.find(seq);
+  MEDIX_CHECK(it != seqs_.end(), "KV cache: no sequence ", seq, " (never added, or already freed)");
+  return it->second;
+}
+KvCache::Sequence& KvCache::get(int64_t seq) {
+  return const_cast<Sequence&>(static_cast<const KvCache*>(this)->get(seq));
+}
+
+int64_t KvCache::add_sequence() {
+  seqs_.emplace(next_id_, Sequence{});
+  return next_id_++;
+}
+
+int64_t KvCache::fork(int64_t src) {
+  Sequence copy = get(src);
+  for (int32_t b : copy.blocks) ++refcount_[b];
+  seqs_.emplace(next_id_, std::move(copy));
+  ++counters_.forks;
+  return next_id_++;
+}
+
+void KvCache::free(int64_t seq) {
+  Sequence& s = get(seq);
+  for (int32_t b : s.blocks) drop_block(b);
+  seqs_.erase(seq);
+}
+
+int32_t KvCache::take_block() {
+  const int32_t b = free_.back();
+  free_.pop_back();
+  refcount_[b] = 1;
+  return b;
+}
+
+void KvCache::drop_block(int32_t b) {
+  if (--refcount_[b] == 0) free_.push_back(b);
+}
+
+int64_t KvCache::blocks_needed(int64_t seq, int64_t n) const {
+  const Sequence& s = get(seq);
+  const int64_t bs = cfg_.block_size;
+  const int64_t have = static_cast<int64_t>(s.blocks.size());
+  const int64_t need = (s.length + n + bs - 1) / bs - have;
+  // Writing into a partly filled block that another sequence shares copies it first.
+  const bool copy = n > 0 && s.length % bs != 0 && refcount_[s.blocks.back()] > 1;
+  return need + (copy ? 1 : 0);
+}
+
+void KvCache::append(int64_t seq, const int32_t* tokens, int64_t n, int32_t* slots) {
+  const int64_t needed = blocks_needed(seq, n);
+  MEDIX_CHECK(needed <= static_cast<int64_t>(free_.size()), "KV cache: appending ", n, " tokens to sequence ", seq,
+              " needs ", needed, " free blocks of ", cfg_.block_size, " tokens, only ", free_.size(), " of ",
+              cfg_.n_blocks, " are free");
+  Sequence& s = get(seq);
+  const int64_t bs = cfg_.block_size;
+  if (n > 0 && s.length % bs != 0 && refcount_[s.blocks.back()] > 1) {
+    const int32_t old = s.blocks.back(), fresh = take_block();
+    const int64_t floats = bs * cfg_.kv_dim;
+    for (int64_t l = 0; l < cfg_.layers; ++l) {
+      be_.copy(k_[l] + fresh * floats, k_[l] + old * floats, floats);
+      be_.copy(v_[l] + fresh * floats, v_[l] + old * floats, floats);
+    }
+    drop_block(old);
+    s.blocks.back() = fresh;
+    ++counters_.block_copies;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t pos = s.length + i;
+    if (pos % bs == 0) s.blocks.push_back(take_block());
+    slots[i] = static_cast<int32_t>(s.blocks[pos / bs] * bs + pos % bs);
+  }
+  s.length += n;
+  s.tokens.insert(s.tokens.end(), tokens, tokens + n);
+}
+
+KvCacheStats KvCache::stats() const {
+  KvCacheStats st = counters_;
+  st.sequences = static_cast<int64_t>(seqs_.size());
+  st.blocks_free = static_cast<int64_t>(free_.size());
+  return st;
+}
+
+}  // namespace medix

@@ -1,0 +1,40 @@
+// Attention of new tokens against a paged KV cache (inference: prefill and decode).
+//
+// The cache of one layer holds K (and likewise V) as [n_slots, n_kv_heads, head_dim]; slots are
+// grouped in blocks of block_size consecutive slots, and a sequence's keys live in the blocks its
+// block table lists: key j of sequence s is in slot block_tables[s * max_blocks + j / block_size] *
+// block_size + j % block_size. Blocks can be shared between sequences (n samples of one prompt
+// share the prompt's blocks), which is why keys are reached through a table rather than packed.
+//
+// kv_cache_write stores the K/V rows of T new tokens in the slots given by slots[T].
+// paged_attention_forward: query t (of sequence seq_of_token[t]) attends to the first
+// n_keys[t] keys of its sequence (causality: a new token at cache index i sees keys 0..i, so
+// n_keys = i + 1, its own key written beforehand). q, out: [T, n_heads, head_dim]; query head h
+// reads kv head h / (n_heads / n_kv_heads); scores are scaled by `scale`.
+#pragma once
+#include <cstdint>
+
+namespace medix {
+
+struct PagedAttentionShape {
+  int64_t T = 0;
+  int64_t n_heads = 0, n_kv_heads = 0, head_dim = 0;
+  int64_t block_size = 0;
+  const int32_t* block_tables = nullptr;  // [n_seqs, max_blocks]
+  int64_t max_blocks = 0;
+  const int32_t* seq_of_token = nullptr;  // [T], row of block_tables
+  const int32_t* n_keys = nullptr;        // [T], >= 1
+  float scale = 0.0f;
+};
+
+namespace cpu {
+
+// k_cache[slots[t]] = k[t], v_cache[slots[t]] = v[t]; rows of kv_dim floats.
+void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t T,
+                    int64_t kv_dim);
+
+void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
+                             const PagedAttentionShape& s);
+
+}  // namespace cpu
+}  // namespace medix
