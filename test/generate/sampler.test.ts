@@ -1,0 +1,156 @@
+// The native sampler against a direct JS implementation of its filters on small vocabularies: the
+// kept set and probabilities exactly, the draws empirically, the returned log-probs, and the
+// reproducibility of each sample's random stream.
+import t from 'tap';
+
+import { samplingDistribution, sampleLogits } from '../../src/generate/native-generator.js';
+import type { NativeSamplerParams } from '../../src/generate/native-generator.js';
+import { randn, rng } from '../helpers/numeric.js';
+
+/** The sampler's documented pipeline written out plainly: penalty, temperature, top-k, top-p, min-p. */
+function referenceDistribution(logits: Float32Array, p: NativeSamplerParams, history: number[] = []): Map<number, number> {
+  const V = logits.length;
+  const seen = new Set(history);
+  const pen = p.repetitionPenalty ?? 1;
+  const l = Array.from(logits, (x, i) => (seen.has(i) ? (x > 0 ? x / pen : x * pen) : x));
+  if (p.temperature === 0) {
+    let best = 0;
+    for (let i = 1; i < V; i++) if (l[i] > l[best]) best = i;
+    return new Map([[best, 1]]);
+  }
+  const w = l.map((x) => x / p.temperature);
+  let kept = [...Array(V).keys()].sort((a, b) => w[b] - w[a] || a - b);
+  const softmax = (ids: number[]) => {
+    const m = Math.max(...ids.map((i) => w[i]));
+    const e = ids.map((i) => Math.exp(w[i] - m));
+    const s = e.reduce((a, b) => a + b, 0);
+    return e.map((x) => x / s);
+  };
+  if ((p.topK ?? 0) > 0 && p.topK! < V) kept = kept.slice(0, p.topK);
+  if ((p.topP ?? 1) < 1) {
+    const probs = softmax(kept);
+    let cum = 0;
+    let n = 0;
+    while (n < kept.length && cum < p.topP!) cum += probs[n++];
+    kept = kept.slice(0, Math.max(n, 1));
+  }
+  if ((p.minP ?? 0) > 0) {
+    const probs = softmax(kept);
+    const top = Math.max(...probs);
+    kept = kept.filter((_, j) => probs[j] >= p.minP! * top);
+  }
+  const probs = softmax(kept);
+  return new Map(kept.map((id, j) => [id, probs[j]]));
+}
+
+function logSoftmax(logits: Float32Array, temperature: number): number[] {
+  const z = Array.from(logits, (x) => x / temperature);
+  const m = Math.max(...z);
+  const lse = m + Math.log(z.reduce((s, x) => s + Math.exp(x - m), 0));
+  return z.map((x) => x - lse);
+}
+
+const cases: [string, NativeSamplerParams, number[]?][] = [
+  ['plain temperature 0.7', { temperature: 0.7 }],
+  ['top-k 5', { temperature: 1, topK: 5 }],
+  ['top-p 0.6', { temperature: 1, topP: 0.6 }],
+  ['top-p 0.95 at temperature 0.5', { temperature: 0.5, topP: 0.95 }],
+  ['min-p 0.2', { temperature: 1, minP: 0.2 }],
+  ['repetition penalty 1.8', { temperature: 1, repetitionPenalty: 1.8 }, [1, 3, 3, 7, 12, 20]],
+  ['all filters', { temperature: 0.8, topK: 12, topP: 0.9, minP: 0.05, repetitionPenalty: 1.3 }, [0, 2, 4, 6]],
+  ['greedy with penalty', { temperature: 0, repetitionPenalty: 3 }, [5, 9]],
+];
+
+t.test('the kept set and its probabilities equal the JS reference', async (t) => {
+  const r = rng(7);
+  for (const [name, params, history] of cases) {
+    for (let trial = 0; trial < 5; trial++) {
+      const logits = randn(24, r, -3, 3);
+      if (history) history.forEach((id) => (logits[id] = Math.abs(logits[id]) + 2)); // make the penalty matter
+      const want = referenceDistribution(logits, params, history);
+      const got = samplingDistribution(logits, params, history ? Int32Array.from(history) : undefined);
+      t.same([...got.ids], [...want.keys()].sort((a, b) => a - b), `${name} #${trial}: kept ids`);
+      let worst = 0;
+      got.ids.forEach((id, j) => (worst = Math.max(worst, Math.abs(got.probs[j] - want.get(id)!))));
+      t.ok(worst < 1e-6, `${name} #${trial}: probabilities within 1e-6 (worst ${worst.toExponential(2)})`);
+    }
+  }
+});
+
+t.test('top-p over 5,000 near-flat logits (the kept set needs several rounds of partial sorting)', async (t) => {
+  const logits = randn(5000, rng(21), -0.5, 0.5);
+  for (const params of [{ temperature: 1, topP: 0.9 }, { temperature: 0.7, topP: 0.5, topK: 3000 }]) {
+    const want = referenceDistribution(logits, params);
+    const got = samplingDistribution(logits, params);
+    t.ok(want.size > 256, `${JSON.stringify(params)}: the reference keeps ${want.size} tokens`);
+    t.same([...got.ids], [...want.keys()].sort((a, b) => a - b), 'same kept ids');
+  }
+});
+
+t.test('draws follow the kept distribution (20,000 draws, total variation < 0.02)', async (t) => {
+  const V = 10;
+  const logits = randn(V, rng(3), -2, 2);
+  for (const params of [{ temperature: 1 }, { temperature: 0.9, topK: 4 }, { temperature: 1.2, topP: 0.8, minP: 0.1 }]) {
+    const draws = 20000;
+    const rows = new Float32Array(draws * V);
+    for (let i = 0; i < draws; i++) rows.set(logits, i * V);
+    // One sample's stream: the same seed and stream, successive counters.
+    const sampling = Array.from({ length: draws }, (_, i) => ({ ...params, seed: 11, stream: 0, counter: i }));
+    const { tokens } = sampleLogits(rows, V, sampling);
+    const counts = new Array(V).fill(0);
+    tokens.forEach((id) => counts[id]++);
+    const want = referenceDistribution(logits, params);
+    let tv = 0;
+    for (let id = 0; id < V; id++) tv += Math.abs(counts[id] / draws - (want.get(id) ?? 0));
+    tv /= 2;
+    t.ok(tv < 0.02, `${JSON.stringify(params)}: total variation ${tv.toFixed(4)}`);
+    t.ok(tokens.every((id) => want.has(id)), 'every draw is in the kept set');
+  }
+});
+
+t.test('log-probs are those of softmax(logits / temperature), before penalty and truncation', async (t) => {
+  const V = 30;
+  const logits = randn(V, rng(5), -4, 4);
+  const history = Int32Array.from([0, 1, 2]);
+  for (const params of [
+    { temperature: 0.6, topK: 3, repetitionPenalty: 2, seed: 1 },
+    { temperature: 1.5, topP: 0.5, minP: 0.3, seed: 2 },
+  ]) {
+    const { tokens, logprobs } = sampleLogits(logits, V, [params], [history]);
+    const ref = logSoftmax(logits, params.temperature);
+    t.ok(Math.abs(logprobs[0] - ref[tokens[0]]) < 1e-5, `${JSON.stringify(params)}: ${logprobs[0]} vs ${ref[tokens[0]]}`);
+  }
+  const greedy = sampleLogits(logits, V, [{ temperature: 0 }]);
+  t.ok(Math.abs(greedy.logprobs[0] - logSoftmax(logits, 1)[greedy.tokens[0]]) < 1e-5, 'greedy: log-prob at temperature 1');
+});
+
+t.test("a sample's draws depend only on its seed, stream and counter, not on the other rows", async (t) => {
+  const V = 50;
+  const r = rng(9);
+  const mine = randn(V, r, -1, 1);
+  const others = randn(7 * V, r, -1, 1);
+  const params = { temperature: 1, seed: 1234, stream: 3, counter: 17 };
+  const alone = sampleLogits(mine, V, [params]).tokens[0];
+  const rows = new Float32Array(8 * V);
+  rows.set(others.subarray(0, 4 * V), 0);
+  rows.set(mine, 4 * V);
+  rows.set(others.subarray(4 * V), 5 * V);
+  const otherParams = Array.from({ length: 8 }, (_, i) => ({ temperature: 1, seed: 99, stream: i, counter: 0 }));
+  otherParams[4] = params;
+  t.equal(sampleLogits(rows, V, otherParams).tokens[4], alone, 'same token inside a batch of 8');
+  // Different streams of one seed differ somewhere over 64 draws of a flat distribution.
+  const flat = new Float32Array(64 * V);
+  const a = sampleLogits(flat, V, Array.from({ length: 64 }, (_, i) => ({ temperature: 1, seed: 5, stream: 0, counter: i }))).tokens;
+  const b = sampleLogits(flat, V, Array.from({ length: 64 }, (_, i) => ({ temperature: 1, seed: 5, stream: 1, counter: i }))).tokens;
+  t.notSame([...a], [...b], 'streams 0 and 1 of one seed are different sequences');
+});
+
+t.test('bad sampler parameters are rejected with the field named', async (t) => {
+  const logits = new Float32Array(8);
+  t.throws(() => samplingDistribution(logits, { temperature: -1 }), /temperature must be >= 0/);
+  t.throws(() => samplingDistribution(logits, { temperature: 1, topP: 0 }), /top_p must be in \(0, 1\]/);
+  t.throws(() => samplingDistribution(logits, { temperature: 1, minP: 2 }), /min_p must be in \[0, 1\]/);
+  t.throws(() => sampleLogits(logits, 8, [{ temperature: 1, repetitionPenalty: 0 }]), /repetition_penalty must be > 0/);
+  t.throws(() => sampleLogits(logits, 3, [{ temperature: 1 }]), /multiple of vocab/);
+  t.throws(() => sampleLogits(logits, 8, [{ temperature: 1 }], [Int32Array.from([9])]), /histories\[r\]\[0\] = 9 is out of range/);
+});
