@@ -5,7 +5,7 @@ import type { Qwen3Config } from '../../src/engine/model.js';
 import type { TextTokenizer } from '../../src/tokenizer/types.js';
 
 export const VOCAB = 48;
-export const EOS = 0;
+const EOS = 0;
 
 export const tinyConfig: Qwen3Config = {
   vocabSize: VOCAB,
