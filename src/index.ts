@@ -28,7 +28,7 @@ export type {
   SftLossResult,
   LogprobOptions,
 } from './engine/losses.js';
-export { setThreads, threads, gemmKernels, setGemmKernel, gemmKernel, buildInfo } from './engine/system.js';
+export { setThreads, threads, gemmKernels, setGemmKernel, gemmKernel, buildInfo, readBandwidth } from './engine/system.js';
 export type { GemmKernelName, BuildInfo } from './engine/system.js';
 export { loadModel, readHfConfig, CheckpointError } from './model/load.js';
 export { ConfigError } from './model/hf-config.js';
@@ -51,3 +51,16 @@ export type { ChatModel, ChatRequest, ChatReply } from './eval/chat.js';
 export { loadTokenizer, defaultTokenizerDir, HfTokenizer, IncrementalDetokenizer, TokenizerError } from './tokenizer/index.js';
 export type { DetokenizerOptions } from './tokenizer/index.js';
 export type { TextTokenizer, ChatMessage, ChatContentPart, ChatTemplateOptions } from './tokenizer/types.js';
+export { Qwen3GenerationEngine, createGenerationEngine, GenerationRequestError } from './generate/engine.js';
+export type { EngineOptions, EngineStats } from './generate/engine.js';
+export { sampleLogits, samplingDistribution } from './generate/native-generator.js';
+export type { NativeSamplerParams } from './generate/native-generator.js';
+export type {
+  GenerationEngine,
+  GenerationRequest,
+  GenerationResult,
+  GeneratedSample,
+  SamplingParams,
+  TokenEvent,
+  FinishReason,
+} from './generate/types.js';

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/bandwidth.h"
 #include "../core/error.h"
 #include "../core/gemm.h"
 #include "../core/threads.h"
@@ -152,6 +153,11 @@ void init_system(Napi::Env env, Napi::Object exports) {
     return out;
   }));
 
+  exports.Set("readBandwidth", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const int64_t mib = js::integer_arg(info[0], "readBandwidth", "mib", 1, 1 << 16);
+    const int64_t repeats = js::integer_arg(info[1], "readBandwidth", "repeats", 1, 1000);
+    return Napi::Number::New(info.Env(), measure_read_bandwidth(static_cast<size_t>(mib) << 20, static_cast<int>(repeats)));
+  }));
   exports.Set("gemm", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     parse_gemm(info[0], "gemm").run();
     return info.Env().Undefined();

@@ -88,7 +88,8 @@ std::vector<int32_t> kept_ids(const std::vector<float>& w, const SamplerParams& 
     const float floor = wmax + std::log(p.min_p);  // p_i >= min_p * p_max  <=>  w_i >= wmax + log(min_p)
     ids.erase(std::remove_if(ids.begin(), ids.end(), [&](int32_t i) { return w[i] < floor; }), ids.end());
   }
-  std::sort(ids.begin(), ids.end());
+  // Only top-k and top-p reorder; min-p's erase keeps the order (the full vocabulary stays sorted).
+  if ((p.top_k > 0 && p.top_k < V) || p.top_p < 1.0f) std::sort(ids.begin(), ids.end());
   return ids;
 }
 

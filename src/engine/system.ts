@@ -49,6 +49,7 @@ interface SystemAddon {
   setGemmKernel(name: GemmKernelName): void;
   gemmKernel(): GemmKernelName;
   buildInfo(): BuildInfo;
+  readBandwidth(mib: number, repeats: number): number;
   gemm(opts: GemmOptions): void;
   gemmAsync(opts: GemmOptions): Promise<void>;
 }
@@ -91,6 +92,14 @@ export function gemmKernel(): GemmKernelName {
 /** What the native addon was built with. */
 export function buildInfo(): BuildInfo {
   return addon.buildInfo();
+}
+
+/**
+ * Memory read bandwidth in bytes/s: the best of `repeats` parallel passes over a `mib` MiB buffer
+ * (benchmarks: the limit of decoding, which reads all weights per step).
+ */
+export function readBandwidth(mib = 512, repeats = 3): number {
+  return addon.readBandwidth(mib, repeats);
 }
 
 /** Runs one checked GEMM on the calling thread with the selected kernel; C is updated in place. */
