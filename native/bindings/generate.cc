@@ -71,16 +71,16 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
     Napi::Object opts = js::object(info[1], fn, "options");
     const int64_t block_size = js::integer_or(opts, "blockSize", fn, 1, 4096, 16);
     const int64_t n_blocks = js::integer(opts, "numBlocks", fn, 1, int64_t(1) << 31);
-    idle("constructor");
     gen_ = std::make_unique<Generator>(*model_.model, block_size, n_blocks);
   }
 
  private:
-  // Sync calls touch the cache, which a running step also uses.
+  // Sync calls touch the cache, which a running step also uses (they do not touch the model, so a
+  // forward on the model between steps does not block them).
   Generator& idle(const char* what) {
-    if (model_.busy->load())
-      throw std::runtime_error(std::string(kCls) + "." + what + ": the model is busy with an async call; await it first");
-    if (what != std::string("constructor") && !gen_)
+    if (stepping_->load())
+      throw std::runtime_error(std::string(kCls) + "." + what + ": a step is running; await it first");
+    if (!gen_)
       throw std::runtime_error(std::string(kCls) + "." + what + ": the generator was closed");
     return *gen_;
   }
@@ -108,6 +108,8 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     idle("close");
     gen_.reset();
+    // The model's decode buffers are shared by its generators; free them only when none is stepping.
+    if (!model_.busy->load()) model_.model->release_decode_workspace();
     return info.Env().Undefined();
   }
 
@@ -158,8 +160,10 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
     bool expected = false;
     if (!model_.busy->compare_exchange_strong(expected, true))
       throw std::runtime_error(fn + ": the model is busy with another call; await it before starting the next");
+    stepping_->store(true);
     Generator* gp = &g;
     auto busy = model_.busy;
+    auto stepping = stepping_;
     return js::run_async(
         env,
         [job, gp, T] {
@@ -182,10 +186,14 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
           out.Set("logprobs", js::new_f32(env, job->out_logprobs.data(), job->out_logprobs.size()));
           return out;
         },
-        {info.This()}, [busy] { busy->store(false); });
+        {info.This()}, [busy, stepping] {
+          busy->store(false);
+          stepping->store(false);
+        });
   }
 
   ModelHandle model_;
+  std::shared_ptr<std::atomic<bool>> stepping_ = std::make_shared<std::atomic<bool>>(false);
   Napi::ObjectReference model_ref_;
   std::unique_ptr<Generator> gen_;
 };

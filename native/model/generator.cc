@@ -21,7 +21,6 @@ Generator::Generator(Qwen3Model& model, int64_t block_size, int64_t n_blocks)
 
 Generator::~Generator() {
   if (logits_) be_.release(logits_);
-  model_.release_decode_workspace();
 }
 
 GeneratorStats Generator::stats() const {

@@ -218,14 +218,19 @@ export class Qwen3GenerationEngine implements GenerationEngine {
 
   private async runLoop(): Promise<void> {
     for (;;) {
-      this.dropAborted();
-      const admitted = this.admit();
-      if (this.running.length === 0) return;
       try {
+        this.dropAborted();
+        const admitted = this.admit();
+        if (this.running.length === 0) return;
         await this.step(admitted);
       } catch (err) {
-        // A failed step leaves the cache state of its sequences unknown: fail every running request.
+        // A failed step leaves the cache state of its sequences unknown, and a failure outside a
+        // step would recur on the next turn: fail everything the engine holds.
         for (const r of [...this.running]) this.fail(r, err as Error);
+        for (const r of this.queue.splice(0)) {
+          r.settled = true;
+          r.reject(err as Error);
+        }
       }
     }
   }
