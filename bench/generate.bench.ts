@@ -5,25 +5,13 @@
 //     embedding lookup reads one row per token), so tokens/s <= batch * bandwidth / weight bytes;
 //   - compute: 2 flops per matrix parameter per token, so tokens/s <= sgemm peak / (2 * params)
 //     (needs the gemm bench's peak in the same run).
-// The limit of a batch is the lower of the two; the ratio record is decode tokens/s over it.
+// The limit of a batch is the lower of the two; the ratio record is decode tokens/s over it. The
+// model shape is the train_step bench's (8 layers, hidden 512, vocab 151,936).
 import { type Qwen3Config, Model } from '../src/engine/model.js';
 import { readBandwidth } from '../src/engine/system.js';
 import { Qwen3GenerationEngine } from '../src/generate/engine.js';
+import { full, quick } from './train_step.bench.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
-
-const full: Qwen3Config = {
-  vocabSize: 151936,
-  hiddenSize: 512,
-  intermediateSize: 1536,
-  numLayers: 8,
-  numHeads: 8,
-  numKvHeads: 4,
-  headDim: 64,
-  ropeTheta: 1e6,
-  rmsEps: 1e-6,
-  tieEmbeddings: true,
-};
-const quick: Qwen3Config = { ...full, vocabSize: 8192, hiddenSize: 128, intermediateSize: 384, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 32 };
 
 /** Matrix parameters read (and multiplied) per decoded token: every layer's projections and the head. */
 function matrixParams(c: Qwen3Config): number {

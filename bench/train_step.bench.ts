@@ -8,7 +8,8 @@
 import { Model, packSequences, type Qwen3Config } from '../src/engine/model.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
-const full: Qwen3Config = {
+// Shared with the generate bench, which decodes with the same model shape.
+export const full: Qwen3Config = {
   vocabSize: 151936,
   hiddenSize: 512,
   intermediateSize: 1536,
@@ -20,7 +21,7 @@ const full: Qwen3Config = {
   rmsEps: 1e-6,
   tieEmbeddings: true,
 };
-const quick: Qwen3Config = { ...full, vocabSize: 8192, hiddenSize: 128, intermediateSize: 384, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 32 };
+export const quick: Qwen3Config = { ...full, vocabSize: 8192, hiddenSize: 128, intermediateSize: 384, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 32 };
 
 export function modelFlops(c: Qwen3Config, seqLens: number[]): number {
   const T = seqLens.reduce((a, b) => a + b, 0);
