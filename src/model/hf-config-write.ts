@@ -1,0 +1,45 @@
+// Engine Qwen3Config -> Hugging Face config.json for a Qwen3ForCausalLM (the inverse of
+// parseHfConfig for the text model), so a model trained from scratch or merged from a run loads in
+// transformers unchanged. When the model came from a Hugging Face directory, its own config.json is
+// kept instead (it may hold fields the engine does not read) and only the dtype is updated.
+import type { Qwen3Config } from '../engine/model.js';
+
+export type SaveDtype = 'bf16' | 'f32';
+
+export const TORCH_DTYPE: Record<SaveDtype, string> = { bf16: 'bfloat16', f32: 'float32' };
+
+export function qwen3HfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, unknown> {
+  if (c.mropeSection) throw new Error('writing a Qwen3-VL config from scratch is not supported; save with the source config.json');
+  return {
+    architectures: ['Qwen3ForCausalLM'],
+    model_type: 'qwen3',
+    vocab_size: c.vocabSize,
+    hidden_size: c.hiddenSize,
+    intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.numLayers,
+    num_attention_heads: c.numHeads,
+    num_key_value_heads: c.numKvHeads,
+    head_dim: c.headDim,
+    hidden_act: 'silu',
+    rms_norm_eps: c.rmsEps,
+    rope_theta: c.ropeTheta,
+    rope_scaling: null,
+    attention_bias: false,
+    attention_dropout: 0,
+    use_sliding_window: false,
+    max_position_embeddings: 40960,
+    tie_word_embeddings: c.tieEmbeddings,
+    initializer_range: 0.02,
+    use_cache: true,
+    torch_dtype: TORCH_DTYPE[dtype],
+    dtype: TORCH_DTYPE[dtype],
+  };
+}
+
+/** The source config with its dtype fields set to what was written. */
+export function withDtype(config: Record<string, unknown>, dtype: SaveDtype): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config, torch_dtype: TORCH_DTYPE[dtype], dtype: TORCH_DTYPE[dtype] };
+  if (typeof out.text_config === 'object' && out.text_config !== null)
+    out.text_config = { ...(out.text_config as Record<string, unknown>), torch_dtype: TORCH_DTYPE[dtype], dtype: TORCH_DTYPE[dtype] };
+  return out;
+}

@@ -1,0 +1,106 @@
+// Writes an engine Model as a Hugging Face model directory: config.json, generation_config.json,
+// the tokenizer files, and safetensors shards with model.safetensors.index.json (or a single
+// model.safetensors when it fits one shard), the layout transformers' save_pretrained produces.
+// The directory is assembled under a temporary name and renamed into place, so a reader never
+// sees a half-written model, and an existing directory is only replaced when asked to.
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { Model } from '../engine/model.js';
+import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
+import { qwen3HfConfig, withDtype, type SaveDtype } from './hf-config-write.js';
+import { bytesOf, f32ToBf16, tensorBytes, writeSafetensors, type TensorSource } from './safetensors-writer.js';
+import { CheckpointError } from './load.js';
+
+/** Tokenizer files transformers and medix read, copied when present. */
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', 'special_tokens_map.json', 'added_tokens.json', 'chat_template.jinja'];
+
+export interface SaveOptions {
+  /** Weight dtype in the files (default bf16, as released Qwen3 checkpoints). */
+  dtype?: SaveDtype;
+  /** Largest shard in bytes (default 5 GB, transformers' default). */
+  maxShardBytes?: number;
+  /** The source model's config.json contents, kept as is (dtype updated); default: written from the engine config. */
+  config?: Record<string, unknown>;
+  generationConfig?: Record<string, unknown>;
+  /** Directory whose tokenizer files are copied alongside. */
+  tokenizerDir?: string;
+  /** Replace an existing directory (default false: refuse). */
+  overwrite?: boolean;
+}
+
+function tensorSources(model: Model, dtype: SaveDtype): TensorSource[] {
+  return model.parameters().map((p) => ({
+    name: p.name,
+    dtype: dtype === 'bf16' ? 'BF16' : 'F32',
+    shape: [...p.shape],
+    bytes: () => {
+      const w = model.getParameter(p.name);
+      return bytesOf(dtype === 'bf16' ? f32ToBf16(w) : w);
+    },
+  }));
+}
+
+/** Greedy shards in parameter order, each at most maxBytes (a larger single tensor gets its own). */
+export function planShards(tensors: readonly TensorSource[], maxBytes: number): TensorSource[][] {
+  const shards: TensorSource[][] = [];
+  let current: TensorSource[] = [];
+  let size = 0;
+  for (const t of tensors) {
+    const n = tensorBytes(t);
+    if (current.length && size + n > maxBytes) {
+      shards.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(t);
+    size += n;
+  }
+  if (current.length) shards.push(current);
+  return shards;
+}
+
+export function saveModel(model: Model, dir: string, options: SaveOptions = {}): void {
+  const dtype = options.dtype ?? 'bf16';
+  const maxShard = options.maxShardBytes ?? 5e9;
+  if (!(maxShard > 0)) throw new CheckpointError(`saveModel: maxShardBytes must be > 0, got ${maxShard}`);
+  if (existsSync(dir) && !options.overwrite) throw new CheckpointError(`${dir}: already exists (pass overwrite to replace it)`);
+  const tmp = join(dirname(dir), `.${basename(dir)}.partial-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    const json = (name: string, value: unknown) => atomicWriteFileSync(join(tmp, name), JSON.stringify(value, null, 2) + '\n');
+    json('config.json', options.config ? withDtype(options.config, dtype) : qwen3HfConfig(model.config, dtype));
+    if (options.generationConfig) json('generation_config.json', options.generationConfig);
+    if (options.tokenizerDir)
+      for (const f of TOKENIZER_FILES) if (existsSync(join(options.tokenizerDir, f))) copyFileSync(join(options.tokenizerDir, f), join(tmp, f));
+
+    const shards = planShards(tensorSources(model, dtype), maxShard);
+    const meta = { format: 'pt' };
+    if (shards.length === 1) writeSafetensors(join(tmp, 'model.safetensors'), shards[0], meta);
+    else {
+      const weightMap: Record<string, string> = {};
+      let total = 0;
+      shards.forEach((shard, i) => {
+        const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
+        writeSafetensors(join(tmp, file), shard, meta);
+        for (const t of shard) {
+          weightMap[t.name] = file;
+          total += tensorBytes(t);
+        }
+      });
+      json('model.safetensors.index.json', { metadata: { total_size: total }, weight_map: weightMap });
+    }
+    fsyncDir(tmp);
+    if (existsSync(dir)) {
+      // Replace: move the old directory aside first so some complete model exists at every moment.
+      const old = join(dirname(dir), `.${basename(dir)}.old-${process.pid}`);
+      renameSync(dir, old);
+      renameSync(tmp, dir);
+      rmSync(old, { recursive: true, force: true });
+    } else renameSync(tmp, dir);
+    fsyncDir(dirname(dir));
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
