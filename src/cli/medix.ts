@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { registerInfo } from './info.js';
 import { registerReport } from './report.js';
+import { registerMerge } from './merge.js';
 import { registerEval } from './eval.js';
 
 const program = new Command('medix')
@@ -12,6 +13,7 @@ const program = new Command('medix')
 
 registerInfo(program);
 registerReport(program);
+registerMerge(program);
 registerEval(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

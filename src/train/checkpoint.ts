@@ -58,14 +58,24 @@ function listFiles(dir: string): string[] {
 }
 
 /** Writes checkpoints/step_NNNNNN for `state.step`, then keeps only the newest `keep` checkpoints. */
-export function saveCheckpoint(runDir: string, model: Model, state: TrainerState, options: { keep?: number; modelConfig?: Record<string, unknown> } = {}): string {
+export interface CheckpointOptions {
+  /** Keep only the newest K checkpoints (0: all). */
+  keep?: number;
+  /** The source model's config.json, kept in model/ (default: written from the engine config). */
+  modelConfig?: Record<string, unknown>;
+  generationConfig?: Record<string, unknown>;
+  /** Tokenizer files to keep with the model, so a checkpoint (and its merge) is self-contained. */
+  tokenizerDir?: string;
+}
+
+export function saveCheckpoint(runDir: string, model: Model, state: TrainerState, options: CheckpointOptions = {}): string {
   const root = join(runDir, 'checkpoints');
   mkdirSync(root, { recursive: true });
   const final = join(root, stepDirName(state.step));
   const tmp = join(root, `.${stepDirName(state.step)}.partial-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  saveModel(model, join(tmp, 'model'), { dtype: 'f32', config: options.modelConfig });
+  saveModel(model, join(tmp, 'model'), { dtype: 'f32', config: options.modelConfig, generationConfig: options.generationConfig, tokenizerDir: options.tokenizerDir });
   const opt = model.getOptimizerState();
   writeSafetensors(join(tmp, 'optimizer.safetensors'), [
     { name: 'exp_avg', dtype: 'F32', shape: [opt.m.length], bytes: () => bytesOf(opt.m) },

@@ -1,0 +1,31 @@
+// `medix merge`: a training checkpoint -> one Hugging Face model directory (bf16 by default, as
+// released checkpoints are), with its config, generation config and tokenizer files. The
+// checkpoint is verified first, so a damaged one is refused rather than silently exported.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadModel } from '../model/load.js';
+import { saveModel, TOKENIZER_FILES } from '../model/save.js';
+import type { SaveDtype } from '../model/hf-config-write.js';
+import { verifyCheckpoint } from './checkpoint.js';
+
+export interface MergeOptions {
+  dtype?: SaveDtype;
+  maxShardBytes?: number;
+  overwrite?: boolean;
+}
+
+export async function mergeCheckpoint(checkpointDir: string, outDir: string, options: MergeOptions = {}): Promise<{ step: number; parameters: number }> {
+  const { trainer } = verifyCheckpoint(checkpointDir);
+  const modelDir = join(checkpointDir, 'model');
+  const model = await loadModel(modelDir);
+  const json = (f: string) => (existsSync(join(modelDir, f)) ? JSON.parse(readFileSync(join(modelDir, f), 'utf8')) : undefined);
+  saveModel(model, outDir, {
+    dtype: options.dtype ?? 'bf16',
+    maxShardBytes: options.maxShardBytes,
+    overwrite: options.overwrite,
+    config: json('config.json'),
+    generationConfig: json('generation_config.json'),
+    tokenizerDir: TOKENIZER_FILES.some((f) => existsSync(join(modelDir, f))) ? modelDir : undefined,
+  });
+  return { step: trainer.step, parameters: model.numParameters };
+}

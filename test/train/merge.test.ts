@@ -1,0 +1,45 @@
+// `medix merge` turns a training checkpoint into a Hugging Face directory that loads back with
+// the bf16 rounding of the trained weights, and refuses a damaged checkpoint.
+import t from 'tap';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { Model, type Qwen3Config } from '../../src/engine/model.js';
+import { loadModel } from '../../src/model/load.js';
+import { f32ToBf16 } from '../../src/model/safetensors-writer.js';
+import { saveCheckpoint } from '../../src/train/checkpoint.js';
+
+const config: Qwen3Config = { vocabSize: 32, hiddenSize: 16, intermediateSize: 16, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: false };
+const cli = join(import.meta.dirname, '../../src/cli/medix.ts');
+const medix = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' });
+
+t.test('merge a run directory into a Hugging Face model directory', async (t) => {
+  const run = mkdtempSync(join(tmpdir(), 'medix-merge-'));
+  const model = Model.create(config, { seed: 21 });
+  saveCheckpoint(run, model, { step: 7 }, { generationConfig: { eos_token_id: [3] } });
+  const out = join(run, 'hf');
+  const r = medix('merge', run, out, '--max-shard-gb', '0.00001');
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /step 7/);
+  t.ok(existsSync(join(out, 'model.safetensors.index.json')), 'sharded with an index');
+  t.same(JSON.parse(readFileSync(join(out, 'generation_config.json'), 'utf8')), { eos_token_id: [3] });
+  t.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).torch_dtype, 'bfloat16');
+  const back = await loadModel(out);
+  for (const p of model.parameters()) {
+    const expect = new Float32Array(new Uint32Array(Array.from(f32ToBf16(model.getParameter(p.name)), (h) => h << 16)).buffer);
+    t.same(back.getParameter(p.name), expect, p.name);
+  }
+  const again = medix('merge', run, out);
+  t.not(again.status, 0);
+  t.match(again.stderr, /already exists/);
+});
+
+t.test('a damaged checkpoint is refused', async (t) => {
+  const run = mkdtempSync(join(tmpdir(), 'medix-merge-'));
+  const dir = saveCheckpoint(run, Model.create(config, { seed: 1 }), { step: 1 });
+  appendFileSync(join(dir, 'model', 'model.safetensors'), 'garbage');
+  const r = medix('merge', dir, join(run, 'out'));
+  t.not(r.status, 0);
+  t.match(r.stderr, /checksum mismatch/);
+});
