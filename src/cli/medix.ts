@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { registerInfo } from './info.js';
 import { registerReport } from './report.js';
 import { registerMerge } from './merge.js';
+import { registerReward } from './reward.js';
 import { registerEval } from './eval.js';
 
 const program = new Command('medix')
@@ -14,6 +15,7 @@ const program = new Command('medix')
 registerInfo(program);
 registerReport(program);
 registerMerge(program);
+registerReward(program);
 registerEval(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

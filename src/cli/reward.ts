@@ -1,0 +1,48 @@
+// `medix reward --config FILE [--input IN.jsonl] [--output OUT.jsonl]`: scores {"response",
+// "ground_truth"} records (stdin/stdout by default) with the composite reward, one output line per
+// input line, in input order, with every component under the method's names.
+import type { Command } from 'commander';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parse as parseYaml } from 'yaml';
+import { parseRewardConfig } from '../reward/config.js';
+import { CompositeReward } from '../reward/composite.js';
+
+export function registerReward(program: Command): void {
+  program
+    .command('reward')
+    .description('score {"response","ground_truth"} JSONL records with the composite medical reward')
+    .option('--config <file>', 'reward config (YAML or JSON); defaults when omitted')
+    .option('--input <file>', 'input JSONL (default stdin)')
+    .option('--output <file>', 'output JSONL (default stdout)')
+    .action(async (opts: { config?: string; input?: string; output?: string }) => {
+      const raw = opts.config ? parseYaml(readFileSync(opts.config, 'utf8')) : {};
+      const section = raw && typeof raw === 'object' && 'reward' in raw ? (raw as { reward: unknown }).reward : raw;
+      const config = parseRewardConfig(section, opts.config ?? 'reward config');
+      const reward = await CompositeReward.create(config, { baseDir: opts.config ? dirname(opts.config) : undefined, warn: (m) => console.error(m) });
+      const where = opts.input ?? 'stdin';
+      const lines = createInterface({ input: opts.input ? createReadStream(opts.input) : process.stdin, crlfDelay: Infinity });
+      const pending: Promise<string>[] = [];
+      let n = 0;
+      for await (const line of lines) {
+        n++;
+        if (line.trim() === '') continue;
+        let rec: { response?: unknown; ground_truth?: unknown };
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          throw new Error(`${where}:${n}: not valid JSON`);
+        }
+        if (typeof rec.response !== 'string') throw new Error(`${where}:${n}: field 'response' must be a string`);
+        if (typeof rec.ground_truth !== 'string') throw new Error(`${where}:${n}: field 'ground_truth' must be a string`);
+        // Scored concurrently (judge calls overlap), written in input order.
+        pending.push(reward.score(rec.response, rec.ground_truth).then((r) => JSON.stringify({ ...rec, ...r })));
+      }
+      const out = opts.output ? createWriteStream(opts.output) : process.stdout;
+      for (const p of pending) out.write((await p) + '\n');
+      if (opts.output) await new Promise<void>((res, rej) => (out as ReturnType<typeof createWriteStream>).end((e?: Error | null) => (e ? rej(e) : res())));
+      const s = reward.stats;
+      console.error(`medix reward: ${s.scored} scored, ${s.dropped} dropped, judge: ${s.judgeCalls} calls, ${s.judgeCacheHits} cache hits, ${s.judgeUnavailable} unavailable`);
+    });
+}

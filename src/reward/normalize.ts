@@ -1,0 +1,44 @@
+// Text rules of the MediX-R1 reward, written from the method's description: whitespace around tag
+// characters is removed, the answer is the text inside <answer> (the whole response without one),
+// the ground truth is "<TAG> answer", and some answers are invalid by construction.
+
+/** Removes whitespace around '<', '>' and '/', so "< answer >" and "</ answer>" read as tags. */
+export function squeezeTags(text: string): string {
+  return text.replace(/\s*([<>/])\s*/g, '$1');
+}
+
+export interface GroundTruth {
+  /** The modality tag with its brackets, e.g. "<X_RAY>" ('' when the ground truth has none). */
+  tag: string;
+  answer: string;
+}
+
+/** "<X_RAY> right lower lobe pneumonia" -> tag "<X_RAY>", answer "right lower lobe pneumonia". */
+export function parseGroundTruth(gt: string): GroundTruth {
+  const s = gt.trim();
+  const close = s.indexOf('>');
+  if (!s.startsWith('<') || close < 0) return { tag: '', answer: s };
+  return { tag: s.slice(0, close + 1).replace(/\s+/g, ''), answer: s.slice(close + 1).trim() };
+}
+
+/** The text inside the first <answer>...</answer> (the whole response without one), periods removed. */
+export function extractAnswer(response: string): string {
+  const r = squeezeTags(response);
+  const m = /<answer>([\s\S]*?)<\/answer>/.exec(r);
+  return (m ? m[1] : r).replace(/\./g, '').trim();
+}
+
+/** Why an extracted answer cannot be scored, or null when it can (the method's filters). */
+export function invalidAnswerReason(answer: string): string | null {
+  if (answer.length === 0) return 'empty answer';
+  if ([...answer].length === 1) return 'one-character answer';
+  if (answer.includes('__')) return "answer contains '__' (template placeholder)";
+  if (answer.includes(':')) return "answer contains ':'";
+  if (answer.includes('?')) return "answer contains '?'";
+  return null;
+}
+
+/** Case, whitespace and unicode-form insensitive comparison form. */
+export function comparable(text: string): string {
+  return text.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
+}
