@@ -6,6 +6,7 @@ import { registerInfo } from './info.js';
 import { registerReport } from './report.js';
 import { registerMerge } from './merge.js';
 import { registerReward } from './reward.js';
+import { registerTrain } from './train.js';
 import { registerEval } from './eval.js';
 
 const program = new Command('medix')
@@ -16,6 +17,7 @@ registerInfo(program);
 registerReport(program);
 registerMerge(program);
 registerReward(program);
+registerTrain(program);
 registerEval(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -1,0 +1,22 @@
+// `medix train CONFIG.yaml [key=value ...] [--resume]`: RL (and SFT warm-up) training.
+import type { Command } from 'commander';
+import { loadTrainConfig } from '../train/config.js';
+import { Trainer, configDir } from '../train/trainer.js';
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train with GRPO/DAPO (and an SFT warm-up) from a YAML config; key=value arguments override config keys')
+    .argument('<config>', 'YAML config (EasyR1 section and key names)')
+    .argument('[overrides...]', 'dotted overrides, e.g. worker.rollout.n=8 trainer.max_steps=10')
+    .option('--resume', 'continue from the newest valid checkpoint in the run directory')
+    .action(async (file: string, overrides: string[], opts: { resume?: boolean }) => {
+      const cfg = loadTrainConfig(file, overrides);
+      const trainer = await Trainer.create(cfg, { resume: opts.resume, baseDir: configDir(file) });
+      const t0 = Date.now();
+      const s = await trainer.run();
+      const fmt = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
+      console.log(`medix train: ${s.steps} steps in ${((Date.now() - t0) / 1000).toFixed(0)} s; held-out reward after SFT ${fmt(s.heldout_reward_after_sft)}, after RL ${fmt(s.heldout_reward_after_rl)}`);
+      console.log(`medix train: report ${s.report}`);
+    });
+}

@@ -1,0 +1,362 @@
+// The RL trainer, one process: optional SFT warm-up, then steps of rollout (continuous-batching
+// generation, rewards scored as each prompt's samples finish), DAPO filtering, advantages, old and
+// reference log-probs, PPO epochs with micro-batch accumulation and AdamW, logging, validation and
+// checkpoints that resume exactly.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Model, type Qwen3Config } from '../engine/model.js';
+import { AdamW } from '../engine/optimizer.js';
+import { setThreads } from '../engine/system.js';
+import { createGenerationEngine, type Qwen3GenerationEngine } from '../generate/engine.js';
+import type { GeneratedSample } from '../generate/types.js';
+import { loadModel } from '../model/load.js';
+import { saveModel } from '../model/save.js';
+import { renderReport } from '../report/html.js';
+import { readRun } from '../report/run-files.js';
+import { CompositeReward, type RewardResult } from '../reward/composite.js';
+import { loadTokenizer, defaultTokenizerDir } from '../tokenizer/index.js';
+import type { HfTokenizer } from '../tokenizer/hf-tokenizer.js';
+import { atomicWriteFileSync } from '../util/atomic-write.js';
+import { grpoAdvantages, keepInformativeGroups, learningRate, reinforcePlusPlusAdvantages, rlooAdvantages } from './algorithms.js';
+import { latestValidCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { configToYaml, type TrainConfig } from './config.js';
+import { PromptSampler, readJsonlDataset, type DataPosition, type DataRow } from './dataset.js';
+import type { Experience } from './experience.js';
+import { Progress } from './progress.js';
+import { promptBuilder, type PromptBuilder } from './prompts.js';
+import { RunLog } from './run-log.js';
+import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
+
+export interface TrainRunOptions {
+  resume?: boolean;
+  /** Where relative paths in the config are resolved (the config file's folder). */
+  baseDir?: string;
+  log?: (message: string) => void;
+}
+
+export interface TrainSummary {
+  run_dir: string;
+  steps: number;
+  heldout_reward_after_sft: number | null;
+  heldout_reward_after_rl: number | null;
+  report: string;
+}
+
+interface State {
+  step: number;
+  data: DataPosition;
+  optimizerSteps: number;
+  sftDone: boolean;
+  heldoutAfterSft: number | null;
+  [key: string]: unknown;
+}
+
+/** A request seed that depends only on the run seed and where the request sits, never on timing. */
+function requestSeed(...parts: number[]): number {
+  let h = 2166136261;
+  for (const p of parts) h = Math.imul(h ^ (p >>> 0), 16777619) >>> 0;
+  return h % 2 ** 31;
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+
+function modelConfigFromInit(init: NonNullable<TrainConfig['worker']['actor']['model']['init']>, vocab: number): Qwen3Config {
+  return {
+    vocabSize: init.vocab_size ?? vocab,
+    hiddenSize: init.hidden_size,
+    intermediateSize: init.intermediate_size,
+    numLayers: init.num_hidden_layers,
+    numHeads: init.num_attention_heads,
+    numKvHeads: init.num_key_value_heads,
+    headDim: init.head_dim,
+    ropeTheta: init.rope_theta,
+    rmsEps: init.rms_norm_eps,
+    tieEmbeddings: init.tie_word_embeddings,
+  };
+}
+
+interface Rollout {
+  row: DataRow;
+  group: number;
+  promptIds: number[];
+  sample: GeneratedSample;
+  reward: RewardResult;
+}
+
+export class Trainer {
+  private constructor(
+    private readonly cfg: TrainConfig,
+    private readonly runDir: string,
+    private model: Model,
+    private readonly tokenizer: HfTokenizer,
+    private readonly tokenizerDir: string,
+    private readonly modelConfigJson: Record<string, unknown> | undefined,
+    private readonly reward: CompositeReward,
+    private readonly prompts: PromptBuilder,
+    private readonly train: DataRow[],
+    private readonly val: DataRow[],
+    private state: State,
+    private readonly log: (m: string) => void,
+  ) {}
+
+  static async create(cfg: TrainConfig, o: TrainRunOptions = {}): Promise<Trainer> {
+    const log = o.log ?? ((m: string) => console.error(m));
+    const base = o.baseDir ?? process.cwd();
+    const path = (p: string) => resolve(base, p);
+    if (cfg.trainer.threads > 0) setThreads(cfg.trainer.threads);
+    const runDir = path(cfg.trainer.save_checkpoint_path);
+    const m = cfg.worker.actor.model;
+    const tokenizerDir = m.tokenizer_path ? path(m.tokenizer_path) : m.model_path ? path(m.model_path) : defaultTokenizerDir();
+    const tokenizer = await loadTokenizer(tokenizerDir);
+    const reward = await CompositeReward.create(cfg.worker.reward, { baseDir: base, warn: log });
+    const prompts = promptBuilder(tokenizer, { formatPrompt: cfg.data.format_prompt, systemPrompt: cfg.data.system_prompt, responseTemplate: cfg.sft.response_template });
+
+    const loadRows = (file: string) => {
+      const { rows, badRows } = readJsonlDataset(path(file), { promptKey: cfg.data.prompt_key, answerKey: cfg.data.answer_key, imageKey: cfg.data.image_key, onBadRow: cfg.data.on_bad_row, warn: log });
+      // The Qwen3-VL vision tower is not in the engine yet: image rows cannot be answered faithfully.
+      const text = rows.filter((r) => r.images.length === 0);
+      const fits = text.filter((r) => prompts.promptIds(r).length <= cfg.data.max_prompt_length);
+      const dropped = { bad: badRows, images: rows.length - text.length, overlong: text.length - fits.length };
+      if (dropped.bad || dropped.images || dropped.overlong)
+        log(`medix train: ${file}: ${fits.length} rows used; skipped ${dropped.bad} bad, ${dropped.images} with images (vision not implemented yet), ${dropped.overlong} over max_prompt_length`);
+      return fits;
+    };
+    const train = loadRows(cfg.data.train_files);
+    const val = cfg.data.val_files ? loadRows(cfg.data.val_files).slice(0, cfg.data.val_batch_size) : [];
+
+    const latest = existsSync(runDir) ? latestValidCheckpoint(runDir, log) : null;
+    if (latest && !o.resume) throw new Error(`${runDir} already holds checkpoints; pass --resume to continue that run, or set trainer.save_checkpoint_path to a new directory`);
+    mkdirSync(runDir, { recursive: true });
+    atomicWriteFileSync(join(runDir, 'config.yaml'), configToYaml(cfg));
+    const modelConfigJson = m.model_path ? (JSON.parse(readFileSync(join(path(m.model_path), 'config.json'), 'utf8')) as Record<string, unknown>) : undefined;
+
+    let model: Model;
+    let state: State = { step: 0, data: { epoch: 0, index: 0 }, optimizerSteps: 0, sftDone: cfg.sft.epochs === 0, heldoutAfterSft: null };
+    if (latest) {
+      const ck = await loadCheckpoint(latest.dir);
+      model = ck.model;
+      state = ck.trainer as State;
+      new RunLog(runDir).truncateAfter(state.step);
+      log(`medix train: resumed from ${latest.dir} (step ${state.step})`);
+    } else if (m.model_path) model = await loadModel(path(m.model_path));
+    else model = Model.create(modelConfigFromInit(m.init!, tokenizer.vocabSize), { seed: m.init!.seed });
+    model.setRecompute(m.enable_gradient_checkpointing);
+    return new Trainer(cfg, runDir, model, tokenizer, tokenizerDir, modelConfigJson, reward, prompts, train, val, state, log);
+  }
+
+  get totalSteps(): number {
+    const perEpoch = Math.ceil(this.train.length / this.cfg.data.rollout_batch_size);
+    return this.cfg.trainer.max_steps ?? this.cfg.trainer.total_epochs * perEpoch;
+  }
+
+  private engine(): Qwen3GenerationEngine {
+    return createGenerationEngine(this.model, { tokenizer: this.tokenizer, maxBatchSize: 64 });
+  }
+
+  /** Generates for `rows` and scores every sample as soon as its prompt's samples are done. */
+  private async rollout(rows: DataRow[], sampling: { n: number; temperature: number; topP: number; topK: number }, seedParts: number[]): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
+    const engine = this.engine();
+    const t0 = performance.now();
+    let genDone = t0;
+    try {
+      const perRow = rows.map(async (row, i) => {
+        const promptIds = this.prompts.promptIds(row);
+        const result = await engine.generate({
+          promptIds,
+          params: { n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: requestSeed(this.cfg.trainer.seed, ...seedParts, i) },
+        });
+        genDone = Math.max(genDone, performance.now());
+        return Promise.all(result.samples.map(async (sample) => ({ row, group: i, promptIds, sample, reward: await this.reward.score(sample.text, row.groundTruth) })));
+      });
+      const rollouts = (await Promise.all(perRow)).flat();
+      const end = performance.now();
+      return { rollouts, genSeconds: (genDone - t0) / 1000, rewardTailSeconds: (end - genDone) / 1000 };
+    } finally {
+      await engine.close();
+    }
+  }
+
+  /** Mean overall reward (and components) on the held-out rows with the validation sampling settings. */
+  async validate(): Promise<Record<string, number>> {
+    if (this.val.length === 0) return {};
+    const v = this.cfg.worker.rollout.val_override_config;
+    const { rollouts } = await this.rollout(this.val, { n: v.n, temperature: v.temperature, topP: v.top_p, topK: -1 }, [-1]);
+    const out: Record<string, number> = {};
+    for (const k of ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality'] as const)
+      out[`val/${k}`] = mean(rollouts.map((r) => r.reward[k]).filter((x): x is number => x !== null));
+    return out;
+  }
+
+  private checkpoint(): void {
+    saveCheckpoint(this.runDir, this.model, this.state, { keep: this.cfg.trainer.save_limit, modelConfig: this.modelConfigJson, tokenizerDir: this.tokenizerDir });
+  }
+
+  private async sftWarmup(runLog: RunLog): Promise<void> {
+    const s = this.cfg.sft;
+    const exps: Experience[] = this.train.map((row) => ({ promptIds: this.prompts.promptIds(row), responseIds: this.prompts.sftResponseIds(row), advantage: 0 }));
+    const opt = new AdamW(this.model, { lr: s.lr, weightDecay: this.cfg.worker.actor.optim.weight_decay, maxGradNorm: this.cfg.worker.actor.max_grad_norm });
+    for (let epoch = 0; epoch < s.epochs; epoch++) {
+      const t0 = performance.now();
+      const order = exps.map((e, i) => ({ e, k: requestSeed(this.cfg.trainer.seed, 7, epoch, i) })).sort((a, b) => a.k - b.k).map((x) => x.e);
+      const m = await sftUpdate(this.model, opt, order, { miniBatch: s.batch_size, microBatch: s.batch_size, epochs: 1, temperature: 1, lr: () => s.lr });
+      this.log(`medix train: SFT epoch ${epoch + 1}/${s.epochs}: loss ${m.loss.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      runLog.metrics({ step: 0, 'sft/epoch': epoch + 1, 'sft/loss': m.loss, 'sft/grad_norm': m.grad_norm });
+    }
+    // RL starts with fresh AdamW moments: the warm-up's moments describe another objective.
+    const n = this.model.numParameters;
+    this.model.setOptimizerState({ step: 0, m: new Float32Array(n), v: new Float32Array(n) });
+    this.state.sftDone = true;
+    this.state.heldoutAfterSft = (await this.validate())['val/overall'] ?? null;
+    if (this.state.heldoutAfterSft !== null) this.log(`medix train: held-out reward after SFT: ${this.state.heldoutAfterSft.toFixed(4)}`);
+    this.checkpoint();
+  }
+
+  private advantages(rollouts: Rollout[]): number[] {
+    const rewards = rollouts.map((r) => r.reward.overall as number);
+    const groups = rollouts.map((r) => r.group);
+    const a = this.cfg.algorithm;
+    if (a.adv_estimator === 'rloo') return rlooAdvantages(rewards, groups);
+    if (a.adv_estimator === 'reinforce_plus_plus') return reinforcePlusPlusAdvantages(rewards);
+    return grpoAdvantages(rewards, groups, a.norm_adv_by_std_in_grpo);
+  }
+
+  /** One RL step: returns the metrics row. */
+  private async step(sampler: PromptSampler, refModel: Model | null): Promise<Record<string, number>> {
+    const cfg = this.cfg;
+    const r = cfg.worker.rollout;
+    const tStep = performance.now();
+    const kept: Rollout[] = [];
+    let genSeconds = 0;
+    let rewardSeconds = 0;
+    let tries = 0;
+    let all: Rollout[] = [];
+    let groupBase = 0;
+    while (kept.length < cfg.data.rollout_batch_size * r.n && tries < (cfg.algorithm.online_filtering ? cfg.algorithm.max_try_make_batch : 1)) {
+      const rows = sampler.next(cfg.data.rollout_batch_size);
+      const got = await this.rollout(rows, { n: r.n, temperature: r.temperature, topP: r.top_p, topK: r.top_k }, [this.state.step, tries]);
+      genSeconds += got.genSeconds;
+      rewardSeconds += got.rewardTailSeconds;
+      for (const x of got.rollouts) x.group += groupBase;
+      groupBase += rows.length;
+      all = all.concat(got.rollouts);
+      let usable = got.rollouts.filter((x) => x.reward.overall !== null);
+      if (cfg.algorithm.online_filtering) {
+        const key = cfg.algorithm.filter_key;
+        const keep = keepInformativeGroups(usable.map((x) => x.reward[key] ?? 0), usable.map((x) => x.group), cfg.algorithm.filter_low, cfg.algorithm.filter_high);
+        usable = usable.filter((x) => keep.has(x.group));
+      }
+      kept.push(...usable);
+      tries++;
+    }
+    this.pendingSamples = all.slice(0, 2);
+    const tUpdate = performance.now();
+    const adv = this.advantages(kept);
+    const exps: Experience[] = kept.map((x, i) => ({ promptIds: x.promptIds, responseIds: x.sample.tokenIds, advantage: adv[i] }));
+    const actor = cfg.worker.actor;
+    let metrics: Record<string, number> = {};
+    const usableExps = exps.filter((e) => e.responseIds.length > 0);
+    if (usableExps.length > 0) {
+      const old = await computeLogprobs(this.model, usableExps, actor.micro_batch_size_per_device_for_experience, r.temperature);
+      usableExps.forEach((e, i) => (e.oldLogp = old[i]));
+      if (refModel) {
+        const ref = await computeLogprobs(refModel, usableExps, actor.micro_batch_size_per_device_for_experience, r.temperature);
+        usableExps.forEach((e, i) => (e.refLogp = ref[i]));
+      }
+      const o = actor.optim;
+      const schedule = { lr: o.lr, warmupSteps: o.lr_warmup_steps, totalSteps: this.totalSteps * Math.ceil((cfg.data.rollout_batch_size * r.n) / actor.global_batch_size) * actor.ppo_epochs, kind: o.lr_scheduler_type, minLrRatio: o.min_lr_ratio };
+      const base = this.state.optimizerSteps;
+      const opt = new AdamW(this.model, { lr: o.lr, betas: o.betas, weightDecay: o.weight_decay, maxGradNorm: actor.max_grad_norm });
+      const m = await policyUpdate(
+        this.model,
+        opt,
+        usableExps,
+        { miniBatch: actor.global_batch_size, microBatch: actor.micro_batch_size_per_device_for_update, epochs: actor.ppo_epochs, temperature: r.temperature, lr: (i) => learningRate(schedule, base + i) },
+        {
+          kind: actor.loss_type,
+          agg: actor.loss_avg_mode === 'token' ? 'token-mean' : 'seq-mean-token-mean',
+          clipLow: actor.clip_ratio_low,
+          clipHigh: actor.clip_ratio_high,
+          dualClip: actor.clip_ratio_dual,
+          kl: cfg.algorithm.use_kl_loss ? cfg.algorithm.kl_type : 'none',
+          klCoef: cfg.algorithm.kl_coef,
+          entropyCoef: actor.entropy_coef,
+        },
+      );
+      this.state.optimizerSteps += m.optimizer_steps;
+      metrics = Object.fromEntries(Object.entries(m).map(([k, v]) => [`actor/${k}`, v]));
+    }
+    const tEnd = performance.now();
+    const lengths = kept.map((x) => x.sample.tokenIds.length);
+    const component = (k: 'overall' | 'format' | 'accuracy_llm' | 'accuracy_embed' | 'modality') => mean(all.map((x) => x.reward[k]).filter((v): v is number => v !== null));
+    const trainedTokens = usableExps.reduce((s, e) => s + e.promptIds.length + e.responseIds.length, 0);
+    return {
+      'reward/overall': component('overall'),
+      'reward/format': component('format'),
+      'reward/accuracy_llm': component('accuracy_llm'),
+      'reward/accuracy_embed': component('accuracy_embed'),
+      'reward/modality': component('modality'),
+      'reward/unavailable': all.filter((x) => x.reward.unavailable.length > 0).length,
+      'reward/dropped': all.filter((x) => x.reward.overall === null).length,
+      'response_length/mean': mean(lengths),
+      'response_length/max': lengths.length ? Math.max(...lengths) : 0,
+      'response_length/clip_ratio': mean(kept.map((x) => (x.sample.finishReason === 'length' ? 1 : 0))),
+      'filter/kept_samples': kept.length,
+      'filter/tries': tries,
+      ...metrics,
+      'perf/tokens_per_s': trainedTokens / ((tEnd - tStep) / 1000),
+      'timing/rollout': genSeconds,
+      'timing/reward': rewardSeconds,
+      'timing/update': (tEnd - tUpdate) / 1000,
+      'timing/step': (tEnd - tStep) / 1000,
+    };
+  }
+
+  /** The first samples of the last step, logged to samples.jsonl. */
+  private pendingSamples: Rollout[] = [];
+
+  async run(): Promise<TrainSummary> {
+    const runLog = new RunLog(this.runDir);
+    if (!this.state.sftDone) await this.sftWarmup(runLog);
+    let refModel: Model | null = null;
+    if (this.cfg.algorithm.use_kl_loss) {
+      // The reference is the policy as RL starts, kept on disk so a resumed run uses the same one.
+      const refDir = join(this.runDir, 'reference');
+      if (!existsSync(refDir)) saveModel(this.model, refDir, { dtype: 'f32', config: this.modelConfigJson });
+      refModel = await loadModel(refDir);
+    }
+    const sampler = new PromptSampler(this.train, this.cfg.data.seed, this.cfg.data.shuffle, this.state.data);
+    const total = this.totalSteps;
+    const progress = new Progress(total, this.state.step);
+    const t = this.cfg.trainer;
+    try {
+      while (this.state.step < total) {
+        const row = await this.step(sampler, refModel);
+        this.state.step++;
+        this.state.data = sampler.position();
+        if (t.val_freq > 0 && this.state.step % t.val_freq === 0) Object.assign(row, await this.validate());
+        runLog.metrics({ step: this.state.step, ...row });
+        if (t.log_samples_every > 0 && this.state.step % t.log_samples_every === 0)
+          runLog.samples(this.pendingSamples.map((x) => ({ step: this.state.step, prompt: x.row.question, response: x.sample.text, ground_truth: x.row.groundTruth, reward: x.reward as unknown as Record<string, unknown> })));
+        progress.update({ step: this.state.step, timing: { rollout: row['timing/rollout'], reward: row['timing/reward'], update: row['timing/update'] }, reward: row['reward/overall'] });
+        if ((t.save_freq > 0 && this.state.step % t.save_freq === 0) || this.state.step === total) this.checkpoint();
+      }
+    } finally {
+      progress.stop();
+    }
+    const after = (await this.validate())['val/overall'] ?? null;
+    const report = join(this.runDir, 'report.html');
+    atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
+    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report };
+    atomicWriteFileSync(join(this.runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    return summary;
+  }
+
+  /** The model being trained (tests). */
+  get policy(): Model {
+    return this.model;
+  }
+}
+
+export function configDir(file: string): string {
+  return dirname(resolve(file));
+}
