@@ -138,8 +138,11 @@ export class Trainer {
       state = ck.trainer as State;
       new RunLog(runDir).truncateAfter(state.step);
       log(`medix train: resumed from ${latest.dir} (step ${state.step})`);
-    } else if (m.model_path) model = await loadModel(path(m.model_path));
-    else model = Model.create(modelConfigFromInit(m.init!, tokenizer.vocabSize), { seed: m.init!.seed });
+    } else {
+      // A fresh start: logs left by an attempt killed before its first checkpoint are discarded.
+      new RunLog(runDir).truncateAfter(-1);
+      model = m.model_path ? await loadModel(path(m.model_path)) : Model.create(modelConfigFromInit(m.init!, tokenizer.vocabSize), { seed: m.init!.seed });
+    }
     model.setRecompute(m.enable_gradient_checkpointing);
     return new Trainer(cfg, runDir, model, tokenizer, tokenizerDir, modelConfigJson, reward, prompts, train, val, state, log);
   }

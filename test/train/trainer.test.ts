@@ -1,0 +1,106 @@
+// The trainer end to end on a tiny model with the real Qwen3 tokenizer: 4 steps equal 2 steps,
+// stop, resume, 2 steps (bit for bit: weights, optimizer state, logged rewards), and a run killed
+// at random moments (also mid-save) always resumes to that same result.
+import t, { type Test } from 'tap';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { stringify } from 'yaml';
+import { parseTrainConfig } from '../../src/train/config.js';
+import { Trainer } from '../../src/train/trainer.js';
+import { latestValidCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
+import type { Model } from '../../src/engine/model.js';
+
+const root = mkdtempSync(join(tmpdir(), 'medix-trainer-'));
+const rows = [
+  ['A chest X-ray shows a pleural line with no lung markings beyond it.', '<X_RAY> pneumothorax'],
+  ['A head CT shows a biconvex hyperdense collection.', '<CT_SCAN> epidural hematoma'],
+  ['A brain MRI shows periventricular ovoid lesions.', '<MRI_SCAN> multiple sclerosis'],
+  ['A blood smear shows Auer rods.', '<MICROSCOPY> acute myeloid leukemia'],
+];
+writeFileSync(join(root, 'train.jsonl'), rows.map(([p, s]) => JSON.stringify({ problem: p, solution: s })).join('\n') + '\n');
+
+function config(run: string, maxSteps: number) {
+  return {
+    data: { train_files: 'train.jsonl', val_files: 'train.jsonl', max_prompt_length: 200, max_response_length: 10, rollout_batch_size: 2, val_batch_size: 2 },
+    algorithm: { adv_estimator: 'grpo' },
+    worker: {
+      actor: {
+        model: { init: { hidden_size: 16, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, seed: 3 } },
+        global_batch_size: 4,
+        micro_batch_size_per_device_for_update: 2,
+        optim: { lr: 1e-2, weight_decay: 0 },
+      },
+      rollout: { n: 2, temperature: 1 },
+    },
+    sft: { epochs: 1, lr: 1e-2, batch_size: 4 },
+    trainer: { max_steps: maxSteps, save_freq: 1, save_limit: 3, save_checkpoint_path: run, val_before_train: false, log_samples_every: 1, threads: 1 },
+  };
+}
+
+async function train(run: string, maxSteps: number, resume = false): Promise<void> {
+  const trainer = await Trainer.create(parseTrainConfig(config(run, maxSteps), 'test'), { baseDir: root, resume, log: () => {} });
+  await trainer.run();
+}
+
+async function finalState(run: string): Promise<{ model: Model; step: number }> {
+  const latest = latestValidCheckpoint(join(root, run))!;
+  const { model, trainer } = await loadCheckpoint(latest.dir);
+  return { model, step: trainer.step };
+}
+
+function rewards(run: string): number[] {
+  return readFileSync(join(root, run, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((r) => r['reward/overall'] !== undefined)
+    .map((r) => r['reward/overall']);
+}
+
+function sameModel(t: Test, a: Model, b: Model, what: string): void {
+  let diffs = 0;
+  for (const p of a.parameters()) if (Buffer.compare(Buffer.from(a.getParameter(p.name).buffer), Buffer.from(b.getParameter(p.name).buffer)) !== 0) diffs++;
+  t.equal(diffs, 0, `${what}: every parameter bit-identical`);
+  t.same(a.getOptimizerState(), b.getOptimizerState(), `${what}: optimizer state bit-identical`);
+}
+
+t.test('4 steps = 2 steps + resume + 2 steps, bit for bit', async (t) => {
+  await train('straight', 4);
+  await train('split', 2);
+  await t.rejects(train('split', 4), /already holds checkpoints; pass --resume/);
+  await train('split', 4, true);
+  const a = await finalState('straight');
+  const b = await finalState('split');
+  t.equal(a.step, 4);
+  t.equal(b.step, 4);
+  sameModel(t, a.model, b.model, 'resumed run');
+  t.same(rewards('split'), rewards('straight'), 'the same rollouts were rewarded at every step');
+  const summary = JSON.parse(readFileSync(join(root, 'straight', 'summary.json'), 'utf8'));
+  t.ok('heldout_reward_after_sft' in summary && 'heldout_reward_after_rl' in summary, 'summary.json');
+  t.ok(existsSync(join(root, 'straight', 'report.html')), 'report.html');
+});
+
+t.test('a run killed at random moments always resumes to the same result', async (t) => {
+  const cli = join(import.meta.dirname, '../../src/cli/medix.ts');
+  writeFileSync(join(root, 'killed.yaml'), stringify(config('killed', 4)));
+  const runOnce = (resume: boolean, killAfterMs: number | null) =>
+    new Promise<number | null>((res) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', cli, 'train', join(root, 'killed.yaml'), ...(resume ? ['--resume'] : [])], { stdio: 'ignore' });
+      const timer = killAfterMs === null ? null : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+      child.on('exit', (code) => {
+        if (timer) clearTimeout(timer);
+        res(code);
+      });
+    });
+  // Deterministic "random" kill times spread over start-up, SFT, rollouts and saves.
+  // --resume continues from the newest valid checkpoint, or starts afresh when there is none yet.
+  for (const ms of [2500, 4100, 5300, 6700]) await runOnce(true, ms);
+  const code = await runOnce(true, null);
+  t.equal(code, 0, 'the last run finishes');
+  const a = await finalState('straight');
+  const b = await finalState('killed');
+  t.equal(b.step, 4);
+  sameModel(t, a.model, b.model, 'killed and resumed run');
+});
