@@ -7,6 +7,7 @@ import { registerReport } from './report.js';
 import { registerMerge } from './merge.js';
 import { registerReward } from './reward.js';
 import { registerTrain } from './train.js';
+import { registerServe } from './serve.js';
 import { registerEval } from './eval.js';
 
 const program = new Command('medix')
@@ -18,6 +19,7 @@ registerReport(program);
 registerMerge(program);
 registerReward(program);
 registerTrain(program);
+registerServe(program);
 registerEval(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {

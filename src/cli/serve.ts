@@ -1,0 +1,47 @@
+// `medix serve --model DIR`: an OpenAI-compatible server over a Hugging Face model directory.
+import type { Command } from 'commander';
+import { basename, resolve } from 'node:path';
+import { createGenerationEngine } from '../generate/engine.js';
+import { loadModel } from '../model/load.js';
+import { startServer } from '../serve/server.js';
+import { loadTokenizer } from '../tokenizer/index.js';
+
+const int = (v: string) => Number.parseInt(v, 10);
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models, /health)')
+    .requiredOption('--model <dir>', 'Hugging Face model directory (config.json, safetensors, tokenizer)')
+    .option('--served-model-name <name>', 'the name clients use (default: the directory name)')
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--port <port>', 'port', int, 8000)
+    .option('--api-key <key>', 'require this bearer token (default: env MEDIX_API_KEY, else none)')
+    .option('--max-tokens-cap <n>', 'cap on max_tokens per request', int, 4096)
+    .option('--max-body-bytes <n>', 'largest request body', int, 1 << 20)
+    .option('--max-batch <n>', 'most sequences decoding at once', int, 64)
+    .option('--no-enable-thinking', "default Qwen3 chats to thinking off (clients can still set chat_template_kwargs)")
+    .action(async (o: { model: string; servedModelName?: string; host: string; port: number; apiKey?: string; maxTokensCap: number; maxBodyBytes: number; maxBatch: number; enableThinking: boolean }) => {
+      const dir = resolve(o.model);
+      const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
+      const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: o.maxBatch });
+      const server = await startServer({
+        engine,
+        tokenizer,
+        modelName: o.servedModelName ?? basename(dir),
+        host: o.host,
+        port: o.port,
+        apiKey: o.apiKey ?? process.env.MEDIX_API_KEY,
+        maxTokensCap: o.maxTokensCap,
+        maxBodyBytes: o.maxBodyBytes,
+        enableThinking: o.enableThinking,
+      });
+      console.log(`medix serve: ${o.servedModelName ?? basename(dir)} at ${server.url}/v1`);
+      const stop = () => {
+        console.log('medix serve: shutting down after in-flight requests');
+        server.close().then(() => process.exit(0));
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,249 @@
+// `medix serve`: an OpenAI-compatible HTTP API over the generation engine. node:http is enough for
+// five routes, and owning the request lifecycle lets us enforce body limits before parsing, abort
+// generation when a client disconnects, and drain in-flight requests on shutdown.
+import http from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { ZodType } from 'zod';
+import type { GenerationEngine, GenerationResult, SamplingParams, TokenEvent } from '../generate/types.js';
+import type { ChatMessage, TextTokenizer } from '../tokenizer/types.js';
+import { chatRequestSchema, completionRequestSchema, type ChatRequest, type CompletionRequest } from './schemas.js';
+
+export interface ServerOptions {
+  engine: GenerationEngine;
+  tokenizer: TextTokenizer;
+  /** The name clients send as `model`. */
+  modelName: string;
+  host?: string;
+  port?: number;
+  apiKey?: string;
+  /** Largest request body accepted (default 1 MiB). */
+  maxBodyBytes?: number;
+  /** max_tokens is capped to this (default 4096). */
+  maxTokensCap?: number;
+  /** Default of chat_template_kwargs.enable_thinking (default true, as Qwen3). */
+  enableThinking?: boolean;
+}
+
+export interface RunningServer {
+  url: string;
+  /** Stops accepting, lets in-flight requests finish, then closes the engine. */
+  close(): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type = 'invalid_request_error',
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
+  res.end(data);
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limit) return reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit}`, 'invalid_request_error', null, 'body_too_large'));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, 'invalid_request_error', null, 'body_too_large'));
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseBody<T>(text: string, schema: ZodType<T>): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'request body is not valid JSON');
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const param = issue.path.join('.') || null;
+    throw new HttpError(400, `${param ?? 'body'}: ${issue.message}`, 'invalid_request_error', param);
+  }
+  return r.data;
+}
+
+export async function startServer(o: ServerOptions): Promise<RunningServer> {
+  const limit = o.maxBodyBytes ?? 1 << 20;
+  const cap = o.maxTokensCap ?? 4096;
+  const inFlight = new Set<Promise<void>>();
+  let closing = false;
+
+  const samplingOf = (r: ChatRequest | CompletionRequest, maxTokens: number | null | undefined): SamplingParams => ({
+    n: r.n ?? 1,
+    maxNewTokens: Math.min(maxTokens ?? 256, cap),
+    temperature: r.temperature ?? 1,
+    topP: r.top_p ?? 1,
+    topK: r.top_k ?? -1,
+    minP: r.min_p ?? 0,
+    repetitionPenalty: r.repetition_penalty ?? 1,
+    seed: r.seed ?? undefined,
+    stop: r.stop == null ? undefined : typeof r.stop === 'string' ? [r.stop] : r.stop,
+  });
+
+  const checkModel = (model: string) => {
+    if (model !== o.modelName) throw new HttpError(404, `model '${model}' does not exist; this server serves '${o.modelName}'`, 'invalid_request_error', 'model', 'model_not_found');
+  };
+
+  /** Runs one generation; streams through `emit` when given; aborts when the client goes away. */
+  async function generate(promptIds: number[], params: SamplingParams, res: http.ServerResponse, emit?: (e: TokenEvent) => void): Promise<GenerationResult> {
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableEnded) abort.abort();
+    };
+    res.on('close', onClose);
+    try {
+      return await o.engine.generate({ promptIds, params, signal: abort.signal, onToken: emit });
+    } catch (e) {
+      throw new HttpError(400, (e as Error).message);
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+
+  const sse = (res: http.ServerResponse, body: unknown) => res.write(`data: ${JSON.stringify(body)}\n\n`);
+
+  async function chat(body: string, res: http.ServerResponse): Promise<void> {
+    const r = parseBody(body, chatRequestSchema);
+    checkModel(r.model);
+    const text = o.tokenizer.applyChatTemplate(r.messages as ChatMessage[], { addGenerationPrompt: true, enableThinking: r.chat_template_kwargs?.enable_thinking ?? o.enableThinking ?? true });
+    const promptIds = o.tokenizer.encode(text, { addSpecialTokens: false });
+    const params = samplingOf(r, r.max_completion_tokens ?? r.max_tokens);
+    const id = `chatcmpl-${randomUUID()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const base = { id, object: 'chat.completion.chunk', created, model: o.modelName };
+    const logprobsOn = r.logprobs === true;
+    if (r.stream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      for (let i = 0; i < params.n!; i++) sse(res, { ...base, choices: [{ index: i, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
+      const result = await generate(promptIds, params, res, (e) => {
+        if (!e.textDelta && !logprobsOn) return;
+        const lp = logprobsOn ? { logprobs: { content: [{ token: e.textDelta, logprob: e.logprob, top_logprobs: [] }] } } : {};
+        sse(res, { ...base, choices: [{ index: e.sample, delta: { content: e.textDelta }, finish_reason: null, ...lp }] });
+      });
+      result.samples.forEach((s, i) => sse(res, { ...base, choices: [{ index: i, delta: {}, finish_reason: s.finishReason }] }));
+      const completion = result.samples.reduce((n, s) => n + s.tokenIds.length, 0);
+      if (r.stream_options?.include_usage) sse(res, { ...base, choices: [], usage: { prompt_tokens: result.promptTokens, completion_tokens: completion, total_tokens: result.promptTokens + completion } });
+      res.end('data: [DONE]\n\n');
+      return;
+    }
+    const result = await generate(promptIds, params, res);
+    const completion = result.samples.reduce((n, s) => n + s.tokenIds.length, 0);
+    sendJson(res, 200, {
+      id,
+      object: 'chat.completion',
+      created,
+      model: o.modelName,
+      choices: result.samples.map((s, i) => ({
+        index: i,
+        message: { role: 'assistant', content: s.text },
+        finish_reason: s.finishReason,
+        logprobs: logprobsOn ? { content: s.tokenIds.map((tid, j) => ({ token: o.tokenizer.decode([tid]), logprob: s.logprobs[j], top_logprobs: [] })) } : null,
+      })),
+      usage: { prompt_tokens: result.promptTokens, completion_tokens: completion, total_tokens: result.promptTokens + completion },
+    });
+  }
+
+  async function completions(body: string, res: http.ServerResponse): Promise<void> {
+    const r = parseBody(body, completionRequestSchema);
+    checkModel(r.model);
+    const prompts = typeof r.prompt === 'string' ? [r.prompt] : r.prompt;
+    const params = samplingOf(r, r.max_tokens);
+    const id = `cmpl-${randomUUID()}`;
+    const created = Math.floor(Date.now() / 1000);
+    if (r.stream) {
+      if (prompts.length > 1) throw new HttpError(400, 'streaming takes one prompt', 'invalid_request_error', 'prompt');
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      const result = await generate(o.tokenizer.encode(prompts[0], { addSpecialTokens: false }), params, res, (e) => {
+        if (e.textDelta) sse(res, { id, object: 'text_completion', created, model: o.modelName, choices: [{ index: e.sample, text: e.textDelta, finish_reason: null, logprobs: null }] });
+      });
+      result.samples.forEach((s, i) => sse(res, { id, object: 'text_completion', created, model: o.modelName, choices: [{ index: i, text: '', finish_reason: s.finishReason, logprobs: null }] }));
+      res.end('data: [DONE]\n\n');
+      return;
+    }
+    const results = await Promise.all(prompts.map((p) => generate(o.tokenizer.encode(p, { addSpecialTokens: false }), params, res)));
+    let promptTokens = 0;
+    let completion = 0;
+    const choices = results.flatMap((result, p) => {
+      promptTokens += result.promptTokens;
+      return result.samples.map((s, i) => {
+        completion += s.tokenIds.length;
+        return {
+          index: p * params.n! + i,
+          text: s.text,
+          finish_reason: s.finishReason,
+          logprobs: r.logprobs != null ? { tokens: s.tokenIds.map((tid) => o.tokenizer.decode([tid])), token_logprobs: s.logprobs } : null,
+        };
+      });
+    });
+    sendJson(res, 200, { id, object: 'text_completion', created, model: o.modelName, choices, usage: { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion } });
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const route = `${url.pathname.replace(/\/+$/, '')}`;
+    if (route === '/health') return sendJson(res, closing ? 503 : 200, { status: closing ? 'shutting down' : 'ok' });
+    if (o.apiKey && req.headers.authorization !== `Bearer ${o.apiKey}`) throw new HttpError(401, 'missing or wrong API key (Authorization: Bearer ...)', 'authentication_error', null, 'invalid_api_key');
+    const routes: Record<string, { method: string; run: () => Promise<void> | void }> = {
+      '/v1/models': { method: 'GET', run: () => sendJson(res, 200, { object: 'list', data: [{ id: o.modelName, object: 'model', created: 0, owned_by: 'medix' }] }) },
+      '/v1/chat/completions': { method: 'POST', run: async () => chat(await readBody(req, limit), res) },
+      '/v1/completions': { method: 'POST', run: async () => completions(await readBody(req, limit), res) },
+    };
+    const r = routes[route];
+    if (!r) throw new HttpError(404, `no route ${req.method} ${url.pathname}`, 'invalid_request_error', null, 'not_found');
+    if (req.method !== r.method) throw new HttpError(405, `${url.pathname} takes ${r.method}, not ${req.method}`);
+    if (closing) throw new HttpError(503, 'the server is shutting down', 'server_error');
+    await r.run();
+  }
+
+  const server = http.createServer((req, res) => {
+    const work = handle(req, res).catch((e: unknown) => {
+      const err = e instanceof HttpError ? e : new HttpError(500, (e as Error).message, 'server_error');
+      if (res.headersSent) {
+        if (!res.writableEnded) res.end(`data: ${JSON.stringify({ error: { message: err.message, type: err.type } })}\n\n`);
+        return;
+      }
+      if (err.status === 413) res.setHeader('connection', 'close');
+      sendJson(res, err.status, { error: { message: err.message, type: err.type, param: err.param, code: err.code } });
+    });
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 8000, o.host ?? '127.0.0.1', () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  return {
+    url: `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`,
+    async close() {
+      closing = true;
+      const stopped = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      await Promise.allSettled([...inFlight]);
+      server.closeAllConnections();
+      await stopped;
+      await o.engine.close();
+    },
+  };
+}

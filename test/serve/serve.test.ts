@@ -1,0 +1,94 @@
+// `medix serve` through the official openai client: chat and completions, streaming that adds up to
+// the non-streamed text, n > 1, seeds, 64 concurrent requests, validation and limits answered with
+// the right status while other requests are unharmed, auth, unknown models, graceful shutdown.
+import t from 'tap';
+import OpenAI from 'openai';
+import { Model } from '../../src/engine/model.js';
+import { createGenerationEngine } from '../../src/generate/engine.js';
+import { startServer, type RunningServer } from '../../src/serve/server.js';
+import { loadTokenizer } from '../../src/tokenizer/index.js';
+
+const tokenizer = await loadTokenizer();
+const model = Model.create({ vocabSize: tokenizer.vocabSize, hiddenSize: 16, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: true }, { seed: 5 });
+
+async function serve(extra: { apiKey?: string; maxBodyBytes?: number; maxTokensCap?: number } = {}): Promise<{ server: RunningServer; client: OpenAI }> {
+  const server = await startServer({ engine: createGenerationEngine(model, { tokenizer }), tokenizer, modelName: 'tiny', port: 0, ...extra });
+  return { server, client: new OpenAI({ baseURL: `${server.url}/v1`, apiKey: extra.apiKey ?? 'unused', maxRetries: 0 }) };
+}
+
+const messages = [{ role: 'user' as const, content: 'Which modality shows a pneumothorax best?' }];
+
+t.test('chat, completions, streaming, n, seeds, usage', async (t) => {
+  const { server, client } = await serve();
+  t.teardown(() => server.close());
+  t.same((await client.models.list()).data.map((m) => m.id), ['tiny']);
+  const a = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 12, temperature: 0 });
+  t.equal(a.choices.length, 1);
+  t.equal(a.usage!.completion_tokens, 12, 'a random tiny model rarely stops: max_tokens respected');
+  t.equal(a.choices[0].finish_reason, 'length');
+  t.ok(a.usage!.prompt_tokens > 5 && a.usage!.total_tokens === a.usage!.prompt_tokens + 12, 'usage adds up');
+  const stream = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 12, temperature: 0, stream: true, stream_options: { include_usage: true } });
+  let text = '';
+  let finish: string | null = null;
+  let usage: OpenAI.CompletionUsage | undefined;
+  for await (const chunk of stream) {
+    for (const c of chunk.choices) {
+      text += c.delta.content ?? '';
+      finish = c.finish_reason ?? finish;
+    }
+    usage = chunk.usage ?? usage;
+  }
+  t.equal(text, a.choices[0].message.content, 'stream chunks add up to the non-streamed text at temperature 0');
+  t.equal(finish, 'length');
+  t.equal(usage?.completion_tokens, 12);
+  const n = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 8, temperature: 1, n: 3, seed: 7, logprobs: true });
+  t.equal(n.choices.length, 3);
+  t.ok(n.choices.every((c) => c.logprobs!.content!.length === 8 && c.logprobs!.content!.every((x) => x.logprob <= 0)), 'one log-prob per token');
+  const again = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 8, temperature: 1, n: 3, seed: 7 });
+  t.same(again.choices.map((c) => c.message.content), n.choices.map((c) => c.message.content), 'same seed, same samples');
+  const cmpl = await client.completions.create({ model: 'tiny', prompt: ['Chest X-ray:', 'MRI:'], max_tokens: 5, temperature: 0 });
+  t.equal(cmpl.choices.length, 2);
+  t.equal(cmpl.usage!.completion_tokens, 10);
+});
+
+t.test('64 concurrent requests are all answered', async (t) => {
+  const { server, client } = await serve();
+  t.teardown(() => server.close());
+  const replies = await Promise.all(Array.from({ length: 64 }, (_, i) => client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: `question ${i}` }], max_tokens: 6, temperature: 0.8, seed: i })));
+  t.equal(replies.filter((r) => r.choices[0].message.content !== undefined && r.usage!.completion_tokens === 6).length, 64);
+});
+
+t.test('bad requests get the right status and do not harm others', async (t) => {
+  const { server, client } = await serve({ apiKey: 'sekret', maxBodyBytes: 4096, maxTokensCap: 8 });
+  t.teardown(() => server.close());
+  const post = (body: string, auth = 'Bearer sekret', path = '/v1/chat/completions') =>
+    fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body });
+  const running = client.chat.completions.create({ model: 'tiny', messages, max_tokens: 50, temperature: 0 });
+  const bad = await post('{"model": "tiny", "messages": [');
+  t.equal(bad.status, 400);
+  t.match((await bad.json()).error.message, /not valid JSON/);
+  const field = await post(JSON.stringify({ model: 'tiny', messages, temperature: 9 }));
+  t.equal(field.status, 400);
+  t.equal((await field.json()).error.param, 'temperature', 'the bad field is named');
+  const big = await post(JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'x'.repeat(10000) }] }));
+  t.equal(big.status, 413);
+  t.equal((await post(JSON.stringify({ model: 'tiny', messages }), 'Bearer wrong')).status, 401);
+  const unknown = await post(JSON.stringify({ model: 'gpt-9', messages }));
+  t.equal(unknown.status, 404);
+  t.equal((await unknown.json()).error.code, 'model_not_found');
+  t.equal((await fetch(`${server.url}/v1/nope`, { headers: { authorization: 'Bearer sekret' } })).status, 404);
+  t.equal((await fetch(`${server.url}/v1/chat/completions`, { headers: { authorization: 'Bearer sekret' } })).status, 405);
+  const ok = await running;
+  t.equal(ok.usage!.completion_tokens, 8, 'the request in flight finished, capped at max_tokens_cap');
+});
+
+t.test('shutdown finishes in-flight requests and refuses new ones', async (t) => {
+  const { server, client } = await serve();
+  const inFlight = client.chat.completions.create({ model: 'tiny', messages, max_tokens: 40, temperature: 0 });
+  await new Promise((r) => setTimeout(r, 20));
+  const closing = server.close();
+  const r = await inFlight;
+  t.equal(r.usage!.completion_tokens, 40, 'answered in full');
+  await closing;
+  await t.rejects(fetch(`${server.url}/health`), 'no longer listening');
+});
