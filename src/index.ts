@@ -64,3 +64,14 @@ export type {
   TokenEvent,
   FinishReason,
 } from './generate/types.js';
+export { startServer } from './serve/server.js';
+export type { ServerOptions, RunningServer } from './serve/server.js';
+export { CompositeReward } from './reward/composite.js';
+export type { RewardResult } from './reward/composite.js';
+export { parseRewardConfig } from './reward/config.js';
+export { ChatClient } from './judge/chat-client.js';
+export { saveModel } from './model/save.js';
+export { Trainer } from './train/trainer.js';
+export { loadTrainConfig, parseTrainConfig } from './train/config.js';
+export { saveCheckpoint, loadCheckpoint, latestValidCheckpoint } from './train/checkpoint.js';
+export { mergeCheckpoint } from './train/merge.js';
