@@ -190,5 +190,9 @@ function parseHeader(path: string, fd: number): { tensors: Map<string, TensorEnt
     if (dataStart + e > size) bad(`${where}: data [${b}, ${e}) lies outside the file (data section is ${size - dataStart} bytes)`);
     tensors.set(name, { name, dtype: dtype as SafetensorsDtype, shape: shape as number[], begin: dataStart + b, end: dataStart + e });
   }
+  // Two tensors sharing bytes would alias each other's data: a corrupt or hostile file.
+  const byStart = [...tensors.values()].filter((t) => t.end > t.begin).sort((x, y) => x.begin - y.begin);
+  for (let i = 1; i < byStart.length; i++)
+    if (byStart[i].begin < byStart[i - 1].end) bad(`tensor '${byStart[i].name}' overlaps tensor '${byStart[i - 1].name}'`);
   return { tensors, metadata };
 }
