@@ -81,8 +81,9 @@ t.test('judge calls overlap, and the cache makes repeats free', async (t) => {
   const t0 = Date.now();
   await Promise.all(Array.from({ length: n }, (_, i) => reward.score(resp('X_RAY', `finding number ${i}`), '<X_RAY> lobar pneumonia')));
   const wall = Date.now() - t0;
-  t.ok(wall < (n * 50) / 8, `${n} judged answers with a 50 ms judge took ${wall} ms (serial: ${n * 50} ms)`);
+  // Overlap is shown structurally (requests in flight at once), not by timing: timings belong in bench/.
   t.ok(judge.peak > 8, `peak requests in flight at the judge: ${judge.peak}`);
+  t.comment(`${n} judged answers with a 50 ms judge took ${wall} ms (one at a time: ${n * 50} ms)`);
   const before = judge.requests;
   const again = await CompositeReward.create(cfg, { warn: () => {} }); // a new process reads the cache file
   await again.score(resp('X_RAY', 'finding number 7'), '<X_RAY> lobar pneumonia');
