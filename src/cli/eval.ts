@@ -1,11 +1,15 @@
 // `medix eval`: the LLM-as-judge evaluation over the medical benchmarks (generate, evaluate, score;
 // together or one at a time, resumable), and `medix eval-compare` for result directories side by side.
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
 import { compareDirs, formatComparison } from '../eval/compare.js';
 import { EndpointChatModel } from '../eval/endpoint-model.js';
+import { EngineChatModel } from '../eval/engine-model.js';
+import { createGenerationEngine } from '../generate/engine.js';
+import { loadModel } from '../model/load.js';
+import { loadTokenizer } from '../tokenizer/index.js';
 import { DEFAULTS, PHASES, runEval, type Phase } from '../eval/run-eval.js';
 import { renderComparisonPage } from '../eval/score-page.js';
 import { loadTasks, selectTasks, DEFAULT_TASKS_FILE } from '../eval/tasks.js';
@@ -49,11 +53,14 @@ function parsePhases(s: string): Phase[] {
   return phases as Phase[];
 }
 
-function candidate(o: EvalOptions): ChatModel | undefined {
+/** An endpoint with --model-url; otherwise --model is a model directory run in-process. */
+async function candidate(o: EvalOptions): Promise<ChatModel | undefined> {
   if (!o.model) return undefined;
   const key = process.env.MEDIX_MODEL_API_KEY ?? process.env.OPENAI_API_KEY;
   if (o.modelUrl) return new EndpointChatModel(o.model, o.modelUrl, key);
-  throw new Error(`--model ${o.model} without --model-url: running the candidate in-process needs the generation engine, which this build lacks; serve it (medix serve / vLLM) and pass --model-url`);
+  if (!existsSync(join(o.model, 'config.json'))) throw new Error(`--model ${o.model}: not a model directory (no config.json); to use a served model, also pass --model-url`);
+  const [model, tokenizer] = await Promise.all([loadModel(o.model), loadTokenizer(o.model)]);
+  return new EngineChatModel(o.model, createGenerationEngine(model, { tokenizer }), tokenizer);
 }
 
 function judge(o: EvalOptions): ChatModel | undefined {
@@ -71,7 +78,7 @@ export function registerEval(program: Command): void {
     .option('--tasks-file <file>', 'task declarations (YAML)', DEFAULT_TASKS_FILE)
     .option('--phase <list>', `phases to run, comma-separated (${PHASES.join(',')})`, PHASES.join(','))
     .option('--data-dir <dir>', 'local benchmark files: DIR/<task>.jsonl or DIR/<task>.parquet')
-    .option('--model <name>', 'candidate: the served model name (with --model-url)')
+    .option('--model <name>', 'candidate: a model directory run in-process, or the served model name with --model-url')
     .option('--model-url <url>', "candidate's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (key: MEDIX_MODEL_API_KEY or OPENAI_API_KEY)")
     .option('--system-prompt-file <file>', 'system prompt for the candidate')
     .option('--temperature <t>', 'candidate sampling temperature', num, DEFAULTS.temperature)
@@ -91,7 +98,7 @@ export function registerEval(program: Command): void {
         phases,
         tasks,
         dataDir: o.dataDir,
-        candidate: phases.includes('generate') ? candidate(o) : undefined,
+        candidate: phases.includes('generate') ? await candidate(o) : undefined,
         judge: phases.includes('evaluate') ? judge(o) : undefined,
         generation: {
           temperature: o.temperature,

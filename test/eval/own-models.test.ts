@@ -1,0 +1,50 @@
+// `medix eval` on the project's own engine: the candidate is a tiny model directory run in-process,
+// the judge a tiny model behind `medix serve` (startServer). A random tiny judge cannot write JSON
+// verdicts, so every judgment must be recorded as an error, never as a silent 0, and the score
+// phase must refuse to invent a score.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Model } from '../../src/engine/model.js';
+import { createGenerationEngine } from '../../src/generate/engine.js';
+import { saveModel } from '../../src/model/save.js';
+import { startServer } from '../../src/serve/server.js';
+import { defaultTokenizerDir, loadTokenizer } from '../../src/tokenizer/index.js';
+
+const run = promisify(execFile);
+const medix = join(import.meta.dirname, '../../src/cli/medix.ts');
+const fixtures = join(import.meta.dirname, '../fixtures/eval');
+
+t.test('in-process candidate and a served judge, end to end', async (t) => {
+  const tokenizer = await loadTokenizer();
+  const tiny = (seed: number) => Model.create({ vocabSize: tokenizer.vocabSize, hiddenSize: 16, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: true }, { seed });
+  const dir = mkdtempSync(join(tmpdir(), 'medix-own-'));
+  const candidateDir = join(dir, 'candidate');
+  saveModel(tiny(1), candidateDir, { tokenizerDir: defaultTokenizerDir() });
+  const judge = await startServer({ engine: createGenerationEngine(tiny(2), { tokenizer }), tokenizer, modelName: 'tiny-judge', port: 0 });
+  t.teardown(() => judge.close());
+  const out = join(dir, 'out');
+  const result = await run(
+    process.execPath,
+    ['--import', 'tsx', medix, 'eval', '--tasks', 'mmlu_anatomy', '--data-dir', fixtures, '--output-dir', out, '--model', candidateDir, '--max-tokens', '8', '--judge-url', `${judge.url}/v1`, '--judge-model', 'tiny-judge', '--judge-max-tokens', '8', '--judge-attempts', '1'],
+    { timeout: 120_000 },
+  ).then(
+    () => ({ code: 0, stderr: '' }),
+    (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+  );
+  const read = (f: string) => readFileSync(join(out, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const gens = read('generations.jsonl');
+  t.equal(gens.length, 4, 'every question answered by the in-process candidate');
+  t.ok(gens.every((g) => typeof g.output === 'string' && g.finish_reason === 'length'), 'answers recorded (8 tokens each, cut at max tokens)');
+  const judged = read('judgments.jsonl');
+  const scored = judged.filter((j) => typeof j.score === 'number');
+  t.ok(judged.length >= 1, 'the served judge was asked');
+  t.ok(judged.filter((j) => j.error).length + scored.length === judged.length, 'each judgment is a score or an error');
+  t.equal(scored.length, 0, 'a random tiny judge writes no valid verdict');
+  t.equal(judged.filter((j) => j.error).length, 4, 'all four recorded as judge errors');
+  t.not(result.code, 0, 'nothing to score: the run says so and fails, instead of scoring 0');
+  t.match(result.stderr, /no task has a judged sample/);
+});
