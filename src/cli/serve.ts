@@ -20,8 +20,9 @@ export function registerServe(program: Command): void {
     .option('--max-tokens-cap <n>', 'cap on max_tokens per request', int, 4096)
     .option('--max-body-bytes <n>', 'largest request body', int, 1 << 20)
     .option('--max-batch <n>', 'most sequences decoding at once', int, 64)
-    .option('--no-enable-thinking', "default Qwen3 chats to thinking off (clients can still set chat_template_kwargs)")
-    .action(async (o: { model: string; servedModelName?: string; host: string; port: number; apiKey?: string; maxTokensCap: number; maxBodyBytes: number; maxBatch: number; enableThinking: boolean }) => {
+    .option('--enable-thinking', 'chats think by default, as Qwen3 (the default; clients can set chat_template_kwargs.enable_thinking)')
+    .option('--no-enable-thinking', 'chats default to thinking off (clients can still set chat_template_kwargs.enable_thinking)')
+    .action(async (o: { model: string; servedModelName?: string; host: string; port: number; apiKey?: string; maxTokensCap: number; maxBodyBytes: number; maxBatch: number; enableThinking?: boolean }) => {
       const dir = resolve(o.model);
       const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
       const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: o.maxBatch });

@@ -2,7 +2,8 @@
 // a 400 that names it (OpenAI's error shape carries the field as `param`).
 import { z } from 'zod';
 
-const stop = z.union([z.string(), z.array(z.string()).max(16)]).optional().nullable();
+const stopString = z.string().min(1, 'stop strings must not be empty');
+const stop = z.union([stopString, z.array(stopString).max(16)]).optional().nullable();
 
 const sampling = {
   model: z.string(),
@@ -14,7 +15,8 @@ const sampling = {
   repetition_penalty: z.number().positive().optional().nullable(),
   n: z.number().int().min(1).max(64).optional().nullable(),
   stop,
-  seed: z.number().int().optional().nullable(),
+  // The engine's sampler seeds take non-negative integers up to 2^53.
+  seed: z.number().int().min(0).max(2 ** 53).optional().nullable(),
   stream: z.boolean().optional().nullable(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).optional().nullable(),
   user: z.string().optional(),

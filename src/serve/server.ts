@@ -5,7 +5,8 @@ import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ZodType } from 'zod';
-import type { GenerationEngine, GenerationResult, SamplingParams, TokenEvent } from '../generate/types.js';
+import { GenerationRequestError } from '../generate/engine.js';
+import type { GeneratedSample, GenerationEngine, GenerationResult, SamplingParams, TokenEvent } from '../generate/types.js';
 import type { ChatMessage, TextTokenizer } from '../tokenizer/types.js';
 import { chatRequestSchema, completionRequestSchema, type ChatRequest, type CompletionRequest } from './schemas.js';
 
@@ -48,6 +49,29 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
   res.end(data);
 }
+
+/**
+ * A chat logprobs entry. The engine reports only the sampled token's log-prob, so top_logprobs
+ * holds that one token when asked for (the contract's minimum), never the other candidates.
+ */
+function chatLogprob(tokenizer: TextTokenizer, tokenId: number, logprob: number, top: number) {
+  const token = tokenizer.decode([tokenId]);
+  const entry = { token, logprob, bytes: [...Buffer.from(token, 'utf8')] };
+  return { ...entry, top_logprobs: top > 0 ? [entry] : [] };
+}
+
+/** The legacy completions logprobs object (offsets count from the start of the generated text). */
+function completionLogprobs(tokenizer: TextTokenizer, tokenIds: number[], logprobs: number[], top: number) {
+  const tokens = tokenIds.map((id) => tokenizer.decode([id]));
+  let offset = 0;
+  const textOffset = tokens.map((tok) => ((offset += tok.length), offset - tok.length));
+  return { tokens, token_logprobs: logprobs, top_logprobs: top > 0 ? tokens.map((tok, j) => ({ [tok]: logprobs[j] })) : null, text_offset: textOffset };
+}
+
+const usageOf = (promptTokens: number, samples: GeneratedSample[]) => {
+  const completion = samples.reduce((n, s) => n + s.tokenIds.length, 0);
+  return { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
+};
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -115,13 +139,22 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     try {
       return await o.engine.generate({ promptIds, params, signal: abort.signal, onToken: emit });
     } catch (e) {
-      throw new HttpError(400, (e as Error).message);
+      // The engine's request errors (n above the batch size, a prompt too long for the cache) are
+      // the client's to fix; anything else is ours.
+      if (e instanceof GenerationRequestError) throw new HttpError(400, e.message);
+      throw e;
     } finally {
       res.off('close', onClose);
     }
   }
 
-  const sse = (res: http.ServerResponse, body: unknown) => res.write(`data: ${JSON.stringify(body)}\n\n`);
+  // A client that went away mid-stream gets nothing more written (its generation is being aborted).
+  const sse = (res: http.ServerResponse, body: unknown) => {
+    if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(body)}\n\n`);
+  };
+  const endStream = (res: http.ServerResponse) => {
+    if (!res.destroyed && !res.writableEnded) res.end('data: [DONE]\n\n');
+  };
 
   async function chat(body: string, res: http.ServerResponse): Promise<void> {
     const r = parseBody(body, chatRequestSchema);
@@ -133,22 +166,21 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     const created = Math.floor(Date.now() / 1000);
     const base = { id, object: 'chat.completion.chunk', created, model: o.modelName };
     const logprobsOn = r.logprobs === true;
+    const top = r.top_logprobs ?? 0;
     if (r.stream) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       for (let i = 0; i < params.n!; i++) sse(res, { ...base, choices: [{ index: i, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
       const result = await generate(promptIds, params, res, (e) => {
         if (!e.textDelta && !logprobsOn) return;
-        const lp = logprobsOn ? { logprobs: { content: [{ token: e.textDelta, logprob: e.logprob, top_logprobs: [] }] } } : {};
+        const lp = logprobsOn ? { logprobs: { content: [chatLogprob(o.tokenizer, e.tokenId, e.logprob, top)] } } : {};
         sse(res, { ...base, choices: [{ index: e.sample, delta: { content: e.textDelta }, finish_reason: null, ...lp }] });
       });
       result.samples.forEach((s, i) => sse(res, { ...base, choices: [{ index: i, delta: {}, finish_reason: s.finishReason }] }));
-      const completion = result.samples.reduce((n, s) => n + s.tokenIds.length, 0);
-      if (r.stream_options?.include_usage) sse(res, { ...base, choices: [], usage: { prompt_tokens: result.promptTokens, completion_tokens: completion, total_tokens: result.promptTokens + completion } });
-      res.end('data: [DONE]\n\n');
+      if (r.stream_options?.include_usage) sse(res, { ...base, choices: [], usage: usageOf(result.promptTokens, result.samples) });
+      endStream(res);
       return;
     }
     const result = await generate(promptIds, params, res);
-    const completion = result.samples.reduce((n, s) => n + s.tokenIds.length, 0);
     sendJson(res, 200, {
       id,
       object: 'chat.completion',
@@ -158,9 +190,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         index: i,
         message: { role: 'assistant', content: s.text },
         finish_reason: s.finishReason,
-        logprobs: logprobsOn ? { content: s.tokenIds.map((tid, j) => ({ token: o.tokenizer.decode([tid]), logprob: s.logprobs[j], top_logprobs: [] })) } : null,
+        logprobs: logprobsOn ? { content: s.tokenIds.map((tid, j) => chatLogprob(o.tokenizer, tid, s.logprobs[j], top)) } : null,
       })),
-      usage: { prompt_tokens: result.promptTokens, completion_tokens: completion, total_tokens: result.promptTokens + completion },
+      usage: usageOf(result.promptTokens, result.samples),
     });
   }
 
@@ -174,29 +206,29 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (r.stream) {
       if (prompts.length > 1) throw new HttpError(400, 'streaming takes one prompt', 'invalid_request_error', 'prompt');
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      const base = { id, object: 'text_completion', created, model: o.modelName };
       const result = await generate(o.tokenizer.encode(prompts[0], { addSpecialTokens: false }), params, res, (e) => {
-        if (e.textDelta) sse(res, { id, object: 'text_completion', created, model: o.modelName, choices: [{ index: e.sample, text: e.textDelta, finish_reason: null, logprobs: null }] });
+        if (!e.textDelta && r.logprobs == null) return;
+        const logprobs = r.logprobs == null ? null : completionLogprobs(o.tokenizer, [e.tokenId], [e.logprob], r.logprobs);
+        sse(res, { ...base, choices: [{ index: e.sample, text: e.textDelta, finish_reason: null, logprobs }] });
       });
-      result.samples.forEach((s, i) => sse(res, { id, object: 'text_completion', created, model: o.modelName, choices: [{ index: i, text: '', finish_reason: s.finishReason, logprobs: null }] }));
-      res.end('data: [DONE]\n\n');
+      result.samples.forEach((s, i) => sse(res, { ...base, choices: [{ index: i, text: '', finish_reason: s.finishReason, logprobs: null }] }));
+      if (r.stream_options?.include_usage) sse(res, { ...base, choices: [], usage: usageOf(result.promptTokens, result.samples) });
+      endStream(res);
       return;
     }
     const results = await Promise.all(prompts.map((p) => generate(o.tokenizer.encode(p, { addSpecialTokens: false }), params, res)));
-    let promptTokens = 0;
-    let completion = 0;
-    const choices = results.flatMap((result, p) => {
-      promptTokens += result.promptTokens;
-      return result.samples.map((s, i) => {
-        completion += s.tokenIds.length;
-        return {
-          index: p * params.n! + i,
-          text: s.text,
-          finish_reason: s.finishReason,
-          logprobs: r.logprobs != null ? { tokens: s.tokenIds.map((tid) => o.tokenizer.decode([tid])), token_logprobs: s.logprobs } : null,
-        };
-      });
-    });
-    sendJson(res, 200, { id, object: 'text_completion', created, model: o.modelName, choices, usage: { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion } });
+    const choices = results.flatMap((result, p) =>
+      result.samples.map((s, i) => ({
+        index: p * params.n! + i,
+        text: s.text,
+        finish_reason: s.finishReason,
+        logprobs: r.logprobs == null ? null : completionLogprobs(o.tokenizer, s.tokenIds, s.logprobs, r.logprobs),
+      })),
+    );
+    const promptTokens = results.reduce((n, result) => n + result.promptTokens, 0);
+    const usage = usageOf(promptTokens, results.flatMap((result) => result.samples));
+    sendJson(res, 200, { id, object: 'text_completion', created, model: o.modelName, choices, usage });
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -218,6 +250,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   const server = http.createServer((req, res) => {
     const work = handle(req, res).catch((e: unknown) => {
+      if (!(e instanceof HttpError)) console.error(`medix serve: ${req.method} ${req.url}:`, e);
       const err = e instanceof HttpError ? e : new HttpError(500, (e as Error).message, 'server_error');
       if (res.headersSent) {
         if (!res.writableEnded) res.end(`data: ${JSON.stringify({ error: { message: err.message, type: err.type } })}\n\n`);

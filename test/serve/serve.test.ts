@@ -7,11 +7,14 @@ import { Model } from '../../src/engine/model.js';
 import { createGenerationEngine } from '../../src/generate/engine.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
+import type { GenerationEngine, GenerationResult } from '../../src/generate/types.js';
 
 const tokenizer = await loadTokenizer();
 const model = Model.create({ vocabSize: tokenizer.vocabSize, hiddenSize: 16, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: true }, { seed: 5 });
 
-async function serve(extra: { apiKey?: string; maxBodyBytes?: number; maxTokensCap?: number } = {}): Promise<{ server: RunningServer; client: OpenAI }> {
+type Extra = { apiKey?: string; maxBodyBytes?: number; maxTokensCap?: number; engine?: GenerationEngine };
+
+async function serve(extra: Extra = {}): Promise<{ server: RunningServer; client: OpenAI }> {
   const server = await startServer({ engine: createGenerationEngine(model, { tokenizer }), tokenizer, modelName: 'tiny', port: 0, ...extra });
   return { server, client: new OpenAI({ baseURL: `${server.url}/v1`, apiKey: extra.apiKey ?? 'unused', maxRetries: 0 }) };
 }
@@ -46,9 +49,39 @@ t.test('chat, completions, streaming, n, seeds, usage', async (t) => {
   t.ok(n.choices.every((c) => c.logprobs!.content!.length === 8 && c.logprobs!.content!.every((x) => x.logprob <= 0)), 'one log-prob per token');
   const again = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 8, temperature: 1, n: 3, seed: 7 });
   t.same(again.choices.map((c) => c.message.content), n.choices.map((c) => c.message.content), 'same seed, same samples');
-  const cmpl = await client.completions.create({ model: 'tiny', prompt: ['Chest X-ray:', 'MRI:'], max_tokens: 5, temperature: 0 });
+  const top = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 4, temperature: 0, logprobs: true, top_logprobs: 1 });
+  t.ok(top.choices[0].logprobs!.content!.every((x) => x.top_logprobs.length === 1 && x.top_logprobs[0].token === x.token && x.top_logprobs[0].logprob === x.logprob), 'top_logprobs holds the chosen token');
+  const cmpl = await client.completions.create({ model: 'tiny', prompt: ['Chest X-ray:', 'MRI:'], max_tokens: 5, temperature: 0, logprobs: 1 });
   t.equal(cmpl.choices.length, 2);
   t.equal(cmpl.usage!.completion_tokens, 10);
+  t.ok(cmpl.choices.every((c) => c.logprobs!.tokens!.length === 5 && c.logprobs!.token_logprobs!.length === 5 && c.logprobs!.top_logprobs!.length === 5), 'completions logprobs per token');
+  const one = await client.completions.create({ model: 'tiny', prompt: 'Chest X-ray:', max_tokens: 9, temperature: 0 });
+  let streamed = '';
+  let streamedUsage: OpenAI.CompletionUsage | undefined;
+  for await (const chunk of await client.completions.create({ model: 'tiny', prompt: 'Chest X-ray:', max_tokens: 9, temperature: 0, stream: true, stream_options: { include_usage: true } })) {
+    streamed += chunk.choices.map((c) => c.text).join('');
+    streamedUsage = chunk.usage ?? streamedUsage;
+  }
+  t.equal(streamed, one.choices[0].text, 'completion stream adds up to the non-streamed text');
+  t.same(streamedUsage, one.usage, 'streamed usage matches');
+});
+
+t.test('stop strings and the thinking switch reach the model', async (t) => {
+  const { server, client } = await serve();
+  t.teardown(() => server.close());
+  const full = (await client.completions.create({ model: 'tiny', prompt: 'CT:', max_tokens: 16, temperature: 0 })).choices[0].text;
+  const stop = full.slice(Math.floor(full.length / 2), Math.floor(full.length / 2) + 2);
+  t.ok(stop.length === 2, `a stop string taken from the greedy text ${JSON.stringify(full)}`);
+  const stopped = (await client.completions.create({ model: 'tiny', prompt: 'CT:', max_tokens: 16, temperature: 0, stop: [stop] })).choices[0];
+  t.equal(stopped.text, full.slice(0, full.indexOf(stop)), 'text ends before the first stop string');
+  t.equal(stopped.finish_reason, 'stop');
+  const promptTokens = async (enable_thinking?: boolean) => {
+    const body = { model: 'tiny', messages, max_tokens: 1, ...(enable_thinking === undefined ? {} : { chat_template_kwargs: { enable_thinking } }) };
+    return (await client.chat.completions.create(body as OpenAI.ChatCompletionCreateParamsNonStreaming)).usage!.prompt_tokens;
+  };
+  const [byDefault, on, off] = [await promptTokens(), await promptTokens(true), await promptTokens(false)];
+  t.equal(byDefault, on, 'thinking on by default');
+  t.ok(off > on, 'enable_thinking false renders the empty think block into the prompt');
 });
 
 t.test('64 concurrent requests are all answered', async (t) => {
@@ -80,6 +113,28 @@ t.test('bad requests get the right status and do not harm others', async (t) => 
   t.equal((await fetch(`${server.url}/v1/chat/completions`, { headers: { authorization: 'Bearer sekret' } })).status, 405);
   const ok = await running;
   t.equal(ok.usage!.completion_tokens, 8, 'the request in flight finished, capped at max_tokens_cap');
+});
+
+t.test('a client that disconnects mid-stream aborts its generation', async (t) => {
+  const inner = createGenerationEngine(model, { tokenizer });
+  const finished: GenerationResult[] = [];
+  const engine: GenerationEngine = {
+    generate: async (request) => {
+      const result = await inner.generate(request);
+      finished.push(result);
+      return result;
+    },
+    close: () => inner.close(),
+  };
+  const { server, client } = await serve({ engine });
+  t.teardown(() => server.close());
+  let chunks = 0;
+  for await (const _ of await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 3000, temperature: 0, stream: true })) if (++chunks === 3) break;
+  while (finished.length === 0) await new Promise((r) => setTimeout(r, 10));
+  t.equal(finished[0].samples[0].finishReason, 'abort');
+  t.ok(finished[0].samples[0].tokenIds.length < 3000, `stopped after ${finished[0].samples[0].tokenIds.length} tokens`);
+  const after = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 3, temperature: 0 });
+  t.equal(after.usage!.completion_tokens, 3, 'the server goes on answering');
 });
 
 t.test('shutdown finishes in-flight requests and refuses new ones', async (t) => {
