@@ -81,10 +81,10 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > limit) {
-        reject(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, 'invalid_request_error', null, 'body_too_large'));
-        req.destroy();
-      } else chunks.push(c);
+      // Past the limit the rest is read and dropped (not buffered): destroying the socket here would
+      // lose the 413 answer, which goes out with `connection: close`.
+      if (size > limit) reject(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, 'invalid_request_error', null, 'body_too_large'));
+      else chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);

@@ -2,6 +2,7 @@
 // the non-streamed text, n > 1, seeds, 64 concurrent requests, validation and limits answered with
 // the right status while other requests are unharmed, auth, unknown models, graceful shutdown.
 import t from 'tap';
+import http from 'node:http';
 import OpenAI from 'openai';
 import { Model } from '../../src/engine/model.js';
 import { createGenerationEngine } from '../../src/generate/engine.js';
@@ -105,6 +106,13 @@ t.test('bad requests get the right status and do not harm others', async (t) => 
   t.equal((await field.json()).error.param, 'temperature', 'the bad field is named');
   const big = await post(JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'x'.repeat(10000) }] }));
   t.equal(big.status, 413);
+  const chunked = await new Promise<number | undefined>((resolve, reject) => {
+    const req = http.request(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sekret' } }, (res) => resolve(res.statusCode));
+    req.on('error', reject);
+    for (let i = 0; i < 10; i++) req.write('x'.repeat(1000));
+    req.end();
+  });
+  t.equal(chunked, 413, 'a chunked body (no content-length) past the limit');
   t.equal((await post(JSON.stringify({ model: 'tiny', messages }), 'Bearer wrong')).status, 401);
   const unknown = await post(JSON.stringify({ model: 'gpt-9', messages }));
   t.equal(unknown.status, 404);
