@@ -3,6 +3,7 @@
 // or stop the run, by policy. Order is a seeded shuffle per epoch, and the position (epoch, index)
 // is part of the checkpoint so a resumed run sees exactly the prompts it would have seen.
 import { readFileSync } from 'node:fs';
+import { prng } from '../util/prng.js';
 
 export interface DataRow {
   /** "file:line", for messages and sample logs. */
@@ -63,18 +64,6 @@ export function readJsonlDataset(file: string, o: DatasetOptions): { rows: DataR
   });
   if (rows.length === 0) throw new DataError(`${file}: no usable rows`);
   return { rows, badRows: bad };
-}
-
-/** mulberry32: a small, well-mixed 32-bit PRNG; enough for shuffling, and trivially reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function shuffled<T>(items: readonly T[], seed: number): T[] {

@@ -2,17 +2,8 @@
 // finite-difference gradient checker.
 import type { Test } from 'tap';
 
-/** Mulberry32: tiny seeded PRNG, so every test input is reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (mulberry32), so every test input is reproducible. */
+export { prng as rng } from '../../src/util/prng.js';
 
 /** Uniform values in [lo, hi). */
 export function randn(n: number, r: () => number, lo = -1, hi = 1): Float32Array {

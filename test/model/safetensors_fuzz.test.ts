@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile, SafetensorsError } from '../../src/model/safetensors.js';
 import { bytesOf, writeSafetensors } from '../../src/model/safetensors-writer.js';
-import { prng } from '../../src/train/dataset.js';
+import { prng } from '../../src/util/prng.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medix-fuzz-'));
 const good = join(dir, 'good.safetensors');
