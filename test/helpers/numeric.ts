@@ -1,9 +1,10 @@
 // Shared numerics for tests: a seeded RNG, random tensors, float64 reference helpers and a
 // finite-difference gradient checker.
 import type { Test } from 'tap';
+import { prng } from '../../src/util/prng.js';
 
 /** Seeded PRNG (mulberry32), so every test input is reproducible. */
-export { prng as rng } from '../../src/util/prng.js';
+export const rng = prng;
 
 /** Uniform values in [lo, hi). */
 export function randn(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
