@@ -86,13 +86,17 @@ export class CompositeReward {
     this.warn(message);
   }
 
-  /** Throws JudgeOutageError when the judge has not answered for longer than max_outage_s. */
+  /** Throws JudgeOutageError when every judge request has failed for longer than max_outage_s. */
   checkOutage(now = Date.now()): void {
     const j = this.config.judge;
     if (!this.judge || !j) return;
-    const silent = (now - this.judge.client.lastSuccess) / 1000;
-    if (this.stats.judgeUnavailable > 0 && silent > j.max_outage_s)
-      throw new JudgeOutageError(`the judge at ${j.base_url} has not answered for ${silent.toFixed(0)} s (max_outage_s = ${j.max_outage_s}); stopping`);
+    const a = this.judge.client.availability();
+    if (a.failingSince === null) return;
+    const failing = (now - a.failingSince) / 1000;
+    if (failing > j.max_outage_s)
+      throw new JudgeOutageError(
+        `the judge at ${j.base_url} has failed every request for ${failing.toFixed(0)} s (max_outage_s = ${j.max_outage_s}; last error: ${a.lastError}); stopping`,
+      );
   }
 
   private async llmAccuracy(answer: string, reference: string, reasons: Record<string, string>): Promise<number | null> {

@@ -2,8 +2,7 @@
 // reference? A strict YES/NO question to an OpenAI-compatible judge (temperature 0, a few tokens,
 // thinking off), with our own prompt that quotes the prediction as data and caps its length, a
 // detector for answers that address the judge instead of the question, and a persistent cache.
-import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { JsonlCache, cacheKey } from '../judge/cache.js';
 import { ChatClient, type ChatClientOptions } from '../judge/chat-client.js';
 
 /** Bump when the prompt changes: cached verdicts of another prompt version are not reused. */
@@ -57,25 +56,20 @@ export class JudgeUnavailableError extends Error {
 
 export class AccuracyJudge {
   readonly client: ChatClient;
-  private readonly cache = new Map<string, number>();
+  readonly cache: JsonlCache<0 | 1>;
+  private readonly inFlight = new Map<string, Promise<0 | 1>>();
+  /** Verdicts answered from the cache or from an identical request in flight. */
   cacheHits = 0;
+  /** Verdicts asked of the judge. */
   calls = 0;
 
   constructor(readonly options: JudgeOptions) {
     this.client = new ChatClient(options);
-    if (options.cacheFile && existsSync(options.cacheFile))
-      for (const line of readFileSync(options.cacheFile, 'utf8').split('\n')) {
-        try {
-          const r = JSON.parse(line) as { key: string; score: number };
-          if (typeof r.key === 'string' && (r.score === 0 || r.score === 1)) this.cache.set(r.key, r.score);
-        } catch {
-          // a torn last line from a crash: ignore it, the verdict is simply asked again
-        }
-      }
+    this.cache = new JsonlCache(options.cacheFile, (v): v is 0 | 1 => v === 0 || v === 1);
   }
 
   private key(prediction: string, reference: string): string {
-    return createHash('sha256').update(JSON.stringify([this.options.model, JUDGE_PROMPT_VERSION, prediction, reference])).digest('hex');
+    return cacheKey([this.options.model, JUDGE_PROMPT_VERSION, prediction, reference]);
   }
 
   /** 1 (YES) or 0 (NO); throws JudgeUnavailableError when the judge cannot be reached after retries. */
@@ -86,6 +80,18 @@ export class AccuracyJudge {
       this.cacheHits++;
       return hit;
     }
+    // A group of rollouts often repeats an answer while the first verdict is still on its way.
+    const pending = this.inFlight.get(key);
+    if (pending) {
+      this.cacheHits++;
+      return pending;
+    }
+    const asked = this.ask(prediction, reference, key).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, asked);
+    return asked;
+  }
+
+  private async ask(prediction: string, reference: string, key: string): Promise<0 | 1> {
     this.calls++;
     let text: string;
     try {
@@ -102,7 +108,6 @@ export class AccuracyJudge {
     }
     const score = /\bYES\b/i.test(text) ? 1 : 0;
     this.cache.set(key, score);
-    if (this.options.cacheFile) appendFileSync(this.options.cacheFile, JSON.stringify({ key, score }) + '\n');
     return score;
   }
 }

@@ -108,8 +108,13 @@ t.test('a failing judge is unavailable, never a silent 0', async (t) => {
   const d = await drop.score(resp('X_RAY', 'lobar consolidation'), '<X_RAY> lobar pneumonia');
   t.equal(d.overall, null, 'dropped from the update');
   t.equal(drop.stats.dropped, 1);
+  t.doesNotThrow(() => renorm.checkOutage(), 'a judge that blinked does not stop training');
+  t.throws(() => renorm.checkOutage(Date.now() + 3601_000), { name: 'JudgeOutageError', message: /failed every request for \d+ s \(max_outage_s = 3600; last error: .*HTTP 503/ });
+  judge.fail = false;
+  await renorm.score(resp('X_RAY', 'lobar effusion'), '<X_RAY> lobar pneumonia');
+  t.doesNotThrow(() => renorm.checkOutage(Date.now() + 3601_000), 'one answer ends the outage');
   const strict = await CompositeReward.create(parseRewardConfig({ judge: { ...base.judge, max_outage_s: 0.001 } }), { warn: () => {} });
-  strict.judge!.client.lastSuccess = Date.now() - 10_000;
+  judge.fail = true;
   await t.rejects(strict.score(resp('X_RAY', 'lobar consolidation'), '<X_RAY> lobar pneumonia'), { name: 'JudgeOutageError' });
 });
 
