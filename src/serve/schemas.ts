@@ -27,10 +27,16 @@ const contentPart = z.union([
   z.object({ type: z.literal('image_url'), image_url: z.object({ url: z.string() }) }),
 ]);
 
+// 'developer' is OpenAI's newer name for system instructions; chat templates know only 'system'.
+const messageRole = z.enum(['system', 'developer', 'user', 'assistant', 'tool']).transform((role) => (role === 'developer' ? 'system' : role));
+
+// Token ids are checked against the vocabulary by the engine (a 400 naming the bad id).
+const tokenIds = z.array(z.number().int()).min(1);
+
 export const chatRequestSchema = z.object({
   ...sampling,
   messages: z
-    .array(z.object({ role: z.enum(['system', 'user', 'assistant', 'tool']), content: z.union([z.string(), z.array(contentPart)]) }))
+    .array(z.object({ role: messageRole, content: z.union([z.string(), z.array(contentPart)]) }))
     .min(1),
   max_completion_tokens: z.number().int().positive().optional().nullable(),
   logprobs: z.boolean().optional().nullable(),
@@ -40,7 +46,7 @@ export const chatRequestSchema = z.object({
 
 export const completionRequestSchema = z.object({
   ...sampling,
-  prompt: z.union([z.string(), z.array(z.string()).min(1).max(64)]),
+  prompt: z.union([z.string(), tokenIds, z.array(z.union([z.string(), tokenIds])).min(1).max(64)]),
   logprobs: z.number().int().min(0).max(20).optional().nullable(),
 });
 

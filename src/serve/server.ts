@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ZodType } from 'zod';
 import { GenerationRequestError } from '../generate/engine.js';
+import { TokenizerError } from '../tokenizer/error.js';
 import type { GeneratedSample, GenerationEngine, GenerationResult, SamplingParams, TokenEvent } from '../generate/types.js';
 import type { ChatMessage, TextTokenizer } from '../tokenizer/types.js';
 import { chatRequestSchema, completionRequestSchema, type ChatRequest, type CompletionRequest } from './schemas.js';
@@ -129,22 +130,27 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (model !== o.modelName) throw new HttpError(404, `model '${model}' does not exist; this server serves '${o.modelName}'`, 'invalid_request_error', 'model', 'model_not_found');
   };
 
-  /** Runs one generation; streams through `emit` when given; aborts when the client goes away. */
-  async function generate(promptIds: number[], params: SamplingParams, res: http.ServerResponse, emit?: (e: TokenEvent) => void): Promise<GenerationResult> {
+  /**
+   * Aborts when the client goes away before its answer is complete. One listener per response, not
+   * per generation: a completions request may run up to 64 prompts, past the emitter's warning limit.
+   */
+  const abortOnDisconnect = (res: http.ServerResponse): AbortSignal => {
     const abort = new AbortController();
-    const onClose = () => {
+    res.once('close', () => {
       if (!res.writableEnded) abort.abort();
-    };
-    res.on('close', onClose);
+    });
+    return abort.signal;
+  };
+
+  /** Runs one generation; streams through `emit` when given. */
+  async function generate(promptIds: number[], params: SamplingParams, signal: AbortSignal, emit?: (e: TokenEvent) => void): Promise<GenerationResult> {
     try {
-      return await o.engine.generate({ promptIds, params, signal: abort.signal, onToken: emit });
+      return await o.engine.generate({ promptIds, params, signal, onToken: emit });
     } catch (e) {
       // The engine's request errors (n above the batch size, a prompt too long for the cache) are
       // the client's to fix; anything else is ours.
       if (e instanceof GenerationRequestError) throw new HttpError(400, e.message);
       throw e;
-    } finally {
-      res.off('close', onClose);
     }
   }
 
@@ -156,11 +162,23 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (!res.destroyed && !res.writableEnded) res.end('data: [DONE]\n\n');
   };
 
+  /**
+   * The chat as the model's template renders it. The template refusing the messages (an image for a
+   * text-only model, roles it does not take) is the client's to fix: 400, not 500.
+   */
+  const renderChat = (r: ChatRequest): string => {
+    try {
+      return o.tokenizer.applyChatTemplate(r.messages as ChatMessage[], { addGenerationPrompt: true, enableThinking: r.chat_template_kwargs?.enable_thinking ?? o.enableThinking ?? true });
+    } catch (e) {
+      if (e instanceof TokenizerError) throw new HttpError(400, e.message, 'invalid_request_error', 'messages');
+      throw e;
+    }
+  };
+
   async function chat(body: string, res: http.ServerResponse): Promise<void> {
     const r = parseBody(body, chatRequestSchema);
     checkModel(r.model);
-    const text = o.tokenizer.applyChatTemplate(r.messages as ChatMessage[], { addGenerationPrompt: true, enableThinking: r.chat_template_kwargs?.enable_thinking ?? o.enableThinking ?? true });
-    const promptIds = o.tokenizer.encode(text, { addSpecialTokens: false });
+    const promptIds = o.tokenizer.encode(renderChat(r), { addSpecialTokens: false });
     const params = samplingOf(r, r.max_completion_tokens ?? r.max_tokens);
     const id = `chatcmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
@@ -170,7 +188,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (r.stream) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       for (let i = 0; i < params.n!; i++) sse(res, { ...base, choices: [{ index: i, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
-      const result = await generate(promptIds, params, res, (e) => {
+      const result = await generate(promptIds, params, abortOnDisconnect(res), (e) => {
         if (!e.textDelta && !logprobsOn) return;
         const lp = logprobsOn ? { logprobs: { content: [chatLogprob(o.tokenizer, e.tokenId, e.logprob, top)] } } : {};
         sse(res, { ...base, choices: [{ index: e.sample, delta: { content: e.textDelta }, finish_reason: null, ...lp }] });
@@ -180,7 +198,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       endStream(res);
       return;
     }
-    const result = await generate(promptIds, params, res);
+    const result = await generate(promptIds, params, abortOnDisconnect(res));
     sendJson(res, 200, {
       id,
       object: 'chat.completion',
@@ -196,10 +214,18 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     });
   }
 
+  /** `prompt` in its four OpenAI forms (a text, texts, token ids, lists of token ids) as one id list per prompt. */
+  const promptIdsOf = (prompt: CompletionRequest['prompt']): number[][] => {
+    const encode = (text: string) => o.tokenizer.encode(text, { addSpecialTokens: false });
+    if (typeof prompt === 'string') return [encode(prompt)];
+    if (prompt.every((p) => typeof p === 'number')) return [prompt as number[]];
+    return (prompt as (string | number[])[]).map((p) => (typeof p === 'string' ? encode(p) : p));
+  };
+
   async function completions(body: string, res: http.ServerResponse): Promise<void> {
     const r = parseBody(body, completionRequestSchema);
     checkModel(r.model);
-    const prompts = typeof r.prompt === 'string' ? [r.prompt] : r.prompt;
+    const prompts = promptIdsOf(r.prompt);
     const params = samplingOf(r, r.max_tokens);
     const id = `cmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
@@ -207,7 +233,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       if (prompts.length > 1) throw new HttpError(400, 'streaming takes one prompt', 'invalid_request_error', 'prompt');
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       const base = { id, object: 'text_completion', created, model: o.modelName };
-      const result = await generate(o.tokenizer.encode(prompts[0], { addSpecialTokens: false }), params, res, (e) => {
+      const result = await generate(prompts[0], params, abortOnDisconnect(res), (e) => {
         if (!e.textDelta && r.logprobs == null) return;
         const logprobs = r.logprobs == null ? null : completionLogprobs(o.tokenizer, [e.tokenId], [e.logprob], r.logprobs);
         sse(res, { ...base, choices: [{ index: e.sample, text: e.textDelta, finish_reason: null, logprobs }] });
@@ -217,7 +243,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       endStream(res);
       return;
     }
-    const results = await Promise.all(prompts.map((p) => generate(o.tokenizer.encode(p, { addSpecialTokens: false }), params, res)));
+    const signal = abortOnDisconnect(res);
+    const results = await Promise.all(prompts.map((p) => generate(p, params, signal)));
     const choices = results.flatMap((result, p) =>
       result.samples.map((s, i) => ({
         index: p * params.n! + i,

@@ -85,6 +85,37 @@ t.test('stop strings and the thinking switch reach the model', async (t) => {
   t.ok(off > on, 'enable_thinking false renders the empty think block into the prompt');
 });
 
+t.test('prompt forms and message roles as OpenAI clients send them', async (t) => {
+  const { server, client } = await serve();
+  t.teardown(() => server.close());
+  const text = (await client.completions.create({ model: 'tiny', prompt: 'Chest X-ray:', max_tokens: 6, temperature: 0 })).choices[0].text;
+  const ids = tokenizer.encode('Chest X-ray:', { addSpecialTokens: false });
+  t.equal((await client.completions.create({ model: 'tiny', prompt: ids, max_tokens: 6, temperature: 0 })).choices[0].text, text, 'token ids answer as their text');
+  const lists = await client.completions.create({ model: 'tiny', prompt: [ids, ids], max_tokens: 6, temperature: 0 });
+  t.same(lists.choices.map((c) => c.text), [text, text], 'lists of token ids, one choice each');
+  const outOfVocab = await fetch(`${server.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ model: 'tiny', prompt: [tokenizer.vocabSize], max_tokens: 2 }) });
+  t.equal(outOfVocab.status, 400);
+  t.match((await outOfVocab.json()).error.message, /promptIds\[0\]/, 'the bad id is named');
+
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  const many = await client.completions.create({ model: 'tiny', prompt: Array.from({ length: 20 }, (_, i) => `finding ${i}:`), max_tokens: 2, temperature: 0 });
+  process.off('warning', onWarning);
+  t.equal(many.choices.length, 20);
+  t.same(warnings.map((w) => w.name), [], 'twenty prompts in one request raise no listener-leak warning');
+
+  const reply = async (role: 'system' | 'developer') =>
+    (await client.chat.completions.create({ model: 'tiny', messages: [{ role, content: 'Answer briefly.' }, ...messages], max_tokens: 5, temperature: 0 })).choices[0].message.content;
+  t.equal(await reply('developer'), await reply('system'), "a 'developer' message is the template's system message");
+  const image = await fetch(`${server.url}/v1/chat/completions`, {
+    method: 'POST',
+    body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }, { type: 'text', text: 'What is shown?' }] }] }),
+  });
+  t.equal(image.status, 400, 'an image for a text-only chat template is the client\'s error');
+  t.equal((await image.json()).error.param, 'messages');
+});
+
 t.test('64 concurrent requests are all answered', async (t) => {
   const { server, client } = await serve();
   t.teardown(() => server.close());
@@ -143,6 +174,16 @@ t.test('a client that disconnects mid-stream aborts its generation', async (t) =
   t.ok(finished[0].samples[0].tokenIds.length < 3000, `stopped after ${finished[0].samples[0].tokenIds.length} tokens`);
   const after = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 3, temperature: 0 });
   t.equal(after.usage!.completion_tokens, 3, 'the server goes on answering');
+
+  // Without streaming the client waits for one JSON answer; closing the socket meanwhile aborts too.
+  finished.length = 0;
+  const req = http.request(`${server.url}/v1/chat/completions`, { method: 'POST' });
+  req.on('error', () => {});
+  req.end(JSON.stringify({ model: 'tiny', messages, max_tokens: 3000, temperature: 0 }));
+  await new Promise((r) => setTimeout(r, 100));
+  req.destroy();
+  while (finished.length === 0) await new Promise((r) => setTimeout(r, 10));
+  t.equal(finished[0].samples[0].finishReason, 'abort', 'a non-streaming request is aborted when its client leaves');
 });
 
 t.test('shutdown finishes in-flight requests and refuses new ones', async (t) => {
