@@ -49,7 +49,8 @@ export const trainConfigSchema = z
       .strict(),
     algorithm: z
       .object({
-        adv_estimator: z.enum(['grpo', 'rloo', 'reinforce_plus_plus']).default('grpo'),
+        // remax needs a greedy rollout per prompt as its baseline, which the loop does not generate yet.
+        adv_estimator: z.enum(['grpo', 'grpo_passk', 'rloo', 'reinforce_plus_plus']).default('grpo'),
         norm_adv_by_std_in_grpo: z.boolean().default(true),
         use_kl_loss: z.boolean().default(false),
         kl_coef: z.number().min(0).default(1e-2),

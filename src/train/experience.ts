@@ -1,5 +1,5 @@
-// Rollout experience as the update step consumes it: prompt + response token ids per sample, the
-// sample's advantage, and per-response-token log-probs of the behaviour and reference policies.
+// Rollout experience as the update step consumes it: prompt + response token ids per sample, and
+// per-response-token advantages and log-probs of the behaviour and reference policies.
 // Packing puts whole samples back to back (no padding); the log-prob of response token j sits at
 // packed position promptLen - 1 + j, because position t predicts token t + 1.
 import type { PackedBatch } from '../engine/model.js';
@@ -7,8 +7,8 @@ import type { PackedBatch } from '../engine/model.js';
 export interface Experience {
   promptIds: number[];
   responseIds: number[];
-  /** Scalar advantage of the sample, broadcast over its response tokens (GRPO & co). */
-  advantage: number;
+  /** Advantage of each response token (outcome estimators broadcast one value; src/rl). */
+  advantages?: Float32Array;
   /** Behaviour-policy log-probs of the response tokens (filled by computeLogprobs when absent). */
   oldLogp?: Float32Array;
   /** Reference-policy log-probs of the response tokens (for the KL loss). */

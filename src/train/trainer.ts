@@ -17,7 +17,7 @@ import { CompositeReward, type RewardResult } from '../reward/composite.js';
 import { loadTokenizer, defaultTokenizerDir } from '../tokenizer/index.js';
 import type { HfTokenizer } from '../tokenizer/hf-tokenizer.js';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
-import { grpoAdvantages, keepInformativeGroups, learningRate, reinforcePlusPlusAdvantages, rlooAdvantages } from './algorithms.js';
+import { computeAdvantages, filterGroupsByMeanScore, learningRateAt, scoresToTokenRewards } from '../rl/index.js';
 import { latestValidCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { configToYaml, type TrainConfig } from './config.js';
 import { PromptSampler, readJsonlDataset, type DataPosition, type DataRow } from './dataset.js';
@@ -196,7 +196,7 @@ export class Trainer {
 
   private async sftWarmup(runLog: RunLog): Promise<void> {
     const s = this.cfg.sft;
-    const exps: Experience[] = this.train.map((row) => ({ promptIds: this.prompts.promptIds(row), responseIds: this.prompts.sftResponseIds(row), advantage: 0 }));
+    const exps: Experience[] = this.train.map((row) => ({ promptIds: this.prompts.promptIds(row), responseIds: this.prompts.sftResponseIds(row) }));
     const opt = new AdamW(this.model, { lr: s.lr, weightDecay: this.cfg.worker.actor.optim.weight_decay, maxGradNorm: this.cfg.worker.actor.max_grad_norm });
     for (let epoch = 0; epoch < s.epochs; epoch++) {
       const t0 = performance.now();
@@ -214,13 +214,12 @@ export class Trainer {
     this.checkpoint();
   }
 
-  private advantages(rollouts: Rollout[]): number[] {
-    const rewards = rollouts.map((r) => r.reward.overall as number);
-    const groups = rollouts.map((r) => r.group);
+  /** Per-token advantages of the kept rollouts with the configured estimator (src/rl). */
+  private advantages(rollouts: Rollout[]): Float32Array[] {
+    const scores = rollouts.map((r) => r.reward.overall as number);
+    const tokenRewards = scoresToTokenRewards(scores, rollouts.map((r) => r.sample.tokenIds.length));
     const a = this.cfg.algorithm;
-    if (a.adv_estimator === 'rloo') return rlooAdvantages(rewards, groups);
-    if (a.adv_estimator === 'reinforce_plus_plus') return reinforcePlusPlusAdvantages(rewards);
-    return grpoAdvantages(rewards, groups, a.norm_adv_by_std_in_grpo);
+    return computeAdvantages(a.adv_estimator, { groups: rollouts.map((r) => r.group), tokenRewards }, { normByStd: a.norm_adv_by_std_in_grpo }).advantages;
   }
 
   /** One RL step: returns the metrics row. */
@@ -245,7 +244,7 @@ export class Trainer {
       let usable = got.rollouts.filter((x) => x.reward.overall !== null);
       if (cfg.algorithm.online_filtering) {
         const key = cfg.algorithm.filter_key;
-        const keep = keepInformativeGroups(usable.map((x) => x.reward[key] ?? 0), usable.map((x) => x.group), cfg.algorithm.filter_low, cfg.algorithm.filter_high);
+        const keep = new Set(filterGroupsByMeanScore(usable.map((x) => x.reward[key] ?? 0), usable.map((x) => x.group), cfg.algorithm.filter_low, cfg.algorithm.filter_high).kept);
         usable = usable.filter((x) => keep.has(x.group));
       }
       kept.push(...usable);
@@ -254,7 +253,7 @@ export class Trainer {
     this.pendingSamples = all.slice(0, 2);
     const tUpdate = performance.now();
     const adv = this.advantages(kept);
-    const exps: Experience[] = kept.map((x, i) => ({ promptIds: x.promptIds, responseIds: x.sample.tokenIds, advantage: adv[i] }));
+    const exps: Experience[] = kept.map((x, i) => ({ promptIds: x.promptIds, responseIds: x.sample.tokenIds, advantages: adv[i] }));
     const actor = cfg.worker.actor;
     let metrics: Record<string, number> = {};
     const usableExps = exps.filter((e) => e.responseIds.length > 0);
@@ -266,14 +265,14 @@ export class Trainer {
         usableExps.forEach((e, i) => (e.refLogp = ref[i]));
       }
       const o = actor.optim;
-      const schedule = { lr: o.lr, warmupSteps: o.lr_warmup_steps, totalSteps: this.totalSteps * Math.ceil((cfg.data.rollout_batch_size * r.n) / actor.global_batch_size) * actor.ppo_epochs, kind: o.lr_scheduler_type, minLrRatio: o.min_lr_ratio };
+      const schedule = { lr: o.lr, warmupSteps: o.lr_warmup_steps, totalSteps: this.totalSteps * Math.ceil((cfg.data.rollout_batch_size * r.n) / actor.global_batch_size) * actor.ppo_epochs, type: o.lr_scheduler_type, minLrRatio: o.min_lr_ratio };
       const base = this.state.optimizerSteps;
       const opt = new AdamW(this.model, { lr: o.lr, betas: o.betas, weightDecay: o.weight_decay, maxGradNorm: actor.max_grad_norm });
       const m = await policyUpdate(
         this.model,
         opt,
         usableExps,
-        { miniBatch: actor.global_batch_size, microBatch: actor.micro_batch_size_per_device_for_update, epochs: actor.ppo_epochs, temperature: r.temperature, lr: (i) => learningRate(schedule, base + i) },
+        { miniBatch: actor.global_batch_size, microBatch: actor.micro_batch_size_per_device_for_update, epochs: actor.ppo_epochs, temperature: r.temperature, lr: (i) => learningRateAt(base + i, schedule) },
         {
           kind: actor.loss_type,
           agg: actor.loss_avg_mode === 'token' ? 'token-mean' : 'seq-mean-token-mean',

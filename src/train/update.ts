@@ -104,6 +104,7 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
 export async function policyUpdate(model: Model, opt: AdamW, exps: readonly Experience[], o: UpdateOptions, loss: PolicyLossOptions): Promise<UpdateMetrics> {
   exps.forEach((e, i) => {
     if (!e.oldLogp) throw new Error(`experience ${i}: oldLogp is missing (run computeLogprobs first)`);
+    if (!e.advantages) throw new Error(`experience ${i}: advantages are missing`);
     if (loss.kl && loss.kl !== 'none' && !e.refLogp) throw new Error(`experience ${i}: refLogp is missing but the loss has a KL term (${loss.kl})`);
   });
   const wantEntropy = true; // reported as a metric even without a bonus, as veRL does
@@ -113,7 +114,7 @@ export async function policyUpdate(model: Model, opt: AdamW, exps: readonly Expe
         logp,
         oldLogp: scatterResponse(packed, part, (e) => e.oldLogp!),
         refLogp: loss.kl && loss.kl !== 'none' ? scatterResponse(packed, part, (e) => e.refLogp!) : undefined,
-        advantages: scatterResponse(packed, part, (e) => new Float32Array(e.responseIds.length).fill(e.advantage)),
+        advantages: scatterResponse(packed, part, (e) => e.advantages!),
         mask: packed.mask,
         entropy,
         cuSeqlens: packed.batch.cuSeqlens,

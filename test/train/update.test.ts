@@ -11,10 +11,10 @@ const config: Qwen3Config = { vocabSize: 40, hiddenSize: 16, intermediateSize: 3
 
 function experiences(): Experience[] {
   return [
-    { promptIds: [1, 2, 3], responseIds: [7, 8, 9, 10], advantage: 1.5 },
-    { promptIds: [1, 2, 3], responseIds: [11, 12], advantage: -1.5 },
-    { promptIds: [4, 5], responseIds: [20, 21, 22], advantage: 0.5 },
-    { promptIds: [4, 5], responseIds: [23], advantage: -0.5 },
+    { promptIds: [1, 2, 3], responseIds: [7, 8, 9, 10], advantages: new Float32Array(4).fill(1.5) },
+    { promptIds: [1, 2, 3], responseIds: [11, 12], advantages: new Float32Array(2).fill(-1.5) },
+    { promptIds: [4, 5], responseIds: [20, 21, 22], advantages: new Float32Array(3).fill(0.5) },
+    { promptIds: [4, 5], responseIds: [23], advantages: new Float32Array(1).fill(-0.5) },
   ];
 }
 
@@ -31,7 +31,7 @@ t.test('packing: response log-probs sit where the model predicts the response to
     }
   t.equal(p.mask.reduce((a, b) => a + b, 0), 10, 'only response tokens are masked in');
   t.throws(() => scatterResponse(p, exps, () => [1]), /1 values for 4 response tokens/);
-  t.throws(() => packExperience([{ promptIds: [], responseIds: [1], advantage: 0 }]), /prompt is empty/);
+  t.throws(() => packExperience([{ promptIds: [], responseIds: [1], advantages: new Float32Array(1).fill(0) }]), /prompt is empty/);
 });
 
 t.test('micro-batch accumulation equals one big batch', async (t) => {
@@ -68,9 +68,9 @@ t.test('on-policy first pass, and advantages move log-probs the right way', asyn
   const sum = (x: Float32Array) => x.reduce((a, b) => a + b, 0);
   exps.forEach((e, i) => {
     const delta = sum(after[i]) - sum(before[i]);
-    t.ok(Math.sign(delta) === Math.sign(e.advantage), `sample ${i}: advantage ${e.advantage}, log-prob change ${delta.toFixed(4)}`);
+    t.ok(Math.sign(delta) === Math.sign(e.advantages![0]), `sample ${i}: advantage ${e.advantages![0]}, log-prob change ${delta.toFixed(4)}`);
   });
-  await t.rejects(policyUpdate(model, new AdamW(model, { lr: 1 }), [{ promptIds: [1], responseIds: [2], advantage: 1 }], o, ppo), /oldLogp is missing/);
+  await t.rejects(policyUpdate(model, new AdamW(model, { lr: 1 }), [{ promptIds: [1], responseIds: [2], advantages: new Float32Array(1).fill(1) }], o, ppo), /oldLogp is missing/);
   await t.rejects(policyUpdate(model, new AdamW(model, { lr: 1 }), exps, o, { ...ppo, kl: 'low_var_kl', klCoef: 0.01 }), /refLogp is missing/);
 });
 
