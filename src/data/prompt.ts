@@ -1,0 +1,83 @@
+// From a row's question to the prompt the policy sees: the question through data.format_prompt (a
+// Jinja template; {{ content }} is the question, as EasyR1's format prompts), images placed where
+// the text says <image> (or before the text when it has no placeholder), an optional system
+// message, then the model's own chat template. Also the prompt's length in tokens, which decides
+// whether a row is filtered as overlong.
+import { Template } from '@huggingface/jinja';
+import type { ChatContentPart, ChatMessage, TextTokenizer } from '../tokenizer/types.js';
+import { imageTokenCount, smartResize, type ImageSize, type ResizeBounds } from './images.js';
+
+export const IMAGE_PLACEHOLDER = '<image>';
+
+export interface PromptOptions {
+  /** Jinja template of the user turn; `content` is the question. Absent: the question as it is. */
+  formatPrompt?: string;
+  systemPrompt?: string;
+  /** Qwen3's thinking switch for the chat template (the MediX format asks for its own <thinking>). */
+  enableThinking?: boolean;
+}
+
+export interface EncodedPrompt {
+  messages: ChatMessage[];
+  /** The chat template's output. */
+  text: string;
+  /** Token ids of `text` (each image still one placeholder: the vision model expands it). */
+  ids: number[];
+  /** Tokens the prompt takes in the language model: text tokens plus each image's visual tokens. */
+  length: number;
+}
+
+export class PromptError extends Error {
+  override name = 'PromptError';
+}
+
+export class PromptFormatter {
+  private readonly template: Template | null;
+
+  constructor(
+    private readonly tokenizer: TextTokenizer,
+    private readonly o: PromptOptions & { resize: ResizeBounds },
+  ) {
+    try {
+      this.template = o.formatPrompt === undefined ? null : new Template(o.formatPrompt);
+    } catch (e) {
+      throw new PromptError(`data.format_prompt: not a valid Jinja template (${(e as Error).message})`);
+    }
+  }
+
+  /** The user turn's text: the question through the format template. */
+  userText(question: string): string {
+    if (!this.template) return question;
+    try {
+      return this.template.render({ content: question });
+    } catch (e) {
+      throw new PromptError(`data.format_prompt: rendering failed (${(e as Error).message})`);
+    }
+  }
+
+  messages(question: string, imageCount: number): ChatMessage[] {
+    const text = this.userText(question);
+    const pieces = text.split(IMAGE_PLACEHOLDER);
+    const placeholders = pieces.length - 1;
+    let content: string | ChatContentPart[];
+    if (imageCount === 0 && placeholders === 0) content = text;
+    else if (placeholders === 0) content = [...Array.from({ length: imageCount }, () => ({ type: 'image' as const })), { type: 'text', text }];
+    else if (placeholders === imageCount) {
+      content = pieces.flatMap((piece, i): ChatContentPart[] => [...(i > 0 ? [{ type: 'image' as const }] : []), ...(piece ? [{ type: 'text' as const, text: piece }] : [])]);
+    } else throw new PromptError(`the prompt has ${placeholders} ${IMAGE_PLACEHOLDER} placeholders but the row has ${imageCount} images`);
+    const messages: ChatMessage[] = [];
+    if (this.o.systemPrompt) messages.push({ role: 'system', content: this.o.systemPrompt });
+    messages.push({ role: 'user', content });
+    return messages;
+  }
+
+  encode(question: string, imageSizes: readonly ImageSize[]): EncodedPrompt {
+    const messages = this.messages(question, imageSizes.length);
+    const text = this.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true, enableThinking: this.o.enableThinking ?? false });
+    const ids = this.tokenizer.encode(text, { addSpecialTokens: false });
+    // Counting each image's placeholder token too overstates by one token an image: harmless for a
+    // length filter, and independent of how a template spells its image markers.
+    const visual = imageSizes.reduce((s, size) => s + imageTokenCount(smartResize(size, this.o.resize), this.o.resize.factor), 0);
+    return { messages, text, ids, length: ids.length + visual };
+  }
+}

@@ -1,0 +1,95 @@
+// Raw records of a training data file, one per row, before any column is interpreted: JSONL (one
+// JSON object a line) or Parquet (the Hugging Face datasets layout). A row that cannot even be read
+// as a record (bad JSON, not an object, text that is not UTF-8) comes back as a fault with its row
+// number, so the loader can apply data.on_bad_row to it like to any other bad row.
+import { readFileSync } from 'node:fs';
+import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { DataError, type RowLocation } from './errors.js';
+
+export type RawRecord = Record<string, unknown>;
+
+export type RecordOrFault = { where: RowLocation; record: RawRecord } | { where: RowLocation; fault: string };
+
+/** A Parquet string cell whose bytes are not UTF-8; kept as a value so the row, not the file, fails. */
+export class InvalidUtf8 {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function dataFormat(file: string): 'jsonl' | 'parquet' {
+  if (/\.parquet$/i.test(file)) return 'parquet';
+  if (/\.jsonl?$/i.test(file)) return 'jsonl';
+  throw new DataError(`${file}: unknown data format (expected .jsonl, .json or .parquet)`, file);
+}
+
+export async function readRecords(file: string): Promise<RecordOrFault[]> {
+  return dataFormat(file) === 'parquet' ? readParquetRecords(file) : readJsonlRecords(file);
+}
+
+function readBytes(file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new DataError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
+  }
+}
+
+/**
+ * Lines are split on the byte 0x0A before decoding, so one line that is not UTF-8 is one bad row
+ * (named by its line number) instead of a file that fails, or silently gains U+FFFD characters.
+ */
+export function readJsonlRecords(file: string): RecordOrFault[] {
+  const bytes = readBytes(file);
+  const out: RecordOrFault[] = [];
+  let start = 0;
+  for (let line = 1; start <= bytes.length; line++) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end < 0) end = bytes.length;
+    const where = { file, row: line };
+    const chunk = bytes.subarray(start, end);
+    start = end + 1;
+    let text: string;
+    try {
+      text = strictUtf8.decode(chunk);
+    } catch {
+      out.push({ where, fault: 'not valid UTF-8' });
+      continue;
+    }
+    if (text.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      out.push({ where, fault: 'not valid JSON' });
+      continue;
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) out.push({ where, fault: 'expected a JSON object' });
+    else out.push({ where, record: value as RawRecord });
+  }
+  return out;
+}
+
+export async function readParquetRecords(file: string): Promise<RecordOrFault[]> {
+  let rows: RawRecord[];
+  try {
+    rows = (await parquetReadObjects({
+      file: await asyncBufferFromFile(file),
+      // Un-annotated byte arrays (image bytes) stay bytes; annotated strings decode strictly.
+      utf8: false,
+      parsers: {
+        stringFromBytes: (b: Uint8Array | undefined) => {
+          if (!b) return b;
+          try {
+            return strictUtf8.decode(b);
+          } catch {
+            return new InvalidUtf8(b);
+          }
+        },
+      },
+    })) as RawRecord[];
+  } catch (e) {
+    throw new DataError(`${file}: not a readable Parquet file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
+  }
+  return rows.map((record, i) => ({ where: { file, row: i + 1 }, record }));
+}
