@@ -9,6 +9,7 @@ import { GenerationRequestError } from '../generate/engine.js';
 import { TokenizerError } from '../tokenizer/error.js';
 import type { GeneratedSample, GenerationEngine, GenerationResult, SamplingParams, TokenEvent } from '../generate/types.js';
 import type { ChatMessage, TextTokenizer } from '../tokenizer/types.js';
+import { EventStream } from './event-stream.js';
 import { chatRequestSchema, completionRequestSchema, type ChatRequest, type CompletionRequest } from './schemas.js';
 
 export interface ServerOptions {
@@ -73,6 +74,13 @@ const usageOf = (promptTokens: number, samples: GeneratedSample[]) => {
   const completion = samples.reduce((n, s) => n + s.tokenIds.length, 0);
   return { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
 };
+
+/** Usage of a completions request over several prompts. */
+const usageOfAll = (results: GenerationResult[]) =>
+  usageOf(
+    results.reduce((n, result) => n + result.promptTokens, 0),
+    results.flatMap((result) => result.samples),
+  );
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -154,14 +162,6 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
   }
 
-  // A client that went away mid-stream gets nothing more written (its generation is being aborted).
-  const sse = (res: http.ServerResponse, body: unknown) => {
-    if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(body)}\n\n`);
-  };
-  const endStream = (res: http.ServerResponse) => {
-    if (!res.destroyed && !res.writableEnded) res.end('data: [DONE]\n\n');
-  };
-
   /**
    * The chat as the model's template renders it. The template refusing the messages (an image for a
    * text-only model, roles it does not take) is the client's to fix: 400, not 500.
@@ -186,16 +186,16 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     const logprobsOn = r.logprobs === true;
     const top = r.top_logprobs ?? 0;
     if (r.stream) {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-      for (let i = 0; i < params.n!; i++) sse(res, { ...base, choices: [{ index: i, delta: { role: 'assistant', content: '' }, finish_reason: null }] });
+      const roles = Array.from({ length: params.n! }, (_, i) => ({ ...base, choices: [{ index: i, delta: { role: 'assistant', content: '' }, finish_reason: null }] }));
+      const stream = new EventStream(res, roles);
       const result = await generate(promptIds, params, abortOnDisconnect(res), (e) => {
         if (!e.textDelta && !logprobsOn) return;
         const lp = logprobsOn ? { logprobs: { content: [chatLogprob(o.tokenizer, e.tokenId, e.logprob, top)] } } : {};
-        sse(res, { ...base, choices: [{ index: e.sample, delta: { content: e.textDelta }, finish_reason: null, ...lp }] });
+        stream.send({ ...base, choices: [{ index: e.sample, delta: { content: e.textDelta }, finish_reason: null, ...lp }] });
       });
-      result.samples.forEach((s, i) => sse(res, { ...base, choices: [{ index: i, delta: {}, finish_reason: s.finishReason }] }));
-      if (r.stream_options?.include_usage) sse(res, { ...base, choices: [], usage: usageOf(result.promptTokens, result.samples) });
-      endStream(res);
+      result.samples.forEach((s, i) => stream.send({ ...base, choices: [{ index: i, delta: {}, finish_reason: s.finishReason }] }));
+      if (r.stream_options?.include_usage) stream.send({ ...base, choices: [], usage: usageOf(result.promptTokens, result.samples) });
+      stream.end();
       return;
     }
     const result = await generate(promptIds, params, abortOnDisconnect(res));
@@ -229,33 +229,45 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     const params = samplingOf(r, r.max_tokens);
     const id = `cmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
+    // Choice p * n + i is sample i of prompt p, streamed or not.
+    const choiceIndex = (p: number, i: number) => p * params.n! + i;
+    // One prompt the engine refuses fails the request: the other prompts' generations stop too.
+    const failed = new AbortController();
+    const signal = AbortSignal.any([abortOnDisconnect(res), failed.signal]);
+    const generateAll = (emit?: (p: number, e: TokenEvent) => void) =>
+      Promise.all(
+        prompts.map((ids, p) =>
+          generate(ids, params, signal, emit && ((e) => emit(p, e))).catch((e: unknown) => {
+            failed.abort();
+            throw e;
+          }),
+        ),
+      );
     if (r.stream) {
-      if (prompts.length > 1) throw new HttpError(400, 'streaming takes one prompt', 'invalid_request_error', 'prompt');
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
       const base = { id, object: 'text_completion', created, model: o.modelName };
-      const result = await generate(prompts[0], params, abortOnDisconnect(res), (e) => {
+      const stream = new EventStream(res);
+      const results = await generateAll((p, e) => {
         if (!e.textDelta && r.logprobs == null) return;
         const logprobs = r.logprobs == null ? null : completionLogprobs(o.tokenizer, [e.tokenId], [e.logprob], r.logprobs);
-        sse(res, { ...base, choices: [{ index: e.sample, text: e.textDelta, finish_reason: null, logprobs }] });
+        stream.send({ ...base, choices: [{ index: choiceIndex(p, e.sample), text: e.textDelta, finish_reason: null, logprobs }] });
       });
-      result.samples.forEach((s, i) => sse(res, { ...base, choices: [{ index: i, text: '', finish_reason: s.finishReason, logprobs: null }] }));
-      if (r.stream_options?.include_usage) sse(res, { ...base, choices: [], usage: usageOf(result.promptTokens, result.samples) });
-      endStream(res);
+      results.forEach((result, p) =>
+        result.samples.forEach((s, i) => stream.send({ ...base, choices: [{ index: choiceIndex(p, i), text: '', finish_reason: s.finishReason, logprobs: null }] })),
+      );
+      if (r.stream_options?.include_usage) stream.send({ ...base, choices: [], usage: usageOfAll(results) });
+      stream.end();
       return;
     }
-    const signal = abortOnDisconnect(res);
-    const results = await Promise.all(prompts.map((p) => generate(p, params, signal)));
+    const results = await generateAll();
     const choices = results.flatMap((result, p) =>
       result.samples.map((s, i) => ({
-        index: p * params.n! + i,
+        index: choiceIndex(p, i),
         text: s.text,
         finish_reason: s.finishReason,
         logprobs: r.logprobs == null ? null : completionLogprobs(o.tokenizer, s.tokenIds, s.logprobs, r.logprobs),
       })),
     );
-    const promptTokens = results.reduce((n, result) => n + result.promptTokens, 0);
-    const usage = usageOf(promptTokens, results.flatMap((result) => result.samples));
-    sendJson(res, 200, { id, object: 'text_completion', created, model: o.modelName, choices, usage });
+    sendJson(res, 200, { id, object: 'text_completion', created, model: o.modelName, choices, usage: usageOfAll(results) });
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -16,7 +16,7 @@ const model = Model.create({ vocabSize: tokenizer.vocabSize, hiddenSize: 16, int
 type Extra = { apiKey?: string; maxBodyBytes?: number; maxTokensCap?: number; engine?: GenerationEngine };
 
 async function serve(extra: Extra = {}): Promise<{ server: RunningServer; client: OpenAI }> {
-  const server = await startServer({ engine: createGenerationEngine(model, { tokenizer }), tokenizer, modelName: 'tiny', port: 0, ...extra });
+  const server = await startServer({ tokenizer, modelName: 'tiny', port: 0, ...extra, engine: extra.engine ?? createGenerationEngine(model, { tokenizer }) });
   return { server, client: new OpenAI({ baseURL: `${server.url}/v1`, apiKey: extra.apiKey ?? 'unused', maxRetries: 0 }) };
 }
 
@@ -65,6 +65,18 @@ t.test('chat, completions, streaming, n, seeds, usage', async (t) => {
   }
   t.equal(streamed, one.choices[0].text, 'completion stream adds up to the non-streamed text');
   t.same(streamedUsage, one.usage, 'streamed usage matches');
+  const prompts = ['Chest X-ray:', 'MRI:'];
+  const apart = await client.completions.create({ model: 'tiny', prompt: prompts, max_tokens: 6, temperature: 0, n: 2 });
+  const byChoice = ['', '', '', ''];
+  const finishes: (string | null)[] = [];
+  for await (const chunk of await client.completions.create({ model: 'tiny', prompt: prompts, max_tokens: 6, temperature: 0, n: 2, stream: true })) {
+    for (const c of chunk.choices) {
+      byChoice[c.index] += c.text;
+      if (c.finish_reason) finishes[c.index] = c.finish_reason;
+    }
+  }
+  t.same(byChoice, apart.choices.map((c) => c.text), 'two prompts with n = 2 stream as choices 0-3, each adding up to its non-streamed text');
+  t.same(finishes, ['length', 'length', 'length', 'length']);
 });
 
 t.test('stop strings and the thinking switch reach the model', async (t) => {
@@ -124,7 +136,8 @@ t.test('64 concurrent requests are all answered', async (t) => {
 });
 
 t.test('bad requests get the right status and do not harm others', async (t) => {
-  const { server, client } = await serve({ apiKey: 'sekret', maxBodyBytes: 4096, maxTokensCap: 8 });
+  const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: 2 });
+  const { server, client } = await serve({ apiKey: 'sekret', maxBodyBytes: 4096, maxTokensCap: 8, engine });
   t.teardown(() => server.close());
   const post = (body: string, auth = 'Bearer sekret', path = '/v1/chat/completions') =>
     fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body });
@@ -150,6 +163,9 @@ t.test('bad requests get the right status and do not harm others', async (t) => 
   t.equal((await unknown.json()).error.code, 'model_not_found');
   t.equal((await fetch(`${server.url}/v1/nope`, { headers: { authorization: 'Bearer sekret' } })).status, 404);
   t.equal((await fetch(`${server.url}/v1/chat/completions`, { headers: { authorization: 'Bearer sekret' } })).status, 405);
+  const overBatch = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sekret' }, body: JSON.stringify({ model: 'tiny', messages, n: 3, stream: true }) });
+  t.equal(overBatch.status, 400, 'a stream the engine refuses (n above its batch) is a 400, not a broken 200 stream');
+  t.match((await overBatch.json()).error.message, /\bn\b/);
   const ok = await running;
   t.equal(ok.usage!.completion_tokens, 8, 'the request in flight finished, capped at max_tokens_cap');
 });
@@ -184,6 +200,12 @@ t.test('a client that disconnects mid-stream aborts its generation', async (t) =
   req.destroy();
   while (finished.length === 0) await new Promise((r) => setTimeout(r, 10));
   t.equal(finished[0].samples[0].finishReason, 'abort', 'a non-streaming request is aborted when its client leaves');
+
+  finished.length = 0;
+  const mixed = await fetch(`${server.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ model: 'tiny', prompt: [[1, 2, 3], [tokenizer.vocabSize]], max_tokens: 3000, temperature: 0 }) });
+  t.equal(mixed.status, 400, 'one refused prompt fails the request');
+  while (finished.length === 0) await new Promise((r) => setTimeout(r, 10));
+  t.equal(finished[0].samples[0].finishReason, 'abort', "and stops the other prompt's generation");
 });
 
 t.test('shutdown finishes in-flight requests and refuses new ones', async (t) => {
