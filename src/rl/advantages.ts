@@ -146,8 +146,8 @@ export function perTokenAdvantages(advantages: readonly number[], responseLength
   return responseLengths.map((len, i) => new Float32Array(len).fill(advantages[i]));
 }
 
-export type AdvantageEstimator = 'grpo' | 'grpo_passk' | 'rloo' | 'remax' | 'reinforce_plus_plus';
-export const ADVANTAGE_ESTIMATORS: readonly AdvantageEstimator[] = ['grpo', 'grpo_passk', 'rloo', 'remax', 'reinforce_plus_plus'];
+export const ADVANTAGE_ESTIMATORS = ['grpo', 'grpo_passk', 'rloo', 'remax', 'reinforce_plus_plus'] as const;
+export type AdvantageEstimator = (typeof ADVANTAGE_ESTIMATORS)[number];
 
 export interface AdvantageInputs {
   groups: readonly (number | string)[];
