@@ -1,11 +1,13 @@
 // Linear layer in Hugging Face layout (W is [out, in]): y = x W^T + b. The matrix products go
-// through medix::gemm; only the bias and its gradient are computed here.
+// through medix::gemm, or medix::gemv_nt for a few rows (decoding), which streams W once instead of
+// packing it; only the bias and its gradient are computed here.
 #include "linear.h"
 
 #include <algorithm>
 #include <vector>
 
 #include "../core/gemm.h"
+#include "../core/gemv.h"
 #include "../core/threads.h"
 
 namespace medix::cpu {
@@ -13,6 +15,13 @@ namespace medix::cpu {
 void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in,
                     int64_t out) {
   if (T == 0 || out == 0) return;
+  if (T <= kGemvMaxRows) {
+    gemv_nt(T, out, in, x, in, W, in, y, out);
+    if (b)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t o = 0; o < out; ++o) y[t * out + o] += b[o];
+    return;
+  }
   // With a bias, y starts as b in every row and gemm accumulates onto it (beta = 1).
   if (b) {
     parallel_for(

@@ -16,95 +16,13 @@
 
 #include "../core/error.h"
 #include "../core/gemm.h"
+#include "../core/simd.h"
 #include "../core/threads.h"
 
 namespace medix::cpu {
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// Eight-lane float vectors (GCC/Clang vector extensions: AVX on x86-64-v3, lowered elsewhere).
-
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-constexpr int64_t kLanes = 8;
-
-inline v8f splat(float x) { return v8f{} + x; }
-
-inline v8f load(const float* p) {
-  v8f v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-inline void store(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
-
-// The first n < 8 elements of p; the other lanes hold `fill`.
-inline v8f load_partial(const float* p, int64_t n, float fill) {
-  float tmp[kLanes];
-  for (int64_t k = 0; k < kLanes; ++k) tmp[k] = k < n ? p[k] : fill;
-  return load(tmp);
-}
-
-inline void store_partial(float* p, v8f v, int64_t n) {
-  float tmp[kLanes];
-  store(tmp, v);
-  for (int64_t k = 0; k < n; ++k) p[k] = tmp[k];
-}
-
-// Lane k is all-ones where k < n.
-inline v8i lanes_below(int64_t n) {
-  const v8i index = {0, 1, 2, 3, 4, 5, 6, 7};
-  return index < static_cast<int32_t>(n);
-}
-
-// exp(x) to about 2 ulp: x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial
-// (Cephes expf coefficients), 2^n put straight into the exponent bits. Inputs are clamped to
-// [-87, 88] so 2^n stays a normal float; below that exp would underflow, and a value of
-// exp(-87) ~ 1.6e-38 instead of 0 never matters next to the softmax's largest term, exp(0) = 1.
-inline v8f exp8(v8f x) {
-  x = x < splat(-87.0f) ? splat(-87.0f) : x;
-  x = x > splat(88.0f) ? splat(88.0f) : x;
-  const v8f t = x * 1.44269504088896341f + 0.5f;  // x / ln2 rounded below: floor(t)
-  v8f n = __builtin_convertvector(__builtin_convertvector(t, v8i), v8f);
-  n = n > t ? n - 1.0f : n;  // the conversion truncates towards zero; make it a floor
-  // ln2 split in a part exact in float and a small correction, so r keeps its low bits.
-  const v8f r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-  v8f p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  const v8i exponent = (__builtin_convertvector(n, v8i) + 127) << 23;
-  return p * (v8f)exponent;  // a vector cast reinterprets the bits
-}
-
-float hmax(v8f v) {
-  float m = v[0];
-  for (int k = 1; k < kLanes; ++k) m = std::max(m, v[k]);
-  return m;
-}
-
-float hsum(v8f v) {
-  float s = 0.0f;
-  for (int k = 0; k < kLanes; ++k) s += v[k];
-  return s;
-}
-
-float row_max(const float* z, int64_t n) {
-  v8f m = splat(-INFINITY);
-  int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes) {
-    const v8f x = load(z + j);
-    m = x > m ? x : m;
-  }
-  if (j < n) {
-    const v8f x = load_partial(z + j, n - j, -INFINITY);
-    m = x > m ? x : m;
-  }
-  return hmax(m);
-}
+using namespace simd;
 
 // Sums over one row segment of e_j = exp(z_j - m): s = sum e_j and w = sum e_j (z_j - m). Two
 // accumulator pairs, so consecutive vector adds do not wait on each other.

@@ -1,0 +1,124 @@
+// The few-row product y = x W^T (see gemv.h). Register tiles of MR rows of x by NR rows of W hold
+// MR*NR 8-lane accumulators; per step of 8 along K a tile loads NR vectors of W and MR of x and
+// does MR*NR fused multiply-adds. Tile shapes keep accumulators + W vectors + one x vector within
+// the 16 vector registers of AVX2: 4x3 for full groups of four rows, 3x3, 2x5 and 1x6 for the rest
+// (one row streams six W rows at once, enough for the hardware prefetchers to keep memory busy).
+#include "gemv.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "error.h"
+#include "simd.h"
+#include "threads.h"
+
+#if defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace medix {
+namespace {
+
+using simd::v8f;
+using simd::load;
+
+// Loads a vector into a register and keeps it there: without this GCC folds the load into every
+// multiply-add that uses the value (one memory operand each), which makes the tiles load-bound.
+inline v8f load_reg(const float* p) {
+  v8f v = load(p);
+#if defined(__x86_64__)
+  asm("" : "+x"(v));
+#endif
+  return v;
+}
+
+// acc + a*b in one rounding where the hardware has FMA (spelled out, so no instantiation is left to
+// the compiler's contraction choices).
+inline v8f fma8(v8f a, v8f b, v8f acc) {
+#if defined(__FMA__)
+  return reinterpret_cast<v8f>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b),
+                                               reinterpret_cast<__m256>(acc)));
+#else
+  return acc + a * b;
+#endif
+}
+
+// The fixed end of every dot product: lanes summed pairwise in one tree, then the tail terms in order.
+inline float finish(v8f acc, const float* x, const float* w, int64_t k8, int64_t K) {
+  float s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+  for (int64_t k = k8; k < K; ++k) s = std::fma(x[k], w[k], s);
+  return s;
+}
+
+struct Args {
+  int64_t M, N, K;
+  const float* x;
+  int64_t ldx;
+  const float* W;
+  int64_t ldw;
+  float* y;
+  int64_t ldy;
+};
+
+// y[m0 .. m0+MR) x [n0 .. n0+NR).
+template <int MR, int NR>
+inline void tile(const Args& a, int64_t m0, int64_t n0) {
+  const int64_t k8 = a.K / 8 * 8;
+  v8f acc[MR][NR] = {};
+  const float* xr[MR];
+  const float* wr[NR];
+  for (int m = 0; m < MR; ++m) xr[m] = a.x + (m0 + m) * a.ldx;
+  for (int n = 0; n < NR; ++n) wr[n] = a.W + (n0 + n) * a.ldw;
+  for (int64_t k = 0; k < k8; k += 8) {
+    v8f w[NR];
+    for (int n = 0; n < NR; ++n) w[n] = load_reg(wr[n] + k);
+    for (int m = 0; m < MR; ++m) {
+      const v8f xv = load_reg(xr[m] + k);
+      for (int n = 0; n < NR; ++n) acc[m][n] = fma8(xv, w[n], acc[m][n]);
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int n = 0; n < NR; ++n) a.y[(m0 + m) * a.ldy + n0 + n] = finish(acc[m][n], xr[m], wr[n], k8, a.K);
+}
+
+// Rows [m0, m0+MR) of x against W rows [n0, n1): full tiles of NR, then one W row at a time.
+template <int MR, int NR>
+void strip(const Args& a, int64_t m0, int64_t n0, int64_t n1) {
+  int64_t n = n0;
+  for (; n + NR <= n1; n += NR) tile<MR, NR>(a, m0, n);
+  for (; n < n1; ++n) tile<MR, 1>(a, m0, n);
+}
+
+// W rows per block: every group of x rows passes over a block while it is in cache (30 = a multiple
+// of every NR used, 60 KiB at K = 512).
+constexpr int64_t kBlock = 30;
+// A thread gets at least this many multiply-adds, else waking it costs more than it saves.
+constexpr int64_t kMinParallelMacs = int64_t(1) << 17;
+
+void range(const Args& a, int64_t n0, int64_t n1) {
+  for (int64_t b = n0; b < n1; b += kBlock) {
+    const int64_t e = std::min(n1, b + kBlock);
+    int64_t m = 0;
+    for (; m + 4 <= a.M; m += 4) strip<4, 3>(a, m, b, e);
+    switch (a.M - m) {
+      case 3: strip<3, 3>(a, m, b, e); break;
+      case 2: strip<2, 5>(a, m, b, e); break;
+      case 1: strip<1, 6>(a, m, b, e); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace
+
+void gemv_nt(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const float* W, int64_t ldw, float* y,
+             int64_t ldy) {
+  MEDIX_CHECK(M >= 0 && N >= 0 && K >= 0, "gemv_nt: M, N, K must be >= 0, got ", M, ", ", N, ", ", K);
+  MEDIX_CHECK(ldx >= K && ldw >= K && ldy >= N, "gemv_nt: a leading dimension is smaller than its row");
+  if (M == 0 || N == 0) return;
+  const Args a{M, N, K, x, ldx, W, ldw, y, ldy};
+  const int64_t min_rows = std::max<int64_t>(kBlock, kMinParallelMacs / std::max<int64_t>(1, M * K));
+  parallel_for(N, [&](int64_t n0, int64_t n1) { range(a, n0, n1); }, min_rows);
+}
+
+}  // namespace medix
