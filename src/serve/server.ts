@@ -163,10 +163,16 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   }
 
   /**
-   * The chat as the model's template renders it. The template refusing the messages (an image for a
-   * text-only model, roles it does not take) is the client's to fix: 400, not 500.
+   * The chat as the model's template renders it. The template refusing the messages (roles or
+   * parts it does not take) is the client's to fix: 400, not 500.
    */
   const renderChat = (r: ChatRequest): string => {
+    // The engine takes token ids only (no vision tower yet): a Qwen3-VL template would render an
+    // image as placeholder tokens the model then answers without ever seeing the picture.
+    r.messages.forEach((m, i) => {
+      const part = Array.isArray(m.content) ? m.content.findIndex((p) => p.type !== 'text') : -1;
+      if (part >= 0) throw new HttpError(400, `messages.${i}.content.${part}: this server runs the text model only; images are not supported yet`, 'invalid_request_error', `messages.${i}.content.${part}`);
+    });
     try {
       return o.tokenizer.applyChatTemplate(r.messages as ChatMessage[], { addGenerationPrompt: true, enableThinking: r.chat_template_kwargs?.enable_thinking ?? o.enableThinking ?? true });
     } catch (e) {

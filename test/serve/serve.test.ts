@@ -3,20 +3,24 @@
 // the right status while other requests are unharmed, auth, unknown models, graceful shutdown.
 import t from 'tap';
 import http from 'node:http';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { Model } from '../../src/engine/model.js';
 import { createGenerationEngine } from '../../src/generate/engine.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
-import { loadTokenizer } from '../../src/tokenizer/index.js';
+import { defaultTokenizerDir, loadTokenizer } from '../../src/tokenizer/index.js';
+import type { TextTokenizer } from '../../src/tokenizer/types.js';
 import type { GenerationEngine, GenerationResult } from '../../src/generate/types.js';
 
 const tokenizer = await loadTokenizer();
 const model = Model.create({ vocabSize: tokenizer.vocabSize, hiddenSize: 16, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: true }, { seed: 5 });
 
-type Extra = { apiKey?: string; maxBodyBytes?: number; maxTokensCap?: number; engine?: GenerationEngine };
+type Extra = { apiKey?: string; maxBodyBytes?: number; maxTokensCap?: number; engine?: GenerationEngine; tokenizer?: TextTokenizer };
 
 async function serve(extra: Extra = {}): Promise<{ server: RunningServer; client: OpenAI }> {
-  const server = await startServer({ tokenizer, modelName: 'tiny', port: 0, ...extra, engine: extra.engine ?? createGenerationEngine(model, { tokenizer }) });
+  const server = await startServer({ tokenizer: extra.tokenizer ?? tokenizer, modelName: 'tiny', port: 0, ...extra, engine: extra.engine ?? createGenerationEngine(model, { tokenizer }) });
   return { server, client: new OpenAI({ baseURL: `${server.url}/v1`, apiKey: extra.apiKey ?? 'unused', maxRetries: 0 }) };
 }
 
@@ -124,8 +128,30 @@ t.test('prompt forms and message roles as OpenAI clients send them', async (t) =
     method: 'POST',
     body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }, { type: 'text', text: 'What is shown?' }] }] }),
   });
-  t.equal(image.status, 400, 'an image for a text-only chat template is the client\'s error');
-  t.equal((await image.json()).error.param, 'messages');
+  t.equal(image.status, 400, 'an image is refused (the engine runs the text model only), not a 500');
+  t.equal((await image.json()).error.param, 'messages.0.content.0');
+});
+
+t.test("a chat the model's template refuses is the client's error (400), not the server's", async (t) => {
+  // The model's own template, here one that takes only chats opened by the user, as some do.
+  const dir = mkdtempSync(join(tmpdir(), 'medix-serve-template-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  for (const name of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(defaultTokenizerDir(), name), join(dir, name));
+  writeFileSync(
+    join(dir, 'chat_template.jinja'),
+    "{% if messages[0].role != 'user' %}{{ raise_exception('conversations must start with the user') }}{% endif %}" +
+      "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}<|im_start|>assistant\n",
+  );
+  const strict = await loadTokenizer(dir);
+  const { server, client } = await serve({ tokenizer: strict, engine: createGenerationEngine(model, { tokenizer: strict }) });
+  t.teardown(() => server.close());
+  const ok = await client.chat.completions.create({ model: 'tiny', messages, max_tokens: 2 });
+  t.equal(ok.usage!.completion_tokens, 2, 'a chat the template takes is answered');
+  const refused = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'tiny', messages: [{ role: 'assistant', content: 'Hello.' }], max_tokens: 2 }) });
+  t.equal(refused.status, 400);
+  const { error } = await refused.json();
+  t.equal(error.param, 'messages');
+  t.match(error.message, /conversations must start with the user/, "the template's own reason");
 });
 
 t.test('64 concurrent requests are all answered', async (t) => {
