@@ -31,6 +31,8 @@ export type {
 export { setThreads, threads, gemmKernels, setGemmKernel, gemmKernel, buildInfo, readBandwidth } from './engine/system.js';
 export type { GemmKernelName, BuildInfo } from './engine/system.js';
 export { loadModel, readHfConfig, CheckpointError } from './model/load.js';
+export type { LoadOptions } from './model/load.js';
+export type { HfModelInfo } from './model/hf-config.js';
 export { ConfigError } from './model/hf-config.js';
 export { SafetensorsFile, SafetensorsError } from './model/safetensors.js';
 // LLM-as-judge evaluation (`medix eval`): phases, tasks, scoring; usable from a trainer's validation.
@@ -71,6 +73,7 @@ export type { RewardResult } from './reward/composite.js';
 export { parseRewardConfig } from './reward/config.js';
 export { ChatClient } from './judge/chat-client.js';
 export { saveModel } from './model/save.js';
+export type { SaveOptions } from './model/save.js';
 export { Trainer } from './train/trainer.js';
 export { loadTrainConfig, parseTrainConfig } from './train/config.js';
 export { saveCheckpoint, loadCheckpoint, latestValidCheckpoint } from './train/checkpoint.js';

@@ -19,6 +19,7 @@ export function parseHfConfig(json: unknown, file: string): HfModelInfo {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`${file}: not a JSON object`);
   const root = json as Json;
   const modelType = root.model_type;
+  checkArchitectures(root, file);
   if (modelType === 'qwen3') return { config: textConfig(root, file, '', 'model.', root), modelType, ignoredPrefixes: [] };
   if (modelType === 'qwen3_vl') {
     const text = root.text_config;
@@ -32,6 +33,20 @@ export function parseHfConfig(json: unknown, file: string): HfModelInfo {
   throw new ConfigError(
     `${file}: model_type ${JSON.stringify(modelType)} is not supported (supported: "qwen3", "qwen3_vl")`,
   );
+}
+
+/** The class transformers would build for each supported model_type. */
+const ARCHITECTURES: Record<string, string> = { qwen3: 'Qwen3ForCausalLM', qwen3_vl: 'Qwen3VLForConditionalGeneration' };
+
+// `architectures` says which head the weights belong to (e.g. Qwen3ForSequenceClassification has
+// a score head instead of lm_head): anything but the causal-LM class is refused, naming the field.
+function checkArchitectures(root: Json, file: string): void {
+  const archs = root.architectures;
+  if (archs === undefined || archs === null) return;
+  const expected = ARCHITECTURES[root.model_type as string];
+  if (expected === undefined) return; // model_type itself is refused below, with the supported list
+  if (!Array.isArray(archs) || archs.length !== 1 || archs[0] !== expected)
+    throw new ConfigError(`${file}: architectures = ${JSON.stringify(archs)} is not supported for model_type "${root.model_type}" (expected ["${expected}"])`);
 }
 
 function textConfig(c: Json, file: string, path: string, prefix: string, root: Json): Qwen3Config {

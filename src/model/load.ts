@@ -5,7 +5,7 @@ import path from 'node:path';
 
 import { Model } from '../engine/model.js';
 import { parseHfConfig, type HfModelInfo } from './hf-config.js';
-import { SafetensorsFile, numel } from './safetensors.js';
+import { SafetensorsFile } from './safetensors.js';
 
 export class CheckpointError extends Error {}
 
@@ -20,54 +20,93 @@ export function readHfConfig(dir: string): HfModelInfo {
   return parseHfConfig(json, file);
 }
 
-/** The safetensors files of a directory and which file holds each tensor. */
+/** The safetensors files of a directory and, when sharded, which file the index says holds each tensor. */
 function weightFiles(dir: string): { files: string[]; owner: Map<string, string> | null } {
   const index = path.join(dir, 'model.safetensors.index.json');
   if (fs.existsSync(index)) {
-    let map: Record<string, string>;
+    let map: unknown;
     try {
       map = JSON.parse(fs.readFileSync(index, 'utf8')).weight_map;
     } catch (err) {
       throw new CheckpointError(`${index}: cannot read (${(err as Error).message})`);
     }
-    if (typeof map !== 'object' || map === null) throw new CheckpointError(`${index}: no weight_map object`);
-    const owner = new Map(Object.entries(map).map(([k, f]) => [k, path.join(dir, f)]));
-    return { files: [...new Set(owner.values())], owner };
+    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new CheckpointError(`${index}: weight_map must be an object`);
+    const owner = new Map<string, string>();
+    for (const [name, file] of Object.entries(map)) {
+      // Shards are plain file names beside the index; anything else could read outside the model.
+      if (typeof file !== 'string' || file !== path.basename(file) || !file.endsWith('.safetensors'))
+        throw new CheckpointError(`${index}: weight_map['${name}'] = ${JSON.stringify(file)} is not a .safetensors file name in this directory`);
+      owner.set(name, path.join(dir, file));
+    }
+    const files = [...new Set(owner.values())];
+    for (const f of files) if (!fs.existsSync(f)) throw new CheckpointError(`${index}: shard ${path.basename(f)} is missing from ${dir}`);
+    return { files, owner };
   }
   const single = path.join(dir, 'model.safetensors');
   if (!fs.existsSync(single)) throw new CheckpointError(`${dir}: no model.safetensors or model.safetensors.index.json`);
   return { files: [single], owner: null };
 }
 
-export async function loadModel(dir: string, options: { recompute?: boolean } = {}): Promise<Model> {
+export interface LoadOptions {
+  /** Recompute activations in backward instead of storing them (see Model.create). */
+  recompute?: boolean;
+  /** Where notes about skipped checkpoint parts go (default: one line on stderr). */
+  onNote?: (message: string) => void;
+}
+
+/**
+ * Streams each tensor from its file into the engine (read its byte range, convert to float32,
+ * setParameter, drop), so memory holds the engine's weights plus one tensor at a time.
+ */
+export async function loadModel(dir: string, options: LoadOptions = {}): Promise<Model> {
   const info = readHfConfig(dir);
   const model = Model.create(info.config, { initStd: 0, recompute: options.recompute });
-  const { files } = weightFiles(dir);
+  const { files, owner } = weightFiles(dir);
   const wanted = new Map(model.parameters().map((p) => [p.name, p]));
-  const loaded = new Set<string>();
+  const loadedFrom = new Map<string, string>();
+  const seen = new Set<string>();
+  let skipped = 0;
   for (const file of files) {
     const st = SafetensorsFile.open(file);
     try {
       for (const [name, entry] of st.tensors) {
+        seen.add(name);
+        const indexed = owner?.get(name);
+        if (owner && indexed !== file)
+          throw new CheckpointError(`${file}: holds tensor '${name}', which model.safetensors.index.json ${indexed ? `places in ${path.basename(indexed)}` : 'does not list'}`);
         const p = wanted.get(name);
         if (!p) {
-          if (info.ignoredPrefixes.some((pre) => name.startsWith(pre))) continue;
-          // Tied checkpoints sometimes still carry lm_head.weight: it must equal the embedding.
+          if (info.ignoredPrefixes.some((pre) => name.startsWith(pre))) {
+            skipped++;
+            continue;
+          }
+          // Tied checkpoints may still carry lm_head.weight; transformers ties it to the embedding
+          // and ignores the stored copy, and so does the engine (it has no separate lm_head).
           if (name === 'lm_head.weight' && info.config.tieEmbeddings) continue;
           throw new CheckpointError(`${file}: unexpected tensor '${name}' (not a parameter of this ${info.modelType} model)`);
         }
         if (entry.shape.join(',') !== p.shape.join(','))
           throw new CheckpointError(`${file}: tensor '${name}' has shape [${entry.shape}], the config implies [${p.shape}]`);
-        if (numel(entry.shape) !== p.numel) throw new CheckpointError(`${file}: tensor '${name}' has the wrong size`);
-        model.setParameter(name, st.readFloat32(name));
-        loaded.add(name);
+        if (loadedFrom.has(name)) throw new CheckpointError(`${file}: tensor '${name}' was already read from ${loadedFrom.get(name)}`);
+        try {
+          model.setParameter(name, st.readFloat32(name));
+        } catch (err) {
+          throw new CheckpointError(`${file}: tensor '${name}': ${(err as Error).message}`);
+        }
+        loadedFrom.set(name, file);
       }
     } finally {
       st.close();
     }
   }
-  const missing = [...wanted.keys()].filter((n) => !loaded.has(n));
-  if (missing.length)
-    throw new CheckpointError(`${dir}: missing ${missing.length} tensor(s), e.g. '${missing.slice(0, 3).join("', '")}'`);
+  const phantom = owner ? [...owner.keys()].filter((n) => !seen.has(n)) : [];
+  if (phantom.length)
+    throw new CheckpointError(`${path.join(dir, 'model.safetensors.index.json')}: lists '${phantom[0]}' in ${path.basename(owner!.get(phantom[0])!)}, which does not hold it (${phantom.length} such)`);
+  const missing = [...wanted.keys()].filter((n) => !loadedFrom.has(n));
+  if (missing.length) throw new CheckpointError(`${dir}: missing ${missing.length} tensor(s), e.g. '${missing.slice(0, 3).join("', '")}'`);
+  if (skipped)
+    (options.onNote ?? ((m: string) => process.stderr.write(`${m}\n`)))(
+      `${dir}: skipped ${skipped} tensor(s) under ${info.ignoredPrefixes.join(', ')}: the engine runs the text model only (no vision tower yet)`,
+    );
   return model;
 }

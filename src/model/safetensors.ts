@@ -3,6 +3,7 @@
 // loading whole files into memory; this one reads one tensor at a time through a file descriptor.
 // Every inconsistency is reported with the file name and the tensor or field at fault.
 import fs from 'node:fs';
+import os from 'node:os';
 
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -12,6 +13,8 @@ const DTYPE_BYTES: Record<SafetensorsDtype, number> = {
 
 /** A header larger than this is refused rather than allocated (real headers are far smaller). */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+const LITTLE_ENDIAN = os.endianness() === 'LE';
 
 export interface TensorEntry {
   name: string;
@@ -39,7 +42,12 @@ export class SafetensorsFile {
   }
 
   static open(path: string): SafetensorsFile {
-    const fd = fs.openSync(path, 'r');
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (err) {
+      throw new SafetensorsError(`${path}: cannot open (${(err as Error).message})`);
+    }
     try {
       const { tensors, metadata } = parseHeader(path, fd);
       return new SafetensorsFile(path, fd, tensors, metadata);
@@ -59,10 +67,10 @@ export class SafetensorsFile {
     return e;
   }
 
-  /** Raw bytes of a tensor. */
+  /** Raw bytes of a tensor, in a buffer of its own (offset 0, so typed-array views are aligned). */
   readBytes(name: string): Buffer {
     const e = this.entry(name);
-    const buf = Buffer.allocUnsafe(e.end - e.begin);
+    const buf = Buffer.allocUnsafeSlow(e.end - e.begin);
     let done = 0;
     while (done < buf.length) {
       const n = fs.readSync(this.fd, buf, done, buf.length - done, e.begin + done);
@@ -72,42 +80,47 @@ export class SafetensorsFile {
     return buf;
   }
 
-  /** A floating-point tensor converted to float32 (F64, F32, F16 and BF16). */
+  /**
+   * A floating-point tensor converted to float32 (F64, F32, F16 and BF16). F32 and BF16 go through
+   * typed-array views of the bytes read (file order is little-endian, as the host must be), which
+   * keeps loading a multi-GB checkpoint to one pass over memory per tensor.
+   */
   readFloat32(name: string): Float32Array {
     const e = this.entry(name);
-    const bytes = this.readBytes(name);
+    if (!LITTLE_ENDIAN) throw new SafetensorsError(`${this.path}: reading needs a little-endian host`);
     const n = numel(e.shape);
-    const out = new Float32Array(n);
     switch (e.dtype) {
-      case 'F32':
-        for (let i = 0; i < n; i++) out[i] = bytes.readFloatLE(4 * i);
-        break;
+      case 'F32': {
+        const bytes = this.readBytes(name);
+        return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+      }
       case 'F64':
-        for (let i = 0; i < n; i++) out[i] = bytes.readDoubleLE(8 * i);
-        break;
+        return Float32Array.from(new Float64Array(this.readBytes(name).buffer, 0, n));
       case 'BF16': {
         // bfloat16 is the top half of a float32.
+        const half = new Uint16Array(this.readBytes(name).buffer, 0, n);
+        const out = new Float32Array(n);
         const u32 = new Uint32Array(out.buffer);
-        for (let i = 0; i < n; i++) u32[i] = bytes.readUInt16LE(2 * i) << 16;
-        break;
+        for (let i = 0; i < n; i++) u32[i] = half[i] << 16;
+        return out;
       }
-      case 'F16':
-        for (let i = 0; i < n; i++) out[i] = halfToFloat(bytes.readUInt16LE(2 * i));
-        break;
+      case 'F16': {
+        const half = new Uint16Array(this.readBytes(name).buffer, 0, n);
+        const out = new Float32Array(n);
+        for (let i = 0; i < n; i++) out[i] = halfToFloat(half[i]);
+        return out;
+      }
       default:
         throw new SafetensorsError(`${this.path}: tensor '${name}' has dtype ${e.dtype}, expected a float type`);
     }
-    return out;
   }
 
   /** A float tensor in float64 (exact for F64; widened otherwise). */
   readFloat64(name: string): Float64Array {
     const e = this.entry(name);
     if (e.dtype !== 'F64') return Float64Array.from(this.readFloat32(name));
-    const bytes = this.readBytes(name);
-    const out = new Float64Array(numel(e.shape));
-    for (let i = 0; i < out.length; i++) out[i] = bytes.readDoubleLE(8 * i);
-    return out;
+    if (!LITTLE_ENDIAN) throw new SafetensorsError(`${this.path}: reading needs a little-endian host`);
+    return new Float64Array(this.readBytes(name).buffer, 0, numel(e.shape));
   }
 
   /** An integer tensor (I32 or I64 within int32 range) as Int32Array. */

@@ -21,11 +21,23 @@ export interface SaveOptions {
   maxShardBytes?: number;
   /** The source model's config.json contents, kept as is (dtype updated); default: written from the engine config. */
   config?: Record<string, unknown>;
+  /** generation_config.json contents; default: the special token ids of the config, as transformers derives it. */
   generationConfig?: Record<string, unknown>;
   /** Directory whose tokenizer files are copied alongside. */
   tokenizerDir?: string;
   /** Replace an existing directory (default false: refuse). */
   overwrite?: boolean;
+}
+
+/** What transformers' GenerationConfig.from_model_config keeps: the special token ids (text model's for a VL config). */
+function generationConfigFrom(config: Record<string, unknown>): Record<string, unknown> {
+  const text = (typeof config.text_config === 'object' && config.text_config !== null ? config.text_config : {}) as Record<string, unknown>;
+  const out: Record<string, unknown> = { _from_model_config: true };
+  for (const key of ['bos_token_id', 'eos_token_id', 'pad_token_id']) {
+    const v = config[key] ?? text[key];
+    if (v !== undefined && v !== null) out[key] = v;
+  }
+  return out;
 }
 
 function tensorSources(model: Model, dtype: SaveDtype): TensorSource[] {
@@ -69,8 +81,9 @@ export function saveModel(model: Model, dir: string, options: SaveOptions = {}):
   mkdirSync(tmp, { recursive: true });
   try {
     const json = (name: string, value: unknown) => atomicWriteFileSync(join(tmp, name), JSON.stringify(value, null, 2) + '\n');
-    json('config.json', options.config ? withDtype(options.config, dtype) : qwen3HfConfig(model.config, dtype));
-    if (options.generationConfig) json('generation_config.json', options.generationConfig);
+    const config = options.config ? withDtype(options.config, dtype) : qwen3HfConfig(model.config, dtype);
+    json('config.json', config);
+    json('generation_config.json', options.generationConfig ?? generationConfigFrom(config));
     if (options.tokenizerDir)
       for (const f of TOKENIZER_FILES) if (existsSync(join(options.tokenizerDir, f))) copyFileSync(join(options.tokenizerDir, f), join(tmp, f));
 

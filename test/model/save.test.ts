@@ -32,6 +32,7 @@ t.test('f32 round trip is exact, across several shards', async (t) => {
   t.equal(index.metadata.total_size, model.numParameters * 4);
   t.same(readHfConfig(dir).config, { ...config, prefix: 'model.' }, 'config.json describes the same architecture');
   t.notOk(files.some((f) => f.startsWith('.')), 'no temporary files left');
+  t.ok(files.includes('generation_config.json'), 'generation config written');
   const back = await loadModel(dir);
   for (const p of model.parameters()) t.same(back.getParameter(p.name), model.getParameter(p.name), p.name);
   t.throws(() => saveModel(model, dir), /already exists/);
@@ -40,8 +41,9 @@ t.test('f32 round trip is exact, across several shards', async (t) => {
 t.test('bf16 save of a transformers checkpoint keeps its config and its logits', async (t) => {
   const src = await loadModel(fixture);
   const dir = join(mkdtempSync(join(tmpdir(), 'medix-save-')), 'bf16');
-  const srcConfig = JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8'));
+  const srcConfig = { ...JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8')), eos_token_id: 7 };
   saveModel(src, dir, { config: srcConfig, tokenizerDir: fixture });
+  t.same(JSON.parse(readFileSync(join(dir, 'generation_config.json'), 'utf8')), { _from_model_config: true, eos_token_id: 7 }, 'generation config from the special token ids');
   const written = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   t.equal(written.torch_dtype, 'bfloat16');
   t.same({ ...written, torch_dtype: undefined, dtype: undefined }, { ...srcConfig, torch_dtype: undefined, dtype: undefined }, 'other fields kept');
