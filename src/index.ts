@@ -78,3 +78,17 @@ export { Trainer } from './train/trainer.js';
 export { loadTrainConfig, parseTrainConfig } from './train/config.js';
 export { saveCheckpoint, loadCheckpoint, latestValidCheckpoint } from './train/checkpoint.js';
 export { mergeCheckpoint } from './train/merge.js';
+// RL algorithm functions (advantages, DAPO filtering and overlong shaping, KL in reward, LR schedule, batch splitting).
+export * from './rl/index.js';
+// The EasyR1-shaped training config: schema, YAML loading, typed dotted overrides.
+export {
+  trainingConfigSchema,
+  loadTrainingConfig,
+  parseTrainingConfig,
+  resolveConfigPaths,
+  trainingConfigToYaml,
+  applyOverride,
+  applyOverrides,
+  TrainingConfigError,
+} from './config/index.js';
+export type { TrainingConfig, DataConfig, AlgorithmConfig, ActorConfig, RolloutConfig, RefConfig, SftConfig, TrainerConfig } from './config/index.js';
