@@ -144,20 +144,24 @@ export function imageTokenCount(resized: ImageSize, factor: number): number {
 
 /**
  * Decodes to RGB (alpha dropped, grey expanded, as PIL's convert('RGB')) at the smart-resized size,
- * with a bicubic kernel like the reference processor's.
+ * with a bicubic kernel like the reference processor's. Two sharp passes, because in one pipeline
+ * sharp resizes before it drops alpha, premultiplying colours by it (off by one where alpha < 1),
+ * while the reference converts to RGB first.
  */
 export async function decodeImage(src: ImageSource, b: ResizeBounds): Promise<DecodedImage> {
   const original = await imageSize(src);
   const target = smartResize(original, b);
   try {
-    const { data, info } = await sharp(input(src))
-      .removeAlpha()
-      .toColourspace('srgb')
-      .resize(target.width, target.height, { fit: 'fill', kernel: 'cubic' })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, original };
+    const rgb = await sharp(input(src)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    if (rgb.info.channels !== 3) throw new Error(`decoded to ${rgb.info.channels} channels`);
+    const sameSize = rgb.info.width === target.width && rgb.info.height === target.height;
+    const data = sameSize
+      ? rgb.data
+      : await sharp(rgb.data, { raw: { width: rgb.info.width, height: rgb.info.height, channels: 3 } })
+          .resize(target.width, target.height, { fit: 'fill', kernel: 'cubic' })
+          .raw()
+          .toBuffer();
+    return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), width: target.width, height: target.height, original };
   } catch (e) {
     throw new ImageFault(`cannot decode image (${(e as Error).message})`);
   }

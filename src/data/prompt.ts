@@ -4,6 +4,7 @@
 // message, then the model's own chat template. Also the prompt's length in tokens, which decides
 // whether a row is filtered as overlong.
 import { Template } from '@huggingface/jinja';
+import { TokenizerError } from '../tokenizer/error.js';
 import type { ChatContentPart, ChatMessage, TextTokenizer } from '../tokenizer/types.js';
 import { imageTokenCount, smartResize, type ImageSize, type ResizeBounds } from './images.js';
 
@@ -73,7 +74,14 @@ export class PromptFormatter {
 
   encode(question: string, imageSizes: readonly ImageSize[]): EncodedPrompt {
     const messages = this.messages(question, imageSizes.length);
-    const text = this.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true, enableThinking: this.o.enableThinking ?? false });
+    let text: string;
+    try {
+      text = this.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true, enableThinking: this.o.enableThinking ?? false });
+    } catch (e) {
+      // A row the model's template cannot take (an image for a text-only model) is that row's fault.
+      if (e instanceof TokenizerError) throw new PromptError(e.message);
+      throw e;
+    }
     const ids = this.tokenizer.encode(text, { addSpecialTokens: false });
     // Counting each image's placeholder token too overstates by one token an image: harmless for a
     // length filter, and independent of how a template spells its image markers.

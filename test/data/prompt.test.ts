@@ -1,0 +1,101 @@
+// Prompts from questions: data.format_prompt (Jinja) applied before the model's chat template,
+// images placed at <image> or before the text, the length counting visual tokens, overlong rows
+// filtered and counted by the loader, and rows the template cannot take reported as bad rows.
+import t, { type Test } from 'tap';
+import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { defaultTokenizerDir, loadTokenizer } from '../../src/tokenizer/index.js';
+import { loadRlDataset, PromptError, PromptFormatter } from '../../src/data/index.js';
+
+const resize = { factor: 32, minPixels: 32 * 32, maxPixels: 1024 * 1024 };
+const tok = await loadTokenizer();
+
+function tempDir(t: Test): string {
+  const dir = mkdtempSync(join(tmpdir(), 'medix-prompt-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The Qwen3 tokenizer with a Qwen3-VL-style chat template (image parts become vision markers). */
+async function vlTokenizer(t: Test) {
+  const dir = tempDir(t);
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) symlinkSync(join(defaultTokenizerDir(), f), join(dir, f));
+  copyFileSync(join(import.meta.dirname, '..', 'fixtures', 'tokenizer', 'vl_style_template.jinja'), join(dir, 'chat_template.jinja'));
+  return loadTokenizer(dir);
+}
+
+t.test('format_prompt renders the question into the user turn, then the chat template wraps it', async (t) => {
+  const f = new PromptFormatter(tok, { formatPrompt: 'Question: {{ content | trim }}\nReply with a modality tag first.', systemPrompt: 'You are a radiologist.', resize });
+  const p = f.encode('  Which lobe is consolidated? ', []);
+  t.same(p.messages, [
+    { role: 'system', content: 'You are a radiologist.' },
+    { role: 'user', content: 'Question: Which lobe is consolidated?\nReply with a modality tag first.' },
+  ]);
+  t.match(p.text, /^<\|im_start\|>system\nYou are a radiologist\.<\|im_end\|>\n<\|im_start\|>user\nQuestion: Which lobe is consolidated\?\nReply with a modality tag first\.<\|im_end\|>\n<\|im_start\|>assistant\n/);
+  t.same(p.ids, tok.encode(p.text, { addSpecialTokens: false }), 'ids are the rendered text, special tokens as text');
+  t.equal(tok.decode(p.ids), p.text);
+  t.equal(p.length, p.ids.length, 'no images: the length is the text tokens');
+  t.equal(new PromptFormatter(tok, { resize }).userText('as it is'), 'as it is', 'no template: the question unchanged');
+  t.throws(() => new PromptFormatter(tok, { formatPrompt: '{% if %}', resize }), /data\.format_prompt: not a valid Jinja template/);
+});
+
+t.test('images go where the text says <image>, else before the text; visual tokens count in the length', async (t) => {
+  const vl = await vlTokenizer(t);
+  const f = new PromptFormatter(vl, { resize });
+  t.same(f.messages('Compare <image> with <image>.', 2)[0].content, [
+    { type: 'text', text: 'Compare ' },
+    { type: 'image' },
+    { type: 'text', text: ' with ' },
+    { type: 'image' },
+    { type: 'text', text: '.' },
+  ]);
+  t.same(f.messages('What is shown?', 1)[0].content, [{ type: 'image' }, { type: 'text', text: 'What is shown?' }]);
+  t.throws(() => f.messages('One <image> only', 2), PromptError, 'placeholders and images must agree');
+  // 100 x 50 resizes to 96 x 64 (see images.test.ts): 3 x 2 cells of 32 x 32 = 6 visual tokens; 64 x 64: 4.
+  const p = f.encode('What is shown?', [{ width: 100, height: 50 }, { width: 64, height: 64 }]);
+  t.match(p.text, /<\|vision_start\|>/);
+  t.equal(p.length, p.ids.length + 6 + 4);
+});
+
+t.test('the loader drops prompts over max_prompt_length and counts them; image rows a text-only template refuses are bad rows', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'x.png'), await sharp({ create: { width: 64, height: 64, channels: 3, background: '#808080' } }).png().toBuffer());
+  const short = 'Which vitamin deficiency causes scurvy?';
+  const long = `${short} ${'Describe every finding in detail. '.repeat(40)}`;
+  const rows = [
+    { problem: short, solution: '<OTHER> Vitamin C' },
+    { problem: long, solution: '<OTHER> Vitamin C' },
+    { problem: short, solution: '<X_RAY> none', images: ['x.png'] },
+  ];
+  writeFileSync(join(dir, 'train.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n'));
+  const formatter = new PromptFormatter(tok, { systemPrompt: 'Answer briefly.', resize });
+  // The limit: exactly the short prompt's length as the tokenizer counts it, so "<=" is what keeps it.
+  const shortLength = tok.encode(tok.applyChatTemplate([{ role: 'system', content: 'Answer briefly.' }, { role: 'user', content: short }], { enableThinking: false }), { addSpecialTokens: false }).length;
+  const warnings: string[] = [];
+  const { samples, stats } = await loadRlDataset(join(dir, 'train.jsonl'), {
+    promptKey: 'problem',
+    answerKey: 'solution',
+    imageKey: 'images',
+    onBadRow: 'skip',
+    resize,
+    formatter,
+    maxPromptLength: shortLength,
+    warn: (m) => warnings.push(m),
+  });
+  t.same(samples.map((s) => [s.where.row, s.promptLength]), [[1, shortLength]]);
+  t.same(stats, { rows: 3, kept: 1, badRows: 1, overlongPrompts: 1 });
+  t.match(warnings, [/train\.jsonl:3: .*has no image support/]);
+
+  const vl = await loadRlDataset(join(dir, 'train.jsonl'), {
+    promptKey: 'problem',
+    answerKey: 'solution',
+    imageKey: 'images',
+    onBadRow: 'stop',
+    resize,
+    formatter: new PromptFormatter(await vlTokenizer(t), { systemPrompt: 'Answer briefly.', resize }),
+  });
+  t.equal(vl.samples.length, 3, 'with a vision template and no limit every row stays');
+  t.ok(vl.samples[1].promptLength! > shortLength + 200, 'the long question is long');
+});
