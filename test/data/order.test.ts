@@ -4,7 +4,7 @@
 import t from 'tap';
 import { DataOrder, epochOrder } from '../../src/data/index.js';
 
-const isPermutation = (xs: ArrayLike<number>, n: number) => [...xs].sort((a, b) => a - b).every((x, i) => x === i) && xs.length === n;
+const isPermutation = (xs: Iterable<number> & { length: number }, n: number) => [...xs].sort((a, b) => a - b).every((x, i) => x === i) && xs.length === n;
 
 t.test('each epoch is a permutation; the seed fixes it; epochs and seeds differ', async (t) => {
   const a = epochOrder(50, 7, 0);
