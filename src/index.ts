@@ -75,7 +75,6 @@ export { ChatClient } from './judge/chat-client.js';
 export { saveModel } from './model/save.js';
 export type { SaveOptions } from './model/save.js';
 export { Trainer } from './train/trainer.js';
-export { loadTrainConfig, parseTrainConfig } from './train/config.js';
 export { saveCheckpoint, loadCheckpoint, latestValidCheckpoint } from './train/checkpoint.js';
 export { mergeCheckpoint } from './train/merge.js';
 // RL algorithm functions (advantages, DAPO filtering and overlong shaping, KL in reward, LR schedule, batch splitting).
@@ -92,3 +91,22 @@ export {
   TrainingConfigError,
 } from './config/index.js';
 export type { TrainingConfig, DataConfig, AlgorithmConfig, ActorConfig, RolloutConfig, RefConfig, SftConfig, TrainerConfig } from './config/index.js';
+// Training data: JSONL / Parquet loading with the bad-row policy, checked images (Qwen-VL resize),
+// prompt templates with the length filter, and the seeded resumable sample order.
+export {
+  loadRlDataset,
+  loadDatasetFromConfig,
+  promptFormatterFor,
+  PromptFormatter,
+  PromptError,
+  DataError,
+  ImageFault,
+  decodeImage,
+  smartResize,
+  imageTokenCount,
+  confinedImagePath,
+  readRecords,
+  DataOrder,
+  epochOrder,
+} from './data/index.js';
+export type { RlSample, RlDataset, DatasetStats, LoadDatasetOptions, ImageSource, ImageSize, DecodedImage, ResizeBounds, EncodedPrompt, DataPosition } from './data/index.js';

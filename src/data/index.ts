@@ -12,3 +12,4 @@ export { loadRlDataset } from './dataset.js';
 export type { RlSample, RlDataset, DataColumns, LoadDatasetOptions, DatasetStats } from './dataset.js';
 export { DataOrder, epochOrder } from './order.js';
 export type { DataPosition } from './order.js';
+export { loadDatasetFromConfig, promptFormatterFor, formatPromptOf, resizeBounds, QWEN3_VL_IMAGE_FACTOR } from './from-config.js';
