@@ -1,21 +1,22 @@
 // The composite MediX-R1 reward: overall = wf·format + (1 − wf)·(wl·llm + we·embed + wm·modality),
-// every component returned. A judge that fails never scores 0: the component is marked unavailable
-// and, by policy, the content weights are renormalised over the components that were computed, or
-// the sample is dropped from the update. A judge silent for longer than max_outage_s is fatal.
-import { pathToFileURL } from 'node:url';
-import { resolve } from 'node:path';
-import type { RewardConfig } from './config.js';
-import { AccuracyJudge, JudgeUnavailableError, judgeHackReason } from './judge-accuracy.js';
-import { comparable, extractAnswer, invalidAnswerReason, parseGroundTruth } from './normalize.js';
-import { formatScore, modalityScore, type FormatTags } from './rules.js';
-import { trigramCosine } from './similarity.js';
+// every component returned. The local components (rules, embedding, custom modules) come from the
+// worker pool (or the calling thread with workers: 0); the judge is asked from here, so one cache
+// and one concurrency bound serve every worker. A judge that fails never scores 0: the component is
+// marked unavailable and, by policy, the content weights are renormalised over the components that
+// were computed, or the sample is dropped from the update. A judge failing for longer than
+// max_outage_s is fatal.
+import { customFunctionName, type RewardConfig } from './config.js';
+import { AccuracyJudge, JudgeUnavailableError } from './judge-accuracy.js';
+import { LocalScorer, type LocalScore } from './local-score.js';
+import { RewardPool } from './pool.js';
 
-export type CustomRewardFn = (response: string, groundTruth: string) => number | Promise<number>;
+export type { CustomRewardFn } from './local-score.js';
 
 export interface RewardResult {
   /** null when the sample is dropped (a component was unavailable and on_unavailable is 'drop'). */
   overall: number | null;
   format: number;
+  /** null when the judge was unavailable. */
   accuracy_llm: number | null;
   accuracy_embed: number | null;
   modality: number;
@@ -36,22 +37,32 @@ export interface RewardStats {
   exactMatches: number;
 }
 
+export interface CompositeRewardOptions {
+  /** Folder that custom module and embedding paths are relative to (the config's). */
+  baseDir?: string;
+  warn?: (message: string) => void;
+}
+
 export class JudgeOutageError extends Error {
   override name = 'JudgeOutageError';
 }
 
+/** Where the local components are computed: a worker pool or the calling thread. */
+interface LocalBackend {
+  score(response: string, groundTruth: string): Promise<LocalScore>;
+  close(): Promise<void>;
+}
+
 export class CompositeReward {
   readonly judge: AccuracyJudge | null;
-  private readonly tags: FormatTags;
   private readonly warned = new Set<string>();
-  private custom: { name: string; weight: number; fn: CustomRewardFn }[] = [];
   readonly stats: RewardStats = { scored: 0, dropped: 0, judgeUnavailable: 0, judgeCalls: 0, judgeCacheHits: 0, exactMatches: 0 };
 
   private constructor(
     readonly config: RewardConfig,
+    private readonly local: LocalBackend,
     private readonly warn: (message: string) => void,
   ) {
-    this.tags = { think: config.think_tag, answer: config.answer_tag };
     const j = config.judge;
     this.judge = j
       ? new AccuracyJudge({
@@ -67,17 +78,14 @@ export class CompositeReward {
       : null;
   }
 
-  /** Builds the reward; custom modules are resolved relative to `baseDir` (the config's folder). */
-  static async create(config: RewardConfig, options: { baseDir?: string; warn?: (m: string) => void } = {}): Promise<CompositeReward> {
-    const r = new CompositeReward(config, options.warn ?? ((m) => console.warn(m)));
-    for (const c of config.custom) {
-      const at = c.function.lastIndexOf(':');
-      const [file, name] = [c.function.slice(0, at), c.function.slice(at + 1)];
-      const mod = (await import(pathToFileURL(resolve(options.baseDir ?? process.cwd(), file)).href)) as Record<string, unknown>;
-      if (typeof mod[name] !== 'function') throw new Error(`custom reward '${c.function}': ${file} exports no function '${name}'`);
-      r.custom.push({ name, weight: c.weight, fn: mod[name] as CustomRewardFn });
-    }
-    return r;
+  /**
+   * Builds the reward. With `workers` > 0 (the default) the local components run in a Piscina pool
+   * and close() must be called when done; with 0 the embedding model and custom modules load here.
+   */
+  static async create(config: RewardConfig, options: CompositeRewardOptions = {}): Promise<CompositeReward> {
+    const warn = options.warn ?? ((m: string) => console.warn(m));
+    const local: LocalBackend = config.workers > 0 ? await RewardPool.start(config, config.workers, options.baseDir) : await LocalScorer.create(config, options);
+    return new CompositeReward(config, local, warn);
   }
 
   private warnOnce(key: string, message: string): void {
@@ -99,14 +107,13 @@ export class CompositeReward {
       );
   }
 
-  private async llmAccuracy(answer: string, reference: string, reasons: Record<string, string>): Promise<number | null> {
-    if (comparable(answer) === comparable(reference)) {
+  private async llmAccuracy(local: LocalScore, reasons: Record<string, string>): Promise<number | null> {
+    if (local.exact) {
       this.stats.exactMatches++;
       return 1;
     }
-    const hack = judgeHackReason(answer);
-    if (hack) {
-      reasons.accuracy_llm = hack;
+    if (local.hack) {
+      reasons.accuracy_llm = local.hack;
       return 0;
     }
     if (!this.judge) {
@@ -115,45 +122,38 @@ export class CompositeReward {
       return 0;
     }
     try {
-      return await this.judge.verdict(answer, reference);
+      return await this.judge.verdict(local.answer, local.reference);
     } catch (e) {
       if (!(e instanceof JudgeUnavailableError)) throw e;
       this.stats.judgeUnavailable++;
       reasons.accuracy_llm = `unavailable: ${e.message}`;
       this.checkOutage();
       return null;
+    } finally {
+      this.stats.judgeCalls = this.judge.calls;
+      this.stats.judgeCacheHits = this.judge.cacheHits;
     }
   }
 
-  private embedAccuracy(answer: string, reference: string, reasons: Record<string, string>): number {
-    this.warnOnce('embed', 'medix reward: no embedding model configured; accuracy_embed falls back to character-trigram cosine');
-    const sim = trigramCosine(answer, reference);
-    reasons.accuracy_embed = `fallback: trigram cosine ${sim.toFixed(3)}`;
-    return sim >= this.config.embed_threshold ? 1 : 0;
-  }
-
+  /** Scores one response; many calls may be in flight at once (submit each as it finishes generating). */
   async score(response: string, groundTruth: string): Promise<RewardResult> {
     const c = this.config;
-    const gt = parseGroundTruth(groundTruth);
-    const answer = extractAnswer(response);
+    const local = await this.local.score(response, groundTruth);
     const reasons: Record<string, string> = {};
-    const format = formatScore(response, this.tags);
-    const modality = modalityScore(response, gt.tag, this.tags);
     let llm: number | null = 0;
-    let embed: number | null = 0;
-    const invalid = invalidAnswerReason(answer);
-    if (invalid) reasons.accuracy_llm = reasons.accuracy_embed = invalid;
+    if (local.invalid) reasons.accuracy_llm = reasons.accuracy_embed = local.invalid;
     else {
-      llm = await this.llmAccuracy(answer, gt.answer, reasons);
-      embed = this.embedAccuracy(answer, gt.answer, reasons);
+      llm = await this.llmAccuracy(local, reasons);
+      if (local.embedFallback && !local.exact) {
+        this.warnOnce('embed', 'medix reward: no embedding model configured; accuracy_embed falls back to character-trigram cosine');
+        reasons.accuracy_embed = `fallback: trigram cosine ${local.similarity!.toFixed(3)}`;
+      }
     }
-    const custom: Record<string, number> = {};
-    for (const f of this.custom) custom[f.name] = Number(await f.fn(response, groundTruth));
 
     const parts: [number | null, number, string][] = [
       [llm, c.accuracy_llm_weight, 'accuracy_llm'],
-      [embed, c.accuracy_embed_weight, 'accuracy_embed'],
-      [modality, c.modality_weight, 'modality'],
+      [local.accuracy_embed, c.accuracy_embed_weight, 'accuracy_embed'],
+      [local.modality, c.modality_weight, 'modality'],
     ];
     const unavailable = parts.filter(([v]) => v === null).map(([, , n]) => n);
     let overall: number | null = null;
@@ -161,16 +161,19 @@ export class CompositeReward {
       const avail = parts.filter(([v]) => v !== null) as [number, number, string][];
       const wsum = avail.reduce((s, [, w]) => s + w, 0);
       const content = wsum > 0 ? avail.reduce((s, [v, w]) => s + v * w, 0) / wsum : 0;
-      const builtin = c.format_weight * format + (1 - c.format_weight) * content;
-      const customW = this.custom.reduce((s, f) => s + f.weight, 0);
-      overall = (builtin + this.custom.reduce((s, f) => s + f.weight * custom[f.name], 0)) / (1 + customW);
+      const builtin = c.format_weight * local.format + (1 - c.format_weight) * content;
+      const customW = c.custom.reduce((s, f) => s + f.weight, 0);
+      const customSum = c.custom.reduce((s, f) => s + f.weight * local.custom[customFunctionName(f.function)], 0);
+      overall = (builtin + customSum) / (1 + customW);
     }
     this.stats.scored++;
     if (overall === null) this.stats.dropped++;
-    if (this.judge) {
-      this.stats.judgeCalls = this.judge.calls;
-      this.stats.judgeCacheHits = this.judge.cacheHits;
-    }
-    return { overall, format, accuracy_llm: llm, accuracy_embed: embed, modality, custom, reasons, unavailable };
+    return { overall, format: local.format, accuracy_llm: llm, accuracy_embed: local.accuracy_embed, modality: local.modality, custom: local.custom, reasons, unavailable };
+  }
+
+  /** Stops the worker pool (or releases the embedding session) and writes pending cache entries. */
+  async close(): Promise<void> {
+    await this.local.close();
+    await this.judge?.cache.flush();
   }
 }

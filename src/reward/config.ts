@@ -2,6 +2,11 @@
 // and policy is a key; validation errors name the key path.
 import { z } from 'zod';
 
+/** "path/to/module.ts:score" -> "score" (the module path may itself contain ':' on Windows). */
+export function customFunctionName(spec: string): string {
+  return spec.slice(spec.lastIndexOf(':') + 1);
+}
+
 export const rewardConfigSchema = z
   .object({
     /** Weight of format; the rest (1 - format) is the content share. */
@@ -30,11 +35,38 @@ export const rewardConfigSchema = z
         max_prediction_chars: z.number().int().min(16).default(512),
         cache_file: z.string().optional(),
       })
+      .strict()
       .optional(),
+    /**
+     * Sentence-embedding model for accuracy_embed (ONNX export + its tokenizer.json; paths relative
+     * to the config file). Without it a character-trigram cosine stands in, with a warning.
+     */
+    embedding: z
+      .object({
+        model: z.string().min(1),
+        tokenizer: z.string().min(1),
+        /** BGE and MedEmbed use the [CLS] vector; most sentence-transformers models use the mean. */
+        pooling: z.enum(['cls', 'mean']).default('cls'),
+        normalize: z.boolean().default(true),
+        batch_size: z.number().int().min(1).default(32),
+        max_length: z.number().int().min(2).default(512),
+        /** Output to read (default last_hidden_state, else the first output). */
+        output: z.string().optional(),
+        /** onnxruntime threads per worker. */
+        threads: z.number().int().min(1).default(1),
+      })
+      .strict()
+      .optional(),
+    /** Piscina worker threads computing the rule, embedding and custom components; 0 scores on the calling thread. */
+    workers: z.number().int().min(0).default(1),
     /** User reward modules: "path/to/module.ts:functionName" with their weight in the overall. */
     custom: z.array(z.object({ function: z.string().regex(/^.+:[A-Za-z_$][\w$]*$/, 'expected path:functionName'), weight: z.number().min(0) })).default([]),
   })
   .strict()
+  .refine((c) => new Set(c.custom.map((f) => customFunctionName(f.function))).size === c.custom.length, {
+    message: 'custom reward functions must have distinct names (results are reported by function name)',
+    path: ['custom'],
+  })
   .refine((c) => Math.abs(c.accuracy_llm_weight + c.accuracy_embed_weight + c.modality_weight - 1) < 1e-6, {
     message: 'accuracy_llm_weight + accuracy_embed_weight + modality_weight must add up to 1',
     path: ['accuracy_llm_weight'],

@@ -21,11 +21,15 @@ export function parseGroundTruth(gt: string): GroundTruth {
   return { tag: s.slice(0, close + 1).replace(/\s+/g, ''), answer: s.slice(close + 1).trim() };
 }
 
-/** The text inside the first <answer>...</answer> (the whole response without one), periods removed. */
-export function extractAnswer(response: string): string {
+/**
+ * The text inside the first <answer>...</answer> (the whole response without a closed block),
+ * periods removed, trimmed. `tag` must be a plain tag name (the config's answer_tag).
+ */
+export function extractAnswer(response: string, tag = 'answer'): string {
   const r = squeezeTags(response);
-  const m = /<answer>([\s\S]*?)<\/answer>/.exec(r);
-  return (m ? m[1] : r).replace(/\./g, '').trim();
+  const open = r.indexOf(`<${tag}>`);
+  const close = open < 0 ? -1 : r.indexOf(`</${tag}>`, open + tag.length + 2);
+  return (close < 0 ? r : r.slice(open + tag.length + 2, close)).replace(/\./g, '').trim();
 }
 
 /** Why an extracted answer cannot be scored, or null when it can (the method's filters). */

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxEmbedder, cosine, poolHidden, type EmbedderOptions } from '../../src/reward/embedding.js';
-import { directHidden, writeTinyEncoder } from './tiny-encoder.js';
+import { directHidden, writeTinyEncoder } from '../helpers/tiny-encoder.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medix-embed-'));
 const enc = writeTinyEncoder(dir);
