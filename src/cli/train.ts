@@ -1,6 +1,6 @@
 // `medix train CONFIG.yaml [key=value ...] [--resume]`: RL (and SFT warm-up) training.
 import type { Command } from 'commander';
-import { loadTrainConfig } from '../train/config.js';
+import { loadTrainingConfig } from '../config/index.js';
 import { Trainer, configDir } from '../train/trainer.js';
 
 export function registerTrain(program: Command): void {
@@ -11,7 +11,7 @@ export function registerTrain(program: Command): void {
     .argument('[overrides...]', 'dotted overrides, e.g. worker.rollout.n=8 trainer.max_steps=10')
     .option('--resume', 'continue from the newest valid checkpoint in the run directory')
     .action(async (file: string, overrides: string[], opts: { resume?: boolean }) => {
-      const cfg = loadTrainConfig(file, overrides);
+      const cfg = loadTrainingConfig(file, overrides);
       const trainer = await Trainer.create(cfg, { resume: opts.resume, baseDir: configDir(file) });
       const t0 = Date.now();
       const s = await trainer.run();

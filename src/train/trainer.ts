@@ -19,7 +19,7 @@ import type { HfTokenizer } from '../tokenizer/hf-tokenizer.js';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
 import { computeAdvantages, filterGroupsByMeanScore, learningRateAt, scoresToTokenRewards } from '../rl/index.js';
 import { latestValidCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { configToYaml, type TrainConfig } from './config.js';
+import { trainingConfigToYaml, type TrainingConfig } from '../config/index.js';
 import { PromptSampler, readJsonlDataset, type DataPosition, type DataRow } from './dataset.js';
 import type { Experience } from './experience.js';
 import { Progress } from './progress.js';
@@ -60,7 +60,7 @@ function requestSeed(...parts: number[]): number {
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
-function modelConfigFromInit(init: NonNullable<TrainConfig['worker']['actor']['model']['init']>, vocab: number): Qwen3Config {
+function modelConfigFromInit(init: NonNullable<TrainingConfig['worker']['actor']['model']['init']>, vocab: number): Qwen3Config {
   return {
     vocabSize: init.vocab_size ?? vocab,
     hiddenSize: init.hidden_size,
@@ -85,7 +85,7 @@ interface Rollout {
 
 export class Trainer {
   private constructor(
-    private readonly cfg: TrainConfig,
+    private readonly cfg: TrainingConfig,
     private readonly runDir: string,
     private model: Model,
     private readonly tokenizer: HfTokenizer,
@@ -99,7 +99,7 @@ export class Trainer {
     private readonly log: (m: string) => void,
   ) {}
 
-  static async create(cfg: TrainConfig, o: TrainRunOptions = {}): Promise<Trainer> {
+  static async create(cfg: TrainingConfig, o: TrainRunOptions = {}): Promise<Trainer> {
     const log = o.log ?? ((m: string) => console.error(m));
     const base = o.baseDir ?? process.cwd();
     const path = (p: string) => resolve(base, p);
@@ -127,7 +127,7 @@ export class Trainer {
     const latest = existsSync(runDir) ? latestValidCheckpoint(runDir, log) : null;
     if (latest && !o.resume) throw new Error(`${runDir} already holds checkpoints; pass --resume to continue that run, or set trainer.save_checkpoint_path to a new directory`);
     mkdirSync(runDir, { recursive: true });
-    atomicWriteFileSync(join(runDir, 'config.yaml'), configToYaml(cfg));
+    atomicWriteFileSync(join(runDir, 'config.yaml'), trainingConfigToYaml(cfg));
     const modelConfigJson = m.model_path ? (JSON.parse(readFileSync(join(path(m.model_path), 'config.json'), 'utf8')) as Record<string, unknown>) : undefined;
 
     let model: Model;
@@ -279,7 +279,7 @@ export class Trainer {
           clipLow: actor.clip_ratio_low,
           clipHigh: actor.clip_ratio_high,
           dualClip: actor.clip_ratio_dual,
-          kl: cfg.algorithm.use_kl_loss ? cfg.algorithm.kl_type : 'none',
+          kl: cfg.algorithm.use_kl_loss ? cfg.algorithm.kl_penalty : 'none',
           klCoef: cfg.algorithm.kl_coef,
           entropyCoef: actor.entropy_coef,
         },

@@ -1,34 +1,9 @@
-// Training configuration (EasyR1 names, overrides, errors naming the key) and data loading (bad
-// rows with file:line, policies, seeded order that resumes exactly).
+// Training data loading: bad rows with file:line, policies, seeded order that resumes exactly.
 import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyOverride, loadTrainConfig, parseTrainConfig } from '../../src/train/config.js';
 import { PromptSampler, readJsonlDataset, shuffled } from '../../src/train/dataset.js';
-
-const minimal = () => ({ data: { train_files: 'a.jsonl' }, worker: { actor: { model: { model_path: 'm' } } } });
-
-t.test('config: defaults, overrides, errors', async (t) => {
-  const c = parseTrainConfig(minimal(), 'x.yaml');
-  t.equal(c.algorithm.adv_estimator, 'grpo');
-  t.equal(c.worker.rollout.n, 5);
-  t.equal(c.worker.reward.accuracy_llm_weight, 0.575, 'the method\'s reward defaults');
-  const raw = minimal() as Record<string, unknown>;
-  applyOverride(raw, 'worker.rollout.n=8');
-  applyOverride(raw, 'worker.actor.optim.lr=1e-6');
-  applyOverride(raw, 'algorithm.online_filtering=true');
-  applyOverride(raw, 'trainer.save_checkpoint_path=runs/x');
-  const o = parseTrainConfig(raw, 'x.yaml');
-  t.same([o.worker.rollout.n, o.worker.actor.optim.lr, o.algorithm.online_filtering, o.trainer.save_checkpoint_path], [8, 1e-6, true, 'runs/x']);
-  t.throws(() => parseTrainConfig({ ...minimal(), algorithm: { adv_estimator: 'ppo2' } }, 'x.yaml'), /x\.yaml: algorithm\.adv_estimator: .*grpo.*rloo/);
-  t.throws(() => parseTrainConfig({ ...minimal(), trainer: { max_stepz: 3 } }, 'x.yaml'), /trainer.*max_stepz/);
-  t.throws(() => parseTrainConfig({ data: { train_files: 'a' }, worker: { actor: { model: {} } } }, 'x.yaml'), /worker\.actor\.model: give exactly one of model_path and init/);
-  t.throws(() => applyOverride({}, 'novalue'), /expected key\.path=value/);
-  const dir = mkdtempSync(join(tmpdir(), 'medix-cfg-'));
-  writeFileSync(join(dir, 'c.yaml'), 'data: [1, 2\n');
-  t.throws(() => loadTrainConfig(join(dir, 'c.yaml')), /c\.yaml: cannot read YAML/);
-});
 
 t.test('data: bad rows named by file and line, skip or stop', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'medix-data-'));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { stringify } from 'yaml';
-import { parseTrainConfig } from '../../src/train/config.js';
+import { parseTrainingConfig, resolveConfigPaths } from '../../src/config/index.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { latestValidCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import type { Model } from '../../src/engine/model.js';
@@ -40,7 +40,7 @@ function config(run: string, maxSteps: number) {
 }
 
 async function train(run: string, maxSteps: number, resume = false): Promise<void> {
-  const trainer = await Trainer.create(parseTrainConfig(config(run, maxSteps), 'test'), { baseDir: root, resume, log: () => {} });
+  const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(config(run, maxSteps), 'test'), root), { baseDir: root, resume, log: () => {} });
   await trainer.run();
 }
 
