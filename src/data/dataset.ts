@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { DataError, formatLocation, type RowLocation } from './errors.js';
 import { ImageFault, imageSize, imageSources, smartResize, type ImageSize, type ImageSource, type ResizeBounds } from './images.js';
 import { PromptError, type PromptFormatter } from './prompt.js';
-import { InvalidUtf8, readRecords, type RawRecord } from './records.js';
+import { dataFormat, InvalidUtf8, readRecords, type RawRecord } from './records.js';
 
 export interface RlSample {
   /** "file:line" (JSONL) or "file: row N" (Parquet), for messages and sample logs. */
@@ -40,6 +40,8 @@ export interface LoadDatasetOptions extends DataColumns {
   maxPromptLength?: number;
   /** Told about each skipped row (file and row, and why). */
   warn?: (message: string) => void;
+  /** Parquet rows read at a time (default 256): bounds the image bytes in memory while loading. */
+  rowsPerRead?: number;
 }
 
 export interface DatasetStats {
@@ -95,7 +97,7 @@ export async function loadRlDataset(files: string | readonly string[], o: LoadDa
   const stats: DatasetStats = { rows: 0, kept: 0, badRows: 0, overlongPrompts: 0 };
   for (const file of list) {
     const baseDir = resolve(o.imageDir ?? dirname(file));
-    for (const item of await readRecords(file)) {
+    for await (const item of readRecords(file, { rowsPerRead: o.rowsPerRead })) {
       stats.rows++;
       const where = item.where;
       try {
@@ -103,7 +105,9 @@ export async function loadRlDataset(files: string | readonly string[], o: LoadDa
         const question = text(item.record, o.promptKey);
         const answer = text(item.record, o.answerKey);
         const img = await images(item.record, o.imageKey, baseDir, o.resize);
-        const sample: RlSample = { id: formatLocation(where), where, question, answer, images: img.sources, imageSizes: img.sizes };
+        // Parquet image bytes are dropped once checked and read again per batch (see ParquetImageRef).
+        const sources = dataFormat(file) === 'parquet' ? img.sources.map((s, index) => ('bytes' in s ? { parquet: { file, row: where.row, column: o.imageKey, index, baseDir } } : s)) : img.sources;
+        const sample: RlSample = { id: formatLocation(where), where, question, answer, images: sources, imageSizes: img.sizes };
         if (o.formatter) {
           try {
             sample.promptLength = o.formatter.encode(question, img.sizes).length;

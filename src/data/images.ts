@@ -5,9 +5,24 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import sharp from 'sharp';
+import { readParquetCell } from './records.js';
 
-/** An image of a row: inline bytes (Parquet, base64 in JSONL) or a file inside the dataset's directory. */
-export type ImageSource = { bytes: Uint8Array } | { path: string };
+/**
+ * An image of a row: inline bytes (base64 in JSONL), a file inside the dataset's directory, or bytes
+ * stored in a Parquet row, read again when needed so a large data set's images never sit in memory.
+ */
+export type ImageSource = { bytes: Uint8Array } | { path: string } | { parquet: ParquetImageRef };
+
+export interface ParquetImageRef {
+  file: string;
+  /** 1-based row. */
+  row: number;
+  column: string;
+  /** Position among the row's images (imageSources order). */
+  index: number;
+  /** The directory the row's image paths resolve against. */
+  baseDir: string;
+}
 
 export interface ImageSize {
   width: number;
@@ -87,8 +102,14 @@ function prefixed<T>(prefix: string, f: () => T): T {
   }
 }
 
-function input(src: ImageSource): Uint8Array {
+async function input(src: ImageSource): Promise<Uint8Array> {
   if ('bytes' in src) return src.bytes;
+  if ('parquet' in src) {
+    const ref = src.parquet;
+    const again = imageSources(await readParquetCell(ref.file, ref.row, ref.column), ref.baseDir)[ref.index];
+    if (!again || 'parquet' in again) throw new ImageFault(`${ref.file}: row ${ref.row} no longer has image ${ref.index + 1} (the file changed since it was loaded)`);
+    return input(again);
+  }
   try {
     return readFileSync(src.path);
   } catch (e) {
@@ -99,7 +120,7 @@ function input(src: ImageSource): Uint8Array {
 /** The stored size, read from the image header (cheap: no pixels are decoded). */
 export async function imageSize(src: ImageSource): Promise<ImageSize> {
   try {
-    const m = await sharp(input(src)).metadata();
+    const m = await sharp(await input(src)).metadata();
     if (!m.width || !m.height) throw new Error('no size in the header');
     return { width: m.width, height: m.height };
   } catch (e) {
@@ -152,7 +173,7 @@ export async function decodeImage(src: ImageSource, b: ResizeBounds): Promise<De
   const original = await imageSize(src);
   const target = smartResize(original, b);
   try {
-    const rgb = await sharp(input(src)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    const rgb = await sharp(await input(src)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (rgb.info.channels !== 3) throw new Error(`decoded to ${rgb.info.channels} channels`);
     const sameSize = rgb.info.width === target.width && rgb.info.height === target.height;
     const data = sameSize

@@ -2,10 +2,10 @@
 // with a length filter, and a seeded, resumable sample order.
 export { DataError, formatLocation } from './errors.js';
 export type { RowLocation } from './errors.js';
-export { readRecords, readJsonlRecords, readParquetRecords, dataFormat, InvalidUtf8 } from './records.js';
+export { readRecords, readJsonlRecords, readParquetRecords, readParquetCell, dataFormat, InvalidUtf8 } from './records.js';
 export type { RawRecord, RecordOrFault } from './records.js';
 export { ImageFault, confinedImagePath, imageSources, imageSize, smartResize, imageTokenCount, decodeImage } from './images.js';
-export type { ImageSource, ImageSize, DecodedImage, ResizeBounds } from './images.js';
+export type { ImageSource, ParquetImageRef, ImageSize, DecodedImage, ResizeBounds } from './images.js';
 export { PromptFormatter, PromptError, IMAGE_PLACEHOLDER } from './prompt.js';
 export type { PromptOptions, EncodedPrompt } from './prompt.js';
 export { loadRlDataset } from './dataset.js';

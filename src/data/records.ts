@@ -3,7 +3,7 @@
 // as a record (bad JSON, not an object, text that is not UTF-8) comes back as a fault with its row
 // number, so the loader can apply data.on_bad_row to it like to any other bad row.
 import { readFileSync } from 'node:fs';
-import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { DataError, type RowLocation } from './errors.js';
 
 export type RawRecord = Record<string, unknown>;
@@ -23,8 +23,10 @@ export function dataFormat(file: string): 'jsonl' | 'parquet' {
   throw new DataError(`${file}: unknown data format (expected .jsonl, .json or .parquet)`, file);
 }
 
-export async function readRecords(file: string): Promise<RecordOrFault[]> {
-  return dataFormat(file) === 'parquet' ? readParquetRecords(file) : readJsonlRecords(file);
+/** Rows in file order. Parquet is read a range of rows at a time, so memory holds one range of image bytes, not the file's. */
+export async function* readRecords(file: string, o: { rowsPerRead?: number } = {}): AsyncGenerator<RecordOrFault> {
+  if (dataFormat(file) === 'parquet') yield* readParquetRecords(file, o.rowsPerRead);
+  else yield* readJsonlRecords(file);
 }
 
 function readBytes(file: string): Uint8Array {
@@ -70,26 +72,54 @@ export function readJsonlRecords(file: string): RecordOrFault[] {
   return out;
 }
 
-export async function readParquetRecords(file: string): Promise<RecordOrFault[]> {
-  let rows: RawRecord[];
+async function openParquet(file: string): Promise<{ buffer: AsyncBuffer; metadata: FileMetaData }> {
   try {
-    rows = (await parquetReadObjects({
-      file: await asyncBufferFromFile(file),
-      // Un-annotated byte arrays (image bytes) stay bytes; annotated strings decode strictly.
-      utf8: false,
-      parsers: {
-        stringFromBytes: (b: Uint8Array | undefined) => {
-          if (!b) return b;
-          try {
-            return strictUtf8.decode(b);
-          } catch {
-            return new InvalidUtf8(b);
-          }
-        },
-      },
-    })) as RawRecord[];
+    const buffer = await asyncBufferFromFile(file);
+    return { buffer, metadata: await parquetMetadataAsync(buffer) };
   } catch (e) {
     throw new DataError(`${file}: not a readable Parquet file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
   }
-  return rows.map((record, i) => ({ where: { file, row: i + 1 }, record }));
+}
+
+async function readParquetRange(file: string, p: { buffer: AsyncBuffer; metadata: FileMetaData }, rowStart: number, rowEnd: number, columns?: string[]): Promise<RawRecord[]> {
+  try {
+    return (await parquetReadObjects({
+      file: p.buffer,
+      metadata: p.metadata,
+      rowStart,
+      rowEnd,
+      columns,
+      // Un-annotated byte arrays (image bytes) stay bytes; annotated strings decode strictly.
+      utf8: false,
+      parsers: { stringFromBytes: strictString },
+    })) as RawRecord[];
+  } catch (e) {
+    throw new DataError(`${file}: rows ${rowStart + 1}-${rowEnd}: not readable (${(e as Error).message})`, file);
+  }
+}
+
+function strictString(b: Uint8Array | undefined): string | InvalidUtf8 | undefined {
+  if (!b) return b;
+  try {
+    return strictUtf8.decode(b);
+  } catch {
+    return new InvalidUtf8(b);
+  }
+}
+
+export async function* readParquetRecords(file: string, rowsPerRead = 256): AsyncGenerator<RecordOrFault> {
+  const p = await openParquet(file);
+  const total = Number(p.metadata.num_rows);
+  for (let start = 0; start < total; start += rowsPerRead) {
+    const rows = await readParquetRange(file, p, start, Math.min(total, start + rowsPerRead));
+    for (const [i, record] of rows.entries()) yield { where: { file, row: start + i + 1 }, record };
+  }
+}
+
+/** One cell of one row (1-based), read again: how image bytes kept out of memory are fetched per batch. */
+export async function readParquetCell(file: string, row: number, column: string): Promise<unknown> {
+  const p = await openParquet(file);
+  const [record] = await readParquetRange(file, p, row - 1, row, [column]);
+  if (!record) throw new DataError(`${file}: row ${row} is past the end of the file`, file, row);
+  return record[column];
 }

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { DataError, loadRlDataset, type LoadDatasetOptions } from '../../src/data/index.js';
+import { DataError, decodeImage, loadRlDataset, type LoadDatasetOptions } from '../../src/data/index.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'data');
 const resize = { factor: 32, minPixels: 32 * 32, maxPixels: 512 * 512 };
@@ -147,6 +147,22 @@ t.test('Parquet in the Hugging Face layout (fixture from make-parquet.ts): bytes
   ]);
   const err = await loadRlDataset(file, options({ onBadRow: 'stop' })).catch((e: unknown) => e as DataError);
   t.match(err, { file, row: 4, message: `${file}: row 4: field 'problem' is not valid UTF-8 (data.on_bad_row is 'stop')` });
+
+  // Read 3 rows at a time: the same samples, row numbers continuing across the ranges.
+  const ranged = await loadRlDataset(file, options({ rowsPerRead: 3 }));
+  t.same(ranged.samples, samples);
+});
+
+t.test('Parquet image bytes are not kept: a sample refers to its row, and decoding reads the bytes again', async (t) => {
+  const file = join(fixtures, 'train.parquet');
+  const { samples } = await loadRlDataset(file, options());
+  t.same(samples[0].images, [{ parquet: { file, row: 1, column: 'images', index: 0, baseDir: fixtures } }]);
+  t.same(samples[1].images, [{ path: join(fixtures, 'images', 'chest.png') }], 'a path stays a path');
+  // The fixture's inline image is 64 x 48 of (100, 0, 0); 48 rounds to 64 on the 32 grid (1.5 -> 2).
+  const d = await decodeImage(samples[0].images[0], resize);
+  t.same([d.width, d.height, d.original, [...d.pixels.subarray(0, 3)]], [64, 64, { width: 64, height: 48 }, [100, 0, 0]]);
+  const moved = { parquet: { file, row: 3, column: 'images', index: 0, baseDir: fixtures } };
+  await t.rejects(decodeImage(moved, resize), /row 3 no longer has image 1/);
 });
 
 t.test('several files load in order, each with its own image directory', async (t) => {
