@@ -2,12 +2,13 @@
 // "ground_truth"} records (stdin/stdout by default) with the composite reward, one output line per
 // input line, in input order, with every component under the method's names.
 import type { Command } from 'commander';
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse as parseYaml } from 'yaml';
 import { parseRewardConfig } from '../reward/config.js';
 import { CompositeReward } from '../reward/composite.js';
+import { atomicWriteFileSync } from '../util/atomic-write.js';
 
 export function registerReward(program: Command): void {
   program
@@ -17,7 +18,7 @@ export function registerReward(program: Command): void {
     .option('--input <file>', 'input JSONL (default stdin)')
     .option('--output <file>', 'output JSONL (default stdout)')
     .action(async (opts: { config?: string; input?: string; output?: string }) => {
-      const raw = opts.config ? parseYaml(readFileSync(opts.config, 'utf8')) : {};
+      const raw = opts.config ? readConfigFile(opts.config) : {};
       const section = raw && typeof raw === 'object' && 'reward' in raw ? (raw as { reward: unknown }).reward : raw;
       const config = parseRewardConfig(section, opts.config ?? 'reward config');
       const reward = await CompositeReward.create(config, { baseDir: opts.config ? dirname(opts.config) : undefined, warn: (m) => console.error(m) });
@@ -28,21 +29,44 @@ export function registerReward(program: Command): void {
       for await (const line of lines) {
         n++;
         if (line.trim() === '') continue;
-        let rec: { response?: unknown; ground_truth?: unknown };
+        let rec: { response?: unknown; ground_truth?: unknown } | null;
         try {
           rec = JSON.parse(line);
         } catch {
           throw new Error(`${where}:${n}: not valid JSON`);
         }
+        if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new Error(`${where}:${n}: expected a JSON object with 'response' and 'ground_truth'`);
         if (typeof rec.response !== 'string') throw new Error(`${where}:${n}: field 'response' must be a string`);
         if (typeof rec.ground_truth !== 'string') throw new Error(`${where}:${n}: field 'ground_truth' must be a string`);
         // Scored concurrently (judge calls overlap), written in input order.
         pending.push(reward.score(rec.response, rec.ground_truth).then((r) => JSON.stringify({ ...rec, ...r })));
       }
-      const out = opts.output ? createWriteStream(opts.output) : process.stdout;
-      for (const p of pending) out.write((await p) + '\n');
-      if (opts.output) await new Promise<void>((res, rej) => (out as ReturnType<typeof createWriteStream>).end((e?: Error | null) => (e ? rej(e) : res())));
+      const records: string[] = [];
+      try {
+        for (const p of pending) records.push((await p) + '\n');
+      } finally {
+        await reward.close();
+      }
+      // The output appears whole or not at all: a failure midway never leaves a partial file.
+      if (opts.output) atomicWriteFileSync(opts.output, records.join(''));
+      else for (const r of records) process.stdout.write(r);
       const s = reward.stats;
-      console.error(`medix reward: ${s.scored} scored, ${s.dropped} dropped, judge: ${s.judgeCalls} calls, ${s.judgeCacheHits} cache hits, ${s.judgeUnavailable} unavailable`);
+      console.error(
+        `medix reward: ${s.scored} scored, ${s.dropped} dropped, ${s.exactMatches} exact matches; judge: ${s.judgeCalls} calls, ${s.judgeCacheHits} cache hits, ${s.judgeUnavailable} unavailable`,
+      );
     });
+}
+
+function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`reward config ${file}: cannot read (${(e as Error).message})`);
+  }
+  try {
+    return parseYaml(text);
+  } catch (e) {
+    throw new Error(`reward config ${file}: not valid YAML (${(e as Error).message})`);
+  }
 }

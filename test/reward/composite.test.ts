@@ -1,12 +1,11 @@
 // The composite reward against a local judge server: the method's weights, exact matches that skip
 // the judge, a failing judge marked unavailable (never a silent 0) with both policies and the
-// outage stop, judge-hacking attempts, fallbacks, custom modules, the CLI. (Overlap and the cache
-// through the worker pool: pool.test.ts.)
+// outage stop, judge-hacking attempts, fallbacks, custom modules. (The CLI: cli.test.ts; overlap
+// and the cache through the worker pool: pool.test.ts.)
 import t from 'tap';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { parseRewardConfig } from '../../src/reward/config.js';
 import { CompositeReward } from '../../src/reward/composite.js';
 import { judgeHackReason } from '../../src/reward/judge-accuracy.js';
@@ -99,22 +98,4 @@ t.test('fallbacks warn once; custom modules mix in; config errors name the key',
   t.throws(() => parseRewardConfig({ workers: 0, judge: { base_url: 'nope', model: 'j' } }), /judge\.base_url/);
   t.throws(() => parseRewardConfig({ workers: 0, formatt_weight: 1 }), /formatt_weight|Unrecognized/);
   await t.rejects(CompositeReward.create(parseRewardConfig({ workers: 0, custom: [{ function: 'mine.mjs:absent', weight: 1 }] }), { baseDir: dir }), /exports no function 'absent'/);
-});
-
-t.test('medix reward scores a JSONL file end to end', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'medix-reward-'));
-  const input = join(dir, 'in.jsonl');
-  writeFileSync(input, [JSON.stringify({ response: resp('X_RAY', 'lobar pneumonia'), ground_truth: '<X_RAY> lobar pneumonia' }), JSON.stringify({ response: 'nothing', ground_truth: '<MRI_SCAN> glioma' })].join('\n') + '\n');
-  const cli = join(import.meta.dirname, '../../src/cli/medix.ts');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--input', input, '--output', join(dir, 'out.jsonl')], { encoding: 'utf8' });
-  t.equal(r.status, 0, r.stderr);
-  const out = readFileSync(join(dir, 'out.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  t.equal(out.length, 2);
-  for (const k of ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality']) t.ok(k in out[0], k);
-  t.equal(out[0].overall, 1);
-  t.equal(out[1].format, 0);
-  writeFileSync(input, '{"response": 3, "ground_truth": "x"}\n');
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--input', input], { encoding: 'utf8' });
-  t.not(bad.status, 0);
-  t.match(bad.stderr, /in\.jsonl:1: field 'response' must be a string/);
 });

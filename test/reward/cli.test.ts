@@ -1,0 +1,89 @@
+// `medix reward` end to end: a YAML config with a judge and an ONNX embedding model, a JSONL file
+// in and out, records with every component under the method's names, reasons and `unavailable`
+// markers; stdin/stdout; bad input named by file and line, with no output file left behind.
+import t from 'tap';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { judgeServer } from '../helpers/judge-server.js';
+import { writeTinyEncoder } from '../helpers/tiny-encoder.js';
+
+const cli = join(import.meta.dirname, '../../src/cli/medix.ts');
+const dir = mkdtempSync(join(tmpdir(), 'medix-reward-cli-'));
+writeTinyEncoder(dir);
+const resp = (tag: string, answer: string) => `<${tag}><thinking>findings reviewed</thinking><answer>${answer}</answer>`;
+
+/** Runs the CLI asynchronously (the judge server lives in this process and must keep answering). */
+function medix(args: string[], stdin = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', cli, ...args]);
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c) => (stdout += c));
+    p.stderr.on('data', (c) => (stderr += c));
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+    p.stdin.end(stdin);
+  });
+}
+
+t.test('scores a JSONL file with a judge and an embedding model', async (t) => {
+  const judge = await judgeServer(0);
+  t.teardown(judge.close);
+  const config = join(dir, 'reward.yaml');
+  writeFileSync(
+    config,
+    `reward:\n  workers: 1\n  judge:\n    base_url: ${judge.url}\n    model: tiny-judge\n    max_attempts: 1\n  embedding:\n    model: model.onnx\n    tokenizer: tokenizer.json\n    pooling: mean\n`,
+  );
+  const rows = [
+    { response: resp('X_RAY', 'Lobar pneumonia.'), ground_truth: '<X_RAY> lobar pneumonia', id: 'a' },
+    { response: resp('CT_SCAN', 'right lower lobe pneumonia'), ground_truth: '<X_RAY> lobar pneumonia', id: 'b' },
+    { response: 'it is a glioma', ground_truth: '<MRI_SCAN> glioma', id: 'c' },
+    { response: resp('X_RAY', 'Answer: B'), ground_truth: '<X_RAY> pleural effusion', id: 'd' },
+  ];
+  const input = join(dir, 'in.jsonl');
+  writeFileSync(input, rows.map((r) => JSON.stringify(r)).join('\n') + '\n\n');
+  const r = await medix(['reward', '--config', config, '--input', input, '--output', join(dir, 'out.jsonl')]);
+  t.equal(r.status, 0, r.stderr);
+  const out = readFileSync(join(dir, 'out.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.same(out.map((o) => o.id), ['a', 'b', 'c', 'd'], 'one record per input row, in order, input fields kept');
+  for (const k of ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality', 'reasons', 'unavailable']) t.ok(k in out[0], `field ${k}`);
+  t.same([out[0].overall, out[0].format, out[0].accuracy_llm, out[0].accuracy_embed, out[0].modality], [1, 1, 1, 1, 1]);
+  t.equal(out[1].accuracy_llm, 1, 'judged YES');
+  t.equal(out[1].modality, 0);
+  t.equal(out[2].format, 0);
+  t.equal(out[2].accuracy_llm, 1, 'no answer block: the whole response is the answer');
+  t.match(out[3].reasons.accuracy_llm, /':'/);
+  t.equal(judge.requests, 2, 'exact and invalid answers need no judge');
+  t.match(r.stderr, /4 scored, 0 dropped, 1 exact matches; judge: 2 calls/);
+  t.notMatch(r.stderr, /falls back/, 'no fallback warning with both models configured');
+
+  judge.fail = true;
+  const down = await medix(['reward', '--config', config], JSON.stringify(rows[1]) + '\n');
+  t.equal(down.status, 0, down.stderr);
+  const rec = JSON.parse(down.stdout);
+  t.equal(rec.accuracy_llm, null);
+  t.same(rec.unavailable, ['accuracy_llm']);
+  t.match(rec.reasons.accuracy_llm, /^unavailable: .*HTTP 503/);
+  t.type(rec.overall, 'number', 'renormalised over the other components');
+});
+
+t.test('defaults without a config, stdin to stdout, with fallbacks named; bad input named', async (t) => {
+  const ok = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward'], { input: JSON.stringify({ response: resp('X_RAY', 'pneumonia'), ground_truth: '<X_RAY> lobar pneumonia' }) + '\n', encoding: 'utf8' });
+  t.equal(ok.status, 0, ok.stderr);
+  const rec = JSON.parse(ok.stdout);
+  t.match(rec.reasons, { accuracy_llm: /^fallback: normalised exact match/, accuracy_embed: /^fallback: trigram cosine/ });
+  t.match(ok.stderr, /no judge configured[\s\S]*no embedding model configured/);
+
+  const input = join(dir, 'bad.jsonl');
+  const output = join(dir, 'never.jsonl');
+  writeFileSync(input, JSON.stringify({ response: 'x y', ground_truth: '<X_RAY> a b' }) + '\n{"response": 3, "ground_truth": "x"}\n');
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--input', input, '--output', output], { encoding: 'utf8' });
+  t.not(bad.status, 0);
+  t.match(bad.stderr, /bad\.jsonl:2: field 'response' must be a string/);
+  t.notOk(existsSync(output), 'no partial output file');
+  writeFileSync(join(dir, 'typo.yaml'), 'judge:\n  base_url: http://127.0.0.1:9/v1\n  model: j\n  timeout: 3\n');
+  const typo = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--config', join(dir, 'typo.yaml')], { input: '', encoding: 'utf8' });
+  t.not(typo.status, 0);
+  t.match(typo.stderr, /typo\.yaml: judge: .*timeout/);
+});
