@@ -1,23 +1,40 @@
-// Decode throughput of the generation engine (KV cache, batched decode, native sampling at
-// temperature 1) for a Qwen3-shaped model at batch 1 and batch 16, against the limits of this
-// machine measured in the same run:
-//   - memory: a decode step reads every weight once (the layers' matrices and the [V, H] head; the
-//     embedding lookup reads one row per token), so tokens/s <= batch * bandwidth / weight bytes;
-//   - compute: 2 flops per matrix parameter per token, so tokens/s <= sgemm peak / (2 * params)
-//     (needs the gemm bench's peak in the same run).
-// The limit of a batch is the lower of the two; the ratio record is decode tokens/s over it. The
-// model shape is the train_step bench's (8 layers, hidden 512, vocab 151,936).
+// Generation throughput of the engine (KV cache, batched decode, native sampling at temperature 1)
+// for a Qwen3-shaped model, against the limits of this machine measured in the same run:
+//   - decode at batch 1, 8, 32, 128 (one request with n samples sharing the prefill). A decode step
+//     reads every weight once (the layers' matrices and the [V, H] head; the embedding lookup reads
+//     one row per token), so tokens/s <= batch * bandwidth / weight bytes; and it does 2 flops per
+//     matrix parameter per token, so tokens/s <= sgemm peak / (2 * params) (needs the gemm bench's
+//     peak in the same run: `--only gemm,generate`). The ratio record is tokens/s over the lower limit.
+//   - prefill of one prompt, as tokens/s and model FLOP utilisation against the sgemm peak: 2 flops
+//     per layer matrix parameter per token, causal attention (QK^T and PV, 4 * heads * head_dim
+//     flops per query-key pair per layer) and the head for the one row whose next token is drawn.
+// The model shape is the train_step bench's (8 layers, hidden 512, vocab 151,936).
 import { type Qwen3Config, Model } from '../src/engine/model.js';
 import { readBandwidth } from '../src/engine/system.js';
 import { Qwen3GenerationEngine } from '../src/generate/engine.js';
 import { full, quick } from './train_step.bench.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
-/** Matrix parameters read (and multiplied) per decoded token: every layer's projections and the head. */
-function matrixParams(c: Qwen3Config): number {
+/** Matrix parameters of the layers (q, k, v, o, gate, up, down), without the head. */
+function layerMatrixParams(c: Qwen3Config): number {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
-  return c.numLayers * (c.hiddenSize * (2 * q + 2 * kv) + 3 * c.hiddenSize * c.intermediateSize) + c.vocabSize * c.hiddenSize;
+  return c.numLayers * (c.hiddenSize * (2 * q + 2 * kv) + 3 * c.hiddenSize * c.intermediateSize);
+}
+
+/** Matrix parameters read (and multiplied) per decoded token: every layer's projections and the head. */
+function matrixParams(c: Qwen3Config): number {
+  return layerMatrixParams(c) + c.vocabSize * c.hiddenSize;
+}
+
+/** Forward FLOPs of a prefill of one prompt of L tokens that draws one next token. */
+function prefillFlops(c: Qwen3Config, L: number): number {
+  const attention = 4 * c.numLayers * c.numHeads * c.headDim * ((L * (L + 1)) / 2);
+  return 2 * L * layerMatrixParams(c) + attention + 2 * c.vocabSize * c.hiddenSize;
+}
+
+function promptIds(length: number, seed: number): number[] {
+  return Array.from({ length }, (_, i) => (i * 7919 + seed * 104729 + 13) % 8192);
 }
 
 /** Decode tokens/s of one request with n samples: tokens after the first step over the time they took. */
@@ -27,7 +44,7 @@ async function decodeRate(engine: Qwen3GenerationEngine, n: number, newTokens: n
   let decoded = 0;
   let firstStepTokens = 0;
   await engine.generate({
-    promptIds: Array.from({ length: promptLength }, (_, i) => (i * 7919 + 13) % 8192),
+    promptIds: promptIds(promptLength, n),
     params: { n, maxNewTokens: newTokens, temperature: 1, seed: 1, ignoreEos: true },
     onToken: () => {
       const now = performance.now();
@@ -44,34 +61,57 @@ async function decodeRate(engine: Qwen3GenerationEngine, n: number, newTokens: n
   return decoded / ((last - first) / 1000);
 }
 
+/** Seconds from submitting a prompt to its first token: the prefill step. */
+async function prefillSeconds(engine: Qwen3GenerationEngine, length: number, seed: number): Promise<number> {
+  const t0 = performance.now();
+  await engine.generate({ promptIds: promptIds(length, seed), params: { maxNewTokens: 1, temperature: 1, seed: 1, ignoreEos: true } });
+  return (performance.now() - t0) / 1000;
+}
+
 const bench: BenchModule = {
   order: 30,
   async run(ctx: BenchContext): Promise<BenchRecord[]> {
     const c = ctx.quick ? quick : full;
-    const newTokens = ctx.quick ? 8 : 24;
+    const batches = ctx.quick ? [1, 8] : [1, 8, 32, 128];
+    const newTokens = ctx.quick ? 6 : 16;
     const promptLength = 64;
+    const prefillLength = ctx.quick ? 128 : 512;
     const model = Model.create(c, { seed: 1 });
-    const engine = new Qwen3GenerationEngine(model, { maxCachedTokens: 16 * (promptLength + newTokens + 16) });
+    const maxBatch = Math.max(...batches);
+    const engine = new Qwen3GenerationEngine(model, {
+      maxBatchSize: maxBatch,
+      maxCachedTokens: Math.max(maxBatch * (promptLength + newTokens + 32), 2 * prefillLength),
+    });
     const bandwidth = readBandwidth(ctx.quick ? 64 : 512, 3);
     const weightBytes = 4 * matrixParams(c);
     const computeLimit = ctx.peakGflops ? (ctx.peakGflops * 1e9) / (2 * matrixParams(c)) : Infinity;
-    const shape = `${c.numLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, ${(weightBytes / 2 ** 20).toFixed(0)} MiB of matrices, prompt ${promptLength}`;
-    ctx.log(`generate: ${shape}; read bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s`);
+    const shape = `${c.numLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, ${(weightBytes / 2 ** 20).toFixed(0)} MiB of matrices`;
+    ctx.log(`generate: ${shape}, prompt ${promptLength}; read bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s`);
+    if (!ctx.peakGflops) ctx.log('no sgemm peak in this run (add the gemm bench): limits are bandwidth only, no prefill_mfu');
     await decodeRate(engine, 1, 4, promptLength); // warm-up: workspaces and cache pages
     const records: BenchRecord[] = [
       { name: 'generate', metric: 'read_bandwidth', value: bandwidth / 1e9, unit: 'GB/s', note: 'best of 3 parallel reads of a buffer larger than the caches' },
     ];
-    for (const batch of [1, 16]) {
-      const rate = await decodeRate(engine, batch, newTokens, promptLength);
+    for (const batch of batches) {
+      // Best of two runs: the machine may be shared, and a slow run says more about it than about the engine.
+      const rate = Math.max(await decodeRate(engine, batch, newTokens, promptLength), await decodeRate(engine, batch, newTokens, promptLength));
       const memoryLimit = (batch * bandwidth) / weightBytes;
       const limit = Math.min(memoryLimit, computeLimit);
       const bound = limit === memoryLimit ? 'memory bandwidth' : 'sgemm peak';
-      ctx.log(`batch ${batch}: ${rate.toFixed(1)} tokens/s; limit ${limit.toFixed(1)} tokens/s (${bound})`);
+      ctx.log(`decode batch ${batch}: ${rate.toFixed(1)} tokens/s; limit ${limit.toFixed(1)} tokens/s (${bound})`);
       records.push(
-        { name: 'generate', metric: `decode_tokens_per_s_b${batch}`, value: rate, unit: 'tokens/s', note: `${shape}, temperature 1` },
+        { name: 'generate', metric: `decode_tokens_per_s_b${batch}`, value: rate, unit: 'tokens/s', note: `${shape}, prompt ${promptLength}, temperature 1` },
         { name: 'generate', metric: `decode_limit_ratio_b${batch}`, value: rate / limit, unit: 'fraction', note: `against the ${bound} limit ${limit.toFixed(1)} tokens/s` },
       );
     }
+    await prefillSeconds(engine, prefillLength, 0); // warm-up at this length
+    const seconds = Math.min(await prefillSeconds(engine, prefillLength, 1), await prefillSeconds(engine, prefillLength, 2));
+    const prefillGflops = prefillFlops(c, prefillLength) / seconds / 1e9;
+    const note = `${shape}, one prompt of ${prefillLength} tokens`;
+    ctx.log(`prefill: ${(prefillLength / seconds).toFixed(0)} tokens/s, ${prefillGflops.toFixed(1)} GFLOP/s`);
+    records.push({ name: 'generate', metric: 'prefill_tokens_per_s', value: prefillLength / seconds, unit: 'tokens/s', note });
+    if (ctx.peakGflops)
+      records.push({ name: 'generate', metric: 'prefill_mfu', value: prefillGflops / ctx.peakGflops, unit: 'fraction', note: `${note}, against measured sgemm peak ${ctx.peakGflops.toFixed(1)} GFLOP/s` });
     await engine.close();
     return records;
   },

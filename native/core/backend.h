@@ -95,6 +95,35 @@ class ScopedBuffer {
   void* p_;
 };
 
+// Backend memory kept between calls and grown on demand (per-step buffers of generation, whose
+// size changes from step to step but should not cost an allocation each time).
+class GrowableBuffer {
+ public:
+  explicit GrowableBuffer(Backend& be) : be_(be) {}
+  ~GrowableBuffer() {
+    if (p_) be_.release(p_);
+  }
+  GrowableBuffer(const GrowableBuffer&) = delete;
+  GrowableBuffer& operator=(const GrowableBuffer&) = delete;
+  // At least `bytes` bytes; the contents are not kept when it grows.
+  template <typename T>
+  T* get(size_t bytes) {
+    if (bytes > capacity_ || !p_) {
+      if (p_) be_.release(p_);
+      p_ = nullptr;  // stays empty if the allocation below throws
+      capacity_ = 0;
+      p_ = be_.alloc(bytes);
+      capacity_ = bytes;
+    }
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  Backend& be_;
+  void* p_ = nullptr;
+  size_t capacity_ = 0;
+};
+
 // The reference backend: host memory, the medix::cpu functions.
 Backend& cpu_backend();
 

@@ -21,7 +21,6 @@ struct GeneratorStats {
 class Generator {
  public:
   Generator(Qwen3Model& model, int64_t block_size, int64_t n_blocks);
-  ~Generator();
   Generator(const Generator&) = delete;
   Generator& operator=(const Generator&) = delete;
 
@@ -36,8 +35,11 @@ class Generator {
   Qwen3Model& model_;
   Backend& be_;
   KvCache cache_;
-  float* logits_ = nullptr;  // [logits_rows_, vocab]
-  int64_t logits_rows_ = 0;
+  GrowableBuffer logits_;  // [rows, vocab]
+  // Per-step buffers, kept so that a step allocates nothing once they have grown.
+  GrowableBuffer history_dev_, tokens_dev_, logprobs_dev_;
+  std::vector<int64_t> row_seq_, offsets_;
+  std::vector<int32_t> history_;
   GeneratorStats counters_;
 };
 

@@ -70,7 +70,12 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
   DecodeWorkspace& ws = *dws_;
 
   // Host side: append to the cache (slots), number the keys each token sees, build block tables.
-  std::vector<int32_t> slots(T), seq_of_token(T), n_keys(T), positions(static_cast<size_t>(P) * T);
+  std::vector<int32_t>&slots = ws.host_slots, &seq_of_token = ws.host_seq_of_token, &n_keys = ws.host_n_keys,
+                      &positions = ws.host_positions, &tables = ws.host_tables;
+  slots.resize(T);
+  seq_of_token.resize(T);
+  n_keys.resize(T);
+  positions.resize(static_cast<size_t>(P) * T);
   int64_t max_blocks = 1;
   for (int64_t i = 0; i < s.n_seqs; ++i) {
     const int64_t id = s.seq_ids[i], t0 = s.cu_seqlens[i], n = s.cu_seqlens[i + 1] - t0;
@@ -85,13 +90,13 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
     max_blocks = std::max<int64_t>(max_blocks, static_cast<int64_t>(cache.blocks(id).size()));
   }
   if (s.positions) std::copy(s.positions, s.positions + P * T, positions.begin());
-  std::vector<int32_t> tables(static_cast<size_t>(s.n_seqs * max_blocks), 0);
+  tables.assign(static_cast<size_t>(s.n_seqs * max_blocks), 0);
   for (int64_t i = 0; i < s.n_seqs; ++i) {
     const auto& b = cache.blocks(s.seq_ids[i]);
     std::copy(b.begin(), b.end(), tables.begin() + i * max_blocks);
   }
-  ScopedBuffer tables_dev(be_, sizeof(int32_t) * tables.size());
-  be_.from_host(tables_dev.as<void>(), tables.data(), sizeof(int32_t) * tables.size());
+  int32_t* tables_dev = ws.tables.get<int32_t>(sizeof(int32_t) * tables.size());
+  be_.from_host(tables_dev, tables.data(), sizeof(int32_t) * tables.size());
   be_.from_host(ws.tokens, s.tokens, sizeof(int32_t) * T);
   be_.from_host(ws.positions, positions.data(), sizeof(int32_t) * positions.size());
   be_.from_host(ws.slots, slots.data(), sizeof(int32_t) * T);
@@ -103,7 +108,7 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
                                 c.kv_heads,
                                 c.head_dim,
                                 cache.config().block_size,
-                                tables_dev.as<const int32_t>(),
+                                tables_dev,
                                 max_blocks,
                                 ws.seq_of_token,
                                 ws.n_keys,

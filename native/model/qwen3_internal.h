@@ -41,8 +41,12 @@ struct Qwen3Model::DecodeWorkspace : BufferArena {
   Acts acts;
   float *final_xn, *final_rstd, *rows;
   int32_t *tokens, *positions, *slots, *seq_of_token, *n_keys;
+  // Host-side step layout and the block tables (whose width changes with the longest sequence),
+  // kept so that a step allocates nothing once they have grown.
+  std::vector<int32_t> host_slots, host_seq_of_token, host_n_keys, host_positions, host_tables;
+  GrowableBuffer tables;
 
-  explicit DecodeWorkspace(Backend& b) : BufferArena(b) {}
+  explicit DecodeWorkspace(Backend& b) : BufferArena(b), tables(b) {}
 };
 
 }  // namespace medix

@@ -63,7 +63,9 @@ void paged_attention_forward(float* out, const float* q, const float* k_cache, c
           }
         }
       },
-      1);
+      // A task gets at least ~64K flops (a decode row over a short context is less than that per
+      // kv head): waking a thread costs more than such a task.
+      std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(1, 4 * group * longest * D)));
 }
 
 }  // namespace medix::cpu

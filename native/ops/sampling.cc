@@ -3,14 +3,16 @@
 // Every filter keeps a prefix of the vocabulary in the order "larger w first, lower id first among
 // equal w": top-k the first k, top-p the shortest prefix holding the mass, min-p everything down to
 // a value. So the kept set is described by a boundary (a value, and how many of the ids with exactly
-// that value are in, lowest first), found by a radix selection over the values' bits: a histogram of
-// count or probability mass per bucket of the top 11 bits, then the next 11 bits of the one bucket
-// where the prefix ends, then the last 10. Three passes over a shrinking candidate set instead of a
-// sort of 151,936 ids (which top-p on a flat distribution needed before).
+// that value are in, lowest first), found by a radix selection over the bits of the values: a
+// histogram of count or probability mass per digit of the top 11 bits, then of the next 11 bits
+// within the one digit where the prefix ends, then of the last 10. Four passes over the row instead
+// of a sort of 151,936 ids (which top-p on a flat distribution needed before).
 //
-// Exponentials use the vectorised polynomial of simd.h, stored once per row; sums of probability
-// mass are in double so that the many tiny tail terms are not lost. The row's log-sum-exp for the
-// returned log-prob comes from the same sum when no penalty changed the logits.
+// Exponentials use the vectorised polynomial of simd.h, stored once per row, with the ids outside
+// the kept set zeroed; the draw finds its block of 64 ids from per-block sums and walks only that
+// block. Sums of probability mass are in double so that the many tiny tail terms are not lost. The
+// row's log-sum-exp for the returned log-prob comes from the same exponentials when no penalty
+// changed the logits.
 #include "sampling.h"
 
 #include <algorithm>
@@ -58,8 +60,9 @@ struct Boundary {
 
 // Per-thread buffers, kept between calls (no allocation per step once grown).
 struct Scratch {
-  std::vector<float> w, e, tmp;  // penalised logits / temperature; exp(w - wmax); row_lse's
-  std::vector<int32_t> cand, bucket, dedup;
+  std::vector<float> w, e, tmp;  // penalised logits / temperature; exp(w - wmax); scratch
+  std::vector<double> blocks;    // sums of e per kBlock ids
+  std::vector<int32_t> cand, dedup;
 };
 thread_local Scratch scratch;
 
@@ -71,67 +74,54 @@ struct Cands {
 };
 
 // The shortest prefix of `c` (in the order) whose summed weight reaches `target`; all of c if the
-// total falls short by rounding. weight(id) is 1 (top-k) or the unnormalised probability (top-p).
-// *taken: the summed weight of the prefix.
+// total falls short by rounding. weight(id) is 1 (top-k) or the unnormalised probability (top-p);
+// ids with equal w have equal weight. Each level narrows the boundary value by one digit of its key
+// (bits 31-21, 20-10, 9-0), then a last pass takes the ids holding exactly that value, lowest first.
 template <class Weight>
-Boundary select_prefix(const Cands& c, const float* w, Weight weight, double target, double* taken,
-                       std::vector<int32_t>& bucket) {
-  // Digits of the key, high to low: bits 31-21, 20-10, 9-0.
+Boundary select_prefix(const Cands& c, const float* w, Weight weight, double target) {
   constexpr int kShift[3] = {21, 10, 0};
-  constexpr uint32_t kMask[3] = {0x7FF, 0x7FF, 0x3FF};
+  constexpr int64_t kDigits[3] = {2048, 2048, 1024};
   double hist[2048];
-  double above = 0.0;  // weight of the ids known to be in (keys above the boundary so far)
+  double above = 0.0;  // weight of the ids above the boundary found so far
   uint32_t prefix = 0, prefix_mask = 0;
-  bucket.clear();
   for (int level = 0; level < 3; ++level) {
-    const int64_t n = level == 0 ? c.n : static_cast<int64_t>(bucket.size());
-    auto id_at = [&](int64_t j) { return level == 0 ? c.at(j) : bucket[j]; };
-    std::fill(hist, hist + kMask[level] + 1, 0.0);
-    for (int64_t j = 0; j < n; ++j) {
-      const int32_t i = id_at(j);
-      hist[(order_key(w[i]) >> kShift[level]) & kMask[level]] += weight(i);
+    const int64_t digits = kDigits[level];
+    const uint32_t digit_mask = static_cast<uint32_t>(digits - 1);
+    std::fill(hist, hist + digits, 0.0);
+    for (int64_t j = 0; j < c.n; ++j) {
+      const int32_t i = c.at(j);
+      const uint32_t k = order_key(w[i]);
+      if ((k & prefix_mask) == prefix) hist[(k >> kShift[level]) & digit_mask] += weight(i);
     }
-    int64_t d = kMask[level];
-    int64_t lowest = -1;  // lowest non-empty digit: the boundary if the target is never reached
-    for (int64_t k = 0; k <= static_cast<int64_t>(kMask[level]); ++k)
-      if (hist[k] > 0) {
-        lowest = k;
-        break;
-      }
-    for (; d > lowest && above + hist[d] < target; --d) above += hist[d];
-    if (d < 0) d = 0;
+    int64_t lowest = 0;  // the boundary if the target is never reached
+    while (lowest < digits - 1 && hist[lowest] == 0) ++lowest;
+    int64_t d = digits - 1;
+    for (; d > lowest; --d) {
+      if (above + hist[d] >= target) break;
+      above += hist[d];
+    }
     prefix |= static_cast<uint32_t>(d) << kShift[level];
-    prefix_mask |= kMask[level] << kShift[level];
-    // Keep the ids of the boundary digit, in ascending order (in place from level 1 on).
-    int64_t kept = 0;
-    for (int64_t j = 0; j < n; ++j) {
-      const int32_t i = id_at(j);
-      if ((order_key(w[i]) & prefix_mask) == prefix) {
-        if (level == 0) bucket.push_back(i);
-        else bucket[kept++] = i;
-      }
-    }
-    if (level > 0) bucket.resize(static_cast<size_t>(kept));
+    prefix_mask |= digit_mask << kShift[level];
   }
-  // bucket: the ids whose key is exactly the boundary value, ascending; take them until the target.
   Boundary b{prefix, 0};
-  for (const int32_t i : bucket) {
-    if (above >= target) break;
-    above += weight(i);
-    ++b.ties;
+  for (int64_t j = 0; j < c.n && above < target; ++j) {
+    const int32_t i = c.at(j);
+    if (order_key(w[i]) == prefix) {
+      above += weight(i);
+      ++b.ties;
+    }
   }
-  *taken = above;
   return b;
 }
 
-// Visits the kept ids of c in ascending order until fn(id) returns true.
+// Whether the ids of c in ascending order are kept: calls fn(id, kept) for each.
 template <class Fn>
-void for_each_kept(const Cands& c, const float* w, const Boundary& b, Fn fn) {
+void walk_kept(const Cands& c, const float* w, const Boundary& b, Fn fn) {
   int64_t ties = 0;
   for (int64_t j = 0; j < c.n; ++j) {
     const int32_t i = c.at(j);
     const uint32_t k = order_key(w[i]);
-    if ((k > b.key || (k == b.key && ties++ < b.ties)) && fn(i)) return;
+    fn(i, k > b.key || (k == b.key && ties++ < b.ties));
   }
 }
 
@@ -143,17 +133,19 @@ double row_lse(const float* x, int64_t V, float temperature, std::vector<float>&
   double sum = 0.0;
   int64_t i = 0;
   for (; i + kLanes <= V; i += kLanes) sum += hsum(exp8(load(tmp.data() + i) - m));
-  for (; i < V; ++i) sum += std::exp(static_cast<double>(tmp[i] - m));
+  if (i < V) sum += hsum(lanes_below(V - i) ? exp8(load_partial(tmp.data() + i, V - i, m) - m) : splat(0.0f));
   return m + std::log(sum);
 }
 
-// What one row draws from: greedy's token, or the kept set (a boundary over candidates) with the
-// unnormalised probabilities e and their sum.
+// Ids per block of the draw's cumulative sums: the draw finds its block from the block sums, then
+// walks only inside it.
+constexpr int64_t kBlock = 64;
+
+// What one row draws from. Greedy: the token. Otherwise scratch.e holds exp(w - wmax) for the kept
+// ids and 0 for the others, scratch.blocks the sums of e per kBlock ids, kept_mass their sum.
 struct RowPlan {
   bool greedy = false;
   int32_t token = 0;  // greedy only
-  Cands cands{nullptr, 0};
-  Boundary bound;
   double kept_mass = 0.0;
   double lse = 0.0;  // log-sum-exp of the raw logits / temperature (temperature 1 when greedy)
 };
@@ -164,13 +156,13 @@ RowPlan plan_row(Scratch& s, const float* logits, int64_t V, const SamplerParams
   std::vector<float>& w = s.w;
   w.assign(logits, logits + V);
   // Repetition penalty, once per distinct token of the history.
-  if (p.repetition_penalty != 1.0f && n_history > 0) {
+  const bool penalised = p.repetition_penalty != 1.0f && n_history > 0;
+  if (penalised) {
     s.dedup.assign(history, history + n_history);
     std::sort(s.dedup.begin(), s.dedup.end());
     s.dedup.erase(std::unique(s.dedup.begin(), s.dedup.end()), s.dedup.end());
     for (const int32_t i : s.dedup) w[i] = w[i] > 0 ? w[i] / p.repetition_penalty : w[i] * p.repetition_penalty;
   }
-  const bool penalised = p.repetition_penalty != 1.0f && n_history > 0;
   if (p.temperature == 0.0f) {
     plan.greedy = true;
     plan.token = static_cast<int32_t>(std::max_element(w.begin(), w.end()) - w.begin());  // lowest id on ties
@@ -188,46 +180,82 @@ RowPlan plan_row(Scratch& s, const float* logits, int64_t V, const SamplerParams
     store(e.data() + i, x);
     total += hsum(x);
   }
-  for (; i < V; ++i) total += e[i] = static_cast<float>(std::exp(static_cast<double>(w[i] - wmax)));
+  if (i < V) {
+    const v8f x = lanes_below(V - i) ? exp8(load_partial(w.data() + i, V - i, wmax) - wmax) : splat(0.0f);
+    store_partial(e.data() + i, x, V - i);
+    total += hsum(x);
+  }
   plan.lse = penalised ? row_lse(logits, V, p.temperature, s.tmp) : wmax + std::log(total);
 
+  // Filters: each narrows the kept prefix (top-k first, as a list of ids; top-p and min-p as a boundary).
   const float* wp = w.data();
-  const float* ep = e.data();
-  auto mass = [ep](int32_t id) { return static_cast<double>(ep[id]); };
-  plan.cands = Cands{nullptr, V};
-  plan.kept_mass = total;
-  if (p.top_k > 0 && p.top_k < V) {
-    double count = 0;
-    const Boundary top = select_prefix(plan.cands, wp, [](int32_t) { return 1.0; }, p.top_k, &count, s.bucket);
+  float* ep = e.data();
+  const bool top_k = p.top_k > 0 && p.top_k < V;
+  Cands cands{nullptr, V};
+  double mass = total;
+  if (top_k) {
+    const Boundary top = select_prefix(cands, wp, [](int32_t) { return 1.0; }, p.top_k);
     s.cand.clear();
-    plan.kept_mass = 0.0;
-    for_each_kept(plan.cands, wp, top, [&](int32_t id) {
+    mass = 0.0;
+    walk_kept(cands, wp, top, [&](int32_t id, bool kept) {
+      if (!kept) return;
       s.cand.push_back(id);
-      plan.kept_mass += ep[id];
-      return false;
+      mass += ep[id];
     });
-    plan.cands = Cands{s.cand.data(), static_cast<int64_t>(s.cand.size())};
+    cands = Cands{s.cand.data(), static_cast<int64_t>(s.cand.size())};
   }
+  Boundary bound;
   if (p.top_p < 1.0f)
-    plan.bound = select_prefix(plan.cands, wp, mass, static_cast<double>(p.top_p) * plan.kept_mass, &plan.kept_mass,
-                               s.bucket);
+    bound = select_prefix(cands, wp, [ep](int32_t id) { return static_cast<double>(ep[id]); },
+                          static_cast<double>(p.top_p) * mass);
   if (p.min_p > 0.0f) {
     // p_i >= min_p * p_max  <=>  w_i >= wmax + log(min_p); the largest w is always kept.
     const uint32_t floor = order_key(wmax + std::log(p.min_p));
-    if (floor > plan.bound.key) plan.bound = Boundary{floor};
+    if (floor > bound.key) bound = Boundary{floor};
   }
-  if (p.min_p > 0.0f || p.top_p < 1.0f) {
-    // The draw walks the kept ids summing e in id order; its total must be that same sum.
-    plan.kept_mass = 0.0;
-    for_each_kept(plan.cands, wp, plan.bound, [&](int32_t id) {
-      plan.kept_mass += ep[id];
-      return false;
+  // Zero e outside the kept set (exp8 never returns 0, so e > 0 marks a kept id).
+  if (top_k) {
+    s.tmp.clear();
+    walk_kept(cands, wp, bound, [&](int32_t id, bool kept) { s.tmp.push_back(kept ? ep[id] : 0.0f); });
+    std::fill(e.begin(), e.end(), 0.0f);
+    for (int64_t j = 0; j < cands.n; ++j) ep[cands.ids[j]] = s.tmp[j];
+  } else if (p.top_p < 1.0f || p.min_p > 0.0f) {
+    walk_kept(cands, wp, bound, [&](int32_t id, bool kept) {
+      if (!kept) ep[id] = 0.0f;
     });
-  } else if (!(p.top_k > 0 && p.top_k < V)) {
-    plan.kept_mass = 0.0;
-    for (int64_t j = 0; j < V; ++j) plan.kept_mass += ep[j];
+  }
+  const int64_t n_blocks = (V + kBlock - 1) / kBlock;
+  s.blocks.resize(static_cast<size_t>(n_blocks));
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const int64_t j0 = b * kBlock, j1 = std::min(V, j0 + kBlock);
+    v8f acc = {};
+    int64_t j = j0;
+    for (; j + kLanes <= j1; j += kLanes) acc += load(ep + j);
+    float sum = hsum(acc);
+    for (; j < j1; ++j) sum += ep[j];
+    s.blocks[b] = sum;
+    plan.kept_mass += sum;
   }
   return plan;
+}
+
+// Inverse CDF in id order: the first id whose cumulative mass reaches u * kept_mass. The block
+// sums, added in order, end at exactly kept_mass > u * kept_mass, so a block is always found;
+// inside it the walk takes the last kept id should rounding leave the target above its sum.
+int32_t draw(const Scratch& s, const RowPlan& plan, double u, int64_t V) {
+  const double target = u * plan.kept_mass;
+  double cum = 0.0;
+  int64_t b = 0;
+  const int64_t n_blocks = static_cast<int64_t>(s.blocks.size());
+  while (b + 1 < n_blocks && cum + s.blocks[b] < target) cum += s.blocks[b++];
+  int32_t token = -1;
+  for (int64_t j = b * kBlock; j < std::min(V, (b + 1) * kBlock); ++j) {
+    if (s.e[j] == 0.0f) continue;
+    token = static_cast<int32_t>(j);
+    cum += s.e[j];
+    if (target <= cum) break;
+  }
+  return token;
 }
 
 }  // namespace
@@ -244,11 +272,11 @@ void sampling_distribution(std::vector<int32_t>& ids, std::vector<double>& probs
     probs.push_back(1.0);
     return;
   }
-  for_each_kept(plan.cands, s.w.data(), plan.bound, [&](int32_t id) {
-    ids.push_back(id);
-    probs.push_back(s.e[id] / plan.kept_mass);
-    return false;
-  });
+  for (int64_t i = 0; i < vocab; ++i)
+    if (s.e[i] > 0.0f) {
+      ids.push_back(static_cast<int32_t>(i));
+      probs.push_back(s.e[i] / plan.kept_mass);
+    }
 }
 
 void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b) {
@@ -260,19 +288,8 @@ void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleB
       const float* row = logits + r * b.vocab;
       const int64_t h0 = b.history_offsets[r], h1 = b.history_offsets[r + 1];
       const RowPlan plan = plan_row(s, row, b.vocab, p, b.history + h0, h1 - h0);
-      int32_t token = plan.token;
-      if (!plan.greedy) {
-        // Inverse CDF in id order: the first kept id whose cumulative mass reaches u * total. The
-        // cumulative sum ends at exactly kept_mass (same terms, same order) > u * kept_mass, so the
-        // walk always stops (were it not to, `token` would be the last kept id).
-        const double target = uniform01(sampler_stream_seed(p.seed, p.stream), p.counter) * plan.kept_mass;
-        double cum = 0.0;
-        for_each_kept(plan.cands, s.w.data(), plan.bound, [&](int32_t id) {
-          token = id;
-          cum += s.e[id];
-          return target <= cum;
-        });
-      }
+      const int32_t token =
+          plan.greedy ? plan.token : draw(s, plan, uniform01(sampler_stream_seed(p.seed, p.stream), p.counter), b.vocab);
       const float t = p.temperature == 0.0f ? 1.0f : p.temperature;
       tokens[r] = token;
       logprobs[r] = static_cast<float>(row[token] / t - plan.lse);
