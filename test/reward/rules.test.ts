@@ -48,3 +48,39 @@ t.test('modality', async (t) => {
   t.equal(modalityScore('<X_RAY>', '<X_RAY>'), 0, 'no thinking block');
   t.equal(modalityScore('<thinking>r</thinking>', ''), 0, 'ground truth without a tag');
 });
+
+t.test('more extraction edge cases', async (t) => {
+  t.equal(extractAnswer(''), '', 'empty response');
+  t.equal(extractAnswer('<answer></answer>'), '', 'empty block');
+  t.equal(extractAnswer('reasoning first. <answer>Glioma.</answer> and after.'), 'Glioma', 'text outside the block is ignored');
+  t.equal(extractAnswer('<answer>a<answer>b</answer>'), 'a<answer>b', 'an inner opening tag stays in the (format-failing) answer');
+  t.equal(extractAnswer('<answer>\n  Right\tlower lobe  \n</answer>'), 'Right\tlower lobe', 'trimmed, inner whitespace kept');
+  t.equal(extractAnswer('<answer>3.5 cm mass...</answer>'), '35 cm mass', 'every period removed, as the method does');
+  t.equal(extractAnswer('<ANSWER>x y</ANSWER>'), '<ANSWER>x y</ANSWER>', 'tags are case-sensitive: no block, the whole response');
+  t.equal(extractAnswer('<answer>肺炎。</answer>'), '肺炎。', 'unicode kept; only ASCII periods removed');
+  t.equal(extractAnswer('<final>kept</final>', 'final'), 'kept', 'configurable answer tag');
+  t.equal(extractAnswer('<answer>  é  </answer>'), 'é');
+  const long = 'pneumonia '.repeat(10_000).trim();
+  t.equal(extractAnswer(`<thinking>r</thinking><answer>${long}</answer>`), long, 'very long answers are kept whole');
+  t.equal(squeezeTags('a < b and c > d / e'), 'a<b and c>d/e', 'squeezing also applies outside tags (the method does the same)');
+});
+
+t.test('more ground-truth edge cases', async (t) => {
+  t.same(parseGroundTruth('  <X_RAY>   lobar pneumonia  '), { tag: '<X_RAY>', answer: 'lobar pneumonia' });
+  t.same(parseGroundTruth('<X_RAY> a > b'), { tag: '<X_RAY>', answer: 'a > b' }, 'only the first > ends the tag');
+  t.same(parseGroundTruth('<X_RAY>'), { tag: '<X_RAY>', answer: '' });
+  t.same(parseGroundTruth('no tag > here'), { tag: '', answer: 'no tag > here' }, 'a > without a leading tag is text');
+  t.same(parseGroundTruth('<unclosed tag'), { tag: '', answer: '<unclosed tag' });
+});
+
+t.test('more format and modality edge cases', async (t) => {
+  t.equal(formatScore('<X_RAY>\n<thinking>r</thinking>\n<answer>a</answer>\n'), 1, 'newlines between and after blocks');
+  t.equal(formatScore('<thinking>r</thinking><answer>a</answer>'.repeat(2)), 0, 'repeated pairs');
+  t.equal(formatScore('<thinking>r</thinking><answer>a</answer></answer>'), 0, 'stray closing tag');
+  t.equal(formatScore('<thinking>r</thinking><answer>' + 'x'.repeat(100_000) + '</answer>'), 1, 'very long answer');
+  t.equal(formatScore('<thinking>r</thinking><answer>a</answer>', { think: 'think', answer: 'answer' }), 0, 'other tag names configured');
+  t.equal(modalityScore('<X_RAY><thinking>a</thinking><thinking>b</thinking>', '<X_RAY>'), 1, 'the first thinking block counts');
+  t.equal(modalityScore('<thinking>r</thinking>', '<X_RAY>'), 0, 'no tag given');
+  t.equal(modalityScore('<X_RAY><X_RAY><thinking>r</thinking>', '<X_RAY>'), 0, 'tag repeated');
+  t.equal(modalityScore('<X_RAY><think>r</think>', '<X_RAY>', { think: 'think', answer: 'answer' }), 1, 'configurable thinking tag');
+});
