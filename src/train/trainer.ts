@@ -20,10 +20,10 @@ import { atomicWriteFileSync } from '../util/atomic-write.js';
 import { computeAdvantages, filterGroupsByMeanScore, learningRateAt, scoresToTokenRewards } from '../rl/index.js';
 import { latestValidCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { trainingConfigToYaml, type TrainingConfig } from '../config/index.js';
-import { PromptSampler, readJsonlDataset, type DataPosition, type DataRow } from './dataset.js';
+import { DataOrder, loadDatasetFromConfig, promptFormatterFor, type DataPosition, type RlSample } from '../data/index.js';
 import type { Experience } from './experience.js';
 import { Progress } from './progress.js';
-import { promptBuilder, type PromptBuilder } from './prompts.js';
+import { sftTarget, type SftTarget } from './sft-target.js';
 import { RunLog } from './run-log.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
 
@@ -75,8 +75,14 @@ function modelConfigFromInit(init: NonNullable<TrainingConfig['worker']['actor']
   };
 }
 
+/** Model inputs of a data row: the chat prompt's token ids, and the SFT target. */
+interface Prompts {
+  promptIds(row: RlSample): number[];
+  sft: SftTarget;
+}
+
 interface Rollout {
-  row: DataRow;
+  row: RlSample;
   group: number;
   promptIds: number[];
   sample: GeneratedSample;
@@ -92,9 +98,9 @@ export class Trainer {
     private readonly tokenizerDir: string,
     private readonly modelConfigJson: Record<string, unknown> | undefined,
     private readonly reward: CompositeReward,
-    private readonly prompts: PromptBuilder,
-    private readonly train: DataRow[],
-    private readonly val: DataRow[],
+    private readonly prompts: Prompts,
+    private readonly train: RlSample[],
+    private readonly val: RlSample[],
     private state: State,
     private readonly log: (m: string) => void,
   ) {}
@@ -109,20 +115,21 @@ export class Trainer {
     const tokenizerDir = m.tokenizer_path ? path(m.tokenizer_path) : m.model_path ? path(m.model_path) : defaultTokenizerDir();
     const tokenizer = await loadTokenizer(tokenizerDir);
     const reward = await CompositeReward.create(cfg.worker.reward, { baseDir: base, warn: log });
-    const prompts = promptBuilder(tokenizer, { formatPrompt: cfg.data.format_prompt, systemPrompt: cfg.data.system_prompt, responseTemplate: cfg.sft.response_template });
+    const formatter = promptFormatterFor(cfg.data, tokenizer);
+    const prompts: Prompts = { promptIds: (r) => formatter.encode(r.question, r.imageSizes).ids, sft: sftTarget(tokenizer, cfg.sft.response_template) };
 
-    const loadRows = (file: string) => {
-      const { rows, badRows } = readJsonlDataset(path(file), { promptKey: cfg.data.prompt_key, answerKey: cfg.data.answer_key, imageKey: cfg.data.image_key, onBadRow: cfg.data.on_bad_row, warn: log });
+    const loadSplit = async (split: 'train' | 'val') => {
+      const { samples, stats } = await loadDatasetFromConfig(cfg.data, split, tokenizer, { warn: log });
       // The Qwen3-VL vision tower is not in the engine yet: image rows cannot be answered faithfully.
-      const text = rows.filter((r) => r.images.length === 0);
-      const fits = text.filter((r) => prompts.promptIds(r).length <= cfg.data.max_prompt_length);
-      const dropped = { bad: badRows, images: rows.length - text.length, overlong: text.length - fits.length };
-      if (dropped.bad || dropped.images || dropped.overlong)
-        log(`medix train: ${file}: ${fits.length} rows used; skipped ${dropped.bad} bad, ${dropped.images} with images (vision not implemented yet), ${dropped.overlong} over max_prompt_length`);
-      return fits;
+      const text = samples.filter((r) => r.images.length === 0);
+      const skipped = { bad: stats.badRows, overlong: stats.overlongPrompts, images: samples.length - text.length };
+      if (skipped.bad || skipped.images || skipped.overlong)
+        log(`medix train: ${split}: ${text.length} rows used; skipped ${skipped.bad} bad, ${skipped.overlong} over max_prompt_length, ${skipped.images} with images (vision not implemented yet)`);
+      if (text.length === 0) throw new Error(`data.${split}_files: no usable text rows`);
+      return text;
     };
-    const train = loadRows(cfg.data.train_files);
-    const val = cfg.data.val_files ? loadRows(cfg.data.val_files).slice(0, cfg.data.val_batch_size) : [];
+    const train = await loadSplit('train');
+    const val = cfg.data.val_files ? (await loadSplit('val')).slice(0, cfg.data.val_batch_size) : [];
 
     const latest = existsSync(runDir) ? latestValidCheckpoint(runDir, log) : null;
     if (latest && !o.resume) throw new Error(`${runDir} already holds checkpoints; pass --resume to continue that run, or set trainer.save_checkpoint_path to a new directory`);
@@ -131,7 +138,7 @@ export class Trainer {
     const modelConfigJson = m.model_path ? (JSON.parse(readFileSync(join(path(m.model_path), 'config.json'), 'utf8')) as Record<string, unknown>) : undefined;
 
     let model: Model;
-    let state: State = { step: 0, data: { epoch: 0, index: 0 }, optimizerSteps: 0, sftDone: cfg.sft.epochs === 0, heldoutAfterSft: null };
+    let state: State = { step: 0, data: { epoch: 0, index: 0, seed: cfg.data.seed }, optimizerSteps: 0, sftDone: cfg.sft.epochs === 0, heldoutAfterSft: null };
     if (latest) {
       const ck = await loadCheckpoint(latest.dir);
       model = ck.model;
@@ -157,7 +164,7 @@ export class Trainer {
   }
 
   /** Generates for `rows` and scores every sample as soon as its prompt's samples are done. */
-  private async rollout(rows: DataRow[], sampling: { n: number; temperature: number; topP: number; topK: number }, seedParts: number[]): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
+  private async rollout(rows: RlSample[], sampling: { n: number; temperature: number; topP: number; topK: number }, seedParts: number[]): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
     const engine = this.engine();
     const t0 = performance.now();
     let genDone = t0;
@@ -169,7 +176,7 @@ export class Trainer {
           params: { n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: requestSeed(this.cfg.trainer.seed, ...seedParts, i) },
         });
         genDone = Math.max(genDone, performance.now());
-        return Promise.all(result.samples.map(async (sample) => ({ row, group: i, promptIds, sample, reward: await this.reward.score(sample.text, row.groundTruth) })));
+        return Promise.all(result.samples.map(async (sample) => ({ row, group: i, promptIds, sample, reward: await this.reward.score(sample.text, row.answer) })));
       });
       const rollouts = (await Promise.all(perRow)).flat();
       const end = performance.now();
@@ -196,7 +203,7 @@ export class Trainer {
 
   private async sftWarmup(runLog: RunLog): Promise<void> {
     const s = this.cfg.sft;
-    const exps: Experience[] = this.train.map((row) => ({ promptIds: this.prompts.promptIds(row), responseIds: this.prompts.sftResponseIds(row) }));
+    const exps: Experience[] = this.train.map((row) => ({ promptIds: this.prompts.promptIds(row), responseIds: this.prompts.sft(row.answer) }));
     const opt = new AdamW(this.model, { lr: s.lr, weightDecay: this.cfg.worker.actor.optim.weight_decay, maxGradNorm: this.cfg.worker.actor.max_grad_norm });
     for (let epoch = 0; epoch < s.epochs; epoch++) {
       const t0 = performance.now();
@@ -223,7 +230,7 @@ export class Trainer {
   }
 
   /** One RL step: returns the metrics row. */
-  private async step(sampler: PromptSampler, refModel: Model | null): Promise<Record<string, number>> {
+  private async step(sampler: DataOrder, refModel: Model | null): Promise<Record<string, number>> {
     const cfg = this.cfg;
     const r = cfg.worker.rollout;
     const tStep = performance.now();
@@ -234,7 +241,7 @@ export class Trainer {
     let all: Rollout[] = [];
     let groupBase = 0;
     while (kept.length < cfg.data.rollout_batch_size * r.n && tries < (cfg.algorithm.online_filtering ? cfg.algorithm.max_try_make_batch : 1)) {
-      const rows = sampler.next(cfg.data.rollout_batch_size);
+      const rows = sampler.next(cfg.data.rollout_batch_size).map((i) => this.train[i]);
       const got = await this.rollout(rows, { n: r.n, temperature: r.temperature, topP: r.top_p, topK: r.top_k }, [this.state.step, tries]);
       genSeconds += got.genSeconds;
       rewardSeconds += got.rewardTailSeconds;
@@ -326,7 +333,7 @@ export class Trainer {
       if (!existsSync(refDir)) saveModel(this.model, refDir, { dtype: 'f32', config: this.modelConfigJson });
       refModel = await loadModel(refDir);
     }
-    const sampler = new PromptSampler(this.train, this.cfg.data.seed, this.cfg.data.shuffle, this.state.data);
+    const sampler = new DataOrder(this.train.length, { seed: this.cfg.data.seed, shuffle: this.cfg.data.shuffle }, this.state.data);
     const total = this.totalSteps;
     const progress = new Progress(total, this.state.step);
     const t = this.cfg.trainer;
@@ -338,7 +345,7 @@ export class Trainer {
         if (t.val_freq > 0 && this.state.step % t.val_freq === 0) Object.assign(row, await this.validate());
         runLog.metrics({ step: this.state.step, ...row });
         if (t.log_samples_every > 0 && this.state.step % t.log_samples_every === 0)
-          runLog.samples(this.pendingSamples.map((x) => ({ step: this.state.step, prompt: x.row.question, response: x.sample.text, ground_truth: x.row.groundTruth, reward: x.reward as unknown as Record<string, unknown> })));
+          runLog.samples(this.pendingSamples.map((x) => ({ step: this.state.step, prompt: x.row.question, response: x.sample.text, ground_truth: x.row.answer, reward: x.reward as unknown as Record<string, unknown> })));
         progress.update({ step: this.state.step, timing: { rollout: row['timing/rollout'], reward: row['timing/reward'], update: row['timing/update'] }, reward: row['reward/overall'] });
         if ((t.save_freq > 0 && this.state.step % t.save_freq === 0) || this.state.step === total) this.checkpoint();
       }

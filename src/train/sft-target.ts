@@ -1,0 +1,18 @@
+// The SFT warm-up's target response for a reference answer "<TAG> answer": the configured Jinja
+// template (variables tag and answer) rendered, tokenized, and ended with the model's EOS token so
+// the model also learns to stop.
+import { Template } from '@huggingface/jinja';
+import { parseGroundTruth } from '../reward/normalize.js';
+import type { TextTokenizer } from '../tokenizer/types.js';
+
+export type SftTarget = (referenceAnswer: string) => number[];
+
+export function sftTarget(tok: TextTokenizer, template: string): SftTarget {
+  const t = new Template(template);
+  const eos = tok.eosTokenIds[0];
+  return (reference) => {
+    const gt = parseGroundTruth(reference);
+    const ids = tok.encode(t.render({ tag: gt.tag, answer: gt.answer }), { addSpecialTokens: false });
+    return eos === undefined ? ids : [...ids, eos];
+  };
+}
