@@ -125,6 +125,17 @@ interface ModelAddon {
   Qwen3Model: new (config: Qwen3Config, options?: ModelOptions) => NativeModel;
 }
 
+// The native object behind each Model, for the other native-backed parts of medix (the generator
+// binds to it). Kept here rather than as a public member so that Model's API stays the user's.
+const nativeHandles = new WeakMap<Model, NativeModel>();
+
+/** The addon object of `model`, to pass to another native constructor. Internal: not exported by the package. */
+export function nativeModelHandle(model: Model): unknown {
+  const handle = nativeHandles.get(model);
+  if (!handle) throw new TypeError('nativeModelHandle: not a Model made by Model.create or loadModel');
+  return handle;
+}
+
 /**
  * A Qwen3 decoder on the engine. Weights stay in native memory; get/set copy named tensors.
  * forward/backward/optimizerStep run off the JS thread; one of them at a time per model.
@@ -138,6 +149,7 @@ export class Model {
     this.config = Object.freeze({ ...config });
     this.handle = handle;
     this.paramList = handle.params();
+    nativeHandles.set(this, handle);
   }
 
   /** A randomly initialised model (Hugging Face's init: normal(0, initStd) matrices, unit norms). */

@@ -1,7 +1,7 @@
 // Typed face of the native generation code (native/bindings/generate.cc): the KV cache with its
 // step (cached forward + sampling), and the sampler on its own. The engine (engine.ts) is the only
 // user of the generator; the sampler functions serve tests and tools.
-import type { Model } from '../engine/model.js';
+import { type Model, nativeModelHandle } from '../engine/model.js';
 import { native } from '../engine/native.js';
 
 /** Per-row sampler settings as the native sampler takes them (see native/ops/sampling.h). */
@@ -77,10 +77,7 @@ interface GenerateAddon {
 
 /** A KV cache of numBlocks blocks of blockSize tokens for `model`. */
 export function createNativeGenerator(model: Model, blockSize: number, numBlocks: number): NativeGenerator {
-  // Model keeps its native object private to the engine area; generation is the one other
-  // native-backed user of a model, and reads it by name rather than widening Model's public API.
-  const handle: unknown = model['handle'];
-  return new (native<GenerateAddon>().Qwen3Generator)(handle, { blockSize, numBlocks });
+  return new (native<GenerateAddon>().Qwen3Generator)(nativeModelHandle(model), { blockSize, numBlocks });
 }
 
 /**

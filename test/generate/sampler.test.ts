@@ -87,6 +87,27 @@ t.test('top-p over 5,000 near-flat logits (the kept set needs several rounds of 
   }
 });
 
+t.test('ties at the cut: lower ids first, on 3,000 logits with few distinct values (and -0 next to +0)', async (t) => {
+  const r = rng(31);
+  // Values on a grid of 0.25: hundreds of ids share each value, so every cut falls inside a tie group.
+  const logits = Float32Array.from(randn(3000, r, -2, 2), (x) => Math.round(x * 4) / 4);
+  logits.forEach((x, i) => x === 0 && i % 2 === 1 && (logits[i] = -0));
+  for (const params of [
+    { temperature: 1, topK: 1001 },
+    { temperature: 1, topP: 0.37 },
+    { temperature: 0.6, topK: 2200, topP: 0.8 },
+    { temperature: 1.4, topP: 0.9, minP: 0.5 },
+    { temperature: 1, topK: 1500, minP: 0.6 },
+  ]) {
+    const want = referenceDistribution(logits, params);
+    const got = samplingDistribution(logits, params);
+    t.same([...got.ids], [...want.keys()].sort((a, b) => a - b), `${JSON.stringify(params)}: kept ids (${want.size})`);
+    let worst = 0;
+    got.ids.forEach((id, j) => (worst = Math.max(worst, Math.abs(got.probs[j] - want.get(id)!))));
+    t.ok(worst < 1e-6, `${JSON.stringify(params)}: probabilities within 1e-6 (worst ${worst.toExponential(2)})`);
+  }
+});
+
 t.test('draws follow the kept distribution (20,000 draws, total variation < 0.02)', async (t) => {
   const V = 10;
   const logits = randn(V, rng(3), -2, 2);
