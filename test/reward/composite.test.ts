@@ -3,7 +3,8 @@
 // outage stop, judge-hacking attempts, fallbacks, custom modules. (The CLI: cli.test.ts; overlap
 // and the cache through the worker pool: pool.test.ts.)
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseRewardConfig } from '../../src/reward/config.js';
@@ -107,6 +108,15 @@ t.test('fallbacks warn once; custom modules mix in; config errors name the key',
   t.same(a.custom, { short: 1 });
   t.equal(a.overall, (1 + 1) / 2, 'overall = (builtin + w * custom) / (1 + w)');
   t.ok(b.overall! < a.overall!);
+  const example = parseYaml(readFileSync(join(import.meta.dirname, '../../examples/reward.yaml'), 'utf8')) as { reward: unknown };
+  t.same(parseRewardConfig(example.reward), parseRewardConfig({}), 'examples/reward.yaml states the defaults');
+  t.same(
+    [parseRewardConfig({}).format_weight, parseRewardConfig({}).accuracy_llm_weight, parseRewardConfig({}).accuracy_embed_weight, parseRewardConfig({}).modality_weight, parseRewardConfig({}).embed_threshold],
+    [0.1, 0.575, 0.375, 0.05, 0.8],
+    "the method's weights and threshold by default",
+  );
+  t.throws(() => parseRewardConfig({ custom: [{ function: 'a.mjs:f', weight: 1 }, { function: 'b.mjs:f', weight: 1 }] }), /custom: .*distinct names/);
+  t.throws(() => parseRewardConfig({ embedding: { model: 'm.onnx', tokenizer: 't.json', pooling: 'max' } }), /embedding\.pooling/);
   t.throws(() => parseRewardConfig({ workers: 0, accuracy_llm_weight: 0.9 }), /accuracy_llm_weight: .*add up to 1/);
   t.throws(() => parseRewardConfig({ workers: 0, judge: { base_url: 'nope', model: 'j' } }), /judge\.base_url/);
   t.throws(() => parseRewardConfig({ workers: 0, formatt_weight: 1 }), /formatt_weight|Unrecognized/);
