@@ -40,8 +40,6 @@ export interface LoadDatasetOptions extends DataColumns {
   maxPromptLength?: number;
   /** Told about each skipped row (file and row, and why). */
   warn?: (message: string) => void;
-  /** Parquet rows read at a time (default 256): bounds the image bytes in memory while loading. */
-  rowsPerRead?: number;
 }
 
 export interface DatasetStats {
@@ -97,7 +95,7 @@ export async function loadRlDataset(files: string | readonly string[], o: LoadDa
   const stats: DatasetStats = { rows: 0, kept: 0, badRows: 0, overlongPrompts: 0 };
   for (const file of list) {
     const baseDir = resolve(o.imageDir ?? dirname(file));
-    for await (const item of readRecords(file, { rowsPerRead: o.rowsPerRead })) {
+    for await (const item of readRecords(file)) {
       stats.rows++;
       const where = item.where;
       try {

@@ -23,9 +23,9 @@ export function dataFormat(file: string): 'jsonl' | 'parquet' {
   throw new DataError(`${file}: unknown data format (expected .jsonl, .json or .parquet)`, file);
 }
 
-/** Rows in file order. Parquet is read a range of rows at a time, so memory holds one range of image bytes, not the file's. */
-export async function* readRecords(file: string, o: { rowsPerRead?: number } = {}): AsyncGenerator<RecordOrFault> {
-  if (dataFormat(file) === 'parquet') yield* readParquetRecords(file, o.rowsPerRead);
+/** Rows in file order. Parquet is read a row group at a time, so memory holds one group's image bytes, not the file's. */
+export async function* readRecords(file: string): AsyncGenerator<RecordOrFault> {
+  if (dataFormat(file) === 'parquet') yield* readParquetRecords(file);
   else yield* readJsonlRecords(file);
 }
 
@@ -107,12 +107,15 @@ function strictString(b: Uint8Array | undefined): string | InvalidUtf8 | undefin
   }
 }
 
-export async function* readParquetRecords(file: string, rowsPerRead = 256): AsyncGenerator<RecordOrFault> {
+/** Row groups one at a time: the writer sized them, and a smaller range would decode its column chunks again. */
+export async function* readParquetRecords(file: string): AsyncGenerator<RecordOrFault> {
   const p = await openParquet(file);
-  const total = Number(p.metadata.num_rows);
-  for (let start = 0; start < total; start += rowsPerRead) {
-    const rows = await readParquetRange(file, p, start, Math.min(total, start + rowsPerRead));
+  let start = 0;
+  for (const group of p.metadata.row_groups) {
+    const end = start + Number(group.num_rows);
+    const rows = await readParquetRange(file, p, start, end);
     for (const [i, record] of rows.entries()) yield { where: { file, row: start + i + 1 }, record };
+    start = end;
   }
 }
 
