@@ -28,7 +28,8 @@ function weights(n: number, seed: number): Float32Array {
   });
 }
 
-function tokenizerJson(vocab: readonly string[]) {
+/** A BERT-style WordPiece tokenizer.json over `vocab`, whose first four entries are [PAD] [UNK] [CLS] [SEP]. */
+export function wordPieceTokenizerJson(vocab: readonly string[]) {
   const special = (id: number) => ({ id, content: vocab[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
   return {
     version: '1.0',
@@ -84,7 +85,7 @@ export function writeTinyEncoder(dir: string, hidden = 8, vocab: readonly string
   const modelFile = join(dir, 'model.onnx');
   const tokenizerFile = join(dir, 'tokenizer.json');
   writeFileSync(modelFile, onnx.ModelProto.encode(model).finish());
-  writeFileSync(tokenizerFile, JSON.stringify(tokenizerJson(vocab)));
+  writeFileSync(tokenizerFile, JSON.stringify(wordPieceTokenizerJson(vocab)));
   return { modelFile, tokenizerFile, hidden, tokenEmbedding, typeEmbedding, projection };
 }
 
