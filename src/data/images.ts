@@ -74,15 +74,18 @@ export function confinedImagePath(baseDir: string, path: string): string {
 }
 
 /**
- * The images of one cell of the image column: null or absent (none), a list, a path string, raw
- * bytes, or a Hugging Face Image struct {bytes, path} (bytes win when present; as a string they are
- * base64, which is how JSON exports of datasets write them).
+ * The images of one cell of the image column: null or absent (none), a list, a path string, a
+ * base64 data: URL, raw bytes, or a Hugging Face Image struct {bytes, path} (bytes win when present;
+ * as a string they are base64, which is how JSON exports of datasets write them).
  */
 export function imageSources(cell: unknown, baseDir: string): ImageSource[] {
   if (cell === null || cell === undefined) return [];
   if (Array.isArray(cell)) return cell.flatMap((c, i) => prefixed(`[${i}]`, () => imageSources(c, baseDir)));
   if (cell instanceof Uint8Array) return [{ bytes: cell }];
-  if (typeof cell === 'string') return [{ path: confinedImagePath(baseDir, cell) }];
+  if (typeof cell === 'string') {
+    const dataUrl = /^data:[^,]*;base64,/.exec(cell);
+    return [dataUrl ? { bytes: Buffer.from(cell.slice(dataUrl[0].length), 'base64') } : { path: confinedImagePath(baseDir, cell) }];
+  }
   if (typeof cell === 'object') {
     const { bytes, path } = cell as { bytes?: unknown; path?: unknown };
     if (bytes instanceof Uint8Array) return [{ bytes }];

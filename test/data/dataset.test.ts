@@ -44,7 +44,7 @@ t.test('JSONL: good rows kept in file order, every bad row skipped with its line
   symlinkSync(join(dir, 'outside.png'), join(data, 'img', 'link.png'));
   writeFileSync(join(data, 'img', 'broken.png'), 'not an image');
   const file = jsonl(data, 'train.jsonl', [
-    /* 1 */ { problem: 'Q1', solution: '<X_RAY> A1', images: ['img/a.png'] },
+    /* 1 */ { problem: 'Q1', solution: '<X_RAY> A1', images: 'img/a.png' }, // one path, not a list
     /* 2 */ '{"problem": "Q2", "solution": ',
     /* 3 */ '[1, 2]',
     /* 4 */ { problem: 'Q4' },
@@ -57,7 +57,7 @@ t.test('JSONL: good rows kept in file order, every bad row skipped with its line
     /* 11 */ { problem: 'Q11', solution: '<CT_SCAN> A11', images: ['img/missing.png'] },
     /* 12 */ '',
     /* 13 */ { problem: 'Q13', solution: 42, images: [{ path: 'img/a.png' }, { bytes: (await png(20, 20)).toString('base64') }] },
-    /* 14 */ { problem: 'Q14', solution: '<OTHER> A14', images: 'img/a.png' },
+    /* 14 */ { problem: 'Q14', solution: '<OTHER> A14', images: ['img/a.png', `data:image/png;base64,${(await png(30, 10)).toString('base64')}`] },
     /* 15 */ { problem: '  ', solution: '<OTHER> A15' },
   ]);
   const o = options();
@@ -67,11 +67,12 @@ t.test('JSONL: good rows kept in file order, every bad row skipped with its line
     [
       ['Q1', '<X_RAY> A1', 1, `${file}:1`],
       ['Q13', '42', 2, `${file}:13`],
-      ['Q14', '<OTHER> A14', 1, `${file}:14`],
+      ['Q14', '<OTHER> A14', 2, `${file}:14`],
     ],
   );
   t.same(samples[0].imageSizes, [{ width: 50, height: 40 }], 'the stored size, read when the data loads');
   t.same(samples[1].imageSizes, [{ width: 50, height: 40 }, { width: 20, height: 20 }], 'a path struct and base64 bytes');
+  t.same(samples[2].imageSizes, [{ width: 50, height: 40 }, { width: 30, height: 10 }], 'a path and a data: URL');
   t.same(stats, { rows: 14, kept: 3, badRows: 11, overlongPrompts: 0 }, 'the blank line is not a row');
   const why: Record<number, RegExp> = {
     2: /not valid JSON/,
