@@ -353,6 +353,7 @@ export class Trainer {
       progress.stop();
     }
     const after = (await this.validate())['val/overall'] ?? null;
+    await this.reward.close(); // stops the reward workers and saves the judge cache
     const report = join(this.runDir, 'report.html');
     atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
     const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report };
