@@ -17,7 +17,7 @@ import { CompositeReward, type RewardResult } from '../reward/composite.js';
 import { loadTokenizer, defaultTokenizerDir } from '../tokenizer/index.js';
 import type { HfTokenizer } from '../tokenizer/hf-tokenizer.js';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
-import { computeAdvantages, filterGroupsByMeanScore, learningRateAt, scoresToTokenRewards } from '../rl/index.js';
+import { computeAdvantages, filterGroupsByMeanScore, learningRateAt, scoresToTokenRewards, shapeOverlongRewards } from '../rl/index.js';
 import { latestValidCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { trainingConfigToYaml, type TrainingConfig } from '../config/index.js';
 import { DataOrder, loadDatasetFromConfig, promptFormatterFor, type DataPosition, type RlSample } from '../data/index.js';
@@ -222,11 +222,28 @@ export class Trainer {
   }
 
   /** Per-token advantages of the kept rollouts with the configured estimator (src/rl). */
-  private advantages(rollouts: Rollout[]): Float32Array[] {
-    const scores = rollouts.map((r) => r.reward.overall as number);
-    const tokenRewards = scoresToTokenRewards(scores, rollouts.map((r) => r.sample.tokenIds.length));
+  /**
+   * Per-token advantages of the kept rollouts with the configured estimator (src/rl), after DAPO's
+   * overlong shaping when enabled. ReMax's baseline is the reward of one greedy response per prompt.
+   */
+  private async advantages(rollouts: Rollout[], metrics: Record<string, number>): Promise<Float32Array[]> {
     const a = this.cfg.algorithm;
-    return computeAdvantages(a.adv_estimator, { groups: rollouts.map((r) => r.group), tokenRewards }, { normByStd: a.norm_adv_by_std_in_grpo }).advantages;
+    const lengths = rollouts.map((r) => r.sample.tokenIds.length);
+    let scores = rollouts.map((r) => r.reward.overall as number);
+    if (a.overlong_buffer.enable) {
+      const shaped = shapeOverlongRewards(scores, lengths, { maxResponseLength: this.cfg.data.max_response_length, bufferLength: a.overlong_buffer.len, penaltyFactor: a.overlong_buffer.penalty_factor });
+      scores = shaped.scores;
+      Object.assign(metrics, shaped.metrics);
+    }
+    let greedyBaselines: number[] | undefined;
+    if (a.adv_estimator === 'remax') {
+      const groups = [...new Map(rollouts.map((r) => [r.group, r.row])).entries()];
+      const greedy = await this.rollout(groups.map(([, row]) => row), { n: 1, temperature: 0, topP: 1, topK: -1 }, [this.state.step, -2]);
+      const baseline = new Map(groups.map(([g], i) => [g, greedy.rollouts[i].reward.overall ?? 0]));
+      greedyBaselines = rollouts.map((r) => baseline.get(r.group)!);
+    }
+    const tokenRewards = scoresToTokenRewards(scores, lengths);
+    return computeAdvantages(a.adv_estimator, { groups: rollouts.map((r) => r.group), tokenRewards, greedyBaselines }, { normByStd: a.norm_adv_by_std_in_grpo }).advantages;
   }
 
   /** One RL step: returns the metrics row. */
@@ -259,7 +276,8 @@ export class Trainer {
     }
     this.pendingSamples = all.slice(0, 2);
     const tUpdate = performance.now();
-    const adv = this.advantages(kept);
+    const shapingMetrics: Record<string, number> = {};
+    const adv = await this.advantages(kept, shapingMetrics);
     const exps: Experience[] = kept.map((x, i) => ({ promptIds: x.promptIds, responseIds: x.sample.tokenIds, advantages: adv[i] }));
     const actor = cfg.worker.actor;
     let metrics: Record<string, number> = {};
@@ -312,6 +330,7 @@ export class Trainer {
       'filter/kept_samples': kept.length,
       'filter/tries': tries,
       ...metrics,
+      ...shapingMetrics,
       'perf/tokens_per_s': trainedTokens / ((tEnd - tStep) / 1000),
       'timing/rollout': genSeconds,
       'timing/reward': rewardSeconds,

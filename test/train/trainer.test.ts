@@ -104,3 +104,15 @@ t.test('a run killed at random moments always resumes to the same result', async
   t.equal(b.step, 4);
   sameModel(t, a.model, b.model, 'killed and resumed run');
 });
+
+t.test('ReMax (greedy baseline) and DAPO overlong shaping run through the loop', async (t) => {
+  const raw = config('remax', 1) as ReturnType<typeof config> & { algorithm: Record<string, unknown> };
+  raw.algorithm = { adv_estimator: 'remax', overlong_buffer: { enable: true, len: 4, penalty_factor: 1 } };
+  const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(raw, 'test'), root), { baseDir: root, log: () => {} });
+  await trainer.run();
+  const row = JSON.parse(readFileSync(join(root, 'remax', 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!);
+  t.equal(row.step, 1);
+  t.ok(row['overlong/penalized_ratio'] > 0, `responses at the 10-token limit are penalised (ratio ${row['overlong/penalized_ratio']})`);
+  t.ok(row['overlong/penalty_mean'] < 0);
+  t.ok(Number.isFinite(row['actor/loss']), 'the update ran');
+});
