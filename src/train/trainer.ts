@@ -290,7 +290,7 @@ export class Trainer {
         usableExps.forEach((e, i) => (e.refLogp = ref[i]));
       }
       const o = actor.optim;
-      const schedule = { lr: o.lr, warmupSteps: o.lr_warmup_steps, totalSteps: this.totalSteps * Math.ceil((cfg.data.rollout_batch_size * r.n) / actor.global_batch_size) * actor.ppo_epochs, type: o.lr_scheduler_type, minLrRatio: o.min_lr_ratio };
+      const schedule = { lr: o.lr, warmupSteps: o.lr_warmup_steps, warmupRatio: o.lr_warmup_ratio, totalSteps: this.totalSteps * Math.ceil((cfg.data.rollout_batch_size * r.n) / actor.global_batch_size) * actor.ppo_epochs, type: o.lr_scheduler_type, minLrRatio: o.min_lr_ratio };
       const base = this.state.optimizerSteps;
       const opt = new AdamW(this.model, { lr: o.lr, betas: o.betas, weightDecay: o.weight_decay, maxGradNorm: actor.max_grad_norm });
       const m = await policyUpdate(
