@@ -60,11 +60,3 @@ export function scatterResponse(packed: PackedExperience, exps: readonly Experie
 export function gatherResponse(packed: PackedExperience, exps: readonly Experience[], values: Float32Array): Float32Array[] {
   return exps.map((e, s) => values.slice(packed.starts[s], packed.starts[s] + e.responseIds.length));
 }
-
-/** Consecutive chunks of at most `size` items. */
-export function chunks<T>(items: readonly T[], size: number): T[][] {
-  if (!(Number.isInteger(size) && size >= 1)) throw new Error(`chunk size must be a positive integer, got ${size}`);
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}

@@ -5,7 +5,13 @@
 import type { Model } from '../engine/model.js';
 import type { AdamW } from '../engine/optimizer.js';
 import { policyLoss, sftLoss, type PolicyLossOptions, type PolicyLossMetrics, type AggOptions } from '../engine/losses.js';
-import { chunks, gatherResponse, packExperience, scatterResponse, type Experience } from './experience.js';
+import { splitIntoBatches } from '../rl/batching.js';
+import { gatherResponse, packExperience, scatterResponse, type Experience } from './experience.js';
+
+/** Consecutive batches of at most `size` experiences (src/rl's splitter, on the items themselves). */
+function chunks(items: readonly Experience[], size: number): Experience[][] {
+  return splitIntoBatches(items.length, size).map((idx) => idx.map((i) => items[i]));
+}
 
 /** Log-probs of every sample's response tokens under `model`, micro-batch by micro-batch. */
 export async function computeLogprobs(model: Model, exps: readonly Experience[], microBatch: number, temperature = 1): Promise<Float32Array[]> {
