@@ -290,6 +290,19 @@ Napi::Value PolicyLoss(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// klValues(logp, refLogp, {kl}) -> Float32Array: the per-token KL estimate of the policy loss's KL
+// term, for callers that use it outside the loss (KL in the reward).
+Napi::Value KlValues(const Napi::CallbackInfo& info) {
+  const std::string fn = "klValues";
+  const js::View<float> logp = js::f32(info[0], fn, "logp", -1, nullptr, kFinite);
+  const js::View<float> ref = js::f32(info[1], fn, "refLogp", static_cast<int64_t>(logp.length), "logp.length", kFinite);
+  const auto estimator = static_cast<KlEstimator>(required_choice(js::object(info[2], fn, "options"), "kl", fn, kKlEstimators));
+  auto out = zeros(info.Env(), static_cast<int64_t>(logp.length));
+  float* kl = out.Data();
+  for (size_t t = 0; t < logp.length; ++t) kl[t] = cpu::kl_value(estimator, logp.data[t], ref.data[t], nullptr);
+  return out;
+}
+
 // sftLoss(logp, mask, cuSeqlens, {agg, globalTokens?, globalSeqs?}) -> {loss, dlogp}
 Napi::Value SftLoss(const Napi::CallbackInfo& info) {
   const std::string fn = "sftLoss";
@@ -316,6 +329,7 @@ void init_loss_ops(Napi::Env env, Napi::Object exports) {
   exports.Set("logprobNaive", Napi::Function::New(env, LogprobNaive, "logprobNaive"));
   exports.Set("policyLoss", Napi::Function::New(env, PolicyLoss, "policyLoss"));
   exports.Set("sftLoss", Napi::Function::New(env, SftLoss, "sftLoss"));
+  exports.Set("klValues", Napi::Function::New(env, KlValues, "klValues"));
 }
 
 }  // namespace medix::bindings

@@ -161,6 +161,7 @@ interface LossAddon {
   ): Promise<LogprobBackwardResult>;
   policyLoss(inputs: PolicyLossInputs, o: PolicyLossOptions): PolicyLossResult;
   sftLoss(logp: Float32Array, mask: Float32Array, cuSeqlens: Int32Array, o: AggOptions): SftLossResult;
+  klValues(logp: Float32Array, refLogp: Float32Array, o: { kl: KlEstimator }): Float32Array;
 }
 
 const ops = native<LossAddon>();
@@ -233,4 +234,12 @@ export function policyLoss(inputs: PolicyLossInputs, o: PolicyLossOptions): Poli
 /** Supervised fine-tuning loss aggregate(−logp) over the masked tokens, and d loss / d logp. */
 export function sftLoss(logp: Float32Array, mask: Float32Array, cuSeqlens: Int32Array, o: AggOptions): SftLossResult {
   return ops.sftLoss(logp, mask, cuSeqlens, o);
+}
+
+/**
+ * The per-token KL estimate of policyLoss's KL term (the same native definition) without a loss
+ * around it: what KL in the reward subtracts, token by token.
+ */
+export function klValues(logp: Float32Array, refLogp: Float32Array, estimator: KlEstimator): Float32Array {
+  return ops.klValues(logp, refLogp, { kl: estimator });
 }

@@ -4,6 +4,7 @@
 import t, { type Test } from 'tap';
 
 import {
+  klValues,
   policyLoss,
   type KlEstimator,
   type LossAgg,
@@ -413,6 +414,19 @@ t.test('global normalisers: micro-batches add up to the full batch', async (t) =
       assertClose(t, [...ra.dentropy!, ...rb.dentropy!], full.dentropy!, 1e-12, 1e-6, `${kind} ${agg}: dentropy concatenates`);
       t.equal(ra.metrics.tokens + rb.metrics.tokens, globalTokens, `${kind} ${agg}: token counts add up`);
     }
+});
+
+t.test('klValues gives the KL term per token, the same estimate as the loss uses', async (t) => {
+  const x = batch(500);
+  // Log-ratios ±50 on some tokens reach the clamps of low_var_kl.
+  const ref = x.refLogp!.map((v, i) => (i % 7 === 0 ? v + (i % 2 ? 50 : -50) : v));
+  for (const kl of KLS) {
+    const got = klValues(x.logp, ref, kl);
+    const want = Array.from(x.logp, (lp, i) => refKl(kl, lp, ref[i])[0]);
+    assertClose(t, got, want, 1e-12, 1e-6, `klValues ${kl}`);
+  }
+  t.throws(() => klValues(x.logp, ref.slice(1), 'k1'), new RegExp(`klValues: refLogp must have length ${x.logp.length}`));
+  t.throws(() => klValues(x.logp, ref, 'kl' as KlEstimator), /klValues: option 'kl' must be one of 'none', 'k1', 'abs', 'mse', 'low_var_kl', got 'kl'/);
 });
 
 t.test('bad input throws a clear error', async (t) => {
