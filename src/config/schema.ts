@@ -72,16 +72,18 @@ export const algorithmConfigSchema = z
     adv_estimator: z.enum(ADVANTAGE_ESTIMATORS).default('grpo'),
     norm_adv_by_std_in_grpo: z.boolean().default(true),
     /**
-     * No reference model at all. Default true here (EasyR1: false): KL in the reward is opt-in.
-     * use_kl_loss: true uses the KL loss whatever this says.
+     * true: no reference model, so no KL anywhere (EasyR1's meaning). false: a reference model, KL
+     * in the reward unless use_kl_loss. Absent (medix's default; EasyR1 defaults to false): a
+     * reference only for use_kl_loss, so KL in the reward is opt-in. See klPlacement.
      */
-    disable_kl: z.boolean().default(true),
+    disable_kl: z.boolean().optional(),
     /** KL as a loss term (GRPO); false with disable_kl: false puts it in the reward instead. */
     use_kl_loss: z.boolean().default(false),
     /** The per-token KL estimator (EasyR1 spells k1 as "kl"). */
     kl_penalty: z.enum(['k1', 'abs', 'mse', 'low_var_kl']).default('low_var_kl'),
+    /** β of the KL loss, or the KL-in-reward coefficient's starting value. */
     kl_coef: z.number().min(0).default(1e-2),
-    /** The KL-in-reward coefficient's controller. */
+    /** The KL-in-reward coefficient's controller: fixed, or adaptive towards kl_target over kl_horizon responses. */
     kl_type: z.enum(['fixed', 'adaptive']).default('fixed'),
     kl_horizon: z.number().positive().default(10000),
     kl_target: z.number().positive().default(0.1),
@@ -165,10 +167,10 @@ export const rolloutConfigSchema = z
   })
   .strict();
 
-/** The frozen reference policy: a copy of the actor's weights at the start of RL. */
+/** The frozen reference policy of KL (loss or reward): a copy of the actor's weights at the start of RL. */
 export const refConfigSchema = z
   .object({
-    /** Default: the actor's micro_batch_size_per_device_for_experience. */
+    /** Samples per forward pass of the reference's log-probs; default: the actor's micro_batch_size_per_device_for_experience. */
     micro_batch_size_per_device_for_experience: positiveInt.optional(),
   })
   .strict();
@@ -207,6 +209,15 @@ export const trainerConfigSchema = z
   })
   .strict();
 
+/**
+ * Where KL against the reference policy goes: a loss term (use_kl_loss), the token rewards
+ * (disable_kl: false without use_kl_loss), or nowhere (no reference model).
+ */
+export function klPlacement(a: Pick<AlgorithmConfig, 'disable_kl' | 'use_kl_loss'>): 'loss' | 'reward' | 'off' {
+  if (a.use_kl_loss) return 'loss';
+  return a.disable_kl === false ? 'reward' : 'off';
+}
+
 export const trainingConfigSchema = z
   .object({
     data: dataConfigSchema,
@@ -240,11 +251,26 @@ export const trainingConfigSchema = z
     if (grouped.includes(c.algorithm.adv_estimator) && rollout.n < 2) {
       fail(['worker', 'rollout', 'n'], `adv_estimator ${c.algorithm.adv_estimator} compares responses to the same prompt: n must be >= 2`);
     }
+    checkKlKeys(c, fail);
     if (c.algorithm.filter_low >= c.algorithm.filter_high) fail(['algorithm', 'filter_low'], `must be < algorithm.filter_high (${c.algorithm.filter_high})`);
     if (c.algorithm.overlong_buffer.enable && c.algorithm.overlong_buffer.len > c.data.max_response_length) {
       fail(['algorithm', 'overlong_buffer', 'len'], `must be <= data.max_response_length (${c.data.max_response_length})`);
     }
   });
+
+/** KL settings that contradict each other, or keys that would do nothing with the others. */
+function checkKlKeys(c: z.infer<typeof trainingConfigSchema>, fail: (path: string[], message: string) => void): void {
+  const a = c.algorithm;
+  const where = klPlacement(a);
+  if (a.use_kl_loss && a.disable_kl === true) fail(['algorithm', 'use_kl_loss'], 'the KL loss needs the reference model, which algorithm.disable_kl: true turns off; remove one of the two');
+  if (a.kl_type === 'adaptive') {
+    if (where !== 'reward')
+      fail(['algorithm', 'kl_type'], `'adaptive' steers the coefficient of KL in the reward, which needs algorithm.disable_kl: false and algorithm.use_kl_loss: false${where === 'loss' ? ' (the KL loss uses the fixed algorithm.kl_coef)' : ''}`);
+    else if (a.kl_coef === 0) fail(['algorithm', 'kl_coef'], "must be > 0 with algorithm.kl_type 'adaptive': the controller multiplies it, so 0 stays 0");
+  }
+  if (where === 'off' && c.worker.ref.micro_batch_size_per_device_for_experience !== undefined)
+    fail(['worker', 'ref', 'micro_batch_size_per_device_for_experience'], 'this run has no reference model (KL is off); set algorithm.disable_kl: false or algorithm.use_kl_loss: true, or remove the key');
+}
 
 export type TrainingConfig = z.infer<typeof trainingConfigSchema>;
 export type DataConfig = TrainingConfig['data'];

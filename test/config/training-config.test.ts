@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { TrainingConfigError, loadTrainingConfig, parseTrainingConfig, trainingConfigToYaml } from '../../src/config/index.js';
+import { TrainingConfigError, klPlacement, loadTrainingConfig, parseTrainingConfig, trainingConfigToYaml } from '../../src/config/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medix-config-'));
 const minimal = `
@@ -120,6 +120,23 @@ t.test('cross-key rules name the key and the keys it depends on', async (t) => {
   t.match(withKeys({ worker: { actor: { model: {} } } }), /worker\.actor\.model: give exactly one of model_path and init/);
   t.match(withKeys({ algorithm: { overlong_buffer: { enable: true, len: 999 } } }), /algorithm\.overlong_buffer\.len: must be <= data\.max_response_length \(256\)/);
   t.doesNotThrow(() => parseTrainingConfig({ ...base, worker: { actor: { model: { model_path: '/m' }, global_batch_size: 4, micro_batch_size_per_device_for_update: 4 }, rollout: { n: 1 } }, algorithm: { adv_estimator: 'remax' } }, 'cfg'), 'ReMax works with n = 1');
+});
+
+t.test('KL goes to the loss, the reward or nowhere; contradictory KL keys are refused', async (t) => {
+  const base = parseYaml(minimal) as Record<string, never>;
+  const parse = (algorithm: object, ref: object = {}) => parseTrainingConfig({ ...base, algorithm, worker: { actor: { model: { model_path: '/m' } }, ref } }, 'cfg');
+  const withKeys = (algorithm: object, ref: object = {}) => errorOf(() => parse(algorithm, ref));
+  t.equal(klPlacement(parse({}).algorithm), 'off', 'default: no reference model');
+  t.equal(klPlacement(parse({ use_kl_loss: true }).algorithm), 'loss', 'use_kl_loss alone (the GRPO example)');
+  t.equal(klPlacement(parse({ use_kl_loss: true, disable_kl: false }).algorithm), 'loss', "EasyR1's GRPO: KL loss, not in the reward");
+  t.equal(klPlacement(parse({ disable_kl: false }).algorithm), 'reward');
+  t.equal(klPlacement(parse({ disable_kl: true }).algorithm), 'off');
+  t.doesNotThrow(() => parse({ disable_kl: false, kl_type: 'adaptive', kl_target: 0.05 }, { micro_batch_size_per_device_for_experience: 2 }), 'adaptive KL in the reward');
+  t.match(withKeys({ disable_kl: true, use_kl_loss: true }), /algorithm\.use_kl_loss: the KL loss needs the reference model, which algorithm\.disable_kl: true turns off/);
+  t.match(withKeys({ kl_type: 'adaptive' }), /algorithm\.kl_type: 'adaptive' steers the coefficient of KL in the reward, which needs algorithm\.disable_kl: false and algorithm\.use_kl_loss: false$/m);
+  t.match(withKeys({ use_kl_loss: true, kl_type: 'adaptive' }), /algorithm\.kl_type: .*\(the KL loss uses the fixed algorithm\.kl_coef\)/);
+  t.match(withKeys({ disable_kl: false, kl_type: 'adaptive', kl_coef: 0 }), /algorithm\.kl_coef: must be > 0 with algorithm\.kl_type 'adaptive'/);
+  t.match(withKeys({}, { micro_batch_size_per_device_for_experience: 2 }), /worker\.ref\.micro_batch_size_per_device_for_experience: this run has no reference model \(KL is off\)/);
 });
 
 t.test('the resolved config round-trips through YAML', async (t) => {
