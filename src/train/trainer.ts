@@ -1,33 +1,46 @@
 // The RL trainer, one process: optional SFT warm-up, then steps of rollout (continuous-batching
-// generation, rewards scored as each prompt's samples finish), DAPO filtering, advantages, old and
-// reference log-probs, PPO epochs with micro-batch accumulation and AdamW, logging, validation and
-// checkpoints that resume exactly.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+// generation, rewards scored as each prompt's samples finish), DAPO filtering, old and reference
+// log-probs, KL in the reward, advantages, PPO epochs with micro-batch accumulation and AdamW,
+// logging, validation and checkpoints that resume exactly.
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Model, type Qwen3Config } from '../engine/model.js';
 import { AdamW } from '../engine/optimizer.js';
 import { setThreads } from '../engine/system.js';
 import { createGenerationEngine, type Qwen3GenerationEngine } from '../generate/engine.js';
 import type { GeneratedSample } from '../generate/types.js';
+import { klValues } from '../engine/losses.js';
 import { loadModel } from '../model/load.js';
-import { saveModel } from '../model/save.js';
 import { renderReport } from '../report/html.js';
 import { readRun } from '../report/run-files.js';
 import { CompositeReward, type RewardResult } from '../reward/composite.js';
 import { loadTokenizer, defaultTokenizerDir } from '../tokenizer/index.js';
 import type { HfTokenizer } from '../tokenizer/hf-tokenizer.js';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
-import { computeAdvantages, filterGroupsByMeanScore, learningRateAt, scoresToTokenRewards, shapeOverlongRewards } from '../rl/index.js';
-import { latestValidCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { trainingConfigToYaml, type TrainingConfig } from '../config/index.js';
+import {
+  applyKlPenalty,
+  computeAdvantages,
+  createKlController,
+  filterGroupsByMeanScore,
+  learningRateAt,
+  scoresToTokenRewards,
+  shapeOverlongRewards,
+  type KlController,
+  type KlControllerState,
+} from '../rl/index.js';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { klPlacement, trainingConfigToYaml, type TrainingConfig } from '../config/index.js';
 import { DataOrder, loadDatasetFromConfig, promptFormatterFor, type DataPosition, type RlSample } from '../data/index.js';
 import type { Experience } from './experience.js';
 import { Progress } from './progress.js';
+import { ReferencePolicy } from './reference.js';
+import { resumePoint } from './resume.js';
 import { sftTarget, type SftTarget } from './sft-target.js';
 import { RunLog } from './run-log.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
 
 export interface TrainRunOptions {
+  /** Continue from the run directory's newest valid checkpoint (trainer.load_checkpoint_path, when set, names one instead). */
   resume?: boolean;
   /** Where relative paths in the config are resolved (the config file's folder). */
   baseDir?: string;
@@ -48,6 +61,8 @@ interface State {
   optimizerSteps: number;
   sftDone: boolean;
   heldoutAfterSft: number | null;
+  /** The KL-in-reward controller after the last step (its coefficient moves when adaptive). */
+  klController?: KlControllerState;
   [key: string]: unknown;
 }
 
@@ -103,6 +118,8 @@ export class Trainer {
     private readonly val: RlSample[],
     private state: State,
     private readonly log: (m: string) => void,
+    /** The run directory of the checkpoint this run forked from, whose reference model it takes over. */
+    private readonly referenceSource: string | null,
   ) {}
 
   static async create(cfg: TrainingConfig, o: TrainRunOptions = {}): Promise<Trainer> {
@@ -131,27 +148,27 @@ export class Trainer {
     const train = await loadSplit('train');
     const val = cfg.data.val_files ? (await loadSplit('val')).slice(0, cfg.data.val_batch_size) : [];
 
-    const latest = existsSync(runDir) ? latestValidCheckpoint(runDir, log) : null;
-    if (latest && !o.resume) throw new Error(`${runDir} already holds checkpoints; pass --resume to continue that run, or set trainer.save_checkpoint_path to a new directory`);
+    const from = resumePoint(runDir, { loadCheckpointPath: cfg.trainer.load_checkpoint_path && path(cfg.trainer.load_checkpoint_path), resume: o.resume, warn: log });
     mkdirSync(runDir, { recursive: true });
     atomicWriteFileSync(join(runDir, 'config.yaml'), trainingConfigToYaml(cfg));
     const modelConfigJson = m.model_path ? (JSON.parse(readFileSync(join(path(m.model_path), 'config.json'), 'utf8')) as Record<string, unknown>) : undefined;
 
     let model: Model;
     let state: State = { step: 0, data: { epoch: 0, index: 0, seed: cfg.data.seed }, optimizerSteps: 0, sftDone: cfg.sft.epochs === 0, heldoutAfterSft: null };
-    if (latest) {
-      const ck = await loadCheckpoint(latest.dir);
+    if (from) {
+      const ck = await loadCheckpoint(from.dir);
       model = ck.model;
       state = ck.trainer as State;
-      new RunLog(runDir).truncateAfter(state.step);
-      log(`medix train: resumed from ${latest.dir} (step ${state.step})`);
+      // A fork's logs start after its checkpoint: earlier steps are in the run it came from.
+      new RunLog(runDir).truncateAfter(from.fromOtherRun ? -1 : state.step);
+      log(`medix train: resumed from ${from.dir} (step ${state.step})`);
     } else {
       // A fresh start: logs left by an attempt killed before its first checkpoint are discarded.
       new RunLog(runDir).truncateAfter(-1);
       model = m.model_path ? await loadModel(path(m.model_path)) : Model.create(modelConfigFromInit(m.init!, tokenizer.vocabSize), { seed: m.init!.seed });
     }
     model.setRecompute(m.enable_gradient_checkpointing);
-    return new Trainer(cfg, runDir, model, tokenizer, tokenizerDir, modelConfigJson, reward, prompts, train, val, state, log);
+    return new Trainer(cfg, runDir, model, tokenizer, tokenizerDir, modelConfigJson, reward, prompts, train, val, state, log, from?.fromOtherRun ? from.sourceRunDir : null);
   }
 
   get totalSteps(): number {
@@ -221,12 +238,13 @@ export class Trainer {
     this.checkpoint();
   }
 
-  /** Per-token advantages of the kept rollouts with the configured estimator (src/rl). */
   /**
-   * Per-token advantages of the kept rollouts with the configured estimator (src/rl), after DAPO's
-   * overlong shaping when enabled. ReMax's baseline is the reward of one greedy response per prompt.
+   * Per-token advantages of the kept rollouts with the configured estimator (src/rl): the reward
+   * after DAPO's overlong shaping when enabled, on the last response token, minus the KL penalty on
+   * every token when KL is in the reward. ReMax's baseline is the reward of one greedy response per
+   * prompt (a plain reward: veRL does not charge the greedy response KL either).
    */
-  private async advantages(rollouts: Rollout[], metrics: Record<string, number>): Promise<Float32Array[]> {
+  private async advantages(rollouts: Rollout[], exps: readonly Experience[], klCtl: KlController | null, metrics: Record<string, number>): Promise<Float32Array[]> {
     const a = this.cfg.algorithm;
     const lengths = rollouts.map((r) => r.sample.tokenIds.length);
     let scores = rollouts.map((r) => r.reward.overall as number);
@@ -242,12 +260,37 @@ export class Trainer {
       const baseline = new Map(groups.map(([g], i) => [g, greedy.rollouts[i].reward.overall ?? 0]));
       greedyBaselines = rollouts.map((r) => baseline.get(r.group)!);
     }
-    const tokenRewards = scoresToTokenRewards(scores, lengths);
-    return computeAdvantages(a.adv_estimator, { groups: rollouts.map((r) => r.group), tokenRewards, greedyBaselines }, { normByStd: a.norm_adv_by_std_in_grpo }).advantages;
+    // Token rewards as veRL lays them out: the score on the last token, −β·KL_t on every token.
+    // The outcome estimators (grpo, grpo_passk, rloo, remax) compare one number per response, and
+    // computeAdvantages gives them the sum of its token rewards, score − β·Σ_t KL_t: the response's
+    // undiscounted return, which is what veRL's outcome estimators take too. A sum (not a mean)
+    // charges a response for every token it drifts on, so a long drifting response pays more than
+    // a short one. REINFORCE++ keeps the token rewards apart: each token's return carries the KL of
+    // that token and the ones after it.
+    let tokenRewards = scoresToTokenRewards(scores, lengths);
+    if (klCtl) tokenRewards = this.penaliseKl(tokenRewards, exps, klCtl, metrics);
+    const out = computeAdvantages(a.adv_estimator, { groups: rollouts.map((r) => r.group), tokenRewards, greedyBaselines }, { normByStd: a.norm_adv_by_std_in_grpo, gamma: a.gamma });
+    Object.assign(metrics, out.metrics);
+    return out.advantages;
+  }
+
+  /**
+   * KL in the reward: the token rewards minus coef × the per-token KL of the behaviour policy (the
+   * rollouts' log-probs) from the reference, then the controller's update from the batch's KL.
+   */
+  private penaliseKl(tokenRewards: Float32Array[], exps: readonly Experience[], klCtl: KlController, metrics: Record<string, number>): Float32Array[] {
+    // Empty responses have no log-probs and no tokens to charge.
+    const tokenKl = exps.map((e) => (e.oldLogp && e.refLogp ? klValues(e.oldLogp, e.refLogp, this.cfg.algorithm.kl_penalty) : new Float32Array(0)));
+    const penalised = applyKlPenalty(tokenRewards, tokenKl, klCtl.coef);
+    Object.assign(metrics, penalised.metrics);
+    // n_steps counts responses, as veRL's controller is updated with the batch size.
+    klCtl.update(penalised.meanKl, exps.length);
+    this.state.klController = klCtl.state();
+    return penalised.tokenRewards;
   }
 
   /** One RL step: returns the metrics row. */
-  private async step(sampler: DataOrder, refModel: Model | null): Promise<Record<string, number>> {
+  private async step(sampler: DataOrder, reference: ReferencePolicy | null, klCtl: KlController | null): Promise<Record<string, number>> {
     const cfg = this.cfg;
     const r = cfg.worker.rollout;
     const tStep = performance.now();
@@ -276,19 +319,23 @@ export class Trainer {
     }
     this.pendingSamples = all.slice(0, 2);
     const tUpdate = performance.now();
-    const shapingMetrics: Record<string, number> = {};
-    const adv = await this.advantages(kept, shapingMetrics);
-    const exps: Experience[] = kept.map((x, i) => ({ promptIds: x.promptIds, responseIds: x.sample.tokenIds, advantages: adv[i] }));
+    const exps: Experience[] = kept.map((x) => ({ promptIds: x.promptIds, responseIds: x.sample.tokenIds }));
     const actor = cfg.worker.actor;
-    let metrics: Record<string, number> = {};
     const usableExps = exps.filter((e) => e.responseIds.length > 0);
+    // Log-probs come before the advantages: KL in the reward needs both.
     if (usableExps.length > 0) {
       const old = await computeLogprobs(this.model, usableExps, actor.micro_batch_size_per_device_for_experience, r.temperature);
       usableExps.forEach((e, i) => (e.oldLogp = old[i]));
-      if (refModel) {
-        const ref = await computeLogprobs(refModel, usableExps, actor.micro_batch_size_per_device_for_experience, r.temperature);
+      if (reference) {
+        const ref = await reference.logprobs(usableExps, r.temperature);
         usableExps.forEach((e, i) => (e.refLogp = ref[i]));
       }
+    }
+    const rewardMetrics: Record<string, number> = {};
+    const adv = await this.advantages(kept, exps, klCtl, rewardMetrics);
+    exps.forEach((e, i) => (e.advantages = adv[i]));
+    let metrics: Record<string, number> = {};
+    if (usableExps.length > 0) {
       const o = actor.optim;
       const schedule = { lr: o.lr, warmupSteps: o.lr_warmup_steps, warmupRatio: o.lr_warmup_ratio, totalSteps: this.totalSteps * Math.ceil((cfg.data.rollout_batch_size * r.n) / actor.global_batch_size) * actor.ppo_epochs, type: o.lr_scheduler_type, minLrRatio: o.min_lr_ratio };
       const base = this.state.optimizerSteps;
@@ -304,7 +351,7 @@ export class Trainer {
           clipLow: actor.clip_ratio_low,
           clipHigh: actor.clip_ratio_high,
           dualClip: actor.clip_ratio_dual,
-          kl: cfg.algorithm.use_kl_loss ? cfg.algorithm.kl_penalty : 'none',
+          kl: klPlacement(cfg.algorithm) === 'loss' ? cfg.algorithm.kl_penalty : 'none',
           klCoef: cfg.algorithm.kl_coef,
           entropyCoef: actor.entropy_coef,
         },
@@ -330,7 +377,7 @@ export class Trainer {
       'filter/kept_samples': kept.length,
       'filter/tries': tries,
       ...metrics,
-      ...shapingMetrics,
+      ...rewardMetrics,
       'perf/tokens_per_s': trainedTokens / ((tEnd - tStep) / 1000),
       'timing/rollout': genSeconds,
       'timing/reward': rewardSeconds,
@@ -345,20 +392,16 @@ export class Trainer {
   async run(): Promise<TrainSummary> {
     const runLog = new RunLog(this.runDir);
     if (!this.state.sftDone) await this.sftWarmup(runLog);
-    let refModel: Model | null = null;
-    if (this.cfg.algorithm.use_kl_loss) {
-      // The reference is the policy as RL starts, kept on disk so a resumed run uses the same one.
-      const refDir = join(this.runDir, 'reference');
-      if (!existsSync(refDir)) saveModel(this.model, refDir, { dtype: 'f32', config: this.modelConfigJson });
-      refModel = await loadModel(refDir);
-    }
+    const kl = klPlacement(this.cfg.algorithm);
+    const reference = kl === 'off' ? null : await ReferencePolicy.open(this.runDir, this.model, { worker: this.cfg.worker, modelConfig: this.modelConfigJson, inheritFrom: this.referenceSource, log: this.log });
+    const klCtl = kl === 'reward' ? createKlController(this.cfg.algorithm, this.state.klController) : null;
     const sampler = new DataOrder(this.train.length, { seed: this.cfg.data.seed, shuffle: this.cfg.data.shuffle }, this.state.data);
     const total = this.totalSteps;
     const progress = new Progress(total, this.state.step);
     const t = this.cfg.trainer;
     try {
       while (this.state.step < total) {
-        const row = await this.step(sampler, refModel);
+        const row = await this.step(sampler, reference, klCtl);
         this.state.step++;
         this.state.data = sampler.position();
         if (t.val_freq > 0 && this.state.step % t.val_freq === 0) Object.assign(row, await this.validate());

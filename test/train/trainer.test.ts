@@ -1,8 +1,9 @@
 // The trainer end to end on a tiny model with the real Qwen3 tokenizer: 4 steps equal 2 steps,
-// stop, resume, 2 steps (bit for bit: weights, optimizer state, logged rewards), and a run killed
-// at random moments (also mid-save) always resumes to that same result.
+// stop, resume, 2 steps (bit for bit: weights, optimizer state, logged rewards), also with KL in the
+// reward under an adaptive coefficient and when continuing from trainer.load_checkpoint_path, and a
+// run killed at random moments (also mid-save) always resumes to that same result.
 import t, { type Test } from 'tap';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -39,9 +40,21 @@ function config(run: string, maxSteps: number) {
   };
 }
 
-async function train(run: string, maxSteps: number, resume = false): Promise<void> {
-  const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(config(run, maxSteps), 'test'), root), { baseDir: root, resume, log: () => {} });
+type RawConfig = ReturnType<typeof config> & { algorithm: Record<string, unknown>; worker: { actor: Record<string, unknown>; ref?: Record<string, unknown> }; trainer: Record<string, unknown> };
+
+async function train(run: string, maxSteps: number, resume = false, change: (c: RawConfig) => void = () => {}): Promise<void> {
+  const raw = config(run, maxSteps) as RawConfig;
+  change(raw);
+  const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(raw, 'test'), root), { baseDir: root, resume, log: () => {} });
   await trainer.run();
+}
+
+function metricRows(run: string): Record<string, number>[] {
+  return readFileSync(join(root, run, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((r) => r['reward/overall'] !== undefined);
 }
 
 async function finalState(run: string): Promise<{ model: Model; step: number }> {
@@ -51,12 +64,7 @@ async function finalState(run: string): Promise<{ model: Model; step: number }> 
 }
 
 function rewards(run: string): number[] {
-  return readFileSync(join(root, run, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((r) => r['reward/overall'] !== undefined)
-    .map((r) => r['reward/overall']);
+  return metricRows(run).map((r) => r['reward/overall']);
 }
 
 function sameModel(t: Test, a: Model, b: Model, what: string): void {
@@ -82,6 +90,55 @@ t.test('4 steps = 2 steps + resume + 2 steps, bit for bit', async (t) => {
   t.ok(existsSync(join(root, 'straight', 'report.html')), 'report.html');
 });
 
+t.test('trainer.load_checkpoint_path continues from that checkpoint (not the newest), bit for bit', async (t) => {
+  // 'straight' keeps its steps 2 to 4 (save_limit 3): go on from step 2 in a new run directory.
+  const step2 = join(root, 'straight', 'checkpoints', 'step_000002');
+  await train('forked', 4, false, (c) => (c.trainer.load_checkpoint_path = step2));
+  const a = await finalState('straight');
+  const b = await finalState('forked');
+  t.equal(b.step, 4);
+  sameModel(t, a.model, b.model, 'run continued from step 2');
+  t.same(rewards('forked'), rewards('straight').slice(2), 'steps 3 and 4 rolled out and rewarded the same');
+
+  const damaged = join(root, 'damaged', 'checkpoints', 'step_000003');
+  cpSync(join(root, 'straight', 'checkpoints', 'step_000003'), damaged, { recursive: true });
+  appendFileSync(join(damaged, 'optimizer.safetensors'), 'x');
+  await t.rejects(train('from-damaged', 4, false, (c) => (c.trainer.load_checkpoint_path = damaged)), /trainer\.load_checkpoint_path: .*step_000003 does not verify: .*optimizer\.safetensors: checksum mismatch/);
+  t.notOk(existsSync(join(root, 'from-damaged')), 'nothing written');
+});
+
+t.test('KL in the reward: the adaptive coefficient follows the measured KL and resumes bit for bit', async (t) => {
+  const target = 1e-3;
+  const horizon = 20;
+  const withKl = (c: RawConfig) => {
+    c.algorithm = { adv_estimator: 'grpo', disable_kl: false, kl_type: 'adaptive', kl_coef: 0.05, kl_target: target, kl_horizon: horizon };
+    // The tiny model earns no reward, so an entropy bonus is what moves it away from the reference.
+    c.worker.actor.entropy_coef = 0.05;
+    c.worker.ref = { micro_batch_size_per_device_for_experience: 1 };
+  };
+  await train('kl-straight', 4, false, withKl);
+  await train('kl-split', 2, false, withKl);
+  await train('kl-split', 4, true, withKl);
+  const rows = metricRows('kl-straight');
+  t.equal(rows.length, 4);
+  t.equal(rows[0]['kl/in_reward'], 0, 'step 1 samples from the reference itself');
+  t.equal(rows[0]['kl/coef'], 0.05, 'kl_coef to start with');
+  for (let i = 1; i < rows.length; i++) {
+    const r = rows[i];
+    t.ok(r['kl/in_reward'] > 0, `step ${i + 1}: the policy has drifted (KL ${r['kl/in_reward']})`);
+    t.equal(r['reward/overall'], 0, `step ${i + 1}: no reward...`);
+    t.ok(r['advantages/max'] > 0, `step ${i + 1}: ...yet advantages, from the KL penalty (max ${r['advantages/max']})`);
+  }
+  for (let i = 0; i + 1 < rows.length; i++) {
+    const error = Math.min(0.2, Math.max(-0.2, rows[i]['kl/in_reward'] / target - 1));
+    const want = rows[i]['kl/coef'] * (1 + (error * rows[i]['filter/kept_samples']) / horizon);
+    t.ok(Math.abs(rows[i + 1]['kl/coef'] - want) <= 1e-12 * want, `step ${i + 2}: coef ${rows[i + 1]['kl/coef']} from step ${i + 1}'s KL (want ${want})`);
+  }
+  const pick = (run: string) => metricRows(run).map((r) => [r['kl/coef'], r['kl/in_reward'], r['reward/overall']]);
+  t.same(pick('kl-split'), pick('kl-straight'), 'the resumed run restored the coefficient: same KL, coefficients and rewards');
+  sameModel(t, (await finalState('kl-straight')).model, (await finalState('kl-split')).model, 'resumed run with KL in the reward');
+});
+
 t.test('a run killed at random moments always resumes to the same result', async (t) => {
   const cli = join(import.meta.dirname, '../../src/cli/medix.ts');
   writeFileSync(join(root, 'killed.yaml'), stringify(config('killed', 4)));
@@ -103,6 +160,17 @@ t.test('a run killed at random moments always resumes to the same result', async
   const b = await finalState('killed');
   t.equal(b.step, 4);
   sameModel(t, a.model, b.model, 'killed and resumed run');
+});
+
+t.test('the KL loss runs against the reference, with no KL in the reward', async (t) => {
+  await train('kl-loss', 1, false, (c) => {
+    c.algorithm = { adv_estimator: 'grpo', use_kl_loss: true };
+    c.worker.ref = { micro_batch_size_per_device_for_experience: 2 };
+  });
+  const [row] = metricRows('kl-loss');
+  t.equal(row['actor/kl_loss'], 0, 'the first step samples from the reference itself');
+  t.notOk('kl/coef' in row || 'kl/in_reward' in row, 'no KL in the reward');
+  t.ok(existsSync(join(root, 'kl-loss', 'reference', 'config.json')), 'the reference is kept in the run directory');
 });
 
 t.test('ReMax (greedy baseline) and DAPO overlong shaping run through the loop', async (t) => {
