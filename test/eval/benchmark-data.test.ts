@@ -2,7 +2,7 @@
 // multiple-choice layout and reference follow the method, JSONL and Parquet (Hugging Face Image
 // structs) are read, images become data: URLs, and bad rows are named by file, row and field.
 import t from 'tap';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -138,9 +138,24 @@ t.test('images: paths, lists, data: URLs, conversion, and refusals', async (t) =
   const [converted] = await imageDataUrls(tiff, dir, 'x');
   t.match(converted, /^data:image\/png;base64,/, 'TIFF is re-encoded as PNG');
   t.same(await imageDataUrls(null, dir, 'x'), []);
-  await t.rejects(imageDataUrls('../../etc/passwd', dir, 'f.jsonl:3: image'), /f\.jsonl:3: image: image path '\.\.\/\.\.\/etc\/passwd' leaves the data directory/);
-  await t.rejects(imageDataUrls('missing.png', dir, 'f.jsonl:3: image'), /cannot read image 'missing\.png' \(ENOENT\)/);
+  await t.rejects(imageDataUrls('../../etc/passwd', dir, 'f.jsonl:3: image'), /f\.jsonl:3: image: image path '\.\.\/\.\.\/etc\/passwd' leaves the dataset directory/);
+  await t.rejects(imageDataUrls('missing.png', dir, 'f.jsonl:3: image'), /f\.jsonl:3: image: cannot read image 'missing\.png' \(ENOENT\)/);
   await t.rejects(imageDataUrls(Buffer.from('not an image'), dir, 'f.jsonl:4: image'), /f\.jsonl:4: image: not a readable image/);
-  await t.rejects(imageDataUrls({ path: null }, dir, 'r'), /neither bytes nor path/);
-  await t.rejects(imageDataUrls(42, dir, 'r'), /expected an image path/);
+  await t.rejects(imageDataUrls(['images/ct1.png', Buffer.from('not an image')], fixtures, 'r'), /r\[1\]: not a readable image/, 'a list names the entry');
+  await t.rejects(imageDataUrls({ path: null }, dir, 'r'), /r: image entry has neither bytes nor a path/);
+  await t.rejects(imageDataUrls(42, dir, 'r'), /r: image entry must be a path, bytes or \{bytes, path\}, got number/);
+});
+
+t.test('images: a symlink out of the data directory is refused, as in training', async (t) => {
+  const outside = tmp();
+  writeFileSync(join(outside, 'secret.png'), readFileSync(join(fixtures, 'images/ct1.png')));
+  const dir = tmp();
+  mkdirSync(join(dir, 'images'));
+  symlinkSync(join(outside, 'secret.png'), join(dir, 'images', 'leak.png'));
+  symlinkSync(outside, join(dir, 'elsewhere'));
+  await t.rejects(imageDataUrls('images/leak.png', dir, 'f.jsonl:2: image'), /f\.jsonl:2: image: image path 'images\/leak\.png' is a link to .*secret\.png, outside the dataset directory/);
+  await t.rejects(imageDataUrls({ path: 'elsewhere/secret.png' }, dir, 'f.jsonl:3: image'), /f\.jsonl:3: image: image path 'elsewhere\/secret\.png' is a link to .*, outside the dataset directory/, 'a linked folder too');
+  writeFileSync(join(dir, 'images', 'real.png'), readFileSync(join(fixtures, 'images/ct1.png')));
+  symlinkSync('real.png', join(dir, 'images', 'alias.png'));
+  t.same(await imageDataUrls('images/alias.png', dir, 'x'), await imageDataUrls('images/real.png', dir, 'x'), 'a link that stays inside is read');
 });
