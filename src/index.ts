@@ -15,7 +15,7 @@ export type {
 } from './engine/model.js';
 export { AdamW } from './engine/optimizer.js';
 export type { AdamWOptions } from './engine/optimizer.js';
-export { policyLoss, sftLoss, logprobForward, logprobBackward } from './engine/losses.js';
+export { policyLoss, sftLoss, klValues, logprobForward, logprobBackward } from './engine/losses.js';
 export type {
   LossAgg,
   PolicyLossKind,
@@ -91,6 +91,7 @@ export {
   parseTrainingConfig,
   resolveConfigPaths,
   trainingConfigToYaml,
+  klPlacement,
   applyOverride,
   applyOverrides,
   TrainingConfigError,
