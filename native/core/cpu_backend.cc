@@ -3,6 +3,10 @@
 #include <cstring>
 #include <new>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "backend.h"
 #include "../ops/embedding.h"
 #include "../ops/linear.h"
@@ -13,16 +17,26 @@
 namespace medix {
 namespace {
 
+constexpr size_t kHugePage = size_t(2) << 20;
+
 class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
 
   void* alloc(size_t bytes) override {
-    // 64-byte alignment suits AVX-512 loads; aligned_alloc needs a multiple of the alignment.
-    const size_t rounded = (bytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    // 64-byte alignment suits AVX-512 loads. Large buffers (weights, optimizer state, activations)
+    // are aligned to 2 MiB and asked to live on transparent huge pages: streaming the weights once
+    // per decoded token is bound by how fast one core can read memory, and with 4 KiB pages a core
+    // reads a large buffer at about two thirds of the rate it gets with 2 MiB pages (TLB misses,
+    // and prefetches stop at page boundaries). Where THP is off or "never" this is only alignment.
+    const size_t align = bytes >= kHugePage ? kHugePage : 64;
+    const size_t rounded = bytes == 0 ? align : (bytes + align - 1) / align * align;
+    void* p = std::aligned_alloc(align, rounded);
     if (!p) throw std::bad_alloc();
-    std::memset(p, 0, rounded == 0 ? 64 : rounded);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (align == kHugePage) madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure changes nothing
+#endif
+    std::memset(p, 0, rounded);  // after the advice, so the first touch already gets huge pages
     return p;
   }
   void release(void* p) override { std::free(p); }

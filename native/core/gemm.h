@@ -10,7 +10,7 @@
 //
 // Both kernels: K == 0 or alpha == 0 gives C = beta*C without reading A or B; beta == 0 never reads C
 // (NaN there is overwritten). The portable kernel's results are bit-identical run to run and whatever
-// the thread count; OpenBLAS's may depend on its thread count.
+// the thread count; OpenBLAS's may depend on the thread count (each thread computes a slice of C).
 #pragma once
 #include <cstdint>
 

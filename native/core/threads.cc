@@ -1,16 +1,41 @@
 #include "threads.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace medix {
 namespace {
 
 thread_local bool in_worker = false;
+
+// Waits for `ready()` by spinning for up to kSpin, then returns false (the caller then blocks on a
+// condition variable). A decode step makes ~60 parallel calls a few tens of microseconds apart;
+// waking a thread blocked in the kernel costs about that much each time, so a short spin keeps the
+// pool responsive without burning a core for long when there is no work (other processes, e.g.
+// reward workers, get the core back after kSpin).
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+template <class Ready>
+bool spin_until(Ready ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 1;; ++i) {
+    if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#endif
+    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) return false;
+  }
+}
 
 class Pool {
  public:
@@ -23,20 +48,25 @@ class Pool {
     stop();
     stopping_ = false;
     // New workers start from the current generation: a task run before the resize is not theirs to run.
-    const uint64_t current = generation_;
+    const uint64_t current = generation_.load();
     for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, current] { loop(i, current); });
   }
 
   // Runs task(i) for i in [0, count) with count <= size(); the calling thread runs task(0).
   void run(int count, const std::function<void(int)>& task) {
-    std::unique_lock<std::mutex> lock(mu_);
-    task_ = &task;
-    count_ = count;
-    pending_ = count - 1;
-    error_ = nullptr;
-    ++generation_;
-    lock.unlock();
-    cv_.notify_all();
+    bool wake;
+    {
+      // Under the lock: a worker that found no new generation and is about to sleep either sees
+      // this one or is counted in sleepers_ and gets the notification.
+      std::lock_guard<std::mutex> g(mu_);
+      task_ = &task;
+      count_ = count;
+      pending_.store(count - 1, std::memory_order_relaxed);
+      error_ = nullptr;
+      generation_.fetch_add(1, std::memory_order_release);
+      wake = sleepers_ > 0;
+    }
+    if (wake) cv_.notify_all();
     in_worker = true;
     try {
       task(0);
@@ -45,8 +75,14 @@ class Pool {
       if (!error_) error_ = std::current_exception();
     }
     in_worker = false;
-    lock.lock();
-    done_cv_.wait(lock, [this] { return pending_ == 0; });
+    const auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
+    std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+    if (!spin_until(done)) {
+      lock.lock();
+      done_cv_.wait(lock, done);
+    } else {
+      lock.lock();
+    }
     task_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
@@ -54,10 +90,18 @@ class Pool {
  private:
   void loop(int index, uint64_t seen) {
     for (;;) {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+      const auto fresh = [&] { return generation_.load(std::memory_order_acquire) != seen; };
+      std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+      if (!spin_until([&] { return fresh() || stopping_.load(std::memory_order_relaxed); })) {
+        lock.lock();
+        ++sleepers_;
+        cv_.wait(lock, [&] { return stopping_.load() || fresh(); });
+        --sleepers_;
+      } else {
+        lock.lock();
+      }
       if (stopping_) return;
-      seen = generation_;
+      seen = generation_.load();
       if (index >= count_) continue;
       const std::function<void(int)>* task = task_;
       lock.unlock();
@@ -69,8 +113,11 @@ class Pool {
         if (!error_) error_ = std::current_exception();
       }
       in_worker = false;
-      lock.lock();
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        // Taking the lock orders this notification after the caller's check in done_cv_.wait.
+        std::lock_guard<std::mutex> g(mu_);
+        done_cv_.notify_one();
+      }
     }
   }
 
@@ -87,10 +134,12 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
-  const std::function<void(int)>* task_ = nullptr;
-  int count_ = 0, pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
+  const std::function<void(int)>* task_ = nullptr;  // guarded by mu_, published by generation_
+  int count_ = 0;                                   // likewise
+  int sleepers_ = 0;                                // workers blocked in cv_ (guarded by mu_)
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stopping_{false};
   std::exception_ptr error_;
 };
 

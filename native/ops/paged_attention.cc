@@ -1,7 +1,7 @@
 // Paged attention on the CPU: one task per (token, kv head) computes the scores of the query heads
 // sharing that kv head against the token's visible keys, a softmax, and the weighted sum of values.
-// Scores are plain dot products: a decode row has a single query, so there is no matrix product to
-// tile, and walking keys block by block follows the cache layout.
+// Scores are plain dot products (8 lanes wide): a decode row has a single query, so there is no
+// matrix product to tile, and walking keys block by block follows the cache layout.
 #include "paged_attention.h"
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../core/simd.h"
 #include "../core/threads.h"
 
 namespace medix::cpu {
@@ -21,6 +22,29 @@ void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float*
   }
 }
 
+namespace {
+
+using simd::v8f;
+
+// a . b over D floats: 8-lane partial sums in order, the lanes summed, then the D % 8 tail.
+inline float dot(const float* a, const float* b, int64_t D) {
+  v8f acc{};
+  int64_t d = 0;
+  for (; d + simd::kLanes <= D; d += simd::kLanes) acc += simd::load(a + d) * simd::load(b + d);
+  float sum = simd::hsum(acc);
+  for (; d < D; ++d) sum += a[d] * b[d];
+  return sum;
+}
+
+// acc[0, D) += p * v[0, D).
+inline void axpy(float* acc, float p, const float* v, int64_t D) {
+  int64_t d = 0;
+  for (; d + simd::kLanes <= D; d += simd::kLanes) simd::store(acc + d, simd::load(acc + d) + p * simd::load(v + d));
+  for (; d < D; ++d) acc[d] += p * v[d];
+}
+
+}  // namespace
+
 void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
                              const PagedAttentionShape& s) {
   const int64_t D = s.head_dim, group = s.n_heads / s.n_kv_heads, kv_dim = s.n_kv_heads * D;
@@ -30,37 +54,50 @@ void paged_attention_forward(float* out, const float* q, const float* k_cache, c
   parallel_for(
       units,
       [&](int64_t u0, int64_t u1) {
-        std::vector<float> p(static_cast<size_t>(longest));
-        std::vector<float> acc(static_cast<size_t>(D));
+        // Scores of the group's query heads, [group, longest], then their weighted sums of values.
+        std::vector<float> p(static_cast<size_t>(group * longest));
+        std::vector<float> acc(static_cast<size_t>(group * D));
         for (int64_t u = u0; u < u1; ++u) {
           const int64_t t = u / s.n_kv_heads, kvh = u % s.n_kv_heads, n = s.n_keys[t];
           const int32_t* table = s.block_tables + static_cast<int64_t>(s.seq_of_token[t]) * s.max_blocks;
-          auto slot = [&](int64_t j) { return static_cast<int64_t>(table[j / s.block_size]) * s.block_size + j % s.block_size; };
-          for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-            const float* qh = q + (t * s.n_heads + h) * D;
-            float m = -INFINITY;
-            for (int64_t j = 0; j < n; ++j) {
-              const float* kj = k_cache + slot(j) * kv_dim + kvh * D;
-              float dot = 0.0f;
-              for (int64_t d = 0; d < D; ++d) dot += qh[d] * kj[d];
-              p[j] = dot * s.scale;
-              m = std::max(m, p[j]);
+          const float* qt = q + (t * s.n_heads + kvh * group) * D;  // the group's heads are adjacent
+          // Keys block by block, each read once for every head of the group.
+          for (int64_t j0 = 0; j0 < n; j0 += s.block_size) {
+            const int64_t base = static_cast<int64_t>(table[j0 / s.block_size]) * s.block_size - j0;
+            for (int64_t j = j0; j < std::min(n, j0 + s.block_size); ++j) {
+              const float* kj = k_cache + (base + j) * kv_dim + kvh * D;
+              for (int64_t h = 0; h < group; ++h) p[h * longest + j] = dot(qt + h * D, kj, D) * s.scale;
             }
-            // Max subtracted before exp: no term exceeds 1, the sum (>= 1) cannot overflow.
-            float sum = 0.0f;
-            for (int64_t j = 0; j < n; ++j) {
-              p[j] = std::exp(p[j] - m);
-              sum += p[j];
-            }
-            std::fill(acc.begin(), acc.end(), 0.0f);
-            for (int64_t j = 0; j < n; ++j) {
-              const float* vj = v_cache + slot(j) * kv_dim + kvh * D;
-              for (int64_t d = 0; d < D; ++d) acc[d] += p[j] * vj[d];
-            }
-            float* oh = out + (t * s.n_heads + h) * D;
-            const float inv = 1.0f / sum;
-            for (int64_t d = 0; d < D; ++d) oh[d] = acc[d] * inv;
           }
+          // Softmax per head; the max subtracted before exp: no term exceeds 1, the sum (>= 1)
+          // cannot overflow.
+          for (int64_t h = 0; h < group; ++h) {
+            float* ph = p.data() + h * longest;
+            const v8f m = simd::splat(simd::row_max(ph, n));
+            v8f sum{};
+            int64_t j = 0;
+            for (; j + simd::kLanes <= n; j += simd::kLanes) {
+              const v8f e = simd::exp8(simd::load(ph + j) - m);
+              simd::store(ph + j, e);
+              sum += e;
+            }
+            float total = simd::hsum(sum);
+            for (; j < n; ++j) {
+              ph[j] = std::exp(ph[j] - m[0]);
+              total += ph[j];
+            }
+            const float inv = 1.0f / total;
+            for (j = 0; j < n; ++j) ph[j] *= inv;
+          }
+          std::fill(acc.begin(), acc.end(), 0.0f);
+          for (int64_t j0 = 0; j0 < n; j0 += s.block_size) {
+            const int64_t base = static_cast<int64_t>(table[j0 / s.block_size]) * s.block_size - j0;
+            for (int64_t j = j0; j < std::min(n, j0 + s.block_size); ++j) {
+              const float* vj = v_cache + (base + j) * kv_dim + kvh * D;
+              for (int64_t h = 0; h < group; ++h) axpy(acc.data() + h * D, p[h * longest + j], vj, D);
+            }
+          }
+          std::copy(acc.begin(), acc.end(), out + (t * s.n_heads + kvh * group) * D);
         }
       },
       // A task gets at least ~64K flops (a decode row over a short context is less than that per

@@ -34,8 +34,10 @@ t.test('greedy decoding with the KV cache equals decoding with full forwards, to
   }
 });
 
-t.test('returned log-probs equal Model.forward over the finished sequence (|diff| < 1e-4)', async (t) => {
-  const model = tinyModel(2);
+// Head dims 8 and 12: the cache's attention works in 8-lane vectors, 12 also takes its tail path.
+for (const headDim of [8, 12])
+t.test(`returned log-probs equal Model.forward over the finished sequence (|diff| < 1e-4), head_dim ${headDim}`, async (t) => {
+  const model = tinyModel(2, { headDim });
   const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
   for (const temperature of [0.7, 1.3]) {
     const { samples } = await engine.generate({

@@ -21,8 +21,8 @@ export const tinyConfig: Qwen3Config = {
 };
 
 /** initStd 0.3 spreads the logits, so greedy choices are not decided by rounding-level ties. */
-export function tinyModel(seed = 1): Model {
-  return Model.create(tinyConfig, { seed, initStd: 0.3 });
+export function tinyModel(seed = 1, overrides: Partial<Qwen3Config> = {}): Model {
+  return Model.create({ ...tinyConfig, ...overrides }, { seed, initStd: 0.3 });
 }
 
 // id 0 is the special EOS token; id i > 0 is one character.
