@@ -13,6 +13,11 @@
         ["'<!(node scripts/detect-openblas.cjs)'=='1'", {
           "defines": ["MEDIX_HAVE_OPENBLAS=1"],
           "libraries": ["-lopenblas"]
+        }],
+        ["'<!(node scripts/detect-mpi.cjs)'=='1'", {
+          "defines": ["MEDIX_HAVE_MPI=1"],
+          "cflags_cc": ["<!@(node scripts/detect-mpi.cjs --compile)"],
+          "libraries": ["<!@(node scripts/detect-mpi.cjs --link)"]
         }]
       ]
     }

@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_optim(env, exports);
   init_model(env, exports);
   init_generate(env, exports);
+  init_dist(env, exports);
   return exports;
 }
 

@@ -11,5 +11,6 @@ void init_loss_ops(Napi::Env env, Napi::Object exports);    // fused log-probs, 
 void init_optim(Napi::Env env, Napi::Object exports);       // AdamW, gradient norm
 void init_model(Napi::Env env, Napi::Object exports);       // Qwen3 model
 void init_generate(Napi::Env env, Napi::Object exports);    // KV-cache generation, sampling
+void init_dist(Napi::Env env, Napi::Object exports);        // the run's processes, collectives
 
 }  // namespace medix::bindings

@@ -10,6 +10,7 @@
 #include "../core/error.h"
 #include "../core/gemm.h"
 #include "../core/threads.h"
+#include "../dist/communicator.h"
 #include "registry.h"
 
 namespace medix::bindings {
@@ -150,6 +151,8 @@ void init_system(Napi::Env env, Napi::Object exports) {
     out.Set("openblasInfo", openblas_info());
     out.Set("compiler", compiler_name());
     out.Set("simd", simd_name());
+    out.Set("mpi", mpi_compiled());
+    out.Set("mpiInfo", mpi_library_version());
     return out;
   }));
 
