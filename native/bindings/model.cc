@@ -58,6 +58,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod("optimizerStep", &ModelWrap::OptimizerStep),
                         InstanceMethod("getOptimizerState", &ModelWrap::GetOptimizerState),
                         InstanceMethod("setOptimizerState", &ModelWrap::SetOptimizerState),
+                        InstanceMethod("setDataParallel", &ModelWrap::SetDataParallel),
+                        InstanceMethod("optimizerShard", &ModelWrap::OptimizerShard),
                         InstanceMethod("setRecompute", &ModelWrap::SetRecompute),
                         InstanceMethod("activationPlan", &ModelWrap::Plan),
                         InstanceMethod("numParams", &ModelWrap::NumParams)});
@@ -271,7 +273,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value GetOptimizerState(const Napi::CallbackInfo& info) {
     check_idle("getOptimizerState");
     Napi::Env env = info.Env();
-    const auto n = static_cast<size_t>(model_->n_params());
+    const auto n = static_cast<size_t>(model_->owned().numel);
     auto m = Napi::Float32Array::New(env, n);
     auto v = Napi::Float32Array::New(env, n);
     model_->get_optimizer_state(m.Data(), v.Data());
@@ -286,13 +288,32 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     check_idle("setOptimizerState");
     const std::string fn = std::string(kCls) + ".setOptimizerState";
     Napi::Object o = js::object(info[0], fn, "state");
-    const int64_t n = model_->n_params();
+    const int64_t n = model_->owned().numel;
     const int64_t step = js::integer_or(o, "step", fn, 0, int64_t(1) << 53, -1);
     if (step < 0) throw Napi::TypeError::New(info.Env(), fn + ": state.step must be an integer >= 0");
-    auto m = js::f32(o.Get("m"), fn, "state.m", n, "num_params", true);
-    auto v = js::f32(o.Get("v"), fn, "state.v", n, "num_params", true);
+    const char* what = model_->world_size() > 1 ? "the floats of this rank's tensors" : "num_params";
+    auto m = js::f32(o.Get("m"), fn, "state.m", n, what, true);
+    auto v = js::f32(o.Get("v"), fn, "state.v", n, what, true);
     model_->set_optimizer_state(m.data, v.data, step);
     return info.Env().Undefined();
+  }
+
+  Napi::Value SetDataParallel(const Napi::CallbackInfo& info) {
+    check_idle("setDataParallel");
+    model_->set_data_parallel(world());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value OptimizerShard(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Shard& s = model_->owned();
+    auto out = Napi::Object::New(env);
+    out.Set("rank", Napi::Number::New(env, model_->rank()));
+    out.Set("size", Napi::Number::New(env, model_->world_size()));
+    out.Set("firstParam", Napi::Number::New(env, double(s.first_tensor)));
+    out.Set("endParam", Napi::Number::New(env, double(s.end_tensor)));
+    out.Set("numel", Napi::Number::New(env, double(s.numel)));
+    return out;
   }
 
   Napi::Value SetRecompute(const Napi::CallbackInfo& info) {

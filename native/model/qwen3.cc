@@ -151,6 +151,8 @@ Qwen3Model::Qwen3Model(const Qwen3Config& cfg, Backend& backend, uint64_t seed, 
   add(pre + "norm.weight", {cfg_.hidden});
   if (!cfg_.tie_embeddings) add("lm_head.weight", {cfg_.vocab, cfg_.hidden});
 
+  shards_ = {Shard{0, static_cast<int64_t>(params_.size()), 0, n_params_}};  // one process owns all
+
   if (!cfg_.mrope_section.empty())
     freq_component_ = rope_section_map(cfg_.head_dim, cfg_.mrope_section, cfg_.mrope_interleaved);
 
@@ -188,8 +190,18 @@ void Qwen3Model::set_param(const ParamInfo& p, const float* host) {
   be_.from_host(weights_ + p.offset, host, sizeof(float) * p.numel);
   have_training_forward_ = false;  // saved activations no longer match the parameters
 }
+void Qwen3Model::set_data_parallel(Communicator& comm) {
+  MEDIX_CHECK(!adam_m_, "set_data_parallel: the optimizer state already exists; call it before the first step ",
+              "and before restoring a checkpoint's optimizer state");
+  std::vector<int64_t> numels;
+  for (const auto& p : params_) numels.push_back(p.numel);
+  shards_ = partition_tensors(numels, comm.size());
+  rank_ = comm.rank();
+  comm_ = comm.size() > 1 ? &comm : nullptr;
+}
+
 void Qwen3Model::get_optimizer_state(float* m, float* v) const {
-  const size_t bytes = sizeof(float) * n_params_;
+  const size_t bytes = sizeof(float) * owned().numel;
   if (!adam_m_) {
     std::memset(m, 0, bytes);
     std::memset(v, 0, bytes);
@@ -200,7 +212,7 @@ void Qwen3Model::get_optimizer_state(float* m, float* v) const {
 }
 void Qwen3Model::set_optimizer_state(const float* m, const float* v, int64_t step) {
   if (step < 0) throw Error("set_optimizer_state: step must be >= 0, got " + std::to_string(step));
-  const size_t bytes = sizeof(float) * n_params_;
+  const size_t bytes = sizeof(float) * owned().numel;
   if (!adam_m_) {
     adam_m_ = static_cast<float*>(be_.alloc(bytes));
     adam_v_ = static_cast<float*>(be_.alloc(bytes));
@@ -483,8 +495,13 @@ StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_nor
   MEDIX_CHECK(decay.size() == params_.size(), "optimizer_step: decay mask has ", decay.size(), " entries, expected ",
               params_.size());
   if (!grads_) zero_grad();
+  const Shard& own = owned();
+  // Each rank's gradient covers its own samples: the owner of each shard receives their sum.
+  if (comm_)
+    for (int r = 0; r < world_size(); ++r) comm_->reduce_sum(grads_ + shards_[r].offset, shards_[r].numel, r);
   StepResult r;
-  const double sq = be_.sum_squares(grads_, n_params_);
+  double sq = be_.sum_squares(grads_ + own.offset, own.numel);
+  if (comm_) comm_->allreduce_sum(&sq, 1);  // the global norm, so every rank clips (or skips) alike
   r.grad_norm = std::sqrt(sq);
   if (!std::isfinite(r.grad_norm)) {
     r.skipped = true;
@@ -492,17 +509,21 @@ StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_nor
     return r;
   }
   if (max_grad_norm > 0 && r.grad_norm > max_grad_norm)
-    be_.scale_inplace(grads_, static_cast<float>(max_grad_norm / (r.grad_norm + 1e-6)), n_params_);
+    be_.scale_inplace(grads_ + own.offset, static_cast<float>(max_grad_norm / (r.grad_norm + 1e-6)), own.numel);
   if (!adam_m_) {
-    adam_m_ = static_cast<float*>(be_.alloc(sizeof(float) * n_params_));
-    adam_v_ = static_cast<float*>(be_.alloc(sizeof(float) * n_params_));
+    adam_m_ = static_cast<float*>(be_.alloc(sizeof(float) * own.numel));
+    adam_v_ = static_cast<float*>(be_.alloc(sizeof(float) * own.numel));
   }
   ++step_;
-  for (size_t i = 0; i < params_.size(); ++i) {
+  for (int64_t i = own.first_tensor; i < own.end_tensor; ++i) {
     const ParamInfo& p = params_[i];
-    be_.adamw_step(weights_ + p.offset, grads_ + p.offset, adam_m_ + p.offset, adam_v_ + p.offset, p.numel, cfg,
-                   step_, decay[i]);
+    const int64_t at = p.offset - own.offset;
+    be_.adamw_step(weights_ + p.offset, grads_ + p.offset, adam_m_ + at, adam_v_ + at, p.numel, cfg, step_,
+                   decay[i]);
   }
+  if (comm_)
+    for (int o = 0; o < world_size(); ++o)
+      comm_->broadcast(weights_ + shards_[o].offset, static_cast<int64_t>(sizeof(float)) * shards_[o].numel, o);
   have_training_forward_ = false;  // the saved activations belong to the old parameters
   r.step = step_;
   return r;

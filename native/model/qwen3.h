@@ -3,7 +3,7 @@
 //
 // Parameters live in one flat buffer in a fixed order (the order of params()), named exactly as
 // Hugging Face names them; gradients and optimizer moments use the same layout, which keeps the
-// optimizer, gradient-norm and (later) sharded collectives simple loops over one buffer.
+// optimizer, gradient-norm and the data-parallel collectives simple loops over one buffer.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "../core/backend.h"
+#include "../dist/communicator.h"
+#include "../dist/partition.h"
 #include "kv_cache.h"
 
 namespace medix {
@@ -121,8 +123,23 @@ class Qwen3Model {
   // whether weight decay applies to params()[i].
   StepResult optimizer_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay);
   int64_t optimizer_steps() const { return step_; }
-  // The AdamW state, for checkpoints that resume exactly: both moments in the flat params() layout
-  // (zeros before the first step) as host buffers of n_params() floats, and the step count.
+
+  // Data parallel over the ranks of `comm`, with the optimizer sharded (ZeRO-1): every rank keeps
+  // all weights and accumulates the gradients of its own samples; optimizer_step sums each
+  // tensor's gradient onto the one rank that owns it (partition_tensors), which clips with the
+  // global norm, updates it with the moments only it keeps, and sends the new values to every
+  // rank. The ranks' weights stay identical, and each holds 1/size of the optimizer state. Call
+  // before any optimizer state exists; every rank must then call optimizer_step together.
+  void set_data_parallel(Communicator& comm);
+  // The tensors whose optimizer state (and checkpoint files) this rank owns: all of them until
+  // set_data_parallel.
+  const Shard& owned() const { return shards_[rank_]; }
+  int rank() const { return rank_; }
+  int world_size() const { return static_cast<int>(shards_.size()); }
+
+  // The AdamW state, for checkpoints that resume exactly: both moments of the owned tensors in the
+  // flat params() layout (zeros before the first step) as host buffers of owned().numel floats, and
+  // the step count.
   void get_optimizer_state(float* m, float* v) const;
   void set_optimizer_state(const float* m, const float* v, int64_t step);
 
@@ -161,6 +178,9 @@ class Qwen3Model {
   float* adam_v_ = nullptr;
   int64_t step_ = 0;
   bool recompute_ = false;
+  Communicator* comm_ = nullptr;  // null: one process
+  std::vector<Shard> shards_;     // every rank's tensors, by rank
+  int rank_ = 0;
   std::vector<uint8_t> freq_component_;  // rope section map, empty for standard rope
 
   std::unique_ptr<Workspace> ws_;
