@@ -12,7 +12,10 @@ export type {
   OptimizerStepOptions,
   StepResult,
   OptimizerState,
+  OptimizerShard,
 } from './engine/model.js';
+export { world, World } from './engine/world.js';
+export type { WorldBackend } from './engine/world.js';
 export { AdamW } from './engine/optimizer.js';
 export type { AdamWOptions } from './engine/optimizer.js';
 export { policyLoss, sftLoss, klValues, logprobForward, logprobBackward } from './engine/losses.js';

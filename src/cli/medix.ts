@@ -9,6 +9,7 @@ import { registerReward } from './reward.js';
 import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
 import { registerEval } from './eval.js';
+import { startedWorld } from '../engine/world.js';
 
 const program = new Command('medix')
   .description('Open-ended RL for medical vision-language models (MediX-R1) on a native engine')
@@ -23,6 +24,9 @@ registerServe(program);
 registerEval(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  console.error(`medix: ${err instanceof Error ? err.message : String(err)}`);
+  const w = startedWorld();
+  console.error(`medix: ${w && w.size > 1 ? `rank ${w.rank}: ` : ''}${err instanceof Error ? err.message : String(err)}`);
+  // The other ranks of a distributed run would wait for this one forever: end them all.
+  if (w && w.size > 1) w.abort(1);
   process.exit(1);
 });

@@ -100,9 +100,23 @@ export interface StepResult {
 export interface OptimizerState {
   /** Optimizer steps taken (bias correction depends on it). */
   step: number;
-  /** First and second moments, numParameters floats each (zeros before the first step). */
+  /**
+   * First and second moments of the parameters this process owns (optimizerShard(): all of them
+   * in a single process, numParameters floats), in parameter order; zeros before the first step.
+   */
   m: Float32Array;
   v: Float32Array;
+}
+
+/** The parameters whose optimizer state (and checkpoint files) this rank owns in data parallel. */
+export interface OptimizerShard {
+  rank: number;
+  /** Ranks the parameters are split between (1 until setDataParallel). */
+  size: number;
+  /** The owned parameters, consecutive in parameters() order (none when one tensor outweighs a rank's share). */
+  parameters: readonly ParamInfo[];
+  /** Their floats in all. */
+  numel: number;
 }
 
 interface NativeModel {
@@ -116,6 +130,8 @@ interface NativeModel {
   optimizerStep(options: OptimizerStepOptions): Promise<StepResult>;
   getOptimizerState(): OptimizerState;
   setOptimizerState(state: OptimizerState): void;
+  setDataParallel(): void;
+  optimizerShard(): { rank: number; size: number; firstParam: number; endParam: number; numel: number };
   setRecompute(on: boolean): void;
   activationPlan(tokens: number, training?: boolean): ActivationPlan;
   numParams(): number;
@@ -204,9 +220,35 @@ export class Model {
     return this.handle.getOptimizerState();
   }
 
-  /** Restores AdamW state saved by getOptimizerState (lengths must equal numParameters). */
+  /** Restores AdamW state saved by getOptimizerState (lengths must equal optimizerShard().numel). */
   setOptimizerState(state: OptimizerState): void {
     this.handle.setOptimizerState(state);
+  }
+
+  /** Fresh AdamW moments and step count (e.g. when the objective changes). */
+  resetOptimizerState(): void {
+    const n = this.handle.optimizerShard().numel;
+    this.handle.setOptimizerState({ step: 0, m: new Float32Array(n), v: new Float32Array(n) });
+  }
+
+  /**
+   * Data parallel across the ranks of this process's world (src/engine/world.ts), with the
+   * optimizer sharded: each rank keeps every weight and accumulates the gradients of its own
+   * samples (normalised by the whole batch's counts, so the ranks' gradients add up to the batch's);
+   * every optimizerStep sums each parameter's gradient onto the rank that owns it, which clips with
+   * the global norm, updates it with the moments only it keeps, and sends the new values to all
+   * ranks. The weights stay identical on every rank; each keeps 1/size of the optimizer state.
+   * Every rank must then take each optimizer step together. Call before the first step and before
+   * setOptimizerState. In a world of one process nothing changes.
+   */
+  setDataParallel(): void {
+    this.handle.setDataParallel();
+  }
+
+  /** The parameters whose optimizer state this process owns (all of them until setDataParallel). */
+  optimizerShard(): OptimizerShard {
+    const s = this.handle.optimizerShard();
+    return { rank: s.rank, size: s.size, parameters: this.paramList.slice(s.firstParam, s.endParam), numel: s.numel };
   }
 
   setRecompute(on: boolean): void {

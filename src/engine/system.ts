@@ -14,6 +14,10 @@ export interface BuildInfo {
   compiler: string;
   /** Vector instruction set the portable kernel was compiled for, e.g. "AVX2+FMA". */
   simd: string;
+  /** Whether MPI was found at build time (multi-process training under mpirun/srun). */
+  mpi: boolean;
+  /** The MPI library's own description; "" without MPI. */
+  mpiInfo: string;
 }
 
 /**

@@ -1,0 +1,130 @@
+// Typed face of the run's processes (native/dist, native/bindings/dist.cc). A process started by
+// an MPI launcher (mpirun, mpiexec, srun with PMI) is one rank of an MPI world, when the addon was
+// built with MPI; any other process is a world of one, where every collective is the identity.
+//
+// Every rank must call the same collectives in the same order, awaiting each before the next.
+import { native } from './native.js';
+
+export type WorldBackend = 'mpi' | 'single';
+
+interface DistAddon {
+  worldInfo(): { rank: number; size: number; localRank: number; localSize: number; backend: WorldBackend };
+  allreduceSum(values: Float64Array): Promise<Float64Array>;
+  broadcast(bytes: Uint8Array | undefined, root: number): Promise<Uint8Array>;
+  allgather(bytes: Uint8Array): Promise<Uint8Array[]>;
+  barrier(): Promise<void>;
+  abortWorld(code: number): never;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class World {
+  readonly rank: number;
+  readonly size: number;
+  /** Rank and count among the processes on this machine (to share its cores between them). */
+  readonly localRank: number;
+  readonly localSize: number;
+  readonly backend: WorldBackend;
+
+  constructor(private readonly addon: DistAddon) {
+    const info = addon.worldInfo();
+    this.rank = info.rank;
+    this.size = info.size;
+    this.localRank = info.localRank;
+    this.localSize = info.localSize;
+    this.backend = info.backend;
+  }
+
+  /** Rank 0 writes what the run writes once (logs, progress, report, manifests). */
+  get isRoot(): boolean {
+    return this.rank === 0;
+  }
+
+  /**
+   * The items `rank` handles when work is dealt out: every size-th one, starting at its rank. The
+   * same on every rank, so each knows what every other one did.
+   */
+  share<T>(items: readonly T[], rank = this.rank): T[] {
+    return items.filter((_, i) => i % this.size === rank);
+  }
+
+  /** The element-wise sum over the ranks of each rank's values. */
+  async allreduceSum(values: ArrayLike<number>): Promise<Float64Array> {
+    const v = Float64Array.from(values);
+    return this.size === 1 ? v : this.addon.allreduceSum(v);
+  }
+
+  /** Root's bytes on every rank (the others' argument is ignored). */
+  async broadcast(bytes: Uint8Array | undefined, root = 0): Promise<Uint8Array> {
+    if (this.size === 1) return bytes ?? new Uint8Array(0);
+    return this.addon.broadcast(bytes, root);
+  }
+
+  /** Every rank's bytes, in rank order. */
+  async allgather(bytes: Uint8Array): Promise<Uint8Array[]> {
+    return this.size === 1 ? [bytes] : this.addon.allgather(bytes);
+  }
+
+  /** Every rank's value (JSON-serialisable), in rank order. */
+  async allgatherJson<T>(value: T): Promise<T[]> {
+    if (this.size === 1) return [value];
+    const all = await this.addon.allgather(encoder.encode(JSON.stringify(value)));
+    return all.map((b) => JSON.parse(decoder.decode(b)) as T);
+  }
+
+  /** Root's value (JSON-serialisable) on every rank. */
+  async broadcastJson<T>(value: T | undefined, root = 0): Promise<T> {
+    if (this.size === 1) return value as T;
+    const b = await this.addon.broadcast(this.rank === root ? encoder.encode(JSON.stringify(value)) : undefined, root);
+    return JSON.parse(decoder.decode(b)) as T;
+  }
+
+  /**
+   * `decide`'s result, computed once on the root and received by every rank (decisions that read
+   * shared files, so that all ranks act on the same answer). When it throws, every rank throws an
+   * Error with its message.
+   */
+  async fromRoot<T>(decide: () => T): Promise<T> {
+    if (this.size === 1) return decide();
+    let outcome: { value: T } | { error: string } | undefined;
+    if (this.isRoot) {
+      try {
+        outcome = { value: decide() };
+      } catch (e) {
+        outcome = { error: e instanceof Error ? e.message : String(e) };
+      }
+    }
+    const got = await this.broadcastJson(outcome);
+    if ('error' in got) throw new Error(got.error);
+    return got.value;
+  }
+
+  async barrier(): Promise<void> {
+    if (this.size > 1) await this.addon.barrier();
+  }
+
+  /**
+   * Ends every process of the run with `code`: a rank that failed alone would leave the others
+   * waiting in their next collective forever.
+   */
+  abort(code = 1): never {
+    return this.addon.abortWorld(code);
+  }
+}
+
+let theWorld: World | null = null;
+
+/**
+ * This process's world. The first call connects the ranks (MPI_Init) when an MPI launcher started
+ * the process; it throws when a launcher started several processes that this build cannot connect.
+ */
+export function world(): World {
+  theWorld ??= new World(native<DistAddon>());
+  return theWorld;
+}
+
+/** The world if world() has connected it, else null (nothing is started). */
+export function startedWorld(): World | null {
+  return theWorld;
+}
