@@ -5,7 +5,7 @@
 // sees a half-written model, and an existing directory is only replaced when asked to.
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Model } from '../engine/model.js';
+import type { Model, ParamInfo } from '../engine/model.js';
 import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
 import { qwen3HfConfig, withDtype, type SaveDtype } from './hf-config-write.js';
 import { bytesOf, f32ToBf16, tensorBytes, writeSafetensors, type TensorSource } from './safetensors-writer.js';
@@ -40,8 +40,9 @@ function generationConfigFrom(config: Record<string, unknown>): Record<string, u
   return out;
 }
 
-function tensorSources(model: Model, dtype: SaveDtype): TensorSource[] {
-  return model.parameters().map((p) => ({
+/** The weights of `params` (default: all of the model's) as tensors to write. */
+export function tensorSources(model: Model, dtype: SaveDtype, params: readonly ParamInfo[] = model.parameters()): TensorSource[] {
+  return params.map((p) => ({
     name: p.name,
     dtype: dtype === 'bf16' ? 'BF16' : 'F32',
     shape: [...p.shape],
@@ -71,6 +72,37 @@ export function planShards(tensors: readonly TensorSource[], maxBytes: number): 
   return shards;
 }
 
+/** What transformers writes in a weights file's metadata. */
+export const SAFETENSORS_METADATA = { format: 'pt' };
+
+/** The name transformers gives weights file i (from 0) of n. */
+export function weightShardName(i: number, n: number): string {
+  return `model-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`;
+}
+
+/** model.safetensors.index.json for weights split over several files. */
+export function writeWeightIndex(dir: string, files: readonly { file: string; tensors: readonly TensorSource[] }[]): void {
+  const weightMap: Record<string, string> = {};
+  let total = 0;
+  for (const { file, tensors } of files)
+    for (const t of tensors) {
+      weightMap[t.name] = file;
+      total += tensorBytes(t);
+    }
+  atomicWriteFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+}
+
+/** Everything of a model directory but the weights: config.json, generation_config.json, tokenizer files. */
+export function writeModelMetadata(model: Model, dir: string, options: Pick<SaveOptions, 'dtype' | 'config' | 'generationConfig' | 'tokenizerDir'> = {}): void {
+  const dtype = options.dtype ?? 'bf16';
+  const json = (name: string, value: unknown) => atomicWriteFileSync(join(dir, name), JSON.stringify(value, null, 2) + '\n');
+  const config = options.config ? withDtype(options.config, dtype) : qwen3HfConfig(model.config, dtype);
+  json('config.json', config);
+  json('generation_config.json', options.generationConfig ?? generationConfigFrom(config));
+  if (options.tokenizerDir)
+    for (const f of TOKENIZER_FILES) if (existsSync(join(options.tokenizerDir, f))) copyFileSync(join(options.tokenizerDir, f), join(dir, f));
+}
+
 export function saveModel(model: Model, dir: string, options: SaveOptions = {}): void {
   const dtype = options.dtype ?? 'bf16';
   const maxShard = options.maxShardBytes ?? 5e9;
@@ -80,28 +112,16 @@ export function saveModel(model: Model, dir: string, options: SaveOptions = {}):
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   try {
-    const json = (name: string, value: unknown) => atomicWriteFileSync(join(tmp, name), JSON.stringify(value, null, 2) + '\n');
-    const config = options.config ? withDtype(options.config, dtype) : qwen3HfConfig(model.config, dtype);
-    json('config.json', config);
-    json('generation_config.json', options.generationConfig ?? generationConfigFrom(config));
-    if (options.tokenizerDir)
-      for (const f of TOKENIZER_FILES) if (existsSync(join(options.tokenizerDir, f))) copyFileSync(join(options.tokenizerDir, f), join(tmp, f));
-
+    writeModelMetadata(model, tmp, options);
     const shards = planShards(tensorSources(model, dtype), maxShard);
-    const meta = { format: 'pt' };
-    if (shards.length === 1) writeSafetensors(join(tmp, 'model.safetensors'), shards[0], meta);
+    if (shards.length === 1) writeSafetensors(join(tmp, 'model.safetensors'), shards[0], SAFETENSORS_METADATA);
     else {
-      const weightMap: Record<string, string> = {};
-      let total = 0;
-      shards.forEach((shard, i) => {
-        const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
-        writeSafetensors(join(tmp, file), shard, meta);
-        for (const t of shard) {
-          weightMap[t.name] = file;
-          total += tensorBytes(t);
-        }
+      const files = shards.map((shard, i) => {
+        const file = weightShardName(i, shards.length);
+        writeSafetensors(join(tmp, file), shard, SAFETENSORS_METADATA);
+        return { file, tensors: shard };
       });
-      json('model.safetensors.index.json', { metadata: { total_size: total }, weight_map: weightMap });
+      writeWeightIndex(tmp, files);
     }
     fsyncDir(tmp);
     if (existsSync(dir)) {

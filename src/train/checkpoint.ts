@@ -1,9 +1,17 @@
 // Training checkpoints: everything needed to continue a run exactly. A checkpoint directory holds
 // the model as a Hugging Face directory in f32 (model/, loadable by loadModel and by `medix merge`),
-// the AdamW moments (optimizer.safetensors), and trainer_state.json: the step, scheduler, RNG and
-// data positions, the config, and a SHA-256 of every file. It is written under a temporary name
-// and renamed to step_NNNNNN when complete; resume takes the newest one whose checksums verify, so
-// a process killed at any moment (even mid-save) leaves the run resumable.
+// the AdamW moments, and trainer_state.json: the step, scheduler, RNG and data positions, the
+// config, and a SHA-256 of every file. It is written under a temporary name and renamed to
+// step_NNNNNN when complete; resume takes the newest one whose checksums verify, so a process
+// killed at any moment (even mid-save) leaves the run resumable.
+//
+// One process writes model/model.safetensors (or its own shards) and optimizer.safetensors (both
+// moments as flat arrays). A data-parallel run writes one file of weights per rank, model/
+// model-0000R-of-0000W.safetensors with the tensors rank R-1 owns (model/ is then a sharded
+// Hugging Face directory with its index), and optimizer/rank-0000R-of-0000W.safetensors with their
+// moments by tensor name ("<name>.exp_avg", "<name>.exp_avg_sq"); trainer_state.json lists which
+// rank wrote which tensors and files (checkpoint-sharded.ts). Either layout loads into any number
+// of processes: each takes the moments of the tensors it owns, wherever they were written.
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -20,13 +28,25 @@ export interface TrainerState {
   [key: string]: unknown;
 }
 
-interface StateFile {
+/** Who wrote what in a checkpoint of a data-parallel run. */
+export interface ShardManifest {
+  worldSize: number;
+  ranks: { rank: number; parameters: string[]; files: string[] }[];
+}
+
+export interface StateFile {
   format: 'medix-checkpoint-1';
   trainer: TrainerState;
   optimizerStep: number;
   /** SHA-256 of each file, by path relative to the checkpoint directory. */
   files: Record<string, string>;
+  /** Present when the checkpoint was written by several processes. */
+  shards?: ShardManifest;
 }
+
+/** The moments of one process, in the single-process layout. */
+const FLAT_OPTIMIZER_FILE = 'optimizer.safetensors';
+export const momentNames = (param: string) => ({ m: `${param}.exp_avg`, v: `${param}.exp_avg_sq` });
 
 export class CheckpointCorruptError extends Error {
   override name = 'CheckpointCorruptError';
@@ -38,7 +58,7 @@ export function stepDirName(step: number): string {
   return `step_${String(step).padStart(6, '0')}`;
 }
 
-function sha256File(path: string): string {
+export function sha256File(path: string): string {
   const hash = createHash('sha256');
   const buf = Buffer.allocUnsafe(1 << 20);
   const fd = openSync(path, 'r');
@@ -50,7 +70,7 @@ function sha256File(path: string): string {
   return hash.digest('hex');
 }
 
-function listFiles(dir: string): string[] {
+export function listFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile())
     .map((e) => relative(dir, join(e.parentPath, e.name)))
@@ -69,26 +89,36 @@ export interface CheckpointOptions {
 }
 
 export function saveCheckpoint(runDir: string, model: Model, state: TrainerState, options: CheckpointOptions = {}): string {
-  const root = join(runDir, 'checkpoints');
-  mkdirSync(root, { recursive: true });
-  const final = join(root, stepDirName(state.step));
-  const tmp = join(root, `.${stepDirName(state.step)}.partial-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
+  const tmp = startCheckpoint(runDir, state.step);
   saveModel(model, join(tmp, 'model'), { dtype: 'f32', config: options.modelConfig, generationConfig: options.generationConfig, tokenizerDir: options.tokenizerDir });
   const opt = model.getOptimizerState();
-  writeSafetensors(join(tmp, 'optimizer.safetensors'), [
+  writeSafetensors(join(tmp, FLAT_OPTIMIZER_FILE), [
     { name: 'exp_avg', dtype: 'F32', shape: [opt.m.length], bytes: () => bytesOf(opt.m) },
     { name: 'exp_avg_sq', dtype: 'F32', shape: [opt.v.length], bytes: () => bytesOf(opt.v) },
   ]);
   const files = Object.fromEntries(listFiles(tmp).map((f) => [f, sha256File(join(tmp, f))]));
-  const stateFile: StateFile = { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files };
-  atomicWriteFileSync(join(tmp, 'trainer_state.json'), JSON.stringify(stateFile, null, 2) + '\n');
+  return commitCheckpoint(runDir, tmp, { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files }, options.keep ?? 0);
+}
+
+/** A fresh temporary directory for the checkpoint of `step`, renamed into place by commitCheckpoint. */
+export function startCheckpoint(runDir: string, step: number): string {
+  const root = join(runDir, 'checkpoints');
+  mkdirSync(root, { recursive: true });
+  const tmp = join(root, `.${stepDirName(step)}.partial-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  return tmp;
+}
+
+/** Writes the state file into the complete `tmp`, renames it to its step's name, keeps the newest `keep` (0: all). */
+export function commitCheckpoint(runDir: string, tmp: string, state: StateFile, keep: number): string {
+  const root = join(runDir, 'checkpoints');
+  const final = join(root, stepDirName(state.trainer.step));
+  atomicWriteFileSync(join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
   fsyncDir(tmp);
   if (existsSync(final)) rmSync(final, { recursive: true }); // a re-save of the same step after a resume
   renameSync(tmp, final);
   fsyncDir(root);
-  const keep = options.keep ?? 0;
   if (keep > 0) for (const old of listCheckpoints(runDir).slice(keep)) rmSync(old.dir, { recursive: true, force: true });
   return final;
 }
@@ -104,8 +134,8 @@ export function listCheckpoints(runDir: string): { step: number; dir: string }[]
     .sort((a, b) => b.step - a.step);
 }
 
-/** Reads and verifies a checkpoint's state file and checksums; throws CheckpointCorruptError naming the fault. */
-export function verifyCheckpoint(dir: string): { trainer: TrainerState; optimizerStep: number } {
+/** Reads a checkpoint's state file; throws CheckpointCorruptError when it is unreadable or not one. */
+export function readStateFile(dir: string): StateFile {
   const statePath = join(dir, 'trainer_state.json');
   let state: StateFile;
   try {
@@ -115,13 +145,23 @@ export function verifyCheckpoint(dir: string): { trainer: TrainerState; optimize
   }
   if (state.format !== 'medix-checkpoint-1' || typeof state.files !== 'object' || typeof state.trainer?.step !== 'number')
     throw new CheckpointCorruptError(`${statePath}: not a medix checkpoint state file`);
+  return state;
+}
+
+/** Reads and verifies a checkpoint's state file and checksums; throws CheckpointCorruptError naming the fault. */
+export function verifyCheckpoint(dir: string): StateFile {
+  const state = readStateFile(dir);
   const present = listFiles(dir).filter((f) => f !== 'trainer_state.json');
   const expected = Object.keys(state.files).sort();
-  if (present.join('\n') !== expected.join('\n'))
-    throw new CheckpointCorruptError(`${dir}: files differ from those recorded (have ${present.length}, recorded ${expected.length})`);
+  const writer = new Map(state.shards?.ranks.flatMap((r) => r.files.map((f) => [f, r.rank] as const)) ?? []);
+  const name = (f: string) => (writer.has(f) ? `${f} (written by rank ${writer.get(f)} of ${state.shards!.worldSize})` : f);
+  const missing = expected.filter((f) => !present.includes(f));
+  if (missing.length) throw new CheckpointCorruptError(`${dir}: missing ${missing.map(name).join(', ')}`);
+  const extra = present.filter((f) => !(f in state.files));
+  if (extra.length) throw new CheckpointCorruptError(`${dir}: files not recorded in trainer_state.json: ${extra.join(', ')}`);
   for (const f of expected)
-    if (sha256File(join(dir, f)) !== state.files[f]) throw new CheckpointCorruptError(`${join(dir, f)}: checksum mismatch (file damaged)`);
-  return { trainer: state.trainer, optimizerStep: state.optimizerStep };
+    if (sha256File(join(dir, f)) !== state.files[f]) throw new CheckpointCorruptError(`${join(dir, name(f))}: checksum mismatch (file damaged)`);
+  return state;
 }
 
 /** The newest checkpoint that verifies; damaged newer ones are reported through `warn` and skipped. */
@@ -136,15 +176,61 @@ export function latestValidCheckpoint(runDir: string, warn: (msg: string) => voi
   return null;
 }
 
-/** Loads the model weights and optimizer state of a verified checkpoint. */
-export async function loadCheckpoint(dir: string): Promise<{ model: Model; trainer: TrainerState }> {
-  const { trainer, optimizerStep } = verifyCheckpoint(dir);
+export interface LoadCheckpointOptions {
+  /** Make the model data parallel over this process's world (Model.setDataParallel) before restoring its share of the moments. */
+  dataParallel?: boolean;
+  /** Check every file's checksum first (default true; a rank whose root has just verified the checkpoint skips it). */
+  verify?: boolean;
+}
+
+/** Loads the model weights and optimizer state of a checkpoint of either layout. */
+export async function loadCheckpoint(dir: string, o: LoadCheckpointOptions = {}): Promise<{ model: Model; trainer: TrainerState }> {
+  const state = o.verify === false ? readStateFile(dir) : verifyCheckpoint(dir);
   const model = await loadModel(join(dir, 'model'));
-  const st = SafetensorsFile.open(join(dir, 'optimizer.safetensors'));
+  if (o.dataParallel) model.setDataParallel();
+  model.setOptimizerState({ step: state.optimizerStep, ...readMoments(dir, state, model) });
+  return { model, trainer: state.trainer };
+}
+
+/** The moments of the tensors `model` owns (Model.optimizerShard), from whichever files hold them. */
+function readMoments(dir: string, state: StateFile, model: Model): { m: Float32Array; v: Float32Array } {
+  const shard = model.optimizerShard();
+  const m = new Float32Array(shard.numel);
+  const v = new Float32Array(shard.numel);
+  const files = new Map<string, SafetensorsFile>();
+  const open = (f: string) => {
+    if (!files.has(f)) files.set(f, SafetensorsFile.open(join(dir, f)));
+    return files.get(f)!;
+  };
+  const read = (f: string, tensor: string, length: number) => {
+    const x = open(f).readFloat32(tensor);
+    if (x.length !== length) throw new CheckpointCorruptError(`${join(dir, f)}: ${tensor} has ${x.length} values, the model needs ${length}`);
+    return x;
+  };
   try {
-    model.setOptimizerState({ step: optimizerStep, m: st.readFloat32('exp_avg'), v: st.readFloat32('exp_avg_sq') });
+    if (!state.shards) {
+      // Flat moments of every parameter: this process's tensors are one consecutive slice of them.
+      if (shard.numel > 0) {
+        const all = model.parameters();
+        const first = all.slice(0, all.indexOf(shard.parameters[0])).reduce((n, p) => n + p.numel, 0);
+        const total = model.numParameters;
+        m.set(read(FLAT_OPTIMIZER_FILE, 'exp_avg', total).subarray(first, first + shard.numel));
+        v.set(read(FLAT_OPTIMIZER_FILE, 'exp_avg_sq', total).subarray(first, first + shard.numel));
+      }
+    } else {
+      const optimizerFile = new Map(state.shards.ranks.flatMap((r) => r.parameters.map((p) => [p, r.files.find((f) => f.startsWith('optimizer/'))!] as const)));
+      let at = 0;
+      for (const p of shard.parameters) {
+        const f = optimizerFile.get(p.name);
+        if (!f) throw new CheckpointCorruptError(`${join(dir, 'trainer_state.json')}: no rank's shard holds the optimizer state of ${p.name}`);
+        const names = momentNames(p.name);
+        m.set(read(f, names.m, p.numel), at);
+        v.set(read(f, names.v, p.numel), at);
+        at += p.numel;
+      }
+    }
   } finally {
-    st.close();
+    for (const f of files.values()) f.close();
   }
-  return { model, trainer };
+  return { m, v };
 }

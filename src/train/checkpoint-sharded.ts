@@ -1,0 +1,79 @@
+// Checkpoints of a data-parallel run, written by all its processes together (the layout is
+// described in checkpoint.ts): each rank writes the weights and moments of the tensors it owns
+// and their checksums; the root then writes the model's config, tokenizer and weight index, and
+// trainer_state.json with every file's checksum and which rank wrote what, and renames the
+// directory into place. The run directory must be on a file system every rank sees.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Model, OptimizerState } from '../engine/model.js';
+import type { World } from '../engine/world.js';
+import { SAFETENSORS_METADATA, tensorSources, weightShardName, writeModelMetadata, writeWeightIndex } from '../model/save.js';
+import { bytesOf, writeSafetensors, type TensorSource } from '../model/safetensors-writer.js';
+import { commitCheckpoint, listFiles, momentNames, saveCheckpoint, sha256File, startCheckpoint, type CheckpointOptions, type ShardManifest, type TrainerState } from './checkpoint.js';
+
+interface RankReport {
+  rank: number;
+  parameters: string[];
+  /** SHA-256 of each file the rank wrote, by path relative to the checkpoint directory. */
+  files: Record<string, string>;
+}
+
+const optimizerFileName = (rank: number, size: number) => `optimizer/rank-${String(rank + 1).padStart(5, '0')}-of-${String(size).padStart(5, '0')}.safetensors`;
+
+function startShardedCheckpoint(runDir: string, step: number): string {
+  const tmp = startCheckpoint(runDir, step);
+  for (const sub of ['model', 'optimizer']) mkdirSync(join(tmp, sub));
+  return tmp;
+}
+
+/** This rank's files: the weights and both moments of the tensors it owns. */
+function writeOwnShard(tmp: string, model: Model, opt: OptimizerState, world: World): RankReport {
+  const shard = model.optimizerShard();
+  const report: RankReport = { rank: world.rank, parameters: shard.parameters.map((p) => p.name), files: {} };
+  if (shard.parameters.length === 0) return report;
+  const weights = `model/${weightShardName(world.rank, world.size)}`;
+  writeSafetensors(join(tmp, weights), tensorSources(model, 'f32', shard.parameters), SAFETENSORS_METADATA);
+  const { m, v } = opt;
+  const moments: TensorSource[] = [];
+  let at = 0;
+  for (const p of shard.parameters) {
+    const slice = (x: Float32Array, from: number) => () => bytesOf(x.subarray(from, from + p.numel));
+    const names = momentNames(p.name);
+    moments.push({ name: names.m, dtype: 'F32', shape: [...p.shape], bytes: slice(m, at) });
+    moments.push({ name: names.v, dtype: 'F32', shape: [...p.shape], bytes: slice(v, at) });
+    at += p.numel;
+  }
+  const optimizer = optimizerFileName(world.rank, world.size);
+  writeSafetensors(join(tmp, optimizer), moments);
+  for (const f of [weights, optimizer]) report.files[f] = sha256File(join(tmp, f));
+  return report;
+}
+
+/**
+ * Writes checkpoints/step_NNNNNN for `state.step` with every rank of `world` (each must call it
+ * with its own model, at the same step); a world of one process writes the single-process layout.
+ * Resolves on every rank once the checkpoint is in place.
+ */
+export async function saveCheckpointAcross(world: World, runDir: string, model: Model, state: TrainerState, options: CheckpointOptions = {}): Promise<string> {
+  if (world.size === 1) return saveCheckpoint(runDir, model, state, options);
+  if (model.optimizerShard().size !== world.size) throw new Error(`saveCheckpointAcross: the model is not data parallel over the ${world.size} ranks (call model.setDataParallel() first)`);
+  // One temporary directory for all ranks, made and named by the root.
+  const tmp = await world.broadcastJson(world.isRoot ? startShardedCheckpoint(runDir, state.step) : undefined);
+  const opt = model.getOptimizerState();
+  const reports = await world.allgatherJson(writeOwnShard(tmp, model, opt, world));
+  let final = '';
+  if (world.isRoot) {
+    const modelDir = join(tmp, 'model');
+    writeModelMetadata(model, modelDir, { dtype: 'f32', config: options.modelConfig, generationConfig: options.generationConfig, tokenizerDir: options.tokenizerDir });
+    const byName = new Map(model.parameters().map((p) => [p.name, p]));
+    writeWeightIndex(
+      modelDir,
+      reports.filter((r) => r.parameters.length > 0).map((r) => ({ file: weightShardName(r.rank, world.size), tensors: tensorSources(model, 'f32', r.parameters.map((n) => byName.get(n)!)) })),
+    );
+    const written = Object.assign({}, ...reports.map((r) => r.files)) as Record<string, string>;
+    const files = Object.fromEntries(listFiles(tmp).map((f) => [f, written[f] ?? sha256File(join(tmp, f))]));
+    const shards: ShardManifest = { worldSize: world.size, ranks: reports.map((r) => ({ rank: r.rank, parameters: r.parameters, files: Object.keys(r.files) })) };
+    final = commitCheckpoint(runDir, tmp, { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files, shards }, options.keep ?? 0);
+  }
+  return world.broadcastJson(final);
+}
