@@ -1,10 +1,11 @@
 // The frozen reference policy that KL is measured against (as a loss or in the reward): the policy
 // as RL starts, kept in the run directory (reference/) so that a resumed run measures against the
 // same weights. Its log-probs run worker.ref.micro_batch_size_per_device_for_experience samples per
-// forward pass (default: the actor's).
+// forward pass (default: the actor's), each rank of a distributed run computing its share.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model } from '../engine/model.js';
+import type { World } from '../engine/world.js';
 import { loadModel } from '../model/load.js';
 import { saveModel } from '../model/save.js';
 import type { TrainingConfig } from '../config/index.js';
@@ -22,6 +23,8 @@ export interface ReferenceOptions {
    */
   inheritFrom?: string | null;
   log?: (message: string) => void;
+  /** The run's processes: the root writes reference/, every rank loads it and computes its share of the log-probs. */
+  world?: World;
 }
 
 export class ReferencePolicy {
@@ -29,12 +32,13 @@ export class ReferencePolicy {
     readonly model: Model,
     /** Samples per forward pass. */
     readonly microBatch: number,
+    private readonly world: World | undefined,
   ) {}
 
   /** The run's reference; written from `policy` (or the inherited run's reference) when the run has none yet. */
   static async open(runDir: string, policy: Model, o: ReferenceOptions): Promise<ReferencePolicy> {
     const dir = join(runDir, 'reference');
-    if (!existsSync(dir)) {
+    if ((o.world?.isRoot ?? true) && !existsSync(dir)) {
       const inherited = o.inheritFrom ? join(o.inheritFrom, 'reference') : null;
       if (inherited && existsSync(inherited)) {
         saveModel(await loadModel(inherited), dir, { dtype: 'f32', config: o.modelConfig });
@@ -44,12 +48,13 @@ export class ReferencePolicy {
         saveModel(policy, dir, { dtype: 'f32', config: o.modelConfig });
       }
     }
+    await o.world?.barrier(); // the other ranks load what the root has written
     const w = o.worker;
-    return new ReferencePolicy(await loadModel(dir), w.ref.micro_batch_size_per_device_for_experience ?? w.actor.micro_batch_size_per_device_for_experience);
+    return new ReferencePolicy(await loadModel(dir), w.ref.micro_batch_size_per_device_for_experience ?? w.actor.micro_batch_size_per_device_for_experience, o.world);
   }
 
   /** Log-probs of every experience's response tokens under the reference. */
   logprobs(exps: readonly Experience[], temperature: number): Promise<Float32Array[]> {
-    return computeLogprobs(this.model, exps, this.microBatch, temperature);
+    return computeLogprobs(this.model, exps, this.microBatch, temperature, this.world);
   }
 }

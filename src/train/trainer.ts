@@ -1,12 +1,24 @@
-// The RL trainer, one process: optional SFT warm-up, then steps of rollout (continuous-batching
-// generation, rewards scored as each prompt's samples finish), DAPO filtering, old and reference
-// log-probs, KL in the reward, advantages, PPO epochs with micro-batch accumulation and AdamW,
-// logging, validation and checkpoints that resume exactly.
+// The RL trainer: optional SFT warm-up, then steps of rollout (continuous-batching generation,
+// rewards scored as each prompt's samples finish), DAPO filtering, old and reference log-probs, KL
+// in the reward, advantages, PPO epochs with micro-batch accumulation and AdamW, logging,
+// validation and checkpoints that resume exactly.
+//
+// Under an MPI launcher every process runs this same loop as one rank of a data-parallel world
+// (src/engine/world.ts): each rank generates and scores its share of the prompts (every size-th
+// group, so a group's samples stay together) and computes its share of the log-probs; the results
+// are exchanged, so every rank holds the whole batch and takes the same decisions (filtering,
+// advantages, KL control, metrics). In the update each rank back-propagates its share of every
+// mini-batch and the model's optimizer step combines the gradients (Model.setDataParallel), so the
+// weights stay identical everywhere. A sample's seed depends on its place in the batch, never on
+// the rank, so a run's result does not depend on the number of processes beyond float rounding.
+// Only the root (rank 0) writes logs, progress and the report; checkpoints are written by all.
 import { mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { Model, type Qwen3Config } from '../engine/model.js';
 import { AdamW } from '../engine/optimizer.js';
 import { setThreads } from '../engine/system.js';
+import { world, type World } from '../engine/world.js';
 import { createGenerationEngine, type Qwen3GenerationEngine } from '../generate/engine.js';
 import type { GeneratedSample } from '../generate/types.js';
 import { klValues } from '../engine/losses.js';
@@ -28,7 +40,8 @@ import {
   type KlController,
   type KlControllerState,
 } from '../rl/index.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { loadCheckpoint } from './checkpoint.js';
+import { saveCheckpointAcross } from './checkpoint-sharded.js';
 import { klPlacement, trainingConfigToYaml, type TrainingConfig } from '../config/index.js';
 import { DataOrder, loadDatasetFromConfig, promptFormatterFor, type DataPosition, type RlSample } from '../data/index.js';
 import type { Experience } from './experience.js';
@@ -120,13 +133,16 @@ export class Trainer {
     private readonly log: (m: string) => void,
     /** The run directory of the checkpoint this run forked from, whose reference model it takes over. */
     private readonly referenceSource: string | null,
+    private readonly world: World,
   ) {}
 
   static async create(cfg: TrainingConfig, o: TrainRunOptions = {}): Promise<Trainer> {
-    const log = o.log ?? ((m: string) => console.error(m));
+    const w = world();
+    const log = w.isRoot ? (o.log ?? ((m: string) => console.error(m))) : () => {};
     const base = o.baseDir ?? process.cwd();
     const path = (p: string) => resolve(base, p);
     if (cfg.trainer.threads > 0) setThreads(cfg.trainer.threads);
+    else if (w.localSize > 1) setThreads(Math.max(1, Math.floor(availableParallelism() / w.localSize))); // ranks on one machine share its cores
     const runDir = path(cfg.trainer.save_checkpoint_path);
     const m = cfg.worker.actor.model;
     const tokenizerDir = m.tokenizer_path ? path(m.tokenizer_path) : m.model_path ? path(m.model_path) : defaultTokenizerDir();
@@ -148,27 +164,29 @@ export class Trainer {
     const train = await loadSplit('train');
     const val = cfg.data.val_files ? (await loadSplit('val')).slice(0, cfg.data.val_batch_size) : [];
 
-    const from = resumePoint(runDir, { loadCheckpointPath: cfg.trainer.load_checkpoint_path && path(cfg.trainer.load_checkpoint_path), resume: o.resume, warn: log });
+    const from = await w.fromRoot(() => resumePoint(runDir, { loadCheckpointPath: cfg.trainer.load_checkpoint_path && path(cfg.trainer.load_checkpoint_path), resume: o.resume, warn: log }));
     mkdirSync(runDir, { recursive: true });
-    atomicWriteFileSync(join(runDir, 'config.yaml'), trainingConfigToYaml(cfg));
+    if (w.isRoot) atomicWriteFileSync(join(runDir, 'config.yaml'), trainingConfigToYaml(cfg));
     const modelConfigJson = m.model_path ? (JSON.parse(readFileSync(join(path(m.model_path), 'config.json'), 'utf8')) as Record<string, unknown>) : undefined;
 
     let model: Model;
     let state: State = { step: 0, data: { epoch: 0, index: 0, seed: cfg.data.seed }, optimizerSteps: 0, sftDone: cfg.sft.epochs === 0, heldoutAfterSft: null };
     if (from) {
-      const ck = await loadCheckpoint(from.dir);
+      // The root has just verified it; the other ranks read what it verified.
+      const ck = await loadCheckpoint(from.dir, { dataParallel: true, verify: w.isRoot });
       model = ck.model;
       state = ck.trainer as State;
       // A fork's logs start after its checkpoint: earlier steps are in the run it came from.
-      new RunLog(runDir).truncateAfter(from.fromOtherRun ? -1 : state.step);
+      if (w.isRoot) new RunLog(runDir).truncateAfter(from.fromOtherRun ? -1 : state.step);
       log(`medix train: resumed from ${from.dir} (step ${state.step})`);
     } else {
       // A fresh start: logs left by an attempt killed before its first checkpoint are discarded.
-      new RunLog(runDir).truncateAfter(-1);
+      if (w.isRoot) new RunLog(runDir).truncateAfter(-1);
       model = m.model_path ? await loadModel(path(m.model_path)) : Model.create(modelConfigFromInit(m.init!, tokenizer.vocabSize), { seed: m.init!.seed });
+      model.setDataParallel();
     }
     model.setRecompute(m.enable_gradient_checkpointing);
-    return new Trainer(cfg, runDir, model, tokenizer, tokenizerDir, modelConfigJson, reward, prompts, train, val, state, log, from?.fromOtherRun ? from.sourceRunDir : null);
+    return new Trainer(cfg, runDir, model, tokenizer, tokenizerDir, modelConfigJson, reward, prompts, train, val, state, log, from?.fromOtherRun ? from.sourceRunDir : null, w);
   }
 
   get totalSteps(): number {
@@ -180,13 +198,17 @@ export class Trainer {
     return createGenerationEngine(this.model, { tokenizer: this.tokenizer, maxBatchSize: 64 });
   }
 
-  /** Generates for `rows` and scores every sample as soon as its prompt's samples are done. */
+  /**
+   * Generates for `rows` and scores every sample as soon as its prompt's samples are done; each rank
+   * does its share of the rows and receives the others', so every rank returns all the rollouts in
+   * row order. The timings are this rank's.
+   */
   private async rollout(rows: RlSample[], sampling: { n: number; temperature: number; topP: number; topK: number }, seedParts: number[]): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
     const engine = this.engine();
     const t0 = performance.now();
     let genDone = t0;
     try {
-      const perRow = rows.map(async (row, i) => {
+      const perRow = this.world.share(rows.map((row, i) => ({ row, i }))).map(async ({ row, i }) => {
         const promptIds = this.prompts.promptIds(row);
         const result = await engine.generate({
           promptIds,
@@ -195,12 +217,23 @@ export class Trainer {
         genDone = Math.max(genDone, performance.now());
         return Promise.all(result.samples.map(async (sample) => ({ row, group: i, promptIds, sample, reward: await this.reward.score(sample.text, row.answer) })));
       });
-      const rollouts = (await Promise.all(perRow)).flat();
+      const mine = (await Promise.all(perRow)).flat();
       const end = performance.now();
-      return { rollouts, genSeconds: (genDone - t0) / 1000, rewardTailSeconds: (end - genDone) / 1000 };
+      return { rollouts: await this.exchangeRollouts(rows, mine), genSeconds: (genDone - t0) / 1000, rewardTailSeconds: (end - genDone) / 1000 };
     } finally {
       await engine.close();
     }
+  }
+
+  /** Every rank's rollouts of `rows`, in row (group) order and, within a group, sample order. */
+  private async exchangeRollouts(rows: RlSample[], mine: Rollout[]): Promise<Rollout[]> {
+    if (this.world.size === 1) return mine;
+    const all = await this.world.allgatherJson(mine.map(({ group, promptIds, sample, reward }) => ({ group, promptIds, sample, reward })));
+    // Each group comes whole from one rank, so a stable sort by group restores the order.
+    return all
+      .flat()
+      .map((x) => ({ ...x, row: rows[x.group] }))
+      .sort((a, b) => a.group - b.group);
   }
 
   /** Mean overall reward (and components) on the held-out rows with the validation sampling settings. */
@@ -214,28 +247,28 @@ export class Trainer {
     return out;
   }
 
-  private checkpoint(): void {
-    saveCheckpoint(this.runDir, this.model, this.state, { keep: this.cfg.trainer.save_limit, modelConfig: this.modelConfigJson, tokenizerDir: this.tokenizerDir });
+  private async checkpoint(): Promise<void> {
+    await saveCheckpointAcross(this.world, this.runDir, this.model, this.state, { keep: this.cfg.trainer.save_limit, modelConfig: this.modelConfigJson, tokenizerDir: this.tokenizerDir });
   }
 
-  private async sftWarmup(runLog: RunLog): Promise<void> {
+  /** runLog: the root's logs (null on the other ranks). */
+  private async sftWarmup(runLog: RunLog | null): Promise<void> {
     const s = this.cfg.sft;
     const exps: Experience[] = this.train.map((row) => ({ promptIds: this.prompts.promptIds(row), responseIds: this.prompts.sft(row.answer) }));
     const opt = new AdamW(this.model, { lr: s.lr, weightDecay: this.cfg.worker.actor.optim.weight_decay, maxGradNorm: this.cfg.worker.actor.max_grad_norm });
     for (let epoch = 0; epoch < s.epochs; epoch++) {
       const t0 = performance.now();
       const order = exps.map((e, i) => ({ e, k: requestSeed(this.cfg.trainer.seed, 7, epoch, i) })).sort((a, b) => a.k - b.k).map((x) => x.e);
-      const m = await sftUpdate(this.model, opt, order, { miniBatch: s.batch_size, microBatch: s.batch_size, epochs: 1, temperature: 1, lr: () => s.lr });
+      const m = await sftUpdate(this.model, opt, order, { miniBatch: s.batch_size, microBatch: s.batch_size, epochs: 1, temperature: 1, lr: () => s.lr, world: this.world });
       this.log(`medix train: SFT epoch ${epoch + 1}/${s.epochs}: loss ${m.loss.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-      runLog.metrics({ step: 0, 'sft/epoch': epoch + 1, 'sft/loss': m.loss, 'sft/grad_norm': m.grad_norm });
+      runLog?.metrics({ step: 0, 'sft/epoch': epoch + 1, 'sft/loss': m.loss, 'sft/grad_norm': m.grad_norm });
     }
     // RL starts with fresh AdamW moments: the warm-up's moments describe another objective.
-    const n = this.model.numParameters;
-    this.model.setOptimizerState({ step: 0, m: new Float32Array(n), v: new Float32Array(n) });
+    this.model.resetOptimizerState();
     this.state.sftDone = true;
     this.state.heldoutAfterSft = (await this.validate())['val/overall'] ?? null;
     if (this.state.heldoutAfterSft !== null) this.log(`medix train: held-out reward after SFT: ${this.state.heldoutAfterSft.toFixed(4)}`);
-    this.checkpoint();
+    await this.checkpoint();
   }
 
   /**
@@ -324,7 +357,7 @@ export class Trainer {
     const usableExps = exps.filter((e) => e.responseIds.length > 0);
     // Log-probs come before the advantages: KL in the reward needs both.
     if (usableExps.length > 0) {
-      const old = await computeLogprobs(this.model, usableExps, actor.micro_batch_size_per_device_for_experience, r.temperature);
+      const old = await computeLogprobs(this.model, usableExps, actor.micro_batch_size_per_device_for_experience, r.temperature, this.world);
       usableExps.forEach((e, i) => (e.oldLogp = old[i]));
       if (reference) {
         const ref = await reference.logprobs(usableExps, r.temperature);
@@ -344,7 +377,7 @@ export class Trainer {
         this.model,
         opt,
         usableExps,
-        { miniBatch: actor.global_batch_size, microBatch: actor.micro_batch_size_per_device_for_update, epochs: actor.ppo_epochs, temperature: r.temperature, lr: (i) => learningRateAt(base + i, schedule) },
+        { miniBatch: actor.global_batch_size, microBatch: actor.micro_batch_size_per_device_for_update, epochs: actor.ppo_epochs, temperature: r.temperature, lr: (i) => learningRateAt(base + i, schedule), world: this.world },
         {
           kind: actor.loss_type,
           agg: actor.loss_avg_mode === 'token' ? 'token-mean' : 'seq-mean-token-mean',
@@ -390,14 +423,14 @@ export class Trainer {
   private pendingSamples: Rollout[] = [];
 
   async run(): Promise<TrainSummary> {
-    const runLog = new RunLog(this.runDir);
+    const runLog = this.world.isRoot ? new RunLog(this.runDir) : null;
     if (!this.state.sftDone) await this.sftWarmup(runLog);
     const kl = klPlacement(this.cfg.algorithm);
-    const reference = kl === 'off' ? null : await ReferencePolicy.open(this.runDir, this.model, { worker: this.cfg.worker, modelConfig: this.modelConfigJson, inheritFrom: this.referenceSource, log: this.log });
+    const reference = kl === 'off' ? null : await ReferencePolicy.open(this.runDir, this.model, { worker: this.cfg.worker, modelConfig: this.modelConfigJson, inheritFrom: this.referenceSource, log: this.log, world: this.world });
     const klCtl = kl === 'reward' ? createKlController(this.cfg.algorithm, this.state.klController) : null;
     const sampler = new DataOrder(this.train.length, { seed: this.cfg.data.seed, shuffle: this.cfg.data.shuffle }, this.state.data);
     const total = this.totalSteps;
-    const progress = new Progress(total, this.state.step);
+    const progress = this.world.isRoot ? new Progress(total, this.state.step) : null;
     const t = this.cfg.trainer;
     try {
       while (this.state.step < total) {
@@ -405,21 +438,23 @@ export class Trainer {
         this.state.step++;
         this.state.data = sampler.position();
         if (t.val_freq > 0 && this.state.step % t.val_freq === 0) Object.assign(row, await this.validate());
-        runLog.metrics({ step: this.state.step, ...row });
+        runLog?.metrics({ step: this.state.step, ...row });
         if (t.log_samples_every > 0 && this.state.step % t.log_samples_every === 0)
-          runLog.samples(this.pendingSamples.map((x) => ({ step: this.state.step, prompt: x.row.question, response: x.sample.text, ground_truth: x.row.answer, reward: x.reward as unknown as Record<string, unknown> })));
-        progress.update({ step: this.state.step, timing: { rollout: row['timing/rollout'], reward: row['timing/reward'], update: row['timing/update'] }, reward: row['reward/overall'] });
-        if ((t.save_freq > 0 && this.state.step % t.save_freq === 0) || this.state.step === total) this.checkpoint();
+          runLog?.samples(this.pendingSamples.map((x) => ({ step: this.state.step, prompt: x.row.question, response: x.sample.text, ground_truth: x.row.answer, reward: x.reward as unknown as Record<string, unknown> })));
+        progress?.update({ step: this.state.step, timing: { rollout: row['timing/rollout'], reward: row['timing/reward'], update: row['timing/update'] }, reward: row['reward/overall'] });
+        if ((t.save_freq > 0 && this.state.step % t.save_freq === 0) || this.state.step === total) await this.checkpoint();
       }
     } finally {
-      progress.stop();
+      progress?.stop();
     }
     const after = (await this.validate())['val/overall'] ?? null;
     await this.reward.close(); // stops the reward workers and saves the judge cache
     const report = join(this.runDir, 'report.html');
-    atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
     const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report };
-    atomicWriteFileSync(join(this.runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    if (this.world.isRoot) {
+      atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
+      atomicWriteFileSync(join(this.runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    }
     return summary;
   }
 

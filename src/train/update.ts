@@ -2,8 +2,13 @@
 // reference policies, then PPO epochs over mini-batches, each one optimizer step accumulated from
 // micro-batches. Micro-batches are normalised by the whole mini-batch's token (or sequence) count,
 // so their gradients add up to exactly the mini-batch's gradient whatever the micro-batch size.
+// With a world of several processes each rank takes its share of every mini-batch (World.share):
+// the ranks' gradients then add up to the mini-batch's, which the data-parallel model's optimizer
+// step sums (Model.setDataParallel), and the metrics are summed across the ranks.
 import type { Model } from '../engine/model.js';
 import type { AdamW } from '../engine/optimizer.js';
+import type { World } from '../engine/world.js';
+import { bytesOf } from '../model/safetensors-writer.js';
 import { policyLoss, sftLoss, type PolicyLossOptions, type PolicyLossMetrics, type AggOptions } from '../engine/losses.js';
 import { splitIntoBatches } from '../rl/batching.js';
 import { gatherResponse, packExperience, scatterResponse, type Experience } from './experience.js';
@@ -13,15 +18,37 @@ function chunks(items: readonly Experience[], size: number): Experience[][] {
   return splitIntoBatches(items.length, size).map((idx) => idx.map((i) => items[i]));
 }
 
-/** Log-probs of every sample's response tokens under `model`, micro-batch by micro-batch. */
-export async function computeLogprobs(model: Model, exps: readonly Experience[], microBatch: number, temperature = 1): Promise<Float32Array[]> {
+/**
+ * Log-probs of every sample's response tokens under `model`, micro-batch by micro-batch. With a
+ * world of several processes each rank computes its share of the samples, and every rank receives all.
+ */
+export async function computeLogprobs(model: Model, exps: readonly Experience[], microBatch: number, temperature = 1, world?: World): Promise<Float32Array[]> {
+  const mine = world ? world.share(exps) : exps;
   const out: Float32Array[] = [];
-  for (const part of chunks(exps, microBatch)) {
+  for (const part of chunks(mine, microBatch)) {
     const packed = packExperience(part);
     const { logp } = await model.forward(packed.batch, { temperature });
     out.push(...gatherResponse(packed, part, logp));
   }
-  return out;
+  if (!world || world.size === 1) return out;
+  // Each rank sends its share back to back; the lengths are known everywhere from the samples.
+  const flat = new Float32Array(out.reduce((n, x) => n + x.length, 0));
+  let offset = 0;
+  for (const x of out) {
+    flat.set(x, offset);
+    offset += x.length;
+  }
+  const all = await world.allgather(bytesOf(flat));
+  const result = new Array<Float32Array>(exps.length);
+  all.forEach((bytes, rank) => {
+    const values = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    let at = 0;
+    for (let i = rank; i < exps.length; i += world.size) {
+      result[i] = values.slice(at, at + exps[i].responseIds.length);
+      at += exps[i].responseIds.length;
+    }
+  });
+  return result;
 }
 
 export interface UpdateOptions {
@@ -34,6 +61,8 @@ export interface UpdateOptions {
   temperature: number;
   /** Learning rate of each optimizer step, by the optimizer's step count (schedules). */
   lr: (step: number) => number;
+  /** Share every mini-batch between this world's ranks (the model must be data parallel over it). */
+  world?: World;
 }
 
 export interface UpdateMetrics extends Omit<PolicyLossMetrics, 'tokens'> {
@@ -57,12 +86,15 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
   let steps = 0;
   let skipped = 0;
   let miniBatches = 0;
+  const world = o.world;
+  if (world && model.optimizerShard().size !== world.size)
+    throw new Error(`update: the model is not data parallel over the world's ${world.size} processes (call model.setDataParallel() first)`);
   for (let epoch = 0; epoch < o.epochs; epoch++) {
     for (const mini of chunks(exps, o.miniBatch)) {
       const miniTokens = mini.reduce((n, e) => n + e.responseIds.length, 0);
       const norm: AggOptions = { ...agg, globalTokens: Math.max(miniTokens, 1), globalSeqs: mini.length };
       model.zeroGrad();
-      for (const part of chunks(mini, o.microBatch)) {
+      for (const part of chunks(world ? world.share(mini) : mini, o.microBatch)) {
         const packed = packExperience(part);
         const fwd = await model.forward(packed.batch, { training: true, temperature: o.temperature, entropy: wantEntropy });
         const r = micro(fwd.logp, fwd.entropy, part, packed, norm);
@@ -88,6 +120,12 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
       sums.lr = lr;
       steps++;
     }
+  }
+  if (world && world.size > 1) {
+    // Every rank saw its share: the sums over the ranks are the whole batch's.
+    const keys = ['loss', 'pg_loss', 'kl_loss', 'entropy', 'pg_clipfrac_higher', 'pg_clipfrac_lower', 'ppo_kl', 'tokens'] as const;
+    const total = await world.allreduceSum(keys.map((k) => sums[k]));
+    keys.forEach((k, i) => (sums[k] = total[i]));
   }
   const perMini = (x: number) => (miniBatches ? x / miniBatches : 0);
   const perToken = (x: number) => (sums.tokens ? x / sums.tokens : 0);
