@@ -1,7 +1,9 @@
-// `medix train CONFIG.yaml [key=value ...] [--resume]`: RL (and SFT warm-up) training.
+// `medix train CONFIG.yaml [key=value ...] [--resume]`: RL (and SFT warm-up) training, in one
+// process or, started by mpirun/srun, as every rank of a data-parallel run.
 import type { Command } from 'commander';
 import { loadTrainingConfig } from '../config/index.js';
 import { Trainer, configDir } from '../train/trainer.js';
+import { world } from '../engine/world.js';
 
 export function registerTrain(program: Command): void {
   program
@@ -15,6 +17,7 @@ export function registerTrain(program: Command): void {
       const trainer = await Trainer.create(cfg, { resume: opts.resume, baseDir: configDir(file) });
       const t0 = Date.now();
       const s = await trainer.run();
+      if (!world().isRoot) return; // the root speaks for the run
       const fmt = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
       console.log(`medix train: ${s.steps} steps in ${((Date.now() - t0) / 1000).toFixed(0)} s; held-out reward after SFT ${fmt(s.heldout_reward_after_sft)}, after RL ${fmt(s.heldout_reward_after_rl)}`);
       console.log(`medix train: report ${s.report}`);

@@ -1,0 +1,134 @@
+// `medix train` as two ranks under mpirun, on a tiny model with the real tokenizer (KL in the
+// reward and an entropy bonus, so every step has a gradient; 3 prompts per step and mini-batches of
+// 3 responses, so the ranks get unequal shares): the run ends where one process ends on the same batches, up to float rounding;
+// it writes its logs once; stopped after 2 steps and resumed under mpirun it ends bit for bit where
+// a straight 4-step run ends; its sharded checkpoint holds exactly the weights every rank trained
+// and continues in a single process. Skipped, saying why, without MPI support or mpirun.
+import t, { type Test } from 'tap';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseTrainingConfig, resolveConfigPaths } from '../../src/config/index.js';
+import type { Model } from '../../src/engine/model.js';
+import { Trainer } from '../../src/train/trainer.js';
+import { latestValidCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
+import { mpirun, mpiUnavailable } from '../helpers/mpirun.js';
+
+const script = join(import.meta.dirname, 'ranks', 'train.ts');
+// Two ranks sum in another order than one process, and AdamW turns the rounding of gradients near
+// zero into steps of up to lr (1e-2) times a small fraction: after 2 steps the weights agree to
+// 1% of one step. AdamW does not see a gradient's scale, so the first moments are compared too.
+const WEIGHT_TOLERANCE = 1e-4;
+const MOMENT_TOLERANCE = 1e-3; // relative to the largest first moment
+
+const root = mkdtempSync(join(tmpdir(), 'medix-dist-train-'));
+const rows = [
+  ['A chest X-ray shows a pleural line with no lung markings beyond it.', '<X_RAY> pneumothorax'],
+  ['A head CT shows a biconvex hyperdense collection.', '<CT_SCAN> epidural hematoma'],
+  ['A brain MRI shows periventricular ovoid lesions.', '<MRI_SCAN> multiple sclerosis'],
+  ['A blood smear shows Auer rods.', '<MICROSCOPY> acute myeloid leukemia'],
+];
+writeFileSync(join(root, 'train.jsonl'), rows.map(([p, s]) => JSON.stringify({ problem: p, solution: s })).join('\n') + '\n');
+
+function config(run: string, maxSteps: number) {
+  return {
+    data: { train_files: 'train.jsonl', val_files: 'train.jsonl', max_prompt_length: 200, max_response_length: 8, rollout_batch_size: 3, val_batch_size: 3 },
+    // GRPO's division by a group's reward std would amplify rounding without bound when a group's
+    // rewards nearly agree (here they differ only by their small KL penalties): off in this test.
+    algorithm: { adv_estimator: 'grpo', disable_kl: false, kl_coef: 0.1, norm_adv_by_std_in_grpo: false },
+    worker: {
+      actor: {
+        model: { init: { hidden_size: 16, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, seed: 3 } },
+        global_batch_size: 3,
+        micro_batch_size_per_device_for_update: 1,
+        entropy_coef: 0.01,
+        optim: { lr: 1e-2, weight_decay: 0 },
+      },
+      rollout: { n: 2, temperature: 1 },
+    },
+    sft: { epochs: 1, lr: 1e-2, batch_size: 4 },
+    trainer: { max_steps: maxSteps, save_freq: 1, save_limit: 2, save_checkpoint_path: run, val_before_train: false, log_samples_every: 1, threads: 1 },
+  };
+}
+
+async function trainHere(run: string, maxSteps: number, resume = false): Promise<void> {
+  const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(config(run, maxSteps), 'test'), root), { baseDir: root, resume, log: () => {} });
+  await trainer.run();
+}
+
+/** Trains under mpirun -np 2; returns each rank's final in-memory weights. */
+async function trainTwoRanks(t: Test, run: string, maxSteps: number, resume = false): Promise<Float32Array[]> {
+  const file = join(root, `${run}-${maxSteps}.json`);
+  writeFileSync(file, JSON.stringify(config(run, maxSteps)));
+  const r = await mpirun(2, script, [file, root, root, ...(resume ? ['--resume'] : [])]);
+  t.equal(r.code, 0, `mpirun ${run} (${maxSteps} steps) exits 0`);
+  if (r.code !== 0) throw new Error(r.output);
+  return [0, 1].map((rank) => new Float32Array(new Uint8Array(readFileSync(join(root, `rank-${rank}.f32`))).buffer));
+}
+
+async function lastCheckpoint(run: string) {
+  const latest = latestValidCheckpoint(join(root, run))!;
+  return { ...(await loadCheckpoint(latest.dir)), dir: latest.dir };
+}
+
+const flat = (m: Model) => new Float32Array(m.parameters().flatMap((p) => [...m.getParameter(p.name)]));
+const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+const metrics = (run: string) =>
+  readFileSync(join(root, run, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+
+const unavailable = mpiUnavailable();
+t.test('medix train on two ranks', unavailable ? { skip: unavailable } : {}, async (t) => {
+  await trainHere('one', 2);
+  const [rank0, rank1] = await trainTwoRanks(t, 'two', 2);
+
+  t.test('two ranks end where one process ends', async (t) => {
+    t.ok(same(rank0, rank1), 'both ranks hold bit-identical weights');
+    const one = await lastCheckpoint('one');
+    const two = await lastCheckpoint('two');
+    t.equal(two.trainer.step, 2);
+    const diff = maxAbsDiff(flat(two.model), flat(one.model));
+    t.ok(diff <= WEIGHT_TOLERANCE, `weights within ${WEIGHT_TOLERANCE} of one process (max diff ${diff})`);
+    t.ok(maxAbsDiff(flat(one.model), flat((await loadCheckpoint(join(root, 'one', 'checkpoints', 'step_000001'))).model)) > 1e-3, 'the second step moved the weights');
+    const [m1, m2] = [one.model.getOptimizerState().m, two.model.getOptimizerState().m];
+    const scale = m1.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+    t.ok(maxAbsDiff(m1, m2) <= MOMENT_TOLERANCE * scale, `first moments within ${MOMENT_TOLERANCE} of the largest (${maxAbsDiff(m1, m2)} of ${scale})`);
+    const [a, b] = [metrics('one'), metrics('two')];
+    t.same(b.map((r) => r.step), [0, 1, 2], 'one metrics row per step: only the root logs');
+    for (const key of ['reward/overall', 'response_length/mean', 'filter/kept_samples'])
+      t.same(b.map((r) => r[key]), a.map((r) => r[key]), `${key} equal at every step`);
+    for (const key of ['actor/loss', 'kl/in_reward'])
+      for (let i = 1; i < a.length; i++) {
+        const [x, y] = [a[i][key], b[i][key]];
+        t.ok(Math.abs(x - y) <= 1e-4 * Math.abs(x), `step ${i}: ${key} ${y} = ${x} (one process)`);
+      }
+  });
+
+  t.test('stopped and resumed under mpirun: bit for bit the straight run; the checkpoint is what the ranks trained', async (t) => {
+    const straight = await trainTwoRanks(t, 'straight', 4);
+    const resumed = await trainTwoRanks(t, 'two', 4, true);
+    t.ok(same(resumed[0], straight[0]), 'resumed weights equal the straight run bit for bit');
+    const [a, b] = [await lastCheckpoint('straight'), await lastCheckpoint('two')];
+    t.equal(b.trainer.step, 4);
+    t.same(b.model.getOptimizerState(), a.model.getOptimizerState(), 'optimizer moments and step bit-identical');
+    t.same(metrics('two').map((r) => r['reward/overall']), metrics('straight').map((r) => r['reward/overall']), 'the same rewards at every step');
+    t.ok(same(flat(a.model), straight[0]), "the sharded checkpoint holds exactly the ranks' weights");
+    const state = JSON.parse(readFileSync(join(a.dir, 'trainer_state.json'), 'utf8'));
+    t.equal(state.shards.worldSize, 2, 'written by two ranks');
+  });
+
+  t.test('a checkpoint of two ranks continues in one process', async (t) => {
+    // The straight two-rank run as it was at step 3, then its last step in one process.
+    cpSync(join(root, 'straight'), join(root, 'continued'), { recursive: true });
+    rmSync(join(root, 'continued', 'checkpoints', 'step_000004'), { recursive: true });
+    await trainHere('continued', 4, true);
+    const [a, b] = [await lastCheckpoint('straight'), await lastCheckpoint('continued')];
+    t.equal(b.trainer.step, 4);
+    t.equal(JSON.parse(readFileSync(join(b.dir, 'trainer_state.json'), 'utf8')).shards, undefined, 'written in the one-process layout');
+    const diff = maxAbsDiff(flat(b.model), flat(a.model));
+    t.ok(diff <= WEIGHT_TOLERANCE, `ends within ${WEIGHT_TOLERANCE} of the two-rank run (max diff ${diff})`);
+  });
+});
