@@ -84,6 +84,8 @@ export { saveModel } from './model/save.js';
 export type { SaveOptions } from './model/save.js';
 export { Trainer } from './train/trainer.js';
 export { saveCheckpoint, loadCheckpoint, latestValidCheckpoint } from './train/checkpoint.js';
+export type { LoadCheckpointOptions } from './train/checkpoint.js';
+export { saveCheckpointAcross } from './train/checkpoint-sharded.js';
 export { mergeCheckpoint } from './train/merge.js';
 // RL algorithm functions (advantages, DAPO filtering and overlong shaping, KL in reward, LR schedule, batch splitting).
 export * from './rl/index.js';
