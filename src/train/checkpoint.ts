@@ -4,15 +4,15 @@
 // data positions, the config, and a SHA-256 of every file. It is written under a temporary name
 // and renamed to step_NNNNNN when complete; resume takes the newest one whose checksums verify, so
 // a process killed at any moment (even mid-save) leaves the run resumable.
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Model } from '../engine/model.js';
 import { loadModel } from '../model/load.js';
 import { saveModel } from '../model/save.js';
 import { SafetensorsFile } from '../model/safetensors.js';
 import { bytesOf, writeSafetensors } from '../model/safetensors-writer.js';
 import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
+import { checksumFault, checksumFiles, type FileChecksums } from './file-checksums.js';
 
 /** What the trainer needs besides the weights and moments; JSON-serialisable. */
 export interface TrainerState {
@@ -25,7 +25,7 @@ interface StateFile {
   trainer: TrainerState;
   optimizerStep: number;
   /** SHA-256 of each file, by path relative to the checkpoint directory. */
-  files: Record<string, string>;
+  files: FileChecksums;
 }
 
 export class CheckpointCorruptError extends Error {
@@ -33,28 +33,11 @@ export class CheckpointCorruptError extends Error {
 }
 
 const STEP_DIR = /^step_(\d{6,})$/;
+/** The state file records the checksums of every other file, so it is not among them. */
+const STATE_FILE = 'trainer_state.json';
 
 export function stepDirName(step: number): string {
   return `step_${String(step).padStart(6, '0')}`;
-}
-
-function sha256File(path: string): string {
-  const hash = createHash('sha256');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  const fd = openSync(path, 'r');
-  try {
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
-
-function listFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile())
-    .map((e) => relative(dir, join(e.parentPath, e.name)))
-    .sort();
 }
 
 /** Writes checkpoints/step_NNNNNN for `state.step`, then keeps only the newest `keep` checkpoints. */
@@ -81,9 +64,9 @@ export function saveCheckpoint(runDir: string, model: Model, state: TrainerState
     { name: 'exp_avg', dtype: 'F32', shape: [opt.m.length], bytes: () => bytesOf(opt.m) },
     { name: 'exp_avg_sq', dtype: 'F32', shape: [opt.v.length], bytes: () => bytesOf(opt.v) },
   ]);
-  const files = Object.fromEntries(listFiles(tmp).map((f) => [f, sha256File(join(tmp, f))]));
+  const files = checksumFiles(tmp, STATE_FILE);
   const stateFile: StateFile = { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files };
-  atomicWriteFileSync(join(tmp, 'trainer_state.json'), JSON.stringify(stateFile, null, 2) + '\n');
+  atomicWriteFileSync(join(tmp, STATE_FILE), JSON.stringify(stateFile, null, 2) + '\n');
   fsyncDir(tmp);
   if (existsSync(final)) rmSync(final, { recursive: true }); // a re-save of the same step after a resume
   renameSync(tmp, final);
@@ -106,7 +89,7 @@ export function listCheckpoints(runDir: string): { step: number; dir: string }[]
 
 /** Reads and verifies a checkpoint's state file and checksums; throws CheckpointCorruptError naming the fault. */
 export function verifyCheckpoint(dir: string): { trainer: TrainerState; optimizerStep: number } {
-  const statePath = join(dir, 'trainer_state.json');
+  const statePath = join(dir, STATE_FILE);
   let state: StateFile;
   try {
     state = JSON.parse(readFileSync(statePath, 'utf8'));
@@ -115,12 +98,8 @@ export function verifyCheckpoint(dir: string): { trainer: TrainerState; optimize
   }
   if (state.format !== 'medix-checkpoint-1' || typeof state.files !== 'object' || typeof state.trainer?.step !== 'number')
     throw new CheckpointCorruptError(`${statePath}: not a medix checkpoint state file`);
-  const present = listFiles(dir).filter((f) => f !== 'trainer_state.json');
-  const expected = Object.keys(state.files).sort();
-  if (present.join('\n') !== expected.join('\n'))
-    throw new CheckpointCorruptError(`${dir}: files differ from those recorded (have ${present.length}, recorded ${expected.length})`);
-  for (const f of expected)
-    if (sha256File(join(dir, f)) !== state.files[f]) throw new CheckpointCorruptError(`${join(dir, f)}: checksum mismatch (file damaged)`);
+  const fault = checksumFault(dir, state.files, STATE_FILE);
+  if (fault) throw new CheckpointCorruptError(fault);
   return { trainer: state.trainer, optimizerStep: state.optimizerStep };
 }
 
