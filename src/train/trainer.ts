@@ -180,8 +180,17 @@ export class Trainer {
     return createGenerationEngine(this.model, { tokenizer: this.tokenizer, maxBatchSize: 64 });
   }
 
-  /** Generates for `rows` and scores every sample as soon as its prompt's samples are done. */
-  private async rollout(rows: RlSample[], sampling: { n: number; temperature: number; topP: number; topK: number }, seedParts: number[]): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
+  /**
+   * The seed of a generation request: worker.rollout.seed (default trainer.seed) and where the
+   * request sits, e.g. (step, index of the prompt among those the step drew), never on timing or on
+   * how the prompts were split into rounds.
+   */
+  private rolloutSeed(...where: number[]): number {
+    return requestSeed(this.cfg.worker.rollout.seed ?? this.cfg.trainer.seed, ...where);
+  }
+
+  /** Generates for `rows` (request seed `seedOf(i)` for rows[i]) and scores every sample as soon as its prompt's samples are done. */
+  private async rollout(rows: RlSample[], sampling: { n: number; temperature: number; topP: number; topK: number }, seedOf: (i: number) => number): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
     const engine = this.engine();
     const t0 = performance.now();
     let genDone = t0;
@@ -190,7 +199,7 @@ export class Trainer {
         const promptIds = this.prompts.promptIds(row);
         const result = await engine.generate({
           promptIds,
-          params: { n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: requestSeed(this.cfg.trainer.seed, ...seedParts, i) },
+          params: { n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: seedOf(i) },
         });
         genDone = Math.max(genDone, performance.now());
         return Promise.all(result.samples.map(async (sample) => ({ row, group: i, promptIds, sample, reward: await this.reward.score(sample.text, row.answer) })));
@@ -207,7 +216,7 @@ export class Trainer {
   async validate(): Promise<Record<string, number>> {
     if (this.val.length === 0) return {};
     const v = this.cfg.worker.rollout.val_override_config;
-    const { rollouts } = await this.rollout(this.val, { n: v.n, temperature: v.temperature, topP: v.top_p, topK: -1 }, [-1]);
+    const { rollouts } = await this.rollout(this.val, { n: v.n, temperature: v.temperature, topP: v.top_p, topK: -1 }, (i) => this.rolloutSeed(-1, i));
     const out: Record<string, number> = {};
     for (const k of ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality'] as const)
       out[`val/${k}`] = mean(rollouts.map((r) => r.reward[k]).filter((x): x is number => x !== null));
@@ -256,7 +265,7 @@ export class Trainer {
     let greedyBaselines: number[] | undefined;
     if (a.adv_estimator === 'remax') {
       const groups = [...new Map(rollouts.map((r) => [r.group, r.row])).entries()];
-      const greedy = await this.rollout(groups.map(([, row]) => row), { n: 1, temperature: 0, topP: 1, topK: -1 }, [this.state.step, -2]);
+      const greedy = await this.rollout(groups.map(([, row]) => row), { n: 1, temperature: 0, topP: 1, topK: -1 }, (i) => this.rolloutSeed(this.state.step, -2, i));
       const baseline = new Map(groups.map(([g], i) => [g, greedy.rollouts[i].reward.overall ?? 0]));
       greedyBaselines = rollouts.map((r) => baseline.get(r.group)!);
     }
@@ -300,9 +309,14 @@ export class Trainer {
     let tries = 0;
     let all: Rollout[] = [];
     let groupBase = 0;
-    while (kept.length < cfg.data.rollout_batch_size * r.n && tries < (cfg.algorithm.online_filtering ? cfg.algorithm.max_try_make_batch : 1)) {
-      const rows = sampler.next(cfg.data.rollout_batch_size).map((i) => this.train[i]);
-      const got = await this.rollout(rows, { n: r.n, temperature: r.temperature, topP: r.top_p, topK: r.top_k }, [this.state.step, tries]);
+    // Online filtering refills the batch in rounds of mini_rollout_batch_size prompts (EasyR1); the
+    // schema allows that key only with filtering, so without it there is one round of the whole batch.
+    const roundPrompts = cfg.data.mini_rollout_batch_size ?? cfg.data.rollout_batch_size;
+    const maxRounds = !cfg.algorithm.online_filtering ? 1 : cfg.algorithm.max_try_make_batch > 0 ? cfg.algorithm.max_try_make_batch : Infinity;
+    while (kept.length < cfg.data.rollout_batch_size * r.n && tries < maxRounds) {
+      const rows = sampler.next(roundPrompts).map((i) => this.train[i]);
+      const first = groupBase;
+      const got = await this.rollout(rows, { n: r.n, temperature: r.temperature, topP: r.top_p, topK: r.top_k }, (i) => this.rolloutSeed(this.state.step, first + i));
       genSeconds += got.genSeconds;
       rewardSeconds += got.rewardTailSeconds;
       for (const x of got.rollouts) x.group += groupBase;
