@@ -201,6 +201,7 @@ export const trainerConfigSchema = z
     max_steps: positiveInt.optional(),
     /** Validate every N steps on val_files (-1: never). */
     val_freq: z.number().int().min(-1).default(-1),
+    /** Validate once before any training (SFT included), logged as step 0; a resumed run does not repeat it. */
     val_before_train: z.boolean().default(true),
     /** Save a checkpoint every N steps (-1: only at the end). */
     save_freq: z.number().int().min(-1).default(-1),

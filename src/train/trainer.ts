@@ -50,6 +50,8 @@ export interface TrainRunOptions {
 export interface TrainSummary {
   run_dir: string;
   steps: number;
+  /** trainer.val_before_train: the held-out reward of the model before any training (null when not measured). */
+  heldout_reward_before_train: number | null;
   heldout_reward_after_sft: number | null;
   heldout_reward_after_rl: number | null;
   report: string;
@@ -60,6 +62,8 @@ interface State {
   data: DataPosition;
   optimizerSteps: number;
   sftDone: boolean;
+  /** Absent until trainer.val_before_train has had its turn (null: not measured), so a resumed run never repeats it. */
+  heldoutBeforeTrain?: number | null;
   heldoutAfterSft: number | null;
   /** The KL-in-reward controller after the last step (its coefficient moves when adaptive). */
   klController?: KlControllerState;
@@ -158,7 +162,8 @@ export class Trainer {
     if (from) {
       const ck = await loadCheckpoint(from.dir);
       model = ck.model;
-      state = ck.trainer as State;
+      // Every checkpoint comes after the validation before training (older ones lack the key).
+      state = { heldoutBeforeTrain: null, ...(ck.trainer as State) };
       // A fork's logs start after its checkpoint: earlier steps are in the run it came from.
       new RunLog(runDir).truncateAfter(from.fromOtherRun ? -1 : state.step);
       log(`medix train: resumed from ${from.dir} (step ${state.step})`);
@@ -225,6 +230,18 @@ export class Trainer {
 
   private checkpoint(): void {
     saveCheckpoint(this.runDir, this.model, this.state, { keep: this.cfg.trainer.save_limit, modelConfig: this.modelConfigJson, tokenizerDir: this.tokenizerDir });
+  }
+
+  /**
+   * trainer.val_before_train: the held-out reward of the model as given, before SFT and RL, logged
+   * as step 0. It is part of the state from then on, so a resumed run keeps it and never repeats it.
+   */
+  private async validateBeforeTraining(runLog: RunLog): Promise<void> {
+    const val = this.cfg.trainer.val_before_train ? await this.validate() : {};
+    this.state.heldoutBeforeTrain = val['val/overall'] ?? null;
+    if (this.state.heldoutBeforeTrain === null) return;
+    runLog.metrics({ step: 0, ...val });
+    this.log(`medix train: held-out reward before training: ${this.state.heldoutBeforeTrain.toFixed(4)}`);
   }
 
   private async sftWarmup(runLog: RunLog): Promise<void> {
@@ -405,6 +422,7 @@ export class Trainer {
 
   async run(): Promise<TrainSummary> {
     const runLog = new RunLog(this.runDir);
+    if (this.state.heldoutBeforeTrain === undefined) await this.validateBeforeTraining(runLog);
     if (!this.state.sftDone) await this.sftWarmup(runLog);
     const kl = klPlacement(this.cfg.algorithm);
     const reference = kl === 'off' ? null : await ReferencePolicy.open(this.runDir, this.model, { worker: this.cfg.worker, modelConfig: this.modelConfigJson, inheritFrom: this.referenceSource, log: this.log });
@@ -432,7 +450,7 @@ export class Trainer {
     await this.reward.close(); // stops the reward workers and saves the judge cache
     const report = join(this.runDir, 'report.html');
     atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
-    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report };
+    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report };
     atomicWriteFileSync(join(this.runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
     return summary;
   }

@@ -1,7 +1,8 @@
 // The trainer end to end on a tiny model with the real Qwen3 tokenizer: 4 steps equal 2 steps,
 // stop, resume, 2 steps (bit for bit: weights, optimizer state, logged rewards), also with KL in the
 // reward under an adaptive coefficient and when continuing from trainer.load_checkpoint_path, and a
-// run killed at random moments (also mid-save) always resumes to that same result.
+// run killed at random moments (also mid-save) always resumes to that same result. Also the keys
+// around it: validation before training (once, step 0), the rollout seed, online-filtering rounds.
 import t, { type Test } from 'tap';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -101,6 +102,23 @@ t.test('4 steps = 2 steps + resume + 2 steps, bit for bit', async (t) => {
   const summary = JSON.parse(readFileSync(join(root, 'straight', 'summary.json'), 'utf8'));
   t.ok('heldout_reward_after_sft' in summary && 'heldout_reward_after_rl' in summary, 'summary.json');
   t.ok(existsSync(join(root, 'straight', 'report.html')), 'report.html');
+});
+
+t.test('trainer.val_before_train: validated once before any training, logged as step 0, never repeated by a resume', async (t) => {
+  const valFirst = (c: RawConfig) => (c.trainer.val_before_train = true);
+  await train('val-first', 1, false, valFirst);
+  await train('val-first', 2, true, valFirst);
+  const lines = readFileSync(join(root, 'val-first', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const validations = lines.filter((r) => 'val/overall' in r);
+  t.equal(validations.length, 1, 'the resumed run did not validate again');
+  t.same(lines[0], validations[0], 'the first line, before the SFT epoch');
+  t.equal(lines[0].step, 0);
+  const summary = JSON.parse(readFileSync(join(root, 'val-first', 'summary.json'), 'utf8'));
+  t.type(summary.heldout_reward_before_train, 'number');
+  t.equal(summary.heldout_reward_before_train, lines[0]['val/overall'], 'summary.json after the resume still has it');
+  // 'straight' is the same run without the validation.
+  const withoutValidation = await loadCheckpoint(join(root, 'straight', 'checkpoints', 'step_000002'));
+  sameModel(t, withoutValidation.model, (await finalState('val-first')).model, 'validating first changes nothing of the training');
 });
 
 t.test('worker.rollout.seed is the seed of rollout sampling; trainer.seed when absent', async (t) => {
