@@ -9,6 +9,8 @@ import { registerReward } from './reward.js';
 import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
 import { registerEval } from './eval.js';
+import { registerCreateModel } from './create-model.js';
+import { registerGenerate } from './generate.js';
 
 const program = new Command('medix')
   .description('Open-ended RL for medical vision-language models (MediX-R1) on a native engine')
@@ -21,6 +23,8 @@ registerReward(program);
 registerTrain(program);
 registerServe(program);
 registerEval(program);
+registerCreateModel(program);
+registerGenerate(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`medix: ${err instanceof Error ? err.message : String(err)}`);
