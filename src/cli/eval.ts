@@ -15,6 +15,7 @@ import { renderComparisonPage } from '../eval/score-page.js';
 import { loadTasks, selectTasks, DEFAULT_TASKS_FILE } from '../eval/tasks.js';
 import { SCORES_FILE, SCORES_PAGE } from '../eval/records.js';
 import type { ChatModel } from '../eval/chat.js';
+import { nonNegativeNumber, positiveInt } from './options.js';
 
 interface EvalOptions {
   tasks: string[];
@@ -35,17 +36,6 @@ interface EvalOptions {
   judgeMaxTokens: number;
   judgeConcurrency: number;
 }
-
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got '${v}'`);
-  return n;
-};
-const num = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`expected a number >= 0, got '${v}'`);
-  return n;
-};
 
 function parsePhases(s: string): Phase[] {
   const phases = s.split(',').map((p) => p.trim());
@@ -81,15 +71,15 @@ export function registerEval(program: Command): void {
     .option('--model <name>', 'candidate: a model directory run in-process, or the served model name with --model-url')
     .option('--model-url <url>', "candidate's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (key: MEDIX_MODEL_API_KEY or OPENAI_API_KEY)")
     .option('--system-prompt-file <file>', 'system prompt for the candidate')
-    .option('--temperature <t>', 'candidate sampling temperature', num, DEFAULTS.temperature)
-    .option('--max-tokens <n>', 'candidate max new tokens', int, DEFAULTS.maxTokens)
-    .option('--concurrency <n>', 'candidate requests in flight', int, DEFAULTS.concurrency)
+    .option('--temperature <t>', 'candidate sampling temperature', nonNegativeNumber, DEFAULTS.temperature)
+    .option('--max-tokens <n>', 'candidate max new tokens', positiveInt, DEFAULTS.maxTokens)
+    .option('--concurrency <n>', 'candidate requests in flight', positiveInt, DEFAULTS.concurrency)
     .option('--judge-url <url>', "judge's OpenAI-compatible base URL (key: MEDIX_JUDGE_API_KEY or OPENAI_API_KEY)")
     .option('--judge-model <name>', 'judge model name')
-    .option('--judge-rounds <n>', 'verdicts per sample, in one conversation', int, DEFAULTS.rounds)
-    .option('--judge-attempts <n>', 'replies tried per round before a sample is recorded as a judge error', int, DEFAULTS.attemptsPerRound)
-    .option('--judge-max-tokens <n>', 'judge max tokens per reply', int, DEFAULTS.judgeMaxTokens)
-    .option('--judge-concurrency <n>', 'samples judged at once', int, DEFAULTS.concurrency)
+    .option('--judge-rounds <n>', 'verdicts per sample, in one conversation', positiveInt, DEFAULTS.rounds)
+    .option('--judge-attempts <n>', 'replies tried per round before a sample is recorded as a judge error', positiveInt, DEFAULTS.attemptsPerRound)
+    .option('--judge-max-tokens <n>', 'judge max tokens per reply', positiveInt, DEFAULTS.judgeMaxTokens)
+    .option('--judge-concurrency <n>', 'samples judged at once', positiveInt, DEFAULTS.concurrency)
     .action(async (o: EvalOptions) => {
       const tasks = selectTasks(loadTasks(o.tasksFile), o.tasks);
       const phases = parsePhases(o.phase);

@@ -9,6 +9,8 @@ import { registerReward } from './reward.js';
 import { registerTrain } from './train.js';
 import { registerServe } from './serve.js';
 import { registerEval } from './eval.js';
+import { registerCreateModel } from './create-model.js';
+import { registerGenerate } from './generate.js';
 import { startedWorld } from '../engine/world.js';
 
 const program = new Command('medix')
@@ -22,6 +24,8 @@ registerReward(program);
 registerTrain(program);
 registerServe(program);
 registerEval(program);
+registerCreateModel(program);
+registerGenerate(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const w = startedWorld();

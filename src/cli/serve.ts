@@ -1,19 +1,11 @@
 // `medix serve --model DIR`: an OpenAI-compatible server over a Hugging Face model directory.
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { basename, resolve } from 'node:path';
 import { createGenerationEngine } from '../generate/engine.js';
 import { loadModel } from '../model/load.js';
 import { startServer } from '../serve/server.js';
 import { loadTokenizer } from '../tokenizer/index.js';
-
-const int = (v: string) => {
-  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`expected a non-negative integer, got '${v}'`);
-  return Number(v);
-};
-const positive = (v: string) => {
-  if (int(v) === 0) throw new InvalidArgumentError('expected a positive integer, got 0');
-  return Number(v);
-};
+import { nonNegativeInt, positiveInt } from './options.js';
 
 export function registerServe(program: Command): void {
   program
@@ -22,11 +14,11 @@ export function registerServe(program: Command): void {
     .requiredOption('--model <dir>', 'Hugging Face model directory (config.json, safetensors, tokenizer)')
     .option('--served-model-name <name>', 'the name clients use (default: the directory name)')
     .option('--host <host>', 'address to bind', '127.0.0.1')
-    .option('--port <port>', 'port (0: any free one)', int, 8000)
+    .option('--port <port>', 'port (0: any free one)', nonNegativeInt, 8000)
     .option('--api-key <key>', 'require this bearer token (default: env MEDIX_API_KEY, else none)')
-    .option('--max-tokens-cap <n>', 'cap on max_tokens per request', positive, 4096)
-    .option('--max-body-bytes <n>', 'largest request body', positive, 1 << 20)
-    .option('--max-batch <n>', 'most sequences decoding at once', positive, 64)
+    .option('--max-tokens-cap <n>', 'cap on max_tokens per request', positiveInt, 4096)
+    .option('--max-body-bytes <n>', 'largest request body', positiveInt, 1 << 20)
+    .option('--max-batch <n>', 'most sequences decoding at once', positiveInt, 64)
     .option('--enable-thinking', 'chats think by default, as Qwen3 (the default; clients can set chat_template_kwargs.enable_thinking)')
     .option('--no-enable-thinking', 'chats default to thinking off (clients can still set chat_template_kwargs.enable_thinking)')
     .action(async (o: { model: string; servedModelName?: string; host: string; port: number; apiKey?: string; maxTokensCap: number; maxBodyBytes: number; maxBatch: number; enableThinking?: boolean }) => {

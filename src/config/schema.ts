@@ -52,7 +52,11 @@ export const dataConfigSchema = z
     filter_overlong_prompts: z.boolean().default(true),
     /** Prompts per RL step. */
     rollout_batch_size: positiveInt.default(8),
-    /** Prompts generated per round when filling a filtered batch (default: rollout_batch_size). */
+    /**
+     * Prompts drawn per round while online filtering fills the batch (default: rollout_batch_size);
+     * each round counts towards algorithm.max_try_make_batch, as in EasyR1. Only with online_filtering:
+     * see checkRolloutRounds.
+     */
     mini_rollout_batch_size: positiveInt.optional(),
     val_batch_size: positiveInt.default(64),
     shuffle: z.boolean().default(true),
@@ -157,7 +161,11 @@ export const rolloutConfigSchema = z
     temperature: samplingKeys.temperature.default(1),
     top_p: samplingKeys.top_p.default(1),
     top_k: samplingKeys.top_k.default(-1),
-    /** Sampling seed of the rollouts (default: trainer.seed). */
+    /**
+     * Seed of all rollout sampling (training, validation, ReMax's greedy baselines; default:
+     * trainer.seed). Each request's seed derives from it, the step and the prompt's place in the
+     * step, so a run (and its resume) samples the same tokens whatever the timing.
+     */
     seed: nonNegativeInt.optional(),
     /** Validation sampling (MediX-R1: temperature 0.6, top-p 0.95, n 1). */
     val_override_config: z
@@ -193,6 +201,7 @@ export const trainerConfigSchema = z
     max_steps: positiveInt.optional(),
     /** Validate every N steps on val_files (-1: never). */
     val_freq: z.number().int().min(-1).default(-1),
+    /** Validate once before any training (SFT included), logged as step 0; a resumed run does not repeat it. */
     val_before_train: z.boolean().default(true),
     /** Save a checkpoint every N steps (-1: only at the end). */
     save_freq: z.number().int().min(-1).default(-1),
@@ -252,6 +261,7 @@ export const trainingConfigSchema = z
       fail(['worker', 'rollout', 'n'], `adv_estimator ${c.algorithm.adv_estimator} compares responses to the same prompt: n must be >= 2`);
     }
     checkKlKeys(c, fail);
+    checkRolloutRounds(c, fail);
     if (c.algorithm.filter_low >= c.algorithm.filter_high) fail(['algorithm', 'filter_low'], `must be < algorithm.filter_high (${c.algorithm.filter_high})`);
     if (c.algorithm.overlong_buffer.enable && c.algorithm.overlong_buffer.len > c.data.max_response_length) {
       fail(['algorithm', 'overlong_buffer', 'len'], `must be <= data.max_response_length (${c.data.max_response_length})`);
@@ -270,6 +280,20 @@ function checkKlKeys(c: z.infer<typeof trainingConfigSchema>, fail: (path: strin
   }
   if (where === 'off' && c.worker.ref.micro_batch_size_per_device_for_experience !== undefined)
     fail(['worker', 'ref', 'micro_batch_size_per_device_for_experience'], 'this run has no reference model (KL is off); set algorithm.disable_kl: false or algorithm.use_kl_loss: true, or remove the key');
+}
+
+/**
+ * mini_rollout_batch_size without online filtering would only split the batch's generation into
+ * chunks with the same samples (request seeds do not depend on rounds). In EasyR1 that bounds the
+ * memory of a generation call; here the engine's KV cache is allocated up front and requests wait
+ * until they fit, so chunks would bound neither memory nor latency: the key would do nothing.
+ */
+function checkRolloutRounds(c: z.infer<typeof trainingConfigSchema>, fail: (path: string[], message: string) => void): void {
+  if (c.data.mini_rollout_batch_size !== undefined && !c.algorithm.online_filtering)
+    fail(
+      ['data', 'mini_rollout_batch_size'],
+      "sets the prompts drawn per round while algorithm.online_filtering refills a batch, and this run does not filter; without filtering, smaller rounds would change nothing (the generation engine's cache is allocated once and requests queue until they fit); remove the key",
+    );
 }
 
 export type TrainingConfig = z.infer<typeof trainingConfigSchema>;

@@ -11,7 +11,7 @@ import { readJsonObject, readOptionalText, type JsonObject } from './json-file.j
  * The package has no generation_config.json; these are the values of Qwen3's (Qwen/Qwen3-0.6B ...
  * all list the same ids): generation ends at <|im_end|> or <|endoftext|>.
  */
-const QWEN3_GENERATION_CONFIG: JsonObject = { eos_token_id: [151645, 151643], pad_token_id: 151643 };
+export const QWEN3_GENERATION_CONFIG: JsonObject = { eos_token_id: [151645, 151643], pad_token_id: 151643 };
 
 /** The directory of the Qwen3 tokenizer files inside node_modules. */
 export function defaultTokenizerDir(): string {

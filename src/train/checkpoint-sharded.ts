@@ -9,13 +9,14 @@ import type { Model, OptimizerState } from '../engine/model.js';
 import type { World } from '../engine/world.js';
 import { SAFETENSORS_METADATA, tensorSources, weightShardName, writeModelMetadata, writeWeightIndex } from '../model/save.js';
 import { bytesOf, writeSafetensors, type TensorSource } from '../model/safetensors-writer.js';
-import { commitCheckpoint, listFiles, momentNames, saveCheckpoint, sha256File, startCheckpoint, type CheckpointOptions, type ShardManifest, type TrainerState } from './checkpoint.js';
+import { commitCheckpoint, momentNames, saveCheckpoint, startCheckpoint, STATE_FILE, type CheckpointOptions, type ShardManifest, type TrainerState } from './checkpoint.js';
+import { checksumFiles, sha256File, type FileChecksums } from './file-checksums.js';
 
 interface RankReport {
   rank: number;
   parameters: string[];
   /** SHA-256 of each file the rank wrote, by path relative to the checkpoint directory. */
-  files: Record<string, string>;
+  files: FileChecksums;
 }
 
 const optimizerFileName = (rank: number, size: number) => `optimizer/rank-${String(rank + 1).padStart(5, '0')}-of-${String(size).padStart(5, '0')}.safetensors`;
@@ -70,8 +71,7 @@ export async function saveCheckpointAcross(world: World, runDir: string, model: 
       modelDir,
       reports.filter((r) => r.parameters.length > 0).map((r) => ({ file: weightShardName(r.rank, world.size), tensors: tensorSources(model, 'f32', r.parameters.map((n) => byName.get(n)!)) })),
     );
-    const written = Object.assign({}, ...reports.map((r) => r.files)) as Record<string, string>;
-    const files = Object.fromEntries(listFiles(tmp).map((f) => [f, written[f] ?? sha256File(join(tmp, f))]));
+    const files = checksumFiles(tmp, STATE_FILE, Object.assign({}, ...reports.map((r) => r.files)));
     const shards: ShardManifest = { worldSize: world.size, ranks: reports.map((r) => ({ rank: r.rank, parameters: r.parameters, files: Object.keys(r.files) })) };
     final = commitCheckpoint(runDir, tmp, { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files, shards }, options.keep ?? 0);
   }

@@ -12,15 +12,15 @@
 // moments by tensor name ("<name>.exp_avg", "<name>.exp_avg_sq"); trainer_state.json lists which
 // rank wrote which tensors and files (checkpoint-sharded.ts). Either layout loads into any number
 // of processes: each takes the moments of the tensors it owns, wherever they were written.
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Model } from '../engine/model.js';
 import { loadModel } from '../model/load.js';
 import { saveModel } from '../model/save.js';
 import { SafetensorsFile } from '../model/safetensors.js';
 import { bytesOf, writeSafetensors } from '../model/safetensors-writer.js';
 import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
+import { checksumFault, checksumFiles, type FileChecksums } from './file-checksums.js';
 
 /** What the trainer needs besides the weights and moments; JSON-serialisable. */
 export interface TrainerState {
@@ -39,7 +39,7 @@ export interface StateFile {
   trainer: TrainerState;
   optimizerStep: number;
   /** SHA-256 of each file, by path relative to the checkpoint directory. */
-  files: Record<string, string>;
+  files: FileChecksums;
   /** Present when the checkpoint was written by several processes. */
   shards?: ShardManifest;
 }
@@ -53,28 +53,11 @@ export class CheckpointCorruptError extends Error {
 }
 
 const STEP_DIR = /^step_(\d{6,})$/;
+/** The state file records the checksums of every other file, so it is not among them. */
+export const STATE_FILE = 'trainer_state.json';
 
 export function stepDirName(step: number): string {
   return `step_${String(step).padStart(6, '0')}`;
-}
-
-export function sha256File(path: string): string {
-  const hash = createHash('sha256');
-  const buf = Buffer.allocUnsafe(1 << 20);
-  const fd = openSync(path, 'r');
-  try {
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
-
-export function listFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile())
-    .map((e) => relative(dir, join(e.parentPath, e.name)))
-    .sort();
 }
 
 /** Writes checkpoints/step_NNNNNN for `state.step`, then keeps only the newest `keep` checkpoints. */
@@ -96,7 +79,7 @@ export function saveCheckpoint(runDir: string, model: Model, state: TrainerState
     { name: 'exp_avg', dtype: 'F32', shape: [opt.m.length], bytes: () => bytesOf(opt.m) },
     { name: 'exp_avg_sq', dtype: 'F32', shape: [opt.v.length], bytes: () => bytesOf(opt.v) },
   ]);
-  const files = Object.fromEntries(listFiles(tmp).map((f) => [f, sha256File(join(tmp, f))]));
+  const files = checksumFiles(tmp, STATE_FILE);
   return commitCheckpoint(runDir, tmp, { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files }, options.keep ?? 0);
 }
 
@@ -114,7 +97,7 @@ export function startCheckpoint(runDir: string, step: number): string {
 export function commitCheckpoint(runDir: string, tmp: string, state: StateFile, keep: number): string {
   const root = join(runDir, 'checkpoints');
   const final = join(root, stepDirName(state.trainer.step));
-  atomicWriteFileSync(join(tmp, 'trainer_state.json'), JSON.stringify(state, null, 2) + '\n');
+  atomicWriteFileSync(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
   fsyncDir(tmp);
   if (existsSync(final)) rmSync(final, { recursive: true }); // a re-save of the same step after a resume
   renameSync(tmp, final);
@@ -136,7 +119,7 @@ export function listCheckpoints(runDir: string): { step: number; dir: string }[]
 
 /** Reads a checkpoint's state file; throws CheckpointCorruptError when it is unreadable or not one. */
 export function readStateFile(dir: string): StateFile {
-  const statePath = join(dir, 'trainer_state.json');
+  const statePath = join(dir, STATE_FILE);
   let state: StateFile;
   try {
     state = JSON.parse(readFileSync(statePath, 'utf8'));
@@ -148,19 +131,12 @@ export function readStateFile(dir: string): StateFile {
   return state;
 }
 
-/** Reads and verifies a checkpoint's state file and checksums; throws CheckpointCorruptError naming the fault. */
+/** Reads and verifies a checkpoint's state file and checksums; throws CheckpointCorruptError naming the fault (and the rank that wrote a faulty shard). */
 export function verifyCheckpoint(dir: string): StateFile {
   const state = readStateFile(dir);
-  const present = listFiles(dir).filter((f) => f !== 'trainer_state.json');
-  const expected = Object.keys(state.files).sort();
   const writer = new Map(state.shards?.ranks.flatMap((r) => r.files.map((f) => [f, r.rank] as const)) ?? []);
-  const name = (f: string) => (writer.has(f) ? `${f} (written by rank ${writer.get(f)} of ${state.shards!.worldSize})` : f);
-  const missing = expected.filter((f) => !present.includes(f));
-  if (missing.length) throw new CheckpointCorruptError(`${dir}: missing ${missing.map(name).join(', ')}`);
-  const extra = present.filter((f) => !(f in state.files));
-  if (extra.length) throw new CheckpointCorruptError(`${dir}: files not recorded in trainer_state.json: ${extra.join(', ')}`);
-  for (const f of expected)
-    if (sha256File(join(dir, f)) !== state.files[f]) throw new CheckpointCorruptError(`${join(dir, name(f))}: checksum mismatch (file damaged)`);
+  const fault = checksumFault(dir, state.files, STATE_FILE, (f) => (writer.has(f) ? `${f} (written by rank ${writer.get(f)} of ${state.shards!.worldSize})` : f));
+  if (fault) throw new CheckpointCorruptError(fault);
   return state;
 }
 

@@ -63,6 +63,8 @@ export interface TrainRunOptions {
 export interface TrainSummary {
   run_dir: string;
   steps: number;
+  /** trainer.val_before_train: the held-out reward of the model before any training (null when not measured). */
+  heldout_reward_before_train: number | null;
   heldout_reward_after_sft: number | null;
   heldout_reward_after_rl: number | null;
   report: string;
@@ -73,6 +75,8 @@ interface State {
   data: DataPosition;
   optimizerSteps: number;
   sftDone: boolean;
+  /** Absent until trainer.val_before_train has had its turn (null: not measured), so a resumed run never repeats it. */
+  heldoutBeforeTrain?: number | null;
   heldoutAfterSft: number | null;
   /** The KL-in-reward controller after the last step (its coefficient moves when adaptive). */
   klController?: KlControllerState;
@@ -175,7 +179,8 @@ export class Trainer {
       // The root has just verified it; the other ranks read what it verified.
       const ck = await loadCheckpoint(from.dir, { dataParallel: true, verify: w.isRoot });
       model = ck.model;
-      state = ck.trainer as State;
+      // Every checkpoint comes after the validation before training (older ones lack the key).
+      state = { heldoutBeforeTrain: null, ...(ck.trainer as State) };
       // A fork's logs start after its checkpoint: earlier steps are in the run it came from.
       if (w.isRoot) new RunLog(runDir).truncateAfter(from.fromOtherRun ? -1 : state.step);
       log(`medix train: resumed from ${from.dir} (step ${state.step})`);
@@ -199,11 +204,20 @@ export class Trainer {
   }
 
   /**
-   * Generates for `rows` and scores every sample as soon as its prompt's samples are done; each rank
-   * does its share of the rows and receives the others', so every rank returns all the rollouts in
-   * row order. The timings are this rank's.
+   * The seed of a generation request: worker.rollout.seed (default trainer.seed) and where the
+   * request sits, e.g. (step, index of the prompt among those the step drew), never on timing, on
+   * how the prompts were split into rounds, or on which rank generates it.
    */
-  private async rollout(rows: RlSample[], sampling: { n: number; temperature: number; topP: number; topK: number }, seedParts: number[]): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
+  private rolloutSeed(...where: number[]): number {
+    return requestSeed(this.cfg.worker.rollout.seed ?? this.cfg.trainer.seed, ...where);
+  }
+
+  /**
+   * Generates for `rows` (request seed `seedOf(i)` for rows[i]) and scores every sample as soon as
+   * its prompt's samples are done; each rank does its share of the rows and receives the others',
+   * so every rank returns all the rollouts in row order. The timings are this rank's.
+   */
+  private async rollout(rows: RlSample[], sampling: { n: number; temperature: number; topP: number; topK: number }, seedOf: (i: number) => number): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
     const engine = this.engine();
     const t0 = performance.now();
     let genDone = t0;
@@ -212,7 +226,7 @@ export class Trainer {
         const promptIds = this.prompts.promptIds(row);
         const result = await engine.generate({
           promptIds,
-          params: { n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: requestSeed(this.cfg.trainer.seed, ...seedParts, i) },
+          params: { n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: seedOf(i) },
         });
         genDone = Math.max(genDone, performance.now());
         return Promise.all(result.samples.map(async (sample) => ({ row, group: i, promptIds, sample, reward: await this.reward.score(sample.text, row.answer) })));
@@ -240,7 +254,7 @@ export class Trainer {
   async validate(): Promise<Record<string, number>> {
     if (this.val.length === 0) return {};
     const v = this.cfg.worker.rollout.val_override_config;
-    const { rollouts } = await this.rollout(this.val, { n: v.n, temperature: v.temperature, topP: v.top_p, topK: -1 }, [-1]);
+    const { rollouts } = await this.rollout(this.val, { n: v.n, temperature: v.temperature, topP: v.top_p, topK: -1 }, (i) => this.rolloutSeed(-1, i));
     const out: Record<string, number> = {};
     for (const k of ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality'] as const)
       out[`val/${k}`] = mean(rollouts.map((r) => r.reward[k]).filter((x): x is number => x !== null));
@@ -251,7 +265,19 @@ export class Trainer {
     await saveCheckpointAcross(this.world, this.runDir, this.model, this.state, { keep: this.cfg.trainer.save_limit, modelConfig: this.modelConfigJson, tokenizerDir: this.tokenizerDir });
   }
 
-  /** runLog: the root's logs (null on the other ranks). */
+  /**
+   * trainer.val_before_train: the held-out reward of the model as given, before SFT and RL, logged
+   * as step 0. It is part of the state from then on, so a resumed run keeps it and never repeats it.
+   * runLog: the root's logs (null on the other ranks), as in sftWarmup.
+   */
+  private async validateBeforeTraining(runLog: RunLog | null): Promise<void> {
+    const val = this.cfg.trainer.val_before_train ? await this.validate() : {};
+    this.state.heldoutBeforeTrain = val['val/overall'] ?? null;
+    if (this.state.heldoutBeforeTrain === null) return;
+    runLog?.metrics({ step: 0, ...val });
+    this.log(`medix train: held-out reward before training: ${this.state.heldoutBeforeTrain.toFixed(4)}`);
+  }
+
   private async sftWarmup(runLog: RunLog | null): Promise<void> {
     const s = this.cfg.sft;
     const exps: Experience[] = this.train.map((row) => ({ promptIds: this.prompts.promptIds(row), responseIds: this.prompts.sft(row.answer) }));
@@ -289,7 +315,7 @@ export class Trainer {
     let greedyBaselines: number[] | undefined;
     if (a.adv_estimator === 'remax') {
       const groups = [...new Map(rollouts.map((r) => [r.group, r.row])).entries()];
-      const greedy = await this.rollout(groups.map(([, row]) => row), { n: 1, temperature: 0, topP: 1, topK: -1 }, [this.state.step, -2]);
+      const greedy = await this.rollout(groups.map(([, row]) => row), { n: 1, temperature: 0, topP: 1, topK: -1 }, (i) => this.rolloutSeed(this.state.step, -2, i));
       const baseline = new Map(groups.map(([g], i) => [g, greedy.rollouts[i].reward.overall ?? 0]));
       greedyBaselines = rollouts.map((r) => baseline.get(r.group)!);
     }
@@ -333,9 +359,14 @@ export class Trainer {
     let tries = 0;
     let all: Rollout[] = [];
     let groupBase = 0;
-    while (kept.length < cfg.data.rollout_batch_size * r.n && tries < (cfg.algorithm.online_filtering ? cfg.algorithm.max_try_make_batch : 1)) {
-      const rows = sampler.next(cfg.data.rollout_batch_size).map((i) => this.train[i]);
-      const got = await this.rollout(rows, { n: r.n, temperature: r.temperature, topP: r.top_p, topK: r.top_k }, [this.state.step, tries]);
+    // Online filtering refills the batch in rounds of mini_rollout_batch_size prompts (EasyR1); the
+    // schema allows that key only with filtering, so without it there is one round of the whole batch.
+    const roundPrompts = cfg.data.mini_rollout_batch_size ?? cfg.data.rollout_batch_size;
+    const maxRounds = !cfg.algorithm.online_filtering ? 1 : cfg.algorithm.max_try_make_batch > 0 ? cfg.algorithm.max_try_make_batch : Infinity;
+    while (kept.length < cfg.data.rollout_batch_size * r.n && tries < maxRounds) {
+      const rows = sampler.next(roundPrompts).map((i) => this.train[i]);
+      const first = groupBase;
+      const got = await this.rollout(rows, { n: r.n, temperature: r.temperature, topP: r.top_p, topK: r.top_k }, (i) => this.rolloutSeed(this.state.step, first + i));
       genSeconds += got.genSeconds;
       rewardSeconds += got.rewardTailSeconds;
       for (const x of got.rollouts) x.group += groupBase;
@@ -424,6 +455,7 @@ export class Trainer {
 
   async run(): Promise<TrainSummary> {
     const runLog = this.world.isRoot ? new RunLog(this.runDir) : null;
+    if (this.state.heldoutBeforeTrain === undefined) await this.validateBeforeTraining(runLog);
     if (!this.state.sftDone) await this.sftWarmup(runLog);
     const kl = klPlacement(this.cfg.algorithm);
     const reference = kl === 'off' ? null : await ReferencePolicy.open(this.runDir, this.model, { worker: this.cfg.worker, modelConfig: this.modelConfigJson, inheritFrom: this.referenceSource, log: this.log, world: this.world });
@@ -450,7 +482,7 @@ export class Trainer {
     const after = (await this.validate())['val/overall'] ?? null;
     await this.reward.close(); // stops the reward workers and saves the judge cache
     const report = join(this.runDir, 'report.html');
-    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report };
+    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report };
     if (this.world.isRoot) {
       atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
       atomicWriteFileSync(join(this.runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');

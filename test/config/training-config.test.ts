@@ -120,6 +120,11 @@ t.test('cross-key rules name the key and the keys it depends on', async (t) => {
   t.match(withKeys({ worker: { actor: { model: {} } } }), /worker\.actor\.model: give exactly one of model_path and init/);
   t.match(withKeys({ algorithm: { overlong_buffer: { enable: true, len: 999 } } }), /algorithm\.overlong_buffer\.len: must be <= data\.max_response_length \(256\)/);
   t.doesNotThrow(() => parseTrainingConfig({ ...base, worker: { actor: { model: { model_path: '/m' }, global_batch_size: 4, micro_batch_size_per_device_for_update: 4 }, rollout: { n: 1 } }, algorithm: { adv_estimator: 'remax' } }, 'cfg'), 'ReMax works with n = 1');
+  t.match(
+    withKeys({ data: { train_files: 'x', mini_rollout_batch_size: 2 } }),
+    /data\.mini_rollout_batch_size: sets the prompts drawn per round while algorithm\.online_filtering refills a batch, and this run does not filter; .*remove the key/,
+  );
+  t.doesNotThrow(() => parseTrainingConfig({ ...base, data: { train_files: 'x', mini_rollout_batch_size: 2 }, algorithm: { online_filtering: true } }, 'cfg'), 'rounds of a filtered batch');
 });
 
 t.test('KL goes to the loss, the reward or nowhere; contradictory KL keys are refused', async (t) => {

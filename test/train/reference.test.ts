@@ -1,8 +1,9 @@
 // The reference policy: written once per run from the policy as RL starts (later policies never
 // replace it), taken over from the run a fork came from, and its log-probs computed in micro-batches
 // of worker.ref.micro_batch_size_per_device_for_experience (the actor's when absent).
+// It is checksummed like a checkpoint and refused, naming the file, when damaged.
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model, type PackedBatch } from '../../src/engine/model.js';
@@ -54,4 +55,24 @@ t.test('written once per run; a fork takes over its source run reference', async
   const orphan = await ReferencePolicy.open(mkdtempSync(join(tmpdir(), 'medix-ref-')), later, { worker: worker(), inheritFrom: mkdtempSync(join(tmpdir(), 'medix-noref-')), log: (m) => logs.push(m) });
   t.same(await orphan.logprobs(exps, 1), await computeLogprobs(later, exps, 3, 1), 'no reference to take over: the policy it continues from');
   t.match(logs[1], /has no reference model; the reference is the policy of the checkpoint this run continues from/);
+});
+
+t.test('the reference is checksummed like a checkpoint: a damaged file is refused on reopening, naming it', async (t) => {
+  const run = mkdtempSync(join(tmpdir(), 'medix-ref-'));
+  await ReferencePolicy.open(run, Model.create(shape, { seed: 1 }), { worker: worker() });
+  const checksums = JSON.parse(readFileSync(join(run, 'reference', 'checksums.json'), 'utf8'));
+  t.ok(checksums.files['model.safetensors'] && checksums.files['config.json'], 'every file of the reference recorded');
+  const weights = join(run, 'reference', 'model.safetensors');
+  const bytes = readFileSync(weights);
+  bytes[bytes.length - 1] ^= 1;
+  writeFileSync(weights, bytes);
+  const later = Model.create(shape, { seed: 2 });
+  await t.rejects(ReferencePolicy.open(run, later, { worker: worker() }), /reference model .*reference does not verify: .*reference\/model\.safetensors: checksum mismatch/);
+  await t.rejects(
+    ReferencePolicy.open(mkdtempSync(join(tmpdir(), 'medix-ref-')), later, { worker: worker(), inheritFrom: run }),
+    /reference model .*reference does not verify: .*model\.safetensors: checksum mismatch/,
+    'a fork does not take over a damaged reference either',
+  );
+  rmSync(join(run, 'reference', 'checksums.json'));
+  await t.rejects(ReferencePolicy.open(run, later, { worker: worker() }), /reference\/checksums\.json: unreadable/);
 });

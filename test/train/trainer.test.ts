@@ -1,7 +1,8 @@
 // The trainer end to end on a tiny model with the real Qwen3 tokenizer: 4 steps equal 2 steps,
 // stop, resume, 2 steps (bit for bit: weights, optimizer state, logged rewards), also with KL in the
 // reward under an adaptive coefficient and when continuing from trainer.load_checkpoint_path, and a
-// run killed at random moments (also mid-save) always resumes to that same result.
+// run killed at random moments (also mid-save) always resumes to that same result. Also the keys
+// around it: validation before training (once, step 0), the rollout seed, online-filtering rounds.
 import t, { type Test } from 'tap';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,7 +41,13 @@ function config(run: string, maxSteps: number) {
   };
 }
 
-type RawConfig = ReturnType<typeof config> & { algorithm: Record<string, unknown>; worker: { actor: Record<string, unknown>; ref?: Record<string, unknown> }; trainer: Record<string, unknown> };
+type RawConfig = ReturnType<typeof config> & {
+  data: Record<string, unknown>;
+  algorithm: Record<string, unknown>;
+  worker: { actor: Record<string, unknown>; rollout: Record<string, unknown>; ref?: Record<string, unknown> };
+  sft: Record<string, unknown>;
+  trainer: Record<string, unknown>;
+};
 
 async function train(run: string, maxSteps: number, resume = false, change: (c: RawConfig) => void = () => {}): Promise<void> {
   const raw = config(run, maxSteps) as RawConfig;
@@ -61,6 +68,13 @@ async function finalState(run: string): Promise<{ model: Model; step: number }> 
   const latest = latestValidCheckpoint(join(root, run))!;
   const { model, trainer } = await loadCheckpoint(latest.dir);
   return { model, step: trainer.step };
+}
+
+function loggedResponses(run: string): string[] {
+  return readFileSync(join(root, run, 'samples.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).response);
 }
 
 function rewards(run: string): number[] {
@@ -88,6 +102,52 @@ t.test('4 steps = 2 steps + resume + 2 steps, bit for bit', async (t) => {
   const summary = JSON.parse(readFileSync(join(root, 'straight', 'summary.json'), 'utf8'));
   t.ok('heldout_reward_after_sft' in summary && 'heldout_reward_after_rl' in summary, 'summary.json');
   t.ok(existsSync(join(root, 'straight', 'report.html')), 'report.html');
+});
+
+t.test('trainer.val_before_train: validated once before any training, logged as step 0, never repeated by a resume', async (t) => {
+  const valFirst = (c: RawConfig) => (c.trainer.val_before_train = true);
+  await train('val-first', 1, false, valFirst);
+  await train('val-first', 2, true, valFirst);
+  const lines = readFileSync(join(root, 'val-first', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const validations = lines.filter((r) => 'val/overall' in r);
+  t.equal(validations.length, 1, 'the resumed run did not validate again');
+  t.same(lines[0], validations[0], 'the first line, before the SFT epoch');
+  t.equal(lines[0].step, 0);
+  const summary = JSON.parse(readFileSync(join(root, 'val-first', 'summary.json'), 'utf8'));
+  t.type(summary.heldout_reward_before_train, 'number');
+  t.equal(summary.heldout_reward_before_train, lines[0]['val/overall'], 'summary.json after the resume still has it');
+  // 'straight' is the same run without the validation.
+  const withoutValidation = await loadCheckpoint(join(root, 'straight', 'checkpoints', 'step_000002'));
+  sameModel(t, withoutValidation.model, (await finalState('val-first')).model, 'validating first changes nothing of the training');
+});
+
+t.test('worker.rollout.seed is the seed of rollout sampling; trainer.seed when absent', async (t) => {
+  const seeds = (rollout: number | undefined, trainer: number) => (c: RawConfig) => {
+    c.sft.epochs = 0; // its order follows trainer.seed
+    c.trainer.seed = trainer;
+    if (rollout !== undefined) c.worker.rollout.seed = rollout;
+  };
+  await train('rollout-seed-5', 1, false, seeds(5, 1));
+  await train('rollout-seed-6', 1, false, seeds(6, 1));
+  await train('trainer-seed-5', 1, false, seeds(undefined, 5));
+  t.notSame(loggedResponses('rollout-seed-6'), loggedResponses('rollout-seed-5'), 'another rollout seed samples other responses');
+  t.same(loggedResponses('trainer-seed-5'), loggedResponses('rollout-seed-5'), 'the same rollout seed (here by default), the same responses');
+  sameModel(t, (await finalState('rollout-seed-5')).model, (await finalState('trainer-seed-5')).model, 'the same rollout seed');
+});
+
+t.test('data.mini_rollout_batch_size: a filtered batch filled one prompt per round samples what one round does', async (t) => {
+  const keepAll = (mini?: number) => (c: RawConfig) => {
+    c.sft.epochs = 0;
+    // Bounds no mean reward reaches: every group is kept; max_try_make_batch 0 places no limit on rounds.
+    c.algorithm = { adv_estimator: 'grpo', online_filtering: true, filter_low: -1, filter_high: 2, max_try_make_batch: 0 };
+    if (mini !== undefined) c.data.mini_rollout_batch_size = mini;
+  };
+  await train('one-round', 1, false, keepAll());
+  await train('prompt-rounds', 1, false, keepAll(1));
+  t.equal(metricRows('one-round')[0]['filter/tries'], 1);
+  t.equal(metricRows('prompt-rounds')[0]['filter/tries'], 2, 'rollout_batch_size 2 in rounds of 1 prompt');
+  t.same(loggedResponses('prompt-rounds'), loggedResponses('one-round'), 'request seeds do not depend on the rounds');
+  sameModel(t, (await finalState('one-round')).model, (await finalState('prompt-rounds')).model, 'rounds of one prompt');
 });
 
 t.test('trainer.load_checkpoint_path continues from that checkpoint (not the newest), bit for bit', async (t) => {

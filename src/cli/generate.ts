@@ -1,0 +1,96 @@
+// `medix generate --model DIR --prompt TEXT`: completions of one prompt from a model directory,
+// streamed to stdout as they are decoded (one sample) or printed as JSON lines for scripts.
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { createGenerationEngine } from '../generate/engine.js';
+import type { GenerationResult } from '../generate/types.js';
+import { loadModel } from '../model/load.js';
+import { loadTokenizer, TokenizerError, type HfTokenizer } from '../tokenizer/index.js';
+import { collect, nonNegativeInt, nonNegativeNumber, positiveInt, probability } from './options.js';
+
+interface GenerateOptions {
+  model: string;
+  prompt: string;
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  seed?: number;
+  n: number;
+  chat?: boolean;
+  enableThinking?: boolean;
+  stop?: string[];
+  json?: boolean;
+}
+
+/** The prompt's token ids: one user message in the model's chat template (the default), or the raw text. */
+function promptIds(tokenizer: HfTokenizer, o: GenerateOptions): number[] {
+  if (o.chat === false) {
+    if (o.enableThinking !== undefined) throw new Error('--enable-thinking and --no-enable-thinking switch the chat template; they do nothing with --no-chat');
+    if (o.prompt === '') throw new Error('--prompt is empty: with --no-chat there is nothing to continue');
+    return tokenizer.encode(o.prompt, { addSpecialTokens: false });
+  }
+  let text: string;
+  try {
+    text = tokenizer.applyChatTemplate([{ role: 'user', content: o.prompt }], { addGenerationPrompt: true, enableThinking: o.enableThinking ?? true });
+  } catch (err) {
+    if (err instanceof TokenizerError) throw new Error(`${err.message}; pass --no-chat to use the prompt as raw text`);
+    throw err;
+  }
+  return tokenizer.encode(text, { addSpecialTokens: false });
+}
+
+function printResult(result: GenerationResult, o: GenerateOptions, streamed: boolean): void {
+  const { samples } = result;
+  if (o.json) {
+    samples.forEach((s, index) =>
+      console.log(JSON.stringify({ index, text: s.text, finish_reason: s.finishReason, prompt_tokens: result.promptTokens, completion_tokens: s.tokenIds.length, token_ids: s.tokenIds })),
+    );
+  } else if (streamed) {
+    const [s] = samples;
+    if (!s.text.endsWith('\n')) process.stdout.write('\n');
+    console.error(`medix generate: ${s.tokenIds.length} tokens, finish_reason ${s.finishReason}`);
+  } else {
+    samples.forEach((s, i) => {
+      console.log(`--- completion ${i + 1} of ${samples.length} (${s.tokenIds.length} tokens, finish_reason ${s.finishReason}) ---`);
+      console.log(s.text);
+    });
+  }
+}
+
+export function registerGenerate(program: Command): void {
+  program
+    .command('generate')
+    .description('complete a prompt with a model directory: text streamed to stdout (one sample), or --json lines')
+    .requiredOption('--model <dir>', 'Hugging Face model directory (config.json, safetensors, tokenizer)')
+    .requiredOption('--prompt <text>', 'the prompt')
+    .option('--max-tokens <n>', 'most new tokens per completion', positiveInt, 256)
+    .option('--temperature <t>', 'sampling temperature (0: greedy)', nonNegativeNumber, 1)
+    .option('--top-p <p>', 'nucleus sampling mass in (0, 1] (1: off)', probability, 1)
+    .option('--top-k <k>', 'keep the k most likely tokens (0: off)', nonNegativeInt, 0)
+    .option('--seed <n>', 'seed of the sampler: the same seed gives the same completions (default: random)', nonNegativeInt)
+    .option('-n, --n <n>', 'completions of the prompt (they share its prefill)', positiveInt, 1)
+    .option('--chat', "the prompt is one user message in the model's chat template, answered by the assistant (the default)")
+    .option('--no-chat', 'the prompt is raw text to continue (base models, prompts already templated)')
+    .option('--enable-thinking', 'with the chat template: think first, as Qwen3 does by default (the default)')
+    .option('--no-enable-thinking', "with the chat template: its thinking-off switch (Qwen3: an empty <think></think> block)")
+    .option('--stop <text>', 'end a completion before this text (repeatable)', collect)
+    .option('--json', 'print one JSON line per completion: index, text, finish_reason, prompt_tokens, completion_tokens, token_ids')
+    .action(async (o: GenerateOptions) => {
+      const dir = resolve(o.model);
+      const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
+      const ids = promptIds(tokenizer, o);
+      const stream = o.n === 1 && !o.json;
+      const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: o.n });
+      try {
+        const result = await engine.generate({
+          promptIds: ids,
+          params: { n: o.n, maxNewTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.topK, seed: o.seed, stop: o.stop ?? [] },
+          onToken: stream ? (e) => process.stdout.write(e.textDelta) : undefined,
+        });
+        printResult(result, o, stream);
+      } finally {
+        await engine.close();
+      }
+    });
+}

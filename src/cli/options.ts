@@ -1,0 +1,35 @@
+// Parsers of the subcommands' flag values, shared so that every command rejects a bad value the
+// same way: commander prints "option '--flag <x>' argument 'v' is invalid." and the reason below.
+import { InvalidArgumentError } from 'commander';
+
+/** A whole number >= 0 (a port, a seed), exactly representable. */
+export function nonNegativeInt(v: string): number {
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new InvalidArgumentError(`expected a non-negative integer, got '${v}'`);
+  return Number(v);
+}
+
+/** A whole number >= 1 (a count, a limit). */
+export function positiveInt(v: string): number {
+  if (nonNegativeInt(v) === 0) throw new InvalidArgumentError('expected a positive integer, got 0');
+  return Number(v);
+}
+
+/** A finite number >= 0 (a temperature). */
+export function nonNegativeNumber(v: string): number {
+  const x = v.trim() === '' ? NaN : Number(v);
+  if (!Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`expected a number >= 0, got '${v}'`);
+  return x;
+}
+
+/** A probability mass in (0, 1] (top-p). */
+export function probability(v: string): number {
+  const x = v.trim() === '' ? NaN : Number(v);
+  if (!(x > 0 && x <= 1)) throw new InvalidArgumentError(`expected a number in (0, 1], got '${v}'`);
+  return x;
+}
+
+/** For a repeatable flag (a stop string): each occurrence appends its value, which may not be empty. */
+export function collect(v: string, previous: string[] = []): string[] {
+  if (v === '') throw new InvalidArgumentError('expected a non-empty value');
+  return [...previous, v];
+}

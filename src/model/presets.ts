@@ -1,0 +1,22 @@
+// Named shapes of randomly initialised Qwen3 models (`medix create-model`): how users and tests get
+// a model without downloading a checkpoint. The vocabulary is the caller's to give: the tokenizer's
+// size, so that every id the model can sample decodes.
+import { Model, type Qwen3Config } from '../engine/model.js';
+
+export type ModelShape = Omit<Qwen3Config, 'vocabSize'>;
+
+export const MODEL_PRESETS = {
+  /** The quickstart's size: loads, generates and trains in seconds (the embedding is most of it). */
+  tiny: { hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: true },
+  /** Wider and deeper, Qwen3's head_dim proportions at a size a CPU still runs fast. */
+  small: { hiddenSize: 256, intermediateSize: 768, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 64, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: true },
+} as const satisfies Record<string, ModelShape>;
+
+export type ModelPreset = keyof typeof MODEL_PRESETS;
+
+export const MODEL_PRESET_NAMES = Object.keys(MODEL_PRESETS) as ModelPreset[];
+
+/** A model of the preset's shape, initialised as Model.create does: the same seed gives the same weights. */
+export function createRandomModel(preset: ModelPreset, options: { vocabSize: number; seed?: number }): Model {
+  return Model.create({ ...MODEL_PRESETS[preset], vocabSize: options.vocabSize }, { seed: options.seed ?? 0 });
+}
