@@ -145,9 +145,10 @@ class MpiCommunicator final : public Communicator {
 }  // namespace
 
 std::unique_ptr<Communicator> open_mpi_world() {
-  // Node loads addons with RTLD_LOCAL, so libmpi's symbols are hidden from the plugins Open MPI
-  // loads at MPI_Init (they would fail with undefined symbols). Promote the already-loaded libmpi
-  // (found from one of its functions) to global scope first.
+  // Node loads addons with RTLD_LOCAL, which hides libmpi's symbols from the plugins Open MPI
+  // loads at MPI_Init; builds whose plugins do not link libmpi themselves then fail with undefined
+  // symbols (Debian's do link it). Promote the already-loaded libmpi (found from one of its
+  // functions) to global scope first.
   Dl_info info;
   if (dladdr(reinterpret_cast<void*>(&MPI_Init_thread), &info) && info.dli_fname)
     dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
