@@ -42,11 +42,11 @@ export class World {
   }
 
   /**
-   * The items `rank` handles when work is dealt out: every size-th one, starting at its rank. The
-   * same on every rank, so each knows what every other one did.
+   * The items this rank handles when work is dealt out: every size-th one, starting at its rank
+   * (item i goes to rank i mod size, so every rank knows who handled what).
    */
-  share<T>(items: readonly T[], rank = this.rank): T[] {
-    return items.filter((_, i) => i % this.size === rank);
+  share<T>(items: readonly T[]): T[] {
+    return items.filter((_, i) => i % this.size === this.rank);
   }
 
   /** The element-wise sum over the ranks of each rank's values. */
