@@ -4,6 +4,12 @@
 // until the batch is full again (up to max_try_make_batch rounds, as EasyR1's trainer does).
 import { groupIndices, mean } from './groups.js';
 
+/** Where a group's mean score falls against DAPO's bounds: only strictly inside (low, high) is kept. */
+export function meanScoreBand(scores: readonly number[], low: number, high: number): 'low' | 'kept' | 'high' {
+  const m = mean(scores);
+  return m <= low ? 'low' : m >= high ? 'high' : 'kept';
+}
+
 export interface GroupFilterResult<G extends number | string> {
   /** Groups kept, in order of first appearance. */
   kept: G[];
@@ -19,10 +25,8 @@ export function filterGroupsByMeanScore<G extends number | string>(scores: reado
   const droppedLow: G[] = [];
   const droppedHigh: G[] = [];
   for (const [g, idx] of groupIndices(groups)) {
-    const m = mean(idx.map((i) => scores[i]));
-    if (m <= low) droppedLow.push(g as G);
-    else if (m >= high) droppedHigh.push(g as G);
-    else kept.push(g as G);
+    const band = meanScoreBand(idx.map((i) => scores[i]), low, high);
+    (band === 'low' ? droppedLow : band === 'high' ? droppedHigh : kept).push(g as G);
   }
   const total = kept.length + droppedLow.length + droppedHigh.length;
   return {
@@ -33,51 +37,56 @@ export function filterGroupsByMeanScore<G extends number | string>(scores: reado
   };
 }
 
-export class BatchFillError extends Error {
-  override name = 'BatchFillError';
-}
-
 export interface FillBatchOptions<T> {
-  /** Groups the batch needs (data.rollout_batch_size prompts). */
-  targetGroups: number;
-  /** Sampling rounds allowed (algorithm.max_try_make_batch); <= 0: no limit, as EasyR1. */
-  maxTries: number;
+  /** What the batch needs, counted in `size` (the trainer: rollout_batch_size × n responses). */
+  target: number;
+  /**
+   * Sampling rounds allowed (algorithm.max_try_make_batch); Infinity or <= 0: no limit, as EasyR1.
+   * 1 is a single round: the trainer's batch without online filtering.
+   */
+  maxRounds: number;
   /** One round: generate and score some prompt groups. `round` counts from 1. */
   sampleRound: (round: number) => Promise<T[]>;
   /** Whether a sampled group is kept (e.g. its mean score inside (filter_low, filter_high)). */
   keep: (group: T) => boolean;
+  /** What a kept group adds towards the target (default 1: the target counts groups). */
+  size?: (group: T) => number;
 }
 
 export interface FilledBatch<T> {
-  /** Exactly targetGroups groups, in the order they were sampled. */
+  /** Every kept group, in the order sampled; the last round may take the batch past the target, and nothing is cut (as EasyR1). */
   groups: T[];
+  /** The kept groups' total size. */
+  filled: number;
   rounds: number;
   sampledGroups: number;
-  /** Kept groups beyond the target, discarded because the batch was full. */
-  surplusGroups: number;
+  /** The rounds ran out before the kept groups reached the target: `groups` is all there is. */
+  exhausted: boolean;
 }
 
 /**
- * Samples rounds until targetGroups groups pass `keep`, then cuts the batch to the target. Fails
- * with a BatchFillError naming the counts when maxTries rounds were not enough: the data (or the
- * filter bounds) leave too few informative prompts.
+ * Samples rounds until the kept groups reach the target or maxRounds rounds are done. Running out
+ * of rounds is no error: a step can still train on a short batch, so the caller gets what was kept
+ * with `exhausted` set, and decides how loudly to say so.
  */
 export async function fillFilteredBatch<T>(o: FillBatchOptions<T>): Promise<FilledBatch<T>> {
-  if (!Number.isInteger(o.targetGroups) || o.targetGroups < 1) throw new RangeError(`fillFilteredBatch: targetGroups must be a positive integer, got ${o.targetGroups}`);
-  const kept: T[] = [];
+  if (!(o.target > 0)) throw new RangeError(`fillFilteredBatch: target must be positive, got ${o.target}`);
+  if (Number.isNaN(o.maxRounds)) throw new RangeError('fillFilteredBatch: maxRounds is NaN (Infinity or <= 0 means no limit)');
+  const limit = o.maxRounds > 0 ? o.maxRounds : Infinity;
+  const size = o.size ?? (() => 1);
+  const groups: T[] = [];
+  let filled = 0;
   let sampled = 0;
-  let round = 0;
-  while (kept.length < o.targetGroups) {
-    if (o.maxTries > 0 && round >= o.maxTries) {
-      throw new BatchFillError(
-        `online filtering kept ${kept.length} of ${sampled} groups in ${round} rounds, fewer than the ${o.targetGroups} a batch needs; ` +
-          'raise algorithm.max_try_make_batch, widen filter_low/filter_high, or check that the data is neither too easy nor too hard',
-      );
+  let rounds = 0;
+  while (filled < o.target && rounds < limit) {
+    rounds++;
+    const round = await o.sampleRound(rounds);
+    sampled += round.length;
+    for (const g of round) {
+      if (!o.keep(g)) continue;
+      groups.push(g);
+      filled += size(g);
     }
-    round++;
-    const groups = await o.sampleRound(round);
-    sampled += groups.length;
-    for (const g of groups) if (o.keep(g)) kept.push(g);
   }
-  return { groups: kept.slice(0, o.targetGroups), rounds: round, sampledGroups: sampled, surplusGroups: kept.length - o.targetGroups };
+  return { groups, filled, rounds, sampledGroups: sampled, exhausted: filled < o.target };
 }

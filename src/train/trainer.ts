@@ -33,8 +33,10 @@ import {
   applyKlPenalty,
   computeAdvantages,
   createKlController,
-  filterGroupsByMeanScore,
+  fillFilteredBatch,
+  groupIndices,
   learningRateAt,
+  meanScoreBand,
   scoresToTokenRewards,
   shapeOverlongRewards,
   type KlController,
@@ -353,34 +355,43 @@ export class Trainer {
     const cfg = this.cfg;
     const r = cfg.worker.rollout;
     const tStep = performance.now();
-    const kept: Rollout[] = [];
+    const a = cfg.algorithm;
     let genSeconds = 0;
     let rewardSeconds = 0;
-    let tries = 0;
-    let all: Rollout[] = [];
+    const all: Rollout[] = [];
     let groupBase = 0;
     // Online filtering refills the batch in rounds of mini_rollout_batch_size prompts (EasyR1); the
     // schema allows that key only with filtering, so without it there is one round of the whole batch.
     const roundPrompts = cfg.data.mini_rollout_batch_size ?? cfg.data.rollout_batch_size;
-    const maxRounds = !cfg.algorithm.online_filtering ? 1 : cfg.algorithm.max_try_make_batch > 0 ? cfg.algorithm.max_try_make_batch : Infinity;
-    while (kept.length < cfg.data.rollout_batch_size * r.n && tries < maxRounds) {
-      const rows = sampler.next(roundPrompts).map((i) => this.train[i]);
-      const first = groupBase;
-      const got = await this.rollout(rows, { n: r.n, temperature: r.temperature, topP: r.top_p, topK: r.top_k }, (i) => this.rolloutSeed(this.state.step, first + i));
-      genSeconds += got.genSeconds;
-      rewardSeconds += got.rewardTailSeconds;
-      for (const x of got.rollouts) x.group += groupBase;
-      groupBase += rows.length;
-      all = all.concat(got.rollouts);
-      let usable = got.rollouts.filter((x) => x.reward.overall !== null);
-      if (cfg.algorithm.online_filtering) {
-        const key = cfg.algorithm.filter_key;
-        const keep = new Set(filterGroupsByMeanScore(usable.map((x) => x.reward[key] ?? 0), usable.map((x) => x.group), cfg.algorithm.filter_low, cfg.algorithm.filter_high).kept);
-        usable = usable.filter((x) => keep.has(x.group));
-      }
-      kept.push(...usable);
-      tries++;
-    }
+    const target = cfg.data.rollout_batch_size * r.n;
+    // Every rank runs these rounds on the same exchanged rollouts, so all take the same decisions.
+    const batch = await fillFilteredBatch<Rollout[]>({
+      target,
+      maxRounds: a.online_filtering ? a.max_try_make_batch : 1,
+      size: (group) => group.length,
+      keep: a.online_filtering ? (group) => meanScoreBand(group.map((x) => x.reward[a.filter_key] ?? 0), a.filter_low, a.filter_high) === 'kept' : () => true,
+      sampleRound: async () => {
+        const rows = sampler.next(roundPrompts).map((i) => this.train[i]);
+        const first = groupBase;
+        const got = await this.rollout(rows, { n: r.n, temperature: r.temperature, topP: r.top_p, topK: r.top_k }, (i) => this.rolloutSeed(this.state.step, first + i));
+        genSeconds += got.genSeconds;
+        rewardSeconds += got.rewardTailSeconds;
+        for (const x of got.rollouts) x.group += groupBase;
+        groupBase += rows.length;
+        all.push(...got.rollouts);
+        // A response whose reward is unavailable takes no part in filtering or training (reward/dropped counts it).
+        const usable = got.rollouts.filter((x) => x.reward.overall !== null);
+        return [...groupIndices(usable.map((x) => x.group)).values()].map((idx) => idx.map((i) => usable[i]));
+      },
+    });
+    const kept = batch.groups.flat();
+    if (a.online_filtering && batch.exhausted)
+      this.log(
+        `medix train: step ${this.state.step + 1}: online filtering kept ${batch.groups.length} of ${batch.sampledGroups} prompt groups (${batch.filled} of the ${target} responses a batch needs) ` +
+          `after ${batch.rounds} sampling round${batch.rounds === 1 ? '' : 's'}, the most algorithm.max_try_make_batch allows; this step trains on what was kept. ` +
+          `If this repeats, raise algorithm.max_try_make_batch (0: no limit) or widen algorithm.filter_low/filter_high (now ${a.filter_low}/${a.filter_high}): ` +
+          'groups whose responses all score alike are dropped, so the data may be too easy or too hard for the model',
+      );
     this.pendingSamples = all.slice(0, 2);
     const tUpdate = performance.now();
     const exps: Experience[] = kept.map((x) => ({ promptIds: x.promptIds, responseIds: x.sample.tokenIds }));
@@ -439,7 +450,8 @@ export class Trainer {
       'response_length/max': lengths.length ? Math.max(...lengths) : 0,
       'response_length/clip_ratio': mean(kept.map((x) => (x.sample.finishReason === 'length' ? 1 : 0))),
       'filter/kept_samples': kept.length,
-      'filter/tries': tries,
+      'filter/tries': batch.rounds,
+      'filter/exhausted': a.online_filtering && batch.exhausted ? 1 : 0,
       ...metrics,
       ...rewardMetrics,
       'perf/tokens_per_s': trainedTokens / ((tEnd - tStep) / 1000),

@@ -3,12 +3,12 @@
 import t from 'tap';
 import {
   AdaptiveKlController,
-  BatchFillError,
   FixedKlController,
   applyKlPenalty,
   createKlController,
   fillFilteredBatch,
   filterGroupsByMeanScore,
+  meanScoreBand,
   overlongPenalty,
   shapeOverlongRewards,
 } from '../../src/rl/index.js';
@@ -24,37 +24,58 @@ t.test('online filter drops groups whose mean is <= low or >= high, keeps the re
   t.same(r.metrics, { 'filter/groups': 6, 'filter/kept_ratio': 2 / 6, 'filter/dropped_low': 2, 'filter/dropped_high': 2 });
 });
 
-t.test('fillFilteredBatch samples rounds until enough groups pass, then cuts to the target', async (t) => {
-  const rounds = [[0, 0.5, 1], [0.4, 1], [0.6, 0.7, 0.2]];
+t.test('meanScoreBand: at or below low and at or above high are dropped, strictly inside is kept', async (t) => {
+  t.equal(meanScoreBand([0, 0.02], 0.01, 0.99), 'low', 'mean 0.01 is at the low bound');
+  t.equal(meanScoreBand([1, 0.98], 0.01, 0.99), 'high', 'mean 0.99 is at the high bound');
+  t.equal(meanScoreBand([0, 0.04], 0.01, 0.99), 'kept');
+});
+
+t.test('fillFilteredBatch samples rounds until the kept groups reach the target and keeps them all', async (t) => {
+  const rounds = [[0, 0.5, 1], [0.4, 1], [0.6, 0.7, 0.2], [0.3]];
   const seen: number[] = [];
   const r = await fillFilteredBatch({
-    targetGroups: 3,
-    maxTries: 5,
+    target: 3,
+    maxRounds: 5,
     sampleRound: async (round) => {
       seen.push(round);
       return rounds[round - 1];
     },
     keep: (m) => m > 0.01 && m < 0.99,
   });
-  t.same(r.groups, [0.5, 0.4, 0.6]);
-  t.same(seen, [1, 2, 3]);
-  t.equal(r.rounds, 3);
-  t.equal(r.sampledGroups, 8);
-  t.equal(r.surplusGroups, 2);
+  t.same(r.groups, [0.5, 0.4, 0.6, 0.7, 0.2], 'the last round takes the batch past the target: nothing is cut');
+  t.same(seen, [1, 2, 3], 'no round after the target is reached');
+  t.same({ rounds: r.rounds, sampledGroups: r.sampledGroups, filled: r.filled, exhausted: r.exhausted }, { rounds: 3, sampledGroups: 8, filled: 5, exhausted: false });
 });
 
-t.test('fillFilteredBatch gives up after max tries with a message naming the counts and the keys', async (t) => {
+t.test('fillFilteredBatch counts the target in each group\'s size', async (t) => {
+  // Groups of responses; one lost a response (e.g. its reward was unavailable), so two groups fall short of 2 × 2.
+  const rounds = [[[1, 1], [1]], [[1, 1]]];
+  const r = await fillFilteredBatch({ target: 4, maxRounds: 0, sampleRound: async (round) => rounds[round - 1], keep: () => true, size: (g) => g.length });
+  t.equal(r.rounds, 2);
+  t.equal(r.filled, 5);
+  t.same(r.groups, [[1, 1], [1], [1, 1]]);
+});
+
+t.test('fillFilteredBatch: when the rounds run out it returns what was kept, flagged exhausted', async (t) => {
   let calls = 0;
-  const attempt = fillFilteredBatch({ targetGroups: 4, maxTries: 3, sampleRound: async () => (calls++, [1, 1, 0.5]), keep: (m) => m < 0.99 });
-  await t.rejects(attempt, BatchFillError);
-  t.equal(calls, 3, 'exactly max tries rounds');
-  await t.rejects(
-    fillFilteredBatch({ targetGroups: 2, maxTries: 2, sampleRound: async () => [0], keep: () => false }),
-    /kept 0 of 2 groups in 2 rounds, fewer than the 2 .*max_try_make_batch/,
-  );
-  let unlimited = 0;
-  const r = await fillFilteredBatch({ targetGroups: 1, maxTries: 0, sampleRound: async () => [++unlimited], keep: (x) => x === 30 });
-  t.equal(r.rounds, 30, 'max tries <= 0 means no limit');
+  const r = await fillFilteredBatch({ target: 4, maxRounds: 3, sampleRound: async () => (calls++, [1, 1, 0.5]), keep: (m) => m < 0.99 });
+  t.equal(calls, 3, 'exactly maxRounds rounds');
+  t.same(r, { groups: [0.5, 0.5, 0.5], filled: 3, rounds: 3, sampledGroups: 9, exhausted: true });
+  const none = await fillFilteredBatch({ target: 2, maxRounds: 1, sampleRound: async () => [0], keep: () => false });
+  t.same(none, { groups: [], filled: 0, rounds: 1, sampledGroups: 1, exhausted: true }, 'one round keeping nothing');
+  const single = await fillFilteredBatch({ target: 2, maxRounds: 1, sampleRound: async () => [0, 1, 2], keep: () => true });
+  t.same(single, { groups: [0, 1, 2], filled: 3, rounds: 1, sampledGroups: 3, exhausted: false }, 'one round that fills the batch');
+});
+
+t.test('fillFilteredBatch: maxRounds <= 0 or Infinity places no limit on rounds', async (t) => {
+  for (const maxRounds of [0, -1, Infinity]) {
+    let round = 0;
+    const r = await fillFilteredBatch({ target: 1, maxRounds, sampleRound: async () => [++round], keep: (x) => x === 30 });
+    t.same({ rounds: r.rounds, groups: r.groups, exhausted: r.exhausted }, { rounds: 30, groups: [30], exhausted: false }, `maxRounds ${maxRounds}`);
+  }
+  const never = { sampleRound: async () => [], keep: () => true };
+  await t.rejects(fillFilteredBatch({ ...never, target: 0, maxRounds: 1 }), /target must be positive, got 0/);
+  await t.rejects(fillFilteredBatch({ ...never, target: 1, maxRounds: NaN }), /maxRounds is NaN/);
 });
 
 t.test('overlong penalty: 0 up to max - buffer, then -(len - (max - buffer)) / buffer * factor, capped at 0', async (t) => {
