@@ -1,7 +1,8 @@
 // The trainer end to end on a tiny model with the real Qwen3 tokenizer: 4 steps equal 2 steps,
 // stop, resume, 2 steps (bit for bit: weights, optimizer state, logged rewards), also with KL in the
 // reward under an adaptive coefficient and when continuing from trainer.load_checkpoint_path, and a
-// run killed at random moments (also mid-save) always resumes to that same result. Also the keys
+// run killed at random points of its file writes (also mid-save), once or again and again, always
+// resumes to that same result. Also the keys
 // around it: validation before training (once, step 0), the rollout seed, online-filtering rounds.
 import t, { type Test } from 'tap';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { stringify } from 'yaml';
 import { parseTrainingConfig, resolveConfigPaths } from '../../src/config/index.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { latestValidCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
+import { rng } from '../helpers/numeric.js';
 import type { Model } from '../../src/engine/model.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medix-trainer-'));
@@ -81,11 +83,15 @@ function rewards(run: string): number[] {
   return metricRows(run).map((r) => r['reward/overall']);
 }
 
+// Byte comparison: tap's deep equality walks a Float32Array of millions of moments for seconds.
+const sameBits = (x: Float32Array, y: Float32Array) => Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)) === 0;
+
 function sameModel(t: Test, a: Model, b: Model, what: string): void {
   let diffs = 0;
-  for (const p of a.parameters()) if (Buffer.compare(Buffer.from(a.getParameter(p.name).buffer), Buffer.from(b.getParameter(p.name).buffer)) !== 0) diffs++;
+  for (const p of a.parameters()) if (!sameBits(a.getParameter(p.name), b.getParameter(p.name))) diffs++;
   t.equal(diffs, 0, `${what}: every parameter bit-identical`);
-  t.same(a.getOptimizerState(), b.getOptimizerState(), `${what}: optimizer state bit-identical`);
+  const [x, y] = [a.getOptimizerState(), b.getOptimizerState()];
+  t.ok(x.step === y.step && sameBits(x.m, y.m) && sameBits(x.v, y.v), `${what}: optimizer state bit-identical (step ${x.step} and ${y.step})`);
 }
 
 t.test('4 steps = 2 steps + resume + 2 steps, bit for bit', async (t) => {
@@ -199,27 +205,62 @@ t.test('KL in the reward: the adaptive coefficient follows the measured KL and r
   sameModel(t, (await finalState('kl-straight')).model, (await finalState('kl-split')).model, 'resumed run with KL in the reward');
 });
 
-t.test('a run killed at random moments always resumes to the same result', async (t) => {
+t.test('a run killed at random points of its file writes (also mid-save) always resumes to the same result', async (t) => {
   const cli = join(import.meta.dirname, '../../src/cli/medix.ts');
-  writeFileSync(join(root, 'killed.yaml'), stringify(config('killed', 4)));
-  const runOnce = (resume: boolean, killAfterMs: number | null) =>
-    new Promise<number | null>((res) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', cli, 'train', join(root, 'killed.yaml'), ...(resume ? ['--resume'] : [])], { stdio: 'ignore' });
-      const timer = killAfterMs === null ? null : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-      child.on('exit', (code) => {
-        if (timer) clearTimeout(timer);
-        res(code);
-      });
+  const crashHelper = join(import.meta.dirname, '../helpers/crash-at-write.mjs');
+  // Runs `medix train` for `run` in a child process, killed (SIGKILL) just before its crashAt-th
+  // change to a file under the run directory (test/helpers/crash-at-write.mjs), or not at all (0).
+  const runChild = (run: string, crashAt: number, countFile = '') =>
+    new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res, rej) => {
+      writeFileSync(join(root, `${run}.yaml`), stringify(config(run, 4)));
+      // Without tap's NODE_OPTIONS: coverage instrumentation would double the time of each child.
+      const env = { ...process.env, NODE_OPTIONS: '', MEDIX_CRASH_DIR: join(root, run), MEDIX_CRASH_AT: String(crashAt), MEDIX_CRASH_COUNT_FILE: countFile };
+      const child = spawn(process.execPath, ['--import', 'tsx', '--import', crashHelper, cli, 'train', join(root, `${run}.yaml`), '--resume'], { stdio: 'ignore', env });
+      child.on('error', rej);
+      child.on('exit', (code, signal) => res({ code, signal }));
     });
-  // Deterministic "random" kill times spread over start-up, SFT, rollouts and saves.
-  // --resume continues from the newest valid checkpoint, or starts afresh when there is none yet.
-  for (const ms of [2500, 4100, 5300, 6700]) await runOnce(true, ms);
-  const code = await runOnce(true, null);
-  t.equal(code, 0, 'the last run finishes');
-  const a = await finalState('straight');
-  const b = await finalState('killed');
+  // Everything a step logs except wall-clock timings.
+  const logged = (run: string) => metricRows(run).map((r) => Object.entries(r).filter(([k]) => !k.startsWith('timing/') && !k.startsWith('perf/')));
+
+  // An uninterrupted run in a child process counts the points at which a kill can land.
+  const countFile = join(root, 'points');
+  t.same(await runChild('uninterrupted', 0, countFile), { code: 0, signal: null });
+  const points = Number(readFileSync(countFile, 'utf8'));
+  t.ok(points > 100, `${points} file changes in a 4-step run with a checkpoint every step`);
+  const expected = await finalState('straight');
+  sameModel(t, expected.model, (await finalState('uninterrupted')).model, 'the uninterrupted child process');
+
+  const seed = Number(process.env.MEDIX_CRASH_SEED ?? 20261123);
+  const draw = rng(seed);
+  const pick = (hi: number) => 1 + Math.floor(draw() * hi);
+
+  // Killed once at a random point, then resumed to the end: same weights, moments and logs.
+  for (let trial = 0; trial < 5; trial++) {
+    const run = `killed-once-${trial}`;
+    const at = pick(points);
+    t.same(await runChild(run, at), { code: null, signal: 'SIGKILL' }, `${run}: killed before file change ${at} of ${points} (MEDIX_CRASH_SEED=${seed})`);
+    t.same(await runChild(run, 0), { code: 0, signal: null }, `${run}: the resumed run finishes`);
+    const b = await finalState(run);
+    t.equal(b.step, 4);
+    sameModel(t, expected.model, b.model, `${run} (killed at ${at})`);
+    t.same(logged(run), logged('uninterrupted'), `${run}: metrics.jsonl holds each step once, as logged without the kill`);
+    t.same(loggedResponses(run), loggedResponses('uninterrupted'), `${run}: samples.jsonl likewise`);
+  }
+
+  // Killed again and again, each resumed process at a random one of its first 70 file changes (a
+  // process writes at least that many before it ends: start-up, log truncation and a checkpoint of
+  // about 55), then left to finish.
+  const run = 'killed-repeatedly';
+  const kills: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    kills.push(pick(70));
+    t.same(await runChild(run, kills[i]), { code: null, signal: 'SIGKILL' }, `${run}: kill ${i + 1} before the process's file change ${kills[i]}`);
+  }
+  t.same(await runChild(run, 0), { code: 0, signal: null }, `${run}: the fifth process finishes`);
+  const b = await finalState(run);
   t.equal(b.step, 4);
-  sameModel(t, a.model, b.model, 'killed and resumed run');
+  sameModel(t, expected.model, b.model, `${run} (killed at ${kills.join(', ')})`);
+  t.same(logged(run), logged('uninterrupted'), `${run}: metrics.jsonl as without the kills`);
 });
 
 t.test('the KL loss runs against the reference, with no KL in the reward', async (t) => {
