@@ -3,7 +3,8 @@
 // reward under an adaptive coefficient and when continuing from trainer.load_checkpoint_path, and a
 // run killed at random points of its file writes (also mid-save), once or again and again, always
 // resumes to that same result. Also the keys
-// around it: validation before training (once, step 0), the rollout seed, online-filtering rounds.
+// around it: validation before training (once, step 0), the rollout seed, online-filtering rounds
+// and a batch they cannot fill.
 import t, { type Test } from 'tap';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -272,6 +273,29 @@ t.test('the KL loss runs against the reference, with no KL in the reward', async
   t.equal(row['actor/kl_loss'], 0, 'the first step samples from the reference itself');
   t.notOk('kl/coef' in row || 'kl/in_reward' in row, 'no KL in the reward');
   t.ok(existsSync(join(root, 'kl-loss', 'reference', 'config.json')), 'the reference is kept in the run directory');
+});
+
+t.test('online filtering that cannot fill the batch in max_try_make_batch rounds trains on what it kept and says so', async (t) => {
+  // The tiny untrained model earns reward 0 on every response: each group's mean is at or below
+  // filter_low (0.01) and is dropped, so no round can fill the batch.
+  const run = async (name: string, filterLow: number) => {
+    const raw = config(name, 1) as RawConfig;
+    raw.algorithm = { adv_estimator: 'grpo', online_filtering: true, max_try_make_batch: 2, filter_low: filterLow };
+    const lines: string[] = [];
+    const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(raw, 'test'), root), { baseDir: root, log: (m) => lines.push(m) });
+    await trainer.run();
+    return { row: metricRows(name)[0], warnings: lines.filter((l) => l.includes('online filtering')) };
+  };
+  const starved = await run('filter-starved', 0.01);
+  t.equal(starved.row['filter/exhausted'], 1, 'filter/exhausted');
+  t.equal(starved.row['filter/tries'], 2, 'both rounds were sampled');
+  t.equal(starved.row['filter/kept_samples'], 0, 'no group kept');
+  t.equal(starved.warnings.length, 1, 'one warning for the step');
+  t.match(starved.warnings[0], /step 1: online filtering kept 0 of 4 prompt groups \(0 of the 4 responses a batch needs\) after 2 sampling rounds.*algorithm\.max_try_make_batch.*filter_low\/filter_high \(now 0\.01\/0\.99\)/);
+
+  const fed = await run('filter-fed', -1);
+  t.same([fed.row['filter/exhausted'], fed.row['filter/tries'], fed.row['filter/kept_samples']], [0, 1, 4], 'groups with mean 0 > filter_low -1 are kept: one round fills the batch');
+  t.same(fed.warnings, [], 'no warning');
 });
 
 t.test('ReMax (greedy baseline) and DAPO overlong shaping run through the loop', async (t) => {
