@@ -99,7 +99,9 @@ export function commitCheckpoint(runDir: string, tmp: string, state: StateFile, 
   const final = join(root, stepDirName(state.trainer.step));
   atomicWriteFileSync(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
   fsyncDir(tmp);
-  if (existsSync(final)) rmSync(final, { recursive: true }); // a re-save of the same step after a resume
+  // A directory of this step already there never verified: a resume starts from the newest checkpoint
+  // that does (and load_checkpoint_path refuses a run directory with later ones), so nothing valid is lost.
+  if (existsSync(final)) rmSync(final, { recursive: true });
   renameSync(tmp, final);
   fsyncDir(root);
   if (keep > 0) for (const old of listCheckpoints(runDir).slice(keep)) rmSync(old.dir, { recursive: true, force: true });
