@@ -2,17 +2,20 @@
 // reward and an entropy bonus, so every step has a gradient; 3 prompts per step and mini-batches of
 // 3 responses, so the ranks get unequal shares): the run ends where one process ends on the same batches, up to float rounding;
 // it writes its logs once; stopped after 2 steps and resumed under mpirun it ends bit for bit where
-// a straight 4-step run ends; its sharded checkpoint holds exactly the weights every rank trained
+// a straight 4-step run ends, also when either rank was SIGKILLed at a random point of its file
+// writes (mid-save included); its sharded checkpoint holds exactly the weights every rank trained
 // and continues in a single process. Skipped, saying why, without MPI support or mpirun.
 import t, { type Test } from 'tap';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseTrainingConfig, resolveConfigPaths } from '../../src/config/index.js';
 import type { Model } from '../../src/engine/model.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { latestValidCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { mpirun, mpiUnavailable } from '../helpers/mpirun.js';
+import { rng } from '../helpers/numeric.js';
 
 const script = join(import.meta.dirname, 'ranks', 'train.ts');
 // Two ranks sum in another order than one process, and AdamW turns the rounding of gradients near
@@ -56,11 +59,26 @@ async function trainHere(run: string, maxSteps: number, resume = false): Promise
   await trainer.run();
 }
 
-/** Trains under mpirun -np 2; returns each rank's final in-memory weights. */
-async function trainTwoRanks(t: Test, run: string, maxSteps: number, resume = false): Promise<Float32Array[]> {
+/** `medix train` of `run` under mpirun -np 2, its exit code and output. */
+function mpirunTrain(run: string, maxSteps: number, resume: boolean, env: Record<string, string> = {}) {
   const file = join(root, `${run}-${maxSteps}.json`);
   writeFileSync(file, JSON.stringify(config(run, maxSteps)));
-  const r = await mpirun(2, script, [file, root, root, ...(resume ? ['--resume'] : [])]);
+  return mpirun(2, script, [file, root, root, ...(resume ? ['--resume'] : [])], env);
+}
+
+/**
+ * The environment that has one rank of `run` killed just before its crashAt-th change to a file of
+ * the run (test/helpers/crash-at-write.mjs; 0: never), counting the changes into countFile.
+ */
+function crashEnv(run: string, rank: number, crashAt: number, countFile = ''): Record<string, string> {
+  const helper = pathToFileURL(join(import.meta.dirname, '../helpers/crash-at-write.mjs')).href;
+  // Replaces tap's NODE_OPTIONS (coverage) for the ranks.
+  return { NODE_OPTIONS: `--import ${helper}`, MEDIX_CRASH_DIR: join(root, run), MEDIX_CRASH_RANK: String(rank), MEDIX_CRASH_AT: String(crashAt), MEDIX_CRASH_COUNT_FILE: countFile };
+}
+
+/** Trains under mpirun -np 2; returns each rank's final in-memory weights. */
+async function trainTwoRanks(t: Test, run: string, maxSteps: number, resume = false, env: Record<string, string> = {}): Promise<Float32Array[]> {
+  const r = await mpirunTrain(run, maxSteps, resume, env);
   t.equal(r.code, 0, `mpirun ${run} (${maxSteps} steps) exits 0`);
   if (r.code !== 0) throw new Error(r.output);
   return [0, 1].map((rank) => new Float32Array(new Uint8Array(readFileSync(join(root, `rank-${rank}.f32`))).buffer));
@@ -108,7 +126,8 @@ t.test('medix train on two ranks', unavailable ? { skip: unavailable } : {}, asy
   });
 
   t.test('stopped and resumed under mpirun: bit for bit the straight run; the checkpoint is what the ranks trained', async (t) => {
-    const straight = await trainTwoRanks(t, 'straight', 4);
+    // The root's changes to files of the run are counted for the kill test below.
+    const straight = await trainTwoRanks(t, 'straight', 4, false, crashEnv('straight', 0, 0, join(root, 'points-0')));
     const resumed = await trainTwoRanks(t, 'two', 4, true);
     t.ok(same(resumed[0], straight[0]), 'resumed weights equal the straight run bit for bit');
     const [a, b] = [await lastCheckpoint('straight'), await lastCheckpoint('two')];
@@ -118,6 +137,26 @@ t.test('medix train on two ranks', unavailable ? { skip: unavailable } : {}, asy
     t.ok(same(flat(a.model), straight[0]), "the sharded checkpoint holds exactly the ranks' weights");
     const state = JSON.parse(readFileSync(join(a.dir, 'trainer_state.json'), 'utf8'));
     t.equal(state.shards.worldSize, 2, 'written by two ranks');
+  });
+
+  t.test('either rank killed at a random point of its file writes (also mid-save): the run resumes under mpirun to the straight run, bit for bit', async (t) => {
+    const straight = await lastCheckpoint('straight');
+    t.same(await mpirunTrain('counted', 4, false, crashEnv('counted', 1, 0, join(root, 'points-1'))).then((r) => r.code), 0, 'an uninterrupted run counts rank 1\'s changes');
+    const draw = rng(Number(process.env.MEDIX_CRASH_SEED ?? 20261123));
+    for (const rank of [1, 0]) {
+      const points = Number(readFileSync(join(root, `points-${rank}`), 'utf8'));
+      const at = 1 + Math.floor(draw() * points);
+      const run = `killed-rank-${rank}`;
+      const killed = await mpirunTrain(run, 4, false, crashEnv(run, rank, at));
+      t.ok(killed.code !== 0 && /signal 9|Killed/.test(killed.output), `rank ${rank} killed before its file change ${at} of ${points}; mpirun ends the run (exit ${killed.code})`);
+      const resumed = await trainTwoRanks(t, run, 4, true);
+      const b = await lastCheckpoint(run);
+      t.equal(b.trainer.step, 4);
+      t.ok(same(resumed[0], flat(straight.model)), `${run}: resumed weights equal the straight run bit for bit`);
+      const [x, y] = [straight.model.getOptimizerState(), b.model.getOptimizerState()];
+      t.ok(x.step === y.step && same(x.m, y.m) && same(x.v, y.v), `${run}: optimizer moments and step bit-identical`);
+      t.same(metrics(run).map((r) => r['reward/overall']), metrics('straight').map((r) => r['reward/overall']), `${run}: one metrics row per step, the same rewards`);
+    }
   });
 
   t.test('a checkpoint of two ranks continues in one process', async (t) => {
