@@ -1,4 +1,4 @@
-// One rank of test/dist/collectives.test.ts: the collectives, a data-parallel model's steps and a
+// One rank of test/distributed/collectives.test.ts: the collectives, a data-parallel model's steps and a
 // sharded checkpoint. Writes what it saw to OUT/rank-R.json and its final weights to OUT/rank-R.f32.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

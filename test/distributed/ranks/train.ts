@@ -1,4 +1,4 @@
-// One rank of test/dist/train.test.ts: `medix train` as the tests drive it (a config object, the
+// One rank of test/distributed/train.test.ts: `medix train` as the tests drive it (a config object, the
 // trainer's own code path), then this rank's final in-memory weights to OUT/rank-R.f32.
 // Usage: train.ts CONFIG.json BASE_DIR OUT [--resume]
 import { readFileSync, writeFileSync } from 'node:fs';
