@@ -16,6 +16,7 @@ import { Trainer } from '../../src/train/trainer.js';
 import { latestValidCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { mpirun, mpiUnavailable } from '../helpers/mpirun.js';
 import { rng } from '../helpers/numeric.js';
+import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
 
 const script = join(import.meta.dirname, 'ranks', 'train.ts');
 // Two ranks sum in another order than one process, and AdamW turns the rounding of gradients near
@@ -25,13 +26,7 @@ const WEIGHT_TOLERANCE = 1e-4;
 const MOMENT_TOLERANCE = 1e-3; // relative to the largest first moment
 
 const root = mkdtempSync(join(tmpdir(), 'medix-dist-train-'));
-const rows = [
-  ['A chest X-ray shows a pleural line with no lung markings beyond it.', '<X_RAY> pneumothorax'],
-  ['A head CT shows a biconvex hyperdense collection.', '<CT_SCAN> epidural hematoma'],
-  ['A brain MRI shows periventricular ovoid lesions.', '<MRI_SCAN> multiple sclerosis'],
-  ['A blood smear shows Auer rods.', '<MICROSCOPY> acute myeloid leukemia'],
-];
-writeFileSync(join(root, 'train.jsonl'), rows.map(([p, s]) => JSON.stringify({ problem: p, solution: s })).join('\n') + '\n');
+writeTinyTrainData(root);
 
 function config(run: string, maxSteps: number) {
   return {

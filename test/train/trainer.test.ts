@@ -16,15 +16,10 @@ import { Trainer } from '../../src/train/trainer.js';
 import { latestValidCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { rng } from '../helpers/numeric.js';
 import type { Model } from '../../src/engine/model.js';
+import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medix-trainer-'));
-const rows = [
-  ['A chest X-ray shows a pleural line with no lung markings beyond it.', '<X_RAY> pneumothorax'],
-  ['A head CT shows a biconvex hyperdense collection.', '<CT_SCAN> epidural hematoma'],
-  ['A brain MRI shows periventricular ovoid lesions.', '<MRI_SCAN> multiple sclerosis'],
-  ['A blood smear shows Auer rods.', '<MICROSCOPY> acute myeloid leukemia'],
-];
-writeFileSync(join(root, 'train.jsonl'), rows.map(([p, s]) => JSON.stringify({ problem: p, solution: s })).join('\n') + '\n');
+writeTinyTrainData(root);
 
 function config(run: string, maxSteps: number) {
   return {
