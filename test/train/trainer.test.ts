@@ -2,9 +2,8 @@
 // stop, resume, 2 steps (bit for bit: weights, optimizer state, logged rewards), also with KL in the
 // reward under an adaptive coefficient and when continuing from trainer.load_checkpoint_path, and a
 // run killed at random points of its file writes (also mid-save), once or again and again, always
-// resumes to that same result. Also the keys
-// around it: validation before training (once, step 0), the rollout seed, online-filtering rounds
-// and a batch they cannot fill.
+// resumes to that same result. Also the keys around it: validation before training (once, step 0),
+// the rollout seed, online-filtering rounds and a batch they cannot fill.
 import t, { type Test } from 'tap';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,8 +13,8 @@ import { stringify } from 'yaml';
 import { parseTrainingConfig, resolveConfigPaths } from '../../src/config/index.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { latestValidCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
-import { rng } from '../helpers/numeric.js';
 import type { Model } from '../../src/engine/model.js';
+import { rng } from '../helpers/numeric.js';
 import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medix-trainer-'));
