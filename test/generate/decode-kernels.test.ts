@@ -8,10 +8,9 @@ import t from 'tap';
 import { linearForward } from '../../src/engine/layers.js';
 import { setThreads, threads } from '../../src/engine/system.js';
 import { Qwen3GenerationEngine } from '../../src/generate/engine.js';
-import { assertClose, randn, rng } from '../helpers/numeric.js';
+import { assertClose, randn, rng, sameBits } from '../helpers/numeric.js';
 import { tinyModel } from './helpers.js';
 
-const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 function reference(x: Float32Array, W: Float32Array, T: number, K: number, N: number): Float64Array {
   const y = new Float64Array(T * N);

@@ -1,14 +1,14 @@
-// Preloaded into a child process (node --import tsx --import this-file; plain JS, so it loads
-// before any TypeScript does) to kill it at an exact point of its file-system work: every call
-// that changes a file or directory under
-// MEDIX_CRASH_DIR (open for writing, write, fsync, close, rename, remove, mkdir, append, copy)
-// counts as one point, in the order the process makes them. With MEDIX_CRASH_AT=K the process
-// SIGKILLs itself just before point K: the K-1 before it happened, K and everything after did not,
-// as a kill -9 between two system calls would. With MEDIX_CRASH_COUNT_FILE the process
-// writes how many points it passed to that file when it exits (to choose K for a later run).
-// Node's named ESM exports of built-ins are bound to the CommonJS module's properties only after
-// syncBuiltinESMExports, which is why patching `fs` here reaches `import { writeSync } from 'node:fs'`.
-// Under mpirun, MEDIX_CRASH_RANK=R limits all this to rank R (Open MPI's OMPI_COMM_WORLD_RANK, or PMI_RANK).
+// Preloaded into a child process (NODE_OPTIONS=--import this-file, see crash-env.ts; plain JS, so
+// it loads before any TypeScript does) to kill it at an exact point of its file-system work: every
+// call that changes a file or directory under MEDIX_CRASH_DIR (open for writing, write, fsync,
+// close, rename, remove, mkdir, append, copy) counts as one point, in the order the process makes
+// them. With MEDIX_CRASH_AT=K the process SIGKILLs itself just before point K: the K-1 before it
+// happened, K and everything after did not, as a kill -9 between two system calls would. With
+// MEDIX_CRASH_COUNT_FILE the process writes how many points it passed to that file when it exits
+// (to choose K for a later run). Under mpirun, MEDIX_CRASH_RANK=R limits all this to rank R (Open
+// MPI's OMPI_COMM_WORLD_RANK, or PMI_RANK). Node's named ESM exports of built-ins are bound to the
+// CommonJS module's properties only after syncBuiltinESMExports, which is why patching `fs` here
+// reaches `import { writeSync } from 'node:fs'`.
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { resolve, sep } from 'node:path';

@@ -6,6 +6,12 @@ import { prng } from '../../src/util/prng.js';
 /** Seeded PRNG (mulberry32), so every test input is reproducible. */
 export const rng = prng;
 
+/** Bit-for-bit equality of two float arrays (views included), as bytes: tap's deep equality walks a
+ * Float32Array element by element, which takes seconds at millions of values. */
+export function sameBits(a: Float32Array, b: Float32Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
+
 /** Uniform values in [lo, hi). */
 export function randn(n: number, r: () => number, lo = -1, hi = 1): Float32Array {
   const out = new Float32Array(n);

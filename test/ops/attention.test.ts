@@ -10,7 +10,7 @@ import {
   attentionForwardAsync,
   type AttentionOptions,
 } from '../../src/engine/attention.js';
-import { assertClose, dot, gradcheck, randn, rng } from '../helpers/numeric.js';
+import { assertClose, dot, gradcheck, randn, rng, sameBits } from '../helpers/numeric.js';
 
 // ---------------------------------------------------------------------------------------------
 // Naive float64 reference: for every query row, a full softmax over the keys it may see.
@@ -138,10 +138,6 @@ function inputs(c: Case, seed: number) {
 
 function shapeOf(o: AttentionOptions): Shape {
   return { heads: o.heads, kvHeads: o.kvHeads, headDim: o.headDim, scale: o.scale ?? 1 / Math.sqrt(o.headDim) };
-}
-
-function sameBits(a: Float32Array, b: Float32Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
 // Tolerances against float64: the op rounds each product and partial sum to float32 (relative

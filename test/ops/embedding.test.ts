@@ -2,9 +2,8 @@
 import t from 'tap';
 
 import { embeddingBackward, embeddingForward } from '../../src/engine/layers.js';
-import { assertClose, dot, gradcheck, randInt, randn, rng } from '../helpers/numeric.js';
+import { assertClose, dot, gradcheck, randInt, randn, rng, sameBits } from '../helpers/numeric.js';
 
-const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 
 // Float64 references, written plainly.
 function refForward(ids: Int32Array, table: Float32Array, dim: number): Float64Array {

@@ -3,9 +3,8 @@
 import t from 'tap';
 
 import { linearBackward, linearForward } from '../../src/engine/layers.js';
-import { assertClose, dot, gradcheck, randn, rng } from '../helpers/numeric.js';
+import { assertClose, dot, gradcheck, randn, rng, sameBits } from '../helpers/numeric.js';
 
-const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 
 // Float64 references.
 function refForward(x: Float32Array, W: Float32Array, b: Float32Array | null, T: number, nin: number, nout: number) {

@@ -4,9 +4,8 @@
 import t from 'tap';
 
 import { logprobBackward, logprobForward, logprobForwardSync, logprobNaive, type LogprobOptions } from '../../src/engine/losses.js';
-import { assertClose, dot, gradcheck, randInt, randn, rng } from '../helpers/numeric.js';
+import { assertClose, dot, gradcheck, randInt, randn, rng, sameBits } from '../helpers/numeric.js';
 
-const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 
 interface Problem {
   T: number;

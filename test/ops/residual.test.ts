@@ -2,9 +2,8 @@
 import t from 'tap';
 
 import { addForward, addInplace } from '../../src/engine/layers.js';
-import { dot, gradcheck, randn, rng } from '../helpers/numeric.js';
+import { dot, gradcheck, randn, rng, sameBits } from '../helpers/numeric.js';
 
-const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 
 t.test('addForward and addInplace are float32 elementwise sums', async (t) => {
   const r = rng(1);

@@ -3,9 +3,8 @@
 import t from 'tap';
 
 import { rmsnormBackward, rmsnormForward } from '../../src/engine/layers.js';
-import { assertClose, dot, gradcheck, randn, rng } from '../helpers/numeric.js';
+import { assertClose, dot, gradcheck, randn, rng, sameBits } from '../helpers/numeric.js';
 
-const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 
 // Float64 references: rstd = 1/sqrt(mean(x^2) + eps), out = w * x * rstd, and its gradients
 //   dx = rstd * g - rstd^3 * x * sum(g * x) / dim  with g = dout * w,   dw = sum_rows dout * x * rstd.

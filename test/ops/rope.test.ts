@@ -4,9 +4,8 @@
 import t from 'tap';
 
 import { ropeBackward, ropeForward, ropeSectionMap, type RopeOptions } from '../../src/engine/layers.js';
-import { assertClose, closeness, dot, gradcheck, randInt, randn, rng } from '../helpers/numeric.js';
+import { assertClose, closeness, dot, gradcheck, randInt, randn, rng, sameBits } from '../helpers/numeric.js';
 
-const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 
 // The section map, written from its definition: contiguous gives the first s0 frequencies to time,
 // the next s1 to height, the last s2 to width; interleaved (Qwen3-VL) gives frequency j to height if

@@ -3,9 +3,8 @@
 import t from 'tap';
 
 import { swigluBackward, swigluForward } from '../../src/engine/layers.js';
-import { assertClose, dot, gradcheck, randn, rng } from '../helpers/numeric.js';
+import { assertClose, dot, gradcheck, randn, rng, sameBits } from '../helpers/numeric.js';
 
-const sameBits = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
 
 // Float64 references: silu(g) = g * sigmoid(g); d silu/dg = s * (1 + g * (1 - s)).
 const sigmoid = (g: number) => 1 / (1 + Math.exp(-g));

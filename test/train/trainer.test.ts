@@ -14,7 +14,8 @@ import { parseTrainingConfig, resolveConfigPaths } from '../../src/config/index.
 import { Trainer } from '../../src/train/trainer.js';
 import { latestValidCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import type { Model } from '../../src/engine/model.js';
-import { rng } from '../helpers/numeric.js';
+import { crashAtWriteEnv } from '../helpers/crash-env.js';
+import { rng, sameBits } from '../helpers/numeric.js';
 import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medix-trainer-'));
@@ -77,9 +78,6 @@ function loggedResponses(run: string): string[] {
 function rewards(run: string): number[] {
   return metricRows(run).map((r) => r['reward/overall']);
 }
-
-// Byte comparison: tap's deep equality walks a Float32Array of millions of moments for seconds.
-const sameBits = (x: Float32Array, y: Float32Array) => Buffer.compare(Buffer.from(x.buffer, x.byteOffset, x.byteLength), Buffer.from(y.buffer, y.byteOffset, y.byteLength)) === 0;
 
 function sameModel(t: Test, a: Model, b: Model, what: string): void {
   let diffs = 0;
@@ -202,15 +200,13 @@ t.test('KL in the reward: the adaptive coefficient follows the measured KL and r
 
 t.test('a run killed at random points of its file writes (also mid-save) always resumes to the same result', async (t) => {
   const cli = join(import.meta.dirname, '../../src/cli/medix.ts');
-  const crashHelper = join(import.meta.dirname, '../helpers/crash-at-write.mjs');
   // Runs `medix train` for `run` in a child process, killed (SIGKILL) just before its crashAt-th
   // change to a file under the run directory (test/helpers/crash-at-write.mjs), or not at all (0).
-  const runChild = (run: string, crashAt: number, countFile = '') =>
+  const runChild = (run: string, crashAt: number, countFile?: string) =>
     new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res, rej) => {
       writeFileSync(join(root, `${run}.yaml`), stringify(config(run, 4)));
-      // Without tap's NODE_OPTIONS: coverage instrumentation would double the time of each child.
-      const env = { ...process.env, NODE_OPTIONS: '', MEDIX_CRASH_DIR: join(root, run), MEDIX_CRASH_AT: String(crashAt), MEDIX_CRASH_COUNT_FILE: countFile };
-      const child = spawn(process.execPath, ['--import', 'tsx', '--import', crashHelper, cli, 'train', join(root, `${run}.yaml`), '--resume'], { stdio: 'ignore', env });
+      const env = { ...process.env, ...crashAtWriteEnv({ dir: join(root, run), at: crashAt, countFile }) };
+      const child = spawn(process.execPath, ['--import', 'tsx', cli, 'train', join(root, `${run}.yaml`), '--resume'], { stdio: 'ignore', env });
       child.on('error', rej);
       child.on('exit', (code, signal) => res({ code, signal }));
     });
