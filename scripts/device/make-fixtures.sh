@@ -19,5 +19,7 @@ timeout 400 python3 scripts/fixtures/make_vl_moe_fixtures.py "$fx" 2>&1 | tee "$
 site=$(python3 -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))' 2>/dev/null)
 { nvidia-smi; nvcc --version; ls -l "$site"/nvidia/*/lib 2>&1; ls "$site"/nvidia/*/include 2>&1 | head -80; } \
   > "$fx/nvidia-libs.txt" 2>&1
-tar czf "$out/fixtures.tar.gz" -C "$fx" .
+# One archive per fixture: the tool brings back files of at most 16 MiB, 8 in all.
+for d in "$fx"/*/; do tar czf "$out/$(basename "$d").tar.gz" -C "$fx" "$(basename "$d")"; done
+tar czf "$out/meta.tar.gz" -C "$fx" --exclude='*/' $(cd "$fx" && ls -p | grep -v /)
 ls -la "$out"
