@@ -50,7 +50,7 @@ export type { EvalScores, TaskScoreRow } from './eval/scores.js';
 export { compareDirs, formatComparison, readScores } from './eval/compare.js';
 export { judgeSample } from './eval/judge-sample.js';
 export { parseVerdict, combineRounds } from './eval/verdict.js';
-export { stripReasoning, namedOption } from './eval/answer.js';
+export { stripReasoning } from './eval/answer.js';
 export { EngineChatModel } from './eval/engine-model.js';
 export type { ChatModel, ChatRequest, ChatReply } from './eval/chat.js';
 export { loadTokenizer, defaultTokenizerDir, HfTokenizer, IncrementalDetokenizer, TokenizerError } from './tokenizer/index.js';

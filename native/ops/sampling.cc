@@ -29,6 +29,8 @@ namespace medix {
 
 uint64_t sampler_stream_seed(uint64_t seed, uint64_t stream) { return splitmix64(seed ^ splitmix64(stream + 1)); }
 
+bool is_greedy(const SamplerParams& p) { return p.temperature < kGreedyTemperature; }
+
 void check_sampler_params(const SamplerParams& p) {
   MEDIX_CHECK(p.temperature >= 0 && std::isfinite(p.temperature), "sampling: temperature must be >= 0, got ",
               p.temperature);
@@ -125,16 +127,34 @@ void walk_kept(const Cands& c, const float* w, const Boundary& b, Fn fn) {
   }
 }
 
-// log sum_i exp(x_i / temperature) over a row, in float exponentials summed in double.
-double row_lse(const float* x, int64_t V, float temperature, std::vector<float>& tmp) {
+// A row's log-sum-exp at a temperature, kept as max + log sum_i exp((x_i - max) / temperature) so
+// that neither a tiny temperature nor a huge logit overflows: a log-prob is then
+// (x_i - max) / temperature - log_sum, computed in double.
+struct RowLse {
+  float max = 0.0f;
+  double log_sum = 0.0;
+  double logprob(float x, float temperature) const {
+    return (static_cast<double>(x) - max) / temperature - log_sum;
+  }
+};
+
+// Floats exponentiated, summed in double.
+RowLse row_lse(const float* x, int64_t V, float temperature, std::vector<float>& tmp) {
   tmp.resize(static_cast<size_t>(V));
-  for (int64_t i = 0; i < V; ++i) tmp[i] = x[i] / temperature;
-  const float m = row_max(tmp.data(), V);
+  const float m = row_max(x, V);
+  for (int64_t i = 0; i < V; ++i) tmp[i] = (x[i] - m) / temperature;
   double sum = 0.0;
   int64_t i = 0;
-  for (; i + kLanes <= V; i += kLanes) sum += hsum(exp8(load(tmp.data() + i) - m));
-  if (i < V) sum += hsum(lanes_below(V - i) ? exp8(load_partial(tmp.data() + i, V - i, m) - m) : splat(0.0f));
-  return m + std::log(sum);
+  for (; i + kLanes <= V; i += kLanes) sum += hsum(exp8(load(tmp.data() + i)));
+  if (i < V) sum += hsum(lanes_below(V - i) ? exp8(load_partial(tmp.data() + i, V - i, 0.0f)) : splat(0.0f));
+  return RowLse{m, std::log(sum)};
+}
+
+// The first non-finite logit of a row, or -1.
+int64_t first_non_finite(const float* x, int64_t V) {
+  for (int64_t i = 0; i < V; ++i)
+    if (!std::isfinite(x[i])) return i;
+  return -1;
 }
 
 // Ids per block of the draw's cumulative sums: the draw finds its block from the block sums, then
@@ -147,7 +167,7 @@ struct RowPlan {
   bool greedy = false;
   int32_t token = 0;  // greedy only
   double kept_mass = 0.0;
-  double lse = 0.0;  // log-sum-exp of the raw logits / temperature (temperature 1 when greedy)
+  RowLse lse;  // of the raw logits at the temperature (1 when greedy), for the returned log-prob
 };
 
 RowPlan plan_row(Scratch& s, const float* logits, int64_t V, const SamplerParams& p, const int32_t* history,
@@ -163,14 +183,17 @@ RowPlan plan_row(Scratch& s, const float* logits, int64_t V, const SamplerParams
     s.dedup.erase(std::unique(s.dedup.begin(), s.dedup.end()), s.dedup.end());
     for (const int32_t i : s.dedup) w[i] = w[i] > 0 ? w[i] / p.repetition_penalty : w[i] * p.repetition_penalty;
   }
-  if (p.temperature == 0.0f) {
+  if (is_greedy(p)) {
     plan.greedy = true;
     plan.token = static_cast<int32_t>(std::max_element(w.begin(), w.end()) - w.begin());  // lowest id on ties
     plan.lse = row_lse(logits, V, 1.0f, s.tmp);
     return plan;
   }
-  for (float& x : w) x /= p.temperature;
-  const float wmax = row_max(w.data(), V);
+  // Shifted by the largest penalised logit before dividing, so that w <= 0 never overflows; the
+  // shift leaves the distribution and the order unchanged.
+  const float shift = row_max(w.data(), V);
+  for (float& x : w) x = (x - shift) / p.temperature;
+  const float wmax = 0.0f;
   std::vector<float>& e = s.e;
   e.resize(static_cast<size_t>(V));
   double total = 0.0;
@@ -185,7 +208,7 @@ RowPlan plan_row(Scratch& s, const float* logits, int64_t V, const SamplerParams
     store_partial(e.data() + i, x, V - i);
     total += hsum(x);
   }
-  plan.lse = penalised ? row_lse(logits, V, p.temperature, s.tmp) : wmax + std::log(total);
+  plan.lse = penalised ? row_lse(logits, V, p.temperature, s.tmp) : RowLse{shift, std::log(total)};
 
   // Filters: each narrows the kept prefix (top-k first, as a list of ids; top-p and min-p as a boundary).
   const float* wp = w.data();
@@ -263,6 +286,8 @@ int32_t draw(const Scratch& s, const RowPlan& plan, double u, int64_t V) {
 void sampling_distribution(std::vector<int32_t>& ids, std::vector<double>& probs, const float* logits, int64_t vocab,
                            const SamplerParams& p, const int32_t* history, int64_t n_history) {
   check_sampler_params(p);
+  const int64_t bad = first_non_finite(logits, vocab);
+  MEDIX_CHECK(bad < 0, "sampling: logit ", bad, " is ", logits[bad < 0 ? 0 : bad], " (the model produced a non-finite logit)");
   Scratch& s = scratch;
   const RowPlan plan = plan_row(s, logits, vocab, p, history, n_history);
   ids.clear();
@@ -281,20 +306,31 @@ void sampling_distribution(std::vector<int32_t>& ids, std::vector<double>& probs
 
 void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b) {
   for (int64_t r = 0; r < b.rows; ++r) check_sampler_params(b.params[r]);
+  // A non-finite logit (a broken model or overflow upstream) is refused rather than sampled: it
+  // would give a NaN log-prob or a token chosen by NaN comparisons. Rows report it, then one throws.
+  std::vector<int64_t> bad(static_cast<size_t>(b.rows), -1);
   parallel_for(b.rows, [&](int64_t r0, int64_t r1) {
     Scratch& s = scratch;
     for (int64_t r = r0; r < r1; ++r) {
       const SamplerParams& p = b.params[r];
       const float* row = logits + r * b.vocab;
+      bad[r] = first_non_finite(row, b.vocab);
+      if (bad[r] >= 0) {
+        tokens[r] = 0;
+        logprobs[r] = 0.0f;
+        continue;
+      }
       const int64_t h0 = b.history_offsets[r], h1 = b.history_offsets[r + 1];
       const RowPlan plan = plan_row(s, row, b.vocab, p, b.history + h0, h1 - h0);
       const int32_t token =
           plan.greedy ? plan.token : draw(s, plan, uniform01(sampler_stream_seed(p.seed, p.stream), p.counter), b.vocab);
-      const float t = p.temperature == 0.0f ? 1.0f : p.temperature;
       tokens[r] = token;
-      logprobs[r] = static_cast<float>(row[token] / t - plan.lse);
+      logprobs[r] = static_cast<float>(plan.lse.logprob(row[token], plan.greedy ? 1.0f : p.temperature));
     }
   });
+  for (int64_t r = 0; r < b.rows; ++r)
+    MEDIX_CHECK(bad[r] < 0, "sampling: row ", r, " logit ", bad[r], " is ", logits[r * b.vocab + bad[r]],
+                " (the model produced a non-finite logit)");
 }
 
 }  // namespace cpu

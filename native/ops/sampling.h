@@ -12,9 +12,11 @@
 //      u = uniform01(stream_seed(seed, stream), counter). The draw depends only on (seed, stream,
 //      counter) and the row, never on other rows: a request's samples reproduce whatever else is in
 //      the batch.
-// temperature == 0 is greedy: the largest penalised logit (lowest id on ties), no draw.
+// temperature < kGreedyTemperature (1e-6, 0 included) is greedy: the largest penalised logit (lowest
+// id on ties), no draw (dividing by a smaller temperature would only magnify rounding).
+// Every logit must be finite: a NaN or an infinity is refused with an error naming row and id.
 // The returned log-prob is that of the chosen token under softmax(l_raw / temperature) over the
-// full vocabulary, before penalty and truncation (the "old log-prob" of RL); at temperature 0 it is
+// full vocabulary, before penalty and truncation (the "old log-prob" of RL); when greedy it is
 // taken at temperature 1.
 #pragma once
 #include <cstdint>
@@ -22,8 +24,10 @@
 
 namespace medix {
 
+constexpr float kGreedyTemperature = 1e-6f;
+
 struct SamplerParams {
-  float temperature = 1.0f;  // 0: greedy
+  float temperature = 1.0f;  // below kGreedyTemperature: greedy
   int32_t top_k = 0;         // <= 0 or >= vocab: off
   float top_p = 1.0f;        // in (0, 1]; 1: off
   float min_p = 0.0f;        // in [0, 1]; 0: off
@@ -44,6 +48,8 @@ struct SampleBatch {
 
 // The seed of sample `stream` of a request seeded with `seed`.
 uint64_t sampler_stream_seed(uint64_t seed, uint64_t stream);
+
+bool is_greedy(const SamplerParams& p);
 
 // Throws medix::Error naming the field when a parameter is out of range.
 void check_sampler_params(const SamplerParams& p);

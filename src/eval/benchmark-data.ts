@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
-import type { TaskSpec } from './tasks.js';
+import { columnsRead, type TaskSpec } from './tasks.js';
 import { formatMultipleChoice, optionLetter } from './prompt.js';
 
 export class EvalDataError extends Error {}
@@ -21,9 +21,9 @@ export interface BenchmarkItem {
   prompt: string;
   /** Multiple-choice options without their letters (absent for open questions). */
   choices?: string[];
-  /** 0-based index of the right option (multiple choice only). */
+  /** 0-based index of the right option (multiple choice with an option as the answer). */
   answerIndex?: number;
-  /** The reference answer: the right option's text, or the answer column's text. */
+  /** The reference answer: the right option's text, or the answer column(s)' text. */
   reference: string;
   /** The raw image cell (see images.ts) and the directory relative paths are resolved against. */
   image?: unknown;
@@ -34,14 +34,14 @@ export interface BenchmarkItem {
 
 type Row = Record<string, unknown>;
 
-/** The task's data file in `dataDir`: its `file` entry, else <name>.jsonl, else <name>.parquet. */
+/** The task's data file in `dataDir`: its `file` entry, else <name or alias>.jsonl, else .parquet. */
 export function benchmarkFile(task: TaskSpec, dataDir: string): string {
   if (task.file) {
     const f = join(dataDir, task.file);
     if (!existsSync(f)) throw new EvalDataError(`task ${task.name}: data file ${f} not found`);
     return f;
   }
-  const candidates = ['.jsonl', '.parquet'].map((ext) => join(dataDir, task.name + ext));
+  const candidates = [task.name, ...(task.aliases ?? [])].flatMap((n) => ['.jsonl', '.parquet'].map((ext) => join(dataDir, n + ext)));
   const found = candidates.find((f) => existsSync(f));
   if (!found) throw new EvalDataError(`task ${task.name}: no data file (looked for ${candidates.join(' and ')})`);
   return found;
@@ -123,8 +123,8 @@ function readChoices(task: TaskSpec, row: Row, where: string): string[] | undefi
   return withoutOwnLabels(options.map((o) => o.trim()));
 }
 
-function readAnswerIndex(task: TaskSpec, row: Row, choices: string[], where: string): number {
-  const { column: name, as } = task.answer;
+function readAnswerIndex(answer: { column: string; as: 'text' | 'index' | 'letter' }, row: Row, choices: string[], where: string): number {
+  const { column: name, as } = answer;
   const v = column(row, name, where);
   let index = -1;
   if (as === 'index') {
@@ -147,11 +147,34 @@ function matches(row: Row, where: Record<string, string | number | boolean> | un
   return Object.entries(where).every(([k, want]) => k in row && String(row[k]) === String(want));
 }
 
+/** A file exported with other column names is refused before any row is read. */
+function checkColumns(task: TaskSpec, file: string, rows: { row: Row; where: string }[]): void {
+  for (const { row, where } of rows)
+    for (const c of columnsRead(task)) {
+      const top = c in row ? c : c.split('.')[0];
+      if (!(top in row))
+        throw new EvalDataError(
+          `task ${task.name}: ${file} has no column '${top}' (${where}; the task reads ${columnsRead(task).join(', ')}; ` +
+            `the file has ${Object.keys(row).join(', ')})`,
+        );
+    }
+}
+
+function readReference(task: TaskSpec, row: Row, where: string): string {
+  const names = 'columns' in task.answer ? task.answer.columns : [task.answer.column];
+  const reference = names.map((c) => asText(column(row, c, where), c, where).trim()).join('\n').trim();
+  if (reference === '') throw new EvalDataError(`${where}: field '${names.join("' + '")}' (the reference answer) is empty`);
+  return reference;
+}
+
 export async function readBenchmark(task: TaskSpec, dataDir: string): Promise<BenchmarkItem[]> {
   const file = benchmarkFile(task, dataDir);
   const items: BenchmarkItem[] = [];
   const ids = new Map<string, string>();
-  for (const { row, where, index } of await readRows(file)) {
+  const rows = await readRows(file);
+  checkColumns(task, file, rows);
+  const imageBaseDir = task.image_dir ? join(dirname(file), task.image_dir) : dirname(file);
+  for (const { row, where, index } of rows) {
     if (!matches(row, task.where)) continue;
     const id = task.id ? asText(column(row, task.id, where), task.id, where).trim() : String(index);
     if (id === '') throw new EvalDataError(`${where}: field '${task.id}' (the sample id) is empty`);
@@ -159,15 +182,15 @@ export async function readBenchmark(task: TaskSpec, dataDir: string): Promise<Be
     ids.set(id, where);
     const question = renderPrompt(task.prompt, row, where);
     const choices = readChoices(task, row, where);
-    const base = { task: task.name, id, key: `${task.name}/${id}`, scoring: task.scoring, where, imageBaseDir: dirname(file) };
+    const base = { task: task.name, id, key: `${task.name}/${id}`, scoring: task.scoring, where, imageBaseDir };
     const image = task.image === undefined ? undefined : column(row, task.image, where);
-    if (choices) {
-      const answerIndex = readAnswerIndex(task, row, choices, where);
+    if (choices && 'column' in task.answer) {
+      const answerIndex = readAnswerIndex(task.answer, row, choices, where);
       items.push({ ...base, prompt: formatMultipleChoice(question, choices), choices, answerIndex, reference: choices[answerIndex], image });
+    } else if (choices) {
+      items.push({ ...base, prompt: formatMultipleChoice(question, choices), choices, reference: readReference(task, row, where), image });
     } else {
-      const reference = asText(column(row, task.answer.column, where), task.answer.column, where).trim();
-      if (reference === '') throw new EvalDataError(`${where}: field '${task.answer.column}' (the reference answer) is empty`);
-      items.push({ ...base, prompt: question, reference, image });
+      items.push({ ...base, prompt: question, reference: readReference(task, row, where), image });
     }
   }
   if (items.length === 0) throw new EvalDataError(`${file}: no rows for task ${task.name}${task.where ? ' after its `where` filter' : ''}`);

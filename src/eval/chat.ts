@@ -7,6 +7,8 @@ export interface ChatRequest {
   messages: ChatMessage[];
   temperature: number;
   maxTokens: number;
+  /** false: the chat template's thinking is switched off (Qwen3's enable_thinking). Default: the model's. */
+  thinking?: boolean;
 }
 
 export interface ChatReply {

@@ -7,7 +7,10 @@ import { SCORES_FILE } from './records.js';
 import { textTable, ScoreError, type EvalScores } from './scores.js';
 
 const unit = z.number().min(0).max(1);
-const ScoresSchema = z.object({ tasks: z.record(z.string(), unit), overall: unit }).strict();
+const counts = z.object({ scored: z.number().int().min(0), failed: z.number().int().min(0), total: z.number().int().min(0) }).strict();
+const ScoresSchema = z
+  .object({ tasks: z.record(z.string(), unit.nullable()), counts: z.record(z.string(), counts), overall: unit.nullable() })
+  .strict();
 
 export function readScores(dir: string): EvalScores {
   const file = join(dir, SCORES_FILE);
@@ -24,7 +27,7 @@ export function readScores(dir: string): EvalScores {
 
 export interface Comparison {
   labels: string[];
-  /** Every task of any set, in first-seen order. */
+  /** The tasks, the same in every set. */
   tasks: string[];
   sets: EvalScores[];
 }
@@ -36,16 +39,28 @@ export function compareDirs(dirs: string[], labels?: string[]): Comparison {
   const names = dirs.map((d) => basename(resolve(d)));
   const unique = new Set(names).size === names.length;
   const sets = dirs.map(readScores);
-  const tasks = [...new Set(sets.flatMap((s) => Object.keys(s.tasks)))];
+  const tasks = Object.keys(sets[0].tasks);
+  // Scores over different tasks (or an overall over different tasks) are not comparable.
+  sets.forEach((s, i) => {
+    const mine = Object.keys(s.tasks);
+    const missing = tasks.filter((t) => !mine.includes(t));
+    const extra = mine.filter((t) => !tasks.includes(t));
+    if (missing.length || extra.length)
+      throw new ScoreError(
+        `${dirs[i]} was scored over other tasks than ${dirs[0]}` +
+          `${missing.length ? ` (missing ${missing.join(', ')})` : ''}${extra.length ? ` (extra ${extra.join(', ')})` : ''}: ` +
+          'score both over the same --tasks',
+      );
+  });
   return { labels: labels ?? (unique ? names : dirs), tasks, sets };
 }
 
-function pct(v: number | undefined): string {
-  return v === undefined ? '-' : `${(v * 100).toFixed(2)}%`;
+function pct(v: number | null | undefined): string {
+  return v === undefined || v === null ? '-' : `${(v * 100).toFixed(2)}%`;
 }
 
-function delta(a: number | undefined, b: number | undefined): string {
-  if (a === undefined || b === undefined) return '-';
+function delta(a: number | null | undefined, b: number | null | undefined): string {
+  if (a === undefined || b === undefined || a === null || b === null) return '-';
   const d = (b - a) * 100;
   return `${d >= 0 ? '+' : ''}${d.toFixed(2)}`;
 }

@@ -17,7 +17,8 @@ export class EndpointChatModel implements ChatModel {
   }
 
   async chat(request: ChatRequest): Promise<ChatReply> {
-    const a = await this.client.chat({ messages: request.messages, temperature: request.temperature, maxTokens: request.maxTokens });
+    const extra = request.thinking === undefined ? undefined : { chat_template_kwargs: { enable_thinking: request.thinking } };
+    const a = await this.client.chat({ messages: request.messages, temperature: request.temperature, maxTokens: request.maxTokens, extra });
     return { text: a.text, finishReason: a.finishReason };
   }
 }

@@ -1,5 +1,5 @@
-// What the candidate model is shown: the method's multiple-choice layout (question, "Choices:",
-// one lettered option per line) and the chat message carrying the prompt and its images as
+// What the candidate model is shown: the reference's multiple-choice layout (question, a blank
+// line, "Choices:", one lettered option per line) and the chat message carrying the prompt and its images as
 // image_url content parts, as OpenAI-compatible servers take them.
 import type { ChatContentPart, ChatMessage } from '../tokenizer/types.js';
 
@@ -8,7 +8,7 @@ export function optionLetter(index: number): string {
 }
 
 export function formatMultipleChoice(question: string, choices: string[]): string {
-  return `${question.trimEnd()}\nChoices:\n${choices.map((c, i) => `${optionLetter(i)}. ${c}`).join('\n')}`;
+  return `${question.trimEnd()}\n\nChoices:\n${choices.map((c, i) => `${optionLetter(i)}. ${c}`).join('\n')}`;
 }
 
 /** The candidate's conversation: an optional system prompt, then the images followed by the text. */

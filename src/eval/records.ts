@@ -29,8 +29,6 @@ export interface JudgmentRecord extends ResultRecord {
   scoring: TaskSpec['scoring'];
   /** The sample's score in [0, 1] (binary: the vote; rubric: the mean / 5). */
   score?: number;
-  /** 'judge': the judge's rounds; 'option-letter': the prediction named an option by its letter. */
-  method: 'judge' | 'option-letter';
   /** The prediction as judged (reasoning removed). */
   prediction: string;
   /** Every judge reply in conversation order, malformed ones included. */

@@ -44,19 +44,33 @@ export interface EvalRunResult {
 
 export class EvalRunError extends Error {}
 
-/** The method's settings: greedy generation up to 2048 tokens; three judge rounds. */
-export const DEFAULTS = { temperature: 0, maxTokens: 2048, concurrency: 8, rounds: 3, attemptsPerRound: 3, judgeMaxTokens: 1024 };
+/** The reference's settings: greedy generation up to 2048 tokens; three judge rounds of 512 tokens. */
+export const DEFAULTS = { temperature: 0, maxTokens: 2048, concurrency: 8, rounds: 3, attemptsPerRound: 3, judgeMaxTokens: 512 };
 
 interface Manifest {
   candidate?: string;
   judge?: string;
+  /** Samples per task in its benchmark file, as the last generate phase read it. */
+  totals?: Record<string, number>;
 }
 
 const MANIFEST = 'eval-run.json';
 
-function claim(dir: string, role: keyof Manifest, name: string, hasResults: boolean): void {
+function readManifest(dir: string): Manifest {
   const file = join(dir, MANIFEST);
-  const manifest: Manifest = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Manifest) : {};
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Manifest) : {};
+}
+
+function recordTotals(dir: string, items: readonly BenchmarkItem[]): void {
+  const manifest = readManifest(dir);
+  const totals = { ...manifest.totals };
+  for (const t of new Set(items.map((it) => it.task))) totals[t] = items.filter((it) => it.task === t).length;
+  atomicWriteFileSync(join(dir, MANIFEST), JSON.stringify({ ...manifest, totals }, null, 2) + '\n');
+}
+
+function claim(dir: string, role: 'candidate' | 'judge', name: string, hasResults: boolean): void {
+  const file = join(dir, MANIFEST);
+  const manifest = readManifest(dir);
   const previous = manifest[role];
   if (previous !== undefined && previous !== name && hasResults)
     throw new EvalRunError(`${dir} holds results of ${role} '${previous}', not '${name}': use another --output-dir`);
@@ -108,6 +122,7 @@ export async function runEval(o: EvalRunOptions): Promise<EvalRunResult> {
   if (o.phases.includes('generate')) {
     const items = await loadItems(o.tasks, o.dataDir!);
     claim(o.outputDir, 'candidate', o.candidate!.name, generations.records.size > 0);
+    recordTotals(o.outputDir, items);
     const g = { ...DEFAULTS, ...o.generation };
     const p = progress('generate', items.filter((it) => !generations.done(it.key)).length, log);
     result.generate = await runGenerate(items, o.candidate!, generations, { ...g, onRecord: (r) => p.record(r) });
@@ -125,7 +140,8 @@ export async function runEval(o: EvalRunOptions): Promise<EvalRunResult> {
   }
 
   if (o.phases.includes('score')) {
-    const { rows, scores } = computeScores(generations, judgments, taskNames.length ? taskNames : undefined);
+    const totals = readManifest(o.outputDir).totals;
+    const { rows, scores } = computeScores(generations, judgments, taskNames.length ? taskNames : undefined, totals);
     const table = formatScoreTable(rows, scores);
     atomicWriteFileSync(join(o.outputDir, SCORES_FILE), JSON.stringify(scores, null, 2) + '\n');
     atomicWriteFileSync(join(o.outputDir, SCORES_PAGE), renderScorePage(`medix eval: ${o.outputDir}`, rows, scores));

@@ -1,21 +1,35 @@
 // Phase 3, score: per-task accuracy (0/1 tasks) or mean/5 (0-5 tasks) over the judged samples,
 // and the overall unweighted mean over tasks, as the method reports them. Samples whose generation
-// or judgment failed are excluded from the score and counted in the table, so a partial or
-// error-ridden run is visible rather than silently scored low.
+// or judgment failed are excluded from the score and counted (scores.json's `counts`, the table), so
+// a partial or error-ridden run is visible rather than silently scored low; `overall` is null unless
+// every selected task is fully scored, so a partial mean is never compared with a published one.
 import type { GenerationRecord, JudgmentRecord } from './records.js';
 import type { ResultsFile } from './results-store.js';
 import type { TaskSpec } from './tasks.js';
 
-/** scores.json, exactly: {"tasks": {name: score in [0, 1]}, "overall": mean}. */
+/** A task's samples: judged with a score, failed (generation or judge error), in the benchmark. */
+export interface TaskCounts {
+  scored: number;
+  failed: number;
+  total: number;
+}
+
+/**
+ * scores.json, exactly: {"tasks": {name: score in [0, 1] or null}, "counts": {name: TaskCounts},
+ * "overall": mean over tasks, or null unless every task has scored === total}.
+ */
 export interface EvalScores {
-  tasks: Record<string, number>;
-  overall: number;
+  tasks: Record<string, number | null>;
+  counts: Record<string, TaskCounts>;
+  overall: number | null;
 }
 
 export interface TaskScoreRow {
   task: string;
   scoring: TaskSpec['scoring'];
   samples: number;
+  /** The benchmark's sample count (from the generate phase), at least the samples generated. */
+  total: number;
   scored: number;
   generationErrors: number;
   judgeErrors: number;
@@ -31,14 +45,17 @@ export function computeScores(
   generations: ResultsFile<GenerationRecord>,
   judgments: ResultsFile<JudgmentRecord>,
   taskOrder?: readonly string[],
+  totals: Readonly<Record<string, number>> = {},
 ): { rows: TaskScoreRow[]; scores: EvalScores } {
   const rows = new Map<string, TaskScoreRow & { sum: number }>();
+  const empty = (task: string, scoring: TaskSpec['scoring']) =>
+    ({ task, scoring, samples: 0, total: 0, scored: 0, generationErrors: 0, judgeErrors: 0, unjudged: 0, score: null, sum: 0 });
   const row = (task: string, scoring: TaskSpec['scoring']) => {
     let r = rows.get(task);
-    if (!r) rows.set(task, (r = { task, scoring, samples: 0, scored: 0, generationErrors: 0, judgeErrors: 0, unjudged: 0, score: null, sum: 0 }));
+    if (!r) rows.set(task, (r = empty(task, scoring)));
     return r;
   };
-  for (const t of taskOrder ?? []) rows.set(t, { task: t, scoring: 'binary', samples: 0, scored: 0, generationErrors: 0, judgeErrors: 0, unjudged: 0, score: null, sum: 0 });
+  for (const t of taskOrder ?? []) rows.set(t, empty(t, 'binary'));
   for (const g of generations.records.values()) {
     if (taskOrder && !taskOrder.includes(g.task)) continue;
     const r = row(g.task, g.scoring);
@@ -51,15 +68,26 @@ export function computeScores(
     else (r.scored++, (r.sum += j.score));
   }
   const out: TaskScoreRow[] = [];
-  const tasks: Record<string, number> = {};
+  const tasks: Record<string, number | null> = {};
+  const counts: Record<string, TaskCounts> = {};
   for (const { sum, ...r } of rows.values()) {
     r.score = r.scored > 0 ? sum / r.scored : null;
-    if (r.score !== null) tasks[r.task] = r.score;
+    r.total = Math.max(totals[r.task] ?? 0, r.samples);
+    tasks[r.task] = r.score;
+    counts[r.task] = { scored: r.scored, failed: r.generationErrors + r.judgeErrors, total: r.total };
     out.push(r);
   }
-  const values = Object.values(tasks);
-  if (values.length === 0) throw new ScoreError('no task has a judged sample yet: run the generate and evaluate phases first');
-  return { rows: out, scores: { tasks, overall: values.reduce((a, b) => a + b, 0) / values.length } };
+  if (out.every((r) => r.score === null)) throw new ScoreError('no task has a judged sample yet: run the generate and evaluate phases first');
+  const complete = out.every((r) => r.total > 0 && r.scored === r.total);
+  const overall = complete ? out.reduce((a, r) => a + r.score!, 0) / out.length : null;
+  return { rows: out, scores: { tasks, counts, overall } };
+}
+
+/** Why `overall` is null: the tasks not fully scored, with their counts. */
+export function incompleteTasks(scores: EvalScores): string[] {
+  return Object.entries(scores.counts)
+    .filter(([, c]) => c.total === 0 || c.scored < c.total)
+    .map(([t, c]) => `${t} (${c.scored} of ${c.total} scored, ${c.failed} failed)`);
 }
 
 function pct(v: number | null): string {
@@ -77,16 +105,17 @@ export function formatScoreTable(rows: TaskScoreRow[], scores: EvalScores): stri
   const body = rows.map((r) => [
     r.task,
     r.scoring === 'binary' ? '0/1' : '0-5',
-    String(r.samples),
+    String(r.total),
     String(r.scored),
     String(r.generationErrors + r.judgeErrors),
-    String(r.unjudged),
+    String(r.total - r.scored - r.generationErrors - r.judgeErrors),
     pct(r.score),
   ]);
-  body.push([`overall (mean of ${Object.keys(scores.tasks).length} tasks)`, '', '', '', '', '', pct(scores.overall)]);
-  const table = textTable(['task', 'judge', 'samples', 'scored', 'errors', 'unjudged', 'score'], body);
-  const excluded = rows.reduce((a, r) => a + r.generationErrors + r.judgeErrors + r.unjudged, 0);
-  return excluded > 0
-    ? `${table}\n\n${excluded} sample(s) excluded from the scores (errors or not judged yet): rerun the generate/evaluate phases to retry them`
+  body.push([`overall (mean of ${rows.length} tasks)`, '', '', '', '', '', pct(scores.overall)]);
+  const table = textTable(['task', 'judge', 'samples', 'scored', 'failed', 'pending', 'score'], body);
+  const incomplete = incompleteTasks(scores);
+  return incomplete.length > 0
+    ? `${table}\n\noverall is not given: not every sample of every task is scored (${incomplete.join('; ')}). ` +
+        'Failed and missing samples are retried by rerunning the generate and evaluate phases.'
     : table;
 }

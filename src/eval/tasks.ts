@@ -15,13 +15,18 @@ const ChoicesSpec = z.union([
   z.object({ values: z.array(z.string().min(1)).min(2) }).strict(),
 ]);
 
-const AnswerSpec = z
-  .object({ column: columnName, as: z.enum(['text', 'index', 'letter']).default('text') })
-  .strict();
+const AnswerSpec = z.union([
+  z.object({ column: columnName, as: z.enum(['text', 'index', 'letter']).default('text') }).strict(),
+  // Several columns' text joined by newlines (PubMedQA: the decision, then the long answer).
+  z.object({ columns: z.array(columnName).min(1) }).strict(),
+]);
+
+const taskName = z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it names files)');
 
 const TaskSpecSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only (it names files)'),
+    name: taskName,
+    aliases: z.array(taskName).optional(),
     group: z.enum(['llm', 'vlm']),
     scoring: z.enum(['binary', 'rubric']),
     file: z.string().min(1).optional(),
@@ -30,18 +35,34 @@ const TaskSpecSchema = z
     choices: ChoicesSpec.optional(),
     answer: AnswerSpec,
     image: columnName.optional(),
+    image_dir: z.string().min(1).optional(),
     where: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   })
   .strict()
   .superRefine((t, ctx) => {
     if (t.scoring === 'rubric' && t.choices) ctx.addIssue({ code: 'custom', path: ['choices'], message: 'rubric tasks are open-ended: no choices' });
-    if (!t.choices && t.answer.as !== 'text') ctx.addIssue({ code: 'custom', path: ['answer', 'as'], message: `'${t.answer.as}' needs choices` });
+    if (!t.choices && 'as' in t.answer && t.answer.as !== 'text')
+      ctx.addIssue({ code: 'custom', path: ['answer', 'as'], message: `'${t.answer.as}' needs choices` });
+    if (t.image_dir && !t.image) ctx.addIssue({ code: 'custom', path: ['image_dir'], message: 'needs `image`' });
   });
 
 const TaskFileSchema = z.object({ tasks: z.array(TaskSpecSchema).min(1) }).strict();
 
 export type TaskSpec = z.infer<typeof TaskSpecSchema>;
 export type ChoicesSpec = z.infer<typeof ChoicesSpec>;
+
+/** The top-level columns a task reads from every row of its file (dotted paths: their first part). */
+export function columnsRead(t: TaskSpec): string[] {
+  const cols = [...t.prompt.matchAll(/\{([^{}]+)\}/g)].map((m) => m[1]);
+  if (t.id) cols.push(t.id);
+  if (t.choices && 'column' in t.choices) cols.push(t.choices.column);
+  if (t.choices && 'columns' in t.choices) cols.push(...t.choices.columns);
+  if ('column' in t.answer) cols.push(t.answer.column);
+  else cols.push(...t.answer.columns);
+  if (t.image) cols.push(t.image);
+  cols.push(...Object.keys(t.where ?? {}));
+  return [...new Set(cols)];
+}
 
 /** The task file shipped with medix (the 17 benchmarks); found from src/eval and dist/eval alike. */
 export const DEFAULT_TASKS_FILE = fileURLToPath(new URL('../../eval/tasks.yaml', import.meta.url));
@@ -69,10 +90,11 @@ export function parseTasks(text: string, file: string): TaskSpec[] {
     throw new TaskFileError(`${file}: ${parsed.error.issues.map((i) => describeIssue(i, tasks)).join('; ')}`);
   }
   const seen = new Set<string>();
-  for (const t of parsed.data.tasks) {
-    if (seen.has(t.name)) throw new TaskFileError(`${file}: task '${t.name}' is declared twice`);
-    seen.add(t.name);
-  }
+  for (const t of parsed.data.tasks)
+    for (const n of [t.name, ...(t.aliases ?? [])]) {
+      if (seen.has(n)) throw new TaskFileError(`${file}: task name '${n}' is declared twice`);
+      seen.add(n);
+    }
   return parsed.data.tasks;
 }
 
@@ -86,14 +108,17 @@ export function loadTasks(file: string = DEFAULT_TASKS_FILE): TaskSpec[] {
   return parseTasks(text, file);
 }
 
-/** `all`, `llm`, `vlm` or task names (mixable: `llm slake`); order follows the task file. */
+/** `all`, `llm`, `vlm` or task names or aliases (mixable: `llm slake_vqa`); order follows the task file. */
 export function selectTasks(tasks: TaskSpec[], selection: string[]): TaskSpec[] {
   const wanted = new Set<string>();
   for (const s of selection.flatMap((x) => x.split(',')).filter((x) => x.length > 0)) {
     if (s === 'all') tasks.forEach((t) => wanted.add(t.name));
     else if (s === 'llm' || s === 'vlm') tasks.filter((t) => t.group === s).forEach((t) => wanted.add(t.name));
-    else if (tasks.some((t) => t.name === s)) wanted.add(s);
-    else throw new TaskFileError(`unknown task '${s}'; known: all, llm, vlm, ${tasks.map((t) => t.name).join(', ')}`);
+    else {
+      const task = tasks.find((t) => t.name === s || t.aliases?.includes(s));
+      if (task) wanted.add(task.name);
+      else throw new TaskFileError(`unknown task '${s}'; known: all, llm, vlm, ${tasks.map((t) => t.name).join(', ')}`);
+    }
   }
   if (wanted.size === 0) throw new TaskFileError('no tasks selected');
   return tasks.filter((t) => wanted.has(t.name));

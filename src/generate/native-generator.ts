@@ -6,7 +6,7 @@ import { native } from '../engine/native.js';
 
 /** Per-row sampler settings as the native sampler takes them (see native/ops/sampling.h). */
 export interface NativeSamplerParams {
-  /** 0: greedy. */
+  /** Below 1e-6 (0 included): greedy. */
   temperature: number;
   /** <= 0: off. */
   topK?: number;

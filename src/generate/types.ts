@@ -6,7 +6,7 @@ export interface SamplingParams {
   n?: number;
   /** Maximum generated tokens per sample (default 256). */
   maxNewTokens?: number;
-  /** 0 means greedy (default 1). */
+  /** Below 1e-6 (0 included) means greedy (default 1). */
   temperature?: number;
   /** Nucleus sampling mass in (0, 1] (default 1: off). */
   topP?: number;

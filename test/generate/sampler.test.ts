@@ -175,3 +175,57 @@ t.test('bad sampler parameters are rejected with the field named', async (t) => 
   t.throws(() => sampleLogits(logits, 3, [{ temperature: 1 }]), /multiple of vocab/);
   t.throws(() => sampleLogits(logits, 8, [{ temperature: 1 }], [Int32Array.from([9])]), /histories\[r\]\[0\] = 9 is out of range/);
 });
+
+t.test('temperatures below 1e-6 are greedy: the largest logit, its log-prob at temperature 1', async (t) => {
+  const V = 40;
+  const logits = randn(V, rng(13), -3, 3);
+  const best = logits.indexOf(Math.max(...logits));
+  for (const temperature of [0, 1e-12, 9.99e-7]) {
+    const draws = sampleLogits(Float32Array.from({ length: 8 * V }, (_, i) => logits[i % V]), V,
+      Array.from({ length: 8 }, (_, i) => ({ temperature, seed: i, stream: i, counter: i })));
+    t.same([...draws.tokens], new Array(8).fill(best), `temperature ${temperature}: every draw is the argmax`);
+    t.ok(Math.abs(draws.logprobs[0] - logSoftmax(logits, 1)[best]) < 1e-5, `temperature ${temperature}: log-prob at temperature 1`);
+  }
+});
+
+t.test('a non-finite logit is refused with its row and id, never sampled', async (t) => {
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const rows = randn(3 * 16, rng(2), -1, 1);
+    rows[16 + 5] = bad;
+    t.throws(() => sampleLogits(rows, 16, [0, 1, 2].map(() => ({ temperature: 0.7, seed: 1 }))), new RegExp(`row 1 logit 5 is ${bad}`));
+    t.throws(() => samplingDistribution(rows.subarray(16, 32), { temperature: 0 }), /logit 5 is/);
+  }
+});
+
+// Extreme but finite logits and temperatures: every draw must be a kept token with a finite,
+// non-positive log-prob equal to log softmax(logits / temperature) of that token (computed here in
+// double precision), and greedy rows must take the argmax.
+t.test('fuzz: extreme logits and temperatures give finite log-probs of kept tokens', async (t) => {
+  const r = rng(77);
+  const scales = [1e-30, 1e-3, 1, 1e4, 1e30, 3e38];
+  const temperatures = [0, 1e-7, 1e-6, 1e-3, 0.7, 1, 50, 1e6, 1e30];
+  let checked = 0;
+  for (let trial = 0; trial < 200; trial++) {
+    const V = 1 + Math.floor(r() * 300);
+    const scale = scales[trial % scales.length];
+    const logits = Float32Array.from(randn(V, r, -1, 1), (x) => Math.fround(Math.max(-3.4e38, Math.min(3.4e38, x * scale))));
+    if (trial % 7 === 0) logits.fill(logits[0]); // all tied
+    const temperature = temperatures[Math.floor(r() * temperatures.length)];
+    const params = { temperature, topK: trial % 3 === 0 ? 1 + Math.floor(r() * V) : 0, topP: trial % 4 === 0 ? 0.5 : 1, minP: trial % 5 === 0 ? 0.1 : 0, seed: trial };
+    const { tokens, logprobs } = sampleLogits(logits, V, [params]);
+    const kept = samplingDistribution(logits, params);
+    const what = `trial ${trial} (V ${V}, scale ${scale}, temperature ${temperature})`;
+    if (!kept.ids.includes(tokens[0])) t.fail(`${what}: token ${tokens[0]} is not kept`);
+    const tEff = temperature < 1e-6 ? 1 : temperature;
+    const max = Math.max(...logits);
+    let sum = 0;
+    for (const x of logits) sum += Math.exp((x - max) / tEff);
+    const want = (logits[tokens[0]] - max) / tEff - Math.log(sum);
+    if (!Number.isFinite(logprobs[0]) || logprobs[0] > 0) t.fail(`${what}: log-prob ${logprobs[0]}`);
+    else if (Number.isFinite(want) && Math.abs(logprobs[0] - want) > 1e-4 * Math.max(1, Math.abs(want)))
+      t.fail(`${what}: log-prob ${logprobs[0]} vs ${want}`);
+    if (temperature < 1e-6 && logits[tokens[0]] !== max) t.fail(`${what}: greedy took ${logits[tokens[0]]}, not the max ${max}`);
+    checked++;
+  }
+  t.equal(checked, 200, 'every trial drew a kept token with a finite log-prob matching softmax');
+});
