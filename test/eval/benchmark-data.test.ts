@@ -1,5 +1,5 @@
-// Benchmark declarations and data: the shipped task file covers the method's 17 benchmarks, the
-// multiple-choice layout and reference follow the method, JSONL and Parquet (Hugging Face Image
+// Benchmark declarations and data: the shipped task file covers the method's 17 benchmarks under the
+// reference's names and column layouts, the multiple-choice layout and references follow the reference, JSONL and Parquet (Hugging Face Image
 // structs) are read, images become data: URLs, and bad rows are named by file, row and field.
 import t from 'tap';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
@@ -26,11 +26,14 @@ t.test('the shipped task file: 17 benchmarks, 11 text and 6 image+text, report t
   t.equal(shipped.length, 17);
   t.equal(shipped.filter((x) => x.group === 'llm').length, 11);
   t.equal(shipped.filter((x) => x.group === 'vlm').length, 6);
-  t.same(shipped.filter((x) => x.scoring === 'rubric').map((x) => x.name), ['mimic_cxr_summarization', 'mimic_cxr_report_generation']);
+  t.same(shipped.filter((x) => x.scoring === 'rubric').map((x) => x.name), ['mimic_cxr_report_summarization', 'mimic_cxr_report_generation']);
   t.ok(shipped.filter((x) => x.group === 'vlm').every((x) => x.image), 'every image+text task reads an image column');
-  t.same(task('slake').where, { q_lang: 'en' }, 'SLAKE: English questions only');
+  t.same(task('slake_vqa').where, { q_lang: 'en' }, 'SLAKE: English questions only');
   t.equal(selectTasks(shipped, ['all']).length, 17);
-  t.same(selectTasks(shipped, ['vlm', 'mmlu_anatomy']).map((x) => x.name), ['mmlu_anatomy', 'slake', 'vqa_rad', 'pathvqa', 'pmc_vqa', 'pmc_vqa_hard', 'mimic_cxr_report_generation']);
+  t.same(selectTasks(shipped, ['vlm', 'mmlu_anatomy']).map((x) => x.name), ['mmlu_anatomy', 'slake_vqa', 'rad_vqa', 'path_vqa', 'pmc_vqa', 'pmc_vqa_hard', 'mimic_cxr_report_generation']);
+  t.same(selectTasks(shipped, ['medqa_usmle', 'slake', 'vqa_rad', 'pathvqa', 'mimic_cxr_summarization']).map((x) => x.name),
+    ['medqa', 'mimic_cxr_report_summarization', 'slake_vqa', 'rad_vqa', 'path_vqa'], "medix's old names are aliases");
+  t.equal(task('pmc_vqa_hard').choices, undefined, 'PMC-VQA hard is open-ended');
   t.throws(() => selectTasks(shipped, ['mmlu_anatom']), /unknown task 'mmlu_anatom'; known: all, llm, vlm, mmlu_clinical_knowledge/);
 });
 
@@ -40,21 +43,22 @@ t.test('task file errors name the entry and the field', async (t) => {
   t.throws(() => parseTasks('tasks:\n  - { name: a, group: llm, scoring: binary, answer: { column: x }, colour: red }\n', 'f.yaml'), /tasks\[0\] \(a\).*colour/);
   t.throws(() => parseTasks('tasks: [', 'f.yaml'), /f\.yaml: not valid YAML/);
   const dup = '{ name: a, group: llm, scoring: binary, answer: { column: x } }';
-  t.throws(() => parseTasks(`tasks: [${dup}, ${dup}]`, 'f.yaml'), /task 'a' is declared twice/);
+  t.throws(() => parseTasks(`tasks: [${dup}, ${dup}]`, 'f.yaml'), /task name 'a' is declared twice/);
   t.throws(() => loadTasks('/nonexistent/tasks.yaml'), /\/nonexistent\/tasks\.yaml: cannot read the task file \(ENOENT\)/);
 });
 
-t.test('multiple choice: question, "Choices:", lettered options; the reference is the option text', async (t) => {
+t.test('multiple choice: question, a blank line, "Choices:", lettered options; the reference is the option text', async (t) => {
   const mmlu = await readBenchmark(task('mmlu_anatomy'), fixtures);
   t.equal(mmlu.length, 4);
-  t.equal(mmlu[0].prompt, 'Which bone forms the heel?\nChoices:\nA. Talus\nB. Calcaneus\nC. Navicular\nD. Cuboid');
+  t.equal(mmlu[0].prompt, 'Which bone forms the heel?\n\nChoices:\nA. Talus\nB. Calcaneus\nC. Navicular\nD. Cuboid');
   t.same([mmlu[0].reference, mmlu[0].answerIndex, mmlu[0].key], ['Calcaneus', 1, 'mmlu_anatomy/1']);
-  const medqa = await readBenchmark(task('medqa_usmle'), fixtures);
-  t.same(medqa.map((x) => x.reference), ['Iron deficiency', 'Repeat fasting glucose', 'Protamine sulfate'], 'dict options and letter answers');
-  t.match(medqa[2].prompt, /\nChoices:\nA\. Vitamin K\nB\. Idarucizumab\nC\. Protamine sulfate\nD\. Andexanet alfa$/);
-  const open = await readBenchmark(task('mimic_cxr_summarization'), fixtures);
-  t.equal(open[1].reference, 'Right lower lobe pneumonia with small effusion.');
-  t.match(open[1].prompt, /^Summarize .*\nFindings: Right lower lobe consolidation/);
+  const medqa = await readBenchmark(task('medqa'), fixtures);
+  t.same(medqa.map((x) => x.reference), ['Iron deficiency', 'Repeat fasting glucose', 'Protamine sulfate'], 'MedQA: sent1, ending0-3, label');
+  t.match(medqa[2].prompt, /\n\nChoices:\nA\. Vitamin K\nB\. Idarucizumab\nC\. Protamine sulfate\nD\. Andexanet alfa$/);
+  const open = await readBenchmark(task('mimic_cxr_report_summarization'), fixtures);
+  t.equal(open[1].reference, 'Right lower lobe pneumonia with small effusion.', 'the summary is the target');
+  t.match(open[1].prompt, /^Summarize .*\n\nReport:\nFINDINGS: Right lower lobe consolidation\. Small right pleural effusion\.\nIMPRESSION: Right/,
+    'the full report is the input');
   t.equal(open[1].choices, undefined);
 });
 
@@ -69,22 +73,39 @@ t.test('option columns, fixed options, nested prompt fields, own labels and the 
   );
   const med = await readBenchmark(task('medmcqa'), dir);
   t.same(med.map((x) => [x.key, x.reference]), [['medmcqa/m1', 'y'], ['medmcqa/m2', 'w']]);
-  writeFileSync(join(dir, 'pubmedqa.jsonl'), JSON.stringify({ pubid: 7, question: 'Does X help?', context: { contexts: ['Background.', 'Results.'] }, final_decision: 'Maybe' }) + '\n');
+  const pubRow = { QUESTION: 'Does X help?', CONTEXTS: ['Background.', 'Results.'], final_decision: 'maybe', LONG_ANSWER: 'X helped some patients.' };
+  writeFileSync(join(dir, 'pubmedqa.jsonl'), JSON.stringify(pubRow) + '\n');
   const [pub] = await readBenchmark(task('pubmedqa'), dir);
-  t.equal(pub.prompt, 'Context: Background.\nResults.\nQuestion: Does X help?\nChoices:\nA. yes\nB. no\nC. maybe');
-  t.same([pub.id, pub.reference], ['7', 'maybe']);
-  writeFileSync(join(dir, 'pmc_vqa.jsonl'), JSON.stringify({ Question: 'Which organ?', 'Choice A': 'A:Liver', 'Choice B': 'B:Spleen', 'Choice C': 'C: Kidney', 'Choice D': 'D:Lung', Answer: 'C', image: null }) + '\n');
+  t.equal(pub.prompt, 'Contexts:\nBackground.\n\nQuestion:\nDoes X help?\n\nChoices:\nA. yes\nB. no\nC. maybe', 'the first context paragraph only');
+  t.same([pub.id, pub.reference, pub.answerIndex], ['1', 'maybe\nX helped some patients.', undefined], 'decision and long answer');
+  writeFileSync(join(dir, 'pmc_vqa.jsonl'), JSON.stringify({ question: 'Which organ?', choices: ['A:Liver', 'B:Spleen', 'C: Kidney', 'D:Lung'], answer: 'Kidney', image: null }) + '\n');
   const [pmc] = await readBenchmark(task('pmc_vqa'), dir);
-  t.equal(pmc.prompt, 'Which organ?\nChoices:\nA. Liver\nB. Spleen\nC. Kidney\nD. Lung', 'labels the data already carries are not doubled');
+  t.equal(pmc.prompt, 'Which organ?\n\nChoices:\nA. Liver\nB. Spleen\nC. Kidney\nD. Lung', 'labels the data already carries are not doubled');
   t.equal(pmc.reference, 'Kidney');
+  writeFileSync(join(dir, 'pmc_vqa_hard.jsonl'), JSON.stringify({ question: 'Which organ?', answer: 'Kidney', image: null }) + '\n');
+  const [hard] = await readBenchmark(task('pmc_vqa_hard'), dir);
+  t.same([hard.prompt, hard.reference, hard.choices], ['Which organ?', 'Kidney', undefined], 'PMC-VQA hard: open-ended');
   writeFileSync(
-    join(dir, 'slake.jsonl'),
+    join(dir, 'slake_vqa.jsonl'),
     [
-      { qid: 1, img_path: 'a.png', question: 'Where?', answer: 'Lung', q_lang: 'en' },
-      { qid: 2, img_path: 'a.png', question: '哪里?', answer: '肺', q_lang: 'zh' },
+      { qid: 1, img_name: 'a.png', question: 'Where?', answer: 'Lung', q_lang: 'en' },
+      { qid: 2, img_name: 'a.png', question: '哪里?', answer: '肺', q_lang: 'zh' },
     ].map((r) => JSON.stringify(r)).join('\n') + '\n',
   );
-  t.same((await readBenchmark(task('slake'), dir)).map((x) => x.id), ['1'], 'SLAKE keeps English rows only');
+  const slake = await readBenchmark(task('slake_vqa'), dir);
+  t.same(slake.map((x) => x.id), ['1'], 'SLAKE keeps English rows only');
+  t.equal(slake[0].imageBaseDir, join(dir, 'imgs'), "SLAKE's images are under imgs/");
+  writeFileSync(join(dir, 'usmle_sa.jsonl'), JSON.stringify({ question: 'Q', options: { A: 'Aspirin', B: 'Heparin' }, answer: 'Heparin' }) + '\n');
+  t.same((await readBenchmark(task('usmle_sa'), dir)).map((x) => [x.reference, x.answerIndex]), [['Heparin', 1]], 'USMLE: the `answer` text');
+});
+
+t.test('a file with other columns is refused naming the task, the file and the missing column', async (t) => {
+  const dir = tmp();
+  // MedQA as some exports lay it out (question/options/answer_idx), not as the reference reads it.
+  writeFileSync(join(dir, 'medqa.jsonl'), JSON.stringify({ question: 'Q', options: { A: 'a', B: 'b' }, answer_idx: 'A' }) + '\n');
+  await t.rejects(readBenchmark(task('medqa'), dir), /^task medqa: .*medqa\.jsonl has no column 'sent1' .*reads sent1, ending0, ending1, ending2, ending3, label/);
+  writeFileSync(join(dir, 'mimic_cxr_report_summarization.jsonl'), JSON.stringify({ findings: 'f', impression: 'i' }) + '\n');
+  await t.rejects(readBenchmark(task('mimic_cxr_report_summarization'), dir), /task mimic_cxr_report_summarization: .* has no column 'report'/);
 });
 
 t.test('bad rows are named by file, row and field', async (t) => {
@@ -94,8 +115,8 @@ t.test('bad rows are named by file, row and field', async (t) => {
   const file = join(dir, 'mmlu_anatomy.jsonl');
   const cases: [string, RegExp][] = [
     ['{"question": "Q", "choices": ["a", "b"], "answer": 5}', /:2: field 'answer' \(5\) does not name one of the 2 options as index/],
-    ['{"question": "Q", "answer": 0}', /:2: missing field 'choices'/],
-    ['{"choices": ["a", "b"], "answer": 0}', /:2: missing field 'question'/],
+    ['{"question": "Q", "answer": 0}', /^task mmlu_anatomy: .*mmlu_anatomy\.jsonl has no column 'choices' \(.*:2;/],
+    ['{"choices": ["a", "b"], "answer": 0}', /^task mmlu_anatomy: .*mmlu_anatomy\.jsonl has no column 'question' \(.*:2;/],
     ['{"question": "Q", "choices": "a, b", "answer": 0}', /:2: field 'choices' must be a list or a dict of options/],
     ['{"question": {"x": 1}, "choices": ["a", "b"], "answer": 0}', /:2: field 'question' must be text/],
     ['{oops', /:2: not valid JSON/],
@@ -104,18 +125,18 @@ t.test('bad rows are named by file, row and field', async (t) => {
   for (const [row, re] of cases) {
     write([good, row]);
     await t.rejects(readBenchmark(task('mmlu_anatomy'), dir), re, row);
-    await t.rejects(readBenchmark(task('mmlu_anatomy'), dir), { message: new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`) });
+    await t.rejects(readBenchmark(task('mmlu_anatomy'), dir), { message: new RegExp(file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')) });
   }
-  await t.rejects(readBenchmark(task('vqa_rad'), dir), /task vqa_rad: no data file \(looked for .*vqa_rad\.jsonl and .*vqa_rad\.parquet\)/);
+  await t.rejects(readBenchmark(task('rad_vqa'), dir), /task rad_vqa: no data file \(looked for .*rad_vqa\.jsonl and .*rad_vqa\.parquet and .*vqa_rad\.jsonl and .*vqa_rad\.parquet\)/);
   writeFileSync(join(dir, 'medmcqa.jsonl'), [1, 1].map(() => JSON.stringify({ id: 'same', question: 'Q', opa: 'a', opb: 'b', opc: 'c', opd: 'd', cop: 0 })).join('\n'));
   await t.rejects(readBenchmark(task('medmcqa'), dir), /medmcqa\.jsonl:2: sample id 'same' already used at .*medmcqa\.jsonl:1/);
-  writeFileSync(join(dir, 'pubmedqa.jsonl'), JSON.stringify({ pubid: 1, question: 'Q', context: { contexts: ['c'] }, final_decision: 'perhaps' }));
-  await t.rejects(readBenchmark(task('pubmedqa'), dir), /field 'final_decision' \("perhaps"\) does not name one of the 3 options as text/);
+  writeFileSync(join(dir, 'usmle_sa.jsonl'), JSON.stringify({ question: 'Q', options: { A: 'a', B: 'b' }, answer: 'perhaps' }));
+  await t.rejects(readBenchmark(task('usmle_sa'), dir), /field 'answer' \("perhaps"\) does not name one of the 2 options as text/);
 });
 
 t.test('Parquet with Hugging Face Image structs {bytes, path}', async (t) => {
   // pathvqa.parquet: written by test/fixtures/eval/make-parquet.ts (row 1: a red PNG's bytes, row 2: a path).
-  const items = await readBenchmark(task('pathvqa'), fixtures);
+  const items = await readBenchmark(task('path_vqa'), fixtures);
   t.same(items.map((x) => [x.id, x.prompt, x.reference]), [['1', 'What colour is the stain?', 'red'], ['2', 'Is this tissue green?', 'yes']]);
   const pixel = async (url: string) => [...(await sharp(Buffer.from(url.split(',')[1], 'base64')).raw().toBuffer()).subarray(0, 3)];
   const [redUrl] = await imageDataUrls(items[0].image, items[0].imageBaseDir, 'row 1');
@@ -125,7 +146,7 @@ t.test('Parquet with Hugging Face Image structs {bytes, path}', async (t) => {
   t.equal(pathUrl, `data:image/png;base64,${readFileSync(join(fixtures, 'images/xr2.png')).toString('base64')}`, 'the path is read relative to the data file');
   const dir = tmp();
   writeFileSync(join(dir, 'pathvqa.parquet'), 'PAR1 not really');
-  await t.rejects(readBenchmark(task('pathvqa'), dir), /pathvqa\.parquet: not a readable Parquet file/);
+  await t.rejects(readBenchmark(task('path_vqa'), dir), /pathvqa\.parquet: not a readable Parquet file/, "read under its alias's name");
 });
 
 t.test('images: paths, lists, data: URLs, conversion, and refusals', async (t) => {
