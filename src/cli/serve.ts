@@ -19,9 +19,11 @@ export function registerServe(program: Command): void {
     .option('--max-tokens-cap <n>', 'cap on max_tokens per request', positiveInt, 4096)
     .option('--max-body-bytes <n>', 'largest request body', positiveInt, 1 << 20)
     .option('--max-batch <n>', 'most sequences decoding at once', positiveInt, 64)
+    .option('--max-queued-tokens <n>', 'most sample-tokens (prompts x n x max_tokens) queued at once; past it: 429', positiveInt, 1 << 20)
+    .option('--allow-host <names...>', 'Host header names accepted besides the bound address (DNS rebinding protection)')
     .option('--enable-thinking', 'chats think by default, as Qwen3 (the default; clients can set chat_template_kwargs.enable_thinking)')
     .option('--no-enable-thinking', 'chats default to thinking off (clients can still set chat_template_kwargs.enable_thinking)')
-    .action(async (o: { model: string; servedModelName?: string; host: string; port: number; apiKey?: string; maxTokensCap: number; maxBodyBytes: number; maxBatch: number; enableThinking?: boolean }) => {
+    .action(async (o: { model: string; servedModelName?: string; host: string; port: number; apiKey?: string; maxTokensCap: number; maxBodyBytes: number; maxBatch: number; enableThinking?: boolean; maxQueuedTokens: number; allowHost?: string[] }) => {
       const dir = resolve(o.model);
       const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
       const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: o.maxBatch });
@@ -35,6 +37,8 @@ export function registerServe(program: Command): void {
         maxTokensCap: o.maxTokensCap,
         maxBodyBytes: o.maxBodyBytes,
         enableThinking: o.enableThinking,
+        maxQueuedTokens: o.maxQueuedTokens,
+        allowHosts: o.allowHost,
       });
       console.log(`medix serve: ${o.servedModelName ?? basename(dir)} at ${server.url}/v1`);
       const stop = () => {

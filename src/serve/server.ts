@@ -10,6 +10,7 @@ import { TokenizerError } from '../tokenizer/error.js';
 import type { GeneratedSample, GenerationEngine, GenerationResult, SamplingParams, TokenEvent } from '../generate/types.js';
 import type { ChatMessage, TextTokenizer } from '../tokenizer/types.js';
 import { EventStream } from './event-stream.js';
+import { apiKeyMatches, exposureWarning, hostAllowed, TokenBudget } from './guards.js';
 import { chatRequestSchema, completionRequestSchema, type ChatRequest, type CompletionRequest } from './schemas.js';
 
 export interface ServerOptions {
@@ -26,7 +27,19 @@ export interface ServerOptions {
   maxTokensCap?: number;
   /** Default of chat_template_kwargs.enable_thinking (default true, as Qwen3). */
   enableThinking?: boolean;
+  /**
+   * Most sample-tokens (prompts x n x max_tokens, after the cap) queued or running at once; a
+   * request past it gets 429 with Retry-After (default 1,048,576).
+   */
+  maxQueuedTokens?: number;
+  /** Host header names accepted besides the bound address (DNS rebinding protection). */
+  allowHosts?: string[];
+  /** Where the warning about an exposed server without a key goes (default: console.warn). */
+  warn?: (line: string) => void;
 }
+
+/** Seconds a client told 429 is asked to wait before retrying. */
+export const RETRY_AFTER_SECONDS = 1;
 
 export interface RunningServer {
   url: string;
@@ -41,6 +54,7 @@ class HttpError extends Error {
     readonly type = 'invalid_request_error',
     readonly param: string | null = null,
     readonly code: string | null = null,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
@@ -121,6 +135,24 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const cap = o.maxTokensCap ?? 4096;
   const inFlight = new Set<Promise<void>>();
   let closing = false;
+  const host = o.host ?? '127.0.0.1';
+  const budget = new TokenBudget(o.maxQueuedTokens ?? 1 << 20);
+  const warning = exposureWarning(host, o.apiKey);
+  if (warning) (o.warn ?? console.warn)(warning);
+
+  /** Runs `work` with prompts x n x max_tokens reserved from the budget, or answers 429 / 400. */
+  async function withinBudget<T>(prompts: number, params: SamplingParams, work: () => Promise<T>): Promise<T> {
+    const cost = prompts * params.n! * params.maxNewTokens!;
+    if (cost > budget.limit)
+      throw new HttpError(400, `the request asks for ${cost} sample-tokens (prompts x n x max_tokens), more than this server queues (${budget.limit})`, 'invalid_request_error', null, 'request_too_large');
+    if (!budget.tryReserve(cost))
+      throw new HttpError(429, `the server is busy (${budget.queued} of ${budget.limit} sample-tokens queued); retry after ${RETRY_AFTER_SECONDS} s`, 'rate_limit_error', null, 'queue_full', { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    try {
+      return await work();
+    } finally {
+      budget.release(cost);
+    }
+  }
 
   const samplingOf = (r: ChatRequest | CompletionRequest, maxTokens: number | null | undefined): SamplingParams => ({
     n: r.n ?? 1,
@@ -186,6 +218,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     checkModel(r.model);
     const promptIds = o.tokenizer.encode(renderChat(r), { addSpecialTokens: false });
     const params = samplingOf(r, r.max_completion_tokens ?? r.max_tokens);
+    await withinBudget(1, params, () => chatAnswer(r, promptIds, params, res));
+  }
+
+  async function chatAnswer(r: ChatRequest, promptIds: number[], params: SamplingParams, res: http.ServerResponse): Promise<void> {
     const id = `chatcmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     const base = { id, object: 'chat.completion.chunk', created, model: o.modelName };
@@ -233,6 +269,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     checkModel(r.model);
     const prompts = promptIdsOf(r.prompt);
     const params = samplingOf(r, r.max_tokens);
+    await withinBudget(prompts.length, params, () => completionsAnswer(r, prompts, params, res));
+  }
+
+  async function completionsAnswer(r: CompletionRequest, prompts: number[][], params: SamplingParams, res: http.ServerResponse): Promise<void> {
     const id = `cmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     // Choice p * n + i is sample i of prompt p, streamed or not.
@@ -279,8 +319,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const route = `${url.pathname.replace(/\/+$/, '')}`;
+    if (!hostAllowed(req.headers.host, host, o.allowHosts ?? []))
+      throw new HttpError(403, `Host '${req.headers.host ?? ''}' is not this server's address (${host}); start it with --allow-host NAME to serve under another name`, 'invalid_request_error', null, 'host_not_allowed');
     if (route === '/health') return sendJson(res, closing ? 503 : 200, { status: closing ? 'shutting down' : 'ok' });
-    if (o.apiKey && req.headers.authorization !== `Bearer ${o.apiKey}`) throw new HttpError(401, 'missing or wrong API key (Authorization: Bearer ...)', 'authentication_error', null, 'invalid_api_key');
+    if (o.apiKey && !apiKeyMatches(req.headers.authorization, o.apiKey)) throw new HttpError(401, 'missing or wrong API key (Authorization: Bearer ...)', 'authentication_error', null, 'invalid_api_key');
     const routes: Record<string, { method: string; run: () => Promise<void> | void }> = {
       '/v1/models': { method: 'GET', run: () => sendJson(res, 200, { object: 'list', data: [{ id: o.modelName, object: 'model', created: 0, owned_by: 'medix' }] }) },
       '/v1/chat/completions': { method: 'POST', run: async () => chat(await readBody(req, limit), res) },
@@ -302,6 +344,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         return;
       }
       if (err.status === 413) res.setHeader('connection', 'close');
+      for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
       sendJson(res, err.status, { error: { message: err.message, type: err.type, param: err.param, code: err.code } });
     });
     inFlight.add(work);
@@ -309,7 +352,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port ?? 8000, o.host ?? '127.0.0.1', () => resolve());
+    server.listen(o.port ?? 8000, host, () => resolve());
   });
   const addr = server.address() as AddressInfo;
   return {

@@ -93,8 +93,9 @@ export function judgeView(body: ChatBody): { prediction: string; reference: stri
 /**
  * The tests' judge: a prediction carrying "[votes a,b,c]" or "[rubric a,b,c]" gets those scores
  * round by round; "[malformed-once]" gets prose instead of JSON on its first reply;
- * "[malformed-always]" never gets JSON; "[http-500]" gets a server error. Otherwise a binary verdict
- * is 1 when the prediction contains the reference text.
+ * "[malformed-always]" never gets JSON; "[http-500]" gets a server error. A bare option letter is 1
+ * when it is the correct option's. Otherwise a binary verdict is 1 when the prediction contains the
+ * reference text.
  */
 export function scriptedVerdict(body: ChatBody): string | { status: number } {
   const v = judgeView(body);
@@ -104,5 +105,7 @@ export function scriptedVerdict(body: ChatBody): string | { status: number } {
   if (v.prediction.includes('[malformed-once]') && v.replies.length === 0) return 'Looks correct to me!';
   const scripted = /\[(?:votes|rubric) ([\d,]+)\]/.exec(v.prediction);
   if (scripted) return JSON.stringify({ score: Number(scripted[1].split(',')[validSoFar]) });
+  const letter = /^\(?([A-Z])\)?\.?$/.exec(v.prediction.trim())?.[1];
+  if (letter && v.correctLetter) return JSON.stringify({ score: letter === v.correctLetter ? 1 : 0 });
   return JSON.stringify({ score: v.prediction.toLowerCase().includes(v.reference.toLowerCase()) ? 1 : 0 });
 }

@@ -31,7 +31,7 @@ const ANSWERS: [string, string][] = [
   ['lungs are clear', 'No acute process [rubric 4,5,3]'], // 0.8
   ['consolidation', 'Pneumonia [rubric 2,2,2]'], // 0.4
 ];
-const EXPECTED = { mmlu_anatomy: 3 / 4, medqa_usmle: 2 / 2, vqa_rad: 2 / 3, pathvqa: 1 / 2, mimic_cxr_summarization: (0.8 + 0.4) / 2 };
+const EXPECTED = { mmlu_anatomy: 3 / 4, medqa: 2 / 2, rad_vqa: 2 / 3, path_vqa: 1 / 2, mimic_cxr_report_summarization: (0.8 + 0.4) / 2 };
 
 function candidateAnswer(body: ChatBody): string {
   const text = body.messages.map(textOf).join('\n');
@@ -53,18 +53,20 @@ t.test('three phases over the fixture set: scores, table, page, what was sent', 
     'eval', '--tasks', ...Object.keys(EXPECTED), '--data-dir', fixtures, '--output-dir', out,
     '--model', 'cand', '--model-url', candidate.url, '--judge-url', judge.url, '--judge-model', 'judge-m', '--concurrency', '3',
   ]);
-  const scores = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as { tasks: Record<string, number>; overall: number };
-  t.same(Object.keys(scores).sort(), ['overall', 'tasks'], 'scores.json holds exactly tasks and overall');
+  const scores = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as { tasks: Record<string, number>; counts: object; overall: number | null };
+  t.same(Object.keys(scores).sort(), ['counts', 'overall', 'tasks'], 'scores.json holds exactly tasks, counts and overall');
   t.same(Object.keys(scores.tasks).sort(), Object.keys(EXPECTED).sort());
   for (const [task, want] of Object.entries(EXPECTED)) t.ok(Math.abs(scores.tasks[task] - want) < 1e-12, `${task}: ${scores.tasks[task]} = ${want}`);
-  const overall = Object.values(EXPECTED).reduce((a, b) => a + b, 0) / 5;
-  t.ok(Math.abs(scores.overall - overall) < 1e-12, `overall ${scores.overall} is the unweighted mean ${overall}`);
+  t.same(scores.counts, { mmlu_anatomy: { scored: 4, failed: 0, total: 4 }, medqa: { scored: 2, failed: 1, total: 3 },
+    rad_vqa: { scored: 3, failed: 0, total: 3 }, path_vqa: { scored: 2, failed: 0, total: 2 },
+    mimic_cxr_report_summarization: { scored: 2, failed: 0, total: 2 } });
+  t.equal(scores.overall, null, 'no overall while a sample of a selected task failed');
 
-  t.match(stdout, /mmlu_anatomy\s+0\/1\s+4\s+4\s+0\s+0\s+75\.00%/, 'table row: samples, scored, errors, unjudged, score');
-  t.match(stdout, /medqa_usmle\s+0\/1\s+3\s+2\s+1\s+0\s+100\.00%/, 'the judge error is excluded and counted');
-  t.match(stdout, /mimic_cxr_summarization\s+0-5\s+2\s+2\s+0\s+0\s+60\.00%/);
-  t.match(stdout, new RegExp(`overall \\(mean of 5 tasks\\)\\s+${(overall * 100).toFixed(2)}%`));
-  t.match(stdout, /1 sample\(s\) excluded/);
+  t.match(stdout, /mmlu_anatomy\s+0\/1\s+4\s+4\s+0\s+0\s+75\.00%/, 'table row: samples, scored, failed, pending, score');
+  t.match(stdout, /medqa\s+0\/1\s+3\s+2\s+1\s+0\s+100\.00%/, 'the judge error is excluded and counted');
+  t.match(stdout, /mimic_cxr_report_summarization\s+0-5\s+2\s+2\s+0\s+0\s+60\.00%/);
+  t.match(stdout, /overall \(mean of 5 tasks\)\s+-/);
+  t.match(stdout, /overall is not given: .*medqa \(2 of 3 scored, 1 failed\)/);
   t.ok(existsSync(join(out, 'scores.html')));
 
   t.equal(candidate.requests.length, 14, 'one candidate request per sample');
@@ -77,14 +79,17 @@ t.test('three phases over the fixture set: scores, table, page, what was sent', 
     t.match(parts[0].image_url!.url, /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/);
   }
   const textOnly = candidate.requests.find((r) => textOf(r.messages[0]).includes('heel'))!;
-  t.equal(textOf(textOnly.messages[0]), 'Which bone forms the heel?\nChoices:\nA. Talus\nB. Calcaneus\nC. Navicular\nD. Cuboid');
+  t.equal(textOf(textOnly.messages[0]), 'Which bone forms the heel?\n\nChoices:\nA. Talus\nB. Calcaneus\nC. Navicular\nD. Cuboid');
 
   const judgments = lines(join(out, 'judgments.jsonl'));
   t.equal(judgments.length, 14, 'every generated sample judged once (one of them an error)');
-  t.same(judgments.filter((j) => j.method === 'option-letter').map((j) => [j.key, j.score]), [['mmlu_anatomy/1', 1], ['mmlu_anatomy/3', 0]]);
+  t.same(judgments.filter((j) => j.key === 'mmlu_anatomy/1' || j.key === 'mmlu_anatomy/3').map((j) => [j.key, j.score, (j.rounds as unknown[]).length]),
+    [['mmlu_anatomy/1', 1, 3], ['mmlu_anatomy/3', 0, 3]], 'bare option letters are judged too');
   t.ok(judge.requests.every((r) => r.temperature === 0 && r.model === 'judge-m'));
+  t.ok(judge.requests.every((r) => r.max_tokens === 512 && (r as { chat_template_kwargs?: { enable_thinking?: boolean } }).chat_template_kwargs?.enable_thinking === false),
+    'the judge: 512 tokens, thinking off');
   t.notOk(judge.requests.some((r) => textOf(r.messages[1]).includes('<think>')), 'the judge never sees the reasoning');
-  const err = judgments.find((j) => j.key === 'medqa_usmle/3')!;
+  const err = judgments.find((j) => j.key === 'medqa/3')!;
   t.equal(err.status, 'error');
   t.equal(err.score, undefined, 'a judge error has no score');
 

@@ -1,11 +1,12 @@
-// Judging: reasoning removed before judging, the option-letter rule, verdict parsing, the vote and
+// Judging: reasoning removed before judging, every sample asked of a judge that does not think, verdict parsing, the vote and
 // the 0-5 mean, three rounds in one conversation, malformed replies retried then recorded as errors
 // (never as a 0).
 import t from 'tap';
-import { namedOption, stripReasoning } from '../../src/eval/answer.js';
+import { stripReasoning } from '../../src/eval/answer.js';
 import { combineRounds, parseVerdict } from '../../src/eval/verdict.js';
 import { judgeSample } from '../../src/eval/judge-sample.js';
 import { judgeMessages, MAX_PREDICTION_CHARS } from '../../src/eval/judge-prompt.js';
+import { DEFAULTS } from '../../src/eval/run-eval.js';
 import type { ChatModel, ChatRequest } from '../../src/eval/chat.js';
 import type { GenerationRecord } from '../../src/eval/records.js';
 import { scriptedVerdict } from './chat-servers.js';
@@ -17,19 +18,6 @@ t.test('reasoning is stripped after the last </think> or </thinking>', async (t)
   t.equal(stripReasoning('<THINKING>a</THINKING>Final'), 'Final', 'case-insensitive');
   t.equal(stripReasoning('Plain answer.'), 'Plain answer.');
   t.equal(stripReasoning('<think>cut off while reasoning about A'), '', 'an unclosed think block is all reasoning');
-});
-
-t.test('the option-letter rule: a bare letter names an option', async (t) => {
-  const choices = ['Talus', 'Calcaneus', 'Navicular', 'Cuboid'];
-  for (const p of ['B', 'B.', '(B)', 'B)', 'Answer: B', 'The answer is B.', '<answer>B</answer>', 'B. Calcaneus', '(B) calcaneus.'])
-    t.equal(namedOption(p, choices), 1, JSON.stringify(p));
-  t.equal(namedOption('D', choices), 3);
-  t.equal(namedOption('B. Talus', choices), null, 'a letter contradicted by another option text goes to the judge');
-  t.equal(namedOption('Calcaneus', choices), null, 'text answers go to the judge');
-  t.equal(namedOption('A 45-year-old', choices), null, 'a sentence starting with "A" is not a letter');
-  t.equal(namedOption('a', choices), null, 'lower case is not read as a letter');
-  t.equal(namedOption('E', choices), null, 'a letter beyond the options');
-  t.equal(namedOption('B or C', choices), null);
 });
 
 t.test('verdicts: JSON found in prose, fences and reasoning; anything else is malformed', async (t) => {
@@ -127,16 +115,20 @@ t.test('malformed judge output is retried with a correction, then recorded as an
   t.match(down.error!, /judge request failed: HTTP 500/);
 });
 
-t.test('an option letter is scored by the rule without a judge call', async (t) => {
+t.test('every sample goes to the judge, option letters included, and the judge does not think', async (t) => {
   const judge = scriptedJudge();
   const mc = { choices: ['Vagus', 'Phrenic', 'Accessory'], answer_index: 1 };
   const right = await judgeSample(judge, generation('<think>C5</think>B', mc), opts);
+  t.equal(judge.requests.length, opts.rounds, 'a bare right letter is asked of the judge, every round');
   const wrong = await judgeSample(judge, generation('<think>C5</think>(C)', mc), opts);
-  t.same([right.score, right.method, wrong.score, wrong.method], [1, 'option-letter', 0, 'option-letter']);
-  t.equal(judge.requests.length, 0);
-  const text = await judgeSample(judge, generation('The phrenic nerve', mc), opts);
-  t.equal(text.method, 'judge', 'a text answer still goes to the judge');
-  t.equal(text.score, 1);
+  t.same([right.score, wrong.score], [1, 0], "the judge's verdicts, not a rule's");
+  t.equal(judge.requests.length, 2 * opts.rounds);
+  for (const r of judge.requests) {
+    t.equal(r.thinking, false, 'enable_thinking: false');
+    const users = r.messages.filter((m) => m.role === 'user');
+    t.ok(users.every((m) => typeof m.content === 'string' && m.content.endsWith(' /no_think')), 'every user turn ends with /no_think');
+  }
+  t.equal(DEFAULTS.judgeMaxTokens, 512, "the reference's judge budget");
 });
 
 function textOfLast(r: ChatRequest): string {

@@ -16,7 +16,7 @@ import { findChromium, screenshot } from '../helpers/chromium.js';
 import { scriptedVerdict, startChatServer, textOf, type ChatBody } from './chat-servers.js';
 
 const fixtures = join(import.meta.dirname, '../fixtures/eval');
-const tasks = selectTasks(loadTasks(), ['mmlu_anatomy', 'medqa_usmle']);
+const tasks = selectTasks(loadTasks(), ['mmlu_anatomy', 'medqa']);
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 
 /** Answers every question with its right option's text, except the heparin one (an HTTP 500 while `down`). */
@@ -49,9 +49,14 @@ t.test('failed samples are excluded and counted, then retried by a rerun', async
   t.same([first.evaluate!.ok, first.evaluate!.errors, first.evaluate!.notGenerated], [5, 1, 1], 'one judgment failed');
   const rows = Object.fromEntries(first.score!.rows.map((r) => [r.task, r]));
   t.same([rows.mmlu_anatomy.scored, rows.mmlu_anatomy.judgeErrors, rows.mmlu_anatomy.score], [3, 1, 1]);
-  t.same([rows.medqa_usmle.scored, rows.medqa_usmle.generationErrors, rows.medqa_usmle.score], [2, 1, 0.5], 'polyuria answered wrong: 1 of 2');
-  t.match(first.score!.table, /2 sample\(s\) excluded/);
-  t.same(readScores(out), { tasks: { mmlu_anatomy: 1, medqa_usmle: 0.5 }, overall: 0.75 });
+  t.same([rows.medqa.scored, rows.medqa.generationErrors, rows.medqa.score], [2, 1, 0.5], 'polyuria answered wrong: 1 of 2');
+  t.match(first.score!.table, /overall is not given: .*mmlu_anatomy \(3 of 4 scored, 1 failed\); medqa \(2 of 3 scored, 1 failed\)/);
+  t.match(first.score!.table, /^overall \(mean of 2 tasks\)\s+-$/m);
+  t.same(readScores(out), {
+    tasks: { mmlu_anatomy: 1, medqa: 0.5 },
+    counts: { mmlu_anatomy: { scored: 3, failed: 1, total: 4 }, medqa: { scored: 2, failed: 1, total: 3 } },
+    overall: null,
+  }, 'overall is null while a task has failed samples');
 
   state.down = false;
   judgeState.down = false;
@@ -60,10 +65,31 @@ t.test('failed samples are excluded and counted, then retried by a rerun', async
   t.same([second.generate!.ok, second.generate!.skipped], [1, 6], 'only the failed generation is redone');
   t.equal(cand.requests.length, candRequests + 1);
   t.same([second.evaluate!.ok, second.evaluate!.skipped], [2, 5], 'the failed judgment and the new generation are judged');
-  t.same(readScores(out), { tasks: { mmlu_anatomy: 1, medqa_usmle: 2 / 3 }, overall: (1 + 2 / 3) / 2 });
-  t.notMatch(second.score!.table, /excluded/);
+  t.same(readScores(out), {
+    tasks: { mmlu_anatomy: 1, medqa: 2 / 3 },
+    counts: { mmlu_anatomy: { scored: 4, failed: 0, total: 4 }, medqa: { scored: 3, failed: 0, total: 3 } },
+    overall: (1 + 2 / 3) / 2,
+  });
+  t.notMatch(second.score!.table, /not given/);
   const keys = readFileSync(join(out, 'generations.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { key: string; status: string }));
-  t.same(keys.filter((k) => k.key === 'medqa_usmle/3').map((k) => k.status), ['error', 'ok'], 'append-only: the error stays, the later record wins');
+  t.same(keys.filter((k) => k.key === 'medqa/3').map((k) => k.status), ['error', 'ok'], 'append-only: the error stays, the later record wins');
+});
+
+t.test('a sample never generated counts against the total: overall stays null', async (t) => {
+  const cand = await startChatServer(candidate({ down: false }));
+  const judge = await startChatServer(scriptedVerdict);
+  t.teardown(async () => (await cand.close(), await judge.close()));
+  const out = tmp('medix-eval-missing-');
+  const models = { candidate: new EndpointChatModel('cand', cand.url), judge: new EndpointChatModel('judge', judge.url) };
+  await runEval({ outputDir: out, phases: ['generate', 'evaluate'], tasks, dataDir: fixtures, ...models });
+  // Drop one generated sample, as if the run had been killed before it was answered.
+  const gens = join(out, 'generations.jsonl');
+  writeFileSync(gens, readFileSync(gens, 'utf8').split('\n').filter((l) => !l.includes('"medqa/2"')).join('\n'));
+  const judged = join(out, 'judgments.jsonl');
+  writeFileSync(judged, readFileSync(judged, 'utf8').split('\n').filter((l) => !l.includes('"medqa/2"')).join('\n'));
+  await runEval({ outputDir: out, phases: ['score'], tasks });
+  t.same(readScores(out).counts.medqa, { scored: 2, failed: 0, total: 3 }, 'the total is the benchmark size from the generate phase');
+  t.equal(readScores(out).overall, null);
 });
 
 t.test('comparison of result directories', async (t) => {
@@ -73,22 +99,25 @@ t.test('comparison of result directories', async (t) => {
     writeFileSync(join(root, name, 'scores.json'), JSON.stringify(scores));
     return join(root, name);
   };
-  const before = write('before', { tasks: { a: 0.5, b: 0.25 }, overall: 0.375 });
-  const after = write('after', { tasks: { a: 0.75, c: 1 }, overall: 0.875 });
-  const c = compareDirs([before, after]);
-  t.same(c.labels, ['before', 'after']);
-  t.same(c.tasks, ['a', 'b', 'c']);
-  const table = formatComparison(c);
-  t.match(table, /^a\s+50\.00%\s+75\.00%\s+\+25\.00$/m);
-  t.match(table, /^b\s+25\.00%\s+-\s+-$/m, 'a task missing from one set');
-  t.match(table, /^overall\s+37\.50%\s+87\.50%\s+\+50\.00$/m);
-  const bad = write('bad', { tasks: { a: 1.5 }, overall: 0.5 });
+  const n = (scored: number, total = scored) => ({ scored, failed: total - scored, total });
+  const before = write('before', { tasks: { a: 0.5, b: 0.25 }, counts: { a: n(4), b: n(4) }, overall: 0.375 });
+  const after = write('after', { tasks: { a: 0.75, b: 1 }, counts: { a: n(4), b: n(4) }, overall: 0.875 });
+  const partial = write('partial', { tasks: { a: 1, b: 0.5 }, counts: { a: n(4), b: n(2, 4) }, overall: null });
+  const c = compareDirs([before, after, partial]);
+  t.same(c.labels, ['before', 'after', 'partial']);
+  t.same(c.tasks, ['a', 'b']);
+  t.match(formatComparison(compareDirs([before, after])), /^a\s+50\.00%\s+75\.00%\s+\+25\.00$/m);
+  t.match(formatComparison(compareDirs([before, after])), /^overall\s+37\.50%\s+87\.50%\s+\+50\.00$/m);
+  t.match(formatComparison(c), /^overall\s+37\.50%\s+87\.50%\s+-\s+-$/m, 'a set without an overall shows none');
+  const other = write('other', { tasks: { a: 0.75, c: 1 }, counts: { a: n(4), c: n(4) }, overall: 0.875 });
+  t.throws(() => compareDirs([before, other]), /other was scored over other tasks than .*before \(missing b\) \(extra c\)/);
+  const bad = write('bad', { tasks: { a: 1.5 }, counts: { a: n(1) }, overall: 0.5 });
   t.throws(() => compareDirs([before, bad]), /bad\/scores\.json: tasks\.a: .*(<=1|1)/);
   t.throws(() => compareDirs([before, join(root, 'none')]), /none\/scores\.json: not found \(run the score phase first\)/);
   t.throws(() => compareDirs([before]), /two or more/);
   const html = renderComparisonPage('cmp', c);
   t.equal((html.match(/<rect [^>]*data-series="before"/g) ?? []).length, 3, 'before: bars for a, b and overall');
-  t.equal((html.match(/<rect [^>]*data-series="after"/g) ?? []).length, 3, 'after: bars for a, c and overall');
+  t.equal((html.match(/<rect [^>]*data-series="partial"/g) ?? []).length, 2, 'partial: bars for a and b, none for overall');
   t.notMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/, 'self-contained');
 });
 
@@ -109,7 +138,7 @@ t.test('the score page renders in headless Chromium with one bar per task', { sk
   writeFileSync(join(out, 'generations.jsonl'), gens.join('\n') + '\n');
   writeFileSync(join(out, 'judgments.jsonl'), judg.join('\n') + '\n');
   const r = await runEval({ outputDir: out, phases: ['score'], tasks: [] as never[] });
-  t.same(readScores(out), { tasks: { t1: 0.25, t2: 0.5, t3: 1 }, overall: 7 / 12 });
+  t.same(readScores(out), { tasks: { t1: 0.25, t2: 0.5, t3: 1 }, counts: { t1: { scored: 4, failed: 0, total: 4 }, t2: { scored: 4, failed: 0, total: 4 }, t3: { scored: 4, failed: 0, total: 4 } }, overall: 7 / 12 });
   t.ok(r.score);
   const html = readFileSync(join(out, 'scores.html'), 'utf8');
   const widths = [...html.matchAll(/<rect [^>]*width="([\d.]+)"[^>]*data-category="([^"]+)"/g)].map((m) => [m[2], Number(m[1])] as const);
