@@ -13,11 +13,11 @@ import type { GenerationEngine, GenerationResult } from '../../src/generate/type
 const tokenizer = await loadTokenizer();
 const model = Model.create({ vocabSize: tokenizer.vocabSize, hiddenSize: 16, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: true }, { seed: 5 });
 
-/** An engine whose generations wait until `release()`, so requests stay queued while the test looks. */
+/** An engine whose generations wait until `release()` (then no longer), so requests stay queued while the test looks. */
 function heldEngine() {
   const inner = createGenerationEngine(model, { tokenizer });
   let open: () => void = () => {};
-  let gate = new Promise<void>((r) => (open = r));
+  const gate = new Promise<void>((r) => (open = r));
   let started = 0;
   const engine: GenerationEngine = {
     generate: async (request): Promise<GenerationResult> => {
@@ -27,7 +27,7 @@ function heldEngine() {
     },
     close: () => inner.close(),
   };
-  return { engine, started: () => started, release: () => (open(), (gate = new Promise<void>((r) => (open = r)))) };
+  return { engine, started: () => started, release: () => open() };
 }
 
 const chatBody = (max_tokens: number, n = 1) => JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens, n, temperature: 0 });
