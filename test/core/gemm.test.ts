@@ -18,6 +18,7 @@ import {
   type GemmKernelName,
 } from '../../src/engine/system.js';
 import { randn, rng } from '../helpers/numeric.js';
+import { skipIfMissing } from '../helpers/system-skip.js';
 
 const initialKernel = gemmKernel();
 const initialThreads = threads();
@@ -207,9 +208,10 @@ t.test('portable kernel matches the float64 reference', kernelSuite('portable'))
 
 t.test(
   'OpenBLAS kernel matches the float64 reference',
-  gemmKernels().includes('openblas')
-    ? {}
-    : { skip: 'OpenBLAS was not built in (cblas.h or libopenblas missing at build time, or MEDIX_NO_OPENBLAS=1)' },
+  skipIfMissing(
+    gemmKernels().includes('openblas') ? null : 'OpenBLAS was not built in (cblas.h or libopenblas missing at build time, or MEDIX_NO_OPENBLAS=1)',
+    process.env.MEDIX_NO_OPENBLAS === '1',
+  ),
   kernelSuite('openblas'),
 );
 

@@ -15,6 +15,7 @@ import { mergeCheckpoint } from '../../src/train/merge.js';
 import { hasMpirun, mpirun, mpiUnavailable } from '../helpers/mpirun.js';
 import { freshModel, trainSteps } from './ranks/dp-steps.js';
 import { sameBits } from '../helpers/numeric.js';
+import { skipIfMissing } from '../helpers/system-skip.js';
 
 const script = join(import.meta.dirname, 'ranks', 'collectives.ts');
 // Float sums run in another order across ranks than in one process; the weights after two AdamW
@@ -33,7 +34,7 @@ t.test('a plain process is a world of one where collectives are the identity', a
 });
 
 const unavailable = mpiUnavailable();
-t.test('two ranks: collectives, data-parallel steps, sharded checkpoint and merge', unavailable ? { skip: unavailable } : {}, async (t) => {
+t.test('two ranks: collectives, data-parallel steps, sharded checkpoint and merge', skipIfMissing(unavailable, process.env.MEDIX_NO_MPI === '1'), async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'medix-mpi-'));
   const run = await mpirun(2, script, [out]);
   t.equal(run.code, 0, `mpirun exits 0\n${run.output}`);
@@ -95,7 +96,7 @@ t.test('two ranks: collectives, data-parallel steps, sharded checkpoint and merg
 
 t.test(
   'a build without MPI refuses to run as one of several processes a launcher started',
-  buildInfo().mpi ? { skip: 'this build has MPI (the refusal is for builds without it)' } : hasMpirun() ? {} : { skip: 'mpirun is not installed' },
+  buildInfo().mpi ? { skip: 'this build has MPI (the refusal is for builds without it)' } : skipIfMissing(hasMpirun() ? null : 'mpirun is not installed'),
   async (t) => {
     const run = await mpirun(2, script, [mkdtempSync(join(tmpdir(), 'medix-nompi-'))]);
     t.not(run.code, 0);

@@ -17,6 +17,7 @@ import { crashAtWriteEnv } from '../helpers/crash-env.js';
 import { mpirun, mpiUnavailable } from '../helpers/mpirun.js';
 import { rng, sameBits } from '../helpers/numeric.js';
 import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
+import { skipIfMissing } from '../helpers/system-skip.js';
 
 const script = join(import.meta.dirname, 'ranks', 'train.ts');
 // Two ranks sum in another order than one process, and AdamW turns the rounding of gradients near
@@ -86,7 +87,7 @@ const metrics = (run: string) =>
     .map((l) => JSON.parse(l));
 
 const unavailable = mpiUnavailable();
-t.test('medix train on two ranks', unavailable ? { skip: unavailable } : {}, async (t) => {
+t.test('medix train on two ranks', skipIfMissing(unavailable, process.env.MEDIX_NO_MPI === '1'), async (t) => {
   await trainHere('one', 2);
   const [rank0, rank1] = await trainTwoRanks(t, 'two', 2);
 

@@ -14,6 +14,7 @@ import { EndpointChatModel } from '../../src/eval/endpoint-model.js';
 import { PALETTE } from '../../src/report/svg-chart.js';
 import { findChromium, screenshot } from '../helpers/chromium.js';
 import { scriptedVerdict, startChatServer, textOf, type ChatBody } from './chat-servers.js';
+import { skipIfMissing } from '../helpers/system-skip.js';
 
 const fixtures = join(import.meta.dirname, '../fixtures/eval');
 const tasks = selectTasks(loadTasks(), ['mmlu_anatomy', 'medqa']);
@@ -122,7 +123,7 @@ t.test('comparison of result directories', async (t) => {
 });
 
 const browser = findChromium();
-t.test('the score page renders in headless Chromium with one bar per task', { skip: browser ? false : 'Chromium is not installed (apt-get install chromium); the render check needs it' }, async (t) => {
+t.test('the score page renders in headless Chromium with one bar per task', skipIfMissing(browser ? null : 'Chromium is not installed (apt-get install chromium); the render check needs it'), async (t) => {
   const out = tmp('medix-eval-page-');
   writeFileSync(join(out, 'generations.jsonl'), '');
   const gens: string[] = [];

@@ -11,6 +11,7 @@ import { niceTicks, PALETTE } from '../../src/report/svg-chart.js';
 import { readRun, RunFileError } from '../../src/report/run-files.js';
 import { renderReport, metricNames } from '../../src/report/html.js';
 import { findChromium, screenshot } from '../helpers/chromium.js';
+import { skipIfMissing } from '../helpers/system-skip.js';
 
 function makeRun(steps: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'medix-report-'));
@@ -67,7 +68,7 @@ t.test('every numeric metric gets a chart holding each logged point; text is esc
 
 const browser = findChromium();
 const noBrowser = 'Chromium is not installed (apt-get install chromium); the render check needs it';
-t.test('medix report renders in headless Chromium and shows the curves', { skip: browser ? false : noBrowser }, async (t) => {
+t.test('medix report renders in headless Chromium and shows the curves', skipIfMissing(browser ? null : noBrowser), async (t) => {
   const dir = makeRun(12);
   execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/medix.ts'), 'report', dir], { stdio: 'pipe' });
   const html = join(dir, 'report.html');
