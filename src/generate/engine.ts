@@ -95,6 +95,41 @@ function numberIn(v: unknown, name: string, ok: (x: number) => boolean, range: s
   return v;
 }
 
+/**
+ * Most tokens in one forward for its linear layers and head to run as the few-row product
+ * (native/core/gemv.h kGemvMaxRows), whose rows do not depend on one another; past it they run as a
+ * GEMM, whose bits for a row may depend on the others.
+ */
+export const FEW_ROW_MAX_TOKENS = 128;
+
+interface StepPart {
+  seq: number;
+  ids: readonly number[];
+  draws: { request: RequestState; sample: SampleState }[];
+}
+
+/**
+ * The step's sequences in forwards of at most FEW_ROW_MAX_TOKENS tokens (a longer prompt alone in
+ * its own), in order. A decode row or a short prompt then always runs through the few-row product,
+ * so its tokens and log-probs are the same bits whether a long prompt is prefilled beside it or not.
+ */
+export function fewRowGroups<P extends { ids: readonly number[] }>(parts: readonly P[]): P[][] {
+  const groups: P[][] = [];
+  let current: P[] = [];
+  let size = 0;
+  for (const p of parts) {
+    if (current.length > 0 && size + p.ids.length > FEW_ROW_MAX_TOKENS) {
+      groups.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(p);
+    size += p.ids.length;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
+}
+
 export class Qwen3GenerationEngine implements GenerationEngine {
   private readonly gen: NativeGenerator;
   private readonly tokenizer: TextTokenizer | undefined;
@@ -265,37 +300,38 @@ export class Qwen3GenerationEngine implements GenerationEngine {
   }
 
   private async step(admitted: RequestState[]): Promise<void> {
+    // One part per sequence: its new tokens (the last sampled token, or a whole prompt) and the
+    // samples drawn from its last token.
+    const parts: StepPart[] = [];
+    for (const r of this.running) {
+      if (admitted.includes(r)) continue;
+      for (const s of r.samples) if (!s.finish) parts.push({ seq: s.seq, ids: [s.tokenIds[s.tokenIds.length - 1]], draws: [{ request: r, sample: s }] });
+    }
+    for (const r of admitted) parts.push({ seq: r.promptSeq, ids: r.request.promptIds, draws: r.samples.map((sample) => ({ request: r, sample })) });
+    for (const group of fewRowGroups(parts)) await this.forwardAndSample(group);
+    for (const r of admitted) if (!r.settled) this.seatSamples(r);
+    for (const r of [...this.running]) if (!r.settled && r.samples.every((s) => s.finish)) this.finish(r);
+  }
+
+  /** One forward over the parts' tokens, then one draw per sample. */
+  private async forwardAndSample(parts: readonly StepPart[]): Promise<void> {
     const tokens: number[] = [];
-    const seqIds: number[] = [];
     const cu: number[] = [0];
     const logitRows: number[] = [];
     const sampling: NativeSamplerParams[] = [];
     const owners: { request: RequestState; sample: SampleState }[] = [];
-    const add = (seq: number, ids: readonly number[]) => {
-      seqIds.push(seq);
-      tokens.push(...ids);
+    for (const part of parts) {
+      tokens.push(...part.ids);
       cu.push(tokens.length);
-    };
-    const draw = (request: RequestState, sample: SampleState) => {
-      logitRows.push(tokens.length - 1);
-      sampling.push({ ...request.params.sampler, stream: sample.index, counter: sample.tokenIds.length });
-      owners.push({ request, sample });
-    };
-    for (const r of this.running) {
-      if (admitted.includes(r)) continue;
-      for (const s of r.samples) {
-        if (s.finish) continue;
-        add(s.seq, [s.tokenIds[s.tokenIds.length - 1]]);
-        draw(r, s);
+      for (const d of part.draws) {
+        logitRows.push(tokens.length - 1);
+        sampling.push({ ...d.request.params.sampler, stream: d.sample.index, counter: d.sample.tokenIds.length });
+        owners.push(d);
       }
-    }
-    for (const r of admitted) {
-      add(r.promptSeq, r.request.promptIds);
-      for (const s of r.samples) draw(r, s);
     }
     const out = await this.gen.step({
       tokens: Int32Array.from(tokens),
-      seqIds,
+      seqIds: parts.map((p) => p.seq),
       cuSeqlens: Int32Array.from(cu),
       logitRows: Int32Array.from(logitRows),
       sampling,
@@ -303,8 +339,6 @@ export class Qwen3GenerationEngine implements GenerationEngine {
     owners.forEach(({ request, sample }, i) => {
       if (!request.settled) this.accept(request, sample, out.tokens[i], out.logprobs[i]);
     });
-    for (const r of admitted) if (!r.settled) this.seatSamples(r);
-    for (const r of [...this.running]) if (!r.settled && r.samples.every((s) => s.finish)) this.finish(r);
   }
 
   /** After the prefill: the first unfinished sample keeps the prompt's sequence, the others fork it. */
