@@ -6,6 +6,8 @@ import t from 'tap';
 import { samplingDistribution, sampleLogits } from '../../src/generate/native-generator.js';
 import type { NativeSamplerParams } from '../../src/generate/native-generator.js';
 import { randn, rng } from '../helpers/numeric.js';
+import { Qwen3GenerationEngine } from '../../src/generate/engine.js';
+import { tinyConfig, tinyModel } from './helpers.js';
 
 /** The sampler's documented pipeline written out plainly: penalty, temperature, top-k, top-p, min-p. */
 function referenceDistribution(logits: Float32Array, p: NativeSamplerParams, history: number[] = []): Map<number, number> {
@@ -195,6 +197,18 @@ t.test('a non-finite logit is refused with where it is, never sampled', async (t
     t.throws(() => sampleLogits(rows, 16, [0, 1, 2].map(() => ({ temperature: 0.7, seed: 1 }))), new RegExp(`non-finite value \\(${shown}\\) at index 21`));
     t.throws(() => samplingDistribution(rows.subarray(16, 32), { temperature: 0 }), new RegExp(`non-finite value \\(${shown}\\) at index 5`));
   }
+});
+
+t.test('a model whose logits are not finite fails the generation with a clear error', async (t) => {
+  const model = tinyModel(3);
+  const head = Float32Array.from(model.getParameter('lm_head.weight'));
+  // Token 5's row at the float maximum: its logit overflows (to an infinity, or NaN where they cancel).
+  head.fill(3.4e38, 5 * tinyConfig.hiddenSize, 6 * tinyConfig.hiddenSize);
+  model.setParameter('lm_head.weight', head);
+  const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
+  t.teardown(() => engine.close());
+  await t.rejects(engine.generate({ promptIds: [1, 2, 3], params: { temperature: 0.7, maxNewTokens: 2, seed: 1 } }), /sampling: row 0 logit 5 is (-?nan|-?inf) \(the model produced a non-finite logit\)/);
+  await t.rejects(engine.generate({ promptIds: [1, 2, 3], params: { temperature: 0, maxNewTokens: 2 } }), /logit 5 is (-?nan|-?inf)/, 'greedy too');
 });
 
 // Extreme but finite logits and temperatures: every draw must be a kept token with a finite,
