@@ -287,7 +287,8 @@ void sampling_distribution(std::vector<int32_t>& ids, std::vector<double>& probs
                            const SamplerParams& p, const int32_t* history, int64_t n_history) {
   check_sampler_params(p);
   const int64_t bad = first_non_finite(logits, vocab);
-  MEDIX_CHECK(bad < 0, "sampling: logit ", bad, " is ", logits[bad < 0 ? 0 : bad], " (the model produced a non-finite logit)");
+  MEDIX_CHECK(bad < 0, "sampling: logit ", bad, " is ", logits[bad < 0 ? 0 : bad],
+              " (the model produced a non-finite logit)");
   Scratch& s = scratch;
   const RowPlan plan = plan_row(s, logits, vocab, p, history, n_history);
   ids.clear();

@@ -19,8 +19,8 @@ export function registerServe(program: Command): void {
     .option('--max-tokens-cap <n>', 'cap on max_tokens per request', positiveInt, 4096)
     .option('--max-body-bytes <n>', 'largest request body', positiveInt, 1 << 20)
     .option('--max-batch <n>', 'most sequences decoding at once', positiveInt, 64)
-    .option('--max-queued-tokens <n>', 'most sample-tokens (prompts x n x max_tokens) queued at once; past it: 429', positiveInt, 1 << 20)
-    .option('--allow-host <names...>', 'Host header names accepted besides the bound address (DNS rebinding protection)')
+    .option('--max-queued-tokens <n>', 'most sample-tokens (prompts x n x max_tokens) queued; past it: 429', positiveInt, 1 << 20)
+    .option('--allow-host <names...>', 'Host header names accepted besides the bound address (against DNS rebinding)')
     .option('--enable-thinking', 'chats think by default, as Qwen3 (the default; clients can set chat_template_kwargs.enable_thinking)')
     .option('--no-enable-thinking', 'chats default to thinking off (clients can still set chat_template_kwargs.enable_thinking)')
     .action(async (o: { model: string; servedModelName?: string; host: string; port: number; apiKey?: string; maxTokensCap: number; maxBodyBytes: number; maxBatch: number; enableThinking?: boolean; maxQueuedTokens: number; allowHost?: string[] }) => {

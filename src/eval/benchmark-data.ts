@@ -41,7 +41,8 @@ export function benchmarkFile(task: TaskSpec, dataDir: string): string {
     if (!existsSync(f)) throw new EvalDataError(`task ${task.name}: data file ${f} not found`);
     return f;
   }
-  const candidates = [task.name, ...(task.aliases ?? [])].flatMap((n) => ['.jsonl', '.parquet'].map((ext) => join(dataDir, n + ext)));
+  const names = [task.name, ...(task.aliases ?? [])];
+  const candidates = names.flatMap((n) => ['.jsonl', '.parquet'].map((ext) => join(dataDir, n + ext)));
   const found = candidates.find((f) => existsSync(f));
   if (!found) throw new EvalDataError(`task ${task.name}: no data file (looked for ${candidates.join(' and ')})`);
   return found;
@@ -123,7 +124,9 @@ function readChoices(task: TaskSpec, row: Row, where: string): string[] | undefi
   return withoutOwnLabels(options.map((o) => o.trim()));
 }
 
-function readAnswerIndex(answer: { column: string; as: 'text' | 'index' | 'letter' }, row: Row, choices: string[], where: string): number {
+type OptionAnswer = { column: string; as: 'text' | 'index' | 'letter' };
+
+function readAnswerIndex(answer: OptionAnswer, row: Row, choices: string[], where: string): number {
   const { column: name, as } = answer;
   const v = column(row, name, where);
   let index = -1;
@@ -154,8 +157,8 @@ function checkColumns(task: TaskSpec, file: string, rows: { row: Row; where: str
       const top = c in row ? c : c.split('.')[0];
       if (!(top in row))
         throw new EvalDataError(
-          `task ${task.name}: ${file} has no column '${top}' (${where}; the task reads ${columnsRead(task).join(', ')}; ` +
-            `the file has ${Object.keys(row).join(', ')})`,
+          `task ${task.name}: ${file} has no column '${top}' (${where}; ` +
+            `the task reads ${columnsRead(task).join(', ')}; the file has ${Object.keys(row).join(', ')})`,
         );
     }
 }
@@ -163,7 +166,8 @@ function checkColumns(task: TaskSpec, file: string, rows: { row: Row; where: str
 function readReference(task: TaskSpec, row: Row, where: string): string {
   const names = 'columns' in task.answer ? task.answer.columns : [task.answer.column];
   const reference = names.map((c) => asText(column(row, c, where), c, where).trim()).join('\n').trim();
-  if (reference === '') throw new EvalDataError(`${where}: field '${names.join("' + '")}' (the reference answer) is empty`);
+  if (reference === '')
+    throw new EvalDataError(`${where}: field '${names.join("' + '")}' (the reference answer) is empty`);
   return reference;
 }
 
@@ -188,7 +192,8 @@ export async function readBenchmark(task: TaskSpec, dataDir: string): Promise<Be
       const answerIndex = readAnswerIndex(task.answer, row, choices, where);
       items.push({ ...base, prompt: formatMultipleChoice(question, choices), choices, answerIndex, reference: choices[answerIndex], image });
     } else if (choices) {
-      items.push({ ...base, prompt: formatMultipleChoice(question, choices), choices, reference: readReference(task, row, where), image });
+      const reference = readReference(task, row, where);
+      items.push({ ...base, prompt: formatMultipleChoice(question, choices), choices, reference, image });
     } else {
       items.push({ ...base, prompt: question, reference: readReference(task, row, where), image });
     }

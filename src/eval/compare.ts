@@ -7,7 +7,8 @@ import { SCORES_FILE } from './records.js';
 import { textTable, ScoreError, type EvalScores } from './scores.js';
 
 const unit = z.number().min(0).max(1);
-const counts = z.object({ scored: z.number().int().min(0), failed: z.number().int().min(0), total: z.number().int().min(0) }).strict();
+const count = z.number().int().min(0);
+const counts = z.object({ scored: count, failed: count, total: count }).strict();
 const ScoresSchema = z
   .object({ tasks: z.record(z.string(), unit.nullable()), counts: z.record(z.string(), counts), overall: unit.nullable() })
   .strict();
@@ -48,8 +49,9 @@ export function compareDirs(dirs: string[], labels?: string[]): Comparison {
     if (missing.length || extra.length)
       throw new ScoreError(
         `${dirs[i]} was scored over other tasks than ${dirs[0]}` +
-          `${missing.length ? ` (missing ${missing.join(', ')})` : ''}${extra.length ? ` (extra ${extra.join(', ')})` : ''}: ` +
-          'score both over the same --tasks',
+          (missing.length ? ` (missing ${missing.join(', ')})` : '') +
+          (extra.length ? ` (extra ${extra.join(', ')})` : '') +
+          ': score both over the same --tasks',
       );
   });
   return { labels: labels ?? (unique ? names : dirs), tasks, sets };

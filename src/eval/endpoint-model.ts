@@ -17,8 +17,9 @@ export class EndpointChatModel implements ChatModel {
   }
 
   async chat(request: ChatRequest): Promise<ChatReply> {
-    const extra = request.thinking === undefined ? undefined : { chat_template_kwargs: { enable_thinking: request.thinking } };
-    const a = await this.client.chat({ messages: request.messages, temperature: request.temperature, maxTokens: request.maxTokens, extra });
+    const { messages, temperature, maxTokens, thinking } = request;
+    const extra = thinking === undefined ? undefined : { chat_template_kwargs: { enable_thinking: thinking } };
+    const a = await this.client.chat({ messages, temperature, maxTokens, extra });
     return { text: a.text, finishReason: a.finishReason };
   }
 }

@@ -15,7 +15,8 @@ export class EngineChatModel implements ChatModel {
   async chat(request: ChatRequest): Promise<ChatReply> {
     const hasImage = request.messages.some((m) => Array.isArray(m.content) && m.content.some((p) => p.type !== 'text'));
     if (hasImage) throw new Error(`${this.name}: the in-process engine reads text only; serve an image-capable model and pass --model-url`);
-    const text = this.tokenizer.applyChatTemplate(request.messages, { addGenerationPrompt: true, enableThinking: request.thinking });
+    const options = { addGenerationPrompt: true, enableThinking: request.thinking };
+    const text = this.tokenizer.applyChatTemplate(request.messages, options);
     const promptIds = this.tokenizer.encode(text, { addSpecialTokens: false });
     const result = await this.engine.generate({ promptIds, params: { temperature: request.temperature, maxNewTokens: request.maxTokens } });
     const sample = result.samples[0];

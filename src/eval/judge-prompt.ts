@@ -35,7 +35,8 @@ Reply with JSON only: {"score": N} where N is the integer score.`;
 export const NO_THINK = ' /no_think';
 
 export const REEVALUATE =
-  'Re-evaluate the candidate answer from scratch against the reference, and reply again with the JSON verdict only.' + NO_THINK;
+  'Re-evaluate the candidate answer from scratch against the reference, and reply again with the JSON verdict only.' +
+  NO_THINK;
 
 export function correctionMessage(scoring: TaskSpec['scoring'], problem: string): string {
   const form = scoring === 'binary' ? '{"score": 0} or {"score": 1}' : '{"score": N} with N an integer from 0 to 5';

@@ -48,8 +48,10 @@ export function computeScores(
   totals: Readonly<Record<string, number>> = {},
 ): { rows: TaskScoreRow[]; scores: EvalScores } {
   const rows = new Map<string, TaskScoreRow & { sum: number }>();
-  const empty = (task: string, scoring: TaskSpec['scoring']) =>
-    ({ task, scoring, samples: 0, total: 0, scored: 0, generationErrors: 0, judgeErrors: 0, unjudged: 0, score: null, sum: 0 });
+  const empty = (task: string, scoring: TaskSpec['scoring']) => ({
+    ...{ task, scoring, samples: 0, total: 0, scored: 0 },
+    ...{ generationErrors: 0, judgeErrors: 0, unjudged: 0, score: null, sum: 0 },
+  });
   const row = (task: string, scoring: TaskSpec['scoring']) => {
     let r = rows.get(task);
     if (!r) rows.set(task, (r = empty(task, scoring)));
@@ -77,7 +79,8 @@ export function computeScores(
     counts[r.task] = { scored: r.scored, failed: r.generationErrors + r.judgeErrors, total: r.total };
     out.push(r);
   }
-  if (out.every((r) => r.score === null)) throw new ScoreError('no task has a judged sample yet: run the generate and evaluate phases first');
+  if (out.every((r) => r.score === null))
+    throw new ScoreError('no task has a judged sample yet: run the generate and evaluate phases first');
   const complete = out.every((r) => r.total > 0 && r.scored === r.total);
   const overall = complete ? out.reduce((a, r) => a + r.score!, 0) / out.length : null;
   return { rows: out, scores: { tasks, counts, overall } };

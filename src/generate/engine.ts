@@ -305,9 +305,11 @@ export class Qwen3GenerationEngine implements GenerationEngine {
     const parts: StepPart[] = [];
     for (const r of this.running) {
       if (admitted.includes(r)) continue;
-      for (const s of r.samples) if (!s.finish) parts.push({ seq: s.seq, ids: [s.tokenIds[s.tokenIds.length - 1]], draws: [{ request: r, sample: s }] });
+      for (const s of r.samples)
+        if (!s.finish) parts.push({ seq: s.seq, ids: [s.tokenIds[s.tokenIds.length - 1]], draws: [{ request: r, sample: s }] });
     }
-    for (const r of admitted) parts.push({ seq: r.promptSeq, ids: r.request.promptIds, draws: r.samples.map((sample) => ({ request: r, sample })) });
+    for (const r of admitted)
+      parts.push({ seq: r.promptSeq, ids: r.request.promptIds, draws: r.samples.map((sample) => ({ request: r, sample })) });
     for (const group of fewRowGroups(parts)) await this.forwardAndSample(group);
     for (const r of admitted) if (!r.settled) this.seatSamples(r);
     for (const r of [...this.running]) if (!r.settled && r.samples.every((s) => s.finish)) this.finish(r);

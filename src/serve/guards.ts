@@ -46,7 +46,10 @@ export function hostAllowed(header: string | undefined, boundHost: string, allow
 /** A warning for binding where others can reach the server without a key, or null. */
 export function exposureWarning(host: string, apiKey: string | undefined): string | null {
   if (apiKey || isLoopback(host)) return null;
-  return `medix serve: warning: listening on ${host} (not a loopback address) without an API key: anyone who can reach it can use the model; set --api-key or MEDIX_API_KEY`;
+  return (
+    `medix serve: warning: listening on ${host} (not a loopback address) without an API key: ` +
+    'anyone who can reach it can use the model; set --api-key or MEDIX_API_KEY'
+  );
 }
 
 /**

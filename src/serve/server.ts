@@ -143,10 +143,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   /** Runs `work` with prompts x n x max_tokens reserved from the budget, or answers 429 / 400. */
   async function withinBudget<T>(prompts: number, params: SamplingParams, work: () => Promise<T>): Promise<T> {
     const cost = prompts * params.n! * params.maxNewTokens!;
-    if (cost > budget.limit)
-      throw new HttpError(400, `the request asks for ${cost} sample-tokens (prompts x n x max_tokens), more than this server queues (${budget.limit})`, 'invalid_request_error', null, 'request_too_large');
-    if (!budget.tryReserve(cost))
-      throw new HttpError(429, `the server is busy (${budget.queued} of ${budget.limit} sample-tokens queued); retry after ${RETRY_AFTER_SECONDS} s`, 'rate_limit_error', null, 'queue_full', { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    if (cost > budget.limit) {
+      const message = `the request asks for ${cost} sample-tokens (prompts x n x max_tokens), more than this server queues (${budget.limit})`;
+      throw new HttpError(400, message, 'invalid_request_error', null, 'request_too_large');
+    }
+    if (!budget.tryReserve(cost)) {
+      const message = `the server is busy (${budget.queued} of ${budget.limit} sample-tokens queued); retry after ${RETRY_AFTER_SECONDS} s`;
+      throw new HttpError(429, message, 'rate_limit_error', null, 'queue_full', { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    }
     try {
       return await work();
     } finally {
@@ -221,7 +225,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await withinBudget(1, params, () => chatAnswer(r, promptIds, params, res));
   }
 
-  async function chatAnswer(r: ChatRequest, promptIds: number[], params: SamplingParams, res: http.ServerResponse): Promise<void> {
+  async function chatAnswer(r: ChatRequest, promptIds: number[], params: SamplingParams, res: http.ServerResponse) {
     const id = `chatcmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     const base = { id, object: 'chat.completion.chunk', created, model: o.modelName };
@@ -272,7 +276,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await withinBudget(prompts.length, params, () => completionsAnswer(r, prompts, params, res));
   }
 
-  async function completionsAnswer(r: CompletionRequest, prompts: number[][], params: SamplingParams, res: http.ServerResponse): Promise<void> {
+  async function completionsAnswer(r: CompletionRequest, prompts: number[][], params: SamplingParams, res: http.ServerResponse) {
     const id = `cmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     // Choice p * n + i is sample i of prompt p, streamed or not.
@@ -319,8 +323,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const route = `${url.pathname.replace(/\/+$/, '')}`;
-    if (!hostAllowed(req.headers.host, host, o.allowHosts ?? []))
-      throw new HttpError(403, `Host '${req.headers.host ?? ''}' is not this server's address (${host}); start it with --allow-host NAME to serve under another name`, 'invalid_request_error', null, 'host_not_allowed');
+    if (!hostAllowed(req.headers.host, host, o.allowHosts ?? [])) {
+      const message = `Host '${req.headers.host ?? ''}' is not this server's address (${host}); start it with --allow-host NAME to serve under another name`;
+      throw new HttpError(403, message, 'invalid_request_error', null, 'host_not_allowed');
+    }
     if (route === '/health') return sendJson(res, closing ? 503 : 200, { status: closing ? 'shutting down' : 'ok' });
     if (o.apiKey && !apiKeyMatches(req.headers.authorization, o.apiKey)) throw new HttpError(401, 'missing or wrong API key (Authorization: Bearer ...)', 'authentication_error', null, 'invalid_api_key');
     const routes: Record<string, { method: string; run: () => Promise<void> | void }> = {
