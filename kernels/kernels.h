@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "ops/adamw.h"
+#include "ops/attention.h"
 #include "ops/logprob.h"
 #include "ops/rope.h"
 
@@ -67,6 +68,14 @@ void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const A
 // the stream to return the value. +inf/NaN if any element is non-finite.
 double sum_squares(const float* g, int64_t n, cudaStream_t stream = 0);
 void scale_inplace(float* g, float s, int64_t n, cudaStream_t stream = 0);
+
+// attention.h: causal GQA over packed sequences. s.cu_seqlens is the HOST copy (checked there);
+// cu_seqlens_device the same n_seqs + 1 values on the device. head_dim 32, 64, 128 or 256.
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const int32_t* cu_seqlens_device, const AttentionShape& s, cudaStream_t stream = 0);
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                        const float* q, const float* k, const float* v, const int32_t* cu_seqlens_device,
+                        const AttentionShape& s, cudaStream_t stream = 0);
 
 // logprob.h: fused head + log-softmax + gather + entropy. targets are on the device; they are not
 // range-checked on the GPU (the caller validates them on the host, as the CPU function does).
