@@ -53,7 +53,8 @@ __global__ void rmsnorm_dw_partial_kernel(float* partial, const float* dout, con
   const int64_t c = blockIdx.y;
   if (i >= dim) return;
   float s = 0.0f;
-  for (int64_t r = c * rows / chunks; r < (c + 1) * rows / chunks; ++r) s += dout[r * dim + i] * (x[r * dim + i] * rstd[r]);
+  for (int64_t r = c * rows / chunks; r < (c + 1) * rows / chunks; ++r)
+    s += dout[r * dim + i] * (x[r * dim + i] * rstd[r]);
   partial[c * dim + i] = s;
 }
 

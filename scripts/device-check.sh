@@ -60,7 +60,9 @@ done
 
 status=pass
 [ "$conf_rc" -eq 0 ] && [ "$sanitizers_ok" -eq 1 ] || status=fail
-summary="{\"device_check\":\"$status\",\"conformance_rc\":$conf_rc,${tools_json}\"seconds\":$(($(date +%s) - start)),\"logs\":\"$out\",\"conformance\":$conf_json}"
+seconds=$(($(date +%s) - start))
+summary="{\"device_check\":\"$status\",\"conformance_rc\":$conf_rc,${tools_json}\"seconds\":$seconds,"
+summary+="\"logs\":\"$out\",\"conformance\":$conf_json}"
 echo "$summary" >"$out/summary.json"
 echo "$summary"
 [ "$status" = pass ]

@@ -5,8 +5,9 @@
 // Without a usable CUDA device it says so, runs the CPU references at the tiny shapes and the
 // harness self-test only, and exits 0 (the GPU checks are reported as not run, never as passed).
 //
-//   cuda_conformance [--tiny] [--require-gpu] [--only OP]
+//   cuda_conformance [--tiny | --all-shapes] [--require-gpu] [--only OP]
 //     --tiny         tiny shapes only (what compute-sanitizer runs)
+//     --all-shapes   the Qwen3-like shapes too even without a GPU (times the CPU references only)
 //     --require-gpu  no usable device is an error (exit 2): what the GPU machine's check uses
 //     --only OP      only the op family OP (e.g. logprob)
 //
@@ -55,7 +56,7 @@ constexpr Tolerance kGemm{1e-4, 1e-5};
 constexpr Tolerance kAttentionGrad{1e-3, 1e-5};
 
 struct Options {
-  bool tiny_only = false, require_gpu = false;
+  bool tiny_only = false, all_shapes = false, require_gpu = false;
   std::string only;
 };
 
@@ -156,7 +157,8 @@ void rmsnorm_case(Context& ctx, const char* what, int64_t rows, int64_t dim) {
         std::vector<float> out(rows * dim), rstd(rows), dx = dx0, dw = dw0;
         cpu::rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), rows, dim, eps);
         cpu::rmsnorm_backward(dx.data(), dw.data(), dout.data(), x.data(), w.data(), rstd.data(), rows, dim);
-        return Outputs{{"out", std::move(out)}, {"rstd", std::move(rstd)}, {"dx", std::move(dx)}, {"dw", std::move(dw)}};
+        return Outputs{{"out", std::move(out)}, {"rstd", std::move(rstd)}, {"dx", std::move(dx)},
+                       {"dw", std::move(dw)}};
       },
       [&](GpuTimer& timer) {
         DeviceBuffer<float> d_x(x), d_w(w), d_dout(dout), d_dx(dx0), d_dw(dw0), d_out(rows * dim), d_rstd(rows);
@@ -274,7 +276,8 @@ void adamw_case(Context& ctx, int64_t n, int64_t step, bool decay, float grad_ra
   };
   run_case(
       ctx, "adamw",
-      to_string_shape({{"n", n}, {"step", step}, {"decay", decay}}) + " max_norm=" + std::to_string(max_norm).substr(0, 4),
+      to_string_shape({{"n", n}, {"step", step}, {"decay", decay}}) + " max_norm=" +
+          std::to_string(max_norm).substr(0, 4),
       [&] {
         std::vector<float> p = p0, m = m0, v = v0, gs = g;
         const double sq = cpu::sum_squares(g.data(), n);
@@ -558,10 +561,12 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--tiny") ctx.opt.tiny_only = true;
+    else if (a == "--all-shapes") ctx.opt.all_shapes = true;
     else if (a == "--require-gpu") ctx.opt.require_gpu = true;
     else if (a == "--only" && i + 1 < argc) ctx.opt.only = argv[++i];
     else {
-      std::fprintf(stderr, "cuda_conformance: unknown argument '%s' (use --tiny, --require-gpu, --only OP)\n",
+      std::fprintf(stderr,
+                   "cuda_conformance: unknown argument '%s' (use --tiny, --all-shapes, --require-gpu, --only OP)\n",
                    a.c_str());
       return 2;
     }
@@ -572,9 +577,10 @@ int main(int argc, char** argv) {
   std::string device;
   if (err != cudaSuccess || count == 0) {
     device = std::string("none: ") + (err != cudaSuccess ? cudaGetErrorString(err) : "no CUDA device");
-    std::fprintf(stderr, "cuda_conformance: NO CUDA DEVICE (%s). Running the CPU references at tiny shapes and the "
-                         "harness self-test only; no GPU check ran.\n", device.c_str());
-    ctx.opt.tiny_only = true;
+    std::fprintf(stderr, "cuda_conformance: NO CUDA DEVICE (%s). Running the CPU references (%s shapes) and the "
+                         "harness self-test only; no GPU check ran.\n", device.c_str(),
+                 ctx.opt.all_shapes ? "all" : "tiny");
+    if (!ctx.opt.all_shapes) ctx.opt.tiny_only = true;
   } else {
     cudaDeviceProp prop{};
     medix::conformance::cuda_ok(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
