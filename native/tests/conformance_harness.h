@@ -53,11 +53,11 @@ template <typename T>
 class DeviceBuffer {
  public:
   explicit DeviceBuffer(const std::vector<T>& host) : n_(host.size()) {
-    cuda_ok(cudaMalloc(reinterpret_cast<void**>(&ptr_), bytes()), "cudaMalloc");
-    cuda_ok(cudaMemcpy(ptr_, host.data(), bytes(), cudaMemcpyHostToDevice), "cudaMemcpy to device");
+    cuda_ok(cudaMalloc(reinterpret_cast<void**>(&ptr_), bytes() + 1), "cudaMalloc");  // + 1: valid for n = 0
+    if (n_) cuda_ok(cudaMemcpy(ptr_, host.data(), bytes(), cudaMemcpyHostToDevice), "cudaMemcpy to device");
   }
   explicit DeviceBuffer(size_t n) : n_(n) {
-    cuda_ok(cudaMalloc(reinterpret_cast<void**>(&ptr_), bytes()), "cudaMalloc");
+    cuda_ok(cudaMalloc(reinterpret_cast<void**>(&ptr_), bytes() + 1), "cudaMalloc");
     cuda_ok(cudaMemset(ptr_, 0, bytes()), "cudaMemset");
   }
   ~DeviceBuffer() { cudaFree(ptr_); }
@@ -66,12 +66,12 @@ class DeviceBuffer {
   T* get() const { return ptr_; }
   std::vector<T> to_host() const {
     std::vector<T> host(n_);
-    cuda_ok(cudaMemcpy(host.data(), ptr_, bytes(), cudaMemcpyDeviceToHost), "cudaMemcpy to host");
+    if (n_) cuda_ok(cudaMemcpy(host.data(), ptr_, bytes(), cudaMemcpyDeviceToHost), "cudaMemcpy to host");
     return host;
   }
 
  private:
-  size_t bytes() const { return sizeof(T) * n_ + 1; }  // + 1: a valid allocation for n = 0
+  size_t bytes() const { return sizeof(T) * n_; }
   T* ptr_ = nullptr;
   size_t n_;
 };
