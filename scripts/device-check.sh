@@ -3,7 +3,9 @@
 # kernels/ against the CPU reference ops, tiny and Qwen3-like shapes), then compute-sanitizer
 # (memcheck, racecheck) on the tiny shapes when it is installed. Logs go under $OUT when it is set
 # (else /tmp/medix-device-check); the last stdout line is one JSON summary. Exits non-zero if the
-# conformance program or a sanitizer fails. Bounded to about 7 minutes in the worst case.
+# conformance program or a sanitizer fails. With the prebuilt binary its time limits add up to
+# under 7 minutes (240 s conformance, 2 x 75 s sanitizers, 20 s sanitizer search); building first
+# (only when the binary is missing) can add up to 4 minutes.
 #
 # Usage: bash scripts/device-check.sh [path/to/cuda_conformance]
 #   default binary: build/cuda-check/cuda_conformance (scripts/build-cuda-check.sh makes it; when it
@@ -28,7 +30,7 @@ fi
 { nvidia-smi 2>&1 || echo "nvidia-smi not available"; ldd "$bin"; } >"$out/machine.txt" 2>&1
 
 # 1. Conformance: every op, tiny and Qwen3-like shapes. --require-gpu: no usable device is a failure.
-timeout 300 "$bin" --require-gpu >"$out/conformance.json" 2>"$out/conformance.log"
+timeout 240 "$bin" --require-gpu >"$out/conformance.json" 2>"$out/conformance.log"
 conf_rc=$?
 conf_json=$(tail -n 1 "$out/conformance.json")
 [ -n "$conf_json" ] || conf_json=null
@@ -49,7 +51,7 @@ for tool in memcheck racecheck; do
     tools_json+="\"$tool\":{\"ran\":false,\"reason\":\"compute-sanitizer not found\"},"
     continue
   fi
-  timeout 100 "$sanitizer" --tool "$tool" --error-exitcode 3 "$bin" --tiny --require-gpu \
+  timeout 75 "$sanitizer" --tool "$tool" --error-exitcode 3 "$bin" --tiny --require-gpu \
     >"$out/$tool.json" 2>"$out/$tool.log"
   rc=$?
   summary=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY' "$out/$tool.log" | tr '\n' ' ' | tr -d '"')
