@@ -18,6 +18,7 @@ out=${OUT:-/tmp/medix-device-check}
 mkdir -p "$out"
 bin=${1:-build/cuda-check/cuda_conformance}
 
+[ -f "$bin" ] && [ ! -x "$bin" ] && chmod +x "$bin"  # a carried copy may lose its mode bits
 if [ ! -x "$bin" ] && command -v nvcc >/dev/null; then
   echo "device-check: $bin missing; building it" >&2
   timeout 240 bash scripts/build-cuda-check.sh >"$out/build.log" 2>&1 || echo "device-check: build failed" >&2
