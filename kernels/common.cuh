@@ -1,6 +1,7 @@
 // Helpers every kernel file shares: launch checks, grid sizing, fixed-order reductions and
 // stream-ordered scratch buffers.
 #pragma once
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -12,6 +13,17 @@ namespace medix::cuda {
 
 // Launch check after every kernel: a bad configuration fails here, naming the op, not later.
 #define MEDIX_CUDA_LAUNCHED(what) ::medix::cuda::check(cudaGetLastError(), what)
+
+// Storage types: fp32, or bf16 holding values that are computed in fp32 (round to nearest even).
+using bf16 = __nv_bfloat16;
+__device__ inline float to_f32(float x) { return x; }
+__device__ inline float to_f32(bf16 x) { return __bfloat162float(x); }
+template <typename T>
+__device__ inline T from_f32(float x);
+template <>
+__device__ inline float from_f32<float>(float x) { return x; }
+template <>
+__device__ inline bf16 from_f32<bf16>(float x) { return __float2bfloat16_rn(x); }
 
 // Blocks for one thread per element of n, 256 threads a block.
 constexpr int kThreads = 256;

@@ -7,6 +7,7 @@
 // Scratch memory is taken from the stream-ordered allocator (cudaMallocAsync) and returned on the
 // same stream. Errors (bad arguments, CUDA failures) throw medix::Error naming the op.
 #pragma once
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -59,6 +60,15 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
 // residual.h
 void add_forward(float* out, const float* a, const float* b, int64_t n, cudaStream_t stream = 0);
 void add_inplace(float* dst, const float* src, int64_t n, cudaStream_t stream = 0);
+
+// bf16 storage, fp32 arithmetic: each result is the fp32 result rounded to bf16 (nearest even).
+void add_forward(__nv_bfloat16* out, const __nv_bfloat16* a, const __nv_bfloat16* b, int64_t n,
+                 cudaStream_t stream = 0);
+void add_inplace(__nv_bfloat16* dst, const __nv_bfloat16* src, int64_t n, cudaStream_t stream = 0);
+void swiglu_forward(__nv_bfloat16* out, const __nv_bfloat16* gate, const __nv_bfloat16* up, int64_t n,
+                    cudaStream_t stream = 0);
+void swiglu_backward(__nv_bfloat16* dgate, __nv_bfloat16* dup, const __nv_bfloat16* dout, const __nv_bfloat16* gate,
+                     const __nv_bfloat16* up, int64_t n, cudaStream_t stream = 0);
 
 // adamw.h. adamw_step multiplies the gradient by grad_scale first (the global-norm clip folded in:
 // the same bits as scale_inplace followed by the CPU adamw_step, without writing g back).

@@ -44,6 +44,36 @@ inline std::vector<float> random_floats(Rng& rng, int64_t n, float lo, float hi)
   return v;
 }
 
+// bf16 on the host as raw bits: round to nearest even (inputs are finite), and back.
+inline uint16_t bf16_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+inline float bf16_value(uint16_t bits) {
+  const uint32_t u = static_cast<uint32_t>(bits) << 16;
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+// Random values that bf16 holds exactly (so the CPU reference sees the GPU's inputs).
+inline std::vector<float> random_bf16_values(Rng& rng, int64_t n, float lo, float hi) {
+  std::vector<float> v = random_floats(rng, n, lo, hi);
+  for (float& x : v) x = bf16_value(bf16_bits(x));
+  return v;
+}
+inline std::vector<uint16_t> to_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_bits(v[i]);
+  return out;
+}
+inline std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_value(v[i]);
+  return out;
+}
+
 inline void cuda_ok(cudaError_t err, const char* what) {
   if (err != cudaSuccess) fail(what, ": ", cudaGetErrorName(err), ": ", cudaGetErrorString(err));
 }

@@ -54,6 +54,10 @@ constexpr Tolerance kRowReduction{1e-4, 1e-5};
 constexpr Tolerance kGemm{1e-4, 1e-5};
 
 constexpr Tolerance kAttentionGrad{1e-3, 1e-5};
+// bf16 storage with fp32 math, against the fp32 CPU result on the same (bf16-exact) inputs: the GPU
+// result is that value rounded to bf16, so within half a bf16 ulp (2^-8 relative, 8 significand
+// bits), or one ulp (2^-7) when fp32 rounding noise moves it across a rounding boundary.
+constexpr Tolerance kBf16{0x1p-7, 1e-6};
 
 struct Options {
   bool tiny_only = false, all_shapes = false, require_gpu = false;
@@ -260,6 +264,42 @@ void residual_case(Context& ctx, int64_t n) {
       {{"out", kExact}, {"grad", kExact}});
 }
 
+// ---- bf16 storage: residual add and SwiGLU ---------------------------------------------------------
+using bf16 = __nv_bfloat16;
+bf16* as_bf16(const DeviceBuffer<uint16_t>& b) { return reinterpret_cast<bf16*>(b.get()); }
+
+void bf16_elementwise_case(Context& ctx, int64_t n) {
+  Rng rng(21);
+  const std::vector<float> a = random_bf16_values(rng, n, -8, 8), b = random_bf16_values(rng, n, -2, 2);
+  const std::vector<float> dout = random_bf16_values(rng, n, -1, 1);
+  const std::vector<float> g0 = random_bf16_values(rng, n, -1, 1), g1 = random_bf16_values(rng, n, -1, 1);
+  run_case(
+      ctx, "bf16_swiglu_residual", to_string_shape({{"n", n}}),
+      [&] {
+        std::vector<float> sum(n), grad = g0, out(n), dgate = g0, dup = g1;
+        cpu::add_forward(sum.data(), a.data(), b.data(), n);
+        cpu::add_inplace(grad.data(), a.data(), n);
+        cpu::swiglu_forward(out.data(), a.data(), b.data(), n);
+        cpu::swiglu_backward(dgate.data(), dup.data(), dout.data(), a.data(), b.data(), n);
+        return Outputs{{"add", std::move(sum)}, {"add_inplace", std::move(grad)}, {"swiglu", std::move(out)},
+                       {"dgate", std::move(dgate)}, {"dup", std::move(dup)}};
+      },
+      [&](GpuTimer& timer) {
+        DeviceBuffer<uint16_t> d_a(to_bf16(a)), d_b(to_bf16(b)), d_dout(to_bf16(dout)), d_grad(to_bf16(g0));
+        DeviceBuffer<uint16_t> d_dgate(to_bf16(g0)), d_dup(to_bf16(g1)), d_sum(n), d_out(n);
+        timer.start();
+        cuda::add_forward(as_bf16(d_sum), as_bf16(d_a), as_bf16(d_b), n);
+        cuda::add_inplace(as_bf16(d_grad), as_bf16(d_a), n);
+        cuda::swiglu_forward(as_bf16(d_out), as_bf16(d_a), as_bf16(d_b), n);
+        cuda::swiglu_backward(as_bf16(d_dgate), as_bf16(d_dup), as_bf16(d_dout), as_bf16(d_a), as_bf16(d_b), n);
+        timer.stop();
+        return Outputs{{"add", from_bf16(d_sum.to_host())}, {"add_inplace", from_bf16(d_grad.to_host())},
+                       {"swiglu", from_bf16(d_out.to_host())}, {"dgate", from_bf16(d_dgate.to_host())},
+                       {"dup", from_bf16(d_dup.to_host())}};
+      },
+      {{"add", kBf16}, {"add_inplace", kBf16}, {"swiglu", kBf16}, {"dgate", kBf16}, {"dup", kBf16}});
+}
+
 // ---- AdamW with global-norm clipping ------------------------------------------------------------
 // The trainer's order (native/model/qwen3.cc): norm = sqrt(sum of squares); if norm > max_norm the
 // gradient is scaled by max_norm / (norm + 1e-6); then the AdamW step. The GPU folds the scale into
@@ -440,13 +480,18 @@ void attention_case(Context& ctx, const std::vector<int32_t>& cu, int64_t heads,
 void harness_self_test(Context& ctx) {
   OpResult r;
   r.op = "harness_self_test";
-  r.shape = "compare() rejects a perturbed element, a NaN and a size mismatch; accepts equal outputs";
+  r.shape = "compare() rejects a perturbed element, a NaN and a size mismatch; accepts equal outputs; bf16 rounding";
   Rng rng(19);
   const std::vector<float> ref = random_floats(rng, 1000, -1, 1);
   std::vector<float> off = ref, nan = ref;
   off[517] += 1e-3f;
   nan[3] = NAN;
-  const bool ok = compare("equal", ref, ref, kExact).pass && !compare("off", off, ref, kGemm).pass &&
+  // bf16 rounding: nearest even, ties to even, exact round trip of representable values.
+  const bool bf16_ok = bf16_value(bf16_bits(1.0f + 0x1p-8f)) == 1.0f &&
+                       bf16_value(bf16_bits(1.0f + 0x1p-8f + 0x1p-16f)) == 1.0f + 0x1p-7f &&
+                       bf16_value(bf16_bits(1.0f + 3 * 0x1p-8f)) == 1.0f + 0x1p-6f &&
+                       bf16_value(bf16_bits(-2.5f)) == -2.5f;
+  const bool ok = bf16_ok && compare("equal", ref, ref, kExact).pass && !compare("off", off, ref, kGemm).pass &&
                   !compare("nan", nan, ref, kGemm).pass &&
                   !compare("size", std::vector<float>(999), ref, kGemm).pass;
   if (!ok) r.error = "compare() accepted a wrong output or rejected an exact one";
@@ -486,6 +531,10 @@ void run_all(Context& ctx) {
   if (wanted(ctx, "residual")) {
     residual_case(ctx, 37);
     if (big) residual_case(ctx, 2048 * 2048);
+  }
+  if (wanted(ctx, "bf16_swiglu_residual")) {
+    bf16_elementwise_case(ctx, 37);
+    if (big) bf16_elementwise_case(ctx, 2048 * 6144);
   }
   if (wanted(ctx, "adamw")) {
     adamw_case(ctx, 1000, 1, false, 1e-3f, 1.0);  // norm below max_norm: no clipping
