@@ -55,7 +55,9 @@ for tool in memcheck racecheck; do
   timeout 75 "$sanitizer" --tool "$tool" --error-exitcode 3 "$bin" --tiny --require-gpu \
     >"$out/$tool.json" 2>"$out/$tool.log"
   rc=$?
-  summary=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY' "$out/$tool.log" | tr '\n' ' ' | tr -d '"')
+  # compute-sanitizer reports on stdout (mixed with the program's JSON line), the program logs on stderr.
+  summary=$(cat "$out/$tool.json" "$out/$tool.log" | grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY' \
+    | tr '\n' ' ' | tr -d '"')
   [ "$rc" -eq 0 ] || sanitizers_ok=0
   tools_json+="\"$tool\":{\"ran\":true,\"rc\":$rc,\"summary\":\"${summary% }\"},"
   echo "device-check: $tool rc=$rc ${summary}" >&2
