@@ -1,0 +1,200 @@
+// Causal grouped-query attention over packed variable-length sequences (attention.h), forward and
+// backward, flash-style: scores are never stored. Forward keeps an online softmax per query row
+// (running max m, running sum l, unnormalised output) and saves lse = m + log l; backward recomputes
+// P = exp(S - lse) and, with delta_i = dO_i . O_i,
+//   dS = P (dO V^T - delta),  dQ += scale dS K,  dK += scale dS^T Q,  dV += P^T dO.
+//
+// This first version maps one warp to one row (a query row for forward and dQ, a key row for dK and
+// dV), each lane holding head_dim/32 elements: simple, and every output has exactly one owner that
+// visits keys (or queries) in order, so there are no atomics and the bits are the same run to run.
+// The shared-memory tiling that makes it fast (FlashAttention-2's blocking) is the next step.
+#include <type_traits>
+
+#include "common.cuh"
+#include "ops/attention.h"
+
+namespace medix::cuda {
+namespace {
+
+constexpr int kWarps = 4;  // warps (rows) per block
+
+// The sequence holding token t: the largest s with cu[s] <= t (skipping empty sequences).
+__device__ inline int64_t sequence_of(const int32_t* cu, int64_t n_seqs, int64_t t) {
+  int64_t lo = 0, hi = n_seqs - 1;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi + 1) / 2;
+    if (cu[mid] <= t) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+struct Dims {
+  int64_t T, H, KV, n_seqs;
+  float scale;
+};
+
+// Lane `lane` holds elements c*32 + lane, c < kPer, of a head_dim = 32 kPer row.
+template <int kPer>
+__device__ inline float row_dot(const float (&a)[kPer], const float* b, int lane) {
+  float s = 0.0f;
+#pragma unroll
+  for (int c = 0; c < kPer; ++c) s += a[c] * b[c * 32 + lane];
+  return warp_sum(s);
+}
+
+template <int kPer>
+__device__ inline void load_row(float (&a)[kPer], const float* src, int lane) {
+#pragma unroll
+  for (int c = 0; c < kPer; ++c) a[c] = src[c * 32 + lane];
+}
+
+// One warp per (query token t, head h).
+template <int kPer>
+__global__ void attention_forward_kernel(float* out, float* lse, const float* q, const float* k, const float* v,
+                                         const int32_t* cu, Dims d) {
+  constexpr int D = kPer * 32;
+  const int64_t w = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (w >= d.T * d.H) return;
+  const int64_t t = w / d.H, h = w % d.H, kvh = h / (d.H / d.KV);
+  const int64_t start = cu[sequence_of(cu, d.n_seqs, t)];
+  float qv[kPer], acc[kPer] = {};
+  load_row(qv, q + w * D, lane);
+  float m = -INFINITY, l = 0.0f;
+  for (int64_t j = start; j <= t; ++j) {
+    const float s = d.scale * row_dot(qv, k + (j * d.KV + kvh) * D, lane);
+    const float m_new = fmaxf(m, s);
+    const float correction = expf(m - m_new), p = expf(s - m_new);  // exp(-inf) = 0 on the first key
+    l = l * correction + p;
+    const float* vj = v + (j * d.KV + kvh) * D;
+#pragma unroll
+    for (int c = 0; c < kPer; ++c) acc[c] = acc[c] * correction + p * vj[c * 32 + lane];
+    m = m_new;
+  }
+  const float inv = 1.0f / l;
+#pragma unroll
+  for (int c = 0; c < kPer; ++c) out[w * D + c * 32 + lane] = acc[c] * inv;
+  if (lane == 0) lse[w] = m + logf(l);
+}
+
+// One warp per (query token t, head h): delta = dO . O (saved for the dK/dV pass) and dQ.
+template <int kPer>
+__global__ void attention_dq_kernel(float* dq, float* delta, const float* dout, const float* out, const float* lse,
+                                    const float* q, const float* k, const float* v, const int32_t* cu, Dims d) {
+  constexpr int D = kPer * 32;
+  const int64_t w = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (w >= d.T * d.H) return;
+  const int64_t t = w / d.H, h = w % d.H, kvh = h / (d.H / d.KV);
+  const int64_t start = cu[sequence_of(cu, d.n_seqs, t)];
+  float qv[kPer], dov[kPer], acc[kPer] = {};
+  load_row(qv, q + w * D, lane);
+  load_row(dov, dout + w * D, lane);
+  const float dl = row_dot(dov, out + w * D, lane);
+  if (lane == 0) delta[w] = dl;
+  const float l = lse[w];
+  for (int64_t j = start; j <= t; ++j) {
+    const float* kj = k + (j * d.KV + kvh) * D;
+    const float p = expf(d.scale * row_dot(qv, kj, lane) - l);
+    const float ds = p * (row_dot(dov, v + (j * d.KV + kvh) * D, lane) - dl);
+#pragma unroll
+    for (int c = 0; c < kPer; ++c) acc[c] += ds * kj[c * 32 + lane];
+  }
+#pragma unroll
+  for (int c = 0; c < kPer; ++c) dq[w * D + c * 32 + lane] += d.scale * acc[c];
+}
+
+// One warp per (key token j, kv head): dK and dV over the query heads sharing it and the queries
+// i >= j of its sequence, heads then queries in order.
+template <int kPer>
+__global__ void attention_dkv_kernel(float* dk, float* dv, const float* delta, const float* dout, const float* lse,
+                                     const float* q, const float* k, const float* v, const int32_t* cu, Dims d) {
+  constexpr int D = kPer * 32;
+  const int64_t w = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (w >= d.T * d.KV) return;
+  const int64_t j = w / d.KV, kvh = w % d.KV, group = d.H / d.KV;
+  const int64_t end = cu[sequence_of(cu, d.n_seqs, j) + 1];
+  float kj[kPer], vv[kPer], dk_acc[kPer] = {}, dv_acc[kPer] = {};
+  load_row(kj, k + w * D, lane);
+  load_row(vv, v + w * D, lane);
+  for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
+    for (int64_t i = j; i < end; ++i) {
+      const int64_t row = i * d.H + h;
+      const float* qi = q + row * D;
+      const float* doi = dout + row * D;
+      const float p = expf(d.scale * row_dot(kj, qi, lane) - lse[row]);
+      const float ds = p * (row_dot(vv, doi, lane) - delta[row]);
+#pragma unroll
+      for (int c = 0; c < kPer; ++c) {
+        dv_acc[c] += p * doi[c * 32 + lane];
+        dk_acc[c] += ds * qi[c * 32 + lane];
+      }
+    }
+  }
+#pragma unroll
+  for (int c = 0; c < kPer; ++c) {
+    dk[w * D + c * 32 + lane] += d.scale * dk_acc[c];
+    dv[w * D + c * 32 + lane] += dv_acc[c];
+  }
+}
+
+// cu_seqlens is checked on the host copy the caller passes in AttentionShape (as the CPU does);
+// the kernels read the device copy.
+Dims check_shape(const AttentionShape& s, const char* fn) {
+  MEDIX_CHECK(s.T >= 0 && s.n_heads > 0 && s.n_kv_heads > 0, fn, ": bad shape (T ", s.T, ", heads ", s.n_heads,
+              ", kv heads ", s.n_kv_heads, ")");
+  MEDIX_CHECK(s.head_dim == 32 || s.head_dim == 64 || s.head_dim == 128 || s.head_dim == 256, fn,
+              ": head_dim must be 32, 64, 128 or 256 on the GPU, got ", s.head_dim);
+  MEDIX_CHECK(s.n_heads % s.n_kv_heads == 0, fn, ": n_heads (", s.n_heads, ") must be a multiple of n_kv_heads (",
+              s.n_kv_heads, ")");
+  MEDIX_CHECK(s.cu_seqlens != nullptr && s.n_seqs >= 1, fn, ": missing cu_seqlens");
+  MEDIX_CHECK(s.cu_seqlens[0] == 0 && s.cu_seqlens[s.n_seqs] == s.T, fn, ": cu_seqlens must run from 0 to T");
+  for (int64_t i = 0; i < s.n_seqs; ++i)
+    MEDIX_CHECK(s.cu_seqlens[i] <= s.cu_seqlens[i + 1], fn, ": cu_seqlens must be non-decreasing");
+  return {s.T, s.n_heads, s.n_kv_heads, s.n_seqs, s.scale};
+}
+
+// Calls launch(std::integral_constant<int, head_dim / 32>).
+template <typename Launch>
+void by_head_dim(int64_t head_dim, const Launch& launch) {
+  switch (head_dim) {
+    case 32: launch(std::integral_constant<int, 1>{}); break;
+    case 64: launch(std::integral_constant<int, 2>{}); break;
+    case 128: launch(std::integral_constant<int, 4>{}); break;
+    default: launch(std::integral_constant<int, 8>{}); break;
+  }
+}
+
+}  // namespace
+
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const int32_t* cu_seqlens_device, const AttentionShape& s, cudaStream_t stream) {
+  const Dims d = check_shape(s, "cuda attention_forward");
+  if (s.T == 0) return;
+  by_head_dim(s.head_dim, [&](auto per) {
+    attention_forward_kernel<decltype(per)::value><<<blocks_for(d.T * d.H, kWarps), 32 * kWarps, 0, stream>>>(
+        out, lse, q, k, v, cu_seqlens_device, d);
+  });
+  MEDIX_CUDA_LAUNCHED("attention_forward");
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                        const float* q, const float* k, const float* v, const int32_t* cu_seqlens_device,
+                        const AttentionShape& s, cudaStream_t stream) {
+  const Dims d = check_shape(s, "cuda attention_backward");
+  if (s.T == 0) return;
+  Scratch<float> delta(d.T * d.H, stream, "attention_backward (scratch)");
+  by_head_dim(s.head_dim, [&](auto per) {
+    constexpr int kPer = decltype(per)::value;
+    attention_dq_kernel<kPer><<<blocks_for(d.T * d.H, kWarps), 32 * kWarps, 0, stream>>>(
+        dq, delta.get(), dout, out, lse, q, k, v, cu_seqlens_device, d);
+    MEDIX_CUDA_LAUNCHED("attention_backward (dq)");
+    attention_dkv_kernel<kPer><<<blocks_for(d.T * d.KV, kWarps), 32 * kWarps, 0, stream>>>(
+        dk, dv, delta.get(), dout, lse, q, k, v, cu_seqlens_device, d);
+  });
+  MEDIX_CUDA_LAUNCHED("attention_backward (dk, dv)");
+}
+
+}  // namespace medix::cuda

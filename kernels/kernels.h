@@ -1,0 +1,99 @@
+// The CUDA backend's op entry points: the same math, argument order and conventions as the CPU
+// reference functions in native/ops (read their headers), on device pointers, launched on `stream`.
+// Backward functions ACCUMULATE (+=) into every gradient output, as on the CPU.
+//
+// Reductions run in a fixed order (tree reductions over a fixed block shape, per-chunk partials
+// combined in chunk order, no atomics), so the same inputs give the same bits run to run on one GPU.
+// Scratch memory is taken from the stream-ordered allocator (cudaMallocAsync) and returned on the
+// same stream. Errors (bad arguments, CUDA failures) throw medix::Error naming the op.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "ops/adamw.h"
+#include "ops/attention.h"
+#include "ops/logprob.h"
+#include "ops/rope.h"
+
+namespace medix::cuda {
+
+// Throws medix::Error naming `what` if a CUDA call or the last launch failed.
+void check(cudaError_t err, const char* what);
+
+// C[M,N] = alpha * op(A) op(B) + beta * C, row-major, as medix::gemm (native/core/gemm.h):
+// op(A) is A [M,K] (lda) or A^T (A stored [K,M]); likewise B. beta == 0 never reads C.
+// A plain tiled fp32 kernel of our own (correctness first; cuBLASLt replaces it for speed later).
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream = 0);
+
+// linear.h: y[T,out] = x[T,in] W[out,in]^T (+ b); backward dx += dy W, dW += dy^T x, db += sum_t dy.
+void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
+                    cudaStream_t stream = 0);
+void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
+                     int64_t in, int64_t out, cudaStream_t stream = 0);
+
+// embedding.h
+void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n, int64_t dim,
+                       cudaStream_t stream = 0);
+void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t n, int64_t dim,
+                        cudaStream_t stream = 0);
+
+// rmsnorm.h (per-head q/k norm: rows = tokens * heads, dim = head_dim)
+void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t dim, float eps,
+                     cudaStream_t stream = 0);
+void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
+                      int64_t rows, int64_t dim, cudaStream_t stream = 0);
+
+// rope.h: spec.freq_component is a HOST pointer (head_dim/2 entries) or null; pos is on the device.
+void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads, const RopeSpec& spec,
+                  cudaStream_t stream = 0);
+void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads,
+                   const RopeSpec& spec, cudaStream_t stream = 0);
+
+// swiglu.h
+void swiglu_forward(float* out, const float* gate, const float* up, int64_t n, cudaStream_t stream = 0);
+void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up, int64_t n,
+                     cudaStream_t stream = 0);
+
+// residual.h
+void add_forward(float* out, const float* a, const float* b, int64_t n, cudaStream_t stream = 0);
+void add_inplace(float* dst, const float* src, int64_t n, cudaStream_t stream = 0);
+
+// bf16 storage, fp32 arithmetic: each result is the fp32 result rounded to bf16 (nearest even).
+void add_forward(__nv_bfloat16* out, const __nv_bfloat16* a, const __nv_bfloat16* b, int64_t n,
+                 cudaStream_t stream = 0);
+void add_inplace(__nv_bfloat16* dst, const __nv_bfloat16* src, int64_t n, cudaStream_t stream = 0);
+void swiglu_forward(__nv_bfloat16* out, const __nv_bfloat16* gate, const __nv_bfloat16* up, int64_t n,
+                    cudaStream_t stream = 0);
+void swiglu_backward(__nv_bfloat16* dgate, __nv_bfloat16* dup, const __nv_bfloat16* dout, const __nv_bfloat16* gate,
+                     const __nv_bfloat16* up, int64_t n, cudaStream_t stream = 0);
+
+// adamw.h. adamw_step multiplies the gradient by grad_scale first (the global-norm clip folded in:
+// the same bits as scale_inplace followed by the CPU adamw_step, without writing g back).
+void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConfig& cfg, int64_t step,
+                bool decay, float grad_scale = 1.0f, cudaStream_t stream = 0);
+// Sum of squares in double over a fixed number of chunks, combined in chunk order; synchronises
+// the stream to return the value. +inf/NaN if any element is non-finite.
+double sum_squares(const float* g, int64_t n, cudaStream_t stream = 0);
+void scale_inplace(float* g, float s, int64_t n, cudaStream_t stream = 0);
+
+// attention.h: causal GQA over packed sequences. s.cu_seqlens is the HOST copy (checked there);
+// cu_seqlens_device the same n_seqs + 1 values on the device. head_dim 32, 64, 128 or 256.
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const int32_t* cu_seqlens_device, const AttentionShape& s, cudaStream_t stream = 0);
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                        const float* q, const float* k, const float* v, const int32_t* cu_seqlens_device,
+                        const AttentionShape& s, cudaStream_t stream = 0);
+
+// logprob.h: fused head + log-softmax + gather + entropy. targets are on the device; they are not
+// range-checked on the GPU (the caller validates them on the host, as the CPU function does).
+// token_chunk x vocab_chunk floats of scratch hold one logits block at a time.
+void logprob_forward(float* logp, float* entropy, float* lse, const float* hidden, const float* head,
+                     const int32_t* targets, const LogprobShape& s, cudaStream_t stream = 0);
+void logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy, const float* hidden,
+                      const float* head, const int32_t* targets, const float* lse, const float* entropy,
+                      const LogprobShape& s, cudaStream_t stream = 0);
+
+}  // namespace medix::cuda
