@@ -11,6 +11,7 @@
 #include "../ops/vision_pos_embed.h"
 #include "../ops/vision_rope.h"
 #include "registry.h"
+#include "vision_config.h"
 
 namespace medix::bindings {
 namespace {
@@ -125,7 +126,9 @@ Napi::Value VisionRope(const Napi::CallbackInfo& info, bool forward) {
 // ---------------------------------------------------------------------------------------------
 // Grids: Int32Array [n_images * 3] of (t, h, w), h and w multiples of merge.
 
-std::vector<ImageGrid> grids_arg(const Napi::Value& v, int64_t merge, const std::string& fn) {
+}  // namespace
+
+std::vector<ImageGrid> parse_image_grids(const Napi::Value& v, int64_t merge, const std::string& fn) {
   auto g = js::i32(v, fn, "grids");
   if (g.length == 0 || g.length % 3 != 0)
     throw Napi::RangeError::New(v.Env(), fn + ": grids must hold (t, h, w) triples, got length " +
@@ -144,6 +147,8 @@ std::vector<ImageGrid> grids_arg(const Napi::Value& v, int64_t merge, const std:
   return out;
 }
 
+namespace {
+
 int64_t patch_count(const std::vector<ImageGrid>& grids) {
   int64_t n = 0;
   for (const ImageGrid& g : grids) n += g.t * g.h * g.w;
@@ -155,7 +160,7 @@ Napi::Value VisionPosEmbed(const Napi::CallbackInfo& info, bool forward) {
   Napi::Object o = js::object(info[2], fn, "options");
   const int64_t merge = js::integer(o, "merge", fn, 1, 64), side = js::integer(o, "side", fn, 1, 65536);
   const int64_t dim = js::integer(o, "dim", fn, 1, kMaxDim);
-  const std::vector<ImageGrid> grids = grids_arg(info[1], merge, fn);
+  const std::vector<ImageGrid> grids = parse_image_grids(info[1], merge, fn);
   const int64_t N = patch_count(grids);
   if (forward) {
     auto table = js::f32(info[0], fn, "table", side * side * dim, "side*side*dim", kFinite);
@@ -173,7 +178,9 @@ Napi::Value VisionPosEmbed(const Napi::CallbackInfo& info, bool forward) {
 // Vision tower: config object as Hugging Face's vision_config, parameters as an array in
 // visionParameters order.
 
-VisionConfig config_arg(const Napi::Value& v, const std::string& fn) {
+}  // namespace
+
+VisionConfig parse_vision_config(const Napi::Value& v, const std::string& fn) {
   Napi::Object o = js::object(v, fn, "config");
   VisionConfig c;
   c.depth = js::integer(o, "depth", fn, 1, 4096);
@@ -181,7 +188,9 @@ VisionConfig config_arg(const Napi::Value& v, const std::string& fn) {
   c.heads = js::integer(o, "numHeads", fn, 1, 4096);
   c.intermediate = js::integer(o, "intermediateSize", fn, 1, kMaxDim);
   c.out_hidden = js::integer(o, "outHiddenSize", fn, 1, kMaxDim);
-  c.patch_inputs = js::integer(o, "patchInputs", fn, 1, kMaxDim);
+  c.in_channels = js::integer(o, "inChannels", fn, 1, 64);
+  c.temporal_patch = js::integer(o, "temporalPatchSize", fn, 1, 64);
+  c.patch = js::integer(o, "patchSize", fn, 1, 1024);
   c.merge = js::integer(o, "spatialMergeSize", fn, 1, 64);
   c.side = js::integer(o, "positionSide", fn, 1, 65536);
   c.theta = static_cast<float>(js::number_or(o, "ropeTheta", fn, 10000.0));
@@ -200,8 +209,10 @@ VisionConfig config_arg(const Napi::Value& v, const std::string& fn) {
   return c;
 }
 
+namespace {
+
 Napi::Value VisionParameters(const Napi::CallbackInfo& info) {
-  const VisionConfig c = config_arg(info[0], "visionParameters");
+  const VisionConfig c = parse_vision_config(info[0], "visionParameters");
   Napi::Env env = info.Env();
   const std::vector<VisionParam> ps = vision_parameters(c);
   Napi::Array out = Napi::Array::New(env, ps.size());
@@ -218,7 +229,7 @@ Napi::Value VisionParameters(const Napi::CallbackInfo& info) {
 
 // (params, pixels, grids, config): runs the forward and returns the tower ready for backward.
 std::unique_ptr<VisionTower> run_tower(const Napi::CallbackInfo& info, const std::string& fn) {
-  const VisionConfig c = config_arg(info[3], fn);
+  const VisionConfig c = parse_vision_config(info[3], fn);
   const std::vector<VisionParam> ps = vision_parameters(c);
   if (!info[0].IsArray()) throw Napi::TypeError::New(info.Env(), fn + ": params must be an array of Float32Array");
   Napi::Array arr = info[0].As<Napi::Array>();
@@ -231,8 +242,8 @@ std::unique_ptr<VisionTower> run_tower(const Napi::CallbackInfo& info, const std
     params.push_back(js::f32(arr.Get(static_cast<uint32_t>(i)), fn, ps[i].name.c_str(), ps[i].numel(), "its shape",
                              kFinite)
                          .data);
-  const std::vector<ImageGrid> grids = grids_arg(info[2], c.merge, fn);
-  auto pixels = js::f32(info[1], fn, "pixels", patch_count(grids) * c.patch_inputs, "patches*patchInputs", kFinite);
+  const std::vector<ImageGrid> grids = parse_image_grids(info[2], c.merge, fn);
+  auto pixels = js::f32(info[1], fn, "pixels", patch_count(grids) * c.patch_inputs(), "patches*patchInputs", kFinite);
   auto tower = std::make_unique<VisionTower>(c);
   tower->forward(params, pixels.data, grids);
   return tower;
@@ -245,7 +256,7 @@ Napi::Value VisionTowerForward(const Napi::CallbackInfo& info) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("merged", arr(tower->merged()));
   r.Set("patchEmbed", arr(tower->patch_embed()));
-  const VisionConfig c = config_arg(info[3], "visionTowerForward");
+  const VisionConfig c = parse_vision_config(info[3], "visionTowerForward");
   Napi::Array blocks = Napi::Array::New(env), deep = Napi::Array::New(env);
   for (int64_t i = 0; i < c.depth; ++i) blocks.Set(static_cast<uint32_t>(i), arr(tower->block_output(i)));
   for (size_t j = 0; j < c.deepstack_indexes.size(); ++j) deep.Set(static_cast<uint32_t>(j), arr(tower->deepstack(j)));
@@ -258,7 +269,7 @@ Napi::Value VisionTowerForward(const Napi::CallbackInfo& info) {
 Napi::Value VisionTowerBackward(const Napi::CallbackInfo& info) {
   const std::string fn = "visionTowerBackward";
   auto tower = run_tower(info, fn);
-  const VisionConfig c = config_arg(info[3], fn);
+  const VisionConfig c = parse_vision_config(info[3], fn);
   const int64_t out_len = tower->tokens() * c.out_hidden;
   auto d_merged = js::f32(info[4], fn, "dMerged", out_len, "tokens*outHiddenSize", kFinite);
   std::vector<const float*> d_deep;

@@ -59,7 +59,7 @@ int64_t VisionParam::numel() const {
 
 std::vector<VisionParam> vision_parameters(const VisionConfig& c) {
   const int64_t C = c.hidden, I = c.intermediate, K = c.merged_dim();
-  std::vector<VisionParam> out = {{"patch_embed.proj.weight", {C, c.patch_inputs}},
+  std::vector<VisionParam> out = {{"patch_embed.proj.weight", {C, c.in_channels, c.temporal_patch, c.patch, c.patch}},
                                   {"patch_embed.proj.bias", {C}},
                                   {"pos_embed.weight", {c.side * c.side, C}}};
   for (int64_t i = 0; i < c.depth; ++i) {
@@ -97,7 +97,7 @@ void check_vision_config(const VisionConfig& c) {
   need(c.depth >= 1, "depth must be >= 1");
   need(c.hidden >= 1 && c.heads >= 1 && c.hidden % c.heads == 0, "hidden_size must be a multiple of num_heads");
   need(c.head_dim() % 4 == 0, "head_dim (hidden_size / num_heads) must be a multiple of 4 for the 2D rotary");
-  need(c.intermediate >= 1 && c.out_hidden >= 1 && c.patch_inputs >= 1, "sizes must be >= 1");
+  need(c.intermediate >= 1 && c.out_hidden >= 1 && c.patch_inputs() >= 1, "sizes must be >= 1");
   need(c.merge >= 1 && c.side >= 1, "spatial_merge_size and num_position_embeddings must be >= 1");
   for (int64_t i : c.deepstack_indexes) need(i >= 0 && i < c.depth, "deepstack_visual_indexes must lie in [0, depth)");
 }
@@ -108,13 +108,13 @@ void VisionTower::forward(const std::vector<const float*>& params, const float* 
                           const std::vector<ImageGrid>& grids) {
   const int64_t C = cfg_.hidden;
   params_ = params;
-  pixels_ = pixels;
   grids_ = grids;
   coords_ = vision_patch_coords(grids, cfg_.merge);
   cu_ = vision_cu_seqlens(grids);
   N_ = cu_.back();
+  pixels_.assign(pixels, pixels + N_ * cfg_.patch_inputs());
   patch_out_ = zeros(N_ * C);
-  cpu::linear_forward(patch_out_.data(), pixels, p(kPatchW), p(kPatchB), N_, cfg_.patch_inputs, C);
+  cpu::linear_forward(patch_out_.data(), pixels, p(kPatchW), p(kPatchB), N_, cfg_.patch_inputs(), C);
   embedded_ = zeros(N_ * C);
   cpu::vision_pos_embed_forward(embedded_.data(), p(kPosTable), grids, cfg_.merge, cfg_.side, C);
   add_to(embedded_, patch_out_);
@@ -194,7 +194,7 @@ void VisionTower::backward(const std::vector<float*>& g, const float* d_merged,
     block_backward(static_cast<size_t>(i), dx, g);
   }
   // dx is now the gradient of patch embedding + position embedding.
-  cpu::linear_backward(nullptr, g[kPatchW], g[kPatchB], dx.data(), pixels_, p(kPatchW), N_, cfg_.patch_inputs, C);
+  cpu::linear_backward(nullptr, g[kPatchW], g[kPatchB], dx.data(), pixels_.data(), p(kPatchW), N_, cfg_.patch_inputs(), C);
   cpu::vision_pos_embed_backward(g[kPosTable], dx.data(), grids_, cfg_.merge, cfg_.side, C);
 }
 

@@ -14,7 +14,7 @@ namespace medix {
 
 struct VisionConfig {
   int64_t depth = 0, hidden = 0, heads = 0, intermediate = 0, out_hidden = 0;
-  int64_t patch_inputs = 3 * 2 * 16 * 16;  // in_channels * temporal_patch_size * patch_size^2
+  int64_t in_channels = 3, temporal_patch = 2, patch = 16;  // a patch is in_channels x temporal x patch x patch
   int64_t merge = 2;                       // spatial_merge_size
   int64_t side = 0;                        // sqrt(num_position_embeddings)
   std::vector<int64_t> deepstack_indexes;
@@ -22,6 +22,7 @@ struct VisionConfig {
   float eps = 1e-6f;
   int64_t head_dim() const { return hidden / heads; }
   int64_t merged_dim() const { return hidden * merge * merge; }
+  int64_t patch_inputs() const { return in_channels * temporal_patch * patch * patch; }
 };
 
 // The tower's parameters in a fixed order, named as in Hugging Face without the "model.visual." prefix.
@@ -66,7 +67,7 @@ class VisionTower {
 
   VisionConfig cfg_;
   std::vector<const float*> params_;
-  const float* pixels_ = nullptr;
+  std::vector<float> pixels_;  // a copy: backward needs them after the caller's buffer is gone
   std::vector<ImageGrid> grids_;
   std::vector<int32_t> coords_, cu_;
   int64_t N_ = 0;

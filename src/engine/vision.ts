@@ -41,8 +41,10 @@ export interface VisionTowerConfig {
   numHeads: number;
   intermediateSize: number;
   outHiddenSize: number;
-  /** in_channels * temporal_patch_size * patch_size^2 (3*2*16*16 = 1536). */
-  patchInputs: number;
+  /** A patch is inChannels x temporalPatchSize x patchSize x patchSize values (3*2*16*16 = 1536). */
+  inChannels: number;
+  temporalPatchSize: number;
+  patchSize: number;
   spatialMergeSize: number;
   /** sqrt(num_position_embeddings). */
   positionSide: number;
@@ -125,6 +127,11 @@ export function visionParameters(c: VisionTowerConfig): VisionParameter[] {
   return ops.visionParameters(c);
 }
 
+/** Values per patch row of the pixel input: inChannels * temporalPatchSize * patchSize^2. */
+export function patchInputs(c: VisionTowerConfig): number {
+  return c.inChannels * c.temporalPatchSize * c.patchSize ** 2;
+}
+
 /** pixels: [patches, patchInputs] rows in merge-block order; grids: (t, h, w) per image. */
 export function visionTowerForward(params: Float32Array[], pixels: Float32Array, grids: Int32Array,
   c: VisionTowerConfig): VisionTowerOutput {
@@ -135,36 +142,4 @@ export function visionTowerForward(params: Float32Array[], pixels: Float32Array,
 export function visionTowerBackward(params: Float32Array[], pixels: Float32Array, grids: Int32Array,
   c: VisionTowerConfig, dMerged: Float32Array, dDeepstack: Float32Array[]): Float32Array[] {
   return ops.visionTowerBackward(params, pixels, grids, c, dMerged, dDeepstack);
-}
-
-/** The tower's shape from a Qwen3-VL config.json's vision_config; names the field that is missing. */
-export function visionConfigFromHf(v: Record<string, unknown>, where: string): VisionTowerConfig {
-  const int = (key: string): number => {
-    const x = v[key];
-    if (typeof x !== 'number' || !Number.isInteger(x) || x < 1)
-      throw new Error(`${where}: vision_config.${key} must be a positive integer, got ${JSON.stringify(x)}`);
-    return x;
-  };
-  const side = Math.round(Math.sqrt(int('num_position_embeddings')));
-  if (side * side !== v.num_position_embeddings)
-    throw new Error(`${where}: vision_config.num_position_embeddings must be a square, got ${v.num_position_embeddings}`);
-  const act = v.hidden_act ?? 'gelu_pytorch_tanh';
-  if (act !== 'gelu_pytorch_tanh')
-    throw new Error(`${where}: vision_config.hidden_act ${JSON.stringify(act)} is not supported (gelu_pytorch_tanh)`);
-  const ds = v.deepstack_visual_indexes ?? [];
-  if (!Array.isArray(ds) || !ds.every((i) => Number.isInteger(i)))
-    throw new Error(`${where}: vision_config.deepstack_visual_indexes must be an array of integers`);
-  const rope = (v.rope_parameters ?? {}) as Record<string, unknown>;
-  return {
-    depth: int('depth'),
-    hiddenSize: int('hidden_size'),
-    numHeads: int('num_heads'),
-    intermediateSize: int('intermediate_size'),
-    outHiddenSize: int('out_hidden_size'),
-    patchInputs: int('in_channels') * int('temporal_patch_size') * int('patch_size') ** 2,
-    spatialMergeSize: int('spatial_merge_size'),
-    positionSide: side,
-    deepstackIndexes: ds as number[],
-    ropeTheta: typeof rope.rope_theta === 'number' ? rope.rope_theta : 10000,
-  };
 }
