@@ -172,6 +172,7 @@ export class Model {
   readonly config: Readonly<Qwen3Config>;
   private readonly handle: NativeModel;
   private readonly paramList: ParamInfo[];
+  private frozenVision = false;
 
   private constructor(config: Qwen3Config, handle: NativeModel) {
     this.config = Object.freeze({ ...config });
@@ -265,10 +266,16 @@ export class Model {
 
   /**
    * Qwen3-VL (worker.actor.model.freeze_vision_tower): backward stops at the tower's outputs, so its
-   * gradients stay zero. The trainer also excludes its tensors from weight decay, so AdamW leaves them as they are.
+   * gradients stay zero; AdamW also exempts its tensors from weight decay, so an update leaves them as they are.
    */
   setVisionFrozen(frozen: boolean): void {
     this.handle.setVisionFrozen(frozen);
+    this.frozenVision = frozen;
+  }
+
+  /** Whether setVisionFrozen(true) is in force. */
+  get visionFrozen(): boolean {
+    return this.frozenVision;
   }
 
   setRecompute(on: boolean): void {

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import type { Model, PackedBatch } from '../../src/engine/model.js';
 import { loadModel } from '../../src/model/load.js';
 import { SafetensorsFile } from '../../src/model/safetensors.js';
-import { assertClose, closeness } from '../helpers/numeric.js';
+import { AdamW } from '../../src/engine/optimizer.js';
+import { assertClose, closeness, sameBits } from '../helpers/numeric.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dir = path.join(here, '..', 'fixtures', 'hf', 'qwen3vl_tiny');
@@ -86,6 +87,12 @@ t.test('a frozen vision tower gets no gradient; the text model gets the same one
       t.ok(closeness(g, expected, 1e-4 * scale + 1e-7, 1e-3) <= 1, `${p.name}: as unfrozen`);
     }
   }
+  // With weight decay on, an AdamW step changes the text model and leaves the frozen tower bit-identical.
+  const name = 'model.visual.blocks.0.attn.qkv.weight', text = 'model.language_model.layers.0.mlp.up_proj.weight';
+  const [tower, lm] = [model.getParameter(name), model.getParameter(text)];
+  await new AdamW(model, { lr: 1e-2, weightDecay: 0.1 }).step();
+  t.ok(sameBits(model.getParameter(name), tower), 'tower unchanged by the update');
+  t.notOk(sameBits(model.getParameter(text), lm), 'text model updated');
   ref.close();
 });
 
