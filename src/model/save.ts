@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs
 import { basename, dirname, join } from 'node:path';
 import type { Model, ParamInfo } from '../engine/model.js';
 import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
-import { qwen3HfConfig, withDtype, type SaveDtype } from './hf-config-write.js';
+import { qwen3HfConfig, qwen3VlProcessorConfig, withDtype, type SaveDtype } from './hf-config-write.js';
 import { bytesOf, f32ToBf16, tensorBytes, writeSafetensors, type TensorSource } from './safetensors-writer.js';
 import { CheckpointError } from './load.js';
 
@@ -103,6 +103,8 @@ export function writeModelMetadata(model: Model, dir: string, options: Pick<Save
   json('generation_config.json', options.generationConfig ?? generationConfigFrom(config));
   if (options.tokenizerDir)
     for (const f of [...TOKENIZER_FILES, ...PROCESSOR_FILES]) if (existsSync(join(options.tokenizerDir, f))) copyFileSync(join(options.tokenizerDir, f), join(dir, f));
+  // A Qwen3-VL model always leaves with image processor settings: Qwen3-VL's defaults when none came along.
+  if (model.config.vision && !existsSync(join(dir, 'preprocessor_config.json'))) json('preprocessor_config.json', qwen3VlProcessorConfig(model.config));
 }
 
 export function saveModel(model: Model, dir: string, options: SaveOptions = {}): void {
