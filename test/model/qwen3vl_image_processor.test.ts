@@ -13,7 +13,9 @@ import sharp from 'sharp';
 
 import { decodeRgb, ImageFault, smartResize } from '../../src/data/images.js';
 import { SafetensorsFile } from '../../src/model/safetensors.js';
+import { ImagePool } from '../../src/model/vision/image-pool.js';
 import { processImage, readImageProcessorConfig } from '../../src/model/vision/image-processor.js';
+import { sameBits } from '../helpers/numeric.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const hf = path.join(here, '..', 'fixtures', 'hf');
@@ -73,4 +75,20 @@ t.test('16-bit grayscale (medical exports) decodes to 8-bit RGB', async (t) => {
 t.test('a corrupt image is an ImageFault naming the file', async (t) => {
   const bytes = readFileSync(path.join(hf, 'images', 'a.png')).subarray(0, 200);
   await t.rejects(processImage({ bytes }, config, 'scans/broken.png'), { name: 'ImageFault', message: /^scans\/broken\.png: / });
+});
+
+t.test('the worker pool gives the same rows as the calling thread, and a bad image names itself', async (t) => {
+  const pool = new ImagePool(config, 2);
+  t.teardown(() => pool.close());
+  const files = ['a', 'b', 'c'].map((n) => path.join(hf, 'images', `${n}.png`));
+  const [pooled, direct] = await Promise.all([
+    Promise.all(files.map((f) => pool.process({ path: f }, f))),
+    Promise.all(files.map((f) => processImage({ path: f }, config, f))),
+  ]);
+  for (let i = 0; i < files.length; i++) {
+    t.same(pooled[i].grid, direct[i].grid, `${files[i]}: grid`);
+    t.ok(sameBits(pooled[i].pixels, direct[i].pixels), `${files[i]}: same pixel rows`);
+  }
+  await t.rejects(pool.process({ bytes: new Uint8Array([1, 2, 3]) }, 'row 7 image 1'),
+    { name: 'ImageFault', message: /^row 7 image 1: / });
 });
