@@ -38,6 +38,12 @@ export type { LoadOptions } from './model/load.js';
 export type { HfModelInfo } from './model/hf-config.js';
 export { ConfigError } from './model/hf-config.js';
 export { SafetensorsFile, SafetensorsError } from './model/safetensors.js';
+// Qwen3-VL inputs: image preprocessing (in-thread or on a worker pool) and multimodal rope positions.
+export { processImage, patchify, readImageProcessorConfig } from './model/vision/image-processor.js';
+export type { ImageProcessorConfig, ProcessedImage } from './model/vision/image-processor.js';
+export { ImagePool } from './model/vision/image-pool.js';
+export { multimodalPositions, packedMultimodalPositions } from './model/vision/rope-index.js';
+export type { VisionTowerConfig } from './engine/vision.js';
 // LLM-as-judge evaluation (`medix eval`): phases, tasks, scoring; usable from a trainer's validation.
 export { runEval, PHASES, EvalRunError } from './eval/run-eval.js';
 export type { Phase, EvalRunOptions, EvalRunResult } from './eval/run-eval.js';

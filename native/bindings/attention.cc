@@ -24,6 +24,7 @@ const bool kFinite = true;
 struct Options {
   int64_t heads, kv_heads, head_dim;
   float scale;
+  bool causal;
 };
 
 Options parse_options(const Napi::Value& v, const std::string& fn) {
@@ -40,6 +41,7 @@ Options parse_options(const Napi::Value& v, const std::string& fn) {
   if (!(scale > 0))
     throw Napi::RangeError::New(v.Env(), fn + ": option 'scale' must be > 0, got " + std::to_string(scale));
   opt.scale = static_cast<float>(scale);
+  opt.causal = js::boolean_or(o, "causal", fn, true);
   return opt;
 }
 
@@ -72,7 +74,7 @@ ForwardArgs forward_args(const Napi::CallbackInfo& info, const std::string& fn, 
   a.cu = js::i32(info[first + 3], fn, "cuSeqlens");
   js::check_cu_seqlens(a.cu, T, fn, "cuSeqlens");
   a.shape = AttentionShape{T, opt.heads, opt.kv_heads, opt.head_dim, a.cu.data,
-                           static_cast<int64_t>(a.cu.length) - 1, opt.scale};
+                           static_cast<int64_t>(a.cu.length) - 1, opt.scale, opt.causal};
   return a;
 }
 

@@ -8,6 +8,7 @@
 #include "../model/qwen3.h"
 #include "model_handle.h"
 #include "registry.h"
+#include "vision_config.h"
 
 namespace medix::bindings {
 namespace {
@@ -43,6 +44,11 @@ Qwen3Config parse_config(const Napi::Object& o) {
   }
   Napi::Value prefix = o.Get("prefix");
   if (prefix.IsString()) c.prefix = prefix.As<Napi::String>().Utf8Value();
+  Napi::Value vision = o.Get("vision");  // Qwen3-VL: the tower's config and the image token
+  if (!vision.IsUndefined() && !vision.IsNull()) {
+    c.vision = parse_vision_config(vision, fn + ": vision");
+    c.image_token_id = static_cast<int32_t>(js::integer(o, "imageTokenId", fn, 0, big - 1));
+  }
   c.validate();
   return c;
 }
@@ -62,7 +68,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod("optimizerShard", &ModelWrap::OptimizerShard),
                         InstanceMethod("setRecompute", &ModelWrap::SetRecompute),
                         InstanceMethod("activationPlan", &ModelWrap::Plan),
-                        InstanceMethod("numParams", &ModelWrap::NumParams)});
+                        InstanceMethod("numParams", &ModelWrap::NumParams),
+                        InstanceMethod("setVisionFrozen", &ModelWrap::SetVisionFrozen)});
   }
 
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
@@ -113,6 +120,13 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   const ParamInfo& named(const Napi::CallbackInfo& info, const char* fn) {
     if (!info[0].IsString()) throw Napi::TypeError::New(info.Env(), std::string(fn) + ": name must be a string");
     return model_->param(info[0].As<Napi::String>().Utf8Value());
+  }
+
+  Napi::Value SetVisionFrozen(const Napi::CallbackInfo& info) {
+    check_idle("setVisionFrozen");
+    if (!info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "setVisionFrozen: frozen must be a boolean");
+    model_->set_vision_frozen(info[0].As<Napi::Boolean>().Value());
+    return info.Env().Undefined();
   }
 
   Napi::Value GetParam(const Napi::CallbackInfo& info) {
@@ -170,9 +184,20 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
     struct Job {
       std::vector<int32_t> tokens, cu, targets, pos;
-      std::vector<float> logp, entropy, logits;
+      std::vector<float> logp, entropy, logits, pixels;
+      std::vector<ImageGrid> grids;
     };
     auto job = std::make_shared<Job>();
+    Napi::Value gridv = batch.Get("imageGrids");  // Qwen3-VL: (t, h, w) per image and its pixel rows
+    if (!gridv.IsUndefined() && !gridv.IsNull()) {
+      if (!c.vision) throw Napi::TypeError::New(env, fn + ": batch.imageGrids given but the model has no vision tower");
+      job->grids = parse_image_grids(gridv, c.vision->merge, fn);
+      int64_t patches = 0;
+      for (const ImageGrid& g : job->grids) patches += g.t * g.h * g.w;
+      auto px = js::f32(batch.Get("pixels"), fn, "batch.pixels", patches * c.vision->patch_inputs(),
+                        "patches*patchInputs", true);
+      job->pixels.assign(px.data, px.data + px.length);
+    }
     job->tokens.assign(tokens.data, tokens.data + T);
     job->cu.assign(cu.data, cu.data + cu.length);
     job->targets.assign(targets.data, targets.data + T);
@@ -187,7 +212,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         env,
         [job, m, o, T] {
           PackedBatch b{T, job->tokens.data(), job->cu.data(), static_cast<int64_t>(job->cu.size()) - 1,
-                        job->targets.data(), job->pos.empty() ? nullptr : job->pos.data()};
+                        job->targets.data(), job->pos.empty() ? nullptr : job->pos.data(),
+                        job->pixels.data(), job->grids.data(), static_cast<int64_t>(job->grids.size())};
           m->forward(b, o, job->logp.data(), o.entropy ? job->entropy.data() : nullptr,
                      o.logits ? job->logits.data() : nullptr);
         },

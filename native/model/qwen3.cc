@@ -35,6 +35,7 @@ void Qwen3Config::validate() const {
     MEDIX_CHECK(sum == head_dim / 2, "Qwen3 config: mrope_section must sum to head_dim/2 = ", head_dim / 2,
                 ", got ", sum);
   }
+  if (vision) validate_vision();
 }
 
 namespace {
@@ -149,6 +150,11 @@ Qwen3Model::Qwen3Model(const Qwen3Config& cfg, Backend& backend, uint64_t seed, 
   for (int64_t l = 0; l < cfg_.layers; ++l)
     for (auto& [name, shape] : layer_tensors(cfg_)) add(pre + "layers." + std::to_string(l) + "." + name, shape);
   add(pre + "norm.weight", {cfg_.hidden});
+  // Qwen3-VL: the vision tower's tensors sit between the final norm and lm_head, so both keep their
+  // indices (params_[1 + 11 * layers] and params_.back()).
+  vision_first_ = params_.size();
+  if (cfg_.vision)
+    for (const VisionParam& v : vision_parameters(*cfg_.vision)) add("model.visual." + v.name, v.shape);
   if (!cfg_.tie_embeddings) add("lm_head.weight", {cfg_.vocab, cfg_.hidden});
 
   shards_ = {Shard{0, static_cast<int64_t>(params_.size()), 0, n_params_}};  // one process owns all
@@ -376,9 +382,12 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
 
   const float* embed = weights_ + params_[0].offset;
   be_.embedding_forward(ws.stream[0], ws.tokens, embed, T, c.hidden);
+  visual_forward(b, ws.stream[0]);
   const bool per_layer = o.training && !recompute_;
-  for (int64_t l = 0; l < c.layers; ++l)
+  for (int64_t l = 0; l < c.layers; ++l) {
     layer_forward(l, ws.stream[l], ws.stream[l + 1], ws.acts[per_layer ? l : 0]);
+    deepstack_forward(l, ws.stream[l + 1]);
+  }
 
   const float* final_norm = weights_ + params_[1 + c.layers * 11].offset;
   be_.rmsnorm_forward(ws.final_xn, ws.final_rstd, ws.stream[c.layers], final_norm, T, c.hidden, c.rms_eps);
@@ -483,8 +492,10 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
     // layer's are still there from forward). The output goes to a scratch buffer so the saved
     // stream (input of the next layer) stays as it was.
     if (recompute_ && l != c.layers - 1) layer_forward(l, ws.stream[l], ws.tmp_h, a);
+    deepstack_backward(l, ws.dh);
     layer_backward(l, ws.dh, a);
   }
+  visual_backward(ws.dh);
   be_.embedding_backward(grads_ + params_[0].offset, ws.dh, ws.tokens, T, c.hidden);
 }
 

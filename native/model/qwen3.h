@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "../dist/communicator.h"
 #include "../dist/partition.h"
 #include "kv_cache.h"
+#include "qwen3_vl_vision.h"
 
 namespace medix {
 
@@ -27,8 +29,12 @@ struct Qwen3Config {
   bool mrope_interleaved = false;
   // Name prefix of the decoder's parameters: "model." (Qwen3) or "model.language_model." (Qwen3-VL).
   std::string prefix = "model.";
+  // Qwen3-VL: the vision tower (parameters "model.visual.*") and the token its outputs replace.
+  std::optional<VisionConfig> vision;
+  int32_t image_token_id = -1;
 
   void validate() const;  // throws medix::Error naming the field
+  void validate_vision() const;  // qwen3_vl.cc: the tower's config and its fit to the text model
   int position_components() const { return mrope_section.empty() ? 1 : 3; }
 };
 
@@ -48,6 +54,11 @@ struct PackedBatch {
   int64_t n_seqs = 0;
   const int32_t* targets = nullptr;
   const int32_t* positions = nullptr;
+  // Qwen3-VL images: pixels [patches, patch_inputs] and one grid per image, in the order their
+  // image tokens appear; each image fills (h/merge)*(w/merge)*t consecutive image tokens.
+  const float* pixels = nullptr;
+  const ImageGrid* grids = nullptr;
+  int64_t n_images = 0;
 };
 
 struct ForwardOptions {
@@ -151,6 +162,10 @@ class Qwen3Model {
   // Frees the buffers forward_cached keeps between calls.
   void release_decode_workspace();
 
+  // Qwen3-VL: a frozen vision tower gets no gradients (backward stops at its outputs).
+  void set_vision_frozen(bool frozen) { vision_frozen_ = frozen; }
+  bool vision_frozen() const { return vision_frozen_; }
+
  private:
   struct Layer;        // pointers to one layer's parameters (or gradients)
   struct Acts;         // one layer's activations
@@ -167,6 +182,12 @@ class Qwen3Model {
   void output_mlp_forward(int64_t l, const float* x_in, float* x_out, Acts& a, float* tmp, int64_t T);
   void layer_forward(int64_t l, const float* x_in, float* x_out, Acts& a);
   void layer_backward(int64_t l, float* dh, Acts& a);
+  // Qwen3-VL (qwen3_vl.cc): run the tower and put its outputs at the image tokens of stream0;
+  // add deepstack output l after layer l; in backward, collect their gradients and run the tower's.
+  void visual_forward(const PackedBatch& b, float* stream0);
+  void deepstack_forward(int64_t l, float* stream);
+  void deepstack_backward(int64_t l, const float* dh);
+  void visual_backward(float* dh);
 
   Qwen3Config cfg_;
   Backend& be_;
@@ -188,6 +209,13 @@ class Qwen3Model {
   // The last forward's batch (host copies) and options, for backward.
   std::vector<int32_t> tokens_, cu_, targets_, positions_;
   ForwardOptions last_opts_;
+  // Qwen3-VL: index of the first "model.visual." parameter, the tower of the last forward, the token
+  // rows its outputs went to, and the gradients of the deepstack outputs collected in backward.
+  size_t vision_first_ = 0;
+  std::unique_ptr<VisionTower> tower_;
+  std::vector<int32_t> visual_rows_;
+  std::vector<std::vector<float>> d_deepstack_;
+  bool vision_frozen_ = false;
   bool have_training_forward_ = false;
 };
 

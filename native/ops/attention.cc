@@ -100,8 +100,9 @@ void run_balanced(const std::vector<double>& cost, const Task& task) {
 }
 
 // Cost of a tile, proportional to its score count (rows x visible keys).
-double tile_cost(const Block& b) {
-  return static_cast<double>(b.row_end - b.row_begin) * static_cast<double>(b.row_end);
+double tile_cost(const AttentionShape& s, const Block& b) {
+  const int64_t keys = s.causal ? b.row_end : seq_len(s, b.seq);
+  return static_cast<double>(b.row_end - b.row_begin) * static_cast<double>(keys);
 }
 
 // Extents and strides of one tile in the packed tensors.
@@ -109,10 +110,12 @@ struct TileView {
   int64_t rows, keys;          // query rows in the tile; keys visible to its last row
   int64_t q_stride, kv_stride;  // floats between consecutive tokens: n_heads*D and n_kv_heads*D
   int64_t first_row;           // position of the tile's first row in its sequence
+  bool causal;                 // false: every row sees all `keys`
 };
 
 TileView tile_view(const AttentionShape& s, const Block& b) {
-  return {b.row_end - b.row_begin, b.row_end, s.n_heads * s.head_dim, s.n_kv_heads * s.head_dim, b.row_begin};
+  const int64_t keys = s.causal ? b.row_end : seq_len(s, b.seq);
+  return {b.row_end - b.row_begin, keys, s.n_heads * s.head_dim, s.n_kv_heads * s.head_dim, b.row_begin, s.causal};
 }
 
 // P[rows, keys] <- the scores S = scale * Q_blk K^T, over every key of the tile (the causal mask is
@@ -122,8 +125,8 @@ void scores(float* P, const float* q, const float* k, const TileView& t, int64_t
   gemm_serial(false, true, t.rows, t.keys, D, scale, q, t.q_stride, k, t.kv_stride, 0.0f, P, t.keys);
 }
 
-// Number of keys query row i of the tile may attend to: the causal mask (keys 0..first_row+i).
-int64_t visible_keys(const TileView& t, int64_t i) { return t.first_row + i + 1; }
+// Number of keys query row i of the tile may attend to: the causal mask (keys 0..first_row+i), or all.
+int64_t visible_keys(const TileView& t, int64_t i) { return t.causal ? t.first_row + i + 1 : t.keys; }
 
 // In place: each row of scores becomes its softmax over its visible keys (0 beyond them); writes
 // the row's log-sum-exp to lse[i * lse_stride]. The max is subtracted before exp so no term
@@ -168,7 +171,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   const int64_t n_blocks = static_cast<int64_t>(blocks.size());
   // unit u = (block u / H, head u % H)
   std::vector<double> cost(n_blocks * H);
-  for (int64_t u = 0; u < n_blocks * H; ++u) cost[u] = tile_cost(blocks[u / H]);
+  for (int64_t u = 0; u < n_blocks * H; ++u) cost[u] = tile_cost(s, blocks[u / H]);
   const int64_t workspace = kBlockRows * longest_sequence(s);
 
   run_balanced(cost, [&](int64_t u_begin, int64_t u_end) {

@@ -1,7 +1,8 @@
 // Causal grouped-query attention over packed variable-length sequences.
 //
 // Sequences are packed back to back: sequence s holds tokens [cu_seqlens[s], cu_seqlens[s+1]).
-// A query attends to keys of its own sequence at positions <= its own; nothing is padded.
+// A query attends to keys of its own sequence at positions <= its own (causal), or to every key of its
+// own sequence when causal is false (the vision tower: one image is one sequence); nothing is padded.
 // q: [T, n_heads, head_dim]; k, v: [T, n_kv_heads, head_dim]; query head h reads kv head
 // h / (n_heads / n_kv_heads). out: [T, n_heads, head_dim]. lse: [T, n_heads] = log-sum-exp of the
 // scaled scores of each query row, saved so backward can recompute probabilities without storing them.
@@ -16,6 +17,7 @@ struct AttentionShape {
   const int32_t* cu_seqlens = nullptr;  // [n_seqs + 1], cu_seqlens[0] = 0, cu_seqlens[n_seqs] = T
   int64_t n_seqs = 0;
   float scale = 0.0f;  // usually 1/sqrt(head_dim)
+  bool causal = true;  // false: bidirectional within each sequence, still nothing across sequences
 };
 
 namespace cpu {

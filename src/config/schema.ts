@@ -128,6 +128,8 @@ export const actorConfigSchema = z
         tokenizer_path: z.string().min(1).optional(),
         init: modelInitSchema.optional(),
         enable_gradient_checkpointing: z.boolean().default(false),
+        /** Qwen3-VL: train the language model only; the vision tower gets no gradients and no updates. */
+        freeze_vision_tower: z.boolean().default(false),
       })
       .strict(),
     /** Responses per optimizer step (EasyR1 counts prompts here); must divide rollout_batch_size × n. */

@@ -5,6 +5,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import sharp from 'sharp';
+import { resizeBicubic } from '../model/vision/resize.js';
 import { readParquetCell } from './records.js';
 
 /**
@@ -166,27 +167,36 @@ export function imageTokenCount(resized: ImageSize, factor: number): number {
   return (resized.width / factor) * (resized.height / factor);
 }
 
+/** RGB bytes of an image at its stored size. */
+export interface RgbImage extends ImageSize {
+  /** 3 bytes a pixel, row-major. */
+  pixels: Uint8Array;
+}
+
 /**
- * Decodes to RGB (alpha dropped, grey expanded, as PIL's convert('RGB')) at the smart-resized size,
- * with a bicubic kernel like the reference processor's. Two sharp passes, because in one pipeline
- * sharp resizes before it drops alpha, premultiplying colours by it (off by one where alpha < 1),
- * while the reference converts to RGB first.
+ * Decodes to 8-bit RGB at the stored size: alpha dropped, grey expanded (as PIL's convert('RGB')),
+ * 16-bit samples scaled to 8 bits (v / 257, where PIL would clip them at 255).
+ */
+export async function decodeRgb(src: ImageSource): Promise<RgbImage> {
+  try {
+    // sharp scales 16-bit samples (medical exports) to 8 bits on the way to sRGB.
+    const rgb = await sharp(await input(src)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    if (rgb.info.channels !== 3) throw new Error(`decoded to ${rgb.info.channels} channels`);
+    return { pixels: new Uint8Array(rgb.data.buffer, rgb.data.byteOffset, rgb.data.length), width: rgb.info.width, height: rgb.info.height };
+  } catch (e) {
+    if (e instanceof ImageFault) throw e;
+    throw new ImageFault(`cannot decode image (${(e as Error).message})`);
+  }
+}
+
+/**
+ * Decodes to RGB at the smart-resized size, resized with the bicubic kernel of the reference processor
+ * (src/model/vision/resize.ts), so the pixels are those transformers gives the model.
  */
 export async function decodeImage(src: ImageSource, b: ResizeBounds): Promise<DecodedImage> {
   const original = await imageSize(src);
   const target = smartResize(original, b);
-  try {
-    const rgb = await sharp(await input(src)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (rgb.info.channels !== 3) throw new Error(`decoded to ${rgb.info.channels} channels`);
-    const sameSize = rgb.info.width === target.width && rgb.info.height === target.height;
-    const data = sameSize
-      ? rgb.data
-      : await sharp(rgb.data, { raw: { width: rgb.info.width, height: rgb.info.height, channels: 3 } })
-          .resize(target.width, target.height, { fit: 'fill', kernel: 'cubic' })
-          .raw()
-          .toBuffer();
-    return { pixels: new Uint8Array(data.buffer, data.byteOffset, data.length), width: target.width, height: target.height, original };
-  } catch (e) {
-    throw new ImageFault(`cannot decode image (${(e as Error).message})`);
-  }
+  const rgb = await decodeRgb(src);
+  const pixels = resizeBicubic(rgb.pixels, rgb.width, rgb.height, target.width, target.height);
+  return { pixels, width: target.width, height: target.height, original };
 }

@@ -23,6 +23,8 @@ export interface AttentionOptions {
   headDim: number;
   /** Multiplies q·k before the softmax; default 1 / sqrt(headDim). Must be > 0. */
   scale?: number;
+  /** Default true. False: every query sees all keys of its own sequence (the vision tower, one image each). */
+  causal?: boolean;
 }
 
 export interface AttentionForwardResult {

@@ -1,5 +1,6 @@
 // Typed face of the native Qwen3 decoder (native/model/qwen3.h, native/bindings/model.cc).
 import { native } from './native.js';
+import type { VisionTowerConfig } from './vision.js';
 
 /** Architecture of a Qwen3 dense decoder (also the text model of Qwen3-VL). */
 export interface Qwen3Config {
@@ -19,6 +20,9 @@ export interface Qwen3Config {
   mropeInterleaved?: boolean;
   /** Parameter name prefix: "model." (Qwen3, default) or "model.language_model." (Qwen3-VL). */
   prefix?: string;
+  /** Qwen3-VL: the vision tower (parameters "model.visual.*"); its outputs replace imageTokenId tokens. */
+  vision?: VisionTowerConfig;
+  imageTokenId?: number;
 }
 
 export interface ModelOptions {
@@ -47,6 +51,13 @@ export interface PackedBatch {
   targets: Int32Array;
   /** Rotary positions, [P, T] (P = 3 for multi-section rope). Default: 0, 1, 2... in each sequence. */
   positions?: Int32Array;
+  /**
+   * Qwen3-VL images, in the order of their image tokens: (t, h, w) patch grid triples, and the
+   * [patches, patchInputs] pixel rows in merge-block order (src/model/vision/image-processor.ts).
+   * Each image fills t*h*w/merge^2 consecutive image tokens.
+   */
+  imageGrids?: Int32Array;
+  pixels?: Float32Array;
 }
 
 export interface ForwardOptions {
@@ -133,6 +144,7 @@ interface NativeModel {
   setDataParallel(): void;
   optimizerShard(): { rank: number; size: number; firstParam: number; endParam: number; numel: number };
   setRecompute(on: boolean): void;
+  setVisionFrozen(frozen: boolean): void;
   activationPlan(tokens: number, training?: boolean): ActivationPlan;
   numParams(): number;
 }
@@ -160,6 +172,7 @@ export class Model {
   readonly config: Readonly<Qwen3Config>;
   private readonly handle: NativeModel;
   private readonly paramList: ParamInfo[];
+  private frozenVision = false;
 
   private constructor(config: Qwen3Config, handle: NativeModel) {
     this.config = Object.freeze({ ...config });
@@ -249,6 +262,20 @@ export class Model {
   optimizerShard(): OptimizerShard {
     const s = this.handle.optimizerShard();
     return { rank: s.rank, size: s.size, parameters: this.paramList.slice(s.firstParam, s.endParam), numel: s.numel };
+  }
+
+  /**
+   * Qwen3-VL (worker.actor.model.freeze_vision_tower): backward stops at the tower's outputs, so its
+   * gradients stay zero; AdamW also exempts its tensors from weight decay, so an update leaves them as they are.
+   */
+  setVisionFrozen(frozen: boolean): void {
+    this.handle.setVisionFrozen(frozen);
+    this.frozenVision = frozen;
+  }
+
+  /** Whether setVisionFrozen(true) is in force. */
+  get visionFrozen(): boolean {
+    return this.frozenVision;
   }
 
   setRecompute(on: boolean): void {

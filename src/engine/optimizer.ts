@@ -10,7 +10,8 @@ export interface AdamWOptions {
   maxGradNorm?: number;
   /**
    * Parameters exempt from weight decay. Default: none, as torch.optim.AdamW over
-   * model.parameters() does (and as the MediX-R1 recipes train).
+   * model.parameters() does (and as the MediX-R1 recipes train). A frozen vision tower
+   * (Model.setVisionFrozen) is always exempt.
    */
   noDecay?: (name: string) => boolean;
 }
@@ -23,7 +24,9 @@ export class AdamW {
     private readonly options: AdamWOptions,
   ) {
     const exempt = options.noDecay ?? (() => false);
-    this.decay = model.parameters().map((p) => !exempt(p.name));
+    // A frozen vision tower has zero gradients; without decay AdamW's update of it is exactly zero.
+    const frozen = (name: string) => model.visionFrozen && name.startsWith('model.visual.');
+    this.decay = model.parameters().map((p) => !exempt(p.name) && !frozen(p.name));
   }
 
   /**

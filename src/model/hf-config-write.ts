@@ -3,13 +3,15 @@
 // transformers unchanged. When the model came from a Hugging Face directory, its own config.json is
 // kept instead (it may hold fields the engine does not read) and only the dtype is updated.
 import type { Qwen3Config } from '../engine/model.js';
+import { QWEN_VL_TOKENS } from './presets.js';
 
 export type SaveDtype = 'bf16' | 'f32';
 
 export const TORCH_DTYPE: Record<SaveDtype, string> = { bf16: 'bfloat16', f32: 'float32' };
 
 export function qwen3HfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, unknown> {
-  if (c.mropeSection) throw new Error('writing a Qwen3-VL config from scratch is not supported; save with the source config.json');
+  if (c.vision) return qwen3VlHfConfig(c, dtype);
+  if (c.mropeSection) throw new Error('writing a text-only config with multimodal rope is not supported; save with the source config.json');
   return {
     architectures: ['Qwen3ForCausalLM'],
     model_type: 'qwen3',
@@ -42,4 +44,63 @@ export function withDtype(config: Record<string, unknown>, dtype: SaveDtype): Re
   if (typeof out.text_config === 'object' && out.text_config !== null)
     out.text_config = { ...(out.text_config as Record<string, unknown>), torch_dtype: TORCH_DTYPE[dtype], dtype: TORCH_DTYPE[dtype] };
   return out;
+}
+
+/** Qwen3VLForConditionalGeneration's config.json (the inverse of parseHfConfig for qwen3_vl). */
+function qwen3VlHfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, unknown> {
+  const v = c.vision!;
+  const text = qwen3HfConfig({ ...c, vision: undefined, mropeSection: undefined }, dtype);
+  for (const key of ['architectures', 'rope_theta', 'rope_scaling', 'use_sliding_window', 'tie_word_embeddings']) delete text[key];
+  return {
+    architectures: ['Qwen3VLForConditionalGeneration'],
+    model_type: 'qwen3_vl',
+    image_token_id: c.imageTokenId,
+    video_token_id: QWEN_VL_TOKENS.video,
+    vision_start_token_id: QWEN_VL_TOKENS.visionStart,
+    vision_end_token_id: QWEN_VL_TOKENS.visionEnd,
+    tie_word_embeddings: c.tieEmbeddings,
+    text_config: {
+      ...text,
+      model_type: 'qwen3_vl_text',
+      rope_parameters: { rope_type: 'default', rope_theta: c.ropeTheta, mrope_section: c.mropeSection, mrope_interleaved: true },
+    },
+    vision_config: {
+      model_type: 'qwen3_vl_vision',
+      depth: v.depth,
+      hidden_size: v.hiddenSize,
+      num_heads: v.numHeads,
+      intermediate_size: v.intermediateSize,
+      out_hidden_size: v.outHiddenSize,
+      hidden_act: 'gelu_pytorch_tanh',
+      in_channels: v.inChannels,
+      patch_size: v.patchSize,
+      temporal_patch_size: v.temporalPatchSize,
+      spatial_merge_size: v.spatialMergeSize,
+      num_position_embeddings: v.positionSide ** 2,
+      deepstack_visual_indexes: v.deepstackIndexes,
+      initializer_range: 0.02,
+    },
+    torch_dtype: TORCH_DTYPE[dtype],
+    dtype: TORCH_DTYPE[dtype],
+  };
+}
+
+/** preprocessor_config.json of a Qwen3-VL model (transformers' Qwen2VLImageProcessor with Qwen3-VL's defaults). */
+export function qwen3VlProcessorConfig(c: Qwen3Config): Record<string, unknown> {
+  const v = c.vision!;
+  return {
+    image_processor_type: 'Qwen2VLImageProcessor',
+    do_convert_rgb: true,
+    do_resize: true,
+    do_rescale: true,
+    do_normalize: true,
+    resample: 3,
+    rescale_factor: 1 / 255,
+    image_mean: [0.5, 0.5, 0.5],
+    image_std: [0.5, 0.5, 0.5],
+    patch_size: v.patchSize,
+    temporal_patch_size: v.temporalPatchSize,
+    merge_size: v.spatialMergeSize,
+    size: { shortest_edge: 65536, longest_edge: 16777216 },
+  };
 }

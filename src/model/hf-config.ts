@@ -2,6 +2,7 @@
 // model of Qwen3-VL, in both the transformers 4 (rope_theta, rope_scaling) and 5 (rope_parameters)
 // spellings. Anything the engine does not implement is refused with the file and the field named.
 import type { Qwen3Config } from '../engine/model.js';
+import { visionConfigFromHf } from './hf-vision-config.js';
 
 export class ConfigError extends Error {}
 
@@ -11,8 +12,6 @@ export interface HfModelInfo {
   config: Qwen3Config;
   /** "qwen3" or "qwen3_vl". */
   modelType: string;
-  /** Checkpoint tensors that belong to parts the engine does not run yet (e.g. the vision tower). */
-  ignoredPrefixes: string[];
 }
 
 export function parseHfConfig(json: unknown, file: string): HfModelInfo {
@@ -20,15 +19,23 @@ export function parseHfConfig(json: unknown, file: string): HfModelInfo {
   const root = json as Json;
   const modelType = root.model_type;
   checkArchitectures(root, file);
-  if (modelType === 'qwen3') return { config: textConfig(root, file, '', 'model.', root), modelType, ignoredPrefixes: [] };
+  if (modelType === 'qwen3') return { config: textConfig(root, file, '', 'model.', root), modelType };
   if (modelType === 'qwen3_vl') {
     const text = root.text_config;
     if (typeof text !== 'object' || text === null) throw new ConfigError(`${file}: qwen3_vl config has no text_config`);
-    return {
-      config: textConfig(text as Json, file, 'text_config.', 'model.language_model.', root),
-      modelType,
-      ignoredPrefixes: ['model.visual.'],
-    };
+    const vision = root.vision_config;
+    if (typeof vision !== 'object' || vision === null) throw new ConfigError(`${file}: qwen3_vl config has no vision_config`);
+    const imageToken = root.image_token_id;
+    if (typeof imageToken !== 'number' || !Number.isInteger(imageToken) || imageToken < 0)
+      throw new ConfigError(`${file}: image_token_id must be a token id, got ${JSON.stringify(imageToken)}`);
+    const config = textConfig(text as Json, file, 'text_config.', 'model.language_model.', root);
+    try {
+      config.vision = visionConfigFromHf(vision as Json, file);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+    config.imageTokenId = imageToken;
+    return { config, modelType };
   }
   throw new ConfigError(
     `${file}: model_type ${JSON.stringify(modelType)} is not supported (supported: "qwen3", "qwen3_vl")`,

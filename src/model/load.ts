@@ -50,8 +50,6 @@ function weightFiles(dir: string): { files: string[]; owner: Map<string, string>
 export interface LoadOptions {
   /** Recompute activations in backward instead of storing them (see Model.create). */
   recompute?: boolean;
-  /** Where notes about skipped checkpoint parts go (default: one line on stderr). */
-  onNote?: (message: string) => void;
 }
 
 /**
@@ -65,7 +63,6 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   const wanted = new Map(model.parameters().map((p) => [p.name, p]));
   const loadedFrom = new Map<string, string>();
   const seen = new Set<string>();
-  let skipped = 0;
   for (const file of files) {
     const st = SafetensorsFile.open(file);
     try {
@@ -76,10 +73,6 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
           throw new CheckpointError(`${file}: holds tensor '${name}', which model.safetensors.index.json ${indexed ? `places in ${path.basename(indexed)}` : 'does not list'}`);
         const p = wanted.get(name);
         if (!p) {
-          if (info.ignoredPrefixes.some((pre) => name.startsWith(pre))) {
-            skipped++;
-            continue;
-          }
           // Tied checkpoints may still carry lm_head.weight; transformers ties it to the embedding
           // and ignores the stored copy, and so does the engine (it has no separate lm_head).
           if (name === 'lm_head.weight' && info.config.tieEmbeddings) continue;
@@ -104,9 +97,5 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
     throw new CheckpointError(`${path.join(dir, 'model.safetensors.index.json')}: lists '${phantom[0]}' in ${path.basename(owner!.get(phantom[0])!)}, which does not hold it (${phantom.length} such)`);
   const missing = [...wanted.keys()].filter((n) => !loadedFrom.has(n));
   if (missing.length) throw new CheckpointError(`${dir}: missing ${missing.length} tensor(s), e.g. '${missing.slice(0, 3).join("', '")}'`);
-  if (skipped)
-    (options.onNote ?? ((m: string) => process.stderr.write(`${m}\n`)))(
-      `${dir}: skipped ${skipped} tensor(s) under ${info.ignoredPrefixes.join(', ')}: the engine runs the text model only (no vision tower yet)`,
-    );
   return model;
 }

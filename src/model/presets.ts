@@ -3,6 +3,9 @@
 // size, so that every id the model can sample decodes.
 import { Model, type Qwen3Config } from '../engine/model.js';
 
+/** The vision token ids of the Qwen3 tokenizer (<|vision_start|>, <|vision_end|>, <|image_pad|>). */
+export const QWEN_VL_TOKENS = { visionStart: 151652, visionEnd: 151653, image: 151655, video: 151656 } as const;
+
 export type ModelShape = Omit<Qwen3Config, 'vocabSize'>;
 
 export const MODEL_PRESETS = {
@@ -10,6 +13,22 @@ export const MODEL_PRESETS = {
   tiny: { hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: true },
   /** Wider and deeper, Qwen3's head_dim proportions at a size a CPU still runs fast. */
   small: { hiddenSize: 256, intermediateSize: 768, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 64, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: true },
+  /** tiny with a small Qwen3-VL vision tower (images in, one deepstack merger): the visual quickstart's size. */
+  'tiny-vl': {
+    hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, ropeTheta: 5e6, rmsEps: 1e-6,
+    tieEmbeddings: true, mropeSection: [4, 2, 2], mropeInterleaved: true, prefix: 'model.language_model.',
+    imageTokenId: QWEN_VL_TOKENS.image,
+    vision: { depth: 2, hiddenSize: 32, numHeads: 2, intermediateSize: 64, outHiddenSize: 64, inChannels: 3, temporalPatchSize: 2,
+      patchSize: 16, spatialMergeSize: 2, positionSide: 8, deepstackIndexes: [0] },
+  },
+  /** small with a 4-block tower and two deepstack mergers. */
+  'small-vl': {
+    hiddenSize: 256, intermediateSize: 768, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 64, ropeTheta: 5e6, rmsEps: 1e-6,
+    tieEmbeddings: true, mropeSection: [12, 10, 10], mropeInterleaved: true, prefix: 'model.language_model.',
+    imageTokenId: QWEN_VL_TOKENS.image,
+    vision: { depth: 4, hiddenSize: 128, numHeads: 4, intermediateSize: 512, outHiddenSize: 256, inChannels: 3, temporalPatchSize: 2,
+      patchSize: 16, spatialMergeSize: 2, positionSide: 16, deepstackIndexes: [1, 2] },
+  },
 } as const satisfies Record<string, ModelShape>;
 
 export type ModelPreset = keyof typeof MODEL_PRESETS;
@@ -18,5 +37,8 @@ export const MODEL_PRESET_NAMES = Object.keys(MODEL_PRESETS) as ModelPreset[];
 
 /** A model of the preset's shape, initialised as Model.create does: the same seed gives the same weights. */
 export function createRandomModel(preset: ModelPreset, options: { vocabSize: number; seed?: number }): Model {
-  return Model.create({ ...MODEL_PRESETS[preset], vocabSize: options.vocabSize }, { seed: options.seed ?? 0 });
+  const shape = MODEL_PRESETS[preset] as ModelShape;
+  const vision = shape.vision ? { ...shape.vision, deepstackIndexes: [...shape.vision.deepstackIndexes] } : undefined;
+  const mropeSection = shape.mropeSection ? [...shape.mropeSection] : undefined;
+  return Model.create({ ...shape, vision, mropeSection, vocabSize: options.vocabSize }, { seed: options.seed ?? 0 });
 }

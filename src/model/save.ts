@@ -7,12 +7,14 @@ import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs
 import { basename, dirname, join } from 'node:path';
 import type { Model, ParamInfo } from '../engine/model.js';
 import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
-import { qwen3HfConfig, withDtype, type SaveDtype } from './hf-config-write.js';
+import { qwen3HfConfig, qwen3VlProcessorConfig, withDtype, type SaveDtype } from './hf-config-write.js';
 import { bytesOf, f32ToBf16, tensorBytes, writeSafetensors, type TensorSource } from './safetensors-writer.js';
 import { CheckpointError } from './load.js';
 
 /** Tokenizer files transformers and medix read, copied when present. */
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', 'special_tokens_map.json', 'added_tokens.json', 'chat_template.jinja'];
+/** Image processor settings of a vision-language model (Qwen3-VL), copied from the same directory. */
+export const PROCESSOR_FILES = ['preprocessor_config.json', 'video_preprocessor_config.json'];
 
 export interface SaveOptions {
   /** Weight dtype in the files (default bf16, as released Qwen3 checkpoints). */
@@ -23,7 +25,7 @@ export interface SaveOptions {
   config?: Record<string, unknown>;
   /** generation_config.json contents; default: the special token ids of the config, as transformers derives it. */
   generationConfig?: Record<string, unknown>;
-  /** Directory whose tokenizer files are copied alongside. */
+  /** Directory whose tokenizer (and image processor) files are copied alongside. */
   tokenizerDir?: string;
   /** Replace an existing directory (default false: refuse). */
   overwrite?: boolean;
@@ -92,7 +94,7 @@ export function writeWeightIndex(dir: string, files: readonly { file: string; te
   atomicWriteFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
 }
 
-/** Everything of a model directory but the weights: config.json, generation_config.json, tokenizer files. */
+/** Everything of a model directory but the weights: config.json, generation_config.json, tokenizer and processor files. */
 export function writeModelMetadata(model: Model, dir: string, options: Pick<SaveOptions, 'dtype' | 'config' | 'generationConfig' | 'tokenizerDir'> = {}): void {
   const dtype = options.dtype ?? 'bf16';
   const json = (name: string, value: unknown) => atomicWriteFileSync(join(dir, name), JSON.stringify(value, null, 2) + '\n');
@@ -100,7 +102,9 @@ export function writeModelMetadata(model: Model, dir: string, options: Pick<Save
   json('config.json', config);
   json('generation_config.json', options.generationConfig ?? generationConfigFrom(config));
   if (options.tokenizerDir)
-    for (const f of TOKENIZER_FILES) if (existsSync(join(options.tokenizerDir, f))) copyFileSync(join(options.tokenizerDir, f), join(dir, f));
+    for (const f of [...TOKENIZER_FILES, ...PROCESSOR_FILES]) if (existsSync(join(options.tokenizerDir, f))) copyFileSync(join(options.tokenizerDir, f), join(dir, f));
+  // A Qwen3-VL model always leaves with image processor settings: Qwen3-VL's defaults when none came along.
+  if (model.config.vision && !existsSync(join(dir, 'preprocessor_config.json'))) json('preprocessor_config.json', qwen3VlProcessorConfig(model.config));
 }
 
 export function saveModel(model: Model, dir: string, options: SaveOptions = {}): void {

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../model/load.js';
-import { saveModel, TOKENIZER_FILES } from '../model/save.js';
+import { PROCESSOR_FILES, saveModel, TOKENIZER_FILES } from '../model/save.js';
 import type { SaveDtype } from '../model/hf-config-write.js';
 import { verifyCheckpoint } from './checkpoint.js';
 
@@ -25,7 +25,7 @@ export async function mergeCheckpoint(checkpointDir: string, outDir: string, opt
     overwrite: options.overwrite,
     config: json('config.json'),
     generationConfig: json('generation_config.json'),
-    tokenizerDir: TOKENIZER_FILES.some((f) => existsSync(join(modelDir, f))) ? modelDir : undefined,
+    tokenizerDir: [...TOKENIZER_FILES, ...PROCESSOR_FILES].some((f) => existsSync(join(modelDir, f))) ? modelDir : undefined,
   });
   return { step: trainer.step, parameters: model.numParameters };
 }

@@ -193,6 +193,7 @@ export class Trainer {
       model.setDataParallel();
     }
     model.setRecompute(m.enable_gradient_checkpointing);
+    model.setVisionFrozen(m.freeze_vision_tower);
     return new Trainer(cfg, runDir, model, tokenizer, tokenizerDir, modelConfigJson, reward, prompts, train, val, state, log, from?.fromOtherRun ? from.sourceRunDir : null, w);
   }
 

@@ -43,3 +43,19 @@ t.test('a damaged checkpoint is refused', async (t) => {
   t.not(r.status, 0);
   t.match(r.stderr, /checksum mismatch/);
 });
+
+t.test('a Qwen3-VL checkpoint merges with its vision tower and preprocessor_config.json', async (t) => {
+  const src = join(import.meta.dirname, '../fixtures/hf/qwen3vl_tiny');
+  const run = mkdtempSync(join(tmpdir(), 'medix-merge-vl-'));
+  const model = await loadModel(src);
+  const modelConfig = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));
+  saveCheckpoint(run, model, { step: 3 }, { modelConfig, tokenizerDir: src });
+  const out = join(run, 'hf');
+  const r = medix('merge', run, out, '--dtype', 'f32');
+  t.equal(r.status, 0, r.stderr);
+  t.equal(readFileSync(join(out, 'preprocessor_config.json'), 'utf8'), readFileSync(join(src, 'preprocessor_config.json'), 'utf8'));
+  const back = await loadModel(out);
+  const visual = model.parameters().filter((p) => p.name.startsWith('model.visual.'));
+  t.ok(visual.length > 0, 'the model has a vision tower');
+  for (const p of visual) t.same(back.getParameter(p.name), model.getParameter(p.name), p.name);
+});

@@ -1,0 +1,99 @@
+// The Qwen3-VL parts of Qwen3Model: the vision tower runs on the batch's images, its merged outputs
+// replace the embeddings of the image tokens (in order), and its deepstack outputs are added to the
+// hidden states at the same tokens after the first decoder layers (one output per layer). Backward
+// collects the gradients at those rows and runs the tower's backward into the "model.visual."
+// gradients, unless the tower is frozen. The image tokens' embedding rows get no gradient, as in
+// Hugging Face, where the image features overwrite them.
+#include <stdexcept>
+
+#include "../core/error.h"
+#include "qwen3.h"
+
+namespace medix {
+
+void Qwen3Config::validate_vision() const {
+  try {
+    check_vision_config(*vision);
+  } catch (const std::invalid_argument& e) {
+    fail("Qwen3-VL config: ", e.what());
+  }
+  MEDIX_CHECK(vision->out_hidden == hidden, "Qwen3-VL config: vision_config.out_hidden_size (", vision->out_hidden,
+              ") must equal text_config.hidden_size (", hidden, ")");
+  // An id past the vocabulary (a text-only checkpoint with a cut vocabulary) leaves images unusable;
+  // forward refuses images then.
+  MEDIX_CHECK(image_token_id >= 0, "Qwen3-VL config: image_token_id must be >= 0, got ", image_token_id);
+  MEDIX_CHECK(static_cast<int64_t>(vision->deepstack_indexes.size()) <= layers,
+              "Qwen3-VL config: more deepstack_visual_indexes (", vision->deepstack_indexes.size(),
+              ") than text layers (", layers, ")");
+}
+
+void Qwen3Model::visual_forward(const PackedBatch& b, float* stream0) {
+  tower_.reset();
+  visual_rows_.clear();
+  d_deepstack_.clear();
+  const int64_t T = static_cast<int64_t>(tokens_.size());
+  if (cfg_.vision)
+    for (int64_t t = 0; t < T; ++t)
+      if (tokens_[t] == cfg_.image_token_id) visual_rows_.push_back(static_cast<int32_t>(t));
+  if (b.n_images == 0) {
+    MEDIX_CHECK(visual_rows_.empty(), "forward: the batch has ", visual_rows_.size(),
+                " image tokens but no images");
+    return;
+  }
+  MEDIX_CHECK(cfg_.vision, "forward: the batch has images but the model has no vision tower");
+  MEDIX_CHECK(cfg_.image_token_id < cfg_.vocab, "forward: the batch has images but image_token_id (",
+              cfg_.image_token_id, ") is not in the vocabulary (", cfg_.vocab, ")");
+  const std::vector<VisionParam> vp = vision_parameters(*cfg_.vision);
+  std::vector<const float*> w;
+  for (size_t i = 0; i < vp.size(); ++i) w.push_back(weights_ + params_[vision_first_ + i].offset);
+  tower_ = std::make_unique<VisionTower>(*cfg_.vision);
+  tower_->forward(w, b.pixels, std::vector<ImageGrid>(b.grids, b.grids + b.n_images));
+  MEDIX_CHECK(static_cast<int64_t>(visual_rows_.size()) == tower_->tokens(), "forward: the batch has ",
+              visual_rows_.size(), " image tokens but its images give ", tower_->tokens(),
+              " (one per merge block of each grid)");
+  const int64_t H = cfg_.hidden;
+  for (size_t k = 0; k < visual_rows_.size(); ++k)
+    be_.from_host(stream0 + visual_rows_[k] * H, tower_->merged().data() + k * H, sizeof(float) * H);
+  d_deepstack_.resize(cfg_.vision->deepstack_indexes.size());
+}
+
+void Qwen3Model::deepstack_forward(int64_t l, float* stream) {
+  if (!tower_ || l >= static_cast<int64_t>(d_deepstack_.size())) return;
+  const int64_t H = cfg_.hidden;
+  const std::vector<float>& add = tower_->deepstack(static_cast<size_t>(l));
+  std::vector<float> row(H);
+  for (size_t k = 0; k < visual_rows_.size(); ++k) {
+    float* at = stream + visual_rows_[k] * H;
+    be_.to_host(row.data(), at, sizeof(float) * H);
+    for (int64_t i = 0; i < H; ++i) row[i] += add[k * H + i];
+    be_.from_host(at, row.data(), sizeof(float) * H);
+  }
+}
+
+void Qwen3Model::deepstack_backward(int64_t l, const float* dh) {
+  if (!tower_ || l >= static_cast<int64_t>(d_deepstack_.size())) return;
+  const int64_t H = cfg_.hidden;
+  std::vector<float>& d = d_deepstack_[l];
+  d.assign(visual_rows_.size() * H, 0.0f);
+  for (size_t k = 0; k < visual_rows_.size(); ++k)
+    be_.to_host(d.data() + k * H, dh + visual_rows_[k] * H, sizeof(float) * H);
+}
+
+void Qwen3Model::visual_backward(float* dh) {
+  if (!tower_) return;
+  const int64_t H = cfg_.hidden;
+  std::vector<float> d_merged(visual_rows_.size() * H);
+  for (size_t k = 0; k < visual_rows_.size(); ++k) {
+    be_.to_host(d_merged.data() + k * H, dh + visual_rows_[k] * H, sizeof(float) * H);
+    be_.zero(dh + visual_rows_[k] * H, H);
+  }
+  if (vision_frozen_) return;
+  std::vector<float*> g;
+  for (size_t i = vision_first_; i < vision_first_ + vision_parameters(*cfg_.vision).size(); ++i)
+    g.push_back(grads_ + params_[i].offset);
+  std::vector<const float*> dd;
+  for (const auto& d : d_deepstack_) dd.push_back(d.data());
+  tower_->backward(g, d_merged.data(), dd);
+}
+
+}  // namespace medix

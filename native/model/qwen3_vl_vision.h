@@ -1,0 +1,80 @@
+// The Qwen3-VL vision tower on the CPU, forward and backward: patch embedding (a linear map over the
+// C*T*P*P values of a patch, with bias), plus the interpolated position table; pre-LN blocks (LayerNorm,
+// qkv with bias, 2D rotary, attention within each image frame, GELU-tanh MLP); the patch merger (LN,
+// 2x2 patches -> 1 token, MLP with exact GELU) and the deepstack mergers (LN after the 2x2 shuffle) on
+// the outputs of the blocks listed in deepstack_indexes. Names follow Hugging Face's model.visual.*.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "../ops/vision_grid.h"
+
+namespace medix {
+
+struct VisionConfig {
+  int64_t depth = 0, hidden = 0, heads = 0, intermediate = 0, out_hidden = 0;
+  int64_t in_channels = 3, temporal_patch = 2, patch = 16;  // a patch is in_channels x temporal x patch x patch
+  int64_t merge = 2;                       // spatial_merge_size
+  int64_t side = 0;                        // sqrt(num_position_embeddings)
+  std::vector<int64_t> deepstack_indexes;
+  float theta = 10000.0f;
+  float eps = 1e-6f;
+  int64_t head_dim() const { return hidden / heads; }
+  int64_t merged_dim() const { return hidden * merge * merge; }
+  int64_t patch_inputs() const { return in_channels * temporal_patch * patch * patch; }
+};
+
+// The tower's parameters in a fixed order, named as in Hugging Face without the "model.visual." prefix.
+struct VisionParam {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t numel() const;
+};
+std::vector<VisionParam> vision_parameters(const VisionConfig& cfg);
+// Throws std::invalid_argument naming the field when the configuration cannot describe a tower.
+void check_vision_config(const VisionConfig& cfg);
+
+// One forward pass with everything backward needs. `params` and `grads` are in vision_parameters order.
+class VisionTower {
+ public:
+  explicit VisionTower(VisionConfig cfg);
+  // pixels: [N, patch_inputs], N = sum t*h*w. Outputs: merged() [N/merge^2, out_hidden] and deepstack(k).
+  void forward(const std::vector<const float*>& params, const float* pixels, const std::vector<ImageGrid>& grids);
+  // grads += d(loss)/d(params) given d(loss)/d(merged) and d(loss)/d(deepstack k) (entries may be null).
+  void backward(const std::vector<float*>& grads, const float* d_merged, const std::vector<const float*>& d_deepstack);
+
+  int64_t patches() const { return N_; }
+  int64_t tokens() const { return N_ / (cfg_.merge * cfg_.merge); }
+  const std::vector<float>& merged() const { return merger_.out; }
+  const std::vector<float>& deepstack(size_t k) const { return deepstack_[k].out; }
+  const std::vector<float>& patch_embed() const { return patch_out_; }
+  const std::vector<float>& block_output(size_t i) const { return blocks_[i].out; }
+
+ private:
+  struct BlockActs {
+    std::vector<float> in, ln1, mean1, rstd1, q, k, v, attn, lse, mid, ln2, mean2, rstd2, fc1, act, out;
+  };
+  struct MergerActs {
+    std::vector<float> in, ln, mean, rstd, fc1, act, out;
+  };
+  const float* p(size_t i) const { return params_[i]; }
+  void block_forward(size_t i, const std::vector<float>& x);
+  void block_backward(size_t i, std::vector<float>& dx, const std::vector<float*>& g);
+  void merger_forward(MergerActs& a, size_t first, bool postshuffle, const std::vector<float>& x);
+  void merger_backward(MergerActs& a, size_t first, bool postshuffle, const float* dout, std::vector<float>& dx,
+                       const std::vector<float*>& g);
+
+  VisionConfig cfg_;
+  std::vector<const float*> params_;
+  std::vector<float> pixels_;  // a copy: backward needs them after the caller's buffer is gone
+  std::vector<ImageGrid> grids_;
+  std::vector<int32_t> coords_, cu_;
+  int64_t N_ = 0;
+  std::vector<float> patch_out_, embedded_;
+  std::vector<BlockActs> blocks_;
+  MergerActs merger_;
+  std::vector<MergerActs> deepstack_;
+};
+
+}  // namespace medix

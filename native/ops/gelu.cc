@@ -1,0 +1,52 @@
+// GELU, forward and backward:
+//   tanh: 0.5 x (1 + tanh(c (x + a x^3))), c = sqrt(2/pi), a = 0.044715
+//   erf:  0.5 x (1 + erf(x / sqrt(2)))
+#include "gelu.h"
+
+#include <cmath>
+
+#include "../core/threads.h"
+
+namespace medix::cpu {
+namespace {
+
+constexpr int64_t kMinChunk = 1 << 13;
+constexpr float kC = 0.7978845608028654f;  // sqrt(2/pi)
+constexpr float kA = 0.044715f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;
+
+inline float value(float x, GeluKind kind) {
+  if (kind == GeluKind::kTanh) return 0.5f * x * (1.0f + std::tanh(kC * (x + kA * x * x * x)));
+  return 0.5f * x * (1.0f + std::erf(x * kInvSqrt2));
+}
+
+inline float derivative(float x, GeluKind kind) {
+  if (kind == GeluKind::kTanh) {
+    const float th = std::tanh(kC * (x + kA * x * x * x));
+    return 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * kC * (1.0f + 3.0f * kA * x * x);
+  }
+  return 0.5f * (1.0f + std::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
+}
+
+}  // namespace
+
+void gelu_forward(float* out, const float* x, int64_t n, GeluKind kind) {
+  parallel_for(
+      n,
+      [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) out[i] = value(x[i], kind);
+      },
+      kMinChunk);
+}
+
+void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, GeluKind kind) {
+  parallel_for(
+      n,
+      [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) dx[i] += dout[i] * derivative(x[i], kind);
+      },
+      kMinChunk);
+}
+
+}  // namespace medix::cpu

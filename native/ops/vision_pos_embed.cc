@@ -1,0 +1,67 @@
+// Bilinear interpolation of the position table, forward and backward. The backward runs serially in
+// patch order so the scatter into shared table rows is deterministic.
+#include "vision_pos_embed.h"
+
+#include <algorithm>
+
+#include "../core/threads.h"
+
+namespace medix::cpu {
+namespace {
+
+// torch.linspace(0, end, n) in float32: the first half counts up from 0, the second half down from end.
+float linspace_at(int64_t i, int64_t n, float end) {
+  if (n == 1) return 0.0f;
+  const float step = end / static_cast<float>(n - 1);
+  return i < n / 2 ? static_cast<float>(i) * step : end - static_cast<float>(n - 1 - i) * step;
+}
+
+// Four table rows and their weights for one patch.
+struct Taps {
+  int64_t row[4];
+  float weight[4];
+};
+
+Taps taps(int64_t r, int64_t c, int64_t h, int64_t w, int64_t side) {
+  const float end = static_cast<float>(side - 1);
+  const float y = linspace_at(r, h, end), x = linspace_at(c, w, end);
+  const int64_t y0 = static_cast<int64_t>(y), x0 = static_cast<int64_t>(x);
+  const int64_t y1 = std::min(y0 + 1, side - 1), x1 = std::min(x0 + 1, side - 1);
+  const float dy = y - static_cast<float>(y0), dx = x - static_cast<float>(x0);
+  return {{y0 * side + x0, y0 * side + x1, y1 * side + x0, y1 * side + x1},
+          {(1 - dy) * (1 - dx), (1 - dy) * dx, dy * (1 - dx), dy * dx}};
+}
+
+// Calls fn(patch index, taps) for every patch of every image, in merge-block order.
+template <typename Fn>
+void each_patch(const std::vector<ImageGrid>& grids, int64_t merge, int64_t side, Fn fn) {
+  const std::vector<int32_t> coords = vision_patch_coords(grids, merge);
+  int64_t p = 0;
+  for (const ImageGrid& g : grids)
+    for (int64_t k = 0; k < g.t * g.h * g.w; ++k, ++p) fn(p, taps(coords[2 * p], coords[2 * p + 1], g.h, g.w, side));
+}
+
+}  // namespace
+
+void vision_pos_embed_forward(float* out, const float* table, const std::vector<ImageGrid>& grids, int64_t merge,
+                              int64_t side, int64_t dim) {
+  each_patch(grids, merge, side, [&](int64_t p, const Taps& tp) {
+    float* o = out + p * dim;
+    for (int64_t i = 0; i < dim; ++i) {
+      float s = 0.0f;
+      for (int k = 0; k < 4; ++k) s += tp.weight[k] * table[tp.row[k] * dim + i];
+      o[i] = s;
+    }
+  });
+}
+
+void vision_pos_embed_backward(float* dtable, const float* dout, const std::vector<ImageGrid>& grids, int64_t merge,
+                               int64_t side, int64_t dim) {
+  each_patch(grids, merge, side, [&](int64_t p, const Taps& tp) {
+    const float* d = dout + p * dim;
+    for (int k = 0; k < 4; ++k)
+      for (int64_t i = 0; i < dim; ++i) dtable[tp.row[k] * dim + i] += tp.weight[k] * d[i];
+  });
+}
+
+}  // namespace medix::cpu

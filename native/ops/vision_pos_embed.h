@@ -1,0 +1,20 @@
+// Learned position embedding of the Qwen3-VL vision tower: a side x side table (num_position_embeddings
+// rows) bilinearly interpolated to each image's patch grid. Patch (r, c) of an h x w grid samples the
+// table at (r * (side-1)/(h-1), c * (side-1)/(w-1)) (torch.linspace in float32); every frame of an
+// image gets the same rows; output rows follow the merge-block order of vision_grid.h.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "vision_grid.h"
+
+namespace medix::cpu {
+
+// out: [N, dim] (overwritten); table: [side*side, dim].
+void vision_pos_embed_forward(float* out, const float* table, const std::vector<ImageGrid>& grids, int64_t merge,
+                              int64_t side, int64_t dim);
+// dtable += the transpose: each output row's gradient scattered into its four table rows by weight.
+void vision_pos_embed_backward(float* dtable, const float* dout, const std::vector<ImageGrid>& grids, int64_t merge,
+                               int64_t side, int64_t dim);
+
+}  // namespace medix::cpu

@@ -1,0 +1,65 @@
+// The angle of each pair is computed as Hugging Face does: the inverse frequency rounded to float32,
+// times the integer coordinate in float32; cos and sin then in float32.
+#include "vision_rope.h"
+
+#include <cmath>
+#include <vector>
+
+#include "../core/threads.h"
+
+namespace medix::cpu {
+namespace {
+
+std::vector<float> inverse_frequencies(int64_t D, float theta) {
+  const int64_t dim = D / 2, q = D / 4;
+  std::vector<float> f(q);
+  for (int64_t i = 0; i < q; ++i)
+    f[i] = static_cast<float>(1.0 / std::pow(static_cast<double>(theta), static_cast<double>(2 * i) / dim));
+  return f;
+}
+
+// sign +1 rotates forward (out = R x); -1 applies the transpose and accumulates (backward).
+void rotate(float* out, const float* x, const int32_t* coords, int64_t T, int64_t heads, int64_t D, float theta,
+            float sign, bool accumulate) {
+  const std::vector<float> f = inverse_frequencies(D, theta);
+  const int64_t half = D / 2, q = D / 4;
+  parallel_for(T, [&](int64_t t0, int64_t t1) {
+    std::vector<float> c(half), s(half);
+    for (int64_t t = t0; t < t1; ++t) {
+      for (int64_t j = 0; j < half; ++j) {
+        const float angle = static_cast<float>(coords[2 * t + (j < q ? 0 : 1)]) * f[j % q];
+        c[j] = std::cos(angle);
+        s[j] = sign * std::sin(angle);
+      }
+      for (int64_t h = 0; h < heads; ++h) {
+        const float* xr = x + (t * heads + h) * D;
+        float* yr = out + (t * heads + h) * D;
+        for (int64_t j = 0; j < half; ++j) {
+          const float a = xr[j], b = xr[j + half];
+          const float ya = a * c[j] - b * s[j], yb = b * c[j] + a * s[j];
+          if (accumulate) {
+            yr[j] += ya;
+            yr[j + half] += yb;
+          } else {
+            yr[j] = ya;
+            yr[j + half] = yb;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void vision_rope_forward(float* out, const float* x, const int32_t* coords, int64_t T, int64_t heads, int64_t D,
+                         float theta) {
+  rotate(out, x, coords, T, heads, D, theta, 1.0f, false);
+}
+
+void vision_rope_backward(float* dx, const float* dout, const int32_t* coords, int64_t T, int64_t heads, int64_t D,
+                          float theta) {
+  rotate(dx, dout, coords, T, heads, D, theta, -1.0f, true);
+}
+
+}  // namespace medix::cpu
