@@ -12,5 +12,6 @@ void init_optim(Napi::Env env, Napi::Object exports);       // AdamW, gradient n
 void init_model(Napi::Env env, Napi::Object exports);       // Qwen3 model
 void init_generate(Napi::Env env, Napi::Object exports);    // KV-cache generation, sampling
 void init_dist(Napi::Env env, Napi::Object exports);        // the run's processes, collectives
+void init_moe_ops(Napi::Env env, Napi::Object exports);     // mixture-of-experts block, load-balancing loss
 
 }  // namespace medix::bindings

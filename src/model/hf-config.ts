@@ -2,6 +2,7 @@
 // model of Qwen3-VL, in both the transformers 4 (rope_theta, rope_scaling) and 5 (rope_parameters)
 // spellings. Anything the engine does not implement is refused with the file and the field named.
 import type { Qwen3Config } from '../engine/model.js';
+import { moeFields } from './moe-config.js';
 
 export class ConfigError extends Error {}
 
@@ -21,6 +22,17 @@ export function parseHfConfig(json: unknown, file: string): HfModelInfo {
   const modelType = root.model_type;
   checkArchitectures(root, file);
   if (modelType === 'qwen3') return { config: textConfig(root, file, '', 'model.', root), modelType, ignoredPrefixes: [] };
+  if (modelType === 'qwen3_moe') {
+    const config = textConfig(root, file, '', 'model.', root);
+    return { config: { ...config, ...moeFields(root, file, '', config.numLayers) }, modelType, ignoredPrefixes: [] };
+  }
+  if (modelType === 'qwen3_vl_moe') {
+    const text = root.text_config;
+    if (typeof text !== 'object' || text === null) throw new ConfigError(`${file}: qwen3_vl_moe config has no text_config`);
+    const config = textConfig(text as Json, file, 'text_config.', 'model.language_model.', root);
+    const moe = moeFields(text as Json, file, 'text_config.', config.numLayers, true);
+    return { config: { ...config, ...moe }, modelType, ignoredPrefixes: ['model.visual.'] };
+  }
   if (modelType === 'qwen3_vl') {
     const text = root.text_config;
     if (typeof text !== 'object' || text === null) throw new ConfigError(`${file}: qwen3_vl config has no text_config`);
@@ -31,12 +43,17 @@ export function parseHfConfig(json: unknown, file: string): HfModelInfo {
     };
   }
   throw new ConfigError(
-    `${file}: model_type ${JSON.stringify(modelType)} is not supported (supported: "qwen3", "qwen3_vl")`,
+    `${file}: model_type ${JSON.stringify(modelType)} is not supported (supported: "qwen3", "qwen3_vl", "qwen3_moe", "qwen3_vl_moe")`,
   );
 }
 
 /** The class transformers would build for each supported model_type. */
-const ARCHITECTURES: Record<string, string> = { qwen3: 'Qwen3ForCausalLM', qwen3_vl: 'Qwen3VLForConditionalGeneration' };
+const ARCHITECTURES: Record<string, string> = {
+  qwen3: 'Qwen3ForCausalLM',
+  qwen3_vl: 'Qwen3VLForConditionalGeneration',
+  qwen3_moe: 'Qwen3MoeForCausalLM',
+  qwen3_vl_moe: 'Qwen3VLMoeForConditionalGeneration',
+};
 
 // `architectures` says which head the weights belong to (e.g. Qwen3ForSequenceClassification has
 // a score head instead of lm_head): anything but the causal-LM class is refused, naming the field.
@@ -88,7 +105,7 @@ function textConfig(c: Json, file: string, path: string, prefix: string, root: J
   if (Array.isArray(rope.mrope_section)) {
     config.mropeSection = rope.mrope_section as number[];
     // transformers applies Qwen3-VL's sections interleaved whatever the flag says.
-    config.mropeInterleaved = root.model_type === 'qwen3_vl' ? true : Boolean(rope.mrope_interleaved);
+    config.mropeInterleaved = String(root.model_type).startsWith('qwen3_vl') ? true : Boolean(rope.mrope_interleaved);
   }
   return config;
 }
