@@ -10,6 +10,11 @@ export const MODEL_PRESETS = {
   tiny: { hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: true },
   /** Wider and deeper, Qwen3's head_dim proportions at a size a CPU still runs fast. */
   small: { hiddenSize: 256, intermediateSize: 768, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 64, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: true },
+  /** tiny with a Qwen3-MoE block in every layer: 8 experts, 2 per token, renormalised, as Qwen3-30B-A3B routes. */
+  'tiny-moe': {
+    hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: true,
+    numExperts: 8, numExpertsPerTok: 2, moeIntermediateSize: 32, decoderSparseStep: 1, normTopkProb: true, routerAuxLossCoef: 0.001,
+  },
 } as const satisfies Record<string, ModelShape>;
 
 export type ModelPreset = keyof typeof MODEL_PRESETS;
