@@ -70,3 +70,30 @@ for (const name of ['qwen3_moe_tiny', 'qwen3_moe_tiny_nonorm']) {
     }
   });
 }
+
+// Qwen3-VL-MoE's text model (fused expert tensors, interleaved multi-section rope): its fixture's
+// last sequence has no image, so the engine can run it alone (transformers ran each sequence alone)
+// and match its logits, router logits and load-balancing loss. The image sequences need the vision
+// tower, which is another part of the engine.
+t.test('qwen3vl_moe_tiny: the text-only sequence matches transformers', async (t) => {
+  const dir = path.join(here, '..', 'fixtures', 'hf', 'qwen3vl_moe_tiny');
+  const model = await loadModel(dir, { onNote: () => {} });
+  const ref = SafetensorsFile.open(path.join(dir, 'reference.safetensors'));
+  const cu = ref.readInt32('cu_seqlens');
+  const S = cu.length - 1;
+  t.notOk(ref.tensors.has(`pixel_values.s${S - 1}`), 'the last sequence has no image');
+  const [a, b] = [cu[S - 1], cu[S]];
+  const T = b - a, V = model.config.vocabSize, E = model.config.numExperts!;
+  const positions = ref.readInt32('positions');
+  const rows = new Int32Array(3 * T);
+  for (let p = 0; p < 3; p++) rows.set(positions.subarray(p * positions.length / 3 + a, p * positions.length / 3 + b), p * T);
+  const batch = { tokens: ref.readInt32('tokens').slice(a, b), targets: ref.readInt32('targets').slice(a, b), cuSeqlens: Int32Array.from([0, T]), positions: rows };
+  const out = await model.forward(batch, { logits: true });
+  assertClose(t, out.logits!, ref.readFloat64('logits').subarray(a * V, b * V), 2e-4, 1e-4, 'logits');
+  assertClose(t, out.logp, ref.readFloat64('logp').subarray(a, b), 2e-4, 1e-4, 'log-probs of targets');
+  const routing = model.routing();
+  for (let k = 0; k < 2; k++)
+    assertClose(t, routing.routerLogits!.subarray(k * T * E, (k + 1) * T * E), ref.readFloat64(`router_logits.${k}`).subarray(a * E, b * E), 1e-4, 1e-4, `router logits of sparse layer ${k}`);
+  assertClose(t, routing.auxLoss, ref.readFloat64(`aux_loss.s${S - 1}`), 1e-5, 1e-5, 'load-balancing loss');
+  ref.close();
+});
