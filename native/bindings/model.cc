@@ -42,6 +42,23 @@ Qwen3Config parse_config(const Napi::Object& o) {
       c.mrope_section.push_back(v.As<Napi::Number>().Int64Value());
     }
   }
+  c.experts = js::integer_or(o, "numExperts", fn, 0, 1 << 16, 0);
+  if (c.experts > 0) {
+    c.experts_per_token = js::integer(o, "numExpertsPerTok", fn, 1, c.experts);
+    c.moe_intermediate = js::integer(o, "moeIntermediateSize", fn, 1, big);
+    c.decoder_sparse_step = js::integer_or(o, "decoderSparseStep", fn, 1, 4096, 1);
+    c.norm_topk_prob = js::boolean_or(o, "normTopkProb", fn, true);
+    Napi::Value only = o.Get("mlpOnlyLayers");
+    if (!only.IsUndefined() && !only.IsNull()) {
+      if (!only.IsArray()) throw Napi::TypeError::New(o.Env(), fn + ": mlpOnlyLayers must be an array of integers");
+      auto arr = only.As<Napi::Array>();
+      for (uint32_t i = 0; i < arr.Length(); ++i) {
+        Napi::Value v = arr.Get(i);
+        if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), fn + ": mlpOnlyLayers must hold integers");
+        c.mlp_only_layers.push_back(v.As<Napi::Number>().Int64Value());
+      }
+    }
+  }
   Napi::Value prefix = o.Get("prefix");
   if (prefix.IsString()) c.prefix = prefix.As<Napi::String>().Utf8Value();
   Napi::Value vision = o.Get("vision");  // Qwen3-VL: the tower's config and the image token
@@ -69,7 +86,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod("setRecompute", &ModelWrap::SetRecompute),
                         InstanceMethod("activationPlan", &ModelWrap::Plan),
                         InstanceMethod("numParams", &ModelWrap::NumParams),
-                        InstanceMethod("setVisionFrozen", &ModelWrap::SetVisionFrozen)});
+                        InstanceMethod("setVisionFrozen", &ModelWrap::SetVisionFrozen),
+                        InstanceMethod("routing", &ModelWrap::Routing),
+                        InstanceMethod("setAuxLossWeight", &ModelWrap::SetAuxLossWeight)});
   }
 
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
@@ -362,6 +381,33 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     out.Set("scratchBytes", Napi::Number::New(env, double(p.scratch_bytes)));
     out.Set("totalBytes", Napi::Number::New(env, double(p.total_bytes)));
     return out;
+  }
+
+  // The last forward's mixture-of-experts figures: {auxLoss: per sequence, expertLoad: tokens per
+  // expert [sparse layers * experts], routerLogits: [sparse layers * T * E] when logits were asked}.
+  Napi::Value Routing(const Napi::CallbackInfo& info) {
+    check_idle("routing");
+    Napi::Env env = info.Env();
+    auto out = Napi::Object::New(env);
+    const std::vector<double> aux = model_->aux_losses();
+    auto a = Napi::Float64Array::New(env, aux.size());
+    std::copy(aux.begin(), aux.end(), a.Data());
+    out.Set("auxLoss", a);
+    const std::vector<int64_t>& load = model_->expert_load();
+    auto l = Napi::Float64Array::New(env, load.size());
+    std::copy(load.begin(), load.end(), l.Data());
+    out.Set("expertLoad", l);
+    const std::vector<float>& rl = model_->router_logits();
+    if (!rl.empty()) out.Set("routerLogits", js::new_f32(env, rl.data(), rl.size()));
+    return out;
+  }
+
+  Napi::Value SetAuxLossWeight(const Napi::CallbackInfo& info) {
+    check_idle("setAuxLossWeight");
+    const double w = js::number_arg(info[0], std::string(kCls) + ".setAuxLossWeight", "weight");
+    if (!std::isfinite(w)) throw Napi::RangeError::New(info.Env(), "setAuxLossWeight: weight must be finite");
+    model_->set_aux_loss_weight(static_cast<float>(w));
+    return info.Env().Undefined();
   }
 
   Napi::Value NumParams(const Napi::CallbackInfo& info) {

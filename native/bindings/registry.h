@@ -13,5 +13,6 @@ void init_model(Napi::Env env, Napi::Object exports);       // Qwen3 model
 void init_generate(Napi::Env env, Napi::Object exports);    // KV-cache generation, sampling
 void init_dist(Napi::Env env, Napi::Object exports);        // the run's processes, collectives
 void init_vision(Napi::Env env, Napi::Object exports);      // Qwen3-VL vision ops and tower
+void init_moe_ops(Napi::Env env, Napi::Object exports);     // mixture-of-experts block, load-balancing loss
 
 }  // namespace medix::bindings

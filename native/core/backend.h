@@ -11,6 +11,7 @@
 #include "../ops/adamw.h"
 #include "../ops/logprob.h"
 #include "../ops/loss.h"
+#include "../ops/moe.h"
 #include "../ops/paged_attention.h"
 #include "../ops/rope.h"
 #include "../ops/sampling.h"
@@ -55,6 +56,22 @@ class Backend {
                                int64_t n) = 0;
   virtual void add_forward(float* out, const float* a, const float* b, int64_t n) = 0;
   virtual void add_inplace(float* dst, const float* src, int64_t n) = 0;
+
+  // Mixture of experts (moe.h). order/offsets are backend memory; moe_aux_backward's load statistics
+  // (counts) and cu_seqlens are host memory, like an optimizer config.
+  virtual void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
+                                 const float* logits, const MoeShape& s) = 0;
+  virtual void moe_route_backward(float* dlogits, const float* dweights, const float* probs, const int32_t* experts,
+                                  const float* weights, const MoeShape& s) = 0;
+  virtual void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x,
+                                   const float* gate_up, const float* down, const float* weights,
+                                   const int32_t* order, const int32_t* offsets, const MoeShape& s) = 0;
+  virtual void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
+                                    const float* x, const float* gate_up, const float* down, const float* weights,
+                                    const int32_t* order, const int32_t* offsets, const float* gate,
+                                    const float* up, const float* y, const MoeShape& s) = 0;
+  virtual void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu,
+                                int64_t n_seqs, int64_t layers, float scale, const MoeShape& s) = 0;
 
   // Head and losses
   virtual size_t logprob_forward(float* logp, float* entropy, float* lse, const float* hidden, const float* head,

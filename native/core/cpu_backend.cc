@@ -93,6 +93,31 @@ class CpuBackend final : public Backend {
   void add_forward(float* out, const float* a, const float* b, int64_t n) override { cpu::add_forward(out, a, b, n); }
   void add_inplace(float* dst, const float* src, int64_t n) override { cpu::add_inplace(dst, src, n); }
 
+  void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
+                         const float* logits, const MoeShape& s) override {
+    cpu::moe_route_forward(probs, experts, weights, order, offsets, logits, s);
+  }
+  void moe_route_backward(float* dlogits, const float* dweights, const float* probs, const int32_t* experts,
+                          const float* weights, const MoeShape& s) override {
+    cpu::moe_route_backward(dlogits, dweights, probs, experts, weights, s);
+  }
+  void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const float* gate_up,
+                           const float* down, const float* weights, const int32_t* order, const int32_t* offsets,
+                           const MoeShape& s) override {
+    cpu::moe_experts_forward(out, gate, up, y, x, gate_up, down, weights, order, offsets, s);
+  }
+  void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
+                            const float* x, const float* gate_up, const float* down, const float* weights,
+                            const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
+                            const float* y, const MoeShape& s) override {
+    cpu::moe_experts_backward(dx, dgate_up, ddown, dweights, dout, x, gate_up, down, weights, order, offsets, gate,
+                              up, y, s);
+  }
+  void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu,
+                        int64_t n_seqs, int64_t layers, float scale, const MoeShape& s) override {
+    cpu::moe_aux_backward(dlogits, probs, counts, cu, n_seqs, layers, scale, s);
+  }
+
   size_t logprob_forward(float* logp, float* entropy, float* lse, const float* hidden, const float* head,
                          const int32_t* targets, const LogprobShape& s) override {
     return cpu::logprob_forward(logp, entropy, lse, hidden, head, targets, s);

@@ -36,14 +36,46 @@ void Qwen3Config::validate() const {
                 ", got ", sum);
   }
   if (vision) validate_vision();
+  if (experts > 0) {
+    MEDIX_CHECK(experts_per_token > 0 && experts_per_token <= experts, "Qwen3 config: num_experts_per_tok must be in ",
+                "[1, num_experts = ", experts, "], got ", experts_per_token);
+    positive(moe_intermediate, "moe_intermediate_size");
+    positive(decoder_sparse_step, "decoder_sparse_step");
+    for (int64_t l : mlp_only_layers)
+      MEDIX_CHECK(l >= 0 && l < layers, "Qwen3 config: mlp_only_layers holds ", l, ", not a layer index in [0, ",
+                  layers, ")");
+  }
+}
+
+bool Qwen3Config::is_sparse(int64_t layer) const {
+  if (experts <= 0 || (layer + 1) % decoder_sparse_step != 0) return false;
+  for (int64_t l : mlp_only_layers)
+    if (l == layer) return false;
+  return true;
+}
+
+int64_t Qwen3Config::sparse_layers() const {
+  int64_t n = 0;
+  for (int64_t l = 0; l < layers; ++l) n += is_sparse(l);
+  return n;
 }
 
 namespace {
 
-// The per-layer tensor list, in Hugging Face names and shapes; the flat layout follows it.
-std::vector<std::pair<std::string, std::vector<int64_t>>> layer_tensors(const Qwen3Config& c) {
+// Layer l's tensor list, in Hugging Face names and shapes (transformers 5's in-memory names, with
+// a sparse layer's experts fused); the flat layout follows it. Both kinds of layer have 11 tensors.
+std::vector<std::pair<std::string, std::vector<int64_t>>> layer_tensors(const Qwen3Config& c, int64_t l) {
   const int64_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
-  return {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> mlp;
+  if (c.is_sparse(l))
+    mlp = {{"mlp.gate.weight", {c.experts, c.hidden}},
+           {"mlp.experts.gate_up_proj", {c.experts, 2 * c.moe_intermediate, c.hidden}},
+           {"mlp.experts.down_proj", {c.experts, c.hidden, c.moe_intermediate}}};
+  else
+    mlp = {{"mlp.gate_proj.weight", {c.intermediate, c.hidden}},
+           {"mlp.up_proj.weight", {c.intermediate, c.hidden}},
+           {"mlp.down_proj.weight", {c.hidden, c.intermediate}}};
+  std::vector<std::pair<std::string, std::vector<int64_t>>> all = {
       {"input_layernorm.weight", {c.hidden}},
       {"self_attn.q_proj.weight", {qd, c.hidden}},
       {"self_attn.k_proj.weight", {kvd, c.hidden}},
@@ -52,10 +84,9 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> layer_tensors(const Qw
       {"self_attn.q_norm.weight", {c.head_dim}},
       {"self_attn.k_norm.weight", {c.head_dim}},
       {"post_attention_layernorm.weight", {c.hidden}},
-      {"mlp.gate_proj.weight", {c.intermediate, c.hidden}},
-      {"mlp.up_proj.weight", {c.intermediate, c.hidden}},
-      {"mlp.down_proj.weight", {c.hidden, c.intermediate}},
   };
+  all.insert(all.end(), mlp.begin(), mlp.end());
+  return all;
 }
 
 int64_t numel(const std::vector<int64_t>& shape) {
@@ -117,6 +148,19 @@ Qwen3Model::Acts Qwen3Model::alloc_acts(BufferArena& arena, int64_t cap, bool wi
   a.gate = arena.f(cap * I);
   a.up = arena.f(cap * I);
   a.act = arena.f(cap * I);
+  const bool moe = c.experts > 0;
+  const int64_t E = c.experts, K = c.experts_per_token, MI = c.moe_intermediate;
+  a.router_logits = moe ? arena.f(cap * E) : nullptr;
+  a.probs = moe ? arena.f(cap * E) : nullptr;
+  a.route_w = moe ? arena.f(cap * K) : nullptr;
+  a.moe_gate = moe ? arena.f(cap * K * MI) : nullptr;
+  a.moe_up = moe ? arena.f(cap * K * MI) : nullptr;
+  a.moe_y = moe ? arena.f(cap * K * H) : nullptr;
+  a.moe_dw = moe ? arena.f(cap * K) : nullptr;
+  a.moe_dlogits = moe ? arena.f(cap * E) : nullptr;
+  a.route_experts = moe ? arena.i(cap * K) : nullptr;
+  a.route_order = moe ? arena.i(cap * K) : nullptr;
+  a.route_offsets = moe ? arena.i(E + 1) : nullptr;
   return a;
 }
 
@@ -126,7 +170,8 @@ namespace {
 int64_t acts_floats(const Qwen3Config& c, int64_t T) {
   const int64_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
   return T * (1 + c.hidden + qd + c.heads + qd + kvd + c.kv_heads + kvd + kvd + qd + c.heads + c.hidden + 1 +
-              c.hidden + 3 * c.intermediate);
+              c.hidden + 3 * c.intermediate) +
+         (c.experts > 0 ? T * (4 * c.experts + 2 * c.experts_per_token * (1 + c.moe_intermediate + c.hidden)) : 0);
 }
 
 int64_t scratch_floats(const Qwen3Config& c, int64_t T) {
@@ -148,7 +193,7 @@ Qwen3Model::Qwen3Model(const Qwen3Config& cfg, Backend& backend, uint64_t seed, 
   };
   add(pre + "embed_tokens.weight", {cfg_.vocab, cfg_.hidden});
   for (int64_t l = 0; l < cfg_.layers; ++l)
-    for (auto& [name, shape] : layer_tensors(cfg_)) add(pre + "layers." + std::to_string(l) + "." + name, shape);
+    for (auto& [name, shape] : layer_tensors(cfg_, l)) add(pre + "layers." + std::to_string(l) + "." + name, shape);
   add(pre + "norm.weight", {cfg_.hidden});
   // Qwen3-VL: the vision tower's tensors sit between the final norm and lm_head, so both keep their
   // indices (params_[1 + 11 * layers] and params_.back()).
@@ -334,8 +379,13 @@ void Qwen3Model::output_mlp_forward(int64_t l, const float* x_in, float* x_out, 
   // x_mid = x_in + o_proj(attn)
   be_.linear_forward(tmp, a.attn, w.o, nullptr, T, qd, H);
   be_.add_forward(a.h_mid, x_in, tmp, T * H);
-  // MLP block: x_out = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid)
+  // MLP block: x_out = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid), or the sparse block
   be_.rmsnorm_forward(a.xn2, a.rstd2, a.h_mid, w.post_norm, T, H, c.rms_eps);
+  if (c.is_sparse(l)) {
+    moe_mlp_forward(l, a, tmp, T);
+    be_.add_forward(x_out, a.h_mid, tmp, T * H);
+    return;
+  }
   be_.linear_forward(a.gate, a.xn2, w.gate, nullptr, T, H, I);
   be_.linear_forward(a.up, a.xn2, w.up, nullptr, T, H, I);
   be_.swiglu_forward(a.act, a.gate, a.up, T * I);
@@ -384,8 +434,14 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   be_.embedding_forward(ws.stream[0], ws.tokens, embed, T, c.hidden);
   visual_forward(b, ws.stream[0]);
   const bool per_layer = o.training && !recompute_;
+  moe_counts_.assign(c.experts > 0 ? b.n_seqs * c.experts : 0, 0.0);
+  moe_prob_sums_.assign(moe_counts_.size(), 0.0);
+  moe_load_.assign(c.sparse_layers() * c.experts, 0);
+  moe_router_logits_.assign(o.logits ? c.sparse_layers() * T * c.experts : 0, 0.0f);
   for (int64_t l = 0; l < c.layers; ++l) {
-    layer_forward(l, ws.stream[l], ws.stream[l + 1], ws.acts[per_layer ? l : 0]);
+    Acts& a = ws.acts[per_layer ? l : 0];
+    layer_forward(l, ws.stream[l], ws.stream[l + 1], a);
+    if (c.is_sparse(l)) moe_record(l, a, o.logits);
     deepstack_forward(l, ws.stream[l + 1]);
   }
 
@@ -426,14 +482,18 @@ void Qwen3Model::layer_backward(int64_t l, float* dh, Acts& a) {
                            1.0f / std::sqrt(static_cast<float>(c.head_dim))};
 
   // dh holds d(x_out). MLP block: x_out = h_mid + down(act); the residual passes dh to h_mid as is.
-  be_.zero(ws.dact, T * I);
-  be_.linear_backward(ws.dact, g.down, nullptr, dh, a.act, w.down, T, I, H);
-  be_.zero(ws.dgate, T * I);
-  be_.zero(ws.dup, T * I);
-  be_.swiglu_backward(ws.dgate, ws.dup, ws.dact, a.gate, a.up, T * I);
   be_.zero(ws.dxn, T * H);
-  be_.linear_backward(ws.dxn, g.gate, nullptr, ws.dgate, a.xn2, w.gate, T, H, I);
-  be_.linear_backward(ws.dxn, g.up, nullptr, ws.dup, a.xn2, w.up, T, H, I);
+  if (c.is_sparse(l)) {
+    moe_mlp_backward(l, dh, ws.dxn, a, T);
+  } else {
+    be_.zero(ws.dact, T * I);
+    be_.linear_backward(ws.dact, g.down, nullptr, dh, a.act, w.down, T, I, H);
+    be_.zero(ws.dgate, T * I);
+    be_.zero(ws.dup, T * I);
+    be_.swiglu_backward(ws.dgate, ws.dup, ws.dact, a.gate, a.up, T * I);
+    be_.linear_backward(ws.dxn, g.gate, nullptr, ws.dgate, a.xn2, w.gate, T, H, I);
+    be_.linear_backward(ws.dxn, g.up, nullptr, ws.dup, a.xn2, w.up, T, H, I);
+  }
   be_.rmsnorm_backward(dh, g.post_norm, ws.dxn, a.h_mid, w.post_norm, a.rstd2, T, H);
   // dh now holds d(h_mid). Attention block: h_mid = x_in + o_proj(attn).
   be_.zero(ws.dattn, T * qd);

@@ -33,8 +33,16 @@ struct Qwen3Config {
   std::optional<VisionConfig> vision;
   int32_t image_token_id = -1;
 
+  // Mixture of experts (qwen3_moe, qwen3_vl_moe); experts == 0 means dense. Layer l is sparse when
+  // it is not in mlp_only_layers and (l + 1) % decoder_sparse_step == 0, as Hugging Face decides.
+  int64_t experts = 0, experts_per_token = 0, moe_intermediate = 0, decoder_sparse_step = 1;
+  std::vector<int64_t> mlp_only_layers;
+  bool norm_topk_prob = true;
+
   void validate() const;  // throws medix::Error naming the field
   void validate_vision() const;  // qwen3_vl.cc: the tower's config and its fit to the text model
+  bool is_sparse(int64_t layer) const;
+  int64_t sparse_layers() const;
   int position_components() const { return mrope_section.empty() ? 1 : 3; }
 };
 
@@ -154,6 +162,15 @@ class Qwen3Model {
   void get_optimizer_state(float* m, float* v) const;
   void set_optimizer_state(const float* m, const float* v, int64_t step);
 
+  // Mixture of experts (qwen3_moe.cc). backward adds weight * d(sum over sequences of the
+  // load-balancing loss)/d(params) (router_aux_loss_coef times the objective's normalisation; 0 by
+  // default). The last forward's loss per sequence, and tokens per expert [sparse layers, experts].
+  void set_aux_loss_weight(float w) { aux_weight_ = w; }
+  std::vector<double> aux_losses() const;
+  const std::vector<int64_t>& expert_load() const { return moe_load_; }
+  // The router logits [sparse layers, T, E] of the last forward that asked for logits.
+  const std::vector<float>& router_logits() const { return moe_router_logits_; }
+
   // Inference with a KV cache: appends the step's tokens to their sequences in `cache` (whose
   // layers and kv_dim must match the model) and writes the logits of step.logit_rows to
   // `logits` ([n_logit_rows, vocab], backend memory). Throws, changing nothing, on bad input or
@@ -188,6 +205,11 @@ class Qwen3Model {
   void deepstack_forward(int64_t l, float* stream);
   void deepstack_backward(int64_t l, const float* dh);
   void visual_backward(float* dh);
+  // The sparse block of layer l (qwen3_moe.cc): out = experts(a.xn2), and its backward into dxn.
+  void moe_mlp_forward(int64_t l, Acts& a, float* out, int64_t T);
+  void moe_mlp_backward(int64_t l, const float* dout, float* dxn, Acts& a, int64_t T);
+  void moe_record(int64_t l, const Acts& a, bool keep_logits);  // the forward's load statistics
+  MoeShape moe_shape(int64_t T) const;
 
   Qwen3Config cfg_;
   Backend& be_;
@@ -216,6 +238,12 @@ class Qwen3Model {
   std::vector<int32_t> visual_rows_;
   std::vector<std::vector<float>> d_deepstack_;
   bool vision_frozen_ = false;
+  // Load statistics of the last forward: counts/prob sums [sequences, experts] over the sparse
+  // layers (for the load-balancing loss), tokens per expert [sparse layers, experts].
+  float aux_weight_ = 0;
+  std::vector<double> moe_counts_, moe_prob_sums_;
+  std::vector<int64_t> moe_load_;
+  std::vector<float> moe_router_logits_;
   bool have_training_forward_ = false;
 };
 

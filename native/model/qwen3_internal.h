@@ -7,7 +7,9 @@
 
 namespace medix {
 
-// Pointers to one layer's tensors inside a flat buffer (weights or gradients: same layout).
+// Pointers to one layer's tensors inside a flat buffer (weights or gradients: same layout). On a
+// sparse layer gate, up, down are mlp.gate (the router [E,H]), mlp.experts.gate_up_proj [E,2I,H]
+// and mlp.experts.down_proj [E,H,I].
 struct Qwen3Model::Layer {
   float *in_norm, *q, *k, *v, *o, *q_norm, *k_norm, *post_norm, *gate, *up, *down;
 };
@@ -17,6 +19,11 @@ struct Qwen3Model::Layer {
 struct Qwen3Model::Acts {
   float *rstd1, *xn1, *q_pre, *q_rstd, *q, *k_pre, *k_rstd, *k, *v, *attn, *lse, *h_mid, *rstd2, *xn2, *gate, *up,
       *act;
+  // Sparse layers (null in a dense model): router logits and probabilities [T,E], top-K weights
+  // [T,K], expert projections [T*K,I] and unweighted outputs [T*K,H] in expert order, and the
+  // backward's scratch for the weights' and logits' gradients.
+  float *router_logits, *probs, *route_w, *moe_gate, *moe_up, *moe_y, *moe_dw, *moe_dlogits;
+  int32_t *route_experts, *route_order, *route_offsets;
 };
 
 // Backend buffers freed together: the owner of a workspace allocates through f()/i().

@@ -1,4 +1,4 @@
-// `medix create-model --preset tiny|small --out DIR`: a randomly initialised Qwen3-shaped model
+// `medix create-model --preset tiny|small|tiny-moe --out DIR`: a randomly initialised Qwen3-shaped model
 // directory with the real Qwen3 tokenizer, the way to try medix (and to test it) without a download.
 import { Option, type Command } from 'commander';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -22,7 +22,8 @@ function replacesExisting(out: string, force: boolean): boolean {
 
 const describe = (p: ModelPreset) => {
   const s = MODEL_PRESETS[p];
-  return `${p} (hidden ${s.hiddenSize}, ${s.numLayers} layers, ${s.numHeads} heads)`;
+  const experts = 'numExperts' in s ? `, ${s.numExperts} experts top-${s.numExpertsPerTok}` : '';
+  return `${p} (hidden ${s.hiddenSize}, ${s.numLayers} layers, ${s.numHeads} heads${experts})`;
 };
 
 export function registerCreateModel(program: Command): void {

@@ -23,6 +23,36 @@ export interface Qwen3Config {
   /** Qwen3-VL: the vision tower (parameters "model.visual.*"); its outputs replace imageTokenId tokens. */
   vision?: VisionTowerConfig;
   imageTokenId?: number;
+  /**
+   * Mixture of experts (Qwen3-MoE, Qwen3-VL-MoE); absent or 0: dense. Layer l is sparse when it is
+   * not in mlpOnlyLayers and (l + 1) % decoderSparseStep == 0; its MLP is mlp.gate.weight [E, H]
+   * (the router) and the fused mlp.experts.gate_up_proj [E, 2I, H] and mlp.experts.down_proj [E, H, I].
+   */
+  numExperts?: number;
+  numExpertsPerTok?: number;
+  moeIntermediateSize?: number;
+  decoderSparseStep?: number;
+  mlpOnlyLayers?: number[];
+  /** Renormalise the top-k routing weights to sum 1 (default true). */
+  normTopkProb?: boolean;
+  /** Weight of the load-balancing loss in the training objective (Hugging Face's router_aux_loss_coef). */
+  routerAuxLossCoef?: number;
+}
+
+/** Whether layer `l` of `c` has a sparse (mixture-of-experts) MLP, as Hugging Face decides. */
+export function isSparseLayer(c: Qwen3Config, l: number): boolean {
+  if (!c.numExperts) return false;
+  return (l + 1) % (c.decoderSparseStep ?? 1) === 0 && !(c.mlpOnlyLayers ?? []).includes(l);
+}
+
+/** The mixture-of-experts figures of the last forward. */
+export interface RoutingStats {
+  /** The load-balancing loss of each sequence (transformers' load_balancing_loss_func, unscaled). */
+  auxLoss: Float64Array;
+  /** Tokens routed to each expert, [sparse layers, experts] (each token counts once per pick). */
+  expertLoad: Float64Array;
+  /** Router logits [sparse layers, T, experts] when the forward asked for logits. */
+  routerLogits?: Float32Array;
 }
 
 export interface ModelOptions {
@@ -147,6 +177,8 @@ interface NativeModel {
   setVisionFrozen(frozen: boolean): void;
   activationPlan(tokens: number, training?: boolean): ActivationPlan;
   numParams(): number;
+  routing(): RoutingStats;
+  setAuxLossWeight(weight: number): void;
 }
 
 interface ModelAddon {
@@ -285,6 +317,19 @@ export class Model {
   /** Activation memory the model plans for a batch of `tokens` tokens. */
   activationPlan(tokens: number, training = true): ActivationPlan {
     return this.handle.activationPlan(tokens, training);
+  }
+
+  /** Routing figures of the last forward (empty arrays for a dense model). */
+  routing(): RoutingStats {
+    return this.handle.routing();
+  }
+
+  /**
+   * backward() adds weight * d(sum over the batch's sequences of the load-balancing loss)/dθ
+   * (0 by default; a trainer sets routerAuxLossCoef times its objective's normalisation).
+   */
+  setAuxLossWeight(weight: number): void {
+    this.handle.setAuxLossWeight(weight);
   }
 
   /** Low-level optimizer step; prefer the AdamW class, which keeps the settings. */

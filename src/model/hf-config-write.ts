@@ -10,8 +10,26 @@ export type SaveDtype = 'bf16' | 'f32';
 export const TORCH_DTYPE: Record<SaveDtype, string> = { bf16: 'bfloat16', f32: 'float32' };
 
 export function qwen3HfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, unknown> {
+  if (c.vision && c.numExperts)
+    throw new Error('writing a Qwen3-VL-MoE config from scratch is not supported; save with the source config.json');
   if (c.vision) return qwen3VlHfConfig(c, dtype);
   if (c.mropeSection) throw new Error('writing a text-only config with multimodal rope is not supported; save with the source config.json');
+  const moe = c.numExperts
+    ? {
+        architectures: ['Qwen3MoeForCausalLM'],
+        model_type: 'qwen3_moe',
+        // transformers 4 reads num_experts, transformers 5 num_local_experts.
+        num_experts: c.numExperts,
+        num_local_experts: c.numExperts,
+        num_experts_per_tok: c.numExpertsPerTok,
+        moe_intermediate_size: c.moeIntermediateSize,
+        decoder_sparse_step: c.decoderSparseStep ?? 1,
+        mlp_only_layers: c.mlpOnlyLayers ?? [],
+        norm_topk_prob: c.normTopkProb ?? true,
+        router_aux_loss_coef: c.routerAuxLossCoef ?? 0.001,
+        output_router_logits: false,
+      }
+    : {};
   return {
     architectures: ['Qwen3ForCausalLM'],
     model_type: 'qwen3',
@@ -35,6 +53,7 @@ export function qwen3HfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, 
     use_cache: true,
     torch_dtype: TORCH_DTYPE[dtype],
     dtype: TORCH_DTYPE[dtype],
+    ...moe,
   };
 }
 

@@ -1,8 +1,9 @@
-// Hugging Face config.json -> engine Qwen3Config. Accepts Qwen3 (Qwen3ForCausalLM) and the text
-// model of Qwen3-VL, in both the transformers 4 (rope_theta, rope_scaling) and 5 (rope_parameters)
+// Hugging Face config.json -> engine Qwen3Config. Accepts Qwen3, Qwen3-MoE, Qwen3-VL and Qwen3-VL-MoE
+// (the vision tower and the experts), in both the transformers 4 (rope_theta, rope_scaling) and 5 (rope_parameters)
 // spellings. Anything the engine does not implement is refused with the file and the field named.
 import type { Qwen3Config } from '../engine/model.js';
 import { visionConfigFromHf } from './hf-vision-config.js';
+import { moeFields } from './moe-config.js';
 
 export class ConfigError extends Error {}
 
@@ -10,7 +11,7 @@ type Json = Record<string, unknown>;
 
 export interface HfModelInfo {
   config: Qwen3Config;
-  /** "qwen3" or "qwen3_vl". */
+  /** "qwen3", "qwen3_vl", "qwen3_moe" or "qwen3_vl_moe". */
   modelType: string;
 }
 
@@ -20,30 +21,45 @@ export function parseHfConfig(json: unknown, file: string): HfModelInfo {
   const modelType = root.model_type;
   checkArchitectures(root, file);
   if (modelType === 'qwen3') return { config: textConfig(root, file, '', 'model.', root), modelType };
-  if (modelType === 'qwen3_vl') {
+  if (modelType === 'qwen3_moe') {
+    const config = textConfig(root, file, '', 'model.', root);
+    return { config: { ...config, ...moeFields(root, file, '', config.numLayers) }, modelType };
+  }
+  if (modelType === 'qwen3_vl' || modelType === 'qwen3_vl_moe') {
     const text = root.text_config;
-    if (typeof text !== 'object' || text === null) throw new ConfigError(`${file}: qwen3_vl config has no text_config`);
-    const vision = root.vision_config;
-    if (typeof vision !== 'object' || vision === null) throw new ConfigError(`${file}: qwen3_vl config has no vision_config`);
-    const imageToken = root.image_token_id;
-    if (typeof imageToken !== 'number' || !Number.isInteger(imageToken) || imageToken < 0)
-      throw new ConfigError(`${file}: image_token_id must be a token id, got ${JSON.stringify(imageToken)}`);
+    if (typeof text !== 'object' || text === null) throw new ConfigError(`${file}: ${modelType} config has no text_config`);
     const config = textConfig(text as Json, file, 'text_config.', 'model.language_model.', root);
-    try {
-      config.vision = visionConfigFromHf(vision as Json, file);
-    } catch (err) {
-      throw new ConfigError((err as Error).message);
-    }
-    config.imageTokenId = imageToken;
-    return { config, modelType };
+    visionFields(config, root, file, modelType);
+    if (modelType === 'qwen3_vl') return { config, modelType };
+    return { config: { ...config, ...moeFields(text as Json, file, 'text_config.', config.numLayers, true) }, modelType };
   }
   throw new ConfigError(
-    `${file}: model_type ${JSON.stringify(modelType)} is not supported (supported: "qwen3", "qwen3_vl")`,
+    `${file}: model_type ${JSON.stringify(modelType)} is not supported (supported: "qwen3", "qwen3_vl", "qwen3_moe", "qwen3_vl_moe")`,
   );
 }
 
+/** Qwen3-VL's vision tower and the token its outputs replace, onto `config`. */
+function visionFields(config: Qwen3Config, root: Json, file: string, modelType: string): void {
+  const vision = root.vision_config;
+  if (typeof vision !== 'object' || vision === null) throw new ConfigError(`${file}: ${modelType} config has no vision_config`);
+  const imageToken = root.image_token_id;
+  if (typeof imageToken !== 'number' || !Number.isInteger(imageToken) || imageToken < 0)
+    throw new ConfigError(`${file}: image_token_id must be a token id, got ${JSON.stringify(imageToken)}`);
+  try {
+    config.vision = visionConfigFromHf(vision as Json, file);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  config.imageTokenId = imageToken;
+}
+
 /** The class transformers would build for each supported model_type. */
-const ARCHITECTURES: Record<string, string> = { qwen3: 'Qwen3ForCausalLM', qwen3_vl: 'Qwen3VLForConditionalGeneration' };
+const ARCHITECTURES: Record<string, string> = {
+  qwen3: 'Qwen3ForCausalLM',
+  qwen3_vl: 'Qwen3VLForConditionalGeneration',
+  qwen3_moe: 'Qwen3MoeForCausalLM',
+  qwen3_vl_moe: 'Qwen3VLMoeForConditionalGeneration',
+};
 
 // `architectures` says which head the weights belong to (e.g. Qwen3ForSequenceClassification has
 // a score head instead of lm_head): anything but the causal-LM class is refused, naming the field.
@@ -95,7 +111,7 @@ function textConfig(c: Json, file: string, path: string, prefix: string, root: J
   if (Array.isArray(rope.mrope_section)) {
     config.mropeSection = rope.mrope_section as number[];
     // transformers applies Qwen3-VL's sections interleaved whatever the flag says.
-    config.mropeInterleaved = root.model_type === 'qwen3_vl' ? true : Boolean(rope.mrope_interleaved);
+    config.mropeInterleaved = String(root.model_type).startsWith('qwen3_vl') ? true : Boolean(rope.mrope_interleaved);
   }
   return config;
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import { Model } from '../engine/model.js';
 import { parseHfConfig, type HfModelInfo } from './hf-config.js';
+import { ExpertAssembly, expertPiece, fusedTransposed } from './moe-layout.js';
 import { SafetensorsFile } from './safetensors.js';
 
 export class CheckpointError extends Error {}
@@ -63,6 +64,16 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   const wanted = new Map(model.parameters().map((p) => [p.name, p]));
   const loadedFrom = new Map<string, string>();
   const seen = new Set<string>();
+  // Mixture-of-experts checkpoints: per-expert tensors are assembled into the fused parameters.
+  const shapes = new Map<string, number[]>();
+  if (info.config.numExperts)
+    for (const file of files) {
+      const st = SafetensorsFile.open(file);
+      for (const [name, entry] of st.tensors) shapes.set(name, entry.shape);
+      st.close();
+    }
+  const transposed = fusedTransposed(shapes, wanted);
+  const experts = new ExpertAssembly(model);
   for (const file of files) {
     const st = SafetensorsFile.open(file);
     try {
@@ -71,6 +82,18 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
         const indexed = owner?.get(name);
         if (owner && indexed !== file)
           throw new CheckpointError(`${file}: holds tensor '${name}', which model.safetensors.index.json ${indexed ? `places in ${path.basename(indexed)}` : 'does not list'}`);
+        const piece = info.config.numExperts ? expertPiece(name, wanted, transposed) : null;
+        if (piece) {
+          if (entry.shape.join(',') !== piece.shape.join(','))
+            throw new CheckpointError(`${file}: tensor '${name}' has shape [${entry.shape}], the config implies [${piece.shape}]`);
+          try {
+            experts.add(piece, st.readFloat32(name));
+          } catch (err) {
+            throw new CheckpointError(`${file}: tensor '${name}': ${(err as Error).message}`);
+          }
+          loadedFrom.set(piece.param, file);
+          continue;
+        }
         const p = wanted.get(name);
         if (!p) {
           // Tied checkpoints may still carry lm_head.weight; transformers ties it to the embedding
@@ -95,6 +118,8 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   const phantom = owner ? [...owner.keys()].filter((n) => !seen.has(n)) : [];
   if (phantom.length)
     throw new CheckpointError(`${path.join(dir, 'model.safetensors.index.json')}: lists '${phantom[0]}' in ${path.basename(owner!.get(phantom[0])!)}, which does not hold it (${phantom.length} such)`);
+  const partial = experts.incomplete();
+  if (partial.length) throw new CheckpointError(`${dir}: some experts of '${partial[0]}' are missing (${partial.length} such tensors)`);
   const missing = [...wanted.keys()].filter((n) => !loadedFrom.has(n));
   if (missing.length) throw new CheckpointError(`${dir}: missing ${missing.length} tensor(s), e.g. '${missing.slice(0, 3).join("', '")}'`);
   return model;

@@ -29,6 +29,11 @@ export const MODEL_PRESETS = {
     vision: { depth: 4, hiddenSize: 128, numHeads: 4, intermediateSize: 512, outHiddenSize: 256, inChannels: 3, temporalPatchSize: 2,
       patchSize: 16, spatialMergeSize: 2, positionSide: 16, deepstackIndexes: [1, 2] },
   },
+  /** tiny with a Qwen3-MoE block in every layer: 8 experts, 2 per token, renormalised, as Qwen3-30B-A3B routes. */
+  'tiny-moe': {
+    hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: true,
+    numExperts: 8, numExpertsPerTok: 2, moeIntermediateSize: 32, decoderSparseStep: 1, normTopkProb: true, routerAuxLossCoef: 0.001,
+  },
 } as const satisfies Record<string, ModelShape>;
 
 export type ModelPreset = keyof typeof MODEL_PRESETS;

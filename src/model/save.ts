@@ -10,6 +10,7 @@ import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
 import { qwen3HfConfig, qwen3VlProcessorConfig, withDtype, type SaveDtype } from './hf-config-write.js';
 import { bytesOf, f32ToBf16, tensorBytes, writeSafetensors, type TensorSource } from './safetensors-writer.js';
 import { CheckpointError } from './load.js';
+import { expertTensorsToWrite } from './moe-layout.js';
 
 /** Tokenizer files transformers and medix read, copied when present. */
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', 'special_tokens_map.json', 'added_tokens.json', 'chat_template.jinja'];
@@ -42,17 +43,32 @@ function generationConfigFrom(config: Record<string, unknown>): Record<string, u
   return out;
 }
 
-/** The weights of `params` (default: all of the model's) as tensors to write. */
+/**
+ * The weights of `params` (default: all of the model's) as tensors to write. A sparse layer's fused
+ * experts are written in the layout transformers expects for the model type (moe-layout.ts).
+ */
 export function tensorSources(model: Model, dtype: SaveDtype, params: readonly ParamInfo[] = model.parameters()): TensorSource[] {
-  return params.map((p) => ({
-    name: p.name,
+  const type = !model.config.numExperts ? 'qwen3' : model.config.mropeSection ? 'qwen3_vl_moe' : 'qwen3_moe';
+  // The expert tensors of one fused parameter are written one after another: read it once.
+  let cached: { name: string; data: Float32Array } | null = null;
+  const fused = (name: string) => {
+    if (cached?.name !== name) cached = { name, data: model.getParameter(name) };
+    return cached.data;
+  };
+  const source = (name: string, shape: number[], values: () => Float32Array): TensorSource => ({
+    name,
     dtype: dtype === 'bf16' ? 'BF16' : 'F32',
-    shape: [...p.shape],
+    shape,
     bytes: () => {
-      const w = model.getParameter(p.name);
+      const w = values();
       return bytesOf(dtype === 'bf16' ? f32ToBf16(w) : w);
     },
-  }));
+  });
+  return params.flatMap((p) => {
+    const experts = expertTensorsToWrite(type, p, () => fused(p.name));
+    if (experts) return experts.map((e) => source(e.name, e.shape, e.values));
+    return [source(p.name, [...p.shape], () => model.getParameter(p.name))];
+  });
 }
 
 /** Greedy shards in parameter order, each at most maxBytes (a larger single tensor gets its own). */

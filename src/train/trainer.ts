@@ -22,7 +22,8 @@ import { world, type World } from '../engine/world.js';
 import { createGenerationEngine, type Qwen3GenerationEngine } from '../generate/engine.js';
 import type { GeneratedSample } from '../generate/types.js';
 import { klValues } from '../engine/losses.js';
-import { loadModel } from '../model/load.js';
+import { loadModel, readHfConfig } from '../model/load.js';
+import { assertTrainingFits } from '../model/memory-check.js';
 import { renderReport } from '../report/html.js';
 import { readRun } from '../report/run-files.js';
 import { CompositeReward, type RewardResult } from '../reward/composite.js';
@@ -170,6 +171,8 @@ export class Trainer {
     const train = await loadSplit('train');
     const val = cfg.data.val_files ? (await loadSplit('val')).slice(0, cfg.data.val_batch_size) : [];
 
+    // Refuse a model this machine cannot train before writing anything to the run directory.
+    if (m.model_path) assertTrainingFits(readHfConfig(path(m.model_path)).config, `worker.actor.model.model_path ${m.model_path}`);
     const from = await w.fromRoot(() => resumePoint(runDir, { loadCheckpointPath: cfg.trainer.load_checkpoint_path && path(cfg.trainer.load_checkpoint_path), resume: o.resume, warn: log }));
     mkdirSync(runDir, { recursive: true });
     if (w.isRoot) atomicWriteFileSync(join(runDir, 'config.yaml'), trainingConfigToYaml(cfg));

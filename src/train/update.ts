@@ -12,6 +12,7 @@ import { bytesOf } from '../model/safetensors-writer.js';
 import { policyLoss, sftLoss, type PolicyLossOptions, type PolicyLossMetrics, type AggOptions } from '../engine/losses.js';
 import { splitIntoBatches } from '../rl/batching.js';
 import { gatherResponse, packExperience, scatterResponse, type Experience } from './experience.js';
+import { RoutingTally } from './moe-stats.js';
 
 /** Consecutive batches of at most `size` experiences (src/rl's splitter, on the items themselves). */
 function chunks(items: readonly Experience[], size: number): Experience[][] {
@@ -71,6 +72,8 @@ export interface UpdateMetrics extends Omit<PolicyLossMetrics, 'tokens'> {
   lr: number;
   optimizer_steps: number;
   skipped_steps: number;
+  /** Mixture-of-experts models: the load-balancing loss and each sparse layer's expert load (moe-stats.ts). */
+  [moe: `moe_${string}`]: number;
 }
 
 type MicroLoss = (
@@ -87,6 +90,7 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
   let skipped = 0;
   let miniBatches = 0;
   const world = o.world;
+  const routing = new RoutingTally(model);
   if (world && model.optimizerShard().size !== world.size)
     throw new Error(`update: the model is not data parallel over the world's ${world.size} processes (call model.setDataParallel() first)`);
   for (let epoch = 0; epoch < o.epochs; epoch++) {
@@ -98,8 +102,9 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
         const packed = packExperience(part);
         const fwd = await model.forward(packed.batch, { training: true, temperature: o.temperature, entropy: wantEntropy });
         const r = micro(fwd.logp, fwd.entropy, part, packed, norm);
+        const aux = routing.afterForward(mini.length);
         await model.backward({ dlogp: r.dlogp, dentropy: r.dentropy });
-        sums.loss += r.loss;
+        sums.loss += r.loss + aux;
         if (r.metrics) {
           // Loss terms are globally normalised (they add up); diagnostics are token-weighted means.
           const m = r.metrics;
@@ -127,6 +132,7 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
     const total = await world.allreduceSum(keys.map((k) => sums[k]));
     keys.forEach((k, i) => (sums[k] = total[i]));
   }
+  const moe = await routing.metrics(world);
   const perMini = (x: number) => (miniBatches ? x / miniBatches : 0);
   const perToken = (x: number) => (sums.tokens ? x / sums.tokens : 0);
   return {
@@ -141,6 +147,7 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
     lr: sums.lr,
     optimizer_steps: steps - skipped,
     skipped_steps: skipped,
+    ...moe,
   };
 }
 

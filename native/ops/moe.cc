@@ -1,0 +1,231 @@
+// Mixture-of-experts routing, experts and load-balancing loss (see moe.h).
+#include "moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "../core/threads.h"
+#include "linear.h"
+#include "swiglu.h"
+
+namespace medix::cpu {
+namespace {
+
+// Where each assignment a = t*K + k sits in `order`.
+std::vector<int32_t> positions_of(const int32_t* order, int64_t n) {
+  std::vector<int32_t> pos(static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) pos[order[r]] = static_cast<int32_t>(r);
+  return pos;
+}
+
+// Rows of x picked by the assignments order[r0..r1) (token = assignment / K), packed.
+void gather_rows(float* dst, const float* x, const int32_t* order, int64_t r0, int64_t r1, int64_t K, int64_t H) {
+  parallel_for(
+      r1 - r0,
+      [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) std::copy_n(x + (order[r0 + r] / K) * H, H, dst + r * H);
+      },
+      std::max<int64_t>(1, 4096 / H));
+}
+
+}  // namespace
+
+void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
+                       const float* logits, const MoeShape& s) {
+  const int64_t E = s.E, K = s.K;
+  parallel_for(
+      s.T,
+      [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const float* x = logits + t * E;
+          float* p = probs + t * E;
+          const float mx = *std::max_element(x, x + E);
+          double sum = 0;
+          for (int64_t e = 0; e < E; ++e) sum += (p[e] = std::exp(x[e] - mx));
+          for (int64_t e = 0; e < E; ++e) p[e] = static_cast<float>(p[e] / sum);
+          // Top-K by repeated selection: K is small, and ties go to the lower index.
+          double picked = 0;
+          for (int64_t k = 0; k < K; ++k) {
+            int32_t best = -1;
+            for (int64_t e = 0; e < E; ++e) {
+              bool taken = false;
+              for (int64_t j = 0; j < k; ++j) taken |= experts[t * K + j] == e;
+              if (!taken && (best < 0 || p[e] > p[best])) best = static_cast<int32_t>(e);
+            }
+            experts[t * K + k] = best;
+            weights[t * K + k] = p[best];
+            picked += p[best];
+          }
+          if (s.norm_topk)
+            for (int64_t k = 0; k < K; ++k) weights[t * K + k] = static_cast<float>(weights[t * K + k] / picked);
+        }
+      },
+      64);
+  // Stable counting sort of the assignments by expert.
+  std::fill(offsets, offsets + E + 1, 0);
+  const int64_t n = s.T * K;
+  for (int64_t a = 0; a < n; ++a) ++offsets[experts[a] + 1];
+  for (int64_t e = 0; e < E; ++e) offsets[e + 1] += offsets[e];
+  std::vector<int32_t> next(offsets, offsets + E);
+  for (int64_t a = 0; a < n; ++a) order[next[experts[a]]++] = static_cast<int32_t>(a);
+}
+
+void moe_route_backward(float* dlogits, const float* dweights, const float* probs, const int32_t* experts,
+                        const float* weights, const MoeShape& s) {
+  const int64_t E = s.E, K = s.K;
+  parallel_for(
+      s.T,
+      [&](int64_t t0, int64_t t1) {
+        std::vector<double> dp(static_cast<size_t>(E));
+        for (int64_t t = t0; t < t1; ++t) {
+          const float* p = probs + t * E;
+          const float* dw = dweights + t * K;
+          const float* w = weights + t * K;
+          const int32_t* ex = experts + t * K;
+          std::fill(dp.begin(), dp.end(), 0.0);
+          if (s.norm_topk) {
+            // w_k = p_k / S with S = sum_j p_j: dp_k = (dw_k - sum_j dw_j w_j) / S.
+            double picked = 0, dot = 0;
+            for (int64_t k = 0; k < K; ++k) picked += p[ex[k]], dot += double(dw[k]) * w[k];
+            for (int64_t k = 0; k < K; ++k) dp[ex[k]] = (dw[k] - dot) / picked;
+          } else {
+            for (int64_t k = 0; k < K; ++k) dp[ex[k]] = dw[k];
+          }
+          // Softmax: dlogit_e = p_e (dp_e - sum_j p_j dp_j).
+          double mean = 0;
+          for (int64_t k = 0; k < K; ++k) mean += p[ex[k]] * dp[ex[k]];
+          for (int64_t e = 0; e < E; ++e) dlogits[t * E + e] += static_cast<float>(p[e] * (dp[e] - mean));
+        }
+      },
+      64);
+}
+
+void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const float* gate_up,
+                         const float* down, const float* weights, const int32_t* order, const int32_t* offsets,
+                         const MoeShape& s) {
+  const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
+  std::vector<float> xs(static_cast<size_t>(n * H)), act(static_cast<size_t>(n * I));
+  gather_rows(xs.data(), x, order, 0, n, K, H);
+  for (int64_t e = 0; e < s.E; ++e) {
+    const int64_t r0 = offsets[e], rows = offsets[e + 1] - r0;
+    if (rows == 0) continue;
+    const float* wg = gate_up + e * 2 * I * H;
+    const float* xe = xs.data() + r0 * H;
+    linear_forward(gate + r0 * I, xe, wg, nullptr, rows, H, I);
+    linear_forward(up + r0 * I, xe, wg + I * H, nullptr, rows, H, I);
+    swiglu_forward(act.data() + r0 * I, gate + r0 * I, up + r0 * I, rows * I);
+    linear_forward(y + r0 * H, act.data() + r0 * I, down + e * H * I, nullptr, rows, I, H);
+  }
+  const std::vector<int32_t> pos = positions_of(order, n);
+  parallel_for(
+      s.T,
+      [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          float* o = out + t * H;
+          std::fill(o, o + H, 0.0f);
+          for (int64_t k = 0; k < K; ++k) {
+            const float w = weights[t * K + k];
+            const float* yr = y + int64_t(pos[t * K + k]) * H;
+            for (int64_t h = 0; h < H; ++h) o[h] += w * yr[h];
+          }
+        }
+      },
+      std::max<int64_t>(1, 4096 / H));
+}
+
+void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
+                          const float* x, const float* gate_up, const float* down, const float* weights,
+                          const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
+                          const float* y, const MoeShape& s) {
+  const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
+  // Per sorted position: the token's input row, and dy = w * dout of its token.
+  std::vector<float> xs(static_cast<size_t>(n * H)), dys(static_cast<size_t>(n * H)), dxs(static_cast<size_t>(n * H));
+  gather_rows(xs.data(), x, order, 0, n, K, H);
+  gather_rows(dys.data(), dout, order, 0, n, K, H);
+  parallel_for(
+      n,
+      [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) {
+          const float w = weights[order[r]];
+          for (int64_t h = 0; h < H; ++h) dys[r * H + h] *= w;
+        }
+      },
+      std::max<int64_t>(1, 4096 / H));
+  std::vector<float> act(static_cast<size_t>(n * I)), dact(static_cast<size_t>(n * I)), dg(static_cast<size_t>(n * I)),
+      du(static_cast<size_t>(n * I));
+  for (int64_t e = 0; e < s.E; ++e) {
+    const int64_t r0 = offsets[e], rows = offsets[e + 1] - r0;
+    if (rows == 0) continue;
+    const float* wg = gate_up + e * 2 * I * H;
+    float* dwg = dgate_up + e * 2 * I * H;
+    const float* xe = xs.data() + r0 * H;
+    swiglu_forward(act.data() + r0 * I, gate + r0 * I, up + r0 * I, rows * I);
+    linear_backward(dact.data() + r0 * I, ddown + e * H * I, nullptr, dys.data() + r0 * H, act.data() + r0 * I,
+                    down + e * H * I, rows, I, H);
+    swiglu_backward(dg.data() + r0 * I, du.data() + r0 * I, dact.data() + r0 * I, gate + r0 * I, up + r0 * I,
+                    rows * I);
+    linear_backward(dxs.data() + r0 * H, dwg, nullptr, dg.data() + r0 * I, xe, wg, rows, H, I);
+    linear_backward(dxs.data() + r0 * H, dwg + I * H, nullptr, du.data() + r0 * I, xe, wg + I * H, rows, H, I);
+  }
+  const std::vector<int32_t> pos = positions_of(order, n);
+  parallel_for(
+      s.T,
+      [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const float* g = dout + t * H;
+          for (int64_t k = 0; k < K; ++k) {
+            const int64_t r = pos[t * K + k];
+            const float* yr = y + r * H;
+            double d = 0;
+            for (int64_t h = 0; h < H; ++h) d += double(g[h]) * yr[h];
+            dweights[t * K + k] = static_cast<float>(d);
+            const float* dxr = dxs.data() + r * H;
+            for (int64_t h = 0; h < H; ++h) dx[t * H + h] += dxr[h];
+          }
+        }
+      },
+      std::max<int64_t>(1, 4096 / H));
+}
+
+void moe_load_accumulate(double* counts, double* prob_sums, const float* probs, const int32_t* experts,
+                         const int32_t* cu, int64_t n_seqs, const MoeShape& s) {
+  for (int64_t q = 0; q < n_seqs; ++q)
+    for (int64_t t = cu[q]; t < cu[q + 1]; ++t) {
+      for (int64_t k = 0; k < s.K; ++k) counts[q * s.E + experts[t * s.K + k]] += 1;
+      for (int64_t e = 0; e < s.E; ++e) prob_sums[q * s.E + e] += probs[t * s.E + e];
+    }
+}
+
+double moe_aux_loss(const double* counts, const double* prob_sums, int64_t tokens, int64_t layers, int64_t E) {
+  const double n = double(tokens) * double(layers);
+  if (n == 0) return 0;
+  double sum = 0;
+  for (int64_t e = 0; e < E; ++e) sum += (counts[e] / n) * (prob_sums[e] / n);
+  return double(E) * sum;
+}
+
+void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu, int64_t n_seqs,
+                      int64_t layers, float scale, const MoeShape& s) {
+  const int64_t E = s.E;
+  for (int64_t q = 0; q < n_seqs; ++q) {
+    const double n = double(cu[q + 1] - cu[q]) * double(layers);
+    if (n == 0) continue;
+    // d aux / d p_e = E f_e / n (the same for every row of the sequence), then the softmax backward.
+    std::vector<double> c(static_cast<size_t>(E));
+    for (int64_t e = 0; e < E; ++e) c[e] = double(scale) * double(E) * counts[q * E + e] / (n * n);
+    parallel_for(
+        cu[q + 1] - cu[q],
+        [&](int64_t b, int64_t end) {
+          for (int64_t t = cu[q] + b; t < cu[q] + end; ++t) {
+            const float* p = probs + t * E;
+            double mean = 0;
+            for (int64_t e = 0; e < E; ++e) mean += p[e] * c[e];
+            for (int64_t e = 0; e < E; ++e) dlogits[t * E + e] += static_cast<float>(p[e] * (c[e] - mean));
+          }
+        },
+        64);
+  }
+}
+
+}  // namespace medix::cpu
