@@ -73,11 +73,11 @@ for (const name of ['qwen3_moe_tiny', 'qwen3_moe_tiny_nonorm']) {
 
 // Qwen3-VL-MoE's text model (fused expert tensors, interleaved multi-section rope): its fixture's
 // last sequence has no image, so the engine can run it alone (transformers ran each sequence alone)
-// and match its logits, router logits and load-balancing loss. The image sequences need the vision
-// tower, which is another part of the engine.
+// and match its logits, router logits and load-balancing loss. The whole fixture, images and every
+// gradient, is compared in qwen3vl_reference.test.ts.
 t.test('qwen3vl_moe_tiny: the text-only sequence matches transformers', async (t) => {
   const dir = path.join(here, '..', 'fixtures', 'hf', 'qwen3vl_moe_tiny');
-  const model = await loadModel(dir, { onNote: () => {} });
+  const model = await loadModel(dir);
   const ref = SafetensorsFile.open(path.join(dir, 'reference.safetensors'));
   const cu = ref.readInt32('cu_seqlens');
   const S = cu.length - 1;

@@ -1,5 +1,5 @@
 // The whole Qwen3-VL model (vision tower, image tokens, deepstack, interleaved multimodal rope) against
-// Hugging Face transformers 5.17 (test/fixtures/hf/qwen3vl_tiny, scripts/fixtures/make_vl_moe_fixtures.py):
+// Hugging Face transformers 5.17 (test/fixtures/hf/qwen3vl_tiny and qwen3vl_moe_tiny, scripts/fixtures/make_vl_moe_fixtures.py):
 // three packed sequences (images a then b; image c; text only), logits, log-probs of the targets and the
 // gradient of sum(probe * logp) for every parameter, vision and text. Float32 against transformers'
 // float64: logits within 2e-4 absolute (values O(1-10) through 3 vision blocks and 3 text layers);
@@ -56,8 +56,11 @@ async function compareGradients(t: Test, model: Model, ref: SafetensorsFile, tag
   t.equal(compared, model.parameters().length, `${tag}: every parameter's gradient compared`);
 }
 
-for (const recompute of [false, true]) {
-  t.test(`qwen3vl_tiny with images matches transformers${recompute ? ' (recompute)' : ''}`, async (t) => {
+// qwen3vl_moe_tiny is the same layout with mixture-of-experts text layers (8 experts, top 2): the
+// vision tower and the experts together, against the same tolerances.
+for (const [name, recompute] of [['qwen3vl_tiny', false], ['qwen3vl_tiny', true], ['qwen3vl_moe_tiny', false]] as const) {
+  t.test(`${name} with images matches transformers${recompute ? ' (recompute)' : ''}`, async (t) => {
+    const dir = path.join(here, '..', 'fixtures', 'hf', name);
     const model = await loadModel(dir, { recompute });
     t.ok(model.parameters().some((p) => p.name.startsWith('model.visual.')), 'the vision tower is loaded');
     const ref = SafetensorsFile.open(path.join(dir, 'reference.safetensors'));
@@ -66,7 +69,7 @@ for (const recompute of [false, true]) {
     assertClose(t, out.logp, ref.readFloat64('logp'), 2e-4, 1e-4, 'log-probs of targets');
     model.zeroGrad();
     await model.backward({ dlogp: ref.readFloat32('probe') });
-    await compareGradients(t, model, ref, recompute ? 'recompute' : 'stored');
+    await compareGradients(t, model, ref, `${name}${recompute ? ' recompute' : ''}`);
     ref.close();
   });
 }
