@@ -510,6 +510,10 @@ export class Trainer {
         progress?.update({ step: this.state.step, timing: { rollout: row['timing/rollout'], reward: row['timing/reward'], update: row['timing/update'] }, reward: row['reward/overall'] });
         if ((t.save_freq > 0 && this.state.step % t.save_freq === 0) || this.state.step === total) await this.checkpoint();
       }
+    } catch (e) {
+      // A run that stops (e.g. a batch filtering cannot fill) still stops the reward workers and saves the judge cache.
+      await this.reward.close();
+      throw e;
     } finally {
       progress?.stop();
     }
