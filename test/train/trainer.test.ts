@@ -309,7 +309,7 @@ t.test('online filtering that cannot fill the batch in max_try_make_batch rounds
     },
     'by default, as the reference: an error naming the keys',
   );
-  t.notOk(existsSync(join(root, 'filter-stops', 'checkpoints')), 'no step was trained or saved');
+  t.notOk(existsSync(join(root, 'filter-stops', 'checkpoints', 'step_000001')), 'no RL step was trained or saved (step 0 is the SFT warm-up)');
 
   const starved = await run('filter-starved', { filter_low: 0.01, on_unfilled_batch: 'train_on_kept' });
   t.equal(starved.row['filter/exhausted'], 1, 'filter/exhausted');
