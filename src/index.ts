@@ -88,7 +88,7 @@ export type { ChatClientOptions, ChatCall, ChatAnswer, Availability } from './ju
 export { JsonlCache, cacheKey } from './judge/cache.js';
 export { saveModel } from './model/save.js';
 export type { SaveOptions } from './model/save.js';
-export { Trainer } from './train/trainer.js';
+export { Trainer, UnfilledBatchError } from './train/trainer.js';
 export { saveCheckpoint, loadCheckpoint, latestValidCheckpoint } from './train/checkpoint.js';
 export type { LoadCheckpointOptions } from './train/checkpoint.js';
 export { saveCheckpointAcross } from './train/checkpoint-sharded.js';

@@ -58,7 +58,8 @@ export const dataConfigSchema = z
      * see checkRolloutRounds.
      */
     mini_rollout_batch_size: positiveInt.optional(),
-    val_batch_size: positiveInt.default(64),
+    /** Validation rows: the first val_batch_size of val_files; -1 (the default): all of them, as the reference validates. */
+    val_batch_size: z.union([positiveInt, z.literal(-1)]).default(-1),
     shuffle: z.boolean().default(true),
     seed: nonNegativeInt.default(1),
     /** Images are resized to keep width × height within [min_pixels, max_pixels], as Qwen-VL's processor. */
@@ -98,6 +99,11 @@ export const algorithmConfigSchema = z
     filter_high: z.number().default(0.99),
     /** Sampling rounds allowed to fill a filtered batch; <= 0: no limit (EasyR1 keeps this under trainer). */
     max_try_make_batch: z.number().int().default(20),
+    /**
+     * When max_try_make_batch rounds keep fewer than rollout_batch_size groups: 'error' stops the run,
+     * as the reference does; 'train_on_kept' trains that step on the groups kept, with a warning.
+     */
+    on_unfilled_batch: z.enum(['error', 'train_on_kept']).default('error'),
     /** DAPO's soft overlong punishment (veRL: reward_model.overlong_buffer). */
     overlong_buffer: z
       .object({ enable: z.boolean().default(false), len: positiveInt.default(64), penalty_factor: z.number().min(0).default(1) })

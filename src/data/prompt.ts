@@ -1,7 +1,8 @@
 // From a row's question to the prompt the policy sees: the question through data.format_prompt (a
 // Jinja template; {{ content }} is the question, as EasyR1's format prompts), images placed where
-// the text says <image> (or before the text when it has no placeholder), an optional system
-// message, then the model's own chat template. Also the prompt's length in tokens, which decides
+// the text says <image> (or before the text when it has no placeholder; a single placeholder takes
+// all of a row's images, and none for a text-only row, as the reference's format prompt relies on),
+// an optional system message, then the model's own chat template. Also the prompt's length in tokens, which decides
 // whether a row is filtered as overlong.
 import { Template } from '@huggingface/jinja';
 import { TokenizerError } from '../tokenizer/error.js';
@@ -60,11 +61,14 @@ export class PromptFormatter {
     const text = this.userText(question);
     const pieces = text.split(IMAGE_PLACEHOLDER);
     const placeholders = pieces.length - 1;
+    const images = (n: number) => Array.from({ length: n }, () => ({ type: 'image' as const }));
     let content: string | ChatContentPart[];
-    if (imageCount === 0 && placeholders === 0) content = text;
-    else if (placeholders === 0) content = [...Array.from({ length: imageCount }, () => ({ type: 'image' as const })), { type: 'text', text }];
-    else if (placeholders === imageCount) {
-      content = pieces.flatMap((piece, i): ChatContentPart[] => [...(i > 0 ? [{ type: 'image' as const }] : []), ...(piece ? [{ type: 'text' as const, text: piece }] : [])]);
+    if (imageCount === 0 && placeholders <= 1) content = pieces.join('');
+    else if (placeholders === 0) content = [...images(imageCount), { type: 'text', text }];
+    else if (placeholders === 1 || placeholders === imageCount) {
+      // One placeholder (the recipes' format prompt) takes all of the row's images; otherwise one each.
+      const perSlot = placeholders === 1 ? imageCount : 1;
+      content = pieces.flatMap((piece, i): ChatContentPart[] => [...(i > 0 ? images(perSlot) : []), ...(piece ? [{ type: 'text' as const, text: piece }] : [])]);
     } else throw new PromptError(`the prompt has ${placeholders} ${IMAGE_PLACEHOLDER} placeholders but the row has ${imageCount} images`);
     const messages: ChatMessage[] = [];
     if (this.o.systemPrompt) messages.push({ role: 'system', content: this.o.systemPrompt });

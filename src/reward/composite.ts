@@ -117,9 +117,9 @@ export class CompositeReward {
       return 0;
     }
     if (!this.judge) {
-      this.warnOnce('judge', 'medix reward: no judge configured; accuracy_llm falls back to exact match of normalised text');
-      reasons.accuracy_llm = 'fallback: normalised exact match (no judge configured)';
-      return 0;
+      this.warnOnce('judge', 'medix reward: no judge configured; accuracy_llm falls back to a case-insensitive match');
+      reasons.accuracy_llm = 'fallback: case-insensitive match (no judge configured)';
+      return local.looseMatch ? 1 : 0;
     }
     try {
       return await this.judge.verdict(local.answer, local.reference);

@@ -22,17 +22,28 @@ export function judgeMessages(prediction: string, reference: string, maxChars: n
   ];
 }
 
+/** Words that may sit between "ignore" and what is ignored ("ignore all the previous instructions"). */
+const IGNORE_FILLER = '(?:(?:all|any|the|your|my|these|those|every|previous|prior|above|earlier|preceding|system|original)\\s+)*';
+
 /**
  * Phrases that talk to a grader rather than answer a medical question. An answer containing one is
- * scored 0 with a reason instead of being shown to the judge (judge hacking).
+ * scored 0 with a reason instead of being shown to the judge (judge hacking). Each pattern needs
+ * the grader-directed shape (a command right before "yes"/"correct", an instruction noun after
+ * "ignore"), never a lone word, so ordinary clinical language ("return the fragments to correct
+ * alignment", "cardiac output", "responds to steroids") passes: test/fixtures/reward/judge-hack-cases.json
+ * lists clinical answers that must pass next to attacks that must be caught.
  */
 const HACK_PATTERNS: RegExp[] = [
-  /\b(judge|grader|evaluator|assessor|reviewer|scorer)s?\b/i,
-  /\b(ignore|disregard|forget)\b[^.]{0,40}\b(instruction|prompt|rule|above|previous|prior)s?\b/i,
-  /\b(say|answer|respond|reply|output|print|return|write)\b[^.]{0,20}\b(yes|correct)\b/i,
+  /\b(judge|grader|evaluator|assessor|scorer)s?\b/i,
+  new RegExp(`\\b(ignore|disregard|forget)\\s+${IGNORE_FILLER}(?:instruction|prompt|rule|direction|guideline)s?\\b`, 'i'),
+  /\b(ignore|disregard|forget)\s+(?:(?:all|the|anything|what\s+was|what\s+is)\s+)*(?:above|before|everything)\b/i,
+  /\b(say|answer|respond|reply|output|print|return|write)\s*(?:with|only|just)?\s*[:\-]?\s*["'“‘`]?(yes|correct|true)\b/i,
   /\b(system|developer)\s+(prompt|message|instruction)/i,
   /\bmark(ed)?\s+(this|it|me|the answer)\s+(as\s+)?(correct|right|yes)\b/i,
-  /<\|im_(start|end)\|>|<\/?(system|assistant)>/i,
+  /\b(this|my|the)\s+(answer|prediction|response)\s+(is|was|should\s+be)\s+(correct|right|a\s+match)\b/i,
+  /\b(reference|ground[\s-]truth|gold)\s+(answer|label)\b/i,
+  /\b(full|maximum|max|perfect)\s+(marks|score|points|credit)\b/i,
+  /<\|im_(start|end)\|>|<\/?(system|assistant|user)>/i,
 ];
 
 export function judgeHackReason(answer: string): string | null {

@@ -9,7 +9,7 @@ import { customFunctionName, type RewardConfig } from './config.js';
 import { EmbedQueue } from './embed-queue.js';
 import { OnnxEmbedder, cosine } from './embedding.js';
 import { judgeHackReason } from './judge-accuracy.js';
-import { comparable, extractAnswer, invalidAnswerReason, parseGroundTruth } from './normalize.js';
+import { comparable, extractAnswer, invalidAnswerReason, parseGroundTruth, untaggedGroundTruthReason } from './normalize.js';
 import { formatScore, modalityScore, type FormatTags } from './rules.js';
 import { trigramCosine } from './similarity.js';
 
@@ -22,10 +22,12 @@ export interface LocalScore {
   /** The extracted answer and the reference answer (ground truth without its tag). */
   answer: string;
   reference: string;
-  /** Why the answer cannot be scored (both accuracy components are then 0), or null. */
+  /** Why the answer (or an untagged ground truth) cannot be scored (both accuracy components are then 0), or null. */
   invalid: string | null;
-  /** Normalised answer equals the reference: accuracy_llm is 1 without a judge call. */
+  /** Normalised answer equals the reference, case-sensitive as the reference: accuracy_llm is 1 without a judge call. */
   exact: boolean;
+  /** Equal ignoring case, whitespace runs and unicode form: only the no-judge fallback uses it. */
+  looseMatch: boolean;
   /** Why the answer is judge hacking (accuracy_llm is then 0, never shown to the judge), or null. */
   hack: string | null;
   accuracy_embed: number;
@@ -76,8 +78,8 @@ export class LocalScorer {
     const tags: FormatTags = { think: this.config.think_tag, answer: this.config.answer_tag };
     const gt = parseGroundTruth(groundTruth);
     const answer = extractAnswer(response, tags.answer);
-    const invalid = invalidAnswerReason(answer);
-    const exact = !invalid && comparable(answer) === comparable(gt.answer);
+    const invalid = untaggedGroundTruthReason(gt) ?? invalidAnswerReason(answer);
+    const exact = !invalid && answer === gt.answer;
     let similarity: number | null = null;
     if (!invalid) similarity = exact ? 1 : await this.similarity(answer, gt.answer);
     const custom: Record<string, number> = {};
@@ -98,6 +100,7 @@ export class LocalScorer {
       reference: gt.answer,
       invalid,
       exact,
+      looseMatch: !invalid && comparable(answer) === comparable(gt.answer),
       hack: invalid || exact ? null : judgeHackReason(answer),
       accuracy_embed: similarity !== null && similarity >= this.config.embed_threshold ? 1 : 0,
       similarity,

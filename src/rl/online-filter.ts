@@ -1,7 +1,8 @@
 // DAPO's online filtering (arXiv 2503.14476): a prompt group whose responses all succeed or all fail
 // has zero advantage everywhere and only dilutes the batch, so groups whose mean score is at or
 // below filter_low, or at or above filter_high, are dropped, and the sampler keeps generating
-// until the batch is full again (up to max_try_make_batch rounds, as EasyR1's trainer does).
+// until the batch is full again (up to max_try_make_batch rounds, as EasyR1's trainer does), then
+// cuts it to exactly the batch's prompts.
 import { groupIndices, mean } from './groups.js';
 
 /** Where a group's mean score falls against DAPO's bounds: only strictly inside (low, high) is kept. */
@@ -38,7 +39,7 @@ export function filterGroupsByMeanScore<G extends number | string>(scores: reado
 }
 
 export interface FillBatchOptions<T> {
-  /** What the batch needs, counted in `size` (the trainer: rollout_batch_size × n responses). */
+  /** Prompt groups the batch needs (the trainer: rollout_batch_size). */
   target: number;
   /**
    * Sampling rounds allowed (algorithm.max_try_make_batch); Infinity or <= 0: no limit, as EasyR1.
@@ -49,15 +50,13 @@ export interface FillBatchOptions<T> {
   sampleRound: (round: number) => Promise<T[]>;
   /** Whether a sampled group is kept (e.g. its mean score inside (filter_low, filter_high)). */
   keep: (group: T) => boolean;
-  /** What a kept group adds towards the target (default 1: the target counts groups). */
-  size?: (group: T) => number;
 }
 
 export interface FilledBatch<T> {
-  /** Every kept group, in the order sampled; the last round may take the batch past the target, and nothing is cut (as EasyR1). */
+  /** The kept groups in the order sampled, cut to exactly `target` when there are more (as EasyR1). */
   groups: T[];
-  /** The kept groups' total size. */
-  filled: number;
+  /** Groups kept over all rounds, before the cut. */
+  kept: number;
   rounds: number;
   sampledGroups: number;
   /** The rounds ran out before the kept groups reached the target: `groups` is all there is. */
@@ -65,28 +64,22 @@ export interface FilledBatch<T> {
 }
 
 /**
- * Samples rounds until the kept groups reach the target or maxRounds rounds are done. Running out
- * of rounds is no error: a step can still train on a short batch, so the caller gets what was kept
- * with `exhausted` set, and decides how loudly to say so.
+ * Samples rounds until the kept groups reach the target or maxRounds rounds are done, then keeps
+ * the first `target` groups. Running out of rounds is not decided here: the caller gets what was
+ * kept with `exhausted` set, and stops (the reference's behaviour) or trains on it, as configured.
  */
 export async function fillFilteredBatch<T>(o: FillBatchOptions<T>): Promise<FilledBatch<T>> {
   if (!(o.target > 0)) throw new RangeError(`fillFilteredBatch: target must be positive, got ${o.target}`);
   if (Number.isNaN(o.maxRounds)) throw new RangeError('fillFilteredBatch: maxRounds is NaN (Infinity or <= 0 means no limit)');
   const limit = o.maxRounds > 0 ? o.maxRounds : Infinity;
-  const size = o.size ?? (() => 1);
   const groups: T[] = [];
-  let filled = 0;
   let sampled = 0;
   let rounds = 0;
-  while (filled < o.target && rounds < limit) {
+  while (groups.length < o.target && rounds < limit) {
     rounds++;
     const round = await o.sampleRound(rounds);
     sampled += round.length;
-    for (const g of round) {
-      if (!o.keep(g)) continue;
-      groups.push(g);
-      filled += size(g);
-    }
+    groups.push(...round.filter((g) => o.keep(g)));
   }
-  return { groups, filled, rounds, sampledGroups: sampled, exhausted: filled < o.target };
+  return { groups: groups.slice(0, o.target), kept: groups.length, rounds, sampledGroups: sampled, exhausted: groups.length < o.target };
 }

@@ -40,6 +40,7 @@ import {
   meanScoreBand,
   scoresToTokenRewards,
   shapeOverlongRewards,
+  type FilledBatch,
   type KlController,
   type KlControllerState,
 } from '../rl/index.js';
@@ -124,6 +125,11 @@ interface Rollout {
   reward: RewardResult;
 }
 
+/** Online filtering could not fill a batch in algorithm.max_try_make_batch rounds (on_unfilled_batch: error). */
+export class UnfilledBatchError extends Error {
+  override name = 'UnfilledBatchError';
+}
+
 export class Trainer {
   private constructor(
     private readonly cfg: TrainingConfig,
@@ -152,6 +158,9 @@ export class Trainer {
     else if (w.localSize > 1) setThreads(Math.max(1, Math.floor(availableParallelism() / w.localSize))); // ranks on one machine share its cores
     const runDir = path(cfg.trainer.save_checkpoint_path);
     const m = cfg.worker.actor.model;
+    // A model the engine cannot run, or this machine cannot train (e.g. the 30B-A3B recipe's on a
+    // small host), is refused before anything is loaded or written.
+    if (m.model_path) assertTrainingFits(readHfConfig(path(m.model_path)).config, `worker.actor.model.model_path ${m.model_path}`);
     const tokenizerDir = m.tokenizer_path ? path(m.tokenizer_path) : m.model_path ? path(m.model_path) : defaultTokenizerDir();
     const tokenizer = await loadTokenizer(tokenizerDir);
     const reward = await CompositeReward.create(cfg.worker.reward, { baseDir: base, warn: log });
@@ -169,10 +178,10 @@ export class Trainer {
       return text;
     };
     const train = await loadSplit('train');
-    const val = cfg.data.val_files ? (await loadSplit('val')).slice(0, cfg.data.val_batch_size) : [];
+    // The whole validation split, as the reference validates, unless data.val_batch_size caps it.
+    const valRows = cfg.data.val_files ? await loadSplit('val') : [];
+    const val = cfg.data.val_batch_size > 0 ? valRows.slice(0, cfg.data.val_batch_size) : valRows;
 
-    // Refuse a model this machine cannot train before writing anything to the run directory.
-    if (m.model_path) assertTrainingFits(readHfConfig(path(m.model_path)).config, `worker.actor.model.model_path ${m.model_path}`);
     const from = await w.fromRoot(() => resumePoint(runDir, { loadCheckpointPath: cfg.trainer.load_checkpoint_path && path(cfg.trainer.load_checkpoint_path), resume: o.resume, warn: log }));
     mkdirSync(runDir, { recursive: true });
     if (w.isRoot) atomicWriteFileSync(join(runDir, 'config.yaml'), trainingConfigToYaml(cfg));
@@ -264,6 +273,7 @@ export class Trainer {
     const out: Record<string, number> = {};
     for (const k of ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality'] as const)
       out[`val/${k}`] = mean(rollouts.map((r) => r.reward[k]).filter((x): x is number => x !== null));
+    out['val/rows'] = this.val.length;
     return out;
   }
 
@@ -354,6 +364,24 @@ export class Trainer {
     return penalised.tokenRewards;
   }
 
+  /**
+   * Online filtering ran out of rounds (algorithm.max_try_make_batch) before it kept
+   * rollout_batch_size prompt groups: stop with an error, as the reference does, or (on_unfilled_batch:
+   * train_on_kept) say so and let the step train on what was kept.
+   */
+  private unfilledBatch(batch: FilledBatch<Rollout[]>, target: number): void {
+    const a = this.cfg.algorithm;
+    const what =
+      `medix train: step ${this.state.step + 1}: online filtering kept ${batch.kept} of ${batch.sampledGroups} prompt groups ` +
+      `(data.rollout_batch_size needs ${target}) after ${batch.rounds} sampling round${batch.rounds === 1 ? '' : 's'}, the most algorithm.max_try_make_batch allows`;
+    const advice =
+      `raise algorithm.max_try_make_batch (0: no limit) or widen algorithm.filter_low/filter_high (now ${a.filter_low}/${a.filter_high}): ` +
+      'groups whose responses all score alike are dropped, so the data may be too easy or too hard for the model';
+    if (a.on_unfilled_batch === 'error')
+      throw new UnfilledBatchError(`${what}; stopping (algorithm.on_unfilled_batch: error, as the reference). To go on, ${advice}; or set algorithm.on_unfilled_batch: train_on_kept to train such steps on what was kept`);
+    this.log(`${what}; this step trains on what was kept (algorithm.on_unfilled_batch: train_on_kept). If this repeats, ${advice}`);
+  }
+
   /** One RL step: returns the metrics row. */
   private async step(sampler: DataOrder, reference: ReferencePolicy | null, klCtl: KlController | null): Promise<Record<string, number>> {
     const cfg = this.cfg;
@@ -367,12 +395,11 @@ export class Trainer {
     // Online filtering refills the batch in rounds of mini_rollout_batch_size prompts (EasyR1); the
     // schema allows that key only with filtering, so without it there is one round of the whole batch.
     const roundPrompts = cfg.data.mini_rollout_batch_size ?? cfg.data.rollout_batch_size;
-    const target = cfg.data.rollout_batch_size * r.n;
+    const target = cfg.data.rollout_batch_size;
     // Every rank runs these rounds on the same exchanged rollouts, so all take the same decisions.
     const batch = await fillFilteredBatch<Rollout[]>({
       target,
       maxRounds: a.online_filtering ? a.max_try_make_batch : 1,
-      size: (group) => group.length,
       keep: a.online_filtering ? (group) => meanScoreBand(group.map((x) => x.reward[a.filter_key] ?? 0), a.filter_low, a.filter_high) === 'kept' : () => true,
       sampleRound: async () => {
         const rows = sampler.next(roundPrompts).map((i) => this.train[i]);
@@ -389,13 +416,7 @@ export class Trainer {
       },
     });
     const kept = batch.groups.flat();
-    if (a.online_filtering && batch.exhausted)
-      this.log(
-        `medix train: step ${this.state.step + 1}: online filtering kept ${batch.groups.length} of ${batch.sampledGroups} prompt groups (${batch.filled} of the ${target} responses a batch needs) ` +
-          `after ${batch.rounds} sampling round${batch.rounds === 1 ? '' : 's'}, the most algorithm.max_try_make_batch allows; this step trains on what was kept. ` +
-          `If this repeats, raise algorithm.max_try_make_batch (0: no limit) or widen algorithm.filter_low/filter_high (now ${a.filter_low}/${a.filter_high}): ` +
-          'groups whose responses all score alike are dropped, so the data may be too easy or too hard for the model',
-      );
+    if (a.online_filtering && batch.exhausted) this.unfilledBatch(batch, target);
     this.pendingSamples = all.slice(0, 2);
     const tUpdate = performance.now();
     const exps: Experience[] = kept.map((x) => ({ promptIds: x.promptIds, responseIds: x.sample.tokenIds }));
@@ -492,6 +513,10 @@ export class Trainer {
         progress?.update({ step: this.state.step, timing: { rollout: row['timing/rollout'], reward: row['timing/reward'], update: row['timing/update'] }, reward: row['reward/overall'] });
         if ((t.save_freq > 0 && this.state.step % t.save_freq === 0) || this.state.step === total) await this.checkpoint();
       }
+    } catch (e) {
+      // A run that stops (e.g. a batch filtering cannot fill) still stops the reward workers and saves the judge cache.
+      await this.reward.close();
+      throw e;
     } finally {
       progress?.stop();
     }

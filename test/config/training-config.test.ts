@@ -42,6 +42,16 @@ t.test('a minimal file gets every default and absolute paths', async (t) => {
   t.equal(c.trainer.save_checkpoint_path, join(dir, 'runs/default'));
 });
 
+t.test('defaults as the reference: the whole validation split, an unfilled batch is an error', async (t) => {
+  const c = loadTrainingConfig(file);
+  t.equal(c.data.val_batch_size, -1, 'data.val_batch_size: -1, every validation row');
+  t.equal(c.algorithm.on_unfilled_batch, 'error');
+  t.equal(loadTrainingConfig(file, ['data.val_batch_size=5']).data.val_batch_size, 5);
+  t.equal(loadTrainingConfig(file, ['algorithm.on_unfilled_batch=train_on_kept']).algorithm.on_unfilled_batch, 'train_on_kept');
+  t.throws(() => loadTrainingConfig(file, ['data.val_batch_size=0']), /data\.val_batch_size/);
+  t.throws(() => loadTrainingConfig(file, ['algorithm.on_unfilled_batch=skip']), /algorithm\.on_unfilled_batch: 'skip' is not allowed; allowed: error, train_on_kept/);
+});
+
 t.test('the bundled examples validate', async (t) => {
   const examples = join(import.meta.dirname, '../../examples');
   // reward.yaml is `medix reward`'s config (its own test checks it); every other YAML is a training config.
@@ -54,6 +64,13 @@ t.test('the bundled examples validate', async (t) => {
   t.ok(grpo.algorithm.use_kl_loss && grpo.algorithm.kl_penalty === 'low_var_kl' && grpo.algorithm.kl_coef === 1e-2, 'GRPO: low_var_kl loss, 1e-2');
   const dapo = loadTrainingConfig(join(examples, 'medix_r1_8b_dapo.yaml'));
   t.ok(dapo.algorithm.online_filtering && !dapo.algorithm.use_kl_loss && dapo.worker.actor.clip_ratio_high === 0.28, 'DAPO: filtering, no KL, clip-higher');
+  t.equal(grpo.worker.actor.clip_ratio_high, 0.3, "GRPO: clip_ratio_high 0.3, EasyR1's default the reference runs with");
+  for (const y of ['medix_r1_2b_dapo.yaml', 'medix_r1_8b_dapo.yaml', 'medix_r1_30b_a3b_dapo.yaml']) {
+    const c = loadTrainingConfig(join(examples, y));
+    t.equal(c.data.mini_rollout_batch_size, 128, `${y}: filtering rounds of 128 prompts`);
+    t.equal(c.algorithm.on_unfilled_batch, 'error', `${y}: a batch filtering cannot fill stops the run, as the reference`);
+  }
+  for (const y of yamls) t.equal(loadTrainingConfig(join(examples, y)).data.val_batch_size, -1, `${y}: validates on the whole split`);
 });
 
 t.test('overrides are typed by the schema', async (t) => {

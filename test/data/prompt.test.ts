@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { defaultTokenizerDir, loadTokenizer } from '../../src/tokenizer/index.js';
-import { loadRlDataset, PromptError, PromptFormatter } from '../../src/data/index.js';
+import { formatPromptOf, loadRlDataset, PromptError, PromptFormatter } from '../../src/data/index.js';
+import { loadTrainingConfig } from '../../src/config/index.js';
 
 const resize = { factor: 32, minPixels: 32 * 32, maxPixels: 1024 * 1024 };
 const tok = await loadTokenizer();
@@ -52,7 +53,8 @@ t.test('images go where the text says <image>, else before the text; visual toke
     { type: 'text', text: '.' },
   ]);
   t.same(f.messages('What is shown?', 1)[0].content, [{ type: 'image' }, { type: 'text', text: 'What is shown?' }]);
-  t.throws(() => f.messages('One <image> only', 2), PromptError, 'placeholders and images must agree');
+  t.same(f.messages('One <image> only', 2)[0].content, [{ type: 'text', text: 'One ' }, { type: 'image' }, { type: 'image' }, { type: 'text', text: ' only' }], 'a single placeholder takes every image');
+  t.throws(() => f.messages('Two <image> and <image>', 3), PromptError, 'several placeholders must match the images');
   // 100 x 50 resizes to 96 x 64 (see images.test.ts): 3 x 2 cells of 32 x 32 = 6 visual tokens; 64 x 64: 4.
   const p = f.encode('What is shown?', [{ width: 100, height: 50 }, { width: 64, height: 64 }]);
   t.match(p.text, /<\|vision_start\|>/);
@@ -98,4 +100,31 @@ t.test('the loader drops prompts over max_prompt_length and counts them; image r
   });
   t.equal(vl.samples.length, 3, 'with a vision template and no limit every row stays');
   t.ok(vl.samples[1].promptLength! > shortLength + 200, 'the long question is long');
+});
+
+t.test("the recipes' and the quickstart's format prompt is the reference's in shape; one <image> serves 0, 1 or 3 images", async (t) => {
+  const examples = join(import.meta.dirname, '../../examples');
+  const tags = ['X_RAY', 'MICROSCOPY', 'CLINICAL_PHOTOGRAPHY', 'CT_SCAN', 'GRAPHICS', 'ANGIOGRAPHY', 'PET_SCAN', 'ULTRASOUND', 'MRI_SCAN', 'FUNDUS_PHOTOGRAPHY', 'OCT_SCAN', 'ENDOSCOPY', 'MAMMOGRAPHY', 'FLUOROSCOPY', 'OTHER', 'SPECT'];
+  const recipes = ['quickstart.yaml', 'medix_r1_2b_dapo.yaml', 'medix_r1_8b_dapo.yaml', 'medix_r1_8b_grpo.yaml', 'medix_r1_30b_a3b_dapo.yaml'];
+  const prompts = new Set(recipes.map((y) => formatPromptOf(loadTrainingConfig(join(examples, y)).data)));
+  t.equal(prompts.size, 1, 'one format prompt for all of them');
+  const template = [...prompts][0]!;
+  const f = new PromptFormatter(tok, { formatPrompt: template, resize });
+  const text = f.userText('  Which lobe is consolidated?  ');
+  const question = text.indexOf('\nQuestion:\n');
+  t.ok(question > 0, 'the instruction comes first, then "Question:" on its own line');
+  const instruction = text.slice(0, question);
+  for (const tag of tags) t.ok(instruction.includes(`<${tag}>`), `the instruction lists <${tag}>`);
+  t.equal((instruction.match(/<[A-Z_]+>/g) ?? []).length, 16, 'and no other tag');
+  t.match(instruction, /<thinking>.*<\/thinking>[\s\S]*<answer>.*<\/answer>/, 'then the thinking and answer blocks, in that order');
+  t.ok(text.endsWith('\nQuestion:\n<image>Which lobe is consolidated?'), 'then the image placeholder and the trimmed question');
+
+  const vl = new PromptFormatter(await vlTokenizer(t), { formatPrompt: template, resize });
+  const textOnly = vl.messages('Which lobe?', 0)[0].content;
+  t.equal(textOnly, text.replace('<image>', '').replace('Which lobe is consolidated?', 'Which lobe?'), 'a text-only row: the placeholder is dropped, plain text');
+  const parts = (n: number) => vl.messages('Which lobe?', n)[0].content as { type: string; text?: string }[];
+  t.same(parts(1).map((p) => p.type), ['text', 'image', 'text']);
+  t.same(parts(3).map((p) => p.type), ['text', 'image', 'image', 'image', 'text'], 'three images all where the one placeholder stands');
+  t.equal(parts(3).at(-1)!.text, 'Which lobe?');
+  t.throws(() => vl.messages('<image> and <image>', 2), /the prompt has 3 <image> placeholders but the row has 2 images/, 'several placeholders: one per image');
 });

@@ -1,7 +1,8 @@
 // `medix train` as two ranks under mpirun, on a tiny model with the real tokenizer (KL in the
 // reward and an entropy bonus, so every step has a gradient; 3 prompts per step and mini-batches of
 // 3 responses, so the ranks get unequal shares): the run ends where one process ends on the same batches, up to float rounding;
-// it writes its logs once; stopped after 2 steps and resumed under mpirun it ends bit for bit where
+// it writes its logs once; each comparison first asserts that the steps moved the weights and both
+// AdamW moments; stopped after 2 steps and resumed under mpirun it ends bit for bit where
 // a straight 4-step run ends, also when either rank was SIGKILLed at a random point of its file
 // writes (mid-save included); its sharded checkpoint holds exactly the weights every rank trained
 // and continues in a single process. Skipped, saying why, without MPI support or mpirun.
@@ -18,6 +19,7 @@ import { mpirun, mpiUnavailable } from '../helpers/mpirun.js';
 import { rng, sameBits } from '../helpers/numeric.js';
 import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
 import { skipIfMissing } from '../helpers/system-skip.js';
+import { assertTrained } from '../helpers/trained.js';
 
 const script = join(import.meta.dirname, 'ranks', 'train.ts');
 // Two ranks sum in another order than one process, and AdamW turns the rounding of gradients near
@@ -73,6 +75,11 @@ async function trainTwoRanks(t: Test, run: string, maxSteps: number, resume = fa
   return [0, 1].map((rank) => new Float32Array(new Uint8Array(readFileSync(join(root, `rank-${rank}.f32`))).buffer));
 }
 
+/** The model as checkpointed at `step` of `run`. */
+async function checkpointAt(run: string, step: number): Promise<Model> {
+  return (await loadCheckpoint(join(root, run, 'checkpoints', `step_${String(step).padStart(6, '0')}`))).model;
+}
+
 async function lastCheckpoint(run: string) {
   const latest = latestValidCheckpoint(join(root, run))!;
   return { ...(await loadCheckpoint(latest.dir)), dir: latest.dir };
@@ -98,7 +105,9 @@ t.test('medix train on two ranks', skipIfMissing(unavailable, process.env.MEDIX_
     t.equal(two.trainer.step, 2);
     const diff = maxAbsDiff(flat(two.model), flat(one.model));
     t.ok(diff <= WEIGHT_TOLERANCE, `weights within ${WEIGHT_TOLERANCE} of one process (max diff ${diff})`);
-    t.ok(maxAbsDiff(flat(one.model), flat((await loadCheckpoint(join(root, 'one', 'checkpoints', 'step_000001'))).model)) > 1e-3, 'the second step moved the weights');
+    assertTrained(t, await checkpointAt('one', 1), one.model, 'one process, step 2');
+    assertTrained(t, await checkpointAt('two', 1), two.model, 'two ranks, step 2');
+    t.ok(maxAbsDiff(flat(one.model), flat(await checkpointAt('one', 1))) > 1e-3, 'the second step moved the weights by more than the tolerance');
     const [m1, m2] = [one.model.getOptimizerState().m, two.model.getOptimizerState().m];
     const scale = m1.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
     t.ok(maxAbsDiff(m1, m2) <= MOMENT_TOLERANCE * scale, `first moments within ${MOMENT_TOLERANCE} of the largest (${maxAbsDiff(m1, m2)} of ${scale})`);
@@ -120,6 +129,7 @@ t.test('medix train on two ranks', skipIfMissing(unavailable, process.env.MEDIX_
     t.ok(sameBits(resumed[0], straight[0]), 'resumed weights equal the straight run bit for bit');
     const [a, b] = [await lastCheckpoint('straight'), await lastCheckpoint('two')];
     t.equal(b.trainer.step, 4);
+    assertTrained(t, await checkpointAt('straight', 3), a.model, 'the straight run, step 4');
     const [x, y] = [a.model.getOptimizerState(), b.model.getOptimizerState()];
     t.ok(x.step === y.step && sameBits(x.m, y.m) && sameBits(x.v, y.v), 'optimizer moments and step bit-identical');
     t.same(metrics('two').map((r) => r['reward/overall']), metrics('straight').map((r) => r['reward/overall']), 'the same rewards at every step');

@@ -16,8 +16,16 @@ import { Trainer } from '../../src/train/trainer.js';
 import { defaultTokenizerDir } from '../../src/tokenizer/index.js';
 import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
 
-// Qwen3-VL-30B-A3B-Thinking's text_config (the values its config.json publishes).
+// Qwen3-VL-30B-A3B-Thinking's config (the values its config.json publishes), and the text-only
+// Qwen3-30B-A3B of the same decoder, whose published size is 30.5B.
+const vision30bA3b = {
+  depth: 27, hidden_size: 1152, intermediate_size: 4304, num_heads: 16, out_hidden_size: 2048, patch_size: 16,
+  spatial_merge_size: 2, temporal_patch_size: 2, num_position_embeddings: 2304, deepstack_visual_indexes: [8, 16, 24],
+  hidden_act: 'gelu_pytorch_tanh', in_channels: 3,
+};
 const qwen3vl30bA3b = {
+  vision_config: vision30bA3b,
+  image_token_id: 151655,
   architectures: ['Qwen3VLMoeForConditionalGeneration'],
   model_type: 'qwen3_vl_moe',
   text_config: {
@@ -41,10 +49,13 @@ t.test('parameterCount equals the engine count', async (t) => {
 });
 
 t.test('Qwen3-30B-A3B: 30.5B parameters, refused on a 128 GiB machine with the numbers', async (t) => {
-  const { config } = parseHfConfig(qwen3vl30bA3b, 'config.json');
+  const { rope_scaling: _mrope, ...text } = qwen3vl30bA3b.text_config;
+  const { config } = parseHfConfig({ ...text, model_type: 'qwen3_moe', tie_word_embeddings: false }, 'config.json');
   t.ok(Math.abs(parameterCount(config) / 1e9 - 30.53) < 0.01, `${parameterCount(config)} parameters`);
   t.throws(() => assertTrainingFits(config, 'models/30b', 128 * 2 ** 30), /models\/30b: this model has 30\.53B parameters; training it needs at least 455\.0 GiB .* but this machine has 128\.0 GiB/);
   t.doesNotThrow(() => assertTrainingFits(config, 'models/30b', 512 * 2 ** 30), 'fits a 512 GiB machine');
+  const vl = parseHfConfig(qwen3vl30bA3b, 'config.json').config;
+  t.ok(parameterCount(vl) > parameterCount(config), 'the VL model counts its vision tower as well');
 });
 
 t.test('the 30B-A3B DAPO recipe validates, and the trainer refuses the model before writing the run', async (t) => {
@@ -66,6 +77,6 @@ t.test('the 30B-A3B DAPO recipe validates, and the trainer refuses the model bef
     t.comment(`skipped: this machine has ${(totalmem() / 2 ** 30).toFixed(0)} GiB, enough for the 30B-A3B training state`);
     return;
   }
-  await t.rejects(Trainer.create(cfg, { baseDir: root, log: () => {} }), /worker\.actor\.model\.model_path \S*model: this model has 30\.53B parameters; training it needs at least 455\.0 GiB/);
+  await t.rejects(Trainer.create(cfg, { baseDir: root, log: () => {} }), /worker\.actor\.model\.model_path \S*model: this model has 3\d\.\d\dB parameters; training it needs at least 4\d\d\.\d GiB/);
   t.notOk(existsSync(join(root, 'run', 'config.yaml')), 'nothing written to the run directory');
 });

@@ -36,7 +36,7 @@ t.test('scores a JSONL file with a judge and an embedding model', async (t) => {
     `reward:\n  workers: 1\n  judge:\n    base_url: ${judge.url}\n    model: tiny-judge\n    max_attempts: 1\n  embedding:\n    model: model.onnx\n    tokenizer: tokenizer.json\n    pooling: mean\n`,
   );
   const rows = [
-    { response: resp('X_RAY', 'Lobar pneumonia.'), ground_truth: '<X_RAY> lobar pneumonia', id: 'a' },
+    { response: resp('X_RAY', 'lobar pneumonia.'), ground_truth: '<X_RAY> lobar pneumonia', id: 'a' },
     { response: resp('CT_SCAN', 'right lower lobe pneumonia'), ground_truth: '<X_RAY> lobar pneumonia', id: 'b' },
     { response: 'it is a glioma', ground_truth: '<MRI_SCAN> glioma', id: 'c' },
     { response: resp('X_RAY', 'Answer: B'), ground_truth: '<X_RAY> pleural effusion', id: 'd' },
@@ -72,7 +72,7 @@ t.test('defaults without a config, stdin to stdout, with fallbacks named; bad in
   const ok = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward'], { input: JSON.stringify({ response: resp('X_RAY', 'pneumonia'), ground_truth: '<X_RAY> lobar pneumonia' }) + '\n', encoding: 'utf8' });
   t.equal(ok.status, 0, ok.stderr);
   const rec = JSON.parse(ok.stdout);
-  t.match(rec.reasons, { accuracy_llm: /^fallback: normalised exact match/, accuracy_embed: /^fallback: trigram cosine/ });
+  t.match(rec.reasons, { accuracy_llm: /^fallback: case-insensitive match/, accuracy_embed: /^fallback: trigram cosine/ });
   t.match(ok.stderr, /no judge configured[\s\S]*no embedding model configured/);
 
   const input = join(dir, 'bad.jsonl');

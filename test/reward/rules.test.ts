@@ -1,7 +1,7 @@
 // The method's text rules, pinned with edge cases: tag squeezing, answer extraction, ground truth,
 // invalid answers, format (incl. nested/repeated blocks), modality.
 import t from 'tap';
-import { extractAnswer, invalidAnswerReason, parseGroundTruth, squeezeTags } from '../../src/reward/normalize.js';
+import { extractAnswer, invalidAnswerReason, normalizeAnswer, parseGroundTruth, squeezeTags, untaggedGroundTruthReason } from '../../src/reward/normalize.js';
 import { formatScore, modalityScore } from '../../src/reward/rules.js';
 
 t.test('squeezing, extraction, ground truth', async (t) => {
@@ -14,6 +14,26 @@ t.test('squeezing, extraction, ground truth', async (t) => {
   t.same(parseGroundTruth('< MRI_SCAN >glioma'), { tag: '<MRI_SCAN>', answer: 'glioma' });
   t.same(parseGroundTruth('plain answer'), { tag: '', answer: 'plain answer' });
   t.same(parseGroundTruth(''), { tag: '', answer: '' });
+});
+
+t.test("normalisation is the reference's s.strip().strip('.'), on prediction and ground truth alike", async (t) => {
+  const cases: [string, string][] = [
+    ['Aspirin...', 'Aspirin'],
+    ['Aspirin.', 'Aspirin'],
+    ['3.5 cm', '3.5 cm'],
+    ['  3.5 cm.  ', '3.5 cm'],
+    ['...mass', 'mass'],
+    ['.5 mg', '5 mg'],
+    ['Aspirin .', 'Aspirin '],
+    ['U.S.A.', 'U.S.A'],
+    ['Lobar Pneumonia', 'Lobar Pneumonia'],
+    ['...', ''],
+  ];
+  for (const [raw, want] of cases) t.equal(normalizeAnswer(raw), want, JSON.stringify(raw));
+  t.equal(extractAnswer('<answer>Aspirin...</answer>'), parseGroundTruth('<OTHER> Aspirin.').answer, '"Aspirin..." and "Aspirin." meet');
+  t.equal(parseGroundTruth('<X_RAY> 3.5 cm nodule.').answer, '3.5 cm nodule', 'the ground truth is normalised too');
+  t.equal(untaggedGroundTruthReason(parseGroundTruth('lobar pneumonia')), 'ground truth has no <TAG> prefix (expected "<MODALITY> answer")');
+  t.equal(untaggedGroundTruthReason(parseGroundTruth('<X_RAY> lobar pneumonia')), null);
 });
 
 t.test('invalid answers', async (t) => {
@@ -55,7 +75,7 @@ t.test('more extraction edge cases', async (t) => {
   t.equal(extractAnswer('reasoning first. <answer>Glioma.</answer> and after.'), 'Glioma', 'text outside the block is ignored');
   t.equal(extractAnswer('<answer>a<answer>b</answer>'), 'a<answer>b', 'an inner opening tag stays in the (format-failing) answer');
   t.equal(extractAnswer('<answer>\n  Right\tlower lobe  \n</answer>'), 'Right\tlower lobe', 'trimmed, inner whitespace kept');
-  t.equal(extractAnswer('<answer>3.5 cm mass...</answer>'), '35 cm mass', 'every period removed, as the method does');
+  t.equal(extractAnswer('<answer>3.5 cm mass...</answer>'), '3.5 cm mass', 'only leading and trailing periods go: the inner one stays');
   t.equal(extractAnswer('<ANSWER>x y</ANSWER>'), '<ANSWER>x y</ANSWER>', 'tags are case-sensitive: no block, the whole response');
   t.equal(extractAnswer('<answer>肺炎。</answer>'), '肺炎。', 'unicode kept; only ASCII periods removed');
   t.equal(extractAnswer('<final>kept</final>', 'final'), 'kept', 'configurable answer tag');

@@ -30,7 +30,7 @@ t.test('meanScoreBand: at or below low and at or above high are dropped, strictl
   t.equal(meanScoreBand([0, 0.04], 0.01, 0.99), 'kept');
 });
 
-t.test('fillFilteredBatch samples rounds until the kept groups reach the target and keeps them all', async (t) => {
+t.test('fillFilteredBatch samples rounds until the kept groups reach the target, then cuts to exactly the target', async (t) => {
   const rounds = [[0, 0.5, 1], [0.4, 1], [0.6, 0.7, 0.2], [0.3]];
   const seen: number[] = [];
   const r = await fillFilteredBatch({
@@ -42,17 +42,16 @@ t.test('fillFilteredBatch samples rounds until the kept groups reach the target 
     },
     keep: (m) => m > 0.01 && m < 0.99,
   });
-  t.same(r.groups, [0.5, 0.4, 0.6, 0.7, 0.2], 'the last round takes the batch past the target: nothing is cut');
+  t.same(r.groups, [0.5, 0.4, 0.6], 'the last round took the batch past the target: the first 3 kept groups, in sampling order');
   t.same(seen, [1, 2, 3], 'no round after the target is reached');
-  t.same({ rounds: r.rounds, sampledGroups: r.sampledGroups, filled: r.filled, exhausted: r.exhausted }, { rounds: 3, sampledGroups: 8, filled: 5, exhausted: false });
+  t.same({ rounds: r.rounds, sampledGroups: r.sampledGroups, kept: r.kept, exhausted: r.exhausted }, { rounds: 3, sampledGroups: 8, kept: 5, exhausted: false });
 });
 
-t.test('fillFilteredBatch counts the target in each group\'s size', async (t) => {
-  // Groups of responses; one lost a response (e.g. its reward was unavailable), so two groups fall short of 2 × 2.
-  const rounds = [[[1, 1], [1]], [[1, 1]]];
-  const r = await fillFilteredBatch({ target: 4, maxRounds: 0, sampleRound: async (round) => rounds[round - 1], keep: () => true, size: (g) => g.length });
+t.test('fillFilteredBatch counts prompt groups, whatever their number of responses', async (t) => {
+  // One group lost a response (e.g. its reward was unavailable): it is still one prompt of the batch.
+  const rounds = [[[1, 1], [1]], [[1, 1], [1, 1]]];
+  const r = await fillFilteredBatch({ target: 3, maxRounds: 0, sampleRound: async (round) => rounds[round - 1], keep: () => true });
   t.equal(r.rounds, 2);
-  t.equal(r.filled, 5);
   t.same(r.groups, [[1, 1], [1], [1, 1]]);
 });
 
@@ -60,11 +59,11 @@ t.test('fillFilteredBatch: when the rounds run out it returns what was kept, fla
   let calls = 0;
   const r = await fillFilteredBatch({ target: 4, maxRounds: 3, sampleRound: async () => (calls++, [1, 1, 0.5]), keep: (m) => m < 0.99 });
   t.equal(calls, 3, 'exactly maxRounds rounds');
-  t.same(r, { groups: [0.5, 0.5, 0.5], filled: 3, rounds: 3, sampledGroups: 9, exhausted: true });
+  t.same(r, { groups: [0.5, 0.5, 0.5], kept: 3, rounds: 3, sampledGroups: 9, exhausted: true });
   const none = await fillFilteredBatch({ target: 2, maxRounds: 1, sampleRound: async () => [0], keep: () => false });
-  t.same(none, { groups: [], filled: 0, rounds: 1, sampledGroups: 1, exhausted: true }, 'one round keeping nothing');
+  t.same(none, { groups: [], kept: 0, rounds: 1, sampledGroups: 1, exhausted: true }, 'one round keeping nothing');
   const single = await fillFilteredBatch({ target: 2, maxRounds: 1, sampleRound: async () => [0, 1, 2], keep: () => true });
-  t.same(single, { groups: [0, 1, 2], filled: 3, rounds: 1, sampledGroups: 3, exhausted: false }, 'one round that fills the batch');
+  t.same(single, { groups: [0, 1], kept: 3, rounds: 1, sampledGroups: 3, exhausted: false }, 'one round that fills the batch, cut to the target');
 });
 
 t.test('fillFilteredBatch: maxRounds <= 0 or Infinity places no limit on rounds', async (t) => {

@@ -3,7 +3,9 @@
 // reward under an adaptive coefficient and when continuing from trainer.load_checkpoint_path, and a
 // run killed at random points of its file writes (also mid-save), once or again and again, always
 // resumes to that same result. Also the keys around it: validation before training (once, step 0),
-// the rollout seed, online-filtering rounds and a batch they cannot fill.
+// the rollout seed, online-filtering rounds and a batch they cannot fill. The tiny model earns no
+// reward, so every run has an entropy bonus and KL in the reward: each step has a gradient, and each
+// bit-for-bit comparison first asserts that the resumed steps moved the weights and AdamW moments.
 import t, { type Test } from 'tap';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +19,7 @@ import type { Model } from '../../src/engine/model.js';
 import { crashAtWriteEnv } from '../helpers/crash-env.js';
 import { rng, sameBits } from '../helpers/numeric.js';
 import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
+import { assertTrained, movementBetween } from '../helpers/trained.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medix-trainer-'));
 writeTinyTrainData(root);
@@ -24,12 +27,14 @@ writeTinyTrainData(root);
 function config(run: string, maxSteps: number) {
   return {
     data: { train_files: 'train.jsonl', val_files: 'train.jsonl', max_prompt_length: 200, max_response_length: 10, rollout_batch_size: 2, val_batch_size: 2 },
-    algorithm: { adv_estimator: 'grpo' },
+    // Rewards are all 0 here: the KL penalty in the reward gives GRPO advantages, the entropy bonus a gradient of its own.
+    algorithm: { adv_estimator: 'grpo', disable_kl: false, kl_coef: 0.05 } as Record<string, unknown>,
     worker: {
       actor: {
         model: { init: { hidden_size: 16, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, seed: 3 } },
         global_batch_size: 4,
         micro_batch_size_per_device_for_update: 2,
+        entropy_coef: 0.05,
         optim: { lr: 1e-2, weight_decay: 0 },
       },
       rollout: { n: 2, temperature: 1 },
@@ -60,6 +65,11 @@ function metricRows(run: string): Record<string, number>[] {
     .split('\n')
     .map((l) => JSON.parse(l))
     .filter((r) => r['reward/overall'] !== undefined);
+}
+
+/** The model as checkpointed at `step` of `run`. */
+async function modelAt(run: string, step: number): Promise<Model> {
+  return (await loadCheckpoint(join(root, run, 'checkpoints', `step_${String(step).padStart(6, '0')}`))).model;
 }
 
 async function finalState(run: string): Promise<{ model: Model; step: number }> {
@@ -96,11 +106,23 @@ t.test('4 steps = 2 steps + resume + 2 steps, bit for bit', async (t) => {
   const b = await finalState('split');
   t.equal(a.step, 4);
   t.equal(b.step, 4);
+  assertTrained(t, await modelAt('straight', 2), a.model, 'steps 3 and 4 (those the resumed run redoes)');
   sameModel(t, a.model, b.model, 'resumed run');
   t.same(rewards('split'), rewards('straight'), 'the same rollouts were rewarded at every step');
   const summary = JSON.parse(readFileSync(join(root, 'straight', 'summary.json'), 'utf8'));
   t.ok('heldout_reward_after_sft' in summary && 'heldout_reward_after_rl' in summary, 'summary.json');
   t.ok(existsSync(join(root, 'straight', 'report.html')), 'report.html');
+});
+
+t.test('without the entropy bonus and KL, these runs would have no gradient: the assertion above would fail', async (t) => {
+  await train('no-gradient', 2, false, (c) => {
+    c.algorithm = { adv_estimator: 'grpo' };
+    c.worker.actor.entropy_coef = 0;
+  });
+  const m = movementBetween(await modelAt('no-gradient', 1), await modelAt('no-gradient', 2));
+  t.same(metricRows('no-gradient').map((r) => r['advantages/max']), [0, 0], 'reward 0 everywhere: no advantage');
+  t.equal(m.optimizerSteps, 1);
+  t.same([m.firstMoment, m.secondMoment], [0, 0], 'AdamW moments only decayed (the weights moved on the momentum of the SFT epoch)');
 });
 
 t.test('trainer.val_before_train: validated once before any training, logged as step 0, never repeated by a resume', async (t) => {
@@ -193,6 +215,7 @@ t.test('KL in the reward: the adaptive coefficient follows the measured KL and r
     const want = rows[i]['kl/coef'] * (1 + (error * rows[i]['filter/kept_samples']) / horizon);
     t.ok(Math.abs(rows[i + 1]['kl/coef'] - want) <= 1e-12 * want, `step ${i + 2}: coef ${rows[i + 1]['kl/coef']} from step ${i + 1}'s KL (want ${want})`);
   }
+  assertTrained(t, await modelAt('kl-straight', 2), (await finalState('kl-straight')).model, 'steps 3 and 4 with KL in the reward');
   const pick = (run: string) => metricRows(run).map((r) => [r['kl/coef'], r['kl/in_reward'], r['reward/overall']]);
   t.same(pick('kl-split'), pick('kl-straight'), 'the resumed run restored the coefficient: same KL, coefficients and rewards');
   sameModel(t, (await finalState('kl-straight')).model, (await finalState('kl-split')).model, 'resumed run with KL in the reward');
@@ -219,6 +242,7 @@ t.test('a run killed at random points of its file writes (also mid-save) always 
   const points = Number(readFileSync(countFile, 'utf8'));
   t.ok(points > 100, `${points} file changes in a 4-step run with a checkpoint every step`);
   const expected = await finalState('straight');
+  assertTrained(t, await modelAt('uninterrupted', 2), (await finalState('uninterrupted')).model, 'the uninterrupted child process, steps 3 and 4');
   sameModel(t, expected.model, (await finalState('uninterrupted')).model, 'the uninterrupted child process');
 
   const seed = Number(process.env.MEDIX_CRASH_SEED ?? 20261123);
@@ -265,27 +289,41 @@ t.test('the KL loss runs against the reference, with no KL in the reward', async
   t.ok(existsSync(join(root, 'kl-loss', 'reference', 'config.json')), 'the reference is kept in the run directory');
 });
 
-t.test('online filtering that cannot fill the batch in max_try_make_batch rounds trains on what it kept and says so', async (t) => {
+t.test('online filtering that cannot fill the batch in max_try_make_batch rounds stops the run, or trains on what it kept when told to', async (t) => {
   // The tiny untrained model earns reward 0 on every response: each group's mean is at or below
   // filter_low (0.01) and is dropped, so no round can fill the batch.
-  const run = async (name: string, filterLow: number) => {
+  const run = async (name: string, algorithm: Record<string, unknown>, data: Record<string, unknown> = {}) => {
     const raw = config(name, 1) as RawConfig;
-    raw.algorithm = { adv_estimator: 'grpo', online_filtering: true, max_try_make_batch: 2, filter_low: filterLow };
+    raw.algorithm = { adv_estimator: 'grpo', online_filtering: true, max_try_make_batch: 2, ...algorithm };
+    Object.assign(raw.data, data);
     const lines: string[] = [];
     const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(raw, 'test'), root), { baseDir: root, log: (m) => lines.push(m) });
     await trainer.run();
     return { row: metricRows(name)[0], warnings: lines.filter((l) => l.includes('online filtering')) };
   };
-  const starved = await run('filter-starved', 0.01);
+  await t.rejects(
+    run('filter-stops', { filter_low: 0.01 }),
+    {
+      name: 'UnfilledBatchError',
+      message: /^medix train: step 1: online filtering kept 0 of 4 prompt groups \(data\.rollout_batch_size needs 2\) after 2 sampling rounds, the most algorithm\.max_try_make_batch allows; stopping \(algorithm\.on_unfilled_batch: error, as the reference\)\..*filter_low\/filter_high \(now 0\.01\/0\.99\).*on_unfilled_batch: train_on_kept/,
+    },
+    'by default, as the reference: an error naming the keys',
+  );
+  t.notOk(existsSync(join(root, 'filter-stops', 'checkpoints', 'step_000001')), 'no RL step was trained or saved (step 0 is the SFT warm-up)');
+
+  const starved = await run('filter-starved', { filter_low: 0.01, on_unfilled_batch: 'train_on_kept' });
   t.equal(starved.row['filter/exhausted'], 1, 'filter/exhausted');
   t.equal(starved.row['filter/tries'], 2, 'both rounds were sampled');
   t.equal(starved.row['filter/kept_samples'], 0, 'no group kept');
   t.equal(starved.warnings.length, 1, 'one warning for the step');
-  t.match(starved.warnings[0], /step 1: online filtering kept 0 of 4 prompt groups \(0 of the 4 responses a batch needs\) after 2 sampling rounds.*algorithm\.max_try_make_batch.*filter_low\/filter_high \(now 0\.01\/0\.99\)/);
+  t.match(starved.warnings[0], /step 1: online filtering kept 0 of 4 prompt groups \(data\.rollout_batch_size needs 2\) after 2 sampling rounds.*this step trains on what was kept \(algorithm\.on_unfilled_batch: train_on_kept\).*algorithm\.max_try_make_batch.*filter_low\/filter_high \(now 0\.01\/0\.99\)/);
 
-  const fed = await run('filter-fed', -1);
+  const fed = await run('filter-fed', { filter_low: -1 });
   t.same([fed.row['filter/exhausted'], fed.row['filter/tries'], fed.row['filter/kept_samples']], [0, 1, 4], 'groups with mean 0 > filter_low -1 are kept: one round fills the batch');
   t.same(fed.warnings, [], 'no warning');
+
+  const over = await run('filter-cut', { filter_low: -1 }, { mini_rollout_batch_size: 3 });
+  t.same([over.row['filter/tries'], over.row['filter/kept_samples']], [1, 4], 'a round of 3 kept prompts is cut to rollout_batch_size 2 (2 × n = 4 responses)');
 });
 
 t.test('ReMax (greedy baseline) and DAPO overlong shaping run through the loop', async (t) => {
