@@ -5,6 +5,7 @@
 import os from 'node:os';
 
 import { isSparseLayer, type Qwen3Config } from '../engine/model.js';
+import { visionParameters } from '../engine/vision.js';
 
 /** Parameters of the engine's model for `c` (the same count as Model.numParameters). */
 export function parameterCount(c: Qwen3Config): number {
@@ -13,7 +14,8 @@ export function parameterCount(c: Qwen3Config): number {
   let layers = 0;
   for (let l = 0; l < c.numLayers; l++)
     layers += attention + (isSparseLayer(c, l) ? c.numExperts! * H * (1 + 3 * c.moeIntermediateSize!) : 3 * H * c.intermediateSize);
-  return c.vocabSize * H * (c.tieEmbeddings ? 1 : 2) + layers + H;
+  const vision = c.vision ? visionParameters(c.vision).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0) : 0;
+  return c.vocabSize * H * (c.tieEmbeddings ? 1 : 2) + layers + H + vision;
 }
 
 /** Bytes of weights, gradients and AdamW moments in float32. */

@@ -85,7 +85,7 @@ t.test('Qwen3-VL: the text model and the vision tower load, every tensor of the 
 t.test('config.json faults name the field', async (t) => {
   const cases: [string, (c: Record<string, unknown>) => void, RegExp][] = [
     ['unknown model_type', (c) => (c.model_type = 'llama'), /model_type "llama" is not supported/],
-    ['MoE without experts', (c) => ((c.model_type = 'qwen3_moe'), delete c.architectures), /config\.json: num_experts must be an integer >= 1, got undefined/],
+    ['MoE without experts', (c) => ((c.model_type = 'qwen3_moe'), delete c.architectures), /num_experts must be an integer >= 1, got undefined/],
     ['another head', (c) => (c.architectures = ['Qwen3ForSequenceClassification']), /architectures = \["Qwen3ForSequenceClassification"\] is not supported .*expected \["Qwen3ForCausalLM"\]/],
     ['missing size', (c) => delete c.hidden_size, /hidden_size must be a positive integer/],
     ['rope scaling', (c) => (c.rope_scaling = { rope_type: 'yarn', factor: 4 }), /rope type "yarn" is not supported/],

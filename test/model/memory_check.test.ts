@@ -44,6 +44,7 @@ t.test('parameterCount equals the engine count', async (t) => {
     { ...base, tieEmbeddings: true },
     { ...base, numExperts: 4, numExpertsPerTok: 2, moeIntermediateSize: 8, decoderSparseStep: 2, mlpOnlyLayers: [3] },
     { ...MODEL_PRESETS['tiny-moe'], vocabSize: 99 },
+    { ...MODEL_PRESETS['tiny-vl'], vocabSize: 99, vision: { ...MODEL_PRESETS['tiny-vl'].vision, deepstackIndexes: [0] } },
   ])
     t.equal(parameterCount(c), Model.create(c, { initStd: 0 }).numParameters, JSON.stringify(c).slice(0, 80));
 });
