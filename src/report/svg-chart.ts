@@ -8,6 +8,13 @@ export interface Series {
   points: [number, number][];
 }
 
+/**
+ * Up to this many finite points, each point also gets a marker: a series logged at only a few
+ * steps (validation every N steps, a single value) would otherwise be dots too small to see, or
+ * nothing at all when its points are separated by gaps.
+ */
+export const MARKER_LIMIT = 60;
+
 export interface ChartOptions {
   title: string;
   xLabel?: string;
@@ -86,6 +93,11 @@ export function lineChart(series: Series[], o: ChartOptions): string {
       pen = true;
     }
     parts.push(`<path d="${d}" fill="none" stroke="${colour}" stroke-width="2" data-series="${escapeXml(s.name)}"/>`);
+    const finite = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+    if (finite.length <= MARKER_LIMIT) {
+      const dots = finite.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3.5"/>`).join('');
+      parts.push(`<g fill="${colour}" class="markers" data-series="${escapeXml(s.name)}">${dots}</g>`);
+    }
     if (series.length > 1)
       parts.push(`<text x="${MARGIN.left + 6}" y="${MARGIN.top + 12 + 12 * i}" fill="${colour}" class="legend">${escapeXml(s.name)}</text>`);
   });

@@ -496,8 +496,9 @@ export class Trainer {
     const report = join(this.runDir, 'report.html');
     const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report };
     if (this.world.isRoot) {
-      atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
+      // summary.json first: the report's summary section reads it.
       atomicWriteFileSync(join(this.runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+      atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
     }
     return summary;
   }
