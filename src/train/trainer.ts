@@ -234,7 +234,8 @@ export class Trainer {
           params: { n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: seedOf(i) },
         });
         genDone = Math.max(genDone, performance.now());
-        return Promise.all(result.samples.map(async (sample) => ({ row, group: i, promptIds, sample, reward: await this.reward.score(sample.text, row.answer) })));
+        const rewards = await this.reward.scoreGroup(result.samples.map((s) => ({ response: s.text, responseLength: s.tokenIds.length })), row.answer);
+        return result.samples.map((sample, k) => ({ row, group: i, promptIds, sample, reward: rewards[k] }));
       });
       const mine = (await Promise.all(perRow)).flat();
       const end = performance.now();
