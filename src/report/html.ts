@@ -50,12 +50,14 @@ function chartSection(heading: string, charts: string[]): string {
   return charts.length ? `<h2>${escapeXml(heading)}</h2>\n<div class="grid-charts">\n${charts.join('\n')}\n</div>` : '';
 }
 
-function rewardCharts(rl: MetricsRow[], names: Set<string>): string {
+/** The components together, then the held-out ones, then the other reward/* metrics (counts) one per chart. */
+function rewardCharts(rl: MetricsRow[], names: Set<string>, others: string[]): string {
   const together = (prefix: string, title: string) => {
     const series = REWARD_COMPONENTS.filter((c) => names.has(`${prefix}/${c}`)).map((c) => seriesOf(rl, `${prefix}/${c}`));
     return series.length ? [lineChart(series, { title, xLabel: 'step', width: 560, height: 280 })] : [];
   };
-  return chartSection('reward', [...together('reward', 'reward and its components (training batch)'), ...together('val', 'held-out reward and its components')]);
+  const single = others.map((n) => lineChart([seriesOf(rl, n)], { title: n, xLabel: 'step' }));
+  return chartSection('reward', [...together('reward', 'reward and its components (training batch)'), ...together('val', 'held-out reward and its components'), ...single]);
 }
 
 function sftCharts(sft: MetricsRow[]): string {
@@ -118,6 +120,8 @@ export function renderReport(run: RunFiles, options: { title?: string; maxSample
     const g = groupOf(name);
     groups.set(g, [...(groups.get(g) ?? []), name]);
   }
+  const otherReward = groups.get('reward') ?? [];
+  groups.delete('reward');
   const sections = [...groups].map(([group, list]) => chartSection(group, list.map((n) => lineChart([seriesOf(rl, n)], { title: n, xLabel: 'step' }))));
   const last = rl.at(-1);
   return `<!doctype html>
@@ -127,7 +131,7 @@ export function renderReport(run: RunFiles, options: { title?: string; maxSample
 ${summaryHtml(summariseRun(run))}
 <p>${rl.length} logged rows${last ? `, last step ${last.step}` : ''}; ${sft.length} SFT epochs; ${run.samples.length} logged samples.</p>
 ${names.size || sft.length ? '' : '<p>No metrics were logged.</p>'}
-${rewardCharts(rl, names)}
+${rewardCharts(rl, names, otherReward)}
 ${sftCharts(sft)}
 ${sections.join('\n')}
 <h2>samples</h2>

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
-import { niceTicks, PALETTE } from '../../src/report/svg-chart.js';
+import { lineChart, niceTicks, PALETTE } from '../../src/report/svg-chart.js';
 import { readRun, RunFileError } from '../../src/report/run-files.js';
 import { renderReport, metricNames } from '../../src/report/html.js';
 import { findChromium, screenshot } from '../helpers/chromium.js';
@@ -186,4 +186,14 @@ t.test('every chart of a trained run shows visible marks in Chromium, sparse one
   const single = await marksPerChart(browser!, renderReport(readRun(dir)), dir);
   t.same(single.map((c) => c.title), ['held-out reward and its components', 'sft/loss']);
   for (const c of single) t.ok(c.marks > 20, `${c.title}, one point: ${c.marks} marked pixels`);
+});
+
+t.test('tick labels: whole steps only on a step axis, and distinct for a metric that barely moves', async (t) => {
+  const svg = lineChart([{ name: 'loss', points: [[1, 11.93012], [2, 11.93018]] }], { title: 'loss', xLabel: 'step' });
+  const labels = [...svg.matchAll(/class="tick">([^<]*)</g)].map((m) => m[1]);
+  const xTicks = labels.slice(-3, -1);
+  t.same(xTicks, ['1', '2'], 'steps 1 and 2, no 1.2');
+  const yTicks = labels.slice(0, -3);
+  t.ok(yTicks.length >= 2, `${yTicks.length} y ticks`);
+  t.equal(new Set(yTicks).size, yTicks.length, `y labels differ: ${yTicks.join(' ')}`);
 });
