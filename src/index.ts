@@ -78,7 +78,8 @@ export type {
 export { startServer } from './serve/server.js';
 export type { ServerOptions, RunningServer } from './serve/server.js';
 export { CompositeReward, JudgeOutageError } from './reward/composite.js';
-export type { RewardResult, RewardStats, CompositeRewardOptions, CustomRewardFn } from './reward/composite.js';
+export type { RewardResult, RewardStats, CompositeRewardOptions, CustomRewardFn, GroupResponse } from './reward/composite.js';
+export type { RewardFunctionInput, RewardFunctionScore } from './reward/reward-function.js';
 export { parseRewardConfig, RewardConfigError } from './reward/config.js';
 export type { RewardConfig } from './reward/config.js';
 export { OnnxEmbedder, EmbeddingModelError, cosine } from './reward/embedding.js';
@@ -93,6 +94,10 @@ export { saveCheckpoint, loadCheckpoint, latestValidCheckpoint } from './train/c
 export type { LoadCheckpointOptions } from './train/checkpoint.js';
 export { saveCheckpointAcross } from './train/checkpoint-sharded.js';
 export { mergeCheckpoint } from './train/merge.js';
+// trainer.logger's metrics backends (TensorBoard event files, MLflow REST, W&B JS SDK).
+export { startMetricsBackends, MetricsBackends, LOGGERS } from './train/loggers/index.js';
+export type { MetricsBackend, LoggerName } from './train/loggers/index.js';
+export { TensorBoardBackend } from './train/loggers/tensorboard.js';
 // RL algorithm functions (advantages, DAPO filtering and overlong shaping, KL in reward, LR schedule, batch splitting).
 export * from './rl/index.js';
 // The EasyR1-shaped training config: schema, YAML loading, typed dotted overrides.
@@ -108,7 +113,7 @@ export {
   TrainingConfigError,
 } from './config/index.js';
 export type { TrainingConfig, DataConfig, AlgorithmConfig, ActorConfig, RolloutConfig, RefConfig, SftConfig, TrainerConfig } from './config/index.js';
-// Training data: JSONL / Parquet loading with the bad-row policy, checked images (Qwen-VL resize),
+// Training data: JSONL / Parquet / Arrow loading (files, shard and save_to_disk directories, the hub cache) with the bad-row policy, checked images (Qwen-VL resize),
 // prompt templates with the length filter, and the seeded resumable sample order.
 export {
   loadRlDataset,
@@ -125,5 +130,7 @@ export {
   readRecords,
   DataOrder,
   epochOrder,
+  resolveDataFiles,
+  hubCacheDir,
 } from './data/index.js';
 export type { RlSample, RlDataset, DatasetStats, LoadDatasetOptions, ImageSource, ImageSize, DecodedImage, ResizeBounds, EncodedPrompt, DataPosition } from './data/index.js';

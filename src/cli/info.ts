@@ -1,8 +1,39 @@
-// `medix info`: what this installation runs on (compiler, vector ISA, GEMM kernels, threads, MPI),
-// so a bug report or a benchmark can say exactly which build produced it.
+// `medix info`: what this installation runs on (medix and Node versions, compiler, vector ISA, GEMM
+// kernels, BLAS, MPI, CUDA, threads, the libraries found), so a bug report or a benchmark can say
+// exactly which build produced it.
 import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
 import { buildInfo, gemmKernel, gemmKernels, threads } from '../engine/system.js';
 import { world } from '../engine/world.js';
+import { installedVersion, medixVersion } from './package-version.js';
+
+/** Packages medix uses at run time; the optional ones enable a feature when installed. */
+export const LIBRARIES = ['onnxruntime-node', 'sharp', 'hyparquet', 'apache-arrow', 'piscina', '@huggingface/tokenizers', '@wandb/sdk'] as const;
+
+/** The NVIDIA kernel driver's version line, when one is loaded. */
+function nvidiaDriver(): string | null {
+  const file = '/proc/driver/nvidia/version';
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n')[0].trim() : null;
+}
+
+export function installationInfo(): Record<string, unknown> {
+  const b = buildInfo() as ReturnType<typeof buildInfo> & { cuda?: boolean; cudaInfo?: string };
+  const w = world();
+  const driver = nvidiaDriver();
+  return {
+    medix: medixVersion(),
+    node: process.version,
+    ...b,
+    // The addon reports CUDA once it is built with CUDA kernels; until then it is CPU only.
+    cuda: b.cuda ?? false,
+    cudaInfo: b.cudaInfo ?? `not built into this addon${driver ? ` (an NVIDIA driver is loaded: ${driver})` : ''}`,
+    gemmKernels: gemmKernels(),
+    gemmKernel: gemmKernel(),
+    threads: threads(),
+    world: `${w.backend}, rank ${w.rank} of ${w.size}`,
+    libraries: Object.fromEntries(LIBRARIES.map((name) => [name, installedVersion(name) ?? 'not installed'])),
+  };
+}
 
 export function registerInfo(program: Command): void {
   program
@@ -10,9 +41,11 @@ export function registerInfo(program: Command): void {
     .description('print how the native engine was built and what it will use')
     .option('--json', 'print JSON')
     .action((opts: { json?: boolean }) => {
-      const w = world();
-      const info = { ...buildInfo(), gemmKernels: gemmKernels(), gemmKernel: gemmKernel(), threads: threads(), world: `${w.backend}, rank ${w.rank} of ${w.size}` };
-      if (opts.json) console.log(JSON.stringify(info, null, 2));
-      else for (const [k, v] of Object.entries(info)) console.log(`${k.padEnd(12)} ${Array.isArray(v) ? v.join(', ') : v}`);
+      const info = installationInfo();
+      if (opts.json) return console.log(JSON.stringify(info, null, 2));
+      for (const [k, v] of Object.entries(info)) {
+        if (k === 'libraries') for (const [name, version] of Object.entries(v as Record<string, string>)) console.log(`${'library'.padEnd(12)} ${name} ${version}`);
+        else console.log(`${k.padEnd(12)} ${Array.isArray(v) ? v.join(', ') : v}`);
+      }
     });
 }

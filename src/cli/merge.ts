@@ -1,5 +1,6 @@
 // `medix merge CHECKPOINT OUT`: export a training checkpoint as a Hugging Face model directory.
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { positiveNumber } from './options.js';
 import { latestValidCheckpoint } from '../train/checkpoint.js';
 import { mergeCheckpoint } from '../train/merge.js';
 import { existsSync } from 'node:fs';
@@ -11,11 +12,10 @@ export function registerMerge(program: Command): void {
     .description('write a Hugging Face model directory (safetensors shards + index, config, tokenizer) from a training checkpoint')
     .argument('<checkpoint>', 'a checkpoint directory (RUN/checkpoints/step_NNNNNN), or a run directory for its newest valid checkpoint')
     .argument('<out>', 'output model directory')
-    .option('--dtype <dtype>', 'bf16 or f32', 'bf16')
-    .option('--max-shard-gb <gb>', 'largest shard in GB', (v) => Number.parseFloat(v), 5)
+    .addOption(new Option('--dtype <dtype>', 'weights dtype of the written model').choices(['bf16', 'f32']).default('bf16'))
+    .option('--max-shard-gb <gb>', 'largest shard in GB', positiveNumber, 5)
     .option('--overwrite', 'replace OUT if it exists')
-    .action(async (ckpt: string, out: string, opts: { dtype: string; maxShardGb: number; overwrite?: boolean }) => {
-      if (opts.dtype !== 'bf16' && opts.dtype !== 'f32') throw new Error(`--dtype must be bf16 or f32, got '${opts.dtype}'`);
+    .action(async (ckpt: string, out: string, opts: { dtype: 'bf16' | 'f32'; maxShardGb: number; overwrite?: boolean }) => {
       let dir = ckpt;
       if (existsSync(join(ckpt, 'checkpoints'))) {
         const latest = latestValidCheckpoint(ckpt);

@@ -21,6 +21,13 @@ export function nonNegativeNumber(v: string): number {
   return x;
 }
 
+/** A finite number > 0 (a size in GB). */
+export function positiveNumber(v: string): number {
+  const x = v.trim() === '' ? NaN : Number(v);
+  if (!Number.isFinite(x) || x <= 0) throw new InvalidArgumentError(`expected a number > 0, got '${v}'`);
+  return x;
+}
+
 /** A probability mass in (0, 1] (top-p). */
 export function probability(v: string): number {
   const x = v.trim() === '' ? NaN : Number(v);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
 import { renderReport } from '../report/html.js';
 import { readRun } from '../report/run-files.js';
+import { positiveInt } from './options.js';
 
 export function registerReport(program: Command): void {
   program
@@ -11,7 +12,7 @@ export function registerReport(program: Command): void {
     .description('write a self-contained HTML report (curves, samples, config) for a training run')
     .argument('<run-dir>', 'the run directory (metrics.jsonl, samples.jsonl, config.yaml)')
     .option('--out <file>', 'output file (default RUN_DIR/report.html)')
-    .option('--max-samples <n>', 'sample generations shown', (v) => Number.parseInt(v, 10), 20)
+    .option('--max-samples <n>', 'sample generations shown', positiveInt, 20)
     .action((dir: string, opts: { out?: string; maxSamples: number }) => {
       const out = opts.out ?? join(dir, 'report.html');
       const run = readRun(dir);

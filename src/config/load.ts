@@ -7,6 +7,7 @@ import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { TrainingConfigError, describeIssues } from './errors.js';
 import { applyOverrides } from './overrides.js';
 import { trainingConfigSchema, type TrainingConfig } from './schema.js';
+import { isHubDatasetId } from '../data/sources.js';
 
 /** Validates a raw config object; `where` names its source in errors. */
 export function parseTrainingConfig(raw: unknown, where: string): TrainingConfig {
@@ -48,7 +49,8 @@ export function resolveConfigPaths(c: TrainingConfig, baseDir: string): Training
   };
   return {
     ...c,
-    data: absolute(c.data, ['train_files', 'val_files', 'image_dir', 'format_prompt_path']),
+    // A hub dataset (org/name@split) is a name, not a path: it stays as written.
+    data: { ...absolute(c.data, ['train_files', 'val_files', 'image_dir', 'format_prompt_path']), ...hubIds(c.data, baseDir) },
     worker: { ...c.worker, actor: { ...c.worker.actor, model: absolute(c.worker.actor.model, ['model_path', 'tokenizer_path']) } },
     trainer: absolute(c.trainer, ['save_checkpoint_path', 'load_checkpoint_path']),
   };
@@ -57,4 +59,11 @@ export function resolveConfigPaths(c: TrainingConfig, baseDir: string): Training
 /** The resolved config as YAML; loading it back gives the same config. */
 export function trainingConfigToYaml(c: TrainingConfig): string {
   return toYaml(c);
+}
+
+function hubIds(data: TrainingConfig['data'], baseDir: string): Partial<TrainingConfig['data']> {
+  const out: Partial<TrainingConfig['data']> = {};
+  if (isHubDatasetId(data.train_files, baseDir)) out.train_files = data.train_files;
+  if (data.val_files !== undefined && isHubDatasetId(data.val_files, baseDir)) out.val_files = data.val_files;
+  return out;
 }

@@ -4,6 +4,7 @@
 // (batch sizes that must divide, filter bounds, estimators that need groups) are checked at the end
 // with the offending key path. Where medix differs from EasyR1 the key's comment says so.
 import { z } from 'zod';
+import { LOGGERS } from '../train/loggers/types.js';
 import { rewardConfigSchema } from '../reward/config.js';
 import { ADVANTAGE_ESTIMATORS } from '../rl/advantages.js';
 
@@ -223,6 +224,12 @@ export const trainerConfigSchema = z
     seed: nonNegativeInt.default(1),
     /** CPU threads of the engine (0: all cores). */
     threads: nonNegativeInt.default(0),
+    /** Metrics backends (EasyR1's names); console and file (metrics.jsonl) are always on. See src/train/loggers/. */
+    logger: z.array(z.enum(LOGGERS)).default(['console', 'file']),
+    /** The MLflow experiment and the W&B project. */
+    project_name: z.string().min(1).default('medix'),
+    /** The MLflow / W&B run name (default: the run directory's name). */
+    experiment_name: z.string().min(1).optional(),
   })
   .strict();
 

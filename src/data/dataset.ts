@@ -1,4 +1,4 @@
-// The RL data set: rows of a JSONL or Parquet file read under configurable column names (question,
+// The RL data set: rows of JSONL, Parquet or Arrow files (sources.ts says which) read under configurable column names (question,
 // reference answer, images), checked row by row, with the data.on_bad_row policy applied to every
 // fault (skip and count, or stop naming file and row) and prompts longer than max_prompt_length
 // filtered and counted. Images are checked (readable, inside the dataset's directory, a usable
@@ -31,6 +31,8 @@ export interface DataColumns {
 }
 
 export interface LoadDatasetOptions extends DataColumns {
+  /** Image columns tried, in order, when a row has no imageKey (MediX-R1's data names it 'image'). */
+  imageKeyAliases?: readonly string[];
   onBadRow: 'skip' | 'stop';
   /** Where relative image paths resolve and what they may not leave; default: each data file's directory. */
   imageDir?: string;
@@ -102,9 +104,10 @@ export async function loadRlDataset(files: string | readonly string[], o: LoadDa
         if ('fault' in item) throw new RowFault(item.fault);
         const question = text(item.record, o.promptKey);
         const answer = text(item.record, o.answerKey);
-        const img = await images(item.record, o.imageKey, baseDir, o.resize);
+        const imageKey = o.imageKey in item.record ? o.imageKey : (o.imageKeyAliases?.find((k) => k in item.record) ?? o.imageKey);
+        const img = await images(item.record, imageKey, baseDir, o.resize);
         // Parquet image bytes are dropped once checked and read again per batch (see ParquetImageRef).
-        const sources = dataFormat(file) === 'parquet' ? img.sources.map((s, index) => ('bytes' in s ? { parquet: { file, row: where.row, column: o.imageKey, index, baseDir } } : s)) : img.sources;
+        const sources = dataFormat(file) === 'parquet' ? img.sources.map((s, index) => ('bytes' in s ? { parquet: { file, row: where.row, column: imageKey, index, baseDir } } : s)) : img.sources;
         const sample: RlSample = { id: formatLocation(where), where, question, answer, images: sources, imageSizes: img.sizes };
         if (o.formatter) {
           try {

@@ -22,7 +22,7 @@ export class DataError extends Error {
   }
 }
 
-/** "file:line" for JSONL (what editors accept), "file: row N" for Parquet. */
+/** "file:line" for JSONL (what editors accept), "file: row N" for Parquet and Arrow. */
 export function formatLocation(where: RowLocation): string {
-  return where.file.endsWith('.parquet') ? `${where.file}: row ${where.row}` : `${where.file}:${where.row}`;
+  return /\.(parquet|arrow)$/.test(where.file) ? `${where.file}: row ${where.row}` : `${where.file}:${where.row}`;
 }

@@ -8,6 +8,7 @@ import { loadRlDataset, type RlDataset } from './dataset.js';
 import { DataError } from './errors.js';
 import type { ResizeBounds } from './images.js';
 import { PromptFormatter } from './prompt.js';
+import { resolveDataFiles } from './sources.js';
 
 /** Qwen3-VL: 16-pixel patches merged 2 x 2, so image sides are multiples of 32. */
 export const QWEN3_VL_IMAGE_FACTOR = 32;
@@ -31,7 +32,8 @@ export function promptFormatterFor(data: DataConfig, tokenizer: TextTokenizer, f
 }
 
 /**
- * Loads data.train_files or data.val_files (which must be set) with the config's columns, templates,
+ * Loads data.train_files or data.val_files (which must be set; a file, a shard or save_to_disk
+ * directory, or a hub dataset as org/name@split, see sources.ts) with the config's columns, templates,
  * image bounds, bad-row policy and, when data.filter_overlong_prompts, the max_prompt_length filter.
  */
 export async function loadDatasetFromConfig(
@@ -43,10 +45,12 @@ export async function loadDatasetFromConfig(
   const file = split === 'train' ? data.train_files : data.val_files;
   if (file === undefined) throw new DataError('data.val_files is not set');
   const formatter = promptFormatterFor(data, tokenizer, o.imageFactor);
-  return loadRlDataset(file, {
+  return loadRlDataset(resolveDataFiles(file), {
     promptKey: data.prompt_key,
     answerKey: data.answer_key,
     imageKey: data.image_key,
+    // EasyR1's default column is 'images'; MediX-R1's data calls it 'image': both work unrenamed.
+    imageKeyAliases: data.image_key === 'images' ? ['image'] : [],
     imageDir: data.image_dir,
     onBadRow: data.on_bad_row,
     resize: resizeBounds(data, o.imageFactor),

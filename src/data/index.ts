@@ -1,4 +1,4 @@
-// Training data: JSONL / Parquet rows under configurable columns, checked images, prompt templates
+// Training data: JSONL / Parquet / Arrow rows (files, shard directories, save_to_disk, the hub cache) under configurable columns, checked images, prompt templates
 // with a length filter, and a seeded, resumable sample order.
 export { DataError, formatLocation } from './errors.js';
 export type { RowLocation } from './errors.js';
@@ -9,6 +9,8 @@ export type { ImageSource, ParquetImageRef, ImageSize, DecodedImage, ResizeBound
 export { PromptFormatter, PromptError, IMAGE_PLACEHOLDER } from './prompt.js';
 export type { PromptOptions, EncodedPrompt } from './prompt.js';
 export { loadRlDataset } from './dataset.js';
+export { resolveDataFiles, hubCacheDir, isHubDatasetId } from './sources.js';
+export { readArrowRecords } from './arrow-records.js';
 export type { RlSample, RlDataset, DataColumns, LoadDatasetOptions, DatasetStats } from './dataset.js';
 export { DataOrder, epochOrder } from './order.js';
 export type { DataPosition } from './order.js';

@@ -1,9 +1,10 @@
 // Raw records of a training data file, one per row, before any column is interpreted: JSONL (one
-// JSON object a line) or Parquet (the Hugging Face datasets layout). A row that cannot even be read
+// JSON object a line), Parquet (the Hugging Face datasets layout) or Arrow (save_to_disk). A row that cannot even be read
 // as a record (bad JSON, not an object, text that is not UTF-8) comes back as a fault with its row
 // number, so the loader can apply data.on_bad_row to it like to any other bad row.
 import { readFileSync } from 'node:fs';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
+import { readArrowRecords } from './arrow-records.js';
 import { DataError, type RowLocation } from './errors.js';
 
 export type RawRecord = Record<string, unknown>;
@@ -17,15 +18,18 @@ export class InvalidUtf8 {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function dataFormat(file: string): 'jsonl' | 'parquet' {
+export function dataFormat(file: string): 'jsonl' | 'parquet' | 'arrow' {
   if (/\.parquet$/i.test(file)) return 'parquet';
   if (/\.jsonl?$/i.test(file)) return 'jsonl';
-  throw new DataError(`${file}: unknown data format (expected .jsonl, .json or .parquet)`, file);
+  if (/\.arrow$/i.test(file)) return 'arrow';
+  throw new DataError(`${file}: unknown data format (expected .jsonl, .json, .parquet or .arrow)`, file);
 }
 
 /** Rows in file order. Parquet is read a row group at a time, so memory holds one group's image bytes, not the file's. */
 export async function* readRecords(file: string): AsyncGenerator<RecordOrFault> {
-  if (dataFormat(file) === 'parquet') yield* readParquetRecords(file);
+  const format = dataFormat(file);
+  if (format === 'parquet') yield* readParquetRecords(file);
+  else if (format === 'arrow') yield* readArrowRecords(file);
   else yield* readJsonlRecords(file);
 }
 

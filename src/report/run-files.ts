@@ -22,6 +22,8 @@ export interface RunFiles {
   samples: SampleRow[];
   /** The resolved configuration as saved (YAML text), or null if the run has none. */
   configText: string | null;
+  /** summary.json as the trainer wrote it at the end of the run, or null (a run still going, or killed). */
+  summary: Record<string, unknown> | null;
 }
 
 export class RunFileError extends Error {}
@@ -58,5 +60,18 @@ export function readRun(dir: string): RunFiles {
   const metrics = readJsonl(join(dir, 'metrics.jsonl'), withStep);
   const samples = readJsonl(join(dir, 'samples.jsonl'), withStep);
   const configPath = join(dir, 'config.yaml');
-  return { dir, metrics, samples, configText: existsSync(configPath) ? readFileSync(configPath, 'utf8') : null };
+  const configText = existsSync(configPath) ? readFileSync(configPath, 'utf8') : null;
+  return { dir, metrics, samples, configText, summary: readSummary(join(dir, 'summary.json')) };
+}
+
+function readSummary(file: string): Record<string, unknown> | null {
+  if (!existsSync(file)) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    throw new RunFileError(`${file}: not valid JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RunFileError(`${file}: expected a JSON object`);
+  return value as Record<string, unknown>;
 }

@@ -8,6 +8,13 @@ export interface Series {
   points: [number, number][];
 }
 
+/**
+ * Up to this many finite points, each point also gets a marker: a series logged at only a few
+ * steps (validation every N steps, a single value) would otherwise be dots too small to see, or
+ * nothing at all when its points are separated by gaps.
+ */
+export const MARKER_LIMIT = 60;
+
 export interface ChartOptions {
   title: string;
   xLabel?: string;
@@ -35,10 +42,19 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return ticks;
 }
 
-function formatTick(v: number): string {
+function formatTick(v: number, digits = 4): string {
   if (v === 0) return '0';
   const a = Math.abs(v);
-  return a >= 1e4 || a < 1e-3 ? v.toExponential(1) : String(Number(v.toPrecision(4)));
+  return a >= 1e4 || a < 1e-3 ? v.toExponential(digits - 3) : String(Number(v.toPrecision(digits)));
+}
+
+/** Tick labels with as many digits as it takes to tell them apart (a metric that barely moves). */
+function tickLabels(ticks: number[]): string[] {
+  for (let digits = 4; digits < 12; digits++) {
+    const labels = ticks.map((v) => formatTick(v, digits));
+    if (new Set(labels).size === labels.length) return labels;
+  }
+  return ticks.map((v) => String(v));
 }
 
 function extent(values: number[]): [number, number] {
@@ -64,12 +80,16 @@ export function lineChart(series: Series[], o: ChartOptions): string {
     `<text x="${W / 2}" y="16" text-anchor="middle" class="title">${escapeXml(o.title)}</text>`,
     `<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${pw}" height="${ph}" class="frame"/>`,
   ];
-  for (const t of niceTicks(y0, y1)) {
+  const yTicks = niceTicks(y0, y1);
+  const yLabels = tickLabels(yTicks);
+  yTicks.forEach((t, i) => {
     const y = sy(t).toFixed(1);
     parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + pw}" y1="${y}" y2="${y}" class="grid"/>`);
-    parts.push(`<text x="${MARGIN.left - 4}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">${formatTick(t)}</text>`);
-  }
-  for (const t of niceTicks(x0, x1)) {
+    parts.push(`<text x="${MARGIN.left - 4}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">${yLabels[i]}</text>`);
+  });
+  // Steps and epochs are whole numbers: no tick at step 1.2.
+  const wholeX = series.every((s) => s.points.every(([x]) => Number.isInteger(x)));
+  for (const t of niceTicks(x0, x1).filter((v) => !wholeX || Number.isInteger(v))) {
     parts.push(`<text x="${sx(t).toFixed(1)}" y="${MARGIN.top + ph + 14}" text-anchor="middle" class="tick">${formatTick(t)}</text>`);
   }
   if (o.xLabel) parts.push(`<text x="${MARGIN.left + pw / 2}" y="${H - 4}" text-anchor="middle" class="tick">${escapeXml(o.xLabel)}</text>`);
@@ -86,6 +106,11 @@ export function lineChart(series: Series[], o: ChartOptions): string {
       pen = true;
     }
     parts.push(`<path d="${d}" fill="none" stroke="${colour}" stroke-width="2" data-series="${escapeXml(s.name)}"/>`);
+    const finite = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+    if (finite.length <= MARKER_LIMIT) {
+      const dots = finite.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3.5"/>`).join('');
+      parts.push(`<g fill="${colour}" class="markers" data-series="${escapeXml(s.name)}">${dots}</g>`);
+    }
     if (series.length > 1)
       parts.push(`<text x="${MARGIN.left + 6}" y="${MARGIN.top + 12 + 12 * i}" fill="${colour}" class="legend">${escapeXml(s.name)}</text>`);
   });

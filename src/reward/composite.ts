@@ -9,6 +9,7 @@ import { customFunctionName, type RewardConfig } from './config.js';
 import { AccuracyJudge, JudgeUnavailableError } from './judge-accuracy.js';
 import { LocalScorer, type LocalScore } from './local-score.js';
 import { RewardPool } from './pool.js';
+import { RewardFunction, type RewardFunctionInput, type RewardFunctionScore } from './reward-function.js';
 
 export type { CustomRewardFn } from './local-score.js';
 
@@ -53,6 +54,16 @@ interface LocalBackend {
   close(): Promise<void>;
 }
 
+/** worker.reward.reward_function where it runs (the pool, or this thread), or null when not configured. */
+type RunRewardFunction = ((inputs: RewardFunctionInput[]) => Promise<RewardFunctionScore[]>) | null;
+
+/** One response of a group, for scoreGroup. */
+export interface GroupResponse {
+  response: string;
+  /** Its length in tokens (reward_function's response_length). */
+  responseLength: number;
+}
+
 export class CompositeReward {
   readonly judge: AccuracyJudge | null;
   private readonly warned = new Set<string>();
@@ -62,6 +73,7 @@ export class CompositeReward {
     readonly config: RewardConfig,
     private readonly local: LocalBackend,
     private readonly warn: (message: string) => void,
+    private readonly rewardFunction: RunRewardFunction = null,
   ) {
     const j = config.judge;
     this.judge = j
@@ -84,8 +96,16 @@ export class CompositeReward {
    */
   static async create(config: RewardConfig, options: CompositeRewardOptions = {}): Promise<CompositeReward> {
     const warn = options.warn ?? ((m: string) => console.warn(m));
-    const local: LocalBackend = config.workers > 0 ? await RewardPool.start(config, config.workers, options.baseDir) : await LocalScorer.create(config, options);
-    return new CompositeReward(config, local, warn);
+    if (config.workers > 0) {
+      const pool = await RewardPool.start(config, config.workers, options.baseDir);
+      return new CompositeReward(config, pool, warn, config.reward_function ? (inputs) => pool.runRewardFunction(inputs) : null);
+    }
+    const local = await LocalScorer.create(config, options);
+    const fn = await RewardFunction.load(config, options.baseDir ?? process.cwd()).catch(async (e: unknown) => {
+      await local.close();
+      throw e;
+    });
+    return new CompositeReward(config, local, warn, fn ? (inputs) => fn.run(inputs) : null);
   }
 
   private warnOnce(key: string, message: string): void {
@@ -169,6 +189,25 @@ export class CompositeReward {
     this.stats.scored++;
     if (overall === null) this.stats.dropped++;
     return { overall, format: local.format, accuracy_llm: llm, accuracy_embed: local.accuracy_embed, modality: local.modality, custom: local.custom, reasons, unavailable };
+  }
+
+  /**
+   * Scores the responses to one prompt. Without worker.reward.reward_function this is score() on
+   * each; with it, the function also runs (once for the group in its batch form) and its overall
+   * replaces the composite's or is added to it (reward_function_mode); its score is kept under
+   * custom.reward_function, its other keys as custom['reward_function/KEY'].
+   */
+  async scoreGroup(responses: GroupResponse[], groundTruth: string): Promise<RewardResult[]> {
+    const builtin = Promise.all(responses.map((r) => this.score(r.response, groundTruth)));
+    if (!this.rewardFunction) return builtin;
+    const inputs = responses.map((r) => ({ response: r.response, response_length: r.responseLength, ground_truth: groundTruth }));
+    const [base, scores] = await Promise.all([builtin, this.rewardFunction(inputs)]);
+    return base.map((r, i) => {
+      const { overall, ...parts } = scores[i];
+      const custom = { ...r.custom, reward_function: overall, ...Object.fromEntries(Object.entries(parts).map(([k, v]) => [`reward_function/${k}`, v])) };
+      const total = this.config.reward_function_mode === 'replace' ? overall : r.overall === null ? null : r.overall + overall;
+      return { ...r, overall: total, custom };
+    });
   }
 
   /** Stops the worker pool (or releases the embedding session) and writes pending cache entries. */

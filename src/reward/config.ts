@@ -61,6 +61,14 @@ export const rewardConfigSchema = z
     workers: z.number().int().min(0).default(1),
     /** User reward modules: "path/to/module.ts:functionName" with their weight in the overall. */
     custom: z.array(z.object({ function: z.string().regex(/^.+:[A-Za-z_$][\w$]*$/, 'expected path:functionName'), weight: z.number().min(0) })).default([]),
+    /** EasyR1's reward hook "path/to/module.ts:functionName" (see reward-function.ts). */
+    reward_function: z.string().regex(/^.+:[A-Za-z_$][\w$]*$/, 'expected path:functionName').optional(),
+    /** Passed to reward_function as its second argument. */
+    reward_function_kwargs: z.record(z.string(), z.unknown()).default({}),
+    /** EasyR1's forms: batch (one call per prompt's group of responses) or sequential (one call per response). */
+    reward_type: z.enum(['batch', 'sequential']).default('batch'),
+    /** replace: reward_function's overall is the reward; add: it is added to the composite's overall. */
+    reward_function_mode: z.enum(['replace', 'add']).default('replace'),
   })
   .strict()
   .refine((c) => new Set(c.custom.map((f) => customFunctionName(f.function))).size === c.custom.length, {

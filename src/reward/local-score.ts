@@ -57,7 +57,7 @@ export class LocalScorer {
 
   static async create(config: RewardConfig, options: LocalScorerOptions = {}): Promise<LocalScorer> {
     const base = options.baseDir ?? process.cwd();
-    const custom = await Promise.all(config.custom.map((c) => loadCustom(c.function, base)));
+    const custom = await Promise.all(config.custom.map((c) => loadFunction(c.function, base)));
     const e = config.embedding;
     const embedder = e
       ? await OnnxEmbedder.load({
@@ -120,15 +120,16 @@ export class LocalScorer {
   }
 }
 
-async function loadCustom(spec: string, baseDir: string): Promise<{ spec: string; name: string; fn: CustomRewardFn }> {
+/** Imports "path/to/module.ts:name" (path relative to baseDir); errors start with `label` and the spec. */
+export async function loadFunction(spec: string, baseDir: string, label = 'custom reward'): Promise<{ spec: string; name: string; fn: CustomRewardFn }> {
   const name = customFunctionName(spec);
   const file = spec.slice(0, spec.length - name.length - 1);
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(resolve(baseDir, file)).href)) as Record<string, unknown>;
   } catch (e) {
-    throw new CustomRewardError(`custom reward '${spec}': cannot load ${resolve(baseDir, file)} (${(e as Error).message})`);
+    throw new CustomRewardError(`${label} '${spec}': cannot load ${resolve(baseDir, file)} (${(e as Error).message})`);
   }
-  if (typeof mod[name] !== 'function') throw new CustomRewardError(`custom reward '${spec}': ${file} exports no function '${name}'`);
+  if (typeof mod[name] !== 'function') throw new CustomRewardError(`${label} '${spec}': ${file} exports no function '${name}'`);
   return { spec, name, fn: mod[name] as CustomRewardFn };
 }

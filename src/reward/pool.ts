@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { RewardConfig } from './config.js';
 import type { LocalScore } from './local-score.js';
+import type { RewardFunctionInput, RewardFunctionScore } from './reward-function.js';
 import type { RewardTask, RewardWorkerData } from './worker.js';
 
 /** The worker module next to this one: worker.js when built, worker.ts when run from source by tsx. */
@@ -48,6 +49,11 @@ export class RewardPool {
 
   score(response: string, groundTruth: string): Promise<LocalScore> {
     return this.piscina.run({ response, groundTruth } satisfies RewardTask) as Promise<LocalScore>;
+  }
+
+  /** worker.reward.reward_function on one group's responses, in a worker. */
+  runRewardFunction(inputs: RewardFunctionInput[]): Promise<RewardFunctionScore[]> {
+    return this.piscina.run({ rewardFunction: inputs } satisfies RewardTask) as Promise<RewardFunctionScore[]>;
   }
 
   get threads(): number {

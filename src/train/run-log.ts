@@ -6,12 +6,17 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJsonl, type MetricsRow, type SampleRow } from '../report/run-files.js';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
+import type { MetricsBackends } from './loggers/index.js';
 
 export class RunLog {
   readonly metricsFile: string;
   readonly samplesFile: string;
 
-  constructor(readonly dir: string) {
+  /** backends: trainer.logger's TensorBoard / MLflow / W&B, each row also goes to them. */
+  constructor(
+    readonly dir: string,
+    private readonly backends: MetricsBackends | null = null,
+  ) {
     this.metricsFile = join(dir, 'metrics.jsonl');
     this.samplesFile = join(dir, 'samples.jsonl');
   }
@@ -19,6 +24,7 @@ export class RunLog {
   /** Non-finite numbers are written as null (JSON has no NaN) so one bad value never loses a line. */
   metrics(row: MetricsRow): void {
     appendFileSync(this.metricsFile, JSON.stringify(row, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n');
+    this.backends?.log(row);
   }
 
   samples(rows: SampleRow[]): void {

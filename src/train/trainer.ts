@@ -14,7 +14,7 @@
 // Only the root (rank 0) writes logs, progress and the report; checkpoints are written by all.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Model, type Qwen3Config } from '../engine/model.js';
 import { AdamW } from '../engine/optimizer.js';
 import { setThreads } from '../engine/system.js';
@@ -54,6 +54,7 @@ import { ReferencePolicy } from './reference.js';
 import { resumePoint } from './resume.js';
 import { sftTarget, type SftTarget } from './sft-target.js';
 import { RunLog } from './run-log.js';
+import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
 
 export interface TrainRunOptions {
@@ -72,6 +73,8 @@ export interface TrainSummary {
   heldout_reward_after_sft: number | null;
   heldout_reward_after_rl: number | null;
   report: string;
+  /** Failures per metrics backend of trainer.logger (none: {}); a failing backend never stops training. */
+  logger_failures: Record<string, number>;
 }
 
 interface State {
@@ -244,7 +247,8 @@ export class Trainer {
           params: { n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: seedOf(i) },
         });
         genDone = Math.max(genDone, performance.now());
-        return Promise.all(result.samples.map(async (sample) => ({ row, group: i, promptIds, sample, reward: await this.reward.score(sample.text, row.answer) })));
+        const rewards = await this.reward.scoreGroup(result.samples.map((s) => ({ response: s.text, responseLength: s.tokenIds.length })), row.answer);
+        return result.samples.map((sample, k) => ({ row, group: i, promptIds, sample, reward: rewards[k] }));
       });
       const mine = (await Promise.all(perRow)).flat();
       const end = performance.now();
@@ -491,7 +495,11 @@ export class Trainer {
   private pendingSamples: Rollout[] = [];
 
   async run(): Promise<TrainSummary> {
-    const runLog = this.world.isRoot ? new RunLog(this.runDir) : null;
+    const t = this.cfg.trainer;
+    const backends = this.world.isRoot
+      ? await startMetricsBackends({ loggers: t.logger, runDir: this.runDir, project: t.project_name, runName: t.experiment_name ?? basename(resolve(this.runDir)), config: { ...this.cfg }, warn: this.log })
+      : null;
+    const runLog = this.world.isRoot ? new RunLog(this.runDir, backends) : null;
     if (this.state.heldoutBeforeTrain === undefined) await this.validateBeforeTraining(runLog);
     if (!this.state.sftDone) await this.sftWarmup(runLog);
     const kl = klPlacement(this.cfg.algorithm);
@@ -500,7 +508,6 @@ export class Trainer {
     const sampler = new DataOrder(this.train.length, { seed: this.cfg.data.seed, shuffle: this.cfg.data.shuffle }, this.state.data);
     const total = this.totalSteps;
     const progress = this.world.isRoot ? new Progress(total, this.state.step) : null;
-    const t = this.cfg.trainer;
     try {
       while (this.state.step < total) {
         const row = await this.step(sampler, reference, klCtl);
@@ -522,11 +529,13 @@ export class Trainer {
     }
     const after = (await this.validate())['val/overall'] ?? null;
     await this.reward.close(); // stops the reward workers and saves the judge cache
+    await backends?.close(); // waits for the backends' pending rows
     const report = join(this.runDir, 'report.html');
-    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report };
+    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report, logger_failures: backends?.failures ?? {} };
     if (this.world.isRoot) {
-      atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
+      // summary.json first: the report's summary section reads it.
       atomicWriteFileSync(join(this.runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+      atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
     }
     return summary;
   }
