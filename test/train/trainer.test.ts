@@ -202,7 +202,10 @@ t.test('KL in the reward: the adaptive coefficient follows the measured KL and r
   await train('kl-split', 4, true, withKl);
   const rows = metricRows('kl-straight');
   t.equal(rows.length, 4);
-  t.equal(rows[0]['kl/in_reward'], 0, 'step 1 samples from the reference itself');
+  // Policy and reference hold the same weights at step 1, but their log-probs come from forwards over
+  // different micro-batches; OpenBLAS may round those differently (its small-matrix kernels depend on
+  // the row count), so the KL is zero up to float rounding, not bit for bit.
+  t.ok(Math.abs(rows[0]['kl/in_reward']) < 1e-9, `step 1 samples from the reference itself (${rows[0]['kl/in_reward']})`);
   t.equal(rows[0]['kl/coef'], 0.05, 'kl_coef to start with');
   for (let i = 1; i < rows.length; i++) {
     const r = rows[i];
@@ -284,7 +287,7 @@ t.test('the KL loss runs against the reference, with no KL in the reward', async
     c.worker.ref = { micro_batch_size_per_device_for_experience: 2 };
   });
   const [row] = metricRows('kl-loss');
-  t.equal(row['actor/kl_loss'], 0, 'the first step samples from the reference itself');
+  t.ok(Math.abs(row['actor/kl_loss']) < 1e-9, `the first step samples from the reference itself (${row['actor/kl_loss']})`);
   t.notOk('kl/coef' in row || 'kl/in_reward' in row, 'no KL in the reward');
   t.ok(existsSync(join(root, 'kl-loss', 'reference', 'config.json')), 'the reference is kept in the run directory');
 });
