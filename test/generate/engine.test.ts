@@ -6,7 +6,7 @@ import t from 'tap';
 import { packSequences } from '../../src/engine/model.js';
 import { GenerationRequestError, Qwen3GenerationEngine } from '../../src/generate/engine.js';
 import type { GenerationRequest, TokenEvent } from '../../src/generate/types.js';
-import { VOCAB, argmaxRow, charTokenizer, tinyModel } from './helpers.js';
+import { VOCAB, greedyByFullForwards, charTokenizer, tinyModel } from './helpers.js';
 
 const prompts = [
   [5, 9, 2, 33, 17, 8, 21],
@@ -24,11 +24,7 @@ t.test('greedy decoding with the KV cache equals decoding with full forwards, to
   );
   await engine.close();
   for (const [i, promptIds] of prompts.entries()) {
-    const seq = [...promptIds];
-    for (let k = 0; k < steps; k++) {
-      const { logits } = await model.forward(packSequences([seq]), { logits: true });
-      seq.push(argmaxRow(logits!, seq.length - 1, VOCAB));
-    }
+    const seq = await greedyByFullForwards(model, promptIds, steps);
     t.same(results[i].samples[0].tokenIds, seq.slice(promptIds.length), `prompt ${i}`);
     t.equal(results[i].samples[0].finishReason, 'length');
   }

@@ -1,6 +1,6 @@
 // Shared pieces of the generation tests: a tiny random Qwen3 and a character tokenizer over its
 // vocabulary, so text, stop strings and streaming can be checked without model files.
-import { Model } from '../../src/engine/model.js';
+import { Model, packSequences } from '../../src/engine/model.js';
 import type { Qwen3Config } from '../../src/engine/model.js';
 import type { TextTokenizer } from '../../src/tokenizer/types.js';
 
@@ -49,4 +49,14 @@ export function argmaxRow(logits: Float32Array, r: number, V: number): number {
   let best = 0;
   for (let j = 1; j < V; j++) if (logits[r * V + j] > logits[r * V + best]) best = j;
   return best;
+}
+
+/** `promptIds` continued greedily by full forwards, one token at a time: what KV-cache decoding must give. */
+export async function greedyByFullForwards(model: Model, promptIds: number[], steps: number): Promise<number[]> {
+  const seq = [...promptIds];
+  for (let k = 0; k < steps; k++) {
+    const { logits } = await model.forward(packSequences([seq]), { logits: true });
+    seq.push(argmaxRow(logits!, seq.length - 1, model.config.vocabSize));
+  }
+  return seq;
 }

@@ -5,7 +5,7 @@ import t from 'tap';
 
 import { packSequences } from '../../src/engine/model.js';
 import { Qwen3GenerationEngine } from '../../src/generate/engine.js';
-import { VOCAB, argmaxRow, tinyModel } from './helpers.js';
+import { greedyByFullForwards, tinyModel } from './helpers.js';
 
 const moe = { numExperts: 6, numExpertsPerTok: 2, moeIntermediateSize: 16, normTopkProb: true, mlpOnlyLayers: [] };
 const prompts = [
@@ -23,11 +23,7 @@ t.test(`greedy decoding with the KV cache equals full forwards (norm_topk_prob $
     prompts.map((promptIds) => engine.generate({ promptIds, params: { temperature: 0, maxNewTokens: steps, ignoreEos: true } })),
   );
   for (const [i, promptIds] of prompts.entries()) {
-    const seq = [...promptIds];
-    for (let k = 0; k < steps; k++) {
-      const { logits } = await model.forward(packSequences([seq]), { logits: true });
-      seq.push(argmaxRow(logits!, seq.length - 1, VOCAB));
-    }
+    const seq = await greedyByFullForwards(model, promptIds, steps);
     t.same(results[i].samples[0].tokenIds, seq.slice(promptIds.length), `prompt ${i}`);
     const { logp } = await model.forward(packSequences([seq]));
     const want = Array.from(logp.subarray(promptIds.length - 1, seq.length - 1));

@@ -43,6 +43,17 @@ export function closeness(a: ArrayLike<number>, b: ArrayLike<number>, atol: numb
   return worst;
 }
 
+/**
+ * Closeness of a float32 gradient to transformers' float64 one, in units of the tolerance every
+ * reference test uses: 1e-4 of the reference's largest magnitude (plus 1e-7) absolute, 1e-3
+ * relative; a gradient is as transformers' when this is <= 1.
+ */
+export function gradientCloseness(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]));
+  return closeness(actual, expected, 1e-4 * scale + 1e-7, 1e-3);
+}
+
 export function assertClose(
   t: Test,
   actual: ArrayLike<number>,

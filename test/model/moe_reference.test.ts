@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModel } from '../../src/model/load.js';
 import { SafetensorsFile } from '../../src/model/safetensors.js';
 import type { Model } from '../../src/engine/model.js';
-import { assertClose, closeness } from '../helpers/numeric.js';
+import { assertClose, gradientCloseness } from '../helpers/numeric.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -20,8 +20,7 @@ function compareGradients(t: Test, model: Model, ref: SafetensorsFile, prefix: s
     const key = `${prefix}${p.name}`;
     // transformers leaves no gradient where the loss does not reach (e.g. the head for the aux loss).
     const expected = ref.tensors.has(key) ? ref.readFloat64(key) : new Float64Array(p.numel);
-    const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    const c = closeness(model.getGradient(p.name), expected, 1e-4 * scale + 1e-7, 1e-3);
+    const c = gradientCloseness(model.getGradient(p.name), expected);
     t.ok(c <= 1, `${tag}: ${prefix}${p.name} (worst ${c.toFixed(3)} x tolerance)`);
     compared++;
   }

@@ -47,13 +47,23 @@ t.test('1,024 responses through the pool overlap at a 50 ms judge; the cache mak
   t.equal(judge.requests, n, 'every distinct answer judged once');
   t.ok(judge.peak >= 32, `judge calls overlapped: ${judge.peak} in flight at once (bound 128)`);
   t.ok(ticks > 0, `the calling thread's event loop kept turning (${ticks} timer ticks during scoring)`);
-  t.comment(`${n} responses with a 50 ms judge: ${wall} ms wall time (one at a time would be ${n * 50} ms)`);
   t.ok(results.every((r) => r.overall !== null && r.unavailable.length === 0 && r.custom.brevity === 1));
   t.ok(results.every((r) => !r.reasons.accuracy_embed), 'the ONNX model, not a fallback, scored accuracy_embed');
 
+  // The serial figure is measured too (on fewer responses, new answers so the cache cannot help):
+  // each one awaited before the next is submitted, as a loop without the pool's overlap would.
+  const serial = 64;
+  const s0 = Date.now();
+  for (let i = 0; i < serial; i++) await reward.score(resp(`one at a time ${i}`), gts[i % gts.length]);
+  const serialWall = Date.now() - s0;
+  t.equal(judge.requests, n + serial, 'each serial answer judged once');
+  const rate = (count: number, ms: number) => ((count * 1000) / ms).toFixed(0);
+  t.comment(`50 ms judge: ${n} overlapped responses in ${wall} ms (${rate(n, wall)}/s); ` +
+    `${serial} one at a time in ${serialWall} ms (${rate(serial, serialWall)}/s)`);
+
   // The same answers again: all from the cache, in this process and in a new one reading the file.
   await Promise.all(Array.from({ length: 64 }, (_, i) => reward.score(resp(`${answers[i % answers.length]} case ${i}`), gts[i % gts.length])));
-  t.equal(judge.requests, n, 'repeats cost no judge call');
+  t.equal(judge.requests, n + serial, 'repeats cost no judge call');
   await reward.close();
   const loads = readFileSync(join(dir, 'loads.txt'), 'utf8').trim().split('\n');
   t.ok(loads.length <= 2 && new Set(loads).size === loads.length, `scorer (ONNX session, tokenizer, custom modules) loaded once per worker: ${loads.length} loads`);
@@ -61,7 +71,7 @@ t.test('1,024 responses through the pool overlap at a 50 ms judge; the cache mak
   t.teardown(() => again.close());
   const r = await again.score(resp(`${answers[7 % answers.length]} case 7`), gts[7 % gts.length]);
   t.same(r, results[7], 'same result from the cache file');
-  t.equal(judge.requests, n, 'no judge call in the new instance');
+  t.equal(judge.requests, n + serial, 'no judge call in the new instance');
 });
 
 t.test('the pool gives the same results as scoring on the calling thread', async (t) => {
