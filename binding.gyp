@@ -18,6 +18,19 @@
           "defines": ["MEDIX_HAVE_MPI=1"],
           "cflags_cc": ["<!@(node scripts/detect-mpi.cjs --compile)"],
           "libraries": ["<!@(node scripts/detect-mpi.cjs --link)"]
+        }],
+        ["'<!(node scripts/detect-cuda.cjs)'=='1'", {
+          "defines": ["MEDIX_HAVE_CUDA=1", "MEDIX_CUDA_INFO=\"<!(node scripts/detect-cuda.cjs --info)\""],
+          "actions": [{
+            "action_name": "nvcc_kernels",
+            "inputs": ["<!@(ls kernels/*.cu kernels/*.cuh kernels/*.h)", "scripts/build-cuda-check.sh"],
+            "outputs": ["<(module_root_dir)/build/cuda-kernels/libmedix_kernels.a"],
+            "action": ["bash", "<(module_root_dir)/scripts/build-cuda-check.sh", "--kernels-only",
+                       "<(module_root_dir)/build/cuda-kernels"],
+            "message": "nvcc: kernels/*.cu (sm_80, sm_90a)"
+          }],
+          "libraries": ["-Wl,--whole-archive", "<(module_root_dir)/build/cuda-kernels/libmedix_kernels.a",
+                        "-Wl,--no-whole-archive", "<!@(node scripts/detect-cuda.cjs --link)"]
         }]
       ]
     }

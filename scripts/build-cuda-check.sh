@@ -1,66 +1,97 @@
 #!/usr/bin/env bash
-# Builds the CUDA conformance program (native/tests/cuda_conformance.cu + kernels/*.cu + the CPU
-# reference ops it checks against) into build/cuda-check/cuda_conformance, for a GPU machine that
-# has only a driver: CUDA runtime, libstdc++ and libgcc linked statically, so the binary needs
-# nothing but glibc there. Targets sm_80 and sm_90a (SASS), plus compute_80 PTX for newer GPUs.
-# Needs nvcc (no GPU): CUDA_HOME or the nvcc on PATH.
+# Builds the CUDA programs for a GPU machine that has only a driver, into build/cuda-check/:
+#   cuda_conformance   native/tests/cuda_conformance.cu: every kernel against the CPU reference ops
+#   gpu_logprob_bench  bench/gpu/logprob_bench.cu: the fused log-prob timing and peak memory (issue 14)
+# CUDA runtime, libstdc++ and libgcc are linked statically, so the binaries need nothing but glibc
+# there; cuBLASLt is opened at run time (native/cuda/libraries.h). Targets sm_80 and sm_90a (SASS),
+# plus compute_80 PTX for newer GPUs. Needs nvcc (no GPU): see scripts/cuda-toolchain.sh.
+#
+#   bash scripts/build-cuda-check.sh                       both programs
+#   bash scripts/build-cuda-check.sh --kernels-only DIR    only DIR/libmedix_kernels.a (kernels/*.cu,
+#                                                          position-independent): what binding.gyp links
+#                                                          into the addon
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-nvcc=${NVCC:-$(command -v nvcc || true)}
-[ -n "$nvcc" ] || { echo "build-cuda-check: nvcc not found (set NVCC or put CUDA's bin on PATH)" >&2; exit 1; }
-# The static runtime: under CUDA_HOME, next to nvcc's real location, or under /usr/local/cuda.
-cudart=
-for d in ${CUDA_HOME:-} "$(dirname "$(readlink -f "$nvcc")")/.." /usr/local/cuda; do
-  if [ -f "$d/lib64/libcudart_static.a" ]; then cudart="$d/lib64/libcudart_static.a"; break; fi
-done
-[ -n "$cudart" ] || { echo "build-cuda-check: libcudart_static.a not found under CUDA_HOME, next to $nvcc or in \
-/usr/local/cuda (set CUDA_HOME)" >&2; exit 1; }
-
 out=build/cuda-check
+kernels_only=0
+if [ "${1:-}" = --kernels-only ]; then
+  [ -n "${2:-}" ] || { echo "build-cuda-check: --kernels-only needs an output folder" >&2; exit 2; }
+  kernels_only=1
+  out=$2
+fi
+toolchain=$(bash scripts/cuda-toolchain.sh)
+nvcc=$(sed -n 1p <<<"$toolchain")
+cudart=$(sed -n 2p <<<"$toolchain")
+
 mkdir -p "$out/obj"
 arch=(-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90a,code=sm_90a
       -gencode arch=compute_80,code=compute_80)
 # The same flags .ci/run compiles kernels/ with: warnings are errors, register spills are shown.
 nv_flags=(-std=c++17 -O3 -Inative -I. "${arch[@]}" -Werror all-warnings -Xptxas -warn-spills
-          -Xcompiler -Wall,-Wno-unused-parameter)
+          -Xcompiler -Wall,-Wno-unused-parameter,-fPIC)
 # The CPU reference ops, built as the addon builds them (binding.gyp), without OpenBLAS or MPI.
-cc_flags=(-std=c++17 -O3 -fexceptions -Wall -Wno-unused-parameter -Inative)
+cc_flags=(-std=c++17 -O3 -fexceptions -fPIC -Wall -Wno-unused-parameter -Inative)
 [ "$(uname -m)" = x86_64 ] && cc_flags+=(-march=x86-64-v3)
 cpu_sources=(native/core/gemm.cc native/core/gemv.cc native/core/threads.cc
              native/ops/adamw.cc native/ops/attention.cc native/ops/embedding.cc native/ops/linear.cc
-             native/ops/logprob.cc native/ops/residual.cc native/ops/rmsnorm.cc native/ops/rope.cc native/ops/swiglu.cc)
+             native/ops/logprob.cc native/ops/residual.cc native/ops/rmsnorm.cc native/ops/rope.cc native/ops/swiglu.cc
+             native/cuda/libraries.cc)
 
-objs=()
 pids=()
 compile() {  # source, object, compiler and flags...
   local src=$1 obj=$2
   shift 2
-  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find native/ops native/core kernels native/tests \
-      -name '*.h' -newer "$obj" -o -name '*.cuh' -newer "$obj" | head -1)" ]; then
+  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find native/ops native/core native/cuda kernels \
+      native/tests bench/gpu -name '*.h' -newer "$obj" -o -name '*.cuh' -newer "$obj" 2>/dev/null | head -1)" ]; then
     "$@" -c "$src" -o "$obj" &
     pids+=($!)
   fi
-  objs+=("$obj")
 }
 jobs_max=${JOBS:-2}
 wait_some() { while [ "${#pids[@]}" -ge "$jobs_max" ]; do wait "${pids[0]}"; pids=("${pids[@]:1}"); done; }
+wait_all() { for p in "${pids[@]}"; do wait "$p"; done; pids=(); }
+obj() { echo "$out/obj/$(basename "$1").o"; }
 
-for f in kernels/*.cu native/tests/cuda_conformance.cu; do
+# The kernels: one archive, linked whole (the addon references nothing in it by name yet).
+kernel_objs=()
+for f in kernels/*.cu; do
   wait_some
-  compile "$f" "$out/obj/$(basename "$f").o" "$nvcc" "${nv_flags[@]}"
+  compile "$f" "$(obj "$f")" "$nvcc" "${nv_flags[@]}"
+  kernel_objs+=("$(obj "$f")")
+done
+wait_all
+rm -f "$out/libmedix_kernels.a"
+ar rcs "$out/libmedix_kernels.a" "${kernel_objs[@]}"
+if [ "$kernels_only" = 1 ]; then
+  echo "build-cuda-check: built $out/libmedix_kernels.a"
+  exit 0
+fi
+
+cpu_objs=()
+for f in native/tests/cuda_conformance.cu bench/gpu/logprob_bench.cu; do
+  wait_some
+  compile "$f" "$(obj "$f")" "$nvcc" "${nv_flags[@]}"
 done
 for f in "${cpu_sources[@]}"; do
   wait_some
-  compile "$f" "$out/obj/$(basename "$f").o" g++ "${cc_flags[@]}"
+  compile "$f" "$(obj "$f")" g++ "${cc_flags[@]}"
+  cpu_objs+=("$(obj "$f")")
 done
-for p in "${pids[@]}"; do wait "$p"; done
+wait_all
 
-g++ -o "$out/cuda_conformance" "${objs[@]}" "$cudart" -static-libstdc++ -static-libgcc -lpthread -ldl -lrt
-echo "build-cuda-check: built $out/cuda_conformance"
-ldd "$out/cuda_conformance" | sed 's/^/  /'
-if ldd "$out/cuda_conformance" | grep -vE 'linux-vdso|ld-linux|libc\.so|libm\.so|libpthread|libdl\.so|librt\.so' \
-    | grep -q '=>'; then
-  echo "build-cuda-check: the binary needs more than glibc at run time (see ldd above)" >&2
-  exit 1
-fi
+link() {  # program, its main object, more objects...
+  local prog=$1
+  shift
+  g++ -o "$out/$prog" "$@" -Wl,--whole-archive "$out/libmedix_kernels.a" -Wl,--no-whole-archive "$cudart" \
+    -static-libstdc++ -static-libgcc -lpthread -ldl -lrt
+  echo "build-cuda-check: built $out/$prog"
+  ldd "$out/$prog" | sed 's/^/  /'
+  if ldd "$out/$prog" | grep -vE 'linux-vdso|ld-linux|libc\.so|libm\.so|libpthread|libdl\.so|librt\.so' \
+      | grep -q '=>'; then
+    echo "build-cuda-check: $prog needs more than glibc at run time (see ldd above)" >&2
+    exit 1
+  fi
+}
+link cuda_conformance "$(obj native/tests/cuda_conformance.cu)" "${cpu_objs[@]}"
+link gpu_logprob_bench "$(obj bench/gpu/logprob_bench.cu)" "${cpu_objs[@]}"

@@ -31,8 +31,10 @@ export type {
   SftLossResult,
   LogprobOptions,
 } from './engine/losses.js';
-export { setThreads, threads, gemmKernels, setGemmKernel, gemmKernel, buildInfo, readBandwidth } from './engine/system.js';
-export type { GemmKernelName, BuildInfo } from './engine/system.js';
+export {
+  setThreads, threads, gemmKernels, setGemmKernel, gemmKernel, buildInfo, readBandwidth, loadCudaLibrary,
+} from './engine/system.js';
+export type { GemmKernelName, BuildInfo, CudaLibraryName } from './engine/system.js';
 export { loadModel, readHfConfig, CheckpointError } from './model/load.js';
 export type { LoadOptions } from './model/load.js';
 export type { HfModelInfo } from './model/hf-config.js';

@@ -10,6 +10,7 @@
 #include "../core/error.h"
 #include "../core/gemm.h"
 #include "../core/threads.h"
+#include "../cuda/libraries.h"
 #include "../dist/communicator.h"
 #include "registry.h"
 
@@ -41,6 +42,22 @@ std::string simd_name() {
 #else
   return "generic (no SIMD target macros)";
 #endif
+}
+
+// MEDIX_CUDA_INFO is set by binding.gyp from the toolchain it compiled kernels/*.cu with.
+#if defined(MEDIX_HAVE_CUDA)
+constexpr bool kCudaBuilt = true;
+const char* const kCudaInfo = MEDIX_CUDA_INFO;
+#else
+constexpr bool kCudaBuilt = false;
+const char* const kCudaInfo = "not built into this addon (no nvcc at build time, or MEDIX_NO_CUDA=1)";
+#endif
+
+cuda::Library parse_cuda_library(const Napi::Value& v, const std::string& fn) {
+  const std::string name = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  for (cuda::Library lib : {cuda::Library::CublasLt, cuda::Library::Nccl, cuda::Library::Cudnn})
+    if (name == cuda::library_name(lib)) return lib;
+  fail(fn, ": library must be 'cuBLASLt', 'NCCL' or 'cuDNN', got ", v.IsString() ? "'" + name + "'" : "a non-string");
 }
 
 std::vector<GemmKernel> available_kernels() {
@@ -153,7 +170,15 @@ void init_system(Napi::Env env, Napi::Object exports) {
     out.Set("simd", simd_name());
     out.Set("mpi", mpi_compiled());
     out.Set("mpiInfo", mpi_library_version());
+    out.Set("cuda", kCudaBuilt);
+    out.Set("cudaInfo", kCudaInfo);
     return out;
+  }));
+
+  // Opens an NVIDIA library the way the CUDA backend will (MEDIX_CUDA_LIBS, LD_LIBRARY_PATH, CUDA_HOME,
+  // the loader) and returns the file it opened; throws the search's error when it is not found.
+  exports.Set("loadCudaLibrary", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::String::New(info.Env(), cuda::load(parse_cuda_library(info[0], "loadCudaLibrary")).path);
   }));
 
   exports.Set("readBandwidth", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {

@@ -17,16 +17,14 @@ function nvidiaDriver(): string | null {
 }
 
 export function installationInfo(): Record<string, unknown> {
-  const b = buildInfo() as ReturnType<typeof buildInfo> & { cuda?: boolean; cudaInfo?: string };
+  const b = buildInfo();
   const w = world();
   const driver = nvidiaDriver();
   return {
     medix: medixVersion(),
     node: process.version,
     ...b,
-    // The addon reports CUDA once it is built with CUDA kernels; until then it is CPU only.
-    cuda: b.cuda ?? false,
-    cudaInfo: b.cudaInfo ?? `not built into this addon${driver ? ` (an NVIDIA driver is loaded: ${driver})` : ''}`,
+    cudaInfo: `${b.cudaInfo}; NVIDIA driver: ${driver ?? 'none loaded'}`,
     gemmKernels: gemmKernels(),
     gemmKernel: gemmKernel(),
     threads: threads(),

@@ -18,7 +18,14 @@ export interface BuildInfo {
   mpi: boolean;
   /** The MPI library's own description; "" without MPI. */
   mpiInfo: string;
+  /** Whether the CUDA kernels (kernels/*.cu) were compiled into the addon (nvcc found at build time). */
+  cuda: boolean;
+  /** The nvcc version and GPU targets the kernels were built for, or why there are none. */
+  cudaInfo: string;
 }
+
+/** NVIDIA libraries the CUDA backend opens at run time (never linked). */
+export type CudaLibraryName = 'cuBLASLt' | 'NCCL' | 'cuDNN';
 
 /**
  * One row-major single-precision matrix product, `C = alpha * op(A) * op(B) + beta * C`, where op(A) is
@@ -54,6 +61,7 @@ interface SystemAddon {
   gemmKernel(): GemmKernelName;
   buildInfo(): BuildInfo;
   readBandwidth(mib: number, repeats: number): number;
+  loadCudaLibrary(name: CudaLibraryName): string;
   gemm(opts: GemmOptions): void;
   gemmAsync(opts: GemmOptions): Promise<void>;
 }
@@ -102,6 +110,15 @@ export function buildInfo(): BuildInfo {
  * Memory read bandwidth in bytes/s: the best of `repeats` parallel passes over a `mib` MiB buffer
  * (benchmarks: the limit of decoding, which reads all weights per step).
  */
+/**
+ * Opens an NVIDIA library as the CUDA backend does and returns the file opened. Search order: the folders
+ * of MEDIX_CUDA_LIBS (colon-separated), of LD_LIBRARY_PATH, $CUDA_HOME/lib64, then the default loader
+ * path. Throws an error naming the library, the sonames tried and every folder looked in.
+ */
+export function loadCudaLibrary(name: CudaLibraryName): string {
+  return addon.loadCudaLibrary(name);
+}
+
 export function readBandwidth(mib = 512, repeats = 3): number {
   return addon.readBandwidth(mib, repeats);
 }
