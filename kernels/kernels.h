@@ -28,6 +28,39 @@ void check(cudaError_t err, const char* what);
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream = 0);
 
+// Row-major C[M,N] = alpha op(A) op(B) + beta C through cuBLASLt (kernels/cublaslt.cu), opened at run
+// time: the first call throws medix::Error naming the library and where it was looked for when it is
+// missing. A and B share `ab`; C is `c` (bf16 inputs may write fp32 or bf16, fp32 inputs write fp32);
+// fp32 accumulation and scaling always. Pointers must be 256-byte aligned. beta == 0 never reads C.
+enum class GemmType { F32, BF16 };
+void blas_gemm(GemmType ab, GemmType c, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const void* A, int64_t lda, const void* B, int64_t ldb, float beta, void* C, int64_t ldc,
+               cudaStream_t stream = 0);
+
+// linear.h without bias (Qwen3's projections have none), through blas_gemm: fp32, or bf16 weights and
+// activations with fp32 accumulation. Backward accumulates; dW is fp32 in both (the master gradient).
+void linear_forward_blas(float* y, const float* x, const float* W, int64_t T, int64_t in, int64_t out,
+                         cudaStream_t stream = 0);
+void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T,
+                          int64_t in, int64_t out, cudaStream_t stream = 0);
+void linear_forward_blas(__nv_bfloat16* y, const __nv_bfloat16* x, const __nv_bfloat16* W, int64_t T, int64_t in,
+                         int64_t out, cudaStream_t stream = 0);
+void linear_backward_blas(__nv_bfloat16* dx, float* dW, const __nv_bfloat16* dy, const __nv_bfloat16* x,
+                          const __nv_bfloat16* W, int64_t T, int64_t in, int64_t out, cudaStream_t stream = 0);
+
+// The fused log-probs of logprob.h with bf16 hidden states and head (the GPU training precision): the
+// logits of all T tokens for `s.vocab_chunk` vocabulary entries at a time go through cuBLASLt (fp32
+// accumulation) into an fp32 chunk buffer, then an online max / sum-exp in fp32 and the target's
+// gather; backward recomputes each chunk. Never T x V in memory: scratch is T x vocab_chunk x 6 bytes
+// plus O(T). s.token_chunk is unused. vocab_chunk must be a multiple of 128 (keeps the head's chunks
+// 256-byte aligned for cuBLASLt). Gradients are fp32 and accumulate, as on the CPU.
+void logprob_forward_blas(float* logp, float* entropy, float* lse, const __nv_bfloat16* hidden,
+                          const __nv_bfloat16* head, const int32_t* targets, const LogprobShape& s,
+                          cudaStream_t stream = 0);
+void logprob_backward_blas(float* dhidden, float* dhead, const float* dlogp, const float* dentropy,
+                           const __nv_bfloat16* hidden, const __nv_bfloat16* head, const int32_t* targets,
+                           const float* lse, const float* entropy, const LogprobShape& s, cudaStream_t stream = 0);
+
 // linear.h: y[T,out] = x[T,in] W[out,in]^T (+ b); backward dx += dy W, dW += dy^T x, db += sum_t dy.
 void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
                     cudaStream_t stream = 0);

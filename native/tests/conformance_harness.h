@@ -168,6 +168,7 @@ struct OpResult {
   bool gpu_ran = false;
   double gpu_ms = 0.0, cpu_ms = 0.0;
   std::string error;  // an exception from the GPU or CPU side
+  std::string not_run;  // why the GPU side could not run at all (a missing library): neither pass nor fail
   bool pass() const {
     if (!error.empty() || !deterministic) return false;
     for (const OutputCheck& c : checks)

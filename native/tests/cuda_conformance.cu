@@ -23,6 +23,7 @@
 
 #include "conformance_harness.h"
 #include "core/threads.h"
+#include "cuda/libraries.h"
 #include "kernels/kernels.h"
 #include "ops/adamw.h"
 #include "ops/attention.h"
@@ -54,6 +55,12 @@ constexpr Tolerance kRowReduction{1e-4, 1e-5};
 constexpr Tolerance kGemm{1e-4, 1e-5};
 
 constexpr Tolerance kAttentionGrad{1e-3, 1e-5};
+// cuBLASLt with bf16 operands and a bf16 output: the fp32-accumulated result rounded once to bf16,
+// so within a bf16 ulp of the fp32 reference (as kBf16); plus fp32 summation-order noise (~1e-6 of
+// the largest output) for outputs near zero, where a relative bound means nothing.
+constexpr Tolerance kBf16Gemm{0x1p-7, 1e-5};
+// fp32 gradients from GEMMs over a bf16-rounded operand (see logprob_blas_case).
+constexpr Tolerance kBf16Grad{0x1p-7, 0x1p-8};
 // bf16 storage with fp32 math, against the fp32 CPU result on the same (bf16-exact) inputs: the GPU
 // result is that value rounded to bf16, so within half a bf16 ulp (2^-8 relative, 8 significand
 // bits), or one ulp (2^-7) when fp32 rounding noise moves it across a rounding boundary.
@@ -375,6 +382,118 @@ void linear_case(Context& ctx, int64_t T, int64_t in, int64_t out, bool bias) {
       tol);
 }
 
+// A case whose GPU side cannot run (`why`: a missing library): reported, neither passed nor failed.
+void not_run_case(Context& ctx, const std::string& op, const std::string& shape, const std::string& why) {
+  std::fprintf(stderr, "%-14s %-60s NOT RUN: %s\n", op.c_str(), shape.c_str(), why.c_str());
+  OpResult r;
+  r.op = op;
+  r.shape = shape;
+  r.not_run = why;
+  ctx.results.push_back(std::move(r));
+}
+
+// ---- linear through cuBLASLt (fp32, and bf16 operands with fp32 accumulation) --------------------
+// `missing`: cuBLASLt's load error, when it is not found; the case is then reported as not run.
+void linear_blas_case(Context& ctx, const std::string& missing, bool bf16_mode, int64_t T, int64_t in, int64_t out) {
+  const std::string op = bf16_mode ? "linear_cublaslt_bf16" : "linear_cublaslt";
+  const std::string shape = to_string_shape({{"T", T}, {"in", in}, {"out", out}});
+  if (!missing.empty()) return not_run_case(ctx, op, shape, missing);
+  Rng rng(bf16_mode ? 19 : 18);
+  // bf16 mode: every operand holds bf16-exact values, so the CPU reference sees the GPU's inputs.
+  auto values = [&](int64_t n) { return bf16_mode ? random_bf16_values(rng, n, -1, 1) : random_floats(rng, n, -1, 1); };
+  const std::vector<float> x = values(T * in), W = values(out * in), dy = values(T * out), dx0 = values(T * in);
+  const std::vector<float> dW0 = random_floats(rng, out * in, -1, 1);  // fp32 in both modes
+  const Tolerance act = bf16_mode ? kBf16Gemm : kGemm;
+  run_case(
+      ctx, op, shape,
+      [&] {
+        std::vector<float> y(T * out), dx = dx0, dW = dW0;
+        cpu::linear_forward(y.data(), x.data(), W.data(), nullptr, T, in, out);
+        cpu::linear_backward(dx.data(), dW.data(), nullptr, dy.data(), x.data(), W.data(), T, in, out);
+        return Outputs{{"y", std::move(y)}, {"dx", std::move(dx)}, {"dW", std::move(dW)}};
+      },
+      [&](GpuTimer& timer) {
+        DeviceBuffer<float> d_dW(dW0);
+        if (!bf16_mode) {
+          DeviceBuffer<float> d_x(x), d_W(W), d_dy(dy), d_dx(dx0), d_y(T * out);
+          timer.start();
+          cuda::linear_forward_blas(d_y.get(), d_x.get(), d_W.get(), T, in, out);
+          cuda::linear_backward_blas(d_dx.get(), d_dW.get(), d_dy.get(), d_x.get(), d_W.get(), T, in, out);
+          timer.stop();
+          return Outputs{{"y", d_y.to_host()}, {"dx", d_dx.to_host()}, {"dW", d_dW.to_host()}};
+        }
+        DeviceBuffer<uint16_t> d_x(to_bf16(x)), d_W(to_bf16(W)), d_dy(to_bf16(dy)), d_dx(to_bf16(dx0)), d_y(T * out);
+        timer.start();
+        cuda::linear_forward_blas(as_bf16(d_y), as_bf16(d_x), as_bf16(d_W), T, in, out);
+        cuda::linear_backward_blas(as_bf16(d_dx), d_dW.get(), as_bf16(d_dy), as_bf16(d_x), as_bf16(d_W), T, in, out);
+        timer.stop();
+        return Outputs{{"y", from_bf16(d_y.to_host())}, {"dx", from_bf16(d_dx.to_host())}, {"dW", d_dW.to_host()}};
+      },
+      {{"y", act}, {"dx", act}, {"dW", kGemm}});
+}
+
+// ---- fused log-probs with bf16 hidden states and head, chunked through cuBLASLt ---------------------
+void logprob_blas_case(Context& ctx, const std::string& missing, int64_t T, int64_t hidden, int64_t vocab,
+                       float temperature, int64_t vocab_chunk) {
+  LogprobShape s;
+  s.T = T;
+  s.hidden = hidden;
+  s.vocab = vocab;
+  s.temperature = temperature;
+  s.vocab_chunk = vocab_chunk;
+  const std::string op = "logprob_cublaslt_bf16";
+  const std::string shape = to_string_shape({{"T", T}, {"hidden", hidden}, {"vocab", vocab},
+                                             {"vocab_chunk", vocab_chunk}}) +
+                            " temperature=" + std::to_string(temperature).substr(0, 4);
+  if (!missing.empty()) return not_run_case(ctx, op, shape, missing);
+  Rng rng(20);
+  const float head_range = 2.6f / std::sqrt(static_cast<float>(hidden));  // logits' spread ~1.5, as logprob_case
+  const std::vector<float> h = random_bf16_values(rng, T * hidden, -1, 1);
+  const std::vector<float> head = random_bf16_values(rng, vocab * hidden, -head_range, head_range);
+  std::vector<int32_t> targets(T);
+  for (int64_t t = 0; t < T; ++t) targets[t] = t % 5 == 4 ? -1 : rng.below(vocab);  // -1: no target
+  const std::vector<float> dlogp = random_floats(rng, T, -1, 1), dent = random_floats(rng, T, -1, 1);
+  const std::vector<float> dh0 = random_floats(rng, T * hidden, -1e-2f, 1e-2f);
+  const std::vector<float> dhead0 = random_floats(rng, vocab * hidden, -1e-4f, 1e-4f);
+  run_case(
+      ctx, op, shape,
+      [&] {
+        std::vector<float> logp(T), ent(T), lse(T), dh = dh0, dhead = dhead0;
+        cpu::logprob_forward(logp.data(), ent.data(), lse.data(), h.data(), head.data(), targets.data(), s);
+        cpu::logprob_backward(dh.data(), dhead.data(), dlogp.data(), dent.data(), h.data(), head.data(),
+                              targets.data(), lse.data(), ent.data(), s);
+        return Outputs{{"logp", std::move(logp)}, {"entropy", std::move(ent)}, {"lse", std::move(lse)},
+                       {"dhidden", std::move(dh)}, {"dhead", std::move(dhead)}};
+      },
+      [&](GpuTimer& timer) {
+        DeviceBuffer<int32_t> d_targets(targets);
+        DeviceBuffer<uint16_t> d_h(to_bf16(h)), d_head(to_bf16(head));
+        DeviceBuffer<float> d_dlogp(dlogp), d_dent(dent), d_dh(dh0), d_dhead(dhead0), d_logp(T), d_ent(T), d_lse(T);
+        timer.start();
+        cuda::logprob_forward_blas(d_logp.get(), d_ent.get(), d_lse.get(), as_bf16(d_h), as_bf16(d_head),
+                                   d_targets.get(), s);
+        cuda::logprob_backward_blas(d_dh.get(), d_dhead.get(), d_dlogp.get(), d_dent.get(), as_bf16(d_h),
+                                    as_bf16(d_head), d_targets.get(), d_lse.get(), d_ent.get(), s);
+        timer.stop();
+        return Outputs{{"logp", d_logp.to_host()}, {"entropy", d_ent.to_host()}, {"lse", d_lse.to_host()},
+                       {"dhidden", d_dh.to_host()}, {"dhead", d_dhead.to_host()}};
+      },
+      // Values: the logits are exact bf16 products summed in fp32 (kGemm). Gradients: dz is rounded to
+      // bf16 (the GEMMs' operand), 2^-9 relative per term, so a bf16 ulp of each element plus 2^-8 of
+      // the largest for sums that cancel.
+      {{"logp", kGemm}, {"entropy", kGemm}, {"lse", kGemm}, {"dhidden", kBf16Grad}, {"dhead", kBf16Grad}});
+}
+
+// cuBLASLt's load error, or "" when it opens (tried once, before the cases that need it).
+std::string cublaslt_missing() {
+  try {
+    cuda::load(cuda::Library::CublasLt);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
 // ---- fused log-probs + entropy ------------------------------------------------------------------
 void logprob_case(Context& ctx, int64_t T, int64_t hidden, int64_t vocab, float temperature, int64_t token_chunk,
                   int64_t vocab_chunk, bool with_entropy) {
@@ -546,6 +665,18 @@ void run_all(Context& ctx) {
     linear_case(ctx, 70, 33, 65, false);
     if (big) linear_case(ctx, 512, 2048, 6144, false);
   }
+  const std::string missing = cublaslt_missing();  // the cuBLASLt cases are reported as not run without it
+  if (wanted(ctx, "linear_cublaslt") || wanted(ctx, "linear_cublaslt_bf16")) {
+    if (wanted(ctx, "linear_cublaslt")) {
+      linear_blas_case(ctx, missing, false, 5, 7, 9);
+      linear_blas_case(ctx, missing, false, 70, 33, 65);
+      if (big) linear_blas_case(ctx, missing, false, 512, 2048, 6144);
+    }
+    if (wanted(ctx, "linear_cublaslt_bf16")) {
+      linear_blas_case(ctx, missing, true, 16, 24, 40);
+      if (big) linear_blas_case(ctx, missing, true, 2048, 2048, 6144);
+    }
+  }
   if (wanted(ctx, "attention")) {
     attention_case(ctx, {0, 5, 5, 13}, 4, 2, 32);  // an empty sequence in the middle
     attention_case(ctx, {0, 9}, 2, 1, 64);
@@ -560,11 +691,15 @@ void run_all(Context& ctx) {
     logprob_case(ctx, 9, 16, 100, 1.0f, 1024, 2048, false);
     if (big) logprob_case(ctx, 128, 2048, 151936, 0.9f, 1024, 2048, true);
   }
+  if (wanted(ctx, "logprob_cublaslt_bf16")) {
+    logprob_blas_case(ctx, missing, 9, 16, 300, 0.7f, 128);  // three chunks, the last one partial
+    if (big) logprob_blas_case(ctx, missing, 128, 2048, 151936, 0.9f, 4096);
+  }
 }
 
 std::string summary_json(const Context& ctx, const std::string& device, double total_ms) {
   std::ostringstream os;
-  int passed = 0, failed = 0, cpu_only = 0;
+  int passed = 0, failed = 0, cpu_only = 0, not_run = 0;
   os << "{\"conformance\":\"cuda\",\"device\":\"" << json_escape(device) << "\",\"gpu_checks_ran\":"
      << (ctx.have_gpu ? "true" : "false") << ",\"shapes\":\"" << (ctx.opt.tiny_only ? "tiny" : "tiny+qwen3")
      << "\",\"ops\":[";
@@ -572,7 +707,8 @@ std::string summary_json(const Context& ctx, const std::string& device, double t
     const OpResult& r = ctx.results[i];
     const bool pass = r.pass();
     const bool graded = r.gpu_ran || !r.error.empty() || r.op == "harness_self_test";
-    if (!graded) ++cpu_only;
+    if (!r.not_run.empty()) ++not_run;
+    else if (!graded) ++cpu_only;
     else if (pass) ++passed;
     else ++failed;
     double max_abs = 0, max_rel = 0, worst = 0;
@@ -582,11 +718,12 @@ std::string summary_json(const Context& ctx, const std::string& device, double t
       worst = std::max(worst, c.worst);
     }
     os << (i ? "," : "") << "{\"op\":\"" << r.op << "\",\"shape\":\"" << json_escape(r.shape) << "\",\"status\":\""
-       << (!graded ? "cpu_only" : pass ? "pass" : "fail") << "\",\"max_abs\":" << json_number(max_abs)
+       << (!r.not_run.empty() ? "not_run" : !graded ? "cpu_only" : pass ? "pass" : "fail") << "\",\"max_abs\":" << json_number(max_abs)
        << ",\"max_rel\":" << json_number(max_rel) << ",\"worst_over_allowed\":" << json_number(worst)
        << ",\"deterministic\":" << (r.deterministic ? "true" : "false") << ",\"gpu_ms\":" << json_number(r.gpu_ms)
        << ",\"cpu_ms\":" << json_number(r.cpu_ms);
     if (!r.error.empty()) os << ",\"error\":\"" << json_escape(r.error) << "\"";
+    if (!r.not_run.empty()) os << ",\"not_run\":\"" << json_escape(r.not_run) << "\"";
     os << ",\"outputs\":{";
     for (size_t j = 0; j < r.checks.size(); ++j) {
       const OutputCheck& c = r.checks[j];
@@ -596,7 +733,7 @@ std::string summary_json(const Context& ctx, const std::string& device, double t
     }
     os << "}}";
   }
-  os << "],\"passed\":" << passed << ",\"failed\":" << failed << ",\"cpu_only\":" << cpu_only
+  os << "],\"passed\":" << passed << ",\"failed\":" << failed << ",\"cpu_only\":" << cpu_only << ",\"not_run\":" << not_run
      << ",\"total_ms\":" << json_number(total_ms) << "}";
   return os.str();
 }

@@ -1,0 +1,47 @@
+// Linear layer without bias through cuBLASLt (kernels.h: linear_forward_blas / linear_backward_blas):
+// y = x W^T, dx += dy W, dW += dy^T x, in fp32 or with bf16 operands (dW stays fp32).
+#include "common.cuh"
+
+namespace medix::cuda {
+namespace {
+
+template <typename Elem>
+constexpr GemmType type_of() {
+  return sizeof(Elem) == 2 ? GemmType::BF16 : GemmType::F32;
+}
+
+template <typename Elem>
+void forward(Elem* y, const Elem* x, const Elem* W, int64_t T, int64_t in, int64_t out, cudaStream_t stream) {
+  const GemmType t = type_of<Elem>();
+  blas_gemm(t, t, false, true, T, out, in, 1.0f, x, in, W, in, 0.0f, y, out, stream);
+}
+
+template <typename Elem>
+void backward(Elem* dx, float* dW, const Elem* dy, const Elem* x, const Elem* W, int64_t T, int64_t in, int64_t out,
+              cudaStream_t stream) {
+  if (T == 0) return;
+  const GemmType t = type_of<Elem>();
+  if (dx) blas_gemm(t, t, false, false, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in, stream);  // dx += dy W
+  blas_gemm(t, GemmType::F32, true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in, stream);  // dW += dy^T x
+}
+
+}  // namespace
+
+void linear_forward_blas(float* y, const float* x, const float* W, int64_t T, int64_t in, int64_t out,
+                         cudaStream_t stream) {
+  forward(y, x, W, T, in, out, stream);
+}
+void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T,
+                          int64_t in, int64_t out, cudaStream_t stream) {
+  backward(dx, dW, dy, x, W, T, in, out, stream);
+}
+void linear_forward_blas(bf16* y, const bf16* x, const bf16* W, int64_t T, int64_t in, int64_t out,
+                         cudaStream_t stream) {
+  forward(y, x, W, T, in, out, stream);
+}
+void linear_backward_blas(bf16* dx, float* dW, const bf16* dy, const bf16* x, const bf16* W, int64_t T, int64_t in,
+                          int64_t out, cudaStream_t stream) {
+  backward(dx, dW, dy, x, W, T, in, out, stream);
+}
+
+}  // namespace medix::cuda
