@@ -95,3 +95,8 @@ link() {  # program, its main object, more objects...
 }
 link cuda_conformance "$(obj native/tests/cuda_conformance.cu)" "${cpu_objs[@]}"
 link gpu_logprob_bench "$(obj bench/gpu/logprob_bench.cu)" "${cpu_objs[@]}"
+# The commit the binaries were built from, for the results (the GPU machine's copy may have no .git).
+commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+[ -n "$(git status --porcelain 2>/dev/null)" ] && commit+="-dirty"
+echo "$commit" >"$out/commit.txt"
+echo "build-cuda-check: commit $commit"

@@ -1,43 +1,87 @@
 #!/usr/bin/env bash
-# The GPU machine's check (issue 14). Runs the prebuilt CUDA conformance program (every kernel in
-# kernels/ against the CPU reference ops, tiny and Qwen3-like shapes), then compute-sanitizer
-# (memcheck, racecheck) on the tiny shapes when it is installed. Logs go under $OUT when it is set
-# (else /tmp/medix-device-check); the last stdout line is one JSON summary. Exits non-zero if the
-# conformance program or a sanitizer fails. With the prebuilt binary its time limits add up to
-# under 7 minutes (240 s conformance, 2 x 75 s sanitizers, 20 s sanitizer search); building first
-# (only when the binary is missing) can add up to 4 minutes.
+# The GPU machine's check (issue 14), most valuable first, every step under its own time limit:
+#   1. the conformance program (every kernel against the CPU reference ops, tiny and Qwen3-like shapes,
+#      the cuBLASLt linear and bf16 fused log-probs included), with cuBLASLt taken from the Python
+#      wheels' site-packages/nvidia/*/lib (MEDIX_CUDA_LIBS) unless MEDIX_CUDA_LIBS is already set;
+#   2. the GPU fused log-prob benchmark (medix), then the same shapes in PyTorch eager, merged into
+#      bench records ($OUT/results/<gpu>-<date>.json);
+#   3. compute-sanitizer memcheck and racecheck on the tiny shapes, where it is installed.
+# Logs go under $OUT when it is set (else /tmp/medix-device-check); the last stdout line is one JSON
+# summary. Exits non-zero if a step fails. Time limits: 30 s library search, 180 s conformance, 120 s
+# medix bench, 150 s PyTorch bench, 20 s sanitizer search, 2 x 60 s sanitizers: under 8 minutes with
+# the prebuilt binaries. Building first (only when a binary is missing and nvcc is present) can add 4.
 #
-# Usage: bash scripts/device-check.sh [path/to/cuda_conformance]
-#   default binary: build/cuda-check/cuda_conformance (scripts/build-cuda-check.sh makes it; when it
-#   is missing and nvcc is present, this script builds it first).
-# Not yet here (later slices of the issue): a short `medix train` on the GPU and the GPU benchmarks.
+# Usage: bash scripts/device-check.sh   (binaries from scripts/build-cuda-check.sh in build/cuda-check/)
+# Not yet here (later slices of the issue): a short `medix train` on the GPU, the train-step and decode
+# benchmarks.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 out=${OUT:-/tmp/medix-device-check}
 mkdir -p "$out"
-bin=${1:-build/cuda-check/cuda_conformance}
+dir=build/cuda-check
+conformance=$dir/cuda_conformance
+bench=$dir/gpu_logprob_bench
 
-[ -f "$bin" ] && [ ! -x "$bin" ] && chmod +x "$bin"  # a carried copy may lose its mode bits
-if [ ! -x "$bin" ] && command -v nvcc >/dev/null; then
-  echo "device-check: $bin missing; building it" >&2
+for b in "$conformance" "$bench"; do [ -f "$b" ] && [ ! -x "$b" ] && chmod +x "$b"; done  # carried copies lose modes
+if { [ ! -x "$conformance" ] || [ ! -x "$bench" ]; } && command -v nvcc >/dev/null; then
+  echo "device-check: a binary is missing under $dir; building" >&2
   timeout 240 bash scripts/build-cuda-check.sh >"$out/build.log" 2>&1 || echo "device-check: build failed" >&2
 fi
-if [ ! -x "$bin" ]; then
-  echo "{\"device_check\":\"fail\",\"error\":\"no conformance binary at $bin (run scripts/build-cuda-check.sh)\"}"
+if [ ! -x "$conformance" ]; then
+  echo "{\"device_check\":\"fail\",\"error\":\"no conformance binary at $conformance (run scripts/build-cuda-check.sh)\"}"
   exit 1
 fi
+commit=$(cat "$dir/commit.txt" 2>/dev/null || git rev-parse HEAD 2>/dev/null || echo unknown)
 
-{ nvidia-smi 2>&1 || echo "nvidia-smi not available"; ldd "$bin"; } >"$out/machine.txt" 2>&1
+# cuBLASLt (and NCCL, cuDNN) from the NVIDIA wheels next to PyTorch: every site-packages/nvidia/*/lib.
+if [ -z "${MEDIX_CUDA_LIBS:-}" ] && command -v python3 >/dev/null; then
+  MEDIX_CUDA_LIBS=$(timeout 30 python3 - <<'PY' 2>/dev/null
+import glob, os, site, sys
+roots = site.getsitepackages() + [site.getusersitepackages()] + [p for p in sys.path if p.endswith("-packages")]
+dirs = sorted({d for r in roots for d in glob.glob(os.path.join(r, "nvidia", "*", "lib"))})
+print(":".join(dirs))
+PY
+  )
+  export MEDIX_CUDA_LIBS
+fi
+{ nvidia-smi 2>&1 || echo "nvidia-smi not available"; ldd "$conformance"; echo "commit $commit";
+  echo "MEDIX_CUDA_LIBS=${MEDIX_CUDA_LIBS:-}"; } >"$out/machine.txt" 2>&1
+echo "device-check: MEDIX_CUDA_LIBS=${MEDIX_CUDA_LIBS:-(none found)}" >&2
 
 # 1. Conformance: every op, tiny and Qwen3-like shapes. --require-gpu: no usable device is a failure.
-timeout 240 "$bin" --require-gpu >"$out/conformance.json" 2>"$out/conformance.log"
+timeout 180 "$conformance" --require-gpu >"$out/conformance.json" 2>"$out/conformance.log"
 conf_rc=$?
 conf_json=$(tail -n 1 "$out/conformance.json")
 [ -n "$conf_json" ] || conf_json=null
 tail -n 60 "$out/conformance.log" >&2
+# A cuBLASLt check reported as not run (library not found) fails the check here: the libraries are expected.
+if [ "$conf_rc" -eq 0 ] && ! grep -q '"not_run":0' <<<"$conf_json"; then conf_rc=4; fi
 
-# 2. compute-sanitizer on the tiny shapes, where it is installed.
+# 2. The fused log-prob benchmark, medix then PyTorch, merged into bench records.
+bench_rc=127 torch_rc=127 merge_rc=127 results=""
+if [ -x "$bench" ]; then
+  timeout 120 "$bench" >"$out/gpu_logprob_bench.json" 2>"$out/gpu_logprob_bench.log"
+  bench_rc=$?
+  cat "$out/gpu_logprob_bench.log" >&2
+fi
+if command -v python3 >/dev/null; then
+  timeout 150 python3 scripts/device/torch_logprob_bench.py >"$out/torch_logprob_bench.json" \
+    2>"$out/torch_logprob_bench.log"
+  torch_rc=$?
+  tail -n 20 "$out/torch_logprob_bench.log" >&2
+  if [ "$bench_rc" -eq 0 ] && [ "$torch_rc" -eq 0 ]; then
+    results=$(timeout 30 python3 scripts/device/merge_gpu_bench.py "$out/gpu_logprob_bench.json" \
+      "$out/torch_logprob_bench.json" --commit "$commit" --out-dir "$out/results" 2>>"$out/merge.log")
+    merge_rc=$?
+  fi
+fi
+bench_json=$(tail -n 1 "$out/gpu_logprob_bench.json" 2>/dev/null)
+torch_json=$(tail -n 1 "$out/torch_logprob_bench.json" 2>/dev/null)
+[ -n "$bench_json" ] || bench_json=null
+[ -n "$torch_json" ] || torch_json=null
+
+# 3. compute-sanitizer on the tiny shapes, where it is installed.
 sanitizer=$(command -v compute-sanitizer || true)
 for d in ${CUDA_HOME:-} /usr/local/cuda /usr/local/cuda-*; do
   [ -z "$sanitizer" ] && [ -x "$d/bin/compute-sanitizer" ] && sanitizer="$d/bin/compute-sanitizer"
@@ -52,7 +96,7 @@ for tool in memcheck racecheck; do
     tools_json+="\"$tool\":{\"ran\":false,\"reason\":\"compute-sanitizer not found\"},"
     continue
   fi
-  timeout 75 "$sanitizer" --tool "$tool" --error-exitcode 3 "$bin" --tiny --require-gpu \
+  timeout 60 "$sanitizer" --tool "$tool" --error-exitcode 3 "$conformance" --tiny --require-gpu \
     >"$out/$tool.json" 2>"$out/$tool.log"
   rc=$?
   # compute-sanitizer reports on stdout (mixed with the program's JSON line), the program logs on stderr.
@@ -64,10 +108,13 @@ for tool in memcheck racecheck; do
 done
 
 status=pass
-[ "$conf_rc" -eq 0 ] && [ "$sanitizers_ok" -eq 1 ] || status=fail
+[ "$conf_rc" -eq 0 ] && [ "$sanitizers_ok" -eq 1 ] && [ "$bench_rc" -eq 0 ] && [ "$torch_rc" -eq 0 ] \
+  && [ "$merge_rc" -eq 0 ] || status=fail
 seconds=$(($(date +%s) - start))
-summary="{\"device_check\":\"$status\",\"conformance_rc\":$conf_rc,${tools_json}\"seconds\":$seconds,"
-summary+="\"logs\":\"$out\",\"conformance\":$conf_json}"
+summary="{\"device_check\":\"$status\",\"commit\":\"$commit\",\"conformance_rc\":$conf_rc,\"bench_rc\":$bench_rc,"
+summary+="\"torch_rc\":$torch_rc,\"merge_rc\":$merge_rc,\"results_file\":\"$results\",${tools_json}"
+summary+="\"seconds\":$seconds,\"logs\":\"$out\",\"gpu_logprob_bench\":$bench_json,\"torch_logprob_bench\":$torch_json,"
+summary+="\"conformance\":$conf_json}"
 echo "$summary" >"$out/summary.json"
 echo "$summary"
 [ "$status" = pass ]
