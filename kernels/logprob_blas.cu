@@ -20,11 +20,11 @@ struct RunningStats {
 };
 
 __global__ void __launch_bounds__(kRowThreads)
-    chunk_stats_kernel(RunningStats st, const float* __restrict__ z, int64_t cols, int64_t v0,
+    chunk_stats_kernel(RunningStats st, const float* __restrict__ z, int64_t ld, int64_t cols, int64_t v0,
                        const int32_t* __restrict__ targets, bool first) {
   __shared__ float shared[32];
   const int64_t t = blockIdx.x;
-  const float* row = z + t * cols;
+  const float* row = z + t * ld;
   float local_max = -INFINITY;
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) local_max = fmaxf(local_max, row[j]);
   const float chunk_max = block_max(local_max, shared);
@@ -58,7 +58,7 @@ __global__ void finish_kernel(float* logp, float* entropy, float* lse, RunningSt
 }
 
 __global__ void __launch_bounds__(kRowThreads)
-    chunk_dlogits_kernel(bf16* __restrict__ dz, const float* __restrict__ z, int64_t cols, int64_t v0,
+    chunk_dlogits_kernel(bf16* __restrict__ dz, const float* __restrict__ z, int64_t ld, int64_t cols, int64_t v0,
                          const int32_t* __restrict__ targets, const float* __restrict__ dlogp,
                          const float* __restrict__ dentropy, const float* __restrict__ lse,
                          const float* __restrict__ entropy) {
@@ -68,8 +68,8 @@ __global__ void __launch_bounds__(kRowThreads)
   const float h = dentropy ? dentropy[t] : 0.0f;
   const float shift = dentropy ? entropy[t] - lse[t] : 0.0f;
   const float l = lse[t];
-  const float* row = z + t * cols;
-  bf16* out = dz + t * cols;
+  const float* row = z + t * ld;
+  bf16* out = dz + t * ld;
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
     const float p = __expf(row[j] - l);
     float d = -g * p - h * p * (row[j] + shift);
@@ -86,11 +86,13 @@ void check_shape(const LogprobShape& s, const char* fn) {
   MEDIX_CHECK(s.T <= 2147483647, fn, ": T = ", s.T, " is above the grid limit");
 }
 
-// z[T, cols] = hidden . head[v0 : v0 + cols]^T / temperature.
-void chunk_logits(float* z, const bf16* hidden, const bf16* head, int64_t v0, int64_t cols, const LogprobShape& s,
-                  cudaStream_t stream) {
+// z[T, cols] = hidden . head[v0 : v0 + cols]^T / temperature, rows `ld` apart. The chunk buffers keep
+// ld = the full chunk even for the last, shorter chunk: rows stay 16-byte aligned, as cuBLASLt's bf16
+// tensor-core kernels need of an operand's leading dimension.
+void chunk_logits(float* z, int64_t ld, const bf16* hidden, const bf16* head, int64_t v0, int64_t cols,
+                  const LogprobShape& s, cudaStream_t stream) {
   blas_gemm(GemmType::BF16, GemmType::F32, false, true, s.T, cols, s.hidden, 1.0f / s.temperature, hidden, s.hidden,
-            head + v0 * s.hidden, s.hidden, 0.0f, z, cols, stream);
+            head + v0 * s.hidden, s.hidden, 0.0f, z, ld, stream);
 }
 
 }  // namespace
@@ -105,9 +107,9 @@ void logprob_forward_blas(float* logp, float* entropy, float* lse, const bf16* h
   const RunningStats st{stats.get(), stats.get() + s.T, stats.get() + 2 * s.T, stats.get() + 3 * s.T};
   for (int64_t v0 = 0; v0 < s.vocab; v0 += chunk) {
     const int64_t cols = std::min(chunk, s.vocab - v0);
-    chunk_logits(z.get(), hidden, head, v0, cols, s, stream);
-    chunk_stats_kernel<<<static_cast<unsigned int>(s.T), kRowThreads, 0, stream>>>(st, z.get(), cols, v0, targets,
-                                                                                    v0 == 0);
+    chunk_logits(z.get(), chunk, hidden, head, v0, cols, s, stream);
+    chunk_stats_kernel<<<static_cast<unsigned int>(s.T), kRowThreads, 0, stream>>>(st, z.get(), chunk, cols, v0,
+                                                                                    targets, v0 == 0);
     MEDIX_CUDA_LAUNCHED("logprob_forward_blas (statistics)");
   }
   finish_kernel<<<blocks_for(s.T), kThreads, 0, stream>>>(logp, entropy, lse, st, targets, s.T);
@@ -126,14 +128,14 @@ void logprob_backward_blas(float* dhidden, float* dhead, const float* dlogp, con
   Scratch<bf16> dz(s.T * chunk, stream, "logprob_backward_blas: chunk gradient");
   for (int64_t v0 = 0; v0 < s.vocab; v0 += chunk) {
     const int64_t cols = std::min(chunk, s.vocab - v0);
-    chunk_logits(z.get(), hidden, head, v0, cols, s, stream);
+    chunk_logits(z.get(), chunk, hidden, head, v0, cols, s, stream);
     chunk_dlogits_kernel<<<static_cast<unsigned int>(s.T), kRowThreads, 0, stream>>>(
-        dz.get(), z.get(), cols, v0, targets, dlogp, dentropy, lse, entropy);
+        dz.get(), z.get(), chunk, cols, v0, targets, dlogp, dentropy, lse, entropy);
     MEDIX_CUDA_LAUNCHED("logprob_backward_blas (dlogits)");
     // z = hidden head^T / temperature: dhidden += dz head / temperature, dhead += dz^T hidden / temperature.
-    blas_gemm(GemmType::BF16, GemmType::F32, false, false, s.T, s.hidden, cols, inv_temp, dz.get(), cols,
+    blas_gemm(GemmType::BF16, GemmType::F32, false, false, s.T, s.hidden, cols, inv_temp, dz.get(), chunk,
               head + v0 * s.hidden, s.hidden, 1.0f, dhidden, s.hidden, stream);
-    blas_gemm(GemmType::BF16, GemmType::F32, true, false, cols, s.hidden, s.T, inv_temp, dz.get(), cols, hidden,
+    blas_gemm(GemmType::BF16, GemmType::F32, true, false, cols, s.hidden, s.T, inv_temp, dz.get(), chunk, hidden,
               s.hidden, 1.0f, dhead + v0 * s.hidden, s.hidden, stream);
   }
 }

@@ -33,10 +33,14 @@ if [ ! -x "$conformance" ]; then
   exit 1
 fi
 commit=$(cat "$dir/commit.txt" 2>/dev/null || git rev-parse HEAD 2>/dev/null || echo unknown)
+# The Python with PyTorch (and the NVIDIA wheels): $PYTHON, python3, or the image's /opt/torch venv.
+py=${PYTHON:-python3}
+has_torch() { "$1" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("torch") is None)' 2>/dev/null; }
+if ! has_torch "$py" && [ -x /opt/torch/.venv/bin/python3 ]; then py=/opt/torch/.venv/bin/python3; fi
 
 # cuBLASLt (and NCCL, cuDNN) from the NVIDIA wheels next to PyTorch: every site-packages/nvidia/*/lib.
-if [ -z "${MEDIX_CUDA_LIBS:-}" ] && command -v python3 >/dev/null; then
-  MEDIX_CUDA_LIBS=$(timeout 30 python3 - <<'PY' 2>/dev/null
+if [ -z "${MEDIX_CUDA_LIBS:-}" ] && command -v "$py" >/dev/null; then
+  MEDIX_CUDA_LIBS=$(timeout 30 "$py" - <<'PY' 2>/dev/null
 import glob, os, site, sys
 roots = site.getsitepackages() + [site.getusersitepackages()] + [p for p in sys.path if p.endswith("-packages")]
 dirs = sorted({d for r in roots for d in glob.glob(os.path.join(r, "nvidia", "*", "lib"))})
@@ -46,7 +50,7 @@ PY
   export MEDIX_CUDA_LIBS
 fi
 { nvidia-smi 2>&1 || echo "nvidia-smi not available"; ldd "$conformance"; echo "commit $commit";
-  echo "MEDIX_CUDA_LIBS=${MEDIX_CUDA_LIBS:-}"; } >"$out/machine.txt" 2>&1
+  echo "MEDIX_CUDA_LIBS=${MEDIX_CUDA_LIBS:-}"; echo "python $py"; } >"$out/machine.txt" 2>&1
 echo "device-check: MEDIX_CUDA_LIBS=${MEDIX_CUDA_LIBS:-(none found)}" >&2
 
 # 1. Conformance: every op, tiny and Qwen3-like shapes. --require-gpu: no usable device is a failure.
@@ -65,13 +69,13 @@ if [ -x "$bench" ]; then
   bench_rc=$?
   cat "$out/gpu_logprob_bench.log" >&2
 fi
-if command -v python3 >/dev/null; then
-  timeout 150 python3 scripts/device/torch_logprob_bench.py >"$out/torch_logprob_bench.json" \
+if command -v "$py" >/dev/null; then
+  timeout 150 "$py" scripts/device/torch_logprob_bench.py >"$out/torch_logprob_bench.json" \
     2>"$out/torch_logprob_bench.log"
   torch_rc=$?
   tail -n 20 "$out/torch_logprob_bench.log" >&2
   if [ "$bench_rc" -eq 0 ] && [ "$torch_rc" -eq 0 ]; then
-    results=$(timeout 30 python3 scripts/device/merge_gpu_bench.py "$out/gpu_logprob_bench.json" \
+    results=$(timeout 30 "$py" scripts/device/merge_gpu_bench.py "$out/gpu_logprob_bench.json" \
       "$out/torch_logprob_bench.json" --commit "$commit" --out-dir "$out/results" 2>>"$out/merge.log")
     merge_rc=$?
   fi
