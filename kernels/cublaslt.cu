@@ -68,7 +68,8 @@ State& state() {
            sym<lt::MatrixLayoutCreateFn>(lib, "cublasLtMatrixLayoutCreate"),
            sym<lt::PreferenceCreateFn>(lib, "cublasLtMatmulPreferenceCreate"),
            sym<lt::PreferenceSetAttributeFn>(lib, "cublasLtMatmulPreferenceSetAttribute"),
-           sym<lt::AlgoGetHeuristicFn>(lib, "cublasLtMatmulAlgoGetHeuristic"), sym<lt::MatmulFn>(lib, "cublasLtMatmul")};
+           sym<lt::AlgoGetHeuristicFn>(lib, "cublasLtMatmulAlgoGetHeuristic"),
+           sym<lt::MatmulFn>(lib, "cublasLtMatmul")};
   check(cudaGetDevice(&s.device), "cuBLASLt: cudaGetDevice");
   check(cudaMalloc(&s.workspace, kWorkspaceBytes), "cuBLASLt: workspace");
   lt_ok(s.api.create(&s.handle), "cublasLtCreate");
@@ -99,8 +100,8 @@ Plan make_plan(State& s, GemmType ab, GemmType c, bool ta, bool tb, int64_t M, i
         "cublasLtMatmulAlgoGetHeuristic");
   // The preference is only read by the heuristic; it is small and made once per shape, so it is kept
   // rather than freed (no destroy entry point is loaded).
-  MEDIX_CHECK(found > 0, "cuBLASLt: no algorithm for M=", M, " N=", N, " K=", K, " (", ab == GemmType::BF16 ? "bf16" : "fp32",
-              " inputs)");
+  MEDIX_CHECK(found > 0, "cuBLASLt: no algorithm for M=", M, " N=", N, " K=", K, " (",
+              ab == GemmType::BF16 ? "bf16" : "fp32", " inputs)");
   p.algo = result.algo;
   return p;
 }
@@ -126,7 +127,8 @@ void blas_gemm(GemmType ab, GemmType c, bool trans_a, bool trans_b, int64_t M, i
               device, " (one device per process for now)");
   const ShapeKey key{static_cast<int>(ab), static_cast<int>(c), trans_a, trans_b, M, N, K, lda, ldb, ldc};
   auto it = s.plans.find(key);
-  if (it == s.plans.end()) it = s.plans.emplace(key, make_plan(s, ab, c, trans_a, trans_b, M, N, K, lda, ldb, ldc)).first;
+  if (it == s.plans.end())
+    it = s.plans.emplace(key, make_plan(s, ab, c, trans_a, trans_b, M, N, K, lda, ldb, ldc)).first;
   const Plan& p = it->second;
   lt_ok(s.api.matmul(s.handle, p.desc, &alpha, B, p.a, A, p.b, &beta, C, p.c, C, p.c, &p.algo, s.workspace,
                      kWorkspaceBytes, stream),

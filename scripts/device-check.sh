@@ -29,7 +29,8 @@ if { [ ! -x "$conformance" ] || [ ! -x "$bench" ]; } && command -v nvcc >/dev/nu
   timeout 240 bash scripts/build-cuda-check.sh >"$out/build.log" 2>&1 || echo "device-check: build failed" >&2
 fi
 if [ ! -x "$conformance" ]; then
-  echo "{\"device_check\":\"fail\",\"error\":\"no conformance binary at $conformance (run scripts/build-cuda-check.sh)\"}"
+  echo "{\"device_check\":\"fail\",\"error\":\"no conformance binary at $conformance" \
+    "(run scripts/build-cuda-check.sh)\"}"
   exit 1
 fi
 commit=$(cat "$dir/commit.txt" 2>/dev/null || git rev-parse HEAD 2>/dev/null || echo unknown)

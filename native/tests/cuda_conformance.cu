@@ -718,7 +718,8 @@ std::string summary_json(const Context& ctx, const std::string& device, double t
       worst = std::max(worst, c.worst);
     }
     os << (i ? "," : "") << "{\"op\":\"" << r.op << "\",\"shape\":\"" << json_escape(r.shape) << "\",\"status\":\""
-       << (!r.not_run.empty() ? "not_run" : !graded ? "cpu_only" : pass ? "pass" : "fail") << "\",\"max_abs\":" << json_number(max_abs)
+       << (!r.not_run.empty() ? "not_run" : !graded ? "cpu_only" : pass ? "pass" : "fail")
+       << "\",\"max_abs\":" << json_number(max_abs)
        << ",\"max_rel\":" << json_number(max_rel) << ",\"worst_over_allowed\":" << json_number(worst)
        << ",\"deterministic\":" << (r.deterministic ? "true" : "false") << ",\"gpu_ms\":" << json_number(r.gpu_ms)
        << ",\"cpu_ms\":" << json_number(r.cpu_ms);
@@ -733,7 +734,8 @@ std::string summary_json(const Context& ctx, const std::string& device, double t
     }
     os << "}}";
   }
-  os << "],\"passed\":" << passed << ",\"failed\":" << failed << ",\"cpu_only\":" << cpu_only << ",\"not_run\":" << not_run
+  os << "],\"passed\":" << passed << ",\"failed\":" << failed << ",\"cpu_only\":" << cpu_only
+     << ",\"not_run\":" << not_run
      << ",\"total_ms\":" << json_number(total_ms) << "}";
   return os.str();
 }

@@ -9,32 +9,37 @@ import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '../..');
 const python = spawnSync('python3', ['--version']).status === 0 ? 'python3' : null;
+const needsPython = { skip: python ? false : 'python3 is not installed' };
 const dir = mkdtempSync(join(tmpdir(), 'medix-gpu-merge-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 function py(...args: string[]) {
-  const r = spawnSync(python!, args, { cwd: root, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+  const env = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
+  const r = spawnSync(python!, args, { cwd: root, encoding: 'utf8', env });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
 interface Rec { name: string; metric: string; value: number; unit: string; note?: string }
 
-t.test('the PyTorch benchmark script compiles', { skip: python ? false : 'python3 is not installed' }, async (t) => {
-  const r = py('-c', "import ast,sys; ast.parse(open(sys.argv[1]).read())", 'scripts/device/torch_logprob_bench.py');
+t.test('the PyTorch benchmark script compiles', needsPython, async (t) => {
+  const r = py('-c', 'import ast,sys; ast.parse(open(sys.argv[1]).read())', 'scripts/device/torch_logprob_bench.py');
   t.equal(r.code, 0, r.err);
 });
 
-t.test('merge: ratios per shape, gpu name and commit, re-runs replace', { skip: python ? false : 'python3 is not installed' }, async (t) => {
+t.test('merge: ratios per shape, gpu name and commit, re-runs replace', needsPython, async (t) => {
   const medix = join(dir, 'medix.json'), torch = join(dir, 'torch.json');
-  writeFileSync(medix, 'progress line\n' + JSON.stringify({ bench: 'gpu_logprob', device: 'NVIDIA H200', vocab: 151936, results: [
+  const medixOut = { bench: 'gpu_logprob', device: 'NVIDIA H200', vocab: 151936, results: [
     { T: 4096, hidden: 2048, mode: 'forward', ms: 4, peak_bytes: 1000 },
     { T: 4096, hidden: 2048, mode: 'forward_backward', ms: 10, peak_bytes: 4000 },
-    { T: 16384, hidden: 2048, mode: 'forward', ms: 8, peak_bytes: 500 }] }) + '\n');
+    { T: 16384, hidden: 2048, mode: 'forward', ms: 8, peak_bytes: 500 }] };
+  writeFileSync(medix, 'progress line\n' + JSON.stringify(medixOut) + '\n');
   writeFileSync(torch, JSON.stringify({ bench: 'torch_logprob', device: 'NVIDIA H200', torch: '2.11', results: [
     { T: 4096, hidden: 2048, mode: 'forward', ms: 10, peak_bytes: 9000 },
     { T: 4096, hidden: 2048, mode: 'forward_backward', ms: 15, peak_bytes: 32000 }] }) + '\n');
   const out = join(dir, 'results');
-  const r = py('scripts/device/merge_gpu_bench.py', medix, torch, '--commit', 'abc123', '--out-dir', out, '--date', '2026-12-04');
+  const merge = (commit: string) =>
+    py('scripts/device/merge_gpu_bench.py', medix, torch, '--commit', commit, '--out-dir', out, '--date', '2026-12-04');
+  const r = merge('abc123');
   t.equal(r.code, 0, r.err);
   const file = join(out, 'h200-2026-12-04.json');
   t.equal(r.out.trim(), file, 'prints the file it wrote');
@@ -45,17 +50,18 @@ t.test('merge: ratios per shape, gpu name and commit, re-runs replace', { skip: 
   t.equal(find('gpu', 'commit')[0].note, 'abc123');
   t.same(find('gpu_fused_logprob', 'torch_time_ratio').map((x) => x.value), [10 / 4, 15 / 10]);
   t.same(find('gpu_fused_logprob', 'torch_memory_ratio').map((x) => x.value), [9, 8]);
-  t.match(find('gpu_fused_logprob', 'torch_time_ratio')[1].note, /^T=4096 hidden=2048 vocab=151936 forward_backward, bf16; medix 10\.000 ms/);
+  t.match(find('gpu_fused_logprob', 'torch_time_ratio')[1].note,
+    /^T=4096 hidden=2048 vocab=151936 forward_backward, bf16; medix 10\.000 ms/);
 
   // A second run (new commit, new times) replaces the same measurements instead of adding copies.
-  const r2 = py('scripts/device/merge_gpu_bench.py', medix, torch, '--commit', 'def456', '--out-dir', out, '--date', '2026-12-04');
+  const r2 = merge('def456');
   t.equal(r2.code, 0, r2.err);
   const again = JSON.parse(readFileSync(file, 'utf8')) as Rec[];
   t.equal(again.length, recs.length);
   t.equal(again.find((x) => x.metric === 'commit')!.note, 'def456');
 });
 
-t.test('merge: an empty benchmark output is an error naming the file', { skip: python ? false : 'python3 is not installed' }, async (t) => {
+t.test('merge: an empty benchmark output is an error naming the file', needsPython, async (t) => {
   const empty = join(dir, 'empty.json');
   writeFileSync(empty, '');
   const r = py('scripts/device/merge_gpu_bench.py', empty, empty, '--commit', 'x', '--out-dir', dir);

@@ -31,8 +31,9 @@ t.test('a missing library names itself, the sonames tried and every folder looke
     () => { try { found = loadCudaLibrary('cuBLASLt'); return null; } catch (e) { return e as Error; } });
   if (found) return t.skip(`cuBLASLt is installed on the default loader path here (${found}): nothing is missing`);
   t.ok(err, 'throws');
-  for (const part of ['cuBLASLt not found', 'libcublasLt.so.13', 'libcublasLt.so', `MEDIX_CUDA_LIBS (${dir}/a, ${dir}/b)`,
-    `LD_LIBRARY_PATH (${dir}/c)`, `CUDA_HOME/lib64 (${dir}/cuda/lib64)`, 'default loader path', 'Set MEDIX_CUDA_LIBS'])
+  const parts = ['cuBLASLt not found', 'libcublasLt.so.13', 'libcublasLt.so', `MEDIX_CUDA_LIBS (${dir}/a, ${dir}/b)`,
+    `LD_LIBRARY_PATH (${dir}/c)`, `CUDA_HOME/lib64 (${dir}/cuda/lib64)`, 'default loader path', 'Set MEDIX_CUDA_LIBS'];
+  for (const part of parts)
     t.ok(err!.message.includes(part), `names ${part}: ${err!.message}`);
 });
 
@@ -55,12 +56,15 @@ t.test('a file that exists but does not open is named with the loader reason', a
   const bad = join(dir, 'bad');
   mkdirSync(bad, { recursive: true });
   writeFileSync(join(bad, 'libcudnn.so.9'), 'not a shared object');
-  const err = withEnv({ MEDIX_CUDA_LIBS: bad }, () => { try { loadCudaLibrary('cuDNN'); return null; } catch (e) { return e as Error; } });
+  const err = withEnv({ MEDIX_CUDA_LIBS: bad }, () => {
+    try { loadCudaLibrary('cuDNN'); return null; } catch (e) { return e as Error; }
+  });
   if (!err) return t.skip('cuDNN is installed on the loader path here');
   t.match(err.message, /cuDNN not found/);
   t.ok(err.message.includes(`found but could not open: ${join(bad, 'libcudnn.so.9')}: `), err.message);
 });
 
 t.test('an unknown library name is an error naming the choices', async (t) => {
-  t.throws(() => loadCudaLibrary('cuFFT' as never), /loadCudaLibrary: library must be 'cuBLASLt', 'NCCL' or 'cuDNN', got 'cuFFT'/);
+  t.throws(() => loadCudaLibrary('cuFFT' as never),
+    /loadCudaLibrary: library must be 'cuBLASLt', 'NCCL' or 'cuDNN', got 'cuFFT'/);
 });
