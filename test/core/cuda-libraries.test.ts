@@ -19,28 +19,40 @@ function withEnv<T>(env: Record<string, string | undefined>, fn: () => T): T {
   try { return fn(); } finally { set(saved); }
 }
 
+// The error a load gives under `env`, or null when the library opened.
+function loadError(name: 'cuBLASLt' | 'NCCL' | 'cuDNN', env: Record<string, string | undefined>): Error | null {
+  return withEnv(env, () => {
+    try { loadCudaLibrary(name); return null; } catch (e) { return e as Error; }
+  });
+}
+
+const missing = loadError('cuBLASLt', { MEDIX_CUDA_LIBS: `${dir}/a:${dir}/b`, LD_LIBRARY_PATH: `${dir}/c`,
+  CUDA_HOME: `${dir}/cuda` });
+const libm = ['/lib/x86_64-linux-gnu/libm.so.6', '/lib64/libm.so.6', '/usr/lib/libm.so.6'].find(existsSync);
+const bad = join(dir, 'bad');
+mkdirSync(bad, { recursive: true });
+writeFileSync(join(bad, 'libcudnn.so.9'), 'not a shared object');
+const badError = loadError('cuDNN', { MEDIX_CUDA_LIBS: bad });
+
 t.test('buildInfo says whether the CUDA kernels are in the addon, and why not', async (t) => {
   const b = buildInfo();
   t.type(b.cuda, 'boolean');
   t.match(b.cudaInfo, b.cuda ? /^nvcc [\d.]+, static runtime, sm_80 sm_90a$/ : /not built into this addon/);
 });
 
-t.test('a missing library names itself, the sonames tried and every folder looked in', async (t) => {
-  let found: string | null = null;
-  const err = withEnv({ MEDIX_CUDA_LIBS: `${dir}/a:${dir}/b`, LD_LIBRARY_PATH: `${dir}/c`, CUDA_HOME: `${dir}/cuda` },
-    () => { try { found = loadCudaLibrary('cuBLASLt'); return null; } catch (e) { return e as Error; } });
-  if (found) return t.skip(`cuBLASLt is installed on the default loader path here (${found}): nothing is missing`);
-  t.ok(err, 'throws');
+t.test('a missing library names itself, the sonames tried and every folder looked in',
+  { skip: missing ? false : 'cuBLASLt is on the default loader path here: nothing is missing' }, async (t) => {
+  const err = missing!;
   const parts = ['cuBLASLt not found', 'libcublasLt.so.13', 'libcublasLt.so', `MEDIX_CUDA_LIBS (${dir}/a, ${dir}/b)`,
     `LD_LIBRARY_PATH (${dir}/c)`, `CUDA_HOME/lib64 (${dir}/cuda/lib64)`, 'default loader path', 'Set MEDIX_CUDA_LIBS'];
   for (const part of parts)
-    t.ok(err!.message.includes(part), `names ${part}: ${err!.message}`);
+    t.ok(err.message.includes(part), `names ${part}: ${err.message}`);
 });
 
-t.test('MEDIX_CUDA_LIBS is searched before LD_LIBRARY_PATH, and the file opened is returned', async (t) => {
-  // Any real shared object under the right soname opens (the loader checks the format, not the name).
-  const real = ['/lib/x86_64-linux-gnu/libm.so.6', '/lib64/libm.so.6', '/usr/lib/libm.so.6'].find(existsSync);
-  if (!real) return t.skip('no libm.so.6 at a known path to stand in for NCCL');
+// Any real shared object under the right soname opens (the loader checks the format, not the name).
+t.test('MEDIX_CUDA_LIBS is searched before LD_LIBRARY_PATH, and the file opened is returned',
+  { skip: libm ? false : 'no libm.so.6 at a known path to stand in for NCCL' }, async (t) => {
+  const real = libm!;
   for (const sub of ['first', 'second']) {
     rmSync(join(dir, sub), { recursive: true, force: true });
     mkdirSync(join(dir, sub));
@@ -52,14 +64,9 @@ t.test('MEDIX_CUDA_LIBS is searched before LD_LIBRARY_PATH, and the file opened 
   t.equal(withEnv({ MEDIX_CUDA_LIBS: undefined }, () => loadCudaLibrary('NCCL')), path, 'opened once per process');
 });
 
-t.test('a file that exists but does not open is named with the loader reason', async (t) => {
-  const bad = join(dir, 'bad');
-  mkdirSync(bad, { recursive: true });
-  writeFileSync(join(bad, 'libcudnn.so.9'), 'not a shared object');
-  const err = withEnv({ MEDIX_CUDA_LIBS: bad }, () => {
-    try { loadCudaLibrary('cuDNN'); return null; } catch (e) { return e as Error; }
-  });
-  if (!err) return t.skip('cuDNN is installed on the loader path here');
+t.test('a file that exists but does not open is named with the loader reason',
+  { skip: badError ? false : 'cuDNN is installed on the loader path here' }, async (t) => {
+  const err = badError!;
   t.match(err.message, /cuDNN not found/);
   t.ok(err.message.includes(`found but could not open: ${join(bad, 'libcudnn.so.9')}: `), err.message);
 });
