@@ -432,29 +432,56 @@ void linear_blas_case(Context& ctx, const std::string& missing, bool bf16_mode, 
       {{"y", act}, {"dx", act}, {"dW", kGemm}});
 }
 
-// ---- fused log-probs with bf16 hidden states and head, chunked through cuBLASLt ---------------------
-void logprob_blas_case(Context& ctx, const std::string& missing, int64_t T, int64_t hidden, int64_t vocab,
-                       float temperature, int64_t vocab_chunk) {
+// The inputs of a log-prob case, drawn in this order from `rng`. Head rows are scaled so the logits
+// have a standard deviation of about 1.5, like a trained model's. bf16: hidden and head hold bf16
+// values exactly (the GPU's inputs), the rest stays fp32.
+LogprobShape logprob_shape(int64_t T, int64_t hidden, int64_t vocab, float temperature, int64_t token_chunk,
+                           int64_t vocab_chunk) {
   LogprobShape s;
   s.T = T;
   s.hidden = hidden;
   s.vocab = vocab;
   s.temperature = temperature;
+  s.token_chunk = token_chunk;
   s.vocab_chunk = vocab_chunk;
+  return s;
+}
+
+struct LogprobInputs {
+  std::vector<float> h, head, dlogp, dent, dh0, dhead0;
+  std::vector<int32_t> targets;
+};
+LogprobInputs logprob_inputs(Rng& rng, int64_t T, int64_t hidden, int64_t vocab, bool bf16) {
+  const float head_range = 2.6f / std::sqrt(static_cast<float>(hidden));
+  auto values = [&](int64_t n, float lo, float hi) {
+    return bf16 ? random_bf16_values(rng, n, lo, hi) : random_floats(rng, n, lo, hi);
+  };
+  LogprobInputs in;
+  in.h = values(T * hidden, -1, 1);
+  in.head = values(vocab * hidden, -head_range, head_range);
+  in.targets.resize(T);
+  for (int64_t t = 0; t < T; ++t) in.targets[t] = t % 5 == 4 ? -1 : rng.below(vocab);  // -1: no target
+  in.dlogp = random_floats(rng, T, -1, 1);
+  in.dent = random_floats(rng, T, -1, 1);
+  in.dh0 = random_floats(rng, T * hidden, -1e-2f, 1e-2f);
+  in.dhead0 = random_floats(rng, vocab * hidden, -1e-4f, 1e-4f);
+  return in;
+}
+
+// ---- fused log-probs with bf16 hidden states and head, chunked through cuBLASLt ---------------------
+void logprob_blas_case(Context& ctx, const std::string& missing, int64_t T, int64_t hidden, int64_t vocab,
+                       float temperature, int64_t vocab_chunk) {
+  const LogprobShape s = logprob_shape(T, hidden, vocab, temperature, LogprobShape{}.token_chunk, vocab_chunk);
   const std::string op = "logprob_cublaslt_bf16";
   const std::string shape = to_string_shape({{"T", T}, {"hidden", hidden}, {"vocab", vocab},
                                              {"vocab_chunk", vocab_chunk}}) +
                             " temperature=" + std::to_string(temperature).substr(0, 4);
   if (!missing.empty()) return not_run_case(ctx, op, shape, missing);
   Rng rng(20);
-  const float head_range = 2.6f / std::sqrt(static_cast<float>(hidden));  // logits' spread ~1.5, as logprob_case
-  const std::vector<float> h = random_bf16_values(rng, T * hidden, -1, 1);
-  const std::vector<float> head = random_bf16_values(rng, vocab * hidden, -head_range, head_range);
-  std::vector<int32_t> targets(T);
-  for (int64_t t = 0; t < T; ++t) targets[t] = t % 5 == 4 ? -1 : rng.below(vocab);  // -1: no target
-  const std::vector<float> dlogp = random_floats(rng, T, -1, 1), dent = random_floats(rng, T, -1, 1);
-  const std::vector<float> dh0 = random_floats(rng, T * hidden, -1e-2f, 1e-2f);
-  const std::vector<float> dhead0 = random_floats(rng, vocab * hidden, -1e-4f, 1e-4f);
+  const LogprobInputs in = logprob_inputs(rng, T, hidden, vocab, true);
+  const std::vector<float>&h = in.h, &head = in.head, &dlogp = in.dlogp, &dent = in.dent, &dh0 = in.dh0;
+  const std::vector<float>& dhead0 = in.dhead0;
+  const std::vector<int32_t>& targets = in.targets;
   run_case(
       ctx, op, shape,
       [&] {
@@ -498,22 +525,11 @@ std::string cublaslt_missing() {
 void logprob_case(Context& ctx, int64_t T, int64_t hidden, int64_t vocab, float temperature, int64_t token_chunk,
                   int64_t vocab_chunk, bool with_entropy) {
   Rng rng(18);
-  LogprobShape s;
-  s.T = T;
-  s.hidden = hidden;
-  s.vocab = vocab;
-  s.temperature = temperature;
-  s.token_chunk = token_chunk;
-  s.vocab_chunk = vocab_chunk;
-  // Head rows scaled so logits have a standard deviation of about 1.5, like a trained model's.
-  const float head_range = 2.6f / std::sqrt(static_cast<float>(hidden));
-  const std::vector<float> h = random_floats(rng, T * hidden, -1, 1);
-  const std::vector<float> head = random_floats(rng, vocab * hidden, -head_range, head_range);
-  std::vector<int32_t> targets(T);
-  for (int64_t t = 0; t < T; ++t) targets[t] = t % 5 == 4 ? -1 : rng.below(vocab);  // -1: no target
-  const std::vector<float> dlogp = random_floats(rng, T, -1, 1), dent = random_floats(rng, T, -1, 1);
-  const std::vector<float> dh0 = random_floats(rng, T * hidden, -1e-2f, 1e-2f);
-  const std::vector<float> dhead0 = random_floats(rng, vocab * hidden, -1e-4f, 1e-4f);
+  const LogprobShape s = logprob_shape(T, hidden, vocab, temperature, token_chunk, vocab_chunk);
+  const LogprobInputs in = logprob_inputs(rng, T, hidden, vocab, false);
+  const std::vector<float>&h = in.h, &head = in.head, &dlogp = in.dlogp, &dent = in.dent, &dh0 = in.dh0;
+  const std::vector<float>& dhead0 = in.dhead0;
+  const std::vector<int32_t>& targets = in.targets;
   run_case(
       ctx, "logprob",
       to_string_shape({{"T", T}, {"hidden", hidden}, {"vocab", vocab}, {"token_chunk", token_chunk},
