@@ -3,7 +3,7 @@
 // transformers unchanged. When the model came from a Hugging Face directory, its own config.json is
 // kept instead (it may hold fields the engine does not read) and only the dtype is updated.
 import type { Qwen3Config } from '../engine/model.js';
-import { QWEN_VL_TOKENS } from './presets.js';
+import { visionTokenIds } from './presets.js';
 
 export type SaveDtype = 'bf16' | 'f32';
 
@@ -69,6 +69,7 @@ export function withDtype(config: Record<string, unknown>, dtype: SaveDtype): Re
  */
 function qwen3VlHfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, unknown> {
   const v = c.vision!;
+  const ids = visionTokenIds(c.imageTokenId!);
   const type = c.numExperts ? 'qwen3_vl_moe' : 'qwen3_vl';
   const text = qwen3HfConfig({ ...c, vision: undefined, mropeSection: undefined }, dtype);
   // tie_word_embeddings stays in text_config too: transformers ties lm_head by the text config's flag.
@@ -77,9 +78,9 @@ function qwen3VlHfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, unkno
     architectures: [c.numExperts ? 'Qwen3VLMoeForConditionalGeneration' : 'Qwen3VLForConditionalGeneration'],
     model_type: type,
     image_token_id: c.imageTokenId,
-    video_token_id: QWEN_VL_TOKENS.video,
-    vision_start_token_id: QWEN_VL_TOKENS.visionStart,
-    vision_end_token_id: QWEN_VL_TOKENS.visionEnd,
+    video_token_id: ids.video,
+    vision_start_token_id: ids.visionStart,
+    vision_end_token_id: ids.visionEnd,
     tie_word_embeddings: c.tieEmbeddings,
     text_config: {
       ...text,

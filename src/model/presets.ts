@@ -3,8 +3,16 @@
 // size, so that every id the model can sample decodes.
 import { Model, type Qwen3Config } from '../engine/model.js';
 
-/** The vision token ids of the Qwen3 tokenizer (<|vision_start|>, <|vision_end|>, <|image_pad|>). */
-export const QWEN_VL_TOKENS = { visionStart: 151652, visionEnd: 151653, image: 151655, video: 151656 } as const;
+/**
+ * The vision token ids of a Qwen3 tokenizer whose <|image_pad|> is `image`: it numbers <|vision_start|>,
+ * <|vision_end|>, <|vision_pad|>, <|image_pad|>, <|video_pad|> consecutively.
+ */
+export function visionTokenIds(image: number) {
+  return { visionStart: image - 3, visionEnd: image - 2, image, video: image + 1 } as const;
+}
+
+/** The vision token ids of the Qwen3 tokenizer. */
+export const QWEN_VL_TOKENS = visionTokenIds(151655);
 
 export type ModelShape = Omit<Qwen3Config, 'vocabSize'>;
 
@@ -55,9 +63,14 @@ export type ModelPreset = keyof typeof MODEL_PRESETS;
 export const MODEL_PRESET_NAMES = Object.keys(MODEL_PRESETS) as ModelPreset[];
 
 /** A model of the preset's shape, initialised as Model.create does: the same seed gives the same weights. */
-export function createRandomModel(preset: ModelPreset, options: { vocabSize: number; seed?: number }): Model {
-  const shape = MODEL_PRESETS[preset] as ModelShape;
+export function createRandomModel(
+  preset: ModelPreset,
+  options: { vocabSize: number; seed?: number; initStd?: number; imageTokenId?: number },
+): Model {
+  const shape = { ...(MODEL_PRESETS[preset] as ModelShape) };
+  if (shape.imageTokenId !== undefined && options.imageTokenId !== undefined) shape.imageTokenId = options.imageTokenId;
   const vision = shape.vision ? { ...shape.vision, deepstackIndexes: [...shape.vision.deepstackIndexes] } : undefined;
   const mropeSection = shape.mropeSection ? [...shape.mropeSection] : undefined;
-  return Model.create({ ...shape, vision, mropeSection, vocabSize: options.vocabSize }, { seed: options.seed ?? 0 });
+  const config = { ...shape, vision, mropeSection, vocabSize: options.vocabSize };
+  return Model.create(config, { seed: options.seed ?? 0, initStd: options.initStd });
 }
