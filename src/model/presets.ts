@@ -23,7 +23,7 @@ const TINY_VL = {
   imageTokenId: QWEN_VL_TOKENS.image,
   vision: { depth: 2, hiddenSize: 32, numHeads: 2, intermediateSize: 64, outHiddenSize: 64, inChannels: 3, temporalPatchSize: 2,
     patchSize: 16, spatialMergeSize: 2, positionSide: 8, deepstackIndexes: [0] },
-} as const;
+} as const satisfies ModelShape;
 
 /** 8 experts, 2 per token, renormalised, as Qwen3-30B-A3B routes. */
 const TINY_EXPERTS = {
