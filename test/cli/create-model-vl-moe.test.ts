@@ -46,8 +46,10 @@ t.test('tiny-vl-moe: a Qwen3-VL-MoE directory that loads, runs on an image and s
   const theirs = json(path.join(fixture, 'config.json'));
   t.same([mine.architectures, mine.model_type, mine.text_config.model_type, mine.vision_config.model_type],
     [theirs.architectures, theirs.model_type, theirs.text_config.model_type, theirs.vision_config.model_type]);
-  // Token ids transformers fills in itself, and its own version stamp, are the only keys not written.
-  const notWritten = ['bos_token_id', 'eos_token_id', 'pad_token_id', 'sliding_window', 'transformers_version', 'rope_parameters'];
+  // Not written: what transformers fills in with its defaults (null token ids, no sliding window, the
+  // vision tower's axial rope_parameters) and its version stamp.
+  const notWritten = ['bos_token_id', 'eos_token_id', 'pad_token_id', 'sliding_window', 'transformers_version',
+    'rope_parameters'];
   for (const [label, a, b] of [['', mine, theirs], ['text_config.', mine.text_config, theirs.text_config],
     ['vision_config.', mine.vision_config, theirs.vision_config]] as const) {
     const missing = Object.keys(b).filter((k) => !(k in a) && !notWritten.includes(k));
@@ -55,7 +57,7 @@ t.test('tiny-vl-moe: a Qwen3-VL-MoE directory that loads, runs on an image and s
   }
   t.ok(mine.text_config.rope_parameters?.mrope_section, 'text_config.rope_parameters with mrope_section');
 
-  t.equal(mine.text_config.tie_word_embeddings, true, 'text_config says the embeddings are tied (transformers reads it there)');
+  t.equal(mine.text_config.tie_word_embeddings, true, 'text_config says the embeddings are tied (transformers reads it)');
 
   // Same tensor names as transformers' own save, but the dense MLP of the fixture's mlp_only layer and
   // lm_head (the fixture's is untied; the preset ties it to the embedding).

@@ -40,7 +40,8 @@ t.test('tokens per expert, max and mean load, dropped 0 when every pick lands', 
 });
 
 t.test('picks that reach no expert are counted as dropped', async (t) => {
-  const { model } = standIn([{ auxLoss: Float64Array.from([1]), expertLoad: Float64Array.from([2, 1, 0, 0, 1, 1, 1, 0]) }]);
+  const load = Float64Array.from([2, 1, 0, 0, /* layer 2 */ 1, 1, 1, 0]);
+  const { model } = standIn([{ auxLoss: Float64Array.from([1]), expertLoad: load }]);
   const tally = new RoutingTally(model);
   tally.afterForward(1, 2); // 2 tokens x top-2 x 2 layers = 8 picks, 6 counted
   t.equal((await tally.metrics()).moe_dropped_tokens, 2);
