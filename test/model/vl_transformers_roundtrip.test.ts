@@ -29,6 +29,7 @@ const MODELS = {
 interface TransformersCheck {
   class: string;
   error?: string;
+  processor_error?: string;
   loading: { [kind: string]: string[] };
   input_ids: number[];
   image_grid_thw: number[];
@@ -58,6 +59,7 @@ for (const [name, want] of Object.entries(MODELS)) {
     t.notOk(rec.error, `transformers ran: ${rec.error ?? 'no error'}`);
     if (rec.error) return;
     t.equal(rec.class, want.transformersClass);
+    t.notOk(rec.processor_error, `AutoProcessor loaded the directory: ${rec.processor_error ?? 'no error'}`);
     for (const kind of ['missing_keys', 'unexpected_keys', 'mismatched_keys'])
       t.same(rec.loading[kind] ?? [], [], `transformers reports no ${kind.replace('_', ' ')}`);
 
