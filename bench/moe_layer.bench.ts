@@ -1,14 +1,16 @@
 // Mixture-of-experts training speed on the CPU: forward + backward of a stack of Qwen3-30B-A3B-shaped
 // layers (hidden 2048, 32 heads of 128, 4 KV heads, 128 experts of 768, top-8; fewer layers, a small
-// vocabulary, random weights) as tokens/s and MFU counted on the ACTIVE parameters; and the share of
-// one sparse block's forward that is not expert or router GEMMs (softmax, top-k, the sort by
-// expert, gathers, the weighted combination, SwiGLU), measured by timing the same GEMMs alone.
+// vocabulary, random weights) as tokens/s and MFU counted on the ACTIVE parameters; the share of the
+// step spent routing (softmax, top-k, the sort by expert, gathers by expert, the combination back per
+// token, forward and backward; the ops' own clock, moeRoutingSeconds); and the share of one sparse
+// block's forward that is not expert or router GEMMs (routing and SwiGLU), measured by timing the
+// same GEMMs alone.
 //
 // Model FLOPs per step, active parameters only (recomputation not counted):
 //   6 * T * (attention matrices + router + top_k * 3 * hidden * moe_intermediate per layer + head)
 // + 3 * layers * 4 * heads * head_dim * L(L+1)/2     causal attention, as in train_step.bench.ts
 import { Model, packSequences, type Qwen3Config } from '../src/engine/model.js';
-import { moeBlockForward } from '../src/engine/moe.js';
+import { moeBlockForward, moeRoutingSeconds } from '../src/engine/moe.js';
 import { gemm } from '../src/engine/system.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
@@ -56,17 +58,19 @@ const bench: BenchModule = {
     model.setAuxLossWeight(c.routerAuxLossCoef!);
     const dlogp = new Float32Array(T).fill(-1 / T);
     const step = async () => {
+      moeRoutingSeconds();
       const t0 = performance.now();
       await model.forward(batch, { training: true });
       model.zeroGrad();
       await model.backward({ dlogp });
-      return performance.now() - t0;
+      return { ms: performance.now() - t0, routingS: moeRoutingSeconds() };
     };
     await step(); // warm-up: workspace and gradient buffers
-    const ms = Math.min(await step(), ...(ctx.quick ? [] : [await step()]));
+    const runs = [await step(), ...(ctx.quick ? [] : [await step()])];
+    const { ms, routingS } = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
     const gflops = activeFlops(c, T) / (ms / 1000) / 1e9;
     const shape = `${c.numLayers} layer(s), hidden ${c.hiddenSize}, ${c.numExperts} experts of ${c.moeIntermediateSize} top-${c.numExpertsPerTok}, ${T} tokens`;
-    ctx.log(`moe_layer: ${shape}: forward+backward ${ms.toFixed(0)} ms`);
+    ctx.log(`moe_layer: ${shape}: forward+backward ${ms.toFixed(0)} ms, of which routing ${(routingS * 1000).toFixed(0)} ms`);
 
     // One sparse block's forward against its GEMMs alone (same token counts per expert).
     const H = c.hiddenSize, I = c.moeIntermediateSize!, E = c.numExperts!;
@@ -85,6 +89,10 @@ const bench: BenchModule = {
     const records: BenchRecord[] = [
       { name: 'moe_layer', metric: 'tokens_per_s', value: T / (ms / 1000), unit: 'tokens/s', note: `forward+backward, ${shape}` },
       { name: 'moe_layer', metric: 'active_gflops', value: gflops, unit: 'GFLOP/s', note: shape },
+      {
+        name: 'moe_layer', metric: 'routing_step_share', value: routingS / (ms / 1000), unit: 'fraction',
+        note: 'of the forward+backward step spent routing: softmax, top-k, sort by expert, gathers, combination per token',
+      },
       { name: 'moe_layer', metric: 'routing_share', value: share, unit: 'fraction', note: 'of one sparse block forward outside its GEMMs (routing, sort, gather, combine, SwiGLU)' },
     ];
     if (ctx.peakGflops)

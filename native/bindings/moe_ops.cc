@@ -153,9 +153,15 @@ Napi::Value MoeAuxLoss(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// moeRoutingSeconds() -> seconds the MoE ops spent routing since the last call (see moe.h).
+Napi::Value MoeRoutingSeconds(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), cpu::moe_routing_seconds_take());
+}
+
 }  // namespace
 
 void init_moe_ops(Napi::Env env, Napi::Object exports) {
+  exports.Set("moeRoutingSeconds", Napi::Function::New(env, MoeRoutingSeconds, "moeRoutingSeconds"));
   exports.Set("moeBlockForward", Napi::Function::New(env, MoeBlockForward, "moeBlockForward"));
   exports.Set("moeBlockBackward", Napi::Function::New(env, MoeBlockBackward, "moeBlockBackward"));
   exports.Set("moeAuxLoss", Napi::Function::New(env, MoeAuxLoss, "moeAuxLoss"));

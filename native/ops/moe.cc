@@ -2,6 +2,8 @@
 #include "moe.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <vector>
 
@@ -11,6 +13,23 @@
 
 namespace medix::cpu {
 namespace {
+
+std::atomic<int64_t> routing_ns{0};
+
+// Adds the wall time of its scope to routing_ns.
+class RoutingTimer {
+ public:
+  RoutingTimer() : start_(std::chrono::steady_clock::now()) {}
+  ~RoutingTimer() {
+    const auto elapsed = std::chrono::steady_clock::now() - start_;
+    routing_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count();
+  }
+  RoutingTimer(const RoutingTimer&) = delete;
+  RoutingTimer& operator=(const RoutingTimer&) = delete;
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
 
 // Where each assignment a = t*K + k sits in `order`.
 std::vector<int32_t> positions_of(const int32_t* order, int64_t n) {
@@ -33,6 +52,7 @@ void gather_rows(float* dst, const float* x, const int32_t* order, int64_t r0, i
 
 void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
                        const float* logits, const MoeShape& s) {
+  const RoutingTimer timer;
   const int64_t E = s.E, K = s.K;
   parallel_for(
       s.T,
@@ -73,6 +93,7 @@ void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* 
 
 void moe_route_backward(float* dlogits, const float* dweights, const float* probs, const int32_t* experts,
                         const float* weights, const MoeShape& s) {
+  const RoutingTimer timer;
   const int64_t E = s.E, K = s.K;
   parallel_for(
       s.T,
@@ -106,7 +127,10 @@ void moe_experts_forward(float* out, float* gate, float* up, float* y, const flo
                          const MoeShape& s) {
   const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
   std::vector<float> xs(static_cast<size_t>(n * H)), act(static_cast<size_t>(n * I));
-  gather_rows(xs.data(), x, order, 0, n, K, H);
+  {
+    const RoutingTimer timer;
+    gather_rows(xs.data(), x, order, 0, n, K, H);
+  }
   for (int64_t e = 0; e < s.E; ++e) {
     const int64_t r0 = offsets[e], rows = offsets[e + 1] - r0;
     if (rows == 0) continue;
@@ -117,6 +141,7 @@ void moe_experts_forward(float* out, float* gate, float* up, float* y, const flo
     swiglu_forward(act.data() + r0 * I, gate + r0 * I, up + r0 * I, rows * I);
     linear_forward(y + r0 * H, act.data() + r0 * I, down + e * H * I, nullptr, rows, I, H);
   }
+  const RoutingTimer timer;  // the combination per token
   const std::vector<int32_t> pos = positions_of(order, n);
   parallel_for(
       s.T,
@@ -141,17 +166,20 @@ void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweig
   const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
   // Per sorted position: the token's input row, and dy = w * dout of its token.
   std::vector<float> xs(static_cast<size_t>(n * H)), dys(static_cast<size_t>(n * H)), dxs(static_cast<size_t>(n * H));
-  gather_rows(xs.data(), x, order, 0, n, K, H);
-  gather_rows(dys.data(), dout, order, 0, n, K, H);
-  parallel_for(
-      n,
-      [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; ++r) {
-          const float w = weights[order[r]];
-          for (int64_t h = 0; h < H; ++h) dys[r * H + h] *= w;
-        }
-      },
-      std::max<int64_t>(1, 4096 / H));
+  {
+    const RoutingTimer timer;
+    gather_rows(xs.data(), x, order, 0, n, K, H);
+    gather_rows(dys.data(), dout, order, 0, n, K, H);
+    parallel_for(
+        n,
+        [&](int64_t b, int64_t e) {
+          for (int64_t r = b; r < e; ++r) {
+            const float w = weights[order[r]];
+            for (int64_t h = 0; h < H; ++h) dys[r * H + h] *= w;
+          }
+        },
+        std::max<int64_t>(1, 4096 / H));
+  }
   std::vector<float> act(static_cast<size_t>(n * I)), dact(static_cast<size_t>(n * I)), dg(static_cast<size_t>(n * I)),
       du(static_cast<size_t>(n * I));
   for (int64_t e = 0; e < s.E; ++e) {
@@ -168,6 +196,7 @@ void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweig
     linear_backward(dxs.data() + r0 * H, dwg, nullptr, dg.data() + r0 * I, xe, wg, rows, H, I);
     linear_backward(dxs.data() + r0 * H, dwg + I * H, nullptr, du.data() + r0 * I, xe, wg + I * H, rows, H, I);
   }
+  const RoutingTimer timer;  // the scatter back per token and the routing weights' gradient
   const std::vector<int32_t> pos = positions_of(order, n);
   parallel_for(
       s.T,
@@ -227,5 +256,7 @@ void moe_aux_backward(float* dlogits, const float* probs, const double* counts, 
         64);
   }
 }
+
+double moe_routing_seconds_take() { return static_cast<double>(routing_ns.exchange(0)) * 1e-9; }
 
 }  // namespace medix::cpu

@@ -56,5 +56,11 @@ double moe_aux_loss(const double* counts, const double* prob_sums, int64_t token
 void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu, int64_t n_seqs,
                       int64_t layers, float scale, const MoeShape& s);
 
+// Wall seconds the calls above spent routing since the last call (then restarts from 0): softmax and
+// top-k with their backward, the sort by expert, the gathers of rows by expert and the combination
+// back per token (with the routing weights' gradient). Not the GEMMs, nor SwiGLU. For the benchmark's
+// routing share of a step; a few clock reads per layer, so always on.
+double moe_routing_seconds_take();
+
 }  // namespace cpu
 }  // namespace medix

@@ -1,4 +1,4 @@
-// `medix create-model --preset tiny|small|tiny-moe --out DIR`: a randomly initialised Qwen3-shaped model
+// `medix create-model --preset tiny|small|tiny-vl|small-vl|tiny-moe|tiny-vl-moe --out DIR`: a randomly initialised Qwen3-shaped model
 // directory with the real Qwen3 tokenizer, the way to try medix (and to test it) without a download.
 import { Option, type Command } from 'commander';
 import { existsSync, readdirSync, statSync } from 'node:fs';

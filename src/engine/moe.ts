@@ -46,6 +46,7 @@ interface MoeAddon {
     down: Float32Array,
     o: MoeBlockOptions,
   ): MoeBlockGradients;
+  moeRoutingSeconds(): number;
   moeAuxLoss(logits: Float32Array, cuSeqlens: Int32Array, o: { tokens: number; experts: number; topK: number; layers: number }): {
     loss: number[];
     dLogits: Float32Array;
@@ -79,4 +80,13 @@ export function moeAuxLoss(
   o: { tokens: number; experts: number; topK: number; layers: number },
 ): { loss: number[]; dLogits: Float32Array } {
   return native<MoeAddon>().moeAuxLoss(logits, cuSeqlens, o);
+}
+
+/**
+ * Wall seconds the MoE ops (in a model's forward and backward too) spent routing since the last call,
+ * which restarts the count: softmax and top-k with their backward, the sort by expert, the gathers by
+ * expert and the combination per token. Not the GEMMs nor SwiGLU. For the benchmark's routing share.
+ */
+export function moeRoutingSeconds(): number {
+  return native<MoeAddon>().moeRoutingSeconds();
 }

@@ -1,17 +1,15 @@
-// Engine Qwen3Config -> Hugging Face config.json for a Qwen3ForCausalLM (the inverse of
-// parseHfConfig for the text model), so a model trained from scratch or merged from a run loads in
+// Engine Qwen3Config -> Hugging Face config.json (Qwen3, Qwen3-MoE, Qwen3-VL, Qwen3-VL-MoE; the inverse
+// of parseHfConfig), so a model trained from scratch or merged from a run loads in
 // transformers unchanged. When the model came from a Hugging Face directory, its own config.json is
 // kept instead (it may hold fields the engine does not read) and only the dtype is updated.
 import type { Qwen3Config } from '../engine/model.js';
-import { QWEN_VL_TOKENS } from './presets.js';
+import { visionTokenIds } from './presets.js';
 
 export type SaveDtype = 'bf16' | 'f32';
 
 export const TORCH_DTYPE: Record<SaveDtype, string> = { bf16: 'bfloat16', f32: 'float32' };
 
 export function qwen3HfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, unknown> {
-  if (c.vision && c.numExperts)
-    throw new Error('writing a Qwen3-VL-MoE config from scratch is not supported; save with the source config.json');
   if (c.vision) return qwen3VlHfConfig(c, dtype);
   if (c.mropeSection) throw new Error('writing a text-only config with multimodal rope is not supported; save with the source config.json');
   const moe = c.numExperts
@@ -65,26 +63,32 @@ export function withDtype(config: Record<string, unknown>, dtype: SaveDtype): Re
   return out;
 }
 
-/** Qwen3VLForConditionalGeneration's config.json (the inverse of parseHfConfig for qwen3_vl). */
+/**
+ * Qwen3VLForConditionalGeneration's config.json, or Qwen3VLMoeForConditionalGeneration's when the
+ * text model has experts (the inverse of parseHfConfig for qwen3_vl and qwen3_vl_moe).
+ */
 function qwen3VlHfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, unknown> {
   const v = c.vision!;
+  const ids = visionTokenIds(c.imageTokenId!);
+  const type = c.numExperts ? 'qwen3_vl_moe' : 'qwen3_vl';
   const text = qwen3HfConfig({ ...c, vision: undefined, mropeSection: undefined }, dtype);
-  for (const key of ['architectures', 'rope_theta', 'rope_scaling', 'use_sliding_window', 'tie_word_embeddings']) delete text[key];
+  // tie_word_embeddings stays in text_config too: transformers ties lm_head by the text config's flag.
+  for (const key of ['architectures', 'rope_theta', 'rope_scaling', 'use_sliding_window']) delete text[key];
   return {
-    architectures: ['Qwen3VLForConditionalGeneration'],
-    model_type: 'qwen3_vl',
+    architectures: [c.numExperts ? 'Qwen3VLMoeForConditionalGeneration' : 'Qwen3VLForConditionalGeneration'],
+    model_type: type,
     image_token_id: c.imageTokenId,
-    video_token_id: QWEN_VL_TOKENS.video,
-    vision_start_token_id: QWEN_VL_TOKENS.visionStart,
-    vision_end_token_id: QWEN_VL_TOKENS.visionEnd,
+    video_token_id: ids.video,
+    vision_start_token_id: ids.visionStart,
+    vision_end_token_id: ids.visionEnd,
     tie_word_embeddings: c.tieEmbeddings,
     text_config: {
       ...text,
-      model_type: 'qwen3_vl_text',
+      model_type: `${type}_text`,
       rope_parameters: { rope_type: 'default', rope_theta: c.ropeTheta, mrope_section: c.mropeSection, mrope_interleaved: true },
     },
     vision_config: {
-      model_type: 'qwen3_vl_vision',
+      model_type: `${type}_vision`,
       depth: v.depth,
       hidden_size: v.hiddenSize,
       num_heads: v.numHeads,

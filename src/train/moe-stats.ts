@@ -1,14 +1,16 @@
 // Mixture-of-experts bookkeeping of an update: the load-balancing loss joins the objective with
 // weight router_aux_loss_coef per sequence, normalised like the mini-batch (mean over its
 // sequences, so micro-batching does not change the gradient), and the routing figures of every
-// forward are tallied for metrics.jsonl: the loss, and per sparse layer the largest and the mean
-// number of token picks per expert (every token is routed; none is dropped).
+// forward are tallied for metrics.jsonl: the loss, and per sparse layer the token picks of each
+// expert with their largest and mean, and the picks missing from them (dropped: the engine routes
+// every token to its top-k experts, so this is 0 unless routing loses tokens).
 import { isSparseLayer, type Model } from '../engine/model.js';
 import type { World } from '../engine/world.js';
 
 export class RoutingTally {
   private auxSum = 0; // coef-free aux losses, summed over sequences
   private seqs = 0;
+  private tokens = 0;
   private readonly load: Float64Array; // [sparse layers, experts], summed over forwards
 
   constructor(private readonly model: Model) {
@@ -22,11 +24,12 @@ export class RoutingTally {
   }
 
   /**
-   * After a training forward of a micro-batch whose mini-batch holds `miniSeqs` sequences: sets the
-   * aux weight backward uses, tallies the routing, and returns the aux term of the objective.
+   * After a training forward of `tokens` tokens of a mini-batch that holds `miniSeqs` sequences: sets
+   * the aux weight backward uses, tallies the routing, and returns the aux term of the objective.
    */
-  afterForward(miniSeqs: number): number {
+  afterForward(miniSeqs: number, tokens: number): number {
     if (!this.active) return 0;
+    this.tokens += tokens;
     const coef = this.model.config.routerAuxLossCoef ?? 0;
     this.model.setAuxLossWeight(coef / miniSeqs);
     const r = this.model.routing();
@@ -37,19 +40,29 @@ export class RoutingTally {
     return (coef * aux) / miniSeqs;
   }
 
-  /** moe_aux_loss (mean per sequence), moe_layer<k>_max_load and _mean_load, summed over the world's ranks. */
-  async metrics(world?: World): Promise<Record<`moe_${string}`, number>> {
+  /**
+   * Summed over the world's ranks: moe_aux_loss (mean per sequence); for sparse layer k,
+   * moe_layer<k>_tokens_per_expert (token picks of each expert, an array), _max_load and _mean_load;
+   * moe_dropped_tokens, the picks (tokens x top-k x sparse layers) that no expert received.
+   */
+  async metrics(world?: World): Promise<Record<`moe_${string}`, number | number[]>> {
     if (!this.active) return {};
-    const E = this.model.config.numExperts!;
-    let sums: Float64Array = Float64Array.from([this.auxSum, this.seqs, ...this.load]);
+    const { numExperts: E, numExpertsPerTok: k } = this.model.config;
+    let sums: Float64Array = Float64Array.from([this.auxSum, this.seqs, this.tokens, ...this.load]);
     if (world && world.size > 1) sums = await world.allreduceSum(sums);
-    const [aux, seqs] = sums;
-    const load = sums.subarray(2);
-    const out: Record<`moe_${string}`, number> = { moe_aux_loss: seqs ? aux / seqs : 0 };
-    for (let k = 0; k * E < load.length; k++) {
-      const row = load.slice(k * E, (k + 1) * E);
-      out[`moe_layer${k}_max_load`] = Math.max(...row);
-      out[`moe_layer${k}_mean_load`] = row.reduce((a, b) => a + b, 0) / E;
+    const [aux, seqs, tokens] = sums;
+    const load = sums.subarray(3);
+    const layers = load.length / E!;
+    const routed = load.reduce((a, b) => a + b, 0);
+    const out: Record<`moe_${string}`, number | number[]> = {
+      moe_aux_loss: seqs ? aux / seqs : 0,
+      moe_dropped_tokens: tokens * k! * layers - routed,
+    };
+    for (let l = 0; l < layers; l++) {
+      const row = Array.from(load.subarray(l * E!, (l + 1) * E!));
+      out[`moe_layer${l}_tokens_per_expert`] = row;
+      out[`moe_layer${l}_max_load`] = Math.max(...row);
+      out[`moe_layer${l}_mean_load`] = row.reduce((a, b) => a + b, 0) / E!;
     }
     return out;
   }

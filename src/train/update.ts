@@ -73,7 +73,7 @@ export interface UpdateMetrics extends Omit<PolicyLossMetrics, 'tokens'> {
   optimizer_steps: number;
   skipped_steps: number;
   /** Mixture-of-experts models: the load-balancing loss and each sparse layer's expert load (moe-stats.ts). */
-  [moe: `moe_${string}`]: number;
+  [moe: `moe_${string}`]: number | number[];
 }
 
 type MicroLoss = (
@@ -102,7 +102,7 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
         const packed = packExperience(part);
         const fwd = await model.forward(packed.batch, { training: true, temperature: o.temperature, entropy: wantEntropy });
         const r = micro(fwd.logp, fwd.entropy, part, packed, norm);
-        const aux = routing.afterForward(mini.length);
+        const aux = routing.afterForward(mini.length, packed.batch.tokens.length);
         await model.backward({ dlogp: r.dlogp, dentropy: r.dentropy });
         sums.loss += r.loss + aux;
         if (r.metrics) {

@@ -5,15 +5,11 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { loadModel, readHfConfig } from '../../src/model/load.js';
-import { MODEL_PRESETS, QWEN_VL_TOKENS } from '../../src/model/presets.js';
-import { processImage, readImageProcessorConfig } from '../../src/model/vision/image-processor.js';
-import { multimodalPositions } from '../../src/model/vision/rope-index.js';
+import { MODEL_PRESETS } from '../../src/model/presets.js';
+import { imageBatch } from '../helpers/image-batch.js';
 import { medix } from './run-medix.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
 
 t.test('tiny-vl: a Qwen3-VL directory that loads and runs on an image', async (t) => {
   const out = mkdtempSync(path.join(tmpdir(), 'medix-tiny-vl-'));
@@ -29,20 +25,12 @@ t.test('tiny-vl: a Qwen3-VL directory that loads and runs on an image', async (t
   const model = await loadModel(dir);
   t.ok(model.parameters().some((p) => p.name === 'model.visual.merger.linear_fc2.weight'), 'vision tower loaded');
 
-  const proc = readImageProcessorConfig(path.join(dir, 'preprocessor_config.json'));
   // The fixture image is 96x64; Qwen3-VL's default budget scales it up to at least 65536 pixels.
-  const img = await processImage({ path: path.join(here, '..', 'fixtures', 'hf', 'images', 'a.png') }, proc, 'a.png');
-  const n = (img.grid[0] * img.grid[1] * img.grid[2]) / 4;
-  const tokens = Int32Array.from([1, 2, QWEN_VL_TOKENS.visionStart, ...new Array(n).fill(QWEN_VL_TOKENS.image),
-    QWEN_VL_TOKENS.visionEnd, 3, 4]);
-  const imageGrids = Int32Array.from(img.grid);
-  const positions = multimodalPositions(tokens, imageGrids, { imageTokenId: QWEN_VL_TOKENS.image, merge: 2 });
-  const targets = new Int32Array(tokens.length).fill(-1);
-  targets[tokens.length - 2] = 4;
-  const res = await model.forward({ tokens, cuSeqlens: Int32Array.from([0, tokens.length]), targets, positions,
-    imageGrids, pixels: img.pixels }, { training: true });
-  t.ok(Number.isFinite(res.logp[tokens.length - 2]) && res.logp[tokens.length - 2] < 0, 'a finite log-prob');
+  const batch = await imageBatch(dir);
+  const last = batch.tokens.length - 2;
+  const res = await model.forward(batch, { training: true });
+  t.ok(Number.isFinite(res.logp[last]) && res.logp[last] < 0, 'a finite log-prob');
   model.zeroGrad();
-  await model.backward({ dlogp: new Float32Array(tokens.length).fill(1) });
+  await model.backward({ dlogp: new Float32Array(batch.tokens.length).fill(1) });
   t.ok(model.getGradient('model.visual.patch_embed.proj.weight').some((v) => v !== 0), 'the tower gets gradients');
 });

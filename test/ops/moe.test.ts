@@ -1,10 +1,11 @@
 // Mixture-of-experts block (router linear, softmax, top-k with optional renormalisation, SwiGLU
 // experts over tokens grouped by expert, weighted combination) and transformers' load-balancing
 // loss: forward against a float64 reference written from the definitions, the grouping's order,
-// finite-difference gradients of every input, determinism across thread counts, bad input.
+// finite-difference gradients of every input, determinism across thread counts, bad input; the
+// routing time counter the benchmark reads.
 import t from 'tap';
 
-import { moeAuxLoss, moeBlockBackward, moeBlockForward, type MoeBlockOptions } from '../../src/engine/moe.js';
+import { moeAuxLoss, moeBlockBackward, moeBlockForward, moeRoutingSeconds, type MoeBlockOptions } from '../../src/engine/moe.js';
 import { setThreads, threads } from '../../src/engine/system.js';
 import { assertClose, dot, gradcheck, randn, rng, sameBits } from '../helpers/numeric.js';
 
@@ -180,3 +181,16 @@ t.test('bad input is refused naming the argument', async (t) => {
   t.throws(() => moeBlockForward(inp.x, inp.router, inp.gateUp, inp.down, { ...o, topK: 5 }), /topK/);
   t.throws(() => moeAuxLoss(new Float32Array(6), Int32Array.from([0, 2]), { tokens: 1, experts: 6, topK: 2, layers: 1 }), /cuSeqlens/);
 });
+
+t.test('the routing time counter: counts what a block spends routing, and restarts when read', async (t) => {
+  const inp = inputs(40, shapes[2]);
+  moeRoutingSeconds();
+  t.equal(moeRoutingSeconds(), 0, 'nothing routed since the last read');
+  moeBlockForward(inp.x, inp.router, inp.gateUp, inp.down, inp.o);
+  const forward = moeRoutingSeconds();
+  t.ok(forward > 0, `a forward routes (${forward.toExponential(2)} s)`);
+  moeBlockBackward(new Float32Array(inp.x.length).fill(1), inp.x, inp.router, inp.gateUp, inp.down, inp.o);
+  t.ok(moeRoutingSeconds() > 0, 'a backward routes');
+  t.equal(moeRoutingSeconds(), 0, 'read, it restarts from 0');
+});
+

@@ -1,7 +1,8 @@
 // Training a mixture-of-experts policy end to end: `medix create-model --preset tiny-moe` writes a
 // model every tool loads (per-expert tensors, as transformers expects for qwen3_moe); the trainer
-// on it logs the load-balancing loss and each sparse layer's expert load in metrics.jsonl, moves
-// the weights (router included), and 4 steps equal 2 steps + resume + 2 steps, bit for bit.
+// on it logs the load-balancing loss, each sparse layer's tokens per expert and load, and no dropped
+// token in metrics.jsonl, moves the weights (router included), and 4 steps equal 2 steps + resume +
+// 2 steps, bit for bit.
 import t from 'tap';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,7 +69,14 @@ t.test('4 steps = 2 steps + resume + 2 steps, bit for bit; routing logged', asyn
   t.ok(rows.length >= 4, `${rows.length} rows with the load-balancing loss`);
   for (const r of rows) {
     t.ok(Number.isFinite(r['actor/moe_aux_loss']) && r['actor/moe_aux_loss'] > 0, `aux loss ${r['actor/moe_aux_loss']}`);
-    for (const k of [0, 1]) t.ok(r[`actor/moe_layer${k}_max_load`] >= r[`actor/moe_layer${k}_mean_load`] && r[`actor/moe_layer${k}_mean_load`] > 0, `layer ${k}: max >= mean load > 0`);
+    for (const k of [0, 1]) {
+      t.ok(r[`actor/moe_layer${k}_max_load`] >= r[`actor/moe_layer${k}_mean_load`] && r[`actor/moe_layer${k}_mean_load`] > 0, `layer ${k}: max >= mean load > 0`);
+      const perExpert: number[] = r[`actor/moe_layer${k}_tokens_per_expert`];
+      t.equal(perExpert.length, 8, `layer ${k}: tokens per expert, one count per expert`);
+      t.same([Math.max(...perExpert), perExpert.reduce((a, b) => a + b, 0) / 8],
+        [r[`actor/moe_layer${k}_max_load`], r[`actor/moe_layer${k}_mean_load`]], `layer ${k}: max and mean of those counts`);
+    }
+    t.equal(r['actor/moe_dropped_tokens'], 0, 'no token dropped');
   }
   const split = readFileSync(join(root, 'split', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r['actor/moe_aux_loss'] !== undefined);
   t.same(split.map((r) => r['actor/moe_aux_loss']), rows.map((r) => r['actor/moe_aux_loss']), 'the same aux losses logged by the resumed run');
