@@ -101,3 +101,8 @@ export function stackImages(images: readonly ProcessedImage[]): { grids: Int32Ar
   images.reduce((at, im) => (pixels.set(im.pixels, at), at + im.pixels.length), 0);
   return { grids: Int32Array.from(images.flatMap((im) => im.grid)), pixels };
 }
+
+/** Tokens an image takes in the language model: one per merge x merge block of patches in each frame. */
+export function visualTokenCount(im: ProcessedImage, merge: number): number {
+  return (im.grid[0] * im.grid[1] * im.grid[2]) / (merge * merge);
+}
