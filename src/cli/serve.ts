@@ -6,7 +6,7 @@ import { basename, resolve } from 'node:path';
 import type { Model } from '../engine/model.js';
 import { createGenerationEngine } from '../generate/engine.js';
 import { loadModel } from '../model/load.js';
-import { ImagePool } from '../model/vision/image-pool.js';
+import { DEFAULT_IMAGE_THREADS, ImagePool } from '../model/vision/image-pool.js';
 import { modelImageProcessor } from '../model/vision/model-images.js';
 import { DEFAULT_IMAGE_LIMITS, type ServeImages } from '../serve/chat-images.js';
 import { startServer } from '../serve/server.js';
@@ -20,8 +20,6 @@ interface ImageFlags {
   maxImagePixels: number;
 }
 
-/** Threads of the image preprocessing pool: decoding overlaps generation without taking its cores. */
-const IMAGE_THREADS = 2;
 
 /** A vision model's image intake; none for a text model (which --allow-local-images cannot serve). */
 function serveImages(dir: string, model: Model, o: ImageFlags): ServeImages | undefined {
@@ -37,7 +35,7 @@ function serveImages(dir: string, model: Model, o: ImageFlags): ServeImages | un
     if (!statSync(allowLocalImages).isDirectory()) throw new Error(`--allow-local-images ${o.allowLocalImages}: not a directory`);
   }
   const limits = { maxImages: o.maxImages, maxImageBytes: o.maxImageBytes, maxImagePixels: o.maxImagePixels };
-  return { pool: new ImagePool(processor, IMAGE_THREADS), merge: processor.mergeSize, limits, allowLocalImages };
+  return { pool: new ImagePool(processor, DEFAULT_IMAGE_THREADS), merge: processor.mergeSize, limits, allowLocalImages };
 }
 
 export function registerServe(program: Command): void {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 import { confinedImagePath, ImageFault, imageSize, type ImageSource } from '../data/images.js';
 import type { ImagePool } from '../model/vision/image-pool.js';
+import { dataUrlBytes, imageParts } from '../model/vision/chat-images.js';
 import type { ProcessedImage } from '../model/vision/image-processor.js';
 import type { ChatContentPart } from '../tokenizer/types.js';
 
@@ -42,24 +43,10 @@ export class ChatImageError extends Error {
 
 type Message = { content: string | ChatContentPart[] };
 
-/** The image parts of the messages, in order, with their OpenAI parameter path. */
-export function imageParts(messages: readonly Message[]): { param: string; url: string }[] {
-  return messages.flatMap((m, i) =>
-    typeof m.content === 'string'
-      ? []
-      : m.content.flatMap((p, j) => (p.type === 'image_url' ? [{ param: `messages.${i}.content.${j}`, url: p.image_url.url }] : [])),
-  );
-}
-
-const DATA_URL = /^data:(image\/(?:png|jpeg));base64,/i;
-
 /** Where a part's image comes from, under the server's rules; sizes the bytes. */
 function sourceOf(url: string, o: ServeImages): { source: ImageSource; bytes: number } {
-  const data = DATA_URL.exec(url);
-  if (data) {
-    const bytes = Buffer.from(url.slice(data[0].length), 'base64');
-    return { source: { bytes }, bytes: bytes.length };
-  }
+  const data = dataUrlBytes(url, /image\/(?:png|jpeg)/);
+  if (data) return { source: { bytes: data }, bytes: data.length };
   if (url.startsWith('data:')) throw new Error('a data: URL must be base64 image/png or image/jpeg (data:image/png;base64,...)');
   if (/^https?:/i.test(url)) throw new Error('this server never fetches http(s) URLs; send the image as a data: URL');
   if (/^[a-z][a-z0-9+.-]*:/i.test(url) && !url.startsWith('file:'))

@@ -6,12 +6,14 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ZodType } from 'zod';
 import { GenerationRequestError } from '../generate/engine.js';
-import { visualTokenCount, type ProcessedImage } from '../model/vision/image-processor.js';
+import { chatRequestParts, imageParts } from '../model/vision/chat-images.js';
+import type { ProcessedImage } from '../model/vision/image-processor.js';
 import { TokenizerError } from '../tokenizer/error.js';
-import { encodeChatPrompt } from '../tokenizer/image-pads.js';
-import type { GeneratedSample, GenerationEngine, GenerationResult, SamplingParams, TokenEvent } from '../generate/types.js';
+import type {
+  GeneratedSample, GenerationEngine, GenerationRequest, GenerationResult, SamplingParams, TokenEvent,
+} from '../generate/types.js';
 import type { ChatMessage, TextTokenizer } from '../tokenizer/types.js';
-import { ChatImageError, chatImages, imageParts, type ServeImages } from './chat-images.js';
+import { ChatImageError, chatImages, type ServeImages } from './chat-images.js';
 import { EventStream } from './event-stream.js';
 import { apiKeyMatches, exposureWarning, hostAllowed, TokenBudget } from './guards.js';
 import { chatRequestSchema, completionRequestSchema, type ChatRequest, type CompletionRequest } from './schemas.js';
@@ -53,7 +55,7 @@ export interface RunningServer {
 }
 
 /** What one generation starts from: token ids, and a vision model's images for their image tokens. */
-type ChatPrompt = { promptIds: number[]; images?: ProcessedImage[] };
+type ChatPrompt = Pick<GenerationRequest, 'promptIds' | 'images'>;
 
 class HttpError extends Error {
   constructor(
@@ -225,10 +227,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
    */
   async function chatPrompt(r: ChatRequest): Promise<ChatPrompt> {
     const images = await imagesOf(r);
-    const counts = images.map((im) => visualTokenCount(im, o.images!.merge));
     const options = { addGenerationPrompt: true, enableThinking: r.chat_template_kwargs?.enable_thinking ?? o.enableThinking ?? true };
     try {
-      return { promptIds: encodeChatPrompt(o.tokenizer, r.messages as ChatMessage[], options, counts).ids, images };
+      return chatRequestParts(o.tokenizer, r.messages as ChatMessage[], options, images, o.images?.merge ?? 1);
     } catch (e) {
       if (e instanceof TokenizerError) throw new HttpError(400, e.message, 'invalid_request_error', 'messages');
       throw e;
