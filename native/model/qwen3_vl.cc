@@ -38,8 +38,8 @@ std::unique_ptr<VisionTower> Qwen3Model::run_tower(const float* pixels, const Im
   for (size_t i = 0; i < vp.size(); ++i) w.push_back(weights_ + params_[vision_first_ + i].offset);
   auto tower = std::make_unique<VisionTower>(*cfg_.vision);
   tower->forward(w, pixels, std::vector<ImageGrid>(grids, grids + n_images));
-  MEDIX_CHECK(image_tokens == tower->tokens(), fn, ": the batch has ", image_tokens, " image tokens but its images give ",
-              tower->tokens(), " (one per merge block of each grid)");
+  MEDIX_CHECK(image_tokens == tower->tokens(), fn, ": the batch has ", image_tokens,
+              " image tokens but its images give ", tower->tokens(), " (one per merge block of each grid)");
   return tower;
 }
 

@@ -48,10 +48,12 @@ function promptIds(tokenizer: HfTokenizer, o: GenerateOptions, imageTokens: numb
       throw err;
     }
   }
-  const content: ChatContentPart[] = [...imageTokens.map(() => ({ type: 'image' as const })), { type: 'text', text: o.prompt }];
+  const images = imageTokens.map((): ChatContentPart => ({ type: 'image' }));
+  const parts: ChatContentPart[] = [...images, { type: 'text', text: o.prompt }];
+  const content = imageTokens.length ? parts : o.prompt;
   try {
     const options = { addGenerationPrompt: true, enableThinking: o.enableThinking ?? true };
-    return encodeChatPrompt(tokenizer, [{ role: 'user', content: imageTokens.length ? content : o.prompt }], options, imageTokens).ids;
+    return encodeChatPrompt(tokenizer, [{ role: 'user', content }], options, imageTokens).ids;
   } catch (err) {
     if (err instanceof TokenizerError) throw new Error(`${err.message}; pass --no-chat to use the prompt as raw text`);
     throw err;

@@ -20,6 +20,20 @@ interface ImageFlags {
   maxImagePixels: number;
 }
 
+interface ServeFlags extends ImageFlags {
+  model: string;
+  servedModelName?: string;
+  host: string;
+  port: number;
+  apiKey?: string;
+  maxTokensCap: number;
+  maxBodyBytes: number;
+  maxBatch: number;
+  enableThinking?: boolean;
+  maxQueuedTokens: number;
+  allowHost?: string[];
+}
+
 
 /** A vision model's image intake; none for a text model (which --allow-local-images cannot serve). */
 function serveImages(dir: string, model: Model, o: ImageFlags): ServeImages | undefined {
@@ -30,12 +44,15 @@ function serveImages(dir: string, model: Model, o: ImageFlags): ServeImages | un
     try {
       allowLocalImages = realpathSync(o.allowLocalImages);
     } catch (e) {
-      throw new Error(`--allow-local-images ${o.allowLocalImages}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new Error(`--allow-local-images ${o.allowLocalImages}: ${why}`);
     }
-    if (!statSync(allowLocalImages).isDirectory()) throw new Error(`--allow-local-images ${o.allowLocalImages}: not a directory`);
+    if (!statSync(allowLocalImages).isDirectory())
+      throw new Error(`--allow-local-images ${o.allowLocalImages}: not a directory`);
   }
   const limits = { maxImages: o.maxImages, maxImageBytes: o.maxImageBytes, maxImagePixels: o.maxImagePixels };
-  return { pool: new ImagePool(processor, DEFAULT_IMAGE_THREADS), merge: processor.mergeSize, limits, allowLocalImages };
+  const pool = new ImagePool(processor, DEFAULT_IMAGE_THREADS);
+  return { pool, merge: processor.mergeSize, limits, allowLocalImages };
 }
 
 export function registerServe(program: Command): void {
@@ -54,11 +71,11 @@ export function registerServe(program: Command): void {
     .option('--allow-host <names...>', 'Host header names accepted besides the bound address (against DNS rebinding)')
     .option('--enable-thinking', 'chats think by default, as Qwen3 (the default; clients can set chat_template_kwargs.enable_thinking)')
     .option('--no-enable-thinking', 'chats default to thinking off (clients can still set chat_template_kwargs.enable_thinking)')
-    .option('--allow-local-images <dir>', 'image parts may name local files (file:// URLs or paths) inside this directory; off by default')
-    .option('--max-images <n>', 'most images in one request (vision models)', positiveInt, DEFAULT_IMAGE_LIMITS.maxImages)
-    .option('--max-image-bytes <n>', 'most bytes of one image, after base64 decoding', positiveInt, DEFAULT_IMAGE_LIMITS.maxImageBytes)
-    .option('--max-image-pixels <n>', 'most pixels (width x height as stored) of one image', positiveInt, DEFAULT_IMAGE_LIMITS.maxImagePixels)
-    .action(async (o: ImageFlags & { model: string; servedModelName?: string; host: string; port: number; apiKey?: string; maxTokensCap: number; maxBodyBytes: number; maxBatch: number; enableThinking?: boolean; maxQueuedTokens: number; allowHost?: string[] }) => {
+    .option('--allow-local-images <dir>', 'image parts may name local files (file:// URLs or paths) in this folder')
+    .option('--max-images <n>', 'most images in one request', positiveInt, DEFAULT_IMAGE_LIMITS.maxImages)
+    .option('--max-image-bytes <n>', 'most bytes of one image', positiveInt, DEFAULT_IMAGE_LIMITS.maxImageBytes)
+    .option('--max-image-pixels <n>', 'most pixels of one image', positiveInt, DEFAULT_IMAGE_LIMITS.maxImagePixels)
+    .action(async (o: ServeFlags) => {
       const dir = resolve(o.model);
       const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
       const images = serveImages(dir, model, o);

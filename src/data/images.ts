@@ -71,7 +71,8 @@ export function confinedImagePath(baseDir: string, path: string, dirName = 'the 
   } catch (e) {
     throw new ImageFault(`cannot read image '${path}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  if (!isInside(realpathSync(root), real)) throw new ImageFault(`image path '${path}' is a link to ${real}, outside ${dirName}`);
+  if (!isInside(realpathSync(root), real))
+    throw new ImageFault(`image path '${path}' is a link to ${real}, outside ${dirName}`);
   return real;
 }
 

@@ -35,7 +35,8 @@ export class EngineChatModel implements ChatModel {
     );
     const options = { addGenerationPrompt: true, enableThinking: request.thinking };
     const prompt = chatRequestParts(this.tokenizer, request.messages, options, images, this.images?.merge ?? 1);
-    const result = await this.engine.generate({ ...prompt, params: { temperature: request.temperature, maxNewTokens: request.maxTokens } });
+    const params = { temperature: request.temperature, maxNewTokens: request.maxTokens };
+    const result = await this.engine.generate({ ...prompt, params });
     const sample = result.samples[0];
     return { text: sample.text, finishReason: sample.finishReason };
   }

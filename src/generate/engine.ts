@@ -188,8 +188,8 @@ export class Qwen3GenerationEngine implements GenerationEngine {
     this.vocab = c.vocabSize;
     this.skipSpecial = options.skipSpecialTokens ?? true;
     this.mrope = (c.mropeSection?.length ?? 0) > 0;
-    this.vision =
-      c.vision && c.imageTokenId !== undefined ? { imageTokenId: c.imageTokenId, merge: c.vision.spatialMergeSize } : null;
+    const { vision, imageTokenId } = c;
+    this.vision = vision && imageTokenId !== undefined ? { imageTokenId, merge: vision.spatialMergeSize } : null;
     this.gen = createNativeGenerator(model, this.blockSize, this.numBlocks);
   }
 
@@ -254,7 +254,8 @@ export class Qwen3GenerationEngine implements GenerationEngine {
     const stopIds = new Set<number>(p.ignoreEos ? [] : this.eos);
     (p.stopTokenIds ?? []).forEach((id, i) => stopIds.add(integerIn(id, `stopTokenIds[${i}]`, 0, this.vocab - 1)));
     const layout = this.layout(request);
-    return { n, layout, maxNewTokens, sampler: { temperature, topP, topK, minP, repetitionPenalty, seed }, stop, stopIds };
+    const sampler = { temperature, topP, topK, minP, repetitionPenalty, seed };
+    return { n, layout, maxNewTokens, sampler, stop, stopIds };
   }
 
   /** A Qwen3-VL prompt's positions and images; null for a model without multimodal positions. */

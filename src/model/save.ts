@@ -123,7 +123,8 @@ export function writeModelMetadata(model: Model, dir: string, options: Pick<Save
   // A Qwen3-VL model always leaves with image processor settings: Qwen3-VL's defaults when none came along.
   if (model.config.vision && !existsSync(join(dir, 'preprocessor_config.json'))) json('preprocessor_config.json', qwen3VlProcessorConfig(model.config));
   // ... and with a chat template that places its images (medix's, when the one that came along cannot).
-  if (model.config.vision && !dirTemplateReadsImages(dir)) atomicWriteFileSync(join(dir, 'chat_template.jinja'), QWEN3_VL_CHAT_TEMPLATE);
+  if (model.config.vision && !dirTemplateReadsImages(dir))
+    atomicWriteFileSync(join(dir, 'chat_template.jinja'), QWEN3_VL_CHAT_TEMPLATE);
 }
 
 export function saveModel(model: Model, dir: string, options: SaveOptions = {}): void {

@@ -47,11 +47,13 @@ type Message = { content: string | ChatContentPart[] };
 function sourceOf(url: string, o: ServeImages): { source: ImageSource; bytes: number } {
   const data = dataUrlBytes(url, /image\/(?:png|jpeg)/);
   if (data) return { source: { bytes: data }, bytes: data.length };
-  if (url.startsWith('data:')) throw new Error('a data: URL must be base64 image/png or image/jpeg (data:image/png;base64,...)');
+  if (url.startsWith('data:'))
+    throw new Error('a data: URL must be base64 image/png or image/jpeg (data:image/png;base64,...)');
   if (/^https?:/i.test(url)) throw new Error('this server never fetches http(s) URLs; send the image as a data: URL');
   if (/^[a-z][a-z0-9+.-]*:/i.test(url) && !url.startsWith('file:'))
-    throw new Error(`unsupported image URL scheme ${url.split(':')[0]}: (data: URLs, or local files with --allow-local-images)`);
-  if (!o.allowLocalImages) throw new Error('local image files are off; the server reads them only when started with --allow-local-images DIR');
+    throw new Error(`unsupported image URL scheme ${url.split(':')[0]}: (data: URLs, or --allow-local-images files)`);
+  if (!o.allowLocalImages)
+    throw new Error('local image files are off; the server reads them only when started with --allow-local-images DIR');
   let path: string;
   try {
     path = url.startsWith('file:') ? fileURLToPath(url) : url;
@@ -62,17 +64,21 @@ function sourceOf(url: string, o: ServeImages): { source: ImageSource; bytes: nu
   return { source: { path: real }, bytes: statSync(real).size };
 }
 
+const tooMany = (limit: string) => `more than this server takes (${limit})`;
+
 /** Reads, checks and preprocesses the images of a chat request, in order. */
 export async function chatImages(messages: readonly Message[], o: ServeImages): Promise<ProcessedImage[]> {
   const parts = imageParts(messages);
   const { maxImages, maxImageBytes, maxImagePixels } = o.limits;
-  if (parts.length > maxImages)
-    throw new ChatImageError(parts[maxImages].param, `the request has ${parts.length} images, more than this server takes (--max-images ${maxImages})`);
+  if (parts.length > maxImages) {
+    const message = `the request has ${parts.length} images, ${tooMany(`--max-images ${maxImages}`)}`;
+    throw new ChatImageError(parts[maxImages].param, message);
+  }
   const sources = parts.map(({ param, url }) => {
     try {
       const { source, bytes } = sourceOf(url, o);
       if (bytes > maxImageBytes)
-        throw new Error(`the image has ${bytes} bytes, more than this server takes (--max-image-bytes ${maxImageBytes})`);
+        throw new Error(`the image has ${bytes} bytes, ${tooMany(`--max-image-bytes ${maxImageBytes}`)}`);
       return source;
     } catch (e) {
       throw new ChatImageError(param, (e as Error).message);
@@ -83,8 +89,9 @@ export async function chatImages(messages: readonly Message[], o: ServeImages): 
       const { param } = parts[k];
       try {
         const { width, height } = await imageSize(source);
+        const pixels = `${width} x ${height} pixels`;
         if (width * height > maxImagePixels)
-          throw new ImageFault(`the image has ${width} x ${height} pixels, more than this server takes (--max-image-pixels ${maxImagePixels})`);
+          throw new ImageFault(`the image has ${pixels}, ${tooMany(`--max-image-pixels ${maxImagePixels}`)}`);
         return await o.pool.process(source, param);
       } catch (e) {
         if (e instanceof ImageFault) throw new ChatImageError(param, e.message.replace(`${param}: `, ''));

@@ -197,7 +197,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   };
 
   /** Runs one generation; streams through `emit` when given. */
-  async function generate(prompt: ChatPrompt, params: SamplingParams, signal: AbortSignal, emit?: (e: TokenEvent) => void): Promise<GenerationResult> {
+  async function generate(
+    prompt: ChatPrompt, params: SamplingParams, signal: AbortSignal, emit?: (e: TokenEvent) => void,
+  ): Promise<GenerationResult> {
     try {
       return await o.engine.generate({ ...prompt, params, signal, onToken: emit });
     } catch (e) {
@@ -212,7 +214,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   async function imagesOf(r: ChatRequest): Promise<ProcessedImage[]> {
     const parts = imageParts(r.messages);
     if (parts.length === 0) return [];
-    if (!o.images) throw new HttpError(400, `${parts[0].param}: this server runs a text-only model; it cannot take images`, 'invalid_request_error', parts[0].param);
+    const { param } = parts[0];
+    const refusal = `${param}: this server runs a text-only model; it cannot take images`;
+    if (!o.images) throw new HttpError(400, refusal, 'invalid_request_error', param);
     try {
       return await chatImages(r.messages, o.images);
     } catch (e) {
@@ -227,7 +231,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
    */
   async function chatPrompt(r: ChatRequest): Promise<ChatPrompt> {
     const images = await imagesOf(r);
-    const options = { addGenerationPrompt: true, enableThinking: r.chat_template_kwargs?.enable_thinking ?? o.enableThinking ?? true };
+    const enableThinking = r.chat_template_kwargs?.enable_thinking ?? o.enableThinking ?? true;
+    const options = { addGenerationPrompt: true, enableThinking };
     try {
       return chatRequestParts(o.tokenizer, r.messages as ChatMessage[], options, images, o.images?.merge ?? 1);
     } catch (e) {

@@ -17,7 +17,8 @@ export interface EncodedChat {
 /** The id of <|image_pad|> in the tokenizer's vocabulary; a tokenizer without it cannot take images. */
 export function imagePadId(tokenizer: TextTokenizer): number {
   const ids = tokenizer.encode(IMAGE_PAD, { addSpecialTokens: false });
-  if (ids.length !== 1) throw new TokenizerError(`the tokenizer has no ${IMAGE_PAD} token, so its prompts cannot hold images`);
+  if (ids.length !== 1)
+    throw new TokenizerError(`the tokenizer has no ${IMAGE_PAD} token, so its prompts cannot hold images`);
   return ids[0];
 }
 

@@ -31,24 +31,24 @@ writeModelMetadata(model, modelDir, { tokenizerDir: defaultTokenizerDir() });
 const tokenizer = await loadTokenizer(modelDir);
 const processor = readImageProcessorConfig(join(modelDir, 'preprocessor_config.json'));
 const tasks = selectTasks(loadTasks(DEFAULT_TASKS_FILE), ['rad_vqa']);
-const rows = readFileSync(join(fixtures, 'vqa_rad.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { image: string; question: string });
+const jsonLines = <T>(file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as T);
+const rows = jsonLines<{ image: string; question: string }>(join(fixtures, 'vqa_rad.jsonl'));
 const MAX_TOKENS = 6;
 
 interface Generation { prompt: string; status: string; images: number; output?: string; error?: string }
-const generations = (dir: string) =>
-  readFileSync(join(dir, 'generations.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Generation);
+const generations = (dir: string) => jsonLines<Generation>(join(dir, 'generations.jsonl'));
 
 t.test('a tiny-vl candidate answers each image question from its image', async (t) => {
   const pool = new ImagePool(processor, 1);
-  const candidate = new EngineChatModel('tiny-vl', createGenerationEngine(model, { tokenizer }), tokenizer, { pool, merge: 2 });
+  const engine = createGenerationEngine(model, { tokenizer });
+  t.teardown(() => engine.close());
+  const candidate = new EngineChatModel('tiny-vl', engine, tokenizer, { pool, merge: 2 });
   const out = join(root, 'vl');
   const result = await runEval({ outputDir: out, phases: ['generate'], tasks, dataDir: fixtures, candidate,
     generation: { temperature: 0, maxTokens: MAX_TOKENS, concurrency: 2 } });
   await candidate.close();
   t.same([result.generate?.ok, result.generate?.errors], [3, 0], 'three answered, none failed');
 
-  const engine = createGenerationEngine(model, { tokenizer });
-  t.teardown(() => engine.close());
   for (const g of generations(out)) {
     const row = rows.find((r) => g.prompt.includes(r.question))!;
     t.equal(g.images, 1, `${row.image}: one image`);
@@ -62,10 +62,12 @@ t.test('a tiny-vl candidate answers each image question from its image', async (
 
 t.test('a text-only candidate records image questions as errors', async (t) => {
   const text = createRandomModel('tiny', { vocabSize: baseTokenizer.vocabSize, seed: 1 });
-  const candidate = new EngineChatModel('tiny', createGenerationEngine(text, { tokenizer: baseTokenizer }), baseTokenizer);
+  const engine = createGenerationEngine(text, { tokenizer: baseTokenizer });
+  const candidate = new EngineChatModel('tiny', engine, baseTokenizer);
   const out = join(root, 'text');
   const result = await runEval({ outputDir: out, phases: ['generate'], tasks, dataDir: fixtures, candidate,
     generation: { temperature: 0, maxTokens: 2 } });
   t.same([result.generate?.ok, result.generate?.errors], [0, 3]);
-  t.ok(generations(out).every((g) => g.status === 'error' && /text-only model \(no vision tower\) cannot answer/.test(g.error!)));
+  const refused = /text-only model \(no vision tower\) cannot answer/;
+  t.ok(generations(out).every((g) => g.status === 'error' && refused.test(g.error!)));
 });

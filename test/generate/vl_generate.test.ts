@@ -42,7 +42,9 @@ function imageTokens(im: ProcessedImage): number[] {
  * Greedy continuation by full forwards, ending after `steps` tokens or at a sampled image token (the
  * requests stop there: a full forward would take it for one of the prompt's images).
  */
-async function greedyReference(model: Model, prompt: number[], steps: number, images: ProcessedImage[]): Promise<number[]> {
+async function greedyReference(
+  model: Model, prompt: number[], steps: number, images: ProcessedImage[],
+): Promise<number[]> {
   const seq = [...prompt];
   while (seq.length < prompt.length + steps && seq[seq.length - 1] !== IMAGE) {
     const { logits } = await model.forward(fullBatch(model, seq, images), { logits: true });
@@ -58,7 +60,7 @@ const requests: { promptIds: number[]; images: ProcessedImage[] }[] = [
   { promptIds: [...imageTokens(wide), 30, ...imageTokens(small), 11, 4, 19, 26], images: [wide, small] },
 ];
 
-t.test('greedy decoding with images equals teacher-forced full forwards, image and text prompts in one batch', async (t) => {
+t.test('greedy decoding with images equals teacher-forced full forwards, image and text prompts batched', async (t) => {
   const model = tinyVl(1);
   const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
   const steps = 10;
@@ -84,7 +86,8 @@ t.test('sampled log-probs with images equal Model.forward over the finished sequ
       const { logp } = await model.forward(fullBatch(model, seq, r.images), { temperature: params.temperature });
       const want = Array.from(logp.subarray(r.promptIds.length - 1, seq.length - 1));
       const worst = Math.max(...want.map((w, k) => Math.abs(w - s.logprobs[k])));
-      t.ok(worst < 1e-4, `request ${i}, sample ${j}: worst |diff| ${worst.toExponential(2)} over ${want.length} tokens`);
+      const what = `request ${i}, sample ${j}: worst |diff| ${worst.toExponential(2)} over ${want.length} tokens`;
+      t.ok(worst < 1e-4, what);
     }
 });
 

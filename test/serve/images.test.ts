@@ -41,7 +41,8 @@ const QUESTION = 'Which organ is shown?';
 const limits = { maxImages: 2, maxImageBytes: 40_000, maxImagePixels: 200 * 200 };
 async function serve(allowLocalImages?: string): Promise<RunningServer> {
   const images = { pool: new ImagePool(processor, 1), merge: 2, limits, allowLocalImages };
-  return startServer({ engine: createGenerationEngine(model, { tokenizer }), tokenizer, modelName: 'tiny-vl', port: 0, images });
+  const engine = createGenerationEngine(model, { tokenizer });
+  return startServer({ engine, tokenizer, modelName: 'tiny-vl', port: 0, images });
 }
 
 /** POSTs a chat whose user message holds `urls` as image_url parts, then the question. */
@@ -52,14 +53,16 @@ async function chat(server: RunningServer, urls: string[]) {
   return { status: res.status, json: await res.json() };
 }
 
-t.test('an image part gets the engine\'s answer for the prompt with that image, from a data: URL or an allowed file', async (t) => {
+t.test('an image part gets the engine\'s answer with that image, from a data: URL or an allowed file', async (t) => {
   const server = await serve(realpathSync(allowed));
   t.teardown(() => server.close());
   const image = await processImage({ bytes: png }, processor, 'a.png');
   const content = [{ type: 'image' as const }, { type: 'text' as const, text: QUESTION }];
-  const { ids } = encodeChatPrompt(tokenizer, [{ role: 'user', content }], { enableThinking: true }, [visualTokenCount(image, 2)]);
+  const counts = [visualTokenCount(image, 2)];
+  const { ids } = encodeChatPrompt(tokenizer, [{ role: 'user', content }], { enableThinking: true }, counts);
   const engine = createGenerationEngine(model, { tokenizer });
-  const want = (await engine.generate({ promptIds: ids, images: [image], params: { temperature: 0, maxNewTokens: 6 } })).samples[0];
+  const params = { temperature: 0, maxNewTokens: 6 };
+  const want = (await engine.generate({ promptIds: ids, images: [image], params })).samples[0];
   await engine.close();
 
   const answer = await chat(server, [dataUrl(png)]);
@@ -79,8 +82,9 @@ t.test('what the server refuses: a 400 naming the part, the limit or the rule', 
   t.teardown(() => server.close());
   const big = await sharp({ create: { width: 300, height: 300, channels: 3, background: '#404040' } }).png().toBuffer();
   const cases: [string[], string, RegExp][] = [
-    [[dataUrl(png), dataUrl(png), dataUrl(png)], 'messages.0.content.2', /3 images, more than this server takes \(--max-images 2\)/],
-    [[dataUrl(png), dataUrl(readFileSync(join(root, 'outside.png')))], 'messages.0.content.1', /70465 bytes, .*--max-image-bytes 40000/],
+    [[dataUrl(png), dataUrl(png), dataUrl(png)], 'messages.0.content.2', /3 images, more than .* \(--max-images 2\)/],
+    [[dataUrl(png), dataUrl(readFileSync(join(root, 'outside.png')))], 'messages.0.content.1',
+      /70465 bytes, .*--max-image-bytes 40000/],
     [[dataUrl(big)], 'messages.0.content.0', /300 x 300 pixels, .*--max-image-pixels 40000/],
     [['data:image/png;base64,AAAA'], 'messages.0.content.0', /not a readable image/],
     [['data:image/gif;base64,AAAA'], 'messages.0.content.0', /must be base64 image\/png or image\/jpeg/],

@@ -10,16 +10,18 @@ import { join } from 'node:path';
 import { Model } from '../../src/engine/model.js';
 import { writeModelMetadata } from '../../src/model/save.js';
 import { MODEL_PRESETS } from '../../src/model/presets.js';
-import { defaultTokenizerDir, encodeChatPrompt, expandImagePads, IMAGE_PAD, loadTokenizer } from '../../src/tokenizer/index.js';
+import {
+  defaultTokenizerDir, encodeChatPrompt, expandImagePads, IMAGE_PAD, loadTokenizer,
+} from '../../src/tokenizer/index.js';
 import type { ChatMessage } from '../../src/tokenizer/index.js';
 
-function modelDir(t: Test, vision: boolean): string {
+function modelDir(t: Test, withVision: boolean): string {
   const dir = mkdtempSync(join(tmpdir(), 'medix-image-pads-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const { vision: tower, mropeSection, ...text } = MODEL_PRESETS['tiny-vl'];
-  const config = vision
-    ? { ...text, vocabSize: 64, imageTokenId: 60, mropeSection: [...mropeSection], vision: { ...tower, deepstackIndexes: [0] } }
-    : { ...MODEL_PRESETS.tiny, vocabSize: 64 };
+  const { vision, mropeSection, ...text } = MODEL_PRESETS['tiny-vl'];
+  const tower = { ...vision, deepstackIndexes: [0] };
+  const vl = { ...text, imageTokenId: 60, mropeSection: [...mropeSection], vision: tower };
+  const config = { ...(withVision ? vl : MODEL_PRESETS.tiny), vocabSize: 64 };
   writeModelMetadata(Model.create(config), dir, { tokenizerDir: defaultTokenizerDir() });
   return dir;
 }
@@ -41,8 +43,9 @@ t.test('a Qwen3-VL directory renders image parts in place; the pads expand to ea
   const at = plain.indexOf(pad), second = plain.indexOf(pad, at + 1);
   t.same(ids, [...plain.slice(0, at), ...Array(4).fill(pad), ...plain.slice(at + 1, second), ...Array(6).fill(pad),
     ...plain.slice(second + 1)], 'the first pad becomes 4, the second 6; nothing else changes');
-  t.same(encodeChatPrompt(tok, [{ role: 'user', content: 'hi' }], {}).ids,
-    tok.encode(tok.applyChatTemplate([{ role: 'user', content: 'hi' }]), { addSpecialTokens: false }), 'a text chat as encoded');
+  const hi: ChatMessage[] = [{ role: 'user', content: 'hi' }];
+  t.same(encodeChatPrompt(tok, hi, {}).ids, tok.encode(tok.applyChatTemplate(hi), { addSpecialTokens: false }),
+    'a text chat as encoded');
 });
 
 t.test('pads and images must agree; a text model keeps its text template, which refuses images', async (t) => {

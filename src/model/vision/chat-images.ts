@@ -7,12 +7,20 @@ import { encodeChatPrompt } from '../../tokenizer/image-pads.js';
 import type { ChatContentPart, ChatMessage, ChatTemplateOptions, TextTokenizer } from '../../tokenizer/types.js';
 import { visualTokenCount, type ProcessedImage } from './image-processor.js';
 
-/** The image parts of the messages, in order, with their OpenAI parameter path (messages.i.content.j). */
-export function imageParts(messages: readonly { content: string | ChatContentPart[] }[]): { param: string; url: string }[] {
+export interface ImagePart {
+  /** The part's OpenAI parameter path: messages.i.content.j. */
+  param: string;
+  url: string;
+}
+
+/** The image parts of the messages, in order. */
+export function imageParts(messages: readonly { content: string | ChatContentPart[] }[]): ImagePart[] {
   return messages.flatMap((m, i) =>
     typeof m.content === 'string'
       ? []
-      : m.content.flatMap((p, j) => (p.type === 'image_url' ? [{ param: `messages.${i}.content.${j}`, url: p.image_url.url }] : [])),
+      : m.content.flatMap((p, j) =>
+          p.type === 'image_url' ? [{ param: `messages.${i}.content.${j}`, url: p.image_url.url }] : [],
+        ),
   );
 }
 
@@ -25,7 +33,11 @@ export function dataUrlBytes(url: string, types: RegExp = /image\/[\w.+-]+/): Ui
 
 /** The prompt ids and images of a chat whose image parts are `images`, in order. */
 export function chatRequestParts(
-  tokenizer: TextTokenizer, messages: ChatMessage[], options: ChatTemplateOptions, images: ProcessedImage[], merge: number,
+  tokenizer: TextTokenizer,
+  messages: ChatMessage[],
+  options: ChatTemplateOptions,
+  images: ProcessedImage[],
+  merge: number,
 ): Pick<GenerationRequest, 'promptIds' | 'images'> {
   const counts = images.map((im) => visualTokenCount(im, merge));
   return { promptIds: encodeChatPrompt(tokenizer, messages, options, counts).ids, images };

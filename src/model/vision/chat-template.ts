@@ -31,7 +31,7 @@ export const QWEN3_VL_CHAT_TEMPLATE = `{%- for message in messages -%}
 {%- endif -%}
 `;
 
-/** Whether the chat template of model directory `dir` (chat_template.jinja, else tokenizer_config.json's) reads images. */
+/** Whether the chat template of directory `dir` (chat_template.jinja, else tokenizer_config.json's) reads images. */
 export function dirTemplateReadsImages(dir: string): boolean {
   const jinja = join(dir, 'chat_template.jinja');
   if (existsSync(jinja)) return templateReadsImages(readFileSync(jinja, 'utf8'));
