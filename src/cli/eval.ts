@@ -9,6 +9,8 @@ import { EndpointChatModel } from '../eval/endpoint-model.js';
 import { EngineChatModel } from '../eval/engine-model.js';
 import { createGenerationEngine } from '../generate/engine.js';
 import { loadModel } from '../model/load.js';
+import { DEFAULT_IMAGE_THREADS, ImagePool } from '../model/vision/image-pool.js';
+import { modelImageProcessor } from '../model/vision/model-images.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { DEFAULTS, PHASES, runEval, type Phase } from '../eval/run-eval.js';
 import { renderComparisonPage } from '../eval/score-page.js';
@@ -50,8 +52,12 @@ async function candidate(o: EvalOptions): Promise<ChatModel | undefined> {
   if (o.modelUrl) return new EndpointChatModel(o.model, o.modelUrl, key);
   if (!existsSync(join(o.model, 'config.json'))) throw new Error(`--model ${o.model}: not a model directory (no config.json); to use a served model, also pass --model-url`);
   const [model, tokenizer] = await Promise.all([loadModel(o.model), loadTokenizer(o.model)]);
-  return new EngineChatModel(o.model, createGenerationEngine(model, { tokenizer }), tokenizer);
+  // A vision model preprocesses the benchmarks' images on a pool, beside generation.
+  const processor = model.config.vision ? modelImageProcessor(o.model, model) : undefined;
+  const images = processor && { pool: new ImagePool(processor, DEFAULT_IMAGE_THREADS), merge: processor.mergeSize };
+  return new EngineChatModel(o.model, createGenerationEngine(model, { tokenizer }), tokenizer, images);
 }
+
 
 function judge(o: EvalOptions): ChatModel | undefined {
   if (!o.judgeUrl && !o.judgeModel) return undefined;
@@ -83,12 +89,13 @@ export function registerEval(program: Command): void {
     .action(async (o: EvalOptions) => {
       const tasks = selectTasks(loadTasks(o.tasksFile), o.tasks);
       const phases = parsePhases(o.phase);
+      const model = phases.includes('generate') ? await candidate(o) : undefined;
       const result = await runEval({
         outputDir: o.outputDir,
         phases,
         tasks,
         dataDir: o.dataDir,
-        candidate: phases.includes('generate') ? await candidate(o) : undefined,
+        candidate: model,
         judge: phases.includes('evaluate') ? judge(o) : undefined,
         generation: {
           temperature: o.temperature,
@@ -98,7 +105,7 @@ export function registerEval(program: Command): void {
         },
         judging: { rounds: o.judgeRounds, attemptsPerRound: o.judgeAttempts, maxTokens: o.judgeMaxTokens, concurrency: o.judgeConcurrency },
         log: (line) => console.error(line),
-      });
+      }).finally(() => (model instanceof EngineChatModel ? model.close() : undefined));
       if (result.score) {
         console.log(result.score.table);
         console.log(`\nwrote ${join(o.outputDir, SCORES_FILE)} and ${join(o.outputDir, SCORES_PAGE)}`);

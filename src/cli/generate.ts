@@ -1,11 +1,17 @@
-// `medix generate --model DIR --prompt TEXT`: completions of one prompt from a model directory,
-// streamed to stdout as they are decoded (one sample) or printed as JSON lines for scripts.
+// `medix generate --model DIR --prompt TEXT [--image PATH ...]`: completions of one prompt (with its
+// images, for a Qwen3-VL model) from a model directory, streamed to stdout as they are decoded (one
+// sample) or printed as JSON lines for scripts.
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { createGenerationEngine } from '../generate/engine.js';
 import type { GenerationResult } from '../generate/types.js';
 import { loadModel } from '../model/load.js';
-import { loadTokenizer, TokenizerError, type HfTokenizer } from '../tokenizer/index.js';
+import { processImage, visualTokenCount, type ProcessedImage } from '../model/vision/image-processor.js';
+import { modelImageProcessor } from '../model/vision/model-images.js';
+import type { Model } from '../engine/model.js';
+import {
+  encodeChatPrompt, expandImagePads, imagePadId, loadTokenizer, TokenizerError, type ChatContentPart, type HfTokenizer,
+} from '../tokenizer/index.js';
 import { collect, nonNegativeInt, nonNegativeNumber, positiveInt, probability } from './options.js';
 
 interface GenerateOptions {
@@ -21,23 +27,44 @@ interface GenerateOptions {
   enableThinking?: boolean;
   stop?: string[];
   json?: boolean;
+  image?: string[];
 }
 
-/** The prompt's token ids: one user message in the model's chat template (the default), or the raw text. */
-function promptIds(tokenizer: HfTokenizer, o: GenerateOptions): number[] {
+/**
+ * The prompt's token ids: one user message in the model's chat template (the default; the images
+ * first, then the text), or the raw text (which must then hold one <|image_pad|> per image). Each
+ * image's pad is repeated to the image's token count.
+ */
+function promptIds(tokenizer: HfTokenizer, o: GenerateOptions, imageTokens: number[]): number[] {
   if (o.chat === false) {
     if (o.enableThinking !== undefined) throw new Error('--enable-thinking and --no-enable-thinking switch the chat template; they do nothing with --no-chat');
     if (o.prompt === '') throw new Error('--prompt is empty: with --no-chat there is nothing to continue');
-    return tokenizer.encode(o.prompt, { addSpecialTokens: false });
+    const ids = tokenizer.encode(o.prompt, { addSpecialTokens: false });
+    if (imageTokens.length === 0) return ids;
+    try {
+      return expandImagePads(ids, imagePadId(tokenizer), imageTokens);
+    } catch (err) {
+      if (err instanceof TokenizerError) throw new Error(`--prompt with --no-chat: ${err.message}`);
+      throw err;
+    }
   }
-  let text: string;
+  const images = imageTokens.map((): ChatContentPart => ({ type: 'image' }));
+  const parts: ChatContentPart[] = [...images, { type: 'text', text: o.prompt }];
+  const content = imageTokens.length ? parts : o.prompt;
   try {
-    text = tokenizer.applyChatTemplate([{ role: 'user', content: o.prompt }], { addGenerationPrompt: true, enableThinking: o.enableThinking ?? true });
+    const options = { addGenerationPrompt: true, enableThinking: o.enableThinking ?? true };
+    return encodeChatPrompt(tokenizer, [{ role: 'user', content }], options, imageTokens).ids;
   } catch (err) {
     if (err instanceof TokenizerError) throw new Error(`${err.message}; pass --no-chat to use the prompt as raw text`);
     throw err;
   }
-  return tokenizer.encode(text, { addSpecialTokens: false });
+}
+
+/** The --image files through the model's image processor, in order; a fault names the file. */
+async function loadImages(dir: string, model: Model, files: readonly string[]): Promise<ProcessedImage[]> {
+  if (files.length === 0) return [];
+  const processor = modelImageProcessor(dir, model);
+  return Promise.all(files.map((f) => processImage({ path: resolve(f) }, processor, `--image ${f}`)));
 }
 
 function printResult(result: GenerationResult, o: GenerateOptions, streamed: boolean): void {
@@ -76,15 +103,19 @@ export function registerGenerate(program: Command): void {
     .option('--no-enable-thinking', "with the chat template: its thinking-off switch (Qwen3: an empty <think></think> block)")
     .option('--stop <text>', 'end a completion before this text (repeatable)', collect)
     .option('--json', 'print one JSON line per completion: index, text, finish_reason, prompt_tokens, completion_tokens, token_ids')
+    .option('--image <path>', 'an image for the prompt (Qwen3-VL models; repeatable, in order)', collect)
     .action(async (o: GenerateOptions) => {
       const dir = resolve(o.model);
       const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
-      const ids = promptIds(tokenizer, o);
+      const images = await loadImages(dir, model, o.image ?? []);
+      const merge = model.config.vision?.spatialMergeSize ?? 1;
+      const ids = promptIds(tokenizer, o, images.map((im) => visualTokenCount(im, merge)));
       const stream = o.n === 1 && !o.json;
       const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: o.n });
       try {
         const result = await engine.generate({
           promptIds: ids,
+          images,
           params: { n: o.n, maxNewTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.topK, seed: o.seed, stop: o.stop ?? [] },
           onToken: stream ? (e) => process.stdout.write(e.textDelta) : undefined,
         });

@@ -1,11 +1,59 @@
-// `medix serve --model DIR`: an OpenAI-compatible server over a Hugging Face model directory.
+// `medix serve --model DIR`: an OpenAI-compatible server over a Hugging Face model directory (with
+// image content parts for a Qwen3-VL model).
 import type { Command } from 'commander';
+import { realpathSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
+import type { Model } from '../engine/model.js';
 import { createGenerationEngine } from '../generate/engine.js';
 import { loadModel } from '../model/load.js';
+import { DEFAULT_IMAGE_THREADS, ImagePool } from '../model/vision/image-pool.js';
+import { modelImageProcessor } from '../model/vision/model-images.js';
+import { DEFAULT_IMAGE_LIMITS, type ServeImages } from '../serve/chat-images.js';
 import { startServer } from '../serve/server.js';
 import { loadTokenizer } from '../tokenizer/index.js';
 import { nonNegativeInt, positiveInt } from './options.js';
+
+interface ImageFlags {
+  allowLocalImages?: string;
+  maxImages: number;
+  maxImageBytes: number;
+  maxImagePixels: number;
+}
+
+interface ServeFlags extends ImageFlags {
+  model: string;
+  servedModelName?: string;
+  host: string;
+  port: number;
+  apiKey?: string;
+  maxTokensCap: number;
+  maxBodyBytes: number;
+  maxBatch: number;
+  enableThinking?: boolean;
+  maxQueuedTokens: number;
+  allowHost?: string[];
+}
+
+
+/** A vision model's image intake; none for a text model (which --allow-local-images cannot serve). */
+function serveImages(dir: string, model: Model, o: ImageFlags): ServeImages | undefined {
+  if (!model.config.vision && o.allowLocalImages === undefined) return undefined;
+  const processor = modelImageProcessor(dir, model);
+  let allowLocalImages: string | undefined;
+  if (o.allowLocalImages !== undefined) {
+    try {
+      allowLocalImages = realpathSync(o.allowLocalImages);
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new Error(`--allow-local-images ${o.allowLocalImages}: ${why}`);
+    }
+    if (!statSync(allowLocalImages).isDirectory())
+      throw new Error(`--allow-local-images ${o.allowLocalImages}: not a directory`);
+  }
+  const limits = { maxImages: o.maxImages, maxImageBytes: o.maxImageBytes, maxImagePixels: o.maxImagePixels };
+  const pool = new ImagePool(processor, DEFAULT_IMAGE_THREADS);
+  return { pool, merge: processor.mergeSize, limits, allowLocalImages };
+}
 
 export function registerServe(program: Command): void {
   program
@@ -23,9 +71,14 @@ export function registerServe(program: Command): void {
     .option('--allow-host <names...>', 'Host header names accepted besides the bound address (against DNS rebinding)')
     .option('--enable-thinking', 'chats think by default, as Qwen3 (the default; clients can set chat_template_kwargs.enable_thinking)')
     .option('--no-enable-thinking', 'chats default to thinking off (clients can still set chat_template_kwargs.enable_thinking)')
-    .action(async (o: { model: string; servedModelName?: string; host: string; port: number; apiKey?: string; maxTokensCap: number; maxBodyBytes: number; maxBatch: number; enableThinking?: boolean; maxQueuedTokens: number; allowHost?: string[] }) => {
+    .option('--allow-local-images <dir>', 'image parts may name local files (file:// URLs or paths) in this folder')
+    .option('--max-images <n>', 'most images in one request', positiveInt, DEFAULT_IMAGE_LIMITS.maxImages)
+    .option('--max-image-bytes <n>', 'most bytes of one image', positiveInt, DEFAULT_IMAGE_LIMITS.maxImageBytes)
+    .option('--max-image-pixels <n>', 'most pixels of one image', positiveInt, DEFAULT_IMAGE_LIMITS.maxImagePixels)
+    .action(async (o: ServeFlags) => {
       const dir = resolve(o.model);
       const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
+      const images = serveImages(dir, model, o);
       const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: o.maxBatch });
       const server = await startServer({
         engine,
@@ -39,6 +92,7 @@ export function registerServe(program: Command): void {
         enableThinking: o.enableThinking,
         maxQueuedTokens: o.maxQueuedTokens,
         allowHosts: o.allowHost,
+        images,
       });
       console.log(`medix serve: ${o.servedModelName ?? basename(dir)} at ${server.url}/v1`);
       const stop = () => {

@@ -56,21 +56,23 @@ function isInside(dir: string, child: string): boolean {
 }
 
 /**
- * Resolves an image path against the dataset's directory and refuses any that leaves it: '../',
- * absolute paths elsewhere, and symlinks whose target lies outside (checked on the real paths, so a
- * link inside the directory cannot expose the rest of the disk to a data file someone else wrote).
+ * Resolves an image path against the dataset's directory (or another, `dirName` in messages) and
+ * refuses any that leaves it: '../', absolute paths elsewhere, and symlinks whose target lies outside
+ * (checked on the real paths, so a link inside the directory cannot expose the rest of the disk to a
+ * data file someone else wrote).
  */
-export function confinedImagePath(baseDir: string, path: string): string {
+export function confinedImagePath(baseDir: string, path: string, dirName = 'the dataset directory'): string {
   const root = resolve(baseDir);
   const full = resolve(root, path);
-  if (!isInside(root, full)) throw new ImageFault(`image path '${path}' leaves the dataset directory ${root}`);
+  if (!isInside(root, full)) throw new ImageFault(`image path '${path}' leaves ${dirName} ${root}`);
   let real: string;
   try {
     real = realpathSync(full);
   } catch (e) {
     throw new ImageFault(`cannot read image '${path}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  if (!isInside(realpathSync(root), real)) throw new ImageFault(`image path '${path}' is a link to ${real}, outside the dataset directory`);
+  if (!isInside(realpathSync(root), real))
+    throw new ImageFault(`image path '${path}' is a link to ${real}, outside ${dirName}`);
   return real;
 }
 

@@ -6,6 +6,7 @@
 // whether a row is filtered as overlong.
 import { Template } from '@huggingface/jinja';
 import { TokenizerError } from '../tokenizer/error.js';
+import { encodeChatPrompt } from '../tokenizer/image-pads.js';
 import type { ChatContentPart, ChatMessage, TextTokenizer } from '../tokenizer/types.js';
 import { imageTokenCount, smartResize, type ImageSize, type ResizeBounds } from './images.js';
 
@@ -23,9 +24,9 @@ export interface EncodedPrompt {
   messages: ChatMessage[];
   /** The chat template's output. */
   text: string;
-  /** Token ids of `text` (each image still one placeholder: the vision model expands it). */
+  /** Token ids of `text`, each image's pad repeated to its visual token count (what the model takes). */
   ids: number[];
-  /** Tokens the prompt takes in the language model: text tokens plus each image's visual tokens. */
+  /** Tokens the prompt takes in the language model: ids.length. */
   length: number;
 }
 
@@ -78,18 +79,15 @@ export class PromptFormatter {
 
   encode(question: string, imageSizes: readonly ImageSize[]): EncodedPrompt {
     const messages = this.messages(question, imageSizes.length);
-    let text: string;
+    const visual = imageSizes.map((size) => imageTokenCount(smartResize(size, this.o.resize), this.o.resize.factor));
     try {
-      text = this.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true, enableThinking: this.o.enableThinking ?? false });
+      const options = { addGenerationPrompt: true, enableThinking: this.o.enableThinking ?? false };
+      const { text, ids } = encodeChatPrompt(this.tokenizer, messages, options, visual);
+      return { messages, text, ids, length: ids.length };
     } catch (e) {
       // A row the model's template cannot take (an image for a text-only model) is that row's fault.
       if (e instanceof TokenizerError) throw new PromptError(e.message);
       throw e;
     }
-    const ids = this.tokenizer.encode(text, { addSpecialTokens: false });
-    // Counting each image's placeholder token too overstates by one token an image: harmless for a
-    // length filter, and independent of how a template spells its image markers.
-    const visual = imageSizes.reduce((s, size) => s + imageTokenCount(smartResize(size, this.o.resize), this.o.resize.factor), 0);
-    return { messages, text, ids, length: ids.length + visual };
   }
 }

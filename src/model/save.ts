@@ -10,6 +10,7 @@ import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
 import { qwen3HfConfig, qwen3VlProcessorConfig, withDtype, type SaveDtype } from './hf-config-write.js';
 import { bytesOf, f32ToBf16, tensorBytes, writeSafetensors, type TensorSource } from './safetensors-writer.js';
 import { CheckpointError } from './load.js';
+import { dirTemplateReadsImages, QWEN3_VL_CHAT_TEMPLATE } from './vision/chat-template.js';
 import { expertTensorsToWrite } from './moe-layout.js';
 
 /** Tokenizer files transformers and medix read, copied when present. */
@@ -121,6 +122,9 @@ export function writeModelMetadata(model: Model, dir: string, options: Pick<Save
     for (const f of [...TOKENIZER_FILES, ...PROCESSOR_FILES]) if (existsSync(join(options.tokenizerDir, f))) copyFileSync(join(options.tokenizerDir, f), join(dir, f));
   // A Qwen3-VL model always leaves with image processor settings: Qwen3-VL's defaults when none came along.
   if (model.config.vision && !existsSync(join(dir, 'preprocessor_config.json'))) json('preprocessor_config.json', qwen3VlProcessorConfig(model.config));
+  // ... and with a chat template that places its images (medix's, when the one that came along cannot).
+  if (model.config.vision && !dirTemplateReadsImages(dir))
+    atomicWriteFileSync(join(dir, 'chat_template.jinja'), QWEN3_VL_CHAT_TEMPLATE);
 }
 
 export function saveModel(model: Model, dir: string, options: SaveOptions = {}): void {

@@ -6,9 +6,14 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ZodType } from 'zod';
 import { GenerationRequestError } from '../generate/engine.js';
+import { chatRequestParts, imageParts } from '../model/vision/chat-images.js';
+import type { ProcessedImage } from '../model/vision/image-processor.js';
 import { TokenizerError } from '../tokenizer/error.js';
-import type { GeneratedSample, GenerationEngine, GenerationResult, SamplingParams, TokenEvent } from '../generate/types.js';
+import type {
+  GeneratedSample, GenerationEngine, GenerationRequest, GenerationResult, SamplingParams, TokenEvent,
+} from '../generate/types.js';
 import type { ChatMessage, TextTokenizer } from '../tokenizer/types.js';
+import { ChatImageError, chatImages, type ServeImages } from './chat-images.js';
 import { EventStream } from './event-stream.js';
 import { apiKeyMatches, exposureWarning, hostAllowed, TokenBudget } from './guards.js';
 import { chatRequestSchema, completionRequestSchema, type ChatRequest, type CompletionRequest } from './schemas.js';
@@ -36,6 +41,8 @@ export interface ServerOptions {
   allowHosts?: string[];
   /** Where the warning about an exposed server without a key goes (default: console.warn). */
   warn?: (line: string) => void;
+  /** A vision model's image intake (closed with the server); absent: image parts are refused. */
+  images?: ServeImages;
 }
 
 /** Seconds a client told 429 is asked to wait before retrying. */
@@ -46,6 +53,9 @@ export interface RunningServer {
   /** Stops accepting, lets in-flight requests finish, then closes the engine. */
   close(): Promise<void>;
 }
+
+/** What one generation starts from: token ids, and a vision model's images for their image tokens. */
+type ChatPrompt = Pick<GenerationRequest, 'promptIds' | 'images'>;
 
 class HttpError extends Error {
   constructor(
@@ -187,9 +197,11 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   };
 
   /** Runs one generation; streams through `emit` when given. */
-  async function generate(promptIds: number[], params: SamplingParams, signal: AbortSignal, emit?: (e: TokenEvent) => void): Promise<GenerationResult> {
+  async function generate(
+    prompt: ChatPrompt, params: SamplingParams, signal: AbortSignal, emit?: (e: TokenEvent) => void,
+  ): Promise<GenerationResult> {
     try {
-      return await o.engine.generate({ promptIds, params, signal, onToken: emit });
+      return await o.engine.generate({ ...prompt, params, signal, onToken: emit });
     } catch (e) {
       // The engine's request errors (n above the batch size, a prompt too long for the cache) are
       // the client's to fix; anything else is ours.
@@ -198,34 +210,46 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
   }
 
-  /**
-   * The chat as the model's template renders it. The template refusing the messages (roles or
-   * parts it does not take) is the client's to fix: 400, not 500.
-   */
-  const renderChat = (r: ChatRequest): string => {
-    // The engine takes token ids only (no vision tower yet): a Qwen3-VL template would render an
-    // image as placeholder tokens the model then answers without ever seeing the picture.
-    r.messages.forEach((m, i) => {
-      const part = Array.isArray(m.content) ? m.content.findIndex((p) => p.type !== 'text') : -1;
-      if (part >= 0) throw new HttpError(400, `messages.${i}.content.${part}: this server runs the text model only; images are not supported yet`, 'invalid_request_error', `messages.${i}.content.${part}`);
-    });
+  /** The images of the chat (read, checked and preprocessed), or a 400 naming the part at fault. */
+  async function imagesOf(r: ChatRequest): Promise<ProcessedImage[]> {
+    const parts = imageParts(r.messages);
+    if (parts.length === 0) return [];
+    const { param } = parts[0];
+    const refusal = `${param}: this server runs a text-only model; it cannot take images`;
+    if (!o.images) throw new HttpError(400, refusal, 'invalid_request_error', param);
     try {
-      return o.tokenizer.applyChatTemplate(r.messages as ChatMessage[], { addGenerationPrompt: true, enableThinking: r.chat_template_kwargs?.enable_thinking ?? o.enableThinking ?? true });
+      return await chatImages(r.messages, o.images);
+    } catch (e) {
+      if (e instanceof ChatImageError) throw new HttpError(400, e.message, 'invalid_request_error', e.param);
+      throw e;
+    }
+  }
+
+  /**
+   * The chat as the model's template renders it, each image's pad expanded to its tokens. The
+   * template refusing the messages (roles or parts it does not take) is the client's to fix: 400.
+   */
+  async function chatPrompt(r: ChatRequest): Promise<ChatPrompt> {
+    const images = await imagesOf(r);
+    const enableThinking = r.chat_template_kwargs?.enable_thinking ?? o.enableThinking ?? true;
+    const options = { addGenerationPrompt: true, enableThinking };
+    try {
+      return chatRequestParts(o.tokenizer, r.messages as ChatMessage[], options, images, o.images?.merge ?? 1);
     } catch (e) {
       if (e instanceof TokenizerError) throw new HttpError(400, e.message, 'invalid_request_error', 'messages');
       throw e;
     }
-  };
+  }
 
   async function chat(body: string, res: http.ServerResponse): Promise<void> {
     const r = parseBody(body, chatRequestSchema);
     checkModel(r.model);
-    const promptIds = o.tokenizer.encode(renderChat(r), { addSpecialTokens: false });
+    const prompt = await chatPrompt(r);
     const params = samplingOf(r, r.max_completion_tokens ?? r.max_tokens);
-    await withinBudget(1, params, () => chatAnswer(r, promptIds, params, res));
+    await withinBudget(1, params, () => chatAnswer(r, prompt, params, res));
   }
 
-  async function chatAnswer(r: ChatRequest, promptIds: number[], params: SamplingParams, res: http.ServerResponse) {
+  async function chatAnswer(r: ChatRequest, prompt: ChatPrompt, params: SamplingParams, res: http.ServerResponse) {
     const id = `chatcmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     const base = { id, object: 'chat.completion.chunk', created, model: o.modelName };
@@ -234,7 +258,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     if (r.stream) {
       const roles = Array.from({ length: params.n! }, (_, i) => ({ ...base, choices: [{ index: i, delta: { role: 'assistant', content: '' }, finish_reason: null }] }));
       const stream = new EventStream(res, roles);
-      const result = await generate(promptIds, params, abortOnDisconnect(res), (e) => {
+      const result = await generate(prompt, params, abortOnDisconnect(res), (e) => {
         if (!e.textDelta && !logprobsOn) return;
         const lp = logprobsOn ? { logprobs: { content: [chatLogprob(o.tokenizer, e.tokenId, e.logprob, top)] } } : {};
         stream.send({ ...base, choices: [{ index: e.sample, delta: { content: e.textDelta }, finish_reason: null, ...lp }] });
@@ -244,7 +268,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       stream.end();
       return;
     }
-    const result = await generate(promptIds, params, abortOnDisconnect(res));
+    const result = await generate(prompt, params, abortOnDisconnect(res));
     sendJson(res, 200, {
       id,
       object: 'chat.completion',
@@ -287,7 +311,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     const generateAll = (emit?: (p: number, e: TokenEvent) => void) =>
       Promise.all(
         prompts.map((ids, p) =>
-          generate(ids, params, signal, emit && ((e) => emit(p, e))).catch((e: unknown) => {
+          generate({ promptIds: ids }, params, signal, emit && ((e) => emit(p, e))).catch((e: unknown) => {
             failed.abort();
             throw e;
           }),
@@ -371,6 +395,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       server.closeAllConnections();
       await stopped;
       await o.engine.close();
+      await o.images?.pool.close();
     },
   };
 }

@@ -40,6 +40,11 @@ export function pickChatTemplate(
   throw new TokenizerError(`${configFile}: chat_template must be a string or a list of named templates`);
 }
 
+/** Whether a template's text looks at image content parts (Qwen3-VL's does; Qwen3's does not). */
+export function templateReadsImages(text: string): boolean {
+  return /['"]image(_url)?['"]/.test(text);
+}
+
 export class ChatTemplate {
   private readonly template: Template;
   /**
@@ -59,7 +64,7 @@ export class ChatTemplate {
     } catch (err) {
       throw new TokenizerError(`${source.file}: chat template does not parse (${(err as Error).message})`);
     }
-    this.readsContentParts = /['"]image(_url)?['"]/.test(source.text);
+    this.readsContentParts = templateReadsImages(source.text);
   }
 
   render(messages: ChatMessage[], options: ChatTemplateOptions = {}): string {

@@ -4,4 +4,6 @@ export { HfTokenizer } from './hf-tokenizer.js';
 export { IncrementalDetokenizer } from './stream.js';
 export type { DetokenizerOptions } from './stream.js';
 export { TokenizerError } from './error.js';
+export { encodeChatPrompt, expandImagePads, imagePadId, IMAGE_PAD } from './image-pads.js';
+export type { EncodedChat } from './image-pads.js';
 export type { ChatMessage, ChatContentPart, ChatTemplateOptions, TextTokenizer } from './types.js';

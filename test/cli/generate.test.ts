@@ -101,6 +101,10 @@ t.test('bad flags are named', async (t) => {
     t.equal(r.status, 1, args.join(' '));
     t.match(r.stderr, message);
   }
+  const image = join(import.meta.dirname, '..', 'fixtures', 'hf', 'images', 'a.png');
+  const textOnly = medix('generate', '--model', dir, '--prompt', 'x', '--image', image);
+  t.equal(textOnly.status, 1, '--image with a text-only model');
+  t.match(textOnly.stderr, `the model in ${dir} is a text-only model (no vision tower): it cannot take images`);
   const missing = medix('generate', '--model', join(root, 'nowhere'), '--prompt', 'x');
   t.equal(missing.status, 1);
   t.match(missing.stderr, /nowhere.*config\.json/);

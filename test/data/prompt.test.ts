@@ -1,5 +1,5 @@
 // Prompts from questions: data.format_prompt (Jinja) applied before the model's chat template,
-// images placed at <image> or before the text, the length counting visual tokens, overlong rows
+// images placed at <image> or before the text, image pads expanded to each image's visual tokens, overlong rows
 // filtered and counted by the loader, and rows the template cannot take reported as bad rows.
 import t, { type Test } from 'tap';
 import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -57,8 +57,15 @@ t.test('images go where the text says <image>, else before the text; visual toke
   t.throws(() => f.messages('Two <image> and <image>', 3), PromptError, 'several placeholders must match the images');
   // 100 x 50 resizes to 96 x 64 (see images.test.ts): 3 x 2 cells of 32 x 32 = 6 visual tokens; 64 x 64: 4.
   const p = f.encode('What is shown?', [{ width: 100, height: 50 }, { width: 64, height: 64 }]);
-  t.match(p.text, /<\|vision_start\|>/);
-  t.equal(p.length, p.ids.length + 6 + 4);
+  t.match(p.text, /<\|vision_start\|><\|image_pad\|><\|vision_end\|>/);
+  // One pad per image in the text, one per visual token in the ids (as transformers' processor expands them).
+  const pad = vl.encode('<|image_pad|>', { addSpecialTokens: false })[0];
+  const runLength = (i: number) => p.ids.slice(i).findIndex((x) => x !== pad);
+  const runs = p.ids.flatMap((id, i) => (id === pad && p.ids[i - 1] !== pad ? [runLength(i)] : []));
+  t.same(runs, [6, 4], 'the first image\'s pad repeated 6 times, the second\'s 4');
+  const text = (ids: number[]) => ids.filter((id) => id !== pad);
+  t.same(text(p.ids), text(vl.encode(p.text, { addSpecialTokens: false })), 'the rest is the text');
+  t.equal(p.length, p.ids.length);
 });
 
 t.test('the loader drops prompts over max_prompt_length and counts them; image rows a text-only template refuses are bad rows', async (t) => {

@@ -128,8 +128,10 @@ t.test('prompt forms and message roles as OpenAI clients send them', async (t) =
     method: 'POST',
     body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }, { type: 'text', text: 'What is shown?' }] }] }),
   });
-  t.equal(image.status, 400, 'an image is refused (the engine runs the text model only), not a 500');
-  t.equal((await image.json()).error.param, 'messages.0.content.0');
+  t.equal(image.status, 400, 'an image is refused by a text-only model, not a 500');
+  const { error } = await image.json();
+  t.equal(error.param, 'messages.0.content.0');
+  t.match(error.message, /text-only model; it cannot take images/);
 });
 
 t.test("a chat the model's template refuses is the client's error (400), not the server's", async (t) => {

@@ -15,6 +15,9 @@ function workerFile(): string {
   return existsSync(js) ? js : fileURLToPath(new URL('./image-worker.ts', import.meta.url));
 }
 
+/** Worker threads a server or evaluation gives image preprocessing: it overlaps generation without taking its cores. */
+export const DEFAULT_IMAGE_THREADS = 2;
+
 export class ImagePool {
   private readonly piscina: Piscina;
 

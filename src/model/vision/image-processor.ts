@@ -94,3 +94,15 @@ export async function processImage(src: ImageSource, c: ImageProcessorConfig, la
     throw e;
   }
 }
+
+/** Several images as one model input, in order: their (t, h, w) triples and their pixel rows back to back. */
+export function stackImages(images: readonly ProcessedImage[]): { grids: Int32Array; pixels: Float32Array } {
+  const pixels = new Float32Array(images.reduce((n, im) => n + im.pixels.length, 0));
+  images.reduce((at, im) => (pixels.set(im.pixels, at), at + im.pixels.length), 0);
+  return { grids: Int32Array.from(images.flatMap((im) => im.grid)), pixels };
+}
+
+/** Tokens an image takes in the language model: one per merge x merge block of patches in each frame. */
+export function visualTokenCount(im: ProcessedImage, merge: number): number {
+  return (im.grid[0] * im.grid[1] * im.grid[2]) / (merge * merge);
+}
