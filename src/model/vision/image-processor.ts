@@ -94,3 +94,10 @@ export async function processImage(src: ImageSource, c: ImageProcessorConfig, la
     throw e;
   }
 }
+
+/** Several images as one model input, in order: their (t, h, w) triples and their pixel rows back to back. */
+export function stackImages(images: readonly ProcessedImage[]): { grids: Int32Array; pixels: Float32Array } {
+  const pixels = new Float32Array(images.reduce((n, im) => n + im.pixels.length, 0));
+  images.reduce((at, im) => (pixels.set(im.pixels, at), at + im.pixels.length), 0);
+  return { grids: Int32Array.from(images.flatMap((im) => im.grid)), pixels };
+}
