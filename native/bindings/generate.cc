@@ -8,6 +8,7 @@
 #include "../model/generator.h"
 #include "model_handle.h"
 #include "registry.h"
+#include "vision_config.h"
 
 namespace medix::bindings {
 namespace {
@@ -140,7 +141,9 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
     }
 
     struct Job {
-      std::vector<int32_t> tokens, cu, logit_rows, pos, out_tokens;
+      std::vector<int32_t> tokens, cu, logit_rows, pos, out_tokens, image_rows;
+      std::vector<float> pixels;
+      std::vector<ImageGrid> grids;
       std::vector<int64_t> seq_ids;
       std::vector<SamplerParams> sampling;
       std::vector<float> out_logprobs;
@@ -154,6 +157,17 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
     job->cu.assign(cu.data, cu.data + cu.length);
     job->logit_rows.assign(logit_rows.data, logit_rows.data + logit_rows.length);
     if (pos.data) job->pos.assign(pos.data, pos.data + pos.length);
+    Napi::Value imagesv = in.Get("images");  // Qwen3-VL: { pixels, grids, rows } of the step's prompts
+    if (!imagesv.IsUndefined() && !imagesv.IsNull()) {
+      if (!c.vision) throw Napi::TypeError::New(env, fn + ": step.images given but the model has no vision tower");
+      Napi::Object im = js::object(imagesv, fn, "step.images");
+      ImageInputs images = parse_image_inputs(im.Get("grids"), im.Get("pixels"), *c.vision, fn, "step.images");
+      job->grids = std::move(images.grids);
+      job->pixels = std::move(images.pixels);
+      auto rows = js::i32(im.Get("rows"), fn, "step.images.rows");
+      js::check_ids(rows, 0, static_cast<int32_t>(T), fn, "step.images.rows");
+      job->image_rows.assign(rows.data, rows.data + rows.length);
+    }
     job->out_tokens.resize(logit_rows.length);
     job->out_logprobs.resize(logit_rows.length);
 
@@ -176,6 +190,11 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
           s.positions = job->pos.empty() ? nullptr : job->pos.data();
           s.n_logit_rows = static_cast<int64_t>(job->logit_rows.size());
           s.logit_rows = job->logit_rows.data();
+          s.pixels = job->pixels.data();
+          s.grids = job->grids.data();
+          s.n_images = static_cast<int64_t>(job->grids.size());
+          s.image_rows = job->image_rows.data();
+          s.n_image_rows = static_cast<int64_t>(job->image_rows.size());
           gp->step(s, job->sampling.data(), job->out_tokens.data(), job->out_logprobs.data());
         },
         [job](Napi::Env env) -> Napi::Value {

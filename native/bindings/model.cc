@@ -210,12 +210,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Value gridv = batch.Get("imageGrids");  // Qwen3-VL: (t, h, w) per image and its pixel rows
     if (!gridv.IsUndefined() && !gridv.IsNull()) {
       if (!c.vision) throw Napi::TypeError::New(env, fn + ": batch.imageGrids given but the model has no vision tower");
-      job->grids = parse_image_grids(gridv, c.vision->merge, fn);
-      int64_t patches = 0;
-      for (const ImageGrid& g : job->grids) patches += g.t * g.h * g.w;
-      auto px = js::f32(batch.Get("pixels"), fn, "batch.pixels", patches * c.vision->patch_inputs(),
-                        "patches*patchInputs", true);
-      job->pixels.assign(px.data, px.data + px.length);
+      ImageInputs images = parse_image_inputs(gridv, batch.Get("pixels"), *c.vision, fn, "batch");
+      job->grids = std::move(images.grids);
+      job->pixels = std::move(images.pixels);
     }
     job->tokens.assign(tokens.data, tokens.data + T);
     job->cu.assign(cu.data, cu.data + cu.length);

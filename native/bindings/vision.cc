@@ -155,6 +155,20 @@ int64_t patch_count(const std::vector<ImageGrid>& grids) {
   return n;
 }
 
+}  // namespace
+
+ImageInputs parse_image_inputs(const Napi::Value& grids, const Napi::Value& pixels, const VisionConfig& c,
+                               const std::string& fn, const std::string& what) {
+  ImageInputs in;
+  in.grids = parse_image_grids(grids, c.merge, fn);
+  const std::string name = what + ".pixels";
+  auto px = js::f32(pixels, fn, name.c_str(), patch_count(in.grids) * c.patch_inputs(), "patches*patchInputs", true);
+  in.pixels.assign(px.data, px.data + px.length);
+  return in;
+}
+
+namespace {
+
 Napi::Value VisionPosEmbed(const Napi::CallbackInfo& info, bool forward) {
   const std::string fn = forward ? "visionPosEmbedForward" : "visionPosEmbedBackward";
   Napi::Object o = js::object(info[2], fn, "options");

@@ -106,6 +106,14 @@ struct CachedStep {
   const int32_t* positions = nullptr;
   int64_t n_logit_rows = 0;
   const int32_t* logit_rows = nullptr;
+  // Qwen3-VL images of the step's prompts, as in PackedBatch; image_rows lists, in order, the step's
+  // tokens (each an image token) that take the tower's merged outputs and deepstack additions. A
+  // sampled image token is not among them: it keeps its embedding, as in Hugging Face's decoding.
+  const float* pixels = nullptr;
+  const ImageGrid* grids = nullptr;
+  int64_t n_images = 0;
+  const int32_t* image_rows = nullptr;
+  int64_t n_image_rows = 0;
 };
 
 struct BufferArena;  // qwen3_internal.h
@@ -202,6 +210,13 @@ class Qwen3Model {
   // Qwen3-VL (qwen3_vl.cc): run the tower and put its outputs at the image tokens of stream0;
   // add deepstack output l after layer l; in backward, collect their gradients and run the tower's.
   void visual_forward(const PackedBatch& b, float* stream0);
+  // The pieces shared with cached inference: the tower's forward on the images (checking that they
+  // give image_tokens tokens), its merged outputs written to rows of a stream, and deepstack output l
+  // added to those rows (nothing past the last deepstack merger).
+  std::unique_ptr<VisionTower> run_tower(const float* pixels, const ImageGrid* grids, int64_t n_images,
+                                         int64_t image_tokens, const char* fn) const;
+  void place_visual(const VisionTower& tower, const std::vector<int32_t>& rows, float* stream);
+  void add_deepstack(const VisionTower& tower, const std::vector<int32_t>& rows, int64_t l, float* stream);
   void deepstack_forward(int64_t l, float* stream);
   void deepstack_backward(int64_t l, const float* dh);
   void visual_backward(float* dh);

@@ -34,6 +34,13 @@ void check_step(const CachedStep& s, const Qwen3Config& c, const KvCache& cache)
   for (int64_t t = 0; t < s.T; ++t)
     MEDIX_CHECK(s.tokens[t] >= 0 && s.tokens[t] < c.vocab, fn, ": token ", t, " = ", s.tokens[t],
                 " is outside [0, vocab_size = ", c.vocab, ")");
+  for (int64_t k = 0; k < s.n_image_rows; ++k) {
+    const int32_t t = s.image_rows[k];
+    MEDIX_CHECK(t >= 0 && t < s.T && s.tokens[t] == c.image_token_id && (k == 0 || t > s.image_rows[k - 1]), fn,
+                ": image_rows[", k, "] = ", t, " must be an image token of the step, after the rows before it");
+  }
+  MEDIX_CHECK(s.n_images > 0 || s.n_image_rows == 0, fn, ": the step has ", s.n_image_rows,
+              " image rows but no images");
   for (int64_t r = 0; r < s.n_logit_rows; ++r)
     MEDIX_CHECK(s.logit_rows[r] >= 0 && s.logit_rows[r] < s.T, fn, ": logit_rows[", r, "] = ", s.logit_rows[r],
                 " is outside [0, T = ", s.T, ")");
@@ -46,6 +53,10 @@ void Qwen3Model::release_decode_workspace() { dws_.reset(); }
 void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logits) {
   const Qwen3Config& c = cfg_;
   check_step(s, c, cache);
+  // The tower runs (and may throw on images that do not fit their tokens) before the cache changes.
+  std::unique_ptr<VisionTower> tower;
+  const std::vector<int32_t> image_rows(s.image_rows, s.image_rows + s.n_image_rows);
+  if (s.n_images > 0) tower = run_tower(s.pixels, s.grids, s.n_images, s.n_image_rows, "forward_cached");
   const int64_t T = s.T, H = c.hidden, kvd = c.kv_heads * c.head_dim, R = s.n_logit_rows;
   const int P = c.position_components();
   const int64_t need = std::max(T, R);
@@ -115,6 +126,7 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
                                 1.0f / std::sqrt(static_cast<float>(c.head_dim))};
   const float* embed = weights_ + params_[0].offset;
   be_.embedding_forward(ws.x0, ws.tokens, embed, T, H);
+  if (tower) place_visual(*tower, image_rows, ws.x0);
   float *x = ws.x0, *next = ws.x1;
   for (int64_t l = 0; l < c.layers; ++l) {
     Acts& a = ws.acts;
@@ -123,6 +135,7 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
     be_.paged_attention_forward(a.attn, a.q, cache.k(l), cache.v(l), att);
     output_mlp_forward(l, x, next, a, ws.tmp, T);
     std::swap(x, next);
+    if (tower) add_deepstack(*tower, image_rows, l, x);
   }
   if (R == 0) return;
   // Only the rows whose next token is wanted go through the final norm and the [V, H] head.

@@ -4,6 +4,7 @@
 // collects the gradients at those rows and runs the tower's backward into the "model.visual."
 // gradients, unless the tower is frozen. The image tokens' embedding rows get no gradient, as in
 // Hugging Face, where the image features overwrite them.
+#include <memory>
 #include <stdexcept>
 
 #include "../core/error.h"
@@ -27,6 +28,40 @@ void Qwen3Config::validate_vision() const {
               ") than text layers (", layers, ")");
 }
 
+std::unique_ptr<VisionTower> Qwen3Model::run_tower(const float* pixels, const ImageGrid* grids, int64_t n_images,
+                                                   int64_t image_tokens, const char* fn) const {
+  MEDIX_CHECK(cfg_.vision, fn, ": the batch has images but the model has no vision tower");
+  MEDIX_CHECK(cfg_.image_token_id < cfg_.vocab, fn, ": the batch has images but image_token_id (", cfg_.image_token_id,
+              ") is not in the vocabulary (", cfg_.vocab, ")");
+  const std::vector<VisionParam> vp = vision_parameters(*cfg_.vision);
+  std::vector<const float*> w;
+  for (size_t i = 0; i < vp.size(); ++i) w.push_back(weights_ + params_[vision_first_ + i].offset);
+  auto tower = std::make_unique<VisionTower>(*cfg_.vision);
+  tower->forward(w, pixels, std::vector<ImageGrid>(grids, grids + n_images));
+  MEDIX_CHECK(image_tokens == tower->tokens(), fn, ": the batch has ", image_tokens, " image tokens but its images give ",
+              tower->tokens(), " (one per merge block of each grid)");
+  return tower;
+}
+
+void Qwen3Model::place_visual(const VisionTower& tower, const std::vector<int32_t>& rows, float* stream) {
+  const int64_t H = cfg_.hidden;
+  for (size_t k = 0; k < rows.size(); ++k)
+    be_.from_host(stream + rows[k] * H, tower.merged().data() + k * H, sizeof(float) * H);
+}
+
+void Qwen3Model::add_deepstack(const VisionTower& tower, const std::vector<int32_t>& rows, int64_t l, float* stream) {
+  if (l >= static_cast<int64_t>(cfg_.vision->deepstack_indexes.size())) return;
+  const int64_t H = cfg_.hidden;
+  const std::vector<float>& add = tower.deepstack(static_cast<size_t>(l));
+  std::vector<float> row(H);
+  for (size_t k = 0; k < rows.size(); ++k) {
+    float* at = stream + rows[k] * H;
+    be_.to_host(row.data(), at, sizeof(float) * H);
+    for (int64_t i = 0; i < H; ++i) row[i] += add[k * H + i];
+    be_.from_host(at, row.data(), sizeof(float) * H);
+  }
+}
+
 void Qwen3Model::visual_forward(const PackedBatch& b, float* stream0) {
   tower_.reset();
   visual_rows_.clear();
@@ -40,34 +75,13 @@ void Qwen3Model::visual_forward(const PackedBatch& b, float* stream0) {
                 " image tokens but no images");
     return;
   }
-  MEDIX_CHECK(cfg_.vision, "forward: the batch has images but the model has no vision tower");
-  MEDIX_CHECK(cfg_.image_token_id < cfg_.vocab, "forward: the batch has images but image_token_id (",
-              cfg_.image_token_id, ") is not in the vocabulary (", cfg_.vocab, ")");
-  const std::vector<VisionParam> vp = vision_parameters(*cfg_.vision);
-  std::vector<const float*> w;
-  for (size_t i = 0; i < vp.size(); ++i) w.push_back(weights_ + params_[vision_first_ + i].offset);
-  tower_ = std::make_unique<VisionTower>(*cfg_.vision);
-  tower_->forward(w, b.pixels, std::vector<ImageGrid>(b.grids, b.grids + b.n_images));
-  MEDIX_CHECK(static_cast<int64_t>(visual_rows_.size()) == tower_->tokens(), "forward: the batch has ",
-              visual_rows_.size(), " image tokens but its images give ", tower_->tokens(),
-              " (one per merge block of each grid)");
-  const int64_t H = cfg_.hidden;
-  for (size_t k = 0; k < visual_rows_.size(); ++k)
-    be_.from_host(stream0 + visual_rows_[k] * H, tower_->merged().data() + k * H, sizeof(float) * H);
+  tower_ = run_tower(b.pixels, b.grids, b.n_images, static_cast<int64_t>(visual_rows_.size()), "forward");
+  place_visual(*tower_, visual_rows_, stream0);
   d_deepstack_.resize(cfg_.vision->deepstack_indexes.size());
 }
 
 void Qwen3Model::deepstack_forward(int64_t l, float* stream) {
-  if (!tower_ || l >= static_cast<int64_t>(d_deepstack_.size())) return;
-  const int64_t H = cfg_.hidden;
-  const std::vector<float>& add = tower_->deepstack(static_cast<size_t>(l));
-  std::vector<float> row(H);
-  for (size_t k = 0; k < visual_rows_.size(); ++k) {
-    float* at = stream + visual_rows_[k] * H;
-    be_.to_host(row.data(), at, sizeof(float) * H);
-    for (int64_t i = 0; i < H; ++i) row[i] += add[k * H + i];
-    be_.from_host(at, row.data(), sizeof(float) * H);
-  }
+  if (tower_) add_deepstack(*tower_, visual_rows_, l, stream);
 }
 
 void Qwen3Model::deepstack_backward(int64_t l, const float* dh) {

@@ -6,14 +6,21 @@
 // the others fork it (sharing its cache blocks). Every step runs off the JS thread; this file only
 // does bookkeeping between steps (stops, streaming, abort, resolving promises).
 //
+// A Qwen3-VL request's images run through the vision tower in its prefill step, their outputs taking
+// the places of the prompt's image tokens, which get get_rope_index's (t, h, w) positions; every
+// later token of its samples is numbered from one past the prompt's largest position, as
+// transformers' rope delta does.
+//
 // Admission reserves each request's worst-case cache blocks up front (prompt once, plus every
 // sample's own blocks up to maxNewTokens), so a running request never runs out of cache and nothing
 // needs to be preempted; a request that could never fit is rejected with the numbers.
 import type { Model } from '../engine/model.js';
+import { stackImages, type ProcessedImage } from '../model/vision/image-processor.js';
+import { multimodalPositions, type RopeIndexOptions } from '../model/vision/rope-index.js';
 import { IncrementalDetokenizer } from '../tokenizer/stream.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
 import { createNativeGenerator } from './native-generator.js';
-import type { GeneratorStats, NativeGenerator, NativeSamplerParams } from './native-generator.js';
+import type { GeneratorStats, GeneratorStep, NativeGenerator, NativeSamplerParams } from './native-generator.js';
 import type {
   FinishReason,
   GeneratedSample,
@@ -51,8 +58,20 @@ export class GenerationRequestError extends Error {
   override name = 'GenerationRequestError';
 }
 
+/** A prompt's images and rotary positions (Qwen3-VL); absent for a text model's prompts. */
+interface PromptLayout {
+  /** [3, prompt length]: get_rope_index's positions. */
+  positions: Int32Array;
+  /** Position of token i after the prompt = i + ropeDelta. */
+  ropeDelta: number;
+  /** Indices of the prompt's image tokens, and its images (none: text only). */
+  imageRows: number[];
+  images: ProcessedImage[];
+}
+
 interface Resolved {
   n: number;
+  layout: PromptLayout | null;
   maxNewTokens: number;
   sampler: Omit<NativeSamplerParams, 'stream' | 'counter'>;
   stop: string[];
@@ -106,6 +125,11 @@ interface StepPart {
   seq: number;
   ids: readonly number[];
   draws: { request: RequestState; sample: SampleState }[];
+  /** Tokens the sequence held before the step. */
+  start: number;
+  /** The request's prompt layout; `prompt`: these ids are the prompt (prefill). */
+  layout: PromptLayout | null;
+  prompt: boolean;
 }
 
 /**
@@ -140,6 +164,9 @@ export class Qwen3GenerationEngine implements GenerationEngine {
   private readonly maxBatch: number;
   private readonly maxPrefill: number;
   private readonly skipSpecial: boolean;
+  /** Qwen3-VL: multimodal rotary positions, and where images go when the model has a vision tower. */
+  private readonly mrope: boolean;
+  private readonly vision: RopeIndexOptions | null;
   private readonly queue: RequestState[] = [];
   private readonly running: RequestState[] = [];
   private reservedBlocks = 0;
@@ -160,6 +187,9 @@ export class Qwen3GenerationEngine implements GenerationEngine {
     this.eos = new Set(options.eosTokenIds ?? options.tokenizer?.eosTokenIds ?? []);
     this.vocab = c.vocabSize;
     this.skipSpecial = options.skipSpecialTokens ?? true;
+    this.mrope = (c.mropeSection?.length ?? 0) > 0;
+    this.vision =
+      c.vision && c.imageTokenId !== undefined ? { imageTokenId: c.imageTokenId, merge: c.vision.spatialMergeSize } : null;
     this.gen = createNativeGenerator(model, this.blockSize, this.numBlocks);
   }
 
@@ -223,7 +253,27 @@ export class Qwen3GenerationEngine implements GenerationEngine {
       throw new GenerationRequestError('stop strings need a tokenizer; the engine was created without one');
     const stopIds = new Set<number>(p.ignoreEos ? [] : this.eos);
     (p.stopTokenIds ?? []).forEach((id, i) => stopIds.add(integerIn(id, `stopTokenIds[${i}]`, 0, this.vocab - 1)));
-    return { n, maxNewTokens, sampler: { temperature, topP, topK, minP, repetitionPenalty, seed }, stop, stopIds };
+    const layout = this.layout(request);
+    return { n, layout, maxNewTokens, sampler: { temperature, topP, topK, minP, repetitionPenalty, seed }, stop, stopIds };
+  }
+
+  /** A Qwen3-VL prompt's positions and images; null for a model without multimodal positions. */
+  private layout(request: GenerationRequest): PromptLayout | null {
+    const images = request.images ?? [];
+    if (images.length > 0 && !this.vision)
+      throw new GenerationRequestError(`the request has ${images.length} image(s) but the model has no vision tower`);
+    if (!this.mrope || !this.vision) return null;
+    const ids = Int32Array.from(request.promptIds);
+    let positions: Int32Array;
+    try {
+      positions = multimodalPositions(ids, stackImages(images).grids, this.vision);
+    } catch (e) {
+      throw new GenerationRequestError(`the prompt's image tokens do not fit its images: ${(e as Error).message}`);
+    }
+    const imageRows: number[] = [];
+    ids.forEach((id, i) => id === this.vision!.imageTokenId && imageRows.push(i));
+    const ropeDelta = positions.reduce((m, x) => Math.max(m, x), -1) + 1 - ids.length;
+    return { positions, ropeDelta, imageRows, images };
   }
 
   /** Worst-case blocks: the prompt's full blocks once, then each sample's own blocks to the end. */
@@ -305,11 +355,19 @@ export class Qwen3GenerationEngine implements GenerationEngine {
     const parts: StepPart[] = [];
     for (const r of this.running) {
       if (admitted.includes(r)) continue;
+      const { promptIds } = r.request;
       for (const s of r.samples)
-        if (!s.finish) parts.push({ seq: s.seq, ids: [s.tokenIds[s.tokenIds.length - 1]], draws: [{ request: r, sample: s }] });
+        if (!s.finish)
+          parts.push({
+            seq: s.seq, ids: [s.tokenIds[s.tokenIds.length - 1]], draws: [{ request: r, sample: s }],
+            start: promptIds.length + s.tokenIds.length - 1, layout: r.params.layout, prompt: false,
+          });
     }
     for (const r of admitted)
-      parts.push({ seq: r.promptSeq, ids: r.request.promptIds, draws: r.samples.map((sample) => ({ request: r, sample })) });
+      parts.push({
+        seq: r.promptSeq, ids: r.request.promptIds, draws: r.samples.map((sample) => ({ request: r, sample })),
+        start: 0, layout: r.params.layout, prompt: true,
+      });
     for (const group of fewRowGroups(parts)) await this.forwardAndSample(group);
     for (const r of admitted) if (!r.settled) this.seatSamples(r);
     for (const r of [...this.running]) if (!r.settled && r.samples.every((s) => s.finish)) this.finish(r);
@@ -337,6 +395,8 @@ export class Qwen3GenerationEngine implements GenerationEngine {
       cuSeqlens: Int32Array.from(cu),
       logitRows: Int32Array.from(logitRows),
       sampling,
+      positions: this.mrope ? stepPositions(parts, tokens.length) : undefined,
+      images: stepImages(parts, cu),
     });
     owners.forEach(({ request, sample }, i) => {
       if (!request.settled) this.accept(request, sample, out.tokens[i], out.logprobs[i]);
@@ -443,6 +503,33 @@ export class Qwen3GenerationEngine implements GenerationEngine {
     }));
     return { promptTokens: r.request.promptIds.length, samples };
   }
+}
+
+/**
+ * Multimodal positions [3, T] of a step: a prompt's own (t, h, w) rows; any other token the cache
+ * index plus its request's rope delta on all three rows (plain numbering for a text model's prompts).
+ */
+function stepPositions(parts: readonly StepPart[], T: number): Int32Array {
+  const out = new Int32Array(3 * T);
+  let at = 0;
+  for (const p of parts) {
+    const n = p.ids.length;
+    for (let c = 0; c < 3; c++)
+      if (p.prompt && p.layout) out.set(p.layout.positions.subarray(c * n, (c + 1) * n), c * T + at);
+      else for (let j = 0; j < n; j++) out[c * T + at + j] = p.start + j + (p.layout?.ropeDelta ?? 0);
+    at += n;
+  }
+  return out;
+}
+
+/** The images of the step's prompts, in order, and the step tokens their features replace. */
+function stepImages(parts: readonly StepPart[], cu: readonly number[]): GeneratorStep['images'] {
+  const withImages = parts.map((p, i) => ({ p, at: cu[i] })).filter(({ p }) => p.prompt && p.layout?.imageRows.length);
+  if (withImages.length === 0) return undefined;
+  return {
+    ...stackImages(withImages.flatMap(({ p }) => p.layout!.images)),
+    rows: Int32Array.from(withImages.flatMap(({ p, at }) => p.layout!.imageRows.map((r) => at + r))),
+  };
 }
 
 /** A generation engine over `model` (see EngineOptions). */

@@ -47,6 +47,11 @@ export interface GeneratorStep {
   logitRows: Int32Array;
   /** One per logit row. */
   sampling: NativeSamplerParams[];
+  /**
+   * Qwen3-VL images of the step's prompts: (t, h, w) per image, their pixel rows, and the tokens
+   * (indices into `tokens`, ascending, each an image token) that take the vision tower's outputs.
+   */
+  images?: { grids: Int32Array; pixels: Float32Array; rows: Int32Array };
 }
 
 export interface NativeGenerator {

@@ -1,5 +1,6 @@
 // The generation contract that rollouts (trainer), `medix serve` and `medix eval` code against.
 // The engine behind it (src/generate/) runs batched prefill + decode with a KV cache in the addon.
+import type { ProcessedImage } from '../model/vision/image-processor.js';
 
 export interface SamplingParams {
   /** Number of samples for this prompt; they share the prompt's prefill (default 1). */
@@ -30,6 +31,11 @@ export type FinishReason = 'stop' | 'length' | 'abort';
 
 export interface GenerationRequest {
   promptIds: number[];
+  /**
+   * Qwen3-VL: the prompt's images in the order of their image-token runs (each image fills
+   * t*h*w/merge^2 consecutive image tokens), as the image processor gives them.
+   */
+  images?: ProcessedImage[];
   params: SamplingParams;
   /** Aborting ends every sample of the request with finishReason 'abort'. */
   signal?: AbortSignal;

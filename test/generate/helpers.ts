@@ -1,7 +1,9 @@
 // Shared pieces of the generation tests: a tiny random Qwen3 and a character tokenizer over its
 // vocabulary, so text, stop strings and streaming can be checked without model files.
 import { Model, packSequences } from '../../src/engine/model.js';
-import type { Qwen3Config } from '../../src/engine/model.js';
+import type { PackedBatch, Qwen3Config } from '../../src/engine/model.js';
+import { stackImages, type ProcessedImage } from '../../src/model/vision/image-processor.js';
+import { multimodalPositions } from '../../src/model/vision/rope-index.js';
 import type { TextTokenizer } from '../../src/tokenizer/types.js';
 
 export const VOCAB = 48;
@@ -51,11 +53,26 @@ export function argmaxRow(logits: Float32Array, r: number, V: number): number {
   return best;
 }
 
+/**
+ * The full forward's batch for one sequence; with a vision model, its images and get_rope_index's
+ * positions over the whole sequence (the prompt and everything generated after it).
+ */
+export function fullBatch(model: Model, seq: number[], images: ProcessedImage[] = []): PackedBatch {
+  const batch = packSequences([seq]);
+  const { vision, imageTokenId } = model.config;
+  if (!vision || imageTokenId === undefined) return batch;
+  const { grids, pixels } = stackImages(images);
+  const positions = multimodalPositions(batch.tokens, grids, { imageTokenId, merge: vision.spatialMergeSize });
+  return images.length > 0 ? { ...batch, positions, imageGrids: grids, pixels } : { ...batch, positions };
+}
+
 /** `promptIds` continued greedily by full forwards, one token at a time: what KV-cache decoding must give. */
-export async function greedyByFullForwards(model: Model, promptIds: number[], steps: number): Promise<number[]> {
+export async function greedyByFullForwards(
+  model: Model, promptIds: number[], steps: number, images: ProcessedImage[] = [],
+): Promise<number[]> {
   const seq = [...promptIds];
   for (let k = 0; k < steps; k++) {
-    const { logits } = await model.forward(packSequences([seq]), { logits: true });
+    const { logits } = await model.forward(fullBatch(model, seq, images), { logits: true });
     seq.push(argmaxRow(logits!, seq.length - 1, model.config.vocabSize));
   }
   return seq;
