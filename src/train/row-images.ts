@@ -5,6 +5,7 @@
 // writes one image placeholder token per image; expandImageTokens widens each to the image's
 // merged-patch count, as the Hugging Face processor does before the model sees the prompt.
 import type { RlSample } from '../data/index.js';
+import type { GeneratedSample } from '../generate/types.js';
 import type { ProcessedImage } from '../model/vision/image-processor.js';
 import type { ImagePool } from '../model/vision/image-pool.js';
 import type { RopeIndexOptions } from '../model/vision/rope-index.js';
@@ -45,4 +46,14 @@ export function expandImageTokens(ids: readonly number[], images: readonly Proce
     const [t, h, w] = images[image++].grid;
     return new Array<number>((t * h * w) / (o.merge * o.merge)).fill(id);
   });
+}
+
+/**
+ * A rollout sample that stopped on an image placeholder token (the trainer makes it a stop token: a
+ * response cannot carry an image) without that token, so the sample's tokens can be scored again
+ * beside the prompt's images.
+ */
+export function withoutImageToken(sample: GeneratedSample, imageTokenId: number): GeneratedSample {
+  if (sample.tokenIds[sample.tokenIds.length - 1] !== imageTokenId) return sample;
+  return { ...sample, tokenIds: sample.tokenIds.slice(0, -1), logprobs: sample.logprobs.slice(0, -1) };
 }

@@ -57,7 +57,7 @@ import { RunLog } from './run-log.js';
 import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
 import { ropeIndexOptionsOf } from './experience.js';
-import { expandImageTokens, RowImages } from './row-images.js';
+import { expandImageTokens, RowImages, withoutImageToken } from './row-images.js';
 import { ImagePool } from '../model/vision/image-pool.js';
 import { readImageProcessorConfig, type ProcessedImage } from '../model/vision/image-processor.js';
 
@@ -76,6 +76,9 @@ export interface TrainSummary {
   heldout_reward_before_train: number | null;
   heldout_reward_after_sft: number | null;
   heldout_reward_after_rl: number | null;
+  /** The held-out mean of accuracy_llm (the judge's verdict; without a judge, the exact answer) after SFT and after RL. */
+  heldout_accuracy_after_sft: number | null;
+  heldout_accuracy_after_rl: number | null;
   report: string;
   /** Failures per metrics backend of trainer.logger (none: {}); a failing backend never stops training. */
   logger_failures: Record<string, number>;
@@ -89,6 +92,8 @@ interface State {
   /** Absent until trainer.val_before_train has had its turn (null: not measured), so a resumed run never repeats it. */
   heldoutBeforeTrain?: number | null;
   heldoutAfterSft: number | null;
+  /** Absent in checkpoints of runs from before it was recorded. */
+  heldoutAccuracyAfterSft?: number | null;
   /** The KL-in-reward controller after the last step (its coefficient moves when adaptive). */
   klController?: KlControllerState;
   [key: string]: unknown;
@@ -262,11 +267,16 @@ export class Trainer {
     try {
       const perRow = this.world.share(rows.map((row, i) => ({ row, i }))).map(async ({ row, i }) => {
         const { promptIds, images } = await this.modelInputs(row);
+        const imageToken = this.model.config.vision ? this.model.config.imageTokenId : undefined;
         const result = await engine.generate({
           promptIds,
           images,
-          params: { n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: seedOf(i) },
+          params: {
+            n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: seedOf(i),
+            stopTokenIds: imageToken === undefined ? undefined : [imageToken],
+          },
         });
+        if (imageToken !== undefined) result.samples = result.samples.map((s) => withoutImageToken(s, imageToken));
         genDone = Math.max(genDone, performance.now());
         const rewards = await this.reward.scoreGroup(result.samples.map((s) => ({ response: s.text, responseLength: s.tokenIds.length })), row.answer);
         return result.samples.map((sample, k) => ({ row, group: i, promptIds, images, sample, reward: rewards[k] }));
@@ -334,7 +344,9 @@ export class Trainer {
     // RL starts with fresh AdamW moments: the warm-up's moments describe another objective.
     this.model.resetOptimizerState();
     this.state.sftDone = true;
-    this.state.heldoutAfterSft = (await this.validate())['val/overall'] ?? null;
+    const val = await this.validate();
+    this.state.heldoutAfterSft = val['val/overall'] ?? null;
+    this.state.heldoutAccuracyAfterSft = val['val/accuracy_llm'] ?? null;
     if (this.state.heldoutAfterSft !== null) this.log(`medix train: held-out reward after SFT: ${this.state.heldoutAfterSft.toFixed(4)}`);
     await this.checkpoint();
   }
@@ -551,12 +563,13 @@ export class Trainer {
     } finally {
       progress?.stop();
     }
-    const after = (await this.validate())['val/overall'] ?? null;
+    const val = await this.validate();
+    const after = val['val/overall'] ?? null;
     await this.reward.close(); // stops the reward workers and saves the judge cache
     await this.images?.close();
     await backends?.close(); // waits for the backends' pending rows
     const report = join(this.runDir, 'report.html');
-    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report, logger_failures: backends?.failures ?? {} };
+    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, heldout_accuracy_after_sft: this.state.heldoutAccuracyAfterSft ?? null, heldout_accuracy_after_rl: val['val/accuracy_llm'] ?? null, report, logger_failures: backends?.failures ?? {} };
     if (this.world.isRoot) {
       // summary.json first: the report's summary section reads it.
       atomicWriteFileSync(join(this.runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');

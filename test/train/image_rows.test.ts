@@ -1,14 +1,16 @@
-// Image rows in the RL update (teacher-forced side): a sample's preprocessed images reach the model in
-// computeLogprobs and the update; packing several samples keeps each one's images and multimodal
-// positions (a packed micro-batch gives each sample what it gets alone); the image changes the
-// log-probs; a frozen vision tower stays bit-identical through an update while an unfrozen one learns.
+// Image rows in the RL update: a sample's preprocessed images reach the model in computeLogprobs and
+// the update; the old log-probs of an image row equal the rollout's own (and move when the image is
+// swapped); packing several samples keeps each one's images and multimodal positions (a packed
+// micro-batch gives each sample what it gets alone); a frozen vision tower stays bit-identical
+// through an update while an unfrozen one learns.
 import t from 'tap';
 import { Model, type Qwen3Config } from '../../src/engine/model.js';
 import { AdamW } from '../../src/engine/optimizer.js';
+import { createGenerationEngine } from '../../src/generate/engine.js';
 import { MODEL_PRESETS } from '../../src/model/presets.js';
 import type { ProcessedImage } from '../../src/model/vision/image-processor.js';
 import { packExperience, type Experience } from '../../src/train/experience.js';
-import { expandImageTokens } from '../../src/train/row-images.js';
+import { expandImageTokens, withoutImageToken } from '../../src/train/row-images.js';
 import { computeLogprobs, sftUpdate } from '../../src/train/update.js';
 import { closeness, randn, rng, sameBits } from '../helpers/numeric.js';
 
@@ -64,6 +66,25 @@ t.test('the log-probs depend on the image', async (t) => {
   const a = await computeLogprobs(model, [e], 1), b = await computeLogprobs(model, [other], 1);
   const diff = Math.max(...a[0].map((v, i) => Math.abs(v - b[0][i])));
   t.ok(diff > 1e-4, `another image moves the response log-probs (max difference ${diff.toExponential(2)})`);
+});
+
+t.test("an image row's old log-probs equal the rollout's own, and move when the image is swapped", async (t) => {
+  const model = Model.create(config, { seed: 3, initStd: 0.3 });
+  const [row] = samples();
+  const engine = createGenerationEngine(model, { eosTokenIds: [] });
+  // As the trainer asks: a response ends at an image token, which is then dropped.
+  const params = { n: 3, maxNewTokens: 8, temperature: 1, seed: 11, stopTokenIds: [IMAGE] };
+  const rollout = (await engine.generate({ promptIds: row.promptIds, images: row.images, params })).samples.map((s) => withoutImageToken(s, IMAGE));
+  await engine.close();
+  const exps = rollout.map((s) => ({ ...row, responseIds: s.tokenIds }));
+  const old = await computeLogprobs(model, exps, 3);
+  const swapped = await computeLogprobs(model, exps.map((e) => ({ ...e, images: [image(4, 4, 99)] })), 3);
+  rollout.forEach((s, i) => {
+    const worst = Math.max(...s.logprobs.map((v, k) => Math.abs(v - old[i][k])));
+    t.ok(worst < 1e-4, `sample ${i}: old log-probs as sampled (worst |diff| ${worst.toExponential(2)} over ${s.tokenIds.length} tokens)`);
+    const moved = Math.max(...s.logprobs.map((v, k) => Math.abs(v - swapped[i][k])));
+    t.ok(moved > 1e-3, `sample ${i}: another image gives other log-probs (max |diff| ${moved.toExponential(2)})`);
+  });
 });
 
 t.test('images without a vision tower are refused', async (t) => {
