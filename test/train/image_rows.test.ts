@@ -74,7 +74,7 @@ t.test("an image row's old log-probs equal the rollout's own, and move when the 
   const engine = createGenerationEngine(model, { eosTokenIds: [] });
   // As the trainer asks: a response ends at an image token, which is then dropped.
   const params = { n: 3, maxNewTokens: 8, temperature: 1, seed: 11, stopTokenIds: [IMAGE] };
-  const rollout = (await engine.generate({ promptIds: row.promptIds, images: row.images, params })).samples.map((s) => withoutImageToken(s, IMAGE));
+  const rollout = (await engine.generate({ promptIds: row.promptIds, images: [...(row.images ?? [])], params })).samples.map((s) => withoutImageToken(s, IMAGE));
   await engine.close();
   const exps = rollout.map((s) => ({ ...row, responseIds: s.tokenIds }));
   const old = await computeLogprobs(model, exps, 3);
