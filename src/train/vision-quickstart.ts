@@ -30,6 +30,7 @@ export interface VisionQuickstartSummary extends TrainSummary {
 
 /** Inputs for `configFile`: the data files and the model directory it trains on, written under `dir`. */
 export async function writeVisionQuickstartInputs(configFile: string, dir: string, perKind: { train: number; heldout: number }): Promise<string[]> {
+  dir = resolve(dir); // the overrides name absolute paths: relative ones would resolve against the config's folder
   const data = await writeVisionDataset(join(dir, 'data'), { seed: 1, trainPerKind: perKind.train, heldoutPerKind: perKind.heldout });
   const model = join(dir, 'model');
   await writeRandomModelDir(model, { preset: 'tiny-vl', seed: 0, overwrite: true });
