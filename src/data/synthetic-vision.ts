@@ -69,7 +69,8 @@ function chestRadiograph(size: number, which: number, rand: () => number): Uint8
   for (const side of [-1, 1]) grey(img, size, (64 + side * 24) * s, 64 * s, 17 * s, 38 * s, -0.3); // lungs
   grey(img, size, 64 * s, 70 * s, 7 * s, 52 * s, 0.2); // spine and mediastinum
   const viewerSide = which === 0 ? 1 : -1; // answers[0] = 'left' (patient's left, viewer's right)
-  grey(img, size, (64 + viewerSide * 24 + jitter(rand, 4)) * s, (64 + jitter(rand, 18)) * s, (10 + jitter(rand, 3)) * s, (12 + jitter(rand, 3)) * s, 0.35 + jitter(rand, 0.05));
+  // A lobar consolidation: a large opacity filling much of one lung field.
+  grey(img, size, (64 + viewerSide * 24 + jitter(rand, 3)) * s, (72 + jitter(rand, 10)) * s, (15 + jitter(rand, 2)) * s, (22 + jitter(rand, 4)) * s, 0.4 + jitter(rand, 0.05));
   return toBytes(img, rand, 0.12, true);
 }
 
@@ -81,8 +82,8 @@ function ctSlice(size: number, which: number, rand: () => number): Uint8Array {
   for (const side of [-1, 1]) grey(img, size, (64 + side * 26) * s, 70 * s, 8 * s, 11 * s, 0.15);
   grey(img, size, 64 * s, 84 * s, 6 * s, 6 * s, 0.4); // vertebra
   if (which === 0) {
-    const angle = rand() * 2 * Math.PI, r = 10 + rand() * 20; // answers[0] = 'yes'
-    grey(img, size, (64 + Math.cos(angle) * r) * s, (60 + Math.sin(angle) * r * 0.7) * s, 8 * s, 8 * s, -0.3);
+    const angle = rand() * 2 * Math.PI, r = 8 + rand() * 14; // answers[0] = 'yes'
+    grey(img, size, (64 + Math.cos(angle) * r) * s, (60 + Math.sin(angle) * r * 0.7) * s, 14 * s, 14 * s, -0.35);
   }
   return toBytes(img, rand, 0.1, true);
 }
@@ -95,7 +96,7 @@ function fundus(size: number, which: number, rand: () => number): Uint8Array {
   tint.forEach((v, c) => ellipse(img, size, c, 64 * s, 64 * s, 56 * s, 56 * s, v + jitter(rand, 0.05)));
   const side = which === 0 ? -1 : 1; // answers[0] = 'left'
   const cx = (64 + side * (30 + jitter(rand, 5))) * s, cy = (64 + jitter(rand, 10)) * s;
-  [0.25, 0.55, 0.5].forEach((v, c) => ellipse(img, size, c, cx, cy, 11 * s, 12 * s, v));
+  [0.25, 0.6, 0.6].forEach((v, c) => ellipse(img, size, c, cx, cy, 16 * s, 17 * s, v));
   return toBytes(img, rand, 0.08, false);
 }
 
