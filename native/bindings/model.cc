@@ -369,13 +369,16 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Env env = info.Env();
     const int64_t T = js::integer_arg(info[0], "activationPlan", "tokens", 1, int64_t(1) << 40);
     const bool training = info[1].IsUndefined() ? true : info[1].ToBoolean().Value();
-    ActivationPlan p = model_->plan(T, training);
+    const int64_t patches =
+        info[2].IsUndefined() ? 0 : js::integer_arg(info[2], "activationPlan", "imagePatches", 0, int64_t(1) << 40);
+    ActivationPlan p = model_->plan(T, training, patches);
     auto out = Napi::Object::New(env);
     out.Set("tokens", Napi::Number::New(env, double(p.tokens)));
     out.Set("recompute", Napi::Boolean::New(env, p.recompute));
     out.Set("perLayerBytes", Napi::Number::New(env, double(p.per_layer_bytes)));
     out.Set("streamBytes", Napi::Number::New(env, double(p.stream_bytes)));
     out.Set("scratchBytes", Napi::Number::New(env, double(p.scratch_bytes)));
+    out.Set("visionBytes", Napi::Number::New(env, double(p.vision_bytes)));
     out.Set("totalBytes", Napi::Number::New(env, double(p.total_bytes)));
     return out;
   }

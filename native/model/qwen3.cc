@@ -295,7 +295,7 @@ void Qwen3Model::set_recompute(bool on) {
   }
 }
 
-ActivationPlan Qwen3Model::plan(int64_t T, bool training) const {
+ActivationPlan Qwen3Model::plan(int64_t T, bool training, int64_t image_patches) const {
   ActivationPlan p;
   p.tokens = T;
   p.recompute = recompute_;
@@ -304,7 +304,9 @@ ActivationPlan Qwen3Model::plan(int64_t T, bool training) const {
   p.stream_bytes = sizeof(float) * (cfg_.layers + 1) * T * cfg_.hidden;
   p.scratch_bytes = training ? sizeof(float) * scratch_floats(cfg_, T) : 0;
   const size_t head = sizeof(float) * T * (cfg_.hidden * 2 + 1 + 3);
-  p.total_bytes = p.per_layer_bytes * n_acts + p.stream_bytes + p.scratch_bytes + head;
+  MEDIX_CHECK(image_patches == 0 || cfg_.vision, "activationPlan: image patches given but the model has no vision tower");
+  if (image_patches > 0) p.vision_bytes = VisionTower::activation_bytes(*cfg_.vision, image_patches, training, recompute_);
+  p.total_bytes = p.per_layer_bytes * n_acts + p.stream_bytes + p.scratch_bytes + head + p.vision_bytes;
   return p;
 }
 

@@ -83,6 +83,7 @@ struct ActivationPlan {
   size_t per_layer_bytes = 0;  // one layer's saved activations
   size_t stream_bytes = 0;     // residual stream kept per layer boundary (L+1 copies)
   size_t scratch_bytes = 0;    // gradient/scratch buffers of the backward pass
+  size_t vision_bytes = 0;     // Qwen3-VL: the vision tower's activations for the batch's image patches
   size_t total_bytes = 0;
 };
 
@@ -137,7 +138,8 @@ class Qwen3Model {
 
   bool recompute() const { return recompute_; }
   void set_recompute(bool on);
-  ActivationPlan plan(int64_t T, bool training) const;
+  // image_patches: the batch's image patches (Qwen3-VL), whose tower activations count too.
+  ActivationPlan plan(int64_t T, bool training, int64_t image_patches = 0) const;
 
   // logp[T] (and entropy[T], logits[T*V] when asked) are host buffers.
   void forward(const PackedBatch& b, const ForwardOptions& o, float* logp, float* entropy, float* logits);

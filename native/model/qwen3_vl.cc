@@ -36,7 +36,7 @@ std::unique_ptr<VisionTower> Qwen3Model::run_tower(const float* pixels, const Im
   const std::vector<VisionParam> vp = vision_parameters(*cfg_.vision);
   std::vector<const float*> w;
   for (size_t i = 0; i < vp.size(); ++i) w.push_back(weights_ + params_[vision_first_ + i].offset);
-  auto tower = std::make_unique<VisionTower>(*cfg_.vision);
+  auto tower = std::make_unique<VisionTower>(*cfg_.vision, recompute_);
   tower->forward(w, pixels, std::vector<ImageGrid>(grids, grids + n_images));
   MEDIX_CHECK(image_tokens == tower->tokens(), fn, ": the batch has ", image_tokens,
               " image tokens but its images give ", tower->tokens(), " (one per merge block of each grid)");

@@ -102,7 +102,26 @@ void check_vision_config(const VisionConfig& c) {
   for (int64_t i : c.deepstack_indexes) need(i >= 0 && i < c.depth, "deepstack_visual_indexes must lie in [0, depth)");
 }
 
-VisionTower::VisionTower(VisionConfig cfg) : cfg_(std::move(cfg)) { check_vision_config(cfg_); }
+VisionTower::VisionTower(VisionConfig cfg, bool recompute) : cfg_(std::move(cfg)), recompute_(recompute) {
+  check_vision_config(cfg_);
+}
+
+size_t VisionTower::activation_bytes(const VisionConfig& c, int64_t N, bool training, bool recompute) {
+  const int64_t C = c.hidden, I = c.intermediate, M = N / (c.merge * c.merge), K = c.merged_dim();
+  const int64_t block = N * (9 * C + 2 * I + 4 + c.heads);  // BlockActs
+  const int64_t merger = 2 * N * C + 2 * N + 2 * M * K + M * c.out_hidden;  // MergerActs
+  const int64_t mergers = 1 + static_cast<int64_t>(c.deepstack_indexes.size());
+  int64_t floats = N * c.patch_inputs() + 2 * N * C + mergers * merger + c.depth * (recompute ? N * C : block);
+  if (training) floats += N * (14 * C + 2 * I) + (recompute ? block : 0);  // dx and a block backward's scratch
+  return sizeof(float) * static_cast<size_t>(floats);
+}
+
+void VisionTower::release_block(size_t i, bool keep_input) {
+  BlockActs& a = blocks_[i];
+  std::vector<float> in = keep_input ? std::move(a.in) : std::vector<float>();
+  a = BlockActs{};
+  a.in = std::move(in);
+}
 
 void VisionTower::forward(const std::vector<const float*>& params, const float* pixels,
                           const std::vector<ImageGrid>& grids) {
@@ -124,11 +143,14 @@ void VisionTower::forward(const std::vector<const float*>& params, const float* 
   const std::vector<float>* x = &embedded_;
   for (int64_t i = 0; i < cfg_.depth; ++i) {
     block_forward(static_cast<size_t>(i), *x);
+    // The previous block's output is now this block's input: with recompute, that input is all it keeps.
+    if (recompute_ && i > 0) release_block(static_cast<size_t>(i - 1), true);
     x = &blocks_[i].out;
     const int64_t j = deepstack_slot(cfg_, i);
     if (j >= 0) merger_forward(deepstack_[j], deepstack_first(cfg_, j), true, *x);
   }
   merger_forward(merger_, merger_first(cfg_), false, *x);
+  if (recompute_) release_block(static_cast<size_t>(cfg_.depth - 1), true);
 }
 
 void VisionTower::block_forward(size_t i, const std::vector<float>& x) {
@@ -191,7 +213,9 @@ void VisionTower::backward(const std::vector<float*>& g, const float* d_merged,
     const int64_t j = deepstack_slot(cfg_, i);
     if (j >= 0 && j < static_cast<int64_t>(d_deepstack.size()) && d_deepstack[j])
       merger_backward(deepstack_[j], deepstack_first(cfg_, j), true, d_deepstack[j], dx, g);
+    if (recompute_) block_forward(static_cast<size_t>(i), std::vector<float>(blocks_[i].in));
     block_backward(static_cast<size_t>(i), dx, g);
+    if (recompute_) release_block(static_cast<size_t>(i), true);
   }
   // dx is now the gradient of patch embedding + position embedding.
   cpu::linear_backward(nullptr, g[kPatchW], g[kPatchB], dx.data(), pixels_.data(), p(kPatchW), N_, cfg_.patch_inputs(), C);

@@ -36,9 +36,14 @@ std::vector<VisionParam> vision_parameters(const VisionConfig& cfg);
 void check_vision_config(const VisionConfig& cfg);
 
 // One forward pass with everything backward needs. `params` and `grads` are in vision_parameters order.
+// With recompute, each block keeps only its input after the forward and recomputes the rest in backward
+// (the same ops on the same input: gradients are bit-identical).
 class VisionTower {
  public:
-  explicit VisionTower(VisionConfig cfg);
+  explicit VisionTower(VisionConfig cfg, bool recompute = false);
+  // Bytes a forward of `patches` patches holds for backward, plus (training) the backward's peak:
+  // the recomputed block and the gradient scratch.
+  static size_t activation_bytes(const VisionConfig& cfg, int64_t patches, bool training, bool recompute);
   // pixels: [N, patch_inputs], N = sum t*h*w. Outputs: merged() [N/merge^2, out_hidden] and deepstack(k).
   void forward(const std::vector<const float*>& params, const float* pixels, const std::vector<ImageGrid>& grids);
   // grads += d(loss)/d(params) given d(loss)/d(merged) and d(loss)/d(deepstack k) (entries may be null).
@@ -60,12 +65,14 @@ class VisionTower {
   };
   const float* p(size_t i) const { return params_[i]; }
   void block_forward(size_t i, const std::vector<float>& x);
+  void release_block(size_t i, bool keep_input);
   void block_backward(size_t i, std::vector<float>& dx, const std::vector<float*>& g);
   void merger_forward(MergerActs& a, size_t first, bool postshuffle, const std::vector<float>& x);
   void merger_backward(MergerActs& a, size_t first, bool postshuffle, const float* dout, std::vector<float>& dx,
                        const std::vector<float*>& g);
 
   VisionConfig cfg_;
+  bool recompute_ = false;
   std::vector<const float*> params_;
   std::vector<float> pixels_;  // a copy: backward needs them after the caller's buffer is gone
   std::vector<ImageGrid> grids_;

@@ -113,6 +113,8 @@ export interface ActivationPlan {
   perLayerBytes: number;
   streamBytes: number;
   scratchBytes: number;
+  /** Qwen3-VL: the vision tower's activations for the batch's image patches (its blocks recompute too). */
+  visionBytes: number;
   totalBytes: number;
 }
 
@@ -175,7 +177,7 @@ interface NativeModel {
   optimizerShard(): { rank: number; size: number; firstParam: number; endParam: number; numel: number };
   setRecompute(on: boolean): void;
   setVisionFrozen(frozen: boolean): void;
-  activationPlan(tokens: number, training?: boolean): ActivationPlan;
+  activationPlan(tokens: number, training?: boolean, imagePatches?: number): ActivationPlan;
   numParams(): number;
   routing(): RoutingStats;
   setAuxLossWeight(weight: number): void;
@@ -314,9 +316,9 @@ export class Model {
     this.handle.setRecompute(on);
   }
 
-  /** Activation memory the model plans for a batch of `tokens` tokens. */
-  activationPlan(tokens: number, training = true): ActivationPlan {
-    return this.handle.activationPlan(tokens, training);
+  /** Activation memory the model plans for a batch of `tokens` tokens with `imagePatches` image patches (Qwen3-VL). */
+  activationPlan(tokens: number, training = true, imagePatches = 0): ActivationPlan {
+    return this.handle.activationPlan(tokens, training, imagePatches);
   }
 
   /** Routing figures of the last forward (empty arrays for a dense model). */

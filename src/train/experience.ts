@@ -2,11 +2,20 @@
 // per-response-token advantages and log-probs of the behaviour and reference policies.
 // Packing puts whole samples back to back (no padding); the log-prob of response token j sits at
 // packed position promptLen - 1 + j, because position t predicts token t + 1.
-import type { PackedBatch } from '../engine/model.js';
+// Qwen3-VL samples carry their prompt's images: a packed batch stacks them in sample order and numbers
+// each sample's tokens on its own with get_rope_index's (t, h, w) positions.
+import type { PackedBatch, Qwen3Config } from '../engine/model.js';
+import { stackImages, type ProcessedImage } from '../model/vision/image-processor.js';
+import { packedMultimodalPositions, type RopeIndexOptions } from '../model/vision/rope-index.js';
 
 export interface Experience {
   promptIds: number[];
   responseIds: number[];
+  /**
+   * Qwen3-VL: the prompt's images in the order of its image-token runs, preprocessed once per row so
+   * that rollouts, old and reference log-probs and the update all see the same pixels.
+   */
+  images?: readonly ProcessedImage[];
   /** Advantage of each response token (outcome estimators broadcast one value; src/rl). */
   advantages?: Float32Array;
   /** Behaviour-policy log-probs of the response tokens (filled by computeLogprobs when absent). */
@@ -23,7 +32,16 @@ export interface PackedExperience {
   starts: number[];
 }
 
-export function packExperience(exps: readonly Experience[]): PackedExperience {
+/** Where a model's image tokens are and how its tower merges patches; null for a model without a vision tower. */
+export function ropeIndexOptionsOf(c: Readonly<Qwen3Config>): RopeIndexOptions | null {
+  return c.vision && c.imageTokenId !== undefined ? { imageTokenId: c.imageTokenId, merge: c.vision.spatialMergeSize } : null;
+}
+
+/**
+ * Packs whole samples back to back; with `vision` (a Qwen3-VL model) also their images, in sample
+ * order, and per-sample multimodal positions.
+ */
+export function packExperience(exps: readonly Experience[], vision: RopeIndexOptions | null = null): PackedExperience {
   const T = exps.reduce((n, e) => n + e.promptIds.length + e.responseIds.length, 0);
   const tokens = new Int32Array(T);
   const targets = new Int32Array(T).fill(-1);
@@ -42,7 +60,17 @@ export function packExperience(exps: readonly Experience[]): PackedExperience {
     off += seq.length;
     cuSeqlens[s + 1] = off;
   });
-  return { batch: { tokens, cuSeqlens, targets }, mask, starts };
+  const batch: PackedBatch = { tokens, cuSeqlens, targets };
+  if (vision) return { batch: withImages(batch, exps, vision), mask, starts };
+  const withImage = exps.findIndex((e) => (e.images?.length ?? 0) > 0);
+  if (withImage >= 0) throw new Error(`experience ${withImage}: it has images but the model has no vision tower`);
+  return { batch, mask, starts };
+}
+
+function withImages(batch: PackedBatch, exps: readonly Experience[], vision: RopeIndexOptions): PackedBatch {
+  const { grids, pixels } = stackImages(exps.flatMap((e) => e.images ?? []));
+  const positions = packedMultimodalPositions(batch.tokens, batch.cuSeqlens, grids, vision);
+  return grids.length > 0 ? { ...batch, positions, imageGrids: grids, pixels } : { ...batch, positions };
 }
 
 /** Scatters per-sample response values into packed positions (0 elsewhere). */

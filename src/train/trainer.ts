@@ -56,6 +56,10 @@ import { sftTarget, type SftTarget } from './sft-target.js';
 import { RunLog } from './run-log.js';
 import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
+import { ropeIndexOptionsOf } from './experience.js';
+import { expandImageTokens, RowImages, withoutImageToken } from './row-images.js';
+import { ImagePool } from '../model/vision/image-pool.js';
+import { readImageProcessorConfig, type ProcessedImage } from '../model/vision/image-processor.js';
 
 export interface TrainRunOptions {
   /** Continue from the run directory's newest valid checkpoint (trainer.load_checkpoint_path, when set, names one instead). */
@@ -72,6 +76,9 @@ export interface TrainSummary {
   heldout_reward_before_train: number | null;
   heldout_reward_after_sft: number | null;
   heldout_reward_after_rl: number | null;
+  /** The held-out mean of accuracy_llm (the judge's verdict; without a judge, the exact answer) after SFT and after RL. */
+  heldout_accuracy_after_sft: number | null;
+  heldout_accuracy_after_rl: number | null;
   report: string;
   /** Failures per metrics backend of trainer.logger (none: {}); a failing backend never stops training. */
   logger_failures: Record<string, number>;
@@ -85,6 +92,8 @@ interface State {
   /** Absent until trainer.val_before_train has had its turn (null: not measured), so a resumed run never repeats it. */
   heldoutBeforeTrain?: number | null;
   heldoutAfterSft: number | null;
+  /** Absent in checkpoints of runs from before it was recorded. */
+  heldoutAccuracyAfterSft?: number | null;
   /** The KL-in-reward controller after the last step (its coefficient moves when adaptive). */
   klController?: KlControllerState;
   [key: string]: unknown;
@@ -124,6 +133,8 @@ interface Rollout {
   row: RlSample;
   group: number;
   promptIds: number[];
+  /** The prompt's images, preprocessed once for the step (not exchanged between ranks: each takes them from its own RowImages). */
+  images: ProcessedImage[];
   sample: GeneratedSample;
   reward: RewardResult;
 }
@@ -150,7 +161,18 @@ export class Trainer {
     /** The run directory of the checkpoint this run forked from, whose reference model it takes over. */
     private readonly referenceSource: string | null,
     private readonly world: World,
+    /** Qwen3-VL: the rows' preprocessed images (null for a model without a vision tower). */
+    private readonly images: RowImages | null,
   ) {}
+
+  /** A row's prompt as the model takes it: image placeholders widened to the row's preprocessed images. */
+  private async modelInputs(row: RlSample): Promise<{ promptIds: number[]; images: ProcessedImage[] }> {
+    const vision = ropeIndexOptionsOf(this.model.config);
+    const ids = this.prompts.promptIds(row);
+    if (!this.images || !vision) return { promptIds: ids, images: [] };
+    const images = await this.images.of(row);
+    return { promptIds: expandImageTokens(ids, images, vision), images };
+  }
 
   static async create(cfg: TrainingConfig, o: TrainRunOptions = {}): Promise<Trainer> {
     const w = world();
@@ -170,20 +192,23 @@ export class Trainer {
     const formatter = promptFormatterFor(cfg.data, tokenizer);
     const prompts: Prompts = { promptIds: (r) => formatter.encode(r.question, r.imageSizes).ids, sft: sftTarget(tokenizer, cfg.sft.response_template) };
 
+    // A model without a vision tower cannot answer image rows faithfully: they are skipped and counted.
+    const hasVision = m.model_path !== undefined && readHfConfig(path(m.model_path)).config.vision !== undefined;
     const loadSplit = async (split: 'train' | 'val') => {
       const { samples, stats } = await loadDatasetFromConfig(cfg.data, split, tokenizer, { warn: log });
-      // The Qwen3-VL vision tower is not in the engine yet: image rows cannot be answered faithfully.
-      const text = samples.filter((r) => r.images.length === 0);
-      const skipped = { bad: stats.badRows, overlong: stats.overlongPrompts, images: samples.length - text.length };
+      const used = hasVision ? samples : samples.filter((r) => r.images.length === 0);
+      const skipped = { bad: stats.badRows, overlong: stats.overlongPrompts, images: samples.length - used.length };
       if (skipped.bad || skipped.images || skipped.overlong)
-        log(`medix train: ${split}: ${text.length} rows used; skipped ${skipped.bad} bad, ${skipped.overlong} over max_prompt_length, ${skipped.images} with images (vision not implemented yet)`);
-      if (text.length === 0) throw new Error(`data.${split}_files: no usable text rows`);
-      return text;
+        log(`medix train: ${split}: ${used.length} rows used; skipped ${skipped.bad} bad, ${skipped.overlong} over max_prompt_length, ${skipped.images} with images (the model has no vision tower)`);
+      if (used.length === 0) throw new Error(`data.${split}_files: no usable rows for this model`);
+      return used;
     };
     const train = await loadSplit('train');
     // The whole validation split, as the reference validates, unless data.val_batch_size caps it.
     const valRows = cfg.data.val_files ? await loadSplit('val') : [];
     const val = cfg.data.val_batch_size > 0 ? valRows.slice(0, cfg.data.val_batch_size) : valRows;
+    // Qwen3-VL: the model's image processor, within the data's pixel bounds (as EasyR1 passes them).
+    const images = hasVision ? new RowImages(new ImagePool({ ...readImageProcessorConfig(join(path(m.model_path!), 'preprocessor_config.json')), minPixels: cfg.data.min_pixels, maxPixels: cfg.data.max_pixels }, 1)) : null;
 
     const from = await w.fromRoot(() => resumePoint(runDir, { loadCheckpointPath: cfg.trainer.load_checkpoint_path && path(cfg.trainer.load_checkpoint_path), resume: o.resume, warn: log }));
     mkdirSync(runDir, { recursive: true });
@@ -209,7 +234,7 @@ export class Trainer {
     }
     model.setRecompute(m.enable_gradient_checkpointing);
     model.setVisionFrozen(m.freeze_vision_tower);
-    return new Trainer(cfg, runDir, model, tokenizer, tokenizerDir, modelConfigJson, reward, prompts, train, val, state, log, from?.fromOtherRun ? from.sourceRunDir : null, w);
+    return new Trainer(cfg, runDir, model, tokenizer, tokenizerDir, modelConfigJson, reward, prompts, train, val, state, log, from?.fromOtherRun ? from.sourceRunDir : null, w, images);
   }
 
   get totalSteps(): number {
@@ -241,14 +266,20 @@ export class Trainer {
     let genDone = t0;
     try {
       const perRow = this.world.share(rows.map((row, i) => ({ row, i }))).map(async ({ row, i }) => {
-        const promptIds = this.prompts.promptIds(row);
+        const { promptIds, images } = await this.modelInputs(row);
+        const imageToken = this.model.config.vision ? this.model.config.imageTokenId : undefined;
         const result = await engine.generate({
           promptIds,
-          params: { n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: seedOf(i) },
+          images,
+          params: {
+            n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: seedOf(i),
+            stopTokenIds: imageToken === undefined ? undefined : [imageToken],
+          },
         });
+        if (imageToken !== undefined) result.samples = result.samples.map((s) => withoutImageToken(s, imageToken));
         genDone = Math.max(genDone, performance.now());
         const rewards = await this.reward.scoreGroup(result.samples.map((s) => ({ response: s.text, responseLength: s.tokenIds.length })), row.answer);
-        return result.samples.map((sample, k) => ({ row, group: i, promptIds, sample, reward: rewards[k] }));
+        return result.samples.map((sample, k) => ({ row, group: i, promptIds, images, sample, reward: rewards[k] }));
       });
       const mine = (await Promise.all(perRow)).flat();
       const end = performance.now();
@@ -263,10 +294,8 @@ export class Trainer {
     if (this.world.size === 1) return mine;
     const all = await this.world.allgatherJson(mine.map(({ group, promptIds, sample, reward }) => ({ group, promptIds, sample, reward })));
     // Each group comes whole from one rank, so a stable sort by group restores the order.
-    return all
-      .flat()
-      .map((x) => ({ ...x, row: rows[x.group] }))
-      .sort((a, b) => a.group - b.group);
+    const sorted = all.flat().sort((a, b) => a.group - b.group);
+    return Promise.all(sorted.map(async (x) => ({ ...x, row: rows[x.group], images: this.images ? await this.images.of(rows[x.group]) : [] })));
   }
 
   /** Mean overall reward (and components) on the held-out rows with the validation sampling settings. */
@@ -278,6 +307,7 @@ export class Trainer {
     for (const k of ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality'] as const)
       out[`val/${k}`] = mean(rollouts.map((r) => r.reward[k]).filter((x): x is number => x !== null));
     out['val/rows'] = this.val.length;
+    this.images?.forget();
     return out;
   }
 
@@ -300,7 +330,8 @@ export class Trainer {
 
   private async sftWarmup(runLog: RunLog | null): Promise<void> {
     const s = this.cfg.sft;
-    const exps: Experience[] = this.train.map((row) => ({ promptIds: this.prompts.promptIds(row), responseIds: this.prompts.sft(row.answer) }));
+    // Image rows' pixels are kept for the whole warm-up (every epoch uses them), then let go.
+    const exps: Experience[] = await Promise.all(this.train.map(async (row) => ({ ...(await this.modelInputs(row)), responseIds: this.prompts.sft(row.answer) })));
     const opt = new AdamW(this.model, { lr: s.lr, weightDecay: this.cfg.worker.actor.optim.weight_decay, maxGradNorm: this.cfg.worker.actor.max_grad_norm });
     for (let epoch = 0; epoch < s.epochs; epoch++) {
       const t0 = performance.now();
@@ -309,10 +340,13 @@ export class Trainer {
       this.log(`medix train: SFT epoch ${epoch + 1}/${s.epochs}: loss ${m.loss.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       runLog?.metrics({ step: 0, 'sft/epoch': epoch + 1, 'sft/loss': m.loss, 'sft/grad_norm': m.grad_norm });
     }
+    this.images?.forget();
     // RL starts with fresh AdamW moments: the warm-up's moments describe another objective.
     this.model.resetOptimizerState();
     this.state.sftDone = true;
-    this.state.heldoutAfterSft = (await this.validate())['val/overall'] ?? null;
+    const val = await this.validate();
+    this.state.heldoutAfterSft = val['val/overall'] ?? null;
+    this.state.heldoutAccuracyAfterSft = val['val/accuracy_llm'] ?? null;
     if (this.state.heldoutAfterSft !== null) this.log(`medix train: held-out reward after SFT: ${this.state.heldoutAfterSft.toFixed(4)}`);
     await this.checkpoint();
   }
@@ -423,7 +457,7 @@ export class Trainer {
     if (a.online_filtering && batch.exhausted) this.unfilledBatch(batch, target);
     this.pendingSamples = all.slice(0, 2);
     const tUpdate = performance.now();
-    const exps: Experience[] = kept.map((x) => ({ promptIds: x.promptIds, responseIds: x.sample.tokenIds }));
+    const exps: Experience[] = kept.map((x) => ({ promptIds: x.promptIds, images: x.images, responseIds: x.sample.tokenIds }));
     const actor = cfg.worker.actor;
     const usableExps = exps.filter((e) => e.responseIds.length > 0);
     // Log-probs come before the advantages: KL in the reward needs both.
@@ -463,6 +497,7 @@ export class Trainer {
       this.state.optimizerSteps += m.optimizer_steps;
       metrics = Object.fromEntries(Object.entries(m).map(([k, v]) => [`actor/${k}`, v]));
     }
+    this.images?.forget();
     const tEnd = performance.now();
     const lengths = kept.map((x) => x.sample.tokenIds.length);
     const component = (k: 'overall' | 'format' | 'accuracy_llm' | 'accuracy_embed' | 'modality') => mean(all.map((x) => x.reward[k]).filter((v): v is number => v !== null));
@@ -523,15 +558,18 @@ export class Trainer {
     } catch (e) {
       // A run that stops (e.g. a batch filtering cannot fill) still stops the reward workers and saves the judge cache.
       await this.reward.close();
+      await this.images?.close();
       throw e;
     } finally {
       progress?.stop();
     }
-    const after = (await this.validate())['val/overall'] ?? null;
+    const val = await this.validate();
+    const after = val['val/overall'] ?? null;
     await this.reward.close(); // stops the reward workers and saves the judge cache
+    await this.images?.close();
     await backends?.close(); // waits for the backends' pending rows
     const report = join(this.runDir, 'report.html');
-    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, report, logger_failures: backends?.failures ?? {} };
+    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, heldout_accuracy_after_sft: this.state.heldoutAccuracyAfterSft ?? null, heldout_accuracy_after_rl: val['val/accuracy_llm'] ?? null, report, logger_failures: backends?.failures ?? {} };
     if (this.world.isRoot) {
       // summary.json first: the report's summary section reads it.
       atomicWriteFileSync(join(this.runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');

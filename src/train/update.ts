@@ -11,7 +11,7 @@ import type { World } from '../engine/world.js';
 import { bytesOf } from '../model/safetensors-writer.js';
 import { policyLoss, sftLoss, type PolicyLossOptions, type PolicyLossMetrics, type AggOptions } from '../engine/losses.js';
 import { splitIntoBatches } from '../rl/batching.js';
-import { gatherResponse, packExperience, scatterResponse, type Experience } from './experience.js';
+import { gatherResponse, packExperience, ropeIndexOptionsOf, scatterResponse, type Experience } from './experience.js';
 import { RoutingTally } from './moe-stats.js';
 
 /** Consecutive batches of at most `size` experiences (src/rl's splitter, on the items themselves). */
@@ -26,8 +26,9 @@ function chunks(items: readonly Experience[], size: number): Experience[][] {
 export async function computeLogprobs(model: Model, exps: readonly Experience[], microBatch: number, temperature = 1, world?: World): Promise<Float32Array[]> {
   const mine = world ? world.share(exps) : exps;
   const out: Float32Array[] = [];
+  const vision = ropeIndexOptionsOf(model.config);
   for (const part of chunks(mine, microBatch)) {
-    const packed = packExperience(part);
+    const packed = packExperience(part, vision);
     const { logp } = await model.forward(packed.batch, { temperature });
     out.push(...gatherResponse(packed, part, logp));
   }
@@ -91,6 +92,7 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
   let miniBatches = 0;
   const world = o.world;
   const routing = new RoutingTally(model);
+  const vision = ropeIndexOptionsOf(model.config);
   if (world && model.optimizerShard().size !== world.size)
     throw new Error(`update: the model is not data parallel over the world's ${world.size} processes (call model.setDataParallel() first)`);
   for (let epoch = 0; epoch < o.epochs; epoch++) {
@@ -99,7 +101,7 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
       const norm: AggOptions = { ...agg, globalTokens: Math.max(miniTokens, 1), globalSeqs: mini.length };
       model.zeroGrad();
       for (const part of chunks(world ? world.share(mini) : mini, o.microBatch)) {
-        const packed = packExperience(part);
+        const packed = packExperience(part, vision);
         const fwd = await model.forward(packed.batch, { training: true, temperature: o.temperature, entropy: wantEntropy });
         const r = micro(fwd.logp, fwd.entropy, part, packed, norm);
         const aux = routing.afterForward(mini.length, packed.batch.tokens.length);
