@@ -569,10 +569,10 @@ StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_nor
   const Shard& own = owned();
   // Each rank's gradient covers its own samples: the owner of each shard receives their sum.
   if (comm_)
-    for (int r = 0; r < world_size(); ++r) comm_->reduce_sum(grads_ + shards_[r].offset, shards_[r].numel, r);
+    for (int r = 0; r < world_size(); ++r) comm_->reduce_sum(grads_ + shards_[r].offset, shards_[r].numel, DType::f32, r);
   StepResult r;
   double sq = be_.sum_squares(grads_ + own.offset, own.numel);
-  if (comm_) comm_->allreduce_sum(&sq, 1);  // the global norm, so every rank clips (or skips) alike
+  if (comm_) comm_->allreduce_sum(&sq, 1, DType::f64);  // the global norm, so every rank clips (or skips) alike
   r.grad_norm = std::sqrt(sq);
   if (!std::isfinite(r.grad_norm)) {
     r.skipped = true;
