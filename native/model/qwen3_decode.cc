@@ -45,6 +45,7 @@ void Qwen3Model::release_decode_workspace() { dws_.reset(); }
 
 void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logits) {
   const Qwen3Config& c = cfg_;
+  require_whole_weights("forward_cached");
   check_step(s, c, cache);
   const int64_t T = s.T, H = c.hidden, kvd = c.kv_heads * c.head_dim, R = s.n_logit_rows;
   const int P = c.position_components();
