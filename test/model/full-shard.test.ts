@@ -1,8 +1,13 @@
 // Full sharding in a world of one process (the layout is its own single shard): training matches
-// the plain model bit for bit, the whole weights are readable only while gathered, and misuse is
+// the plain model bit for bit (also with a tied head, experts, and a vision tower fed images), the whole weights are readable only while gathered, and misuse is
 // refused with the reason. The multi-process behaviour is in test/distributed/full-shard.test.ts.
-import t from 'tap';
-import { Model } from '../../src/engine/model.js';
+import t, { type Test } from 'tap';
+import { join } from 'node:path';
+import { Model, packSequences } from '../../src/engine/model.js';
+import { AdamW } from '../../src/engine/optimizer.js';
+import { loadModel } from '../../src/model/load.js';
+import { createRandomModel } from '../../src/model/presets.js';
+import { SafetensorsFile } from '../../src/model/safetensors.js';
 import { fullShard, fullShardMemory, isFullShard, withWholeWeights } from '../../src/engine/full-shard.js';
 import { sameBits } from '../helpers/numeric.js';
 import { trainSteps } from '../distributed/ranks/dp-steps.js';
@@ -41,4 +46,35 @@ t.test('full sharding needs a model without optimizer state', async (t) => {
   const m = Model.create(fsdpConfig, { seed: 3 });
   await trainSteps(m, 1);
   t.throws(() => fullShard(m), /optimizer state already exists/);
+});
+
+// One AdamW step on `batch` with every token's log-prob pulled up: the units a model has (a tied
+// head, a vision tower, experts) all get gradients, so the sharded step must gather and reduce them.
+async function oneStep(m: Model, batch: Parameters<Model['forward']>[0]): Promise<number> {
+  m.zeroGrad();
+  const { logp } = await m.forward(batch, { training: true });
+  await m.backward({ dlogp: new Float32Array(logp.length).fill(-0.1) });
+  return (await new AdamW(m, { lr: 0.01, weightDecay: 0.1, maxGradNorm: 1 }).step()).gradNorm;
+}
+
+async function sameStep(t: Test, make: () => Promise<Model> | Model, batch: Parameters<Model['forward']>[0]) {
+  const [plain, sharded] = [await make(), await make()];
+  fullShard(sharded);
+  const [a, b] = [await oneStep(plain, batch), await oneStep(sharded, batch)];
+  t.ok(a > 0 && a === b, `the same gradient norm (${a})`);
+  t.ok(sameBits(await withWholeWeights(sharded, () => weightsOf(sharded)), weightsOf(plain)), 'the same weights, bit for bit');
+}
+
+t.test('one process: a tied head, a vision tower and experts step as without sharding', async (t) => {
+  const text = packSequences([[1, 5, 9, 13, 17, 21], [2, 4, 8, 16]]);
+  await t.test('tied embeddings', (t) => sameStep(t, () => Model.create({ ...fsdpConfig, tieEmbeddings: true }, { seed: 4 }), text));
+  await t.test('mixture of experts', (t) => sameStep(t, () => createRandomModel('tiny-moe', { vocabSize: 64, seed: 4 }), text));
+  const ref = SafetensorsFile.open(join(import.meta.dirname, '..', 'fixtures', 'hf', 'qwen3vl_tiny', 'reference.safetensors'));
+  const images = {
+    tokens: ref.readInt32('tokens'), targets: ref.readInt32('targets'), cuSeqlens: ref.readInt32('cu_seqlens'), positions: ref.readInt32('positions'),
+    imageGrids: Int32Array.from([...ref.readInt32('image_grid_thw.s0'), ...ref.readInt32('image_grid_thw.s1')]),
+    pixels: Float32Array.from([...ref.readFloat32('pixel_values.s0'), ...ref.readFloat32('pixel_values.s1')]),
+  };
+  ref.close();
+  await t.test('Qwen3-VL with images', (t) => sameStep(t, () => loadModel(join(import.meta.dirname, '..', 'fixtures', 'hf', 'qwen3vl_tiny')), images));
 });
