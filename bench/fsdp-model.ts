@@ -2,9 +2,10 @@
 import type { Qwen3Config } from '../src/engine/model.js';
 
 export function fsdpBenchModel(quick: boolean): Qwen3Config {
+  const shape = { numHeads: 4, numKvHeads: 2, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: false };
   return quick
-    ? { vocabSize: 2048, hiddenSize: 64, intermediateSize: 192, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: false }
-    : { vocabSize: 16384, hiddenSize: 256, intermediateSize: 768, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 64, ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: false };
+    ? { ...shape, vocabSize: 2048, hiddenSize: 64, intermediateSize: 192, numLayers: 2, headDim: 16 }
+    : { ...shape, vocabSize: 16384, hiddenSize: 256, intermediateSize: 768, numLayers: 4, headDim: 64 };
 }
 
 /** Four sequences, so every rank of 1, 2 or 4 gets a share of the same global batch. */

@@ -31,16 +31,25 @@ const bench: BenchModule = {
       const run = await mpirun(n, rankScript, [out, ctx.quick ? 'quick' : 'full', ctx.quick ? '1' : '3']);
       if (run.code !== 0) throw new Error(`fsdp bench: mpirun -np ${n} failed (exit ${run.code})\n${run.output}`);
       const r = JSON.parse(readFileSync(out, 'utf8')) as FsdpRankResult;
-      const shape = `${c.numLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, ${(r.numParameters / 1e6).toFixed(2)}M params, ${n} ranks`;
-      const padded = 4 * r.numParameters; // ≈ padded bytes: padding is < N floats per unit
-      const embedding = 4 * c.vocabSize * c.hiddenSize;
-      const modelGather = 2 * padded - embedding;
-      ctx.log(`fsdp n${n}: step ${r.stepMs.toFixed(0)} ms, rank state ${(r.residentBytes / 2 ** 20).toFixed(2)} MiB of ${(r.wholeStateBytes / 2 ** 20).toFixed(2)} MiB, gathered ${(r.allgatherBytesPerStep / 2 ** 20).toFixed(2)} MiB/step (model ${(modelGather / 2 ** 20).toFixed(2)})`);
-      records.push({ name: 'fsdp', metric: `step_ms_n${n}`, value: r.stepMs, unit: 'ms', note: shape });
-      if (n > 1)
-        records.push({ name: 'fsdp', metric: `rank_state_bytes_ratio_n${n}`, value: r.residentBytes / r.wholeStateBytes, unit: 'fraction', note: `${shape}; ideal 1/${n} + one unit (${(r.largestUnitBytes / r.wholeStateBytes).toFixed(3)})` });
-      records.push({ name: 'fsdp', metric: `allgather_bytes_per_step_n${n}`, value: r.allgatherBytesPerStep, unit: 'bytes', note: `${shape}; model ${modelGather}` });
-      records.push({ name: 'fsdp', metric: `reduce_scatter_bytes_per_step_n${n}`, value: r.reduceScatterBytesPerStep, unit: 'bytes', note: `${shape}; model ${padded}` });
+      const params = `${(r.numParameters / 1e6).toFixed(2)}M params`;
+      const shape = `${c.numLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, ${params}, ${n} ranks`;
+      const padded = 4 * r.numParameters; // the model ignores the padding (< N floats per unit)
+      const modelGather = 2 * padded - 4 * c.vocabSize * c.hiddenSize;
+      const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+      ctx.log(
+        `fsdp n${n}: step ${r.stepMs.toFixed(0)} ms, ` +
+          `rank state ${mib(r.residentBytes)} of ${mib(r.wholeStateBytes)}, ` +
+          `gathered ${mib(r.allgatherBytesPerStep)}/step (model ${mib(modelGather)})`,
+      );
+      const record = (metric: string, value: number, unit: string, note: string) =>
+        records.push({ name: 'fsdp', metric, value, unit, note });
+      record(`step_ms_n${n}`, r.stepMs, 'ms', shape);
+      const oneUnit = (r.largestUnitBytes / r.wholeStateBytes).toFixed(3);
+      const ratio = r.residentBytes / r.wholeStateBytes;
+      const ideal = `${shape}; ideal 1/${n} + one unit (${oneUnit})`;
+      if (n > 1) record(`rank_state_bytes_ratio_n${n}`, ratio, 'fraction', ideal);
+      record(`allgather_bytes_per_step_n${n}`, r.allgatherBytesPerStep, 'bytes', `${shape}; model ${modelGather}`);
+      record(`reduce_scatter_bytes_per_step_n${n}`, r.reduceScatterBytesPerStep, 'bytes', `${shape}; model ${padded}`);
     }
     return records;
   },

@@ -109,7 +109,8 @@ void init_dist(Napi::Env env, Napi::Object exports) {
     const int64_t ranks = world().size();
     if (all->count() % ranks != 0)
       throw Napi::RangeError::New(info.Env(), "reduceScatterSum: values has " + std::to_string(all->count()) +
-                                                  " elements, not a multiple of the " + std::to_string(ranks) + " ranks");
+                                                  " elements, not a multiple of the " + std::to_string(ranks) +
+                                                  " ranks");
     auto mine = std::make_shared<Numbers>(Numbers{all->type, {}});
     mine->bytes.resize(all->bytes.size() / ranks);
     return js::run_async(

@@ -603,6 +603,25 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
 // ---------------------------------------------------------------------------------------------
 // Optimizer
 
+bool Qwen3Model::clip_and_count_step(float* g, int64_t n, Communicator* comm, float max_grad_norm, StepResult& r) {
+  double sq = be_.sum_squares(g, n);
+  if (comm) comm->allreduce_sum(&sq, 1, DType::f64);  // the global norm, so every rank clips (or skips) alike
+  r.grad_norm = std::sqrt(sq);
+  if (!std::isfinite(r.grad_norm)) {
+    r.skipped = true;
+    r.step = step_;
+    return false;
+  }
+  if (max_grad_norm > 0 && r.grad_norm > max_grad_norm)
+    be_.scale_inplace(g, static_cast<float>(max_grad_norm / (r.grad_norm + 1e-6)), n);
+  if (!adam_m_) {
+    adam_m_ = static_cast<float*>(be_.alloc(sizeof(float) * n));
+    adam_v_ = static_cast<float*>(be_.alloc(sizeof(float) * n));
+  }
+  ++step_;
+  return true;
+}
+
 StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay) {
   MEDIX_CHECK(decay.size() == params_.size(), "optimizer_step: decay mask has ", decay.size(), " entries, expected ",
               params_.size());
@@ -611,23 +630,10 @@ StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_nor
   const Shard& own = owned();
   // Each rank's gradient covers its own samples: the owner of each shard receives their sum.
   if (comm_)
-    for (int r = 0; r < world_size(); ++r) comm_->reduce_sum(grads_ + shards_[r].offset, shards_[r].numel, DType::f32, r);
+    for (int q = 0; q < world_size(); ++q)
+      comm_->reduce_sum(grads_ + shards_[q].offset, shards_[q].numel, DType::f32, q);
   StepResult r;
-  double sq = be_.sum_squares(grads_ + own.offset, own.numel);
-  if (comm_) comm_->allreduce_sum(&sq, 1, DType::f64);  // the global norm, so every rank clips (or skips) alike
-  r.grad_norm = std::sqrt(sq);
-  if (!std::isfinite(r.grad_norm)) {
-    r.skipped = true;
-    r.step = step_;
-    return r;
-  }
-  if (max_grad_norm > 0 && r.grad_norm > max_grad_norm)
-    be_.scale_inplace(grads_ + own.offset, static_cast<float>(max_grad_norm / (r.grad_norm + 1e-6)), own.numel);
-  if (!adam_m_) {
-    adam_m_ = static_cast<float*>(be_.alloc(sizeof(float) * own.numel));
-    adam_v_ = static_cast<float*>(be_.alloc(sizeof(float) * own.numel));
-  }
-  ++step_;
+  if (!clip_and_count_step(grads_ + own.offset, own.numel, comm_, max_grad_norm, r)) return r;
   for (int64_t i = own.first_tensor; i < own.end_tensor; ++i) {
     const ParamInfo& p = params_[i];
     const int64_t at = p.offset - own.offset;

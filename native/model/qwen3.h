@@ -229,6 +229,10 @@ class Qwen3Model {
   void vision_units(bool gather);  // gather or release the tower's units
   void set_owned_weights(const ParamInfo& p, const float* host);  // this rank's parts of p
   void require_whole_weights(const char* what) const;              // throws while fully sharded and not gathered
+  // The step's global gradient norm over this rank's n gradients at g (summed across comm when
+  // given), clipping them to max_grad_norm; allocates n floats of each moment on the first step and
+  // counts the step. False, with r marked skipped, when the norm is not finite.
+  bool clip_and_count_step(float* g, int64_t n, Communicator* comm, float max_grad_norm, StepResult& r);
   StepResult full_shard_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay);
 
   Acts alloc_acts(BufferArena& arena, int64_t capacity, bool with_lse) const;

@@ -2,12 +2,10 @@
 // qwen3.h. The whole layout keeps its address space (ReservedFloats), so every kernel still finds a
 // tensor at weights_ + offset; only the units being computed are backed by memory.
 #include <algorithm>
-#include <cmath>
 #include <string>
 #include <vector>
 
 #include "../core/error.h"
-#include "../ops/adamw.h"
 #include "qwen3_full_shard.h"
 
 namespace medix {
@@ -136,26 +134,12 @@ FullShardMemory Qwen3Model::full_shard_memory() const {
 
 StepResult Qwen3Model::full_shard_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay) {
   FullShard& fs = *fsdp_;
-  const int64_t n = fs.slice_floats;
   StepResult r;
-  double sq = cpu::sum_squares(fs.g.data(), n);  // padding holds zeros
-  fs.comm.allreduce_sum(&sq, 1, DType::f64);   // the global norm, so every rank clips (or skips) alike
-  r.grad_norm = std::sqrt(sq);
-  if (!std::isfinite(r.grad_norm)) {
-    r.skipped = true;
-    r.step = step_;
-    return r;
-  }
-  if (max_grad_norm > 0 && r.grad_norm > max_grad_norm)
-    cpu::scale_inplace(fs.g.data(), static_cast<float>(max_grad_norm / (r.grad_norm + 1e-6)), n);
-  if (!adam_m_) {
-    adam_m_ = static_cast<float*>(be_.alloc(sizeof(float) * n));
-    adam_v_ = static_cast<float*>(be_.alloc(sizeof(float) * n));
-  }
-  ++step_;
+  // The shards' padding holds zero gradients, so the norm over the shards is the model's.
+  if (!clip_and_count_step(fs.g.data(), fs.slice_floats, &fs.comm, max_grad_norm, r)) return r;
   // A shard may cover parts of several tensors: each part gets its own tensor's weight decay.
   fs.each_owned_part(params_, [&](int64_t t, int64_t lo, int64_t hi, int64_t at) {
-    cpu::adamw_step(fs.w.data() + at, fs.g.data() + at, adam_m_ + at, adam_v_ + at, hi - lo, cfg, step_, decay[t]);
+    be_.adamw_step(fs.w.data() + at, fs.g.data() + at, adam_m_ + at, adam_v_ + at, hi - lo, cfg, step_, decay[t]);
   });
   have_training_forward_ = false;  // the saved activations belong to the old parameters
   r.step = step_;

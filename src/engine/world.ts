@@ -77,7 +77,8 @@ export class World {
    * the sum of shard r lands on rank r.
    */
   async reduceScatterSum<A extends FloatArray>(values: A): Promise<A> {
-    if (values.length % this.size !== 0) throw new RangeError(`reduceScatterSum: ${values.length} values do not split into ${this.size} equal shards`);
+    if (values.length % this.size !== 0)
+      throw new RangeError(`reduceScatterSum: ${values.length} values do not split into ${this.size} equal shards`);
     return this.size === 1 ? (values.slice() as A) : this.addon.reduceScatterSum(values);
   }
 

@@ -14,7 +14,8 @@ import { input, SHARD } from './ranks/collective-inputs.js';
 const script = join(import.meta.dirname, 'ranks', 'collective-ops.ts');
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 /** sum over ranks of input(rank, i), for i in [from, from + n). */
-const sums = (size: number, from: number, n: number) => range(n).map((i) => range(size).reduce((s, r) => s + input(r, from + i), 0));
+const sums = (size: number, from: number, n: number) =>
+  range(n).map((i) => range(size).reduce((s, r) => s + input(r, from + i), 0));
 
 t.test('a world of one: the equal-shard collectives return the input', async (t) => {
   const w = world();
@@ -27,7 +28,8 @@ t.test('a world of one: the equal-shard collectives return the input', async (t)
 
 const unavailable = mpiUnavailable();
 for (const size of [2, 4]) {
-  t.test(`${size} ranks: each collective equals its formula`, skipIfMissing(unavailable, process.env.MEDIX_NO_MPI === '1'), async (t) => {
+  const skip = skipIfMissing(unavailable, process.env.MEDIX_NO_MPI === '1');
+  t.test(`${size} ranks: each collective equals its formula`, skip, async (t) => {
     const out = mkdtempSync(join(tmpdir(), `medix-coll${size}-`));
     const run = await mpirun(size, script, [out]);
     t.equal(run.code, 0, `mpirun exits 0\n${run.output}`);

@@ -1,6 +1,7 @@
 // Full sharding in a world of one process (the layout is its own single shard): training matches
-// the plain model bit for bit (also with a tied head, experts, and a vision tower fed images), the whole weights are readable only while gathered, and misuse is
-// refused with the reason. The multi-process behaviour is in test/distributed/full-shard.test.ts.
+// the plain model bit for bit (also with a tied head, experts, and a vision tower fed images), the
+// whole weights are readable only while gathered, and misuse is refused with the reason. The
+// multi-process behaviour is in test/distributed/full-shard.test.ts.
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
 import { Model, packSequences } from '../../src/engine/model.js';
@@ -62,19 +63,28 @@ async function sameStep(t: Test, make: () => Promise<Model> | Model, batch: Para
   fullShard(sharded);
   const [a, b] = [await oneStep(plain, batch), await oneStep(sharded, batch)];
   t.ok(a > 0 && a === b, `the same gradient norm (${a})`);
-  t.ok(sameBits(await withWholeWeights(sharded, () => weightsOf(sharded)), weightsOf(plain)), 'the same weights, bit for bit');
+  const whole = await withWholeWeights(sharded, () => weightsOf(sharded));
+  t.ok(sameBits(whole, weightsOf(plain)), 'the same weights, bit for bit');
 }
 
 t.test('one process: a tied head, a vision tower and experts step as without sharding', async (t) => {
   const text = packSequences([[1, 5, 9, 13, 17, 21], [2, 4, 8, 16]]);
-  await t.test('tied embeddings', (t) => sameStep(t, () => Model.create({ ...fsdpConfig, tieEmbeddings: true }, { seed: 4 }), text));
-  await t.test('mixture of experts', (t) => sameStep(t, () => createRandomModel('tiny-moe', { vocabSize: 64, seed: 4 }), text));
-  const ref = SafetensorsFile.open(join(import.meta.dirname, '..', 'fixtures', 'hf', 'qwen3vl_tiny', 'reference.safetensors'));
+  const tied = () => Model.create({ ...fsdpConfig, tieEmbeddings: true }, { seed: 4 });
+  await t.test('tied embeddings', (t) => sameStep(t, tied, text));
+  const moe = () => createRandomModel('tiny-moe', { vocabSize: 64, seed: 4 });
+  await t.test('mixture of experts', (t) => sameStep(t, moe, text));
+  const vl = join(import.meta.dirname, '..', 'fixtures', 'hf', 'qwen3vl_tiny');
+  const ref = SafetensorsFile.open(join(vl, 'reference.safetensors'));
+  const both = (read: (name: string) => Int32Array | Float32Array, name: string) => [
+    ...read(`${name}.s0`),
+    ...read(`${name}.s1`),
+  ];
   const images = {
-    tokens: ref.readInt32('tokens'), targets: ref.readInt32('targets'), cuSeqlens: ref.readInt32('cu_seqlens'), positions: ref.readInt32('positions'),
-    imageGrids: Int32Array.from([...ref.readInt32('image_grid_thw.s0'), ...ref.readInt32('image_grid_thw.s1')]),
-    pixels: Float32Array.from([...ref.readFloat32('pixel_values.s0'), ...ref.readFloat32('pixel_values.s1')]),
+    tokens: ref.readInt32('tokens'), targets: ref.readInt32('targets'), cuSeqlens: ref.readInt32('cu_seqlens'),
+    positions: ref.readInt32('positions'),
+    imageGrids: Int32Array.from(both((n) => ref.readInt32(n), 'image_grid_thw')),
+    pixels: Float32Array.from(both((n) => ref.readFloat32(n), 'pixel_values')),
   };
   ref.close();
-  await t.test('Qwen3-VL with images', (t) => sameStep(t, () => loadModel(join(import.meta.dirname, '..', 'fixtures', 'hf', 'qwen3vl_tiny')), images));
+  await t.test('Qwen3-VL with images', (t) => sameStep(t, () => loadModel(vl), images));
 });

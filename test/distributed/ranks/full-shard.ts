@@ -24,5 +24,7 @@ writeFileSync(join(out, `rank-${w.rank}.f32`), Buffer.concat(weights.map((x) => 
 const dp = Model.create(fsdpConfig, { seed: 7 });
 dp.setDataParallel();
 await trainSteps(dp, FSDP_STEPS, w, noDecay);
-writeFileSync(join(out, `rank-${w.rank}-dp.f32`), Buffer.concat(dp.parameters().map((p) => Buffer.from(dp.getParameter(p.name).buffer))));
-writeFileSync(join(out, `rank-${w.rank}.json`), JSON.stringify({ rank: w.rank, size: w.size, gradNorms, afterSteps, released }));
+const dpWeights = dp.parameters().map((p) => Buffer.from(dp.getParameter(p.name).buffer));
+writeFileSync(join(out, `rank-${w.rank}-dp.f32`), Buffer.concat(dpWeights));
+const seen = { rank: w.rank, size: w.size, gradNorms, afterSteps, released };
+writeFileSync(join(out, `rank-${w.rank}.json`), JSON.stringify(seen));
