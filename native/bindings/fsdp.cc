@@ -52,41 +52,6 @@ void init_fsdp(Napi::Env env, Napi::Object exports) {
     idle_model(info, "probeFullShardMemory").probe_full_shard_memory(info[1].As<Napi::Boolean>().Value());
     return info.Env().Undefined();
   }));
-  // fullShardParts(model): this rank's parts of the tensors, [{tensor, from, count, at}], in slice order.
-  exports.Set("fullShardParts", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const auto parts = idle_model(info, "fullShardParts").full_shard_parts();
-    auto out = Napi::Array::New(info.Env(), parts.size());
-    for (size_t i = 0; i < parts.size(); ++i) {
-      auto o = Napi::Object::New(info.Env());
-      o.Set("tensor", double(parts[i].tensor));
-      o.Set("from", double(parts[i].from));
-      o.Set("count", double(parts[i].count));
-      o.Set("at", double(parts[i].at));
-      out.Set(static_cast<uint32_t>(i), o);
-    }
-    return out;
-  }));
-  exports.Set("getFullShardMoments", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    Qwen3Model& m = idle_model(info, "getFullShardMoments");
-    const auto n = static_cast<size_t>(m.full_shard_floats());
-    auto mo = Napi::Float32Array::New(info.Env(), n), vo = Napi::Float32Array::New(info.Env(), n);
-    m.get_full_shard_moments(mo.Data(), vo.Data());
-    auto out = Napi::Object::New(info.Env());
-    out.Set("step", double(m.optimizer_steps()));
-    out.Set("m", mo);
-    out.Set("v", vo);
-    return out;
-  }));
-  exports.Set("setFullShardMoments", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const std::string fn = "setFullShardMoments";
-    Qwen3Model& m = idle_model(info, fn);
-    Napi::Object o = js::object(info[1], fn, "state");
-    const int64_t n = m.full_shard_floats();
-    auto mo = js::f32(o.Get("m"), fn, "state.m", n, "the floats of this rank's shards", true);
-    auto vo = js::f32(o.Get("v"), fn, "state.v", n, "the floats of this rank's shards", true);
-    m.set_full_shard_moments(mo.data, vo.data, js::integer(o, "step", fn, 0, int64_t(1) << 53));
-    return info.Env().Undefined();
-  }));
   exports.Set("fullShardMemory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     const FullShardMemory m = idle_model(info, "fullShardMemory").full_shard_memory();
     auto out = Napi::Object::New(info.Env());

@@ -181,16 +181,6 @@ class Qwen3Model {
   void gather_weights();
   void release_weights();
   FullShardMemory full_shard_memory() const;
-  // This rank's parts of the tensors under full sharding, in the order of its slice buffers: floats
-  // [from, from + count) of params()[tensor] sit at `at` in the slices (padding is in no part).
-  struct ShardPart {
-    int64_t tensor, from, count, at;
-  };
-  std::vector<ShardPart> full_shard_parts() const;
-  int64_t full_shard_floats() const;  // the length of each slice buffer
-  // Both moments in the slice layout (zeros before the first step), and their restoration.
-  void get_full_shard_moments(float* m, float* v) const;
-  void set_full_shard_moments(const float* m, const float* v, int64_t step);
   // Sample the resident gathered bytes after every gather (mincore; costs a scan of the layout's
   // pages each time, so tests and benchmarks turn it on), and reset the peak and the traffic counts.
   void probe_full_shard_memory(bool on);

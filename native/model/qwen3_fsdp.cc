@@ -117,43 +117,6 @@ void Qwen3Model::probe_full_shard_memory(bool on) {
   fsdp_->peak = fsdp_->allgathered = fsdp_->scattered = 0;
 }
 
-std::vector<Qwen3Model::ShardPart> Qwen3Model::full_shard_parts() const {
-  MEDIX_CHECK(fsdp_, "full_shard_parts: the model is not fully sharded");
-  std::vector<ShardPart> parts;
-  fsdp_->each_owned_part(params_, [&](int64_t t, int64_t lo, int64_t hi, int64_t at) {
-    parts.push_back(ShardPart{t, lo - params_[t].offset, hi - lo, at});
-  });
-  return parts;
-}
-
-int64_t Qwen3Model::full_shard_floats() const {
-  MEDIX_CHECK(fsdp_, "full_shard_floats: the model is not fully sharded");
-  return fsdp_->slice_floats;
-}
-
-void Qwen3Model::get_full_shard_moments(float* m, float* v) const {
-  const int64_t n = full_shard_floats();
-  if (!adam_m_) {
-    std::fill(m, m + n, 0.0f);
-    std::fill(v, v + n, 0.0f);
-    return;
-  }
-  std::copy(adam_m_, adam_m_ + n, m);
-  std::copy(adam_v_, adam_v_ + n, v);
-}
-
-void Qwen3Model::set_full_shard_moments(const float* m, const float* v, int64_t step) {
-  const int64_t n = full_shard_floats();
-  MEDIX_CHECK(step >= 0, "set_full_shard_moments: step must be >= 0, got ", step);
-  if (!adam_m_) {
-    adam_m_ = static_cast<float*>(be_.alloc(sizeof(float) * n));
-    adam_v_ = static_cast<float*>(be_.alloc(sizeof(float) * n));
-  }
-  std::copy(m, m + n, adam_m_);
-  std::copy(v, v + n, adam_v_);
-  step_ = step;
-}
-
 FullShardMemory Qwen3Model::full_shard_memory() const {
   MEDIX_CHECK(fsdp_, "full_shard_memory: the model is not fully sharded");
   const FullShard& fs = *fsdp_;

@@ -4,7 +4,7 @@
 // head, the vision tower's blocks) just before it computes and give it back after. Every rank must
 // then call forward, backward, optimizer steps and gatherWeights together.
 import { native } from './native.js';
-import { type Model, nativeModelHandle, type OptimizerState } from './model.js';
+import { type Model, nativeModelHandle } from './model.js';
 
 /** One rank's memory under full sharding, in bytes. */
 export interface FullShardMemory {
@@ -67,34 +67,4 @@ export function probeFullShardMemory(model: Model, on = true): void {
 
 export function fullShardMemory(model: Model): FullShardMemory {
   return addon().fullShardMemory(nativeModelHandle(model));
-}
-
-/** Floats [from, from + count) of parameters()[tensor] sit at `at` in this rank's shard buffers. */
-export interface ShardPart {
-  tensor: number;
-  from: number;
-  count: number;
-  at: number;
-}
-
-interface ShardStateAddon {
-  fullShardParts(model: unknown): ShardPart[];
-  getFullShardMoments(model: unknown): OptimizerState;
-  setFullShardMoments(model: unknown, state: OptimizerState): void;
-}
-
-const stateAddon = () => native<ShardStateAddon>();
-
-/** This rank's parts of the tensors, in the order of its shard buffers (padding is in none). */
-export function fullShardParts(model: Model): ShardPart[] {
-  return stateAddon().fullShardParts(nativeModelHandle(model));
-}
-
-/** Both AdamW moments of this rank's shards, in the layout of its shard buffers, and the step count. */
-export function getFullShardMoments(model: Model): OptimizerState {
-  return stateAddon().getFullShardMoments(nativeModelHandle(model));
-}
-
-export function setFullShardMoments(model: Model, state: OptimizerState): void {
-  stateAddon().setFullShardMoments(nativeModelHandle(model), state);
 }

@@ -9,20 +9,19 @@ import type { Model, OptimizerState } from '../engine/model.js';
 import type { World } from '../engine/world.js';
 import { SAFETENSORS_METADATA, tensorSources, weightShardName, writeModelMetadata, writeWeightIndex } from '../model/save.js';
 import { bytesOf, writeSafetensors, type TensorSource } from '../model/safetensors-writer.js';
-import { commitCheckpoint, momentNames, saveCheckpoint, startCheckpoint, STATE_FILE, type CheckpointOptions, type ShardManifest, type StateFile, type TrainerState } from './checkpoint.js';
+import { commitCheckpoint, momentNames, saveCheckpoint, startCheckpoint, STATE_FILE, type CheckpointOptions, type ShardManifest, type TrainerState } from './checkpoint.js';
 import { checksumFiles, sha256File, type FileChecksums } from './file-checksums.js';
 
-export interface RankReport {
+interface RankReport {
   rank: number;
   parameters: string[];
   /** SHA-256 of each file the rank wrote, by path relative to the checkpoint directory. */
   files: FileChecksums;
 }
 
-export const optimizerFileName = (rank: number, size: number) => `optimizer/rank-${String(rank + 1).padStart(5, '0')}-of-${String(size).padStart(5, '0')}.safetensors`;
+const optimizerFileName = (rank: number, size: number) => `optimizer/rank-${String(rank + 1).padStart(5, '0')}-of-${String(size).padStart(5, '0')}.safetensors`;
 
-/** The temporary directory of a checkpoint that every rank writes into, with model/ and optimizer/. */
-export function startShardedCheckpoint(runDir: string, step: number): string {
+function startShardedCheckpoint(runDir: string, step: number): string {
   const tmp = startCheckpoint(runDir, step);
   for (const sub of ['model', 'optimizer']) mkdirSync(join(tmp, sub));
   return tmp;
@@ -62,16 +61,7 @@ export async function saveCheckpointAcross(world: World, runDir: string, model: 
   // One temporary directory for all ranks, made and named by the root.
   const tmp = await world.broadcastJson(world.isRoot ? startShardedCheckpoint(runDir, state.step) : undefined);
   const opt = model.getOptimizerState();
-  return commitAcross(world, runDir, tmp, model, writeOwnShard(tmp, model, opt, world), state, opt.step, options);
-}
-
-/**
- * Completes a checkpoint every rank has written its files of (`mine`: this rank's) into `tmp`: the
- * root writes the model's config, tokenizer and weight index and the state file (with `layout`),
- * and renames the directory into place. Resolves on every rank with the final path.
- */
-export async function commitAcross(world: World, runDir: string, tmp: string, model: Model, mine: RankReport, state: TrainerState, optimizerStep: number, options: CheckpointOptions, layout: Pick<StateFile, 'momentParts'> = {}): Promise<string> {
-  const reports = await world.allgatherJson(mine);
+  const reports = await world.allgatherJson(writeOwnShard(tmp, model, opt, world));
   let final = '';
   if (world.isRoot) {
     const modelDir = join(tmp, 'model');
@@ -83,7 +73,7 @@ export async function commitAcross(world: World, runDir: string, tmp: string, mo
     );
     const files = checksumFiles(tmp, STATE_FILE, Object.assign({}, ...reports.map((r) => r.files)));
     const shards: ShardManifest = { worldSize: world.size, ranks: reports.map((r) => ({ rank: r.rank, parameters: r.parameters, files: Object.keys(r.files) })) };
-    final = commitCheckpoint(runDir, tmp, { format: 'medix-checkpoint-1', trainer: state, optimizerStep, files, shards, ...layout }, options.keep ?? 0);
+    final = commitCheckpoint(runDir, tmp, { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files, shards }, options.keep ?? 0);
   }
   return world.broadcastJson(final);
 }

@@ -21,7 +21,6 @@ import { SafetensorsFile } from '../model/safetensors.js';
 import { bytesOf, writeSafetensors } from '../model/safetensors-writer.js';
 import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
 import { checksumFault, checksumFiles, type FileChecksums } from './file-checksums.js';
-import { MomentParts } from './moment-parts.js';
 
 /** What the trainer needs besides the weights and moments; JSON-serialisable. */
 export interface TrainerState {
@@ -43,8 +42,6 @@ export interface StateFile {
   files: FileChecksums;
   /** Present when the checkpoint was written by several processes. */
   shards?: ShardManifest;
-  /** The moments are stored as the parts of tensors each rank's shards held (checkpoint-full-shard.ts). */
-  momentParts?: boolean;
 }
 
 /** The moments of one process, in the single-process layout. */
@@ -197,19 +194,6 @@ function readMoments(dir: string, state: StateFile, model: Model): { m: Float32A
         const total = model.numParameters;
         m.set(read(FLAT_OPTIMIZER_FILE, 'exp_avg', total).subarray(first, first + shard.numel));
         v.set(read(FLAT_OPTIMIZER_FILE, 'exp_avg_sq', total).subarray(first, first + shard.numel));
-      }
-    } else if (state.momentParts) {
-      const parts = MomentParts.open(dir, state.shards.ranks.flatMap((r) => r.files.filter((f) => f.startsWith('optimizer/'))));
-      try {
-        let at = 0;
-        for (const p of shard.parameters) {
-          const names = momentNames(p.name);
-          parts.read(names.m, 0, p.numel, m, at);
-          parts.read(names.v, 0, p.numel, v, at);
-          at += p.numel;
-        }
-      } finally {
-        parts.close();
       }
     } else {
       const optimizerFile = new Map(state.shards.ranks.flatMap((r) => r.parameters.map((p) => [p, r.files.find((f) => f.startsWith('optimizer/'))!] as const)));
