@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_model(env, exports);
   init_generate(env, exports);
   init_dist(env, exports);
+  init_fsdp(env, exports);
   init_vision(env, exports);
   init_moe_ops(env, exports);
   return exports;

@@ -4,6 +4,7 @@
 // the promise is returned.
 #include <algorithm>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "../dist/communicator.h"
@@ -21,6 +22,34 @@ std::vector<uint8_t> bytes_arg(const Napi::Value& v, const std::string& fn, cons
 
 int root_arg(const Napi::Value& v, const std::string& fn) {
   return static_cast<int>(js::integer_arg(v, fn, "root", 0, world().size() - 1));
+}
+
+// A copy of a Float32Array's or Float64Array's values (collectives run after the call returns).
+struct Numbers {
+  DType type;
+  std::vector<uint8_t> bytes;
+  void* data() { return bytes.data(); }
+  int64_t count() const { return static_cast<int64_t>(bytes.size() / dtype_bytes(type)); }
+  Napi::Value to_js(Napi::Env env) const {
+    const size_t n = static_cast<size_t>(count());
+    if (type == DType::f32) {
+      auto out = Napi::Float32Array::New(env, n);
+      std::copy(bytes.begin(), bytes.end(), reinterpret_cast<uint8_t*>(out.Data()));
+      return out;
+    }
+    auto out = Napi::Float64Array::New(env, n);
+    std::copy(bytes.begin(), bytes.end(), reinterpret_cast<uint8_t*>(out.Data()));
+    return out;
+  }
+};
+
+Numbers numbers_arg(const Napi::Value& v, const std::string& fn) {
+  const napi_typedarray_type kind = v.IsTypedArray() ? v.As<Napi::TypedArray>().TypedArrayType() : napi_int8_array;
+  if (kind != napi_float32_array && kind != napi_float64_array)
+    throw Napi::TypeError::New(v.Env(), fn + ": values must be a Float32Array or a Float64Array");
+  auto a = v.As<Napi::TypedArray>();
+  const auto* p = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+  return Numbers{kind == napi_float32_array ? DType::f32 : DType::f64, std::vector<uint8_t>(p, p + a.ByteLength())};
 }
 
 Napi::Uint8Array new_bytes(Napi::Env env, const std::vector<uint8_t>& b) {
@@ -44,19 +73,49 @@ void init_dist(Napi::Env env, Napi::Object exports) {
     return out;
   }));
 
-  // allreduceSum(Float64Array): a new array, the element-wise sum of every rank's array.
+  // allreduceSum(Float64Array | Float32Array): a new array of that type, the element-wise sum of
+  // every rank's array.
   exports.Set("allreduceSum", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
-      throw Napi::TypeError::New(info.Env(), "allreduceSum: values must be a Float64Array");
-    auto arr = info[0].As<Napi::Float64Array>();
-    auto buf = std::make_shared<std::vector<double>>(arr.Data(), arr.Data() + arr.ElementLength());
+    auto buf = std::make_shared<Numbers>(numbers_arg(info[0], "allreduceSum"));
     return js::run_async(
-        info.Env(), [buf] { world().allreduce_sum(buf->data(), static_cast<int64_t>(buf->size())); },
-        [buf](Napi::Env env) -> Napi::Value {
-          auto out = Napi::Float64Array::New(env, buf->size());
-          std::copy(buf->begin(), buf->end(), out.Data());
-          return out;
-        });
+        info.Env(), [buf] { world().allreduce_sum(buf->data(), buf->count(), buf->type); },
+        [buf](Napi::Env env) { return buf->to_js(env); });
+  }));
+
+  // reduceSum(Float64Array | Float32Array, root): on root the element-wise sum over the ranks, on
+  // the others their own values.
+  exports.Set("reduceSum", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto buf = std::make_shared<Numbers>(numbers_arg(info[0], "reduceSum"));
+    const int root = root_arg(info[1], "reduceSum");
+    return js::run_async(
+        info.Env(), [buf, root] { world().reduce_sum(buf->data(), buf->count(), buf->type, root); },
+        [buf](Napi::Env env) { return buf->to_js(env); });
+  }));
+
+  // allgatherEqual(shard): every rank's shard (all of one length and type), concatenated in rank order.
+  exports.Set("allgatherEqual", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto mine = std::make_shared<Numbers>(numbers_arg(info[0], "allgatherEqual"));
+    auto all = std::make_shared<Numbers>(Numbers{mine->type, {}});
+    all->bytes.resize(mine->bytes.size() * world().size());
+    return js::run_async(
+        info.Env(), [mine, all] { world().allgather_equal(mine->data(), all->data(), mine->count(), mine->type); },
+        [all](Napi::Env env) { return all->to_js(env); });
+  }));
+
+  // reduceScatterSum(values): this rank's shard of the element-wise sum over the ranks (values hold
+  // size() equal shards; shard r is summed onto rank r).
+  exports.Set("reduceScatterSum", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    auto all = std::make_shared<Numbers>(numbers_arg(info[0], "reduceScatterSum"));
+    const int64_t ranks = world().size();
+    if (all->count() % ranks != 0)
+      throw Napi::RangeError::New(info.Env(), "reduceScatterSum: values has " + std::to_string(all->count()) +
+                                                  " elements, not a multiple of the " + std::to_string(ranks) +
+                                                  " ranks");
+    auto mine = std::make_shared<Numbers>(Numbers{all->type, {}});
+    mine->bytes.resize(all->bytes.size() / ranks);
+    return js::run_async(
+        info.Env(), [all, mine] { world().reduce_scatter_sum(all->data(), mine->data(), mine->count(), all->type); },
+        [mine](Napi::Env env) { return mine->to_js(env); });
   }));
 
   // broadcast(bytes, root): root's bytes on every rank (the others' argument is ignored).

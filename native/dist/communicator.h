@@ -3,13 +3,20 @@
 // change without touching the model or the trainer.
 //
 // Every rank must issue the same collectives in the same order, one at a time (a collective
-// started on one rank waits until every rank has started it). Buffers are host memory.
+// started on one rank waits until every rank has started it). The collectives take untyped
+// buffers and an element type, so one sharding code drives any engine: the MPI communicator's
+// buffers are host memory; an NCCL one would take the device memory its backend allocates.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace medix {
+
+// Element types the collectives carry (sums are computed in that type).
+enum class DType { f32, f64 };
+inline size_t dtype_bytes(DType t) { return t == DType::f32 ? 4 : 8; }
 
 class Communicator {
  public:
@@ -22,12 +29,18 @@ class Communicator {
   virtual int local_rank() const = 0;
   virtual int local_size() const = 0;
 
-  // buf[i] = the sum of buf[i] over all ranks, on every rank.
-  virtual void allreduce_sum(double* buf, int64_t n) = 0;
+  // buf[i] = the sum of buf[i] over all ranks, on every rank (n elements of type t).
+  virtual void allreduce_sum(void* buf, int64_t n, DType t) = 0;
   // root's buf[i] = the sum of buf[i] over all ranks; the other ranks' buffers are left unchanged.
-  virtual void reduce_sum(float* buf, int64_t n, int root) = 0;
+  virtual void reduce_sum(void* buf, int64_t n, DType t, int root) = 0;
   // Every rank's buf = root's buf.
   virtual void broadcast(void* buf, int64_t bytes, int root) = 0;
+  // Equal shards: recv[r * n + i] = rank r's send[i], on every rank (recv holds size() * n elements;
+  // send may point into recv at this rank's place).
+  virtual void allgather_equal(const void* send, void* recv, int64_t n, DType t) = 0;
+  // Equal shards, summed: recv[i] = the sum over ranks of their send[rank() * n + i] (send holds
+  // size() * n elements, recv n).
+  virtual void reduce_scatter_sum(const void* send, void* recv, int64_t n, DType t) = 0;
   // Every rank's bytes, in rank order (the sizes may differ between ranks).
   virtual std::vector<std::vector<uint8_t>> allgather(const void* data, int64_t bytes) = 0;
   virtual void barrier() = 0;

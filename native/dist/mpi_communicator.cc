@@ -54,6 +54,8 @@ void finalize_at_exit() {
   if (initialized && !finalized) MPI_Finalize();
 }
 
+MPI_Datatype mpi_type(DType t) { return t == DType::f32 ? MPI_FLOAT : MPI_DOUBLE; }
+
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator() {
@@ -72,26 +74,49 @@ class MpiCommunicator final : public Communicator {
   int local_rank() const override { return local_rank_; }
   int local_size() const override { return local_size_; }
 
-  void allreduce_sum(double* buf, int64_t n) override {
+  void allreduce_sum(void* buf, int64_t n, DType t) override {
     std::lock_guard<std::mutex> lock(mu_);
     arrive();
+    auto* p = static_cast<char*>(buf);
+    const size_t bytes = dtype_bytes(t);
     for (int64_t at = 0; at < n; at += kChunk)
-      check(MPI_Allreduce(MPI_IN_PLACE, buf + at, static_cast<int>(std::min(kChunk, n - at)), MPI_DOUBLE, MPI_SUM,
-                          MPI_COMM_WORLD),
+      check(MPI_Allreduce(MPI_IN_PLACE, p + at * bytes, static_cast<int>(std::min(kChunk, n - at)), mpi_type(t),
+                          MPI_SUM, MPI_COMM_WORLD),
             "Allreduce");
   }
 
-  void reduce_sum(float* buf, int64_t n, int root) override {
+  void reduce_sum(void* buf, int64_t n, DType t, int root) override {
     std::lock_guard<std::mutex> lock(mu_);
     arrive();
+    auto* p = static_cast<char*>(buf);
+    const size_t bytes = dtype_bytes(t);
     for (int64_t at = 0; at < n; at += kChunk) {
       const int count = static_cast<int>(std::min(kChunk, n - at));
       // The root sums into its own buffer; the others only send theirs.
       if (rank_ == root)
-        check(MPI_Reduce(MPI_IN_PLACE, buf + at, count, MPI_FLOAT, MPI_SUM, root, MPI_COMM_WORLD), "Reduce");
+        check(MPI_Reduce(MPI_IN_PLACE, p + at * bytes, count, mpi_type(t), MPI_SUM, root, MPI_COMM_WORLD), "Reduce");
       else
-        check(MPI_Reduce(buf + at, nullptr, count, MPI_FLOAT, MPI_SUM, root, MPI_COMM_WORLD), "Reduce");
+        check(MPI_Reduce(p + at * bytes, nullptr, count, mpi_type(t), MPI_SUM, root, MPI_COMM_WORLD), "Reduce");
     }
+  }
+
+  void allgather_equal(const void* send, void* recv, int64_t n, DType t) override {
+    check_count(n, "allgather_equal");
+    std::lock_guard<std::mutex> lock(mu_);
+    arrive();
+    const auto* mine = static_cast<const char*>(recv) + rank_ * n * dtype_bytes(t);
+    const void* from = send == mine ? MPI_IN_PLACE : send;
+    check(MPI_Allgather(from, static_cast<int>(n), mpi_type(t), recv, static_cast<int>(n), mpi_type(t),
+                        MPI_COMM_WORLD),
+          "Allgather");
+  }
+
+  void reduce_scatter_sum(const void* send, void* recv, int64_t n, DType t) override {
+    check_count(n, "reduce_scatter_sum");
+    std::lock_guard<std::mutex> lock(mu_);
+    arrive();
+    check(MPI_Reduce_scatter_block(send, recv, static_cast<int>(n), mpi_type(t), MPI_SUM, MPI_COMM_WORLD),
+          "Reduce_scatter_block");
   }
 
   void broadcast(void* buf, int64_t bytes, int root) override {
@@ -136,6 +161,13 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  // One call carries a whole shard per rank (shards are laid out rank-major, so they cannot be cut
+  // into pieces the way the in-place collectives are).
+  void check_count(int64_t n, const char* what) const {
+    MEDIX_CHECK(n * size_ <= INT_MAX, what, ": ", n, " elements per rank (", n * size_,
+                " in all) is more than one MPI call carries (", INT_MAX, ")");
+  }
+
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   // MPI is initialised MPI_THREAD_SERIALIZED: calls may come from any thread (the JS thread or a
   // worker running an optimizer step) but never two at once.

@@ -19,9 +19,15 @@ class SingleProcess final : public Communicator {
   int size() const override { return 1; }
   int local_rank() const override { return 0; }
   int local_size() const override { return 1; }
-  void allreduce_sum(double*, int64_t) override {}
-  void reduce_sum(float*, int64_t, int) override {}
+  void allreduce_sum(void*, int64_t, DType) override {}
+  void reduce_sum(void*, int64_t, DType, int) override {}
   void broadcast(void*, int64_t, int) override {}
+  void allgather_equal(const void* send, void* recv, int64_t n, DType t) override {
+    if (send != recv) std::memmove(recv, send, n * dtype_bytes(t));
+  }
+  void reduce_scatter_sum(const void* send, void* recv, int64_t n, DType t) override {
+    if (send != recv) std::memmove(recv, send, n * dtype_bytes(t));
+  }
   std::vector<std::vector<uint8_t>> allgather(const void* data, int64_t bytes) override {
     const auto* p = static_cast<const uint8_t*>(data);
     return {std::vector<uint8_t>(p, p + bytes)};

@@ -1,4 +1,5 @@
 #include "qwen3.h"
+#include "qwen3_full_shard.h"
 #include "qwen3_internal.h"
 
 #include <cmath>
@@ -224,6 +225,8 @@ Qwen3Model::Qwen3Model(const Qwen3Config& cfg, Backend& backend, uint64_t seed, 
 
 Qwen3Model::~Qwen3Model() {
   ws_.reset();
+  // Fully sharded, the layouts belong to fsdp_.
+  if (fsdp_) weights_ = grads_ = nullptr;
   for (float* p : {weights_, grads_, adam_m_, adam_v_})
     if (p) be_.release(p);
 }
@@ -235,10 +238,12 @@ const ParamInfo& Qwen3Model::param(const std::string& name) const {
 }
 
 void Qwen3Model::get_param(const ParamInfo& p, float* host) const {
+  require_whole_weights("get_param");
   be_.to_host(host, weights_ + p.offset, sizeof(float) * p.numel);
 }
 void Qwen3Model::set_param(const ParamInfo& p, const float* host) {
-  be_.from_host(weights_ + p.offset, host, sizeof(float) * p.numel);
+  if (fsdp_) set_owned_weights(p, host);
+  if (!fsdp_ || fsdp_->pinned) be_.from_host(weights_ + p.offset, host, sizeof(float) * p.numel);
   have_training_forward_ = false;  // saved activations no longer match the parameters
 }
 void Qwen3Model::set_data_parallel(Communicator& comm) {
@@ -252,6 +257,7 @@ void Qwen3Model::set_data_parallel(Communicator& comm) {
 }
 
 void Qwen3Model::get_optimizer_state(float* m, float* v) const {
+  MEDIX_CHECK(!fsdp_, "get_optimizer_state: not supported with full sharding yet");
   const size_t bytes = sizeof(float) * owned().numel;
   if (!adam_m_) {
     std::memset(m, 0, bytes);
@@ -262,6 +268,7 @@ void Qwen3Model::get_optimizer_state(float* m, float* v) const {
   be_.to_host(v, adam_v_, bytes);
 }
 void Qwen3Model::set_optimizer_state(const float* m, const float* v, int64_t step) {
+  MEDIX_CHECK(!fsdp_, "set_optimizer_state: not supported with full sharding yet");
   if (step < 0) throw Error("set_optimizer_state: step must be >= 0, got " + std::to_string(step));
   const size_t bytes = sizeof(float) * owned().numel;
   if (!adam_m_) {
@@ -273,6 +280,7 @@ void Qwen3Model::set_optimizer_state(const float* m, const float* v, int64_t ste
   step_ = step;
 }
 void Qwen3Model::get_grad(const ParamInfo& p, float* host) const {
+  MEDIX_CHECK(!fsdp_, "get_grad(", p.name, "): the model is fully sharded (each rank keeps a shard of the gradients)");
   if (!grads_) {
     std::memset(host, 0, sizeof(float) * p.numel);
     return;
@@ -432,9 +440,13 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   be_.from_host(ws.positions, positions_.data(), sizeof(int32_t) * P * T);
   be_.from_host(ws.cu, cu_.data(), sizeof(int32_t) * cu_.size());
 
+  unit_gather(0);
   const float* embed = weights_ + params_[0].offset;
   be_.embedding_forward(ws.stream[0], ws.tokens, embed, T, c.hidden);
+  if (head_unit() != 0) unit_release(0);
+  if (b.n_images > 0) vision_units(true);
   visual_forward(b, ws.stream[0]);
+  vision_units(false);
   const bool per_layer = o.training && !recompute_;
   moe_counts_.assign(c.experts > 0 ? b.n_seqs * c.experts : 0, 0.0);
   moe_prob_sums_.assign(moe_counts_.size(), 0.0);
@@ -442,11 +454,15 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   moe_router_logits_.assign(o.logits ? c.sparse_layers() * T * c.experts : 0, 0.0f);
   for (int64_t l = 0; l < c.layers; ++l) {
     Acts& a = ws.acts[per_layer ? l : 0];
+    unit_gather(1 + l);
     layer_forward(l, ws.stream[l], ws.stream[l + 1], a);
+    unit_release(1 + l);
     if (c.is_sparse(l)) moe_record(l, a, o.logits);
     deepstack_forward(l, ws.stream[l + 1]);
   }
 
+  unit_gather(norm_unit());
+  unit_gather(head_unit());
   const float* final_norm = weights_ + params_[1 + c.layers * 11].offset;
   be_.rmsnorm_forward(ws.final_xn, ws.final_rstd, ws.stream[c.layers], final_norm, T, c.hidden, c.rms_eps);
   const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
@@ -464,6 +480,8 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
     if (o.temperature != 1.0f)
       for (int64_t i = 0; i < T * c.vocab; ++i) logits[i] /= o.temperature;
   }
+  unit_release(norm_unit());
+  unit_release(head_unit());
   last_opts_ = o;
   have_training_forward_ = o.training;
 }
@@ -521,6 +539,10 @@ void Qwen3Model::layer_backward(int64_t l, float* dh, Acts& a) {
 }
 
 void Qwen3Model::zero_grad() {
+  if (fsdp_) {  // the gathered gradients are given back zeroed; only the shards hold values between passes
+    std::fill(fsdp_->g.begin(), fsdp_->g.end(), 0.0f);
+    return;
+  }
   if (!grads_) grads_ = static_cast<float*>(be_.alloc(sizeof(float) * n_params_));
   be_.zero(grads_, n_params_);
 }
@@ -536,6 +558,8 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
 
   be_.from_host(ws.dlogp, dlogp, sizeof(float) * T);
   if (dentropy) be_.from_host(ws.dentropy, dentropy, sizeof(float) * T);
+  unit_gather(head_unit());
+  unit_gather(norm_unit());
   const float* embed = weights_ + params_[0].offset;
   const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
   float* dhead = grads_ + (c.tie_embeddings ? params_[0].offset : params_.back().offset);
@@ -547,47 +571,71 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
   be_.zero(ws.dh, T * c.hidden);
   be_.rmsnorm_backward(ws.dh, grads_ + fnorm.offset, ws.dxn, ws.stream[c.layers], weights_ + fnorm.offset,
                        ws.final_rstd, T, c.hidden);
+  if (head_unit() != 0) {  // a tied head's gradients complete with the embedding's
+    unit_reduce_grads(head_unit());
+    unit_release(head_unit());
+  }
+  unit_reduce_grads(norm_unit());
+  unit_release(norm_unit());
 
   for (int64_t l = c.layers - 1; l >= 0; --l) {
     Acts& a = ws.acts[recompute_ ? 0 : l];
     // Gradient checkpointing: rebuild this layer's activations from its saved input (the last
     // layer's are still there from forward). The output goes to a scratch buffer so the saved
     // stream (input of the next layer) stays as it was.
+    unit_gather(1 + l);
     if (recompute_ && l != c.layers - 1) layer_forward(l, ws.stream[l], ws.tmp_h, a);
     deepstack_backward(l, ws.dh);
     layer_backward(l, ws.dh, a);
+    unit_reduce_grads(1 + l);
+    unit_release(1 + l);
   }
+  const bool tower_grads = tower_ && !vision_frozen_;
+  if (tower_grads) vision_units(true);
   visual_backward(ws.dh);
+  if (tower_grads)
+    for (int64_t u = norm_unit() + 1; fsdp_ && u < static_cast<int64_t>(fsdp_->units.size()); ++u)
+      if (u != head_unit()) unit_reduce_grads(u);
+  vision_units(false);
   be_.embedding_backward(grads_ + params_[0].offset, ws.dh, ws.tokens, T, c.hidden);
+  unit_reduce_grads(0);
+  unit_release(0);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Optimizer
 
-StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay) {
-  MEDIX_CHECK(decay.size() == params_.size(), "optimizer_step: decay mask has ", decay.size(), " entries, expected ",
-              params_.size());
-  if (!grads_) zero_grad();
-  const Shard& own = owned();
-  // Each rank's gradient covers its own samples: the owner of each shard receives their sum.
-  if (comm_)
-    for (int r = 0; r < world_size(); ++r) comm_->reduce_sum(grads_ + shards_[r].offset, shards_[r].numel, r);
-  StepResult r;
-  double sq = be_.sum_squares(grads_ + own.offset, own.numel);
-  if (comm_) comm_->allreduce_sum(&sq, 1);  // the global norm, so every rank clips (or skips) alike
+bool Qwen3Model::clip_and_count_step(float* g, int64_t n, Communicator* comm, float max_grad_norm, StepResult& r) {
+  double sq = be_.sum_squares(g, n);
+  if (comm) comm->allreduce_sum(&sq, 1, DType::f64);  // the global norm, so every rank clips (or skips) alike
   r.grad_norm = std::sqrt(sq);
   if (!std::isfinite(r.grad_norm)) {
     r.skipped = true;
     r.step = step_;
-    return r;
+    return false;
   }
   if (max_grad_norm > 0 && r.grad_norm > max_grad_norm)
-    be_.scale_inplace(grads_ + own.offset, static_cast<float>(max_grad_norm / (r.grad_norm + 1e-6)), own.numel);
+    be_.scale_inplace(g, static_cast<float>(max_grad_norm / (r.grad_norm + 1e-6)), n);
   if (!adam_m_) {
-    adam_m_ = static_cast<float*>(be_.alloc(sizeof(float) * own.numel));
-    adam_v_ = static_cast<float*>(be_.alloc(sizeof(float) * own.numel));
+    adam_m_ = static_cast<float*>(be_.alloc(sizeof(float) * n));
+    adam_v_ = static_cast<float*>(be_.alloc(sizeof(float) * n));
   }
   ++step_;
+  return true;
+}
+
+StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay) {
+  MEDIX_CHECK(decay.size() == params_.size(), "optimizer_step: decay mask has ", decay.size(), " entries, expected ",
+              params_.size());
+  if (fsdp_) return full_shard_step(cfg, max_grad_norm, decay);
+  if (!grads_) zero_grad();
+  const Shard& own = owned();
+  // Each rank's gradient covers its own samples: the owner of each shard receives their sum.
+  if (comm_)
+    for (int q = 0; q < world_size(); ++q)
+      comm_->reduce_sum(grads_ + shards_[q].offset, shards_[q].numel, DType::f32, q);
+  StepResult r;
+  if (!clip_and_count_step(grads_ + own.offset, own.numel, comm_, max_grad_norm, r)) return r;
   for (int64_t i = own.first_tensor; i < own.end_tensor; ++i) {
     const ParamInfo& p = params_[i];
     const int64_t at = p.offset - own.offset;

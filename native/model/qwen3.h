@@ -117,6 +117,17 @@ struct CachedStep {
   int64_t n_image_rows = 0;
 };
 
+// Full sharding's memory on one rank (qwen3_fsdp.cc), in bytes.
+struct FullShardMemory {
+  int64_t slice_bytes = 0;           // this rank's shards: master weights, gradients, moments (once allocated)
+  int64_t gathered_bytes = 0;        // whole units in place now (weights and gradients, whole pages)
+  int64_t peak_gathered_bytes = 0;   // the most gathered at once since the last reset (when probing)
+  int64_t whole_state_bytes = 0;     // weights, gradients and both moments of the whole model in one process
+  int64_t largest_unit_bytes = 0;    // one unit's weights and gradients
+  int64_t allgather_bytes = 0;       // all-gathered into this rank since the last reset (whole units)
+  int64_t reduce_scatter_bytes = 0;  // reduce-scattered from this rank since the last reset (whole units)
+};
+
 struct BufferArena;  // qwen3_internal.h
 
 class Qwen3Model {
@@ -166,6 +177,24 @@ class Qwen3Model {
   int rank() const { return rank_; }
   int world_size() const { return static_cast<int>(shards_.size()); }
 
+  // Full sharding over the ranks of `comm` (FSDP full shard): the layout is cut into units (the
+  // embedding, each layer, the final norm, the vision tower's blocks, the head; flat_units.h) and
+  // this rank keeps only its 1/size shard of each unit's master weights, gradients and moments.
+  // forward and backward all-gather a unit into its place just before it computes and give the
+  // memory back after; backward reduce-scatters each unit's gradients onto their owners as soon as
+  // they are complete. Every rank must then call forward, backward and optimizer_step together.
+  // Call on a model whose weights are whole (loaded or initialised), before any optimizer state,
+  // and not with set_data_parallel. CPU backend only.
+  void set_full_shard(Communicator& comm);
+  bool full_shard() const { return fsdp_ != nullptr; }
+  // Every unit gathered and kept until release_weights (generation, get_param); collective.
+  void gather_weights();
+  void release_weights();
+  FullShardMemory full_shard_memory() const;
+  // Sample the resident gathered bytes after every gather (mincore; costs a scan of the layout's
+  // pages each time, so tests and benchmarks turn it on), and reset the peak and the traffic counts.
+  void probe_full_shard_memory(bool on);
+
   // The AdamW state, for checkpoints that resume exactly: both moments of the owned tensors in the
   // flat params() layout (zeros before the first step) as host buffers of owned().numel floats, and
   // the step count.
@@ -199,6 +228,22 @@ class Qwen3Model {
   struct Workspace;    // every activation/scratch buffer for a given capacity
 
   struct DecodeWorkspace;  // forward_cached's buffers
+  struct FullShard;        // qwen3_fsdp.cc
+
+  // Full sharding's steps around each unit (no-ops without it); units are indexed in layout order.
+  void unit_gather(int64_t u);
+  void unit_release(int64_t u);
+  void unit_reduce_grads(int64_t u);  // after its backward: sum onto the owners, give the memory back
+  int64_t head_unit() const;
+  int64_t norm_unit() const { return 1 + cfg_.layers; }
+  void vision_units(bool gather);  // gather or release the tower's units
+  void set_owned_weights(const ParamInfo& p, const float* host);  // this rank's parts of p
+  void require_whole_weights(const char* what) const;              // throws while fully sharded and not gathered
+  // The step's global gradient norm over this rank's n gradients at g (summed across comm when
+  // given), clipping them to max_grad_norm; allocates n floats of each moment on the first step and
+  // counts the step. False, with r marked skipped, when the norm is not finite.
+  bool clip_and_count_step(float* g, int64_t n, Communicator* comm, float max_grad_norm, StepResult& r);
+  StepResult full_shard_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay);
 
   Acts alloc_acts(BufferArena& arena, int64_t capacity, bool with_lse) const;
   Layer layer_view(float* base, int64_t i) const;
@@ -243,6 +288,7 @@ class Qwen3Model {
   int rank_ = 0;
   std::vector<uint8_t> freq_component_;  // rope section map, empty for standard rope
 
+  std::unique_ptr<FullShard> fsdp_;
   std::unique_ptr<Workspace> ws_;
   std::unique_ptr<DecodeWorkspace> dws_;
   // The last forward's batch (host copies) and options, for backward.

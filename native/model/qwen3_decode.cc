@@ -52,6 +52,7 @@ void Qwen3Model::release_decode_workspace() { dws_.reset(); }
 
 void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logits) {
   const Qwen3Config& c = cfg_;
+  require_whole_weights("forward_cached");
   check_step(s, c, cache);
   // The tower runs (and may throw on images that do not fit their tokens) before the cache changes.
   std::unique_ptr<VisionTower> tower;

@@ -6,10 +6,15 @@
 import { native } from './native.js';
 
 export type WorldBackend = 'mpi' | 'single';
+/** The element types the numeric collectives carry (sums are computed in that type). */
+export type FloatArray = Float32Array | Float64Array;
 
 interface DistAddon {
   worldInfo(): { rank: number; size: number; localRank: number; localSize: number; backend: WorldBackend };
-  allreduceSum(values: Float64Array): Promise<Float64Array>;
+  allreduceSum<A extends FloatArray>(values: A): Promise<A>;
+  reduceSum<A extends FloatArray>(values: A, root: number): Promise<A>;
+  allgatherEqual<A extends FloatArray>(shard: A): Promise<A>;
+  reduceScatterSum<A extends FloatArray>(values: A): Promise<A>;
   broadcast(bytes: Uint8Array | undefined, root: number): Promise<Uint8Array>;
   allgather(bytes: Uint8Array): Promise<Uint8Array[]>;
   barrier(): Promise<void>;
@@ -49,10 +54,32 @@ export class World {
     return items.filter((_, i) => i % this.size === this.rank);
   }
 
-  /** The element-wise sum over the ranks of each rank's values. */
-  async allreduceSum(values: ArrayLike<number>): Promise<Float64Array> {
-    const v = Float64Array.from(values);
+  /** The element-wise sum over the ranks of each rank's values (a Float32Array sums in float32). */
+  async allreduceSum(values: Float32Array): Promise<Float32Array>;
+  async allreduceSum(values: ArrayLike<number>): Promise<Float64Array>;
+  async allreduceSum(values: ArrayLike<number>): Promise<FloatArray> {
+    const v = values instanceof Float32Array ? values.slice() : Float64Array.from(values);
     return this.size === 1 ? v : this.addon.allreduceSum(v);
+  }
+
+  /** On root, the element-wise sum over the ranks of each rank's values; on the others, their own values. */
+  async reduceSum<A extends FloatArray>(values: A, root = 0): Promise<A> {
+    return this.size === 1 ? (values.slice() as A) : this.addon.reduceSum(values, root);
+  }
+
+  /** Every rank's shard (all of one length and type), concatenated in rank order. */
+  async allgatherEqual<A extends FloatArray>(shard: A): Promise<A> {
+    return this.size === 1 ? (shard.slice() as A) : this.addon.allgatherEqual(shard);
+  }
+
+  /**
+   * This rank's shard of the element-wise sum over the ranks: `values` hold `size` equal shards, and
+   * the sum of shard r lands on rank r.
+   */
+  async reduceScatterSum<A extends FloatArray>(values: A): Promise<A> {
+    if (values.length % this.size !== 0)
+      throw new RangeError(`reduceScatterSum: ${values.length} values do not split into ${this.size} equal shards`);
+    return this.size === 1 ? (values.slice() as A) : this.addon.reduceScatterSum(values);
   }
 
   /** Root's bytes on every rank (the others' argument is ignored). */

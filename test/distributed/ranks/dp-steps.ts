@@ -2,7 +2,7 @@
 // data-parallel world (each rank back-propagating its share of the sequences), so the tests can
 // compare the two.
 import { Model, packSequences, type Qwen3Config } from '../../../src/engine/model.js';
-import { AdamW } from '../../../src/engine/optimizer.js';
+import { AdamW, type AdamWOptions } from '../../../src/engine/optimizer.js';
 import { sftLoss } from '../../../src/engine/losses.js';
 import type { World } from '../../../src/engine/world.js';
 
@@ -17,9 +17,12 @@ const batch = [
 ];
 const tokensOf = (seqs: number[][]) => seqs.reduce((n, s) => n + s.length - 1, 0);
 
-/** Trains `steps` steps; returns each step's gradient norm. The model must be data parallel over `world` when given. */
-export async function trainSteps(model: Model, steps: number, world?: World): Promise<number[]> {
-  const opt = new AdamW(model, { lr: 0.05, weightDecay: 0.1, maxGradNorm: 0.5 });
+/**
+ * Trains `steps` steps; returns each step's gradient norm. The model must be data parallel (or fully
+ * sharded) over `world` when given. `noDecay` exempts parameters from weight decay.
+ */
+export async function trainSteps(model: Model, steps: number, world?: World, noDecay?: AdamWOptions['noDecay']): Promise<number[]> {
+  const opt = new AdamW(model, { lr: 0.05, weightDecay: 0.1, maxGradNorm: 0.5, noDecay });
   const mine = world ? world.share(batch) : batch;
   const norms: number[] = [];
   for (let i = 0; i < steps; i++) {

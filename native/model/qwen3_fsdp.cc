@@ -1,0 +1,149 @@
+// Full sharding (FSDP full shard) of the Qwen3 model over a Communicator: see set_full_shard in
+// qwen3.h. The whole layout keeps its address space (ReservedFloats), so every kernel still finds a
+// tensor at weights_ + offset; only the units being computed are backed by memory.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "../core/error.h"
+#include "qwen3_full_shard.h"
+
+namespace medix {
+
+void Qwen3Model::set_full_shard(Communicator& comm) {
+  MEDIX_CHECK(std::string(be_.name()) == "cpu", "full sharding: the ", be_.name(),
+              " backend is not supported yet (CPU only)");
+  MEDIX_CHECK(!adam_m_, "set_full_shard: the optimizer state already exists; call it before the first step");
+  MEDIX_CHECK(!comm_ && !fsdp_, "set_full_shard: the model is already data parallel or fully sharded");
+  std::vector<int64_t> numels;
+  std::vector<std::string> keys;
+  for (const auto& p : params_) {
+    numels.push_back(p.numel);
+    keys.push_back(unit_key(p.name));
+  }
+  auto fs = std::make_unique<FullShard>(comm, flat_units(numels, keys, comm.size()), n_params_);
+  // The layout's order gives the units: embedding, layers, final norm, [tower], [head].
+  MEDIX_CHECK(static_cast<int64_t>(fs->units.size()) >= 2 + cfg_.layers && fs->units[0].end_tensor == 1 &&
+                  fs->units[norm_unit()].first_tensor == 1 + 11 * cfg_.layers,
+              "set_full_shard: the parameters do not split into embedding, layers and norm units");
+  // This rank's shard of every unit, from the whole weights it has now.
+  fs->w.assign(fs->slice_floats, 0.0f);
+  fs->g.assign(fs->slice_floats, 0.0f);
+  std::vector<float> host(n_params_);
+  be_.to_host(host.data(), weights_, sizeof(float) * n_params_);
+  fs->each_owned_part(params_, [&](int64_t, int64_t lo, int64_t hi, int64_t at) {
+    std::copy(host.begin() + lo, host.begin() + hi, fs->w.begin() + at);
+  });
+  have_training_forward_ = false;  // a new forward must save what backward reads from the new buffers
+  be_.release(weights_);
+  if (grads_) be_.release(grads_);
+  weights_ = fs->weights.data();
+  grads_ = fs->grads.data();
+  rank_ = comm.rank();
+  fsdp_ = std::move(fs);
+}
+
+void Qwen3Model::set_owned_weights(const ParamInfo& p, const float* host) {
+  FullShard& fs = *fsdp_;
+  const int64_t t = &p - params_.data();
+  fs.each_owned_part(params_, [&](int64_t part, int64_t lo, int64_t hi, int64_t at) {
+    if (part == t) std::copy(host + (lo - p.offset), host + (hi - p.offset), fs.w.begin() + at);
+  });
+}
+
+void Qwen3Model::require_whole_weights(const char* what) const {
+  MEDIX_CHECK(!fsdp_ || fsdp_->pinned, what, ": the model is fully sharded; gather its weights first (gatherWeights)");
+}
+
+int64_t Qwen3Model::head_unit() const {
+  return cfg_.tie_embeddings ? 0 : static_cast<int64_t>(fsdp_ ? fsdp_->units.size() - 1 : 0);
+}
+
+void Qwen3Model::unit_gather(int64_t u) {
+  if (!fsdp_ || fsdp_->gathered[u]) return;
+  FullShard& fs = *fsdp_;
+  const FlatUnit& unit = fs.units[u];
+  fs.around_padding(fs.weights.data(), unit, [&] {
+    fs.comm.allgather_equal(fs.w.data() + unit.slice_offset, fs.weights.data() + unit.offset, unit.shard,
+                            DType::f32);
+  });
+  fs.gathered[u] = true;
+  fs.allgathered += static_cast<int64_t>(sizeof(float)) * unit.shard * fs.ranks;
+  fs.sample();
+}
+
+void Qwen3Model::unit_release(int64_t u) {
+  if (!fsdp_ || fsdp_->pinned || !fsdp_->gathered[u]) return;
+  fsdp_->weights.discard(fsdp_->units[u].offset, fsdp_->units[u].numel);
+  fsdp_->gathered[u] = false;
+}
+
+void Qwen3Model::unit_reduce_grads(int64_t u) {
+  if (!fsdp_) return;
+  FullShard& fs = *fsdp_;
+  const FlatUnit& unit = fs.units[u];
+  std::vector<float> mine(unit.shard);
+  fs.sample();
+  fs.around_padding(fs.grads.data(), unit, [&] {
+    fs.comm.reduce_scatter_sum(fs.grads.data() + unit.offset, mine.data(), unit.shard, DType::f32);
+  });
+  // Accumulates: several backward passes may precede one optimizer step.
+  for (int64_t i = 0; i < unit.shard; ++i) fs.g[unit.slice_offset + i] += mine[i];
+  fs.grads.discard(unit.offset, unit.numel);
+  fs.scattered += static_cast<int64_t>(sizeof(float)) * unit.shard * fs.ranks;
+}
+
+void Qwen3Model::vision_units(bool gather) {
+  if (!fsdp_) return;
+  for (int64_t u = norm_unit() + 1; u < static_cast<int64_t>(fsdp_->units.size()); ++u)
+    if (u != head_unit()) gather ? unit_gather(u) : unit_release(u);
+}
+
+void Qwen3Model::gather_weights() {
+  MEDIX_CHECK(fsdp_, "gather_weights: the model is not fully sharded");
+  for (int64_t u = 0; u < static_cast<int64_t>(fsdp_->units.size()); ++u) unit_gather(u);
+  fsdp_->pinned = true;
+}
+
+void Qwen3Model::release_weights() {
+  MEDIX_CHECK(fsdp_, "release_weights: the model is not fully sharded");
+  fsdp_->pinned = false;
+  for (int64_t u = 0; u < static_cast<int64_t>(fsdp_->units.size()); ++u) unit_release(u);
+}
+
+void Qwen3Model::probe_full_shard_memory(bool on) {
+  MEDIX_CHECK(fsdp_, "probe_full_shard_memory: the model is not fully sharded");
+  fsdp_->probe = on;
+  fsdp_->peak = fsdp_->allgathered = fsdp_->scattered = 0;
+}
+
+FullShardMemory Qwen3Model::full_shard_memory() const {
+  MEDIX_CHECK(fsdp_, "full_shard_memory: the model is not fully sharded");
+  const FullShard& fs = *fsdp_;
+  FullShardMemory m;
+  const int64_t f = sizeof(float);
+  m.slice_bytes = f * fs.slice_floats * (adam_m_ ? 4 : 2);
+  m.gathered_bytes = fs.weights.resident_bytes() + fs.grads.resident_bytes();
+  m.peak_gathered_bytes = fs.peak;
+  m.whole_state_bytes = 4 * f * n_params_;
+  for (const FlatUnit& u : fs.units) m.largest_unit_bytes = std::max(m.largest_unit_bytes, 2 * f * u.numel);
+  m.allgather_bytes = fs.allgathered;
+  m.reduce_scatter_bytes = fs.scattered;
+  return m;
+}
+
+StepResult Qwen3Model::full_shard_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay) {
+  FullShard& fs = *fsdp_;
+  StepResult r;
+  // The shards' padding holds zero gradients, so the norm over the shards is the model's.
+  if (!clip_and_count_step(fs.g.data(), fs.slice_floats, &fs.comm, max_grad_norm, r)) return r;
+  // A shard may cover parts of several tensors: each part gets its own tensor's weight decay.
+  fs.each_owned_part(params_, [&](int64_t t, int64_t lo, int64_t hi, int64_t at) {
+    be_.adamw_step(fs.w.data() + at, fs.g.data() + at, adam_m_ + at, adam_v_ + at, hi - lo, cfg, step_, decay[t]);
+  });
+  have_training_forward_ = false;  // the saved activations belong to the old parameters
+  r.step = step_;
+  return r;
+}
+
+}  // namespace medix

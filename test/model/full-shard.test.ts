@@ -1,0 +1,90 @@
+// Full sharding in a world of one process (the layout is its own single shard): training matches
+// the plain model bit for bit (also with a tied head, experts, and a vision tower fed images), the
+// whole weights are readable only while gathered, and misuse is refused with the reason. The
+// multi-process behaviour is in test/distributed/full-shard.test.ts.
+import t, { type Test } from 'tap';
+import { join } from 'node:path';
+import { Model, packSequences } from '../../src/engine/model.js';
+import { AdamW } from '../../src/engine/optimizer.js';
+import { loadModel } from '../../src/model/load.js';
+import { createRandomModel } from '../../src/model/presets.js';
+import { SafetensorsFile } from '../../src/model/safetensors.js';
+import { fullShard, fullShardMemory, isFullShard, withWholeWeights } from '../../src/engine/full-shard.js';
+import { sameBits } from '../helpers/numeric.js';
+import { trainSteps } from '../distributed/ranks/dp-steps.js';
+import { fsdpConfig, noDecay } from '../distributed/ranks/full-shard-model.js';
+
+const weightsOf = (m: Model) => new Float32Array(m.parameters().flatMap((p) => [...m.getParameter(p.name)]));
+
+t.test('one process: fully sharded training equals plain training bit for bit', async (t) => {
+  const plain = Model.create(fsdpConfig, { seed: 3 });
+  const sharded = Model.create(fsdpConfig, { seed: 3 });
+  fullShard(sharded);
+  t.ok(isFullShard(sharded) && !isFullShard(plain));
+  const [a, b] = [await trainSteps(plain, 2, undefined, noDecay), await trainSteps(sharded, 2, undefined, noDecay)];
+  t.same(b, a, 'the same gradient norms');
+  t.ok(a[0] > 0, 'real gradients');
+  const whole = await withWholeWeights(sharded, () => weightsOf(sharded));
+  t.ok(sameBits(whole, weightsOf(plain)), 'the same weights');
+  t.equal(fullShardMemory(sharded).sliceBytes, 16 * plain.numParameters, 'one rank holds every shard');
+});
+
+t.test('a fully sharded model refuses what needs whole weights or gradients', async (t) => {
+  const m = Model.create(fsdpConfig, { seed: 3 });
+  fullShard(m);
+  const name = m.parameters()[1].name;
+  t.throws(() => m.getParameter(name), /fully sharded; gather its weights first/);
+  t.throws(() => m.getGradient(name), /fully sharded/);
+  t.throws(() => fullShard(m), /already data parallel or fully sharded/);
+  // setParameter writes this rank's shard: visible once gathered.
+  const x = Float32Array.from({ length: m.parameters()[1].numel }, (_, i) => i / 7);
+  m.setParameter(name, x);
+  t.ok(sameBits(await withWholeWeights(m, () => m.getParameter(name)), x), 'a set tensor reads back once gathered');
+  t.throws(() => m.getParameter(name), /gather its weights first/, 'given back after withWholeWeights');
+});
+
+t.test('full sharding needs a model without optimizer state', async (t) => {
+  const m = Model.create(fsdpConfig, { seed: 3 });
+  await trainSteps(m, 1);
+  t.throws(() => fullShard(m), /optimizer state already exists/);
+});
+
+// One AdamW step on `batch` with every token's log-prob pulled up: the units a model has (a tied
+// head, a vision tower, experts) all get gradients, so the sharded step must gather and reduce them.
+async function oneStep(m: Model, batch: Parameters<Model['forward']>[0]): Promise<number> {
+  m.zeroGrad();
+  const { logp } = await m.forward(batch, { training: true });
+  await m.backward({ dlogp: new Float32Array(logp.length).fill(-0.1) });
+  return (await new AdamW(m, { lr: 0.01, weightDecay: 0.1, maxGradNorm: 1 }).step()).gradNorm;
+}
+
+async function sameStep(t: Test, make: () => Promise<Model> | Model, batch: Parameters<Model['forward']>[0]) {
+  const [plain, sharded] = [await make(), await make()];
+  fullShard(sharded);
+  const [a, b] = [await oneStep(plain, batch), await oneStep(sharded, batch)];
+  t.ok(a > 0 && a === b, `the same gradient norm (${a})`);
+  const whole = await withWholeWeights(sharded, () => weightsOf(sharded));
+  t.ok(sameBits(whole, weightsOf(plain)), 'the same weights, bit for bit');
+}
+
+t.test('one process: a tied head, a vision tower and experts step as without sharding', async (t) => {
+  const text = packSequences([[1, 5, 9, 13, 17, 21], [2, 4, 8, 16]]);
+  const tied = () => Model.create({ ...fsdpConfig, tieEmbeddings: true }, { seed: 4 });
+  await t.test('tied embeddings', (t) => sameStep(t, tied, text));
+  const moe = () => createRandomModel('tiny-moe', { vocabSize: 64, seed: 4 });
+  await t.test('mixture of experts', (t) => sameStep(t, moe, text));
+  const vl = join(import.meta.dirname, '..', 'fixtures', 'hf', 'qwen3vl_tiny');
+  const ref = SafetensorsFile.open(join(vl, 'reference.safetensors'));
+  const both = (read: (name: string) => Int32Array | Float32Array, name: string) => [
+    ...read(`${name}.s0`),
+    ...read(`${name}.s1`),
+  ];
+  const images = {
+    tokens: ref.readInt32('tokens'), targets: ref.readInt32('targets'), cuSeqlens: ref.readInt32('cu_seqlens'),
+    positions: ref.readInt32('positions'),
+    imageGrids: Int32Array.from(both((n) => ref.readInt32(n), 'image_grid_thw')),
+    pixels: Float32Array.from(both((n) => ref.readFloat32(n), 'pixel_values')),
+  };
+  ref.close();
+  await t.test('Qwen3-VL with images', (t) => sameStep(t, () => loadModel(vl), images));
+});
