@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "../core/bandwidth.h"
+#include "../core/cpu_features.h"
 #include "../core/error.h"
+#include "../core/fma_peak.h"
 #include "../core/gemm.h"
 #include "../core/threads.h"
 #include "../dist/communicator.h"
@@ -153,6 +155,42 @@ void init_system(Napi::Env env, Napi::Object exports) {
     out.Set("simd", simd_name());
     out.Set("mpi", mpi_compiled());
     out.Set("mpiInfo", mpi_library_version());
+    return out;
+  }));
+
+  exports.Set("gemmMicroKernels", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const auto names = gemm_micro_kernels();
+    Napi::Array out = Napi::Array::New(info.Env(), names.size());
+    for (size_t i = 0; i < names.size(); ++i) out.Set(static_cast<uint32_t>(i), names[i]);
+    return out;
+  }));
+
+  exports.Set("gemmMicroKernel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::String::New(info.Env(), gemm_micro_kernel());
+  }));
+
+  exports.Set("setGemmMicroKernel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    if (!info[0].IsString()) fail("setGemmMicroKernel: name must be a string");
+    set_gemm_micro_kernel(info[0].As<Napi::String>().Utf8Value());
+    return info.Env().Undefined();
+  }));
+
+  exports.Set("cpuInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const CpuFeatures& f = cpu_features();
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("features", cpu_feature_names());
+    out.Set("l1dBytes", static_cast<double>(f.l1d_bytes));
+    out.Set("l2Bytes", static_cast<double>(f.l2_bytes));
+    out.Set("l3Bytes", static_cast<double>(f.l3_bytes));
+    return out;
+  }));
+
+  exports.Set("fmaPeak", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const int64_t repeats = js::integer_arg(info[0], "fmaPeak", "repeats", 1, 1000);
+    const FmaPeak p = measure_fma_peak(static_cast<int>(repeats), 20.0);
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("gflops", p.gflops);
+    out.Set("isa", p.isa);
     return out;
   }));
 

@@ -46,6 +46,23 @@ export interface GemmOptions {
   ldc?: number;
 }
 
+/** The CPU in hand, as the addon sees it at run time. */
+export interface CpuInfo {
+  /** Vector extensions found, e.g. "AVX2 FMA AVX512F AVX512-BF16". */
+  features: string;
+  l1dBytes: number;
+  l2Bytes: number;
+  l3Bytes: number;
+}
+
+/** The register-only FMA throughput probe: the arithmetic ceiling of this machine. */
+export interface FmaPeak {
+  /** Best run, all threads of the pool together. */
+  gflops: number;
+  /** The vector unit measured: "AVX-512", "AVX2+FMA", or "none" (gflops 0) off x86-64. */
+  isa: string;
+}
+
 interface SystemAddon {
   setThreads(n: number): void;
   threads(): number;
@@ -53,6 +70,11 @@ interface SystemAddon {
   setGemmKernel(name: GemmKernelName): void;
   gemmKernel(): GemmKernelName;
   buildInfo(): BuildInfo;
+  gemmMicroKernels(): string[];
+  gemmMicroKernel(): string;
+  setGemmMicroKernel(name: string): void;
+  cpuInfo(): CpuInfo;
+  fmaPeak(repeats: number): FmaPeak;
   readBandwidth(mib: number, repeats: number): number;
   gemm(opts: GemmOptions): void;
   gemmAsync(opts: GemmOptions): Promise<void>;
@@ -96,6 +118,34 @@ export function gemmKernel(): GemmKernelName {
 /** What the native addon was built with. */
 export function buildInfo(): BuildInfo {
   return addon.buildInfo();
+}
+
+/**
+ * The portable kernel's register kernels this CPU can run, the build's own first ("avx2" on x86-64,
+ * "generic" elsewhere), then "avx512" when the CPU has AVX-512. They give the same bits.
+ */
+export function gemmMicroKernels(): string[] {
+  return addon.gemmMicroKernels();
+}
+
+/** The register kernel the portable kernel uses (by default the widest in gemmMicroKernels()). */
+export function gemmMicroKernel(): string {
+  return addon.gemmMicroKernel();
+}
+
+/** Chooses the portable kernel's register kernel (tests, benchmarks); throws for one this CPU lacks. */
+export function setGemmMicroKernel(name: string): void {
+  addon.setGemmMicroKernel(name);
+}
+
+/** Vector extensions and cache sizes of this CPU. */
+export function cpuInfo(): CpuInfo {
+  return addon.cpuInfo();
+}
+
+/** FMA throughput of the widest vector unit, measured on every pool thread: best of `repeats` ~20 ms runs. */
+export function fmaPeak(repeats = 5): FmaPeak {
+  return addon.fmaPeak(repeats);
 }
 
 /**
