@@ -5,6 +5,7 @@
 // statistics, so the ratios measure the blocking alone.
 import { logprobBackward, logprobForward, logprobNaive, type LogprobOptions } from '../src/engine/losses.js';
 import { gemmKernel, threads } from '../src/engine/system.js';
+import { utilisation } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
 /** Deterministic values in [-scale, scale): the speed does not depend on them, reproducibility does. */
@@ -62,7 +63,7 @@ const bench: BenchModule = {
     const note = `T=${T} hidden=${H} vocab=${V}, default chunks, ${gemmKernel()} gemm, ${threads()} threads, best of ${reps}`;
     const record = (metric: string, value: number, unit: string, extra = '') =>
       ({ name: 'fused_logprob', metric, value, unit, note: extra ? `${extra}; ${note}` : note }) satisfies BenchRecord;
-    const records = [
+    const records: BenchRecord[] = [
       record('time_ratio', naive / fused, 'x', 'naive forward time / fused forward time (goal >= 1)'),
       record('memory_ratio', naiveOut.peakBytes / fusedOut.peakBytes, 'x', 'naive / fused peak extra bytes (goal >= 8)'),
       record('fused_forward_ms', fused, 'ms'),
@@ -73,8 +74,7 @@ const bench: BenchModule = {
       record('fused_peak_bytes', fusedOut.peakBytes, 'bytes'),
       record('naive_peak_bytes', naiveOut.peakBytes, 'bytes'),
     ];
-    if (ctx.peakGflops)
-      records.push(record('fused_forward_vs_peak', gflops(fused, 1) / ctx.peakGflops, 'fraction', 'fused forward GFLOP/s / peak sgemm GFLOP/s'));
+    records.push(...utilisation(ctx, 'fused_logprob', 'fused_forward_vs_peak', gflops(fused, 1), note));
     return records;
   },
 };

@@ -1,11 +1,12 @@
 // One training step (forward to log-probs, backward, AdamW) of a Qwen3-shaped model on the CPU,
-// as tokens/s and model FLOP utilisation against the sgemm peak measured by the gemm bench.
+// as tokens/s and model FLOP utilisation against the FMA peak (and the best sgemm) measured in the run.
 //
 // Model FLOPs per step (the usual accounting; recomputation is not counted):
 //   6 * T * (matrix parameters, the output head included)       linear layers, fwd + bwd
 // + 3 * layers * 4 * heads * head_dim * sum over sequences of L(L+1)/2   causal attention
 //   (QK^T and PV are 2*heads*head_dim flops per query-key pair each; backward is twice forward).
 import { Model, packSequences, type Qwen3Config } from '../src/engine/model.js';
+import { utilisation } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
 // Shared with the generate bench, which decodes with the same model shape.
@@ -67,8 +68,7 @@ const bench: BenchModule = {
       { name: 'train_step', metric: 'model_gflops', value: achieved, unit: 'GFLOP/s', note: shape },
       { name: 'train_step', metric: 'step_ms', value: best.total, unit: 'ms', note: shape },
     ];
-    if (ctx.peakGflops)
-      records.push({ name: 'train_step', metric: 'mfu', value: achieved / ctx.peakGflops, unit: 'fraction', note: `against measured sgemm peak ${ctx.peakGflops.toFixed(1)} GFLOP/s` });
+    records.push(...utilisation(ctx, 'train_step', 'mfu', achieved, shape));
     return records;
   },
 };
