@@ -15,6 +15,7 @@ import {
   threads,
   type GemmKernelName,
 } from '../src/engine/system.js';
+import { filled } from './inputs.js';
 import { openblasCore } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 interface Shape {
@@ -24,17 +25,6 @@ interface Shape {
 }
 
 const describe = (s: Shape) => `${s.M}x${s.N}x${s.K}`;
-
-/** Deterministic values in [-1, 1): the speed does not depend on them, the run-to-run comparison should not either. */
-function filled(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out[i] = x / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** Best GFLOP/s of `reps` timed runs after one warm-up run (which also faults in the pack buffers). */
 function measure(kernel: GemmKernelName, s: Shape, reps: number): number {
