@@ -63,6 +63,14 @@ export interface FmaPeak {
   isa: string;
 }
 
+/** Time per kind of op since the last takeOpProfile(), while setOpProfiling(true). */
+export interface OpProfile {
+  /** By kind (embedding, norms, linear, rope, attention, elementwise, logprob_head, optimizer, moe, decode); kinds not run are absent. */
+  kinds: Record<string, { ms: number; calls: number; flops: number }>;
+  /** parallel_for calls that woke the pool's threads. */
+  parallelCalls: number;
+}
+
 interface SystemAddon {
   setThreads(n: number): void;
   threads(): number;
@@ -75,6 +83,9 @@ interface SystemAddon {
   setGemmMicroKernel(name: string): void;
   cpuInfo(): CpuInfo;
   fmaPeak(repeats: number): FmaPeak;
+  setOpProfiling(on: boolean): void;
+  takeOpProfile(): OpProfile;
+  parallelForCostUs(reps: number): number;
   readBandwidth(mib: number, repeats: number): number;
   gemm(opts: GemmOptions): void;
   gemmAsync(opts: GemmOptions): Promise<void>;
@@ -146,6 +157,24 @@ export function cpuInfo(): CpuInfo {
 /** FMA throughput of the widest vector unit, measured on every pool thread: best of `repeats` ~20 ms runs. */
 export function fmaPeak(repeats = 5): FmaPeak {
   return addon.fmaPeak(repeats);
+}
+
+/**
+ * Switches op profiling on or off: while on, every op of the CPU backend adds its wall time to its kind
+ * (benchmarks: where a step's time goes). Off by default.
+ */
+export function setOpProfiling(on: boolean): void {
+  addon.setOpProfiling(on);
+}
+
+/** The op profile since the last call (then reset). */
+export function takeOpProfile(): OpProfile {
+  return addon.takeOpProfile();
+}
+
+/** Microseconds per parallel_for call that wakes the pool with nothing to do: the cost of a wake-up. */
+export function parallelForCostUs(reps = 2000): number {
+  return addon.parallelForCostUs(reps);
 }
 
 /**
