@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "error.h"
+#include "gemm_block.h"
 #include "gemm_micro.h"
 #include "threads.h"
 
@@ -83,27 +84,56 @@ bool trivial(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C,
   return false;
 }
 
-// Splits C between the pool's threads along its longer side, in whole register tiles; each thread runs
-// the register kernel's blocked loop on its part (which by construction gives the same bits as one thread).
+// Parts of work given to threads: at least kMinParallelMacs multiply-adds each.
+int64_t min_units(int64_t macs_per_unit) { return std::max<int64_t>(1, kMinParallelMacs / std::max<int64_t>(1, macs_per_unit)); }
+
+// Splits C between the pool's threads in whole register tiles. Row split (M >= N, or rows enough for
+// every thread to get many): for each column panel and K slice the threads first pack op(B) together
+// into one shared buffer, then each computes its rows against it, so op(B) is packed once, not once
+// per thread. Column split (few rows, e.g. decoding's): each thread runs the whole blocked loop on
+// its columns. Every element is computed the same way either way, so the split changes no bits.
 void portable_parallel(const GemmOperand& a, const GemmOperand& b, int64_t M, int64_t N, int64_t K, float alpha,
                        float beta, float* C, int64_t ldc) {
   const MicroKernel& k = micro_kernel();
-  const bool split_rows = M >= N;
-  const int64_t unit = split_rows ? k.mr : k.nr;
-  const int64_t extent = split_rows ? M : N;
-  const int64_t units = (extent + unit - 1) / unit;
-  const int64_t macs_per_unit = unit * (split_rows ? N : M) * K;
-  const int64_t min_units = std::max<int64_t>(1, kMinParallelMacs / std::max<int64_t>(1, macs_per_unit));
-  parallel_for(
-      units,
-      [&](int64_t u0, int64_t u1) {
-        const int64_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
-        if (split_rows)
-          k.block(k, a, b, lo, hi, 0, N, K, alpha, beta, C, ldc);
-        else
-          k.block(k, a, b, 0, M, lo, hi, K, alpha, beta, C, ldc);
-      },
-      min_units);
+  const int64_t row_units = (M + k.mr - 1) / k.mr;
+  const bool split_rows = M >= N || row_units >= 16 * num_threads();
+  if (!split_rows || row_units <= min_units(k.mr * N * K)) {  // columns, or one thread's work
+    const int64_t unit = split_rows ? k.mr : k.nr;
+    const int64_t extent = split_rows ? M : N;
+    parallel_for(
+        (extent + unit - 1) / unit,
+        [&](int64_t u0, int64_t u1) {
+          const int64_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
+          if (split_rows)
+            k.block(k, a, b, lo, hi, 0, N, K, alpha, beta, C, ldc);
+          else
+            k.block(k, a, b, 0, M, lo, hi, K, alpha, beta, C, ldc);
+        },
+        min_units(unit * (split_rows ? N : M) * K));
+    return;
+  }
+  static thread_local PackBuffer shared_b;  // the calling thread's; the pool's threads only fill and read it
+  const int64_t kslice = gemm_k_slice(K);
+  float* bbuf = shared_b.get(kslice * std::min(k.nc, round_up(N, k.nr)));
+  for (int64_t jc = 0; jc < N; jc += k.nc) {
+    const int64_t nc = std::min(k.nc, N - jc);
+    for (int64_t pc = 0; pc < K; pc += kslice) {
+      const int64_t kc = std::min(kslice, K - pc);
+      const int64_t panels = (nc + k.nr - 1) / k.nr;
+      parallel_for(
+          panels,
+          [&](int64_t q0, int64_t q1) {
+            k.pack_b(b, pc, kc, jc + q0 * k.nr, std::min(nc, q1 * k.nr) - q0 * k.nr, bbuf + q0 * k.nr * kc);
+          },
+          min_units(k.nr * kc * 16));  // copying a float costs about as much as 16 multiply-adds
+      parallel_for(
+          row_units,
+          [&](int64_t u0, int64_t u1) {
+            k.rows(k, a, bbuf, u0 * k.mr, std::min(M, u1 * k.mr), jc, nc, pc, kc, alpha, beta, C, ldc);
+          },
+          min_units(k.mr * nc * kc));
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------

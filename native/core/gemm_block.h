@@ -97,34 +97,41 @@ class PackBuffer {
 
 int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
-// The blocked loop around a register kernel Micro (Micro::MR, Micro::NR, and
-// Micro::run(kc, packed A micro-panel, packed B micro-panel, MR x NR accumulator tile out)).
+// Rows [i0, i1) of C's column panel [jc, jc+nc) for the K slice [pc, pc+kc), with that slice of op(B)
+// already packed in bbuf: packs op(A) block by block and runs the register kernel Micro (Micro::MR,
+// Micro::NR, Micro::run(kc, A micro-panel, B micro-panel, MR x NR accumulator tile out)) on every tile.
+template <class Micro>
+void gemm_rows(const MicroKernel& kern, const GemmOperand& a, const float* bbuf, int64_t i0, int64_t i1, int64_t jc,
+               int64_t nc, int64_t pc, int64_t kc, float alpha, float beta, float* C, int64_t ldc) {
+  constexpr int64_t MR = Micro::MR, NR = Micro::NR;
+  static thread_local PackBuffer packed_a;
+  float* abuf = packed_a.get(kc * std::min(kern.mc, round_up(i1 - i0, MR)));
+  alignas(64) float tile[MR * NR];
+  for (int64_t ic = i0; ic < i1; ic += kern.mc) {
+    const int64_t mc = std::min(kern.mc, i1 - ic);
+    pack_a<MR>(a, ic, mc, pc, kc, abuf);
+    for (int64_t jr = 0; jr < nc; jr += NR)
+      for (int64_t ir = 0; ir < mc; ir += MR) {
+        Micro::run(kc, abuf + ir * kc, bbuf + jr * kc, tile);
+        gemm_update_tile(tile, NR, C + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr),
+                         alpha, beta, pc == 0);
+      }
+  }
+}
+
+// C[i0:i1, j0:j1] on the calling thread: every column panel and K slice in order, packing op(B) itself.
 template <class Micro>
 void gemm_block(const MicroKernel& kern, const GemmOperand& a, const GemmOperand& b, int64_t i0, int64_t i1,
                 int64_t j0, int64_t j1, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
-  constexpr int64_t MR = Micro::MR, NR = Micro::NR;
-  static thread_local PackBuffer packed_a, packed_b;
+  static thread_local PackBuffer packed_b;
   const int64_t kslice = gemm_k_slice(K);
-  const int64_t nc_max = std::min(kern.nc, round_up(j1 - j0, NR));
-  const int64_t mc_max = std::min(kern.mc, round_up(i1 - i0, MR));
-  float* bbuf = packed_b.get(kslice * nc_max);
-  float* abuf = packed_a.get(kslice * mc_max);
-  alignas(64) float tile[MR * NR];
+  float* bbuf = packed_b.get(kslice * std::min(kern.nc, round_up(j1 - j0, Micro::NR)));
   for (int64_t jc = j0; jc < j1; jc += kern.nc) {
     const int64_t nc = std::min(kern.nc, j1 - jc);
     for (int64_t pc = 0; pc < K; pc += kslice) {
       const int64_t kc = std::min(kslice, K - pc);
-      pack_b<NR>(b, pc, kc, jc, nc, bbuf);
-      for (int64_t ic = i0; ic < i1; ic += kern.mc) {
-        const int64_t mc = std::min(kern.mc, i1 - ic);
-        pack_a<MR>(a, ic, mc, pc, kc, abuf);
-        for (int64_t jr = 0; jr < nc; jr += NR)
-          for (int64_t ir = 0; ir < mc; ir += MR) {
-            Micro::run(kc, abuf + ir * kc, bbuf + jr * kc, tile);
-            gemm_update_tile(tile, NR, C + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir),
-                             std::min(NR, nc - jr), alpha, beta, pc == 0);
-          }
-      }
+      pack_b<Micro::NR>(b, pc, kc, jc, nc, bbuf);
+      gemm_rows<Micro>(kern, a, bbuf, i0, i1, jc, nc, pc, kc, alpha, beta, C, ldc);
     }
   }
 }
@@ -132,7 +139,7 @@ void gemm_block(const MicroKernel& kern, const GemmOperand& a, const GemmOperand
 // The MicroKernel entry for Micro, with blocking sizes from the caches.
 template <class Micro>
 MicroKernel make_micro_kernel(const char* name) {
-  MicroKernel k{name, Micro::MR, Micro::NR, 0, 0, &gemm_block<Micro>};
+  MicroKernel k{name, Micro::MR, Micro::NR, 0, 0, &gemm_block<Micro>, &pack_b<Micro::NR>, &gemm_rows<Micro>};
   gemm_blocking(Micro::MR, Micro::NR, &k.mc, &k.nc);
   return k;
 }

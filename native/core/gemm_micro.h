@@ -24,6 +24,12 @@ struct MicroKernel {
   // C[i0:i1, j0:j1] on the calling thread, over the whole K range.
   void (*block)(const MicroKernel& k, const GemmOperand& a, const GemmOperand& b, int64_t i0, int64_t i1, int64_t j0,
                 int64_t j1, int64_t K, float alpha, float beta, float* C, int64_t ldc);
+  // The two halves of one column panel and K slice, so that threads can share one packed op(B):
+  // pack_b packs op(B)[p0:p0+kc, j0:j0+nc] into nr-wide micro-panels (j0 - panel start a multiple of nr
+  // when packing part of a panel, at dst + (j0 - panel start) * kc); rows computes C[i0:i1, jc:jc+nc].
+  void (*pack_b)(const GemmOperand& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float* dst);
+  void (*rows)(const MicroKernel& k, const GemmOperand& a, const float* packed_b, int64_t i0, int64_t i1, int64_t jc,
+               int64_t nc, int64_t pc, int64_t kc, float alpha, float beta, float* C, int64_t ldc);
 };
 
 // Deepest K slice: a KC x NR micro-panel of B and the MR x KC ones of A stream through L1/L2.
