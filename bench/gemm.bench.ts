@@ -72,7 +72,8 @@ const bench: BenchModule = {
       for (const c of candidates) {
         if (c.micro) setGemmMicroKernel(c.micro);
         const r = { square: measure(c.kernel, square, reps), model: measure(c.kernel, model, reps) };
-        ctx.log(`${c.describe}: ${describe(square)} ${r.square.toFixed(1)} GFLOP/s, ${describe(model)} ${r.model.toFixed(1)} GFLOP/s`);
+        const rate = (s: Shape, gflops: number) => `${describe(s)} ${gflops.toFixed(1)} GFLOP/s`;
+        ctx.log(`${c.describe}: ${rate(square, r.square)}, ${rate(model, r.model)}`);
         results.set(c, r);
       }
     } finally {
@@ -86,22 +87,29 @@ const bench: BenchModule = {
       records.push({ name: 'gemm', metric, value, unit, note });
     for (const [c, r] of results) {
       record(`${c.label}_gflops`, r.square, 'GFLOP/s', `${describe(square)}, ${c.describe}, ${where}`);
-      record(`${c.label}_model_gflops`, r.model, 'GFLOP/s', `${describe(model)} (tokens x intermediate x hidden), ${c.describe}, ${where}`);
+      const modelShape = `${describe(model)} (tokens x intermediate x hidden)`;
+      record(`${c.label}_model_gflops`, r.model, 'GFLOP/s', `${modelShape}, ${c.describe}, ${where}`);
     }
     // The portable kernel as the engine runs it (its default, widest register kernel), against OpenBLAS.
     const portable = [...results].find(([c]) => c.micro === previous.micro)![1];
     const openblas = [...results].find(([c]) => c.kernel === 'openblas')?.[1];
     if (openblas) {
-      record('portable_vs_openblas', portable.square / openblas.square, 'fraction', `${describe(square)}, ${previous.micro}`);
-      record('portable_vs_openblas_model', portable.model / openblas.model, 'fraction', `${describe(model)}, ${previous.micro}`);
+      const micro = previous.micro;
+      record('portable_vs_openblas', portable.square / openblas.square, 'fraction', `${describe(square)}, ${micro}`);
+      record('portable_vs_openblas_model', portable.model / openblas.model, 'fraction', `${describe(model)}, ${micro}`);
     }
     const [best, bestResult] = [...results].reduce((a, b) => (b[1].square > a[1].square ? b : a));
     ctx.sgemmGflops = bestResult.square;
     ctx.sgemmKernel = best.describe;
     record('peak_gflops', ctx.sgemmGflops, 'GFLOP/s', `best sgemm of the run: ${best.describe}, ${describe(square)}`);
     if (ctx.fmaGflops > 0)
-      record('best_vs_fma', ctx.sgemmGflops / ctx.fmaGflops, 'fraction',
-        `best sgemm (${best.describe}, ${describe(square)}) / ${ctx.fmaIsa} FMA peak ${ctx.fmaGflops.toFixed(1)} GFLOP/s`);
+      record(
+        'best_vs_fma',
+        ctx.sgemmGflops / ctx.fmaGflops,
+        'fraction',
+        `best sgemm (${best.describe}, ${describe(square)}) / ` +
+          `${ctx.fmaIsa} FMA peak ${ctx.fmaGflops.toFixed(1)} GFLOP/s`,
+      );
     return records;
   },
 };

@@ -89,7 +89,8 @@ const bench: BenchModule = {
     const computeLimit = ctx.sgemmGflops ? (ctx.sgemmGflops * 1e9) / (2 * matrixParams(c)) : Infinity;
     const shape = `${c.numLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, ${(weightBytes / 2 ** 20).toFixed(0)} MiB of matrices`;
     ctx.log(`generate: ${shape}, prompt ${promptLength}; read bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s`);
-    if (!ctx.sgemmGflops) ctx.log('no sgemm measured in this run (add the gemm bench): decode limits are bandwidth only');
+    if (!ctx.sgemmGflops)
+      ctx.log('no sgemm measured in this run (add the gemm bench): decode limits are bandwidth only');
     await decodeRate(engine, 1, 4, promptLength); // warm-up: workspaces and cache pages
     const records: BenchRecord[] = [
       { name: 'generate', metric: 'read_bandwidth', value: bandwidth / 1e9, unit: 'GB/s', note: 'best of 3 parallel reads of a buffer larger than the caches' },

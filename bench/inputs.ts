@@ -11,7 +11,7 @@ export function filled(n: number, seed: number, scale = 1): Float32Array {
   return out;
 }
 
-/** The log-prob head's inputs: RMSNorm-scale hidden states and a small-initialised head (logits of a few units, like a model's). */
+/** The log-prob head's inputs: RMSNorm-scale hidden states, a small-initialised head (logits of a few units). */
 export function logprobInputs(T: number, H: number, V: number): { hidden: Float32Array; head: Float32Array } {
   return { hidden: filled(T * H, 1, 1.7), head: filled(V * H, 2, 0.05) };
 }

@@ -14,11 +14,19 @@ export function openblasCore(): string {
  * Utilisation records of a measured rate: `metric` against the FMA peak, and `${metric}_vs_sgemm`
  * against the best sgemm of the run (when the gemm bench ran).
  */
-export function utilisation(ctx: BenchContext, name: string, metric: string, gflops: number, note: string): BenchRecord[] {
+export function utilisation(
+  ctx: BenchContext,
+  name: string,
+  metric: string,
+  gflops: number,
+  note: string,
+): BenchRecord[] {
   const fma = `${ctx.fmaIsa} FMA peak ${ctx.fmaGflops.toFixed(1)} GFLOP/s`;
   const records: BenchRecord[] = [];
-  if (ctx.fmaGflops > 0)
-    records.push({ name, metric, value: gflops / ctx.fmaGflops, unit: 'fraction', note: `${note}; against the ${fma}` });
+  if (ctx.fmaGflops > 0) {
+    const value = gflops / ctx.fmaGflops;
+    records.push({ name, metric, value, unit: 'fraction', note: `${note}; against the ${fma}` });
+  }
   if (ctx.sgemmGflops)
     records.push({
       name,

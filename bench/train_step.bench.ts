@@ -57,7 +57,8 @@ async function profile(ctx: BenchContext, step: () => Promise<StepTimes>): Promi
   const wakeUs = Math.min(parallelForCostUs(), parallelForCostUs());
   const records: BenchRecord[] = [];
   const share = (metric: string, ms: number, note: string) => {
-    records.push({ name: 'train_step', metric, value: ms / total, unit: 'fraction', note: `${ms.toFixed(1)} ms of a ${total.toFixed(0)} ms profiled step; ${note}` });
+    const where = `${ms.toFixed(1)} ms of a ${total.toFixed(0)} ms profiled step`;
+    records.push({ name: 'train_step', metric, value: ms / total, unit: 'fraction', note: `${where}; ${note}` });
     ctx.log(`  ${metric.padEnd(28)} ${((100 * ms) / total).toFixed(1).padStart(5)} %  ${note}`);
   };
   ctx.log('profile of one step (op wall times; parallel ops include their threads\' wake-ups):');
@@ -68,7 +69,8 @@ async function profile(ctx: BenchContext, step: () => Promise<StepTimes>): Promi
     share(`profile_${kind}`, k.ms, `${k.calls} calls${rate}`);
   }
   share('profile_outside_ops', Math.max(0, total - inOps), 'JavaScript, buffer set-up, gradient bookkeeping');
-  share('profile_wakeups_estimate', (p.parallelCalls * wakeUs) / 1000, `${p.parallelCalls} parallel_for calls x ${wakeUs.toFixed(1)} us (an empty one, measured), inside the ops above`);
+  const wakeups = `${p.parallelCalls} parallel_for calls x ${wakeUs.toFixed(1)} us (an empty one, measured)`;
+  share('profile_wakeups_estimate', (p.parallelCalls * wakeUs) / 1000, `${wakeups}, inside the ops above`);
   return records;
 }
 

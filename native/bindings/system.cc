@@ -189,8 +189,9 @@ void init_system(Napi::Env env, Napi::Object exports) {
   }));
 
   exports.Set("fmaPeak", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const int64_t repeats = js::integer_arg(info[0], "fmaPeak", "repeats", 1, 1000);
-    const FmaPeak p = measure_fma_peak(static_cast<int>(repeats), 20.0);
+    const int64_t repeats = js::integer_arg(info[0], "fmaPeak", "repeats", 1, 100000);
+    const int64_t ms = js::integer_arg(info[1], "fmaPeak", "ms", 1, 1000);
+    const FmaPeak p = measure_fma_peak(static_cast<int>(repeats), static_cast<double>(ms));
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("gflops", p.gflops);
     out.Set("isa", p.isa);

@@ -85,7 +85,9 @@ bool trivial(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C,
 }
 
 // Parts of work given to threads: at least kMinParallelMacs multiply-adds each.
-int64_t min_units(int64_t macs_per_unit) { return std::max<int64_t>(1, kMinParallelMacs / std::max<int64_t>(1, macs_per_unit)); }
+int64_t min_units(int64_t macs_per_unit) {
+  return std::max<int64_t>(1, kMinParallelMacs / std::max<int64_t>(1, macs_per_unit));
+}
 
 // Splits C between the pool's threads in whole register tiles. Row split (M >= N, or rows enough for
 // every thread to get many): for each column panel and K slice the threads first pack op(B) together

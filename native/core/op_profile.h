@@ -7,7 +7,8 @@
 
 namespace medix {
 
-enum class OpKind { Embedding, Norm, Linear, Rope, Attention, Elementwise, LogprobHead, Optimizer, Moe, Decode, Count };
+enum class OpKind { Embedding, Norm, Linear, Rope, Attention, Elementwise, LogprobHead, Optimizer, Moe, Decode,
+                    Count };
 
 const char* op_kind_name(OpKind k);
 
@@ -30,9 +31,9 @@ class OpTimer {
     if (on_) start_ = std::chrono::steady_clock::now();
   }
   ~OpTimer() {
-    if (on_)
-      op_profile_add(kind_, std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start_).count(),
-                     flops_);
+    if (!on_) return;
+    const auto elapsed = std::chrono::steady_clock::now() - start_;
+    op_profile_add(kind_, std::chrono::duration_cast<std::chrono::nanoseconds>(elapsed).count(), flops_);
   }
   OpTimer(const OpTimer&) = delete;
   OpTimer& operator=(const OpTimer&) = delete;

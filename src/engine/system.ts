@@ -65,7 +65,10 @@ export interface FmaPeak {
 
 /** Time per kind of op since the last takeOpProfile(), while setOpProfiling(true). */
 export interface OpProfile {
-  /** By kind (embedding, norms, linear, rope, attention, elementwise, logprob_head, optimizer, moe, decode); kinds not run are absent. */
+  /**
+   * By kind (embedding, norms, linear, rope, attention, elementwise, logprob_head, optimizer, moe, decode);
+   * kinds not run are absent.
+   */
   kinds: Record<string, { ms: number; calls: number; flops: number }>;
   /** parallel_for calls that woke the pool's threads. */
   parallelCalls: number;
@@ -82,7 +85,7 @@ interface SystemAddon {
   gemmMicroKernel(): string;
   setGemmMicroKernel(name: string): void;
   cpuInfo(): CpuInfo;
-  fmaPeak(repeats: number): FmaPeak;
+  fmaPeak(repeats: number, ms: number): FmaPeak;
   setOpProfiling(on: boolean): void;
   takeOpProfile(): OpProfile;
   parallelForCostUs(reps: number): number;
@@ -154,9 +157,12 @@ export function cpuInfo(): CpuInfo {
   return addon.cpuInfo();
 }
 
-/** FMA throughput of the widest vector unit, measured on every pool thread: best of `repeats` ~20 ms runs. */
-export function fmaPeak(repeats = 5): FmaPeak {
-  return addon.fmaPeak(repeats);
+/**
+ * FMA throughput of the widest vector unit, measured on every pool thread: the best of `repeats` runs of
+ * about `ms` milliseconds (many short runs: on a shared machine one of them finds every core free).
+ */
+export function fmaPeak(repeats = 100, ms = 2): FmaPeak {
+  return addon.fmaPeak(repeats, ms);
 }
 
 /**
