@@ -1,17 +1,23 @@
-// sgemm throughput of both kernels. OpenBLAS on a large square product is the machine's measured peak
-// (ctx.peakGflops), which the other benchmarks report their utilisation against; without OpenBLAS the
-// portable kernel's figure stands in. A model-shaped product (tokens x intermediate x hidden) shows what
-// the MLP layers of the train_step benchmark's model get.
+// sgemm throughput of every kernel: the portable one on each register kernel this CPU can run, and
+// OpenBLAS with the core it chose (or the one OPENBLAS_CORETYPE forced). The best large square product
+// is the run's best sgemm (ctx.sgemmGflops), which the other benchmarks also report their
+// utilisation against, next to the FMA peak; gemm/best_vs_fma says how close the best sgemm comes to
+// that peak. A model-shaped product (tokens x intermediate x hidden) shows what the MLP layers of the
+// train_step benchmark's model get.
 import {
   gemm,
   gemmKernel,
   gemmKernels,
+  gemmMicroKernel,
+  gemmMicroKernels,
   setGemmKernel,
+  setGemmMicroKernel,
   threads,
   type GemmKernelName,
 } from '../src/engine/system.js';
+import { filled } from './inputs.js';
+import { openblasCore } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
-
 interface Shape {
   M: number;
   N: number;
@@ -19,17 +25,6 @@ interface Shape {
 }
 
 const describe = (s: Shape) => `${s.M}x${s.N}x${s.K}`;
-
-/** Deterministic values in [-1, 1): the speed does not depend on them, the run-to-run comparison should not either. */
-function filled(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out[i] = x / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 /** Best GFLOP/s of `reps` timed runs after one warm-up run (which also faults in the pack buffers). */
 function measure(kernel: GemmKernelName, s: Shape, reps: number): number {
@@ -48,44 +43,73 @@ function measure(kernel: GemmKernelName, s: Shape, reps: number): number {
   return (2 * s.M * s.N * s.K) / (best / 1000) / 1e9;
 }
 
+interface Candidate {
+  /** Record prefix: portable (the default register kernel), portable_<other register kernel>, openblas. */
+  label: string;
+  kernel: GemmKernelName;
+  micro?: string;
+  describe: string;
+}
+
 const bench: BenchModule = {
   order: 0,
   async run(ctx: BenchContext): Promise<BenchRecord[]> {
     const square: Shape = ctx.quick ? { M: 512, N: 512, K: 512 } : { M: 2048, N: 2048, K: 2048 };
     const model: Shape = ctx.quick ? { M: 512, N: 384, K: 128 } : { M: 2048, N: 1536, K: 512 };
     const reps = ctx.quick ? 2 : 5;
-    const withOpenblas = gemmKernels().includes('openblas');
     // Portable first: OpenBLAS's idle threads busy-wait for a while after a call and could slow it down.
-    const kernels: GemmKernelName[] = withOpenblas ? ['portable', 'openblas'] : ['portable'];
-    const previous = gemmKernel();
-    const results = new Map<GemmKernelName, { square: number; model: number }>();
+    const previous = { kernel: gemmKernel(), micro: gemmMicroKernel() };
+    const candidates: Candidate[] = gemmMicroKernels().map((micro) => ({
+      label: micro === previous.micro ? 'portable' : `portable_${micro}`,
+      kernel: 'portable',
+      micro,
+      describe: `portable kernel, ${micro} register kernel`,
+    }));
+    if (gemmKernels().includes('openblas'))
+      candidates.push({ label: 'openblas', kernel: 'openblas', describe: `OpenBLAS, core ${openblasCore()}` });
+    const results = new Map<Candidate, { square: number; model: number }>();
     try {
-      for (const k of kernels) {
-        const r = { square: measure(k, square, reps), model: measure(k, model, reps) };
-        ctx.log(`${k}: ${describe(square)} ${r.square.toFixed(1)} GFLOP/s, ${describe(model)} ${r.model.toFixed(1)} GFLOP/s`);
-        results.set(k, r);
+      for (const c of candidates) {
+        if (c.micro) setGemmMicroKernel(c.micro);
+        const r = { square: measure(c.kernel, square, reps), model: measure(c.kernel, model, reps) };
+        const rate = (s: Shape, gflops: number) => `${describe(s)} ${gflops.toFixed(1)} GFLOP/s`;
+        ctx.log(`${c.describe}: ${rate(square, r.square)}, ${rate(model, r.model)}`);
+        results.set(c, r);
       }
     } finally {
-      setGemmKernel(previous);
+      setGemmKernel(previous.kernel);
+      setGemmMicroKernel(previous.micro);
     }
 
     const where = `${threads()} threads, best of ${reps}`;
     const records: BenchRecord[] = [];
     const record = (metric: string, value: number, unit: string, note: string) =>
       records.push({ name: 'gemm', metric, value, unit, note });
-    for (const [k, r] of results) {
-      record(`${k}_gflops`, r.square, 'GFLOP/s', `${describe(square)}, ${where}`);
-      record(`${k}_model_gflops`, r.model, 'GFLOP/s', `${describe(model)} (tokens x intermediate x hidden), ${where}`);
+    for (const [c, r] of results) {
+      record(`${c.label}_gflops`, r.square, 'GFLOP/s', `${describe(square)}, ${c.describe}, ${where}`);
+      const modelShape = `${describe(model)} (tokens x intermediate x hidden)`;
+      record(`${c.label}_model_gflops`, r.model, 'GFLOP/s', `${modelShape}, ${c.describe}, ${where}`);
     }
-    const portable = results.get('portable')!;
-    const openblas = results.get('openblas');
+    // The portable kernel as the engine runs it (its default, widest register kernel), against OpenBLAS.
+    const portable = [...results].find(([c]) => c.micro === previous.micro)![1];
+    const openblas = [...results].find(([c]) => c.kernel === 'openblas')?.[1];
     if (openblas) {
-      record('portable_vs_openblas', portable.square / openblas.square, 'fraction', describe(square));
-      record('portable_vs_openblas_model', portable.model / openblas.model, 'fraction', describe(model));
+      const micro = previous.micro;
+      record('portable_vs_openblas', portable.square / openblas.square, 'fraction', `${describe(square)}, ${micro}`);
+      record('portable_vs_openblas_model', portable.model / openblas.model, 'fraction', `${describe(model)}, ${micro}`);
     }
-    ctx.peakGflops = openblas ? openblas.square : portable.square;
-    const source = openblas ? 'OpenBLAS sgemm' : 'portable kernel (OpenBLAS not built in)';
-    record('peak_gflops', ctx.peakGflops, 'GFLOP/s', `${source}, ${describe(square)}`);
+    const [best, bestResult] = [...results].reduce((a, b) => (b[1].square > a[1].square ? b : a));
+    ctx.sgemmGflops = bestResult.square;
+    ctx.sgemmKernel = best.describe;
+    record('peak_gflops', ctx.sgemmGflops, 'GFLOP/s', `best sgemm of the run: ${best.describe}, ${describe(square)}`);
+    if (ctx.fmaGflops > 0)
+      record(
+        'best_vs_fma',
+        ctx.sgemmGflops / ctx.fmaGflops,
+        'fraction',
+        `best sgemm (${best.describe}, ${describe(square)}) / ` +
+          `${ctx.fmaIsa} FMA peak ${ctx.fmaGflops.toFixed(1)} GFLOP/s`,
+      );
     return records;
   },
 };

@@ -3,9 +3,10 @@
 //   - decode at batch 1, 8, 32, 128 (one request with n samples sharing the prefill). A decode step
 //     reads every weight once (the layers' matrices and the [V, H] head; the embedding lookup reads
 //     one row per token), so tokens/s <= batch * bandwidth / weight bytes; and it does 2 flops per
-//     matrix parameter per token, so tokens/s <= sgemm peak / (2 * params) (needs the gemm bench's
-//     peak in the same run: `--only gemm,generate`). The ratio record is tokens/s over the lower limit.
-//   - prefill of one prompt, as tokens/s and model FLOP utilisation against the sgemm peak: 2 flops
+//     matrix parameter per token, so tokens/s <= best sgemm / (2 * params) (needs the gemm bench in
+//     the same run: `--only gemm,generate`). The ratio record is tokens/s over the lower limit.
+//   - prefill of one prompt, as tokens/s and model FLOP utilisation against the FMA peak (and the
+//     best sgemm): 2 flops
 //     per layer matrix parameter per token, causal attention (QK^T and PV, 4 * heads * head_dim
 //     flops per query-key pair per layer) and the head for the one row whose next token is drawn.
 // The model shape is the train_step bench's (8 layers, hidden 512, vocab 151,936).
@@ -13,6 +14,7 @@ import { type Qwen3Config, Model } from '../src/engine/model.js';
 import { readBandwidth } from '../src/engine/system.js';
 import { Qwen3GenerationEngine } from '../src/generate/engine.js';
 import { full, quick } from './train_step.bench.js';
+import { utilisation } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
 /** Matrix parameters of the layers (q, k, v, o, gate, up, down), without the head. */
@@ -84,10 +86,11 @@ const bench: BenchModule = {
     });
     const bandwidth = readBandwidth(ctx.quick ? 64 : 512, 3);
     const weightBytes = 4 * matrixParams(c);
-    const computeLimit = ctx.peakGflops ? (ctx.peakGflops * 1e9) / (2 * matrixParams(c)) : Infinity;
+    const computeLimit = ctx.sgemmGflops ? (ctx.sgemmGflops * 1e9) / (2 * matrixParams(c)) : Infinity;
     const shape = `${c.numLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, ${(weightBytes / 2 ** 20).toFixed(0)} MiB of matrices`;
     ctx.log(`generate: ${shape}, prompt ${promptLength}; read bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s`);
-    if (!ctx.peakGflops) ctx.log('no sgemm peak in this run (add the gemm bench): limits are bandwidth only, no prefill_mfu');
+    if (!ctx.sgemmGflops)
+      ctx.log('no sgemm measured in this run (add the gemm bench): decode limits are bandwidth only');
     await decodeRate(engine, 1, 4, promptLength); // warm-up: workspaces and cache pages
     const records: BenchRecord[] = [
       { name: 'generate', metric: 'read_bandwidth', value: bandwidth / 1e9, unit: 'GB/s', note: 'best of 3 parallel reads of a buffer larger than the caches' },
@@ -97,7 +100,7 @@ const bench: BenchModule = {
       const rate = Math.max(await decodeRate(engine, batch, newTokens, promptLength), await decodeRate(engine, batch, newTokens, promptLength));
       const memoryLimit = (batch * bandwidth) / weightBytes;
       const limit = Math.min(memoryLimit, computeLimit);
-      const bound = limit === memoryLimit ? 'memory bandwidth' : 'sgemm peak';
+      const bound = limit === memoryLimit ? 'memory bandwidth' : 'best sgemm';
       ctx.log(`decode batch ${batch}: ${rate.toFixed(1)} tokens/s; limit ${limit.toFixed(1)} tokens/s (${bound})`);
       records.push(
         { name: 'generate', metric: `decode_tokens_per_s_b${batch}`, value: rate, unit: 'tokens/s', note: `${shape}, prompt ${promptLength}, temperature 1` },
@@ -110,8 +113,7 @@ const bench: BenchModule = {
     const note = `${shape}, one prompt of ${prefillLength} tokens`;
     ctx.log(`prefill: ${(prefillLength / seconds).toFixed(0)} tokens/s, ${prefillGflops.toFixed(1)} GFLOP/s`);
     records.push({ name: 'generate', metric: 'prefill_tokens_per_s', value: prefillLength / seconds, unit: 'tokens/s', note });
-    if (ctx.peakGflops)
-      records.push({ name: 'generate', metric: 'prefill_mfu', value: prefillGflops / ctx.peakGflops, unit: 'fraction', note: `${note}, against measured sgemm peak ${ctx.peakGflops.toFixed(1)} GFLOP/s` });
+    records.push(...utilisation(ctx, 'generate', 'prefill_mfu', prefillGflops, note));
     await engine.close();
     return records;
   },

@@ -12,6 +12,7 @@
 import { Model, packSequences, type Qwen3Config } from '../src/engine/model.js';
 import { moeBlockForward, moeRoutingSeconds } from '../src/engine/moe.js';
 import { gemm } from '../src/engine/system.js';
+import { utilisation } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
 const full: Qwen3Config = {
@@ -95,8 +96,7 @@ const bench: BenchModule = {
       },
       { name: 'moe_layer', metric: 'routing_share', value: share, unit: 'fraction', note: 'of one sparse block forward outside its GEMMs (routing, sort, gather, combine, SwiGLU)' },
     ];
-    if (ctx.peakGflops)
-      records.push({ name: 'moe_layer', metric: 'mfu_active', value: gflops / ctx.peakGflops, unit: 'fraction', note: `active parameters, against measured sgemm peak ${ctx.peakGflops.toFixed(1)} GFLOP/s` });
+    records.push(...utilisation(ctx, 'moe_layer', 'mfu_active', gflops, 'active parameters'));
     return records;
   },
 };

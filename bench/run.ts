@@ -1,5 +1,6 @@
-// Benchmark runner: finds bench/*.bench.ts, runs them by their `order` (the gemm bench first, as it
-// measures the peak the others compare with), prints a table and optionally writes the records as JSON.
+// Benchmark runner: measures the machine's FMA peak (record cpu_peak/fma_gflops, every MFU is against
+// it), finds bench/*.bench.ts, runs them by their `order` (the gemm bench first, as it measures the best
+// sgemm the others are also compared with), prints a table and optionally writes the records as JSON.
 //
 //   tsx bench/run.ts [--quick] [--only NAME[,NAME]] [--json FILE]
 //
@@ -10,7 +11,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-import { buildInfo, gemmKernel, threads } from '../src/engine/system.js';
+import { buildInfo, cpuInfo, fmaPeak, gemmKernel, gemmMicroKernel, threads } from '../src/engine/system.js';
+import { openblasCore } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
 interface Args {
@@ -87,14 +89,16 @@ function printTable(records: BenchRecord[]): void {
 
 function printEnvironment(): void {
   const info = buildInfo();
-  console.log(`medix addon: ${info.compiler}, portable kernel ${info.simd}, ${threads()} threads, gemm kernel '${gemmKernel()}'`);
+  const cpu = cpuInfo();
+  const caches = `L1d ${cpu.l1dBytes >> 10} KiB, L2 ${cpu.l2Bytes >> 10} KiB, L3 ${cpu.l3Bytes >> 20} MiB`;
+  console.log(`CPU: ${cpu.features}; ${caches}`);
+  console.log(
+    `medix addon: ${info.compiler}, built for ${info.simd}, ${threads()} threads, gemm kernel '${gemmKernel()}', ` +
+      `portable register kernel '${gemmMicroKernel()}'`,
+  );
   if (info.openblas) {
-    const core = /core=(\S+)/.exec(info.openblasInfo)?.[1] ?? 'unknown';
-    const forced = process.env.OPENBLAS_CORETYPE;
     console.log(`OpenBLAS: ${info.openblasInfo}`);
-    console.log(
-      `OpenBLAS core: ${core} (${forced ? `forced by OPENBLAS_CORETYPE=${forced}` : 'chosen by OpenBLAS for this CPU; OPENBLAS_CORETYPE unset'})`,
-    );
+    console.log(`OpenBLAS core: ${openblasCore()}`);
   } else {
     console.log('OpenBLAS: not built in (the portable kernel is the only one)');
   }
@@ -104,8 +108,27 @@ async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   const benches = await discover(args.only);
   printEnvironment();
-  const ctx: BenchContext = { quick: args.quick, log: (line) => console.log(`  ${line}`) };
+  // Register-only FMA probe: the arithmetic ceiling, in this run, on the bench's thread count.
+  // Best of many 2 ms runs: on a shared machine, one of them finds every core free.
+  const peakRuns = args.quick ? 50 : 200;
+  const peak = fmaPeak(peakRuns, 2);
+  console.log(`FMA peak: ${peak.gflops.toFixed(1)} GFLOP/s (${peak.isa}, ${threads()} threads)`);
+  const ctx: BenchContext = {
+    quick: args.quick,
+    fmaGflops: peak.gflops,
+    fmaIsa: peak.isa,
+    log: (line) => console.log(`  ${line}`),
+  };
   const records: BenchRecord[] = [];
+  if (peak.gflops > 0)
+    records.push({
+      name: 'cpu_peak',
+      metric: 'fma_gflops',
+      value: peak.gflops,
+      unit: 'GFLOP/s',
+      note: `register-only ${peak.isa} FMA probe, ${threads()} threads, best of ${peakRuns} 2 ms runs; ${cpuInfo().features}`,
+    });
+  else console.log('(no FMA probe for this CPU: MFU figures are against the best sgemm only)');
   let failed = 0;
   for (const b of benches) {
     console.log(`\n== ${b.name}${args.quick ? ' (quick)' : ''}`);
@@ -120,8 +143,8 @@ async function main(): Promise<number> {
       console.error(`  FAILED: ${(err as Error).stack ?? err}`);
     }
   }
-  if (ctx.peakGflops === undefined)
-    console.log('\n(no sgemm peak measured in this run: utilisation figures are left out; include the gemm bench)');
+  if (ctx.sgemmGflops === undefined)
+    console.log('\n(no sgemm measured in this run: the *_vs_sgemm figures are left out; include the gemm bench)');
   console.log('');
   printTable(records);
   if (args.json) {

@@ -1,11 +1,13 @@
 // One training step (forward to log-probs, backward, AdamW) of a Qwen3-shaped model on the CPU,
-// as tokens/s and model FLOP utilisation against the sgemm peak measured by the gemm bench.
+// as tokens/s and model FLOP utilisation against the FMA peak (and the best sgemm) measured in the run.
 //
 // Model FLOPs per step (the usual accounting; recomputation is not counted):
 //   6 * T * (matrix parameters, the output head included)       linear layers, fwd + bwd
 // + 3 * layers * 4 * heads * head_dim * sum over sequences of L(L+1)/2   causal attention
 //   (QK^T and PV are 2*heads*head_dim flops per query-key pair each; backward is twice forward).
 import { Model, packSequences, type Qwen3Config } from '../src/engine/model.js';
+import { parallelForCostUs, setOpProfiling, takeOpProfile } from '../src/engine/system.js';
+import { utilisation } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
 // Shared with the generate bench, which decodes with the same model shape.
@@ -31,6 +33,45 @@ export function modelFlops(c: Qwen3Config, seqLens: number[]): number {
   const matrixParams = c.numLayers * perLayer + c.vocabSize * c.hiddenSize;
   const pairs = seqLens.reduce((a, L) => a + (L * (L + 1)) / 2, 0);
   return 6 * T * matrixParams + 3 * c.numLayers * 4 * q * pairs;
+}
+
+interface StepTimes {
+  total: number;
+}
+
+/**
+ * One more step with op profiling on: the share of its time in each kind of op (GFLOP/s where the op's
+ * matrix products are counted), outside the ops (JavaScript, buffer set-up), and an estimate of the
+ * pool's wake-ups (parallel_for calls x the cost of an empty one, measured here).
+ */
+async function profile(ctx: BenchContext, step: () => Promise<StepTimes>): Promise<BenchRecord[]> {
+  takeOpProfile();
+  setOpProfiling(true);
+  let total: number;
+  try {
+    total = (await step()).total;
+  } finally {
+    setOpProfiling(false);
+  }
+  const p = takeOpProfile();
+  const wakeUs = Math.min(parallelForCostUs(), parallelForCostUs());
+  const records: BenchRecord[] = [];
+  const share = (metric: string, ms: number, note: string) => {
+    const where = `${ms.toFixed(1)} ms of a ${total.toFixed(0)} ms profiled step`;
+    records.push({ name: 'train_step', metric, value: ms / total, unit: 'fraction', note: `${where}; ${note}` });
+    ctx.log(`  ${metric.padEnd(28)} ${((100 * ms) / total).toFixed(1).padStart(5)} %  ${note}`);
+  };
+  ctx.log('profile of one step (op wall times; parallel ops include their threads\' wake-ups):');
+  let inOps = 0;
+  for (const [kind, k] of Object.entries(p.kinds).sort((a, b) => b[1].ms - a[1].ms)) {
+    inOps += k.ms;
+    const rate = k.flops > 0 ? `, ${(k.flops / (k.ms / 1000) / 1e9).toFixed(1)} GFLOP/s of matrix products` : '';
+    share(`profile_${kind}`, k.ms, `${k.calls} calls${rate}`);
+  }
+  share('profile_outside_ops', Math.max(0, total - inOps), 'JavaScript, buffer set-up, gradient bookkeeping');
+  const wakeups = `${p.parallelCalls} parallel_for calls x ${wakeUs.toFixed(1)} us (an empty one, measured)`;
+  share('profile_wakeups_estimate', (p.parallelCalls * wakeUs) / 1000, `${wakeups}, inside the ops above`);
+  return records;
 }
 
 const bench: BenchModule = {
@@ -67,8 +108,8 @@ const bench: BenchModule = {
       { name: 'train_step', metric: 'model_gflops', value: achieved, unit: 'GFLOP/s', note: shape },
       { name: 'train_step', metric: 'step_ms', value: best.total, unit: 'ms', note: shape },
     ];
-    if (ctx.peakGflops)
-      records.push({ name: 'train_step', metric: 'mfu', value: achieved / ctx.peakGflops, unit: 'fraction', note: `against measured sgemm peak ${ctx.peakGflops.toFixed(1)} GFLOP/s` });
+    records.push(...utilisation(ctx, 'train_step', 'mfu', achieved, shape));
+    records.push(...(await profile(ctx, step)));
     return records;
   },
 };

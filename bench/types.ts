@@ -17,13 +17,19 @@ export interface BenchRecord {
 export interface BenchContext {
   /** --quick: smaller shapes and fewer repetitions (used by the test that keeps the runner working). */
   quick: boolean;
-  /** Peak sgemm GFLOP/s measured in this run (set by the gemm bench, which runs first). */
-  peakGflops?: number;
+  /** FMA throughput of the widest vector unit, all threads (the register-only probe the runner runs first). */
+  fmaGflops: number;
+  /** The vector unit that probe measured, e.g. "AVX-512". */
+  fmaIsa: string;
+  /** Best sgemm GFLOP/s measured in this run, and which kernel reached it (set by the gemm bench, which runs first). */
+  sgemmGflops?: number;
+  sgemmKernel?: string;
   log: (line: string) => void;
 }
 
 export interface BenchModule {
-  /** Lower runs first; the gemm bench (order 0) measures the peak the others compare with. */
+  /** Lower runs first; the gemm bench (order 0) measures the best sgemm the others compare with. */
   order: number;
   run: (ctx: BenchContext) => Promise<BenchRecord[]>;
 }
+

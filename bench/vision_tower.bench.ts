@@ -1,7 +1,7 @@
 // Images per second through Qwen3-VL's image preprocessing (decode, bicubic resize, normalise, patch
 // rows) and through the vision tower's forward and forward+backward, for a Qwen3-VL-2B-shaped tower
 // with random weights at 512x512 and 1024x1024 (--quick: a 2-block narrow tower at 256x256), with MFU
-// against the sgemm peak the gemm bench measured.
+// against the FMA peak (and the best sgemm) measured in the run.
 //
 // Model FLOPs per image (the usual accounting): 2 * patches * (matrix parameters) for the linear
 // layers, plus 4 * patches^2 * hidden per block for QK^T and PV (bidirectional: every pair); fwd+bwd
@@ -12,6 +12,7 @@ import {
   patchInputs, visionParameters, visionTowerBackward, visionTowerForward, type VisionTowerConfig,
 } from '../src/engine/vision.js';
 import { processImage } from '../src/model/vision/image-processor.js';
+import { utilisation } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
 const qwen3vl2b: VisionTowerConfig = {
@@ -69,8 +70,7 @@ const bench: BenchModule = {
         { name: 'vision_tower', metric: `train_images_per_s_${side}`, value: 1000 / fwdBwdMs, unit: 'images/s', note: shape },
         { name: 'vision_tower', metric: `train_gflops_${side}`, value: gflops, unit: 'GFLOP/s', note: shape },
       );
-      if (ctx.peakGflops)
-        records.push({ name: 'vision_tower', metric: `mfu_${side}`, value: gflops / ctx.peakGflops, unit: 'fraction', note: `against measured sgemm peak ${ctx.peakGflops.toFixed(1)} GFLOP/s` });
+      records.push(...utilisation(ctx, 'vision_tower', `mfu_${side}`, gflops, shape));
     }
     return records;
   },

@@ -1,14 +1,19 @@
 // System bindings: the thread pool size, the GEMM kernel choice, what the addon was built with, and a
 // checked GEMM entry point (tests and benchmarks call it; the engine's ops call the C++ gemm directly).
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "../core/bandwidth.h"
+#include "../core/cpu_features.h"
 #include "../core/error.h"
+#include "../core/fma_peak.h"
 #include "../core/gemm.h"
+#include "../core/op_profile.h"
 #include "../core/threads.h"
 #include "../cuda/libraries.h"
 #include "../dist/communicator.h"
@@ -179,6 +184,78 @@ void init_system(Napi::Env env, Napi::Object exports) {
   // the loader) and returns the file it opened; throws the search's error when it is not found.
   exports.Set("loadCudaLibrary", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     return Napi::String::New(info.Env(), cuda::load(parse_cuda_library(info[0], "loadCudaLibrary")).path);
+  }));
+
+  exports.Set("gemmMicroKernels", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const auto names = gemm_micro_kernels();
+    Napi::Array out = Napi::Array::New(info.Env(), names.size());
+    for (size_t i = 0; i < names.size(); ++i) out.Set(static_cast<uint32_t>(i), names[i]);
+    return out;
+  }));
+
+  exports.Set("gemmMicroKernel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::String::New(info.Env(), gemm_micro_kernel());
+  }));
+
+  exports.Set("setGemmMicroKernel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    if (!info[0].IsString()) fail("setGemmMicroKernel: name must be a string");
+    set_gemm_micro_kernel(info[0].As<Napi::String>().Utf8Value());
+    return info.Env().Undefined();
+  }));
+
+  exports.Set("cpuInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const CpuFeatures& f = cpu_features();
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("features", cpu_feature_names());
+    out.Set("l1dBytes", static_cast<double>(f.l1d_bytes));
+    out.Set("l2Bytes", static_cast<double>(f.l2_bytes));
+    out.Set("l3Bytes", static_cast<double>(f.l3_bytes));
+    return out;
+  }));
+
+  exports.Set("fmaPeak", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const int64_t repeats = js::integer_arg(info[0], "fmaPeak", "repeats", 1, 100000);
+    const int64_t ms = js::integer_arg(info[1], "fmaPeak", "ms", 1, 1000);
+    const FmaPeak p = measure_fma_peak(static_cast<int>(repeats), static_cast<double>(ms));
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("gflops", p.gflops);
+    out.Set("isa", p.isa);
+    return out;
+  }));
+
+  exports.Set("setOpProfiling", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    if (!info[0].IsBoolean()) fail("setOpProfiling: on must be a boolean");
+    set_op_profiling(info[0].As<Napi::Boolean>().Value());
+    return info.Env().Undefined();
+  }));
+
+  exports.Set("takeOpProfile", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    OpTotals totals[static_cast<int>(OpKind::Count)];
+    int64_t parallel_calls = 0;
+    take_op_profile(totals, &parallel_calls);
+    Napi::Object kinds = Napi::Object::New(info.Env());
+    for (int i = 0; i < static_cast<int>(OpKind::Count); ++i) {
+      if (totals[i].calls == 0) continue;
+      Napi::Object k = Napi::Object::New(info.Env());
+      k.Set("ms", totals[i].ns / 1e6);
+      k.Set("calls", static_cast<double>(totals[i].calls));
+      k.Set("flops", totals[i].flops);
+      kinds.Set(op_kind_name(static_cast<OpKind>(i)), k);
+    }
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("kinds", kinds);
+    out.Set("parallelCalls", static_cast<double>(parallel_calls));
+    return out;
+  }));
+
+  exports.Set("parallelForCostUs", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    const int64_t reps = js::integer_arg(info[0], "parallelForCostUs", "reps", 1, 1 << 20);
+    std::atomic<int64_t> sink{0};
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t r = 0; r < reps; ++r)
+      parallel_for(num_threads(), [&](int64_t b, int64_t e) { sink.fetch_add(e - b, std::memory_order_relaxed); });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return Napi::Number::New(info.Env(), s / static_cast<double>(reps) * 1e6);
   }));
 
   exports.Set("readBandwidth", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {

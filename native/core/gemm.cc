@@ -1,20 +1,10 @@
-// Single-precision GEMM: a portable blocked/packed kernel, and OpenBLAS when it was found at build time.
+// Single-precision GEMM: the portable blocked/packed kernel (gemm_block.h, with the register kernel
+// picked at run time: gemm_base.cc, gemm_avx512.cc), and OpenBLAS when it was found at build time.
+// This file chooses between them and splits C between the pool's threads.
 //
-// Portable kernel, the classic Goto/BLIS scheme:
-//   for each NC-wide column panel of C:
-//     for each KC-deep slice of K (in order):
-//       pack the KC x NC slice of op(B) into NR-wide micro-panels      (stays in L3, 4 MiB)
-//       for each MC-tall row block:
-//         pack the MC x KC block of op(A) into MR-tall micro-panels     (stays in L2, 480 KiB)
-//         for every MR x NR tile: micro-kernel over the KC slice         (B micro-panel in L1)
-// Packing turns all four transpose combinations into one memory layout, pads edges with zeros (so the
-// micro-kernel always computes a full tile), and makes the inner loop read two contiguous streams.
-//
-// Determinism: every C element is computed by one thread as the same sequence of operations: per K
-// slice (slices depend on K only), a fused multiply-add chain in k order in one vector lane, then
-// C = alpha*acc + beta*C for the first slice and C += alpha*acc for the others. Edge tiles go through
-// the same vector code via a temporary tile. So results do not depend on where a tile sits, on how C is
-// split between threads, or on the thread count.
+// Determinism: every C element is computed by one thread as the same sequence of operations (see
+// gemm_micro.h), so the portable kernel's results depend neither on the thread split, nor on the
+// thread count, nor on which register kernel ran.
 #include "gemm.h"
 
 #include <algorithm>
@@ -25,8 +15,11 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "error.h"
+#include "gemm_block.h"
+#include "gemm_micro.h"
 #include "threads.h"
 
 #ifdef MEDIX_HAVE_OPENBLAS
@@ -42,221 +35,20 @@ void openblas_set_num_threads(int num_threads);
 namespace medix {
 namespace {
 
-// ---------------------------------------------------------------------------------------------------
-// Sizes, tuned on a Zen 5 core (48 KiB L1d, 1 MiB L2, 32 MiB shared L3). Register tile MR x NR = 6 x 16:
-// 12 vector accumulators + 2 B vectors + 1 broadcast A value fit the 16 vector registers of AVX2.
-// KC: a KC x NR micro-panel of B (32 KiB) stays in L1 while MC/MR micro-kernels stream past it.
-// MC: the MC x KC block of A (480 KiB) stays in L2. NC: the KC x NC panel of B (4 MiB) stays in L3.
-// KC = 512 measured a few percent faster than 256 or 384 here (half as many passes over C).
-
-typedef float v8f __attribute__((vector_size(32)));
-// The same vector for unaligned loads/stores into user memory (C rows).
-typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
-
-constexpr int64_t MR = 6;
-constexpr int64_t NR = 16;
-constexpr int64_t KC = 512;
-constexpr int64_t MC = 240;  // multiple of MR
-constexpr int64_t NC = 2048;  // multiple of NR
-
 // A thread gets at least this many multiply-adds (~10-20 us of work), else waking it costs more than it saves.
 constexpr int64_t kMinParallelMacs = int64_t(1) << 20;
 
-struct Operand {
-  const float* data;
-  int64_t ld;
-  bool trans;
-};
+// The portable kernel's register kernel: the widest this CPU has unless set_gemm_micro_kernel chose.
+std::atomic<const MicroKernel*> micro{nullptr};
 
-// ---------------------------------------------------------------------------------------------------
-// Packing.
-
-// Rows [i0, i0+mc) x K-slice [p0, p0+kc) of op(A) into micro-panels of MR rows: panel p holds
-// dst[p*kc*MR + k*MR + r] = op(A)[i0 + p*MR + r][p0 + k], rows past mc are zero.
-void pack_a(const Operand& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
-  for (int64_t ir = 0; ir < mc; ir += MR, dst += kc * MR) {
-    const int64_t m = std::min(MR, mc - ir);
-    if (a.trans) {  // op(A)[i][k] = A[k][i]: each k contributes m contiguous values
-      for (int64_t k = 0; k < kc; ++k) {
-        const float* src = a.data + (p0 + k) * a.ld + i0 + ir;
-        float* d = dst + k * MR;
-        for (int64_t r = 0; r < m; ++r) d[r] = src[r];
-        for (int64_t r = m; r < MR; ++r) d[r] = 0.0f;
-      }
-    } else {  // op(A)[i][k] = A[i][k]: walk each row contiguously
-      for (int64_t r = 0; r < m; ++r) {
-        const float* src = a.data + (i0 + ir + r) * a.ld + p0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = src[k];
-      }
-      for (int64_t r = m; r < MR; ++r)
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = 0.0f;
-    }
-  }
-}
-
-// K-slice [p0, p0+kc) x columns [j0, j0+nc) of op(B) into micro-panels of NR columns: panel q holds
-// dst[q*kc*NR + k*NR + c] = op(B)[p0 + k][j0 + q*NR + c], columns past nc are zero.
-void pack_b(const Operand& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, float* dst) {
-  for (int64_t jr = 0; jr < nc; jr += NR, dst += kc * NR) {
-    const int64_t n = std::min(NR, nc - jr);
-    if (b.trans) {  // op(B)[k][j] = B[j][k]: walk each stored row contiguously
-      for (int64_t c = 0; c < n; ++c) {
-        const float* src = b.data + (j0 + jr + c) * b.ld + p0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = src[k];
-      }
-      for (int64_t c = n; c < NR; ++c)
-        for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = 0.0f;
-    } else {  // op(B)[k][j] = B[k][j]: each k contributes n contiguous values
-      for (int64_t k = 0; k < kc; ++k) {
-        const float* src = b.data + (p0 + k) * b.ld + j0 + jr;
-        float* d = dst + k * NR;
-        if (n == NR) {
-          std::memcpy(d, src, NR * sizeof(float));
-        } else {
-          for (int64_t c = 0; c < n; ++c) d[c] = src[c];
-          for (int64_t c = n; c < NR; ++c) d[c] = 0.0f;
-        }
-      }
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Micro-kernel and tile update.
-
-struct Tile {
-  v8f acc[MR][2];
-};
-
-// acc[r][h] = sum over k in order of a[k*MR + r] * b[k*NR + 8h .. 8h+7], one fused multiply-add chain per lane.
-inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, Tile& t) {
-  v8f c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {};
-  v8f c30 = {}, c31 = {}, c40 = {}, c41 = {}, c50 = {}, c51 = {};
-  for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
-    const v8f b0 = *reinterpret_cast<const v8f*>(b);
-    const v8f b1 = *reinterpret_cast<const v8f*>(b + 8);
-    // vector * scalar broadcasts the scalar; GCC and Clang contract x += y * s into one FMA.
-    c00 += b0 * a[0];
-    c01 += b1 * a[0];
-    c10 += b0 * a[1];
-    c11 += b1 * a[1];
-    c20 += b0 * a[2];
-    c21 += b1 * a[2];
-    c30 += b0 * a[3];
-    c31 += b1 * a[3];
-    c40 += b0 * a[4];
-    c41 += b1 * a[4];
-    c50 += b0 * a[5];
-    c51 += b1 * a[5];
-  }
-  t.acc[0][0] = c00, t.acc[0][1] = c01, t.acc[1][0] = c10, t.acc[1][1] = c11;
-  t.acc[2][0] = c20, t.acc[2][1] = c21, t.acc[3][0] = c30, t.acc[3][1] = c31;
-  t.acc[4][0] = c40, t.acc[4][1] = c41, t.acc[5][0] = c50, t.acc[5][1] = c51;
-}
-
-// Folds a full MR x NR tile into C: C = alpha*acc + beta*C on the first K slice (C is not read when
-// beta == 0, so garbage or NaN there is overwritten), C += alpha*acc on the later ones.
-// Not inlined on purpose: the compiler may fuse alpha*acc + C into one FMA in one inlined copy and not in
-// another; a single copy of the machine code gives full and edge tiles exactly the same rounding.
-[[gnu::noinline]] void update_tile(const Tile& t, float* C, int64_t ldc, float alpha, float beta, bool first) {
-  for (int64_t r = 0; r < MR; ++r) {
-    v8f_u* row = reinterpret_cast<v8f_u*>(C + r * ldc);
-    for (int h = 0; h < 2; ++h) {
-      const v8f scaled = t.acc[r][h] * alpha;
-      if (!first)
-        row[h] = row[h] + scaled;
-      else if (beta == 0.0f)
-        row[h] = scaled;
-      else
-        row[h] = scaled + row[h] * beta;
-    }
-  }
-}
-
-// Same for an m x n corner (m <= MR, n <= NR): goes through a full temporary tile so that the arithmetic
-// is exactly that of update_tile.
-inline void update_edge_tile(const Tile& t, float* C, int64_t ldc, int64_t m, int64_t n, float alpha, float beta,
-                             bool first) {
-  alignas(32) float tmp[MR * NR];
-  const bool reads_c = !first || beta != 0.0f;
-  if (reads_c) {
-    std::fill(tmp, tmp + MR * NR, 0.0f);
-    for (int64_t r = 0; r < m; ++r) std::memcpy(tmp + r * NR, C + r * ldc, n * sizeof(float));
-  }
-  update_tile(t, tmp, NR, alpha, beta, first);
-  for (int64_t r = 0; r < m; ++r) std::memcpy(C + r * ldc, tmp + r * NR, n * sizeof(float));
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Pack buffers: one pair per thread, grown on demand, so gemm_serial is safe inside parallel_for.
-
-struct FreeAligned {
-  void operator()(float* p) const { std::free(p); }
-};
-
-class PackBuffer {
- public:
-  float* get(int64_t floats) {
-    if (floats > capacity_) {
-      const size_t bytes = (static_cast<size_t>(floats) * sizeof(float) + 63) / 64 * 64;
-      float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (!p) fail("gemm: cannot allocate a ", bytes, "-byte pack buffer");
-      data_.reset(p);
-      capacity_ = floats;
-    }
-    return data_.get();
-  }
-
- private:
-  std::unique_ptr<float, FreeAligned> data_;
-  int64_t capacity_ = 0;
-};
-
-thread_local PackBuffer packed_a, packed_b;
-
-int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
-
-// K is cut into equal-as-possible slices of at most KC. Depends on K alone, which keeps the summation
-// order of every element fixed.
-int64_t k_slice(int64_t K) {
-  const int64_t slices = (K + KC - 1) / KC;
-  return (K + slices - 1) / slices;
-}
-
-// C[i0:i1, j0:j1] on the calling thread (the whole K range). Not inlined, so gemm and gemm_serial run
-// the same machine code and round identically.
-[[gnu::noinline]] void portable_block(const Operand& a, const Operand& b, int64_t i0, int64_t i1, int64_t j0,
-                                      int64_t j1, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
-  const int64_t kslice = k_slice(K);
-  const int64_t nc_max = std::min(NC, round_up(j1 - j0, NR));
-  const int64_t mc_max = std::min(MC, round_up(i1 - i0, MR));
-  float* bbuf = packed_b.get(kslice * nc_max);
-  float* abuf = packed_a.get(kslice * mc_max);
-  Tile tile;
-  for (int64_t jc = j0; jc < j1; jc += NC) {
-    const int64_t nc = std::min(NC, j1 - jc);
-    for (int64_t pc = 0; pc < K; pc += kslice) {
-      const int64_t kc = std::min(kslice, K - pc);
-      const bool first = pc == 0;
-      pack_b(b, pc, kc, jc, nc, bbuf);
-      for (int64_t ic = i0; ic < i1; ic += MC) {
-        const int64_t mc = std::min(MC, i1 - ic);
-        pack_a(a, ic, mc, pc, kc, abuf);
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-          const int64_t n = std::min(NR, nc - jr);
-          for (int64_t ir = 0; ir < mc; ir += MR) {
-            const int64_t m = std::min(MR, mc - ir);
-            micro_kernel(kc, abuf + ir * kc, bbuf + jr * kc, tile);
-            float* c = C + (ic + ir) * ldc + jc + jr;
-            if (m == MR && n == NR)
-              update_tile(tile, c, ldc, alpha, beta, first);
-            else
-              update_edge_tile(tile, c, ldc, m, n, alpha, beta, first);
-          }
-        }
-      }
-    }
-  }
+const MicroKernel& micro_kernel() {
+  const MicroKernel* k = micro.load();
+  if (k) return *k;
+  const MicroKernel* widest = avx512_micro_kernel();
+  if (!widest) widest = &base_micro_kernel();
+  const MicroKernel* unset = nullptr;
+  micro.compare_exchange_strong(unset, widest);
+  return *micro.load();
 }
 
 // C = beta*C, the whole product when K == 0 or alpha == 0 (A and B are not read; C is not read if beta == 0).
@@ -292,26 +84,58 @@ bool trivial(int64_t M, int64_t N, int64_t K, float alpha, float beta, float* C,
   return false;
 }
 
-// Splits C between the pool's threads along its longer side, in whole register tiles; each thread runs
-// portable_block on its part (which by construction gives the same bits as a single thread would).
-void portable_parallel(const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K, float alpha, float beta,
-                       float* C, int64_t ldc) {
-  const bool split_rows = M >= N;
-  const int64_t unit = split_rows ? MR : NR;
-  const int64_t extent = split_rows ? M : N;
-  const int64_t units = (extent + unit - 1) / unit;
-  const int64_t macs_per_unit = unit * (split_rows ? N : M) * K;
-  const int64_t min_units = std::max<int64_t>(1, kMinParallelMacs / std::max<int64_t>(1, macs_per_unit));
-  parallel_for(
-      units,
-      [&](int64_t u0, int64_t u1) {
-        const int64_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
-        if (split_rows)
-          portable_block(a, b, lo, hi, 0, N, K, alpha, beta, C, ldc);
-        else
-          portable_block(a, b, 0, M, lo, hi, K, alpha, beta, C, ldc);
-      },
-      min_units);
+// Parts of work given to threads: at least kMinParallelMacs multiply-adds each.
+int64_t min_units(int64_t macs_per_unit) {
+  return std::max<int64_t>(1, kMinParallelMacs / std::max<int64_t>(1, macs_per_unit));
+}
+
+// Splits C between the pool's threads in whole register tiles. Row split (M >= N, or rows enough for
+// every thread to get many): for each column panel and K slice the threads first pack op(B) together
+// into one shared buffer, then each computes its rows against it, so op(B) is packed once, not once
+// per thread. Column split (few rows, e.g. decoding's): each thread runs the whole blocked loop on
+// its columns. Every element is computed the same way either way, so the split changes no bits.
+void portable_parallel(const GemmOperand& a, const GemmOperand& b, int64_t M, int64_t N, int64_t K, float alpha,
+                       float beta, float* C, int64_t ldc) {
+  const MicroKernel& k = micro_kernel();
+  const int64_t row_units = (M + k.mr - 1) / k.mr;
+  const bool split_rows = M >= N || row_units >= 16 * num_threads();
+  if (!split_rows || row_units <= min_units(k.mr * N * K)) {  // columns, or one thread's work
+    const int64_t unit = split_rows ? k.mr : k.nr;
+    const int64_t extent = split_rows ? M : N;
+    parallel_for(
+        (extent + unit - 1) / unit,
+        [&](int64_t u0, int64_t u1) {
+          const int64_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
+          if (split_rows)
+            k.block(k, a, b, lo, hi, 0, N, K, alpha, beta, C, ldc);
+          else
+            k.block(k, a, b, 0, M, lo, hi, K, alpha, beta, C, ldc);
+        },
+        min_units(unit * (split_rows ? N : M) * K));
+    return;
+  }
+  static thread_local PackBuffer shared_b;  // the calling thread's; the pool's threads only fill and read it
+  const int64_t kslice = gemm_k_slice(K);
+  float* bbuf = shared_b.get(kslice * std::min(k.nc, round_up(N, k.nr)));
+  for (int64_t jc = 0; jc < N; jc += k.nc) {
+    const int64_t nc = std::min(k.nc, N - jc);
+    for (int64_t pc = 0; pc < K; pc += kslice) {
+      const int64_t kc = std::min(kslice, K - pc);
+      const int64_t panels = (nc + k.nr - 1) / k.nr;
+      parallel_for(
+          panels,
+          [&](int64_t q0, int64_t q1) {
+            k.pack_b(b, pc, kc, jc + q0 * k.nr, std::min(nc, q1 * k.nr) - q0 * k.nr, bbuf + q0 * k.nr * kc);
+          },
+          min_units(k.nr * kc * 16));  // copying a float costs about as much as 16 multiply-adds
+      parallel_for(
+          row_units,
+          [&](int64_t u0, int64_t u1) {
+            k.rows(k, a, bbuf, u0 * k.mr, std::min(M, u1 * k.mr), jc, nc, pc, kc, alpha, beta, C, ldc);
+          },
+          min_units(k.mr * nc * kc));
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -399,6 +223,27 @@ void set_gemm_kernel(GemmKernel k) {
   selected.store(static_cast<int>(k));
 }
 
+std::vector<const char*> gemm_micro_kernels() {
+  std::vector<const char*> out{base_micro_kernel().name};
+  if (const MicroKernel* k = avx512_micro_kernel()) out.push_back(k->name);
+  return out;
+}
+
+const char* gemm_micro_kernel() { return micro_kernel().name; }
+
+void set_gemm_micro_kernel(const std::string& name) {
+  const MicroKernel* wide = avx512_micro_kernel();
+  if (name == base_micro_kernel().name)
+    micro.store(&base_micro_kernel());
+  else if (wide && name == wide->name)
+    micro.store(wide);
+  else {
+    std::string names;
+    for (const char* n : gemm_micro_kernels()) names += (names.empty() ? "" : ", ") + std::string(n);
+    fail("setGemmMicroKernel: '", name, "' is not a register kernel this CPU can run (available: ", names, ")");
+  }
+}
+
 const char* gemm_kernel_name(GemmKernel k) { return k == GemmKernel::OpenBLAS ? "openblas" : "portable"; }
 
 const char* openblas_info() {
@@ -427,7 +272,8 @@ void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   check_args("gemm_serial", ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
   if (trivial(M, N, K, alpha, beta, C, ldc)) return;
-  portable_block({A, lda, ta}, {B, ldb, tb}, 0, M, 0, N, K, alpha, beta, C, ldc);
+  const MicroKernel& k = micro_kernel();
+  k.block(k, {A, lda, ta}, {B, ldb, tb}, 0, M, 0, N, K, alpha, beta, C, ldc);
 }
 
 }  // namespace medix

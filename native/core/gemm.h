@@ -6,13 +6,24 @@
 // Two kernels sit behind it: OpenBLAS (when it was found at build time) and a portable blocked,
 // packed, multi-threaded kernel that is always compiled in. The kernel is chosen at run time: OpenBLAS
 // by default when built in, the environment variable MEDIX_GEMM=portable|openblas (read once, at first
-// use) overrides that, set_gemm_kernel overrides both.
+// use) overrides that, set_gemm_kernel overrides both. OpenBLAS is the default for every shape: on a
+// 2-core Zen 5 (AVX-512; OpenBLAS 0.3.21 picked its Cooperlake kernel) it was ahead of the portable
+// kernel at 2048^3 and at the train step's shapes, behind only at 256^3 (`npm run bench` prints both).
+// No timed calibration at start-up: a choice that depends on timing could change results' bits from
+// one run to the next, which resumed training must not see.
+//
+// The portable kernel runs on a register kernel chosen at run time: "avx512" when the CPU has AVX-512
+// (and the build is GCC on x86-64), else the build's own ("avx2" on x86-64, "generic" elsewhere). All
+// give the same bits (gemm_micro.h); set_gemm_micro_kernel picks one (tests, benchmarks).
 //
 // Both kernels: K == 0 or alpha == 0 gives C = beta*C without reading A or B; beta == 0 never reads C
 // (NaN there is overwritten). The portable kernel's results are bit-identical run to run and whatever
-// the thread count; OpenBLAS's may depend on the thread count (each thread computes a slice of C).
+// the thread count or register kernel; OpenBLAS's may depend on the thread count (each thread computes
+// a slice of C).
 #pragma once
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace medix {
 
@@ -22,6 +33,11 @@ bool gemm_openblas_available();
 GemmKernel gemm_kernel();
 void set_gemm_kernel(GemmKernel k);  // throws if OpenBLAS is asked for but was not built in
 const char* gemm_kernel_name(GemmKernel k);
+// The portable kernel's register kernels this CPU can run (the build's own first), the one in use, and
+// a way to choose (throws, naming the available ones, for any other name).
+std::vector<const char*> gemm_micro_kernels();
+const char* gemm_micro_kernel();
+void set_gemm_micro_kernel(const std::string& name);
 // What OpenBLAS reports about itself (core it chose, build config), or "" when not built in.
 const char* openblas_info();
 

@@ -13,6 +13,8 @@
 #include <immintrin.h>
 #endif
 
+#include "op_profile.h"
+
 namespace medix {
 namespace {
 
@@ -180,6 +182,7 @@ void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, in
     in_worker = false;
     return;
   }
+  count_parallel_call();  // one that wakes the pool's threads
   pool().run(static_cast<int>(parts), [&](int i) {
     const int64_t b = n * i / parts, e = n * (i + 1) / parts;
     if (b < e) fn(b, e);

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "../core/error.h"
@@ -203,12 +204,19 @@ size_t logprob_forward_naive(float* logp, float* entropy, float* lse, const floa
                              const int32_t* targets, const LogprobShape& s) {
   check_args(s, targets, "logprob_forward_naive");
   if (s.T == 0) return 0;
-  // All T x V logits at once (not zeroed: gemm with beta = 0 only writes them).
-  std::unique_ptr<float[]> logits(new float[s.T * s.vocab]);
-  logits_block(logits.get(), hidden, head, 0, s.T, 0, s.vocab, s);
+  // All T x V logits at once (not zeroed: gemm with beta = 0 only writes them), in the kept buffer.
+  static std::mutex mu;
+  static std::vector<float> kept;
+  std::lock_guard<std::mutex> lock(mu);
+  if (kept.size() < static_cast<size_t>(s.T * s.vocab)) {
+    kept = std::vector<float>();  // free the old one first: peak memory is the new size, not both
+    kept.resize(s.T * s.vocab);
+  }
+  float* const logits = kept.data();
+  logits_block(logits, hidden, head, 0, s.T, 0, s.vocab, s);
   parallel_for(s.T, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const float* z = logits.get() + t * s.vocab;
+      const float* z = logits + t * s.vocab;
       SoftmaxStats st;  // log-softmax of the whole row: one block
       st.add(z, s.vocab);
       lse[t] = st.lse();

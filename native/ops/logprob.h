@@ -37,7 +37,9 @@ size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const 
 
 // Reference and benchmark baseline: materialises all T x V logits with one gemm, then takes each
 // row's log-softmax and gathers the target. Same outputs as logprob_forward; returns its extra bytes
-// (T * V * 4 for the logits).
+// (T * V * 4 for the logits). The logits buffer is kept between calls (and grown when a call needs
+// more), so a benchmark that calls it once untimed times the arithmetic, not fresh pages being faulted
+// in; calls are serialised.
 size_t logprob_forward_naive(float* logp, float* entropy, float* lse, const float* hidden, const float* head,
                              const int32_t* targets, const LogprobShape& s);
 

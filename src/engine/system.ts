@@ -53,6 +53,34 @@ export interface GemmOptions {
   ldc?: number;
 }
 
+/** The CPU in hand, as the addon sees it at run time. */
+export interface CpuInfo {
+  /** Vector extensions found, e.g. "AVX2 FMA AVX512F AVX512-BF16". */
+  features: string;
+  l1dBytes: number;
+  l2Bytes: number;
+  l3Bytes: number;
+}
+
+/** The register-only FMA throughput probe: the arithmetic ceiling of this machine. */
+export interface FmaPeak {
+  /** Best run, all threads of the pool together. */
+  gflops: number;
+  /** The vector unit measured: "AVX-512", "AVX2+FMA", or "none" (gflops 0) off x86-64. */
+  isa: string;
+}
+
+/** Time per kind of op since the last takeOpProfile(), while setOpProfiling(true). */
+export interface OpProfile {
+  /**
+   * By kind (embedding, norms, linear, rope, attention, elementwise, logprob_head, optimizer, moe, decode);
+   * kinds not run are absent.
+   */
+  kinds: Record<string, { ms: number; calls: number; flops: number }>;
+  /** parallel_for calls that woke the pool's threads. */
+  parallelCalls: number;
+}
+
 interface SystemAddon {
   setThreads(n: number): void;
   threads(): number;
@@ -60,6 +88,14 @@ interface SystemAddon {
   setGemmKernel(name: GemmKernelName): void;
   gemmKernel(): GemmKernelName;
   buildInfo(): BuildInfo;
+  gemmMicroKernels(): string[];
+  gemmMicroKernel(): string;
+  setGemmMicroKernel(name: string): void;
+  cpuInfo(): CpuInfo;
+  fmaPeak(repeats: number, ms: number): FmaPeak;
+  setOpProfiling(on: boolean): void;
+  takeOpProfile(): OpProfile;
+  parallelForCostUs(reps: number): number;
   readBandwidth(mib: number, repeats: number): number;
   loadCudaLibrary(name: CudaLibraryName): string;
   gemm(opts: GemmOptions): void;
@@ -104,6 +140,55 @@ export function gemmKernel(): GemmKernelName {
 /** What the native addon was built with. */
 export function buildInfo(): BuildInfo {
   return addon.buildInfo();
+}
+
+/**
+ * The portable kernel's register kernels this CPU can run, the build's own first ("avx2" on x86-64,
+ * "generic" elsewhere), then "avx512" when the CPU has AVX-512. They give the same bits.
+ */
+export function gemmMicroKernels(): string[] {
+  return addon.gemmMicroKernels();
+}
+
+/** The register kernel the portable kernel uses (by default the widest in gemmMicroKernels()). */
+export function gemmMicroKernel(): string {
+  return addon.gemmMicroKernel();
+}
+
+/** Chooses the portable kernel's register kernel (tests, benchmarks); throws for one this CPU lacks. */
+export function setGemmMicroKernel(name: string): void {
+  addon.setGemmMicroKernel(name);
+}
+
+/** Vector extensions and cache sizes of this CPU. */
+export function cpuInfo(): CpuInfo {
+  return addon.cpuInfo();
+}
+
+/**
+ * FMA throughput of the widest vector unit, measured on every pool thread: the best of `repeats` runs of
+ * about `ms` milliseconds (many short runs: on a shared machine one of them finds every core free).
+ */
+export function fmaPeak(repeats = 100, ms = 2): FmaPeak {
+  return addon.fmaPeak(repeats, ms);
+}
+
+/**
+ * Switches op profiling on or off: while on, every op of the CPU backend adds its wall time to its kind
+ * (benchmarks: where a step's time goes). Off by default.
+ */
+export function setOpProfiling(on: boolean): void {
+  addon.setOpProfiling(on);
+}
+
+/** The op profile since the last call (then reset). */
+export function takeOpProfile(): OpProfile {
+  return addon.takeOpProfile();
+}
+
+/** Microseconds per parallel_for call that wakes the pool with nothing to do: the cost of a wake-up. */
+export function parallelForCostUs(reps = 2000): number {
+  return addon.parallelForCostUs(reps);
 }
 
 /**

@@ -1,6 +1,7 @@
-// The sgemm every CPU op uses: both kernels against a float64 reference over all transpose
-// combinations, edge sizes, padded leading dimensions, alpha/beta; bit-reproducibility of the portable
-// kernel; the MEDIX_GEMM override; errors on bad input.
+// The sgemm every CPU op uses: both kernels (the portable one on each register kernel this CPU can run)
+// against a float64 reference over all transpose combinations, edge sizes, padded leading dimensions,
+// alpha/beta; bit-reproducibility of the portable kernel across runs, thread counts and register
+// kernels; the MEDIX_GEMM override; errors on bad input.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -8,11 +9,15 @@ import t, { type Test } from 'tap';
 
 import {
   buildInfo,
+  cpuInfo,
   gemm,
   gemmAsync,
   gemmKernel,
   gemmKernels,
+  gemmMicroKernel,
+  gemmMicroKernels,
   setGemmKernel,
+  setGemmMicroKernel,
   setThreads,
   threads,
   type GemmKernelName,
@@ -22,8 +27,10 @@ import { skipIfMissing } from '../helpers/system-skip.js';
 
 const initialKernel = gemmKernel();
 const initialThreads = threads();
+const initialMicro = gemmMicroKernel();
 t.teardown(() => {
   setGemmKernel(initialKernel);
+  setGemmMicroKernel(initialMicro);
   setThreads(initialThreads);
 });
 
@@ -131,8 +138,9 @@ function runCase(t: Test, c: Case, seed: number): void {
   check(t, c, o, C, describe(c));
 }
 
-// Odd sizes hit every edge of the 6x16 register tile; 250 rows and K = 600 cross the row block (240)
-// and K slice (512) of the portable kernel; N = 4100 crosses its column panel (2048) twice.
+// Odd sizes hit every edge of the 6x16 (AVX2) and 14x32 (AVX-512) register tiles, [28, 64, 9] is made
+// of whole 14x32 tiles; 250 rows and K = 600 cross a row block of the AVX2 kernel's size (240 rows at
+// most) and the K slice (512); N = 4100 crosses the column panel (2048 at most) twice.
 const SHAPES: [number, number, number][] = [
   [1, 1, 1],
   [3, 5, 7],
@@ -142,6 +150,8 @@ const SHAPES: [number, number, number][] = [
   [7, 257, 130],
   [250, 40, 600],
   [2, 4100, 20],
+  [28, 64, 9],
+  [15, 33, 513],
 ];
 
 const TRANSPOSES = [
@@ -151,10 +161,11 @@ const TRANSPOSES = [
   [true, true],
 ] as const;
 
-function kernelSuite(kernel: GemmKernelName) {
+function kernelSuite(kernel: GemmKernelName, micro?: string) {
   return async (t: Test) => {
     setGemmKernel(kernel);
     t.equal(gemmKernel(), kernel);
+    if (micro) setGemmMicroKernel(micro);
     let seed = 1;
     for (const [M, N, K] of SHAPES)
       for (const [transA, transB] of TRANSPOSES) {
@@ -204,7 +215,22 @@ function sameBits(t: Test, actual: Buffer, expected: Buffer, msg: string): void 
   t.ok(actual.equals(expected), msg);
 }
 
-t.test('portable kernel matches the float64 reference', kernelSuite('portable'));
+for (const micro of gemmMicroKernels())
+  t.test(`portable kernel on the ${micro} register kernel matches the float64 reference`,
+    kernelSuite('portable', micro));
+
+t.test('every register kernel this CPU has is offered, the widest by default', async (t) => {
+  const features = cpuInfo().features;
+  t.equal(gemmMicroKernels()[0], process.arch === 'x64' ? 'avx2' : 'generic', 'the build\'s own kernel comes first');
+  const gccX64 = process.arch === 'x64' && buildInfo().compiler.startsWith('gcc');
+  if (gccX64) t.equal(gemmMicroKernels().includes('avx512'), /AVX512F/.test(features), `CPU features: ${features}`);
+  t.equal(initialMicro, gemmMicroKernels().at(-1), 'the default is the widest');
+  t.throws(
+    () => setGemmMicroKernel('avx1024'),
+    /setGemmMicroKernel: 'avx1024' is not a register kernel this CPU can run \(available: avx2/,
+  );
+  t.throws(() => setGemmMicroKernel(3 as never), /setGemmMicroKernel: name must be a string/);
+});
 
 t.test(
   'OpenBLAS kernel matches the float64 reference',
@@ -223,12 +249,14 @@ t.test('buildInfo describes the build', async (t) => {
   t.ok(info.compiler.length > 0 && info.simd.length > 0, `compiler "${info.compiler}", simd "${info.simd}"`);
 });
 
-t.test('portable kernel is bit-reproducible across runs, thread counts and tile positions', async (t) => {
+t.test('portable kernel gives the same bits across runs, threads, register kernels and tile positions', async (t) => {
   setGemmKernel('portable');
+  const micros = gemmMicroKernels();
   for (const [transA, transB] of TRANSPOSES) {
     const c: Case = { transA, transB, M: 301, N: 283, K: 600, alpha: 0.75, beta: 0.5, pad: 0 };
     const o = makeOperands(c, 7);
-    const run = (n: number) => {
+    const run = (n: number, micro = micros[0]) => {
+      setGemmMicroKernel(micro);
       setThreads(n);
       const C = o.C.slice();
       gemm({ ...c, ...o, C });
@@ -238,6 +266,10 @@ t.test('portable kernel is bit-reproducible across runs, thread counts and tile 
     sameBits(t, run(2), two, `${describe(c)}: same bits on a second run`);
     sameBits(t, run(1), two, `${describe(c)}: same bits with 1 thread as with 2`);
     sameBits(t, run(3), two, `${describe(c)}: same bits with 3 threads`);
+    for (const micro of micros.slice(1)) {
+      sameBits(t, run(2, micro), two, `${describe(c)}: same bits on the ${micro} register kernel as on ${micros[0]}`);
+      sameBits(t, run(1, micro), two, `${describe(c)}: same bits on ${micro} with 1 thread`);
+    }
 
     // Rows 1..M-1 computed on their own sit at other positions in the register tiles (and are split
     // between threads differently), yet must come out identical. Row 1 of op(A) starts one stored row

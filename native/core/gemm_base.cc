@@ -1,0 +1,57 @@
+// The portable GEMM's register kernel for the build's own target: a 6 x 16 tile of 8-lane vectors
+// (AVX2+FMA on x86-64: 12 accumulators + 2 B vectors + 1 broadcast A value fill its 16 registers).
+#include "gemm_block.h"
+
+#if defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace medix {
+namespace {
+
+typedef float v8f __attribute__((vector_size(32)));
+
+// c + a * b as one fused multiply-add (one rounding), the same as every other kernel's step.
+inline v8f fma8(v8f a, v8f b, v8f c) {
+#if defined(__FMA__)
+  return (v8f)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+  return c + a * b;  // contracted to an FMA where the target has one
+#endif
+}
+
+struct Micro6x16 {
+  static constexpr int64_t MR = 6, NR = 16;
+
+  // tile[r*NR + j] = sum over k in order of a[k*MR + r] * b[k*NR + j], one FMA chain per lane.
+  static void run(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict tile) {
+    v8f c[MR][2] = {};
+    for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
+      const v8f b0 = *reinterpret_cast<const v8f*>(b);
+      const v8f b1 = *reinterpret_cast<const v8f*>(b + 8);
+#pragma GCC unroll 6
+      for (int64_t r = 0; r < MR; ++r) {
+        const v8f ar = v8f{} + a[r];
+        c[r][0] = fma8(ar, b0, c[r][0]);
+        c[r][1] = fma8(ar, b1, c[r][1]);
+      }
+    }
+    for (int64_t r = 0; r < MR; ++r) {
+      *reinterpret_cast<v8f*>(tile + r * NR) = c[r][0];
+      *reinterpret_cast<v8f*>(tile + r * NR + 8) = c[r][1];
+    }
+  }
+};
+
+}  // namespace
+
+const MicroKernel& base_micro_kernel() {
+#if defined(__x86_64__)
+  static const MicroKernel k = make_micro_kernel<Micro6x16>("avx2");
+#else
+  static const MicroKernel k = make_micro_kernel<Micro6x16>("generic");
+#endif
+  return k;
+}
+
+}  // namespace medix
