@@ -106,6 +106,7 @@ struct Qwen3Model::Workspace : BufferArena {
   std::vector<float*> stream;  // residual stream at each layer boundary: L+1 of [T, hidden]
   std::vector<Acts> acts;
   float *tmp_h, *final_rstd, *final_xn, *head_lse, *logp, *entropy;
+  int32_t *head_rows, *head_targets;  // the rows with a target, and their targets (head_forward)
   // backward scratch
   float *dh, *dxn, *dattn, *dq, *dq2, *dk, *dk2, *dv, *dgate, *dup, *dact, *dlogp, *dentropy;
   int32_t *tokens, *targets, *positions, *cu;
@@ -353,6 +354,8 @@ void Qwen3Model::ensure_workspace(int64_t T, bool training) {
   }
   ws->tokens = ws->i(cap);
   ws->targets = ws->i(cap);
+  ws->head_rows = ws->i(cap);
+  ws->head_targets = ws->i(cap);
   ws->positions = ws->i(3 * cap);
   ws->cu = ws->i(cap + 1);
   ws_ = std::move(ws);
@@ -466,11 +469,7 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   const float* final_norm = weights_ + params_[1 + c.layers * 11].offset;
   be_.rmsnorm_forward(ws.final_xn, ws.final_rstd, ws.stream[c.layers], final_norm, T, c.hidden, c.rms_eps);
   const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
-  const LogprobShape ls{T, c.hidden, c.vocab, o.temperature};
-  be_.logprob_forward(ws.logp, o.entropy || o.training ? ws.entropy : nullptr, ws.head_lse, ws.final_xn, head,
-                      ws.targets, ls);
-  be_.to_host(logp, ws.logp, sizeof(float) * T);
-  if (entropy) be_.to_host(entropy, ws.entropy, sizeof(float) * T);
+  head_forward(head, o, logp, entropy);
   if (logits) {
     // Full logits on request only: [T, V] is exactly what the fused head avoids materialising.
     float* full = static_cast<float*>(be_.alloc(sizeof(float) * T * c.vocab));
@@ -484,6 +483,82 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   unit_release(head_unit());
   last_opts_ = o;
   have_training_forward_ = o.training;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The vocabulary head on the rows that have a target
+
+namespace {
+
+// Host rows [R] <-> the full [T] per-token outputs: 0 for the rows without a target.
+void expand_rows(float* full, const std::vector<float>& rows, const std::vector<int32_t>& at, int64_t T) {
+  std::fill(full, full + T, 0.0f);
+  for (size_t r = 0; r < at.size(); ++r) full[at[r]] = rows[r];
+}
+
+std::vector<float> pick_rows(const float* full, const std::vector<int32_t>& at) {
+  std::vector<float> rows(at.size());
+  for (size_t r = 0; r < at.size(); ++r) rows[r] = full[at[r]];
+  return rows;
+}
+
+}  // namespace
+
+// The fused head (log-probs, entropy) runs on the final hidden rows that have a target only, gathered
+// into tmp_h (free after the last layer) with the embedding gather; rows without one get log-prob and
+// entropy 0. When every row has a target the gather is skipped and the head reads final_xn directly.
+void Qwen3Model::head_forward(const float* head, const ForwardOptions& o, float* logp, float* entropy) {
+  const Qwen3Config& c = cfg_;
+  Workspace& ws = *ws_;
+  const int64_t T = static_cast<int64_t>(targets_.size());
+  head_rows_.clear();
+  std::vector<int32_t> row_targets;
+  for (int64_t t = 0; t < T; ++t)
+    if (targets_[t] >= 0) {
+      head_rows_.push_back(static_cast<int32_t>(t));
+      row_targets.push_back(targets_[t]);
+    }
+  const int64_t R = static_cast<int64_t>(head_rows_.size());
+  std::vector<float> rows(R);
+  if (R > 0) {
+    be_.from_host(ws.head_rows, head_rows_.data(), sizeof(int32_t) * R);
+    be_.from_host(ws.head_targets, row_targets.data(), sizeof(int32_t) * R);
+    const float* in = R == T ? ws.final_xn : ws.tmp_h;
+    if (R < T) be_.embedding_forward(ws.tmp_h, ws.head_rows, ws.final_xn, R, c.hidden);
+    be_.logprob_forward(ws.logp, o.entropy || o.training ? ws.entropy : nullptr, ws.head_lse, in, head,
+                        ws.head_targets, LogprobShape{R, c.hidden, c.vocab, o.temperature});
+    be_.to_host(rows.data(), ws.logp, sizeof(float) * R);
+  }
+  expand_rows(logp, rows, head_rows_, T);
+  if (!entropy) return;
+  if (R > 0) be_.to_host(rows.data(), ws.entropy, sizeof(float) * R);
+  expand_rows(entropy, rows, head_rows_, T);
+}
+
+// Writes d/d final_xn into ws.dxn (zero on the rows without a target) and accumulates dhead. The rows
+// are gathered again (tmp_h may have been reused since forward); ws.dh holds their gradient until it
+// is scattered, before the final norm's backward overwrites it.
+void Qwen3Model::head_backward(const float* head, float* dhead, const float* dlogp, const float* dentropy) {
+  const Qwen3Config& c = cfg_;
+  Workspace& ws = *ws_;
+  const int64_t T = static_cast<int64_t>(targets_.size()), R = static_cast<int64_t>(head_rows_.size());
+  be_.zero(ws.dxn, T * c.hidden);
+  if (R == 0) return;
+  const std::vector<float> g = pick_rows(dlogp, head_rows_);
+  be_.from_host(ws.dlogp, g.data(), sizeof(float) * R);
+  if (dentropy) {
+    const std::vector<float> ge = pick_rows(dentropy, head_rows_);
+    be_.from_host(ws.dentropy, ge.data(), sizeof(float) * R);
+  }
+  const bool all = R == T;
+  if (!all) {
+    be_.embedding_forward(ws.tmp_h, ws.head_rows, ws.final_xn, R, c.hidden);
+    be_.zero(ws.dh, R * c.hidden);
+  }
+  be_.logprob_backward(all ? ws.dxn : ws.dh, dhead, ws.dlogp, dentropy ? ws.dentropy : nullptr,
+                       all ? ws.final_xn : ws.tmp_h, head, ws.head_targets, ws.head_lse,
+                       dentropy ? ws.entropy : nullptr, LogprobShape{R, c.hidden, c.vocab, last_opts_.temperature});
+  if (!all) be_.embedding_backward(ws.dxn, ws.dh, ws.head_rows, R, c.hidden);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -556,17 +631,12 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
   MEDIX_CHECK(n == T, "backward: dlogp has ", n, " entries but the last forward had ", T, " tokens");
   if (!grads_) zero_grad();
 
-  be_.from_host(ws.dlogp, dlogp, sizeof(float) * T);
-  if (dentropy) be_.from_host(ws.dentropy, dentropy, sizeof(float) * T);
   unit_gather(head_unit());
   unit_gather(norm_unit());
   const float* embed = weights_ + params_[0].offset;
   const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
   float* dhead = grads_ + (c.tie_embeddings ? params_[0].offset : params_.back().offset);
-  const LogprobShape ls{T, c.hidden, c.vocab, last_opts_.temperature};
-  be_.zero(ws.dxn, T * c.hidden);
-  be_.logprob_backward(ws.dxn, dhead, ws.dlogp, dentropy ? ws.dentropy : nullptr, ws.final_xn, head, ws.targets,
-                       ws.head_lse, dentropy ? ws.entropy : nullptr, ls);
+  head_backward(head, dhead, dlogp, dentropy);
   const ParamInfo& fnorm = params_[1 + c.layers * 11];
   be_.zero(ws.dh, T * c.hidden);
   be_.rmsnorm_backward(ws.dh, grads_ + fnorm.offset, ws.dxn, ws.stream[c.layers], weights_ + fnorm.offset,

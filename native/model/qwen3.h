@@ -254,6 +254,8 @@ class Qwen3Model {
   void output_mlp_forward(int64_t l, const float* x_in, float* x_out, Acts& a, float* tmp, int64_t T);
   void layer_forward(int64_t l, const float* x_in, float* x_out, Acts& a);
   void layer_backward(int64_t l, float* dh, Acts& a);
+  void head_forward(const float* head, const ForwardOptions& o, float* logp, float* entropy);
+  void head_backward(const float* head, float* dhead, const float* dlogp, const float* dentropy);
   // Qwen3-VL (qwen3_vl.cc): run the tower and put its outputs at the image tokens of stream0;
   // add deepstack output l after layer l; in backward, collect their gradients and run the tower's.
   void visual_forward(const PackedBatch& b, float* stream0);
@@ -293,6 +295,10 @@ class Qwen3Model {
   std::unique_ptr<DecodeWorkspace> dws_;
   // The last forward's batch (host copies) and options, for backward.
   std::vector<int32_t> tokens_, cu_, targets_, positions_;
+  // Rows of the last forward that have a target: the only rows the vocabulary head runs on (see
+  // head_forward). Prompt tokens of RL and SFT batches have none, and with a 151,936-entry vocabulary
+  // the head is most of a small model's step.
+  std::vector<int32_t> head_rows_;
   ForwardOptions last_opts_;
   // Qwen3-VL: index of the first "model.visual." parameter, the tower of the last forward, the token
   // rows its outputs went to, and the gradients of the deepstack outputs collected in backward.

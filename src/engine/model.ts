@@ -93,7 +93,10 @@ export interface PackedBatch {
 export interface ForwardOptions {
   /** Logits are divided by this before the softmax (sampling temperature). Default 1. */
   temperature?: number;
-  /** Also return the entropy of each token's distribution. */
+  /**
+   * Also return the entropy of each token's distribution: 0, with no gradient, at rows whose target is -1
+   * (the vocabulary head runs only on rows with a target).
+   */
   entropy?: boolean;
   /** Keep activations for backward(). */
   training?: boolean;

@@ -53,8 +53,10 @@ export function packExperience(exps: readonly Experience[], vision: RopeIndexOpt
     if (e.promptIds.length === 0) throw new Error(`experience ${s}: the prompt is empty (a response needs a prompt token to be predicted from)`);
     const seq = [...e.promptIds, ...e.responseIds];
     tokens.set(seq, off);
-    for (let i = 0; i + 1 < seq.length; i++) targets[off + i] = seq[i + 1];
+    // Targets only where a response token is predicted: the loss reads nothing else, and the model
+    // runs its vocabulary head only on rows with a target.
     const start = off + e.promptIds.length - 1;
+    targets.set(e.responseIds, start);
     mask.fill(1, start, start + e.responseIds.length);
     starts.push(start);
     off += seq.length;

@@ -62,6 +62,34 @@ t.test('finite differences agree with backward for every parameter tensor', asyn
   }
 });
 
+t.test('the head runs only on rows with a target: those rows match a batch where every row has one', async (t) => {
+  // Every row of `full` has a target (the last token of each sequence predicts token 0); `sparse` keeps
+  // the targets of a few rows only, as an RL batch keeps its response rows. The kept rows' log-probs,
+  // entropies and all gradients must be the same; the others read 0.
+  const model = Model.create(tiny, { seed: 4, initStd: 0.4 });
+  const full = batchOf(12, [9, 5, 11], tiny.vocabSize);
+  full.targets.forEach((v, i) => (full.targets[i] = v < 0 ? 0 : v));
+  const kept = [2, 3, 4, 10, 15, 16, 24];
+  const sparse = { ...full, targets: full.targets.map((v, i) => (kept.includes(i) ? v : -1)) };
+  const probe = randn(full.tokens.length, rng(6)).map((v, i) => (kept.includes(i) ? v : 0));
+  const dentropy = randn(full.tokens.length, rng(7)).map((v, i) => (kept.includes(i) ? v : 0));
+  const run = async (batch: typeof full) => {
+    const out = await model.forward(batch, { training: true, entropy: true });
+    model.zeroGrad();
+    await model.backward({ dlogp: probe, dentropy });
+    return { ...out, grads: model.parameters().map((p) => model.getGradient(p.name)) };
+  };
+  const [a, b] = [await run(full), await run(sparse)];
+  const close = (x: ArrayLike<number>, y: ArrayLike<number>) =>
+    Array.from(x).every((v, i) => Math.abs(v - y[i]) <= 1e-5 * (1 + Math.abs(v)));
+  t.ok(close(kept.map((i) => a.logp[i]), kept.map((i) => b.logp[i])), 'kept rows: same log-probs');
+  t.ok(close(kept.map((i) => a.entropy![i]), kept.map((i) => b.entropy![i])), 'kept rows: same entropies');
+  const others = Array.from(b.logp.keys()).filter((i) => !kept.includes(i));
+  t.ok(others.every((i) => b.logp[i] === 0 && b.entropy![i] === 0), 'rows without a target read 0');
+  t.ok(others.some((i) => a.entropy![i] !== 0), 'the full batch has non-zero entropies there');
+  a.grads.forEach((g, i) => t.ok(close(g, b.grads[i]), `${model.parameters()[i].name}: same gradient`));
+});
+
 t.test('gradient checkpointing gives identical gradients', async (t) => {
   const batch = batchOf(11, [17, 4, 30], tiny.vocabSize);
   const probe = randn(batch.tokens.length, rng(2));
