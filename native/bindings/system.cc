@@ -15,6 +15,7 @@
 #include "../core/gemm.h"
 #include "../core/op_profile.h"
 #include "../core/threads.h"
+#include "../cuda/devices.h"
 #include "../cuda/libraries.h"
 #include "../dist/communicator.h"
 #include "registry.h"
@@ -177,6 +178,21 @@ void init_system(Napi::Env env, Napi::Object exports) {
     out.Set("mpiInfo", mpi_library_version());
     out.Set("cuda", kCudaBuilt);
     out.Set("cudaInfo", kCudaInfo);
+    return out;
+  }));
+
+  // { count, reason }: the CUDA devices the runtime sees, and why there are none (count 0).
+  exports.Set("cudaDevices", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    std::string why = "this build of medix has no CUDA (nvcc was not found when the addon was built, or "
+                      "MEDIX_NO_CUDA=1)";
+#if defined(MEDIX_HAVE_CUDA)
+    const int count = cuda::device_count(&why);
+#else
+    const int count = 0;
+#endif
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("count", count);
+    out.Set("reason", count > 0 ? std::string() : why);
     return out;
   }));
 

@@ -1,6 +1,8 @@
 // `medix eval`: the LLM-as-judge evaluation over the medical benchmarks (generate, evaluate, score;
 // together or one at a time, resumable), and `medix eval-compare` for result directories side by side.
 import type { Command } from 'commander';
+import type { Device } from '../config/schema.js';
+import { requireDevice } from '../engine/device.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
@@ -17,9 +19,10 @@ import { renderComparisonPage } from '../eval/score-page.js';
 import { loadTasks, selectTasks, DEFAULT_TASKS_FILE } from '../eval/tasks.js';
 import { SCORES_FILE, SCORES_PAGE } from '../eval/records.js';
 import type { ChatModel } from '../eval/chat.js';
-import { nonNegativeNumber, positiveInt } from './options.js';
+import { deviceOption, nonNegativeNumber, positiveInt } from './options.js';
 
 interface EvalOptions {
+  device: Device;
   tasks: string[];
   tasksFile: string;
   phase: string;
@@ -86,7 +89,9 @@ export function registerEval(program: Command): void {
     .option('--judge-attempts <n>', 'replies tried per round before a sample is recorded as a judge error', positiveInt, DEFAULTS.attemptsPerRound)
     .option('--judge-max-tokens <n>', 'judge max tokens per reply', positiveInt, DEFAULTS.judgeMaxTokens)
     .option('--judge-concurrency <n>', 'samples judged at once', positiveInt, DEFAULTS.concurrency)
+    .addOption(deviceOption())
     .action(async (o: EvalOptions) => {
+      requireDevice(o.device, '--device');
       const tasks = selectTasks(loadTasks(o.tasksFile), o.tasks);
       const phases = parsePhases(o.phase);
       const model = phases.includes('generate') ? await candidate(o) : undefined;

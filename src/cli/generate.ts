@@ -2,6 +2,8 @@
 // images, for a Qwen3-VL model) from a model directory, streamed to stdout as they are decoded (one
 // sample) or printed as JSON lines for scripts.
 import type { Command } from 'commander';
+import type { Device } from '../config/schema.js';
+import { requireDevice } from '../engine/device.js';
 import { resolve } from 'node:path';
 import { createGenerationEngine } from '../generate/engine.js';
 import type { GenerationResult } from '../generate/types.js';
@@ -12,9 +14,10 @@ import type { Model } from '../engine/model.js';
 import {
   encodeChatPrompt, expandImagePads, imagePadId, loadTokenizer, TokenizerError, type ChatContentPart, type HfTokenizer,
 } from '../tokenizer/index.js';
-import { collect, nonNegativeInt, nonNegativeNumber, positiveInt, probability } from './options.js';
+import { collect, deviceOption, nonNegativeInt, nonNegativeNumber, positiveInt, probability } from './options.js';
 
 interface GenerateOptions {
+  device: Device;
   model: string;
   prompt: string;
   maxTokens: number;
@@ -104,7 +107,9 @@ export function registerGenerate(program: Command): void {
     .option('--stop <text>', 'end a completion before this text (repeatable)', collect)
     .option('--json', 'print one JSON line per completion: index, text, finish_reason, prompt_tokens, completion_tokens, token_ids')
     .option('--image <path>', 'an image for the prompt (Qwen3-VL models; repeatable, in order)', collect)
+    .addOption(deviceOption())
     .action(async (o: GenerateOptions) => {
+      requireDevice(o.device, '--device');
       const dir = resolve(o.model);
       const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
       const images = await loadImages(dir, model, o.image ?? []);

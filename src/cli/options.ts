@@ -1,6 +1,7 @@
 // Parsers of the subcommands' flag values, shared so that every command rejects a bad value the
 // same way: commander prints "option '--flag <x>' argument 'v' is invalid." and the reason below.
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { DEVICES } from '../config/schema.js';
 
 /** A whole number >= 0 (a port, a seed), exactly representable. */
 export function nonNegativeInt(v: string): number {
@@ -39,4 +40,12 @@ export function probability(v: string): number {
 export function collect(v: string, previous: string[] = []): string[] {
   if (v === '') throw new InvalidArgumentError('expected a non-empty value');
   return [...previous, v];
+}
+
+/**
+ * `--device cpu|cuda` (default cpu) for the commands that run a model in-process; the action checks it
+ * with requireDevice (src/engine/device.ts) before loading anything.
+ */
+export function deviceOption(): Option {
+  return new Option('--device <device>', 'where the model runs').choices(DEVICES).default('cpu');
 }

@@ -1,6 +1,8 @@
 // `medix serve --model DIR`: an OpenAI-compatible server over a Hugging Face model directory (with
 // image content parts for a Qwen3-VL model).
 import type { Command } from 'commander';
+import type { Device } from '../config/schema.js';
+import { requireDevice } from '../engine/device.js';
 import { realpathSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Model } from '../engine/model.js';
@@ -11,7 +13,7 @@ import { modelImageProcessor } from '../model/vision/model-images.js';
 import { DEFAULT_IMAGE_LIMITS, type ServeImages } from '../serve/chat-images.js';
 import { startServer } from '../serve/server.js';
 import { loadTokenizer } from '../tokenizer/index.js';
-import { nonNegativeInt, positiveInt } from './options.js';
+import { deviceOption, nonNegativeInt, positiveInt } from './options.js';
 
 interface ImageFlags {
   allowLocalImages?: string;
@@ -21,6 +23,7 @@ interface ImageFlags {
 }
 
 interface ServeFlags extends ImageFlags {
+  device: Device;
   model: string;
   servedModelName?: string;
   host: string;
@@ -75,7 +78,9 @@ export function registerServe(program: Command): void {
     .option('--max-images <n>', 'most images in one request', positiveInt, DEFAULT_IMAGE_LIMITS.maxImages)
     .option('--max-image-bytes <n>', 'most bytes of one image', positiveInt, DEFAULT_IMAGE_LIMITS.maxImageBytes)
     .option('--max-image-pixels <n>', 'most pixels of one image', positiveInt, DEFAULT_IMAGE_LIMITS.maxImagePixels)
+    .addOption(deviceOption())
     .action(async (o: ServeFlags) => {
+      requireDevice(o.device, '--device');
       const dir = resolve(o.model);
       const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
       const images = serveImages(dir, model, o);

@@ -8,6 +8,10 @@ import { LOGGERS } from '../train/loggers/types.js';
 import { rewardConfigSchema } from '../reward/config.js';
 import { ADVANTAGE_ESTIMATORS } from '../rl/advantages.js';
 
+/** Where a model runs (checked at start-up by src/engine/device.ts). */
+export const DEVICES = ['cpu', 'cuda'] as const;
+export type Device = (typeof DEVICES)[number];
+
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().min(0);
 const probability = z.number().gt(0).max(1);
@@ -153,6 +157,8 @@ export const actorConfigSchema = z
     clip_ratio_dual: z.number().min(0).default(3),
     entropy_coef: z.number().default(0),
     optim: optimConfigSchema.prefault({}),
+    /** Where the policy (and the reference, which follows it) trains: cpu, or cuda (src/engine/device.ts). */
+    device: z.enum(DEVICES).default('cpu'),
   })
   .strict();
 
@@ -176,6 +182,8 @@ export const rolloutConfigSchema = z
      * step, so a run (and its resume) samples the same tokens whatever the timing.
      */
     seed: nonNegativeInt.optional(),
+    /** Where the generation engine runs: cpu, or cuda (src/engine/device.ts). */
+    device: z.enum(DEVICES).default('cpu'),
     /** Validation sampling (MediX-R1: temperature 0.6, top-p 0.95, n 1). */
     val_override_config: z
       .object({ temperature: samplingKeys.temperature.default(0.6), top_p: samplingKeys.top_p.default(0.95), top_k: samplingKeys.top_k.default(-1), n: samplingKeys.n.default(1) })

@@ -24,6 +24,12 @@ export interface BuildInfo {
   cudaInfo: string;
 }
 
+/** The CUDA devices the runtime sees; `reason` says why there are none (count 0), else it is "". */
+export interface CudaDevices {
+  count: number;
+  reason: string;
+}
+
 /** NVIDIA libraries the CUDA backend opens at run time (never linked). */
 export type CudaLibraryName = 'cuBLASLt' | 'NCCL' | 'cuDNN';
 
@@ -98,6 +104,7 @@ interface SystemAddon {
   parallelForCostUs(reps: number): number;
   readBandwidth(mib: number, repeats: number): number;
   loadCudaLibrary(name: CudaLibraryName): string;
+  cudaDevices(): CudaDevices;
   gemm(opts: GemmOptions): void;
   gemmAsync(opts: GemmOptions): Promise<void>;
 }
@@ -202,6 +209,11 @@ export function parallelForCostUs(reps = 2000): number {
  */
 export function loadCudaLibrary(name: CudaLibraryName): string {
   return addon.loadCudaLibrary(name);
+}
+
+/** The CUDA devices this process can use (none in a build without CUDA, with the reason). */
+export function cudaDevices(): CudaDevices {
+  return addon.cudaDevices();
 }
 
 export function readBandwidth(mib = 512, repeats = 3): number {

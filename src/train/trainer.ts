@@ -15,6 +15,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { requireDevice } from '../engine/device.js';
 import { Model, type Qwen3Config } from '../engine/model.js';
 import { AdamW } from '../engine/optimizer.js';
 import { setThreads } from '../engine/system.js';
@@ -181,6 +182,8 @@ export class Trainer {
     const path = (p: string) => resolve(base, p);
     if (cfg.trainer.threads > 0) setThreads(cfg.trainer.threads);
     else if (w.localSize > 1) setThreads(Math.max(1, Math.floor(availableParallelism() / w.localSize))); // ranks on one machine share its cores
+    requireDevice(cfg.worker.actor.device, 'worker.actor.device');
+    requireDevice(cfg.worker.rollout.device, 'worker.rollout.device');
     const runDir = path(cfg.trainer.save_checkpoint_path);
     const m = cfg.worker.actor.model;
     // A model the engine cannot run, or this machine cannot train (e.g. the 30B-A3B recipe's on a
