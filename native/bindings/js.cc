@@ -4,6 +4,8 @@
 #include <cstring>
 #include <sstream>
 
+#include "../core/cu_seqlens.h"
+
 namespace medix::js {
 namespace {
 
@@ -74,26 +76,7 @@ void check_ids(const View<int32_t>& ids, int32_t lo, int32_t hi, const std::stri
 }
 
 void check_cu_seqlens(const View<int32_t>& cu, int64_t total, const std::string& fn, const char* name) {
-  std::ostringstream os;
-  if (cu.length < 2) {
-    os << fn << ": " << name << " must hold at least 2 offsets (n_seqs + 1), got " << cu.length;
-    throw std::range_error(os.str());
-  }
-  if (cu.data[0] != 0) {
-    os << fn << ": " << name << "[0] must be 0, got " << cu.data[0];
-    throw std::range_error(os.str());
-  }
-  for (size_t i = 1; i < cu.length; ++i) {
-    if (cu.data[i] < cu.data[i - 1]) {
-      os << fn << ": " << name << " must be non-decreasing, but " << name << "[" << i << "] = " << cu.data[i] << " < "
-         << cu.data[i - 1];
-      throw std::range_error(os.str());
-    }
-  }
-  if (cu.data[cu.length - 1] != total) {
-    os << fn << ": " << name << " must end at the token count " << total << ", got " << cu.data[cu.length - 1];
-    throw std::range_error(os.str());
-  }
+  medix::check_cu_seqlens(cu.data, static_cast<int64_t>(cu.length), total, fn.c_str(), name);
 }
 
 Napi::Object object(const Napi::Value& v, const std::string& fn, const char* name) {

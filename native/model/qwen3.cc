@@ -64,7 +64,7 @@ int64_t Qwen3Config::sparse_layers() const {
 namespace {
 
 // Layer l's tensor list, in Hugging Face names and shapes (transformers 5's in-memory names, with
-// a sparse layer's experts fused); the flat layout follows it. Both kinds of layer have 11 tensors.
+// a sparse layer's experts fused); the flat layout follows it. Both kinds of layer have kLayerTensors.
 std::vector<std::pair<std::string, std::vector<int64_t>>> layer_tensors(const Qwen3Config& c, int64_t l) {
   const int64_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
   std::vector<std::pair<std::string, std::vector<int64_t>>> mlp;
@@ -198,7 +198,7 @@ Qwen3Model::Qwen3Model(const Qwen3Config& cfg, Backend& backend, uint64_t seed, 
     for (auto& [name, shape] : layer_tensors(cfg_, l)) add(pre + "layers." + std::to_string(l) + "." + name, shape);
   add(pre + "norm.weight", {cfg_.hidden});
   // Qwen3-VL: the vision tower's tensors sit between the final norm and lm_head, so both keep their
-  // indices (params_[1 + 11 * layers] and params_.back()).
+  // indices (params_[final_norm_tensor()] and params_.back()).
   vision_first_ = params_.size();
   if (cfg_.vision)
     for (const VisionParam& v : vision_parameters(*cfg_.vision)) add("model.visual." + v.name, v.shape);
@@ -291,7 +291,8 @@ void Qwen3Model::get_grad(const ParamInfo& p, float* host) const {
 
 Qwen3Model::Layer Qwen3Model::layer_view(float* base, int64_t i) const {
   // Layer tensors follow the embedding in layer_tensors() order.
-  const size_t first = 1 + static_cast<size_t>(i) * 11;
+  static_assert(sizeof(Layer) == kLayerTensors * sizeof(float*), "Layer holds one pointer per layer tensor");
+  const size_t first = 1 + static_cast<size_t>(i) * kLayerTensors;
   auto at = [&](size_t k) { return base + params_[first + k].offset; };
   return Layer{at(0), at(1), at(2), at(3), at(4), at(5), at(6), at(7), at(8), at(9), at(10)};
 }
@@ -466,7 +467,7 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
 
   unit_gather(norm_unit());
   unit_gather(head_unit());
-  const float* final_norm = weights_ + params_[1 + c.layers * 11].offset;
+  const float* final_norm = weights_ + params_[final_norm_tensor()].offset;
   be_.rmsnorm_forward(ws.final_xn, ws.final_rstd, ws.stream[c.layers], final_norm, T, c.hidden, c.rms_eps);
   const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
   head_forward(head, o, logp, entropy);
@@ -637,7 +638,7 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
   const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
   float* dhead = grads_ + (c.tie_embeddings ? params_[0].offset : params_.back().offset);
   head_backward(head, dhead, dlogp, dentropy);
-  const ParamInfo& fnorm = params_[1 + c.layers * 11];
+  const ParamInfo& fnorm = params_[final_norm_tensor()];
   be_.zero(ws.dh, T * c.hidden);
   be_.rmsnorm_backward(ws.dh, grads_ + fnorm.offset, ws.dxn, ws.stream[c.layers], weights_ + fnorm.offset,
                        ws.final_rstd, T, c.hidden);

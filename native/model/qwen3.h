@@ -236,6 +236,10 @@ class Qwen3Model {
   void unit_reduce_grads(int64_t u);  // after its backward: sum onto the owners, give the memory back
   int64_t head_unit() const;
   int64_t norm_unit() const { return 1 + cfg_.layers; }
+  // Tensors per decoder layer (layer_tensors() in qwen3.cc: norms, attention, and a dense or sparse
+  // MLP of 3). The parameter list is the embedding, the layers, the final norm, [vision], [lm_head].
+  static constexpr size_t kLayerTensors = 11;
+  size_t final_norm_tensor() const { return 1 + kLayerTensors * static_cast<size_t>(cfg_.layers); }
   void vision_units(bool gather);  // gather or release the tower's units
   void set_owned_weights(const ParamInfo& p, const float* host);  // this rank's parts of p
   void require_whole_weights(const char* what) const;              // throws while fully sharded and not gathered

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "../core/cu_seqlens.h"
 #include "../core/error.h"
 #include "qwen3.h"
 #include "qwen3_internal.h"
@@ -19,7 +20,7 @@ void check_step(const CachedStep& s, const Qwen3Config& c, const KvCache& cache)
               ": the KV cache was made for ", cache.config().layers, " layers of kv_dim ", cache.config().kv_dim,
               ", the model has ", c.layers, " of ", c.kv_heads * c.head_dim);
   MEDIX_CHECK(s.T > 0 && s.n_seqs > 0, fn, ": the step has no tokens");
-  MEDIX_CHECK(s.cu_seqlens[0] == 0 && s.cu_seqlens[s.n_seqs] == s.T, fn, ": cu_seqlens must run from 0 to T = ", s.T);
+  check_cu_seqlens(s.cu_seqlens, s.n_seqs + 1, s.T, fn, "cu_seqlens");
   std::unordered_set<int64_t> seen;
   int64_t blocks = 0;
   for (int64_t i = 0; i < s.n_seqs; ++i) {
@@ -141,7 +142,7 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
   if (R == 0) return;
   // Only the rows whose next token is wanted go through the final norm and the [V, H] head.
   for (int64_t r = 0; r < R; ++r) be_.copy(ws.rows + r * H, x + static_cast<int64_t>(s.logit_rows[r]) * H, H);
-  const float* final_norm = weights_ + params_[1 + c.layers * 11].offset;
+  const float* final_norm = weights_ + params_[final_norm_tensor()].offset;
   be_.rmsnorm_forward(ws.final_xn, ws.final_rstd, ws.rows, final_norm, R, H, c.rms_eps);
   const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
   be_.linear_forward(logits, ws.final_xn, head, nullptr, R, H, c.vocab);

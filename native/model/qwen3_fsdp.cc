@@ -24,7 +24,7 @@ void Qwen3Model::set_full_shard(Communicator& comm) {
   auto fs = std::make_unique<FullShard>(comm, flat_units(numels, keys, comm.size()), n_params_);
   // The layout's order gives the units: embedding, layers, final norm, [tower], [head].
   MEDIX_CHECK(static_cast<int64_t>(fs->units.size()) >= 2 + cfg_.layers && fs->units[0].end_tensor == 1 &&
-                  fs->units[norm_unit()].first_tensor == 1 + 11 * cfg_.layers,
+                  static_cast<size_t>(fs->units[norm_unit()].first_tensor) == final_norm_tensor(),
               "set_full_shard: the parameters do not split into embedding, layers and norm units");
   // This rank's shard of every unit, from the whole weights it has now.
   fs->w.assign(fs->slice_floats, 0.0f);

@@ -22,6 +22,7 @@
 #include <limits>
 #include <vector>
 
+#include "../core/cu_seqlens.h"
 #include "../core/error.h"
 #include "../core/gemm.h"
 #include "../core/threads.h"
@@ -46,10 +47,8 @@ void check_shape(const AttentionShape& s) {
               ", heads ", s.n_heads, ", kv heads ", s.n_kv_heads, ", head_dim ", s.head_dim, ")");
   MEDIX_CHECK(s.n_heads % s.n_kv_heads == 0, "attention: n_heads (", s.n_heads, ") must be a multiple of n_kv_heads (",
               s.n_kv_heads, ")");
-  MEDIX_CHECK(s.cu_seqlens != nullptr && s.n_seqs >= 0, "attention: missing cu_seqlens");
-  MEDIX_CHECK(s.cu_seqlens[0] == 0 && s.cu_seqlens[s.n_seqs] == s.T, "attention: cu_seqlens must run from 0 to T");
-  for (int64_t i = 0; i < s.n_seqs; ++i)
-    MEDIX_CHECK(s.cu_seqlens[i] <= s.cu_seqlens[i + 1], "attention: cu_seqlens must be non-decreasing");
+  MEDIX_CHECK(s.n_seqs >= 0, "attention: n_seqs must be >= 0, got ", s.n_seqs);
+  check_cu_seqlens(s.cu_seqlens, s.n_seqs + 1, s.T, "attention", "cu_seqlens");
 }
 
 int64_t longest_sequence(const AttentionShape& s) {

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../core/cu_seqlens.h"
 #include "../core/error.h"
 
 namespace medix::cpu {
@@ -23,10 +24,8 @@ constexpr double kMaxLowVarKl = 10.0;      // low_var_kl value clamp
 double clamp(double x, double lo, double hi) { return std::min(std::max(x, lo), hi); }
 
 void check_batch(const TokenBatch& b, const char* fn) {
-  MEDIX_CHECK(b.T >= 0 && b.n_seqs >= 0 && b.cu_seqlens && b.mask, fn, ": bad token batch");
-  MEDIX_CHECK(b.cu_seqlens[0] == 0 && b.cu_seqlens[b.n_seqs] == b.T, fn, ": cu_seqlens must run from 0 to T=", b.T);
-  for (int64_t i = 0; i < b.n_seqs; ++i)
-    MEDIX_CHECK(b.cu_seqlens[i] <= b.cu_seqlens[i + 1], fn, ": cu_seqlens must be non-decreasing");
+  MEDIX_CHECK(b.T >= 0 && b.n_seqs >= 0 && b.mask, fn, ": bad token batch");
+  check_cu_seqlens(b.cu_seqlens, b.n_seqs + 1, b.T, fn, "cu_seqlens");
 }
 
 // weight[t] = d(aggregate)/d(x_t):
