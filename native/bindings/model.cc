@@ -274,12 +274,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Env env = info.Env();
     const std::string fn = std::string(kCls) + ".optimizerStep";
     Napi::Object o = js::object(info[0], fn, "options");
-    AdamWConfig cfg;
+    AdamWConfig cfg;  // its defaults (adamw.h) for the keys not given
     cfg.lr = static_cast<float>(js::number(o, "lr", fn));
-    cfg.beta1 = static_cast<float>(js::number_or(o, "beta1", fn, 0.9));
-    cfg.beta2 = static_cast<float>(js::number_or(o, "beta2", fn, 0.999));
-    cfg.eps = static_cast<float>(js::number_or(o, "eps", fn, 1e-8));
-    cfg.weight_decay = static_cast<float>(js::number_or(o, "weightDecay", fn, 1e-2));
+    cfg.beta1 = static_cast<float>(js::number_or(o, "beta1", fn, cfg.beta1));
+    cfg.beta2 = static_cast<float>(js::number_or(o, "beta2", fn, cfg.beta2));
+    cfg.eps = static_cast<float>(js::number_or(o, "eps", fn, cfg.eps));
+    cfg.weight_decay = static_cast<float>(js::number_or(o, "weightDecay", fn, cfg.weight_decay));
     const float max_norm = static_cast<float>(js::number_or(o, "maxGradNorm", fn, 0));
     if (cfg.lr < 0 || cfg.beta1 < 0 || cfg.beta1 >= 1 || cfg.beta2 < 0 || cfg.beta2 >= 1 || cfg.eps <= 0 ||
         cfg.weight_decay < 0)

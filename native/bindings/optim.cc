@@ -31,15 +31,15 @@ float hyper(const Napi::Object& o, const char* key, const std::string& fn, doubl
 Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
   const std::string fn = "adamwStep";
   const Napi::Object o = js::object(info[4], fn, "options");
-  AdamWConfig cfg;
+  AdamWConfig cfg;  // its defaults (adamw.h) for the keys not given
   const double lr = js::number(o, "lr", fn);  // required
   if (lr < 0) range_error(info.Env(), fn + ": option 'lr' must be >= 0");
   cfg.lr = static_cast<float>(lr);
-  cfg.beta1 = hyper(o, "beta1", fn, 0.9, 0.0, 1.0, true);
-  cfg.beta2 = hyper(o, "beta2", fn, 0.999, 0.0, 1.0, true);
-  cfg.eps = hyper(o, "eps", fn, 1e-8, 0.0, 1e6, false);
+  cfg.beta1 = hyper(o, "beta1", fn, cfg.beta1, 0.0, 1.0, true);
+  cfg.beta2 = hyper(o, "beta2", fn, cfg.beta2, 0.0, 1.0, true);
+  cfg.eps = hyper(o, "eps", fn, cfg.eps, 0.0, 1e6, false);
   if (!(cfg.eps > 0)) range_error(info.Env(), fn + ": option 'eps' must be > 0");
-  cfg.weight_decay = hyper(o, "weightDecay", fn, 1e-2, 0.0, 1e6, false);
+  cfg.weight_decay = hyper(o, "weightDecay", fn, cfg.weight_decay, 0.0, 1e6, false);
   const int64_t step = js::integer(o, "step", fn, 1, int64_t(1) << 53);
   const bool decay = js::boolean_or(o, "decay", fn, true);
   const js::View<float> p = js::f32(info[0], fn, "p", -1, nullptr, kFinite);

@@ -5,6 +5,7 @@
 
 namespace medix {
 
+// The defaults are torch.optim.AdamW's; src/engine/adamw-defaults.ts holds the same for TypeScript.
 struct AdamWConfig {
   float lr = 1e-6f;
   float beta1 = 0.9f, beta2 = 0.999f;

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { LOGGERS } from '../train/loggers/types.js';
 import { rewardConfigSchema } from '../reward/config.js';
 import { ADVANTAGE_ESTIMATORS } from '../rl/advantages.js';
+import { ADAMW_DEFAULTS } from '../engine/adamw-defaults.js';
 
 /** Where a model runs (checked at start-up by src/engine/device.ts). */
 export const DEVICES = ['cpu', 'cuda'] as const;
@@ -120,8 +121,8 @@ export const algorithmConfigSchema = z
 const optimConfigSchema = z
   .object({
     lr: z.number().positive().default(1e-6),
-    betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.999]),
-    weight_decay: z.number().min(0).default(1e-2),
+    betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([ADAMW_DEFAULTS.beta1, ADAMW_DEFAULTS.beta2]),
+    weight_decay: z.number().min(0).default(ADAMW_DEFAULTS.weightDecay),
     /** Warm-up steps; when absent, lr_warmup_ratio × the run's optimizer steps. */
     lr_warmup_steps: nonNegativeInt.optional(),
     lr_warmup_ratio: z.number().min(0).max(1).default(0),

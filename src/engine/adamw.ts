@@ -5,13 +5,13 @@ import { native } from './native.js';
 
 export interface AdamWStepOptions {
   lr: number;
-  /** First-moment decay, in [0, 1); default 0.9. */
+  /** First-moment decay, in [0, 1). Defaults of this and the next three: ADAMW_DEFAULTS (adamw-defaults.ts). */
   beta1?: number;
-  /** Second-moment decay, in [0, 1); default 0.999. */
+  /** Second-moment decay, in [0, 1). */
   beta2?: number;
-  /** Added to the bias-corrected sqrt(v); > 0, default 1e-8. */
+  /** Added to the bias-corrected sqrt(v); > 0. */
   eps?: number;
-  /** Decoupled weight decay: p *= 1 − lr·weightDecay before the update; default 0.01. */
+  /** Decoupled weight decay: p *= 1 − lr·weightDecay before the update. */
   weightDecay?: number;
   /** 1-based step number (bias correction uses beta^step). */
   step: number;

@@ -1,4 +1,5 @@
 // AdamW over a whole model: global-norm clipping, non-finite check, decoupled weight decay.
+import { ADAMW_DEFAULTS } from './adamw-defaults.js';
 import type { Model, StepResult } from './model.js';
 
 export interface AdamWOptions {
@@ -35,13 +36,13 @@ export class AdamW {
    * (learning-rate schedules).
    */
   step(lr = this.options.lr): Promise<StepResult> {
-    const [beta1, beta2] = this.options.betas ?? [0.9, 0.999];
+    const [beta1, beta2] = this.options.betas ?? [ADAMW_DEFAULTS.beta1, ADAMW_DEFAULTS.beta2];
     return this.model.optimizerStep({
       lr,
       beta1,
       beta2,
-      eps: this.options.eps ?? 1e-8,
-      weightDecay: this.options.weightDecay ?? 1e-2,
+      eps: this.options.eps ?? ADAMW_DEFAULTS.eps,
+      weightDecay: this.options.weightDecay ?? ADAMW_DEFAULTS.weightDecay,
       maxGradNorm: this.options.maxGradNorm ?? 0,
       decay: this.decay,
     });

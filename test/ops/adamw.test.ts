@@ -2,6 +2,7 @@
 // the sum of squares (value, thread-count independence, non-finite detection), scaling, bad input.
 import t from 'tap';
 
+import { ADAMW_DEFAULTS } from '../../src/engine/adamw-defaults.js';
 import { adamwStep, scaleInPlace, sumSquares, type AdamWStepOptions } from '../../src/engine/adamw.js';
 import { setThreads, threads } from '../../src/engine/system.js';
 import { assertClose, randn, rng } from '../helpers/numeric.js';
@@ -126,4 +127,16 @@ t.test('bad input throws a clear error', async (t) => {
   t.throws(() => adamwStep(a(), a(), a(), a(), { ...o, decay: 'yes' as unknown as boolean }), /adamwStep: option 'decay' must be a boolean/);
   t.throws(() => sumSquares(new Float64Array(2) as unknown as Float32Array), /sumSquares: g must be a Float32Array/);
   t.throws(() => scaleInPlace(a(), NaN), /scaleInPlace: s must be finite/);
+});
+
+t.test('the native defaults are ADAMW_DEFAULTS: a step without them equals one that gives them', async (t) => {
+  const fresh = () => [randn(64, rng(1)), randn(64, rng(2)), new Float32Array(64), new Float32Array(64)];
+  const [p1, g1, m1, v1] = fresh();
+  const [p2, g2, m2, v2] = fresh();
+  adamwStep(p1, g1, m1, v1, { lr: 0.1, step: 1 });
+  adamwStep(p2, g2, m2, v2, { lr: 0.1, step: 1, ...ADAMW_DEFAULTS });
+  t.same([p1, m1, v1], [p2, m2, v2]);
+  const [p3, g3, m3, v3] = fresh();
+  adamwStep(p3, g3, m3, v3, { lr: 0.1, step: 1, ...ADAMW_DEFAULTS, beta2: 0.5 });
+  t.notSame(v3, v1, 'and a different value changes the step');
 });
