@@ -1,12 +1,12 @@
 // The images of training rows as a Qwen3-VL model takes them. Each row's images are preprocessed
 // (decoded, smart-resized within data.min_pixels / max_pixels, patchified) on the image pool's worker
 // threads, once per row and step: the same pixels then reach the rollouts, the old and reference
-// log-probs and the update, and forget() lets them go when the step is over. The chat template
-// writes one image placeholder token per image; expandImageTokens widens each to the image's
-// merged-patch count, as the Hugging Face processor does before the model sees the prompt.
+// log-probs and the update, and forget() lets them go when the step is over. A row's prompt ids come
+// with each image's pads already widened to the count its header size gives (PromptFormatter, so
+// that prompt lengths are exact when rows are filtered); checkImageTokens holds them to the pixels.
 import type { RlSample } from '../data/index.js';
 import type { GeneratedSample } from '../generate/types.js';
-import type { ProcessedImage } from '../model/vision/image-processor.js';
+import { type ProcessedImage, visualTokenCount } from '../model/vision/image-processor.js';
 import type { ImagePool } from '../model/vision/image-pool.js';
 import type { RopeIndexOptions } from '../model/vision/rope-index.js';
 
@@ -35,17 +35,21 @@ export class RowImages {
   }
 }
 
-/** Each image placeholder token of `ids` widened to its image's t*h*w/merge^2 tokens, images taken in order. */
-export function expandImageTokens(ids: readonly number[], images: readonly ProcessedImage[], o: RopeIndexOptions): number[] {
-  const placeholders = ids.filter((id) => id === o.imageTokenId).length;
-  if (placeholders !== images.length)
-    throw new Error(`the prompt has ${placeholders} image placeholder token(s) but ${images.length} image(s)`);
-  let image = 0;
-  return ids.flatMap((id) => {
-    if (id !== o.imageTokenId) return [id];
-    const [t, h, w] = images[image++].grid;
-    return new Array<number>((t * h * w) / (o.merge * o.merge)).fill(id);
+/**
+ * Throws unless the runs of image tokens in `ids` are, in order, exactly the merged-patch counts of
+ * `images` as preprocessed (a header that disagrees with the decoded image, say, would otherwise give
+ * the model pixels for other positions). `what` names the row.
+ */
+export function checkImageTokens(ids: readonly number[], images: readonly ProcessedImage[], o: RopeIndexOptions, what: string): void {
+  const runs: number[] = [];
+  ids.forEach((id, i) => {
+    if (id !== o.imageTokenId) return;
+    if (i > 0 && ids[i - 1] === o.imageTokenId) runs[runs.length - 1]++;
+    else runs.push(1);
   });
+  const want = images.map((im) => visualTokenCount(im, o.merge));
+  if (runs.length !== want.length || runs.some((n, k) => n !== want[k]))
+    throw new Error(`${what}: the prompt holds image token runs [${runs.join(', ')}] but the preprocessed images take [${want.join(', ')}]`);
 }
 
 /**

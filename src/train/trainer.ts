@@ -58,7 +58,7 @@ import { RunLog } from './run-log.js';
 import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
 import { ropeIndexOptionsOf } from './experience.js';
-import { expandImageTokens, RowImages, withoutImageToken } from './row-images.js';
+import { checkImageTokens, RowImages, withoutImageToken } from './row-images.js';
 import { ImagePool } from '../model/vision/image-pool.js';
 import { readImageProcessorConfig, type ProcessedImage } from '../model/vision/image-processor.js';
 
@@ -166,13 +166,14 @@ export class Trainer {
     private readonly images: RowImages | null,
   ) {}
 
-  /** A row's prompt as the model takes it: image placeholders widened to the row's preprocessed images. */
+  /** A row's prompt as the model takes it, with the row's preprocessed images (their tokens checked against the prompt). */
   private async modelInputs(row: RlSample): Promise<{ promptIds: number[]; images: ProcessedImage[] }> {
     const vision = ropeIndexOptionsOf(this.model.config);
     const ids = this.prompts.promptIds(row);
     if (!this.images || !vision) return { promptIds: ids, images: [] };
     const images = await this.images.of(row);
-    return { promptIds: expandImageTokens(ids, images, vision), images };
+    checkImageTokens(ids, images, vision, row.id);
+    return { promptIds: ids, images };
   }
 
   static async create(cfg: TrainingConfig, o: TrainRunOptions = {}): Promise<Trainer> {

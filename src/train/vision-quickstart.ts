@@ -40,7 +40,7 @@ export async function writeVisionQuickstartInputs(configFile: string, dir: strin
 
 export async function runVisionQuickstart(configFile: string, o: VisionQuickstartOptions = {}): Promise<VisionQuickstartSummary> {
   const inputs = o.inputsDir ?? resolve(configDir(configFile), '../runs/quickstart-vision-inputs');
-  const paths = await writeVisionQuickstartInputs(configFile, inputs, { train: o.trainPerKind ?? 16, heldout: o.heldoutPerKind ?? 12 });
+  const paths = await writeVisionQuickstartInputs(configFile, inputs, { train: o.trainPerKind ?? 128, heldout: o.heldoutPerKind ?? 24 });
   const cfg = loadTrainingConfig(configFile, [...paths, ...(o.overrides ?? [])]);
   const trainer = await Trainer.create(cfg, { baseDir: configDir(configFile), log: o.log });
   const s = await trainer.run();

@@ -5,7 +5,8 @@ import t from 'tap';
 import { Model, type Qwen3Config } from '../../src/engine/model.js';
 import { MODEL_PRESETS } from '../../src/model/presets.js';
 import { packExperience } from '../../src/train/experience.js';
-import { expandImageTokens } from '../../src/train/row-images.js';
+import { visualTokenCount } from '../../src/model/vision/image-processor.js';
+import { expandImagePads } from '../../src/tokenizer/image-pads.js';
 import { randn, rng, sameBits } from '../helpers/numeric.js';
 
 const IMAGE = 7;
@@ -32,7 +33,7 @@ t.test('image patches add the tower to the plan; recompute plans less for it', a
 
 t.test("with recompute the tower's gradients are bit-identical", async (t) => {
   const images = [{ grid: [1, 4, 4] as [number, number, number], pixels: randn(16 * 1536, rng(1)) }];
-  const exp = { promptIds: expandImageTokens([1, 2, IMAGE, 3], images, { imageTokenId: IMAGE, merge: 2 }), images, responseIds: [20, 21, 22] };
+  const exp = { promptIds: expandImagePads([1, 2, IMAGE, 3], IMAGE, [visualTokenCount(images[0], 2)]), images, responseIds: [20, 21, 22] };
   const grads = async (recompute: boolean) => {
     const model = Model.create(config, { seed: 2, recompute });
     const { batch } = packExperience([exp], { imageTokenId: IMAGE, merge: 2 });

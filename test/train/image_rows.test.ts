@@ -8,9 +8,10 @@ import { Model, type Qwen3Config } from '../../src/engine/model.js';
 import { AdamW } from '../../src/engine/optimizer.js';
 import { createGenerationEngine } from '../../src/generate/engine.js';
 import { MODEL_PRESETS } from '../../src/model/presets.js';
-import type { ProcessedImage } from '../../src/model/vision/image-processor.js';
+import { type ProcessedImage, visualTokenCount } from '../../src/model/vision/image-processor.js';
 import { packExperience, type Experience } from '../../src/train/experience.js';
-import { expandImageTokens, withoutImageToken } from '../../src/train/row-images.js';
+import { checkImageTokens, withoutImageToken } from '../../src/train/row-images.js';
+import { expandImagePads } from '../../src/tokenizer/image-pads.js';
 import { computeLogprobs, sftUpdate } from '../../src/train/update.js';
 import { closeness, randn, rng, sameBits } from '../helpers/numeric.js';
 
@@ -26,9 +27,10 @@ function image(h: number, w: number, seed: number): ProcessedImage {
   return { grid: [1, h, w], pixels: randn(h * w * 3 * 2 * 16 * 16, rng(seed)) };
 }
 
-/** Prompt ids around one placeholder per image, widened as the trainer widens them. */
+/** Prompt ids around one pad per image, widened as the chat prompt's encoder widens them. */
 function prompt(images: ProcessedImage[]): number[] {
-  return expandImageTokens([1, 2, ...images.flatMap(() => [3, IMAGE, 4]), 5], images, vision);
+  const counts = images.map((im) => visualTokenCount(im, vision.merge));
+  return expandImagePads([1, 2, ...images.flatMap(() => [3, IMAGE, 4]), 5], IMAGE, counts);
 }
 
 function samples(): Experience[] {
@@ -40,9 +42,11 @@ function samples(): Experience[] {
   ];
 }
 
-t.test('expandImageTokens widens each placeholder to its image and counts them', async (t) => {
-  t.same(expandImageTokens([1, IMAGE, 2, IMAGE], [image(4, 4, 1), image(2, 4, 2)], vision), [1, IMAGE, IMAGE, IMAGE, IMAGE, 2, IMAGE, IMAGE]);
-  t.throws(() => expandImageTokens([1, IMAGE], [], vision), /1 image placeholder token\(s\) but 0 image\(s\)/);
+t.test("checkImageTokens holds a prompt's image token runs to the preprocessed images", async (t) => {
+  const images = [image(4, 4, 1), image(2, 4, 2)];
+  t.doesNotThrow(() => checkImageTokens([1, IMAGE, IMAGE, IMAGE, IMAGE, 2, IMAGE, IMAGE], images, vision, 'row 1'));
+  t.throws(() => checkImageTokens([1, IMAGE, 2, IMAGE], images, vision, 'row 2'), /row 2: the prompt holds image token runs \[1, 1\] but the preprocessed images take \[4, 2\]/);
+  t.throws(() => checkImageTokens([1, IMAGE, IMAGE, IMAGE, IMAGE, 2], images, vision, 'row 3'), /runs \[4\] but .* take \[4, 2\]/);
 });
 
 t.test('a packed micro-batch gives every sample the log-probs it gets alone, images and positions in order', async (t) => {
