@@ -32,6 +32,7 @@ __device__ inline int64_t sequence_of(const int32_t* cu, int64_t n_seqs, int64_t
 struct Dims {
   int64_t T, H, KV, n_seqs;
   float scale;
+  bool causal;  // false: every key of the sequence is visible (the vision tower)
 };
 
 // Lane `lane` holds elements c*32 + lane, c < kPer, of a head_dim = 32 kPer row.
@@ -58,11 +59,11 @@ __global__ void attention_forward_kernel(float* out, float* lse, const float* q,
   const int lane = threadIdx.x % 32;
   if (w >= d.T * d.H) return;
   const int64_t t = w / d.H, h = w % d.H, kvh = h / (d.H / d.KV);
-  const int64_t start = cu[sequence_of(cu, d.n_seqs, t)];
+  const int64_t seq = sequence_of(cu, d.n_seqs, t), start = cu[seq], last = d.causal ? t : cu[seq + 1] - 1;
   float qv[kPer], acc[kPer] = {};
   load_row(qv, q + w * D, lane);
   float m = -INFINITY, l = 0.0f;
-  for (int64_t j = start; j <= t; ++j) {
+  for (int64_t j = start; j <= last; ++j) {
     const float s = d.scale * row_dot(qv, k + (j * d.KV + kvh) * D, lane);
     const float m_new = fmaxf(m, s);
     const float correction = expf(m - m_new), p = expf(s - m_new);  // exp(-inf) = 0 on the first key
@@ -87,14 +88,14 @@ __global__ void attention_dq_kernel(float* dq, float* delta, const float* dout, 
   const int lane = threadIdx.x % 32;
   if (w >= d.T * d.H) return;
   const int64_t t = w / d.H, h = w % d.H, kvh = h / (d.H / d.KV);
-  const int64_t start = cu[sequence_of(cu, d.n_seqs, t)];
+  const int64_t seq = sequence_of(cu, d.n_seqs, t), start = cu[seq], last = d.causal ? t : cu[seq + 1] - 1;
   float qv[kPer], dov[kPer], acc[kPer] = {};
   load_row(qv, q + w * D, lane);
   load_row(dov, dout + w * D, lane);
   const float dl = row_dot(dov, out + w * D, lane);
   if (lane == 0) delta[w] = dl;
   const float l = lse[w];
-  for (int64_t j = start; j <= t; ++j) {
+  for (int64_t j = start; j <= last; ++j) {
     const float* kj = k + (j * d.KV + kvh) * D;
     const float p = expf(d.scale * row_dot(qv, kj, lane) - l);
     const float ds = p * (row_dot(dov, v + (j * d.KV + kvh) * D, lane) - dl);
@@ -106,7 +107,7 @@ __global__ void attention_dq_kernel(float* dq, float* delta, const float* dout, 
 }
 
 // One warp per (key token j, kv head): dK and dV over the query heads sharing it and the queries
-// i >= j of its sequence, heads then queries in order.
+// of its sequence that see it (i >= j when causal, all otherwise), heads then queries in order.
 template <int kPer>
 __global__ void attention_dkv_kernel(float* dk, float* dv, const float* delta, const float* dout, const float* lse,
                                      const float* q, const float* k, const float* v, const int32_t* cu, Dims d) {
@@ -115,12 +116,12 @@ __global__ void attention_dkv_kernel(float* dk, float* dv, const float* delta, c
   const int lane = threadIdx.x % 32;
   if (w >= d.T * d.KV) return;
   const int64_t j = w / d.KV, kvh = w % d.KV, group = d.H / d.KV;
-  const int64_t end = cu[sequence_of(cu, d.n_seqs, j) + 1];
+  const int64_t seq = sequence_of(cu, d.n_seqs, j), first = d.causal ? j : cu[seq], end = cu[seq + 1];
   float kj[kPer], vv[kPer], dk_acc[kPer] = {}, dv_acc[kPer] = {};
   load_row(kj, k + w * D, lane);
   load_row(vv, v + w * D, lane);
   for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-    for (int64_t i = j; i < end; ++i) {
+    for (int64_t i = first; i < end; ++i) {
       const int64_t row = i * d.H + h;
       const float* qi = q + row * D;
       const float* doi = dout + row * D;
@@ -153,7 +154,7 @@ Dims check_shape(const AttentionShape& s, const char* fn) {
   MEDIX_CHECK(s.cu_seqlens[0] == 0 && s.cu_seqlens[s.n_seqs] == s.T, fn, ": cu_seqlens must run from 0 to T");
   for (int64_t i = 0; i < s.n_seqs; ++i)
     MEDIX_CHECK(s.cu_seqlens[i] <= s.cu_seqlens[i + 1], fn, ": cu_seqlens must be non-decreasing");
-  return {s.T, s.n_heads, s.n_kv_heads, s.n_seqs, s.scale};
+  return {s.T, s.n_heads, s.n_kv_heads, s.n_seqs, s.scale, s.causal};
 }
 
 // Calls launch(std::integral_constant<int, head_dim / 32>).

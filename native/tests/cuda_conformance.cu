@@ -562,54 +562,7 @@ void logprob_case(Context& ctx, int64_t T, int64_t hidden, int64_t vocab, float 
       {{"logp", kGemm}, {"entropy", kGemm}, {"lse", kGemm}, {"dhidden", kGemm}, {"dhead", kGemm}});
 }
 
-// ---- causal GQA attention over packed sequences ------------------------------------------------
-void attention_case(Context& ctx, const std::vector<int32_t>& cu, int64_t heads, int64_t kv_heads,
-                    int64_t head_dim) {
-  Rng rng(20);
-  AttentionShape s;
-  s.T = cu.back();
-  s.n_heads = heads;
-  s.n_kv_heads = kv_heads;
-  s.head_dim = head_dim;
-  s.cu_seqlens = cu.data();
-  s.n_seqs = static_cast<int64_t>(cu.size()) - 1;
-  s.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  const int64_t nq = s.T * heads * head_dim, nkv = s.T * kv_heads * head_dim;
-  const std::vector<float> q = random_floats(rng, nq, -2, 2), k = random_floats(rng, nkv, -2, 2);
-  const std::vector<float> v = random_floats(rng, nkv, -1, 1), dout = random_floats(rng, nq, -1, 1);
-  const std::vector<float> dq0 = random_floats(rng, nq, -1, 1), dk0 = random_floats(rng, nkv, -1, 1);
-  const std::vector<float> dv0 = random_floats(rng, nkv, -1, 1);
-  std::string seqs;
-  for (size_t i = 1; i < cu.size(); ++i) seqs += (i > 1 ? "," : "") + std::to_string(cu[i] - cu[i - 1]);
-  run_case(
-      ctx, "attention",
-      to_string_shape({{"T", s.T}, {"heads", heads}, {"kv_heads", kv_heads}, {"head_dim", head_dim}}) +
-          " seqs=" + seqs,
-      [&] {
-        std::vector<float> out(nq), lse(s.T * heads), dq = dq0, dk = dk0, dv = dv0;
-        cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), s);
-        cpu::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), out.data(), lse.data(), q.data(),
-                                k.data(), v.data(), s);
-        return Outputs{{"out", std::move(out)}, {"lse", std::move(lse)}, {"dq", std::move(dq)},
-                       {"dk", std::move(dk)}, {"dv", std::move(dv)}};
-      },
-      [&](GpuTimer& timer) {
-        DeviceBuffer<int32_t> d_cu(cu);
-        DeviceBuffer<float> d_q(q), d_k(k), d_v(v), d_dout(dout), d_dq(dq0), d_dk(dk0), d_dv(dv0);
-        DeviceBuffer<float> d_out(nq), d_lse(s.T * heads);
-        timer.start();
-        cuda::attention_forward(d_out.get(), d_lse.get(), d_q.get(), d_k.get(), d_v.get(), d_cu.get(), s);
-        cuda::attention_backward(d_dq.get(), d_dk.get(), d_dv.get(), d_dout.get(), d_out.get(), d_lse.get(),
-                                 d_q.get(), d_k.get(), d_v.get(), d_cu.get(), s);
-        timer.stop();
-        return Outputs{{"out", d_out.to_host()}, {"lse", d_lse.to_host()}, {"dq", d_dq.to_host()},
-                       {"dk", d_dk.to_host()}, {"dv", d_dv.to_host()}};
-      },
-      // The forward is a softmax-weighted sum (online on the GPU, two-pass on the CPU): GEMM-like
-      // rounding. Gradients sum up to T products of differences (dP - delta): kGemm's atol, with a
-      // looser element-wise term for the many near-zero entries.
-      {{"out", kGemm}, {"lse", kGemm}, {"dq", kAttentionGrad}, {"dk", kAttentionGrad}, {"dv", kAttentionGrad}});
-}
+#include "conformance_attention_cases.h"
 
 // ---- the harness itself must be able to fail ----------------------------------------------------
 void harness_self_test(Context& ctx) {
@@ -693,15 +646,7 @@ void run_all(Context& ctx) {
       if (big) linear_blas_case(ctx, missing, true, 2048, 2048, 6144);
     }
   }
-  if (wanted(ctx, "attention")) {
-    attention_case(ctx, {0, 5, 5, 13}, 4, 2, 32);  // an empty sequence in the middle
-    attention_case(ctx, {0, 9}, 2, 1, 64);
-    attention_case(ctx, {0, 3, 7}, 2, 2, 128);
-    if (big) {
-      attention_case(ctx, {0, 2048}, 16, 8, 128);
-      attention_case(ctx, {0, 300, 1324, 2048}, 16, 8, 128);
-    }
-  }
+  if (wanted(ctx, "attention")) attention_cases(ctx, big);
   if (wanted(ctx, "logprob")) {
     logprob_case(ctx, 9, 16, 100, 0.7f, 4, 32, true);
     logprob_case(ctx, 9, 16, 100, 1.0f, 1024, 2048, false);
