@@ -8,6 +8,7 @@ import { LOGGERS } from '../train/loggers/types.js';
 import { rewardConfigSchema } from '../reward/config.js';
 import { ADVANTAGE_ESTIMATORS } from '../rl/advantages.js';
 import { ADAMW_DEFAULTS } from '../engine/adamw-defaults.js';
+import { checkFsdpKeys, fsdpConfigSchema } from './fsdp-schema.js';
 
 /** Where a model runs (checked at start-up by src/engine/device.ts). */
 export const DEVICES = ['cpu', 'cuda'] as const;
@@ -160,6 +161,8 @@ export const actorConfigSchema = z
     optim: optimConfigSchema.prefault({}),
     /** Where the policy (and the reference, which follows it) trains: cpu, or cuda (src/engine/device.ts). */
     device: z.enum(DEVICES).default('cpu'),
+    /** EasyR1's FSDP keys (src/config/fsdp-schema.ts). */
+    fsdp: fsdpConfigSchema.prefault({}),
   })
   .strict();
 
@@ -285,6 +288,7 @@ export const trainingConfigSchema = z
       fail(['worker', 'rollout', 'n'], `adv_estimator ${c.algorithm.adv_estimator} compares responses to the same prompt: n must be >= 2`);
     }
     checkKlKeys(c, fail);
+    checkFsdpKeys(actor.fsdp, fail);
     checkRolloutRounds(c, fail);
     if (c.algorithm.filter_low >= c.algorithm.filter_high) fail(['algorithm', 'filter_low'], `must be < algorithm.filter_high (${c.algorithm.filter_high})`);
     if (c.algorithm.overlong_buffer.enable && c.algorithm.overlong_buffer.len > c.data.max_response_length) {

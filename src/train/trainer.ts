@@ -177,6 +177,14 @@ export class Trainer {
   }
 
   static async create(cfg: TrainingConfig, o: TrainRunOptions = {}): Promise<Trainer> {
+    // The sharded engine (src/engine/full-shard.ts) is not wired into rollouts, the reference policy
+    // and checkpoints yet; training with ZeRO-1 instead would use N times the memory the user asked for.
+    if (cfg.worker.actor.fsdp.enable_full_shard) {
+      throw new Error(
+        'worker.actor.fsdp.enable_full_shard: full sharding in medix train is not supported yet; ' +
+          'remove the key for per-tensor optimizer sharding (ZeRO-1), or use fullShard() from TypeScript',
+      );
+    }
     const w = world();
     const log = w.isRoot ? (o.log ?? ((m: string) => console.error(m))) : () => {};
     const base = o.baseDir ?? process.cwd();
