@@ -148,7 +148,7 @@ async function main(): Promise<number> {
   console.log('');
   printTable(records);
   if (args.json) {
-    fs.writeFileSync(args.json, JSON.stringify(records, null, 2) + '\n');
+    fs.writeFileSync(args.json, `${JSON.stringify(records, null, 2)}\n`);
     console.log(`\nwrote ${records.length} records to ${args.json}`);
   }
   return failed ? 1 : 0;

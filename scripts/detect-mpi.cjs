@@ -23,7 +23,7 @@ function flags() {
   if (process.env.MEDIX_NO_MPI === '1') return null;
   const compile = wrapperFlags('compile');
   const link = wrapperFlags('link');
-  if (!compile || !link || !link.some((w) => /^-lmpi/.test(w))) return null;
+  if (!compile || !link?.some((w) => /^-lmpi/.test(w))) return null;
   // An rpath for each library folder, so the addon finds libmpi however the loader is configured.
   const rpath = link.filter((w) => w.startsWith('-L')).map((w) => `-Wl,-rpath,${w.slice(2)}`);
   return { compile: compile.filter((w) => w.startsWith('-I') || w.startsWith('-D')), link: [...link, ...rpath, '-ldl'] };

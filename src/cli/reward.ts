@@ -43,7 +43,7 @@ export function registerReward(program: Command): void {
       }
       const records: string[] = [];
       try {
-        for (const p of pending) records.push((await p) + '\n');
+        for (const p of pending) records.push(`${await p}\n`);
       } finally {
         await reward.close();
       }

@@ -18,7 +18,7 @@ function plain(v: unknown): unknown {
 }
 
 export function readArrowRecords(file: string): RecordOrFault[] {
-  let table;
+  let table: ReturnType<typeof tableFromIPC>;
   try {
     table = tableFromIPC(readFileSync(file));
   } catch (e) {

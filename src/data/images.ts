@@ -52,7 +52,7 @@ export class ImageFault extends Error {
 /** True when `child` is `dir` or lies below it (both absolute and normalised). */
 function isInside(dir: string, child: string): boolean {
   const rel = relative(dir, child);
-  return rel === '' || (!rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel));
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
 }
 
 /**

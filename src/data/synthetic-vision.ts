@@ -131,7 +131,7 @@ export async function writeVisionDataset(dir: string, o: VisionDatasetOptions): 
         writeFileSync(join(dir, image), png);
         rows.push(JSON.stringify({ id: `${split}-${kind.name}-${i}`, problem: kind.question, solution: `${kind.tag} ${kind.answers[which]}`, images: [image] }));
       }
-    writeFileSync(files[split], rows.join('\n') + '\n');
+    writeFileSync(files[split], `${rows.join('\n')}\n`);
   }
   return files;
 }

@@ -44,7 +44,7 @@ export class ResultsFile<T extends ResultRecord> {
 
   /** One write of one whole line, so concurrent async callers never interleave within a line. */
   append(record: T): void {
-    appendFileSync(this.path, JSON.stringify(record) + '\n');
+    appendFileSync(this.path, `${JSON.stringify(record)}\n`);
     this.records.set(record.key, record);
   }
 

@@ -65,7 +65,7 @@ function recordTotals(dir: string, items: readonly BenchmarkItem[]): void {
   const manifest = readManifest(dir);
   const totals = { ...manifest.totals };
   for (const t of new Set(items.map((it) => it.task))) totals[t] = items.filter((it) => it.task === t).length;
-  atomicWriteFileSync(join(dir, MANIFEST), JSON.stringify({ ...manifest, totals }, null, 2) + '\n');
+  atomicWriteFileSync(join(dir, MANIFEST), `${JSON.stringify({ ...manifest, totals }, null, 2)}\n`);
 }
 
 function claim(dir: string, role: 'candidate' | 'judge', name: string, hasResults: boolean): void {
@@ -74,7 +74,7 @@ function claim(dir: string, role: 'candidate' | 'judge', name: string, hasResult
   const previous = manifest[role];
   if (previous !== undefined && previous !== name && hasResults)
     throw new EvalRunError(`${dir} holds results of ${role} '${previous}', not '${name}': use another --output-dir`);
-  if (previous !== name) atomicWriteFileSync(file, JSON.stringify({ ...manifest, [role]: name }, null, 2) + '\n');
+  if (previous !== name) atomicWriteFileSync(file, `${JSON.stringify({ ...manifest, [role]: name }, null, 2)}\n`);
 }
 
 /** Prints "phase: done/total ..." at most every two seconds and once at the end. */
@@ -91,7 +91,10 @@ function progress(phase: string, total: number, log: (line: string) => void) {
     record(r: ResultRecord) {
       done++;
       if (r.status === 'error') errors++;
-      if (performance.now() - last > 2000 || done === total) (last = performance.now()), print();
+      if (performance.now() - last > 2000 || done === total) {
+        last = performance.now();
+        print();
+      }
     },
   };
 }
@@ -143,7 +146,7 @@ export async function runEval(o: EvalRunOptions): Promise<EvalRunResult> {
     const totals = readManifest(o.outputDir).totals;
     const { rows, scores } = computeScores(generations, judgments, taskNames.length ? taskNames : undefined, totals);
     const table = formatScoreTable(rows, scores);
-    atomicWriteFileSync(join(o.outputDir, SCORES_FILE), JSON.stringify(scores, null, 2) + '\n');
+    atomicWriteFileSync(join(o.outputDir, SCORES_FILE), `${JSON.stringify(scores, null, 2)}\n`);
     atomicWriteFileSync(join(o.outputDir, SCORES_PAGE), renderScorePage(`medix eval: ${o.outputDir}`, rows, scores));
     result.score = { rows, scores, table };
   }

@@ -54,7 +54,10 @@ export function computeScores(
   });
   const row = (task: string, scoring: TaskSpec['scoring']) => {
     let r = rows.get(task);
-    if (!r) rows.set(task, (r = empty(task, scoring)));
+    if (!r) {
+      r = empty(task, scoring);
+      rows.set(task, r);
+    }
     return r;
   };
   for (const t of taskOrder ?? []) rows.set(t, empty(t, 'binary'));
@@ -67,7 +70,10 @@ export function computeScores(
     if (g.status === 'error') r.generationErrors++;
     else if (!j) r.unjudged++;
     else if (j.status === 'error' || j.score === undefined) r.judgeErrors++;
-    else (r.scored++, (r.sum += j.score));
+    else {
+      r.scored++;
+      r.sum += j.score;
+    }
   }
   const out: TaskScoreRow[] = [];
   const tasks: Record<string, number | null> = {};

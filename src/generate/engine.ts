@@ -453,7 +453,7 @@ export class Qwen3GenerationEngine implements GenerationEngine {
     return true;
   }
 
-  private release(r: RequestState, s: SampleState): void {
+  private release(_r: RequestState, s: SampleState): void {
     if (s.seq >= 0) this.gen.free(s.seq);
     s.seq = -1;
   }

@@ -57,7 +57,7 @@ export class JsonlCache<V> {
     if (!this.isValue(value)) throw new TypeError(`cache: refusing to store a value of the wrong shape for key ${key}`);
     this.map.set(key, value);
     if (!this.file) return;
-    const line = (this.needsNewline ? '\n' : '') + JSON.stringify({ key, value }) + '\n';
+    const line = `${(this.needsNewline ? '\n' : '') + JSON.stringify({ key, value })}\n`;
     this.needsNewline = false;
     const file = this.file;
     this.writes = this.writes.then(() =>

@@ -39,7 +39,7 @@ function transposeBatched(src: Float32Array, dst: Float32Array, n: number, rows:
 export function fusedTransposed(shapes: Map<string, number[]>, params: Map<string, ParamInfo>): boolean {
   for (const [name, shape] of shapes) {
     const m = FUSED.exec(name);
-    if (!m || m[2] !== 'down') continue;
+    if (m?.[2] !== 'down') continue;
     const p = params.get(name);
     if (!p) continue;
     const [E, H, I] = p.shape;
@@ -93,7 +93,8 @@ export class ExpertAssembly {
     let slot = this.pending.get(piece.param);
     if (!slot) {
       if (this.done.has(piece.param)) throw new Error(`'${piece.param}' is already complete (an expert tensor twice?)`);
-      this.pending.set(piece.param, (slot = { data: new Float32Array(numel), filled: 0 }));
+      slot = { data: new Float32Array(numel), filled: 0 };
+      this.pending.set(piece.param, slot);
     }
     piece.place(values, slot.data);
     slot.filled += piece.numel;

@@ -108,13 +108,13 @@ export function writeWeightIndex(dir: string, files: readonly { file: string; te
       weightMap[t.name] = file;
       total += tensorBytes(t);
     }
-  atomicWriteFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2) + '\n');
+  atomicWriteFileSync(join(dir, 'model.safetensors.index.json'), `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`);
 }
 
 /** Everything of a model directory but the weights: config.json, generation_config.json, tokenizer and processor files. */
 export function writeModelMetadata(model: Model, dir: string, options: Pick<SaveOptions, 'dtype' | 'config' | 'generationConfig' | 'tokenizerDir'> = {}): void {
   const dtype = options.dtype ?? 'bf16';
-  const json = (name: string, value: unknown) => atomicWriteFileSync(join(dir, name), JSON.stringify(value, null, 2) + '\n');
+  const json = (name: string, value: unknown) => atomicWriteFileSync(join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
   const config = options.config ? withDtype(options.config, dtype) : qwen3HfConfig(model.config, dtype);
   json('config.json', config);
   json('generation_config.json', options.generationConfig ?? generationConfigFrom(config));

@@ -60,7 +60,10 @@ function tickLabels(ticks: number[]): string[] {
 function extent(values: number[]): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const v of values) if (Number.isFinite(v)) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
+  for (const v of values.filter(Number.isFinite)) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
   if (lo === Infinity) return [0, 1];
   if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.5, hi + (Math.abs(hi) || 1) * 0.5];
   return [lo, hi];

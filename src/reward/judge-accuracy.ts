@@ -15,7 +15,7 @@ const SYSTEM =
   'different, broader or vaguer answer does not). Reply with exactly one word: YES or NO.';
 
 export function judgeMessages(prediction: string, reference: string, maxChars: number) {
-  const capped = [...prediction].length > maxChars ? [...prediction].slice(0, maxChars).join('') + ' [truncated]' : prediction;
+  const capped = [...prediction].length > maxChars ? `${[...prediction].slice(0, maxChars).join('')} [truncated]` : prediction;
   return [
     { role: 'system' as const, content: SYSTEM },
     { role: 'user' as const, content: `Reference answer: ${JSON.stringify(reference)}\nPredicted answer: ${JSON.stringify(capped)}\nSame answer? YES or NO.` },
@@ -37,7 +37,7 @@ const HACK_PATTERNS: RegExp[] = [
   /\b(judge|grader|evaluator|assessor|scorer)s?\b/i,
   new RegExp(`\\b(ignore|disregard|forget)\\s+${IGNORE_FILLER}(?:instruction|prompt|rule|direction|guideline)s?\\b`, 'i'),
   /\b(ignore|disregard|forget)\s+(?:(?:all|the|anything|what\s+was|what\s+is)\s+)*(?:above|before|everything)\b/i,
-  /\b(say|answer|respond|reply|output|print|return|write)\s*(?:with|only|just)?\s*[:\-]?\s*["'“‘`]?(yes|correct|true)\b/i,
+  /\b(say|answer|respond|reply|output|print|return|write)\s*(?:with|only|just)?\s*[:-]?\s*["'“‘`]?(yes|correct|true)\b/i,
   /\b(system|developer)\s+(prompt|message|instruction)/i,
   /\bmark(ed)?\s+(this|it|me|the answer)\s+(as\s+)?(correct|right|yes)\b/i,
   /\b(this|my|the)\s+(answer|prediction|response)\s+(is|was|should\s+be)\s+(correct|right|a\s+match)\b/i,

@@ -90,7 +90,10 @@ function chatLogprob(tokenizer: TextTokenizer, tokenId: number, logprob: number,
 function completionLogprobs(tokenizer: TextTokenizer, tokenIds: number[], logprobs: number[], top: number) {
   const tokens = tokenIds.map((id) => tokenizer.decode([id]));
   let offset = 0;
-  const textOffset = tokens.map((tok) => ((offset += tok.length), offset - tok.length));
+  const textOffset = tokens.map((tok) => {
+    offset += tok.length;
+    return offset - tok.length;
+  });
   return { tokens, token_logprobs: logprobs, top_logprobs: top > 0 ? tokens.map((tok, j) => ({ [tok]: logprobs[j] })) : null, text_offset: textOffset };
 }
 

@@ -2,7 +2,7 @@
 // (the pure-JS port of HF tokenizers that transformers.js uses), with the model's chat template.
 import { Tokenizer } from '@huggingface/tokenizers';
 
-import { ChatTemplate } from './chat-template.js';
+import type { ChatTemplate } from './chat-template.js';
 import { TokenizerError } from './error.js';
 import type { JsonObject } from './json-file.js';
 import type { ChatMessage, ChatTemplateOptions, TextTokenizer } from './types.js';

@@ -97,7 +97,7 @@ export function startCheckpoint(runDir: string, step: number): string {
 export function commitCheckpoint(runDir: string, tmp: string, state: StateFile, keep: number): string {
   const root = join(runDir, 'checkpoints');
   const final = join(root, stepDirName(state.trainer.step));
-  atomicWriteFileSync(join(tmp, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+  atomicWriteFileSync(join(tmp, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
   fsyncDir(tmp);
   // A directory of this step already there never verified: a resume starts from the newest checkpoint
   // that does (and load_checkpoint_path refuses a run directory with later ones), so nothing valid is lost.

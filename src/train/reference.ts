@@ -71,7 +71,7 @@ function writeReference(model: Model, dir: string, modelConfig: Record<string, u
   const tmp = join(dirname(dir), `.${basename(dir)}.unchecked-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   saveModel(model, tmp, { dtype: 'f32', config: modelConfig });
-  atomicWriteFileSync(join(tmp, CHECKSUMS), JSON.stringify({ files: checksumFiles(tmp, CHECKSUMS) }, null, 2) + '\n');
+  atomicWriteFileSync(join(tmp, CHECKSUMS), `${JSON.stringify({ files: checksumFiles(tmp, CHECKSUMS) }, null, 2)}\n`);
   renameSync(tmp, dir);
   fsyncDir(dirname(dir));
 }

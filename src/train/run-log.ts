@@ -23,12 +23,12 @@ export class RunLog {
 
   /** Non-finite numbers are written as null (JSON has no NaN) so one bad value never loses a line. */
   metrics(row: MetricsRow): void {
-    appendFileSync(this.metricsFile, JSON.stringify(row, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v)) + '\n');
+    appendFileSync(this.metricsFile, `${JSON.stringify(row, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
     this.backends?.log(row);
   }
 
   samples(rows: SampleRow[]): void {
-    if (rows.length) appendFileSync(this.samplesFile, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    if (rows.length) appendFileSync(this.samplesFile, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
   }
 
   /** Keeps the records of steps <= step (used when resuming from a checkpoint at that step). */
@@ -36,7 +36,7 @@ export class RunLog {
     for (const file of [this.metricsFile, this.samplesFile]) {
       if (!existsSync(file)) continue;
       const keep = readJsonl(file, (row) => row as { step: number }).filter((r) => r.step <= step);
-      atomicWriteFileSync(file, keep.map((r) => JSON.stringify(r) + '\n').join(''));
+      atomicWriteFileSync(file, keep.map((r) => `${JSON.stringify(r)}\n`).join(''));
     }
   }
 

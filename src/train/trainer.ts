@@ -584,7 +584,7 @@ export class Trainer {
     const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, heldout_accuracy_after_sft: this.state.heldoutAccuracyAfterSft ?? null, heldout_accuracy_after_rl: val['val/accuracy_llm'] ?? null, report, logger_failures: backends?.failures ?? {} };
     if (this.world.isRoot) {
       // summary.json first: the report's summary section reads it.
-      atomicWriteFileSync(join(this.runDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+      atomicWriteFileSync(join(this.runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
       atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
     }
     return summary;

@@ -50,6 +50,6 @@ export async function runVisionQuickstart(configFile: string, o: VisionQuickstar
     heldout_image_accuracy_after_rl: s.heldout_accuracy_after_rl,
     image_accuracy_chance: imageAccuracyChance(),
   };
-  atomicWriteFileSync(join(s.run_dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  atomicWriteFileSync(join(s.run_dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   return summary;
 }

@@ -32,10 +32,10 @@ t.test('merge: ratios per shape, gpu name and commit, re-runs replace', needsPyt
     { T: 4096, hidden: 2048, mode: 'forward', ms: 4, peak_bytes: 1000 },
     { T: 4096, hidden: 2048, mode: 'forward_backward', ms: 10, peak_bytes: 4000 },
     { T: 16384, hidden: 2048, mode: 'forward', ms: 8, peak_bytes: 500 }] };
-  writeFileSync(medix, 'progress line\n' + JSON.stringify(medixOut) + '\n');
-  writeFileSync(torch, JSON.stringify({ bench: 'torch_logprob', device: 'NVIDIA H200', torch: '2.11', results: [
+  writeFileSync(medix, `progress line\n${JSON.stringify(medixOut)}\n`);
+  writeFileSync(torch, `${JSON.stringify({ bench: 'torch_logprob', device: 'NVIDIA H200', torch: '2.11', results: [
     { T: 4096, hidden: 2048, mode: 'forward', ms: 10, peak_bytes: 9000 },
-    { T: 4096, hidden: 2048, mode: 'forward_backward', ms: 15, peak_bytes: 32000 }] }) + '\n');
+    { T: 4096, hidden: 2048, mode: 'forward_backward', ms: 15, peak_bytes: 32000 }] })}\n`);
   const out = join(dir, 'results');
   const merge = (commit: string) =>
     py('scripts/device/merge_gpu_bench.py', medix, torch, '--commit', commit, '--out-dir', out, '--date', '2026-12-04');

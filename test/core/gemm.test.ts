@@ -123,7 +123,7 @@ function check(t: Test, c: Case, before: Operands, C: Float32Array, what: string
     }
     for (let j = c.N; j < before.ldc; j++) if (C[i * before.ldc + j] !== SENTINEL) padOk = false;
   }
-  t.ok(worst <= 1, `${what}: within (2K+4)*eps*scale (worst ${worst.toFixed(3)} of tolerance${where ? '; ' + where : ''})`);
+  t.ok(worst <= 1, `${what}: within (2K+4)*eps*scale (worst ${worst.toFixed(3)} of tolerance${where ? `; ${where}` : ''})`);
   t.ok(padOk, `${what}: padding of C past column N untouched`);
 }
 

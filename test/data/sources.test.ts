@@ -84,7 +84,10 @@ t.test('the config takes every layout as train_files; MediX-R1 columns need no r
   const home = hubCache();
   const saved = process.env.HF_HOME;
   process.env.HF_HOME = home;
-  t.teardown(() => (saved === undefined ? delete process.env.HF_HOME : (process.env.HF_HOME = saved)));
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.HF_HOME;
+    else process.env.HF_HOME = saved;
+  });
   const dir = tmp();
   const tok = await loadTokenizer();
   for (const spec of ['medix/tiny@train', shardDir, join(layouts, 'saved')]) {

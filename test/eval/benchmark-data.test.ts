@@ -18,7 +18,7 @@ function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'medix-eval-data-'));
 }
 
-function spec(over: Partial<TaskSpec> & Pick<TaskSpec, 'name'>): TaskSpec {
+function _spec(over: Partial<TaskSpec> & Pick<TaskSpec, 'name'>): TaskSpec {
   return parseTasks(JSON.stringify({ tasks: [{ group: 'llm', scoring: 'binary', answer: { column: 'answer' }, ...over }] }), 'inline.yaml')[0];
 }
 
@@ -66,51 +66,51 @@ t.test('option columns, fixed options, nested prompt fields, own labels and the 
   const dir = tmp();
   writeFileSync(
     join(dir, 'medmcqa.jsonl'),
-    [
+    `${[
       { id: 'm1', question: 'Q1', opa: 'w', opb: 'x', opc: 'y', opd: 'z', cop: 2 },
       { id: 'm2', question: 'Q2', opa: 'w', opb: 'x', opc: 'y', opd: 'z', cop: 0 },
-    ].map((r) => JSON.stringify(r)).join('\n') + '\n',
+    ].map((r) => JSON.stringify(r)).join('\n')}\n`,
   );
   const med = await readBenchmark(task('medmcqa'), dir);
   t.same(med.map((x) => [x.key, x.reference]), [['medmcqa/m1', 'y'], ['medmcqa/m2', 'w']]);
   const pubRow = { QUESTION: 'Does X help?', CONTEXTS: ['Background.', 'Results.'], final_decision: 'maybe', LONG_ANSWER: 'X helped some patients.' };
-  writeFileSync(join(dir, 'pubmedqa.jsonl'), JSON.stringify(pubRow) + '\n');
+  writeFileSync(join(dir, 'pubmedqa.jsonl'), `${JSON.stringify(pubRow)}\n`);
   const [pub] = await readBenchmark(task('pubmedqa'), dir);
   t.equal(pub.prompt, 'Contexts:\nBackground.\n\nQuestion:\nDoes X help?\n\nChoices:\nA. yes\nB. no\nC. maybe', 'the first context paragraph only');
   t.same([pub.id, pub.reference, pub.answerIndex], ['1', 'maybe\nX helped some patients.', undefined], 'decision and long answer');
-  writeFileSync(join(dir, 'pmc_vqa.jsonl'), JSON.stringify({ question: 'Which organ?', choices: ['A:Liver', 'B:Spleen', 'C: Kidney', 'D:Lung'], answer: 'Kidney', image: null }) + '\n');
+  writeFileSync(join(dir, 'pmc_vqa.jsonl'), `${JSON.stringify({ question: 'Which organ?', choices: ['A:Liver', 'B:Spleen', 'C: Kidney', 'D:Lung'], answer: 'Kidney', image: null })}\n`);
   const [pmc] = await readBenchmark(task('pmc_vqa'), dir);
   t.equal(pmc.prompt, 'Which organ?\n\nChoices:\nA. Liver\nB. Spleen\nC. Kidney\nD. Lung', 'labels the data already carries are not doubled');
   t.equal(pmc.reference, 'Kidney');
-  writeFileSync(join(dir, 'pmc_vqa_hard.jsonl'), JSON.stringify({ question: 'Which organ?', answer: 'Kidney', image: null }) + '\n');
+  writeFileSync(join(dir, 'pmc_vqa_hard.jsonl'), `${JSON.stringify({ question: 'Which organ?', answer: 'Kidney', image: null })}\n`);
   const [hard] = await readBenchmark(task('pmc_vqa_hard'), dir);
   t.same([hard.prompt, hard.reference, hard.choices], ['Which organ?', 'Kidney', undefined], 'PMC-VQA hard: open-ended');
   writeFileSync(
     join(dir, 'slake_vqa.jsonl'),
-    [
+    `${[
       { qid: 1, img_name: 'a.png', question: 'Where?', answer: 'Lung', q_lang: 'en' },
       { qid: 2, img_name: 'a.png', question: '哪里?', answer: '肺', q_lang: 'zh' },
-    ].map((r) => JSON.stringify(r)).join('\n') + '\n',
+    ].map((r) => JSON.stringify(r)).join('\n')}\n`,
   );
   const slake = await readBenchmark(task('slake_vqa'), dir);
   t.same(slake.map((x) => x.id), ['1'], 'SLAKE keeps English rows only');
   t.equal(slake[0].imageBaseDir, join(dir, 'imgs'), "SLAKE's images are under imgs/");
-  writeFileSync(join(dir, 'usmle_sa.jsonl'), JSON.stringify({ question: 'Q', options: { A: 'Aspirin', B: 'Heparin' }, answer: 'Heparin' }) + '\n');
+  writeFileSync(join(dir, 'usmle_sa.jsonl'), `${JSON.stringify({ question: 'Q', options: { A: 'Aspirin', B: 'Heparin' }, answer: 'Heparin' })}\n`);
   t.same((await readBenchmark(task('usmle_sa'), dir)).map((x) => [x.reference, x.answerIndex]), [['Heparin', 1]], 'USMLE: the `answer` text');
 });
 
 t.test('a file with other columns is refused naming the task, the file and the missing column', async (t) => {
   const dir = tmp();
   // MedQA as some exports lay it out (question/options/answer_idx), not as the reference reads it.
-  writeFileSync(join(dir, 'medqa.jsonl'), JSON.stringify({ question: 'Q', options: { A: 'a', B: 'b' }, answer_idx: 'A' }) + '\n');
+  writeFileSync(join(dir, 'medqa.jsonl'), `${JSON.stringify({ question: 'Q', options: { A: 'a', B: 'b' }, answer_idx: 'A' })}\n`);
   await t.rejects(readBenchmark(task('medqa'), dir), /^task medqa: .*medqa\.jsonl has no column 'sent1' .*reads sent1, ending0, ending1, ending2, ending3, label/);
-  writeFileSync(join(dir, 'mimic_cxr_report_summarization.jsonl'), JSON.stringify({ findings: 'f', impression: 'i' }) + '\n');
+  writeFileSync(join(dir, 'mimic_cxr_report_summarization.jsonl'), `${JSON.stringify({ findings: 'f', impression: 'i' })}\n`);
   await t.rejects(readBenchmark(task('mimic_cxr_report_summarization'), dir), /task mimic_cxr_report_summarization: .* has no column 'report'/);
 });
 
 t.test('bad rows are named by file, row and field', async (t) => {
   const dir = tmp();
-  const write = (rows: string[]) => writeFileSync(join(dir, 'mmlu_anatomy.jsonl'), rows.join('\n') + '\n');
+  const write = (rows: string[]) => writeFileSync(join(dir, 'mmlu_anatomy.jsonl'), `${rows.join('\n')}\n`);
   const good = JSON.stringify({ question: 'Q', choices: ['a', 'b'], answer: 0 });
   const file = join(dir, 'mmlu_anatomy.jsonl');
   const cases: [string, RegExp][] = [

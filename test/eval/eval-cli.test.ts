@@ -47,7 +47,10 @@ function lines(file: string): Record<string, unknown>[] {
 t.test('three phases over the fixture set: scores, table, page, what was sent', async (t) => {
   const candidate = await startChatServer(candidateAnswer);
   const judge = await startChatServer(scriptedVerdict);
-  t.teardown(async () => (await candidate.close(), await judge.close()));
+  t.teardown(async () => {
+    await candidate.close();
+    await judge.close();
+  });
   const out = mkdtempSync(join(tmpdir(), 'medix-eval-cli-'));
   const { stdout } = await cli([
     'eval', '--tasks', ...Object.keys(EXPECTED), '--data-dir', fixtures, '--output-dir', out,
@@ -120,11 +123,14 @@ t.test('a run killed mid-phase resumes: no duplicate ids, nothing lost, a torn l
   const data = mkdtempSync(join(tmpdir(), 'medix-eval-data-'));
   const N = 24;
   const rows = Array.from({ length: N }, (_, i) => JSON.stringify({ question: `Question ${i}?`, choices: ['alpha', 'beta', 'gamma'], answer: i % 3 }));
-  writeFileSync(join(data, 'mmlu_anatomy.jsonl'), rows.join('\n') + '\n');
+  writeFileSync(join(data, 'mmlu_anatomy.jsonl'), `${rows.join('\n')}\n`);
   // The candidate answers the option text (so the judge is asked); right for even questions.
   const candidate = await startChatServer((b) => (Number(/Question (\d+)/.exec(textOf(b.messages[0]))![1]) % 2 === 0 ? ['alpha', 'beta', 'gamma'][Number(/Question (\d+)/.exec(textOf(b.messages[0]))![1]) % 3] : 'delta'), 120);
   const judge = await startChatServer(scriptedVerdict, 60);
-  t.teardown(async () => (await candidate.close(), await judge.close()));
+  t.teardown(async () => {
+    await candidate.close();
+    await judge.close();
+  });
   const out = mkdtempSync(join(tmpdir(), 'medix-eval-resume-'));
   const common = ['eval', '--tasks', 'mmlu_anatomy', '--data-dir', data, '--output-dir', out, '--model', 'cand', '--model-url', candidate.url, '--judge-url', judge.url, '--judge-model', 'j', '--concurrency', '2', '--judge-concurrency', '2'];
   const gens = join(out, 'generations.jsonl');

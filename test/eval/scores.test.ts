@@ -35,7 +35,10 @@ t.test('failed samples are excluded and counted, then retried by a rerun', async
   const cand = await startChatServer(candidate(state));
   const judgeState = { down: true };
   const judge = await startChatServer((b) => (judgeState.down && textOf(b.messages[1]).includes('Phrenic') ? { status: 503 } : scriptedVerdict(b)));
-  t.teardown(async () => (await cand.close(), await judge.close()));
+  t.teardown(async () => {
+    await cand.close();
+    await judge.close();
+  });
   const out = tmp('medix-eval-retry-');
   const options = {
     outputDir: out,
@@ -79,7 +82,10 @@ t.test('failed samples are excluded and counted, then retried by a rerun', async
 t.test('a sample never generated counts against the total: overall stays null', async (t) => {
   const cand = await startChatServer(candidate({ down: false }));
   const judge = await startChatServer(scriptedVerdict);
-  t.teardown(async () => (await cand.close(), await judge.close()));
+  t.teardown(async () => {
+    await cand.close();
+    await judge.close();
+  });
   const out = tmp('medix-eval-missing-');
   const models = { candidate: new EndpointChatModel('cand', cand.url), judge: new EndpointChatModel('judge', judge.url) };
   await runEval({ outputDir: out, phases: ['generate', 'evaluate'], tasks, dataDir: fixtures, ...models });
@@ -136,8 +142,8 @@ t.test('the score page renders in headless Chromium with one bar per task', skip
       judg.push(JSON.stringify({ key, task, id: String(i), status: 'ok', scoring: 'binary', score: i < (right as number) ? 1 : 0, method: 'judge', prediction: 'x', rounds: [] }));
     }
   });
-  writeFileSync(join(out, 'generations.jsonl'), gens.join('\n') + '\n');
-  writeFileSync(join(out, 'judgments.jsonl'), judg.join('\n') + '\n');
+  writeFileSync(join(out, 'generations.jsonl'), `${gens.join('\n')}\n`);
+  writeFileSync(join(out, 'judgments.jsonl'), `${judg.join('\n')}\n`);
   const r = await runEval({ outputDir: out, phases: ['score'], tasks: [] as never[] });
   t.same(readScores(out), { tasks: { t1: 0.25, t2: 0.5, t3: 1 }, counts: { t1: { scored: 4, failed: 0, total: 4 }, t2: { scored: 4, failed: 0, total: 4 }, t3: { scored: 4, failed: 0, total: 4 } }, overall: 7 / 12 });
   t.ok(r.score);

@@ -58,7 +58,7 @@ t.test("a row's result is the same bits whatever the other rows and the thread c
   const many = linearForward(x, W, null, { T: 128, in: K, out: N });
   setThreads(1);
   try {
-    t.ok(sameBits(linearForward(x, W, null, { T: 128, in: K, out: N }), many), '1 thread gives the bits of ' + before);
+    t.ok(sameBits(linearForward(x, W, null, { T: 128, in: K, out: N }), many), `1 thread gives the bits of ${before}`);
   } finally {
     setThreads(before);
   }
@@ -98,7 +98,9 @@ t.test('a seeded request gives the same bits alone or beside a prompt of more th
   let longRun: Promise<unknown> | undefined;
   const decoding = engine.generate({
     ...request,
-    onToken: () => void (longRun ??= engine.generate({ promptIds: long, params: { n: 2, maxNewTokens: 4, seed: 3, ignoreEos: true } })),
+    onToken: () => {
+      longRun ??= engine.generate({ promptIds: long, params: { n: 2, maxNewTokens: 4, seed: 3, ignoreEos: true } });
+    },
   });
   const [beside] = await Promise.all([decoding, engine.generate({ promptIds: long, params: { maxNewTokens: 2, temperature: 0 } })]);
   await longRun;

@@ -93,7 +93,9 @@ t.test('ties at the cut: lower ids first, on 3,000 logits with few distinct valu
   const r = rng(31);
   // Values on a grid of 0.25: hundreds of ids share each value, so every cut falls inside a tie group.
   const logits = Float32Array.from(randn(3000, r, -2, 2), (x) => Math.round(x * 4) / 4);
-  logits.forEach((x, i) => x === 0 && i % 2 === 1 && (logits[i] = -0));
+  logits.forEach((x, i) => {
+    if (x === 0 && i % 2 === 1) logits[i] = -0;
+  });
   for (const params of [
     { temperature: 1, topK: 1001 },
     { temperature: 1, topP: 0.37 },

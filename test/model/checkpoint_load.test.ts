@@ -43,7 +43,7 @@ function rewriteSingle(dir: string, edit: (tensors: TensorSource[]) => TensorSou
   writeSafetensors(file, edit(tensors));
 }
 
-async function refuses(t: Test, dir: string, cls: Function, pattern: RegExp, what: string) {
+async function refuses(t: Test, dir: string, cls: abstract new (...args: never[]) => unknown, pattern: RegExp, what: string) {
   const err = await loadModel(dir).then(() => null, (e: unknown) => e);
   t.ok(err instanceof cls, `${what}: ${cls.name}`);
   t.match((err as Error)?.message, pattern, what);
@@ -85,7 +85,10 @@ t.test('Qwen3-VL: the text model and the vision tower load, every tensor of the 
 t.test('config.json faults name the field', async (t) => {
   const cases: [string, (c: Record<string, unknown>) => void, RegExp][] = [
     ['unknown model_type', (c) => (c.model_type = 'llama'), /model_type "llama" is not supported/],
-    ['MoE without experts', (c) => ((c.model_type = 'qwen3_moe'), delete c.architectures), /num_experts must be an integer >= 1, got undefined/],
+    ['MoE without experts', (c) => {
+      c.model_type = 'qwen3_moe';
+      delete c.architectures;
+    }, /num_experts must be an integer >= 1, got undefined/],
     ['another head', (c) => (c.architectures = ['Qwen3ForSequenceClassification']), /architectures = \["Qwen3ForSequenceClassification"\] is not supported .*expected \["Qwen3ForCausalLM"\]/],
     ['missing size', (c) => delete c.hidden_size, /hidden_size must be a positive integer/],
     ['rope scaling', (c) => (c.rope_scaling = { rope_type: 'yarn', factor: 4 }), /rope type "yarn" is not supported/],
@@ -103,7 +106,7 @@ t.test('config.json faults name the field', async (t) => {
 });
 
 t.test('tensor faults name the file and the tensor', async (t) => {
-  const cases: [string, (ts: TensorSource[]) => TensorSource[], RegExp, Function][] = [
+  const cases: [string, (ts: TensorSource[]) => TensorSource[], RegExp, abstract new (...args: never[]) => unknown][] = [
     ['missing tensor', (ts) => ts.filter((x) => x.name !== 'model.layers.0.mlp.up_proj.weight'), /missing 1 tensor\(s\), e\.g\. 'model\.layers\.0\.mlp\.up_proj\.weight'/, CheckpointError],
     ['extra tensor', (ts) => [...ts, { name: 'model.layers.1.input_layernorm.weight', dtype: 'F32', shape: [8], bytes: () => bytesOf(new Float32Array(8)) }], /model\.safetensors: unexpected tensor 'model\.layers\.1\.input_layernorm\.weight'/, CheckpointError],
     ['shape mismatch', (ts) => ts.map((x) => (x.name === 'model.norm.weight' ? { ...x, shape: [2, 4] } : x)), /model\.safetensors: tensor 'model\.norm\.weight' has shape \[2,4\], the config implies \[8\]/, CheckpointError],

@@ -272,44 +272,44 @@ t.test('bad input throws a clear error', async (t) => {
 
   const F = 'attentionForward: ';
   t.throws(() => attentionForward(new Float64Array(60) as unknown as Float32Array, k, v, cu, o), {
-    message: F + 'q must be a Float32Array (got a different typed array)',
+    message: `${F}q must be a Float32Array (got a different typed array)`,
   });
   t.throws(() => attentionForward(q.subarray(1), k, v, cu, o), {
-    message: F + 'q length 59 is not a multiple of heads*headDim (12)',
+    message: `${F}q length 59 is not a multiple of heads*headDim (12)`,
   });
   t.throws(() => attentionForward(q, k.subarray(3), v, cu, o), {
-    message: F + 'k must have length 30 (T*kvHeads*headDim), got 27',
+    message: `${F}k must have length 30 (T*kvHeads*headDim), got 27`,
   });
   t.throws(() => attentionForward(q, k, new Float32Array(31), cu, o), { message: /v must have length 30/ });
   const vNaN = v.slice();
   vNaN[17] = NaN;
-  t.throws(() => attentionForward(q, k, vNaN, cu, o), { message: F + 'v contains a non-finite value (nan) at index 17' });
+  t.throws(() => attentionForward(q, k, vNaN, cu, o), { message: `${F}v contains a non-finite value (nan) at index 17` });
   t.throws(() => attentionForward(q, k, v, new Int32Array([0, 2, 4]), o), {
-    message: F + 'cuSeqlens must end at the token count 5, got 4',
+    message: `${F}cuSeqlens must end at the token count 5, got 4`,
   });
   t.throws(() => attentionForward(q, k, v, new Int32Array([0, 3, 2, 5]), o), {
     message: /cuSeqlens must be non-decreasing/,
   });
   t.throws(() => attentionForward(q, k, v, new Int32Array([1, 5]), o), { message: /cuSeqlens\[0\] must be 0/ });
   t.throws(() => attentionForward(q, k, v, [0, 5] as unknown as Int32Array, o), {
-    message: F + 'cuSeqlens must be a Int32Array (got a plain Array)',
+    message: `${F}cuSeqlens must be a Int32Array (got a plain Array)`,
   });
   t.throws(() => attentionForward(q, k, v, cu, { heads: 4, kvHeads: 3, headDim: 3 }), {
-    message: F + "option 'heads' (4) must be a multiple of 'kvHeads' (3)",
+    message: `${F}option 'heads' (4) must be a multiple of 'kvHeads' (3)`,
   });
   t.throws(() => attentionForward(q, k, v, cu, { ...o, headDim: 0 }), { message: /option 'headDim' must be an integer/ });
   t.throws(() => attentionForward(q, k, v, cu, { ...o, scale: -1 }), { message: /option 'scale' must be > 0/ });
   t.throws(() => attentionForward(q, k, v, cu, undefined as unknown as AttentionOptions), {
-    message: F + 'options must be an object',
+    message: `${F}options must be an object`,
   });
 
   const B = 'attentionBackward: ';
   t.doesNotThrow(() => attentionBackward(out, out, lse, q, k, v, cu, o), 'the valid backward call works');
   t.throws(() => attentionBackward(out, out, lse.subarray(1), q, k, v, cu, o), {
-    message: B + 'lse must have length 20 (T*heads), got 19',
+    message: `${B}lse must have length 20 (T*heads), got 19`,
   });
   t.throws(() => attentionBackward(out.subarray(12), out, lse, q, k, v, cu, o), {
-    message: B + 'dout must have length 60 (T*heads*headDim), got 48',
+    message: `${B}dout must have length 60 (T*heads*headDim), got 48`,
   });
   const doutInf = out.slice();
   doutInf[3] = Infinity;

@@ -23,7 +23,7 @@ function refSectionMap(headDim: number, s: number[], interleaved: boolean): numb
 // Hugging Face's rotary embedding: inv_freq = 1 / theta^(2j/d) in float32, angle = p * inv_freq.
 function angle(p: number, j: number, headDim: number, theta: number): number {
   const f = Math.fround;
-  const invFreq = f(1 / f(Math.pow(f(theta), f((2 * j) / headDim))));
+  const invFreq = f(1 / f(f(theta) ** f((2 * j) / headDim)));
   return f(f(p) * invFreq);
 }
 
@@ -97,7 +97,7 @@ t.test('angles are rounded to float32 as torch computes them', async (t) => {
   const pos = randInt(o.T, r, 200000, 1000000);
   const out = ropeForward(x, pos, o);
   assertClose(t, out, refRotate(x, o, 1, torchAngles(pos, o)), atol, 0, 'matches float32 angles');
-  const exact = refRotate(x, o, 1, (tt, j) => pos[tt] * Math.pow(o.theta, -(2 * j) / o.headDim));
+  const exact = refRotate(x, o, 1, (tt, j) => pos[tt] * o.theta ** (-(2 * j) / o.headDim));
   t.ok(closeness(out, exact, atol, 0) > 1, 'differs from exact-arithmetic angles (so the check above can tell)');
 });
 

@@ -18,10 +18,10 @@ function makeRun(steps: number): string {
   const lines = [];
   for (let s = 1; s <= steps; s++)
     lines.push(JSON.stringify({ step: s, 'reward/overall': 1 - 1 / (1 + s), 'actor/grad_norm': 2 / s, 'timing/step_s': 0.5, note: 'x' }));
-  writeFileSync(join(dir, 'metrics.jsonl'), lines.join('\n') + '\n');
+  writeFileSync(join(dir, 'metrics.jsonl'), `${lines.join('\n')}\n`);
   writeFileSync(
     join(dir, 'samples.jsonl'),
-    JSON.stringify({ step: 2, prompt: 'What is shown?', response: '<thinking>hmm</thinking><answer><script>alert(1)</script></answer>', ground_truth: '<X_RAY> pneumonia', reward: { overall: 0.1 } }) + '\n',
+    `${JSON.stringify({ step: 2, prompt: 'What is shown?', response: '<thinking>hmm</thinking><answer><script>alert(1)</script></answer>', ground_truth: '<X_RAY> pneumonia', reward: { overall: 0.1 } })}\n`,
   );
   writeFileSync(join(dir, 'config.yaml'), 'algorithm:\n  adv_estimator: grpo\n');
   return dir;
@@ -41,7 +41,7 @@ t.test('tick values are round and cover the range', async (t) => {
 
 t.test('run files: torn last line tolerated, damage reported with file and line', async (t) => {
   const dir = makeRun(3);
-  writeFileSync(join(dir, 'metrics.jsonl'), readFileSync(join(dir, 'metrics.jsonl'), 'utf8') + '{"step": 4, "reward/ov');
+  writeFileSync(join(dir, 'metrics.jsonl'), `${readFileSync(join(dir, 'metrics.jsonl'), 'utf8')}{"step": 4, "reward/ov`);
   t.equal(readRun(dir).metrics.length, 3, 'a torn last line (killed mid-write) is dropped');
   writeFileSync(join(dir, 'metrics.jsonl'), '{"step": 1}\n{oops\n{"step": 3}\n');
   t.throws(() => readRun(dir), new RunFileError(`${join(dir, 'metrics.jsonl')}:2: not valid JSON`));
@@ -82,10 +82,10 @@ function makeTrainedRun(): string {
     if (s % 5 === 0) Object.assign(row, { 'val/overall': 0.3 + 0.01 * s, 'val/format': 0.6 });
     rows.push(row as never);
   }
-  writeFileSync(join(dir, 'metrics.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(join(dir, 'metrics.jsonl'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
   writeFileSync(join(dir, 'summary.json'), JSON.stringify({ steps: 10, heldout_reward_before_train: 0.2, heldout_reward_after_sft: 0.25, heldout_reward_after_rl: 0.4 }));
   const reward = { overall: 0.6, format: 1, accuracy_llm: null, accuracy_embed: 0.5, modality: 1, custom: { brevity: 0.25 }, reasons: { accuracy_llm: 'unavailable: judge timed out after 60 s', accuracy_embed: 'trigram fallback' }, unavailable: ['accuracy_llm'] };
-  writeFileSync(join(dir, 'samples.jsonl'), JSON.stringify({ step: 10, prompt: 'Which bone?', response: '<answer>calcaneus</answer>', ground_truth: '<X_RAY> calcaneus', reward }) + '\n');
+  writeFileSync(join(dir, 'samples.jsonl'), `${JSON.stringify({ step: 10, prompt: 'Which bone?', response: '<answer>calcaneus</answer>', ground_truth: '<X_RAY> calcaneus', reward })}\n`);
   writeFileSync(join(dir, 'config.yaml'), 'algorithm:\n  adv_estimator: grpo\nworker:\n  rollout:\n    n: 5\n  actor:\n    optim:\n      lr: 0.000001\n');
   return dir;
 }
@@ -135,7 +135,7 @@ async function marksPerChart(browserPath: string, html: string, dir: string): Pr
   const charts = [...html.matchAll(/<svg[^>]*aria-label="([^"]*)".*?<\/svg>/gs)].map((m) => ({ title: m[1], svg: m[0] }));
   let top = 0;
   const placed = charts.map((c) => {
-    const [w, h] = ['width', 'height'].map((a) => Number(new RegExp(`${a}="(\\d+)"`).exec(c.svg)![1]));
+    const [_w, h] = ['width', 'height'].map((a) => Number(new RegExp(`${a}="(\\d+)"`).exec(c.svg)![1]));
     const f = /<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" class="frame"/.exec(c.svg)!.slice(1).map(Number);
     const at = { ...c, top, frame: { x: f[0], y: top + f[1], w: f[2], h: f[3] } };
     top += h;
@@ -183,7 +183,7 @@ t.test('every chart of a trained run shows visible marks in Chromium, sparse one
   t.ok(charts.length >= 5, `${charts.length} charts`);
   for (const c of charts) t.ok(c.marks > 20, `${c.title}: ${c.marks} marked pixels in the plot area`);
   // A series logged once is a single point: without a marker it would be an empty frame.
-  writeFileSync(join(dir, 'metrics.jsonl'), JSON.stringify({ step: 0, 'sft/epoch': 1, 'sft/loss': 2 }) + '\n' + JSON.stringify({ step: 3, 'val/overall': 0.5 }) + '\n');
+  writeFileSync(join(dir, 'metrics.jsonl'), `${JSON.stringify({ step: 0, 'sft/epoch': 1, 'sft/loss': 2 })}\n${JSON.stringify({ step: 3, 'val/overall': 0.5 })}\n`);
   const single = await marksPerChart(browser!, renderReport(readRun(dir)), dir);
   t.same(single.map((c) => c.title), ['held-out reward and its components', 'sft/loss']);
   for (const c of single) t.ok(c.marks > 20, `${c.title}, one point: ${c.marks} marked pixels`);

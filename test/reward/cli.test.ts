@@ -42,7 +42,7 @@ t.test('scores a JSONL file with a judge and an embedding model', async (t) => {
     { response: resp('X_RAY', 'Answer: B'), ground_truth: '<X_RAY> pleural effusion', id: 'd' },
   ];
   const input = join(dir, 'in.jsonl');
-  writeFileSync(input, rows.map((r) => JSON.stringify(r)).join('\n') + '\n\n');
+  writeFileSync(input, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n\n`);
   const r = await medix(['reward', '--config', config, '--input', input, '--output', join(dir, 'out.jsonl')]);
   t.equal(r.status, 0, r.stderr);
   const out = readFileSync(join(dir, 'out.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -59,7 +59,7 @@ t.test('scores a JSONL file with a judge and an embedding model', async (t) => {
   t.notMatch(r.stderr, /falls back/, 'no fallback warning with both models configured');
 
   judge.fail = true;
-  const down = await medix(['reward', '--config', config], JSON.stringify(rows[1]) + '\n');
+  const down = await medix(['reward', '--config', config], `${JSON.stringify(rows[1])}\n`);
   t.equal(down.status, 0, down.stderr);
   const rec = JSON.parse(down.stdout);
   t.equal(rec.accuracy_llm, null);
@@ -69,7 +69,7 @@ t.test('scores a JSONL file with a judge and an embedding model', async (t) => {
 });
 
 t.test('defaults without a config, stdin to stdout, with fallbacks named; bad input named', async (t) => {
-  const ok = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward'], { input: JSON.stringify({ response: resp('X_RAY', 'pneumonia'), ground_truth: '<X_RAY> lobar pneumonia' }) + '\n', encoding: 'utf8' });
+  const ok = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward'], { input: `${JSON.stringify({ response: resp('X_RAY', 'pneumonia'), ground_truth: '<X_RAY> lobar pneumonia' })}\n`, encoding: 'utf8' });
   t.equal(ok.status, 0, ok.stderr);
   const rec = JSON.parse(ok.stdout);
   t.match(rec.reasons, { accuracy_llm: /^fallback: case-insensitive match/, accuracy_embed: /^fallback: trigram cosine/ });
@@ -77,7 +77,7 @@ t.test('defaults without a config, stdin to stdout, with fallbacks named; bad in
 
   const input = join(dir, 'bad.jsonl');
   const output = join(dir, 'never.jsonl');
-  writeFileSync(input, JSON.stringify({ response: 'x y', ground_truth: '<X_RAY> a b' }) + '\n{"response": 3, "ground_truth": "x"}\n');
+  writeFileSync(input, `${JSON.stringify({ response: 'x y', ground_truth: '<X_RAY> a b' })}\n{"response": 3, "ground_truth": "x"}\n`);
   const bad = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--input', input, '--output', output], { encoding: 'utf8' });
   t.not(bad.status, 0);
   t.match(bad.stderr, /bad\.jsonl:2: field 'response' must be a string/);

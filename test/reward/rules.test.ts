@@ -97,7 +97,7 @@ t.test('more format and modality edge cases', async (t) => {
   t.equal(formatScore('<X_RAY>\n<thinking>r</thinking>\n<answer>a</answer>\n'), 1, 'newlines between and after blocks');
   t.equal(formatScore('<thinking>r</thinking><answer>a</answer>'.repeat(2)), 0, 'repeated pairs');
   t.equal(formatScore('<thinking>r</thinking><answer>a</answer></answer>'), 0, 'stray closing tag');
-  t.equal(formatScore('<thinking>r</thinking><answer>' + 'x'.repeat(100_000) + '</answer>'), 1, 'very long answer');
+  t.equal(formatScore(`<thinking>r</thinking><answer>${'x'.repeat(100_000)}</answer>`), 1, 'very long answer');
   t.equal(formatScore('<thinking>r</thinking><answer>a</answer>', { think: 'think', answer: 'answer' }), 0, 'other tag names configured');
   t.equal(modalityScore('<X_RAY><thinking>a</thinking><thinking>b</thinking>', '<X_RAY>'), 1, 'the first thinking block counts');
   t.equal(modalityScore('<thinking>r</thinking>', '<X_RAY>'), 0, 'no tag given');

@@ -57,7 +57,10 @@ t.test('fillFilteredBatch counts prompt groups, whatever their number of respons
 
 t.test('fillFilteredBatch: when the rounds run out it returns what was kept, flagged exhausted', async (t) => {
   let calls = 0;
-  const r = await fillFilteredBatch({ target: 4, maxRounds: 3, sampleRound: async () => (calls++, [1, 1, 0.5]), keep: (m) => m < 0.99 });
+  const r = await fillFilteredBatch({ target: 4, maxRounds: 3, sampleRound: async () => {
+      calls++;
+      return [1, 1, 0.5];
+    }, keep: (m) => m < 0.99 });
   t.equal(calls, 3, 'exactly maxRounds rounds');
   t.same(r, { groups: [0.5, 0.5, 0.5], kept: 3, rounds: 3, sampledGroups: 9, exhausted: true });
   const none = await fillFilteredBatch({ target: 2, maxRounds: 1, sampleRound: async () => [0], keep: () => false });

@@ -84,7 +84,10 @@ t.test('binding a non-loopback address without a key warns', async (t) => {
 /** A GET with a chosen Host header (fetch does not let one set it). */
 function getWithHost(url: string, host: string): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/v1/models`, { headers: { host } }, (res) => (res.resume(), resolve(res.statusCode)));
+    const req = http.request(`${url}/v1/models`, { headers: { host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
     req.on('error', reject);
     req.end();
   });

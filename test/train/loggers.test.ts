@@ -58,7 +58,7 @@ t.test('mlflow: experiment, run with params, one log-batch per row, finished at 
     return { json: {} };
   });
   t.teardown(server.close);
-  const env = { MLFLOW_TRACKING_URI: server.url + '/', MLFLOW_TRACKING_TOKEN: 'tok' };
+  const env = { MLFLOW_TRACKING_URI: `${server.url}/`, MLFLOW_TRACKING_TOKEN: 'tok' };
   const config = { algorithm: { adv_estimator: 'grpo' }, worker: { rollout: { n: 5 } }, trainer: { logger: ['mlflow'] } };
   const backends = await startMetricsBackends({ loggers: ['mlflow'], runDir: tmp(), project: 'medix-test', runName: 'quick', config, warn: noWarn, env });
   for (const r of rows) backends.log(r);
@@ -105,7 +105,9 @@ t.test('wandb: the JS SDK logs each row at its step to a W&B server (WANDB_BASE_
   });
   t.teardown(server.close);
   const saved = { ...process.env };
-  t.teardown(() => void (process.env = saved));
+  t.teardown(() => {
+    process.env = saved;
+  });
   Object.assign(process.env, { WANDB_BASE_URL: server.url, WANDB_API_KEY: 'k'.repeat(40), WANDB_SILENT: 'true' });
   const backends = await startMetricsBackends({ loggers: ['wandb'], runDir: tmp(), project: 'medix-test', runName: 'quick', config: { sft: { epochs: 2 } }, warn: (m) => t.fail(m) });
   for (const r of rows) backends.log(r);
@@ -144,7 +146,10 @@ t.test('training with tensorboard and an unreachable MLflow server finishes, cou
   writeTinyTrainData(root);
   const saved = process.env.MLFLOW_TRACKING_URI;
   process.env.MLFLOW_TRACKING_URI = 'http://127.0.0.1:9'; // the discard port: nothing listens
-  t.teardown(() => (saved === undefined ? delete process.env.MLFLOW_TRACKING_URI : (process.env.MLFLOW_TRACKING_URI = saved)));
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.MLFLOW_TRACKING_URI;
+    else process.env.MLFLOW_TRACKING_URI = saved;
+  });
   const raw = {
     data: { train_files: 'train.jsonl', val_files: 'train.jsonl', max_prompt_length: 200, max_response_length: 8, rollout_batch_size: 2, val_batch_size: 2 },
     worker: {

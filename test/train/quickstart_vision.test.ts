@@ -18,7 +18,7 @@ async function blankedHeldout(data: string): Promise<string> {
   await sharp({ create: { width: 128, height: 128, channels: 3, background: { r: 60, g: 60, b: 60 } } }).png().toFile(join(data, 'images', 'blank.png'));
   const rows = readFileSync(join(data, 'heldout.jsonl'), 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), images: ['images/blank.png'] }));
   const out = join(data, 'heldout-blank.jsonl');
-  writeFileSync(out, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(out, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
   return out;
 }
 

@@ -12,7 +12,7 @@ const root = mkdtempSync(join(tmpdir(), 'medix-validation-'));
 writeTinyTrainData(root);
 // 70 validation rows: more than the 64 that data.val_batch_size defaulted to before.
 const tiny = readFileSync(join(root, 'train.jsonl'), 'utf8').trim().split('\n');
-writeFileSync(join(root, 'val.jsonl'), Array.from({ length: 70 }, (_, i) => tiny[i % tiny.length]).join('\n') + '\n');
+writeFileSync(join(root, 'val.jsonl'), `${Array.from({ length: 70 }, (_, i) => tiny[i % tiny.length]).join('\n')}\n`);
 
 async function validatedRows(run: string, data: Record<string, unknown>): Promise<Record<string, number>> {
   const raw = {

@@ -98,7 +98,11 @@ export async function processImage(src: ImageSource, c: ImageProcessorConfig, la
 /** Several images as one model input, in order: their (t, h, w) triples and their pixel rows back to back. */
 export function stackImages(images: readonly ProcessedImage[]): { grids: Int32Array; pixels: Float32Array } {
   const pixels = new Float32Array(images.reduce((n, im) => n + im.pixels.length, 0));
-  images.reduce((at, im) => (pixels.set(im.pixels, at), at + im.pixels.length), 0);
+  let at = 0;
+  for (const im of images) {
+    pixels.set(im.pixels, at);
+    at += im.pixels.length;
+  }
   return { grids: Int32Array.from(images.flatMap((im) => im.grid)), pixels };
 }
 

@@ -47,7 +47,7 @@ function taps(inSize: number, outSize: number): Taps {
 
 function clip8(acc: number): number {
   const v = Math.floor(acc / (1 << PRECISION_BITS));
-  return v < 0 ? 0 : v > 255 ? 255 : v;
+  return v < 0 ? 0 : Math.min(v , 255);
 }
 
 /** One pass along x (horizontal) or y (vertical) of an interleaved RGB image. */

@@ -15,7 +15,10 @@ const VOCAB = 64;
 /** Six sequences of unequal lengths, so the two ranks' shares differ in size. */
 function experiences(): Experience[] {
   let s = 12345;
-  const next = () => (s = (s * 1103515245 + 12345) % 2 ** 31) % VOCAB;
+  const next = () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s % VOCAB;
+  };
   return [5, 9, 3, 7, 11, 4].map((n) => ({
     promptIds: Array.from({ length: 3 }, next),
     responseIds: Array.from({ length: n }, next),
