@@ -22,12 +22,19 @@ async function judgeServer(): Promise<{ url: string; close: () => Promise<void> 
     req.on('end', () =>
       setTimeout(() => {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: '{"score": 1}' }, finish_reason: 'stop' }] }));
+        res.end(
+          JSON.stringify({
+            choices: [{ index: 0, message: { role: 'assistant', content: '{"score": 1}' }, finish_reason: 'stop' }],
+          }),
+        );
       }, LATENCY_MS),
     );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 async function run(ctx: BenchContext): Promise<BenchRecord[]> {
@@ -38,10 +45,26 @@ async function run(ctx: BenchContext): Promise<BenchRecord[]> {
   try {
     const generations = new ResultsFile<GenerationRecord>(join(dir, 'generations.jsonl'));
     for (let i = 0; i < samples; i++)
-      generations.append({ key: `b/${i}`, task: 'b', id: String(i), status: 'ok', scoring: 'binary', prompt: `Question ${i}?`, reference: 'answer', images: 0, output: 'an answer in words', seconds: 0 });
+      generations.append({
+        key: `b/${i}`,
+        task: 'b',
+        id: String(i),
+        status: 'ok',
+        scoring: 'binary',
+        prompt: `Question ${i}?`,
+        reference: 'answer',
+        images: 0,
+        output: 'an answer in words',
+        seconds: 0,
+      });
     const judgments = new ResultsFile<JudgmentRecord>(join(dir, 'judgments.jsonl'));
     const t0 = performance.now();
-    const summary = await runEvaluate(generations, judgments, new EndpointChatModel('judge', server.url), { concurrency, rounds: ROUNDS, attemptsPerRound: 1, maxTokens: 16 });
+    const summary = await runEvaluate(generations, judgments, new EndpointChatModel('judge', server.url), {
+      concurrency,
+      rounds: ROUNDS,
+      attemptsPerRound: 1,
+      maxTokens: 16,
+    });
     const seconds = (performance.now() - t0) / 1000;
     if (summary.ok !== samples) throw new Error(`${summary.errors} of ${samples} samples failed`);
     const rate = samples / seconds;
@@ -50,7 +73,13 @@ async function run(ctx: BenchContext): Promise<BenchRecord[]> {
     ctx.log(`${rate.toFixed(1)} samples/s; ideal ${ideal.toFixed(1)}`);
     return [
       { name: 'eval', metric: 'samples_per_s', value: rate, unit: 'samples/s', note },
-      { name: 'eval', metric: 'concurrency_efficiency', value: rate / ideal, unit: 'fraction', note: `measured / (concurrency / (rounds x latency))` },
+      {
+        name: 'eval',
+        metric: 'concurrency_efficiency',
+        value: rate / ideal,
+        unit: 'fraction',
+        note: `measured / (concurrency / (rounds x latency))`,
+      },
     ];
   } finally {
     await server.close();

@@ -11,7 +11,7 @@ import { benchBatch, fsdpBenchModel, type FsdpRankResult } from './fsdp-model.js
 
 const [out, size, stepsArg] = process.argv.slice(2);
 const w = world();
-setThreads(Math.max(1, Math.floor(availableParallelism() / w.localSize)));  // the ranks share the cores
+setThreads(Math.max(1, Math.floor(availableParallelism() / w.localSize))); // the ranks share the cores
 const model = Model.create(fsdpBenchModel(size === 'quick'), { seed: 1 });
 fullShard(model);
 const mine = w.share(benchBatch(size === 'quick'));
@@ -25,9 +25,9 @@ const step = async () => {
   await model.backward({ dlogp });
   await model.optimizerStep({ lr: 1e-5, maxGradNorm: 1 });
   const ms = performance.now() - t0;
-  return (await w.allreduceSum([ms]))[0] / w.size;  // the ranks' mean: they wait for each other anyway
+  return (await w.allreduceSum([ms]))[0] / w.size; // the ranks' mean: they wait for each other anyway
 };
-await step();  // warm-up: workspaces and optimizer state
+await step(); // warm-up: workspaces and optimizer state
 probeFullShardMemory(model);
 const times: number[] = [];
 for (let i = 0; i < Number(stepsArg); i++) times.push(await step());

@@ -57,7 +57,9 @@ const bench: BenchModule = {
     const fusedOut = await logprobForward(hidden, head, targets, o);
     const naiveOut = await logprobNaive(hidden, head, targets, o);
     // Fused and naive alternate within each repetition so that drift in the machine's speed hits both.
-    let fused = Infinity, naive = Infinity, train = Infinity;
+    let fused = Infinity,
+      naive = Infinity,
+      train = Infinity;
     for (let r = 0; r < reps; r++) {
       fused = Math.min(fused, await elapsedMs(() => logprobForward(hidden, head, targets, o)));
       naive = Math.min(naive, await elapsedMs(() => logprobNaive(hidden, head, targets, o)));
@@ -80,7 +82,12 @@ const bench: BenchModule = {
       ({ name: 'fused_logprob', metric, value, unit, note: extra ? `${extra}; ${note}` : note }) satisfies BenchRecord;
     const records: BenchRecord[] = [
       record('time_ratio', naive / fused, 'x', 'naive forward time / fused forward time (goal >= 1)'),
-      record('memory_ratio', naiveOut.peakBytes / fusedOut.peakBytes, 'x', 'naive / fused peak extra bytes (goal >= 8)'),
+      record(
+        'memory_ratio',
+        naiveOut.peakBytes / fusedOut.peakBytes,
+        'x',
+        'naive / fused peak extra bytes (goal >= 8)',
+      ),
       record('fused_forward_ms', fused, 'ms'),
       record('naive_forward_ms', naive, 'ms'),
       record('fused_forward_backward_ms', train, 'ms', 'forward, then backward with the entropy term'),

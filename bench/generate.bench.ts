@@ -40,7 +40,12 @@ function promptIds(length: number, seed: number): number[] {
 }
 
 /** Decode tokens/s of one request with n samples: tokens after the first step over the time they took. */
-async function decodeRate(engine: Qwen3GenerationEngine, n: number, newTokens: number, promptLength: number): Promise<number> {
+async function decodeRate(
+  engine: Qwen3GenerationEngine,
+  n: number,
+  newTokens: number,
+  promptLength: number,
+): Promise<number> {
   let first = 0;
   let last = 0;
   let decoded = 0;
@@ -66,7 +71,10 @@ async function decodeRate(engine: Qwen3GenerationEngine, n: number, newTokens: n
 /** Seconds from submitting a prompt to its first token: the prefill step. */
 async function prefillSeconds(engine: Qwen3GenerationEngine, length: number, seed: number): Promise<number> {
   const t0 = performance.now();
-  await engine.generate({ promptIds: promptIds(length, seed), params: { maxNewTokens: 1, temperature: 1, seed: 1, ignoreEos: true } });
+  await engine.generate({
+    promptIds: promptIds(length, seed),
+    params: { maxNewTokens: 1, temperature: 1, seed: 1, ignoreEos: true },
+  });
   return (performance.now() - t0) / 1000;
 }
 
@@ -93,26 +101,56 @@ const bench: BenchModule = {
       ctx.log('no sgemm measured in this run (add the gemm bench): decode limits are bandwidth only');
     await decodeRate(engine, 1, 4, promptLength); // warm-up: workspaces and cache pages
     const records: BenchRecord[] = [
-      { name: 'generate', metric: 'read_bandwidth', value: bandwidth / 1e9, unit: 'GB/s', note: 'best of 3 parallel reads of a buffer larger than the caches' },
+      {
+        name: 'generate',
+        metric: 'read_bandwidth',
+        value: bandwidth / 1e9,
+        unit: 'GB/s',
+        note: 'best of 3 parallel reads of a buffer larger than the caches',
+      },
     ];
     for (const batch of batches) {
       // Best of two runs: the machine may be shared, and a slow run says more about it than about the engine.
-      const rate = Math.max(await decodeRate(engine, batch, newTokens, promptLength), await decodeRate(engine, batch, newTokens, promptLength));
+      const rate = Math.max(
+        await decodeRate(engine, batch, newTokens, promptLength),
+        await decodeRate(engine, batch, newTokens, promptLength),
+      );
       const memoryLimit = (batch * bandwidth) / weightBytes;
       const limit = Math.min(memoryLimit, computeLimit);
       const bound = limit === memoryLimit ? 'memory bandwidth' : 'best sgemm';
       ctx.log(`decode batch ${batch}: ${rate.toFixed(1)} tokens/s; limit ${limit.toFixed(1)} tokens/s (${bound})`);
       records.push(
-        { name: 'generate', metric: `decode_tokens_per_s_b${batch}`, value: rate, unit: 'tokens/s', note: `${shape}, prompt ${promptLength}, temperature 1` },
-        { name: 'generate', metric: `decode_limit_ratio_b${batch}`, value: rate / limit, unit: 'fraction', note: `against the ${bound} limit ${limit.toFixed(1)} tokens/s` },
+        {
+          name: 'generate',
+          metric: `decode_tokens_per_s_b${batch}`,
+          value: rate,
+          unit: 'tokens/s',
+          note: `${shape}, prompt ${promptLength}, temperature 1`,
+        },
+        {
+          name: 'generate',
+          metric: `decode_limit_ratio_b${batch}`,
+          value: rate / limit,
+          unit: 'fraction',
+          note: `against the ${bound} limit ${limit.toFixed(1)} tokens/s`,
+        },
       );
     }
     await prefillSeconds(engine, prefillLength, 0); // warm-up at this length
-    const seconds = Math.min(await prefillSeconds(engine, prefillLength, 1), await prefillSeconds(engine, prefillLength, 2));
+    const seconds = Math.min(
+      await prefillSeconds(engine, prefillLength, 1),
+      await prefillSeconds(engine, prefillLength, 2),
+    );
     const prefillGflops = prefillFlops(c, prefillLength) / seconds / 1e9;
     const note = `${shape}, one prompt of ${prefillLength} tokens`;
     ctx.log(`prefill: ${(prefillLength / seconds).toFixed(0)} tokens/s, ${prefillGflops.toFixed(1)} GFLOP/s`);
-    records.push({ name: 'generate', metric: 'prefill_tokens_per_s', value: prefillLength / seconds, unit: 'tokens/s', note });
+    records.push({
+      name: 'generate',
+      metric: 'prefill_tokens_per_s',
+      value: prefillLength / seconds,
+      unit: 'tokens/s',
+      note,
+    });
     records.push(...utilisation(ctx, 'generate', 'prefill_mfu', prefillGflops, note));
     await engine.close();
     return records;

@@ -59,7 +59,11 @@ if (mode === 'ort') {
   const feeds = {
     hidden: new ort.Tensor('float32', hidden, [T, H]),
     head_t: new ort.Tensor('float32', headT, [H, V]),
-    targets: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, t) => BigInt(targetOf(t))), [T, 1]),
+    targets: new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: T }, (_, t) => BigInt(targetOf(t))),
+      [T, 1],
+    ),
   };
   const options = { intraOpNumThreads: threads, interOpNumThreads: 1 };
   const session = await ort.InferenceSession.create(logprobOnnx(), options);

@@ -16,22 +16,50 @@ import { utilisation } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
 const full: Qwen3Config = {
-  vocabSize: 8192, hiddenSize: 2048, intermediateSize: 6144, numLayers: 1, numHeads: 32, numKvHeads: 4, headDim: 128,
-  ropeTheta: 1e6, rmsEps: 1e-6, tieEmbeddings: true,
-  numExperts: 128, numExpertsPerTok: 8, moeIntermediateSize: 768, decoderSparseStep: 1, normTopkProb: true, routerAuxLossCoef: 0.001,
+  vocabSize: 8192,
+  hiddenSize: 2048,
+  intermediateSize: 6144,
+  numLayers: 1,
+  numHeads: 32,
+  numKvHeads: 4,
+  headDim: 128,
+  ropeTheta: 1e6,
+  rmsEps: 1e-6,
+  tieEmbeddings: true,
+  numExperts: 128,
+  numExpertsPerTok: 8,
+  moeIntermediateSize: 768,
+  decoderSparseStep: 1,
+  normTopkProb: true,
+  routerAuxLossCoef: 0.001,
 };
-const quick: Qwen3Config = { ...full, hiddenSize: 256, numHeads: 4, numKvHeads: 2, headDim: 64, numExperts: 16, numExpertsPerTok: 4, moeIntermediateSize: 96, numLayers: 2 };
+const quick: Qwen3Config = {
+  ...full,
+  hiddenSize: 256,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 64,
+  numExperts: 16,
+  numExpertsPerTok: 4,
+  moeIntermediateSize: 96,
+  numLayers: 2,
+};
 
 function activeFlops(c: Qwen3Config, T: number): number {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
-  const perLayer = c.hiddenSize * (2 * q + 2 * kv) + c.numExperts! * c.hiddenSize + c.numExpertsPerTok! * 3 * c.hiddenSize * c.moeIntermediateSize!;
+  const perLayer =
+    c.hiddenSize * (2 * q + 2 * kv) +
+    c.numExperts! * c.hiddenSize +
+    c.numExpertsPerTok! * 3 * c.hiddenSize * c.moeIntermediateSize!;
   return 6 * T * (c.numLayers * perLayer + c.vocabSize * c.hiddenSize) + 3 * c.numLayers * 4 * q * ((T * (T + 1)) / 2);
 }
 
 // Seconds of the router GEMM and each expert's three GEMMs over its tokens, as the block runs them.
 function gemmSeconds(c: Qwen3Config, T: number, offsets: Int32Array): number {
-  const H = c.hiddenSize, I = c.moeIntermediateSize!, E = c.numExperts!;
+  const H = c.hiddenSize,
+    I = c.moeIntermediateSize!,
+    E = c.numExperts!;
   const maxRows = Math.max(...Array.from({ length: E }, (_, e) => offsets[e + 1] - offsets[e]), T);
   const x = new Float32Array(maxRows * Math.max(H, I)).fill(0.01);
   const w = new Float32Array(2 * I * H).fill(0.01);
@@ -71,10 +99,14 @@ const bench: BenchModule = {
     const { ms, routingS } = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
     const gflops = activeFlops(c, T) / (ms / 1000) / 1e9;
     const shape = `${c.numLayers} layer(s), hidden ${c.hiddenSize}, ${c.numExperts} experts of ${c.moeIntermediateSize} top-${c.numExpertsPerTok}, ${T} tokens`;
-    ctx.log(`moe_layer: ${shape}: forward+backward ${ms.toFixed(0)} ms, of which routing ${(routingS * 1000).toFixed(0)} ms`);
+    ctx.log(
+      `moe_layer: ${shape}: forward+backward ${ms.toFixed(0)} ms, of which routing ${(routingS * 1000).toFixed(0)} ms`,
+    );
 
     // One sparse block's forward against its GEMMs alone (same token counts per expert).
-    const H = c.hiddenSize, I = c.moeIntermediateSize!, E = c.numExperts!;
+    const H = c.hiddenSize,
+      I = c.moeIntermediateSize!,
+      E = c.numExperts!;
     const x = model.getParameter('model.embed_tokens.weight').subarray(0, T * H);
     const router = model.getParameter('model.layers.0.mlp.gate.weight');
     const gateUp = model.getParameter('model.layers.0.mlp.experts.gate_up_proj');
@@ -86,15 +118,32 @@ const bench: BenchModule = {
     const blockS = (performance.now() - b0) / 1000;
     const gemmS = gemmSeconds(c, T, offsets);
     const share = Math.max(0, 1 - gemmS / blockS);
-    ctx.log(`moe_layer: sparse block forward ${(blockS * 1000).toFixed(1)} ms, its GEMMs alone ${(gemmS * 1000).toFixed(1)} ms`);
+    ctx.log(
+      `moe_layer: sparse block forward ${(blockS * 1000).toFixed(1)} ms, its GEMMs alone ${(gemmS * 1000).toFixed(1)} ms`,
+    );
     const records: BenchRecord[] = [
-      { name: 'moe_layer', metric: 'tokens_per_s', value: T / (ms / 1000), unit: 'tokens/s', note: `forward+backward, ${shape}` },
+      {
+        name: 'moe_layer',
+        metric: 'tokens_per_s',
+        value: T / (ms / 1000),
+        unit: 'tokens/s',
+        note: `forward+backward, ${shape}`,
+      },
       { name: 'moe_layer', metric: 'active_gflops', value: gflops, unit: 'GFLOP/s', note: shape },
       {
-        name: 'moe_layer', metric: 'routing_step_share', value: routingS / (ms / 1000), unit: 'fraction',
+        name: 'moe_layer',
+        metric: 'routing_step_share',
+        value: routingS / (ms / 1000),
+        unit: 'fraction',
         note: 'of the forward+backward step spent routing: softmax, top-k, sort by expert, gathers, combination per token',
       },
-      { name: 'moe_layer', metric: 'routing_share', value: share, unit: 'fraction', note: 'of one sparse block forward outside its GEMMs (routing, sort, gather, combine, SwiGLU)' },
+      {
+        name: 'moe_layer',
+        metric: 'routing_share',
+        value: share,
+        unit: 'fraction',
+        note: 'of one sparse block forward outside its GEMMs (routing, sort, gather, combine, SwiGLU)',
+      },
     ];
     records.push(...utilisation(ctx, 'moe_layer', 'mfu_active', gflops, 'active parameters'));
     return records;

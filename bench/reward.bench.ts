@@ -15,17 +15,44 @@ import { wordPieceTokenizerJson, writeTinyEncoder } from '../test/helpers/tiny-e
 import { BGE_SMALL, writeBertOnnx } from './bert-onnx.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
-const WORDS = ['right', 'left', 'lower', 'upper', 'lobe', 'pneumonia', 'consolidation', 'pleural', 'effusion', 'fracture', 'of', 'the', 'with', 'no', 'mass', 'nodule', 'glioma', 'infarct', 'acute', 'chronic'];
+const WORDS = [
+  'right',
+  'left',
+  'lower',
+  'upper',
+  'lobe',
+  'pneumonia',
+  'consolidation',
+  'pleural',
+  'effusion',
+  'fracture',
+  'of',
+  'the',
+  'with',
+  'no',
+  'mass',
+  'nodule',
+  'glioma',
+  'infarct',
+  'acute',
+  'chronic',
+];
 
 function sentences(n: number, seed = 1): string[] {
   let s = seed;
   const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
-  return Array.from({ length: n }, () => Array.from({ length: 4 + (next() % 12) }, () => WORDS[next() % WORDS.length]).join(' '));
+  return Array.from({ length: n }, () =>
+    Array.from({ length: 4 + (next() % 12) }, () => WORDS[next() % WORDS.length]).join(' '),
+  );
 }
 
 function rules(ctx: BenchContext): BenchRecord {
   const answers = sentences(1000);
-  const responses = answers.map((a, i) => (i % 4 === 0 ? `it is ${a}.` : `<X_RAY> <thinking>The image shows ${a}; considering the differential.</thinking>\n<answer>${a}.</answer>`));
+  const responses = answers.map((a, i) =>
+    i % 4 === 0
+      ? `it is ${a}.`
+      : `<X_RAY> <thinking>The image shows ${a}; considering the differential.</thinking>\n<answer>${a}.</answer>`,
+  );
   const gt = parseGroundTruth('<X_RAY> right lower lobe pneumonia');
   const reps = ctx.quick ? 5 : 50;
   let sink = 0;
@@ -37,7 +64,13 @@ function rules(ctx: BenchContext): BenchRecord {
     }
   const rate = (reps * responses.length) / ((performance.now() - t0) / 1000);
   ctx.log(`rules: ${rate.toFixed(0)} responses/s (checksum ${sink})`);
-  return { name: 'reward', metric: 'rules_responses_per_s', value: rate, unit: 'responses/s', note: 'format + modality + answer extraction and validity, one thread' };
+  return {
+    name: 'reward',
+    metric: 'rules_responses_per_s',
+    value: rate,
+    unit: 'responses/s',
+    note: 'format + modality + answer extraction and validity, one thread',
+  };
 }
 
 async function embedding(ctx: BenchContext, dir: string): Promise<BenchRecord[]> {
@@ -49,19 +82,43 @@ async function embedding(ctx: BenchContext, dir: string): Promise<BenchRecord[]>
   const shape = ctx.quick ? { ...BGE_SMALL, layers: 2 } : BGE_SMALL;
   writeBertOnnx(join(dir, 'bert.onnx'), shape);
   const models = [
-    { label: 'tiny test encoder', model: tiny.modelFile, tokenizer: tiny.tokenizerFile, metric: 'embed_tiny_sentences_per_s' },
-    { label: `BGE-small-shaped BERT (${shape.layers} layers, hidden ${shape.hidden}, random weights)`, model: join(dir, 'bert.onnx'), tokenizer: join(dir, 'bert-tokenizer.json'), metric: 'embed_bge_small_sentences_per_s' },
+    {
+      label: 'tiny test encoder',
+      model: tiny.modelFile,
+      tokenizer: tiny.tokenizerFile,
+      metric: 'embed_tiny_sentences_per_s',
+    },
+    {
+      label: `BGE-small-shaped BERT (${shape.layers} layers, hidden ${shape.hidden}, random weights)`,
+      model: join(dir, 'bert.onnx'),
+      tokenizer: join(dir, 'bert-tokenizer.json'),
+      metric: 'embed_bge_small_sentences_per_s',
+    },
   ];
   const texts = sentences(ctx.quick ? 64 : 512, 2);
   for (const m of models) {
-    const e = await OnnxEmbedder.load({ model: m.model, tokenizer: m.tokenizer, pooling: 'cls', normalize: true, batchSize: 32, maxLength: 512, threads: 1 });
+    const e = await OnnxEmbedder.load({
+      model: m.model,
+      tokenizer: m.tokenizer,
+      pooling: 'cls',
+      normalize: true,
+      batchSize: 32,
+      maxLength: 512,
+      threads: 1,
+    });
     await e.embed(texts.slice(0, 32)); // warm-up
     const t0 = performance.now();
     await e.embed(texts);
     const rate = texts.length / ((performance.now() - t0) / 1000);
     await e.close();
     ctx.log(`embedding, ${m.label}: ${rate.toFixed(1)} sentences/s`);
-    out.push({ name: 'reward', metric: m.metric, value: rate, unit: 'sentences/s', note: `${m.label}; batch 32, 1 onnxruntime thread, 4-15 words per sentence` });
+    out.push({
+      name: 'reward',
+      metric: m.metric,
+      value: rate,
+      unit: 'sentences/s',
+      note: `${m.label}; batch 32, 1 onnxruntime thread, 4-15 words per sentence`,
+    });
   }
   return out;
 }
@@ -77,13 +134,19 @@ async function judgePath(ctx: BenchContext): Promise<BenchRecord[]> {
       peak = Math.max(peak, ++inFlight);
       setTimeout(() => {
         inFlight--;
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [{ message: { content: 'YES' }, finish_reason: 'stop' }] }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ choices: [{ message: { content: 'YES' }, finish_reason: 'stop' }] }));
       }, latency);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   try {
-    const judge = new AccuracyJudge({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, model: 'bench', concurrency });
+    const judge = new AccuracyJudge({
+      baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`,
+      model: 'bench',
+      concurrency,
+    });
     const n = ctx.quick ? 256 : 2048;
     const t0 = performance.now();
     await Promise.all(Array.from({ length: n }, (_, i) => judge.verdict(`answer ${i}`, 'reference')));
@@ -94,7 +157,13 @@ async function judgePath(ctx: BenchContext): Promise<BenchRecord[]> {
     return [
       { name: 'reward', metric: 'judge_verdicts_per_s', value: rate, unit: 'verdicts/s', note },
       { name: 'reward', metric: 'judge_peak_in_flight', value: peak, unit: 'requests', note },
-      { name: 'reward', metric: 'judge_concurrency_efficiency', value: rate / ideal, unit: 'fraction', note: 'measured / (concurrency / latency)' },
+      {
+        name: 'reward',
+        metric: 'judge_concurrency_efficiency',
+        value: rate / ideal,
+        unit: 'fraction',
+        note: 'measured / (concurrency / latency)',
+      },
     ];
   } finally {
     await new Promise((r) => server.close(r));

@@ -33,7 +33,10 @@ function parseArgs(argv: string[]): Args {
       return v;
     };
     if (flag === '--quick') args.quick = true;
-    else if (flag === '--only') args.only = value().split(',').filter((s) => s.length > 0);
+    else if (flag === '--only')
+      args.only = value()
+        .split(',')
+        .filter((s) => s.length > 0);
     else if (flag === '--json') args.json = value();
     else throw new Error(`unknown argument '${flag}'\n${USAGE}`);
   }
@@ -68,7 +71,10 @@ async function discover(only: string[] | undefined): Promise<Bench[]> {
 
 function checkRecord(bench: string, r: BenchRecord): void {
   const ok =
-    typeof r.name === 'string' && typeof r.metric === 'string' && typeof r.unit === 'string' && Number.isFinite(r.value);
+    typeof r.name === 'string' &&
+    typeof r.metric === 'string' &&
+    typeof r.unit === 'string' &&
+    Number.isFinite(r.value);
   if (!ok) throw new Error(`bench ${bench} returned a malformed record: ${JSON.stringify(r)}`);
 }
 
@@ -81,7 +87,10 @@ function printTable(records: BenchRecord[]): void {
   const header = ['name', 'metric', 'value', 'unit', 'note'];
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((row) => row[c].length)));
   const line = (cells: string[]) =>
-    cells.map((cell, c) => (c === 2 ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd();
+    cells
+      .map((cell, c) => (c === 2 ? cell.padStart(widths[c]) : cell.padEnd(widths[c])))
+      .join('  ')
+      .trimEnd();
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of rows) console.log(line(row));

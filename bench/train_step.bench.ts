@@ -23,7 +23,16 @@ export const full: Qwen3Config = {
   rmsEps: 1e-6,
   tieEmbeddings: true,
 };
-export const quick: Qwen3Config = { ...full, vocabSize: 8192, hiddenSize: 128, intermediateSize: 384, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 32 };
+export const quick: Qwen3Config = {
+  ...full,
+  vocabSize: 8192,
+  hiddenSize: 128,
+  intermediateSize: 384,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 32,
+};
 
 export function modelFlops(c: Qwen3Config, seqLens: number[]): number {
   const T = seqLens.reduce((a, b) => a + b, 0);
@@ -61,7 +70,7 @@ async function profile(ctx: BenchContext, step: () => Promise<StepTimes>): Promi
     records.push({ name: 'train_step', metric, value: ms / total, unit: 'fraction', note: `${where}; ${note}` });
     ctx.log(`  ${metric.padEnd(28)} ${((100 * ms) / total).toFixed(1).padStart(5)} %  ${note}`);
   };
-  ctx.log('profile of one step (op wall times; parallel ops include their threads\' wake-ups):');
+  ctx.log("profile of one step (op wall times; parallel ops include their threads' wake-ups):");
   let inOps = 0;
   for (const [kind, k] of Object.entries(p.kinds).sort((a, b) => b[1].ms - a[1].ms)) {
     inOps += k.ms;
@@ -102,7 +111,9 @@ const bench: BenchModule = {
     const flops = modelFlops(c, seqLens);
     const achieved = flops / (best.total / 1000) / 1e9;
     const shape = `${c.numLayers} layers, hidden ${c.hiddenSize}, vocab ${c.vocabSize}, ${T} tokens, ${(model.numParameters / 1e6).toFixed(1)}M params`;
-    ctx.log(`train_step: ${shape}: forward ${best.forward.toFixed(0)} ms, backward ${best.backward.toFixed(0)} ms, optimizer ${best.optimizer.toFixed(0)} ms`);
+    ctx.log(
+      `train_step: ${shape}: forward ${best.forward.toFixed(0)} ms, backward ${best.backward.toFixed(0)} ms, optimizer ${best.optimizer.toFixed(0)} ms`,
+    );
     const records: BenchRecord[] = [
       { name: 'train_step', metric: 'tokens_per_s', value: T / (best.total / 1000), unit: 'tokens/s', note: shape },
       { name: 'train_step', metric: 'model_gflops', value: achieved, unit: 'GFLOP/s', note: shape },

@@ -32,4 +32,3 @@ export interface BenchModule {
   order: number;
   run: (ctx: BenchContext) => Promise<BenchRecord[]>;
 }
-

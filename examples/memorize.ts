@@ -10,8 +10,16 @@ const text = 'Pneumonia: consolidation on chest X-ray. Pneumothorax: absent lung
 const tokens = Array.from(Buffer.from(text, 'utf8'));
 const model = Model.create(
   {
-    vocabSize: 256, hiddenSize: 64, intermediateSize: 128, numLayers: 2, numHeads: 4, numKvHeads: 2,
-    headDim: 16, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: true,
+    vocabSize: 256,
+    hiddenSize: 64,
+    intermediateSize: 128,
+    numLayers: 2,
+    numHeads: 4,
+    numKvHeads: 2,
+    headDim: 16,
+    ropeTheta: 10000,
+    rmsEps: 1e-6,
+    tieEmbeddings: true,
   },
   { seed: 0 },
 );

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { runVisionQuickstart } from '../src/train/vision-quickstart.js';
 
 const t0 = Date.now();
-const s = await runVisionQuickstart(join(import.meta.dirname, 'quickstart-vision.yaml'), { overrides: process.argv.slice(2) });
+const s = await runVisionQuickstart(join(import.meta.dirname, 'quickstart-vision.yaml'), {
+  overrides: process.argv.slice(2),
+});
 const fmt = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
 console.log(
   `medix train:vision: ${s.steps} steps in ${((Date.now() - t0) / 1000).toFixed(0)} s; held-out image accuracy ` +

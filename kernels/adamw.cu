@@ -55,8 +55,8 @@ void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const A
   const double bc2 = 1.0 - std::pow(static_cast<double>(cfg.beta2), static_cast<double>(step));
   const float step_size = static_cast<float>(cfg.lr / bc1);
   const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-  adamw_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, g, m, v, n, cfg.beta1, cfg.beta2, cfg.eps, shrink,
-                                                       step_size, bc2_sqrt, grad_scale, grad_scale != 1.0f);
+  adamw_kernel<<<blocks_for(n), kThreads, 0, stream>>>(p, g, m, v, n, cfg.beta1, cfg.beta2, cfg.eps, shrink, step_size,
+                                                       bc2_sqrt, grad_scale, grad_scale != 1.0f);
   MEDIX_CUDA_LAUNCHED("adamw_step");
 }
 

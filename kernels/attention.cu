@@ -23,8 +23,10 @@ __device__ inline int64_t sequence_of(const int32_t* cu, int64_t n_seqs, int64_t
   int64_t lo = 0, hi = n_seqs - 1;
   while (lo < hi) {
     const int64_t mid = (lo + hi + 1) / 2;
-    if (cu[mid] <= t) lo = mid;
-    else hi = mid - 1;
+    if (cu[mid] <= t)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   return lo;
 }
@@ -161,10 +163,18 @@ Dims check_shape(const AttentionShape& s, const char* fn) {
 template <typename Launch>
 void by_head_dim(int64_t head_dim, const Launch& launch) {
   switch (head_dim) {
-    case 32: launch(std::integral_constant<int, 1>{}); break;
-    case 64: launch(std::integral_constant<int, 2>{}); break;
-    case 128: launch(std::integral_constant<int, 4>{}); break;
-    default: launch(std::integral_constant<int, 8>{}); break;
+    case 32:
+      launch(std::integral_constant<int, 1>{});
+      break;
+    case 64:
+      launch(std::integral_constant<int, 2>{});
+      break;
+    case 128:
+      launch(std::integral_constant<int, 4>{});
+      break;
+    default:
+      launch(std::integral_constant<int, 8>{});
+      break;
   }
 }
 
@@ -175,8 +185,8 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   const Dims d = check_shape(s, "cuda attention_forward");
   if (s.T == 0) return;
   by_head_dim(s.head_dim, [&](auto per) {
-    attention_forward_kernel<decltype(per)::value><<<blocks_for(d.T * d.H, kWarps), 32 * kWarps, 0, stream>>>(
-        out, lse, q, k, v, cu_seqlens_device, d);
+    attention_forward_kernel<decltype(per)::value>
+        <<<blocks_for(d.T * d.H, kWarps), 32 * kWarps, 0, stream>>>(out, lse, q, k, v, cu_seqlens_device, d);
   });
   MEDIX_CUDA_LAUNCHED("attention_forward");
 }

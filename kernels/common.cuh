@@ -21,9 +21,13 @@ __device__ inline float to_f32(bf16 x) { return __bfloat162float(x); }
 template <typename T>
 __device__ inline T from_f32(float x);
 template <>
-__device__ inline float from_f32<float>(float x) { return x; }
+__device__ inline float from_f32<float>(float x) {
+  return x;
+}
 template <>
-__device__ inline bf16 from_f32<bf16>(float x) { return __float2bfloat16_rn(x); }
+__device__ inline bf16 from_f32<bf16>(float x) {
+  return __float2bfloat16_rn(x);
+}
 
 // Blocks for one thread per element of n, 256 threads a block.
 constexpr int kThreads = 256;

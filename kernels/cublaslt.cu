@@ -63,7 +63,8 @@ State& state() {
   static State s;
   if (s.handle) return s;
   const LoadedLibrary& lib = load(Library::CublasLt);
-  s.api = {sym<lt::CreateFn>(lib, "cublasLtCreate"), sym<lt::MatmulDescCreateFn>(lib, "cublasLtMatmulDescCreate"),
+  s.api = {sym<lt::CreateFn>(lib, "cublasLtCreate"),
+           sym<lt::MatmulDescCreateFn>(lib, "cublasLtMatmulDescCreate"),
            sym<lt::MatmulDescSetAttributeFn>(lib, "cublasLtMatmulDescSetAttribute"),
            sym<lt::MatrixLayoutCreateFn>(lib, "cublasLtMatrixLayoutCreate"),
            sym<lt::PreferenceCreateFn>(lib, "cublasLtMatmulPreferenceCreate"),
@@ -123,8 +124,8 @@ void blas_gemm(GemmType ab, GemmType c, bool trans_a, bool trans_b, int64_t M, i
   State& s = state();
   int device = -1;
   check(cudaGetDevice(&device), "blas_gemm: cudaGetDevice");
-  MEDIX_CHECK(device == s.device, "blas_gemm: cuBLASLt was set up on device ", s.device, ", called on device ",
-              device, " (one device per process for now)");
+  MEDIX_CHECK(device == s.device, "blas_gemm: cuBLASLt was set up on device ", s.device, ", called on device ", device,
+              " (one device per process for now)");
   const ShapeKey key{static_cast<int>(ab), static_cast<int>(c), trans_a, trans_b, M, N, K, lda, ldb, ldc};
   auto it = s.plans.find(key);
   if (it == s.plans.end())

@@ -55,8 +55,7 @@ using AlgoGetHeuristicFn = Status (*)(Handle, MatmulDesc, MatrixLayout a, Matrix
                                       MatrixLayout d, Preference, int requested, HeuristicResult* results,
                                       int* returned);
 using MatmulFn = Status (*)(Handle, MatmulDesc, const void* alpha, const void* A, MatrixLayout a, const void* B,
-                            MatrixLayout b, const void* beta, const void* C, MatrixLayout c, void* D,
-                            MatrixLayout d, const MatmulAlgo* algo, void* workspace, size_t workspace_size,
-                            cudaStream_t stream);
+                            MatrixLayout b, const void* beta, const void* C, MatrixLayout c, void* D, MatrixLayout d,
+                            const MatmulAlgo* algo, void* workspace, size_t workspace_size, cudaStream_t stream);
 
 }  // namespace medix::cuda::lt

@@ -4,8 +4,7 @@
 namespace medix::cuda {
 namespace {
 
-__global__ void embedding_forward_kernel(float* out, const int32_t* ids, const float* table, int64_t n,
-                                         int64_t dim) {
+__global__ void embedding_forward_kernel(float* out, const int32_t* ids, const float* table, int64_t n, int64_t dim) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n * dim) return;
   const int64_t token = i / dim, c = i % dim;

@@ -41,8 +41,8 @@ void blas_gemm(GemmType ab, GemmType c, bool trans_a, bool trans_b, int64_t M, i
 // activations with fp32 accumulation. Backward accumulates; dW is fp32 in both (the master gradient).
 void linear_forward_blas(float* y, const float* x, const float* W, int64_t T, int64_t in, int64_t out,
                          cudaStream_t stream = 0);
-void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T,
-                          int64_t in, int64_t out, cudaStream_t stream = 0);
+void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T, int64_t in,
+                          int64_t out, cudaStream_t stream = 0);
 void linear_forward_blas(__nv_bfloat16* y, const __nv_bfloat16* x, const __nv_bfloat16* W, int64_t T, int64_t in,
                          int64_t out, cudaStream_t stream = 0);
 void linear_backward_blas(__nv_bfloat16* dx, float* dW, const __nv_bfloat16* dy, const __nv_bfloat16* x,
@@ -82,8 +82,8 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
 // rope.h: spec.freq_component is a HOST pointer (head_dim/2 entries) or null; pos is on the device.
 void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads, const RopeSpec& spec,
                   cudaStream_t stream = 0);
-void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads,
-                   const RopeSpec& spec, cudaStream_t stream = 0);
+void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads, const RopeSpec& spec,
+                   cudaStream_t stream = 0);
 
 // swiglu.h
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n, cudaStream_t stream = 0);

@@ -26,15 +26,19 @@ __global__ void __launch_bounds__(kGemmThreads)
     for (int l = 0; l < 4; ++l) {
       const int idx = threadIdx.x + l * kGemmThreads;
       int m, k;
-      if (kTransA) k = idx / kTileM, m = idx % kTileM;  // A stored [K, M]
-      else m = idx / kTileK, k = idx % kTileK;          // A stored [M, K]
+      if (kTransA)
+        k = idx / kTileM, m = idx % kTileM;  // A stored [K, M]
+      else
+        m = idx / kTileK, k = idx % kTileK;  // A stored [M, K]
       const int64_t gm = m0 + m, gk = k0 + k;
       float a = 0.0f;
       if (gm < M && gk < K) a = kTransA ? A[gk * lda + gm] : A[gm * lda + gk];
       As[k][m] = a;
       int n;
-      if (kTransB) n = idx / kTileK, k = idx % kTileK;  // B stored [N, K]
-      else k = idx / kTileN, n = idx % kTileN;          // B stored [K, N]
+      if (kTransB)
+        n = idx / kTileK, k = idx % kTileK;  // B stored [N, K]
+      else
+        k = idx / kTileN, n = idx % kTileN;  // B stored [K, N]
       const int64_t gn = n0 + n, gk2 = k0 + k;
       float b = 0.0f;
       if (gn < N && gk2 < K) b = kTransB ? B[gn * ldb + gk2] : B[gk2 * ldb + gn];

@@ -21,7 +21,7 @@ void backward(Elem* dx, float* dW, const Elem* dy, const Elem* x, const Elem* W,
               cudaStream_t stream) {
   if (T == 0) return;
   const GemmType t = type_of<Elem>();
-  if (dx) blas_gemm(t, t, false, false, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in, stream);  // dx += dy W
+  if (dx) blas_gemm(t, t, false, false, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in, stream);     // dx += dy W
   blas_gemm(t, GemmType::F32, true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in, stream);  // dW += dy^T x
 }
 
@@ -31,8 +31,8 @@ void linear_forward_blas(float* y, const float* x, const float* W, int64_t T, in
                          cudaStream_t stream) {
   forward(y, x, W, T, in, out, stream);
 }
-void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T,
-                          int64_t in, int64_t out, cudaStream_t stream) {
+void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T, int64_t in,
+                          int64_t out, cudaStream_t stream) {
   backward(dx, dW, dy, x, W, T, in, out, stream);
 }
 void linear_forward_blas(bf16* y, const bf16* x, const bf16* W, int64_t T, int64_t in, int64_t out,

@@ -104,10 +104,9 @@ __global__ void dlogits_kernel(float* z, int64_t cols, int64_t v0, const float* 
 }
 
 void check_args(const LogprobShape& s, const char* fn) {
-  MEDIX_CHECK(s.T >= 0 && s.hidden > 0 && s.vocab > 0, fn, ": bad shape T=", s.T, " hidden=", s.hidden, " vocab=",
-              s.vocab);
-  MEDIX_CHECK(s.temperature > 0 && std::isfinite(s.temperature), fn, ": temperature must be > 0, got ",
-              s.temperature);
+  MEDIX_CHECK(s.T >= 0 && s.hidden > 0 && s.vocab > 0, fn, ": bad shape T=", s.T, " hidden=", s.hidden,
+              " vocab=", s.vocab);
+  MEDIX_CHECK(s.temperature > 0 && std::isfinite(s.temperature), fn, ": temperature must be > 0, got ", s.temperature);
   MEDIX_CHECK(s.token_chunk > 0 && s.vocab_chunk > 0, fn, ": token_chunk and vocab_chunk must be > 0");
 }
 
@@ -134,8 +133,8 @@ void logprob_forward(float* logp, float* entropy, float* lse, const float* hidde
                                                                                 targets + t0);
       MEDIX_CUDA_LAUNCHED("logprob_forward (stats)");
     }
-    finish_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(logp + t0, entropy ? entropy + t0 : nullptr, lse + t0,
-                                                             st, targets + t0, rows);
+    finish_kernel<<<blocks_for(rows), kThreads, 0, stream>>>(logp + t0, entropy ? entropy + t0 : nullptr, lse + t0, st,
+                                                             targets + t0, rows);
     MEDIX_CUDA_LAUNCHED("logprob_forward (finish)");
   }
 }

@@ -109,16 +109,16 @@ void logprob_forward_blas(float* logp, float* entropy, float* lse, const bf16* h
     const int64_t cols = std::min(chunk, s.vocab - v0);
     chunk_logits(z.get(), chunk, hidden, head, v0, cols, s, stream);
     chunk_stats_kernel<<<static_cast<unsigned int>(s.T), kRowThreads, 0, stream>>>(st, z.get(), chunk, cols, v0,
-                                                                                    targets, v0 == 0);
+                                                                                   targets, v0 == 0);
     MEDIX_CUDA_LAUNCHED("logprob_forward_blas (statistics)");
   }
   finish_kernel<<<blocks_for(s.T), kThreads, 0, stream>>>(logp, entropy, lse, st, targets, s.T);
   MEDIX_CUDA_LAUNCHED("logprob_forward_blas (finish)");
 }
 
-void logprob_backward_blas(float* dhidden, float* dhead, const float* dlogp, const float* dentropy,
-                           const bf16* hidden, const bf16* head, const int32_t* targets, const float* lse,
-                           const float* entropy, const LogprobShape& s, cudaStream_t stream) {
+void logprob_backward_blas(float* dhidden, float* dhead, const float* dlogp, const float* dentropy, const bf16* hidden,
+                           const bf16* head, const int32_t* targets, const float* lse, const float* entropy,
+                           const LogprobShape& s, cudaStream_t stream) {
   check_shape(s, "logprob_backward_blas");
   MEDIX_CHECK(!dentropy == !entropy, "logprob_backward_blas: dentropy and entropy must both be given or both null");
   if (s.T == 0) return;

@@ -76,8 +76,8 @@ void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, in
                      cudaStream_t stream) {
   check_shape(rows, dim, "rmsnorm_forward");
   if (rows == 0) return;
-  rmsnorm_forward_kernel<<<blocks_for(rows, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream>>>(out, rstd, x, w, rows,
-                                                                                              dim, eps);
+  rmsnorm_forward_kernel<<<blocks_for(rows, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream>>>(out, rstd, x, w, rows, dim,
+                                                                                             eps);
   MEDIX_CUDA_LAUNCHED("rmsnorm_forward");
 }
 
@@ -86,8 +86,8 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
   check_shape(rows, dim, "rmsnorm_backward");
   if (rows == 0) return;
   if (dx) {
-    rmsnorm_dx_kernel<<<blocks_for(rows, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream>>>(dx, dout, x, w, rstd,
-                                                                                         rows, dim);
+    rmsnorm_dx_kernel<<<blocks_for(rows, kRowsPerBlock), 32 * kRowsPerBlock, 0, stream>>>(dx, dout, x, w, rstd, rows,
+                                                                                          dim);
     MEDIX_CUDA_LAUNCHED("rmsnorm_backward (dx)");
   }
   if (dw) {

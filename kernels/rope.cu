@@ -69,8 +69,8 @@ void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int
   MEDIX_CUDA_LAUNCHED("rope_forward");
 }
 
-void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads,
-                   const RopeSpec& spec, cudaStream_t stream) {
+void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads, const RopeSpec& spec,
+                   cudaStream_t stream) {
   const RopeTable table = make_table(spec, "rope_backward");
   const int64_t n = T * n_heads * (spec.head_dim / 2);
   if (n <= 0) return;

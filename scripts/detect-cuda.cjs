@@ -7,8 +7,10 @@ const path = require('node:path');
 
 function toolchain() {
   try {
-    const out = execFileSync('bash', [path.join(__dirname, 'cuda-toolchain.sh')],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('bash', [path.join(__dirname, 'cuda-toolchain.sh')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const [nvcc, cudart] = out.trim().split('\n');
     return { nvcc, cudart };
   } catch {

@@ -10,7 +10,9 @@ function wrapperFlags(kind) {
   const attempts = kind === 'compile' ? [['--showme:compile'], ['-compile_info']] : [['--showme:link'], ['-link_info']];
   for (const args of attempts) {
     try {
-      const words = execFileSync('mpicc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(/\s+/);
+      const words = execFileSync('mpicc', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .trim()
+        .split(/\s+/);
       return args[0].startsWith('--') ? words : words.slice(1);
     } catch {
       // try the other convention
@@ -26,7 +28,10 @@ function flags() {
   if (!compile || !link?.some((w) => /^-lmpi/.test(w))) return null;
   // An rpath for each library folder, so the addon finds libmpi however the loader is configured.
   const rpath = link.filter((w) => w.startsWith('-L')).map((w) => `-Wl,-rpath,${w.slice(2)}`);
-  return { compile: compile.filter((w) => w.startsWith('-I') || w.startsWith('-D')), link: [...link, ...rpath, '-ldl'] };
+  return {
+    compile: compile.filter((w) => w.startsWith('-I') || w.startsWith('-D')),
+    link: [...link, ...rpath, '-ldl'],
+  };
 }
 
 const f = flags();

@@ -32,7 +32,14 @@ export type {
   LogprobOptions,
 } from './engine/losses.js';
 export {
-  setThreads, threads, gemmKernels, setGemmKernel, gemmKernel, buildInfo, readBandwidth, loadCudaLibrary,
+  setThreads,
+  threads,
+  gemmKernels,
+  setGemmKernel,
+  gemmKernel,
+  buildInfo,
+  readBandwidth,
+  loadCudaLibrary,
 } from './engine/system.js';
 export type { GemmKernelName, BuildInfo, CudaLibraryName } from './engine/system.js';
 export { loadModel, readHfConfig, CheckpointError } from './model/load.js';
@@ -61,7 +68,13 @@ export { parseVerdict, combineRounds } from './eval/verdict.js';
 export { stripReasoning } from './eval/answer.js';
 export { EngineChatModel } from './eval/engine-model.js';
 export type { ChatModel, ChatRequest, ChatReply } from './eval/chat.js';
-export { loadTokenizer, defaultTokenizerDir, HfTokenizer, IncrementalDetokenizer, TokenizerError } from './tokenizer/index.js';
+export {
+  loadTokenizer,
+  defaultTokenizerDir,
+  HfTokenizer,
+  IncrementalDetokenizer,
+  TokenizerError,
+} from './tokenizer/index.js';
 export type { DetokenizerOptions } from './tokenizer/index.js';
 export type { TextTokenizer, ChatMessage, ChatContentPart, ChatTemplateOptions } from './tokenizer/types.js';
 export { Qwen3GenerationEngine, createGenerationEngine, GenerationRequestError } from './generate/engine.js';
@@ -80,7 +93,13 @@ export type {
 export { startServer } from './serve/server.js';
 export type { ServerOptions, RunningServer } from './serve/server.js';
 export { CompositeReward, JudgeOutageError } from './reward/composite.js';
-export type { RewardResult, RewardStats, CompositeRewardOptions, CustomRewardFn, GroupResponse } from './reward/composite.js';
+export type {
+  RewardResult,
+  RewardStats,
+  CompositeRewardOptions,
+  CustomRewardFn,
+  GroupResponse,
+} from './reward/composite.js';
 export type { RewardFunctionInput, RewardFunctionScore } from './reward/reward-function.js';
 export { parseRewardConfig, RewardConfigError } from './reward/config.js';
 export type { RewardConfig } from './reward/config.js';
@@ -114,7 +133,16 @@ export {
   applyOverrides,
   TrainingConfigError,
 } from './config/index.js';
-export type { TrainingConfig, DataConfig, AlgorithmConfig, ActorConfig, RolloutConfig, RefConfig, SftConfig, TrainerConfig } from './config/index.js';
+export type {
+  TrainingConfig,
+  DataConfig,
+  AlgorithmConfig,
+  ActorConfig,
+  RolloutConfig,
+  RefConfig,
+  SftConfig,
+  TrainerConfig,
+} from './config/index.js';
 // Training data: JSONL / Parquet / Arrow loading (files, shard and save_to_disk directories, the hub cache) with the bad-row policy, checked images (Qwen-VL resize),
 // prompt templates with the length filter, and the seeded resumable sample order.
 export {
@@ -135,4 +163,15 @@ export {
   resolveDataFiles,
   hubCacheDir,
 } from './data/index.js';
-export type { RlSample, RlDataset, DatasetStats, LoadDatasetOptions, ImageSource, ImageSize, DecodedImage, ResizeBounds, EncodedPrompt, DataPosition } from './data/index.js';
+export type {
+  RlSample,
+  RlDataset,
+  DatasetStats,
+  LoadDatasetOptions,
+  ImageSource,
+  ImageSize,
+  DecodedImage,
+  ResizeBounds,
+  EncodedPrompt,
+  DataPosition,
+} from './data/index.js';

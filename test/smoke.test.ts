@@ -4,7 +4,16 @@ import t from 'tap';
 import * as medix from '../src/index.js';
 
 t.test('the public API is exported from the package entry', async (t) => {
-  for (const name of ['Model', 'packSequences', 'AdamW', 'loadModel', 'policyLoss', 'sftLoss', 'setThreads', 'buildInfo'])
+  for (const name of [
+    'Model',
+    'packSequences',
+    'AdamW',
+    'loadModel',
+    'policyLoss',
+    'sftLoss',
+    'setThreads',
+    'buildInfo',
+  ])
     t.type((medix as Record<string, unknown>)[name], 'function', name);
 });
 

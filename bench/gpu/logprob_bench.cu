@@ -113,8 +113,7 @@ Result run_shape(int64_t T, int64_t hidden, int64_t vocab, int64_t vocab_chunk, 
   ok(cudaEventCreate(&end), "cudaEventCreate");
   auto once = [&] {
     medix::cuda::logprob_forward_blas(logp, ent, lse, h, head, targets, s);
-    if (backward)
-      medix::cuda::logprob_backward_blas(dh, dhead, dlogp, dent, h, head, targets, lse, ent, s);
+    if (backward) medix::cuda::logprob_backward_blas(dh, dhead, dlogp, dent, h, head, targets, lse, ent, s);
   };
   once();  // warm-up: cuBLASLt plans, the pool's first allocations
   ok(cudaDeviceSynchronize(), "warm-up");
@@ -147,14 +146,21 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
-    if (a == "--T" && v) Ts = parse_list(argv[++i]);
-    else if (a == "--hidden" && v) hiddens = parse_list(argv[++i]);
-    else if (a == "--vocab" && v) vocab = std::stoll(argv[++i]);
-    else if (a == "--vocab-chunk" && v) vocab_chunk = std::stoll(argv[++i]);
-    else if (a == "--reps" && v) reps = std::max(1, std::atoi(argv[++i]));
+    if (a == "--T" && v)
+      Ts = parse_list(argv[++i]);
+    else if (a == "--hidden" && v)
+      hiddens = parse_list(argv[++i]);
+    else if (a == "--vocab" && v)
+      vocab = std::stoll(argv[++i]);
+    else if (a == "--vocab-chunk" && v)
+      vocab_chunk = std::stoll(argv[++i]);
+    else if (a == "--reps" && v)
+      reps = std::max(1, std::atoi(argv[++i]));
     else {
-      std::fprintf(stderr, "gpu_logprob_bench: unknown argument '%s' (use --T, --hidden, --vocab, --vocab-chunk, "
-                           "--reps)\n", a.c_str());
+      std::fprintf(stderr,
+                   "gpu_logprob_bench: unknown argument '%s' (use --T, --hidden, --vocab, --vocab-chunk, "
+                   "--reps)\n",
+                   a.c_str());
       return 64;
     }
   }

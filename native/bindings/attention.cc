@@ -51,8 +51,7 @@ int64_t token_count(const Napi::Value& q_value, const Options& opt, const std::s
   const int64_t n = static_cast<int64_t>(js::f32(q_value, fn, "q").length);
   if (n % row != 0)
     throw Napi::RangeError::New(q_value.Env(), fn + ": q length " + std::to_string(n) +
-                                                   " is not a multiple of heads*headDim (" + std::to_string(row) +
-                                                   ")");
+                                                   " is not a multiple of heads*headDim (" + std::to_string(row) + ")");
   return n / row;
 }
 
@@ -73,8 +72,9 @@ ForwardArgs forward_args(const Napi::CallbackInfo& info, const std::string& fn, 
   a.v = js::f32(info[first + 2], fn, "v", kv_len, "T*kvHeads*headDim", kFinite);
   a.cu = js::i32(info[first + 3], fn, "cuSeqlens");
   js::check_cu_seqlens(a.cu, T, fn, "cuSeqlens");
-  a.shape = AttentionShape{T, opt.heads, opt.kv_heads, opt.head_dim, a.cu.data,
-                           static_cast<int64_t>(a.cu.length) - 1, opt.scale, opt.causal};
+  a.shape =
+      AttentionShape{T,         opt.heads, opt.kv_heads, opt.head_dim, a.cu.data, static_cast<int64_t>(a.cu.length) - 1,
+                     opt.scale, opt.causal};
   return a;
 }
 
@@ -163,7 +163,8 @@ Napi::Value AttentionForwardAsync(const Napi::CallbackInfo& info) {
   auto cu = own_cu_seqlens(a.shape);
   float* out = r.out.Data();
   float* lse = r.lse.Data();
-  return run_off_main_thread(info, [a, cu, out, lse] { forward(a, out, lse); }, r.object);
+  return run_off_main_thread(
+      info, [a, cu, out, lse] { forward(a, out, lse); }, r.object);
 }
 
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
@@ -180,7 +181,8 @@ Napi::Value AttentionBackwardAsync(const Napi::CallbackInfo& info) {
   float* dq = r.dq.Data();
   float* dk = r.dk.Data();
   float* dv = r.dv.Data();
-  return run_off_main_thread(info, [a, cu, dq, dk, dv] { backward(a, dq, dk, dv); }, r.object);
+  return run_off_main_thread(
+      info, [a, cu, dq, dk, dv] { backward(a, dq, dk, dv); }, r.object);
 }
 
 }  // namespace

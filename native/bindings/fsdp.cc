@@ -34,36 +34,38 @@ Qwen3Model& idle_model(const Napi::CallbackInfo& info, const std::string& fn) {
 
 void init_fsdp(Napi::Env env, Napi::Object exports) {
   exports.Set("fullShard", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    idle_model(info, "fullShard").set_full_shard(world());
-    return info.Env().Undefined();
-  }));
+                idle_model(info, "fullShard").set_full_shard(world());
+                return info.Env().Undefined();
+              }));
   exports.Set("isFullShard", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    return Napi::Boolean::New(info.Env(), model_handle(info[0], "isFullShard", "model").model->full_shard());
-  }));
+                return Napi::Boolean::New(info.Env(),
+                                          model_handle(info[0], "isFullShard", "model").model->full_shard());
+              }));
   exports.Set("gatherWeights", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    return on_model(info, "gatherWeights", [](Qwen3Model& m) { m.gather_weights(); });
-  }));
+                return on_model(info, "gatherWeights", [](Qwen3Model& m) { m.gather_weights(); });
+              }));
   exports.Set("releaseWeights", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    idle_model(info, "releaseWeights").release_weights();
-    return info.Env().Undefined();
-  }));
+                idle_model(info, "releaseWeights").release_weights();
+                return info.Env().Undefined();
+              }));
   exports.Set("probeFullShardMemory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    if (!info[1].IsBoolean()) throw Napi::TypeError::New(info.Env(), "probeFullShardMemory: on must be a boolean");
-    idle_model(info, "probeFullShardMemory").probe_full_shard_memory(info[1].As<Napi::Boolean>().Value());
-    return info.Env().Undefined();
-  }));
+                if (!info[1].IsBoolean())
+                  throw Napi::TypeError::New(info.Env(), "probeFullShardMemory: on must be a boolean");
+                idle_model(info, "probeFullShardMemory").probe_full_shard_memory(info[1].As<Napi::Boolean>().Value());
+                return info.Env().Undefined();
+              }));
   exports.Set("fullShardMemory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const FullShardMemory m = idle_model(info, "fullShardMemory").full_shard_memory();
-    auto out = Napi::Object::New(info.Env());
-    out.Set("sliceBytes", double(m.slice_bytes));
-    out.Set("gatheredBytes", double(m.gathered_bytes));
-    out.Set("peakGatheredBytes", double(m.peak_gathered_bytes));
-    out.Set("wholeStateBytes", double(m.whole_state_bytes));
-    out.Set("largestUnitBytes", double(m.largest_unit_bytes));
-    out.Set("allgatherBytes", double(m.allgather_bytes));
-    out.Set("reduceScatterBytes", double(m.reduce_scatter_bytes));
-    return out;
-  }));
+                const FullShardMemory m = idle_model(info, "fullShardMemory").full_shard_memory();
+                auto out = Napi::Object::New(info.Env());
+                out.Set("sliceBytes", double(m.slice_bytes));
+                out.Set("gatheredBytes", double(m.gathered_bytes));
+                out.Set("peakGatheredBytes", double(m.peak_gathered_bytes));
+                out.Set("wholeStateBytes", double(m.whole_state_bytes));
+                out.Set("largestUnitBytes", double(m.largest_unit_bytes));
+                out.Set("allgatherBytes", double(m.allgather_bytes));
+                out.Set("reduceScatterBytes", double(m.reduce_scatter_bytes));
+                return out;
+              }));
 }
 
 }  // namespace medix::bindings

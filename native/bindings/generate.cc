@@ -37,7 +37,8 @@ std::vector<SamplerParams> parse_sampler_list(const Napi::Value& v, const std::s
                                             " sampler params objects (one per logit row)");
   auto arr = v.As<Napi::Array>();
   std::vector<SamplerParams> out;
-  for (uint32_t i = 0; i < expect; ++i) out.push_back(parse_sampler(arr.Get(i), fn, "sampling[" + std::to_string(i) + "]"));
+  for (uint32_t i = 0; i < expect; ++i)
+    out.push_back(parse_sampler(arr.Get(i), fn, "sampling[" + std::to_string(i) + "]"));
   return out;
 }
 
@@ -58,11 +59,12 @@ Napi::Object stats_object(Napi::Env env, const GeneratorStats& st) {
 class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, kCls,
-                       {InstanceMethod("addSequence", &GeneratorWrap::AddSequence),
-                        InstanceMethod("fork", &GeneratorWrap::Fork), InstanceMethod("free", &GeneratorWrap::Free),
-                        InstanceMethod("length", &GeneratorWrap::Length), InstanceMethod("stats", &GeneratorWrap::Stats),
-                        InstanceMethod("step", &GeneratorWrap::Step), InstanceMethod("close", &GeneratorWrap::Close)});
+    return DefineClass(
+        env, kCls,
+        {InstanceMethod("addSequence", &GeneratorWrap::AddSequence), InstanceMethod("fork", &GeneratorWrap::Fork),
+         InstanceMethod("free", &GeneratorWrap::Free), InstanceMethod("length", &GeneratorWrap::Length),
+         InstanceMethod("stats", &GeneratorWrap::Stats), InstanceMethod("step", &GeneratorWrap::Step),
+         InstanceMethod("close", &GeneratorWrap::Close)});
   }
 
   explicit GeneratorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GeneratorWrap>(info) {
@@ -81,8 +83,7 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
   Generator& idle(const char* what) {
     if (stepping_->load())
       throw std::runtime_error(std::string(kCls) + "." + what + ": a step is running; await it first");
-    if (!gen_)
-      throw std::runtime_error(std::string(kCls) + "." + what + ": the generator was closed");
+    if (!gen_) throw std::runtime_error(std::string(kCls) + "." + what + ": the generator was closed");
     return *gen_;
   }
   int64_t seq_arg(const Napi::CallbackInfo& info, const char* what) {
@@ -205,7 +206,8 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
           out.Set("logprobs", js::new_f32(env, job->out_logprobs.data(), job->out_logprobs.size()));
           return out;
         },
-        {info.This()}, [busy, stepping] {
+        {info.This()},
+        [busy, stepping] {
           busy->store(false);
           stepping->store(false);
         });
@@ -223,8 +225,7 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info) {
   const std::string fn = "sampleLogits";
   auto logits = js::f32(info[0], fn, "logits", -1, nullptr, true);
   const int64_t V = js::integer_arg(info[1], fn, "vocab", 1, INT32_MAX);
-  if (logits.length % V != 0)
-    throw Napi::RangeError::New(env, fn + ": logits length must be a multiple of vocab");
+  if (logits.length % V != 0) throw Napi::RangeError::New(env, fn + ": logits length must be a multiple of vocab");
   const int64_t rows = static_cast<int64_t>(logits.length) / V;
   auto params = parse_sampler_list(info[2], fn, rows);
   std::vector<int32_t> history;
@@ -242,7 +243,8 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info) {
   }
   auto tokens = Napi::Int32Array::New(env, rows);
   auto logprobs = Napi::Float32Array::New(env, rows);
-  cpu::sample(tokens.Data(), logprobs.Data(), logits.data, SampleBatch{rows, V, params.data(), history.data(), offsets.data()});
+  cpu::sample(tokens.Data(), logprobs.Data(), logits.data,
+              SampleBatch{rows, V, params.data(), history.data(), offsets.data()});
   auto out = Napi::Object::New(env);
   out.Set("tokens", tokens);
   out.Set("logprobs", logprobs);

@@ -10,15 +10,15 @@ namespace medix::js {
 namespace {
 
 [[noreturn]] void type_error(const Napi::Env& env, const std::string& msg) { throw Napi::TypeError::New(env, msg); }
-[[noreturn]] void range_error(const Napi::Env& env, const std::string& msg) {
-  throw Napi::RangeError::New(env, msg);
-}
+[[noreturn]] void range_error(const Napi::Env& env, const std::string& msg) { throw Napi::RangeError::New(env, msg); }
 
 template <typename T>
 View<T> typed(const Napi::Value& v, const std::string& fn, const char* name, napi_typedarray_type type,
               const char* type_name, int64_t expect, const char* what_len) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
-    std::string got = v.IsTypedArray() ? "a different typed array" : v.IsArray() ? "a plain Array" : "not a typed array";
+    std::string got = v.IsTypedArray() ? "a different typed array"
+                      : v.IsArray()    ? "a plain Array"
+                                       : "not a typed array";
     type_error(v.Env(), fn + ": " + name + " must be a " + type_name + " (got " + got + ")");
   }
   auto arr = v.As<Napi::TypedArrayOf<T>>();
@@ -54,13 +54,12 @@ View<float> f32(const Napi::Value& v, const std::string& fn, const char* name, i
   return view;
 }
 
-View<int32_t> i32(const Napi::Value& v, const std::string& fn, const char* name, int64_t expect,
-                  const char* what_len) {
+View<int32_t> i32(const Napi::Value& v, const std::string& fn, const char* name, int64_t expect, const char* what_len) {
   return typed<int32_t>(v, fn, name, napi_int32_array, "Int32Array", expect, what_len);
 }
 
-View<float> f32_opt(const Napi::Value& v, const std::string& fn, const char* name, int64_t expect,
-                    const char* what_len, bool finite) {
+View<float> f32_opt(const Napi::Value& v, const std::string& fn, const char* name, int64_t expect, const char* what_len,
+                    bool finite) {
   if (v.IsUndefined() || v.IsNull()) return {};
   return f32(v, fn, name, expect, what_len, finite);
 }
@@ -163,8 +162,11 @@ class Task final : public Napi::AsyncWorker {
  public:
   Task(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
        const std::vector<Napi::Value>& keep, std::function<void()> settle)
-      : Napi::AsyncWorker(env, "medix"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)),
-        done_(std::move(done)), settle_(std::move(settle)) {
+      : Napi::AsyncWorker(env, "medix"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)),
+        done_(std::move(done)),
+        settle_(std::move(settle)) {
     for (const auto& v : keep) keep_.push_back(Napi::Persistent(v));
   }
   Napi::Promise promise() { return deferred_.Promise(); }
@@ -207,7 +209,8 @@ class Task final : public Napi::AsyncWorker {
 
 Napi::Promise run_async(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
                         const std::vector<Napi::Value>& keep, std::function<void()> settle) {
-  auto* task = new Task(env, std::move(work), std::move(done), keep, std::move(settle));  // deletes itself when finished
+  auto* task =
+      new Task(env, std::move(work), std::move(done), keep, std::move(settle));  // deletes itself when finished
   Napi::Promise p = task->promise();
   task->Queue();
   return p;

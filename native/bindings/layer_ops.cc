@@ -68,7 +68,8 @@ Napi::Value RmsnormForward(const Napi::CallbackInfo& info) {
   const int64_t rows = js::integer(o, "rows", fn, 1, kMaxTokens);
   const int64_t dim = js::integer(o, "dim", fn, 1, kMaxDim);
   const double eps = js::number(o, "eps", fn);
-  if (!(eps > 0)) throw Napi::RangeError::New(info.Env(), fn + ": option 'eps' must be > 0, got " + std::to_string(eps));
+  if (!(eps > 0))
+    throw Napi::RangeError::New(info.Env(), fn + ": option 'eps' must be > 0, got " + std::to_string(eps));
   auto x = js::f32(info[0], fn, "x", rows * dim, "rows*dim", kFinite);
   auto w = js::f32(info[1], fn, "w", dim, "dim", kFinite);
   Napi::Env env = info.Env();
@@ -159,8 +160,8 @@ std::vector<int64_t> integer_list(const Napi::Value& v, const std::string& fn, c
     Napi::Value e = arr.Get(i);
     const double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1.0;
     if (!(d >= 0 && d <= kMaxDim && std::floor(d) == d))
-      throw Napi::TypeError::New(v.Env(), fn + ": " + name + "[" + std::to_string(i) +
-                                              "] must be a non-negative integer");
+      throw Napi::TypeError::New(v.Env(),
+                                 fn + ": " + name + "[" + std::to_string(i) + "] must be a non-negative integer");
     out.push_back(static_cast<int64_t>(d));
   }
   return out;
@@ -189,8 +190,8 @@ void parse_rope(RopeArgs& a, const Napi::Object& o, const std::string& fn) {
   a.heads = js::integer(o, "heads", fn, 1, kMaxHeads);
   a.spec.head_dim = js::integer(o, "headDim", fn, 2, kMaxHeads);
   if (a.spec.head_dim % 2 != 0)
-    throw Napi::RangeError::New(o.Env(), fn + ": option 'headDim' must be even, got " +
-                                             std::to_string(a.spec.head_dim));
+    throw Napi::RangeError::New(o.Env(),
+                                fn + ": option 'headDim' must be even, got " + std::to_string(a.spec.head_dim));
   const double theta = js::number(o, "theta", fn);
   if (!(theta > 0)) throw Napi::RangeError::New(o.Env(), fn + ": option 'theta' must be > 0");
   a.spec.theta = static_cast<float>(theta);

@@ -1,8 +1,9 @@
 // N-API face of the fused log-prob head (native/ops/logprob.h) and the token losses
 // (native/ops/loss.h). The log-prob functions are heavy (a [T, V] worth of gemm) and return
 // promises: the work runs on a libuv worker while the event loop goes on (logprobForwardSync is the
-// forward on the calling thread, for small problems). The losses are O(T) and synchronous. Every argument is checked (types, lengths, NaN/Inf, target range, option values)
-// before any work starts, and the messages name the function and the argument.
+// forward on the calling thread, for small problems). The losses are O(T) and synchronous. Every argument is checked
+// (types, lengths, NaN/Inf, target range, option values) before any work starts, and the messages name the function and
+// the argument.
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -32,8 +33,8 @@ LogprobShape parse_shape(const Napi::Object& o, int64_t n_targets, const std::st
   LogprobShape s;
   s.T = js::integer_or(o, "T", fn, 0, kMaxTokens, n_targets);
   if (s.T != n_targets)
-    range_error(o.Env(), fn + ": targets must have length T = " + std::to_string(s.T) + ", got " +
-                             std::to_string(n_targets));
+    range_error(o.Env(),
+                fn + ": targets must have length T = " + std::to_string(s.T) + ", got " + std::to_string(n_targets));
   s.hidden = js::integer(o, "hidden", fn, 1, kMaxDim);
   s.vocab = js::integer(o, "vocab", fn, 1, kMaxTokens);
   const double temperature = js::number_or(o, "temperature", fn, 1.0);
@@ -158,8 +159,8 @@ Napi::Value LogprobBackward(const Napi::CallbackInfo& info) {
   return resolve_later(
       info,
       [a, dh, dw, dlogp, dentropy, lse, entropy] {
-        return cpu::logprob_backward(dh, dw, dlogp.data, dentropy.data, a.hidden.data, a.head.data,
-                                     a.targets->data(), lse.data, entropy.data, a.shape);
+        return cpu::logprob_backward(dh, dw, dlogp.data, dentropy.data, a.hidden.data, a.head.data, a.targets->data(),
+                                     lse.data, entropy.data, a.shape);
       },
       result);
 }
@@ -202,8 +203,8 @@ js::View<float> mask_arg(const Napi::Value& v, int64_t T, const std::string& fn,
   const js::View<float> mask = js::f32(v, fn, name, T, "T");
   for (size_t i = 0; i < mask.length; ++i)
     if (mask.data[i] != 0.0f && mask.data[i] != 1.0f)
-      range_error(v.Env(), fn + ": " + name + "[" + std::to_string(i) + "] must be 0 or 1, got " +
-                               std::to_string(mask.data[i]));
+      range_error(v.Env(),
+                  fn + ": " + name + "[" + std::to_string(i) + "] must be 0 or 1, got " + std::to_string(mask.data[i]));
   return mask;
 }
 
@@ -295,8 +296,10 @@ Napi::Value PolicyLoss(const Napi::CallbackInfo& info) {
 Napi::Value KlValues(const Napi::CallbackInfo& info) {
   const std::string fn = "klValues";
   const js::View<float> logp = js::f32(info[0], fn, "logp", -1, nullptr, kFinite);
-  const js::View<float> ref = js::f32(info[1], fn, "refLogp", static_cast<int64_t>(logp.length), "logp.length", kFinite);
-  const auto estimator = static_cast<KlEstimator>(required_choice(js::object(info[2], fn, "options"), "kl", fn, kKlEstimators));
+  const js::View<float> ref =
+      js::f32(info[1], fn, "refLogp", static_cast<int64_t>(logp.length), "logp.length", kFinite);
+  const auto estimator =
+      static_cast<KlEstimator>(required_choice(js::object(info[2], fn, "options"), "kl", fn, kKlEstimators));
   auto out = zeros(info.Env(), static_cast<int64_t>(logp.length));
   float* kl = out.Data();
   for (size_t t = 0; t < logp.length; ++t) kl[t] = cpu::kl_value(estimator, logp.data[t], ref.data[t], nullptr);

@@ -73,22 +73,20 @@ Qwen3Config parse_config(const Napi::Object& o) {
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, kCls,
-                       {InstanceMethod("params", &ModelWrap::Params), InstanceMethod("getParam", &ModelWrap::GetParam),
-                        InstanceMethod("setParam", &ModelWrap::SetParam), InstanceMethod("getGrad", &ModelWrap::GetGrad),
-                        InstanceMethod("forward", &ModelWrap::Forward), InstanceMethod("backward", &ModelWrap::Backward),
-                        InstanceMethod("zeroGrad", &ModelWrap::ZeroGrad),
-                        InstanceMethod("optimizerStep", &ModelWrap::OptimizerStep),
-                        InstanceMethod("getOptimizerState", &ModelWrap::GetOptimizerState),
-                        InstanceMethod("setOptimizerState", &ModelWrap::SetOptimizerState),
-                        InstanceMethod("setDataParallel", &ModelWrap::SetDataParallel),
-                        InstanceMethod("optimizerShard", &ModelWrap::OptimizerShard),
-                        InstanceMethod("setRecompute", &ModelWrap::SetRecompute),
-                        InstanceMethod("activationPlan", &ModelWrap::Plan),
-                        InstanceMethod("numParams", &ModelWrap::NumParams),
-                        InstanceMethod("setVisionFrozen", &ModelWrap::SetVisionFrozen),
-                        InstanceMethod("routing", &ModelWrap::Routing),
-                        InstanceMethod("setAuxLossWeight", &ModelWrap::SetAuxLossWeight)});
+    return DefineClass(
+        env, kCls,
+        {InstanceMethod("params", &ModelWrap::Params), InstanceMethod("getParam", &ModelWrap::GetParam),
+         InstanceMethod("setParam", &ModelWrap::SetParam), InstanceMethod("getGrad", &ModelWrap::GetGrad),
+         InstanceMethod("forward", &ModelWrap::Forward), InstanceMethod("backward", &ModelWrap::Backward),
+         InstanceMethod("zeroGrad", &ModelWrap::ZeroGrad), InstanceMethod("optimizerStep", &ModelWrap::OptimizerStep),
+         InstanceMethod("getOptimizerState", &ModelWrap::GetOptimizerState),
+         InstanceMethod("setOptimizerState", &ModelWrap::SetOptimizerState),
+         InstanceMethod("setDataParallel", &ModelWrap::SetDataParallel),
+         InstanceMethod("optimizerShard", &ModelWrap::OptimizerShard),
+         InstanceMethod("setRecompute", &ModelWrap::SetRecompute), InstanceMethod("activationPlan", &ModelWrap::Plan),
+         InstanceMethod("numParams", &ModelWrap::NumParams),
+         InstanceMethod("setVisionFrozen", &ModelWrap::SetVisionFrozen), InstanceMethod("routing", &ModelWrap::Routing),
+         InstanceMethod("setAuxLossWeight", &ModelWrap::SetAuxLossWeight)});
   }
 
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
@@ -227,9 +225,15 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return js::run_async(
         env,
         [job, m, o, T] {
-          PackedBatch b{T, job->tokens.data(), job->cu.data(), static_cast<int64_t>(job->cu.size()) - 1,
-                        job->targets.data(), job->pos.empty() ? nullptr : job->pos.data(),
-                        job->pixels.data(), job->grids.data(), static_cast<int64_t>(job->grids.size())};
+          PackedBatch b{T,
+                        job->tokens.data(),
+                        job->cu.data(),
+                        static_cast<int64_t>(job->cu.size()) - 1,
+                        job->targets.data(),
+                        job->pos.empty() ? nullptr : job->pos.data(),
+                        job->pixels.data(),
+                        job->grids.data(),
+                        static_cast<int64_t>(job->grids.size())};
           m->forward(b, o, job->logp.data(), o.entropy ? job->entropy.data() : nullptr,
                      o.logits ? job->logits.data() : nullptr);
         },
@@ -256,12 +260,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Qwen3Model* m = model_.get();
     auto busy = busy_;
     return js::run_async(
-        env,
-        [a, e, m] {
-          m->backward(a->data(), static_cast<int64_t>(a->size()), e->empty() ? nullptr : e->data());
-        },
-        [](Napi::Env env) -> Napi::Value { return env.Undefined(); }, {info.This()},
-        [busy] { busy->store(false); });
+        env, [a, e, m] { m->backward(a->data(), static_cast<int64_t>(a->size()), e->empty() ? nullptr : e->data()); },
+        [](Napi::Env env) -> Napi::Value { return env.Undefined(); }, {info.This()}, [busy] { busy->store(false); });
   }
 
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
@@ -298,10 +298,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto busy = busy_;
     auto result = std::make_shared<StepResult>();
     return js::run_async(
-        env,
-        [m, cfg, max_norm, decay, result] {
-          *result = m->optimizer_step(cfg, max_norm, decay);
-        },
+        env, [m, cfg, max_norm, decay, result] { *result = m->optimizer_step(cfg, max_norm, decay); },
         [result](Napi::Env env) -> Napi::Value {
           auto out = Napi::Object::New(env);
           out.Set("gradNorm", Napi::Number::New(env, result->grad_norm));

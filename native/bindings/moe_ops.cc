@@ -102,9 +102,9 @@ Napi::Value MoeBlockBackward(const Napi::CallbackInfo& info) {
   BlockRun r = run_block(a.x.data, a.router.data, a.gate_up.data, a.down.data, s);
   std::vector<float> dx(s.T * s.H), drouter(s.E * s.H), dgu(s.E * 2 * s.I * s.H), ddown(s.E * s.H * s.I);
   std::vector<float> dweights(s.T * s.K), dlogits(s.T * s.E);
-  cpu::moe_experts_backward(dx.data(), dgu.data(), ddown.data(), dweights.data(), dout.data, a.x.data,
-                            a.gate_up.data, a.down.data, r.weights.data(), r.order.data(), r.offsets.data(),
-                            r.gate.data(), r.up.data(), r.y.data(), s);
+  cpu::moe_experts_backward(dx.data(), dgu.data(), ddown.data(), dweights.data(), dout.data, a.x.data, a.gate_up.data,
+                            a.down.data, r.weights.data(), r.order.data(), r.offsets.data(), r.gate.data(), r.up.data(),
+                            r.y.data(), s);
   cpu::moe_route_backward(dlogits.data(), dweights.data(), r.probs.data(), r.experts.data(), r.weights.data(), s);
   cpu::linear_backward(dx.data(), drouter.data(), nullptr, dlogits.data(), a.x.data, a.router.data, s.T, s.H, s.E);
   Napi::Env env = info.Env();
@@ -135,18 +135,18 @@ Napi::Value MoeAuxLoss(const Napi::CallbackInfo& info) {
   std::vector<int32_t> experts(s.T * s.K), order(s.T * s.K), offsets(s.E + 1);
   for (int64_t l = 0; l < L; ++l) {
     float* p = probs.data() + l * s.T * s.E;
-    cpu::moe_route_forward(p, experts.data(), weights.data(), order.data(), offsets.data(),
-                           logits.data + l * s.T * s.E, s);
+    cpu::moe_route_forward(p, experts.data(), weights.data(), order.data(), offsets.data(), logits.data + l * s.T * s.E,
+                           s);
     cpu::moe_load_accumulate(counts.data(), sums.data(), p, experts.data(), cu.data, S, s);
   }
   for (int64_t l = 0; l < L; ++l)
-    cpu::moe_aux_backward(dlogits.data() + l * s.T * s.E, probs.data() + l * s.T * s.E, counts.data(), cu.data, S,
-                          L, 1.0f, s);
+    cpu::moe_aux_backward(dlogits.data() + l * s.T * s.E, probs.data() + l * s.T * s.E, counts.data(), cu.data, S, L,
+                          1.0f, s);
   Napi::Env env = info.Env();
   auto loss = Napi::Array::New(env, S);
   for (int64_t q = 0; q < S; ++q)
-    loss.Set(uint32_t(q), cpu::moe_aux_loss(counts.data() + q * s.E, sums.data() + q * s.E, cu.data[q + 1] - cu.data[q],
-                                             L, s.E));
+    loss.Set(uint32_t(q),
+             cpu::moe_aux_loss(counts.data() + q * s.E, sums.data() + q * s.E, cu.data[q + 1] - cu.data[q], L, s.E));
   auto o = Napi::Object::New(env);
   o.Set("loss", loss);
   o.Set("dLogits", js::new_f32(env, dlogits.data(), dlogits.size()));

@@ -31,7 +31,7 @@ float hyper(const Napi::Object& o, const char* key, const std::string& fn, doubl
 Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
   const std::string fn = "adamwStep";
   const Napi::Object o = js::object(info[4], fn, "options");
-  AdamWConfig cfg;  // its defaults (adamw.h) for the keys not given
+  AdamWConfig cfg;                            // its defaults (adamw.h) for the keys not given
   const double lr = js::number(o, "lr", fn);  // required
   if (lr < 0) range_error(info.Env(), fn + ": option 'lr' must be >= 0");
   cfg.lr = static_cast<float>(lr);

@@ -73,7 +73,9 @@ std::vector<GemmKernel> available_kernels() {
 }
 
 // Minimum length of a row-major matrix of `rows` x `cols` stored with leading dimension `ld`.
-int64_t needed_length(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }
+int64_t needed_length(int64_t rows, int64_t cols, int64_t ld) {
+  return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols;
+}
 
 void check_matrix(const js::View<float>& v, const char* name, int64_t rows, int64_t cols, int64_t ld,
                   const char* ld_name, const std::string& fn) {
@@ -96,9 +98,7 @@ struct GemmCall {
   float alpha, beta;
   js::View<float> A, B, C;
 
-  void run() const {
-    gemm(trans_a, trans_b, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc);
-  }
+  void run() const { gemm(trans_a, trans_b, M, N, K, alpha, A.data, lda, B.data, ldb, beta, C.data, ldc); }
 };
 
 GemmCall parse_gemm(const Napi::Value& arg, const std::string& fn) {
@@ -137,160 +137,165 @@ GemmKernel parse_kernel(const Napi::Value& v, const std::string& fn) {
            "rebuild the addon)");
     return k;
   }
-  fail(fn, ": kernel must be 'portable' or 'openblas', got ", v.IsString() ? "'" + name + "'" : std::string("a non-string"));
+  fail(fn, ": kernel must be 'portable' or 'openblas', got ",
+       v.IsString() ? "'" + name + "'" : std::string("a non-string"));
 }
 
 }  // namespace
 
 void init_system(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    set_num_threads(static_cast<int>(js::integer_arg(info[0], "setThreads", "n", 0, 1024)));
-    return info.Env().Undefined();
-  }));
+                set_num_threads(static_cast<int>(js::integer_arg(info[0], "setThreads", "n", 0, 1024)));
+                return info.Env().Undefined();
+              }));
 
   exports.Set("threads", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    return Napi::Number::New(info.Env(), num_threads());
-  }));
+                return Napi::Number::New(info.Env(), num_threads());
+              }));
 
   exports.Set("gemmKernels", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const auto kernels = available_kernels();
-    Napi::Array out = Napi::Array::New(info.Env(), kernels.size());
-    for (size_t i = 0; i < kernels.size(); ++i) out.Set(static_cast<uint32_t>(i), gemm_kernel_name(kernels[i]));
-    return out;
-  }));
+                const auto kernels = available_kernels();
+                Napi::Array out = Napi::Array::New(info.Env(), kernels.size());
+                for (size_t i = 0; i < kernels.size(); ++i)
+                  out.Set(static_cast<uint32_t>(i), gemm_kernel_name(kernels[i]));
+                return out;
+              }));
 
   exports.Set("setGemmKernel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    set_gemm_kernel(parse_kernel(info[0], "setGemmKernel"));
-    return info.Env().Undefined();
-  }));
+                set_gemm_kernel(parse_kernel(info[0], "setGemmKernel"));
+                return info.Env().Undefined();
+              }));
 
   exports.Set("gemmKernel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    return Napi::String::New(info.Env(), gemm_kernel_name(gemm_kernel()));
-  }));
+                return Napi::String::New(info.Env(), gemm_kernel_name(gemm_kernel()));
+              }));
 
   exports.Set("buildInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    Napi::Object out = Napi::Object::New(info.Env());
-    out.Set("openblas", gemm_openblas_available());
-    out.Set("openblasInfo", openblas_info());
-    out.Set("compiler", compiler_name());
-    out.Set("simd", simd_name());
-    out.Set("mpi", mpi_compiled());
-    out.Set("mpiInfo", mpi_library_version());
-    out.Set("cuda", kCudaBuilt);
-    out.Set("cudaInfo", kCudaInfo);
-    return out;
-  }));
+                Napi::Object out = Napi::Object::New(info.Env());
+                out.Set("openblas", gemm_openblas_available());
+                out.Set("openblasInfo", openblas_info());
+                out.Set("compiler", compiler_name());
+                out.Set("simd", simd_name());
+                out.Set("mpi", mpi_compiled());
+                out.Set("mpiInfo", mpi_library_version());
+                out.Set("cuda", kCudaBuilt);
+                out.Set("cudaInfo", kCudaInfo);
+                return out;
+              }));
 
   // { count, reason }: the CUDA devices the runtime sees, and why there are none (count 0).
   exports.Set("cudaDevices", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    std::string why = "this build of medix has no CUDA (nvcc was not found when the addon was built, or "
-                      "MEDIX_NO_CUDA=1)";
+                std::string why =
+                    "this build of medix has no CUDA (nvcc was not found when the addon was built, or "
+                    "MEDIX_NO_CUDA=1)";
 #if defined(MEDIX_HAVE_CUDA)
-    const int count = cuda::device_count(&why);
+                const int count = cuda::device_count(&why);
 #else
     const int count = 0;
 #endif
-    Napi::Object out = Napi::Object::New(info.Env());
-    out.Set("count", count);
-    out.Set("reason", count > 0 ? std::string() : why);
-    return out;
-  }));
+                Napi::Object out = Napi::Object::New(info.Env());
+                out.Set("count", count);
+                out.Set("reason", count > 0 ? std::string() : why);
+                return out;
+              }));
 
   // Opens an NVIDIA library the way the CUDA backend will (MEDIX_CUDA_LIBS, LD_LIBRARY_PATH, CUDA_HOME,
   // the loader) and returns the file it opened; throws the search's error when it is not found.
   exports.Set("loadCudaLibrary", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    return Napi::String::New(info.Env(), cuda::load(parse_cuda_library(info[0], "loadCudaLibrary")).path);
-  }));
+                return Napi::String::New(info.Env(), cuda::load(parse_cuda_library(info[0], "loadCudaLibrary")).path);
+              }));
 
   exports.Set("gemmMicroKernels", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const auto names = gemm_micro_kernels();
-    Napi::Array out = Napi::Array::New(info.Env(), names.size());
-    for (size_t i = 0; i < names.size(); ++i) out.Set(static_cast<uint32_t>(i), names[i]);
-    return out;
-  }));
+                const auto names = gemm_micro_kernels();
+                Napi::Array out = Napi::Array::New(info.Env(), names.size());
+                for (size_t i = 0; i < names.size(); ++i) out.Set(static_cast<uint32_t>(i), names[i]);
+                return out;
+              }));
 
   exports.Set("gemmMicroKernel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    return Napi::String::New(info.Env(), gemm_micro_kernel());
-  }));
+                return Napi::String::New(info.Env(), gemm_micro_kernel());
+              }));
 
   exports.Set("setGemmMicroKernel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    if (!info[0].IsString()) fail("setGemmMicroKernel: name must be a string");
-    set_gemm_micro_kernel(info[0].As<Napi::String>().Utf8Value());
-    return info.Env().Undefined();
-  }));
+                if (!info[0].IsString()) fail("setGemmMicroKernel: name must be a string");
+                set_gemm_micro_kernel(info[0].As<Napi::String>().Utf8Value());
+                return info.Env().Undefined();
+              }));
 
   exports.Set("cpuInfo", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const CpuFeatures& f = cpu_features();
-    Napi::Object out = Napi::Object::New(info.Env());
-    out.Set("features", cpu_feature_names());
-    out.Set("l1dBytes", static_cast<double>(f.l1d_bytes));
-    out.Set("l2Bytes", static_cast<double>(f.l2_bytes));
-    out.Set("l3Bytes", static_cast<double>(f.l3_bytes));
-    return out;
-  }));
+                const CpuFeatures& f = cpu_features();
+                Napi::Object out = Napi::Object::New(info.Env());
+                out.Set("features", cpu_feature_names());
+                out.Set("l1dBytes", static_cast<double>(f.l1d_bytes));
+                out.Set("l2Bytes", static_cast<double>(f.l2_bytes));
+                out.Set("l3Bytes", static_cast<double>(f.l3_bytes));
+                return out;
+              }));
 
   exports.Set("fmaPeak", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const int64_t repeats = js::integer_arg(info[0], "fmaPeak", "repeats", 1, 100000);
-    const int64_t ms = js::integer_arg(info[1], "fmaPeak", "ms", 1, 1000);
-    const FmaPeak p = measure_fma_peak(static_cast<int>(repeats), static_cast<double>(ms));
-    Napi::Object out = Napi::Object::New(info.Env());
-    out.Set("gflops", p.gflops);
-    out.Set("isa", p.isa);
-    return out;
-  }));
+                const int64_t repeats = js::integer_arg(info[0], "fmaPeak", "repeats", 1, 100000);
+                const int64_t ms = js::integer_arg(info[1], "fmaPeak", "ms", 1, 1000);
+                const FmaPeak p = measure_fma_peak(static_cast<int>(repeats), static_cast<double>(ms));
+                Napi::Object out = Napi::Object::New(info.Env());
+                out.Set("gflops", p.gflops);
+                out.Set("isa", p.isa);
+                return out;
+              }));
 
   exports.Set("setOpProfiling", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    if (!info[0].IsBoolean()) fail("setOpProfiling: on must be a boolean");
-    set_op_profiling(info[0].As<Napi::Boolean>().Value());
-    return info.Env().Undefined();
-  }));
+                if (!info[0].IsBoolean()) fail("setOpProfiling: on must be a boolean");
+                set_op_profiling(info[0].As<Napi::Boolean>().Value());
+                return info.Env().Undefined();
+              }));
 
   exports.Set("takeOpProfile", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    OpTotals totals[static_cast<int>(OpKind::Count)];
-    int64_t parallel_calls = 0;
-    take_op_profile(totals, &parallel_calls);
-    Napi::Object kinds = Napi::Object::New(info.Env());
-    for (int i = 0; i < static_cast<int>(OpKind::Count); ++i) {
-      if (totals[i].calls == 0) continue;
-      Napi::Object k = Napi::Object::New(info.Env());
-      k.Set("ms", totals[i].ns / 1e6);
-      k.Set("calls", static_cast<double>(totals[i].calls));
-      k.Set("flops", totals[i].flops);
-      kinds.Set(op_kind_name(static_cast<OpKind>(i)), k);
-    }
-    Napi::Object out = Napi::Object::New(info.Env());
-    out.Set("kinds", kinds);
-    out.Set("parallelCalls", static_cast<double>(parallel_calls));
-    return out;
-  }));
+                OpTotals totals[static_cast<int>(OpKind::Count)];
+                int64_t parallel_calls = 0;
+                take_op_profile(totals, &parallel_calls);
+                Napi::Object kinds = Napi::Object::New(info.Env());
+                for (int i = 0; i < static_cast<int>(OpKind::Count); ++i) {
+                  if (totals[i].calls == 0) continue;
+                  Napi::Object k = Napi::Object::New(info.Env());
+                  k.Set("ms", totals[i].ns / 1e6);
+                  k.Set("calls", static_cast<double>(totals[i].calls));
+                  k.Set("flops", totals[i].flops);
+                  kinds.Set(op_kind_name(static_cast<OpKind>(i)), k);
+                }
+                Napi::Object out = Napi::Object::New(info.Env());
+                out.Set("kinds", kinds);
+                out.Set("parallelCalls", static_cast<double>(parallel_calls));
+                return out;
+              }));
 
   exports.Set("parallelForCostUs", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const int64_t reps = js::integer_arg(info[0], "parallelForCostUs", "reps", 1, 1 << 20);
-    std::atomic<int64_t> sink{0};
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t r = 0; r < reps; ++r)
-      parallel_for(num_threads(), [&](int64_t b, int64_t e) { sink.fetch_add(e - b, std::memory_order_relaxed); });
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return Napi::Number::New(info.Env(), s / static_cast<double>(reps) * 1e6);
-  }));
+                const int64_t reps = js::integer_arg(info[0], "parallelForCostUs", "reps", 1, 1 << 20);
+                std::atomic<int64_t> sink{0};
+                const auto t0 = std::chrono::steady_clock::now();
+                for (int64_t r = 0; r < reps; ++r)
+                  parallel_for(num_threads(),
+                               [&](int64_t b, int64_t e) { sink.fetch_add(e - b, std::memory_order_relaxed); });
+                const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                return Napi::Number::New(info.Env(), s / static_cast<double>(reps) * 1e6);
+              }));
 
   exports.Set("readBandwidth", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const int64_t mib = js::integer_arg(info[0], "readBandwidth", "mib", 1, 1 << 16);
-    const int64_t repeats = js::integer_arg(info[1], "readBandwidth", "repeats", 1, 1000);
-    return Napi::Number::New(info.Env(), measure_read_bandwidth(static_cast<size_t>(mib) << 20, static_cast<int>(repeats)));
-  }));
+                const int64_t mib = js::integer_arg(info[0], "readBandwidth", "mib", 1, 1 << 16);
+                const int64_t repeats = js::integer_arg(info[1], "readBandwidth", "repeats", 1, 1000);
+                return Napi::Number::New(
+                    info.Env(), measure_read_bandwidth(static_cast<size_t>(mib) << 20, static_cast<int>(repeats)));
+              }));
   exports.Set("gemm", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    parse_gemm(info[0], "gemm").run();
-    return info.Env().Undefined();
-  }));
+                parse_gemm(info[0], "gemm").run();
+                return info.Env().Undefined();
+              }));
 
   exports.Set("gemmAsync", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-    const GemmCall call = parse_gemm(info[0], "gemmAsync");
-    Napi::Object o = info[0].As<Napi::Object>();
-    return js::run_async(
-        info.Env(), [call] { call.run(); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); },
-        {o.Get("A"), o.Get("B"), o.Get("C")});
-  }));
+                const GemmCall call = parse_gemm(info[0], "gemmAsync");
+                Napi::Object o = info[0].As<Napi::Object>();
+                return js::run_async(
+                    info.Env(), [call] { call.run(); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); },
+                    {o.Get("A"), o.Get("B"), o.Get("C")});
+              }));
 }
 
 }  // namespace medix::bindings

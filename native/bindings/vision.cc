@@ -57,8 +57,7 @@ Napi::Value LayernormBackward(const Napi::CallbackInfo& info) {
   auto rstd = js::f32(info[4], fn, "rstd", rows, "rows", kFinite);
   Napi::Env env = info.Env();
   auto dx = zeros(env, rows * dim), dw = zeros(env, dim), db = zeros(env, dim);
-  cpu::layernorm_backward(dx.Data(), dw.Data(), db.Data(), dout.data, x.data, w.data, mean.data, rstd.data, rows,
-                          dim);
+  cpu::layernorm_backward(dx.Data(), dw.Data(), db.Data(), dout.data, x.data, w.data, mean.data, rstd.data, rows, dim);
   Napi::Object r = Napi::Object::New(env);
   r.Set("dx", dx);
   r.Set("dw", dw);
@@ -131,8 +130,8 @@ Napi::Value VisionRope(const Napi::CallbackInfo& info, bool forward) {
 std::vector<ImageGrid> parse_image_grids(const Napi::Value& v, int64_t merge, const std::string& fn) {
   auto g = js::i32(v, fn, "grids");
   if (g.length == 0 || g.length % 3 != 0)
-    throw Napi::RangeError::New(v.Env(), fn + ": grids must hold (t, h, w) triples, got length " +
-                                             std::to_string(g.length));
+    throw Napi::RangeError::New(v.Env(),
+                                fn + ": grids must hold (t, h, w) triples, got length " + std::to_string(g.length));
   std::vector<ImageGrid> out;
   for (size_t i = 0; i < g.length; i += 3) {
     ImageGrid grid{g.data[i], g.data[i + 1], g.data[i + 2]};
@@ -213,7 +212,8 @@ VisionConfig parse_vision_config(const Napi::Value& v, const std::string& fn) {
   if (!ds.IsUndefined()) {
     if (!ds.IsArray()) throw Napi::TypeError::New(v.Env(), fn + ": config.deepstackIndexes must be an array");
     Napi::Array arr = ds.As<Napi::Array>();
-    for (uint32_t i = 0; i < arr.Length(); ++i) c.deepstack_indexes.push_back(arr.Get(i).As<Napi::Number>().Int64Value());
+    for (uint32_t i = 0; i < arr.Length(); ++i)
+      c.deepstack_indexes.push_back(arr.Get(i).As<Napi::Number>().Int64Value());
   }
   try {
     check_vision_config(c);
@@ -234,7 +234,8 @@ Napi::Value VisionParameters(const Napi::CallbackInfo& info) {
     Napi::Object e = Napi::Object::New(env);
     e.Set("name", ps[i].name);
     Napi::Array shape = Napi::Array::New(env, ps[i].shape.size());
-    for (size_t k = 0; k < ps[i].shape.size(); ++k) shape.Set(static_cast<uint32_t>(k), static_cast<double>(ps[i].shape[k]));
+    for (size_t k = 0; k < ps[i].shape.size(); ++k)
+      shape.Set(static_cast<uint32_t>(k), static_cast<double>(ps[i].shape[k]));
     e.Set("shape", shape);
     out.Set(static_cast<uint32_t>(i), e);
   }
@@ -253,9 +254,8 @@ std::unique_ptr<VisionTower> run_tower(const Napi::CallbackInfo& info, const std
                                                 std::to_string(arr.Length()));
   std::vector<const float*> params;
   for (size_t i = 0; i < ps.size(); ++i)
-    params.push_back(js::f32(arr.Get(static_cast<uint32_t>(i)), fn, ps[i].name.c_str(), ps[i].numel(), "its shape",
-                             kFinite)
-                         .data);
+    params.push_back(
+        js::f32(arr.Get(static_cast<uint32_t>(i)), fn, ps[i].name.c_str(), ps[i].numel(), "its shape", kFinite).data);
   const std::vector<ImageGrid> grids = parse_image_grids(info[2], c.merge, fn);
   auto pixels = js::f32(info[1], fn, "pixels", patch_count(grids) * c.patch_inputs(), "patches*patchInputs", kFinite);
   auto tower = std::make_unique<VisionTower>(c);
@@ -314,16 +314,17 @@ void init_vision(Napi::Env env, Napi::Object exports) {
   exports.Set("geluForward", Napi::Function::New(env, GeluForward, "geluForward"));
   exports.Set("geluBackward", Napi::Function::New(env, GeluBackward, "geluBackward"));
   exports.Set("visionRopeForward",
-              Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return VisionRope(i, true); }, "visionRopeForward"));
-  exports.Set("visionRopeBackward", Napi::Function::New(
-                                        env, [](const Napi::CallbackInfo& i) { return VisionRope(i, false); },
-                                        "visionRopeBackward"));
-  exports.Set("visionPosEmbedForward", Napi::Function::New(
-                                           env, [](const Napi::CallbackInfo& i) { return VisionPosEmbed(i, true); },
-                                           "visionPosEmbedForward"));
-  exports.Set("visionPosEmbedBackward", Napi::Function::New(
-                                            env, [](const Napi::CallbackInfo& i) { return VisionPosEmbed(i, false); },
-                                            "visionPosEmbedBackward"));
+              Napi::Function::New(
+                  env, [](const Napi::CallbackInfo& i) { return VisionRope(i, true); }, "visionRopeForward"));
+  exports.Set("visionRopeBackward",
+              Napi::Function::New(
+                  env, [](const Napi::CallbackInfo& i) { return VisionRope(i, false); }, "visionRopeBackward"));
+  exports.Set("visionPosEmbedForward",
+              Napi::Function::New(
+                  env, [](const Napi::CallbackInfo& i) { return VisionPosEmbed(i, true); }, "visionPosEmbedForward"));
+  exports.Set("visionPosEmbedBackward",
+              Napi::Function::New(
+                  env, [](const Napi::CallbackInfo& i) { return VisionPosEmbed(i, false); }, "visionPosEmbedBackward"));
   exports.Set("visionParameters", Napi::Function::New(env, VisionParameters, "visionParameters"));
   exports.Set("visionTowerForward", Napi::Function::New(env, VisionTowerForward, "visionTowerForward"));
   exports.Set("visionTowerBackward", Napi::Function::New(env, VisionTowerBackward, "visionTowerBackward"));

@@ -63,13 +63,13 @@ class Backend {
                                  const float* logits, const MoeShape& s) = 0;
   virtual void moe_route_backward(float* dlogits, const float* dweights, const float* probs, const int32_t* experts,
                                   const float* weights, const MoeShape& s) = 0;
-  virtual void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x,
-                                   const float* gate_up, const float* down, const float* weights,
-                                   const int32_t* order, const int32_t* offsets, const MoeShape& s) = 0;
+  virtual void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const float* gate_up,
+                                   const float* down, const float* weights, const int32_t* order,
+                                   const int32_t* offsets, const MoeShape& s) = 0;
   virtual void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
                                     const float* x, const float* gate_up, const float* down, const float* weights,
-                                    const int32_t* order, const int32_t* offsets, const float* gate,
-                                    const float* up, const float* y, const MoeShape& s) = 0;
+                                    const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
+                                    const float* y, const MoeShape& s) = 0;
   virtual void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu,
                                 int64_t n_seqs, int64_t layers, float scale, const MoeShape& s) = 0;
 
@@ -89,8 +89,8 @@ class Backend {
   virtual void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b) = 0;
 
   // Optimizer
-  virtual void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConfig& cfg,
-                          int64_t step, bool decay) = 0;
+  virtual void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConfig& cfg, int64_t step,
+                          bool decay) = 0;
   virtual double sum_squares(const float* g, int64_t n) = 0;
   virtual void scale_inplace(float* g, float s, int64_t n) = 0;
 };

@@ -134,11 +134,11 @@ class CpuBackend final : public Backend {
                             const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
                             const float* y, const MoeShape& s) override {
     const OpTimer timer(OpKind::Moe);
-    cpu::moe_experts_backward(dx, dgate_up, ddown, dweights, dout, x, gate_up, down, weights, order, offsets, gate,
-                              up, y, s);
+    cpu::moe_experts_backward(dx, dgate_up, ddown, dweights, dout, x, gate_up, down, weights, order, offsets, gate, up,
+                              y, s);
   }
-  void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu,
-                        int64_t n_seqs, int64_t layers, float scale, const MoeShape& s) override {
+  void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu, int64_t n_seqs,
+                        int64_t layers, float scale, const MoeShape& s) override {
     const OpTimer timer(OpKind::Moe);
     cpu::moe_aux_backward(dlogits, probs, counts, cu, n_seqs, layers, scale, s);
   }
@@ -148,9 +148,9 @@ class CpuBackend final : public Backend {
     const OpTimer timer(OpKind::LogprobHead, 2.0 * s.T * s.hidden * s.vocab);
     return cpu::logprob_forward(logp, entropy, lse, hidden, head, targets, s);
   }
-  size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy,
-                          const float* hidden, const float* head, const int32_t* targets, const float* lse,
-                          const float* entropy, const LogprobShape& s) override {
+  size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy, const float* hidden,
+                          const float* head, const int32_t* targets, const float* lse, const float* entropy,
+                          const LogprobShape& s) override {
     const OpTimer timer(OpKind::LogprobHead, 6.0 * s.T * s.hidden * s.vocab);
     return cpu::logprob_backward(dhidden, dhead, dlogp, dentropy, hidden, head, targets, lse, entropy, s);
   }

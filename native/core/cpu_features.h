@@ -7,8 +7,8 @@
 namespace medix {
 
 struct CpuFeatures {
-  bool avx512;       // AVX-512 F, BW, DQ, VL: the 512-bit GEMM micro-kernel and FMA probe
-  bool avx512_bf16;  // AVX512-BF16 dot products
+  bool avx512;                            // AVX-512 F, BW, DQ, VL: the 512-bit GEMM micro-kernel and FMA probe
+  bool avx512_bf16;                       // AVX512-BF16 dot products
   int64_t l1d_bytes, l2_bytes, l3_bytes;  // per-core L1d and L2, shared L3; defaults where sysconf says 0
 };
 

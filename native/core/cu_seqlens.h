@@ -15,8 +15,8 @@ inline void check_cu_seqlens(const int32_t* cu, int64_t offsets, int64_t T, cons
               cu ? offsets : 0);
   MEDIX_CHECK(cu[0] == 0, fn, ": ", name, "[0] must be 0, got ", cu[0]);
   for (int64_t i = 1; i < offsets; ++i)
-    MEDIX_CHECK(cu[i] >= cu[i - 1], fn, ": ", name, " must be non-decreasing, but ", name, "[", i, "] = ", cu[i],
-                " < ", cu[i - 1]);
+    MEDIX_CHECK(cu[i] >= cu[i - 1], fn, ": ", name, " must be non-decreasing, but ", name, "[", i, "] = ", cu[i], " < ",
+                cu[i - 1]);
   MEDIX_CHECK(cu[offsets - 1] == T, fn, ": ", name, " must end at the token count ", T, ", got ", cu[offsets - 1]);
 }
 

@@ -18,8 +18,8 @@ template <typename... Args>
   throw Error(os.str());
 }
 
-#define MEDIX_CHECK(cond, ...) \
-  do {                         \
+#define MEDIX_CHECK(cond, ...)               \
+  do {                                       \
     if (!(cond)) ::medix::fail(__VA_ARGS__); \
   } while (0)
 

@@ -70,7 +70,8 @@ FmaPeak measure_fma_peak(int repeats, double ms) {
   double best = 0.0;
   for (int r = 0; r < repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
-    parallel_for(threads, [&](int64_t, int64_t) { sink.store(run(iters)); }, 1);
+    parallel_for(
+        threads, [&](int64_t, int64_t) { sink.store(run(iters)); }, 1);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     best = std::max(best, 2.0 * lanes * chains * static_cast<double>(iters) * threads / s / 1e9);
   }

@@ -65,10 +65,10 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
 void check_args(const char* fn, bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                 const float* B, int64_t ldb, const float* C, int64_t ldc) {
   MEDIX_CHECK(M >= 0 && N >= 0 && K >= 0, fn, ": M, N, K must be >= 0, got ", M, ", ", N, ", ", K);
-  MEDIX_CHECK(lda >= std::max<int64_t>(1, ta ? M : K), fn, ": lda = ", lda, " is smaller than a row of A (",
-              ta ? M : K, ")");
-  MEDIX_CHECK(ldb >= std::max<int64_t>(1, tb ? K : N), fn, ": ldb = ", ldb, " is smaller than a row of B (",
-              tb ? K : N, ")");
+  MEDIX_CHECK(lda >= std::max<int64_t>(1, ta ? M : K), fn, ": lda = ", lda, " is smaller than a row of A (", ta ? M : K,
+              ")");
+  MEDIX_CHECK(ldb >= std::max<int64_t>(1, tb ? K : N), fn, ": ldb = ", ldb, " is smaller than a row of B (", tb ? K : N,
+              ")");
   MEDIX_CHECK(ldc >= std::max<int64_t>(1, N), fn, ": ldc = ", ldc, " is smaller than a row of C (", N, ")");
   MEDIX_CHECK(M == 0 || N == 0 || C, fn, ": C is null");
   MEDIX_CHECK(M == 0 || N == 0 || K == 0 || (A && B), fn, ": A or B is null");
@@ -102,16 +102,15 @@ void portable_parallel(const GemmOperand& a, const GemmOperand& b, int64_t M, in
   if (!split_rows || row_units <= min_units(k.mr * N * K)) {  // columns, or one thread's work
     const int64_t unit = split_rows ? k.mr : k.nr;
     const int64_t extent = split_rows ? M : N;
-    parallel_for(
-        (extent + unit - 1) / unit,
-        [&](int64_t u0, int64_t u1) {
-          const int64_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
-          if (split_rows)
-            k.block(k, a, b, lo, hi, 0, N, K, alpha, beta, C, ldc);
-          else
-            k.block(k, a, b, 0, M, lo, hi, K, alpha, beta, C, ldc);
-        },
-        min_units(unit * (split_rows ? N : M) * K));
+    parallel_for((extent + unit - 1) / unit,
+                 [&](int64_t u0, int64_t u1) {
+                   const int64_t lo = u0 * unit, hi = std::min(extent, u1 * unit);
+                   if (split_rows)
+                     k.block(k, a, b, lo, hi, 0, N, K, alpha, beta, C, ldc);
+                   else
+                     k.block(k, a, b, 0, M, lo, hi, K, alpha, beta, C, ldc);
+                 },
+                 min_units(unit * (split_rows ? N : M) * K));
     return;
   }
   static thread_local PackBuffer shared_b;  // the calling thread's; the pool's threads only fill and read it

@@ -121,8 +121,8 @@ void gemm_rows(const MicroKernel& kern, const GemmOperand& a, const float* bbuf,
 
 // C[i0:i1, j0:j1] on the calling thread: every column panel and K slice in order, packing op(B) itself.
 template <class Micro>
-void gemm_block(const MicroKernel& kern, const GemmOperand& a, const GemmOperand& b, int64_t i0, int64_t i1,
-                int64_t j0, int64_t j1, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
+void gemm_block(const MicroKernel& kern, const GemmOperand& a, const GemmOperand& b, int64_t i0, int64_t i1, int64_t j0,
+                int64_t j1, int64_t K, float alpha, float beta, float* C, int64_t ldc) {
   static thread_local PackBuffer packed_b;
   const int64_t kslice = gemm_k_slice(K);
   float* bbuf = packed_b.get(kslice * std::min(kern.nc, round_up(j1 - j0, Micro::NR)));

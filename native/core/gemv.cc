@@ -20,8 +20,8 @@
 namespace medix {
 namespace {
 
-using simd::v8f;
 using simd::load;
+using simd::v8f;
 
 // Loads a vector into a register and keeps it there: without this GCC folds the load into every
 // multiply-add that uses the value (one memory operand each), which makes the tiles load-bound.
@@ -37,8 +37,8 @@ inline v8f load_reg(const float* p) {
 // the compiler's contraction choices).
 inline v8f fma8(v8f a, v8f b, v8f acc) {
 #if defined(__FMA__)
-  return reinterpret_cast<v8f>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b),
-                                               reinterpret_cast<__m256>(acc)));
+  return reinterpret_cast<v8f>(
+      _mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b), reinterpret_cast<__m256>(acc)));
 #else
   return acc + a * b;
 #endif
@@ -120,10 +120,17 @@ void range(const Args& a, int64_t n0, int64_t n1) {
     int64_t m = 0;
     for (; m + 4 <= a.M; m += 4) strip<4, 3>(a, m, b, e);
     switch (a.M - m) {
-      case 3: strip<3, 3>(a, m, b, e); break;
-      case 2: strip<2, 5>(a, m, b, e); break;
-      case 1: strip<1, 6>(a, m, b, e); break;
-      default: break;
+      case 3:
+        strip<3, 3>(a, m, b, e);
+        break;
+      case 2:
+        strip<2, 5>(a, m, b, e);
+        break;
+      case 1:
+        strip<1, 6>(a, m, b, e);
+        break;
+      default:
+        break;
     }
   }
 }
@@ -137,7 +144,8 @@ void gemv_nt(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const
   if (M == 0 || N == 0) return;
   const Args a{M, N, K, x, ldx, W, ldw, y, ldy};
   const int64_t min_rows = std::max<int64_t>(kBlock, kMinParallelMacs / std::max<int64_t>(1, M * K));
-  parallel_for(N, [&](int64_t n0, int64_t n1) { range(a, n0, n1); }, min_rows);
+  parallel_for(
+      N, [&](int64_t n0, int64_t n1) { range(a, n0, n1); }, min_rows);
 }
 
 }  // namespace medix

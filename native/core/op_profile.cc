@@ -13,7 +13,7 @@ std::atomic<double> kind_flops[kKinds];
 }  // namespace
 
 const char* op_kind_name(OpKind k) {
-  static const char* const names[kKinds] = {"embedding", "norms",          "linear",    "rope", "attention",
+  static const char* const names[kKinds] = {"embedding",   "norms",        "linear",    "rope", "attention",
                                             "elementwise", "logprob_head", "optimizer", "moe",  "decode"};
   return names[static_cast<int>(k)];
 }

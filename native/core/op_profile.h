@@ -7,8 +7,7 @@
 
 namespace medix {
 
-enum class OpKind { Embedding, Norm, Linear, Rope, Attention, Elementwise, LogprobHead, Optimizer, Moe, Decode,
-                    Count };
+enum class OpKind { Embedding, Norm, Linear, Rope, Attention, Elementwise, LogprobHead, Optimizer, Moe, Decode, Count };
 
 const char* op_kind_name(OpKind k);
 

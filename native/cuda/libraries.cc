@@ -24,9 +24,12 @@ struct Spec {
 
 Spec spec(Library lib) {
   switch (lib) {
-    case Library::CublasLt: return {"cuBLASLt", {"libcublasLt.so.13", "libcublasLt.so"}};
-    case Library::Nccl: return {"NCCL", {"libnccl.so.2", "libnccl.so"}};
-    case Library::Cudnn: return {"cuDNN", {"libcudnn.so.9", "libcudnn.so"}};
+    case Library::CublasLt:
+      return {"cuBLASLt", {"libcublasLt.so.13", "libcublasLt.so"}};
+    case Library::Nccl:
+      return {"NCCL", {"libnccl.so.2", "libnccl.so"}};
+    case Library::Cudnn:
+      return {"cuDNN", {"libcudnn.so.9", "libcudnn.so"}};
   }
   fail("cuda libraries: unknown library ", static_cast<int>(lib));
 }
@@ -79,8 +82,8 @@ LoadedLibrary open_library(Library lib) {
     loader_reason += std::string(loader_reason.empty() ? "" : "; ") + (why ? why : soname);
   }
   std::vector<std::string> names(s.sonames.begin(), s.sonames.end());
-  fail(s.name, " not found: tried ", join(names), " in ", join(looked), " and the default loader path (",
-       loader_reason, ")", refused.empty() ? "" : "; found but could not open: ", join(refused),
+  fail(s.name, " not found: tried ", join(names), " in ", join(looked), " and the default loader path (", loader_reason,
+       ")", refused.empty() ? "" : "; found but could not open: ", join(refused),
        ". Set MEDIX_CUDA_LIBS to the folder that holds it (for a pip install of the NVIDIA wheels: ",
        "site-packages/nvidia/<name>/lib)");
 }

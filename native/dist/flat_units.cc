@@ -29,8 +29,7 @@ std::string unit_key(const std::string& tensor_name) {
   return key;
 }
 
-std::vector<FlatUnit> flat_units(const std::vector<int64_t>& numels, const std::vector<std::string>& keys,
-                                 int ranks) {
+std::vector<FlatUnit> flat_units(const std::vector<int64_t>& numels, const std::vector<std::string>& keys, int ranks) {
   MEDIX_CHECK(ranks >= 1, "flat_units: ranks must be >= 1, got ", ranks);
   MEDIX_CHECK(numels.size() == keys.size(), "flat_units: ", numels.size(), " sizes but ", keys.size(), " keys");
   std::vector<FlatUnit> units;

@@ -25,7 +25,6 @@ struct FlatUnit {
 std::string unit_key(const std::string& tensor_name);
 
 // Units of consecutive tensors with equal keys; numels[i] is tensor i's size, laid out in order.
-std::vector<FlatUnit> flat_units(const std::vector<int64_t>& numels, const std::vector<std::string>& keys,
-                                 int ranks);
+std::vector<FlatUnit> flat_units(const std::vector<int64_t>& numels, const std::vector<std::string>& keys, int ranks);
 
 }  // namespace medix

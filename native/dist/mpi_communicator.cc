@@ -106,8 +106,7 @@ class MpiCommunicator final : public Communicator {
     arrive();
     const auto* mine = static_cast<const char*>(recv) + rank_ * n * dtype_bytes(t);
     const void* from = send == mine ? MPI_IN_PLACE : send;
-    check(MPI_Allgather(from, static_cast<int>(n), mpi_type(t), recv, static_cast<int>(n), mpi_type(t),
-                        MPI_COMM_WORLD),
+    check(MPI_Allgather(from, static_cast<int>(n), mpi_type(t), recv, static_cast<int>(n), mpi_type(t), MPI_COMM_WORLD),
           "Allgather");
   }
 

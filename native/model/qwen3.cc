@@ -14,7 +14,9 @@ namespace medix {
 // Config and parameters
 
 void Qwen3Config::validate() const {
-  auto positive = [](int64_t v, const char* field) { MEDIX_CHECK(v > 0, "Qwen3 config: ", field, " must be > 0, got ", v); };
+  auto positive = [](int64_t v, const char* field) {
+    MEDIX_CHECK(v > 0, "Qwen3 config: ", field, " must be > 0, got ", v);
+  };
   positive(vocab, "vocab_size");
   positive(hidden, "hidden_size");
   positive(intermediate, "intermediate_size");
@@ -33,8 +35,8 @@ void Qwen3Config::validate() const {
                 mrope_section.size());
     int64_t sum = 0;
     for (int64_t s : mrope_section) sum += s;
-    MEDIX_CHECK(sum == head_dim / 2, "Qwen3 config: mrope_section must sum to head_dim/2 = ", head_dim / 2,
-                ", got ", sum);
+    MEDIX_CHECK(sum == head_dim / 2, "Qwen3 config: mrope_section must sum to head_dim/2 = ", head_dim / 2, ", got ",
+                sum);
   }
   if (vision) validate_vision();
   if (experts > 0) {
@@ -77,14 +79,10 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> layer_tensors(const Qw
            {"mlp.up_proj.weight", {c.intermediate, c.hidden}},
            {"mlp.down_proj.weight", {c.hidden, c.intermediate}}};
   std::vector<std::pair<std::string, std::vector<int64_t>>> all = {
-      {"input_layernorm.weight", {c.hidden}},
-      {"self_attn.q_proj.weight", {qd, c.hidden}},
-      {"self_attn.k_proj.weight", {kvd, c.hidden}},
-      {"self_attn.v_proj.weight", {kvd, c.hidden}},
-      {"self_attn.o_proj.weight", {c.hidden, qd}},
-      {"self_attn.q_norm.weight", {c.head_dim}},
-      {"self_attn.k_norm.weight", {c.head_dim}},
-      {"post_attention_layernorm.weight", {c.hidden}},
+      {"input_layernorm.weight", {c.hidden}},       {"self_attn.q_proj.weight", {qd, c.hidden}},
+      {"self_attn.k_proj.weight", {kvd, c.hidden}}, {"self_attn.v_proj.weight", {kvd, c.hidden}},
+      {"self_attn.o_proj.weight", {c.hidden, qd}},  {"self_attn.q_norm.weight", {c.head_dim}},
+      {"self_attn.k_norm.weight", {c.head_dim}},    {"post_attention_layernorm.weight", {c.hidden}},
   };
   all.insert(all.end(), mlp.begin(), mlp.end());
   return all;
@@ -171,8 +169,8 @@ namespace {
 // Float counts of one layer's activations for T tokens (mirrors Acts).
 int64_t acts_floats(const Qwen3Config& c, int64_t T) {
   const int64_t qd = c.heads * c.head_dim, kvd = c.kv_heads * c.head_dim;
-  return T * (1 + c.hidden + qd + c.heads + qd + kvd + c.kv_heads + kvd + kvd + qd + c.heads + c.hidden + 1 +
-              c.hidden + 3 * c.intermediate) +
+  return T * (1 + c.hidden + qd + c.heads + qd + kvd + c.kv_heads + kvd + kvd + qd + c.heads + c.hidden + 1 + c.hidden +
+              3 * c.intermediate) +
          (c.experts > 0 ? T * (4 * c.experts + 2 * c.experts_per_token * (1 + c.moe_intermediate + c.hidden)) : 0);
 }
 
@@ -314,8 +312,10 @@ ActivationPlan Qwen3Model::plan(int64_t T, bool training, int64_t image_patches)
   p.stream_bytes = sizeof(float) * (cfg_.layers + 1) * T * cfg_.hidden;
   p.scratch_bytes = training ? sizeof(float) * scratch_floats(cfg_, T) : 0;
   const size_t head = sizeof(float) * T * (cfg_.hidden * 2 + 1 + 3);
-  MEDIX_CHECK(image_patches == 0 || cfg_.vision, "activationPlan: image patches given but the model has no vision tower");
-  if (image_patches > 0) p.vision_bytes = VisionTower::activation_bytes(*cfg_.vision, image_patches, training, recompute_);
+  MEDIX_CHECK(image_patches == 0 || cfg_.vision,
+              "activationPlan: image patches given but the model has no vision tower");
+  if (image_patches > 0)
+    p.vision_bytes = VisionTower::activation_bytes(*cfg_.vision, image_patches, training, recompute_);
   p.total_bytes = p.per_layer_bytes * n_acts + p.stream_bytes + p.scratch_bytes + head + p.vision_bytes;
   return p;
 }
@@ -411,7 +411,12 @@ void Qwen3Model::layer_forward(int64_t l, const float* x_in, float* x_out, Acts&
   const Qwen3Config& c = cfg_;
   Workspace& ws = *ws_;
   const int64_t T = static_cast<int64_t>(tokens_.size());
-  const AttentionShape att{T, c.heads, c.kv_heads, c.head_dim, ws.cu, static_cast<int64_t>(cu_.size()) - 1,
+  const AttentionShape att{T,
+                           c.heads,
+                           c.kv_heads,
+                           c.head_dim,
+                           ws.cu,
+                           static_cast<int64_t>(cu_.size()) - 1,
                            1.0f / std::sqrt(static_cast<float>(c.head_dim))};
   qkv_forward(l, x_in, a, ws.positions, T);
   be_.attention_forward(a.attn, a.lse, a.q, a.k, a.v, att);
@@ -526,8 +531,8 @@ void Qwen3Model::head_forward(const float* head, const ForwardOptions& o, float*
     be_.from_host(ws.head_targets, row_targets.data(), sizeof(int32_t) * R);
     const float* in = R == T ? ws.final_xn : ws.tmp_h;
     if (R < T) be_.embedding_forward(ws.tmp_h, ws.head_rows, ws.final_xn, R, c.hidden);
-    be_.logprob_forward(ws.logp, o.entropy || o.training ? ws.entropy : nullptr, ws.head_lse, in, head,
-                        ws.head_targets, LogprobShape{R, c.hidden, c.vocab, o.temperature});
+    be_.logprob_forward(ws.logp, o.entropy || o.training ? ws.entropy : nullptr, ws.head_lse, in, head, ws.head_targets,
+                        LogprobShape{R, c.hidden, c.vocab, o.temperature});
     be_.to_host(rows.data(), ws.logp, sizeof(float) * R);
   }
   expand_rows(logp, rows, head_rows_, T);
@@ -574,7 +579,12 @@ void Qwen3Model::layer_backward(int64_t l, float* dh, Acts& a) {
   const Layer g = layer_view(grads_, l);
   const float* x_in = ws.stream[l];
   const RopeSpec rope = rope_spec();
-  const AttentionShape att{T, c.heads, c.kv_heads, c.head_dim, ws.cu, static_cast<int64_t>(cu_.size()) - 1,
+  const AttentionShape att{T,
+                           c.heads,
+                           c.kv_heads,
+                           c.head_dim,
+                           ws.cu,
+                           static_cast<int64_t>(cu_.size()) - 1,
                            1.0f / std::sqrt(static_cast<float>(c.head_dim))};
 
   // dh holds d(x_out). MLP block: x_out = h_mid + down(act); the residual passes dh to h_mid as is.
@@ -710,8 +720,7 @@ StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_nor
   for (int64_t i = own.first_tensor; i < own.end_tensor; ++i) {
     const ParamInfo& p = params_[i];
     const int64_t at = p.offset - own.offset;
-    be_.adamw_step(weights_ + p.offset, grads_ + p.offset, adam_m_ + at, adam_v_ + at, p.numel, cfg, step_,
-                   decay[i]);
+    be_.adamw_step(weights_ + p.offset, grads_ + p.offset, adam_m_ + at, adam_v_ + at, p.numel, cfg, step_, decay[i]);
   }
   if (comm_)
     for (int o = 0; o < world_size(); ++o)

@@ -39,7 +39,7 @@ struct Qwen3Config {
   std::vector<int64_t> mlp_only_layers;
   bool norm_topk_prob = true;
 
-  void validate() const;  // throws medix::Error naming the field
+  void validate() const;         // throws medix::Error naming the field
   void validate_vision() const;  // qwen3_vl.cc: the tower's config and its fit to the text model
   bool is_sparse(int64_t layer) const;
   int64_t sparse_layers() const;
@@ -223,9 +223,9 @@ class Qwen3Model {
   bool vision_frozen() const { return vision_frozen_; }
 
  private:
-  struct Layer;        // pointers to one layer's parameters (or gradients)
-  struct Acts;         // one layer's activations
-  struct Workspace;    // every activation/scratch buffer for a given capacity
+  struct Layer;      // pointers to one layer's parameters (or gradients)
+  struct Acts;       // one layer's activations
+  struct Workspace;  // every activation/scratch buffer for a given capacity
 
   struct DecodeWorkspace;  // forward_cached's buffers
   struct FullShard;        // qwen3_fsdp.cc
@@ -240,9 +240,9 @@ class Qwen3Model {
   // MLP of 3). The parameter list is the embedding, the layers, the final norm, [vision], [lm_head].
   static constexpr size_t kLayerTensors = 11;
   size_t final_norm_tensor() const { return 1 + kLayerTensors * static_cast<size_t>(cfg_.layers); }
-  void vision_units(bool gather);  // gather or release the tower's units
+  void vision_units(bool gather);                                 // gather or release the tower's units
   void set_owned_weights(const ParamInfo& p, const float* host);  // this rank's parts of p
-  void require_whole_weights(const char* what) const;              // throws while fully sharded and not gathered
+  void require_whole_weights(const char* what) const;             // throws while fully sharded and not gathered
   // The step's global gradient norm over this rank's n gradients at g (summed across comm when
   // given), clipping them to max_grad_norm; allocates n floats of each moment on the first step and
   // counts the step. False, with r marked skipped, when the norm is not finite.

@@ -30,8 +30,8 @@ void check_step(const CachedStep& s, const Qwen3Config& c, const KvCache& cache)
     blocks += cache.blocks_needed(s.seq_ids[i], n);  // throws for an unknown sequence
   }
   const KvCacheStats st = cache.stats();
-  MEDIX_CHECK(blocks <= st.blocks_free, fn, ": the step needs ", blocks, " free KV cache blocks, only ",
-              st.blocks_free, " of ", st.blocks_total, " are free");
+  MEDIX_CHECK(blocks <= st.blocks_free, fn, ": the step needs ", blocks, " free KV cache blocks, only ", st.blocks_free,
+              " of ", st.blocks_total, " are free");
   for (int64_t t = 0; t < s.T; ++t)
     MEDIX_CHECK(s.tokens[t] >= 0 && s.tokens[t] < c.vocab, fn, ": token ", t, " = ", s.tokens[t],
                 " is outside [0, vocab_size = ", c.vocab, ")");
@@ -84,7 +84,7 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
 
   // Host side: append to the cache (slots), number the keys each token sees, build block tables.
   std::vector<int32_t>&slots = ws.host_slots, &seq_of_token = ws.host_seq_of_token, &n_keys = ws.host_n_keys,
-                      &positions = ws.host_positions, &tables = ws.host_tables;
+  &positions = ws.host_positions, &tables = ws.host_tables;
   slots.resize(T);
   seq_of_token.resize(T);
   n_keys.resize(T);
@@ -116,16 +116,9 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
   be_.from_host(ws.seq_of_token, seq_of_token.data(), sizeof(int32_t) * T);
   be_.from_host(ws.n_keys, n_keys.data(), sizeof(int32_t) * T);
 
-  const PagedAttentionShape att{T,
-                                c.heads,
-                                c.kv_heads,
-                                c.head_dim,
-                                cache.config().block_size,
-                                tables_dev,
-                                max_blocks,
-                                ws.seq_of_token,
-                                ws.n_keys,
-                                1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+  const PagedAttentionShape att{
+      T,          c.heads,    c.kv_heads,      c.head_dim, cache.config().block_size,
+      tables_dev, max_blocks, ws.seq_of_token, ws.n_keys,  1.0f / std::sqrt(static_cast<float>(c.head_dim))};
   const float* embed = weights_ + params_[0].offset;
   be_.embedding_forward(ws.x0, ws.tokens, embed, T, H);
   if (tower) place_visual(*tower, image_rows, ws.x0);

@@ -64,8 +64,7 @@ void Qwen3Model::unit_gather(int64_t u) {
   FullShard& fs = *fsdp_;
   const FlatUnit& unit = fs.units[u];
   fs.around_padding(fs.weights.data(), unit, [&] {
-    fs.comm.allgather_equal(fs.w.data() + unit.slice_offset, fs.weights.data() + unit.offset, unit.shard,
-                            DType::f32);
+    fs.comm.allgather_equal(fs.w.data() + unit.slice_offset, fs.weights.data() + unit.offset, unit.shard, DType::f32);
   });
   fs.gathered[u] = true;
   fs.allgathered += static_cast<int64_t>(sizeof(float)) * unit.shard * fs.ranks;

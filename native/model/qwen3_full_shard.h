@@ -13,7 +13,12 @@ namespace medix {
 
 struct Qwen3Model::FullShard {
   FullShard(Communicator& c, std::vector<FlatUnit> u, int64_t layout)
-      : comm(c), rank(c.rank()), ranks(c.size()), units(std::move(u)), weights(layout + ranks), grads(layout + ranks),
+      : comm(c),
+        rank(c.rank()),
+        ranks(c.size()),
+        units(std::move(u)),
+        weights(layout + ranks),
+        grads(layout + ranks),
         gathered(units.size(), false) {
     slice_floats = units.back().slice_offset + units.back().shard;
   }

@@ -17,8 +17,7 @@ struct Qwen3Model::Layer {
 // One layer's activations. With training && !recompute there is one Acts per layer; otherwise a
 // single Acts is reused by every layer (and refilled by recomputation in backward).
 struct Qwen3Model::Acts {
-  float *rstd1, *xn1, *q_pre, *q_rstd, *q, *k_pre, *k_rstd, *k, *v, *attn, *lse, *h_mid, *rstd2, *xn2, *gate, *up,
-      *act;
+  float *rstd1, *xn1, *q_pre, *q_rstd, *q, *k_pre, *k_rstd, *k, *v, *attn, *lse, *h_mid, *rstd2, *xn2, *gate, *up, *act;
   // Sparse layers (null in a dense model): router logits and probabilities [T,E], top-K weights
   // [T,K], expert projections [T*K,I] and unweighted outputs [T*K,H] in expert order, and the
   // backward's scratch for the weights' and logits' gradients.

@@ -71,8 +71,7 @@ void Qwen3Model::visual_forward(const PackedBatch& b, float* stream0) {
     for (int64_t t = 0; t < T; ++t)
       if (tokens_[t] == cfg_.image_token_id) visual_rows_.push_back(static_cast<int32_t>(t));
   if (b.n_images == 0) {
-    MEDIX_CHECK(visual_rows_.empty(), "forward: the batch has ", visual_rows_.size(),
-                " image tokens but no images");
+    MEDIX_CHECK(visual_rows_.empty(), "forward: the batch has ", visual_rows_.size(), " image tokens but no images");
     return;
   }
   tower_ = run_tower(b.pixels, b.grids, b.n_images, static_cast<int64_t>(visual_rows_.size()), "forward");

@@ -108,7 +108,7 @@ VisionTower::VisionTower(VisionConfig cfg, bool recompute) : cfg_(std::move(cfg)
 
 size_t VisionTower::activation_bytes(const VisionConfig& c, int64_t N, bool training, bool recompute) {
   const int64_t C = c.hidden, I = c.intermediate, M = N / (c.merge * c.merge), K = c.merged_dim();
-  const int64_t block = N * (9 * C + 2 * I + 4 + c.heads);  // BlockActs
+  const int64_t block = N * (9 * C + 2 * I + 4 + c.heads);                  // BlockActs
   const int64_t merger = 2 * N * C + 2 * N + 2 * M * K + M * c.out_hidden;  // MergerActs
   const int64_t mergers = 1 + static_cast<int64_t>(c.deepstack_indexes.size());
   int64_t floats = N * c.patch_inputs() + 2 * N * C + mergers * merger + c.depth * (recompute ? N * C : block);
@@ -178,8 +178,7 @@ void VisionTower::block_forward(size_t i, const std::vector<float>& x) {
   cpu::linear_forward(a.mid.data(), a.attn.data(), w(kProjW), w(kProjB), N, C, C);
   add_to(a.mid, x);
   a.ln2 = zeros(N * C), a.mean2 = zeros(N), a.rstd2 = zeros(N);
-  cpu::layernorm_forward(a.ln2.data(), a.mean2.data(), a.rstd2.data(), a.mid.data(), w(kN2W), w(kN2B), N, C,
-                         cfg_.eps);
+  cpu::layernorm_forward(a.ln2.data(), a.mean2.data(), a.rstd2.data(), a.mid.data(), w(kN2W), w(kN2B), N, C, cfg_.eps);
   a.fc1 = zeros(N * I), a.act = zeros(N * I);
   cpu::linear_forward(a.fc1.data(), a.ln2.data(), w(kFc1W), w(kFc1B), N, C, I);
   cpu::gelu_forward(a.act.data(), a.fc1.data(), N * I, cpu::GeluKind::kTanh);
@@ -218,7 +217,8 @@ void VisionTower::backward(const std::vector<float*>& g, const float* d_merged,
     if (recompute_) release_block(static_cast<size_t>(i), true);
   }
   // dx is now the gradient of patch embedding + position embedding.
-  cpu::linear_backward(nullptr, g[kPatchW], g[kPatchB], dx.data(), pixels_.data(), p(kPatchW), N_, cfg_.patch_inputs(), C);
+  cpu::linear_backward(nullptr, g[kPatchW], g[kPatchB], dx.data(), pixels_.data(), p(kPatchW), N_, cfg_.patch_inputs(),
+                       C);
   cpu::vision_pos_embed_backward(g[kPosTable], dx.data(), grids_, cfg_.merge, cfg_.side, C);
 }
 

@@ -15,8 +15,8 @@ namespace medix {
 struct VisionConfig {
   int64_t depth = 0, hidden = 0, heads = 0, intermediate = 0, out_hidden = 0;
   int64_t in_channels = 3, temporal_patch = 2, patch = 16;  // a patch is in_channels x temporal x patch x patch
-  int64_t merge = 2;                       // spatial_merge_size
-  int64_t side = 0;                        // sqrt(num_position_embeddings)
+  int64_t merge = 2;                                        // spatial_merge_size
+  int64_t side = 0;                                         // sqrt(num_position_embeddings)
   std::vector<int64_t> deepstack_indexes;
   float theta = 10000.0f;
   float eps = 1e-6f;

@@ -106,10 +106,10 @@ double tile_cost(const AttentionShape& s, const Block& b) {
 
 // Extents and strides of one tile in the packed tensors.
 struct TileView {
-  int64_t rows, keys;          // query rows in the tile; keys visible to its last row
+  int64_t rows, keys;           // query rows in the tile; keys visible to its last row
   int64_t q_stride, kv_stride;  // floats between consecutive tokens: n_heads*D and n_kv_heads*D
-  int64_t first_row;           // position of the tile's first row in its sequence
-  bool causal;                 // false: every row sees all `keys`
+  int64_t first_row;            // position of the tile's first row in its sequence
+  bool causal;                  // false: every row sees all `keys`
 };
 
 TileView tile_view(const AttentionShape& s, const Block& b) {
@@ -179,8 +179,8 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
       const Block& b = blocks[u / H];
       const int64_t h = u % H, kvh = h / group;
       const TileView t = tile_view(s, b);
-      const int64_t row0 = seq_start(s, b.seq) + b.row_begin;    // token index of the first query row
-      const int64_t key0 = seq_start(s, b.seq);                  // token index of the first key
+      const int64_t row0 = seq_start(s, b.seq) + b.row_begin;  // token index of the first query row
+      const int64_t key0 = seq_start(s, b.seq);                // token index of the first key
       scores(P.data(), q + (row0 * H + h) * D, k + (key0 * s.n_kv_heads + kvh) * D, t, D, s.scale);
       softmax_rows(P.data(), lse + row0 * H + h, H, t);
       gemm_serial(false, false, t.rows, D, t.keys, 1.0f, P.data(), t.keys, v + (key0 * s.n_kv_heads + kvh) * D,

@@ -22,8 +22,7 @@ struct AttentionShape {
 
 namespace cpu {
 
-void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const AttentionShape& s);
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const AttentionShape& s);
 // dq += ..., dk += ..., dv += ...
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                         const float* q, const float* k, const float* v, const AttentionShape& s);

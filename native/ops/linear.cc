@@ -12,8 +12,7 @@
 
 namespace medix::cpu {
 
-void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in,
-                    int64_t out) {
+void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out) {
   if (T == 0 || out == 0) return;
   if (T <= kGemvMaxRows) {
     gemv_nt(T, out, in, x, in, W, in, y, out);
@@ -35,11 +34,11 @@ void linear_forward(float* y, const float* x, const float* W, const float* b, in
   gemm(false, true, T, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out);
 }
 
-void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W,
-                     int64_t T, int64_t in, int64_t out) {
+void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
+                     int64_t in, int64_t out) {
   if (T == 0) return;
   if (dx) gemm(false, false, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);  // dx[T,in] += dy[T,out] W[out,in]
-  gemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in);            // dW[out,in] += dy^T x
+  gemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in);           // dW[out,in] += dy^T x
   if (db) {
     // Column sums of dy. Each thread owns a range of columns and walks the tokens in order, so the
     // sum's order never depends on the thread count.

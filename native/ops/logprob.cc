@@ -81,8 +81,7 @@ struct SoftmaxStats {
 void check_args(const LogprobShape& s, const int32_t* targets, const char* fn) {
   MEDIX_CHECK(s.T >= 0 && s.hidden > 0 && s.vocab > 0, fn, ": bad shape T=", s.T, " hidden=", s.hidden,
               " vocab=", s.vocab);
-  MEDIX_CHECK(s.temperature > 0 && std::isfinite(s.temperature), fn, ": temperature must be > 0, got ",
-              s.temperature);
+  MEDIX_CHECK(s.temperature > 0 && std::isfinite(s.temperature), fn, ": temperature must be > 0, got ", s.temperature);
   MEDIX_CHECK(s.token_chunk > 0 && s.vocab_chunk > 0, fn, ": token_chunk and vocab_chunk must be > 0");
   for (int64_t t = 0; t < s.T; ++t)
     MEDIX_CHECK(targets[t] >= -1 && targets[t] < s.vocab, fn, ": targets[", t, "] = ", targets[t],
@@ -90,10 +89,10 @@ void check_args(const LogprobShape& s, const int32_t* targets, const char* fn) {
 }
 
 // One logits block: z[r, c] = hidden[t0 + r] . head[v0 + c] / temperature, ldz = cols.
-void logits_block(float* z, const float* hidden, const float* head, int64_t t0, int64_t rows, int64_t v0,
-                  int64_t cols, const LogprobShape& s) {
-  gemm(false, true, rows, cols, s.hidden, 1.0f / s.temperature, hidden + t0 * s.hidden, s.hidden,
-       head + v0 * s.hidden, s.hidden, 0.0f, z, cols);
+void logits_block(float* z, const float* hidden, const float* head, int64_t t0, int64_t rows, int64_t v0, int64_t cols,
+                  const LogprobShape& s) {
+  gemm(false, true, rows, cols, s.hidden, 1.0f / s.temperature, hidden + t0 * s.hidden, s.hidden, head + v0 * s.hidden,
+       s.hidden, 0.0f, z, cols);
 }
 
 // Rows of a block per parallel_for chunk: enough to amortise the dispatch.
@@ -116,8 +115,10 @@ void dlogits_row(float* z, int64_t n, float lse, float g, float h, float ent, in
     const v8f x = k == kLanes ? load(z + j) : load_partial(z + j, k, lse);
     const v8f p = exp8(x - lse);
     const v8f d = -(g * p) - h * (p * (x + c));
-    if (k == kLanes) store(z + j, d);
-    else store_partial(z + j, d, k);
+    if (k == kLanes)
+      store(z + j, d);
+    else
+      store_partial(z + j, d, k);
   }
   if (target_col >= 0) z[target_col] += g;
 }
@@ -160,9 +161,9 @@ size_t logprob_forward(float* logp, float* entropy, float* lse, const float* hid
   return block_bytes(tc, vc) + sizeof(float) * static_cast<size_t>(tc);
 }
 
-size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy,
-                        const float* hidden, const float* head, const int32_t* targets, const float* lse,
-                        const float* entropy, const LogprobShape& s) {
+size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy, const float* hidden,
+                        const float* head, const int32_t* targets, const float* lse, const float* entropy,
+                        const LogprobShape& s) {
   check_args(s, targets, "logprob_backward");
   if (s.T == 0) return 0;
   const bool with_entropy = dentropy && entropy;

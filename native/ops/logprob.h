@@ -31,9 +31,9 @@ size_t logprob_forward(float* logp, float* entropy, float* lse, const float* hid
 // dhidden += d/dhidden, dhead += d/dhead of sum_t (dlogp[t]*logp[t] + dentropy[t]*entropy[t]).
 // dentropy/entropy may be null (then the entropy term is absent). Recomputes each logits block.
 // Returns the peak extra bytes used.
-size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy,
-                        const float* hidden, const float* head, const int32_t* targets, const float* lse,
-                        const float* entropy, const LogprobShape& s);
+size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy, const float* hidden,
+                        const float* head, const int32_t* targets, const float* lse, const float* entropy,
+                        const LogprobShape& s);
 
 // Reference and benchmark baseline: materialises all T x V logits with one gemm, then takes each
 // row's log-softmax and gathers the target. Same outputs as logprob_forward; returns its extra bytes

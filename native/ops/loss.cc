@@ -17,9 +17,9 @@
 namespace medix::cpu {
 namespace {
 
-constexpr double kMaxLogRatio = 20.0;      // PPO/CISPO log-ratio clamp: exp(20) ~ 5e8 stays finite
-constexpr double kMaxSeqLogRatio = 10.0;   // GSPO sequence log-ratio upper clamp
-constexpr double kMaxLowVarKl = 10.0;      // low_var_kl value clamp
+constexpr double kMaxLogRatio = 20.0;     // PPO/CISPO log-ratio clamp: exp(20) ~ 5e8 stays finite
+constexpr double kMaxSeqLogRatio = 10.0;  // GSPO sequence log-ratio upper clamp
+constexpr double kMaxLowVarKl = 10.0;     // low_var_kl value clamp
 
 double clamp(double x, double lo, double hi) { return std::min(std::max(x, lo), hi); }
 
@@ -209,10 +209,12 @@ float kl_value(KlEstimator e, float logp, float ref_logp, float* dkl_dlogp) {
 PolicyLossMetrics policy_loss(const PolicyLossInputs& in, const TokenBatch& b, const PolicyLossConfig& cfg,
                               float* dlogp, float* dentropy) {
   check_batch(b, "policy_loss");
-  MEDIX_CHECK(in.logp && in.old_logp && in.advantages && dlogp, "policy_loss: logp, old_logp, advantages and dlogp are required");
+  MEDIX_CHECK(in.logp && in.old_logp && in.advantages && dlogp,
+              "policy_loss: logp, old_logp, advantages and dlogp are required");
   MEDIX_CHECK(cfg.kl == KlEstimator::None || in.ref_logp, "policy_loss: a KL estimator needs ref_logp");
   MEDIX_CHECK(cfg.entropy_coef == 0.0f || in.entropy, "policy_loss: entropy_coef != 0 needs entropy");
-  MEDIX_CHECK(cfg.clip_low >= 0 && cfg.clip_low < 1 && cfg.clip_high >= 0, "policy_loss: need 0 <= clip_low < 1 and clip_high >= 0");
+  MEDIX_CHECK(cfg.clip_low >= 0 && cfg.clip_low < 1 && cfg.clip_high >= 0,
+              "policy_loss: need 0 <= clip_low < 1 and clip_high >= 0");
   MEDIX_CHECK(cfg.dual_clip == 0.0f || cfg.dual_clip > 1.0f, "policy_loss: dual_clip must be 0 (off) or > 1");
 
   const int64_t T = b.T;
@@ -222,9 +224,15 @@ PolicyLossMetrics policy_loss(const PolicyLossInputs& in, const TokenBatch& b, c
 
   TokenTerms pg(T);
   switch (cfg.kind) {
-    case PolicyLossKind::PPO: ppo_terms(in, b, cfg, pg); break;
-    case PolicyLossKind::GSPO: gspo_terms(in, b, cfg, pg); break;
-    case PolicyLossKind::CISPO: cispo_terms(in, b, cfg, pg); break;
+    case PolicyLossKind::PPO:
+      ppo_terms(in, b, cfg, pg);
+      break;
+    case PolicyLossKind::GSPO:
+      gspo_terms(in, b, cfg, pg);
+      break;
+    case PolicyLossKind::CISPO:
+      cispo_terms(in, b, cfg, pg);
+      break;
   }
 
   PolicyLossMetrics r;
@@ -243,8 +251,7 @@ PolicyLossMetrics policy_loss(const PolicyLossInputs& in, const TokenBatch& b, c
   if (in.entropy) r.entropy = weighted_sum(w, in.entropy);
   r.loss = r.pg_loss + cfg.kl_coef * r.kl_loss - cfg.entropy_coef * r.entropy;
 
-  for (int64_t t = 0; t < T; ++t)
-    dlogp[t] = static_cast<float>(w[t] * (pg.dloss[t] + cfg.kl_coef * dkl[t]));
+  for (int64_t t = 0; t < T; ++t) dlogp[t] = static_cast<float>(w[t] * (pg.dloss[t] + cfg.kl_coef * dkl[t]));
   if (in.entropy && dentropy)
     for (int64_t t = 0; t < T; ++t) dentropy[t] = static_cast<float>(-cfg.entropy_coef * w[t]);
   return r;

@@ -31,31 +31,31 @@ struct AggSpec {
 struct PolicyLossConfig {
   PolicyLossKind kind = PolicyLossKind::PPO;
   AggSpec agg;
-  float clip_low = 0.2f;    // ratio lower bound 1 - clip_low
-  float clip_high = 0.2f;   // ratio upper bound 1 + clip_high (DAPO clip-higher: 0.28)
-  float dual_clip = 0.0f;   // c > 1 enables dual-clip for negative advantages; 0 disables
+  float clip_low = 0.2f;   // ratio lower bound 1 - clip_low
+  float clip_high = 0.2f;  // ratio upper bound 1 + clip_high (DAPO clip-higher: 0.28)
+  float dual_clip = 0.0f;  // c > 1 enables dual-clip for negative advantages; 0 disables
   KlEstimator kl = KlEstimator::None;
   float kl_coef = 0.0f;
   float entropy_coef = 0.0f;
 };
 
 struct PolicyLossInputs {
-  const float* logp = nullptr;      // [T] current policy
-  const float* old_logp = nullptr;  // [T] behaviour policy (rollout)
-  const float* ref_logp = nullptr;  // [T] reference policy, needed when kl != None
+  const float* logp = nullptr;        // [T] current policy
+  const float* old_logp = nullptr;    // [T] behaviour policy (rollout)
+  const float* ref_logp = nullptr;    // [T] reference policy, needed when kl != None
   const float* advantages = nullptr;  // [T]
-  const float* entropy = nullptr;   // [T], needed when entropy_coef != 0
+  const float* entropy = nullptr;     // [T], needed when entropy_coef != 0
 };
 
 struct PolicyLossMetrics {
-  double loss = 0;               // total: pg_loss + kl_coef*kl_loss - entropy_coef*entropy
+  double loss = 0;  // total: pg_loss + kl_coef*kl_loss - entropy_coef*entropy
   double pg_loss = 0;
-  double kl_loss = 0;            // aggregated KL estimate (0 when kl == None)
-  double entropy = 0;            // aggregated entropy (0 when not given)
-  double pg_clipfrac_higher = 0; // token fraction where the upper clip is active
-  double pg_clipfrac_lower = 0;  // token fraction where the dual clip is active
-  double ppo_kl = 0;             // token mean of old_logp - logp
-  double tokens = 0;             // masked-in tokens in this batch
+  double kl_loss = 0;             // aggregated KL estimate (0 when kl == None)
+  double entropy = 0;             // aggregated entropy (0 when not given)
+  double pg_clipfrac_higher = 0;  // token fraction where the upper clip is active
+  double pg_clipfrac_lower = 0;   // token fraction where the dual clip is active
+  double ppo_kl = 0;              // token mean of old_logp - logp
+  double tokens = 0;              // masked-in tokens in this batch
 };
 
 namespace cpu {

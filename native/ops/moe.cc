@@ -159,10 +159,10 @@ void moe_experts_forward(float* out, float* gate, float* up, float* y, const flo
       std::max<int64_t>(1, 4096 / H));
 }
 
-void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
-                          const float* x, const float* gate_up, const float* down, const float* weights,
-                          const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
-                          const float* y, const MoeShape& s) {
+void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout, const float* x,
+                          const float* gate_up, const float* down, const float* weights, const int32_t* order,
+                          const int32_t* offsets, const float* gate, const float* up, const float* y,
+                          const MoeShape& s) {
   const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
   // Per sorted position: the token's input row, and dy = w * dout of its token.
   std::vector<float> xs(static_cast<size_t>(n * H)), dys(static_cast<size_t>(n * H)), dxs(static_cast<size_t>(n * H));
@@ -191,8 +191,7 @@ void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweig
     swiglu_forward(act.data() + r0 * I, gate + r0 * I, up + r0 * I, rows * I);
     linear_backward(dact.data() + r0 * I, ddown + e * H * I, nullptr, dys.data() + r0 * H, act.data() + r0 * I,
                     down + e * H * I, rows, I, H);
-    swiglu_backward(dg.data() + r0 * I, du.data() + r0 * I, dact.data() + r0 * I, gate + r0 * I, up + r0 * I,
-                    rows * I);
+    swiglu_backward(dg.data() + r0 * I, du.data() + r0 * I, dact.data() + r0 * I, gate + r0 * I, up + r0 * I, rows * I);
     linear_backward(dxs.data() + r0 * H, dwg, nullptr, dg.data() + r0 * I, xe, wg, rows, H, I);
     linear_backward(dxs.data() + r0 * H, dwg + I * H, nullptr, du.data() + r0 * I, xe, wg + I * H, rows, H, I);
   }

@@ -41,10 +41,10 @@ void moe_experts_forward(float* out, float* gate, float* up, float* y, const flo
                          const float* down, const float* weights, const int32_t* order, const int32_t* offsets,
                          const MoeShape& s);
 // dx[T,H] += ..., dgate_up += ..., ddown += ...; dweights[T,K] = (overwritten) <dout[t], y of (t,k)>.
-void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
-                          const float* x, const float* gate_up, const float* down, const float* weights,
-                          const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
-                          const float* y, const MoeShape& s);
+void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout, const float* x,
+                          const float* gate_up, const float* down, const float* weights, const int32_t* order,
+                          const int32_t* offsets, const float* gate, const float* up, const float* y,
+                          const MoeShape& s);
 
 // Adds one layer to the per-sequence load statistics: counts[S,E] += top-K picks, prob_sums[S,E] +=
 // p, sequence s being tokens [cu[s], cu[s+1]).

@@ -9,8 +9,7 @@
 #include "../core/threads.h"
 
 namespace medix::cpu {
-void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t dim,
-                     float eps) {
+void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t dim, float eps) {
   // Rows are independent. The sum of squares is accumulated in double so the mean is the correctly
   // rounded float32 value whatever dim is (torch's float32 pairwise sum lands within a few ulps).
   parallel_for(
@@ -46,8 +45,8 @@ void row_dx(float* dx, const float* dout, const float* x, const float* w, float 
 
 }  // namespace
 
-void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
-                      const float* rstd, int64_t rows, int64_t dim) {
+void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
+                      int64_t rows, int64_t dim) {
   // dw[i] = sum over rows of dout[r,i] * x[r,i] * rstd[r]. The rows are cut into a fixed number of
   // chunks (independent of the thread count); each chunk sums its rows in order into its own
   // partial vector, and the partials are then added in chunk order: bit-identical on any pool size.

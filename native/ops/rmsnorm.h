@@ -8,11 +8,10 @@ namespace medix {
 namespace cpu {
 
 // rstd[rows] receives 1/sqrt(mean(x^2)+eps) for backward (may be null).
-void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t dim,
-                     float eps);
+void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t dim, float eps);
 // dx += ..., dw += ... (either may be null). Uses the rstd saved by forward.
-void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
-                      const float* rstd, int64_t rows, int64_t dim);
+void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
+                      int64_t rows, int64_t dim);
 
 }  // namespace cpu
 }  // namespace medix

@@ -28,8 +28,10 @@ std::vector<uint8_t> rope_section_map(int64_t head_dim, const std::vector<int64_
   for (int64_t j = 0; j < half; ++j) {
     if (interleaved) {
       // Qwen3-VL: T H W T H W ... while the H and W sections last, then T for the rest.
-      if (j % 3 == 1 && j < 3 * sections[1]) map[j] = 1;
-      else if (j % 3 == 2 && j < 3 * sections[2]) map[j] = 2;
+      if (j % 3 == 1 && j < 3 * sections[1])
+        map[j] = 1;
+      else if (j % 3 == 2 && j < 3 * sections[2])
+        map[j] = 2;
     } else {
       // Qwen2-VL: the first s0 frequencies from T, the next s1 from H, the last s2 from W.
       map[j] = j < sections[0] ? 0 : j < sections[0] + sections[1] ? 1 : 2;
@@ -54,13 +56,12 @@ std::vector<float> inverse_frequencies(const RopeSpec& spec) {
 }
 
 void check_spec(const RopeSpec& spec, const char* fn) {
-  MEDIX_CHECK(spec.head_dim > 0 && spec.head_dim % 2 == 0, fn, ": head_dim must be even and > 0, got ",
-              spec.head_dim);
+  MEDIX_CHECK(spec.head_dim > 0 && spec.head_dim % 2 == 0, fn, ": head_dim must be even and > 0, got ", spec.head_dim);
   MEDIX_CHECK(spec.n_components >= 1, fn, ": n_components must be >= 1, got ", spec.n_components);
   if (spec.freq_component)
     for (int64_t j = 0; j < spec.head_dim / 2; ++j)
-      MEDIX_CHECK(spec.freq_component[j] < spec.n_components, fn, ": freq_component[", j, "] = ",
-                  int(spec.freq_component[j]), " is not below n_components = ", spec.n_components);
+      MEDIX_CHECK(spec.freq_component[j] < spec.n_components, fn, ": freq_component[", j,
+                  "] = ", int(spec.freq_component[j]), " is not below n_components = ", spec.n_components);
 }
 
 // Applies, to every head of every token, the rotation by `sign` * angle(t, j) to the pairs
@@ -107,14 +108,12 @@ void rotate(float* dst, const float* src, const int32_t* pos, int64_t T, int64_t
 
 }  // namespace
 
-void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads,
-                  const RopeSpec& spec) {
+void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads, const RopeSpec& spec) {
   check_spec(spec, "rope_forward");
   rotate<false>(out, x, pos, T, n_heads, spec, 1.0f);
 }
 
-void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads,
-                   const RopeSpec& spec) {
+void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads, const RopeSpec& spec) {
   check_spec(spec, "rope_backward");
   rotate<true>(dx, dout, pos, T, n_heads, spec, -1.0f);
 }

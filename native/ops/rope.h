@@ -13,7 +13,7 @@ namespace medix {
 struct RopeSpec {
   int64_t head_dim = 0;
   float theta = 10000.0f;
-  int n_components = 1;                    // P
+  int n_components = 1;                     // P
   const uint8_t* freq_component = nullptr;  // [head_dim/2] values in [0, P), or null for all 0
 };
 
@@ -26,11 +26,9 @@ std::vector<uint8_t> rope_section_map(int64_t head_dim, const std::vector<int64_
 namespace cpu {
 
 // x, out: [T, n_heads, head_dim]; pos: [P, T] (component-major). out may equal x (in place).
-void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads,
-                  const RopeSpec& spec);
+void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads, const RopeSpec& spec);
 // dx += R(-angle) dout (the transpose of the rotation).
-void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads,
-                   const RopeSpec& spec);
+void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads, const RopeSpec& spec);
 
 }  // namespace cpu
 }  // namespace medix

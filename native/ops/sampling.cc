@@ -133,9 +133,7 @@ void walk_kept(const Cands& c, const float* w, const Boundary& b, Fn fn) {
 struct RowLse {
   float max = 0.0f;
   double log_sum = 0.0;
-  double logprob(float x, float temperature) const {
-    return (static_cast<double>(x) - max) / temperature - log_sum;
-  }
+  double logprob(float x, float temperature) const { return (static_cast<double>(x) - max) / temperature - log_sum; }
 };
 
 // Floats exponentiated, summed in double.
@@ -217,7 +215,8 @@ RowPlan plan_row(Scratch& s, const float* logits, int64_t V, const SamplerParams
   Cands cands{nullptr, V};
   double mass = total;
   if (top_k) {
-    const Boundary top = select_prefix(cands, wp, [](int32_t) { return 1.0; }, p.top_k);
+    const Boundary top = select_prefix(
+        cands, wp, [](int32_t) { return 1.0; }, p.top_k);
     s.cand.clear();
     mass = 0.0;
     walk_kept(cands, wp, top, [&](int32_t id, bool kept) {
@@ -229,8 +228,8 @@ RowPlan plan_row(Scratch& s, const float* logits, int64_t V, const SamplerParams
   }
   Boundary bound;
   if (p.top_p < 1.0f)
-    bound = select_prefix(cands, wp, [ep](int32_t id) { return static_cast<double>(ep[id]); },
-                          static_cast<double>(p.top_p) * mass);
+    bound = select_prefix(
+        cands, wp, [ep](int32_t id) { return static_cast<double>(ep[id]); }, static_cast<double>(p.top_p) * mass);
   if (p.min_p > 0.0f) {
     // p_i >= min_p * p_max  <=>  w_i >= wmax + log(min_p); the largest w is always kept.
     const uint32_t floor = order_key(wmax + std::log(p.min_p));
@@ -323,8 +322,9 @@ void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleB
       }
       const int64_t h0 = b.history_offsets[r], h1 = b.history_offsets[r + 1];
       const RowPlan plan = plan_row(s, row, b.vocab, p, b.history + h0, h1 - h0);
-      const int32_t token =
-          plan.greedy ? plan.token : draw(s, plan, uniform01(sampler_stream_seed(p.seed, p.stream), p.counter), b.vocab);
+      const int32_t token = plan.greedy
+                                ? plan.token
+                                : draw(s, plan, uniform01(sampler_stream_seed(p.seed, p.stream), p.counter), b.vocab);
       tokens[r] = token;
       logprobs[r] = static_cast<float>(plan.lse.logprob(row[token], plan.greedy ? 1.0f : p.temperature));
     }

@@ -27,10 +27,10 @@ namespace medix {
 constexpr float kGreedyTemperature = 1e-6f;
 
 struct SamplerParams {
-  float temperature = 1.0f;  // below kGreedyTemperature: greedy
-  int32_t top_k = 0;         // <= 0 or >= vocab: off
-  float top_p = 1.0f;        // in (0, 1]; 1: off
-  float min_p = 0.0f;        // in [0, 1]; 0: off
+  float temperature = 1.0f;         // below kGreedyTemperature: greedy
+  int32_t top_k = 0;                // <= 0 or >= vocab: off
+  float top_p = 1.0f;               // in (0, 1]; 1: off
+  float min_p = 0.0f;               // in [0, 1]; 0: off
   float repetition_penalty = 1.0f;  // > 0; 1: off
   uint64_t seed = 0;
   uint64_t stream = 0;   // sample index within its request

@@ -8,8 +8,8 @@
 // GPU runs, same bits) is checked by run_case for every case.
 #pragma once
 
-void attention_case(Context& ctx, const std::vector<int32_t>& cu, int64_t heads, int64_t kv_heads,
-                    int64_t head_dim, bool causal = true) {
+void attention_case(Context& ctx, const std::vector<int32_t>& cu, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                    bool causal = true) {
   Rng rng(20);
   AttentionShape s;
   s.T = cu.back();
@@ -36,8 +36,11 @@ void attention_case(Context& ctx, const std::vector<int32_t>& cu, int64_t heads,
         cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), s);
         cpu::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), out.data(), lse.data(), q.data(),
                                 k.data(), v.data(), s);
-        return Outputs{{"out", std::move(out)}, {"lse", std::move(lse)}, {"dq", std::move(dq)},
-                       {"dk", std::move(dk)}, {"dv", std::move(dv)}};
+        return Outputs{{"out", std::move(out)},
+                       {"lse", std::move(lse)},
+                       {"dq", std::move(dq)},
+                       {"dk", std::move(dk)},
+                       {"dv", std::move(dv)}};
       },
       [&](GpuTimer& timer) {
         DeviceBuffer<int32_t> d_cu(cu);
@@ -45,11 +48,14 @@ void attention_case(Context& ctx, const std::vector<int32_t>& cu, int64_t heads,
         DeviceBuffer<float> d_out(nq), d_lse(s.T * heads);
         timer.start();
         cuda::attention_forward(d_out.get(), d_lse.get(), d_q.get(), d_k.get(), d_v.get(), d_cu.get(), s);
-        cuda::attention_backward(d_dq.get(), d_dk.get(), d_dv.get(), d_dout.get(), d_out.get(), d_lse.get(),
-                                 d_q.get(), d_k.get(), d_v.get(), d_cu.get(), s);
+        cuda::attention_backward(d_dq.get(), d_dk.get(), d_dv.get(), d_dout.get(), d_out.get(), d_lse.get(), d_q.get(),
+                                 d_k.get(), d_v.get(), d_cu.get(), s);
         timer.stop();
-        return Outputs{{"out", d_out.to_host()}, {"lse", d_lse.to_host()}, {"dq", d_dq.to_host()},
-                       {"dk", d_dk.to_host()}, {"dv", d_dv.to_host()}};
+        return Outputs{{"out", d_out.to_host()},
+                       {"lse", d_lse.to_host()},
+                       {"dq", d_dq.to_host()},
+                       {"dk", d_dk.to_host()},
+                       {"dv", d_dv.to_host()}};
       },
       // The forward is a softmax-weighted sum (online on the GPU, two-pass on the CPU): GEMM-like
       // rounding. Gradients sum up to T products of differences (dP - delta): kGemm's atol, with a

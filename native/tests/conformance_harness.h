@@ -167,7 +167,7 @@ struct OpResult {
   bool deterministic = true;
   bool gpu_ran = false;
   double gpu_ms = 0.0, cpu_ms = 0.0;
-  std::string error;  // an exception from the GPU or CPU side
+  std::string error;    // an exception from the GPU or CPU side
   std::string not_run;  // why the GPU side could not run at all (a missing library): neither pass nor fail
   bool pass() const {
     if (!error.empty() || !deterministic) return false;
@@ -221,8 +221,10 @@ inline std::string json_escape(const std::string& s) {
   std::string out;
   for (char ch : s) {
     if (ch == '"' || ch == '\\') out += '\\';
-    if (static_cast<unsigned char>(ch) < 0x20) out += ' ';
-    else out += ch;
+    if (static_cast<unsigned char>(ch) < 0x20)
+      out += ' ';
+    else
+      out += ch;
   }
   return out;
 }

@@ -113,8 +113,10 @@ void run_case(Context& ctx, const std::string& op, const std::string& shape, con
   } catch (const std::exception& e) {
     r.error = e.what();
   }
-  if (!r.error.empty()) std::fprintf(stderr, "ERROR %s\n", r.error.c_str());
-  else if (!r.gpu_ran) std::fprintf(stderr, "cpu only (%.1f ms)\n", r.cpu_ms);
+  if (!r.error.empty())
+    std::fprintf(stderr, "ERROR %s\n", r.error.c_str());
+  else if (!r.gpu_ran)
+    std::fprintf(stderr, "cpu only (%.1f ms)\n", r.cpu_ms);
   else {
     std::fprintf(stderr, "%s gpu %.3f ms cpu %.1f ms%s\n", r.pass() ? "ok  " : "FAIL", r.gpu_ms, r.cpu_ms,
                  r.deterministic ? "" : " NOT DETERMINISTIC");
@@ -168,8 +170,8 @@ void rmsnorm_case(Context& ctx, const char* what, int64_t rows, int64_t dim) {
         std::vector<float> out(rows * dim), rstd(rows), dx = dx0, dw = dw0;
         cpu::rmsnorm_forward(out.data(), rstd.data(), x.data(), w.data(), rows, dim, eps);
         cpu::rmsnorm_backward(dx.data(), dw.data(), dout.data(), x.data(), w.data(), rstd.data(), rows, dim);
-        return Outputs{{"out", std::move(out)}, {"rstd", std::move(rstd)}, {"dx", std::move(dx)},
-                       {"dw", std::move(dw)}};
+        return Outputs{
+            {"out", std::move(out)}, {"rstd", std::move(rstd)}, {"dx", std::move(dx)}, {"dw", std::move(dw)}};
       },
       [&](GpuTimer& timer) {
         DeviceBuffer<float> d_x(x), d_w(w), d_dout(dout), d_dx(dx0), d_dw(dw0), d_out(rows * dim), d_rstd(rows);
@@ -177,8 +179,8 @@ void rmsnorm_case(Context& ctx, const char* what, int64_t rows, int64_t dim) {
         cuda::rmsnorm_forward(d_out.get(), d_rstd.get(), d_x.get(), d_w.get(), rows, dim, eps);
         cuda::rmsnorm_backward(d_dx.get(), d_dw.get(), d_dout.get(), d_x.get(), d_w.get(), d_rstd.get(), rows, dim);
         timer.stop();
-        return Outputs{{"out", d_out.to_host()}, {"rstd", d_rstd.to_host()}, {"dx", d_dx.to_host()},
-                       {"dw", d_dw.to_host()}};
+        return Outputs{
+            {"out", d_out.to_host()}, {"rstd", d_rstd.to_host()}, {"dx", d_dx.to_host()}, {"dw", d_dw.to_host()}};
       },
       {{"out", kRowReduction}, {"rstd", kRowReduction}, {"dx", kRowReduction}, {"dw", kRowReduction}});
 }
@@ -189,8 +191,8 @@ void rope_case(Context& ctx, const char* what, int64_t T, int64_t heads, int64_t
                const std::vector<int64_t>& sections, bool interleaved) {
   Rng rng(13);
   const int P = sections.empty() ? 1 : 3;
-  const std::vector<uint8_t> map = sections.empty() ? std::vector<uint8_t>{}
-                                                     : rope_section_map(head_dim, sections, interleaved);
+  const std::vector<uint8_t> map =
+      sections.empty() ? std::vector<uint8_t>{} : rope_section_map(head_dim, sections, interleaved);
   RopeSpec spec;
   spec.head_dim = head_dim;
   spec.theta = theta;
@@ -288,8 +290,11 @@ void bf16_elementwise_case(Context& ctx, int64_t n) {
         cpu::add_inplace(grad.data(), a.data(), n);
         cpu::swiglu_forward(out.data(), a.data(), b.data(), n);
         cpu::swiglu_backward(dgate.data(), dup.data(), dout.data(), a.data(), b.data(), n);
-        return Outputs{{"add", std::move(sum)}, {"add_inplace", std::move(grad)}, {"swiglu", std::move(out)},
-                       {"dgate", std::move(dgate)}, {"dup", std::move(dup)}};
+        return Outputs{{"add", std::move(sum)},
+                       {"add_inplace", std::move(grad)},
+                       {"swiglu", std::move(out)},
+                       {"dgate", std::move(dgate)},
+                       {"dup", std::move(dup)}};
       },
       [&](GpuTimer& timer) {
         DeviceBuffer<uint16_t> d_a(to_bf16(a)), d_b(to_bf16(b)), d_dout(to_bf16(dout)), d_grad(to_bf16(g0));
@@ -300,8 +305,10 @@ void bf16_elementwise_case(Context& ctx, int64_t n) {
         cuda::swiglu_forward(as_bf16(d_out), as_bf16(d_a), as_bf16(d_b), n);
         cuda::swiglu_backward(as_bf16(d_dgate), as_bf16(d_dup), as_bf16(d_dout), as_bf16(d_a), as_bf16(d_b), n);
         timer.stop();
-        return Outputs{{"add", from_bf16(d_sum.to_host())}, {"add_inplace", from_bf16(d_grad.to_host())},
-                       {"swiglu", from_bf16(d_out.to_host())}, {"dgate", from_bf16(d_dgate.to_host())},
+        return Outputs{{"add", from_bf16(d_sum.to_host())},
+                       {"add_inplace", from_bf16(d_grad.to_host())},
+                       {"swiglu", from_bf16(d_out.to_host())},
+                       {"dgate", from_bf16(d_dgate.to_host())},
                        {"dup", from_bf16(d_dup.to_host())}};
       },
       {{"add", kBf16}, {"add_inplace", kBf16}, {"swiglu", kBf16}, {"dgate", kBf16}, {"dup", kBf16}});
@@ -323,16 +330,16 @@ void adamw_case(Context& ctx, int64_t n, int64_t step, bool decay, float grad_ra
   };
   run_case(
       ctx, "adamw",
-      to_string_shape({{"n", n}, {"step", step}, {"decay", decay}}) + " max_norm=" +
-          std::to_string(max_norm).substr(0, 4),
+      to_string_shape({{"n", n}, {"step", step}, {"decay", decay}}) +
+          " max_norm=" + std::to_string(max_norm).substr(0, 4),
       [&] {
         std::vector<float> p = p0, m = m0, v = v0, gs = g;
         const double sq = cpu::sum_squares(g.data(), n);
         const float scale = clip_scale(sq);
         if (scale != 1.0f) cpu::scale_inplace(gs.data(), scale, n);
         cpu::adamw_step(p.data(), gs.data(), m.data(), v.data(), n, cfg, step, decay);
-        return Outputs{{"sum_squares", {static_cast<float>(sq)}}, {"p", std::move(p)}, {"m", std::move(m)},
-                       {"v", std::move(v)}};
+        return Outputs{
+            {"sum_squares", {static_cast<float>(sq)}}, {"p", std::move(p)}, {"m", std::move(m)}, {"v", std::move(v)}};
       },
       [&](GpuTimer& timer) {
         DeviceBuffer<float> d_p(p0), d_g(g), d_m(m0), d_v(v0);
@@ -340,7 +347,9 @@ void adamw_case(Context& ctx, int64_t n, int64_t step, bool decay, float grad_ra
         const double sq = cuda::sum_squares(d_g.get(), n);
         cuda::adamw_step(d_p.get(), d_g.get(), d_m.get(), d_v.get(), n, cfg, step, decay, clip_scale(sq));
         timer.stop();
-        return Outputs{{"sum_squares", {static_cast<float>(sq)}}, {"p", d_p.to_host()}, {"m", d_m.to_host()},
+        return Outputs{{"sum_squares", {static_cast<float>(sq)}},
+                       {"p", d_p.to_host()},
+                       {"m", d_m.to_host()},
                        {"v", d_v.to_host()}};
       },
       // sum_squares: both in double, different orders: float rounding of the result is the only error.
@@ -473,9 +482,9 @@ void logprob_blas_case(Context& ctx, const std::string& missing, int64_t T, int6
                        float temperature, int64_t vocab_chunk) {
   const LogprobShape s = logprob_shape(T, hidden, vocab, temperature, LogprobShape{}.token_chunk, vocab_chunk);
   const std::string op = "logprob_cublaslt_bf16";
-  const std::string shape = to_string_shape({{"T", T}, {"hidden", hidden}, {"vocab", vocab},
-                                             {"vocab_chunk", vocab_chunk}}) +
-                            " temperature=" + std::to_string(temperature).substr(0, 4);
+  const std::string shape =
+      to_string_shape({{"T", T}, {"hidden", hidden}, {"vocab", vocab}, {"vocab_chunk", vocab_chunk}}) +
+      " temperature=" + std::to_string(temperature).substr(0, 4);
   if (!missing.empty()) return not_run_case(ctx, op, shape, missing);
   Rng rng(20);
   const LogprobInputs in = logprob_inputs(rng, T, hidden, vocab, true);
@@ -487,10 +496,13 @@ void logprob_blas_case(Context& ctx, const std::string& missing, int64_t T, int6
       [&] {
         std::vector<float> logp(T), ent(T), lse(T), dh = dh0, dhead = dhead0;
         cpu::logprob_forward(logp.data(), ent.data(), lse.data(), h.data(), head.data(), targets.data(), s);
-        cpu::logprob_backward(dh.data(), dhead.data(), dlogp.data(), dent.data(), h.data(), head.data(),
-                              targets.data(), lse.data(), ent.data(), s);
-        return Outputs{{"logp", std::move(logp)}, {"entropy", std::move(ent)}, {"lse", std::move(lse)},
-                       {"dhidden", std::move(dh)}, {"dhead", std::move(dhead)}};
+        cpu::logprob_backward(dh.data(), dhead.data(), dlogp.data(), dent.data(), h.data(), head.data(), targets.data(),
+                              lse.data(), ent.data(), s);
+        return Outputs{{"logp", std::move(logp)},
+                       {"entropy", std::move(ent)},
+                       {"lse", std::move(lse)},
+                       {"dhidden", std::move(dh)},
+                       {"dhead", std::move(dhead)}};
       },
       [&](GpuTimer& timer) {
         DeviceBuffer<int32_t> d_targets(targets);
@@ -502,8 +514,11 @@ void logprob_blas_case(Context& ctx, const std::string& missing, int64_t T, int6
         cuda::logprob_backward_blas(d_dh.get(), d_dhead.get(), d_dlogp.get(), d_dent.get(), as_bf16(d_h),
                                     as_bf16(d_head), d_targets.get(), d_lse.get(), d_ent.get(), s);
         timer.stop();
-        return Outputs{{"logp", d_logp.to_host()}, {"entropy", d_ent.to_host()}, {"lse", d_lse.to_host()},
-                       {"dhidden", d_dh.to_host()}, {"dhead", d_dhead.to_host()}};
+        return Outputs{{"logp", d_logp.to_host()},
+                       {"entropy", d_ent.to_host()},
+                       {"lse", d_lse.to_host()},
+                       {"dhidden", d_dh.to_host()},
+                       {"dhead", d_dhead.to_host()}};
       },
       // Values: the logits are exact bf16 products summed in fp32 (kGemm). Gradients: dz is rounded to
       // bf16 (the GEMMs' operand), 2^-9 relative per term, so a bf16 ulp of each element plus 2^-8 of
@@ -532,16 +547,23 @@ void logprob_case(Context& ctx, int64_t T, int64_t hidden, int64_t vocab, float 
   const std::vector<int32_t>& targets = in.targets;
   run_case(
       ctx, "logprob",
-      to_string_shape({{"T", T}, {"hidden", hidden}, {"vocab", vocab}, {"token_chunk", token_chunk},
-                       {"vocab_chunk", vocab_chunk}, {"entropy", with_entropy}}) +
+      to_string_shape({{"T", T},
+                       {"hidden", hidden},
+                       {"vocab", vocab},
+                       {"token_chunk", token_chunk},
+                       {"vocab_chunk", vocab_chunk},
+                       {"entropy", with_entropy}}) +
           " temperature=" + std::to_string(temperature).substr(0, 4),
       [&] {
         std::vector<float> logp(T), ent(T), lse(T), dh = dh0, dhead = dhead0;
         cpu::logprob_forward(logp.data(), ent.data(), lse.data(), h.data(), head.data(), targets.data(), s);
         cpu::logprob_backward(dh.data(), dhead.data(), dlogp.data(), with_entropy ? dent.data() : nullptr, h.data(),
                               head.data(), targets.data(), lse.data(), with_entropy ? ent.data() : nullptr, s);
-        return Outputs{{"logp", std::move(logp)}, {"entropy", std::move(ent)}, {"lse", std::move(lse)},
-                       {"dhidden", std::move(dh)}, {"dhead", std::move(dhead)}};
+        return Outputs{{"logp", std::move(logp)},
+                       {"entropy", std::move(ent)},
+                       {"lse", std::move(lse)},
+                       {"dhidden", std::move(dh)},
+                       {"dhead", std::move(dhead)}};
       },
       [&](GpuTimer& timer) {
         DeviceBuffer<int32_t> d_targets(targets);
@@ -553,8 +575,11 @@ void logprob_case(Context& ctx, int64_t T, int64_t hidden, int64_t vocab, float 
                                d_h.get(), d_head.get(), d_targets.get(), d_lse.get(),
                                with_entropy ? d_ent.get() : nullptr, s);
         timer.stop();
-        return Outputs{{"logp", d_logp.to_host()}, {"entropy", d_ent.to_host()}, {"lse", d_lse.to_host()},
-                       {"dhidden", d_dh.to_host()}, {"dhead", d_dhead.to_host()}};
+        return Outputs{{"logp", d_logp.to_host()},
+                       {"entropy", d_ent.to_host()},
+                       {"lse", d_lse.to_host()},
+                       {"dhidden", d_dh.to_host()},
+                       {"dhead", d_dhead.to_host()}};
       },
       // Values: GEMM rounding in the logits (kGemm) plus exp/log of the statistics. Gradients: GEMMs
       // over the vocabulary chunks accumulated chunk after chunk; the smallest dhead rows (tokens'
@@ -580,8 +605,7 @@ void harness_self_test(Context& ctx) {
                        bf16_value(bf16_bits(1.0f + 3 * 0x1p-8f)) == 1.0f + 0x1p-6f &&
                        bf16_value(bf16_bits(-2.5f)) == -2.5f;
   const bool ok = bf16_ok && compare("equal", ref, ref, kExact).pass && !compare("off", off, ref, kGemm).pass &&
-                  !compare("nan", nan, ref, kGemm).pass &&
-                  !compare("size", std::vector<float>(999), ref, kGemm).pass;
+                  !compare("nan", nan, ref, kGemm).pass && !compare("size", std::vector<float>(999), ref, kGemm).pass;
   if (!ok) r.error = "compare() accepted a wrong output or rejected an exact one";
   std::fprintf(stderr, "%-14s %-60s %s\n", r.op.c_str(), "", ok ? "ok" : "FAIL");
   ctx.results.push_back(std::move(r));
@@ -661,17 +685,21 @@ void run_all(Context& ctx) {
 std::string summary_json(const Context& ctx, const std::string& device, double total_ms) {
   std::ostringstream os;
   int passed = 0, failed = 0, cpu_only = 0, not_run = 0;
-  os << "{\"conformance\":\"cuda\",\"device\":\"" << json_escape(device) << "\",\"gpu_checks_ran\":"
-     << (ctx.have_gpu ? "true" : "false") << ",\"shapes\":\"" << (ctx.opt.tiny_only ? "tiny" : "tiny+qwen3")
-     << "\",\"ops\":[";
+  os << "{\"conformance\":\"cuda\",\"device\":\"" << json_escape(device)
+     << "\",\"gpu_checks_ran\":" << (ctx.have_gpu ? "true" : "false") << ",\"shapes\":\""
+     << (ctx.opt.tiny_only ? "tiny" : "tiny+qwen3") << "\",\"ops\":[";
   for (size_t i = 0; i < ctx.results.size(); ++i) {
     const OpResult& r = ctx.results[i];
     const bool pass = r.pass();
     const bool graded = r.gpu_ran || !r.error.empty() || r.op == "harness_self_test";
-    if (!r.not_run.empty()) ++not_run;
-    else if (!graded) ++cpu_only;
-    else if (pass) ++passed;
-    else ++failed;
+    if (!r.not_run.empty())
+      ++not_run;
+    else if (!graded)
+      ++cpu_only;
+    else if (pass)
+      ++passed;
+    else
+      ++failed;
     double max_abs = 0, max_rel = 0, worst = 0;
     for (const OutputCheck& c : r.checks) {
       max_abs = std::max(max_abs, c.max_abs);
@@ -679,9 +707,12 @@ std::string summary_json(const Context& ctx, const std::string& device, double t
       worst = std::max(worst, c.worst);
     }
     os << (i ? "," : "") << "{\"op\":\"" << r.op << "\",\"shape\":\"" << json_escape(r.shape) << "\",\"status\":\""
-       << (!r.not_run.empty() ? "not_run" : !graded ? "cpu_only" : pass ? "pass" : "fail")
-       << "\",\"max_abs\":" << json_number(max_abs)
-       << ",\"max_rel\":" << json_number(max_rel) << ",\"worst_over_allowed\":" << json_number(worst)
+       << (!r.not_run.empty() ? "not_run"
+           : !graded          ? "cpu_only"
+           : pass             ? "pass"
+                              : "fail")
+       << "\",\"max_abs\":" << json_number(max_abs) << ",\"max_rel\":" << json_number(max_rel)
+       << ",\"worst_over_allowed\":" << json_number(worst)
        << ",\"deterministic\":" << (r.deterministic ? "true" : "false") << ",\"gpu_ms\":" << json_number(r.gpu_ms)
        << ",\"cpu_ms\":" << json_number(r.cpu_ms);
     if (!r.error.empty()) os << ",\"error\":\"" << json_escape(r.error) << "\"";
@@ -696,8 +727,7 @@ std::string summary_json(const Context& ctx, const std::string& device, double t
     os << "}}";
   }
   os << "],\"passed\":" << passed << ",\"failed\":" << failed << ",\"cpu_only\":" << cpu_only
-     << ",\"not_run\":" << not_run
-     << ",\"total_ms\":" << json_number(total_ms) << "}";
+     << ",\"not_run\":" << not_run << ",\"total_ms\":" << json_number(total_ms) << "}";
   return os.str();
 }
 
@@ -709,10 +739,14 @@ int main(int argc, char** argv) {
   Context ctx;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--tiny") ctx.opt.tiny_only = true;
-    else if (a == "--all-shapes") ctx.opt.all_shapes = true;
-    else if (a == "--require-gpu") ctx.opt.require_gpu = true;
-    else if (a == "--only" && i + 1 < argc) ctx.opt.only = argv[++i];
+    if (a == "--tiny")
+      ctx.opt.tiny_only = true;
+    else if (a == "--all-shapes")
+      ctx.opt.all_shapes = true;
+    else if (a == "--require-gpu")
+      ctx.opt.require_gpu = true;
+    else if (a == "--only" && i + 1 < argc)
+      ctx.opt.only = argv[++i];
     else {
       std::fprintf(stderr,
                    "cuda_conformance: unknown argument '%s' (use --tiny, --all-shapes, --require-gpu, --only OP)\n",
@@ -726,9 +760,10 @@ int main(int argc, char** argv) {
   std::string device;
   if (err != cudaSuccess || count == 0) {
     device = std::string("none: ") + (err != cudaSuccess ? cudaGetErrorString(err) : "no CUDA device");
-    std::fprintf(stderr, "cuda_conformance: NO CUDA DEVICE (%s). Running the CPU references (%s shapes) and the "
-                         "harness self-test only; no GPU check ran.\n", device.c_str(),
-                 ctx.opt.all_shapes ? "all" : "tiny");
+    std::fprintf(stderr,
+                 "cuda_conformance: NO CUDA DEVICE (%s). Running the CPU references (%s shapes) and the "
+                 "harness self-test only; no GPU check ran.\n",
+                 device.c_str(), ctx.opt.all_shapes ? "all" : "tiny");
     if (!ctx.opt.all_shapes) ctx.opt.tiny_only = true;
   } else {
     cudaDeviceProp prop{};
@@ -736,8 +771,8 @@ int main(int argc, char** argv) {
     int driver = 0, runtime = 0;
     cudaDriverGetVersion(&driver);
     cudaRuntimeGetVersion(&runtime);
-    device = std::string(prop.name) + " sm_" + std::to_string(prop.major) + std::to_string(prop.minor) +
-             " driver " + std::to_string(driver) + " runtime " + std::to_string(runtime);
+    device = std::string(prop.name) + " sm_" + std::to_string(prop.major) + std::to_string(prop.minor) + " driver " +
+             std::to_string(driver) + " runtime " + std::to_string(runtime);
     ctx.have_gpu = true;
     std::fprintf(stderr, "cuda_conformance: device 0: %s; %d CPU threads for the references\n", device.c_str(),
                  medix::num_threads());

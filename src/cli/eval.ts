@@ -44,7 +44,9 @@ interface EvalOptions {
 
 function parsePhases(s: string): Phase[] {
   const phases = s.split(',').map((p) => p.trim());
-  for (const p of phases) if (!(PHASES as readonly string[]).includes(p)) throw new Error(`unknown phase '${p}' (phases: ${PHASES.join(', ')})`);
+  for (const p of phases)
+    if (!(PHASES as readonly string[]).includes(p))
+      throw new Error(`unknown phase '${p}' (phases: ${PHASES.join(', ')})`);
   return phases as Phase[];
 }
 
@@ -53,14 +55,16 @@ async function candidate(o: EvalOptions): Promise<ChatModel | undefined> {
   if (!o.model) return undefined;
   const key = process.env.MEDIX_MODEL_API_KEY ?? process.env.OPENAI_API_KEY;
   if (o.modelUrl) return new EndpointChatModel(o.model, o.modelUrl, key);
-  if (!existsSync(join(o.model, 'config.json'))) throw new Error(`--model ${o.model}: not a model directory (no config.json); to use a served model, also pass --model-url`);
+  if (!existsSync(join(o.model, 'config.json')))
+    throw new Error(
+      `--model ${o.model}: not a model directory (no config.json); to use a served model, also pass --model-url`,
+    );
   const [model, tokenizer] = await Promise.all([loadModel(o.model), loadTokenizer(o.model)]);
   // A vision model preprocesses the benchmarks' images on a pool, beside generation.
   const processor = model.config.vision ? modelImageProcessor(o.model, model) : undefined;
   const images = processor && { pool: new ImagePool(processor, DEFAULT_IMAGE_THREADS), merge: processor.mergeSize };
   return new EngineChatModel(o.model, createGenerationEngine(model, { tokenizer }), tokenizer, images);
 }
-
 
 function judge(o: EvalOptions): ChatModel | undefined {
   if (!o.judgeUrl && !o.judgeModel) return undefined;
@@ -78,7 +82,10 @@ export function registerEval(program: Command): void {
     .option('--phase <list>', `phases to run, comma-separated (${PHASES.join(',')})`, PHASES.join(','))
     .option('--data-dir <dir>', 'local benchmark files: DIR/<task>.jsonl or DIR/<task>.parquet')
     .option('--model <name>', 'candidate: a model directory run in-process, or the served model name with --model-url')
-    .option('--model-url <url>', "candidate's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (key: MEDIX_MODEL_API_KEY or OPENAI_API_KEY)")
+    .option(
+      '--model-url <url>',
+      "candidate's OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (key: MEDIX_MODEL_API_KEY or OPENAI_API_KEY)",
+    )
     .option('--system-prompt-file <file>', 'system prompt for the candidate')
     .option('--temperature <t>', 'candidate sampling temperature', nonNegativeNumber, DEFAULTS.temperature)
     .option('--max-tokens <n>', 'candidate max new tokens', positiveInt, DEFAULTS.maxTokens)
@@ -86,7 +93,12 @@ export function registerEval(program: Command): void {
     .option('--judge-url <url>', "judge's OpenAI-compatible base URL (key: MEDIX_JUDGE_API_KEY or OPENAI_API_KEY)")
     .option('--judge-model <name>', 'judge model name')
     .option('--judge-rounds <n>', 'verdicts per sample, in one conversation', positiveInt, DEFAULTS.rounds)
-    .option('--judge-attempts <n>', 'replies tried per round before a sample is recorded as a judge error', positiveInt, DEFAULTS.attemptsPerRound)
+    .option(
+      '--judge-attempts <n>',
+      'replies tried per round before a sample is recorded as a judge error',
+      positiveInt,
+      DEFAULTS.attemptsPerRound,
+    )
     .option('--judge-max-tokens <n>', 'judge max tokens per reply', positiveInt, DEFAULTS.judgeMaxTokens)
     .option('--judge-concurrency <n>', 'samples judged at once', positiveInt, DEFAULTS.concurrency)
     .addOption(deviceOption())
@@ -108,7 +120,12 @@ export function registerEval(program: Command): void {
           concurrency: o.concurrency,
           systemPrompt: o.systemPromptFile ? readFileSync(o.systemPromptFile, 'utf8') : undefined,
         },
-        judging: { rounds: o.judgeRounds, attemptsPerRound: o.judgeAttempts, maxTokens: o.judgeMaxTokens, concurrency: o.judgeConcurrency },
+        judging: {
+          rounds: o.judgeRounds,
+          attemptsPerRound: o.judgeAttempts,
+          maxTokens: o.judgeMaxTokens,
+          concurrency: o.judgeConcurrency,
+        },
         log: (line) => console.error(line),
       }).finally(() => (model instanceof EngineChatModel ? model.close() : undefined));
       if (result.score) {

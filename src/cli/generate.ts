@@ -12,7 +12,13 @@ import { processImage, visualTokenCount, type ProcessedImage } from '../model/vi
 import { modelImageProcessor } from '../model/vision/model-images.js';
 import type { Model } from '../engine/model.js';
 import {
-  encodeChatPrompt, expandImagePads, imagePadId, loadTokenizer, TokenizerError, type ChatContentPart, type HfTokenizer,
+  encodeChatPrompt,
+  expandImagePads,
+  imagePadId,
+  loadTokenizer,
+  TokenizerError,
+  type ChatContentPart,
+  type HfTokenizer,
 } from '../tokenizer/index.js';
 import { collect, deviceOption, nonNegativeInt, nonNegativeNumber, positiveInt, probability } from './options.js';
 
@@ -40,7 +46,10 @@ interface GenerateOptions {
  */
 function promptIds(tokenizer: HfTokenizer, o: GenerateOptions, imageTokens: number[]): number[] {
   if (o.chat === false) {
-    if (o.enableThinking !== undefined) throw new Error('--enable-thinking and --no-enable-thinking switch the chat template; they do nothing with --no-chat');
+    if (o.enableThinking !== undefined)
+      throw new Error(
+        '--enable-thinking and --no-enable-thinking switch the chat template; they do nothing with --no-chat',
+      );
     if (o.prompt === '') throw new Error('--prompt is empty: with --no-chat there is nothing to continue');
     const ids = tokenizer.encode(o.prompt, { addSpecialTokens: false });
     if (imageTokens.length === 0) return ids;
@@ -74,7 +83,16 @@ function printResult(result: GenerationResult, o: GenerateOptions, streamed: boo
   const { samples } = result;
   if (o.json) {
     samples.forEach((s, index) =>
-      console.log(JSON.stringify({ index, text: s.text, finish_reason: s.finishReason, prompt_tokens: result.promptTokens, completion_tokens: s.tokenIds.length, token_ids: s.tokenIds })),
+      console.log(
+        JSON.stringify({
+          index,
+          text: s.text,
+          finish_reason: s.finishReason,
+          prompt_tokens: result.promptTokens,
+          completion_tokens: s.tokenIds.length,
+          token_ids: s.tokenIds,
+        }),
+      ),
     );
   } else if (streamed) {
     const [s] = samples;
@@ -82,7 +100,9 @@ function printResult(result: GenerationResult, o: GenerateOptions, streamed: boo
     console.error(`medix generate: ${s.tokenIds.length} tokens, finish_reason ${s.finishReason}`);
   } else {
     samples.forEach((s, i) => {
-      console.log(`--- completion ${i + 1} of ${samples.length} (${s.tokenIds.length} tokens, finish_reason ${s.finishReason}) ---`);
+      console.log(
+        `--- completion ${i + 1} of ${samples.length} (${s.tokenIds.length} tokens, finish_reason ${s.finishReason}) ---`,
+      );
       console.log(s.text);
     });
   }
@@ -98,14 +118,27 @@ export function registerGenerate(program: Command): void {
     .option('--temperature <t>', 'sampling temperature (0: greedy)', nonNegativeNumber, 1)
     .option('--top-p <p>', 'nucleus sampling mass in (0, 1] (1: off)', probability, 1)
     .option('--top-k <k>', 'keep the k most likely tokens (0: off)', nonNegativeInt, 0)
-    .option('--seed <n>', 'seed of the sampler: the same seed gives the same completions (default: random)', nonNegativeInt)
+    .option(
+      '--seed <n>',
+      'seed of the sampler: the same seed gives the same completions (default: random)',
+      nonNegativeInt,
+    )
     .option('-n, --n <n>', 'completions of the prompt (they share its prefill)', positiveInt, 1)
-    .option('--chat', "the prompt is one user message in the model's chat template, answered by the assistant (the default)")
+    .option(
+      '--chat',
+      "the prompt is one user message in the model's chat template, answered by the assistant (the default)",
+    )
     .option('--no-chat', 'the prompt is raw text to continue (base models, prompts already templated)')
     .option('--enable-thinking', 'with the chat template: think first, as Qwen3 does by default (the default)')
-    .option('--no-enable-thinking', "with the chat template: its thinking-off switch (Qwen3: an empty <think></think> block)")
+    .option(
+      '--no-enable-thinking',
+      'with the chat template: its thinking-off switch (Qwen3: an empty <think></think> block)',
+    )
     .option('--stop <text>', 'end a completion before this text (repeatable)', collect)
-    .option('--json', 'print one JSON line per completion: index, text, finish_reason, prompt_tokens, completion_tokens, token_ids')
+    .option(
+      '--json',
+      'print one JSON line per completion: index, text, finish_reason, prompt_tokens, completion_tokens, token_ids',
+    )
     .option('--image <path>', 'an image for the prompt (Qwen3-VL models; repeatable, in order)', collect)
     .addOption(deviceOption())
     .action(async (o: GenerateOptions) => {
@@ -114,14 +147,26 @@ export function registerGenerate(program: Command): void {
       const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
       const images = await loadImages(dir, model, o.image ?? []);
       const merge = model.config.vision?.spatialMergeSize ?? 1;
-      const ids = promptIds(tokenizer, o, images.map((im) => visualTokenCount(im, merge)));
+      const ids = promptIds(
+        tokenizer,
+        o,
+        images.map((im) => visualTokenCount(im, merge)),
+      );
       const stream = o.n === 1 && !o.json;
       const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: o.n });
       try {
         const result = await engine.generate({
           promptIds: ids,
           images,
-          params: { n: o.n, maxNewTokens: o.maxTokens, temperature: o.temperature, topP: o.topP, topK: o.topK, seed: o.seed, stop: o.stop ?? [] },
+          params: {
+            n: o.n,
+            maxNewTokens: o.maxTokens,
+            temperature: o.temperature,
+            topP: o.topP,
+            topK: o.topK,
+            seed: o.seed,
+            stop: o.stop ?? [],
+          },
           onToken: stream ? (e) => process.stdout.write(e.textDelta) : undefined,
         });
         printResult(result, o, stream);

@@ -8,7 +8,15 @@ import { world } from '../engine/world.js';
 import { installedVersion, medixVersion } from './package-version.js';
 
 /** Packages medix uses at run time; the optional ones enable a feature when installed. */
-export const LIBRARIES = ['onnxruntime-node', 'sharp', 'hyparquet', 'apache-arrow', 'piscina', '@huggingface/tokenizers', '@wandb/sdk'] as const;
+export const LIBRARIES = [
+  'onnxruntime-node',
+  'sharp',
+  'hyparquet',
+  'apache-arrow',
+  'piscina',
+  '@huggingface/tokenizers',
+  '@wandb/sdk',
+] as const;
 
 /** The NVIDIA kernel driver's version line, when one is loaded. */
 function nvidiaDriver(): string | null {
@@ -42,7 +50,9 @@ export function registerInfo(program: Command): void {
       const info = installationInfo();
       if (opts.json) return console.log(JSON.stringify(info, null, 2));
       for (const [k, v] of Object.entries(info)) {
-        if (k === 'libraries') for (const [name, version] of Object.entries(v as Record<string, string>)) console.log(`${'library'.padEnd(12)} ${name} ${version}`);
+        if (k === 'libraries')
+          for (const [name, version] of Object.entries(v as Record<string, string>))
+            console.log(`${'library'.padEnd(12)} ${name} ${version}`);
         else console.log(`${k.padEnd(12)} ${Array.isArray(v) ? v.join(', ') : v}`);
       }
     });

@@ -7,7 +7,9 @@ buildProgram()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
     const w = startedWorld();
-    console.error(`medix: ${w && w.size > 1 ? `rank ${w.rank}: ` : ''}${err instanceof Error ? err.message : String(err)}`);
+    console.error(
+      `medix: ${w && w.size > 1 ? `rank ${w.rank}: ` : ''}${err instanceof Error ? err.message : String(err)}`,
+    );
     // The other ranks of a distributed run would wait for this one forever: end them all.
     if (w && w.size > 1) w.abort(1);
     process.exit(1);

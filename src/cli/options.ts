@@ -5,7 +5,8 @@ import { DEVICES } from '../config/schema.js';
 
 /** A whole number >= 0 (a port, a seed), exactly representable. */
 export function nonNegativeInt(v: string): number {
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new InvalidArgumentError(`expected a non-negative integer, got '${v}'`);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
+    throw new InvalidArgumentError(`expected a non-negative integer, got '${v}'`);
   return Number(v);
 }
 

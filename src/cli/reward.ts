@@ -21,9 +21,15 @@ export function registerReward(program: Command): void {
       const raw = opts.config ? readConfigFile(opts.config) : {};
       const section = raw && typeof raw === 'object' && 'reward' in raw ? (raw as { reward: unknown }).reward : raw;
       const config = parseRewardConfig(section, opts.config ?? 'reward config');
-      const reward = await CompositeReward.create(config, { baseDir: opts.config ? dirname(opts.config) : undefined, warn: (m) => console.error(m) });
+      const reward = await CompositeReward.create(config, {
+        baseDir: opts.config ? dirname(opts.config) : undefined,
+        warn: (m) => console.error(m),
+      });
       const where = opts.input ?? 'stdin';
-      const lines = createInterface({ input: opts.input ? createReadStream(opts.input) : process.stdin, crlfDelay: Infinity });
+      const lines = createInterface({
+        input: opts.input ? createReadStream(opts.input) : process.stdin,
+        crlfDelay: Infinity,
+      });
       const pending: Promise<string>[] = [];
       let n = 0;
       for await (const line of lines) {
@@ -35,9 +41,11 @@ export function registerReward(program: Command): void {
         } catch {
           throw new Error(`${where}:${n}: not valid JSON`);
         }
-        if (typeof rec !== 'object' || rec === null || Array.isArray(rec)) throw new Error(`${where}:${n}: expected a JSON object with 'response' and 'ground_truth'`);
+        if (typeof rec !== 'object' || rec === null || Array.isArray(rec))
+          throw new Error(`${where}:${n}: expected a JSON object with 'response' and 'ground_truth'`);
         if (typeof rec.response !== 'string') throw new Error(`${where}:${n}: field 'response' must be a string`);
-        if (typeof rec.ground_truth !== 'string') throw new Error(`${where}:${n}: field 'ground_truth' must be a string`);
+        if (typeof rec.ground_truth !== 'string')
+          throw new Error(`${where}:${n}: field 'ground_truth' must be a string`);
         // Scored concurrently (judge calls overlap), written in input order.
         pending.push(reward.score(rec.response, rec.ground_truth).then((r) => JSON.stringify({ ...rec, ...r })));
       }

@@ -37,7 +37,6 @@ interface ServeFlags extends ImageFlags {
   allowHost?: string[];
 }
 
-
 /** A vision model's image intake; none for a text model (which --allow-local-images cannot serve). */
 function serveImages(dir: string, model: Model, o: ImageFlags): ServeImages | undefined {
   if (!model.config.vision && o.allowLocalImages === undefined) return undefined;
@@ -61,7 +60,9 @@ function serveImages(dir: string, model: Model, o: ImageFlags): ServeImages | un
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models, /health)')
+    .description(
+      'serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models, /health)',
+    )
     .requiredOption('--model <dir>', 'Hugging Face model directory (config.json, safetensors, tokenizer)')
     .option('--served-model-name <name>', 'the name clients use (default: the directory name)')
     .option('--host <host>', 'address to bind', '127.0.0.1')
@@ -70,10 +71,21 @@ export function registerServe(program: Command): void {
     .option('--max-tokens-cap <n>', 'cap on max_tokens per request', positiveInt, 4096)
     .option('--max-body-bytes <n>', 'largest request body', positiveInt, 1 << 20)
     .option('--max-batch <n>', 'most sequences decoding at once', positiveInt, 64)
-    .option('--max-queued-tokens <n>', 'most sample-tokens (prompts x n x max_tokens) queued; past it: 429', positiveInt, 1 << 20)
+    .option(
+      '--max-queued-tokens <n>',
+      'most sample-tokens (prompts x n x max_tokens) queued; past it: 429',
+      positiveInt,
+      1 << 20,
+    )
     .option('--allow-host <names...>', 'Host header names accepted besides the bound address (against DNS rebinding)')
-    .option('--enable-thinking', 'chats think by default, as Qwen3 (the default; clients can set chat_template_kwargs.enable_thinking)')
-    .option('--no-enable-thinking', 'chats default to thinking off (clients can still set chat_template_kwargs.enable_thinking)')
+    .option(
+      '--enable-thinking',
+      'chats think by default, as Qwen3 (the default; clients can set chat_template_kwargs.enable_thinking)',
+    )
+    .option(
+      '--no-enable-thinking',
+      'chats default to thinking off (clients can still set chat_template_kwargs.enable_thinking)',
+    )
     .option('--allow-local-images <dir>', 'image parts may name local files (file:// URLs or paths) in this folder')
     .option('--max-images <n>', 'most images in one request', positiveInt, DEFAULT_IMAGE_LIMITS.maxImages)
     .option('--max-image-bytes <n>', 'most bytes of one image', positiveInt, DEFAULT_IMAGE_LIMITS.maxImageBytes)

@@ -8,10 +8,15 @@ import { world } from '../engine/world.js';
 export function registerTrain(program: Command): void {
   program
     .command('train')
-    .description('train with GRPO/DAPO (and an SFT warm-up) from a YAML config; key=value arguments override config keys')
+    .description(
+      'train with GRPO/DAPO (and an SFT warm-up) from a YAML config; key=value arguments override config keys',
+    )
     .argument('<config>', 'YAML config (EasyR1 section and key names)')
     .argument('[overrides...]', 'dotted overrides, e.g. worker.rollout.n=8 trainer.max_steps=10')
-    .option('--resume', 'continue from the newest valid checkpoint in the run directory (trainer.load_checkpoint_path, when set, names the checkpoint instead)')
+    .option(
+      '--resume',
+      'continue from the newest valid checkpoint in the run directory (trainer.load_checkpoint_path, when set, names the checkpoint instead)',
+    )
     .action(async (file: string, overrides: string[], opts: { resume?: boolean }) => {
       const cfg = loadTrainingConfig(file, overrides);
       const trainer = await Trainer.create(cfg, { resume: opts.resume, baseDir: configDir(file) });
@@ -19,8 +24,11 @@ export function registerTrain(program: Command): void {
       const s = await trainer.run();
       if (!world().isRoot) return; // the root speaks for the run
       const fmt = (x: number | null) => (x === null ? 'n/a' : x.toFixed(4));
-      const before = s.heldout_reward_before_train === null ? '' : `before training ${fmt(s.heldout_reward_before_train)}, `;
-      console.log(`medix train: ${s.steps} steps in ${((Date.now() - t0) / 1000).toFixed(0)} s; held-out reward ${before}after SFT ${fmt(s.heldout_reward_after_sft)}, after RL ${fmt(s.heldout_reward_after_rl)}`);
+      const before =
+        s.heldout_reward_before_train === null ? '' : `before training ${fmt(s.heldout_reward_before_train)}, `;
+      console.log(
+        `medix train: ${s.steps} steps in ${((Date.now() - t0) / 1000).toFixed(0)} s; held-out reward ${before}after SFT ${fmt(s.heldout_reward_after_sft)}, after RL ${fmt(s.heldout_reward_after_rl)}`,
+      );
       console.log(`medix train: report ${s.report}`);
     });
 }

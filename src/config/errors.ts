@@ -13,7 +13,7 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function show(v: unknown): string {
-  return typeof v === 'string' ? `'${v}'` : JSON.stringify(v) ?? String(v);
+  return typeof v === 'string' ? `'${v}'` : (JSON.stringify(v) ?? String(v));
 }
 
 /** One line per problem: "key.path: what is wrong; allowed: ...". */
@@ -33,10 +33,16 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], raw: unknown
       return [`${where}: ${show(got)} is not allowed; allowed: ${allowed.join(', ')}`];
     }
     if (issue.code === 'invalid_type') {
-      return [got === undefined ? `${where}: required (${issue.expected})` : `${where}: expected ${issue.expected}, got ${show(got)}`];
+      return [
+        got === undefined
+          ? `${where}: required (${issue.expected})`
+          : `${where}: expected ${issue.expected}, got ${show(got)}`,
+      ];
     }
-    if (issue.code === 'too_small') return [`${where}: ${show(got)} is too small; must be ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}`];
-    if (issue.code === 'too_big') return [`${where}: ${show(got)} is too big; must be ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}`];
+    if (issue.code === 'too_small')
+      return [`${where}: ${show(got)} is too small; must be ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}`];
+    if (issue.code === 'too_big')
+      return [`${where}: ${show(got)} is too big; must be ${issue.inclusive ? '<=' : '<'} ${String(issue.maximum)}`];
     return [`${where}: ${issue.message}`];
   });
 }

@@ -23,7 +23,9 @@ export function loadTrainingConfig(file: string, overrides: readonly string[] = 
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new TrainingConfigError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new TrainingConfigError(
+      `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   let raw: unknown;
   try {
@@ -31,7 +33,10 @@ export function loadTrainingConfig(file: string, overrides: readonly string[] = 
   } catch (e) {
     throw new TrainingConfigError(`${file}: not valid YAML (${(e as Error).message.split('\n')[0]})`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new TrainingConfigError(`${file}: expected a mapping of sections (data, algorithm, worker, trainer) at the top level`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new TrainingConfigError(
+      `${file}: expected a mapping of sections (data, algorithm, worker, trainer) at the top level`,
+    );
   applyOverrides(raw as Record<string, unknown>, overrides, trainingConfigSchema);
   return resolveConfigPaths(parseTrainingConfig(raw, file), dirname(resolve(file)));
 }
@@ -50,8 +55,14 @@ export function resolveConfigPaths(c: TrainingConfig, baseDir: string): Training
   return {
     ...c,
     // A hub dataset (org/name@split) is a name, not a path: it stays as written.
-    data: { ...absolute(c.data, ['train_files', 'val_files', 'image_dir', 'format_prompt_path']), ...hubIds(c.data, baseDir) },
-    worker: { ...c.worker, actor: { ...c.worker.actor, model: absolute(c.worker.actor.model, ['model_path', 'tokenizer_path']) } },
+    data: {
+      ...absolute(c.data, ['train_files', 'val_files', 'image_dir', 'format_prompt_path']),
+      ...hubIds(c.data, baseDir),
+    },
+    worker: {
+      ...c.worker,
+      actor: { ...c.worker.actor, model: absolute(c.worker.actor.model, ['model_path', 'tokenizer_path']) },
+    },
     trainer: absolute(c.trainer, ['save_checkpoint_path', 'load_checkpoint_path']),
   };
 }

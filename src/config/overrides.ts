@@ -12,7 +12,8 @@ function isMapping(v: unknown): v is Record<string, unknown> {
 }
 
 function elementSchema(node: z.ZodType): z.ZodType | undefined {
-  const def = (unwrapSchema(node) as unknown as { _zod: { def: { element?: z.ZodType; items?: z.ZodType[] } } })._zod.def;
+  const def = (unwrapSchema(node) as unknown as { _zod: { def: { element?: z.ZodType; items?: z.ZodType[] } } })._zod
+    .def;
   return def.element ?? def.items?.[0];
 }
 
@@ -36,10 +37,14 @@ function typedValue(node: z.ZodType, text: string, fail: (why: string) => never)
       return text;
     case 'array': {
       // [a, b] is a YAML flow list; a bare a,b is split on commas.
-      const items: unknown = text.trim().startsWith('[') ? parseYamlValue(text, fail) : text.split(',').map((s) => s.trim());
+      const items: unknown = text.trim().startsWith('[')
+        ? parseYamlValue(text, fail)
+        : text.split(',').map((s) => s.trim());
       if (!Array.isArray(items)) return fail(`expected a list such as [0.9, 0.999], got '${text}'`);
       const el = elementSchema(node);
-      return el && kindOf(el) === 'number' ? items.map((x) => (typeof x === 'number' ? x : parseNumber(String(x), fail))) : items;
+      return el && kindOf(el) === 'number'
+        ? items.map((x) => (typeof x === 'number' ? x : parseNumber(String(x), fail)))
+        : items;
     }
     case 'object': {
       const v = parseYamlValue(text, fail);
@@ -73,7 +78,11 @@ export function applyOverride(raw: Record<string, unknown>, assignment: string, 
   if (!at.found) {
     const parentPath = path.slice(0, at.depth).join('.') || '(top level)';
     const allowed = objectKeys(at.parent);
-    fail(allowed ? `${parentPath}: ${unknownKeyMessage(path[at.depth], allowed)}` : `${parentPath} takes a single value, not keys under it`);
+    fail(
+      allowed
+        ? `${parentPath}: ${unknownKeyMessage(path[at.depth], allowed)}`
+        : `${parentPath} takes a single value, not keys under it`,
+    );
   }
   const node = (at as { node: z.ZodType }).node;
   let target: Record<string, unknown> = raw;

@@ -3,7 +3,15 @@
 // what a key holds (optional, default, prefault, nullable, pipes) are looked through.
 import type { z } from 'zod';
 
-type Def = { type: string; innerType?: z.ZodType; in?: z.ZodType; shape?: Record<string, z.ZodType>; element?: z.ZodType; items?: z.ZodType[]; entries?: Record<string, unknown> };
+type Def = {
+  type: string;
+  innerType?: z.ZodType;
+  in?: z.ZodType;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  items?: z.ZodType[];
+  entries?: Record<string, unknown>;
+};
 
 function defOf(s: z.ZodType): Def {
   return (s as unknown as { _zod: { def: Def } })._zod.def;
@@ -14,7 +22,8 @@ export function unwrapSchema(s: z.ZodType): z.ZodType {
   let node = s;
   for (;;) {
     const d = defOf(node);
-    if (d.innerType && ['optional', 'default', 'prefault', 'nullable', 'readonly', 'catch'].includes(d.type)) node = d.innerType;
+    if (d.innerType && ['optional', 'default', 'prefault', 'nullable', 'readonly', 'catch'].includes(d.type))
+      node = d.innerType;
     else if (d.type === 'pipe' && d.in) node = d.in;
     else return node;
   }
@@ -43,7 +52,10 @@ export function enumValues(s: z.ZodType): string[] | null {
 }
 
 /** The schema node at a key path, or where the walk stopped (the longest existing prefix and its node). */
-export function schemaAt(root: z.ZodType, path: readonly string[]): { node: z.ZodType; found: true } | { parent: z.ZodType; depth: number; found: false } {
+export function schemaAt(
+  root: z.ZodType,
+  path: readonly string[],
+): { node: z.ZodType; found: true } | { parent: z.ZodType; depth: number; found: false } {
   let node = root;
   for (let i = 0; i < path.length; i++) {
     const d = defOf(unwrapSchema(node));
@@ -71,6 +83,9 @@ function distance(a: string, b: string): number {
 
 /** "unknown key 'x' (did you mean 'y'?; allowed: ...)". */
 export function unknownKeyMessage(key: string, allowed: readonly string[]): string {
-  const near = allowed.map((k) => ({ k, d: distance(key, k) })).filter((x) => x.d <= Math.max(2, Math.floor(key.length / 3))).sort((a, b) => a.d - b.d)[0];
+  const near = allowed
+    .map((k) => ({ k, d: distance(key, k) }))
+    .filter((x) => x.d <= Math.max(2, Math.floor(key.length / 3)))
+    .sort((a, b) => a.d - b.d)[0];
   return `unknown key '${key}'${near ? ` (did you mean '${near.k}'?)` : ''}; allowed: ${allowed.join(', ')}`;
 }

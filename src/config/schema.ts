@@ -113,7 +113,11 @@ export const algorithmConfigSchema = z
     on_unfilled_batch: z.enum(['error', 'train_on_kept']).default('error'),
     /** DAPO's soft overlong punishment (veRL: reward_model.overlong_buffer). */
     overlong_buffer: z
-      .object({ enable: z.boolean().default(false), len: positiveInt.default(64), penalty_factor: z.number().min(0).default(1) })
+      .object({
+        enable: z.boolean().default(false),
+        len: positiveInt.default(64),
+        penalty_factor: z.number().min(0).default(1),
+      })
       .strict()
       .prefault({}),
   })
@@ -122,7 +126,9 @@ export const algorithmConfigSchema = z
 const optimConfigSchema = z
   .object({
     lr: z.number().positive().default(1e-6),
-    betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([ADAMW_DEFAULTS.beta1, ADAMW_DEFAULTS.beta2]),
+    betas: z
+      .tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)])
+      .default([ADAMW_DEFAULTS.beta1, ADAMW_DEFAULTS.beta2]),
     weight_decay: z.number().min(0).default(ADAMW_DEFAULTS.weightDecay),
     /** Warm-up steps; when absent, lr_warmup_ratio × the run's optimizer steps. */
     lr_warmup_steps: nonNegativeInt.optional(),
@@ -190,7 +196,12 @@ export const rolloutConfigSchema = z
     device: z.enum(DEVICES).default('cpu'),
     /** Validation sampling (MediX-R1: temperature 0.6, top-p 0.95, n 1). */
     val_override_config: z
-      .object({ temperature: samplingKeys.temperature.default(0.6), top_p: samplingKeys.top_p.default(0.95), top_k: samplingKeys.top_k.default(-1), n: samplingKeys.n.default(1) })
+      .object({
+        temperature: samplingKeys.temperature.default(0.6),
+        top_p: samplingKeys.top_p.default(0.95),
+        top_k: samplingKeys.top_k.default(-1),
+        n: samplingKeys.n.default(1),
+      })
       .strict()
       .prefault({}),
   })
@@ -211,7 +222,9 @@ export const sftConfigSchema = z
     lr: z.number().positive().default(1e-4),
     batch_size: positiveInt.default(8),
     /** Jinja template of the target response; variables: tag (e.g. "<X_RAY>"), answer. */
-    response_template: z.string().default('{{ tag }}<thinking>The findings point to {{ answer }}.</thinking><answer>{{ answer }}</answer>'),
+    response_template: z
+      .string()
+      .default('{{ tag }}<thinking>The findings point to {{ answer }}.</thinking><answer>{{ answer }}</answer>'),
   })
   .strict();
 
@@ -273,26 +286,42 @@ export const trainingConfigSchema = z
   .superRefine((c, ctx) => {
     const fail = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
     const { actor, rollout } = c.worker;
-    if ((actor.model.model_path === undefined) === (actor.model.init === undefined)) fail(['worker', 'actor', 'model'], 'give exactly one of model_path and init');
-    if (c.data.format_prompt !== undefined && c.data.format_prompt_path !== undefined) fail(['data', 'format_prompt_path'], 'give at most one of format_prompt and format_prompt_path');
-    if (c.data.min_pixels > c.data.max_pixels) fail(['data', 'min_pixels'], `must be <= data.max_pixels (${c.data.max_pixels})`);
+    if ((actor.model.model_path === undefined) === (actor.model.init === undefined))
+      fail(['worker', 'actor', 'model'], 'give exactly one of model_path and init');
+    if (c.data.format_prompt !== undefined && c.data.format_prompt_path !== undefined)
+      fail(['data', 'format_prompt_path'], 'give at most one of format_prompt and format_prompt_path');
+    if (c.data.min_pixels > c.data.max_pixels)
+      fail(['data', 'min_pixels'], `must be <= data.max_pixels (${c.data.max_pixels})`);
     const responses = c.data.rollout_batch_size * rollout.n;
     if (responses % actor.global_batch_size !== 0) {
-      fail(['worker', 'actor', 'global_batch_size'], `must divide data.rollout_batch_size × worker.rollout.n = ${responses} (responses per step)`);
+      fail(
+        ['worker', 'actor', 'global_batch_size'],
+        `must divide data.rollout_batch_size × worker.rollout.n = ${responses} (responses per step)`,
+      );
     }
     if (actor.global_batch_size % actor.micro_batch_size_per_device_for_update !== 0) {
-      fail(['worker', 'actor', 'micro_batch_size_per_device_for_update'], `must divide worker.actor.global_batch_size = ${actor.global_batch_size}`);
+      fail(
+        ['worker', 'actor', 'micro_batch_size_per_device_for_update'],
+        `must divide worker.actor.global_batch_size = ${actor.global_batch_size}`,
+      );
     }
     const grouped = ['grpo', 'grpo_passk', 'rloo'];
     if (grouped.includes(c.algorithm.adv_estimator) && rollout.n < 2) {
-      fail(['worker', 'rollout', 'n'], `adv_estimator ${c.algorithm.adv_estimator} compares responses to the same prompt: n must be >= 2`);
+      fail(
+        ['worker', 'rollout', 'n'],
+        `adv_estimator ${c.algorithm.adv_estimator} compares responses to the same prompt: n must be >= 2`,
+      );
     }
     checkKlKeys(c, fail);
     checkFsdpKeys(actor.fsdp, fail);
     checkRolloutRounds(c, fail);
-    if (c.algorithm.filter_low >= c.algorithm.filter_high) fail(['algorithm', 'filter_low'], `must be < algorithm.filter_high (${c.algorithm.filter_high})`);
+    if (c.algorithm.filter_low >= c.algorithm.filter_high)
+      fail(['algorithm', 'filter_low'], `must be < algorithm.filter_high (${c.algorithm.filter_high})`);
     if (c.algorithm.overlong_buffer.enable && c.algorithm.overlong_buffer.len > c.data.max_response_length) {
-      fail(['algorithm', 'overlong_buffer', 'len'], `must be <= data.max_response_length (${c.data.max_response_length})`);
+      fail(
+        ['algorithm', 'overlong_buffer', 'len'],
+        `must be <= data.max_response_length (${c.data.max_response_length})`,
+      );
     }
   });
 
@@ -300,14 +329,28 @@ export const trainingConfigSchema = z
 function checkKlKeys(c: z.infer<typeof trainingConfigSchema>, fail: (path: string[], message: string) => void): void {
   const a = c.algorithm;
   const where = klPlacement(a);
-  if (a.use_kl_loss && a.disable_kl === true) fail(['algorithm', 'use_kl_loss'], 'the KL loss needs the reference model, which algorithm.disable_kl: true turns off; remove one of the two');
+  if (a.use_kl_loss && a.disable_kl === true)
+    fail(
+      ['algorithm', 'use_kl_loss'],
+      'the KL loss needs the reference model, which algorithm.disable_kl: true turns off; remove one of the two',
+    );
   if (a.kl_type === 'adaptive') {
     if (where !== 'reward')
-      fail(['algorithm', 'kl_type'], `'adaptive' steers the coefficient of KL in the reward, which needs algorithm.disable_kl: false and algorithm.use_kl_loss: false${where === 'loss' ? ' (the KL loss uses the fixed algorithm.kl_coef)' : ''}`);
-    else if (a.kl_coef === 0) fail(['algorithm', 'kl_coef'], "must be > 0 with algorithm.kl_type 'adaptive': the controller multiplies it, so 0 stays 0");
+      fail(
+        ['algorithm', 'kl_type'],
+        `'adaptive' steers the coefficient of KL in the reward, which needs algorithm.disable_kl: false and algorithm.use_kl_loss: false${where === 'loss' ? ' (the KL loss uses the fixed algorithm.kl_coef)' : ''}`,
+      );
+    else if (a.kl_coef === 0)
+      fail(
+        ['algorithm', 'kl_coef'],
+        "must be > 0 with algorithm.kl_type 'adaptive': the controller multiplies it, so 0 stays 0",
+      );
   }
   if (where === 'off' && c.worker.ref.micro_batch_size_per_device_for_experience !== undefined)
-    fail(['worker', 'ref', 'micro_batch_size_per_device_for_experience'], 'this run has no reference model (KL is off); set algorithm.disable_kl: false or algorithm.use_kl_loss: true, or remove the key');
+    fail(
+      ['worker', 'ref', 'micro_batch_size_per_device_for_experience'],
+      'this run has no reference model (KL is off); set algorithm.disable_kl: false or algorithm.use_kl_loss: true, or remove the key',
+    );
 }
 
 /**
@@ -316,7 +359,10 @@ function checkKlKeys(c: z.infer<typeof trainingConfigSchema>, fail: (path: strin
  * memory of a generation call; here the engine's KV cache is allocated up front and requests wait
  * until they fit, so chunks would bound neither memory nor latency: the key would do nothing.
  */
-function checkRolloutRounds(c: z.infer<typeof trainingConfigSchema>, fail: (path: string[], message: string) => void): void {
+function checkRolloutRounds(
+  c: z.infer<typeof trainingConfigSchema>,
+  fail: (path: string[], message: string) => void,
+): void {
   if (c.data.mini_rollout_batch_size !== undefined && !c.algorithm.online_filtering)
     fail(
       ['data', 'mini_rollout_batch_size'],

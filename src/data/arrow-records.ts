@@ -22,7 +22,10 @@ export function readArrowRecords(file: string): RecordOrFault[] {
   try {
     table = tableFromIPC(readFileSync(file));
   } catch (e) {
-    throw new DataError(`${file}: not a readable Arrow file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
+    throw new DataError(
+      `${file}: not a readable Arrow file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      file,
+    );
   }
   const names = table.schema.fields.map((f) => f.name);
   const out: RecordOrFault[] = [];

@@ -6,7 +6,15 @@
 // their pixels are decoded later, per batch (decodeImage), to keep memory flat.
 import { dirname, resolve } from 'node:path';
 import { DataError, formatLocation, type RowLocation } from './errors.js';
-import { ImageFault, imageSize, imageSources, smartResize, type ImageSize, type ImageSource, type ResizeBounds } from './images.js';
+import {
+  ImageFault,
+  imageSize,
+  imageSources,
+  smartResize,
+  type ImageSize,
+  type ImageSource,
+  type ResizeBounds,
+} from './images.js';
 import { PromptError, type PromptFormatter } from './prompt.js';
 import { dataFormat, InvalidUtf8, readRecords, type RawRecord } from './records.js';
 
@@ -61,17 +69,24 @@ export interface RlDataset {
 class RowFault extends Error {}
 
 function text(record: RawRecord, key: string): string {
-  if (!(key in record) || record[key] === null || record[key] === undefined) throw new RowFault(`missing field '${key}'`);
+  if (!(key in record) || record[key] === null || record[key] === undefined)
+    throw new RowFault(`missing field '${key}'`);
   const v = record[key];
   if (v instanceof InvalidUtf8) throw new RowFault(`field '${key}' is not valid UTF-8`);
   // Numeric answers (counts, doses) are common in QA data; their text form is the answer.
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
-  if (typeof v !== 'string') throw new RowFault(`field '${key}' must be text, got ${Array.isArray(v) ? 'a list' : typeof v}`);
+  if (typeof v !== 'string')
+    throw new RowFault(`field '${key}' must be text, got ${Array.isArray(v) ? 'a list' : typeof v}`);
   if (v.trim() === '') throw new RowFault(`field '${key}' is empty`);
   return v;
 }
 
-async function images(record: RawRecord, key: string, baseDir: string, resize: ResizeBounds): Promise<{ sources: ImageSource[]; sizes: ImageSize[] }> {
+async function images(
+  record: RawRecord,
+  key: string,
+  baseDir: string,
+  resize: ResizeBounds,
+): Promise<{ sources: ImageSource[]; sizes: ImageSize[] }> {
   try {
     const sources = imageSources(record[key], baseDir);
     const sizes: ImageSize[] = [];
@@ -104,11 +119,24 @@ export async function loadRlDataset(files: string | readonly string[], o: LoadDa
         if ('fault' in item) throw new RowFault(item.fault);
         const question = text(item.record, o.promptKey);
         const answer = text(item.record, o.answerKey);
-        const imageKey = o.imageKey in item.record ? o.imageKey : (o.imageKeyAliases?.find((k) => k in item.record) ?? o.imageKey);
+        const imageKey =
+          o.imageKey in item.record ? o.imageKey : (o.imageKeyAliases?.find((k) => k in item.record) ?? o.imageKey);
         const img = await images(item.record, imageKey, baseDir, o.resize);
         // Parquet image bytes are dropped once checked and read again per batch (see ParquetImageRef).
-        const sources = dataFormat(file) === 'parquet' ? img.sources.map((s, index) => ('bytes' in s ? { parquet: { file, row: where.row, column: imageKey, index, baseDir } } : s)) : img.sources;
-        const sample: RlSample = { id: formatLocation(where), where, question, answer, images: sources, imageSizes: img.sizes };
+        const sources =
+          dataFormat(file) === 'parquet'
+            ? img.sources.map((s, index) =>
+                'bytes' in s ? { parquet: { file, row: where.row, column: imageKey, index, baseDir } } : s,
+              )
+            : img.sources;
+        const sample: RlSample = {
+          id: formatLocation(where),
+          where,
+          question,
+          answer,
+          images: sources,
+          imageSizes: img.sizes,
+        };
         if (o.formatter) {
           try {
             sample.promptLength = o.formatter.encode(question, img.sizes).length;

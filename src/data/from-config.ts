@@ -23,12 +23,23 @@ export function formatPromptOf(data: DataConfig): string | undefined {
   try {
     return readFileSync(data.format_prompt_path, 'utf8');
   } catch (e) {
-    throw new DataError(`data.format_prompt_path: cannot read ${data.format_prompt_path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, data.format_prompt_path);
+    throw new DataError(
+      `data.format_prompt_path: cannot read ${data.format_prompt_path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      data.format_prompt_path,
+    );
   }
 }
 
-export function promptFormatterFor(data: DataConfig, tokenizer: TextTokenizer, factor = QWEN3_VL_IMAGE_FACTOR): PromptFormatter {
-  return new PromptFormatter(tokenizer, { formatPrompt: formatPromptOf(data), systemPrompt: data.system_prompt, resize: resizeBounds(data, factor) });
+export function promptFormatterFor(
+  data: DataConfig,
+  tokenizer: TextTokenizer,
+  factor = QWEN3_VL_IMAGE_FACTOR,
+): PromptFormatter {
+  return new PromptFormatter(tokenizer, {
+    formatPrompt: formatPromptOf(data),
+    systemPrompt: data.system_prompt,
+    resize: resizeBounds(data, factor),
+  });
 }
 
 /**

@@ -87,7 +87,11 @@ export function imageSources(cell: unknown, baseDir: string): ImageSource[] {
   if (cell instanceof Uint8Array) return [{ bytes: cell }];
   if (typeof cell === 'string') {
     const dataUrl = /^data:[^,]*;base64,/.exec(cell);
-    return [dataUrl ? { bytes: Buffer.from(cell.slice(dataUrl[0].length), 'base64') } : { path: confinedImagePath(baseDir, cell) }];
+    return [
+      dataUrl
+        ? { bytes: Buffer.from(cell.slice(dataUrl[0].length), 'base64') }
+        : { path: confinedImagePath(baseDir, cell) },
+    ];
   }
   if (typeof cell === 'object') {
     const { bytes, path } = cell as { bytes?: unknown; path?: unknown };
@@ -113,13 +117,18 @@ async function input(src: ImageSource): Promise<Uint8Array> {
   if ('parquet' in src) {
     const ref = src.parquet;
     const again = imageSources(await readParquetCell(ref.file, ref.row, ref.column), ref.baseDir)[ref.index];
-    if (!again || 'parquet' in again) throw new ImageFault(`${ref.file}: row ${ref.row} no longer has image ${ref.index + 1} (the file changed since it was loaded)`);
+    if (!again || 'parquet' in again)
+      throw new ImageFault(
+        `${ref.file}: row ${ref.row} no longer has image ${ref.index + 1} (the file changed since it was loaded)`,
+      );
     return input(again);
   }
   try {
     return readFileSync(src.path);
   } catch (e) {
-    throw new ImageFault(`cannot read image ${src.path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new ImageFault(
+      `cannot read image ${src.path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
 }
 
@@ -182,9 +191,17 @@ export interface RgbImage extends ImageSize {
 export async function decodeRgb(src: ImageSource): Promise<RgbImage> {
   try {
     // sharp scales 16-bit samples (medical exports) to 8 bits on the way to sRGB.
-    const rgb = await sharp(await input(src)).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    const rgb = await sharp(await input(src))
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     if (rgb.info.channels !== 3) throw new Error(`decoded to ${rgb.info.channels} channels`);
-    return { pixels: new Uint8Array(rgb.data.buffer, rgb.data.byteOffset, rgb.data.length), width: rgb.info.width, height: rgb.info.height };
+    return {
+      pixels: new Uint8Array(rgb.data.buffer, rgb.data.byteOffset, rgb.data.length),
+      width: rgb.info.width,
+      height: rgb.info.height,
+    };
   } catch (e) {
     if (e instanceof ImageFault) throw e;
     throw new ImageFault(`cannot decode image (${(e as Error).message})`);

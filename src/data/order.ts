@@ -36,12 +36,18 @@ export class DataOrder {
     private readonly o: { seed: number; shuffle: boolean },
     from?: DataPosition,
   ) {
-    if (!Number.isInteger(size) || size < 1) throw new RangeError(`DataOrder: the data set must have at least one sample, got ${size}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new RangeError(`DataOrder: the data set must have at least one sample, got ${size}`);
     this.pos = from ? { ...from } : { epoch: 0, index: 0, seed: o.seed };
     const { epoch, index, seed } = this.pos;
-    if (seed !== o.seed) throw new RangeError(`DataOrder: the saved position was drawn with data.seed ${seed}, the config now says ${o.seed}`);
+    if (seed !== o.seed)
+      throw new RangeError(
+        `DataOrder: the saved position was drawn with data.seed ${seed}, the config now says ${o.seed}`,
+      );
     if (!Number.isInteger(epoch) || epoch < 0 || !Number.isInteger(index) || index < 0 || index > size) {
-      throw new RangeError(`DataOrder: saved position epoch ${epoch}, index ${index} does not fit a data set of ${size} samples`);
+      throw new RangeError(
+        `DataOrder: saved position epoch ${epoch}, index ${index} does not fit a data set of ${size} samples`,
+      );
     }
     this.order = epochOrder(size, seed, epoch, o.shuffle);
   }

@@ -69,8 +69,14 @@ export class PromptFormatter {
     else if (placeholders === 1 || placeholders === imageCount) {
       // One placeholder (the recipes' format prompt) takes all of the row's images; otherwise one each.
       const perSlot = placeholders === 1 ? imageCount : 1;
-      content = pieces.flatMap((piece, i): ChatContentPart[] => [...(i > 0 ? images(perSlot) : []), ...(piece ? [{ type: 'text' as const, text: piece }] : [])]);
-    } else throw new PromptError(`the prompt has ${placeholders} ${IMAGE_PLACEHOLDER} placeholders but the row has ${imageCount} images`);
+      content = pieces.flatMap((piece, i): ChatContentPart[] => [
+        ...(i > 0 ? images(perSlot) : []),
+        ...(piece ? [{ type: 'text' as const, text: piece }] : []),
+      ]);
+    } else
+      throw new PromptError(
+        `the prompt has ${placeholders} ${IMAGE_PLACEHOLDER} placeholders but the row has ${imageCount} images`,
+      );
     const messages: ChatMessage[] = [];
     if (this.o.systemPrompt) messages.push({ role: 'system', content: this.o.systemPrompt });
     messages.push({ role: 'user', content });

@@ -3,7 +3,13 @@
 // as a record (bad JSON, not an object, text that is not UTF-8) comes back as a fault with its row
 // number, so the loader can apply data.on_bad_row to it like to any other bad row.
 import { readFileSync } from 'node:fs';
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
+import {
+  asyncBufferFromFile,
+  parquetMetadataAsync,
+  parquetReadObjects,
+  type AsyncBuffer,
+  type FileMetaData,
+} from 'hyparquet';
 import { readArrowRecords } from './arrow-records.js';
 import { DataError, type RowLocation } from './errors.js';
 
@@ -70,7 +76,8 @@ export function readJsonlRecords(file: string): RecordOrFault[] {
       out.push({ where, fault: 'not valid JSON' });
       continue;
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) out.push({ where, fault: 'expected a JSON object' });
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      out.push({ where, fault: 'expected a JSON object' });
     else out.push({ where, record: value as RawRecord });
   }
   return out;
@@ -81,11 +88,20 @@ async function openParquet(file: string): Promise<{ buffer: AsyncBuffer; metadat
     const buffer = await asyncBufferFromFile(file);
     return { buffer, metadata: await parquetMetadataAsync(buffer) };
   } catch (e) {
-    throw new DataError(`${file}: not a readable Parquet file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
+    throw new DataError(
+      `${file}: not a readable Parquet file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      file,
+    );
   }
 }
 
-async function readParquetRange(file: string, p: { buffer: AsyncBuffer; metadata: FileMetaData }, rowStart: number, rowEnd: number, columns?: string[]): Promise<RawRecord[]> {
+async function readParquetRange(
+  file: string,
+  p: { buffer: AsyncBuffer; metadata: FileMetaData },
+  rowStart: number,
+  rowEnd: number,
+  columns?: string[],
+): Promise<RawRecord[]> {
   try {
     return (await parquetReadObjects({
       file: p.buffer,

@@ -46,13 +46,18 @@ function readJson(file: string): unknown {
 function savedToDisk(dir: string, split: string | undefined, spec: string): string[] | null {
   if (existsSync(join(dir, 'dataset_dict.json'))) {
     const splits = (readJson(join(dir, 'dataset_dict.json')) as { splits?: string[] }).splits ?? [];
-    if (split === undefined || !splits.includes(split)) throw new DataError(`${spec}: a saved DatasetDict; name a split as ${dir}@SPLIT (one of ${splits.join(', ')})`, dir);
+    if (split === undefined || !splits.includes(split))
+      throw new DataError(
+        `${spec}: a saved DatasetDict; name a split as ${dir}@SPLIT (one of ${splits.join(', ')})`,
+        dir,
+      );
     return savedToDisk(join(dir, split), undefined, spec);
   }
   if (!existsSync(join(dir, 'state.json'))) return null;
   const state = readJson(join(dir, 'state.json')) as { _data_files?: { filename?: unknown }[] };
   const files = (state._data_files ?? []).map((f) => f.filename);
-  if (files.length === 0 || !files.every((f): f is string => typeof f === 'string')) throw new DataError(`${join(dir, 'state.json')}: _data_files lists no .arrow files`, dir);
+  if (files.length === 0 || !files.every((f): f is string => typeof f === 'string'))
+    throw new DataError(`${join(dir, 'state.json')}: _data_files lists no .arrow files`, dir);
   return files.map((f) => join(dir, f));
 }
 
@@ -61,18 +66,28 @@ function splitFiles(snapshot: string, split: string): string[] {
   return filesBelow(snapshot).filter((f) => {
     if (!DATA_FILE.test(f)) return false;
     const name = basename(f);
-    return name.startsWith(`${split}-`) || name.startsWith(`${split}.`) || relative(snapshot, f).split(sep).slice(0, -1).includes(split);
+    return (
+      name.startsWith(`${split}-`) ||
+      name.startsWith(`${split}.`) ||
+      relative(snapshot, f).split(sep).slice(0, -1).includes(split)
+    );
   });
 }
 
 function fromHubCache(org: string, name: string, split: string, spec: string, env: NodeJS.ProcessEnv): string[] {
   const repo = join(hubCacheDir(env), `datasets--${org}--${name}`);
   const ref = join(repo, 'refs', 'main');
-  if (!existsSync(ref)) throw new DataError(`${spec}: not in the Hugging Face cache (no ${ref}); download it once (huggingface-cli download --repo-type dataset ${org}/${name}) or set HF_HOME`, spec);
+  if (!existsSync(ref))
+    throw new DataError(
+      `${spec}: not in the Hugging Face cache (no ${ref}); download it once (huggingface-cli download --repo-type dataset ${org}/${name}) or set HF_HOME`,
+      spec,
+    );
   const snapshot = join(repo, 'snapshots', readFileSync(ref, 'utf8').trim());
-  if (!existsSync(snapshot)) throw new DataError(`${spec}: ${ref} names a snapshot that is not in the cache (${snapshot})`, spec);
+  if (!existsSync(snapshot))
+    throw new DataError(`${spec}: ${ref} names a snapshot that is not in the cache (${snapshot})`, spec);
   const files = splitFiles(snapshot, split);
-  if (files.length === 0) throw new DataError(`${spec}: the cached snapshot ${snapshot} has no data files for split '${split}'`, spec);
+  if (files.length === 0)
+    throw new DataError(`${spec}: the cached snapshot ${snapshot} has no data files for split '${split}'`, spec);
   return files;
 }
 
@@ -83,7 +98,8 @@ export function resolveDataFiles(spec: string, env: NodeJS.ProcessEnv = process.
     const saved = savedToDisk(spec, undefined, spec);
     if (saved) return saved;
     const shards = filesBelow(spec).filter((f) => /\.parquet$/i.test(f));
-    if (shards.length === 0) throw new DataError(`${spec}: a directory with no .parquet files and no save_to_disk state.json`, spec);
+    if (shards.length === 0)
+      throw new DataError(`${spec}: a directory with no .parquet files and no save_to_disk state.json`, spec);
     return shards;
   }
   const at = spec.lastIndexOf('@');

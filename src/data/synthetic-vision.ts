@@ -35,7 +35,16 @@ interface Kind {
 type Canvas = Float32Array; // grey or RGB values in [0, 1], row-major
 
 /** Adds `value` × a soft-edged ellipse (centre cx, cy; radii rx, ry; all in pixels) to channel c of an RGB canvas. */
-function ellipse(img: Canvas, size: number, c: number, cx: number, cy: number, rx: number, ry: number, value: number): void {
+function ellipse(
+  img: Canvas,
+  size: number,
+  c: number,
+  cx: number,
+  cy: number,
+  rx: number,
+  ry: number,
+  value: number,
+): void {
   for (let y = 0; y < size; y++)
     for (let x = 0; x < size; x++) {
       const d = Math.hypot((x - cx) / rx, (y - cy) / ry);
@@ -70,7 +79,15 @@ function chestRadiograph(size: number, which: number, rand: () => number): Uint8
   grey(img, size, 64 * s, 70 * s, 7 * s, 52 * s, 0.2); // spine and mediastinum
   const viewerSide = which === 0 ? 1 : -1; // answers[0] = 'left' (patient's left, viewer's right)
   // A lobar consolidation: a large opacity filling much of one lung field.
-  grey(img, size, (64 + viewerSide * 24 + jitter(rand, 3)) * s, (72 + jitter(rand, 10)) * s, (15 + jitter(rand, 2)) * s, (22 + jitter(rand, 4)) * s, 0.4 + jitter(rand, 0.05));
+  grey(
+    img,
+    size,
+    (64 + viewerSide * 24 + jitter(rand, 3)) * s,
+    (72 + jitter(rand, 10)) * s,
+    (15 + jitter(rand, 2)) * s,
+    (22 + jitter(rand, 4)) * s,
+    0.4 + jitter(rand, 0.05),
+  );
   return toBytes(img, rand, 0.12, true);
 }
 
@@ -82,7 +99,8 @@ function ctSlice(size: number, which: number, rand: () => number): Uint8Array {
   for (const side of [-1, 1]) grey(img, size, (64 + side * 26) * s, 70 * s, 8 * s, 11 * s, 0.15);
   grey(img, size, 64 * s, 84 * s, 6 * s, 6 * s, 0.4); // vertebra
   if (which === 0) {
-    const angle = rand() * 2 * Math.PI, r = 8 + rand() * 14; // answers[0] = 'yes'
+    const angle = rand() * 2 * Math.PI,
+      r = 8 + rand() * 14; // answers[0] = 'yes'
     grey(img, size, (64 + Math.cos(angle) * r) * s, (60 + Math.sin(angle) * r * 0.7) * s, 14 * s, 14 * s, -0.35);
   }
   return toBytes(img, rand, 0.1, true);
@@ -95,15 +113,34 @@ function fundus(size: number, which: number, rand: () => number): Uint8Array {
   const tint = [0.75, 0.3, 0.12];
   tint.forEach((v, c) => ellipse(img, size, c, 64 * s, 64 * s, 56 * s, 56 * s, v + jitter(rand, 0.05)));
   const side = which === 0 ? -1 : 1; // answers[0] = 'left'
-  const cx = (64 + side * (30 + jitter(rand, 5))) * s, cy = (64 + jitter(rand, 10)) * s;
+  const cx = (64 + side * (30 + jitter(rand, 5))) * s,
+    cy = (64 + jitter(rand, 10)) * s;
   [0.25, 0.6, 0.6].forEach((v, c) => ellipse(img, size, c, cx, cy, 16 * s, 17 * s, v));
   return toBytes(img, rand, 0.08, false);
 }
 
 export const VISION_KINDS: readonly Kind[] = [
-  { name: 'cxr', tag: '<X_RAY>', question: 'On which side of the patient is the lung opacity? Answer left or right.', answers: ['left', 'right'], draw: chestRadiograph },
-  { name: 'ct', tag: '<CT_SCAN>', question: 'Does this slice show a focal lesion? Answer yes or no.', answers: ['yes', 'no'], draw: ctSlice },
-  { name: 'fundus', tag: '<FUNDUS_PHOTOGRAPHY>', question: 'On which side of the image is the optic disc? Answer left or right.', answers: ['left', 'right'], draw: fundus },
+  {
+    name: 'cxr',
+    tag: '<X_RAY>',
+    question: 'On which side of the patient is the lung opacity? Answer left or right.',
+    answers: ['left', 'right'],
+    draw: chestRadiograph,
+  },
+  {
+    name: 'ct',
+    tag: '<CT_SCAN>',
+    question: 'Does this slice show a focal lesion? Answer yes or no.',
+    answers: ['yes', 'no'],
+    draw: ctSlice,
+  },
+  {
+    name: 'fundus',
+    tag: '<FUNDUS_PHOTOGRAPHY>',
+    question: 'On which side of the image is the optic disc? Answer left or right.',
+    answers: ['left', 'right'],
+    draw: fundus,
+  },
 ];
 
 /** Expected accuracy of a policy that never looks at the image: every kind's two answers are equally frequent. */
@@ -119,7 +156,10 @@ export async function writeVisionDataset(dir: string, o: VisionDatasetOptions): 
   const size = o.size ?? 128;
   mkdirSync(join(dir, 'images'), { recursive: true });
   const files = { train: join(dir, 'train.jsonl'), heldout: join(dir, 'heldout.jsonl') };
-  for (const [split, perKind, salt] of [['train', o.trainPerKind, 1], ['heldout', o.heldoutPerKind, 2]] as const) {
+  for (const [split, perKind, salt] of [
+    ['train', o.trainPerKind, 1],
+    ['heldout', o.heldoutPerKind, 2],
+  ] as const) {
     const rows: string[] = [];
     for (let i = 0; i < perKind; i++)
       for (const [k, kind] of VISION_KINDS.entries()) {
@@ -127,9 +167,18 @@ export async function writeVisionDataset(dir: string, o: VisionDatasetOptions): 
         const which = i % 2;
         const image = `images/${split}-${kind.name}-${String(i).padStart(3, '0')}.png`;
         const rgb = kind.draw(size, which, rand);
-        const png = await sharp(rgb, { raw: { width: size, height: size, channels: 3 } }).png({ compressionLevel: 9 }).toBuffer();
+        const png = await sharp(rgb, { raw: { width: size, height: size, channels: 3 } })
+          .png({ compressionLevel: 9 })
+          .toBuffer();
         writeFileSync(join(dir, image), png);
-        rows.push(JSON.stringify({ id: `${split}-${kind.name}-${i}`, problem: kind.question, solution: `${kind.tag} ${kind.answers[which]}`, images: [image] }));
+        rows.push(
+          JSON.stringify({
+            id: `${split}-${kind.name}-${i}`,
+            problem: kind.question,
+            solution: `${kind.tag} ${kind.answers[which]}`,
+            images: [image],
+          }),
+        );
       }
     writeFileSync(files[split], `${rows.join('\n')}\n`);
   }

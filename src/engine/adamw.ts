@@ -33,7 +33,13 @@ const ops = native<OptimAddon>();
  * p −= lr/(1−β1^t) · m / (sqrt(v)/sqrt(1−β2^t) + eps).
  * Throws on NaN/Inf in any input (check the gradient with sumSquares first).
  */
-export function adamwStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, o: AdamWStepOptions): void {
+export function adamwStep(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  o: AdamWStepOptions,
+): void {
   ops.adamwStep(p, g, m, v, o);
 }
 

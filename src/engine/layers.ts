@@ -132,7 +132,12 @@ export function rmsnormBackward(
 }
 
 /** y[T, out] = x[T, in] W^T + b, with W [out, in] as Hugging Face stores it; b may be null. */
-export function linearForward(x: Float32Array, W: Float32Array, b: Float32Array | null, o: LinearOptions): Float32Array {
+export function linearForward(
+  x: Float32Array,
+  W: Float32Array,
+  b: Float32Array | null,
+  o: LinearOptions,
+): Float32Array {
   return ops.linearForward(x, W, b, o);
 }
 

@@ -146,9 +146,24 @@ export interface SftLossResult {
 }
 
 interface LossAddon {
-  logprobForward(hidden: Float32Array, head: Float32Array, targets: Int32Array, o: LogprobOptions): Promise<LogprobForwardResult>;
-  logprobForwardSync(hidden: Float32Array, head: Float32Array, targets: Int32Array, o: LogprobOptions): LogprobForwardResult;
-  logprobNaive(hidden: Float32Array, head: Float32Array, targets: Int32Array, o: LogprobOptions): Promise<LogprobForwardResult>;
+  logprobForward(
+    hidden: Float32Array,
+    head: Float32Array,
+    targets: Int32Array,
+    o: LogprobOptions,
+  ): Promise<LogprobForwardResult>;
+  logprobForwardSync(
+    hidden: Float32Array,
+    head: Float32Array,
+    targets: Int32Array,
+    o: LogprobOptions,
+  ): LogprobForwardResult;
+  logprobNaive(
+    hidden: Float32Array,
+    head: Float32Array,
+    targets: Int32Array,
+    o: LogprobOptions,
+  ): Promise<LogprobForwardResult>;
   logprobBackward(
     dlogp: Float32Array,
     dentropy: Float32Array | null,

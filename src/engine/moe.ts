@@ -37,7 +37,13 @@ export interface MoeBlockGradients {
 }
 
 interface MoeAddon {
-  moeBlockForward(x: Float32Array, router: Float32Array, gateUp: Float32Array, down: Float32Array, o: MoeBlockOptions): MoeBlockResult;
+  moeBlockForward(
+    x: Float32Array,
+    router: Float32Array,
+    gateUp: Float32Array,
+    down: Float32Array,
+    o: MoeBlockOptions,
+  ): MoeBlockResult;
   moeBlockBackward(
     dout: Float32Array,
     x: Float32Array,
@@ -47,14 +53,24 @@ interface MoeAddon {
     o: MoeBlockOptions,
   ): MoeBlockGradients;
   moeRoutingSeconds(): number;
-  moeAuxLoss(logits: Float32Array, cuSeqlens: Int32Array, o: { tokens: number; experts: number; topK: number; layers: number }): {
+  moeAuxLoss(
+    logits: Float32Array,
+    cuSeqlens: Int32Array,
+    o: { tokens: number; experts: number; topK: number; layers: number },
+  ): {
     loss: number[];
     dLogits: Float32Array;
   };
 }
 
 /** One sparse block: router [experts, hidden], gateUp [experts, 2*intermediate, hidden], down [experts, hidden, intermediate]. */
-export function moeBlockForward(x: Float32Array, router: Float32Array, gateUp: Float32Array, down: Float32Array, o: MoeBlockOptions): MoeBlockResult {
+export function moeBlockForward(
+  x: Float32Array,
+  router: Float32Array,
+  gateUp: Float32Array,
+  down: Float32Array,
+  o: MoeBlockOptions,
+): MoeBlockResult {
   return native<MoeAddon>().moeBlockForward(x, router, gateUp, down, o);
 }
 

@@ -69,10 +69,20 @@ export interface VisionTowerOutput {
 }
 
 interface VisionAddon {
-  layernormForward(x: Float32Array, w: Float32Array, b: Float32Array, o: LayernormOptions & { eps: number }):
-    LayernormForwardResult;
-  layernormBackward(dout: Float32Array, x: Float32Array, w: Float32Array, mean: Float32Array, rstd: Float32Array,
-    o: LayernormOptions): LayernormBackwardResult;
+  layernormForward(
+    x: Float32Array,
+    w: Float32Array,
+    b: Float32Array,
+    o: LayernormOptions & { eps: number },
+  ): LayernormForwardResult;
+  layernormBackward(
+    dout: Float32Array,
+    x: Float32Array,
+    w: Float32Array,
+    mean: Float32Array,
+    rstd: Float32Array,
+    o: LayernormOptions,
+  ): LayernormBackwardResult;
   geluForward(x: Float32Array, o: { kind: GeluKind }): Float32Array;
   geluBackward(dout: Float32Array, x: Float32Array, o: { kind: GeluKind }): Float32Array;
   visionRopeForward(x: Float32Array, coords: Int32Array, o: VisionRopeOptions): Float32Array;
@@ -80,21 +90,41 @@ interface VisionAddon {
   visionPosEmbedForward(table: Float32Array, grids: Int32Array, o: PosEmbedOptions): Float32Array;
   visionPosEmbedBackward(dout: Float32Array, grids: Int32Array, o: PosEmbedOptions): Float32Array;
   visionParameters(c: VisionTowerConfig): VisionParameter[];
-  visionTowerForward(params: Float32Array[], pixels: Float32Array, grids: Int32Array, c: VisionTowerConfig):
-    VisionTowerOutput;
-  visionTowerBackward(params: Float32Array[], pixels: Float32Array, grids: Int32Array, c: VisionTowerConfig,
-    dMerged: Float32Array, dDeepstack: Float32Array[]): Float32Array[];
+  visionTowerForward(
+    params: Float32Array[],
+    pixels: Float32Array,
+    grids: Int32Array,
+    c: VisionTowerConfig,
+  ): VisionTowerOutput;
+  visionTowerBackward(
+    params: Float32Array[],
+    pixels: Float32Array,
+    grids: Int32Array,
+    c: VisionTowerConfig,
+    dMerged: Float32Array,
+    dDeepstack: Float32Array[],
+  ): Float32Array[];
 }
 
 const ops = native<VisionAddon>();
 
 /** torch.nn.LayerNorm over the last dimension: (x - mean) / sqrt(var + eps) * w + b. */
-export function layernormForward(x: Float32Array, w: Float32Array, b: Float32Array,
-  o: LayernormOptions & { eps: number }): LayernormForwardResult {
+export function layernormForward(
+  x: Float32Array,
+  w: Float32Array,
+  b: Float32Array,
+  o: LayernormOptions & { eps: number },
+): LayernormForwardResult {
   return ops.layernormForward(x, w, b, o);
 }
-export function layernormBackward(dout: Float32Array, x: Float32Array, w: Float32Array, mean: Float32Array,
-  rstd: Float32Array, o: LayernormOptions): LayernormBackwardResult {
+export function layernormBackward(
+  dout: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  o: LayernormOptions,
+): LayernormBackwardResult {
   return ops.layernormBackward(dout, x, w, mean, rstd, o);
 }
 
@@ -133,13 +163,23 @@ export function patchInputs(c: VisionTowerConfig): number {
 }
 
 /** pixels: [patches, patchInputs] rows in merge-block order; grids: (t, h, w) per image. */
-export function visionTowerForward(params: Float32Array[], pixels: Float32Array, grids: Int32Array,
-  c: VisionTowerConfig): VisionTowerOutput {
+export function visionTowerForward(
+  params: Float32Array[],
+  pixels: Float32Array,
+  grids: Int32Array,
+  c: VisionTowerConfig,
+): VisionTowerOutput {
   return ops.visionTowerForward(params, pixels, grids, c);
 }
 
 /** Gradients (visionParameters order) of sum(dMerged * merged) + sum_k sum(dDeepstack[k] * deepstack[k]). */
-export function visionTowerBackward(params: Float32Array[], pixels: Float32Array, grids: Int32Array,
-  c: VisionTowerConfig, dMerged: Float32Array, dDeepstack: Float32Array[]): Float32Array[] {
+export function visionTowerBackward(
+  params: Float32Array[],
+  pixels: Float32Array,
+  grids: Int32Array,
+  c: VisionTowerConfig,
+  dMerged: Float32Array,
+  dDeepstack: Float32Array[],
+): Float32Array[] {
   return ops.visionTowerBackward(params, pixels, grids, c, dMerged, dDeepstack);
 }

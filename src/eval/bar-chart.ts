@@ -37,11 +37,15 @@ export function barChart(categories: string[], series: BarSeries[], o: { title: 
   for (const t of niceTicks(0, 1)) {
     const x = sx(t).toFixed(1);
     parts.push(`<line x1="${x}" x2="${x}" y1="${top}" y2="${top + plotH}" class="grid"/>`);
-    parts.push(`<text x="${x}" y="${top + plotH + 14}" text-anchor="middle" class="tick">${Math.round(t * 100)}%</text>`);
+    parts.push(
+      `<text x="${x}" y="${top + plotH + 14}" text-anchor="middle" class="tick">${Math.round(t * 100)}%</text>`,
+    );
   }
   categories.forEach((c, ci) => {
     const y0 = top + ci * rowH;
-    parts.push(`<text x="${LABEL_W - 6}" y="${y0 + (series.length * BAR_H) / 2}" text-anchor="end" dominant-baseline="middle" class="label">${escapeXml(c)}</text>`);
+    parts.push(
+      `<text x="${LABEL_W - 6}" y="${y0 + (series.length * BAR_H) / 2}" text-anchor="end" dominant-baseline="middle" class="label">${escapeXml(c)}</text>`,
+    );
     series.forEach((s, si) => {
       const v = s.values[ci];
       const y = y0 + si * BAR_H;
@@ -51,8 +55,12 @@ export function barChart(categories: string[], series: BarSeries[], o: { title: 
         return;
       }
       const w = (sx(v) - LABEL_W).toFixed(1);
-      parts.push(`<rect x="${LABEL_W}" y="${y + 1}" width="${w}" height="${BAR_H - 2}" fill="${PALETTE[si % PALETTE.length]}" ${attrs}/>`);
-      parts.push(`<text x="${(sx(v) + 4).toFixed(1)}" y="${y + BAR_H - 3}" class="tick">${(v * 100).toFixed(1)}%</text>`);
+      parts.push(
+        `<rect x="${LABEL_W}" y="${y + 1}" width="${w}" height="${BAR_H - 2}" fill="${PALETTE[si % PALETTE.length]}" ${attrs}/>`,
+      );
+      parts.push(
+        `<text x="${(sx(v) + 4).toFixed(1)}" y="${y + BAR_H - 3}" class="tick">${(v * 100).toFixed(1)}%</text>`,
+      );
     });
   });
   parts.push(`<line x1="${LABEL_W}" x2="${LABEL_W}" y1="${top}" y2="${top + plotH}" class="axis"/>`);

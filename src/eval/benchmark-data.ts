@@ -74,7 +74,8 @@ async function readRows(file: string): Promise<{ row: Row; where: string; index:
       } catch {
         throw new EvalDataError(`${where}: not valid JSON`);
       }
-      if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new EvalDataError(`${where}: expected a JSON object`);
+      if (typeof row !== 'object' || row === null || Array.isArray(row))
+        throw new EvalDataError(`${where}: expected a JSON object`);
       out.push({ row: row as Row, where, index: out.length + 1 });
     });
   return out;
@@ -85,7 +86,8 @@ function column(row: Row, name: string, where: string): unknown {
   if (name in row) return row[name];
   let v: unknown = row;
   for (const part of name.split('.')) {
-    if (typeof v !== 'object' || v === null || !(part in v)) throw new EvalDataError(`${where}: missing field '${name}'`);
+    if (typeof v !== 'object' || v === null || !(part in v))
+      throw new EvalDataError(`${where}: missing field '${name}'`);
     v = (v as Row)[part];
   }
   return v;
@@ -120,7 +122,8 @@ function readChoices(task: TaskSpec, row: Row, where: string): string[] | undefi
     if (!list) throw new EvalDataError(`${where}: field '${spec.column}' must be a list or a dict of options`);
     options = list.map((o, i) => asText(o, `${spec.column}[${i}]`, where));
   }
-  if (options.length < 2 || options.length > 26) throw new EvalDataError(`${where}: ${options.length} options (2 to 26 supported)`);
+  if (options.length < 2 || options.length > 26)
+    throw new EvalDataError(`${where}: ${options.length} options (2 to 26 supported)`);
   return withoutOwnLabels(options.map((o) => o.trim()));
 }
 
@@ -141,7 +144,9 @@ function readAnswerIndex(answer: OptionAnswer, row: Row, choices: string[], wher
     index = choices.findIndex((c) => c.toLowerCase() === text);
   }
   if (index < 0 || index >= choices.length)
-    throw new EvalDataError(`${where}: field '${name}' (${JSON.stringify(v)}) does not name one of the ${choices.length} options as ${as}`);
+    throw new EvalDataError(
+      `${where}: field '${name}' (${JSON.stringify(v)}) does not name one of the ${choices.length} options as ${as}`,
+    );
   return index;
 }
 
@@ -165,7 +170,10 @@ function checkColumns(task: TaskSpec, file: string, rows: { row: Row; where: str
 
 function readReference(task: TaskSpec, row: Row, where: string): string {
   const names = 'columns' in task.answer ? task.answer.columns : [task.answer.column];
-  const reference = names.map((c) => asText(column(row, c, where), c, where).trim()).join('\n').trim();
+  const reference = names
+    .map((c) => asText(column(row, c, where), c, where).trim())
+    .join('\n')
+    .trim();
   if (reference === '')
     throw new EvalDataError(`${where}: field '${names.join("' + '")}' (the reference answer) is empty`);
   return reference;
@@ -190,7 +198,14 @@ export async function readBenchmark(task: TaskSpec, dataDir: string): Promise<Be
     const image = task.image === undefined ? undefined : column(row, task.image, where);
     if (choices && 'column' in task.answer) {
       const answerIndex = readAnswerIndex(task.answer, row, choices, where);
-      items.push({ ...base, prompt: formatMultipleChoice(question, choices), choices, answerIndex, reference: choices[answerIndex], image });
+      items.push({
+        ...base,
+        prompt: formatMultipleChoice(question, choices),
+        choices,
+        answerIndex,
+        reference: choices[answerIndex],
+        image,
+      });
     } else if (choices) {
       const reference = readReference(task, row, where);
       items.push({ ...base, prompt: formatMultipleChoice(question, choices), choices, reference, image });
@@ -198,6 +213,7 @@ export async function readBenchmark(task: TaskSpec, dataDir: string): Promise<Be
       items.push({ ...base, prompt: question, reference: readReference(task, row, where), image });
     }
   }
-  if (items.length === 0) throw new EvalDataError(`${file}: no rows for task ${task.name}${task.where ? ' after its `where` filter' : ''}`);
+  if (items.length === 0)
+    throw new EvalDataError(`${file}: no rows for task ${task.name}${task.where ? ' after its `where` filter' : ''}`);
   return items;
 }

@@ -10,7 +10,11 @@ const unit = z.number().min(0).max(1);
 const count = z.number().int().min(0);
 const counts = z.object({ scored: count, failed: count, total: count }).strict();
 const ScoresSchema = z
-  .object({ tasks: z.record(z.string(), unit.nullable()), counts: z.record(z.string(), counts), overall: unit.nullable() })
+  .object({
+    tasks: z.record(z.string(), unit.nullable()),
+    counts: z.record(z.string(), counts),
+    overall: unit.nullable(),
+  })
   .strict();
 
 export function readScores(dir: string): EvalScores {
@@ -19,10 +23,15 @@ export function readScores(dir: string): EvalScores {
   try {
     doc = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new ScoreError(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found (run the score phase first)' : `not valid JSON (${(e as Error).message})`}`);
+    throw new ScoreError(
+      `${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found (run the score phase first)' : `not valid JSON (${(e as Error).message})`}`,
+    );
   }
   const parsed = ScoresSchema.safeParse(doc);
-  if (!parsed.success) throw new ScoreError(`${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new ScoreError(
+      `${file}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`).join('; ')}`,
+    );
   return parsed.data;
 }
 
@@ -36,7 +45,8 @@ export interface Comparison {
 /** Labels default to the directories' names, made unique by their paths when names repeat. */
 export function compareDirs(dirs: string[], labels?: string[]): Comparison {
   if (dirs.length < 2) throw new ScoreError('compare needs two or more result directories');
-  if (labels && labels.length !== dirs.length) throw new ScoreError(`${labels.length} labels for ${dirs.length} directories`);
+  if (labels && labels.length !== dirs.length)
+    throw new ScoreError(`${labels.length} labels for ${dirs.length} directories`);
   const names = dirs.map((d) => basename(resolve(d)));
   const unique = new Set(names).size === names.length;
   const sets = dirs.map(readScores);

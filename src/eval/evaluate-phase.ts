@@ -23,7 +23,12 @@ export async function runEvaluate(
   const all = [...generations.records.values()].filter((g) => !o.tasks || o.tasks.has(g.task));
   const answered = all.filter((g) => g.status === 'ok');
   const todo = answered.filter((g) => !judgments.done(g.key));
-  const summary = { skipped: answered.length - todo.length, ok: 0, errors: 0, notGenerated: all.length - answered.length };
+  const summary = {
+    skipped: answered.length - todo.length,
+    ok: 0,
+    errors: 0,
+    notGenerated: all.length - answered.length,
+  };
   await forEachLimited(todo, o.concurrency, async (g) => {
     const record = await judgeSample(judge, g, o);
     judgments.append(record);

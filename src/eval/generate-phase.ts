@@ -48,11 +48,28 @@ export async function runGenerate(
     try {
       const urls = await imageDataUrls(it.image, it.imageBaseDir, `${it.where}: image`);
       images = urls.length;
-      const reply = await model.chat({ messages: candidateMessages(it.prompt, urls, o.systemPrompt), temperature: o.temperature, maxTokens: o.maxTokens });
-      record = { ...base, status: 'ok', images, output: reply.text, finish_reason: reply.finishReason, seconds: (performance.now() - t0) / 1000 };
+      const reply = await model.chat({
+        messages: candidateMessages(it.prompt, urls, o.systemPrompt),
+        temperature: o.temperature,
+        maxTokens: o.maxTokens,
+      });
+      record = {
+        ...base,
+        status: 'ok',
+        images,
+        output: reply.text,
+        finish_reason: reply.finishReason,
+        seconds: (performance.now() - t0) / 1000,
+      };
       summary.ok++;
     } catch (e) {
-      record = { ...base, status: 'error', images, error: (e as Error).message, seconds: (performance.now() - t0) / 1000 };
+      record = {
+        ...base,
+        status: 'error',
+        images,
+        error: (e as Error).message,
+        seconds: (performance.now() - t0) / 1000,
+      };
       summary.errors++;
     }
     out.append(record);

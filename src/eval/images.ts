@@ -10,7 +10,12 @@ import { ImageFault, imageSources, type ImageSource } from '../data/index.js';
 
 export class ImageError extends Error {}
 
-const PASSTHROUGH: Record<string, string> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp', gif: 'image/gif' };
+const PASSTHROUGH: Record<string, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  gif: 'image/gif',
+};
 
 async function toDataUrl(bytes: Uint8Array, what: string): Promise<string> {
   let format: string | undefined;
@@ -32,7 +37,9 @@ async function bytesOf(src: ImageSource, what: string): Promise<Uint8Array> {
   try {
     return await readFile(src.path);
   } catch (e) {
-    throw new ImageError(`${what}: cannot read image ${src.path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new ImageError(
+      `${what}: cannot read image ${src.path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
 }
 

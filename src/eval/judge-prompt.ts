@@ -58,7 +58,9 @@ function fenced(label: string, text: string): string {
 
 export function judgeMessages(c: JudgeCase): ChatMessage[] {
   const prediction =
-    c.prediction.length > MAX_PREDICTION_CHARS ? `${c.prediction.slice(0, MAX_PREDICTION_CHARS)}\n[... cut]` : c.prediction;
+    c.prediction.length > MAX_PREDICTION_CHARS
+      ? `${c.prediction.slice(0, MAX_PREDICTION_CHARS)}\n[... cut]`
+      : c.prediction;
   const parts = [fenced('Question', c.question), fenced('Reference answer', c.reference)];
   if (c.choices && c.answerIndex !== undefined) parts.push(`The correct option is ${optionLetter(c.answerIndex)}.`);
   parts.push(fenced('Candidate answer', prediction === '' ? '(empty)' : prediction));

@@ -46,7 +46,12 @@ export async function judgeSample(judge: ChatModel, g: GenerationRecord, o: Judg
         }
         rounds.push({ reply: reply.text });
         if (attempt >= o.attemptsPerRound)
-          return { ...base, status: 'error', rounds, error: `round ${r + 1}: no valid verdict in ${attempt} replies (${verdict.problem})` };
+          return {
+            ...base,
+            status: 'error',
+            rounds,
+            error: `round ${r + 1}: no valid verdict in ${attempt} replies (${verdict.problem})`,
+          };
         messages.push({ role: 'user', content: correctionMessage(g.scoring, verdict.problem) });
       }
     }

@@ -14,7 +14,13 @@ export interface ResultRecord {
 
 function checkRecord(row: unknown, where: string): ResultRecord {
   const r = row as Partial<ResultRecord> | null;
-  if (typeof r !== 'object' || r === null || typeof r.key !== 'string' || typeof r.task !== 'string' || (r.status !== 'ok' && r.status !== 'error'))
+  if (
+    typeof r !== 'object' ||
+    r === null ||
+    typeof r.key !== 'string' ||
+    typeof r.task !== 'string' ||
+    (r.status !== 'ok' && r.status !== 'error')
+  )
     throw new RunFileError(`${where}: expected a result record with key, task and status 'ok' | 'error'`);
   return r as ResultRecord;
 }

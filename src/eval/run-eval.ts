@@ -10,7 +10,14 @@ import type { ChatModel } from './chat.js';
 import { runEvaluate } from './evaluate-phase.js';
 import { runGenerate, type PhaseSummary } from './generate-phase.js';
 import type { JudgeOptions } from './judge-sample.js';
-import { GENERATIONS_FILE, JUDGMENTS_FILE, SCORES_FILE, SCORES_PAGE, type GenerationRecord, type JudgmentRecord } from './records.js';
+import {
+  GENERATIONS_FILE,
+  JUDGMENTS_FILE,
+  SCORES_FILE,
+  SCORES_PAGE,
+  type GenerationRecord,
+  type JudgmentRecord,
+} from './records.js';
 import { ResultsFile, type ResultRecord } from './results-store.js';
 import { renderScorePage } from './score-page.js';
 import { computeScores, formatScoreTable, type EvalScores, type TaskScoreRow } from './scores.js';
@@ -45,7 +52,14 @@ export interface EvalRunResult {
 export class EvalRunError extends Error {}
 
 /** The reference's settings: greedy generation up to 2048 tokens; three judge rounds of 512 tokens. */
-export const DEFAULTS = { temperature: 0, maxTokens: 2048, concurrency: 8, rounds: 3, attemptsPerRound: 3, judgeMaxTokens: 512 };
+export const DEFAULTS = {
+  temperature: 0,
+  maxTokens: 2048,
+  concurrency: 8,
+  rounds: 3,
+  attemptsPerRound: 3,
+  judgeMaxTokens: 512,
+};
 
 interface Manifest {
   candidate?: string;
@@ -85,7 +99,9 @@ function progress(phase: string, total: number, log: (line: string) => void) {
   const t0 = performance.now();
   const print = () => {
     const s = (performance.now() - t0) / 1000;
-    log(`${phase}: ${done}/${total}${errors ? `, ${errors} error(s)` : ''}, ${s > 0 ? (done / s).toFixed(2) : '0'} samples/s`);
+    log(
+      `${phase}: ${done}/${total}${errors ? `, ${errors} error(s)` : ''}, ${s > 0 ? (done / s).toFixed(2) : '0'} samples/s`,
+    );
   };
   return {
     record(r: ResultRecord) {
@@ -107,9 +123,11 @@ async function loadItems(tasks: readonly TaskSpec[], dataDir: string): Promise<B
 
 /** Every phase's inputs are checked before any runs, so a long generate is not followed by a refusal. */
 function checkInputs(o: EvalRunOptions): void {
-  if (o.phases.includes('generate') && !o.candidate) throw new EvalRunError('the generate phase needs a candidate model (--model, with --model-url for an endpoint)');
+  if (o.phases.includes('generate') && !o.candidate)
+    throw new EvalRunError('the generate phase needs a candidate model (--model, with --model-url for an endpoint)');
   if (o.phases.includes('generate') && !o.dataDir) throw new EvalRunError('the generate phase needs --data-dir');
-  if (o.phases.includes('evaluate') && !o.judge) throw new EvalRunError('the evaluate phase needs a judge (--judge-url and --judge-model)');
+  if (o.phases.includes('evaluate') && !o.judge)
+    throw new EvalRunError('the evaluate phase needs a judge (--judge-url and --judge-model)');
 }
 
 export async function runEval(o: EvalRunOptions): Promise<EvalRunResult> {
@@ -118,7 +136,8 @@ export async function runEval(o: EvalRunOptions): Promise<EvalRunResult> {
   mkdirSync(o.outputDir, { recursive: true });
   const generations = new ResultsFile<GenerationRecord>(join(o.outputDir, GENERATIONS_FILE));
   const judgments = new ResultsFile<JudgmentRecord>(join(o.outputDir, JUDGMENTS_FILE));
-  for (const f of [generations, judgments]) if (f.tornLines) log(`${f.path}: dropped a torn last line (the previous run was cut off)`);
+  for (const f of [generations, judgments])
+    if (f.tornLines) log(`${f.path}: dropped a torn last line (the previous run was cut off)`);
   const taskNames = o.tasks.map((t) => t.name);
   const result: EvalRunResult = {};
 
@@ -129,17 +148,33 @@ export async function runEval(o: EvalRunOptions): Promise<EvalRunResult> {
     const g = { ...DEFAULTS, ...o.generation };
     const p = progress('generate', items.filter((it) => !generations.done(it.key)).length, log);
     result.generate = await runGenerate(items, o.candidate!, generations, { ...g, onRecord: (r) => p.record(r) });
-    log(`generate: ${result.generate.ok} answered, ${result.generate.errors} failed, ${result.generate.skipped} already done`);
+    log(
+      `generate: ${result.generate.ok} answered, ${result.generate.errors} failed, ${result.generate.skipped} already done`,
+    );
   }
 
   if (o.phases.includes('evaluate')) {
     claim(o.outputDir, 'judge', o.judge!.name, judgments.records.size > 0);
-    const j = { concurrency: DEFAULTS.concurrency, rounds: DEFAULTS.rounds, attemptsPerRound: DEFAULTS.attemptsPerRound, maxTokens: DEFAULTS.judgeMaxTokens, ...o.judging };
+    const j = {
+      concurrency: DEFAULTS.concurrency,
+      rounds: DEFAULTS.rounds,
+      attemptsPerRound: DEFAULTS.attemptsPerRound,
+      maxTokens: DEFAULTS.judgeMaxTokens,
+      ...o.judging,
+    };
     const tasks = new Set(taskNames);
-    const pending = [...generations.records.values()].filter((g) => tasks.has(g.task) && g.status === 'ok' && !judgments.done(g.key)).length;
+    const pending = [...generations.records.values()].filter(
+      (g) => tasks.has(g.task) && g.status === 'ok' && !judgments.done(g.key),
+    ).length;
     const p = progress('evaluate', pending, log);
-    result.evaluate = await runEvaluate(generations, judgments, o.judge!, { ...j, tasks, onRecord: (r) => p.record(r) });
-    log(`evaluate: ${result.evaluate.ok} judged, ${result.evaluate.errors} failed, ${result.evaluate.skipped} already done`);
+    result.evaluate = await runEvaluate(generations, judgments, o.judge!, {
+      ...j,
+      tasks,
+      onRecord: (r) => p.record(r),
+    });
+    log(
+      `evaluate: ${result.evaluate.ok} judged, ${result.evaluate.errors} failed, ${result.evaluate.skipped} already done`,
+    );
   }
 
   if (o.phases.includes('score')) {

@@ -29,11 +29,18 @@ ${chart}
 export function renderScorePage(title: string, rows: TaskScoreRow[], scores: EvalScores): string {
   const categories = [...rows.map((r) => r.task), 'overall'];
   const values = [...rows.map((r) => r.score), scores.overall];
-  return page(title, barChart(categories, [{ name: 'score', values }], { title: 'LLM-as-judge score per task' }), formatScoreTable(rows, scores));
+  return page(
+    title,
+    barChart(categories, [{ name: 'score', values }], { title: 'LLM-as-judge score per task' }),
+    formatScoreTable(rows, scores),
+  );
 }
 
 export function renderComparisonPage(title: string, c: Comparison): string {
   const categories = [...c.tasks, 'overall'];
-  const series = c.sets.map((s, i) => ({ name: c.labels[i], values: [...c.tasks.map((t) => s.tasks[t] ?? null), s.overall] }));
+  const series = c.sets.map((s, i) => ({
+    name: c.labels[i],
+    values: [...c.tasks.map((t) => s.tasks[t] ?? null), s.overall],
+  }));
   return page(title, barChart(categories, series, { title: 'LLM-as-judge score per task' }), formatComparison(c));
 }

@@ -106,7 +106,8 @@ function pct(v: number | null): string {
 /** A plain-text table of rows (first column left-aligned, the rest right-aligned). */
 export function textTable(header: string[], body: string[][]): string {
   const widths = header.map((h, c) => Math.max(h.length, ...body.map((r) => r[c].length)));
-  const line = (cells: string[]) => cells.map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((s, c) => (c === 0 ? s.padEnd(widths[c]) : s.padStart(widths[c]))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 

@@ -40,7 +40,8 @@ const TaskSpecSchema = z
   })
   .strict()
   .superRefine((t, ctx) => {
-    if (t.scoring === 'rubric' && t.choices) ctx.addIssue({ code: 'custom', path: ['choices'], message: 'rubric tasks are open-ended: no choices' });
+    if (t.scoring === 'rubric' && t.choices)
+      ctx.addIssue({ code: 'custom', path: ['choices'], message: 'rubric tasks are open-ended: no choices' });
     if (!t.choices && 'as' in t.answer && t.answer.as !== 'text')
       ctx.addIssue({ code: 'custom', path: ['answer', 'as'], message: `'${t.answer.as}' needs choices` });
     if (t.image_dir && !t.image) ctx.addIssue({ code: 'custom', path: ['image_dir'], message: 'needs `image`' });
@@ -69,7 +70,8 @@ export const DEFAULT_TASKS_FILE = fileURLToPath(new URL('../../eval/tasks.yaml',
 
 function describeIssue(issue: z.core.$ZodIssue, tasks: unknown): string {
   const [, index, ...rest] = issue.path;
-  const entry = Array.isArray(tasks) && typeof index === 'number' ? (tasks[index] as { name?: unknown } | undefined) : undefined;
+  const entry =
+    Array.isArray(tasks) && typeof index === 'number' ? (tasks[index] as { name?: unknown } | undefined) : undefined;
   const where =
     typeof index === 'number'
       ? `tasks[${index}]${typeof entry?.name === 'string' ? ` (${entry.name})` : ''}${rest.length ? `.${rest.join('.')}` : ''}`
@@ -103,7 +105,9 @@ export function loadTasks(file: string = DEFAULT_TASKS_FILE): TaskSpec[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new TaskFileError(`${file}: cannot read the task file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new TaskFileError(
+      `${file}: cannot read the task file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
   return parseTasks(text, file);
 }

@@ -31,7 +31,8 @@ export function parseVerdict(reply: string, scoring: TaskSpec['scoring']): Verdi
   }
   if (!found) return { ok: false, problem: `no JSON object with a "score" in ${JSON.stringify(text.slice(0, 200))}` };
   const n = typeof score === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(score) ? Number(score) : score;
-  if (typeof n !== 'number' || !Number.isFinite(n)) return { ok: false, problem: `score ${JSON.stringify(score)} is not a number` };
+  if (typeof n !== 'number' || !Number.isFinite(n))
+    return { ok: false, problem: `score ${JSON.stringify(score)} is not a number` };
   if (scoring === 'binary' && n !== 0 && n !== 1) return { ok: false, problem: `score ${n} is not 0 or 1` };
   if (scoring === 'rubric' && (n < 0 || n > 5)) return { ok: false, problem: `score ${n} is outside 0-5` };
   return { ok: true, score: n };

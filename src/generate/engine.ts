@@ -360,14 +360,22 @@ export class Qwen3GenerationEngine implements GenerationEngine {
       for (const s of r.samples)
         if (!s.finish)
           parts.push({
-            seq: s.seq, ids: [s.tokenIds[s.tokenIds.length - 1]], draws: [{ request: r, sample: s }],
-            start: promptIds.length + s.tokenIds.length - 1, layout: r.params.layout, prompt: false,
+            seq: s.seq,
+            ids: [s.tokenIds[s.tokenIds.length - 1]],
+            draws: [{ request: r, sample: s }],
+            start: promptIds.length + s.tokenIds.length - 1,
+            layout: r.params.layout,
+            prompt: false,
           });
     }
     for (const r of admitted)
       parts.push({
-        seq: r.promptSeq, ids: r.request.promptIds, draws: r.samples.map((sample) => ({ request: r, sample })),
-        start: 0, layout: r.params.layout, prompt: true,
+        seq: r.promptSeq,
+        ids: r.request.promptIds,
+        draws: r.samples.map((sample) => ({ request: r, sample })),
+        start: 0,
+        layout: r.params.layout,
+        prompt: true,
       });
     for (const group of fewRowGroups(parts)) await this.forwardAndSample(group);
     for (const r of admitted) if (!r.settled) this.seatSamples(r);

@@ -82,7 +82,8 @@ export class ChatClient {
   readonly url: string;
 
   constructor(readonly options: ChatClientOptions) {
-    if (!/^https?:\/\//.test(options.baseUrl)) throw new Error(`chat client: baseUrl must start with http:// or https://, got '${options.baseUrl}'`);
+    if (!/^https?:\/\//.test(options.baseUrl))
+      throw new Error(`chat client: baseUrl must start with http:// or https://, got '${options.baseUrl}'`);
     this.url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
   }
 
@@ -119,7 +120,10 @@ export class ChatClient {
           this.health = { lastSuccessAt: Date.now(), failingSince: null, consecutiveFailures: 0, lastError: null };
           return { ...answer, attempts: attempt };
         } catch (e) {
-          const err = e instanceof ChatEndpointError ? e : new ChatEndpointError(`${this.url}: ${describeFailure(e, this.options.timeoutMs ?? 60_000)}`, true);
+          const err =
+            e instanceof ChatEndpointError
+              ? e
+              : new ChatEndpointError(`${this.url}: ${describeFailure(e, this.options.timeoutMs ?? 60_000)}`, true);
           if (!err.retryable || attempt >= attempts) {
             this.recordFailure(started, err);
             throw err;
@@ -147,24 +151,41 @@ export class ChatClient {
   }
 
   private async once(call: ChatCall): Promise<Omit<ChatAnswer, 'attempts'>> {
-    const body = { model: this.options.model, messages: call.messages, temperature: call.temperature ?? 0, max_tokens: call.maxTokens, ...call.extra };
+    const body = {
+      model: this.options.model,
+      messages: call.messages,
+      temperature: call.temperature ?? 0,
+      max_tokens: call.maxTokens,
+      ...call.extra,
+    };
     const res = await fetch(this.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) },
+      headers: {
+        'content-type': 'application/json',
+        ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+      },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(this.options.timeoutMs ?? 60_000),
     });
     const text = await res.text();
     if (!res.ok)
-      throw new ChatEndpointError(`${this.url}: HTTP ${res.status}: ${text.slice(0, 300)}`, res.status === 429 || res.status >= 500, retryAfterMs(res.headers.get('retry-after')));
+      throw new ChatEndpointError(
+        `${this.url}: HTTP ${res.status}: ${text.slice(0, 300)}`,
+        res.status === 429 || res.status >= 500,
+        retryAfterMs(res.headers.get('retry-after')),
+      );
     let choice: { message?: { content?: unknown }; finish_reason?: unknown } | undefined;
     try {
       choice = (JSON.parse(text) as { choices?: (typeof choice)[] }).choices?.[0];
     } catch {
       throw new ChatEndpointError(`${this.url}: reply is not JSON: ${text.slice(0, 200)}`, true);
     }
-    if (typeof choice?.message?.content !== 'string') throw new ChatEndpointError(`${this.url}: reply has no choices[0].message.content`, true);
-    return { text: choice.message.content, finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : null };
+    if (typeof choice?.message?.content !== 'string')
+      throw new ChatEndpointError(`${this.url}: reply has no choices[0].message.content`, true);
+    return {
+      text: choice.message.content,
+      finishReason: typeof choice.finish_reason === 'string' ? choice.finish_reason : null,
+    };
   }
 }
 

@@ -11,7 +11,10 @@ export const TORCH_DTYPE: Record<SaveDtype, string> = { bf16: 'bfloat16', f32: '
 
 export function qwen3HfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, unknown> {
   if (c.vision) return qwen3VlHfConfig(c, dtype);
-  if (c.mropeSection) throw new Error('writing a text-only config with multimodal rope is not supported; save with the source config.json');
+  if (c.mropeSection)
+    throw new Error(
+      'writing a text-only config with multimodal rope is not supported; save with the source config.json',
+    );
   const moe = c.numExperts
     ? {
         architectures: ['Qwen3MoeForCausalLM'],
@@ -59,7 +62,11 @@ export function qwen3HfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, 
 export function withDtype(config: Record<string, unknown>, dtype: SaveDtype): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config, torch_dtype: TORCH_DTYPE[dtype], dtype: TORCH_DTYPE[dtype] };
   if (typeof out.text_config === 'object' && out.text_config !== null)
-    out.text_config = { ...(out.text_config as Record<string, unknown>), torch_dtype: TORCH_DTYPE[dtype], dtype: TORCH_DTYPE[dtype] };
+    out.text_config = {
+      ...(out.text_config as Record<string, unknown>),
+      torch_dtype: TORCH_DTYPE[dtype],
+      dtype: TORCH_DTYPE[dtype],
+    };
   return out;
 }
 
@@ -85,7 +92,12 @@ function qwen3VlHfConfig(c: Qwen3Config, dtype: SaveDtype): Record<string, unkno
     text_config: {
       ...text,
       model_type: `${type}_text`,
-      rope_parameters: { rope_type: 'default', rope_theta: c.ropeTheta, mrope_section: c.mropeSection, mrope_interleaved: true },
+      rope_parameters: {
+        rope_type: 'default',
+        rope_theta: c.ropeTheta,
+        mrope_section: c.mropeSection,
+        mrope_interleaved: true,
+      },
     },
     vision_config: {
       model_type: `${type}_vision`,

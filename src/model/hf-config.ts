@@ -16,7 +16,8 @@ export interface HfModelInfo {
 }
 
 export function parseHfConfig(json: unknown, file: string): HfModelInfo {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`${file}: not a JSON object`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new ConfigError(`${file}: not a JSON object`);
   const root = json as Json;
   const modelType = root.model_type;
   checkArchitectures(root, file);
@@ -27,11 +28,15 @@ export function parseHfConfig(json: unknown, file: string): HfModelInfo {
   }
   if (modelType === 'qwen3_vl' || modelType === 'qwen3_vl_moe') {
     const text = root.text_config;
-    if (typeof text !== 'object' || text === null) throw new ConfigError(`${file}: ${modelType} config has no text_config`);
+    if (typeof text !== 'object' || text === null)
+      throw new ConfigError(`${file}: ${modelType} config has no text_config`);
     const config = textConfig(text as Json, file, 'text_config.', 'model.language_model.', root);
     visionFields(config, root, file, modelType);
     if (modelType === 'qwen3_vl') return { config, modelType };
-    return { config: { ...config, ...moeFields(text as Json, file, 'text_config.', config.numLayers, true) }, modelType };
+    return {
+      config: { ...config, ...moeFields(text as Json, file, 'text_config.', config.numLayers, true) },
+      modelType,
+    };
   }
   throw new ConfigError(
     `${file}: model_type ${JSON.stringify(modelType)} is not supported (supported: "qwen3", "qwen3_vl", "qwen3_moe", "qwen3_vl_moe")`,
@@ -41,7 +46,8 @@ export function parseHfConfig(json: unknown, file: string): HfModelInfo {
 /** Qwen3-VL's vision tower and the token its outputs replace, onto `config`. */
 function visionFields(config: Qwen3Config, root: Json, file: string, modelType: string): void {
   const vision = root.vision_config;
-  if (typeof vision !== 'object' || vision === null) throw new ConfigError(`${file}: ${modelType} config has no vision_config`);
+  if (typeof vision !== 'object' || vision === null)
+    throw new ConfigError(`${file}: ${modelType} config has no vision_config`);
   const imageToken = root.image_token_id;
   if (typeof imageToken !== 'number' || !Number.isInteger(imageToken) || imageToken < 0)
     throw new ConfigError(`${file}: image_token_id must be a token id, got ${JSON.stringify(imageToken)}`);
@@ -69,7 +75,9 @@ function checkArchitectures(root: Json, file: string): void {
   const expected = ARCHITECTURES[root.model_type as string];
   if (expected === undefined) return; // model_type itself is refused below, with the supported list
   if (!Array.isArray(archs) || archs.length !== 1 || archs[0] !== expected)
-    throw new ConfigError(`${file}: architectures = ${JSON.stringify(archs)} is not supported for model_type "${root.model_type}" (expected ["${expected}"])`);
+    throw new ConfigError(
+      `${file}: architectures = ${JSON.stringify(archs)} is not supported for model_type "${root.model_type}" (expected ["${expected}"])`,
+    );
 }
 
 function textConfig(c: Json, file: string, path: string, prefix: string, root: Json): Qwen3Config {

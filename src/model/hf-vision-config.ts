@@ -9,15 +9,21 @@ export function visionConfigFromHf(v: Record<string, unknown>, where: string): V
   const int = (key: string): number => {
     const x = v[key];
     if (typeof x !== 'number' || !Number.isInteger(x) || x < 1)
-      throw new VisionConfigError(`${where}: vision_config.${key} must be a positive integer, got ${JSON.stringify(x)}`);
+      throw new VisionConfigError(
+        `${where}: vision_config.${key} must be a positive integer, got ${JSON.stringify(x)}`,
+      );
     return x;
   };
   const side = Math.round(Math.sqrt(int('num_position_embeddings')));
   if (side * side !== v.num_position_embeddings)
-    throw new VisionConfigError(`${where}: vision_config.num_position_embeddings must be a square, got ${v.num_position_embeddings}`);
+    throw new VisionConfigError(
+      `${where}: vision_config.num_position_embeddings must be a square, got ${v.num_position_embeddings}`,
+    );
   const act = v.hidden_act ?? 'gelu_pytorch_tanh';
   if (act !== 'gelu_pytorch_tanh')
-    throw new VisionConfigError(`${where}: vision_config.hidden_act ${JSON.stringify(act)} is not supported (gelu_pytorch_tanh)`);
+    throw new VisionConfigError(
+      `${where}: vision_config.hidden_act ${JSON.stringify(act)} is not supported (gelu_pytorch_tanh)`,
+    );
   const ds = v.deepstack_visual_indexes ?? [];
   if (!Array.isArray(ds) || !ds.every((i) => Number.isInteger(i)))
     throw new VisionConfigError(`${where}: vision_config.deepstack_visual_indexes must be an array of integers`);

@@ -31,16 +31,20 @@ function weightFiles(dir: string): { files: string[]; owner: Map<string, string>
     } catch (err) {
       throw new CheckpointError(`${index}: cannot read (${(err as Error).message})`);
     }
-    if (typeof map !== 'object' || map === null || Array.isArray(map)) throw new CheckpointError(`${index}: weight_map must be an object`);
+    if (typeof map !== 'object' || map === null || Array.isArray(map))
+      throw new CheckpointError(`${index}: weight_map must be an object`);
     const owner = new Map<string, string>();
     for (const [name, file] of Object.entries(map)) {
       // Shards are plain file names beside the index; anything else could read outside the model.
       if (typeof file !== 'string' || file !== path.basename(file) || !file.endsWith('.safetensors'))
-        throw new CheckpointError(`${index}: weight_map['${name}'] = ${JSON.stringify(file)} is not a .safetensors file name in this directory`);
+        throw new CheckpointError(
+          `${index}: weight_map['${name}'] = ${JSON.stringify(file)} is not a .safetensors file name in this directory`,
+        );
       owner.set(name, path.join(dir, file));
     }
     const files = [...new Set(owner.values())];
-    for (const f of files) if (!fs.existsSync(f)) throw new CheckpointError(`${index}: shard ${path.basename(f)} is missing from ${dir}`);
+    for (const f of files)
+      if (!fs.existsSync(f)) throw new CheckpointError(`${index}: shard ${path.basename(f)} is missing from ${dir}`);
     return { files, owner };
   }
   const single = path.join(dir, 'model.safetensors');
@@ -81,11 +85,15 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
         seen.add(name);
         const indexed = owner?.get(name);
         if (owner && indexed !== file)
-          throw new CheckpointError(`${file}: holds tensor '${name}', which model.safetensors.index.json ${indexed ? `places in ${path.basename(indexed)}` : 'does not list'}`);
+          throw new CheckpointError(
+            `${file}: holds tensor '${name}', which model.safetensors.index.json ${indexed ? `places in ${path.basename(indexed)}` : 'does not list'}`,
+          );
         const piece = info.config.numExperts ? expertPiece(name, wanted, transposed) : null;
         if (piece) {
           if (entry.shape.join(',') !== piece.shape.join(','))
-            throw new CheckpointError(`${file}: tensor '${name}' has shape [${entry.shape}], the config implies [${piece.shape}]`);
+            throw new CheckpointError(
+              `${file}: tensor '${name}' has shape [${entry.shape}], the config implies [${piece.shape}]`,
+            );
           try {
             experts.add(piece, st.readFloat32(name));
           } catch (err) {
@@ -99,11 +107,16 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
           // Tied checkpoints may still carry lm_head.weight; transformers ties it to the embedding
           // and ignores the stored copy, and so does the engine (it has no separate lm_head).
           if (name === 'lm_head.weight' && info.config.tieEmbeddings) continue;
-          throw new CheckpointError(`${file}: unexpected tensor '${name}' (not a parameter of this ${info.modelType} model)`);
+          throw new CheckpointError(
+            `${file}: unexpected tensor '${name}' (not a parameter of this ${info.modelType} model)`,
+          );
         }
         if (entry.shape.join(',') !== p.shape.join(','))
-          throw new CheckpointError(`${file}: tensor '${name}' has shape [${entry.shape}], the config implies [${p.shape}]`);
-        if (loadedFrom.has(name)) throw new CheckpointError(`${file}: tensor '${name}' was already read from ${loadedFrom.get(name)}`);
+          throw new CheckpointError(
+            `${file}: tensor '${name}' has shape [${entry.shape}], the config implies [${p.shape}]`,
+          );
+        if (loadedFrom.has(name))
+          throw new CheckpointError(`${file}: tensor '${name}' was already read from ${loadedFrom.get(name)}`);
         try {
           model.setParameter(name, st.readFloat32(name));
         } catch (err) {
@@ -117,10 +130,16 @@ export async function loadModel(dir: string, options: LoadOptions = {}): Promise
   }
   const phantom = owner ? [...owner.keys()].filter((n) => !seen.has(n)) : [];
   if (phantom.length)
-    throw new CheckpointError(`${path.join(dir, 'model.safetensors.index.json')}: lists '${phantom[0]}' in ${path.basename(owner!.get(phantom[0])!)}, which does not hold it (${phantom.length} such)`);
+    throw new CheckpointError(
+      `${path.join(dir, 'model.safetensors.index.json')}: lists '${phantom[0]}' in ${path.basename(owner!.get(phantom[0])!)}, which does not hold it (${phantom.length} such)`,
+    );
   const partial = experts.incomplete();
-  if (partial.length) throw new CheckpointError(`${dir}: some experts of '${partial[0]}' are missing (${partial.length} such tensors)`);
+  if (partial.length)
+    throw new CheckpointError(`${dir}: some experts of '${partial[0]}' are missing (${partial.length} such tensors)`);
   const missing = [...wanted.keys()].filter((n) => !loadedFrom.has(n));
-  if (missing.length) throw new CheckpointError(`${dir}: missing ${missing.length} tensor(s), e.g. '${missing.slice(0, 3).join("', '")}'`);
+  if (missing.length)
+    throw new CheckpointError(
+      `${dir}: missing ${missing.length} tensor(s), e.g. '${missing.slice(0, 3).join("', '")}'`,
+    );
   return model;
 }

@@ -9,11 +9,15 @@ import { visionParameters } from '../engine/vision.js';
 
 /** Parameters of the engine's model for `c` (the same count as Model.numParameters). */
 export function parameterCount(c: Qwen3Config): number {
-  const q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim, H = c.hiddenSize;
+  const q = c.numHeads * c.headDim,
+    kv = c.numKvHeads * c.headDim,
+    H = c.hiddenSize;
   const attention = H * q + 2 * H * kv + q * H + 2 * c.headDim + 2 * H;
   let layers = 0;
   for (let l = 0; l < c.numLayers; l++)
-    layers += attention + (isSparseLayer(c, l) ? c.numExperts! * H * (1 + 3 * c.moeIntermediateSize!) : 3 * H * c.intermediateSize);
+    layers +=
+      attention +
+      (isSparseLayer(c, l) ? c.numExperts! * H * (1 + 3 * c.moeIntermediateSize!) : 3 * H * c.intermediateSize);
   const vision = c.vision ? visionParameters(c.vision).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0) : 0;
   return c.vocabSize * H * (c.tieEmbeddings ? 1 : 2) + layers + H + vision;
 }

@@ -8,7 +8,13 @@ type Json = Record<string, unknown>;
 
 export type MoeFields = Pick<
   Qwen3Config,
-  'numExperts' | 'numExpertsPerTok' | 'moeIntermediateSize' | 'decoderSparseStep' | 'mlpOnlyLayers' | 'normTopkProb' | 'routerAuxLossCoef'
+  | 'numExperts'
+  | 'numExpertsPerTok'
+  | 'moeIntermediateSize'
+  | 'decoderSparseStep'
+  | 'mlpOnlyLayers'
+  | 'normTopkProb'
+  | 'routerAuxLossCoef'
 >;
 
 /** alwaysNormTopk: the architecture renormalises whatever the config says (Qwen3-VL-MoE's router does). */
@@ -22,15 +28,20 @@ export function moeFields(c: Json, file: string, path: string, numLayers: number
   const numExperts = int(expertsKey, c[expertsKey], 1);
   const numExpertsPerTok = int('num_experts_per_tok', c.num_experts_per_tok, 1);
   if (numExpertsPerTok > numExperts)
-    throw new ConfigError(`${file}: ${path}num_experts_per_tok = ${numExpertsPerTok} exceeds ${expertsKey} = ${numExperts}`);
+    throw new ConfigError(
+      `${file}: ${path}num_experts_per_tok = ${numExpertsPerTok} exceeds ${expertsKey} = ${numExperts}`,
+    );
   const only = c.mlp_only_layers ?? [];
   if (!Array.isArray(only)) throw new ConfigError(`${file}: ${path}mlp_only_layers must be a list of layer indices`);
   only.forEach((l, i) => {
     if (int(`mlp_only_layers[${i}]`, l, 0) >= numLayers)
-      throw new ConfigError(`${file}: ${path}mlp_only_layers[${i}] = ${l} is not a layer (num_hidden_layers = ${numLayers})`);
+      throw new ConfigError(
+        `${file}: ${path}mlp_only_layers[${i}] = ${l} is not a layer (num_hidden_layers = ${numLayers})`,
+      );
   });
   const coef = c.router_aux_loss_coef ?? 0.001;
-  if (typeof coef !== 'number' || !(coef >= 0)) throw new ConfigError(`${file}: ${path}router_aux_loss_coef must be a number >= 0`);
+  if (typeof coef !== 'number' || !(coef >= 0))
+    throw new ConfigError(`${file}: ${path}router_aux_loss_coef must be a number >= 0`);
   if (c.norm_topk_prob !== undefined && typeof c.norm_topk_prob !== 'boolean')
     throw new ConfigError(`${file}: ${path}norm_topk_prob must be true or false`);
   return {

@@ -76,7 +76,12 @@ export function expertPiece(name: string, params: Map<string, ParamInfo>, transp
     const p = params.get(name)!;
     const [E, a, b] = p.shape;
     if (!transposed) return null; // the engine's own orientation: an ordinary parameter
-    return { param: name, shape: [E, b, a], numel: p.numel, place: (src, into) => transposeBatched(src, into, E, b, a) };
+    return {
+      param: name,
+      shape: [E, b, a],
+      numel: p.numel,
+      place: (src, into) => transposeBatched(src, into, E, b, a),
+    };
   }
   return null;
 }
@@ -122,19 +127,37 @@ export function expertTensorsToWrite(
   if (!m) return null;
   const [E, a, b] = p.shape;
   if (modelType === 'qwen3_vl_moe')
-    return [{ name: p.name, shape: [E, b, a], values: () => {
-      const out = new Float32Array(p.numel);
-      transposeBatched(values(), out, E, a, b);
-      return out;
-    } }];
+    return [
+      {
+        name: p.name,
+        shape: [E, b, a],
+        values: () => {
+          const out = new Float32Array(p.numel);
+          transposeBatched(values(), out, E, a, b);
+          return out;
+        },
+      },
+    ];
   const out: { name: string; shape: number[]; values: () => Float32Array }[] = [];
   for (let e = 0; e < E; e++) {
     if (m[2] === 'down') {
-      out.push({ name: `${m[1]}.${e}.down_proj.weight`, shape: [a, b], values: () => values().slice(e * a * b, (e + 1) * a * b) });
+      out.push({
+        name: `${m[1]}.${e}.down_proj.weight`,
+        shape: [a, b],
+        values: () => values().slice(e * a * b, (e + 1) * a * b),
+      });
     } else {
       const half = (a / 2) * b;
-      out.push({ name: `${m[1]}.${e}.gate_proj.weight`, shape: [a / 2, b], values: () => values().slice(e * a * b, e * a * b + half) });
-      out.push({ name: `${m[1]}.${e}.up_proj.weight`, shape: [a / 2, b], values: () => values().slice(e * a * b + half, (e + 1) * a * b) });
+      out.push({
+        name: `${m[1]}.${e}.gate_proj.weight`,
+        shape: [a / 2, b],
+        values: () => values().slice(e * a * b, e * a * b + half),
+      });
+      out.push({
+        name: `${m[1]}.${e}.up_proj.weight`,
+        shape: [a / 2, b],
+        values: () => values().slice(e * a * b + half, (e + 1) * a * b),
+      });
     }
   }
   return out;

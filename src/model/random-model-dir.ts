@@ -20,6 +20,10 @@ export async function writeRandomModelDir(dir: string, options: RandomModelDirOp
   const tokenizerDir = defaultTokenizerDir();
   const { vocabSize } = await loadTokenizer();
   const model = createRandomModel(options.preset, { vocabSize, seed: options.seed });
-  saveModel(model, dir, { tokenizerDir, generationConfig: { ...QWEN3_GENERATION_CONFIG }, overwrite: options.overwrite });
+  saveModel(model, dir, {
+    tokenizerDir,
+    generationConfig: { ...QWEN3_GENERATION_CONFIG },
+    overwrite: options.overwrite,
+  });
   return model.numParameters;
 }

@@ -7,7 +7,15 @@ import { basename, dirname, join } from 'node:path';
 import { fsyncDir } from '../util/atomic-write.js';
 import { numel, SafetensorsError, type SafetensorsDtype } from './safetensors.js';
 
-const DTYPE_BYTES: Partial<Record<SafetensorsDtype, number>> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1 };
+const DTYPE_BYTES: Partial<Record<SafetensorsDtype, number>> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  U8: 1,
+};
 
 export interface TensorSource {
   name: string;
@@ -24,7 +32,11 @@ export function tensorBytes(t: Pick<TensorSource, 'dtype' | 'shape' | 'name'>): 
   return numel(t.shape) * size;
 }
 
-export function writeSafetensors(path: string, tensors: readonly TensorSource[], metadata: Record<string, string> = {}): void {
+export function writeSafetensors(
+  path: string,
+  tensors: readonly TensorSource[],
+  metadata: Record<string, string> = {},
+): void {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   const seen = new Set<string>();
@@ -52,7 +64,10 @@ export function writeSafetensors(path: string, tensors: readonly TensorSource[],
     put(headerBytes);
     for (const t of tensors) {
       const b = t.bytes();
-      if (b.length !== tensorBytes(t)) throw new SafetensorsError(`${path}: tensor '${t.name}' produced ${b.length} bytes, expected ${tensorBytes(t)}`);
+      if (b.length !== tensorBytes(t))
+        throw new SafetensorsError(
+          `${path}: tensor '${t.name}' produced ${b.length} bytes, expected ${tensorBytes(t)}`,
+        );
       put(b);
     }
     fsyncSync(fd);
@@ -77,7 +92,8 @@ export function f32ToBf16(x: Float32Array): Uint16Array {
   const out = new Uint16Array(x.length);
   for (let i = 0; i < u.length; i++) {
     const v = u[i];
-    if ((v & 0x7fffffff) > 0x7f800000) out[i] = (v >>> 16) | 0x40; // quiet NaN
+    if ((v & 0x7fffffff) > 0x7f800000)
+      out[i] = (v >>> 16) | 0x40; // quiet NaN
     else out[i] = (v + 0x7fff + ((v >>> 16) & 1)) >>> 16;
   }
   return out;

@@ -8,7 +8,16 @@ import os from 'node:os';
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 const DTYPE_BYTES: Record<SafetensorsDtype, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 /** A header larger than this is refused rather than allocated (real headers are far smaller). */
@@ -155,7 +164,10 @@ function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-function parseHeader(path: string, fd: number): { tensors: Map<string, TensorEntry>; metadata: Record<string, string> } {
+function parseHeader(
+  path: string,
+  fd: number,
+): { tensors: Map<string, TensorEntry>; metadata: Record<string, string> } {
   const size = fs.fstatSync(fd).size;
   const bad = (msg: string): never => {
     throw new SafetensorsError(`${path}: not a valid safetensors file: ${msg}`);
@@ -199,13 +211,22 @@ function parseHeader(path: string, fd: number): { tensors: Map<string, TensorEnt
       bad(`${where}: data_offsets must be [begin, end] with 0 <= begin <= end`);
     const [b, e] = offsets as [number, number];
     const expected = numel(shape as number[]) * DTYPE_BYTES[dtype as SafetensorsDtype];
-    if (e - b !== expected) bad(`${where}: holds ${e - b} bytes but dtype ${dtype} x shape [${shape}] needs ${expected}`);
-    if (dataStart + e > size) bad(`${where}: data [${b}, ${e}) lies outside the file (data section is ${size - dataStart} bytes)`);
-    tensors.set(name, { name, dtype: dtype as SafetensorsDtype, shape: shape as number[], begin: dataStart + b, end: dataStart + e });
+    if (e - b !== expected)
+      bad(`${where}: holds ${e - b} bytes but dtype ${dtype} x shape [${shape}] needs ${expected}`);
+    if (dataStart + e > size)
+      bad(`${where}: data [${b}, ${e}) lies outside the file (data section is ${size - dataStart} bytes)`);
+    tensors.set(name, {
+      name,
+      dtype: dtype as SafetensorsDtype,
+      shape: shape as number[],
+      begin: dataStart + b,
+      end: dataStart + e,
+    });
   }
   // Two tensors sharing bytes would alias each other's data: a corrupt or hostile file.
   const byStart = [...tensors.values()].filter((t) => t.end > t.begin).sort((x, y) => x.begin - y.begin);
   for (let i = 1; i < byStart.length; i++)
-    if (byStart[i].begin < byStart[i - 1].end) bad(`tensor '${byStart[i].name}' overlaps tensor '${byStart[i - 1].name}'`);
+    if (byStart[i].begin < byStart[i - 1].end)
+      bad(`tensor '${byStart[i].name}' overlaps tensor '${byStart[i - 1].name}'`);
   return { tensors, metadata };
 }

@@ -14,7 +14,15 @@ import { dirTemplateReadsImages, QWEN3_VL_CHAT_TEMPLATE } from './vision/chat-te
 import { expertTensorsToWrite } from './moe-layout.js';
 
 /** Tokenizer files transformers and medix read, copied when present. */
-export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', 'special_tokens_map.json', 'added_tokens.json', 'chat_template.jinja'];
+export const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'vocab.json',
+  'merges.txt',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'chat_template.jinja',
+];
 /** Image processor settings of a vision-language model (Qwen3-VL), copied from the same directory. */
 export const PROCESSOR_FILES = ['preprocessor_config.json', 'video_preprocessor_config.json'];
 
@@ -35,7 +43,9 @@ export interface SaveOptions {
 
 /** What transformers' GenerationConfig.from_model_config keeps: the special token ids (text model's for a VL config). */
 function generationConfigFrom(config: Record<string, unknown>): Record<string, unknown> {
-  const text = (typeof config.text_config === 'object' && config.text_config !== null ? config.text_config : {}) as Record<string, unknown>;
+  const text = (
+    typeof config.text_config === 'object' && config.text_config !== null ? config.text_config : {}
+  ) as Record<string, unknown>;
   const out: Record<string, unknown> = { _from_model_config: true };
   for (const key of ['bos_token_id', 'eos_token_id', 'pad_token_id']) {
     const v = config[key] ?? text[key];
@@ -48,7 +58,11 @@ function generationConfigFrom(config: Record<string, unknown>): Record<string, u
  * The weights of `params` (default: all of the model's) as tensors to write. A sparse layer's fused
  * experts are written in the layout transformers expects for the model type (moe-layout.ts).
  */
-export function tensorSources(model: Model, dtype: SaveDtype, params: readonly ParamInfo[] = model.parameters()): TensorSource[] {
+export function tensorSources(
+  model: Model,
+  dtype: SaveDtype,
+  params: readonly ParamInfo[] = model.parameters(),
+): TensorSource[] {
   const type = !model.config.numExperts ? 'qwen3' : model.config.mropeSection ? 'qwen3_vl_moe' : 'qwen3_moe';
   // The expert tensors of one fused parameter are written one after another: read it once.
   let cached: { name: string; data: Float32Array } | null = null;
@@ -100,7 +114,10 @@ export function weightShardName(i: number, n: number): string {
 }
 
 /** model.safetensors.index.json for weights split over several files. */
-export function writeWeightIndex(dir: string, files: readonly { file: string; tensors: readonly TensorSource[] }[]): void {
+export function writeWeightIndex(
+  dir: string,
+  files: readonly { file: string; tensors: readonly TensorSource[] }[],
+): void {
   const weightMap: Record<string, string> = {};
   let total = 0;
   for (const { file, tensors } of files)
@@ -108,20 +125,30 @@ export function writeWeightIndex(dir: string, files: readonly { file: string; te
       weightMap[t.name] = file;
       total += tensorBytes(t);
     }
-  atomicWriteFileSync(join(dir, 'model.safetensors.index.json'), `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`);
+  atomicWriteFileSync(
+    join(dir, 'model.safetensors.index.json'),
+    `${JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2)}\n`,
+  );
 }
 
 /** Everything of a model directory but the weights: config.json, generation_config.json, tokenizer and processor files. */
-export function writeModelMetadata(model: Model, dir: string, options: Pick<SaveOptions, 'dtype' | 'config' | 'generationConfig' | 'tokenizerDir'> = {}): void {
+export function writeModelMetadata(
+  model: Model,
+  dir: string,
+  options: Pick<SaveOptions, 'dtype' | 'config' | 'generationConfig' | 'tokenizerDir'> = {},
+): void {
   const dtype = options.dtype ?? 'bf16';
-  const json = (name: string, value: unknown) => atomicWriteFileSync(join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
+  const json = (name: string, value: unknown) =>
+    atomicWriteFileSync(join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
   const config = options.config ? withDtype(options.config, dtype) : qwen3HfConfig(model.config, dtype);
   json('config.json', config);
   json('generation_config.json', options.generationConfig ?? generationConfigFrom(config));
   if (options.tokenizerDir)
-    for (const f of [...TOKENIZER_FILES, ...PROCESSOR_FILES]) if (existsSync(join(options.tokenizerDir, f))) copyFileSync(join(options.tokenizerDir, f), join(dir, f));
+    for (const f of [...TOKENIZER_FILES, ...PROCESSOR_FILES])
+      if (existsSync(join(options.tokenizerDir, f))) copyFileSync(join(options.tokenizerDir, f), join(dir, f));
   // A Qwen3-VL model always leaves with image processor settings: Qwen3-VL's defaults when none came along.
-  if (model.config.vision && !existsSync(join(dir, 'preprocessor_config.json'))) json('preprocessor_config.json', qwen3VlProcessorConfig(model.config));
+  if (model.config.vision && !existsSync(join(dir, 'preprocessor_config.json')))
+    json('preprocessor_config.json', qwen3VlProcessorConfig(model.config));
   // ... and with a chat template that places its images (medix's, when the one that came along cannot).
   if (model.config.vision && !dirTemplateReadsImages(dir))
     atomicWriteFileSync(join(dir, 'chat_template.jinja'), QWEN3_VL_CHAT_TEMPLATE);
@@ -131,7 +158,8 @@ export function saveModel(model: Model, dir: string, options: SaveOptions = {}):
   const dtype = options.dtype ?? 'bf16';
   const maxShard = options.maxShardBytes ?? 5e9;
   if (!(maxShard > 0)) throw new CheckpointError(`saveModel: maxShardBytes must be > 0, got ${maxShard}`);
-  if (existsSync(dir) && !options.overwrite) throw new CheckpointError(`${dir}: already exists (pass overwrite to replace it)`);
+  if (existsSync(dir) && !options.overwrite)
+    throw new CheckpointError(`${dir}: already exists (pass overwrite to replace it)`);
   const tmp = join(dirname(dir), `.${basename(dir)}.partial-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });

@@ -53,16 +53,25 @@ function chartSection(heading: string, charts: string[]): string {
 /** The components together, then the held-out ones, then the other reward/* metrics (counts) one per chart. */
 function rewardCharts(rl: MetricsRow[], names: Set<string>, others: string[]): string {
   const together = (prefix: string, title: string) => {
-    const series = REWARD_COMPONENTS.filter((c) => names.has(`${prefix}/${c}`)).map((c) => seriesOf(rl, `${prefix}/${c}`));
+    const series = REWARD_COMPONENTS.filter((c) => names.has(`${prefix}/${c}`)).map((c) =>
+      seriesOf(rl, `${prefix}/${c}`),
+    );
     return series.length ? [lineChart(series, { title, xLabel: 'step', width: 560, height: 280 })] : [];
   };
   const single = others.map((n) => lineChart([seriesOf(rl, n)], { title: n, xLabel: 'step' }));
-  return chartSection('reward', [...together('reward', 'reward and its components (training batch)'), ...together('val', 'held-out reward and its components'), ...single]);
+  return chartSection('reward', [
+    ...together('reward', 'reward and its components (training batch)'),
+    ...together('val', 'held-out reward and its components'),
+    ...single,
+  ]);
 }
 
 function sftCharts(sft: MetricsRow[]): string {
   const names = metricNames(sft).filter((n) => n !== 'sft/epoch');
-  return chartSection('SFT warm-up', names.map((n) => lineChart([seriesOf(sft, n, (r) => r['sft/epoch'])], { title: n, xLabel: 'epoch' })));
+  return chartSection(
+    'SFT warm-up',
+    names.map((n) => lineChart([seriesOf(sft, n, (r) => r['sft/epoch'])], { title: n, xLabel: 'epoch' })),
+  );
 }
 
 function cell(v: unknown): string {
@@ -101,7 +110,9 @@ function samplesTable(samples: SampleRow[], limit: number): string {
     const components = REWARD_COMPONENTS.map((c) => componentCell(r, c, r[c]));
     const custom = customNames.map((c) => componentCell(r, c, r.custom?.[c]));
     // Reasons of scored components (an invalid answer, judge hacking, a fallback) go to the notes.
-    const notes = Object.entries(r.reasons ?? {}).filter(([k]) => !(Array.isArray(r.unavailable) && r.unavailable.includes(k)));
+    const notes = Object.entries(r.reasons ?? {}).filter(
+      ([k]) => !(Array.isArray(r.unavailable) && r.unavailable.includes(k)),
+    );
     const noteText = notes.map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`).join('\n');
     return `<tr><td>${s.step}</td><td>${cell(s.prompt)}</td><td>${cell(s.response)}</td><td>${cell(s.ground_truth)}</td>${components.join('')}${custom.join('')}<td>${cell(noteText || undefined)}</td></tr>`;
   });
@@ -122,7 +133,12 @@ export function renderReport(run: RunFiles, options: { title?: string; maxSample
   }
   const otherReward = groups.get('reward') ?? [];
   groups.delete('reward');
-  const sections = [...groups].map(([group, list]) => chartSection(group, list.map((n) => lineChart([seriesOf(rl, n)], { title: n, xLabel: 'step' }))));
+  const sections = [...groups].map(([group, list]) =>
+    chartSection(
+      group,
+      list.map((n) => lineChart([seriesOf(rl, n)], { title: n, xLabel: 'step' })),
+    ),
+  );
   const last = rl.at(-1);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeXml(title)}</title><style>${STYLE}</style></head>

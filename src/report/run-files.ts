@@ -49,9 +49,11 @@ export function readJsonl<T>(file: string, check: (row: unknown, where: string) 
 }
 
 function withStep(row: unknown, where: string): MetricsRow & SampleRow {
-  if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new RunFileError(`${where}: expected a JSON object`);
+  if (typeof row !== 'object' || row === null || Array.isArray(row))
+    throw new RunFileError(`${where}: expected a JSON object`);
   const step = (row as { step?: unknown }).step;
-  if (typeof step !== 'number' || !Number.isFinite(step)) throw new RunFileError(`${where}: field 'step' must be a number`);
+  if (typeof step !== 'number' || !Number.isFinite(step))
+    throw new RunFileError(`${where}: field 'step' must be a number`);
   return row as MetricsRow & SampleRow;
 }
 
@@ -72,6 +74,7 @@ function readSummary(file: string): Record<string, unknown> | null {
   } catch {
     throw new RunFileError(`${file}: not valid JSON`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RunFileError(`${file}: expected a JSON object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new RunFileError(`${file}: expected a JSON object`);
   return value as Record<string, unknown>;
 }

@@ -63,7 +63,9 @@ function settingsOf(configText: string | null): [string, string][] {
   }
   return KEY_SETTINGS.flatMap((k) => {
     const v = at(tree, k);
-    return v === undefined || v === null ? [] : [[k, typeof v === 'object' ? JSON.stringify(v) : String(v)] as [string, string]];
+    return v === undefined || v === null
+      ? []
+      : [[k, typeof v === 'object' ? JSON.stringify(v) : String(v)] as [string, string]];
   });
 }
 

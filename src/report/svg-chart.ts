@@ -88,14 +88,21 @@ export function lineChart(series: Series[], o: ChartOptions): string {
   yTicks.forEach((t, i) => {
     const y = sy(t).toFixed(1);
     parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + pw}" y1="${y}" y2="${y}" class="grid"/>`);
-    parts.push(`<text x="${MARGIN.left - 4}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">${yLabels[i]}</text>`);
+    parts.push(
+      `<text x="${MARGIN.left - 4}" y="${y}" text-anchor="end" dominant-baseline="middle" class="tick">${yLabels[i]}</text>`,
+    );
   });
   // Steps and epochs are whole numbers: no tick at step 1.2.
   const wholeX = series.every((s) => s.points.every(([x]) => Number.isInteger(x)));
   for (const t of niceTicks(x0, x1).filter((v) => !wholeX || Number.isInteger(v))) {
-    parts.push(`<text x="${sx(t).toFixed(1)}" y="${MARGIN.top + ph + 14}" text-anchor="middle" class="tick">${formatTick(t)}</text>`);
+    parts.push(
+      `<text x="${sx(t).toFixed(1)}" y="${MARGIN.top + ph + 14}" text-anchor="middle" class="tick">${formatTick(t)}</text>`,
+    );
   }
-  if (o.xLabel) parts.push(`<text x="${MARGIN.left + pw / 2}" y="${H - 4}" text-anchor="middle" class="tick">${escapeXml(o.xLabel)}</text>`);
+  if (o.xLabel)
+    parts.push(
+      `<text x="${MARGIN.left + pw / 2}" y="${H - 4}" text-anchor="middle" class="tick">${escapeXml(o.xLabel)}</text>`,
+    );
   series.forEach((s, i) => {
     const colour = PALETTE[i % PALETTE.length];
     let d = '';
@@ -111,11 +118,15 @@ export function lineChart(series: Series[], o: ChartOptions): string {
     parts.push(`<path d="${d}" fill="none" stroke="${colour}" stroke-width="2" data-series="${escapeXml(s.name)}"/>`);
     const finite = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (finite.length <= MARKER_LIMIT) {
-      const dots = finite.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3.5"/>`).join('');
+      const dots = finite
+        .map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3.5"/>`)
+        .join('');
       parts.push(`<g fill="${colour}" class="markers" data-series="${escapeXml(s.name)}">${dots}</g>`);
     }
     if (series.length > 1)
-      parts.push(`<text x="${MARGIN.left + 6}" y="${MARGIN.top + 12 + 12 * i}" fill="${colour}" class="legend">${escapeXml(s.name)}</text>`);
+      parts.push(
+        `<text x="${MARGIN.left + 6}" y="${MARGIN.top + 12 + 12 * i}" fill="${colour}" class="legend">${escapeXml(s.name)}</text>`,
+      );
   });
   parts.push('</svg>');
   return parts.join('');

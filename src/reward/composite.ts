@@ -67,7 +67,14 @@ export interface GroupResponse {
 export class CompositeReward {
   readonly judge: AccuracyJudge | null;
   private readonly warned = new Set<string>();
-  readonly stats: RewardStats = { scored: 0, dropped: 0, judgeUnavailable: 0, judgeCalls: 0, judgeCacheHits: 0, exactMatches: 0 };
+  readonly stats: RewardStats = {
+    scored: 0,
+    dropped: 0,
+    judgeUnavailable: 0,
+    judgeCalls: 0,
+    judgeCacheHits: 0,
+    exactMatches: 0,
+  };
 
   private constructor(
     readonly config: RewardConfig,
@@ -98,7 +105,12 @@ export class CompositeReward {
     const warn = options.warn ?? ((m: string) => console.warn(m));
     if (config.workers > 0) {
       const pool = await RewardPool.start(config, config.workers, options.baseDir);
-      return new CompositeReward(config, pool, warn, config.reward_function ? (inputs) => pool.runRewardFunction(inputs) : null);
+      return new CompositeReward(
+        config,
+        pool,
+        warn,
+        config.reward_function ? (inputs) => pool.runRewardFunction(inputs) : null,
+      );
     }
     const local = await LocalScorer.create(config, options);
     const fn = await RewardFunction.load(config, options.baseDir ?? process.cwd()).catch(async (e: unknown) => {
@@ -165,7 +177,10 @@ export class CompositeReward {
     else {
       llm = await this.llmAccuracy(local, reasons);
       if (local.embedFallback && !local.exact) {
-        this.warnOnce('embed', 'medix reward: no embedding model configured; accuracy_embed falls back to character-trigram cosine');
+        this.warnOnce(
+          'embed',
+          'medix reward: no embedding model configured; accuracy_embed falls back to character-trigram cosine',
+        );
         reasons.accuracy_embed = `fallback: trigram cosine ${local.similarity!.toFixed(3)}`;
       }
     }
@@ -188,7 +203,16 @@ export class CompositeReward {
     }
     this.stats.scored++;
     if (overall === null) this.stats.dropped++;
-    return { overall, format: local.format, accuracy_llm: llm, accuracy_embed: local.accuracy_embed, modality: local.modality, custom: local.custom, reasons, unavailable };
+    return {
+      overall,
+      format: local.format,
+      accuracy_llm: llm,
+      accuracy_embed: local.accuracy_embed,
+      modality: local.modality,
+      custom: local.custom,
+      reasons,
+      unavailable,
+    };
   }
 
   /**
@@ -200,12 +224,21 @@ export class CompositeReward {
   async scoreGroup(responses: GroupResponse[], groundTruth: string): Promise<RewardResult[]> {
     const builtin = Promise.all(responses.map((r) => this.score(r.response, groundTruth)));
     if (!this.rewardFunction) return builtin;
-    const inputs = responses.map((r) => ({ response: r.response, response_length: r.responseLength, ground_truth: groundTruth }));
+    const inputs = responses.map((r) => ({
+      response: r.response,
+      response_length: r.responseLength,
+      ground_truth: groundTruth,
+    }));
     const [base, scores] = await Promise.all([builtin, this.rewardFunction(inputs)]);
     return base.map((r, i) => {
       const { overall, ...parts } = scores[i];
-      const custom = { ...r.custom, reward_function: overall, ...Object.fromEntries(Object.entries(parts).map(([k, v]) => [`reward_function/${k}`, v])) };
-      const total = this.config.reward_function_mode === 'replace' ? overall : r.overall === null ? null : r.overall + overall;
+      const custom = {
+        ...r.custom,
+        reward_function: overall,
+        ...Object.fromEntries(Object.entries(parts).map(([k, v]) => [`reward_function/${k}`, v])),
+      };
+      const total =
+        this.config.reward_function_mode === 'replace' ? overall : r.overall === null ? null : r.overall + overall;
       return { ...r, overall: total, custom };
     });
   }

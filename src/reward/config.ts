@@ -15,8 +15,14 @@ export const rewardConfigSchema = z
     accuracy_llm_weight: z.number().min(0).max(1).default(0.575),
     accuracy_embed_weight: z.number().min(0).max(1).default(0.375),
     modality_weight: z.number().min(0).max(1).default(0.05),
-    think_tag: z.string().regex(/^[A-Za-z_][\w-]*$/).default('thinking'),
-    answer_tag: z.string().regex(/^[A-Za-z_][\w-]*$/).default('answer'),
+    think_tag: z
+      .string()
+      .regex(/^[A-Za-z_][\w-]*$/)
+      .default('thinking'),
+    answer_tag: z
+      .string()
+      .regex(/^[A-Za-z_][\w-]*$/)
+      .default('answer'),
     /** Embedding similarity at or above this scores 1 (binary signal, as the method). */
     embed_threshold: z.number().min(-1).max(1).default(0.8),
     /** When a component cannot be computed: renormalise over the rest, or drop the sample from the update. */
@@ -60,9 +66,19 @@ export const rewardConfigSchema = z
     /** Piscina worker threads computing the rule, embedding and custom components; 0 scores on the calling thread. */
     workers: z.number().int().min(0).default(1),
     /** User reward modules: "path/to/module.ts:functionName" with their weight in the overall. */
-    custom: z.array(z.object({ function: z.string().regex(/^.+:[A-Za-z_$][\w$]*$/, 'expected path:functionName'), weight: z.number().min(0) })).default([]),
+    custom: z
+      .array(
+        z.object({
+          function: z.string().regex(/^.+:[A-Za-z_$][\w$]*$/, 'expected path:functionName'),
+          weight: z.number().min(0),
+        }),
+      )
+      .default([]),
     /** EasyR1's reward hook "path/to/module.ts:functionName" (see reward-function.ts). */
-    reward_function: z.string().regex(/^.+:[A-Za-z_$][\w$]*$/, 'expected path:functionName').optional(),
+    reward_function: z
+      .string()
+      .regex(/^.+:[A-Za-z_$][\w$]*$/, 'expected path:functionName')
+      .optional(),
     /** Passed to reward_function as its second argument. */
     reward_function_kwargs: z.record(z.string(), z.unknown()).default({}),
     /** EasyR1's forms: batch (one call per prompt's group of responses) or sequential (one call per response). */

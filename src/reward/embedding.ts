@@ -33,7 +33,12 @@ export class EmbeddingModelError extends Error {
  * Pools a [batch, tokens, hidden] tensor into one vector per row: the first token ('cls') or the
  * mean over positions whose mask is 1 ('mean'); padding never contributes.
  */
-export function poolHidden(hidden: Float32Array, dims: readonly number[], mask: readonly (readonly number[])[], pooling: Pooling): Float32Array[] {
+export function poolHidden(
+  hidden: Float32Array,
+  dims: readonly number[],
+  mask: readonly (readonly number[])[],
+  pooling: Pooling,
+): Float32Array[] {
   const [batch, tokens, width] = dims;
   const out: Float32Array[] = [];
   for (let b = 0; b < batch; b++) {
@@ -110,19 +115,32 @@ export class OnnxEmbedder {
     try {
       tokenizer = new Tokenizer(json, {});
     } catch (e) {
-      throw new EmbeddingModelError(`embedding tokenizer ${options.tokenizer}: @huggingface/tokenizers cannot load it (${(e as Error).message})`);
+      throw new EmbeddingModelError(
+        `embedding tokenizer ${options.tokenizer}: @huggingface/tokenizers cannot load it (${(e as Error).message})`,
+      );
     }
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(options.model, { intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 });
+      session = await ort.InferenceSession.create(options.model, {
+        intraOpNumThreads: options.threads ?? 1,
+        interOpNumThreads: 1,
+      });
     } catch (e) {
-      throw new EmbeddingModelError(`embedding model ${options.model}: onnxruntime cannot load it (${(e as Error).message})`);
+      throw new EmbeddingModelError(
+        `embedding model ${options.model}: onnxruntime cannot load it (${(e as Error).message})`,
+      );
     }
     if (!session.inputNames.includes('input_ids'))
-      throw new EmbeddingModelError(`embedding model ${options.model}: expected an 'input_ids' input, found ${session.inputNames.join(', ')}`);
-    const wanted = options.output ?? (session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : session.outputNames[0]);
+      throw new EmbeddingModelError(
+        `embedding model ${options.model}: expected an 'input_ids' input, found ${session.inputNames.join(', ')}`,
+      );
+    const wanted =
+      options.output ??
+      (session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : session.outputNames[0]);
     if (!session.outputNames.includes(wanted))
-      throw new EmbeddingModelError(`embedding model ${options.model}: no output '${wanted}' (outputs: ${session.outputNames.join(', ')})`);
+      throw new EmbeddingModelError(
+        `embedding model ${options.model}: no output '${wanted}' (outputs: ${session.outputNames.join(', ')})`,
+      );
     return new OnnxEmbedder(options, session, tokenizer, padId(json, tokenizer), wanted);
   }
 
@@ -136,7 +154,8 @@ export class OnnxEmbedder {
   /** One vector per text, in order, computed batchSize texts per run. */
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
-    for (let i = 0; i < texts.length; i += this.options.batchSize) out.push(...(await this.run(texts.slice(i, i + this.options.batchSize))));
+    for (let i = 0; i < texts.length; i += this.options.batchSize)
+      out.push(...(await this.run(texts.slice(i, i + this.options.batchSize))));
     return out;
   }
 
@@ -156,16 +175,25 @@ export class OnnxEmbedder {
     const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, dims) };
     const names = this.session.inputNames;
     if (names.includes('attention_mask')) feeds.attention_mask = new ort.Tensor('int64', mask, dims);
-    if (names.includes('token_type_ids')) feeds.token_type_ids = new ort.Tensor('int64', new BigInt64Array(ids.length), dims);
+    if (names.includes('token_type_ids'))
+      feeds.token_type_ids = new ort.Tensor('int64', new BigInt64Array(ids.length), dims);
     const extra = names.filter((n) => !(n in feeds));
-    if (extra.length) throw new EmbeddingModelError(`embedding model ${this.options.model}: unsupported inputs ${extra.join(', ')}`);
+    if (extra.length)
+      throw new EmbeddingModelError(`embedding model ${this.options.model}: unsupported inputs ${extra.join(', ')}`);
     const result = (await this.session.run(feeds))[this.outputName];
-    if (result.type !== 'float32') throw new EmbeddingModelError(`embedding model ${this.options.model}: output '${this.outputName}' is ${result.type}, expected float32`);
+    if (result.type !== 'float32')
+      throw new EmbeddingModelError(
+        `embedding model ${this.options.model}: output '${this.outputName}' is ${result.type}, expected float32`,
+      );
     const data = result.data as Float32Array;
     let vectors: Float32Array[];
     if (result.dims.length === 3) vectors = poolHidden(data, result.dims, maskRows, this.options.pooling);
-    else if (result.dims.length === 2) vectors = rows.map((_, b) => data.slice(b * result.dims[1], (b + 1) * result.dims[1]));
-    else throw new EmbeddingModelError(`embedding model ${this.options.model}: output '${this.outputName}' has shape [${result.dims.join(', ')}], expected [batch, tokens, hidden] or [batch, hidden]`);
+    else if (result.dims.length === 2)
+      vectors = rows.map((_, b) => data.slice(b * result.dims[1], (b + 1) * result.dims[1]));
+    else
+      throw new EmbeddingModelError(
+        `embedding model ${this.options.model}: output '${this.outputName}' has shape [${result.dims.join(', ')}], expected [batch, tokens, hidden] or [batch, hidden]`,
+      );
     return this.options.normalize ? vectors.map(l2Normalize) : vectors;
   }
 

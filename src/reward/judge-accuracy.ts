@@ -15,15 +15,20 @@ const SYSTEM =
   'different, broader or vaguer answer does not). Reply with exactly one word: YES or NO.';
 
 export function judgeMessages(prediction: string, reference: string, maxChars: number) {
-  const capped = [...prediction].length > maxChars ? `${[...prediction].slice(0, maxChars).join('')} [truncated]` : prediction;
+  const capped =
+    [...prediction].length > maxChars ? `${[...prediction].slice(0, maxChars).join('')} [truncated]` : prediction;
   return [
     { role: 'system' as const, content: SYSTEM },
-    { role: 'user' as const, content: `Reference answer: ${JSON.stringify(reference)}\nPredicted answer: ${JSON.stringify(capped)}\nSame answer? YES or NO.` },
+    {
+      role: 'user' as const,
+      content: `Reference answer: ${JSON.stringify(reference)}\nPredicted answer: ${JSON.stringify(capped)}\nSame answer? YES or NO.`,
+    },
   ];
 }
 
 /** Words that may sit between "ignore" and what is ignored ("ignore all the previous instructions"). */
-const IGNORE_FILLER = '(?:(?:all|any|the|your|my|these|those|every|previous|prior|above|earlier|preceding|system|original)\\s+)*';
+const IGNORE_FILLER =
+  '(?:(?:all|any|the|your|my|these|those|every|previous|prior|above|earlier|preceding|system|original)\\s+)*';
 
 /**
  * Phrases that talk to a grader rather than answer a medical question. An answer containing one is
@@ -35,7 +40,10 @@ const IGNORE_FILLER = '(?:(?:all|any|the|your|my|these|those|every|previous|prio
  */
 const HACK_PATTERNS: RegExp[] = [
   /\b(judge|grader|evaluator|assessor|scorer)s?\b/i,
-  new RegExp(`\\b(ignore|disregard|forget)\\s+${IGNORE_FILLER}(?:instruction|prompt|rule|direction|guideline)s?\\b`, 'i'),
+  new RegExp(
+    `\\b(ignore|disregard|forget)\\s+${IGNORE_FILLER}(?:instruction|prompt|rule|direction|guideline)s?\\b`,
+    'i',
+  ),
   /\b(ignore|disregard|forget)\s+(?:(?:all|the|anything|what\s+was|what\s+is)\s+)*(?:above|before|everything)\b/i,
   /\b(say|answer|respond|reply|output|print|return|write)\s*(?:with|only|just)?\s*[:-]?\s*["'“‘`]?(yes|correct|true)\b/i,
   /\b(system|developer)\s+(prompt|message|instruction)/i,

@@ -9,7 +9,13 @@ import { customFunctionName, type RewardConfig } from './config.js';
 import { EmbedQueue } from './embed-queue.js';
 import { OnnxEmbedder, cosine } from './embedding.js';
 import { judgeHackReason } from './judge-accuracy.js';
-import { comparable, extractAnswer, invalidAnswerReason, parseGroundTruth, untaggedGroundTruthReason } from './normalize.js';
+import {
+  comparable,
+  extractAnswer,
+  invalidAnswerReason,
+  parseGroundTruth,
+  untaggedGroundTruthReason,
+} from './normalize.js';
 import { formatScore, modalityScore, type FormatTags } from './rules.js';
 import { trigramCosine } from './similarity.js';
 
@@ -90,7 +96,8 @@ export class LocalScorer {
       } catch (e) {
         throw new CustomRewardError(`custom reward '${c.spec}' threw: ${(e as Error).message}`);
       }
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new CustomRewardError(`custom reward '${c.spec}' returned ${String(v)}, expected a finite number`);
+      if (typeof v !== 'number' || !Number.isFinite(v))
+        throw new CustomRewardError(`custom reward '${c.spec}' returned ${String(v)}, expected a finite number`);
       custom[c.name] = v;
     }
     return {
@@ -121,7 +128,11 @@ export class LocalScorer {
 }
 
 /** Imports "path/to/module.ts:name" (path relative to baseDir); errors start with `label` and the spec. */
-export async function loadFunction(spec: string, baseDir: string, label = 'custom reward'): Promise<{ spec: string; name: string; fn: CustomRewardFn }> {
+export async function loadFunction(
+  spec: string,
+  baseDir: string,
+  label = 'custom reward',
+): Promise<{ spec: string; name: string; fn: CustomRewardFn }> {
   const name = customFunctionName(spec);
   const file = spec.slice(0, spec.length - name.length - 1);
   let mod: Record<string, unknown>;
@@ -130,6 +141,7 @@ export async function loadFunction(spec: string, baseDir: string, label = 'custo
   } catch (e) {
     throw new CustomRewardError(`${label} '${spec}': cannot load ${resolve(baseDir, file)} (${(e as Error).message})`);
   }
-  if (typeof mod[name] !== 'function') throw new CustomRewardError(`${label} '${spec}': ${file} exports no function '${name}'`);
+  if (typeof mod[name] !== 'function')
+    throw new CustomRewardError(`${label} '${spec}': ${file} exports no function '${name}'`);
   return { spec, name, fn: mod[name] as CustomRewardFn };
 }

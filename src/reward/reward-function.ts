@@ -28,9 +28,12 @@ const KEY = 'worker.reward.reward_function';
 function checkScore(v: unknown, spec: string, which: string): RewardFunctionScore {
   const score = typeof v === 'number' ? { overall: v } : v;
   if (typeof score !== 'object' || score === null || Array.isArray(score))
-    throw new CustomRewardError(`${KEY} '${spec}' returned ${JSON.stringify(v)} for ${which}, expected {overall, ...} or a number`);
+    throw new CustomRewardError(
+      `${KEY} '${spec}' returned ${JSON.stringify(v)} for ${which}, expected {overall, ...} or a number`,
+    );
   for (const [k, x] of Object.entries(score))
-    if (typeof x !== 'number' || !Number.isFinite(x)) throw new CustomRewardError(`${KEY} '${spec}': '${k}' of ${which} is ${String(x)}, expected a finite number`);
+    if (typeof x !== 'number' || !Number.isFinite(x))
+      throw new CustomRewardError(`${KEY} '${spec}': '${k}' of ${which} is ${String(x)}, expected a finite number`);
   if (!('overall' in score)) throw new CustomRewardError(`${KEY} '${spec}': the score of ${which} has no 'overall'`);
   return score as RewardFunctionScore;
 }
@@ -58,10 +61,13 @@ export class RewardFunction {
         throw new CustomRewardError(`${KEY} '${this.spec}' threw: ${(e as Error).message}`);
       }
     };
-    if (this.type === 'sequential') return Promise.all(inputs.map(async (x, i) => checkScore(await call(x), this.spec, `response ${i + 1}`)));
+    if (this.type === 'sequential')
+      return Promise.all(inputs.map(async (x, i) => checkScore(await call(x), this.spec, `response ${i + 1}`)));
     const out = await call(inputs);
     if (!Array.isArray(out) || out.length !== inputs.length)
-      throw new CustomRewardError(`${KEY} '${this.spec}' (reward_type batch) returned ${Array.isArray(out) ? `${out.length} scores` : typeof out} for ${inputs.length} responses; expected one score per response`);
+      throw new CustomRewardError(
+        `${KEY} '${this.spec}' (reward_type batch) returned ${Array.isArray(out) ? `${out.length} scores` : typeof out} for ${inputs.length} responses; expected one score per response`,
+      );
     return out.map((v, i) => checkScore(v, this.spec, `response ${i + 1}`));
   }
 }

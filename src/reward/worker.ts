@@ -7,7 +7,10 @@ import { LocalScorer, type LocalScore } from './local-score.js';
 import { RewardFunction, type RewardFunctionInput, type RewardFunctionScore } from './reward-function.js';
 
 /** A response to score, a group for reward_function, or `init`: load everything now so configuration errors surface at start-up. */
-export type RewardTask = { response: string; groundTruth: string } | { rewardFunction: RewardFunctionInput[] } | { init: true };
+export type RewardTask =
+  | { response: string; groundTruth: string }
+  | { rewardFunction: RewardFunctionInput[] }
+  | { init: true };
 
 export interface RewardWorkerData {
   /** The reward config as parsed on the main thread (plain data). */

@@ -49,7 +49,13 @@ export function grpoAdvantages(input: GroupedScores, o: { normByStd?: boolean; e
     if (s === 0) zeroStd++;
     for (const i of idx) advantages[i] = normByStd ? (scores[i] - m) / (s + eps) : scores[i] - m;
   }
-  return { advantages, metrics: advantageMetrics(advantages, { 'grpo/singleton_groups': singletons, 'grpo/zero_std_group_ratio': byGroup.size ? zeroStd / byGroup.size : 0 }) };
+  return {
+    advantages,
+    metrics: advantageMetrics(advantages, {
+      'grpo/singleton_groups': singletons,
+      'grpo/zero_std_group_ratio': byGroup.size ? zeroStd / byGroup.size : 0,
+    }),
+  };
 }
 
 /**
@@ -66,7 +72,13 @@ export function grpoPassKAdvantages(input: GroupedScores, o: { eps?: number } = 
     if (idx.length < 2) continue;
     const ranked = [...idx].sort((a, b) => scores[b] - scores[a] || a - b);
     const [best, second] = ranked;
-    advantages[best] = (scores[best] - scores[second]) / (std(idx.map((i) => scores[i]), true) + eps);
+    advantages[best] =
+      (scores[best] - scores[second]) /
+      (std(
+        idx.map((i) => scores[i]),
+        true,
+      ) +
+        eps);
   }
   return { advantages, metrics: advantageMetrics(advantages) };
 }
@@ -108,7 +120,10 @@ export interface TokenAdvantages {
  * then whitened over all tokens of the batch: (G - mean) / sqrt(var + 1e-8), var unbiased, as
  * veRL's masked_whiten. No group baseline, so it works with n = 1.
  */
-export function reinforcePlusPlusAdvantages(tokenRewards: readonly Float32Array[], o: { gamma?: number } = {}): TokenAdvantages {
+export function reinforcePlusPlusAdvantages(
+  tokenRewards: readonly Float32Array[],
+  o: { gamma?: number } = {},
+): TokenAdvantages {
   const gamma = o.gamma ?? 1;
   const returns = tokenRewards.map((r) => {
     const g = new Float32Array(r.length);
@@ -124,7 +139,14 @@ export function reinforcePlusPlusAdvantages(tokenRewards: readonly Float32Array[
   const s = all.length > 1 ? std(all, true) : 0;
   const scale = 1 / Math.sqrt(s * s + 1e-8);
   const advantages = returns.map((g) => g.map((x) => (x - m) * scale));
-  return { advantages, returns, metrics: advantageMetrics(advantages.flatMap((a) => Array.from(a)), { 'returns/mean': m }) };
+  return {
+    advantages,
+    returns,
+    metrics: advantageMetrics(
+      advantages.flatMap((a) => Array.from(a)),
+      { 'returns/mean': m },
+    ),
+  };
 }
 
 /**
@@ -184,11 +206,16 @@ export function computeAdvantages(
       out = rlooAdvantages(grouped);
       break;
     case 'remax':
-      if (!input.greedyBaselines) throw new Error("computeAdvantages: adv_estimator 'remax' needs greedyBaselines (the greedy response's reward per response)");
+      if (!input.greedyBaselines)
+        throw new Error(
+          "computeAdvantages: adv_estimator 'remax' needs greedyBaselines (the greedy response's reward per response)",
+        );
       out = remaxAdvantages(scores, input.greedyBaselines);
       break;
     default:
-      throw new Error(`computeAdvantages: unknown adv_estimator '${estimator as string}' (allowed: ${ADVANTAGE_ESTIMATORS.join(', ')})`);
+      throw new Error(
+        `computeAdvantages: unknown adv_estimator '${estimator as string}' (allowed: ${ADVANTAGE_ESTIMATORS.join(', ')})`,
+      );
   }
   return { advantages: perTokenAdvantages(out.advantages, lengths), metrics: out.metrics };
 }

@@ -4,14 +4,16 @@
 import { groupIndices } from './groups.js';
 
 function checkSize(fn: string, size: number): void {
-  if (!Number.isInteger(size) || size < 1) throw new RangeError(`${fn}: batch size must be a positive integer, got ${size}`);
+  if (!Number.isInteger(size) || size < 1)
+    throw new RangeError(`${fn}: batch size must be a positive integer, got ${size}`);
 }
 
 /** Consecutive chunks of `size` indices out of 0..n-1; the last chunk holds the remainder. */
 export function splitIntoBatches(n: number, size: number): number[][] {
   checkSize('splitIntoBatches', size);
   const out: number[][] = [];
-  for (let start = 0; start < n; start += size) out.push(Array.from({ length: Math.min(size, n - start) }, (_, k) => start + k));
+  for (let start = 0; start < n; start += size)
+    out.push(Array.from({ length: Math.min(size, n - start) }, (_, k) => start + k));
   return out;
 }
 
@@ -25,7 +27,10 @@ export function splitKeepingGroups(groups: readonly (number | string)[], size: n
   const out: number[][] = [];
   let current: number[] = [];
   for (const [g, idx] of groupIndices(groups)) {
-    if (idx.length > size) throw new RangeError(`splitKeepingGroups: group ${String(g)} has ${idx.length} responses, more than the batch size ${size}`);
+    if (idx.length > size)
+      throw new RangeError(
+        `splitKeepingGroups: group ${String(g)} has ${idx.length} responses, more than the batch size ${size}`,
+      );
     if (current.length + idx.length > size) {
       out.push(current);
       current = [];

@@ -37,6 +37,13 @@ export function summary(xs: readonly number[]): { mean: number; min: number; max
 }
 
 /** Throws when two arrays that describe the same samples differ in length (a caller's bug, named). */
-export function checkSameLength(what: string, a: { length: number }, b: { length: number }, aName: string, bName: string): void {
-  if (a.length !== b.length) throw new RangeError(`${what}: ${aName} has ${a.length} entries but ${bName} has ${b.length}`);
+export function checkSameLength(
+  what: string,
+  a: { length: number },
+  b: { length: number },
+  aName: string,
+  bName: string,
+): void {
+  if (a.length !== b.length)
+    throw new RangeError(`${what}: ${aName} has ${a.length} entries but ${bName} has ${b.length}`);
 }

@@ -14,13 +14,21 @@ export interface KlPenaltyResult {
 }
 
 /** r'_t = r_t - coef·kl_t per response token. */
-export function applyKlPenalty(tokenScores: readonly Float32Array[], tokenKl: readonly Float32Array[], coef: number): KlPenaltyResult {
-  if (tokenScores.length !== tokenKl.length) throw new RangeError(`applyKlPenalty: tokenScores has ${tokenScores.length} responses but tokenKl has ${tokenKl.length}`);
+export function applyKlPenalty(
+  tokenScores: readonly Float32Array[],
+  tokenKl: readonly Float32Array[],
+  coef: number,
+): KlPenaltyResult {
+  if (tokenScores.length !== tokenKl.length)
+    throw new RangeError(
+      `applyKlPenalty: tokenScores has ${tokenScores.length} responses but tokenKl has ${tokenKl.length}`,
+    );
   let klSum = 0;
   let counted = 0;
   const tokenRewards = tokenScores.map((s, i) => {
     const kl = tokenKl[i];
-    if (kl.length !== s.length) throw new RangeError(`applyKlPenalty: response ${i} has ${s.length} token scores but ${kl.length} KL values`);
+    if (kl.length !== s.length)
+      throw new RangeError(`applyKlPenalty: response ${i} has ${s.length} token scores but ${kl.length} KL values`);
     if (s.length > 0) {
       klSum += kl.reduce((a, x) => a + x, 0) / s.length;
       counted++;
@@ -81,5 +89,7 @@ export function createKlController(
   resume?: KlControllerState,
 ): KlController {
   const coef = resume?.coef ?? o.kl_coef;
-  return o.kl_type === 'fixed' ? new FixedKlController(coef) : new AdaptiveKlController(coef, o.kl_target, o.kl_horizon);
+  return o.kl_type === 'fixed'
+    ? new FixedKlController(coef)
+    : new AdaptiveKlController(coef, o.kl_target, o.kl_horizon);
 }

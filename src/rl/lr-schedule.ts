@@ -27,7 +27,8 @@ export function warmupStepsOf(o: LrScheduleOptions): number {
  * at the floor past totalSteps.
  */
 export function learningRateAt(step: number, o: LrScheduleOptions): number {
-  if (!Number.isInteger(step) || step < 0) throw new RangeError(`learningRateAt: step must be a non-negative integer, got ${step}`);
+  if (!Number.isInteger(step) || step < 0)
+    throw new RangeError(`learningRateAt: step must be a non-negative integer, got ${step}`);
   const warmup = warmupStepsOf(o);
   if (step < warmup) return (o.lr * (step + 1)) / warmup;
   if (o.type === 'constant') return o.lr;

@@ -16,17 +16,34 @@ export interface GroupFilterResult<G extends number | string> {
   kept: G[];
   droppedLow: G[];
   droppedHigh: G[];
-  metrics: { 'filter/groups': number; 'filter/kept_ratio': number; 'filter/dropped_low': number; 'filter/dropped_high': number };
+  metrics: {
+    'filter/groups': number;
+    'filter/kept_ratio': number;
+    'filter/dropped_low': number;
+    'filter/dropped_high': number;
+  };
 }
 
 /** Keeps the groups whose mean score lies strictly inside (low, high). */
-export function filterGroupsByMeanScore<G extends number | string>(scores: readonly number[], groups: readonly G[], low: number, high: number): GroupFilterResult<G> {
-  if (scores.length !== groups.length) throw new RangeError(`filterGroupsByMeanScore: scores has ${scores.length} entries but groups has ${groups.length}`);
+export function filterGroupsByMeanScore<G extends number | string>(
+  scores: readonly number[],
+  groups: readonly G[],
+  low: number,
+  high: number,
+): GroupFilterResult<G> {
+  if (scores.length !== groups.length)
+    throw new RangeError(
+      `filterGroupsByMeanScore: scores has ${scores.length} entries but groups has ${groups.length}`,
+    );
   const kept: G[] = [];
   const droppedLow: G[] = [];
   const droppedHigh: G[] = [];
   for (const [g, idx] of groupIndices(groups)) {
-    const band = meanScoreBand(idx.map((i) => scores[i]), low, high);
+    const band = meanScoreBand(
+      idx.map((i) => scores[i]),
+      low,
+      high,
+    );
     (band === 'low' ? droppedLow : band === 'high' ? droppedHigh : kept).push(g as G);
   }
   const total = kept.length + droppedLow.length + droppedHigh.length;
@@ -34,7 +51,12 @@ export function filterGroupsByMeanScore<G extends number | string>(scores: reado
     kept,
     droppedLow,
     droppedHigh,
-    metrics: { 'filter/groups': total, 'filter/kept_ratio': total ? kept.length / total : 0, 'filter/dropped_low': droppedLow.length, 'filter/dropped_high': droppedHigh.length },
+    metrics: {
+      'filter/groups': total,
+      'filter/kept_ratio': total ? kept.length / total : 0,
+      'filter/dropped_low': droppedLow.length,
+      'filter/dropped_high': droppedHigh.length,
+    },
   };
 }
 
@@ -70,7 +92,8 @@ export interface FilledBatch<T> {
  */
 export async function fillFilteredBatch<T>(o: FillBatchOptions<T>): Promise<FilledBatch<T>> {
   if (!(o.target > 0)) throw new RangeError(`fillFilteredBatch: target must be positive, got ${o.target}`);
-  if (Number.isNaN(o.maxRounds)) throw new RangeError('fillFilteredBatch: maxRounds is NaN (Infinity or <= 0 means no limit)');
+  if (Number.isNaN(o.maxRounds))
+    throw new RangeError('fillFilteredBatch: maxRounds is NaN (Infinity or <= 0 means no limit)');
   const limit = o.maxRounds > 0 ? o.maxRounds : Infinity;
   const groups: T[] = [];
   let sampled = 0;
@@ -81,5 +104,11 @@ export async function fillFilteredBatch<T>(o: FillBatchOptions<T>): Promise<Fill
     sampled += round.length;
     groups.push(...round.filter((g) => o.keep(g)));
   }
-  return { groups: groups.slice(0, o.target), kept: groups.length, rounds, sampledGroups: sampled, exhausted: groups.length < o.target };
+  return {
+    groups: groups.slice(0, o.target),
+    kept: groups.length,
+    rounds,
+    sampledGroups: sampled,
+    exhausted: groups.length < o.target,
+  };
 }

@@ -14,7 +14,9 @@ export interface OverlongOptions {
 /** The penalty (<= 0) to add to the reward of a response of `length` tokens. */
 export function overlongPenalty(length: number, o: OverlongOptions): number {
   if (!(o.bufferLength > 0) || o.bufferLength > o.maxResponseLength) {
-    throw new RangeError(`overlongPenalty: bufferLength must be in (0, maxResponseLength = ${o.maxResponseLength}], got ${o.bufferLength}`);
+    throw new RangeError(
+      `overlongPenalty: bufferLength must be in (0, maxResponseLength = ${o.maxResponseLength}], got ${o.bufferLength}`,
+    );
   }
   const exceed = length - (o.maxResponseLength - o.bufferLength);
   return Math.min(0, (-exceed / o.bufferLength) * o.penaltyFactor);
@@ -25,8 +27,15 @@ export function shapeOverlongRewards(
   scores: readonly number[],
   responseLengths: readonly number[],
   o: OverlongOptions,
-): { scores: number[]; penalties: number[]; metrics: { 'overlong/penalized_ratio': number; 'overlong/penalty_mean': number } } {
-  if (scores.length !== responseLengths.length) throw new RangeError(`shapeOverlongRewards: scores has ${scores.length} entries but responseLengths has ${responseLengths.length}`);
+): {
+  scores: number[];
+  penalties: number[];
+  metrics: { 'overlong/penalized_ratio': number; 'overlong/penalty_mean': number };
+} {
+  if (scores.length !== responseLengths.length)
+    throw new RangeError(
+      `shapeOverlongRewards: scores has ${scores.length} entries but responseLengths has ${responseLengths.length}`,
+    );
   const penalties = responseLengths.map((len) => overlongPenalty(len, o));
   const n = penalties.length;
   return {

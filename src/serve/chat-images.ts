@@ -36,7 +36,10 @@ export interface ServeImages {
 
 /** A request's fault in one image part: `param` is messages.i.content.j. */
 export class ChatImageError extends Error {
-  constructor(readonly param: string, message: string) {
+  constructor(
+    readonly param: string,
+    message: string,
+  ) {
     super(`${param}: ${message}`);
   }
 }

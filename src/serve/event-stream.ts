@@ -19,7 +19,11 @@ export class EventStream {
 
   private start(): void {
     if (this.res.headersSent) return;
-    this.res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    this.res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
     for (const body of this.opening) this.res.write(`data: ${JSON.stringify(body)}\n\n`);
   }
 

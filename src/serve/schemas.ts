@@ -3,7 +3,10 @@
 import { z } from 'zod';
 
 const stopString = z.string().min(1, 'stop strings must not be empty');
-const stop = z.union([stopString, z.array(stopString).max(16)]).optional().nullable();
+const stop = z
+  .union([stopString, z.array(stopString).max(16)])
+  .optional()
+  .nullable();
 
 const sampling = {
   model: z.string(),
@@ -16,7 +19,13 @@ const sampling = {
   n: z.number().int().min(1).max(64).optional().nullable(),
   stop,
   // The engine's sampler seeds take non-negative integers up to 2^53.
-  seed: z.number().int().min(0).max(2 ** 53).optional().nullable(),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 53)
+    .optional()
+    .nullable(),
   stream: z.boolean().optional().nullable(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).optional().nullable(),
   user: z.string().optional(),
@@ -28,16 +37,16 @@ const contentPart = z.union([
 ]);
 
 // 'developer' is OpenAI's newer name for system instructions; chat templates know only 'system'.
-const messageRole = z.enum(['system', 'developer', 'user', 'assistant', 'tool']).transform((role) => (role === 'developer' ? 'system' : role));
+const messageRole = z
+  .enum(['system', 'developer', 'user', 'assistant', 'tool'])
+  .transform((role) => (role === 'developer' ? 'system' : role));
 
 // Token ids are checked against the vocabulary by the engine (a 400 naming the bad id).
 const tokenIds = z.array(z.number().int()).min(1);
 
 export const chatRequestSchema = z.object({
   ...sampling,
-  messages: z
-    .array(z.object({ role: messageRole, content: z.union([z.string(), z.array(contentPart)]) }))
-    .min(1),
+  messages: z.array(z.object({ role: messageRole, content: z.union([z.string(), z.array(contentPart)]) })).min(1),
   max_completion_tokens: z.number().int().positive().optional().nullable(),
   logprobs: z.boolean().optional().nullable(),
   top_logprobs: z.number().int().min(0).max(20).optional().nullable(),
@@ -46,7 +55,14 @@ export const chatRequestSchema = z.object({
 
 export const completionRequestSchema = z.object({
   ...sampling,
-  prompt: z.union([z.string(), tokenIds, z.array(z.union([z.string(), tokenIds])).min(1).max(64)]),
+  prompt: z.union([
+    z.string(),
+    tokenIds,
+    z
+      .array(z.union([z.string(), tokenIds]))
+      .min(1)
+      .max(64),
+  ]),
   logprobs: z.number().int().min(0).max(20).optional().nullable(),
 });
 

@@ -10,7 +10,12 @@ import { chatRequestParts, imageParts } from '../model/vision/chat-images.js';
 import type { ProcessedImage } from '../model/vision/image-processor.js';
 import { TokenizerError } from '../tokenizer/error.js';
 import type {
-  GeneratedSample, GenerationEngine, GenerationRequest, GenerationResult, SamplingParams, TokenEvent,
+  GeneratedSample,
+  GenerationEngine,
+  GenerationRequest,
+  GenerationResult,
+  SamplingParams,
+  TokenEvent,
 } from '../generate/types.js';
 import type { ChatMessage, TextTokenizer } from '../tokenizer/types.js';
 import { ChatImageError, chatImages, type ServeImages } from './chat-images.js';
@@ -94,7 +99,12 @@ function completionLogprobs(tokenizer: TextTokenizer, tokenIds: number[], logpro
     offset += tok.length;
     return offset - tok.length;
   });
-  return { tokens, token_logprobs: logprobs, top_logprobs: top > 0 ? tokens.map((tok, j) => ({ [tok]: logprobs[j] })) : null, text_offset: textOffset };
+  return {
+    tokens,
+    token_logprobs: logprobs,
+    top_logprobs: top > 0 ? tokens.map((tok, j) => ({ [tok]: logprobs[j] })) : null,
+    text_offset: textOffset,
+  };
 }
 
 const usageOf = (promptTokens: number, samples: GeneratedSample[]) => {
@@ -112,14 +122,32 @@ const usageOfAll = (results: GenerationResult[]) =>
 function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) return reject(new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit}`, 'invalid_request_error', null, 'body_too_large'));
+    if (declared > limit)
+      return reject(
+        new HttpError(
+          413,
+          `request body of ${declared} bytes exceeds the limit of ${limit}`,
+          'invalid_request_error',
+          null,
+          'body_too_large',
+        ),
+      );
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
       // Past the limit the rest is read and dropped (not buffered): destroying the socket here would
       // lose the 413 answer, which goes out with `connection: close`.
-      if (size > limit) reject(new HttpError(413, `request body exceeds the limit of ${limit} bytes`, 'invalid_request_error', null, 'body_too_large'));
+      if (size > limit)
+        reject(
+          new HttpError(
+            413,
+            `request body exceeds the limit of ${limit} bytes`,
+            'invalid_request_error',
+            null,
+            'body_too_large',
+          ),
+        );
       else chunks.push(c);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
@@ -162,7 +190,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     }
     if (!budget.tryReserve(cost)) {
       const message = `the server is busy (${budget.queued} of ${budget.limit} sample-tokens queued); retry after ${RETRY_AFTER_SECONDS} s`;
-      throw new HttpError(429, message, 'rate_limit_error', null, 'queue_full', { 'retry-after': String(RETRY_AFTER_SECONDS) });
+      throw new HttpError(429, message, 'rate_limit_error', null, 'queue_full', {
+        'retry-after': String(RETRY_AFTER_SECONDS),
+      });
     }
     try {
       return await work();
@@ -184,7 +214,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   });
 
   const checkModel = (model: string) => {
-    if (model !== o.modelName) throw new HttpError(404, `model '${model}' does not exist; this server serves '${o.modelName}'`, 'invalid_request_error', 'model', 'model_not_found');
+    if (model !== o.modelName)
+      throw new HttpError(
+        404,
+        `model '${model}' does not exist; this server serves '${o.modelName}'`,
+        'invalid_request_error',
+        'model',
+        'model_not_found',
+      );
   };
 
   /**
@@ -201,7 +238,10 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
 
   /** Runs one generation; streams through `emit` when given. */
   async function generate(
-    prompt: ChatPrompt, params: SamplingParams, signal: AbortSignal, emit?: (e: TokenEvent) => void,
+    prompt: ChatPrompt,
+    params: SamplingParams,
+    signal: AbortSignal,
+    emit?: (e: TokenEvent) => void,
   ): Promise<GenerationResult> {
     try {
       return await o.engine.generate({ ...prompt, params, signal, onToken: emit });
@@ -259,15 +299,24 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     const logprobsOn = r.logprobs === true;
     const top = r.top_logprobs ?? 0;
     if (r.stream) {
-      const roles = Array.from({ length: params.n! }, (_, i) => ({ ...base, choices: [{ index: i, delta: { role: 'assistant', content: '' }, finish_reason: null }] }));
+      const roles = Array.from({ length: params.n! }, (_, i) => ({
+        ...base,
+        choices: [{ index: i, delta: { role: 'assistant', content: '' }, finish_reason: null }],
+      }));
       const stream = new EventStream(res, roles);
       const result = await generate(prompt, params, abortOnDisconnect(res), (e) => {
         if (!e.textDelta && !logprobsOn) return;
         const lp = logprobsOn ? { logprobs: { content: [chatLogprob(o.tokenizer, e.tokenId, e.logprob, top)] } } : {};
-        stream.send({ ...base, choices: [{ index: e.sample, delta: { content: e.textDelta }, finish_reason: null, ...lp }] });
+        stream.send({
+          ...base,
+          choices: [{ index: e.sample, delta: { content: e.textDelta }, finish_reason: null, ...lp }],
+        });
       });
-      result.samples.forEach((s, i) => stream.send({ ...base, choices: [{ index: i, delta: {}, finish_reason: s.finishReason }] }));
-      if (r.stream_options?.include_usage) stream.send({ ...base, choices: [], usage: usageOf(result.promptTokens, result.samples) });
+      result.samples.forEach((s, i) =>
+        stream.send({ ...base, choices: [{ index: i, delta: {}, finish_reason: s.finishReason }] }),
+      );
+      if (r.stream_options?.include_usage)
+        stream.send({ ...base, choices: [], usage: usageOf(result.promptTokens, result.samples) });
       stream.end();
       return;
     }
@@ -281,7 +330,9 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         index: i,
         message: { role: 'assistant', content: s.text },
         finish_reason: s.finishReason,
-        logprobs: logprobsOn ? { content: s.tokenIds.map((tid, j) => chatLogprob(o.tokenizer, tid, s.logprobs[j], top)) } : null,
+        logprobs: logprobsOn
+          ? { content: s.tokenIds.map((tid, j) => chatLogprob(o.tokenizer, tid, s.logprobs[j], top)) }
+          : null,
       })),
       usage: usageOf(result.promptTokens, result.samples),
     });
@@ -303,7 +354,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
     await withinBudget(prompts.length, params, () => completionsAnswer(r, prompts, params, res));
   }
 
-  async function completionsAnswer(r: CompletionRequest, prompts: number[][], params: SamplingParams, res: http.ServerResponse) {
+  async function completionsAnswer(
+    r: CompletionRequest,
+    prompts: number[][],
+    params: SamplingParams,
+    res: http.ServerResponse,
+  ) {
     const id = `cmpl-${randomUUID()}`;
     const created = Math.floor(Date.now() / 1000);
     // Choice p * n + i is sample i of prompt p, streamed or not.
@@ -325,11 +381,20 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       const stream = new EventStream(res);
       const results = await generateAll((p, e) => {
         if (!e.textDelta && r.logprobs == null) return;
-        const logprobs = r.logprobs == null ? null : completionLogprobs(o.tokenizer, [e.tokenId], [e.logprob], r.logprobs);
-        stream.send({ ...base, choices: [{ index: choiceIndex(p, e.sample), text: e.textDelta, finish_reason: null, logprobs }] });
+        const logprobs =
+          r.logprobs == null ? null : completionLogprobs(o.tokenizer, [e.tokenId], [e.logprob], r.logprobs);
+        stream.send({
+          ...base,
+          choices: [{ index: choiceIndex(p, e.sample), text: e.textDelta, finish_reason: null, logprobs }],
+        });
       });
       results.forEach((result, p) =>
-        result.samples.forEach((s, i) => stream.send({ ...base, choices: [{ index: choiceIndex(p, i), text: '', finish_reason: s.finishReason, logprobs: null }] })),
+        result.samples.forEach((s, i) =>
+          stream.send({
+            ...base,
+            choices: [{ index: choiceIndex(p, i), text: '', finish_reason: s.finishReason, logprobs: null }],
+          }),
+        ),
       );
       if (r.stream_options?.include_usage) stream.send({ ...base, choices: [], usage: usageOfAll(results) });
       stream.end();
@@ -344,7 +409,14 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
         logprobs: r.logprobs == null ? null : completionLogprobs(o.tokenizer, s.tokenIds, s.logprobs, r.logprobs),
       })),
     );
-    sendJson(res, 200, { id, object: 'text_completion', created, model: o.modelName, choices, usage: usageOfAll(results) });
+    sendJson(res, 200, {
+      id,
+      object: 'text_completion',
+      created,
+      model: o.modelName,
+      choices,
+      usage: usageOfAll(results),
+    });
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -355,14 +427,29 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       throw new HttpError(403, message, 'invalid_request_error', null, 'host_not_allowed');
     }
     if (route === '/health') return sendJson(res, closing ? 503 : 200, { status: closing ? 'shutting down' : 'ok' });
-    if (o.apiKey && !apiKeyMatches(req.headers.authorization, o.apiKey)) throw new HttpError(401, 'missing or wrong API key (Authorization: Bearer ...)', 'authentication_error', null, 'invalid_api_key');
+    if (o.apiKey && !apiKeyMatches(req.headers.authorization, o.apiKey))
+      throw new HttpError(
+        401,
+        'missing or wrong API key (Authorization: Bearer ...)',
+        'authentication_error',
+        null,
+        'invalid_api_key',
+      );
     const routes: Record<string, { method: string; run: () => Promise<void> | void }> = {
-      '/v1/models': { method: 'GET', run: () => sendJson(res, 200, { object: 'list', data: [{ id: o.modelName, object: 'model', created: 0, owned_by: 'medix' }] }) },
+      '/v1/models': {
+        method: 'GET',
+        run: () =>
+          sendJson(res, 200, {
+            object: 'list',
+            data: [{ id: o.modelName, object: 'model', created: 0, owned_by: 'medix' }],
+          }),
+      },
       '/v1/chat/completions': { method: 'POST', run: async () => chat(await readBody(req, limit), res) },
       '/v1/completions': { method: 'POST', run: async () => completions(await readBody(req, limit), res) },
     };
     const r = routes[route];
-    if (!r) throw new HttpError(404, `no route ${req.method} ${url.pathname}`, 'invalid_request_error', null, 'not_found');
+    if (!r)
+      throw new HttpError(404, `no route ${req.method} ${url.pathname}`, 'invalid_request_error', null, 'not_found');
     if (req.method !== r.method) throw new HttpError(405, `${url.pathname} takes ${r.method}, not ${req.method}`);
     if (closing) throw new HttpError(503, 'the server is shutting down', 'server_error');
     await r.run();
@@ -373,7 +460,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       if (!(e instanceof HttpError)) console.error(`medix serve: ${req.method} ${req.url}:`, e);
       const err = e instanceof HttpError ? e : new HttpError(500, (e as Error).message, 'server_error');
       if (res.headersSent) {
-        if (!res.writableEnded) res.end(`data: ${JSON.stringify({ error: { message: err.message, type: err.type } })}\n\n`);
+        if (!res.writableEnded)
+          res.end(`data: ${JSON.stringify({ error: { message: err.message, type: err.type } })}\n\n`);
         return;
       }
       if (err.status === 413) res.setHeader('connection', 'close');

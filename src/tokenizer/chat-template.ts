@@ -35,7 +35,9 @@ export function pickChatTemplate(
     const named = value.find((t) => typeof t === 'object' && t !== null && (t as JsonObject).name === 'default');
     if (named && typeof (named as JsonObject).template === 'string')
       return { text: (named as JsonObject).template as string, file: `${configFile} (chat_template "default")` };
-    throw new TokenizerError(`${configFile}: chat_template is a list without a {"name": "default", "template": ...} entry`);
+    throw new TokenizerError(
+      `${configFile}: chat_template is a list without a {"name": "default", "template": ...} entry`,
+    );
   }
   throw new TokenizerError(`${configFile}: chat_template must be a string or a list of named templates`);
 }
@@ -87,10 +89,13 @@ export class ChatTemplate {
     const where = `applyChatTemplate: messages[${index}]`;
     if (typeof message !== 'object' || message === null) throw new TokenizerError(`${where} is not an object`);
     if (!ROLES.has(message.role))
-      throw new TokenizerError(`${where}.role ${JSON.stringify(message.role)} is not one of system, user, assistant, tool`);
+      throw new TokenizerError(
+        `${where}.role ${JSON.stringify(message.role)} is not one of system, user, assistant, tool`,
+      );
     const { content } = message;
     if (typeof content === 'string') return message;
-    if (!Array.isArray(content)) throw new TokenizerError(`${where}.content must be a string or an array of content parts`);
+    if (!Array.isArray(content))
+      throw new TokenizerError(`${where}.content must be a string or an array of content parts`);
     content.forEach((part, j) => checkPart(part, `${where}.content[${j}]`));
     if (this.readsContentParts) return message;
     const image = content.findIndex((p) => p.type !== 'text');

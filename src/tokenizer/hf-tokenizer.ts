@@ -66,7 +66,9 @@ export class HfTokenizer implements TextTokenizer {
 
   applyChatTemplate(messages: ChatMessage[], options?: ChatTemplateOptions): string {
     if (!this.template)
-      throw new TokenizerError(`${this.dir}: no chat template (neither chat_template.jinja nor a chat_template in tokenizer_config.json)`);
+      throw new TokenizerError(
+        `${this.dir}: no chat template (neither chat_template.jinja nor a chat_template in tokenizer_config.json)`,
+      );
     return this.template.render(messages, options);
   }
 

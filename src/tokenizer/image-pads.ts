@@ -36,7 +36,10 @@ export function expandImagePads(ids: readonly number[], padId: number, counts: r
  * expanded: imageTokens[k] is the k-th image part's token count (none: a text chat).
  */
 export function encodeChatPrompt(
-  tokenizer: TextTokenizer, messages: ChatMessage[], options: ChatTemplateOptions, imageTokens: readonly number[] = [],
+  tokenizer: TextTokenizer,
+  messages: ChatMessage[],
+  options: ChatTemplateOptions,
+  imageTokens: readonly number[] = [],
 ): EncodedChat {
   const text = tokenizer.applyChatTemplate(messages, options);
   const ids = tokenizer.encode(text, { addSpecialTokens: false });

@@ -7,9 +7,24 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model, OptimizerState } from '../engine/model.js';
 import type { World } from '../engine/world.js';
-import { SAFETENSORS_METADATA, tensorSources, weightShardName, writeModelMetadata, writeWeightIndex } from '../model/save.js';
+import {
+  SAFETENSORS_METADATA,
+  tensorSources,
+  weightShardName,
+  writeModelMetadata,
+  writeWeightIndex,
+} from '../model/save.js';
 import { bytesOf, writeSafetensors, type TensorSource } from '../model/safetensors-writer.js';
-import { commitCheckpoint, momentNames, saveCheckpoint, startCheckpoint, STATE_FILE, type CheckpointOptions, type ShardManifest, type TrainerState } from './checkpoint.js';
+import {
+  commitCheckpoint,
+  momentNames,
+  saveCheckpoint,
+  startCheckpoint,
+  STATE_FILE,
+  type CheckpointOptions,
+  type ShardManifest,
+  type TrainerState,
+} from './checkpoint.js';
 import { checksumFiles, sha256File, type FileChecksums } from './file-checksums.js';
 
 interface RankReport {
@@ -19,7 +34,8 @@ interface RankReport {
   files: FileChecksums;
 }
 
-const optimizerFileName = (rank: number, size: number) => `optimizer/rank-${String(rank + 1).padStart(5, '0')}-of-${String(size).padStart(5, '0')}.safetensors`;
+const optimizerFileName = (rank: number, size: number) =>
+  `optimizer/rank-${String(rank + 1).padStart(5, '0')}-of-${String(size).padStart(5, '0')}.safetensors`;
 
 function startShardedCheckpoint(runDir: string, step: number): string {
   const tmp = startCheckpoint(runDir, step);
@@ -55,9 +71,18 @@ function writeOwnShard(tmp: string, model: Model, opt: OptimizerState, world: Wo
  * with its own model, at the same step); a world of one process writes the single-process layout.
  * Resolves on every rank once the checkpoint is in place.
  */
-export async function saveCheckpointAcross(world: World, runDir: string, model: Model, state: TrainerState, options: CheckpointOptions = {}): Promise<string> {
+export async function saveCheckpointAcross(
+  world: World,
+  runDir: string,
+  model: Model,
+  state: TrainerState,
+  options: CheckpointOptions = {},
+): Promise<string> {
   if (world.size === 1) return saveCheckpoint(runDir, model, state, options);
-  if (model.optimizerShard().size !== world.size) throw new Error(`saveCheckpointAcross: the model is not data parallel over the ${world.size} ranks (call model.setDataParallel() first)`);
+  if (model.optimizerShard().size !== world.size)
+    throw new Error(
+      `saveCheckpointAcross: the model is not data parallel over the ${world.size} ranks (call model.setDataParallel() first)`,
+    );
   // One temporary directory for all ranks, made and named by the root.
   const tmp = await world.broadcastJson(world.isRoot ? startShardedCheckpoint(runDir, state.step) : undefined);
   const opt = model.getOptimizerState();
@@ -65,15 +90,37 @@ export async function saveCheckpointAcross(world: World, runDir: string, model: 
   let final = '';
   if (world.isRoot) {
     const modelDir = join(tmp, 'model');
-    writeModelMetadata(model, modelDir, { dtype: 'f32', config: options.modelConfig, generationConfig: options.generationConfig, tokenizerDir: options.tokenizerDir });
+    writeModelMetadata(model, modelDir, {
+      dtype: 'f32',
+      config: options.modelConfig,
+      generationConfig: options.generationConfig,
+      tokenizerDir: options.tokenizerDir,
+    });
     const byName = new Map(model.parameters().map((p) => [p.name, p]));
     writeWeightIndex(
       modelDir,
-      reports.filter((r) => r.parameters.length > 0).map((r) => ({ file: weightShardName(r.rank, world.size), tensors: tensorSources(model, 'f32', r.parameters.map((n) => byName.get(n)!)) })),
+      reports
+        .filter((r) => r.parameters.length > 0)
+        .map((r) => ({
+          file: weightShardName(r.rank, world.size),
+          tensors: tensorSources(
+            model,
+            'f32',
+            r.parameters.map((n) => byName.get(n)!),
+          ),
+        })),
     );
     const files = checksumFiles(tmp, STATE_FILE, Object.assign({}, ...reports.map((r) => r.files)));
-    const shards: ShardManifest = { worldSize: world.size, ranks: reports.map((r) => ({ rank: r.rank, parameters: r.parameters, files: Object.keys(r.files) })) };
-    final = commitCheckpoint(runDir, tmp, { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files, shards }, options.keep ?? 0);
+    const shards: ShardManifest = {
+      worldSize: world.size,
+      ranks: reports.map((r) => ({ rank: r.rank, parameters: r.parameters, files: Object.keys(r.files) })),
+    };
+    final = commitCheckpoint(
+      runDir,
+      tmp,
+      { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files, shards },
+      options.keep ?? 0,
+    );
   }
   return world.broadcastJson(final);
 }

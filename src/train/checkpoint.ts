@@ -71,16 +71,31 @@ export interface CheckpointOptions {
   tokenizerDir?: string;
 }
 
-export function saveCheckpoint(runDir: string, model: Model, state: TrainerState, options: CheckpointOptions = {}): string {
+export function saveCheckpoint(
+  runDir: string,
+  model: Model,
+  state: TrainerState,
+  options: CheckpointOptions = {},
+): string {
   const tmp = startCheckpoint(runDir, state.step);
-  saveModel(model, join(tmp, 'model'), { dtype: 'f32', config: options.modelConfig, generationConfig: options.generationConfig, tokenizerDir: options.tokenizerDir });
+  saveModel(model, join(tmp, 'model'), {
+    dtype: 'f32',
+    config: options.modelConfig,
+    generationConfig: options.generationConfig,
+    tokenizerDir: options.tokenizerDir,
+  });
   const opt = model.getOptimizerState();
   writeSafetensors(join(tmp, FLAT_OPTIMIZER_FILE), [
     { name: 'exp_avg', dtype: 'F32', shape: [opt.m.length], bytes: () => bytesOf(opt.m) },
     { name: 'exp_avg_sq', dtype: 'F32', shape: [opt.v.length], bytes: () => bytesOf(opt.v) },
   ]);
   const files = checksumFiles(tmp, STATE_FILE);
-  return commitCheckpoint(runDir, tmp, { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files }, options.keep ?? 0);
+  return commitCheckpoint(
+    runDir,
+    tmp,
+    { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files },
+    options.keep ?? 0,
+  );
 }
 
 /** A fresh temporary directory for the checkpoint of `step`, renamed into place by commitCheckpoint. */
@@ -104,7 +119,8 @@ export function commitCheckpoint(runDir: string, tmp: string, state: StateFile, 
   if (existsSync(final)) rmSync(final, { recursive: true });
   renameSync(tmp, final);
   fsyncDir(root);
-  if (keep > 0) for (const old of listCheckpoints(runDir).slice(keep)) rmSync(old.dir, { recursive: true, force: true });
+  if (keep > 0)
+    for (const old of listCheckpoints(runDir).slice(keep)) rmSync(old.dir, { recursive: true, force: true });
   return final;
 }
 
@@ -128,7 +144,11 @@ export function readStateFile(dir: string): StateFile {
   } catch (e) {
     throw new CheckpointCorruptError(`${statePath}: unreadable (${(e as Error).message})`);
   }
-  if (state.format !== 'medix-checkpoint-1' || typeof state.files !== 'object' || typeof state.trainer?.step !== 'number')
+  if (
+    state.format !== 'medix-checkpoint-1' ||
+    typeof state.files !== 'object' ||
+    typeof state.trainer?.step !== 'number'
+  )
     throw new CheckpointCorruptError(`${statePath}: not a medix checkpoint state file`);
   return state;
 }
@@ -137,13 +157,18 @@ export function readStateFile(dir: string): StateFile {
 export function verifyCheckpoint(dir: string): StateFile {
   const state = readStateFile(dir);
   const writer = new Map(state.shards?.ranks.flatMap((r) => r.files.map((f) => [f, r.rank] as const)) ?? []);
-  const fault = checksumFault(dir, state.files, STATE_FILE, (f) => (writer.has(f) ? `${f} (written by rank ${writer.get(f)} of ${state.shards!.worldSize})` : f));
+  const fault = checksumFault(dir, state.files, STATE_FILE, (f) =>
+    writer.has(f) ? `${f} (written by rank ${writer.get(f)} of ${state.shards!.worldSize})` : f,
+  );
   if (fault) throw new CheckpointCorruptError(fault);
   return state;
 }
 
 /** The newest checkpoint that verifies; damaged newer ones are reported through `warn` and skipped. */
-export function latestValidCheckpoint(runDir: string, warn: (msg: string) => void = console.warn): { dir: string; trainer: TrainerState } | null {
+export function latestValidCheckpoint(
+  runDir: string,
+  warn: (msg: string) => void = console.warn,
+): { dir: string; trainer: TrainerState } | null {
   for (const c of listCheckpoints(runDir)) {
     try {
       return { dir: c.dir, trainer: verifyCheckpoint(c.dir).trainer };
@@ -162,7 +187,10 @@ export interface LoadCheckpointOptions {
 }
 
 /** Loads the model weights and optimizer state of a checkpoint of either layout. */
-export async function loadCheckpoint(dir: string, o: LoadCheckpointOptions = {}): Promise<{ model: Model; trainer: TrainerState }> {
+export async function loadCheckpoint(
+  dir: string,
+  o: LoadCheckpointOptions = {},
+): Promise<{ model: Model; trainer: TrainerState }> {
   const state = o.verify === false ? readStateFile(dir) : verifyCheckpoint(dir);
   const model = await loadModel(join(dir, 'model'));
   if (o.dataParallel) model.setDataParallel();
@@ -182,7 +210,8 @@ function readMoments(dir: string, state: StateFile, model: Model): { m: Float32A
   };
   const read = (f: string, tensor: string, length: number) => {
     const x = open(f).readFloat32(tensor);
-    if (x.length !== length) throw new CheckpointCorruptError(`${join(dir, f)}: ${tensor} has ${x.length} values, the model needs ${length}`);
+    if (x.length !== length)
+      throw new CheckpointCorruptError(`${join(dir, f)}: ${tensor} has ${x.length} values, the model needs ${length}`);
     return x;
   };
   try {
@@ -196,11 +225,18 @@ function readMoments(dir: string, state: StateFile, model: Model): { m: Float32A
         v.set(read(FLAT_OPTIMIZER_FILE, 'exp_avg_sq', total).subarray(first, first + shard.numel));
       }
     } else {
-      const optimizerFile = new Map(state.shards.ranks.flatMap((r) => r.parameters.map((p) => [p, r.files.find((f) => f.startsWith('optimizer/'))!] as const)));
+      const optimizerFile = new Map(
+        state.shards.ranks.flatMap((r) =>
+          r.parameters.map((p) => [p, r.files.find((f) => f.startsWith('optimizer/'))!] as const),
+        ),
+      );
       let at = 0;
       for (const p of shard.parameters) {
         const f = optimizerFile.get(p.name);
-        if (!f) throw new CheckpointCorruptError(`${join(dir, 'trainer_state.json')}: no rank's shard holds the optimizer state of ${p.name}`);
+        if (!f)
+          throw new CheckpointCorruptError(
+            `${join(dir, 'trainer_state.json')}: no rank's shard holds the optimizer state of ${p.name}`,
+          );
         const names = momentNames(p.name);
         m.set(read(f, names.m, p.numel), at);
         v.set(read(f, names.v, p.numel), at);

@@ -34,7 +34,9 @@ export interface PackedExperience {
 
 /** Where a model's image tokens are and how its tower merges patches; null for a model without a vision tower. */
 export function ropeIndexOptionsOf(c: Readonly<Qwen3Config>): RopeIndexOptions | null {
-  return c.vision && c.imageTokenId !== undefined ? { imageTokenId: c.imageTokenId, merge: c.vision.spatialMergeSize } : null;
+  return c.vision && c.imageTokenId !== undefined
+    ? { imageTokenId: c.imageTokenId, merge: c.vision.spatialMergeSize }
+    : null;
 }
 
 /**
@@ -50,7 +52,8 @@ export function packExperience(exps: readonly Experience[], vision: RopeIndexOpt
   const starts: number[] = [];
   let off = 0;
   exps.forEach((e, s) => {
-    if (e.promptIds.length === 0) throw new Error(`experience ${s}: the prompt is empty (a response needs a prompt token to be predicted from)`);
+    if (e.promptIds.length === 0)
+      throw new Error(`experience ${s}: the prompt is empty (a response needs a prompt token to be predicted from)`);
     const seq = [...e.promptIds, ...e.responseIds];
     tokens.set(seq, off);
     // Targets only where a response token is predicted: the loss reads nothing else, and the model
@@ -76,17 +79,26 @@ function withImages(batch: PackedBatch, exps: readonly Experience[], vision: Rop
 }
 
 /** Scatters per-sample response values into packed positions (0 elsewhere). */
-export function scatterResponse(packed: PackedExperience, exps: readonly Experience[], pick: (e: Experience) => ArrayLike<number>): Float32Array {
+export function scatterResponse(
+  packed: PackedExperience,
+  exps: readonly Experience[],
+  pick: (e: Experience) => ArrayLike<number>,
+): Float32Array {
   const out = new Float32Array(packed.mask.length);
   exps.forEach((e, s) => {
     const v = pick(e);
-    if (v.length !== e.responseIds.length) throw new Error(`experience ${s}: ${v.length} values for ${e.responseIds.length} response tokens`);
+    if (v.length !== e.responseIds.length)
+      throw new Error(`experience ${s}: ${v.length} values for ${e.responseIds.length} response tokens`);
     for (let j = 0; j < v.length; j++) out[packed.starts[s] + j] = v[j];
   });
   return out;
 }
 
 /** Gathers packed per-position values back into one array per sample's response. */
-export function gatherResponse(packed: PackedExperience, exps: readonly Experience[], values: Float32Array): Float32Array[] {
+export function gatherResponse(
+  packed: PackedExperience,
+  exps: readonly Experience[],
+  values: Float32Array,
+): Float32Array[] {
   return exps.map((e, s) => values.slice(packed.starts[s], packed.starts[s] + e.responseIds.length));
 }

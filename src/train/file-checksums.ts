@@ -39,15 +39,23 @@ export function checksumFiles(dir: string, except: string, known: FileChecksums 
  * What is wrong with `dir` against the recorded checksums (naming the file, as `describe` puts it),
  * or null when every file matches.
  */
-export function checksumFault(dir: string, recorded: FileChecksums, except: string, describe: (file: string) => string = (f) => f): string | null {
+export function checksumFault(
+  dir: string,
+  recorded: FileChecksums,
+  except: string,
+  describe: (file: string) => string = (f) => f,
+): string | null {
   const present = listFiles(dir, except);
   const expected = Object.keys(recorded).sort();
   if (present.join('\n') !== expected.join('\n')) {
     const missing = expected.filter((f) => !present.includes(f));
     const extra = present.filter((f) => !expected.includes(f));
-    const named = [...missing.map((f) => `${describe(f)} missing`), ...extra.map((f) => `${f} not recorded`)].slice(0, 3).join(', ');
+    const named = [...missing.map((f) => `${describe(f)} missing`), ...extra.map((f) => `${f} not recorded`)]
+      .slice(0, 3)
+      .join(', ');
     return `${dir}: files differ from those recorded (have ${present.length}, recorded ${expected.length}: ${named})`;
   }
-  for (const f of expected) if (sha256File(join(dir, f)) !== recorded[f]) return `${join(dir, describe(f))}: checksum mismatch (file damaged)`;
+  for (const f of expected)
+    if (sha256File(join(dir, f)) !== recorded[f]) return `${join(dir, describe(f))}: checksum mismatch (file damaged)`;
   return null;
 }

@@ -14,18 +14,25 @@ export interface MergeOptions {
   overwrite?: boolean;
 }
 
-export async function mergeCheckpoint(checkpointDir: string, outDir: string, options: MergeOptions = {}): Promise<{ step: number; parameters: number }> {
+export async function mergeCheckpoint(
+  checkpointDir: string,
+  outDir: string,
+  options: MergeOptions = {},
+): Promise<{ step: number; parameters: number }> {
   const { trainer } = verifyCheckpoint(checkpointDir);
   const modelDir = join(checkpointDir, 'model');
   const model = await loadModel(modelDir);
-  const json = (f: string) => (existsSync(join(modelDir, f)) ? JSON.parse(readFileSync(join(modelDir, f), 'utf8')) : undefined);
+  const json = (f: string) =>
+    existsSync(join(modelDir, f)) ? JSON.parse(readFileSync(join(modelDir, f), 'utf8')) : undefined;
   saveModel(model, outDir, {
     dtype: options.dtype ?? 'bf16',
     maxShardBytes: options.maxShardBytes,
     overwrite: options.overwrite,
     config: json('config.json'),
     generationConfig: json('generation_config.json'),
-    tokenizerDir: [...TOKENIZER_FILES, ...PROCESSOR_FILES].some((f) => existsSync(join(modelDir, f))) ? modelDir : undefined,
+    tokenizerDir: [...TOKENIZER_FILES, ...PROCESSOR_FILES].some((f) => existsSync(join(modelDir, f)))
+      ? modelDir
+      : undefined,
   });
   return { step: trainer.step, parameters: model.numParameters };
 }

@@ -21,7 +21,12 @@ export class Progress {
   ) {
     if (stream.isTTY) {
       this.bar = new cliProgress.SingleBar(
-        { stream, format: 'step {value}/{total} [{bar}] eta {eta_formatted} | {phases} | reward {reward}', hideCursor: true, etaBuffer: 8 },
+        {
+          stream,
+          format: 'step {value}/{total} [{bar}] eta {eta_formatted} | {phases} | reward {reward}',
+          hideCursor: true,
+          etaBuffer: 8,
+        },
         cliProgress.Presets.shades_classic,
       );
       this.bar.start(totalSteps, firstStep, { phases: '', reward: '-' });
@@ -46,7 +51,9 @@ export class Progress {
     const done = s.step - this.firstStep;
     const perStep = done > 0 ? (Date.now() - this.started) / 1000 / done : 0;
     const eta = Math.max(0, (this.totalSteps - s.step) * perStep);
-    this.stream.write(`step ${s.step}/${this.totalSteps} | eta ${eta.toFixed(0)}s | ${d.phases} | reward ${d.reward}\n`);
+    this.stream.write(
+      `step ${s.step}/${this.totalSteps} | eta ${eta.toFixed(0)}s | ${d.phases} | reward ${d.reward}\n`,
+    );
   }
 
   stop(): void {

@@ -51,13 +51,20 @@ export class ReferencePolicy {
         writeReference(await loadReference(inherited), dir, o.modelConfig);
         o.log?.(`medix train: reference model taken from ${inherited}`);
       } else {
-        if (o.inheritFrom) o.log?.(`medix train: ${o.inheritFrom} has no reference model; the reference is the policy of the checkpoint this run continues from`);
+        if (o.inheritFrom)
+          o.log?.(
+            `medix train: ${o.inheritFrom} has no reference model; the reference is the policy of the checkpoint this run continues from`,
+          );
         writeReference(policy, dir, o.modelConfig);
       }
     }
     await o.world?.barrier(); // the other ranks load what the root has written
     const w = o.worker;
-    return new ReferencePolicy(await loadReference(dir), w.ref.micro_batch_size_per_device_for_experience ?? w.actor.micro_batch_size_per_device_for_experience, o.world);
+    return new ReferencePolicy(
+      await loadReference(dir),
+      w.ref.micro_batch_size_per_device_for_experience ?? w.actor.micro_batch_size_per_device_for_experience,
+      o.world,
+    );
   }
 
   /** Log-probs of every experience's response tokens under the reference. */
@@ -79,7 +86,9 @@ function writeReference(model: Model, dir: string, modelConfig: Record<string, u
 /** Loads a reference directory after checking every file against its checksums; refuses one that does not verify, naming the file. */
 async function loadReference(dir: string): Promise<Model> {
   const refuse = (fault: string) =>
-    new Error(`medix train: the reference model ${dir} does not verify: ${fault}. KL is measured against this frozen copy of the policy at RL start, so the run cannot go on with another; restore the directory from a copy, or start a new run`);
+    new Error(
+      `medix train: the reference model ${dir} does not verify: ${fault}. KL is measured against this frozen copy of the policy at RL start, so the run cannot go on with another; restore the directory from a copy, or start a new run`,
+    );
   const file = join(dir, CHECKSUMS);
   let files: FileChecksums;
   try {

@@ -16,12 +16,18 @@ export interface ResumePoint {
   sourceRunDir: string | null;
 }
 
-export function resumePoint(runDir: string, o: { loadCheckpointPath?: string; resume?: boolean; warn?: (message: string) => void }): ResumePoint | null {
+export function resumePoint(
+  runDir: string,
+  o: { loadCheckpointPath?: string; resume?: boolean; warn?: (message: string) => void },
+): ResumePoint | null {
   runDir = resolve(runDir);
   if (o.loadCheckpointPath !== undefined) return requestedCheckpoint(runDir, resolve(o.loadCheckpointPath));
   const latest = existsSync(runDir) ? latestValidCheckpoint(runDir, o.warn) : null;
   if (!latest) return null;
-  if (!o.resume) throw new Error(`${runDir} already holds checkpoints; pass --resume to continue that run, or set trainer.save_checkpoint_path to a new directory`);
+  if (!o.resume)
+    throw new Error(
+      `${runDir} already holds checkpoints; pass --resume to continue that run, or set trainer.save_checkpoint_path to a new directory`,
+    );
   return { dir: latest.dir, step: latest.trainer.step, fromOtherRun: false, sourceRunDir: runDir };
 }
 
@@ -37,9 +43,13 @@ function requestedCheckpoint(runDir: string, dir: string): ResumePoint {
   const others = listCheckpoints(runDir).filter((c) => resolve(c.dir) !== dir);
   const continueInstead = 'to continue the run there, pass --resume with trainer.load_checkpoint_path=null';
   if (fromOtherRun && others.length > 0)
-    throw new Error(`trainer.load_checkpoint_path: ${dir} is not one of ${runDir}'s checkpoints, but that directory (trainer.save_checkpoint_path) already holds some (${join(runDir, 'checkpoints')}); set trainer.save_checkpoint_path to a new directory, or ${continueInstead}`);
+    throw new Error(
+      `trainer.load_checkpoint_path: ${dir} is not one of ${runDir}'s checkpoints, but that directory (trainer.save_checkpoint_path) already holds some (${join(runDir, 'checkpoints')}); set trainer.save_checkpoint_path to a new directory, or ${continueInstead}`,
+    );
   const later = others.filter((c) => c.step > step).map((c) => c.step);
   if (later.length > 0)
-    throw new Error(`trainer.load_checkpoint_path: ${dir} is step ${step}, but ${runDir} also holds later checkpoints (steps ${later.sort((a, b) => a - b).join(', ')}); to restart from step ${step}, delete those or set trainer.save_checkpoint_path to a new directory; ${continueInstead}`);
+    throw new Error(
+      `trainer.load_checkpoint_path: ${dir} is step ${step}, but ${runDir} also holds later checkpoints (steps ${later.sort((a, b) => a - b).join(', ')}); to restart from step ${step}, delete those or set trainer.save_checkpoint_path to a new directory; ${continueInstead}`,
+    );
   return { dir, step, fromOtherRun, sourceRunDir };
 }

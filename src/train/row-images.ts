@@ -40,7 +40,12 @@ export class RowImages {
  * `images` as preprocessed (a header that disagrees with the decoded image, say, would otherwise give
  * the model pixels for other positions). `what` names the row.
  */
-export function checkImageTokens(ids: readonly number[], images: readonly ProcessedImage[], o: RopeIndexOptions, what: string): void {
+export function checkImageTokens(
+  ids: readonly number[],
+  images: readonly ProcessedImage[],
+  o: RopeIndexOptions,
+  what: string,
+): void {
   const runs: number[] = [];
   ids.forEach((id, i) => {
     if (id !== o.imageTokenId) return;
@@ -49,7 +54,9 @@ export function checkImageTokens(ids: readonly number[], images: readonly Proces
   });
   const want = images.map((im) => visualTokenCount(im, o.merge));
   if (runs.length !== want.length || runs.some((n, k) => n !== want[k]))
-    throw new Error(`${what}: the prompt holds image token runs [${runs.join(', ')}] but the preprocessed images take [${want.join(', ')}]`);
+    throw new Error(
+      `${what}: the prompt holds image token runs [${runs.join(', ')}] but the preprocessed images take [${want.join(', ')}]`,
+    );
 }
 
 /**

@@ -23,7 +23,10 @@ export class RunLog {
 
   /** Non-finite numbers are written as null (JSON has no NaN) so one bad value never loses a line. */
   metrics(row: MetricsRow): void {
-    appendFileSync(this.metricsFile, `${JSON.stringify(row, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`);
+    appendFileSync(
+      this.metricsFile,
+      `${JSON.stringify(row, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`,
+    );
     this.backends?.log(row);
   }
 
@@ -44,5 +47,4 @@ export class RunLog {
   readMetrics(): MetricsRow[] {
     return existsSync(this.metricsFile) ? readJsonl(this.metricsFile, (row) => row as MetricsRow) : [];
   }
-
 }

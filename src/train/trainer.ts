@@ -48,7 +48,13 @@ import {
 import { loadCheckpoint } from './checkpoint.js';
 import { saveCheckpointAcross } from './checkpoint-sharded.js';
 import { klPlacement, trainingConfigToYaml, type TrainingConfig } from '../config/index.js';
-import { DataOrder, loadDatasetFromConfig, promptFormatterFor, type DataPosition, type RlSample } from '../data/index.js';
+import {
+  DataOrder,
+  loadDatasetFromConfig,
+  promptFormatterFor,
+  type DataPosition,
+  type RlSample,
+} from '../data/index.js';
 import type { Experience } from './experience.js';
 import { Progress } from './progress.js';
 import { ReferencePolicy } from './reference.js';
@@ -109,7 +115,10 @@ function requestSeed(...parts: number[]): number {
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
-function modelConfigFromInit(init: NonNullable<TrainingConfig['worker']['actor']['model']['init']>, vocab: number): Qwen3Config {
+function modelConfigFromInit(
+  init: NonNullable<TrainingConfig['worker']['actor']['model']['init']>,
+  vocab: number,
+): Qwen3Config {
   return {
     vocabSize: init.vocab_size ?? vocab,
     hiddenSize: init.hidden_size,
@@ -197,12 +206,20 @@ export class Trainer {
     const m = cfg.worker.actor.model;
     // A model the engine cannot run, or this machine cannot train (e.g. the 30B-A3B recipe's on a
     // small host), is refused before anything is loaded or written.
-    if (m.model_path) assertTrainingFits(readHfConfig(path(m.model_path)).config, `worker.actor.model.model_path ${m.model_path}`);
-    const tokenizerDir = m.tokenizer_path ? path(m.tokenizer_path) : m.model_path ? path(m.model_path) : defaultTokenizerDir();
+    if (m.model_path)
+      assertTrainingFits(readHfConfig(path(m.model_path)).config, `worker.actor.model.model_path ${m.model_path}`);
+    const tokenizerDir = m.tokenizer_path
+      ? path(m.tokenizer_path)
+      : m.model_path
+        ? path(m.model_path)
+        : defaultTokenizerDir();
     const tokenizer = await loadTokenizer(tokenizerDir);
     const reward = await CompositeReward.create(cfg.worker.reward, { baseDir: base, warn: log });
     const formatter = promptFormatterFor(cfg.data, tokenizer);
-    const prompts: Prompts = { promptIds: (r) => formatter.encode(r.question, r.imageSizes).ids, sft: sftTarget(tokenizer, cfg.sft.response_template) };
+    const prompts: Prompts = {
+      promptIds: (r) => formatter.encode(r.question, r.imageSizes).ids,
+      sft: sftTarget(tokenizer, cfg.sft.response_template),
+    };
 
     // A model without a vision tower cannot answer image rows faithfully: they are skipped and counted.
     const hasVision = m.model_path !== undefined && readHfConfig(path(m.model_path)).config.vision !== undefined;
@@ -211,7 +228,9 @@ export class Trainer {
       const used = hasVision ? samples : samples.filter((r) => r.images.length === 0);
       const skipped = { bad: stats.badRows, overlong: stats.overlongPrompts, images: samples.length - used.length };
       if (skipped.bad || skipped.images || skipped.overlong)
-        log(`medix train: ${split}: ${used.length} rows used; skipped ${skipped.bad} bad, ${skipped.overlong} over max_prompt_length, ${skipped.images} with images (the model has no vision tower)`);
+        log(
+          `medix train: ${split}: ${used.length} rows used; skipped ${skipped.bad} bad, ${skipped.overlong} over max_prompt_length, ${skipped.images} with images (the model has no vision tower)`,
+        );
       if (used.length === 0) throw new Error(`data.${split}_files: no usable rows for this model`);
       return used;
     };
@@ -220,15 +239,40 @@ export class Trainer {
     const valRows = cfg.data.val_files ? await loadSplit('val') : [];
     const val = cfg.data.val_batch_size > 0 ? valRows.slice(0, cfg.data.val_batch_size) : valRows;
     // Qwen3-VL: the model's image processor, within the data's pixel bounds (as EasyR1 passes them).
-    const images = hasVision ? new RowImages(new ImagePool({ ...readImageProcessorConfig(join(path(m.model_path!), 'preprocessor_config.json')), minPixels: cfg.data.min_pixels, maxPixels: cfg.data.max_pixels }, 1)) : null;
+    const images = hasVision
+      ? new RowImages(
+          new ImagePool(
+            {
+              ...readImageProcessorConfig(join(path(m.model_path!), 'preprocessor_config.json')),
+              minPixels: cfg.data.min_pixels,
+              maxPixels: cfg.data.max_pixels,
+            },
+            1,
+          ),
+        )
+      : null;
 
-    const from = await w.fromRoot(() => resumePoint(runDir, { loadCheckpointPath: cfg.trainer.load_checkpoint_path && path(cfg.trainer.load_checkpoint_path), resume: o.resume, warn: log }));
+    const from = await w.fromRoot(() =>
+      resumePoint(runDir, {
+        loadCheckpointPath: cfg.trainer.load_checkpoint_path && path(cfg.trainer.load_checkpoint_path),
+        resume: o.resume,
+        warn: log,
+      }),
+    );
     mkdirSync(runDir, { recursive: true });
     if (w.isRoot) atomicWriteFileSync(join(runDir, 'config.yaml'), trainingConfigToYaml(cfg));
-    const modelConfigJson = m.model_path ? (JSON.parse(readFileSync(join(path(m.model_path), 'config.json'), 'utf8')) as Record<string, unknown>) : undefined;
+    const modelConfigJson = m.model_path
+      ? (JSON.parse(readFileSync(join(path(m.model_path), 'config.json'), 'utf8')) as Record<string, unknown>)
+      : undefined;
 
     let model: Model;
-    let state: State = { step: 0, data: { epoch: 0, index: 0, seed: cfg.data.seed }, optimizerSteps: 0, sftDone: cfg.sft.epochs === 0, heldoutAfterSft: null };
+    let state: State = {
+      step: 0,
+      data: { epoch: 0, index: 0, seed: cfg.data.seed },
+      optimizerSteps: 0,
+      sftDone: cfg.sft.epochs === 0,
+      heldoutAfterSft: null,
+    };
     if (from) {
       // The root has just verified it; the other ranks read what it verified.
       const ck = await loadCheckpoint(from.dir, { dataParallel: true, verify: w.isRoot });
@@ -241,12 +285,30 @@ export class Trainer {
     } else {
       // A fresh start: logs left by an attempt killed before its first checkpoint are discarded.
       if (w.isRoot) new RunLog(runDir).truncateAfter(-1);
-      model = m.model_path ? await loadModel(path(m.model_path)) : Model.create(modelConfigFromInit(m.init!, tokenizer.vocabSize), { seed: m.init!.seed });
+      model = m.model_path
+        ? await loadModel(path(m.model_path))
+        : Model.create(modelConfigFromInit(m.init!, tokenizer.vocabSize), { seed: m.init!.seed });
       model.setDataParallel();
     }
     model.setRecompute(m.enable_gradient_checkpointing);
     model.setVisionFrozen(m.freeze_vision_tower);
-    return new Trainer(cfg, runDir, model, tokenizer, tokenizerDir, modelConfigJson, reward, prompts, train, val, state, log, from?.fromOtherRun ? from.sourceRunDir : null, w, images);
+    return new Trainer(
+      cfg,
+      runDir,
+      model,
+      tokenizer,
+      tokenizerDir,
+      modelConfigJson,
+      reward,
+      prompts,
+      train,
+      val,
+      state,
+      log,
+      from?.fromOtherRun ? from.sourceRunDir : null,
+      w,
+      images,
+    );
   }
 
   get totalSteps(): number {
@@ -272,7 +334,11 @@ export class Trainer {
    * its prompt's samples are done; each rank does its share of the rows and receives the others',
    * so every rank returns all the rollouts in row order. The timings are this rank's.
    */
-  private async rollout(rows: RlSample[], sampling: { n: number; temperature: number; topP: number; topK: number }, seedOf: (i: number) => number): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
+  private async rollout(
+    rows: RlSample[],
+    sampling: { n: number; temperature: number; topP: number; topK: number },
+    seedOf: (i: number) => number,
+  ): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
     const engine = this.engine();
     const t0 = performance.now();
     let genDone = t0;
@@ -284,18 +350,30 @@ export class Trainer {
           promptIds,
           images,
           params: {
-            n: sampling.n, temperature: sampling.temperature, topP: sampling.topP, topK: sampling.topK, maxNewTokens: this.cfg.data.max_response_length, seed: seedOf(i),
+            n: sampling.n,
+            temperature: sampling.temperature,
+            topP: sampling.topP,
+            topK: sampling.topK,
+            maxNewTokens: this.cfg.data.max_response_length,
+            seed: seedOf(i),
             stopTokenIds: imageToken === undefined ? undefined : [imageToken],
           },
         });
         if (imageToken !== undefined) result.samples = result.samples.map((s) => withoutImageToken(s, imageToken));
         genDone = Math.max(genDone, performance.now());
-        const rewards = await this.reward.scoreGroup(result.samples.map((s) => ({ response: s.text, responseLength: s.tokenIds.length })), row.answer);
+        const rewards = await this.reward.scoreGroup(
+          result.samples.map((s) => ({ response: s.text, responseLength: s.tokenIds.length })),
+          row.answer,
+        );
         return result.samples.map((sample, k) => ({ row, group: i, promptIds, images, sample, reward: rewards[k] }));
       });
       const mine = (await Promise.all(perRow)).flat();
       const end = performance.now();
-      return { rollouts: await this.exchangeRollouts(rows, mine), genSeconds: (genDone - t0) / 1000, rewardTailSeconds: (end - genDone) / 1000 };
+      return {
+        rollouts: await this.exchangeRollouts(rows, mine),
+        genSeconds: (genDone - t0) / 1000,
+        rewardTailSeconds: (end - genDone) / 1000,
+      };
     } finally {
       await engine.close();
     }
@@ -304,17 +382,29 @@ export class Trainer {
   /** Every rank's rollouts of `rows`, in row (group) order and, within a group, sample order. */
   private async exchangeRollouts(rows: RlSample[], mine: Rollout[]): Promise<Rollout[]> {
     if (this.world.size === 1) return mine;
-    const all = await this.world.allgatherJson(mine.map(({ group, promptIds, sample, reward }) => ({ group, promptIds, sample, reward })));
+    const all = await this.world.allgatherJson(
+      mine.map(({ group, promptIds, sample, reward }) => ({ group, promptIds, sample, reward })),
+    );
     // Each group comes whole from one rank, so a stable sort by group restores the order.
     const sorted = all.flat().sort((a, b) => a.group - b.group);
-    return Promise.all(sorted.map(async (x) => ({ ...x, row: rows[x.group], images: this.images ? await this.images.of(rows[x.group]) : [] })));
+    return Promise.all(
+      sorted.map(async (x) => ({
+        ...x,
+        row: rows[x.group],
+        images: this.images ? await this.images.of(rows[x.group]) : [],
+      })),
+    );
   }
 
   /** Mean overall reward (and components) on the held-out rows with the validation sampling settings. */
   async validate(): Promise<Record<string, number>> {
     if (this.val.length === 0) return {};
     const v = this.cfg.worker.rollout.val_override_config;
-    const { rollouts } = await this.rollout(this.val, { n: v.n, temperature: v.temperature, topP: v.top_p, topK: -1 }, (i) => this.rolloutSeed(-1, i));
+    const { rollouts } = await this.rollout(
+      this.val,
+      { n: v.n, temperature: v.temperature, topP: v.top_p, topK: -1 },
+      (i) => this.rolloutSeed(-1, i),
+    );
     const out: Record<string, number> = {};
     for (const k of ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality'] as const)
       out[`val/${k}`] = mean(rollouts.map((r) => r.reward[k]).filter((x): x is number => x !== null));
@@ -324,7 +414,11 @@ export class Trainer {
   }
 
   private async checkpoint(): Promise<void> {
-    await saveCheckpointAcross(this.world, this.runDir, this.model, this.state, { keep: this.cfg.trainer.save_limit, modelConfig: this.modelConfigJson, tokenizerDir: this.tokenizerDir });
+    await saveCheckpointAcross(this.world, this.runDir, this.model, this.state, {
+      keep: this.cfg.trainer.save_limit,
+      modelConfig: this.modelConfigJson,
+      tokenizerDir: this.tokenizerDir,
+    });
   }
 
   /**
@@ -343,13 +437,31 @@ export class Trainer {
   private async sftWarmup(runLog: RunLog | null): Promise<void> {
     const s = this.cfg.sft;
     // Image rows' pixels are kept for the whole warm-up (every epoch uses them), then let go.
-    const exps: Experience[] = await Promise.all(this.train.map(async (row) => ({ ...(await this.modelInputs(row)), responseIds: this.prompts.sft(row.answer) })));
-    const opt = new AdamW(this.model, { lr: s.lr, weightDecay: this.cfg.worker.actor.optim.weight_decay, maxGradNorm: this.cfg.worker.actor.max_grad_norm });
+    const exps: Experience[] = await Promise.all(
+      this.train.map(async (row) => ({ ...(await this.modelInputs(row)), responseIds: this.prompts.sft(row.answer) })),
+    );
+    const opt = new AdamW(this.model, {
+      lr: s.lr,
+      weightDecay: this.cfg.worker.actor.optim.weight_decay,
+      maxGradNorm: this.cfg.worker.actor.max_grad_norm,
+    });
     for (let epoch = 0; epoch < s.epochs; epoch++) {
       const t0 = performance.now();
-      const order = exps.map((e, i) => ({ e, k: requestSeed(this.cfg.trainer.seed, 7, epoch, i) })).sort((a, b) => a.k - b.k).map((x) => x.e);
-      const m = await sftUpdate(this.model, opt, order, { miniBatch: s.batch_size, microBatch: s.batch_size, epochs: 1, temperature: 1, lr: () => s.lr, world: this.world });
-      this.log(`medix train: SFT epoch ${epoch + 1}/${s.epochs}: loss ${m.loss.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      const order = exps
+        .map((e, i) => ({ e, k: requestSeed(this.cfg.trainer.seed, 7, epoch, i) }))
+        .sort((a, b) => a.k - b.k)
+        .map((x) => x.e);
+      const m = await sftUpdate(this.model, opt, order, {
+        miniBatch: s.batch_size,
+        microBatch: s.batch_size,
+        epochs: 1,
+        temperature: 1,
+        lr: () => s.lr,
+        world: this.world,
+      });
+      this.log(
+        `medix train: SFT epoch ${epoch + 1}/${s.epochs}: loss ${m.loss.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+      );
       runLog?.metrics({ step: 0, 'sft/epoch': epoch + 1, 'sft/loss': m.loss, 'sft/grad_norm': m.grad_norm });
     }
     this.images?.forget();
@@ -359,7 +471,8 @@ export class Trainer {
     const val = await this.validate();
     this.state.heldoutAfterSft = val['val/overall'] ?? null;
     this.state.heldoutAccuracyAfterSft = val['val/accuracy_llm'] ?? null;
-    if (this.state.heldoutAfterSft !== null) this.log(`medix train: held-out reward after SFT: ${this.state.heldoutAfterSft.toFixed(4)}`);
+    if (this.state.heldoutAfterSft !== null)
+      this.log(`medix train: held-out reward after SFT: ${this.state.heldoutAfterSft.toFixed(4)}`);
     await this.checkpoint();
   }
 
@@ -369,19 +482,32 @@ export class Trainer {
    * every token when KL is in the reward. ReMax's baseline is the reward of one greedy response per
    * prompt (a plain reward: veRL does not charge the greedy response KL either).
    */
-  private async advantages(rollouts: Rollout[], exps: readonly Experience[], klCtl: KlController | null, metrics: Record<string, number>): Promise<Float32Array[]> {
+  private async advantages(
+    rollouts: Rollout[],
+    exps: readonly Experience[],
+    klCtl: KlController | null,
+    metrics: Record<string, number>,
+  ): Promise<Float32Array[]> {
     const a = this.cfg.algorithm;
     const lengths = rollouts.map((r) => r.sample.tokenIds.length);
     let scores = rollouts.map((r) => r.reward.overall as number);
     if (a.overlong_buffer.enable) {
-      const shaped = shapeOverlongRewards(scores, lengths, { maxResponseLength: this.cfg.data.max_response_length, bufferLength: a.overlong_buffer.len, penaltyFactor: a.overlong_buffer.penalty_factor });
+      const shaped = shapeOverlongRewards(scores, lengths, {
+        maxResponseLength: this.cfg.data.max_response_length,
+        bufferLength: a.overlong_buffer.len,
+        penaltyFactor: a.overlong_buffer.penalty_factor,
+      });
       scores = shaped.scores;
       Object.assign(metrics, shaped.metrics);
     }
     let greedyBaselines: number[] | undefined;
     if (a.adv_estimator === 'remax') {
       const groups = [...new Map(rollouts.map((r) => [r.group, r.row])).entries()];
-      const greedy = await this.rollout(groups.map(([, row]) => row), { n: 1, temperature: 0, topP: 1, topK: -1 }, (i) => this.rolloutSeed(this.state.step, -2, i));
+      const greedy = await this.rollout(
+        groups.map(([, row]) => row),
+        { n: 1, temperature: 0, topP: 1, topK: -1 },
+        (i) => this.rolloutSeed(this.state.step, -2, i),
+      );
       const baseline = new Map(groups.map(([g], i) => [g, greedy.rollouts[i].reward.overall ?? 0]));
       greedyBaselines = rollouts.map((r) => baseline.get(r.group)!);
     }
@@ -394,7 +520,11 @@ export class Trainer {
     // that token and the ones after it.
     let tokenRewards = scoresToTokenRewards(scores, lengths);
     if (klCtl) tokenRewards = this.penaliseKl(tokenRewards, exps, klCtl, metrics);
-    const out = computeAdvantages(a.adv_estimator, { groups: rollouts.map((r) => r.group), tokenRewards, greedyBaselines }, { normByStd: a.norm_adv_by_std_in_grpo, gamma: a.gamma });
+    const out = computeAdvantages(
+      a.adv_estimator,
+      { groups: rollouts.map((r) => r.group), tokenRewards, greedyBaselines },
+      { normByStd: a.norm_adv_by_std_in_grpo, gamma: a.gamma },
+    );
     Object.assign(metrics, out.metrics);
     return out.advantages;
   }
@@ -403,9 +533,16 @@ export class Trainer {
    * KL in the reward: the token rewards minus coef × the per-token KL of the behaviour policy (the
    * rollouts' log-probs) from the reference, then the controller's update from the batch's KL.
    */
-  private penaliseKl(tokenRewards: Float32Array[], exps: readonly Experience[], klCtl: KlController, metrics: Record<string, number>): Float32Array[] {
+  private penaliseKl(
+    tokenRewards: Float32Array[],
+    exps: readonly Experience[],
+    klCtl: KlController,
+    metrics: Record<string, number>,
+  ): Float32Array[] {
     // Empty responses have no log-probs and no tokens to charge.
-    const tokenKl = exps.map((e) => (e.oldLogp && e.refLogp ? klValues(e.oldLogp, e.refLogp, this.cfg.algorithm.kl_penalty) : new Float32Array(0)));
+    const tokenKl = exps.map((e) =>
+      e.oldLogp && e.refLogp ? klValues(e.oldLogp, e.refLogp, this.cfg.algorithm.kl_penalty) : new Float32Array(0),
+    );
     const penalised = applyKlPenalty(tokenRewards, tokenKl, klCtl.coef);
     Object.assign(metrics, penalised.metrics);
     // n_steps counts responses, as veRL's controller is updated with the batch size.
@@ -428,12 +565,20 @@ export class Trainer {
       `raise algorithm.max_try_make_batch (0: no limit) or widen algorithm.filter_low/filter_high (now ${a.filter_low}/${a.filter_high}): ` +
       'groups whose responses all score alike are dropped, so the data may be too easy or too hard for the model';
     if (a.on_unfilled_batch === 'error')
-      throw new UnfilledBatchError(`${what}; stopping (algorithm.on_unfilled_batch: error, as the reference). To go on, ${advice}; or set algorithm.on_unfilled_batch: train_on_kept to train such steps on what was kept`);
-    this.log(`${what}; this step trains on what was kept (algorithm.on_unfilled_batch: train_on_kept). If this repeats, ${advice}`);
+      throw new UnfilledBatchError(
+        `${what}; stopping (algorithm.on_unfilled_batch: error, as the reference). To go on, ${advice}; or set algorithm.on_unfilled_batch: train_on_kept to train such steps on what was kept`,
+      );
+    this.log(
+      `${what}; this step trains on what was kept (algorithm.on_unfilled_batch: train_on_kept). If this repeats, ${advice}`,
+    );
   }
 
   /** One RL step: returns the metrics row. */
-  private async step(sampler: DataOrder, reference: ReferencePolicy | null, klCtl: KlController | null): Promise<Record<string, number>> {
+  private async step(
+    sampler: DataOrder,
+    reference: ReferencePolicy | null,
+    klCtl: KlController | null,
+  ): Promise<Record<string, number>> {
     const cfg = this.cfg;
     const r = cfg.worker.rollout;
     const tStep = performance.now();
@@ -450,11 +595,22 @@ export class Trainer {
     const batch = await fillFilteredBatch<Rollout[]>({
       target,
       maxRounds: a.online_filtering ? a.max_try_make_batch : 1,
-      keep: a.online_filtering ? (group) => meanScoreBand(group.map((x) => x.reward[a.filter_key] ?? 0), a.filter_low, a.filter_high) === 'kept' : () => true,
+      keep: a.online_filtering
+        ? (group) =>
+            meanScoreBand(
+              group.map((x) => x.reward[a.filter_key] ?? 0),
+              a.filter_low,
+              a.filter_high,
+            ) === 'kept'
+        : () => true,
       sampleRound: async () => {
         const rows = sampler.next(roundPrompts).map((i) => this.train[i]);
         const first = groupBase;
-        const got = await this.rollout(rows, { n: r.n, temperature: r.temperature, topP: r.top_p, topK: r.top_k }, (i) => this.rolloutSeed(this.state.step, first + i));
+        const got = await this.rollout(
+          rows,
+          { n: r.n, temperature: r.temperature, topP: r.top_p, topK: r.top_k },
+          (i) => this.rolloutSeed(this.state.step, first + i),
+        );
         genSeconds += got.genSeconds;
         rewardSeconds += got.rewardTailSeconds;
         for (const x of got.rollouts) x.group += groupBase;
@@ -469,12 +625,22 @@ export class Trainer {
     if (a.online_filtering && batch.exhausted) this.unfilledBatch(batch, target);
     this.pendingSamples = all.slice(0, 2);
     const tUpdate = performance.now();
-    const exps: Experience[] = kept.map((x) => ({ promptIds: x.promptIds, images: x.images, responseIds: x.sample.tokenIds }));
+    const exps: Experience[] = kept.map((x) => ({
+      promptIds: x.promptIds,
+      images: x.images,
+      responseIds: x.sample.tokenIds,
+    }));
     const actor = cfg.worker.actor;
     const usableExps = exps.filter((e) => e.responseIds.length > 0);
     // Log-probs come before the advantages: KL in the reward needs both.
     if (usableExps.length > 0) {
-      const old = await computeLogprobs(this.model, usableExps, actor.micro_batch_size_per_device_for_experience, r.temperature, this.world);
+      const old = await computeLogprobs(
+        this.model,
+        usableExps,
+        actor.micro_batch_size_per_device_for_experience,
+        r.temperature,
+        this.world,
+      );
       usableExps.forEach((e, i) => (e.oldLogp = old[i]));
       if (reference) {
         const ref = await reference.logprobs(usableExps, r.temperature);
@@ -487,14 +653,34 @@ export class Trainer {
     let metrics: Record<string, number> = {};
     if (usableExps.length > 0) {
       const o = actor.optim;
-      const schedule = { lr: o.lr, warmupSteps: o.lr_warmup_steps, warmupRatio: o.lr_warmup_ratio, totalSteps: this.totalSteps * Math.ceil((cfg.data.rollout_batch_size * r.n) / actor.global_batch_size) * actor.ppo_epochs, type: o.lr_scheduler_type, minLrRatio: o.min_lr_ratio };
+      const schedule = {
+        lr: o.lr,
+        warmupSteps: o.lr_warmup_steps,
+        warmupRatio: o.lr_warmup_ratio,
+        totalSteps:
+          this.totalSteps * Math.ceil((cfg.data.rollout_batch_size * r.n) / actor.global_batch_size) * actor.ppo_epochs,
+        type: o.lr_scheduler_type,
+        minLrRatio: o.min_lr_ratio,
+      };
       const base = this.state.optimizerSteps;
-      const opt = new AdamW(this.model, { lr: o.lr, betas: o.betas, weightDecay: o.weight_decay, maxGradNorm: actor.max_grad_norm });
+      const opt = new AdamW(this.model, {
+        lr: o.lr,
+        betas: o.betas,
+        weightDecay: o.weight_decay,
+        maxGradNorm: actor.max_grad_norm,
+      });
       const m = await policyUpdate(
         this.model,
         opt,
         usableExps,
-        { miniBatch: actor.global_batch_size, microBatch: actor.micro_batch_size_per_device_for_update, epochs: actor.ppo_epochs, temperature: r.temperature, lr: (i) => learningRateAt(base + i, schedule), world: this.world },
+        {
+          miniBatch: actor.global_batch_size,
+          microBatch: actor.micro_batch_size_per_device_for_update,
+          epochs: actor.ppo_epochs,
+          temperature: r.temperature,
+          lr: (i) => learningRateAt(base + i, schedule),
+          world: this.world,
+        },
         {
           kind: actor.loss_type,
           agg: actor.loss_avg_mode === 'token' ? 'token-mean' : 'seq-mean-token-mean',
@@ -512,7 +698,8 @@ export class Trainer {
     this.images?.forget();
     const tEnd = performance.now();
     const lengths = kept.map((x) => x.sample.tokenIds.length);
-    const component = (k: 'overall' | 'format' | 'accuracy_llm' | 'accuracy_embed' | 'modality') => mean(all.map((x) => x.reward[k]).filter((v): v is number => v !== null));
+    const component = (k: 'overall' | 'format' | 'accuracy_llm' | 'accuracy_embed' | 'modality') =>
+      mean(all.map((x) => x.reward[k]).filter((v): v is number => v !== null));
     const trainedTokens = usableExps.reduce((s, e) => s + e.promptIds.length + e.responseIds.length, 0);
     return {
       'reward/overall': component('overall'),
@@ -544,15 +731,35 @@ export class Trainer {
   async run(): Promise<TrainSummary> {
     const t = this.cfg.trainer;
     const backends = this.world.isRoot
-      ? await startMetricsBackends({ loggers: t.logger, runDir: this.runDir, project: t.project_name, runName: t.experiment_name ?? basename(resolve(this.runDir)), config: { ...this.cfg }, warn: this.log })
+      ? await startMetricsBackends({
+          loggers: t.logger,
+          runDir: this.runDir,
+          project: t.project_name,
+          runName: t.experiment_name ?? basename(resolve(this.runDir)),
+          config: { ...this.cfg },
+          warn: this.log,
+        })
       : null;
     const runLog = this.world.isRoot ? new RunLog(this.runDir, backends) : null;
     if (this.state.heldoutBeforeTrain === undefined) await this.validateBeforeTraining(runLog);
     if (!this.state.sftDone) await this.sftWarmup(runLog);
     const kl = klPlacement(this.cfg.algorithm);
-    const reference = kl === 'off' ? null : await ReferencePolicy.open(this.runDir, this.model, { worker: this.cfg.worker, modelConfig: this.modelConfigJson, inheritFrom: this.referenceSource, log: this.log, world: this.world });
+    const reference =
+      kl === 'off'
+        ? null
+        : await ReferencePolicy.open(this.runDir, this.model, {
+            worker: this.cfg.worker,
+            modelConfig: this.modelConfigJson,
+            inheritFrom: this.referenceSource,
+            log: this.log,
+            world: this.world,
+          });
     const klCtl = kl === 'reward' ? createKlController(this.cfg.algorithm, this.state.klController) : null;
-    const sampler = new DataOrder(this.train.length, { seed: this.cfg.data.seed, shuffle: this.cfg.data.shuffle }, this.state.data);
+    const sampler = new DataOrder(
+      this.train.length,
+      { seed: this.cfg.data.seed, shuffle: this.cfg.data.shuffle },
+      this.state.data,
+    );
     const total = this.totalSteps;
     const progress = this.world.isRoot ? new Progress(total, this.state.step) : null;
     try {
@@ -563,9 +770,22 @@ export class Trainer {
         if (t.val_freq > 0 && this.state.step % t.val_freq === 0) Object.assign(row, await this.validate());
         runLog?.metrics({ step: this.state.step, ...row });
         if (t.log_samples_every > 0 && this.state.step % t.log_samples_every === 0)
-          runLog?.samples(this.pendingSamples.map((x) => ({ step: this.state.step, prompt: x.row.question, response: x.sample.text, ground_truth: x.row.answer, reward: x.reward as unknown as Record<string, unknown> })));
-        progress?.update({ step: this.state.step, timing: { rollout: row['timing/rollout'], reward: row['timing/reward'], update: row['timing/update'] }, reward: row['reward/overall'] });
-        if ((t.save_freq > 0 && this.state.step % t.save_freq === 0) || this.state.step === total) await this.checkpoint();
+          runLog?.samples(
+            this.pendingSamples.map((x) => ({
+              step: this.state.step,
+              prompt: x.row.question,
+              response: x.sample.text,
+              ground_truth: x.row.answer,
+              reward: x.reward as unknown as Record<string, unknown>,
+            })),
+          );
+        progress?.update({
+          step: this.state.step,
+          timing: { rollout: row['timing/rollout'], reward: row['timing/reward'], update: row['timing/update'] },
+          reward: row['reward/overall'],
+        });
+        if ((t.save_freq > 0 && this.state.step % t.save_freq === 0) || this.state.step === total)
+          await this.checkpoint();
       }
     } catch (e) {
       // A run that stops (e.g. a batch filtering cannot fill) still stops the reward workers and saves the judge cache.
@@ -581,7 +801,17 @@ export class Trainer {
     await this.images?.close();
     await backends?.close(); // waits for the backends' pending rows
     const report = join(this.runDir, 'report.html');
-    const summary: TrainSummary = { run_dir: this.runDir, steps: this.state.step, heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null, heldout_reward_after_sft: this.state.heldoutAfterSft, heldout_reward_after_rl: after, heldout_accuracy_after_sft: this.state.heldoutAccuracyAfterSft ?? null, heldout_accuracy_after_rl: val['val/accuracy_llm'] ?? null, report, logger_failures: backends?.failures ?? {} };
+    const summary: TrainSummary = {
+      run_dir: this.runDir,
+      steps: this.state.step,
+      heldout_reward_before_train: this.state.heldoutBeforeTrain ?? null,
+      heldout_reward_after_sft: this.state.heldoutAfterSft,
+      heldout_reward_after_rl: after,
+      heldout_accuracy_after_sft: this.state.heldoutAccuracyAfterSft ?? null,
+      heldout_accuracy_after_rl: val['val/accuracy_llm'] ?? null,
+      report,
+      logger_failures: backends?.failures ?? {},
+    };
     if (this.world.isRoot) {
       // summary.json first: the report's summary section reads it.
       atomicWriteFileSync(join(this.runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);

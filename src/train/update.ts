@@ -9,7 +9,13 @@ import type { Model } from '../engine/model.js';
 import type { AdamW } from '../engine/optimizer.js';
 import type { World } from '../engine/world.js';
 import { bytesOf } from '../model/safetensors-writer.js';
-import { policyLoss, sftLoss, type PolicyLossOptions, type PolicyLossMetrics, type AggOptions } from '../engine/losses.js';
+import {
+  policyLoss,
+  sftLoss,
+  type PolicyLossOptions,
+  type PolicyLossMetrics,
+  type AggOptions,
+} from '../engine/losses.js';
 import { splitIntoBatches } from '../rl/batching.js';
 import { gatherResponse, packExperience, ropeIndexOptionsOf, scatterResponse, type Experience } from './experience.js';
 import { RoutingTally } from './moe-stats.js';
@@ -23,7 +29,13 @@ function chunks(items: readonly Experience[], size: number): Experience[][] {
  * Log-probs of every sample's response tokens under `model`, micro-batch by micro-batch. With a
  * world of several processes each rank computes its share of the samples, and every rank receives all.
  */
-export async function computeLogprobs(model: Model, exps: readonly Experience[], microBatch: number, temperature = 1, world?: World): Promise<Float32Array[]> {
+export async function computeLogprobs(
+  model: Model,
+  exps: readonly Experience[],
+  microBatch: number,
+  temperature = 1,
+  world?: World,
+): Promise<Float32Array[]> {
   const mine = world ? world.share(exps) : exps;
   const out: Float32Array[] = [];
   const vision = ropeIndexOptionsOf(model.config);
@@ -85,8 +97,27 @@ type MicroLoss = (
   norm: AggOptions,
 ) => { loss: number; dlogp: Float32Array; dentropy?: Float32Array; metrics?: PolicyLossMetrics };
 
-async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], o: UpdateOptions, agg: AggOptions, wantEntropy: boolean, micro: MicroLoss): Promise<UpdateMetrics> {
-  const sums = { loss: 0, pg_loss: 0, kl_loss: 0, entropy: 0, pg_clipfrac_higher: 0, pg_clipfrac_lower: 0, ppo_kl: 0, grad_norm: 0, tokens: 0, lr: 0 };
+async function runUpdate(
+  model: Model,
+  opt: AdamW,
+  exps: readonly Experience[],
+  o: UpdateOptions,
+  agg: AggOptions,
+  wantEntropy: boolean,
+  micro: MicroLoss,
+): Promise<UpdateMetrics> {
+  const sums = {
+    loss: 0,
+    pg_loss: 0,
+    kl_loss: 0,
+    entropy: 0,
+    pg_clipfrac_higher: 0,
+    pg_clipfrac_lower: 0,
+    ppo_kl: 0,
+    grad_norm: 0,
+    tokens: 0,
+    lr: 0,
+  };
   let steps = 0;
   let skipped = 0;
   let miniBatches = 0;
@@ -94,7 +125,9 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
   const routing = new RoutingTally(model);
   const vision = ropeIndexOptionsOf(model.config);
   if (world && model.optimizerShard().size !== world.size)
-    throw new Error(`update: the model is not data parallel over the world's ${world.size} processes (call model.setDataParallel() first)`);
+    throw new Error(
+      `update: the model is not data parallel over the world's ${world.size} processes (call model.setDataParallel() first)`,
+    );
   for (let epoch = 0; epoch < o.epochs; epoch++) {
     for (const mini of chunks(exps, o.miniBatch)) {
       const miniTokens = mini.reduce((n, e) => n + e.responseIds.length, 0);
@@ -102,7 +135,11 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
       model.zeroGrad();
       for (const part of chunks(world ? world.share(mini) : mini, o.microBatch)) {
         const packed = packExperience(part, vision);
-        const fwd = await model.forward(packed.batch, { training: true, temperature: o.temperature, entropy: wantEntropy });
+        const fwd = await model.forward(packed.batch, {
+          training: true,
+          temperature: o.temperature,
+          entropy: wantEntropy,
+        });
         const r = micro(fwd.logp, fwd.entropy, part, packed, norm);
         const aux = routing.afterForward(mini.length, packed.batch.tokens.length);
         await model.backward({ dlogp: r.dlogp, dentropy: r.dentropy });
@@ -130,7 +167,16 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
   }
   if (world && world.size > 1) {
     // Every rank saw its share: the sums over the ranks are the whole batch's.
-    const keys = ['loss', 'pg_loss', 'kl_loss', 'entropy', 'pg_clipfrac_higher', 'pg_clipfrac_lower', 'ppo_kl', 'tokens'] as const;
+    const keys = [
+      'loss',
+      'pg_loss',
+      'kl_loss',
+      'entropy',
+      'pg_clipfrac_higher',
+      'pg_clipfrac_lower',
+      'ppo_kl',
+      'tokens',
+    ] as const;
     const total = await world.allreduceSum(keys.map((k) => sums[k]));
     keys.forEach((k, i) => (sums[k] = total[i]));
   }
@@ -154,11 +200,18 @@ async function runUpdate(model: Model, opt: AdamW, exps: readonly Experience[], 
 }
 
 /** PPO-family policy update (ppo / gspo / cispo, KL loss, entropy bonus) over the experience. */
-export async function policyUpdate(model: Model, opt: AdamW, exps: readonly Experience[], o: UpdateOptions, loss: PolicyLossOptions): Promise<UpdateMetrics> {
+export async function policyUpdate(
+  model: Model,
+  opt: AdamW,
+  exps: readonly Experience[],
+  o: UpdateOptions,
+  loss: PolicyLossOptions,
+): Promise<UpdateMetrics> {
   exps.forEach((e, i) => {
     if (!e.oldLogp) throw new Error(`experience ${i}: oldLogp is missing (run computeLogprobs first)`);
     if (!e.advantages) throw new Error(`experience ${i}: advantages are missing`);
-    if (loss.kl && loss.kl !== 'none' && !e.refLogp) throw new Error(`experience ${i}: refLogp is missing but the loss has a KL term (${loss.kl})`);
+    if (loss.kl && loss.kl !== 'none' && !e.refLogp)
+      throw new Error(`experience ${i}: refLogp is missing but the loss has a KL term (${loss.kl})`);
   });
   const wantEntropy = true; // reported as a metric even without a bonus, as veRL does
   return runUpdate(model, opt, exps, o, loss, wantEntropy, (logp, entropy, part, packed, norm) => {
@@ -180,7 +233,13 @@ export async function policyUpdate(model: Model, opt: AdamW, exps: readonly Expe
 }
 
 /** Supervised update (SFT warm-up): masked cross-entropy of the responses given the prompts. */
-export async function sftUpdate(model: Model, opt: AdamW, exps: readonly Experience[], o: UpdateOptions, agg: AggOptions = { agg: 'token-mean' }): Promise<UpdateMetrics> {
+export async function sftUpdate(
+  model: Model,
+  opt: AdamW,
+  exps: readonly Experience[],
+  o: UpdateOptions,
+  agg: AggOptions = { agg: 'token-mean' },
+): Promise<UpdateMetrics> {
   return runUpdate(model, opt, exps, o, agg, false, (logp, _entropy, _part, packed, norm) => {
     const r = sftLoss(logp, packed.mask, packed.batch.cuSeqlens, { ...agg, ...norm });
     return { loss: r.loss, dlogp: r.dlogp };

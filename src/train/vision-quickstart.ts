@@ -29,18 +29,32 @@ export interface VisionQuickstartSummary extends TrainSummary {
 }
 
 /** Inputs for `configFile`: the data files and the model directory it trains on, written under `dir`. */
-export async function writeVisionQuickstartInputs(configFile: string, dir: string, perKind: { train: number; heldout: number }): Promise<string[]> {
+export async function writeVisionQuickstartInputs(
+  configFile: string,
+  dir: string,
+  perKind: { train: number; heldout: number },
+): Promise<string[]> {
   dir = resolve(dir); // the overrides name absolute paths: relative ones would resolve against the config's folder
-  const data = await writeVisionDataset(join(dir, 'data'), { seed: 1, trainPerKind: perKind.train, heldoutPerKind: perKind.heldout });
+  const data = await writeVisionDataset(join(dir, 'data'), {
+    seed: 1,
+    trainPerKind: perKind.train,
+    heldoutPerKind: perKind.heldout,
+  });
   const model = join(dir, 'model');
   await writeRandomModelDir(model, { preset: 'tiny-vl', seed: 0, overwrite: true });
   copyFileSync(join(configDir(configFile), 'chat_template_vl.jinja'), join(model, 'chat_template.jinja'));
   return [`data.train_files=${data.train}`, `data.val_files=${data.heldout}`, `worker.actor.model.model_path=${model}`];
 }
 
-export async function runVisionQuickstart(configFile: string, o: VisionQuickstartOptions = {}): Promise<VisionQuickstartSummary> {
+export async function runVisionQuickstart(
+  configFile: string,
+  o: VisionQuickstartOptions = {},
+): Promise<VisionQuickstartSummary> {
   const inputs = o.inputsDir ?? resolve(configDir(configFile), '../runs/quickstart-vision-inputs');
-  const paths = await writeVisionQuickstartInputs(configFile, inputs, { train: o.trainPerKind ?? 128, heldout: o.heldoutPerKind ?? 24 });
+  const paths = await writeVisionQuickstartInputs(configFile, inputs, {
+    train: o.trainPerKind ?? 128,
+    heldout: o.heldoutPerKind ?? 24,
+  });
   const cfg = loadTrainingConfig(configFile, [...paths, ...(o.overrides ?? [])]);
   const trainer = await Trainer.create(cfg, { baseDir: configDir(configFile), log: o.log });
   const s = await trainer.run();

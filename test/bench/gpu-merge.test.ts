@@ -19,7 +19,13 @@ function py(...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-interface Rec { name: string; metric: string; value: number; unit: string; note?: string }
+interface Rec {
+  name: string;
+  metric: string;
+  value: number;
+  unit: string;
+  note?: string;
+}
 
 t.test('the PyTorch benchmark script compiles', needsPython, async (t) => {
   const r = py('-c', 'import ast,sys; ast.parse(open(sys.argv[1]).read())', 'scripts/device/torch_logprob_bench.py');
@@ -27,15 +33,31 @@ t.test('the PyTorch benchmark script compiles', needsPython, async (t) => {
 });
 
 t.test('merge: ratios per shape, gpu name and commit, re-runs replace', needsPython, async (t) => {
-  const medix = join(dir, 'medix.json'), torch = join(dir, 'torch.json');
-  const medixOut = { bench: 'gpu_logprob', device: 'NVIDIA H200', vocab: 151936, results: [
-    { T: 4096, hidden: 2048, mode: 'forward', ms: 4, peak_bytes: 1000 },
-    { T: 4096, hidden: 2048, mode: 'forward_backward', ms: 10, peak_bytes: 4000 },
-    { T: 16384, hidden: 2048, mode: 'forward', ms: 8, peak_bytes: 500 }] };
+  const medix = join(dir, 'medix.json'),
+    torch = join(dir, 'torch.json');
+  const medixOut = {
+    bench: 'gpu_logprob',
+    device: 'NVIDIA H200',
+    vocab: 151936,
+    results: [
+      { T: 4096, hidden: 2048, mode: 'forward', ms: 4, peak_bytes: 1000 },
+      { T: 4096, hidden: 2048, mode: 'forward_backward', ms: 10, peak_bytes: 4000 },
+      { T: 16384, hidden: 2048, mode: 'forward', ms: 8, peak_bytes: 500 },
+    ],
+  };
   writeFileSync(medix, `progress line\n${JSON.stringify(medixOut)}\n`);
-  writeFileSync(torch, `${JSON.stringify({ bench: 'torch_logprob', device: 'NVIDIA H200', torch: '2.11', results: [
-    { T: 4096, hidden: 2048, mode: 'forward', ms: 10, peak_bytes: 9000 },
-    { T: 4096, hidden: 2048, mode: 'forward_backward', ms: 15, peak_bytes: 32000 }] })}\n`);
+  writeFileSync(
+    torch,
+    `${JSON.stringify({
+      bench: 'torch_logprob',
+      device: 'NVIDIA H200',
+      torch: '2.11',
+      results: [
+        { T: 4096, hidden: 2048, mode: 'forward', ms: 10, peak_bytes: 9000 },
+        { T: 4096, hidden: 2048, mode: 'forward_backward', ms: 15, peak_bytes: 32000 },
+      ],
+    })}\n`,
+  );
   const out = join(dir, 'results');
   const merge = (commit: string) =>
     py('scripts/device/merge_gpu_bench.py', medix, torch, '--commit', commit, '--out-dir', out, '--date', '2026-12-04');
@@ -48,10 +70,18 @@ t.test('merge: ratios per shape, gpu name and commit, re-runs replace', needsPyt
   const find = (name: string, metric: string) => recs.filter((x) => x.name === name && x.metric === metric);
   t.equal(find('gpu', 'name')[0].note, 'NVIDIA H200');
   t.equal(find('gpu', 'commit')[0].note, 'abc123');
-  t.same(find('gpu_fused_logprob', 'torch_time_ratio').map((x) => x.value), [10 / 4, 15 / 10]);
-  t.same(find('gpu_fused_logprob', 'torch_memory_ratio').map((x) => x.value), [9, 8]);
-  t.match(find('gpu_fused_logprob', 'torch_time_ratio')[1].note,
-    /^T=4096 hidden=2048 vocab=151936 forward_backward, bf16; medix 10\.000 ms/);
+  t.same(
+    find('gpu_fused_logprob', 'torch_time_ratio').map((x) => x.value),
+    [10 / 4, 15 / 10],
+  );
+  t.same(
+    find('gpu_fused_logprob', 'torch_memory_ratio').map((x) => x.value),
+    [9, 8],
+  );
+  t.match(
+    find('gpu_fused_logprob', 'torch_time_ratio')[1].note,
+    /^T=4096 hidden=2048 vocab=151936 forward_backward, bf16; medix 10\.000 ms/,
+  );
 
   // A second run (new commit, new times) replaces the same measurements instead of adding copies.
   const r2 = merge('def456');

@@ -30,18 +30,23 @@ t.test('--quick --only gemm --json writes positive finite gemm records and the F
   t.ok(Array.isArray(records), 'the file holds an array');
   const metrics = new Map(records.filter((r) => r.name === 'gemm').map((r) => [r.metric, r]));
   const expected = ['portable_gflops', 'portable_model_gflops', 'peak_gflops'];
-  if (gemmKernels().includes('openblas')) expected.push('openblas_gflops', 'openblas_model_gflops', 'portable_vs_openblas');
+  if (gemmKernels().includes('openblas'))
+    expected.push('openblas_gflops', 'openblas_model_gflops', 'portable_vs_openblas');
   for (const micro of gemmMicroKernels().slice(0, -1)) expected.push(`portable_${micro}_gflops`);
   const fmaProbe = process.arch === 'x64';
   if (fmaProbe) expected.push('best_vs_fma');
   for (const m of expected) {
     const r = metrics.get(m);
     t.ok(r, `record gemm/${m} present`);
-    if (r) t.ok(Number.isFinite(r.value) && r.value > 0 && typeof r.unit === 'string', `gemm/${m} = ${r.value} ${r.unit}`);
+    if (r)
+      t.ok(Number.isFinite(r.value) && r.value > 0 && typeof r.unit === 'string', `gemm/${m} = ${r.value} ${r.unit}`);
   }
   const peak = records.find((r) => r.name === 'cpu_peak' && r.metric === 'fma_gflops');
   if (fmaProbe) t.ok(peak && peak.value > 0 && peak.unit === 'GFLOP/s', `cpu_peak/fma_gflops = ${peak?.value}`);
-  t.notOk(records.some((r) => r.name !== 'gemm' && r.name !== 'cpu_peak'), '--only gemm ran nothing else');
+  t.notOk(
+    records.some((r) => r.name !== 'gemm' && r.name !== 'cpu_peak'),
+    '--only gemm ran nothing else',
+  );
   t.match(stdout, /^name\s+metric\s+value\s+unit/m, 'prints a table');
   if (gemmKernels().includes('openblas')) t.match(stdout, /OpenBLAS core: \S+/, 'prints the core OpenBLAS uses');
 });

@@ -38,32 +38,51 @@ t.test('tiny-vl-moe: a Qwen3-VL-MoE directory that loads, runs on an image and s
   const { config, modelType } = readHfConfig(dir);
   t.equal(modelType, 'qwen3_vl_moe');
   const preset = MODEL_PRESETS['tiny-vl-moe'];
-  t.same([config.numExperts, config.numExpertsPerTok, config.moeIntermediateSize, config.normTopkProb],
-    [preset.numExperts, preset.numExpertsPerTok, preset.moeIntermediateSize, true], 'experts read back');
+  t.same(
+    [config.numExperts, config.numExpertsPerTok, config.moeIntermediateSize, config.normTopkProb],
+    [preset.numExperts, preset.numExpertsPerTok, preset.moeIntermediateSize, true],
+    'experts read back',
+  );
   t.same(config.vision, { ...preset.vision, ropeTheta: 10000 }, 'vision config reads back');
 
   const mine = json(path.join(dir, 'config.json'));
   const theirs = json(path.join(fixture, 'config.json'));
-  t.same([mine.architectures, mine.model_type, mine.text_config.model_type, mine.vision_config.model_type],
-    [theirs.architectures, theirs.model_type, theirs.text_config.model_type, theirs.vision_config.model_type]);
+  t.same(
+    [mine.architectures, mine.model_type, mine.text_config.model_type, mine.vision_config.model_type],
+    [theirs.architectures, theirs.model_type, theirs.text_config.model_type, theirs.vision_config.model_type],
+  );
   // Not written: what transformers fills in with its defaults (null token ids, no sliding window, the
   // vision tower's axial rope_parameters) and its version stamp.
-  const notWritten = ['bos_token_id', 'eos_token_id', 'pad_token_id', 'sliding_window', 'transformers_version',
-    'rope_parameters'];
-  for (const [label, a, b] of [['', mine, theirs], ['text_config.', mine.text_config, theirs.text_config],
-    ['vision_config.', mine.vision_config, theirs.vision_config]] as const) {
+  const notWritten = [
+    'bos_token_id',
+    'eos_token_id',
+    'pad_token_id',
+    'sliding_window',
+    'transformers_version',
+    'rope_parameters',
+  ];
+  for (const [label, a, b] of [
+    ['', mine, theirs],
+    ['text_config.', mine.text_config, theirs.text_config],
+    ['vision_config.', mine.vision_config, theirs.vision_config],
+  ] as const) {
     const missing = Object.keys(b).filter((k) => !(k in a) && !notWritten.includes(k));
     t.same(missing, [], `${label}: every key transformers writes is there`);
   }
   t.ok(mine.text_config.rope_parameters?.mrope_section, 'text_config.rope_parameters with mrope_section');
 
-  t.equal(mine.text_config.tie_word_embeddings, true, 'text_config says the embeddings are tied (transformers reads it)');
+  t.equal(
+    mine.text_config.tie_word_embeddings,
+    true,
+    'text_config says the embeddings are tied (transformers reads it)',
+  );
 
   // Same tensor names as transformers' own save, but the dense MLP of the fixture's mlp_only layer and
   // lm_head (the fixture's is untied; the preset ties it to the embedding).
   const shapes = tensorShapes(dir);
-  const want = [...templates(tensorShapes(fixture).keys())]
-    .filter((n) => !/\.mlp\.(gate|up|down)_proj\.weight$/.test(n) && n !== 'lm_head.weight');
+  const want = [...templates(tensorShapes(fixture).keys())].filter(
+    (n) => !/\.mlp\.(gate|up|down)_proj\.weight$/.test(n) && n !== 'lm_head.weight',
+  );
   t.same([...templates(shapes.keys())].sort(), want.sort(), 'tensor names as transformers saves them');
   const { hiddenSize: H, moeIntermediateSize: I } = preset;
   // Experts fused as Qwen3-VL-MoE releases store them, which transformers 5 transposes on load.
@@ -76,7 +95,11 @@ t.test('tiny-vl-moe: a Qwen3-VL-MoE directory that loads, runs on an image and s
   const res = await model.forward(batch, { logits: true });
   t.ok(Number.isFinite(res.logp[last]) && res.logp[last] < 0, 'a finite log-prob with an image');
   const load = model.routing().expertLoad;
-  t.equal(load.reduce((a, b) => a + b, 0), 2 * 2 * batch.tokens.length, 'every token routed to 2 experts in 2 layers');
+  t.equal(
+    load.reduce((a, b) => a + b, 0),
+    2 * 2 * batch.tokens.length,
+    'every token routed to 2 experts in 2 layers',
+  );
 
   const again = path.join(out, 'saved');
   saveModel(model, again);

@@ -23,7 +23,10 @@ t.test('tiny-vl: a Qwen3-VL directory that loads and runs on an image', async (t
   t.same(config.vision, { ...preset.vision, ropeTheta: 10000 }, 'vision config reads back');
   t.same([config.mropeSection, config.imageTokenId, config.hiddenSize], [preset.mropeSection, preset.imageTokenId, 64]);
   const model = await loadModel(dir);
-  t.ok(model.parameters().some((p) => p.name === 'model.visual.merger.linear_fc2.weight'), 'vision tower loaded');
+  t.ok(
+    model.parameters().some((p) => p.name === 'model.visual.merger.linear_fc2.weight'),
+    'vision tower loaded',
+  );
 
   // The fixture image is 96x64; Qwen3-VL's default budget scales it up to at least 65536 pixels.
   const batch = await imageBatch(dir);
@@ -32,5 +35,8 @@ t.test('tiny-vl: a Qwen3-VL directory that loads and runs on an image', async (t
   t.ok(Number.isFinite(res.logp[last]) && res.logp[last] < 0, 'a finite log-prob');
   model.zeroGrad();
   await model.backward({ dlogp: new Float32Array(batch.tokens.length).fill(1) });
-  t.ok(model.getGradient('model.visual.patch_embed.proj.weight').some((v) => v !== 0), 'the tower gets gradients');
+  t.ok(
+    model.getGradient('model.visual.patch_embed.proj.weight').some((v) => v !== 0),
+    'the tower gets gradients',
+  );
 });

@@ -30,10 +30,19 @@ t.test('tiny: loadModel and loadTokenizer accept it, in the preset shape with th
   t.equal(tokenizer.vocabSize, packaged.vocabSize);
   t.same(tokenizer.eosTokenIds, packaged.eosTokenIds, 'ends at <|im_end|> and <|endoftext|>, as Qwen3');
   t.same(tokenizer.encode('Which bone forms the heel?'), packaged.encode('Which bone forms the heel?'));
-  t.ok(tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }]).includes('<|im_start|>assistant'), 'the chat template came along');
+  t.ok(
+    tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }]).includes('<|im_start|>assistant'),
+    'the chat template came along',
+  );
   t.ok(readFileSync(join(dir, 'tokenizer.json')).equals(readFileSync(join(defaultTokenizerDir(), 'tokenizer.json'))));
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-  t.match(config, { architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', hidden_size: 64, num_hidden_layers: 2, tie_word_embeddings: true });
+  t.match(config, {
+    architectures: ['Qwen3ForCausalLM'],
+    model_type: 'qwen3',
+    hidden_size: 64,
+    num_hidden_layers: 2,
+    tie_word_embeddings: true,
+  });
 });
 
 t.test('the same seed writes the same bytes, another seed other weights', async (t) => {
@@ -48,28 +57,35 @@ t.test('the same seed writes the same bytes, another seed other weights', async 
   t.equal(weights(a).length, weights(c).length, 'in the same layout');
 });
 
-t.test('an existing directory: used when empty, replaced only with --force and only when it holds a model', async (t) => {
-  const empty = join(root, 'empty');
-  mkdirSync(empty);
-  create(empty);
-  t.ok(weights(empty).length > 0, 'an empty directory is filled');
+t.test(
+  'an existing directory: used when empty, replaced only with --force and only when it holds a model',
+  async (t) => {
+    const empty = join(root, 'empty');
+    mkdirSync(empty);
+    create(empty);
+    t.ok(weights(empty).length > 0, 'an empty directory is filled');
 
-  const refused = medix('create-model', '--preset', 'tiny', '--out', empty, '--seed', '1');
-  t.equal(refused.status, 1);
-  t.match(refused.stderr, /exists and is not empty \(pass --force/);
-  const before = weights(empty);
-  create(empty, '--seed', '1', '--force');
-  t.notOk(weights(empty).equals(before), '--force replaced the model');
-  t.same(readdirSync(empty).filter((f) => f.startsWith('.')), [], 'no temporary files left behind');
+    const refused = medix('create-model', '--preset', 'tiny', '--out', empty, '--seed', '1');
+    t.equal(refused.status, 1);
+    t.match(refused.stderr, /exists and is not empty \(pass --force/);
+    const before = weights(empty);
+    create(empty, '--seed', '1', '--force');
+    t.notOk(weights(empty).equals(before), '--force replaced the model');
+    t.same(
+      readdirSync(empty).filter((f) => f.startsWith('.')),
+      [],
+      'no temporary files left behind',
+    );
 
-  const other = join(root, 'not-a-model');
-  mkdirSync(other);
-  writeFileSync(join(other, 'notes.txt'), 'keep me');
-  const kept = medix('create-model', '--preset', 'tiny', '--out', other, '--force');
-  t.equal(kept.status, 1);
-  t.match(kept.stderr, /not a model directory \(no config\.json\)/);
-  t.equal(readFileSync(join(other, 'notes.txt'), 'utf8'), 'keep me');
-});
+    const other = join(root, 'not-a-model');
+    mkdirSync(other);
+    writeFileSync(join(other, 'notes.txt'), 'keep me');
+    const kept = medix('create-model', '--preset', 'tiny', '--out', other, '--force');
+    t.equal(kept.status, 1);
+    t.match(kept.stderr, /not a model directory \(no config\.json\)/);
+    t.equal(readFileSync(join(other, 'notes.txt'), 'utf8'), 'keep me');
+  },
+);
 
 t.test('bad flags are named', async (t) => {
   const out = join(root, 'never');
@@ -77,7 +93,10 @@ t.test('bad flags are named', async (t) => {
     [['--preset', 'huge', '--out', out], /argument 'huge' is invalid.*Allowed choices are tiny, small/s],
     [['--out', out], /required option '--preset <name>' not specified/],
     [['--preset', 'tiny'], /required option '--out <dir>' not specified/],
-    [['--preset', 'tiny', '--out', out, '--seed', '-1'], /--seed <n>' argument '-1' is invalid\. expected a non-negative integer/],
+    [
+      ['--preset', 'tiny', '--out', out, '--seed', '-1'],
+      /--seed <n>' argument '-1' is invalid\. expected a non-negative integer/,
+    ],
     [['--preset', 'tiny', '--out', out, '--seed', '1.5'], /--seed <n>' argument '1\.5' is invalid/],
   ];
   for (const [args, message] of cases) {
@@ -85,5 +104,9 @@ t.test('bad flags are named', async (t) => {
     t.equal(r.status, 1, args.join(' '));
     t.match(r.stderr, message);
   }
-  t.same(readdirSync(root).filter((f) => f.includes('never')), [], 'nothing written');
+  t.same(
+    readdirSync(root).filter((f) => f.includes('never')),
+    [],
+    'nothing written',
+  );
 });

@@ -41,16 +41,32 @@ function generateJson(...args: string[]) {
   return JSON.parse(r.stdout.trim()) as { text: string; prompt_tokens: number; token_ids: number[] };
 }
 
-t.test('--image: the engine\'s completion for the prompt with the images, in order', async (t) => {
+t.test("--image: the engine's completion for the prompt with the images, in order", async (t) => {
   const cli = generateJson('--image', a, '--image', b, '--max-tokens', '8');
   const want = await direct([a, b], 8);
-  t.ok(want.counts.every((n) => n > 1), `each image takes several tokens (${want.counts.join(', ')})`);
+  t.ok(
+    want.counts.every((n) => n > 1),
+    `each image takes several tokens (${want.counts.join(', ')})`,
+  );
   t.equal(cli.prompt_tokens, want.ids.length, 'prompt tokens count every visual token');
   t.same(cli.token_ids, want.sample.tokenIds, 'the same greedy tokens');
   t.equal(cli.text, want.sample.text);
   const swapped = await direct([b, a], 8);
-  const text = medix('generate', '--model', dir, '--prompt', PROMPT, '--temperature', '0', '--max-tokens', '8',
-    '--image', b, '--image', a);
+  const text = medix(
+    'generate',
+    '--model',
+    dir,
+    '--prompt',
+    PROMPT,
+    '--temperature',
+    '0',
+    '--max-tokens',
+    '8',
+    '--image',
+    b,
+    '--image',
+    a,
+  );
   t.equal(text.status, 0, text.stderr);
   t.equal(text.stdout.trimEnd(), swapped.sample.text.trimEnd(), 'the swapped order, streamed as text');
 });

@@ -22,8 +22,12 @@ t.teardown(() => engine.close());
 
 const PROMPT = 'Which bone forms the heel?';
 const chatIds = (enableThinking = true) =>
-  tokenizer.encode(tokenizer.applyChatTemplate([{ role: 'user', content: PROMPT }], { addGenerationPrompt: true, enableThinking }), { addSpecialTokens: false });
-const direct = (promptIds: number[], params: SamplingParams): Promise<GenerationResult> => engine.generate({ promptIds, params });
+  tokenizer.encode(
+    tokenizer.applyChatTemplate([{ role: 'user', content: PROMPT }], { addGenerationPrompt: true, enableThinking }),
+    { addSpecialTokens: false },
+  );
+const direct = (promptIds: number[], params: SamplingParams): Promise<GenerationResult> =>
+  engine.generate({ promptIds, params });
 
 interface JsonLine {
   index: number;
@@ -38,31 +42,62 @@ function generate(...args: string[]) {
   if (r.status !== 0) throw new Error(`generate failed: ${r.stderr}`);
   return r;
 }
-const jsonLines = (stdout: string) => stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as JsonLine);
+const jsonLines = (stdout: string) =>
+  stdout
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as JsonLine);
 
-t.test('greedy: the same text every time, the engine\'s text for the chat-templated prompt, streamed to stdout', async (t) => {
-  const first = generate('--prompt', PROMPT, '--temperature', '0', '--max-tokens', '12');
-  const second = generate('--prompt', PROMPT, '--temperature', '0', '--max-tokens', '12');
-  t.equal(first.stdout, second.stdout, 'deterministic');
-  const [want] = (await direct(chatIds(), { temperature: 0, maxNewTokens: 12 })).samples;
-  t.equal(first.stdout, want.text.endsWith('\n') ? want.text : `${want.text}\n`);
-  t.match(first.stderr, `${want.tokenIds.length} tokens, finish_reason ${want.finishReason}`);
-});
+t.test(
+  "greedy: the same text every time, the engine's text for the chat-templated prompt, streamed to stdout",
+  async (t) => {
+    const first = generate('--prompt', PROMPT, '--temperature', '0', '--max-tokens', '12');
+    const second = generate('--prompt', PROMPT, '--temperature', '0', '--max-tokens', '12');
+    t.equal(first.stdout, second.stdout, 'deterministic');
+    const [want] = (await direct(chatIds(), { temperature: 0, maxNewTokens: 12 })).samples;
+    t.equal(first.stdout, want.text.endsWith('\n') ? want.text : `${want.text}\n`);
+    t.match(first.stderr, `${want.tokenIds.length} tokens, finish_reason ${want.finishReason}`);
+  },
+);
 
-t.test('--json: one line per completion, the engine\'s samples for the same seed', async (t) => {
-  const { stdout } = generate('--prompt', PROMPT, '--json', '-n', '3', '--seed', '5', '--max-tokens', '10', '--top-k', '50', '--top-p', '0.9', '--temperature', '1.2');
+t.test("--json: one line per completion, the engine's samples for the same seed", async (t) => {
+  const { stdout } = generate(
+    '--prompt',
+    PROMPT,
+    '--json',
+    '-n',
+    '3',
+    '--seed',
+    '5',
+    '--max-tokens',
+    '10',
+    '--top-k',
+    '50',
+    '--top-p',
+    '0.9',
+    '--temperature',
+    '1.2',
+  );
   const lines = jsonLines(stdout);
   const want = await direct(chatIds(), { n: 3, seed: 5, maxNewTokens: 10, topK: 50, topP: 0.9, temperature: 1.2 });
   t.equal(lines.length, 3);
   lines.forEach((line, i) => {
     const s = want.samples[i];
-    t.same(line, { index: i, text: s.text, finish_reason: s.finishReason, prompt_tokens: want.promptTokens, completion_tokens: s.tokenIds.length, token_ids: s.tokenIds });
+    t.same(line, {
+      index: i,
+      text: s.text,
+      finish_reason: s.finishReason,
+      prompt_tokens: want.promptTokens,
+      completion_tokens: s.tokenIds.length,
+      token_ids: s.tokenIds,
+    });
   });
   t.not(lines[0].text, lines[1].text, 'the samples differ');
 });
 
 t.test('prompt flags: --no-enable-thinking and --no-chat change what the model sees', async (t) => {
-  const promptTokens = (...flags: string[]) => jsonLines(generate('--prompt', PROMPT, '--json', '--max-tokens', '1', ...flags).stdout)[0].prompt_tokens;
+  const promptTokens = (...flags: string[]) =>
+    jsonLines(generate('--prompt', PROMPT, '--json', '--max-tokens', '1', ...flags).stdout)[0].prompt_tokens;
   t.equal(promptTokens(), chatIds().length, 'default: the chat template, thinking on');
   t.equal(promptTokens('--chat', '--enable-thinking'), chatIds().length);
   t.equal(promptTokens('--no-enable-thinking'), chatIds(false).length);
@@ -74,7 +109,21 @@ t.test('--stop ends the text before the stop string', async (t) => {
   const [s] = (await direct(chatIds(), { seed: 11, maxNewTokens: 24 })).samples;
   const stop = s.text.slice(Math.floor(s.text.length / 2)).slice(0, 3);
   t.ok(stop.length > 0, `a stop string from the middle of the sampled text: ${JSON.stringify(stop)}`);
-  const [line] = jsonLines(generate('--prompt', PROMPT, '--json', '--seed', '11', '--max-tokens', '24', '--stop', 'never appears', '--stop', stop).stdout);
+  const [line] = jsonLines(
+    generate(
+      '--prompt',
+      PROMPT,
+      '--json',
+      '--seed',
+      '11',
+      '--max-tokens',
+      '24',
+      '--stop',
+      'never appears',
+      '--stop',
+      stop,
+    ).stdout,
+  );
   t.equal(line.text, s.text.slice(0, s.text.indexOf(stop)));
   t.equal(line.finish_reason, 'stop');
 });
@@ -82,7 +131,15 @@ t.test('--stop ends the text before the stop string', async (t) => {
 t.test('n > 1 without --json: each completion under its own header', async (t) => {
   const { stdout } = generate('--prompt', PROMPT, '-n', '2', '--seed', '3', '--max-tokens', '4');
   const want = await direct(chatIds(), { n: 2, seed: 3, maxNewTokens: 4 });
-  t.equal(stdout, want.samples.map((s, i) => `--- completion ${i + 1} of 2 (${s.tokenIds.length} tokens, finish_reason ${s.finishReason}) ---\n${s.text}\n`).join(''));
+  t.equal(
+    stdout,
+    want.samples
+      .map(
+        (s, i) =>
+          `--- completion ${i + 1} of 2 (${s.tokenIds.length} tokens, finish_reason ${s.finishReason}) ---\n${s.text}\n`,
+      )
+      .join(''),
+  );
 });
 
 t.test('bad flags are named', async (t) => {

@@ -22,7 +22,11 @@ t.test('medix --version prints the package version', async (t) => {
 t.test("every command's help lists each of its options, with the default where there is one", async (t) => {
   const program = buildProgram();
   const names = program.commands.map((c) => c.name());
-  t.same(names.sort(), ['create-model', 'eval', 'eval-compare', 'generate', 'info', 'merge', 'report', 'reward', 'serve', 'train'].sort(), 'the commands');
+  t.same(
+    names.sort(),
+    ['create-model', 'eval', 'eval-compare', 'generate', 'info', 'merge', 'report', 'reward', 'serve', 'train'].sort(),
+    'the commands',
+  );
   const help = new Help();
   for (const command of program.commands) {
     const text = flat(command.helpInformation());
@@ -31,7 +35,10 @@ t.test("every command's help lists each of its options, with the default where t
       // A --no-x flag's implicit default (true) is the --x flag's; every other default is shown.
       if (option.defaultValue !== undefined && !option.negate) {
         t.match(help.optionDescription(option), /\(.*default: /, `${command.name()} ${option.long}: shows its default`);
-        t.ok(text.includes(flat(help.optionDescription(option))), `${command.name()} ${option.long}: the default is in the help`);
+        t.ok(
+          text.includes(flat(help.optionDescription(option))),
+          `${command.name()} ${option.long}: the default is in the help`,
+        );
       }
     }
     for (const sub of command.commands) t.fail(`unexpected nested command ${sub.name()}`);
@@ -44,8 +51,14 @@ t.test("every command's help lists each of its options, with the default where t
 t.test('bad flag values are errors that name the flag', async (t) => {
   const cases: [string[], RegExp][] = [
     [['report', 'run', '--max-samples', 'many'], /option '--max-samples <n>' argument 'many' is invalid/],
-    [['merge', 'a', 'b', '--max-shard-gb', '-1'], /option '--max-shard-gb <gb>' argument '-1' is invalid. expected a number > 0/],
-    [['merge', 'a', 'b', '--dtype', 'fp16'], /option '--dtype <dtype>' argument 'fp16' is invalid. Allowed choices are bf16, f32/],
+    [
+      ['merge', 'a', 'b', '--max-shard-gb', '-1'],
+      /option '--max-shard-gb <gb>' argument '-1' is invalid. expected a number > 0/,
+    ],
+    [
+      ['merge', 'a', 'b', '--dtype', 'fp16'],
+      /option '--dtype <dtype>' argument 'fp16' is invalid. Allowed choices are bf16, f32/,
+    ],
     [['generate', '--model', 'm', '--prompt', 'p', '--top-p', '2'], /option '--top-p <p>' argument '2' is invalid/],
     [['info', '--jsn'], /unknown option '--jsn'[\s\S]*Did you mean --json\?/],
   ];
@@ -62,9 +75,23 @@ t.test('medix info describes the build: kernels, BLAS, MPI, CUDA, libraries', as
   const info = JSON.parse(r.stdout) as Record<string, unknown> & { libraries: Record<string, string> };
   t.equal(info.medix, pkg.version);
   t.ok((info.gemmKernels as string[]).includes('portable'), 'the GEMM kernels');
-  for (const key of ['openblas', 'openblasInfo', 'mpi', 'mpiInfo', 'cuda', 'cudaInfo', 'compiler', 'simd', 'threads', 'world']) t.ok(key in info, key);
+  for (const key of [
+    'openblas',
+    'openblasInfo',
+    'mpi',
+    'mpiInfo',
+    'cuda',
+    'cudaInfo',
+    'compiler',
+    'simd',
+    'threads',
+    'world',
+  ])
+    t.ok(key in info, key);
   for (const name of ['apache-arrow', 'onnxruntime-node', 'sharp']) {
-    const installed = (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    const installed = (
+      JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }
+    ).version;
     t.equal(info.libraries[name], installed, `${name} ${installed}`);
   }
   const text = medix('info').stdout;

@@ -67,8 +67,7 @@ function makeOperands(c: Case, seed: number): Operands {
   const ldb = bCols + c.pad;
   const ldc = c.N + c.pad;
   const C = new Float32Array(c.M * ldc).fill(SENTINEL);
-  for (let i = 0; i < c.M; i++)
-    for (let j = 0; j < c.N; j++) C[i * ldc + j] = c.beta === 0 ? NaN : r() * 2 - 1; // beta = 0 must ignore C
+  for (let i = 0; i < c.M; i++) for (let j = 0; j < c.N; j++) C[i * ldc + j] = c.beta === 0 ? NaN : r() * 2 - 1; // beta = 0 must ignore C
   return { A: randn(aRows * lda, r), B: randn(bRows * ldb, r), C, lda, ldb, ldc };
 }
 
@@ -123,7 +122,10 @@ function check(t: Test, c: Case, before: Operands, C: Float32Array, what: string
     }
     for (let j = c.N; j < before.ldc; j++) if (C[i * before.ldc + j] !== SENTINEL) padOk = false;
   }
-  t.ok(worst <= 1, `${what}: within (2K+4)*eps*scale (worst ${worst.toFixed(3)} of tolerance${where ? `; ${where}` : ''})`);
+  t.ok(
+    worst <= 1,
+    `${what}: within (2K+4)*eps*scale (worst ${worst.toFixed(3)} of tolerance${where ? `; ${where}` : ''})`,
+  );
   t.ok(padOk, `${what}: padding of C past column N untouched`);
 }
 
@@ -216,12 +218,14 @@ function sameBits(t: Test, actual: Buffer, expected: Buffer, msg: string): void 
 }
 
 for (const micro of gemmMicroKernels())
-  t.test(`portable kernel on the ${micro} register kernel matches the float64 reference`,
-    kernelSuite('portable', micro));
+  t.test(
+    `portable kernel on the ${micro} register kernel matches the float64 reference`,
+    kernelSuite('portable', micro),
+  );
 
 t.test('every register kernel this CPU has is offered, the widest by default', async (t) => {
   const features = cpuInfo().features;
-  t.equal(gemmMicroKernels()[0], process.arch === 'x64' ? 'avx2' : 'generic', 'the build\'s own kernel comes first');
+  t.equal(gemmMicroKernels()[0], process.arch === 'x64' ? 'avx2' : 'generic', "the build's own kernel comes first");
   const gccX64 = process.arch === 'x64' && buildInfo().compiler.startsWith('gcc');
   if (gccX64) t.equal(gemmMicroKernels().includes('avx512'), /AVX512F/.test(features), `CPU features: ${features}`);
   t.equal(initialMicro, gemmMicroKernels().at(-1), 'the default is the widest');
@@ -235,7 +239,9 @@ t.test('every register kernel this CPU has is offered, the widest by default', a
 t.test(
   'OpenBLAS kernel matches the float64 reference',
   skipIfMissing(
-    gemmKernels().includes('openblas') ? null : 'OpenBLAS was not built in (cblas.h or libopenblas missing at build time, or MEDIX_NO_OPENBLAS=1)',
+    gemmKernels().includes('openblas')
+      ? null
+      : 'OpenBLAS was not built in (cblas.h or libopenblas missing at build time, or MEDIX_NO_OPENBLAS=1)',
     process.env.MEDIX_NO_OPENBLAS === '1',
   ),
   kernelSuite('openblas'),
@@ -283,17 +289,32 @@ t.test('portable kernel gives the same bits across runs, threads, register kerne
 });
 
 t.test('MEDIX_GEMM picks the kernel at startup', async (t) => {
-  const addonPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'build', 'Release', 'medix.node');
+  const addonPath = path.join(
+    path.dirname(fileURLToPath(import.meta.url)),
+    '..',
+    '..',
+    'build',
+    'Release',
+    'medix.node',
+  );
   const withEnv = (value: string, code: string) =>
-    execFileSync(process.execPath, ['-e', `const a = require(${JSON.stringify(addonPath)}); try { ${code} } catch (e) { console.log(e.message) }`], {
-      env: { ...process.env, MEDIX_GEMM: value },
-      encoding: 'utf8',
-    }).trim();
+    execFileSync(
+      process.execPath,
+      ['-e', `const a = require(${JSON.stringify(addonPath)}); try { ${code} } catch (e) { console.log(e.message) }`],
+      {
+        env: { ...process.env, MEDIX_GEMM: value },
+        encoding: 'utf8',
+      },
+    ).trim();
   const kernelWith = (value: string) => withEnv(value, 'console.log(a.gemmKernel())');
   t.equal(kernelWith('portable'), 'portable');
   t.equal(kernelWith(''), gemmKernels().includes('openblas') ? 'openblas' : 'portable', 'empty: default kernel');
   t.match(kernelWith('mkl'), /MEDIX_GEMM must be 'portable' or 'openblas', got 'mkl'/);
-  t.equal(withEnv('mkl', "a.setGemmKernel('portable'); console.log(a.gemmKernel())"), 'portable', 'setGemmKernel overrides a bad MEDIX_GEMM');
+  t.equal(
+    withEnv('mkl', "a.setGemmKernel('portable'); console.log(a.gemmKernel())"),
+    'portable',
+    'setGemmKernel overrides a bad MEDIX_GEMM',
+  );
   if (gemmKernels().includes('openblas')) t.equal(kernelWith('openblas'), 'openblas');
   else t.match(kernelWith('openblas'), /MEDIX_GEMM=openblas, but this build of medix has no OpenBLAS/);
 });
@@ -303,20 +324,37 @@ t.test('bad input throws clear errors', async (t) => {
   const bad = (patch: Record<string, unknown>) => ({ ...ok(), ...patch }) as never;
   t.throws(() => gemm(bad({ A: new Float64Array(8) })), /gemm: A must be a Float32Array/);
   t.throws(() => gemm(bad({ C: [0, 0, 0, 0, 0, 0] })), /gemm: C must be a Float32Array \(got a plain Array\)/);
-  t.throws(() => gemm(bad({ A: new Float32Array(7) })), /gemm: A must have length >= 8 \(2 rows x 4 columns, lda = 4\), got 7/);
-  t.throws(() => gemm(bad({ transB: true, ldb: 5 })), /gemm: B must have length >= 14 \(3 rows x 4 columns, ldb = 5\), got 12/, 'B checked against its stored (transposed) shape');
+  t.throws(
+    () => gemm(bad({ A: new Float32Array(7) })),
+    /gemm: A must have length >= 8 \(2 rows x 4 columns, lda = 4\), got 7/,
+  );
+  t.throws(
+    () => gemm(bad({ transB: true, ldb: 5 })),
+    /gemm: B must have length >= 14 \(3 rows x 4 columns, ldb = 5\), got 12/,
+    'B checked against its stored (transposed) shape',
+  );
   t.throws(() => gemm(bad({ transA: true, B: new Float32Array(11) })), /gemm: B must have length >= 12/);
   t.throws(() => gemm(bad({ lda: 3 })), /gemm: lda = 3 must be >= max\(1, 4\)/);
-  t.throws(() => gemm(bad({ ldc: 5, C: new Float32Array(7) })), /gemm: C must have length >= 8 \(2 rows x 3 columns, ldc = 5\), got 7/);
+  t.throws(
+    () => gemm(bad({ ldc: 5, C: new Float32Array(7) })),
+    /gemm: C must have length >= 8 \(2 rows x 3 columns, ldc = 5\), got 7/,
+  );
   t.throws(() => gemm(bad({ M: -1 })), /gemm: option 'M' must be an integer in \[0, /);
   t.throws(() => gemm(bad({ K: 1.5 })), /gemm: option 'K' must be an integer/);
   t.throws(() => gemm(bad({ N: undefined })), /gemm: option 'N' must be a number/);
   t.throws(() => gemm(bad({ alpha: NaN })), /gemm: option 'alpha' must be finite/);
   t.throws(() => gemm(bad({ transA: 1 })), /gemm: option 'transA' must be a boolean/);
   const shared = new Float32Array(20);
-  t.throws(() => gemm(bad({ A: shared.subarray(0, 8), C: shared.subarray(6, 12) })), /gemm: C must not share memory with A/);
+  t.throws(
+    () => gemm(bad({ A: shared.subarray(0, 8), C: shared.subarray(6, 12) })),
+    /gemm: C must not share memory with A/,
+  );
   t.throws(() => gemm(null as never), /gemm: options must be an object/);
-  t.throws(() => gemmAsync(bad({ B: new Float32Array(3) })), /gemmAsync: B must have length >= 12/, 'gemmAsync checks before starting');
+  t.throws(
+    () => gemmAsync(bad({ B: new Float32Array(3) })),
+    /gemmAsync: B must have length >= 12/,
+    'gemmAsync checks before starting',
+  );
 
   t.throws(() => setGemmKernel('mkl' as never), /setGemmKernel: kernel must be 'portable' or 'openblas', got 'mkl'/);
   if (!gemmKernels().includes('openblas'))

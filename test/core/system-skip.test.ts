@@ -7,7 +7,10 @@ import { join } from 'node:path';
 const script = join(import.meta.dirname, '../fixtures/system-skip/needs-package.ts');
 
 function run(env: Record<string, string>) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, CI: '', ...env }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, CI: '', ...env },
+    encoding: 'utf8',
+  });
   return { code: r.status, out: r.stdout + r.stderr };
 }
 

@@ -15,13 +15,21 @@ t.test('smartResize: sides become multiples of the factor, the area stays inside
   t.same(smartResize({ width: 1000, height: 500 }, bounds), { width: 352, height: 160 });
   // 32 x 32 (each side at least one factor) is below min: beta = sqrt(4096 / 200) = 4.5255; ceil(10 beta / 32) = 2, ceil(20 beta / 32) = 3.
   t.same(smartResize({ width: 20, height: 10 }, bounds), { width: 96, height: 64 });
-  t.same(smartResize({ width: 200, height: 1 }, { factor: 28, minPixels: 1, maxPixels: 1e7 }), { width: 196, height: 28 }, 'ratio 200 is allowed');
+  t.same(
+    smartResize({ width: 200, height: 1 }, { factor: 28, minPixels: 1, maxPixels: 1e7 }),
+    { width: 196, height: 28 },
+    'ratio 200 is allowed',
+  );
   t.throws(() => smartResize({ width: 201, height: 1 }, bounds), ImageFault, 'ratio above 200 is refused');
   t.equal(imageTokenCount({ width: 96, height: 64 }, 32), 6, 'one token per 32 x 32 cell');
 });
 
 t.test('decodeImage: RGB pixels at the resized size; alpha dropped, grey expanded', async (t) => {
-  const rgba = await sharp({ create: { width: 100, height: 50, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } } }).png().toBuffer();
+  const rgba = await sharp({
+    create: { width: 100, height: 50, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } },
+  })
+    .png()
+    .toBuffer();
   const d = await decodeImage({ bytes: rgba }, bounds);
   t.same([d.width, d.height, d.original], [96, 64, { width: 100, height: 50 }]);
   t.equal(d.pixels.length, 96 * 64 * 3);
@@ -29,17 +37,26 @@ t.test('decodeImage: RGB pixels at the resized size; alpha dropped, grey expande
   for (let i = 0; i < d.pixels.length; i += 3) colours.add(`${d.pixels[i]},${d.pixels[i + 1]},${d.pixels[i + 2]}`);
   t.same([...colours], ['10,200,30'], 'a solid colour stays exactly that colour through the resize');
 
-  const grey = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 77, g: 77, b: 77 } } }).toColourspace('b-w').png().toBuffer();
+  const grey = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 77, g: 77, b: 77 } } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
   t.equal((await sharp(grey).metadata()).channels, 1, 'the input really is one channel');
   const g = await decodeImage({ bytes: grey }, bounds);
-  t.same([g.width, g.height, g.pixels.length, [...g.pixels.subarray(0, 6)]], [64, 64, 64 * 64 * 3, [77, 77, 77, 77, 77, 77]]);
+  t.same(
+    [g.width, g.height, g.pixels.length, [...g.pixels.subarray(0, 6)]],
+    [64, 64, 64 * 64 * 3, [77, 77, 77, 77, 77, 77]],
+  );
 });
 
 t.test('decodeImage: pixels keep their place when no resize is needed', async (t) => {
   // Left half red, right half blue, 64 x 32: already on the grid and inside the bounds.
   const raw = Buffer.alloc(64 * 32 * 3);
-  for (let y = 0; y < 32; y++) for (let x = 0; x < 64; x++) raw.set(x < 32 ? [255, 0, 0] : [0, 0, 255], (y * 64 + x) * 3);
-  const png = await sharp(raw, { raw: { width: 64, height: 32, channels: 3 } }).png().toBuffer();
+  for (let y = 0; y < 32; y++)
+    for (let x = 0; x < 64; x++) raw.set(x < 32 ? [255, 0, 0] : [0, 0, 255], (y * 64 + x) * 3);
+  const png = await sharp(raw, { raw: { width: 64, height: 32, channels: 3 } })
+    .png()
+    .toBuffer();
   const d = await decodeImage({ bytes: png }, { factor: 32, minPixels: 1024, maxPixels: 65536 });
   t.same([d.width, d.height], [64, 32]);
   t.same(Buffer.from(d.pixels), raw);

@@ -4,7 +4,8 @@
 import t from 'tap';
 import { DataOrder, epochOrder } from '../../src/data/index.js';
 
-const isPermutation = (xs: Iterable<number> & { length: number }, n: number) => [...xs].sort((a, b) => a - b).every((x, i) => x === i) && xs.length === n;
+const isPermutation = (xs: Iterable<number> & { length: number }, n: number) =>
+  [...xs].sort((a, b) => a - b).every((x, i) => x === i) && xs.length === n;
 
 t.test('each epoch is a permutation; the seed fixes it; epochs and seeds differ', async (t) => {
   const a = epochOrder(50, 7, 0);
@@ -48,8 +49,14 @@ t.test('resuming from any saved position continues exactly as the uninterrupted 
 });
 
 t.test('a saved position that does not fit the data or the seed is refused with the reason', async (t) => {
-  t.throws(() => new DataOrder(10, { seed: 1, shuffle: true }, { epoch: 0, index: 11, seed: 1 }), /epoch 0, index 11 does not fit a data set of 10 samples/);
-  t.throws(() => new DataOrder(10, { seed: 2, shuffle: true }, { epoch: 0, index: 3, seed: 1 }), /data\.seed 1, the config now says 2/);
+  t.throws(
+    () => new DataOrder(10, { seed: 1, shuffle: true }, { epoch: 0, index: 11, seed: 1 }),
+    /epoch 0, index 11 does not fit a data set of 10 samples/,
+  );
+  t.throws(
+    () => new DataOrder(10, { seed: 2, shuffle: true }, { epoch: 0, index: 3, seed: 1 }),
+    /data\.seed 1, the config now says 2/,
+  );
   t.throws(() => new DataOrder(10, { seed: 1, shuffle: true }, { epoch: -1, index: 0, seed: 1 }), /does not fit/);
   t.throws(() => new DataOrder(0, { seed: 1, shuffle: true }), /at least one sample/);
 });

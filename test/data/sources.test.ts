@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadTrainingConfig } from '../../src/config/index.js';
-import { DataError, loadDatasetFromConfig, loadRlDataset, resolveDataFiles, type LoadDatasetOptions } from '../../src/data/index.js';
+import {
+  DataError,
+  loadDatasetFromConfig,
+  loadRlDataset,
+  resolveDataFiles,
+  type LoadDatasetOptions,
+} from '../../src/data/index.js';
 import { loadTokenizer } from '../../src/tokenizer/index.js';
 
 const layouts = join(import.meta.dirname, '../fixtures/data/layouts');
@@ -17,12 +23,27 @@ const questions = ['Which bone forms the heel?', 'Which vitamin deficiency cause
 const tmp = () => mkdtempSync(join(tmpdir(), 'medix-sources-'));
 
 /** MediX-R1's column names, as the config defaults give them (image_key 'images', with 'image' tried too). */
-const medix: LoadDatasetOptions = { promptKey: 'problem', answerKey: 'solution', imageKey: 'images', imageKeyAliases: ['image'], onBadRow: 'stop', resize: { factor: 32, minPixels: 1024, maxPixels: 1 << 20 } };
+const medix: LoadDatasetOptions = {
+  promptKey: 'problem',
+  answerKey: 'solution',
+  imageKey: 'images',
+  imageKeyAliases: ['image'],
+  onBadRow: 'stop',
+  resize: { factor: 32, minPixels: 1024, maxPixels: 1 << 20 },
+};
 
 async function expectMedixRows(t: Test, files: string[]) {
   const { samples } = await loadRlDataset(files, medix);
-  t.same(samples.map((s) => s.question), questions, 'every row, in order');
-  t.same(samples.map((s) => s.images.length), [1, 0, 0], "the 'image' column is read as the images");
+  t.same(
+    samples.map((s) => s.question),
+    questions,
+    'every row, in order',
+  );
+  t.same(
+    samples.map((s) => s.images.length),
+    [1, 0, 0],
+    "the 'image' column is read as the images",
+  );
   t.same(samples[0].imageSizes, [{ width: 64, height: 48 }]);
 }
 
@@ -30,7 +51,10 @@ t.test('a directory of Parquet shards: every shard, in name order', async (t) =>
   t.same(resolveDataFiles(shardDir), shards);
   await expectMedixRows(t, resolveDataFiles(shardDir));
   const empty = tmp();
-  t.throws(() => resolveDataFiles(empty), new DataError(`${empty}: a directory with no .parquet files and no save_to_disk state.json`, empty));
+  t.throws(
+    () => resolveDataFiles(empty),
+    new DataError(`${empty}: a directory with no .parquet files and no save_to_disk state.json`, empty),
+  );
 });
 
 t.test('save_to_disk: a Dataset directory (Arrow) and a DatasetDict split', async (t) => {
@@ -38,7 +62,9 @@ t.test('save_to_disk: a Dataset directory (Arrow) and a DatasetDict split', asyn
   t.same(resolveDataFiles(saved), [join(saved, 'data-00000-of-00001.arrow')]);
   await expectMedixRows(t, resolveDataFiles(saved));
   const { samples } = await loadRlDataset(resolveDataFiles(saved), medix);
-  const png = await sharp(samples[0].images[0] && 'bytes' in samples[0].images[0] ? samples[0].images[0].bytes : Buffer.alloc(0)).metadata();
+  const png = await sharp(
+    samples[0].images[0] && 'bytes' in samples[0].images[0] ? samples[0].images[0].bytes : Buffer.alloc(0),
+  ).metadata();
   t.same([png.format, png.width, png.height], ['png', 64, 48], 'the image bytes come through whole');
   t.equal(samples[1].id, `${join(saved, 'data-00000-of-00001.arrow')}: row 2`, 'rows are named by file and row');
   const dict = tmp();
@@ -71,11 +97,21 @@ t.test('org/name@split from the hub cache (HF_HOME), offline', async (t) => {
   const home = hubCache();
   const env = { HF_HOME: home };
   const snap = join(home, 'hub', 'datasets--medix--tiny', 'snapshots', 'c0ffee', 'data');
-  t.same(resolveDataFiles('medix/tiny@train', env), [join(snap, 'train-00000-of-00002.parquet'), join(snap, 'train-00001-of-00002.parquet')]);
+  t.same(resolveDataFiles('medix/tiny@train', env), [
+    join(snap, 'train-00000-of-00002.parquet'),
+    join(snap, 'train-00001-of-00002.parquet'),
+  ]);
   t.same(resolveDataFiles('medix/tiny@test', env), [join(snap, 'test-00000-of-00001.parquet')]);
   await expectMedixRows(t, resolveDataFiles('medix/tiny@train', env));
-  t.same(resolveDataFiles('medix/tiny@train', { HF_HUB_CACHE: join(home, 'hub') }).length, 2, 'HF_HUB_CACHE names the hub folder itself');
-  t.throws(() => resolveDataFiles('medix/other@train', env), /medix\/other@train: not in the Hugging Face cache \(no .*datasets--medix--other\/refs\/main\)/);
+  t.same(
+    resolveDataFiles('medix/tiny@train', { HF_HUB_CACHE: join(home, 'hub') }).length,
+    2,
+    'HF_HUB_CACHE names the hub folder itself',
+  );
+  t.throws(
+    () => resolveDataFiles('medix/other@train', env),
+    /medix\/other@train: not in the Hugging Face cache \(no .*datasets--medix--other\/refs\/main\)/,
+  );
   t.throws(() => resolveDataFiles('medix/tiny@validation', env), /no data files for split 'validation'/);
   t.throws(() => resolveDataFiles('no/such/file.jsonl'), /no such file or directory/);
 });
@@ -97,7 +133,11 @@ t.test('the config takes every layout as train_files; MediX-R1 columns need no r
     t.equal(cfg.data.train_files, spec, `${spec}: kept as written (a hub id is not made a path)`);
     const warnings: string[] = [];
     const { samples, stats } = await loadDatasetFromConfig(cfg.data, 'train', tok, { warn: (m) => warnings.push(m) });
-    t.same(samples.map((s) => s.question), questions.slice(1), `${spec}: the text rows load under the default keys`);
+    t.same(
+      samples.map((s) => s.question),
+      questions.slice(1),
+      `${spec}: the text rows load under the default keys`,
+    );
     // The text-only tokenizer refuses the image row: proof that its 'image' column was seen as images.
     t.same([stats.badRows, warnings.length], [1, 1]);
     t.match(warnings[0], /row 1: .*has no image support/);

@@ -29,16 +29,24 @@ t.test('the same seed writes the same bytes; another seed other images', async (
 t.test('questions need the image: one question per kind, balanced tagged answers, held-out images apart', async (t) => {
   const dir = t.testdir();
   const files = await writeVisionDataset(dir, { seed: 1, ...options });
-  const read = (f: string) => readFileSync(f, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { problem: string; solution: string; images: string[] });
+  const read = (f: string) =>
+    readFileSync(f, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { problem: string; solution: string; images: string[] });
   const [train, heldout] = [read(files.train), read(files.heldout)];
   t.equal(train.length, 12);
   t.equal(heldout.length, 6);
   for (const kind of VISION_KINDS) {
     const rows = train.filter((r) => r.solution.startsWith(kind.tag));
     t.same(new Set(rows.map((r) => r.problem)), new Set([kind.question]), `${kind.name}: one question text`);
-    for (const answer of kind.answers) t.equal(rows.filter((r) => r.solution === `${kind.tag} ${answer}`).length, 2, `${kind.name}: '${answer}' twice`);
+    for (const answer of kind.answers)
+      t.equal(rows.filter((r) => r.solution === `${kind.tag} ${answer}`).length, 2, `${kind.name}: '${answer}' twice`);
   }
   const trainImages = new Set(train.map((r) => readFileSync(join(dir, r.images[0])).toString('base64')));
-  t.notOk(heldout.some((r) => trainImages.has(readFileSync(join(dir, r.images[0])).toString('base64'))), 'no held-out image is a train image');
+  t.notOk(
+    heldout.some((r) => trainImages.has(readFileSync(join(dir, r.images[0])).toString('base64'))),
+    'no held-out image is a train image',
+  );
   t.equal(imageAccuracyChance(), 0.5, 'two answers per kind: chance is 1/2');
 });

@@ -44,7 +44,11 @@ for (const size of [2, 4]) {
       t.same(r.allreduceF64, total, `rank ${rank}: all-reduce f64 = sum over ranks`);
       t.same(r.reduceF32, rank === root ? total : own, `rank ${rank}: reduce f32 to rank ${root}`);
       t.same(r.reduceF64, rank === root ? total : own, `rank ${rank}: reduce f64 to rank ${root}`);
-      t.same(r.broadcast, range(SHARD).map((i) => input(root, i)), `rank ${rank}: broadcast from rank ${root}`);
+      t.same(
+        r.broadcast,
+        range(SHARD).map((i) => input(root, i)),
+        `rank ${rank}: broadcast from rank ${root}`,
+      );
       const gathered = range(size).flatMap((q) => range(SHARD).map((i) => input(q, i)));
       t.same(r.allgatherF32, gathered, `rank ${rank}: all-gather f32 = shards in rank order`);
       t.same(r.allgatherF64, gathered, `rank ${rank}: all-gather f64 = shards in rank order`);

@@ -34,69 +34,93 @@ t.test('a plain process is a world of one where collectives are the identity', a
 });
 
 const unavailable = mpiUnavailable();
-t.test('two ranks: collectives, data-parallel steps, sharded checkpoint and merge', skipIfMissing(unavailable, process.env.MEDIX_NO_MPI === '1'), async (t) => {
-  const out = mkdtempSync(join(tmpdir(), 'medix-mpi-'));
-  const run = await mpirun(2, script, [out]);
-  t.equal(run.code, 0, `mpirun exits 0\n${run.output}`);
-  if (run.code !== 0) return;
-  const ranks = [0, 1].map((r) => JSON.parse(readFileSync(join(out, `rank-${r}.json`), 'utf8')));
+t.test(
+  'two ranks: collectives, data-parallel steps, sharded checkpoint and merge',
+  skipIfMissing(unavailable, process.env.MEDIX_NO_MPI === '1'),
+  async (t) => {
+    const out = mkdtempSync(join(tmpdir(), 'medix-mpi-'));
+    const run = await mpirun(2, script, [out]);
+    t.equal(run.code, 0, `mpirun exits 0\n${run.output}`);
+    if (run.code !== 0) return;
+    const ranks = [0, 1].map((r) => JSON.parse(readFileSync(join(out, `rank-${r}.json`), 'utf8')));
 
-  for (const r of ranks) {
-    t.match(r, { size: 2, backend: 'mpi' }, `rank ${r.rank} is in an MPI world of 2`);
-    t.same(r.allreduce, [1 + 2, 0.5, -1], `rank ${r.rank}: allreduce sums`);
-    t.equal(r.broadcast, 'from rank 1', `rank ${r.rank}: broadcast from rank 1`);
-    t.same(r.gathered, [[0, 0], [1, 1000]], `rank ${r.rank}: allgather in rank order, sizes differing`);
-    t.equal(r.fromRoot, 'decided by rank 0');
-    t.equal(r.fromRootError, 'rank 0 refuses', `rank ${r.rank}: the root's error reaches every rank`);
-  }
+    for (const r of ranks) {
+      t.match(r, { size: 2, backend: 'mpi' }, `rank ${r.rank} is in an MPI world of 2`);
+      t.same(r.allreduce, [1 + 2, 0.5, -1], `rank ${r.rank}: allreduce sums`);
+      t.equal(r.broadcast, 'from rank 1', `rank ${r.rank}: broadcast from rank 1`);
+      t.same(
+        r.gathered,
+        [
+          [0, 0],
+          [1, 1000],
+        ],
+        `rank ${r.rank}: allgather in rank order, sizes differing`,
+      );
+      t.equal(r.fromRoot, 'decided by rank 0');
+      t.equal(r.fromRootError, 'rank 0 refuses', `rank ${r.rank}: the root's error reaches every rank`);
+    }
 
-  // The optimizer is split by tensor: consecutive, disjoint, covering the model.
-  const model = freshModel();
-  const names = model.parameters().map((p) => p.name);
-  t.ok(ranks[0].shard.parameters.length > 0 && ranks[1].shard.parameters.length > 0, 'both ranks own tensors');
-  t.same([...ranks[0].shard.parameters, ...ranks[1].shard.parameters], names, 'rank 0 owns the first tensors, rank 1 the rest');
-  t.equal(ranks[0].shard.numel + ranks[1].shard.numel, model.numParameters);
+    // The optimizer is split by tensor: consecutive, disjoint, covering the model.
+    const model = freshModel();
+    const names = model.parameters().map((p) => p.name);
+    t.ok(ranks[0].shard.parameters.length > 0 && ranks[1].shard.parameters.length > 0, 'both ranks own tensors');
+    t.same(
+      [...ranks[0].shard.parameters, ...ranks[1].shard.parameters],
+      names,
+      'rank 0 owns the first tensors, rank 1 the rest',
+    );
+    t.equal(ranks[0].shard.numel + ranks[1].shard.numel, model.numParameters);
 
-  // One process on the whole batch, for comparison.
-  const norms = await trainSteps(model, 2);
-  t.same(ranks[0].gradNorms, ranks[1].gradNorms, 'every rank sees the same global gradient norm');
-  ranks[0].gradNorms.forEach((n: number, i: number) => t.ok(Math.abs(n - norms[i]) <= 1e-5 * norms[i], `step ${i + 1}: gradient norm ${n} = ${norms[i]} (one process)`));
-  t.ok(norms[0] > 0.5, 'the norm exceeds max_grad_norm, so clipping by the global norm is exercised');
+    // One process on the whole batch, for comparison.
+    const norms = await trainSteps(model, 2);
+    t.same(ranks[0].gradNorms, ranks[1].gradNorms, 'every rank sees the same global gradient norm');
+    ranks[0].gradNorms.forEach((n: number, i: number) =>
+      t.ok(Math.abs(n - norms[i]) <= 1e-5 * norms[i], `step ${i + 1}: gradient norm ${n} = ${norms[i]} (one process)`),
+    );
+    t.ok(norms[0] > 0.5, 'the norm exceeds max_grad_norm, so clipping by the global norm is exercised');
 
-  const single = new Float32Array(model.parameters().flatMap((p) => [...model.getParameter(p.name)]));
-  const [w0, w1] = [0, 1].map((r) => new Float32Array(new Uint8Array(readFileSync(join(out, `rank-${r}.f32`))).buffer));
-  t.ok(sameBits(w0, w1), 'both ranks hold bit-identical weights');
-  const diff = maxAbsDiff(w0, single);
-  t.ok(diff <= WEIGHT_TOLERANCE, `weights match one process within ${WEIGHT_TOLERANCE} (max diff ${diff})`);
+    const single = new Float32Array(model.parameters().flatMap((p) => [...model.getParameter(p.name)]));
+    const [w0, w1] = [0, 1].map(
+      (r) => new Float32Array(new Uint8Array(readFileSync(join(out, `rank-${r}.f32`))).buffer),
+    );
+    t.ok(sameBits(w0, w1), 'both ranks hold bit-identical weights');
+    const diff = maxAbsDiff(w0, single);
+    t.ok(diff <= WEIGHT_TOLERANCE, `weights match one process within ${WEIGHT_TOLERANCE} (max diff ${diff})`);
 
-  // The checkpoint the two ranks wrote: verified, loadable by one process (all moments reassembled).
-  const ckpt = join(out, 'run', 'checkpoints', 'step_000002');
-  const state = verifyCheckpoint(ckpt);
-  t.equal(state.shards?.worldSize, 2);
-  const back = await loadCheckpoint(ckpt);
-  const loaded = new Float32Array(back.model.parameters().flatMap((p) => [...back.model.getParameter(p.name)]));
-  t.ok(sameBits(loaded, w0), 'the checkpoint holds exactly the trained weights');
-  const [mine, theirs] = [back.model.getOptimizerState(), model.getOptimizerState()];
-  t.equal(mine.step, 2);
-  const mDiff = maxAbsDiff(mine.m, theirs.m);
-  t.ok(mDiff <= 1e-6, `first moments in parameter order match one process (max diff ${mDiff})`);
-  t.ok(maxAbsDiff(mine.v, theirs.v) <= 1e-8, 'second moments match one process');
+    // The checkpoint the two ranks wrote: verified, loadable by one process (all moments reassembled).
+    const ckpt = join(out, 'run', 'checkpoints', 'step_000002');
+    const state = verifyCheckpoint(ckpt);
+    t.equal(state.shards?.worldSize, 2);
+    const back = await loadCheckpoint(ckpt);
+    const loaded = new Float32Array(back.model.parameters().flatMap((p) => [...back.model.getParameter(p.name)]));
+    t.ok(sameBits(loaded, w0), 'the checkpoint holds exactly the trained weights');
+    const [mine, theirs] = [back.model.getOptimizerState(), model.getOptimizerState()];
+    t.equal(mine.step, 2);
+    const mDiff = maxAbsDiff(mine.m, theirs.m);
+    t.ok(mDiff <= 1e-6, `first moments in parameter order match one process (max diff ${mDiff})`);
+    t.ok(maxAbsDiff(mine.v, theirs.v) <= 1e-8, 'second moments match one process');
 
-  // merge: one Hugging Face directory with exactly those weights.
-  const merged = join(out, 'merged');
-  await mergeCheckpoint(ckpt, merged, { dtype: 'f32' });
-  const hf = await loadModel(merged);
-  const mergedWeights = new Float32Array(hf.parameters().flatMap((p) => [...hf.getParameter(p.name)]));
-  t.ok(sameBits(mergedWeights, w0), 'merged weights equal the trained weights bit for bit');
+    // merge: one Hugging Face directory with exactly those weights.
+    const merged = join(out, 'merged');
+    await mergeCheckpoint(ckpt, merged, { dtype: 'f32' });
+    const hf = await loadModel(merged);
+    const mergedWeights = new Float32Array(hf.parameters().flatMap((p) => [...hf.getParameter(p.name)]));
+    t.ok(sameBits(mergedWeights, w0), 'merged weights equal the trained weights bit for bit');
 
-  // A missing shard is named, with the rank that wrote it.
-  rmSync(join(ckpt, 'optimizer', 'rank-00002-of-00002.safetensors'));
-  await t.rejects(mergeCheckpoint(ckpt, join(out, 'merged-2')), /optimizer\/rank-00002-of-00002\.safetensors \(written by rank 1 of 2\) missing/);
-});
+    // A missing shard is named, with the rank that wrote it.
+    rmSync(join(ckpt, 'optimizer', 'rank-00002-of-00002.safetensors'));
+    await t.rejects(
+      mergeCheckpoint(ckpt, join(out, 'merged-2')),
+      /optimizer\/rank-00002-of-00002\.safetensors \(written by rank 1 of 2\) missing/,
+    );
+  },
+);
 
 t.test(
   'a build without MPI refuses to run as one of several processes a launcher started',
-  buildInfo().mpi ? { skip: 'this build has MPI (the refusal is for builds without it)' } : skipIfMissing(hasMpirun() ? null : 'mpirun is not installed'),
+  buildInfo().mpi
+    ? { skip: 'this build has MPI (the refusal is for builds without it)' }
+    : skipIfMissing(hasMpirun() ? null : 'mpirun is not installed'),
   async (t) => {
     const run = await mpirun(2, script, [mkdtempSync(join(tmpdir(), 'medix-nompi-'))]);
     t.not(run.code, 0);

@@ -37,10 +37,16 @@ t.test('MoE training on two ranks matches one process', unavailable, async (t) =
   const [w0, w1] = [0, 1].map((r) => new Float32Array(new Uint8Array(readFileSync(join(out, `rank-${r}.f32`))).buffer));
   t.ok(sameBits(w0, w1), 'both ranks hold bit-identical weights');
   const moved = maxAbsDiff(one, before);
-  t.ok(moved > 10 * WEIGHT_TOLERANCE, `the steps moved the weights beyond the tolerance (max ${moved.toExponential(2)})`);
+  t.ok(
+    moved > 10 * WEIGHT_TOLERANCE,
+    `the steps moved the weights beyond the tolerance (max ${moved.toExponential(2)})`,
+  );
   for (const name of ['model.layers.0.mlp.gate.weight', 'model.layers.1.mlp.experts.gate_up_proj']) {
     const p = start.parameters().findIndex((q) => q.name === name);
-    const at = start.parameters().slice(0, p).reduce((n, q) => n + q.numel, 0);
+    const at = start
+      .parameters()
+      .slice(0, p)
+      .reduce((n, q) => n + q.numel, 0);
     const numel = start.parameters()[p].numel;
     const d = maxAbsDiff(one.subarray(at, at + numel), before.subarray(at, at + numel));
     t.ok(d > 10 * WEIGHT_TOLERANCE, `${name} moved (max ${d.toExponential(2)})`);

@@ -33,13 +33,30 @@ writeTinyTrainData(root);
 
 function config(run: string, maxSteps: number) {
   return {
-    data: { train_files: 'train.jsonl', val_files: 'train.jsonl', max_prompt_length: 200, max_response_length: 8, rollout_batch_size: 3, val_batch_size: 3 },
+    data: {
+      train_files: 'train.jsonl',
+      val_files: 'train.jsonl',
+      max_prompt_length: 200,
+      max_response_length: 8,
+      rollout_batch_size: 3,
+      val_batch_size: 3,
+    },
     // GRPO's division by a group's reward std would amplify rounding without bound when a group's
     // rewards nearly agree (here they differ only by their small KL penalties): off in this test.
     algorithm: { adv_estimator: 'grpo', disable_kl: false, kl_coef: 0.1, norm_adv_by_std_in_grpo: false },
     worker: {
       actor: {
-        model: { init: { hidden_size: 16, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, seed: 3 } },
+        model: {
+          init: {
+            hidden_size: 16,
+            intermediate_size: 16,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            num_key_value_heads: 1,
+            head_dim: 8,
+            seed: 3,
+          },
+        },
         global_batch_size: 3,
         micro_batch_size_per_device_for_update: 1,
         entropy_coef: 0.01,
@@ -48,12 +65,24 @@ function config(run: string, maxSteps: number) {
       rollout: { n: 2, temperature: 1 },
     },
     sft: { epochs: 1, lr: 1e-2, batch_size: 4 },
-    trainer: { max_steps: maxSteps, save_freq: 1, save_limit: 2, save_checkpoint_path: run, val_before_train: false, log_samples_every: 1, threads: 1 },
+    trainer: {
+      max_steps: maxSteps,
+      save_freq: 1,
+      save_limit: 2,
+      save_checkpoint_path: run,
+      val_before_train: false,
+      log_samples_every: 1,
+      threads: 1,
+    },
   };
 }
 
 async function trainHere(run: string, maxSteps: number, resume = false): Promise<void> {
-  const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(config(run, maxSteps), 'test'), root), { baseDir: root, resume, log: () => {} });
+  const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(config(run, maxSteps), 'test'), root), {
+    baseDir: root,
+    resume,
+    log: () => {},
+  });
   await trainer.run();
 }
 
@@ -65,10 +94,17 @@ function mpirunTrain(run: string, maxSteps: number, resume: boolean, env: Record
 }
 
 /** One rank of `run` killed just before its crashAt-th change to a file of the run (0: never). */
-const crashEnv = (run: string, rank: number, crashAt: number, countFile?: string) => crashAtWriteEnv({ dir: join(root, run), rank, at: crashAt, countFile });
+const crashEnv = (run: string, rank: number, crashAt: number, countFile?: string) =>
+  crashAtWriteEnv({ dir: join(root, run), rank, at: crashAt, countFile });
 
 /** Trains under mpirun -np 2; returns each rank's final in-memory weights. */
-async function trainTwoRanks(t: Test, run: string, maxSteps: number, resume = false, env: Record<string, string> = {}): Promise<Float32Array[]> {
+async function trainTwoRanks(
+  t: Test,
+  run: string,
+  maxSteps: number,
+  resume = false,
+  env: Record<string, string> = {},
+): Promise<Float32Array[]> {
   const r = await mpirunTrain(run, maxSteps, resume, env);
   t.equal(r.code, 0, `mpirun ${run} (${maxSteps} steps) exits 0`);
   if (r.code !== 0) throw new Error(r.output);
@@ -107,14 +143,28 @@ t.test('medix train on two ranks', skipIfMissing(unavailable, process.env.MEDIX_
     t.ok(diff <= WEIGHT_TOLERANCE, `weights within ${WEIGHT_TOLERANCE} of one process (max diff ${diff})`);
     assertTrained(t, await checkpointAt('one', 1), one.model, 'one process, step 2');
     assertTrained(t, await checkpointAt('two', 1), two.model, 'two ranks, step 2');
-    t.ok(maxAbsDiff(flat(one.model), flat(await checkpointAt('one', 1))) > 1e-3, 'the second step moved the weights by more than the tolerance');
+    t.ok(
+      maxAbsDiff(flat(one.model), flat(await checkpointAt('one', 1))) > 1e-3,
+      'the second step moved the weights by more than the tolerance',
+    );
     const [m1, m2] = [one.model.getOptimizerState().m, two.model.getOptimizerState().m];
     const scale = m1.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
-    t.ok(maxAbsDiff(m1, m2) <= MOMENT_TOLERANCE * scale, `first moments within ${MOMENT_TOLERANCE} of the largest (${maxAbsDiff(m1, m2)} of ${scale})`);
+    t.ok(
+      maxAbsDiff(m1, m2) <= MOMENT_TOLERANCE * scale,
+      `first moments within ${MOMENT_TOLERANCE} of the largest (${maxAbsDiff(m1, m2)} of ${scale})`,
+    );
     const [a, b] = [metrics('one'), metrics('two')];
-    t.same(b.map((r) => r.step), [0, 1, 2], 'one metrics row per step: only the root logs');
+    t.same(
+      b.map((r) => r.step),
+      [0, 1, 2],
+      'one metrics row per step: only the root logs',
+    );
     for (const key of ['reward/overall', 'response_length/mean', 'filter/kept_samples'])
-      t.same(b.map((r) => r[key]), a.map((r) => r[key]), `${key} equal at every step`);
+      t.same(
+        b.map((r) => r[key]),
+        a.map((r) => r[key]),
+        `${key} equal at every step`,
+      );
     for (const key of ['actor/loss', 'kl/in_reward'])
       for (let i = 1; i < a.length; i++) {
         const [x, y] = [a[i][key], b[i][key]];
@@ -122,41 +172,65 @@ t.test('medix train on two ranks', skipIfMissing(unavailable, process.env.MEDIX_
       }
   });
 
-  t.test('stopped and resumed under mpirun: bit for bit the straight run; the checkpoint is what the ranks trained', async (t) => {
-    // The root's changes to files of the run are counted for the kill test below.
-    const straight = await trainTwoRanks(t, 'straight', 4, false, crashEnv('straight', 0, 0, join(root, 'points-0')));
-    const resumed = await trainTwoRanks(t, 'two', 4, true);
-    t.ok(sameBits(resumed[0], straight[0]), 'resumed weights equal the straight run bit for bit');
-    const [a, b] = [await lastCheckpoint('straight'), await lastCheckpoint('two')];
-    t.equal(b.trainer.step, 4);
-    assertTrained(t, await checkpointAt('straight', 3), a.model, 'the straight run, step 4');
-    const [x, y] = [a.model.getOptimizerState(), b.model.getOptimizerState()];
-    t.ok(x.step === y.step && sameBits(x.m, y.m) && sameBits(x.v, y.v), 'optimizer moments and step bit-identical');
-    t.same(metrics('two').map((r) => r['reward/overall']), metrics('straight').map((r) => r['reward/overall']), 'the same rewards at every step');
-    t.ok(sameBits(flat(a.model), straight[0]), "the sharded checkpoint holds exactly the ranks' weights");
-    const state = JSON.parse(readFileSync(join(a.dir, 'trainer_state.json'), 'utf8'));
-    t.equal(state.shards.worldSize, 2, 'written by two ranks');
-  });
-
-  t.test('either rank killed at a random point of its file writes (also mid-save): the run resumes under mpirun to the straight run, bit for bit', async (t) => {
-    const straight = await lastCheckpoint('straight');
-    t.equal((await mpirunTrain('counted', 4, false, crashEnv('counted', 1, 0, join(root, 'points-1')))).code, 0, "an uninterrupted run counts rank 1's changes");
-    const draw = rng(Number(process.env.MEDIX_CRASH_SEED ?? 20261123));
-    for (const rank of [1, 0]) {
-      const points = Number(readFileSync(join(root, `points-${rank}`), 'utf8'));
-      const at = 1 + Math.floor(draw() * points);
-      const run = `killed-rank-${rank}`;
-      const killed = await mpirunTrain(run, 4, false, crashEnv(run, rank, at));
-      t.ok(killed.code !== 0 && /signal 9|Killed/.test(killed.output), `rank ${rank} killed before its file change ${at} of ${points}; mpirun ends the run (exit ${killed.code})`);
-      const resumed = await trainTwoRanks(t, run, 4, true);
-      const b = await lastCheckpoint(run);
+  t.test(
+    'stopped and resumed under mpirun: bit for bit the straight run; the checkpoint is what the ranks trained',
+    async (t) => {
+      // The root's changes to files of the run are counted for the kill test below.
+      const straight = await trainTwoRanks(t, 'straight', 4, false, crashEnv('straight', 0, 0, join(root, 'points-0')));
+      const resumed = await trainTwoRanks(t, 'two', 4, true);
+      t.ok(sameBits(resumed[0], straight[0]), 'resumed weights equal the straight run bit for bit');
+      const [a, b] = [await lastCheckpoint('straight'), await lastCheckpoint('two')];
       t.equal(b.trainer.step, 4);
-      t.ok(sameBits(resumed[0], flat(straight.model)), `${run}: resumed weights equal the straight run bit for bit`);
-      const [x, y] = [straight.model.getOptimizerState(), b.model.getOptimizerState()];
-      t.ok(x.step === y.step && sameBits(x.m, y.m) && sameBits(x.v, y.v), `${run}: optimizer moments and step bit-identical`);
-      t.same(metrics(run).map((r) => r['reward/overall']), metrics('straight').map((r) => r['reward/overall']), `${run}: one metrics row per step, the same rewards`);
-    }
-  });
+      assertTrained(t, await checkpointAt('straight', 3), a.model, 'the straight run, step 4');
+      const [x, y] = [a.model.getOptimizerState(), b.model.getOptimizerState()];
+      t.ok(x.step === y.step && sameBits(x.m, y.m) && sameBits(x.v, y.v), 'optimizer moments and step bit-identical');
+      t.same(
+        metrics('two').map((r) => r['reward/overall']),
+        metrics('straight').map((r) => r['reward/overall']),
+        'the same rewards at every step',
+      );
+      t.ok(sameBits(flat(a.model), straight[0]), "the sharded checkpoint holds exactly the ranks' weights");
+      const state = JSON.parse(readFileSync(join(a.dir, 'trainer_state.json'), 'utf8'));
+      t.equal(state.shards.worldSize, 2, 'written by two ranks');
+    },
+  );
+
+  t.test(
+    'either rank killed at a random point of its file writes (also mid-save): the run resumes under mpirun to the straight run, bit for bit',
+    async (t) => {
+      const straight = await lastCheckpoint('straight');
+      t.equal(
+        (await mpirunTrain('counted', 4, false, crashEnv('counted', 1, 0, join(root, 'points-1')))).code,
+        0,
+        "an uninterrupted run counts rank 1's changes",
+      );
+      const draw = rng(Number(process.env.MEDIX_CRASH_SEED ?? 20261123));
+      for (const rank of [1, 0]) {
+        const points = Number(readFileSync(join(root, `points-${rank}`), 'utf8'));
+        const at = 1 + Math.floor(draw() * points);
+        const run = `killed-rank-${rank}`;
+        const killed = await mpirunTrain(run, 4, false, crashEnv(run, rank, at));
+        t.ok(
+          killed.code !== 0 && /signal 9|Killed/.test(killed.output),
+          `rank ${rank} killed before its file change ${at} of ${points}; mpirun ends the run (exit ${killed.code})`,
+        );
+        const resumed = await trainTwoRanks(t, run, 4, true);
+        const b = await lastCheckpoint(run);
+        t.equal(b.trainer.step, 4);
+        t.ok(sameBits(resumed[0], flat(straight.model)), `${run}: resumed weights equal the straight run bit for bit`);
+        const [x, y] = [straight.model.getOptimizerState(), b.model.getOptimizerState()];
+        t.ok(
+          x.step === y.step && sameBits(x.m, y.m) && sameBits(x.v, y.v),
+          `${run}: optimizer moments and step bit-identical`,
+        );
+        t.same(
+          metrics(run).map((r) => r['reward/overall']),
+          metrics('straight').map((r) => r['reward/overall']),
+          `${run}: one metrics row per step, the same rewards`,
+        );
+      }
+    },
+  );
 
   t.test('a checkpoint of two ranks continues in one process', async (t) => {
     // The straight two-rank run as it was at step 3, then its last step in one process.
@@ -165,7 +239,11 @@ t.test('medix train on two ranks', skipIfMissing(unavailable, process.env.MEDIX_
     await trainHere('continued', 4, true);
     const [a, b] = [await lastCheckpoint('straight'), await lastCheckpoint('continued')];
     t.equal(b.trainer.step, 4);
-    t.equal(JSON.parse(readFileSync(join(b.dir, 'trainer_state.json'), 'utf8')).shards, undefined, 'written in the one-process layout');
+    t.equal(
+      JSON.parse(readFileSync(join(b.dir, 'trainer_state.json'), 'utf8')).shards,
+      undefined,
+      'written in the one-process layout',
+    );
     const diff = maxAbsDiff(flat(b.model), flat(a.model));
     t.ok(diff <= WEIGHT_TOLERANCE, `ends within ${WEIGHT_TOLERANCE} of the two-rank run (max diff ${diff})`);
   });

@@ -47,7 +47,9 @@ export async function startChatServer(handler: Handler, delayMs = 0): Promise<Ch
       inFlight--;
       const out = handler(body);
       if (typeof out !== 'string') {
-        res.writeHead(out.status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'scripted failure' } }));
+        res
+          .writeHead(out.status, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: 'scripted failure' } }));
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end(
@@ -78,7 +80,13 @@ export function textOf(m: ChatMessage): string {
 }
 
 /** The fenced sections of medix's judge prompt, as a scripted judge reads them. */
-export function judgeView(body: ChatBody): { prediction: string; reference: string; correctLetter?: string; rubric: boolean; replies: string[] } {
+export function judgeView(body: ChatBody): {
+  prediction: string;
+  reference: string;
+  correctLetter?: string;
+  rubric: boolean;
+  replies: string[];
+} {
   const user = textOf(body.messages[1]);
   const section = (label: string) => new RegExp(`${label}:\\n<<<\\n([\\s\\S]*?)\\n>>>`).exec(user)?.[1] ?? '';
   return {

@@ -31,11 +31,21 @@ writeModelMetadata(model, modelDir, { tokenizerDir: defaultTokenizerDir() });
 const tokenizer = await loadTokenizer(modelDir);
 const processor = readImageProcessorConfig(join(modelDir, 'preprocessor_config.json'));
 const tasks = selectTasks(loadTasks(DEFAULT_TASKS_FILE), ['rad_vqa']);
-const jsonLines = <T>(file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as T);
+const jsonLines = <T>(file: string) =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as T);
 const rows = jsonLines<{ image: string; question: string }>(join(fixtures, 'vqa_rad.jsonl'));
 const MAX_TOKENS = 6;
 
-interface Generation { prompt: string; status: string; images: number; output?: string; error?: string }
+interface Generation {
+  prompt: string;
+  status: string;
+  images: number;
+  output?: string;
+  error?: string;
+}
 const generations = (dir: string) => jsonLines<Generation>(join(dir, 'generations.jsonl'));
 
 t.test('a tiny-vl candidate answers each image question from its image', async (t) => {
@@ -44,8 +54,14 @@ t.test('a tiny-vl candidate answers each image question from its image', async (
   t.teardown(() => engine.close());
   const candidate = new EngineChatModel('tiny-vl', engine, tokenizer, { pool, merge: 2 });
   const out = join(root, 'vl');
-  const result = await runEval({ outputDir: out, phases: ['generate'], tasks, dataDir: fixtures, candidate,
-    generation: { temperature: 0, maxTokens: MAX_TOKENS, concurrency: 2 } });
+  const result = await runEval({
+    outputDir: out,
+    phases: ['generate'],
+    tasks,
+    dataDir: fixtures,
+    candidate,
+    generation: { temperature: 0, maxTokens: MAX_TOKENS, concurrency: 2 },
+  });
   await candidate.close();
   t.same([result.generate?.ok, result.generate?.errors], [3, 0], 'three answered, none failed');
 
@@ -65,8 +81,14 @@ t.test('a text-only candidate records image questions as errors', async (t) => {
   const engine = createGenerationEngine(text, { tokenizer: baseTokenizer });
   const candidate = new EngineChatModel('tiny', engine, baseTokenizer);
   const out = join(root, 'text');
-  const result = await runEval({ outputDir: out, phases: ['generate'], tasks, dataDir: fixtures, candidate,
-    generation: { temperature: 0, maxTokens: 2 } });
+  const result = await runEval({
+    outputDir: out,
+    phases: ['generate'],
+    tasks,
+    dataDir: fixtures,
+    candidate,
+    generation: { temperature: 0, maxTokens: 2 },
+  });
   t.same([result.generate?.ok, result.generate?.errors], [0, 3]);
   const refused = /text-only model \(no vision tower\) cannot answer/;
   t.ok(generations(out).every((g) => g.status === 'error' && refused.test(g.error!)));

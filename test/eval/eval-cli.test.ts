@@ -31,7 +31,13 @@ const ANSWERS: [string, string][] = [
   ['lungs are clear', 'No acute process [rubric 4,5,3]'], // 0.8
   ['consolidation', 'Pneumonia [rubric 2,2,2]'], // 0.4
 ];
-const EXPECTED = { mmlu_anatomy: 3 / 4, medqa: 2 / 2, rad_vqa: 2 / 3, path_vqa: 1 / 2, mimic_cxr_report_summarization: (0.8 + 0.4) / 2 };
+const EXPECTED = {
+  mmlu_anatomy: 3 / 4,
+  medqa: 2 / 2,
+  rad_vqa: 2 / 3,
+  path_vqa: 1 / 2,
+  mimic_cxr_report_summarization: (0.8 + 0.4) / 2,
+};
 
 function candidateAnswer(body: ChatBody): string {
   const text = body.messages.map(textOf).join('\n');
@@ -41,7 +47,10 @@ function candidateAnswer(body: ChatBody): string {
 }
 
 function lines(file: string): Record<string, unknown>[] {
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 t.test('three phases over the fixture set: scores, table, page, what was sent', async (t) => {
@@ -53,19 +62,51 @@ t.test('three phases over the fixture set: scores, table, page, what was sent', 
   });
   const out = mkdtempSync(join(tmpdir(), 'medix-eval-cli-'));
   const { stdout } = await cli([
-    'eval', '--tasks', ...Object.keys(EXPECTED), '--data-dir', fixtures, '--output-dir', out,
-    '--model', 'cand', '--model-url', candidate.url, '--judge-url', judge.url, '--judge-model', 'judge-m', '--concurrency', '3',
+    'eval',
+    '--tasks',
+    ...Object.keys(EXPECTED),
+    '--data-dir',
+    fixtures,
+    '--output-dir',
+    out,
+    '--model',
+    'cand',
+    '--model-url',
+    candidate.url,
+    '--judge-url',
+    judge.url,
+    '--judge-model',
+    'judge-m',
+    '--concurrency',
+    '3',
   ]);
-  const scores = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as { tasks: Record<string, number>; counts: object; overall: number | null };
-  t.same(Object.keys(scores).sort(), ['counts', 'overall', 'tasks'], 'scores.json holds exactly tasks, counts and overall');
+  const scores = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as {
+    tasks: Record<string, number>;
+    counts: object;
+    overall: number | null;
+  };
+  t.same(
+    Object.keys(scores).sort(),
+    ['counts', 'overall', 'tasks'],
+    'scores.json holds exactly tasks, counts and overall',
+  );
   t.same(Object.keys(scores.tasks).sort(), Object.keys(EXPECTED).sort());
-  for (const [task, want] of Object.entries(EXPECTED)) t.ok(Math.abs(scores.tasks[task] - want) < 1e-12, `${task}: ${scores.tasks[task]} = ${want}`);
-  t.same(scores.counts, { mmlu_anatomy: { scored: 4, failed: 0, total: 4 }, medqa: { scored: 2, failed: 1, total: 3 },
-    rad_vqa: { scored: 3, failed: 0, total: 3 }, path_vqa: { scored: 2, failed: 0, total: 2 },
-    mimic_cxr_report_summarization: { scored: 2, failed: 0, total: 2 } });
+  for (const [task, want] of Object.entries(EXPECTED))
+    t.ok(Math.abs(scores.tasks[task] - want) < 1e-12, `${task}: ${scores.tasks[task]} = ${want}`);
+  t.same(scores.counts, {
+    mmlu_anatomy: { scored: 4, failed: 0, total: 4 },
+    medqa: { scored: 2, failed: 1, total: 3 },
+    rad_vqa: { scored: 3, failed: 0, total: 3 },
+    path_vqa: { scored: 2, failed: 0, total: 2 },
+    mimic_cxr_report_summarization: { scored: 2, failed: 0, total: 2 },
+  });
   t.equal(scores.overall, null, 'no overall while a sample of a selected task failed');
 
-  t.match(stdout, /mmlu_anatomy\s+0\/1\s+4\s+4\s+0\s+0\s+75\.00%/, 'table row: samples, scored, failed, pending, score');
+  t.match(
+    stdout,
+    /mmlu_anatomy\s+0\/1\s+4\s+4\s+0\s+0\s+75\.00%/,
+    'table row: samples, scored, failed, pending, score',
+  );
   t.match(stdout, /medqa\s+0\/1\s+3\s+2\s+1\s+0\s+100\.00%/, 'the judge error is excluded and counted');
   t.match(stdout, /mimic_cxr_report_summarization\s+0-5\s+2\s+2\s+0\s+0\s+60\.00%/);
   t.match(stdout, /overall \(mean of 5 tasks\)\s+-/);
@@ -73,34 +114,80 @@ t.test('three phases over the fixture set: scores, table, page, what was sent', 
   t.ok(existsSync(join(out, 'scores.html')));
 
   t.equal(candidate.requests.length, 14, 'one candidate request per sample');
-  t.ok(candidate.requests.every((r) => r.temperature === 0 && r.max_tokens === 2048 && r.model === 'cand'), 'greedy, 2048 tokens, the named model');
+  t.ok(
+    candidate.requests.every((r) => r.temperature === 0 && r.max_tokens === 2048 && r.model === 'cand'),
+    'greedy, 2048 tokens, the named model',
+  );
   const imageRequests = candidate.requests.filter((r) => Array.isArray(r.messages[0].content));
   t.equal(imageRequests.length, 5, 'the five image questions carry content parts');
   for (const r of imageRequests) {
     const parts = r.messages[0].content as { type: string; image_url?: { url: string } }[];
-    t.same(parts.map((p) => p.type), ['image_url', 'text']);
+    t.same(
+      parts.map((p) => p.type),
+      ['image_url', 'text'],
+    );
     t.match(parts[0].image_url!.url, /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/);
   }
   const textOnly = candidate.requests.find((r) => textOf(r.messages[0]).includes('heel'))!;
-  t.equal(textOf(textOnly.messages[0]), 'Which bone forms the heel?\n\nChoices:\nA. Talus\nB. Calcaneus\nC. Navicular\nD. Cuboid');
+  t.equal(
+    textOf(textOnly.messages[0]),
+    'Which bone forms the heel?\n\nChoices:\nA. Talus\nB. Calcaneus\nC. Navicular\nD. Cuboid',
+  );
 
   const judgments = lines(join(out, 'judgments.jsonl'));
   t.equal(judgments.length, 14, 'every generated sample judged once (one of them an error)');
   const letters = judgments.filter((j) => j.key === 'mmlu_anatomy/1' || j.key === 'mmlu_anatomy/3');
-  t.same(letters.map((j) => [j.key, j.score, (j.rounds as unknown[]).length]).sort(),
-    [['mmlu_anatomy/1', 1, 3], ['mmlu_anatomy/3', 0, 3]], 'bare option letters are judged too (order: as they finished)');
+  t.same(
+    letters.map((j) => [j.key, j.score, (j.rounds as unknown[]).length]).sort(),
+    [
+      ['mmlu_anatomy/1', 1, 3],
+      ['mmlu_anatomy/3', 0, 3],
+    ],
+    'bare option letters are judged too (order: as they finished)',
+  );
   t.ok(judge.requests.every((r) => r.temperature === 0 && r.model === 'judge-m'));
-  t.ok(judge.requests.every((r) => r.max_tokens === 512 && (r as { chat_template_kwargs?: { enable_thinking?: boolean } }).chat_template_kwargs?.enable_thinking === false),
-    'the judge: 512 tokens, thinking off');
-  t.notOk(judge.requests.some((r) => textOf(r.messages[1]).includes('<think>')), 'the judge never sees the reasoning');
+  t.ok(
+    judge.requests.every(
+      (r) =>
+        r.max_tokens === 512 &&
+        (r as { chat_template_kwargs?: { enable_thinking?: boolean } }).chat_template_kwargs?.enable_thinking === false,
+    ),
+    'the judge: 512 tokens, thinking off',
+  );
+  t.notOk(
+    judge.requests.some((r) => textOf(r.messages[1]).includes('<think>')),
+    'the judge never sees the reasoning',
+  );
   const err = judgments.find((j) => j.key === 'medqa/3')!;
   t.equal(err.status, 'error');
   t.equal(err.score, undefined, 'a judge error has no score');
 
-  const { stdout: again } = await cli(['eval', '--tasks', ...Object.keys(EXPECTED), '--output-dir', out, '--phase', 'score']);
+  const { stdout: again } = await cli([
+    'eval',
+    '--tasks',
+    ...Object.keys(EXPECTED),
+    '--output-dir',
+    out,
+    '--phase',
+    'score',
+  ]);
   t.match(again, /overall/, 'the score phase runs alone from the output directory');
   await t.rejects(
-    cli(['eval', '--tasks', 'mmlu_anatomy', '--data-dir', fixtures, '--output-dir', out, '--phase', 'generate', '--model', 'other', '--model-url', candidate.url]),
+    cli([
+      'eval',
+      '--tasks',
+      'mmlu_anatomy',
+      '--data-dir',
+      fixtures,
+      '--output-dir',
+      out,
+      '--phase',
+      'generate',
+      '--model',
+      'other',
+      '--model-url',
+      candidate.url,
+    ]),
     /holds results of candidate 'cand', not 'other'/,
     'another model cannot add its answers to these results',
   );
@@ -112,7 +199,13 @@ async function killAfter(args: string[], file: string, n: number): Promise<void>
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   for (;;) {
     await new Promise((r) => setTimeout(r, 40));
-    if (existsSync(file) && readFileSync(file, 'utf8').split('\n').filter((l) => l).length >= n) break;
+    if (
+      existsSync(file) &&
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l).length >= n
+    )
+      break;
     if (child.exitCode !== null) throw new Error('the run finished before it could be killed: make it slower');
   }
   child.kill('SIGKILL');
@@ -122,17 +215,45 @@ async function killAfter(args: string[], file: string, n: number): Promise<void>
 t.test('a run killed mid-phase resumes: no duplicate ids, nothing lost, a torn line tolerated', async (t) => {
   const data = mkdtempSync(join(tmpdir(), 'medix-eval-data-'));
   const N = 24;
-  const rows = Array.from({ length: N }, (_, i) => JSON.stringify({ question: `Question ${i}?`, choices: ['alpha', 'beta', 'gamma'], answer: i % 3 }));
+  const rows = Array.from({ length: N }, (_, i) =>
+    JSON.stringify({ question: `Question ${i}?`, choices: ['alpha', 'beta', 'gamma'], answer: i % 3 }),
+  );
   writeFileSync(join(data, 'mmlu_anatomy.jsonl'), `${rows.join('\n')}\n`);
   // The candidate answers the option text (so the judge is asked); right for even questions.
-  const candidate = await startChatServer((b) => (Number(/Question (\d+)/.exec(textOf(b.messages[0]))![1]) % 2 === 0 ? ['alpha', 'beta', 'gamma'][Number(/Question (\d+)/.exec(textOf(b.messages[0]))![1]) % 3] : 'delta'), 120);
+  const candidate = await startChatServer(
+    (b) =>
+      Number(/Question (\d+)/.exec(textOf(b.messages[0]))![1]) % 2 === 0
+        ? ['alpha', 'beta', 'gamma'][Number(/Question (\d+)/.exec(textOf(b.messages[0]))![1]) % 3]
+        : 'delta',
+    120,
+  );
   const judge = await startChatServer(scriptedVerdict, 60);
   t.teardown(async () => {
     await candidate.close();
     await judge.close();
   });
   const out = mkdtempSync(join(tmpdir(), 'medix-eval-resume-'));
-  const common = ['eval', '--tasks', 'mmlu_anatomy', '--data-dir', data, '--output-dir', out, '--model', 'cand', '--model-url', candidate.url, '--judge-url', judge.url, '--judge-model', 'j', '--concurrency', '2', '--judge-concurrency', '2'];
+  const common = [
+    'eval',
+    '--tasks',
+    'mmlu_anatomy',
+    '--data-dir',
+    data,
+    '--output-dir',
+    out,
+    '--model',
+    'cand',
+    '--model-url',
+    candidate.url,
+    '--judge-url',
+    judge.url,
+    '--judge-model',
+    'j',
+    '--concurrency',
+    '2',
+    '--judge-concurrency',
+    '2',
+  ];
   const gens = join(out, 'generations.jsonl');
   const judged = join(out, 'judgments.jsonl');
 
@@ -145,7 +266,10 @@ t.test('a run killed mid-phase resumes: no duplicate ids, nothing lost, a torn l
   t.equal(g.length, N, 'the torn line is gone and every sample appears once');
   t.equal(new Set(g.map((r) => r.key)).size, N, 'no duplicate ids');
   t.ok(g.every((r) => r.status === 'ok'));
-  t.ok(candidate.requests.length <= N + 2, `${candidate.requests.length} candidate requests: finished samples were not asked again (at most the 2 in flight at the kill)`);
+  t.ok(
+    candidate.requests.length <= N + 2,
+    `${candidate.requests.length} candidate requests: finished samples were not asked again (at most the 2 in flight at the kill)`,
+  );
 
   await killAfter([...common, '--phase', 'evaluate'], judged, 4);
   const judgedBefore = lines(judged).length;
@@ -154,7 +278,10 @@ t.test('a run killed mid-phase resumes: no duplicate ids, nothing lost, a torn l
   const j = lines(judged);
   t.equal(j.length, N);
   t.equal(new Set(j.map((r) => r.key)).size, N, 'no duplicate ids');
-  t.ok(judge.requests.length <= 3 * (N + 2), `${judge.requests.length} judge requests (3 rounds per sample, at most 2 samples redone)`);
+  t.ok(
+    judge.requests.length <= 3 * (N + 2),
+    `${judge.requests.length} judge requests (3 rounds per sample, at most 2 samples redone)`,
+  );
   const scores = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as { tasks: Record<string, number> };
   t.equal(scores.tasks.mmlu_anatomy, 0.5, 'even questions right: 12 of 24');
   t.match(stdout, /mmlu_anatomy\s+0\/1\s+24\s+24\s+0\s+0\s+50\.00%/);

@@ -50,7 +50,14 @@ t.test('rounds: majority vote for 0/1, mean / 5 for 0-5', async (t) => {
 });
 
 t.test('the judge prompt fences and caps the prediction and names the correct option', async (t) => {
-  const [system, user] = judgeMessages({ scoring: 'binary', question: 'Q?\nChoices:\nA. x\nB. y', reference: 'y', prediction: 'z'.repeat(MAX_PREDICTION_CHARS + 50), choices: ['x', 'y'], answerIndex: 1 });
+  const [system, user] = judgeMessages({
+    scoring: 'binary',
+    question: 'Q?\nChoices:\nA. x\nB. y',
+    reference: 'y',
+    prediction: 'z'.repeat(MAX_PREDICTION_CHARS + 50),
+    choices: ['x', 'y'],
+    answerIndex: 1,
+  });
   t.match(system.content as string, /letter of the correct option/);
   t.match(user.content as string, 'The correct option is B.');
   t.ok((user.content as string).length < MAX_PREDICTION_CHARS + 400, 'prediction capped');
@@ -73,7 +80,19 @@ function scriptedJudge(): ChatModel & { requests: ChatRequest[] } {
 }
 
 function generation(output: string, over: Partial<GenerationRecord> = {}): GenerationRecord {
-  return { key: 't/1', task: 't', id: '1', status: 'ok', scoring: 'binary', prompt: 'Which nerve?', reference: 'Phrenic', images: 0, output, seconds: 0, ...over };
+  return {
+    key: 't/1',
+    task: 't',
+    id: '1',
+    status: 'ok',
+    scoring: 'binary',
+    prompt: 'Which nerve?',
+    reference: 'Phrenic',
+    images: 0,
+    output,
+    seconds: 0,
+    ...over,
+  };
 }
 const opts = { rounds: 3, attemptsPerRound: 3, maxTokens: 64 };
 
@@ -82,18 +101,31 @@ t.test('three rounds in one conversation, majority vote', async (t) => {
   const r = await judgeSample(judge, generation('<think>hmm</think>phrenic nerve [votes 0,1,1]'), opts);
   t.equal(r.status, 'ok');
   t.equal(r.score, 1, '0,1,1 -> 1');
-  t.same(r.rounds.map((x) => x.score), [0, 1, 1]);
+  t.same(
+    r.rounds.map((x) => x.score),
+    [0, 1, 1],
+  );
   t.equal(r.prediction, 'phrenic nerve [votes 0,1,1]', 'judged without the reasoning');
   t.equal(judge.requests.length, 3);
-  t.same(judge.requests.map((q) => q.messages.map((m) => m.role).join(',')), ['system,user', 'system,user,assistant,user', 'system,user,assistant,user,assistant,user'], 'one growing conversation');
-  t.ok(judge.requests.every((q) => q.temperature === 0), 'judge at temperature 0');
+  t.same(
+    judge.requests.map((q) => q.messages.map((m) => m.role).join(',')),
+    ['system,user', 'system,user,assistant,user', 'system,user,assistant,user,assistant,user'],
+    'one growing conversation',
+  );
+  t.ok(
+    judge.requests.every((q) => q.temperature === 0),
+    'judge at temperature 0',
+  );
   t.equal((await judgeSample(scriptedJudge(), generation('x [votes 1,0,0]'), opts)).score, 0, '1,0,0 -> 0');
 });
 
 t.test('0-5 rubric: the mean of the rounds over 5', async (t) => {
   const r = await judgeSample(scriptedJudge(), generation('report [rubric 4,5,3]', { scoring: 'rubric' }), opts);
   t.equal(r.score, 0.8);
-  t.same(r.rounds.map((x) => x.score), [4, 5, 3]);
+  t.same(
+    r.rounds.map((x) => x.score),
+    [4, 5, 3],
+  );
 });
 
 t.test('malformed judge output is retried with a correction, then recorded as an error', async (t) => {
@@ -104,7 +136,10 @@ t.test('malformed judge output is retried with a correction, then recorded as an
   t.equal(once.rounds.length, 4, 'the malformed reply is kept, then three verdicts');
   t.match(textOfLast(judge.requests[1]), /could not be used/, 'the retry tells the judge what was wrong');
 
-  const always = await judgeSample(scriptedJudge(), generation('Phrenic [malformed-always]'), { ...opts, attemptsPerRound: 2 });
+  const always = await judgeSample(scriptedJudge(), generation('Phrenic [malformed-always]'), {
+    ...opts,
+    attemptsPerRound: 2,
+  });
   t.equal(always.status, 'error');
   t.equal(always.score, undefined, 'no score, not a 0');
   t.match(always.error!, /round 1: no valid verdict in 2 replies/);
@@ -126,7 +161,10 @@ t.test('every sample goes to the judge, option letters included, and the judge d
   for (const r of judge.requests) {
     t.equal(r.thinking, false, 'enable_thinking: false');
     const users = r.messages.filter((m) => m.role === 'user');
-    t.ok(users.every((m) => typeof m.content === 'string' && m.content.endsWith(' /no_think')), 'every user turn ends with /no_think');
+    t.ok(
+      users.every((m) => typeof m.content === 'string' && m.content.endsWith(' /no_think')),
+      'every user turn ends with /no_think',
+    );
   }
   t.equal(DEFAULTS.judgeMaxTokens, 512, "the reference's judge budget");
 });

@@ -20,25 +20,75 @@ const fixtures = join(import.meta.dirname, '../fixtures/eval');
 
 t.test('in-process candidate and a served judge, end to end', async (t) => {
   const tokenizer = await loadTokenizer();
-  const tiny = (seed: number) => Model.create({ vocabSize: tokenizer.vocabSize, hiddenSize: 16, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: true }, { seed });
+  const tiny = (seed: number) =>
+    Model.create(
+      {
+        vocabSize: tokenizer.vocabSize,
+        hiddenSize: 16,
+        intermediateSize: 16,
+        numLayers: 1,
+        numHeads: 2,
+        numKvHeads: 1,
+        headDim: 8,
+        ropeTheta: 10000,
+        rmsEps: 1e-6,
+        tieEmbeddings: true,
+      },
+      { seed },
+    );
   const dir = mkdtempSync(join(tmpdir(), 'medix-own-'));
   const candidateDir = join(dir, 'candidate');
   saveModel(tiny(1), candidateDir, { tokenizerDir: defaultTokenizerDir() });
-  const judge = await startServer({ engine: createGenerationEngine(tiny(2), { tokenizer }), tokenizer, modelName: 'tiny-judge', port: 0 });
+  const judge = await startServer({
+    engine: createGenerationEngine(tiny(2), { tokenizer }),
+    tokenizer,
+    modelName: 'tiny-judge',
+    port: 0,
+  });
   t.teardown(() => judge.close());
   const out = join(dir, 'out');
   const result = await run(
     process.execPath,
-    ['--import', 'tsx', medix, 'eval', '--tasks', 'mmlu_anatomy', '--data-dir', fixtures, '--output-dir', out, '--model', candidateDir, '--max-tokens', '8', '--judge-url', `${judge.url}/v1`, '--judge-model', 'tiny-judge', '--judge-max-tokens', '8', '--judge-attempts', '1'],
+    [
+      '--import',
+      'tsx',
+      medix,
+      'eval',
+      '--tasks',
+      'mmlu_anatomy',
+      '--data-dir',
+      fixtures,
+      '--output-dir',
+      out,
+      '--model',
+      candidateDir,
+      '--max-tokens',
+      '8',
+      '--judge-url',
+      `${judge.url}/v1`,
+      '--judge-model',
+      'tiny-judge',
+      '--judge-max-tokens',
+      '8',
+      '--judge-attempts',
+      '1',
+    ],
     { timeout: 120_000 },
   ).then(
     () => ({ code: 0, stderr: '' }),
     (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
   );
-  const read = (f: string) => readFileSync(join(out, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const read = (f: string) =>
+    readFileSync(join(out, f), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   const gens = read('generations.jsonl');
   t.equal(gens.length, 4, 'every question answered by the in-process candidate');
-  t.ok(gens.every((g) => typeof g.output === 'string' && g.finish_reason === 'length'), 'answers recorded (8 tokens each, cut at max tokens)');
+  t.ok(
+    gens.every((g) => typeof g.output === 'string' && g.finish_reason === 'length'),
+    'answers recorded (8 tokens each, cut at max tokens)',
+  );
   const judged = read('judgments.jsonl');
   const scored = judged.filter((j) => typeof j.score === 'number');
   t.ok(judged.length >= 1, 'the served judge was asked');

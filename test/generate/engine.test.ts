@@ -20,7 +20,9 @@ t.test('greedy decoding with the KV cache equals decoding with full forwards, to
   const steps = 12;
   // All prompts in one batch: prefill of several prompts at once, then batched decode.
   const results = await Promise.all(
-    prompts.map((promptIds) => engine.generate({ promptIds, params: { temperature: 0, maxNewTokens: steps, ignoreEos: true } })),
+    prompts.map((promptIds) =>
+      engine.generate({ promptIds, params: { temperature: 0, maxNewTokens: steps, ignoreEos: true } }),
+    ),
   );
   await engine.close();
   for (const [i, promptIds] of prompts.entries()) {
@@ -32,37 +34,49 @@ t.test('greedy decoding with the KV cache equals decoding with full forwards, to
 
 // Head dims 8 and 12: the cache's attention works in 8-lane vectors, 12 also takes its tail path.
 for (const headDim of [8, 12])
-t.test(`returned log-probs equal Model.forward over the finished sequence (|diff| < 1e-4), head_dim ${headDim}`, async (t) => {
-  const model = tinyModel(2, { headDim });
-  const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
-  for (const temperature of [0.7, 1.3]) {
-    const { samples } = await engine.generate({
-      promptIds: prompts[2],
-      params: { temperature, n: 3, maxNewTokens: 10, seed: 5, topK: 20, ignoreEos: true },
-    });
-    for (const [j, s] of samples.entries()) {
-      const seq = [...prompts[2], ...s.tokenIds];
-      const { logp } = await model.forward(packSequences([seq]), { temperature });
-      const want = Array.from(logp.subarray(prompts[2].length - 1, seq.length - 1));
-      const worst = Math.max(...want.map((w, k) => Math.abs(w - s.logprobs[k])));
-      t.ok(worst < 1e-4, `temperature ${temperature}, sample ${j}: worst |diff| ${worst.toExponential(2)}`);
-    }
-  }
-  await engine.close();
-});
+  t.test(
+    `returned log-probs equal Model.forward over the finished sequence (|diff| < 1e-4), head_dim ${headDim}`,
+    async (t) => {
+      const model = tinyModel(2, { headDim });
+      const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
+      for (const temperature of [0.7, 1.3]) {
+        const { samples } = await engine.generate({
+          promptIds: prompts[2],
+          params: { temperature, n: 3, maxNewTokens: 10, seed: 5, topK: 20, ignoreEos: true },
+        });
+        for (const [j, s] of samples.entries()) {
+          const seq = [...prompts[2], ...s.tokenIds];
+          const { logp } = await model.forward(packSequences([seq]), { temperature });
+          const want = Array.from(logp.subarray(prompts[2].length - 1, seq.length - 1));
+          const worst = Math.max(...want.map((w, k) => Math.abs(w - s.logprobs[k])));
+          t.ok(worst < 1e-4, `temperature ${temperature}, sample ${j}: worst |diff| ${worst.toExponential(2)}`);
+        }
+      }
+      await engine.close();
+    },
+  );
 
 t.test('the same seed gives the same tokens whatever else is in the batch', async (t) => {
   const model = tinyModel(3);
-  const request: GenerationRequest = { promptIds: prompts[0], params: { temperature: 1, n: 2, maxNewTokens: 12, seed: 77, ignoreEos: true } };
+  const request: GenerationRequest = {
+    promptIds: prompts[0],
+    params: { temperature: 1, n: 2, maxNewTokens: 12, seed: 77, ignoreEos: true },
+  };
   const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
   const alone = await engine.generate(request);
   const crowd = [1, 2, 3].map((k) =>
-    engine.generate({ promptIds: prompts[k % 3], params: { temperature: 1, n: k, maxNewTokens: 8 + k, seed: k, ignoreEos: true } }),
+    engine.generate({
+      promptIds: prompts[k % 3],
+      params: { temperature: 1, n: k, maxNewTokens: 8 + k, seed: k, ignoreEos: true },
+    }),
   );
   const together = await engine.generate(request);
   await Promise.all(crowd);
   await engine.close();
-  t.same(together.samples.map((s) => s.tokenIds), alone.samples.map((s) => s.tokenIds));
+  t.same(
+    together.samples.map((s) => s.tokenIds),
+    alone.samples.map((s) => s.tokenIds),
+  );
   t.notSame(alone.samples[0].tokenIds, alone.samples[1].tokenIds, 'the two samples of one request differ');
 });
 
@@ -70,7 +84,10 @@ t.test('n samples share one prefill of their prompt', async (t) => {
   const model = tinyModel(4);
   const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
   const n = 5;
-  const { samples } = await engine.generate({ promptIds: prompts[2], params: { n, maxNewTokens: 6, seed: 1, ignoreEos: true } });
+  const { samples } = await engine.generate({
+    promptIds: prompts[2],
+    params: { n, maxNewTokens: 6, seed: 1, ignoreEos: true },
+  });
   const st = engine.stats();
   // The prompt runs through the model once; each sample then feeds its sampled tokens but the last.
   const decoded = samples.reduce((sum, s) => sum + s.tokenIds.length - 1, 0);
@@ -92,7 +109,10 @@ t.test('stops: EOS, stop token ids, stop strings, max tokens, abort', async (t) 
 
   // A stop token id at the k-th greedy token ends the sample there, the id included, its text not.
   const k = 5;
-  const byId = await engine.generate({ promptIds, params: { temperature: 0, maxNewTokens: 24, stopTokenIds: [ids[k]] } });
+  const byId = await engine.generate({
+    promptIds,
+    params: { temperature: 0, maxNewTokens: 24, stopTokenIds: [ids[k]] },
+  });
   const firstAt = ids.indexOf(ids[k]);
   t.same(byId.samples[0].tokenIds, ids.slice(0, firstAt + 1));
   t.equal(byId.samples[0].finishReason, 'stop');
@@ -111,7 +131,11 @@ t.test('stops: EOS, stop token ids, stop strings, max tokens, abort', async (t) 
   t.equal(byString.samples[0].finishReason, 'stop');
   t.equal(byString.samples[0].text, full.slice(0, at), `text ends before "${stop}"`);
   t.equal(events.map((e) => e.textDelta).join(''), byString.samples[0].text, 'streamed deltas add up to the text');
-  t.same(events.map((e) => e.tokenId), byString.samples[0].tokenIds, 'one event per token, in order');
+  t.same(
+    events.map((e) => e.tokenId),
+    byString.samples[0].tokenIds,
+    'one event per token, in order',
+  );
 
   // EOS: make the model's first greedy choice the EOS id by naming it as the tokenizer's EOS.
   const eosEngine = new Qwen3GenerationEngine(model, {
@@ -122,7 +146,10 @@ t.test('stops: EOS, stop token ids, stop strings, max tokens, abort', async (t) 
   t.same(byEos.samples[0].tokenIds, [ids[0]]);
   t.equal(byEos.samples[0].finishReason, 'stop');
   t.equal(byEos.samples[0].text, '');
-  const ignoring = await eosEngine.generate({ promptIds, params: { temperature: 0, maxNewTokens: 3, ignoreEos: true } });
+  const ignoring = await eosEngine.generate({
+    promptIds,
+    params: { temperature: 0, maxNewTokens: 3, ignoreEos: true },
+  });
   t.same(ignoring.samples[0].tokenIds, ids.slice(0, 3), 'ignoreEos decodes past it');
   t.equal(ignoring.samples[0].finishReason, 'length');
   await eosEngine.close();
@@ -138,11 +165,21 @@ t.test('stops: EOS, stop token ids, stop strings, max tokens, abort', async (t) 
       if (e.sample === 0 && ++sample0Tokens === 3) controller.abort();
     },
   });
-  t.same(aborted.samples.map((s) => s.finishReason), ['abort', 'abort']);
-  t.same(aborted.samples.map((s) => s.tokenIds.length), [3, 3], 'stopped at the step boundary after the abort');
+  t.same(
+    aborted.samples.map((s) => s.finishReason),
+    ['abort', 'abort'],
+  );
+  t.same(
+    aborted.samples.map((s) => s.tokenIds.length),
+    [3, 3],
+    'stopped at the step boundary after the abort',
+  );
   // Aborted before it starts: answered without decoding.
   const early = await engine.generate({ promptIds, params: {}, signal: AbortSignal.abort() });
-  t.same(early.samples.map((s) => [s.finishReason, s.tokenIds.length]), [['abort', 0]]);
+  t.same(
+    early.samples.map((s) => [s.finishReason, s.tokenIds.length]),
+    [['abort', 0]],
+  );
   t.equal(engine.stats().sequences, 0, 'aborted sequences were freed');
   await engine.close();
 });
@@ -167,25 +204,34 @@ t.test('a request submitted while another decodes joins the running batch', asyn
   await first;
   await second;
   await engine.close();
-  t.ok(secondDoneAt > 3 && secondDoneAt < 30, `the second request finished while the first had ${secondDoneAt} of 30 tokens`);
+  t.ok(
+    secondDoneAt > 3 && secondDoneAt < 30,
+    `the second request finished while the first had ${secondDoneAt} of 30 tokens`,
+  );
 });
 
 t.test('requests that cannot fit, and bad requests, are refused with a clear error', async (t) => {
   const model = tinyModel(7);
   const engine = new Qwen3GenerationEngine(model, { blockSize: 4, maxCachedTokens: 64, maxBatchSize: 4 });
-  await t.rejects(
-    engine.generate({ promptIds: new Array(60).fill(1), params: { maxNewTokens: 10 } }),
-    { name: 'GenerationRequestError', message: /needs up to 72 cached tokens; the engine's KV cache holds 64/ },
-  );
+  await t.rejects(engine.generate({ promptIds: new Array(60).fill(1), params: { maxNewTokens: 10 } }), {
+    name: 'GenerationRequestError',
+    message: /needs up to 72 cached tokens; the engine's KV cache holds 64/,
+  });
   await t.rejects(engine.generate({ promptIds: [1], params: { n: 5 } }), /n must be an integer in \[1, 4\]/);
-  await t.rejects(engine.generate({ promptIds: [1, VOCAB], params: {} }), /promptIds\[1\] must be an integer in \[0, 47\]/);
+  await t.rejects(
+    engine.generate({ promptIds: [1, VOCAB], params: {} }),
+    /promptIds\[1\] must be an integer in \[0, 47\]/,
+  );
   await t.rejects(engine.generate({ promptIds: [], params: {} }), GenerationRequestError);
   await t.rejects(engine.generate({ promptIds: [1], params: { topP: 0 } }), /topP must be a number in \(0, 1\]/);
   await t.rejects(engine.generate({ promptIds: [1], params: { stop: ['x'] } }), /stop strings need a tokenizer/);
   // Requests that fit one at a time but not together wait for cache space, then run.
   const big = { promptIds: new Array(30).fill(2), params: { maxNewTokens: 8, ignoreEos: true } };
   const both = await Promise.all([engine.generate(big), engine.generate(big)]);
-  t.same(both.map((r) => r.samples[0].tokenIds.length), [8, 8]);
+  t.same(
+    both.map((r) => r.samples[0].tokenIds.length),
+    [8, 8],
+  );
   await engine.close();
   await t.rejects(engine.generate({ promptIds: [1], params: {} }), /closed/);
 });

@@ -34,11 +34,12 @@ export const charTokenizer: TextTokenizer = {
   vocabSize: VOCAB,
   eosTokenIds: [EOS],
   padTokenId: null,
-  encode: (text) => Array.from(text, (ch) => {
-    const i = CHARS.indexOf(ch);
-    if (i < 0 || i + 1 >= VOCAB) throw new Error(`charTokenizer: no token for '${ch}'`);
-    return i + 1;
-  }),
+  encode: (text) =>
+    Array.from(text, (ch) => {
+      const i = CHARS.indexOf(ch);
+      if (i < 0 || i + 1 >= VOCAB) throw new Error(`charTokenizer: no token for '${ch}'`);
+      return i + 1;
+    }),
   decode: (ids, options) =>
     Array.from(ids, (id) => (id === EOS ? (options?.skipSpecialTokens ? '' : '<eos>') : CHARS[id - 1])).join(''),
   applyChatTemplate: () => {
@@ -68,7 +69,10 @@ export function fullBatch(model: Model, seq: number[], images: ProcessedImage[] 
 
 /** `promptIds` continued greedily by full forwards, one token at a time: what KV-cache decoding must give. */
 export async function greedyByFullForwards(
-  model: Model, promptIds: number[], steps: number, images: ProcessedImage[] = [],
+  model: Model,
+  promptIds: number[],
+  steps: number,
+  images: ProcessedImage[] = [],
 ): Promise<number[]> {
   const seq = [...promptIds];
   for (let k = 0; k < steps; k++) {

@@ -15,20 +15,22 @@ const prompts = [
 ];
 
 for (const normTopkProb of [true, false])
-t.test(`greedy decoding with the KV cache equals full forwards (norm_topk_prob ${normTopkProb})`, async (t) => {
-  const model = tinyModel(1, { ...moe, normTopkProb });
-  const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
-  const steps = 10;
-  const results = await Promise.all(
-    prompts.map((promptIds) => engine.generate({ promptIds, params: { temperature: 0, maxNewTokens: steps, ignoreEos: true } })),
-  );
-  for (const [i, promptIds] of prompts.entries()) {
-    const seq = await greedyByFullForwards(model, promptIds, steps);
-    t.same(results[i].samples[0].tokenIds, seq.slice(promptIds.length), `prompt ${i}`);
-    const { logp } = await model.forward(packSequences([seq]));
-    const want = Array.from(logp.subarray(promptIds.length - 1, seq.length - 1));
-    const worst = Math.max(...want.map((w, k) => Math.abs(w - results[i].samples[0].logprobs[k])));
-    t.ok(worst < 1e-4, `prompt ${i}: log-probs as Model.forward (worst |diff| ${worst.toExponential(2)})`);
-  }
-  await engine.close();
-});
+  t.test(`greedy decoding with the KV cache equals full forwards (norm_topk_prob ${normTopkProb})`, async (t) => {
+    const model = tinyModel(1, { ...moe, normTopkProb });
+    const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
+    const steps = 10;
+    const results = await Promise.all(
+      prompts.map((promptIds) =>
+        engine.generate({ promptIds, params: { temperature: 0, maxNewTokens: steps, ignoreEos: true } }),
+      ),
+    );
+    for (const [i, promptIds] of prompts.entries()) {
+      const seq = await greedyByFullForwards(model, promptIds, steps);
+      t.same(results[i].samples[0].tokenIds, seq.slice(promptIds.length), `prompt ${i}`);
+      const { logp } = await model.forward(packSequences([seq]));
+      const want = Array.from(logp.subarray(promptIds.length - 1, seq.length - 1));
+      const worst = Math.max(...want.map((w, k) => Math.abs(w - results[i].samples[0].logprobs[k])));
+      t.ok(worst < 1e-4, `prompt ${i}: log-probs as Model.forward (worst |diff| ${worst.toExponential(2)})`);
+    }
+    await engine.close();
+  });

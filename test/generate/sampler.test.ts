@@ -10,7 +10,11 @@ import { Qwen3GenerationEngine } from '../../src/generate/engine.js';
 import { tinyConfig, tinyModel } from './helpers.js';
 
 /** The sampler's documented pipeline written out plainly: penalty, temperature, top-k, top-p, min-p. */
-function referenceDistribution(logits: Float32Array, p: NativeSamplerParams, history: number[] = []): Map<number, number> {
+function referenceDistribution(
+  logits: Float32Array,
+  p: NativeSamplerParams,
+  history: number[] = [],
+): Map<number, number> {
   const V = logits.length;
   const seen = new Set(history);
   const pen = p.repetitionPenalty ?? 1;
@@ -71,7 +75,11 @@ t.test('the kept set and its probabilities equal the JS reference', async (t) =>
       if (history) history.forEach((id) => (logits[id] = Math.abs(logits[id]) + 2)); // make the penalty matter
       const want = referenceDistribution(logits, params, history);
       const got = samplingDistribution(logits, params, history ? Int32Array.from(history) : undefined);
-      t.same([...got.ids], [...want.keys()].sort((a, b) => a - b), `${name} #${trial}: kept ids`);
+      t.same(
+        [...got.ids],
+        [...want.keys()].sort((a, b) => a - b),
+        `${name} #${trial}: kept ids`,
+      );
       let worst = 0;
       got.ids.forEach((id, j) => (worst = Math.max(worst, Math.abs(got.probs[j] - want.get(id)!))));
       t.ok(worst < 1e-6, `${name} #${trial}: probabilities within 1e-6 (worst ${worst.toExponential(2)})`);
@@ -81,11 +89,18 @@ t.test('the kept set and its probabilities equal the JS reference', async (t) =>
 
 t.test('top-p over 5,000 near-flat logits (the kept set needs several rounds of partial sorting)', async (t) => {
   const logits = randn(5000, rng(21), -0.5, 0.5);
-  for (const params of [{ temperature: 1, topP: 0.9 }, { temperature: 0.7, topP: 0.5, topK: 3000 }]) {
+  for (const params of [
+    { temperature: 1, topP: 0.9 },
+    { temperature: 0.7, topP: 0.5, topK: 3000 },
+  ]) {
     const want = referenceDistribution(logits, params);
     const got = samplingDistribution(logits, params);
     t.ok(want.size > 256, `${JSON.stringify(params)}: the reference keeps ${want.size} tokens`);
-    t.same([...got.ids], [...want.keys()].sort((a, b) => a - b), 'same kept ids');
+    t.same(
+      [...got.ids],
+      [...want.keys()].sort((a, b) => a - b),
+      'same kept ids',
+    );
   }
 });
 
@@ -105,7 +120,11 @@ t.test('ties at the cut: lower ids first, on 3,000 logits with few distinct valu
   ]) {
     const want = referenceDistribution(logits, params);
     const got = samplingDistribution(logits, params);
-    t.same([...got.ids], [...want.keys()].sort((a, b) => a - b), `${JSON.stringify(params)}: kept ids (${want.size})`);
+    t.same(
+      [...got.ids],
+      [...want.keys()].sort((a, b) => a - b),
+      `${JSON.stringify(params)}: kept ids (${want.size})`,
+    );
     let worst = 0;
     got.ids.forEach((id, j) => (worst = Math.max(worst, Math.abs(got.probs[j] - want.get(id)!))));
     t.ok(worst < 1e-6, `${JSON.stringify(params)}: probabilities within 1e-6 (worst ${worst.toExponential(2)})`);
@@ -115,7 +134,11 @@ t.test('ties at the cut: lower ids first, on 3,000 logits with few distinct valu
 t.test('draws follow the kept distribution (20,000 draws, total variation < 0.02)', async (t) => {
   const V = 10;
   const logits = randn(V, rng(3), -2, 2);
-  for (const params of [{ temperature: 1 }, { temperature: 0.9, topK: 4 }, { temperature: 1.2, topP: 0.8, minP: 0.1 }]) {
+  for (const params of [
+    { temperature: 1 },
+    { temperature: 0.9, topK: 4 },
+    { temperature: 1.2, topP: 0.8, minP: 0.1 },
+  ]) {
     const draws = 20000;
     const rows = new Float32Array(draws * V);
     for (let i = 0; i < draws; i++) rows.set(logits, i * V);
@@ -129,7 +152,10 @@ t.test('draws follow the kept distribution (20,000 draws, total variation < 0.02
     for (let id = 0; id < V; id++) tv += Math.abs(counts[id] / draws - (want.get(id) ?? 0));
     tv /= 2;
     t.ok(tv < 0.02, `${JSON.stringify(params)}: total variation ${tv.toFixed(4)}`);
-    t.ok(tokens.every((id) => want.has(id)), 'every draw is in the kept set');
+    t.ok(
+      tokens.every((id) => want.has(id)),
+      'every draw is in the kept set',
+    );
   }
 });
 
@@ -143,10 +169,16 @@ t.test('log-probs are those of softmax(logits / temperature), before penalty and
   ]) {
     const { tokens, logprobs } = sampleLogits(logits, V, [params], [history]);
     const ref = logSoftmax(logits, params.temperature);
-    t.ok(Math.abs(logprobs[0] - ref[tokens[0]]) < 1e-5, `${JSON.stringify(params)}: ${logprobs[0]} vs ${ref[tokens[0]]}`);
+    t.ok(
+      Math.abs(logprobs[0] - ref[tokens[0]]) < 1e-5,
+      `${JSON.stringify(params)}: ${logprobs[0]} vs ${ref[tokens[0]]}`,
+    );
   }
   const greedy = sampleLogits(logits, V, [{ temperature: 0 }]);
-  t.ok(Math.abs(greedy.logprobs[0] - logSoftmax(logits, 1)[greedy.tokens[0]]) < 1e-5, 'greedy: log-prob at temperature 1');
+  t.ok(
+    Math.abs(greedy.logprobs[0] - logSoftmax(logits, 1)[greedy.tokens[0]]) < 1e-5,
+    'greedy: log-prob at temperature 1',
+  );
 });
 
 t.test("a sample's draws depend only on its seed, stream and counter, not on the other rows", async (t) => {
@@ -165,8 +197,16 @@ t.test("a sample's draws depend only on its seed, stream and counter, not on the
   t.equal(sampleLogits(rows, V, otherParams).tokens[4], alone, 'same token inside a batch of 8');
   // Different streams of one seed differ somewhere over 64 draws of a flat distribution.
   const flat = new Float32Array(64 * V);
-  const a = sampleLogits(flat, V, Array.from({ length: 64 }, (_, i) => ({ temperature: 1, seed: 5, stream: 0, counter: i }))).tokens;
-  const b = sampleLogits(flat, V, Array.from({ length: 64 }, (_, i) => ({ temperature: 1, seed: 5, stream: 1, counter: i }))).tokens;
+  const a = sampleLogits(
+    flat,
+    V,
+    Array.from({ length: 64 }, (_, i) => ({ temperature: 1, seed: 5, stream: 0, counter: i })),
+  ).tokens;
+  const b = sampleLogits(
+    flat,
+    V,
+    Array.from({ length: 64 }, (_, i) => ({ temperature: 1, seed: 5, stream: 1, counter: i })),
+  ).tokens;
   t.notSame([...a], [...b], 'streams 0 and 1 of one seed are different sequences');
 });
 
@@ -177,7 +217,10 @@ t.test('bad sampler parameters are rejected with the field named', async (t) => 
   t.throws(() => samplingDistribution(logits, { temperature: 1, minP: 2 }), /min_p must be in \[0, 1\]/);
   t.throws(() => sampleLogits(logits, 8, [{ temperature: 1, repetitionPenalty: 0 }]), /repetition_penalty must be > 0/);
   t.throws(() => sampleLogits(logits, 3, [{ temperature: 1 }]), /multiple of vocab/);
-  t.throws(() => sampleLogits(logits, 8, [{ temperature: 1 }], [Int32Array.from([9])]), /histories\[r\]\[0\] = 9 is out of range/);
+  t.throws(
+    () => sampleLogits(logits, 8, [{ temperature: 1 }], [Int32Array.from([9])]),
+    /histories\[r\]\[0\] = 9 is out of range/,
+  );
 });
 
 t.test('temperatures below 1e-6 are greedy: the largest logit, its log-prob at temperature 1', async (t) => {
@@ -185,19 +228,40 @@ t.test('temperatures below 1e-6 are greedy: the largest logit, its log-prob at t
   const logits = randn(V, rng(13), -3, 3);
   const best = logits.indexOf(Math.max(...logits));
   for (const temperature of [0, 1e-12, 9.99e-7]) {
-    const draws = sampleLogits(Float32Array.from({ length: 8 * V }, (_, i) => logits[i % V]), V,
-      Array.from({ length: 8 }, (_, i) => ({ temperature, seed: i, stream: i, counter: i })));
+    const draws = sampleLogits(
+      Float32Array.from({ length: 8 * V }, (_, i) => logits[i % V]),
+      V,
+      Array.from({ length: 8 }, (_, i) => ({ temperature, seed: i, stream: i, counter: i })),
+    );
     t.same([...draws.tokens], new Array(8).fill(best), `temperature ${temperature}: every draw is the argmax`);
-    t.ok(Math.abs(draws.logprobs[0] - logSoftmax(logits, 1)[best]) < 1e-5, `temperature ${temperature}: log-prob at temperature 1`);
+    t.ok(
+      Math.abs(draws.logprobs[0] - logSoftmax(logits, 1)[best]) < 1e-5,
+      `temperature ${temperature}: log-prob at temperature 1`,
+    );
   }
 });
 
 t.test('a non-finite logit is refused with where it is, never sampled', async (t) => {
-  for (const [bad, shown] of [[NaN, 'nan'], [Infinity, 'inf'], [-Infinity, '-inf']] as const) {
+  for (const [bad, shown] of [
+    [NaN, 'nan'],
+    [Infinity, 'inf'],
+    [-Infinity, '-inf'],
+  ] as const) {
     const rows = randn(3 * 16, rng(2), -1, 1);
     rows[16 + 5] = bad;
-    t.throws(() => sampleLogits(rows, 16, [0, 1, 2].map(() => ({ temperature: 0.7, seed: 1 }))), new RegExp(`non-finite value \\(${shown}\\) at index 21`));
-    t.throws(() => samplingDistribution(rows.subarray(16, 32), { temperature: 0 }), new RegExp(`non-finite value \\(${shown}\\) at index 5`));
+    t.throws(
+      () =>
+        sampleLogits(
+          rows,
+          16,
+          [0, 1, 2].map(() => ({ temperature: 0.7, seed: 1 })),
+        ),
+      new RegExp(`non-finite value \\(${shown}\\) at index 21`),
+    );
+    t.throws(
+      () => samplingDistribution(rows.subarray(16, 32), { temperature: 0 }),
+      new RegExp(`non-finite value \\(${shown}\\) at index 5`),
+    );
   }
 });
 
@@ -209,8 +273,15 @@ t.test('a model whose logits are not finite fails the generation with a clear er
   model.setParameter('lm_head.weight', head);
   const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
   t.teardown(() => engine.close());
-  await t.rejects(engine.generate({ promptIds: [1, 2, 3], params: { temperature: 0.7, maxNewTokens: 2, seed: 1 } }), /sampling: row 0 logit 5 is (-?nan|-?inf) \(the model produced a non-finite logit\)/);
-  await t.rejects(engine.generate({ promptIds: [1, 2, 3], params: { temperature: 0, maxNewTokens: 2 } }), /logit 5 is (-?nan|-?inf)/, 'greedy too');
+  await t.rejects(
+    engine.generate({ promptIds: [1, 2, 3], params: { temperature: 0.7, maxNewTokens: 2, seed: 1 } }),
+    /sampling: row 0 logit 5 is (-?nan|-?inf) \(the model produced a non-finite logit\)/,
+  );
+  await t.rejects(
+    engine.generate({ promptIds: [1, 2, 3], params: { temperature: 0, maxNewTokens: 2 } }),
+    /logit 5 is (-?nan|-?inf)/,
+    'greedy too',
+  );
 });
 
 // Extreme but finite logits and temperatures: every draw must be a kept token with a finite,
@@ -224,10 +295,18 @@ t.test('fuzz: extreme logits and temperatures give finite log-probs of kept toke
   for (let trial = 0; trial < 200; trial++) {
     const V = 1 + Math.floor(r() * 300);
     const scale = scales[trial % scales.length];
-    const logits = Float32Array.from(randn(V, r, -1, 1), (x) => Math.fround(Math.max(-3.4e38, Math.min(3.4e38, x * scale))));
+    const logits = Float32Array.from(randn(V, r, -1, 1), (x) =>
+      Math.fround(Math.max(-3.4e38, Math.min(3.4e38, x * scale))),
+    );
     if (trial % 7 === 0) logits.fill(logits[0]); // all tied
     const temperature = temperatures[Math.floor(r() * temperatures.length)];
-    const params = { temperature, topK: trial % 3 === 0 ? 1 + Math.floor(r() * V) : 0, topP: trial % 4 === 0 ? 0.5 : 1, minP: trial % 5 === 0 ? 0.1 : 0, seed: trial };
+    const params = {
+      temperature,
+      topK: trial % 3 === 0 ? 1 + Math.floor(r() * V) : 0,
+      topP: trial % 4 === 0 ? 0.5 : 1,
+      minP: trial % 5 === 0 ? 0.1 : 0,
+      seed: trial,
+    };
     const { tokens, logprobs } = sampleLogits(logits, V, [params]);
     const kept = samplingDistribution(logits, params);
     const what = `trial ${trial} (V ${V}, scale ${scale}, temperature ${temperature})`;
@@ -240,7 +319,8 @@ t.test('fuzz: extreme logits and temperatures give finite log-probs of kept toke
     if (!Number.isFinite(logprobs[0]) || logprobs[0] > 0) t.fail(`${what}: log-prob ${logprobs[0]}`);
     else if (Number.isFinite(want) && Math.abs(logprobs[0] - want) > 1e-4 * Math.max(1, Math.abs(want)))
       t.fail(`${what}: log-prob ${logprobs[0]} vs ${want}`);
-    if (temperature < 1e-6 && logits[tokens[0]] !== max) t.fail(`${what}: greedy took ${logits[tokens[0]]}, not the max ${max}`);
+    if (temperature < 1e-6 && logits[tokens[0]] !== max)
+      t.fail(`${what}: greedy took ${logits[tokens[0]]}, not the max ${max}`);
     checked++;
   }
   t.equal(checked, 200, 'every trial drew a kept token with a finite log-prob matching softmax');

@@ -20,7 +20,10 @@ function tinyVl(seed: number): Model {
   const shape = MODEL_PRESETS['tiny-vl'];
   return Model.create(
     {
-      ...shape, vocabSize: VOCAB, imageTokenId: IMAGE, mropeSection: [...shape.mropeSection],
+      ...shape,
+      vocabSize: VOCAB,
+      imageTokenId: IMAGE,
+      mropeSection: [...shape.mropeSection],
       vision: { ...shape.vision, deepstackIndexes: [...shape.vision.deepstackIndexes] },
     },
     { seed, initStd: 0.3 },
@@ -43,7 +46,10 @@ function imageTokens(im: ProcessedImage): number[] {
  * requests stop there: a full forward would take it for one of the prompt's images).
  */
 async function greedyReference(
-  model: Model, prompt: number[], steps: number, images: ProcessedImage[],
+  model: Model,
+  prompt: number[],
+  steps: number,
+  images: ProcessedImage[],
 ): Promise<number[]> {
   const seq = [...prompt];
   while (seq.length < prompt.length + steps && seq[seq.length - 1] !== IMAGE) {
@@ -97,14 +103,18 @@ t.test('a different image changes the distribution of the first generated token'
   const other = randomImage(4, 4, 4);
   const promptIds = requests[0].promptIds;
   const firstStep = async (image: ProcessedImage) =>
-    (await engine.generate({ promptIds, images: [image], params: { temperature: 1, n: 4, maxNewTokens: 1, seed: 9 } }))
-      .samples.map((s) => ({ token: s.tokenIds[0], logprob: s.logprobs[0] }));
+    (
+      await engine.generate({ promptIds, images: [image], params: { temperature: 1, n: 4, maxNewTokens: 1, seed: 9 } })
+    ).samples.map((s) => ({ token: s.tokenIds[0], logprob: s.logprobs[0] }));
   const [a, b, again] = [await firstStep(square), await firstStep(other), await firstStep(square)];
   await engine.close();
   t.same(again, a, 'the same image gives the same draws, bit for bit');
   t.notSame(b, a, 'another image of the same size gives other draws or log-probs');
   // The log-probs are the distributions of the prompt with each image (as the full forward gives them).
-  for (const [image, draws] of [[square, a], [other, b]] as const) {
+  for (const [image, draws] of [
+    [square, a],
+    [other, b],
+  ] as const) {
     const { logits } = await model.forward(fullBatch(model, promptIds, [image]), { logits: true });
     const row = logits!.subarray((promptIds.length - 1) * VOCAB, promptIds.length * VOCAB);
     const lse = Math.log(row.reduce((sum, x) => sum + Math.exp(x), 0));
@@ -112,21 +122,26 @@ t.test('a different image changes the distribution of the first generated token'
   }
 });
 
-t.test('images that do not fit the prompt are the request\'s error, and leave the engine working', async (t) => {
+t.test("images that do not fit the prompt are the request's error, and leave the engine working", async (t) => {
   const model = tinyVl(4);
   const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
   const params = { temperature: 0, maxNewTokens: 2 };
   const { promptIds } = requests[0];
   await t.rejects(engine.generate({ promptIds, images: [], params }), GenerationRequestError, 'image tokens, no image');
-  await t.rejects(engine.generate({ promptIds, images: [wide], params }), /image tokens do not fit its images/,
-    'an image of another size');
+  await t.rejects(
+    engine.generate({ promptIds, images: [wide], params }),
+    /image tokens do not fit its images/,
+    'an image of another size',
+  );
   await t.rejects(engine.generate({ promptIds, images: [square, small], params }), /2 image\(s\) given but 1 found/);
   const ok = await engine.generate({ promptIds, images: [square], params });
   t.equal(ok.samples[0].tokenIds.length > 0, true, 'a fitting request still runs');
   await engine.close();
 
   const text = new Qwen3GenerationEngine(tinyModel(1), { blockSize: 4 });
-  await t.rejects(text.generate({ promptIds: [1, 2], images: [square], params }),
-    /has 1 image\(s\) but the model has no vision tower/);
+  await t.rejects(
+    text.generate({ promptIds: [1, 2], images: [square], params }),
+    /has 1 image\(s\) but the model has no vision tower/,
+  );
   await text.close();
 });

@@ -15,7 +15,15 @@ export function findChromium(): string | null {
 export function screenshot(browser: string, htmlFile: string, pngFile: string, width: number, height: number): void {
   execFileSync(
     browser,
-    ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--window-size=${width},${height}`, `--screenshot=${pngFile}`, pathToFileURL(htmlFile).href],
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--hide-scrollbars',
+      `--window-size=${width},${height}`,
+      `--screenshot=${pngFile}`,
+      pathToFileURL(htmlFile).href,
+    ],
     { stdio: 'ignore', timeout: 60_000 },
   );
 }

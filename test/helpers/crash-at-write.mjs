@@ -23,7 +23,9 @@ if (dir && (onlyRank === undefined || onlyRank === rank)) install(dir);
 function install(dir) {
   let points = 0;
   const watchedFds = new Set();
-  const inDir = (p) => (typeof p === 'string' || p instanceof URL || Buffer.isBuffer(p)) && resolve(String(p instanceof URL ? p.pathname : p)).startsWith(dir);
+  const inDir = (p) =>
+    (typeof p === 'string' || p instanceof URL || Buffer.isBuffer(p)) &&
+    resolve(String(p instanceof URL ? p.pathname : p)).startsWith(dir);
   const point = () => {
     points++;
     if (points === crashAt) process.kill(process.pid, 'SIGKILL');
@@ -39,13 +41,18 @@ function install(dir) {
     };
   };
   const writes = (flags) => flags !== undefined && flags !== 'r' && flags !== fs.constants.O_RDONLY;
-  wrap('openSync', (a) => inDir(a[0]) && writes(a[1]), (fd, a) => {
-    if (inDir(a[0]) && writes(a[1])) watchedFds.add(fd);
-  });
+  wrap(
+    'openSync',
+    (a) => inDir(a[0]) && writes(a[1]),
+    (fd, a) => {
+      if (inDir(a[0]) && writes(a[1])) watchedFds.add(fd);
+    },
+  );
   for (const name of ['writeSync', 'fsyncSync']) wrap(name, (a) => watchedFds.has(a[0]));
   wrap('closeSync', (a) => watchedFds.delete(a[0]));
   for (const name of ['renameSync', 'copyFileSync']) wrap(name, (a) => inDir(a[0]) || inDir(a[1]));
-  for (const name of ['rmSync', 'mkdirSync', 'appendFileSync', 'writeFileSync', 'unlinkSync', 'cpSync']) wrap(name, (a) => inDir(a[0]));
+  for (const name of ['rmSync', 'mkdirSync', 'appendFileSync', 'writeFileSync', 'unlinkSync', 'cpSync'])
+    wrap(name, (a) => inDir(a[0]));
   syncBuiltinESMExports();
   if (countFile) process.on('exit', () => fs.writeFileSync(countFile, String(points)));
 }

@@ -15,8 +15,15 @@ export async function imageBatch(dir: string): Promise<PackedBatch> {
   const proc = readImageProcessorConfig(path.join(dir, 'preprocessor_config.json'));
   const img = await processImage({ path: FIXTURE_IMAGE }, proc, 'a.png');
   const n = (img.grid[0] * img.grid[1] * img.grid[2]) / 4;
-  const tokens = Int32Array.from([1, 2, QWEN_VL_TOKENS.visionStart, ...new Array(n).fill(QWEN_VL_TOKENS.image),
-    QWEN_VL_TOKENS.visionEnd, 3, 4]);
+  const tokens = Int32Array.from([
+    1,
+    2,
+    QWEN_VL_TOKENS.visionStart,
+    ...new Array(n).fill(QWEN_VL_TOKENS.image),
+    QWEN_VL_TOKENS.visionEnd,
+    3,
+    4,
+  ]);
   const imageGrids = Int32Array.from(img.grid);
   const positions = multimodalPositions(tokens, imageGrids, { imageTokenId: QWEN_VL_TOKENS.image, merge: 2 });
   const targets = new Int32Array(tokens.length).fill(-1);

@@ -34,7 +34,9 @@ export async function judgeServer(delayMs: number): Promise<Judge> {
         const [ref, pred] = [...user.matchAll(/answer: (".*")/g)].map((m) => JSON.parse(m[1]) as string);
         const words = (s: string) => new Set(s.toLowerCase().match(/[a-z]{5,}/g) ?? []);
         const yes = [...words(pred)].some((w) => words(ref).has(w));
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [{ message: { content: yes ? 'YES' : 'NO' }, finish_reason: 'stop' }] }));
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ choices: [{ message: { content: yes ? 'YES' : 'NO' }, finish_reason: 'stop' }] }));
       }, delayMs);
     });
   });
@@ -43,4 +45,3 @@ export async function judgeServer(delayMs: number): Promise<Judge> {
   j.close = () => new Promise((r) => server.close(() => r()));
   return j;
 }
-

@@ -19,10 +19,25 @@ export interface MpirunResult {
 }
 
 /** `mpirun -np <ranks> node --import tsx <script> <args...>`, its exit code and its stdout+stderr. */
-export function mpirun(ranks: number, script: string, args: string[] = [], env: Record<string, string> = {}): Promise<MpirunResult> {
+export function mpirun(
+  ranks: number,
+  script: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<MpirunResult> {
   // As root Open MPI wants to be told twice; the test machine may have fewer cores than ranks.
   const asRoot = process.getuid?.() === 0 ? ['--allow-run-as-root'] : [];
-  const argv = [...asRoot, '--oversubscribe', '-np', String(ranks), process.execPath, '--import', 'tsx', script, ...args];
+  const argv = [
+    ...asRoot,
+    '--oversubscribe',
+    '-np',
+    String(ranks),
+    process.execPath,
+    '--import',
+    'tsx',
+    script,
+    ...args,
+  ];
   return new Promise((resolve) => {
     const child = spawn('mpirun', argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

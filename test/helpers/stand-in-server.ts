@@ -12,14 +12,21 @@ export interface RecordedRequest {
 
 export type Handler = (r: RecordedRequest) => { status?: number; json: unknown };
 
-export async function standInServer(handler: Handler): Promise<{ url: string; requests: RecordedRequest[]; close: () => Promise<void> }> {
+export async function standInServer(
+  handler: Handler,
+): Promise<{ url: string; requests: RecordedRequest[]; close: () => Promise<void> }> {
   const requests: RecordedRequest[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
-      const r: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', body: text ? JSON.parse(text) : undefined, headers: req.headers };
+      const r: RecordedRequest = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        body: text ? JSON.parse(text) : undefined,
+        headers: req.headers,
+      };
       requests.push(r);
       const out = handler(r);
       res.writeHead(out.status ?? 200, { 'content-type': 'application/json' });

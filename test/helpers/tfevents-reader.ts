@@ -31,11 +31,17 @@ export function readEventFile(file: string): DecodedEvent[] {
   let at = 0;
   while (at < buf.length) {
     const len = Number(buf.readBigUInt64LE(at));
-    if (buf.readUInt32LE(at + 8) !== masked(buf.subarray(at, at + 8))) throw new Error(`${file}@${at}: length CRC mismatch`);
+    if (buf.readUInt32LE(at + 8) !== masked(buf.subarray(at, at + 8)))
+      throw new Error(`${file}@${at}: length CRC mismatch`);
     const data = buf.subarray(at + 12, at + 12 + len);
     if (buf.readUInt32LE(at + 12 + len) !== masked(data)) throw new Error(`${file}@${at}: data CRC mismatch`);
     at += 16 + len;
-    const e = Event.toObject(Event.decode(data), { longs: Number }) as { wallTime: number; step?: number; fileVersion?: string; summary?: { value?: { tag: string; simpleValue: number }[] } };
+    const e = Event.toObject(Event.decode(data), { longs: Number }) as {
+      wallTime: number;
+      step?: number;
+      fileVersion?: string;
+      summary?: { value?: { tag: string; simpleValue: number }[] };
+    };
     const scalars: Record<string, number> = {};
     for (const v of e.summary?.value ?? []) scalars[v.tag] = v.simpleValue;
     events.push({ wallTime: e.wallTime, step: e.step ?? 0, fileVersion: e.fileVersion, scalars });

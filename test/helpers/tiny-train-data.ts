@@ -11,5 +11,8 @@ const rows = [
 
 /** Writes DIR/train.jsonl (problem, solution) with those four rows. */
 export function writeTinyTrainData(dir: string): void {
-  writeFileSync(join(dir, 'train.jsonl'), `${rows.map(([p, s]) => JSON.stringify({ problem: p, solution: s })).join('\n')}\n`);
+  writeFileSync(
+    join(dir, 'train.jsonl'),
+    `${rows.map(([p, s]) => JSON.stringify({ problem: p, solution: s })).join('\n')}\n`,
+  );
 }

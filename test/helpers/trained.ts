@@ -32,7 +32,8 @@ export function movementBetween(before: Model, after: Model, betas: [number, num
   const k = y.step - x.step;
   return {
     optimizerSteps: k,
-    weights: before.parameters().filter((p) => !sameBits(before.getParameter(p.name), after.getParameter(p.name))).length,
+    weights: before.parameters().filter((p) => !sameBits(before.getParameter(p.name), after.getParameter(p.name)))
+      .length,
     firstMoment: beyondDecay(x.m, y.m, betas[0] ** k),
     secondMoment: beyondDecay(x.v, y.v, betas[1] ** k),
   };
@@ -41,5 +42,8 @@ export function movementBetween(before: Model, after: Model, betas: [number, num
 /** Asserts that the steps from `before` to `after` trained: weights and both AdamW moments moved by gradients. */
 export function assertTrained(t: Test, before: Model, after: Model, what: string): void {
   const m = movementBetween(before, after);
-  t.ok(m.optimizerSteps > 0 && m.weights > 0 && m.firstMoment > 0 && m.secondMoment > 0, `${what}: trained with a gradient (${JSON.stringify(m)})`);
+  t.ok(
+    m.optimizerSteps > 0 && m.weights > 0 && m.firstMoment > 0 && m.secondMoment > 0,
+    `${what}: trained with a gradient (${JSON.stringify(m)})`,
+  );
 }

@@ -17,7 +17,10 @@ interface Scripted {
   close: () => Promise<void>;
 }
 
-const ok = (content: string): Reply => ({ status: 200, body: JSON.stringify({ choices: [{ message: { content }, finish_reason: 'stop' }] }) });
+const ok = (content: string): Reply => ({
+  status: 200,
+  body: JSON.stringify({ choices: [{ message: { content }, finish_reason: 'stop' }] }),
+});
 
 /** Answers request i with script(i). */
 async function scripted(script: (i: number) => Reply): Promise<Scripted> {
@@ -35,17 +38,27 @@ async function scripted(script: (i: number) => Reply): Promise<Scripted> {
       const r = script(i);
       setTimeout(() => {
         inFlight--;
-        if (!res.destroyed) res.writeHead(r.status, { 'content-type': 'application/json', ...r.headers }).end(r.body ?? '');
+        if (!res.destroyed)
+          res.writeHead(r.status, { 'content-type': 'application/json', ...r.headers }).end(r.body ?? '');
       }, r.delayMs ?? 0);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   s.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/`;
-  s.close = () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); });
+  s.close = () =>
+    new Promise((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
   return s;
 }
 
-const call = { messages: [{ role: 'user' as const, content: 'hi' }], temperature: 0, maxTokens: 4, extra: { chat_template_kwargs: { enable_thinking: false } } };
+const call = {
+  messages: [{ role: 'user' as const, content: 'hi' }],
+  temperature: 0,
+  maxTokens: 4,
+  extra: { chat_template_kwargs: { enable_thinking: false } },
+};
 
 t.test('sends an OpenAI chat request and reads the answer', async (t) => {
   const s = await scripted(() => ok('YES'));
@@ -53,7 +66,13 @@ t.test('sends an OpenAI chat request and reads the answer', async (t) => {
   const c = new ChatClient({ baseUrl: s.url, model: 'judge-m', apiKey: 'sk-test' });
   const a = await c.chat(call);
   t.same(a, { text: 'YES', finishReason: 'stop', attempts: 1 });
-  t.same(s.bodies[0], { model: 'judge-m', messages: call.messages, temperature: 0, max_tokens: 4, chat_template_kwargs: { enable_thinking: false } });
+  t.same(s.bodies[0], {
+    model: 'judge-m',
+    messages: call.messages,
+    temperature: 0,
+    max_tokens: 4,
+    chat_template_kwargs: { enable_thinking: false },
+  });
   t.equal(s.headers[0].authorization, 'Bearer sk-test');
   t.equal(c.availability().failingSince, null);
   t.ok(c.availability().lastSuccessAt !== null);
@@ -61,7 +80,9 @@ t.test('sends an OpenAI chat request and reads the answer', async (t) => {
 });
 
 t.test('retries 5xx and 429 with backoff, then succeeds', async (t) => {
-  const s = await scripted((i) => (i === 0 ? { status: 503, body: 'busy' } : i === 1 ? { status: 429, body: 'slow down' } : ok('NO')));
+  const s = await scripted((i) =>
+    i === 0 ? { status: 503, body: 'busy' } : i === 1 ? { status: 429, body: 'slow down' } : ok('NO'),
+  );
   t.teardown(s.close);
   const c = new ChatClient({ baseUrl: s.url, model: 'm', backoffMs: 1 });
   const a = await c.chat(call);
@@ -86,16 +107,21 @@ t.test('gives up after maxAttempts with the last error, and tracks the outage', 
   t.equal(c.availability().consecutiveFailures, 2);
 });
 
-t.test('does not retry a request the server rejects (4xx but 429), nor a reply that is not a chat answer forever', async (t) => {
-  const s = await scripted((i) => (i === 0 ? { status: 400, body: 'unknown model' } : { status: 200, body: '{"choices": []}' }));
-  t.teardown(s.close);
-  const c = new ChatClient({ baseUrl: s.url, model: 'm', maxAttempts: 4, backoffMs: 1 });
-  const e = await c.chat(call).catch((x: unknown) => x);
-  t.ok(e instanceof ChatEndpointError && !e.retryable, 'not retryable');
-  t.equal(s.bodies.length, 1, 'one attempt');
-  await t.rejects(c.chat(call), /no choices\[0\]\.message\.content/);
-  t.equal(s.bodies.length, 5, 'a malformed reply is retried up to maxAttempts');
-});
+t.test(
+  'does not retry a request the server rejects (4xx but 429), nor a reply that is not a chat answer forever',
+  async (t) => {
+    const s = await scripted((i) =>
+      i === 0 ? { status: 400, body: 'unknown model' } : { status: 200, body: '{"choices": []}' },
+    );
+    t.teardown(s.close);
+    const c = new ChatClient({ baseUrl: s.url, model: 'm', maxAttempts: 4, backoffMs: 1 });
+    const e = await c.chat(call).catch((x: unknown) => x);
+    t.ok(e instanceof ChatEndpointError && !e.retryable, 'not retryable');
+    t.equal(s.bodies.length, 1, 'one attempt');
+    await t.rejects(c.chat(call), /no choices\[0\]\.message\.content/);
+    t.equal(s.bodies.length, 5, 'a malformed reply is retried up to maxAttempts');
+  },
+);
 
 t.test('a per-request timeout aborts a silent server and says so', async (t) => {
   const s = await scripted(() => ({ ...ok('late'), delayMs: 2000 }));

@@ -68,7 +68,10 @@ async function sameStep(t: Test, make: () => Promise<Model> | Model, batch: Para
 }
 
 t.test('one process: a tied head, a vision tower and experts step as without sharding', async (t) => {
-  const text = packSequences([[1, 5, 9, 13, 17, 21], [2, 4, 8, 16]]);
+  const text = packSequences([
+    [1, 5, 9, 13, 17, 21],
+    [2, 4, 8, 16],
+  ]);
   const tied = () => Model.create({ ...fsdpConfig, tieEmbeddings: true }, { seed: 4 });
   await t.test('tied embeddings', (t) => sameStep(t, tied, text));
   const moe = () => createRandomModel('tiny-moe', { vocabSize: 64, seed: 4 });
@@ -80,7 +83,9 @@ t.test('one process: a tied head, a vision tower and experts step as without sha
     ...read(`${name}.s1`),
   ];
   const images = {
-    tokens: ref.readInt32('tokens'), targets: ref.readInt32('targets'), cuSeqlens: ref.readInt32('cu_seqlens'),
+    tokens: ref.readInt32('tokens'),
+    targets: ref.readInt32('targets'),
+    cuSeqlens: ref.readInt32('cu_seqlens'),
     positions: ref.readInt32('positions'),
     imageGrids: Int32Array.from(both((n) => ref.readInt32(n), 'image_grid_thw')),
     pixels: Float32Array.from(both((n) => ref.readFloat32(n), 'pixel_values')),

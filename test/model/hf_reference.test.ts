@@ -40,7 +40,10 @@ for (const name of fixtures) {
         const key = `grad.${p.name}`;
         if (!ref.tensors.has(key) && p.name.startsWith('model.visual.')) {
           // A text-only batch never reaches the vision tower: transformers records no gradient for it.
-          t.ok(model.getGradient(p.name).every((v) => v === 0), `${tag}: ${p.name} unused, zero gradient`);
+          t.ok(
+            model.getGradient(p.name).every((v) => v === 0),
+            `${tag}: ${p.name} unused, zero gradient`,
+          );
           compared++;
           continue;
         }
@@ -55,4 +58,3 @@ for (const name of fixtures) {
     }
   });
 }
-

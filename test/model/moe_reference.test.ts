@@ -34,7 +34,11 @@ for (const name of ['qwen3_moe_tiny', 'qwen3_moe_tiny_nonorm']) {
       const tag = `${name}${recompute ? ' (recompute)' : ''}`;
       const model = await loadModel(dir, { recompute });
       const ref = SafetensorsFile.open(path.join(dir, 'reference.safetensors'));
-      const batch = { tokens: ref.readInt32('tokens'), targets: ref.readInt32('targets'), cuSeqlens: ref.readInt32('cu_seqlens') };
+      const batch = {
+        tokens: ref.readInt32('tokens'),
+        targets: ref.readInt32('targets'),
+        cuSeqlens: ref.readInt32('cu_seqlens'),
+      };
       const T = batch.tokens.length;
       const E = model.config.numExperts!;
       const out = await model.forward(batch, { training: true, logits: true });
@@ -46,7 +50,14 @@ for (const name of ['qwen3_moe_tiny', 'qwen3_moe_tiny_nonorm']) {
       t.ok(sparse > 0, `${tag}: the reference has router logits`);
       t.equal(routing.routerLogits!.length, sparse * T * E, `${tag}: router logits of ${sparse} sparse layer(s)`);
       for (let k = 0; k < sparse; k++)
-        assertClose(t, routing.routerLogits!.subarray(k * T * E, (k + 1) * T * E), ref.readFloat64(`router_logits.${k}`), 1e-4, 1e-4, `${tag}: router logits of sparse layer ${k}`);
+        assertClose(
+          t,
+          routing.routerLogits!.subarray(k * T * E, (k + 1) * T * E),
+          ref.readFloat64(`router_logits.${k}`),
+          1e-4,
+          1e-4,
+          `${tag}: router logits of sparse layer ${k}`,
+        );
       const S = batch.cuSeqlens.length - 1;
       const aux = Array.from({ length: S }, (_, s) => ref.readFloat64(`aux_loss.s${s}`)[0]);
       assertClose(t, routing.auxLoss, aux, 1e-5, 1e-5, `${tag}: load-balancing loss per sequence`);
@@ -82,17 +93,32 @@ t.test('qwen3vl_moe_tiny: the text-only sequence matches transformers', async (t
   const S = cu.length - 1;
   t.notOk(ref.tensors.has(`pixel_values.s${S - 1}`), 'the last sequence has no image');
   const [a, b] = [cu[S - 1], cu[S]];
-  const T = b - a, V = model.config.vocabSize, E = model.config.numExperts!;
+  const T = b - a,
+    V = model.config.vocabSize,
+    E = model.config.numExperts!;
   const positions = ref.readInt32('positions');
   const rows = new Int32Array(3 * T);
-  for (let p = 0; p < 3; p++) rows.set(positions.subarray(p * positions.length / 3 + a, p * positions.length / 3 + b), p * T);
-  const batch = { tokens: ref.readInt32('tokens').slice(a, b), targets: ref.readInt32('targets').slice(a, b), cuSeqlens: Int32Array.from([0, T]), positions: rows };
+  for (let p = 0; p < 3; p++)
+    rows.set(positions.subarray((p * positions.length) / 3 + a, (p * positions.length) / 3 + b), p * T);
+  const batch = {
+    tokens: ref.readInt32('tokens').slice(a, b),
+    targets: ref.readInt32('targets').slice(a, b),
+    cuSeqlens: Int32Array.from([0, T]),
+    positions: rows,
+  };
   const out = await model.forward(batch, { logits: true });
   assertClose(t, out.logits!, ref.readFloat64('logits').subarray(a * V, b * V), 2e-4, 1e-4, 'logits');
   assertClose(t, out.logp, ref.readFloat64('logp').subarray(a, b), 2e-4, 1e-4, 'log-probs of targets');
   const routing = model.routing();
   for (let k = 0; k < 2; k++)
-    assertClose(t, routing.routerLogits!.subarray(k * T * E, (k + 1) * T * E), ref.readFloat64(`router_logits.${k}`).subarray(a * E, b * E), 1e-4, 1e-4, `router logits of sparse layer ${k}`);
+    assertClose(
+      t,
+      routing.routerLogits!.subarray(k * T * E, (k + 1) * T * E),
+      ref.readFloat64(`router_logits.${k}`).subarray(a * E, b * E),
+      1e-4,
+      1e-4,
+      `router logits of sparse layer ${k}`,
+    );
   assertClose(t, routing.auxLoss, ref.readFloat64(`aux_loss.s${S - 1}`), 1e-5, 1e-5, 'load-balancing loss');
   ref.close();
 });

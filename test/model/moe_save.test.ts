@@ -15,7 +15,10 @@ import { bytesOf, writeSafetensors, type TensorSource } from '../../src/model/sa
 import { sameBits } from '../helpers/numeric.js';
 
 const fixture = join(import.meta.dirname, '../fixtures/hf/qwen3_moe_tiny');
-const batch = packSequences([[5, 17, 99, 3, 25, 7, 42], [11, 12, 13, 14, 200, 1]]);
+const batch = packSequences([
+  [5, 17, 99, 3, 25, 7, 42],
+  [11, 12, 13, 14, 200, 1],
+]);
 
 function headers(file: string): Map<string, string> {
   const st = SafetensorsFile.open(file);
@@ -36,7 +39,11 @@ t.test('save writes the per-expert layout of the checkpoint, reload gives identi
   const src = await loadModel(fixture);
   const dir = tmp('out');
   saveModel(src, dir, { dtype: 'f32', config: JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8')) });
-  t.same(headers(join(dir, 'model.safetensors')), headers(join(fixture, 'model.safetensors')), 'same tensor names and shapes as transformers wrote');
+  t.same(
+    headers(join(dir, 'model.safetensors')),
+    headers(join(fixture, 'model.safetensors')),
+    'same tensor names and shapes as transformers wrote',
+  );
   const back = await loadModel(dir);
   t.ok(sameBits(await logitsOf(back), await logitsOf(src)), 'logits bit-identical after save and reload');
 });
@@ -55,7 +62,9 @@ t.test('fused expert tensors load in either orientation', async (t) => {
         // [E, a, b] -> [E, b, a], as Qwen3-VL-MoE checkpoints store gate_up_proj and down_proj.
         const [E, a, b] = p.shape;
         const out = new Float32Array(data.length);
-        for (let e = 0; e < E; e++) for (let i = 0; i < a; i++) for (let j = 0; j < b; j++) out[e * a * b + j * a + i] = data[e * a * b + i * b + j];
+        for (let e = 0; e < E; e++)
+          for (let i = 0; i < a; i++)
+            for (let j = 0; j < b; j++) out[e * a * b + j * a + i] = data[e * a * b + i * b + j];
         data = out;
         shape = [E, b, a];
       }
@@ -63,7 +72,11 @@ t.test('fused expert tensors load in either orientation', async (t) => {
     });
     writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt' });
     const back = await loadModel(dir);
-    for (const p of src.parameters()) t.ok(sameBits(back.getParameter(p.name), src.getParameter(p.name)), `${transposed ? 'transposed' : 'engine'} orientation: ${p.name}`);
+    for (const p of src.parameters())
+      t.ok(
+        sameBits(back.getParameter(p.name), src.getParameter(p.name)),
+        `${transposed ? 'transposed' : 'engine'} orientation: ${p.name}`,
+      );
   }
 });
 
@@ -86,9 +99,23 @@ t.test('a missing expert is refused naming the parameter', async (t) => {
 
 t.test('a mixture-of-experts config written from scratch reads back the same', async (t) => {
   const config: Qwen3Config = {
-    vocabSize: 256, hiddenSize: 16, intermediateSize: 24, numLayers: 3, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000,
-    rmsEps: 1e-6, tieEmbeddings: false, numExperts: 4, numExpertsPerTok: 2, moeIntermediateSize: 8, decoderSparseStep: 1,
-    mlpOnlyLayers: [0], normTopkProb: true, routerAuxLossCoef: 0.01,
+    vocabSize: 256,
+    hiddenSize: 16,
+    intermediateSize: 24,
+    numLayers: 3,
+    numHeads: 2,
+    numKvHeads: 1,
+    headDim: 8,
+    ropeTheta: 10000,
+    rmsEps: 1e-6,
+    tieEmbeddings: false,
+    numExperts: 4,
+    numExpertsPerTok: 2,
+    moeIntermediateSize: 8,
+    decoderSparseStep: 1,
+    mlpOnlyLayers: [0],
+    normTopkProb: true,
+    routerAuxLossCoef: 0.01,
   };
   const model = Model.create(config, { seed: 3 });
   const dir = tmp('scratch');

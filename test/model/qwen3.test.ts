@@ -68,7 +68,7 @@ t.test('the head runs only on rows with a target: those rows match a batch where
   // entropies and all gradients must be the same; the others read 0.
   const model = Model.create(tiny, { seed: 4, initStd: 0.4 });
   const full = batchOf(12, [9, 5, 11], tiny.vocabSize);
-  full.targets.forEach((v, i) => (full.targets[i] = Math.max(v , 0)));
+  full.targets.forEach((v, i) => (full.targets[i] = Math.max(v, 0)));
   const kept = [2, 3, 4, 10, 15, 16, 24];
   const sparse = { ...full, targets: full.targets.map((v, i) => (kept.includes(i) ? v : -1)) };
   const probe = randn(full.tokens.length, rng(6)).map((v, i) => (kept.includes(i) ? v : 0));
@@ -82,11 +82,29 @@ t.test('the head runs only on rows with a target: those rows match a batch where
   const [a, b] = [await run(full), await run(sparse)];
   const close = (x: ArrayLike<number>, y: ArrayLike<number>) =>
     Array.from(x).every((v, i) => Math.abs(v - y[i]) <= 1e-5 * (1 + Math.abs(v)));
-  t.ok(close(kept.map((i) => a.logp[i]), kept.map((i) => b.logp[i])), 'kept rows: same log-probs');
-  t.ok(close(kept.map((i) => a.entropy![i]), kept.map((i) => b.entropy![i])), 'kept rows: same entropies');
+  t.ok(
+    close(
+      kept.map((i) => a.logp[i]),
+      kept.map((i) => b.logp[i]),
+    ),
+    'kept rows: same log-probs',
+  );
+  t.ok(
+    close(
+      kept.map((i) => a.entropy![i]),
+      kept.map((i) => b.entropy![i]),
+    ),
+    'kept rows: same entropies',
+  );
   const others = Array.from(b.logp.keys()).filter((i) => !kept.includes(i));
-  t.ok(others.every((i) => b.logp[i] === 0 && b.entropy![i] === 0), 'rows without a target read 0');
-  t.ok(others.some((i) => a.entropy![i] !== 0), 'the full batch has non-zero entropies there');
+  t.ok(
+    others.every((i) => b.logp[i] === 0 && b.entropy![i] === 0),
+    'rows without a target read 0',
+  );
+  t.ok(
+    others.some((i) => a.entropy![i] !== 0),
+    'the full batch has non-zero entropies there',
+  );
   a.grads.forEach((g, i) => t.ok(close(g, b.grads[i]), `${model.parameters()[i].name}: same gradient`));
 });
 
@@ -144,22 +162,37 @@ t.test('Hugging Face parameter names and shapes', async (t) => {
   const q = model.parameters().find((p) => p.name === 'model.layers.0.self_attn.q_proj.weight')!;
   t.same(q.shape, [tiny.numHeads * tiny.headDim, tiny.hiddenSize]);
   const tied = Model.create({ ...tiny, tieEmbeddings: true });
-  t.notOk(tied.parameters().some((p) => p.name === 'lm_head.weight'), 'tied models have no lm_head');
+  t.notOk(
+    tied.parameters().some((p) => p.name === 'lm_head.weight'),
+    'tied models have no lm_head',
+  );
 });
 
 t.test('bad input is a clear JS error', async (t) => {
   const model = Model.create(tiny);
   const good = batchOf(1, [4, 3], tiny.vocabSize);
-  await t.rejects(model.forward({ ...good, tokens: new Int32Array([1, 2, 3, 99, 1, 2, 3]) }), /tokens\[3\] = 99 is out of range/);
-  await t.rejects(async () => model.forward({ ...good, tokens: new Float32Array(7) as unknown as Int32Array }), /tokens must be a Int32Array/);
-  await t.rejects(async () => model.forward({ ...good, cuSeqlens: new Int32Array([0, 4, 6]) }), /must end at the token count 7/);
+  await t.rejects(
+    model.forward({ ...good, tokens: new Int32Array([1, 2, 3, 99, 1, 2, 3]) }),
+    /tokens\[3\] = 99 is out of range/,
+  );
+  await t.rejects(
+    async () => model.forward({ ...good, tokens: new Float32Array(7) as unknown as Int32Array }),
+    /tokens must be a Int32Array/,
+  );
+  await t.rejects(
+    async () => model.forward({ ...good, cuSeqlens: new Int32Array([0, 4, 6]) }),
+    /must end at the token count 7/,
+  );
   await t.rejects(async () => model.forward({ ...good, targets: new Int32Array(7).fill(-2) }), /targets\[0\] = -2/);
   await t.rejects(async () => model.forward({ ...good, targets: new Int32Array(3) }), /targets must have length 7/);
   await t.rejects(async () => model.forward(good, { temperature: 0 }), /temperature/);
   await t.rejects(model.backward({ dlogp: new Float32Array(7) }), /call forward with training: true first/);
   await model.forward(good, { training: true });
   await t.rejects(model.backward({ dlogp: new Float32Array(3) }), /dlogp has 3 entries but the last forward had 7/);
-  await t.rejects(async () => model.backward({ dlogp: new Float32Array(7).fill(NaN) }), /non-finite value .* at index 0/);
+  await t.rejects(
+    async () => model.backward({ dlogp: new Float32Array(7).fill(NaN) }),
+    /non-finite value .* at index 0/,
+  );
   t.throws(() => model.setParameter('model.norm.weight', new Float32Array(3)), /length 16/);
   t.throws(() => model.setParameter('model.norm.weight', new Float32Array(16).fill(Infinity)), /non-finite/);
   t.throws(() => model.getParameter('model.nope'), /unknown parameter 'model.nope'/);

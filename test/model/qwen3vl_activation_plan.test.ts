@@ -12,7 +12,10 @@ import { randn, rng, sameBits } from '../helpers/numeric.js';
 const IMAGE = 7;
 const shape = MODEL_PRESETS['tiny-vl'];
 const config: Qwen3Config = {
-  ...shape, vocabSize: 48, imageTokenId: IMAGE, mropeSection: [...shape.mropeSection],
+  ...shape,
+  vocabSize: 48,
+  imageTokenId: IMAGE,
+  mropeSection: [...shape.mropeSection],
   vision: { ...shape.vision, depth: 3, deepstackIndexes: [0] },
 };
 
@@ -26,22 +29,38 @@ t.test('image patches add the tower to the plan; recompute plans less for it', a
   t.equal(model.activationPlan(128, true, 512).visionBytes, 2 * withImages.visionBytes, 'in proportion to the patches');
   model.setRecompute(true);
   const recomputed = model.activationPlan(128, true, 256);
-  t.ok(recomputed.visionBytes < withImages.visionBytes, `recompute: ${recomputed.visionBytes} < ${withImages.visionBytes}`);
+  t.ok(
+    recomputed.visionBytes < withImages.visionBytes,
+    `recompute: ${recomputed.visionBytes} < ${withImages.visionBytes}`,
+  );
   const textOnly = Model.create({ ...config, vision: undefined, imageTokenId: undefined, mropeSection: undefined });
   t.throws(() => textOnly.activationPlan(128, true, 256), /image patches given but the model has no vision tower/);
 });
 
 t.test("with recompute the tower's gradients are bit-identical", async (t) => {
   const images = [{ grid: [1, 4, 4] as [number, number, number], pixels: randn(16 * 1536, rng(1)) }];
-  const exp = { promptIds: expandImagePads([1, 2, IMAGE, 3], IMAGE, [visualTokenCount(images[0], 2)]), images, responseIds: [20, 21, 22] };
+  const exp = {
+    promptIds: expandImagePads([1, 2, IMAGE, 3], IMAGE, [visualTokenCount(images[0], 2)]),
+    images,
+    responseIds: [20, 21, 22],
+  };
   const grads = async (recompute: boolean) => {
     const model = Model.create(config, { seed: 2, recompute });
     const { batch } = packExperience([exp], { imageTokenId: IMAGE, merge: 2 });
     const { logp } = await model.forward(batch, { training: true });
     await model.backward({ dlogp: Float32Array.from(logp, (_, i) => (i % 3) - 1) });
-    return model.parameters().filter((p) => p.name.startsWith('model.visual.')).map((p) => model.getGradient(p.name));
+    return model
+      .parameters()
+      .filter((p) => p.name.startsWith('model.visual.'))
+      .map((p) => model.getGradient(p.name));
   };
   const [plain, recomputed] = [await grads(false), await grads(true)];
-  t.ok(plain.some((g) => g.some((v) => v !== 0)), 'the tower gets gradients');
-  t.ok(plain.every((g, i) => sameBits(g, recomputed[i])), `all ${plain.length} tower gradients bit-identical`);
+  t.ok(
+    plain.some((g) => g.some((v) => v !== 0)),
+    'the tower gets gradients',
+  );
+  t.ok(
+    plain.every((g, i) => sameBits(g, recomputed[i])),
+    `all ${plain.length} tower gradients bit-identical`,
+  );
 });

@@ -28,12 +28,14 @@ t.test('smartResize equals transformers smart_resize over the table, refusals in
     const b = { factor: 32, minPixels: r.min_pixels, maxPixels: r.max_pixels };
     const what = `${r.height}x${r.width} in [${r.min_pixels}, ${r.max_pixels}]`;
     if (r.error) t.throws(() => smartResize({ width: r.width, height: r.height }, b), ImageFault, `${what}: refused`);
-    else t.same(smartResize({ width: r.width, height: r.height }, b), { width: r.resized[1], height: r.resized[0] }, what);
+    else
+      t.same(smartResize({ width: r.width, height: r.height }, b), { width: r.resized[1], height: r.resized[0] }, what);
   }
 });
 
 function worst(a: Float32Array, b: Float32Array): { max: number; over: number } {
-  let max = 0, over = 0;
+  let max = 0,
+    over = 0;
   for (let i = 0; i < a.length; i++) {
     const d = Math.abs(a[i] - b[i]);
     max = Math.max(max, d);
@@ -59,9 +61,13 @@ for (const name of ['a', 'b', 'c']) {
 
 t.test('16-bit grayscale (medical exports) decodes to 8-bit RGB', async (t) => {
   // A 16-bit ramp: sample v becomes round(v / 257) in every channel.
-  const w = 64, h = 64;
+  const w = 64,
+    h = 64;
   const grey = new Uint16Array(w * h).map((_, i) => (i * 16) % 65536);
-  const png = await sharp(grey, { raw: { width: w, height: h, channels: 1 } }).toColourspace('grey16').png().toBuffer();
+  const png = await sharp(grey, { raw: { width: w, height: h, channels: 1 } })
+    .toColourspace('grey16')
+    .png()
+    .toBuffer();
   t.equal((await sharp(png).metadata()).depth, 'ushort', 'the input really is 16-bit');
   const d = await decodeRgb({ bytes: png });
   t.same([d.width, d.height, d.pixels.length], [w, h, w * h * 3]);
@@ -74,7 +80,10 @@ t.test('16-bit grayscale (medical exports) decodes to 8-bit RGB', async (t) => {
 
 t.test('a corrupt image is an ImageFault naming the file', async (t) => {
   const bytes = readFileSync(path.join(hf, 'images', 'a.png')).subarray(0, 200);
-  await t.rejects(processImage({ bytes }, config, 'scans/broken.png'), { name: 'ImageFault', message: /^scans\/broken\.png: / });
+  await t.rejects(processImage({ bytes }, config, 'scans/broken.png'), {
+    name: 'ImageFault',
+    message: /^scans\/broken\.png: /,
+  });
 });
 
 t.test('the worker pool gives the same rows as the calling thread, and a bad image names itself', async (t) => {
@@ -89,6 +98,8 @@ t.test('the worker pool gives the same rows as the calling thread, and a bad ima
     t.same(pooled[i].grid, direct[i].grid, `${files[i]}: grid`);
     t.ok(sameBits(pooled[i].pixels, direct[i].pixels), `${files[i]}: same pixel rows`);
   }
-  await t.rejects(pool.process({ bytes: new Uint8Array([1, 2, 3]) }, 'row 7 image 1'),
-    { name: 'ImageFault', message: /^row 7 image 1: / });
+  await t.rejects(pool.process({ bytes: new Uint8Array([1, 2, 3]) }, 'row 7 image 1'), {
+    name: 'ImageFault',
+    message: /^row 7 image 1: /,
+  });
 });

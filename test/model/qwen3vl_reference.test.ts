@@ -34,8 +34,14 @@ function fixtureBatch(ref: SafetensorsFile): PackedBatch {
     targets: ref.readInt32('targets'),
     cuSeqlens: ref.readInt32('cu_seqlens'),
     positions: ref.readInt32('positions'),
-    imageGrids: concat(['s0', 's1'].map((s) => ref.readInt32(`image_grid_thw.${s}`)), (n) => new Int32Array(n)),
-    pixels: concat(['s0', 's1'].map((s) => ref.readFloat32(`pixel_values.${s}`)), (n) => new Float32Array(n)),
+    imageGrids: concat(
+      ['s0', 's1'].map((s) => ref.readInt32(`image_grid_thw.${s}`)),
+      (n) => new Int32Array(n),
+    ),
+    pixels: concat(
+      ['s0', 's1'].map((s) => ref.readFloat32(`pixel_values.${s}`)),
+      (n) => new Float32Array(n),
+    ),
   };
 }
 
@@ -57,11 +63,18 @@ async function compareGradients(t: Test, model: Model, ref: SafetensorsFile, tag
 
 // qwen3vl_moe_tiny is the same layout with mixture-of-experts text layers (8 experts, top 2): the
 // vision tower and the experts together, against the same tolerances.
-for (const [name, recompute] of [['qwen3vl_tiny', false], ['qwen3vl_tiny', true], ['qwen3vl_moe_tiny', false]] as const) {
+for (const [name, recompute] of [
+  ['qwen3vl_tiny', false],
+  ['qwen3vl_tiny', true],
+  ['qwen3vl_moe_tiny', false],
+] as const) {
   t.test(`${name} with images matches transformers${recompute ? ' (recompute)' : ''}`, async (t) => {
     const dir = path.join(here, '..', 'fixtures', 'hf', name);
     const model = await loadModel(dir, { recompute });
-    t.ok(model.parameters().some((p) => p.name.startsWith('model.visual.')), 'the vision tower is loaded');
+    t.ok(
+      model.parameters().some((p) => p.name.startsWith('model.visual.')),
+      'the vision tower is loaded',
+    );
     const ref = SafetensorsFile.open(path.join(dir, 'reference.safetensors'));
     const out = await model.forward(fixtureBatch(ref), { training: true, logits: true });
     assertClose(t, out.logits!, ref.readFloat64('logits'), 2e-4, 1e-4, 'logits');
@@ -82,14 +95,19 @@ t.test('a frozen vision tower gets no gradient; the text model gets the same one
   await model.backward({ dlogp: ref.readFloat32('probe') });
   for (const p of model.parameters()) {
     const g = model.getGradient(p.name);
-    if (p.name.startsWith('model.visual.')) t.ok(g.every((v) => v === 0), `${p.name}: zero`);
+    if (p.name.startsWith('model.visual.'))
+      t.ok(
+        g.every((v) => v === 0),
+        `${p.name}: zero`,
+      );
     else {
       const expected = ref.readFloat64(`grad.${p.name}`);
       t.ok(gradientCloseness(g, expected) <= 1, `${p.name}: as unfrozen`);
     }
   }
   // With weight decay on, an AdamW step changes the text model and leaves the frozen tower bit-identical.
-  const name = 'model.visual.blocks.0.attn.qkv.weight', text = 'model.language_model.layers.0.mlp.up_proj.weight';
+  const name = 'model.visual.blocks.0.attn.qkv.weight',
+    text = 'model.language_model.layers.0.mlp.up_proj.weight';
   const [tower, lm] = [model.getParameter(name), model.getParameter(text)];
   await new AdamW(model, { lr: 1e-2, weightDecay: 0.1 }).step();
   t.ok(sameBits(model.getParameter(name), tower), 'tower unchanged by the update');

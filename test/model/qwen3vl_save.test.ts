@@ -22,17 +22,25 @@ t.test('save then reload: vision weights, preprocessor_config.json and logits wi
   const model = await loadModel(src);
   const config = JSON.parse(readFileSync(path.join(src, 'config.json'), 'utf8'));
   saveModel(model, dir, { dtype: 'f32', config, tokenizerDir: src });
-  t.equal(readFileSync(path.join(dir, 'preprocessor_config.json'), 'utf8'),
-    readFileSync(path.join(src, 'preprocessor_config.json'), 'utf8'), 'preprocessor_config.json copied');
+  t.equal(
+    readFileSync(path.join(dir, 'preprocessor_config.json'), 'utf8'),
+    readFileSync(path.join(src, 'preprocessor_config.json'), 'utf8'),
+    'preprocessor_config.json copied',
+  );
   const st = SafetensorsFile.open(path.join(dir, 'model.safetensors'));
   const visual = [...st.tensors.keys()].filter((k) => k.startsWith('model.visual.'));
-  t.equal(visual.length, model.parameters().filter((p) => p.name.startsWith('model.visual.')).length,
-    'every vision tensor written');
+  t.equal(
+    visual.length,
+    model.parameters().filter((p) => p.name.startsWith('model.visual.')).length,
+    'every vision tensor written',
+  );
   st.close();
 
   const ref = SafetensorsFile.open(path.join(src, 'reference.safetensors'));
   const batch = {
-    tokens: ref.readInt32('tokens'), targets: ref.readInt32('targets'), cuSeqlens: ref.readInt32('cu_seqlens'),
+    tokens: ref.readInt32('tokens'),
+    targets: ref.readInt32('targets'),
+    cuSeqlens: ref.readInt32('cu_seqlens'),
     positions: ref.readInt32('positions'),
     imageGrids: Int32Array.from([...ref.readInt32('image_grid_thw.s0'), ...ref.readInt32('image_grid_thw.s1')]),
     pixels: Float32Array.from([...ref.readFloat32('pixel_values.s0'), ...ref.readFloat32('pixel_values.s1')]),

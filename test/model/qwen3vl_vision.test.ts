@@ -35,10 +35,12 @@ for (const s of ['s0', 's1']) {
     const grids = ref.readInt32(`image_grid_thw.${s}`);
     const out = visionTowerForward(params, pixels, grids, config);
     assertClose(t, out.patchEmbed, ref.readFloat64(`vision.patch_embed.${s}`), 1e-5, 1e-5, 'patch_embed');
-    out.blocks.forEach((b, i) => assertClose(t, b, ref.readFloat64(`vision.blocks.${i}.${s}`), 1e-4, 1e-4,
-      `blocks.${i}`));
-    out.deepstack.forEach((d, j) => assertClose(t, d, ref.readFloat64(`vision.deepstack.${j}.${s}`), 1e-4, 1e-4,
-      `deepstack.${j}`));
+    out.blocks.forEach((b, i) =>
+      assertClose(t, b, ref.readFloat64(`vision.blocks.${i}.${s}`), 1e-4, 1e-4, `blocks.${i}`),
+    );
+    out.deepstack.forEach((d, j) =>
+      assertClose(t, d, ref.readFloat64(`vision.deepstack.${j}.${s}`), 1e-4, 1e-4, `deepstack.${j}`),
+    );
     assertClose(t, out.merged, ref.readFloat64(`vision.merger.${s}`), 1e-4, 1e-4, 'merger');
   });
 }

@@ -10,7 +10,18 @@ import { sftLoss } from '../../src/engine/losses.js';
 t.test('a tiny decoder memorises a sentence with the SFT loss', async (t) => {
   const tokens = Array.from(Buffer.from('Metformin is first-line therapy for type 2 diabetes.', 'utf8'));
   const model = Model.create(
-    { vocabSize: 256, hiddenSize: 48, intermediateSize: 96, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 12, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: false },
+    {
+      vocabSize: 256,
+      hiddenSize: 48,
+      intermediateSize: 96,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 12,
+      ropeTheta: 10000,
+      rmsEps: 1e-6,
+      tieEmbeddings: false,
+    },
     { seed: 7 },
   );
   const batch = packSequences([tokens]);
@@ -38,7 +49,18 @@ t.test('a tiny decoder memorises a sentence with the SFT loss', async (t) => {
 
 t.test('a non-finite gradient skips the step and says so', async (t) => {
   const model = Model.create(
-    { vocabSize: 16, hiddenSize: 8, intermediateSize: 8, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 4, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: false },
+    {
+      vocabSize: 16,
+      hiddenSize: 8,
+      intermediateSize: 8,
+      numLayers: 1,
+      numHeads: 2,
+      numKvHeads: 1,
+      headDim: 4,
+      ropeTheta: 10000,
+      rmsEps: 1e-6,
+      tieEmbeddings: false,
+    },
     { seed: 1 },
   );
   const batch = packSequences([[1, 2, 3, 4]]);

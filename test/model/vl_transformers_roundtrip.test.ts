@@ -18,7 +18,8 @@ const checkFile = join(hf, 'medix_written_vl.transformers.json');
 const TOL = 2e-4;
 const MODELS = {
   medix_written_vl: {
-    transformersClass: 'Qwen3VLForConditionalGeneration', perturb: 'model.visual.blocks.1.mlp.linear_fc2.weight',
+    transformersClass: 'Qwen3VLForConditionalGeneration',
+    perturb: 'model.visual.blocks.1.mlp.linear_fc2.weight',
   },
   medix_written_vl_moe: {
     transformersClass: 'Qwen3VLMoeForConditionalGeneration',
@@ -49,7 +50,8 @@ async function logitsOf(model: Model, batch: PackedBatch): Promise<Float32Array>
   return (await model.forward(batch, { logits: true })).logits!;
 }
 
-const missing = existsSync(checkFile) ? undefined
+const missing = existsSync(checkFile)
+  ? undefined
   : `${checkFile} not made yet: run scripts/device/check-vl-roundtrip.sh ` +
     '(scripts/fixtures/check_transformers_vl_roundtrip.py) on a machine with transformers and commit its JSON';
 
@@ -69,9 +71,12 @@ for (const [name, want] of Object.entries(MODELS)) {
     const imageTokenId = model.config.imageTokenId!;
     const merge = model.config.vision!.spatialMergeSize;
     const batch: PackedBatch = {
-      tokens, cuSeqlens: Int32Array.from([0, tokens.length]), targets: new Int32Array(tokens.length).fill(-1),
+      tokens,
+      cuSeqlens: Int32Array.from([0, tokens.length]),
+      targets: new Int32Array(tokens.length).fill(-1),
       positions: multimodalPositions(tokens, imageGrids, { imageTokenId, merge }),
-      imageGrids, pixels: Float32Array.from(rec.pixel_values),
+      imageGrids,
+      pixels: Float32Array.from(rec.pixel_values),
     };
     t.ok(tokens.includes(imageTokenId), 'the prompt holds image tokens');
     t.equal(rec.logits.length, tokens.length * rec.vocab, 'one row of logits per token');

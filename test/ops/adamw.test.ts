@@ -19,7 +19,15 @@ interface Hyper {
  * Float64 AdamW step (torch.optim.AdamW): p *= 1 - lr wd (when decay); m = b1 m + (1 - b1) g;
  * v = b2 v + (1 - b2) g^2; p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
  */
-function refStep(p: Float64Array, g: Float32Array, m: Float64Array, v: Float64Array, h: Hyper, step: number, decay: boolean) {
+function refStep(
+  p: Float64Array,
+  g: Float32Array,
+  m: Float64Array,
+  v: Float64Array,
+  h: Hyper,
+  step: number,
+  decay: boolean,
+) {
   for (let i = 0; i < p.length; i++) {
     if (decay) p[i] *= 1 - h.lr * h.weightDecay;
     m[i] = h.beta1 * m[i] + (1 - h.beta1) * g[i];
@@ -40,7 +48,9 @@ t.test('several steps match the float64 reference, with and without weight decay
     const p = randn(n, r);
     const m = new Float32Array(n);
     const v = new Float32Array(n);
-    const p64 = Float64Array.from(p), m64 = new Float64Array(n), v64 = new Float64Array(n);
+    const p64 = Float64Array.from(p),
+      m64 = new Float64Array(n),
+      v64 = new Float64Array(n);
     for (let step = 1; step <= 6; step++) {
       // Gradients of mixed scales, some tiny (where eps dominates the denominator).
       const g = randn(n, r).map((x, i) => (i % 5 === 0 ? x * 1e-4 : x));
@@ -66,7 +76,14 @@ t.test('weight decay shrinks the parameters only when enabled', async (t) => {
   const o = { lr: 0.1, weightDecay: 0.5, step: 1 };
   const decayed = p.slice();
   adamwStep(decayed, zeros(), zeros(), zeros(), { ...o, decay: true });
-  assertClose(t, decayed, p.map((x) => x * (1 - 0.1 * 0.5)), 1e-7, 1e-6, 'p *= 1 - lr wd');
+  assertClose(
+    t,
+    decayed,
+    p.map((x) => x * (1 - 0.1 * 0.5)),
+    1e-7,
+    1e-6,
+    'p *= 1 - lr wd',
+  );
   const kept = p.slice();
   adamwStep(kept, zeros(), zeros(), zeros(), { ...o, decay: false });
   t.same(Array.from(kept), Array.from(p), 'decay: false leaves p unchanged');
@@ -94,7 +111,10 @@ t.test('sumSquares: float64-exact value, independent of the thread count, detect
   const withNaN = g.slice();
   withNaN[999_999] = NaN;
   t.ok(Number.isNaN(sumSquares(withNaN)), 'NaN gives NaN');
-  t.ok(Number.isFinite(sumSquares(Float32Array.of(3e38, -3e38))), 'the largest finite floats do not overflow the double sum');
+  t.ok(
+    Number.isFinite(sumSquares(Float32Array.of(3e38, -3e38))),
+    'the largest finite floats do not overflow the double sum',
+  );
   t.equal(sumSquares(new Float32Array(0)), 0, 'empty: 0');
 });
 
@@ -104,27 +124,48 @@ t.test('scaleInPlace multiplies every element', async (t) => {
   const g = randn(50_001, rng(4));
   const want = g.map((x) => x * 0.375);
   scaleInPlace(g, 0.375);
-  t.ok(g.every((x, i) => x === want[i]), 'g *= s in every element');
+  t.ok(
+    g.every((x, i) => x === want[i]),
+    'g *= s in every element',
+  );
 });
 
 t.test('bad input throws a clear error', async (t) => {
   const a = () => new Float32Array(4);
   const o: AdamWStepOptions = { lr: 1e-3, step: 1 };
-  t.throws(() => adamwStep(a(), new Float32Array(3), a(), a(), o), /adamwStep: g must have length 4 \(p.length\), got 3/);
-  t.throws(() => adamwStep(a(), a(), a(), [0, 0, 0, 0] as unknown as Float32Array, o), /adamwStep: v must be a Float32Array \(got a plain Array\)/);
+  t.throws(
+    () => adamwStep(a(), new Float32Array(3), a(), a(), o),
+    /adamwStep: g must have length 4 \(p.length\), got 3/,
+  );
+  t.throws(
+    () => adamwStep(a(), a(), a(), [0, 0, 0, 0] as unknown as Float32Array, o),
+    /adamwStep: v must be a Float32Array \(got a plain Array\)/,
+  );
   const nanG = a();
   nanG[2] = NaN;
   t.throws(() => adamwStep(a(), nanG, a(), a(), o), /adamwStep: g contains a non-finite value \(nan\) at index 2/);
   const negV = a();
   negV[1] = -1;
   t.throws(() => adamwStep(a(), a(), a(), negV, o), /adamwStep: v\[1\] is negative/);
-  t.throws(() => adamwStep(a(), a(), a(), a(), { step: 1 } as AdamWStepOptions), /adamwStep: option 'lr' must be a number/);
-  t.throws(() => adamwStep(a(), a(), a(), a(), { ...o, step: 0 }), /adamwStep: option 'step' must be an integer in \[1,/);
+  t.throws(
+    () => adamwStep(a(), a(), a(), a(), { step: 1 } as AdamWStepOptions),
+    /adamwStep: option 'lr' must be a number/,
+  );
+  t.throws(
+    () => adamwStep(a(), a(), a(), a(), { ...o, step: 0 }),
+    /adamwStep: option 'step' must be an integer in \[1,/,
+  );
   t.throws(() => adamwStep(a(), a(), a(), a(), { ...o, step: 1.5 }), /adamwStep: option 'step' must be an integer/);
-  t.throws(() => adamwStep(a(), a(), a(), a(), { ...o, beta1: 1 }), /adamwStep: option 'beta1' must be in \[0, 1\), got 1/);
+  t.throws(
+    () => adamwStep(a(), a(), a(), a(), { ...o, beta1: 1 }),
+    /adamwStep: option 'beta1' must be in \[0, 1\), got 1/,
+  );
   t.throws(() => adamwStep(a(), a(), a(), a(), { ...o, eps: 0 }), /adamwStep: option 'eps' must be > 0/);
   t.throws(() => adamwStep(a(), a(), a(), a(), { ...o, lr: -1 }), /adamwStep: option 'lr' must be >= 0/);
-  t.throws(() => adamwStep(a(), a(), a(), a(), { ...o, decay: 'yes' as unknown as boolean }), /adamwStep: option 'decay' must be a boolean/);
+  t.throws(
+    () => adamwStep(a(), a(), a(), a(), { ...o, decay: 'yes' as unknown as boolean }),
+    /adamwStep: option 'decay' must be a boolean/,
+  );
   t.throws(() => sumSquares(new Float64Array(2) as unknown as Float32Array), /sumSquares: g must be a Float32Array/);
   t.throws(() => scaleInPlace(a(), NaN), /scaleInPlace: s must be finite/);
 });

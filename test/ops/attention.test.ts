@@ -76,7 +76,14 @@ function naiveForward(q: Float32Array, k: Float32Array, v: Float32Array, cu: Int
  * p = softmax(scale * q.k_j): dv_j += p_j dout, dp_j = dout.v_j, ds_j = p_j (dp_j - sum_l p_l dp_l),
  * dq += scale sum_j ds_j k_j, dk_j += scale ds_j q.
  */
-function naiveBackward(dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, cu: Int32Array, s: Shape) {
+function naiveBackward(
+  dout: Float32Array,
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  cu: Int32Array,
+  s: Shape,
+) {
   const D = s.headDim;
   const dq = new Float64Array(q.length);
   const dk = new Float64Array(k.length);
@@ -118,8 +125,18 @@ const manyShort = Array.from({ length: 40 }, (_, i) => (i * 7) % 9); // 40 seque
 const cases: Case[] = [
   { name: 'MHA, headDim 64', lengths: packing, opts: { heads: 2, kvHeads: 2, headDim: 64 }, qRange: 3 },
   { name: 'GQA 6/2, odd headDim 12', lengths: packing, opts: { heads: 6, kvHeads: 2, headDim: 12 }, qRange: 2 },
-  { name: 'MQA, headDim 128, empty ends', lengths: [0, 70, 3, 0], opts: { heads: 4, kvHeads: 1, headDim: 128 }, qRange: 4 },
-  { name: 'GQA 4/2, many sequences, scale 0.7', lengths: manyShort, opts: { heads: 4, kvHeads: 2, headDim: 8, scale: 0.7 }, qRange: 1 },
+  {
+    name: 'MQA, headDim 128, empty ends',
+    lengths: [0, 70, 3, 0],
+    opts: { heads: 4, kvHeads: 1, headDim: 128 },
+    qRange: 4,
+  },
+  {
+    name: 'GQA 4/2, many sequences, scale 0.7',
+    lengths: manyShort,
+    opts: { heads: 4, kvHeads: 2, headDim: 8, scale: 0.7 },
+    qRange: 1,
+  },
 ];
 
 function inputs(c: Case, seed: number) {
@@ -181,7 +198,10 @@ t.test('finite differences of the op agree with its backward for q, k and v', as
     ['v', x.v, g.dv],
   ] as const) {
     const r = gradcheck({ param, grad, loss, eps: 1e-2, atol: 2e-4, rtol: 2e-3 });
-    t.ok(r.worst <= 1, `d${name}: worst ${r.worst.toFixed(3)} x tolerance over ${r.checked} entries (index ${r.index})`);
+    t.ok(
+      r.worst <= 1,
+      `d${name}: worst ${r.worst.toFixed(3)} x tolerance over ${r.checked} entries (index ${r.index})`,
+    );
   }
 });
 
@@ -211,14 +231,20 @@ t.test('a token influences only later tokens of its own sequence, bit for bit', 
   const unchanged = (a: Float32Array, b: Float32Array, perToken: number, what: string) => {
     const before = (x: Float32Array) => x.subarray(0, from * perToken);
     const after = (x: Float32Array) => x.subarray(to * perToken);
-    t.ok(sameBits(before(a), before(b)) && sameBits(after(a), after(b)), `${what} outside the perturbed span is unchanged`);
+    t.ok(
+      sameBits(before(a), before(b)) && sameBits(after(a), after(b)),
+      `${what} outside the perturbed span is unchanged`,
+    );
   };
   unchanged(base.out, fwd.out, heads * headDim, 'out');
   unchanged(base.lse, fwd.lse, heads, 'lse');
   unchanged(baseGrad.dq, grad.dq, heads * headDim, 'dq');
   // Keys before token 100 of sequence 3 do receive gradient from the perturbed later queries, so
   // only the other sequences' dk/dv are required to stay the same.
-  const otherSeqs = (a: Float32Array, perToken: number) => [a.subarray(0, x.cu[3] * perToken), a.subarray(to * perToken)];
+  const otherSeqs = (a: Float32Array, perToken: number) => [
+    a.subarray(0, x.cu[3] * perToken),
+    a.subarray(to * perToken),
+  ];
   for (const [what, a, b] of [
     ['dk', baseGrad.dk, grad.dk],
     ['dv', baseGrad.dv, grad.dv],
@@ -283,7 +309,9 @@ t.test('bad input throws a clear error', async (t) => {
   t.throws(() => attentionForward(q, k, new Float32Array(31), cu, o), { message: /v must have length 30/ });
   const vNaN = v.slice();
   vNaN[17] = NaN;
-  t.throws(() => attentionForward(q, k, vNaN, cu, o), { message: `${F}v contains a non-finite value (nan) at index 17` });
+  t.throws(() => attentionForward(q, k, vNaN, cu, o), {
+    message: `${F}v contains a non-finite value (nan) at index 17`,
+  });
   t.throws(() => attentionForward(q, k, v, new Int32Array([0, 2, 4]), o), {
     message: `${F}cuSeqlens must end at the token count 5, got 4`,
   });
@@ -297,7 +325,9 @@ t.test('bad input throws a clear error', async (t) => {
   t.throws(() => attentionForward(q, k, v, cu, { heads: 4, kvHeads: 3, headDim: 3 }), {
     message: `${F}option 'heads' (4) must be a multiple of 'kvHeads' (3)`,
   });
-  t.throws(() => attentionForward(q, k, v, cu, { ...o, headDim: 0 }), { message: /option 'headDim' must be an integer/ });
+  t.throws(() => attentionForward(q, k, v, cu, { ...o, headDim: 0 }), {
+    message: /option 'headDim' must be an integer/,
+  });
   t.throws(() => attentionForward(q, k, v, cu, { ...o, scale: -1 }), { message: /option 'scale' must be > 0/ });
   t.throws(() => attentionForward(q, k, v, cu, undefined as unknown as AttentionOptions), {
     message: `${F}options must be an object`,

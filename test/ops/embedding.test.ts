@@ -4,7 +4,6 @@ import t from 'tap';
 import { embeddingBackward, embeddingForward } from '../../src/engine/layers.js';
 import { assertClose, dot, gradcheck, randInt, randn, rng, sameBits } from '../helpers/numeric.js';
 
-
 // Float64 references, written plainly.
 function refForward(ids: Int32Array, table: Float32Array, dim: number): Float64Array {
   const out = new Float64Array(ids.length * dim);
@@ -20,7 +19,10 @@ function refBackward(dout: Float32Array, ids: Int32Array, vocab: number, dim: nu
 t.test('forward copies rows and backward sums gradients of repeated ids', async (t) => {
   const r = rng(1);
   // dim 200 spans several 64-column chunks, so the column split across threads is exercised.
-  for (const [vocab, dim, n] of [[7, 5, 12], [30, 200, 40]]) {
+  for (const [vocab, dim, n] of [
+    [7, 5, 12],
+    [30, 200, 40],
+  ]) {
     const table = randn(vocab * dim, r);
     const ids = randInt(n, r, 0, vocab);
     ids[1] = ids[0]; // at least one repeated id
@@ -38,7 +40,9 @@ t.test('forward copies rows and backward sums gradients of repeated ids', async 
 
 t.test('finite differences agree with backward for the table', async (t) => {
   const r = rng(2);
-  const vocab = 9, dim = 6, n = 15;
+  const vocab = 9,
+    dim = 6,
+    n = 15;
   const table = randn(vocab * dim, r);
   const ids = randInt(n, r, 0, vocab);
   const probe = randn(n * dim, r);
@@ -58,7 +62,9 @@ t.test('finite differences agree with backward for the table', async (t) => {
 
 t.test('backward is deterministic', async (t) => {
   const r = rng(3);
-  const vocab = 20, dim = 512, n = 300; // many repeats of each id, 8 column chunks
+  const vocab = 20,
+    dim = 512,
+    n = 300; // many repeats of each id, 8 column chunks
   const ids = randInt(n, r, 0, vocab);
   const dout = randn(n * dim, r);
   const a = embeddingBackward(dout, ids, { vocab, dim });
@@ -70,17 +76,41 @@ t.test('bad input throws a clear error', async (t) => {
   const o = { vocab: 4, dim: 3 };
   const table = new Float32Array(12);
   const ids = Int32Array.from([0, 3, 1]);
-  t.throws(() => embeddingForward(Float32Array.from([0, 1]) as unknown as Int32Array, table, o), /embeddingForward: ids must be a Int32Array/);
-  t.throws(() => embeddingForward(ids, new Float32Array(11), o), /embeddingForward: table must have length 12 \(vocab\*dim\), got 11/);
-  t.throws(() => embeddingForward(Int32Array.from([0, 4]), table, o), /embeddingForward: ids\[1\] = 4 is out of range \[0, 4\)/);
+  t.throws(
+    () => embeddingForward(Float32Array.from([0, 1]) as unknown as Int32Array, table, o),
+    /embeddingForward: ids must be a Int32Array/,
+  );
+  t.throws(
+    () => embeddingForward(ids, new Float32Array(11), o),
+    /embeddingForward: table must have length 12 \(vocab\*dim\), got 11/,
+  );
+  t.throws(
+    () => embeddingForward(Int32Array.from([0, 4]), table, o),
+    /embeddingForward: ids\[1\] = 4 is out of range \[0, 4\)/,
+  );
   t.throws(() => embeddingForward(Int32Array.from([-1]), table, o), /embeddingForward: ids\[0\] = -1 is out of range/);
   const nanTable = new Float32Array(12);
   nanTable[7] = NaN;
-  t.throws(() => embeddingForward(ids, nanTable, o), /embeddingForward: table contains a non-finite value \(nan\) at index 7/);
-  t.throws(() => embeddingForward(ids, table, { vocab: 4 } as typeof o), /embeddingForward: option 'dim' must be a number/);
-  t.throws(() => embeddingBackward(new Float32Array(8), ids, o), /embeddingBackward: dout must have length 9 \(ids.length\*dim\), got 8/);
-  t.throws(() => embeddingBackward(new Float32Array(9), Int32Array.from([0, 1, 9]), o), /embeddingBackward: ids\[2\] = 9 is out of range/);
+  t.throws(
+    () => embeddingForward(ids, nanTable, o),
+    /embeddingForward: table contains a non-finite value \(nan\) at index 7/,
+  );
+  t.throws(
+    () => embeddingForward(ids, table, { vocab: 4 } as typeof o),
+    /embeddingForward: option 'dim' must be a number/,
+  );
+  t.throws(
+    () => embeddingBackward(new Float32Array(8), ids, o),
+    /embeddingBackward: dout must have length 9 \(ids.length\*dim\), got 8/,
+  );
+  t.throws(
+    () => embeddingBackward(new Float32Array(9), Int32Array.from([0, 1, 9]), o),
+    /embeddingBackward: ids\[2\] = 9 is out of range/,
+  );
   const nanDout = new Float32Array(9);
   nanDout[4] = NaN;
-  t.throws(() => embeddingBackward(nanDout, ids, o), /embeddingBackward: dout contains a non-finite value \(nan\) at index 4/);
+  t.throws(
+    () => embeddingBackward(nanDout, ids, o),
+    /embeddingBackward: dout contains a non-finite value \(nan\) at index 4/,
+  );
 });

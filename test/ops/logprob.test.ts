@@ -3,9 +3,14 @@
 // finite differences, entropy term included), determinism and bad input.
 import t from 'tap';
 
-import { logprobBackward, logprobForward, logprobForwardSync, logprobNaive, type LogprobOptions } from '../../src/engine/losses.js';
+import {
+  logprobBackward,
+  logprobForward,
+  logprobForwardSync,
+  logprobNaive,
+  type LogprobOptions,
+} from '../../src/engine/losses.js';
 import { assertClose, dot, gradcheck, randInt, randn, rng, sameBits } from '../helpers/numeric.js';
-
 
 interface Problem {
   T: number;
@@ -166,17 +171,28 @@ t.test('extra memory stays within one block plus per-token statistics', async (t
   // The fused walk holds one tokenChunk x vocabChunk float block and a few scalars per token of a
   // token block (running max, two double sums, the target's logit: <= 32 bytes).
   const p = problem(64, 8, 3000, 5);
-  for (const [tokenChunk, vocabChunk] of [[16, 512], [32, 1000], [64, 4096]]) {
-    const tc = Math.min(tokenChunk, p.T), vc = Math.min(vocabChunk, p.V);
+  for (const [tokenChunk, vocabChunk] of [
+    [16, 512],
+    [32, 1000],
+    [64, 4096],
+  ]) {
+    const tc = Math.min(tokenChunk, p.T),
+      vc = Math.min(vocabChunk, p.V);
     const bound = 4 * tc * vc + 32 * tc;
     const o = options(p, { tokenChunk, vocabChunk });
     const fwd = await logprobForward(p.hidden, p.head, p.targets, o);
-    t.ok(fwd.peakBytes > 0 && fwd.peakBytes <= bound, `forward ${fwd.peakBytes} <= ${bound} bytes (${tokenChunk}x${vocabChunk})`);
+    t.ok(
+      fwd.peakBytes > 0 && fwd.peakBytes <= bound,
+      `forward ${fwd.peakBytes} <= ${bound} bytes (${tokenChunk}x${vocabChunk})`,
+    );
     const bwd = await logprobBackward(new Float32Array(p.T).fill(1), p.hidden, p.head, p.targets, fwd.lse, o, {
       entropy: fwd.entropy!,
       dentropy: new Float32Array(p.T).fill(1),
     });
-    t.ok(bwd.peakBytes > 0 && bwd.peakBytes <= bound, `backward ${bwd.peakBytes} <= ${bound} bytes (${tokenChunk}x${vocabChunk})`);
+    t.ok(
+      bwd.peakBytes > 0 && bwd.peakBytes <= bound,
+      `backward ${bwd.peakBytes} <= ${bound} bytes (${tokenChunk}x${vocabChunk})`,
+    );
   }
   const naive = await logprobNaive(p.hidden, p.head, p.targets, options(p));
   t.ok(naive.peakBytes >= 4 * p.T * p.V, `naive holds all T x V logits (${naive.peakBytes} bytes)`);
@@ -202,7 +218,15 @@ t.test('backward equals the float64 reference backward', async (t) => {
     // probabilities, so the sums' error stays within a few valueTol (plus float32 sums of the products).
     const tol = 8 * valueTol(H, temperature, scale) * scale + (Math.max(T, V) * 4 * scale) / 2 ** 24;
     for (const withEntropy of [false, true]) {
-      const g = await logprobBackward(dlogp, p.hidden, p.head, p.targets, fwd.lse, o, withEntropy ? { entropy: fwd.entropy!, dentropy } : undefined);
+      const g = await logprobBackward(
+        dlogp,
+        p.hidden,
+        p.head,
+        p.targets,
+        fwd.lse,
+        o,
+        withEntropy ? { entropy: fwd.entropy!, dentropy } : undefined,
+      );
       const ref = refBackward(p, temperature, dlogp, withEntropy ? dentropy : null);
       const tag = `${withEntropy ? 'logp + entropy' : 'logp only'}, ${what}`;
       assertClose(t, g.dhidden, ref.dhidden, tol, 0, `dhidden, ${tag}`);
@@ -226,7 +250,10 @@ t.test('finite differences agree with backward for hidden and head (entropy term
   };
   // L is smooth: central differences with h = 1e-2 have truncation error ~ h^2 |L'''| / 6 ~ 1e-5;
   // the float32 outputs (~5e-7 each, 12 terms) add ~2e-6 / (2h) ~ 1e-4 of noise.
-  for (const [name, param, grad] of [['hidden', p.hidden, g.dhidden], ['head', p.head, g.dhead]] as const) {
+  for (const [name, param, grad] of [
+    ['hidden', p.hidden, g.dhidden],
+    ['head', p.head, g.dhead],
+  ] as const) {
     const res = gradcheck({ param, grad, loss, eps: 1e-2, atol: 1e-3, rtol: 1e-2 });
     t.ok(res.worst <= 1, `d${name} (worst ${res.worst.toFixed(3)} at ${res.index} of ${res.checked})`);
   }
@@ -237,9 +264,13 @@ t.test('forward and backward are deterministic', async (t) => {
   const o = options(p, { tokenChunk: 16, vocabChunk: 128 });
   const f1 = await logprobForward(p.hidden, p.head, p.targets, o);
   const f2 = await logprobForward(p.hidden, p.head, p.targets, o);
-  t.ok(sameBits(f1.logp, f2.logp) && sameBits(f1.entropy!, f2.entropy!) && sameBits(f1.lse, f2.lse), 'forward bit-identical');
+  t.ok(
+    sameBits(f1.logp, f2.logp) && sameBits(f1.entropy!, f2.entropy!) && sameBits(f1.lse, f2.lse),
+    'forward bit-identical',
+  );
   const dlogp = randn(p.T, rng(41));
-  const grad = () => logprobBackward(dlogp, p.hidden, p.head, p.targets, f1.lse, o, { entropy: f1.entropy!, dentropy: dlogp });
+  const grad = () =>
+    logprobBackward(dlogp, p.hidden, p.head, p.targets, f1.lse, o, { entropy: f1.entropy!, dentropy: dlogp });
   const g1 = await grad();
   const g2 = await grad();
   t.ok(sameBits(g1.dhidden, g2.dhidden) && sameBits(g1.dhead, g2.dhead), 'backward bit-identical');
@@ -249,27 +280,67 @@ t.test('bad input throws a clear error', async (t) => {
   const p = problem(4, 3, 10, 50);
   const o = options(p);
   const lse = new Float32Array(4);
-  t.throws(() => logprobForward([0] as unknown as Float32Array, p.head, p.targets, o), /logprobForward: hidden must be a Float32Array \(got a plain Array\)/);
-  t.throws(() => logprobForward(p.hidden, new Float32Array(29), p.targets, o), /logprobForward: head must have length 30 \(vocab\*hidden\), got 29/);
-  t.throws(() => logprobForward(p.hidden, p.head, new Float32Array(4) as unknown as Int32Array, o), /logprobForward: targets must be a Int32Array/);
-  t.throws(() => logprobForward(p.hidden, p.head, p.targets, { ...o, T: 5 }), /logprobForward: targets must have length T = 5, got 4/);
+  t.throws(
+    () => logprobForward([0] as unknown as Float32Array, p.head, p.targets, o),
+    /logprobForward: hidden must be a Float32Array \(got a plain Array\)/,
+  );
+  t.throws(
+    () => logprobForward(p.hidden, new Float32Array(29), p.targets, o),
+    /logprobForward: head must have length 30 \(vocab\*hidden\), got 29/,
+  );
+  t.throws(
+    () => logprobForward(p.hidden, p.head, new Float32Array(4) as unknown as Int32Array, o),
+    /logprobForward: targets must be a Int32Array/,
+  );
+  t.throws(
+    () => logprobForward(p.hidden, p.head, p.targets, { ...o, T: 5 }),
+    /logprobForward: targets must have length T = 5, got 4/,
+  );
   const badTargets = Int32Array.from([1, -1, 10, 2]);
-  t.throws(() => logprobForward(p.hidden, p.head, badTargets, o), /logprobForward: targets\[2\] = 10 is out of range \[-1, 10\)/);
+  t.throws(
+    () => logprobForward(p.hidden, p.head, badTargets, o),
+    /logprobForward: targets\[2\] = 10 is out of range \[-1, 10\)/,
+  );
   const below = Int32Array.from([1, -2, 0, 2]);
   t.throws(() => logprobNaive(p.hidden, p.head, below, o), /logprobNaive: targets\[1\] = -2 is out of range/);
   const nanHidden = p.hidden.slice();
   nanHidden[7] = NaN;
-  t.throws(() => logprobForward(nanHidden, p.head, p.targets, o), /logprobForward: hidden contains a non-finite value \(nan\) at index 7/);
-  t.throws(() => logprobForward(p.hidden, p.head, p.targets, { ...o, temperature: 0 }), /logprobForward: option 'temperature' must be > 0/);
-  t.throws(() => logprobForward(p.hidden, p.head, p.targets, { ...o, vocabChunk: 0 }), /logprobForward: option 'vocabChunk' must be an integer in \[1,/);
-  t.throws(() => logprobForward(p.hidden, p.head, p.targets, { ...o, entropy: 1 as unknown as boolean }), /logprobForward: option 'entropy' must be a boolean/);
-  t.throws(() => logprobBackward(new Float32Array(3), p.hidden, p.head, p.targets, lse, o), /logprobBackward: dlogp must have length 4 \(T\), got 3/);
+  t.throws(
+    () => logprobForward(nanHidden, p.head, p.targets, o),
+    /logprobForward: hidden contains a non-finite value \(nan\) at index 7/,
+  );
+  t.throws(
+    () => logprobForward(p.hidden, p.head, p.targets, { ...o, temperature: 0 }),
+    /logprobForward: option 'temperature' must be > 0/,
+  );
+  t.throws(
+    () => logprobForward(p.hidden, p.head, p.targets, { ...o, vocabChunk: 0 }),
+    /logprobForward: option 'vocabChunk' must be an integer in \[1,/,
+  );
+  t.throws(
+    () => logprobForward(p.hidden, p.head, p.targets, { ...o, entropy: 1 as unknown as boolean }),
+    /logprobForward: option 'entropy' must be a boolean/,
+  );
+  t.throws(
+    () => logprobBackward(new Float32Array(3), p.hidden, p.head, p.targets, lse, o),
+    /logprobBackward: dlogp must have length 4 \(T\), got 3/,
+  );
   const nanDlogp = new Float32Array(4);
   nanDlogp[2] = Infinity;
-  t.throws(() => logprobBackward(nanDlogp, p.hidden, p.head, p.targets, lse, o), /logprobBackward: dlogp contains a non-finite value \(inf\) at index 2/);
   t.throws(
-    () => logprobBackward(new Float32Array(4), p.hidden, p.head, p.targets, lse, o, { entropy: new Float32Array(4), dentropy: null as unknown as Float32Array }),
+    () => logprobBackward(nanDlogp, p.hidden, p.head, p.targets, lse, o),
+    /logprobBackward: dlogp contains a non-finite value \(inf\) at index 2/,
+  );
+  t.throws(
+    () =>
+      logprobBackward(new Float32Array(4), p.hidden, p.head, p.targets, lse, o, {
+        entropy: new Float32Array(4),
+        dentropy: null as unknown as Float32Array,
+      }),
     /logprobBackward: dentropy and entropy go together/,
   );
-  t.throws(() => logprobBackward(new Float32Array(4), p.hidden, p.head, badTargets, lse, o), /logprobBackward: targets\[2\] = 10 is out of range/);
+  t.throws(
+    () => logprobBackward(new Float32Array(4), p.hidden, p.head, badTargets, lse, o),
+    /logprobBackward: targets\[2\] = 10 is out of range/,
+  );
 });

@@ -5,7 +5,13 @@
 // routing time counter the benchmark reads.
 import t from 'tap';
 
-import { moeAuxLoss, moeBlockBackward, moeBlockForward, moeRoutingSeconds, type MoeBlockOptions } from '../../src/engine/moe.js';
+import {
+  moeAuxLoss,
+  moeBlockBackward,
+  moeBlockForward,
+  moeRoutingSeconds,
+  type MoeBlockOptions,
+} from '../../src/engine/moe.js';
 import { setThreads, threads } from '../../src/engine/system.js';
 import { assertClose, dot, gradcheck, randn, rng, sameBits } from '../helpers/numeric.js';
 
@@ -20,7 +26,11 @@ function softmax(row: ArrayLike<number>): number[] {
 
 // Top-k by descending probability, lower index first on ties.
 function topk(p: number[], k: number): number[] {
-  return p.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, k).map((a) => a[1]);
+  return p
+    .map((v, i) => [v, i])
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    .slice(0, k)
+    .map((a) => a[1]);
 }
 
 interface Inputs {
@@ -34,7 +44,13 @@ interface Inputs {
 function inputs(seed: number, o: MoeBlockOptions): Inputs {
   const r = rng(seed);
   const { tokens: T, hidden: H, intermediate: I, experts: E } = o;
-  return { x: randn(T * H, r), router: randn(E * H, r), gateUp: randn(E * 2 * I * H, r, -0.5, 0.5), down: randn(E * H * I, r, -0.5, 0.5), o };
+  return {
+    x: randn(T * H, r),
+    router: randn(E * H, r),
+    gateUp: randn(E * 2 * I * H, r, -0.5, 0.5),
+    down: randn(E * H * I, r, -0.5, 0.5),
+    o,
+  };
 }
 
 // out[t] = sum_k w_k * down_e(silu(gate_e x) * up_e x), in float64 straight from the definition.
@@ -43,7 +59,9 @@ function refForward({ x, router, gateUp, down, o }: Inputs) {
   const out = new Float64Array(T * H);
   const experts: number[][] = [];
   for (let t = 0; t < T; t++) {
-    const logits = Array.from({ length: E }, (_, e) => dot(x.subarray(t * H, (t + 1) * H), router.subarray(e * H, (e + 1) * H)));
+    const logits = Array.from({ length: E }, (_, e) =>
+      dot(x.subarray(t * H, (t + 1) * H), router.subarray(e * H, (e + 1) * H)),
+    );
     const p = softmax(logits);
     const pick = topk(p, K);
     experts.push(pick);
@@ -52,7 +70,8 @@ function refForward({ x, router, gateUp, down, o }: Inputs) {
       const w = (o.normTopk ?? true) ? p[e] / total : p[e];
       const act = new Float64Array(I);
       for (let i = 0; i < I; i++) {
-        let g = 0, u = 0;
+        let g = 0,
+          u = 0;
         for (let h = 0; h < H; h++) {
           g += gateUp[(e * 2 * I + i) * H + h] * x[t * H + h];
           u += gateUp[(e * 2 * I + I + i) * H + h] * x[t * H + h];
@@ -122,7 +141,10 @@ t.test('gradients of x, router, gate_up and down match finite differences', asyn
 });
 
 t.test('load-balancing loss: transformers formula and its gradient', async (t) => {
-  const T = 11, E = 6, K = 2, L = 3;
+  const T = 11,
+    E = 6,
+    K = 2,
+    L = 3;
   const cu = Int32Array.from([0, 4, 4, 11]); // one empty sequence
   // Each row a shuffle of well-separated levels (gaps >= 0.2), so no finite-difference step can
   // change the top-k picks, which are not differentiable.
@@ -135,7 +157,8 @@ t.test('load-balancing loss: transformers formula and its gradient', async (t) =
   const got = moeAuxLoss(logits, cu, { tokens: T, experts: E, topK: K, layers: L });
   for (let s = 0; s + 1 < cu.length; s++) {
     const n = (cu[s + 1] - cu[s]) * L;
-    const f = new Float64Array(E), P = new Float64Array(E);
+    const f = new Float64Array(E),
+      P = new Float64Array(E);
     for (let l = 0; l < L; l++)
       for (let tk = cu[s]; tk < cu[s + 1]; tk++) {
         const p = softmax(logits.subarray((l * T + tk) * E, (l * T + tk + 1) * E));
@@ -155,7 +178,16 @@ t.test('load-balancing loss: transformers formula and its gradient', async (t) =
     if (picks(logits) !== base) throw new Error('a finite-difference step changed the routing');
     return moeAuxLoss(logits, cu, { tokens: T, experts: E, topK: K, layers: L }).loss.reduce((a, b) => a + b, 0);
   };
-  const fd = gradcheck({ param: logits, grad: got.dLogits, loss, eps: 1e-3, atol: 1e-4, rtol: 1e-2, samples: 80, seed: 9 });
+  const fd = gradcheck({
+    param: logits,
+    grad: got.dLogits,
+    loss,
+    eps: 1e-3,
+    atol: 1e-4,
+    rtol: 1e-2,
+    samples: 80,
+    seed: 9,
+  });
   t.ok(fd.worst <= 1, `d(sum of losses)/d logits (worst ${fd.worst.toFixed(3)} x tolerance)`);
 });
 
@@ -164,14 +196,18 @@ t.test('results do not depend on the thread count', async (t) => {
   const inp = inputs(40, o);
   const dout = randn(o.tokens * o.hidden, rng(41));
   const before = threads();
-  const run = () => ({ f: moeBlockForward(inp.x, inp.router, inp.gateUp, inp.down, o), g: moeBlockBackward(dout, inp.x, inp.router, inp.gateUp, inp.down, o) });
+  const run = () => ({
+    f: moeBlockForward(inp.x, inp.router, inp.gateUp, inp.down, o),
+    g: moeBlockBackward(dout, inp.x, inp.router, inp.gateUp, inp.down, o),
+  });
   setThreads(1);
   const one = run();
   setThreads(2);
   const two = run();
   setThreads(before);
   t.ok(sameBits(one.f.out, two.f.out), 'forward output bit-identical');
-  for (const k of ['dx', 'dRouter', 'dGateUp', 'dDown'] as const) t.ok(sameBits(one.g[k], two.g[k]), `${k} bit-identical`);
+  for (const k of ['dx', 'dRouter', 'dGateUp', 'dDown'] as const)
+    t.ok(sameBits(one.g[k], two.g[k]), `${k} bit-identical`);
 });
 
 t.test('bad input is refused naming the argument', async (t) => {
@@ -179,7 +215,10 @@ t.test('bad input is refused naming the argument', async (t) => {
   const inp = inputs(50, o);
   t.throws(() => moeBlockForward(inp.x.subarray(1), inp.router, inp.gateUp, inp.down, o), /x/);
   t.throws(() => moeBlockForward(inp.x, inp.router, inp.gateUp, inp.down, { ...o, topK: 5 }), /topK/);
-  t.throws(() => moeAuxLoss(new Float32Array(6), Int32Array.from([0, 2]), { tokens: 1, experts: 6, topK: 2, layers: 1 }), /cuSeqlens/);
+  t.throws(
+    () => moeAuxLoss(new Float32Array(6), Int32Array.from([0, 2]), { tokens: 1, experts: 6, topK: 2, layers: 1 }),
+    /cuSeqlens/,
+  );
 });
 
 t.test('the routing time counter: counts what a block spends routing, and restarts when read', async (t) => {
@@ -193,4 +232,3 @@ t.test('the routing time counter: counts what a block spends routing, and restar
   t.ok(moeRoutingSeconds() > 0, 'a backward routes');
   t.equal(moeRoutingSeconds(), 0, 'read, it restarts from 0');
 });
-

@@ -42,7 +42,8 @@ interface Norm {
  */
 function refAggregate(x: ArrayLike<number>, mask: Float32Array, cu: Int32Array, n: Norm): number {
   if (n.agg === 'token-mean') {
-    let sum = 0, count = 0;
+    let sum = 0,
+      count = 0;
     for (let i = 0; i < x.length; i++) {
       sum += mask[i] * x[i];
       count += mask[i];
@@ -52,7 +53,8 @@ function refAggregate(x: ArrayLike<number>, mask: Float32Array, cu: Int32Array, 
   }
   const terms: number[] = [];
   for (const [b, e] of sequences(cu)) {
-    let sum = 0, count = 0;
+    let sum = 0,
+      count = 0;
     for (let i = b; i < e; i++) {
       sum += mask[i] * x[i];
       count += mask[i];
@@ -81,7 +83,8 @@ function refAggWeights(mask: Float32Array, cu: Int32Array, n: Norm): Float64Arra
   return w;
 }
 
-const maskedMean = (x: ArrayLike<number>, mask: Float32Array) => refAggregate(x, mask, Int32Array.of(0, mask.length), { agg: 'token-mean' });
+const maskedMean = (x: ArrayLike<number>, mask: Float32Array) =>
+  refAggregate(x, mask, Int32Array.of(0, mask.length), { agg: 'token-mean' });
 
 /** Per-token KL estimate and its derivative wrt logp. */
 function refKl(kind: KlEstimator, logp: number, ref: number): [number, number] {
@@ -116,14 +119,16 @@ interface TokenTerms {
 /** PPO: ratio = exp(delta), delta = clamp(logp - old, ±20); clipped in log space; dual clip for A < 0. */
 function refPpo(x: PolicyLossInputs, o: PolicyLossOptions): TokenTerms {
   const r: TokenTerms = { loss: [], dloss: [], higher: [], lower: [], kl: [] };
-  const lo = Math.log(1 - o.clipLow), hi = Math.log(1 + o.clipHigh);
+  const lo = Math.log(1 - o.clipLow),
+    hi = Math.log(1 + o.clipHigh);
   for (let i = 0; i < x.logp.length; i++) {
     const raw = x.logp[i] - x.oldLogp[i];
     const delta = clamp(raw, -20, 20);
     const A = x.advantages[i];
     const ratio = Math.exp(delta);
     const clipped = Math.exp(clamp(delta, lo, hi));
-    const loss1 = -A * ratio, loss2 = -A * clipped;
+    const loss1 = -A * ratio,
+      loss2 = -A * clipped;
     let l = Math.max(loss1, loss2);
     let dl = loss1 >= loss2 ? (Math.abs(raw) < 20 ? -A * ratio : 0) : delta > lo && delta < hi ? -A * clipped : 0;
     let lower = 0;
@@ -144,10 +149,17 @@ function refPpo(x: PolicyLossInputs, o: PolicyLossOptions): TokenTerms {
 /** GSPO: ratio = exp(min(s_seq, 10)), s_seq = masked mean of logp - old over the sequence; d ratio / d logp_t = ratio. */
 function refGspo(x: PolicyLossInputs, o: PolicyLossOptions): TokenTerms {
   const T = x.logp.length;
-  const r: TokenTerms = { loss: new Array(T).fill(0), dloss: new Array(T).fill(0), higher: new Array(T).fill(0), lower: new Array(T).fill(0), kl: [] };
+  const r: TokenTerms = {
+    loss: new Array(T).fill(0),
+    dloss: new Array(T).fill(0),
+    higher: new Array(T).fill(0),
+    lower: new Array(T).fill(0),
+    kl: [],
+  };
   for (let i = 0; i < T; i++) r.kl.push(x.oldLogp[i] - x.logp[i]);
   for (const [b, e] of sequences(x.cuSeqlens)) {
-    let sum = 0, count = 0;
+    let sum = 0,
+      count = 0;
     for (let i = b; i < e; i++) {
       sum += x.mask[i] * (x.logp[i] - x.oldLogp[i]);
       count += x.mask[i];
@@ -159,7 +171,8 @@ function refGspo(x: PolicyLossInputs, o: PolicyLossOptions): TokenTerms {
     const inside = ratio > 1 - o.clipLow && ratio < 1 + o.clipHigh;
     for (let i = b; i < e; i++) {
       const A = x.advantages[i];
-      const loss1 = -A * ratio, loss2 = -A * clipped;
+      const loss1 = -A * ratio,
+        loss2 = -A * clipped;
       r.loss[i] = Math.max(loss1, loss2);
       r.dloss[i] = loss1 >= loss2 || inside ? -A * dratio : 0;
       r.higher[i] = loss2 > loss1 ? 1 : 0;
@@ -200,7 +213,12 @@ function refPolicyLoss(x: PolicyLossInputs, options: PolicyLossOptions) {
   const kind = o.kl ?? 'none';
   const kl = Array.from({ length: T }, (_, i) => (kind === 'none' ? [0, 0] : refKl(kind, x.logp[i], x.refLogp![i])));
   const pg_loss = refAggregate(terms.loss, x.mask, x.cuSeqlens, o);
-  const kl_loss = refAggregate(kl.map((k) => k[0]), x.mask, x.cuSeqlens, o);
+  const kl_loss = refAggregate(
+    kl.map((k) => k[0]),
+    x.mask,
+    x.cuSeqlens,
+    o,
+  );
   const entropy = x.entropy ? refAggregate(x.entropy, x.mask, x.cuSeqlens, o) : 0;
   const w = refAggWeights(x.mask, x.cuSeqlens, o);
   return {
@@ -228,7 +246,15 @@ function refPolicyLoss(x: PolicyLossInputs, options: PolicyLossOptions) {
  */
 function batch(seed: number, lengths = [7, 0, 12, 5, 9, 4], spread = 0.6): PolicyLossInputs {
   const r = rng(seed);
-  const cu = Int32Array.from([0, ...lengths.map(((s) => (n: number) => (s += n))(0))]);
+  const cu = Int32Array.from([
+    0,
+    ...lengths.map(
+      (
+        (s) => (n: number) =>
+          (s += n)
+      )(0),
+    ),
+  ]);
   const T = cu[cu.length - 1];
   const logp = randn(T, r, -3, -0.05);
   const oldLogp = logp.map((x) => x + spread * (2 * r() - 1));
@@ -256,7 +282,14 @@ const baseOptions = (kind: PolicyLossKind, agg: LossAgg, kl: KlEstimator = 'none
 function compare(t: Test, got: ReturnType<typeof policyLoss>, want: ReturnType<typeof refPolicyLoss>, what: string) {
   const scalars = (m: Record<string, number>) => Object.keys(want.metrics).map((k) => m[k]);
   assertClose(t, [got.loss], [want.loss], 1e-12, 1e-10, `loss, ${what}`);
-  assertClose(t, scalars(got.metrics as unknown as Record<string, number>), scalars(want.metrics), 1e-12, 1e-10, `metrics ${Object.keys(want.metrics).join(',')}, ${what}`);
+  assertClose(
+    t,
+    scalars(got.metrics as unknown as Record<string, number>),
+    scalars(want.metrics),
+    1e-12,
+    1e-10,
+    `metrics ${Object.keys(want.metrics).join(',')}, ${what}`,
+  );
   assertClose(t, got.dlogp, want.dlogp, 1e-12, 1e-7, `dlogp, ${what}`);
   if (got.dentropy) assertClose(t, got.dentropy, want.dentropy, 1e-12, 1e-7, `dentropy, ${what}`);
 }
@@ -278,7 +311,10 @@ t.test('the clip-fraction metrics see both sides of the clip range', async (t) =
   // Guards the comparison above against vacuous metrics: the batch must clip somewhere.
   const x = batch(7);
   const ppo = policyLoss(x, { ...baseOptions('ppo', 'token-mean'), dualClip: 1.5 });
-  t.ok(ppo.metrics.pg_clipfrac_higher > 0 && ppo.metrics.pg_clipfrac_higher < 1, `ppo clipfrac ${ppo.metrics.pg_clipfrac_higher}`);
+  t.ok(
+    ppo.metrics.pg_clipfrac_higher > 0 && ppo.metrics.pg_clipfrac_higher < 1,
+    `ppo clipfrac ${ppo.metrics.pg_clipfrac_higher}`,
+  );
   const cispo = policyLoss(x, baseOptions('cispo', 'token-mean'));
   t.ok(cispo.metrics.pg_clipfrac_higher > 0 && cispo.metrics.pg_clipfrac_lower > 0, 'cispo clips above and below');
 });
@@ -310,7 +346,14 @@ t.test('finite differences agree with dlogp', async (t) => {
       const x = batch(seed++);
       const o = { ...baseOptions('ppo', agg, kl), dualClip: 3 };
       const g = policyLoss(x, o).dlogp;
-      const res = gradcheck({ param: x.logp, grad: g, loss: () => policyLoss(x, o).loss, eps: 1e-3, atol: 1e-7, rtol: 1e-4 });
+      const res = gradcheck({
+        param: x.logp,
+        grad: g,
+        loss: () => policyLoss(x, o).loss,
+        eps: 1e-3,
+        atol: 1e-7,
+        rtol: 1e-4,
+      });
       t.ok(res.worst <= 1, `ppo ${agg} kl=${kl}: worst ${res.worst.toFixed(3)} at ${res.index}`);
     }
     {
@@ -320,7 +363,14 @@ t.test('finite differences agree with dlogp', async (t) => {
       for (const [b, e] of sequences(x.cuSeqlens)) x.advantages.fill(x.advantages[b] ?? 0, b, e);
       const o = baseOptions('gspo', agg, 'k1');
       const g = policyLoss(x, o).dlogp;
-      const res = gradcheck({ param: x.logp, grad: g, loss: () => policyLoss(x, o).loss, eps: 1e-3, atol: 1e-7, rtol: 1e-4 });
+      const res = gradcheck({
+        param: x.logp,
+        grad: g,
+        loss: () => policyLoss(x, o).loss,
+        eps: 1e-3,
+        atol: 1e-7,
+        rtol: 1e-4,
+      });
       t.ok(res.worst <= 1, `gspo ${agg}: worst ${res.worst.toFixed(3)} at ${res.index}`);
     }
     {
@@ -330,7 +380,8 @@ t.test('finite differences agree with dlogp', async (t) => {
       const x = batch(seed++);
       const o = baseOptions('cispo', agg, 'mse');
       const g = policyLoss(x, o).dlogp;
-      const old0 = x.oldLogp.slice(), logp0 = x.logp.slice();
+      const old0 = x.oldLogp.slice(),
+        logp0 = x.logp.slice();
       const loss = () => {
         for (let i = 0; i < old0.length; i++) x.oldLogp[i] = old0[i] + (x.logp[i] - logp0[i]);
         return policyLoss(x, o).loss;
@@ -348,7 +399,10 @@ t.test('an empty mask gives loss 0, zero gradients and no NaN', async (t) => {
     for (const agg of AGGS) {
       const r = policyLoss(x, { ...baseOptions(kind, agg, 'low_var_kl'), globalTokens: 0 });
       t.equal(r.loss, 0, `${kind} ${agg}: loss 0`);
-      t.ok(Object.values(r.metrics).every((v) => v === 0), `${kind} ${agg}: metrics all 0`);
+      t.ok(
+        Object.values(r.metrics).every((v) => v === 0),
+        `${kind} ${agg}: metrics all 0`,
+      );
       t.ok(r.dlogp.every((v) => v === 0) && r.dentropy!.every((v) => v === 0), `${kind} ${agg}: gradients all 0`);
     }
 });
@@ -360,7 +414,10 @@ t.test('all-zero advantages give no policy gradient', async (t) => {
     for (const agg of AGGS) {
       const r = policyLoss(x, baseOptions(kind, agg));
       t.equal(r.metrics.pg_loss, 0, `${kind} ${agg}: pg_loss 0`);
-      t.ok(r.dlogp.every((v) => v === 0), `${kind} ${agg}: dlogp 0`);
+      t.ok(
+        r.dlogp.every((v) => v === 0),
+        `${kind} ${agg}: dlogp 0`,
+      );
     }
 });
 
@@ -389,7 +446,8 @@ t.test('global normalisers: micro-batches add up to the full batch', async (t) =
   const x = batch(500, [6, 9, 0, 5, 8, 7, 3]);
   const cut = 3; // the first three sequences form micro-batch A, the rest B
   const split = (from: number, to: number): PolicyLossInputs => {
-    const b = x.cuSeqlens[from], e = x.cuSeqlens[to];
+    const b = x.cuSeqlens[from],
+      e = x.cuSeqlens[to];
     const pick = (a: Float32Array) => a.slice(b, e);
     return {
       logp: pick(x.logp),
@@ -401,17 +459,26 @@ t.test('global normalisers: micro-batches add up to the full batch', async (t) =
       cuSeqlens: x.cuSeqlens.slice(from, to + 1).map((c) => c - b),
     };
   };
-  const a = split(0, cut), b = split(cut, x.cuSeqlens.length - 1);
+  const a = split(0, cut),
+    b = split(cut, x.cuSeqlens.length - 1);
   const globalTokens = x.mask.reduce((s, v) => s + v, 0);
   const globalSeqs = sequences(x.cuSeqlens).filter(([s, e]) => x.mask.slice(s, e).some((v) => v > 0)).length;
   for (const kind of KINDS)
     for (const agg of AGGS) {
       const o = { ...baseOptions(kind, agg, 'low_var_kl'), globalTokens, globalSeqs };
       const full = policyLoss(x, baseOptions(kind, agg, 'low_var_kl'));
-      const ra = policyLoss(a, o), rb = policyLoss(b, o);
+      const ra = policyLoss(a, o),
+        rb = policyLoss(b, o);
       assertClose(t, [ra.loss + rb.loss], [full.loss], 1e-12, 1e-10, `${kind} ${agg}: loss sums`);
       assertClose(t, [...ra.dlogp, ...rb.dlogp], full.dlogp, 1e-12, 1e-6, `${kind} ${agg}: dlogp concatenates`);
-      assertClose(t, [...ra.dentropy!, ...rb.dentropy!], full.dentropy!, 1e-12, 1e-6, `${kind} ${agg}: dentropy concatenates`);
+      assertClose(
+        t,
+        [...ra.dentropy!, ...rb.dentropy!],
+        full.dentropy!,
+        1e-12,
+        1e-6,
+        `${kind} ${agg}: dentropy concatenates`,
+      );
       t.equal(ra.metrics.tokens + rb.metrics.tokens, globalTokens, `${kind} ${agg}: token counts add up`);
     }
 });
@@ -425,33 +492,63 @@ t.test('klValues gives the KL term per token, the same estimate as the loss uses
     const want = Array.from(x.logp, (lp, i) => refKl(kl, lp, ref[i])[0]);
     assertClose(t, got, want, 1e-12, 1e-6, `klValues ${kl}`);
   }
-  t.throws(() => klValues(x.logp, ref.slice(1), 'k1'), new RegExp(`klValues: refLogp must have length ${x.logp.length}`));
-  t.throws(() => klValues(x.logp, ref, 'kl' as KlEstimator), /klValues: option 'kl' must be one of 'none', 'k1', 'abs', 'mse', 'low_var_kl', got 'kl'/);
+  t.throws(
+    () => klValues(x.logp, ref.slice(1), 'k1'),
+    new RegExp(`klValues: refLogp must have length ${x.logp.length}`),
+  );
+  t.throws(
+    () => klValues(x.logp, ref, 'kl' as KlEstimator),
+    /klValues: option 'kl' must be one of 'none', 'k1', 'abs', 'mse', 'low_var_kl', got 'kl'/,
+  );
 });
 
 t.test('bad input throws a clear error', async (t) => {
   const x = batch(600);
   const o = baseOptions('ppo', 'token-mean', 'k1');
   const T = x.logp.length;
-  t.throws(() => policyLoss({ ...x, logp: [1, 2] as unknown as Float32Array }, o), /policyLoss: inputs.logp must be a Float32Array \(got a plain Array\)/);
-  t.throws(() => policyLoss({ ...x, oldLogp: x.oldLogp.slice(1) }, o), new RegExp(`policyLoss: inputs.oldLogp must have length ${T} \\(T = logp.length\\), got ${T - 1}`));
+  t.throws(
+    () => policyLoss({ ...x, logp: [1, 2] as unknown as Float32Array }, o),
+    /policyLoss: inputs.logp must be a Float32Array \(got a plain Array\)/,
+  );
+  t.throws(
+    () => policyLoss({ ...x, oldLogp: x.oldLogp.slice(1) }, o),
+    new RegExp(`policyLoss: inputs.oldLogp must have length ${T} \\(T = logp.length\\), got ${T - 1}`),
+  );
   const nanAdv = x.advantages.slice();
   nanAdv[5] = NaN;
-  t.throws(() => policyLoss({ ...x, advantages: nanAdv }, o), /policyLoss: inputs.advantages contains a non-finite value \(nan\) at index 5/);
+  t.throws(
+    () => policyLoss({ ...x, advantages: nanAdv }, o),
+    /policyLoss: inputs.advantages contains a non-finite value \(nan\) at index 5/,
+  );
   const halfMask = x.mask.slice();
   halfMask[3] = 0.5;
   t.throws(() => policyLoss({ ...x, mask: halfMask }, o), /policyLoss: inputs.mask\[3\] must be 0 or 1, got 0.5/);
-  t.throws(() => policyLoss({ ...x, cuSeqlens: Int32Array.of(0, 5) }, o), new RegExp(`policyLoss: inputs.cuSeqlens must end at the token count ${T}, got 5`));
+  t.throws(
+    () => policyLoss({ ...x, cuSeqlens: Int32Array.of(0, 5) }, o),
+    new RegExp(`policyLoss: inputs.cuSeqlens must end at the token count ${T}, got 5`),
+  );
   t.throws(() => policyLoss({ ...x, refLogp: undefined }, o), /policyLoss: option kl 'k1' needs inputs.refLogp/);
-  t.throws(() => policyLoss({ ...x, entropy: undefined }, o), /policyLoss: option 'entropyCoef' != 0 needs inputs.entropy/);
-  t.throws(() => policyLoss(x, { ...o, kind: 'grpo' as PolicyLossKind }), /policyLoss: option 'kind' must be one of 'ppo', 'gspo', 'cispo', got 'grpo'/);
-  t.throws(() => policyLoss(x, { ...o, kind: undefined as unknown as PolicyLossKind }), /policyLoss: option 'kind' is required/);
+  t.throws(
+    () => policyLoss({ ...x, entropy: undefined }, o),
+    /policyLoss: option 'entropyCoef' != 0 needs inputs.entropy/,
+  );
+  t.throws(
+    () => policyLoss(x, { ...o, kind: 'grpo' as PolicyLossKind }),
+    /policyLoss: option 'kind' must be one of 'ppo', 'gspo', 'cispo', got 'grpo'/,
+  );
+  t.throws(
+    () => policyLoss(x, { ...o, kind: undefined as unknown as PolicyLossKind }),
+    /policyLoss: option 'kind' is required/,
+  );
   t.throws(() => policyLoss(x, { ...o, agg: 'mean' as LossAgg }), /policyLoss: option 'agg' must be one of/);
   t.throws(() => policyLoss(x, { ...o, kl: 'k2' as KlEstimator }), /policyLoss: option 'kl' must be one of/);
   t.throws(() => policyLoss(x, { ...o, clipLow: 1 }), /policyLoss: option 'clipLow' must be in \[0, 1\)/);
   t.throws(() => policyLoss(x, { ...o, clipHigh: -0.1 }), /policyLoss: option 'clipHigh' must be >= 0/);
   t.throws(() => policyLoss(x, { ...o, dualClip: 0.5 }), /policyLoss: option 'dualClip' must be 0 \(off\) or > 1/);
-  t.throws(() => policyLoss(x, { ...o, kind: 'gspo', dualClip: 3 }), /policyLoss: option 'dualClip' applies to kind 'ppo' only/);
+  t.throws(
+    () => policyLoss(x, { ...o, kind: 'gspo', dualClip: 3 }),
+    /policyLoss: option 'dualClip' applies to kind 'ppo' only/,
+  );
   t.throws(() => policyLoss(x, { ...o, globalTokens: -1 }), /policyLoss: option 'globalTokens' must be >= 0/);
   t.throws(() => policyLoss(x, { ...o, klCoef: NaN }), /policyLoss: option 'klCoef' must be finite/);
 });

@@ -5,7 +5,6 @@ import t from 'tap';
 import { rmsnormBackward, rmsnormForward } from '../../src/engine/layers.js';
 import { assertClose, dot, gradcheck, randn, rng, sameBits } from '../helpers/numeric.js';
 
-
 // Float64 references: rstd = 1/sqrt(mean(x^2) + eps), out = w * x * rstd, and its gradients
 //   dx = rstd * g - rstd^3 * x * sum(g * x) / dim  with g = dout * w,   dw = sum_rows dout * x * rstd.
 function refForward(x: Float32Array, w: Float32Array, rows: number, dim: number, eps: number) {
@@ -87,7 +86,10 @@ t.test('finite differences agree with backward for x and w', async (t) => {
     const loss = () => dot(rmsnormForward(x, w, { rows, dim, eps }).out, probe);
     // Step 1e-2 on O(1) inputs: truncation error ~ h^2 |L'''| / 6 ≈ 2e-5, and the float32 outputs
     // put ~ sqrt(dim) * 6e-8 / (2h) ≈ 3e-5 of noise on the quotient (w touches all rows: ~5e-5).
-    for (const [label, param, grad] of [['x', x, dx], ['w', w, dw]] as const) {
+    for (const [label, param, grad] of [
+      ['x', x, dx],
+      ['w', w, dw],
+    ] as const) {
       const res = gradcheck({ param, grad, loss, eps: 1e-2, atol: 2e-4, rtol: 5e-3 });
       t.ok(res.worst <= 1, `${name}: d${label} (worst ${res.worst.toFixed(3)} at ${res.index} of ${res.checked})`);
     }
@@ -96,7 +98,8 @@ t.test('finite differences agree with backward for x and w', async (t) => {
 
 t.test('forward and backward are deterministic', async (t) => {
   const r = rng(3);
-  const rows = 1000, dim = 64;
+  const rows = 1000,
+    dim = 64;
   const x = randn(rows * dim, r);
   const w = randn(dim, r);
   const dout = randn(rows * dim, r);
@@ -112,7 +115,10 @@ t.test('bad input throws a clear error', async (t) => {
   const o = { rows: 2, dim: 3, eps };
   const x = new Float32Array(6);
   const w = new Float32Array(3);
-  t.throws(() => rmsnormForward(new Float64Array(6) as unknown as Float32Array, w, o), /rmsnormForward: x must be a Float32Array/);
+  t.throws(
+    () => rmsnormForward(new Float64Array(6) as unknown as Float32Array, w, o),
+    /rmsnormForward: x must be a Float32Array/,
+  );
   t.throws(() => rmsnormForward(x, new Float32Array(4), o), /rmsnormForward: w must have length 3 \(dim\), got 4/);
   t.throws(() => rmsnormForward(x, w, { ...o, eps: 0 }), /rmsnormForward: option 'eps' must be > 0/);
   t.throws(() => rmsnormForward(x, w, { ...o, rows: 0 }), /rmsnormForward: option 'rows' must be an integer in \[1,/);
@@ -120,7 +126,16 @@ t.test('bad input throws a clear error', async (t) => {
   nan[5] = NaN;
   t.throws(() => rmsnormForward(nan, w, o), /rmsnormForward: x contains a non-finite value \(nan\) at index 5/);
   const rstd = new Float32Array(2);
-  t.throws(() => rmsnormBackward(nan, x, w, rstd, o), /rmsnormBackward: dout contains a non-finite value \(nan\) at index 5/);
-  t.throws(() => rmsnormBackward(x, x, w, new Float32Array(3), o), /rmsnormBackward: rstd must have length 2 \(rows\), got 3/);
-  t.throws(() => rmsnormBackward(x, x, w, rstd, null as unknown as typeof o), /rmsnormBackward: options must be an object/);
+  t.throws(
+    () => rmsnormBackward(nan, x, w, rstd, o),
+    /rmsnormBackward: dout contains a non-finite value \(nan\) at index 5/,
+  );
+  t.throws(
+    () => rmsnormBackward(x, x, w, new Float32Array(3), o),
+    /rmsnormBackward: rstd must have length 2 \(rows\), got 3/,
+  );
+  t.throws(
+    () => rmsnormBackward(x, x, w, rstd, null as unknown as typeof o),
+    /rmsnormBackward: options must be an object/,
+  );
 });

@@ -87,7 +87,14 @@ t.test('finite differences agree with dlogp', async (t) => {
   const b = batch(10);
   for (const agg of AGGS) {
     const g = sftLoss(b.logp, b.mask, b.cu, { agg }).dlogp;
-    const res = gradcheck({ param: b.logp, grad: g, loss: () => sftLoss(b.logp, b.mask, b.cu, { agg }).loss, eps: 1e-3, atol: 1e-9, rtol: 1e-6 });
+    const res = gradcheck({
+      param: b.logp,
+      grad: g,
+      loss: () => sftLoss(b.logp, b.mask, b.cu, { agg }).loss,
+      eps: 1e-3,
+      atol: 1e-9,
+      rtol: 1e-6,
+    });
     t.ok(res.worst <= 1, `${agg}: worst ${res.worst.toFixed(3)} at ${res.index}`);
   }
 });
@@ -98,18 +105,36 @@ t.test('an empty mask gives loss 0 and a zero gradient', async (t) => {
   for (const agg of AGGS) {
     const r = sftLoss(b.logp, b.mask, b.cu, { agg, globalTokens: 0 });
     t.equal(r.loss, 0, `${agg}: loss 0`);
-    t.ok(r.dlogp.every((v) => v === 0), `${agg}: dlogp 0`);
+    t.ok(
+      r.dlogp.every((v) => v === 0),
+      `${agg}: dlogp 0`,
+    );
   }
 });
 
 t.test('bad input throws a clear error', async (t) => {
   const b = batch(30);
-  t.throws(() => sftLoss(Array.from(b.logp) as unknown as Float32Array, b.mask, b.cu, { agg: 'token-mean' }), /sftLoss: logp must be a Float32Array \(got a plain Array\)/);
-  t.throws(() => sftLoss(b.logp, b.mask.slice(1), b.cu, { agg: 'token-mean' }), /sftLoss: mask must have length 22 \(T\), got 21/);
+  t.throws(
+    () => sftLoss(Array.from(b.logp) as unknown as Float32Array, b.mask, b.cu, { agg: 'token-mean' }),
+    /sftLoss: logp must be a Float32Array \(got a plain Array\)/,
+  );
+  t.throws(
+    () => sftLoss(b.logp, b.mask.slice(1), b.cu, { agg: 'token-mean' }),
+    /sftLoss: mask must have length 22 \(T\), got 21/,
+  );
   const nan = b.logp.slice();
   nan[4] = NaN;
-  t.throws(() => sftLoss(nan, b.mask, b.cu, { agg: 'token-mean' }), /sftLoss: logp contains a non-finite value \(nan\) at index 4/);
-  t.throws(() => sftLoss(b.logp, b.mask, Int32Array.of(0, 9, 5, 22), { agg: 'token-mean' }), /sftLoss: cuSeqlens must be non-decreasing/);
+  t.throws(
+    () => sftLoss(nan, b.mask, b.cu, { agg: 'token-mean' }),
+    /sftLoss: logp contains a non-finite value \(nan\) at index 4/,
+  );
+  t.throws(
+    () => sftLoss(b.logp, b.mask, Int32Array.of(0, 9, 5, 22), { agg: 'token-mean' }),
+    /sftLoss: cuSeqlens must be non-decreasing/,
+  );
   t.throws(() => sftLoss(b.logp, b.mask, b.cu, {} as { agg: LossAgg }), /sftLoss: option 'agg' is required/);
-  t.throws(() => sftLoss(b.logp, b.mask, b.cu, { agg: 'token-mean', globalSeqs: -2 }), /sftLoss: option 'globalSeqs' must be >= 0/);
+  t.throws(
+    () => sftLoss(b.logp, b.mask, b.cu, { agg: 'token-mean', globalSeqs: -2 }),
+    /sftLoss: option 'globalSeqs' must be >= 0/,
+  );
 });

@@ -17,7 +17,15 @@ function makeRun(steps: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'medix-report-'));
   const lines = [];
   for (let s = 1; s <= steps; s++)
-    lines.push(JSON.stringify({ step: s, 'reward/overall': 1 - 1 / (1 + s), 'actor/grad_norm': 2 / s, 'timing/step_s': 0.5, note: 'x' }));
+    lines.push(
+      JSON.stringify({
+        step: s,
+        'reward/overall': 1 - 1 / (1 + s),
+        'actor/grad_norm': 2 / s,
+        'timing/step_s': 0.5,
+        note: 'x',
+      }),
+    );
   writeFileSync(join(dir, 'metrics.jsonl'), `${lines.join('\n')}\n`);
   writeFileSync(
     join(dir, 'samples.jsonl'),
@@ -28,20 +36,38 @@ function makeRun(steps: number): string {
 }
 
 t.test('tick values are round and cover the range', async (t) => {
-  for (const [lo, hi] of [[0, 1], [0.013, 0.027], [-3, 250], [1e-5, 3e-5], [100, 100.5]]) {
+  for (const [lo, hi] of [
+    [0, 1],
+    [0.013, 0.027],
+    [-3, 250],
+    [1e-5, 3e-5],
+    [100, 100.5],
+  ]) {
     const ticks = niceTicks(lo, hi);
     t.ok(ticks.length >= 2 && ticks.length <= 11, `${ticks.length} ticks for [${lo}, ${hi}]`);
-    t.ok(ticks.every((v) => v >= lo - 1e-12 && v <= hi + 1e-12), 'inside the range');
+    t.ok(
+      ticks.every((v) => v >= lo - 1e-12 && v <= hi + 1e-12),
+      'inside the range',
+    );
     const step = ticks[1] - ticks[0];
     const mantissa = step / 10 ** Math.floor(Math.log10(step) + 1e-9);
-    t.ok([1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-6), `step ${step} is 1, 2 or 5 x 10^k`);
-    t.ok(ticks[0] - lo < step + 1e-12 && hi - ticks.at(-1)! < step + 1e-12, 'no tick step left uncovered at either end');
+    t.ok(
+      [1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-6),
+      `step ${step} is 1, 2 or 5 x 10^k`,
+    );
+    t.ok(
+      ticks[0] - lo < step + 1e-12 && hi - ticks.at(-1)! < step + 1e-12,
+      'no tick step left uncovered at either end',
+    );
   }
 });
 
 t.test('run files: torn last line tolerated, damage reported with file and line', async (t) => {
   const dir = makeRun(3);
-  writeFileSync(join(dir, 'metrics.jsonl'), `${readFileSync(join(dir, 'metrics.jsonl'), 'utf8')}{"step": 4, "reward/ov`);
+  writeFileSync(
+    join(dir, 'metrics.jsonl'),
+    `${readFileSync(join(dir, 'metrics.jsonl'), 'utf8')}{"step": 4, "reward/ov`,
+  );
   t.equal(readRun(dir).metrics.length, 3, 'a torn last line (killed mid-write) is dropped');
   writeFileSync(join(dir, 'metrics.jsonl'), '{"step": 1}\n{oops\n{"step": 3}\n');
   t.throws(() => readRun(dir), new RunFileError(`${join(dir, 'metrics.jsonl')}:2: not valid JSON`));
@@ -78,29 +104,70 @@ function makeTrainedRun(): string {
     { step: 0, 'sft/epoch': 2, 'sft/loss': 2.2, 'sft/grad_norm': 3 },
   ];
   for (let s = 1; s <= 10; s++) {
-    const row: Record<string, number> = { step: s, 'reward/overall': 0.1 * s, 'reward/format': 0.05 * s, 'reward/modality': 1, 'perf/tokens_per_s': 100 * s, 'timing/step': 2 };
+    const row: Record<string, number> = {
+      step: s,
+      'reward/overall': 0.1 * s,
+      'reward/format': 0.05 * s,
+      'reward/modality': 1,
+      'perf/tokens_per_s': 100 * s,
+      'timing/step': 2,
+    };
     if (s % 5 === 0) Object.assign(row, { 'val/overall': 0.3 + 0.01 * s, 'val/format': 0.6 });
     rows.push(row as never);
   }
   writeFileSync(join(dir, 'metrics.jsonl'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
-  writeFileSync(join(dir, 'summary.json'), JSON.stringify({ steps: 10, heldout_reward_before_train: 0.2, heldout_reward_after_sft: 0.25, heldout_reward_after_rl: 0.4 }));
-  const reward = { overall: 0.6, format: 1, accuracy_llm: null, accuracy_embed: 0.5, modality: 1, custom: { brevity: 0.25 }, reasons: { accuracy_llm: 'unavailable: judge timed out after 60 s', accuracy_embed: 'trigram fallback' }, unavailable: ['accuracy_llm'] };
-  writeFileSync(join(dir, 'samples.jsonl'), `${JSON.stringify({ step: 10, prompt: 'Which bone?', response: '<answer>calcaneus</answer>', ground_truth: '<X_RAY> calcaneus', reward })}\n`);
-  writeFileSync(join(dir, 'config.yaml'), 'algorithm:\n  adv_estimator: grpo\nworker:\n  rollout:\n    n: 5\n  actor:\n    optim:\n      lr: 0.000001\n');
+  writeFileSync(
+    join(dir, 'summary.json'),
+    JSON.stringify({
+      steps: 10,
+      heldout_reward_before_train: 0.2,
+      heldout_reward_after_sft: 0.25,
+      heldout_reward_after_rl: 0.4,
+    }),
+  );
+  const reward = {
+    overall: 0.6,
+    format: 1,
+    accuracy_llm: null,
+    accuracy_embed: 0.5,
+    modality: 1,
+    custom: { brevity: 0.25 },
+    reasons: { accuracy_llm: 'unavailable: judge timed out after 60 s', accuracy_embed: 'trigram fallback' },
+    unavailable: ['accuracy_llm'],
+  };
+  writeFileSync(
+    join(dir, 'samples.jsonl'),
+    `${JSON.stringify({ step: 10, prompt: 'Which bone?', response: '<answer>calcaneus</answer>', ground_truth: '<X_RAY> calcaneus', reward })}\n`,
+  );
+  writeFileSync(
+    join(dir, 'config.yaml'),
+    'algorithm:\n  adv_estimator: grpo\nworker:\n  rollout:\n    n: 5\n  actor:\n    optim:\n      lr: 0.000001\n',
+  );
   return dir;
 }
 
 t.test('sparse series get markers; SFT against epochs; components together', async (t) => {
   const html = renderReport(readRun(makeTrainedRun()));
-  const markers = (name: string) => new RegExp(`class="markers" data-series="${name}">((?:<circle[^>]*/>)*)</g>`).exec(html)?.[1].match(/<circle/g)?.length ?? 0;
+  const markers = (name: string) =>
+    new RegExp(`class="markers" data-series="${name}">((?:<circle[^>]*/>)*)</g>`).exec(html)?.[1].match(/<circle/g)
+      ?.length ?? 0;
   t.equal(markers('val/overall'), 3, 'validation at steps 0, 5, 10: three markers');
   const valPath = /<path d="([^"]*)"[^>]*data-series="val\/overall"/.exec(html)![1];
-  t.equal(valPath.match(/L/g)?.length, 2, 'one line through the three validation points, not broken by the steps between');
+  t.equal(
+    valPath.match(/L/g)?.length,
+    2,
+    'one line through the three validation points, not broken by the steps between',
+  );
   const sftChart = /<svg[^>]*aria-label="sft\/loss">.*?<\/svg>/.exec(html)![0];
   t.match(sftChart, '>epoch</text>', 'SFT loss is drawn against epochs');
-  t.equal((/<path d="([^"]*)"/.exec(sftChart)![1].match(/[ML]/g) ?? []).length, 2, 'one vertex per SFT epoch, not a vertical line');
+  t.equal(
+    (/<path d="([^"]*)"/.exec(sftChart)![1].match(/[ML]/g) ?? []).length,
+    2,
+    'one vertex per SFT epoch, not a vertical line',
+  );
   const rewardChart = /<svg[^>]*aria-label="reward and its components[^"]*">.*?<\/svg>/.exec(html)![0];
-  for (const c of ['reward/overall', 'reward/format', 'reward/modality']) t.match(rewardChart, `data-series="${c}"`, `${c} in the components chart`);
+  for (const c of ['reward/overall', 'reward/format', 'reward/modality'])
+    t.match(rewardChart, `data-series="${c}"`, `${c} in the components chart`);
 });
 
 t.test('summary at the top: held-out rewards, steps, time, speed, key settings', async (t) => {
@@ -122,21 +189,47 @@ t.test('sample table: each reward component, and why one was unavailable', async
   const html = renderReport(readRun(makeTrainedRun()));
   const table = html.slice(html.indexOf('<table class="samples">'));
   const head = [...table.slice(0, table.indexOf('</thead>')).matchAll(/<th>([^<]*)<\/th>/g)].map((m) => m[1]);
-  t.same(head, ['step', 'prompt', 'response', 'ground truth', 'overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality', 'brevity', 'notes']);
+  t.same(head, [
+    'step',
+    'prompt',
+    'response',
+    'ground truth',
+    'overall',
+    'format',
+    'accuracy_llm',
+    'accuracy_embed',
+    'modality',
+    'brevity',
+    'notes',
+  ]);
   const cells = [...table.slice(table.indexOf('<tbody>')).matchAll(/<td[^>]*>(.*?)<\/td>/gs)].map((m) => m[1]);
-  t.equal(cells[head.indexOf('accuracy_llm')], 'unavailable: judge timed out after 60 s', 'the unavailable component shows its reason');
+  t.equal(
+    cells[head.indexOf('accuracy_llm')],
+    'unavailable: judge timed out after 60 s',
+    'the unavailable component shows its reason',
+  );
   t.equal(cells[head.indexOf('accuracy_embed')], '0.5');
   t.equal(cells[head.indexOf('brevity')], '0.25', 'custom components get a column');
   t.match(cells[head.indexOf('notes')], 'accuracy_embed: trigram fallback', "a scored component's reason is a note");
 });
 
 /** Non-background pixels inside each chart's plot frame, every chart of the page rendered by Chromium. */
-async function marksPerChart(browserPath: string, html: string, dir: string): Promise<{ title: string; marks: number }[]> {
-  const charts = [...html.matchAll(/<svg[^>]*aria-label="([^"]*)".*?<\/svg>/gs)].map((m) => ({ title: m[1], svg: m[0] }));
+async function marksPerChart(
+  browserPath: string,
+  html: string,
+  dir: string,
+): Promise<{ title: string; marks: number }[]> {
+  const charts = [...html.matchAll(/<svg[^>]*aria-label="([^"]*)".*?<\/svg>/gs)].map((m) => ({
+    title: m[1],
+    svg: m[0],
+  }));
   let top = 0;
   const placed = charts.map((c) => {
     const [_w, h] = ['width', 'height'].map((a) => Number(new RegExp(`${a}="(\\d+)"`).exec(c.svg)![1]));
-    const f = /<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" class="frame"/.exec(c.svg)!.slice(1).map(Number);
+    const f = /<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)" class="frame"/
+      .exec(c.svg)!
+      .slice(1)
+      .map(Number);
     const at = { ...c, top, frame: { x: f[0], y: top + f[1], w: f[2], h: f[3] } };
     top += h;
     return at;
@@ -144,7 +237,10 @@ async function marksPerChart(browserPath: string, html: string, dir: string): Pr
   // Each chart of the report alone on a page, stacked at known offsets, so its frame is located exactly.
   const page = join(dir, 'charts.html');
   const style = /<style>.*?<\/style>/s.exec(html)![0];
-  writeFileSync(page, `<!doctype html><html><head>${style}</head><body style="margin:0;background:#fff">${placed.map((c) => `<div style="position:absolute;left:0;top:${c.top}px">${c.svg}</div>`).join('')}</body></html>`);
+  writeFileSync(
+    page,
+    `<!doctype html><html><head>${style}</head><body style="margin:0;background:#fff">${placed.map((c) => `<div style="position:absolute;left:0;top:${c.top}px">${c.svg}</div>`).join('')}</body></html>`,
+  );
   const png = join(dir, 'charts.png');
   screenshot(browserPath, page, png, 600, top);
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
@@ -162,35 +258,64 @@ async function marksPerChart(browserPath: string, html: string, dir: string): Pr
 
 const browser = findChromium();
 const noBrowser = 'Chromium is not installed (apt-get install chromium); the render check needs it';
-t.test('medix report renders in headless Chromium and shows the curves', skipIfMissing(browser ? null : noBrowser), async (t) => {
-  const dir = makeRun(12);
-  execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/medix.ts'), 'report', dir], { stdio: 'pipe' });
-  const html = join(dir, 'report.html');
-  t.ok(existsSync(html), 'report.html written');
-  const png = join(dir, 'report.png');
-  screenshot(browser!, html, png, 1400, 900);
-  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  const [r, g, b] = [1, 3, 5].map((i) => Number.parseInt(PALETTE[0].slice(i, i + 2), 16));
-  let curvePixels = 0;
-  for (let i = 0; i < data.length; i += 3)
-    if (Math.abs(data[i] - r) < 40 && Math.abs(data[i + 1] - g) < 40 && Math.abs(data[i + 2] - b) < 40) curvePixels++;
-  t.ok(curvePixels > 300, `curve-coloured pixels on screen: ${curvePixels} of ${info.width * info.height}`);
-});
+t.test(
+  'medix report renders in headless Chromium and shows the curves',
+  skipIfMissing(browser ? null : noBrowser),
+  async (t) => {
+    const dir = makeRun(12);
+    execFileSync(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, '../../src/cli/medix.ts'), 'report', dir],
+      { stdio: 'pipe' },
+    );
+    const html = join(dir, 'report.html');
+    t.ok(existsSync(html), 'report.html written');
+    const png = join(dir, 'report.png');
+    screenshot(browser!, html, png, 1400, 900);
+    const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    const [r, g, b] = [1, 3, 5].map((i) => Number.parseInt(PALETTE[0].slice(i, i + 2), 16));
+    let curvePixels = 0;
+    for (let i = 0; i < data.length; i += 3)
+      if (Math.abs(data[i] - r) < 40 && Math.abs(data[i + 1] - g) < 40 && Math.abs(data[i + 2] - b) < 40) curvePixels++;
+    t.ok(curvePixels > 300, `curve-coloured pixels on screen: ${curvePixels} of ${info.width * info.height}`);
+  },
+);
 
-t.test('every chart of a trained run shows visible marks in Chromium, sparse ones included', { skip: browser ? false : noBrowser }, async (t) => {
-  const dir = makeTrainedRun();
-  const charts = await marksPerChart(browser!, renderReport(readRun(dir)), dir);
-  t.ok(charts.length >= 5, `${charts.length} charts`);
-  for (const c of charts) t.ok(c.marks > 20, `${c.title}: ${c.marks} marked pixels in the plot area`);
-  // A series logged once is a single point: without a marker it would be an empty frame.
-  writeFileSync(join(dir, 'metrics.jsonl'), `${JSON.stringify({ step: 0, 'sft/epoch': 1, 'sft/loss': 2 })}\n${JSON.stringify({ step: 3, 'val/overall': 0.5 })}\n`);
-  const single = await marksPerChart(browser!, renderReport(readRun(dir)), dir);
-  t.same(single.map((c) => c.title), ['held-out reward and its components', 'sft/loss']);
-  for (const c of single) t.ok(c.marks > 20, `${c.title}, one point: ${c.marks} marked pixels`);
-});
+t.test(
+  'every chart of a trained run shows visible marks in Chromium, sparse ones included',
+  { skip: browser ? false : noBrowser },
+  async (t) => {
+    const dir = makeTrainedRun();
+    const charts = await marksPerChart(browser!, renderReport(readRun(dir)), dir);
+    t.ok(charts.length >= 5, `${charts.length} charts`);
+    for (const c of charts) t.ok(c.marks > 20, `${c.title}: ${c.marks} marked pixels in the plot area`);
+    // A series logged once is a single point: without a marker it would be an empty frame.
+    writeFileSync(
+      join(dir, 'metrics.jsonl'),
+      `${JSON.stringify({ step: 0, 'sft/epoch': 1, 'sft/loss': 2 })}\n${JSON.stringify({ step: 3, 'val/overall': 0.5 })}\n`,
+    );
+    const single = await marksPerChart(browser!, renderReport(readRun(dir)), dir);
+    t.same(
+      single.map((c) => c.title),
+      ['held-out reward and its components', 'sft/loss'],
+    );
+    for (const c of single) t.ok(c.marks > 20, `${c.title}, one point: ${c.marks} marked pixels`);
+  },
+);
 
 t.test('tick labels: whole steps only on a step axis, and distinct for a metric that barely moves', async (t) => {
-  const svg = lineChart([{ name: 'loss', points: [[1, 11.93012], [2, 11.93018]] }], { title: 'loss', xLabel: 'step' });
+  const svg = lineChart(
+    [
+      {
+        name: 'loss',
+        points: [
+          [1, 11.93012],
+          [2, 11.93018],
+        ],
+      },
+    ],
+    { title: 'loss', xLabel: 'step' },
+  );
   const labels = [...svg.matchAll(/class="tick">([^<]*)</g)].map((m) => m[1]);
   const xTicks = labels.slice(-3, -1);
   t.same(xTicks, ['1', '2'], 'steps 1 and 2, no 1.2');

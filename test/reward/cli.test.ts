@@ -12,7 +12,8 @@ import { writeTinyEncoder } from '../helpers/tiny-encoder.js';
 const cli = join(import.meta.dirname, '../../src/cli/medix.ts');
 const dir = mkdtempSync(join(tmpdir(), 'medix-reward-cli-'));
 writeTinyEncoder(dir);
-const resp = (tag: string, answer: string) => `<${tag}><thinking>findings reviewed</thinking><answer>${answer}</answer>`;
+const resp = (tag: string, answer: string) =>
+  `<${tag}><thinking>findings reviewed</thinking><answer>${answer}</answer>`;
 
 /** Runs the CLI asynchronously (the judge server lives in this process and must keep answering). */
 function medix(args: string[], stdin = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -45,9 +46,17 @@ t.test('scores a JSONL file with a judge and an embedding model', async (t) => {
   writeFileSync(input, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n\n`);
   const r = await medix(['reward', '--config', config, '--input', input, '--output', join(dir, 'out.jsonl')]);
   t.equal(r.status, 0, r.stderr);
-  const out = readFileSync(join(dir, 'out.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  t.same(out.map((o) => o.id), ['a', 'b', 'c', 'd'], 'one record per input row, in order, input fields kept');
-  for (const k of ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality', 'reasons', 'unavailable']) t.ok(k in out[0], `field ${k}`);
+  const out = readFileSync(join(dir, 'out.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.same(
+    out.map((o) => o.id),
+    ['a', 'b', 'c', 'd'],
+    'one record per input row, in order, input fields kept',
+  );
+  for (const k of ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality', 'reasons', 'unavailable'])
+    t.ok(k in out[0], `field ${k}`);
   t.same([out[0].overall, out[0].format, out[0].accuracy_llm, out[0].accuracy_embed, out[0].modality], [1, 1, 1, 1, 1]);
   t.equal(out[1].accuracy_llm, 1, 'judged YES');
   t.equal(out[1].modality, 0);
@@ -69,21 +78,35 @@ t.test('scores a JSONL file with a judge and an embedding model', async (t) => {
 });
 
 t.test('defaults without a config, stdin to stdout, with fallbacks named; bad input named', async (t) => {
-  const ok = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward'], { input: `${JSON.stringify({ response: resp('X_RAY', 'pneumonia'), ground_truth: '<X_RAY> lobar pneumonia' })}\n`, encoding: 'utf8' });
+  const ok = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward'], {
+    input: `${JSON.stringify({ response: resp('X_RAY', 'pneumonia'), ground_truth: '<X_RAY> lobar pneumonia' })}\n`,
+    encoding: 'utf8',
+  });
   t.equal(ok.status, 0, ok.stderr);
   const rec = JSON.parse(ok.stdout);
-  t.match(rec.reasons, { accuracy_llm: /^fallback: case-insensitive match/, accuracy_embed: /^fallback: trigram cosine/ });
+  t.match(rec.reasons, {
+    accuracy_llm: /^fallback: case-insensitive match/,
+    accuracy_embed: /^fallback: trigram cosine/,
+  });
   t.match(ok.stderr, /no judge configured[\s\S]*no embedding model configured/);
 
   const input = join(dir, 'bad.jsonl');
   const output = join(dir, 'never.jsonl');
-  writeFileSync(input, `${JSON.stringify({ response: 'x y', ground_truth: '<X_RAY> a b' })}\n{"response": 3, "ground_truth": "x"}\n`);
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--input', input, '--output', output], { encoding: 'utf8' });
+  writeFileSync(
+    input,
+    `${JSON.stringify({ response: 'x y', ground_truth: '<X_RAY> a b' })}\n{"response": 3, "ground_truth": "x"}\n`,
+  );
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--input', input, '--output', output], {
+    encoding: 'utf8',
+  });
   t.not(bad.status, 0);
   t.match(bad.stderr, /bad\.jsonl:2: field 'response' must be a string/);
   t.notOk(existsSync(output), 'no partial output file');
   writeFileSync(join(dir, 'typo.yaml'), 'judge:\n  base_url: http://127.0.0.1:9/v1\n  model: j\n  timeout: 3\n');
-  const typo = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--config', join(dir, 'typo.yaml')], { input: '', encoding: 'utf8' });
+  const typo = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--config', join(dir, 'typo.yaml')], {
+    input: '',
+    encoding: 'utf8',
+  });
   t.not(typo.status, 0);
   t.match(typo.stderr, /typo\.yaml: judge: .*timeout/);
 });

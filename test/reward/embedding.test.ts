@@ -10,7 +10,14 @@ import { directHidden, writeTinyEncoder } from '../helpers/tiny-encoder.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'medix-embed-'));
 const enc = writeTinyEncoder(dir);
-const base: EmbedderOptions = { model: enc.modelFile, tokenizer: enc.tokenizerFile, pooling: 'cls', normalize: false, batchSize: 32, maxLength: 64 };
+const base: EmbedderOptions = {
+  model: enc.modelFile,
+  tokenizer: enc.tokenizerFile,
+  pooling: 'cls',
+  normalize: false,
+  batchSize: 32,
+  maxLength: 64,
+};
 
 const close = (t: Test, a: Float32Array, b: Float32Array, what: string) => {
   const worst = Math.max(...a.map((x, i) => Math.abs(x - b[i])));
@@ -31,28 +38,35 @@ const texts: [string, number[]][] = [
   ['pneumonia xyz', [2, 5, 1, 3]],
 ];
 
-t.test('tokenizes with the model\'s own tokenizer.json', async (t) => {
+t.test("tokenizes with the model's own tokenizer.json", async (t) => {
   const e = await OnnxEmbedder.load(base);
   t.teardown(() => e.close());
   for (const [text, ids] of texts) t.same(e.tokenize(text), ids, text);
   const short = await OnnxEmbedder.load({ ...base, maxLength: 4 });
   t.teardown(() => short.close());
-  t.same(short.tokenize('right lower lobe pleural effusion'), [2, 8, 9, 3], 'cut to maxLength, keeping the final [SEP]');
+  t.same(
+    short.tokenize('right lower lobe pleural effusion'),
+    [2, 8, 9, 3],
+    'cut to maxLength, keeping the final [SEP]',
+  );
 });
 
-t.test('CLS and mean pooling, with and without normalisation, match a direct computation in one padded batch', async (t) => {
-  for (const pooling of ['cls', 'mean'] as const)
-    for (const normalize of [false, true]) {
-      const e = await OnnxEmbedder.load({ ...base, pooling, normalize, batchSize: 3 });
-      const got = await e.embed(texts.map(([s]) => s));
-      texts.forEach(([s, ids], i) => {
-        const h = directHidden(enc, ids);
-        const pooled = pooling === 'cls' ? h[0] : mean(h);
-        close(t, got[i], normalize ? norm(pooled) : pooled, `${pooling}${normalize ? ' normalised' : ''}: ${s}`);
-      });
-      await e.close();
-    }
-});
+t.test(
+  'CLS and mean pooling, with and without normalisation, match a direct computation in one padded batch',
+  async (t) => {
+    for (const pooling of ['cls', 'mean'] as const)
+      for (const normalize of [false, true]) {
+        const e = await OnnxEmbedder.load({ ...base, pooling, normalize, batchSize: 3 });
+        const got = await e.embed(texts.map(([s]) => s));
+        texts.forEach(([s, ids], i) => {
+          const h = directHidden(enc, ids);
+          const pooled = pooling === 'cls' ? h[0] : mean(h);
+          close(t, got[i], normalize ? norm(pooled) : pooled, `${pooling}${normalize ? ' normalised' : ''}: ${s}`);
+        });
+        await e.close();
+      }
+  },
+);
 
 t.test('a text embeds the same alone, in a padded batch, and across batch boundaries', async (t) => {
   const e = await OnnxEmbedder.load({ ...base, pooling: 'mean', batchSize: 3 });
@@ -79,17 +93,48 @@ t.test('cosine against the direct formula', async (t) => {
 t.test('masked mean ignores padding positions', async (t) => {
   // two rows of two tokens, hidden 2; row 1 has one real token, its padding holds garbage
   const hidden = Float32Array.from([1, 2, 3, 4, 5, 6, 100, 100]);
-  const [r0, r1] = poolHidden(hidden, [2, 2, 2], [[1, 1], [1, 0]], 'mean');
+  const [r0, r1] = poolHidden(
+    hidden,
+    [2, 2, 2],
+    [
+      [1, 1],
+      [1, 0],
+    ],
+    'mean',
+  );
   t.same(Array.from(r0), [2, 3]);
   t.same(Array.from(r1), [5, 6]);
-  t.same(poolHidden(hidden, [2, 2, 2], [[1, 1], [1, 0]], 'cls').map((v) => Array.from(v)), [[1, 2], [5, 6]]);
+  t.same(
+    poolHidden(
+      hidden,
+      [2, 2, 2],
+      [
+        [1, 1],
+        [1, 0],
+      ],
+      'cls',
+    ).map((v) => Array.from(v)),
+    [
+      [1, 2],
+      [5, 6],
+    ],
+  );
 });
 
 t.test('load errors name the file', async (t) => {
-  await t.rejects(OnnxEmbedder.load({ ...base, tokenizer: join(dir, 'absent.json') }), /embedding tokenizer .*absent\.json: cannot read/);
+  await t.rejects(
+    OnnxEmbedder.load({ ...base, tokenizer: join(dir, 'absent.json') }),
+    /embedding tokenizer .*absent\.json: cannot read/,
+  );
   writeFileSync(join(dir, 'bad.json'), '{ nope');
   await t.rejects(OnnxEmbedder.load({ ...base, tokenizer: join(dir, 'bad.json') }), /bad\.json: not valid JSON/);
   writeFileSync(join(dir, 'bad.onnx'), 'not a model');
-  await t.rejects(OnnxEmbedder.load({ ...base, model: join(dir, 'bad.onnx') }), /embedding model .*bad\.onnx: onnxruntime cannot load it/);
-  await t.rejects(OnnxEmbedder.load({ ...base, output: 'pooled' }), /no output 'pooled' \(outputs: last_hidden_state\)/);
+  await t.rejects(
+    OnnxEmbedder.load({ ...base, model: join(dir, 'bad.onnx') }),
+    /embedding model .*bad\.onnx: onnxruntime cannot load it/,
+  );
+  await t.rejects(
+    OnnxEmbedder.load({ ...base, output: 'pooled' }),
+    /no output 'pooled' \(outputs: last_hidden_state\)/,
+  );
 });

@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { judgeHackReason } from '../../src/reward/judge-accuracy.js';
 
-const cases = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/reward/judge-hack-cases.json'), 'utf8')) as {
+const cases = JSON.parse(
+  readFileSync(join(import.meta.dirname, '../fixtures/reward/judge-hack-cases.json'), 'utf8'),
+) as {
   clinical: string[];
   attacks: string[];
 };

@@ -14,7 +14,10 @@ import { writeTinyEncoder } from '../helpers/tiny-encoder.js';
 const dir = mkdtempSync(join(tmpdir(), 'medix-pool-'));
 const enc = writeTinyEncoder(dir);
 // Module evaluation leaves one line per worker that loaded it: the scorer is built once per worker.
-writeFileSync(join(dir, 'count.mjs'), `import { appendFileSync } from 'node:fs';\nimport { threadId } from 'node:worker_threads';\nappendFileSync(${JSON.stringify(join(dir, 'loads.txt'))}, threadId + '\\n');\nexport function brevity(response) { return response.length < 120 ? 1 : 0; }\n`);
+writeFileSync(
+  join(dir, 'count.mjs'),
+  `import { appendFileSync } from 'node:fs';\nimport { threadId } from 'node:worker_threads';\nappendFileSync(${JSON.stringify(join(dir, 'loads.txt'))}, threadId + '\\n');\nexport function brevity(response) { return response.length < 120 ? 1 : 0; }\n`,
+);
 
 const resp = (answer: string) => `<X_RAY><thinking>findings reviewed</thinking><answer>${answer}</answer>`;
 const answers = ['lobar pneumonia', 'right lower lobe pneumonia', 'pleural effusion', 'no fracture', 'glioma'];
@@ -48,7 +51,10 @@ t.test('1,024 responses through the pool overlap at a 50 ms judge; the cache mak
   t.ok(judge.peak >= 32, `judge calls overlapped: ${judge.peak} in flight at once (bound 128)`);
   t.ok(ticks > 0, `the calling thread's event loop kept turning (${ticks} timer ticks during scoring)`);
   t.ok(results.every((r) => r.overall !== null && r.unavailable.length === 0 && r.custom.brevity === 1));
-  t.ok(results.every((r) => !r.reasons.accuracy_embed), 'the ONNX model, not a fallback, scored accuracy_embed');
+  t.ok(
+    results.every((r) => !r.reasons.accuracy_embed),
+    'the ONNX model, not a fallback, scored accuracy_embed',
+  );
 
   // The serial figure is measured too (on fewer responses, new answers so the cache cannot help):
   // each one awaited before the next is submitted, as a loop without the pool's overlap would.
@@ -58,16 +64,28 @@ t.test('1,024 responses through the pool overlap at a 50 ms judge; the cache mak
   const serialWall = Date.now() - s0;
   t.equal(judge.requests, n + serial, 'each serial answer judged once');
   const rate = (count: number, ms: number) => ((count * 1000) / ms).toFixed(0);
-  t.comment(`50 ms judge: ${n} overlapped responses in ${wall} ms (${rate(n, wall)}/s); ` +
-    `${serial} one at a time in ${serialWall} ms (${rate(serial, serialWall)}/s)`);
+  t.comment(
+    `50 ms judge: ${n} overlapped responses in ${wall} ms (${rate(n, wall)}/s); ` +
+      `${serial} one at a time in ${serialWall} ms (${rate(serial, serialWall)}/s)`,
+  );
 
   // The same answers again: all from the cache, in this process and in a new one reading the file.
-  await Promise.all(Array.from({ length: 64 }, (_, i) => reward.score(resp(`${answers[i % answers.length]} case ${i}`), gts[i % gts.length])));
+  await Promise.all(
+    Array.from({ length: 64 }, (_, i) =>
+      reward.score(resp(`${answers[i % answers.length]} case ${i}`), gts[i % gts.length]),
+    ),
+  );
   t.equal(judge.requests, n + serial, 'repeats cost no judge call');
   await reward.close();
   const loads = readFileSync(join(dir, 'loads.txt'), 'utf8').trim().split('\n');
-  t.ok(loads.length <= 2 && new Set(loads).size === loads.length, `scorer (ONNX session, tokenizer, custom modules) loaded once per worker: ${loads.length} loads`);
-  const again = await CompositeReward.create(parseRewardConfig({ ...raw, workers: 1 }), { baseDir: dir, warn: () => {} });
+  t.ok(
+    loads.length <= 2 && new Set(loads).size === loads.length,
+    `scorer (ONNX session, tokenizer, custom modules) loaded once per worker: ${loads.length} loads`,
+  );
+  const again = await CompositeReward.create(parseRewardConfig({ ...raw, workers: 1 }), {
+    baseDir: dir,
+    warn: () => {},
+  });
   t.teardown(() => again.close());
   const r = await again.score(resp(`${answers[7 % answers.length]} case 7`), gts[7 % gts.length]);
   t.same(r, results[7], 'same result from the cache file');
@@ -75,20 +93,46 @@ t.test('1,024 responses through the pool overlap at a 50 ms judge; the cache mak
 });
 
 t.test('the pool gives the same results as scoring on the calling thread', async (t) => {
-  const raw = { embedding: { model: enc.modelFile, tokenizer: enc.tokenizerFile, pooling: 'mean', threads: 1 }, embed_threshold: 0.99 };
-  const pooled = await CompositeReward.create(parseRewardConfig({ ...raw, workers: 1 }), { baseDir: dir, warn: () => {} });
-  const inline = await CompositeReward.create(parseRewardConfig({ ...raw, workers: 0 }), { baseDir: dir, warn: () => {} });
+  const raw = {
+    embedding: { model: enc.modelFile, tokenizer: enc.tokenizerFile, pooling: 'mean', threads: 1 },
+    embed_threshold: 0.99,
+  };
+  const pooled = await CompositeReward.create(parseRewardConfig({ ...raw, workers: 1 }), {
+    baseDir: dir,
+    warn: () => {},
+  });
+  const inline = await CompositeReward.create(parseRewardConfig({ ...raw, workers: 0 }), {
+    baseDir: dir,
+    warn: () => {},
+  });
   t.teardown(async () => {
     await pooled.close();
     await inline.close();
   });
   const cases = answers.flatMap((a) => gts.map((g) => [resp(a), g] as const));
-  const [p, q] = await Promise.all([Promise.all(cases.map(([r, g]) => pooled.score(r, g))), Promise.all(cases.map(([r, g]) => inline.score(r, g)))]);
+  const [p, q] = await Promise.all([
+    Promise.all(cases.map(([r, g]) => pooled.score(r, g))),
+    Promise.all(cases.map(([r, g]) => inline.score(r, g))),
+  ]);
   t.same(p, q);
-  t.ok(p.some((r) => r.accuracy_embed === 1) && p.some((r) => r.accuracy_embed === 0), 'the threshold separates some pairs');
+  t.ok(
+    p.some((r) => r.accuracy_embed === 1) && p.some((r) => r.accuracy_embed === 0),
+    'the threshold separates some pairs',
+  );
 });
 
 t.test('a bad embedding path or custom module fails at start-up with the file named', async (t) => {
-  await t.rejects(CompositeReward.create(parseRewardConfig({ workers: 1, embedding: { model: 'absent.onnx', tokenizer: enc.tokenizerFile } }), { baseDir: dir }), /embedding model .*absent\.onnx/);
-  await t.rejects(CompositeReward.create(parseRewardConfig({ workers: 1, custom: [{ function: 'count.mjs:nothing', weight: 1 }] }), { baseDir: dir }), /count\.mjs exports no function 'nothing'/);
+  await t.rejects(
+    CompositeReward.create(
+      parseRewardConfig({ workers: 1, embedding: { model: 'absent.onnx', tokenizer: enc.tokenizerFile } }),
+      { baseDir: dir },
+    ),
+    /embedding model .*absent\.onnx/,
+  );
+  await t.rejects(
+    CompositeReward.create(parseRewardConfig({ workers: 1, custom: [{ function: 'count.mjs:nothing', weight: 1 }] }), {
+      baseDir: dir,
+    }),
+    /count\.mjs exports no function 'nothing'/,
+  );
 });

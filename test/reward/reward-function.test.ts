@@ -42,41 +42,114 @@ async function reward(extra: Record<string, unknown>, workers = 1) {
   return r;
 }
 
-t.test('sequential form: once per response, with kwargs, length and ground truth; replaces the composite', async (t) => {
-  const r = await reward({ reward_function: 'plugin.mjs:perResponse', reward_type: 'sequential', reward_function_kwargs: { max_length: 12, expect: gt } });
-  const out = await r.scoreGroup(group, gt);
-  t.same(out.map((x) => x.overall), [0, 1, 1], 'overall is the function’s (responses up to 12 tokens score 1)');
-  t.same(out.map((x) => x.custom['reward_function/length']), [30, 5, 12], 'response_length reaches the function');
-  t.ok(out.every((x) => x.custom['reward_function/gt'] === 1), 'the ground truth reaches it');
-  t.same(out.map((x) => x.custom.reward_function), out.map((x) => x.overall), "its overall is kept as custom.reward_function");
-  t.ok(out.every((x) => x.custom['reward_function/thread'] > 0), 'it ran in a pool worker, not on the main thread');
-  t.ok(out.every((x) => typeof x.format === 'number' && typeof x.modality === 'number'), 'the built-in components are still reported');
-});
+t.test(
+  'sequential form: once per response, with kwargs, length and ground truth; replaces the composite',
+  async (t) => {
+    const r = await reward({
+      reward_function: 'plugin.mjs:perResponse',
+      reward_type: 'sequential',
+      reward_function_kwargs: { max_length: 12, expect: gt },
+    });
+    const out = await r.scoreGroup(group, gt);
+    t.same(
+      out.map((x) => x.overall),
+      [0, 1, 1],
+      'overall is the function’s (responses up to 12 tokens score 1)',
+    );
+    t.same(
+      out.map((x) => x.custom['reward_function/length']),
+      [30, 5, 12],
+      'response_length reaches the function',
+    );
+    t.ok(
+      out.every((x) => x.custom['reward_function/gt'] === 1),
+      'the ground truth reaches it',
+    );
+    t.same(
+      out.map((x) => x.custom.reward_function),
+      out.map((x) => x.overall),
+      'its overall is kept as custom.reward_function',
+    );
+    t.ok(
+      out.every((x) => x.custom['reward_function/thread'] > 0),
+      'it ran in a pool worker, not on the main thread',
+    );
+    t.ok(
+      out.every((x) => typeof x.format === 'number' && typeof x.modality === 'number'),
+      'the built-in components are still reported',
+    );
+  },
+);
 
 t.test('batch form: once per group, seeing all its responses; added to the composite', async (t) => {
   const base = await reward({}, 0);
   const composite = await Promise.all(group.map((g) => base.score(g.response, gt)));
-  const r = await reward({ reward_function: 'plugin.mjs:perGroup', reward_type: 'batch', reward_function_kwargs: { scale: 0.25 }, reward_function_mode: 'add' });
+  const r = await reward({
+    reward_function: 'plugin.mjs:perGroup',
+    reward_type: 'batch',
+    reward_function_kwargs: { scale: 0.25 },
+    reward_function_mode: 'add',
+  });
   const out = await r.scoreGroup(group, gt);
-  t.same(out.map((x) => x.custom.reward_function), [0.5, 0, 0.25], 'rank by length within the group, times kwargs.scale');
-  t.ok(out.every((x) => x.custom['reward_function/size'] === 3), 'the function saw the whole group');
-  t.ok(out.every((x) => x.custom['reward_function/calls'] === out[0].custom['reward_function/calls']), 'one call for the group');
-  t.ok(out.every((x) => x.custom['reward_function/thread'] > 0), 'in a pool worker');
-  out.forEach((x, i) => t.ok(Math.abs(x.overall! - (composite[i].overall! + x.custom.reward_function)) < 1e-12, `response ${i + 1}: composite + function`));
+  t.same(
+    out.map((x) => x.custom.reward_function),
+    [0.5, 0, 0.25],
+    'rank by length within the group, times kwargs.scale',
+  );
+  t.ok(
+    out.every((x) => x.custom['reward_function/size'] === 3),
+    'the function saw the whole group',
+  );
+  t.ok(
+    out.every((x) => x.custom['reward_function/calls'] === out[0].custom['reward_function/calls']),
+    'one call for the group',
+  );
+  t.ok(
+    out.every((x) => x.custom['reward_function/thread'] > 0),
+    'in a pool worker',
+  );
+  out.forEach((x, i) =>
+    t.ok(
+      Math.abs(x.overall! - (composite[i].overall! + x.custom.reward_function)) < 1e-12,
+      `response ${i + 1}: composite + function`,
+    ),
+  );
   const onThread = await reward({ reward_function: 'plugin.mjs:perGroup', reward_function_kwargs: { scale: 1 } }, 0);
   const here = await onThread.scoreGroup(group, gt);
-  t.same(here.map((x) => [x.overall, x.custom['reward_function/thread']]), [[2, 0], [0, 0], [1, 0]], 'workers: 0 runs it on the calling thread; batch is the default form');
+  t.same(
+    here.map((x) => [x.overall, x.custom['reward_function/thread']]),
+    [
+      [2, 0],
+      [0, 0],
+      [1, 0],
+    ],
+    'workers: 0 runs it on the calling thread; batch is the default form',
+  );
 });
 
 t.test('bad scores and specs are errors naming worker.reward.reward_function', async (t) => {
   const bare = await reward({ reward_function: 'plugin.mjs:bare' }, 0);
-  t.same((await bare.scoreGroup(group, gt)).map((x) => x.overall), [0.5, 0.5, 0.5], 'a bare number is the overall');
+  t.same(
+    (await bare.scoreGroup(group, gt)).map((x) => x.overall),
+    [0.5, 0.5, 0.5],
+    'a bare number is the overall',
+  );
   const short = await reward({ reward_function: 'plugin.mjs:short' }, 0);
-  await t.rejects(short.scoreGroup(group, gt), /worker\.reward\.reward_function 'plugin\.mjs:short' \(reward_type batch\) returned 2 scores for 3 responses/);
+  await t.rejects(
+    short.scoreGroup(group, gt),
+    /worker\.reward\.reward_function 'plugin\.mjs:short' \(reward_type batch\) returned 2 scores for 3 responses/,
+  );
   const noOverall = await reward({ reward_function: 'plugin.mjs:noOverall' }, 0);
   await t.rejects(noOverall.scoreGroup(group.slice(0, 1), gt), /the score of response 1 has no 'overall'/);
-  await t.rejects(reward({ reward_function: 'plugin.mjs:absent' }, 0), /worker\.reward\.reward_function 'plugin\.mjs:absent': plugin\.mjs exports no function 'absent'/);
-  await t.rejects(reward({ reward_function: 'plugin.mjs:absent' }, 1), /exports no function 'absent'/, 'the pool fails at start too');
+  await t.rejects(
+    reward({ reward_function: 'plugin.mjs:absent' }, 0),
+    /worker\.reward\.reward_function 'plugin\.mjs:absent': plugin\.mjs exports no function 'absent'/,
+  );
+  await t.rejects(
+    reward({ reward_function: 'plugin.mjs:absent' }, 1),
+    /exports no function 'absent'/,
+    'the pool fails at start too',
+  );
   t.throws(() => parseRewardConfig({ reward_function: 'plugin.mjs' }), /reward_function: expected path:functionName/);
   t.throws(() => parseRewardConfig({ reward_type: 'parallel' }), /reward_type/);
 });

@@ -11,7 +11,8 @@ import {
   scoresToTokenRewards,
 } from '../../src/rl/index.js';
 
-const close = (t: Test, a: number, b: number, msg: string, tol = 1e-9) => t.ok(Math.abs(a - b) <= tol, `${msg}: ${a} vs ${b}`);
+const close = (t: Test, a: number, b: number, msg: string, tol = 1e-9) =>
+  t.ok(Math.abs(a - b) <= tol, `${msg}: ${a} vs ${b}`);
 
 // Two groups of three plus a lone response; group ids may be strings (prompt uids).
 const scores = [1, 0, 0.5, 0.2, 0.8, 0.8, 0.7];
@@ -63,7 +64,10 @@ t.test('RLOO: r minus the mean of the other responses of its group', async (t) =
 
 t.test('ReMax: r minus the greedy response reward', async (t) => {
   const a = remaxAdvantages([1, 0.2, 0.5], [0.5, 0.5, 0.0]);
-  t.same(a.advantages.map((x) => Math.round(x * 1e12) / 1e12), [0.5, -0.3, 0.5]);
+  t.same(
+    a.advantages.map((x) => Math.round(x * 1e12) / 1e12),
+    [0.5, -0.3, 0.5],
+  );
   close(t, a.metrics['remax/baseline_mean'], 1 / 3, 'baseline mean');
   t.throws(() => computeAdvantages('remax', { groups: [0], tokenRewards: [new Float32Array([1])] }), /greedyBaselines/);
 });
@@ -88,9 +92,21 @@ t.test('computeAdvantages: outcome estimators broadcast over tokens, score = sum
   t.same(Array.from(tokenRewards[3]), [0, 0, 0, 1]);
   tokenRewards[0][0] = -0.5; // a KL-in-reward penalty on the first token lowers the response's score to 0.5
   const { advantages } = computeAdvantages('rloo', { groups: [0, 0, 1, 1], tokenRewards });
-  t.same(advantages.map((a) => a.length), lengths);
-  t.ok(advantages[0].every((x) => Math.abs(x - 0.5) < 1e-6), 'r0 = 0.5, other = 0');
+  t.same(
+    advantages.map((a) => a.length),
+    lengths,
+  );
+  t.ok(
+    advantages[0].every((x) => Math.abs(x - 0.5) < 1e-6),
+    'r0 = 0.5, other = 0',
+  );
   t.ok(advantages[1].every((x) => Math.abs(x + 0.5) < 1e-6));
-  t.ok(advantages[3].every((x) => x === 0), 'equal scores: 0');
-  t.throws(() => computeAdvantages('bogus' as never, { groups: [0], tokenRewards: [new Float32Array(1)] }), /allowed: grpo, grpo_passk, rloo, remax, reinforce_plus_plus/);
+  t.ok(
+    advantages[3].every((x) => x === 0),
+    'equal scores: 0',
+  );
+  t.throws(
+    () => computeAdvantages('bogus' as never, { groups: [0], tokenRewards: [new Float32Array(1)] }),
+    /allowed: grpo, grpo_passk, rloo, remax, reinforce_plus_plus/,
+  );
 });

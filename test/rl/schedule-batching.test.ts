@@ -4,7 +4,10 @@ import { learningRateAt, splitByTokenBudget, splitIntoBatches, splitKeepingGroup
 
 t.test('warm-up then constant', async (t) => {
   const o = { lr: 1e-3, totalSteps: 10, warmupSteps: 4, type: 'constant' as const };
-  t.same([0, 1, 2, 3, 4, 9, 20].map((s) => learningRateAt(s, o)), [0.25e-3, 0.5e-3, 0.75e-3, 1e-3, 1e-3, 1e-3, 1e-3]);
+  t.same(
+    [0, 1, 2, 3, 4, 9, 20].map((s) => learningRateAt(s, o)),
+    [0.25e-3, 0.5e-3, 0.75e-3, 1e-3, 1e-3, 1e-3, 1e-3],
+  );
   t.equal(learningRateAt(0, { lr: 2, totalSteps: 5, type: 'constant' }), 2, 'no warm-up');
   t.throws(() => learningRateAt(-1, o), /non-negative integer/);
 });
@@ -35,9 +38,14 @@ t.test('splitKeepingGroups: whole groups only, at most size responses per batch'
   t.same(batches, [[0, 1, 6], [2, 3, 4, 5], [7]]);
   for (const b of batches) {
     t.ok(b.length <= 4);
-    for (const g of new Set(b.map((i) => groups[i]))) t.equal(b.filter((i) => groups[i] === g).length, groups.filter((x) => x === g).length, `group ${g} whole`);
+    for (const g of new Set(b.map((i) => groups[i])))
+      t.equal(b.filter((i) => groups[i] === g).length, groups.filter((x) => x === g).length, `group ${g} whole`);
   }
-  t.same(batches.flat().sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7], 'every response once');
+  t.same(
+    batches.flat().sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6, 7],
+    'every response once',
+  );
   t.throws(() => splitKeepingGroups(groups, 2), /group p has 3 responses, more than the batch size 2/);
 });
 

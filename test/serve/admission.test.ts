@@ -11,7 +11,21 @@ import { loadTokenizer } from '../../src/tokenizer/index.js';
 import type { GenerationEngine, GenerationResult } from '../../src/generate/types.js';
 
 const tokenizer = await loadTokenizer();
-const model = Model.create({ vocabSize: tokenizer.vocabSize, hiddenSize: 16, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: true }, { seed: 5 });
+const model = Model.create(
+  {
+    vocabSize: tokenizer.vocabSize,
+    hiddenSize: 16,
+    intermediateSize: 16,
+    numLayers: 1,
+    numHeads: 2,
+    numKvHeads: 1,
+    headDim: 8,
+    ropeTheta: 10000,
+    rmsEps: 1e-6,
+    tieEmbeddings: true,
+  },
+  { seed: 5 },
+);
 
 /** An engine whose generations wait until `release()` (then no longer), so requests stay queued while the test looks. */
 function heldEngine() {
@@ -30,11 +44,18 @@ function heldEngine() {
   return { engine, started: () => started, release: () => open() };
 }
 
-const chatBody = (max_tokens: number, n = 1) => JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens, n, temperature: 0 });
+const chatBody = (max_tokens: number, n = 1) =>
+  JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'Hi' }], max_tokens, n, temperature: 0 });
 
 t.test('queued sample-tokens are bounded: past the budget a request gets 429 with Retry-After', async (t) => {
   const held = heldEngine();
-  const server = await startServer({ engine: held.engine, tokenizer, modelName: 'tiny', port: 0, maxQueuedTokens: 100 });
+  const server = await startServer({
+    engine: held.engine,
+    tokenizer,
+    modelName: 'tiny',
+    port: 0,
+    maxQueuedTokens: 100,
+  });
   t.teardown(() => server.close());
   const post = (body: string, path = '/v1/chat/completions') => fetch(`${server.url}${path}`, { method: 'POST', body });
   const first = post(chatBody(30, 2)); // 60 of 100
@@ -43,7 +64,10 @@ t.test('queued sample-tokens are bounded: past the budget a request gets 429 wit
   t.equal(over.status, 429);
   t.equal(over.headers.get('retry-after'), '1');
   t.match((await over.json()).error.message, /60 of 100 sample-tokens queued/);
-  const prompts = await post(JSON.stringify({ model: 'tiny', prompt: ['a', 'b', 'c'], max_tokens: 14 }), '/v1/completions');
+  const prompts = await post(
+    JSON.stringify({ model: 'tiny', prompt: ['a', 'b', 'c'], max_tokens: 14 }),
+    '/v1/completions',
+  );
   t.equal(prompts.status, 429, 'completions count prompts x n x max_tokens (3 x 14 = 42)');
   const fits = post(chatBody(40)); // 60 + 40 = 100
   while (held.started() < 2) await new Promise((r) => setTimeout(r, 5));
@@ -60,7 +84,13 @@ t.test('the API key: constant-time comparison of the whole header', async (t) =>
   t.ok(apiKeyMatches('Bearer sekret', 'sekret'));
   for (const wrong of [undefined, '', 'Bearer sekre', 'Bearer sekret2', 'bearer sekret', 'sekret', 'Bearer sekreT'])
     t.notOk(apiKeyMatches(wrong, 'sekret'), JSON.stringify(wrong));
-  const server = await startServer({ engine: createGenerationEngine(model, { tokenizer }), tokenizer, modelName: 'tiny', port: 0, apiKey: 'sekret' });
+  const server = await startServer({
+    engine: createGenerationEngine(model, { tokenizer }),
+    tokenizer,
+    modelName: 'tiny',
+    port: 0,
+    apiKey: 'sekret',
+  });
   t.teardown(() => server.close());
   t.equal((await fetch(`${server.url}/v1/models`, { headers: { authorization: 'Bearer sekrex' } })).status, 401);
   t.equal((await fetch(`${server.url}/v1/models`, { headers: { authorization: 'Bearer sekret' } })).status, 200);
@@ -72,11 +102,24 @@ t.test('binding a non-loopback address without a key warns', async (t) => {
   t.equal(exposureWarning('0.0.0.0', 'key'), null, 'a key is set');
   t.match(exposureWarning('0.0.0.0', undefined)!, /listening on 0\.0\.0\.0 .*without an API key/);
   const lines: string[] = [];
-  const server = await startServer({ engine: createGenerationEngine(model, { tokenizer }), tokenizer, modelName: 'tiny', host: '0.0.0.0', port: 0, warn: (l) => lines.push(l) });
+  const server = await startServer({
+    engine: createGenerationEngine(model, { tokenizer }),
+    tokenizer,
+    modelName: 'tiny',
+    host: '0.0.0.0',
+    port: 0,
+    warn: (l) => lines.push(l),
+  });
   await server.close();
   t.equal(lines.length, 1, 'startServer warns once');
   const quiet: string[] = [];
-  const local = await startServer({ engine: createGenerationEngine(model, { tokenizer }), tokenizer, modelName: 'tiny', port: 0, warn: (l) => quiet.push(l) });
+  const local = await startServer({
+    engine: createGenerationEngine(model, { tokenizer }),
+    tokenizer,
+    modelName: 'tiny',
+    port: 0,
+    warn: (l) => quiet.push(l),
+  });
   await local.close();
   t.same(quiet, [], 'no warning on loopback');
 });
@@ -103,7 +146,13 @@ t.test('the Host header must name the bound address unless --allow-host names ot
   t.notOk(hostAllowed('evil.example', '0.0.0.0', []), 'but not a domain');
   t.ok(hostAllowed('Models.Example.org:443', '0.0.0.0', ['models.example.org']), 'an allowed name, any case');
   t.notOk(hostAllowed('10.1.2.3', '10.1.2.4', []), 'another address');
-  const server = await startServer({ engine: createGenerationEngine(model, { tokenizer }), tokenizer, modelName: 'tiny', port: 0, allowHosts: ['medix.internal'] });
+  const server = await startServer({
+    engine: createGenerationEngine(model, { tokenizer }),
+    tokenizer,
+    modelName: 'tiny',
+    port: 0,
+    allowHosts: ['medix.internal'],
+  });
   t.teardown(() => server.close());
   const port = new URL(server.url).port;
   t.equal(await getWithHost(server.url, `127.0.0.1:${port}`), 200);

@@ -53,7 +53,7 @@ async function chat(server: RunningServer, urls: string[]) {
   return { status: res.status, json: await res.json() };
 }
 
-t.test('an image part gets the engine\'s answer with that image, from a data: URL or an allowed file', async (t) => {
+t.test("an image part gets the engine's answer with that image, from a data: URL or an allowed file", async (t) => {
   const server = await serve(realpathSync(allowed));
   t.teardown(() => server.close());
   const image = await processImage({ bytes: png }, processor, 'a.png');
@@ -67,8 +67,8 @@ t.test('an image part gets the engine\'s answer with that image, from a data: UR
 
   const answer = await chat(server, [dataUrl(png)]);
   t.equal(answer.status, 200, JSON.stringify(answer.json));
-  t.equal(answer.json.choices[0].message.content, want.text, 'the engine\'s text');
-  t.equal(answer.json.usage.prompt_tokens, ids.length, 'prompt tokens count the image\'s tokens');
+  t.equal(answer.json.choices[0].message.content, want.text, "the engine's text");
+  t.equal(answer.json.usage.prompt_tokens, ids.length, "prompt tokens count the image's tokens");
   for (const url of [pathToFileURL(join(allowed, 'a.png')).href, join(allowed, 'a.png'), 'a.png']) {
     const local = await chat(server, [url]);
     t.equal(local.json.choices?.[0].message.content, want.text, `the same image from ${url}`);
@@ -80,11 +80,16 @@ t.test('an image part gets the engine\'s answer with that image, from a data: UR
 t.test('what the server refuses: a 400 naming the part, the limit or the rule', async (t) => {
   const server = await serve(realpathSync(allowed));
   t.teardown(() => server.close());
-  const big = await sharp({ create: { width: 300, height: 300, channels: 3, background: '#404040' } }).png().toBuffer();
+  const big = await sharp({ create: { width: 300, height: 300, channels: 3, background: '#404040' } })
+    .png()
+    .toBuffer();
   const cases: [string[], string, RegExp][] = [
     [[dataUrl(png), dataUrl(png), dataUrl(png)], 'messages.0.content.2', /3 images, more than .* \(--max-images 2\)/],
-    [[dataUrl(png), dataUrl(readFileSync(join(root, 'outside.png')))], 'messages.0.content.1',
-      /70465 bytes, .*--max-image-bytes 40000/],
+    [
+      [dataUrl(png), dataUrl(readFileSync(join(root, 'outside.png')))],
+      'messages.0.content.1',
+      /70465 bytes, .*--max-image-bytes 40000/,
+    ],
     [[dataUrl(big)], 'messages.0.content.0', /300 x 300 pixels, .*--max-image-pixels 40000/],
     [['data:image/png;base64,AAAA'], 'messages.0.content.0', /not a readable image/],
     [['data:image/gif;base64,AAAA'], 'messages.0.content.0', /must be base64 image\/png or image\/jpeg/],

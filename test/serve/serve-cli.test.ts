@@ -15,14 +15,43 @@ const vocabSize = (await loadTokenizer()).vocabSize;
 const root = mkdtempSync(join(tmpdir(), 'medix-serve-cli-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
 const dir = join(root, 'tiny-qwen3');
-const config = { vocabSize, hiddenSize: 16, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: true };
+const config = {
+  vocabSize,
+  hiddenSize: 16,
+  intermediateSize: 16,
+  numLayers: 1,
+  numHeads: 2,
+  numKvHeads: 1,
+  headDim: 8,
+  ropeTheta: 10000,
+  rmsEps: 1e-6,
+  tieEmbeddings: true,
+};
 saveModel(Model.create(config, { seed: 9 }), dir, { dtype: 'f32', tokenizerDir: defaultTokenizerDir() });
 
 t.test('flags, auth from the environment, SIGTERM drains the stream in flight and exits 0', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', medix, 'serve', '--model', dir, '--port', '0', '--served-model-name', 'tiny', '--no-enable-thinking', '--max-tokens-cap', '300'], {
-    env: { ...process.env, MEDIX_API_KEY: 'from-env' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      medix,
+      'serve',
+      '--model',
+      dir,
+      '--port',
+      '0',
+      '--served-model-name',
+      'tiny',
+      '--no-enable-thinking',
+      '--max-tokens-cap',
+      '300',
+    ],
+    {
+      env: { ...process.env, MEDIX_API_KEY: 'from-env' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d));
@@ -39,15 +68,32 @@ t.test('flags, auth from the environment, SIGTERM drains the stream in flight an
 
   t.equal((await fetch(`${url}/v1/models`)).status, 401, 'MEDIX_API_KEY is required');
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'from-env', maxRetries: 0 });
-  t.same((await client.models.list()).data.map((m) => m.id), ['tiny'], '--served-model-name');
+  t.same(
+    (await client.models.list()).data.map((m) => m.id),
+    ['tiny'],
+    '--served-model-name',
+  );
   const promptTokens = async (enable_thinking?: boolean) => {
-    const body = { model: 'tiny', messages: [{ role: 'user', content: 'Name the imaging plane.' }], max_tokens: 1, ...(enable_thinking === undefined ? {} : { chat_template_kwargs: { enable_thinking } }) };
-    return (await client.chat.completions.create(body as OpenAI.ChatCompletionCreateParamsNonStreaming)).usage!.prompt_tokens;
+    const body = {
+      model: 'tiny',
+      messages: [{ role: 'user', content: 'Name the imaging plane.' }],
+      max_tokens: 1,
+      ...(enable_thinking === undefined ? {} : { chat_template_kwargs: { enable_thinking } }),
+    };
+    return (await client.chat.completions.create(body as OpenAI.ChatCompletionCreateParamsNonStreaming)).usage!
+      .prompt_tokens;
   };
   t.equal(await promptTokens(), await promptTokens(false), '--no-enable-thinking is the default for chats');
   t.not(await promptTokens(true), await promptTokens(false), 'a request can still turn thinking on');
 
-  const stream = await client.chat.completions.create({ model: 'tiny', messages: [{ role: 'user', content: 'Describe the film.' }], max_tokens: 1000, temperature: 0, stream: true, stream_options: { include_usage: true } });
+  const stream = await client.chat.completions.create({
+    model: 'tiny',
+    messages: [{ role: 'user', content: 'Describe the film.' }],
+    max_tokens: 1000,
+    temperature: 0,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
   let signalled = false;
   let finish: string | null = null;
   let usage: OpenAI.CompletionUsage | undefined;

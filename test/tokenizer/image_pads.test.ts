@@ -11,7 +11,11 @@ import { Model } from '../../src/engine/model.js';
 import { writeModelMetadata } from '../../src/model/save.js';
 import { MODEL_PRESETS } from '../../src/model/presets.js';
 import {
-  defaultTokenizerDir, encodeChatPrompt, expandImagePads, IMAGE_PAD, loadTokenizer,
+  defaultTokenizerDir,
+  encodeChatPrompt,
+  expandImagePads,
+  IMAGE_PAD,
+  loadTokenizer,
 } from '../../src/tokenizer/index.js';
 import type { ChatMessage } from '../../src/tokenizer/index.js';
 
@@ -28,24 +32,48 @@ function modelDir(t: Test, withVision: boolean): string {
 
 const chat: ChatMessage[] = [
   { role: 'system', content: 'Answer briefly.' },
-  { role: 'user', content: [{ type: 'text', text: 'Compare ' }, { type: 'image' }, { type: 'text', text: ' and ' },
-    { type: 'image_url', image_url: { url: 'data:,' } }, { type: 'text', text: '.' }] },
+  {
+    role: 'user',
+    content: [
+      { type: 'text', text: 'Compare ' },
+      { type: 'image' },
+      { type: 'text', text: ' and ' },
+      { type: 'image_url', image_url: { url: 'data:,' } },
+      { type: 'text', text: '.' },
+    ],
+  },
 ];
 
-t.test('a Qwen3-VL directory renders image parts in place; the pads expand to each image\'s tokens', async (t) => {
+t.test("a Qwen3-VL directory renders image parts in place; the pads expand to each image's tokens", async (t) => {
   const tok = await loadTokenizer(modelDir(t, true));
   const { text, ids } = encodeChatPrompt(tok, chat, { addGenerationPrompt: true, enableThinking: false }, [4, 6]);
-  t.equal(text, '<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nCompare ' +
-    '<|vision_start|><|image_pad|><|vision_end|> and <|vision_start|><|image_pad|><|vision_end|>.<|im_end|>\n' +
-    '<|im_start|>assistant\n<think>\n\n</think>\n\n');
+  t.equal(
+    text,
+    '<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nCompare ' +
+      '<|vision_start|><|image_pad|><|vision_end|> and <|vision_start|><|image_pad|><|vision_end|>.<|im_end|>\n' +
+      '<|im_start|>assistant\n<think>\n\n</think>\n\n',
+  );
   const pad = tok.encode(IMAGE_PAD, { addSpecialTokens: false })[0];
   const plain = tok.encode(text, { addSpecialTokens: false });
-  const at = plain.indexOf(pad), second = plain.indexOf(pad, at + 1);
-  t.same(ids, [...plain.slice(0, at), ...Array(4).fill(pad), ...plain.slice(at + 1, second), ...Array(6).fill(pad),
-    ...plain.slice(second + 1)], 'the first pad becomes 4, the second 6; nothing else changes');
+  const at = plain.indexOf(pad),
+    second = plain.indexOf(pad, at + 1);
+  t.same(
+    ids,
+    [
+      ...plain.slice(0, at),
+      ...Array(4).fill(pad),
+      ...plain.slice(at + 1, second),
+      ...Array(6).fill(pad),
+      ...plain.slice(second + 1),
+    ],
+    'the first pad becomes 4, the second 6; nothing else changes',
+  );
   const hi: ChatMessage[] = [{ role: 'user', content: 'hi' }];
-  t.same(encodeChatPrompt(tok, hi, {}).ids, tok.encode(tok.applyChatTemplate(hi), { addSpecialTokens: false }),
-    'a text chat as encoded');
+  t.same(
+    encodeChatPrompt(tok, hi, {}).ids,
+    tok.encode(tok.applyChatTemplate(hi), { addSpecialTokens: false }),
+    'a text chat as encoded',
+  );
 });
 
 t.test('pads and images must agree; a text model keeps its text template, which refuses images', async (t) => {

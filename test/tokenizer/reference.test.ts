@@ -29,7 +29,10 @@ interface ChatCase {
   text: string;
   ids: number[];
 }
-const encodeFixture = readFixture<{ special: { vocab_size: number; eos_token_id: number; pad_token_id: number; ids: Record<string, number> }; cases: EncodeCase[] }>('qwen3_encode.json');
+const encodeFixture = readFixture<{
+  special: { vocab_size: number; eos_token_id: number; pad_token_id: number; ids: Record<string, number> };
+  cases: EncodeCase[];
+}>('qwen3_encode.json');
 const chatFixture = readFixture<{ cases: ChatCase[] }>('qwen3_chat.json');
 
 const tok = await loadTokenizer();
@@ -39,7 +42,11 @@ t.test('encode and decode match transformers on fixed texts', async (t) => {
     t.same(tok.encode(c.text), c.ids, `${c.name}: ids (special tokens added)`);
     t.same(tok.encode(c.text, { addSpecialTokens: false }), c.ids_no_special, `${c.name}: ids (no special tokens)`);
     t.equal(tok.decode(c.ids), c.decoded, `${c.name}: decode`);
-    t.equal(tok.decode(c.ids, { skipSpecialTokens: true }), c.decoded_skip_special, `${c.name}: decode skipping special tokens`);
+    t.equal(
+      tok.decode(c.ids, { skipSpecialTokens: true }),
+      c.decoded_skip_special,
+      `${c.name}: decode skipping special tokens`,
+    );
   }
 });
 
@@ -74,7 +81,8 @@ t.test('content parts with images reach a template that reads them, as in transf
   // as in transformers) handles content parts the way Qwen3-VL's does.
   const dir = mkdtempSync(path.join(tmpdir(), 'medix-tok-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  for (const f of ['tokenizer.json', 'tokenizer_config.json']) symlinkSync(path.join(defaultTokenizerDir(), f), path.join(dir, f));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json'])
+    symlinkSync(path.join(defaultTokenizerDir(), f), path.join(dir, f));
   copyFileSync(path.join(fixtures, 'vl_style_template.jinja'), path.join(dir, 'chat_template.jinja'));
   checkChat(t, await loadTokenizer(dir), byTemplate('vl_style_template.jinja'));
 });

@@ -18,7 +18,8 @@ const texts: Record<string, string> = {
   cjk: '肺部CT显示磨玻璃影，建议随访。齲齒 蹠 癤 𩸽。胸部X線写真で異常なし。폐렴 의심',
   emoji: 'Heart 🫀 lungs 🫁 stethoscope 🩺 family 👨‍👩‍👧‍👦 flag 🇺🇳 ok 👍🏽',
   combining: 'Cafe\u0301 ñ vs n\u0303, Zalgo: Z\u0351\u0362a\u0308\u0330l\u0306g\u0303o, Devanagari क्षत्रिय, Thai กำลัง',
-  special: '<|im_start|>user\nWhat is 🩺?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n听诊器<|im_end|><|endoftext|>',
+  special:
+    '<|im_start|>user\nWhat is 🩺?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n听诊器<|im_end|><|endoftext|>',
 };
 
 for (const [name, text] of Object.entries(texts)) {
@@ -27,8 +28,15 @@ for (const [name, text] of Object.entries(texts)) {
     for (const skip of [false, true]) {
       const { deltas, flushed } = stream(ids, skip);
       t.equal(flushed, '', 'nothing is held back at the end of complete text');
-      t.notOk(deltas.some((d) => d.includes('\uFFFD')), 'no replacement character in any delta');
-      t.equal(deltas.join(''), tok.decode(ids, { skipSpecialTokens: skip }), `concatenation equals decode (skip specials: ${skip})`);
+      t.notOk(
+        deltas.some((d) => d.includes('\uFFFD')),
+        'no replacement character in any delta',
+      );
+      t.equal(
+        deltas.join(''),
+        tok.decode(ids, { skipSpecialTokens: skip }),
+        `concatenation equals decode (skip specials: ${skip})`,
+      );
     }
     t.equal(stream(ids).deltas.join(''), text.normalize('NFC'), 'the text comes back (Qwen3 normalises to NFC)');
   });
@@ -37,7 +45,10 @@ for (const [name, text] of Object.entries(texts)) {
 t.test('the texts do split characters over tokens, so the checks above bite', async (t) => {
   for (const name of ['cjk', 'emoji']) {
     const pieces = tok.encode(texts[name]!).map((id) => tok.decode([id]));
-    t.ok(pieces.some((p) => p.includes('\uFFFD')), `${name}: some token alone is an incomplete UTF-8 sequence`);
+    t.ok(
+      pieces.some((p) => p.includes('\uFFFD')),
+      `${name}: some token alone is an incomplete UTF-8 sequence`,
+    );
   }
 });
 
@@ -80,7 +91,9 @@ t.test('random orders of byte-piece tokens (invalid UTF-8 included) still add up
     const { deltas, flushed } = stream(ids);
     const whole = tok.decode(ids);
     if (deltas.join('') + flushed !== whole) {
-      t.fail(`trial ${trial}: ids ${JSON.stringify(ids)} stream to ${JSON.stringify(deltas)} + ${JSON.stringify(flushed)}, decode gives ${JSON.stringify(whole)}`);
+      t.fail(
+        `trial ${trial}: ids ${JSON.stringify(ids)} stream to ${JSON.stringify(deltas)} + ${JSON.stringify(flushed)}, decode gives ${JSON.stringify(whole)}`,
+      );
       return;
     }
   }

@@ -7,9 +7,26 @@ import { join } from 'node:path';
 import { Model, packSequences, type Qwen3Config } from '../../src/engine/model.js';
 import { AdamW } from '../../src/engine/optimizer.js';
 import { sftLoss } from '../../src/engine/losses.js';
-import { latestValidCheckpoint, listCheckpoints, loadCheckpoint, saveCheckpoint, verifyCheckpoint } from '../../src/train/checkpoint.js';
+import {
+  latestValidCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  saveCheckpoint,
+  verifyCheckpoint,
+} from '../../src/train/checkpoint.js';
 
-const config: Qwen3Config = { vocabSize: 32, hiddenSize: 16, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: true };
+const config: Qwen3Config = {
+  vocabSize: 32,
+  hiddenSize: 16,
+  intermediateSize: 16,
+  numLayers: 1,
+  numHeads: 2,
+  numKvHeads: 1,
+  headDim: 8,
+  ropeTheta: 10000,
+  rmsEps: 1e-6,
+  tieEmbeddings: true,
+};
 
 async function trainedModel(): Promise<Model> {
   const model = Model.create(config, { seed: 11 });
@@ -41,8 +58,16 @@ t.test('keeps the newest K; damaged or partial checkpoints are skipped', async (
   const run = mkdtempSync(join(tmpdir(), 'medix-ckpt-'));
   const model = await trainedModel();
   for (const step of [1, 2, 3, 4]) saveCheckpoint(run, model, { step }, { keep: 2 });
-  t.same(listCheckpoints(run).map((c) => c.step), [4, 3], 'only the newest two remain');
-  t.same(readdirSync(join(run, 'checkpoints')).filter((n) => n.startsWith('.')), [], 'no temporary directories left');
+  t.same(
+    listCheckpoints(run).map((c) => c.step),
+    [4, 3],
+    'only the newest two remain',
+  );
+  t.same(
+    readdirSync(join(run, 'checkpoints')).filter((n) => n.startsWith('.')),
+    [],
+    'no temporary directories left',
+  );
 
   appendFileSync(join(run, 'checkpoints', 'step_000004', 'optimizer.safetensors'), 'x');
   t.throws(() => verifyCheckpoint(join(run, 'checkpoints', 'step_000004')), { name: 'CheckpointCorruptError' });

@@ -10,9 +10,21 @@ import { loadModel } from '../../src/model/load.js';
 import { f32ToBf16 } from '../../src/model/safetensors-writer.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
 
-const config: Qwen3Config = { vocabSize: 32, hiddenSize: 16, intermediateSize: 16, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: false };
+const config: Qwen3Config = {
+  vocabSize: 32,
+  hiddenSize: 16,
+  intermediateSize: 16,
+  numLayers: 2,
+  numHeads: 2,
+  numKvHeads: 1,
+  headDim: 8,
+  ropeTheta: 10000,
+  rmsEps: 1e-6,
+  tieEmbeddings: false,
+};
 const cli = join(import.meta.dirname, '../../src/cli/medix.ts');
-const medix = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' });
+const medix = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' });
 
 t.test('merge a run directory into a Hugging Face model directory', async (t) => {
   const run = mkdtempSync(join(tmpdir(), 'medix-merge-'));
@@ -27,7 +39,9 @@ t.test('merge a run directory into a Hugging Face model directory', async (t) =>
   t.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).torch_dtype, 'bfloat16');
   const back = await loadModel(out);
   for (const p of model.parameters()) {
-    const expect = new Float32Array(new Uint32Array(Array.from(f32ToBf16(model.getParameter(p.name)), (h) => h << 16)).buffer);
+    const expect = new Float32Array(
+      new Uint32Array(Array.from(f32ToBf16(model.getParameter(p.name)), (h) => h << 16)).buffer,
+    );
     t.same(back.getParameter(p.name), expect, p.name);
   }
   const again = medix('merge', run, out);
@@ -53,7 +67,10 @@ t.test('a Qwen3-VL checkpoint merges with its vision tower and preprocessor_conf
   const out = join(run, 'hf');
   const r = medix('merge', run, out, '--dtype', 'f32');
   t.equal(r.status, 0, r.stderr);
-  t.equal(readFileSync(join(out, 'preprocessor_config.json'), 'utf8'), readFileSync(join(src, 'preprocessor_config.json'), 'utf8'));
+  t.equal(
+    readFileSync(join(out, 'preprocessor_config.json'), 'utf8'),
+    readFileSync(join(src, 'preprocessor_config.json'), 'utf8'),
+  );
   const back = await loadModel(out);
   const visual = model.parameters().filter((p) => p.name.startsWith('model.visual.'));
   t.ok(visual.length > 0, 'the model has a vision tower');

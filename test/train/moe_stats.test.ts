@@ -7,7 +7,11 @@ import type { Model, Qwen3Config, RoutingStats } from '../../src/engine/model.js
 import { RoutingTally } from '../../src/train/moe-stats.js';
 
 const config = {
-  numLayers: 3, numExperts: 4, numExpertsPerTok: 2, mlpOnlyLayers: [1], routerAuxLossCoef: 0.5,
+  numLayers: 3,
+  numExperts: 4,
+  numExpertsPerTok: 2,
+  mlpOnlyLayers: [1],
+  routerAuxLossCoef: 0.5,
 } as Qwen3Config; // layers 0 and 2 sparse
 
 function standIn(forwards: RoutingStats[]): { model: Model; weights: number[] } {
@@ -34,8 +38,12 @@ t.test('tokens per expert, max and mean load, dropped 0 when every pick lands', 
   t.same(m, {
     moe_aux_loss: 7 / 3,
     moe_dropped_tokens: 0,
-    moe_layer0_tokens_per_expert: [4, 2, 3, 1], moe_layer0_max_load: 4, moe_layer0_mean_load: 2.5,
-    moe_layer1_tokens_per_expert: [2, 0, 3, 5], moe_layer1_max_load: 5, moe_layer1_mean_load: 2.5,
+    moe_layer0_tokens_per_expert: [4, 2, 3, 1],
+    moe_layer0_max_load: 4,
+    moe_layer0_mean_load: 2.5,
+    moe_layer1_tokens_per_expert: [2, 0, 3, 5],
+    moe_layer1_max_load: 5,
+    moe_layer1_mean_load: 2.5,
   });
 });
 

@@ -36,19 +36,42 @@ t.test('create-model --preset tiny-moe writes a qwen3_moe directory with per-exp
 
 function config(run: string, maxSteps: number) {
   return {
-    data: { train_files: 'train.jsonl', val_files: 'train.jsonl', max_prompt_length: 200, max_response_length: 8, rollout_batch_size: 2, val_batch_size: 2 },
+    data: {
+      train_files: 'train.jsonl',
+      val_files: 'train.jsonl',
+      max_prompt_length: 200,
+      max_response_length: 8,
+      rollout_batch_size: 2,
+      val_batch_size: 2,
+    },
     algorithm: { adv_estimator: 'grpo' },
     worker: {
-      actor: { model: { model_path: modelDir }, global_batch_size: 4, micro_batch_size_per_device_for_update: 2, optim: { lr: 1e-2, weight_decay: 0 } },
+      actor: {
+        model: { model_path: modelDir },
+        global_batch_size: 4,
+        micro_batch_size_per_device_for_update: 2,
+        optim: { lr: 1e-2, weight_decay: 0 },
+      },
       rollout: { n: 2, temperature: 1 },
     },
     sft: { epochs: 1, lr: 1e-2, batch_size: 4 },
-    trainer: { max_steps: maxSteps, save_freq: 1, save_limit: 2, save_checkpoint_path: run, val_before_train: false, threads: 1 },
+    trainer: {
+      max_steps: maxSteps,
+      save_freq: 1,
+      save_limit: 2,
+      save_checkpoint_path: run,
+      val_before_train: false,
+      threads: 1,
+    },
   };
 }
 
 async function train(run: string, maxSteps: number, resume = false): Promise<void> {
-  const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(config(run, maxSteps), 'test'), root), { baseDir: root, resume, log: () => {} });
+  const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(config(run, maxSteps), 'test'), root), {
+    baseDir: root,
+    resume,
+    log: () => {},
+  });
   await trainer.run();
 }
 
@@ -56,7 +79,9 @@ t.test('4 steps = 2 steps + resume + 2 steps, bit for bit; routing logged', asyn
   await train('straight', 4);
   await train('split', 2);
   await train('split', 4, true);
-  const [a, b] = await Promise.all(['straight', 'split'].map(async (run) => (await loadCheckpoint(latestValidCheckpoint(join(root, run))!.dir)).model));
+  const [a, b] = await Promise.all(
+    ['straight', 'split'].map(async (run) => (await loadCheckpoint(latestValidCheckpoint(join(root, run))!.dir)).model),
+  );
   const start = await loadModel(modelDir);
   let diffs = 0;
   for (const p of a.parameters()) if (!sameBits(a.getParameter(p.name), b.getParameter(p.name))) diffs++;
@@ -65,19 +90,41 @@ t.test('4 steps = 2 steps + resume + 2 steps, bit for bit; routing logged', asyn
   t.ok(x.step === y.step && sameBits(x.m, y.m) && sameBits(x.v, y.v), 'optimizer state bit-identical');
   for (const name of ['model.layers.0.mlp.gate.weight', 'model.layers.1.mlp.experts.gate_up_proj'])
     t.notOk(sameBits(a.getParameter(name), start.getParameter(name)), `${name} moved`);
-  const rows = readFileSync(join(root, 'straight', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r['actor/moe_aux_loss'] !== undefined);
+  const rows = readFileSync(join(root, 'straight', 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((r) => r['actor/moe_aux_loss'] !== undefined);
   t.ok(rows.length >= 4, `${rows.length} rows with the load-balancing loss`);
   for (const r of rows) {
-    t.ok(Number.isFinite(r['actor/moe_aux_loss']) && r['actor/moe_aux_loss'] > 0, `aux loss ${r['actor/moe_aux_loss']}`);
+    t.ok(
+      Number.isFinite(r['actor/moe_aux_loss']) && r['actor/moe_aux_loss'] > 0,
+      `aux loss ${r['actor/moe_aux_loss']}`,
+    );
     for (const k of [0, 1]) {
-      t.ok(r[`actor/moe_layer${k}_max_load`] >= r[`actor/moe_layer${k}_mean_load`] && r[`actor/moe_layer${k}_mean_load`] > 0, `layer ${k}: max >= mean load > 0`);
+      t.ok(
+        r[`actor/moe_layer${k}_max_load`] >= r[`actor/moe_layer${k}_mean_load`] &&
+          r[`actor/moe_layer${k}_mean_load`] > 0,
+        `layer ${k}: max >= mean load > 0`,
+      );
       const perExpert: number[] = r[`actor/moe_layer${k}_tokens_per_expert`];
       t.equal(perExpert.length, 8, `layer ${k}: tokens per expert, one count per expert`);
-      t.same([Math.max(...perExpert), perExpert.reduce((a, b) => a + b, 0) / 8],
-        [r[`actor/moe_layer${k}_max_load`], r[`actor/moe_layer${k}_mean_load`]], `layer ${k}: max and mean of those counts`);
+      t.same(
+        [Math.max(...perExpert), perExpert.reduce((a, b) => a + b, 0) / 8],
+        [r[`actor/moe_layer${k}_max_load`], r[`actor/moe_layer${k}_mean_load`]],
+        `layer ${k}: max and mean of those counts`,
+      );
     }
     t.equal(r['actor/moe_dropped_tokens'], 0, 'no token dropped');
   }
-  const split = readFileSync(join(root, 'split', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r['actor/moe_aux_loss'] !== undefined);
-  t.same(split.map((r) => r['actor/moe_aux_loss']), rows.map((r) => r['actor/moe_aux_loss']), 'the same aux losses logged by the resumed run');
+  const split = readFileSync(join(root, 'split', 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((r) => r['actor/moe_aux_loss'] !== undefined);
+  t.same(
+    split.map((r) => r['actor/moe_aux_loss']),
+    rows.map((r) => r['actor/moe_aux_loss']),
+    'the same aux losses logged by the resumed run',
+  );
 });

@@ -12,9 +12,17 @@ const file = join(import.meta.dirname, '../../examples/quickstart.yaml');
 
 t.test('held-out reward after RL beats SFT alone', async (t) => {
   const run = mkdtempSync(join(tmpdir(), 'medix-quickstart-'));
-  const cfg = loadTrainingConfig(file, [`trainer.save_checkpoint_path=${run}`, 'trainer.max_steps=8', 'trainer.val_freq=-1', 'trainer.save_freq=-1']);
+  const cfg = loadTrainingConfig(file, [
+    `trainer.save_checkpoint_path=${run}`,
+    'trainer.max_steps=8',
+    'trainer.val_freq=-1',
+    'trainer.save_freq=-1',
+  ]);
   const trainer = await Trainer.create(cfg, { baseDir: configDir(file), log: () => {} });
   const s = await trainer.run();
   t.ok(s.heldout_reward_after_sft !== null && s.heldout_reward_after_rl !== null, 'both measured');
-  t.ok(s.heldout_reward_after_rl! > s.heldout_reward_after_sft!, `held-out reward: after SFT ${s.heldout_reward_after_sft}, after RL ${s.heldout_reward_after_rl}`);
+  t.ok(
+    s.heldout_reward_after_rl! > s.heldout_reward_after_sft!,
+    `held-out reward: after SFT ${s.heldout_reward_after_sft}, after RL ${s.heldout_reward_after_rl}`,
+  );
 });

@@ -9,7 +9,21 @@ import { Model } from '../../src/engine/model.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
 import { resumePoint } from '../../src/train/resume.js';
 
-const model = Model.create({ vocabSize: 32, hiddenSize: 16, intermediateSize: 16, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: true }, { seed: 5 });
+const model = Model.create(
+  {
+    vocabSize: 32,
+    hiddenSize: 16,
+    intermediateSize: 16,
+    numLayers: 1,
+    numHeads: 2,
+    numKvHeads: 1,
+    headDim: 8,
+    ropeTheta: 10000,
+    rmsEps: 1e-6,
+    tieEmbeddings: true,
+  },
+  { seed: 5 },
+);
 
 function runWith(steps: number[]): string {
   const run = mkdtempSync(join(tmpdir(), 'medix-resume-'));
@@ -27,16 +41,32 @@ t.test('without load_checkpoint_path: the newest valid checkpoint, with --resume
 
 t.test('load_checkpoint_path: exactly that checkpoint, not the newest', async (t) => {
   const run = runWith([1, 2]);
-  t.same(resumePoint(run, { loadCheckpointPath: step(run, 2) }), { dir: step(run, 2), step: 2, fromOtherRun: false, sourceRunDir: run }, 'no --resume needed');
+  t.same(
+    resumePoint(run, { loadCheckpointPath: step(run, 2) }),
+    { dir: step(run, 2), step: 2, fromOtherRun: false, sourceRunDir: run },
+    'no --resume needed',
+  );
   const fork = join(run, '..', `${run.split('/').at(-1)}-fork`);
-  t.same(resumePoint(fork, { loadCheckpointPath: step(run, 1), resume: true }), { dir: step(run, 1), step: 1, fromOtherRun: true, sourceRunDir: run }, "another run's checkpoint into a new directory");
+  t.same(
+    resumePoint(fork, { loadCheckpointPath: step(run, 1), resume: true }),
+    { dir: step(run, 1), step: 1, fromOtherRun: true, sourceRunDir: run },
+    "another run's checkpoint into a new directory",
+  );
 });
 
 t.test('load_checkpoint_path that does not verify is refused, naming the key and the fault', async (t) => {
   const run = runWith([1, 2]);
   appendFileSync(join(step(run, 1), 'optimizer.safetensors'), 'x');
-  t.throws(() => resumePoint(join(run, 'x'), { loadCheckpointPath: step(run, 1) }), new RegExp(`trainer\\.load_checkpoint_path: ${step(run, 1)} does not verify: .*optimizer\\.safetensors: checksum mismatch`));
-  t.throws(() => resumePoint(join(run, 'x'), { loadCheckpointPath: join(run, 'checkpoints', 'step_000009') }), /trainer\.load_checkpoint_path: .*step_000009 does not verify: .*trainer_state\.json: unreadable/);
+  t.throws(
+    () => resumePoint(join(run, 'x'), { loadCheckpointPath: step(run, 1) }),
+    new RegExp(
+      `trainer\\.load_checkpoint_path: ${step(run, 1)} does not verify: .*optimizer\\.safetensors: checksum mismatch`,
+    ),
+  );
+  t.throws(
+    () => resumePoint(join(run, 'x'), { loadCheckpointPath: join(run, 'checkpoints', 'step_000009') }),
+    /trainer\.load_checkpoint_path: .*step_000009 does not verify: .*trainer_state\.json: unreadable/,
+  );
 });
 
 t.test('checkpoints of another line of steps in the run directory are refused', async (t) => {
@@ -46,5 +76,8 @@ t.test('checkpoints of another line of steps in the run directory are refused', 
     /step_000001 is step 1, but .* also holds later checkpoints \(steps 2, 3\); to restart from step 1, delete those or set trainer\.save_checkpoint_path to a new directory; to continue the run there, pass --resume with trainer\.load_checkpoint_path=null/,
   );
   const other = runWith([1]);
-  t.throws(() => resumePoint(other, { loadCheckpointPath: step(run, 3) }), /step_000003 is not one of .*'s checkpoints, but that directory \(trainer\.save_checkpoint_path\) already holds some/);
+  t.throws(
+    () => resumePoint(other, { loadCheckpointPath: step(run, 3) }),
+    /step_000003 is not one of .*'s checkpoints, but that directory \(trainer\.save_checkpoint_path\) already holds some/,
+  );
 });

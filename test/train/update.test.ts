@@ -7,7 +7,18 @@ import { AdamW } from '../../src/engine/optimizer.js';
 import { packExperience, scatterResponse, type Experience } from '../../src/train/experience.js';
 import { computeLogprobs, policyUpdate, sftUpdate, type UpdateOptions } from '../../src/train/update.js';
 
-const config: Qwen3Config = { vocabSize: 40, hiddenSize: 16, intermediateSize: 32, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: false };
+const config: Qwen3Config = {
+  vocabSize: 40,
+  hiddenSize: 16,
+  intermediateSize: 32,
+  numLayers: 2,
+  numHeads: 2,
+  numKvHeads: 1,
+  headDim: 8,
+  ropeTheta: 10000,
+  rmsEps: 1e-6,
+  tieEmbeddings: false,
+};
 
 function experiences(): Experience[] {
   return [
@@ -29,9 +40,16 @@ t.test('packing: response log-probs sit where the model predicts the response to
       t.equal(p.batch.targets[p.starts[s] + j], e.responseIds[j], `sample ${s} token ${j} is the target there`);
       t.equal(p.mask[p.starts[s] + j], 1);
     }
-  t.equal(p.mask.reduce((a, b) => a + b, 0), 10, 'only response tokens are masked in');
+  t.equal(
+    p.mask.reduce((a, b) => a + b, 0),
+    10,
+    'only response tokens are masked in',
+  );
   t.throws(() => scatterResponse(p, exps, () => [1]), /1 values for 4 response tokens/);
-  t.throws(() => packExperience([{ promptIds: [], responseIds: [1], advantages: new Float32Array(1).fill(0) }]), /prompt is empty/);
+  t.throws(
+    () => packExperience([{ promptIds: [], responseIds: [1], advantages: new Float32Array(1).fill(0) }]),
+    /prompt is empty/,
+  );
 });
 
 t.test('micro-batch accumulation equals one big batch', async (t) => {
@@ -47,7 +65,10 @@ t.test('micro-batch accumulation equals one big batch', async (t) => {
   const a = await run(4);
   const b = await run(1);
   t.ok(Math.abs(a.m.loss - b.m.loss) < 1e-6, `loss ${a.m.loss} vs ${b.m.loss}`);
-  t.ok(Math.abs(a.m.grad_norm - b.m.grad_norm) < 1e-5 * a.m.grad_norm, `grad norm ${a.m.grad_norm} vs ${b.m.grad_norm}`);
+  t.ok(
+    Math.abs(a.m.grad_norm - b.m.grad_norm) < 1e-5 * a.m.grad_norm,
+    `grad norm ${a.m.grad_norm} vs ${b.m.grad_norm}`,
+  );
   let maxDiff = 0;
   for (let i = 0; i < a.w.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a.w[i] - b.w[i]));
   t.ok(maxDiff < 1e-6, `parameters after the step agree (max diff ${maxDiff})`);
@@ -68,10 +89,25 @@ t.test('on-policy first pass, and advantages move log-probs the right way', asyn
   const sum = (x: Float32Array) => x.reduce((a, b) => a + b, 0);
   exps.forEach((e, i) => {
     const delta = sum(after[i]) - sum(before[i]);
-    t.ok(Math.sign(delta) === Math.sign(e.advantages![0]), `sample ${i}: advantage ${e.advantages![0]}, log-prob change ${delta.toFixed(4)}`);
+    t.ok(
+      Math.sign(delta) === Math.sign(e.advantages![0]),
+      `sample ${i}: advantage ${e.advantages![0]}, log-prob change ${delta.toFixed(4)}`,
+    );
   });
-  await t.rejects(policyUpdate(model, new AdamW(model, { lr: 1 }), [{ promptIds: [1], responseIds: [2], advantages: new Float32Array(1).fill(1) }], o, ppo), /oldLogp is missing/);
-  await t.rejects(policyUpdate(model, new AdamW(model, { lr: 1 }), exps, o, { ...ppo, kl: 'low_var_kl', klCoef: 0.01 }), /refLogp is missing/);
+  await t.rejects(
+    policyUpdate(
+      model,
+      new AdamW(model, { lr: 1 }),
+      [{ promptIds: [1], responseIds: [2], advantages: new Float32Array(1).fill(1) }],
+      o,
+      ppo,
+    ),
+    /oldLogp is missing/,
+  );
+  await t.rejects(
+    policyUpdate(model, new AdamW(model, { lr: 1 }), exps, o, { ...ppo, kl: 'low_var_kl', klCoef: 0.01 }),
+    /refLogp is missing/,
+  );
 });
 
 t.test('SFT update learns the responses', async (t) => {

@@ -16,15 +16,36 @@ writeFileSync(join(root, 'val.jsonl'), `${Array.from({ length: 70 }, (_, i) => t
 
 async function validatedRows(run: string, data: Record<string, unknown>): Promise<Record<string, number>> {
   const raw = {
-    data: { train_files: 'train.jsonl', val_files: 'val.jsonl', max_prompt_length: 200, max_response_length: 2, ...data },
+    data: {
+      train_files: 'train.jsonl',
+      val_files: 'val.jsonl',
+      max_prompt_length: 200,
+      max_response_length: 2,
+      ...data,
+    },
     worker: {
-      actor: { model: { init: { hidden_size: 16, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 8, seed: 3 } } },
+      actor: {
+        model: {
+          init: {
+            hidden_size: 16,
+            intermediate_size: 16,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            num_key_value_heads: 1,
+            head_dim: 8,
+            seed: 3,
+          },
+        },
+      },
       rollout: { n: 2, val_override_config: { n: 1 } },
       reward: { workers: 0 },
     },
     trainer: { save_checkpoint_path: run, threads: 1 },
   };
-  const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(raw, 'test'), root), { baseDir: root, log: () => {} });
+  const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(raw, 'test'), root), {
+    baseDir: root,
+    log: () => {},
+  });
   return trainer.validate();
 }
 

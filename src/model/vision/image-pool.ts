@@ -21,8 +21,16 @@ export const DEFAULT_IMAGE_THREADS = 2;
 export class ImagePool {
   private readonly piscina: Piscina;
 
-  constructor(private readonly config: ImageProcessorConfig, threads: number) {
-    this.piscina = new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads, maxQueue: Infinity });
+  constructor(
+    private readonly config: ImageProcessorConfig,
+    threads: number,
+  ) {
+    this.piscina = new Piscina({
+      filename: workerFile(),
+      minThreads: threads,
+      maxThreads: threads,
+      maxQueue: Infinity,
+    });
   }
 
   async process(source: ImageSource, label: string): Promise<ProcessedImage> {

@@ -35,7 +35,8 @@ export function readImageProcessorConfig(file: string): ImageProcessorConfig {
     throw new ImageFault(`${file}: cannot read the image processor config (${(e as Error).message})`);
   }
   const num = (v: unknown, key: string): number => {
-    if (typeof v !== 'number' || !(v > 0)) throw new ImageFault(`${file}: ${key} must be a positive number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !(v > 0))
+      throw new ImageFault(`${file}: ${key} must be a positive number, got ${JSON.stringify(v)}`);
     return v;
   };
   const triple = (v: unknown, key: string): [number, number, number] => {
@@ -62,19 +63,26 @@ export function readImageProcessorConfig(file: string): ImageProcessorConfig {
 
 /** Patch rows of a decoded RGB image whose sides are multiples of patchSize * mergeSize. */
 export function patchify(rgb: Uint8Array, width: number, height: number, c: ImageProcessorConfig): ProcessedImage {
-  const P = c.patchSize, M = c.mergeSize, T = c.temporalPatchSize;
-  if (width % (P * M) || height % (P * M)) throw new ImageFault(`image ${width}x${height} is not a multiple of ${P * M} on each side`);
-  const gh = height / P, gw = width / P;
+  const P = c.patchSize,
+    M = c.mergeSize,
+    T = c.temporalPatchSize;
+  if (width % (P * M) || height % (P * M))
+    throw new ImageFault(`image ${width}x${height} is not a multiple of ${P * M} on each side`);
+  const gh = height / P,
+    gw = width / P;
   const rowLen = 3 * T * P * P;
   const pixels = new Float32Array(gh * gw * rowLen);
   // value = (byte * rescale - mean) / std, computed in float64 and rounded once to float32.
-  const lut = [0, 1, 2].map((ch) => Float64Array.from({ length: 256 }, (_, v) => (v * c.rescaleFactor - c.imageMean[ch]) / c.imageStd[ch]));
+  const lut = [0, 1, 2].map((ch) =>
+    Float64Array.from({ length: 256 }, (_, v) => (v * c.rescaleFactor - c.imageMean[ch]) / c.imageStd[ch]),
+  );
   let row = 0;
   for (let br = 0; br < gh / M; br++)
     for (let bc = 0; bc < gw / M; bc++)
       for (let ir = 0; ir < M; ir++)
         for (let ic = 0; ic < M; ic++, row++) {
-          const y0 = (br * M + ir) * P, x0 = (bc * M + ic) * P;
+          const y0 = (br * M + ir) * P,
+            x0 = (bc * M + ic) * P;
           let at = row * rowLen;
           for (let ch = 0; ch < 3; ch++)
             for (let f = 0; f < T; f++)
@@ -87,7 +95,11 @@ export function patchify(rgb: Uint8Array, width: number, height: number, c: Imag
 /** Decodes, smart-resizes (bicubic) and patchifies one image; a fault names `label` (the file or row). */
 export async function processImage(src: ImageSource, c: ImageProcessorConfig, label: string): Promise<ProcessedImage> {
   try {
-    const d = await decodeImage(src, { factor: c.patchSize * c.mergeSize, minPixels: c.minPixels, maxPixels: c.maxPixels });
+    const d = await decodeImage(src, {
+      factor: c.patchSize * c.mergeSize,
+      minPixels: c.minPixels,
+      maxPixels: c.maxPixels,
+    });
     return patchify(d.pixels, d.width, d.height, c);
   } catch (e) {
     if (e instanceof ImageFault) throw new ImageFault(`${label}: ${e.message}`);

@@ -26,7 +26,8 @@ function taps(inSize: number, outSize: number): Taps {
   const filterScale = Math.max(scale, 1);
   const support = 2 * filterScale;
   const maxCount = Math.ceil(support) * 2 + 1;
-  const first = new Int32Array(outSize), count = new Int32Array(outSize);
+  const first = new Int32Array(outSize),
+    count = new Int32Array(outSize);
   const weights = new Int32Array(outSize * maxCount);
   const w = new Float64Array(maxCount);
   for (let o = 0; o < outSize; o++) {
@@ -47,7 +48,7 @@ function taps(inSize: number, outSize: number): Taps {
 
 function clip8(acc: number): number {
   const v = Math.floor(acc / (1 << PRECISION_BITS));
-  return v < 0 ? 0 : Math.min(v , 255);
+  return v < 0 ? 0 : Math.min(v, 255);
 }
 
 /** One pass along x (horizontal) or y (vertical) of an interleaved RGB image. */
@@ -63,7 +64,7 @@ function pass(src: Uint8Array, w: number, h: number, outW: number, outH: number,
         let acc = half;
         for (let k = 0; k < t.count[o]; k++) {
           const i = t.first[o] + k;
-          acc += src[((horizontal ? y * w + i : i * w + x) * 3) + c] * t.weights[base + k];
+          acc += src[(horizontal ? y * w + i : i * w + x) * 3 + c] * t.weights[base + k];
         }
         out[(y * outW + x) * 3 + c] = clip8(acc);
       }

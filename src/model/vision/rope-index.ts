@@ -34,7 +34,9 @@ export function multimodalPositions(tokens: Int32Array, grids: Int32Array, o: Ro
         throw new Error(`token ${i + k}: image ${image} needs ${n} consecutive image tokens from token ${i}`);
     let top = next;
     for (let k = 0; k < n; k++) {
-      const frame = Math.floor(k / (h * w)), row = Math.floor((k % (h * w)) / w), col = k % w;
+      const frame = Math.floor(k / (h * w)),
+        row = Math.floor((k % (h * w)) / w),
+        col = k % w;
       out[i + k] = next + frame;
       out[T + i + k] = next + row;
       out[2 * T + i + k] = next + col;
@@ -44,13 +46,17 @@ export function multimodalPositions(tokens: Int32Array, grids: Int32Array, o: Ro
     i += n;
     image++;
   }
-  if (3 * image !== grids.length) throw new Error(`${grids.length / 3} image(s) given but ${image} found in the tokens`);
+  if (3 * image !== grids.length)
+    throw new Error(`${grids.length / 3} image(s) given but ${image} found in the tokens`);
   return out;
 }
 
 /** The same over a packed batch: each sequence numbered on its own, images taken in order. */
 export function packedMultimodalPositions(
-  tokens: Int32Array, cuSeqlens: Int32Array, grids: Int32Array, o: RopeIndexOptions,
+  tokens: Int32Array,
+  cuSeqlens: Int32Array,
+  grids: Int32Array,
+  o: RopeIndexOptions,
 ): Int32Array {
   const T = tokens.length;
   const out = new Int32Array(3 * T);

@@ -25,11 +25,16 @@ export class MetricsBackends {
   fail(name: string, e: unknown): void {
     this.failures[name] = (this.failures[name] ?? 0) + 1;
     if (this.failures[name] === 1)
-      this.warn(`medix train: logger ${name} failed (${e instanceof Error ? e.message : String(e)}); training goes on, later failures are only counted`);
+      this.warn(
+        `medix train: logger ${name} failed (${e instanceof Error ? e.message : String(e)}); training goes on, later failures are only counted`,
+      );
   }
 
   private run(b: MetricsBackend, call: () => void | Promise<void>): void {
-    const next = this.chains.get(b)!.then(call).catch((e: unknown) => this.fail(b.name, e));
+    const next = this.chains
+      .get(b)!
+      .then(call)
+      .catch((e: unknown) => this.fail(b.name, e));
     this.chains.set(b, next);
   }
 

@@ -28,7 +28,8 @@ export function flattenConfig(tree: Record<string, unknown>, prefix = ''): Recor
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(tree)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) Object.assign(out, flattenConfig(v as Record<string, unknown>, key));
+    if (v !== null && typeof v === 'object' && !Array.isArray(v))
+      Object.assign(out, flattenConfig(v as Record<string, unknown>, key));
     else if (v !== undefined) out[key] = typeof v === 'string' ? v : JSON.stringify(v);
   }
   return out;
@@ -51,9 +52,16 @@ export async function startMetricsBackends(o: BackendOptions): Promise<MetricsBa
     await start('mlflow', () => {
       const trackingUri = env.MLFLOW_TRACKING_URI;
       if (!trackingUri) throw new Error('trainer.logger includes mlflow but MLFLOW_TRACKING_URI is not set');
-      return MlflowBackend.start({ trackingUri, experiment: o.project, runName: o.runName, params: flattenConfig(o.config), env });
+      return MlflowBackend.start({
+        trackingUri,
+        experiment: o.project,
+        runName: o.runName,
+        params: flattenConfig(o.config),
+        env,
+      });
     });
-  if (wanted.has('wandb')) await start('wandb', () => WandbBackend.start({ project: o.project, runName: o.runName, config: o.config, env }));
+  if (wanted.has('wandb'))
+    await start('wandb', () => WandbBackend.start({ project: o.project, runName: o.runName, config: o.config, env }));
   const backends = new MetricsBackends(started, o.warn);
   for (const [name, e] of failedToStart) backends.fail(name, e);
   return backends;

@@ -38,17 +38,24 @@ export class MlflowBackend implements MetricsBackend {
       headers.authorization = `Basic ${Buffer.from(`${env.MLFLOW_TRACKING_USERNAME}:${env.MLFLOW_TRACKING_PASSWORD ?? ''}`).toString('base64')}`;
     const base = `${o.trackingUri.replace(/\/+$/, '')}/api/2.0/mlflow`;
     const call = (path: string, body?: unknown) => request(base, headers, path, body);
-    const found = await call(`experiments/get-by-name?experiment_name=${encodeURIComponent(o.experiment)}`).catch((e: unknown) => {
-      if (e instanceof MlflowError && /RESOURCE_DOES_NOT_EXIST/.test(e.message)) return null;
-      throw e;
-    });
+    const found = await call(`experiments/get-by-name?experiment_name=${encodeURIComponent(o.experiment)}`).catch(
+      (e: unknown) => {
+        if (e instanceof MlflowError && /RESOURCE_DOES_NOT_EXIST/.test(e.message)) return null;
+        throw e;
+      },
+    );
     const experimentId = found
       ? (found as { experiment: { experiment_id: string } }).experiment.experiment_id
       : ((await call('experiments/create', { name: o.experiment })) as { experiment_id: string }).experiment_id;
-    const run = (await call('runs/create', { experiment_id: experimentId, run_name: o.runName, start_time: Date.now() })) as { run: { info: { run_id: string } } };
+    const run = (await call('runs/create', {
+      experiment_id: experimentId,
+      run_name: o.runName,
+      start_time: Date.now(),
+    })) as { run: { info: { run_id: string } } };
     const backend = new MlflowBackend(base, headers, run.run.info.run_id);
     const params = Object.entries(o.params).map(([key, value]) => ({ key, value: value.slice(0, MAX_PARAM_CHARS) }));
-    for (let i = 0; i < params.length; i += MAX_PARAMS) await backend.call('runs/log-batch', { run_id: backend.runId, params: params.slice(i, i + MAX_PARAMS) });
+    for (let i = 0; i < params.length; i += MAX_PARAMS)
+      await backend.call('runs/log-batch', { run_id: backend.runId, params: params.slice(i, i + MAX_PARAMS) });
     return backend;
   }
 
@@ -59,7 +66,8 @@ export class MlflowBackend implements MetricsBackend {
   async log(row: MetricsRow): Promise<void> {
     const timestamp = Date.now();
     const metrics = scalarsOf(row).map(([key, value]) => ({ key, value, timestamp, step: row.step }));
-    for (let i = 0; i < metrics.length; i += MAX_METRICS) await this.call('runs/log-batch', { run_id: this.runId, metrics: metrics.slice(i, i + MAX_METRICS) });
+    for (let i = 0; i < metrics.length; i += MAX_METRICS)
+      await this.call('runs/log-batch', { run_id: this.runId, metrics: metrics.slice(i, i + MAX_METRICS) });
   }
 
   async close(): Promise<void> {
@@ -69,7 +77,12 @@ export class MlflowBackend implements MetricsBackend {
 
 async function request(base: string, headers: Record<string, string>, path: string, body?: unknown): Promise<unknown> {
   const url = `${base}/${path}`;
-  const res = await fetch(url, { method: body === undefined ? 'GET' : 'POST', headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+  const res = await fetch(url, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  });
   const text = await res.text();
   if (!res.ok) throw new MlflowError(`${url}: HTTP ${res.status} ${text.slice(0, 200)}`);
   return text ? JSON.parse(text) : {};

@@ -12,7 +12,10 @@ export class TensorBoardBackend implements MetricsBackend {
   readonly name = 'tensorboard';
   readonly file: string;
 
-  constructor(runDir: string, private readonly now: () => number = Date.now) {
+  constructor(
+    runDir: string,
+    private readonly now: () => number = Date.now,
+  ) {
     const dir = join(runDir, 'tensorboard');
     mkdirSync(dir, { recursive: true });
     const t = now() / 1000;

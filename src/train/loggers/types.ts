@@ -16,5 +16,7 @@ export interface MetricsBackend {
 
 /** The numeric entries of a row except step, in row order: what every backend records as scalars. */
 export function scalarsOf(row: MetricsRow): [string, number][] {
-  return Object.entries(row).filter((e): e is [string, number] => e[0] !== 'step' && typeof e[1] === 'number' && Number.isFinite(e[1]));
+  return Object.entries(row).filter(
+    (e): e is [string, number] => e[0] !== 'step' && typeof e[1] === 'number' && Number.isFinite(e[1]),
+  );
 }

@@ -29,12 +29,15 @@ export class WandbBackend implements MetricsBackend {
   private constructor(private readonly run: WandbRun) {}
 
   static async start(o: WandbOptions): Promise<WandbBackend> {
-    if (!(o.env ?? process.env).WANDB_API_KEY) throw new WandbSetupError('trainer.logger includes wandb but WANDB_API_KEY is not set');
+    if (!(o.env ?? process.env).WANDB_API_KEY)
+      throw new WandbSetupError('trainer.logger includes wandb but WANDB_API_KEY is not set');
     const moduleName = '@wandb/sdk'; // a variable: medix builds and runs without the package
     const sdk = await import(moduleName).then(
       (m: { default: WandbSdk }) => m.default,
       (e: unknown) => {
-        throw new WandbSetupError(`trainer.logger includes wandb but @wandb/sdk cannot be loaded (npm install @wandb/sdk graphql): ${(e as Error).message}`);
+        throw new WandbSetupError(
+          `trainer.logger includes wandb but @wandb/sdk cannot be loaded (npm install @wandb/sdk graphql): ${(e as Error).message}`,
+        );
       },
     );
     return new WandbBackend(await sdk.init({ project: o.project, name: o.runName, config: o.config }));

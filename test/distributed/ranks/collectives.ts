@@ -11,7 +11,9 @@ const w = world();
 const text = new TextDecoder();
 
 const allreduce = [...(await w.allreduceSum([w.rank + 1, 0.25, -w.rank]))];
-const broadcast = text.decode(await w.broadcast(w.rank === w.size - 1 ? new TextEncoder().encode(`from rank ${w.rank}`) : undefined, w.size - 1));
+const broadcast = text.decode(
+  await w.broadcast(w.rank === w.size - 1 ? new TextEncoder().encode(`from rank ${w.rank}`) : undefined, w.size - 1),
+);
 const gathered = await w.allgatherJson({ rank: w.rank, payload: 'x'.repeat(1000 * w.rank) });
 const fromRoot = await w.fromRoot(() => `decided by rank ${w.rank}`);
 let fromRootError = '';
@@ -33,5 +35,16 @@ const weights = model.parameters().map((p) => model.getParameter(p.name));
 writeFileSync(join(out, `rank-${w.rank}.f32`), Buffer.concat(weights.map((x) => Buffer.from(x.buffer))));
 writeFileSync(
   join(out, `rank-${w.rank}.json`),
-  JSON.stringify({ rank: w.rank, size: w.size, backend: w.backend, allreduce, broadcast, gathered: gathered.map((g) => [g.rank, g.payload.length]), fromRoot, fromRootError, shard: { rank: shard.rank, size: shard.size, parameters: shard.parameters.map((p) => p.name), numel: shard.numel }, gradNorms }),
+  JSON.stringify({
+    rank: w.rank,
+    size: w.size,
+    backend: w.backend,
+    allreduce,
+    broadcast,
+    gathered: gathered.map((g) => [g.rank, g.payload.length]),
+    fromRoot,
+    fromRootError,
+    shard: { rank: shard.rank, size: shard.size, parameters: shard.parameters.map((p) => p.name), numel: shard.numel },
+    gradNorms,
+  }),
 );

@@ -6,7 +6,18 @@ import { AdamW, type AdamWOptions } from '../../../src/engine/optimizer.js';
 import { sftLoss } from '../../../src/engine/losses.js';
 import type { World } from '../../../src/engine/world.js';
 
-export const config: Qwen3Config = { vocabSize: 40, hiddenSize: 16, intermediateSize: 24, numLayers: 2, numHeads: 2, numKvHeads: 1, headDim: 8, ropeTheta: 10000, rmsEps: 1e-6, tieEmbeddings: false };
+export const config: Qwen3Config = {
+  vocabSize: 40,
+  hiddenSize: 16,
+  intermediateSize: 24,
+  numLayers: 2,
+  numHeads: 2,
+  numKvHeads: 1,
+  headDim: 8,
+  ropeTheta: 10000,
+  rmsEps: 1e-6,
+  tieEmbeddings: false,
+};
 
 const batch = [
   [1, 5, 9, 13, 17, 21],
@@ -21,7 +32,12 @@ const tokensOf = (seqs: number[][]) => seqs.reduce((n, s) => n + s.length - 1, 0
  * Trains `steps` steps; returns each step's gradient norm. The model must be data parallel (or fully
  * sharded) over `world` when given. `noDecay` exempts parameters from weight decay.
  */
-export async function trainSteps(model: Model, steps: number, world?: World, noDecay?: AdamWOptions['noDecay']): Promise<number[]> {
+export async function trainSteps(
+  model: Model,
+  steps: number,
+  world?: World,
+  noDecay?: AdamWOptions['noDecay'],
+): Promise<number[]> {
   const opt = new AdamW(model, { lr: 0.05, weightDecay: 0.1, maxGradNorm: 0.5, noDecay });
   const mine = world ? world.share(batch) : batch;
   const norms: number[] = [];
@@ -32,7 +48,9 @@ export async function trainSteps(model: Model, steps: number, world?: World, noD
       const mask = Float32Array.from(packed.targets, (x) => (x >= 0 ? 1 : 0));
       const { logp } = await model.forward(packed, { training: true });
       // Normalised by the whole batch's tokens, so the ranks' gradients add up to the batch's.
-      await model.backward({ dlogp: sftLoss(logp, mask, packed.cuSeqlens, { agg: 'token-mean', globalTokens: tokensOf(batch) }).dlogp });
+      await model.backward({
+        dlogp: sftLoss(logp, mask, packed.cuSeqlens, { agg: 'token-mean', globalTokens: tokensOf(batch) }).dlogp,
+      });
     }
     norms.push((await opt.step()).gradNorm);
   }

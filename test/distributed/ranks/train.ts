@@ -9,7 +9,14 @@ import { Trainer } from '../../../src/train/trainer.js';
 
 const [configFile, baseDir, out] = process.argv.slice(2);
 const raw = JSON.parse(readFileSync(configFile, 'utf8'));
-const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(raw, configFile), baseDir), { baseDir, resume: process.argv.includes('--resume'), log: () => {} });
+const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(raw, configFile), baseDir), {
+  baseDir,
+  resume: process.argv.includes('--resume'),
+  log: () => {},
+});
 await trainer.run();
 const model = trainer.policy;
-writeFileSync(join(out, `rank-${world().rank}.f32`), Buffer.concat(model.parameters().map((p) => Buffer.from(model.getParameter(p.name).buffer))));
+writeFileSync(
+  join(out, `rank-${world().rank}.f32`),
+  Buffer.concat(model.parameters().map((p) => Buffer.from(model.getParameter(p.name).buffer))),
+);
