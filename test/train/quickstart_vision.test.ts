@@ -27,18 +27,15 @@ async function blankedHeldout(data: string): Promise<string> {
   return out;
 }
 
-// Skipped, with the reason printed: in three tuning runs (64 x 64 and 32 x 32 images, 10-14 SFT epochs,
-// 1-6 RL steps) the tiny model's held-out image accuracy stayed at chance (0.44-0.49 after SFT).
-const notYet =
-  'the visual quickstart does not yet learn the images (held-out accuracy at chance after SFT); tuning unfinished';
+// Half the quickstart's training images (64 per kind) and 4 RL steps; measured on a loaded 2-core
+// machine: 0.84 after SFT, 0.86 after RL, 0.50 with blank images.
 t.test(
   'held-out image accuracy ends above chance after SFT and RL, and falls to chance without the images',
-  { skip: notYet },
   async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'medix-quickstart-vision-'));
     const [inputs, run] = [join(dir, 'inputs'), join(dir, 'run')];
     const overrides = [`trainer.save_checkpoint_path=${run}`, 'trainer.max_steps=4', 'trainer.save_freq=-1'];
-    const s = await runVisionQuickstart(file, { inputsDir: inputs, overrides, log: () => {} });
+    const s = await runVisionQuickstart(file, { inputsDir: inputs, overrides, trainPerKind: 64, log: () => {} });
     t.equal(s.image_accuracy_chance, 0.5);
     const [sft, rl] = [s.heldout_image_accuracy_after_sft!, s.heldout_image_accuracy_after_rl!];
     t.ok(
