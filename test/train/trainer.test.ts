@@ -381,7 +381,7 @@ t.test(
     const pick = (hi: number) => 1 + Math.floor(draw() * hi);
 
     // Killed once at a random point, then resumed to the end: same weights, moments and logs.
-    for (let trial = 0; trial < 5; trial++) {
+    for (let trial = 0; trial < 3; trial++) {
       const run = `killed-once-${trial}`;
       const at = pick(points);
       t.same(
