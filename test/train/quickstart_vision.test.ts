@@ -35,7 +35,13 @@ t.test(
     const dir = mkdtempSync(join(tmpdir(), 'medix-quickstart-vision-'));
     const [inputs, run] = [join(dir, 'inputs'), join(dir, 'run')];
     const overrides = [`trainer.save_checkpoint_path=${run}`, 'trainer.max_steps=4', 'trainer.save_freq=-1'];
-    const s = await runVisionQuickstart(file, { inputsDir: inputs, overrides, trainPerKind: 64, heldoutPerKind: 12, log: () => {} });
+    const s = await runVisionQuickstart(file, {
+      inputsDir: inputs,
+      overrides,
+      trainPerKind: 64,
+      heldoutPerKind: 12,
+      log: () => {},
+    });
     t.equal(s.image_accuracy_chance, 0.5);
     const [sft, rl] = [s.heldout_image_accuracy_after_sft!, s.heldout_image_accuracy_after_rl!];
     t.ok(
