@@ -159,6 +159,52 @@ t.test('draws follow the kept distribution (20,000 draws, total variation < 0.02
   }
 });
 
+t.test(
+  'over a full 151,936-token vocabulary the tail of many unlikely tokens is drawn at its total mass',
+  async (t) => {
+    // One likely token (id 7) and 151,935 tokens at logit -14 (p = 8.3e-7 each, 0.11 together): the
+    // draw's block search runs over 2,374 blocks, where a small vocabulary has one. Each such token is
+    // "near impossible" alone, yet one of them is drawn about once in nine: a rollout that starts with
+    // a token of log-prob -14 or below is the sampler working, not a fault.
+    const V = 151_936;
+    const low = -14;
+    const chunk = 250;
+    const rounds = 8;
+    // Each tail token's log-prob, directly: low - log(1 + (V - 1) e^low).
+    const tailLogp = low - Math.log(1 + (V - 1) * Math.exp(low));
+    let tail = 0;
+    let idSum = 0;
+    for (let r = 0; r < rounds; r++) {
+      const rows = new Float32Array(chunk * V).fill(low);
+      for (let i = 0; i < chunk; i++) rows[i * V + 7] = 0;
+      const sampling = Array.from({ length: chunk }, (_, i) => ({
+        temperature: 1,
+        seed: 5,
+        stream: 1,
+        counter: r * chunk + i,
+      }));
+      const { tokens, logprobs } = sampleLogits(rows, V, sampling);
+      tokens.forEach((id, i) => {
+        if (id === 7) return;
+        tail++;
+        idSum += id;
+        if (Math.abs(logprobs[i] - tailLogp) > 1e-4)
+          t.fail(`draw ${r * chunk + i}: log-prob ${logprobs[i]} of token ${id}`);
+      });
+    }
+    const draws = chunk * rounds;
+    const mass = ((V - 1) * Math.exp(low)) / (1 + (V - 1) * Math.exp(low));
+    const sd = Math.sqrt(draws * mass * (1 - mass));
+    t.ok(
+      Math.abs(tail - draws * mass) < 5 * sd,
+      `${tail} tail draws of ${draws}, expected ${(draws * mass).toFixed(1)}`,
+    );
+    // Uniform over the tail's ids: the mean id within 5 standard errors of the middle.
+    const se = V / Math.sqrt(12) / Math.sqrt(tail);
+    t.ok(Math.abs(idSum / tail - V / 2) < 5 * se, `mean tail id ${(idSum / tail).toFixed(0)}, uniform gives ${V / 2}`);
+  },
+);
+
 t.test('log-probs are those of softmax(logits / temperature), before penalty and truncation', async (t) => {
   const V = 30;
   const logits = randn(V, rng(5), -4, 4);
