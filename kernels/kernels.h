@@ -14,7 +14,9 @@
 
 #include "ops/adamw.h"
 #include "ops/attention.h"
+#include "ops/gelu.h"
 #include "ops/logprob.h"
+#include "ops/paged_attention.h"
 #include "ops/rope.h"
 
 namespace medix::cuda {
@@ -128,5 +130,21 @@ void logprob_forward(float* logp, float* entropy, float* lse, const float* hidde
 void logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy, const float* hidden,
                       const float* head, const int32_t* targets, const float* lse, const float* entropy,
                       const LogprobShape& s, cudaStream_t stream = 0);
+
+// Vision tower (layernorm.h, gelu.h).
+void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                       int64_t rows, int64_t dim, float eps, cudaStream_t stream = 0);
+void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
+                        const float* mean, const float* rstd, int64_t rows, int64_t dim, cudaStream_t stream = 0);
+void gelu_forward(float* out, const float* x, int64_t n, cpu::GeluKind kind, cudaStream_t stream = 0);
+void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, cpu::GeluKind kind,
+                   cudaStream_t stream = 0);
+
+// Inference with the paged KV cache (paged_attention.h). slots and the shape's block_tables,
+// seq_of_token and n_keys are device memory here.
+void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t T,
+                    int64_t kv_dim, cudaStream_t stream = 0);
+void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
+                             const PagedAttentionShape& s, cudaStream_t stream = 0);
 
 }  // namespace medix::cuda

@@ -35,8 +35,9 @@ cc_flags=(-std=c++17 -O3 -fexceptions -fPIC -Wall -Wno-unused-parameter -Inative
 [ "$(uname -m)" = x86_64 ] && cc_flags+=(-march=x86-64-v3)
 cpu_sources=(native/core/gemm.cc native/core/gemm_base.cc native/core/gemm_avx512.cc native/core/gemm_tile.cc
              native/core/cpu_features.cc native/core/op_profile.cc native/core/gemv.cc native/core/threads.cc
-             native/ops/adamw.cc native/ops/attention.cc native/ops/embedding.cc native/ops/linear.cc
-             native/ops/logprob.cc native/ops/residual.cc native/ops/rmsnorm.cc native/ops/rope.cc native/ops/swiglu.cc
+             native/ops/adamw.cc native/ops/attention.cc native/ops/embedding.cc native/ops/gelu.cc
+             native/ops/layernorm.cc native/ops/linear.cc native/ops/logprob.cc native/ops/paged_attention.cc
+             native/ops/residual.cc native/ops/rmsnorm.cc native/ops/rope.cc native/ops/swiglu.cc
              native/cuda/libraries.cc)
 
 pids=()

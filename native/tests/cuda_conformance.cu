@@ -28,8 +28,11 @@
 #include "ops/adamw.h"
 #include "ops/attention.h"
 #include "ops/embedding.h"
+#include "ops/gelu.h"
+#include "ops/layernorm.h"
 #include "ops/linear.h"
 #include "ops/logprob.h"
+#include "ops/paged_attention.h"
 #include "ops/residual.h"
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
@@ -588,6 +591,8 @@ void logprob_case(Context& ctx, int64_t T, int64_t hidden, int64_t vocab, float 
 }
 
 #include "conformance_attention_cases.h"
+#include "conformance_decode_cases.h"
+#include "conformance_vision_cases.h"
 
 // ---- the harness itself must be able to fail ----------------------------------------------------
 void harness_self_test(Context& ctx) {
@@ -671,6 +676,8 @@ void run_all(Context& ctx) {
     }
   }
   if (wanted(ctx, "attention")) attention_cases(ctx, big);
+  decode_cases(ctx, big);
+  vision_cases(ctx, big);
   if (wanted(ctx, "logprob")) {
     logprob_case(ctx, 9, 16, 100, 0.7f, 4, 32, true);
     logprob_case(ctx, 9, 16, 100, 1.0f, 1024, 2048, false);
