@@ -30,22 +30,20 @@ arch=(-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90a,code=sm_90a
 # The same flags .ci/run compiles kernels/ with: warnings are errors, register spills are shown.
 nv_flags=(-std=c++17 -O3 -Inative -I. "${arch[@]}" -Werror all-warnings -Xptxas -warn-spills
           -Xcompiler -Wall,-Wno-unused-parameter,-fPIC)
-# The CPU reference ops, built as the addon builds them (binding.gyp), without OpenBLAS or MPI.
+# The CPU side, built as the addon builds it (binding.gyp), without OpenBLAS or MPI: the reference ops,
+# and the model with its CPU backend (the whole-model case runs it on both backends).
 cc_flags=(-std=c++17 -O3 -fexceptions -fPIC -Wall -Wno-unused-parameter -Inative)
 [ "$(uname -m)" = x86_64 ] && cc_flags+=(-march=x86-64-v3)
-cpu_sources=(native/core/gemm.cc native/core/gemm_base.cc native/core/gemm_avx512.cc native/core/gemm_tile.cc
-             native/core/cpu_features.cc native/core/op_profile.cc native/core/gemv.cc native/core/threads.cc
-             native/ops/adamw.cc native/ops/attention.cc native/ops/embedding.cc native/ops/gelu.cc
-             native/ops/layernorm.cc native/ops/linear.cc native/ops/logprob.cc native/ops/paged_attention.cc
-             native/ops/residual.cc native/ops/rmsnorm.cc native/ops/rope.cc native/ops/swiglu.cc
-             native/cuda/libraries.cc)
+mapfile -t cpu_sources < <(ls native/core/*.cc native/ops/*.cc native/model/*.cc native/dist/*.cc \
+  native/cuda/libraries.cc)
 
 pids=()
 compile() {  # source, object, compiler and flags...
   local src=$1 obj=$2
   shift 2
-  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find native/ops native/core native/cuda kernels \
-      native/tests bench/gpu -name '*.h' -newer "$obj" -o -name '*.cuh' -newer "$obj" 2>/dev/null | head -1)" ]; then
+  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find native/ops native/core native/cuda native/model \
+      native/dist kernels native/tests bench/gpu -name '*.h' -newer "$obj" -o -name '*.cuh' -newer "$obj" \
+      2>/dev/null | head -1)" ]; then
     "$@" -c "$src" -o "$obj" &
     pids+=($!)
   fi

@@ -23,8 +23,10 @@
 
 #include "conformance_harness.h"
 #include "core/threads.h"
+#include "cuda/cuda_backend.h"
 #include "cuda/libraries.h"
 #include "kernels/kernels.h"
+#include "model/qwen3.h"
 #include "ops/adamw.h"
 #include "ops/attention.h"
 #include "ops/embedding.h"
@@ -592,6 +594,7 @@ void logprob_case(Context& ctx, int64_t T, int64_t hidden, int64_t vocab, float 
 
 #include "conformance_attention_cases.h"
 #include "conformance_decode_cases.h"
+#include "conformance_model_cases.h"
 #include "conformance_vision_cases.h"
 
 // ---- the harness itself must be able to fail ----------------------------------------------------
@@ -678,6 +681,7 @@ void run_all(Context& ctx) {
   if (wanted(ctx, "attention")) attention_cases(ctx, big);
   decode_cases(ctx, big);
   vision_cases(ctx, big);
+  model_cases(ctx);
   if (wanted(ctx, "logprob")) {
     logprob_case(ctx, 9, 16, 100, 0.7f, 4, 32, true);
     logprob_case(ctx, 9, 16, 100, 1.0f, 1024, 2048, false);

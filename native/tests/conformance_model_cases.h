@@ -1,0 +1,127 @@
+// The whole model on the CUDA backend (kernels/cuda_backend.cu) against the same model on the CPU
+// backend: a small Qwen3 (two packed sequences, GQA, head_dim 32 as the GPU attention needs) from the
+// same seed, one training forward (log-probs and entropies), backward with given d/dlogp and
+// d/dentropy (every parameter's gradient), one AdamW step with clipping (the grad norm and every
+// updated weight), then cached generation: a prefill of both prompts, a decode step, and the logits
+// of each. Included by cuda_conformance.cu inside its namespace, after run_case and the tolerances.
+//
+// Tolerances: each op is checked alone above; here their errors compound through the layers, so the
+// outputs get GEMM-like bounds (kGemm) and the gradients the attention-gradient bound
+// (kAttentionGrad). The AdamW update at lr 1e-3 moves each weight by about lr, and sign-like
+// m / sqrt(v) amplifies gradient noise only where a gradient is near zero: kModelStep bounds the
+// updated weights relative to the largest weight.
+#pragma once
+
+constexpr Tolerance kModelStep{1e-5, 2e-5};
+
+Qwen3Config conformance_model_config() {
+  Qwen3Config c;
+  c.vocab = 300;
+  c.hidden = 64;
+  c.intermediate = 96;
+  c.layers = 2;
+  c.heads = 4;
+  c.kv_heads = 2;
+  c.head_dim = 32;
+  c.rope_theta = 10000.0f;
+  return c;
+}
+
+// Everything the model computes, as named outputs (flattened to float).
+Outputs model_step(Backend& be) {
+  const Qwen3Config cfg = conformance_model_config();
+  Qwen3Model model(cfg, be, 7, 0.05f);
+  Rng rng(40);
+  const std::vector<int32_t> cu = {0, 9, 16};
+  const int64_t T = cu.back();
+  std::vector<int32_t> tokens(T), targets(T);
+  for (int64_t t = 0; t < T; ++t) tokens[t] = rng.below(cfg.vocab);
+  for (int64_t t = 0; t < T; ++t) targets[t] = t == 8 || t == 15 || t < 3 ? -1 : tokens[t + 1];  // no target past a seq
+  PackedBatch b;
+  b.T = T;
+  b.tokens = tokens.data();
+  b.cu_seqlens = cu.data();
+  b.n_seqs = 2;
+  b.targets = targets.data();
+  ForwardOptions fo;
+  fo.training = true;
+  fo.entropy = true;
+  fo.temperature = 0.9f;
+  std::vector<float> logp(T), entropy(T);
+  model.forward(b, fo, logp.data(), entropy.data(), nullptr);
+  const std::vector<float> dlogp = random_floats(rng, T, -1, 1), dentropy = random_floats(rng, T, -0.1f, 0.1f);
+  model.zero_grad();
+  model.backward(dlogp.data(), T, dentropy.data());
+  Outputs out{{"logp", logp}, {"entropy", entropy}};
+  std::vector<float> grads;
+  for (const ParamInfo& p : model.params()) {
+    std::vector<float> g(p.numel);
+    model.get_grad(p, g.data());
+    grads.insert(grads.end(), g.begin(), g.end());
+  }
+  out["grads"] = std::move(grads);
+  AdamWConfig adam;
+  adam.lr = 1e-3f;
+  const StepResult step = model.optimizer_step(adam, 0.5f, std::vector<bool>(model.params().size(), true));
+  out["grad_norm"] = {static_cast<float>(step.grad_norm)};
+  std::vector<float> weights;
+  for (const ParamInfo& p : model.params()) {
+    std::vector<float> w(p.numel);
+    model.get_param(p, w.data());
+    weights.insert(weights.end(), w.begin(), w.end());
+  }
+  out["weights"] = std::move(weights);
+
+  // Cached generation with the updated weights: both prompts in one prefill, then one token each.
+  KvCacheConfig kc;
+  kc.layers = cfg.layers;
+  kc.kv_dim = cfg.kv_heads * cfg.head_dim;
+  kc.block_size = 4;
+  kc.n_blocks = 16;
+  KvCache cache(kc, be);
+  const std::vector<int64_t> ids = {cache.add_sequence(), cache.add_sequence()};
+  const std::vector<int32_t> rows = {8, 15};  // each prompt's last token
+  float* logits = static_cast<float*>(be.alloc(sizeof(float) * 2 * cfg.vocab));
+  std::vector<float> prefill(2 * cfg.vocab), decode(2 * cfg.vocab);
+  CachedStep s;
+  s.T = T;
+  s.tokens = tokens.data();
+  s.n_seqs = 2;
+  s.seq_ids = ids.data();
+  s.cu_seqlens = cu.data();
+  s.n_logit_rows = 2;
+  s.logit_rows = rows.data();
+  model.forward_cached(s, cache, logits);
+  be.to_host(prefill.data(), logits, sizeof(float) * prefill.size());
+  const std::vector<int32_t> next = {tokens[3], tokens[11]}, cu1 = {0, 1, 2}, rows1 = {0, 1};
+  s.T = 2;
+  s.tokens = next.data();
+  s.cu_seqlens = cu1.data();
+  s.logit_rows = rows1.data();
+  model.forward_cached(s, cache, logits);
+  be.to_host(decode.data(), logits, sizeof(float) * decode.size());
+  be.release(logits);
+  out["prefill_logits"] = std::move(prefill);
+  out["decode_logits"] = std::move(decode);
+  return out;
+}
+
+void model_cases(Context& ctx) {
+  if (!wanted(ctx, "model")) return;
+  run_case(
+      ctx, "model", "qwen3 layers=2 hidden=64 heads=4/2 head_dim=32 vocab=300 T=16 (2 seqs): fwd+bwd+adamw+decode",
+      [&] { return model_step(cpu_backend()); },
+      [&](GpuTimer& timer) {
+        timer.start();
+        Outputs out = model_step(cuda::backend());
+        timer.stop();
+        return out;
+      },
+      {{"logp", kGemm},
+       {"entropy", kGemm},
+       {"grads", kAttentionGrad},
+       {"grad_norm", kGemm},
+       {"weights", kModelStep},
+       {"prefill_logits", kGemm},
+       {"decode_logits", kGemm}});
+}
