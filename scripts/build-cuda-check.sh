@@ -2,6 +2,7 @@
 # Builds the CUDA programs for a GPU machine that has only a driver, into build/cuda-check/:
 #   cuda_conformance   native/tests/cuda_conformance.cu: every kernel against the CPU reference ops
 #   gpu_logprob_bench  bench/gpu/logprob_bench.cu: the fused log-prob timing and peak memory (issue 14)
+#   nccl_check         native/tests/nccl_check.cu: every collective of the NCCL communicator (issue 15)
 # CUDA runtime, libstdc++ and libgcc are linked statically, so the binaries need nothing but glibc
 # there; cuBLASLt is opened at run time (native/cuda/libraries.h). Targets sm_80 and sm_90a (SASS),
 # plus compute_80 PTX for newer GPUs. Needs nvcc (no GPU): see scripts/cuda-toolchain.sh.
@@ -69,7 +70,7 @@ if [ "$kernels_only" = 1 ]; then
 fi
 
 cpu_objs=()
-for f in native/tests/cuda_conformance.cu bench/gpu/logprob_bench.cu; do
+for f in native/tests/cuda_conformance.cu native/tests/nccl_check.cu bench/gpu/logprob_bench.cu; do
   wait_some
   compile "$f" "$(obj "$f")" "$nvcc" "${nv_flags[@]}"
 done
@@ -95,6 +96,7 @@ link() {  # program, its main object, more objects...
 }
 link cuda_conformance "$(obj native/tests/cuda_conformance.cu)" "${cpu_objs[@]}"
 link gpu_logprob_bench "$(obj bench/gpu/logprob_bench.cu)" "${cpu_objs[@]}"
+link nccl_check "$(obj native/tests/nccl_check.cu)" "${cpu_objs[@]}"
 # The commit the binaries were built from, for the results (the GPU machine's copy may have no .git).
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 [ -n "$(git status --porcelain 2>/dev/null)" ] && commit+="-dirty"

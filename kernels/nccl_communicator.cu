@@ -1,0 +1,137 @@
+// The NCCL communicator (native/cuda/nccl.h). Each collective: an event recorded on the default
+// stream (where the backend queues compute), the communicator's stream made to wait for it, the NCCL
+// call, then a wait for the stream, so a collective sees every kernel queued before it and its
+// result is in place when it returns, as with MPI. Overlapping collectives with compute (prefetching
+// the next unit's all-gather) will drop that last wait; correctness first.
+#include <cstdlib>
+#include <string>
+
+#include "common.cuh"
+#include "cuda/libraries.h"
+#include "cuda/nccl.h"
+#include "nccl_api.h"
+
+namespace medix::cuda {
+namespace {
+
+struct NcclApi {
+  nccl::GetVersionFn get_version;
+  nccl::GetUniqueIdFn get_unique_id;
+  nccl::CommInitRankFn comm_init_rank;
+  nccl::CommDestroyFn comm_destroy;
+  nccl::GetErrorStringFn error_string;
+  nccl::AllReduceFn all_reduce;
+  nccl::ReduceFn reduce;
+  nccl::BroadcastFn broadcast;
+  nccl::AllGatherFn all_gather;
+  nccl::ReduceScatterFn reduce_scatter;
+};
+
+const NcclApi& api() {
+  static const NcclApi fns = [] {
+    const LoadedLibrary& lib = load(Library::Nccl);
+    auto get = [&](const char* name) { return symbol(lib, name); };
+    NcclApi a;
+    a.get_version = reinterpret_cast<nccl::GetVersionFn>(get("ncclGetVersion"));
+    a.get_unique_id = reinterpret_cast<nccl::GetUniqueIdFn>(get("ncclGetUniqueId"));
+    a.comm_init_rank = reinterpret_cast<nccl::CommInitRankFn>(get("ncclCommInitRank"));
+    a.comm_destroy = reinterpret_cast<nccl::CommDestroyFn>(get("ncclCommDestroy"));
+    a.error_string = reinterpret_cast<nccl::GetErrorStringFn>(get("ncclGetErrorString"));
+    a.all_reduce = reinterpret_cast<nccl::AllReduceFn>(get("ncclAllReduce"));
+    a.reduce = reinterpret_cast<nccl::ReduceFn>(get("ncclReduce"));
+    a.broadcast = reinterpret_cast<nccl::BroadcastFn>(get("ncclBroadcast"));
+    a.all_gather = reinterpret_cast<nccl::AllGatherFn>(get("ncclAllGather"));
+    a.reduce_scatter = reinterpret_cast<nccl::ReduceScatterFn>(get("ncclReduceScatter"));
+    return a;
+  }();
+  return fns;
+}
+
+void nccl_ok(nccl::Result r, const char* what) {
+  if (r != nccl::kSuccess) fail("NCCL ", what, ": ", api().error_string(r), " (ncclResult_t ", r, ")");
+}
+
+int nccl_type(DType t) { return t == DType::f32 ? nccl::kFloat32 : nccl::kFloat64; }
+
+class NcclCommunicator final : public Communicator {
+ public:
+  explicit NcclCommunicator(Communicator& bootstrap) : boot_(bootstrap) {
+    const NcclApi& a = api();  // a missing library throws here, before any collective
+    int devices = 0;
+    check(cudaGetDeviceCount(&devices), "NCCL communicator: cudaGetDeviceCount");
+    check(cudaSetDevice(boot_.local_rank() % devices), "NCCL communicator: cudaSetDevice");
+    nccl::UniqueId id{};
+    if (boot_.rank() == 0) nccl_ok(a.get_unique_id(&id), "ncclGetUniqueId");
+    boot_.broadcast(&id, sizeof id, 0);
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "NCCL communicator: stream");
+    check(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "NCCL communicator: event");
+    nccl_ok(a.comm_init_rank(&comm_, boot_.size(), id, boot_.rank()), "ncclCommInitRank");
+  }
+  ~NcclCommunicator() override {
+    api().comm_destroy(comm_);
+    cudaEventDestroy(ready_);
+    cudaStreamDestroy(stream_);
+  }
+  NcclCommunicator(const NcclCommunicator&) = delete;
+  NcclCommunicator& operator=(const NcclCommunicator&) = delete;
+
+  const char* name() const override { return "nccl"; }
+  int rank() const override { return boot_.rank(); }
+  int size() const override { return boot_.size(); }
+  int local_rank() const override { return boot_.local_rank(); }
+  int local_size() const override { return boot_.local_size(); }
+
+  void allreduce_sum(void* buf, int64_t n, DType t) override {
+    run("ncclAllReduce",
+        [&] { return api().all_reduce(buf, buf, static_cast<size_t>(n), nccl_type(t), nccl::kSum, comm_, stream_); });
+  }
+  void reduce_sum(void* buf, int64_t n, DType t, int root) override {
+    // In place: NCCL writes the receive buffer on the root only, as the interface requires.
+    run("ncclReduce",
+        [&] { return api().reduce(buf, buf, static_cast<size_t>(n), nccl_type(t), nccl::kSum, root, comm_, stream_); });
+  }
+  void broadcast(void* buf, int64_t bytes, int root) override {
+    run("ncclBroadcast",
+        [&] { return api().broadcast(buf, buf, static_cast<size_t>(bytes), nccl::kUint8, root, comm_, stream_); });
+  }
+  void allgather_equal(const void* send, void* recv, int64_t n, DType t) override {
+    run("ncclAllGather",
+        [&] { return api().all_gather(send, recv, static_cast<size_t>(n), nccl_type(t), comm_, stream_); });
+  }
+  void reduce_scatter_sum(const void* send, void* recv, int64_t n, DType t) override {
+    run("ncclReduceScatter", [&] {
+      return api().reduce_scatter(send, recv, static_cast<size_t>(n), nccl_type(t), nccl::kSum, comm_, stream_);
+    });
+  }
+  // Host bytes of varying sizes (metadata, not tensors): the bootstrap world carries them.
+  std::vector<std::vector<uint8_t>> allgather(const void* data, int64_t bytes) override {
+    return boot_.allgather(data, bytes);
+  }
+  void barrier() override { boot_.barrier(); }
+  [[noreturn]] void abort(int code) override {
+    boot_.abort(code);
+    std::_Exit(code);  // not reached: the attribute is not part of the virtual's type
+  }
+
+ private:
+  template <typename Call>
+  void run(const char* what, const Call& call) {
+    check(cudaEventRecord(ready_, 0), what);
+    check(cudaStreamWaitEvent(stream_, ready_, 0), what);
+    nccl_ok(call(), what);
+    check(cudaStreamSynchronize(stream_), what);
+  }
+
+  Communicator& boot_;
+  nccl::Comm comm_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  cudaEvent_t ready_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator& bootstrap) {
+  return std::make_unique<NcclCommunicator>(bootstrap);
+}
+
+}  // namespace medix::cuda
