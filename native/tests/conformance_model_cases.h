@@ -27,6 +27,17 @@ Qwen3Config conformance_model_config() {
   return c;
 }
 
+// Every parameter tensor's values (get_param) or gradients (get_grad), in params() order, end to end.
+std::vector<float> every_param(const Qwen3Model& model, void (Qwen3Model::*get)(const ParamInfo&, float*) const) {
+  std::vector<float> all;
+  for (const ParamInfo& p : model.params()) {
+    std::vector<float> part(p.numel);
+    (model.*get)(p, part.data());
+    all.insert(all.end(), part.begin(), part.end());
+  }
+  return all;
+}
+
 // Everything the model computes, as named outputs (flattened to float).
 Outputs model_step(Backend& be) {
   const Qwen3Config cfg = conformance_model_config();
@@ -53,24 +64,12 @@ Outputs model_step(Backend& be) {
   model.zero_grad();
   model.backward(dlogp.data(), T, dentropy.data());
   Outputs out{{"logp", logp}, {"entropy", entropy}};
-  std::vector<float> grads;
-  for (const ParamInfo& p : model.params()) {
-    std::vector<float> g(p.numel);
-    model.get_grad(p, g.data());
-    grads.insert(grads.end(), g.begin(), g.end());
-  }
-  out["grads"] = std::move(grads);
+  out["grads"] = every_param(model, &Qwen3Model::get_grad);
   AdamWConfig adam;
   adam.lr = 1e-3f;
   const StepResult step = model.optimizer_step(adam, 0.5f, std::vector<bool>(model.params().size(), true));
   out["grad_norm"] = {static_cast<float>(step.grad_norm)};
-  std::vector<float> weights;
-  for (const ParamInfo& p : model.params()) {
-    std::vector<float> w(p.numel);
-    model.get_param(p, w.data());
-    weights.insert(weights.end(), w.begin(), w.end());
-  }
-  out["weights"] = std::move(weights);
+  out["weights"] = every_param(model, &Qwen3Model::get_param);
 
   // Cached generation with the updated weights: both prompts in one prefill, then one token each.
   KvCacheConfig kc;
