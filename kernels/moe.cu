@@ -227,6 +227,13 @@ std::vector<int32_t> host_offsets(const int32_t* offsets, int64_t E, cudaStream_
   return off;
 }
 
+// Calls fn(e, r0, rows) for each expert e that has rows: its run [r0, r0 + rows) of `order`.
+template <typename Fn>
+void for_each_expert(const std::vector<int32_t>& off, Fn fn) {
+  for (size_t e = 0; e + 1 < off.size(); ++e)
+    if (off[e + 1] > off[e]) fn(static_cast<int64_t>(e), static_cast<int64_t>(off[e]), int64_t{off[e + 1] - off[e]});
+}
+
 void launch_positions(int32_t* pos, const int32_t* order, int64_t n, cudaStream_t stream) {
   positions_kernel<<<blocks_for(n), kThreads, 0, stream>>>(pos, order, n);
   MEDIX_CUDA_LAUNCHED("moe positions");
@@ -283,18 +290,15 @@ void moe_experts_forward(float* out, float* gate, float* up, float* y, const flo
   Scratch<float> act(n * I, stream, "moe_experts_forward (activations)");
   Scratch<int32_t> pos(n, stream, "moe_experts_forward (positions)");
   launch_gather(xs.get(), x, nullptr, order, s, stream);
-  for (int64_t e = 0; e < s.E; ++e) {
-    const int64_t r0 = off[e], rows = off[e + 1] - r0;
-    if (rows == 0) continue;
+  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
     const float* wg = gate_up + e * 2 * I * H;
     linear_forward(gate + r0 * I, xs.get() + r0 * H, wg, nullptr, rows, H, I, stream);
     linear_forward(up + r0 * I, xs.get() + r0 * H, wg + I * H, nullptr, rows, H, I, stream);
-  }
+  });
   swiglu_forward(act.get(), gate, up, n * I, stream);
-  for (int64_t e = 0; e < s.E; ++e) {
-    const int64_t r0 = off[e], rows = off[e + 1] - r0;
-    if (rows > 0) linear_forward(y + r0 * H, act.get() + r0 * I, down + e * H * I, nullptr, rows, I, H, stream);
-  }
+  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
+    linear_forward(y + r0 * H, act.get() + r0 * I, down + e * H * I, nullptr, rows, I, H, stream);
+  });
   launch_positions(pos.get(), order, n, stream);
   combine_kernel<<<blocks_for(s.T * H), kThreads, 0, stream>>>(out, y, weights, pos.get(), s.T, K, H);
   MEDIX_CUDA_LAUNCHED("moe_experts_forward (combine)");
@@ -324,22 +328,18 @@ void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweig
   launch_gather(xs.get(), x, nullptr, order, s, stream);
   launch_gather(dys.get(), dout, weights, order, s, stream);
   swiglu_forward(act.get(), gate, up, n * I, stream);
-  for (int64_t e = 0; e < s.E; ++e) {
-    const int64_t r0 = off[e], rows = off[e + 1] - r0;
-    if (rows > 0)
-      linear_backward(dact.get() + r0 * I, ddown + e * H * I, nullptr, dys.get() + r0 * H, act.get() + r0 * I,
-                      down + e * H * I, rows, I, H, stream);
-  }
+  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
+    linear_backward(dact.get() + r0 * I, ddown + e * H * I, nullptr, dys.get() + r0 * H, act.get() + r0 * I,
+                    down + e * H * I, rows, I, H, stream);
+  });
   swiglu_backward(dg.get(), du.get(), dact.get(), gate, up, n * I, stream);
-  for (int64_t e = 0; e < s.E; ++e) {
-    const int64_t r0 = off[e], rows = off[e + 1] - r0;
-    if (rows == 0) continue;
+  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
     const float* wg = gate_up + e * 2 * I * H;
     float* dwg = dgate_up + e * 2 * I * H;
     const float* xe = xs.get() + r0 * H;
     linear_backward(dxs.get() + r0 * H, dwg, nullptr, dg.get() + r0 * I, xe, wg, rows, H, I, stream);
     linear_backward(dxs.get() + r0 * H, dwg + I * H, nullptr, du.get() + r0 * I, xe, wg + I * H, rows, H, I, stream);
-  }
+  });
   launch_positions(pos.get(), order, n, stream);
   dweights_kernel<<<warp_blocks(n), 32 * kWarpsPerBlock, 0, stream>>>(dweights, dout, y, pos.get(), n, K, H);
   MEDIX_CUDA_LAUNCHED("moe_experts_backward (dweights)");
