@@ -6,7 +6,8 @@
 // validate them on the host (attention) get a host copy here, a few hundred bytes per call.
 // The sampler runs on the host from copies (cpu::sample): exactly the CPU's tokens and log-probs
 // for the same seeds, at the cost of copying [rows, vocab] logits per decode step, until a GPU
-// sampler reproduces it. Mixture-of-experts ops have no kernels yet and throw, naming the op.
+// sampler reproduces it. Mixture-of-experts ops run on kernels/moe.cu (their load statistics and
+// cu_seqlens for the aux loss are host memory, as the Backend contract says).
 #include <vector>
 
 #include "common.cuh"
@@ -16,10 +17,6 @@
 
 namespace medix::cuda {
 namespace {
-
-[[noreturn]] void missing(const char* op) {
-  fail("the CUDA backend has no kernel for ", op, " yet (mixture-of-experts models run on device cpu)");
-}
 
 class CudaBackend final : public Backend {
  public:
@@ -136,29 +133,34 @@ class CudaBackend final : public Backend {
     cuda::add_inplace(dst, src, n);
   }
 
-  void moe_route_forward(float*, int32_t*, float*, int32_t*, int32_t*, const float*, const MoeShape&) override {
+  void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
+                         const float* logits, const MoeShape& s) override {
     bind();
-    missing("moe_route_forward");
+    cuda::moe_route_forward(probs, experts, weights, order, offsets, logits, s);
   }
-  void moe_route_backward(float*, const float*, const float*, const int32_t*, const float*, const MoeShape&) override {
+  void moe_route_backward(float* dlogits, const float* dweights, const float* probs, const int32_t* experts,
+                          const float* weights, const MoeShape& s) override {
     bind();
-    missing("moe_route_backward");
+    cuda::moe_route_backward(dlogits, dweights, probs, experts, weights, s);
   }
-  void moe_experts_forward(float*, float*, float*, float*, const float*, const float*, const float*, const float*,
-                           const int32_t*, const int32_t*, const MoeShape&) override {
+  void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const float* gate_up,
+                           const float* down, const float* weights, const int32_t* order, const int32_t* offsets,
+                           const MoeShape& s) override {
     bind();
-    missing("moe_experts_forward");
+    cuda::moe_experts_forward(out, gate, up, y, x, gate_up, down, weights, order, offsets, s);
   }
-  void moe_experts_backward(float*, float*, float*, float*, const float*, const float*, const float*, const float*,
-                            const float*, const int32_t*, const int32_t*, const float*, const float*, const float*,
-                            const MoeShape&) override {
+  void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
+                            const float* x, const float* gate_up, const float* down, const float* weights,
+                            const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
+                            const float* y, const MoeShape& s) override {
     bind();
-    missing("moe_experts_backward");
+    cuda::moe_experts_backward(dx, dgate_up, ddown, dweights, dout, x, gate_up, down, weights, order, offsets, gate, up,
+                               y, s);
   }
-  void moe_aux_backward(float*, const float*, const double*, const int32_t*, int64_t, int64_t, float,
-                        const MoeShape&) override {
+  void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu, int64_t n_seqs,
+                        int64_t layers, float scale, const MoeShape& s) override {
     bind();
-    missing("moe_aux_backward");
+    cuda::moe_aux_backward(dlogits, probs, counts, cu, n_seqs, layers, scale, s);
   }
 
   // The kernels' scratch is one [token_chunk, vocab_chunk] logits block.

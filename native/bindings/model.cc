@@ -75,11 +75,10 @@ Qwen3Config parse_config(const Napi::Object& o) {
 }
 
 // The backend options.device names ("cpu", the default, or "cuda"). On CUDA only what has kernels
-// runs: a dense text model (the vision tower's ops and the mixture-of-experts ops have none yet).
+// runs: a text model, dense or mixture of experts (the vision tower's ops have none yet).
 Backend& model_backend(const Napi::Object& opts, const Qwen3Config& cfg, const std::string& fn) {
   if (js::choice_or(opts, "device", fn, {"cpu", "cuda"}, 0) == 0) return cpu_backend();
   if (cfg.vision) fail(fn, ": device cuda runs text models only so far (the vision tower has no CUDA kernels yet)");
-  if (cfg.experts > 0) fail(fn, ": device cuda runs dense models only so far (mixture-of-experts ops have no kernels)");
 #if defined(MEDIX_HAVE_CUDA)
   return cuda::backend();
 #else

@@ -64,7 +64,7 @@ export interface ModelOptions {
   /** Gradient checkpointing: keep only each layer's input and recompute the rest in backward. */
   recompute?: boolean;
   /**
-   * Where the weights live and the ops run (default cpu). cuda: the CUDA backend, dense text models
+   * Where the weights live and the ops run (default cpu). cuda: the CUDA backend, text models
    * only so far, one process per GPU (local rank r uses device r mod the device count).
    */
   device?: Device;
