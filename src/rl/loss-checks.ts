@@ -3,16 +3,20 @@
 // throws before any arithmetic, with a message naming the function and the argument, e.g.
 // "policyLoss: inputs.oldLogp must have length 40 (T = logp.length), got 39".
 
+/** `v` as an instance of the typed array `type`, or a TypeError saying what it was instead. */
+function checkTyped<A>(fn: string, name: string, v: unknown, type: abstract new (...args: never[]) => A): A {
+  if (v instanceof type) return v;
+  const got = ArrayBuffer.isView(v)
+    ? 'a different typed array'
+    : Array.isArray(v)
+      ? 'a plain Array'
+      : 'not a typed array';
+  throw new TypeError(`${fn}: ${name} must be a${type.name.startsWith('I') ? 'n' : ''} ${type.name} (got ${got})`);
+}
+
 /** A Float32Array of `length` finite values (any length when undefined). */
-export function checkF32(fn: string, name: string, v: unknown, length?: number, lengthName?: string): Float32Array {
-  if (!(v instanceof Float32Array)) {
-    const got = ArrayBuffer.isView(v)
-      ? 'a different typed array'
-      : Array.isArray(v)
-        ? 'a plain Array'
-        : 'not a typed array';
-    throw new TypeError(`${fn}: ${name} must be a Float32Array (got ${got})`);
-  }
+export function checkF32(fn: string, name: string, x: unknown, length?: number, lengthName?: string): Float32Array {
+  const v = checkTyped(fn, name, x, Float32Array);
   if (length !== undefined && v.length !== length)
     throw new RangeError(
       `${fn}: ${name} must have length ${length}${lengthName ? ` (${lengthName})` : ''}, got ${v.length}`,
@@ -32,15 +36,8 @@ export function checkMask(fn: string, name: string, v: unknown, T: number): Floa
 }
 
 /** Sequence offsets into T tokens: an Int32Array starting at 0, non-decreasing, ending at T. */
-export function checkCuSeqlens(fn: string, name: string, v: unknown, T: number): Int32Array {
-  if (!(v instanceof Int32Array)) {
-    const got = ArrayBuffer.isView(v)
-      ? 'a different typed array'
-      : Array.isArray(v)
-        ? 'a plain Array'
-        : 'not a typed array';
-    throw new TypeError(`${fn}: ${name} must be an Int32Array (got ${got})`);
-  }
+export function checkCuSeqlens(fn: string, name: string, cu: unknown, T: number): Int32Array {
+  const v = checkTyped(fn, name, cu, Int32Array);
   if (v.length < 2) throw new RangeError(`${fn}: ${name} must hold at least 2 offsets (n_seqs + 1), got ${v.length}`);
   if (v[0] !== 0) throw new RangeError(`${fn}: ${name}[0] must be 0, got ${v[0]}`);
   for (let i = 1; i < v.length; i++)

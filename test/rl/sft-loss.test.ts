@@ -133,6 +133,18 @@ t.test('bad input throws a clear error', async (t) => {
     () => sftLoss(b.logp, b.mask, Int32Array.of(0, 9, 5, 22), { agg: 'token-mean' }),
     /sftLoss: cuSeqlens must be non-decreasing/,
   );
+  t.throws(
+    () => sftLoss(b.logp, b.mask, [0, 22] as unknown as Int32Array, { agg: 'token-mean' }),
+    /sftLoss: cuSeqlens must be an Int32Array \(got a plain Array\)/,
+  );
+  t.throws(
+    () => sftLoss(b.logp, b.mask, Int32Array.of(22), { agg: 'token-mean' }),
+    /sftLoss: cuSeqlens must hold at least 2 offsets \(n_seqs \+ 1\), got 1/,
+  );
+  t.throws(
+    () => sftLoss(b.logp, b.mask, Int32Array.of(1, 22), { agg: 'token-mean' }),
+    /sftLoss: cuSeqlens\[0\] must be 0, got 1/,
+  );
   t.throws(() => sftLoss(b.logp, b.mask, b.cu, {} as { agg: LossAgg }), /sftLoss: option 'agg' is required/);
   t.throws(
     () => sftLoss(b.logp, b.mask, b.cu, { agg: 'token-mean', globalSeqs: -2 }),
