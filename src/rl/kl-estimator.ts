@@ -19,7 +19,7 @@ const MAX_LOW_VAR_KL = 10;
 const clamp = (x: number, lo: number, hi: number) => Math.min(Math.max(x, lo), hi);
 
 /** One estimator: its value at x = logp − refLogp and d value / d logp (= d value / d x). */
-interface Estimator {
+export interface Estimator {
   value(x: number): number;
   dlogp(x: number): number;
 }
@@ -44,6 +44,11 @@ const ESTIMATORS: Record<KlEstimator, Estimator> = {
   },
 };
 
+/** The estimator's value and derivative functions, to look up once before a loop over tokens. */
+export function klEstimator(estimator: KlEstimator): Estimator {
+  return ESTIMATORS[estimator];
+}
+
 /** The per-token estimate of `estimator` at x = logp − refLogp. */
 export function klValue(estimator: KlEstimator, x: number): number {
   return ESTIMATORS[estimator].value(x);
@@ -63,5 +68,8 @@ export function klValues(logp: Float32Array, refLogp: Float32Array, estimator: K
   checkF32(fn, 'logp', logp);
   checkF32(fn, 'refLogp', refLogp, logp.length, 'logp.length');
   const e = checkChoice(fn, { kl: estimator }, 'kl', KL_ESTIMATORS);
-  return logp.map((lp, t) => klValue(e, lp - refLogp[t]));
+  const { value } = ESTIMATORS[e];
+  const out = new Float32Array(logp.length);
+  for (let t = 0; t < logp.length; t++) out[t] = value(logp[t] - refLogp[t]);
+  return out;
 }

@@ -7,7 +7,7 @@
 // These are O(T) host loops in double over at most a few hundred thousand tokens, far cheaper than
 // the log-prob head that produced logp; sums run in token order, so the result is deterministic.
 import { type AggOptions, aggregationWeights, checkAggOptions, weightedSum } from './aggregation.js';
-import { KL_ESTIMATORS, type KlEstimator, klGradient, klValue } from './kl-estimator.js';
+import { KL_ESTIMATORS, type KlEstimator, klEstimator } from './kl-estimator.js';
 import { checkChoice, checkCuSeqlens, checkF32, checkMask, checkNumber } from './loss-checks.js';
 
 /**
@@ -115,16 +115,17 @@ interface Config {
 }
 
 /**
- * The clipped surrogate max(−A·r, −A·clip(r, lo, hi)) for one token, given r and dr = d r / d logp.
- * The clipped branch is the strictly larger one only where r is outside [lo, hi], where clip(r) is
- * constant: it never carries a gradient.
+ * Token t's clipped surrogate max(−A·r, −A·clip(r, lo, hi)), given r and dr = d r / d logp, into
+ * out.loss, out.dloss and out.clipHigher. The clipped branch is the strictly larger one only where r
+ * is outside [lo, hi], where clip(r) is constant: it never carries a gradient.
  */
-function clippedSurrogate(A: number, r: number, dr: number, lo: number, hi: number) {
+function clippedSurrogate(out: TokenTerms, t: number, A: number, r: number, dr: number, lo: number, hi: number) {
   const unclipped = -A * r;
   const clipped = -A * clamp(r, lo, hi);
-  return unclipped >= clipped
-    ? { loss: unclipped, dloss: -A * dr, isClipped: false }
-    : { loss: clipped, dloss: 0, isClipped: true };
+  const isClipped = unclipped < clipped;
+  out.loss[t] = isClipped ? clipped : unclipped;
+  out.dloss[t] = isClipped ? 0 : -A * dr;
+  out.clipHigher[t] = isClipped ? 1 : 0;
 }
 
 /**
@@ -138,16 +139,12 @@ function ppoTerms(x: PolicyLossInputs, c: Config): TokenTerms {
     const delta = clamp(raw, -MAX_LOG_RATIO, MAX_LOG_RATIO);
     const A = x.advantages[t];
     const r = Math.exp(delta);
-    const s = clippedSurrogate(A, r, Math.abs(raw) < MAX_LOG_RATIO ? r : 0, c.lo, c.hi);
-    let { loss, dloss } = s;
-    if (c.dualClip > 0 && A < 0 && loss > -A * c.dualClip) {
-      loss = -A * c.dualClip;
-      dloss = 0;
+    clippedSurrogate(out, t, A, r, Math.abs(raw) < MAX_LOG_RATIO ? r : 0, c.lo, c.hi);
+    if (c.dualClip > 0 && A < 0 && out.loss[t] > -A * c.dualClip) {
+      out.loss[t] = -A * c.dualClip;
+      out.dloss[t] = 0;
       out.clipLower[t] = 1;
     }
-    out.loss[t] = loss;
-    out.dloss[t] = dloss;
-    out.clipHigher[t] = s.isClipped ? 1 : 0;
     out.logRatio[t] = delta;
   }
   return out;
@@ -173,10 +170,7 @@ function gspoTerms(x: PolicyLossInputs, c: Config): TokenTerms {
     const r = Math.exp(Math.min(s, MAX_SEQ_LOG_RATIO));
     const dr = s < MAX_SEQ_LOG_RATIO ? r : 0;
     for (let t = cu[i]; t < cu[i + 1]; t++) {
-      const term = clippedSurrogate(x.advantages[t], r, dr, c.lo, c.hi);
-      out.loss[t] = term.loss;
-      out.dloss[t] = term.dloss;
-      out.clipHigher[t] = term.isClipped ? 1 : 0;
+      clippedSurrogate(out, t, x.advantages[t], r, dr, c.lo, c.hi);
       out.logRatio[t] = x.logp[t] - x.oldLogp[t];
     }
   }
@@ -258,12 +252,14 @@ export function policyLoss(x: PolicyLossInputs, o: PolicyLossOptions): PolicyLos
 
   const kl = new Float64Array(T);
   const dkl = new Float64Array(T);
-  if (c.kl !== 'none')
+  if (c.kl !== 'none') {
+    const e = klEstimator(c.kl);
     for (let t = 0; t < T; t++) {
       const d = x.logp[t] - x.refLogp![t];
-      kl[t] = klValue(c.kl, d);
-      dkl[t] = klGradient(c.kl, d);
+      kl[t] = e.value(d);
+      dkl[t] = e.dlogp(d);
     }
+  }
   let tokens = 0;
   for (let t = 0; t < T; t++) tokens += x.mask[t];
   const metrics: PolicyLossMetrics = {
@@ -275,11 +271,17 @@ export function policyLoss(x: PolicyLossInputs, o: PolicyLossOptions): PolicyLos
     ppo_kl: -weightedSum(meanW, pg.logRatio),
     tokens,
   };
+  const dlogp = new Float32Array(T);
+  for (let t = 0; t < T; t++) dlogp[t] = w[t] * (pg.dloss[t] + c.klCoef * dkl[t]);
   const result: PolicyLossResult = {
     loss: metrics.pg_loss + c.klCoef * metrics.kl_loss - c.entropyCoef * metrics.entropy,
     metrics,
-    dlogp: Float32Array.from(w, (wt, t) => wt * (pg.dloss[t] + c.klCoef * dkl[t])),
+    dlogp,
   };
-  if (x.entropy) result.dentropy = Float32Array.from(w, (wt) => -c.entropyCoef * wt);
+  if (x.entropy) {
+    const dentropy = new Float32Array(T);
+    for (let t = 0; t < T; t++) dentropy[t] = -c.entropyCoef * w[t];
+    result.dentropy = dentropy;
+  }
   return result;
 }

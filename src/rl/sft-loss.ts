@@ -18,5 +18,7 @@ export function sftLoss(logp: Float32Array, mask: Float32Array, cuSeqlens: Int32
   const T = logp.length;
   const b = { mask: checkMask(fn, 'mask', mask, T), cuSeqlens: checkCuSeqlens(fn, 'cuSeqlens', cuSeqlens, T) };
   const w = aggregationWeights(b, agg);
-  return { loss: -weightedSum(w, logp), dlogp: Float32Array.from(w, (x) => -x) };
+  const dlogp = new Float32Array(T);
+  for (let t = 0; t < T; t++) dlogp[t] = -w[t];
+  return { loss: -weightedSum(w, logp), dlogp };
 }
