@@ -19,12 +19,12 @@ const MAX_LOW_VAR_KL = 10;
 const clamp = (x: number, lo: number, hi: number) => Math.min(Math.max(x, lo), hi);
 
 /** One estimator: its value at x = logp − refLogp and d value / d logp (= d value / d x). */
-export interface Estimator {
+export interface KlFormula {
   value(x: number): number;
   dlogp(x: number): number;
 }
 
-const ESTIMATORS: Record<KlEstimator, Estimator> = {
+const ESTIMATORS: Record<KlEstimator, KlFormula> = {
   none: { value: () => 0, dlogp: () => 0 },
   k1: { value: (x) => x, dlogp: () => 1 },
   abs: { value: (x) => Math.abs(x), dlogp: (x) => (x > 0 ? 1 : x < 0 ? -1 : 0) },
@@ -45,18 +45,8 @@ const ESTIMATORS: Record<KlEstimator, Estimator> = {
 };
 
 /** The estimator's value and derivative functions, to look up once before a loop over tokens. */
-export function klEstimator(estimator: KlEstimator): Estimator {
+export function klEstimator(estimator: KlEstimator): KlFormula {
   return ESTIMATORS[estimator];
-}
-
-/** The per-token estimate of `estimator` at x = logp − refLogp. */
-export function klValue(estimator: KlEstimator, x: number): number {
-  return ESTIMATORS[estimator].value(x);
-}
-
-/** d klValue(estimator, logp − refLogp) / d logp. */
-export function klGradient(estimator: KlEstimator, x: number): number {
-  return ESTIMATORS[estimator].dlogp(x);
 }
 
 /**
