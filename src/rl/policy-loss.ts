@@ -193,6 +193,21 @@ function cispoTerms(x: PolicyLossInputs, c: Config): TokenTerms {
   return out;
 }
 
+/** The KL penalty per token and its derivative wrt logp (zeros without an estimator). */
+function klTerms(x: PolicyLossInputs, estimator: KlEstimator): { kl: Float64Array; dkl: Float64Array } {
+  const T = x.logp.length;
+  const kl = new Float64Array(T);
+  const dkl = new Float64Array(T);
+  if (estimator === 'none') return { kl, dkl };
+  const e = klEstimator(estimator);
+  for (let t = 0; t < T; t++) {
+    const d = x.logp[t] - x.refLogp![t];
+    kl[t] = e.value(d);
+    dkl[t] = e.dlogp(d);
+  }
+  return { kl, dkl };
+}
+
 const TERMS: Record<PolicyLossKind, (x: PolicyLossInputs, c: Config) => TokenTerms> = {
   ppo: ppoTerms,
   gspo: gspoTerms,
@@ -250,16 +265,7 @@ export function policyLoss(x: PolicyLossInputs, o: PolicyLossOptions): PolicyLos
   const meanW = aggregationWeights(x, { agg: 'token-mean' });
   const pg = TERMS[c.kind](x, c);
 
-  const kl = new Float64Array(T);
-  const dkl = new Float64Array(T);
-  if (c.kl !== 'none') {
-    const e = klEstimator(c.kl);
-    for (let t = 0; t < T; t++) {
-      const d = x.logp[t] - x.refLogp![t];
-      kl[t] = e.value(d);
-      dkl[t] = e.dlogp(d);
-    }
-  }
+  const { kl, dkl } = klTerms(x, c.kl);
   let tokens = 0;
   for (let t = 0; t < T; t++) tokens += x.mask[t];
   const metrics: PolicyLossMetrics = {
