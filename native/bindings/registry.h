@@ -7,7 +7,7 @@ namespace medix::bindings {
 void init_system(Napi::Env env, Napi::Object exports);     // threads, GEMM kernel, build info
 void init_layer_ops(Napi::Env env, Napi::Object exports);  // embedding, rmsnorm, linear, rope, swiglu, add
 void init_attention(Napi::Env env, Napi::Object exports);  // attention
-void init_loss_ops(Napi::Env env, Napi::Object exports);   // fused log-probs, policy loss, SFT loss
+void init_logprob(Napi::Env env, Napi::Object exports);    // fused log-probs (the token losses are TS, src/rl)
 void init_optim(Napi::Env env, Napi::Object exports);      // AdamW, gradient norm
 void init_model(Napi::Env env, Napi::Object exports);      // Qwen3 model
 void init_generate(Napi::Env env, Napi::Object exports);   // KV-cache generation, sampling

@@ -22,7 +22,7 @@ import { setThreads } from '../engine/system.js';
 import { world, type World } from '../engine/world.js';
 import { createGenerationEngine, type Qwen3GenerationEngine } from '../generate/engine.js';
 import type { GeneratedSample } from '../generate/types.js';
-import { klValues } from '../engine/losses.js';
+import { klValues } from '../rl/kl-estimator.js';
 import { loadModel, readHfConfig } from '../model/load.js';
 import { assertTrainingFits } from '../model/memory-check.js';
 import { renderReport } from '../report/html.js';
@@ -60,6 +60,7 @@ import { Progress } from './progress.js';
 import { ReferencePolicy } from './reference.js';
 import { resumePoint } from './resume.js';
 import { sftTarget, type SftTarget } from './sft-target.js';
+import { StageClock } from './stage-clock.js';
 import { RunLog } from './run-log.js';
 import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
@@ -588,6 +589,7 @@ export class Trainer {
   ): Promise<Record<string, number>> {
     const cfg = this.cfg;
     const r = cfg.worker.rollout;
+    const clock = new StageClock();
     const tStep = performance.now();
     const a = cfg.algorithm;
     let genSeconds = 0;
@@ -620,6 +622,8 @@ export class Trainer {
         );
         genSeconds += got.genSeconds;
         rewardSeconds += got.rewardTailSeconds;
+        clock.add('rollout', got.genSeconds);
+        clock.add('reward', got.rewardTailSeconds);
         for (const x of got.rollouts) x.group += groupBase;
         groupBase += rows.length;
         all.push(...got.rollouts);
@@ -641,6 +645,7 @@ export class Trainer {
     const usableExps = exps.filter((e) => e.responseIds.length > 0);
     // Log-probs come before the advantages: KL in the reward needs both.
     if (usableExps.length > 0) {
+      const oldLogprobDone = clock.start('old_logprob');
       const old = await computeLogprobs(
         this.model,
         usableExps,
@@ -648,14 +653,15 @@ export class Trainer {
         r.temperature,
         this.world,
       );
+      oldLogprobDone();
       usableExps.forEach((e, i) => (e.oldLogp = old[i]));
       if (reference) {
-        const ref = await reference.logprobs(usableExps, r.temperature);
+        const ref = await clock.time('ref_logprob', () => reference.logprobs(usableExps, r.temperature));
         usableExps.forEach((e, i) => (e.refLogp = ref[i]));
       }
     }
     const rewardMetrics: Record<string, number> = {};
-    const adv = await this.advantages(kept, exps, klCtl, rewardMetrics);
+    const adv = await clock.time('advantages', () => this.advantages(kept, exps, klCtl, rewardMetrics));
     exps.forEach((e, i) => (e.advantages = adv[i]));
     let metrics: Record<string, number> = {};
     if (usableExps.length > 0) {
@@ -676,6 +682,7 @@ export class Trainer {
         weightDecay: o.weight_decay,
         maxGradNorm: actor.max_grad_norm,
       });
+      const updateDone = clock.start('update');
       const m = await policyUpdate(
         this.model,
         opt,
@@ -699,6 +706,7 @@ export class Trainer {
           entropyCoef: actor.entropy_coef,
         },
       );
+      updateDone();
       this.state.optimizerSteps += m.optimizer_steps;
       metrics = Object.fromEntries(Object.entries(m).map(([k, v]) => [`actor/${k}`, v]));
     }
@@ -729,6 +737,7 @@ export class Trainer {
       'timing/reward': rewardSeconds,
       'timing/update': (tEnd - tUpdate) / 1000,
       'timing/step': (tEnd - tStep) / 1000,
+      ...clock.metrics(),
     };
   }
 
