@@ -5,15 +5,13 @@
 namespace medix::bindings {
 
 void init_system(Napi::Env env, Napi::Object exports);     // threads, GEMM kernel, build info
-void init_layer_ops(Napi::Env env, Napi::Object exports);  // embedding, rmsnorm, linear, rope, swiglu, add
-void init_attention(Napi::Env env, Napi::Object exports);  // attention
-void init_loss_ops(Napi::Env env, Napi::Object exports);   // fused log-probs, policy loss, SFT loss
-void init_optim(Napi::Env env, Napi::Object exports);      // AdamW, gradient norm
+void init_run_op(Napi::Env env, Napi::Object exports);     // any op of the op table (native/core/op_registry.h)
+void init_loss_ops(Napi::Env env, Napi::Object exports);   // policy loss, SFT loss
 void init_model(Napi::Env env, Napi::Object exports);      // Qwen3 model
 void init_generate(Napi::Env env, Napi::Object exports);   // KV-cache generation, sampling
 void init_dist(Napi::Env env, Napi::Object exports);       // the run's processes, collectives
-void init_vision(Napi::Env env, Napi::Object exports);     // Qwen3-VL vision ops and tower
-void init_moe_ops(Napi::Env env, Napi::Object exports);    // mixture-of-experts block, load-balancing loss
+void init_vision(Napi::Env env, Napi::Object exports);     // Qwen3-VL vision tower
+void init_moe_ops(Napi::Env env, Napi::Object exports);    // load-balancing loss, routing time
 void init_fsdp(Napi::Env env, Napi::Object exports);       // full sharding of a model over the processes
 
 }  // namespace medix::bindings

@@ -1,5 +1,5 @@
 // Typed face of the fused log-prob head and the token losses of RL and SFT
-// (native/ops/logprob.h, native/ops/loss.h, native/bindings/loss_ops.cc), float32 on the CPU.
+// (native/ops/logprob.h, native/ops/loss.h; the head through runOp, the losses native/bindings/loss_ops.cc), float32 on the CPU.
 //
 // Log-probs: for token t, z = hidden[t] · head^T / temperature over the whole vocabulary,
 // logp[t] = z[target[t]] − logsumexp(z), entropy[t] = −Σ p log p with p = softmax(z). The fused form
@@ -14,6 +14,7 @@
 // mask value other than 0/1, invalid cuSeqlens or options) throw an Error naming the function and
 // the argument (the promise-returning functions throw before returning a promise).
 import { native } from './native.js';
+import { runOp, runOpAsync } from './ops.js';
 
 export interface LogprobOptions {
   /** Token count; defaults to targets.length and must equal it when given. */
@@ -146,40 +147,19 @@ export interface SftLossResult {
 }
 
 interface LossAddon {
-  logprobForward(
-    hidden: Float32Array,
-    head: Float32Array,
-    targets: Int32Array,
-    o: LogprobOptions,
-  ): Promise<LogprobForwardResult>;
-  logprobForwardSync(
-    hidden: Float32Array,
-    head: Float32Array,
-    targets: Int32Array,
-    o: LogprobOptions,
-  ): LogprobForwardResult;
-  logprobNaive(
-    hidden: Float32Array,
-    head: Float32Array,
-    targets: Int32Array,
-    o: LogprobOptions,
-  ): Promise<LogprobForwardResult>;
-  logprobBackward(
-    dlogp: Float32Array,
-    dentropy: Float32Array | null,
-    hidden: Float32Array,
-    head: Float32Array,
-    targets: Int32Array,
-    lse: Float32Array,
-    entropy: Float32Array | null,
-    o: LogprobOptions,
-  ): Promise<LogprobBackwardResult>;
   policyLoss(inputs: PolicyLossInputs, o: PolicyLossOptions): PolicyLossResult;
   sftLoss(logp: Float32Array, mask: Float32Array, cuSeqlens: Int32Array, o: AggOptions): SftLossResult;
   klValues(logp: Float32Array, refLogp: Float32Array, o: { kl: KlEstimator }): Float32Array;
 }
 
 const ops = native<LossAddon>();
+
+type ForwardOutputs = Omit<LogprobForwardResult, 'peakBytes'>;
+
+// runOp's result as logprobForward returns it: the outputs, and the scalar result as peakBytes.
+function forwardResult({ logp, lse, entropy, value }: ForwardOutputs & { value: number }): LogprobForwardResult {
+  return entropy ? { logp, entropy, lse, peakBytes: value } : { logp, lse, peakBytes: value };
+}
 
 /** Fused head + log-softmax + gather: per-token log-prob of the target (and entropy), without the [T, V] logits. */
 export function logprobForward(
@@ -188,7 +168,7 @@ export function logprobForward(
   targets: Int32Array,
   o: LogprobOptions,
 ): Promise<LogprobForwardResult> {
-  return ops.logprobForward(hidden, head, targets, o);
+  return runOpAsync<ForwardOutputs>('logprob.forward', 'cpu', { hidden, head, targets }, o).then(forwardResult);
 }
 
 /** logprobForward on the calling thread: for small problems (tests, tools), where a promise costs more than the work. */
@@ -198,7 +178,7 @@ export function logprobForwardSync(
   targets: Int32Array,
   o: LogprobOptions,
 ): LogprobForwardResult {
-  return ops.logprobForwardSync(hidden, head, targets, o);
+  return forwardResult(runOp<ForwardOutputs>('logprob.forward', 'cpu', { hidden, head, targets }, o));
 }
 
 /**
@@ -211,7 +191,7 @@ export function logprobNaive(
   targets: Int32Array,
   o: LogprobOptions,
 ): Promise<LogprobForwardResult> {
-  return ops.logprobNaive(hidden, head, targets, o);
+  return runOpAsync<ForwardOutputs>('logprob_naive.forward', 'cpu', { hidden, head, targets }, o).then(forwardResult);
 }
 
 /** Gradient-carrying input of the entropy term: the entropy logprobForward returned and d loss / d entropy. */
@@ -234,7 +214,12 @@ export function logprobBackward(
   o: LogprobOptions,
   entropy?: EntropyGrad,
 ): Promise<LogprobBackwardResult> {
-  return ops.logprobBackward(dlogp, entropy?.dentropy ?? null, hidden, head, targets, lse, entropy?.entropy ?? null, o);
+  const inputs = { dlogp, dentropy: entropy?.dentropy, hidden, head, targets, lse, entropy: entropy?.entropy };
+  return runOpAsync<LogprobBackwardResult>('logprob.backward', 'cpu', inputs, o).then(({ dhidden, dhead, value }) => ({
+    dhidden,
+    dhead,
+    peakBytes: value,
+  }));
 }
 
 /**
