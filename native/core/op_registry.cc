@@ -124,6 +124,13 @@ void check_values(const OpPass& p, const ArgSpec& s, const Tensor& t, const Attr
 
 }  // namespace
 
+int64_t arg_length(const ArgSpec& s, const Attrs& a, const std::map<std::string, int64_t>& lengths,
+                   std::string* desc) {
+  *desc = s.shape;
+  if (s.length_fn) return s.length_fn(a, desc);
+  return desc->empty() ? -1 : eval_shape(*desc, a, lengths);
+}
+
 std::map<std::string, int64_t> check_call(const OpPass& p, Attrs& a, const Tensors& host) {
   check_attrs(p, a);
   std::map<std::string, int64_t> lengths;
@@ -144,12 +151,8 @@ std::map<std::string, int64_t> check_call(const OpPass& p, Attrs& a, const Tenso
   for (const ArgSpec& s : p.args) {
     const bool given = s.role == Role::Out ? (!s.when || a.b(s.when)) : lengths.count(s.name) > 0;
     if (!given) continue;
-    std::string desc = s.shape;
-    int64_t n = -1;
-    if (s.length_fn)
-      n = s.length_fn(a, &desc);
-    else if (!desc.empty())
-      n = eval_shape(desc, a, lengths);
+    std::string desc;
+    const int64_t n = arg_length(s, a, lengths, &desc);
     if (s.role == Role::Out) {
       out[s.name] = n;
       continue;

@@ -119,6 +119,11 @@ const OpDef& find_op(const std::string& family);
 const OpPass& find_pass(const std::string& name, const OpDef** def = nullptr);
 bool supports(const std::string& backend, const std::string& family, DType dtype);
 
+// The length argument `s` must have under options `a` and the inputs' `lengths` (by name); -1 for
+// shape "" (any). `desc` receives the rule as errors state it ("rows*dim").
+int64_t arg_length(const ArgSpec& s, const Attrs& a, const std::map<std::string, int64_t>& lengths,
+                   std::string* desc);
+
 // Validates a call (options already read into `a`): derives options, checks every given input's
 // length and values (host memory in `host`) and returns the length of every argument that takes
 // part, outputs included. Errors name the op, the argument or option, and what was expected.

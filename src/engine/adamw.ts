@@ -40,7 +40,7 @@ export function adamwStep(
  * +Infinity or NaN when g holds a non-finite value, so sqrt of it doubles as the global-norm check.
  */
 export function sumSquares(g: Float32Array): number {
-  return runOp('sum_squares.forward', 'cpu', { g }).value;
+  return runOp('sum_squares.forward', 'cpu', { g }, {}).value;
 }
 
 /** g *= s in place (e.g. clipping by max_norm / norm). */

@@ -163,22 +163,22 @@ export function ropeSectionMap(headDim: number, sections: number[], interleaved:
 
 /** silu(gate) * up, elementwise. */
 export function swigluForward(gate: Float32Array, up: Float32Array): Float32Array {
-  return runOp<{ out: Float32Array }>('swiglu.forward', 'cpu', { gate, up }).out;
+  return runOp<{ out: Float32Array }>('swiglu.forward', 'cpu', { gate, up }, {}).out;
 }
 
 /** Gradients of swigluForward with respect to gate and up. */
 export function swigluBackward(dout: Float32Array, gate: Float32Array, up: Float32Array): SwigluBackwardResult {
-  const { dgate, dup } = runOp<SwigluBackwardResult>('swiglu.backward', 'cpu', { dout, gate, up });
+  const { dgate, dup } = runOp<SwigluBackwardResult>('swiglu.backward', 'cpu', { dout, gate, up }, {});
   return { dgate, dup };
 }
 
 /** a + b, elementwise (the residual connection). */
 export function addForward(a: Float32Array, b: Float32Array): Float32Array {
-  return runOp<{ out: Float32Array }>('add.forward', 'cpu', { a, b }).out;
+  return runOp<{ out: Float32Array }>('add.forward', 'cpu', { a, b }, {}).out;
 }
 
 /** dst += src in place (how backward passes a gradient through a residual); returns dst. */
 export function addInplace(dst: Float32Array, src: Float32Array): Float32Array {
-  runOp('add_inplace.forward', 'cpu', { dst, src });
+  runOp('add_inplace.forward', 'cpu', { dst, src }, {});
   return dst;
 }

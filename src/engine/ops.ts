@@ -37,7 +37,7 @@ interface RunOpAddon {
 const addon = native<RunOpAddon>();
 
 /** Runs one pass of a registered op; R names the outputs the caller reads. */
-export function runOp<R>(name: string, backend: OpBackend, inputs: OpInputs, options: object = {}): R & { value: number } {
+export function runOp<R>(name: string, backend: OpBackend, inputs: OpInputs, options: object): R & { value: number } {
   return addon.runOp(name, backend, inputs, options) as R & { value: number };
 }
 
@@ -50,7 +50,7 @@ export function runOpAsync<R>(
   name: string,
   backend: OpBackend,
   inputs: OpInputs,
-  options: object = {},
+  options: object,
 ): Promise<R & { value: number }> {
   return addon.runOpAsync(name, backend, inputs, options) as Promise<R & { value: number }>;
 }
