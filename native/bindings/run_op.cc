@@ -97,7 +97,7 @@ Call read_call(const Napi::CallbackInfo& info, bool async) {
   c.be = &backend_named(info[1].As<Napi::String>().Utf8Value());
   const std::string fn = c.pass->js_name;
   const Napi::Object inputs = js::object(info[2], fn, "inputs");
-  const Napi::Object options = info[3].IsUndefined() ? Napi::Object::New(env) : js::object(info[3], fn, "options");
+  const Napi::Object options = js::object(info[3], fn, "options");
   c.attrs = read_attrs(*c.pass, options);
   const Napi::Array keys = inputs.GetPropertyNames();
   for (uint32_t k = 0; k < keys.Length(); ++k) {

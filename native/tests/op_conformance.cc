@@ -11,8 +11,9 @@
 // backward takes ("d" + o), L = sum_o <r_o, o>. For every forward input x whose gradient the backward
 // returns ("dx", or "dX" for input "X"), a few sampled elements get dL/dx_i = (L(x_i + h) - L(x_i - h))
 // / 2h, L summed in double, h = 1e-3 (f32 inputs); each must match the backward's gradient within
-// 2e-2 relative to max(|grad_i|, 0.1 * max |grad|): the f32 forward's rounding (about 1e-7 relative to
-// L's terms) over 2h bounds the quotient's error near 1e-4, far inside that.
+// 5e-3 relative to max(|grad_i|, 0.1 * max |grad|): the f32 forward's rounding (about 1e-7 relative to
+// L's terms) over 2h bounds the quotient's error near 1e-4, and the O(h^2) truncation is smaller still
+// (the ops seen stay under 2e-3); a gradient 1% off fails.
 //
 // Prints one line per op and shape, a summary line, and exits 1 when any check fails.
 #include <algorithm>
@@ -267,7 +268,7 @@ double check_gradients(const OpDef& d, const Case& c, const Host& in, const Host
           (objective(run(d, d.forward, cpu, c.attrs, plus), weights) -
            objective(run(d, d.forward, cpu, c.attrs, minus), weights)) /
           (static_cast<double>(plus.data[s.name][i]) - minus.data[s.name][i]);
-      const double ratio = std::fabs(fd - g[i]) / (2e-2 * std::max({std::fabs(static_cast<double>(g[i])), 0.1 * gmax, 1e-3}));
+      const double ratio = std::fabs(fd - g[i]) / (5e-3 * std::max({std::fabs(static_cast<double>(g[i])), 0.1 * gmax, 1e-3}));
       ++tally.checks;
       if (ratio > 1 && ratio > worst) {
         char buf[160];
