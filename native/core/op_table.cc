@@ -339,22 +339,14 @@ OpDef logprob_naive() {
 // ---------------------------------------------------------------------------------------------
 // Optimizer (adamw.h): updates in place. Defaults are AdamWConfig's.
 
-void check_in(const Attrs& a, const char* key, double lo, double hi, bool hi_open) {
-  const double x = a.f(key);
-  if (x < lo || x > hi || (hi_open && x == hi)) {
-    std::ostringstream os;
-    os << "option '" << key << "' must be in [" << lo << ", " << hi << (hi_open ? ")" : "]") << ", got " << x;
-    throw Error(os.str());
-  }
-}
-
-void check_adamw(Attrs& a, const Lengths&) {
-  MEDIX_CHECK(a.f("lr") >= 0, "option 'lr' must be >= 0");
-  check_in(a, "beta1", 0.0, 1.0, true);
-  check_in(a, "beta2", 0.0, 1.0, true);
-  check_in(a, "eps", 0.0, 1e6, false);
-  MEDIX_CHECK(a.f("eps") > 0, "option 'eps' must be > 0");
-  check_in(a, "weightDecay", 0.0, 1e6, false);
+AdamWConfig adamw_config(const Attrs& a) {
+  AdamWConfig c;
+  c.lr = static_cast<float>(a.f("lr"));
+  c.beta1 = static_cast<float>(a.f("beta1"));
+  c.beta2 = static_cast<float>(a.f("beta2"));
+  c.eps = static_cast<float>(a.f("eps"));
+  c.weight_decay = static_cast<float>(a.f("weightDecay"));
+  return c;
 }
 
 OpDef adamw() {
@@ -366,15 +358,10 @@ OpDef adamw() {
                {number("lr"), number_or("beta1", dflt.beta1), number_or("beta2", dflt.beta2), number_or("eps", dflt.eps),
                 number_or("weightDecay", dflt.weight_decay), integer("step", 1, 9007199254740992.0),
                 boolean_or("decay", true)},
-               check_adamw,
+               [](Attrs& a, const Lengths&) { check_adamw_config(adamw_config(a)); },
                [](Backend& be, const Attrs& a, const Tensors& t) {
-                 AdamWConfig c;
-                 c.lr = static_cast<float>(a.f("lr"));
-                 c.beta1 = static_cast<float>(a.f("beta1"));
-                 c.beta2 = static_cast<float>(a.f("beta2"));
-                 c.eps = static_cast<float>(a.f("eps"));
-                 c.weight_decay = static_cast<float>(a.f("weightDecay"));
-                 be.adamw_step(t.f("p"), t.f("g"), t.f("m"), t.f("v"), t.n("p"), c, a.i("step"), a.b("decay"));
+                 be.adamw_step(t.f("p"), t.f("g"), t.f("m"), t.f("v"), t.n("p"), adamw_config(a), a.i("step"),
+                               a.b("decay"));
                  return 0.0;
                }};
   return d;
