@@ -204,7 +204,8 @@ class CudaBackend final : public Backend {
     CudaBackend& be;
     void* dev;
     std::vector<float> host;
-    HostCopy(CudaBackend& b, const void* d, int64_t n) : be(b), dev(const_cast<void*>(d)), host(static_cast<size_t>(n)) {
+    HostCopy(CudaBackend& b, const void* d, int64_t n)
+        : be(b), dev(const_cast<void*>(d)), host(static_cast<size_t>(n)) {
       be.to_host(host.data(), d, sizeof(float) * host.size());
     }
     float* f() { return host.data(); }

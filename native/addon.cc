@@ -6,7 +6,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace medix::bindings;
   init_system(env, exports);
-  init_run_op(env, exports);
+  init_op_runner(env, exports);
   init_loss_ops(env, exports);
   init_model(env, exports);
   init_generate(env, exports);

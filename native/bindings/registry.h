@@ -5,7 +5,7 @@
 namespace medix::bindings {
 
 void init_system(Napi::Env env, Napi::Object exports);     // threads, GEMM kernel, build info
-void init_run_op(Napi::Env env, Napi::Object exports);     // any op of the op table (native/core/op_registry.h)
+void init_op_runner(Napi::Env env, Napi::Object exports);  // any op of the op table (native/core/op_registry.h)
 void init_loss_ops(Napi::Env env, Napi::Object exports);   // policy loss, SFT loss
 void init_model(Napi::Env env, Napi::Object exports);      // Qwen3 model
 void init_generate(Napi::Env env, Napi::Object exports);   // KV-cache generation, sampling

@@ -42,7 +42,8 @@ std::vector<int64_t> integer_list(const Napi::Value& v, const std::string& fn, c
     Napi::Value e = arr.Get(i);
     const double d = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : -1.0;
     if (!(d >= 0 && d <= 16777216.0 && std::floor(d) == d))
-      throw Napi::TypeError::New(v.Env(), fn + ": " + name + "[" + std::to_string(i) + "] must be a non-negative integer");
+      throw Napi::TypeError::New(v.Env(),
+                                 fn + ": " + name + "[" + std::to_string(i) + "] must be a non-negative integer");
     out.push_back(static_cast<int64_t>(d));
   }
   return out;
@@ -56,8 +57,8 @@ Attrs read_attrs(const OpPass& p, const Napi::Object& o) {
     if (v.IsUndefined() && !s.required) continue;
     switch (s.kind) {
       case AttrKind::Int:
-        a.num[s.name] = static_cast<double>(
-            js::integer(o, s.name, fn, static_cast<int64_t>(s.lo), static_cast<int64_t>(s.hi)));
+        a.num[s.name] =
+            static_cast<double>(js::integer(o, s.name, fn, static_cast<int64_t>(s.lo), static_cast<int64_t>(s.hi)));
         break;
       case AttrKind::Number:
         a.num[s.name] = js::number(o, s.name, fn);
@@ -218,14 +219,14 @@ Napi::Value OpSupports(const Napi::CallbackInfo& info) {
     if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), "opSupports: arguments must be strings");
   const std::string dtype = info[2].As<Napi::String>().Utf8Value();
   MEDIX_CHECK(dtype == "f32" || dtype == "bf16", "opSupports: unknown dtype '", dtype, "' (f32, bf16)");
-  const bool yes = dtype == "f32" && supports(info[0].As<Napi::String>().Utf8Value(),
-                                              info[1].As<Napi::String>().Utf8Value(), DType::F32);
+  const bool yes = dtype == "f32" &&
+                   supports(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), DType::F32);
   return Napi::Boolean::New(info.Env(), yes);
 }
 
 }  // namespace
 
-void init_run_op(Napi::Env env, Napi::Object exports) {
+void init_op_runner(Napi::Env env, Napi::Object exports) {
   exports.Set("runOp", Napi::Function::New(env, RunOp, "runOp"));
   exports.Set("runOpAsync", Napi::Function::New(env, RunOpAsync, "runOpAsync"));
   exports.Set("opTable", Napi::Function::New(env, OpTable, "opTable"));

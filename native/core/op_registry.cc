@@ -124,8 +124,7 @@ void check_values(const OpPass& p, const ArgSpec& s, const Tensor& t, const Attr
 
 }  // namespace
 
-int64_t arg_length(const ArgSpec& s, const Attrs& a, const std::map<std::string, int64_t>& lengths,
-                   std::string* desc) {
+int64_t arg_length(const ArgSpec& s, const Attrs& a, const std::map<std::string, int64_t>& lengths, std::string* desc) {
   *desc = s.shape;
   if (s.length_fn) return s.length_fn(a, desc);
   return desc->empty() ? -1 : eval_shape(*desc, a, lengths);

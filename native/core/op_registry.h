@@ -58,9 +58,9 @@ struct AttrSpec {
   const char* name;
   AttrKind kind;
   bool required;
-  double dflt;                        // when not required (Choice: the index)
-  double lo, hi;                      // Int: the range; Number: lo/hi checked when lo < hi
-  std::vector<const char*> choices;   // Choice
+  double dflt;                       // when not required (Choice: the index)
+  double lo, hi;                     // Int: the range; Number: lo/hi checked when lo < hi
+  std::vector<const char*> choices;  // Choice
 };
 
 // Option values of one call: numbers (Int, Number, Bool as 0/1, Choice as its index) and lists.
@@ -121,8 +121,7 @@ bool supports(const std::string& backend, const std::string& family, DType dtype
 
 // The length argument `s` must have under options `a` and the inputs' `lengths` (by name); -1 for
 // shape "" (any). `desc` receives the rule as errors state it ("rows*dim").
-int64_t arg_length(const ArgSpec& s, const Attrs& a, const std::map<std::string, int64_t>& lengths,
-                   std::string* desc);
+int64_t arg_length(const ArgSpec& s, const Attrs& a, const std::map<std::string, int64_t>& lengths, std::string* desc);
 
 // Validates a call (options already read into `a`): derives options, checks every given input's
 // length and values (host memory in `host`) and returns the length of every argument that takes

@@ -57,8 +57,8 @@ OpDef rmsnorm() {
                }};
   d.has_backward = true;
   d.backward = {"rmsnormBackward",
-                {in("dout", "rows*dim"), in("x", "rows*dim"), in("w", "dim"), in("rstd", "rows"),
-                 out("dx", "rows*dim"), out("dw", "dim")},
+                {in("dout", "rows*dim"), in("x", "rows*dim"), in("w", "dim"), in("rstd", "rows"), out("dx", "rows*dim"),
+                 out("dw", "dim")},
                 shape,
                 nullptr,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
@@ -131,9 +131,9 @@ RopeSpec rope_spec(const Attrs& a, const std::vector<uint8_t>& map) {
 }
 
 OpDef rope() {
-  const std::vector<AttrSpec> attrs = {integer("T", 1, kMaxTokens),       integer("heads", 1, kMaxHeads),
-                                       integer("headDim", 2, kMaxHeads),  number("theta"),
-                                       list_opt("sections"),               boolean_or("interleaved", false)};
+  const std::vector<AttrSpec> attrs = {
+      integer("T", 1, kMaxTokens), integer("heads", 1, kMaxHeads),  integer("headDim", 2, kMaxHeads), number("theta"),
+      list_opt("sections"),        boolean_or("interleaved", false)};
   ArgSpec pos = positions("pos", "");
   pos.length_fn = rope_positions;
   OpDef d = family("rope");
@@ -223,9 +223,14 @@ void attention_shape(Attrs& a, const Lengths& lengths) {
 }
 
 AttentionShape attention(const Attrs& a, const Tensors& t) {
-  return {a.i("T"),       a.i("heads"),          a.i("kvHeads"),
-          a.i("headDim"), t.i("cuSeqlens"),      t.n("cuSeqlens") - 1,
-          static_cast<float>(a.f("scale")), a.b("causal")};
+  return {a.i("T"),
+          a.i("heads"),
+          a.i("kvHeads"),
+          a.i("headDim"),
+          t.i("cuSeqlens"),
+          t.n("cuSeqlens") - 1,
+          static_cast<float>(a.f("scale")),
+          a.b("causal")};
 }
 
 OpDef attention_op() {
@@ -250,8 +255,8 @@ OpDef attention_op() {
                 attrs,
                 attention_shape,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  be.attention_backward(t.f("dq"), t.f("dk"), t.f("dv"), t.f("dout"), t.f("out"), t.f("lse"),
-                                        t.f("q"), t.f("k"), t.f("v"), attention(a, t));
+                  be.attention_backward(t.f("dq"), t.f("dk"), t.f("dv"), t.f("dout"), t.f("out"), t.f("lse"), t.f("q"),
+                                        t.f("k"), t.f("v"), attention(a, t));
                   return 0.0;
                 }};
   return d;
@@ -296,7 +301,7 @@ LogprobShape logprob(const Attrs& a) {
 }
 
 std::vector<ArgSpec> logprob_forward_args() {
-  return {in("hidden", "T*hidden"), in("head", "vocab*hidden"), ids("targets", "", -1, "vocab"), out("logp", "T"),
+  return {in("hidden", "T*hidden"), in("head", "vocab*hidden"),    ids("targets", "", -1, "vocab"), out("logp", "T"),
           out("lse", "T"),          out("entropy", "T", "entropy")};
 }
 
@@ -315,10 +320,9 @@ OpDef logprob_op() {
                 logprob_attrs(),
                 logprob_backward_shape,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  return static_cast<double>(be.logprob_backward(t.f("dhidden"), t.f("dhead"), t.f("dlogp"),
-                                                                 t.f("dentropy"), t.f("hidden"), t.f("head"),
-                                                                 t.i("targets"), t.f("lse"), t.f("entropy"),
-                                                                 logprob(a)));
+                  return static_cast<double>(
+                      be.logprob_backward(t.f("dhidden"), t.f("dhead"), t.f("dlogp"), t.f("dentropy"), t.f("hidden"),
+                                          t.f("head"), t.i("targets"), t.f("lse"), t.f("entropy"), logprob(a)));
                 }};
   return d;
 }
@@ -329,9 +333,8 @@ OpDef logprob_naive() {
   OpDef d = family("logprob_naive", {"cpu"});
   d.forward = {"logprobNaive", logprob_forward_args(), logprob_attrs(), logprob_shape,
                [](Backend&, const Attrs& a, const Tensors& t) {
-                 return static_cast<double>(cpu::logprob_forward_naive(t.f("logp"), t.f("entropy"), t.f("lse"),
-                                                                       t.f("hidden"), t.f("head"), t.i("targets"),
-                                                                       logprob(a)));
+                 return static_cast<double>(cpu::logprob_forward_naive(
+                     t.f("logp"), t.f("entropy"), t.f("lse"), t.f("hidden"), t.f("head"), t.i("targets"), logprob(a)));
                }};
   return d;
 }
@@ -352,18 +355,16 @@ AdamWConfig adamw_config(const Attrs& a) {
 OpDef adamw() {
   const AdamWConfig dflt;
   OpDef d = family("adamw");
-  d.forward = {"adamwStep",
-               {inout("p", ""), in("g", "p.length"), inout("m", "p.length"),
-                inout("v", "p.length", Values::NonNegative)},
-               {number("lr"), number_or("beta1", dflt.beta1), number_or("beta2", dflt.beta2), number_or("eps", dflt.eps),
-                number_or("weightDecay", dflt.weight_decay), integer("step", 1, 9007199254740992.0),
-                boolean_or("decay", true)},
-               [](Attrs& a, const Lengths&) { check_adamw_config(adamw_config(a)); },
-               [](Backend& be, const Attrs& a, const Tensors& t) {
-                 be.adamw_step(t.f("p"), t.f("g"), t.f("m"), t.f("v"), t.n("p"), adamw_config(a), a.i("step"),
-                               a.b("decay"));
-                 return 0.0;
-               }};
+  d.forward = {
+      "adamwStep",
+      {inout("p", ""), in("g", "p.length"), inout("m", "p.length"), inout("v", "p.length", Values::NonNegative)},
+      {number("lr"), number_or("beta1", dflt.beta1), number_or("beta2", dflt.beta2), number_or("eps", dflt.eps),
+       number_or("weightDecay", dflt.weight_decay), integer("step", 1, 9007199254740992.0), boolean_or("decay", true)},
+      [](Attrs& a, const Lengths&) { check_adamw_config(adamw_config(a)); },
+      [](Backend& be, const Attrs& a, const Tensors& t) {
+        be.adamw_step(t.f("p"), t.f("g"), t.f("m"), t.f("v"), t.n("p"), adamw_config(a), a.i("step"), a.b("decay"));
+        return 0.0;
+      }};
   return d;
 }
 

@@ -21,8 +21,8 @@ OpDef layernorm() {
                fwd_attrs,
                [](Attrs& a, const Lengths&) { MEDIX_CHECK(a.f("eps") > 0, "option 'eps' must be > 0"); },
                [](Backend& be, const Attrs& a, const Tensors& t) {
-                 be.layernorm_forward(t.f("out"), t.f("mean"), t.f("rstd"), t.f("x"), t.f("w"), t.f("b"),
-                                      a.i("rows"), a.i("dim"), static_cast<float>(a.f("eps")));
+                 be.layernorm_forward(t.f("out"), t.f("mean"), t.f("rstd"), t.f("x"), t.f("w"), t.f("b"), a.i("rows"),
+                                      a.i("dim"), static_cast<float>(a.f("eps")));
                  return 0.0;
                }};
   d.has_backward = true;
@@ -32,8 +32,8 @@ OpDef layernorm() {
                 shape,
                 nullptr,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  be.layernorm_backward(t.f("dx"), t.f("dw"), t.f("db"), t.f("dout"), t.f("x"), t.f("w"),
-                                        t.f("mean"), t.f("rstd"), a.i("rows"), a.i("dim"));
+                  be.layernorm_backward(t.f("dx"), t.f("dw"), t.f("db"), t.f("dout"), t.f("x"), t.f("w"), t.f("mean"),
+                                        t.f("rstd"), a.i("rows"), a.i("dim"));
                   return 0.0;
                 }};
   return d;
@@ -86,8 +86,8 @@ OpDef vision_rope() {
                 attrs,
                 check,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  be.vision_rope_backward(t.f("dx"), t.f("dout"), t.i("coords"), a.i("T"), a.i("heads"),
-                                          a.i("headDim"), static_cast<float>(a.f("theta")));
+                  be.vision_rope_backward(t.f("dx"), t.f("dout"), t.i("coords"), a.i("T"), a.i("heads"), a.i("headDim"),
+                                          static_cast<float>(a.f("theta")));
                   return 0.0;
                 }};
   return d;
@@ -151,22 +151,23 @@ int64_t expert_offsets(const Attrs& a, std::string* desc) {
 struct MoeRun {
   ScopedBuffer gate, up, y;
   MoeRun(Backend& be, const MoeShape& s)
-      : gate(be, sizeof(float) * s.T * s.K * s.I), up(be, sizeof(float) * s.T * s.K * s.I),
+      : gate(be, sizeof(float) * s.T * s.K * s.I),
+        up(be, sizeof(float) * s.T * s.K * s.I),
         y(be, sizeof(float) * s.T * s.K * s.H) {}
 };
 
 void moe_forward(Backend& be, const MoeShape& s, const Tensors& t, MoeRun& r) {
   be.linear_forward(t.f("routerLogits"), t.f("x"), t.f("router"), nullptr, s.T, s.H, s.E);
-  be.moe_route_forward(t.f("probs"), t.i("experts"), t.f("weights"), t.i("order"), t.i("offsets"),
-                       t.f("routerLogits"), s);
+  be.moe_route_forward(t.f("probs"), t.i("experts"), t.f("weights"), t.i("order"), t.i("offsets"), t.f("routerLogits"),
+                       s);
   be.moe_experts_forward(t.f("out"), r.gate.as<float>(), r.up.as<float>(), r.y.as<float>(), t.f("x"), t.f("gateUp"),
                          t.f("down"), t.f("weights"), t.i("order"), t.i("offsets"), s);
 }
 
 OpDef moe_block() {
-  const std::vector<AttrSpec> attrs = {integer("tokens", 0, 1 << 20),      integer("hidden", 1, 1 << 20),
-                                       integer("intermediate", 1, 1 << 20), integer("experts", 1, 4096),
-                                       integer("topK", 1, 4096),           boolean_or("normTopk", true)};
+  const std::vector<AttrSpec> attrs = {
+      integer("tokens", 0, 1 << 20), integer("hidden", 1, 1 << 20), integer("intermediate", 1, 1 << 20),
+      integer("experts", 1, 4096),   integer("topK", 1, 4096),      boolean_or("normTopk", true)};
   auto check = [](Attrs& a, const Lengths&) {
     MEDIX_CHECK(a.i("topK") <= a.i("experts"), "option 'topK' must be an integer in [1, ", a.i("experts"), "], got ",
                 a.i("topK"));
@@ -177,9 +178,9 @@ OpDef moe_block() {
   ArgSpec offsets_out = out_i32("offsets", "");
   offsets_out.length_fn = expert_offsets;
   std::vector<ArgSpec> fwd = weights;
-  for (ArgSpec s : {out("out", "tokens*hidden"), out("routerLogits", "tokens*experts"), out("probs", "tokens*experts"),
-                    out("weights", "tokens*topK"), out_i32("experts", "tokens*topK"), out_i32("order", "tokens*topK"),
-                    offsets_out})
+  for (ArgSpec s :
+       {out("out", "tokens*hidden"), out("routerLogits", "tokens*experts"), out("probs", "tokens*experts"),
+        out("weights", "tokens*topK"), out_i32("experts", "tokens*topK"), out_i32("order", "tokens*topK"), offsets_out})
     fwd.push_back(s);
   std::vector<ArgSpec> bwd = {in("dout", "tokens*hidden")};
   for (const ArgSpec& s : weights) bwd.push_back(s);
@@ -194,30 +195,34 @@ OpDef moe_block() {
                  return 0.0;
                }};
   d.has_backward = true;
-  d.backward = {"moeBlockBackward", bwd, attrs, check, [](Backend& be, const Attrs& a, const Tensors& t) {
-                  const MoeShape s = moe_shape(a);
-                  const int64_t TK = s.T * s.K;
-                  ScopedBuffer out(be, sizeof(float) * s.T * s.H), logits(be, sizeof(float) * s.T * s.E),
-                      probs(be, sizeof(float) * s.T * s.E), w(be, sizeof(float) * TK), experts(be, sizeof(int32_t) * TK),
-                      order(be, sizeof(int32_t) * TK), offsets(be, sizeof(int32_t) * (s.E + 1)),
-                      dweights(be, sizeof(float) * TK), dlogits(be, sizeof(float) * s.T * s.E);
-                  Tensors f = t;
-                  for (auto [name, buf] : {std::pair<const char*, ScopedBuffer*>{"out", &out}, {"routerLogits", &logits},
-                                           {"probs", &probs}, {"weights", &w}, {"experts", &experts},
-                                           {"order", &order}, {"offsets", &offsets}})
-                    f.t[name] = {buf->as<void>(), 0};
-                  MoeRun r(be, s);
-                  moe_forward(be, s, f, r);
-                  be.moe_experts_backward(t.f("dx"), t.f("dGateUp"), t.f("dDown"), dweights.as<float>(), t.f("dout"),
-                                          t.f("x"), t.f("gateUp"), t.f("down"), w.as<float>(), order.as<int32_t>(),
-                                          offsets.as<int32_t>(), r.gate.as<float>(), r.up.as<float>(),
-                                          r.y.as<float>(), s);
-                  be.moe_route_backward(dlogits.as<float>(), dweights.as<float>(), probs.as<float>(),
-                                        experts.as<int32_t>(), w.as<float>(), s);
-                  be.linear_backward(t.f("dx"), t.f("dRouter"), nullptr, dlogits.as<float>(), t.f("x"), t.f("router"),
-                                     s.T, s.H, s.E);
-                  return 0.0;
-                }};
+  d.backward = {
+      "moeBlockBackward", bwd, attrs, check, [](Backend& be, const Attrs& a, const Tensors& t) {
+        const MoeShape s = moe_shape(a);
+        const int64_t TK = s.T * s.K;
+        ScopedBuffer out(be, sizeof(float) * s.T * s.H), logits(be, sizeof(float) * s.T * s.E),
+            probs(be, sizeof(float) * s.T * s.E), w(be, sizeof(float) * TK), experts(be, sizeof(int32_t) * TK),
+            order(be, sizeof(int32_t) * TK), offsets(be, sizeof(int32_t) * (s.E + 1)), dweights(be, sizeof(float) * TK),
+            dlogits(be, sizeof(float) * s.T * s.E);
+        Tensors f = t;
+        for (auto [name, buf] : {std::pair<const char*, ScopedBuffer*>{"out", &out},
+                                 {"routerLogits", &logits},
+                                 {"probs", &probs},
+                                 {"weights", &w},
+                                 {"experts", &experts},
+                                 {"order", &order},
+                                 {"offsets", &offsets}})
+          f.t[name] = {buf->as<void>(), 0};
+        MoeRun r(be, s);
+        moe_forward(be, s, f, r);
+        be.moe_experts_backward(t.f("dx"), t.f("dGateUp"), t.f("dDown"), dweights.as<float>(), t.f("dout"), t.f("x"),
+                                t.f("gateUp"), t.f("down"), w.as<float>(), order.as<int32_t>(), offsets.as<int32_t>(),
+                                r.gate.as<float>(), r.up.as<float>(), r.y.as<float>(), s);
+        be.moe_route_backward(dlogits.as<float>(), dweights.as<float>(), probs.as<float>(), experts.as<int32_t>(),
+                              w.as<float>(), s);
+        be.linear_backward(t.f("dx"), t.f("dRouter"), nullptr, dlogits.as<float>(), t.f("x"), t.f("router"), s.T, s.H,
+                           s.E);
+        return 0.0;
+      }};
   return d;
 }
 

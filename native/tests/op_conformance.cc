@@ -67,7 +67,8 @@ std::map<std::string, std::vector<Case>> cases() {
       {"rope",
        {{"tiny", attrs({{"T", 4}, {"heads", 2}, {"headDim", 8}, {"theta", 10000}})},
         {"tiny multi-section interleaved",
-         attrs({{"T", 4}, {"heads", 2}, {"headDim", 16}, {"theta", 5e6}, {"interleaved", 1}}, {{"sections", {2, 3, 3}}})},
+         attrs({{"T", 4}, {"heads", 2}, {"headDim", 16}, {"theta", 5e6}, {"interleaved", 1}},
+               {{"sections", {2, 3, 3}}})},
         {"qwen3 16x128", attrs({{"T", 64}, {"heads", 16}, {"headDim", 128}, {"theta", 1e6}})},
         {"qwen3-vl 16x128 sections 24/20/20",
          attrs({{"T", 32}, {"heads", 16}, {"headDim", 128}, {"theta", 5e6}, {"interleaved", 1}},
@@ -83,7 +84,8 @@ std::map<std::string, std::vector<Case>> cases() {
        {{"tiny, entropy",
          attrs({{"T", 5}, {"hidden", 6}, {"vocab", 13}, {"entropy", 1}, {"tokenChunk", 2}, {"vocabChunk", 4}}),
          {{"targets", 5}}},
-        {"qwen3 hidden 1024, vocab 8192", attrs({{"T", 16}, {"hidden", 1024}, {"vocab", 8192}, {"entropy", 1}}),
+        {"qwen3 hidden 1024, vocab 8192",
+         attrs({{"T", 16}, {"hidden", 1024}, {"vocab", 8192}, {"entropy", 1}}),
          {{"targets", 16}}}}},
       {"logprob_naive",
        {{"tiny, entropy", attrs({{"T", 5}, {"hidden", 6}, {"vocab", 13}, {"entropy", 1}}), {{"targets", 5}}}}},
@@ -106,7 +108,8 @@ std::map<std::string, std::vector<Case>> cases() {
        {{"tiny two images", attrs({{"merge", 2}, {"side", 4}, {"dim", 3}}), {}},
         {"qwen3-vl side 48, 1024", attrs({{"merge", 2}, {"side", 48}, {"dim", 1024}}), {}}}},
       {"moe_block",
-       {{"tiny 4 experts top-2", attrs({{"tokens", 5}, {"hidden", 4}, {"intermediate", 3}, {"experts", 4}, {"topK", 2}})},
+       {{"tiny 4 experts top-2",
+         attrs({{"tokens", 5}, {"hidden", 4}, {"intermediate", 3}, {"experts", 4}, {"topK", 2}})},
         {"qwen3-moe routing 32 experts top-4",
          attrs({{"tokens", 16}, {"hidden", 256}, {"intermediate", 128}, {"experts", 32}, {"topK", 4}})}}},
   };
@@ -149,8 +152,8 @@ void make_inputs(const OpPass& p, const Case& c, Rng& rng, Host& h) {
     int64_t n = c.free.count(s.name) ? c.free.at(s.name) : arg_length(s, c.attrs, lengths, &desc);
     if (s.values == Values::Offsets) {
       const int64_t T = c.attrs.i(s.bound);
-      h.data[s.name] = ints_as_floats({0, static_cast<int32_t>(T / 3), static_cast<int32_t>(T / 3 + 1),
-                                       static_cast<int32_t>(T)});
+      h.data[s.name] =
+          ints_as_floats({0, static_cast<int32_t>(T / 3), static_cast<int32_t>(T / 3 + 1), static_cast<int32_t>(T)});
       lengths[s.name] = 4;
       continue;
     }
@@ -176,7 +179,8 @@ Host run(const OpDef& d, const OpPass& p, Backend& be, const Attrs& given, Host 
   Tensors view = in.view();
   const std::map<std::string, int64_t> lengths = check_call(p, a, view);
   for (const ArgSpec& s : p.args)
-    if (s.role == Role::Out && lengths.count(s.name)) in.data[s.name].assign(static_cast<size_t>(lengths.at(s.name)), 0);
+    if (s.role == Role::Out && lengths.count(s.name))
+      in.data[s.name].assign(static_cast<size_t>(lengths.at(s.name)), 0);
   view = in.view();
   const double value = run_call(d, p, be, DType::F32, a, view);
   in.data["(value)"] = {static_cast<float>(value)};
@@ -264,11 +268,11 @@ double check_gradients(const OpDef& d, const Case& c, const Host& in, const Host
       Host plus = in, minus = in;
       plus.data[s.name][i] += h;
       minus.data[s.name][i] -= h;
-      const double fd =
-          (objective(run(d, d.forward, cpu, c.attrs, plus), weights) -
-           objective(run(d, d.forward, cpu, c.attrs, minus), weights)) /
-          (static_cast<double>(plus.data[s.name][i]) - minus.data[s.name][i]);
-      const double ratio = std::fabs(fd - g[i]) / (5e-3 * std::max({std::fabs(static_cast<double>(g[i])), 0.1 * gmax, 1e-3}));
+      const double fd = (objective(run(d, d.forward, cpu, c.attrs, plus), weights) -
+                         objective(run(d, d.forward, cpu, c.attrs, minus), weights)) /
+                        (static_cast<double>(plus.data[s.name][i]) - minus.data[s.name][i]);
+      const double ratio =
+          std::fabs(fd - g[i]) / (5e-3 * std::max({std::fabs(static_cast<double>(g[i])), 0.1 * gmax, 1e-3}));
       ++tally.checks;
       if (ratio > 1 && ratio > worst) {
         char buf[160];
