@@ -233,25 +233,32 @@ double objective(const Host& fwd, const std::map<std::string, std::vector<float>
   return L;
 }
 
+// Inputs of the backward pass: the forward's inputs and outputs by name, and for each forward output o
+// whose gradient "d" + o the backward takes, random weights r_o (also returned in `weights`).
+Host backward_inputs(const OpDef& d, const Host& in, const Host& fwd, Rng& rng,
+                     std::map<std::string, std::vector<float>>* weights) {
+  Host b;
+  for (const ArgSpec& s : d.backward.args) {
+    if (s.role == Role::Out) continue;
+    const std::string name = s.name;
+    if (in.data.count(name)) {
+      b.data[name] = in.data.at(name);
+    } else if (fwd.data.count(name)) {
+      b.data[name] = fwd.data.at(name);
+    } else if (name.size() > 1 && name[0] == 'd' && fwd.data.count(name.substr(1))) {
+      const int64_t n = static_cast<int64_t>(fwd.data.at(name.substr(1)).size());
+      (*weights)[name.substr(1)] = b.data[name] = conformance::random_floats(rng, n, -1.0f, 1.0f);
+    }
+  }
+  return b;
+}
+
 // The finite-difference check of the CPU backward; returns the worst error ratio (pass <= 1).
 double check_gradients(const OpDef& d, const Case& c, const Host& in, const Host& fwd, Rng& rng, std::string* why,
                        Tally& tally) {
   Backend& cpu = cpu_backend();
   std::map<std::string, std::vector<float>> weights;
-  Host bwd_in;
-  for (const ArgSpec& s : d.backward.args) {
-    if (s.role == Role::Out) continue;
-    const std::string name = s.name;
-    if (name.size() > 1 && name[0] == 'd' && fwd.data.count(name.substr(1)) && !in.data.count(name)) {
-      const std::vector<float>& o = fwd.data.at(name.substr(1));
-      weights[name.substr(1)] = conformance::random_floats(rng, static_cast<int64_t>(o.size()), -1.0f, 1.0f);
-      bwd_in.data[name] = weights[name.substr(1)];
-    } else if (in.data.count(name)) {
-      bwd_in.data[name] = in.data.at(name);
-    } else if (fwd.data.count(name)) {
-      bwd_in.data[name] = fwd.data.at(name);
-    }
-  }
+  const Host bwd_in = backward_inputs(d, in, fwd, rng, &weights);
   const Host grads = run(d, d.backward, cpu, c.attrs, bwd_in);
   double worst = 0;
   for (const ArgSpec& s : d.forward.args) {
@@ -316,17 +323,8 @@ void run_case(const OpDef& d, Case c, Tally& tally) {
       line += buf;
     } else if (d.has_backward) {
       // The backward at the large shape: deterministic on the CPU (and compared across backends).
-      Host bwd_in;
-      for (const ArgSpec& s : d.backward.args) {
-        if (s.role == Role::Out) continue;
-        const std::string name = s.name;
-        if (in.data.count(name))
-          bwd_in.data[name] = in.data.at(name);
-        else if (ref.data.count(name))
-          bwd_in.data[name] = ref.data.at(name);
-        else if (name[0] == 'd' && ref.data.count(name.substr(1)))
-          bwd_in.data[name] = conformance::random_floats(rng, ref.data.at(name.substr(1)).size(), -1.0f, 1.0f);
-      }
+      std::map<std::string, std::vector<float>> weights;
+      const Host bwd_in = backward_inputs(d, in, ref, rng, &weights);
       const Host gref = run(d, d.backward, cpu_backend(), c.attrs, bwd_in);
       ok = compare_outputs(d.backward, run(d, d.backward, cpu_backend(), c.attrs, bwd_in), gref, true, &why, tally) &&
            ok;
