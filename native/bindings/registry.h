@@ -13,5 +13,6 @@ void init_dist(Napi::Env env, Napi::Object exports);       // the run's processe
 void init_vision(Napi::Env env, Napi::Object exports);     // Qwen3-VL vision tower
 void init_moe_ops(Napi::Env env, Napi::Object exports);    // load-balancing loss, routing time
 void init_fsdp(Napi::Env env, Napi::Object exports);       // full sharding of a model over the processes
+void init_selftest(Napi::Env env, Napi::Object exports);   // medix selftest --dist: collectives per engine
 
 }  // namespace medix::bindings
