@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "common.cuh"
+#include "core/cu_seqlens.h"
 #include "ops/attention.h"
 
 namespace medix::cuda {
@@ -152,10 +153,7 @@ Dims check_shape(const AttentionShape& s, const char* fn) {
               ": head_dim must be 32, 64, 128 or 256 on the GPU, got ", s.head_dim);
   MEDIX_CHECK(s.n_heads % s.n_kv_heads == 0, fn, ": n_heads (", s.n_heads, ") must be a multiple of n_kv_heads (",
               s.n_kv_heads, ")");
-  MEDIX_CHECK(s.cu_seqlens != nullptr && s.n_seqs >= 1, fn, ": missing cu_seqlens");
-  MEDIX_CHECK(s.cu_seqlens[0] == 0 && s.cu_seqlens[s.n_seqs] == s.T, fn, ": cu_seqlens must run from 0 to T");
-  for (int64_t i = 0; i < s.n_seqs; ++i)
-    MEDIX_CHECK(s.cu_seqlens[i] <= s.cu_seqlens[i + 1], fn, ": cu_seqlens must be non-decreasing");
+  check_cu_seqlens(s.cu_seqlens, s.n_seqs + 1, s.T, fn, "cu_seqlens");
   return {s.T, s.n_heads, s.n_kv_heads, s.n_seqs, s.scale, s.causal};
 }
 

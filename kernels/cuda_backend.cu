@@ -14,6 +14,8 @@
 #include "cuda/cuda_backend.h"
 #include "dist/communicator.h"
 #include "ops/sampling.h"
+#include "ops/vision_pos_embed.h"
+#include "ops/vision_rope.h"
 
 namespace medix::cuda {
 namespace {
@@ -133,6 +135,51 @@ class CudaBackend final : public Backend {
     cuda::add_inplace(dst, src, n);
   }
 
+  void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                         int64_t rows, int64_t dim, float eps) override {
+    bind();
+    cuda::layernorm_forward(out, mean, rstd, x, w, b, rows, dim, eps);
+  }
+  void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
+                          const float* mean, const float* rstd, int64_t rows, int64_t dim) override {
+    bind();
+    cuda::layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, rows, dim);
+  }
+  void gelu_forward(float* out, const float* x, int64_t n, cpu::GeluKind kind) override {
+    bind();
+    cuda::gelu_forward(out, x, n, kind);
+  }
+  void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, cpu::GeluKind kind) override {
+    bind();
+    cuda::gelu_backward(dx, dout, x, n, kind);
+  }
+  // The vision rotary and position-embedding ops have no kernel yet: they run their CPU reference on
+  // host copies (a few MB per image, once per tower pass).
+  void vision_rope_forward(float* out, const float* x, const int32_t* coords, int64_t T, int64_t heads, int64_t D,
+                           float theta) override {
+    HostCopy hx(*this, x, T * heads * D), hc(*this, coords, 2 * T), ho(*this, out, T * heads * D);
+    cpu::vision_rope_forward(ho.f(), hx.f(), hc.i(), T, heads, D, theta);
+    ho.write_back();
+  }
+  void vision_rope_backward(float* dx, const float* dout, const int32_t* coords, int64_t T, int64_t heads, int64_t D,
+                            float theta) override {
+    HostCopy hd(*this, dout, T * heads * D), hc(*this, coords, 2 * T), hx(*this, dx, T * heads * D);
+    cpu::vision_rope_backward(hx.f(), hd.f(), hc.i(), T, heads, D, theta);
+    hx.write_back();
+  }
+  void vision_pos_embed_forward(float* out, const float* table, const std::vector<ImageGrid>& grids, int64_t merge,
+                                int64_t side, int64_t dim) override {
+    HostCopy ht(*this, table, side * side * dim), ho(*this, out, patch_count(grids) * dim);
+    cpu::vision_pos_embed_forward(ho.f(), ht.f(), grids, merge, side, dim);
+    ho.write_back();
+  }
+  void vision_pos_embed_backward(float* dtable, const float* dout, const std::vector<ImageGrid>& grids, int64_t merge,
+                                 int64_t side, int64_t dim) override {
+    HostCopy hd(*this, dout, patch_count(grids) * dim), ht(*this, dtable, side * side * dim);
+    cpu::vision_pos_embed_backward(ht.f(), hd.f(), grids, merge, side, dim);
+    ht.write_back();
+  }
+
   void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
                          const float* logits, const MoeShape& s) override {
     bind();
@@ -218,6 +265,20 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // A host copy of n 4-byte elements of device memory; write_back copies it to the device again.
+  struct HostCopy {
+    CudaBackend& be;
+    void* dev;
+    std::vector<float> host;
+    HostCopy(CudaBackend& b, const void* d, int64_t n)
+        : be(b), dev(const_cast<void*>(d)), host(static_cast<size_t>(n)) {
+      be.to_host(host.data(), d, sizeof(float) * host.size());
+    }
+    float* f() { return host.data(); }
+    int32_t* i() { return reinterpret_cast<int32_t*>(host.data()); }
+    void write_back() { be.from_host(dev, host.data(), sizeof(float) * host.size()); }
+  };
+
   // The runtime's current device is per host thread, and the addon calls the backend from libuv's
   // worker threads: every call first makes this process's device current on its thread (once per
   // thread; the primary context itself is shared by the process's threads).

@@ -6,10 +6,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace medix::bindings;
   init_system(env, exports);
-  init_layer_ops(env, exports);
-  init_attention(env, exports);
-  init_logprob(env, exports);
-  init_optim(env, exports);
+  init_op_runner(env, exports);
   init_model(env, exports);
   init_generate(env, exports);
   init_dist(env, exports);

@@ -304,9 +304,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     cfg.eps = static_cast<float>(js::number_or(o, "eps", fn, cfg.eps));
     cfg.weight_decay = static_cast<float>(js::number_or(o, "weightDecay", fn, cfg.weight_decay));
     const float max_norm = static_cast<float>(js::number_or(o, "maxGradNorm", fn, 0));
-    if (cfg.lr < 0 || cfg.beta1 < 0 || cfg.beta1 >= 1 || cfg.beta2 < 0 || cfg.beta2 >= 1 || cfg.eps <= 0 ||
-        cfg.weight_decay < 0)
-      throw Napi::RangeError::New(env, fn + ": need lr >= 0, 0 <= beta1, beta2 < 1, eps > 0, weightDecay >= 0");
+    try {
+      check_adamw_config(cfg);
+    } catch (const Error& e) {
+      throw Napi::RangeError::New(env, fn + ": " + e.what());
+    }
     std::vector<bool> decay(model_->params().size(), true);
     Napi::Value mask = o.Get("decay");
     if (!mask.IsUndefined()) {

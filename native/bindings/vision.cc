@@ -1,160 +1,34 @@
-// N-API face of the Qwen3-VL vision ops (layernorm, gelu, 2D rotary, position table) and of the whole
-// vision tower (native/model/qwen3_vl_vision.h). Synchronous; arguments are checked before any memory
+// N-API face of the whole Qwen3-VL vision tower (native/model/qwen3_vl_vision.h); its single ops run
+// through runOp (native/core/op_table_vision.cc). Synchronous; arguments are checked before any memory
 // is touched; backward functions return gradients accumulated into fresh zeroed arrays.
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "../model/qwen3_vl_vision.h"
-#include "../ops/gelu.h"
-#include "../ops/layernorm.h"
-#include "../ops/vision_pos_embed.h"
-#include "../ops/vision_rope.h"
+#include "../core/error.h"
 #include "registry.h"
 #include "vision_config.h"
 
 namespace medix::bindings {
 namespace {
 
-constexpr int64_t kMaxRows = (int64_t(1) << 31) - 1;
 constexpr int64_t kMaxDim = int64_t(1) << 24;
-constexpr int64_t kMaxGrid = 1 << 16;
 const bool kFinite = true;
 
 Napi::Float32Array zeros(Napi::Env env, int64_t n) { return Napi::Float32Array::New(env, static_cast<size_t>(n)); }
 
-// ---------------------------------------------------------------------------------------------
-// LayerNorm
-
-Napi::Value LayernormForward(const Napi::CallbackInfo& info) {
-  const std::string fn = "layernormForward";
-  Napi::Object o = js::object(info[3], fn, "options");
-  const int64_t rows = js::integer(o, "rows", fn, 1, kMaxRows), dim = js::integer(o, "dim", fn, 1, kMaxDim);
-  const double eps = js::number(o, "eps", fn);
-  if (!(eps > 0)) throw Napi::RangeError::New(info.Env(), fn + ": option 'eps' must be > 0");
-  auto x = js::f32(info[0], fn, "x", rows * dim, "rows*dim", kFinite);
-  auto w = js::f32(info[1], fn, "w", dim, "dim", kFinite);
-  auto b = js::f32(info[2], fn, "b", dim, "dim", kFinite);
-  Napi::Env env = info.Env();
-  auto out = zeros(env, rows * dim), mean = zeros(env, rows), rstd = zeros(env, rows);
-  cpu::layernorm_forward(out.Data(), mean.Data(), rstd.Data(), x.data, w.data, b.data, rows, dim,
-                         static_cast<float>(eps));
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("out", out);
-  r.Set("mean", mean);
-  r.Set("rstd", rstd);
-  return r;
-}
-
-Napi::Value LayernormBackward(const Napi::CallbackInfo& info) {
-  const std::string fn = "layernormBackward";
-  Napi::Object o = js::object(info[5], fn, "options");
-  const int64_t rows = js::integer(o, "rows", fn, 1, kMaxRows), dim = js::integer(o, "dim", fn, 1, kMaxDim);
-  auto dout = js::f32(info[0], fn, "dout", rows * dim, "rows*dim", kFinite);
-  auto x = js::f32(info[1], fn, "x", rows * dim, "rows*dim", kFinite);
-  auto w = js::f32(info[2], fn, "w", dim, "dim", kFinite);
-  auto mean = js::f32(info[3], fn, "mean", rows, "rows", kFinite);
-  auto rstd = js::f32(info[4], fn, "rstd", rows, "rows", kFinite);
-  Napi::Env env = info.Env();
-  auto dx = zeros(env, rows * dim), dw = zeros(env, dim), db = zeros(env, dim);
-  cpu::layernorm_backward(dx.Data(), dw.Data(), db.Data(), dout.data, x.data, w.data, mean.data, rstd.data, rows, dim);
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("dx", dx);
-  r.Set("dw", dw);
-  r.Set("db", db);
-  return r;
-}
-
-// ---------------------------------------------------------------------------------------------
-// GELU
-
-cpu::GeluKind gelu_kind(const Napi::Value& v, const std::string& fn) {
-  Napi::Object o = js::object(v, fn, "options");
-  return js::choice_or(o, "kind", fn, {"tanh", "erf"}, 0) == 0 ? cpu::GeluKind::kTanh : cpu::GeluKind::kErf;
-}
-
-Napi::Value GeluForward(const Napi::CallbackInfo& info) {
-  const std::string fn = "geluForward";
-  const cpu::GeluKind kind = gelu_kind(info[1], fn);
-  auto x = js::f32(info[0], fn, "x", -1, nullptr, kFinite);
-  auto out = zeros(info.Env(), static_cast<int64_t>(x.length));
-  cpu::gelu_forward(out.Data(), x.data, static_cast<int64_t>(x.length), kind);
-  return out;
-}
-
-Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
-  const std::string fn = "geluBackward";
-  const cpu::GeluKind kind = gelu_kind(info[2], fn);
-  auto x = js::f32(info[1], fn, "x", -1, nullptr, kFinite);
-  const int64_t n = static_cast<int64_t>(x.length);
-  auto dout = js::f32(info[0], fn, "dout", n, "x.length", kFinite);
-  auto dx = zeros(info.Env(), n);
-  cpu::gelu_backward(dx.Data(), dout.data, x.data, n, kind);
-  return dx;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Vision rotary: (x or dout, coords, {T, heads, headDim, theta})
-
-struct RopeArgs {
-  int64_t T, heads, D;
-  float theta;
-};
-
-RopeArgs rope_args(const Napi::Value& v, const std::string& fn) {
-  Napi::Object o = js::object(v, fn, "options");
-  RopeArgs a{js::integer(o, "T", fn, 1, kMaxRows), js::integer(o, "heads", fn, 1, 4096),
-             js::integer(o, "headDim", fn, 4, 65536), static_cast<float>(js::number_or(o, "theta", fn, 10000.0))};
-  if (a.D % 4 != 0) throw Napi::RangeError::New(v.Env(), fn + ": option 'headDim' must be a multiple of 4");
-  return a;
-}
-
-Napi::Value VisionRope(const Napi::CallbackInfo& info, bool forward) {
-  const std::string fn = forward ? "visionRopeForward" : "visionRopeBackward";
-  const RopeArgs a = rope_args(info[2], fn);
-  auto x = js::f32(info[0], fn, forward ? "x" : "dout", a.T * a.heads * a.D, "T*heads*headDim", kFinite);
-  auto coords = js::i32(info[1], fn, "coords", 2 * a.T, "2*T");
-  auto out = zeros(info.Env(), a.T * a.heads * a.D);
-  if (forward)
-    cpu::vision_rope_forward(out.Data(), x.data, coords.data, a.T, a.heads, a.D, a.theta);
-  else
-    cpu::vision_rope_backward(out.Data(), x.data, coords.data, a.T, a.heads, a.D, a.theta);
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Grids: Int32Array [n_images * 3] of (t, h, w), h and w multiples of merge.
-
 }  // namespace
 
+// Grids: Int32Array [n_images * 3] of (t, h, w), h and w multiples of merge (vision_grid.h).
 std::vector<ImageGrid> parse_image_grids(const Napi::Value& v, int64_t merge, const std::string& fn) {
   auto g = js::i32(v, fn, "grids");
-  if (g.length == 0 || g.length % 3 != 0)
-    throw Napi::RangeError::New(v.Env(),
-                                fn + ": grids must hold (t, h, w) triples, got length " + std::to_string(g.length));
-  std::vector<ImageGrid> out;
-  for (size_t i = 0; i < g.length; i += 3) {
-    ImageGrid grid{g.data[i], g.data[i + 1], g.data[i + 2]};
-    if (grid.t < 1 || grid.h < merge || grid.w < merge || grid.h % merge || grid.w % merge || grid.h > kMaxGrid ||
-        grid.w > kMaxGrid || grid.t > kMaxGrid)
-      throw Napi::RangeError::New(v.Env(), fn + ": grid " + std::to_string(i / 3) + " (" + std::to_string(grid.t) +
-                                               ", " + std::to_string(grid.h) + ", " + std::to_string(grid.w) +
-                                               ") must have t >= 1 and h, w positive multiples of merge (" +
-                                               std::to_string(merge) + ")");
-    out.push_back(grid);
+  try {
+    return image_grids(g.data, static_cast<int64_t>(g.length), merge);
+  } catch (const Error& e) {
+    throw Napi::RangeError::New(v.Env(), fn + ": " + e.what());
   }
-  return out;
 }
-
-namespace {
-
-int64_t patch_count(const std::vector<ImageGrid>& grids) {
-  int64_t n = 0;
-  for (const ImageGrid& g : grids) n += g.t * g.h * g.w;
-  return n;
-}
-
-}  // namespace
 
 ImageInputs parse_image_inputs(const Napi::Value& grids, const Napi::Value& pixels, const VisionConfig& c,
                                const std::string& fn, const std::string& what) {
@@ -167,25 +41,6 @@ ImageInputs parse_image_inputs(const Napi::Value& grids, const Napi::Value& pixe
 }
 
 namespace {
-
-Napi::Value VisionPosEmbed(const Napi::CallbackInfo& info, bool forward) {
-  const std::string fn = forward ? "visionPosEmbedForward" : "visionPosEmbedBackward";
-  Napi::Object o = js::object(info[2], fn, "options");
-  const int64_t merge = js::integer(o, "merge", fn, 1, 64), side = js::integer(o, "side", fn, 1, 65536);
-  const int64_t dim = js::integer(o, "dim", fn, 1, kMaxDim);
-  const std::vector<ImageGrid> grids = parse_image_grids(info[1], merge, fn);
-  const int64_t N = patch_count(grids);
-  if (forward) {
-    auto table = js::f32(info[0], fn, "table", side * side * dim, "side*side*dim", kFinite);
-    auto out = zeros(info.Env(), N * dim);
-    cpu::vision_pos_embed_forward(out.Data(), table.data, grids, merge, side, dim);
-    return out;
-  }
-  auto dout = js::f32(info[0], fn, "dout", N * dim, "patches*dim", kFinite);
-  auto dtable = zeros(info.Env(), side * side * dim);
-  cpu::vision_pos_embed_backward(dtable.Data(), dout.data, grids, merge, side, dim);
-  return dtable;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Vision tower: config object as Hugging Face's vision_config, parameters as an array in
@@ -309,22 +164,6 @@ Napi::Value VisionTowerBackward(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void init_vision(Napi::Env env, Napi::Object exports) {
-  exports.Set("layernormForward", Napi::Function::New(env, LayernormForward, "layernormForward"));
-  exports.Set("layernormBackward", Napi::Function::New(env, LayernormBackward, "layernormBackward"));
-  exports.Set("geluForward", Napi::Function::New(env, GeluForward, "geluForward"));
-  exports.Set("geluBackward", Napi::Function::New(env, GeluBackward, "geluBackward"));
-  exports.Set("visionRopeForward",
-              Napi::Function::New(
-                  env, [](const Napi::CallbackInfo& i) { return VisionRope(i, true); }, "visionRopeForward"));
-  exports.Set("visionRopeBackward",
-              Napi::Function::New(
-                  env, [](const Napi::CallbackInfo& i) { return VisionRope(i, false); }, "visionRopeBackward"));
-  exports.Set("visionPosEmbedForward",
-              Napi::Function::New(
-                  env, [](const Napi::CallbackInfo& i) { return VisionPosEmbed(i, true); }, "visionPosEmbedForward"));
-  exports.Set("visionPosEmbedBackward",
-              Napi::Function::New(
-                  env, [](const Napi::CallbackInfo& i) { return VisionPosEmbed(i, false); }, "visionPosEmbedBackward"));
   exports.Set("visionParameters", Napi::Function::New(env, VisionParameters, "visionParameters"));
   exports.Set("visionTowerForward", Napi::Function::New(env, VisionTowerForward, "visionTowerForward"));
   exports.Set("visionTowerBackward", Napi::Function::New(env, VisionTowerBackward, "visionTowerBackward"));

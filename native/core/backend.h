@@ -7,13 +7,17 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <vector>
+
 #include "../ops/attention.h"
 #include "../ops/adamw.h"
+#include "../ops/gelu.h"
 #include "../ops/logprob.h"
 #include "../ops/moe.h"
 #include "../ops/paged_attention.h"
 #include "../ops/rope.h"
 #include "../ops/sampling.h"
+#include "../ops/vision_grid.h"
 
 namespace medix {
 
@@ -60,6 +64,22 @@ class Backend {
                                int64_t n) = 0;
   virtual void add_forward(float* out, const float* a, const float* b, int64_t n) = 0;
   virtual void add_inplace(float* dst, const float* src, int64_t n) = 0;
+
+  // Vision tower (layernorm.h, gelu.h, vision_rope.h, vision_pos_embed.h). Grids are host memory.
+  virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                                 int64_t rows, int64_t dim, float eps) = 0;
+  virtual void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
+                                  const float* mean, const float* rstd, int64_t rows, int64_t dim) = 0;
+  virtual void gelu_forward(float* out, const float* x, int64_t n, cpu::GeluKind kind) = 0;
+  virtual void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, cpu::GeluKind kind) = 0;
+  virtual void vision_rope_forward(float* out, const float* x, const int32_t* coords, int64_t T, int64_t heads,
+                                   int64_t D, float theta) = 0;
+  virtual void vision_rope_backward(float* dx, const float* dout, const int32_t* coords, int64_t T, int64_t heads,
+                                    int64_t D, float theta) = 0;
+  virtual void vision_pos_embed_forward(float* out, const float* table, const std::vector<ImageGrid>& grids,
+                                        int64_t merge, int64_t side, int64_t dim) = 0;
+  virtual void vision_pos_embed_backward(float* dtable, const float* dout, const std::vector<ImageGrid>& grids,
+                                         int64_t merge, int64_t side, int64_t dim) = 0;
 
   // Mixture of experts (moe.h). order/offsets are backend memory; moe_aux_backward's load statistics
   // (counts) and cu_seqlens are host memory, like an optimizer config.

@@ -11,10 +11,13 @@
 #include "backend.h"
 #include "op_profile.h"
 #include "../ops/embedding.h"
+#include "../ops/layernorm.h"
 #include "../ops/linear.h"
 #include "../ops/residual.h"
 #include "../ops/rmsnorm.h"
 #include "../ops/swiglu.h"
+#include "../ops/vision_pos_embed.h"
+#include "../ops/vision_rope.h"
 
 namespace medix {
 namespace {
@@ -111,6 +114,45 @@ class CpuBackend final : public Backend {
   void add_inplace(float* dst, const float* src, int64_t n) override {
     const OpTimer timer(OpKind::Elementwise);
     cpu::add_inplace(dst, src, n);
+  }
+
+  void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                         int64_t rows, int64_t dim, float eps) override {
+    const OpTimer timer(OpKind::Norm);
+    cpu::layernorm_forward(out, mean, rstd, x, w, b, rows, dim, eps);
+  }
+  void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
+                          const float* mean, const float* rstd, int64_t rows, int64_t dim) override {
+    const OpTimer timer(OpKind::Norm);
+    cpu::layernorm_backward(dx, dw, db, dout, x, w, mean, rstd, rows, dim);
+  }
+  void gelu_forward(float* out, const float* x, int64_t n, cpu::GeluKind kind) override {
+    const OpTimer timer(OpKind::Elementwise);
+    cpu::gelu_forward(out, x, n, kind);
+  }
+  void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, cpu::GeluKind kind) override {
+    const OpTimer timer(OpKind::Elementwise);
+    cpu::gelu_backward(dx, dout, x, n, kind);
+  }
+  void vision_rope_forward(float* out, const float* x, const int32_t* coords, int64_t T, int64_t heads, int64_t D,
+                           float theta) override {
+    const OpTimer timer(OpKind::Rope);
+    cpu::vision_rope_forward(out, x, coords, T, heads, D, theta);
+  }
+  void vision_rope_backward(float* dx, const float* dout, const int32_t* coords, int64_t T, int64_t heads, int64_t D,
+                            float theta) override {
+    const OpTimer timer(OpKind::Rope);
+    cpu::vision_rope_backward(dx, dout, coords, T, heads, D, theta);
+  }
+  void vision_pos_embed_forward(float* out, const float* table, const std::vector<ImageGrid>& grids, int64_t merge,
+                                int64_t side, int64_t dim) override {
+    const OpTimer timer(OpKind::Embedding);
+    cpu::vision_pos_embed_forward(out, table, grids, merge, side, dim);
+  }
+  void vision_pos_embed_backward(float* dtable, const float* dout, const std::vector<ImageGrid>& grids, int64_t merge,
+                                 int64_t side, int64_t dim) override {
+    const OpTimer timer(OpKind::Embedding);
+    cpu::vision_pos_embed_backward(dtable, dout, grids, merge, side, dim);
   }
 
   void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,

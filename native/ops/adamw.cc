@@ -4,10 +4,36 @@
 #include "adamw.h"
 
 #include <cmath>
+#include <sstream>
 #include <vector>
 
 #include "../core/error.h"
 #include "../core/threads.h"
+
+namespace medix {
+
+namespace {
+
+void check_in(const char* key, double x, double lo, double hi, bool hi_open) {
+  if (x < lo || x > hi || (hi_open && x == hi)) {
+    std::ostringstream os;
+    os << "option '" << key << "' must be in [" << lo << ", " << hi << (hi_open ? ")" : "]") << ", got " << x;
+    throw Error(os.str());
+  }
+}
+
+}  // namespace
+
+void check_adamw_config(const AdamWConfig& c) {
+  MEDIX_CHECK(c.lr >= 0, "option 'lr' must be >= 0");
+  check_in("beta1", c.beta1, 0.0, 1.0, true);
+  check_in("beta2", c.beta2, 0.0, 1.0, true);
+  MEDIX_CHECK(c.eps > 0, "option 'eps' must be > 0");
+  check_in("eps", c.eps, 0.0, 1e6, false);
+  check_in("weightDecay", c.weight_decay, 0.0, 1e6, false);
+}
+
+}  // namespace medix
 
 namespace medix::cpu {
 namespace {

@@ -13,6 +13,10 @@ struct AdamWConfig {
   float weight_decay = 1e-2f;
 };
 
+// Throws medix::Error naming the first hyperparameter out of range: lr >= 0, beta1 and beta2 in
+// [0, 1), eps in (0, 1e6], weight_decay in [0, 1e6]. Every caller that takes a config checks it here.
+void check_adamw_config(const AdamWConfig& c);
+
 namespace cpu {
 
 // One step over n elements, step >= 1 (used for bias correction). decay is 0 or 1: whether weight

@@ -1,6 +1,29 @@
 #include "vision_grid.h"
 
+#include "../core/error.h"
+
 namespace medix {
+
+std::vector<ImageGrid> image_grids(const int32_t* g, int64_t n, int64_t merge) {
+  constexpr int64_t kMaxGrid = 1 << 16;
+  MEDIX_CHECK(n > 0 && n % 3 == 0, "grids must hold (t, h, w) triples, got length ", n);
+  std::vector<ImageGrid> out;
+  for (int64_t i = 0; i < n; i += 3) {
+    const ImageGrid grid{g[i], g[i + 1], g[i + 2]};
+    MEDIX_CHECK(grid.t >= 1 && grid.h >= merge && grid.w >= merge && grid.h % merge == 0 && grid.w % merge == 0 &&
+                    grid.t <= kMaxGrid && grid.h <= kMaxGrid && grid.w <= kMaxGrid,
+                "grid ", i / 3, " (", grid.t, ", ", grid.h, ", ", grid.w,
+                ") must have t >= 1 and h, w positive multiples of merge (", merge, ")");
+    out.push_back(grid);
+  }
+  return out;
+}
+
+int64_t patch_count(const std::vector<ImageGrid>& grids) {
+  int64_t n = 0;
+  for (const ImageGrid& g : grids) n += g.t * g.h * g.w;
+  return n;
+}
 
 std::vector<int32_t> vision_patch_coords(const std::vector<ImageGrid>& grids, int64_t merge) {
   std::vector<int32_t> out;

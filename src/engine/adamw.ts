@@ -1,7 +1,7 @@
 // Typed face of AdamW over one flat float32 buffer and the gradient utilities around it
-// (native/ops/adamw.h, native/bindings/optim.cc). The model's optimizer (optimizer.ts) runs the same
+// (native/ops/adamw.h, native/core/op_table.cc). The model's optimizer (optimizer.ts) runs the same
 // native code over all its parameters; these functions serve tests and tools that own their buffers.
-import { native } from './native.js';
+import { runOp } from './ops.js';
 
 export interface AdamWStepOptions {
   lr: number;
@@ -19,14 +19,6 @@ export interface AdamWStepOptions {
   decay?: boolean;
 }
 
-interface OptimAddon {
-  adamwStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, o: AdamWStepOptions): void;
-  sumSquares(g: Float32Array): number;
-  scaleInPlace(g: Float32Array, s: number): void;
-}
-
-const ops = native<OptimAddon>();
-
 /**
  * One AdamW step, in place on p, m and v (all the same length), in torch.optim.AdamW's order:
  * p *= 1 − lr·wd; m = β1·m + (1−β1)·g; v = β2·v + (1−β2)·g²;
@@ -40,7 +32,7 @@ export function adamwStep(
   v: Float32Array,
   o: AdamWStepOptions,
 ): void {
-  ops.adamwStep(p, g, m, v, o);
+  runOp('adamw.forward', 'cpu', { p, g, m, v }, o);
 }
 
 /**
@@ -48,10 +40,10 @@ export function adamwStep(
  * +Infinity or NaN when g holds a non-finite value, so sqrt of it doubles as the global-norm check.
  */
 export function sumSquares(g: Float32Array): number {
-  return ops.sumSquares(g);
+  return runOp('sum_squares.forward', 'cpu', { g }, {}).value;
 }
 
 /** g *= s in place (e.g. clipping by max_norm / norm). */
 export function scaleInPlace(g: Float32Array, s: number): void {
-  ops.scaleInPlace(g, s);
+  runOp('scale.forward', 'cpu', { g }, { s });
 }

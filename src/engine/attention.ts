@@ -1,5 +1,5 @@
 // Typed face of causal grouped-query attention over packed variable-length sequences
-// (native/ops/attention.h, native/bindings/attention.cc), in float32 on the CPU, deterministic
+// (native/ops/attention.h, native/core/op_table.cc), in float32 on the CPU, deterministic
 // (same inputs, same bits, whatever the thread count).
 //
 // Layout: T tokens of several sequences packed back to back; cuSeqlens [nSeqs + 1] holds the
@@ -13,7 +13,7 @@
 // them in place); cuSeqlens is copied and may be reused at once. Bad arguments (wrong array type
 // or length, NaN/Inf, invalid cuSeqlens, heads not a multiple of kvHeads) throw an Error naming
 // the function and the argument; the *Async forms reject with it instead.
-import { native } from './native.js';
+import { runOp, runOpAsync } from './ops.js';
 
 export interface AttentionOptions {
   /** Query heads per token. */
@@ -46,45 +46,6 @@ export interface AttentionBackwardResult {
   dv: Float32Array;
 }
 
-interface AttentionAddon {
-  attentionForward(
-    q: Float32Array,
-    k: Float32Array,
-    v: Float32Array,
-    cuSeqlens: Int32Array,
-    o: AttentionOptions,
-  ): AttentionForwardResult;
-  attentionForwardAsync(
-    q: Float32Array,
-    k: Float32Array,
-    v: Float32Array,
-    cuSeqlens: Int32Array,
-    o: AttentionOptions,
-  ): Promise<AttentionForwardResult>;
-  attentionBackward(
-    dout: Float32Array,
-    out: Float32Array,
-    lse: Float32Array,
-    q: Float32Array,
-    k: Float32Array,
-    v: Float32Array,
-    cuSeqlens: Int32Array,
-    o: AttentionOptions,
-  ): AttentionBackwardResult;
-  attentionBackwardAsync(
-    dout: Float32Array,
-    out: Float32Array,
-    lse: Float32Array,
-    q: Float32Array,
-    k: Float32Array,
-    v: Float32Array,
-    cuSeqlens: Int32Array,
-    o: AttentionOptions,
-  ): Promise<AttentionBackwardResult>;
-}
-
-const ops = native<AttentionAddon>();
-
 /** Causal attention output and per-row log-sum-exp; T is q.length / (heads * headDim). */
 export function attentionForward(
   q: Float32Array,
@@ -93,7 +54,8 @@ export function attentionForward(
   cuSeqlens: Int32Array,
   o: AttentionOptions,
 ): AttentionForwardResult {
-  return ops.attentionForward(q, k, v, cuSeqlens, o);
+  const { out, lse } = runOp<AttentionForwardResult>('attention.forward', 'cpu', { q, k, v, cuSeqlens }, o);
+  return { out, lse };
 }
 
 /** attentionForward on a worker thread. */
@@ -104,7 +66,8 @@ export async function attentionForwardAsync(
   cuSeqlens: Int32Array,
   o: AttentionOptions,
 ): Promise<AttentionForwardResult> {
-  return ops.attentionForwardAsync(q, k, v, cuSeqlens, o);
+  const { out, lse } = await runOpAsync<AttentionForwardResult>('attention.forward', 'cpu', { q, k, v, cuSeqlens }, o);
+  return { out, lse };
 }
 
 /**
@@ -121,7 +84,9 @@ export function attentionBackward(
   cuSeqlens: Int32Array,
   o: AttentionOptions,
 ): AttentionBackwardResult {
-  return ops.attentionBackward(dout, out, lse, q, k, v, cuSeqlens, o);
+  const inputs = { dout, out, lse, q, k, v, cuSeqlens };
+  const { dq, dk, dv } = runOp<AttentionBackwardResult>('attention.backward', 'cpu', inputs, o);
+  return { dq, dk, dv };
 }
 
 /** attentionBackward on a worker thread. */
@@ -135,5 +100,7 @@ export async function attentionBackwardAsync(
   cuSeqlens: Int32Array,
   o: AttentionOptions,
 ): Promise<AttentionBackwardResult> {
-  return ops.attentionBackwardAsync(dout, out, lse, q, k, v, cuSeqlens, o);
+  const inputs = { dout, out, lse, q, k, v, cuSeqlens };
+  const { dq, dk, dv } = await runOpAsync<AttentionBackwardResult>('attention.backward', 'cpu', inputs, o);
+  return { dq, dk, dv };
 }

@@ -1,9 +1,10 @@
 // Typed face of the layer ops of the Qwen3 decoder, one op at a time (native/ops/*.h,
-// native/bindings/layer_ops.cc): embedding, RMSNorm, linear, rotary embedding, SwiGLU, residual add.
+// native/core/op_table.cc): embedding, RMSNorm, linear, rotary embedding, SwiGLU, residual add.
 // All run synchronously on the CPU in float32 and are deterministic (same inputs, same bits).
 // Arguments are checked natively; bad input throws an Error naming the function and the argument.
 // Backward functions return fresh gradients (zeroed, then accumulated).
 import { native } from './native.js';
+import { runOp } from './ops.js';
 
 export interface EmbeddingOptions {
   vocab: number;
@@ -82,42 +83,25 @@ export interface SwigluBackwardResult {
 }
 
 interface LayerOpsAddon {
-  embeddingForward(ids: Int32Array, table: Float32Array, o: EmbeddingOptions): Float32Array;
-  embeddingBackward(dout: Float32Array, ids: Int32Array, o: EmbeddingOptions): Float32Array;
-  rmsnormForward(x: Float32Array, w: Float32Array, o: RmsnormForwardOptions): RmsnormForwardResult;
-  rmsnormBackward(
-    dout: Float32Array,
-    x: Float32Array,
-    w: Float32Array,
-    rstd: Float32Array,
-    o: RmsnormOptions,
-  ): RmsnormBackwardResult;
-  linearForward(x: Float32Array, W: Float32Array, b: Float32Array | null, o: LinearOptions): Float32Array;
-  linearBackward(dy: Float32Array, x: Float32Array, W: Float32Array, o: LinearBackwardOptions): LinearBackwardResult;
-  ropeForward(x: Float32Array, pos: Int32Array, o: RopeForwardOptions): Float32Array;
-  ropeBackward(dout: Float32Array, pos: Int32Array, o: RopeOptions): Float32Array;
   ropeSectionMap(headDim: number, sections: number[], interleaved: boolean): Uint8Array;
-  swigluForward(gate: Float32Array, up: Float32Array): Float32Array;
-  swigluBackward(dout: Float32Array, gate: Float32Array, up: Float32Array): SwigluBackwardResult;
-  addForward(a: Float32Array, b: Float32Array): Float32Array;
-  addInplace(dst: Float32Array, src: Float32Array): Float32Array;
 }
 
-const ops = native<LayerOpsAddon>();
+const addon = native<LayerOpsAddon>();
 
 /** out[i, :] = table[ids[i], :]; table is [vocab, dim], out is [ids.length, dim]. */
 export function embeddingForward(ids: Int32Array, table: Float32Array, o: EmbeddingOptions): Float32Array {
-  return ops.embeddingForward(ids, table, o);
+  return runOp<{ out: Float32Array }>('embedding.forward', 'cpu', { ids, table }, o).out;
 }
 
 /** Gradient of the table, [vocab, dim]: row ids[i] receives dout[i, :] (repeated ids add up). */
 export function embeddingBackward(dout: Float32Array, ids: Int32Array, o: EmbeddingOptions): Float32Array {
-  return ops.embeddingBackward(dout, ids, o);
+  return runOp<{ dtable: Float32Array }>('embedding.backward', 'cpu', { dout, ids }, o).dtable;
 }
 
 /** Qwen3 RMSNorm of each row of x [rows, dim]: w * (x / sqrt(mean(x^2) + eps)), w is [dim]. */
 export function rmsnormForward(x: Float32Array, w: Float32Array, o: RmsnormForwardOptions): RmsnormForwardResult {
-  return ops.rmsnormForward(x, w, o);
+  const { out, rstd } = runOp<RmsnormForwardResult>('rmsnorm.forward', 'cpu', { x, w }, o);
+  return { out, rstd };
 }
 
 /** Gradients of rmsnormForward given dout, using the rstd it returned. */
@@ -128,7 +112,8 @@ export function rmsnormBackward(
   rstd: Float32Array,
   o: RmsnormOptions,
 ): RmsnormBackwardResult {
-  return ops.rmsnormBackward(dout, x, w, rstd, o);
+  const { dx, dw } = runOp<RmsnormBackwardResult>('rmsnorm.backward', 'cpu', { dout, x, w, rstd }, o);
+  return { dx, dw };
 }
 
 /** y[T, out] = x[T, in] W^T + b, with W [out, in] as Hugging Face stores it; b may be null. */
@@ -138,7 +123,7 @@ export function linearForward(
   b: Float32Array | null,
   o: LinearOptions,
 ): Float32Array {
-  return ops.linearForward(x, W, b, o);
+  return runOp<{ y: Float32Array }>('linear.forward', 'cpu', { x, W, b }, o).y;
 }
 
 /** Gradients of linearForward: dx = dy W, dW = dy^T x, db = column sums of dy. */
@@ -148,7 +133,8 @@ export function linearBackward(
   W: Float32Array,
   o: LinearBackwardOptions,
 ): LinearBackwardResult {
-  return ops.linearBackward(dy, x, W, o);
+  const { dx, dW, db } = runOp<LinearBackwardResult>('linear.backward', 'cpu', { dy, x, W }, o);
+  return db ? { dx, dW, db } : { dx, dW };
 }
 
 /**
@@ -156,12 +142,15 @@ export function linearBackward(
  * positions pos [T], or [3, T] component-major when options.sections is given.
  */
 export function ropeForward(x: Float32Array, pos: Int32Array, o: RopeForwardOptions): Float32Array {
-  return ops.ropeForward(x, pos, o);
+  const { out } = runOp<{ out: Float32Array }>('rope.forward', 'cpu', { x, pos }, o);
+  if (!o.inPlace) return out;
+  x.set(out);
+  return x;
 }
 
 /** Gradient of ropeForward with respect to x: dout rotated back by the same angles. */
 export function ropeBackward(dout: Float32Array, pos: Int32Array, o: RopeOptions): Float32Array {
-  return ops.ropeBackward(dout, pos, o);
+  return runOp<{ dx: Float32Array }>('rope.backward', 'cpu', { dout, pos }, o).dx;
 }
 
 /**
@@ -169,25 +158,27 @@ export function ropeBackward(dout: Float32Array, pos: Int32Array, o: RopeOptions
  * multi-section rope.
  */
 export function ropeSectionMap(headDim: number, sections: number[], interleaved: boolean): Uint8Array {
-  return ops.ropeSectionMap(headDim, sections, interleaved);
+  return addon.ropeSectionMap(headDim, sections, interleaved);
 }
 
 /** silu(gate) * up, elementwise. */
 export function swigluForward(gate: Float32Array, up: Float32Array): Float32Array {
-  return ops.swigluForward(gate, up);
+  return runOp<{ out: Float32Array }>('swiglu.forward', 'cpu', { gate, up }, {}).out;
 }
 
 /** Gradients of swigluForward with respect to gate and up. */
 export function swigluBackward(dout: Float32Array, gate: Float32Array, up: Float32Array): SwigluBackwardResult {
-  return ops.swigluBackward(dout, gate, up);
+  const { dgate, dup } = runOp<SwigluBackwardResult>('swiglu.backward', 'cpu', { dout, gate, up }, {});
+  return { dgate, dup };
 }
 
 /** a + b, elementwise (the residual connection). */
 export function addForward(a: Float32Array, b: Float32Array): Float32Array {
-  return ops.addForward(a, b);
+  return runOp<{ out: Float32Array }>('add.forward', 'cpu', { a, b }, {}).out;
 }
 
 /** dst += src in place (how backward passes a gradient through a residual); returns dst. */
 export function addInplace(dst: Float32Array, src: Float32Array): Float32Array {
-  return ops.addInplace(dst, src);
+  runOp('add_inplace.forward', 'cpu', { dst, src }, {});
+  return dst;
 }

@@ -1,4 +1,4 @@
-// Typed face of the fused log-prob head (native/ops/logprob.h, native/bindings/logprob_ops.cc),
+// Typed face of the fused log-prob head (native/ops/logprob.h, run through runOp: native/core/op_table.cc),
 // float32 on the CPU. The token losses that consume its output are plain TypeScript (src/rl:
 // policy-loss.ts, sft-loss.ts); their d(loss)/d(logp) comes back here through logprobBackward.
 //
@@ -9,7 +9,7 @@
 // one is pending do not change the arrays passed to it (targets are copied and may be reused).
 // Bad arguments (wrong array type or length, NaN/Inf, a target outside [−1, vocab), invalid
 // options) throw an Error naming the function and the argument before a promise is returned.
-import { native } from './native.js';
+import { runOp, runOpAsync } from './ops.js';
 
 export interface LogprobOptions {
   /** Token count; defaults to targets.length and must equal it when given. */
@@ -46,38 +46,12 @@ export interface LogprobBackwardResult {
   peakBytes: number;
 }
 
-interface LogprobAddon {
-  logprobForward(
-    hidden: Float32Array,
-    head: Float32Array,
-    targets: Int32Array,
-    o: LogprobOptions,
-  ): Promise<LogprobForwardResult>;
-  logprobForwardSync(
-    hidden: Float32Array,
-    head: Float32Array,
-    targets: Int32Array,
-    o: LogprobOptions,
-  ): LogprobForwardResult;
-  logprobNaive(
-    hidden: Float32Array,
-    head: Float32Array,
-    targets: Int32Array,
-    o: LogprobOptions,
-  ): Promise<LogprobForwardResult>;
-  logprobBackward(
-    dlogp: Float32Array,
-    dentropy: Float32Array | null,
-    hidden: Float32Array,
-    head: Float32Array,
-    targets: Int32Array,
-    lse: Float32Array,
-    entropy: Float32Array | null,
-    o: LogprobOptions,
-  ): Promise<LogprobBackwardResult>;
-}
+type ForwardOutputs = Omit<LogprobForwardResult, 'peakBytes'>;
 
-const ops = native<LogprobAddon>();
+// runOp's result as logprobForward returns it: the outputs, and the scalar result as peakBytes.
+function forwardResult({ logp, lse, entropy, value }: ForwardOutputs & { value: number }): LogprobForwardResult {
+  return entropy ? { logp, entropy, lse, peakBytes: value } : { logp, lse, peakBytes: value };
+}
 
 /** Fused head + log-softmax + gather: per-token log-prob of the target (and entropy), without the [T, V] logits. */
 export function logprobForward(
@@ -86,7 +60,7 @@ export function logprobForward(
   targets: Int32Array,
   o: LogprobOptions,
 ): Promise<LogprobForwardResult> {
-  return ops.logprobForward(hidden, head, targets, o);
+  return runOpAsync<ForwardOutputs>('logprob.forward', 'cpu', { hidden, head, targets }, o).then(forwardResult);
 }
 
 /** logprobForward on the calling thread: for small problems (tests, tools), where a promise costs more than the work. */
@@ -96,7 +70,7 @@ export function logprobForwardSync(
   targets: Int32Array,
   o: LogprobOptions,
 ): LogprobForwardResult {
-  return ops.logprobForwardSync(hidden, head, targets, o);
+  return forwardResult(runOp<ForwardOutputs>('logprob.forward', 'cpu', { hidden, head, targets }, o));
 }
 
 /**
@@ -109,7 +83,7 @@ export function logprobNaive(
   targets: Int32Array,
   o: LogprobOptions,
 ): Promise<LogprobForwardResult> {
-  return ops.logprobNaive(hidden, head, targets, o);
+  return runOpAsync<ForwardOutputs>('logprob_naive.forward', 'cpu', { hidden, head, targets }, o).then(forwardResult);
 }
 
 /** Gradient-carrying input of the entropy term: the entropy logprobForward returned and d loss / d entropy. */
@@ -132,5 +106,10 @@ export function logprobBackward(
   o: LogprobOptions,
   entropy?: EntropyGrad,
 ): Promise<LogprobBackwardResult> {
-  return ops.logprobBackward(dlogp, entropy?.dentropy ?? null, hidden, head, targets, lse, entropy?.entropy ?? null, o);
+  const inputs = { dlogp, dentropy: entropy?.dentropy, hidden, head, targets, lse, entropy: entropy?.entropy };
+  return runOpAsync<LogprobBackwardResult>('logprob.backward', 'cpu', inputs, o).then(({ dhidden, dhead, value }) => ({
+    dhidden,
+    dhead,
+    peakBytes: value,
+  }));
 }

@@ -1,8 +1,9 @@
-// Typed face of the mixture-of-experts ops (native/ops/moe.h, native/bindings/moe_ops.cc), one
+// Typed face of the mixture-of-experts ops (native/ops/moe.h; the block through runOp, the loss native/bindings/moe_ops.cc), one
 // sparse block at a time, for tests and tools: router linear, softmax, top-k routing, SwiGLU
 // experts over tokens grouped by expert, and transformers' load-balancing loss. Synchronous, CPU,
 // float32, deterministic; bad input throws an Error naming the function and the argument.
 import { native } from './native.js';
+import { runOp } from './ops.js';
 
 export interface MoeBlockOptions {
   tokens: number;
@@ -37,21 +38,6 @@ export interface MoeBlockGradients {
 }
 
 interface MoeAddon {
-  moeBlockForward(
-    x: Float32Array,
-    router: Float32Array,
-    gateUp: Float32Array,
-    down: Float32Array,
-    o: MoeBlockOptions,
-  ): MoeBlockResult;
-  moeBlockBackward(
-    dout: Float32Array,
-    x: Float32Array,
-    router: Float32Array,
-    gateUp: Float32Array,
-    down: Float32Array,
-    o: MoeBlockOptions,
-  ): MoeBlockGradients;
   moeRoutingSeconds(): number;
   moeAuxLoss(
     logits: Float32Array,
@@ -71,7 +57,9 @@ export function moeBlockForward(
   down: Float32Array,
   o: MoeBlockOptions,
 ): MoeBlockResult {
-  return native<MoeAddon>().moeBlockForward(x, router, gateUp, down, o);
+  const r = runOp<MoeBlockResult>('moe_block.forward', 'cpu', { x, router, gateUp, down }, o);
+  const { out, routerLogits, probs, experts, weights, order, offsets } = r;
+  return { out, routerLogits, probs, experts, weights, order, offsets };
 }
 
 /** Gradients of sum(dout * out) with respect to the block's input and weights. */
@@ -83,7 +71,8 @@ export function moeBlockBackward(
   down: Float32Array,
   o: MoeBlockOptions,
 ): MoeBlockGradients {
-  return native<MoeAddon>().moeBlockBackward(dout, x, router, gateUp, down, o);
+  const r = runOp<MoeBlockGradients>('moe_block.backward', 'cpu', { dout, x, router, gateUp, down }, o);
+  return { dx: r.dx, dRouter: r.dRouter, dGateUp: r.dGateUp, dDown: r.dDown };
 }
 
 /**

@@ -3,6 +3,7 @@
 // bad input throws an Error naming the function and the argument. Backward functions return fresh
 // gradients.
 import { native } from './native.js';
+import { runOp } from './ops.js';
 
 export interface LayernormOptions {
   rows: number;
@@ -69,26 +70,6 @@ export interface VisionTowerOutput {
 }
 
 interface VisionAddon {
-  layernormForward(
-    x: Float32Array,
-    w: Float32Array,
-    b: Float32Array,
-    o: LayernormOptions & { eps: number },
-  ): LayernormForwardResult;
-  layernormBackward(
-    dout: Float32Array,
-    x: Float32Array,
-    w: Float32Array,
-    mean: Float32Array,
-    rstd: Float32Array,
-    o: LayernormOptions,
-  ): LayernormBackwardResult;
-  geluForward(x: Float32Array, o: { kind: GeluKind }): Float32Array;
-  geluBackward(dout: Float32Array, x: Float32Array, o: { kind: GeluKind }): Float32Array;
-  visionRopeForward(x: Float32Array, coords: Int32Array, o: VisionRopeOptions): Float32Array;
-  visionRopeBackward(dout: Float32Array, coords: Int32Array, o: VisionRopeOptions): Float32Array;
-  visionPosEmbedForward(table: Float32Array, grids: Int32Array, o: PosEmbedOptions): Float32Array;
-  visionPosEmbedBackward(dout: Float32Array, grids: Int32Array, o: PosEmbedOptions): Float32Array;
   visionParameters(c: VisionTowerConfig): VisionParameter[];
   visionTowerForward(
     params: Float32Array[],
@@ -115,7 +96,8 @@ export function layernormForward(
   b: Float32Array,
   o: LayernormOptions & { eps: number },
 ): LayernormForwardResult {
-  return ops.layernormForward(x, w, b, o);
+  const { out, mean, rstd } = runOp<LayernormForwardResult>('layernorm.forward', 'cpu', { x, w, b }, o);
+  return { out, mean, rstd };
 }
 export function layernormBackward(
   dout: Float32Array,
@@ -125,31 +107,32 @@ export function layernormBackward(
   rstd: Float32Array,
   o: LayernormOptions,
 ): LayernormBackwardResult {
-  return ops.layernormBackward(dout, x, w, mean, rstd, o);
+  const r = runOp<LayernormBackwardResult>('layernorm.backward', 'cpu', { dout, x, w, mean, rstd }, o);
+  return { dx: r.dx, dw: r.dw, db: r.db };
 }
 
 /** GELU element-wise: 'tanh' is gelu_pytorch_tanh (the blocks), 'erf' is nn.GELU() (the mergers). */
 export function geluForward(x: Float32Array, kind: GeluKind): Float32Array {
-  return ops.geluForward(x, { kind });
+  return runOp<{ out: Float32Array }>('gelu.forward', 'cpu', { x }, { kind }).out;
 }
 export function geluBackward(dout: Float32Array, x: Float32Array, kind: GeluKind): Float32Array {
-  return ops.geluBackward(dout, x, { kind });
+  return runOp<{ dx: Float32Array }>('gelu.backward', 'cpu', { dout, x }, { kind }).dx;
 }
 
 /** 2D rotary of the vision attention; coords is [T, 2] (row, column) of each patch. */
 export function visionRopeForward(x: Float32Array, coords: Int32Array, o: VisionRopeOptions): Float32Array {
-  return ops.visionRopeForward(x, coords, o);
+  return runOp<{ out: Float32Array }>('vision_rope.forward', 'cpu', { x, coords }, o).out;
 }
 export function visionRopeBackward(dout: Float32Array, coords: Int32Array, o: VisionRopeOptions): Float32Array {
-  return ops.visionRopeBackward(dout, coords, o);
+  return runOp<{ dx: Float32Array }>('vision_rope.backward', 'cpu', { dout, coords }, o).dx;
 }
 
 /** The position table bilinearly interpolated to each grid ((t, h, w) triples), in merge-block order. */
 export function visionPosEmbedForward(table: Float32Array, grids: Int32Array, o: PosEmbedOptions): Float32Array {
-  return ops.visionPosEmbedForward(table, grids, o);
+  return runOp<{ out: Float32Array }>('vision_pos_embed.forward', 'cpu', { table }, { ...o, grids }).out;
 }
 export function visionPosEmbedBackward(dout: Float32Array, grids: Int32Array, o: PosEmbedOptions): Float32Array {
-  return ops.visionPosEmbedBackward(dout, grids, o);
+  return runOp<{ dtable: Float32Array }>('vision_pos_embed.backward', 'cpu', { dout }, { ...o, grids }).dtable;
 }
 
 /** The tower's parameters in the order the tower functions take them. */

@@ -167,7 +167,7 @@ t.test('bad input throws a clear error', async (t) => {
     /adamwStep: option 'decay' must be a boolean/,
   );
   t.throws(() => sumSquares(new Float64Array(2) as unknown as Float32Array), /sumSquares: g must be a Float32Array/);
-  t.throws(() => scaleInPlace(a(), NaN), /scaleInPlace: s must be finite/);
+  t.throws(() => scaleInPlace(a(), NaN), /scaleInPlace: option 's' must be finite/);
 });
 
 t.test('the native defaults are ADAMW_DEFAULTS: a step without them equals one that gives them', async (t) => {

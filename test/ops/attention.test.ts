@@ -346,9 +346,9 @@ t.test('bad input throws a clear error', async (t) => {
   t.throws(() => attentionBackward(doutInf, out, lse, q, k, v, cu, o), { message: /dout contains a non-finite value/ });
 
   await t.rejects(attentionForwardAsync(q, k.subarray(3), v, cu, o), {
-    message: 'attentionForwardAsync: k must have length 30 (T*kvHeads*headDim), got 27',
+    message: 'attentionForward: k must have length 30 (T*kvHeads*headDim), got 27',
   });
   await t.rejects(attentionBackwardAsync(out, out, lse, q, k, v, new Int32Array([0, 6]), o), {
-    message: /attentionBackwardAsync: cuSeqlens must end at the token count 5/,
+    message: /attentionBackward: cuSeqlens must end at the token count 5/,
   });
 });

@@ -1,0 +1,196 @@
+// The runner of the op table: option and argument checks from the declarations, backend memory for
+// backends other than the CPU's. The entries themselves are in op_table*.cc.
+#include "op_registry.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <sstream>
+
+#include "cu_seqlens.h"
+#include "error.h"
+
+namespace medix {
+
+const char* dtype_name(DType d) { return d == DType::F32 ? "f32" : "i32"; }
+
+double Attrs::f(const std::string& k) const {
+  auto it = num.find(k);
+  MEDIX_CHECK(it != num.end(), "option '", k, "' is missing");
+  return it->second;
+}
+
+const std::vector<int64_t>* Attrs::list(const std::string& k) const {
+  auto it = lists.find(k);
+  return it == lists.end() ? nullptr : &it->second;
+}
+
+const Tensor& Tensors::get(const std::string& k) const {
+  static const Tensor absent;
+  auto it = t.find(k);
+  return it == t.end() ? absent : it->second;
+}
+
+const OpDef& find_op(const std::string& family) {
+  std::string known;
+  for (const OpDef& d : op_table()) {
+    if (family == d.family) return d;
+    known += (known.empty() ? "" : ", ") + std::string(d.family);
+  }
+  fail("no op '", family, "' is registered (registered: ", known, ")");
+}
+
+const OpPass& find_pass(const std::string& name, const OpDef** def) {
+  const size_t dot = name.rfind('.');
+  const std::string pass = dot == std::string::npos ? "" : name.substr(dot + 1);
+  MEDIX_CHECK(pass == "forward" || pass == "backward", "op name '", name,
+              "' must be '<family>.forward' or '<family>.backward'");
+  const OpDef& d = find_op(name.substr(0, dot));
+  MEDIX_CHECK(pass == "forward" || d.has_backward, "op '", d.family, "' has no backward pass");
+  if (def) *def = &d;
+  return pass == "forward" ? d.forward : d.backward;
+}
+
+bool supports(const std::string& backend, const std::string& family, DType dtype) {
+  const OpDef& d = find_op(family);
+  bool on_backend = false, in_dtype = false;
+  for (const char* b : d.backends) on_backend = on_backend || backend == b;
+  for (DType t : d.dtypes) in_dtype = in_dtype || t == dtype;
+  return on_backend && in_dtype;
+}
+
+namespace {
+
+// Evaluates a product shape ("T*heads*headDim", "ids.length*dim") against options and lengths.
+int64_t eval_shape(const std::string& shape, const Attrs& a, const std::map<std::string, int64_t>& lengths) {
+  int64_t n = 1;
+  std::istringstream parts(shape);
+  std::string f;
+  while (std::getline(parts, f, '*')) {
+    const size_t dot = f.find(".length");
+    if (dot != std::string::npos)
+      n *= lengths.at(f.substr(0, dot));
+    else if (f[0] >= '0' && f[0] <= '9')
+      n *= std::atoll(f.c_str());
+    else
+      n *= a.i(f);
+  }
+  return n;
+}
+
+void check_attrs(const OpPass& p, Attrs& a) {
+  for (const AttrSpec& s : p.attrs) {
+    if (!a.has(s.name)) {
+      MEDIX_CHECK(!s.required, p.js_name, ": option '", s.name, "' is required");
+      if (s.kind != AttrKind::IntList) a.num[s.name] = s.dflt;
+      continue;
+    }
+    if (s.kind != AttrKind::Int) continue;
+    const double d = a.f(s.name);
+    if (!std::isfinite(d) || std::floor(d) != d || d < s.lo || d > s.hi) {
+      std::ostringstream os;
+      os << p.js_name << ": option '" << s.name << "' must be an integer in [" << static_cast<int64_t>(s.lo) << ", "
+         << static_cast<int64_t>(s.hi) << "], got " << d;
+      throw Error(os.str());
+    }
+  }
+}
+
+void check_values(const OpPass& p, const ArgSpec& s, const Tensor& t, const Attrs& a) {
+  if (s.dtype == DType::F32) {
+    if (s.values == Values::Any) return;
+    const float* x = static_cast<const float*>(t.data);
+    for (int64_t i = 0; i < t.length; ++i) {
+      if (!std::isfinite(x[i])) {
+        std::ostringstream os;
+        os << p.js_name << ": " << s.name << " contains a non-finite value (" << x[i] << ") at index " << i;
+        throw Error(os.str());
+      }
+      MEDIX_CHECK(s.values != Values::NonNegative || x[i] >= 0, p.js_name, ": ", s.name, "[", i,
+                  "] is negative (a second moment)");
+    }
+    return;
+  }
+  const int32_t* v = static_cast<const int32_t*>(t.data);
+  if (s.values == Values::Offsets) {
+    check_cu_seqlens(v, t.length, a.i(s.bound), p.js_name, s.name);
+  } else if (s.values == Values::Ids) {
+    const int64_t hi = a.i(s.bound);
+    for (int64_t i = 0; i < t.length; ++i)
+      MEDIX_CHECK(v[i] >= s.lo && v[i] < hi, p.js_name, ": ", s.name, "[", i, "] = ", v[i], " is out of range [", s.lo,
+                  ", ", hi, ")");
+  }
+}
+
+}  // namespace
+
+int64_t arg_length(const ArgSpec& s, const Attrs& a, const std::map<std::string, int64_t>& lengths, std::string* desc) {
+  *desc = s.shape;
+  if (s.length_fn) return s.length_fn(a, desc);
+  return desc->empty() ? -1 : eval_shape(*desc, a, lengths);
+}
+
+std::map<std::string, int64_t> check_call(const OpPass& p, Attrs& a, const Tensors& host) {
+  check_attrs(p, a);
+  std::map<std::string, int64_t> lengths;
+  for (const ArgSpec& s : p.args) {
+    if (s.role == Role::Out) continue;
+    const bool given = host.t.count(s.name) > 0;
+    MEDIX_CHECK(given || s.optional, p.js_name, ": ", s.name, " is required");
+    if (given) lengths[s.name] = host.get(s.name).length;
+  }
+  if (p.derive) {
+    try {
+      p.derive(a, lengths);
+    } catch (const Error& e) {
+      fail(p.js_name, ": ", e.what());
+    }
+  }
+  std::map<std::string, int64_t> out;
+  for (const ArgSpec& s : p.args) {
+    const bool given = s.role == Role::Out ? (!s.when || a.b(s.when)) : lengths.count(s.name) > 0;
+    if (!given) continue;
+    std::string desc;
+    const int64_t n = arg_length(s, a, lengths, &desc);
+    if (s.role == Role::Out) {
+      out[s.name] = n;
+      continue;
+    }
+    const Tensor& t = host.get(s.name);
+    if (n >= 0 && t.length != n) {
+      std::ostringstream os;
+      os << p.js_name << ": " << s.name << " must have length " << n;
+      if (desc != std::to_string(n)) os << " (" << desc << ")";
+      os << ", got " << t.length;
+      throw Error(os.str());
+    }
+    check_values(p, s, t, a);
+    out[s.name] = t.length;
+  }
+  return out;
+}
+
+double run_call(const OpDef& def, const OpPass& p, Backend& be, DType dtype, const Attrs& a, const Tensors& host) {
+  MEDIX_CHECK(supports(be.name(), def.family, dtype), p.js_name, ": op '", def.family, "' in ", dtype_name(dtype),
+              " is not implemented by backend '", be.name(), "'");
+  if (&be == &cpu_backend()) return p.run(be, a, host);
+  // Other backends: every argument in backend memory for the call (f32 and i32 are both 4 bytes).
+  std::vector<std::unique_ptr<ScopedBuffer>> held;
+  Tensors dev;
+  for (const ArgSpec& s : p.args) {
+    const Tensor& h = host.get(s.name);
+    if (!host.t.count(s.name)) continue;
+    const size_t bytes = sizeof(float) * static_cast<size_t>(h.length);
+    held.push_back(std::make_unique<ScopedBuffer>(be, bytes));
+    dev.t[s.name] = {held.back()->as<void>(), h.length};
+    if (s.role != Role::Out) be.from_host(held.back()->as<void>(), h.data, bytes);
+  }
+  const double value = p.run(be, a, dev);
+  for (const ArgSpec& s : p.args) {
+    const Tensor& h = host.get(s.name);
+    if (host.t.count(s.name) && s.role != Role::In) be.to_host(h.data, dev.get(s.name).data, sizeof(float) * h.length);
+  }
+  return value;
+}
+
+}  // namespace medix

@@ -1,0 +1,235 @@
+// The op table's vision-tower entries (LayerNorm, GELU, 2D rotary, interpolated position embedding;
+// the patch embedding is the linear op) and the mixture-of-experts block (router linear, routing,
+// experts, as the sparse layer runs them). Semantics: native/ops/<family>.h.
+#include "../ops/vision_grid.h"
+#include "error.h"
+#include "op_table_dsl.h"
+
+namespace medix::op_decl {
+namespace {
+
+using Lengths = std::map<std::string, int64_t>;
+
+OpDef layernorm() {
+  const std::vector<AttrSpec> shape = {integer("rows", 1, kMaxTokens), integer("dim", 1, kMaxDim)};
+  std::vector<AttrSpec> fwd_attrs = shape;
+  fwd_attrs.push_back(number("eps"));
+  OpDef d = family("layernorm");
+  d.forward = {"layernormForward",
+               {in("x", "rows*dim"), in("w", "dim"), in("b", "dim"), out("out", "rows*dim"), out("mean", "rows"),
+                out("rstd", "rows")},
+               fwd_attrs,
+               [](Attrs& a, const Lengths&) { MEDIX_CHECK(a.f("eps") > 0, "option 'eps' must be > 0"); },
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.layernorm_forward(t.f("out"), t.f("mean"), t.f("rstd"), t.f("x"), t.f("w"), t.f("b"), a.i("rows"),
+                                      a.i("dim"), static_cast<float>(a.f("eps")));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"layernormBackward",
+                {in("dout", "rows*dim"), in("x", "rows*dim"), in("w", "dim"), in("mean", "rows"), in("rstd", "rows"),
+                 out("dx", "rows*dim"), out("dw", "dim"), out("db", "dim")},
+                shape,
+                nullptr,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  be.layernorm_backward(t.f("dx"), t.f("dw"), t.f("db"), t.f("dout"), t.f("x"), t.f("w"), t.f("mean"),
+                                        t.f("rstd"), a.i("rows"), a.i("dim"));
+                  return 0.0;
+                }};
+  return d;
+}
+
+cpu::GeluKind gelu_kind(const Attrs& a) { return a.i("kind") == 0 ? cpu::GeluKind::kTanh : cpu::GeluKind::kErf; }
+
+OpDef gelu() {
+  const std::vector<AttrSpec> attrs = {choice_or("kind", {"tanh", "erf"}, 0)};
+  OpDef d = family("gelu");
+  d.forward = {"geluForward",
+               {in("x", ""), out("out", "x.length")},
+               attrs,
+               nullptr,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.gelu_forward(t.f("out"), t.f("x"), t.n("x"), gelu_kind(a));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"geluBackward",
+                {in("dout", "x.length"), in("x", ""), out("dx", "x.length")},
+                attrs,
+                nullptr,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  be.gelu_backward(t.f("dx"), t.f("dout"), t.f("x"), t.n("x"), gelu_kind(a));
+                  return 0.0;
+                }};
+  return d;
+}
+
+OpDef vision_rope() {
+  const std::vector<AttrSpec> attrs = {integer("T", 1, kMaxTokens), integer("heads", 1, kMaxHeads),
+                                       integer("headDim", 4, 65536), number_or("theta", 10000.0)};
+  auto check = [](Attrs& a, const Lengths&) {
+    MEDIX_CHECK(a.i("headDim") % 4 == 0, "option 'headDim' must be a multiple of 4");
+  };
+  OpDef d = family("vision_rope");
+  d.forward = {"visionRopeForward",
+               {in("x", "T*heads*headDim"), positions("coords", "2*T"), out("out", "T*heads*headDim")},
+               attrs,
+               check,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.vision_rope_forward(t.f("out"), t.f("x"), t.i("coords"), a.i("T"), a.i("heads"), a.i("headDim"),
+                                        static_cast<float>(a.f("theta")));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"visionRopeBackward",
+                {in("dout", "T*heads*headDim"), positions("coords", "2*T"), out("dx", "T*heads*headDim")},
+                attrs,
+                check,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  be.vision_rope_backward(t.f("dx"), t.f("dout"), t.i("coords"), a.i("T"), a.i("heads"), a.i("headDim"),
+                                          static_cast<float>(a.f("theta")));
+                  return 0.0;
+                }};
+  return d;
+}
+
+// Grids (t, h, w triples) are an option: host data that sets the patch count.
+std::vector<ImageGrid> grids_of(const Attrs& a) {
+  const std::vector<int64_t>* g = a.list("grids");
+  const std::vector<int32_t> g32 = g ? std::vector<int32_t>(g->begin(), g->end()) : std::vector<int32_t>{};
+  return image_grids(g32.data(), static_cast<int64_t>(g32.size()), a.i("merge"));
+}
+
+OpDef vision_pos_embed() {
+  const std::vector<AttrSpec> attrs = {integer("merge", 1, 64), integer("side", 1, 65536), integer("dim", 1, kMaxDim),
+                                       list_opt("grids")};
+  auto patches = [](Attrs& a, const Lengths&) { a.num["patches"] = static_cast<double>(patch_count(grids_of(a))); };
+  OpDef d = family("vision_pos_embed");
+  d.forward = {"visionPosEmbedForward",
+               {in("table", "side*side*dim"), out("out", "patches*dim")},
+               attrs,
+               patches,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.vision_pos_embed_forward(t.f("out"), t.f("table"), grids_of(a), a.i("merge"), a.i("side"),
+                                             a.i("dim"));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"visionPosEmbedBackward",
+                {in("dout", "patches*dim"), out("dtable", "side*side*dim")},
+                attrs,
+                patches,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  be.vision_pos_embed_backward(t.f("dtable"), t.f("dout"), grids_of(a), a.i("merge"), a.i("side"),
+                                               a.i("dim"));
+                  return 0.0;
+                }};
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mixture-of-experts block: logits = x router^T, top-k routing, experts. Backward recomputes the
+// forward, then returns the gradient of sum(dout * out).
+
+MoeShape moe_shape(const Attrs& a) {
+  MoeShape s;
+  s.T = a.i("tokens");
+  s.H = a.i("hidden");
+  s.I = a.i("intermediate");
+  s.E = a.i("experts");
+  s.K = a.i("topK");
+  s.norm_topk = a.b("normTopk");
+  return s;
+}
+
+int64_t expert_offsets(const Attrs& a, std::string* desc) {
+  *desc = "experts+1";
+  return a.i("experts") + 1;
+}
+
+// The forward's saved routing and activations, in backend memory owned for the call.
+struct MoeRun {
+  ScopedBuffer gate, up, y;
+  MoeRun(Backend& be, const MoeShape& s)
+      : gate(be, sizeof(float) * s.T * s.K * s.I),
+        up(be, sizeof(float) * s.T * s.K * s.I),
+        y(be, sizeof(float) * s.T * s.K * s.H) {}
+};
+
+void moe_forward(Backend& be, const MoeShape& s, const Tensors& t, MoeRun& r) {
+  be.linear_forward(t.f("routerLogits"), t.f("x"), t.f("router"), nullptr, s.T, s.H, s.E);
+  be.moe_route_forward(t.f("probs"), t.i("experts"), t.f("weights"), t.i("order"), t.i("offsets"), t.f("routerLogits"),
+                       s);
+  be.moe_experts_forward(t.f("out"), r.gate.as<float>(), r.up.as<float>(), r.y.as<float>(), t.f("x"), t.f("gateUp"),
+                         t.f("down"), t.f("weights"), t.i("order"), t.i("offsets"), s);
+}
+
+OpDef moe_block() {
+  const std::vector<AttrSpec> attrs = {
+      integer("tokens", 0, 1 << 20), integer("hidden", 1, 1 << 20), integer("intermediate", 1, 1 << 20),
+      integer("experts", 1, 4096),   integer("topK", 1, 4096),      boolean_or("normTopk", true)};
+  auto check = [](Attrs& a, const Lengths&) {
+    MEDIX_CHECK(a.i("topK") <= a.i("experts"), "option 'topK' must be an integer in [1, ", a.i("experts"), "], got ",
+                a.i("topK"));
+  };
+  const std::vector<ArgSpec> weights = {in("x", "tokens*hidden"), in("router", "experts*hidden"),
+                                        in("gateUp", "experts*2*intermediate*hidden"),
+                                        in("down", "experts*hidden*intermediate")};
+  ArgSpec offsets_out = out_i32("offsets", "");
+  offsets_out.length_fn = expert_offsets;
+  std::vector<ArgSpec> fwd = weights;
+  for (ArgSpec s :
+       {out("out", "tokens*hidden"), out("routerLogits", "tokens*experts"), out("probs", "tokens*experts"),
+        out("weights", "tokens*topK"), out_i32("experts", "tokens*topK"), out_i32("order", "tokens*topK"), offsets_out})
+    fwd.push_back(s);
+  std::vector<ArgSpec> bwd = {in("dout", "tokens*hidden")};
+  for (const ArgSpec& s : weights) bwd.push_back(s);
+  for (ArgSpec s : {out("dx", "tokens*hidden"), out("dRouter", "experts*hidden"),
+                    out("dGateUp", "experts*2*intermediate*hidden"), out("dDown", "experts*hidden*intermediate")})
+    bwd.push_back(s);
+  OpDef d = family("moe_block", {"cpu", "cuda"});
+  d.forward = {"moeBlockForward", fwd, attrs, check, [](Backend& be, const Attrs& a, const Tensors& t) {
+                 const MoeShape s = moe_shape(a);
+                 MoeRun r(be, s);
+                 moe_forward(be, s, t, r);
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {
+      "moeBlockBackward", bwd, attrs, check, [](Backend& be, const Attrs& a, const Tensors& t) {
+        const MoeShape s = moe_shape(a);
+        const int64_t TK = s.T * s.K;
+        ScopedBuffer out(be, sizeof(float) * s.T * s.H), logits(be, sizeof(float) * s.T * s.E),
+            probs(be, sizeof(float) * s.T * s.E), w(be, sizeof(float) * TK), experts(be, sizeof(int32_t) * TK),
+            order(be, sizeof(int32_t) * TK), offsets(be, sizeof(int32_t) * (s.E + 1)), dweights(be, sizeof(float) * TK),
+            dlogits(be, sizeof(float) * s.T * s.E);
+        Tensors f = t;
+        for (auto [name, buf] : {std::pair<const char*, ScopedBuffer*>{"out", &out},
+                                 {"routerLogits", &logits},
+                                 {"probs", &probs},
+                                 {"weights", &w},
+                                 {"experts", &experts},
+                                 {"order", &order},
+                                 {"offsets", &offsets}})
+          f.t[name] = {buf->as<void>(), 0};
+        MoeRun r(be, s);
+        moe_forward(be, s, f, r);
+        be.moe_experts_backward(t.f("dx"), t.f("dGateUp"), t.f("dDown"), dweights.as<float>(), t.f("dout"), t.f("x"),
+                                t.f("gateUp"), t.f("down"), w.as<float>(), order.as<int32_t>(), offsets.as<int32_t>(),
+                                r.gate.as<float>(), r.up.as<float>(), r.y.as<float>(), s);
+        be.moe_route_backward(dlogits.as<float>(), dweights.as<float>(), probs.as<float>(), experts.as<int32_t>(),
+                              w.as<float>(), s);
+        be.linear_backward(t.f("dx"), t.f("dRouter"), nullptr, dlogits.as<float>(), t.f("x"), t.f("router"), s.T, s.H,
+                           s.E);
+        return 0.0;
+      }};
+  return d;
+}
+
+}  // namespace
+
+void add_vision_and_moe_ops(std::vector<OpDef>& table) {
+  for (OpDef (*make)() : {layernorm, gelu, vision_rope, vision_pos_embed, moe_block}) table.push_back(make());
+}
+
+}  // namespace medix::op_decl

@@ -1,0 +1,368 @@
+// Backend conformance of the op table (native/core/op_registry.h), built by
+// scripts/build-op-conformance.sh. For every registered op family, at a tiny shape and at a shape with
+// Qwen3 / Qwen3-VL dimensions, it
+//   - runs forward (and backward) on every backend present and compares each output with the CPU
+//     backend's (conformance_compare.h's rule; bit-identity for the CPU itself, run twice);
+//   - checks the CPU backward against central finite differences of the forward at the tiny shape.
+// Inputs come from the declarations alone: lengths from the shape rules, ids and offsets from their
+// value rules, so a new entry is covered without touching this file; only its shapes are listed here.
+//
+// The finite-difference check: with random weights r_o on each forward output o whose gradient the
+// backward takes ("d" + o), L = sum_o <r_o, o>. For every forward input x whose gradient the backward
+// returns ("dx", or "dX" for input "X"), a few sampled elements get dL/dx_i = (L(x_i + h) - L(x_i - h))
+// / 2h, L summed in double, h = 1e-3 (f32 inputs); each must match the backward's gradient within
+// 5e-3 relative to max(|grad_i|, 0.1 * max |grad|): the f32 forward's rounding (about 1e-7 relative to
+// L's terms) over 2h bounds the quotient's error near 1e-4, and the O(h^2) truncation is smaller still
+// (the ops seen stay under 2e-3); a gradient 1% off fails.
+//
+// Prints one line per op and shape, a summary line, and exits 1 when any check fails.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "conformance_compare.h"
+#include "core/error.h"
+#include "core/op_registry.h"
+
+namespace medix {
+namespace {
+
+using conformance::Rng;
+
+// One shape of one op: options (incl. T where an input's length needs it) and the length of each
+// input whose shape is free ("").
+struct Case {
+  const char* label;
+  Attrs attrs;
+  std::map<std::string, int64_t> free = {};
+};
+
+Attrs attrs(std::map<std::string, double> num, std::map<std::string, std::vector<int64_t>> lists = {}) {
+  Attrs a;
+  a.num = std::move(num);
+  a.lists = std::move(lists);
+  return a;
+}
+
+// The shapes each family runs at: tiny (finite differences), then Qwen3-like dimensions (0.6B/1.7B
+// hidden and heads, the VL tower's widths; vocabularies and expert counts cut so a 2-core CI runs it).
+std::map<std::string, std::vector<Case>> cases() {
+  return {
+      {"embedding",
+       {{"tiny", attrs({{"vocab", 11}, {"dim", 5}}), {{"ids", 7}}},
+        {"qwen3 dim 1024, vocab 8192", attrs({{"vocab", 8192}, {"dim", 1024}}), {{"ids", 64}}}}},
+      {"rmsnorm",
+       {{"tiny", attrs({{"rows", 3}, {"dim", 5}, {"eps", 1e-6}})},
+        {"qwen3 hidden 1024", attrs({{"rows", 64}, {"dim", 1024}, {"eps", 1e-6}})},
+        {"qwen3 q-norm 16x128", attrs({{"rows", 64 * 16}, {"dim", 128}, {"eps", 1e-6}})}}},
+      {"linear",
+       {{"tiny, bias", attrs({{"T", 3}, {"in", 4}, {"out", 5}, {"bias", 1}})},
+        {"qwen3 1024->3072", attrs({{"T", 32}, {"in", 1024}, {"out", 3072}})}}},
+      {"rope",
+       {{"tiny", attrs({{"T", 4}, {"heads", 2}, {"headDim", 8}, {"theta", 10000}})},
+        {"tiny multi-section interleaved",
+         attrs({{"T", 4}, {"heads", 2}, {"headDim", 16}, {"theta", 5e6}, {"interleaved", 1}},
+               {{"sections", {2, 3, 3}}})},
+        {"qwen3 16x128", attrs({{"T", 64}, {"heads", 16}, {"headDim", 128}, {"theta", 1e6}})},
+        {"qwen3-vl 16x128 sections 24/20/20",
+         attrs({{"T", 32}, {"heads", 16}, {"headDim", 128}, {"theta", 5e6}, {"interleaved", 1}},
+               {{"sections", {24, 20, 20}}})}}},
+      {"swiglu", {{"tiny", attrs({}), {{"gate", 10}}}, {"qwen3 64x3072", attrs({}), {{"gate", 64 * 3072}}}}},
+      {"add", {{"tiny", attrs({}), {{"a", 10}}}, {"qwen3 64x1024", attrs({}), {{"a", 64 * 1024}}}}},
+      {"add_inplace", {{"tiny", attrs({}), {{"dst", 10}}}, {"qwen3 64x1024", attrs({}), {{"dst", 64 * 1024}}}}},
+      {"attention",
+       {{"tiny GQA 4/2", attrs({{"T", 5}, {"heads", 4}, {"kvHeads", 2}, {"headDim", 3}})},
+        {"tiny bidirectional", attrs({{"T", 5}, {"heads", 2}, {"kvHeads", 2}, {"headDim", 4}, {"causal", 0}})},
+        {"qwen3 GQA 16/8 x128", attrs({{"T", 48}, {"heads", 16}, {"kvHeads", 8}, {"headDim", 128}})}}},
+      {"logprob",
+       {{"tiny, entropy",
+         attrs({{"T", 5}, {"hidden", 6}, {"vocab", 13}, {"entropy", 1}, {"tokenChunk", 2}, {"vocabChunk", 4}}),
+         {{"targets", 5}}},
+        {"qwen3 hidden 1024, vocab 8192",
+         attrs({{"T", 16}, {"hidden", 1024}, {"vocab", 8192}, {"entropy", 1}}),
+         {{"targets", 16}}}}},
+      {"logprob_naive",
+       {{"tiny, entropy", attrs({{"T", 5}, {"hidden", 6}, {"vocab", 13}, {"entropy", 1}}), {{"targets", 5}}}}},
+      {"adamw",
+       {{"tiny", attrs({{"lr", 1e-3}, {"step", 3}}), {{"p", 10}}},
+        {"1M", attrs({{"lr", 1e-6}, {"step", 100}, {"weightDecay", 0.1}}), {{"p", 1 << 20}}}}},
+      {"sum_squares", {{"tiny", attrs({}), {{"g", 10}}}, {"1M", attrs({}), {{"g", 1 << 20}}}}},
+      {"scale", {{"tiny", attrs({{"s", 0.5}}), {{"g", 10}}}, {"1M", attrs({{"s", 0.25}}), {{"g", 1 << 20}}}}},
+      {"layernorm",
+       {{"tiny", attrs({{"rows", 3}, {"dim", 5}, {"eps", 1e-6}})},
+        {"qwen3-vl tower 1024", attrs({{"rows", 64}, {"dim", 1024}, {"eps", 1e-6}})}}},
+      {"gelu",
+       {{"tiny tanh", attrs({{"kind", 0}}), {{"x", 10}}},
+        {"tiny erf", attrs({{"kind", 1}}), {{"x", 10}}},
+        {"qwen3-vl mlp 64x4096", attrs({{"kind", 0}}), {{"x", 64 * 4096}}}}},
+      {"vision_rope",
+       {{"tiny", attrs({{"T", 4}, {"heads", 2}, {"headDim", 8}})},
+        {"qwen3-vl 16x64", attrs({{"T", 64}, {"heads", 16}, {"headDim", 64}})}}},
+      {"vision_pos_embed",
+       {{"tiny two images", attrs({{"merge", 2}, {"side", 4}, {"dim", 3}}), {}},
+        {"qwen3-vl side 48, 1024", attrs({{"merge", 2}, {"side", 48}, {"dim", 1024}}), {}}}},
+      {"moe_block",
+       {{"tiny 4 experts top-2",
+         attrs({{"tokens", 5}, {"hidden", 4}, {"intermediate", 3}, {"experts", 4}, {"topK", 2}})},
+        {"qwen3-moe routing 32 experts top-4",
+         attrs({{"tokens", 16}, {"hidden", 256}, {"intermediate", 128}, {"experts", 32}, {"topK", 4}})}}},
+  };
+}
+
+// Grids are list options; the cases above that need them get them here.
+void add_lists(const std::string& family, Case& c) {
+  if (family != "vision_pos_embed") return;
+  if (std::string(c.label).rfind("tiny", 0) == 0)
+    c.attrs.lists["grids"] = {1, 2, 4, 1, 4, 2};
+  else
+    c.attrs.lists["grids"] = {1, 16, 16, 2, 8, 12};
+}
+
+// Host memory of every argument of one call.
+struct Host {
+  std::map<std::string, std::vector<float>> data;  // i32 arguments stored bit-for-bit in float slots
+  Tensors view() {
+    Tensors t;
+    for (auto& [name, v] : data) t.t[name] = {v.data(), static_cast<int64_t>(v.size())};
+    return t;
+  }
+};
+
+std::vector<float> ints_as_floats(const std::vector<int32_t>& v) {
+  std::vector<float> out(v.size());
+  std::memcpy(out.data(), v.data(), sizeof(int32_t) * v.size());
+  return out;
+}
+
+// Inputs of the forward pass from the declarations: lengths from shapes, values from value rules.
+void make_inputs(const OpPass& p, const Case& c, Rng& rng, Host& h) {
+  std::map<std::string, int64_t> lengths = c.free;
+  for (const ArgSpec& s : p.args) {
+    if (s.role == Role::Out) continue;
+    // Optional inputs are given at the tiny shape (so their gradient is checked), left out at the large
+    // one (Qwen3's linear layers have no bias).
+    if (s.optional && std::string(c.label).rfind("tiny", 0) != 0) continue;
+    std::string desc;
+    int64_t n = c.free.count(s.name) ? c.free.at(s.name) : arg_length(s, c.attrs, lengths, &desc);
+    if (s.values == Values::Offsets) {
+      const int64_t T = c.attrs.i(s.bound);
+      h.data[s.name] =
+          ints_as_floats({0, static_cast<int32_t>(T / 3), static_cast<int32_t>(T / 3 + 1), static_cast<int32_t>(T)});
+      lengths[s.name] = 4;
+      continue;
+    }
+    MEDIX_CHECK(n >= 0, "op_conformance: no length for ", p.js_name, " input ", s.name);
+    lengths[s.name] = n;
+    if (s.dtype == DType::I32) {
+      std::vector<int32_t> v(static_cast<size_t>(n));
+      const int64_t lo = s.values == Values::Ids ? s.lo : 0;
+      const int64_t hi = s.values == Values::Ids ? c.attrs.i(s.bound) : 16;
+      for (int32_t& x : v) x = static_cast<int32_t>(lo + rng.below(hi - lo));
+      h.data[s.name] = ints_as_floats(v);
+    } else if (s.values == Values::NonNegative) {
+      h.data[s.name] = conformance::random_floats(rng, n, 0.0f, 1.0f);
+    } else {
+      h.data[s.name] = conformance::random_floats(rng, n, -1.0f, 1.0f);
+    }
+  }
+}
+
+// Runs one pass on `be`: checks it, adds zeroed outputs, runs. Returns the host arguments after.
+Host run(const OpDef& d, const OpPass& p, Backend& be, const Attrs& given, Host in) {
+  Attrs a = given;
+  Tensors view = in.view();
+  const std::map<std::string, int64_t> lengths = check_call(p, a, view);
+  for (const ArgSpec& s : p.args)
+    if (s.role == Role::Out && lengths.count(s.name))
+      in.data[s.name].assign(static_cast<size_t>(lengths.at(s.name)), 0);
+  view = in.view();
+  const double value = run_call(d, p, be, DType::F32, a, view);
+  in.data["(value)"] = {static_cast<float>(value)};
+  return in;
+}
+
+struct Tally {
+  int ops = 0, cases = 0, checks = 0, failures = 0;
+};
+
+// Every backend this program was built with that can run here; the CPU's first.
+std::vector<Backend*> backends() { return {&cpu_backend()}; }
+
+std::string upper_first(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+// Compares the outputs (and in/out arguments) of `got` with the CPU's `ref`.
+bool compare_outputs(const OpPass& p, const Host& got, const Host& ref, bool bits, std::string* why, Tally& tally) {
+  bool ok = true;
+  for (const ArgSpec& s : p.args) {
+    if (s.role == Role::In || !ref.data.count(s.name)) continue;
+    ++tally.checks;
+    const std::vector<float>& r = ref.data.at(s.name);
+    const std::vector<float>& g = got.data.at(s.name);
+    if (bits || s.dtype == DType::I32) {
+      if (std::memcmp(r.data(), g.data(), sizeof(float) * r.size()) != 0) {
+        ok = false;
+        *why += std::string(" ") + s.name + " not bit-identical;";
+      }
+      continue;
+    }
+    const auto c = conformance::compare(s.name, g, r, conformance::Tolerance{1e-4, 1e-5});
+    if (!c.pass) {
+      ok = false;
+      *why += std::string(" ") + s.name + ": " + c.note + ";";
+    }
+  }
+  return ok;
+}
+
+// L = sum over the forward outputs with a gradient input of <r_o, o>, in double.
+double objective(const Host& fwd, const std::map<std::string, std::vector<float>>& weights) {
+  double L = 0;
+  for (const auto& [name, r] : weights) {
+    const std::vector<float>& o = fwd.data.at(name);
+    for (size_t i = 0; i < o.size(); ++i) L += static_cast<double>(r[i]) * o[i];
+  }
+  return L;
+}
+
+// Inputs of the backward pass: the forward's inputs and outputs by name, and for each forward output o
+// whose gradient "d" + o the backward takes, random weights r_o (also returned in `weights`).
+Host backward_inputs(const OpDef& d, const Host& in, const Host& fwd, Rng& rng,
+                     std::map<std::string, std::vector<float>>* weights) {
+  Host b;
+  for (const ArgSpec& s : d.backward.args) {
+    if (s.role == Role::Out) continue;
+    const std::string name = s.name;
+    if (in.data.count(name)) {
+      b.data[name] = in.data.at(name);
+    } else if (fwd.data.count(name)) {
+      b.data[name] = fwd.data.at(name);
+    } else if (name.size() > 1 && name[0] == 'd' && fwd.data.count(name.substr(1))) {
+      const int64_t n = static_cast<int64_t>(fwd.data.at(name.substr(1)).size());
+      (*weights)[name.substr(1)] = b.data[name] = conformance::random_floats(rng, n, -1.0f, 1.0f);
+    }
+  }
+  return b;
+}
+
+// The finite-difference check of the CPU backward; returns the worst error ratio (pass <= 1).
+double check_gradients(const OpDef& d, const Case& c, const Host& in, const Host& fwd, Rng& rng, std::string* why,
+                       Tally& tally) {
+  Backend& cpu = cpu_backend();
+  std::map<std::string, std::vector<float>> weights;
+  const Host bwd_in = backward_inputs(d, in, fwd, rng, &weights);
+  const Host grads = run(d, d.backward, cpu, c.attrs, bwd_in);
+  double worst = 0;
+  for (const ArgSpec& s : d.forward.args) {
+    if (s.role != Role::In || s.dtype != DType::F32 || !in.data.count(s.name)) continue;
+    std::string gname = std::string("d") + s.name;
+    if (!grads.data.count(gname)) gname = "d" + upper_first(s.name);
+    if (!grads.data.count(gname)) continue;
+    const std::vector<float>& g = grads.data.at(gname);
+    double gmax = 0;
+    for (float x : g) gmax = std::max(gmax, static_cast<double>(std::fabs(x)));
+    for (int k = 0; k < 6; ++k) {
+      const size_t i = static_cast<size_t>(rng.below(static_cast<int64_t>(g.size())));
+      const float h = 1e-3f;
+      Host plus = in, minus = in;
+      plus.data[s.name][i] += h;
+      minus.data[s.name][i] -= h;
+      const double fd = (objective(run(d, d.forward, cpu, c.attrs, plus), weights) -
+                         objective(run(d, d.forward, cpu, c.attrs, minus), weights)) /
+                        (static_cast<double>(plus.data[s.name][i]) - minus.data[s.name][i]);
+      const double ratio =
+          std::fabs(fd - g[i]) / (5e-3 * std::max({std::fabs(static_cast<double>(g[i])), 0.1 * gmax, 1e-3}));
+      ++tally.checks;
+      if (ratio > 1 && ratio > worst) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, " %s[%zu]: backward %.6g, finite difference %.6g;", gname.c_str(), i, g[i], fd);
+        *why += buf;
+      }
+      worst = std::max(worst, ratio);
+    }
+  }
+  return worst;
+}
+
+void run_case(const OpDef& d, Case c, Tally& tally) {
+  add_lists(d.family, c);
+  Rng rng(0x5eed + tally.cases);
+  Host in;
+  make_inputs(d.forward, c, rng, in);
+  std::string why;
+  bool ok = true;
+  std::string line = std::string(d.family) + " [" + c.label + "]:";
+  try {
+    const Host ref = run(d, d.forward, cpu_backend(), c.attrs, in);
+    ok = compare_outputs(d.forward, run(d, d.forward, cpu_backend(), c.attrs, in), ref, true, &why, tally) && ok;
+    std::string on = "cpu";
+    for (Backend* be : backends()) {
+      if (be == &cpu_backend()) continue;
+      if (!supports(be->name(), d.family, DType::F32)) {
+        line += std::string(" ") + be->name() + " not implemented;";
+        continue;
+      }
+      ok = compare_outputs(d.forward, run(d, d.forward, *be, c.attrs, in), ref, false, &why, tally) && ok;
+      on += std::string(", ") + be->name();
+    }
+    line += " forward ok on " + on;
+    const bool tiny = std::string(c.label).rfind("tiny", 0) == 0;
+    if (d.has_backward && tiny) {
+      const double worst = check_gradients(d, c, in, ref, rng, &why, tally);
+      ok = ok && worst <= 1;
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "; backward vs finite differences: worst %.3g of tolerance", worst);
+      line += buf;
+    } else if (d.has_backward) {
+      // The backward at the large shape: deterministic on the CPU (and compared across backends).
+      std::map<std::string, std::vector<float>> weights;
+      const Host bwd_in = backward_inputs(d, in, ref, rng, &weights);
+      const Host gref = run(d, d.backward, cpu_backend(), c.attrs, bwd_in);
+      ok = compare_outputs(d.backward, run(d, d.backward, cpu_backend(), c.attrs, bwd_in), gref, true, &why, tally) &&
+           ok;
+      for (Backend* be : backends())
+        if (be != &cpu_backend() && supports(be->name(), d.family, DType::F32))
+          ok = compare_outputs(d.backward, run(d, d.backward, *be, c.attrs, bwd_in), gref, false, &why, tally) && ok;
+      line += "; backward ok";
+    }
+  } catch (const std::exception& e) {
+    ok = false;
+    why += std::string(" threw: ") + e.what();
+  }
+  ++tally.cases;
+  if (!ok) ++tally.failures;
+  std::printf("%s %s%s\n", ok ? "ok  " : "FAIL", line.c_str(), ok ? "" : (" --" + why).c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+}  // namespace medix
+
+int main() {
+  using namespace medix;
+  const auto all = cases();
+  Tally tally;
+  for (const OpDef& d : op_table()) {
+    ++tally.ops;
+    auto it = all.find(d.family);
+    if (it == all.end()) {
+      std::printf("FAIL %s: no shapes listed in op_conformance.cc\n", d.family);
+      ++tally.failures;
+      continue;
+    }
+    for (const Case& c : it->second) run_case(d, c, tally);
+  }
+  std::string names;
+  for (Backend* be : backends()) names += std::string(names.empty() ? "" : ", ") + be->name();
+  std::printf("op conformance: %d ops, %d cases, %d checks on %s: %d failed\n", tally.ops, tally.cases, tally.checks,
+              names.c_str(), tally.failures);
+  return tally.failures == 0 ? 0 : 1;
+}

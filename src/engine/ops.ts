@@ -1,0 +1,66 @@
+// Typed face of the op table (native/core/op_registry.h, native/bindings/run_op.cc): every op family
+// is declared once in C++ (arguments, shape rules, options, backends) and runs, forward or backward,
+// through runOp on any backend this build has. The per-family modules (layers.ts, attention.ts,
+// losses.ts, adamw.ts, vision.ts, moe.ts) are small wrappers over it with named arguments.
+//
+// runOp(name, backend, inputs, options): name is '<family>.forward' or '<family>.backward'; inputs
+// are typed arrays by argument name (Float32Array, or Int32Array for ids, positions and offsets);
+// options are numbers, booleans, strings or integer lists. The result holds every output as a fresh
+// array (gradients zeroed, then accumulated), every in/out argument (updated in place), and `value`,
+// the op's scalar result (sumSquares' sum, the log-prob head's peak bytes; 0 for the others). Bad
+// input throws an Error naming the op, the argument or option and what was expected; an op the
+// backend lacks throws naming the op, dtype and backend.
+import { native } from './native.js';
+
+export type OpBackend = 'cpu' | 'cuda';
+export type OpTensor = Float32Array | Int32Array;
+export type OpInputs = Record<string, OpTensor | null | undefined>;
+
+export interface OpInfo {
+  /** e.g. 'rmsnorm'; runOp names its passes 'rmsnorm.forward' / 'rmsnorm.backward'. */
+  family: string;
+  dtypes: string[];
+  /** Backends that implement it. */
+  backends: OpBackend[];
+  /** The passes' names in errors and in the per-family wrappers, e.g. 'rmsnormForward'. */
+  forward: string;
+  backward?: string;
+}
+
+interface RunOpAddon {
+  runOp(name: string, backend: OpBackend, inputs: OpInputs, options: object): unknown;
+  runOpAsync(name: string, backend: OpBackend, inputs: OpInputs, options: object): Promise<unknown>;
+  opTable(): OpInfo[];
+  opSupports(backend: string, family: string, dtype: string): boolean;
+}
+
+const addon = native<RunOpAddon>();
+
+/** Runs one pass of a registered op; R names the outputs the caller reads. */
+export function runOp<R>(name: string, backend: OpBackend, inputs: OpInputs, options: object): R & { value: number } {
+  return addon.runOp(name, backend, inputs, options) as R & { value: number };
+}
+
+/**
+ * runOp on a libuv worker thread (long ops: attention, the log-prob head). Bad input throws at once,
+ * as runOp does; the promise rejects only for errors of the work itself. Int32 inputs are copied;
+ * leave the Float32 inputs unchanged until the promise settles.
+ */
+export function runOpAsync<R>(
+  name: string,
+  backend: OpBackend,
+  inputs: OpInputs,
+  options: object,
+): Promise<R & { value: number }> {
+  return addon.runOpAsync(name, backend, inputs, options) as Promise<R & { value: number }>;
+}
+
+/** Every registered op family, in table order. */
+export function opTable(): OpInfo[] {
+  return addon.opTable();
+}
+
+/** Whether `backend` implements `family` in `dtype`. */
+export function opSupports(backend: OpBackend, family: string, dtype: 'f32' | 'bf16' = 'f32'): boolean {
+  return addon.opSupports(backend, family, dtype);
+}

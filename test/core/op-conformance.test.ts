@@ -1,0 +1,60 @@
+// The op table's backend conformance program (native/tests/op_conformance.cc): built with g++ by
+// scripts/build-op-conformance.sh and run; every registered op, forward and backward, on every backend
+// it has against the CPU reference, and the CPU backward against finite differences. Also: the addon
+// registers the same ops the program covers, runOp runs a pass and answers supports(), and a backend
+// without an op refuses it by name.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+
+import { opSupports, opTable, runOp } from '../../src/engine/ops.js';
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+t.test('the conformance program passes for every registered op', async (t) => {
+  const r = spawnSync('bash', ['scripts/build-op-conformance.sh', '--run'], { cwd: root, encoding: 'utf8' });
+  t.equal(r.status, 0, `op_conformance exit status (stderr: ${r.stderr.slice(-2000)})`);
+  const lines = r.stdout.trim().split('\n');
+  const summary = lines.at(-1) ?? '';
+  t.match(summary, /^op conformance: \d+ ops, \d+ cases, \d+ checks on cpu.*: 0 failed$/, summary);
+  const failed = lines.filter((l) => l.startsWith('FAIL'));
+  t.same(failed, [], 'no op failed');
+  for (const op of opTable()) {
+    t.ok(
+      lines.some((l) => l.startsWith(`ok   ${op.family} [tiny`)),
+      `${op.family} is covered at a tiny shape`,
+    );
+    if (op.backward)
+      t.ok(
+        lines.some((l) => l.startsWith(`ok   ${op.family} [tiny`) && l.includes('finite differences')),
+        `${op.family}'s backward is checked against finite differences`,
+      );
+  }
+});
+
+t.test('runOp runs a pass by name; supports() and unsupported ops answer by name', async (t) => {
+  const x = Float32Array.from([3, 4]);
+  const r = runOp<{ out: Float32Array; rstd: Float32Array }>(
+    'rmsnorm.forward',
+    'cpu',
+    { x, w: Float32Array.from([1, 2]) },
+    {
+      rows: 1,
+      dim: 2,
+      eps: 1e-12,
+    },
+  );
+  const rstd = 1 / Math.sqrt((9 + 16) / 2);
+  t.ok(Math.abs(r.rstd[0] - rstd) < 1e-6, 'rstd is 1/sqrt(mean(x^2))');
+  t.ok(Math.abs(r.out[1] - 4 * rstd * 2) < 1e-5, 'out = w * x * rstd');
+  t.equal(runOp('sum_squares.forward', 'cpu', { g: x }, {}).value, 25, 'scalar results come back as value');
+  t.ok(opSupports('cpu', 'moe_block'), 'the CPU backend runs the MoE block');
+  t.notOk(opSupports('cuda', 'logprob_naive'), 'no backend but the CPU runs the unfused head');
+  t.notOk(opSupports('cpu', 'rmsnorm', 'bf16'), 'bf16 is not registered yet');
+  t.throws(() => runOp('rmsnorm.sideways', 'cpu', {}, {}), /must be '<family>.forward' or '<family>.backward'/);
+  t.throws(() => runOp('nosuchop.forward', 'cpu', {}, {}), /no op 'nosuchop' is registered \(registered: embedding/);
+  t.throws(() => runOp('add.backward', 'cpu', {}, {}), /op 'add' has no backward pass/);
+  t.throws(() => runOp('add.forward', 'cpu', { a: x, c: x }, {}), /addForward: inputs has no argument 'c'/);
+  t.throws(() => runOp('add.forward', 'tpu' as 'cpu', { a: x, b: x }, {}), /unknown backend 'tpu'/);
+});
