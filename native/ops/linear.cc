@@ -69,52 +69,77 @@ void for_each_panel(const uint16_t* W, int64_t in, int64_t out, Fn fn) {
   }
 }
 
-}  // namespace
+// The products for either weight type: f32 W straight to the kernels; bf16 W through the few-row
+// kernel's widening, or in panels widened for gemm.
+void few_rows(float* y, const float* x, const float* W, int64_t T, int64_t in, int64_t out) {
+  gemv_nt(T, out, in, x, in, W, in, y, out);
+}
+void few_rows(float* y, const float* x, const uint16_t* W, int64_t T, int64_t in, int64_t out) {
+  gemv_nt_bf16(T, out, in, x, in, W, in, y, out);
+}
 
-void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out) {
+// y (+)= x W^T (beta 1 adds onto y, 0 overwrites it).
+void many_rows(float* y, const float* x, const float* W, float beta, int64_t T, int64_t in, int64_t out) {
+  gemm(false, true, T, out, in, 1.0f, x, in, W, in, beta, y, out);
+}
+void many_rows(float* y, const float* x, const uint16_t* W, float beta, int64_t T, int64_t in, int64_t out) {
+  // y[:, o0:o1] (+)= x Wf^T, one panel of output columns at a time.
+  for_each_panel(W, in, out, [&](int64_t o0, int64_t o1, const float* Wf) {
+    gemm(false, true, T, o1 - o0, in, 1.0f, x, in, Wf, in, beta, y + o0, out);
+  });
+}
+
+// dx[T,in] += dy[T,out] W[out,in].
+void add_dx(float* dx, const float* dy, const float* W, int64_t T, int64_t in, int64_t out) {
+  gemm(false, false, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);
+}
+void add_dx(float* dx, const float* dy, const uint16_t* W, int64_t T, int64_t in, int64_t out) {
+  // dx += dy[:, o0:o1] Wf[o0:o1, :], summed over the panels of W's rows in order.
+  for_each_panel(W, in, out, [&](int64_t o0, int64_t o1, const float* Wf) {
+    gemm(false, false, T, in, o1 - o0, 1.0f, dy + o0, out, Wf, in, 1.0f, dx, in);
+  });
+}
+
+template <typename TW>
+void forward(float* y, const float* x, const TW* W, const float* b, int64_t T, int64_t in, int64_t out) {
   if (T == 0 || out == 0) return;
   if (T <= kGemvMaxRows) {
-    gemv_nt(T, out, in, x, in, W, in, y, out);
+    few_rows(y, x, W, T, in, out);
     if (b) add_bias(y, b, T, out);
     return;
   }
   if (b) fill_bias(y, b, T, out);
-  gemm(false, true, T, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out);
+  many_rows(y, x, W, b ? 1.0f : 0.0f, T, in, out);
+}
+
+template <typename TW>
+void backward(float* dx, float* dW, float* db, const float* dy, const float* x, const TW* W, int64_t T, int64_t in,
+              int64_t out) {
+  if (T == 0) return;
+  if (dx) add_dx(dx, dy, W, T, in, out);
+  gemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in);  // dW[out,in] += dy^T x, in f32 either way
+  if (db) bias_grad(db, dy, T, out);
+}
+
+}  // namespace
+
+void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out) {
+  forward(y, x, W, b, T, in, out);
 }
 
 void linear_forward_bf16(float* y, const float* x, const uint16_t* W, const float* b, int64_t T, int64_t in,
                          int64_t out) {
-  if (T == 0 || out == 0) return;
-  if (T <= kGemvMaxRows) {
-    gemv_nt_bf16(T, out, in, x, in, W, in, y, out);
-    if (b) add_bias(y, b, T, out);
-    return;
-  }
-  if (b) fill_bias(y, b, T, out);
-  // y[:, o0:o1] (+)= x Wf^T, one panel of output columns at a time.
-  for_each_panel(W, in, out, [&](int64_t o0, int64_t o1, const float* Wf) {
-    gemm(false, true, T, o1 - o0, in, 1.0f, x, in, Wf, in, b ? 1.0f : 0.0f, y + o0, out);
-  });
+  forward(y, x, W, b, T, in, out);
 }
 
 void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
                      int64_t in, int64_t out) {
-  if (T == 0) return;
-  if (dx) gemm(false, false, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in);  // dx[T,in] += dy[T,out] W[out,in]
-  gemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in);           // dW[out,in] += dy^T x
-  if (db) bias_grad(db, dy, T, out);
+  backward(dx, dW, db, dy, x, W, T, in, out);
 }
 
 void linear_backward_bf16(float* dx, float* dW, float* db, const float* dy, const float* x, const uint16_t* W,
                           int64_t T, int64_t in, int64_t out) {
-  if (T == 0) return;
-  // dx += dy[:, o0:o1] Wf[o0:o1, :], summed over the panels of W's rows in order.
-  if (dx)
-    for_each_panel(W, in, out, [&](int64_t o0, int64_t o1, const float* Wf) {
-      gemm(false, false, T, in, o1 - o0, 1.0f, dy + o0, out, Wf, in, 1.0f, dx, in);
-    });
-  gemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in);  // dW[out,in] += dy^T x, in f32
-  if (db) bias_grad(db, dy, T, out);
+  backward(dx, dW, db, dy, x, W, T, in, out);
 }
 
 }  // namespace medix::cpu
