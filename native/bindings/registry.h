@@ -15,6 +15,7 @@ void init_dist(Napi::Env env, Napi::Object exports);       // the run's processe
 void init_vision(Napi::Env env, Napi::Object exports);     // Qwen3-VL vision ops and tower
 void init_moe_ops(Napi::Env env, Napi::Object exports);    // mixture-of-experts block, load-balancing loss
 void init_fsdp(Napi::Env env, Napi::Object exports);       // full sharding of a model over the processes
+void init_selftest(Napi::Env env, Napi::Object exports);   // medix selftest --dist: collectives per engine
 void init_bf16_ops(Napi::Env env, Napi::Object exports);   // bf16 conversions, bf16-weight linear, compute dtype
 
 }  // namespace medix::bindings

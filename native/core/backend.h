@@ -23,6 +23,11 @@ class Backend {
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
 
+  // Waits until every op queued so far has finished, so that an asynchronous backend's errors surface
+  // in the call that caused them (the model's bindings call it at the end of each async call). A
+  // backend whose ops complete before they return (the CPU) has nothing to wait for.
+  virtual void synchronize() {}
+
   // Memory
   virtual void* alloc(size_t bytes) = 0;  // zero-filled
   virtual void release(void* p) = 0;

@@ -14,6 +14,7 @@
 // of processes: each takes the moments of the tensors it owns, wherever they were written.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Device } from '../config/schema.js';
 import type { Model } from '../engine/model.js';
 import { loadModel } from '../model/load.js';
 import { saveModel } from '../model/save.js';
@@ -184,6 +185,8 @@ export interface LoadCheckpointOptions {
   dataParallel?: boolean;
   /** Check every file's checksum first (default true; a rank whose root has just verified the checkpoint skips it). */
   verify?: boolean;
+  /** Where the model runs (default cpu). */
+  device?: Device;
 }
 
 /** Loads the model weights and optimizer state of a checkpoint of either layout. */
@@ -192,7 +195,7 @@ export async function loadCheckpoint(
   o: LoadCheckpointOptions = {},
 ): Promise<{ model: Model; trainer: TrainerState }> {
   const state = o.verify === false ? readStateFile(dir) : verifyCheckpoint(dir);
-  const model = await loadModel(join(dir, 'model'));
+  const model = await loadModel(join(dir, 'model'), { device: o.device });
   if (o.dataParallel) model.setDataParallel();
   model.setOptimizerState({ step: state.optimizerStep, ...readMoments(dir, state, model) });
   return { model, trainer: state.trainer };

@@ -276,7 +276,11 @@ export class Trainer {
     };
     if (from) {
       // The root has just verified it; the other ranks read what it verified.
-      const ck = await loadCheckpoint(from.dir, { dataParallel: true, verify: w.isRoot });
+      const ck = await loadCheckpoint(from.dir, {
+        dataParallel: true,
+        verify: w.isRoot,
+        device: cfg.worker.actor.device,
+      });
       model = ck.model;
       // Every checkpoint comes after the validation before training (older ones lack the key).
       state = { heldoutBeforeTrain: null, ...(ck.trainer as State) };
@@ -287,8 +291,11 @@ export class Trainer {
       // A fresh start: logs left by an attempt killed before its first checkpoint are discarded.
       if (w.isRoot) new RunLog(runDir).truncateAfter(-1);
       model = m.model_path
-        ? await loadModel(path(m.model_path))
-        : Model.create(modelConfigFromInit(m.init!, tokenizer.vocabSize), { seed: m.init!.seed });
+        ? await loadModel(path(m.model_path), { device: cfg.worker.actor.device })
+        : Model.create(modelConfigFromInit(m.init!, tokenizer.vocabSize), {
+            seed: m.init!.seed,
+            device: cfg.worker.actor.device,
+          });
       model.setDataParallel();
     }
     model.setRecompute(m.enable_gradient_checkpointing);
