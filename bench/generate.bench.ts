@@ -81,13 +81,14 @@ async function bestDecodeRate(engine: Qwen3GenerationEngine, n: number, newToken
 }
 
 /**
- * Batch-1 decode with the bf16 compute copy against the f32 rate just measured: tokens/s, its
- * bandwidth limit (half the f32 bytes per token), the bytes each dtype reads per token and the speedup.
+ * Batch-1 decode with the bf16 compute copy against the f32 rate (the best of the batch loop's and a
+ * new one just before): tokens/s, its bandwidth limit (half the f32 bytes per token), the bytes each
+ * dtype reads per token and the speedup.
  */
 async function bf16DecodeRecords(
   model: Model,
   engine: Qwen3GenerationEngine,
-  f32Rate: number,
+  f32Earlier: number,
   matrices: number,
   bandwidth: number,
   newTokens: number,
@@ -95,6 +96,8 @@ async function bf16DecodeRecords(
   shape: string,
   log: (line: string) => void,
 ): Promise<BenchRecord[]> {
+  // f32 again just before bf16, so a change in the machine's load between the two counts less.
+  const f32Rate = Math.max(f32Earlier, await bestDecodeRate(engine, 1, newTokens, promptLength));
   setComputeDtype(model, 'bf16');
   await decodeRate(engine, 1, 4, promptLength); // warm-up: makes the bf16 copy
   const rate = await bestDecodeRate(engine, 1, newTokens, promptLength);
