@@ -1,7 +1,8 @@
 // A model computing in bf16 (worker.actor.model.dtype / --compute-dtype): f32 master weights and a
 // bf16 compute copy. On bf16-valued weights it is the f32 model to f32 summation error; on any
 // weights it is within bf16 rounding of it; the copy follows setParameter and optimizer steps; a few
-// training steps move the loss as f32 training does; cached decoding reads the bf16 copy.
+// training steps move the loss as f32 training does; cached decoding reads the bf16 copy; a MoE model
+// routes in bf16 and keeps its experts in f32.
 import t from 'tap';
 
 import { bf16ToF32, computeDtype, f32ToBf16, setComputeDtype } from '../../src/engine/bf16.js';
@@ -69,6 +70,22 @@ t.test('on f32 weights, bf16 logits are within bf16 rounding of the f32 logits',
   t.ok(d > 0, 'the products really ran in bf16');
   t.ok(d <= 0.02 * scale, `logits: max difference ${d.toExponential(2)} <= 2% of ${scale.toFixed(2)}`);
   t.ok(closeness(bf16.logp, f32.logp, 0.05, 0) <= 1, 'log-probs within 0.05 nats');
+});
+
+t.test('a mixture-of-experts model: the router in bf16, the experts in f32, backward runs', async (t) => {
+  const moe = { ...cfg, numExperts: 4, numExpertsPerTok: 2, moeIntermediateSize: 32 };
+  const model = Model.create(moe, { seed: 10, initStd: 0.3 });
+  roundWeights(model);
+  // bf16-valued weights: the router's products are the f32 ones (to summation order), so the same
+  // experts are chosen and the logits agree as for the dense model.
+  const f32 = await logits(model, 'f32');
+  const bf16 = await logits(model, 'bf16');
+  t.ok(maxDiff(bf16.logits, f32.logits) <= 1e-5 * maxAbs(f32.logits), 'logits');
+  const { logp } = await model.forward(batch, { training: true });
+  model.zeroGrad();
+  await model.backward({ dlogp: new Float32Array(logp.length).fill(-1 / logp.length) });
+  const g = model.getGradient('model.layers.0.mlp.gate.weight');
+  t.ok(maxAbs(g) > 0, 'the router gets a gradient through the bf16 path');
 });
 
 t.test('the compute copy follows setParameter and optimizer steps', async (t) => {
