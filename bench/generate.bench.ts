@@ -117,7 +117,8 @@ async function bf16DecodeRecords(
         : '';
   if (cache) log(`decode batch 1, bf16 weights${cache}`);
   log(
-    `decode batch 1, bf16 weights: ${rate.toFixed(1)} tokens/s (${(rate / f32Rate).toFixed(2)}x f32); limit ${limit.toFixed(1)} tokens/s`,
+    `decode batch 1, bf16 weights: ${rate.toFixed(1)} tokens/s (${(rate / f32Rate).toFixed(2)}x f32); ` +
+      `limit ${limit.toFixed(1)} tokens/s`,
   );
   const note = `${shape}, prompt ${promptLength}, bf16 compute copy (f32 activations and sums)`;
   const bytes = (dtype: string, perWeight: number): BenchRecord => ({

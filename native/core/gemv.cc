@@ -68,8 +68,8 @@ inline v8f fma8(v8f a, v8f b, v8f acc) {
 // and the hardware prefetchers, which need a few misses to lock on to a stream, keep restarting:
 // one core then pulls about half the memory bandwidth it gets on a plain sequential read. So every
 // tile asks for the next tile's lines itself, in address order, one line per W row per 16 floats
-// of k (32 for bf16 rows): the whole next tile by the time this one ends. A prefetch never faults, so the lines past
-// the end of W that the last tile names are harmless.
+// of k (32 bf16 values): the whole next tile by the time this one ends. A prefetch never faults, so
+// the lines past the end of W that the last tile names are harmless.
 inline void prefetch_line(uintptr_t address) {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_prefetch(reinterpret_cast<const char*>(address), _MM_HINT_T0);
