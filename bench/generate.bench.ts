@@ -9,9 +9,13 @@
 //     best sgemm): 2 flops
 //     per layer matrix parameter per token, causal attention (QK^T and PV, 4 * heads * head_dim
 //     flops per query-key pair per layer) and the head for the one row whose next token is drawn.
+//   - decode at batch 1 with bf16 weights (the model's bf16 compute copy, widened as the few-row
+//     kernel streams it): half the bytes per token, so up to twice the f32 tokens/s where decode is
+//     bound by memory. bf16_speedup_b1 is bf16 tokens/s over f32 tokens/s, measured back to back.
 // The model shape is the train_step bench's (8 layers, hidden 512, vocab 151,936).
+import { setComputeDtype } from '../src/engine/bf16.js';
 import { type Qwen3Config, Model } from '../src/engine/model.js';
-import { readBandwidth } from '../src/engine/system.js';
+import { cpuInfo, readBandwidth } from '../src/engine/system.js';
 import { Qwen3GenerationEngine } from '../src/generate/engine.js';
 import { full, quick } from './train_step.bench.js';
 import { utilisation } from './machine.js';
@@ -68,6 +72,88 @@ async function decodeRate(
   return decoded / ((last - first) / 1000);
 }
 
+/** Best of two decode runs: the machine may be shared, and a slow run says more about it than about the engine. */
+async function bestDecodeRate(engine: Qwen3GenerationEngine, n: number, newTokens: number, promptLength: number) {
+  return Math.max(
+    await decodeRate(engine, n, newTokens, promptLength),
+    await decodeRate(engine, n, newTokens, promptLength),
+  );
+}
+
+/**
+ * Batch-1 decode with the bf16 compute copy against f32: tokens/s, its bandwidth limit (half the f32
+ * bytes per token), the bytes each dtype reads per token and the speedup. The two dtypes take turns,
+ * three runs each, and each keeps its best (with the batch loop's f32 rate): on a shared machine a
+ * burst of load then falls on both, not on whichever ran second.
+ */
+async function bf16DecodeRecords(
+  model: Model,
+  engine: Qwen3GenerationEngine,
+  f32Earlier: number,
+  matrices: number,
+  bandwidth: number,
+  newTokens: number,
+  promptLength: number,
+  shape: string,
+  log: (line: string) => void,
+): Promise<BenchRecord[]> {
+  let f32Rate = f32Earlier;
+  let rate = 0;
+  for (let turn = 0; turn < 3; turn++) {
+    f32Rate = Math.max(f32Rate, await decodeRate(engine, 1, newTokens, promptLength));
+    setComputeDtype(model, 'bf16');
+    if (turn === 0) await decodeRate(engine, 1, 4, promptLength); // warm-up: makes the bf16 copy
+    rate = Math.max(rate, await decodeRate(engine, 1, newTokens, promptLength));
+    // Back to f32 frees the bf16 copy; the next turn makes it again in its prefill, which is not timed.
+    setComputeDtype(model, 'f32');
+  }
+  const limit = bandwidth / (2 * matrices);
+  // The bandwidth limit assumes every weight comes from memory; where the bf16 weights fit in the L3,
+  // part of each token's reads hit the cache instead (and where the f32 ones fit too, neither is
+  // bound by memory).
+  const l3 = cpuInfo().l3Bytes;
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  const cache =
+    4 * matrices <= l3
+      ? `; f32 and bf16 weights both fit in the L3 (${mib(l3)}): not memory-bound, the speedup says little`
+      : 2 * matrices <= l3
+        ? `; the bf16 weights (${mib(2 * matrices)}) fit in the L3 (${mib(l3)}), the f32 ones do not: ` +
+          'bf16 is partly read from cache, so the ratio can pass 1 and the speedup 2'
+        : '';
+  if (cache) log(`decode batch 1, bf16 weights${cache}`);
+  log(
+    `decode batch 1, bf16 weights: ${rate.toFixed(1)} tokens/s (${(rate / f32Rate).toFixed(2)}x f32); ` +
+      `limit ${limit.toFixed(1)} tokens/s`,
+  );
+  const note = `${shape}, prompt ${promptLength}, bf16 compute copy (f32 activations and sums)`;
+  const bytes = (dtype: string, perWeight: number): BenchRecord => ({
+    name: 'generate',
+    metric: `decode_bytes_per_token_${dtype}`,
+    value: (perWeight * matrices) / 2 ** 20,
+    unit: 'MiB',
+    note: 'matrix weights read per decoded token at batch 1 (layers and head; KV cache and embedding row not counted)',
+  });
+  return [
+    { name: 'generate', metric: 'decode_tokens_per_s_b1_bf16', value: rate, unit: 'tokens/s', note },
+    {
+      name: 'generate',
+      metric: 'decode_limit_ratio_b1_bf16',
+      value: rate / limit,
+      unit: 'fraction',
+      note: `against the memory bandwidth limit ${limit.toFixed(1)} tokens/s of bf16 weights${cache}`,
+    },
+    bytes('f32', 4),
+    bytes('bf16', 2),
+    {
+      name: 'generate',
+      metric: 'bf16_speedup_b1',
+      value: rate / f32Rate,
+      unit: 'ratio',
+      note: `decode tokens/s at batch 1, bf16 weights over f32 (${f32Rate.toFixed(1)} tokens/s), same run${cache}`,
+    },
+  ];
+}
+
 /** Seconds from submitting a prompt to its first token: the prefill step. */
 async function prefillSeconds(engine: Qwen3GenerationEngine, length: number, seed: number): Promise<number> {
   const t0 = performance.now();
@@ -109,12 +195,10 @@ const bench: BenchModule = {
         note: 'best of 3 parallel reads of a buffer larger than the caches',
       },
     ];
+    let f32RateB1 = NaN;
     for (const batch of batches) {
-      // Best of two runs: the machine may be shared, and a slow run says more about it than about the engine.
-      const rate = Math.max(
-        await decodeRate(engine, batch, newTokens, promptLength),
-        await decodeRate(engine, batch, newTokens, promptLength),
-      );
+      const rate = await bestDecodeRate(engine, batch, newTokens, promptLength);
+      if (batch === 1) f32RateB1 = rate;
       const memoryLimit = (batch * bandwidth) / weightBytes;
       const limit = Math.min(memoryLimit, computeLimit);
       const bound = limit === memoryLimit ? 'memory bandwidth' : 'best sgemm';
@@ -136,6 +220,19 @@ const bench: BenchModule = {
         },
       );
     }
+    records.push(
+      ...(await bf16DecodeRecords(
+        model,
+        engine,
+        f32RateB1,
+        matrixParams(c),
+        bandwidth,
+        newTokens,
+        promptLength,
+        shape,
+        ctx.log,
+      )),
+    );
     await prefillSeconds(engine, prefillLength, 0); // warm-up at this length
     const seconds = Math.min(
       await prefillSeconds(engine, prefillLength, 1),

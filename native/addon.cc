@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_vision(env, exports);
   init_moe_ops(env, exports);
   init_selftest(env, exports);
+  init_bf16_ops(env, exports);
   return exports;
 }
 

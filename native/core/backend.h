@@ -50,6 +50,13 @@ class Backend {
                               int64_t out) = 0;
   virtual void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W,
                                int64_t T, int64_t in, int64_t out) = 0;
+  // bf16 weights (core/bf16.h), f32 activations and accumulation (linear.h's *_bf16), and the
+  // conversion that makes a compute copy. Not pure: a backend without them refuses them by name.
+  virtual void linear_forward_bf16(float* y, const float* x, const uint16_t* W, const float* b, int64_t T, int64_t in,
+                                   int64_t out);
+  virtual void linear_backward_bf16(float* dx, float* dW, float* db, const float* dy, const float* x, const uint16_t* W,
+                                    int64_t T, int64_t in, int64_t out);
+  virtual void to_bf16(uint16_t* dst, const float* src, int64_t n);
   virtual void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads,
                             const RopeSpec& spec) = 0;
   virtual void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads,

@@ -9,6 +9,7 @@
 #endif
 
 #include "backend.h"
+#include "bf16.h"
 #include "op_profile.h"
 #include "../ops/embedding.h"
 #include "../ops/layernorm.h"
@@ -78,6 +79,18 @@ class CpuBackend final : public Backend {
     const OpTimer timer(OpKind::Linear, (dx ? 2.0 : 0.0) * T * in * out + (dW ? 2.0 : 0.0) * T * in * out);
     cpu::linear_backward(dx, dW, db, dy, x, W, T, in, out);
   }
+  void linear_forward_bf16(float* y, const float* x, const uint16_t* W, const float* b, int64_t T, int64_t in,
+                           int64_t out) override {
+    const OpTimer timer(OpKind::Linear, 2.0 * T * in * out);
+    cpu::linear_forward_bf16(y, x, W, b, T, in, out);
+  }
+  void linear_backward_bf16(float* dx, float* dW, float* db, const float* dy, const float* x, const uint16_t* W,
+                            int64_t T, int64_t in, int64_t out) override {
+    const OpTimer timer(OpKind::Linear, (dx ? 4.0 : 2.0) * T * in * out);
+    cpu::linear_backward_bf16(dx, dW, db, dy, x, W, T, in, out);
+  }
+  void to_bf16(uint16_t* dst, const float* src, int64_t n) override { f32_to_bf16_parallel(dst, src, n); }
+
   void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads,
                     const RopeSpec& spec) override {
     const OpTimer timer(OpKind::Rope);

@@ -3,12 +3,15 @@
 // does MR*NR fused multiply-adds. Tile shapes keep accumulators + W vectors + one x vector within
 // the 16 vector registers of AVX2: 4x3 for full groups of four rows, 3x3, 2x5 and 1x6 for the rest
 // (one row streams six W rows at once, enough for the hardware prefetchers to keep memory busy).
+// W is f32 or bf16 (gemv_nt_bf16): a bf16 vector widens to f32 exactly as it is loaded, so both run
+// the same multiply-adds in the same order, and bf16 reads half the bytes.
 #include "gemv.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 
+#include "bf16.h"
 #include "error.h"
 #include "simd.h"
 #include "threads.h"
@@ -33,6 +36,23 @@ inline v8f load_reg(const float* p) {
   return v;
 }
 
+// Eight bf16 values widened to f32 (a shift into the upper half), kept in a register likewise.
+inline v8f load_reg(const uint16_t* p) {
+#if defined(__AVX2__)
+  const __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16);
+  v8f v = reinterpret_cast<v8f>(_mm256_castsi256_ps(w));
+  asm("" : "+x"(v));
+  return v;
+#else
+  v8f v;
+  for (int k = 0; k < 8; ++k) v[k] = bf16_to_f32_scalar(p[k]);
+  return v;
+#endif
+}
+
+inline float scalar(float w) { return w; }
+inline float scalar(uint16_t w) { return bf16_to_f32_scalar(w); }
+
 // acc + a*b in one rounding where the hardware has FMA (spelled out, so no instantiation is left to
 // the compiler's contraction choices).
 inline v8f fma8(v8f a, v8f b, v8f acc) {
@@ -48,8 +68,8 @@ inline v8f fma8(v8f a, v8f b, v8f acc) {
 // and the hardware prefetchers, which need a few misses to lock on to a stream, keep restarting:
 // one core then pulls about half the memory bandwidth it gets on a plain sequential read. So every
 // tile asks for the next tile's lines itself, in address order, one line per W row per 16 floats
-// of k: the whole next tile by the time this one ends. A prefetch never faults, so the lines past
-// the end of W that the last tile names are harmless.
+// of k (32 bf16 values): the whole next tile by the time this one ends. A prefetch never faults, so
+// the lines past the end of W that the last tile names are harmless.
 inline void prefetch_line(uintptr_t address) {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_prefetch(reinterpret_cast<const char*>(address), _MM_HINT_T0);
@@ -59,36 +79,39 @@ inline void prefetch_line(uintptr_t address) {
 }
 
 // The fixed end of every dot product: lanes summed pairwise in one tree, then the tail terms in order.
-inline float finish(v8f acc, const float* x, const float* w, int64_t k8, int64_t K) {
+template <typename TW>
+inline float finish(v8f acc, const float* x, const TW* w, int64_t k8, int64_t K) {
   float s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-  for (int64_t k = k8; k < K; ++k) s = std::fma(x[k], w[k], s);
+  for (int64_t k = k8; k < K; ++k) s = std::fma(x[k], scalar(w[k]), s);
   return s;
 }
 
+template <typename TW>
 struct Args {
   int64_t M, N, K;
   const float* x;
   int64_t ldx;
-  const float* W;
+  const TW* W;
   int64_t ldw;
   float* y;
   int64_t ldy;
 };
 
 // y[m0 .. m0+MR) x [n0 .. n0+NR).
-template <int MR, int NR>
-inline void tile(const Args& a, int64_t m0, int64_t n0) {
+template <int MR, int NR, typename TW>
+inline void tile(const Args<TW>& a, int64_t m0, int64_t n0) {
+  constexpr int64_t kPerLine = 64 / sizeof(TW);  // W values per cache line
   const int64_t k8 = a.K / 8 * 8;
   v8f acc[MR][NR] = {};
   const float* xr[MR];
-  const float* wr[NR];
+  const TW* wr[NR];
   for (int m = 0; m < MR; ++m) xr[m] = a.x + (m0 + m) * a.ldx;
   for (int n = 0; n < NR; ++n) wr[n] = a.W + (n0 + n) * a.ldw;
   // The next tile's W rows, prefetched in address order while this tile runs (see prefetch_line).
   const uintptr_t next = reinterpret_cast<uintptr_t>(a.W + (n0 + NR) * a.ldw);
   for (int64_t k = 0; k < k8; k += 8) {
-    if ((k & 15) == 0)
-      for (int n = 0; n < NR; ++n) prefetch_line(next + static_cast<uintptr_t>((k / 16) * NR + n) * 64);
+    if (k % kPerLine == 0)
+      for (int n = 0; n < NR; ++n) prefetch_line(next + static_cast<uintptr_t>((k / kPerLine) * NR + n) * 64);
     v8f w[NR];
     for (int n = 0; n < NR; ++n) w[n] = load_reg(wr[n] + k);
     for (int m = 0; m < MR; ++m) {
@@ -101,8 +124,8 @@ inline void tile(const Args& a, int64_t m0, int64_t n0) {
 }
 
 // Rows [m0, m0+MR) of x against W rows [n0, n1): full tiles of NR, then one W row at a time.
-template <int MR, int NR>
-void strip(const Args& a, int64_t m0, int64_t n0, int64_t n1) {
+template <int MR, int NR, typename TW>
+void strip(const Args<TW>& a, int64_t m0, int64_t n0, int64_t n1) {
   int64_t n = n0;
   for (; n + NR <= n1; n += NR) tile<MR, NR>(a, m0, n);
   for (; n < n1; ++n) tile<MR, 1>(a, m0, n);
@@ -114,7 +137,8 @@ constexpr int64_t kBlock = 30;
 // A thread gets at least this many multiply-adds, else waking it costs more than it saves.
 constexpr int64_t kMinParallelMacs = int64_t(1) << 17;
 
-void range(const Args& a, int64_t n0, int64_t n1) {
+template <typename TW>
+void range(const Args<TW>& a, int64_t n0, int64_t n1) {
   for (int64_t b = n0; b < n1; b += kBlock) {
     const int64_t e = std::min(n1, b + kBlock);
     int64_t m = 0;
@@ -135,17 +159,28 @@ void range(const Args& a, int64_t n0, int64_t n1) {
   }
 }
 
+template <typename TW>
+void gemv_any(const char* fn, int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const TW* W, int64_t ldw,
+              float* y, int64_t ldy) {
+  MEDIX_CHECK(M >= 0 && N >= 0 && K >= 0, fn, ": M, N, K must be >= 0, got ", M, ", ", N, ", ", K);
+  MEDIX_CHECK(ldx >= K && ldw >= K && ldy >= N, fn, ": a leading dimension is smaller than its row");
+  if (M == 0 || N == 0) return;
+  const Args<TW> a{M, N, K, x, ldx, W, ldw, y, ldy};
+  const int64_t min_rows = std::max<int64_t>(kBlock, kMinParallelMacs / std::max<int64_t>(1, M * K));
+  parallel_for(
+      N, [&](int64_t n0, int64_t n1) { range(a, n0, n1); }, min_rows);
+}
+
 }  // namespace
 
 void gemv_nt(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const float* W, int64_t ldw, float* y,
              int64_t ldy) {
-  MEDIX_CHECK(M >= 0 && N >= 0 && K >= 0, "gemv_nt: M, N, K must be >= 0, got ", M, ", ", N, ", ", K);
-  MEDIX_CHECK(ldx >= K && ldw >= K && ldy >= N, "gemv_nt: a leading dimension is smaller than its row");
-  if (M == 0 || N == 0) return;
-  const Args a{M, N, K, x, ldx, W, ldw, y, ldy};
-  const int64_t min_rows = std::max<int64_t>(kBlock, kMinParallelMacs / std::max<int64_t>(1, M * K));
-  parallel_for(
-      N, [&](int64_t n0, int64_t n1) { range(a, n0, n1); }, min_rows);
+  gemv_any("gemv_nt", M, N, K, x, ldx, W, ldw, y, ldy);
+}
+
+void gemv_nt_bf16(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const uint16_t* W, int64_t ldw,
+                  float* y, int64_t ldy) {
+  gemv_any("gemv_nt_bf16", M, N, K, x, ldx, W, ldw, y, ldy);
 }
 
 }  // namespace medix

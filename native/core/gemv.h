@@ -25,5 +25,9 @@ constexpr int64_t kGemvMaxRows = 128;
 // Multi-threaded. ldx, ldw, ldy: row strides of x, W and y (>= K, K, N).
 void gemv_nt(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const float* W, int64_t ldw, float* y,
              int64_t ldy);
+// The same with bf16 weights (bf16.h), widened to f32 as they are read: the bits of gemv_nt on the
+// widened W, for half the bytes of W.
+void gemv_nt_bf16(int64_t M, int64_t N, int64_t K, const float* x, int64_t ldx, const uint16_t* W, int64_t ldw,
+                  float* y, int64_t ldy);
 
 }  // namespace medix

@@ -228,6 +228,7 @@ Qwen3Model::~Qwen3Model() {
   if (fsdp_) weights_ = grads_ = nullptr;
   for (float* p : {weights_, grads_, adam_m_, adam_v_})
     if (p) be_.release(p);
+  if (compute_) be_.release(compute_);
 }
 
 const ParamInfo& Qwen3Model::param(const std::string& name) const {
@@ -243,6 +244,7 @@ void Qwen3Model::get_param(const ParamInfo& p, float* host) const {
 void Qwen3Model::set_param(const ParamInfo& p, const float* host) {
   if (fsdp_) set_owned_weights(p, host);
   if (!fsdp_ || fsdp_->pinned) be_.from_host(weights_ + p.offset, host, sizeof(float) * p.numel);
+  compute_stale_ = true;
   have_training_forward_ = false;  // saved activations no longer match the parameters
 }
 void Qwen3Model::set_data_parallel(Communicator& comm) {
@@ -377,9 +379,9 @@ void Qwen3Model::qkv_forward(int64_t l, const float* x_in, Acts& a, const int32_
   const RopeSpec rope = rope_spec();
   // q, k, v = rope(qk_norm(proj(rmsnorm(x_in)))) (v has neither norm nor rope)
   be_.rmsnorm_forward(a.xn1, a.rstd1, x_in, w.in_norm, T, H, c.rms_eps);
-  be_.linear_forward(a.q_pre, a.xn1, w.q, nullptr, T, H, qd);
-  be_.linear_forward(a.k_pre, a.xn1, w.k, nullptr, T, H, kvd);
-  be_.linear_forward(a.v, a.xn1, w.v, nullptr, T, H, kvd);
+  linear(a.q_pre, a.xn1, w.q, T, H, qd);
+  linear(a.k_pre, a.xn1, w.k, T, H, kvd);
+  linear(a.v, a.xn1, w.v, T, H, kvd);
   be_.rmsnorm_forward(a.q, a.q_rstd, a.q_pre, w.q_norm, T * c.heads, c.head_dim, c.rms_eps);
   be_.rmsnorm_forward(a.k, a.k_rstd, a.k_pre, w.k_norm, T * c.kv_heads, c.head_dim, c.rms_eps);
   be_.rope_forward(a.q, a.q, positions, T, c.heads, rope);
@@ -391,7 +393,7 @@ void Qwen3Model::output_mlp_forward(int64_t l, const float* x_in, float* x_out, 
   const int64_t H = c.hidden, qd = c.heads * c.head_dim, I = c.intermediate;
   const Layer w = layer_view(weights_, l);
   // x_mid = x_in + o_proj(attn)
-  be_.linear_forward(tmp, a.attn, w.o, nullptr, T, qd, H);
+  linear(tmp, a.attn, w.o, T, qd, H);
   be_.add_forward(a.h_mid, x_in, tmp, T * H);
   // MLP block: x_out = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid), or the sparse block
   be_.rmsnorm_forward(a.xn2, a.rstd2, a.h_mid, w.post_norm, T, H, c.rms_eps);
@@ -400,10 +402,10 @@ void Qwen3Model::output_mlp_forward(int64_t l, const float* x_in, float* x_out, 
     be_.add_forward(x_out, a.h_mid, tmp, T * H);
     return;
   }
-  be_.linear_forward(a.gate, a.xn2, w.gate, nullptr, T, H, I);
-  be_.linear_forward(a.up, a.xn2, w.up, nullptr, T, H, I);
+  linear(a.gate, a.xn2, w.gate, T, H, I);
+  linear(a.up, a.xn2, w.up, T, H, I);
   be_.swiglu_forward(a.act, a.gate, a.up, T * I);
-  be_.linear_forward(tmp, a.act, w.down, nullptr, T, I, H);
+  linear(tmp, a.act, w.down, T, I, H);
   be_.add_forward(x_out, a.h_mid, tmp, T * H);
 }
 
@@ -479,7 +481,7 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   if (logits) {
     // Full logits on request only: [T, V] is exactly what the fused head avoids materialising.
     float* full = static_cast<float*>(be_.alloc(sizeof(float) * T * c.vocab));
-    be_.linear_forward(full, ws.final_xn, head, nullptr, T, c.hidden, c.vocab);
+    linear(full, ws.final_xn, head, T, c.hidden, c.vocab);
     be_.to_host(logits, full, sizeof(float) * T * c.vocab);
     be_.release(full);
     if (o.temperature != 1.0f)
@@ -593,17 +595,17 @@ void Qwen3Model::layer_backward(int64_t l, float* dh, Acts& a) {
     moe_mlp_backward(l, dh, ws.dxn, a, T);
   } else {
     be_.zero(ws.dact, T * I);
-    be_.linear_backward(ws.dact, g.down, nullptr, dh, a.act, w.down, T, I, H);
+    linear_back(ws.dact, g.down, dh, a.act, w.down, T, I, H);
     be_.zero(ws.dgate, T * I);
     be_.zero(ws.dup, T * I);
     be_.swiglu_backward(ws.dgate, ws.dup, ws.dact, a.gate, a.up, T * I);
-    be_.linear_backward(ws.dxn, g.gate, nullptr, ws.dgate, a.xn2, w.gate, T, H, I);
-    be_.linear_backward(ws.dxn, g.up, nullptr, ws.dup, a.xn2, w.up, T, H, I);
+    linear_back(ws.dxn, g.gate, ws.dgate, a.xn2, w.gate, T, H, I);
+    linear_back(ws.dxn, g.up, ws.dup, a.xn2, w.up, T, H, I);
   }
   be_.rmsnorm_backward(dh, g.post_norm, ws.dxn, a.h_mid, w.post_norm, a.rstd2, T, H);
   // dh now holds d(h_mid). Attention block: h_mid = x_in + o_proj(attn).
   be_.zero(ws.dattn, T * qd);
-  be_.linear_backward(ws.dattn, g.o, nullptr, dh, a.attn, w.o, T, qd, H);
+  linear_back(ws.dattn, g.o, dh, a.attn, w.o, T, qd, H);
   be_.zero(ws.dq, T * qd);
   be_.zero(ws.dk, T * kvd);
   be_.zero(ws.dv, T * kvd);
@@ -617,9 +619,9 @@ void Qwen3Model::layer_backward(int64_t l, float* dh, Acts& a) {
   be_.rmsnorm_backward(ws.dq, g.q_norm, ws.dq2, a.q_pre, w.q_norm, a.q_rstd, T * c.heads, c.head_dim);
   be_.rmsnorm_backward(ws.dk, g.k_norm, ws.dk2, a.k_pre, w.k_norm, a.k_rstd, T * c.kv_heads, c.head_dim);
   be_.zero(ws.dxn, T * H);
-  be_.linear_backward(ws.dxn, g.q, nullptr, ws.dq, a.xn1, w.q, T, H, qd);
-  be_.linear_backward(ws.dxn, g.k, nullptr, ws.dk, a.xn1, w.k, T, H, kvd);
-  be_.linear_backward(ws.dxn, g.v, nullptr, ws.dv, a.xn1, w.v, T, H, kvd);
+  linear_back(ws.dxn, g.q, ws.dq, a.xn1, w.q, T, H, qd);
+  linear_back(ws.dxn, g.k, ws.dk, a.xn1, w.k, T, H, kvd);
+  linear_back(ws.dxn, g.v, ws.dv, a.xn1, w.v, T, H, kvd);
   be_.rmsnorm_backward(dh, g.in_norm, ws.dxn, x_in, w.in_norm, a.rstd1, T, H);
   // dh now holds d(x_in).
 }
@@ -726,6 +728,7 @@ StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_nor
     for (int o = 0; o < world_size(); ++o)
       comm_->broadcast(weights_ + shards_[o].offset, static_cast<int64_t>(sizeof(float)) * shards_[o].numel, o);
   have_training_forward_ = false;  // the saved activations belong to the old parameters
+  compute_stale_ = true;
   r.step = step_;
   return r;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../core/backend.h"
+#include "../core/bf16.h"
 #include "../dist/communicator.h"
 #include "../dist/partition.h"
 #include "kv_cache.h"
@@ -218,6 +219,15 @@ class Qwen3Model {
   // Frees the buffers forward_cached keeps between calls.
   void release_decode_workspace();
 
+  // The dtype of the decoder's matrix products (qwen3_compute.cc). Master weights, gradients and AdamW
+  // moments stay f32 either way; bf16 keeps a bf16 copy of the weights, made again before the first
+  // product after any change to them (set_param, optimizer_step), which the decoder's linear layers
+  // (forward, and dx in backward) and the decode and full-logits heads read. The fused log-prob head,
+  // the embedding, the norms, the experts of a sparse layer and the vision tower read the f32 weights.
+  // Not with full sharding.
+  void set_compute_dtype(ComputeDType d);
+  ComputeDType compute_dtype() const { return dtype_; }
+
   // Qwen3-VL: a frozen vision tower gets no gradients (backward stops at its outputs).
   void set_vision_frozen(bool frozen) { vision_frozen_ = frozen; }
   bool vision_frozen() const { return vision_frozen_; }
@@ -248,6 +258,12 @@ class Qwen3Model {
   // counts the step. False, with r marked skipped, when the norm is not finite.
   bool clip_and_count_step(float* g, int64_t n, Communicator* comm, float max_grad_norm, StepResult& r);
   StepResult full_shard_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay);
+
+  // The decoder's linear layers, in the compute dtype: W points into weights_ (qwen3_compute.cc).
+  void linear(float* y, const float* x, const float* W, int64_t T, int64_t in, int64_t out);
+  void linear_back(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T, int64_t in,
+                   int64_t out);
+  const uint16_t* compute_copy(const float* W);  // W's place in the bf16 copy, made first when stale
 
   Acts alloc_acts(BufferArena& arena, int64_t capacity, bool with_lse) const;
   Layer layer_view(float* base, int64_t i) const;
@@ -288,6 +304,9 @@ class Qwen3Model {
   float* adam_m_ = nullptr;
   float* adam_v_ = nullptr;
   int64_t step_ = 0;
+  ComputeDType dtype_ = ComputeDType::f32;
+  uint16_t* compute_ = nullptr;  // bf16 copy of weights_ (bf16 compute only)
+  bool compute_stale_ = true;    // weights_ changed since compute_ was made
   bool recompute_ = false;
   Communicator* comm_ = nullptr;  // null: one process
   std::vector<Shard> shards_;     // every rank's tensors, by rank

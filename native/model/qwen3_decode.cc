@@ -138,7 +138,7 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
   const float* final_norm = weights_ + params_[final_norm_tensor()].offset;
   be_.rmsnorm_forward(ws.final_xn, ws.final_rstd, ws.rows, final_norm, R, H, c.rms_eps);
   const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
-  be_.linear_forward(logits, ws.final_xn, head, nullptr, R, H, c.vocab);
+  linear(logits, ws.final_xn, head, R, H, c.vocab);
 }
 
 }  // namespace medix

@@ -14,7 +14,7 @@ MoeShape Qwen3Model::moe_shape(int64_t T) const {
 void Qwen3Model::moe_mlp_forward(int64_t l, Acts& a, float* out, int64_t T) {
   const MoeShape s = moe_shape(T);
   const Layer w = layer_view(weights_, l);
-  be_.linear_forward(a.router_logits, a.xn2, w.gate, nullptr, T, s.H, s.E);
+  linear(a.router_logits, a.xn2, w.gate, T, s.H, s.E);
   be_.moe_route_forward(a.probs, a.route_experts, a.route_w, a.route_order, a.route_offsets, a.router_logits, s);
   be_.moe_experts_forward(out, a.moe_gate, a.moe_up, a.moe_y, a.xn2, w.up, w.down, a.route_w, a.route_order,
                           a.route_offsets, s);
@@ -32,7 +32,7 @@ void Qwen3Model::moe_mlp_backward(int64_t l, const float* dout, float* dxn, Acts
   if (aux_weight_ != 0)
     be_.moe_aux_backward(a.moe_dlogits, a.probs, moe_counts_.data(), cu_.data(), static_cast<int64_t>(cu_.size()) - 1,
                          cfg_.sparse_layers(), aux_weight_, s);
-  be_.linear_backward(dxn, g.gate, nullptr, a.moe_dlogits, a.xn2, w.gate, T, s.H, s.E);
+  linear_back(dxn, g.gate, a.moe_dlogits, a.xn2, w.gate, T, s.H, s.E);
 }
 
 void Qwen3Model::moe_record(int64_t l, const Acts& a, bool keep_logits) {

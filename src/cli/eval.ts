@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import type { Device } from '../config/schema.js';
 import { requireDevice } from '../engine/device.js';
+import { setComputeDtype } from '../engine/bf16.js';
+import type { ComputeDtype } from '../engine/compute-dtype.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
@@ -19,10 +21,11 @@ import { renderComparisonPage } from '../eval/score-page.js';
 import { loadTasks, selectTasks, DEFAULT_TASKS_FILE } from '../eval/tasks.js';
 import { SCORES_FILE, SCORES_PAGE } from '../eval/records.js';
 import type { ChatModel } from '../eval/chat.js';
-import { deviceOption, nonNegativeNumber, positiveInt } from './options.js';
+import { computeDtypeOption, deviceOption, nonNegativeNumber, positiveInt } from './options.js';
 
 interface EvalOptions {
   device: Device;
+  computeDtype: ComputeDtype;
   tasks: string[];
   tasksFile: string;
   phase: string;
@@ -60,6 +63,7 @@ async function candidate(o: EvalOptions): Promise<ChatModel | undefined> {
       `--model ${o.model}: not a model directory (no config.json); to use a served model, also pass --model-url`,
     );
   const [model, tokenizer] = await Promise.all([loadModel(o.model, { device: o.device }), loadTokenizer(o.model)]);
+  setComputeDtype(model, o.computeDtype);
   // A vision model preprocesses the benchmarks' images on a pool, beside generation.
   const processor = model.config.vision ? modelImageProcessor(o.model, model) : undefined;
   const images = processor && { pool: new ImagePool(processor, DEFAULT_IMAGE_THREADS), merge: processor.mergeSize };
@@ -102,6 +106,7 @@ export function registerEval(program: Command): void {
     .option('--judge-max-tokens <n>', 'judge max tokens per reply', positiveInt, DEFAULTS.judgeMaxTokens)
     .option('--judge-concurrency <n>', 'samples judged at once', positiveInt, DEFAULTS.concurrency)
     .addOption(deviceOption())
+    .addOption(computeDtypeOption())
     .action(async (o: EvalOptions) => {
       requireDevice(o.device, '--device');
       const tasks = selectTasks(loadTasks(o.tasksFile), o.tasks);

@@ -4,6 +4,8 @@
 import type { Command } from 'commander';
 import type { Device } from '../config/schema.js';
 import { requireDevice } from '../engine/device.js';
+import { setComputeDtype } from '../engine/bf16.js';
+import type { ComputeDtype } from '../engine/compute-dtype.js';
 import { resolve } from 'node:path';
 import { createGenerationEngine } from '../generate/engine.js';
 import type { GenerationResult } from '../generate/types.js';
@@ -20,10 +22,19 @@ import {
   type ChatContentPart,
   type HfTokenizer,
 } from '../tokenizer/index.js';
-import { collect, deviceOption, nonNegativeInt, nonNegativeNumber, positiveInt, probability } from './options.js';
+import {
+  collect,
+  computeDtypeOption,
+  deviceOption,
+  nonNegativeInt,
+  nonNegativeNumber,
+  positiveInt,
+  probability,
+} from './options.js';
 
 interface GenerateOptions {
   device: Device;
+  computeDtype: ComputeDtype;
   model: string;
   prompt: string;
   maxTokens: number;
@@ -141,10 +152,12 @@ export function registerGenerate(program: Command): void {
     )
     .option('--image <path>', 'an image for the prompt (Qwen3-VL models; repeatable, in order)', collect)
     .addOption(deviceOption())
+    .addOption(computeDtypeOption())
     .action(async (o: GenerateOptions) => {
       requireDevice(o.device, '--device');
       const dir = resolve(o.model);
       const [model, tokenizer] = await Promise.all([loadModel(dir, { device: o.device }), loadTokenizer(dir)]);
+      setComputeDtype(model, o.computeDtype);
       const images = await loadImages(dir, model, o.image ?? []);
       const merge = model.config.vision?.spatialMergeSize ?? 1;
       const ids = promptIds(

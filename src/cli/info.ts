@@ -1,8 +1,9 @@
 // `medix info`: what this installation runs on (medix and Node versions, compiler, vector ISA, GEMM
-// kernels, BLAS, MPI, CUDA, threads, the libraries found), so a bug report or a benchmark can say
-// exactly which build produced it.
+// kernels, bf16 conversion paths, BLAS, MPI, CUDA, threads, the libraries found), so a bug report or
+// a benchmark can say exactly which build produced it.
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
+import { bf16Paths } from '../engine/bf16.js';
 import { buildInfo, gemmKernel, gemmKernels, threads } from '../engine/system.js';
 import { world } from '../engine/world.js';
 import { installedVersion, medixVersion } from './package-version.js';
@@ -35,6 +36,8 @@ export function installationInfo(): Record<string, unknown> {
     cudaInfo: `${b.cudaInfo}; NVIDIA driver: ${driver ?? 'none loaded'}`,
     gemmKernels: gemmKernels(),
     gemmKernel: gemmKernel(),
+    // bf16 conversion paths of this CPU, the one used last (bf16 products widen to f32 FMAs on any of them).
+    bf16Paths: bf16Paths(),
     threads: threads(),
     world: `${w.backend}, rank ${w.rank} of ${w.size}`,
     libraries: Object.fromEntries(LIBRARIES.map((name) => [name, installedVersion(name) ?? 'not installed'])),

@@ -2,6 +2,7 @@
 // same way: commander prints "option '--flag <x>' argument 'v' is invalid." and the reason below.
 import { InvalidArgumentError, Option } from 'commander';
 import { DEVICES } from '../config/schema.js';
+import { COMPUTE_DTYPES } from '../engine/compute-dtype.js';
 
 /** A whole number >= 0 (a port, a seed), exactly representable. */
 export function nonNegativeInt(v: string): number {
@@ -49,4 +50,11 @@ export function collect(v: string, previous: string[] = []): string[] {
  */
 export function deviceOption(): Option {
   return new Option('--device <device>', 'where the model runs').choices(DEVICES).default('cpu');
+}
+
+/** `--compute-dtype f32|bf16` (default f32): the dtype of the model's matrix products (weights stay f32). */
+export function computeDtypeOption(): Option {
+  return new Option('--compute-dtype <dtype>', "dtype of the model's matrix products (a bf16 copy of the weights)")
+    .choices(COMPUTE_DTYPES)
+    .default('f32');
 }

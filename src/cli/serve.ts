@@ -3,6 +3,8 @@
 import type { Command } from 'commander';
 import type { Device } from '../config/schema.js';
 import { requireDevice } from '../engine/device.js';
+import { setComputeDtype } from '../engine/bf16.js';
+import type { ComputeDtype } from '../engine/compute-dtype.js';
 import { realpathSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Model } from '../engine/model.js';
@@ -13,7 +15,7 @@ import { modelImageProcessor } from '../model/vision/model-images.js';
 import { DEFAULT_IMAGE_LIMITS, type ServeImages } from '../serve/chat-images.js';
 import { startServer } from '../serve/server.js';
 import { loadTokenizer } from '../tokenizer/index.js';
-import { deviceOption, nonNegativeInt, positiveInt } from './options.js';
+import { computeDtypeOption, deviceOption, nonNegativeInt, positiveInt } from './options.js';
 
 interface ImageFlags {
   allowLocalImages?: string;
@@ -24,6 +26,7 @@ interface ImageFlags {
 
 interface ServeFlags extends ImageFlags {
   device: Device;
+  computeDtype: ComputeDtype;
   model: string;
   servedModelName?: string;
   host: string;
@@ -91,10 +94,12 @@ export function registerServe(program: Command): void {
     .option('--max-image-bytes <n>', 'most bytes of one image', positiveInt, DEFAULT_IMAGE_LIMITS.maxImageBytes)
     .option('--max-image-pixels <n>', 'most pixels of one image', positiveInt, DEFAULT_IMAGE_LIMITS.maxImagePixels)
     .addOption(deviceOption())
+    .addOption(computeDtypeOption())
     .action(async (o: ServeFlags) => {
       requireDevice(o.device, '--device');
       const dir = resolve(o.model);
       const [model, tokenizer] = await Promise.all([loadModel(dir, { device: o.device }), loadTokenizer(dir)]);
+      setComputeDtype(model, o.computeDtype);
       const images = serveImages(dir, model, o);
       const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: o.maxBatch });
       const server = await startServer({

@@ -8,6 +8,7 @@ import { LOGGERS } from '../train/loggers/types.js';
 import { rewardConfigSchema } from '../reward/config.js';
 import { ADVANTAGE_ESTIMATORS } from '../rl/advantages.js';
 import { ADAMW_DEFAULTS } from '../engine/adamw-defaults.js';
+import { COMPUTE_DTYPES } from '../engine/compute-dtype.js';
 import { checkFsdpKeys, fsdpConfigSchema } from './fsdp-schema.js';
 
 /** Where a model runs (checked at start-up by src/engine/device.ts). */
@@ -149,6 +150,8 @@ export const actorConfigSchema = z
         enable_gradient_checkpointing: z.boolean().default(false),
         /** Qwen3-VL: train the language model only; the vision tower gets no gradients and no updates. */
         freeze_vision_tower: z.boolean().default(false),
+        /** Dtype of the matrix products (a compute copy of the f32 master weights, remade after each step). */
+        dtype: z.enum(COMPUTE_DTYPES).default('f32'),
       })
       .strict(),
     /** Responses per optimizer step (EasyR1 counts prompts here); must divide rollout_batch_size × n. */

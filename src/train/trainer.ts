@@ -16,6 +16,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { requireDevice } from '../engine/device.js';
+import { setComputeDtype } from '../engine/bf16.js';
 import { Model, type Qwen3Config } from '../engine/model.js';
 import { AdamW } from '../engine/optimizer.js';
 import { setThreads } from '../engine/system.js';
@@ -299,6 +300,7 @@ export class Trainer {
       model.setDataParallel();
     }
     model.setRecompute(m.enable_gradient_checkpointing);
+    setComputeDtype(model, m.dtype);
     model.setVisionFrozen(m.freeze_vision_tower);
     return new Trainer(
       cfg,

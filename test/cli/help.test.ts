@@ -87,6 +87,7 @@ t.test('medix info describes the build: kernels, BLAS, MPI, CUDA, libraries', as
   const info = JSON.parse(r.stdout) as Record<string, unknown> & { libraries: Record<string, string> };
   t.equal(info.medix, pkg.version);
   t.ok((info.gemmKernels as string[]).includes('portable'), 'the GEMM kernels');
+  t.equal((info.bf16Paths as string[])[0], 'scalar', 'the bf16 conversion paths, scalar first');
   for (const key of [
     'openblas',
     'openblasInfo',

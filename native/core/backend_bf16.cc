@@ -1,0 +1,20 @@
+// The Backend's bf16 entries for a backend that does not implement them: a clear refusal naming the
+// backend, so a model asked to compute in bf16 there fails at its first product instead of misreading
+// its weights.
+#include "backend.h"
+#include "error.h"
+
+namespace medix {
+
+void Backend::linear_forward_bf16(float*, const float*, const uint16_t*, const float*, int64_t, int64_t, int64_t) {
+  fail("linear_forward_bf16: the ", name(), " backend has no bf16 weights");
+}
+
+void Backend::linear_backward_bf16(float*, float*, float*, const float*, const float*, const uint16_t*, int64_t,
+                                   int64_t, int64_t) {
+  fail("linear_backward_bf16: the ", name(), " backend has no bf16 weights");
+}
+
+void Backend::to_bf16(uint16_t*, const float*, int64_t) { fail("to_bf16: the ", name(), " backend has no bf16"); }
+
+}  // namespace medix

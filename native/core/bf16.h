@@ -1,0 +1,52 @@
+// bfloat16 storage: the upper 16 bits of an IEEE float (8-bit exponent, 7-bit mantissa), held as
+// uint16_t. Weights are stored in it to halve the bytes a bandwidth-bound product reads; arithmetic
+// stays in f32 (a bf16 value widens to f32 exactly).
+//
+// f32 -> bf16 is defined as AVX512-BF16's VCVTNEPS2BF16 computes it, so every path below gives the
+// same bits and a model's bf16 copy does not depend on the CPU it was made on:
+//   NaN               -> its upper half with the quiet bit (bf16 bit 6) set (sign and payload kept)
+//   zero or denormal  -> zero of the same sign (the instruction treats denormal inputs as zero)
+//   otherwise         -> rounded to nearest, ties to even (so a large finite value may become inf)
+// A normal f32 never rounds to a bf16 denormal (both have the same exponent range).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace medix {
+
+// The dtype a model computes its products in (its master weights stay f32).
+enum class ComputeDType { f32 = 0, bf16 = 1 };
+const char* compute_dtype_name(ComputeDType d);                        // "f32", "bf16"
+ComputeDType parse_compute_dtype(const char* name, const char* what);  // throws naming `what` and the accepted names
+
+// The conversion's vector paths, widest last: "scalar" always, "avx2" on x86-64 builds with AVX2,
+// "avx512bf16" when the CPU has AVX512-BF16 (cpu_features).
+enum class Bf16Path { Scalar = 0, Avx2 = 1, Avx512Bf16 = 2 };
+std::vector<Bf16Path> bf16_paths();  // those this CPU and build can run
+Bf16Path bf16_best_path();
+const char* bf16_path_name(Bf16Path p);
+
+// The direct formula for one value (the definition above), for tests and tails.
+inline uint16_t f32_to_bf16_scalar(float x) {
+  uint32_t b;
+  __builtin_memcpy(&b, &x, 4);
+  if ((b & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((b >> 16) | 0x40u);
+  if ((b & 0x7f800000u) == 0) return static_cast<uint16_t>((b >> 16) & 0x8000u);
+  return static_cast<uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+}
+inline float bf16_to_f32_scalar(uint16_t h) {
+  const uint32_t b = static_cast<uint32_t>(h) << 16;
+  float x;
+  __builtin_memcpy(&x, &b, 4);
+  return x;
+}
+
+// Single-threaded conversions of n values with the given path (the best one by default).
+void f32_to_bf16(uint16_t* dst, const float* src, int64_t n, Bf16Path p);
+void f32_to_bf16(uint16_t* dst, const float* src, int64_t n);
+void bf16_to_f32(float* dst, const uint16_t* src, int64_t n, Bf16Path p);
+void bf16_to_f32(float* dst, const uint16_t* src, int64_t n);
+// Multi-threaded, best path (a model's compute copy). Must not be called from inside parallel_for.
+void f32_to_bf16_parallel(uint16_t* dst, const float* src, int64_t n);
+
+}  // namespace medix

@@ -1,0 +1,52 @@
+// The Qwen3 model's compute dtype (qwen3.h, set_compute_dtype): the decoder's linear layers read
+// either the f32 master weights or a bf16 copy of them. The copy is made lazily, at the first
+// product after the weights changed, so a training step (forward, backward, optimizer step) converts
+// the weights once, and a string of set_param calls (loading a checkpoint) converts them once too.
+#include "qwen3.h"
+
+#include <string>
+
+#include "../core/error.h"
+
+namespace medix {
+
+void Qwen3Model::set_compute_dtype(ComputeDType d) {
+  MEDIX_CHECK(d == ComputeDType::f32 || !fsdp_, "set_compute_dtype: bf16 compute is not available with full sharding");
+  // Refused here rather than at the first product: only the CPU backend has the bf16 ops so far.
+  MEDIX_CHECK(d == ComputeDType::f32 || std::string(be_.name()) == "cpu",
+              "set_compute_dtype: bf16 compute runs on the cpu backend only so far; this model is on ", be_.name());
+  dtype_ = d;
+  if (d == ComputeDType::f32 && compute_) {
+    be_.release(compute_);
+    compute_ = nullptr;
+  }
+  compute_stale_ = true;
+  have_training_forward_ = false;  // activations saved by the other dtype's forward must not be reused
+}
+
+const uint16_t* Qwen3Model::compute_copy(const float* W) {
+  if (compute_stale_) {
+    MEDIX_CHECK(!fsdp_, "bf16 compute: not available with full sharding");
+    if (!compute_) compute_ = static_cast<uint16_t*>(be_.alloc(sizeof(uint16_t) * n_params_));
+    be_.to_bf16(compute_, weights_, n_params_);
+    compute_stale_ = false;
+  }
+  return compute_ + (W - weights_);
+}
+
+void Qwen3Model::linear(float* y, const float* x, const float* W, int64_t T, int64_t in, int64_t out) {
+  if (dtype_ == ComputeDType::bf16)
+    be_.linear_forward_bf16(y, x, compute_copy(W), nullptr, T, in, out);
+  else
+    be_.linear_forward(y, x, W, nullptr, T, in, out);
+}
+
+void Qwen3Model::linear_back(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T,
+                             int64_t in, int64_t out) {
+  if (dtype_ == ComputeDType::bf16)
+    be_.linear_backward_bf16(dx, dW, nullptr, dy, x, compute_copy(W), T, in, out);
+  else
+    be_.linear_backward(dx, dW, nullptr, dy, x, W, T, in, out);
+}
+
+}  // namespace medix
