@@ -8,7 +8,7 @@ import t from 'tap';
 import { bf16ToF32, computeDtype, f32ToBf16, setComputeDtype } from '../../src/engine/bf16.js';
 import { Model, packSequences, type Qwen3Config } from '../../src/engine/model.js';
 import { AdamW } from '../../src/engine/optimizer.js';
-import { sftLoss } from '../../src/engine/losses.js';
+import { sftLoss } from '../../src/rl/sft-loss.js';
 import { createGenerationEngine } from '../../src/generate/engine.js';
 import { charTokenizer, tinyConfig } from '../generate/helpers.js';
 import { closeness, randInt, rng } from '../helpers/numeric.js';
