@@ -25,3 +25,17 @@ export async function emptyPass(model: Model, training: boolean): Promise<void> 
   const { logp } = await model.forward(packSequences([[0, 0]]), { training });
   if (training) await model.backward({ dlogp: new Float32Array(logp.length) });
 }
+
+/**
+ * Refuses models whose padded passes would not match the others' collectives or gradients: a
+ * Qwen3-VL tower is gathered only by ranks whose micro-batch holds images, and a mixture of experts'
+ * load-balancing loss would give the dummy token a gradient.
+ */
+export function assertPaddable(model: Model, key: string): void {
+  const why = model.config.vision
+    ? 'Qwen3-VL models (the vision tower is gathered only by ranks whose micro-batch holds images)'
+    : model.config.numExperts
+      ? 'mixture-of-experts models (the load-balancing loss would give the padding passes a gradient)'
+      : null;
+  if (why) throw new Error(`${key}: full sharding in medix train does not support ${why} yet; remove the key`);
+}

@@ -65,6 +65,7 @@ import { sftTarget, type SftTarget } from './sft-target.js';
 import { RunLog } from './run-log.js';
 import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
+import { assertPaddable } from './micro-batches.js';
 import { ropeIndexOptionsOf } from './experience.js';
 import { checkImageTokens, RowImages, withoutImageToken } from './row-images.js';
 import { ImagePool } from '../model/vision/image-pool.js';
@@ -287,6 +288,7 @@ export class Trainer {
       if (fsdp) fullShard(model);
       else model.setDataParallel();
     }
+    if (fsdp) assertPaddable(model, 'worker.actor.fsdp.enable_full_shard');
     model.setRecompute(m.enable_gradient_checkpointing);
     model.setVisionFrozen(m.freeze_vision_tower);
     return new Trainer(
