@@ -64,6 +64,13 @@ t.test(
       );
       t.ok(sameBits(a.m, b.m) && sameBits(a.v, b.v), 'both moments resumed by 4 ranks bit for bit');
     }
+    for (const [r, m] of four.memory().entries()) {
+      const resident = m.sliceBytes + m.peakGatheredBytes;
+      const formula = m.wholeStateBytes / 4 + m.largestUnitBytes;
+      const ratio = (resident / m.wholeStateBytes).toFixed(3);
+      const what = `rank ${r} of 4: resident ${resident} bytes ≈ whole/4 + one unit = ${formula} (ratio ${ratio})`;
+      t.ok(Math.abs(resident - formula) <= 0.01 * m.wholeStateBytes, what);
+    }
     const w = four.weights()[0];
     const diff = maxAbsDiff(w, straight.weights()[0]);
     t.ok(
