@@ -41,8 +41,10 @@ t.test(
 
     const seed = Number(process.env.MEDIX_CRASH_SEED ?? Date.now() % 100000);
     const count = Number(readFileSync(points, 'utf8'));
-    // Every checkpoint takes the same writes: a point of the last one's, so its predecessor is in place.
-    const perCheckpoint = count / STEPS;
+    // Every checkpoint (after SFT, then each step) takes the same writes: a point of the last one's,
+    // so its predecessor is in place.
+    const perCheckpoint = count / (STEPS + 1);
+    t.ok(Number.isInteger(perCheckpoint), `${count} writes make ${STEPS + 1} equal checkpoints`);
     const at = count - perCheckpoint + 1 + Math.floor(rng(seed)() * perCheckpoint);
     const kill = crashAtWriteEnv({ dir: crashDir('killed'), rank: 0, at });
     const killed = await mpirunTrain(root, 2, 'killed', STEPS, [], kill);

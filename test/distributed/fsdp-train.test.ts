@@ -17,9 +17,12 @@ import { skipIfMissing } from '../helpers/system-skip.js';
 import { flat, maxAbsDiff, mpirunTrain, trainHere } from './ranks/fsdp-train-runs.js';
 
 // The ranks sum each unit's gradients in another order than one process sums its tokens (a
-// reduce-scatter), and AdamW turns the rounding of gradients near zero into steps of up to lr
-// (1e-2) times a small fraction: after 3 steps the weights agree to 1% of one step (measured: 3e-6).
-const WEIGHT_TOLERANCE = 1e-4;
+// reduce-scatter), and AdamW divides each gradient by its own running magnitude, so the rounding of
+// embedding rows' near-zero gradients reaches the weights at a fraction of lr (1e-2): after SFT and
+// 3 steps the weights agree to 1e-3 (measured 3.8e-4, the steps moving them by 0.038; without SFT
+// 3e-6). AdamW does not see a gradient's scale, so the first moments are compared too.
+const WEIGHT_TOLERANCE = 1e-3;
+const MOMENT_TOLERANCE = 1e-3; // relative to the largest first moment (measured 4.6e-4)
 const STEPS = 3;
 
 const root = mkdtempSync(join(tmpdir(), 'medix-fsdp-train-'));
@@ -55,5 +58,14 @@ t.test('2 ranks fully sharded', skipIfMissing(unavailable, process.env.MEDIX_NO_
   const last = latestValidCheckpoint(join(root, 'two'), () => {})!.dir;
   const state = verifyCheckpoint(last);
   t.equal(state.shards?.worldSize, 2, 'the checkpoint is written by two ranks');
-  t.ok(sameBits(flat(assembleSlices(last, state).model), w0), "the slices assemble into exactly the ranks' weights");
+  const assembled = assembleSlices(last, state);
+  t.ok(sameBits(flat(assembled.model), w0), "the slices assemble into exactly the ranks' weights");
+  const oneLast = latestValidCheckpoint(join(root, 'one'), () => {})!.dir;
+  const m1 = (await loadCheckpoint(oneLast)).model.getOptimizerState().m;
+  const scale = m1.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
+  const mDiff = maxAbsDiff(m1, assembled.m);
+  t.ok(
+    mDiff <= MOMENT_TOLERANCE * scale,
+    `first moments within ${MOMENT_TOLERANCE} of the largest (${mDiff} of ${scale})`,
+  );
 });

@@ -1,7 +1,8 @@
 // The runs of test/distributed/fsdp-train.test.ts and fsdp-resume.test.ts: `medix train` of a tiny
 // model with the real tokenizer (KL in the reward against the reference and an entropy bonus, so
 // every step has a gradient; 3 prompts per step and micro-batches of 1, so the ranks get unequal
-// shares and pad with empty passes), in this process or fully sharded under mpirun.
+// shares and pad with empty passes; one SFT epoch first, checkpointed as step 0), in this process or
+// fully sharded under mpirun.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FullShardMemory } from '../../../src/engine/full-shard.js';
@@ -39,7 +40,7 @@ export function fsdpTrainConfig(run: string, fullShard: boolean, steps: number) 
       },
       rollout: { n: 2, temperature: 1 },
     },
-    sft: { epochs: 0 },
+    sft: { epochs: 1, lr: 1e-2, batch_size: 4 },
     trainer: {
       max_steps: steps,
       save_freq: 1,
