@@ -89,5 +89,10 @@ t.test(
       "medix merge of the 4-rank checkpoint is exactly the ranks' model",
     );
     t.ok(sameBits(flat((await loadCheckpoint(last)).model), w), 'the checkpoint loads into one unsharded process');
+    await t.rejects(
+      loadModel(join(last, 'model')),
+      /holds its weights in .*slices: write a Hugging Face directory from it with medix merge/,
+      'its model/ alone is refused, pointing to medix merge',
+    );
   },
 );
