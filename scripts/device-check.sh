@@ -43,14 +43,8 @@ has_torch() { "$1" -c 'import importlib.util, sys; sys.exit(importlib.util.find_
 if ! has_torch "$py" && [ -x /opt/torch/.venv/bin/python3 ]; then py=/opt/torch/.venv/bin/python3; fi
 
 # cuBLASLt (and NCCL, cuDNN) from the NVIDIA wheels next to PyTorch: every site-packages/nvidia/*/lib.
-if [ -z "${MEDIX_CUDA_LIBS:-}" ] && command -v "$py" >/dev/null; then
-  MEDIX_CUDA_LIBS=$(timeout 30 "$py" - <<'PY' 2>/dev/null
-import glob, os, site, sys
-roots = site.getsitepackages() + [site.getusersitepackages()] + [p for p in sys.path if p.endswith("-packages")]
-dirs = sorted({d for r in roots for d in glob.glob(os.path.join(r, "nvidia", "*", "lib"))})
-print(":".join(dirs))
-PY
-  )
+if [ -z "${MEDIX_CUDA_LIBS:-}" ]; then
+  MEDIX_CUDA_LIBS=$(PYTHON=$py bash scripts/device/cuda-libs.sh)
   export MEDIX_CUDA_LIBS
 fi
 { nvidia-smi 2>&1 || echo "nvidia-smi not available"; ldd "$conformance"; echo "commit $commit";
