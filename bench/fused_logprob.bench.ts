@@ -8,7 +8,7 @@
 // And against ONNX Runtime's MatMul + LogSoftmax + GatherElements graph on the same thread count:
 // ort_ratio = ORT time / fused time (goal >= 1) and rss_ratio = ORT's peak RSS growth / the fused
 // head's (goal >= 8), each measured in a child process of its own (bench/logprob-child.ts).
-import { logprobBackward, logprobForward, logprobNaive, type LogprobOptions } from '../src/engine/losses.js';
+import { logprobBackward, logprobForward, logprobNaive, type LogprobOptions } from '../src/engine/logprob.js';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

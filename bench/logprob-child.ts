@@ -9,7 +9,7 @@ import fs from 'node:fs';
 
 import ort from 'onnxruntime-node';
 
-import { logprobForward } from '../src/engine/losses.js';
+import { logprobForward } from '../src/engine/logprob.js';
 import { setThreads } from '../src/engine/system.js';
 import { logprobInputs } from './inputs.js';
 import { logprobOnnx } from './logprob-onnx.js';

@@ -3,7 +3,7 @@
 //   npm run demo
 import { AdamW } from '../src/engine/optimizer.js';
 import { Model, packSequences } from '../src/engine/model.js';
-import { sftLoss } from '../src/engine/losses.js';
+import { sftLoss } from '../src/rl/sft-loss.js';
 
 const text = 'Pneumonia: consolidation on chest X-ray. Pneumothorax: absent lung markings.';
 // Byte-level tokens: enough for a demo without a tokenizer.

@@ -6,135 +6,190 @@
 // validate them on the host (attention) get a host copy here, a few hundred bytes per call.
 // The sampler runs on the host from copies (cpu::sample): exactly the CPU's tokens and log-probs
 // for the same seeds, at the cost of copying [rows, vocab] logits per decode step, until a GPU
-// sampler reproduces it. Mixture-of-experts ops have no kernels yet and throw, naming the op.
+// sampler reproduces it. Mixture-of-experts ops run on kernels/moe.cu (their load statistics and
+// cu_seqlens for the aux loss are host memory, as the Backend contract says).
 #include <vector>
 
 #include "common.cuh"
 #include "cuda/cuda_backend.h"
+#include "dist/communicator.h"
 #include "ops/sampling.h"
 
 namespace medix::cuda {
 namespace {
 
-[[noreturn]] void missing(const char* op) {
-  fail("the CUDA backend has no kernel for ", op, " yet (mixture-of-experts models run on device cpu)");
-}
-
 class CudaBackend final : public Backend {
  public:
+  // One process per GPU: local rank r of the run uses device r mod the device count, as the NCCL
+  // communicator does (native/cuda/nccl.h).
+  CudaBackend() {
+    int count = 0;
+    check(cudaGetDeviceCount(&count), "cuda backend: cudaGetDeviceCount");
+    if (count == 0) fail("cuda backend: no CUDA device");
+    device_ = world().local_rank() % count;
+  }
+
   const char* name() const override { return "cuda"; }
 
+  void synchronize() override {
+    bind();
+    check(cudaDeviceSynchronize(), "cuda backend: synchronize");
+  }
+
   void* alloc(size_t bytes) override {
+    bind();
     void* p = nullptr;
     check(cudaMalloc(&p, bytes ? bytes : 1), "cuda backend alloc");
     check(cudaMemset(p, 0, bytes), "cuda backend alloc (zero fill)");
     return p;
   }
   // Not checked: release runs in destructors, which must not throw (a failed free leaks at worst).
-  void release(void* p) override { cudaFree(p); }
+  void release(void* p) override {
+    bind();
+    cudaFree(p);
+  }
   void to_host(void* dst, const void* src, size_t bytes) override {
+    bind();
     check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "cuda backend to_host");
   }
   void from_host(void* dst, const void* src, size_t bytes) override {
+    bind();
     check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cuda backend from_host");
   }
-  void zero(float* p, int64_t n) override { check(cudaMemsetAsync(p, 0, sizeof(float) * n), "cuda backend zero"); }
+  void zero(float* p, int64_t n) override {
+    bind();
+    check(cudaMemsetAsync(p, 0, sizeof(float) * n), "cuda backend zero");
+  }
   void copy(float* dst, const float* src, int64_t n) override {
+    bind();
     check(cudaMemcpyAsync(dst, src, sizeof(float) * n, cudaMemcpyDeviceToDevice), "cuda backend copy");
   }
 
   void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n, int64_t dim) override {
+    bind();
     cuda::embedding_forward(out, ids, table, n, dim);
   }
   void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t n, int64_t dim) override {
+    bind();
     cuda::embedding_backward(dtable, dout, ids, n, dim);
   }
   void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t dim,
                        float eps) override {
+    bind();
     cuda::rmsnorm_forward(out, rstd, x, w, rows, dim, eps);
   }
   void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, const float* rstd,
                         int64_t rows, int64_t dim) override {
+    bind();
     cuda::rmsnorm_backward(dx, dw, dout, x, w, rstd, rows, dim);
   }
   void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in,
                       int64_t out) override {
+    bind();
     cuda::linear_forward(y, x, W, b, T, in, out);
   }
   void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
                        int64_t in, int64_t out) override {
+    bind();
     cuda::linear_backward(dx, dW, db, dy, x, W, T, in, out);
   }
   void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads,
                     const RopeSpec& spec) override {
+    bind();
     cuda::rope_forward(out, x, pos, T, n_heads, spec);
   }
   void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads,
                      const RopeSpec& spec) override {
+    bind();
     cuda::rope_backward(dx, dout, pos, T, n_heads, spec);
   }
   void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                          const AttentionShape& s) override {
+    bind();
     const HostShape h(*this, s);
     cuda::attention_forward(out, lse, q, k, v, s.cu_seqlens, h.shape);
   }
   void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                           const float* q, const float* k, const float* v, const AttentionShape& s) override {
+    bind();
     const HostShape h(*this, s);
     cuda::attention_backward(dq, dk, dv, dout, out, lse, q, k, v, s.cu_seqlens, h.shape);
   }
   void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) override {
+    bind();
     cuda::swiglu_forward(out, gate, up, n);
   }
   void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
                        int64_t n) override {
+    bind();
     cuda::swiglu_backward(dgate, dup, dout, gate, up, n);
   }
-  void add_forward(float* out, const float* a, const float* b, int64_t n) override { cuda::add_forward(out, a, b, n); }
-  void add_inplace(float* dst, const float* src, int64_t n) override { cuda::add_inplace(dst, src, n); }
+  void add_forward(float* out, const float* a, const float* b, int64_t n) override {
+    bind();
+    cuda::add_forward(out, a, b, n);
+  }
+  void add_inplace(float* dst, const float* src, int64_t n) override {
+    bind();
+    cuda::add_inplace(dst, src, n);
+  }
 
-  void moe_route_forward(float*, int32_t*, float*, int32_t*, int32_t*, const float*, const MoeShape&) override {
-    missing("moe_route_forward");
+  void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
+                         const float* logits, const MoeShape& s) override {
+    bind();
+    cuda::moe_route_forward(probs, experts, weights, order, offsets, logits, s);
   }
-  void moe_route_backward(float*, const float*, const float*, const int32_t*, const float*, const MoeShape&) override {
-    missing("moe_route_backward");
+  void moe_route_backward(float* dlogits, const float* dweights, const float* probs, const int32_t* experts,
+                          const float* weights, const MoeShape& s) override {
+    bind();
+    cuda::moe_route_backward(dlogits, dweights, probs, experts, weights, s);
   }
-  void moe_experts_forward(float*, float*, float*, float*, const float*, const float*, const float*, const float*,
-                           const int32_t*, const int32_t*, const MoeShape&) override {
-    missing("moe_experts_forward");
+  void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const float* gate_up,
+                           const float* down, const float* weights, const int32_t* order, const int32_t* offsets,
+                           const MoeShape& s) override {
+    bind();
+    cuda::moe_experts_forward(out, gate, up, y, x, gate_up, down, weights, order, offsets, s);
   }
-  void moe_experts_backward(float*, float*, float*, float*, const float*, const float*, const float*, const float*,
-                            const float*, const int32_t*, const int32_t*, const float*, const float*, const float*,
-                            const MoeShape&) override {
-    missing("moe_experts_backward");
+  void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
+                            const float* x, const float* gate_up, const float* down, const float* weights,
+                            const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
+                            const float* y, const MoeShape& s) override {
+    bind();
+    cuda::moe_experts_backward(dx, dgate_up, ddown, dweights, dout, x, gate_up, down, weights, order, offsets, gate, up,
+                               y, s);
   }
-  void moe_aux_backward(float*, const float*, const double*, const int32_t*, int64_t, int64_t, float,
-                        const MoeShape&) override {
-    missing("moe_aux_backward");
+  void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu, int64_t n_seqs,
+                        int64_t layers, float scale, const MoeShape& s) override {
+    bind();
+    cuda::moe_aux_backward(dlogits, probs, counts, cu, n_seqs, layers, scale, s);
   }
 
   // The kernels' scratch is one [token_chunk, vocab_chunk] logits block.
   size_t logprob_forward(float* logp, float* entropy, float* lse, const float* hidden, const float* head,
                          const int32_t* targets, const LogprobShape& s) override {
+    bind();
     cuda::logprob_forward(logp, entropy, lse, hidden, head, targets, s);
     return sizeof(float) * static_cast<size_t>(s.token_chunk * s.vocab_chunk);
   }
   size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy, const float* hidden,
                           const float* head, const int32_t* targets, const float* lse, const float* entropy,
                           const LogprobShape& s) override {
+    bind();
     cuda::logprob_backward(dhidden, dhead, dlogp, dentropy, hidden, head, targets, lse, entropy, s);
     return sizeof(float) * static_cast<size_t>(s.token_chunk * s.vocab_chunk);
   }
 
   void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t T,
                       int64_t kv_dim) override {
+    bind();
     cuda::kv_cache_write(k_cache, v_cache, k, v, slots, T, kv_dim);
   }
   void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
                                const PagedAttentionShape& s) override {
+    bind();
     cuda::paged_attention_forward(out, q, k_cache, v_cache, s);
   }
   void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b) override {
+    bind();
     std::vector<float> host_logits(static_cast<size_t>(b.rows * b.vocab));
     std::vector<int32_t> host_history(static_cast<size_t>(b.history_offsets[b.rows]));
     to_host(host_logits.data(), logits, sizeof(float) * host_logits.size());
@@ -150,12 +205,32 @@ class CudaBackend final : public Backend {
 
   void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, const AdamWConfig& cfg, int64_t step,
                   bool decay) override {
+    bind();
     cuda::adamw_step(p, g, m, v, n, cfg, step, decay);
   }
-  double sum_squares(const float* g, int64_t n) override { return cuda::sum_squares(g, n); }
-  void scale_inplace(float* g, float s, int64_t n) override { cuda::scale_inplace(g, s, n); }
+  double sum_squares(const float* g, int64_t n) override {
+    bind();
+    return cuda::sum_squares(g, n);
+  }
+  void scale_inplace(float* g, float s, int64_t n) override {
+    bind();
+    cuda::scale_inplace(g, s, n);
+  }
 
  private:
+  // The runtime's current device is per host thread, and the addon calls the backend from libuv's
+  // worker threads: every call first makes this process's device current on its thread (once per
+  // thread; the primary context itself is shared by the process's threads).
+  void bind() const {
+    thread_local int bound = -1;
+    if (bound != device_) {
+      check(cudaSetDevice(device_), "cuda backend: cudaSetDevice");
+      bound = device_;
+    }
+  }
+
+  int device_ = 0;
+
   // An attention shape whose cu_seqlens is a host copy of the device array the model passed.
   struct HostShape {
     std::vector<int32_t> cu;

@@ -16,6 +16,7 @@
 #include "ops/attention.h"
 #include "ops/gelu.h"
 #include "ops/logprob.h"
+#include "ops/moe.h"
 #include "ops/paged_attention.h"
 #include "ops/rope.h"
 
@@ -146,5 +147,23 @@ void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float*
                     int64_t kv_dim, cudaStream_t stream = 0);
 void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
                              const PagedAttentionShape& s, cudaStream_t stream = 0);
+
+// Mixture of experts (moe.h), the CPU's results and orders: experts, order and offsets equal the
+// CPU's. experts_forward/backward copy the E + 1 offsets to the host (a synchronisation) to size one
+// GEMM per expert and projection; moe_aux_backward takes counts and cu on the HOST (as the Backend
+// contract says). At most 1024 experts.
+void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
+                       const float* logits, const MoeShape& s, cudaStream_t stream = 0);
+void moe_route_backward(float* dlogits, const float* dweights, const float* probs, const int32_t* experts,
+                        const float* weights, const MoeShape& s, cudaStream_t stream = 0);
+void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const float* gate_up,
+                         const float* down, const float* weights, const int32_t* order, const int32_t* offsets,
+                         const MoeShape& s, cudaStream_t stream = 0);
+void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout, const float* x,
+                          const float* gate_up, const float* down, const float* weights, const int32_t* order,
+                          const int32_t* offsets, const float* gate, const float* up, const float* y, const MoeShape& s,
+                          cudaStream_t stream = 0);
+void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu, int64_t n_seqs,
+                      int64_t layers, float scale, const MoeShape& s, cudaStream_t stream = 0);
 
 }  // namespace medix::cuda

@@ -8,7 +8,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_system(env, exports);
   init_layer_ops(env, exports);
   init_attention(env, exports);
-  init_loss_ops(env, exports);
+  init_logprob(env, exports);
   init_optim(env, exports);
   init_model(env, exports);
   init_generate(env, exports);
@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   init_fsdp(env, exports);
   init_vision(env, exports);
   init_moe_ops(env, exports);
+  init_selftest(env, exports);
   return exports;
 }
 

@@ -5,10 +5,12 @@
 #      wheels' site-packages/nvidia/*/lib (MEDIX_CUDA_LIBS) unless MEDIX_CUDA_LIBS is already set;
 #   2. the GPU fused log-prob benchmark (medix), then the same shapes in PyTorch eager, merged into
 #      bench records ($OUT/results/<gpu>-<date>.json);
-#   3. compute-sanitizer memcheck and racecheck on the tiny shapes, where it is installed.
+#   3. compute-sanitizer memcheck and racecheck on the tiny shapes, where it is installed;
+#   4. the NCCL communicator's check (issue 15): every collective of a 1-rank communicator on the device
+#      against its direct formula, NCCL from the same wheels.
 # Logs go under $OUT when it is set (else /tmp/medix-device-check); the last stdout line is one JSON
 # summary. Exits non-zero if a step fails. Time limits: 30 s library search, 180 s conformance, 120 s
-# medix bench, 150 s PyTorch bench, 20 s sanitizer search, 2 x 60 s sanitizers: under 8 minutes with
+# medix bench, 150 s PyTorch bench, 20 s sanitizer search, 2 x 60 s sanitizers, 60 s NCCL: under 9 minutes with
 # the prebuilt binaries. Building first (only when a binary is missing and nvcc is present) can add 4.
 #
 # Usage: bash scripts/device-check.sh   (binaries from scripts/build-cuda-check.sh in build/cuda-check/)
@@ -22,9 +24,10 @@ mkdir -p "$out"
 dir=build/cuda-check
 conformance=$dir/cuda_conformance
 bench=$dir/gpu_logprob_bench
+nccl=$dir/nccl_check
 
-for b in "$conformance" "$bench"; do [ -f "$b" ] && [ ! -x "$b" ] && chmod +x "$b"; done  # carried copies lose modes
-if { [ ! -x "$conformance" ] || [ ! -x "$bench" ]; } && command -v nvcc >/dev/null; then
+for b in "$conformance" "$bench" "$nccl"; do [ -f "$b" ] && [ ! -x "$b" ] && chmod +x "$b"; done  # carried copies lose modes
+if { [ ! -x "$conformance" ] || [ ! -x "$bench" ] || [ ! -x "$nccl" ]; } && command -v nvcc >/dev/null; then
   echo "device-check: a binary is missing under $dir; building" >&2
   timeout 240 bash scripts/build-cuda-check.sh >"$out/build.log" 2>&1 || echo "device-check: build failed" >&2
 fi
@@ -40,14 +43,8 @@ has_torch() { "$1" -c 'import importlib.util, sys; sys.exit(importlib.util.find_
 if ! has_torch "$py" && [ -x /opt/torch/.venv/bin/python3 ]; then py=/opt/torch/.venv/bin/python3; fi
 
 # cuBLASLt (and NCCL, cuDNN) from the NVIDIA wheels next to PyTorch: every site-packages/nvidia/*/lib.
-if [ -z "${MEDIX_CUDA_LIBS:-}" ] && command -v "$py" >/dev/null; then
-  MEDIX_CUDA_LIBS=$(timeout 30 "$py" - <<'PY' 2>/dev/null
-import glob, os, site, sys
-roots = site.getsitepackages() + [site.getusersitepackages()] + [p for p in sys.path if p.endswith("-packages")]
-dirs = sorted({d for r in roots for d in glob.glob(os.path.join(r, "nvidia", "*", "lib"))})
-print(":".join(dirs))
-PY
-  )
+if [ -z "${MEDIX_CUDA_LIBS:-}" ]; then
+  MEDIX_CUDA_LIBS=$(PYTHON=$py bash scripts/device/cuda-libs.sh)
   export MEDIX_CUDA_LIBS
 fi
 { nvidia-smi 2>&1 || echo "nvidia-smi not available"; ldd "$conformance"; echo "commit $commit";
@@ -112,12 +109,22 @@ for tool in memcheck racecheck; do
   echo "device-check: $tool rc=$rc ${summary}" >&2
 done
 
+# 4. NCCL: a 1-rank communicator round-trips every collective (exit 2 names a missing device or library).
+nccl_rc=127
+if [ -x "$nccl" ]; then
+  timeout 60 "$nccl" >"$out/nccl_check.json" 2>"$out/nccl_check.log"
+  nccl_rc=$?
+  tail -n 30 "$out/nccl_check.log" >&2
+fi
+nccl_json=$(tail -n 1 "$out/nccl_check.json" 2>/dev/null)
+[ -n "$nccl_json" ] || nccl_json=null
+
 status=pass
 [ "$conf_rc" -eq 0 ] && [ "$sanitizers_ok" -eq 1 ] && [ "$bench_rc" -eq 0 ] && [ "$torch_rc" -eq 0 ] \
-  && [ "$merge_rc" -eq 0 ] || status=fail
+  && [ "$merge_rc" -eq 0 ] && [ "$nccl_rc" -eq 0 ] || status=fail
 seconds=$(($(date +%s) - start))
 summary="{\"device_check\":\"$status\",\"commit\":\"$commit\",\"conformance_rc\":$conf_rc,\"bench_rc\":$bench_rc,"
-summary+="\"torch_rc\":$torch_rc,\"merge_rc\":$merge_rc,\"results_file\":\"$results\",${tools_json}"
+summary+="\"torch_rc\":$torch_rc,\"merge_rc\":$merge_rc,\"nccl_rc\":$nccl_rc,\"nccl_check\":$nccl_json,\"results_file\":\"$results\",${tools_json}"
 summary+="\"seconds\":$seconds,\"logs\":\"$out\",\"gpu_logprob_bench\":$bench_json,\"torch_logprob_bench\":$torch_json,"
 summary+="\"conformance\":$conf_json}"
 echo "$summary" >"$out/summary.json"

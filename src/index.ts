@@ -18,19 +18,21 @@ export { world, World } from './engine/world.js';
 export type { WorldBackend } from './engine/world.js';
 export { AdamW } from './engine/optimizer.js';
 export type { AdamWOptions } from './engine/optimizer.js';
-export { policyLoss, sftLoss, klValues, logprobForward, logprobBackward } from './engine/losses.js';
+export { logprobForward, logprobBackward } from './engine/logprob.js';
+export type { LogprobOptions } from './engine/logprob.js';
+export { policyLoss } from './rl/policy-loss.js';
 export type {
-  LossAgg,
   PolicyLossKind,
-  KlEstimator,
-  AggOptions,
   PolicyLossOptions,
   PolicyLossInputs,
   PolicyLossMetrics,
   PolicyLossResult,
-  SftLossResult,
-  LogprobOptions,
-} from './engine/losses.js';
+} from './rl/policy-loss.js';
+export { sftLoss } from './rl/sft-loss.js';
+export type { SftLossResult } from './rl/sft-loss.js';
+export { klValues } from './rl/kl-estimator.js';
+export type { KlEstimator } from './rl/kl-estimator.js';
+export type { LossAgg, AggOptions } from './rl/aggregation.js';
 export {
   setThreads,
   threads,

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "../core/error.h"
 #include "../dist/communicator.h"
 #include "model_handle.h"
 #include "registry.h"
@@ -34,7 +35,12 @@ Qwen3Model& idle_model(const Napi::CallbackInfo& info, const std::string& fn) {
 
 void init_fsdp(Napi::Env env, Napi::Object exports) {
   exports.Set("fullShard", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-                idle_model(info, "fullShard").set_full_shard(world());
+                Qwen3Model& m = idle_model(info, "fullShard");
+                // The collectives run on the model's buffers with the MPI communicator: host memory only.
+                if (&m.backend() != &cpu_backend())
+                  fail("fullShard: full sharding on device ", m.backend().name(),
+                       " needs NCCL, which the model does not use yet; use device cpu");
+                m.set_full_shard(world());
                 return info.Env().Undefined();
               }));
   exports.Set("isFullShard", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {

@@ -5,7 +5,11 @@
 #include <cmath>
 #include <memory>
 
+#include "../core/error.h"
 #include "../model/qwen3.h"
+#if defined(MEDIX_HAVE_CUDA)
+#include "../cuda/cuda_backend.h"
+#endif
 #include "model_handle.h"
 #include "registry.h"
 #include "vision_config.h"
@@ -70,6 +74,20 @@ Qwen3Config parse_config(const Napi::Object& o) {
   return c;
 }
 
+// The backend options.device names ("cpu", the default, or "cuda"). On CUDA only what has kernels
+// runs: a text model, dense or mixture of experts (the vision tower's ops have none yet).
+Backend& model_backend(const Napi::Object& opts, const Qwen3Config& cfg, const std::string& fn) {
+  if (js::choice_or(opts, "device", fn, {"cpu", "cuda"}, 0) == 0) return cpu_backend();
+  if (cfg.vision) fail(fn, ": device cuda runs text models only so far (the vision tower has no CUDA kernels yet)");
+#if defined(MEDIX_HAVE_CUDA)
+  return cuda::backend();
+#else
+  fail(fn,
+       ": device cuda: this build of medix has no CUDA (nvcc was not found when the addon was built, or "
+       "MEDIX_NO_CUDA=1)");
+#endif
+}
+
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -96,7 +114,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Object opts = info[1].IsUndefined() ? Napi::Object::New(env) : js::object(info[1], fn, "options");
     const int64_t seed = js::integer_or(opts, "seed", fn, 0, (int64_t(1) << 53), 0);
     const double std = js::number_or(opts, "initStd", fn, 0.02);
-    model_ = std::make_unique<Qwen3Model>(cfg, cpu_backend(), static_cast<uint64_t>(seed), static_cast<float>(std));
+    Backend& be = model_backend(opts, cfg, fn);
+    model_ = std::make_unique<Qwen3Model>(cfg, be, static_cast<uint64_t>(seed), static_cast<float>(std));
     model_->set_recompute(js::boolean_or(opts, "recompute", fn, false));
     info.This().As<Napi::Object>().TypeTag(&kModelTag);
   }
@@ -260,7 +279,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Qwen3Model* m = model_.get();
     auto busy = busy_;
     return js::run_async(
-        env, [a, e, m] { m->backward(a->data(), static_cast<int64_t>(a->size()), e->empty() ? nullptr : e->data()); },
+        env,
+        [a, e, m] {
+          m->backward(a->data(), static_cast<int64_t>(a->size()), e->empty() ? nullptr : e->data());
+          m->backend().synchronize();
+        },
         [](Napi::Env env) -> Napi::Value { return env.Undefined(); }, {info.This()}, [busy] { busy->store(false); });
   }
 
@@ -298,7 +321,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto busy = busy_;
     auto result = std::make_shared<StepResult>();
     return js::run_async(
-        env, [m, cfg, max_norm, decay, result] { *result = m->optimizer_step(cfg, max_norm, decay); },
+        env,
+        [m, cfg, max_norm, decay, result] {
+          *result = m->optimizer_step(cfg, max_norm, decay);
+          m->backend().synchronize();
+        },
         [result](Napi::Env env) -> Napi::Value {
           auto out = Napi::Object::New(env);
           out.Set("gradNorm", Napi::Number::New(env, result->grad_norm));
@@ -341,6 +368,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   Napi::Value SetDataParallel(const Napi::CallbackInfo& info) {
     check_idle("setDataParallel");
+    // The ZeRO-1 exchange runs MPI on the model's buffers, which must then be host memory.
+    if (world().size() > 1 && &model_->backend() != &cpu_backend())
+      fail("setDataParallel: several processes train on device ", model_->backend().name(),
+           " only with NCCL, which the model does not use yet; use device cpu");
     model_->set_data_parallel(world());
     return info.Env().Undefined();
   }

@@ -10,7 +10,6 @@
 #include "../ops/attention.h"
 #include "../ops/adamw.h"
 #include "../ops/logprob.h"
-#include "../ops/loss.h"
 #include "../ops/moe.h"
 #include "../ops/paged_attention.h"
 #include "../ops/rope.h"
@@ -22,6 +21,11 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+
+  // Waits until every op queued so far has finished, so that an asynchronous backend's errors surface
+  // in the call that caused them (the model's bindings call it at the end of each async call). A
+  // backend whose ops complete before they return (the CPU) has nothing to wait for.
+  virtual void synchronize() {}
 
   // Memory
   virtual void* alloc(size_t bytes) = 0;  // zero-filled
@@ -73,7 +77,7 @@ class Backend {
   virtual void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu,
                                 int64_t n_seqs, int64_t layers, float scale, const MoeShape& s) = 0;
 
-  // Head and losses
+  // Head (the fused log-prob; the token losses on its output are host-side TS)
   virtual size_t logprob_forward(float* logp, float* entropy, float* lse, const float* hidden, const float* head,
                                  const int32_t* targets, const LogprobShape& s) = 0;
   virtual size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy,

@@ -6,8 +6,9 @@
 
 namespace medix::cuda {
 
-// The backend of the calling thread's current device (one instance per process). Ops run on the
-// default stream in call order; to_host waits for them. Ops without a kernel yet either run their CPU
+// The process's backend (one instance), on device local_rank mod the device count (one process per
+// GPU); any thread may call it. Throws on first use when there is no device. Ops run on the default
+// stream in call order; to_host and synchronize wait for them. Ops without a kernel yet either run their CPU
 // reference on host copies (the sampler: logits to the host, tokens back, so sampling is the CPU's bit
 // for bit) or throw naming the op (mixture of experts).
 Backend& backend();

@@ -38,10 +38,11 @@ std::vector<float> every_param(const Qwen3Model& model, void (Qwen3Model::*get)(
   return all;
 }
 
-// Everything the model computes, as named outputs (flattened to float).
-Outputs model_step(Backend& be) {
-  const Qwen3Config cfg = conformance_model_config();
+// Everything the model computes, as named outputs (flattened to float). A mixture-of-experts config
+// adds the load-balancing loss to the backward and its losses and expert loads to the outputs.
+Outputs model_step(Backend& be, const Qwen3Config& cfg) {
   Qwen3Model model(cfg, be, 7, 0.05f);
+  if (cfg.experts > 0) model.set_aux_loss_weight(0.05f);
   Rng rng(40);
   const std::vector<int32_t> cu = {0, 9, 16};
   const int64_t T = cu.back();
@@ -60,10 +61,15 @@ Outputs model_step(Backend& be) {
   fo.temperature = 0.9f;
   std::vector<float> logp(T), entropy(T);
   model.forward(b, fo, logp.data(), entropy.data(), nullptr);
+  Outputs out{{"logp", logp}, {"entropy", entropy}};
+  if (cfg.experts > 0) {
+    const std::vector<double> aux = model.aux_losses();
+    out["aux_losses"] = std::vector<float>(aux.begin(), aux.end());
+    out["expert_load"] = std::vector<float>(model.expert_load().begin(), model.expert_load().end());
+  }
   const std::vector<float> dlogp = random_floats(rng, T, -1, 1), dentropy = random_floats(rng, T, -0.1f, 0.1f);
   model.zero_grad();
   model.backward(dlogp.data(), T, dentropy.data());
-  Outputs out{{"logp", logp}, {"entropy", entropy}};
   out["grads"] = every_param(model, &Qwen3Model::get_grad);
   AdamWConfig adam;
   adam.lr = 1e-3f;
@@ -109,10 +115,10 @@ void model_cases(Context& ctx) {
   if (!wanted(ctx, "model")) return;
   run_case(
       ctx, "model", "qwen3 layers=2 hidden=64 heads=4/2 head_dim=32 vocab=300 T=16 (2 seqs): fwd+bwd+adamw+decode",
-      [&] { return model_step(cpu_backend()); },
+      [&] { return model_step(cpu_backend(), conformance_model_config()); },
       [&](GpuTimer& timer) {
         timer.start();
-        Outputs out = model_step(cuda::backend());
+        Outputs out = model_step(cuda::backend(), conformance_model_config());
         timer.stop();
         return out;
       },

@@ -14,6 +14,8 @@
 // Backward gradients start from random values, not zeros, so the accumulate (+=) contract is checked.
 // Each GPU case runs twice: the outputs must be bit-identical (determinism), the second run is timed.
 // Tolerances are stated per op below (fp32 everywhere; see conformance_harness.h for the rule).
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -34,6 +36,7 @@
 #include "ops/layernorm.h"
 #include "ops/linear.h"
 #include "ops/logprob.h"
+#include "ops/moe.h"
 #include "ops/paged_attention.h"
 #include "ops/residual.h"
 #include "ops/rmsnorm.h"
@@ -595,6 +598,7 @@ void logprob_case(Context& ctx, int64_t T, int64_t hidden, int64_t vocab, float 
 #include "conformance_attention_cases.h"
 #include "conformance_decode_cases.h"
 #include "conformance_model_cases.h"
+#include "conformance_moe_cases.h"
 #include "conformance_vision_cases.h"
 
 // ---- the harness itself must be able to fail ----------------------------------------------------
@@ -682,6 +686,7 @@ void run_all(Context& ctx) {
   decode_cases(ctx, big);
   vision_cases(ctx, big);
   model_cases(ctx);
+  moe_cases(ctx, big);
   if (wanted(ctx, "logprob")) {
     logprob_case(ctx, 9, 16, 100, 0.7f, 4, 32, true);
     logprob_case(ctx, 9, 16, 100, 1.0f, 1024, 2048, false);

@@ -59,7 +59,7 @@ async function candidate(o: EvalOptions): Promise<ChatModel | undefined> {
     throw new Error(
       `--model ${o.model}: not a model directory (no config.json); to use a served model, also pass --model-url`,
     );
-  const [model, tokenizer] = await Promise.all([loadModel(o.model), loadTokenizer(o.model)]);
+  const [model, tokenizer] = await Promise.all([loadModel(o.model, { device: o.device }), loadTokenizer(o.model)]);
   // A vision model preprocesses the benchmarks' images on a pool, beside generation.
   const processor = model.config.vision ? modelImageProcessor(o.model, model) : undefined;
   const images = processor && { pool: new ImagePool(processor, DEFAULT_IMAGE_THREADS), merge: processor.mergeSize };

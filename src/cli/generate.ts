@@ -144,7 +144,7 @@ export function registerGenerate(program: Command): void {
     .action(async (o: GenerateOptions) => {
       requireDevice(o.device, '--device');
       const dir = resolve(o.model);
-      const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
+      const [model, tokenizer] = await Promise.all([loadModel(dir, { device: o.device }), loadTokenizer(dir)]);
       const images = await loadImages(dir, model, o.image ?? []);
       const merge = model.config.vision?.spatialMergeSize ?? 1;
       const ids = promptIds(

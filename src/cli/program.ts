@@ -10,6 +10,7 @@ import { registerServe } from './serve.js';
 import { registerEval } from './eval.js';
 import { registerCreateModel } from './create-model.js';
 import { registerGenerate } from './generate.js';
+import { registerSelftest } from './selftest.js';
 import { medixVersion } from './package-version.js';
 
 export function buildProgram(): Command {
@@ -26,5 +27,6 @@ export function buildProgram(): Command {
   registerEval(program);
   registerCreateModel(program);
   registerGenerate(program);
+  registerSelftest(program);
   return program;
 }

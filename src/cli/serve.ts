@@ -94,7 +94,7 @@ export function registerServe(program: Command): void {
     .action(async (o: ServeFlags) => {
       requireDevice(o.device, '--device');
       const dir = resolve(o.model);
-      const [model, tokenizer] = await Promise.all([loadModel(dir), loadTokenizer(dir)]);
+      const [model, tokenizer] = await Promise.all([loadModel(dir, { device: o.device }), loadTokenizer(dir)]);
       const images = serveImages(dir, model, o);
       const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: o.maxBatch });
       const server = await startServer({

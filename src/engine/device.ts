@@ -1,14 +1,15 @@
 // Where a model, the reference policy and the generation engine run: `device: cpu | cuda` in the
 // config (worker.actor.device, worker.rollout.device) and `--device` on serve, generate and eval. One
 // check for every entry point, made before anything loads: a run asked to use a GPU never falls back
-// to the CPU silently, and the error says which of the three things a GPU run needs is missing.
+// to the CPU silently, and the error says which of the things a GPU run needs is missing.
 import type { Device } from '../config/schema.js';
 import { buildInfo, cudaDevices } from './system.js';
 
 /**
  * Throws unless `device` can run a model in this process. `where` names the setting that chose it
- * (a config key or a flag). The CUDA kernels exist and are verified op by op against the CPU
- * (scripts/device-check.sh), but no model runs on them yet, so `cuda` is refused even with a GPU.
+ * (a config key or a flag). With a GPU, `cuda` runs text models on the CUDA backend (the model refuses
+ * a vision tower there, by name); its kernels are checked op by op against the CPU
+ * (scripts/device-check.sh).
  */
 export function requireDevice(device: Device, where: string): void {
   if (device === 'cpu') return;
@@ -18,8 +19,4 @@ export function requireDevice(device: Device, where: string): void {
   if (!buildInfo().cuda) refuse('this build of medix has no CUDA (nvcc was not found when the addon was built)');
   const found = cudaDevices();
   if (found.count === 0) refuse(`no CUDA device (${found.reason})`);
-  refuse(
-    `${found.count} CUDA device(s) found, but the CUDA model backend is not implemented yet ` +
-      '(the CUDA kernels are built and checked op by op; models run on the CPU only)',
-  );
 }

@@ -1,4 +1,5 @@
 // Typed face of the native Qwen3 decoder (native/model/qwen3.h, native/bindings/model.cc).
+import type { Device } from '../config/schema.js';
 import { native } from './native.js';
 import type { VisionTowerConfig } from './vision.js';
 
@@ -62,6 +63,11 @@ export interface ModelOptions {
   initStd?: number;
   /** Gradient checkpointing: keep only each layer's input and recompute the rest in backward. */
   recompute?: boolean;
+  /**
+   * Where the weights live and the ops run (default cpu). cuda: the CUDA backend, text models
+   * only so far, one process per GPU (local rank r uses device r mod the device count).
+   */
+  device?: Device;
 }
 
 export interface ParamInfo {
@@ -211,7 +217,12 @@ export class Model {
   private readonly paramList: ParamInfo[];
   private frozenVision = false;
 
-  private constructor(config: Qwen3Config, handle: NativeModel) {
+  private constructor(
+    config: Qwen3Config,
+    handle: NativeModel,
+    /** Where the weights live and the ops run. */
+    readonly device: Device,
+  ) {
     this.config = Object.freeze({ ...config });
     this.handle = handle;
     this.paramList = handle.params();
@@ -221,7 +232,7 @@ export class Model {
   /** A randomly initialised model (Hugging Face's init: normal(0, initStd) matrices, unit norms). */
   static create(config: Qwen3Config, options: ModelOptions = {}): Model {
     const { Qwen3Model } = native<ModelAddon>();
-    return new Model(config, new Qwen3Model(config, options));
+    return new Model(config, new Qwen3Model(config, options), options.device ?? 'cpu');
   }
 
   /** Every parameter tensor, in the engine's flat order. */

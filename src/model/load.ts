@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import type { Device } from '../config/schema.js';
 import { Model } from '../engine/model.js';
 import { parseHfConfig, type HfModelInfo } from './hf-config.js';
 import { ExpertAssembly, expertPiece, fusedTransposed } from './moe-layout.js';
@@ -61,6 +62,8 @@ function weightFiles(dir: string): { files: string[]; owner: Map<string, string>
 export interface LoadOptions {
   /** Recompute activations in backward instead of storing them (see Model.create). */
   recompute?: boolean;
+  /** Where the model runs (see Model.create); default cpu. */
+  device?: Device;
 }
 
 /**
@@ -69,7 +72,7 @@ export interface LoadOptions {
  */
 export async function loadModel(dir: string, options: LoadOptions = {}): Promise<Model> {
   const info = readHfConfig(dir);
-  const model = Model.create(info.config, { initStd: 0, recompute: options.recompute });
+  const model = Model.create(info.config, { initStd: 0, recompute: options.recompute, device: options.device });
   const { files, owner } = weightFiles(dir);
   const wanted = new Map(model.parameters().map((p) => [p.name, p]));
   const loadedFrom = new Map<string, string>();

@@ -2,8 +2,8 @@
 // disable_kl: false, as veRL's apply_kl_penalty), and the controllers of its coefficient: fixed, or
 // adaptive towards a target KL (Ziegler et al. 2019, arXiv 1909.08593).
 //
-// The per-token KL values are an input: they come from klValues (src/engine/losses.ts), the
-// estimator of the native loss op (k1, abs, mse, low_var_kl), so there is one definition of each.
+// The per-token KL values are an input: they come from klValues (kl-estimator.ts), the estimators
+// of the policy loss's KL term (k1, abs, mse, low_var_kl), so there is one definition of each.
 
 export interface KlPenaltyResult {
   /** Per response, token rewards minus coef × KL. */

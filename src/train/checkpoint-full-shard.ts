@@ -8,6 +8,7 @@
 // a temporary name and renamed into place when every rank's file is complete.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Device } from '../config/schema.js';
 import { fullShardSlices } from '../engine/full-shard.js';
 import { Model } from '../engine/model.js';
 import type { World } from '../engine/world.js';
@@ -102,8 +103,8 @@ export interface WholeState {
  * Assembles a fully sharded run's checkpoint into a whole, unsharded model and its flat moments;
  * a missing or overlapping part is an error naming the tensor.
  */
-export function assembleSlices(dir: string, state: StateFile): WholeState {
-  const model = Model.create(readHfConfig(join(dir, 'model')).config, { initStd: 0 });
+export function assembleSlices(dir: string, state: StateFile, device?: Device): WholeState {
+  const model = Model.create(readHfConfig(join(dir, 'model')).config, { initStd: 0, device });
   const n = model.numParameters;
   const w = new Float32Array(n);
   const m = new Float32Array(n);

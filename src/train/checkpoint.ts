@@ -15,6 +15,7 @@
 // sharded run writes parts of tensors instead (checkpoint-full-shard.ts), assembled when loaded.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Device } from '../config/schema.js';
 import type { Model } from '../engine/model.js';
 import { loadModel } from '../model/load.js';
 import { saveModel } from '../model/save.js';
@@ -196,6 +197,8 @@ export interface LoadCheckpointOptions {
   fullShard?: boolean;
   /** Check every file's checksum first (default true; a rank whose root has just verified the checkpoint skips it). */
   verify?: boolean;
+  /** Where the model runs (default cpu). */
+  device?: Device;
 }
 
 /** Loads the model weights and optimizer state of a checkpoint of either layout. */
@@ -207,21 +210,21 @@ export async function loadCheckpoint(
   // A fully sharded run's parts, or full sharding asked for: via whole moments (set_full_shard needs
   // whole weights and no optimizer state yet).
   if (holdsSlices(state) || o.fullShard) {
-    const whole = holdsSlices(state) ? assembleSlices(dir, state) : await loadWhole(dir, state);
+    const whole = holdsSlices(state) ? assembleSlices(dir, state, o.device) : await loadWhole(dir, state, o.device);
     if (o.fullShard) fullShard(whole.model);
     else if (o.dataParallel) whole.model.setDataParallel();
     setWholeMoments(whole.model, state.optimizerStep, whole.m, whole.v);
     return { model: whole.model, trainer: state.trainer };
   }
-  const model = await loadModel(join(dir, 'model'));
+  const model = await loadModel(join(dir, 'model'), { device: o.device });
   if (o.dataParallel) model.setDataParallel();
   model.setOptimizerState({ step: state.optimizerStep, ...readMoments(dir, state, model) });
   return { model, trainer: state.trainer };
 }
 
 /** A checkpoint of whole tensors, with every parameter's moments (the model is not sharded yet). */
-async function loadWhole(dir: string, state: StateFile): Promise<WholeState> {
-  const model = await loadModel(join(dir, 'model'));
+async function loadWhole(dir: string, state: StateFile, device?: Device): Promise<WholeState> {
+  const model = await loadModel(join(dir, 'model'), { device });
   return { model, ...readMoments(dir, state, model) };
 }
 

@@ -15,6 +15,7 @@ import { loadModel } from '../model/load.js';
 import { saveModel } from '../model/save.js';
 import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
 import type { TrainingConfig } from '../config/index.js';
+import type { Device } from '../config/schema.js';
 import type { Experience } from './experience.js';
 import { checksumFault, checksumFiles, type FileChecksums } from './file-checksums.js';
 import { computeLogprobs } from './update.js';
@@ -69,7 +70,7 @@ export class ReferencePolicy {
     else await write();
     await o.world?.barrier(); // the other ranks load what the root has written
     const w = o.worker;
-    const model = await loadReference(dir);
+    const model = await loadReference(dir, w.actor.device);
     if (o.fullShard) fullShard(model); // sharded like the policy: its forwards gather unit by unit
     return new ReferencePolicy(
       model,
@@ -95,7 +96,7 @@ function writeReference(model: Model, dir: string, modelConfig: Record<string, u
 }
 
 /** Loads a reference directory after checking every file against its checksums; refuses one that does not verify, naming the file. */
-async function loadReference(dir: string): Promise<Model> {
+async function loadReference(dir: string, device: Device = 'cpu'): Promise<Model> {
   const refuse = (fault: string) =>
     new Error(
       `medix train: the reference model ${dir} does not verify: ${fault}. KL is measured against this frozen copy of the policy at RL start, so the run cannot go on with another; restore the directory from a copy, or start a new run`,
@@ -110,5 +111,5 @@ async function loadReference(dir: string): Promise<Model> {
   if (typeof files !== 'object' || files === null) throw refuse(`${file}: no "files" record`);
   const fault = checksumFault(dir, files, CHECKSUMS);
   if (fault) throw refuse(fault);
-  return loadModel(dir);
+  return loadModel(dir, { device });
 }

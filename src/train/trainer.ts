@@ -22,7 +22,7 @@ import { setThreads } from '../engine/system.js';
 import { world, type World } from '../engine/world.js';
 import { createGenerationEngine, type Qwen3GenerationEngine } from '../generate/engine.js';
 import type { GeneratedSample } from '../generate/types.js';
-import { klValues } from '../engine/losses.js';
+import { klValues } from '../rl/kl-estimator.js';
 import { loadModel, readHfConfig } from '../model/load.js';
 import { assertTrainingFits } from '../model/memory-check.js';
 import { renderReport } from '../report/html.js';
@@ -62,6 +62,7 @@ import { Progress } from './progress.js';
 import { ReferencePolicy } from './reference.js';
 import { resumePoint } from './resume.js';
 import { sftTarget, type SftTarget } from './sft-target.js';
+import { StageClock } from './stage-clock.js';
 import { RunLog } from './run-log.js';
 import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
@@ -272,7 +273,12 @@ export class Trainer {
     const fsdp = cfg.worker.actor.fsdp.enable_full_shard;
     if (from) {
       // The root has just verified it; the other ranks read what it verified.
-      const ck = await loadCheckpoint(from.dir, { dataParallel: !fsdp, fullShard: fsdp, verify: w.isRoot });
+      const ck = await loadCheckpoint(from.dir, {
+        dataParallel: !fsdp,
+        fullShard: fsdp,
+        verify: w.isRoot,
+        device: cfg.worker.actor.device,
+      });
       model = ck.model;
       // Every checkpoint comes after the validation before training (older ones lack the key).
       state = { heldoutBeforeTrain: null, ...(ck.trainer as State) };
@@ -283,8 +289,11 @@ export class Trainer {
       // A fresh start: logs left by an attempt killed before its first checkpoint are discarded.
       if (w.isRoot) new RunLog(runDir).truncateAfter(-1);
       model = m.model_path
-        ? await loadModel(path(m.model_path))
-        : Model.create(modelConfigFromInit(m.init!, tokenizer.vocabSize), { seed: m.init!.seed });
+        ? await loadModel(path(m.model_path), { device: cfg.worker.actor.device })
+        : Model.create(modelConfigFromInit(m.init!, tokenizer.vocabSize), {
+            seed: m.init!.seed,
+            device: cfg.worker.actor.device,
+          });
       if (fsdp) fullShard(model);
       else model.setDataParallel();
     }
@@ -590,6 +599,7 @@ export class Trainer {
   ): Promise<Record<string, number>> {
     const cfg = this.cfg;
     const r = cfg.worker.rollout;
+    const clock = new StageClock();
     const tStep = performance.now();
     const a = cfg.algorithm;
     let genSeconds = 0;
@@ -622,6 +632,8 @@ export class Trainer {
         );
         genSeconds += got.genSeconds;
         rewardSeconds += got.rewardTailSeconds;
+        clock.add('rollout', got.genSeconds);
+        clock.add('reward', got.rewardTailSeconds);
         for (const x of got.rollouts) x.group += groupBase;
         groupBase += rows.length;
         all.push(...got.rollouts);
@@ -643,6 +655,7 @@ export class Trainer {
     const usableExps = exps.filter((e) => e.responseIds.length > 0);
     // Log-probs come before the advantages: KL in the reward needs both.
     if (usableExps.length > 0) {
+      const oldLogprobDone = clock.start('old_logprob');
       const old = await computeLogprobs(
         this.model,
         usableExps,
@@ -650,14 +663,15 @@ export class Trainer {
         r.temperature,
         this.world,
       );
+      oldLogprobDone();
       usableExps.forEach((e, i) => (e.oldLogp = old[i]));
       if (reference) {
-        const ref = await reference.logprobs(usableExps, r.temperature);
+        const ref = await clock.time('ref_logprob', () => reference.logprobs(usableExps, r.temperature));
         usableExps.forEach((e, i) => (e.refLogp = ref[i]));
       }
     }
     const rewardMetrics: Record<string, number> = {};
-    const adv = await this.advantages(kept, exps, klCtl, rewardMetrics);
+    const adv = await clock.time('advantages', () => this.advantages(kept, exps, klCtl, rewardMetrics));
     exps.forEach((e, i) => (e.advantages = adv[i]));
     let metrics: Record<string, number> = {};
     if (usableExps.length > 0) {
@@ -678,6 +692,7 @@ export class Trainer {
         weightDecay: o.weight_decay,
         maxGradNorm: actor.max_grad_norm,
       });
+      const updateDone = clock.start('update');
       const m = await policyUpdate(
         this.model,
         opt,
@@ -701,6 +716,7 @@ export class Trainer {
           entropyCoef: actor.entropy_coef,
         },
       );
+      updateDone();
       this.state.optimizerSteps += m.optimizer_steps;
       metrics = Object.fromEntries(Object.entries(m).map(([k, v]) => [`actor/${k}`, v]));
     }
@@ -732,6 +748,7 @@ export class Trainer {
       'timing/reward': rewardSeconds,
       'timing/update': (tEnd - tUpdate) / 1000,
       'timing/step': (tEnd - tStep) / 1000,
+      ...clock.metrics(),
     };
   }
 

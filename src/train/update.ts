@@ -9,13 +9,9 @@ import type { Model } from '../engine/model.js';
 import type { AdamW } from '../engine/optimizer.js';
 import type { World } from '../engine/world.js';
 import { bytesOf } from '../model/safetensors-writer.js';
-import {
-  policyLoss,
-  sftLoss,
-  type PolicyLossOptions,
-  type PolicyLossMetrics,
-  type AggOptions,
-} from '../engine/losses.js';
+import type { AggOptions } from '../rl/aggregation.js';
+import { type PolicyLossMetrics, type PolicyLossOptions, policyLoss } from '../rl/policy-loss.js';
+import { sftLoss } from '../rl/sft-loss.js';
 import { splitIntoBatches } from '../rl/batching.js';
 import { gatherResponse, packExperience, ropeIndexOptionsOf, scatterResponse, type Experience } from './experience.js';
 import { RoutingTally } from './moe-stats.js';

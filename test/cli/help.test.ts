@@ -24,7 +24,19 @@ t.test("every command's help lists each of its options, with the default where t
   const names = program.commands.map((c) => c.name());
   t.same(
     names.sort(),
-    ['create-model', 'eval', 'eval-compare', 'generate', 'info', 'merge', 'report', 'reward', 'serve', 'train'].sort(),
+    [
+      'create-model',
+      'eval',
+      'eval-compare',
+      'generate',
+      'info',
+      'merge',
+      'report',
+      'reward',
+      'selftest',
+      'serve',
+      'train',
+    ].sort(),
     'the commands',
   );
   const help = new Help();

@@ -4,7 +4,7 @@ import t from 'tap';
 
 import { Model, packSequences, type Qwen3Config } from '../../src/engine/model.js';
 import { AdamW } from '../../src/engine/optimizer.js';
-import { sftLoss } from '../../src/engine/losses.js';
+import { sftLoss } from '../../src/rl/sft-loss.js';
 
 const config: Qwen3Config = {
   vocabSize: 64,

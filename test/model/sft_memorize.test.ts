@@ -5,7 +5,7 @@ import t from 'tap';
 
 import { Model, packSequences } from '../../src/engine/model.js';
 import { AdamW } from '../../src/engine/optimizer.js';
-import { sftLoss } from '../../src/engine/losses.js';
+import { sftLoss } from '../../src/rl/sft-loss.js';
 
 t.test('a tiny decoder memorises a sentence with the SFT loss', async (t) => {
   const tokens = Array.from(Buffer.from('Metformin is first-line therapy for type 2 diabetes.', 'utf8'));

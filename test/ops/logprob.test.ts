@@ -9,7 +9,7 @@ import {
   logprobForwardSync,
   logprobNaive,
   type LogprobOptions,
-} from '../../src/engine/losses.js';
+} from '../../src/engine/logprob.js';
 import { assertClose, dot, gradcheck, randInt, randn, rng, sameBits } from '../helpers/numeric.js';
 
 interface Problem {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model, packSequences, type Qwen3Config } from '../../src/engine/model.js';
 import { AdamW } from '../../src/engine/optimizer.js';
-import { sftLoss } from '../../src/engine/losses.js';
+import { sftLoss } from '../../src/rl/sft-loss.js';
 import {
   latestValidCheckpoint,
   listCheckpoints,

@@ -434,6 +434,21 @@ t.test('the KL loss runs against the reference, with no KL in the reward', async
   );
   t.notOk('kl/coef' in row || 'kl/in_reward' in row, 'no KL in the reward');
   t.ok(existsSync(join(root, 'kl-loss', 'reference', 'config.json')), 'the reference is kept in the run directory');
+  t.test('the step reports its stages as timing/stage/<name>, within the step', async (t) => {
+    const stages = ['rollout', 'reward', 'old_logprob', 'ref_logprob', 'advantages', 'update'];
+    const times = stages.map((s) => row[`timing/stage/${s}`]);
+    t.ok(
+      times.every((x) => typeof x === 'number' && x >= 0),
+      `every stage timed, none negative: ${stages.map((s, i) => `${s} ${times[i]}`).join(', ')}`,
+    );
+    const sum = times.reduce((a, x) => a + x, 0);
+    t.ok(sum <= row['timing/step'], `the stages (${sum} s) fit in the step (${row['timing/step']} s)`);
+    t.same(
+      Object.keys(row).filter((k) => k.startsWith('timing/stage/')),
+      stages.map((s) => `timing/stage/${s}`),
+      'no other stage, in the order they ran',
+    );
+  });
 });
 
 t.test(

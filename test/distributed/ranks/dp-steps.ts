@@ -3,7 +3,7 @@
 // compare the two.
 import { Model, packSequences, type Qwen3Config } from '../../../src/engine/model.js';
 import { AdamW, type AdamWOptions } from '../../../src/engine/optimizer.js';
-import { sftLoss } from '../../../src/engine/losses.js';
+import { sftLoss } from '../../../src/rl/sft-loss.js';
 import type { World } from '../../../src/engine/world.js';
 
 export const config: Qwen3Config = {

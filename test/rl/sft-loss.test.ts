@@ -2,7 +2,8 @@
 // mode, global normalisers, finite differences, empty mask, bad input.
 import t from 'tap';
 
-import { sftLoss, type LossAgg } from '../../src/engine/losses.js';
+import type { LossAgg } from '../../src/rl/aggregation.js';
+import { sftLoss } from '../../src/rl/sft-loss.js';
 import { assertClose, gradcheck, randn, rng } from '../helpers/numeric.js';
 
 const AGGS: LossAgg[] = ['token-mean', 'seq-mean-token-mean', 'seq-mean-token-sum'];
@@ -62,8 +63,8 @@ function reference(b: Batch, agg: LossAgg, globalTokens = 0, globalSeqs = 0) {
   return { loss, dlogp };
 }
 
-// The native loss sums in double from the same float32 inputs (only the summation order differs,
-// ~1e-15 relative); dlogp comes back in float32 (2^-24 relative).
+// sftLoss sums in double from the same float32 inputs (only the summation order differs, ~1e-15
+// relative); dlogp comes back in float32 (2^-24 relative).
 t.test('value and gradient match the formulas for every aggregation', async (t) => {
   let seed = 1;
   for (const agg of AGGS) {
@@ -126,11 +127,23 @@ t.test('bad input throws a clear error', async (t) => {
   nan[4] = NaN;
   t.throws(
     () => sftLoss(nan, b.mask, b.cu, { agg: 'token-mean' }),
-    /sftLoss: logp contains a non-finite value \(nan\) at index 4/,
+    /sftLoss: logp contains a non-finite value \(NaN\) at index 4/,
   );
   t.throws(
     () => sftLoss(b.logp, b.mask, Int32Array.of(0, 9, 5, 22), { agg: 'token-mean' }),
     /sftLoss: cuSeqlens must be non-decreasing/,
+  );
+  t.throws(
+    () => sftLoss(b.logp, b.mask, [0, 22] as unknown as Int32Array, { agg: 'token-mean' }),
+    /sftLoss: cuSeqlens must be an Int32Array \(got a plain Array\)/,
+  );
+  t.throws(
+    () => sftLoss(b.logp, b.mask, Int32Array.of(22), { agg: 'token-mean' }),
+    /sftLoss: cuSeqlens must hold at least 2 offsets \(n_seqs \+ 1\), got 1/,
+  );
+  t.throws(
+    () => sftLoss(b.logp, b.mask, Int32Array.of(1, 22), { agg: 'token-mean' }),
+    /sftLoss: cuSeqlens\[0\] must be 0, got 1/,
   );
   t.throws(() => sftLoss(b.logp, b.mask, b.cu, {} as { agg: LossAgg }), /sftLoss: option 'agg' is required/);
   t.throws(

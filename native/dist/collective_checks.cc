@@ -1,0 +1,112 @@
+// The collective checks (collective_checks.h).
+#include "collective_checks.h"
+
+#include <cstring>
+
+namespace medix {
+namespace {
+
+template <typename T>
+std::vector<T> input(int rank, int64_t n) {
+  std::vector<T> x(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = static_cast<T>(1 + rank + static_cast<double>(i) / 8);
+  return x;
+}
+
+// A buffer of the backend holding `host` (or `count` zeros), read back as a host vector.
+template <typename T>
+class Buffer {
+ public:
+  Buffer(Backend& be, const std::vector<T>& host) : be_(be), n_(host.size()), p_(be.alloc(sizeof(T) * n_)) {
+    be_.from_host(p_, host.data(), sizeof(T) * n_);
+  }
+  ~Buffer() { be_.release(p_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  void* data() const { return p_; }
+  std::vector<T> host() const {
+    std::vector<T> h(n_);
+    be_.to_host(h.data(), p_, sizeof(T) * n_);
+    return h;
+  }
+
+ private:
+  Backend& be_;
+  size_t n_;
+  void* p_;
+};
+
+template <typename T>
+CollectiveCheck judge(const char* collective, const char* dtype, const std::vector<T>& got,
+                      const std::vector<T>& want) {
+  CollectiveCheck c;
+  c.collective = collective;
+  c.dtype = dtype;
+  for (size_t i = 0; i < want.size(); ++i) c.mismatches += i >= got.size() || got[i] != want[i];
+  c.mismatches += got.size() > want.size() ? static_cast<int64_t>(got.size() - want.size()) : 0;
+  c.pass = c.mismatches == 0;
+  c.result.resize(sizeof(T) * got.size());
+  std::memcpy(c.result.data(), got.data(), c.result.size());
+  return c;
+}
+
+template <typename T>
+void check_type(Communicator& comm, Backend& be, int64_t n, DType t, const char* type,
+                std::vector<CollectiveCheck>& out) {
+  const int R = comm.size(), r = comm.rank();
+  std::vector<T> sum(static_cast<size_t>(n), 0);
+  for (int q = 0; q < R; ++q) {
+    const std::vector<T> xq = input<T>(q, n);
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] += xq[i];
+  }
+  const std::vector<T> mine = input<T>(r, n);
+  {
+    Buffer<T> b(be, mine);
+    comm.allreduce_sum(b.data(), n, t);
+    out.push_back(judge("allreduce_sum", type, b.host(), sum));
+  }
+  {
+    Buffer<T> b(be, mine);
+    comm.reduce_sum(b.data(), n, t, R - 1);
+    out.push_back(judge("reduce_sum", type, b.host(), r == R - 1 ? sum : mine));
+  }
+  {
+    Buffer<T> b(be, mine);
+    comm.broadcast(b.data(), static_cast<int64_t>(sizeof(T)) * n, 0);
+    out.push_back(judge("broadcast", type, b.host(), input<T>(0, n)));
+  }
+  {
+    std::vector<T> want;
+    for (int q = 0; q < R; ++q) {
+      const std::vector<T> xq = input<T>(q, n);
+      want.insert(want.end(), xq.begin(), xq.end());
+    }
+    Buffer<T> send(be, mine), recv(be, std::vector<T>(want.size(), 0));
+    comm.allgather_equal(send.data(), recv.data(), n, t);
+    out.push_back(judge("allgather_equal", type, recv.host(), want));
+  }
+  {
+    // Rank r sends R shards, shard q being input(r + q): shard r of the sum is the sum over q of input(q + r).
+    std::vector<T> send_host, want(static_cast<size_t>(n), 0);
+    for (int q = 0; q < R; ++q) {
+      const std::vector<T> xq = input<T>(r + q, n);
+      send_host.insert(send_host.end(), xq.begin(), xq.end());
+      const std::vector<T> contrib = input<T>(q + r, n);
+      for (size_t i = 0; i < want.size(); ++i) want[i] += contrib[i];
+    }
+    Buffer<T> send(be, send_host), recv(be, std::vector<T>(static_cast<size_t>(n), 0));
+    comm.reduce_scatter_sum(send.data(), recv.data(), n, t);
+    out.push_back(judge("reduce_scatter_sum", type, recv.host(), want));
+  }
+}
+
+}  // namespace
+
+std::vector<CollectiveCheck> check_collectives(Communicator& comm, Backend& memory, int64_t n) {
+  std::vector<CollectiveCheck> out;
+  check_type<float>(comm, memory, n, DType::f32, "f32", out);
+  check_type<double>(comm, memory, n, DType::f64, "f64", out);
+  return out;
+}
+
+}  // namespace medix

@@ -1,0 +1,333 @@
+// The mixture-of-experts conformance cases (kernels/moe.cu against native/ops/moe.h): the router
+// (softmax, top-K with and without norm_topk, exact ties, the stable grouping by expert over more than
+// one sort chunk) forward and backward, the experts (gather, per-expert SwiGLU GEMMs, the weighted
+// combination) forward and backward, and the load-balancing loss's backward, at tiny shapes and
+// Qwen3-30B-A3B's (hidden 2048, 128 experts, top 8, moe_intermediate 768); then a whole tiny MoE model
+// (two sparse layers around a dense one) through model_step. Included by cuda_conformance.cu inside its
+// namespace, after run_case, the tolerances and conformance_model_cases.h.
+//
+// Tolerances: experts, order and offsets are integers and must be exact (ties included: equal logits
+// give equal probabilities on each side, and both break ties to the lower index). Probabilities,
+// routing weights and the router's gradients are element-wise math over a row's double sums (kUlps).
+// Expert outputs and gradients are GEMMs (kGemm). The whole model routes from computed logits, where a
+// near-tie could flip between CPU and GPU: in its forward the smallest gap between a token's 2nd and 3rd
+// router logits is 3.5e-3, some 1000x the fp32 noise at hidden 64.
+//
+// Host memory: Qwen3-30B-A3B's stacked experts are 2.4 GB in fp32, their gradients as much again.
+// A few tokens touch at most T*K experts, so the expert tensors live in lazily committed memory
+// (LazyHostTensor): only the touched experts' slices are ever written on the host, the outputs hold
+// only those slices, and the untouched slices of every gradient are checked to stay zero (their
+// sum of squares, on each side). The big case (T = 3) holds under 2.5 GB at its peak.
+#pragma once
+
+// Integer outputs compared as floats (exact below 2^24).
+template <typename T>
+std::vector<float> as_floats(const std::vector<T>& v) {
+  return std::vector<float>(v.begin(), v.end());
+}
+
+// fp32 memory from an anonymous mapping: zero, and committed page by page as it is written.
+class LazyHostTensor {
+ public:
+  explicit LazyHostTensor(int64_t n) : bytes_(sizeof(float) * static_cast<size_t>(n)) {
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) fail("LazyHostTensor: mmap of ", bytes_, " bytes failed");
+    ptr_ = static_cast<float*>(p);
+  }
+  ~LazyHostTensor() { munmap(ptr_, bytes_); }
+  LazyHostTensor(const LazyHostTensor&) = delete;
+  LazyHostTensor& operator=(const LazyHostTensor&) = delete;
+  float* get() const { return ptr_; }
+
+ private:
+  size_t bytes_;
+  float* ptr_ = nullptr;
+};
+
+// The experts a routing touches, and moves of per-expert slices (`slice` floats each) between a
+// packed [touched, slice] host vector and full [E, slice] tensors on either side.
+struct TouchedExperts {
+  std::vector<int64_t> ids;
+  int64_t E = 0;
+
+  void unpack(float* full, const std::vector<float>& packed, int64_t slice) const {
+    for (size_t i = 0; i < ids.size(); ++i) std::copy_n(packed.data() + i * slice, slice, full + ids[i] * slice);
+  }
+  std::vector<float> pack(const float* full, int64_t slice) const {
+    std::vector<float> packed(ids.size() * slice);
+    for (size_t i = 0; i < ids.size(); ++i) std::copy_n(full + ids[i] * slice, slice, packed.data() + i * slice);
+    return packed;
+  }
+  void upload(float* device, const std::vector<float>& packed, int64_t slice) const {
+    for (size_t i = 0; i < ids.size(); ++i)
+      cuda_ok(
+          cudaMemcpy(device + ids[i] * slice, packed.data() + i * slice, sizeof(float) * slice, cudaMemcpyHostToDevice),
+          "upload expert slice");
+  }
+  std::vector<float> download(const float* device, int64_t slice) const {
+    std::vector<float> packed(ids.size() * slice);
+    for (size_t i = 0; i < ids.size(); ++i)
+      cuda_ok(
+          cudaMemcpy(packed.data() + i * slice, device + ids[i] * slice, sizeof(float) * slice, cudaMemcpyDeviceToHost),
+          "download expert slice");
+    return packed;
+  }
+  // Sum of squares over the experts not touched (the host reads only zero pages there).
+  float untouched_sum_squares(const float* full, int64_t slice, bool on_device) const {
+    double sum = 0.0;
+    for (int64_t e = 0, i = 0; e < E; ++e) {
+      if (i < static_cast<int64_t>(ids.size()) && ids[i] == e) {
+        ++i;
+        continue;
+      }
+      if (on_device)
+        sum += cuda::sum_squares(full + e * slice, slice);
+      else
+        for (int64_t j = 0; j < slice; ++j) sum += double(full[e * slice + j]) * full[e * slice + j];
+    }
+    return static_cast<float>(sum);
+  }
+};
+
+// Router inputs and the CPU's routing of them; `ties` rounds the logits to integers (-2..1): exact ties.
+struct Routing {
+  MoeShape s;
+  std::vector<float> logits, probs, weights;
+  std::vector<int32_t> experts, order, offsets;
+  Routing(const MoeShape& shape, Rng& rng, bool ties) : s(shape) {
+    logits = random_floats(rng, s.T * s.E, -3, 3);
+    if (ties)
+      for (float& x : logits) x = std::floor(x / 2);
+    probs.resize(s.T * s.E);
+    weights.resize(s.T * s.K);
+    experts.resize(s.T * s.K);
+    order.resize(s.T * s.K);
+    offsets.resize(s.E + 1);
+    cpu::moe_route_forward(probs.data(), experts.data(), weights.data(), order.data(), offsets.data(), logits.data(),
+                           s);
+  }
+  TouchedExperts touched() const {
+    TouchedExperts t;
+    t.E = s.E;
+    for (int64_t e = 0; e < s.E; ++e)
+      if (offsets[e + 1] > offsets[e]) t.ids.push_back(e);
+    return t;
+  }
+};
+
+std::string moe_shape_name(const MoeShape& s) {
+  return to_string_shape({{"T", s.T}, {"H", s.H}, {"I", s.I}, {"E", s.E}, {"K", s.K}}) +
+         (s.norm_topk ? " norm_topk" : "");
+}
+
+void moe_route_case(Context& ctx, const MoeShape& s, bool ties) {
+  Rng rng(50);
+  const Routing in(s, rng, ties);
+  const std::vector<float> dweights = random_floats(rng, s.T * s.K, -1, 1);
+  const std::vector<float> dlogits0 = random_floats(rng, s.T * s.E, -1, 1);
+  run_case(
+      ctx, "moe_route", moe_shape_name(s) + (ties ? " (tied logits)" : ""),
+      [&] {
+        std::vector<float> dlogits = dlogits0;
+        cpu::moe_route_backward(dlogits.data(), dweights.data(), in.probs.data(), in.experts.data(), in.weights.data(),
+                                s);
+        return Outputs{{"probs", in.probs},
+                       {"experts", as_floats(in.experts)},
+                       {"weights", in.weights},
+                       {"order", as_floats(in.order)},
+                       {"offsets", as_floats(in.offsets)},
+                       {"dlogits", std::move(dlogits)}};
+      },
+      [&](GpuTimer& timer) {
+        DeviceBuffer<float> d_logits(in.logits), d_dw(dweights), d_dlogits(dlogits0);
+        DeviceBuffer<float> d_probs(s.T * s.E), d_weights(s.T * s.K);
+        DeviceBuffer<int32_t> d_experts(s.T * s.K), d_order(s.T * s.K), d_offsets(s.E + 1);
+        timer.start();
+        cuda::moe_route_forward(d_probs.get(), d_experts.get(), d_weights.get(), d_order.get(), d_offsets.get(),
+                                d_logits.get(), s);
+        cuda::moe_route_backward(d_dlogits.get(), d_dw.get(), d_probs.get(), d_experts.get(), d_weights.get(), s);
+        timer.stop();
+        return Outputs{{"probs", d_probs.to_host()},
+                       {"experts", as_floats(d_experts.to_host())},
+                       {"weights", d_weights.to_host()},
+                       {"order", as_floats(d_order.to_host())},
+                       {"offsets", as_floats(d_offsets.to_host())},
+                       {"dlogits", d_dlogits.to_host()}};
+      },
+      {{"probs", kUlps},
+       {"experts", kExact},
+       {"weights", kUlps},
+       {"order", kExact},
+       {"offsets", kExact},
+       {"dlogits", kUlps}});
+}
+
+// The experts at the CPU's routing of random logits: forward (out and the saved gate, up, y) and
+// backward from random initial gradients (the += contract), touched experts' slices only.
+void moe_experts_case(Context& ctx, const MoeShape& s) {
+  Rng rng(51);
+  const Routing in(s, rng, false);
+  const TouchedExperts touched = in.touched();
+  const int64_t T = s.T, H = s.H, I = s.I, n = s.T * s.K, gu = 2 * I * H, dn = H * I;
+  const int64_t nt = static_cast<int64_t>(touched.ids.size());
+  const float wscale = 1.0f / std::sqrt(static_cast<float>(H));
+  const std::vector<float> x = random_floats(rng, T * H, -1, 1), dout = random_floats(rng, T * H, -1, 1);
+  const std::vector<float> gate_up = random_floats(rng, nt * gu, -wscale, wscale);
+  const std::vector<float> down = random_floats(rng, nt * dn, -wscale, wscale);
+  const std::vector<float> dx0 = random_floats(rng, T * H, -1, 1), dgu0 = random_floats(rng, nt * gu, -1, 1);
+  const std::vector<float> ddown0 = random_floats(rng, nt * dn, -1, 1);
+  run_case(
+      ctx, "moe_experts", moe_shape_name(s) + " experts touched=" + std::to_string(nt),
+      [&] {
+        const LazyHostTensor w_gu(s.E * gu), w_dn(s.E * dn), g_gu(s.E * gu), g_dn(s.E * dn);
+        touched.unpack(w_gu.get(), gate_up, gu);
+        touched.unpack(w_dn.get(), down, dn);
+        touched.unpack(g_gu.get(), dgu0, gu);
+        touched.unpack(g_dn.get(), ddown0, dn);
+        std::vector<float> out(T * H), gate(n * I), up(n * I), y(n * H), dx = dx0, dweights(n);
+        cpu::moe_experts_forward(out.data(), gate.data(), up.data(), y.data(), x.data(), w_gu.get(), w_dn.get(),
+                                 in.weights.data(), in.order.data(), in.offsets.data(), s);
+        cpu::moe_experts_backward(dx.data(), g_gu.get(), g_dn.get(), dweights.data(), dout.data(), x.data(), w_gu.get(),
+                                  w_dn.get(), in.weights.data(), in.order.data(), in.offsets.data(), gate.data(),
+                                  up.data(), y.data(), s);
+        const float untouched =
+            touched.untouched_sum_squares(g_gu.get(), gu, false) + touched.untouched_sum_squares(g_dn.get(), dn, false);
+        return Outputs{{"out", std::move(out)},
+                       {"gate", std::move(gate)},
+                       {"up", std::move(up)},
+                       {"y", std::move(y)},
+                       {"dx", std::move(dx)},
+                       {"dgate_up", touched.pack(g_gu.get(), gu)},
+                       {"ddown", touched.pack(g_dn.get(), dn)},
+                       {"untouched_grads", {untouched}},
+                       {"dweights", std::move(dweights)}};
+      },
+      [&](GpuTimer& timer) {
+        DeviceBuffer<float> d_x(x), d_dout(dout), d_dx(dx0), d_w(in.weights), d_out(T * H), d_gate(n * I);
+        DeviceBuffer<float> d_up(n * I), d_y(n * H), d_dweights(n);
+        DeviceBuffer<float> d_gu(s.E * gu), d_dn(s.E * dn), d_ggu(s.E * gu), d_gdn(s.E * dn);
+        DeviceBuffer<int32_t> d_order(in.order), d_offsets(in.offsets);
+        touched.upload(d_gu.get(), gate_up, gu);
+        touched.upload(d_dn.get(), down, dn);
+        touched.upload(d_ggu.get(), dgu0, gu);
+        touched.upload(d_gdn.get(), ddown0, dn);
+        timer.start();
+        cuda::moe_experts_forward(d_out.get(), d_gate.get(), d_up.get(), d_y.get(), d_x.get(), d_gu.get(), d_dn.get(),
+                                  d_w.get(), d_order.get(), d_offsets.get(), s);
+        cuda::moe_experts_backward(d_dx.get(), d_ggu.get(), d_gdn.get(), d_dweights.get(), d_dout.get(), d_x.get(),
+                                   d_gu.get(), d_dn.get(), d_w.get(), d_order.get(), d_offsets.get(), d_gate.get(),
+                                   d_up.get(), d_y.get(), s);
+        timer.stop();
+        const float untouched =
+            touched.untouched_sum_squares(d_ggu.get(), gu, true) + touched.untouched_sum_squares(d_gdn.get(), dn, true);
+        return Outputs{{"out", d_out.to_host()},
+                       {"gate", d_gate.to_host()},
+                       {"up", d_up.to_host()},
+                       {"y", d_y.to_host()},
+                       {"dx", d_dx.to_host()},
+                       {"dgate_up", touched.download(d_ggu.get(), gu)},
+                       {"ddown", touched.download(d_gdn.get(), dn)},
+                       {"untouched_grads", {untouched}},
+                       {"dweights", d_dweights.to_host()}};
+      },
+      {{"out", kGemm},
+       {"gate", kGemm},
+       {"up", kGemm},
+       {"y", kGemm},
+       {"dx", kGemm},
+       {"dgate_up", kGemm},
+       {"ddown", kGemm},
+       {"untouched_grads", kExact},
+       {"dweights", kGemm}});
+}
+
+// The load-balancing loss's backward over three sequences (the middle one empty) with the statistics
+// of `layers` layers (this one's routing counted `layers` times).
+void moe_aux_case(Context& ctx, const MoeShape& s) {
+  Rng rng(52);
+  const Routing in(s, rng, false);
+  const std::vector<int32_t> cu = {0, static_cast<int32_t>(s.T / 3), static_cast<int32_t>(s.T / 3),
+                                   static_cast<int32_t>(s.T)};
+  const int64_t n_seqs = 3, layers = 2;
+  const float scale = 0.05f;
+  std::vector<double> counts(n_seqs * s.E), prob_sums(n_seqs * s.E);
+  for (int64_t l = 0; l < layers; ++l)
+    cpu::moe_load_accumulate(counts.data(), prob_sums.data(), in.probs.data(), in.experts.data(), cu.data(), n_seqs, s);
+  const std::vector<float> dlogits0 = random_floats(rng, s.T * s.E, -1, 1);
+  run_case(
+      ctx, "moe_aux", moe_shape_name(s) + " seqs=3 layers=2",
+      [&] {
+        std::vector<float> dlogits = dlogits0;
+        cpu::moe_aux_backward(dlogits.data(), in.probs.data(), counts.data(), cu.data(), n_seqs, layers, scale, s);
+        return Outputs{{"dlogits", std::move(dlogits)}};
+      },
+      [&](GpuTimer& timer) {
+        DeviceBuffer<float> d_probs(in.probs), d_dlogits(dlogits0);
+        timer.start();
+        cuda::moe_aux_backward(d_dlogits.get(), d_probs.get(), counts.data(), cu.data(), n_seqs, layers, scale, s);
+        timer.stop();
+        return Outputs{{"dlogits", d_dlogits.to_host()}};
+      },
+      {{"dlogits", kUlps}});
+}
+
+// conformance_model_config with experts: layers 0 and 2 sparse (8 experts, top 2), layer 1 dense.
+Qwen3Config conformance_moe_model_config() {
+  Qwen3Config c = conformance_model_config();
+  c.layers = 3;
+  c.experts = 8;
+  c.experts_per_token = 2;
+  c.moe_intermediate = 48;
+  c.mlp_only_layers = {1};
+  return c;
+}
+
+void moe_cases(Context& ctx, bool big) {
+  // Qwen3-30B-A3B's MoE block: hidden 2048, 128 experts, top 8, moe_intermediate 768.
+  const auto shape = [](int64_t T, int64_t H, int64_t I, int64_t E, int64_t K, bool norm) {
+    MoeShape s;
+    s.T = T, s.H = H, s.I = I, s.E = E, s.K = K, s.norm_topk = norm;
+    return s;
+  };
+  if (wanted(ctx, "moe_route")) {
+    moe_route_case(ctx, shape(7, 1, 1, 8, 2, true), false);
+    moe_route_case(ctx, shape(7, 1, 1, 8, 3, false), false);
+    moe_route_case(ctx, shape(9, 1, 1, 40, 4, true), true);     // ties; a lane owns two experts
+    moe_route_case(ctx, shape(300, 1, 1, 16, 4, true), false);  // 1200 assignments: two sort chunks
+    if (big) {
+      moe_route_case(ctx, shape(64, 1, 1, 128, 8, true), false);
+      moe_route_case(ctx, shape(4096, 1, 1, 128, 8, false), false);  // 32 sort chunks
+    }
+  }
+  if (wanted(ctx, "moe_experts")) {
+    moe_experts_case(ctx, shape(9, 16, 12, 6, 2, true));
+    moe_experts_case(ctx, shape(3, 24, 20, 16, 2, false));  // most experts get no token
+    if (big) moe_experts_case(ctx, shape(3, 2048, 768, 128, 8, true));
+  }
+  if (wanted(ctx, "moe_aux")) {
+    moe_aux_case(ctx, shape(9, 1, 1, 8, 2, true));
+    if (big) moe_aux_case(ctx, shape(64, 1, 1, 128, 8, true));
+  }
+  if (wanted(ctx, "moe_model")) {
+    run_case(
+        ctx, "moe_model",
+        "qwen3_moe layers=3 (sparse 0, 2) experts=8 top=2 moe_intermediate=48 hidden=64 T=16 (2 seqs): "
+        "fwd+bwd+aux+adamw+decode",
+        [&] { return model_step(cpu_backend(), conformance_moe_model_config()); },
+        [&](GpuTimer& timer) {
+          timer.start();
+          Outputs out = model_step(cuda::backend(), conformance_moe_model_config());
+          timer.stop();
+          return out;
+        },
+        {{"logp", kGemm},
+         {"entropy", kGemm},
+         {"aux_losses", kGemm},
+         {"expert_load", kExact},
+         {"grads", kAttentionGrad},
+         {"grad_norm", kGemm},
+         {"weights", kModelStep},
+         {"prefill_logits", kGemm},
+         {"decode_logits", kGemm}});
+  }
+}

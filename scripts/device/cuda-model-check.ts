@@ -1,0 +1,88 @@
+// The JS path of `device: cuda` on a GPU machine (no Node there: scripts/device/pack-js-bundle.sh
+// bundles this file with a Node binary and a CUDA build of the addon). Two tiny Qwen3 models with the
+// same seed, one per device: three training steps (forward with entropy, backward, clipped AdamW),
+// then greedy and sampled generation, each compared with the CPU model. The tolerances are for fp32
+// CUDA kernels against the fp32 CPU reference, whose sums run in another order. Prints one JSON line;
+// exits 1 when a comparison fails. MEDIX_CHECK_DEVICE=cpu runs the second model on the CPU too: the
+// script's own check where there is no GPU (every difference is then 0).
+import { createGenerationEngine } from '../../src/generate/engine.js';
+import type { GenerationResult } from '../../src/generate/types.js';
+import { Model, packSequences, type Qwen3Config } from '../../src/engine/model.js';
+import { MODEL_PRESETS } from '../../src/model/presets.js';
+
+const device = process.env.MEDIX_CHECK_DEVICE === 'cpu' ? 'cpu' : 'cuda';
+const LOGP_TOL = 1e-4; // absolute, per token log-prob
+const GRAD_TOL = 1e-3; // max |cuda - cpu| over max |cpu|, per tensor
+const WEIGHT_TOL = 1e-5; // absolute, after the steps (lr 1e-3)
+
+interface Check {
+  name: string;
+  value: number;
+  limit: number;
+  pass: boolean;
+}
+
+const maxAbs = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+const scale = (a: Float32Array) => a.reduce((m, x) => Math.max(m, Math.abs(x)), 1e-30);
+
+async function main(): Promise<void> {
+  const checks: Check[] = [];
+  const record = (name: string, value: number, limit: number) =>
+    checks.push({ name, value, limit, pass: Number.isFinite(value) && value <= limit });
+  for (const [preset, vocab] of [
+    ['tiny', 1024],
+    ['tiny-moe', 1024],
+  ] as const) {
+    const config = { ...structuredClone(MODEL_PRESETS[preset]), vocabSize: vocab } as Qwen3Config;
+    const cpu = Model.create(config, { seed: 11 });
+    const gpu = Model.create(config, { seed: 11, device });
+    const seqs = [
+      Array.from({ length: 9 }, (_, i) => (i * 37 + 5) % vocab),
+      Array.from({ length: 14 }, (_, i) => (i * 91 + 3) % vocab),
+    ];
+    const batch = packSequences(seqs);
+    for (let step = 0; step < 3; step++) {
+      const results = [];
+      for (const m of [cpu, gpu]) {
+        m.zeroGrad();
+        const f = await m.forward(batch, { training: true, entropy: true });
+        const dlogp = new Float32Array(f.logp.length).fill(-1 / f.logp.length);
+        await m.backward({ dlogp, dentropy: new Float32Array(f.logp.length).fill(0.01) });
+        results.push(f);
+      }
+      record(`${preset} step ${step} logp`, maxAbs(results[0].logp, results[1].logp), LOGP_TOL);
+      record(`${preset} step ${step} entropy`, maxAbs(results[0].entropy!, results[1].entropy!), LOGP_TOL);
+      let worst = 0;
+      for (const p of cpu.parameters()) {
+        const g = cpu.getGradient(p.name);
+        worst = Math.max(worst, maxAbs(g, gpu.getGradient(p.name)) / scale(g));
+      }
+      record(`${preset} step ${step} gradients (relative)`, worst, GRAD_TOL);
+      const opt = { lr: 1e-3, maxGradNorm: 1 };
+      const [a, b] = [await cpu.optimizerStep(opt), await gpu.optimizerStep(opt)];
+      record(`${preset} step ${step} grad norm (relative)`, Math.abs(a.gradNorm - b.gradNorm) / a.gradNorm, GRAD_TOL);
+    }
+    let weights = 0;
+    for (const p of cpu.parameters())
+      weights = Math.max(weights, maxAbs(cpu.getParameter(p.name), gpu.getParameter(p.name)));
+    record(`${preset} weights after 3 steps`, weights, WEIGHT_TOL);
+    // Generation: the CUDA model samples from host copies of its logits with the CPU sampler.
+    const prompt = { promptIds: seqs[1], params: { n: 2, maxNewTokens: 24, temperature: 0, seed: 5, ignoreEos: true } };
+    const outs: GenerationResult[] = [];
+    for (const m of [cpu, gpu]) {
+      const engine = createGenerationEngine(m, { eosTokenIds: [] });
+      outs.push(await engine.generate(prompt));
+      await engine.close();
+    }
+    const same = outs[0].samples.every((s, i) => s.tokenIds.join() === outs[1].samples[i].tokenIds.join());
+    record(`${preset} greedy generation tokens differ`, same ? 0 : 1, 0);
+  }
+  const failed = checks.filter((c) => !c.pass).length;
+  console.log(JSON.stringify({ cuda_model_check: failed ? 'fail' : 'pass', device, failed, checks }));
+  process.exitCode = failed ? 1 : 0;
+}
+
+main().catch((e) => {
+  console.log(JSON.stringify({ cuda_model_check: 'error', error: String((e as Error).stack ?? e) }));
+  process.exitCode = 1;
+});
