@@ -60,6 +60,26 @@ void init_fsdp(Napi::Env env, Napi::Object exports) {
                 idle_model(info, "probeFullShardMemory").probe_full_shard_memory(info[1].As<Napi::Boolean>().Value());
                 return info.Env().Undefined();
               }));
+  exports.Set("fullShardSlices", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                Qwen3Model& m = idle_model(info, "fullShardSlices");
+                Napi::Env env = info.Env();
+                const auto parts = m.full_shard_parts();
+                auto list = Napi::Array::New(env, parts.size());
+                for (size_t i = 0; i < parts.size(); ++i) {
+                  auto p = Napi::Object::New(env);
+                  p.Set("name", m.params()[parts[i].tensor].name);
+                  p.Set("from", double(parts[i].from));
+                  p.Set("count", double(parts[i].count));
+                  p.Set("at", double(parts[i].at));
+                  list.Set(i, p);
+                }
+                auto w = Napi::Float32Array::New(env, m.optimizer_floats());
+                m.get_full_shard_weights(w.Data());
+                auto out = Napi::Object::New(env);
+                out.Set("parts", list);
+                out.Set("weights", w);
+                return out;
+              }));
   exports.Set("fullShardMemory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 const FullShardMemory m = idle_model(info, "fullShardMemory").full_shard_memory();
                 auto out = Napi::Object::New(info.Env());

@@ -341,7 +341,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value GetOptimizerState(const Napi::CallbackInfo& info) {
     check_idle("getOptimizerState");
     Napi::Env env = info.Env();
-    const auto n = static_cast<size_t>(model_->owned().numel);
+    const auto n = static_cast<size_t>(model_->optimizer_floats());
     auto m = Napi::Float32Array::New(env, n);
     auto v = Napi::Float32Array::New(env, n);
     model_->get_optimizer_state(m.Data(), v.Data());
@@ -356,10 +356,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     check_idle("setOptimizerState");
     const std::string fn = std::string(kCls) + ".setOptimizerState";
     Napi::Object o = js::object(info[0], fn, "state");
-    const int64_t n = model_->owned().numel;
+    const int64_t n = model_->optimizer_floats();
     const int64_t step = js::integer_or(o, "step", fn, 0, int64_t(1) << 53, -1);
     if (step < 0) throw Napi::TypeError::New(info.Env(), fn + ": state.step must be an integer >= 0");
-    const char* what = model_->world_size() > 1 ? "the floats of this rank's tensors" : "num_params";
+    const char* what = model_->full_shard()       ? "the floats of this rank's shards"
+                       : model_->world_size() > 1 ? "the floats of this rank's tensors"
+                                                  : "num_params";
     auto m = js::f32(o.Get("m"), fn, "state.m", n, what, true);
     auto v = js::f32(o.Get("v"), fn, "state.v", n, what, true);
     model_->set_optimizer_state(m.data, v.data, step);
@@ -384,7 +386,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     out.Set("size", Napi::Number::New(env, model_->world_size()));
     out.Set("firstParam", Napi::Number::New(env, double(s.first_tensor)));
     out.Set("endParam", Napi::Number::New(env, double(s.end_tensor)));
-    out.Set("numel", Napi::Number::New(env, double(s.numel)));
+    out.Set("numel", Napi::Number::New(env, double(model_->optimizer_floats())));
     return out;
   }
 

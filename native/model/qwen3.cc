@@ -258,8 +258,7 @@ void Qwen3Model::set_data_parallel(Communicator& comm) {
 }
 
 void Qwen3Model::get_optimizer_state(float* m, float* v) const {
-  MEDIX_CHECK(!fsdp_, "get_optimizer_state: not supported with full sharding yet");
-  const size_t bytes = sizeof(float) * owned().numel;
+  const size_t bytes = sizeof(float) * optimizer_floats();
   if (!adam_m_) {
     std::memset(m, 0, bytes);
     std::memset(v, 0, bytes);
@@ -269,9 +268,8 @@ void Qwen3Model::get_optimizer_state(float* m, float* v) const {
   be_.to_host(v, adam_v_, bytes);
 }
 void Qwen3Model::set_optimizer_state(const float* m, const float* v, int64_t step) {
-  MEDIX_CHECK(!fsdp_, "set_optimizer_state: not supported with full sharding yet");
   if (step < 0) throw Error("set_optimizer_state: step must be >= 0, got " + std::to_string(step));
-  const size_t bytes = sizeof(float) * owned().numel;
+  const size_t bytes = sizeof(float) * optimizer_floats();
   if (!adam_m_) {
     adam_m_ = static_cast<float*>(be_.alloc(bytes));
     adam_v_ = static_cast<float*>(be_.alloc(bytes));

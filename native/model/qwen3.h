@@ -195,10 +195,21 @@ class Qwen3Model {
   // Sample the resident gathered bytes after every gather (mincore; costs a scan of the layout's
   // pages each time, so tests and benchmarks turn it on), and reset the peak and the traffic counts.
   void probe_full_shard_memory(bool on);
+  // This rank's parts of the layout under full sharding (checkpoints write them, resumes fill them):
+  // tensor t's floats [from, from + count) sit at slice floats [at, at + count) of the master
+  // weights and of both moments.
+  struct OwnedPart {
+    int64_t tensor, from, count, at;
+  };
+  std::vector<OwnedPart> full_shard_parts() const;
+  // This rank's master weights (slice layout, optimizer_floats() floats).
+  void get_full_shard_weights(float* host) const;
 
   // The AdamW state, for checkpoints that resume exactly: both moments of the owned tensors in the
   // flat params() layout (zeros before the first step) as host buffers of owned().numel floats, and
   // the step count.
+  // Fully sharded, the moments are this rank's slice (optimizer_floats() floats, full_shard_parts).
+  int64_t optimizer_floats() const;
   void get_optimizer_state(float* m, float* v) const;
   void set_optimizer_state(const float* m, const float* v, int64_t step);
 

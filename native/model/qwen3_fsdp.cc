@@ -51,6 +51,22 @@ void Qwen3Model::set_owned_weights(const ParamInfo& p, const float* host) {
   });
 }
 
+int64_t Qwen3Model::optimizer_floats() const { return fsdp_ ? fsdp_->slice_floats : owned().numel; }
+
+std::vector<Qwen3Model::OwnedPart> Qwen3Model::full_shard_parts() const {
+  MEDIX_CHECK(fsdp_, "full_shard_parts: the model is not fully sharded");
+  std::vector<OwnedPart> parts;
+  fsdp_->each_owned_part(params_, [&](int64_t t, int64_t lo, int64_t hi, int64_t at) {
+    parts.push_back(OwnedPart{t, lo - params_[t].offset, hi - lo, at});
+  });
+  return parts;
+}
+
+void Qwen3Model::get_full_shard_weights(float* host) const {
+  MEDIX_CHECK(fsdp_, "get_full_shard_weights: the model is not fully sharded");
+  std::copy(fsdp_->w.begin(), fsdp_->w.end(), host);
+}
+
 void Qwen3Model::require_whole_weights(const char* what) const {
   MEDIX_CHECK(!fsdp_ || fsdp_->pinned, what, ": the model is fully sharded; gather its weights first (gatherWeights)");
 }

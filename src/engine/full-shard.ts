@@ -30,6 +30,22 @@ interface FullShardAddon {
   releaseWeights(model: unknown): void;
   probeFullShardMemory(model: unknown, on: boolean): void;
   fullShardMemory(model: unknown): FullShardMemory;
+  fullShardSlices(model: unknown): FullShardSlices;
+}
+
+/** One part of a tensor that this rank's shards hold: floats [from, from + count) of tensor `name`. */
+export interface OwnedPart {
+  name: string;
+  from: number;
+  count: number;
+  /** Where the part starts in this rank's slice buffers (master weights, and both moments). */
+  at: number;
+}
+
+/** This rank's master weights under full sharding, and which tensor parts they hold. */
+export interface FullShardSlices {
+  parts: OwnedPart[];
+  weights: Float32Array;
 }
 
 const addon = () => native<FullShardAddon>();
@@ -58,6 +74,11 @@ export async function withWholeWeights<T>(model: Model, use: () => Promise<T> | 
   } finally {
     addon().releaseWeights(nativeModelHandle(model));
   }
+}
+
+/** This rank's slice of the master weights and the parts of tensors it holds (checkpoints). */
+export function fullShardSlices(model: Model): FullShardSlices {
+  return addon().fullShardSlices(nativeModelHandle(model));
 }
 
 /** Starts (or stops) measuring the peak of gathered memory and the traffic, from zero. */

@@ -49,7 +49,13 @@ function weightFiles(dir: string): { files: string[]; owner: Map<string, string>
     return { files, owner };
   }
   const single = path.join(dir, 'model.safetensors');
-  if (!fs.existsSync(single)) throw new CheckpointError(`${dir}: no model.safetensors or model.safetensors.index.json`);
+  if (!fs.existsSync(single)) {
+    // A fully sharded run's checkpoint keeps its weights as slices beside model/ (checkpoint-full-shard.ts).
+    const slices = fs.existsSync(path.join(dir, '..', 'slices'))
+      ? `; this checkpoint of a fully sharded run holds its weights in ${path.join(dir, '..', 'slices')}: write a Hugging Face directory from it with medix merge`
+      : '';
+    throw new CheckpointError(`${dir}: no model.safetensors or model.safetensors.index.json${slices}`);
+  }
   return { files: [single], owner: null };
 }
 

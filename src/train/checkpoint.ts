@@ -11,7 +11,8 @@
 // Hugging Face directory with its index), and optimizer/rank-0000R-of-0000W.safetensors with their
 // moments by tensor name ("<name>.exp_avg", "<name>.exp_avg_sq"); trainer_state.json lists which
 // rank wrote which tensors and files (checkpoint-sharded.ts). Either layout loads into any number
-// of processes: each takes the moments of the tensors it owns, wherever they were written.
+// of processes: each takes the moments of the tensors it owns, wherever they were written. A fully
+// sharded run writes parts of tensors instead (checkpoint-full-shard.ts), assembled when loaded.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Device } from '../config/schema.js';
@@ -22,6 +23,9 @@ import { SafetensorsFile } from '../model/safetensors.js';
 import { bytesOf, writeSafetensors } from '../model/safetensors-writer.js';
 import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
 import { checksumFault, checksumFiles, type FileChecksums } from './file-checksums.js';
+import { assembleSlices, holdsSlices, type WholeState } from './checkpoint-full-shard.js';
+import { setWholeMoments } from './checkpoint-moments.js';
+import { fullShard } from '../engine/full-shard.js';
 
 /** What the trainer needs besides the weights and moments; JSON-serialisable. */
 export interface TrainerState {
@@ -32,7 +36,13 @@ export interface TrainerState {
 /** Who wrote what in a checkpoint of a data-parallel run. */
 export interface ShardManifest {
   worldSize: number;
-  ranks: { rank: number; parameters: string[]; files: string[] }[];
+  ranks: {
+    rank: number;
+    parameters: string[];
+    files: string[];
+    /** A fully sharded run (checkpoint-full-shard.ts): the parts of tensors this rank's file holds. */
+    slices?: { name: string; from: number; count: number }[];
+  }[];
 }
 
 export interface StateFile {
@@ -183,6 +193,8 @@ export function latestValidCheckpoint(
 export interface LoadCheckpointOptions {
   /** Make the model data parallel over this process's world (Model.setDataParallel) before restoring its share of the moments. */
   dataParallel?: boolean;
+  /** Shard the model fully over this process's world (fullShard) before restoring its share of the moments. */
+  fullShard?: boolean;
   /** Check every file's checksum first (default true; a rank whose root has just verified the checkpoint skips it). */
   verify?: boolean;
   /** Where the model runs (default cpu). */
@@ -195,10 +207,25 @@ export async function loadCheckpoint(
   o: LoadCheckpointOptions = {},
 ): Promise<{ model: Model; trainer: TrainerState }> {
   const state = o.verify === false ? readStateFile(dir) : verifyCheckpoint(dir);
+  // A fully sharded run's parts, or full sharding asked for: via whole moments (set_full_shard needs
+  // whole weights and no optimizer state yet).
+  if (holdsSlices(state) || o.fullShard) {
+    const whole = holdsSlices(state) ? assembleSlices(dir, state, o.device) : await loadWhole(dir, state, o.device);
+    if (o.fullShard) fullShard(whole.model);
+    else if (o.dataParallel) whole.model.setDataParallel();
+    setWholeMoments(whole.model, state.optimizerStep, whole.m, whole.v);
+    return { model: whole.model, trainer: state.trainer };
+  }
   const model = await loadModel(join(dir, 'model'), { device: o.device });
   if (o.dataParallel) model.setDataParallel();
   model.setOptimizerState({ step: state.optimizerStep, ...readMoments(dir, state, model) });
   return { model, trainer: state.trainer };
+}
+
+/** A checkpoint of whole tensors, with every parameter's moments (the model is not sharded yet). */
+async function loadWhole(dir: string, state: StateFile, device?: Device): Promise<WholeState> {
+  const model = await loadModel(join(dir, 'model'), { device });
+  return { model, ...readMoments(dir, state, model) };
 }
 
 /** The moments of the tensors `model` owns (Model.optimizerShard), from whichever files hold them. */

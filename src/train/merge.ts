@@ -7,6 +7,7 @@ import { loadModel } from '../model/load.js';
 import { PROCESSOR_FILES, saveModel, TOKENIZER_FILES } from '../model/save.js';
 import type { SaveDtype } from '../model/hf-config-write.js';
 import { verifyCheckpoint } from './checkpoint.js';
+import { assembleSlices, holdsSlices } from './checkpoint-full-shard.js';
 
 export interface MergeOptions {
   dtype?: SaveDtype;
@@ -19,9 +20,11 @@ export async function mergeCheckpoint(
   outDir: string,
   options: MergeOptions = {},
 ): Promise<{ step: number; parameters: number }> {
-  const { trainer } = verifyCheckpoint(checkpointDir);
+  const state = verifyCheckpoint(checkpointDir);
+  const { trainer } = state;
   const modelDir = join(checkpointDir, 'model');
-  const model = await loadModel(modelDir);
+  // A fully sharded run's checkpoint holds parts of tensors: assembled into the whole model here.
+  const model = holdsSlices(state) ? assembleSlices(checkpointDir, state).model : await loadModel(modelDir);
   const json = (f: string) =>
     existsSync(join(modelDir, f)) ? JSON.parse(readFileSync(join(modelDir, f), 'utf8')) : undefined;
   saveModel(model, outDir, {

@@ -1,7 +1,8 @@
 // The frozen reference policy that KL is measured against (as a loss or in the reward): the policy
 // as RL starts, kept in the run directory (reference/) so that a resumed run measures against the
 // same weights. Its log-probs run worker.ref.micro_batch_size_per_device_for_experience samples per
-// forward pass (default: the actor's), each rank of a distributed run computing its share. Like a
+// forward pass (default: the actor's), each rank of a distributed run computing its share (fully
+// sharded like the policy when the policy is). Like a
 // checkpoint, the directory records a SHA-256 of every file (checksums.json) and is renamed into
 // place only once complete; it is verified whenever it is read, because a damaged reference would
 // silently change every KL value of the rest of the run.
@@ -9,6 +10,7 @@ import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Model } from '../engine/model.js';
 import type { World } from '../engine/world.js';
+import { fullShard, withWholeWeights } from '../engine/full-shard.js';
 import { loadModel } from '../model/load.js';
 import { saveModel } from '../model/save.js';
 import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
@@ -33,6 +35,8 @@ export interface ReferenceOptions {
   log?: (message: string) => void;
   /** The run's processes: the root writes reference/, every rank loads it and computes its share of the log-probs. */
   world?: World;
+  /** The policy is fully sharded over `world` (fullShard): the reference is too. */
+  fullShard?: boolean;
 }
 
 export class ReferencePolicy {
@@ -46,23 +50,30 @@ export class ReferencePolicy {
   /** The run's reference; written from `policy` (or the inherited run's reference) when the run has none yet. */
   static async open(runDir: string, policy: Model, o: ReferenceOptions): Promise<ReferencePolicy> {
     const dir = join(runDir, 'reference');
-    if ((o.world?.isRoot ?? true) && !existsSync(dir)) {
-      const inherited = o.inheritFrom ? join(o.inheritFrom, 'reference') : null;
-      if (inherited && existsSync(inherited)) {
-        writeReference(await loadReference(inherited), dir, o.modelConfig);
-        o.log?.(`medix train: reference model taken from ${inherited}`);
-      } else {
-        if (o.inheritFrom)
-          o.log?.(
-            `medix train: ${o.inheritFrom} has no reference model; the reference is the policy of the checkpoint this run continues from`,
-          );
-        writeReference(policy, dir, o.modelConfig);
+    const write = async () => {
+      if ((o.world?.isRoot ?? true) && !existsSync(dir)) {
+        const inherited = o.inheritFrom ? join(o.inheritFrom, 'reference') : null;
+        if (inherited && existsSync(inherited)) {
+          writeReference(await loadReference(inherited), dir, o.modelConfig);
+          o.log?.(`medix train: reference model taken from ${inherited}`);
+        } else {
+          if (o.inheritFrom)
+            o.log?.(
+              `medix train: ${o.inheritFrom} has no reference model; the reference is the policy of the checkpoint this run continues from`,
+            );
+          writeReference(policy, dir, o.modelConfig);
+        }
       }
-    }
+    };
+    // A fully sharded policy is gathered whole on every rank (a collective) while the root writes it.
+    if (o.fullShard) await withWholeWeights(policy, write);
+    else await write();
     await o.world?.barrier(); // the other ranks load what the root has written
     const w = o.worker;
+    const model = await loadReference(dir, w.actor.device);
+    if (o.fullShard) fullShard(model); // sharded like the policy: its forwards gather unit by unit
     return new ReferencePolicy(
-      await loadReference(dir, w.actor.device),
+      model,
       w.ref.micro_batch_size_per_device_for_experience ?? w.actor.micro_batch_size_per_device_for_experience,
       o.world,
     );

@@ -48,6 +48,8 @@ import {
 } from '../rl/index.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { saveCheckpointAcross } from './checkpoint-sharded.js';
+import { saveFullShardCheckpoint } from './checkpoint-full-shard.js';
+import { fullShard, fullShardMemory, isFullShard, withWholeWeights } from '../engine/full-shard.js';
 import { klPlacement, trainingConfigToYaml, type TrainingConfig } from '../config/index.js';
 import {
   DataOrder,
@@ -65,6 +67,7 @@ import { StageClock } from './stage-clock.js';
 import { RunLog } from './run-log.js';
 import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
+import { assertPaddable } from './micro-batches.js';
 import { ropeIndexOptionsOf } from './experience.js';
 import { checkImageTokens, RowImages, withoutImageToken } from './row-images.js';
 import { ImagePool } from '../model/vision/image-pool.js';
@@ -188,14 +191,6 @@ export class Trainer {
   }
 
   static async create(cfg: TrainingConfig, o: TrainRunOptions = {}): Promise<Trainer> {
-    // The sharded engine (src/engine/full-shard.ts) is not wired into rollouts, the reference policy
-    // and checkpoints yet; training with ZeRO-1 instead would use N times the memory the user asked for.
-    if (cfg.worker.actor.fsdp.enable_full_shard) {
-      throw new Error(
-        'worker.actor.fsdp.enable_full_shard: full sharding in medix train is not supported yet; ' +
-          'remove the key for per-tensor optimizer sharding (ZeRO-1), or use fullShard() from TypeScript',
-      );
-    }
     const w = world();
     const log = w.isRoot ? (o.log ?? ((m: string) => console.error(m))) : () => {};
     const base = o.baseDir ?? process.cwd();
@@ -275,10 +270,13 @@ export class Trainer {
       sftDone: cfg.sft.epochs === 0,
       heldoutAfterSft: null,
     };
+    // Full sharding: weights, gradients and moments 1/N per rank; otherwise the moments alone (ZeRO-1).
+    const fsdp = cfg.worker.actor.fsdp.enable_full_shard;
     if (from) {
       // The root has just verified it; the other ranks read what it verified.
       const ck = await loadCheckpoint(from.dir, {
-        dataParallel: true,
+        dataParallel: !fsdp,
+        fullShard: fsdp,
         verify: w.isRoot,
         device: cfg.worker.actor.device,
       });
@@ -297,8 +295,10 @@ export class Trainer {
             seed: m.init!.seed,
             device: cfg.worker.actor.device,
           });
-      model.setDataParallel();
+      if (fsdp) fullShard(model);
+      else model.setDataParallel();
     }
+    if (fsdp) assertPaddable(model, 'worker.actor.fsdp.enable_full_shard');
     model.setRecompute(m.enable_gradient_checkpointing);
     setComputeDtype(model, m.dtype);
     model.setVisionFrozen(m.freeze_vision_tower);
@@ -345,6 +345,15 @@ export class Trainer {
    * so every rank returns all the rollouts in row order. The timings are this rank's.
    */
   private async rollout(
+    rows: RlSample[],
+    sampling: { n: number; temperature: number; topP: number; topK: number },
+    seedOf: (i: number) => number,
+  ): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
+    // Fully sharded, every rank gathers the whole weights once for the step's generation (collective).
+    return withWholeWeights(this.model, () => this.rolloutWhole(rows, sampling, seedOf));
+  }
+
+  private async rolloutWhole(
     rows: RlSample[],
     sampling: { n: number; temperature: number; topP: number; topK: number },
     seedOf: (i: number) => number,
@@ -424,7 +433,8 @@ export class Trainer {
   }
 
   private async checkpoint(): Promise<void> {
-    await saveCheckpointAcross(this.world, this.runDir, this.model, this.state, {
+    const save = isFullShard(this.model) ? saveFullShardCheckpoint : saveCheckpointAcross;
+    await save(this.world, this.runDir, this.model, this.state, {
       keep: this.cfg.trainer.save_limit,
       modelConfig: this.modelConfigJson,
       tokenizerDir: this.tokenizerDir,
@@ -734,12 +744,29 @@ export class Trainer {
       'filter/exhausted': a.online_filtering && batch.exhausted ? 1 : 0,
       ...metrics,
       ...rewardMetrics,
+      ...this.fullShardMetrics(),
       'perf/tokens_per_s': trainedTokens / ((tEnd - tStep) / 1000),
       'timing/rollout': genSeconds,
       'timing/reward': rewardSeconds,
       'timing/update': (tEnd - tUpdate) / 1000,
       'timing/step': (tEnd - tStep) / 1000,
       ...clock.metrics(),
+    };
+  }
+
+  /**
+   * Fully sharded: this rank's resident state as the engine reports it, its shards (weights,
+   * gradients, moments), the most gathered at once (measured only while probed, else 0), and the
+   * same state of the whole model in one process.
+   */
+  private fullShardMetrics(): Record<string, number> {
+    if (!isFullShard(this.model)) return {};
+    const m = fullShardMemory(this.model);
+    return {
+      'fsdp/slice_bytes': m.sliceBytes,
+      'fsdp/peak_gathered_bytes': m.peakGatheredBytes,
+      'fsdp/largest_unit_bytes': m.largestUnitBytes,
+      'fsdp/whole_state_bytes': m.wholeStateBytes,
     };
   }
 
@@ -771,6 +798,7 @@ export class Trainer {
             inheritFrom: this.referenceSource,
             log: this.log,
             world: this.world,
+            fullShard: isFullShard(this.model),
           });
     const klCtl = kl === 'reward' ? createKlController(this.cfg.algorithm, this.state.klController) : null;
     const sampler = new DataOrder(

@@ -15,6 +15,8 @@ import { sftLoss } from '../rl/sft-loss.js';
 import { splitIntoBatches } from '../rl/batching.js';
 import { gatherResponse, packExperience, ropeIndexOptionsOf, scatterResponse, type Experience } from './experience.js';
 import { RoutingTally } from './moe-stats.js';
+import { emptyPass, microBatches } from './micro-batches.js';
+import { isFullShard } from '../engine/full-shard.js';
 
 /** Consecutive batches of at most `size` experiences (src/rl's splitter, on the items themselves). */
 function chunks(items: readonly Experience[], size: number): Experience[][] {
@@ -35,7 +37,11 @@ export async function computeLogprobs(
   const mine = world ? world.share(exps) : exps;
   const out: Float32Array[] = [];
   const vision = ropeIndexOptionsOf(model.config);
-  for (const part of chunks(mine, microBatch)) {
+  for (const part of microBatches(model, mine, microBatch, exps.length, world)) {
+    if (!part) {
+      await emptyPass(model, false);
+      continue;
+    }
     const packed = packExperience(part, vision);
     const { logp } = await model.forward(packed.batch, { temperature });
     out.push(...gatherResponse(packed, part, logp));
@@ -71,7 +77,7 @@ export interface UpdateOptions {
   temperature: number;
   /** Learning rate of each optimizer step, by the optimizer's step count (schedules). */
   lr: (step: number) => number;
-  /** Share every mini-batch between this world's ranks (the model must be data parallel over it). */
+  /** Share every mini-batch between this world's ranks (the model must be data parallel or fully sharded over it). */
   world?: World;
 }
 
@@ -120,16 +126,20 @@ async function runUpdate(
   const world = o.world;
   const routing = new RoutingTally(model);
   const vision = ropeIndexOptionsOf(model.config);
-  if (world && model.optimizerShard().size !== world.size)
+  if (world && !isFullShard(model) && model.optimizerShard().size !== world.size)
     throw new Error(
-      `update: the model is not data parallel over the world's ${world.size} processes (call model.setDataParallel() first)`,
+      `update: the model is neither data parallel nor fully sharded over the world's ${world.size} processes (call model.setDataParallel() or fullShard() first)`,
     );
   for (let epoch = 0; epoch < o.epochs; epoch++) {
     for (const mini of chunks(exps, o.miniBatch)) {
       const miniTokens = mini.reduce((n, e) => n + e.responseIds.length, 0);
       const norm: AggOptions = { ...agg, globalTokens: Math.max(miniTokens, 1), globalSeqs: mini.length };
       model.zeroGrad();
-      for (const part of chunks(world ? world.share(mini) : mini, o.microBatch)) {
+      for (const part of microBatches(model, world ? world.share(mini) : mini, o.microBatch, mini.length, world)) {
+        if (!part) {
+          await emptyPass(model, true);
+          continue;
+        }
         const packed = packExperience(part, vision);
         const fwd = await model.forward(packed.batch, {
           training: true,

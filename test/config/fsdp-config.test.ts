@@ -1,9 +1,8 @@
-// worker.actor.fsdp: EasyR1's key names; enable_full_shard parses (default off) but medix train
-// refuses it until the trainer runs the sharded engine; the two keys medix does not implement are
+// worker.actor.fsdp: EasyR1's key names; enable_full_shard parses (default off; medix train with it
+// is tested in test/distributed/fsdp-train.test.ts); the two keys medix does not implement are
 // refused at true with the reason.
 import t from 'tap';
 import { TrainingConfigError, parseTrainingConfig } from '../../src/config/index.js';
-import { Trainer } from '../../src/train/trainer.js';
 
 const configWith = (fsdp?: object) =>
   parseTrainingConfig(
@@ -33,10 +32,4 @@ t.test('keys medix does not implement are refused at true, named, with the reaso
   t.match(refusal({ enable_cpu_offload: true }), /worker\.actor\.fsdp\.enable_cpu_offload: not supported: /);
   t.match(refusal({ enable_rank0_init: true }), /worker\.actor\.fsdp\.enable_rank0_init: not supported: /);
   t.match(refusal({ enable_param_offload: true }), /enable_param_offload/, 'unknown keys stay errors');
-});
-
-t.test('medix train refuses full sharding before loading anything', async (t) => {
-  // model_path /m does not exist: had the refusal come later, the error would be about the model.
-  const notYet = /enable_full_shard: full sharding in medix train is not supported yet/;
-  await t.rejects(Trainer.create(configWith({ enable_full_shard: true })), notYet);
 });
