@@ -13,24 +13,19 @@ import { fullShardSlices } from '../engine/full-shard.js';
 import { Model } from '../engine/model.js';
 import type { World } from '../engine/world.js';
 import { readHfConfig } from '../model/load.js';
-import { writeModelMetadata } from '../model/save.js';
 import { SafetensorsFile } from '../model/safetensors.js';
 import { bytesOf, writeSafetensors, type TensorSource } from '../model/safetensors-writer.js';
 import {
   CheckpointCorruptError,
-  commitCheckpoint,
   momentNames,
   startCheckpoint,
   STATE_FILE,
   type CheckpointOptions,
-  type ShardManifest,
   type StateFile,
   type TrainerState,
 } from './checkpoint.js';
-import { checksumFiles, sha256File } from './file-checksums.js';
-
-const sliceFileName = (rank: number, size: number) =>
-  `slices/rank-${String(rank + 1).padStart(5, '0')}-of-${String(size).padStart(5, '0')}.safetensors`;
+import { commitAcrossRanks, momentSources, rankFileName } from './checkpoint-ranks.js';
+import { sha256File } from './file-checksums.js';
 
 /** Whether a checkpoint holds parts of tensors (a fully sharded run's) rather than whole ones. */
 export const holdsSlices = (state: StateFile) => state.shards?.ranks.some((r) => r.slices) ?? false;
@@ -53,13 +48,11 @@ export async function saveFullShardCheckpoint(
   const opt = model.getOptimizerState();
   const tensors: TensorSource[] = [];
   for (const p of parts) {
-    const part = (x: Float32Array) => () => bytesOf(x.subarray(p.at, p.at + p.count));
-    const names = momentNames(p.name);
-    tensors.push({ name: p.name, dtype: 'F32', shape: [p.count], bytes: part(weights) });
-    tensors.push({ name: names.m, dtype: 'F32', shape: [p.count], bytes: part(opt.m) });
-    tensors.push({ name: names.v, dtype: 'F32', shape: [p.count], bytes: part(opt.v) });
+    const part = () => bytesOf(weights.subarray(p.at, p.at + p.count));
+    tensors.push({ name: p.name, dtype: 'F32', shape: [p.count], bytes: part });
+    tensors.push(...momentSources(p.name, [p.count], opt, p.at, p.count));
   }
-  const file = sliceFileName(world.rank, world.size);
+  const file = rankFileName('slices', world.rank, world.size);
   writeSafetensors(join(tmp, file), tensors);
   const report = {
     rank: world.rank,
@@ -69,27 +62,14 @@ export async function saveFullShardCheckpoint(
     sha: sha256File(join(tmp, file)),
   };
   const reports = await world.allgatherJson(report);
-  let final = '';
-  if (world.isRoot) {
-    writeModelMetadata(model, join(tmp, 'model'), {
-      dtype: 'f32',
-      config: options.modelConfig,
-      generationConfig: options.generationConfig,
-      tokenizerDir: options.tokenizerDir,
-    });
-    const files = checksumFiles(tmp, STATE_FILE, Object.fromEntries(reports.map((r) => [r.files[0], r.sha])));
-    const shards: ShardManifest = {
+  return commitAcrossRanks(world, runDir, tmp, model, state, options, {
+    optimizerStep: opt.step,
+    files: Object.fromEntries(reports.map((r) => [r.files[0], r.sha])),
+    shards: {
       worldSize: world.size,
       ranks: reports.map(({ rank, parameters, files, slices }) => ({ rank, parameters, files, slices })),
-    };
-    final = commitCheckpoint(
-      runDir,
-      tmp,
-      { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files, shards },
-      options.keep ?? 0,
-    );
-  }
-  return world.broadcastJson(final);
+    },
+  });
 }
 
 /** The whole weights and moments of every parameter, in the flat params() layout. */

@@ -7,25 +7,11 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Model, OptimizerState } from '../engine/model.js';
 import type { World } from '../engine/world.js';
-import {
-  SAFETENSORS_METADATA,
-  tensorSources,
-  weightShardName,
-  writeModelMetadata,
-  writeWeightIndex,
-} from '../model/save.js';
-import { bytesOf, writeSafetensors, type TensorSource } from '../model/safetensors-writer.js';
-import {
-  commitCheckpoint,
-  momentNames,
-  saveCheckpoint,
-  startCheckpoint,
-  STATE_FILE,
-  type CheckpointOptions,
-  type ShardManifest,
-  type TrainerState,
-} from './checkpoint.js';
-import { checksumFiles, sha256File, type FileChecksums } from './file-checksums.js';
+import { SAFETENSORS_METADATA, tensorSources, weightShardName, writeWeightIndex } from '../model/save.js';
+import { writeSafetensors, type TensorSource } from '../model/safetensors-writer.js';
+import { saveCheckpoint, startCheckpoint, type CheckpointOptions, type TrainerState } from './checkpoint.js';
+import { commitAcrossRanks, momentSources, rankFileName } from './checkpoint-ranks.js';
+import { sha256File, type FileChecksums } from './file-checksums.js';
 
 interface RankReport {
   rank: number;
@@ -33,9 +19,6 @@ interface RankReport {
   /** SHA-256 of each file the rank wrote, by path relative to the checkpoint directory. */
   files: FileChecksums;
 }
-
-const optimizerFileName = (rank: number, size: number) =>
-  `optimizer/rank-${String(rank + 1).padStart(5, '0')}-of-${String(size).padStart(5, '0')}.safetensors`;
 
 function startShardedCheckpoint(runDir: string, step: number): string {
   const tmp = startCheckpoint(runDir, step);
@@ -50,17 +33,13 @@ function writeOwnShard(tmp: string, model: Model, opt: OptimizerState, world: Wo
   if (shard.parameters.length === 0) return report;
   const weights = `model/${weightShardName(world.rank, world.size)}`;
   writeSafetensors(join(tmp, weights), tensorSources(model, 'f32', shard.parameters), SAFETENSORS_METADATA);
-  const { m, v } = opt;
   const moments: TensorSource[] = [];
   let at = 0;
   for (const p of shard.parameters) {
-    const slice = (x: Float32Array, from: number) => () => bytesOf(x.subarray(from, from + p.numel));
-    const names = momentNames(p.name);
-    moments.push({ name: names.m, dtype: 'F32', shape: [...p.shape], bytes: slice(m, at) });
-    moments.push({ name: names.v, dtype: 'F32', shape: [...p.shape], bytes: slice(v, at) });
+    moments.push(...momentSources(p.name, p.shape, opt, at, p.numel));
     at += p.numel;
   }
-  const optimizer = optimizerFileName(world.rank, world.size);
+  const optimizer = rankFileName('optimizer', world.rank, world.size);
   writeSafetensors(join(tmp, optimizer), moments);
   for (const f of [weights, optimizer]) report.files[f] = sha256File(join(tmp, f));
   return report;
@@ -87,16 +66,8 @@ export async function saveCheckpointAcross(
   const tmp = await world.broadcastJson(world.isRoot ? startShardedCheckpoint(runDir, state.step) : undefined);
   const opt = model.getOptimizerState();
   const reports = await world.allgatherJson(writeOwnShard(tmp, model, opt, world));
-  let final = '';
-  if (world.isRoot) {
-    const modelDir = join(tmp, 'model');
-    writeModelMetadata(model, modelDir, {
-      dtype: 'f32',
-      config: options.modelConfig,
-      generationConfig: options.generationConfig,
-      tokenizerDir: options.tokenizerDir,
-    });
-    const byName = new Map(model.parameters().map((p) => [p.name, p]));
+  const byName = new Map(model.parameters().map((p) => [p.name, p]));
+  const weightIndex = (modelDir: string) =>
     writeWeightIndex(
       modelDir,
       reports
@@ -110,17 +81,13 @@ export async function saveCheckpointAcross(
           ),
         })),
     );
-    const files = checksumFiles(tmp, STATE_FILE, Object.assign({}, ...reports.map((r) => r.files)));
-    const shards: ShardManifest = {
+  const record = {
+    optimizerStep: opt.step,
+    files: Object.assign({}, ...reports.map((r) => r.files)),
+    shards: {
       worldSize: world.size,
       ranks: reports.map((r) => ({ rank: r.rank, parameters: r.parameters, files: Object.keys(r.files) })),
-    };
-    final = commitCheckpoint(
-      runDir,
-      tmp,
-      { format: 'medix-checkpoint-1', trainer: state, optimizerStep: opt.step, files, shards },
-      options.keep ?? 0,
-    );
-  }
-  return world.broadcastJson(final);
+    },
+  };
+  return commitAcrossRanks(world, runDir, tmp, model, state, options, record, weightIndex);
 }
