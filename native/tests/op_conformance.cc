@@ -332,6 +332,14 @@ double check_gradients(const OpDef& d, const Case& c, const Host& in, const Host
   return worst;
 }
 
+// Counts one case and prints its line (with why it failed, when it did).
+void finish_case(bool ok, const std::string& line, const std::string& why, Tally& tally) {
+  ++tally.cases;
+  if (!ok) ++tally.failures;
+  std::printf("%s %s%s\n", ok ? "ok  " : "FAIL", line.c_str(), ok ? "" : (" --" + why).c_str());
+  std::fflush(stdout);
+}
+
 void run_case(const OpDef& d, Case c, Tally& tally) {
   add_lists(d.family, c);
   Rng rng(0x5eed + tally.cases);
@@ -377,10 +385,7 @@ void run_case(const OpDef& d, Case c, Tally& tally) {
     ok = false;
     why += std::string(" threw: ") + e.what();
   }
-  ++tally.cases;
-  if (!ok) ++tally.failures;
-  std::printf("%s %s%s\n", ok ? "ok  " : "FAIL", line.c_str(), ok ? "" : (" --" + why).c_str());
-  std::fflush(stdout);
+  finish_case(ok, line, why, tally);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -538,10 +543,7 @@ void run_bf16_case(const OpDef& d, Case c, Tally& tally) {
     ok = false;
     why += std::string(" threw: ") + e.what();
   }
-  ++tally.cases;
-  if (!ok) ++tally.failures;
-  std::printf("%s %s%s\n", ok ? "ok  " : "FAIL", line.c_str(), ok ? "" : (" --" + why).c_str());
-  std::fflush(stdout);
+  finish_case(ok, line, why, tally);
 }
 }  // namespace
 }  // namespace medix
