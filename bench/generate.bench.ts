@@ -10,8 +10,10 @@
 //     per layer matrix parameter per token, causal attention (QK^T and PV, 4 * heads * head_dim
 //     flops per query-key pair per layer) and the head for the one row whose next token is drawn.
 //   - decode at batch 1 with bf16 weights (the model's bf16 compute copy, widened as the few-row
-//     kernel streams it): half the bytes per token, so up to twice the f32 tokens/s where decode is
-//     bound by memory. bf16_speedup_b1 is bf16 tokens/s over f32 tokens/s, measured back to back.
+//     kernel streams it) and a bf16 KV cache (the cache follows the compute dtype): half the bytes
+//     per token, so up to twice the f32 tokens/s where decode is bound by memory. bf16_speedup_b1 is
+//     bf16 tokens/s over f32 tokens/s, measured back to back. The bytes records count the matrices
+//     and the KV cache read at the bench's mean decode context (prompt + half the new tokens).
 // The model shape is the train_step bench's (8 layers, hidden 512, vocab 151,936).
 import { setComputeDtype } from '../src/engine/bf16.js';
 import { type Qwen3Config, Model } from '../src/engine/model.js';
@@ -31,6 +33,11 @@ function layerMatrixParams(c: Qwen3Config): number {
 /** Matrix parameters read (and multiplied) per decoded token: every layer's projections and the head. */
 function matrixParams(c: Qwen3Config): number {
   return layerMatrixParams(c) + c.vocabSize * c.hiddenSize;
+}
+
+/** KV cache bytes a decoded token reads at a context of `context` tokens: K and V of every layer. */
+function kvBytesPerToken(c: Qwen3Config, context: number, bytesPerValue: number): number {
+  return 2 * c.numLayers * context * c.numKvHeads * c.headDim * bytesPerValue;
 }
 
 /** Forward FLOPs of a prefill of one prompt of L tokens that draws one next token. */
@@ -90,24 +97,34 @@ async function bf16DecodeRecords(
   model: Model,
   engine: Qwen3GenerationEngine,
   f32Earlier: number,
-  matrices: number,
   bandwidth: number,
   newTokens: number,
   promptLength: number,
   shape: string,
   log: (line: string) => void,
 ): Promise<BenchRecord[]> {
+  const c = model.config;
+  const matrices = matrixParams(c);
+  // The KV cache is made in the compute dtype: the bf16 turns run on an engine of their own.
+  setComputeDtype(model, 'bf16');
+  const bf16Engine = new Qwen3GenerationEngine(model, {
+    maxBatchSize: 1,
+    maxCachedTokens: promptLength + newTokens + 32,
+  });
   let f32Rate = f32Earlier;
   let rate = 0;
   for (let turn = 0; turn < 3; turn++) {
-    f32Rate = Math.max(f32Rate, await decodeRate(engine, 1, newTokens, promptLength));
     setComputeDtype(model, 'bf16');
-    if (turn === 0) await decodeRate(engine, 1, 4, promptLength); // warm-up: makes the bf16 copy
-    rate = Math.max(rate, await decodeRate(engine, 1, newTokens, promptLength));
+    if (turn === 0) await decodeRate(bf16Engine, 1, 4, promptLength); // warm-up: makes the bf16 copy
+    rate = Math.max(rate, await decodeRate(bf16Engine, 1, newTokens, promptLength));
     // Back to f32 frees the bf16 copy; the next turn makes it again in its prefill, which is not timed.
     setComputeDtype(model, 'f32');
+    f32Rate = Math.max(f32Rate, await decodeRate(engine, 1, newTokens, promptLength));
   }
-  const limit = bandwidth / (2 * matrices);
+  await bf16Engine.close();
+  const context = promptLength + newTokens / 2;
+  const kv = { f32: kvBytesPerToken(c, context, 4), bf16: kvBytesPerToken(c, context, 2) };
+  const limit = bandwidth / (2 * matrices + kv.bf16);
   // The bandwidth limit assumes every weight comes from memory; where the bf16 weights fit in the L3,
   // part of each token's reads hit the cache instead (and where the f32 ones fit too, neither is
   // bound by memory).
@@ -126,13 +143,24 @@ async function bf16DecodeRecords(
       `limit ${limit.toFixed(1)} tokens/s`,
   );
   const note = `${shape}, prompt ${promptLength}, bf16 compute copy (f32 activations and sums)`;
-  const bytes = (dtype: string, perWeight: number): BenchRecord => ({
-    name: 'generate',
-    metric: `decode_bytes_per_token_${dtype}`,
-    value: (perWeight * matrices) / 2 ** 20,
-    unit: 'MiB',
-    note: 'matrix weights read per decoded token at batch 1 (layers and head; KV cache and embedding row not counted)',
-  });
+  const bytes = (dtype: 'f32' | 'bf16', perValue: number): BenchRecord[] => [
+    {
+      name: 'generate',
+      metric: `decode_bytes_per_token_${dtype}`,
+      value: (perValue * matrices + kv[dtype]) / 2 ** 20,
+      unit: 'MiB',
+      note:
+        `matrix weights (layers and head) and KV cache read per decoded token at batch 1, context ${context} ` +
+        '(embedding row not counted)',
+    },
+    {
+      name: 'generate',
+      metric: `kv_bytes_per_token_${dtype}`,
+      value: kv[dtype] / 2 ** 20,
+      unit: 'MiB',
+      note: `KV cache (K and V of every layer, ${dtype}) read per decoded token at context ${context}`,
+    },
+  ];
   return [
     { name: 'generate', metric: 'decode_tokens_per_s_b1_bf16', value: rate, unit: 'tokens/s', note },
     {
@@ -140,10 +168,10 @@ async function bf16DecodeRecords(
       metric: 'decode_limit_ratio_b1_bf16',
       value: rate / limit,
       unit: 'fraction',
-      note: `against the memory bandwidth limit ${limit.toFixed(1)} tokens/s of bf16 weights${cache}`,
+      note: `against the memory bandwidth limit ${limit.toFixed(1)} tokens/s of bf16 weights and KV cache${cache}`,
     },
-    bytes('f32', 4),
-    bytes('bf16', 2),
+    ...bytes('f32', 4),
+    ...bytes('bf16', 2),
     {
       name: 'generate',
       metric: 'bf16_speedup_b1',
@@ -221,17 +249,7 @@ const bench: BenchModule = {
       );
     }
     records.push(
-      ...(await bf16DecodeRecords(
-        model,
-        engine,
-        f32RateB1,
-        matrixParams(c),
-        bandwidth,
-        newTokens,
-        promptLength,
-        shape,
-        ctx.log,
-      )),
+      ...(await bf16DecodeRecords(model, engine, f32RateB1, bandwidth, newTokens, promptLength, shape, ctx.log)),
     );
     await prefillSeconds(engine, prefillLength, 0); // warm-up at this length
     const seconds = Math.min(

@@ -50,6 +50,8 @@ Napi::Object stats_object(Napi::Env env, const GeneratorStats& st) {
   n("blocksFree", st.cache.blocks_free);
   n("forks", st.cache.forks);
   n("blockCopies", st.cache.block_copies);
+  o.Set("cacheDtype", compute_dtype_name(st.cache.dtype));
+  n("cacheBytes", st.cache.bytes);
   n("steps", st.steps);
   n("tokensComputed", st.tokens_computed);
   n("tokensSampled", st.tokens_sampled);

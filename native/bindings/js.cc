@@ -58,6 +58,11 @@ View<int32_t> i32(const Napi::Value& v, const std::string& fn, const char* name,
   return typed<int32_t>(v, fn, name, napi_int32_array, "Int32Array", expect, what_len);
 }
 
+View<uint16_t> bf16(const Napi::Value& v, const std::string& fn, const char* name, int64_t expect,
+                    const char* what_len) {
+  return typed<uint16_t>(v, fn, name, napi_uint16_array, "Uint16Array (bf16 bits)", expect, what_len);
+}
+
 View<float> f32_opt(const Napi::Value& v, const std::string& fn, const char* name, int64_t expect, const char* what_len,
                     bool finite) {
   if (v.IsUndefined() || v.IsNull()) return {};

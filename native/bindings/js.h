@@ -25,6 +25,9 @@ View<float> f32(const Napi::Value& v, const std::string& fn, const char* name, i
                 const char* what_len = nullptr, bool finite = false);
 View<int32_t> i32(const Napi::Value& v, const std::string& fn, const char* name, int64_t expect = -1,
                   const char* what_len = nullptr);
+// A Uint16Array of bf16 bits (core/bf16.h).
+View<uint16_t> bf16(const Napi::Value& v, const std::string& fn, const char* name, int64_t expect = -1,
+                    const char* what_len = nullptr);
 // Same, but undefined/null gives an empty view (optional inputs).
 View<float> f32_opt(const Napi::Value& v, const std::string& fn, const char* name, int64_t expect = -1,
                     const char* what_len = nullptr, bool finite = false);

@@ -13,6 +13,6 @@ void init_vision(Napi::Env env, Napi::Object exports);     // Qwen3-VL vision to
 void init_moe_ops(Napi::Env env, Napi::Object exports);    // load-balancing loss, routing time
 void init_fsdp(Napi::Env env, Napi::Object exports);       // full sharding of a model over the processes
 void init_selftest(Napi::Env env, Napi::Object exports);   // medix selftest --dist: collectives per engine
-void init_bf16_ops(Napi::Env env, Napi::Object exports);   // bf16 conversions, bf16-weight linear, compute dtype
+void init_bf16_ops(Napi::Env env, Napi::Object exports);   // bf16 conversions, compute dtype
 
 }  // namespace medix::bindings

@@ -1,7 +1,8 @@
 // N-API face of the op table (native/core/op_registry.h): runOp / runOpAsync run any registered op,
-// forward or backward, on any backend this build has, for tests, benches and tools; opTable lists
-// the ops and opSupports answers whether a backend implements one. Inputs are typed arrays by
-// argument name, options by option name; outputs come back as fresh arrays (zeroed, then written or
+// forward or backward, in any dtype it is registered in, on any backend this build has, for tests,
+// benches and tools; opTable lists the entries and opSupports answers whether a backend implements
+// one. Inputs are typed arrays by argument name (bf16 arguments as Uint16Arrays of the bits),
+// options by option name; outputs come back as fresh arrays (zeroed, then written or
 // accumulated), in/out arguments are updated in place. Errors name the op as its TS wrapper does.
 #include <algorithm>
 #include <cmath>
@@ -93,8 +94,11 @@ Call read_call(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw Napi::TypeError::New(env, "runOp: name must be a string ('<family>.forward')");
   if (!info[1].IsString()) throw Napi::TypeError::New(env, "runOp: backend must be a string ('cpu' or 'cuda')");
+  if (!info[4].IsUndefined() && !info[4].IsString())
+    throw Napi::TypeError::New(env, "runOp: dtype must be a string ('f32' or 'bf16')");
+  const DType dtype = info[4].IsUndefined() ? DType::F32 : parse_dtype(info[4].As<Napi::String>().Utf8Value());
   Call c;
-  c.pass = &find_pass(info[0].As<Napi::String>().Utf8Value(), &c.def);
+  c.pass = &find_pass(info[0].As<Napi::String>().Utf8Value(), &c.def, dtype);
   c.be = &backend_named(info[1].As<Napi::String>().Utf8Value());
   const std::string fn = c.pass->js_name;
   const Napi::Object inputs = js::object(info[2], fn, "inputs");
@@ -116,6 +120,9 @@ Call read_call(const Napi::CallbackInfo& info, bool async) {
     if (s.dtype == DType::F32) {
       const js::View<float> f = js::f32(v, fn, s.name);
       t = {f.data, static_cast<int64_t>(f.length)};
+    } else if (s.dtype == DType::BF16) {
+      const js::View<uint16_t> h = js::bf16(v, fn, s.name);
+      t = {h.data, static_cast<int64_t>(h.length)};
     } else {
       const js::View<int32_t> i = js::i32(v, fn, s.name);
       t = {i.data, static_cast<int64_t>(i.length)};
@@ -137,6 +144,10 @@ Call read_call(const Napi::CallbackInfo& info, bool async) {
       auto f = Napi::Float32Array::New(env, n);
       c.host.t[s.name] = {f.Data(), static_cast<int64_t>(n)};
       arr = f;
+    } else if (s.dtype == DType::BF16) {
+      auto h = Napi::Uint16Array::New(env, n);
+      c.host.t[s.name] = {h.Data(), static_cast<int64_t>(n)};
+      arr = h;
     } else {
       auto i = Napi::Int32Array::New(env, n);
       c.host.t[s.name] = {i.Data(), static_cast<int64_t>(n)};
@@ -148,11 +159,11 @@ Call read_call(const Napi::CallbackInfo& info, bool async) {
   return c;
 }
 
-// runOp(name, backend, inputs, options) -> {<outputs and in/out arguments>, value}: value is the op's
-// scalar result (sumSquares' sum, the log-prob head's peak bytes), 0 for the others.
+// runOp(name, backend, inputs, options, dtype = 'f32') -> {<outputs and in/out arguments>, value}:
+// value is the op's scalar result (sumSquares' sum, the log-prob head's peak bytes), 0 for the others.
 Napi::Value RunOp(const Napi::CallbackInfo& info) {
   Call c = read_call(info, false);
-  const double value = run_call(*c.def, *c.pass, *c.be, DType::F32, c.attrs, c.host);
+  const double value = run_call(*c.def, *c.pass, *c.be, c.attrs, c.host);
   c.result.Set("value", value);
   return c.result;
 }
@@ -164,7 +175,7 @@ Napi::Value RunOpAsync(const Napi::CallbackInfo& info) {
   auto held = std::make_shared<Napi::ObjectReference>(Napi::Persistent(c->result));
   auto value = std::make_shared<double>(0);
   return js::run_async(
-      info.Env(), [c, value] { *value = run_call(*c->def, *c->pass, *c->be, DType::F32, c->attrs, c->host); },
+      info.Env(), [c, value] { *value = run_call(*c->def, *c->pass, *c->be, c->attrs, c->host); },
       [held, value](Napi::Env env) -> Napi::Value {
         Napi::Object r = held->Value();
         r.Set("value", Napi::Number::New(env, *value));
@@ -191,7 +202,7 @@ Napi::Value RopeSectionMap(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// opTable() -> [{family, dtypes, backends, forward, backward?}] with the passes' JS names.
+// opTable() -> [{family, dtype, backends, forward, backward?}], one per entry, with the passes' JS names.
 Napi::Value OpTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::vector<OpDef>& table = op_table();
@@ -200,11 +211,9 @@ Napi::Value OpTable(const Napi::CallbackInfo& info) {
     const OpDef& d = table[k];
     auto o = Napi::Object::New(env);
     o.Set("family", d.family);
-    auto dtypes = Napi::Array::New(env, d.dtypes.size());
-    for (size_t i = 0; i < d.dtypes.size(); ++i) dtypes.Set(uint32_t(i), dtype_name(d.dtypes[i]));
     auto backends = Napi::Array::New(env, d.backends.size());
     for (size_t i = 0; i < d.backends.size(); ++i) backends.Set(uint32_t(i), d.backends[i]);
-    o.Set("dtypes", dtypes);
+    o.Set("dtype", dtype_name(d.dtype));
     o.Set("backends", backends);
     o.Set("forward", d.forward.js_name);
     if (d.has_backward) o.Set("backward", d.backward.js_name);
@@ -219,8 +228,8 @@ Napi::Value OpSupports(const Napi::CallbackInfo& info) {
     if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), "opSupports: arguments must be strings");
   const std::string dtype = info[2].As<Napi::String>().Utf8Value();
   MEDIX_CHECK(dtype == "f32" || dtype == "bf16", "opSupports: unknown dtype '", dtype, "' (f32, bf16)");
-  const bool yes = dtype == "f32" &&
-                   supports(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), DType::F32);
+  const bool yes =
+      supports(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), parse_dtype(dtype));
   return Napi::Boolean::New(info.Env(), yes);
 }
 

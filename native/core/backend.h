@@ -117,6 +117,12 @@ class Backend {
                               int64_t T, int64_t kv_dim) = 0;
   virtual void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
                                        const PagedAttentionShape& s) = 0;
+  // The same over a bf16 cache (a bf16 compute copy's). Not pure: a backend without them refuses them
+  // by name, as it refuses bf16 weights.
+  virtual void kv_cache_write_bf16(uint16_t* k_cache, uint16_t* v_cache, const float* k, const float* v,
+                                   const int32_t* slots, int64_t T, int64_t kv_dim);
+  virtual void paged_attention_forward_bf16(float* out, const float* q, const uint16_t* k_cache,
+                                            const uint16_t* v_cache, const PagedAttentionShape& s);
   virtual void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b) = 0;
 
   // Optimizer

@@ -220,6 +220,16 @@ class CpuBackend final : public Backend {
     const OpTimer timer(OpKind::Decode);
     cpu::paged_attention_forward(out, q, k_cache, v_cache, s);
   }
+  void kv_cache_write_bf16(uint16_t* k_cache, uint16_t* v_cache, const float* k, const float* v, const int32_t* slots,
+                           int64_t T, int64_t kv_dim) override {
+    const OpTimer timer(OpKind::Decode);
+    cpu::kv_cache_write_bf16(k_cache, v_cache, k, v, slots, T, kv_dim);
+  }
+  void paged_attention_forward_bf16(float* out, const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
+                                    const PagedAttentionShape& s) override {
+    const OpTimer timer(OpKind::Decode);
+    cpu::paged_attention_forward_bf16(out, q, k_cache, v_cache, s);
+  }
   void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b) override {
     const OpTimer timer(OpKind::Decode);
     cpu::sample(tokens, logprobs, logits, b);

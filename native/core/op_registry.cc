@@ -7,12 +7,21 @@
 #include <memory>
 #include <sstream>
 
+#include "bf16.h"
 #include "cu_seqlens.h"
 #include "error.h"
 
 namespace medix {
 
-const char* dtype_name(DType d) { return d == DType::F32 ? "f32" : "i32"; }
+const char* dtype_name(DType d) { return d == DType::F32 ? "f32" : d == DType::BF16 ? "bf16" : "i32"; }
+
+DType parse_dtype(const std::string& name) {
+  if (name == "f32") return DType::F32;
+  if (name == "bf16") return DType::BF16;
+  fail("unknown dtype '", name, "' (f32, bf16)");
+}
+
+size_t dtype_bytes(DType d) { return d == DType::BF16 ? 2 : 4; }
 
 double Attrs::f(const std::string& k) const {
   auto it = num.find(k);
@@ -31,32 +40,43 @@ const Tensor& Tensors::get(const std::string& k) const {
   return it == t.end() ? absent : it->second;
 }
 
-const OpDef& find_op(const std::string& family) {
-  std::string known;
+const OpDef& find_op(const std::string& family, DType dtype) {
+  std::string known, dtypes;
+  const char* last = "";
   for (const OpDef& d : op_table()) {
-    if (family == d.family) return d;
-    known += (known.empty() ? "" : ", ") + std::string(d.family);
+    if (family == d.family) {
+      if (d.dtype == dtype) return d;
+      dtypes += (dtypes.empty() ? "" : ", ") + std::string(dtype_name(d.dtype));
+    }
+    if (std::string(last) != d.family) known += (known.empty() ? "" : ", ") + std::string(d.family);
+    last = d.family;  // a family's entries are adjacent
   }
+  MEDIX_CHECK(dtypes.empty(), "op '", family, "' has no ", dtype_name(dtype), " entry (registered: ", dtypes, ")");
   fail("no op '", family, "' is registered (registered: ", known, ")");
 }
 
-const OpPass& find_pass(const std::string& name, const OpDef** def) {
+const OpPass& find_pass(const std::string& name, const OpDef** def, DType dtype) {
   const size_t dot = name.rfind('.');
   const std::string pass = dot == std::string::npos ? "" : name.substr(dot + 1);
   MEDIX_CHECK(pass == "forward" || pass == "backward", "op name '", name,
               "' must be '<family>.forward' or '<family>.backward'");
-  const OpDef& d = find_op(name.substr(0, dot));
+  const OpDef& d = find_op(name.substr(0, dot), dtype);
   MEDIX_CHECK(pass == "forward" || d.has_backward, "op '", d.family, "' has no backward pass");
   if (def) *def = &d;
   return pass == "forward" ? d.forward : d.backward;
 }
 
 bool supports(const std::string& backend, const std::string& family, DType dtype) {
-  const OpDef& d = find_op(family);
-  bool on_backend = false, in_dtype = false;
-  for (const char* b : d.backends) on_backend = on_backend || backend == b;
-  for (DType t : d.dtypes) in_dtype = in_dtype || t == dtype;
-  return on_backend && in_dtype;
+  bool known = false;
+  for (const OpDef& d : op_table()) {
+    if (family != d.family) continue;
+    known = true;
+    if (d.dtype != dtype) continue;
+    for (const char* b : d.backends)
+      if (backend == b) return true;
+  }
+  if (!known) find_op(family);  // throws naming the registered families
+  return false;
 }
 
 namespace {
@@ -96,17 +116,22 @@ void check_attrs(const OpPass& p, Attrs& a) {
   }
 }
 
+float value_at(const ArgSpec& s, const Tensor& t, int64_t i) {
+  return s.dtype == DType::BF16 ? bf16_to_f32_scalar(static_cast<const uint16_t*>(t.data)[i])
+                                : static_cast<const float*>(t.data)[i];
+}
+
 void check_values(const OpPass& p, const ArgSpec& s, const Tensor& t, const Attrs& a) {
-  if (s.dtype == DType::F32) {
+  if (s.dtype != DType::I32) {
     if (s.values == Values::Any) return;
-    const float* x = static_cast<const float*>(t.data);
     for (int64_t i = 0; i < t.length; ++i) {
-      if (!std::isfinite(x[i])) {
+      const float x = value_at(s, t, i);
+      if (!std::isfinite(x)) {
         std::ostringstream os;
-        os << p.js_name << ": " << s.name << " contains a non-finite value (" << x[i] << ") at index " << i;
+        os << p.js_name << ": " << s.name << " contains a non-finite value (" << x << ") at index " << i;
         throw Error(os.str());
       }
-      MEDIX_CHECK(s.values != Values::NonNegative || x[i] >= 0, p.js_name, ": ", s.name, "[", i,
+      MEDIX_CHECK(s.values != Values::NonNegative || x >= 0, p.js_name, ": ", s.name, "[", i,
                   "] is negative (a second moment)");
     }
     return;
@@ -170,17 +195,17 @@ std::map<std::string, int64_t> check_call(const OpPass& p, Attrs& a, const Tenso
   return out;
 }
 
-double run_call(const OpDef& def, const OpPass& p, Backend& be, DType dtype, const Attrs& a, const Tensors& host) {
-  MEDIX_CHECK(supports(be.name(), def.family, dtype), p.js_name, ": op '", def.family, "' in ", dtype_name(dtype),
-              " is not implemented by backend '", be.name(), "'");
+double run_call(const OpDef& def, const OpPass& p, Backend& be, const Attrs& a, const Tensors& host) {
+  MEDIX_CHECK(supports(be.name(), def.family, def.dtype), p.js_name, ": op '", def.family, "' in ",
+              dtype_name(def.dtype), " is not implemented by backend '", be.name(), "'");
   if (&be == &cpu_backend()) return p.run(be, a, host);
-  // Other backends: every argument in backend memory for the call (f32 and i32 are both 4 bytes).
+  // Other backends: every argument in backend memory for the call.
   std::vector<std::unique_ptr<ScopedBuffer>> held;
   Tensors dev;
   for (const ArgSpec& s : p.args) {
     const Tensor& h = host.get(s.name);
     if (!host.t.count(s.name)) continue;
-    const size_t bytes = sizeof(float) * static_cast<size_t>(h.length);
+    const size_t bytes = dtype_bytes(s.dtype) * static_cast<size_t>(h.length);
     held.push_back(std::make_unique<ScopedBuffer>(be, bytes));
     dev.t[s.name] = {held.back()->as<void>(), h.length};
     if (s.role != Role::Out) be.from_host(held.back()->as<void>(), h.data, bytes);
@@ -188,7 +213,8 @@ double run_call(const OpDef& def, const OpPass& p, Backend& be, DType dtype, con
   const double value = p.run(be, a, dev);
   for (const ArgSpec& s : p.args) {
     const Tensor& h = host.get(s.name);
-    if (host.t.count(s.name) && s.role != Role::In) be.to_host(h.data, dev.get(s.name).data, sizeof(float) * h.length);
+    if (host.t.count(s.name) && s.role != Role::In)
+      be.to_host(h.data, dev.get(s.name).data, dtype_bytes(s.dtype) * static_cast<size_t>(h.length));
   }
   return value;
 }

@@ -3,6 +3,9 @@
 // validates a call against that declaration and runs it through a Backend. The N-API runOp binding,
 // the tests behind it and the C++ conformance program (native/tests/op_conformance.cc) all go through
 // here, so the same declaration checks input for every caller and runs on every backend.
+// Entries are keyed by family and dtype: "linear" in f32 and "linear" in bf16 are two entries (their
+// own arguments, pass names and backends), so a backend or a precision lands entry by entry and
+// supports(backend, family, dtype) answers for each.
 // Adding an op: its native/ops header and CPU code, its Backend method (and kernel), one entry in
 // op_table*.cc, and its test.
 #pragma once
@@ -15,18 +18,20 @@
 
 namespace medix {
 
-// Element types of op arguments. Floating-point arguments follow the call's dtype (only f32 today;
-// bf16 joins here, with a dtype key per op entry); index arguments are always i32.
-enum class DType : uint8_t { F32, I32 };
-const char* dtype_name(DType d);
+// Element types of op arguments. An entry's dtype says which of its arguments are bf16 (core/bf16.h:
+// the weights of a product, a KV cache); activations and sums stay f32, index arguments are i32.
+enum class DType : uint8_t { F32, BF16, I32 };
+const char* dtype_name(DType d);             // "f32", "bf16", "i32"
+DType parse_dtype(const std::string& name);  // "f32" | "bf16"; throws naming the accepted names
+size_t dtype_bytes(DType d);
 
 enum class Role : uint8_t { In, Out, InOut };
 
 // What the values of an input must be (checked on the host before the op runs).
 enum class Values : uint8_t {
-  Finite,       // f32: no NaN/Inf
-  Any,          // f32: anything (sum_squares exists to detect non-finite values)
-  NonNegative,  // f32: finite and >= 0 (a second moment)
+  Finite,       // f32, bf16: no NaN/Inf
+  Any,          // f32, bf16: anything (sum_squares exists to detect non-finite values)
+  NonNegative,  // f32, bf16: finite and >= 0 (a second moment)
   Ids,          // i32: in [lo, attr `bound`)
   Offsets,      // i32: packed-sequence offsets ending at attr `bound` (cu_seqlens.h)
   Free,         // i32: any value (positions, coordinates)
@@ -85,6 +90,7 @@ struct Tensors {
   std::map<std::string, Tensor> t;
   float* f(const std::string& k) const { return static_cast<float*>(get(k).data); }
   int32_t* i(const std::string& k) const { return static_cast<int32_t*>(get(k).data); }
+  uint16_t* h(const std::string& k) const { return static_cast<uint16_t*>(get(k).data); }  // bf16 bits
   int64_t n(const std::string& k) const { return get(k).length; }
   const Tensor& get(const std::string& k) const;
 };
@@ -101,8 +107,8 @@ struct OpPass {
 };
 
 struct OpDef {
-  const char* family = "";  // "rmsnorm"
-  std::vector<DType> dtypes;
+  const char* family = "";            // "rmsnorm"
+  DType dtype = DType::F32;           // with family, the entry's key
   std::vector<const char*> backends;  // names as Backend::name() gives them
   OpPass forward;
   bool has_backward = false;
@@ -111,12 +117,12 @@ struct OpDef {
   // named "d" + a forward output hold its gradient. The conformance program relies on this naming.
 };
 
-// Every registered op family, in table order.
+// Every registered entry, in table order (a family's f32 entry before its others).
 const std::vector<OpDef>& op_table();
-// The family's entry; throws naming the known families when there is none.
-const OpDef& find_op(const std::string& family);
+// The family's entry in `dtype`; throws naming the known families, or the family's dtypes.
+const OpDef& find_op(const std::string& family, DType dtype = DType::F32);
 // "rmsnorm.forward" / "rmsnorm.backward" -> the pass; throws naming the op when unknown.
-const OpPass& find_pass(const std::string& name, const OpDef** def = nullptr);
+const OpPass& find_pass(const std::string& name, const OpDef** def = nullptr, DType dtype = DType::F32);
 bool supports(const std::string& backend, const std::string& family, DType dtype);
 
 // The length argument `s` must have under options `a` and the inputs' `lengths` (by name); -1 for
@@ -128,9 +134,9 @@ int64_t arg_length(const ArgSpec& s, const Attrs& a, const std::map<std::string,
 // part, outputs included. Errors name the op, the argument or option, and what was expected.
 std::map<std::string, int64_t> check_call(const OpPass& p, Attrs& a, const Tensors& host);
 
-// Runs a checked call on `be`. `host` holds every argument of check_call's lengths in host memory
-// (outputs zeroed); inputs go to the backend and outputs and in/out arguments come back (no copies
-// on the CPU backend). Throws naming op, dtype and backend when the backend lacks the op.
-double run_call(const OpDef& def, const OpPass& p, Backend& be, DType dtype, const Attrs& a, const Tensors& host);
+// Runs a checked call of entry `def` on `be`. `host` holds every argument of check_call's lengths in
+// host memory (outputs zeroed); inputs go to the backend and outputs and in/out arguments come back
+// (no copies on the CPU backend). Throws naming op, dtype and backend when the backend lacks the entry.
+double run_call(const OpDef& def, const OpPass& p, Backend& be, const Attrs& a, const Tensors& host);
 
 }  // namespace medix

@@ -69,33 +69,56 @@ OpDef rmsnorm() {
   return d;
 }
 
-OpDef linear() {
-  const std::vector<AttrSpec> shape = {integer("T", 1, kMaxTokens), integer("in", 1, kMaxDim),
-                                       integer("out", 1, kMaxDim)};
-  std::vector<AttrSpec> bwd_attrs = shape;
-  bwd_attrs.push_back(boolean_or("bias", false));
-  OpDef d = family("linear");
-  d.forward = {"linearForward",
-               {in("x", "T*in"), in("W", "out*in"), in_opt("b", "out"), out("y", "T*out")},
-               shape,
+std::vector<AttrSpec> linear_attrs(bool backward) {
+  std::vector<AttrSpec> a = {integer("T", 1, kMaxTokens), integer("in", 1, kMaxDim), integer("out", 1, kMaxDim)};
+  if (backward) a.push_back(boolean_or("bias", false));
+  return a;
+}
+
+double linear_forward_f32(Backend& be, const Attrs& a, const Tensors& t) {
+  be.linear_forward(t.f("y"), t.f("x"), t.f("W"), t.f("b"), a.i("T"), a.i("in"), a.i("out"));
+  return 0.0;
+}
+double linear_forward_bf16(Backend& be, const Attrs& a, const Tensors& t) {
+  be.linear_forward_bf16(t.f("y"), t.f("x"), t.h("W"), t.f("b"), a.i("T"), a.i("in"), a.i("out"));
+  return 0.0;
+}
+double linear_backward_f32(Backend& be, const Attrs& a, const Tensors& t) {
+  be.linear_backward(t.f("dx"), t.f("dW"), t.f("db"), t.f("dy"), t.f("x"), t.f("W"), a.i("T"), a.i("in"), a.i("out"));
+  return 0.0;
+}
+double linear_backward_bf16(Backend& be, const Attrs& a, const Tensors& t) {
+  be.linear_backward_bf16(t.f("dx"), t.f("dW"), t.f("db"), t.f("dy"), t.f("x"), t.h("W"), a.i("T"), a.i("in"),
+                          a.i("out"));
+  return 0.0;
+}
+
+// The backends of an entry: the f32 ones on every backend, bf16 storage on the CPU only so far.
+std::vector<const char*> backends_of(DType dtype) {
+  return dtype == DType::BF16 ? std::vector<const char*>{"cpu"} : std::vector<const char*>{"cpu", "cuda"};
+}
+
+// W in the entry's dtype: f32, or bf16 (a compute copy; linear.h's *_bf16: f32 activations and sums).
+OpDef linear(DType dtype) {
+  const bool bf16 = dtype == DType::BF16;
+  const ArgSpec W = typed(in("W", "out*in"), dtype);
+  OpDef d = family("linear", backends_of(dtype), dtype);
+  d.forward = {bf16 ? "linearForwardBf16" : "linearForward",
+               {in("x", "T*in"), W, in_opt("b", "out"), out("y", "T*out")},
+               linear_attrs(false),
                nullptr,
-               [](Backend& be, const Attrs& a, const Tensors& t) {
-                 be.linear_forward(t.f("y"), t.f("x"), t.f("W"), t.f("b"), a.i("T"), a.i("in"), a.i("out"));
-                 return 0.0;
-               }};
+               bf16 ? linear_forward_bf16 : linear_forward_f32};
   d.has_backward = true;
-  d.backward = {"linearBackward",
-                {in("dy", "T*out"), in("x", "T*in"), in("W", "out*in"), out("dx", "T*in"), out("dW", "out*in"),
-                 out("db", "out", "bias")},
-                bwd_attrs,
-                nullptr,
-                [](Backend& be, const Attrs& a, const Tensors& t) {
-                  be.linear_backward(t.f("dx"), t.f("dW"), t.f("db"), t.f("dy"), t.f("x"), t.f("W"), a.i("T"),
-                                     a.i("in"), a.i("out"));
-                  return 0.0;
-                }};
+  d.backward = {
+      bf16 ? "linearBackwardBf16" : "linearBackward",
+      {in("dy", "T*out"), in("x", "T*in"), W, out("dx", "T*in"), out("dW", "out*in"), out("db", "out", "bias")},
+      linear_attrs(true),
+      nullptr,
+      bf16 ? linear_backward_bf16 : linear_backward_f32};
   return d;
 }
+OpDef linear_f32() { return linear(DType::F32); }
+OpDef linear_bf16() { return linear(DType::BF16); }
 
 // Rotary embedding: positions are [T], or [3, T] with multi-section options.
 int64_t rope_positions(const Attrs& a, std::string* desc) {
@@ -263,6 +286,85 @@ OpDef attention_op() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Inference over a paged KV cache (paged_attention.h), the cache in the entry's dtype: f32, or bf16
+// (the cache follows the compute dtype). The cache's slot count, the block tables' sequences and the
+// keys a table can reach are derived from the lengths, so every index is checked against them.
+
+void kv_cache_shape(Attrs& a, const Lengths& lengths) {
+  const int64_t kv_dim = a.i("kvDim"), k = lengths.at("k"), cache = lengths.at("kCache");
+  MEDIX_CHECK(k % kv_dim == 0, "k length ", k, " is not a multiple of kvDim (", kv_dim, ")");
+  MEDIX_CHECK(cache % kv_dim == 0, "kCache length ", cache, " is not a multiple of kvDim (", kv_dim, ")");
+  a.num["T"] = static_cast<double>(k / kv_dim);
+  a.num["nSlots"] = static_cast<double>(cache / kv_dim);
+}
+
+double kv_cache_write_f32_run(Backend& be, const Attrs& a, const Tensors& t) {
+  be.kv_cache_write(t.f("kCache"), t.f("vCache"), t.f("k"), t.f("v"), t.i("slots"), a.i("T"), a.i("kvDim"));
+  return 0.0;
+}
+double kv_cache_write_bf16_run(Backend& be, const Attrs& a, const Tensors& t) {
+  be.kv_cache_write_bf16(t.h("kCache"), t.h("vCache"), t.f("k"), t.f("v"), t.i("slots"), a.i("T"), a.i("kvDim"));
+  return 0.0;
+}
+
+OpDef kv_cache_write(DType dtype) {
+  const bool bf16 = dtype == DType::BF16;
+  OpDef d = family("kv_cache_write", backends_of(dtype), dtype);
+  d.forward = {bf16 ? "kvCacheWriteBf16" : "kvCacheWrite",
+               {typed(inout("kCache", ""), dtype), typed(inout("vCache", "kCache.length"), dtype), in("k", ""),
+                in("v", "k.length"), ids("slots", "T", 0, "nSlots")},
+               {integer("kvDim", 1, kMaxDim)},
+               kv_cache_shape,
+               bf16 ? kv_cache_write_bf16_run : kv_cache_write_f32_run};
+  return d;
+}
+OpDef kv_cache_write_f32() { return kv_cache_write(DType::F32); }
+OpDef kv_cache_write_bf16() { return kv_cache_write(DType::BF16); }
+
+void paged_attention_shape(Attrs& a, const Lengths& lengths) {
+  attention_shape(a, lengths);
+  const int64_t block = a.i("blockSize") * a.i("kvHeads") * a.i("headDim"), cache = lengths.at("kCache");
+  MEDIX_CHECK(cache % block == 0, "kCache length ", cache, " is not a whole number of blocks of blockSize*kvHeads*",
+              "headDim (", block, ")");
+  const int64_t tables = lengths.at("blockTables"), max_blocks = a.i("maxBlocks");
+  MEDIX_CHECK(tables % max_blocks == 0, "blockTables length ", tables, " is not a multiple of maxBlocks (", max_blocks,
+              ")");
+  a.num["blocks"] = static_cast<double>(cache / block);
+  a.num["seqs"] = static_cast<double>(tables / max_blocks);
+  a.num["keysBound"] = static_cast<double>(max_blocks * a.i("blockSize") + 1);  // n_keys <= a table's slots
+}
+
+PagedAttentionShape paged_attention(const Attrs& a, const Tensors& t) {
+  return {a.i("T"),           a.i("heads"),     a.i("kvHeads"),    a.i("headDim"), a.i("blockSize"),
+          t.i("blockTables"), a.i("maxBlocks"), t.i("seqOfToken"), t.i("nKeys"),   static_cast<float>(a.f("scale"))};
+}
+
+double paged_attention_f32_run(Backend& be, const Attrs& a, const Tensors& t) {
+  be.paged_attention_forward(t.f("out"), t.f("q"), t.f("kCache"), t.f("vCache"), paged_attention(a, t));
+  return 0.0;
+}
+double paged_attention_bf16_run(Backend& be, const Attrs& a, const Tensors& t) {
+  be.paged_attention_forward_bf16(t.f("out"), t.f("q"), t.h("kCache"), t.h("vCache"), paged_attention(a, t));
+  return 0.0;
+}
+
+OpDef paged_attention_op(DType dtype) {
+  const bool bf16 = dtype == DType::BF16;
+  OpDef d = family("paged_attention", backends_of(dtype), dtype);
+  d.forward = {bf16 ? "pagedAttentionForwardBf16" : "pagedAttentionForward",
+               {in("q", "T*heads*headDim"), typed(in("kCache", ""), dtype), typed(in("vCache", "kCache.length"), dtype),
+                ids("blockTables", "", 0, "blocks"), ids("seqOfToken", "T", 0, "seqs"),
+                ids("nKeys", "T", 1, "keysBound"), out("out", "T*heads*headDim")},
+               {integer("heads", 1, kMaxHeads), integer("kvHeads", 1, kMaxHeads), integer("headDim", 1, 65536),
+                integer("blockSize", 1, 4096), integer("maxBlocks", 1, kMaxTokens), number_or("scale", NAN)},
+               paged_attention_shape,
+               bf16 ? paged_attention_bf16_run : paged_attention_f32_run};
+  return d;
+}
+OpDef paged_attention_f32() { return paged_attention_op(DType::F32); }
+OpDef paged_attention_bf16() { return paged_attention_op(DType::BF16); }
+
+// ---------------------------------------------------------------------------------------------
 // Fused log-probs and entropy of the LM head (logprob.h). T defaults to the targets' length.
 
 std::vector<AttrSpec> logprob_attrs() {
@@ -395,8 +497,9 @@ OpDef scale() {
 }  // namespace
 
 void add_decoder_ops(std::vector<OpDef>& table) {
-  for (OpDef (*make)() : {embedding, rmsnorm, linear, rope, swiglu, add, add_inplace, attention_op, logprob_op,
-                          logprob_naive, adamw, sum_squares, scale})
+  for (OpDef (*make)() : {embedding, rmsnorm, linear_f32, linear_bf16, rope, swiglu, add, add_inplace, attention_op,
+                          kv_cache_write_f32, kv_cache_write_bf16, paged_attention_f32, paged_attention_bf16,
+                          logprob_op, logprob_naive, adamw, sum_squares, scale})
     table.push_back(make());
 }
 

@@ -13,11 +13,11 @@ constexpr double kMaxTokens = 2147483647.0;
 constexpr double kMaxDim = 16777216.0;
 constexpr double kMaxHeads = 4096;
 
-// An op family in f32 on the given backends; its passes are filled in after.
-inline OpDef family(const char* name, std::vector<const char*> backends = {"cpu", "cuda"}) {
+// An op family's entry in `dtype` on the given backends; its passes are filled in after.
+inline OpDef family(const char* name, std::vector<const char*> backends = {"cpu", "cuda"}, DType dtype = DType::F32) {
   OpDef d;
   d.family = name;
-  d.dtypes = {DType::F32};
+  d.dtype = dtype;
   d.backends = std::move(backends);
   return d;
 }
@@ -26,6 +26,11 @@ inline ArgSpec in(const char* name, const char* shape) { return {name, DType::F3
 inline ArgSpec in_opt(const char* name, const char* shape) {
   ArgSpec s = in(name, shape);
   s.optional = true;
+  return s;
+}
+// An input in the entry's storage dtype (bf16 weights, a bf16 KV cache): any ArgSpec with its dtype set.
+inline ArgSpec typed(ArgSpec s, DType dtype) {
+  s.dtype = dtype;
   return s;
 }
 inline ArgSpec out(const char* name, const char* shape, const char* when = nullptr) {

@@ -20,6 +20,15 @@ inline v8f load(const float* p) {
   return v;
 }
 
+// Eight bf16 values (bf16.h) widened to f32, exactly: each one's bits shifted into the upper half.
+inline v8f load(const uint16_t* p) {
+  typedef uint16_t v8u16 __attribute__((vector_size(16)));
+  typedef uint32_t v8u32 __attribute__((vector_size(32)));
+  v8u16 h;
+  std::memcpy(&h, p, sizeof h);
+  return (v8f)(__builtin_convertvector(h, v8u32) << 16);  // a vector cast reinterprets the bits
+}
+
 inline void store(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
 
 // The first n < 8 elements of p; the other lanes hold `fill`.

@@ -7,8 +7,11 @@
 namespace medix {
 namespace {
 
-KvCacheConfig cache_config(const Qwen3Config& c, int64_t block_size, int64_t n_blocks) {
+// The cache stores keys and values in the model's compute dtype.
+KvCacheConfig cache_config(const Qwen3Model& model, int64_t block_size, int64_t n_blocks) {
+  const Qwen3Config& c = model.config();
   KvCacheConfig k;
+  k.dtype = model.compute_dtype();
   k.layers = c.layers;
   k.kv_dim = c.kv_heads * c.head_dim;
   k.block_size = block_size;
@@ -21,7 +24,7 @@ KvCacheConfig cache_config(const Qwen3Config& c, int64_t block_size, int64_t n_b
 Generator::Generator(Qwen3Model& model, int64_t block_size, int64_t n_blocks)
     : model_(model),
       be_(model.backend()),
-      cache_(cache_config(model.config(), block_size, n_blocks), be_),
+      cache_(cache_config(model, block_size, n_blocks), be_),
       logits_(be_),
       history_dev_(be_),
       tokens_dev_(be_),

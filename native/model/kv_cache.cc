@@ -10,25 +10,43 @@ KvCache::KvCache(const KvCacheConfig& cfg, Backend& be) : cfg_(cfg), be_(be) {
               cfg.block_size);
   MEDIX_CHECK(cfg.n_blocks > 0 && cfg.n_blocks * cfg.block_size < (int64_t(1) << 31),
               "KV cache: the number of blocks must be > 0 and blocks * block_size below 2^31, got ", cfg.n_blocks);
-  const size_t bytes = sizeof(float) * cfg.n_blocks * cfg.block_size * cfg.kv_dim;
+  elem_bytes_ = cfg.dtype == ComputeDType::bf16 ? 2 : 4;
+  // Copy on write moves whole blocks with Backend::copy, which counts floats.
+  MEDIX_CHECK((cfg.block_size * cfg.kv_dim * elem_bytes_) % 4 == 0, "KV cache: a bf16 block of ", cfg.block_size,
+              " tokens of kv_dim ", cfg.kv_dim, " is not a whole number of 4-byte words (make block_size even)");
+  const size_t bytes = static_cast<size_t>(elem_bytes_ * cfg.n_blocks * cfg.block_size * cfg.kv_dim);
   try {
     for (int64_t l = 0; l < cfg.layers; ++l) {
-      k_.push_back(static_cast<float*>(be_.alloc(bytes)));
-      v_.push_back(static_cast<float*>(be_.alloc(bytes)));
+      k_.push_back(be_.alloc(bytes));
+      v_.push_back(be_.alloc(bytes));
     }
   } catch (...) {
-    for (float* p : k_) be_.release(p);
-    for (float* p : v_) be_.release(p);
+    for (void* p : k_) be_.release(p);
+    for (void* p : v_) be_.release(p);
     throw;
   }
+  counters_.dtype = cfg.dtype;
+  counters_.bytes = static_cast<int64_t>(2 * bytes) * cfg.layers;
   refcount_.assign(static_cast<size_t>(cfg.n_blocks), 0);
   for (int64_t b = cfg.n_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
   counters_.blocks_total = cfg.n_blocks;
 }
 
 KvCache::~KvCache() {
-  for (float* p : k_) be_.release(p);
-  for (float* p : v_) be_.release(p);
+  for (void* p : k_) be_.release(p);
+  for (void* p : v_) be_.release(p);
+}
+
+float* KvCache::f32(const std::vector<void*>& kv, int64_t layer) const {
+  MEDIX_CHECK(cfg_.dtype == ComputeDType::f32, "KV cache: f32 keys/values asked of a ", compute_dtype_name(cfg_.dtype),
+              " cache");
+  return static_cast<float*>(kv[layer]);
+}
+
+uint16_t* KvCache::bf16(const std::vector<void*>& kv, int64_t layer) const {
+  MEDIX_CHECK(cfg_.dtype == ComputeDType::bf16, "KV cache: bf16 keys/values asked of a ",
+              compute_dtype_name(cfg_.dtype), " cache");
+  return static_cast<uint16_t*>(kv[layer]);
 }
 
 const KvCache::Sequence& KvCache::get(int64_t seq) const {
@@ -89,10 +107,12 @@ void KvCache::append(int64_t seq, const int32_t* tokens, int64_t n, int32_t* slo
   const int64_t bs = cfg_.block_size;
   if (n > 0 && s.length % bs != 0 && refcount_[s.blocks.back()] > 1) {
     const int32_t old = s.blocks.back(), fresh = take_block();
-    const int64_t floats = bs * cfg_.kv_dim;
+    const int64_t floats = bs * cfg_.kv_dim * elem_bytes_ / 4;  // a block, in 4-byte words
     for (int64_t l = 0; l < cfg_.layers; ++l) {
-      be_.copy(k_[l] + fresh * floats, k_[l] + old * floats, floats);
-      be_.copy(v_[l] + fresh * floats, v_[l] + old * floats, floats);
+      float* k = static_cast<float*>(k_[l]);
+      float* v = static_cast<float*>(v_[l]);
+      be_.copy(k + fresh * floats, k + old * floats, floats);
+      be_.copy(v + fresh * floats, v + old * floats, floats);
     }
     drop_block(old);
     s.blocks.back() = fresh;

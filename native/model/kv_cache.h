@@ -6,12 +6,16 @@
 // of the prompt's keys; appending to a block that is shared copies it first (copy on write), which
 // only ever happens to the last, partly filled block. free() returns a sequence's blocks once no
 // other sequence uses them.
+//
+// The cache stores K and V in the model's compute dtype (config dtype): f32, or bf16 with a bf16
+// compute copy (half the bytes; kv_cache_write_bf16 rounds each row once, attention widens it back).
 #pragma once
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
 
 #include "../core/backend.h"
+#include "../core/bf16.h"
 
 namespace medix {
 
@@ -19,6 +23,7 @@ struct KvCacheConfig {
   int64_t layers = 0, kv_dim = 0;
   int64_t block_size = 16;
   int64_t n_blocks = 0;
+  ComputeDType dtype = ComputeDType::f32;
 };
 
 struct KvCacheStats {
@@ -26,6 +31,8 @@ struct KvCacheStats {
   int64_t blocks_total = 0, blocks_free = 0;
   int64_t forks = 0;         // fork() calls so far
   int64_t block_copies = 0;  // copy-on-write copies so far
+  ComputeDType dtype = ComputeDType::f32;
+  int64_t bytes = 0;  // K and V of every layer, allocated once
 };
 
 class KvCache {
@@ -36,8 +43,12 @@ class KvCache {
   KvCache& operator=(const KvCache&) = delete;
 
   const KvCacheConfig& config() const { return cfg_; }
-  float* k(int64_t layer) { return k_[layer]; }
-  float* v(int64_t layer) { return v_[layer]; }
+  ComputeDType dtype() const { return cfg_.dtype; }
+  // A layer's K or V in its dtype; asking for the other dtype throws.
+  float* k(int64_t layer) { return f32(k_, layer); }
+  float* v(int64_t layer) { return f32(v_, layer); }
+  uint16_t* k_bf16(int64_t layer) { return bf16(k_, layer); }
+  uint16_t* v_bf16(int64_t layer) { return bf16(v_, layer); }
 
   int64_t add_sequence();
   int64_t fork(int64_t src);
@@ -63,12 +74,15 @@ class KvCache {
   };
   const Sequence& get(int64_t seq) const;
   Sequence& get(int64_t seq);
+  float* f32(const std::vector<void*>& kv, int64_t layer) const;
+  uint16_t* bf16(const std::vector<void*>& kv, int64_t layer) const;
   int32_t take_block();
   void drop_block(int32_t b);
 
   KvCacheConfig cfg_;
   Backend& be_;
-  std::vector<float*> k_, v_;
+  int64_t elem_bytes_ = 4;  // 4 (f32) or 2 (bf16)
+  std::vector<void*> k_, v_;
   std::vector<int32_t> refcount_;
   std::vector<int32_t> free_;  // a stack: the most recently freed block is reused first
   std::unordered_map<int64_t, Sequence> seqs_;

@@ -14,12 +14,16 @@
 namespace medix {
 namespace {
 
-void check_step(const CachedStep& s, const Qwen3Config& c, const KvCache& cache) {
+void check_step(const CachedStep& s, const Qwen3Config& c, ComputeDType dtype, const KvCache& cache) {
   const char* fn = "forward_cached";
   MEDIX_CHECK(cache.config().layers == c.layers && cache.config().kv_dim == c.kv_heads * c.head_dim, fn,
               ": the KV cache was made for ", cache.config().layers, " layers of kv_dim ", cache.config().kv_dim,
               ", the model has ", c.layers, " of ", c.kv_heads * c.head_dim);
   MEDIX_CHECK(s.T > 0 && s.n_seqs > 0, fn, ": the step has no tokens");
+  // The cache follows the compute dtype (made with the model's at the time, see Generator).
+  MEDIX_CHECK(cache.dtype() == dtype, fn, ": the KV cache holds ", compute_dtype_name(cache.dtype()),
+              ", the model computes in ", compute_dtype_name(dtype),
+              " (make the generator after setting the compute dtype)");
   check_cu_seqlens(s.cu_seqlens, s.n_seqs + 1, s.T, fn, "cu_seqlens");
   std::unordered_set<int64_t> seen;
   int64_t blocks = 0;
@@ -54,7 +58,7 @@ void Qwen3Model::release_decode_workspace() { dws_.reset(); }
 void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logits) {
   const Qwen3Config& c = cfg_;
   require_whole_weights("forward_cached");
-  check_step(s, c, cache);
+  check_step(s, c, dtype_, cache);
   // The tower runs (and may throw on images that do not fit their tokens) before the cache changes.
   std::unique_ptr<VisionTower> tower;
   const std::vector<int32_t> image_rows(s.image_rows, s.image_rows + s.n_image_rows);
@@ -126,8 +130,13 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
   for (int64_t l = 0; l < c.layers; ++l) {
     Acts& a = ws.acts;
     qkv_forward(l, x, a, ws.positions, T);
-    be_.kv_cache_write(cache.k(l), cache.v(l), a.k, a.v, ws.slots, T, kvd);
-    be_.paged_attention_forward(a.attn, a.q, cache.k(l), cache.v(l), att);
+    if (cache.dtype() == ComputeDType::bf16) {
+      be_.kv_cache_write_bf16(cache.k_bf16(l), cache.v_bf16(l), a.k, a.v, ws.slots, T, kvd);
+      be_.paged_attention_forward_bf16(a.attn, a.q, cache.k_bf16(l), cache.v_bf16(l), att);
+    } else {
+      be_.kv_cache_write(cache.k(l), cache.v(l), a.k, a.v, ws.slots, T, kvd);
+      be_.paged_attention_forward(a.attn, a.q, cache.k(l), cache.v(l), att);
+    }
     output_mlp_forward(l, x, next, a, ws.tmp, T);
     std::swap(x, next);
     if (tower) add_deepstack(*tower, image_rows, l, x);

@@ -1,7 +1,8 @@
 // Paged attention on the CPU: one task per (token, kv head) computes the scores of the query heads
 // sharing that kv head against the token's visible keys, a softmax, and the weighted sum of values.
 // Scores are plain dot products (8 lanes wide): a decode row has a single query, so there is no
-// matrix product to tile, and walking keys block by block follows the cache layout.
+// matrix product to tile, and walking keys block by block follows the cache layout. One template
+// serves the f32 and the bf16 cache: a bf16 key or value widens to f32 as it is loaded.
 #include "paged_attention.h"
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../core/bf16.h"
 #include "../core/simd.h"
 #include "../core/threads.h"
 
@@ -22,31 +24,42 @@ void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float*
   }
 }
 
+void kv_cache_write_bf16(uint16_t* k_cache, uint16_t* v_cache, const float* k, const float* v, const int32_t* slots,
+                         int64_t T, int64_t kv_dim) {
+  for (int64_t t = 0; t < T; ++t) {
+    f32_to_bf16(k_cache + static_cast<int64_t>(slots[t]) * kv_dim, k + t * kv_dim, kv_dim);
+    f32_to_bf16(v_cache + static_cast<int64_t>(slots[t]) * kv_dim, v + t * kv_dim, kv_dim);
+  }
+}
+
 namespace {
 
 using simd::v8f;
 
-// a . b over D floats: 8-lane partial sums in order, the lanes summed, then the D % 8 tail.
-inline float dot(const float* a, const float* b, int64_t D) {
+inline float widen(float x) { return x; }
+inline float widen(uint16_t x) { return bf16_to_f32_scalar(x); }
+
+// a . b over D values: 8-lane partial sums in order, the lanes summed, then the D % 8 tail.
+template <typename KV>
+inline float dot(const float* a, const KV* b, int64_t D) {
   v8f acc{};
   int64_t d = 0;
   for (; d + simd::kLanes <= D; d += simd::kLanes) acc += simd::load(a + d) * simd::load(b + d);
   float sum = simd::hsum(acc);
-  for (; d < D; ++d) sum += a[d] * b[d];
+  for (; d < D; ++d) sum += a[d] * widen(b[d]);
   return sum;
 }
 
 // acc[0, D) += p * v[0, D).
-inline void axpy(float* acc, float p, const float* v, int64_t D) {
+template <typename KV>
+inline void axpy(float* acc, float p, const KV* v, int64_t D) {
   int64_t d = 0;
   for (; d + simd::kLanes <= D; d += simd::kLanes) simd::store(acc + d, simd::load(acc + d) + p * simd::load(v + d));
-  for (; d < D; ++d) acc[d] += p * v[d];
+  for (; d < D; ++d) acc[d] += p * widen(v[d]);
 }
 
-}  // namespace
-
-void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
-                             const PagedAttentionShape& s) {
+template <typename KV>
+void paged_attention(float* out, const float* q, const KV* k_cache, const KV* v_cache, const PagedAttentionShape& s) {
   const int64_t D = s.head_dim, group = s.n_heads / s.n_kv_heads, kv_dim = s.n_kv_heads * D;
   const int64_t units = s.T * s.n_kv_heads;
   int64_t longest = 0;
@@ -65,7 +78,7 @@ void paged_attention_forward(float* out, const float* q, const float* k_cache, c
           for (int64_t j0 = 0; j0 < n; j0 += s.block_size) {
             const int64_t base = static_cast<int64_t>(table[j0 / s.block_size]) * s.block_size - j0;
             for (int64_t j = j0; j < std::min(n, j0 + s.block_size); ++j) {
-              const float* kj = k_cache + (base + j) * kv_dim + kvh * D;
+              const KV* kj = k_cache + (base + j) * kv_dim + kvh * D;
               for (int64_t h = 0; h < group; ++h) p[h * longest + j] = dot(qt + h * D, kj, D) * s.scale;
             }
           }
@@ -93,7 +106,7 @@ void paged_attention_forward(float* out, const float* q, const float* k_cache, c
           for (int64_t j0 = 0; j0 < n; j0 += s.block_size) {
             const int64_t base = static_cast<int64_t>(table[j0 / s.block_size]) * s.block_size - j0;
             for (int64_t j = j0; j < std::min(n, j0 + s.block_size); ++j) {
-              const float* vj = v_cache + (base + j) * kv_dim + kvh * D;
+              const KV* vj = v_cache + (base + j) * kv_dim + kvh * D;
               for (int64_t h = 0; h < group; ++h) axpy(acc.data() + h * D, p[h * longest + j], vj, D);
             }
           }
@@ -103,6 +116,18 @@ void paged_attention_forward(float* out, const float* q, const float* k_cache, c
       // A task gets at least ~64K flops (a decode row over a short context is less than that per
       // kv head): waking a thread costs more than such a task.
       std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(1, 4 * group * longest * D)));
+}
+
+}  // namespace
+
+void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
+                             const PagedAttentionShape& s) {
+  paged_attention(out, q, k_cache, v_cache, s);
+}
+
+void paged_attention_forward_bf16(float* out, const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
+                                  const PagedAttentionShape& s) {
+  paged_attention(out, q, k_cache, v_cache, s);
 }
 
 }  // namespace medix::cpu

@@ -6,6 +6,12 @@
 // block_size + j % block_size. Blocks can be shared between sequences (n samples of one prompt
 // share the prompt's blocks), which is why keys are reached through a table rather than packed.
 //
+// The cache holds f32 or, with a bf16 compute copy (the KV cache follows the compute dtype), bf16
+// (core/bf16.h): kv_cache_write_bf16 rounds each new row with bf16.h's conversion, and
+// paged_attention_forward_bf16 widens keys and values to f32 as it reads them (exactly), with f32
+// scores, softmax and sums: it is paged_attention_forward on an f32 cache holding the widened values,
+// to the order of f32 sums.
+//
 // kv_cache_write stores the K/V rows of T new tokens in the slots given by slots[T].
 // paged_attention_forward: query t (of sequence seq_of_token[t]) attends to the first
 // n_keys[t] keys of its sequence (causality: a new token at cache index i sees keys 0..i, so
@@ -35,6 +41,11 @@ void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float*
 
 void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
                              const PagedAttentionShape& s);
+
+void kv_cache_write_bf16(uint16_t* k_cache, uint16_t* v_cache, const float* k, const float* v, const int32_t* slots,
+                         int64_t T, int64_t kv_dim);
+void paged_attention_forward_bf16(float* out, const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
+                                  const PagedAttentionShape& s);
 
 }  // namespace cpu
 }  // namespace medix

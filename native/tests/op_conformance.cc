@@ -15,6 +15,10 @@
 // L's terms) over 2h bounds the quotient's error near 1e-4, and the O(h^2) truncation is smaller still
 // (the ops seen stay under 2e-3); a gradient 1% off fails.
 //
+// Entries in bf16 (bf16 weights or KV cache; f32 activations and sums) run at the same shapes against
+// the f32 CPU reference on the unrounded inputs, forward and backward; see "bf16 entries" below for
+// the tolerances, derived from bf16's unit roundoff and the reduction lengths.
+//
 // Prints one line per op and shape, a summary line, and exits 1 when any check fails.
 #include <algorithm>
 #include <cctype>
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "conformance_compare.h"
+#include "core/bf16.h"
 #include "core/error.h"
 #include "core/op_registry.h"
 
@@ -80,6 +85,35 @@ std::map<std::string, std::vector<Case>> cases() {
        {{"tiny GQA 4/2", attrs({{"T", 5}, {"heads", 4}, {"kvHeads", 2}, {"headDim", 3}})},
         {"tiny bidirectional", attrs({{"T", 5}, {"heads", 2}, {"kvHeads", 2}, {"headDim", 4}, {"causal", 0}})},
         {"qwen3 GQA 16/8 x128", attrs({{"T", 48}, {"heads", 16}, {"kvHeads", 8}, {"headDim", 128}})}}},
+      {"kv_cache_write",
+       {{"tiny", attrs({{"kvDim", 6}, {"T", 3}, {"nSlots", 8}}), {{"kCache", 8 * 6}, {"k", 3 * 6}}},
+        {"qwen3 kv 8x128, 16 tokens",
+         attrs({{"kvDim", 1024}, {"T", 16}, {"nSlots", 256}}),
+         {{"kCache", 256 * 1024}, {"k", 16 * 1024}}}}},
+      // Derived options (blocks, seqs, keysBound) are listed so the index inputs can be drawn in range.
+      {"paged_attention",
+       {{"tiny GQA 4/2",
+         attrs({{"T", 5},
+                {"heads", 4},
+                {"kvHeads", 2},
+                {"headDim", 3},
+                {"blockSize", 2},
+                {"maxBlocks", 3},
+                {"blocks", 5},
+                {"seqs", 2},
+                {"keysBound", 7}}),
+         {{"kCache", 5 * 2 * 2 * 3}, {"blockTables", 2 * 3}}},
+        {"qwen3 GQA 16/8 x128, 128 keys",
+         attrs({{"T", 8},
+                {"heads", 16},
+                {"kvHeads", 8},
+                {"headDim", 128},
+                {"blockSize", 16},
+                {"maxBlocks", 8},
+                {"blocks", 32},
+                {"seqs", 4},
+                {"keysBound", 129}}),
+         {{"kCache", 32 * 16 * 8 * 128}, {"blockTables", 4 * 8}}}}},
       {"logprob",
        {{"tiny, entropy",
          attrs({{"T", 5}, {"hidden", 6}, {"vocab", 13}, {"entropy", 1}, {"tokenChunk", 2}, {"vocabChunk", 4}}),
@@ -126,10 +160,12 @@ void add_lists(const std::string& family, Case& c) {
 
 // Host memory of every argument of one call.
 struct Host {
-  std::map<std::string, std::vector<float>> data;  // i32 arguments stored bit-for-bit in float slots
+  std::map<std::string, std::vector<float>> data;     // i32 arguments stored bit-for-bit in float slots
+  std::map<std::string, std::vector<uint16_t>> bf16;  // bf16 arguments (bf16 entries)
   Tensors view() {
     Tensors t;
     for (auto& [name, v] : data) t.t[name] = {v.data(), static_cast<int64_t>(v.size())};
+    for (auto& [name, v] : bf16) t.t[name] = {v.data(), static_cast<int64_t>(v.size())};
     return t;
   }
 };
@@ -178,11 +214,15 @@ Host run(const OpDef& d, const OpPass& p, Backend& be, const Attrs& given, Host 
   Attrs a = given;
   Tensors view = in.view();
   const std::map<std::string, int64_t> lengths = check_call(p, a, view);
-  for (const ArgSpec& s : p.args)
-    if (s.role == Role::Out && lengths.count(s.name))
+  for (const ArgSpec& s : p.args) {
+    if (s.role != Role::Out || !lengths.count(s.name)) continue;
+    if (s.dtype == DType::BF16)
+      in.bf16[s.name].assign(static_cast<size_t>(lengths.at(s.name)), 0);
+    else
       in.data[s.name].assign(static_cast<size_t>(lengths.at(s.name)), 0);
+  }
   view = in.view();
-  const double value = run_call(d, p, be, DType::F32, a, view);
+  const double value = run_call(d, p, be, a, view);
   in.data["(value)"] = {static_cast<float>(value)};
   return in;
 }
@@ -292,6 +332,14 @@ double check_gradients(const OpDef& d, const Case& c, const Host& in, const Host
   return worst;
 }
 
+// Counts one case and prints its line (with why it failed, when it did).
+void finish_case(bool ok, const std::string& line, const std::string& why, Tally& tally) {
+  ++tally.cases;
+  if (!ok) ++tally.failures;
+  std::printf("%s %s%s\n", ok ? "ok  " : "FAIL", line.c_str(), ok ? "" : (" --" + why).c_str());
+  std::fflush(stdout);
+}
+
 void run_case(const OpDef& d, Case c, Tally& tally) {
   add_lists(d.family, c);
   Rng rng(0x5eed + tally.cases);
@@ -306,7 +354,7 @@ void run_case(const OpDef& d, Case c, Tally& tally) {
     std::string on = "cpu";
     for (Backend* be : backends()) {
       if (be == &cpu_backend()) continue;
-      if (!supports(be->name(), d.family, DType::F32)) {
+      if (!supports(be->name(), d.family, d.dtype)) {
         line += std::string(" ") + be->name() + " not implemented;";
         continue;
       }
@@ -329,7 +377,7 @@ void run_case(const OpDef& d, Case c, Tally& tally) {
       ok = compare_outputs(d.backward, run(d, d.backward, cpu_backend(), c.attrs, bwd_in), gref, true, &why, tally) &&
            ok;
       for (Backend* be : backends())
-        if (be != &cpu_backend() && supports(be->name(), d.family, DType::F32))
+        if (be != &cpu_backend() && supports(be->name(), d.family, d.dtype))
           ok = compare_outputs(d.backward, run(d, d.backward, *be, c.attrs, bwd_in), gref, false, &why, tally) && ok;
       line += "; backward ok";
     }
@@ -337,12 +385,166 @@ void run_case(const OpDef& d, Case c, Tally& tally) {
     ok = false;
     why += std::string(" threw: ") + e.what();
   }
-  ++tally.cases;
-  if (!ok) ++tally.failures;
-  std::printf("%s %s%s\n", ok ? "ok  " : "FAIL", line.c_str(), ok ? "" : (" --" + why).c_str());
-  std::fflush(stdout);
+  finish_case(ok, line, why, tally);
 }
 
+// ---------------------------------------------------------------------------------------------
+// bf16 entries. An entry in bf16 reads some arguments (weights, a KV cache) as bf16 and computes in
+// f32. It runs on inputs rounded to bf16 and is compared with its family's f32 entry on the unrounded
+// inputs, so the tolerance is what rounding the bf16 arguments explains plus both sides' f32 error:
+//
+//   bf16 rounding: round to nearest with 8 significant bits moves x by at most u|x|, u = 2^-8 (the
+//   unit roundoff; bf16.h). An f32 sum of n terms is within gamma_n = n * 2^-24 (to first order) of
+//   the exact sum, times the sum of the terms' magnitudes, in whatever order it is taken.
+//
+//   linear, forward: y = x W^T + b. Rounding W moves y_i by at most u sum_k |x_k||W_ik|; each side's
+//   sums (in + 1 terms) add gamma_{in+1} (sum_k |x_k||W_ik| + |b_i|). So |y_bf16 - y_f32| <= (u +
+//   2 gamma_{in+1}) R_i with R = |x| |W|^T + |b|, which is the f32 op run on the magnitudes.
+//   linear, backward: dx = dy W (reduction over out), dW = dy^T x and db (over T; W not involved):
+//   (u + 2 gamma_{max(T, out) + 1}) times the backward run on |dy|, |x|, |W| bounds every output.
+//   kv_cache_write: stores round(k), round(v) where it writes and leaves round(cache) elsewhere: u
+//   times the write run on the magnitudes.
+//   paged_attention: out = sum_j p_j v_j, p = softmax(scale q.k_j) over n keys of head_dim D.
+//   Rounding k moves each score by at most ds = u scale D max|q| max|k|, so each p_j by a factor
+//   within exp(+-2 ds); rounding v moves v_j by u|v_j|. So |out_bf16 - out_f32| <= (u + (exp(2 ds)
+//   - 1)(1 + u)) sum_j p_j |v_j| plus both sides' f32 error: the scores' (gamma_D scale D max|q|
+//   max|k| each, through the same exp factor) and the softmax and weighted sum's (gamma_{n+4} each).
+//   sum_j p_j |v_j| is the f32 op run with |v| (p is unchanged).
+// The bound is elementwise: a rounding fault, a wrong widening or a misplaced row fails it (their
+// errors are of the size of the values, far above u).
+
+constexpr double kBf16Unit = 1.0 / 256;      // u = 2^-8
+constexpr double kF32Unit = 1.0 / 16777216;  // 2^-24
+
+// How a family's bf16 tolerance is made: the f32 reference pass run on the magnitudes of `abs_inputs`
+// (other inputs unchanged), times factor(derived options, inputs).
+struct Bf16Rule {
+  std::vector<std::string> abs_inputs;
+  double (*factor)(const Attrs& a, const Host& in);
+};
+
+double max_abs(const std::vector<float>& v) {
+  double m = 0;
+  for (float x : v) m = std::max(m, static_cast<double>(std::fabs(x)));
+  return m;
+}
+
+double paged_attention_factor(const Attrs& a, const Host& in) {
+  const double D = static_cast<double>(a.i("headDim")), n = static_cast<double>(a.i("keysBound") - 1);
+  const double qk = a.f("scale") * D * max_abs(in.data.at("q")) * max_abs(in.data.at("kCache"));
+  const double grow = std::exp(2 * (kBf16Unit + 2 * D * kF32Unit) * qk) - 1;
+  return kBf16Unit + grow * (1 + kBf16Unit) + 2 * (n + 4) * kF32Unit;
+}
+
+const Bf16Rule& bf16_rule(const std::string& pass) {
+  static const std::map<std::string, Bf16Rule> rules = {
+      {"linear.forward",
+       {{"x", "W", "b"},
+        [](const Attrs& a, const Host&) { return kBf16Unit + 2 * static_cast<double>(a.i("in") + 1) * kF32Unit; }}},
+      {"linear.backward",
+       {{"dy", "x", "W"},
+        [](const Attrs& a, const Host&) {
+          return kBf16Unit + 2 * static_cast<double>(std::max(a.i("T"), a.i("out")) + 1) * kF32Unit;
+        }}},
+      {"kv_cache_write.forward", {{"k", "v", "kCache", "vCache"}, [](const Attrs&, const Host&) { return kBf16Unit; }}},
+      {"paged_attention.forward", {{"vCache"}, paged_attention_factor}},
+  };
+  auto it = rules.find(pass);
+  MEDIX_CHECK(it != rules.end(), "op_conformance: no bf16 tolerance rule for ", pass, " (add one above)");
+  return it->second;
+}
+
+// The same inputs with the bf16 entry's bf16 arguments rounded (bf16.h's conversion).
+Host rounded_for(const OpPass& p, const Host& in) {
+  Host out = in;
+  for (const ArgSpec& s : p.args) {
+    if (s.dtype != DType::BF16 || !in.data.count(s.name)) continue;
+    const std::vector<float>& x = in.data.at(s.name);
+    out.bf16[s.name].resize(x.size());
+    f32_to_bf16(out.bf16[s.name].data(), x.data(), static_cast<int64_t>(x.size()));
+    out.data.erase(s.name);
+  }
+  return out;
+}
+
+// One pass of a bf16 entry against its f32 entry: returns the worst |diff| / tolerance (pass <= 1).
+double compare_bf16_pass(const OpDef& ref, const OpPass& ref_pass, const OpDef& d, const OpPass& pass,
+                         const std::string& name, const Attrs& attrs, const Host& in, std::string* why, Tally& tally) {
+  Backend& cpu = cpu_backend();
+  const Host want = run(ref, ref_pass, cpu, attrs, in);
+  const Host got = run(d, pass, cpu, attrs, rounded_for(pass, in));
+  const Host again = run(d, pass, cpu, attrs, rounded_for(pass, in));
+  const Bf16Rule& rule = bf16_rule(name);
+  Host mags = in;
+  for (const std::string& k : rule.abs_inputs)
+    if (mags.data.count(k))
+      for (float& x : mags.data[k]) x = std::fabs(x);
+  const Host bound = run(ref, ref_pass, cpu, attrs, mags);
+  Attrs derived = attrs;
+  Tensors view = mags.view();
+  check_call(ref_pass, derived, view);
+  const double factor = rule.factor(derived, in);
+  double worst = 0;
+  for (const ArgSpec& s : pass.args) {
+    if (s.role == Role::In || !want.data.count(s.name)) continue;
+    ++tally.checks;
+    std::vector<float> g(want.data.at(s.name).size());
+    if (s.dtype == DType::BF16)
+      bf16_to_f32(g.data(), got.bf16.at(s.name).data(), static_cast<int64_t>(g.size()));
+    else
+      g = got.data.at(s.name);
+    const bool same = s.dtype == DType::BF16
+                          ? got.bf16.at(s.name) == again.bf16.at(s.name)
+                          : std::memcmp(g.data(), again.data.at(s.name).data(), sizeof(float) * g.size()) == 0;
+    if (!same) *why += std::string(" ") + s.name + " not deterministic;";
+    const std::vector<float>& w = want.data.at(s.name);
+    const std::vector<float>& b = bound.data.at(s.name);
+    for (size_t i = 0; i < w.size(); ++i) {
+      const double tol = factor * std::fabs(b[i]) + 1e-30;
+      const double ratio = std::isfinite(g[i]) ? std::fabs(static_cast<double>(g[i]) - w[i]) / tol : INFINITY;
+      if (ratio > 1 && ratio > worst) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, " %s[%zu]: bf16 %.6g, f32 %.6g, tolerance %.3g;", s.name, i, g[i], w[i], tol);
+        *why += buf;
+      }
+      worst = std::max(worst, ratio);
+    }
+    if (!same) worst = INFINITY;
+  }
+  return worst;
+}
+
+void run_bf16_case(const OpDef& d, Case c, Tally& tally) {
+  add_lists(d.family, c);
+  Rng rng(0x5eed + tally.cases);
+  const OpDef& ref = find_op(d.family, DType::F32);
+  std::string why;
+  bool ok = true;
+  std::string line = std::string(d.family) + "/" + dtype_name(d.dtype) + " [" + c.label + "]:";
+  try {
+    Host in;
+    make_inputs(ref.forward, c, rng, in);
+    const double fwd =
+        compare_bf16_pass(ref, ref.forward, d, d.forward, std::string(d.family) + ".forward", c.attrs, in, &why, tally);
+    ok = fwd <= 1;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, " forward vs f32 reference: worst %.3g of tolerance", fwd);
+    line += buf;
+    if (d.has_backward) {
+      std::map<std::string, std::vector<float>> weights;
+      const Host bwd_in = backward_inputs(ref, in, run(ref, ref.forward, cpu_backend(), c.attrs, in), rng, &weights);
+      const double bwd = compare_bf16_pass(ref, ref.backward, d, d.backward, std::string(d.family) + ".backward",
+                                           c.attrs, bwd_in, &why, tally);
+      ok = ok && bwd <= 1;
+      std::snprintf(buf, sizeof buf, "; backward vs f32 reference: worst %.3g of tolerance", bwd);
+      line += buf;
+    }
+  } catch (const std::exception& e) {
+    ok = false;
+    why += std::string(" threw: ") + e.what();
+  }
+  finish_case(ok, line, why, tally);
+}
 }  // namespace
 }  // namespace medix
 
@@ -358,7 +560,12 @@ int main() {
       ++tally.failures;
       continue;
     }
-    for (const Case& c : it->second) run_case(d, c, tally);
+    for (const Case& c : it->second) {
+      if (d.dtype == DType::F32)
+        run_case(d, c, tally);
+      else
+        run_bf16_case(d, c, tally);
+    }
   }
   std::string names;
   for (Backend* be : backends()) names += std::string(names.empty() ? "" : ", ") + be->name();

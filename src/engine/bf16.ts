@@ -1,7 +1,7 @@
-// bf16 on the engine (native/core/bf16.h): conversions, the linear op with bf16 weights, and the
-// dtype a model computes in. bf16 arrays are Uint16Arrays of the raw bits (the upper half of an f32).
+// bf16 on the engine (native/core/bf16.h): conversions and the dtype a model computes in. Ops with
+// bf16 weights or a bf16 KV cache run through runOp (ops.ts) with dtype 'bf16'. bf16 arrays are
+// Uint16Arrays of the raw bits (the upper half of an f32).
 import type { ComputeDtype } from './compute-dtype.js';
-import type { LinearBackwardOptions, LinearBackwardResult, LinearOptions } from './layers.js';
 import { type Model, nativeModelHandle } from './model.js';
 import { native } from './native.js';
 
@@ -12,8 +12,6 @@ interface Bf16Addon {
   bf16Paths(): Bf16Path[];
   f32ToBf16(x: Float32Array, path?: Bf16Path): Uint16Array;
   bf16ToF32(h: Uint16Array, path?: Bf16Path): Float32Array;
-  linearForwardBf16(x: Float32Array, W: Uint16Array, b: Float32Array | null, o: LinearOptions): Float32Array;
-  linearBackwardBf16(dy: Float32Array, x: Float32Array, W: Uint16Array, o: LinearBackwardOptions): LinearBackwardResult;
   setComputeDtype(model: unknown, dtype: string): void;
   computeDtype(model: unknown): ComputeDtype;
 }
@@ -36,26 +34,6 @@ export function f32ToBf16(x: Float32Array, path?: Bf16Path): Uint16Array {
 /** bf16 bits -> f32, exactly. */
 export function bf16ToF32(h: Uint16Array, path?: Bf16Path): Float32Array {
   return ops.bf16ToF32(h, path);
-}
-
-/** linearForward with bf16 weights W [out, in]: f32 activations, products and sums. */
-export function linearForwardBf16(
-  x: Float32Array,
-  W: Uint16Array,
-  b: Float32Array | null,
-  o: LinearOptions,
-): Float32Array {
-  return ops.linearForwardBf16(x, W, b, o);
-}
-
-/** Gradients of linearForwardBf16: dx = dy W (the bf16 W, widened), dW = dy^T x and db in f32. */
-export function linearBackwardBf16(
-  dy: Float32Array,
-  x: Float32Array,
-  W: Uint16Array,
-  o: LinearBackwardOptions,
-): LinearBackwardResult {
-  return ops.linearBackwardBf16(dy, x, W, o);
 }
 
 /**

@@ -3,8 +3,10 @@
 // through runOp on any backend this build has. The per-family modules (layers.ts, attention.ts,
 // losses.ts, adamw.ts, vision.ts, moe.ts) are small wrappers over it with named arguments.
 //
-// runOp(name, backend, inputs, options): name is '<family>.forward' or '<family>.backward'; inputs
-// are typed arrays by argument name (Float32Array, or Int32Array for ids, positions and offsets);
+// runOp(name, backend, inputs, options, dtype): name is '<family>.forward' or '<family>.backward';
+// dtype ('f32' by default) picks the family's entry in that dtype (bf16: weights or KV cache as
+// Uint16Arrays of bf16 bits, activations f32); inputs are typed arrays by argument name
+// (Float32Array, Uint16Array for bf16 arguments, or Int32Array for ids, positions and offsets);
 // options are numbers, booleans, strings or integer lists. The result holds every output as a fresh
 // array (gradients zeroed, then accumulated), every in/out argument (updated in place), and `value`,
 // the op's scalar result (sumSquares' sum, the log-prob head's peak bytes; 0 for the others). Bad
@@ -13,13 +15,15 @@
 import { native } from './native.js';
 
 export type OpBackend = 'cpu' | 'cuda';
-export type OpTensor = Float32Array | Int32Array;
+export type OpDtype = 'f32' | 'bf16';
+export type OpTensor = Float32Array | Int32Array | Uint16Array;
 export type OpInputs = Record<string, OpTensor | null | undefined>;
 
+/** One entry of the op table: a family in one dtype. */
 export interface OpInfo {
   /** e.g. 'rmsnorm'; runOp names its passes 'rmsnorm.forward' / 'rmsnorm.backward'. */
   family: string;
-  dtypes: string[];
+  dtype: OpDtype;
   /** Backends that implement it. */
   backends: OpBackend[];
   /** The passes' names in errors and in the per-family wrappers, e.g. 'rmsnormForward'. */
@@ -28,17 +32,23 @@ export interface OpInfo {
 }
 
 interface RunOpAddon {
-  runOp(name: string, backend: OpBackend, inputs: OpInputs, options: object): unknown;
-  runOpAsync(name: string, backend: OpBackend, inputs: OpInputs, options: object): Promise<unknown>;
+  runOp(name: string, backend: OpBackend, inputs: OpInputs, options: object, dtype?: OpDtype): unknown;
+  runOpAsync(name: string, backend: OpBackend, inputs: OpInputs, options: object, dtype?: OpDtype): Promise<unknown>;
   opTable(): OpInfo[];
   opSupports(backend: string, family: string, dtype: string): boolean;
 }
 
 const addon = native<RunOpAddon>();
 
-/** Runs one pass of a registered op; R names the outputs the caller reads. */
-export function runOp<R>(name: string, backend: OpBackend, inputs: OpInputs, options: object): R & { value: number } {
-  return addon.runOp(name, backend, inputs, options) as R & { value: number };
+/** Runs one pass of a registered op in `dtype`; R names the outputs the caller reads. */
+export function runOp<R>(
+  name: string,
+  backend: OpBackend,
+  inputs: OpInputs,
+  options: object,
+  dtype: OpDtype = 'f32',
+): R & { value: number } {
+  return addon.runOp(name, backend, inputs, options, dtype) as R & { value: number };
 }
 
 /**
@@ -51,16 +61,17 @@ export function runOpAsync<R>(
   backend: OpBackend,
   inputs: OpInputs,
   options: object,
+  dtype: OpDtype = 'f32',
 ): Promise<R & { value: number }> {
-  return addon.runOpAsync(name, backend, inputs, options) as Promise<R & { value: number }>;
+  return addon.runOpAsync(name, backend, inputs, options, dtype) as Promise<R & { value: number }>;
 }
 
-/** Every registered op family, in table order. */
+/** Every registered entry (family and dtype), in table order. */
 export function opTable(): OpInfo[] {
   return addon.opTable();
 }
 
 /** Whether `backend` implements `family` in `dtype`. */
-export function opSupports(backend: OpBackend, family: string, dtype: 'f32' | 'bf16' = 'f32'): boolean {
+export function opSupports(backend: OpBackend, family: string, dtype: OpDtype = 'f32'): boolean {
   return addon.opSupports(backend, family, dtype);
 }

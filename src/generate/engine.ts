@@ -14,6 +14,7 @@
 // Admission reserves each request's worst-case cache blocks up front (prompt once, plus every
 // sample's own blocks up to maxNewTokens), so a running request never runs out of cache and nothing
 // needs to be preempted; a request that could never fit is rejected with the numbers.
+import { computeDtype } from '../engine/bf16.js';
 import type { Model } from '../engine/model.js';
 import { stackImages, type ProcessedImage } from '../model/vision/image-processor.js';
 import { multimodalPositions, type RopeIndexOptions } from '../model/vision/rope-index.js';
@@ -37,7 +38,10 @@ export interface EngineOptions {
   eosTokenIds?: number[];
   /** Most samples decoding at once (default 64). */
   maxBatchSize?: number;
-  /** KV cache capacity in tokens over all sequences (default: what 2 GiB hold, at most 65,536). */
+  /**
+   * KV cache capacity in tokens over all sequences (default: what 2 GiB hold in the model's compute
+   * dtype at the engine's creation, at most 65,536).
+   */
   maxCachedTokens?: number;
   /** Tokens per cache block (default 16). */
   blockSize?: number;
@@ -176,7 +180,8 @@ export class Qwen3GenerationEngine implements GenerationEngine {
 
   constructor(model: Model, options: EngineOptions = {}) {
     const c = model.config;
-    const bytesPerToken = 2 * c.numLayers * c.numKvHeads * c.headDim * 4;
+    // K and V of every layer, in the compute dtype (the cache follows it: made now, kept as it is).
+    const bytesPerToken = 2 * c.numLayers * c.numKvHeads * c.headDim * (computeDtype(model) === 'bf16' ? 2 : 4);
     const maxTokens = options.maxCachedTokens ?? Math.min(65536, Math.floor((2 * GIB) / bytesPerToken));
     this.blockSize = integerIn(options.blockSize ?? 16, 'EngineOptions.blockSize', 1, 4096);
     integerIn(maxTokens, 'EngineOptions.maxCachedTokens', this.blockSize, 2 ** 31 - 1);

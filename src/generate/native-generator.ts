@@ -1,6 +1,7 @@
 // Typed face of the native generation code (native/bindings/generate.cc): the KV cache with its
 // step (cached forward + sampling), and the sampler on its own. The engine (engine.ts) is the only
 // user of the generator; the sampler functions serve tests and tools.
+import type { ComputeDtype } from '../engine/compute-dtype.js';
 import { type Model, nativeModelHandle } from '../engine/model.js';
 import { native } from '../engine/native.js';
 
@@ -29,6 +30,10 @@ export interface GeneratorStats {
   forks: number;
   /** Shared, partly filled blocks copied before a sample wrote to them. */
   blockCopies: number;
+  /** The dtype K and V are stored in: the model's compute dtype when the generator was made. */
+  cacheDtype: ComputeDtype;
+  /** K and V of every layer, allocated once. */
+  cacheBytes: number;
   steps: number;
   /** Tokens run through the model (prompt tokens plus one per decoded token). */
   tokensComputed: number;

@@ -1,6 +1,7 @@
 // The op table's backend conformance program (native/tests/op_conformance.cc): built with g++ by
 // scripts/build-op-conformance.sh and run; every registered op, forward and backward, on every backend
-// it has against the CPU reference, and the CPU backward against finite differences. Also: the addon
+// it has against the CPU reference, the CPU backward against finite differences, and every bf16 entry
+// against its family's f32 entry at tiny and Qwen3-like shapes. Also: the addon
 // registers the same ops the program covers, runOp runs a pass and answers supports(), and a backend
 // without an op refuses it by name.
 import { spawnSync } from 'node:child_process';
@@ -21,16 +22,30 @@ t.test('the conformance program passes for every registered op', async (t) => {
   const failed = lines.filter((l) => l.startsWith('FAIL'));
   t.same(failed, [], 'no op failed');
   for (const op of opTable()) {
-    t.ok(
-      lines.some((l) => l.startsWith(`ok   ${op.family} [tiny`)),
-      `${op.family} is covered at a tiny shape`,
-    );
+    // f32 entries print their family; the others family/dtype, checked against the f32 reference.
+    const name = op.dtype === 'f32' ? op.family : `${op.family}/${op.dtype}`;
+    const tiny = lines.filter((l) => l.startsWith(`ok   ${name} [tiny`));
+    t.ok(tiny.length > 0, `${name} is covered at a tiny shape`);
+    if (op.dtype !== 'f32') {
+      t.ok(
+        lines.some((l) => l.startsWith(`ok   ${name} [qwen3`)),
+        `${name} is covered at a Qwen3-like shape`,
+      );
+      t.ok(
+        tiny.every((l) => l.includes('forward vs f32 reference')),
+        `${name}'s forward is checked against the f32 reference`,
+      );
+    }
     if (op.backward)
       t.ok(
-        lines.some((l) => l.startsWith(`ok   ${op.family} [tiny`) && l.includes('finite differences')),
-        `${op.family}'s backward is checked against finite differences`,
+        tiny.some((l) => l.includes(op.dtype === 'f32' ? 'finite differences' : 'backward vs f32 reference')),
+        `${name}'s backward is checked against ${op.dtype === 'f32' ? 'finite differences' : 'the f32 reference'}`,
       );
   }
+  t.ok(
+    opTable().some((op) => op.dtype === 'bf16'),
+    'the table has bf16 entries',
+  );
 });
 
 t.test('runOp runs a pass by name; supports() and unsupported ops answer by name', async (t) => {
@@ -51,7 +66,9 @@ t.test('runOp runs a pass by name; supports() and unsupported ops answer by name
   t.equal(runOp('sum_squares.forward', 'cpu', { g: x }, {}).value, 25, 'scalar results come back as value');
   t.ok(opSupports('cpu', 'moe_block'), 'the CPU backend runs the MoE block');
   t.notOk(opSupports('cuda', 'logprob_naive'), 'no backend but the CPU runs the unfused head');
-  t.notOk(opSupports('cpu', 'rmsnorm', 'bf16'), 'bf16 is not registered yet');
+  t.ok(opSupports('cpu', 'linear', 'bf16'), 'linear has a bf16 entry on the CPU');
+  t.notOk(opSupports('cuda', 'linear', 'bf16'), 'which the CUDA backend does not implement');
+  t.notOk(opSupports('cpu', 'rmsnorm', 'bf16'), 'rmsnorm has no bf16 entry');
   t.throws(() => runOp('rmsnorm.sideways', 'cpu', {}, {}), /must be '<family>.forward' or '<family>.backward'/);
   t.throws(() => runOp('nosuchop.forward', 'cpu', {}, {}), /no op 'nosuchop' is registered \(registered: embedding/);
   t.throws(() => runOp('add.backward', 'cpu', {}, {}), /op 'add' has no backward pass/);

@@ -1,8 +1,8 @@
 // A model computing in bf16 (worker.actor.model.dtype / --compute-dtype): f32 master weights and a
 // bf16 compute copy. On bf16-valued weights it is the f32 model to f32 summation error; on any
 // weights it is within bf16 rounding of it; the copy follows setParameter and optimizer steps; a few
-// training steps move the loss as f32 training does; cached decoding reads the bf16 copy; a MoE model
-// routes in bf16 and keeps its experts in f32.
+// training steps move the loss as f32 training does; cached decoding reads the bf16 copy (and a bf16
+// KV cache); a MoE model routes in bf16 and keeps its experts in f32.
 import t from 'tap';
 
 import { bf16ToF32, computeDtype, f32ToBf16, setComputeDtype } from '../../src/engine/bf16.js';
@@ -171,7 +171,10 @@ t.test('cached decoding reads the bf16 copy: greedy tokens and log-probs follow 
   const rf32 = await run('f32');
   const rbf16 = await run('bf16');
   t.same(rbf16.tokenIds, rf32.tokenIds, 'bf16-valued weights: the same greedy tokens');
-  t.same(rbf16.logprobs, rf32.logprobs, 'and the same log-probs, bit for bit (the few-row kernel)');
+  // The projections give the f32 bits here (the few-row kernel); what remains is the bf16 KV cache's
+  // rounding of K and V (the cache follows the compute dtype; kv-cache-bf16.test.ts states the bound).
+  const worst = Math.max(...rbf16.logprobs.map((v, i) => Math.abs(v - rf32.logprobs[i])));
+  t.ok(worst > 0 && worst < 0.05, `log-probs within the bf16 cache's rounding (worst ${worst.toExponential(2)})`);
 });
 
 t.test('a bad dtype is refused', async (t) => {
