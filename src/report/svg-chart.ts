@@ -37,9 +37,13 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   const raw = (hi - lo) / count;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
-  const ticks: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
-  return ticks;
+  // Counted in whole steps, not by adding `step` to a running value: for a range a few ulps wide the step
+  // is below the values' resolution and `v += step` never moves (an endless loop that ran out of memory).
+  const first = Math.ceil(lo / step);
+  const n = Math.floor(hi / step + 1e-9) - first;
+  const ticks = new Set<number>();
+  for (let i = 0; i <= n; i++) ticks.add(Number(((first + i) * step).toPrecision(12)));
+  return ticks.size > 0 ? [...ticks] : [lo];
 }
 
 function formatTick(v: number, digits = 4): string {
@@ -65,7 +69,8 @@ function extent(values: number[]): [number, number] {
     hi = Math.max(hi, v);
   }
   if (lo === Infinity) return [0, 1];
-  if (lo === hi) return [lo - (Math.abs(lo) || 1) * 0.5, hi + (Math.abs(hi) || 1) * 0.5];
+  // A metric that moves only by rounding noise (e.g. 1.4999964912362949 vs ...53) is drawn flat.
+  if (hi - lo <= Math.abs(hi) * 1e-12) return [lo - (Math.abs(lo) || 1) * 0.5, hi + (Math.abs(hi) || 1) * 0.5];
   return [lo, hi];
 }
 

@@ -303,6 +303,30 @@ t.test(
   },
 );
 
+// advantages/max of a real run: 1.4999964912362949 and ...53, one ulp apart. Stepping a running value by a
+// step below that resolution never ended, and writing report.html ran out of memory.
+t.test('a range a few ulps wide: a few ticks, and a chart of a metric that moves only by rounding', async (t) => {
+  const [lo, hi] = [1.4999964912362949, 1.4999964912362953];
+  const ticks = niceTicks(lo, hi);
+  t.ok(ticks.length >= 1 && ticks.length <= 7, `${ticks.length} ticks`);
+  const svg = lineChart(
+    [
+      {
+        name: 'advantages/max',
+        points: [
+          [1, hi],
+          [2, lo],
+          [3, hi],
+        ],
+      },
+    ],
+    { title: 'advantages/max', xLabel: 'step' },
+  );
+  const labels = [...svg.matchAll(/class="tick">([^<]*)</g)].map((m) => m[1]);
+  t.ok(labels.length >= 4 && labels.length < 20, `${labels.length} tick labels: ${labels.join(' ')}`);
+  t.match(svg, /data-series="advantages\/max"/, 'the series is drawn');
+});
+
 t.test('tick labels: whole steps only on a step axis, and distinct for a metric that barely moves', async (t) => {
   const svg = lineChart(
     [
