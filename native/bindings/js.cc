@@ -4,6 +4,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "../core/backend_thread.h"
 #include "../core/cu_seqlens.h"
 
 namespace medix::js {

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "../core/backend_thread.h"
+namespace medix {
+class BackendThread;  // core/backend_thread.h
+}  // namespace medix
 
 namespace medix::js {
 
