@@ -33,6 +33,10 @@ class CudaBackend final : public Backend {
 
   const char* name() const override { return "cuda"; }
 
+  // The device becomes current once on the thread that owns this backend's work (a model's
+  // BackendThread); bind() in each op below stays for callers on other threads (runOp, the programs).
+  void bind_thread() override { bind(); }
+
   void synchronize() override {
     bind();
     check(cudaDeviceSynchronize(), "cuda backend: synchronize");

@@ -57,7 +57,8 @@ Napi::Value SetComputeDtype(const Napi::CallbackInfo& info) {
   if (h.busy->load()) throw Napi::Error::New(info.Env(), fn + ": the model is busy; await its call first");
   if (!info[1].IsString()) throw Napi::TypeError::New(info.Env(), fn + ": dtype must be 'f32' or 'bf16'");
   const std::string name = info[1].As<Napi::String>();
-  h.model->set_compute_dtype(parse_compute_dtype(name.c_str(), fn.c_str()));
+  const ComputeDType d = parse_compute_dtype(name.c_str(), fn.c_str());
+  h.thread->call([&] { h.model->set_compute_dtype(d); });  // may release the bf16 copy
   return info.Env().Undefined();
 }
 

@@ -1,6 +1,6 @@
 // Full sharding of a model over the run's processes (Qwen3Model::set_full_shard), from JS. These
-// take the JS model object; collectives run on a libuv worker (a rank may wait for the others) and
-// claim the model like its other async calls.
+// take the JS model object and run on the model's thread (model_handle.h); collectives are async (a
+// rank may wait for the others) and claim the model like its other async calls.
 #include <memory>
 #include <string>
 
@@ -20,27 +20,27 @@ Napi::Value on_model(const Napi::CallbackInfo& info, const std::string& fn, void
     throw Napi::Error::New(info.Env(), fn + ": the model is busy with another call; await it before starting the next");
   Qwen3Model* m = h.model;
   auto busy = h.busy;
-  return js::run_async(
+  return h.thread->async(
       info.Env(), [m, work] { work(*m); }, [](Napi::Env env) { return env.Undefined(); }, {info[0]},
       [busy] { busy->store(false); });
 }
 
-Qwen3Model& idle_model(const Napi::CallbackInfo& info, const std::string& fn) {
+ModelHandle idle_model(const Napi::CallbackInfo& info, const std::string& fn) {
   ModelHandle h = model_handle(info[0], fn, "model");
   if (h.busy->load()) throw Napi::Error::New(info.Env(), fn + ": the model is busy with an async call; await it first");
-  return *h.model;
+  return h;
 }
 
 }  // namespace
 
 void init_fsdp(Napi::Env env, Napi::Object exports) {
   exports.Set("fullShard", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-                Qwen3Model& m = idle_model(info, "fullShard");
+                const ModelHandle h = idle_model(info, "fullShard");
                 // The collectives run on the model's buffers with the MPI communicator: host memory only.
-                if (&m.backend() != &cpu_backend())
-                  fail("fullShard: full sharding on device ", m.backend().name(),
+                if (&h.model->backend() != &cpu_backend())
+                  fail("fullShard: full sharding on device ", h.model->backend().name(),
                        " needs NCCL, which the model does not use yet; use device cpu");
-                m.set_full_shard(world());
+                h.thread->call([&] { h.model->set_full_shard(world()); });
                 return info.Env().Undefined();
               }));
   exports.Set("isFullShard", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
@@ -51,17 +51,20 @@ void init_fsdp(Napi::Env env, Napi::Object exports) {
                 return on_model(info, "gatherWeights", [](Qwen3Model& m) { m.gather_weights(); });
               }));
   exports.Set("releaseWeights", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-                idle_model(info, "releaseWeights").release_weights();
+                const ModelHandle h = idle_model(info, "releaseWeights");
+                h.thread->call([&] { h.model->release_weights(); });
                 return info.Env().Undefined();
               }));
   exports.Set("probeFullShardMemory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 if (!info[1].IsBoolean())
                   throw Napi::TypeError::New(info.Env(), "probeFullShardMemory: on must be a boolean");
-                idle_model(info, "probeFullShardMemory").probe_full_shard_memory(info[1].As<Napi::Boolean>().Value());
+                const ModelHandle h = idle_model(info, "probeFullShardMemory");
+                h.model->probe_full_shard_memory(info[1].As<Napi::Boolean>().Value());
                 return info.Env().Undefined();
               }));
   exports.Set("fullShardSlices", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-                Qwen3Model& m = idle_model(info, "fullShardSlices");
+                const ModelHandle h = idle_model(info, "fullShardSlices");
+                const Qwen3Model& m = *h.model;
                 Napi::Env env = info.Env();
                 const auto parts = m.full_shard_parts();
                 auto list = Napi::Array::New(env, parts.size());
@@ -74,14 +77,14 @@ void init_fsdp(Napi::Env env, Napi::Object exports) {
                   list.Set(i, p);
                 }
                 auto w = Napi::Float32Array::New(env, m.optimizer_floats());
-                m.get_full_shard_weights(w.Data());
+                h.thread->call([&] { m.get_full_shard_weights(w.Data()); });
                 auto out = Napi::Object::New(env);
                 out.Set("parts", list);
                 out.Set("weights", w);
                 return out;
               }));
   exports.Set("fullShardMemory", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-                const FullShardMemory m = idle_model(info, "fullShardMemory").full_shard_memory();
+                const FullShardMemory m = idle_model(info, "fullShardMemory").model->full_shard_memory();
                 auto out = Napi::Object::New(info.Env());
                 out.Set("sliceBytes", double(m.slice_bytes));
                 out.Set("gatheredBytes", double(m.gathered_bytes));

@@ -1,7 +1,7 @@
 // N-API face of generation: a Qwen3Generator class (KV cache + step = cached forward and sampling,
 // native/model/generator.h) and the sampler on its own (sampleLogits, samplingDistribution) for
-// tests and tools. step() runs on a libuv worker and claims the model's busy flag, so generation
-// never overlaps a forward/backward/optimizer call on the same model.
+// tests and tools. step() runs on the model's thread (model_handle.h) and claims the model's busy
+// flag, so generation never overlaps a forward/backward/optimizer call on the same model.
 #include <memory>
 #include <vector>
 
@@ -76,7 +76,10 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
     Napi::Object opts = js::object(info[1], fn, "options");
     const int64_t block_size = js::integer_or(opts, "blockSize", fn, 1, 4096, 16);
     const int64_t n_blocks = js::integer(opts, "numBlocks", fn, 1, int64_t(1) << 31);
-    gen_ = std::make_unique<Generator>(*model_.model, block_size, n_blocks);
+    model_.thread->call([&] { gen_ = std::make_unique<Generator>(*model_.model, block_size, n_blocks); });
+  }
+  ~GeneratorWrap() override {
+    model_.thread->call_quietly([this] { gen_.reset(); });
   }
 
  private:
@@ -111,9 +114,12 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
   Napi::Value Stats(const Napi::CallbackInfo& info) { return stats_object(info.Env(), idle("stats").stats()); }
   Napi::Value Close(const Napi::CallbackInfo& info) {
     idle("close");
-    gen_.reset();
     // The model's decode buffers are shared by its generators; free them only when none is stepping.
-    if (!model_.busy->load()) model_.model->release_decode_workspace();
+    const bool release = !model_.busy->load();
+    model_.thread->call([&] {
+      gen_.reset();
+      if (release) model_.model->release_decode_workspace();
+    });
     return info.Env().Undefined();
   }
 
@@ -181,7 +187,7 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
     Generator* gp = &g;
     auto busy = model_.busy;
     auto stepping = stepping_;
-    return js::run_async(
+    return model_.thread->async(
         env,
         [job, gp, T] {
           CachedStep s;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "../core/backend_thread.h"
 #include "../core/cu_seqlens.h"
 
 namespace medix::js {
@@ -163,15 +164,20 @@ Napi::Float32Array new_f32(Napi::Env env, const float* src, size_t n) {
 
 namespace {
 
+// With a BackendThread, Execute hands the work to it and waits on a libuv worker, rather than a
+// ThreadSafeFunction calling back from that thread: the promise, the kept values and the settle and
+// error paths stay the ones every call already had, and the worker is parked for as long as the work
+// runs, as it was when the work ran on it.
 class Task final : public Napi::AsyncWorker {
  public:
   Task(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
-       const std::vector<Napi::Value>& keep, std::function<void()> settle)
+       const std::vector<Napi::Value>& keep, std::function<void()> settle, BackendThread* thread)
       : Napi::AsyncWorker(env, "medix"),
         deferred_(Napi::Promise::Deferred::New(env)),
         work_(std::move(work)),
         done_(std::move(done)),
-        settle_(std::move(settle)) {
+        settle_(std::move(settle)),
+        thread_(thread) {
     for (const auto& v : keep) keep_.push_back(Napi::Persistent(v));
   }
   Napi::Promise promise() { return deferred_.Promise(); }
@@ -179,7 +185,10 @@ class Task final : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      work_();
+      if (thread_)
+        thread_->call(work_);
+      else
+        work_();
     } catch (const std::exception& e) {
       SetError(e.what());
     } catch (...) {
@@ -207,15 +216,16 @@ class Task final : public Napi::AsyncWorker {
   std::function<void()> work_;
   std::function<Napi::Value(Napi::Env)> done_;
   std::function<void()> settle_;
+  BackendThread* thread_;
   std::vector<Napi::Reference<Napi::Value>> keep_;
 };
 
 }  // namespace
 
 Napi::Promise run_async(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
-                        const std::vector<Napi::Value>& keep, std::function<void()> settle) {
-  auto* task =
-      new Task(env, std::move(work), std::move(done), keep, std::move(settle));  // deletes itself when finished
+                        const std::vector<Napi::Value>& keep, std::function<void()> settle, BackendThread* thread) {
+  auto* task = new Task(env, std::move(work), std::move(done), keep, std::move(settle),
+                        thread);  // deletes itself when finished
   Napi::Promise p = task->promise();
   task->Queue();
   return p;

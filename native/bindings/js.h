@@ -11,6 +11,10 @@
 #include <string>
 #include <vector>
 
+namespace medix {
+class BackendThread;  // core/backend_thread.h
+}  // namespace medix
+
 namespace medix::js {
 
 template <typename T>
@@ -53,11 +57,13 @@ double number_arg(const Napi::Value& v, const std::string& fn, const char* name)
 
 Napi::Float32Array new_f32(Napi::Env env, const float* src, size_t n);
 
-// Runs `work` on a libuv worker thread and returns a promise resolved with `done(env)` on the main
-// thread, or rejected with the error `work` threw. `keep` holds JS values (typed arrays the work
-// reads) alive until then. `settle`, if given, runs on the main thread just before the promise
-// settles either way (e.g. to release a busy flag, so "busy" means "until the promise settles").
+// Runs `work` off the JS main thread and returns a promise resolved with `done(env)` on the main
+// thread, or rejected with the error `work` threw. `work` runs on `thread` when given (a model's
+// backend thread, core/backend_thread.h), else on a libuv worker. `keep` holds JS values (typed arrays
+// the work reads) alive until then. `settle`, if given, runs on the main thread just before the
+// promise settles either way (e.g. to release a busy flag, so "busy" means "until the promise settles").
 Napi::Promise run_async(Napi::Env env, std::function<void()> work, std::function<Napi::Value(Napi::Env)> done,
-                        const std::vector<Napi::Value>& keep = {}, std::function<void()> settle = {});
+                        const std::vector<Napi::Value>& keep = {}, std::function<void()> settle = {},
+                        BackendThread* thread = nullptr);
 
 }  // namespace medix::js

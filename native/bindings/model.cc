@@ -1,6 +1,7 @@
-// N-API face of the Qwen3 model: a JS class wrapping medix::Qwen3Model. Heavy calls (forward,
-// backward, optimizerStep) run on a libuv worker and return promises; a model runs one such call
-// at a time and rejects overlapping calls instead of racing on its buffers.
+// N-API face of the Qwen3 model: a JS class wrapping medix::Qwen3Model. Everything that touches the
+// model's backend runs on the model's own thread (ModelThread, model_handle.h). Heavy calls (forward,
+// backward, optimizerStep) return promises; a model runs one such call at a time and rejects
+// overlapping calls instead of racing on its buffers.
 #include <atomic>
 #include <cmath>
 #include <memory>
@@ -104,7 +105,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
          InstanceMethod("setRecompute", &ModelWrap::SetRecompute), InstanceMethod("activationPlan", &ModelWrap::Plan),
          InstanceMethod("numParams", &ModelWrap::NumParams),
          InstanceMethod("setVisionFrozen", &ModelWrap::SetVisionFrozen), InstanceMethod("routing", &ModelWrap::Routing),
-         InstanceMethod("setAuxLossWeight", &ModelWrap::SetAuxLossWeight)});
+         InstanceMethod("setAuxLossWeight", &ModelWrap::SetAuxLossWeight),
+         InstanceMethod("workThreads", &ModelWrap::WorkThreads)});
   }
 
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
@@ -114,13 +116,20 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Napi::Object opts = info[1].IsUndefined() ? Napi::Object::New(env) : js::object(info[1], fn, "options");
     const int64_t seed = js::integer_or(opts, "seed", fn, 0, (int64_t(1) << 53), 0);
     const double std = js::number_or(opts, "initStd", fn, 0.02);
+    const bool recompute = js::boolean_or(opts, "recompute", fn, false);
     Backend& be = model_backend(opts, cfg, fn);
-    model_ = std::make_unique<Qwen3Model>(cfg, be, static_cast<uint64_t>(seed), static_cast<float>(std));
-    model_->set_recompute(js::boolean_or(opts, "recompute", fn, false));
+    thread_ = std::make_shared<ModelThread>(be);
+    thread_->call([&] {
+      model_ = std::make_unique<Qwen3Model>(cfg, be, static_cast<uint64_t>(seed), static_cast<float>(std));
+      model_->set_recompute(recompute);
+    });
     info.This().As<Napi::Object>().TypeTag(&kModelTag);
   }
+  ~ModelWrap() override {
+    thread_->call_quietly([this] { model_.reset(); });
+  }
 
-  ModelHandle handle() { return {model_.get(), busy_}; }
+  ModelHandle handle() { return {model_.get(), busy_, thread_}; }
 
  private:
   // Claims the model for one async call; throws if another is running. The claim is released on
@@ -169,7 +178,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     check_idle("getParam");
     const ParamInfo& p = named(info, "getParam");
     auto arr = Napi::Float32Array::New(info.Env(), p.numel);
-    model_->get_param(p, arr.Data());
+    thread_->call([&] { model_->get_param(p, arr.Data()); });
     return arr;
   }
 
@@ -178,7 +187,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     const ParamInfo& p = named(info, "setParam");
     const std::string fn = "setParam(" + p.name + ")";
     auto data = js::f32(info[1], fn, "data", p.numel, "numel of the parameter", true);
-    model_->set_param(p, data.data);
+    thread_->call([&] { model_->set_param(p, data.data); });
     return info.Env().Undefined();
   }
 
@@ -186,7 +195,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     check_idle("getGrad");
     const ParamInfo& p = named(info, "getGrad");
     auto arr = Napi::Float32Array::New(info.Env(), p.numel);
-    model_->get_grad(p, arr.Data());
+    thread_->call([&] { model_->get_grad(p, arr.Data()); });
     return arr;
   }
 
@@ -241,7 +250,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     claim("forward");
     Qwen3Model* m = model_.get();
     auto busy = busy_;
-    return js::run_async(
+    return thread_->async(
         env,
         [job, m, o, T] {
           PackedBatch b{T,
@@ -278,18 +287,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     claim("backward");
     Qwen3Model* m = model_.get();
     auto busy = busy_;
-    return js::run_async(
-        env,
-        [a, e, m] {
-          m->backward(a->data(), static_cast<int64_t>(a->size()), e->empty() ? nullptr : e->data());
-          m->backend().synchronize();
-        },
+    return thread_->async(
+        env, [a, e, m] { m->backward(a->data(), static_cast<int64_t>(a->size()), e->empty() ? nullptr : e->data()); },
         [](Napi::Env env) -> Napi::Value { return env.Undefined(); }, {info.This()}, [busy] { busy->store(false); });
   }
 
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
     check_idle("zeroGrad");
-    model_->zero_grad();
+    thread_->call([&] { model_->zero_grad(); });
     return info.Env().Undefined();
   }
 
@@ -322,12 +327,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     Qwen3Model* m = model_.get();
     auto busy = busy_;
     auto result = std::make_shared<StepResult>();
-    return js::run_async(
-        env,
-        [m, cfg, max_norm, decay, result] {
-          *result = m->optimizer_step(cfg, max_norm, decay);
-          m->backend().synchronize();
-        },
+    return thread_->async(
+        env, [m, cfg, max_norm, decay, result] { *result = m->optimizer_step(cfg, max_norm, decay); },
         [result](Napi::Env env) -> Napi::Value {
           auto out = Napi::Object::New(env);
           out.Set("gradNorm", Napi::Number::New(env, result->grad_norm));
@@ -344,7 +345,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     const auto n = static_cast<size_t>(model_->optimizer_floats());
     auto m = Napi::Float32Array::New(env, n);
     auto v = Napi::Float32Array::New(env, n);
-    model_->get_optimizer_state(m.Data(), v.Data());
+    thread_->call([&] { model_->get_optimizer_state(m.Data(), v.Data()); });
     auto out = Napi::Object::New(env);
     out.Set("step", Napi::Number::New(env, double(model_->optimizer_steps())));
     out.Set("m", m);
@@ -364,7 +365,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                                                   : "num_params";
     auto m = js::f32(o.Get("m"), fn, "state.m", n, what, true);
     auto v = js::f32(o.Get("v"), fn, "state.v", n, what, true);
-    model_->set_optimizer_state(m.data, v.data, step);
+    thread_->call([&] { model_->set_optimizer_state(m.data, v.data, step); });
     return info.Env().Undefined();
   }
 
@@ -393,7 +394,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value SetRecompute(const Napi::CallbackInfo& info) {
     check_idle("setRecompute");
     if (!info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "setRecompute: argument must be a boolean");
-    model_->set_recompute(info[0].As<Napi::Boolean>().Value());
+    const bool on = info[0].As<Napi::Boolean>().Value();
+    thread_->call([&] { model_->set_recompute(on); });
     return info.Env().Undefined();
   }
 
@@ -446,6 +448,15 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return Napi::Number::New(info.Env(), double(model_->n_params()));
   }
 
+  // The OS thread ids the model's backend work has run on (ModelThread), for the test of its thread.
+  Napi::Value WorkThreads(const Napi::CallbackInfo& info) {
+    const std::vector<int64_t> ids = thread_->work_threads();
+    auto out = Napi::Array::New(info.Env(), ids.size());
+    for (uint32_t i = 0; i < ids.size(); ++i) out.Set(i, Napi::Number::New(info.Env(), double(ids[i])));
+    return out;
+  }
+
+  std::shared_ptr<ModelThread> thread_;  // before model_, which is made and destroyed on it
   std::unique_ptr<Qwen3Model> model_;
   std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
 };

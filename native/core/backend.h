@@ -27,9 +27,12 @@ class Backend {
   virtual const char* name() const = 0;
 
   // Waits until every op queued so far has finished, so that an asynchronous backend's errors surface
-  // in the call that caused them (the model's bindings call it at the end of each async call). A
+  // in the call that caused them (a BackendThread calls it after each piece of work it runs). A
   // backend whose ops complete before they return (the CPU) has nothing to wait for.
   virtual void synchronize() {}
+  // Called once on a BackendThread (backend_thread.h) when it starts, before any op there: makes the
+  // backend's device current on that thread (CUDA). The CPU has nothing to do.
+  virtual void bind_thread() {}
 
   // Memory
   virtual void* alloc(size_t bytes) = 0;  // zero-filled
