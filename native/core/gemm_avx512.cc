@@ -47,7 +47,7 @@ struct Micro14x32 {
         c[r][1] = (v16f)_mm512_fmadd_ps(ar, b1, (__m512)c[r][1]);
       }
     }
-    gemm_fold_tile(c, out, fma16);
+    gemm_fold_tile<fma16>(c, out);
   }
 };
 

@@ -43,7 +43,7 @@ struct Micro6x16 {
         c[r][1] = fma8(ar, b1, c[r][1]);
       }
     }
-    gemm_fold_tile(c, out, fma8);
+    gemm_fold_tile<fma8>(c, out);
   }
 };
 

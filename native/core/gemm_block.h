@@ -74,9 +74,10 @@ void pack_b(const GemmOperand& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc
 
 // Folds a register tile of accumulators (MR rows of NV vectors V, GCC vector types) into out.c with
 // gemm_update_tile's rule and roundings, straight from the registers; fma is the kernel's own
-// vector fused multiply-add. C may be unaligned (memcpy: unaligned vector loads and stores).
-template <int64_t MR, int NV, class V, class Fma>
-inline void gemm_fold_tile(const V (&acc)[MR][NV], const TileOut& out, Fma fma) {
+// vector fused multiply-add (a template argument, so that it is inlined). C may be unaligned (memcpy:
+// unaligned vector loads and stores).
+template <auto fma, int64_t MR, int NV, class V>
+inline void gemm_fold_tile(const V (&acc)[MR][NV], const TileOut& out) {
   constexpr int W = sizeof(V) / sizeof(float);
   const V alpha = out.alpha - V{}, beta = out.beta - V{};  // splats (x - 0.0f is x, -0.0f too)
   const auto fold = [&](auto rule) {
