@@ -37,7 +37,12 @@ void pack_a(const GemmOperand& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc
         for (int64_t r = 0; r < m; ++r) d[r] = src[r];
         for (int64_t r = m; r < MR; ++r) d[r] = 0.0f;
       }
-    } else {  // op(A)[i][k] = A[i][k]: walk each row contiguously
+    } else if (m == MR) {  // op(A)[i][k] = A[i][k]: MR rows side by side, the panel written in order
+      const float* src = a.data + (i0 + ir) * a.ld + p0;
+      for (int64_t k = 0; k < kc; ++k)
+#pragma GCC unroll 16
+        for (int64_t r = 0; r < MR; ++r) dst[k * MR + r] = src[r * a.ld + k];
+    } else {  // the last, partial panel: walk each row contiguously
       for (int64_t r = 0; r < m; ++r) {
         const float* src = a.data + (i0 + ir + r) * a.ld + p0;
         for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = src[k];
