@@ -66,7 +66,12 @@ void pack_b(const GemmOperand& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc
       }
       for (int64_t c = n; c < NR; ++c)
         for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = 0.0f;
-    } else {  // op(B)[k][j] = B[k][j]: each k contributes n contiguous values
+    } else if (n == NR) {  // op(B)[k][j] = B[k][j]: each k contributes NR contiguous values
+      const float* src = b.data + p0 * b.ld + j0 + jr;
+      for (int64_t k = 0; k < kc; ++k)  // a fixed-size copy: vector moves, no memcpy call per row
+#pragma GCC unroll 32
+        for (int64_t c = 0; c < NR; ++c) dst[k * NR + c] = src[k * b.ld + c];
+    } else {  // the last, partial panel
       for (int64_t k = 0; k < kc; ++k) {
         const float* src = b.data + (p0 + k) * b.ld + j0 + jr;
         float* d = dst + k * NR;

@@ -4,8 +4,9 @@
 //
 // Every kernel computes each C element as the same sequence of operations: per K slice (cut by
 // gemm_k_slice, which depends on K alone) one fused multiply-add chain in k order, then
-// gemm_update_tile's explicit rounding. So all kernels give the same bits, whatever the tile
-// shape, the block sizes, the thread split or the thread count.
+// gemm_update_tile's explicit rounding (gemm_fold_tile's, the same operations, for full tiles). So
+// all kernels give the same bits, whatever the tile shape, the block sizes, the thread split or the
+// thread count.
 #pragma once
 #include <cstdint>
 
