@@ -30,7 +30,12 @@ template <int64_t MR>
 void pack_a(const GemmOperand& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
   for (int64_t ir = 0; ir < mc; ir += MR, dst += kc * MR) {
     const int64_t m = std::min(MR, mc - ir);
-    if (a.trans) {  // op(A)[i][k] = A[k][i]: each k contributes m contiguous values
+    if (a.trans && m == MR) {  // op(A)[i][k] = A[k][i]: each k contributes MR contiguous values
+      const float* src = a.data + p0 * a.ld + i0 + ir;
+      for (int64_t k = 0; k < kc; ++k)  // a fixed-size copy, as in pack_b
+#pragma GCC unroll 16
+        for (int64_t r = 0; r < MR; ++r) dst[k * MR + r] = src[k * a.ld + r];
+    } else if (a.trans) {  // the last, partial panel
       for (int64_t k = 0; k < kc; ++k) {
         const float* src = a.data + (p0 + k) * a.ld + i0 + ir;
         float* d = dst + k * MR;
