@@ -10,7 +10,7 @@
 // 2-core AMD EPYC (Zen 4, AVX-512, FMA peak 236 GFLOP/s; OpenBLAS 0.3.21 picked its Cooperlake kernel),
 // `npm run bench -- --only gemm` at 2048^3 on 2 threads: portable 207-211 GFLOP/s on its avx512
 // register kernel, 200-204 on avx2, OpenBLAS 197-201; at the train step's MLP shape (2048x1536x512)
-// portable 210-215, OpenBLAS 196-203. Products of 256^3 and few-row ones still ran faster on OpenBLAS.
+// portable 210-215, OpenBLAS 196-203. On 2 threads OpenBLAS still ran 256^3 and few-row products faster.
 // No timed calibration at start-up: a choice that depends on timing could change results' bits from
 // one run to the next, which resumed training must not see.
 //
