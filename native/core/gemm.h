@@ -6,9 +6,11 @@
 // Two kernels sit behind it: OpenBLAS (when it was found at build time) and a portable blocked,
 // packed, multi-threaded kernel that is always compiled in. The kernel is chosen at run time: OpenBLAS
 // by default when built in, the environment variable MEDIX_GEMM=portable|openblas (read once, at first
-// use) overrides that, set_gemm_kernel overrides both. OpenBLAS is the default for every shape: on a
-// 2-core Zen 5 (AVX-512; OpenBLAS 0.3.21 picked its Cooperlake kernel) it was ahead of the portable
-// kernel at 2048^3 and at the train step's shapes, behind only at 256^3 (`npm run bench` prints both).
+// use) overrides that, set_gemm_kernel overrides both. OpenBLAS is the default for every shape. On a
+// 2-core AMD EPYC (Zen 4, AVX-512, FMA peak 236 GFLOP/s; OpenBLAS 0.3.21 picked its Cooperlake kernel),
+// `npm run bench -- --only gemm` at 2048^3 on 2 threads: portable 207-211 GFLOP/s on its avx512
+// register kernel, 200-204 on avx2, OpenBLAS 197-201; at the train step's MLP shape (2048x1536x512)
+// portable 210-215, OpenBLAS 196-203. On 2 threads OpenBLAS still ran 256^3 and few-row products faster.
 // No timed calibration at start-up: a choice that depends on timing could change results' bits from
 // one run to the next, which resumed training must not see.
 //

@@ -24,29 +24,30 @@
 namespace medix {
 namespace {
 
+typedef float v16f __attribute__((vector_size(64)));
+
+inline v16f fma16(v16f a, v16f b, v16f c) { return (v16f)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
+
 struct Micro14x32 {
   static constexpr int64_t MR = 14, NR = 32;
 
-  // tile[r*NR + j] = sum over k in order of a[k*MR + r] * b[k*NR + j], one FMA chain per lane.
-  static void run(int64_t kc, const float* __restrict a, const float* __restrict b, float* __restrict tile) {
-    __m512 c[MR][2];
+  // acc[r][j] = sum over k in order of a[k*MR + r] * b[k*NR + j], one FMA chain per lane, folded into out.
+  static void run(int64_t kc, const float* __restrict a, const float* __restrict b, const TileOut& out) {
+    gemm_prefetch_tile<MR, NR>(out);
+    v16f c[MR][2];
 #pragma GCC unroll 14
-    for (int64_t r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_ps();
+    for (int64_t r = 0; r < MR; ++r) c[r][0] = c[r][1] = v16f{};
     for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
       const __m512 b0 = _mm512_load_ps(b);
       const __m512 b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 14
       for (int64_t r = 0; r < MR; ++r) {
         const __m512 ar = _mm512_set1_ps(a[r]);
-        c[r][0] = _mm512_fmadd_ps(ar, b0, c[r][0]);
-        c[r][1] = _mm512_fmadd_ps(ar, b1, c[r][1]);
+        c[r][0] = (v16f)_mm512_fmadd_ps(ar, b0, (__m512)c[r][0]);
+        c[r][1] = (v16f)_mm512_fmadd_ps(ar, b1, (__m512)c[r][1]);
       }
     }
-#pragma GCC unroll 14
-    for (int64_t r = 0; r < MR; ++r) {
-      _mm512_store_ps(tile + r * NR, c[r][0]);
-      _mm512_store_ps(tile + r * NR + 16, c[r][1]);
-    }
+    gemm_fold_tile<fma16>(c, out);
   }
 };
 

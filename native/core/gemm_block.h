@@ -5,9 +5,10 @@
 //       pack the kc x nc slice of op(B) into NR-wide micro-panels      (stays in L3)
 //       for each mc-tall row block:
 //         pack the mc x kc block of op(A) into MR-tall micro-panels     (stays in L2)
-//         for every MR x NR tile: register kernel over the K slice, then gemm_update_tile
+//         for every MR x NR tile: register kernel over the K slice, folding its tile into C
 // Packing turns all four transpose combinations into one layout and pads edges with zeros, so the
-// register kernel always computes a full tile; gemm_update_tile writes only the m x n part that exists.
+// register kernel always computes a full tile; at the edges it goes through a temporary, and
+// gemm_update_tile writes only the m x n part that exists.
 //
 // In an anonymous namespace on purpose: each including file compiles its own copy for its own target,
 // and no copy may be merged by the linker with one built for another instruction set.
@@ -29,14 +30,24 @@ template <int64_t MR>
 void pack_a(const GemmOperand& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
   for (int64_t ir = 0; ir < mc; ir += MR, dst += kc * MR) {
     const int64_t m = std::min(MR, mc - ir);
-    if (a.trans) {  // op(A)[i][k] = A[k][i]: each k contributes m contiguous values
+    if (a.trans && m == MR) {  // op(A)[i][k] = A[k][i]: each k contributes MR contiguous values
+      const float* src = a.data + p0 * a.ld + i0 + ir;
+      for (int64_t k = 0; k < kc; ++k)  // a fixed-size copy, as in pack_b
+#pragma GCC unroll 16
+        for (int64_t r = 0; r < MR; ++r) dst[k * MR + r] = src[k * a.ld + r];
+    } else if (a.trans) {  // the last, partial panel
       for (int64_t k = 0; k < kc; ++k) {
         const float* src = a.data + (p0 + k) * a.ld + i0 + ir;
         float* d = dst + k * MR;
         for (int64_t r = 0; r < m; ++r) d[r] = src[r];
         for (int64_t r = m; r < MR; ++r) d[r] = 0.0f;
       }
-    } else {  // op(A)[i][k] = A[i][k]: walk each row contiguously
+    } else if (m == MR) {  // op(A)[i][k] = A[i][k]: MR rows side by side, the panel written in order
+      const float* src = a.data + (i0 + ir) * a.ld + p0;
+      for (int64_t k = 0; k < kc; ++k)
+#pragma GCC unroll 16
+        for (int64_t r = 0; r < MR; ++r) dst[k * MR + r] = src[r * a.ld + k];
+    } else {  // the last, partial panel: walk each row contiguously
       for (int64_t r = 0; r < m; ++r) {
         const float* src = a.data + (i0 + ir + r) * a.ld + p0;
         for (int64_t k = 0; k < kc; ++k) dst[k * MR + r] = src[k];
@@ -60,7 +71,12 @@ void pack_b(const GemmOperand& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc
       }
       for (int64_t c = n; c < NR; ++c)
         for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = 0.0f;
-    } else {  // op(B)[k][j] = B[k][j]: each k contributes n contiguous values
+    } else if (n == NR) {  // op(B)[k][j] = B[k][j]: each k contributes NR contiguous values
+      const float* src = b.data + p0 * b.ld + j0 + jr;
+      for (int64_t k = 0; k < kc; ++k)  // a fixed-size copy: vector moves, no memcpy call per row
+#pragma GCC unroll 32
+        for (int64_t c = 0; c < NR; ++c) dst[k * NR + c] = src[k * b.ld + c];
+    } else {  // the last, partial panel
       for (int64_t k = 0; k < kc; ++k) {
         const float* src = b.data + (p0 + k) * b.ld + j0 + jr;
         float* d = dst + k * NR;
@@ -68,6 +84,50 @@ void pack_b(const GemmOperand& b, int64_t p0, int64_t kc, int64_t j0, int64_t nc
         std::fill(d + n, d + NR, 0.0f);
       }
     }
+  }
+}
+
+// Folds a register tile of accumulators (MR rows of NV vectors V, GCC vector types) into out.c with
+// gemm_update_tile's rule and roundings, straight from the registers; fma is the kernel's own
+// vector fused multiply-add (a template argument, so that it is inlined). C may be unaligned (memcpy:
+// unaligned vector loads and stores).
+template <auto fma, int64_t MR, int NV, class V>
+inline void gemm_fold_tile(const V (&acc)[MR][NV], const TileOut& out) {
+  constexpr int W = sizeof(V) / sizeof(float);
+  const V alpha = out.alpha - V{}, beta = out.beta - V{};  // splats (x - 0.0f is x, -0.0f too)
+  const auto fold = [&](auto rule) {
+#pragma GCC unroll 16
+    for (int64_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        float* c = out.c + r * out.ldc + v * W;
+        V x;
+        __builtin_memcpy(&x, c, sizeof(V));
+        x = rule(acc[r][v], x);
+        __builtin_memcpy(c, &x, sizeof(V));
+      }
+  };
+  if (!out.first)
+    fold([&](V a, V c) { return fma(alpha, a, c); });
+  else if (out.beta == 0.0f)  // C is not read: NaN there must not survive
+#pragma GCC unroll 16
+    for (int64_t r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const V x = alpha * acc[r][v];
+        __builtin_memcpy(out.c + r * out.ldc + v * W, &x, sizeof(V));
+      }
+  else
+    fold([&](V a, V c) { return fma(alpha, a, beta * c); });
+}
+
+// Brings the MR rows of NR floats at c into L1 (for writing) while the K loop runs.
+template <int64_t MR, int64_t NR>
+inline void gemm_prefetch_tile(const TileOut& out) {
+#pragma GCC unroll 16
+  for (int64_t r = 0; r < MR; ++r) {
+    __builtin_prefetch(out.c + r * out.ldc, 1);
+    __builtin_prefetch(out.c + r * out.ldc + NR - 1, 1);
   }
 }
 
@@ -99,7 +159,7 @@ int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
 // Rows [i0, i1) of C's column panel [jc, jc+nc) for the K slice [pc, pc+kc), with that slice of op(B)
 // already packed in bbuf: packs op(A) block by block and runs the register kernel Micro (Micro::MR,
-// Micro::NR, Micro::run(kc, A micro-panel, B micro-panel, MR x NR accumulator tile out)) on every tile.
+// Micro::NR, Micro::run(kc, A micro-panel, B micro-panel, TileOut)) on every tile.
 template <class Micro>
 void gemm_rows(const MicroKernel& kern, const GemmOperand& a, const float* bbuf, int64_t i0, int64_t i1, int64_t jc,
                int64_t nc, int64_t pc, int64_t kc, float alpha, float beta, float* C, int64_t ldc) {
@@ -112,9 +172,14 @@ void gemm_rows(const MicroKernel& kern, const GemmOperand& a, const float* bbuf,
     pack_a<MR>(a, ic, mc, pc, kc, abuf);
     for (int64_t jr = 0; jr < nc; jr += NR)
       for (int64_t ir = 0; ir < mc; ir += MR) {
-        Micro::run(kc, abuf + ir * kc, bbuf + jr * kc, tile);
-        gemm_update_tile(tile, NR, C + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr),
-                         alpha, beta, pc == 0);
+        const int64_t m = std::min(MR, mc - ir), n = std::min(NR, nc - jr);
+        float* c = C + (ic + ir) * ldc + jc + jr;
+        if (m == MR && n == NR) {
+          Micro::run(kc, abuf + ir * kc, bbuf + jr * kc, {c, ldc, alpha, beta, pc == 0});
+        } else {
+          Micro::run(kc, abuf + ir * kc, bbuf + jr * kc, {tile, NR, 1.0f, 0.0f, true});
+          gemm_update_tile(tile, NR, c, ldc, m, n, alpha, beta, pc == 0);
+        }
       }
   }
 }

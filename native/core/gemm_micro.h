@@ -4,8 +4,9 @@
 //
 // Every kernel computes each C element as the same sequence of operations: per K slice (cut by
 // gemm_k_slice, which depends on K alone) one fused multiply-add chain in k order, then
-// gemm_update_tile's explicit rounding. So all kernels give the same bits, whatever the tile
-// shape, the block sizes, the thread split or the thread count.
+// gemm_update_tile's explicit rounding (gemm_fold_tile's, the same operations, for full tiles). So
+// all kernels give the same bits, whatever the tile shape, the block sizes, the thread split or the
+// thread count.
 #pragma once
 #include <cstdint>
 
@@ -43,9 +44,20 @@ inline int64_t gemm_k_slice(int64_t K) {
 
 // Folds an m x n tile of accumulators (row stride `ts`) into C: C = alpha*acc (beta == 0; C is not
 // read) or fma(alpha, acc, beta*C) on the first K slice, C = fma(alpha, acc, C) on later ones.
-// Explicit fma calls, one compiled copy: the same rounding for every kernel and tile position.
+// Explicit fma calls, one compiled copy: the same rounding for every kernel and tile position. Full
+// tiles are folded by the register kernel itself (gemm_fold_tile), with the same operations.
 void gemm_update_tile(const float* acc, int64_t ts, float* C, int64_t ldc, int64_t m, int64_t n, float alpha,
                       float beta, bool first);
+
+// Where a register kernel puts its MR x NR tile: folded into C (row stride ldc) by gemm_update_tile's
+// rule. A partial edge tile goes to a temporary as plain accumulators ({tile, NR, 1, 0, true}: 1*acc
+// is exact), which gemm_update_tile then folds into the part of C that exists.
+struct TileOut {
+  float* c;
+  int64_t ldc;
+  float alpha, beta;
+  bool first;
+};
 
 // Row block and column panel for a kernel with an mr x nr tile, from this CPU's cache sizes.
 void gemm_blocking(int64_t mr, int64_t nr, int64_t* mc, int64_t* nc);
