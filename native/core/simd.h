@@ -85,6 +85,26 @@ inline float hsum(v8f v) {
   return s;
 }
 
+// In place z[j] <- exp(z[j] - m) for j < n (exp8's accuracy, the tail through the same vector
+// code, so a value's bits never depend on where a row or a thread's range ends); returns their sum,
+// eight lane sums in order, then the lanes as hsum adds them.
+inline float exp_shifted_inplace(float* z, int64_t n, float m) {
+  const v8f mv = splat(m);
+  v8f sum{};
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    const v8f e = exp8(load(z + j) - mv);
+    store(z + j, e);
+    sum += e;
+  }
+  if (j < n) {
+    const v8f e = lanes_below(n - j) ? exp8(load_partial(z + j, n - j, m) - mv) : splat(0.0f);
+    store_partial(z + j, e, n - j);
+    sum += e;
+  }
+  return hsum(sum);
+}
+
 inline float row_max(const float* z, int64_t n) {
   v8f m = splat(-INFINITY);
   int64_t j = 0;

@@ -189,6 +189,29 @@ void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, in
   });
 }
 
+void parallel_for_balanced(const std::vector<double>& cost, const std::function<void(int64_t, int64_t)>& task,
+                           double min_cost_per_range) {
+  const int64_t n_units = static_cast<int64_t>(cost.size());
+  std::vector<double> prefix(n_units + 1, 0.0);
+  for (int64_t u = 0; u < n_units; ++u) prefix[u + 1] = prefix[u] + cost[u];
+  const double total = prefix[n_units];
+  int64_t parts = std::min<int64_t>(num_threads(), n_units);
+  if (min_cost_per_range > 0.0)
+    parts = std::min<int64_t>(parts, std::max<int64_t>(1, static_cast<int64_t>(total / min_cost_per_range)));
+  if (parts <= 0) return;
+  // Range p takes the units whose cost midpoint falls in [p, p + 1) * total / parts.
+  auto first_unit = [&](int64_t p) {
+    if (p == parts) return n_units;
+    const double target = total * static_cast<double>(p) / static_cast<double>(parts);
+    int64_t u = 0;
+    while (u < n_units && prefix[u] + 0.5 * cost[u] < target) ++u;
+    return u;
+  };
+  parallel_for(parts, [&](int64_t p_begin, int64_t p_end) {
+    for (int64_t p = p_begin; p < p_end; ++p) task(first_unit(p), first_unit(p + 1));
+  });
+}
+
 int64_t fixed_chunks(int64_t n, int64_t min_chunk, int64_t max_chunks) {
   if (n <= 0) return 0;
   return std::max<int64_t>(1, std::min<int64_t>(max_chunks, n / std::max<int64_t>(1, min_chunk)));

@@ -19,12 +19,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
 #include "../core/cu_seqlens.h"
 #include "../core/error.h"
 #include "../core/gemm.h"
+#include "../core/simd.h"
 #include "../core/threads.h"
 
 namespace medix::cpu {
@@ -75,29 +75,6 @@ BlockList query_blocks(const AttentionShape& s) {
   return list;
 }
 
-// Calls task(begin, end) on ranges of units covering [0, cost.size()), one range per thread.
-// Causal tiles differ a lot in cost (a late block sees many more keys), so the ranges hold about
-// equal total cost rather than equal unit counts. The split depends only on the costs and the thread
-// count; since units write disjoint outputs it never changes the results.
-template <typename Task>
-void run_balanced(const std::vector<double>& cost, const Task& task) {
-  const int64_t n_units = static_cast<int64_t>(cost.size());
-  std::vector<double> prefix(n_units + 1, 0.0);
-  for (int64_t u = 0; u < n_units; ++u) prefix[u + 1] = prefix[u] + cost[u];
-  const int64_t parts = std::min<int64_t>(num_threads(), n_units);
-  // part p takes the units whose cost-midpoint falls in [p, p+1) * total / parts
-  auto first_unit = [&](int64_t p) {
-    if (p == parts) return n_units;
-    const double target = prefix[n_units] * static_cast<double>(p) / static_cast<double>(parts);
-    int64_t u = 0;
-    while (u < n_units && prefix[u] + 0.5 * cost[u] < target) ++u;
-    return u;
-  };
-  parallel_for(parts, [&](int64_t p_begin, int64_t p_end) {
-    for (int64_t p = p_begin; p < p_end; ++p) task(first_unit(p), first_unit(p + 1));
-  });
-}
-
 // Cost of a tile, proportional to its score count (rows x visible keys).
 double tile_cost(const AttentionShape& s, const Block& b) {
   const int64_t keys = s.causal ? b.row_end : seq_len(s, b.seq);
@@ -129,18 +106,14 @@ int64_t visible_keys(const TileView& t, int64_t i) { return t.causal ? t.first_r
 
 // In place: each row of scores becomes its softmax over its visible keys (0 beyond them); writes
 // the row's log-sum-exp to lse[i * lse_stride]. The max is subtracted before exp so no term
-// exceeds 1 and the sum cannot overflow.
+// exceeds 1 and the sum cannot overflow. The exponentials are simd.h's vector ones: scalar std::exp
+// took most of the attention's time in a training step.
 void softmax_rows(float* P, float* lse, int64_t lse_stride, const TileView& t) {
   for (int64_t i = 0; i < t.rows; ++i) {
     float* row = P + i * t.keys;
     const int64_t n = visible_keys(t, i);
-    float m = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < n; ++j) m = std::max(m, row[j]);
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n; ++j) {
-      row[j] = std::exp(row[j] - m);
-      sum += row[j];
-    }
+    const float m = simd::row_max(row, n);
+    const float sum = simd::exp_shifted_inplace(row, n, m);
     const float inv = 1.0f / sum;  // sum >= 1: the max term is exp(0)
     for (int64_t j = 0; j < n; ++j) row[j] *= inv;
     std::fill(row + n, row + t.keys, 0.0f);
@@ -154,8 +127,7 @@ void probabilities_from_lse(float* P, const float* lse, int64_t lse_stride, cons
   for (int64_t i = 0; i < t.rows; ++i) {
     float* row = P + i * t.keys;
     const int64_t n = visible_keys(t, i);
-    const float l = lse[i * lse_stride];
-    for (int64_t j = 0; j < n; ++j) row[j] = std::exp(row[j] - l);
+    simd::exp_shifted_inplace(row, n, lse[i * lse_stride]);
     std::fill(row + n, row + t.keys, 0.0f);
   }
 }
@@ -173,7 +145,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   for (int64_t u = 0; u < n_blocks * H; ++u) cost[u] = tile_cost(s, blocks[u / H]);
   const int64_t workspace = kBlockRows * longest_sequence(s);
 
-  run_balanced(cost, [&](int64_t u_begin, int64_t u_end) {
+  parallel_for_balanced(cost, [&](int64_t u_begin, int64_t u_end) {
     std::vector<float> P(workspace);
     for (int64_t u = u_begin; u < u_end; ++u) {
       const Block& b = blocks[u / H];
@@ -203,7 +175,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   }
   const int64_t workspace = kBlockRows * longest_sequence(s);
 
-  run_balanced(cost, [&](int64_t u_begin, int64_t u_end) {
+  parallel_for_balanced(cost, [&](int64_t u_begin, int64_t u_end) {
     std::vector<float> P(workspace), dS(workspace), delta(kBlockRows);
     for (int64_t u = u_begin; u < u_end; ++u) {
       const int64_t seq = u / KV, kvh = u % KV;

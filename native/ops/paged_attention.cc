@@ -1,8 +1,14 @@
-// Paged attention on the CPU: one task per (token, kv head) computes the scores of the query heads
-// sharing that kv head against the token's visible keys, a softmax, and the weighted sum of values.
-// Scores are plain dot products (8 lanes wide): a decode row has a single query, so there is no
-// matrix product to tile, and walking keys block by block follows the cache layout. One template
-// serves the f32 and the bf16 cache: a bf16 key or value widens to f32 as it is loaded.
+// Paged attention on the CPU. A unit of work is a run of up to kTileRows / group consecutive tokens
+// of one sequence and one kv head: the rows are those tokens' query heads sharing the kv head, and
+// every key and value the unit needs is read once per unit (a prefill's tokens share their keys).
+//
+// Each score is the dot product of a query row and a key in eight lane sums over head_dim (lane l
+// sums dims l, l + 8, ...), the lanes then added in order, then the head_dim % 8 tail; each output
+// is sum_j p_j v_j in key order. A row's arithmetic never depends on the other rows of its unit, so a
+// request's tokens are the same bits alone or batched. For speed the scores of two rows and four
+// keys come from one register tile, their 32 lane sums finished by a transpose (so the lanes are
+// still added in order), and a row's weighted sum of values keeps 64 dims in registers across keys.
+// One template serves the f32 and the bf16 cache: a bf16 key or value widens to f32 as it is loaded.
 #include "paged_attention.h"
 
 #include <algorithm>
@@ -34,88 +40,198 @@ void kv_cache_write_bf16(uint16_t* k_cache, uint16_t* v_cache, const float* k, c
 
 namespace {
 
-using simd::v8f;
+using namespace simd;
+
+// Query rows per unit: enough to read a sequence's keys once for many rows, few enough that the
+// unit's scores (rows x longest context floats) stay small.
+constexpr int64_t kTileRows = 16;
 
 inline float widen(float x) { return x; }
 inline float widen(uint16_t x) { return bf16_to_f32_scalar(x); }
 
-// a . b over D values: 8-lane partial sums in order, the lanes summed, then the D % 8 tail.
-template <typename KV>
-inline float dot(const float* a, const KV* b, int64_t D) {
-  v8f acc{};
-  int64_t d = 0;
-  for (; d + simd::kLanes <= D; d += simd::kLanes) acc += simd::load(a + d) * simd::load(b + d);
-  float sum = simd::hsum(acc);
-  for (; d < D; ++d) sum += a[d] * widen(b[d]);
-  return sum;
+// Lane i of the result is the in-order sum 0 + a_i[0] + a_i[1] + ... + a_i[7] (simd::hsum of a_i),
+// for eight vectors at once: an 8 x 8 transpose, then seven vector adds.
+inline v8f lane_sums(v8f a0, v8f a1, v8f a2, v8f a3, v8f a4, v8f a5, v8f a6, v8f a7) {
+  const v8f t0 = __builtin_shufflevector(a0, a1, 0, 8, 1, 9, 4, 12, 5, 13);
+  const v8f t1 = __builtin_shufflevector(a0, a1, 2, 10, 3, 11, 6, 14, 7, 15);
+  const v8f t2 = __builtin_shufflevector(a2, a3, 0, 8, 1, 9, 4, 12, 5, 13);
+  const v8f t3 = __builtin_shufflevector(a2, a3, 2, 10, 3, 11, 6, 14, 7, 15);
+  const v8f t4 = __builtin_shufflevector(a4, a5, 0, 8, 1, 9, 4, 12, 5, 13);
+  const v8f t5 = __builtin_shufflevector(a4, a5, 2, 10, 3, 11, 6, 14, 7, 15);
+  const v8f t6 = __builtin_shufflevector(a6, a7, 0, 8, 1, 9, 4, 12, 5, 13);
+  const v8f t7 = __builtin_shufflevector(a6, a7, 2, 10, 3, 11, 6, 14, 7, 15);
+  // u_k holds lanes k and k + 4 of a0..a3 (u0..u3) or a4..a7 (u4..u7).
+  const v8f u0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+  const v8f u1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+  const v8f u2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+  const v8f u3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+  const v8f u4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
+  const v8f u5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+  const v8f u6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
+  const v8f u7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+  // c_l = lane l of a0..a7.
+  const v8f c0 = __builtin_shufflevector(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
+  const v8f c1 = __builtin_shufflevector(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
+  const v8f c2 = __builtin_shufflevector(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
+  const v8f c3 = __builtin_shufflevector(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
+  const v8f c4 = __builtin_shufflevector(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
+  const v8f c5 = __builtin_shufflevector(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
+  const v8f c6 = __builtin_shufflevector(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
+  const v8f c7 = __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
+  return ((((((((splat(0.0f) + c0) + c1) + c2) + c3) + c4) + c5) + c6) + c7);
 }
 
-// acc[0, D) += p * v[0, D).
+// Scores of query rows q0, q1 against keys k[0..3], times scale, into s0[0..3] and s1[0..3].
 template <typename KV>
-inline void axpy(float* acc, float p, const KV* v, int64_t D) {
+inline void scores_2x4(float* s0, float* s1, const float* q0, const float* q1, const KV* const* k, int64_t D,
+                       float scale) {
+  v8f a00{}, a01{}, a02{}, a03{}, a10{}, a11{}, a12{}, a13{};
   int64_t d = 0;
-  for (; d + simd::kLanes <= D; d += simd::kLanes) simd::store(acc + d, simd::load(acc + d) + p * simd::load(v + d));
-  for (; d < D; ++d) acc[d] += p * widen(v[d]);
+  for (; d + kLanes <= D; d += kLanes) {
+    const v8f x0 = load(q0 + d), x1 = load(q1 + d);
+    const v8f k0 = load(k[0] + d), k1 = load(k[1] + d), k2 = load(k[2] + d), k3 = load(k[3] + d);
+    a00 += x0 * k0;
+    a01 += x0 * k1;
+    a02 += x0 * k2;
+    a03 += x0 * k3;
+    a10 += x1 * k0;
+    a11 += x1 * k1;
+    a12 += x1 * k2;
+    a13 += x1 * k3;
+  }
+  float s[2 * 4];
+  store(s, lane_sums(a00, a01, a02, a03, a10, a11, a12, a13));
+  for (; d < D; ++d)
+    for (int c = 0; c < 4; ++c) {
+      s[c] += q0[d] * widen(k[c][d]);
+      s[4 + c] += q1[d] * widen(k[c][d]);
+    }
+  for (int c = 0; c < 4; ++c) {
+    s0[c] = s[c] * scale;
+    s1[c] = s[4 + c] * scale;
+  }
+}
+
+// In place: the first n scores become their softmax (the max subtracted before exp: no term exceeds
+// 1, the sum, >= 1, cannot overflow).
+void softmax(float* p, int64_t n) {
+  const float m = row_max(p, n);
+  const float inv = 1.0f / exp_shifted_inplace(p, n, m);
+  for (int64_t j = 0; j < n; ++j) p[j] *= inv;
+}
+
+// out[0, D) = sum_{j < n} p[j] v[j][0, D), in key order; 64 dims at a time held in registers.
+template <typename KV>
+void weighted_sum(float* out, const float* p, const KV* const* v, int64_t n, int64_t D) {
+  int64_t d = 0;
+  for (; d + 8 * kLanes <= D; d += 8 * kLanes) {
+    v8f a0{}, a1{}, a2{}, a3{}, a4{}, a5{}, a6{}, a7{};
+    for (int64_t j = 0; j < n; ++j) {
+      const v8f pj = splat(p[j]);
+      const KV* vj = v[j] + d;
+      a0 += pj * load(vj);
+      a1 += pj * load(vj + kLanes);
+      a2 += pj * load(vj + 2 * kLanes);
+      a3 += pj * load(vj + 3 * kLanes);
+      a4 += pj * load(vj + 4 * kLanes);
+      a5 += pj * load(vj + 5 * kLanes);
+      a6 += pj * load(vj + 6 * kLanes);
+      a7 += pj * load(vj + 7 * kLanes);
+    }
+    const v8f a[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    for (int i = 0; i < 8; ++i) store(out + d + i * kLanes, a[i]);
+  }
+  for (; d + kLanes <= D; d += kLanes) {
+    v8f a{};
+    for (int64_t j = 0; j < n; ++j) a += splat(p[j]) * load(v[j] + d);
+    store(out + d, a);
+  }
+  for (; d < D; ++d) {
+    float a = 0.0f;
+    for (int64_t j = 0; j < n; ++j) a += p[j] * widen(v[j][d]);
+    out[d] = a;
+  }
+}
+
+// Tokens [t0, t1) of one sequence, consecutive in the batch.
+struct TokenRun {
+  int64_t t0, t1;
+};
+
+std::vector<TokenRun> token_runs(const PagedAttentionShape& s, int64_t max_tokens) {
+  std::vector<TokenRun> runs;
+  for (int64_t t = 0; t < s.T; ++t) {
+    if (runs.empty() || s.seq_of_token[t] != s.seq_of_token[t - 1] || t - runs.back().t0 == max_tokens)
+      runs.push_back({t, t});
+    runs.back().t1 = t + 1;
+  }
+  return runs;
 }
 
 template <typename KV>
 void paged_attention(float* out, const float* q, const KV* k_cache, const KV* v_cache, const PagedAttentionShape& s) {
   const int64_t D = s.head_dim, group = s.n_heads / s.n_kv_heads, kv_dim = s.n_kv_heads * D;
-  const int64_t units = s.T * s.n_kv_heads;
+  const int64_t run_tokens = std::max<int64_t>(1, kTileRows / group);
+  const std::vector<TokenRun> runs = token_runs(s, run_tokens);
+  const int64_t n_runs = static_cast<int64_t>(runs.size());
   int64_t longest = 0;
   for (int64_t t = 0; t < s.T; ++t) longest = std::max<int64_t>(longest, s.n_keys[t]);
-  parallel_for(
-      units,
+  // unit u = (run u / n_kv_heads, kv head u % n_kv_heads); cost ~ its score count
+  std::vector<double> cost(static_cast<size_t>(n_runs * s.n_kv_heads));
+  for (int64_t u = 0; u < n_runs * s.n_kv_heads; ++u) {
+    const TokenRun& r = runs[u / s.n_kv_heads];
+    for (int64_t t = r.t0; t < r.t1; ++t) cost[u] += static_cast<double>(group * s.n_keys[t]);
+  }
+  parallel_for_balanced(
+      cost,
       [&](int64_t u0, int64_t u1) {
-        // Scores of the group's query heads, [group, longest], then their weighted sums of values.
-        std::vector<float> p(static_cast<size_t>(group * longest));
-        std::vector<float> acc(static_cast<size_t>(group * D));
+        std::vector<float> p(static_cast<size_t>(run_tokens * group * longest));
+        std::vector<const KV*> keys(static_cast<size_t>(longest)), values(static_cast<size_t>(longest));
+        std::vector<const float*> q_rows;
+        std::vector<int64_t> n_rows;
         for (int64_t u = u0; u < u1; ++u) {
-          const int64_t t = u / s.n_kv_heads, kvh = u % s.n_kv_heads, n = s.n_keys[t];
-          const int32_t* table = s.block_tables + static_cast<int64_t>(s.seq_of_token[t]) * s.max_blocks;
-          const float* qt = q + (t * s.n_heads + kvh * group) * D;  // the group's heads are adjacent
-          // Keys block by block, each read once for every head of the group.
-          for (int64_t j0 = 0; j0 < n; j0 += s.block_size) {
-            const int64_t base = static_cast<int64_t>(table[j0 / s.block_size]) * s.block_size - j0;
-            for (int64_t j = j0; j < std::min(n, j0 + s.block_size); ++j) {
-              const KV* kj = k_cache + (base + j) * kv_dim + kvh * D;
-              for (int64_t h = 0; h < group; ++h) p[h * longest + j] = dot(qt + h * D, kj, D) * s.scale;
+          const TokenRun& r = runs[u / s.n_kv_heads];
+          const int64_t kvh = u % s.n_kv_heads;
+          const int32_t* table = s.block_tables + static_cast<int64_t>(s.seq_of_token[r.t0]) * s.max_blocks;
+          int64_t n_max = 0;
+          q_rows.clear();
+          n_rows.clear();
+          for (int64_t t = r.t0; t < r.t1; ++t) {
+            n_max = std::max<int64_t>(n_max, s.n_keys[t]);
+            for (int64_t h = 0; h < group; ++h) {
+              q_rows.push_back(q + (t * s.n_heads + kvh * group + h) * D);
+              n_rows.push_back(s.n_keys[t]);
             }
           }
-          // Softmax per head; the max subtracted before exp: no term exceeds 1, the sum (>= 1)
-          // cannot overflow.
-          for (int64_t h = 0; h < group; ++h) {
-            float* ph = p.data() + h * longest;
-            const v8f m = simd::splat(simd::row_max(ph, n));
-            v8f sum{};
-            int64_t j = 0;
-            for (; j + simd::kLanes <= n; j += simd::kLanes) {
-              const v8f e = simd::exp8(simd::load(ph + j) - m);
-              simd::store(ph + j, e);
-              sum += e;
-            }
-            float total = simd::hsum(sum);
-            for (; j < n; ++j) {
-              ph[j] = std::exp(ph[j] - m[0]);
-              total += ph[j];
-            }
-            const float inv = 1.0f / total;
-            for (j = 0; j < n; ++j) ph[j] *= inv;
+          for (int64_t j = 0; j < n_max; ++j) {
+            const int64_t slot = static_cast<int64_t>(table[j / s.block_size]) * s.block_size + j % s.block_size;
+            keys[j] = k_cache + slot * kv_dim + kvh * D;
+            values[j] = v_cache + slot * kv_dim + kvh * D;
           }
-          std::fill(acc.begin(), acc.end(), 0.0f);
-          for (int64_t j0 = 0; j0 < n; j0 += s.block_size) {
-            const int64_t base = static_cast<int64_t>(table[j0 / s.block_size]) * s.block_size - j0;
-            for (int64_t j = j0; j < std::min(n, j0 + s.block_size); ++j) {
-              const KV* vj = v_cache + (base + j) * kv_dim + kvh * D;
-              for (int64_t h = 0; h < group; ++h) axpy(acc.data() + h * D, p[h * longest + j], vj, D);
+          const int64_t rows = static_cast<int64_t>(q_rows.size());
+          // Scores two rows by four keys at a time, up to the longer row's keys (a lone last row pairs
+          // with itself; a short quad repeats its last key): the extra scores are never read.
+          for (int64_t i = 0; i < rows; i += 2) {
+            const int64_t i1 = std::min(i + 1, rows - 1), n = std::max(n_rows[i], n_rows[i1]);
+            for (int64_t j = 0; j < n; j += 4) {
+              const KV* quad[4];
+              for (int64_t c = 0; c < 4; ++c) quad[c] = keys[std::min(j + c, n - 1)];
+              float s0[4], s1[4];
+              scores_2x4(s0, s1, q_rows[i], q_rows[i1], quad, D, s.scale);
+              const int64_t valid = std::min<int64_t>(4, n - j);
+              std::copy(s0, s0 + valid, p.data() + i * longest + j);
+              if (i1 != i) std::copy(s1, s1 + valid, p.data() + i1 * longest + j);
             }
           }
-          std::copy(acc.begin(), acc.end(), out + (t * s.n_heads + kvh * group) * D);
+          for (int64_t i = 0; i < rows; ++i) {
+            float* pi = p.data() + i * longest;
+            softmax(pi, n_rows[i]);
+            weighted_sum(out + (q_rows[i] - q), pi, values.data(), n_rows[i], D);
+          }
         }
       },
-      // A task gets at least ~64K flops (a decode row over a short context is less than that per
-      // kv head): waking a thread costs more than such a task.
-      std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(1, 4 * group * longest * D)));
+      // A range gets at least ~64K flops (4 D per score): waking a thread costs more than less work.
+      static_cast<double>(int64_t(1) << 16) / static_cast<double>(4 * D));
 }
 
 }  // namespace

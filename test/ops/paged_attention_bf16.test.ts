@@ -7,8 +7,7 @@ import t from 'tap';
 import { bf16ToF32, f32ToBf16 } from '../../src/engine/bf16.js';
 import { opSupports, runOp } from '../../src/engine/ops.js';
 import { randn, rng } from '../helpers/numeric.js';
-
-const u32 = 2 ** -24; // f32 unit roundoff
+import { pagedAttentionBound, pagedAttentionDirect } from '../helpers/paged-attention.js';
 
 interface Shape {
   heads: number;
@@ -35,32 +34,6 @@ function setup(s: Shape, seed: number) {
   return { T, q, kCache, vCache, blockTables, seqOfToken, nKeys, options, maxKeys: maxBlocks * s.blockSize };
 }
 
-// paged_attention.h's definition in double: query t, head h attends to the first nKeys[t] keys of
-// its sequence (key j in slot table[j / blockSize] * blockSize + j % blockSize) of kv head h / group.
-function pagedAttentionDirect(s: ReturnType<typeof setup>, k: Float32Array, v: Float32Array): Float64Array {
-  const { heads, kvHeads, headDim: D, blockSize, maxBlocks } = s.options;
-  const group = heads / kvHeads;
-  const out = new Float64Array(s.T * heads * D);
-  for (let t = 0; t < s.T; t++)
-    for (let h = 0; h < heads; h++) {
-      const kvh = Math.floor(h / group);
-      const at = (j: number) => {
-        const slot = s.blockTables[s.seqOfToken[t] * maxBlocks + Math.floor(j / blockSize)] * blockSize;
-        return (slot + (j % blockSize)) * kvHeads * D + kvh * D;
-      };
-      const scores = Array.from({ length: s.nKeys[t] }, (_, j) => {
-        let dot = 0;
-        for (let d = 0; d < D; d++) dot += s.q[(t * heads + h) * D + d] * k[at(j) + d];
-        return dot / Math.sqrt(D);
-      });
-      const m = Math.max(...scores);
-      const e = scores.map((x) => Math.exp(x - m));
-      const sum = e.reduce((a, b) => a + b, 0);
-      for (let d = 0; d < D; d++) out[(t * heads + h) * D + d] = e.reduce((a, p, j) => a + (p / sum) * v[at(j) + d], 0);
-    }
-  return out;
-}
-
 t.test('paged attention and the cache write are registered in bf16 on the CPU only', async (t) => {
   for (const family of ['paged_attention', 'kv_cache_write']) {
     t.ok(opSupports('cpu', family, 'bf16'), `${family}: cpu, bf16`);
@@ -82,14 +55,9 @@ for (const headDim of [8, 12])
     ).out;
     const inputs = { q, kCache: bf16ToF32(kCache), vCache: bf16ToF32(vCache), blockTables, seqOfToken, nKeys };
     const f32 = runOp<{ out: Float32Array }>('paged_attention.forward', 'cpu', inputs, options).out;
-    // Both evaluate the same formula on the same values; each is within f32 rounding of the exact
-    // result. A score s = scale * sum_d q_d k_d (|q|, |k| < 1) is off by at most D u scale D; a
-    // softmax weight p_j moves by at most p_j (2 max|ds| + 4u) (the max subtracted, exp, sum over at
-    // most n keys: n u more), so an output sum_j p_j v_j (|v| < 1) by at most 2 max|ds| + (n + 4) u,
-    // plus its own sum's n u. Twice that for two evaluations.
-    const D = headDim;
-    const dScore = D * D * u32 * (1 / Math.sqrt(D));
-    const tol = 2 * (2 * dScore + (2 * s.maxKeys + 4) * u32);
+    // Both evaluate the same formula on the same values, each within pagedAttentionBound of the
+    // exact result: twice that apart.
+    const tol = 2 * pagedAttentionBound(headDim, s.maxKeys);
     const worst = bf16.reduce((m, v, i) => Math.max(m, Math.abs(v - f32[i])), 0);
     t.ok(worst <= tol, `worst |diff| ${worst.toExponential(2)} <= ${tol.toExponential(2)}`);
     // And each is that close to the direct formula in double on the widened values.
