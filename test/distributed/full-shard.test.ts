@@ -23,9 +23,11 @@ const script = join(import.meta.dirname, 'ranks', 'full-shard.ts');
 // with one process to this much (a norm that missed its decay exemption would be off by lr × wd ×
 // 1 = 5e-3 per step). The data-parallel mode sums the same per-rank gradients (MPI may order the
 // sum of four ranks differently in a reduce than in a reduce-scatter), so full sharding must agree
-// with it far more tightly.
+// with it far more tightly: at 4 ranks it was 3.7e-5 with a scalar SwiGLU and 7.3e-5 with the vector
+// one (which elements sit near zero changes with the last bits anywhere), i.e. 0.15% of lr; the
+// tolerance allows twice that, still 30 times below one missed decay exemption.
 const WEIGHT_TOLERANCE = 1e-3;
-const SAME_SUMS_TOLERANCE = 5e-5;
+const SAME_SUMS_TOLERANCE = 1.5e-4;
 const PAGE = Number(spawnSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).stdout) || 4096;
 
 const flat = (m: Model) => new Float32Array(m.parameters().flatMap((p) => [...m.getParameter(p.name)]));

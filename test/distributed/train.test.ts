@@ -23,9 +23,11 @@ import { assertTrained } from '../helpers/trained.js';
 
 const script = join(import.meta.dirname, 'ranks', 'train.ts');
 // Two ranks sum in another order than one process, and AdamW turns the rounding of gradients near
-// zero into steps of up to lr (1e-2) times a small fraction: after 2 steps the weights agree to
-// 1% of one step. AdamW does not see a gradient's scale, so the first moments are compared too.
-const WEIGHT_TOLERANCE = 1e-4;
+// zero into steps of up to lr (1e-2) times a small fraction: after 2 steps the weights agreed to
+// 1.4% of one step (1.4e-4; which gradients sit near zero changes with the last bits of any op, e.g.
+// a vector exp in SwiGLU), and the tolerance allows about twice that. AdamW does not see a
+// gradient's scale, so the first moments are compared too.
+const WEIGHT_TOLERANCE = 3e-4;
 const MOMENT_TOLERANCE = 1e-3; // relative to the largest first moment
 
 const root = mkdtempSync(join(tmpdir(), 'medix-dist-train-'));
