@@ -119,4 +119,14 @@ inline float row_max(const float* z, int64_t n) {
   return hmax(m);
 }
 
+// In place: z[0, n) becomes its softmax (n >= 1); returns the log-sum-exp. The max is subtracted
+// before exp, so no term exceeds 1 and the sum (>= 1, the max term is exp(0)) cannot overflow.
+inline float softmax_inplace(float* z, int64_t n) {
+  const float m = row_max(z, n);
+  const float sum = exp_shifted_inplace(z, n, m);
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; ++j) z[j] *= inv;
+  return m + std::log(sum);
+}
+
 }  // namespace medix::simd

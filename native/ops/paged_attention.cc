@@ -112,14 +112,6 @@ inline void scores_2x4(float* s0, float* s1, const float* q0, const float* q1, c
   }
 }
 
-// In place: the first n scores become their softmax (the max subtracted before exp: no term exceeds
-// 1, the sum, >= 1, cannot overflow).
-void softmax(float* p, int64_t n) {
-  const float m = row_max(p, n);
-  const float inv = 1.0f / exp_shifted_inplace(p, n, m);
-  for (int64_t j = 0; j < n; ++j) p[j] *= inv;
-}
-
 // out[0, D) = sum_{j < n} p[j] v[j][0, D), in key order; 64 dims at a time held in registers.
 template <typename KV>
 void weighted_sum(float* out, const float* p, const KV* const* v, int64_t n, int64_t D) {
@@ -225,7 +217,7 @@ void paged_attention(float* out, const float* q, const KV* k_cache, const KV* v_
           }
           for (int64_t i = 0; i < rows; ++i) {
             float* pi = p.data() + i * longest;
-            softmax(pi, n_rows[i]);
+            softmax_inplace(pi, n_rows[i]);
             weighted_sum(out + (q_rows[i] - q), pi, values.data(), n_rows[i], D);
           }
         }
