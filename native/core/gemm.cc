@@ -41,16 +41,6 @@ constexpr int64_t kMinParallelMacs = int64_t(1) << 20;
 // The portable kernel's register kernel: the widest this CPU has unless set_gemm_micro_kernel chose.
 std::atomic<const MicroKernel*> micro{nullptr};
 
-const MicroKernel& micro_kernel() {
-  const MicroKernel* k = micro.load();
-  if (k) return *k;
-  const MicroKernel* widest = avx512_micro_kernel();
-  if (!widest) widest = &base_micro_kernel();
-  const MicroKernel* unset = nullptr;
-  micro.compare_exchange_strong(unset, widest);
-  return *micro.load();
-}
-
 // C = beta*C, the whole product when K == 0 or alpha == 0 (A and B are not read; C is not read if beta == 0).
 void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
   for (int64_t i = 0; i < M; ++i) {
@@ -96,7 +86,7 @@ int64_t min_units(int64_t macs_per_unit) {
 // its columns. Every element is computed the same way either way, so the split changes no bits.
 void portable_parallel(const GemmOperand& a, const GemmOperand& b, int64_t M, int64_t N, int64_t K, float alpha,
                        float beta, float* C, int64_t ldc) {
-  const MicroKernel& k = micro_kernel();
+  const MicroKernel& k = selected_micro_kernel();
   const int64_t row_units = (M + k.mr - 1) / k.mr;
   const bool split_rows = M >= N || row_units >= 16 * num_threads();
   if (!split_rows || row_units <= min_units(k.mr * N * K)) {  // columns, or one thread's work
@@ -197,6 +187,16 @@ void openblas_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
 
 }  // namespace
 
+const MicroKernel& selected_micro_kernel() {
+  const MicroKernel* k = micro.load();
+  if (k) return *k;
+  const MicroKernel* widest = avx512_micro_kernel();
+  if (!widest) widest = &base_micro_kernel();
+  const MicroKernel* unset = nullptr;
+  micro.compare_exchange_strong(unset, widest);
+  return *micro.load();
+}
+
 bool gemm_openblas_available() {
 #ifdef MEDIX_HAVE_OPENBLAS
   return true;
@@ -228,7 +228,7 @@ std::vector<const char*> gemm_micro_kernels() {
   return out;
 }
 
-const char* gemm_micro_kernel() { return micro_kernel().name; }
+const char* gemm_micro_kernel() { return selected_micro_kernel().name; }
 
 void set_gemm_micro_kernel(const std::string& name) {
   const MicroKernel* wide = avx512_micro_kernel();
@@ -271,7 +271,7 @@ void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   check_args("gemm_serial", ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
   if (trivial(M, N, K, alpha, beta, C, ldc)) return;
-  const MicroKernel& k = micro_kernel();
+  const MicroKernel& k = selected_micro_kernel();
   k.block(k, {A, lda, ta}, {B, ldb, tb}, 0, M, 0, N, K, alpha, beta, C, ldc);
 }
 

@@ -64,5 +64,7 @@ void gemm_blocking(int64_t mr, int64_t nr, int64_t* mc, int64_t* nc);
 
 const MicroKernel& base_micro_kernel();    // the build's own vector width (AVX2+FMA on x86-64)
 const MicroKernel* avx512_micro_kernel();  // nullptr when not compiled in or the CPU lacks AVX-512
+// The one the portable gemm runs on now (the widest, unless set_gemm_micro_kernel chose another).
+const MicroKernel& selected_micro_kernel();
 
 }  // namespace medix

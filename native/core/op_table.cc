@@ -368,13 +368,13 @@ OpDef paged_attention_bf16() { return paged_attention_op(DType::BF16); }
 // Fused log-probs and entropy of the LM head (logprob.h). T defaults to the targets' length.
 
 std::vector<AttrSpec> logprob_attrs() {
-  const LogprobShape dflt;
+  // tokenChunk and vocabChunk: 0 when not given, the direction's default (logprob.h).
   return {integer_or("T", 0, kMaxTokens, -1),
           integer("hidden", 1, kMaxDim),
           integer("vocab", 1, kMaxTokens),
           number_or("temperature", 1.0),
-          integer_or("tokenChunk", 1, kMaxTokens, static_cast<double>(dflt.token_chunk)),
-          integer_or("vocabChunk", 1, kMaxTokens, static_cast<double>(dflt.vocab_chunk)),
+          integer_or("tokenChunk", 1, kMaxTokens, 0),
+          integer_or("vocabChunk", 1, kMaxTokens, 0),
           boolean_or("entropy", false)};
 }
 

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "simd_exp.h"
+
 namespace medix::simd {
 
 typedef float v8f __attribute__((vector_size(32)));
@@ -50,28 +52,8 @@ inline v8i lanes_below(int64_t n) {
   return index < static_cast<int32_t>(n);
 }
 
-// exp(x) to about 2 ulp: x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial
-// (Cephes expf coefficients), 2^n put straight into the exponent bits. Inputs are clamped to
-// [-87, 88] so 2^n stays a normal float; below that exp would underflow, and a value of
-// exp(-87) ~ 1.6e-38 instead of 0 never matters next to the softmax's largest term, exp(0) = 1.
-inline v8f exp8(v8f x) {
-  x = x < splat(-87.0f) ? splat(-87.0f) : x;
-  x = x > splat(88.0f) ? splat(88.0f) : x;
-  const v8f t = x * 1.44269504088896341f + 0.5f;  // x / ln2 rounded below: floor(t)
-  v8f n = __builtin_convertvector(__builtin_convertvector(t, v8i), v8f);
-  n = n > t ? n - 1.0f : n;  // the conversion truncates towards zero; make it a floor
-  // ln2 split in a part exact in float and a small correction, so r keeps its low bits.
-  const v8f r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-  v8f p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  const v8i exponent = (__builtin_convertvector(n, v8i) + 127) << 23;
-  return p * (v8f)exponent;  // a vector cast reinterprets the bits
-}
+// exp(x) on eight lanes: simd_exp.h's polynomial, about 2 ulp.
+inline v8f exp8(v8f x) { return exp_lanes<v8f, v8i>(x); }
 
 inline float hmax(v8f v) {
   float m = v[0];

@@ -4,9 +4,9 @@
 //   logp[t]    = z[target[t]] - logsumexp(z)
 //   entropy[t] = -sum_j p_j log p_j,  p = softmax(z)
 // computed in blocks of token_chunk tokens x vocab_chunk vocabulary entries with an online
-// log-sum-exp, so the [T, V] logits are never materialised: the extra memory is one
-// token_chunk x vocab_chunk block plus O(T) statistics. target -1 means "no target" (logp = 0,
-// no gradient), e.g. the last token of each packed sequence.
+// log-sum-exp, so the [T, V] logits are never materialised: the extra memory is one block per thread
+// (forward: with the block's tokens packed for the gemm and their statistics) plus O(T) statistics.
+// target -1 means "no target" (logp = 0, no gradient), e.g. the last token of each packed sequence.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -16,11 +16,17 @@ namespace medix {
 struct LogprobShape {
   int64_t T = 0, hidden = 0, vocab = 0;
   float temperature = 1.0f;
-  // Defaults measured on the fused_logprob benchmark (2048 tokens, hidden 512, vocab 151,936, 2 cores):
-  // an 8 MiB block (fits L3) with many tokens per block, so the head is packed only T / 1024 times.
-  int64_t token_chunk = 1024;
-  int64_t vocab_chunk = 2048;
+  // The block of the fused walk; 0 takes the direction's default below.
+  int64_t token_chunk = 0;
+  int64_t vocab_chunk = 0;
 };
+
+// Defaults measured on the fused_logprob benchmark (2048 tokens, hidden 512, vocab 151,936, 2 cores
+// of an AMD EPYC Zen 4). Forward: each thread's block of 112 vocabulary entries x 1024 tokens (448 KiB)
+// stays in its L2 between the gemm that writes it and the statistics that read it. Backward: one
+// shared 8 MiB block (fits L3) with many tokens per block, so the head is packed only T / 1024 times.
+constexpr int64_t kForwardTokenChunk = 1024, kForwardVocabChunk = 112;
+constexpr int64_t kBackwardTokenChunk = 1024, kBackwardVocabChunk = 2048;
 
 namespace cpu {
 

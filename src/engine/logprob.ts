@@ -19,7 +19,7 @@ export interface LogprobOptions {
   vocab: number;
   /** Logits are divided by it before the softmax (sampling temperature); default 1, must be > 0. */
   temperature?: number;
-  /** Tokens per block of the fused walk (default: the native default, tuned for speed). */
+  /** Tokens per block of the fused walk (default: the native default of each direction, tuned for speed). */
   tokenChunk?: number;
   /** Vocabulary entries per block of the fused walk (default: the native default). */
   vocabChunk?: number;
@@ -34,7 +34,8 @@ export interface LogprobForwardResult {
   entropy?: Float32Array;
   /** [T]: log-sum-exp of each token's logits, needed by logprobBackward. */
   lse: Float32Array;
-  /** Extra memory the call allocated at its peak, in bytes (block buffer and per-token statistics; not gemm's packing). */
+  /** Extra memory the call allocated at its peak, in bytes: block buffers (forward: one per thread, with its tokens
+   * packed for the register kernel) and per-token statistics; not gemm's own packing buffers. */
   peakBytes: number;
 }
 

@@ -10,6 +10,7 @@ import {
   logprobNaive,
   type LogprobOptions,
 } from '../../src/engine/logprob.js';
+import * as system from '../../src/engine/system.js';
 import { assertClose, dot, gradcheck, randInt, randn, rng, sameBits } from '../helpers/numeric.js';
 
 interface Problem {
@@ -167,9 +168,11 @@ t.test('a Qwen3-sized vocabulary (151,936) with the default chunks', async (t) =
   assertClose(t, fused.entropy!, ref.entropy, valueTol(8, 1), 0, 'entropy');
 });
 
-t.test('extra memory stays within one block plus per-token statistics', async (t) => {
-  // The fused walk holds one tokenChunk x vocabChunk float block and a few scalars per token of a
-  // token block (running max, two double sums, the target's logit: <= 32 bytes).
+t.test('extra memory stays within one block per thread plus per-token statistics', async (t) => {
+  // Forward: each thread holds a tokenChunk x vocabChunk float block, its tokens' hidden states packed
+  // for the register kernel (tile widths up to 32 tokens) and a few per-token rows (<= 48 bytes a
+  // token); the walk keeps a statistics record (<= 32 bytes) per token and group of blocks, at most one
+  // per block. Backward: one shared block and a few scalars per token of a token block.
   const p = problem(64, 8, 3000, 5);
   for (const [tokenChunk, vocabChunk] of [
     [16, 512],
@@ -178,12 +181,15 @@ t.test('extra memory stays within one block plus per-token statistics', async (t
   ]) {
     const tc = Math.min(tokenChunk, p.T),
       vc = Math.min(vocabChunk, p.V);
+    const blocks = Math.ceil(p.V / vc);
+    const forwardBound =
+      system.threads() * (4 * tc * vc + 4 * p.H * Math.ceil(tc / 32) * 32 + 48 * tc) + 32 * p.T * blocks;
     const bound = 4 * tc * vc + 32 * tc;
     const o = options(p, { tokenChunk, vocabChunk });
     const fwd = await logprobForward(p.hidden, p.head, p.targets, o);
     t.ok(
-      fwd.peakBytes > 0 && fwd.peakBytes <= bound,
-      `forward ${fwd.peakBytes} <= ${bound} bytes (${tokenChunk}x${vocabChunk})`,
+      fwd.peakBytes > 0 && fwd.peakBytes <= forwardBound,
+      `forward ${fwd.peakBytes} <= ${forwardBound} bytes (${tokenChunk}x${vocabChunk}, ${system.threads()} threads)`,
     );
     const bwd = await logprobBackward(new Float32Array(p.T).fill(1), p.hidden, p.head, p.targets, fwd.lse, o, {
       entropy: fwd.entropy!,
@@ -274,6 +280,44 @@ t.test('forward and backward are deterministic', async (t) => {
   const g1 = await grad();
   const g2 = await grad();
   t.ok(sameBits(g1.dhidden, g2.dhidden) && sameBits(g1.dhead, g2.dhead), 'backward bit-identical');
+});
+
+t.test('forward bits depend only on vocabChunk: not on threads, token blocks, batching or vector width', async (t) => {
+  // Each token's statistics run in a vector lane of their own over the vocabulary blocks in order, and
+  // the per-segment statistics (64 blocks each: 188 blocks here make 3) are merged in order.
+  const p = problem(45, 24, 3000, 60, 3);
+  const o = options(p, { vocabChunk: 16 });
+  const [originalThreads, originalKernel] = [system.threads(), system.gemmMicroKernel()];
+  t.teardown(() => {
+    system.setThreads(originalThreads);
+    system.setGemmMicroKernel(originalKernel);
+  });
+  system.setThreads(1);
+  const ref = await logprobForward(p.hidden, p.head, p.targets, { ...o, tokenChunk: 45 });
+  const same = (f: { logp: Float32Array; entropy?: Float32Array; lse: Float32Array }, from: number, what: string) => {
+    const n = f.logp.length;
+    const bits = (a: Float32Array, b: Float32Array) => sameBits(a, b.subarray(from, from + n));
+    t.ok(bits(f.logp, ref.logp) && bits(f.entropy!, ref.entropy!) && bits(f.lse, ref.lse), what);
+  };
+  for (const n of [2, 3]) {
+    system.setThreads(n);
+    same(await logprobForward(p.hidden, p.head, p.targets, { ...o, tokenChunk: 45 }), 0, `${n} threads`);
+  }
+  for (const tokenChunk of [1, 7, 32])
+    same(await logprobForward(p.hidden, p.head, p.targets, { ...o, tokenChunk }), 0, `tokenChunk ${tokenChunk}`);
+  for (const [a, b] of [
+    [17, 18],
+    [10, 30],
+  ])
+    same(
+      await logprobForward(p.hidden.slice(a * p.H, b * p.H), p.head, p.targets.slice(a, b), o),
+      a,
+      `tokens ${a}..${b - 1} without the others`,
+    );
+  for (const kernel of system.gemmMicroKernels()) {
+    system.setGemmMicroKernel(kernel);
+    same(await logprobForward(p.hidden, p.head, p.targets, o), 0, `register kernel ${kernel} and its vector width`);
+  }
 });
 
 t.test('bad input throws a clear error', async (t) => {
