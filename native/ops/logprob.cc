@@ -5,11 +5,11 @@
 // with the portable gemm's register kernel and reads it back for the online softmax statistics while
 // it is still in that core's L2; a block that several threads share (gemm's own split) would come back
 // from L3 or memory, as would the logits of OpenBLAS, which cannot hand a block over in cache, so the
-// forward uses the portable kernel whichever gemm kernel is selected. Backward recomputes each block
-// with gemm, turns it into d(loss)/d(logits) in place and pushes that through two gemms. The
-// exponentials use a vectorised polynomial (std::exp is scalar and would cost as much as the gemm);
-// the naive reference takes its statistics row by row with the same polynomial, so the two differ only
-// in the order of the sums.
+// forward uses the portable kernel whichever gemm kernel is selected. Backward (BackwardWalk) recomputes
+// each block the same way, turns it into d(loss)/d(logits) in place and pushes that through two more
+// register-kernel gemms while it is still in L2. The exponentials use a vectorised polynomial (std::exp
+// is scalar and would cost as much as the gemm); the naive reference takes its statistics row by row
+// with the same polynomial, so the two differ only in the order of the sums.
 #include "logprob.h"
 
 #include "logprob_columns.h"
@@ -106,35 +106,23 @@ void check_args(const LogprobShape& s, const int32_t* targets, const char* fn) {
                 " is out of range [-1, ", s.vocab, ")");
 }
 
-// One logits block: z[r, c] = hidden[t0 + r] . head[v0 + c] / temperature, ldz = cols.
-void logits_block(float* z, const float* hidden, const float* head, int64_t t0, int64_t rows, int64_t v0, int64_t cols,
-                  const LogprobShape& s) {
-  gemm(false, true, rows, cols, s.hidden, 1.0f / s.temperature, hidden + t0 * s.hidden, s.hidden, head + v0 * s.hidden,
-       s.hidden, 0.0f, z, cols);
+// The column functions at the register kernel's vector width (logprob_columns.h).
+const LogprobColumns& columns_for(const MicroKernel& kern) {
+  const LogprobColumns* wide = avx512_logprob_columns();
+  return std::string(kern.name) == "avx512" && wide ? *wide : base_logprob_columns();
 }
 
-// Rows of a block per parallel_for chunk: enough to amortise the dispatch.
-int64_t rows_per_task(int64_t cols) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, cols)); }
+using AlignedFloats = std::unique_ptr<float, void (*)(void*)>;
 
-// d(loss)/d(z) for one token row of a block, in place, with loss = g logp + h entropy:
-//   p_j = exp(z_j - lse),  dz_j = g (1[j = target] - p_j) - h p_j (z_j - lse + entropy)
-// (dH/dz_j = -p_j (log p_j + H), log p_j = z_j - lse). target_col is the target's column in this
-// block or -1.
-void dlogits_row(float* z, int64_t n, float lse, float g, float h, float ent, int64_t target_col) {
-  const float c = ent - lse;  // z - lse + entropy = z + c
-  int64_t j = 0;
-  for (; j < n; j += kLanes) {
-    const int64_t k = std::min(kLanes, n - j);
-    const v8f x = k == kLanes ? load(z + j) : load_partial(z + j, k, lse);
-    const v8f p = exp8(x - lse);
-    const v8f d = -(g * p) - h * (p * (x + c));
-    if (k == kLanes)
-      store(z + j, d);
-    else
-      store_partial(z + j, d, k);
-  }
-  if (target_col >= 0) z[target_col] += g;
+// The register kernel loads packed operands with aligned vector loads: 64-byte aligned storage.
+AlignedFloats aligned_floats(int64_t n) {
+  const size_t bytes = (sizeof(float) * static_cast<size_t>(n) + 63) / 64 * 64;
+  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  MEDIX_CHECK(p, "logprob: cannot allocate ", bytes, " bytes");
+  return {p, std::free};
 }
+
+int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
 // How the forward walks the logits. The vocabulary is cut into blocks of vocab_chunk entries and the
 // blocks into segments of kSegmentBlocks; tokens into chunks of token_chunk. A unit of work is one
@@ -149,10 +137,7 @@ struct ForwardWalk {
   static constexpr int64_t kSegmentBlocks = 64;
   const LogprobShape& s;
   const MicroKernel& kern = selected_micro_kernel();
-  // The column statistics at the register kernel's vector width (logprob_columns.h).
-  const LogprobColumns& columns = std::string(kern.name) == "avx512" && avx512_logprob_columns()
-                                      ? *avx512_logprob_columns()
-                                      : base_logprob_columns();
+  const LogprobColumns& columns = columns_for(kern);
   int64_t vc, tc, blocks, segments, chunks, kslice, packed_cols;
 
   explicit ForwardWalk(const LogprobShape& shape) : s(shape) {
@@ -162,7 +147,7 @@ struct ForwardWalk {
     segments = (blocks + kSegmentBlocks - 1) / kSegmentBlocks;
     chunks = (s.T + tc - 1) / tc;
     kslice = gemm_k_slice(s.hidden);
-    packed_cols = (tc + kern.nr - 1) / kern.nr * kern.nr;
+    packed_cols = round_up(tc, kern.nr);
   }
   // A worker's buffers: the block, the packed token chunk, four per-token rows and the running stats.
   size_t worker_bytes() const {
@@ -170,14 +155,6 @@ struct ForwardWalk {
            sizeof(SoftmaxStats) * static_cast<size_t>(tc);
   }
 };
-
-// The register kernel loads packed operands with aligned vector loads: 64-byte aligned storage.
-std::unique_ptr<float, void (*)(void*)> aligned_floats(int64_t n) {
-  const size_t bytes = (sizeof(float) * static_cast<size_t>(n) + 63) / 64 * 64;
-  float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-  MEDIX_CHECK(p, "logprob_forward: cannot allocate ", bytes, " bytes");
-  return {p, std::free};
-}
 
 class ForwardWorker {
  public:
@@ -234,10 +211,114 @@ class ForwardWorker {
   const int32_t* targets_;
   bool with_entropy_;
   std::unique_ptr<float[]> block_;
-  std::unique_ptr<float, void (*)(void*)> packed_;
+  AlignedFloats packed_;
   std::unique_ptr<float[]> scratch_;
   std::vector<SoftmaxStats> stats_;
   int64_t packed_chunk_ = -1;
+};
+
+// How the backward walks the logits: the forward's blocks (one register-kernel gemm into a
+// vocab_chunk x token_chunk block in the thread's L2, head . hidden^T) turned into d(loss)/d(logits) in
+// place, then pushed through two more gemms of the register kernel while the block is still there:
+//   dhead[block rows] += dz hidden[chunk] / temperature       (the block's rows belong to this thread)
+//   dhidden[chunk]    += dz^T head[block rows] / temperature  (into the thread's own buffer)
+// A thread takes a range of vocabulary blocks and walks every token chunk of each; hidden is packed
+// once for both of its uses and shared. dhead's bits depend only on the chunk sizes; dhidden's also
+// on how the blocks are split between threads (as OpenBLAS's gemm results depend on the thread count).
+struct BackwardWalk {
+  const LogprobShape& s;
+  const MicroKernel& kern = selected_micro_kernel();
+  const LogprobColumns& columns = columns_for(kern);
+  int64_t vc, tc, blocks, chunks, kslice, chunk_cols, hidden_cols;
+  float inv_temp;
+  const float* lse;
+  std::vector<float> g, h, c;  // per token: d(loss)/d(logp), d(loss)/d(entropy), entropy - lse
+  // hidden packed as the logits gemm's B (per chunk: H x chunk_cols) and as dhead's (per chunk: tc x hidden_cols).
+  AlignedFloats hidden_t{nullptr, std::free}, hidden_n{nullptr, std::free};
+
+  BackwardWalk(const LogprobShape& shape, const float* hidden, const int32_t* targets, const float* dlogp,
+               const float* dentropy, const float* lse_in, const float* entropy)
+      : s(shape), lse(lse_in), g(shape.T), h(shape.T, 0.0f), c(shape.T) {
+    vc = std::min(s.vocab_chunk > 0 ? s.vocab_chunk : kBackwardVocabChunk, s.vocab);
+    tc = std::min(s.token_chunk > 0 ? s.token_chunk : kBackwardTokenChunk, s.T);
+    blocks = (s.vocab + vc - 1) / vc;
+    chunks = (s.T + tc - 1) / tc;
+    kslice = gemm_k_slice(s.hidden);
+    chunk_cols = round_up(tc, kern.nr);
+    hidden_cols = round_up(s.hidden, kern.nr);
+    inv_temp = 1.0f / s.temperature;
+    for (int64_t t = 0; t < s.T; ++t) {
+      // A token without target has logp = 0 by definition: no gradient through it.
+      g[t] = targets[t] < 0 ? 0.0f : dlogp[t];
+      h[t] = dentropy ? dentropy[t] : 0.0f;
+      c[t] = (dentropy ? entropy[t] : 0.0f) - lse[t];
+    }
+    hidden_t = aligned_floats(chunks * s.hidden * chunk_cols);
+    hidden_n = aligned_floats(chunks * tc * hidden_cols);
+    parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+      for (int64_t ci = c0; ci < c1; ++ci) {
+        const int64_t t0 = ci * tc, n = std::min(tc, s.T - t0);
+        const GemmOperand bt{hidden + t0 * s.hidden, s.hidden, true}, bn{hidden, s.hidden, false};
+        for (int64_t pc = 0; pc < s.hidden; pc += kslice)
+          kern.pack_b(bt, pc, std::min(kslice, s.hidden - pc), 0, n, chunk_t(ci) + pc * chunk_cols);
+        kern.pack_b(bn, t0, n, 0, s.hidden, chunk_n(ci));
+      }
+    });
+  }
+  float* chunk_t(int64_t ci) const { return hidden_t.get() + ci * s.hidden * chunk_cols; }
+  float* chunk_n(int64_t ci) const { return hidden_n.get() + ci * tc * hidden_cols; }
+  size_t shared_bytes() const {
+    return sizeof(float) * static_cast<size_t>(chunks * (s.hidden * chunk_cols + tc * hidden_cols) + 3 * s.T);
+  }
+  // A worker's block, its packed head rows and its dhidden buffer.
+  size_t worker_bytes() const {
+    return sizeof(float) * static_cast<size_t>(vc * tc + vc * hidden_cols + s.T * s.hidden);
+  }
+};
+
+class BackwardWorker {
+ public:
+  BackwardWorker(const BackwardWalk& walk, const float* head, const int32_t* targets, float* dhead, float* dhidden)
+      : w_(walk),
+        head_(head),
+        targets_(targets),
+        dhead_(dhead),
+        dhidden_(dhidden),
+        block_(new float[walk.vc * walk.tc]),
+        head_rows_(aligned_floats(walk.vc * walk.hidden_cols)) {}
+
+  void run(int64_t b) {
+    const LogprobShape& s = w_.s;
+    const MicroKernel& k = w_.kern;
+    const int64_t v0 = b * w_.vc, rows = std::min(w_.vc, s.vocab - v0);
+    const GemmOperand head_block{head_ + v0 * s.hidden, s.hidden, false};
+    k.pack_b(head_block, 0, rows, 0, s.hidden, head_rows_.get());  // B of dhidden's gemm: K = the block's rows
+    float* dz = block_.get();
+    for (int64_t ci = 0; ci < w_.chunks; ++ci) {
+      const int64_t t0 = ci * w_.tc, n = std::min(w_.tc, s.T - t0);
+      for (int64_t pc = 0; pc < s.hidden; pc += w_.kslice)
+        k.rows(k, head_block, w_.chunk_t(ci) + pc * w_.chunk_cols, 0, rows, 0, n, pc,
+               std::min(w_.kslice, s.hidden - pc), w_.inv_temp, 0.0f, dz, n);
+      w_.columns.dlogits(dz, rows, n, n, w_.lse + t0, w_.g.data() + t0, w_.h.data() + t0, w_.c.data() + t0);
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t target = targets_[t0 + j];
+        if (target >= v0 && target < v0 + rows) dz[(target - v0) * n + j] += w_.g[t0 + j];
+      }
+      // z = head . x^T / temperature: dhead += dz x / temperature, dx += dz^T head / temperature.
+      k.rows(k, {dz, n, false}, w_.chunk_n(ci), 0, rows, 0, s.hidden, 0, n, w_.inv_temp, 1.0f, dhead_ + v0 * s.hidden,
+             s.hidden);
+      k.rows(k, {dz, n, true}, head_rows_.get(), 0, n, 0, s.hidden, 0, rows, w_.inv_temp, 1.0f,
+             dhidden_ + t0 * s.hidden, s.hidden);
+    }
+  }
+
+ private:
+  const BackwardWalk& w_;
+  const float* head_;
+  const int32_t* targets_;
+  float *dhead_, *dhidden_;
+  std::unique_ptr<float[]> block_;
+  AlignedFloats head_rows_;
 };
 
 }  // namespace
@@ -271,40 +352,28 @@ size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const 
                         const LogprobShape& s) {
   check_args(s, targets, "logprob_backward");
   if (s.T == 0) return 0;
-  const bool with_entropy = dentropy && entropy;
-  const int64_t tc = std::min(s.token_chunk > 0 ? s.token_chunk : kBackwardTokenChunk, s.T);
-  const int64_t vc = std::min(s.vocab_chunk > 0 ? s.vocab_chunk : kBackwardVocabChunk, s.vocab);
-  const float inv_temp = 1.0f / s.temperature;
-  std::unique_ptr<float[]> block(new float[tc * vc]);
-  for (int64_t t0 = 0; t0 < s.T; t0 += tc) {
-    const int64_t rows = std::min(tc, s.T - t0);
-    for (int64_t v0 = 0; v0 < s.vocab; v0 += vc) {
-      const int64_t cols = std::min(vc, s.vocab - v0);
-      float* dz = block.get();
-      logits_block(dz, hidden, head, t0, rows, v0, cols, s);
-      parallel_for(
-          rows,
-          [&](int64_t r0, int64_t r1) {
-            for (int64_t r = r0; r < r1; ++r) {
-              const int64_t t = t0 + r;
-              const int64_t target = targets[t];
-              // A token without target has logp = 0 by definition: no gradient through it.
-              const float g = target < 0 ? 0.0f : dlogp[t];
-              const float h = with_entropy ? dentropy[t] : 0.0f;
-              const float ent = with_entropy ? entropy[t] : 0.0f;
-              const int64_t col = target >= v0 && target < v0 + cols ? target - v0 : -1;
-              dlogits_row(dz + r * cols, cols, lse[t], g, h, ent, col);
-            }
-          },
-          rows_per_task(cols));
-      // z = x head^T / temperature, so dx += dz head / temperature and dhead += dz^T x / temperature.
-      gemm(false, false, rows, s.hidden, cols, inv_temp, dz, cols, head + v0 * s.hidden, s.hidden, 1.0f,
-           dhidden + t0 * s.hidden, s.hidden);
-      gemm(true, false, cols, s.hidden, rows, inv_temp, dz, cols, hidden + t0 * s.hidden, s.hidden, 1.0f,
-           dhead + v0 * s.hidden, s.hidden);
-    }
-  }
-  return sizeof(float) * static_cast<size_t>(tc * vc);
+  const BackwardWalk walk(s, hidden, targets, dlogp, dentropy && entropy ? dentropy : nullptr, lse, entropy);
+  // Each range of blocks (one per thread) sums its dhidden in a buffer of its own; the buffers are
+  // added in block order.
+  std::mutex mu;
+  std::vector<std::pair<int64_t, AlignedFloats>> partials;
+  parallel_for(walk.blocks, [&](int64_t b0, int64_t b1) {
+    AlignedFloats partial = aligned_floats(s.T * s.hidden);
+    std::fill(partial.get(), partial.get() + s.T * s.hidden, 0.0f);
+    BackwardWorker worker(walk, head, targets, dhead, partial.get());
+    for (int64_t b = b0; b < b1; ++b) worker.run(b);
+    std::lock_guard<std::mutex> lock(mu);
+    partials.emplace_back(b0, std::move(partial));
+  });
+  std::sort(partials.begin(), partials.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  parallel_for(
+      s.T,
+      [&](int64_t t0, int64_t t1) {
+        for (const auto& part : partials)
+          for (int64_t i = t0 * s.hidden; i < t1 * s.hidden; ++i) dhidden[i] += part.second.get()[i];
+      },
+      64);
+  return walk.shared_bytes() + partials.size() * walk.worker_bytes();
 }
 
 size_t logprob_forward_naive(float* logp, float* entropy, float* lse, const float* hidden, const float* head,
@@ -320,7 +389,9 @@ size_t logprob_forward_naive(float* logp, float* entropy, float* lse, const floa
     kept.resize(s.T * s.vocab);
   }
   float* const logits = kept.data();
-  logits_block(logits, hidden, head, 0, s.T, 0, s.vocab, s);
+  // logits[t, v] = hidden[t] . head[v] / temperature
+  gemm(false, true, s.T, s.vocab, s.hidden, 1.0f / s.temperature, hidden, s.hidden, head, s.hidden, 0.0f, logits,
+       s.vocab);
   parallel_for(s.T, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float* z = logits + t * s.vocab;

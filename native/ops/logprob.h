@@ -23,10 +23,11 @@ struct LogprobShape {
 
 // Defaults measured on the fused_logprob benchmark (2048 tokens, hidden 512, vocab 151,936, 2 cores
 // of an AMD EPYC Zen 4). Forward: each thread's block of 112 vocabulary entries x 1024 tokens (448 KiB)
-// stays in its L2 between the gemm that writes it and the statistics that read it. Backward: one
-// shared 8 MiB block (fits L3) with many tokens per block, so the head is packed only T / 1024 times.
+// stays in its L2 between the gemm that writes it and the statistics that read it. Backward: each
+// thread's block of 224 x 512 (448 KiB) stays in its L2 through the logits, d(logits) and the two
+// gradient gemms; the thread also holds its block's packed head rows and a T x hidden dhidden buffer.
 constexpr int64_t kForwardTokenChunk = 1024, kForwardVocabChunk = 112;
-constexpr int64_t kBackwardTokenChunk = 1024, kBackwardVocabChunk = 2048;
+constexpr int64_t kBackwardTokenChunk = 512, kBackwardVocabChunk = 224;
 
 namespace cpu {
 

@@ -15,6 +15,10 @@ struct LogprobColumns {
   void (*max)(const float* zt, int64_t rows, int64_t cols, int64_t ld, float* out);
   // s[j] = sum_r e and, when w is not null, w[j] = sum_r e (zt[r][j] - m[j]), e = exp(zt[r][j] - m[j]).
   void (*exp_sums)(const float* zt, int64_t rows, int64_t cols, int64_t ld, const float* m, float* s, float* w);
+  // In place, the logits become d(loss)/d(logits) of loss = g logp + h entropy (the target's g aside):
+  //   p = exp(z - lse[j]),  dz = -(g[j] p) - h[j] p (z + c[j]),  c[j] = entropy[j] - lse[j].
+  void (*dlogits)(float* zt, int64_t rows, int64_t cols, int64_t ld, const float* lse, const float* g, const float* h,
+                  const float* c);
 };
 
 const LogprobColumns& base_logprob_columns();

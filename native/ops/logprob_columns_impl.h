@@ -74,8 +74,24 @@ void column_exp_sums_any(const float* zt, int64_t rows, int64_t cols, int64_t ld
 }
 
 template <class V, class I>
+void column_dlogits(float* zt, int64_t rows, int64_t cols, int64_t ld, const float* lse, const float* g, const float* h,
+                    const float* c) {
+  for (int64_t j = 0; j < cols; j += kWidth<V>) {
+    const int64_t n = std::min(kWidth<V>, cols - j);
+    const V lj = load_lanes<V>(lse + j, n, 0.0f), gj = load_lanes<V>(g + j, n, 0.0f);
+    const V hj = load_lanes<V>(h + j, n, 0.0f), cj = load_lanes<V>(c + j, n, 0.0f);
+    for (int64_t r = 0; r < rows; ++r) {
+      float* z = zt + r * ld + j;
+      const V x = load_lanes<V>(z, n, 0.0f);
+      const V p = simd::exp_lanes<V, I>(x - lj);
+      store_lanes(z, -(gj * p) - hj * (p * (x + cj)), n);
+    }
+  }
+}
+
+template <class V, class I>
 LogprobColumns make_logprob_columns(const char* name) {
-  return {name, &column_max<V>, &column_exp_sums_any<V, I>};
+  return {name, &column_max<V>, &column_exp_sums_any<V, I>, &column_dlogits<V, I>};
 }
 
 }  // namespace
