@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import { gemmKernel, threads } from '../src/engine/system.js';
+import { gemmKernel, gemmMicroKernel, threads } from '../src/engine/system.js';
 import { filled, logprobInputs } from './inputs.js';
 import { utilisation } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
@@ -77,7 +77,10 @@ const bench: BenchModule = {
         `fused forward+backward ${train.toFixed(0)} ms; peak extra bytes fused ${fusedOut.peakBytes}, naive ${naiveOut.peakBytes}`,
     );
 
-    const note = `T=${T} hidden=${H} vocab=${V}, default chunks, ${gemmKernel()} gemm, ${threads()} threads, best of ${reps}`;
+    // The fused head runs on the portable gemm's register kernel whatever gemm kernel is selected (logprob.cc);
+    // the naive baseline's logits go through the selected gemm.
+    const kernels = `fused on the ${gemmMicroKernel()} register kernel, naive on ${gemmKernel()} gemm`;
+    const note = `T=${T} hidden=${H} vocab=${V}, default chunks, ${kernels}, ${threads()} threads, best of ${reps}`;
     const record = (metric: string, value: number, unit: string, extra = '') =>
       ({ name: 'fused_logprob', metric, value, unit, note: extra ? `${extra}; ${note}` : note }) satisfies BenchRecord;
     const records: BenchRecord[] = [
