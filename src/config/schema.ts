@@ -223,6 +223,9 @@ export const sftConfigSchema = z
     /** Supervised epochs on the reference answers before RL (0: none). */
     epochs: nonNegativeInt.default(0),
     lr: z.number().positive().default(1e-4),
+    /** cosine: lr decays over the warm-up's optimizer steps to min_lr_ratio·lr (as the actor's optim). */
+    lr_scheduler_type: z.enum(['constant', 'cosine']).default('constant'),
+    min_lr_ratio: z.number().min(0).max(1).default(0),
     batch_size: positiveInt.default(8),
     /** Jinja template of the target response; variables: tag (e.g. "<X_RAY>"), answer. */
     response_template: z

@@ -45,6 +45,7 @@ import {
   type FilledBatch,
   type KlController,
   type KlControllerState,
+  type LrScheduleOptions,
 } from '../rl/index.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { saveCheckpointAcross } from './checkpoint-sharded.js';
@@ -465,6 +466,14 @@ export class Trainer {
       weightDecay: this.cfg.worker.actor.optim.weight_decay,
       maxGradNorm: this.cfg.worker.actor.max_grad_norm,
     });
+    // One optimizer step per mini-batch of batch_size rows (sftUpdate), counted over all epochs.
+    const schedule: LrScheduleOptions = {
+      lr: s.lr,
+      totalSteps: s.epochs * Math.ceil(exps.length / s.batch_size),
+      type: s.lr_scheduler_type,
+      minLrRatio: s.min_lr_ratio,
+    };
+    let sftStep = 0;
     for (let epoch = 0; epoch < s.epochs; epoch++) {
       const t0 = performance.now();
       const order = exps
@@ -476,13 +485,19 @@ export class Trainer {
         microBatch: s.batch_size,
         epochs: 1,
         temperature: 1,
-        lr: () => s.lr,
+        lr: () => learningRateAt(sftStep++, schedule),
         world: this.world,
       });
       this.log(
         `medix train: SFT epoch ${epoch + 1}/${s.epochs}: loss ${m.loss.toFixed(4)} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
       );
-      runLog?.metrics({ step: 0, 'sft/epoch': epoch + 1, 'sft/loss': m.loss, 'sft/grad_norm': m.grad_norm });
+      runLog?.metrics({
+        step: 0,
+        'sft/epoch': epoch + 1,
+        'sft/loss': m.loss,
+        'sft/grad_norm': m.grad_norm,
+        'sft/lr': m.lr, // of the epoch's last step
+      });
     }
     this.images?.forget();
     // RL starts with fresh AdamW moments: the warm-up's moments describe another objective.

@@ -15,6 +15,7 @@ import { stringify } from 'yaml';
 import { parseTrainingConfig, resolveConfigPaths } from '../../src/config/index.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { latestValidCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
+import { learningRateAt } from '../../src/rl/lr-schedule.js';
 import type { Model } from '../../src/engine/model.js';
 import { crashAtWriteEnv } from '../helpers/crash-env.js';
 import { rng, sameBits } from '../helpers/numeric.js';
@@ -149,6 +150,27 @@ t.test('4 steps = 2 steps + resume + 2 steps, bit for bit', async (t) => {
   const summary = JSON.parse(readFileSync(join(root, 'straight', 'summary.json'), 'utf8'));
   t.ok('heldout_reward_after_sft' in summary && 'heldout_reward_after_rl' in summary, 'summary.json');
   t.ok(existsSync(join(root, 'straight', 'report.html')), 'report.html');
+});
+
+t.test('the SFT warm-up keeps its lr by default and decays it over all epochs with cosine', async (t) => {
+  const sftLrs = (run: string) =>
+    readFileSync(join(root, run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r['sft/epoch'] !== undefined)
+      .map((r) => r['sft/lr'] as number);
+  const sft = { epochs: 3, lr: 1e-2, batch_size: 4 };
+  await train('sft-constant', 1, false, (c) => (c.sft = sft));
+  await train('sft-cosine', 1, false, (c) => (c.sft = { ...sft, lr_scheduler_type: 'cosine', min_lr_ratio: 0.1 }));
+  t.same(sftLrs('sft-constant'), [1e-2, 1e-2, 1e-2], 'constant: the configured lr at every epoch');
+  // The test data's rows make one mini-batch of 4 per epoch: 3 optimizer steps over the warm-up.
+  const schedule = { lr: 1e-2, totalSteps: 3, type: 'cosine', minLrRatio: 0.1 } as const;
+  t.same(
+    sftLrs('sft-cosine'),
+    [0, 1, 2].map((step) => learningRateAt(step, schedule)),
+    'cosine: each step on the schedule over all epochs (1e-2, 7.75e-3, 3.25e-3)',
+  );
 });
 
 t.test(
