@@ -157,9 +157,9 @@ template <typename TW>
 void range(const Args<TW>& a, int64_t n0, int64_t n1) {
   for (int64_t b = n0; b < n1; b += kBlock) {
     const int64_t e = std::min(n1, b + kBlock), fours = a.M / 4 * 4;
-    int64_t m = 0;
-    for (; m < fours; m += kInterleavedRows) groups_of_four(a, m, std::min(fours, m + kInterleavedRows), b, e);
-    m = fours;
+    for (int64_t m = 0; m < fours; m += kInterleavedRows)
+      groups_of_four(a, m, std::min(fours, m + kInterleavedRows), b, e);
+    const int64_t m = fours;
     switch (a.M - m) {
       case 3:
         strip<3, 3>(a, m, b, e);

@@ -124,6 +124,22 @@ AlignedFloats aligned_floats(int64_t n) {
 
 int64_t round_up(int64_t x, int64_t to) { return (x + to - 1) / to * to; }
 
+// op(B) = hidden[t0 : t0+n]^T for the logits product, one K slice of kslice after the other, each in
+// the register kernel's panels of `cols` (n rounded up to its NR) columns.
+void pack_tokens(const MicroKernel& kern, const float* hidden, int64_t H, int64_t t0, int64_t n, int64_t kslice,
+                 int64_t cols, float* out) {
+  const GemmOperand b{hidden + t0 * H, H, true};
+  for (int64_t pc = 0; pc < H; pc += kslice) kern.pack_b(b, pc, std::min(kslice, H - pc), 0, n, out + pc * cols);
+}
+
+// z[rows, n] = head_block . hidden^T * scale from pack_tokens' output: one fused multiply-add chain per
+// logit over the K slices in order, so forward and backward compute the same bits.
+void logits_block(const MicroKernel& kern, const GemmOperand& head_block, const float* packed, int64_t rows, int64_t n,
+                  int64_t H, int64_t kslice, int64_t cols, float scale, float* z) {
+  for (int64_t pc = 0; pc < H; pc += kslice)
+    kern.rows(kern, head_block, packed + pc * cols, 0, rows, 0, n, pc, std::min(kslice, H - pc), scale, 0.0f, z, n);
+}
+
 // How the forward walks the logits. The vocabulary is cut into blocks of vocab_chunk entries and the
 // blocks into segments of kSegmentBlocks; tokens into chunks of token_chunk. A unit of work is one
 // token chunk x one segment: its blocks in order, each one gemm of the register kernel into a
@@ -175,16 +191,18 @@ class ForwardWorker {
   void run(int64_t c, int64_t g, SoftmaxStats* out, float* target_logit) {
     const LogprobShape& s = w_.s;
     const int64_t t0 = c * w_.tc, n = std::min(w_.tc, s.T - t0);
-    if (c != packed_chunk_) pack_chunk(t0, n), packed_chunk_ = c;
+    if (c != packed_chunk_) {
+      pack_tokens(w_.kern, hidden_, s.hidden, t0, n, w_.kslice, w_.packed_cols, packed_.get());
+      packed_chunk_ = c;
+    }
     std::fill(stats_.begin(), stats_.begin() + n, SoftmaxStats{});
     float *colmax = scratch_.get(), *m = colmax + w_.tc, *bs = m + w_.tc, *bw = bs + w_.tc;
     const int64_t b1 = std::min(w_.blocks, (g + 1) * ForwardWalk::kSegmentBlocks);
     for (int64_t b = g * ForwardWalk::kSegmentBlocks; b < b1; ++b) {
       const int64_t v0 = b * w_.vc, rows = std::min(w_.vc, s.vocab - v0);
       const GemmOperand a{head_ + v0 * s.hidden, s.hidden, false};
-      for (int64_t pc = 0; pc < s.hidden; pc += w_.kslice)
-        w_.kern.rows(w_.kern, a, packed_.get() + pc * w_.packed_cols, 0, rows, 0, n, pc,
-                     std::min(w_.kslice, s.hidden - pc), 1.0f / s.temperature, 0.0f, block_.get(), n);
+      logits_block(w_.kern, a, packed_.get(), rows, n, s.hidden, w_.kslice, w_.packed_cols, 1.0f / s.temperature,
+                   block_.get());
       w_.columns.max(block_.get(), rows, n, n, colmax);
       for (int64_t j = 0; j < n; ++j) stats_[j].raise_max(colmax[j]), m[j] = stats_[j].m;
       w_.columns.exp_sums(block_.get(), rows, n, n, m, bs, with_entropy_ ? bw : nullptr);
@@ -199,13 +217,6 @@ class ForwardWorker {
   }
 
  private:
-  // op(B) = hidden[t0 : t0+n]^T, one K slice after the other, in the register kernel's panels.
-  void pack_chunk(int64_t t0, int64_t n) {
-    const GemmOperand b{hidden_ + t0 * w_.s.hidden, w_.s.hidden, true};
-    for (int64_t pc = 0; pc < w_.s.hidden; pc += w_.kslice)
-      w_.kern.pack_b(b, pc, std::min(w_.kslice, w_.s.hidden - pc), 0, n, packed_.get() + pc * w_.packed_cols);
-  }
-
   const ForwardWalk& w_;
   const float *hidden_, *head_;
   const int32_t* targets_;
@@ -238,7 +249,7 @@ struct BackwardWalk {
 
   BackwardWalk(const LogprobShape& shape, const float* hidden, const int32_t* targets, const float* dlogp,
                const float* dentropy, const float* lse_in, const float* entropy)
-      : s(shape), lse(lse_in), g(shape.T), h(shape.T, 0.0f), c(shape.T) {
+      : s(shape), lse(lse_in), g(shape.T), h(shape.T), c(shape.T) {
     vc = std::min(s.vocab_chunk > 0 ? s.vocab_chunk : kBackwardVocabChunk, s.vocab);
     tc = std::min(s.token_chunk > 0 ? s.token_chunk : kBackwardTokenChunk, s.T);
     blocks = (s.vocab + vc - 1) / vc;
@@ -258,10 +269,8 @@ struct BackwardWalk {
     parallel_for(chunks, [&](int64_t c0, int64_t c1) {
       for (int64_t ci = c0; ci < c1; ++ci) {
         const int64_t t0 = ci * tc, n = std::min(tc, s.T - t0);
-        const GemmOperand bt{hidden + t0 * s.hidden, s.hidden, true}, bn{hidden, s.hidden, false};
-        for (int64_t pc = 0; pc < s.hidden; pc += kslice)
-          kern.pack_b(bt, pc, std::min(kslice, s.hidden - pc), 0, n, chunk_t(ci) + pc * chunk_cols);
-        kern.pack_b(bn, t0, n, 0, s.hidden, chunk_n(ci));
+        pack_tokens(kern, hidden, s.hidden, t0, n, kslice, chunk_cols, chunk_t(ci));
+        kern.pack_b({hidden, s.hidden, false}, t0, n, 0, s.hidden, chunk_n(ci));
       }
     });
   }
@@ -296,9 +305,7 @@ class BackwardWorker {
     float* dz = block_.get();
     for (int64_t ci = 0; ci < w_.chunks; ++ci) {
       const int64_t t0 = ci * w_.tc, n = std::min(w_.tc, s.T - t0);
-      for (int64_t pc = 0; pc < s.hidden; pc += w_.kslice)
-        k.rows(k, head_block, w_.chunk_t(ci) + pc * w_.chunk_cols, 0, rows, 0, n, pc,
-               std::min(w_.kslice, s.hidden - pc), w_.inv_temp, 0.0f, dz, n);
+      logits_block(k, head_block, w_.chunk_t(ci), rows, n, s.hidden, w_.kslice, w_.chunk_cols, w_.inv_temp, dz);
       w_.columns.dlogits(dz, rows, n, n, w_.lse + t0, w_.g.data() + t0, w_.h.data() + t0, w_.c.data() + t0);
       for (int64_t j = 0; j < n; ++j) {
         const int64_t target = targets_[t0 + j];

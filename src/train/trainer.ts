@@ -466,14 +466,14 @@ export class Trainer {
       weightDecay: this.cfg.worker.actor.optim.weight_decay,
       maxGradNorm: this.cfg.worker.actor.max_grad_norm,
     });
-    // One optimizer step per mini-batch of batch_size rows (sftUpdate), counted over all epochs.
+    // One optimizer step per mini-batch of batch_size rows (sftUpdate); the schedule spans all epochs.
+    const stepsPerEpoch = Math.ceil(exps.length / s.batch_size);
     const schedule: LrScheduleOptions = {
       lr: s.lr,
-      totalSteps: s.epochs * Math.ceil(exps.length / s.batch_size),
+      totalSteps: s.epochs * stepsPerEpoch,
       type: s.lr_scheduler_type,
       minLrRatio: s.min_lr_ratio,
     };
-    let sftStep = 0;
     for (let epoch = 0; epoch < s.epochs; epoch++) {
       const t0 = performance.now();
       const order = exps
@@ -485,7 +485,7 @@ export class Trainer {
         microBatch: s.batch_size,
         epochs: 1,
         temperature: 1,
-        lr: () => learningRateAt(sftStep++, schedule),
+        lr: (i) => learningRateAt(epoch * stepsPerEpoch + i, schedule),
         world: this.world,
       });
       this.log(
