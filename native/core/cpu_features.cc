@@ -2,6 +2,10 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
+#include "error.h"
+
 namespace medix {
 namespace {
 
@@ -22,6 +26,13 @@ CpuFeatures detect() {
   f.avx512_bf16 = f.avx512 && __builtin_cpu_supports("avx512bf16");
 #endif
 #endif
+  // MEDIX_CPU=avx2 runs an AVX-512 machine as an AVX2+FMA one would (every kernel choice reads these
+  // flags): the other dispatch path gets tested and benchmarked on the machine in hand.
+  if (const char* cap = std::getenv("MEDIX_CPU"); cap && *cap) {
+    const std::string v(cap);
+    MEDIX_CHECK(v == "avx2" || v == "native", "MEDIX_CPU must be 'avx2' or 'native', got '", v, "'");
+    if (v == "avx2") f.avx512 = f.avx512_bf16 = false, f.capped = true;
+  }
 #ifdef _SC_LEVEL1_DCACHE_SIZE
   f.l1d_bytes = cache_size(_SC_LEVEL1_DCACHE_SIZE, 32 << 10);
   f.l2_bytes = cache_size(_SC_LEVEL2_CACHE_SIZE, 512 << 10);
@@ -49,8 +60,9 @@ std::string cpu_feature_names() {
   };
   add(__builtin_cpu_supports("avx2"), "AVX2");
   add(__builtin_cpu_supports("fma"), "FMA");
-  add(__builtin_cpu_supports("avx512f"), "AVX512F");
+  add(cpu_features().avx512, "AVX512F");
   add(cpu_features().avx512_bf16, "AVX512-BF16");
+  if (cpu_features().capped) out += " (AVX-512 not used: MEDIX_CPU=avx2)";
 #endif
   return out.empty() ? "no x86 vector extensions detected" : out;
 }
