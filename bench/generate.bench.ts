@@ -182,6 +182,9 @@ async function bf16DecodeRecords(
   ];
 }
 
+/** Prefill runs timed (different prompts of the same length); the bench keeps the fastest. */
+const prefillRuns = 4;
+
 /** Seconds from submitting a prompt to its first token: the prefill step. */
 async function prefillSeconds(engine: Qwen3GenerationEngine, length: number, seed: number): Promise<number> {
   const t0 = performance.now();
@@ -252,12 +255,13 @@ const bench: BenchModule = {
       ...(await bf16DecodeRecords(model, engine, f32RateB1, bandwidth, newTokens, promptLength, shape, ctx.log)),
     );
     await prefillSeconds(engine, prefillLength, 0); // warm-up at this length
-    const seconds = Math.min(
-      await prefillSeconds(engine, prefillLength, 1),
-      await prefillSeconds(engine, prefillLength, 2),
-    );
+    // The best of a few prompts (0.2 s each here): on a shared machine one slow run says more about
+    // the neighbours than about the engine (two runs on the development VM gave 0.57 and 0.63).
+    let seconds = Infinity;
+    for (let seed = 1; seed <= prefillRuns; seed++)
+      seconds = Math.min(seconds, await prefillSeconds(engine, prefillLength, seed));
     const prefillGflops = prefillFlops(c, prefillLength) / seconds / 1e9;
-    const note = `${shape}, one prompt of ${prefillLength} tokens`;
+    const note = `${shape}, one prompt of ${prefillLength} tokens, best of ${prefillRuns}`;
     ctx.log(`prefill: ${(prefillLength / seconds).toFixed(0)} tokens/s, ${prefillGflops.toFixed(1)} GFLOP/s`);
     records.push({
       name: 'generate',
