@@ -1,24 +1,14 @@
 // MEDIX_CPU=avx2 runs the process as an AVX2+FMA machine would: every run-time kernel choice (the
 // portable gemm's register kernel, the bf16 conversion paths, the FMA probe, the feature list the
 // bench prints) stops seeing AVX-512. Each check runs in a child process, since the flags are read once.
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 import { bf16Paths } from '../../src/engine/bf16.js';
 import { cpuInfo, gemmMicroKernels } from '../../src/engine/system.js';
+import { withAddonEnv } from '../helpers/addon-child.js';
 
-const addonPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'build', 'Release', 'medix.node');
-
-/** What `code` prints in a fresh process with MEDIX_CPU set to `value`, or the message of what it threw. */
-function withCap(value: string, code: string): string {
-  return execFileSync(
-    process.execPath,
-    ['-e', `const a = require(${JSON.stringify(addonPath)}); try { ${code} } catch (e) { console.log(e.message) }`],
-    { env: { ...process.env, MEDIX_CPU: value }, encoding: 'utf8' },
-  ).trim();
-}
+/** What `code` prints in a fresh process with MEDIX_CPU set to `value` (the flags are read once). */
+const withCap = (value: string, code: string) => withAddonEnv({ MEDIX_CPU: value }, code);
 
 const hasAvx512 = gemmMicroKernels().includes('avx512');
 

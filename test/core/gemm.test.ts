@@ -2,9 +2,6 @@
 // against a float64 reference over all transpose combinations, edge sizes, padded leading dimensions,
 // alpha/beta; bit-reproducibility of the portable kernel across runs, thread counts and register
 // kernels; the MEDIX_GEMM override; errors on bad input.
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import t, { type Test } from 'tap';
 
 import {
@@ -23,6 +20,7 @@ import {
   type GemmKernelName,
 } from '../../src/engine/system.js';
 import { randn, rng } from '../helpers/numeric.js';
+import { withAddonEnv } from '../helpers/addon-child.js';
 import { skipIfMissing } from '../helpers/system-skip.js';
 
 const initialKernel = gemmKernel();
@@ -289,23 +287,7 @@ t.test('portable kernel gives the same bits across runs, threads, register kerne
 });
 
 t.test('MEDIX_GEMM picks the kernel at startup', async (t) => {
-  const addonPath = path.join(
-    path.dirname(fileURLToPath(import.meta.url)),
-    '..',
-    '..',
-    'build',
-    'Release',
-    'medix.node',
-  );
-  const withEnv = (value: string, code: string) =>
-    execFileSync(
-      process.execPath,
-      ['-e', `const a = require(${JSON.stringify(addonPath)}); try { ${code} } catch (e) { console.log(e.message) }`],
-      {
-        env: { ...process.env, MEDIX_GEMM: value },
-        encoding: 'utf8',
-      },
-    ).trim();
+  const withEnv = (value: string, code: string) => withAddonEnv({ MEDIX_GEMM: value }, code);
   const kernelWith = (value: string) => withEnv(value, 'console.log(a.gemmKernel())');
   t.equal(kernelWith('portable'), 'portable');
   t.equal(kernelWith(''), gemmKernels().includes('openblas') ? 'openblas' : 'portable', 'empty: default kernel');
