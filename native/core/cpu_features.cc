@@ -31,7 +31,10 @@ CpuFeatures detect() {
   if (const char* cap = std::getenv("MEDIX_CPU"); cap && *cap) {
     const std::string v(cap);
     MEDIX_CHECK(v == "avx2" || v == "native", "MEDIX_CPU must be 'avx2' or 'native', got '", v, "'");
-    if (v == "avx2") f.avx512 = f.avx512_bf16 = false, f.capped = true;
+    if (v == "avx2") {
+      f.avx512 = f.avx512_bf16 = false;
+      f.capped = true;
+    }
   }
 #ifdef _SC_LEVEL1_DCACHE_SIZE
   f.l1d_bytes = cache_size(_SC_LEVEL1_DCACHE_SIZE, 32 << 10);
