@@ -160,16 +160,18 @@ t.test('the SFT warm-up keeps its lr by default and decays it over all epochs wi
       .map((l) => JSON.parse(l))
       .filter((r) => r['sft/epoch'] !== undefined)
       .map((r) => r['sft/lr'] as number);
-  const sft = { epochs: 3, lr: 1e-2, batch_size: 4 };
+  // batch_size 3 over the test data's 4 rows: 2 optimizer steps an epoch (3 rows, then 1), 6 in all;
+  // each epoch logs the lr of its last step (steps 1, 3, 5).
+  const sft = { epochs: 3, lr: 1e-2, batch_size: 3 };
   await train('sft-constant', 1, false, (c) => (c.sft = sft));
   await train('sft-cosine', 1, false, (c) => (c.sft = { ...sft, lr_scheduler_type: 'cosine', min_lr_ratio: 0.1 }));
   t.same(sftLrs('sft-constant'), [1e-2, 1e-2, 1e-2], 'constant: the configured lr at every epoch');
-  // The test data's rows make one mini-batch of 4 per epoch: 3 optimizer steps over the warm-up.
-  const schedule = { lr: 1e-2, totalSteps: 3, type: 'cosine', minLrRatio: 0.1 } as const;
+  const schedule = { lr: 1e-2, totalSteps: 6, type: 'cosine', minLrRatio: 0.1 } as const;
+  const expected = [1, 3, 5].map((step) => learningRateAt(step, schedule));
   t.same(
     sftLrs('sft-cosine'),
-    [0, 1, 2].map((step) => learningRateAt(step, schedule)),
-    'cosine: each step on the schedule over all epochs (1e-2, 7.75e-3, 3.25e-3)',
+    expected,
+    `cosine: on the schedule over all epochs (${expected.map((x) => x.toExponential(3))})`,
   );
 });
 
