@@ -69,11 +69,11 @@ inline v8f fma8(v8f a, v8f b, v8f acc) {
 // one core then pulls about half the memory bandwidth it gets on a plain sequential read. So every
 // tile asks for the next tile's lines itself, in address order, one line per W row per 16 floats
 // of k (32 bf16 values): the whole next tile by the time this one ends. A prefetch never faults, so
-// the lines past the end of W that the last tile names are harmless. The lines go to L2, not L1: a
-// prefetch into L1 holds one of the core's few L1 miss buffers until its line arrives, and with a
-// tile's worth in flight the tile's own loads queued behind them, so 8-row decode took the sum of
-// the memory and the compute time (head product [8 x 512] x [151,936 x 512]^T, 2 threads: 19.3 ms
-// with L1 prefetches, 12.6 ms with L2 ones; 1 row 11.9 and 10.5 ms).
+// the lines past the end of W that the last tile names are harmless. The lines go to L2, not L1:
+// with L1 prefetches 8-row decode took about the sum of the memory and the compute time (head
+// product [8 x 512] x [151,936 x 512]^T, 2 threads, Zen 4: 19.3 ms into L1, 12.6 ms into L2; 1 row
+// 11.9 and 10.5 ms). Our reading, not measured with counters: an L1 prefetch holds one of the core's
+// few L1 miss buffers until its line arrives, and the tile's own loads wait behind a tile's worth.
 inline void prefetch_line(uintptr_t address) {
 #if defined(__x86_64__) || defined(__i386__)
   _mm_prefetch(reinterpret_cast<const char*>(address), _MM_HINT_T1);
