@@ -31,12 +31,12 @@ function layerMatrixParams(c: Qwen3Config): number {
 }
 
 /** Matrix parameters read (and multiplied) per decoded token: every layer's projections and the head. */
-function matrixParams(c: Qwen3Config): number {
+export function matrixParams(c: Qwen3Config): number {
   return layerMatrixParams(c) + c.vocabSize * c.hiddenSize;
 }
 
 /** KV cache bytes a decoded token reads at a context of `context` tokens: K and V of every layer. */
-function kvBytesPerToken(c: Qwen3Config, context: number, bytesPerValue: number): number {
+export function kvBytesPerToken(c: Qwen3Config, context: number, bytesPerValue: number): number {
   return 2 * c.numLayers * context * c.numKvHeads * c.headDim * bytesPerValue;
 }
 
@@ -51,7 +51,7 @@ function promptIds(length: number, seed: number): number[] {
 }
 
 /** Decode tokens/s of one request with n samples: tokens after the first step over the time they took. */
-async function decodeRate(
+export async function decodeRate(
   engine: Qwen3GenerationEngine,
   n: number,
   newTokens: number,

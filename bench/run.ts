@@ -3,28 +3,37 @@
 // sgemm the others are also compared with), prints a table and optionally writes the records as JSON.
 //
 //   tsx bench/run.ts [--quick] [--only NAME[,NAME]] [--json FILE]
+//   tsx bench/run.ts --device cuda [--quick] [--hf FILE] [--json FILE]
 //
-// NAME is a file name without ".bench.ts" (gemm, train_step, ...). `npm run bench` unsets
+// NAME is a file name without ".bench.ts" (gemm, train_step, ...). `--device cuda` runs the GPU model
+// benchmark instead (bench/gpu/model-bench.ts), against transformers when --hf names the JSON line of
+// scripts/device/hf_model_bench.py run on the same GPU. `npm run bench` unsets
 // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE so that OpenBLAS picks its kernel for this CPU; the core it chose
 // is printed first.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+import { DEVICES, type Device } from '../src/config/schema.js';
 import { buildInfo, cpuInfo, fmaPeak, gemmKernel, gemmMicroKernel, threads } from '../src/engine/system.js';
+import { FULL_SHAPE, measureMedix, modelBenchRecords, QUICK_SHAPE, readHfResult } from './gpu/model-bench.js';
 import { openblasCore } from './machine.js';
 import type { BenchContext, BenchModule, BenchRecord } from './types.js';
 
 interface Args {
   quick: boolean;
+  device: Device;
   only?: string[];
   json?: string;
+  hf?: string;
 }
 
-const USAGE = 'usage: tsx bench/run.ts [--quick] [--only NAME[,NAME]] [--json FILE]';
+const USAGE =
+  'usage: tsx bench/run.ts [--quick] [--only NAME[,NAME]] [--json FILE]\n' +
+  '       tsx bench/run.ts --device cuda [--quick] [--hf FILE] [--json FILE]';
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false };
+  const args: Args = { quick: false, device: 'cpu' };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -38,8 +47,16 @@ function parseArgs(argv: string[]): Args {
         .split(',')
         .filter((s) => s.length > 0);
     else if (flag === '--json') args.json = value();
-    else throw new Error(`unknown argument '${flag}'\n${USAGE}`);
+    else if (flag === '--hf') args.hf = value();
+    else if (flag === '--device') {
+      const d = value();
+      if (!(DEVICES as readonly string[]).includes(d)) throw new Error(`--device must be cpu or cuda, not '${d}'`);
+      args.device = d as Device;
+    } else throw new Error(`unknown argument '${flag}'\n${USAGE}`);
   }
+  if (args.device === 'cuda' && args.only) throw new Error(`--only names CPU benchmarks; not with --device cuda`);
+  if (args.device === 'cpu' && args.hf)
+    throw new Error(`--hf is the GPU model benchmark's baseline: with --device cuda`);
   return args;
 }
 
@@ -113,8 +130,28 @@ function printEnvironment(): void {
   }
 }
 
+function writeResults(records: BenchRecord[], json: string | undefined): void {
+  console.log('');
+  printTable(records);
+  if (json) {
+    fs.writeFileSync(json, `${JSON.stringify(records, null, 2)}\n`);
+    console.log(`\nwrote ${records.length} records to ${json}`);
+  }
+}
+
+/** `--device cuda`: medix's train step and decode on the GPU, with ratios to transformers' when --hf is given. */
+async function runGpu(args: Args): Promise<number> {
+  const shape = args.quick ? QUICK_SHAPE : FULL_SHAPE;
+  const hf = args.hf ? readHfResult(args.hf, shape) : undefined;
+  if (!hf) console.log('no transformers baseline: pass --hf FILE, the output of scripts/device/hf_model_bench.py');
+  const medix = await measureMedix('cuda', shape, (line) => console.log(`  ${line}`));
+  writeResults(modelBenchRecords(medix, shape, hf), args.json);
+  return 0;
+}
+
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.device === 'cuda') return runGpu(args);
   const benches = await discover(args.only);
   printEnvironment();
   // Register-only FMA probe: the arithmetic ceiling, in this run, on the bench's thread count.
@@ -154,12 +191,7 @@ async function main(): Promise<number> {
   }
   if (ctx.sgemmGflops === undefined)
     console.log('\n(no sgemm measured in this run: the *_vs_sgemm figures are left out; include the gemm bench)');
-  console.log('');
-  printTable(records);
-  if (args.json) {
-    fs.writeFileSync(args.json, `${JSON.stringify(records, null, 2)}\n`);
-    console.log(`\nwrote ${records.length} records to ${args.json}`);
-  }
+  writeResults(records, args.json);
   return failed ? 1 : 0;
 }
 

@@ -7,7 +7,11 @@ in the note, plus the gpu/name and gpu/commit notes. The file is OUT_DIR/<gpu>-<
 without "NVIDIA", lower case, e.g. h200); records already there for the same name, metric and shape (for gpu/*:
 the same name and metric) are replaced, others kept.
 
-    python3 scripts/device/merge_gpu_bench.py MEDIX_JSON TORCH_JSON --commit SHA [--out-dir bench/results] [--date D]
+--records FILE adds a list of bench records made elsewhere (`bench/run.ts --device cuda --json FILE`, the model
+benchmark against transformers), which must hold a gpu/name record; with it the two log-prob files may be left out.
+
+    python3 scripts/device/merge_gpu_bench.py [MEDIX_JSON TORCH_JSON] [--records FILE] --commit SHA
+        [--out-dir bench/results] [--date D]
 """
 import argparse
 import datetime
@@ -69,19 +73,47 @@ def records(medix, torch, medix_path, torch_path, commit):
     return out
 
 
+def read_records(path):
+    with open(path) as f:
+        try:
+            rs = json.load(f)
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"merge_gpu_bench: {path}: not JSON ({e})")
+    if not isinstance(rs, list) or not all(isinstance(r, dict) and "name" in r and "metric" in r for r in rs):
+        raise SystemExit(f"merge_gpu_bench: {path} is not a list of bench records")
+    device = next((r.get("note") for r in rs if r["name"] == "gpu" and r["metric"] == "name"), None)
+    if not device:
+        raise SystemExit(f"merge_gpu_bench: {path} has no gpu/name record (was the baseline given?)")
+    return rs, device
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("medix")
-    p.add_argument("torch")
+    p.add_argument("medix", nargs="?")
+    p.add_argument("torch", nargs="?")
+    p.add_argument("--records")
     p.add_argument("--commit", required=True)
     p.add_argument("--out-dir", default="bench/results")
     p.add_argument("--date", default=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
     args = p.parse_args()
-    medix, torch = last_json_line(args.medix), last_json_line(args.torch)
-    if "device" not in medix:
-        raise SystemExit(f"merge_gpu_bench: {args.medix}: no device field")
-    new = records(medix, torch, args.medix, args.torch, args.commit)
-    path = os.path.join(args.out_dir, f"{gpu_slug(medix['device'])}-{args.date}.json")
+    if (args.medix is None) != (args.torch is None) or (args.medix is None and args.records is None):
+        p.error("give MEDIX_JSON and TORCH_JSON, --records FILE, or both")
+    new, device = [], None
+    if args.medix:
+        medix, torch = last_json_line(args.medix), last_json_line(args.torch)
+        if "device" not in medix:
+            raise SystemExit(f"merge_gpu_bench: {args.medix}: no device field")
+        new, device = records(medix, torch, args.medix, args.torch, args.commit), medix["device"]
+    if args.records:
+        extra, their_device = read_records(args.records)
+        if device and gpu_slug(their_device) != gpu_slug(device):
+            raise SystemExit(f"merge_gpu_bench: {args.records} is from {their_device}, {args.medix} from {device}")
+        device = their_device
+        ours = {identity(r) for r in new}
+        new += [r for r in extra if identity(r) not in ours]
+        if not args.medix:
+            new.append({"name": "gpu", "metric": "commit", "value": 0, "unit": "", "note": args.commit})
+    path = os.path.join(args.out_dir, f"{gpu_slug(device)}-{args.date}.json")
     old = []
     if os.path.exists(path):
         with open(path) as f:

@@ -2,10 +2,11 @@
 # Packs what the GPU machine needs to run medix's JavaScript (it has no Node and only 64 MiB of the
 # tree travel): .gpu-bundle/medix-js.tar.xz holding this machine's Node binary, the libstdc++ and
 # libgcc_s it links (used there only if the machine's own are older), an addon built with CUDA but
-# without OpenBLAS and MPI (the GPU machine has neither), and scripts/device/cuda-model-check.ts
-# bundled by esbuild, with stubs for the native packages it never calls (sharp, onnxruntime-node).
-# Then, with a GPU lent:
+# without OpenBLAS and MPI (the GPU machine has neither), and scripts/device/cuda-model-check.ts and
+# bench/run.ts bundled by esbuild, with stubs for the native packages they never call (sharp,
+# onnxruntime-node). Then, with a GPU lent:
 #   run command="bash scripts/device/check-js-cuda.sh" carry=[".gpu-bundle"]
+#   run command="bash scripts/device/gpu-model-bench.sh" carry=[".gpu-bundle"]
 # The addon is built from the committed HEAD in a temporary clone (the build/ here is left alone).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,9 +27,12 @@ cp "$stage/src/build/Release/medix.node" "$stage/pkg/build/Release/"
 
 # The bundle sits two folders below the package root, as src/engine does, so the addon is found at
 # ../../build/Release/medix.node.
-npx esbuild scripts/device/cuda-model-check.ts --bundle --platform=node --format=esm --target=node20 \
-  --outfile="$stage/pkg/dist/js/cuda-model-check.mjs" --external:sharp --external:onnxruntime-node --log-level=warning \
-  "--banner:js=import { createRequire as __medixRequire } from 'node:module'; const require = __medixRequire(import.meta.url);"
+# Two entry points: the model check, and the bench runner (its `--device cuda` model benchmark).
+for entry in scripts/device/cuda-model-check.ts:cuda-model-check bench/run.ts:bench; do
+  npx esbuild "${entry%%:*}" --bundle --platform=node --format=esm --target=node20 \
+    --outfile="$stage/pkg/dist/js/${entry##*:}.mjs" --external:sharp --external:onnxruntime-node --log-level=error \
+    "--banner:js=import { createRequire as __medixRequire } from 'node:module'; const require = __medixRequire(import.meta.url);"
+done
 for name in sharp onnxruntime-node; do
   mkdir -p "$stage/pkg/node_modules/$name"
   printf '{"name":"%s","type":"module","main":"index.js"}\n' "$name" >"$stage/pkg/node_modules/$name/package.json"

@@ -27,9 +27,18 @@ interface Rec {
   note?: string;
 }
 
-t.test('the PyTorch benchmark script compiles', needsPython, async (t) => {
-  const r = py('-c', 'import ast,sys; ast.parse(open(sys.argv[1]).read())', 'scripts/device/torch_logprob_bench.py');
-  t.equal(r.code, 0, r.err);
+t.test('the PyTorch and transformers benchmark scripts compile', needsPython, async (t) => {
+  for (const script of ['scripts/device/torch_logprob_bench.py', 'scripts/device/hf_model_bench.py']) {
+    const r = py('-c', 'import ast,sys; ast.parse(open(sys.argv[1]).read())', script);
+    t.equal(r.code, 0, `${script}: ${r.err}`);
+  }
+});
+
+t.test('hf_model_bench.py without PyTorch or a GPU says which is missing', needsPython, async (t) => {
+  const r = py('scripts/device/hf_model_bench.py', '--only', 'train');
+  t.ok(r.code === 2 || r.code === 3, `exit code ${r.code} (2: no CUDA device, 3: no PyTorch/transformers)`);
+  t.match(r.err, /hf_model_bench: (PyTorch and transformers are needed|NO CUDA DEVICE)/);
+  t.equal(r.out, '', 'no JSON line when nothing ran');
 });
 
 t.test('merge: ratios per shape, gpu name and commit, re-runs replace', needsPython, async (t) => {
@@ -97,4 +106,32 @@ t.test('merge: an empty benchmark output is an error naming the file', needsPyth
   const r = py('scripts/device/merge_gpu_bench.py', empty, empty, '--commit', 'x', '--out-dir', dir);
   t.not(r.code, 0);
   t.match(r.err, new RegExp(`merge_gpu_bench: ${empty} is empty`));
+});
+
+t.test('merge --records: records of the model benchmark join the file of the day', needsPython, async (t) => {
+  const out = join(dir, 'records-out');
+  const file = join(dir, 'model-records.json');
+  const model: Rec[] = [
+    { name: 'gpu', metric: 'name', value: 0, unit: '', note: 'NVIDIA H100 80GB HBM3' },
+    { name: 'gpu_train_step', metric: 'hf_speedup', value: 1.5, unit: 'x', note: 'shape; times' },
+    { name: 'gpu_decode', metric: 'hf_speedup_b32', value: 6, unit: 'x', note: 'shape; rates' },
+  ];
+  writeFileSync(file, JSON.stringify(model));
+  const r = py('scripts/device/merge_gpu_bench.py', '--records', file, '--commit', 'c0ffee', '--out-dir', out);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out.trim(), /h100-80gb-hbm3-\d{4}-\d{2}-\d{2}\.json$/, 'named by the gpu/name record');
+  const recs = JSON.parse(readFileSync(r.out.trim(), 'utf8')) as Rec[];
+  t.same(
+    recs.map((x) => `${x.name}/${x.metric}`),
+    ['gpu/name', 'gpu_train_step/hf_speedup', 'gpu_decode/hf_speedup_b32', 'gpu/commit'],
+  );
+  t.equal(recs.find((x) => x.metric === 'commit')!.note, 'c0ffee');
+
+  writeFileSync(file, JSON.stringify(model.slice(1)));
+  const bad = py('scripts/device/merge_gpu_bench.py', '--records', file, '--commit', 'x', '--out-dir', out);
+  t.not(bad.code, 0);
+  t.match(bad.err, /has no gpu\/name record/, 'records without the GPU name are refused');
+  const none = py('scripts/device/merge_gpu_bench.py', '--commit', 'x', '--out-dir', out);
+  t.not(none.code, 0);
+  t.match(none.err, /give MEDIX_JSON and TORCH_JSON, --records FILE, or both/);
 });
