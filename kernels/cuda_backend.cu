@@ -219,14 +219,14 @@ class CudaBackend final : public Backend {
                          const int32_t* targets, const LogprobShape& s) override {
     bind();
     cuda::logprob_forward(logp, entropy, lse, hidden, head, targets, s);
-    return sizeof(float) * static_cast<size_t>(s.token_chunk * s.vocab_chunk);
+    return cuda::logprob_scratch_bytes(s);
   }
   size_t logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy, const float* hidden,
                           const float* head, const int32_t* targets, const float* lse, const float* entropy,
                           const LogprobShape& s) override {
     bind();
     cuda::logprob_backward(dhidden, dhead, dlogp, dentropy, hidden, head, targets, lse, entropy, s);
-    return sizeof(float) * static_cast<size_t>(s.token_chunk * s.vocab_chunk);
+    return cuda::logprob_scratch_bytes(s);
   }
 
   void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t T,

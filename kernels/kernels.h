@@ -125,7 +125,9 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 
 // logprob.h: fused head + log-softmax + gather + entropy. targets are on the device; they are not
 // range-checked on the GPU (the caller validates them on the host, as the CPU function does).
-// token_chunk x vocab_chunk floats of scratch hold one logits block at a time.
+// token_chunk x vocab_chunk floats of scratch hold one logits block at a time (a chunk of 0: the GPU's
+// default); logprob_scratch_bytes says how many bytes that is for a shape.
+size_t logprob_scratch_bytes(const LogprobShape& s);
 void logprob_forward(float* logp, float* entropy, float* lse, const float* hidden, const float* head,
                      const int32_t* targets, const LogprobShape& s, cudaStream_t stream = 0);
 void logprob_backward(float* dhidden, float* dhead, const float* dlogp, const float* dentropy, const float* hidden,

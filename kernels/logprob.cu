@@ -107,16 +107,35 @@ void check_args(const LogprobShape& s, const char* fn) {
   MEDIX_CHECK(s.T >= 0 && s.hidden > 0 && s.vocab > 0, fn, ": bad shape T=", s.T, " hidden=", s.hidden,
               " vocab=", s.vocab);
   MEDIX_CHECK(s.temperature > 0 && std::isfinite(s.temperature), fn, ": temperature must be > 0, got ", s.temperature);
-  MEDIX_CHECK(s.token_chunk > 0 && s.vocab_chunk > 0, fn, ": token_chunk and vocab_chunk must be > 0");
+  MEDIX_CHECK(s.token_chunk >= 0 && s.vocab_chunk >= 0, fn, ": token_chunk and vocab_chunk must be >= 0 (0: default)");
+}
+
+// A chunk of 0 takes the default, as logprob.h says (the model passes 0). The CPU's defaults are sized
+// for a core's L2; a GPU wants blocks large enough to fill its SMs: 1024 x 2048 floats, 8 MiB.
+constexpr int64_t kDefaultTokenChunk = 1024;
+constexpr int64_t kDefaultVocabChunk = 2048;
+
+struct Chunks {
+  int64_t tokens, vocab;
+};
+
+Chunks chunks(const LogprobShape& s) {
+  return {std::min(s.token_chunk > 0 ? s.token_chunk : kDefaultTokenChunk, s.T),
+          std::min(s.vocab_chunk > 0 ? s.vocab_chunk : kDefaultVocabChunk, s.vocab)};
 }
 
 }  // namespace
+
+size_t logprob_scratch_bytes(const LogprobShape& s) {
+  const Chunks c = chunks(s);
+  return sizeof(float) * static_cast<size_t>(c.tokens * c.vocab);
+}
 
 void logprob_forward(float* logp, float* entropy, float* lse, const float* hidden, const float* head,
                      const int32_t* targets, const LogprobShape& s, cudaStream_t stream) {
   check_args(s, "cuda logprob_forward");
   if (s.T == 0) return;
-  const int64_t tc = std::min(s.token_chunk, s.T), vc = std::min(s.vocab_chunk, s.vocab);
+  const auto [tc, vc] = chunks(s);
   Scratch<float> block(tc * vc, stream, "logprob_forward (block)");
   Scratch<float> m(tc, stream, "logprob_forward (stats)"), target_logit(tc, stream, "logprob_forward (stats)");
   Scratch<double> sum(tc, stream, "logprob_forward (stats)"), wsum(tc, stream, "logprob_forward (stats)");
@@ -145,7 +164,7 @@ void logprob_backward(float* dhidden, float* dhead, const float* dlogp, const fl
   check_args(s, "cuda logprob_backward");
   if (s.T == 0) return;
   const bool with_entropy = dentropy && entropy;
-  const int64_t tc = std::min(s.token_chunk, s.T), vc = std::min(s.vocab_chunk, s.vocab);
+  const auto [tc, vc] = chunks(s);
   const float inv_temp = 1.0f / s.temperature;
   Scratch<float> block(tc * vc, stream, "logprob_backward (block)");
   for (int64_t t0 = 0; t0 < s.T; t0 += tc) {

@@ -3,8 +3,9 @@
 //
 // Forward, per vocabulary chunk: z = hidden . head_chunk^T / temperature into an fp32 [T, cols]
 // buffer, then one block per token folds the chunk into running statistics (max m, sum of e^(z-m) s,
-// sum of e^(z-m) z u) and picks up the target's logit when it falls in the chunk. After the last
-// chunk: lse = m + log s, logp = z_target - lse, entropy = lse - u / s. Backward recomputes each
+// sum of e^(z-m) (z-m) u, relative to m as on the CPU so that entropy does not cancel) and picks up
+// the target's logit when it falls in the chunk. After the last chunk: lse = m + log s,
+// logp = z_target - lse, entropy = log s - u / s. Backward recomputes each
 // chunk, turns it into dz (bf16, the GEMMs' operand) and accumulates dhidden and dhead in fp32:
 //   dz_j = g (1[j = target] - p_j) - h p_j (z_j - lse + entropy),  p_j = e^(z_j - lse),
 // with g = dlogp (0 for a token without target) and h = dentropy.
@@ -31,16 +32,22 @@ __global__ void __launch_bounds__(kRowThreads)
   const float m_new = first ? chunk_max : fmaxf(st.m[t], chunk_max);
   float se = 0.0f, ue = 0.0f;
   for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
-    const float e = __expf(row[j] - m_new);
+    const float d = row[j] - m_new;
+    const float e = __expf(d);
     se += e;
-    ue += e * row[j];
+    ue += e * d;
   }
   const float S = block_sum(se, shared);
   const float U = block_sum(ue, shared);
   if (threadIdx.x == 0) {
-    const float keep = first ? 0.0f : __expf(st.m[t] - m_new);
-    st.s[t] = (first ? 0.0f : st.s[t] * keep) + S;
-    st.u[t] = (first ? 0.0f : st.u[t] * keep) + U;
+    if (first) {
+      st.s[t] = S;
+      st.u[t] = U;
+    } else {  // re-base on m_new: e' = e keep, (z - m_new) = (z - m_old) + shift
+      const float shift = st.m[t] - m_new, keep = __expf(shift), s_old = st.s[t];
+      st.s[t] = s_old * keep + S;
+      st.u[t] = keep * (st.u[t] + s_old * shift) + U;
+    }
     st.m[t] = m_new;
     const int64_t target = targets[t];
     if (target >= v0 && target < v0 + cols) st.z_target[t] = row[target - v0];
@@ -51,10 +58,10 @@ __global__ void finish_kernel(float* logp, float* entropy, float* lse, RunningSt
                               const int32_t* __restrict__ targets, int64_t T) {
   const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= T) return;
-  const float l = st.m[t] + logf(st.s[t]);
+  const float log_s = logf(st.s[t]), l = st.m[t] + log_s;
   lse[t] = l;
   logp[t] = targets[t] < 0 ? 0.0f : st.z_target[t] - l;
-  if (entropy) entropy[t] = l - st.u[t] / st.s[t];
+  if (entropy) entropy[t] = log_s - st.u[t] / st.s[t];
 }
 
 __global__ void __launch_bounds__(kRowThreads)

@@ -690,6 +690,7 @@ void run_all(Context& ctx) {
   if (wanted(ctx, "logprob")) {
     logprob_case(ctx, 9, 16, 100, 0.7f, 4, 32, true);
     logprob_case(ctx, 9, 16, 100, 1.0f, 1024, 2048, false);
+    logprob_case(ctx, 9, 16, 100, 0.8f, 0, 0, true);  // chunks of 0: the defaults, as the model asks
     if (big) logprob_case(ctx, 128, 2048, 151936, 0.9f, 1024, 2048, true);
   }
   if (wanted(ctx, "logprob_cublaslt_bf16")) {
