@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# On the GPU machine: unpacks .gpu-bundle/medix-js.tar.xz (scripts/device/pack-js-bundle.sh) and runs
-# the JS path of device cuda (scripts/device/cuda-model-check.ts) with cuBLASLt from the NVIDIA wheels.
-# Writes $OUT/cuda_model_check.json (the check's JSON line plus the GPU, the commit and the date).
+# On the GPU machine: unpacks .gpu-bundle/medix-js.tar.xz (scripts/device/pack-js-bundle.sh) and runs,
+# with cuBLASLt from the NVIDIA wheels:
+#   1. the JS path of device cuda (scripts/device/cuda-model-check.ts: training steps and generation of
+#      tiny dense and MoE models against the CPU), at most 240 s;
+#   2. a short `medix train` on the GPU: the quickstart (tiny Qwen3, SFT warm-up, then 3 DAPO steps with
+#      the composite reward) with the actor and the rollouts on cuda, at most 240 s; its summary.json,
+#      metrics.jsonl and log under $OUT/train.
+# Writes $OUT/cuda_model_check.json: both results with the GPU, the commit and the date.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/medix-js-check}
 mkdir -p "$out"
 source scripts/device/js-bundle-env.sh
-result=$(cd "$bundle" && timeout 300 "$node" dist/js/cuda-model-check.mjs 2>"$out/cuda_model_check.log" | tail -n 1)
+result=$(cd "$bundle" && timeout 240 "$node" dist/js/cuda-model-check.mjs 2>"$out/cuda_model_check.log" | tail -n 1)
 rc=$?
 [ -n "$result" ] || result='{"cuda_model_check":"error","error":"no output (see cuda_model_check.log)"}'
-echo "{\"gpu\":\"$gpu\",\"commit\":\"$(cat "$bundle/commit.txt")\",\"date\":\"$(date -u +%FT%TZ)\",\"result\":$result}" \
-  | tee "$out/cuda_model_check.json"
-exit $rc
+
+timeout 240 "$node" "$bundle/dist/js/medix.mjs" train examples/quickstart.yaml worker.actor.device=cuda \
+  worker.rollout.device=cuda sft.epochs=4 trainer.max_steps=3 trainer.val_freq=3 trainer.save_freq=3 \
+  trainer.save_checkpoint_path="$out/train" >"$out/train.log" 2>&1
+train_rc=$?
+tail -n 15 "$out/train.log" >&2
+train_summary=$(cat "$out/train/summary.json" 2>/dev/null | tr -d '\n')
+[ -n "$train_summary" ] || train_summary=null
+
+echo "{\"gpu\":\"$gpu\",\"commit\":\"$(cat "$bundle/commit.txt")\",\"date\":\"$(date -u +%FT%TZ)\",\"result\":$result," \
+  "\"train_rc\":$train_rc,\"train_summary\":$train_summary}" | tee "$out/cuda_model_check.json"
+[ "$rc" -eq 0 ] && [ "$train_rc" -eq 0 ]

