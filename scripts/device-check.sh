@@ -14,8 +14,9 @@
 # the prebuilt binaries. Building first (only when a binary is missing and nvcc is present) can add 4.
 #
 # Usage: bash scripts/device-check.sh   (binaries from scripts/build-cuda-check.sh in build/cuda-check/)
-# Not yet here (later slices of the issue): a short `medix train` on the GPU, the train-step and decode
-# benchmarks.
+# The JS side (the model on cuda, a short `medix train` on the GPU) and the train-step and decode
+# benchmarks need Node: scripts/device/check-js-cuda.sh and gpu-model-bench.sh run them from a bundle.
+# The order of calls for a lent session: scripts/device/README.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
