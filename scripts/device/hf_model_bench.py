@@ -8,8 +8,9 @@ Same shapes as the medix side, random weights (a Qwen3-1.7B-shaped Qwen3ForCausa
           tokens (16,384 by default), which medix packs into one batch. Best of REPS steps after a warm-up.
   decode  bf16 weights, `generate` with a static cache (transformers compiles the forward itself unless
           --compile off), sampling at temperature 1 with no top-k/top-p, NEW tokens forced per row. For each
-          batch size: tokens/s = batch * (NEW - 1) / (time for NEW tokens - time for 1 token), which leaves
-          the prefill out, as medix's rate starts after its prefill step.
+          batch size, best of 2 after a warm-up: tokens/s = batch * (NEW - 1) / (time from the prefill's
+          logits to the last step's, noted by a logits processor after a synchronize), as medix's rate
+          starts when its prefill step's tokens arrive.
   peak    the limits both sides are measured against, in the same run: bf16 GEMM TFLOP/s (8192^3
           torch.matmul, best of 10) and device-to-device copy bandwidth (1 GiB, best of 10, read + write bytes).
 Prints one JSON line on stdout (a part that fails, e.g. out of memory, carries its error and the others still
@@ -104,27 +105,40 @@ def decode(torch, transformers, args):
     model = make_model(torch, transformers, torch.bfloat16).eval()
     vocab = model.config.vocab_size
     gen = torch.Generator(device="cuda").manual_seed(1)
+
+    class StepClock(transformers.LogitsProcessor):
+        """Notes when each step's logits are ready (generate calls it once a step, outside the forward)."""
+
+        def __init__(self):
+            self.times = []
+
+        def __call__(self, input_ids, scores):
+            torch.cuda.synchronize()
+            self.times.append(time.perf_counter())
+            return scores
+
     out = []
     for batch in args.batches:
         prompt = torch.randint(0, vocab, (batch, args.prompt), device="cuda", generator=gen)
 
-        def run(new):
-            kw = dict(max_new_tokens=new, min_new_tokens=new, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
-                      cache_implementation="static", pad_token_id=0, eos_token_id=vocab - 1)
+        def run():
+            clock = StepClock()
+            kw = dict(max_new_tokens=args.new, min_new_tokens=args.new, do_sample=True, temperature=1.0, top_k=0,
+                      top_p=1.0, cache_implementation="static", pad_token_id=0, eos_token_id=vocab - 1,
+                      logits_processor=transformers.LogitsProcessorList([clock]))
             if args.compile == "off":
                 kw["disable_compile"] = True
             with torch.inference_mode():
-                return event_ms(torch, lambda: model.generate(prompt, attention_mask=torch.ones_like(prompt), **kw))
+                model.generate(prompt, attention_mask=torch.ones_like(prompt), **kw)
+            # From the prefill's logits to the last step's: NEW - 1 decode steps of `batch` tokens.
+            return batch * (len(clock.times) - 1) / (clock.times[-1] - clock.times[0])
 
         t0 = time.time()
-        run(args.new)  # warm-up: the static cache, and the compilation when transformers compiles
+        run()  # warm-up: the static cache, and the compilation when transformers compiles
         warm_s = time.time() - t0
-        one = min(run(1) for _ in range(2))
-        full = min(run(args.new) for _ in range(2))
-        rate = batch * (args.new - 1) / ((full - one) / 1e3)
-        log(f"decode batch {batch}: {rate:.1f} tokens/s ({full:.1f} ms for {args.new} tokens, {one:.1f} ms for 1; "
-            f"warm-up {warm_s:.1f} s)")
-        out.append({"batch": batch, "tokens_per_s": rate, "ms_new": full, "ms_one": one, "warmup_s": warm_s})
+        rate = max(run() for _ in range(2))
+        log(f"decode batch {batch}: {rate:.1f} tokens/s (warm-up {warm_s:.1f} s)")
+        out.append({"batch": batch, "tokens_per_s": rate, "warmup_s": warm_s})
     del model
     torch.cuda.empty_cache()
     return {"prompt": args.prompt, "new": args.new, "compile": args.compile, "results": out}
