@@ -33,7 +33,9 @@ async function main(): Promise<void> {
     ['tiny', 1024],
     ['tiny-moe', 1024],
   ] as const) {
-    const config = { ...structuredClone(MODEL_PRESETS[preset]), vocabSize: vocab } as Qwen3Config;
+    // headDim 32: the presets' 16 is below what the GPU's training attention takes (head_dim 32, 64,
+    // 128 or 256; kernels/attention.cu), so the CUDA model's first forward would throw.
+    const config = { ...structuredClone(MODEL_PRESETS[preset]), vocabSize: vocab, headDim: 32 } as Qwen3Config;
     const cpu = Model.create(config, { seed: 11 });
     const gpu = Model.create(config, { seed: 11, device });
     const seqs = [

@@ -3,8 +3,9 @@
 # (scripts/device/hf_model_bench.py, PyTorch's Python), then medix from the JS bundle
 # (scripts/device/pack-js-bundle.sh) with `--device cuda --hf`, then both merged into
 # $OUT/results/<gpu>-<date>.json (merge_gpu_bench.py --records). Logs and JSON under $OUT (else
-# /tmp/medix-gpu-model-bench); the last stdout line is one JSON summary. Time limits: 330 s
-# transformers (its static-cache generate compiles the forward: HF_COMPILE=off skips that), 240 s medix.
+# /tmp/medix-gpu-model-bench); the last stdout line is one JSON summary. Time limits: 270 s
+# transformers (its static-cache generate compiles the forward: HF_COMPILE=off skips that), 300 s medix
+# (model creation, a warm-up and a timed f32 step, decode), so the whole fits one 10-minute call.
 #   run command="bash scripts/device/gpu-model-bench.sh" carry=[".gpu-bundle"]
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,13 +17,13 @@ commit=$(cat "$bundle/commit.txt")
 py=${PYTHON:-python3}
 "$py" -c 'import torch, transformers' 2>/dev/null || { [ -x /opt/torch/.venv/bin/python3 ] && py=/opt/torch/.venv/bin/python3; }
 
-timeout 330 "$py" scripts/device/hf_model_bench.py --compile "${HF_COMPILE:-auto}" >"$out/hf_model_bench.json" \
+timeout 270 "$py" scripts/device/hf_model_bench.py --compile "${HF_COMPILE:-auto}" >"$out/hf_model_bench.json" \
   2>"$out/hf_model_bench.log"
 hf_rc=$?
 tail -n 20 "$out/hf_model_bench.log" >&2
 hf=()
 [ "$hf_rc" -eq 0 ] && hf=(--hf "$out/hf_model_bench.json")
-(cd "$bundle" && timeout 240 "$node" dist/js/bench.mjs --device cuda "${hf[@]}" --json "$out/gpu_model_records.json") \
+(cd "$bundle" && timeout 300 "$node" dist/js/bench.mjs --device cuda "${hf[@]}" --json "$out/gpu_model_records.json") \
   >"$out/medix_model_bench.log" 2>&1
 medix_rc=$?
 tail -n 30 "$out/medix_model_bench.log" >&2
