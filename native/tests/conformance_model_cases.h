@@ -27,17 +27,6 @@ Qwen3Config conformance_model_config() {
   return c;
 }
 
-// Every parameter tensor's values (get_param) or gradients (get_grad), in params() order, end to end.
-std::vector<float> every_param(const Qwen3Model& model, void (Qwen3Model::*get)(const ParamInfo&, float*) const) {
-  std::vector<float> all;
-  for (const ParamInfo& p : model.params()) {
-    std::vector<float> part(p.numel);
-    (model.*get)(p, part.data());
-    all.insert(all.end(), part.begin(), part.end());
-  }
-  return all;
-}
-
 // Everything the model computes, as named outputs (flattened to float). A mixture-of-experts config
 // adds the load-balancing loss to the backward and its losses and expert loads to the outputs.
 Outputs model_step(Backend& be, const Qwen3Config& cfg) {

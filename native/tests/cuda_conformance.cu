@@ -29,6 +29,7 @@
 #include "cuda/libraries.h"
 #include "kernels/kernels.h"
 #include "model/qwen3.h"
+#include "model_params.h"
 #include "ops/adamw.h"
 #include "ops/attention.h"
 #include "ops/embedding.h"

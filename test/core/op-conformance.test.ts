@@ -3,7 +3,9 @@
 // it has against the CPU reference, the CPU backward against finite differences, and every bf16 entry
 // against its family's f32 entry at tiny and Qwen3-like shapes. Also: the addon
 // registers the same ops the program covers, runOp runs a pass and answers supports(), and a backend
-// without an op refuses it by name.
+// without an op refuses it by name. The same build makes the device-memory guard
+// (native/tests/device_memory_guard.cc), run here after the program: the model's device paths on a
+// backend whose memory the host cannot read outside an op.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +47,28 @@ t.test('the conformance program passes for every registered op', async (t) => {
   t.ok(
     opTable().some((op) => op.dtype === 'bf16'),
     'the table has bf16 entries',
+  );
+});
+
+t.test('the device-memory guard: no host access to backend memory, every output equal to the CPU', async (t) => {
+  // Built by the first test's script (one build: two would race over the same objects).
+  const r = spawnSync(path.join(root, 'build/op-conformance/device_memory_guard'), { cwd: root, encoding: 'utf8' });
+  t.equal(
+    r.status,
+    0,
+    `device_memory_guard exit status ${r.status} signal ${r.signal} (stderr: ${r.stderr.slice(-2000)})`,
+  );
+  const lines = r.stdout.trim().split('\n');
+  t.equal(lines.at(-1), 'contract violations: 0, failures: 0');
+  const cases = lines.filter((l) => / outputs, \d+ differ; backend ops \d+, live allocations after \d+$/.test(l));
+  t.same(
+    cases.map((l) => l.split(':')[0]),
+    ['dense', 'dense tied recompute', 'moe', 'moe recompute'],
+    'dense and MoE models, with and without recompute',
+  );
+  t.ok(
+    cases.every((l) => / 0 differ;.* live allocations after 0$/.test(l)),
+    'each output equals the CPU backend, and nothing stays allocated',
   );
 });
 
