@@ -1,6 +1,7 @@
-// Causal grouped-query attention over packed variable-length sequences (attention.h), forward and
-// backward, flash-style: scores are never stored. Forward keeps an online softmax per query row
-// (running max m, running sum l, unnormalised output) and saves lse = m + log l; backward recomputes
+// Grouped-query attention over packed variable-length sequences (attention.h), causal or, with
+// s.causal false, bidirectional within each sequence (the vision tower), forward and backward,
+// flash-style: scores are never stored. Forward keeps an online softmax per query row (running max m,
+// running sum l, unnormalised output) and saves lse = m + log l; backward recomputes
 // P = exp(S - lse) and, with delta_i = dO_i . O_i,
 //   dS = P (dO V^T - delta),  dQ += scale dS K,  dK += scale dS^T Q,  dV += P^T dO.
 //

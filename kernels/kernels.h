@@ -144,7 +144,8 @@ void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, cpu:
                    cudaStream_t stream = 0);
 
 // Inference with the paged KV cache (paged_attention.h). slots and the shape's block_tables,
-// seq_of_token and n_keys are device memory here.
+// seq_of_token and n_keys are device memory here. The T slots must be distinct: the CPU writes tokens in
+// order (the last of two on one slot wins), here one block per token writes, so a repeated slot races.
 void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t T,
                     int64_t kv_dim, cudaStream_t stream = 0);
 void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,

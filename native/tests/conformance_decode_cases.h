@@ -8,11 +8,15 @@
 #pragma once
 
 // Sequences of the given key counts; sequence pairs (0, 1), (2, 3), ... share their first `shared`
-// keys' blocks as sampling forks share a prompt. Every sequence gets `new_tokens` query rows at its
-// last positions (1 = decode; more = a prefill chunk), written into the cache before the attention.
+// keys' blocks as sampling forks share a prompt. Sequence s gets new_tokens[s] query rows at its last
+// positions (1 = decode; more = a prefill chunk), written into the cache before the attention. The new
+// rows of a sequence that shares blocks must lie past the shared ones: kv_cache_write's slots must be
+// distinct (two tokens writing one slot race on the GPU).
 void paged_attention_case(Context& ctx, const char* what, const std::vector<int64_t>& keys, int64_t shared,
-                          int64_t new_tokens, int64_t heads, int64_t kv_heads, int64_t head_dim, int64_t block_size) {
+                          const std::vector<int64_t>& new_tokens, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                          int64_t block_size) {
   Rng rng(32);
+  MEDIX_CHECK(new_tokens.size() == keys.size(), "paged_attention_case: one new-token count per sequence");
   const int64_t n_seqs = static_cast<int64_t>(keys.size()), kv_dim = kv_heads * head_dim;
   int64_t max_blocks = 0;
   for (const int64_t n : keys) max_blocks = std::max(max_blocks, (n + block_size - 1) / block_size);
@@ -26,8 +30,13 @@ void paged_attention_case(Context& ctx, const char* what, const std::vector<int6
   const int64_t n_slots = static_cast<int64_t>(next) * block_size;
   // The new tokens: the last new_tokens positions of each sequence, causal among themselves.
   std::vector<int32_t> slots, seq_of_token, n_keys;
+  for (int64_t s = 0; s < n_seqs; ++s) {
+    MEDIX_CHECK(new_tokens[s] >= 1 && new_tokens[s] <= keys[s], "paged_attention_case: bad new-token count");
+    MEDIX_CHECK(s % 2 == 0 || keys[s] - new_tokens[s] >= shared_blocks * block_size, "paged_attention_case: sequence ",
+                s, " would write into a shared block");
+  }
   for (int64_t s = 0; s < n_seqs; ++s)
-    for (int64_t i = keys[s] - new_tokens; i < keys[s]; ++i) {
+    for (int64_t i = keys[s] - new_tokens[s]; i < keys[s]; ++i) {
       slots.push_back(tables[s * max_blocks + i / block_size] * static_cast<int32_t>(block_size) +
                       static_cast<int32_t>(i % block_size));
       seq_of_token.push_back(static_cast<int32_t>(s));
@@ -50,7 +59,7 @@ void paged_attention_case(Context& ctx, const char* what, const std::vector<int6
       ctx, "paged_attention",
       std::string(what) + " " +
           to_string_shape({{"seqs", n_seqs},
-                           {"new", new_tokens},
+                           {"new", *std::max_element(new_tokens.begin(), new_tokens.end())},
                            {"keys", keys.back()},
                            {"heads", heads},
                            {"kv_heads", kv_heads},
@@ -86,12 +95,16 @@ void paged_attention_case(Context& ctx, const char* what, const std::vector<int6
 void decode_cases(Context& ctx, bool big) {
   if (!wanted(ctx, "paged_attention")) return;
   // Tiny: odd head_dim (lanes partly idle), a partly filled last block, shared prompt blocks.
-  paged_attention_case(ctx, "decode", {9, 11, 5}, 8, 1, 4, 2, 20, 4);
-  paged_attention_case(ctx, "prefill chunk", {13, 13}, 8, 5, 3, 1, 16, 4);
+  paged_attention_case(ctx, "decode", {9, 11, 5}, 8, {1, 1, 1}, 4, 2, 20, 4);
+  paged_attention_case(ctx, "prefill chunk", {13, 13}, 8, {5, 5}, 3, 1, 16, 4);
+  // A prefill chunk batched with decode rows, and a head_dim past 128 that is no multiple of 32 (a
+  // lane's 5th to 7th values, the 7th only on some lanes): what Qwen3's 128 never reaches.
+  paged_attention_case(ctx, "prefill + decode", {10, 9, 6}, 4, {6, 1, 1}, 4, 2, 200, 4);
   if (big) {
     // Qwen3-1.7B-like decode at batch 32 over 2k keys (16 query / 8 kv heads of 128), samples sharing
     // a 1,024-token prompt; and a 512-token prefill chunk.
-    paged_attention_case(ctx, "decode", std::vector<int64_t>(32, 2048), 1024, 1, 16, 8, 128, 16);
-    paged_attention_case(ctx, "prefill chunk", {1536}, 0, 512, 16, 8, 128, 16);
+    paged_attention_case(ctx, "decode", std::vector<int64_t>(32, 2048), 1024, std::vector<int64_t>(32, 1), 16, 8, 128,
+                         16);
+    paged_attention_case(ctx, "prefill chunk", {1536}, 0, {512}, 16, 8, 128, 16);
   }
 }
