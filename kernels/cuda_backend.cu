@@ -8,10 +8,15 @@
 // for the same seeds, at the cost of copying [rows, vocab] logits per decode step, until a GPU
 // sampler reproduces it. Mixture-of-experts ops run on kernels/moe.cu (their load statistics and
 // cu_seqlens for the aux loss are host memory, as the Backend contract says).
+#include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
+#include <string>
 #include <vector>
 
 #include "common.cuh"
 #include "cuda/cuda_backend.h"
+#include "cuda/libraries.h"
 #include "dist/communicator.h"
 #include "ops/sampling.h"
 #include "ops/vision_pos_embed.h"
@@ -89,15 +94,26 @@ class CudaBackend final : public Backend {
     bind();
     cuda::rmsnorm_backward(dx, dw, dout, x, w, rstd, rows, dim);
   }
+  // cuBLASLt (fp32 compute, no TF32) where it opens and every operand keeps its 256-byte alignment;
+  // the tiled kernel for a bias (Qwen3's projections have none), for unaligned operands (a tiny
+  // model's tensor offsets), for no rows, and where cuBLASLt is missing. The conformance program
+  // checks both against the CPU. MEDIX_CUDA_LINEAR=tiled forces the tiled kernel; =cublaslt makes a
+  // missing library an error.
   void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in,
                       int64_t out) override {
     bind();
-    cuda::linear_forward(y, x, W, b, T, in, out);
+    if (!b && T > 0 && use_blas({y, x, W}))
+      cuda::linear_forward_blas(y, x, W, T, in, out);
+    else
+      cuda::linear_forward(y, x, W, b, T, in, out);
   }
   void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
                        int64_t in, int64_t out) override {
     bind();
-    cuda::linear_backward(dx, dW, db, dy, x, W, T, in, out);
+    if (!db && T > 0 && use_blas({dx, dW, dy, x, W}))
+      cuda::linear_backward_blas(dx, dW, dy, x, W, T, in, out);
+    else
+      cuda::linear_backward(dx, dW, db, dy, x, W, T, in, out);
   }
   void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads,
                     const RopeSpec& spec) override {
@@ -269,6 +285,31 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // Whether the linear layers run on cuBLASLt (decided at the first call, see linear_forward), and
+  // whether these operands allow it (null ones, e.g. no dx, do not count).
+  bool use_blas(std::initializer_list<const void*> operands) {
+    if (blas_ < 0) blas_ = blas_wanted() ? 1 : 0;
+    if (!blas_) return false;
+    for (const void* p : operands)
+      if (p && reinterpret_cast<uintptr_t>(p) % 256 != 0) return false;
+    return true;
+  }
+  static bool blas_wanted() {
+    const char* env = std::getenv("MEDIX_CUDA_LINEAR");
+    const std::string mode = env ? env : "auto";
+    if (mode == "tiled") return false;
+    if (mode != "auto" && mode != "cublaslt")
+      fail("MEDIX_CUDA_LINEAR must be auto, cublaslt or tiled, not '", mode, "'");
+    try {
+      load(Library::CublasLt);
+      return true;
+    } catch (const std::exception&) {
+      if (mode == "cublaslt") throw;  // asked for: the load error names the library and where it looked
+      return false;
+    }
+  }
+  int blas_ = -1;
+
   // A host copy of n 4-byte elements of device memory; write_back copies it to the device again.
   struct HostCopy {
     CudaBackend& be;

@@ -55,8 +55,8 @@ export const FULL_SHAPE: ModelBenchShape = {
   batches: [1, 32, 128],
   prompt: 64,
   newTokens: 128,
-  // One timed step after the warm-up: a GPU step varies little, and the f32 step on the CUDA backend's
-  // own GEMM may take tens of seconds at this size (gpu-model-bench.sh gives medix 300 s in all).
+  // One timed step after the warm-up: a GPU step varies little, and an f32 step at this size takes
+  // seconds (tens with MEDIX_CUDA_LINEAR=tiled); gpu-model-bench.sh gives medix 300 s in all.
   reps: 1,
 };
 
