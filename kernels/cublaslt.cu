@@ -107,9 +107,9 @@ Plan make_plan(State& s, GemmType ab, GemmType c, bool ta, bool tb, int64_t M, i
   return p;
 }
 
-bool aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kAlignment == 0; }
-
 }  // namespace
+
+bool blas_aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % kAlignment == 0; }
 
 void blas_gemm(GemmType ab, GemmType c, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const void* A, int64_t lda, const void* B, int64_t ldb, float beta, void* C, int64_t ldc,
@@ -117,7 +117,7 @@ void blas_gemm(GemmType ab, GemmType c, bool trans_a, bool trans_b, int64_t M, i
   MEDIX_CHECK(M >= 0 && N >= 0 && K >= 0, "blas_gemm: M, N, K must be >= 0, got ", M, ", ", N, ", ", K);
   MEDIX_CHECK(ab == GemmType::BF16 || c == GemmType::F32, "blas_gemm: fp32 inputs need an fp32 output");
   if (M == 0 || N == 0) return;
-  MEDIX_CHECK(aligned(A) && aligned(B) && aligned(C), "blas_gemm: A, B and C must be ", kAlignment,
+  MEDIX_CHECK(blas_aligned(A) && blas_aligned(B) && blas_aligned(C), "blas_gemm: A, B and C must be ", kAlignment,
               "-byte aligned (cudaMalloc pointers, or offsets that keep that alignment)");
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);

@@ -291,7 +291,7 @@ class CudaBackend final : public Backend {
     if (blas_ < 0) blas_ = blas_wanted() ? 1 : 0;
     if (!blas_) return false;
     for (const void* p : operands)
-      if (p && reinterpret_cast<uintptr_t>(p) % 256 != 0) return false;
+      if (p && !blas_aligned(p)) return false;
     return true;
   }
   static bool blas_wanted() {

@@ -39,6 +39,8 @@ enum class GemmType { F32, BF16 };
 void blas_gemm(GemmType ab, GemmType c, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const void* A, int64_t lda, const void* B, int64_t ldb, float beta, void* C, int64_t ldc,
                cudaStream_t stream = 0);
+// Whether p meets blas_gemm's alignment (callers with a fallback check it instead of catching the refusal).
+bool blas_aligned(const void* p);
 
 // linear.h without bias (Qwen3's projections have none), through blas_gemm: fp32, or bf16 weights and
 // activations with fp32 accumulation. Backward accumulates; dW is fp32 in both (the master gradient).
