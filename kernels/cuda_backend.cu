@@ -115,6 +115,29 @@ class CudaBackend final : public Backend {
     else
       cuda::linear_backward(dx, dW, db, dy, x, W, T, in, out);
   }
+  // A bf16 compute copy's products: on cuBLASLt they round the fp32 activations to bf16 too (tensor
+  // cores; kernels.h, linear_forward_blas), on the tiled kernel they keep them fp32 (the CPU's math).
+  // The same choice as the fp32 entries above.
+  void linear_forward_bf16(float* y, const float* x, const uint16_t* W, const float* b, int64_t T, int64_t in,
+                           int64_t out) override {
+    bind();
+    if (!b && T > 0 && use_blas({y, x, W}))
+      cuda::linear_forward_blas(y, x, as_bf16(W), T, in, out);
+    else
+      cuda::linear_forward(y, x, as_bf16(W), b, T, in, out);
+  }
+  void linear_backward_bf16(float* dx, float* dW, float* db, const float* dy, const float* x, const uint16_t* W,
+                            int64_t T, int64_t in, int64_t out) override {
+    bind();
+    if (!db && T > 0 && use_blas({dx, dW, dy, x, W}))
+      cuda::linear_backward_blas(dx, dW, dy, x, as_bf16(W), T, in, out);
+    else
+      cuda::linear_backward(dx, dW, db, dy, x, as_bf16(W), T, in, out);
+  }
+  void to_bf16(uint16_t* dst, const float* src, int64_t n) override {
+    bind();
+    cuda::to_bf16(reinterpret_cast<bf16*>(dst), src, n);
+  }
   void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int64_t n_heads,
                     const RopeSpec& spec) override {
     bind();
@@ -255,6 +278,16 @@ class CudaBackend final : public Backend {
     bind();
     cuda::paged_attention_forward(out, q, k_cache, v_cache, s);
   }
+  void kv_cache_write_bf16(uint16_t* k_cache, uint16_t* v_cache, const float* k, const float* v, const int32_t* slots,
+                           int64_t T, int64_t kv_dim) override {
+    bind();
+    cuda::kv_cache_write(reinterpret_cast<bf16*>(k_cache), reinterpret_cast<bf16*>(v_cache), k, v, slots, T, kv_dim);
+  }
+  void paged_attention_forward_bf16(float* out, const float* q, const uint16_t* k_cache, const uint16_t* v_cache,
+                                    const PagedAttentionShape& s) override {
+    bind();
+    cuda::paged_attention_forward(out, q, as_bf16(k_cache), as_bf16(v_cache), s);
+  }
   void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b) override {
     bind();
     std::vector<float> host_logits(static_cast<size_t>(b.rows * b.vocab));
@@ -285,28 +318,35 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  // Whether the linear layers run on cuBLASLt (decided at the first call, see linear_forward), and
-  // whether these operands allow it (null ones, e.g. no dx, do not count).
+  static const bf16* as_bf16(const uint16_t* p) { return reinterpret_cast<const bf16*>(p); }
+
+  // Whether a linear layer runs on cuBLASLt (see linear_forward): MEDIX_CUDA_LINEAR, read at each call
+  // so a program can compare both paths in one process, and whether these operands allow it (null
+  // ones, e.g. no dx, do not count). Whether the library opens is found once.
   bool use_blas(std::initializer_list<const void*> operands) {
-    if (blas_ < 0) blas_ = blas_wanted() ? 1 : 0;
-    if (!blas_) return false;
-    for (const void* p : operands)
-      if (p && !blas_aligned(p)) return false;
-    return true;
-  }
-  static bool blas_wanted() {
     const char* env = std::getenv("MEDIX_CUDA_LINEAR");
     const std::string mode = env ? env : "auto";
     if (mode == "tiled") return false;
     if (mode != "auto" && mode != "cublaslt")
       fail("MEDIX_CUDA_LINEAR must be auto, cublaslt or tiled, not '", mode, "'");
-    try {
-      load(Library::CublasLt);
-      return true;
-    } catch (const std::exception&) {
-      if (mode == "cublaslt") throw;  // asked for: the load error names the library and where it looked
+    if (mode == "cublaslt")
+      load(Library::CublasLt);  // asked for: a missing library's error names it and where it looked
+    else if (!blas_loads())
       return false;
+    for (const void* p : operands)
+      if (p && !blas_aligned(p)) return false;
+    return true;
+  }
+  bool blas_loads() {
+    if (blas_ < 0) {
+      try {
+        load(Library::CublasLt);
+        blas_ = 1;
+      } catch (const std::exception&) {
+        blas_ = 0;
+      }
     }
+    return blas_ == 1;
   }
   int blas_ = -1;
 

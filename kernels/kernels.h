@@ -52,6 +52,15 @@ void linear_forward_blas(__nv_bfloat16* y, const __nv_bfloat16* x, const __nv_bf
                          int64_t out, cudaStream_t stream = 0);
 void linear_backward_blas(__nv_bfloat16* dx, float* dW, const __nv_bfloat16* dy, const __nv_bfloat16* x,
                           const __nv_bfloat16* W, int64_t T, int64_t in, int64_t out, cudaStream_t stream = 0);
+// The mixed form a bf16 compute copy uses (the Backend's linear_*_bf16): fp32 activations, bf16 W. The
+// activations (x; dy in backward) are rounded to bf16 (to_bf16) into stream-ordered scratch so every
+// product runs on bf16 tensor cores with fp32 accumulation, as mixed-precision training does; y, dx and
+// dW stay fp32. So the result differs from the CPU's (fp32 activations) by the activations' rounding,
+// at most 2^-8 sum_k |x_k||W_ik| per element; on bf16-exact activations only by the order of the sums.
+void linear_forward_blas(float* y, const float* x, const __nv_bfloat16* W, int64_t T, int64_t in, int64_t out,
+                         cudaStream_t stream = 0);
+void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const __nv_bfloat16* W, int64_t T,
+                          int64_t in, int64_t out, cudaStream_t stream = 0);
 
 // The fused log-probs of logprob.h with bf16 hidden states and head (the GPU training precision): the
 // logits of all T tokens for `s.vocab_chunk` vocabulary entries at a time go through cuBLASLt (fp32
@@ -71,6 +80,16 @@ void linear_forward(float* y, const float* x, const float* W, const float* b, in
                     cudaStream_t stream = 0);
 void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
                      int64_t in, int64_t out, cudaStream_t stream = 0);
+// linear.h's *_bf16 on the same tiled kernel: bf16 W widened as it is loaded, fp32 activations and sums,
+// i.e. the CPU's math up to the order of the sums. dW (fp32, the master gradient) is the fp32 dy^T x.
+void linear_forward(float* y, const float* x, const __nv_bfloat16* W, const float* b, int64_t T, int64_t in,
+                    int64_t out, cudaStream_t stream = 0);
+void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const __nv_bfloat16* W,
+                     int64_t T, int64_t in, int64_t out, cudaStream_t stream = 0);
+
+// bf16.h's f32 -> bf16 conversion with the CPU's bits (NaN quieted, zero and denormals to a zero of
+// the same sign, otherwise nearest even): a model's bf16 compute copy is the same on either backend.
+void to_bf16(__nv_bfloat16* dst, const float* src, int64_t n, cudaStream_t stream = 0);
 
 // embedding.h
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n, int64_t dim,
@@ -151,6 +170,12 @@ void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, cpu:
 void kv_cache_write(float* k_cache, float* v_cache, const float* k, const float* v, const int32_t* slots, int64_t T,
                     int64_t kv_dim, cudaStream_t stream = 0);
 void paged_attention_forward(float* out, const float* q, const float* k_cache, const float* v_cache,
+                             const PagedAttentionShape& s, cudaStream_t stream = 0);
+// The same over a bf16 cache: the write rounds k and v as to_bf16 does (the CPU's bits), the attention
+// widens each cached value to fp32 as it loads it.
+void kv_cache_write(__nv_bfloat16* k_cache, __nv_bfloat16* v_cache, const float* k, const float* v,
+                    const int32_t* slots, int64_t T, int64_t kv_dim, cudaStream_t stream = 0);
+void paged_attention_forward(float* out, const float* q, const __nv_bfloat16* k_cache, const __nv_bfloat16* v_cache,
                              const PagedAttentionShape& s, cudaStream_t stream = 0);
 
 // Mixture of experts (moe.h), the CPU's results and orders: experts, order and offsets equal the

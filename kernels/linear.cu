@@ -4,7 +4,9 @@
 // a block computes a 64 x 64 tile of C, staging 64 x 16 slices of op(A) and op(B) in shared memory;
 // each of its 256 threads accumulates a 4 x 4 sub-tile in registers, over k in order. The
 // transposes are template parameters that only change how the slices are read. Correct and
-// deterministic, not fast: cuBLASLt takes over the large products later (issue 14).
+// deterministic, not fast: cuBLASLt takes the large products (kernels/linear_blas.cu). B's element
+// type is a template parameter too: a bf16 weight widens to fp32 as it is staged, so the bf16 entries
+// compute exactly the fp32 products of the widened weights (the CPU's *_bf16 math).
 #include "common.cuh"
 
 namespace medix::cuda {
@@ -12,10 +14,10 @@ namespace {
 
 constexpr int kTileM = 64, kTileN = 64, kTileK = 16, kGemmThreads = 256;
 
-template <bool kTransA, bool kTransB>
+template <bool kTransA, bool kTransB, typename BT>
 __global__ void __launch_bounds__(kGemmThreads)
     gemm_kernel(int64_t M, int64_t N, int64_t K, float alpha, const float* __restrict__ A, int64_t lda,
-                const float* __restrict__ B, int64_t ldb, float beta, float* __restrict__ C, int64_t ldc) {
+                const BT* __restrict__ B, int64_t ldb, float beta, float* __restrict__ C, int64_t ldc) {
   __shared__ float As[kTileK][kTileM + 4];  // As[k][m] = op(A)[m0 + m, k0 + k]
   __shared__ float Bs[kTileK][kTileN + 4];  // Bs[k][n] = op(B)[k0 + k, n0 + n]
   const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kTileM, n0 = static_cast<int64_t>(blockIdx.x) * kTileN;
@@ -41,7 +43,7 @@ __global__ void __launch_bounds__(kGemmThreads)
         k = idx / kTileN, n = idx % kTileN;  // B stored [K, N]
       const int64_t gn = n0 + n, gk2 = k0 + k;
       float b = 0.0f;
-      if (gn < N && gk2 < K) b = kTransB ? B[gn * ldb + gk2] : B[gk2 * ldb + gn];
+      if (gn < N && gk2 < K) b = to_f32(kTransB ? B[gn * ldb + gk2] : B[gk2 * ldb + gn]);
       Bs[k][n] = b;
     }
     __syncthreads();
@@ -86,44 +88,71 @@ __global__ void bias_grad_kernel(float* db, const float* dy, int64_t T, int64_t 
   db[o] += static_cast<float>(s);
 }
 
-}  // namespace
-
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream) {
+// The tiled GEMM for either B element type (gemm's contract).
+template <typename BT>
+void tiled_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const BT* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream) {
   MEDIX_CHECK(M >= 0 && N >= 0 && K >= 0, "cuda gemm: M, N, K must be >= 0, got ", M, ", ", N, ", ", K);
   MEDIX_CHECK((M + kTileM - 1) / kTileM <= 65535, "cuda gemm: M = ", M, " is above this kernel's grid limit");
   if (M == 0 || N == 0) return;
   const dim3 grid(blocks_for(N, kTileN), blocks_for(M, kTileM));
   if (!trans_a && !trans_b)
-    gemm_kernel<false, false><<<grid, kGemmThreads, 0, stream>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_kernel<false, false, BT><<<grid, kGemmThreads, 0, stream>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else if (!trans_a && trans_b)
-    gemm_kernel<false, true><<<grid, kGemmThreads, 0, stream>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_kernel<false, true, BT><<<grid, kGemmThreads, 0, stream>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else if (trans_a && !trans_b)
-    gemm_kernel<true, false><<<grid, kGemmThreads, 0, stream>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_kernel<true, false, BT><<<grid, kGemmThreads, 0, stream>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
-    gemm_kernel<true, true><<<grid, kGemmThreads, 0, stream>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_kernel<true, true, BT><<<grid, kGemmThreads, 0, stream>>>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   MEDIX_CUDA_LAUNCHED("cuda gemm");
 }
 
-void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
-                    cudaStream_t stream) {
+// linear.h on the tiled GEMM, W in fp32 or bf16 (dW is fp32 in both: dy^T x does not read W).
+template <typename WT>
+void tiled_linear_forward(float* y, const float* x, const WT* W, const float* b, int64_t T, int64_t in, int64_t out,
+                          cudaStream_t stream) {
   if (T == 0 || out == 0) return;
   if (b) {
     bias_rows_kernel<<<blocks_for(T * out), kThreads, 0, stream>>>(y, b, T, out);
     MEDIX_CUDA_LAUNCHED("linear_forward (bias)");
   }
-  gemm(false, true, T, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out, stream);
+  tiled_gemm(false, true, T, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out, stream);
 }
 
-void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
-                     int64_t in, int64_t out, cudaStream_t stream) {
+template <typename WT>
+void tiled_linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const WT* W, int64_t T,
+                           int64_t in, int64_t out, cudaStream_t stream) {
   if (T == 0) return;
-  if (dx) gemm(false, false, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in, stream);  // dx += dy W
-  gemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in, stream);           // dW += dy^T x
+  if (dx) tiled_gemm(false, false, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in, stream);  // dx += dy W
+  tiled_gemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in, stream);           // dW += dy^T x
   if (db) {
     bias_grad_kernel<<<blocks_for(out), kThreads, 0, stream>>>(db, dy, T, out);
     MEDIX_CUDA_LAUNCHED("linear_backward (bias)");
   }
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream) {
+  tiled_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, stream);
+}
+
+void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
+                    cudaStream_t stream) {
+  tiled_linear_forward(y, x, W, b, T, in, out, stream);
+}
+void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
+                     int64_t in, int64_t out, cudaStream_t stream) {
+  tiled_linear_backward(dx, dW, db, dy, x, W, T, in, out, stream);
+}
+void linear_forward(float* y, const float* x, const bf16* W, const float* b, int64_t T, int64_t in, int64_t out,
+                    cudaStream_t stream) {
+  tiled_linear_forward(y, x, W, b, T, in, out, stream);
+}
+void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const bf16* W, int64_t T,
+                     int64_t in, int64_t out, cudaStream_t stream) {
+  tiled_linear_backward(dx, dW, db, dy, x, W, T, in, out, stream);
 }
 
 }  // namespace medix::cuda

@@ -1,5 +1,6 @@
 // Linear layer without bias through cuBLASLt (kernels.h: linear_forward_blas / linear_backward_blas):
-// y = x W^T, dx += dy W, dW += dy^T x, in fp32 or with bf16 operands (dW stays fp32).
+// y = x W^T, dx += dy W, dW += dy^T x, in fp32 or with bf16 operands (dW stays fp32), and the mixed
+// form of a bf16 compute copy: fp32 activations rounded to bf16 in scratch, bf16 W, fp32 results.
 #include "common.cuh"
 
 namespace medix::cuda {
@@ -42,6 +43,29 @@ void linear_forward_blas(bf16* y, const bf16* x, const bf16* W, int64_t T, int64
 void linear_backward_blas(bf16* dx, float* dW, const bf16* dy, const bf16* x, const bf16* W, int64_t T, int64_t in,
                           int64_t out, cudaStream_t stream) {
   backward(dx, dW, dy, x, W, T, in, out, stream);
+}
+
+void linear_forward_blas(float* y, const float* x, const bf16* W, int64_t T, int64_t in, int64_t out,
+                         cudaStream_t stream) {
+  if (T == 0 || out == 0) return;
+  Scratch<bf16> xb(T * in, stream, "linear_forward_blas: bf16 activations");
+  to_bf16(xb.get(), x, T * in, stream);
+  blas_gemm(GemmType::BF16, GemmType::F32, false, true, T, out, in, 1.0f, xb.get(), in, W, in, 0.0f, y, out, stream);
+}
+
+void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const bf16* W, int64_t T, int64_t in,
+                          int64_t out, cudaStream_t stream) {
+  if (T == 0) return;
+  Scratch<bf16> dyb(T * out, stream, "linear_backward_blas: bf16 dy"),
+      xb(T * in, stream, "linear_backward_blas: bf16 x");
+  to_bf16(dyb.get(), dy, T * out, stream);
+  to_bf16(xb.get(), x, T * in, stream);
+  if (dx)  // dx += dy W
+    blas_gemm(GemmType::BF16, GemmType::F32, false, false, T, in, out, 1.0f, dyb.get(), out, W, in, 1.0f, dx, in,
+              stream);
+  // dW += dy^T x
+  blas_gemm(GemmType::BF16, GemmType::F32, true, false, out, in, T, 1.0f, dyb.get(), out, xb.get(), in, 1.0f, dW, in,
+            stream);
 }
 
 }  // namespace medix::cuda

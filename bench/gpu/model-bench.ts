@@ -55,8 +55,8 @@ export const FULL_SHAPE: ModelBenchShape = {
   batches: [1, 32, 128],
   prompt: 64,
   newTokens: 128,
-  // One timed step after the warm-up: a GPU step varies little, and an f32 step at this size takes
-  // seconds (tens with MEDIX_CUDA_LINEAR=tiled); gpu-model-bench.sh gives medix 300 s in all.
+  // One timed step after the warm-up: a GPU step varies little, and a step at this size takes seconds
+  // (tens with MEDIX_CUDA_LINEAR=tiled); gpu-model-bench.sh gives medix 300 s in all.
   reps: 1,
 };
 
@@ -73,7 +73,7 @@ export const QUICK_SHAPE: ModelBenchShape = {
 
 export interface MedixModelResult {
   device: Device;
-  /** The compute dtype (and KV cache dtype) measured: bf16 where the backend has it, else f32. */
+  /** The compute dtype (and KV cache dtype) measured: bf16 unless MEDIX_BENCH_DTYPE=f32. */
   dtype: ComputeDtype;
   params: number;
   train: { stepMs: number; forwardMs: number; backwardMs: number; optimizerMs: number };
@@ -103,9 +103,9 @@ export async function measureMedix(
   requireDevice(device, 'bench --device');
   const c = shape.config;
   const model = Model.create(c, { seed: 1, device, recompute: true });
-  // The CUDA backend has no bf16 entries yet: set_compute_dtype refuses bf16 there by name, which
-  // would end the GPU run before its first step. It measures f32 until it has them (the notes say so).
-  const dtype: ComputeDtype = device === 'cuda' ? 'f32' : 'bf16';
+  // bf16 compute on both backends (the CUDA one's products on cuBLASLt round the activations to bf16
+  // too, as transformers' autocast does); MEDIX_BENCH_DTYPE=f32 measures the fp32 path instead.
+  const dtype: ComputeDtype = process.env.MEDIX_BENCH_DTYPE === 'f32' ? 'f32' : 'bf16';
   setComputeDtype(model, dtype);
   const seqs = Array.from({ length: shape.seqs }, (_, s) =>
     Array.from({ length: shape.seqLen }, (_, i) => (i * 7919 + s * 104729 + 13) % c.vocabSize),

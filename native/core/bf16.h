@@ -26,15 +26,22 @@ std::vector<Bf16Path> bf16_paths();  // those this CPU and build can run
 Bf16Path bf16_best_path();
 const char* bf16_path_name(Bf16Path p);
 
+// The CUDA kernels (kernels/) convert with these same functions, so both backends give the same bits.
+#ifdef __CUDACC__
+#define MEDIX_HOST_DEVICE __host__ __device__
+#else
+#define MEDIX_HOST_DEVICE
+#endif
+
 // The direct formula for one value (the definition above), for tests and tails.
-inline uint16_t f32_to_bf16_scalar(float x) {
+MEDIX_HOST_DEVICE inline uint16_t f32_to_bf16_scalar(float x) {
   uint32_t b;
   __builtin_memcpy(&b, &x, 4);
   if ((b & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((b >> 16) | 0x40u);
   if ((b & 0x7f800000u) == 0) return static_cast<uint16_t>((b >> 16) & 0x8000u);
   return static_cast<uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
 }
-inline float bf16_to_f32_scalar(uint16_t h) {
+MEDIX_HOST_DEVICE inline float bf16_to_f32_scalar(uint16_t h) {
   const uint32_t b = static_cast<uint32_t>(h) << 16;
   float x;
   __builtin_memcpy(&x, &b, 4);

@@ -93,16 +93,11 @@ double linear_backward_bf16(Backend& be, const Attrs& a, const Tensors& t) {
   return 0.0;
 }
 
-// The backends of an entry: the f32 ones on every backend, bf16 storage on the CPU only so far.
-std::vector<const char*> backends_of(DType dtype) {
-  return dtype == DType::BF16 ? std::vector<const char*>{"cpu"} : std::vector<const char*>{"cpu", "cuda"};
-}
-
 // W in the entry's dtype: f32, or bf16 (a compute copy; linear.h's *_bf16: f32 activations and sums).
 OpDef linear(DType dtype) {
   const bool bf16 = dtype == DType::BF16;
   const ArgSpec W = typed(in("W", "out*in"), dtype);
-  OpDef d = family("linear", backends_of(dtype), dtype);
+  OpDef d = family("linear", {"cpu", "cuda"}, dtype);
   d.forward = {bf16 ? "linearForwardBf16" : "linearForward",
                {in("x", "T*in"), W, in_opt("b", "out"), out("y", "T*out")},
                linear_attrs(false),
@@ -309,7 +304,7 @@ double kv_cache_write_bf16_run(Backend& be, const Attrs& a, const Tensors& t) {
 
 OpDef kv_cache_write(DType dtype) {
   const bool bf16 = dtype == DType::BF16;
-  OpDef d = family("kv_cache_write", backends_of(dtype), dtype);
+  OpDef d = family("kv_cache_write", {"cpu", "cuda"}, dtype);
   d.forward = {bf16 ? "kvCacheWriteBf16" : "kvCacheWrite",
                {typed(inout("kCache", ""), dtype), typed(inout("vCache", "kCache.length"), dtype), in("k", ""),
                 in("v", "k.length"), ids("slots", "T", 0, "nSlots")},
@@ -350,7 +345,7 @@ double paged_attention_bf16_run(Backend& be, const Attrs& a, const Tensors& t) {
 
 OpDef paged_attention_op(DType dtype) {
   const bool bf16 = dtype == DType::BF16;
-  OpDef d = family("paged_attention", backends_of(dtype), dtype);
+  OpDef d = family("paged_attention", {"cpu", "cuda"}, dtype);
   d.forward = {bf16 ? "pagedAttentionForwardBf16" : "pagedAttentionForward",
                {in("q", "T*heads*headDim"), typed(in("kCache", ""), dtype), typed(in("vCache", "kCache.length"), dtype),
                 ids("blockTables", "", 0, "blocks"), ids("seqOfToken", "T", 0, "seqs"),

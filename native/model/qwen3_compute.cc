@@ -4,7 +4,6 @@
 // the weights once, and a string of set_param calls (loading a checkpoint) converts them once too.
 #include "qwen3.h"
 
-#include <string>
 
 #include "../core/error.h"
 
@@ -12,9 +11,6 @@ namespace medix {
 
 void Qwen3Model::set_compute_dtype(ComputeDType d) {
   MEDIX_CHECK(d == ComputeDType::f32 || !fsdp_, "set_compute_dtype: bf16 compute is not available with full sharding");
-  // Refused here rather than at the first product: only the CPU backend has the bf16 ops so far.
-  MEDIX_CHECK(d == ComputeDType::f32 || std::string(be_.name()) == "cpu",
-              "set_compute_dtype: bf16 compute runs on the cpu backend only so far; this model is on ", be_.name());
   dtype_ = d;
   if (d == ComputeDType::f32 && compute_) {
     be_.release(compute_);

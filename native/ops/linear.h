@@ -14,6 +14,9 @@ void linear_backward(float* dx, float* dW, float* db, const float* dy, const flo
 // The same with bf16 weights (core/bf16.h) and f32 activations, accumulating in f32: the results of
 // the f32 ops on the widened W up to the order of the f32 sums (exactly their bits at T <= kGemvMaxRows
 // in forward). dW (f32, the master gradient) is dy^T x as in the f32 op; dx uses the bf16 W.
+// These are the reference; a backend may also round the activations to bf16 for its products (the
+// CUDA backend on cuBLASLt does, kernels/kernels.h), which moves each result by at most 2^-8 times
+// its sum of magnitudes.
 void linear_forward_bf16(float* y, const float* x, const uint16_t* W, const float* b, int64_t T, int64_t in,
                          int64_t out);
 void linear_backward_bf16(float* dx, float* dW, float* db, const float* dy, const float* x, const uint16_t* W,

@@ -15,23 +15,14 @@
 #include <vector>
 
 #include "conformance_compare.h"
+#include "core/bf16.h"
 #include "core/error.h"
 
 namespace medix::conformance {
 
-// bf16 on the host as raw bits: round to nearest even (inputs are finite), and back.
-inline uint16_t bf16_bits(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof u);
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-inline float bf16_value(uint16_t bits) {
-  const uint32_t u = static_cast<uint32_t>(bits) << 16;
-  float x;
-  std::memcpy(&x, &u, sizeof x);
-  return x;
-}
+// bf16 on the host as raw bits, bf16.h's conversion (the one both backends use), and back.
+inline uint16_t bf16_bits(float x) { return f32_to_bf16_scalar(x); }
+inline float bf16_value(uint16_t bits) { return bf16_to_f32_scalar(bits); }
 // Random values that bf16 holds exactly (so the CPU reference sees the GPU's inputs).
 inline std::vector<float> random_bf16_values(Rng& rng, int64_t n, float lo, float hi) {
   std::vector<float> v = random_floats(rng, n, lo, hi);

@@ -10,6 +10,11 @@
 // (kAttentionGrad). The AdamW update at lr 1e-3 moves each weight by about lr, and sign-like
 // m / sqrt(v) amplifies gradient noise only where a gradient is near zero: kModelStep bounds the
 // updated weights relative to the largest weight.
+//
+// The model again with a bf16 compute copy (model_bf16): the CPU's bf16 model against the CUDA one
+// with MEDIX_CUDA_LINEAR=tiled, whose bf16 products keep fp32 activations as the CPU's do, so the same
+// bounds hold (the bf16 copy's bits are equal on both sides; the cuBLASLt path, which also rounds the
+// activations, is checked op by op in conformance_bf16_cases.h). The bf16 KV cache comes with it.
 #pragma once
 
 constexpr Tolerance kModelStep{1e-5, 2e-5};
@@ -29,8 +34,9 @@ Qwen3Config conformance_model_config() {
 
 // Everything the model computes, as named outputs (flattened to float). A mixture-of-experts config
 // adds the load-balancing loss to the backward and its losses and expert loads to the outputs.
-Outputs model_step(Backend& be, const Qwen3Config& cfg) {
+Outputs model_step(Backend& be, const Qwen3Config& cfg, ComputeDType dtype = ComputeDType::f32) {
   Qwen3Model model(cfg, be, 7, 0.05f);
+  model.set_compute_dtype(dtype);
   if (cfg.experts > 0) model.set_aux_loss_weight(0.05f);
   Rng rng(40);
   const std::vector<int32_t> cu = {0, 9, 16};
@@ -68,6 +74,7 @@ Outputs model_step(Backend& be, const Qwen3Config& cfg) {
 
   // Cached generation with the updated weights: both prompts in one prefill, then one token each.
   KvCacheConfig kc;
+  kc.dtype = dtype;
   kc.layers = cfg.layers;
   kc.kv_dim = cfg.kv_heads * cfg.head_dim;
   kc.block_size = 4;
@@ -101,21 +108,31 @@ Outputs model_step(Backend& be, const Qwen3Config& cfg) {
 }
 
 void model_cases(Context& ctx) {
-  if (!wanted(ctx, "model")) return;
-  run_case(
-      ctx, "model", "qwen3 layers=2 hidden=64 heads=4/2 head_dim=32 vocab=300 T=16 (2 seqs): fwd+bwd+adamw+decode",
-      [&] { return model_step(cpu_backend(), conformance_model_config()); },
-      [&](GpuTimer& timer) {
-        timer.start();
-        Outputs out = model_step(cuda::backend(), conformance_model_config());
-        timer.stop();
-        return out;
-      },
-      {{"logp", kGemm},
-       {"entropy", kGemm},
-       {"grads", kAttentionGrad},
-       {"grad_norm", kGemm},
-       {"weights", kModelStep},
-       {"prefill_logits", kGemm},
-       {"decode_logits", kGemm}});
+  const Tolerances tol{{"logp", kGemm},         {"entropy", kGemm},      {"grads", kAttentionGrad},
+                       {"grad_norm", kGemm},    {"weights", kModelStep}, {"prefill_logits", kGemm},
+                       {"decode_logits", kGemm}};
+  const std::string what =
+      "qwen3 layers=2 hidden=64 heads=4/2 head_dim=32 vocab=300 T=16 (2 seqs): fwd+bwd+adamw+decode";
+  if (wanted(ctx, "model"))
+    run_case(
+        ctx, "model", what, [&] { return model_step(cpu_backend(), conformance_model_config()); },
+        [&](GpuTimer& timer) {
+          timer.start();
+          Outputs out = model_step(cuda::backend(), conformance_model_config());
+          timer.stop();
+          return out;
+        },
+        tol);
+  if (wanted(ctx, "model_bf16"))
+    run_case(
+        ctx, "model_bf16", what + ", bf16 compute copy and KV cache",
+        [&] { return model_step(cpu_backend(), conformance_model_config(), ComputeDType::bf16); },
+        [&](GpuTimer& timer) {
+          const EnvScope tiled("MEDIX_CUDA_LINEAR", "tiled");
+          timer.start();
+          Outputs out = model_step(cuda::backend(), conformance_model_config(), ComputeDType::bf16);
+          timer.stop();
+          return out;
+        },
+        tol);
 }

@@ -597,6 +597,7 @@ void logprob_case(Context& ctx, int64_t T, int64_t hidden, int64_t vocab, float 
 }
 
 #include "conformance_attention_cases.h"
+#include "conformance_bf16_cases.h"
 #include "conformance_decode_cases.h"
 #include "conformance_model_cases.h"
 #include "conformance_moe_cases.h"
@@ -683,6 +684,7 @@ void run_all(Context& ctx) {
       if (big) linear_blas_case(ctx, missing, true, 2048, 2048, 6144);
     }
   }
+  bf16_cases(ctx, big, missing);
   if (wanted(ctx, "attention")) attention_cases(ctx, big);
   decode_cases(ctx, big);
   vision_cases(ctx, big);

@@ -20,9 +20,9 @@ const linearForwardBf16 = (x: Float32Array, W: Uint16Array, b: Float32Array | nu
 const linearBackwardBf16 = (dy: Float32Array, x: Float32Array, W: Uint16Array, o: LinearBackwardOptions) =>
   runOp<LinearBackwardResult>('linear.backward', 'cpu', { dy, x, W }, o, 'bf16');
 
-t.test('the op table has linear in bf16 on the CPU only', async (t) => {
+t.test('the op table has linear in bf16 on the CPU and CUDA backends', async (t) => {
   t.ok(opSupports('cpu', 'linear', 'bf16'), 'supports(cpu, linear, bf16)');
-  t.notOk(opSupports('cuda', 'linear', 'bf16'), 'not on CUDA yet');
+  t.ok(opSupports('cuda', 'linear', 'bf16'), 'supports(cuda, linear, bf16)');
   t.ok(opSupports('cpu', 'linear', 'f32'), 'the f32 entry stays');
 });
 

@@ -34,11 +34,11 @@ function setup(s: Shape, seed: number) {
   return { T, q, kCache, vCache, blockTables, seqOfToken, nKeys, options, maxKeys: maxBlocks * s.blockSize };
 }
 
-t.test('paged attention and the cache write are registered in bf16 on the CPU only', async (t) => {
+t.test('paged attention and the cache write are registered in bf16 on the CPU and CUDA backends', async (t) => {
   for (const family of ['paged_attention', 'kv_cache_write']) {
     t.ok(opSupports('cpu', family, 'bf16'), `${family}: cpu, bf16`);
     t.ok(opSupports('cpu', family, 'f32'), `${family}: cpu, f32`);
-    t.notOk(opSupports('cuda', family, 'bf16'), `${family}: not cuda, bf16`);
+    t.ok(opSupports('cuda', family, 'bf16'), `${family}: cuda, bf16`);
   }
 });
 
