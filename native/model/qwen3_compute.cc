@@ -4,7 +4,6 @@
 // the weights once, and a string of set_param calls (loading a checkpoint) converts them once too.
 #include "qwen3.h"
 
-
 #include "../core/error.h"
 
 namespace medix {
