@@ -377,13 +377,17 @@ class CudaBackend final : public Backend {
 
   int device_ = 0;
 
-  // An attention shape whose cu_seqlens is a host copy of the device array the model passed.
+  // An attention shape whose cu_seqlens is host memory: the caller's host copy when it gave one, else
+  // a copy of the device array (a synchronisation).
   struct HostShape {
     std::vector<int32_t> cu;
     AttentionShape shape;
-    HostShape(CudaBackend& be, const AttentionShape& s) : cu(static_cast<size_t>(s.n_seqs + 1)), shape(s) {
-      be.to_host(cu.data(), s.cu_seqlens, sizeof(int32_t) * cu.size());
-      shape.cu_seqlens = cu.data();
+    HostShape(CudaBackend& be, const AttentionShape& s) : shape(s) {
+      if (!s.cu_seqlens_host) {
+        cu.resize(static_cast<size_t>(s.n_seqs + 1));
+        be.to_host(cu.data(), s.cu_seqlens, sizeof(int32_t) * cu.size());
+      }
+      shape.cu_seqlens = s.cu_seqlens_host ? s.cu_seqlens_host : cu.data();
     }
   };
 };

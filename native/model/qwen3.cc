@@ -365,6 +365,19 @@ void Qwen3Model::ensure_workspace(int64_t T, bool training) {
 // ---------------------------------------------------------------------------------------------
 // Forward
 
+AttentionShape Qwen3Model::attention_shape(int64_t T) const {
+  AttentionShape s;
+  s.T = T;
+  s.n_heads = cfg_.heads;
+  s.n_kv_heads = cfg_.kv_heads;
+  s.head_dim = cfg_.head_dim;
+  s.cu_seqlens = ws_->cu;
+  s.n_seqs = static_cast<int64_t>(cu_.size()) - 1;
+  s.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
+  s.cu_seqlens_host = cu_.data();
+  return s;
+}
+
 RopeSpec Qwen3Model::rope_spec() const {
   return RopeSpec{cfg_.head_dim, cfg_.rope_theta, cfg_.position_components(),
                   freq_component_.empty() ? nullptr : freq_component_.data()};
@@ -411,13 +424,7 @@ void Qwen3Model::layer_forward(int64_t l, const float* x_in, float* x_out, Acts&
   const Qwen3Config& c = cfg_;
   Workspace& ws = *ws_;
   const int64_t T = static_cast<int64_t>(tokens_.size());
-  const AttentionShape att{T,
-                           c.heads,
-                           c.kv_heads,
-                           c.head_dim,
-                           ws.cu,
-                           static_cast<int64_t>(cu_.size()) - 1,
-                           1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+  const AttentionShape att = attention_shape(T);
   qkv_forward(l, x_in, a, ws.positions, T);
   be_.attention_forward(a.attn, a.lse, a.q, a.k, a.v, att);
   output_mlp_forward(l, x_in, x_out, a, ws.tmp_h, T);
@@ -579,13 +586,7 @@ void Qwen3Model::layer_backward(int64_t l, float* dh, Acts& a) {
   const Layer g = layer_view(grads_, l);
   const float* x_in = ws.stream[l];
   const RopeSpec rope = rope_spec();
-  const AttentionShape att{T,
-                           c.heads,
-                           c.kv_heads,
-                           c.head_dim,
-                           ws.cu,
-                           static_cast<int64_t>(cu_.size()) - 1,
-                           1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+  const AttentionShape att = attention_shape(T);
 
   // dh holds d(x_out). MLP block: x_out = h_mid + down(act); the residual passes dh to h_mid as is.
   be_.zero(ws.dxn, T * H);

@@ -279,6 +279,7 @@ class Qwen3Model {
   Acts alloc_acts(BufferArena& arena, int64_t capacity, bool with_lse) const;
   Layer layer_view(float* base, int64_t i) const;
   RopeSpec rope_spec() const;
+  AttentionShape attention_shape(int64_t T) const;  // the packed batch's, cu_seqlens on both sides
   void ensure_workspace(int64_t T, bool training);
   // Parts of a layer's forward shared by training and cached inference (T tokens, buffers in a).
   void qkv_forward(int64_t l, const float* x_in, Acts& a, const int32_t* positions, int64_t T);

@@ -18,6 +18,10 @@ struct AttentionShape {
   int64_t n_seqs = 0;
   float scale = 0.0f;  // usually 1/sqrt(head_dim)
   bool causal = true;  // false: bidirectional within each sequence, still nothing across sequences
+  // The same n_seqs + 1 values in host memory, when the caller has them (the model does): a backend
+  // that needs them on the host (the CUDA one validates and schedules with them) then skips a copy
+  // and its synchronisation. Null: the backend copies cu_seqlens itself.
+  const int32_t* cu_seqlens_host = nullptr;
 };
 
 namespace cpu {

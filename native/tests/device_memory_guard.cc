@@ -175,22 +175,28 @@ class GuardBackend final : public Backend {
     OPEN;
     cpu().rope_backward(dx, dout, pos, T, n_heads, spec);
   }
-  void head_dim_check(const AttentionShape& s, const char* fn) {
+  // The GPU attention's head_dim limits, and the host copy of cu_seqlens (when given) must hold the
+  // backend array's values (called inside OPEN, where both are readable).
+  void attention_check(const AttentionShape& s, const char* fn) {
     MEDIX_CHECK(s.head_dim == 32 || s.head_dim == 64 || s.head_dim == 128 || s.head_dim == 256, fn,
                 ": head_dim must be 32, 64, 128 or 256 on the GPU, got ", s.head_dim);
+    if (s.cu_seqlens_host && std::memcmp(s.cu_seqlens_host, s.cu_seqlens, sizeof(int32_t) * (s.n_seqs + 1)) != 0) {
+      fprintf(stderr, "CONTRACT: %s: cu_seqlens_host differs from cu_seqlens\n", fn);
+      ++violations;
+    }
   }
   void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                          const AttentionShape& s) override {
-    D(out), D(lse), D(q), D(k), D(v), D(s.cu_seqlens);
-    head_dim_check(s, "cuda attention_forward");
+    D(out), D(lse), D(q), D(k), D(v), D(s.cu_seqlens), H(s.cu_seqlens_host);
     OPEN;
+    attention_check(s, "cuda attention_forward");
     cpu().attention_forward(out, lse, q, k, v, s);
   }
   void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                           const float* q, const float* k, const float* v, const AttentionShape& s) override {
-    D(dq), D(dk), D(dv), D(dout), D(out), D(lse), D(q), D(k), D(v), D(s.cu_seqlens);
-    head_dim_check(s, "cuda attention_backward");
+    D(dq), D(dk), D(dv), D(dout), D(out), D(lse), D(q), D(k), D(v), D(s.cu_seqlens), H(s.cu_seqlens_host);
     OPEN;
+    attention_check(s, "cuda attention_backward");
     cpu().attention_backward(dq, dk, dv, dout, out, lse, q, k, v, s);
   }
   void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) override {
