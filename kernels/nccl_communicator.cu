@@ -51,7 +51,7 @@ void nccl_ok(nccl::Result r, const char* what) {
   if (r != nccl::kSuccess) fail("NCCL ", what, ": ", api().error_string(r), " (ncclResult_t ", r, ")");
 }
 
-int nccl_type(DType t) { return t == DType::f32 ? nccl::kFloat32 : nccl::kFloat64; }
+int nccl_type(DType t) { return t == DType::f32 ? nccl::kFloat32 : t == DType::f64 ? nccl::kFloat64 : nccl::kBfloat16; }
 
 class NcclCommunicator final : public Communicator {
  public:
@@ -82,10 +82,12 @@ class NcclCommunicator final : public Communicator {
   int local_size() const override { return boot_.local_size(); }
 
   void allreduce_sum(void* buf, int64_t n, DType t) override {
+    check_summable(t, "allreduce_sum");
     run("ncclAllReduce",
         [&] { return api().all_reduce(buf, buf, static_cast<size_t>(n), nccl_type(t), nccl::kSum, comm_, stream_); });
   }
   void reduce_sum(void* buf, int64_t n, DType t, int root) override {
+    check_summable(t, "reduce_sum");
     // In place: NCCL writes the receive buffer on the root only, as the interface requires.
     run("ncclReduce",
         [&] { return api().reduce(buf, buf, static_cast<size_t>(n), nccl_type(t), nccl::kSum, root, comm_, stream_); });
@@ -99,6 +101,7 @@ class NcclCommunicator final : public Communicator {
         [&] { return api().all_gather(send, recv, static_cast<size_t>(n), nccl_type(t), comm_, stream_); });
   }
   void reduce_scatter_sum(const void* send, void* recv, int64_t n, DType t) override {
+    check_summable(t, "reduce_scatter_sum");
     run("ncclReduceScatter", [&] {
       return api().reduce_scatter(send, recv, static_cast<size_t>(n), nccl_type(t), nccl::kSum, comm_, stream_);
     });

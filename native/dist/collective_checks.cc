@@ -100,12 +100,31 @@ void check_type(Communicator& comm, Backend& be, int64_t n, DType t, const char*
   }
 }
 
+// bf16 travels in gathers only (communicator.h): rank q's raw 16-bit values, gathered in rank order
+// (the pattern puts the rank in the high bits, so a shard in the wrong place is a mismatch).
+void check_bf16_gather(Communicator& comm, Backend& be, int64_t n, std::vector<CollectiveCheck>& out) {
+  auto bits = [n](int q) {
+    std::vector<uint16_t> x(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = static_cast<uint16_t>((q << 11) ^ (i * 40503));
+    return x;
+  };
+  std::vector<uint16_t> want;
+  for (int q = 0; q < comm.size(); ++q) {
+    const std::vector<uint16_t> xq = bits(q);
+    want.insert(want.end(), xq.begin(), xq.end());
+  }
+  Buffer<uint16_t> send(be, bits(comm.rank())), recv(be, std::vector<uint16_t>(want.size(), 0));
+  comm.allgather_equal(send.data(), recv.data(), n, DType::bf16);
+  out.push_back(judge("allgather_equal", "bf16", recv.host(), want));
+}
+
 }  // namespace
 
 std::vector<CollectiveCheck> check_collectives(Communicator& comm, Backend& memory, int64_t n) {
   std::vector<CollectiveCheck> out;
   check_type<float>(comm, memory, n, DType::f32, "f32", out);
   check_type<double>(comm, memory, n, DType::f64, "f64", out);
+  check_bf16_gather(comm, memory, n, out);
   return out;
 }
 

@@ -14,9 +14,13 @@
 
 namespace medix {
 
-// Element types the collectives carry (sums are computed in that type).
-enum class DType { f32, f64 };
-inline size_t dtype_bytes(DType t) { return t == DType::f32 ? 4 : 8; }
+// Element types the collectives carry (sums are computed in that type). bf16 (raw bits, core/bf16.h)
+// travels in allgather_equal only, as full sharding's bf16 weight gathers do: a sum in bf16 would
+// lose gradients below its 8 significant bits, so the summing collectives refuse it.
+enum class DType { f32, f64, bf16 };
+inline size_t dtype_bytes(DType t) { return t == DType::f32 ? 4 : t == DType::f64 ? 8 : 2; }
+// Throws, naming the collective, when t is bf16.
+void check_summable(DType t, const char* collective);
 
 class Communicator {
  public:

@@ -54,7 +54,8 @@ void finalize_at_exit() {
   if (initialized && !finalized) MPI_Finalize();
 }
 
-MPI_Datatype mpi_type(DType t) { return t == DType::f32 ? MPI_FLOAT : MPI_DOUBLE; }
+// bf16 is moved as its raw 16 bits (gathers only: check_summable keeps it out of sums).
+MPI_Datatype mpi_type(DType t) { return t == DType::f32 ? MPI_FLOAT : t == DType::f64 ? MPI_DOUBLE : MPI_UINT16_T; }
 
 class MpiCommunicator final : public Communicator {
  public:
@@ -75,6 +76,7 @@ class MpiCommunicator final : public Communicator {
   int local_size() const override { return local_size_; }
 
   void allreduce_sum(void* buf, int64_t n, DType t) override {
+    check_summable(t, "allreduce_sum");
     std::lock_guard<std::mutex> lock(mu_);
     arrive();
     auto* p = static_cast<char*>(buf);
@@ -86,6 +88,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   void reduce_sum(void* buf, int64_t n, DType t, int root) override {
+    check_summable(t, "reduce_sum");
     std::lock_guard<std::mutex> lock(mu_);
     arrive();
     auto* p = static_cast<char*>(buf);
@@ -112,6 +115,7 @@ class MpiCommunicator final : public Communicator {
 
   void reduce_scatter_sum(const void* send, void* recv, int64_t n, DType t) override {
     check_count(n, "reduce_scatter_sum");
+    check_summable(t, "reduce_scatter_sum");
     std::lock_guard<std::mutex> lock(mu_);
     arrive();
     check(MPI_Reduce_scatter_block(send, recv, static_cast<int>(n), mpi_type(t), MPI_SUM, MPI_COMM_WORLD),

@@ -19,13 +19,14 @@ class SingleProcess final : public Communicator {
   int size() const override { return 1; }
   int local_rank() const override { return 0; }
   int local_size() const override { return 1; }
-  void allreduce_sum(void*, int64_t, DType) override {}
-  void reduce_sum(void*, int64_t, DType, int) override {}
+  void allreduce_sum(void*, int64_t, DType t) override { check_summable(t, "allreduce_sum"); }
+  void reduce_sum(void*, int64_t, DType t, int) override { check_summable(t, "reduce_sum"); }
   void broadcast(void*, int64_t, int) override {}
   void allgather_equal(const void* send, void* recv, int64_t n, DType t) override {
     if (send != recv) std::memmove(recv, send, n * dtype_bytes(t));
   }
   void reduce_scatter_sum(const void* send, void* recv, int64_t n, DType t) override {
+    check_summable(t, "reduce_scatter_sum");
     if (send != recv) std::memmove(recv, send, n * dtype_bytes(t));
   }
   std::vector<std::vector<uint8_t>> allgather(const void* data, int64_t bytes) override {
@@ -69,6 +70,12 @@ std::unique_ptr<Communicator> open_world() {
 }
 
 }  // namespace
+
+void check_summable(DType t, const char* collective) {
+  MEDIX_CHECK(t != DType::bf16, collective,
+              ": bf16 cannot be summed (it would drop what lies below its 8 significant "
+              "bits); bf16 travels in allgather_equal only");
+}
 
 Communicator& world() {
   static std::once_flag once;

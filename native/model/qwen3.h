@@ -235,7 +235,8 @@ class Qwen3Model {
   // product after any change to them (set_param, optimizer_step), which the decoder's linear layers
   // (forward, and dx in backward) and the decode and full-logits heads read. The fused log-prob head,
   // the embedding, the norms, the experts of a sparse layer and the vision tower read the f32 weights.
-  // Not with full sharding.
+  // Fully sharded, units are gathered in the compute dtype: in bf16 every op reads the bf16-rounded
+  // weights (qwen3_fsdp.cc, unit_gather).
   void set_compute_dtype(ComputeDType d);
   ComputeDType compute_dtype() const { return dtype_; }
 

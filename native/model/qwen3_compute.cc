@@ -5,11 +5,18 @@
 #include "qwen3.h"
 
 #include "../core/error.h"
+#include "qwen3_full_shard.h"
 
 namespace medix {
 
 void Qwen3Model::set_compute_dtype(ComputeDType d) {
-  MEDIX_CHECK(d == ComputeDType::f32 || !fsdp_, "set_compute_dtype: bf16 compute is not available with full sharding");
+  if (fsdp_ && d != dtype_) {
+    // Fully sharded, the dtype decides what gathers bring (qwen3_fsdp.cc): units in place now were
+    // gathered in the other one, so they are given back and come again in this one.
+    MEDIX_CHECK(!fsdp_->pinned,
+                "set_compute_dtype: the whole weights are gathered (gatherWeights); release them first");
+    for (int64_t u = 0; u < static_cast<int64_t>(fsdp_->units.size()); ++u) unit_release(u);
+  }
   dtype_ = d;
   if (d == ComputeDType::f32 && compute_) {
     be_.release(compute_);
@@ -19,9 +26,10 @@ void Qwen3Model::set_compute_dtype(ComputeDType d) {
   have_training_forward_ = false;  // activations saved by the other dtype's forward must not be reused
 }
 
+// Fully sharded, W's unit was gathered in bf16 into the bf16 layout (unit_gather), which is the copy.
 const uint16_t* Qwen3Model::compute_copy(const float* W) {
+  if (fsdp_) return fsdp_->compute_bits() + (W - weights_);
   if (compute_stale_) {
-    MEDIX_CHECK(!fsdp_, "bf16 compute: not available with full sharding");
     if (!compute_) compute_ = static_cast<uint16_t*>(be_.alloc(sizeof(uint16_t) * n_params_));
     be_.to_bf16(compute_, weights_, n_params_);
     compute_stale_ = false;

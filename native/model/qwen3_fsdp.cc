@@ -35,6 +35,10 @@ void Qwen3Model::set_full_shard(Communicator& comm) {
     std::copy(host.begin() + lo, host.begin() + hi, fs->w.begin() + at);
   });
   have_training_forward_ = false;  // a new forward must save what backward reads from the new buffers
+  if (compute_) {                  // a bf16 copy of the whole model: from now on gathers bring each unit's
+    be_.release(compute_);
+    compute_ = nullptr;
+  }
   be_.release(weights_);
   if (grads_) be_.release(grads_);
   weights_ = fs->weights.data();
@@ -75,21 +79,36 @@ int64_t Qwen3Model::head_unit() const {
   return cfg_.tie_embeddings ? 0 : static_cast<int64_t>(fsdp_ ? fsdp_->units.size() - 1 : 0);
 }
 
+// With bf16 compute the unit travels in bf16, half the bytes, as FSDP's bf16 mixed precision gathers
+// it: each rank rounds its shard of the master weights, the gather places the unit in the bf16 layout
+// the linear layers read, and the f32 layout gets the same values widened for the ops that read f32
+// (embedding, norms, head, experts). So every op sees the bf16-rounded weights; one process computing
+// in bf16 without sharding rounds only the linear layers' copy.
 void Qwen3Model::unit_gather(int64_t u) {
   if (!fsdp_ || fsdp_->gathered[u]) return;
   FullShard& fs = *fsdp_;
   const FlatUnit& unit = fs.units[u];
-  fs.around_padding(fs.weights.data(), unit, [&] {
-    fs.comm.allgather_equal(fs.w.data() + unit.slice_offset, fs.weights.data() + unit.offset, unit.shard, DType::f32);
-  });
+  if (dtype_ == ComputeDType::bf16) {
+    std::vector<uint16_t> mine(static_cast<size_t>(unit.shard));
+    f32_to_bf16(mine.data(), fs.w.data() + unit.slice_offset, unit.shard);
+    uint16_t* dst = fs.compute_bits() + unit.offset;
+    fs.around_padding(fs.compute_bits(), unit,
+                      [&] { fs.comm.allgather_equal(mine.data(), dst, unit.shard, DType::bf16); });
+    bf16_to_f32(fs.weights.data() + unit.offset, dst, unit.numel);
+  } else {
+    fs.around_padding(fs.weights.data(), unit, [&] {
+      fs.comm.allgather_equal(fs.w.data() + unit.slice_offset, fs.weights.data() + unit.offset, unit.shard, DType::f32);
+    });
+  }
   fs.gathered[u] = true;
-  fs.allgathered += static_cast<int64_t>(sizeof(float)) * unit.shard * fs.ranks;
+  fs.allgathered += static_cast<int64_t>(dtype_ == ComputeDType::bf16 ? 2 : 4) * unit.shard * fs.ranks;
   fs.sample();
 }
 
 void Qwen3Model::unit_release(int64_t u) {
   if (!fsdp_ || fsdp_->pinned || !fsdp_->gathered[u]) return;
   fsdp_->weights.discard(fsdp_->units[u].offset, fsdp_->units[u].numel);
+  fsdp_->discard_compute(fsdp_->units[u]);
   fsdp_->gathered[u] = false;
 }
 

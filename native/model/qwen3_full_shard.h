@@ -19,6 +19,7 @@ struct Qwen3Model::FullShard {
         units(std::move(u)),
         weights(layout + ranks),
         grads(layout + ranks),
+        compute((layout + ranks + 1) / 2),
         gathered(units.size(), false) {
     slice_floats = units.back().slice_offset + units.back().shard;
   }
@@ -26,8 +27,12 @@ struct Qwen3Model::FullShard {
   int rank, ranks;
   std::vector<FlatUnit> units;
   ReservedFloats weights, grads;  // the whole layout, plus room for the last unit's padding
-  std::vector<bool> gathered;     // whose weights are in place
-  bool pinned = false;            // gather_weights: every unit stays until release_weights
+  // With bf16 compute: the same layout in bf16 (two values a float), what gathers bring and the
+  // linear layers read (weights then holds these values widened, for the ops that read f32).
+  ReservedFloats compute;
+  uint16_t* compute_bits() const { return reinterpret_cast<uint16_t*>(compute.data()); }
+  std::vector<bool> gathered;  // whose weights are in place
+  bool pinned = false;         // gather_weights: every unit stays until release_weights
   int64_t slice_floats = 0;
   std::vector<float> w, g;  // this rank's shards of the master weights and gradients (slice layout)
   bool probe = false;
@@ -35,12 +40,12 @@ struct Qwen3Model::FullShard {
 
   // Runs fn with the padding after unit u's floats (up to ranks - 1 floats, which belong to the next
   // unit or lie past the layout) set aside: the equal-shard collectives read or write it.
-  template <typename Fn>
-  void around_padding(float* region, const FlatUnit& u, Fn fn) {
-    float* tail = region + u.offset + u.numel;
+  template <typename T, typename Fn>
+  void around_padding(T* region, const FlatUnit& u, Fn fn) {
+    T* tail = region + u.offset + u.numel;
     const int64_t pad = u.shard * ranks - u.numel;
-    std::vector<float> saved(tail, tail + pad);
-    std::fill(tail, tail + pad, 0.0f);  // zero gradient padding; weight padding is overwritten anyway
+    std::vector<T> saved(tail, tail + pad);
+    std::fill(tail, tail + pad, T(0));  // zero gradient padding; weight padding is overwritten anyway
     fn();
     std::copy(saved.begin(), saved.end(), tail);
   }
@@ -57,8 +62,15 @@ struct Qwen3Model::FullShard {
       }
     }
   }
+  // Gives back unit u's bf16 values: only the floats wholly inside it, so a neighbouring unit's value
+  // sharing a float at an odd edge is never cleared (at most one stale value at each edge remains,
+  // unread until a gather overwrites it).
+  void discard_compute(const FlatUnit& u) {
+    const int64_t from = (u.offset + 1) / 2, to = (u.offset + u.numel) / 2;
+    compute.discard(from, to - from);
+  }
   void sample() {
-    if (probe) peak = std::max(peak, weights.resident_bytes() + grads.resident_bytes());
+    if (probe) peak = std::max(peak, weights.resident_bytes() + grads.resident_bytes() + compute.resident_bytes());
   }
 };
 

@@ -4,7 +4,7 @@ import { native } from './native.js';
 
 export interface CollectiveCheck {
   collective: 'allreduce_sum' | 'reduce_sum' | 'broadcast' | 'allgather_equal' | 'reduce_scatter_sum';
-  dtype: 'f32' | 'f64';
+  dtype: 'f32' | 'f64' | 'bf16';
   /** This rank's result equals the formula bit for bit. */
   pass: boolean;
   mismatches: number;

@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model.js';
-import type { FullShardMemory } from '../../src/engine/full-shard.js';
+import { setComputeDtype } from '../../src/engine/bf16.js';
+import { type FullShardMemory, fullShard, withWholeWeights } from '../../src/engine/full-shard.js';
 import { mpirun, mpiUnavailable } from '../helpers/mpirun.js';
 import { sameBits } from '../helpers/numeric.js';
 import { skipIfMissing } from '../helpers/system-skip.js';
@@ -39,6 +40,15 @@ const initial = flat(Model.create(fsdpConfig, { seed: 7 }));
 const single = Model.create(fsdpConfig, { seed: 7 });
 const singleNorms = await trainSteps(single, FSDP_STEPS, undefined, noDecay);
 const singleWeights = flat(single);
+// The same fully sharded in bf16 in one process: units gathered in bf16, every op on rounded weights.
+const single16 = Model.create(fsdpConfig, { seed: 7 });
+fullShard(single16);
+setComputeDtype(single16, 'bf16');
+const single16Norms = await trainSteps(single16, FSDP_STEPS, undefined, noDecay);
+const single16Weights = await withWholeWeights(single16, () => flat(single16));
+// The ranks' bf16 weights are their masters rounded: where the masters differ in the last bits (as
+// in f32 above), one rounding can fall on the other side, a bf16 ulp apart (2^-7 |w| at most).
+const BF16_ULP = 2 ** -7;
 const unitOf = (name: string) => /layers\.\d+/.exec(name)?.[0] ?? name;
 const unitSizes = new Map<string, number>();
 for (const p of single.parameters()) unitSizes.set(unitOf(p.name), (unitSizes.get(unitOf(p.name)) ?? 0) + p.numel);
@@ -99,6 +109,25 @@ for (const size of [2, 4]) {
       const gathered = (2 * padded - paddedBytes(unitNumels[0])) * FSDP_STEPS;
       t.equal(m.allgatherBytes, gathered, `rank ${r.rank}: each unit gathered for its forward and its backward`);
       t.equal(m.reduceScatterBytes, padded * FSDP_STEPS, `rank ${r.rank}: gradients reduce-scattered once a step`);
+      const m16: FullShardMemory = r.bf16Memory;
+      t.equal(m16.allgatherBytes * 2, m.allgatherBytes, `rank ${r.rank}: bf16 compute gathers half the bytes`);
+      t.equal(m16.reduceScatterBytes, m.reduceScatterBytes, `rank ${r.rank}: gradients still reduced in f32`);
     }
+
+    // bf16 compute: the one-process fully sharded bf16 run, within the f32 tolerance plus a bf16 ulp.
+    single16Norms.forEach((n, i) => {
+      for (const r of ranks) {
+        const what = `bf16: rank ${r.rank} step ${i + 1}: global norm ${r.bf16GradNorms[i]} = ${n} (one process)`;
+        t.ok(Math.abs(r.bf16GradNorms[i] - n) <= 1e-4 * n, what);
+      }
+    });
+    const w16 = readF32('rank-0-bf16.f32');
+    const worst = w16.reduce((m, x, i) => {
+      const allowed = WEIGHT_TOLERANCE + BF16_ULP * Math.abs(single16Weights[i]);
+      return Math.max(m, Math.abs(x - single16Weights[i]) / allowed);
+    }, 0);
+    t.ok(worst <= 1, `bf16: weights match one process within ${WEIGHT_TOLERANCE} + a bf16 ulp (worst ${worst})`);
+    const apart = maxAbsDiff(w16, weights[0]);
+    t.ok(apart > 0, `bf16: and differ from the f32 run (${apart}): the units did compute in bf16`);
   });
 }

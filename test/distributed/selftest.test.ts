@@ -1,5 +1,5 @@
 // `medix selftest --dist` as a user runs it: alone and under `mpirun -np 2`, every collective in f32
-// and f64 on the host engine passes on every rank, NCCL says why it did not run (no GPU here), and the
+// and f64 (and the bf16 gather) on the host engine passes on every rank, NCCL says why it did not run (no GPU here), and the
 // exit code carries the verdict. Without MPI support or mpirun the two-rank test is skipped, saying why.
 import t, { type Test } from 'tap';
 import { join } from 'node:path';
@@ -22,8 +22,8 @@ function checkReport(t: Test, r: DistSelftest, size: number, engine: string): vo
   const names = r.host.checks.map((c) => `${c.collective} ${c.dtype}`).sort();
   t.same(
     names,
-    ['f32', 'f64'].flatMap((d) => COLLECTIVES.map((c) => `${c} ${d}`)).sort(),
-    'every collective, both types',
+    [...['f32', 'f64'].flatMap((d) => COLLECTIVES.map((c) => `${c} ${d}`)), 'allgather_equal bf16'].sort(),
+    'every collective in f32 and f64, and the bf16 gather',
   );
   t.ok(
     r.host.checks.every((c) => c.pass && c.mismatches === 0),

@@ -10,6 +10,7 @@ import { loadModel } from '../../src/model/load.js';
 import { createRandomModel } from '../../src/model/presets.js';
 import { SafetensorsFile } from '../../src/model/safetensors.js';
 import { fullShard, fullShardMemory, isFullShard, withWholeWeights } from '../../src/engine/full-shard.js';
+import { bf16ToF32, f32ToBf16, setComputeDtype } from '../../src/engine/bf16.js';
 import { sameBits } from '../helpers/numeric.js';
 import { trainSteps } from '../distributed/ranks/dp-steps.js';
 import { fsdpConfig, noDecay } from '../distributed/ranks/full-shard-model.js';
@@ -92,4 +93,37 @@ t.test('one process: a tied head, a vision tower and experts step as without sha
   };
   ref.close();
   await t.test('Qwen3-VL with images', (t) => sameStep(t, () => loadModel(vl), images));
+});
+
+// Fully sharded in bf16, units travel in bf16 and every op reads the rounded weights
+// (qwen3_fsdp.cc); so the plain bf16 model given the rounded weights takes the same step, bit for
+// bit, while the gathers carry half the bytes of the f32 ones.
+t.test('one process, bf16 compute: units gathered in bf16, the step of the rounded plain model', async (t) => {
+  const batch = packSequences([
+    [1, 5, 9, 13, 17, 21],
+    [2, 4, 8, 16],
+  ]);
+  const rounded = () => {
+    const m = Model.create(fsdpConfig, { seed: 5 });
+    for (const p of m.parameters()) m.setParameter(p.name, bf16ToF32(f32ToBf16(m.getParameter(p.name))));
+    return m;
+  };
+  const [plain, sharded, sharded32] = [rounded(), rounded(), rounded()];
+  fullShard(sharded);
+  fullShard(sharded32);
+  setComputeDtype(plain, 'bf16');
+  setComputeDtype(sharded, 'bf16');
+  const [a, b] = [await oneStep(plain, batch), await oneStep(sharded, batch)];
+  t.ok(a > 0 && a === b, `the same gradient norm (${a})`);
+  await oneStep(sharded32, batch);
+  const [bytes16, bytes32] = [fullShardMemory(sharded).allgatherBytes, fullShardMemory(sharded32).allgatherBytes];
+  t.ok(bytes32 > 0 && bytes16 * 2 === bytes32, `bf16 gathers carry half the bytes (${bytes16} of ${bytes32})`);
+  const whole = await withWholeWeights(sharded, () => weightsOf(sharded));
+  t.ok(sameBits(whole, bf16ToF32(f32ToBf16(weightsOf(plain)))), 'the same weights, as the gathers round them');
+  t.notOk(sameBits(whole, weightsOf(plain)), 'which the f32 master weights are not (the step moved them)');
+  await t.rejects(
+    withWholeWeights(sharded, () => setComputeDtype(sharded, 'f32')),
+    /release them first/,
+    'the dtype does not change while the whole weights are gathered',
+  );
 });
