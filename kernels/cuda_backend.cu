@@ -8,6 +8,7 @@
 // for the same seeds, at the cost of copying [rows, vocab] logits per decode step, until a GPU
 // sampler reproduces it. Mixture-of-experts ops run on kernels/moe.cu (their load statistics and
 // cu_seqlens for the aux loss are host memory, as the Backend contract says).
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <initializer_list>
@@ -102,7 +103,7 @@ class CudaBackend final : public Backend {
   void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in,
                       int64_t out) override {
     bind();
-    if (!b && T > 0 && use_blas({y, x, W}))
+    if (!b && T > 0 && in > 0 && use_blas({y, x, W}))
       cuda::linear_forward_blas(y, x, W, T, in, out);
     else
       cuda::linear_forward(y, x, W, b, T, in, out);
@@ -110,7 +111,7 @@ class CudaBackend final : public Backend {
   void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
                        int64_t in, int64_t out) override {
     bind();
-    if (!db && T > 0 && use_blas({dx, dW, dy, x, W}))
+    if (!db && T > 0 && out > 0 && use_blas({dx, dW, dy, x, W}))
       cuda::linear_backward_blas(dx, dW, dy, x, W, T, in, out);
     else
       cuda::linear_backward(dx, dW, db, dy, x, W, T, in, out);
@@ -121,7 +122,7 @@ class CudaBackend final : public Backend {
   void linear_forward_bf16(float* y, const float* x, const uint16_t* W, const float* b, int64_t T, int64_t in,
                            int64_t out) override {
     bind();
-    if (!b && T > 0 && use_blas({y, x, W}))
+    if (!b && T > 0 && in > 0 && use_blas({y, x, W}))
       cuda::linear_forward_blas(y, x, as_bf16(W), T, in, out);
     else
       cuda::linear_forward(y, x, as_bf16(W), b, T, in, out);
@@ -129,7 +130,7 @@ class CudaBackend final : public Backend {
   void linear_backward_bf16(float* dx, float* dW, float* db, const float* dy, const float* x, const uint16_t* W,
                             int64_t T, int64_t in, int64_t out) override {
     bind();
-    if (!db && T > 0 && use_blas({dx, dW, dy, x, W}))
+    if (!db && T > 0 && out > 0 && use_blas({dx, dW, dy, x, W}))
       cuda::linear_backward_blas(dx, dW, dy, x, as_bf16(W), T, in, out);
     else
       cuda::linear_backward(dx, dW, db, dy, x, as_bf16(W), T, in, out);
@@ -338,17 +339,19 @@ class CudaBackend final : public Backend {
     return true;
   }
   bool blas_loads() {
-    if (blas_ < 0) {
+    if (blas_.load(std::memory_order_acquire) < 0) {
+      int found = 0;
       try {
         load(Library::CublasLt);
-        blas_ = 1;
-      } catch (const std::exception&) {
-        blas_ = 0;
+        found = 1;
+      } catch (const std::exception&) {  // not found: the tiled kernel (MEDIX_CUDA_LINEAR=cublaslt says why)
       }
+      blas_.store(found, std::memory_order_release);
     }
-    return blas_ == 1;
+    return blas_.load(std::memory_order_acquire) == 1;
   }
-  int blas_ = -1;
+  // Shared by every thread that calls this process-wide backend (each model's BackendThread).
+  std::atomic<int> blas_{-1};
 
   // A host copy of n 4-byte elements of device memory; write_back copies it to the device again.
   struct HostCopy {

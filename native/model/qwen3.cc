@@ -421,7 +421,6 @@ void Qwen3Model::output_mlp_forward(int64_t l, const float* x_in, float* x_out, 
 }
 
 void Qwen3Model::layer_forward(int64_t l, const float* x_in, float* x_out, Acts& a) {
-  const Qwen3Config& c = cfg_;
   Workspace& ws = *ws_;
   const int64_t T = static_cast<int64_t>(tokens_.size());
   const AttentionShape att = attention_shape(T);

@@ -15,8 +15,8 @@ void linear_backward(float* dx, float* dW, float* db, const float* dy, const flo
 // the f32 ops on the widened W up to the order of the f32 sums (exactly their bits at T <= kGemvMaxRows
 // in forward). dW (f32, the master gradient) is dy^T x as in the f32 op; dx uses the bf16 W.
 // These are the reference; a backend may also round the activations to bf16 for its products (the
-// CUDA backend on cuBLASLt does, kernels/kernels.h), which moves each result by at most 2^-8 times
-// its sum of magnitudes.
+// CUDA backend on cuBLASLt does, kernels/kernels.h), which moves y and dx (one rounded factor) by at
+// most 2^-8 times their sums of magnitudes, and dW (dy and x both rounded) by 2^-7 + 2^-16 times its.
 void linear_forward_bf16(float* y, const float* x, const uint16_t* W, const float* b, int64_t T, int64_t in,
                          int64_t out);
 void linear_backward_bf16(float* dx, float* dW, float* db, const float* dy, const float* x, const uint16_t* W,

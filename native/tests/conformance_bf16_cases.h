@@ -145,6 +145,12 @@ void linear_bf16_case(Context& ctx, const std::string& path, const std::string& 
           cuda::linear_forward(d_y.get(), d_x.get(), as_bf16(d_W), b_ptr, T, in, out);
           cuda::linear_backward(d_dx.get(), d_dW.get(), db_ptr, d_dy.get(), d_x.get(), as_bf16(d_W), T, in, out);
         } else {
+          // The backend falls back to the tiled kernel, silently, on an unaligned operand: that would
+          // pass this case without running cuBLASLt.
+          for (const void* p : {static_cast<const void*>(d_x.get()), static_cast<const void*>(d_dy.get()),
+                                static_cast<const void*>(d_dx.get()), static_cast<const void*>(d_dW.get()),
+                                static_cast<const void*>(d_y.get()), static_cast<const void*>(d_W.get())})
+            MEDIX_CHECK(cuda::blas_aligned(p), op, ": an operand is not 256-byte aligned; cuBLASLt would not run");
           const EnvScope blas("MEDIX_CUDA_LINEAR", "cublaslt");
           Backend& be = cuda::backend();
           be.linear_forward_bf16(d_y.get(), d_x.get(), d_W.get(), b_ptr, T, in, out);
