@@ -4,10 +4,9 @@
 // Shapes are host structs, but the model fills their index arrays (attention's cu_seqlens, paged
 // attention's block tables) with backend memory, as the Backend contract says: the kernels that also
 // validate them on the host (attention) get a host copy here, a few hundred bytes per call.
-// The sampler runs on the host from copies (cpu::sample): exactly the CPU's tokens and log-probs
-// for the same seeds, at the cost of copying [rows, vocab] logits per decode step, until a GPU
-// sampler reproduces it. Mixture-of-experts ops run on kernels/moe.cu (their load statistics and
-// cu_seqlens for the aux loss are host memory, as the Backend contract says).
+// The sampler runs on the host from copies (cpu::sample) unless MEDIX_CUDA_SAMPLER=gpu (see sample).
+// Mixture-of-experts ops run on kernels/moe.cu (their load statistics and cu_seqlens for the aux loss
+// are host memory, as the Backend contract says).
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -289,8 +288,16 @@ class CudaBackend final : public Backend {
     bind();
     cuda::paged_attention_forward(out, q, as_bf16(k_cache), as_bf16(v_cache), s);
   }
+  // MEDIX_CUDA_SAMPLER=gpu samples with kernels/sampling.cu (the CPU's tokens, by construction and
+  // emulation, never yet run on a GPU); host (the default until the conformance program has passed it
+  // on one) copies the logits back and runs cpu::sample: exactly the CPU's tokens, at the cost of
+  // copying [rows, vocab] logits per decode step.
   void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b) override {
     bind();
+    const char* env = std::getenv("MEDIX_CUDA_SAMPLER");
+    const std::string mode = env ? env : "host";
+    if (mode == "gpu") return cuda::sample(tokens, logprobs, logits, b);
+    if (mode != "host") fail("MEDIX_CUDA_SAMPLER must be host or gpu, not '", mode, "'");
     std::vector<float> host_logits(static_cast<size_t>(b.rows * b.vocab));
     std::vector<int32_t> host_history(static_cast<size_t>(b.history_offsets[b.rows]));
     to_host(host_logits.data(), logits, sizeof(float) * host_logits.size());

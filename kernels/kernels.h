@@ -197,3 +197,19 @@ void moe_aux_backward(float* dlogits, const float* probs, const double* counts, 
                       int64_t layers, float scale, const MoeShape& s, cudaStream_t stream = 0);
 
 }  // namespace medix::cuda
+
+// Token sampling (sampling.h, kernels/sampling.cu), included here, after the other declarations, so
+// that this section stays an addition at the end of the file.
+#include "ops/sampling.h"
+
+namespace medix::cuda {
+
+// cpu::sample on the GPU: one block per row. params and history_offsets are HOST memory (as the
+// Backend contract says); logits, history, tokens and logprobs are device memory. The CPU's tokens,
+// seeded draws included (a top-p cut that the CPU's rounding decides is replayed with its rounding;
+// sampling.cu says how), and its log-probs within a float ulp. Synchronises the stream: a non-finite
+// logit is refused with the CPU's error, naming row and id. vocab up to what shared memory holds
+// (0.31 bytes per id: about 530,000 on an A100, 740,000 on an H100).
+void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b, cudaStream_t stream = 0);
+
+}  // namespace medix::cuda

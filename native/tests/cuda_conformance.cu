@@ -601,6 +601,7 @@ void logprob_case(Context& ctx, int64_t T, int64_t hidden, int64_t vocab, float 
 #include "conformance_decode_cases.h"
 #include "conformance_model_cases.h"
 #include "conformance_moe_cases.h"
+#include "conformance_sampling_cases.h"
 #include "conformance_vision_cases.h"
 
 // ---- the harness itself must be able to fail ----------------------------------------------------
@@ -690,6 +691,7 @@ void run_all(Context& ctx) {
   vision_cases(ctx, big);
   model_cases(ctx);
   moe_cases(ctx, big);
+  sampling_cases(ctx, big);
   if (wanted(ctx, "logprob")) {
     logprob_case(ctx, 9, 16, 100, 0.7f, 4, 32, true);
     logprob_case(ctx, 9, 16, 100, 1.0f, 1024, 2048, false);

@@ -5,7 +5,8 @@
 #      tiny dense and MoE models against the CPU), at most 240 s;
 #   2. a short `medix train` on the GPU: the quickstart (tiny Qwen3, SFT warm-up, then 3 DAPO steps with
 #      the composite reward) with the actor and the rollouts on cuda, at most 240 s; its summary.json,
-#      metrics.jsonl and log under $OUT/train.
+#      metrics.jsonl and log under $OUT/train;
+#   3. step 1 again with the GPU sampler (MEDIX_CUDA_SAMPLER=gpu, kernels/sampling.cu), at most 120 s.
 # Writes $OUT/cuda_model_check.json: both results with the GPU, the commit and the date.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,6 +29,12 @@ tail -n 15 "$out/train.log" >&2
 train_summary=$(cat "$out/train/summary.json" 2>/dev/null | tr -d '\n')
 [ -n "$train_summary" ] || train_summary=null
 
+result_gs=$(cd "$bundle" && MEDIX_CUDA_SAMPLER=gpu timeout 120 "$node" dist/js/cuda-model-check.mjs \
+  2>"$out/cuda_model_check_gpu_sampler.log" | tail -n 1)
+rc_gs=$?
+[ -n "$result_gs" ] || result_gs='{"cuda_model_check":"error","error":"no output (see cuda_model_check_gpu_sampler.log)"}'
+
 echo "{\"gpu\":\"$gpu\",\"commit\":\"$(cat "$bundle/commit.txt")\",\"date\":\"$(date -u +%FT%TZ)\",\"result\":$result," \
-  "\"train_rc\":$train_rc,\"train_summary\":$train_summary}" | tee "$out/cuda_model_check.json"
-[ "$rc" -eq 0 ] && [ "$train_rc" -eq 0 ]
+  "\"train_rc\":$train_rc,\"train_summary\":$train_summary,\"gpu_sampler_result\":$result_gs}" |
+  tee "$out/cuda_model_check.json"
+[ "$rc" -eq 0 ] && [ "$train_rc" -eq 0 ] && [ "$rc_gs" -eq 0 ]
