@@ -7,7 +7,7 @@
 // reward, so every run has an entropy bonus and KL in the reward: each step has a gradient, and each
 // bit-for-bit comparison first asserts that the resumed steps moved the weights and AdamW moments.
 import t, { type Test } from 'tap';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -24,6 +24,8 @@ import { assertTrained, movementBetween } from '../helpers/trained.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medix-trainer-'));
 writeTinyTrainData(root);
+// Its runs' checkpoints hold about 3 GB: left behind, a few suites fill a disk.
+t.teardown(() => rmSync(root, { recursive: true, force: true }));
 
 function config(run: string, maxSteps: number) {
   return {
