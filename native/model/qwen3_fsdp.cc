@@ -35,7 +35,8 @@ void Qwen3Model::set_full_shard(Communicator& comm) {
     std::copy(host.begin() + lo, host.begin() + hi, fs->w.begin() + at);
   });
   have_training_forward_ = false;  // a new forward must save what backward reads from the new buffers
-  if (compute_) {                  // a bf16 copy of the whole model: from now on gathers bring each unit's
+  // A bf16 copy of the whole model is given back: from now on the gathers bring each unit's.
+  if (compute_) {
     be_.release(compute_);
     compute_ = nullptr;
   }
@@ -157,7 +158,8 @@ FullShardMemory Qwen3Model::full_shard_memory() const {
   FullShardMemory m;
   const int64_t f = sizeof(float);
   m.slice_bytes = f * fs.slice_floats * (adam_m_ ? 4 : 2);
-  m.gathered_bytes = fs.weights.resident_bytes() + fs.grads.resident_bytes();
+  // With bf16 compute the bf16 layout holds gathered units too (as the peak counts it).
+  m.gathered_bytes = fs.weights.resident_bytes() + fs.grads.resident_bytes() + fs.compute.resident_bytes();
   m.peak_gathered_bytes = fs.peak;
   m.whole_state_bytes = 4 * f * n_params_;
   for (const FlatUnit& u : fs.units) m.largest_unit_bytes = std::max(m.largest_unit_bytes, 2 * f * u.numel);
