@@ -38,14 +38,15 @@
 // sums of those in double by one thread in block order, target = u * their total, the block by binary
 // search of the running sums, the walk inside it. Every rounding of the CPU's draw, in its order.
 //
-// So the token is the CPU's for every input whose penalised logits stay finite (a penalty that carries
-// a logit near FLT_MAX past it makes NaNs, and cpu::sample then returns token -1). The one assumption
+// So the token is the CPU's for every finite input (both clamp a penalised logit to the float range,
+// where a penalty below 1 could carry one near FLT_MAX past it). The one assumption
 // is the CPU's e: those of a build with FMA (x86-64-v3, as binding.gyp and the conformance program
 // build it); a build without (plain x86-64) rounds 0.06% of exponentials differently, and its draws
 // and top-p cuts could then differ where they fall within that rounding of a boundary. The log-prob's
 // log-sum-exp is a sum too (exact here, term by term on the CPU): a few 1e-16 apart in double before
 // the cast to float, so the log-prob is the CPU's or a float ulp from it.
 #include <algorithm>
+#include <cfloat>
 #include <climits>
 #include <cmath>
 #include <vector>
@@ -164,7 +165,8 @@ struct Row {
   __device__ float penalised_logit(int64_t i) const {
     const float l = x[i];
     if (!penalised || !((in_history[i >> 5] >> (i & 31)) & 1u)) return l;
-    return l > 0.0f ? __fdiv_rn(l, penalty) : __fmul_rn(l, penalty);
+    // Clamped to the float range as cpu::sample's penalise does (a penalty below 1 could overflow).
+    return fminf(fmaxf(l > 0.0f ? __fdiv_rn(l, penalty) : __fmul_rn(l, penalty), -FLT_MAX), FLT_MAX);
   }
   __device__ float w(int64_t i) const { return __fdiv_rn(__fsub_rn(penalised_logit(i), shift), temperature); }
 };

@@ -159,6 +159,14 @@ int64_t first_non_finite(const float* x, int64_t V) {
 // walks only inside it.
 constexpr int64_t kBlock = 64;
 
+// Hugging Face's penalty (positive logits divided, others multiplied), kept within the float range: a
+// penalty below 1 could carry a logit near FLT_MAX to infinity, and the shift below would then subtract
+// infinity from itself. kernels/sampling.cu clamps the same way, so the two samplers agree there too.
+inline float penalise(float logit, float penalty) {
+  const float w = logit > 0 ? logit / penalty : logit * penalty;
+  return std::clamp(w, -std::numeric_limits<float>::max(), std::numeric_limits<float>::max());
+}
+
 // What one row draws from. Greedy: the token. Otherwise scratch.e holds exp(w - wmax) for the kept
 // ids and 0 for the others, scratch.blocks the sums of e per kBlock ids, kept_mass their sum.
 struct RowPlan {
@@ -179,7 +187,7 @@ RowPlan plan_row(Scratch& s, const float* logits, int64_t V, const SamplerParams
     s.dedup.assign(history, history + n_history);
     std::sort(s.dedup.begin(), s.dedup.end());
     s.dedup.erase(std::unique(s.dedup.begin(), s.dedup.end()), s.dedup.end());
-    for (const int32_t i : s.dedup) w[i] = w[i] > 0 ? w[i] / p.repetition_penalty : w[i] * p.repetition_penalty;
+    for (const int32_t i : s.dedup) w[i] = penalise(w[i], p.repetition_penalty);
   }
   if (is_greedy(p)) {
     plan.greedy = true;

@@ -113,6 +113,9 @@ void sampling_case(Context& ctx, const std::string& what, int64_t V, const std::
         std::vector<int32_t> tokens(n);
         std::vector<float> logprobs(n);
         cpu::sample(tokens.data(), logprobs.data(), logits.data(), host);
+        for (int64_t r = 0; r < n; ++r)
+          MEDIX_CHECK(tokens[r] >= 0 && tokens[r] < V && std::isfinite(logprobs[r]), "sampling_case: the CPU drew ",
+                      tokens[r], " (log-prob ", logprobs[r], ") in row ", r);
         if (counter_grid) {
           MEDIX_CHECK(n == 64, "sampling_case: a counter grid has 8 x 4 x 2 rows");
           auto varies = [&](int64_t stride) {  // some two rows one step apart along the axis differ
@@ -216,6 +219,22 @@ void sampling_cases(Context& ctx, bool big) {
   sampling_batch(
       ctx, "greedy", V, 12, 1, all_kinds,
       [](int64_t r) { return sampler(r % 2 ? 1e-7f : 0.0f, 0, 1.0f, 0.0f, r % 3 == 0 ? 1.0f : 1.8f, 7); }, 40);
+  // A penalty below 1 carrying logits near FLT_MAX past it: both samplers clamp to the float range
+  // (without it the CPU computed infinity - infinity and returned token -1). Id 3 holds 3e38 and is in
+  // the history, id 7 holds 2e38 and is not; greedy, sampled and filtered rows.
+  {
+    Rng rng(43);
+    std::vector<std::vector<float>> rows;
+    std::vector<SamplerParams> params;
+    for (int64_t r = 0; r < 6; ++r) {
+      rows.push_back(random_floats(rng, V, -2, 2));
+      rows.back()[3] = r % 2 ? 3e38f : -3e38f;  // odd rows: the penalty's division overflows; even: none
+      rows.back()[7] = 2e38f;
+      params.push_back(sampler(r < 2 ? 0.0f : 0.7f, r < 4 ? 0 : 4, r < 4 ? 1.0f : 0.9f, 0.0f, 0.5f, 11 + r));
+    }
+    sampling_case(ctx, "penalty past the float range", V, rows, params,
+                  std::vector<std::vector<int32_t>>(6, std::vector<int32_t>{3, 12}));
+  }
   // Temperatures, 1e-6 included (the smallest that samples: among tied maxima it draws).
   sampling_batch(
       ctx, "temperature", V, 16, 2, all_kinds,

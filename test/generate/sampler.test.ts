@@ -371,3 +371,22 @@ t.test('fuzz: extreme logits and temperatures give finite log-probs of kept toke
   }
   t.equal(checked, 200, 'every trial drew a kept token with a finite log-prob matching softmax');
 });
+
+t.test('a penalty below 1 that carries a logit past the float range keeps it at the largest float', async (t) => {
+  // 3e38 / 0.5 overflows: the sampler clamps it to FLT_MAX (as kernels/sampling.cu does) instead of
+  // computing with infinity - infinity, which gave token -1.
+  const V = 16;
+  const logits = randn(V, rng(29), -2, 2);
+  logits[5] = 3e38;
+  logits[9] = 2e38; // not in the history: a penalised 3e38 must still beat it
+  const history = [Int32Array.from([5, 2])];
+  for (const params of [
+    { temperature: 0, repetitionPenalty: 0.5 },
+    { temperature: 1, repetitionPenalty: 0.5, seed: 3 },
+    { temperature: 0.7, topK: 4, topP: 0.9, minP: 0.1, repetitionPenalty: 0.5, seed: 4 },
+  ]) {
+    const { tokens, logprobs } = sampleLogits(logits, V, [params], history);
+    t.equal(tokens[0], 5, `${JSON.stringify(params)}: the penalised largest logit`);
+    t.ok(Number.isFinite(logprobs[0]), `${JSON.stringify(params)}: a finite log-prob (${logprobs[0]})`);
+  }
+});
