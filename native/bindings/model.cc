@@ -75,11 +75,9 @@ Qwen3Config parse_config(const Napi::Object& o) {
   return c;
 }
 
-// The backend options.device names ("cpu", the default, or "cuda"). On CUDA only what has kernels
-// runs: a text model, dense or mixture of experts (the vision tower's ops have none yet).
-Backend& model_backend(const Napi::Object& opts, const Qwen3Config& cfg, const std::string& fn) {
+// The backend options.device names ("cpu", the default, or "cuda").
+Backend& model_backend(const Napi::Object& opts, const std::string& fn) {
   if (js::choice_or(opts, "device", fn, {"cpu", "cuda"}, 0) == 0) return cpu_backend();
-  if (cfg.vision) fail(fn, ": device cuda runs text models only so far (the vision tower has no CUDA kernels yet)");
 #if defined(MEDIX_HAVE_CUDA)
   return cuda::backend();
 #else
@@ -117,7 +115,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     const int64_t seed = js::integer_or(opts, "seed", fn, 0, (int64_t(1) << 53), 0);
     const double std = js::number_or(opts, "initStd", fn, 0.02);
     const bool recompute = js::boolean_or(opts, "recompute", fn, false);
-    Backend& be = model_backend(opts, cfg, fn);
+    Backend& be = model_backend(opts, fn);
     thread_ = std::make_shared<ModelThread>(be);
     thread_->call([&] {
       model_ = std::make_unique<Qwen3Model>(cfg, be, static_cast<uint64_t>(seed), static_cast<float>(std));

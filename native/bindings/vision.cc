@@ -113,7 +113,8 @@ std::unique_ptr<VisionTower> run_tower(const Napi::CallbackInfo& info, const std
         js::f32(arr.Get(static_cast<uint32_t>(i)), fn, ps[i].name.c_str(), ps[i].numel(), "its shape", kFinite).data);
   const std::vector<ImageGrid> grids = parse_image_grids(info[2], c.merge, fn);
   auto pixels = js::f32(info[1], fn, "pixels", patch_count(grids) * c.patch_inputs(), "patches*patchInputs", kFinite);
-  auto tower = std::make_unique<VisionTower>(c);
+  // The CPU backend: the tower's buffers are host memory, read below without copies.
+  auto tower = std::make_unique<VisionTower>(cpu_backend(), c);
   tower->forward(params, pixels.data, grids);
   return tower;
 }
@@ -121,14 +122,19 @@ std::unique_ptr<VisionTower> run_tower(const Napi::CallbackInfo& info, const std
 Napi::Value VisionTowerForward(const Napi::CallbackInfo& info) {
   auto tower = run_tower(info, "visionTowerForward");
   Napi::Env env = info.Env();
-  auto arr = [&](const std::vector<float>& v) { return js::new_f32(env, v.data(), v.size()); };
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("merged", arr(tower->merged()));
-  r.Set("patchEmbed", arr(tower->patch_embed()));
   const VisionConfig c = parse_vision_config(info[3], "visionTowerForward");
+  auto arr = [&](const float* v, int64_t rows, int64_t dim) {
+    return js::new_f32(env, v, static_cast<size_t>(rows * dim));
+  };
+  auto patches = [&](const float* v) { return arr(v, tower->patches(), c.hidden); };
+  auto tokens = [&](const float* v) { return arr(v, tower->tokens(), c.out_hidden); };
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("merged", tokens(tower->merged()));
+  r.Set("patchEmbed", patches(tower->patch_embed()));
   Napi::Array blocks = Napi::Array::New(env), deep = Napi::Array::New(env);
-  for (int64_t i = 0; i < c.depth; ++i) blocks.Set(static_cast<uint32_t>(i), arr(tower->block_output(i)));
-  for (size_t j = 0; j < c.deepstack_indexes.size(); ++j) deep.Set(static_cast<uint32_t>(j), arr(tower->deepstack(j)));
+  for (int64_t i = 0; i < c.depth; ++i) blocks.Set(static_cast<uint32_t>(i), patches(tower->block_output(i)));
+  for (size_t j = 0; j < c.deepstack_indexes.size(); ++j)
+    deep.Set(static_cast<uint32_t>(j), tokens(tower->deepstack(j)));
   r.Set("blocks", blocks);
   r.Set("deepstack", deep);
   return r;

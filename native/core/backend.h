@@ -152,6 +152,40 @@ class ScopedBuffer {
   void* p_;
 };
 
+// Backend memory of n elements, owned by a value that moves (activations kept in containers and
+// released one by one, as the vision tower's per-block buffers under recompute).
+template <typename T>
+class BackendArray {
+ public:
+  BackendArray() = default;
+  BackendArray(Backend& be, int64_t n)
+      : be_(&be), n_(n), p_(n > 0 ? static_cast<T*>(be.alloc(sizeof(T) * static_cast<size_t>(n))) : nullptr) {}
+  ~BackendArray() { reset(); }
+  BackendArray(BackendArray&& o) noexcept : be_(o.be_), n_(o.n_), p_(o.p_) { o.forget(); }
+  BackendArray& operator=(BackendArray&& o) noexcept {
+    if (this != &o) {
+      reset();
+      be_ = o.be_, n_ = o.n_, p_ = o.p_;
+      o.forget();
+    }
+    return *this;
+  }
+  BackendArray(const BackendArray&) = delete;
+  BackendArray& operator=(const BackendArray&) = delete;
+  void reset() {
+    if (p_) be_->release(p_);
+    forget();
+  }
+  T* get() const { return p_; }
+  int64_t size() const { return n_; }
+
+ private:
+  void forget() { p_ = nullptr, n_ = 0; }
+  Backend* be_ = nullptr;
+  int64_t n_ = 0;
+  T* p_ = nullptr;
+};
+
 // Backend memory kept between calls and grown on demand (per-step buffers of generation, whose
 // size changes from step to step but should not cost an allocation each time).
 class GrowableBuffer {

@@ -299,6 +299,7 @@ class Qwen3Model {
                                          int64_t image_tokens, const char* fn) const;
   void place_visual(const VisionTower& tower, const std::vector<int32_t>& rows, float* stream);
   void add_deepstack(const VisionTower& tower, const std::vector<int32_t>& rows, int64_t l, float* stream);
+  void gather_visual_rows(float* out, const float* stream) const;  // the image tokens' rows, in order
   void deepstack_forward(int64_t l, float* stream);
   void deepstack_backward(int64_t l, const float* dh);
   void visual_backward(float* dh);
@@ -341,7 +342,7 @@ class Qwen3Model {
   size_t vision_first_ = 0;
   std::unique_ptr<VisionTower> tower_;
   std::vector<int32_t> visual_rows_;
-  std::vector<std::vector<float>> d_deepstack_;
+  std::vector<BackendArray<float>> d_deepstack_;
   bool vision_frozen_ = false;
   // Load statistics of the last forward: counts/prob sums [sequences, experts] over the sparse
   // layers (for the load-balancing loss), tokens per expert [sparse layers, experts].

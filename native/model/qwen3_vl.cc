@@ -36,30 +36,51 @@ std::unique_ptr<VisionTower> Qwen3Model::run_tower(const float* pixels, const Im
   const std::vector<VisionParam> vp = vision_parameters(*cfg_.vision);
   std::vector<const float*> w;
   for (size_t i = 0; i < vp.size(); ++i) w.push_back(weights_ + params_[vision_first_ + i].offset);
-  auto tower = std::make_unique<VisionTower>(*cfg_.vision, recompute_);
+  auto tower = std::make_unique<VisionTower>(be_, *cfg_.vision, recompute_);
   tower->forward(w, pixels, std::vector<ImageGrid>(grids, grids + n_images));
   MEDIX_CHECK(image_tokens == tower->tokens(), fn, ": the batch has ", image_tokens,
               " image tokens but its images give ", tower->tokens(), " (one per merge block of each grid)");
   return tower;
 }
 
+namespace {
+
+// Runs of consecutive rows (an image's tokens are consecutive in its sequence): k-th run is rows
+// [first, first + count) of the stream and rows [at, at + count) of the tower's outputs. One copy or
+// add per run instead of one per row.
+struct RowRun {
+  int64_t first, at, count;
+};
+
+std::vector<RowRun> row_runs(const std::vector<int32_t>& rows) {
+  std::vector<RowRun> runs;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    if (!runs.empty() && rows[k] == runs.back().first + runs.back().count)
+      ++runs.back().count;
+    else
+      runs.push_back({rows[k], static_cast<int64_t>(k), 1});
+  }
+  return runs;
+}
+
+}  // namespace
+
 void Qwen3Model::place_visual(const VisionTower& tower, const std::vector<int32_t>& rows, float* stream) {
   const int64_t H = cfg_.hidden;
-  for (size_t k = 0; k < rows.size(); ++k)
-    be_.from_host(stream + rows[k] * H, tower.merged().data() + k * H, sizeof(float) * H);
+  for (const RowRun& r : row_runs(rows)) be_.copy(stream + r.first * H, tower.merged() + r.at * H, r.count * H);
 }
 
 void Qwen3Model::add_deepstack(const VisionTower& tower, const std::vector<int32_t>& rows, int64_t l, float* stream) {
   if (l >= static_cast<int64_t>(cfg_.vision->deepstack_indexes.size())) return;
   const int64_t H = cfg_.hidden;
-  const std::vector<float>& add = tower.deepstack(static_cast<size_t>(l));
-  std::vector<float> row(H);
-  for (size_t k = 0; k < rows.size(); ++k) {
-    float* at = stream + rows[k] * H;
-    be_.to_host(row.data(), at, sizeof(float) * H);
-    for (int64_t i = 0; i < H; ++i) row[i] += add[k * H + i];
-    be_.from_host(at, row.data(), sizeof(float) * H);
-  }
+  const float* add = tower.deepstack(static_cast<size_t>(l));
+  for (const RowRun& r : row_runs(rows)) be_.add_inplace(stream + r.first * H, add + r.at * H, r.count * H);
+}
+
+// out[k] = stream row rows[k] (the gradients at the image tokens, in the tower's output order).
+void Qwen3Model::gather_visual_rows(float* out, const float* stream) const {
+  const int64_t H = cfg_.hidden;
+  for (const RowRun& r : row_runs(visual_rows_)) be_.copy(out + r.at * H, stream + r.first * H, r.count * H);
 }
 
 void Qwen3Model::visual_forward(const PackedBatch& b, float* stream0) {
@@ -85,28 +106,23 @@ void Qwen3Model::deepstack_forward(int64_t l, float* stream) {
 
 void Qwen3Model::deepstack_backward(int64_t l, const float* dh) {
   if (!tower_ || l >= static_cast<int64_t>(d_deepstack_.size())) return;
-  const int64_t H = cfg_.hidden;
-  std::vector<float>& d = d_deepstack_[l];
-  d.assign(visual_rows_.size() * H, 0.0f);
-  for (size_t k = 0; k < visual_rows_.size(); ++k)
-    be_.to_host(d.data() + k * H, dh + visual_rows_[k] * H, sizeof(float) * H);
+  d_deepstack_[l] = BackendArray<float>(be_, static_cast<int64_t>(visual_rows_.size()) * cfg_.hidden);
+  gather_visual_rows(d_deepstack_[l].get(), dh);
 }
 
 void Qwen3Model::visual_backward(float* dh) {
   if (!tower_) return;
   const int64_t H = cfg_.hidden;
-  std::vector<float> d_merged(visual_rows_.size() * H);
-  for (size_t k = 0; k < visual_rows_.size(); ++k) {
-    be_.to_host(d_merged.data() + k * H, dh + visual_rows_[k] * H, sizeof(float) * H);
-    be_.zero(dh + visual_rows_[k] * H, H);
-  }
+  BackendArray<float> d_merged(be_, static_cast<int64_t>(visual_rows_.size()) * H);
+  gather_visual_rows(d_merged.get(), dh);
+  for (const RowRun& r : row_runs(visual_rows_)) be_.zero(dh + r.first * H, r.count * H);
   if (vision_frozen_) return;
   std::vector<float*> g;
   for (size_t i = vision_first_; i < vision_first_ + vision_parameters(*cfg_.vision).size(); ++i)
     g.push_back(grads_ + params_[i].offset);
   std::vector<const float*> dd;
-  for (const auto& d : d_deepstack_) dd.push_back(d.data());
-  tower_->backward(g, d_merged.data(), dd);
+  for (const auto& d : d_deepstack_) dd.push_back(d.get());
+  tower_->backward(g, d_merged.get(), dd);
 }
 
 }  // namespace medix

@@ -1,17 +1,12 @@
-// Vision tower forward and backward, composed from the ops (linear, layernorm, gelu, vision rope and
-// position table, attention without the causal mask). Activations are kept per block for backward.
+// Vision tower forward and backward, composed from the Backend's ops (linear, layernorm, gelu, vision
+// rope and position table, attention without the causal mask). Activations are kept per block for
+// backward. The qkv projection runs as three linears over the row blocks of its [3C, C] weight (q, k and
+// v are contiguous there): each writes its own [N, C] tensor, with no strided split of a [N, 3C] one.
 #include "qwen3_vl_vision.h"
 
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
-
-#include "../ops/attention.h"
-#include "../ops/gelu.h"
-#include "../ops/layernorm.h"
-#include "../ops/linear.h"
-#include "../ops/vision_pos_embed.h"
-#include "../ops/vision_rope.h"
 
 namespace medix {
 namespace {
@@ -24,24 +19,6 @@ enum Merger : size_t { kNormW, kNormB, kMFc1W, kMFc1B, kMFc2W, kMFc2B };
 size_t block_param(size_t i, size_t k) { return kFirstBlock + kPerBlock * i + k; }
 size_t merger_first(const VisionConfig& c) { return kFirstBlock + kPerBlock * static_cast<size_t>(c.depth); }
 size_t deepstack_first(const VisionConfig& c, size_t j) { return merger_first(c) + kPerMerger * (1 + j); }
-
-std::vector<float> zeros(int64_t n) { return std::vector<float>(static_cast<size_t>(n), 0.0f); }
-
-void add_to(std::vector<float>& y, const std::vector<float>& x) {
-  for (size_t i = 0; i < y.size(); ++i) y[i] += x[i];
-}
-
-AttentionShape attention_shape(const VisionConfig& c, int64_t N, const std::vector<int32_t>& cu) {
-  AttentionShape s;
-  s.T = N;
-  s.n_heads = s.n_kv_heads = c.heads;
-  s.head_dim = c.head_dim();
-  s.cu_seqlens = cu.data();
-  s.n_seqs = static_cast<int64_t>(cu.size()) - 1;
-  s.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim()));
-  s.causal = false;
-  return s;
-}
 
 // Index of block i among the deepstack layers, or -1.
 int64_t deepstack_slot(const VisionConfig& c, int64_t i) {
@@ -102,7 +79,8 @@ void check_vision_config(const VisionConfig& c) {
   for (int64_t i : c.deepstack_indexes) need(i >= 0 && i < c.depth, "deepstack_visual_indexes must lie in [0, depth)");
 }
 
-VisionTower::VisionTower(VisionConfig cfg, bool recompute) : cfg_(std::move(cfg)), recompute_(recompute) {
+VisionTower::VisionTower(Backend& be, VisionConfig cfg, bool recompute)
+    : be_(be), cfg_(std::move(cfg)), recompute_(recompute) {
   check_vision_config(cfg_);
 }
 
@@ -116,161 +94,176 @@ size_t VisionTower::activation_bytes(const VisionConfig& c, int64_t N, bool trai
   return sizeof(float) * static_cast<size_t>(floats);
 }
 
+VisionTower::Buf VisionTower::copy_of(const float* x, int64_t n) const {
+  Buf b(be_, n);
+  be_.copy(b.get(), x, n);
+  return b;
+}
+
+AttentionShape VisionTower::attention_shape() const {
+  AttentionShape s;
+  s.T = N_;
+  s.n_heads = s.n_kv_heads = cfg_.heads;
+  s.head_dim = cfg_.head_dim();
+  s.cu_seqlens = cu_dev_.get();
+  s.cu_seqlens_host = cu_.data();
+  s.n_seqs = static_cast<int64_t>(cu_.size()) - 1;
+  s.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim()));
+  s.causal = false;
+  return s;
+}
+
 void VisionTower::release_block(size_t i, bool keep_input) {
   BlockActs& a = blocks_[i];
-  std::vector<float> in = keep_input ? std::move(a.in) : std::vector<float>();
+  Buf in = keep_input ? std::move(a.in) : Buf();
   a = BlockActs{};
   a.in = std::move(in);
 }
 
 void VisionTower::forward(const std::vector<const float*>& params, const float* pixels,
                           const std::vector<ImageGrid>& grids) {
-  const int64_t C = cfg_.hidden;
+  const int64_t C = cfg_.hidden, P = cfg_.patch_inputs();
   params_ = params;
   grids_ = grids;
-  coords_ = vision_patch_coords(grids, cfg_.merge);
+  const std::vector<int32_t> coords = vision_patch_coords(grids, cfg_.merge);
   cu_ = vision_cu_seqlens(grids);
   N_ = cu_.back();
-  pixels_.assign(pixels, pixels + N_ * cfg_.patch_inputs());
+  coords_ = BackendArray<int32_t>(be_, static_cast<int64_t>(coords.size()));
+  be_.from_host(coords_.get(), coords.data(), sizeof(int32_t) * coords.size());
+  cu_dev_ = BackendArray<int32_t>(be_, static_cast<int64_t>(cu_.size()));
+  be_.from_host(cu_dev_.get(), cu_.data(), sizeof(int32_t) * cu_.size());
+  pixels_ = zeros(N_ * P);
+  be_.from_host(pixels_.get(), pixels, sizeof(float) * static_cast<size_t>(N_ * P));
   patch_out_ = zeros(N_ * C);
-  cpu::linear_forward(patch_out_.data(), pixels, p(kPatchW), p(kPatchB), N_, cfg_.patch_inputs(), C);
+  be_.linear_forward(patch_out_.get(), pixels_.get(), p(kPatchW), p(kPatchB), N_, P, C);
   embedded_ = zeros(N_ * C);
-  cpu::vision_pos_embed_forward(embedded_.data(), p(kPosTable), grids, cfg_.merge, cfg_.side, C);
-  add_to(embedded_, patch_out_);
+  be_.vision_pos_embed_forward(embedded_.get(), p(kPosTable), grids, cfg_.merge, cfg_.side, C);
+  be_.add_inplace(embedded_.get(), patch_out_.get(), N_ * C);
 
-  blocks_.assign(static_cast<size_t>(cfg_.depth), BlockActs{});
-  deepstack_.assign(cfg_.deepstack_indexes.size(), MergerActs{});
-  const std::vector<float>* x = &embedded_;
+  blocks_.clear();
+  blocks_.resize(static_cast<size_t>(cfg_.depth));
+  deepstack_.clear();
+  deepstack_.resize(cfg_.deepstack_indexes.size());
+  const float* x = embedded_.get();
   for (int64_t i = 0; i < cfg_.depth; ++i) {
-    block_forward(static_cast<size_t>(i), *x);
+    block_forward(static_cast<size_t>(i), x);
     // The previous block's output is now this block's input: with recompute, that input is all it keeps.
     if (recompute_ && i > 0) release_block(static_cast<size_t>(i - 1), true);
-    x = &blocks_[i].out;
+    x = blocks_[i].out.get();
     const int64_t j = deepstack_slot(cfg_, i);
-    if (j >= 0) merger_forward(deepstack_[j], deepstack_first(cfg_, j), true, *x);
+    if (j >= 0) merger_forward(deepstack_[j], deepstack_first(cfg_, j), true, x);
   }
-  merger_forward(merger_, merger_first(cfg_), false, *x);
+  merger_forward(merger_, merger_first(cfg_), false, x);
   if (recompute_) release_block(static_cast<size_t>(cfg_.depth - 1), true);
 }
 
-void VisionTower::block_forward(size_t i, const std::vector<float>& x) {
+// x: the block's input, copied into its activations unless it is already there (a recomputation).
+void VisionTower::block_forward(size_t i, const float* x) {
   BlockActs& a = blocks_[i];
   const int64_t N = N_, C = cfg_.hidden, I = cfg_.intermediate, H = cfg_.heads, D = cfg_.head_dim();
   auto w = [&](size_t k) { return p(block_param(i, k)); };
-  a.in = x;
+  if (a.in.get() != x) a.in = copy_of(x, N * C);
   a.ln1 = zeros(N * C), a.mean1 = zeros(N), a.rstd1 = zeros(N);
-  cpu::layernorm_forward(a.ln1.data(), a.mean1.data(), a.rstd1.data(), x.data(), w(kN1W), w(kN1B), N, C, cfg_.eps);
-  std::vector<float> qkv = zeros(N * 3 * C);
-  cpu::linear_forward(qkv.data(), a.ln1.data(), w(kQkvW), w(kQkvB), N, C, 3 * C);
+  be_.layernorm_forward(a.ln1.get(), a.mean1.get(), a.rstd1.get(), a.in.get(), w(kN1W), w(kN1B), N, C, cfg_.eps);
   a.q = zeros(N * C), a.k = zeros(N * C), a.v = zeros(N * C);
-  for (int64_t t = 0; t < N; ++t) {
-    const float* row = qkv.data() + t * 3 * C;
-    std::copy(row, row + C, a.q.data() + t * C);
-    std::copy(row + C, row + 2 * C, a.k.data() + t * C);
-    std::copy(row + 2 * C, row + 3 * C, a.v.data() + t * C);
-  }
-  cpu::vision_rope_forward(a.q.data(), a.q.data(), coords_.data(), N, H, D, cfg_.theta);
-  cpu::vision_rope_forward(a.k.data(), a.k.data(), coords_.data(), N, H, D, cfg_.theta);
+  float* qkv[] = {a.q.get(), a.k.get(), a.v.get()};
+  for (int64_t j = 0; j < 3; ++j)
+    be_.linear_forward(qkv[j], a.ln1.get(), w(kQkvW) + j * C * C, w(kQkvB) + j * C, N, C, C);
+  be_.vision_rope_forward(a.q.get(), a.q.get(), coords_.get(), N, H, D, cfg_.theta);
+  be_.vision_rope_forward(a.k.get(), a.k.get(), coords_.get(), N, H, D, cfg_.theta);
   a.attn = zeros(N * C), a.lse = zeros(N * H);
-  cpu::attention_forward(a.attn.data(), a.lse.data(), a.q.data(), a.k.data(), a.v.data(),
-                         attention_shape(cfg_, N, cu_));
+  be_.attention_forward(a.attn.get(), a.lse.get(), a.q.get(), a.k.get(), a.v.get(), attention_shape());
   a.mid = zeros(N * C);
-  cpu::linear_forward(a.mid.data(), a.attn.data(), w(kProjW), w(kProjB), N, C, C);
-  add_to(a.mid, x);
+  be_.linear_forward(a.mid.get(), a.attn.get(), w(kProjW), w(kProjB), N, C, C);
+  be_.add_inplace(a.mid.get(), a.in.get(), N * C);
   a.ln2 = zeros(N * C), a.mean2 = zeros(N), a.rstd2 = zeros(N);
-  cpu::layernorm_forward(a.ln2.data(), a.mean2.data(), a.rstd2.data(), a.mid.data(), w(kN2W), w(kN2B), N, C, cfg_.eps);
+  be_.layernorm_forward(a.ln2.get(), a.mean2.get(), a.rstd2.get(), a.mid.get(), w(kN2W), w(kN2B), N, C, cfg_.eps);
   a.fc1 = zeros(N * I), a.act = zeros(N * I);
-  cpu::linear_forward(a.fc1.data(), a.ln2.data(), w(kFc1W), w(kFc1B), N, C, I);
-  cpu::gelu_forward(a.act.data(), a.fc1.data(), N * I, cpu::GeluKind::kTanh);
+  be_.linear_forward(a.fc1.get(), a.ln2.get(), w(kFc1W), w(kFc1B), N, C, I);
+  be_.gelu_forward(a.act.get(), a.fc1.get(), N * I, cpu::GeluKind::kTanh);
   a.out = zeros(N * C);
-  cpu::linear_forward(a.out.data(), a.act.data(), w(kFc2W), w(kFc2B), N, I, C);
-  add_to(a.out, a.mid);
+  be_.linear_forward(a.out.get(), a.act.get(), w(kFc2W), w(kFc2B), N, I, C);
+  be_.add_inplace(a.out.get(), a.mid.get(), N * C);
 }
 
-void VisionTower::merger_forward(MergerActs& a, size_t first, bool postshuffle, const std::vector<float>& x) {
+void VisionTower::merger_forward(MergerActs& a, size_t first, bool postshuffle, const float* x) {
   const int64_t C = cfg_.hidden, K = cfg_.merged_dim(), M = tokens();
   auto w = [&](size_t k) { return p(first + k); };
-  a.in = x;
+  a.in = copy_of(x, N_ * C);
   // The 2x2 shuffle is a view: merge^2 consecutive patch rows of C are one row of K.
   const int64_t rows = postshuffle ? M : N_, dim = postshuffle ? K : C;
   a.ln = zeros(N_ * C), a.mean = zeros(rows), a.rstd = zeros(rows);
-  cpu::layernorm_forward(a.ln.data(), a.mean.data(), a.rstd.data(), x.data(), w(kNormW), w(kNormB), rows, dim,
-                         cfg_.eps);
+  be_.layernorm_forward(a.ln.get(), a.mean.get(), a.rstd.get(), a.in.get(), w(kNormW), w(kNormB), rows, dim, cfg_.eps);
   a.fc1 = zeros(M * K), a.act = zeros(M * K);
-  cpu::linear_forward(a.fc1.data(), a.ln.data(), w(kMFc1W), w(kMFc1B), M, K, K);
-  cpu::gelu_forward(a.act.data(), a.fc1.data(), M * K, cpu::GeluKind::kErf);
+  be_.linear_forward(a.fc1.get(), a.ln.get(), w(kMFc1W), w(kMFc1B), M, K, K);
+  be_.gelu_forward(a.act.get(), a.fc1.get(), M * K, cpu::GeluKind::kErf);
   a.out = zeros(M * cfg_.out_hidden);
-  cpu::linear_forward(a.out.data(), a.act.data(), w(kMFc2W), w(kMFc2B), M, K, cfg_.out_hidden);
+  be_.linear_forward(a.out.get(), a.act.get(), w(kMFc2W), w(kMFc2B), M, K, cfg_.out_hidden);
 }
 
 void VisionTower::backward(const std::vector<float*>& g, const float* d_merged,
                            const std::vector<const float*>& d_deepstack) {
   const int64_t C = cfg_.hidden;
-  std::vector<float> dx = zeros(N_ * C);
-  if (d_merged) merger_backward(merger_, merger_first(cfg_), false, d_merged, dx, g);
+  Buf dx = zeros(N_ * C);
+  if (d_merged) merger_backward(merger_, merger_first(cfg_), false, d_merged, dx.get(), g);
   for (int64_t i = cfg_.depth - 1; i >= 0; --i) {
     const int64_t j = deepstack_slot(cfg_, i);
     if (j >= 0 && j < static_cast<int64_t>(d_deepstack.size()) && d_deepstack[j])
-      merger_backward(deepstack_[j], deepstack_first(cfg_, j), true, d_deepstack[j], dx, g);
-    if (recompute_) block_forward(static_cast<size_t>(i), std::vector<float>(blocks_[i].in));
+      merger_backward(deepstack_[j], deepstack_first(cfg_, j), true, d_deepstack[j], dx.get(), g);
+    if (recompute_) block_forward(static_cast<size_t>(i), blocks_[i].in.get());
     block_backward(static_cast<size_t>(i), dx, g);
     if (recompute_) release_block(static_cast<size_t>(i), true);
   }
   // dx is now the gradient of patch embedding + position embedding.
-  cpu::linear_backward(nullptr, g[kPatchW], g[kPatchB], dx.data(), pixels_.data(), p(kPatchW), N_, cfg_.patch_inputs(),
-                       C);
-  cpu::vision_pos_embed_backward(g[kPosTable], dx.data(), grids_, cfg_.merge, cfg_.side, C);
+  be_.linear_backward(nullptr, g[kPatchW], g[kPatchB], dx.get(), pixels_.get(), p(kPatchW), N_, cfg_.patch_inputs(), C);
+  be_.vision_pos_embed_backward(g[kPosTable], dx.get(), grids_, cfg_.merge, cfg_.side, C);
 }
 
-void VisionTower::block_backward(size_t i, std::vector<float>& dx, const std::vector<float*>& g) {
+// dx: the gradient of the block's output in, of its input out.
+void VisionTower::block_backward(size_t i, Buf& dx, const std::vector<float*>& g) {
   BlockActs& a = blocks_[i];
   const int64_t N = N_, C = cfg_.hidden, I = cfg_.intermediate, H = cfg_.heads, D = cfg_.head_dim();
   auto w = [&](size_t k) { return p(block_param(i, k)); };
   auto gw = [&](size_t k) { return g[block_param(i, k)]; };
   // out = mid + fc2(gelu(fc1(ln2(mid)))): dx flows to mid directly and through the MLP.
-  std::vector<float> d_act = zeros(N * I), d_fc1 = zeros(N * I), d_ln2 = zeros(N * C);
-  cpu::linear_backward(d_act.data(), gw(kFc2W), gw(kFc2B), dx.data(), a.act.data(), w(kFc2W), N, I, C);
-  cpu::gelu_backward(d_fc1.data(), d_act.data(), a.fc1.data(), N * I, cpu::GeluKind::kTanh);
-  cpu::linear_backward(d_ln2.data(), gw(kFc1W), gw(kFc1B), d_fc1.data(), a.ln2.data(), w(kFc1W), N, C, I);
-  std::vector<float> d_mid = dx;
-  cpu::layernorm_backward(d_mid.data(), gw(kN2W), gw(kN2B), d_ln2.data(), a.mid.data(), w(kN2W), a.mean2.data(),
-                          a.rstd2.data(), N, C);
+  Buf d_act = zeros(N * I), d_fc1 = zeros(N * I), d_ln2 = zeros(N * C);
+  be_.linear_backward(d_act.get(), gw(kFc2W), gw(kFc2B), dx.get(), a.act.get(), w(kFc2W), N, I, C);
+  be_.gelu_backward(d_fc1.get(), d_act.get(), a.fc1.get(), N * I, cpu::GeluKind::kTanh);
+  be_.linear_backward(d_ln2.get(), gw(kFc1W), gw(kFc1B), d_fc1.get(), a.ln2.get(), w(kFc1W), N, C, I);
+  Buf d_mid = copy_of(dx.get(), N * C);
+  be_.layernorm_backward(d_mid.get(), gw(kN2W), gw(kN2B), d_ln2.get(), a.mid.get(), w(kN2W), a.mean2.get(),
+                         a.rstd2.get(), N, C);
   // mid = in + proj(attention(rope(q), rope(k), v)), q|k|v = qkv(ln1(in)).
-  std::vector<float> d_attn = zeros(N * C);
-  cpu::linear_backward(d_attn.data(), gw(kProjW), gw(kProjB), d_mid.data(), a.attn.data(), w(kProjW), N, C, C);
-  std::vector<float> dq = zeros(N * C), dk = zeros(N * C), dv = zeros(N * C);
-  cpu::attention_backward(dq.data(), dk.data(), dv.data(), d_attn.data(), a.attn.data(), a.lse.data(), a.q.data(),
-                          a.k.data(), a.v.data(), attention_shape(cfg_, N, cu_));
-  std::vector<float> d_qkv = zeros(N * 3 * C);
-  std::vector<float> dq_pre = zeros(N * C), dk_pre = zeros(N * C);
-  cpu::vision_rope_backward(dq_pre.data(), dq.data(), coords_.data(), N, H, D, cfg_.theta);
-  cpu::vision_rope_backward(dk_pre.data(), dk.data(), coords_.data(), N, H, D, cfg_.theta);
-  for (int64_t t = 0; t < N; ++t) {
-    float* row = d_qkv.data() + t * 3 * C;
-    std::copy(dq_pre.data() + t * C, dq_pre.data() + (t + 1) * C, row);
-    std::copy(dk_pre.data() + t * C, dk_pre.data() + (t + 1) * C, row + C);
-    std::copy(dv.data() + t * C, dv.data() + (t + 1) * C, row + 2 * C);
-  }
-  std::vector<float> d_ln1 = zeros(N * C);
-  cpu::linear_backward(d_ln1.data(), gw(kQkvW), gw(kQkvB), d_qkv.data(), a.ln1.data(), w(kQkvW), N, C, 3 * C);
-  dx = d_mid;
-  cpu::layernorm_backward(dx.data(), gw(kN1W), gw(kN1B), d_ln1.data(), a.in.data(), w(kN1W), a.mean1.data(),
-                          a.rstd1.data(), N, C);
+  Buf d_attn = zeros(N * C);
+  be_.linear_backward(d_attn.get(), gw(kProjW), gw(kProjB), d_mid.get(), a.attn.get(), w(kProjW), N, C, C);
+  Buf dq = zeros(N * C), dk = zeros(N * C), dv = zeros(N * C);
+  be_.attention_backward(dq.get(), dk.get(), dv.get(), d_attn.get(), a.attn.get(), a.lse.get(), a.q.get(), a.k.get(),
+                         a.v.get(), attention_shape());
+  Buf dq_pre = zeros(N * C), dk_pre = zeros(N * C);
+  be_.vision_rope_backward(dq_pre.get(), dq.get(), coords_.get(), N, H, D, cfg_.theta);
+  be_.vision_rope_backward(dk_pre.get(), dk.get(), coords_.get(), N, H, D, cfg_.theta);
+  Buf d_ln1 = zeros(N * C);
+  const float* d_qkv[] = {dq_pre.get(), dk_pre.get(), dv.get()};
+  for (int64_t j = 0; j < 3; ++j)
+    be_.linear_backward(d_ln1.get(), gw(kQkvW) + j * C * C, gw(kQkvB) + j * C, d_qkv[j], a.ln1.get(),
+                        w(kQkvW) + j * C * C, N, C, C);
+  be_.layernorm_backward(d_mid.get(), gw(kN1W), gw(kN1B), d_ln1.get(), a.in.get(), w(kN1W), a.mean1.get(),
+                         a.rstd1.get(), N, C);
+  dx = std::move(d_mid);
 }
 
-void VisionTower::merger_backward(MergerActs& a, size_t first, bool postshuffle, const float* dout,
-                                  std::vector<float>& dx, const std::vector<float*>& g) {
+void VisionTower::merger_backward(MergerActs& a, size_t first, bool postshuffle, const float* dout, float* dx,
+                                  const std::vector<float*>& g) {
   const int64_t C = cfg_.hidden, K = cfg_.merged_dim(), M = tokens();
   auto w = [&](size_t k) { return p(first + k); };
-  std::vector<float> d_act = zeros(M * K), d_fc1 = zeros(M * K), d_ln = zeros(M * K);
-  cpu::linear_backward(d_act.data(), g[first + kMFc2W], g[first + kMFc2B], dout, a.act.data(), w(kMFc2W), M, K,
-                       cfg_.out_hidden);
-  cpu::gelu_backward(d_fc1.data(), d_act.data(), a.fc1.data(), M * K, cpu::GeluKind::kErf);
-  cpu::linear_backward(d_ln.data(), g[first + kMFc1W], g[first + kMFc1B], d_fc1.data(), a.ln.data(), w(kMFc1W), M, K,
-                       K);
+  Buf d_act = zeros(M * K), d_fc1 = zeros(M * K), d_ln = zeros(M * K);
+  be_.linear_backward(d_act.get(), g[first + kMFc2W], g[first + kMFc2B], dout, a.act.get(), w(kMFc2W), M, K,
+                      cfg_.out_hidden);
+  be_.gelu_backward(d_fc1.get(), d_act.get(), a.fc1.get(), M * K, cpu::GeluKind::kErf);
+  be_.linear_backward(d_ln.get(), g[first + kMFc1W], g[first + kMFc1B], d_fc1.get(), a.ln.get(), w(kMFc1W), M, K, K);
   const int64_t rows = postshuffle ? M : N_, dim = postshuffle ? K : C;
-  cpu::layernorm_backward(dx.data(), g[first + kNormW], g[first + kNormB], d_ln.data(), a.in.data(), w(kNormW),
-                          a.mean.data(), a.rstd.data(), rows, dim);
+  be_.layernorm_backward(dx, g[first + kNormW], g[first + kNormB], d_ln.get(), a.in.get(), w(kNormW), a.mean.get(),
+                         a.rstd.get(), rows, dim);
 }
 
 }  // namespace medix

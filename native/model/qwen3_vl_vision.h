@@ -1,4 +1,4 @@
-// The Qwen3-VL vision tower on the CPU, forward and backward: patch embedding (a linear map over the
+// The Qwen3-VL vision tower, forward and backward on any backend: patch embedding (a linear map over the
 // C*T*P*P values of a patch, with bias), plus the interpolated position table; pre-LN blocks (LayerNorm,
 // qkv with bias, 2D rotary, attention within each image frame, GELU-tanh MLP); the patch merger (LN,
 // 2x2 patches -> 1 token, MLP with exact GELU) and the deepstack mergers (LN after the 2x2 shuffle) on
@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/backend.h"
 #include "../ops/vision_grid.h"
 
 namespace medix {
@@ -35,50 +36,60 @@ std::vector<VisionParam> vision_parameters(const VisionConfig& cfg);
 // Throws std::invalid_argument naming the field when the configuration cannot describe a tower.
 void check_vision_config(const VisionConfig& cfg);
 
-// One forward pass with everything backward needs. `params` and `grads` are in vision_parameters order.
+// One forward pass with everything backward needs, run through a Backend: parameters, gradients,
+// the outputs and every activation are that backend's memory (device memory on CUDA); only the pixels
+// and the grids come from the host. `params` and `grads` are in vision_parameters order.
 // With recompute, each block keeps only its input after the forward and recomputes the rest in backward
 // (the same ops on the same input: gradients are bit-identical).
 class VisionTower {
  public:
-  explicit VisionTower(VisionConfig cfg, bool recompute = false);
+  VisionTower(Backend& be, VisionConfig cfg, bool recompute = false);
   // Bytes a forward of `patches` patches holds for backward, plus (training) the backward's peak:
   // the recomputed block and the gradient scratch.
   static size_t activation_bytes(const VisionConfig& cfg, int64_t patches, bool training, bool recompute);
-  // pixels: [N, patch_inputs], N = sum t*h*w. Outputs: merged() [N/merge^2, out_hidden] and deepstack(k).
+  // pixels (host): [N, patch_inputs], N = sum t*h*w. Outputs: merged() [N/merge^2, out_hidden], deepstack(k).
   void forward(const std::vector<const float*>& params, const float* pixels, const std::vector<ImageGrid>& grids);
   // grads += d(loss)/d(params) given d(loss)/d(merged) and d(loss)/d(deepstack k) (entries may be null).
   void backward(const std::vector<float*>& grads, const float* d_merged, const std::vector<const float*>& d_deepstack);
 
   int64_t patches() const { return N_; }
   int64_t tokens() const { return N_ / (cfg_.merge * cfg_.merge); }
-  const std::vector<float>& merged() const { return merger_.out; }
-  const std::vector<float>& deepstack(size_t k) const { return deepstack_[k].out; }
-  const std::vector<float>& patch_embed() const { return patch_out_; }
-  const std::vector<float>& block_output(size_t i) const { return blocks_[i].out; }
+  // Backend memory: [tokens, out_hidden] for the mergers, [patches, hidden] for the others. A block's
+  // output is kept only without recompute.
+  const float* merged() const { return merger_.out.get(); }
+  const float* deepstack(size_t k) const { return deepstack_[k].out.get(); }
+  const float* patch_embed() const { return patch_out_.get(); }
+  const float* block_output(size_t i) const { return blocks_[i].out.get(); }
 
  private:
+  using Buf = BackendArray<float>;
   struct BlockActs {
-    std::vector<float> in, ln1, mean1, rstd1, q, k, v, attn, lse, mid, ln2, mean2, rstd2, fc1, act, out;
+    Buf in, ln1, mean1, rstd1, q, k, v, attn, lse, mid, ln2, mean2, rstd2, fc1, act, out;
   };
   struct MergerActs {
-    std::vector<float> in, ln, mean, rstd, fc1, act, out;
+    Buf in, ln, mean, rstd, fc1, act, out;
   };
   const float* p(size_t i) const { return params_[i]; }
-  void block_forward(size_t i, const std::vector<float>& x);
+  Buf zeros(int64_t n) const { return Buf(be_, n); }
+  Buf copy_of(const float* x, int64_t n) const;
+  AttentionShape attention_shape() const;
+  void block_forward(size_t i, const float* x);
   void release_block(size_t i, bool keep_input);
-  void block_backward(size_t i, std::vector<float>& dx, const std::vector<float*>& g);
-  void merger_forward(MergerActs& a, size_t first, bool postshuffle, const std::vector<float>& x);
-  void merger_backward(MergerActs& a, size_t first, bool postshuffle, const float* dout, std::vector<float>& dx,
+  void block_backward(size_t i, Buf& dx, const std::vector<float*>& g);
+  void merger_forward(MergerActs& a, size_t first, bool postshuffle, const float* x);
+  void merger_backward(MergerActs& a, size_t first, bool postshuffle, const float* dout, float* dx,
                        const std::vector<float*>& g);
 
+  Backend& be_;
   VisionConfig cfg_;
   bool recompute_ = false;
   std::vector<const float*> params_;
-  std::vector<float> pixels_;  // a copy: backward needs them after the caller's buffer is gone
+  Buf pixels_;  // a copy: backward needs them after the caller's buffer is gone
   std::vector<ImageGrid> grids_;
-  std::vector<int32_t> coords_, cu_;
+  std::vector<int32_t> cu_;                // host copy of cu_dev_ (the attention schedules with it)
+  BackendArray<int32_t> coords_, cu_dev_;  // [N, 2] patch (row, column); [frames + 1] offsets
   int64_t N_ = 0;
-  std::vector<float> patch_out_, embedded_;
+  Buf patch_out_, embedded_;
   std::vector<BlockActs> blocks_;
   MergerActs merger_;
   std::vector<MergerActs> deepstack_;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -394,9 +395,11 @@ Outputs run(Backend& be, const Qwen3Config& cfg, bool recompute, ComputeDType dt
   const std::vector<int32_t> cu = {0, 9, 16};
   const int64_t T = 16;
   std::vector<int32_t> tokens(T), targets(T);
-  for (auto& t : tokens) t = rng.below(cfg.vocab);
-  for (int64_t t = 0; t < T; ++t) targets[t] = t == 8 || t == 15 || t < 3 ? -1 : tokens[t + 1];
+  for (auto& t : tokens) t = rng.below(cfg.vocab - 1);  // the last id is a Qwen3-VL model's image token
   PackedBatch b;
+  const std::optional<TestImages> images = cfg.vision ? std::optional<TestImages>(*cfg.vision) : std::nullopt;
+  if (images) images->place(cfg, tokens, b);
+  for (int64_t t = 0; t < T; ++t) targets[t] = t == 8 || t == 15 || t < 3 ? -1 : tokens[t + 1];
   b.T = T, b.tokens = tokens.data(), b.cu_seqlens = cu.data(), b.n_seqs = 2, b.targets = targets.data();
   for (int step = 0; step < 2; ++step) {
     ForwardOptions fo;
@@ -461,7 +464,9 @@ Outputs run(Backend& be, const Qwen3Config& cfg, bool recompute, ComputeDType dt
     std::vector<float> lp(2);
     s.T = T, s.tokens = tokens.data(), s.n_seqs = 2, s.seq_ids = ids.data(), s.cu_seqlens = cu.data();
     s.n_logit_rows = 2, s.logit_rows = rows.data();
+    if (images) images->place(s);
     gen.step(s, sp.data(), tok.data(), lp.data());
+    s = CachedStep{};
     std::vector<float> trace;
     const int64_t f = cache.fork(a);  // shares a's partly filled last block (9 tokens, block 4)
     std::vector<int64_t> ids3 = {a, c, f};
@@ -511,16 +516,18 @@ int main() {
     ComputeDType dtype;
   };
   const ComputeDType f32 = ComputeDType::f32, bf16 = ComputeDType::bf16;
-  for (const Case& k : {Case{"dense", dense(false), false, f32}, Case{"dense tied recompute", dense(true), true, f32},
-                        Case{"moe", moe(), false, f32}, Case{"moe recompute", moe(), true, f32},
-                        Case{"dense bf16", dense(false), false, bf16},
-                        Case{"moe tied bf16 recompute",
-                             [] {
-                               Qwen3Config c = moe();
-                               c.tie_embeddings = true;
-                               return c;
-                             }(),
-                             true, bf16}}) {
+  for (const Case& k :
+       {Case{"dense", dense(false), false, f32}, Case{"dense tied recompute", dense(true), true, f32},
+        Case{"moe", moe(), false, f32}, Case{"moe recompute", moe(), true, f32},
+        Case{"dense bf16", dense(false), false, bf16}, Case{"vl", with_test_vision(dense(false)), false, f32},
+        Case{"vl recompute bf16", with_test_vision(dense(false)), true, bf16},
+        Case{"moe tied bf16 recompute",
+             [] {
+               Qwen3Config c = moe();
+               c.tie_embeddings = true;
+               return c;
+             }(),
+             true, bf16}}) {
     Outputs want, got;
     try {
       want = run(cpu_backend(), k.cfg, k.recompute, k.dtype);

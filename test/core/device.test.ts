@@ -67,13 +67,13 @@ t.test(
 /** A preset's config with the Qwen3 tokenizer's vocabulary (the vision presets' image token is in it). */
 const presetConfig = (p: ModelPreset) => ({ ...structuredClone(MODEL_PRESETS[p]), vocabSize: 151936 });
 
-t.test('a model on cuda: refused here with the reason; a vision tower refused by name', async (t) => {
+t.test('a model on cuda: refused here with the reason, text and vision models alike', async (t) => {
   const dense = presetConfig('tiny');
-  if (!gpu) t.throws(() => Model.create(dense, { device: 'cuda' }), /no CUDA|cuda backend/, 'no GPU here');
-  t.throws(
-    () => Model.create(presetConfig('tiny-vl'), { device: 'cuda' }),
-    /device cuda runs text models only so far \(the vision tower has no CUDA kernels yet\)/,
-  );
+  for (const preset of ['tiny', 'tiny-vl', 'tiny-moe'] as const) {
+    const cfg = presetConfig(preset);
+    if (gpu) t.equal(Model.create(cfg, { device: 'cuda' }).device, 'cuda', `${preset} on the GPU`);
+    else t.throws(() => Model.create(cfg, { device: 'cuda' }), /no CUDA|cuda backend/, `${preset}: no GPU here`);
+  }
   t.equal(Model.create(dense).device, 'cpu', 'cpu by default');
 });
 

@@ -63,8 +63,18 @@ t.test('the device-memory guard: no host access to backend memory, every output 
   const cases = lines.filter((l) => / outputs, \d+ differ; backend ops \d+, live allocations after \d+$/.test(l));
   t.same(
     cases.map((l) => l.split(':')[0]),
-    ['dense', 'dense tied recompute', 'moe', 'moe recompute', 'dense bf16', 'moe tied bf16 recompute'],
-    'dense and MoE models, with and without recompute, in f32 and with a bf16 compute copy and KV cache',
+    [
+      'dense',
+      'dense tied recompute',
+      'moe',
+      'moe recompute',
+      'dense bf16',
+      'vl',
+      'vl recompute bf16',
+      'moe tied bf16 recompute',
+    ],
+    'dense, MoE and Qwen3-VL models (images in training and prefill), with and without recompute, in f32 and ' +
+      'with a bf16 compute copy and KV cache',
   );
   t.ok(
     cases.every((l) => / 0 differ;.* live allocations after 0$/.test(l)),
