@@ -2,7 +2,7 @@
 # On the GPU machine: unpacks .gpu-bundle/medix-js.tar.xz (scripts/device/pack-js-bundle.sh) and runs,
 # with cuBLASLt from the NVIDIA wheels:
 #   1. the JS path of device cuda (scripts/device/cuda-model-check.ts: training steps and generation of
-#      tiny dense and MoE models against the CPU), at most 240 s;
+#      tiny dense, MoE and Qwen3-VL models, the last with images, against the CPU), at most 240 s;
 #   2. a short `medix train` on the GPU: the quickstart (tiny Qwen3, SFT warm-up, then 3 DAPO steps with
 #      the composite reward) with the actor and the rollouts on cuda, at most 240 s; its summary.json,
 #      metrics.jsonl and log under $OUT/train;

@@ -1,5 +1,6 @@
 // The JS path of `device: cuda` on a GPU machine (no Node there: scripts/device/pack-js-bundle.sh
-// bundles this file with a Node binary and a CUDA build of the addon). Two tiny Qwen3 models with the
+// bundles this file with a Node binary and a CUDA build of the addon). Tiny dense, MoE and Qwen3-VL
+// models (the VL one with two images in training and one in the generated prompt), each twice with the
 // same seed, one per device: three training steps (forward with entropy, backward, clipped AdamW),
 // then greedy and sampled generation, each compared with the CPU model. The tolerances are for fp32
 // CUDA kernels against the fp32 CPU reference, whose sums run in another order. Prints one JSON line;
@@ -9,6 +10,9 @@ import { createGenerationEngine } from '../../src/generate/engine.js';
 import type { GenerationResult } from '../../src/generate/types.js';
 import { Model, packSequences, type Qwen3Config } from '../../src/engine/model.js';
 import { MODEL_PRESETS } from '../../src/model/presets.js';
+import type { ProcessedImage } from '../../src/model/vision/image-processor.js';
+import { expandImagePads } from '../../src/tokenizer/image-pads.js';
+import { packExperience, ropeIndexOptionsOf } from '../../src/train/experience.js';
 
 const device = process.env.MEDIX_CHECK_DEVICE === 'cpu' ? 'cpu' : 'cuda';
 const LOGP_TOL = 1e-4; // absolute, per token log-prob
@@ -22,6 +26,20 @@ interface Check {
   pass: boolean;
 }
 
+/** A smooth pixel pattern for an h x w patch grid (one frame, 3 x 2 x 16 x 16 values per patch). */
+const image = (h: number, w: number, phase: number): ProcessedImage => ({
+  grid: [1, h, w],
+  pixels: Float32Array.from({ length: h * w * 1536 }, (_, i) => Math.sin(0.37 * i + phase)),
+});
+
+/** The model's config: vocab 1024, head_dim 32 (text and vision) for the GPU attention. */
+function checkConfig(preset: 'tiny' | 'tiny-moe' | 'tiny-vl', vocab: number): Qwen3Config {
+  const base = { ...structuredClone(MODEL_PRESETS[preset]), vocabSize: vocab, headDim: 32 } as Qwen3Config;
+  if (preset !== 'tiny-vl') return base;
+  const vision = { ...base.vision!, hiddenSize: 64 };
+  return { ...base, mropeSection: [8, 4, 4], imageTokenId: vocab - 1, vision };
+}
+
 const maxAbs = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 const scale = (a: Float32Array) => a.reduce((m, x) => Math.max(m, Math.abs(x)), 1e-30);
 
@@ -29,20 +47,30 @@ async function main(): Promise<void> {
   const checks: Check[] = [];
   const record = (name: string, value: number, limit: number) =>
     checks.push({ name, value, limit, pass: Number.isFinite(value) && value <= limit });
-  for (const [preset, vocab] of [
-    ['tiny', 1024],
-    ['tiny-moe', 1024],
-  ] as const) {
+  const vocab = 1024;
+  for (const preset of ['tiny', 'tiny-moe', 'tiny-vl'] as const) {
     // headDim 32: the presets' 16 is below what the GPU's training attention takes (head_dim 32, 64,
     // 128 or 256; kernels/attention.cu), so the CUDA model's first forward would throw.
-    const config = { ...structuredClone(MODEL_PRESETS[preset]), vocabSize: vocab, headDim: 32 } as Qwen3Config;
+    const config = checkConfig(preset, vocab);
     const cpu = Model.create(config, { seed: 11 });
     const gpu = Model.create(config, { seed: 11, device });
     const seqs = [
-      Array.from({ length: 9 }, (_, i) => (i * 37 + 5) % vocab),
-      Array.from({ length: 14 }, (_, i) => (i * 91 + 3) % vocab),
+      Array.from({ length: 9 }, (_, i) => (i * 37 + 5) % (vocab - 1)),
+      Array.from({ length: 14 }, (_, i) => (i * 91 + 3) % (vocab - 1)),
     ];
-    const batch = packSequences(seqs);
+    // Qwen3-VL: a 4 x 4 patch image (4 tokens) after the first token of the first sequence, a 2 x 4 one
+    // (2) in the second; every later token is a response token, so the whole tower gets gradients.
+    const images = [[image(4, 4, 0)], [image(2, 4, 1)]];
+    const pads = (k: number) => [(images[k][0].grid[1] * images[k][0].grid[2]) / 4];
+    const withImages = (ids: number[], k: number) => expandImagePads([ids[0], vocab - 1, ids[1]], vocab - 1, pads(k));
+    const vision = ropeIndexOptionsOf(config);
+    const batch = vision
+      ? packExperience(
+          seqs.map((ids, k) => ({ promptIds: withImages(ids, k), images: images[k], responseIds: ids.slice(2) })),
+          vision,
+        ).batch
+      : packSequences(seqs);
+    if (vision) seqs[1] = [...withImages(seqs[1], 1), ...seqs[1].slice(2)];
     for (let step = 0; step < 3; step++) {
       const results = [];
       for (const m of [cpu, gpu]) {
@@ -69,7 +97,8 @@ async function main(): Promise<void> {
       weights = Math.max(weights, maxAbs(cpu.getParameter(p.name), gpu.getParameter(p.name)));
     record(`${preset} weights after 3 steps`, weights, WEIGHT_TOL);
     // Generation: the CUDA model samples from host copies of its logits with the CPU sampler.
-    const prompt = { promptIds: seqs[1], params: { n: 2, maxNewTokens: 24, temperature: 0, seed: 5, ignoreEos: true } };
+    const params = { n: 2, maxNewTokens: 24, temperature: 0, seed: 5, ignoreEos: true };
+    const prompt = { promptIds: seqs[1], images: vision ? images[1] : undefined, params };
     const outs: GenerationResult[] = [];
     for (const m of [cpu, gpu]) {
       const engine = createGenerationEngine(m, { eosTokenIds: [] });
