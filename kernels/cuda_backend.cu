@@ -19,8 +19,6 @@
 #include "cuda/libraries.h"
 #include "dist/communicator.h"
 #include "ops/sampling.h"
-#include "ops/vision_pos_embed.h"
-#include "ops/vision_rope.h"
 
 namespace medix::cuda {
 namespace {
@@ -196,31 +194,25 @@ class CudaBackend final : public Backend {
     bind();
     cuda::gelu_backward(dx, dout, x, n, kind);
   }
-  // The vision rotary and position-embedding ops have no kernel yet: they run their CPU reference on
-  // host copies (a few MB per image, once per tower pass).
   void vision_rope_forward(float* out, const float* x, const int32_t* coords, int64_t T, int64_t heads, int64_t D,
                            float theta) override {
-    HostCopy hx(*this, x, T * heads * D), hc(*this, coords, 2 * T), ho(*this, out, T * heads * D);
-    cpu::vision_rope_forward(ho.f(), hx.f(), hc.i(), T, heads, D, theta);
-    ho.write_back();
+    bind();
+    cuda::vision_rope_forward(out, x, coords, T, heads, D, theta);
   }
   void vision_rope_backward(float* dx, const float* dout, const int32_t* coords, int64_t T, int64_t heads, int64_t D,
                             float theta) override {
-    HostCopy hd(*this, dout, T * heads * D), hc(*this, coords, 2 * T), hx(*this, dx, T * heads * D);
-    cpu::vision_rope_backward(hx.f(), hd.f(), hc.i(), T, heads, D, theta);
-    hx.write_back();
+    bind();
+    cuda::vision_rope_backward(dx, dout, coords, T, heads, D, theta);
   }
   void vision_pos_embed_forward(float* out, const float* table, const std::vector<ImageGrid>& grids, int64_t merge,
                                 int64_t side, int64_t dim) override {
-    HostCopy ht(*this, table, side * side * dim), ho(*this, out, patch_count(grids) * dim);
-    cpu::vision_pos_embed_forward(ho.f(), ht.f(), grids, merge, side, dim);
-    ho.write_back();
+    bind();
+    cuda::vision_pos_embed_forward(out, table, grids, merge, side, dim);
   }
   void vision_pos_embed_backward(float* dtable, const float* dout, const std::vector<ImageGrid>& grids, int64_t merge,
                                  int64_t side, int64_t dim) override {
-    HostCopy hd(*this, dout, patch_count(grids) * dim), ht(*this, dtable, side * side * dim);
-    cpu::vision_pos_embed_backward(ht.f(), hd.f(), grids, merge, side, dim);
-    ht.write_back();
+    bind();
+    cuda::vision_pos_embed_backward(dtable, dout, grids, merge, side, dim);
   }
 
   void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
@@ -359,20 +351,6 @@ class CudaBackend final : public Backend {
   }
   // Shared by every thread that calls this process-wide backend (each model's BackendThread).
   std::atomic<int> blas_{-1};
-
-  // A host copy of n 4-byte elements of device memory; write_back copies it to the device again.
-  struct HostCopy {
-    CudaBackend& be;
-    void* dev;
-    std::vector<float> host;
-    HostCopy(CudaBackend& b, const void* d, int64_t n)
-        : be(b), dev(const_cast<void*>(d)), host(static_cast<size_t>(n)) {
-      be.to_host(host.data(), d, sizeof(float) * host.size());
-    }
-    float* f() { return host.data(); }
-    int32_t* i() { return reinterpret_cast<int32_t*>(host.data()); }
-    void write_back() { be.from_host(dev, host.data(), sizeof(float) * host.size()); }
-  };
 
   // The runtime's current device is per host thread, and the addon calls the backend from libuv's
   // worker threads: every call first makes this process's device current on its thread (once per

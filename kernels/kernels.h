@@ -19,6 +19,7 @@
 #include "ops/moe.h"
 #include "ops/paged_attention.h"
 #include "ops/rope.h"
+#include "ops/vision_grid.h"
 
 namespace medix::cuda {
 
@@ -155,7 +156,7 @@ void logprob_backward(float* dhidden, float* dhead, const float* dlogp, const fl
                       const float* head, const int32_t* targets, const float* lse, const float* entropy,
                       const LogprobShape& s, cudaStream_t stream = 0);
 
-// Vision tower (layernorm.h, gelu.h).
+// Vision tower (layernorm.h, gelu.h, vision_rope.h, vision_pos_embed.h).
 void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
                        int64_t rows, int64_t dim, float eps, cudaStream_t stream = 0);
 void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x, const float* w,
@@ -163,6 +164,18 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
 void gelu_forward(float* out, const float* x, int64_t n, cpu::GeluKind kind, cudaStream_t stream = 0);
 void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, cpu::GeluKind kind,
                    cudaStream_t stream = 0);
+// vision_rope.h: coords [T, 2] are on the device; D a positive multiple of 4 (the op table's rule). The
+// D/4 inverse frequencies go to the device each call (from pageable memory: no synchronisation).
+void vision_rope_forward(float* out, const float* x, const int32_t* coords, int64_t T, int64_t heads, int64_t D,
+                         float theta, cudaStream_t stream = 0);
+void vision_rope_backward(float* dx, const float* dout, const int32_t* coords, int64_t T, int64_t heads, int64_t D,
+                          float theta, cudaStream_t stream = 0);
+// vision_pos_embed.h: grids are HOST memory. The interpolation taps (forward; 48 bytes a patch) and the
+// backward's per-row lists (8 bytes per patch and tap) are built on the host and copied over each call.
+void vision_pos_embed_forward(float* out, const float* table, const std::vector<ImageGrid>& grids, int64_t merge,
+                              int64_t side, int64_t dim, cudaStream_t stream = 0);
+void vision_pos_embed_backward(float* dtable, const float* dout, const std::vector<ImageGrid>& grids, int64_t merge,
+                               int64_t side, int64_t dim, cudaStream_t stream = 0);
 
 // Inference with the paged KV cache (paged_attention.h). slots and the shape's block_tables,
 // seq_of_token and n_keys are device memory here. The T slots must be distinct: the CPU writes tokens in

@@ -16,13 +16,7 @@ float linspace_at(int64_t i, int64_t n, float end) {
   return i < n / 2 ? static_cast<float>(i) * step : end - static_cast<float>(n - 1 - i) * step;
 }
 
-// Four table rows and their weights for one patch.
-struct Taps {
-  int64_t row[4];
-  float weight[4];
-};
-
-Taps taps(int64_t r, int64_t c, int64_t h, int64_t w, int64_t side) {
+PosEmbedTaps taps(int64_t r, int64_t c, int64_t h, int64_t w, int64_t side) {
   const float end = static_cast<float>(side - 1);
   const float y = linspace_at(r, h, end), x = linspace_at(c, w, end);
   const int64_t y0 = static_cast<int64_t>(y), x0 = static_cast<int64_t>(x);
@@ -32,36 +26,42 @@ Taps taps(int64_t r, int64_t c, int64_t h, int64_t w, int64_t side) {
           {(1 - dy) * (1 - dx), (1 - dy) * dx, dy * (1 - dx), dy * dx}};
 }
 
-// Calls fn(patch index, taps) for every patch of every image, in merge-block order.
-template <typename Fn>
-void each_patch(const std::vector<ImageGrid>& grids, int64_t merge, int64_t side, Fn fn) {
+}  // namespace
+
+std::vector<PosEmbedTaps> vision_pos_embed_taps(const std::vector<ImageGrid>& grids, int64_t merge, int64_t side) {
   const std::vector<int32_t> coords = vision_patch_coords(grids, merge);
+  std::vector<PosEmbedTaps> out;
+  out.reserve(coords.size() / 2);
   int64_t p = 0;
   for (const ImageGrid& g : grids)
-    for (int64_t k = 0; k < g.t * g.h * g.w; ++k, ++p) fn(p, taps(coords[2 * p], coords[2 * p + 1], g.h, g.w, side));
+    for (int64_t k = 0; k < g.t * g.h * g.w; ++k, ++p)
+      out.push_back(taps(coords[2 * p], coords[2 * p + 1], g.h, g.w, side));
+  return out;
 }
-
-}  // namespace
 
 void vision_pos_embed_forward(float* out, const float* table, const std::vector<ImageGrid>& grids, int64_t merge,
                               int64_t side, int64_t dim) {
-  each_patch(grids, merge, side, [&](int64_t p, const Taps& tp) {
+  const std::vector<PosEmbedTaps> all = vision_pos_embed_taps(grids, merge, side);
+  for (int64_t p = 0; p < static_cast<int64_t>(all.size()); ++p) {
+    const PosEmbedTaps& tp = all[p];
     float* o = out + p * dim;
     for (int64_t i = 0; i < dim; ++i) {
       float s = 0.0f;
       for (int k = 0; k < 4; ++k) s += tp.weight[k] * table[tp.row[k] * dim + i];
       o[i] = s;
     }
-  });
+  }
 }
 
 void vision_pos_embed_backward(float* dtable, const float* dout, const std::vector<ImageGrid>& grids, int64_t merge,
                                int64_t side, int64_t dim) {
-  each_patch(grids, merge, side, [&](int64_t p, const Taps& tp) {
+  const std::vector<PosEmbedTaps> all = vision_pos_embed_taps(grids, merge, side);
+  for (int64_t p = 0; p < static_cast<int64_t>(all.size()); ++p) {
+    const PosEmbedTaps& tp = all[p];
     const float* d = dout + p * dim;
     for (int k = 0; k < 4; ++k)
       for (int64_t i = 0; i < dim; ++i) dtable[tp.row[k] * dim + i] += tp.weight[k] * d[i];
-  });
+  }
 }
 
 }  // namespace medix::cpu

@@ -10,6 +10,16 @@
 
 namespace medix::cpu {
 
+// The four table rows a patch samples, (y0, x0), (y0, x1), (y1, x0), (y1, x1), and their bilinear weights.
+struct PosEmbedTaps {
+  int64_t row[4];
+  float weight[4];
+};
+
+// The taps of every patch of the grids, in output order ([N]). kernels/vision_pos_embed.cu uploads these
+// same values, so the two backends interpolate with the same weights to the bit.
+std::vector<PosEmbedTaps> vision_pos_embed_taps(const std::vector<ImageGrid>& grids, int64_t merge, int64_t side);
+
 // out: [N, dim] (overwritten); table: [side*side, dim].
 void vision_pos_embed_forward(float* out, const float* table, const std::vector<ImageGrid>& grids, int64_t merge,
                               int64_t side, int64_t dim);

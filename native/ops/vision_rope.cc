@@ -8,9 +8,8 @@
 #include "../core/threads.h"
 
 namespace medix::cpu {
-namespace {
 
-std::vector<float> inverse_frequencies(int64_t D, float theta) {
+std::vector<float> vision_rope_inverse_frequencies(int64_t D, float theta) {
   const int64_t dim = D / 2, q = D / 4;
   std::vector<float> f(q);
   for (int64_t i = 0; i < q; ++i)
@@ -18,10 +17,12 @@ std::vector<float> inverse_frequencies(int64_t D, float theta) {
   return f;
 }
 
+namespace {
+
 // sign +1 rotates forward (out = R x); -1 applies the transpose and accumulates (backward).
 void rotate(float* out, const float* x, const int32_t* coords, int64_t T, int64_t heads, int64_t D, float theta,
             float sign, bool accumulate) {
-  const std::vector<float> f = inverse_frequencies(D, theta);
+  const std::vector<float> f = vision_rope_inverse_frequencies(D, theta);
   const int64_t half = D / 2, q = D / 4;
   parallel_for(T, [&](int64_t t0, int64_t t1) {
     std::vector<float> c(half), s(half);

@@ -3,8 +3,13 @@
 // f_i = theta^(-2i / (D/2)); element j of a head pairs with element j + D/2 ("rotate half").
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace medix::cpu {
+
+// f_0..f_{D/4-1}, each rounded to float32 from double (see vision_rope.cc). kernels/vision_rope.cu turns by
+// these same values, so the two backends' angles agree to the bit.
+std::vector<float> vision_rope_inverse_frequencies(int64_t D, float theta);
 
 // x, out: [T, heads, D]; coords: [T, 2] (row, col). out may equal x.
 void vision_rope_forward(float* out, const float* x, const int32_t* coords, int64_t T, int64_t heads, int64_t D,

@@ -4,6 +4,8 @@
 // d/dentropy (every parameter's gradient), one AdamW step with clipping (the grad norm and every
 // updated weight), then cached generation: a prefill of both prompts, a decode step, and the logits
 // of each. Included by cuda_conformance.cu inside its namespace, after run_case and the tolerances.
+// model_vl: the same with a small Qwen3-VL tower (model_params.h) on two images in training and in the
+// prefill; the tower's ops add two blocks and two mergers to the chain, within the same bounds.
 //
 // Tolerances: each op is checked alone above; here their errors compound through the layers, so the
 // outputs get GEMM-like bounds (kGemm) and the gradients the attention-gradient bound
@@ -49,9 +51,11 @@ Outputs model_step(Backend& be, const Qwen3Config& cfg, ComputeDType dtype = Com
   const std::vector<int32_t> cu = {0, 9, 16};
   const int64_t T = cu.back();
   std::vector<int32_t> tokens(T), targets(T);
-  for (int64_t t = 0; t < T; ++t) tokens[t] = rng.below(cfg.vocab);
-  for (int64_t t = 0; t < T; ++t) targets[t] = t == 8 || t == 15 || t < 3 ? -1 : tokens[t + 1];  // no target past a seq
+  for (int64_t t = 0; t < T; ++t) tokens[t] = rng.below(cfg.vocab - 1);  // the last id: a VL model's image token
   PackedBatch b;
+  const std::optional<TestImages> images = cfg.vision ? std::optional<TestImages>(*cfg.vision) : std::nullopt;
+  if (images) images->place(cfg, tokens, b);
+  for (int64_t t = 0; t < T; ++t) targets[t] = t == 8 || t == 15 || t < 3 ? -1 : tokens[t + 1];  // no target past a seq
   b.T = T;
   b.tokens = tokens.data();
   b.cu_seqlens = cu.data();
@@ -99,9 +103,11 @@ Outputs model_step(Backend& be, const Qwen3Config& cfg, ComputeDType dtype = Com
   s.cu_seqlens = cu.data();
   s.n_logit_rows = 2;
   s.logit_rows = rows.data();
+  if (images) images->place(s);
   model.forward_cached(s, cache, logits);
   be.to_host(prefill.data(), logits, sizeof(float) * prefill.size());
-  const std::vector<int32_t> next = {tokens[3], tokens[11]}, cu1 = {0, 1, 2}, rows1 = {0, 1};
+  s.pixels = nullptr, s.grids = nullptr, s.n_images = 0, s.image_rows = nullptr, s.n_image_rows = 0;
+  const std::vector<int32_t> next = {tokens[1], tokens[10]}, cu1 = {0, 1, 2}, rows1 = {0, 1};
   s.T = 2;
   s.tokens = next.data();
   s.cu_seqlens = cu1.data();
@@ -126,6 +132,17 @@ void model_cases(Context& ctx) {
         [&](GpuTimer& timer) {
           timer.start();
           Outputs out = model_step(cuda::backend(), conformance_model_config());
+          timer.stop();
+          return out;
+        },
+        tol);
+  if (wanted(ctx, "model_vl"))
+    run_case(
+        ctx, "model_vl", what + ", Qwen3-VL: a 2-block tower (hidden 64, head_dim 32) on 2 images, deepstack",
+        [&] { return model_step(cpu_backend(), with_test_vision(conformance_model_config())); },
+        [&](GpuTimer& timer) {
+          timer.start();
+          Outputs out = model_step(cuda::backend(), with_test_vision(conformance_model_config()));
           timer.stop();
           return out;
         },

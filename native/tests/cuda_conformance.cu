@@ -43,6 +43,9 @@
 #include "ops/rmsnorm.h"
 #include "ops/rope.h"
 #include "ops/swiglu.h"
+#include "ops/vision_grid.h"
+#include "ops/vision_pos_embed.h"
+#include "ops/vision_rope.h"
 
 namespace medix::conformance {
 namespace {
