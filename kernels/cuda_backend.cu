@@ -1,4 +1,4 @@
-// The CUDA backend (native/cuda/cuda_backend.h): device memory from cudaMalloc, every op of the
+// The CUDA backend (native/cuda/cuda_backend.h): device memory from the stream-ordered pool, every op of the
 // Backend interface on the kernels of this folder, in call order on the default stream.
 //
 // Shapes are host structs, but the model fills their index arrays (attention's cu_seqlens, paged
@@ -32,6 +32,12 @@ class CudaBackend final : public Backend {
     check(cudaGetDeviceCount(&count), "cuda backend: cudaGetDeviceCount");
     if (count == 0) fail("cuda backend: no CUDA device");
     device_ = world().local_rank() % count;
+    // The device's default pool (alloc and release below, and every kernel's Scratch) keeps what is
+    // freed for the next allocation instead of returning it to the driver at each synchronisation.
+    cudaMemPool_t pool = nullptr;
+    check(cudaDeviceGetDefaultMemPool(&pool, device_), "cuda backend: cudaDeviceGetDefaultMemPool");
+    uint64_t keep = UINT64_MAX;
+    check(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "cuda backend: memory pool");
   }
 
   const char* name() const override { return "cuda"; }
@@ -45,17 +51,21 @@ class CudaBackend final : public Backend {
     check(cudaDeviceSynchronize(), "cuda backend: synchronize");
   }
 
+  // Stream-ordered on the default stream, where every op runs: the vision tower and per-call buffers
+  // allocate and free each step, and cudaFree would synchronise the whole device every time. The
+  // NCCL communicator's stream waits for the default stream before a collective and is synchronised
+  // after it, so nothing still reads a buffer its release hands back to the pool.
   void* alloc(size_t bytes) override {
     bind();
     void* p = nullptr;
-    check(cudaMalloc(&p, bytes ? bytes : 1), "cuda backend alloc");
-    check(cudaMemset(p, 0, bytes), "cuda backend alloc (zero fill)");
+    check(cudaMallocAsync(&p, bytes ? bytes : 1, 0), "cuda backend alloc");
+    check(cudaMemsetAsync(p, 0, bytes, 0), "cuda backend alloc (zero fill)");
     return p;
   }
   // Not checked: release runs in destructors, which must not throw (a failed free leaks at worst).
   void release(void* p) override {
     bind();
-    cudaFree(p);
+    cudaFreeAsync(p, 0);
   }
   void to_host(void* dst, const void* src, size_t bytes) override {
     bind();
