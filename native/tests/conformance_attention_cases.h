@@ -63,7 +63,8 @@ void attention_case(Context& ctx, const std::vector<int32_t>& cu, int64_t heads,
       {{"out", kGemm}, {"lse", kGemm}, {"dq", kAttentionGrad}, {"dk", kAttentionGrad}, {"dv", kAttentionGrad}});
 }
 
-// Tiny shapes (every head_dim the GPU takes, an empty sequence, bidirectional), then Qwen3's
+// Tiny shapes (head_dims that fill whole warps and ones that leave lanes idle: 16, 72 as the Qwen3-VL
+// 4B/8B vision towers, 200; an empty sequence; bidirectional), then Qwen3's
 // (head_dim 128, 16 query heads over 8 kv heads) up to 4k packed tokens of uneven lengths, a
 // one-token sequence included: a few seconds each on the CPU reference, well under one on the GPU.
 void attention_cases(Context& ctx, bool big) {
@@ -71,9 +72,13 @@ void attention_cases(Context& ctx, bool big) {
   attention_case(ctx, {0, 9}, 2, 1, 64);
   attention_case(ctx, {0, 3, 7}, 2, 2, 128);
   attention_case(ctx, {0, 6, 6, 11}, 4, 1, 256, false);  // bidirectional (the vision tower)
+  attention_case(ctx, {0, 4, 9}, 2, 1, 16);
+  attention_case(ctx, {0, 7, 16}, 3, 3, 72, false);
+  attention_case(ctx, {0, 10}, 2, 2, 200);
   if (!big) return;
   attention_case(ctx, {0, 2048}, 16, 8, 128);
   attention_case(ctx, {0, 300, 1324, 2048}, 16, 8, 128);
   attention_case(ctx, {0, 1, 1537, 1600, 4096}, 16, 8, 128);
   attention_case(ctx, {0, 729, 1025}, 16, 8, 128, false);
+  attention_case(ctx, {0, 1024, 1600}, 16, 16, 72, false);  // a Qwen3-VL-8B vision tower's two images
 }

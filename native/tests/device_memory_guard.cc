@@ -179,8 +179,8 @@ class GuardBackend final : public Backend {
   // The GPU attention's head_dim limits, and the host copy of cu_seqlens (when given) must hold the
   // backend array's values (called inside OPEN, where both are readable).
   void attention_check(const AttentionShape& s, const char* fn) {
-    MEDIX_CHECK(s.head_dim == 32 || s.head_dim == 64 || s.head_dim == 128 || s.head_dim == 256, fn,
-                ": head_dim must be 32, 64, 128 or 256 on the GPU, got ", s.head_dim);
+    MEDIX_CHECK(s.head_dim >= 1 && s.head_dim <= 256, fn, ": head_dim must be in [1, 256] on the GPU, got ",
+                s.head_dim);
     if (s.cu_seqlens_host && std::memcmp(s.cu_seqlens_host, s.cu_seqlens, sizeof(int32_t) * (s.n_seqs + 1)) != 0) {
       fprintf(stderr, "CONTRACT: %s: cu_seqlens_host differs from cu_seqlens\n", fn);
       ++violations;
@@ -546,20 +546,6 @@ int main() {
     printf("%s: %zu outputs, %d differ; backend ops %lld, live allocations after %zu\n", k.name, want.size(), diffs,
            static_cast<long long>(guard.ops), guard.live());
     bad += diffs;
-  }
-  // head_dim 16 (the tiny preset) on cuda
-  try {
-    Qwen3Config c = dense(false);
-    c.head_dim = 16;
-    Qwen3Model m(c, guard, 1, 0.02f);
-    std::vector<int32_t> tok = {1, 2, 3}, cu = {0, 3}, tg = {2, 3, -1};
-    PackedBatch b;
-    b.T = 3, b.tokens = tok.data(), b.cu_seqlens = cu.data(), b.n_seqs = 1, b.targets = tg.data();
-    std::vector<float> lp(3);
-    m.forward(b, ForwardOptions{}, lp.data(), nullptr, nullptr);
-    printf("head_dim 16 forward: ran\n");
-  } catch (const std::exception& e) {
-    printf("head_dim 16 forward threw: %s\n", e.what());
   }
   printf("contract violations: %d, failures: %d\n", guard.violations, bad);
   return bad || guard.violations ? 1 : 0;
