@@ -296,7 +296,7 @@ class Qwen3Model {
   // give image_tokens tokens), its merged outputs written to rows of a stream, and deepstack output l
   // added to those rows (nothing past the last deepstack merger).
   std::unique_ptr<VisionTower> run_tower(const float* pixels, const ImageGrid* grids, int64_t n_images,
-                                         int64_t image_tokens, const char* fn) const;
+                                         int64_t image_tokens, const char* fn, bool for_backward = true) const;
   void place_visual(const VisionTower& tower, const std::vector<int32_t>& rows, float* stream);
   void add_deepstack(const VisionTower& tower, const std::vector<int32_t>& rows, int64_t l, float* stream);
   void gather_visual_rows(float* out, const float* stream) const;  // the image tokens' rows, in order

@@ -62,7 +62,8 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
   // The tower runs (and may throw on images that do not fit their tokens) before the cache changes.
   std::unique_ptr<VisionTower> tower;
   const std::vector<int32_t> image_rows(s.image_rows, s.image_rows + s.n_image_rows);
-  if (s.n_images > 0) tower = run_tower(s.pixels, s.grids, s.n_images, s.n_image_rows, "forward_cached");
+  // Inference: the tower keeps only its outputs (not every block's activations for a backward).
+  if (s.n_images > 0) tower = run_tower(s.pixels, s.grids, s.n_images, s.n_image_rows, "forward_cached", false);
   const int64_t T = s.T, H = c.hidden, kvd = c.kv_heads * c.head_dim, R = s.n_logit_rows;
   const int P = c.position_components();
   const int64_t need = std::max(T, R);

@@ -79,8 +79,8 @@ void check_vision_config(const VisionConfig& c) {
   for (int64_t i : c.deepstack_indexes) need(i >= 0 && i < c.depth, "deepstack_visual_indexes must lie in [0, depth)");
 }
 
-VisionTower::VisionTower(Backend& be, VisionConfig cfg, bool recompute)
-    : be_(be), cfg_(std::move(cfg)), recompute_(recompute) {
+VisionTower::VisionTower(Backend& be, VisionConfig cfg, bool recompute, bool for_backward)
+    : be_(be), cfg_(std::move(cfg)), recompute_(recompute), for_backward_(for_backward) {
   check_vision_config(cfg_);
 }
 
@@ -147,14 +147,26 @@ void VisionTower::forward(const std::vector<const float*>& params, const float* 
   const float* x = embedded_.get();
   for (int64_t i = 0; i < cfg_.depth; ++i) {
     block_forward(static_cast<size_t>(i), x);
-    // The previous block's output is now this block's input: with recompute, that input is all it keeps.
-    if (recompute_ && i > 0) release_block(static_cast<size_t>(i - 1), true);
+    // The previous block's output is now this block's input: with recompute, that input is all it keeps;
+    // without backward, nothing.
+    if (!for_backward_ && i == 0) {
+      pixels_.reset();
+      patch_out_.reset();
+      embedded_.reset();
+    } else if (!for_backward_) {
+      release_block(static_cast<size_t>(i - 1), false);
+    } else if (recompute_ && i > 0) {
+      release_block(static_cast<size_t>(i - 1), true);
+    }
     x = blocks_[i].out.get();
     const int64_t j = deepstack_slot(cfg_, i);
     if (j >= 0) merger_forward(deepstack_[j], deepstack_first(cfg_, j), true, x);
   }
   merger_forward(merger_, merger_first(cfg_), false, x);
-  if (recompute_) release_block(static_cast<size_t>(cfg_.depth - 1), true);
+  if (!for_backward_)
+    release_block(static_cast<size_t>(cfg_.depth - 1), false);
+  else if (recompute_)
+    release_block(static_cast<size_t>(cfg_.depth - 1), true);
 }
 
 // x: the block's input, copied into its activations unless it is already there (a recomputation).
@@ -199,10 +211,16 @@ void VisionTower::merger_forward(MergerActs& a, size_t first, bool postshuffle, 
   be_.gelu_forward(a.act.get(), a.fc1.get(), M * K, cpu::GeluKind::kErf);
   a.out = zeros(M * cfg_.out_hidden);
   be_.linear_forward(a.out.get(), a.act.get(), w(kMFc2W), w(kMFc2B), M, K, cfg_.out_hidden);
+  if (!for_backward_) {
+    Buf out = std::move(a.out);
+    a = MergerActs{};
+    a.out = std::move(out);
+  }
 }
 
 void VisionTower::backward(const std::vector<float*>& g, const float* d_merged,
                            const std::vector<const float*>& d_deepstack) {
+  if (!for_backward_) throw std::logic_error("VisionTower::backward: the tower ran forward for inference only");
   const int64_t C = cfg_.hidden;
   Buf dx = zeros(N_ * C);
   if (d_merged) merger_backward(merger_, merger_first(cfg_), false, d_merged, dx.get(), g);

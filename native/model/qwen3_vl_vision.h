@@ -43,7 +43,9 @@ void check_vision_config(const VisionConfig& cfg);
 // (the same ops on the same input: gradients are bit-identical).
 class VisionTower {
  public:
-  VisionTower(Backend& be, VisionConfig cfg, bool recompute = false);
+  // for_backward false (inference: generation's prefill): every activation is released as soon as the
+  // next op has read it; only merged() and deepstack(k) stay, and backward() refuses.
+  VisionTower(Backend& be, VisionConfig cfg, bool recompute = false, bool for_backward = true);
   // Bytes a forward of `patches` patches holds for backward, plus (training) the backward's peak:
   // the recomputed block and the gradient scratch.
   static size_t activation_bytes(const VisionConfig& cfg, int64_t patches, bool training, bool recompute);
@@ -55,7 +57,7 @@ class VisionTower {
   int64_t patches() const { return N_; }
   int64_t tokens() const { return N_ / (cfg_.merge * cfg_.merge); }
   // Backend memory: [tokens, out_hidden] for the mergers, [patches, hidden] for the others. A block's
-  // output is kept only without recompute.
+  // output is kept only without recompute, and (like the patch embedding) only for backward.
   const float* merged() const { return merger_.out.get(); }
   const float* deepstack(size_t k) const { return deepstack_[k].out.get(); }
   const float* patch_embed() const { return patch_out_.get(); }
@@ -83,6 +85,7 @@ class VisionTower {
   Backend& be_;
   VisionConfig cfg_;
   bool recompute_ = false;
+  bool for_backward_ = true;
   std::vector<const float*> params_;
   Buf pixels_;  // a copy: backward needs them after the caller's buffer is gone
   std::vector<ImageGrid> grids_;

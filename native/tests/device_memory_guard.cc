@@ -7,12 +7,13 @@
 // enforced too. Ops run the CPU reference.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,9 +42,20 @@ class GuardBackend final : public Backend {
     auto c = static_cast<const char*>(p);
     return c >= base_ && c < base_ + used_;
   }
+  // Inside a live allocation (not one released: the CUDA pool hands released memory out again).
+  bool live_at(const void* p) const {
+    auto c = static_cast<char*>(const_cast<void*>(p));
+    auto it = live_.upper_bound(c);
+    if (it == live_.begin()) return false;
+    --it;
+    return c < it->first + std::max<size_t>(it->second, 1);
+  }
   void dev(const void* p, const char* op, const char* arg) const {
     if (p && !in(p)) {
       fprintf(stderr, "CONTRACT: %s: %s is not backend memory (%p)\n", op, arg, p);
+      ++violations;
+    } else if (p && !live_at(p)) {
+      fprintf(stderr, "CONTRACT: %s: %s points into released backend memory (%p)\n", op, arg, p);
       ++violations;
     }
   }
@@ -77,7 +89,7 @@ class GuardBackend final : public Backend {
     char* p = base_ + used_;
     used_ += n;
     std::memset(p, 0, bytes);
-    live_.insert(p);
+    live_[p] = bytes;
     return p;
   }
   void release(void* p) override {
@@ -369,7 +381,7 @@ class GuardBackend final : public Backend {
   static Backend& cpu() { return cpu_backend(); }
   char* base_ = nullptr;
   size_t cap_ = 0, used_ = 0;
-  std::set<char*> live_;
+  std::map<char*, size_t> live_;  // live allocations and their sizes
   std::thread::id owner_;
 };
 
