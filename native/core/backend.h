@@ -135,31 +135,15 @@ class Backend {
   virtual void scale_inplace(float* g, float s, int64_t n) = 0;
 };
 
-// Backend memory owned for a scope (per-call buffers whose size changes from call to call).
-class ScopedBuffer {
- public:
-  ScopedBuffer(Backend& be, size_t bytes) : be_(be), p_(be.alloc(bytes)) {}
-  ~ScopedBuffer() { be_.release(p_); }
-  ScopedBuffer(const ScopedBuffer&) = delete;
-  ScopedBuffer& operator=(const ScopedBuffer&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(p_);
-  }
-
- private:
-  Backend& be_;
-  void* p_;
-};
-
-// Backend memory of n elements, owned by a value that moves (activations kept in containers and
-// released one by one, as the vision tower's per-block buffers under recompute).
+// Backend memory of n elements, owned by a value that moves: per-call buffers, and activations kept in
+// containers and released one by one (the vision tower's per-block buffers under recompute). n = 0 still
+// allocates (the backends hand out a valid pointer), so an empty argument is never a null pointer.
 template <typename T>
 class BackendArray {
  public:
   BackendArray() = default;
   BackendArray(Backend& be, int64_t n)
-      : be_(&be), n_(n), p_(n > 0 ? static_cast<T*>(be.alloc(sizeof(T) * static_cast<size_t>(n))) : nullptr) {}
+      : be_(&be), n_(n), p_(static_cast<T*>(be.alloc(sizeof(T) * static_cast<size_t>(n)))) {}
   ~BackendArray() { reset(); }
   BackendArray(BackendArray&& o) noexcept : be_(o.be_), n_(o.n_), p_(o.p_) { o.forget(); }
   BackendArray& operator=(BackendArray&& o) noexcept {

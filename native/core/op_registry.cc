@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <memory>
 #include <sstream>
 
 #include "bf16.h"
@@ -200,15 +199,15 @@ double run_call(const OpDef& def, const OpPass& p, Backend& be, const Attrs& a, 
               dtype_name(def.dtype), " is not implemented by backend '", be.name(), "'");
   if (&be == &cpu_backend()) return p.run(be, a, host);
   // Other backends: every argument in backend memory for the call.
-  std::vector<std::unique_ptr<ScopedBuffer>> held;
+  std::vector<BackendArray<uint8_t>> held;
   Tensors dev;
   for (const ArgSpec& s : p.args) {
     const Tensor& h = host.get(s.name);
     if (!host.t.count(s.name)) continue;
     const size_t bytes = dtype_bytes(s.dtype) * static_cast<size_t>(h.length);
-    held.push_back(std::make_unique<ScopedBuffer>(be, bytes));
-    dev.t[s.name] = {held.back()->as<void>(), h.length};
-    if (s.role != Role::Out) be.from_host(held.back()->as<void>(), h.data, bytes);
+    held.emplace_back(be, static_cast<int64_t>(bytes));
+    dev.t[s.name] = {held.back().get(), h.length};
+    if (s.role != Role::Out) be.from_host(held.back().get(), h.data, bytes);
   }
   const double value = p.run(be, a, dev);
   for (const ArgSpec& s : p.args) {

@@ -1,6 +1,9 @@
 // The op table's vision-tower entries (LayerNorm, GELU, 2D rotary, interpolated position embedding;
 // the patch embedding is the linear op) and the mixture-of-experts block (router linear, routing,
 // experts, as the sparse layer runs them). Semantics: native/ops/<family>.h.
+#include <initializer_list>
+#include <utility>
+
 #include "../ops/vision_grid.h"
 #include "error.h"
 #include "op_table_dsl.h"
@@ -149,19 +152,16 @@ int64_t expert_offsets(const Attrs& a, std::string* desc) {
 
 // The forward's saved routing and activations, in backend memory owned for the call.
 struct MoeRun {
-  ScopedBuffer gate, up, y;
-  MoeRun(Backend& be, const MoeShape& s)
-      : gate(be, sizeof(float) * s.T * s.K * s.I),
-        up(be, sizeof(float) * s.T * s.K * s.I),
-        y(be, sizeof(float) * s.T * s.K * s.H) {}
+  BackendArray<float> gate, up, y;
+  MoeRun(Backend& be, const MoeShape& s) : gate(be, s.T * s.K * s.I), up(be, s.T * s.K * s.I), y(be, s.T * s.K * s.H) {}
 };
 
 void moe_forward(Backend& be, const MoeShape& s, const Tensors& t, MoeRun& r) {
   be.linear_forward(t.f("routerLogits"), t.f("x"), t.f("router"), nullptr, s.T, s.H, s.E);
   be.moe_route_forward(t.f("probs"), t.i("experts"), t.f("weights"), t.i("order"), t.i("offsets"), t.f("routerLogits"),
                        s);
-  be.moe_experts_forward(t.f("out"), r.gate.as<float>(), r.up.as<float>(), r.y.as<float>(), t.f("x"), t.f("gateUp"),
-                         t.f("down"), t.f("weights"), t.i("order"), t.i("offsets"), s);
+  be.moe_experts_forward(t.f("out"), r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.f("gateUp"), t.f("down"),
+                         t.f("weights"), t.i("order"), t.i("offsets"), s);
 }
 
 OpDef moe_block() {
@@ -199,28 +199,25 @@ OpDef moe_block() {
       "moeBlockBackward", bwd, attrs, check, [](Backend& be, const Attrs& a, const Tensors& t) {
         const MoeShape s = moe_shape(a);
         const int64_t TK = s.T * s.K;
-        ScopedBuffer out(be, sizeof(float) * s.T * s.H), logits(be, sizeof(float) * s.T * s.E),
-            probs(be, sizeof(float) * s.T * s.E), w(be, sizeof(float) * TK), experts(be, sizeof(int32_t) * TK),
-            order(be, sizeof(int32_t) * TK), offsets(be, sizeof(int32_t) * (s.E + 1)), dweights(be, sizeof(float) * TK),
-            dlogits(be, sizeof(float) * s.T * s.E);
+        BackendArray<float> out(be, s.T * s.H), logits(be, s.T * s.E), probs(be, s.T * s.E), w(be, TK),
+            dweights(be, TK), dlogits(be, s.T * s.E);
+        BackendArray<int32_t> experts(be, TK), order(be, TK), offsets(be, s.E + 1);
         Tensors f = t;
-        for (auto [name, buf] : {std::pair<const char*, ScopedBuffer*>{"out", &out},
-                                 {"routerLogits", &logits},
-                                 {"probs", &probs},
-                                 {"weights", &w},
-                                 {"experts", &experts},
-                                 {"order", &order},
-                                 {"offsets", &offsets}})
-          f.t[name] = {buf->as<void>(), 0};
+        for (auto [name, p] : std::initializer_list<std::pair<const char*, void*>>{{"out", out.get()},
+                                                                                   {"routerLogits", logits.get()},
+                                                                                   {"probs", probs.get()},
+                                                                                   {"weights", w.get()},
+                                                                                   {"experts", experts.get()},
+                                                                                   {"order", order.get()},
+                                                                                   {"offsets", offsets.get()}})
+          f.t[name] = {p, 0};
         MoeRun r(be, s);
         moe_forward(be, s, f, r);
-        be.moe_experts_backward(t.f("dx"), t.f("dGateUp"), t.f("dDown"), dweights.as<float>(), t.f("dout"), t.f("x"),
-                                t.f("gateUp"), t.f("down"), w.as<float>(), order.as<int32_t>(), offsets.as<int32_t>(),
-                                r.gate.as<float>(), r.up.as<float>(), r.y.as<float>(), s);
-        be.moe_route_backward(dlogits.as<float>(), dweights.as<float>(), probs.as<float>(), experts.as<int32_t>(),
-                              w.as<float>(), s);
-        be.linear_backward(t.f("dx"), t.f("dRouter"), nullptr, dlogits.as<float>(), t.f("x"), t.f("router"), s.T, s.H,
-                           s.E);
+        be.moe_experts_backward(t.f("dx"), t.f("dGateUp"), t.f("dDown"), dweights.get(), t.f("dout"), t.f("x"),
+                                t.f("gateUp"), t.f("down"), w.get(), order.get(), offsets.get(), r.gate.get(),
+                                r.up.get(), r.y.get(), s);
+        be.moe_route_backward(dlogits.get(), dweights.get(), probs.get(), experts.get(), w.get(), s);
+        be.linear_backward(t.f("dx"), t.f("dRouter"), nullptr, dlogits.get(), t.f("x"), t.f("router"), s.T, s.H, s.E);
         return 0.0;
       }};
   return d;
