@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds, under build/op-conformance/:
 #   op_conformance (native/tests/op_conformance.cc): every op of the op table, forward and backward, on
-#     every backend the program has, against the CPU reference, and the CPU backward against finite
-#     differences;
+#     every backend the program has (the CPU, and the device-memory guard of native/tests/guard_backend.h
+#     on the device path), against the CPU reference, and the CPU backward against finite differences;
 #   device_memory_guard (native/tests/device_memory_guard.cc): the model's training and generation on a
 #     backend whose memory the host cannot touch outside an op, checking the Backend contract's host and
 #     device pointers and the CUDA kernels' limits, so `device: cuda` paths are checked without a GPU.

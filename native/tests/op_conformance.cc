@@ -2,7 +2,12 @@
 // scripts/build-op-conformance.sh. For every registered op family, at a tiny shape and at a shape with
 // Qwen3 / Qwen3-VL dimensions, it
 //   - runs forward (and backward) on every backend present and compares each output with the CPU
-//     backend's (conformance_compare.h's rule; bit-identity for the CPU itself, run twice);
+//     backend's (conformance_compare.h's rule; bit-identity for the CPU itself, run twice). One backend
+//     is always present: "cuda-guard", the device-memory guard (guard_backend.h), CUDA's Backend
+//     contract over the CPU ops. On it each op takes run_call's device path (arguments uploaded, run,
+//     downloaded) and every pointer its table entry passes is checked as backend or host memory, so
+//     those paths are tested without a GPU; its outputs must equal the CPU's bit for bit, and any
+//     contract violation (printed on stderr) fails the case;
 //   - checks the CPU backward against central finite differences of the forward at the tiny shape.
 // Inputs come from the declarations alone: lengths from the shape rules, ids and offsets from their
 // value rules, so a new entry is covered without touching this file; only its shapes are listed here.
@@ -34,6 +39,7 @@
 #include "core/bf16.h"
 #include "core/error.h"
 #include "core/op_registry.h"
+#include "guard_backend.h"
 
 namespace medix {
 namespace {
@@ -231,8 +237,16 @@ struct Tally {
   int ops = 0, cases = 0, checks = 0, failures = 0;
 };
 
+testing::GuardBackend& guard() {
+  static testing::GuardBackend g;
+  return g;
+}
+
 // Every backend this program was built with that can run here; the CPU's first.
-std::vector<Backend*> backends() { return {&cpu_backend()}; }
+std::vector<Backend*> backends() { return {&cpu_backend(), &guard()}; }
+
+// The guard answers to "cuda" (it is held to CUDA's contract and op support), so it is printed apart.
+std::string label(const Backend* be) { return be == &guard() ? "cuda-guard" : be->name(); }
 
 std::string upper_first(std::string s) {
   if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
@@ -259,6 +273,19 @@ bool compare_outputs(const OpPass& p, const Host& got, const Host& ref, bool bit
       ok = false;
       *why += std::string(" ") + s.name + ": " + c.note + ";";
     }
+  }
+  return ok;
+}
+
+// Runs a pass on a backend other than the CPU and compares its outputs with the CPU's `ref`: within
+// tolerance, or bit for bit on the guard (it runs the CPU's code), where a contract violation also fails.
+bool check_backend(const OpDef& d, const OpPass& p, Backend& be, const Attrs& a, const Host& in, const Host& ref,
+                   std::string* why, Tally& tally) {
+  const int violations = guard().violations;
+  bool ok = compare_outputs(p, run(d, p, be, a, in), ref, &be == &guard(), why, tally);
+  if (guard().violations != violations) {
+    ok = false;
+    *why += " " + label(&be) + ": the Backend contract was violated (see stderr);";
   }
   return ok;
 }
@@ -355,11 +382,11 @@ void run_case(const OpDef& d, Case c, Tally& tally) {
     for (Backend* be : backends()) {
       if (be == &cpu_backend()) continue;
       if (!supports(be->name(), d.family, d.dtype)) {
-        line += std::string(" ") + be->name() + " not implemented;";
+        line += " " + label(be) + " not implemented;";
         continue;
       }
-      ok = compare_outputs(d.forward, run(d, d.forward, *be, c.attrs, in), ref, false, &why, tally) && ok;
-      on += std::string(", ") + be->name();
+      ok = check_backend(d, d.forward, *be, c.attrs, in, ref, &why, tally) && ok;
+      on += ", " + label(be);
     }
     line += " forward ok on " + on;
     const bool tiny = std::string(c.label).rfind("tiny", 0) == 0;
@@ -369,17 +396,22 @@ void run_case(const OpDef& d, Case c, Tally& tally) {
       char buf[96];
       std::snprintf(buf, sizeof buf, "; backward vs finite differences: worst %.3g of tolerance", worst);
       line += buf;
-    } else if (d.has_backward) {
-      // The backward at the large shape: deterministic on the CPU (and compared across backends).
+    }
+    if (d.has_backward) {
+      // The CPU backward is deterministic (bit-identical run twice; the finite differences check its
+      // values at the tiny shape), and every other backend's is compared with it.
       std::map<std::string, std::vector<float>> weights;
       const Host bwd_in = backward_inputs(d, in, ref, rng, &weights);
       const Host gref = run(d, d.backward, cpu_backend(), c.attrs, bwd_in);
       ok = compare_outputs(d.backward, run(d, d.backward, cpu_backend(), c.attrs, bwd_in), gref, true, &why, tally) &&
            ok;
+      std::string bwd_on = "cpu";
       for (Backend* be : backends())
-        if (be != &cpu_backend() && supports(be->name(), d.family, d.dtype))
-          ok = compare_outputs(d.backward, run(d, d.backward, *be, c.attrs, bwd_in), gref, false, &why, tally) && ok;
-      line += "; backward ok";
+        if (be != &cpu_backend() && supports(be->name(), d.family, d.dtype)) {
+          ok = check_backend(d, d.backward, *be, c.attrs, bwd_in, gref, &why, tally) && ok;
+          bwd_on += ", " + label(be);
+        }
+      line += "; backward ok on " + bwd_on;
     }
   } catch (const std::exception& e) {
     ok = false;
@@ -568,7 +600,7 @@ int main() {
     }
   }
   std::string names;
-  for (Backend* be : backends()) names += std::string(names.empty() ? "" : ", ") + be->name();
+  for (Backend* be : backends()) names += (names.empty() ? "" : ", ") + label(be);
   std::printf("op conformance: %d ops, %d cases, %d checks on %s: %d failed\n", tally.ops, tally.cases, tally.checks,
               names.c_str(), tally.failures);
   return tally.failures == 0 ? 0 : 1;

@@ -20,7 +20,8 @@ t.test('the conformance program passes for every registered op', async (t) => {
   t.equal(r.status, 0, `op_conformance exit status (stderr: ${r.stderr.slice(-2000)})`);
   const lines = r.stdout.trim().split('\n');
   const summary = lines.at(-1) ?? '';
-  t.match(summary, /^op conformance: \d+ ops, \d+ cases, \d+ checks on cpu.*: 0 failed$/, summary);
+  // cuda-guard: CUDA's Backend contract over the CPU ops (native/tests/guard_backend.h), always present.
+  t.match(summary, /^op conformance: \d+ ops, \d+ cases, \d+ checks on cpu, cuda-guard.*: 0 failed$/, summary);
   const failed = lines.filter((l) => l.startsWith('FAIL'));
   t.same(failed, [], 'no op failed');
   for (const op of opTable()) {
@@ -38,6 +39,13 @@ t.test('the conformance program passes for every registered op', async (t) => {
         `${name}'s forward is checked against the f32 reference`,
       );
     }
+    if (op.dtype === 'f32' && opSupports('cuda', op.family))
+      t.ok(
+        tiny.every(
+          (l) => l.includes('forward ok on cpu, cuda-guard') && (!op.backward || l.endsWith('on cpu, cuda-guard')),
+        ),
+        `${name} runs forward${op.backward ? ' and backward' : ''} through the device path on the guard`,
+      );
     if (op.backward)
       t.ok(
         tiny.some((l) => l.includes(op.dtype === 'f32' ? 'finite differences' : 'backward vs f32 reference')),
