@@ -460,7 +460,7 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   be_.embedding_forward(ws.stream[0], ws.tokens, embed, T, c.hidden);
   if (head_unit() != 0) unit_release(0);
   if (b.n_images > 0) vision_units(true);
-  visual_forward(b, ws.stream[0]);
+  visual_forward(b, ws.stream[0], o.training);
   vision_units(false);
   const bool per_layer = o.training && !recompute_;
   moe_counts_.assign(c.experts > 0 ? b.n_seqs * c.experts : 0, 0.0);
@@ -493,6 +493,7 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   }
   unit_release(norm_unit());
   unit_release(head_unit());
+  if (!o.training) tower_.reset();  // its outputs are placed and added; no backward reads them
   last_opts_ = o;
   have_training_forward_ = o.training;
 }

@@ -291,12 +291,13 @@ class Qwen3Model {
   void head_backward(const float* head, float* dhead, const float* dlogp, const float* dentropy);
   // Qwen3-VL (qwen3_vl.cc): run the tower and put its outputs at the image tokens of stream0;
   // add deepstack output l after layer l; in backward, collect their gradients and run the tower's.
-  void visual_forward(const PackedBatch& b, float* stream0);
+  // A forward without training keeps only the tower's outputs (no backward follows it).
+  void visual_forward(const PackedBatch& b, float* stream0, bool training);
   // The pieces shared with cached inference: the tower's forward on the images (checking that they
   // give image_tokens tokens), its merged outputs written to rows of a stream, and deepstack output l
   // added to those rows (nothing past the last deepstack merger).
   std::unique_ptr<VisionTower> run_tower(const float* pixels, const ImageGrid* grids, int64_t n_images,
-                                         int64_t image_tokens, const char* fn, bool for_backward = true) const;
+                                         int64_t image_tokens, const char* fn, bool for_backward) const;
   void place_visual(const VisionTower& tower, const std::vector<int32_t>& rows, float* stream);
   void add_deepstack(const VisionTower& tower, const std::vector<int32_t>& rows, int64_t l, float* stream);
   void gather_visual_rows(float* out, const float* stream) const;  // the image tokens' rows, in order

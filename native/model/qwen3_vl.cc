@@ -83,7 +83,7 @@ void Qwen3Model::gather_visual_rows(float* out, const float* stream) const {
   for (const RowRun& r : row_runs(visual_rows_)) be_.copy(out + r.at * H, stream + r.first * H, r.count * H);
 }
 
-void Qwen3Model::visual_forward(const PackedBatch& b, float* stream0) {
+void Qwen3Model::visual_forward(const PackedBatch& b, float* stream0, bool training) {
   tower_.reset();
   visual_rows_.clear();
   d_deepstack_.clear();
@@ -95,7 +95,7 @@ void Qwen3Model::visual_forward(const PackedBatch& b, float* stream0) {
     MEDIX_CHECK(visual_rows_.empty(), "forward: the batch has ", visual_rows_.size(), " image tokens but no images");
     return;
   }
-  tower_ = run_tower(b.pixels, b.grids, b.n_images, static_cast<int64_t>(visual_rows_.size()), "forward");
+  tower_ = run_tower(b.pixels, b.grids, b.n_images, static_cast<int64_t>(visual_rows_.size()), "forward", training);
   place_visual(*tower_, visual_rows_, stream0);
   d_deepstack_.resize(cfg_.vision->deepstack_indexes.size());
 }

@@ -77,6 +77,22 @@ Outputs run(Backend& be, const Qwen3Config& cfg, bool recompute, ComputeDType dt
     model.forward(b, fo, logp.data(), nullptr, logits.data());
     out.push_back({"infer_logp", logp});
     out.push_back({"infer_logits", logits});
+    if (cfg.vision) {
+      // An inference forward keeps no vision tower (no backward can follow it): it leaves as many
+      // allocations live as the same forward without the images does.
+      auto* guard = dynamic_cast<GuardBackend*>(&be);
+      const size_t with_images = guard ? guard->live() : 0;
+      std::vector<int32_t> text(tokens);
+      for (int32_t& t : text) t = t == cfg.image_token_id ? 0 : t;
+      PackedBatch plain = b;
+      plain.tokens = text.data(), plain.n_images = 0, plain.pixels = nullptr, plain.grids = nullptr;
+      model.forward(plain, fo, logp.data(), nullptr, logits.data());
+      if (guard && guard->live() != with_images) {
+        printf("an inference forward with images left %zu allocations live, one without %zu\n", with_images,
+               guard->live());
+        ++guard->violations;
+      }
+    }
     std::vector<int32_t> all_t(T), none(T, -1);
     for (int64_t t = 0; t < T; ++t) all_t[t] = rng.below(cfg.vocab);
     PackedBatch b2 = b;
