@@ -89,7 +89,10 @@ size_t VisionTower::activation_bytes(const VisionConfig& c, int64_t N, bool trai
   const int64_t block = N * (9 * C + 2 * I + 4 + c.heads);                  // BlockActs
   const int64_t merger = 2 * N * C + 2 * N + 2 * M * K + M * c.out_hidden;  // MergerActs
   const int64_t mergers = 1 + static_cast<int64_t>(c.deepstack_indexes.size());
-  int64_t floats = N * c.patch_inputs() + 2 * N * C + mergers * merger + c.depth * (recompute ? N * C : block);
+  // Without training (for_backward false) each activation is freed once the next op has read it, so at
+  // most one block's are alive.
+  const int64_t blocks = training ? c.depth * (recompute ? N * C : block) : block;
+  int64_t floats = N * c.patch_inputs() + 2 * N * C + mergers * merger + blocks;
   if (training) floats += N * (14 * C + 2 * I) + (recompute ? block : 0);  // dx and a block backward's scratch
   return sizeof(float) * static_cast<size_t>(floats);
 }

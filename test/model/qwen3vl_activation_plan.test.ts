@@ -27,6 +27,11 @@ t.test('image patches add the tower to the plan; recompute plans less for it', a
   t.ok(withImages.visionBytes > 0, `256 patches: ${withImages.visionBytes} bytes`);
   t.equal(withImages.totalBytes, text.totalBytes + withImages.visionBytes, 'the total counts the tower');
   t.equal(model.activationPlan(128, true, 512).visionBytes, 2 * withImages.visionBytes, 'in proportion to the patches');
+  // Without training the tower frees each block's activations once the next op has read them.
+  const inference = model.activationPlan(128, false, 256).visionBytes;
+  t.ok(inference > 0 && inference < withImages.visionBytes, `inference: ${inference} < ${withImages.visionBytes}`);
+  const deeper = Model.create({ ...config, vision: { ...config.vision!, depth: 6 } });
+  t.equal(deeper.activationPlan(128, false, 256).visionBytes, inference, 'inference: one block at a time, any depth');
   model.setRecompute(true);
   const recomputed = model.activationPlan(128, true, 256);
   t.ok(
