@@ -641,6 +641,8 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
   Workspace& ws = *ws_;
   const int64_t T = static_cast<int64_t>(tokens_.size());
   MEDIX_CHECK(n == T, "backward: dlogp has ", n, " entries but the last forward had ", T, " tokens");
+  MEDIX_CHECK(visual_rows_.empty() || tower_, "backward: the vision tower's activations of the last forward were ",
+              "freed by the backward already run on it; run forward again");
   if (!grads_) zero_grad();
 
   unit_gather(head_unit());
@@ -675,6 +677,10 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
   const bool tower_grads = tower_ && !vision_frozen_;
   if (tower_grads) vision_units(true);
   visual_backward(ws.dh);
+  // The tower's activations (GBs on a GPU for large images) are not kept through the optimizer step and
+  // the next rollout: a second backward on this forward refuses above.
+  tower_.reset();
+  d_deepstack_.clear();
   if (tower_grads)
     for (int64_t u = norm_unit() + 1; fsdp_ && u < static_cast<int64_t>(fsdp_->units.size()); ++u)
       if (u != head_unit()) unit_reduce_grads(u);

@@ -42,13 +42,14 @@ t.test('image patches add the tower to the plan; recompute plans less for it', a
   t.throws(() => textOnly.activationPlan(128, true, 256), /image patches given but the model has no vision tower/);
 });
 
+const images = [{ grid: [1, 4, 4] as [number, number, number], pixels: randn(16 * 1536, rng(1)) }];
+const exp = {
+  promptIds: expandImagePads([1, 2, IMAGE, 3], IMAGE, [visualTokenCount(images[0], 2)]),
+  images,
+  responseIds: [20, 21, 22],
+};
+
 t.test("with recompute the tower's gradients are bit-identical", async (t) => {
-  const images = [{ grid: [1, 4, 4] as [number, number, number], pixels: randn(16 * 1536, rng(1)) }];
-  const exp = {
-    promptIds: expandImagePads([1, 2, IMAGE, 3], IMAGE, [visualTokenCount(images[0], 2)]),
-    images,
-    responseIds: [20, 21, 22],
-  };
   const grads = async (recompute: boolean) => {
     const model = Model.create(config, { seed: 2, recompute });
     const { batch } = packExperience([exp], { imageTokenId: IMAGE, merge: 2 });
@@ -68,4 +69,16 @@ t.test("with recompute the tower's gradients are bit-identical", async (t) => {
     plain.every((g, i) => sameBits(g, recomputed[i])),
     `all ${plain.length} tower gradients bit-identical`,
   );
+});
+
+t.test("backward frees the tower's activations: a second backward on the same forward refuses", async (t) => {
+  const model = Model.create(config, { seed: 2 });
+  const { batch } = packExperience([exp], { imageTokenId: IMAGE, merge: 2 });
+  const { logp } = await model.forward(batch, { training: true });
+  const dlogp = Float32Array.from(logp, () => 1);
+  await model.backward({ dlogp });
+  await t.rejects(model.backward({ dlogp }), /vision tower's activations of the last forward were freed/);
+  await model.forward(batch, { training: true });
+  await model.backward({ dlogp });
+  t.pass('a new forward makes backward possible again');
 });
