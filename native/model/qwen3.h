@@ -241,7 +241,11 @@ class Qwen3Model {
   ComputeDType compute_dtype() const { return dtype_; }
 
   // Qwen3-VL: a frozen vision tower gets no gradients (backward stops at its outputs).
-  void set_vision_frozen(bool frozen) { vision_frozen_ = frozen; }
+  // A change invalidates the last forward for backward: a frozen tower's forward keeps no activations.
+  void set_vision_frozen(bool frozen) {
+    if (frozen != vision_frozen_) have_training_forward_ = false;
+    vision_frozen_ = frozen;
+  }
   bool vision_frozen() const { return vision_frozen_; }
 
  private:

@@ -89,8 +89,8 @@ size_t VisionTower::activation_bytes(const VisionConfig& c, int64_t N, bool trai
   const int64_t block = N * (9 * C + 2 * I + 4 + c.heads);                  // BlockActs
   const int64_t merger = 2 * N * C + 2 * N + 2 * M * K + M * c.out_hidden;  // MergerActs
   const int64_t mergers = 1 + static_cast<int64_t>(c.deepstack_indexes.size());
-  // Without training (for_backward false) each activation is freed once the next op has read it, so at
-  // most one block's are alive.
+  // Without training (for_backward false) one block's activations are alive at a time (its input is the
+  // previous block's output, moved; forward).
   const int64_t blocks = training ? c.depth * (recompute ? N * C : block) : block;
   int64_t floats = N * c.patch_inputs() + 2 * N * C + mergers * merger + blocks;
   if (training) floats += N * (14 * C + 2 * I) + (recompute ? block : 0);  // dx and a block backward's scratch
@@ -149,16 +149,20 @@ void VisionTower::forward(const std::vector<const float*>& params, const float* 
   deepstack_.resize(cfg_.deepstack_indexes.size());
   const float* x = embedded_.get();
   for (int64_t i = 0; i < cfg_.depth; ++i) {
+    if (!for_backward_ && i > 0) {
+      // Without backward the previous block's output becomes this block's input (moved, not copied) and
+      // the rest of its activations go first, so one block's are alive at a time.
+      blocks_[i].in = std::move(blocks_[i - 1].out);
+      release_block(static_cast<size_t>(i - 1), false);
+      x = blocks_[i].in.get();
+    }
     block_forward(static_cast<size_t>(i), x);
-    // The previous block's output is now this block's input: with recompute, that input is all it keeps;
-    // without backward, nothing.
+    // The previous block's output is now this block's input: with recompute, that input is all it keeps.
     if (!for_backward_ && i == 0) {
       pixels_.reset();
       patch_out_.reset();
       embedded_.reset();
-    } else if (!for_backward_) {
-      release_block(static_cast<size_t>(i - 1), false);
-    } else if (recompute_ && i > 0) {
+    } else if (for_backward_ && recompute_ && i > 0) {
       release_block(static_cast<size_t>(i - 1), true);
     }
     x = blocks_[i].out.get();

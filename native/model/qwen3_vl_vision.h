@@ -43,11 +43,12 @@ void check_vision_config(const VisionConfig& cfg);
 // (the same ops on the same input: gradients are bit-identical).
 class VisionTower {
  public:
-  // for_backward false (inference: generation's prefill): every activation is released as soon as the
-  // next op has read it; only merged() and deepstack(k) stay, and backward() refuses.
+  // for_backward false (generation's prefill, forwards without training, a frozen tower): every activation
+  // is released as soon as the next op has read it; only merged() and deepstack(k) stay, and backward()
+  // refuses.
   VisionTower(Backend& be, VisionConfig cfg, bool recompute = false, bool for_backward = true);
-  // Bytes a forward of `patches` patches holds for backward, plus (training) the backward's peak:
-  // the recomputed block and the gradient scratch.
+  // Bytes a forward of `patches` patches holds at its peak: for backward, plus the backward's peak (the
+  // recomputed block and the gradient scratch), when training; one block's otherwise.
   static size_t activation_bytes(const VisionConfig& cfg, int64_t patches, bool training, bool recompute);
   // pixels (host): [N, patch_inputs], N = sum t*h*w. Outputs: merged() [N/merge^2, out_hidden], deepstack(k).
   void forward(const std::vector<const float*>& params, const float* pixels, const std::vector<ImageGrid>& grids);

@@ -32,6 +32,9 @@ t.test('image patches add the tower to the plan; recompute plans less for it', a
   t.ok(inference > 0 && inference < withImages.visionBytes, `inference: ${inference} < ${withImages.visionBytes}`);
   const deeper = Model.create({ ...config, vision: { ...config.vision!, depth: 6 } });
   t.equal(deeper.activationPlan(128, false, 256).visionBytes, inference, 'inference: one block at a time, any depth');
+  model.setVisionFrozen(true);
+  t.equal(model.activationPlan(128, true, 256).visionBytes, inference, 'a frozen tower trains as for inference');
+  model.setVisionFrozen(false);
   model.setRecompute(true);
   const recomputed = model.activationPlan(128, true, 256);
   t.ok(
@@ -71,14 +74,20 @@ t.test("with recompute the tower's gradients are bit-identical", async (t) => {
   );
 });
 
-t.test("backward frees the tower's activations: a second backward on the same forward refuses", async (t) => {
-  const model = Model.create(config, { seed: 2 });
-  const { batch } = packExperience([exp], { imageTokenId: IMAGE, merge: 2 });
-  const { logp } = await model.forward(batch, { training: true });
-  const dlogp = Float32Array.from(logp, () => 1);
-  await model.backward({ dlogp });
-  await t.rejects(model.backward({ dlogp }), /vision tower's activations of the last forward were freed/);
-  await model.forward(batch, { training: true });
-  await model.backward({ dlogp });
-  t.pass('a new forward makes backward possible again');
-});
+t.test(
+  "backward frees the tower's activations: a second backward, or one after freezing the tower, refuses",
+  async (t) => {
+    const model = Model.create(config, { seed: 2 });
+    const { batch } = packExperience([exp], { imageTokenId: IMAGE, merge: 2 });
+    const { logp } = await model.forward(batch, { training: true });
+    const dlogp = Float32Array.from(logp, () => 1);
+    await model.backward({ dlogp });
+    await t.rejects(model.backward({ dlogp }), /vision tower's activations of the last forward were freed/);
+    await model.forward(batch, { training: true });
+    await model.backward({ dlogp });
+    t.pass('a new forward makes backward possible again');
+    await model.forward(batch, { training: true });
+    model.setVisionFrozen(true);
+    await t.rejects(model.backward({ dlogp }), /call forward with training: true first/, 'freezing after the forward');
+  },
+);
