@@ -8,9 +8,12 @@
 // device path).
 #pragma once
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <thread>
@@ -26,9 +29,16 @@ class GuardBackend final : public Backend {
   GuardBackend() {
     // Address space only (MAP_NORESERVE): allocations are never handed out twice, and release returns
     // their pages to the system, so what is resident is what is live.
-    cap_ = size_t(256) << 30;
-    base_ = static_cast<char*>(mmap(nullptr, cap_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
-    if (base_ == MAP_FAILED) abort();
+    // Smaller arenas where the address space is limited (ulimit -v).
+    for (size_t gib : {256, 64, 16}) {
+      cap_ = gib << 30;
+      void* p = mmap(nullptr, cap_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (p != MAP_FAILED) {
+        base_ = static_cast<char*>(p);
+        return;
+      }
+    }
+    die("mmap of the arena (16 GiB at least)");
   }
   const char* name() const override { return "cuda"; }
 
@@ -71,9 +81,12 @@ class GuardBackend final : public Backend {
     explicit Open(GuardBackend& b, const char* op) : g(b) {
       g.thread_check(op);
       ++g.ops;
-      mprotect(g.base_, g.cap_, PROT_READ | PROT_WRITE);
+      // Fails where memory is not overcommitted (vm.overcommit_memory=2): a writable arena is charged.
+      if (mprotect(g.base_, g.cap_, PROT_READ | PROT_WRITE) != 0) die("mprotect of the arena to read-write");
     }
-    ~Open() { mprotect(g.base_, g.cap_, PROT_NONE); }
+    ~Open() {
+      if (mprotect(g.base_, g.cap_, PROT_NONE) != 0) die("mprotect of the arena to no access");
+    }
   };
 
   void* alloc(size_t bytes) override {
@@ -377,9 +390,13 @@ class GuardBackend final : public Backend {
 
  private:
   static Backend& cpu() { return cpu_backend(); }
-  // The arena bytes an allocation takes: whole pages, and a guard page after it.
+  [[noreturn]] static void die(const char* what) {
+    fprintf(stderr, "guard backend: %s failed: %s\n", what, strerror(errno));
+    abort();
+  }
+  // The arena bytes an allocation takes: whole pages (release hands them back), and a guard page after it.
   static size_t span(size_t bytes) {
-    const size_t page = 4096;
+    static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     return (bytes + page - 1) / page * page + page;
   }
   char* base_ = nullptr;

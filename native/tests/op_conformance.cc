@@ -257,6 +257,14 @@ std::string upper_first(std::string s) {
 bool compare_outputs(const OpPass& p, const Host& got, const Host& ref, bool bits, std::string* why, Tally& tally) {
   bool ok = true;
   for (const ArgSpec& s : p.args) {
+    if (s.role != Role::In && s.dtype == DType::BF16 && ref.bf16.count(s.name)) {
+      ++tally.checks;
+      if (got.bf16.at(s.name) != ref.bf16.at(s.name)) {
+        ok = false;
+        *why += std::string(" ") + s.name + " not bit-identical;";
+      }
+      continue;
+    }
     if (s.role == Role::In || !ref.data.count(s.name)) continue;
     ++tally.checks;
     const std::vector<float>& r = ref.data.at(s.name);
@@ -546,6 +554,21 @@ double compare_bf16_pass(const OpDef& ref, const OpPass& ref_pass, const OpDef& 
   return worst;
 }
 
+// A bf16 pass on the backends other than the CPU, against the CPU's on the same (rounded) inputs; appends
+// the backends that ran it to `on`.
+bool bf16_on_backends(const OpDef& d, const OpPass& pass, const Attrs& attrs, const Host& in, std::string* on,
+                      std::string* why, Tally& tally) {
+  const Host rounded = rounded_for(pass, in);
+  const Host want = run(d, pass, cpu_backend(), attrs, rounded);
+  bool ok = true;
+  for (Backend* be : backends())
+    if (be != &cpu_backend() && supports(be->name(), d.family, d.dtype)) {
+      ok = check_backend(d, pass, *be, attrs, rounded, want, why, tally) && ok;
+      *on += ", " + label(be);
+    }
+  return ok;
+}
+
 void run_bf16_case(const OpDef& d, Case c, Tally& tally) {
   add_lists(d.family, c);
   Rng rng(0x5eed + tally.cases);
@@ -562,6 +585,9 @@ void run_bf16_case(const OpDef& d, Case c, Tally& tally) {
     char buf[160];
     std::snprintf(buf, sizeof buf, " forward vs f32 reference: worst %.3g of tolerance", fwd);
     line += buf;
+    std::string on = "cpu";
+    ok = bf16_on_backends(d, d.forward, c.attrs, in, &on, &why, tally) && ok;
+    line += "; forward ok on " + on;
     if (d.has_backward) {
       std::map<std::string, std::vector<float>> weights;
       const Host bwd_in = backward_inputs(ref, in, run(ref, ref.forward, cpu_backend(), c.attrs, in), rng, &weights);
@@ -570,6 +596,9 @@ void run_bf16_case(const OpDef& d, Case c, Tally& tally) {
       ok = ok && bwd <= 1;
       std::snprintf(buf, sizeof buf, "; backward vs f32 reference: worst %.3g of tolerance", bwd);
       line += buf;
+      std::string bwd_on = "cpu";
+      ok = bf16_on_backends(d, d.backward, c.attrs, bwd_in, &bwd_on, &why, tally) && ok;
+      line += "; backward ok on " + bwd_on;
     }
   } catch (const std::exception& e) {
     ok = false;

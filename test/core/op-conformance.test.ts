@@ -39,7 +39,7 @@ t.test('the conformance program passes for every registered op', async (t) => {
         `${name}'s forward is checked against the f32 reference`,
       );
     }
-    if (op.dtype === 'f32' && opSupports('cuda', op.family))
+    if (opSupports('cuda', op.family, op.dtype))
       t.ok(
         tiny.every(
           (l) => l.includes('forward ok on cpu, cuda-guard') && (!op.backward || l.endsWith('on cpu, cuda-guard')),
