@@ -434,9 +434,10 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   const Qwen3Config& c = cfg_;
   const int64_t T = b.T;
   MEDIX_CHECK(o.temperature > 0 && std::isfinite(o.temperature), "forward: temperature must be > 0");
+  have_training_forward_ = false;
+  tower_.reset();  // a training forward's tower with no backward since: freed before the workspace grows
   ensure_workspace(T, o.training);
   Workspace& ws = *ws_;
-  have_training_forward_ = false;
 
   // Keep host copies of the batch for backward and copy it into backend memory.
   tokens_.assign(b.tokens, b.tokens + T);

@@ -84,7 +84,6 @@ void Qwen3Model::gather_visual_rows(float* out, const float* stream) const {
 }
 
 void Qwen3Model::visual_forward(const PackedBatch& b, float* stream0, bool training) {
-  tower_.reset();
   visual_rows_.clear();
   d_deepstack_.clear();
   const int64_t T = static_cast<int64_t>(tokens_.size());
