@@ -76,7 +76,7 @@ class Scratch {
  public:
   static constexpr uintptr_t kAlign = 256;
   Scratch(int64_t count, cudaStream_t stream, const char* what) : stream_(stream) {
-    check(cudaMallocAsync(&raw_, sizeof(T) * static_cast<size_t>(count) + kAlign - 1, stream), what);
+    raw_ = device_alloc(sizeof(T) * static_cast<size_t>(count) + kAlign - 1, stream, what);
     ptr_ = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(raw_) + kAlign - 1) / kAlign * kAlign);
   }
   ~Scratch() { cudaFreeAsync(raw_, stream_); }

@@ -72,7 +72,7 @@ State& state() {
            sym<lt::AlgoGetHeuristicFn>(lib, "cublasLtMatmulAlgoGetHeuristic"),
            sym<lt::MatmulFn>(lib, "cublasLtMatmul")};
   check(cudaGetDevice(&s.device), "cuBLASLt: cudaGetDevice");
-  check(cudaMalloc(&s.workspace, kWorkspaceBytes), "cuBLASLt: workspace");
+  s.workspace = device_alloc(kWorkspaceBytes, 0, "cuBLASLt: workspace", false);
   lt_ok(s.api.create(&s.handle), "cublasLtCreate");
   return s;
 }

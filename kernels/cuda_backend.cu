@@ -42,26 +42,6 @@ class CudaBackend final : public Backend {
 
   const char* name() const override { return "cuda"; }
 
-  // What a user needs to act on an allocation that failed: the device's free and total memory, and how
-  // much of it this process's pool holds (freed memory it keeps for reuse included; see the constructor).
-  [[noreturn]] void out_of_memory(size_t bytes) {
-    cudaGetLastError();  // clear it: the queries below must not report it
-    size_t free = 0, total = 0;
-    cudaMemGetInfo(&free, &total);
-    cudaMemPool_t pool = nullptr;
-    uint64_t reserved = 0, used = 0;
-    if (cudaDeviceGetDefaultMemPool(&pool, device_) == cudaSuccess) {
-      cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved);
-      cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used);
-    }
-    const auto mib = [](uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
-    fail("cuda backend: out of memory on device ", device_, " allocating ", mib(bytes), ": ", mib(free), " free of ",
-         mib(total), "; medix holds ", mib(reserved), " (", mib(used),
-         " in use). Smaller micro batches (worker.actor.micro_batch_size_per_device_for_update, "
-         "..._for_experience), worker.actor.model.enable_gradient_checkpointing, dtype bf16 or "
-         "worker.actor.fsdp.enable_full_shard lower what a step needs");
-  }
-
   // The device becomes current once on the thread that owns this backend's work (a model's
   // BackendThread); bind() in each op below stays for callers on other threads (runOp, the programs).
   void bind_thread() override { bind(); }
@@ -77,10 +57,7 @@ class CudaBackend final : public Backend {
   // after it, so nothing still reads a buffer its release hands back to the pool.
   void* alloc(size_t bytes) override {
     bind();
-    void* p = nullptr;
-    const cudaError_t err = cudaMallocAsync(&p, bytes ? bytes : 1, 0);
-    if (err == cudaErrorMemoryAllocation) out_of_memory(bytes);
-    check(err, "cuda backend alloc");
+    void* p = device_alloc(bytes, 0, "cuda backend alloc");
     check(cudaMemsetAsync(p, 0, bytes, 0), "cuda backend alloc (zero fill)");
     return p;
   }

@@ -26,6 +26,11 @@ namespace medix::cuda {
 // Throws medix::Error naming `what` if a CUDA call or the last launch failed.
 void check(cudaError_t err, const char* what);
 
+// `bytes` (at least 1) of device memory on the current device: from the stream-ordered pool on `stream`, or
+// with cudaMalloc when `pooled` is false. Running out throws an error that says what was asked for, the
+// device's free and total memory, what the pool holds, and which settings lower a step's needs.
+void* device_alloc(size_t bytes, cudaStream_t stream, const char* what, bool pooled = true);
+
 // C[M,N] = alpha * op(A) op(B) + beta * C, row-major, as medix::gemm (native/core/gemm.h):
 // op(A) is A [M,K] (lda) or A^T (A stored [K,M]); likewise B. beta == 0 never reads C.
 // A plain tiled fp32 kernel of our own (correctness first; cuBLASLt replaces it for speed later).

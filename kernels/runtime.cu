@@ -1,4 +1,5 @@
 // The error check every launcher ends with, and the device count (native/cuda/devices.h).
+#include <cstdint>
 #include <string>
 
 #include "cuda/devices.h"
@@ -8,6 +9,41 @@ namespace medix::cuda {
 
 void check(cudaError_t err, const char* what) {
   if (err != cudaSuccess) fail(what, ": CUDA error ", cudaGetErrorName(err), ": ", cudaGetErrorString(err));
+}
+
+namespace {
+
+[[noreturn]] void out_of_memory(size_t bytes, const char* what) {
+  cudaGetLastError();  // clear it: the queries below must not report it
+  int device = -1;
+  cudaGetDevice(&device);
+  size_t free = 0, total = 0;
+  cudaMemGetInfo(&free, &total);
+  // The default pool keeps freed memory for reuse (kernels/cuda_backend.cu), so it can hold much more
+  // than is in use.
+  cudaMemPool_t pool = nullptr;
+  uint64_t reserved = 0, used = 0;
+  if (cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess) {
+    cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved);
+    cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used);
+  }
+  const auto mib = [](uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
+  fail(what, ": out of memory on device ", device, " allocating ", mib(bytes), ": ", mib(free), " free of ", mib(total),
+       "; medix's pool holds ", mib(reserved), " (", mib(used),
+       " in use). Smaller micro batches (worker.actor.micro_batch_size_per_device_for_update, "
+       "..._for_experience), worker.actor.model.enable_gradient_checkpointing, dtype bf16 or "
+       "worker.actor.fsdp.enable_full_shard lower what a step needs");
+}
+
+}  // namespace
+
+void* device_alloc(size_t bytes, cudaStream_t stream, const char* what, bool pooled) {
+  void* p = nullptr;
+  const size_t n = bytes ? bytes : 1;
+  const cudaError_t err = pooled ? cudaMallocAsync(&p, n, stream) : cudaMalloc(&p, n);
+  if (err == cudaErrorMemoryAllocation) out_of_memory(n, what);
+  check(err, what);
+  return p;
 }
 
 int device_count(std::string* why) {
