@@ -316,7 +316,7 @@ ActivationPlan Qwen3Model::plan(int64_t T, bool training, int64_t image_patches)
               "activationPlan: image patches given but the model has no vision tower");
   if (image_patches > 0)
     p.vision_bytes =
-        VisionTower::activation_bytes(*cfg_.vision, image_patches, training && !vision_frozen_, recompute_);
+        VisionTower::activation_bytes(*cfg_.vision, image_patches, tower_for_backward(training), recompute_);
   p.total_bytes = p.per_layer_bytes * n_acts + p.stream_bytes + p.scratch_bytes + head + p.vision_bytes;
   return p;
 }

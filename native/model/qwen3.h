@@ -247,6 +247,8 @@ class Qwen3Model {
     vision_frozen_ = frozen;
   }
   bool vision_frozen() const { return vision_frozen_; }
+  // Whether a forward's vision tower keeps its activations for backward: when training an unfrozen tower.
+  bool tower_for_backward(bool training) const { return training && !vision_frozen_; }
 
  private:
   struct Layer;      // pointers to one layer's parameters (or gradients)

@@ -94,9 +94,8 @@ void Qwen3Model::visual_forward(const PackedBatch& b, float* stream0, bool train
     MEDIX_CHECK(visual_rows_.empty(), "forward: the batch has ", visual_rows_.size(), " image tokens but no images");
     return;
   }
-  // A frozen tower gets no gradients: its forward keeps only the outputs, as without training.
   tower_ = run_tower(b.pixels, b.grids, b.n_images, static_cast<int64_t>(visual_rows_.size()), "forward",
-                     training && !vision_frozen_);
+                     tower_for_backward(training));
   place_visual(*tower_, visual_rows_, stream0);
   d_deepstack_.resize(cfg_.vision->deepstack_indexes.size());
 }

@@ -285,15 +285,26 @@ bool compare_outputs(const OpPass& p, const Host& got, const Host& ref, bool bit
   return ok;
 }
 
-// Runs a pass on a backend other than the CPU and compares its outputs with the CPU's `ref`: within
-// tolerance, or bit for bit on the guard (it runs the CPU's code), where a contract violation also fails.
-bool check_backend(const OpDef& d, const OpPass& p, Backend& be, const Attrs& a, const Host& in, const Host& ref,
-                   std::string* why, Tally& tally) {
-  const int violations = guard().violations;
-  bool ok = compare_outputs(p, run(d, p, be, a, in), ref, &be == &guard(), why, tally);
-  if (guard().violations != violations) {
-    ok = false;
-    *why += " " + label(&be) + ": the Backend contract was violated (see stderr);";
+// Runs a pass on every backend but the CPU and compares its outputs with the CPU's `ref`: within tolerance,
+// or bit for bit on the guard (it runs the CPU's code), where a contract violation also fails. Appends the
+// backends that ran it to `on`, and " <backend> not implemented;" for the others to `missing` (when given:
+// a family's backward is supported where its forward is).
+bool check_other_backends(const OpDef& d, const OpPass& p, const Attrs& a, const Host& in, const Host& ref,
+                          std::string* on, std::string* missing, std::string* why, Tally& tally) {
+  bool ok = true;
+  for (Backend* be : backends()) {
+    if (be == &cpu_backend()) continue;
+    if (!supports(be->name(), d.family, d.dtype)) {
+      if (missing) *missing += " " + label(be) + " not implemented;";
+      continue;
+    }
+    const int violations = guard().violations;
+    ok = compare_outputs(p, run(d, p, *be, a, in), ref, be == &guard(), why, tally) && ok;
+    if (guard().violations != violations) {
+      ok = false;
+      *why += " " + label(be) + ": the Backend contract was violated (see stderr);";
+    }
+    *on += ", " + label(be);
   }
   return ok;
 }
@@ -386,16 +397,9 @@ void run_case(const OpDef& d, Case c, Tally& tally) {
   try {
     const Host ref = run(d, d.forward, cpu_backend(), c.attrs, in);
     ok = compare_outputs(d.forward, run(d, d.forward, cpu_backend(), c.attrs, in), ref, true, &why, tally) && ok;
-    std::string on = "cpu";
-    for (Backend* be : backends()) {
-      if (be == &cpu_backend()) continue;
-      if (!supports(be->name(), d.family, d.dtype)) {
-        line += " " + label(be) + " not implemented;";
-        continue;
-      }
-      ok = check_backend(d, d.forward, *be, c.attrs, in, ref, &why, tally) && ok;
-      on += ", " + label(be);
-    }
+    std::string on = "cpu", missing;
+    ok = check_other_backends(d, d.forward, c.attrs, in, ref, &on, &missing, &why, tally) && ok;
+    line += missing;
     line += " forward ok on " + on;
     const bool tiny = std::string(c.label).rfind("tiny", 0) == 0;
     if (d.has_backward && tiny) {
@@ -414,11 +418,7 @@ void run_case(const OpDef& d, Case c, Tally& tally) {
       ok = compare_outputs(d.backward, run(d, d.backward, cpu_backend(), c.attrs, bwd_in), gref, true, &why, tally) &&
            ok;
       std::string bwd_on = "cpu";
-      for (Backend* be : backends())
-        if (be != &cpu_backend() && supports(be->name(), d.family, d.dtype)) {
-          ok = check_backend(d, d.backward, *be, c.attrs, bwd_in, gref, &why, tally) && ok;
-          bwd_on += ", " + label(be);
-        }
+      ok = check_other_backends(d, d.backward, c.attrs, bwd_in, gref, &bwd_on, nullptr, &why, tally) && ok;
       line += "; backward ok on " + bwd_on;
     }
   } catch (const std::exception& e) {
@@ -554,19 +554,12 @@ double compare_bf16_pass(const OpDef& ref, const OpPass& ref_pass, const OpDef& 
   return worst;
 }
 
-// A bf16 pass on the backends other than the CPU, against the CPU's on the same (rounded) inputs; appends
-// the backends that ran it to `on`.
+// A bf16 pass on the backends other than the CPU, against the CPU's on the same (rounded) inputs.
 bool bf16_on_backends(const OpDef& d, const OpPass& pass, const Attrs& attrs, const Host& in, std::string* on,
-                      std::string* why, Tally& tally) {
+                      std::string* missing, std::string* why, Tally& tally) {
   const Host rounded = rounded_for(pass, in);
-  const Host want = run(d, pass, cpu_backend(), attrs, rounded);
-  bool ok = true;
-  for (Backend* be : backends())
-    if (be != &cpu_backend() && supports(be->name(), d.family, d.dtype)) {
-      ok = check_backend(d, pass, *be, attrs, rounded, want, why, tally) && ok;
-      *on += ", " + label(be);
-    }
-  return ok;
+  return check_other_backends(d, pass, attrs, rounded, run(d, pass, cpu_backend(), attrs, rounded), on, missing, why,
+                              tally);
 }
 
 void run_bf16_case(const OpDef& d, Case c, Tally& tally) {
@@ -585,9 +578,9 @@ void run_bf16_case(const OpDef& d, Case c, Tally& tally) {
     char buf[160];
     std::snprintf(buf, sizeof buf, " forward vs f32 reference: worst %.3g of tolerance", fwd);
     line += buf;
-    std::string on = "cpu";
-    ok = bf16_on_backends(d, d.forward, c.attrs, in, &on, &why, tally) && ok;
-    line += "; forward ok on " + on;
+    std::string on = "cpu", missing;
+    ok = bf16_on_backends(d, d.forward, c.attrs, in, &on, &missing, &why, tally) && ok;
+    line += missing + "; forward ok on " + on;
     if (d.has_backward) {
       std::map<std::string, std::vector<float>> weights;
       const Host bwd_in = backward_inputs(ref, in, run(ref, ref.forward, cpu_backend(), c.attrs, in), rng, &weights);
@@ -597,7 +590,7 @@ void run_bf16_case(const OpDef& d, Case c, Tally& tally) {
       std::snprintf(buf, sizeof buf, "; backward vs f32 reference: worst %.3g of tolerance", bwd);
       line += buf;
       std::string bwd_on = "cpu";
-      ok = bf16_on_backends(d, d.backward, c.attrs, bwd_in, &bwd_on, &why, tally) && ok;
+      ok = bf16_on_backends(d, d.backward, c.attrs, bwd_in, &bwd_on, nullptr, &why, tally) && ok;
       line += "; backward ok on " + bwd_on;
     }
   } catch (const std::exception& e) {
