@@ -33,7 +33,8 @@ class CudaBackend final : public Backend {
     if (count == 0) fail("cuda backend: no CUDA device");
     device_ = world().local_rank() % count;
     // The device's default pool (alloc and release below, and every kernel's Scratch) keeps what is
-    // freed for the next allocation instead of returning it to the driver at each synchronisation.
+    // freed for the next allocation instead of returning it to the driver at each synchronisation;
+    // device_alloc (runtime.cu) trims it when an allocation would otherwise fail.
     cudaMemPool_t pool = nullptr;
     check(cudaDeviceGetDefaultMemPool(&pool, device_), "cuda backend: cudaDeviceGetDefaultMemPool");
     uint64_t keep = UINT64_MAX;
@@ -60,6 +61,11 @@ class CudaBackend final : public Backend {
     void* p = device_alloc(bytes, 0, "cuda backend alloc");
     check(cudaMemsetAsync(p, 0, bytes, 0), "cuda backend alloc (zero fill)");
     return p;
+  }
+  // Without alloc's fill: the pass over the memory it saves is the point (backend.h).
+  void* alloc_uninit(size_t bytes) override {
+    bind();
+    return device_alloc(bytes, 0, "cuda backend alloc");
   }
   // Not checked: release runs in destructors, which must not throw (a failed free leaks at worst).
   void release(void* p) override {

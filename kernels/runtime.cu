@@ -35,12 +35,26 @@ namespace {
        "worker.actor.fsdp.enable_full_shard lower what a step needs");
 }
 
+// The pool keeps its peak (release threshold at max, cuda_backend.cu), which starves what is allocated
+// outside it: the cuBLASLt workspace (cudaMalloc below) and buffers that wait for frees still queued on
+// another stream. Before giving up, as PyTorch's caching allocator does when it empties its cache:
+// wait for every queued free, hand the pool's unused memory back to the driver, and try once more.
+bool trim_pool() {
+  cudaGetLastError();  // the failed allocation's error: the calls below must not report it
+  int device = -1;
+  cudaMemPool_t pool = nullptr;
+  return cudaDeviceSynchronize() == cudaSuccess && cudaGetDevice(&device) == cudaSuccess &&
+         cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess && cudaMemPoolTrimTo(pool, 0) == cudaSuccess;
+}
+
 }  // namespace
 
 void* device_alloc(size_t bytes, cudaStream_t stream, const char* what, bool pooled) {
   void* p = nullptr;
   const size_t n = bytes ? bytes : 1;
-  const cudaError_t err = pooled ? cudaMallocAsync(&p, n, stream) : cudaMalloc(&p, n);
+  const auto allocate = [&] { return pooled ? cudaMallocAsync(&p, n, stream) : cudaMalloc(&p, n); };
+  cudaError_t err = allocate();
+  if (err == cudaErrorMemoryAllocation && trim_pool()) err = allocate();
   if (err == cudaErrorMemoryAllocation) out_of_memory(n, what);
   check(err, what);
   return p;

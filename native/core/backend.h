@@ -36,6 +36,11 @@ class Backend {
 
   // Memory
   virtual void* alloc(size_t bytes) = 0;  // zero-filled
+  // Contents unspecified: for a buffer whose every element an op writes before anything reads it (a
+  // forward's activations). A backend may skip alloc's fill, which on a GPU is a pass over the memory per
+  // allocation; the device-memory guard (native/tests/guard_backend.h) fills it with NaN instead, so a
+  // caller that reads before writing gets a result that differs from the CPU's.
+  virtual void* alloc_uninit(size_t bytes) { return alloc(bytes); }
   virtual void release(void* p) = 0;
   virtual void to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void from_host(void* dst, const void* src, size_t bytes) = 0;
@@ -142,8 +147,10 @@ template <typename T>
 class BackendArray {
  public:
   BackendArray() = default;
-  BackendArray(Backend& be, int64_t n)
-      : be_(&be), n_(n), p_(static_cast<T*>(be.alloc(sizeof(T) * static_cast<size_t>(n)))) {}
+  // Zero-filled.
+  BackendArray(Backend& be, int64_t n) : BackendArray(be, n, be.alloc(bytes(n))) {}
+  // Contents unspecified (Backend::alloc_uninit): the caller writes every element before reading any.
+  static BackendArray uninit(Backend& be, int64_t n) { return BackendArray(be, n, be.alloc_uninit(bytes(n))); }
   ~BackendArray() { reset(); }
   BackendArray(BackendArray&& o) noexcept : be_(o.be_), n_(o.n_), p_(o.p_) { o.forget(); }
   BackendArray& operator=(BackendArray&& o) noexcept {
@@ -164,6 +171,8 @@ class BackendArray {
   int64_t size() const { return n_; }
 
  private:
+  BackendArray(Backend& be, int64_t n, void* p) : be_(&be), n_(n), p_(static_cast<T*>(p)) {}
+  static size_t bytes(int64_t n) { return sizeof(T) * static_cast<size_t>(n); }
   void forget() { p_ = nullptr, n_ = 0; }
   Backend* be_ = nullptr;
   int64_t n_ = 0;

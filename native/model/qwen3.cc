@@ -486,7 +486,7 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   head_forward(head, o, logp, entropy);
   if (logits) {
     // Full logits on request only: [T, V] is exactly what the fused head avoids materialising.
-    float* full = static_cast<float*>(be_.alloc(sizeof(float) * T * c.vocab));
+    float* full = static_cast<float*>(be_.alloc_uninit(sizeof(float) * T * c.vocab));  // linear writes it all
     linear(full, ws.final_xn, head, T, c.hidden, c.vocab);
     be_.to_host(logits, full, sizeof(float) * T * c.vocab);
     be_.release(full);

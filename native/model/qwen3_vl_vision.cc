@@ -98,7 +98,7 @@ size_t VisionTower::activation_bytes(const VisionConfig& c, int64_t N, bool trai
 }
 
 VisionTower::Buf VisionTower::copy_of(const float* x, int64_t n) const {
-  Buf b(be_, n);
+  Buf b = written(n);
   be_.copy(b.get(), x, n);
   return b;
 }
@@ -131,15 +131,15 @@ void VisionTower::forward(const std::vector<const float*>& params, const float* 
   const std::vector<int32_t> coords = vision_patch_coords(grids, cfg_.merge);
   cu_ = vision_cu_seqlens(grids);
   N_ = cu_.back();
-  coords_ = BackendArray<int32_t>(be_, static_cast<int64_t>(coords.size()));
+  coords_ = BackendArray<int32_t>::uninit(be_, static_cast<int64_t>(coords.size()));
   be_.from_host(coords_.get(), coords.data(), sizeof(int32_t) * coords.size());
-  cu_dev_ = BackendArray<int32_t>(be_, static_cast<int64_t>(cu_.size()));
+  cu_dev_ = BackendArray<int32_t>::uninit(be_, static_cast<int64_t>(cu_.size()));
   be_.from_host(cu_dev_.get(), cu_.data(), sizeof(int32_t) * cu_.size());
-  pixels_ = zeros(N_ * P);
+  pixels_ = written(N_ * P);
   be_.from_host(pixels_.get(), pixels, sizeof(float) * static_cast<size_t>(N_ * P));
-  patch_out_ = zeros(N_ * C);
+  patch_out_ = written(N_ * C);
   be_.linear_forward(patch_out_.get(), pixels_.get(), p(kPatchW), p(kPatchB), N_, P, C);
-  embedded_ = zeros(N_ * C);
+  embedded_ = written(N_ * C);
   be_.vision_pos_embed_forward(embedded_.get(), p(kPosTable), grids, cfg_.merge, cfg_.side, C);
   be_.add_inplace(embedded_.get(), patch_out_.get(), N_ * C);
 
@@ -182,25 +182,25 @@ void VisionTower::block_forward(size_t i, const float* x) {
   const int64_t N = N_, C = cfg_.hidden, I = cfg_.intermediate, H = cfg_.heads, D = cfg_.head_dim();
   auto w = [&](size_t k) { return p(block_param(i, k)); };
   if (a.in.get() != x) a.in = copy_of(x, N * C);
-  a.ln1 = zeros(N * C), a.mean1 = zeros(N), a.rstd1 = zeros(N);
+  a.ln1 = written(N * C), a.mean1 = written(N), a.rstd1 = written(N);
   be_.layernorm_forward(a.ln1.get(), a.mean1.get(), a.rstd1.get(), a.in.get(), w(kN1W), w(kN1B), N, C, cfg_.eps);
-  a.q = zeros(N * C), a.k = zeros(N * C), a.v = zeros(N * C);
+  a.q = written(N * C), a.k = written(N * C), a.v = written(N * C);
   float* qkv[] = {a.q.get(), a.k.get(), a.v.get()};
   for (int64_t j = 0; j < 3; ++j)
     be_.linear_forward(qkv[j], a.ln1.get(), w(kQkvW) + j * C * C, w(kQkvB) + j * C, N, C, C);
   be_.vision_rope_forward(a.q.get(), a.q.get(), coords_.get(), N, H, D, cfg_.theta);
   be_.vision_rope_forward(a.k.get(), a.k.get(), coords_.get(), N, H, D, cfg_.theta);
-  a.attn = zeros(N * C), a.lse = zeros(N * H);
+  a.attn = written(N * C), a.lse = written(N * H);
   be_.attention_forward(a.attn.get(), a.lse.get(), a.q.get(), a.k.get(), a.v.get(), attention_shape());
-  a.mid = zeros(N * C);
+  a.mid = written(N * C);
   be_.linear_forward(a.mid.get(), a.attn.get(), w(kProjW), w(kProjB), N, C, C);
   be_.add_inplace(a.mid.get(), a.in.get(), N * C);
-  a.ln2 = zeros(N * C), a.mean2 = zeros(N), a.rstd2 = zeros(N);
+  a.ln2 = written(N * C), a.mean2 = written(N), a.rstd2 = written(N);
   be_.layernorm_forward(a.ln2.get(), a.mean2.get(), a.rstd2.get(), a.mid.get(), w(kN2W), w(kN2B), N, C, cfg_.eps);
-  a.fc1 = zeros(N * I), a.act = zeros(N * I);
+  a.fc1 = written(N * I), a.act = written(N * I);
   be_.linear_forward(a.fc1.get(), a.ln2.get(), w(kFc1W), w(kFc1B), N, C, I);
   be_.gelu_forward(a.act.get(), a.fc1.get(), N * I, cpu::GeluKind::kTanh);
-  a.out = zeros(N * C);
+  a.out = written(N * C);
   be_.linear_forward(a.out.get(), a.act.get(), w(kFc2W), w(kFc2B), N, I, C);
   be_.add_inplace(a.out.get(), a.mid.get(), N * C);
 }
@@ -211,12 +211,12 @@ void VisionTower::merger_forward(MergerActs& a, size_t first, bool postshuffle, 
   a.in = copy_of(x, N_ * C);
   // The 2x2 shuffle is a view: merge^2 consecutive patch rows of C are one row of K.
   const int64_t rows = postshuffle ? M : N_, dim = postshuffle ? K : C;
-  a.ln = zeros(N_ * C), a.mean = zeros(rows), a.rstd = zeros(rows);
+  a.ln = written(N_ * C), a.mean = written(rows), a.rstd = written(rows);
   be_.layernorm_forward(a.ln.get(), a.mean.get(), a.rstd.get(), a.in.get(), w(kNormW), w(kNormB), rows, dim, cfg_.eps);
-  a.fc1 = zeros(M * K), a.act = zeros(M * K);
+  a.fc1 = written(M * K), a.act = written(M * K);
   be_.linear_forward(a.fc1.get(), a.ln.get(), w(kMFc1W), w(kMFc1B), M, K, K);
   be_.gelu_forward(a.act.get(), a.fc1.get(), M * K, cpu::GeluKind::kErf);
-  a.out = zeros(M * cfg_.out_hidden);
+  a.out = written(M * cfg_.out_hidden);
   be_.linear_forward(a.out.get(), a.act.get(), w(kMFc2W), w(kMFc2B), M, K, cfg_.out_hidden);
   if (!for_backward_) {
     Buf out = std::move(a.out);

@@ -73,7 +73,10 @@ class VisionTower {
     Buf in, ln, mean, rstd, fc1, act, out;
   };
   const float* p(size_t i) const { return params_[i]; }
+  // Backward's gradients, which its ops accumulate into.
   Buf zeros(int64_t n) const { return Buf(be_, n); }
+  // Forward's activations: each op writes all of its output, so no fill (a pass over the memory on a GPU).
+  Buf written(int64_t n) const { return Buf::uninit(be_, n); }
   Buf copy_of(const float* x, int64_t n) const;
   AttentionShape attention_shape() const;
   void block_forward(size_t i, const float* x);

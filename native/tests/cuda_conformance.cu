@@ -629,6 +629,40 @@ void harness_self_test(Context& ctx) {
   ctx.results.push_back(std::move(r));
 }
 
+// ---- the memory pool gives back what it keeps when an allocation outside it needs it ------------
+// The backend's pool keeps its peak (release threshold at max). Here it keeps 60% of the free memory
+// after a release; an allocation outside the pool (cudaMalloc, as the cuBLASLt workspace is) of that
+// same size then fits only if device_alloc trims the pool when the first try fails (runtime.cu).
+void memory_pool_case(Context& ctx) {
+  run_case(
+      ctx, "memory_pool", "keeps 60% of free memory, then a cudaMalloc of the same size",
+      [] {
+        return Outputs{{"allocated", {1.0f}}};
+      },
+      [](GpuTimer& timer) {
+        int device = 0;
+        cuda_ok(cudaGetDevice(&device), "cudaGetDevice");
+        cudaMemPool_t pool = nullptr;
+        cuda_ok(cudaDeviceGetDefaultMemPool(&pool, device), "cudaDeviceGetDefaultMemPool");
+        uint64_t keep = UINT64_MAX;
+        cuda_ok(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep), "release threshold");
+        size_t free0 = 0, total = 0, free1 = 0;
+        cuda_ok(cudaMemGetInfo(&free0, &total), "cudaMemGetInfo");
+        const size_t bytes = free0 / 10 * 6;
+        timer.start();
+        cudaFreeAsync(cuda::device_alloc(bytes, 0, "memory_pool case (pooled)"), 0);
+        cuda_ok(cudaStreamSynchronize(0), "cudaStreamSynchronize");
+        cuda_ok(cudaMemGetInfo(&free1, &total), "cudaMemGetInfo");
+        // The case's premise: without the trim, the pool's memory is not free for cudaMalloc.
+        if (free1 + bytes / 2 > free0) fail("memory_pool case: the pool did not keep the released memory");
+        void* outside = cuda::device_alloc(bytes, 0, "memory_pool case (cudaMalloc)", false);
+        timer.stop();
+        cuda_ok(cudaFree(outside), "cudaFree");
+        return Outputs{{"allocated", {1.0f}}};
+      },
+      {{"allocated", kExact}});
+}
+
 void run_all(Context& ctx) {
   const bool big = !ctx.opt.tiny_only;
   // Qwen3-1.7B-like: hidden 2048, 16 query heads / 8 kv heads of 128, MLP 6144, vocab 151,936.
@@ -695,6 +729,7 @@ void run_all(Context& ctx) {
   model_cases(ctx);
   moe_cases(ctx, big);
   sampling_cases(ctx, big);
+  if (wanted(ctx, "memory_pool")) memory_pool_case(ctx);
   if (wanted(ctx, "logprob")) {
     logprob_case(ctx, 9, 16, 100, 0.7f, 4, 32, true);
     logprob_case(ctx, 9, 16, 100, 1.0f, 1024, 2048, false);

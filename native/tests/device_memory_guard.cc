@@ -1,6 +1,7 @@
 // Built by scripts/build-op-conformance.sh (build/op-conformance/device_memory_guard) and run by
 // test/core/op-conformance.test.ts, on any CPU machine (no GPU): the model's training and generation, dense, MoE and
 // Qwen3-VL, on the device-memory guard (guard_backend.h), every output compared with the CPU backend's.
+#include <cmath>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -167,9 +168,25 @@ Qwen3Config moe() {
 
 }  // namespace
 
+// The guard fills alloc_uninit's memory with NaN, so a model that reads such a buffer before writing it
+// differs from the CPU here. That only holds while the fill is there: checked first.
+bool uninit_is_poisoned(GuardBackend& guard) {
+  const int64_t n = 5;
+  const BackendArray<float> a = BackendArray<float>::uninit(guard, n);
+  std::vector<float> host(n);
+  guard.to_host(host.data(), a.get(), sizeof(float) * n);
+  for (float v : host)
+    if (!std::isnan(v)) return false;
+  return true;
+}
+
 int main() {
   GuardBackend guard;
   int bad = 0;
+  if (!uninit_is_poisoned(guard)) {
+    printf("the guard's alloc_uninit is not filled with NaN: reads of unwritten memory would go unseen\n");
+    ++bad;
+  }
   struct Case {
     const char* name;
     Qwen3Config cfg;

@@ -89,16 +89,10 @@ class GuardBackend final : public Backend {
     }
   };
 
-  void* alloc(size_t bytes) override {
-    Open o(*this, "alloc");
-    const size_t n = span(bytes);
-    if (used_ + n > cap_) fail("guard backend: arena full");
-    char* p = base_ + used_;
-    used_ += n;
-    std::memset(p, 0, bytes);
-    live_[p] = bytes;
-    return p;
-  }
+  void* alloc(size_t bytes) override { return allocate(bytes, 0, "alloc"); }
+  // All bits set: NaN as f32 and as bf16, -1 as int32. An op that reads such memory before writing it
+  // makes a result that differs from the CPU's, where the same buffer holds zeros or whatever malloc had.
+  void* alloc_uninit(size_t bytes) override { return allocate(bytes, 0xff, "alloc_uninit"); }
   void release(void* p) override {
     if (!p) return;
     auto it = live_.find(static_cast<char*>(p));
@@ -393,6 +387,16 @@ class GuardBackend final : public Backend {
   [[noreturn]] static void die(const char* what) {
     fprintf(stderr, "guard backend: %s failed: %s\n", what, strerror(errno));
     abort();
+  }
+  void* allocate(size_t bytes, int fill, const char* what) {
+    Open o(*this, what);
+    const size_t n = span(bytes);
+    if (used_ + n > cap_) fail("guard backend: arena full");
+    char* p = base_ + used_;
+    used_ += n;
+    std::memset(p, fill, bytes);
+    live_[p] = bytes;
+    return p;
   }
   // The arena bytes an allocation takes: whole pages (release hands them back), and a guard page after it.
   static size_t span(size_t bytes) {
