@@ -1,6 +1,6 @@
 // The generation engine on a tiny random Qwen3: cached decoding against full forwards, returned
 // log-probs against Model.forward, reproducibility under batching, shared prefill, stops, streaming,
-// abort, continuous batching and the errors a caller gets.
+// abort, continuous batching, the memory the cache commits and the errors a caller gets.
 import t from 'tap';
 
 import { packSequences } from '../../src/engine/model.js';
@@ -208,6 +208,22 @@ t.test('a request submitted while another decodes joins the running batch', asyn
     secondDoneAt > 3 && secondDoneAt < 30,
     `the second request finished while the first had ${secondDoneAt} of 30 tokens`,
   );
+});
+
+// The cache is allocated without a fill (Backend::alloc_uninit): a fill would touch every page of it, 2 GiB
+// by default, each time an engine is made (once per rollout step in training).
+t.test('an engine commits only the KV cache memory its sequences use', async (t) => {
+  // 28 layers of 8 KV heads of 128: about 224 KiB per cached token, as a 0.6B-1.7B Qwen3.
+  const model = tinyModel(1, { numLayers: 28, numKvHeads: 8, numHeads: 8, headDim: 128 });
+  const before = process.memoryUsage().rss;
+  const engine = new Qwen3GenerationEngine(model, { maxCachedTokens: 8192 });
+  const cacheBytes = 2 * 28 * 8 * 128 * 4 * engine.cachedTokenCapacity;
+  const r = await engine.generate({ promptIds: prompts[0], params: { temperature: 0, maxNewTokens: 4 } });
+  const grown = process.memoryUsage().rss - before;
+  await engine.close();
+  t.equal(r.samples[0].tokenIds.length, 4);
+  t.ok(cacheBytes >= 2 ** 30, `the cache is ${(cacheBytes / 2 ** 20).toFixed(0)} MiB`);
+  t.ok(grown < cacheBytes / 4, `resident memory grew ${(grown / 2 ** 20).toFixed(0)} MiB`);
 });
 
 t.test('requests that cannot fit, and bad requests, are refused with a clear error', async (t) => {
