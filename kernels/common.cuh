@@ -69,25 +69,23 @@ __device__ inline float block_max(float x, float* shared) {
 }
 
 // A device buffer from the stream-ordered pool, freed on the same stream when it goes out of scope.
-// get() is 256-byte aligned, as cudaMalloc's pointers are and as blas_gemm requires: the pool's
-// alignment is not documented to be as large, so 255 spare bytes are taken and the start rounded up.
+// get() is 256-byte aligned, as blas_gemm requires (device_alloc checks it).
 template <typename T>
 class Scratch {
  public:
-  static constexpr uintptr_t kAlign = 256;
-  Scratch(int64_t count, cudaStream_t stream, const char* what) : stream_(stream) {
-    raw_ = device_alloc(sizeof(T) * static_cast<size_t>(count) + kAlign - 1, stream, what);
-    ptr_ = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(raw_) + kAlign - 1) / kAlign * kAlign);
-  }
-  ~Scratch() { cudaFreeAsync(raw_, stream_); }
+  Scratch(int64_t count, cudaStream_t stream, const char* what)
+      : ptr_(static_cast<T*>(device_alloc(sizeof(T) * static_cast<size_t>(count), stream, what))),
+        stream_(stream),
+        what_(what) {}
+  ~Scratch() { device_free(ptr_, stream_, what_); }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
   T* get() const { return ptr_; }
 
  private:
-  void* raw_ = nullptr;
   T* ptr_ = nullptr;
   cudaStream_t stream_;
+  const char* what_;
 };
 
 }  // namespace medix::cuda

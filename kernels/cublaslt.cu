@@ -1,6 +1,6 @@
 // Row-major GEMM through cuBLASLt (kernels.h: blas_gemm), opened at run time. One handle and one
 // fixed 32 MiB workspace per process (device 0 of the first call), and per shape the matmul
-// descriptor, the layouts and the heuristic's first algorithm, kept for the process: the same shape
+// descriptor, the layouts and the heuristic's first algorithm, kept for later calls: the same shape
 // always runs the same algorithm with the same workspace, so its results are the same bits run to run.
 //
 // cuBLASLt is column-major. A row-major [r, c] matrix with leading dimension ld is the column-major
@@ -21,6 +21,10 @@ constexpr size_t kWorkspaceBytes = size_t{32} << 20;
 // The heuristic's default assumes operands aligned to 256 bytes (cudaMalloc's alignment); asking for
 // less would exclude the fastest kernels, so less is refused here rather than failing inside cuBLASLt.
 constexpr uintptr_t kAlignment = 256;
+// A shape's M is the packed token count, which changes from micro-batch to micro-batch, so a long run
+// would keep a plan per length it met. Past this many the plans are destroyed and made again as shapes
+// come: the heuristic is asked the same question again and gives the same algorithm, so the same bits.
+constexpr size_t kMaxPlans = 2048;
 
 struct Api {
   lt::CreateFn create;
@@ -28,6 +32,9 @@ struct Api {
   lt::MatmulDescSetAttributeFn desc_set;
   lt::MatrixLayoutCreateFn layout_create;
   lt::PreferenceCreateFn pref_create;
+  lt::MatmulDescDestroyFn desc_destroy;
+  lt::MatrixLayoutDestroyFn layout_destroy;
+  lt::PreferenceDestroyFn pref_destroy;
   lt::PreferenceSetAttributeFn pref_set;
   lt::AlgoGetHeuristicFn heuristic;
   lt::MatmulFn matmul;
@@ -68,6 +75,9 @@ State& state() {
            sym<lt::MatmulDescSetAttributeFn>(lib, "cublasLtMatmulDescSetAttribute"),
            sym<lt::MatrixLayoutCreateFn>(lib, "cublasLtMatrixLayoutCreate"),
            sym<lt::PreferenceCreateFn>(lib, "cublasLtMatmulPreferenceCreate"),
+           sym<lt::MatmulDescDestroyFn>(lib, "cublasLtMatmulDescDestroy"),
+           sym<lt::MatrixLayoutDestroyFn>(lib, "cublasLtMatrixLayoutDestroy"),
+           sym<lt::PreferenceDestroyFn>(lib, "cublasLtMatmulPreferenceDestroy"),
            sym<lt::PreferenceSetAttributeFn>(lib, "cublasLtMatmulPreferenceSetAttribute"),
            sym<lt::AlgoGetHeuristicFn>(lib, "cublasLtMatmulAlgoGetHeuristic"),
            sym<lt::MatmulFn>(lib, "cublasLtMatmul")};
@@ -94,17 +104,26 @@ Plan make_plan(State& s, GemmType ab, GemmType c, bool ta, bool tb, int64_t M, i
   lt::Preference pref = nullptr;
   lt_ok(s.api.pref_create(&pref), "cublasLtMatmulPreferenceCreate");
   const uint64_t ws = kWorkspaceBytes;
-  lt_ok(s.api.pref_set(pref, lt::kPrefMaxWorkspaceBytes, &ws, sizeof ws), "cublasLtMatmulPreferenceSetAttribute");
+  lt::Status st = s.api.pref_set(pref, lt::kPrefMaxWorkspaceBytes, &ws, sizeof ws);
   lt::HeuristicResult result{};
   int found = 0;
-  lt_ok(s.api.heuristic(s.handle, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found),
-        "cublasLtMatmulAlgoGetHeuristic");
-  // The preference is only read by the heuristic; it is small and made once per shape, so it is kept
-  // rather than freed (no destroy entry point is loaded).
+  if (st == lt::kSuccess) st = s.api.heuristic(s.handle, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
+  s.api.pref_destroy(pref);  // only the heuristic reads it
+  lt_ok(st, "cublasLtMatmulPreferenceSetAttribute / cublasLtMatmulAlgoGetHeuristic");
   MEDIX_CHECK(found > 0, "cuBLASLt: no algorithm for M=", M, " N=", N, " K=", K, " (",
               ab == GemmType::BF16 ? "bf16" : "fp32", " inputs)");
   p.algo = result.algo;
   return p;
+}
+
+// Descriptors are host objects that cublasLtMatmul reads when it enqueues, so matmuls still running
+// on the device do not need them.
+void forget_plans(State& s) {
+  for (auto& [key, p] : s.plans) {
+    s.api.desc_destroy(p.desc);
+    for (lt::MatrixLayout l : {p.a, p.b, p.c}) s.api.layout_destroy(l);
+  }
+  s.plans.clear();
 }
 
 }  // namespace
@@ -128,8 +147,10 @@ void blas_gemm(GemmType ab, GemmType c, bool trans_a, bool trans_b, int64_t M, i
               " (one device per process for now)");
   const ShapeKey key{static_cast<int>(ab), static_cast<int>(c), trans_a, trans_b, M, N, K, lda, ldb, ldc};
   auto it = s.plans.find(key);
-  if (it == s.plans.end())
+  if (it == s.plans.end()) {
+    if (s.plans.size() >= kMaxPlans) forget_plans(s);
     it = s.plans.emplace(key, make_plan(s, ab, c, trans_a, trans_b, M, N, K, lda, ldb, ldc)).first;
+  }
   const Plan& p = it->second;
   lt_ok(s.api.matmul(s.handle, p.desc, &alpha, B, p.a, A, p.b, &beta, C, p.c, C, p.c, &p.algo, s.workspace,
                      kWorkspaceBytes, stream),

@@ -50,6 +50,9 @@ using MatmulDescCreateFn = Status (*)(MatmulDesc*, int compute_type, int scale_t
 using MatmulDescSetAttributeFn = Status (*)(MatmulDesc, int attr, const void* buf, size_t size);
 using MatrixLayoutCreateFn = Status (*)(MatrixLayout*, int type, uint64_t rows, uint64_t cols, int64_t ld);
 using PreferenceCreateFn = Status (*)(Preference*);
+using MatmulDescDestroyFn = Status (*)(MatmulDesc);
+using MatrixLayoutDestroyFn = Status (*)(MatrixLayout);
+using PreferenceDestroyFn = Status (*)(Preference);
 using PreferenceSetAttributeFn = Status (*)(Preference, int attr, const void* buf, size_t size);
 using AlgoGetHeuristicFn = Status (*)(Handle, MatmulDesc, MatrixLayout a, MatrixLayout b, MatrixLayout c,
                                       MatrixLayout d, Preference, int requested, HeuristicResult* results,

@@ -67,10 +67,9 @@ class CudaBackend final : public Backend {
     bind();
     return device_alloc(bytes, 0, "cuda backend alloc");
   }
-  // Not checked: release runs in destructors, which must not throw (a failed free leaks at worst).
   void release(void* p) override {
     bind();
-    cudaFreeAsync(p, 0);
+    device_free(p, 0, "cuda backend release");
   }
   void to_host(void* dst, const void* src, size_t bytes) override {
     bind();
@@ -107,24 +106,24 @@ class CudaBackend final : public Backend {
     bind();
     cuda::rmsnorm_backward(dx, dw, dout, x, w, rstd, rows, dim);
   }
-  // cuBLASLt (fp32 compute, no TF32) where it opens and every operand keeps its 256-byte alignment;
-  // the tiled kernel for a bias (Qwen3's projections have none), for unaligned operands (a tiny
-  // model's tensor offsets), for no rows, and where cuBLASLt is missing. The conformance program
+  // cuBLASLt (fp32 compute, no TF32) where it opens and every operand keeps its 256-byte alignment
+  // (a bias is added as the tiled kernel adds it, kernels.h); the tiled kernel for unaligned operands (a
+  // tiny model's tensor offsets), for no rows, and where cuBLASLt is missing. The conformance program
   // checks both against the CPU. MEDIX_CUDA_LINEAR=tiled forces the tiled kernel; =cublaslt makes a
   // missing library an error.
   void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in,
                       int64_t out) override {
     bind();
-    if (!b && T > 0 && in > 0 && use_blas({y, x, W}))
-      cuda::linear_forward_blas(y, x, W, T, in, out);
+    if (T > 0 && in > 0 && use_blas({y, x, W}))
+      cuda::linear_forward_blas(y, x, W, b, T, in, out);
     else
       cuda::linear_forward(y, x, W, b, T, in, out);
   }
   void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
                        int64_t in, int64_t out) override {
     bind();
-    if (!db && T > 0 && out > 0 && use_blas({dx, dW, dy, x, W}))
-      cuda::linear_backward_blas(dx, dW, dy, x, W, T, in, out);
+    if (T > 0 && out > 0 && use_blas({dx, dW, dy, x, W}))
+      cuda::linear_backward_blas(dx, dW, db, dy, x, W, T, in, out);
     else
       cuda::linear_backward(dx, dW, db, dy, x, W, T, in, out);
   }
@@ -134,16 +133,16 @@ class CudaBackend final : public Backend {
   void linear_forward_bf16(float* y, const float* x, const uint16_t* W, const float* b, int64_t T, int64_t in,
                            int64_t out) override {
     bind();
-    if (!b && T > 0 && in > 0 && use_blas({y, x, W}))
-      cuda::linear_forward_blas(y, x, as_bf16(W), T, in, out);
+    if (T > 0 && in > 0 && use_blas({y, x, W}))
+      cuda::linear_forward_blas(y, x, as_bf16(W), b, T, in, out);
     else
       cuda::linear_forward(y, x, as_bf16(W), b, T, in, out);
   }
   void linear_backward_bf16(float* dx, float* dW, float* db, const float* dy, const float* x, const uint16_t* W,
                             int64_t T, int64_t in, int64_t out) override {
     bind();
-    if (!db && T > 0 && out > 0 && use_blas({dx, dW, dy, x, W}))
-      cuda::linear_backward_blas(dx, dW, dy, x, as_bf16(W), T, in, out);
+    if (T > 0 && out > 0 && use_blas({dx, dW, dy, x, W}))
+      cuda::linear_backward_blas(dx, dW, db, dy, x, as_bf16(W), T, in, out);
     else
       cuda::linear_backward(dx, dW, db, dy, x, as_bf16(W), T, in, out);
   }

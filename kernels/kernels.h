@@ -26,10 +26,13 @@ namespace medix::cuda {
 // Throws medix::Error naming `what` if a CUDA call or the last launch failed.
 void check(cudaError_t err, const char* what);
 
-// `bytes` (at least 1) of device memory on the current device: from the stream-ordered pool on `stream`, or
-// with cudaMalloc when `pooled` is false. Running out throws an error that says what was asked for, the
+// `bytes` (at least 1) of device memory on the current device, 256-byte aligned: from the stream-ordered pool
+// on `stream`, or with cudaMalloc when `pooled` is false. Running out throws an error that says what was asked for, the
 // device's free and total memory, what the pool holds, and which settings lower a step's needs.
 void* device_alloc(size_t bytes, cudaStream_t stream, const char* what, bool pooled = true);
+// Returns device_alloc's pooled memory on `stream`. A failure is printed and cleared, not thrown (it runs
+// in destructors), so the next op's check does not report it as its own.
+void device_free(void* p, cudaStream_t stream, const char* what);
 
 // C[M,N] = alpha * op(A) op(B) + beta * C, row-major, as medix::gemm (native/core/gemm.h):
 // op(A) is A [M,K] (lda) or A^T (A stored [K,M]); likewise B. beta == 0 never reads C.
@@ -48,12 +51,14 @@ void blas_gemm(GemmType ab, GemmType c, bool trans_a, bool trans_b, int64_t M, i
 // Whether p meets blas_gemm's alignment (callers with a fallback check it instead of catching the refusal).
 bool blas_aligned(const void* p);
 
-// linear.h without bias (Qwen3's projections have none), through blas_gemm: fp32, or bf16 weights and
-// activations with fp32 accumulation. Backward accumulates; dW is fp32 in both (the master gradient).
-void linear_forward_blas(float* y, const float* x, const float* W, int64_t T, int64_t in, int64_t out,
+// linear.h through blas_gemm: fp32, or bf16 weights and activations with fp32 accumulation (no bias).
+// Backward accumulates; dW is fp32 in both (the master gradient). With fp32 outputs a bias (b, db; may
+// be null) is the tiled path's: y starts as the bias rows and the product is added onto them; db is
+// linear_bias_grad's column sums (the vision tower's layers all have one).
+void linear_forward_blas(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
                          cudaStream_t stream = 0);
-void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T, int64_t in,
-                          int64_t out, cudaStream_t stream = 0);
+void linear_backward_blas(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
+                          int64_t in, int64_t out, cudaStream_t stream = 0);
 void linear_forward_blas(__nv_bfloat16* y, const __nv_bfloat16* x, const __nv_bfloat16* W, int64_t T, int64_t in,
                          int64_t out, cudaStream_t stream = 0);
 void linear_backward_blas(__nv_bfloat16* dx, float* dW, const __nv_bfloat16* dy, const __nv_bfloat16* x,
@@ -63,10 +68,10 @@ void linear_backward_blas(__nv_bfloat16* dx, float* dW, const __nv_bfloat16* dy,
 // product runs on bf16 tensor cores with fp32 accumulation, as mixed-precision training does; y, dx and
 // dW stay fp32. So the result differs from the CPU's (fp32 activations) by the activations' rounding,
 // at most 2^-8 sum_k |x_k||W_ik| per element; on bf16-exact activations only by the order of the sums.
-void linear_forward_blas(float* y, const float* x, const __nv_bfloat16* W, int64_t T, int64_t in, int64_t out,
-                         cudaStream_t stream = 0);
-void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const __nv_bfloat16* W, int64_t T,
-                          int64_t in, int64_t out, cudaStream_t stream = 0);
+void linear_forward_blas(float* y, const float* x, const __nv_bfloat16* W, const float* b, int64_t T, int64_t in,
+                         int64_t out, cudaStream_t stream = 0);
+void linear_backward_blas(float* dx, float* dW, float* db, const float* dy, const float* x, const __nv_bfloat16* W,
+                          int64_t T, int64_t in, int64_t out, cudaStream_t stream = 0);
 
 // The fused log-probs of logprob.h with bf16 hidden states and head (the GPU training precision): the
 // logits of all T tokens for `s.vocab_chunk` vocabulary entries at a time go through cuBLASLt (fp32
@@ -82,6 +87,9 @@ void logprob_backward_blas(float* dhidden, float* dhead, const float* dlogp, con
                            const float* lse, const float* entropy, const LogprobShape& s, cudaStream_t stream = 0);
 
 // linear.h: y[T,out] = x[T,in] W[out,in]^T (+ b); backward dx += dy W, dW += dy^T x, db += sum_t dy.
+// The bias parts alone: y[t, :] = b for every row; db[o] += sum_t dy[t, o] (in double, tokens in order).
+void linear_bias_rows(float* y, const float* b, int64_t T, int64_t out, cudaStream_t stream = 0);
+void linear_bias_grad(float* db, const float* dy, int64_t T, int64_t out, cudaStream_t stream = 0);
 void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
                     cudaStream_t stream = 0);
 void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,

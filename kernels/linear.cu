@@ -112,10 +112,7 @@ template <typename WT>
 void tiled_linear_forward(float* y, const float* x, const WT* W, const float* b, int64_t T, int64_t in, int64_t out,
                           cudaStream_t stream) {
   if (T == 0 || out == 0) return;
-  if (b) {
-    bias_rows_kernel<<<blocks_for(T * out), kThreads, 0, stream>>>(y, b, T, out);
-    MEDIX_CUDA_LAUNCHED("linear_forward (bias)");
-  }
+  if (b) linear_bias_rows(y, b, T, out, stream);
   tiled_gemm(false, true, T, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out, stream);
 }
 
@@ -125,13 +122,21 @@ void tiled_linear_backward(float* dx, float* dW, float* db, const float* dy, con
   if (T == 0) return;
   if (dx) tiled_gemm(false, false, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in, stream);  // dx += dy W
   tiled_gemm(true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in, stream);           // dW += dy^T x
-  if (db) {
-    bias_grad_kernel<<<blocks_for(out), kThreads, 0, stream>>>(db, dy, T, out);
-    MEDIX_CUDA_LAUNCHED("linear_backward (bias)");
-  }
+  if (db) linear_bias_grad(db, dy, T, out, stream);
 }
 
 }  // namespace
+
+void linear_bias_rows(float* y, const float* b, int64_t T, int64_t out, cudaStream_t stream) {
+  if (T == 0 || out == 0) return;
+  bias_rows_kernel<<<blocks_for(T * out), kThreads, 0, stream>>>(y, b, T, out);
+  MEDIX_CUDA_LAUNCHED("linear_forward (bias)");
+}
+void linear_bias_grad(float* db, const float* dy, int64_t T, int64_t out, cudaStream_t stream) {
+  if (T == 0 || out == 0) return;
+  bias_grad_kernel<<<blocks_for(out), kThreads, 0, stream>>>(db, dy, T, out);
+  MEDIX_CUDA_LAUNCHED("linear_backward (bias)");
+}
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, cudaStream_t stream) {

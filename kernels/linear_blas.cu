@@ -1,6 +1,8 @@
-// Linear layer without bias through cuBLASLt (kernels.h: linear_forward_blas / linear_backward_blas):
-// y = x W^T, dx += dy W, dW += dy^T x, in fp32 or with bf16 operands (dW stays fp32), and the mixed
-// form of a bf16 compute copy: fp32 activations rounded to bf16 in scratch, bf16 W, fp32 results.
+// Linear layer through cuBLASLt (kernels.h: linear_forward_blas / linear_backward_blas):
+// y = x W^T (+ b), dx += dy W, dW += dy^T x (db += sum_t dy), in fp32 or with bf16 operands (dW stays fp32;
+// no bias), and the mixed form of a bf16 compute copy: fp32 activations rounded to bf16 in scratch, bf16
+// W, fp32 results. A bias is added as the tiled kernel adds it: y starts as the bias rows and the product
+// is accumulated onto them (beta = 1).
 #include "common.cuh"
 
 namespace medix::cuda {
@@ -11,10 +13,12 @@ constexpr GemmType type_of() {
   return sizeof(Elem) == 2 ? GemmType::BF16 : GemmType::F32;
 }
 
-template <typename Elem>
-void forward(Elem* y, const Elem* x, const Elem* W, int64_t T, int64_t in, int64_t out, cudaStream_t stream) {
-  const GemmType t = type_of<Elem>();
-  blas_gemm(t, t, false, true, T, out, in, 1.0f, x, in, W, in, 0.0f, y, out, stream);
+// y = x W^T (+ b): ab is x's and W's element type, y is fp32 when b is given.
+void forward(GemmType ab, void* y, const void* x, const void* W, const float* b, int64_t T, int64_t in, int64_t out,
+             cudaStream_t stream) {
+  if (b) linear_bias_rows(static_cast<float*>(y), b, T, out, stream);
+  const GemmType c = b ? GemmType::F32 : ab;
+  blas_gemm(ab, c, false, true, T, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out, stream);
 }
 
 template <typename Elem>
@@ -28,34 +32,38 @@ void backward(Elem* dx, float* dW, const Elem* dy, const Elem* x, const Elem* W,
 
 }  // namespace
 
-void linear_forward_blas(float* y, const float* x, const float* W, int64_t T, int64_t in, int64_t out,
+void linear_forward_blas(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
                          cudaStream_t stream) {
-  forward(y, x, W, T, in, out, stream);
+  forward(GemmType::F32, y, x, W, b, T, in, out, stream);
 }
-void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T, int64_t in,
-                          int64_t out, cudaStream_t stream) {
+void linear_backward_blas(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
+                          int64_t in, int64_t out, cudaStream_t stream) {
   backward(dx, dW, dy, x, W, T, in, out, stream);
+  if (db) linear_bias_grad(db, dy, T, out, stream);
 }
 void linear_forward_blas(bf16* y, const bf16* x, const bf16* W, int64_t T, int64_t in, int64_t out,
                          cudaStream_t stream) {
-  forward(y, x, W, T, in, out, stream);
+  forward(GemmType::BF16, y, x, W, nullptr, T, in, out, stream);
 }
 void linear_backward_blas(bf16* dx, float* dW, const bf16* dy, const bf16* x, const bf16* W, int64_t T, int64_t in,
                           int64_t out, cudaStream_t stream) {
   backward(dx, dW, dy, x, W, T, in, out, stream);
 }
 
-void linear_forward_blas(float* y, const float* x, const bf16* W, int64_t T, int64_t in, int64_t out,
+void linear_forward_blas(float* y, const float* x, const bf16* W, const float* b, int64_t T, int64_t in, int64_t out,
                          cudaStream_t stream) {
   if (T == 0 || out == 0) return;
   Scratch<bf16> xb(T * in, stream, "linear_forward_blas: bf16 activations");
   to_bf16(xb.get(), x, T * in, stream);
-  blas_gemm(GemmType::BF16, GemmType::F32, false, true, T, out, in, 1.0f, xb.get(), in, W, in, 0.0f, y, out, stream);
+  if (b) linear_bias_rows(y, b, T, out, stream);
+  blas_gemm(GemmType::BF16, GemmType::F32, false, true, T, out, in, 1.0f, xb.get(), in, W, in, b ? 1.0f : 0.0f, y, out,
+            stream);
 }
 
-void linear_backward_blas(float* dx, float* dW, const float* dy, const float* x, const bf16* W, int64_t T, int64_t in,
-                          int64_t out, cudaStream_t stream) {
+void linear_backward_blas(float* dx, float* dW, float* db, const float* dy, const float* x, const bf16* W, int64_t T,
+                          int64_t in, int64_t out, cudaStream_t stream) {
   if (T == 0) return;
+  if (db) linear_bias_grad(db, dy, T, out, stream);
   Scratch<bf16> dyb(T * out, stream, "linear_backward_blas: bf16 dy"),
       xb(T * in, stream, "linear_backward_blas: bf16 x");
   to_bf16(dyb.get(), dy, T * out, stream);

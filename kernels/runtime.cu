@@ -1,5 +1,6 @@
 // The error check every launcher ends with, and the device count (native/cuda/devices.h).
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "cuda/devices.h"
@@ -57,7 +58,19 @@ void* device_alloc(size_t bytes, cudaStream_t stream, const char* what, bool poo
   if (err == cudaErrorMemoryAllocation && trim_pool()) err = allocate();
   if (err == cudaErrorMemoryAllocation) out_of_memory(n, what);
   check(err, what);
+  // The programming guide promises 256 bytes for every allocation routine; the linear layers' choice of
+  // cuBLASLt (and so their bits) depends on it, so a pool that gave less would fail here, not vary.
+  if (reinterpret_cast<uintptr_t>(p) % 256 != 0)
+    fail(what, ": the CUDA allocator returned ", p, ", not 256-byte aligned");
   return p;
+}
+
+void device_free(void* p, cudaStream_t stream, const char* what) {
+  if (!p) return;
+  const cudaError_t err = cudaFreeAsync(p, stream);
+  if (err == cudaSuccess) return;
+  cudaGetLastError();
+  std::fprintf(stderr, "medix: %s: cudaFreeAsync failed (%s); the memory is lost\n", what, cudaGetErrorString(err));
 }
 
 int device_count(std::string* why) {

@@ -177,6 +177,7 @@ void bf16_cases(Context& ctx, bool big, const std::string& missing) {
   if (wanted(ctx, "linear_bf16_cublaslt")) {
     linear_bf16_case(ctx, "cublaslt", missing, 16, 24, 40, false, true);
     linear_bf16_case(ctx, "cublaslt", missing, 16, 24, 40, false, false);
+    linear_bf16_case(ctx, "cublaslt", missing, 16, 24, 40, true, true);
     if (big) {
       linear_bf16_case(ctx, "cublaslt", missing, 2048, 2048, 6144, false, true);
       linear_bf16_case(ctx, "cublaslt", missing, 2048, 2048, 6144, false, false);

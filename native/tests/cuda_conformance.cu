@@ -415,33 +415,44 @@ void not_run_case(Context& ctx, const std::string& op, const std::string& shape,
 
 // ---- linear through cuBLASLt (fp32, and bf16 operands with fp32 accumulation) --------------------
 // `missing`: cuBLASLt's load error, when it is not found; the case is then reported as not run.
-void linear_blas_case(Context& ctx, const std::string& missing, bool bf16_mode, int64_t T, int64_t in, int64_t out) {
+// bias: fp32 only (the bf16-output form has none).
+void linear_blas_case(Context& ctx, const std::string& missing, bool bf16_mode, int64_t T, int64_t in, int64_t out,
+                      bool bias = false) {
   const std::string op = bf16_mode ? "linear_cublaslt_bf16" : "linear_cublaslt";
-  const std::string shape = to_string_shape({{"T", T}, {"in", in}, {"out", out}});
+  const std::string shape = to_string_shape({{"T", T}, {"in", in}, {"out", out}, {"bias", bias}});
   if (!missing.empty()) return not_run_case(ctx, op, shape, missing);
   Rng rng(bf16_mode ? 19 : 18);
   // bf16 mode: every operand holds bf16-exact values, so the CPU reference sees the GPU's inputs.
   auto values = [&](int64_t n) { return bf16_mode ? random_bf16_values(rng, n, -1, 1) : random_floats(rng, n, -1, 1); };
   const std::vector<float> x = values(T * in), W = values(out * in), dy = values(T * out), dx0 = values(T * in);
   const std::vector<float> dW0 = random_floats(rng, out * in, -1, 1);  // fp32 in both modes
+  const std::vector<float> b = bias ? random_floats(rng, out, -1, 1) : std::vector<float>{};
+  const std::vector<float> db0 = bias ? random_floats(rng, out, -1, 1) : std::vector<float>{};
   const Tolerance act = bf16_mode ? kBf16Gemm : kGemm;
+  MEDIX_CHECK(!(bias && bf16_mode), "linear_blas_case: the bf16-output form has no bias");
   run_case(
       ctx, op, shape,
       [&] {
-        std::vector<float> y(T * out), dx = dx0, dW = dW0;
-        cpu::linear_forward(y.data(), x.data(), W.data(), nullptr, T, in, out);
-        cpu::linear_backward(dx.data(), dW.data(), nullptr, dy.data(), x.data(), W.data(), T, in, out);
-        return Outputs{{"y", std::move(y)}, {"dx", std::move(dx)}, {"dW", std::move(dW)}};
+        std::vector<float> y(T * out), dx = dx0, dW = dW0, db = db0;
+        cpu::linear_forward(y.data(), x.data(), W.data(), bias ? b.data() : nullptr, T, in, out);
+        cpu::linear_backward(dx.data(), dW.data(), bias ? db.data() : nullptr, dy.data(), x.data(), W.data(), T, in,
+                             out);
+        Outputs o{{"y", std::move(y)}, {"dx", std::move(dx)}, {"dW", std::move(dW)}};
+        if (bias) o["db"] = std::move(db);
+        return o;
       },
       [&](GpuTimer& timer) {
         DeviceBuffer<float> d_dW(dW0);
         if (!bf16_mode) {
-          DeviceBuffer<float> d_x(x), d_W(W), d_dy(dy), d_dx(dx0), d_y(T * out);
+          DeviceBuffer<float> d_x(x), d_W(W), d_dy(dy), d_dx(dx0), d_y(T * out), d_b(b), d_db(db0);
           timer.start();
-          cuda::linear_forward_blas(d_y.get(), d_x.get(), d_W.get(), T, in, out);
-          cuda::linear_backward_blas(d_dx.get(), d_dW.get(), d_dy.get(), d_x.get(), d_W.get(), T, in, out);
+          cuda::linear_forward_blas(d_y.get(), d_x.get(), d_W.get(), bias ? d_b.get() : nullptr, T, in, out);
+          cuda::linear_backward_blas(d_dx.get(), d_dW.get(), bias ? d_db.get() : nullptr, d_dy.get(), d_x.get(),
+                                     d_W.get(), T, in, out);
           timer.stop();
-          return Outputs{{"y", d_y.to_host()}, {"dx", d_dx.to_host()}, {"dW", d_dW.to_host()}};
+          Outputs o{{"y", d_y.to_host()}, {"dx", d_dx.to_host()}, {"dW", d_dW.to_host()}};
+          if (bias) o["db"] = d_db.to_host();
+          return o;
         }
         DeviceBuffer<uint16_t> d_x(to_bf16(x)), d_W(to_bf16(W)), d_dy(to_bf16(dy)), d_dx(to_bf16(dx0)), d_y(T * out);
         timer.start();
@@ -450,7 +461,8 @@ void linear_blas_case(Context& ctx, const std::string& missing, bool bf16_mode, 
         timer.stop();
         return Outputs{{"y", from_bf16(d_y.to_host())}, {"dx", from_bf16(d_dx.to_host())}, {"dW", d_dW.to_host()}};
       },
-      {{"y", act}, {"dx", act}, {"dW", kGemm}});
+      // db: the tiled path's column sums (in double), compared as a row reduction.
+      {{"y", act}, {"dx", act}, {"dW", kGemm}, {"db", kRowReduction}});
 }
 
 // The inputs of a log-prob case, drawn in this order from `rng`. Head rows are scaled so the logits
@@ -715,7 +727,11 @@ void run_all(Context& ctx) {
     if (wanted(ctx, "linear_cublaslt")) {
       linear_blas_case(ctx, missing, false, 5, 7, 9);
       linear_blas_case(ctx, missing, false, 70, 33, 65);
-      if (big) linear_blas_case(ctx, missing, false, 512, 2048, 6144);
+      linear_blas_case(ctx, missing, false, 70, 64, 96, true);
+      if (big) {
+        linear_blas_case(ctx, missing, false, 512, 2048, 6144);
+        linear_blas_case(ctx, missing, false, 4096, 1024, 4096, true);  // a Qwen3-VL-2B vision block's fc1
+      }
     }
     if (wanted(ctx, "linear_cublaslt_bf16")) {
       linear_blas_case(ctx, missing, true, 16, 24, 40);
