@@ -87,7 +87,7 @@ void logprob_backward_blas(float* dhidden, float* dhead, const float* dlogp, con
                            const float* lse, const float* entropy, const LogprobShape& s, cudaStream_t stream = 0);
 
 // linear.h: y[T,out] = x[T,in] W[out,in]^T (+ b); backward dx += dy W, dW += dy^T x, db += sum_t dy.
-// The bias parts alone: y[t, :] = b for every row; db[o] += sum_t dy[t, o] (in double, tokens in order).
+// The bias parts alone: y[t, :] = b for every row; db[o] += sum_t dy[t, o] (in double, in fixed chunks of tokens).
 void linear_bias_rows(float* y, const float* b, int64_t T, int64_t out, cudaStream_t stream = 0);
 void linear_bias_grad(float* db, const float* dy, int64_t T, int64_t out, cudaStream_t stream = 0);
 void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,

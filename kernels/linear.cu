@@ -7,6 +7,8 @@
 // deterministic, not fast: cuBLASLt takes the large products (kernels/linear_blas.cu). B's element
 // type is a template parameter too: a bf16 weight widens to fp32 as it is staged, so the bf16 entries
 // compute exactly the fp32 products of the widened weights (the CPU's *_bf16 math).
+#include <algorithm>
+
 #include "common.cuh"
 
 namespace medix::cuda {
@@ -79,12 +81,22 @@ __global__ void bias_rows_kernel(float* y, const float* b, int64_t T, int64_t ou
   if (i < T * out) y[i] = b[i % out];
 }
 
-// db[o] += sum_t dy[t, o]: one thread per column, tokens in order, in double (as the CPU).
-__global__ void bias_grad_kernel(float* db, const float* dy, int64_t T, int64_t out) {
+// db[o] += sum_t dy[t, o] in double (as the CPU), in two passes so that enough threads read dy: a column
+// per thread would leave a 1024-wide layer 4 blocks, reading 64k rows one after another (tens of ms).
+// Chunk c (blockIdx.y) of the tokens sums each column in order into its partial row; then each column
+// sums the chunks in order. No atomics: the same bits every run.
+__global__ void bias_grad_partial_kernel(double* partial, const float* dy, int64_t T, int64_t out, int64_t chunks) {
+  const int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x, c = blockIdx.y;
+  if (o >= out) return;
+  double s = 0.0;
+  for (int64_t t = c * T / chunks; t < (c + 1) * T / chunks; ++t) s += dy[t * out + o];
+  partial[c * out + o] = s;
+}
+__global__ void bias_grad_finish_kernel(float* db, const double* partial, int64_t out, int64_t chunks) {
   const int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (o >= out) return;
   double s = 0.0;
-  for (int64_t t = 0; t < T; ++t) s += dy[t * out + o];
+  for (int64_t c = 0; c < chunks; ++c) s += partial[c * out + o];
   db[o] += static_cast<float>(s);
 }
 
@@ -134,7 +146,12 @@ void linear_bias_rows(float* y, const float* b, int64_t T, int64_t out, cudaStre
 }
 void linear_bias_grad(float* db, const float* dy, int64_t T, int64_t out, cudaStream_t stream) {
   if (T == 0 || out == 0) return;
-  bias_grad_kernel<<<blocks_for(out), kThreads, 0, stream>>>(db, dy, T, out);
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(1024, T / 64));
+  Scratch<double> partial(chunks * out, stream, "linear_backward (bias partial sums)");
+  const dim3 grid(blocks_for(out, 128), static_cast<unsigned int>(chunks));
+  bias_grad_partial_kernel<<<grid, 128, 0, stream>>>(partial.get(), dy, T, out, chunks);
+  MEDIX_CUDA_LAUNCHED("linear_backward (bias partial sums)");
+  bias_grad_finish_kernel<<<blocks_for(out, 128), 128, 0, stream>>>(db, partial.get(), out, chunks);
   MEDIX_CUDA_LAUNCHED("linear_backward (bias)");
 }
 
