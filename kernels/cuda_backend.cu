@@ -7,16 +7,13 @@
 // The sampler runs on the host from copies (cpu::sample) unless MEDIX_CUDA_SAMPLER=gpu (see sample).
 // Mixture-of-experts ops run on kernels/moe.cu (their load statistics and cu_seqlens for the aux loss
 // are host memory, as the Backend contract says).
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
-#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "common.cuh"
 #include "cuda/cuda_backend.h"
-#include "cuda/libraries.h"
 #include "dist/communicator.h"
 #include "ops/sampling.h"
 
@@ -106,45 +103,28 @@ class CudaBackend final : public Backend {
     bind();
     cuda::rmsnorm_backward(dx, dw, dout, x, w, rstd, rows, dim);
   }
-  // cuBLASLt (fp32 compute, no TF32) where it opens and every operand keeps its 256-byte alignment
-  // (a bias is added as the tiled kernel adds it, kernels.h); the tiled kernel for unaligned operands (a
-  // tiny model's tensor offsets), for no rows, and where cuBLASLt is missing. The conformance program
-  // checks both against the CPU. MEDIX_CUDA_LINEAR=tiled forces the tiled kernel; =cublaslt makes a
-  // missing library an error.
+  // cuBLASLt or the tiled kernel, as kernels.h's linear_forward_auto chooses.
   void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in,
                       int64_t out) override {
     bind();
-    if (T > 0 && in > 0 && use_blas({y, x, W}))
-      cuda::linear_forward_blas(y, x, W, b, T, in, out);
-    else
-      cuda::linear_forward(y, x, W, b, T, in, out);
+    cuda::linear_forward_auto(y, x, W, b, T, in, out);
   }
   void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
                        int64_t in, int64_t out) override {
     bind();
-    if (T > 0 && out > 0 && use_blas({dx, dW, dy, x, W}))
-      cuda::linear_backward_blas(dx, dW, db, dy, x, W, T, in, out);
-    else
-      cuda::linear_backward(dx, dW, db, dy, x, W, T, in, out);
+    cuda::linear_backward_auto(dx, dW, db, dy, x, W, T, in, out);
   }
   // A bf16 compute copy's products: on cuBLASLt they round the fp32 activations to bf16 too (tensor
   // cores; kernels.h, linear_forward_blas), on the tiled kernel they keep them fp32 (the CPU's math).
-  // The same choice as the fp32 entries above.
   void linear_forward_bf16(float* y, const float* x, const uint16_t* W, const float* b, int64_t T, int64_t in,
                            int64_t out) override {
     bind();
-    if (T > 0 && in > 0 && use_blas({y, x, W}))
-      cuda::linear_forward_blas(y, x, as_bf16(W), b, T, in, out);
-    else
-      cuda::linear_forward(y, x, as_bf16(W), b, T, in, out);
+    cuda::linear_forward_auto(y, x, as_bf16(W), b, T, in, out);
   }
   void linear_backward_bf16(float* dx, float* dW, float* db, const float* dy, const float* x, const uint16_t* W,
                             int64_t T, int64_t in, int64_t out) override {
     bind();
-    if (T > 0 && out > 0 && use_blas({dx, dW, dy, x, W}))
-      cuda::linear_backward_blas(dx, dW, db, dy, x, as_bf16(W), T, in, out);
-    else
-      cuda::linear_backward(dx, dW, db, dy, x, as_bf16(W), T, in, out);
+    cuda::linear_backward_auto(dx, dW, db, dy, x, as_bf16(W), T, in, out);
   }
   void to_bf16(uint16_t* dst, const float* src, int64_t n) override {
     bind();
@@ -333,38 +313,6 @@ class CudaBackend final : public Backend {
 
  private:
   static const bf16* as_bf16(const uint16_t* p) { return reinterpret_cast<const bf16*>(p); }
-
-  // Whether a linear layer runs on cuBLASLt (see linear_forward): MEDIX_CUDA_LINEAR, read at each call
-  // so a program can compare both paths in one process, and whether these operands allow it (null
-  // ones, e.g. no dx, do not count). Whether the library opens is found once.
-  bool use_blas(std::initializer_list<const void*> operands) {
-    const char* env = std::getenv("MEDIX_CUDA_LINEAR");
-    const std::string mode = env ? env : "auto";
-    if (mode == "tiled") return false;
-    if (mode != "auto" && mode != "cublaslt")
-      fail("MEDIX_CUDA_LINEAR must be auto, cublaslt or tiled, not '", mode, "'");
-    if (mode == "cublaslt")
-      load(Library::CublasLt);  // asked for: a missing library's error names it and where it looked
-    else if (!blas_loads())
-      return false;
-    for (const void* p : operands)
-      if (p && !blas_aligned(p)) return false;
-    return true;
-  }
-  bool blas_loads() {
-    if (blas_.load(std::memory_order_acquire) < 0) {
-      int found = 0;
-      try {
-        load(Library::CublasLt);
-        found = 1;
-      } catch (const std::exception&) {  // not found: the tiled kernel (MEDIX_CUDA_LINEAR=cublaslt says why)
-      }
-      blas_.store(found, std::memory_order_release);
-    }
-    return blas_.load(std::memory_order_acquire) == 1;
-  }
-  // Shared by every thread that calls this process-wide backend (each model's BackendThread).
-  std::atomic<int> blas_{-1};
 
   // The runtime's current device is per host thread, and the addon calls the backend from libuv's
   // worker threads: every call first makes this process's device current on its thread (once per

@@ -3,7 +3,13 @@
 // no bias), and the mixed form of a bf16 compute copy: fp32 activations rounded to bf16 in scratch, bf16
 // W, fp32 results. A bias is added as the tiled kernel adds it: y starts as the bias rows and the product
 // is accumulated onto them (beta = 1).
+#include <atomic>
+#include <cstdlib>
+#include <initializer_list>
+#include <string>
+
 #include "common.cuh"
+#include "cuda/libraries.h"
 
 namespace medix::cuda {
 namespace {
@@ -30,7 +36,72 @@ void backward(Elem* dx, float* dW, const Elem* dy, const Elem* x, const Elem* W,
   blas_gemm(t, GemmType::F32, true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in, stream);  // dW += dy^T x
 }
 
+// Whether the library opens, found once per process (a missing one means the tiled kernel).
+bool blas_loads() {
+  static std::atomic<int> found{-1};
+  if (found.load(std::memory_order_acquire) < 0) {
+    int ok = 0;
+    try {
+      load(Library::CublasLt);
+      ok = 1;
+    } catch (const std::exception&) {  // MEDIX_CUDA_LINEAR=cublaslt says why
+    }
+    found.store(ok, std::memory_order_release);
+  }
+  return found.load(std::memory_order_acquire) == 1;
+}
+
+// MEDIX_CUDA_LINEAR, read at each call so that a program can compare both paths in one process, and
+// whether these operands allow cuBLASLt (null ones, e.g. no dx, do not count).
+bool uses_blas(std::initializer_list<const void*> operands) {
+  const char* env = std::getenv("MEDIX_CUDA_LINEAR");
+  const std::string mode = env ? env : "auto";
+  if (mode == "tiled") return false;
+  if (mode != "auto" && mode != "cublaslt") fail("MEDIX_CUDA_LINEAR must be auto, cublaslt or tiled, not '", mode, "'");
+  if (mode == "cublaslt")
+    load(Library::CublasLt);  // asked for: a missing library's error names it and where it looked
+  else if (!blas_loads())
+    return false;
+  for (const void* p : operands)
+    if (p && !blas_aligned(p)) return false;
+  return true;
+}
+
+template <typename WT>
+void forward_auto(float* y, const float* x, const WT* W, const float* b, int64_t T, int64_t in, int64_t out,
+                  cudaStream_t stream) {
+  if (T > 0 && in > 0 && uses_blas({y, x, W}))
+    linear_forward_blas(y, x, W, b, T, in, out, stream);
+  else
+    linear_forward(y, x, W, b, T, in, out, stream);
+}
+template <typename WT>
+void backward_auto(float* dx, float* dW, float* db, const float* dy, const float* x, const WT* W, int64_t T, int64_t in,
+                   int64_t out, cudaStream_t stream) {
+  if (T > 0 && out > 0 && uses_blas({dx, dW, dy, x, W}))
+    linear_backward_blas(dx, dW, db, dy, x, W, T, in, out, stream);
+  else
+    linear_backward(dx, dW, db, dy, x, W, T, in, out, stream);
+}
+
 }  // namespace
+
+void linear_forward_auto(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
+                         cudaStream_t stream) {
+  forward_auto(y, x, W, b, T, in, out, stream);
+}
+void linear_backward_auto(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
+                          int64_t in, int64_t out, cudaStream_t stream) {
+  backward_auto(dx, dW, db, dy, x, W, T, in, out, stream);
+}
+void linear_forward_auto(float* y, const float* x, const bf16* W, const float* b, int64_t T, int64_t in, int64_t out,
+                         cudaStream_t stream) {
+  forward_auto(y, x, W, b, T, in, out, stream);
+}
+void linear_backward_auto(float* dx, float* dW, float* db, const float* dy, const float* x, const bf16* W, int64_t T,
+                          int64_t in, int64_t out, cudaStream_t stream) {
+  backward_auto(dx, dW, db, dy, x, W, T, in, out, stream);
+}
 
 void linear_forward_blas(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
                          cudaStream_t stream) {

@@ -7,8 +7,9 @@
 //     kSortChunk; each chunk counts its picks per expert, one block turns the counts into the
 //     experts' offsets and each chunk's first slot per expert, then each chunk writes its assignments
 //     in order. Stable (chunk order, then order inside a chunk), so `order` is the CPU's exactly.
-//   - experts: rows gathered by expert, one GEMM per expert and projection (cuda::linear_forward and
-//     linear_backward, the backend's linear path) on the expert's run of rows, SwiGLU over all rows at
+//   - experts: rows gathered by expert, one GEMM per expert and projection (linear_forward_auto and
+//     linear_backward_auto, the backend's linear path: cuBLASLt where the expert's rows and weights keep
+//     256-byte alignment, as at real shapes) on the expert's run of rows, SwiGLU over all rows at
 //     once. The experts' offsets are copied to the host (E + 1 ints, a synchronisation) to size the
 //     GEMMs, as attention copies its cu_seqlens.
 //   - combination per token in slot order (a gather through the inverse of `order`, no racing
@@ -292,12 +293,12 @@ void moe_experts_forward(float* out, float* gate, float* up, float* y, const flo
   launch_gather(xs.get(), x, nullptr, order, s, stream);
   for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
     const float* wg = gate_up + e * 2 * I * H;
-    linear_forward(gate + r0 * I, xs.get() + r0 * H, wg, nullptr, rows, H, I, stream);
-    linear_forward(up + r0 * I, xs.get() + r0 * H, wg + I * H, nullptr, rows, H, I, stream);
+    linear_forward_auto(gate + r0 * I, xs.get() + r0 * H, wg, nullptr, rows, H, I, stream);
+    linear_forward_auto(up + r0 * I, xs.get() + r0 * H, wg + I * H, nullptr, rows, H, I, stream);
   });
   swiglu_forward(act.get(), gate, up, n * I, stream);
   for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
-    linear_forward(y + r0 * H, act.get() + r0 * I, down + e * H * I, nullptr, rows, I, H, stream);
+    linear_forward_auto(y + r0 * H, act.get() + r0 * I, down + e * H * I, nullptr, rows, I, H, stream);
   });
   launch_positions(pos.get(), order, n, stream);
   combine_kernel<<<blocks_for(s.T * H), kThreads, 0, stream>>>(out, y, weights, pos.get(), s.T, K, H);
@@ -329,16 +330,17 @@ void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweig
   launch_gather(dys.get(), dout, weights, order, s, stream);
   swiglu_forward(act.get(), gate, up, n * I, stream);
   for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
-    linear_backward(dact.get() + r0 * I, ddown + e * H * I, nullptr, dys.get() + r0 * H, act.get() + r0 * I,
-                    down + e * H * I, rows, I, H, stream);
+    linear_backward_auto(dact.get() + r0 * I, ddown + e * H * I, nullptr, dys.get() + r0 * H, act.get() + r0 * I,
+                         down + e * H * I, rows, I, H, stream);
   });
   swiglu_backward(dg.get(), du.get(), dact.get(), gate, up, n * I, stream);
   for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
     const float* wg = gate_up + e * 2 * I * H;
     float* dwg = dgate_up + e * 2 * I * H;
     const float* xe = xs.get() + r0 * H;
-    linear_backward(dxs.get() + r0 * H, dwg, nullptr, dg.get() + r0 * I, xe, wg, rows, H, I, stream);
-    linear_backward(dxs.get() + r0 * H, dwg + I * H, nullptr, du.get() + r0 * I, xe, wg + I * H, rows, H, I, stream);
+    linear_backward_auto(dxs.get() + r0 * H, dwg, nullptr, dg.get() + r0 * I, xe, wg, rows, H, I, stream);
+    linear_backward_auto(dxs.get() + r0 * H, dwg + I * H, nullptr, du.get() + r0 * I, xe, wg + I * H, rows, H, I,
+                         stream);
   });
   launch_positions(pos.get(), order, n, stream);
   dweights_kernel<<<warp_blocks(n), 32 * kWarpsPerBlock, 0, stream>>>(dweights, dout, y, pos.get(), n, K, H);
