@@ -21,10 +21,12 @@ constexpr size_t kWorkspaceBytes = size_t{32} << 20;
 // The heuristic's default assumes operands aligned to 256 bytes (cudaMalloc's alignment); asking for
 // less would exclude the fastest kernels, so less is refused here rather than failing inside cuBLASLt.
 constexpr uintptr_t kAlignment = 256;
-// A shape's M is the packed token count, which changes from micro-batch to micro-batch, so a long run
-// would keep a plan per length it met. Past this many the plans are destroyed and made again as shapes
-// come: the heuristic is asked the same question again and gives the same algorithm, so the same bits.
-constexpr size_t kMaxPlans = 2048;
+// A shape's M is the packed token count, which changes from micro-batch to micro-batch (and for the MoE
+// experts, each expert's row count), so a long run would keep a plan per length it met. Past this many
+// (a plan is under 1 KB of host memory: the opaque descriptor, three layouts and the algorithm) they are
+// destroyed and made again as shapes come: the heuristic, asked the same question, gives the same
+// algorithm, so the same bits. Large enough for a MoE step's row counts not to empty it every step.
+constexpr size_t kMaxPlans = size_t{1} << 16;
 
 struct Api {
   lt::CreateFn create;
@@ -89,10 +91,9 @@ State& state() {
 
 int lt_type(GemmType t) { return t == GemmType::BF16 ? lt::kR16BF : lt::kR32F; }
 
-// The plan for one shape: column-major operands as the header comment derives them.
-Plan make_plan(State& s, GemmType ab, GemmType c, bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t lda,
-               int64_t ldb, int64_t ldc) {
-  Plan p{};
+// Column-major operands as the header comment derives them.
+void fill_plan(State& s, Plan& p, GemmType ab, GemmType c, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+               int64_t lda, int64_t ldb, int64_t ldc) {
   lt_ok(s.api.desc_create(&p.desc, lt::kCompute32F, lt::kR32F), "cublasLtMatmulDescCreate");
   const int32_t op_first = tb ? lt::kOpT : lt::kOpN, op_second = ta ? lt::kOpT : lt::kOpN;
   lt_ok(s.api.desc_set(p.desc, lt::kDescTransA, &op_first, sizeof op_first), "cublasLtMatmulDescSetAttribute");
@@ -113,16 +114,31 @@ Plan make_plan(State& s, GemmType ab, GemmType c, bool ta, bool tb, int64_t M, i
   MEDIX_CHECK(found > 0, "cuBLASLt: no algorithm for M=", M, " N=", N, " K=", K, " (",
               ab == GemmType::BF16 ? "bf16" : "fp32", " inputs)");
   p.algo = result.algo;
-  return p;
 }
 
 // Descriptors are host objects that cublasLtMatmul reads when it enqueues, so matmuls still running
 // on the device do not need them.
-void forget_plans(State& s) {
-  for (auto& [key, p] : s.plans) {
-    s.api.desc_destroy(p.desc);
-    for (lt::MatrixLayout l : {p.a, p.b, p.c}) s.api.layout_destroy(l);
+void destroy(State& s, Plan& p) {
+  if (p.desc) s.api.desc_destroy(p.desc);
+  for (lt::MatrixLayout l : {p.a, p.b, p.c})
+    if (l) s.api.layout_destroy(l);
+}
+
+// The plan for one shape (fill_plan), or nothing left behind if it cannot be made.
+Plan make_plan(State& s, GemmType ab, GemmType c, bool ta, bool tb, int64_t M, int64_t N, int64_t K, int64_t lda,
+               int64_t ldb, int64_t ldc) {
+  Plan p{};
+  try {
+    fill_plan(s, p, ab, c, ta, tb, M, N, K, lda, ldb, ldc);
+  } catch (...) {
+    destroy(s, p);  // what was made before the failure
+    throw;
   }
+  return p;
+}
+
+void forget_plans(State& s) {
+  for (auto& [key, p] : s.plans) destroy(s, p);
   s.plans.clear();
 }
 

@@ -87,11 +87,11 @@ void logprob_backward_blas(float* dhidden, float* dhead, const float* dlogp, con
                            const float* lse, const float* entropy, const LogprobShape& s, cudaStream_t stream = 0);
 
 // linear.h: y[T,out] = x[T,in] W[out,in]^T (+ b); backward dx += dy W, dW += dy^T x, db += sum_t dy.
-// The layer as the CUDA backend runs it: cuBLASLt (fp32 compute, no TF32; with a bf16 W the activations are
-// rounded to bf16 too, linear_forward_blas) where it opens and every operand keeps its 256-byte alignment,
-// else the tiled kernel (unaligned operands, e.g. a tiny model's tensor offsets; no rows; no cuBLASLt).
-// The conformance program checks both against the CPU. MEDIX_CUDA_LINEAR=tiled forces the tiled kernel;
-// =cublaslt makes a missing library an error; auto (the default) chooses as above.
+// The layer as the CUDA backend (and the MoE experts) run it: cuBLASLt (fp32 compute, no TF32; with a bf16 W the
+// activations are rounded to bf16 too, linear_forward_blas) where it opens and every operand keeps its 256-byte
+// alignment, else the tiled kernel (unaligned operands, e.g. a tiny model's tensor offsets; no rows; no cuBLASLt). The
+// conformance program checks both against the CPU. MEDIX_CUDA_LINEAR=tiled forces the tiled kernel; =cublaslt makes a
+// missing library an error; auto (the default) chooses as above.
 void linear_forward_auto(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
                          cudaStream_t stream = 0);
 void linear_backward_auto(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
@@ -103,6 +103,7 @@ void linear_backward_auto(float* dx, float* dW, float* db, const float* dy, cons
 // The bias parts alone: y[t, :] = b for every row; db[o] += sum_t dy[t, o] (in double, in fixed chunks of tokens).
 void linear_bias_rows(float* y, const float* b, int64_t T, int64_t out, cudaStream_t stream = 0);
 void linear_bias_grad(float* db, const float* dy, int64_t T, int64_t out, cudaStream_t stream = 0);
+// The tiled kernel (kernels/linear.cu), any alignment.
 void linear_forward(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
                     cudaStream_t stream = 0);
 void linear_backward(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,

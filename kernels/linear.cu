@@ -81,10 +81,10 @@ __global__ void bias_rows_kernel(float* y, const float* b, int64_t T, int64_t ou
   if (i < T * out) y[i] = b[i % out];
 }
 
-// db[o] += sum_t dy[t, o] in double (as the CPU), in two passes so that enough threads read dy: a column
-// per thread would leave a 1024-wide layer 4 blocks, reading 64k rows one after another (tens of ms).
-// Chunk c (blockIdx.y) of the tokens sums each column in order into its partial row; then each column
-// sums the chunks in order. No atomics: the same bits every run.
+// db[o] += sum_t dy[t, o] in double (the CPU's precision; its order differs: a row reduction), in two passes so that
+// enough threads read dy: a column per thread would leave a 1024-wide layer 4 blocks, reading 64k rows one after
+// another (tens of ms). Chunk c (blockIdx.y) of the tokens sums each column in order into its partial row; then each
+// column sums the chunks in order. No atomics: the same bits every run.
 __global__ void bias_grad_partial_kernel(double* partial, const float* dy, int64_t T, int64_t out, int64_t chunks) {
   const int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x, c = blockIdx.y;
   if (o >= out) return;

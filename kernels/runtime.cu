@@ -40,12 +40,16 @@ namespace {
 // outside it: the cuBLASLt workspace (cudaMalloc below) and buffers that wait for frees still queued on
 // another stream. Before giving up, as PyTorch's caching allocator does when it empties its cache:
 // wait for every queued free, hand the pool's unused memory back to the driver, and try once more.
-bool trim_pool() {
+// A failed synchronisation is an earlier kernel's fault (an illegal address, say): it is reported as
+// itself, not as running out of memory.
+void trim_pool(const char* what) {
   cudaGetLastError();  // the failed allocation's error: the calls below must not report it
+  check(cudaDeviceSynchronize(), what);
   int device = -1;
   cudaMemPool_t pool = nullptr;
-  return cudaDeviceSynchronize() == cudaSuccess && cudaGetDevice(&device) == cudaSuccess &&
-         cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess && cudaMemPoolTrimTo(pool, 0) == cudaSuccess;
+  check(cudaGetDevice(&device), what);
+  check(cudaDeviceGetDefaultMemPool(&pool, device), what);
+  check(cudaMemPoolTrimTo(pool, 0), what);
 }
 
 }  // namespace
@@ -55,13 +59,18 @@ void* device_alloc(size_t bytes, cudaStream_t stream, const char* what, bool poo
   const size_t n = bytes ? bytes : 1;
   const auto allocate = [&] { return pooled ? cudaMallocAsync(&p, n, stream) : cudaMalloc(&p, n); };
   cudaError_t err = allocate();
-  if (err == cudaErrorMemoryAllocation && trim_pool()) err = allocate();
+  if (err == cudaErrorMemoryAllocation) {
+    trim_pool(what);
+    err = allocate();
+  }
   if (err == cudaErrorMemoryAllocation) out_of_memory(n, what);
   check(err, what);
   // The programming guide promises 256 bytes for every allocation routine; the linear layers' choice of
   // cuBLASLt (and so their bits) depends on it, so a pool that gave less would fail here, not vary.
-  if (reinterpret_cast<uintptr_t>(p) % 256 != 0)
+  if (reinterpret_cast<uintptr_t>(p) % 256 != 0) {
+    pooled ? cudaFreeAsync(p, stream) : cudaFree(p);
     fail(what, ": the CUDA allocator returned ", p, ", not 256-byte aligned");
+  }
   return p;
 }
 

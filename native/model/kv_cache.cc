@@ -15,9 +15,10 @@ KvCache::KvCache(const KvCacheConfig& cfg, Backend& be) : cfg_(cfg), be_(be) {
   MEDIX_CHECK((cfg.block_size * cfg.kv_dim * elem_bytes_) % 4 == 0, "KV cache: a bf16 block of ", cfg.block_size,
               " tokens of kv_dim ", cfg.kv_dim, " is not a whole number of 4-byte words (make block_size even)");
   const size_t bytes = static_cast<size_t>(elem_bytes_ * cfg.n_blocks * cfg.block_size * cfg.kv_dim);
-  // Unfilled: a slot is written (kv_cache_write) before attention reads it, and only slots below a
-  // sequence's length are read. A fill would cost a pass over the whole cache (2 GiB by default) per
-  // engine, one per rollout, and on the CPU would commit every page although few are used.
+  // Unfilled: a slot is written (kv_cache_write) before attention reads it, and attention reads only
+  // slots below a sequence's length (copy on write copies whole blocks, unwritten slots as bits). A fill would cost a
+  // pass over the whole cache (2 GiB by default) per engine, one per rollout, and on the CPU would commit every page
+  // although few are used.
   try {
     for (int64_t l = 0; l < cfg.layers; ++l) {
       k_.push_back(be_.alloc_uninit(bytes));
