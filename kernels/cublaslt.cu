@@ -23,8 +23,8 @@ constexpr size_t kWorkspaceBytes = size_t{32} << 20;
 constexpr uintptr_t kAlignment = 256;
 // A shape's M is the packed token count, which changes from micro-batch to micro-batch (and for the MoE
 // experts, each expert's row count), so a long run would keep a plan per length it met. Past this many
-// (a plan is under 1 KB of host memory: the opaque descriptor, three layouts and the algorithm) they are
-// destroyed and made again as shapes come: the heuristic, asked the same question, gives the same
+// (a plan is four small cuBLASLt host objects, whose stack forms the public header sizes at tens of words
+// each) they are destroyed and made again as shapes come: the heuristic, asked the same question, gives the same
 // algorithm, so the same bits. Large enough for a MoE step's row counts not to empty it every step.
 constexpr size_t kMaxPlans = size_t{1} << 16;
 

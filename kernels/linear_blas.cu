@@ -14,26 +14,19 @@
 namespace medix::cuda {
 namespace {
 
-template <typename Elem>
-constexpr GemmType type_of() {
-  return sizeof(Elem) == 2 ? GemmType::BF16 : GemmType::F32;
-}
-
-// y = x W^T (+ b): ab is x's and W's element type, y is fp32 when b is given.
-void forward(GemmType ab, void* y, const void* x, const void* W, const float* b, int64_t T, int64_t in, int64_t out,
-             cudaStream_t stream) {
+// y = x W^T (+ b): ab is x's and W's element type, c is y's (fp32 when b is given). Every form below.
+void forward(GemmType ab, GemmType c, void* y, const void* x, const void* W, const float* b, int64_t T, int64_t in,
+             int64_t out, cudaStream_t stream) {
   if (b) linear_bias_rows(static_cast<float*>(y), b, T, out, stream);
-  const GemmType c = b ? GemmType::F32 : ab;
   blas_gemm(ab, c, false, true, T, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out, stream);
 }
 
-template <typename Elem>
-void backward(Elem* dx, float* dW, const Elem* dy, const Elem* x, const Elem* W, int64_t T, int64_t in, int64_t out,
-              cudaStream_t stream) {
+// dx += dy W (dx of type c), dW += dy^T x (fp32); ab is dy's, x's and W's element type. Every form below.
+void backward(GemmType ab, GemmType c, void* dx, float* dW, const void* dy, const void* x, const void* W, int64_t T,
+              int64_t in, int64_t out, cudaStream_t stream) {
   if (T == 0) return;
-  const GemmType t = type_of<Elem>();
-  if (dx) blas_gemm(t, t, false, false, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in, stream);     // dx += dy W
-  blas_gemm(t, GemmType::F32, true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in, stream);  // dW += dy^T x
+  if (dx) blas_gemm(ab, c, false, false, T, in, out, 1.0f, dy, out, W, in, 1.0f, dx, in, stream);
+  blas_gemm(ab, GemmType::F32, true, false, out, in, T, 1.0f, dy, out, x, in, 1.0f, dW, in, stream);
 }
 
 // Whether the library opens, found once per process (a missing one means the tiled kernel).
@@ -105,20 +98,20 @@ void linear_backward_auto(float* dx, float* dW, float* db, const float* dy, cons
 
 void linear_forward_blas(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out,
                          cudaStream_t stream) {
-  forward(GemmType::F32, y, x, W, b, T, in, out, stream);
+  forward(GemmType::F32, GemmType::F32, y, x, W, b, T, in, out, stream);
 }
 void linear_backward_blas(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
                           int64_t in, int64_t out, cudaStream_t stream) {
-  backward(dx, dW, dy, x, W, T, in, out, stream);
+  backward(GemmType::F32, GemmType::F32, dx, dW, dy, x, W, T, in, out, stream);
   if (db) linear_bias_grad(db, dy, T, out, stream);
 }
 void linear_forward_blas(bf16* y, const bf16* x, const bf16* W, int64_t T, int64_t in, int64_t out,
                          cudaStream_t stream) {
-  forward(GemmType::BF16, y, x, W, nullptr, T, in, out, stream);
+  forward(GemmType::BF16, GemmType::BF16, y, x, W, nullptr, T, in, out, stream);
 }
 void linear_backward_blas(bf16* dx, float* dW, const bf16* dy, const bf16* x, const bf16* W, int64_t T, int64_t in,
                           int64_t out, cudaStream_t stream) {
-  backward(dx, dW, dy, x, W, T, in, out, stream);
+  backward(GemmType::BF16, GemmType::BF16, dx, dW, dy, x, W, T, in, out, stream);
 }
 
 void linear_forward_blas(float* y, const float* x, const bf16* W, const float* b, int64_t T, int64_t in, int64_t out,
@@ -126,9 +119,7 @@ void linear_forward_blas(float* y, const float* x, const bf16* W, const float* b
   if (T == 0 || out == 0) return;
   Scratch<bf16> xb(T * in, stream, "linear_forward_blas: bf16 activations");
   to_bf16(xb.get(), x, T * in, stream);
-  if (b) linear_bias_rows(y, b, T, out, stream);
-  blas_gemm(GemmType::BF16, GemmType::F32, false, true, T, out, in, 1.0f, xb.get(), in, W, in, b ? 1.0f : 0.0f, y, out,
-            stream);
+  forward(GemmType::BF16, GemmType::F32, y, xb.get(), W, b, T, in, out, stream);
 }
 
 void linear_backward_blas(float* dx, float* dW, float* db, const float* dy, const float* x, const bf16* W, int64_t T,
@@ -139,12 +130,7 @@ void linear_backward_blas(float* dx, float* dW, float* db, const float* dy, cons
       xb(T * in, stream, "linear_backward_blas: bf16 x");
   to_bf16(dyb.get(), dy, T * out, stream);
   to_bf16(xb.get(), x, T * in, stream);
-  if (dx)  // dx += dy W
-    blas_gemm(GemmType::BF16, GemmType::F32, false, false, T, in, out, 1.0f, dyb.get(), out, W, in, 1.0f, dx, in,
-              stream);
-  // dW += dy^T x
-  blas_gemm(GemmType::BF16, GemmType::F32, true, false, out, in, T, 1.0f, dyb.get(), out, xb.get(), in, 1.0f, dW, in,
-            stream);
+  backward(GemmType::BF16, GemmType::F32, dx, dW, dyb.get(), xb.get(), W, T, in, out, stream);
 }
 
 }  // namespace medix::cuda

@@ -369,6 +369,20 @@ void adamw_case(Context& ctx, int64_t n, int64_t step, bool decay, float grad_ra
 }
 
 // ---- linear (the tiled GEMM) --------------------------------------------------------------------
+// The CPU reference of a linear case: forward, then backward accumulating onto dx0, dW0 (and db0 when b
+// is given; empty b and db0 mean no bias).
+Outputs cpu_linear(const std::vector<float>& x, const std::vector<float>& W, const std::vector<float>& b,
+                   const std::vector<float>& dy, const std::vector<float>& dx0, const std::vector<float>& dW0,
+                   const std::vector<float>& db0, int64_t T, int64_t in, int64_t out) {
+  const bool bias = !b.empty();
+  std::vector<float> y(T * out), dx = dx0, dW = dW0, db = db0;
+  cpu::linear_forward(y.data(), x.data(), W.data(), bias ? b.data() : nullptr, T, in, out);
+  cpu::linear_backward(dx.data(), dW.data(), bias ? db.data() : nullptr, dy.data(), x.data(), W.data(), T, in, out);
+  Outputs o{{"y", std::move(y)}, {"dx", std::move(dx)}, {"dW", std::move(dW)}};
+  if (bias) o["db"] = std::move(db);
+  return o;
+}
+
 void linear_case(Context& ctx, int64_t T, int64_t in, int64_t out, bool bias) {
   Rng rng(17);
   const std::vector<float> x = random_floats(rng, T * in, -1, 1), W = random_floats(rng, out * in, -1, 1);
@@ -380,15 +394,7 @@ void linear_case(Context& ctx, int64_t T, int64_t in, int64_t out, bool bias) {
   if (bias) tol["db"] = kRowReduction;
   run_case(
       ctx, "linear", to_string_shape({{"T", T}, {"in", in}, {"out", out}, {"bias", bias}}),
-      [&] {
-        std::vector<float> y(T * out), dx = dx0, dW = dW0, db = db0;
-        cpu::linear_forward(y.data(), x.data(), W.data(), bias ? b.data() : nullptr, T, in, out);
-        cpu::linear_backward(dx.data(), dW.data(), bias ? db.data() : nullptr, dy.data(), x.data(), W.data(), T, in,
-                             out);
-        Outputs o{{"y", std::move(y)}, {"dx", std::move(dx)}, {"dW", std::move(dW)}};
-        if (bias) o["db"] = std::move(db);
-        return o;
-      },
+      [&] { return cpu_linear(x, W, b, dy, dx0, dW0, db0, T, in, out); },
       [&](GpuTimer& timer) {
         DeviceBuffer<float> d_x(x), d_W(W), d_b(b), d_dy(dy), d_dx(dx0), d_dW(dW0), d_db(db0), d_y(T * out);
         timer.start();
@@ -431,16 +437,7 @@ void linear_blas_case(Context& ctx, const std::string& missing, bool bf16_mode, 
   const Tolerance act = bf16_mode ? kBf16Gemm : kGemm;
   MEDIX_CHECK(!(bias && bf16_mode), "linear_blas_case: the bf16-output form has no bias");
   run_case(
-      ctx, op, shape,
-      [&] {
-        std::vector<float> y(T * out), dx = dx0, dW = dW0, db = db0;
-        cpu::linear_forward(y.data(), x.data(), W.data(), bias ? b.data() : nullptr, T, in, out);
-        cpu::linear_backward(dx.data(), dW.data(), bias ? db.data() : nullptr, dy.data(), x.data(), W.data(), T, in,
-                             out);
-        Outputs o{{"y", std::move(y)}, {"dx", std::move(dx)}, {"dW", std::move(dW)}};
-        if (bias) o["db"] = std::move(db);
-        return o;
-      },
+      ctx, op, shape, [&] { return cpu_linear(x, W, b, dy, dx0, dW0, db0, T, in, out); },
       [&](GpuTimer& timer) {
         DeviceBuffer<float> d_dW(dW0);
         if (!bf16_mode) {
