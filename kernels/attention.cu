@@ -10,9 +10,15 @@
 // head_dim a lane holds 0 and reads nothing, so any head_dim up to 256 runs, e.g. the 72 of the
 // Qwen3-VL 4B/8B vision towers): simple, and every output has exactly one owner that visits keys (or
 // queries) in order, so there are no atomics and the bits are the same run to run.
-// The shared-memory tiling that makes it fast (FlashAttention-2's blocking) is the next step.
+// These kernels are the fp32 path, exact to fp32 rounding. A shape with bf16_operands (the model's bf16
+// compute) runs attention_flash.cu's tensor-core kernels instead, when they fit the device;
+// MEDIX_CUDA_ATTENTION=rowwise keeps these, =flash insists on those (read at each call, as
+// MEDIX_CUDA_LINEAR is, so one program can compare both).
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
+#include "attention_flash.h"
 #include "common.cuh"
 #include "core/cu_seqlens.h"
 #include "ops/attention.h"
@@ -195,12 +201,27 @@ void by_head_dim(int64_t head_dim, const Launch& launch) {
   }
 }
 
+// Whether this call runs the tensor-core kernels (see the file comment).
+bool uses_flash(const AttentionShape& s, const char* fn) {
+  const char* env = std::getenv("MEDIX_CUDA_ATTENTION");
+  const std::string mode = env ? env : "auto";
+  MEDIX_CHECK(mode == "auto" || mode == "flash" || mode == "rowwise",
+              "MEDIX_CUDA_ATTENTION must be auto, flash or rowwise, not '", mode, "'");
+  if (!s.bf16_operands || mode == "rowwise") return false;
+  const bool fits = flash_attention_fits(s);
+  MEDIX_CHECK(fits || mode != "flash", fn, ": MEDIX_CUDA_ATTENTION=flash, but head_dim ", s.head_dim,
+              " does not fit this device's shared memory (up to ", kFlashMaxHeadDim, ")");
+  return fits;
+}
+
 }  // namespace
 
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        const int32_t* cu_seqlens_device, const AttentionShape& s, cudaStream_t stream) {
   const Dims d = check_shape(s, "cuda attention_forward");
   if (s.T == 0) return;
+  if (uses_flash(s, "cuda attention_forward"))
+    return flash_attention_forward(out, lse, q, k, v, cu_seqlens_device, s, stream);
   by_head_dim(s.head_dim, [&](auto per) {
     attention_forward_kernel<decltype(per)::value>
         <<<blocks_for(d.T * d.H, kWarps), 32 * kWarps, 0, stream>>>(out, lse, q, k, v, cu_seqlens_device, d);
@@ -214,6 +235,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const Dims d = check_shape(s, "cuda attention_backward");
   if (s.T == 0) return;
   Scratch<float> delta(d.T * d.H, stream, "attention_backward (scratch)");
+  if (uses_flash(s, "cuda attention_backward"))
+    return flash_attention_backward(dq, dk, dv, delta.get(), dout, out, lse, q, k, v, cu_seqlens_device, s, stream);
   by_head_dim(s.head_dim, [&](auto per) {
     constexpr int kPer = decltype(per)::value;
     attention_dq_kernel<kPer><<<blocks_for(d.T * d.H, kWarps), 32 * kWarps, 0, stream>>>(

@@ -165,7 +165,8 @@ double sum_squares(const float* g, int64_t n, cudaStream_t stream = 0);
 void scale_inplace(float* g, float s, int64_t n, cudaStream_t stream = 0);
 
 // attention.h: GQA over packed sequences, causal or not (s.causal). s.cu_seqlens is the HOST copy;
-// cu_seqlens_device the same n_seqs + 1 values on the device. head_dim 1 to 256.
+// cu_seqlens_device the same n_seqs + 1 values on the device. head_dim 1 to 256. With s.bf16_operands,
+// tensor cores with bf16 operands when they fit the device (attention.cu says which path runs).
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        const int32_t* cu_seqlens_device, const AttentionShape& s, cudaStream_t stream = 0);
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,

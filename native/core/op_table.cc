@@ -241,20 +241,22 @@ void attention_shape(Attrs& a, const Lengths& lengths) {
 }
 
 AttentionShape attention(const Attrs& a, const Tensors& t) {
-  return {a.i("T"),
-          a.i("heads"),
-          a.i("kvHeads"),
-          a.i("headDim"),
-          t.i("cuSeqlens"),
-          t.n("cuSeqlens") - 1,
-          static_cast<float>(a.f("scale")),
-          a.b("causal")};
+  AttentionShape s{a.i("T"),
+                   a.i("heads"),
+                   a.i("kvHeads"),
+                   a.i("headDim"),
+                   t.i("cuSeqlens"),
+                   t.n("cuSeqlens") - 1,
+                   static_cast<float>(a.f("scale")),
+                   a.b("causal")};
+  s.bf16_operands = a.b("bf16Operands");
+  return s;
 }
 
 OpDef attention_op() {
   const std::vector<AttrSpec> attrs = {integer("heads", 1, kMaxHeads), integer("kvHeads", 1, kMaxHeads),
-                                       integer("headDim", 1, 65536), number_or("scale", NAN),
-                                       boolean_or("causal", true)};
+                                       integer("headDim", 1, 65536),   number_or("scale", NAN),
+                                       boolean_or("causal", true),     boolean_or("bf16Operands", false)};
   const ArgSpec q = in("q", "T*heads*headDim"), k = in("k", "T*kvHeads*headDim"), v = in("v", "T*kvHeads*headDim");
   const ArgSpec cu = offsets("cuSeqlens", "T");
   OpDef d = family("attention");

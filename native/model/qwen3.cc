@@ -376,6 +376,7 @@ AttentionShape Qwen3Model::attention_shape(int64_t T) const {
   s.n_seqs = static_cast<int64_t>(cu_.size()) - 1;
   s.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
   s.cu_seqlens_host = cu_.data();
+  s.bf16_operands = dtype_ == ComputeDType::bf16;
   return s;
 }
 

@@ -22,6 +22,11 @@ struct AttentionShape {
   // that needs them on the host (the CUDA one validates and schedules with them) then skips a copy
   // and its synchronisation. Null: the backend copies cu_seqlens itself.
   const int32_t* cu_seqlens_host = nullptr;
+  // The model's bf16 compute: a backend may round q, k, v, dout and the probabilities (and dS) to bf16
+  // as operands of the matrix products, accumulating in fp32, as flash attention in bf16 does (the CUDA
+  // backend's tensor-core kernels). Statistics (lse, the softmax sums, delta) stay fp32. The CPU
+  // computes in fp32 either way: it is the reference the rounded path is held to.
+  bool bf16_operands = false;
 };
 
 namespace cpu {

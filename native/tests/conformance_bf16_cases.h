@@ -14,31 +14,6 @@
 //   which the case computes with the CPU's bf16 entry on the magnitudes; that over the output's
 //   largest value is its atol, plus kGemm's.
 #pragma once
-#include <cstdlib>
-
-// Sets an environment variable for a scope and restores it (the backend reads MEDIX_CUDA_LINEAR per call).
-class EnvScope {
- public:
-  EnvScope(const char* name, const char* value) : name_(name) {
-    const char* old = std::getenv(name);
-    had_ = old != nullptr;
-    if (had_) old_ = old;
-    setenv(name, value, 1);
-  }
-  ~EnvScope() {
-    if (had_)
-      setenv(name_, old_.c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-  EnvScope(const EnvScope&) = delete;
-  EnvScope& operator=(const EnvScope&) = delete;
-
- private:
-  const char* name_;
-  bool had_ = false;
-  std::string old_;
-};
 
 // ---- to_bf16 ------------------------------------------------------------------------------------
 void to_bf16_case(Context& ctx, int64_t n) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -39,6 +40,31 @@ inline std::vector<float> from_bf16(const std::vector<uint16_t>& v) {
   for (size_t i = 0; i < v.size(); ++i) out[i] = bf16_value(v[i]);
   return out;
 }
+
+// Sets an environment variable for a scope and restores it (the backend reads MEDIX_CUDA_LINEAR and
+// MEDIX_CUDA_ATTENTION per call).
+class EnvScope {
+ public:
+  EnvScope(const char* name, const char* value) : name_(name) {
+    const char* old = std::getenv(name);
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    setenv(name, value, 1);
+  }
+  ~EnvScope() {
+    if (had_)
+      setenv(name_, old_.c_str(), 1);
+    else
+      unsetenv(name_);
+  }
+  EnvScope(const EnvScope&) = delete;
+  EnvScope& operator=(const EnvScope&) = delete;
+
+ private:
+  const char* name_;
+  bool had_ = false;
+  std::string old_;
+};
 
 inline void cuda_ok(cudaError_t err, const char* what) {
   if (err != cudaSuccess) fail(what, ": ", cudaGetErrorName(err), ": ", cudaGetErrorString(err));

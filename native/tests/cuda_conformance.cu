@@ -741,6 +741,7 @@ void run_all(Context& ctx) {
   }
   bf16_cases(ctx, big, missing);
   if (wanted(ctx, "attention")) attention_cases(ctx, big);
+  if (wanted(ctx, "attention_bf16_flash")) attention_bf16_cases(ctx, big);
   decode_cases(ctx, big);
   vision_cases(ctx, big);
   model_cases(ctx);
