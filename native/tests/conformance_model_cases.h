@@ -14,8 +14,10 @@
 // updated weights relative to the largest weight.
 //
 // The model again with a bf16 compute copy (model_bf16): the CPU's bf16 model against the CUDA one
-// with MEDIX_CUDA_LINEAR=tiled, whose bf16 products keep fp32 activations as the CPU's do (the cuBLASLt
-// path, which also rounds the activations, is checked op by op in conformance_bf16_cases.h). The bf16
+// with MEDIX_CUDA_LINEAR=tiled and MEDIX_CUDA_ATTENTION=rowwise, whose bf16 products keep fp32
+// activations as the CPU's do (the cuBLASLt and tensor-core attention paths, which also round the
+// activations, are checked op by op in conformance_bf16_cases.h and conformance_attention_cases.h,
+// and together by model_bf16_tensor_cores, below). The bf16
 // KV cache comes with it. The forward and backward keep the f32 bounds: the bf16 copy of the initial
 // weights is the same bits on both sides. The generation does not: it rounds values the two sides
 // computed differently (the copy remade from the stepped weights, which differ by kModelStep; k and v
@@ -155,11 +157,30 @@ void model_cases(Context& ctx) {
         ctx, "model_bf16", what + ", bf16 compute copy and KV cache",
         [&] { return model_step(cpu_backend(), conformance_model_config(), ComputeDType::bf16); },
         [&](GpuTimer& timer) {
-          const EnvScope tiled("MEDIX_CUDA_LINEAR", "tiled");
+          const EnvScope tiled("MEDIX_CUDA_LINEAR", "tiled"), rowwise("MEDIX_CUDA_ATTENTION", "rowwise");
           timer.start();
           Outputs out = model_step(cuda::backend(), conformance_model_config(), ComputeDType::bf16);
           timer.stop();
           return out;
         },
         tol_bf16);
+  // The same on the paths a bf16 run takes by default, which also round activations to bf16: cuBLASLt
+  // where it opens, and the tensor-core attention. Each is bounded op by op; through the layers their
+  // roundings compound in ways no simple bound follows, so this is a wiring check, not a precision
+  // one: 2^-5 of each output's largest value passes a few bf16 ulps per op and fails a wrong
+  // operand, mask or layout, whose errors are of the outputs' own size.
+  Tolerances tol_tc;
+  for (const auto& entry : tol_bf16) tol_tc[entry.first] = {0.0, 0x1p-5};
+  if (wanted(ctx, "model_bf16_tensor_cores"))
+    run_case(
+        ctx, "model_bf16_tensor_cores", what + ", bf16 on cuBLASLt (where it opens) and tensor-core attention",
+        [&] { return model_step(cpu_backend(), conformance_model_config(), ComputeDType::bf16); },
+        [&](GpuTimer& timer) {
+          const EnvScope flash("MEDIX_CUDA_ATTENTION", "flash");
+          timer.start();
+          Outputs out = model_step(cuda::backend(), conformance_model_config(), ComputeDType::bf16);
+          timer.stop();
+          return out;
+        },
+        tol_tc);
 }
