@@ -234,7 +234,8 @@ class Qwen3Model {
   // moments stay f32 either way; bf16 keeps a bf16 copy of the weights, made again before the first
   // product after any change to them (set_param, optimizer_step), which the decoder's linear layers
   // (forward, and dx in backward) and the decode and full-logits heads read. The fused log-prob head,
-  // the embedding, the norms, the experts of a sparse layer and the vision tower read the f32 weights.
+  // the embedding, the norms and the experts of a sparse layer read the f32 weights. The vision tower's
+  // linear layers read the copy too (qwen3_vl.cc, run_tower), and its attention takes the bf16 path.
   // Fully sharded, units are gathered in the compute dtype: in bf16 every op reads the bf16-rounded
   // weights (qwen3_fsdp.cc, unit_gather).
   void set_compute_dtype(ComputeDType d);
@@ -303,7 +304,7 @@ class Qwen3Model {
   // give image_tokens tokens), its merged outputs written to rows of a stream, and deepstack output l
   // added to those rows (nothing past the last deepstack merger).
   std::unique_ptr<VisionTower> run_tower(const float* pixels, const ImageGrid* grids, int64_t n_images,
-                                         int64_t image_tokens, const char* fn, bool for_backward) const;
+                                         int64_t image_tokens, const char* fn, bool for_backward);
   void place_visual(const VisionTower& tower, const std::vector<int32_t>& rows, float* stream);
   void add_deepstack(const VisionTower& tower, const std::vector<int32_t>& rows, int64_t l, float* stream);
   void gather_visual_rows(float* out, const float* stream) const;  // the image tokens' rows, in order

@@ -29,14 +29,16 @@ void Qwen3Config::validate_vision() const {
 }
 
 std::unique_ptr<VisionTower> Qwen3Model::run_tower(const float* pixels, const ImageGrid* grids, int64_t n_images,
-                                                   int64_t image_tokens, const char* fn, bool for_backward) const {
+                                                   int64_t image_tokens, const char* fn, bool for_backward) {
   MEDIX_CHECK(cfg_.vision, fn, ": the batch has images but the model has no vision tower");
   MEDIX_CHECK(cfg_.image_token_id < cfg_.vocab, fn, ": the batch has images but image_token_id (", cfg_.image_token_id,
               ") is not in the vocabulary (", cfg_.vocab, ")");
   const std::vector<VisionParam> vp = vision_parameters(*cfg_.vision);
   std::vector<const float*> w;
   for (size_t i = 0; i < vp.size(); ++i) w.push_back(weights_ + params_[vision_first_ + i].offset);
-  auto tower = std::make_unique<VisionTower>(be_, *cfg_.vision, recompute_, for_backward);
+  VisionTower::Bf16Copy bf16;
+  if (dtype_ == ComputeDType::bf16) bf16 = [this](const float* W) { return compute_copy(W); };
+  auto tower = std::make_unique<VisionTower>(be_, *cfg_.vision, recompute_, for_backward, std::move(bf16));
   tower->forward(w, pixels, std::vector<ImageGrid>(grids, grids + n_images));
   MEDIX_CHECK(image_tokens == tower->tokens(), fn, ": the batch has ", image_tokens,
               " image tokens but its images give ", tower->tokens(), " (one per merge block of each grid)");

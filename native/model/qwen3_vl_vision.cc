@@ -79,9 +79,25 @@ void check_vision_config(const VisionConfig& c) {
   for (int64_t i : c.deepstack_indexes) need(i >= 0 && i < c.depth, "deepstack_visual_indexes must lie in [0, depth)");
 }
 
-VisionTower::VisionTower(Backend& be, VisionConfig cfg, bool recompute, bool for_backward)
-    : be_(be), cfg_(std::move(cfg)), recompute_(recompute), for_backward_(for_backward) {
+VisionTower::VisionTower(Backend& be, VisionConfig cfg, bool recompute, bool for_backward, Bf16Copy bf16)
+    : be_(be), cfg_(std::move(cfg)), recompute_(recompute), for_backward_(for_backward), bf16_(std::move(bf16)) {
   check_vision_config(cfg_);
+}
+
+void VisionTower::linear(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in,
+                         int64_t out) const {
+  if (bf16_)
+    be_.linear_forward_bf16(y, x, bf16_(W), b, T, in, out);
+  else
+    be_.linear_forward(y, x, W, b, T, in, out);
+}
+
+void VisionTower::linear_back(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W,
+                              int64_t T, int64_t in, int64_t out) const {
+  if (bf16_)
+    be_.linear_backward_bf16(dx, dW, db, dy, x, bf16_(W), T, in, out);
+  else
+    be_.linear_backward(dx, dW, db, dy, x, W, T, in, out);
 }
 
 size_t VisionTower::activation_bytes(const VisionConfig& c, int64_t N, bool training, bool recompute) {
@@ -113,6 +129,7 @@ AttentionShape VisionTower::attention_shape() const {
   s.n_seqs = static_cast<int64_t>(cu_.size()) - 1;
   s.scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim()));
   s.causal = false;
+  s.bf16_operands = static_cast<bool>(bf16_);
   return s;
 }
 
@@ -138,7 +155,7 @@ void VisionTower::forward(const std::vector<const float*>& params, const float* 
   pixels_ = written(N_ * P);
   be_.from_host(pixels_.get(), pixels, sizeof(float) * static_cast<size_t>(N_ * P));
   patch_out_ = written(N_ * C);
-  be_.linear_forward(patch_out_.get(), pixels_.get(), p(kPatchW), p(kPatchB), N_, P, C);
+  linear(patch_out_.get(), pixels_.get(), p(kPatchW), p(kPatchB), N_, P, C);
   embedded_ = written(N_ * C);
   be_.vision_pos_embed_forward(embedded_.get(), p(kPosTable), grids, cfg_.merge, cfg_.side, C);
   be_.add_inplace(embedded_.get(), patch_out_.get(), N_ * C);
@@ -186,22 +203,21 @@ void VisionTower::block_forward(size_t i, const float* x) {
   be_.layernorm_forward(a.ln1.get(), a.mean1.get(), a.rstd1.get(), a.in.get(), w(kN1W), w(kN1B), N, C, cfg_.eps);
   a.q = written(N * C), a.k = written(N * C), a.v = written(N * C);
   float* qkv[] = {a.q.get(), a.k.get(), a.v.get()};
-  for (int64_t j = 0; j < 3; ++j)
-    be_.linear_forward(qkv[j], a.ln1.get(), w(kQkvW) + j * C * C, w(kQkvB) + j * C, N, C, C);
+  for (int64_t j = 0; j < 3; ++j) linear(qkv[j], a.ln1.get(), w(kQkvW) + j * C * C, w(kQkvB) + j * C, N, C, C);
   be_.vision_rope_forward(a.q.get(), a.q.get(), coords_.get(), N, H, D, cfg_.theta);
   be_.vision_rope_forward(a.k.get(), a.k.get(), coords_.get(), N, H, D, cfg_.theta);
   a.attn = written(N * C), a.lse = written(N * H);
   be_.attention_forward(a.attn.get(), a.lse.get(), a.q.get(), a.k.get(), a.v.get(), attention_shape());
   a.mid = written(N * C);
-  be_.linear_forward(a.mid.get(), a.attn.get(), w(kProjW), w(kProjB), N, C, C);
+  linear(a.mid.get(), a.attn.get(), w(kProjW), w(kProjB), N, C, C);
   be_.add_inplace(a.mid.get(), a.in.get(), N * C);
   a.ln2 = written(N * C), a.mean2 = written(N), a.rstd2 = written(N);
   be_.layernorm_forward(a.ln2.get(), a.mean2.get(), a.rstd2.get(), a.mid.get(), w(kN2W), w(kN2B), N, C, cfg_.eps);
   a.fc1 = written(N * I), a.act = written(N * I);
-  be_.linear_forward(a.fc1.get(), a.ln2.get(), w(kFc1W), w(kFc1B), N, C, I);
+  linear(a.fc1.get(), a.ln2.get(), w(kFc1W), w(kFc1B), N, C, I);
   be_.gelu_forward(a.act.get(), a.fc1.get(), N * I, cpu::GeluKind::kTanh);
   a.out = written(N * C);
-  be_.linear_forward(a.out.get(), a.act.get(), w(kFc2W), w(kFc2B), N, I, C);
+  linear(a.out.get(), a.act.get(), w(kFc2W), w(kFc2B), N, I, C);
   be_.add_inplace(a.out.get(), a.mid.get(), N * C);
 }
 
@@ -214,10 +230,10 @@ void VisionTower::merger_forward(MergerActs& a, size_t first, bool postshuffle, 
   a.ln = written(N_ * C), a.mean = written(rows), a.rstd = written(rows);
   be_.layernorm_forward(a.ln.get(), a.mean.get(), a.rstd.get(), a.in.get(), w(kNormW), w(kNormB), rows, dim, cfg_.eps);
   a.fc1 = written(M * K), a.act = written(M * K);
-  be_.linear_forward(a.fc1.get(), a.ln.get(), w(kMFc1W), w(kMFc1B), M, K, K);
+  linear(a.fc1.get(), a.ln.get(), w(kMFc1W), w(kMFc1B), M, K, K);
   be_.gelu_forward(a.act.get(), a.fc1.get(), M * K, cpu::GeluKind::kErf);
   a.out = written(M * cfg_.out_hidden);
-  be_.linear_forward(a.out.get(), a.act.get(), w(kMFc2W), w(kMFc2B), M, K, cfg_.out_hidden);
+  linear(a.out.get(), a.act.get(), w(kMFc2W), w(kMFc2B), M, K, cfg_.out_hidden);
   if (!for_backward_) {
     Buf out = std::move(a.out);
     a = MergerActs{};
@@ -240,7 +256,7 @@ void VisionTower::backward(const std::vector<float*>& g, const float* d_merged,
     if (recompute_) release_block(static_cast<size_t>(i), true);
   }
   // dx is now the gradient of patch embedding + position embedding.
-  be_.linear_backward(nullptr, g[kPatchW], g[kPatchB], dx.get(), pixels_.get(), p(kPatchW), N_, cfg_.patch_inputs(), C);
+  linear_back(nullptr, g[kPatchW], g[kPatchB], dx.get(), pixels_.get(), p(kPatchW), N_, cfg_.patch_inputs(), C);
   be_.vision_pos_embed_backward(g[kPosTable], dx.get(), grids_, cfg_.merge, cfg_.side, C);
 }
 
@@ -252,15 +268,15 @@ void VisionTower::block_backward(size_t i, Buf& dx, const std::vector<float*>& g
   auto gw = [&](size_t k) { return g[block_param(i, k)]; };
   // out = mid + fc2(gelu(fc1(ln2(mid)))): dx flows to mid directly and through the MLP.
   Buf d_act = zeros(N * I), d_fc1 = zeros(N * I), d_ln2 = zeros(N * C);
-  be_.linear_backward(d_act.get(), gw(kFc2W), gw(kFc2B), dx.get(), a.act.get(), w(kFc2W), N, I, C);
+  linear_back(d_act.get(), gw(kFc2W), gw(kFc2B), dx.get(), a.act.get(), w(kFc2W), N, I, C);
   be_.gelu_backward(d_fc1.get(), d_act.get(), a.fc1.get(), N * I, cpu::GeluKind::kTanh);
-  be_.linear_backward(d_ln2.get(), gw(kFc1W), gw(kFc1B), d_fc1.get(), a.ln2.get(), w(kFc1W), N, C, I);
+  linear_back(d_ln2.get(), gw(kFc1W), gw(kFc1B), d_fc1.get(), a.ln2.get(), w(kFc1W), N, C, I);
   Buf d_mid = copy_of(dx.get(), N * C);
   be_.layernorm_backward(d_mid.get(), gw(kN2W), gw(kN2B), d_ln2.get(), a.mid.get(), w(kN2W), a.mean2.get(),
                          a.rstd2.get(), N, C);
   // mid = in + proj(attention(rope(q), rope(k), v)), q|k|v = qkv(ln1(in)).
   Buf d_attn = zeros(N * C);
-  be_.linear_backward(d_attn.get(), gw(kProjW), gw(kProjB), d_mid.get(), a.attn.get(), w(kProjW), N, C, C);
+  linear_back(d_attn.get(), gw(kProjW), gw(kProjB), d_mid.get(), a.attn.get(), w(kProjW), N, C, C);
   Buf dq = zeros(N * C), dk = zeros(N * C), dv = zeros(N * C);
   be_.attention_backward(dq.get(), dk.get(), dv.get(), d_attn.get(), a.attn.get(), a.lse.get(), a.q.get(), a.k.get(),
                          a.v.get(), attention_shape());
@@ -270,8 +286,8 @@ void VisionTower::block_backward(size_t i, Buf& dx, const std::vector<float*>& g
   Buf d_ln1 = zeros(N * C);
   const float* d_qkv[] = {dq_pre.get(), dk_pre.get(), dv.get()};
   for (int64_t j = 0; j < 3; ++j)
-    be_.linear_backward(d_ln1.get(), gw(kQkvW) + j * C * C, gw(kQkvB) + j * C, d_qkv[j], a.ln1.get(),
-                        w(kQkvW) + j * C * C, N, C, C);
+    linear_back(d_ln1.get(), gw(kQkvW) + j * C * C, gw(kQkvB) + j * C, d_qkv[j], a.ln1.get(), w(kQkvW) + j * C * C, N,
+                C, C);
   be_.layernorm_backward(d_mid.get(), gw(kN1W), gw(kN1B), d_ln1.get(), a.in.get(), w(kN1W), a.mean1.get(),
                          a.rstd1.get(), N, C);
   dx = std::move(d_mid);
@@ -282,10 +298,9 @@ void VisionTower::merger_backward(MergerActs& a, size_t first, bool postshuffle,
   const int64_t C = cfg_.hidden, K = cfg_.merged_dim(), M = tokens();
   auto w = [&](size_t k) { return p(first + k); };
   Buf d_act = zeros(M * K), d_fc1 = zeros(M * K), d_ln = zeros(M * K);
-  be_.linear_backward(d_act.get(), g[first + kMFc2W], g[first + kMFc2B], dout, a.act.get(), w(kMFc2W), M, K,
-                      cfg_.out_hidden);
+  linear_back(d_act.get(), g[first + kMFc2W], g[first + kMFc2B], dout, a.act.get(), w(kMFc2W), M, K, cfg_.out_hidden);
   be_.gelu_backward(d_fc1.get(), d_act.get(), a.fc1.get(), M * K, cpu::GeluKind::kErf);
-  be_.linear_backward(d_ln.get(), g[first + kMFc1W], g[first + kMFc1B], d_fc1.get(), a.ln.get(), w(kMFc1W), M, K, K);
+  linear_back(d_ln.get(), g[first + kMFc1W], g[first + kMFc1B], d_fc1.get(), a.ln.get(), w(kMFc1W), M, K, K);
   const int64_t rows = postshuffle ? M : N_, dim = postshuffle ? K : C;
   be_.layernorm_backward(dx, g[first + kNormW], g[first + kNormB], d_ln.get(), a.in.get(), w(kNormW), a.mean.get(),
                          a.rstd.get(), rows, dim);

@@ -5,6 +5,7 @@
 // the outputs of the blocks listed in deepstack_indexes. Names follow Hugging Face's model.visual.*.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,7 +47,11 @@ class VisionTower {
   // for_backward false (generation's prefill, forwards without training, a frozen tower): every activation
   // is released as soon as the next op has read it; only merged() and deepstack(k) stay, and backward()
   // refuses.
-  VisionTower(Backend& be, VisionConfig cfg, bool recompute = false, bool for_backward = true);
+  // bf16: in the model's bf16 compute, the bf16 copy of a weight (by the f32 weight's address, as the
+  // model's compute copy finds it). The tower's linear layers then read it, as the decoder's do, and its
+  // attention may round its operands (AttentionShape::bf16_operands). Null: f32 throughout.
+  using Bf16Copy = std::function<const uint16_t*(const float*)>;
+  VisionTower(Backend& be, VisionConfig cfg, bool recompute = false, bool for_backward = true, Bf16Copy bf16 = nullptr);
   // Bytes a forward of `patches` patches holds at its peak: for backward, plus the backward's peak (the
   // recomputed block and the gradient scratch), when training; one block's otherwise.
   static size_t activation_bytes(const VisionConfig& cfg, int64_t patches, bool training, bool recompute);
@@ -79,6 +84,10 @@ class VisionTower {
   Buf written(int64_t n) const { return Buf::uninit(be_, n); }
   Buf copy_of(const float* x, int64_t n) const;
   AttentionShape attention_shape() const;
+  // The backend's linear ops on W, or on its bf16 copy in bf16 compute.
+  void linear(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in, int64_t out) const;
+  void linear_back(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W, int64_t T,
+                   int64_t in, int64_t out) const;
   void block_forward(size_t i, const float* x);
   void release_block(size_t i, bool keep_input);
   void block_backward(size_t i, Buf& dx, const std::vector<float*>& g);
@@ -90,6 +99,7 @@ class VisionTower {
   VisionConfig cfg_;
   bool recompute_ = false;
   bool for_backward_ = true;
+  Bf16Copy bf16_;
   std::vector<const float*> params_;
   Buf pixels_;  // a copy: backward needs them after the caller's buffer is gone
   std::vector<ImageGrid> grids_;

@@ -2,8 +2,9 @@
 // bf16 compute copy. On bf16-valued weights it is the f32 model to f32 summation error; on any
 // weights it is within bf16 rounding of it; the copy follows setParameter and optimizer steps; a few
 // training steps move the loss as f32 training does; cached decoding reads the bf16 copy (and a bf16
-// KV cache); a MoE model routes in bf16 and keeps its experts in f32.
+// KV cache); a MoE model routes in bf16 and keeps its experts in f32; a Qwen3-VL tower computes in bf16.
 import t from 'tap';
+import { join } from 'node:path';
 
 import { bf16ToF32, computeDtype, f32ToBf16, setComputeDtype } from '../../src/engine/bf16.js';
 import { Model, packSequences, type Qwen3Config } from '../../src/engine/model.js';
@@ -11,7 +12,9 @@ import { AdamW } from '../../src/engine/optimizer.js';
 import { sftLoss } from '../../src/rl/sft-loss.js';
 import { createGenerationEngine } from '../../src/generate/engine.js';
 import { charTokenizer, tinyConfig } from '../generate/helpers.js';
-import { closeness, randInt, rng } from '../helpers/numeric.js';
+import { closeness, randInt, rng, sameBits } from '../helpers/numeric.js';
+import { loadModel } from '../../src/model/load.js';
+import { referenceBatch } from '../helpers/image-batch.js';
 
 const cfg: Qwen3Config = {
   vocabSize: 256,
@@ -175,6 +178,38 @@ t.test('cached decoding reads the bf16 copy: greedy tokens and log-probs follow 
   // rounding of K and V (the cache follows the compute dtype; kv-cache-bf16.test.ts states the bound).
   const worst = Math.max(...rbf16.logprobs.map((v, i) => Math.abs(v - rf32.logprobs[i])));
   t.ok(worst > 0 && worst < 0.05, `log-probs within the bf16 cache's rounding (worst ${worst.toExponential(2)})`);
+});
+
+// The tower's linear layers read the bf16 copy too: two Qwen3-VL models whose tower projections differ
+// only below bf16 precision give the same bits in bf16 (forward and every gradient), and differ in f32.
+t.test('a Qwen3-VL tower computes in bf16 with the decoder', async (t) => {
+  const dir = join(import.meta.dirname, '..', 'fixtures', 'hf', 'qwen3vl_tiny');
+  const images = referenceBatch(dir);
+  const towerLinear = /^model\.visual\..*\.(proj|qkv|linear_fc1|linear_fc2)\.weight$/;
+  const [plain, rounded] = [await loadModel(dir), await loadModel(dir)];
+  const names = rounded
+    .parameters()
+    .filter((p) => towerLinear.test(p.name))
+    .map((p) => p.name);
+  t.ok(names.length >= 4, `the tower's projections: ${names.length} tensors`);
+  for (const name of names) rounded.setParameter(name, round(rounded.getParameter(name)));
+  const step = async (m: Model, dtype: 'f32' | 'bf16') => {
+    setComputeDtype(m, dtype);
+    m.zeroGrad();
+    const { logp } = await m.forward(images, { training: true });
+    await m.backward({ dlogp: new Float32Array(logp.length).fill(-0.1) });
+    const grads = m.parameters().flatMap((p) => [...m.getGradient(p.name)]);
+    return { logp, grads: Float32Array.from(grads) };
+  };
+  const [a, b] = [await step(plain, 'bf16'), await step(rounded, 'bf16')];
+  t.ok(sameBits(a.logp, b.logp), 'bf16: the same log-probs, bit for bit');
+  t.ok(sameBits(a.grads, b.grads) && maxAbs(a.grads) > 0, 'bf16: the same gradients, bit for bit');
+  const [c, d] = [await step(plain, 'f32'), await step(rounded, 'f32')];
+  t.notOk(sameBits(c.logp, d.logp), 'f32: the rounding of the tower changes the log-probs');
+  t.ok(
+    maxDiff(c.logp, a.logp) < 0.1,
+    `bf16 is within bf16 rounding of f32 (${maxDiff(c.logp, a.logp).toExponential(2)})`,
+  );
 });
 
 t.test('a bad dtype is refused', async (t) => {

@@ -8,9 +8,9 @@ import { Model, packSequences } from '../../src/engine/model.js';
 import { AdamW } from '../../src/engine/optimizer.js';
 import { loadModel } from '../../src/model/load.js';
 import { createRandomModel } from '../../src/model/presets.js';
-import { SafetensorsFile } from '../../src/model/safetensors.js';
 import { fullShard, fullShardMemory, isFullShard, withWholeWeights } from '../../src/engine/full-shard.js';
 import { bf16ToF32, f32ToBf16, setComputeDtype } from '../../src/engine/bf16.js';
+import { referenceBatch } from '../helpers/image-batch.js';
 import { sameBits } from '../helpers/numeric.js';
 import { trainSteps } from '../distributed/ranks/dp-steps.js';
 import { fsdpConfig, noDecay } from '../distributed/ranks/full-shard-model.js';
@@ -78,21 +78,7 @@ t.test('one process: a tied head, a vision tower and experts step as without sha
   const moe = () => createRandomModel('tiny-moe', { vocabSize: 64, seed: 4 });
   await t.test('mixture of experts', (t) => sameStep(t, moe, text));
   const vl = join(import.meta.dirname, '..', 'fixtures', 'hf', 'qwen3vl_tiny');
-  const ref = SafetensorsFile.open(join(vl, 'reference.safetensors'));
-  const both = (read: (name: string) => Int32Array | Float32Array, name: string) => [
-    ...read(`${name}.s0`),
-    ...read(`${name}.s1`),
-  ];
-  const images = {
-    tokens: ref.readInt32('tokens'),
-    targets: ref.readInt32('targets'),
-    cuSeqlens: ref.readInt32('cu_seqlens'),
-    positions: ref.readInt32('positions'),
-    imageGrids: Int32Array.from(both((n) => ref.readInt32(n), 'image_grid_thw')),
-    pixels: Float32Array.from(both((n) => ref.readFloat32(n), 'pixel_values')),
-  };
-  ref.close();
-  await t.test('Qwen3-VL with images', (t) => sameStep(t, () => loadModel(vl), images));
+  await t.test('Qwen3-VL with images', (t) => sameStep(t, () => loadModel(vl), referenceBatch(vl)));
 });
 
 // Fully sharded in bf16, units travel in bf16 and every op reads the rounded weights

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModel } from '../../src/model/load.js';
 import { SafetensorsFile } from '../../src/model/safetensors.js';
 import { saveModel } from '../../src/model/save.js';
+import { referenceBatch } from '../helpers/image-batch.js';
 import { sameBits } from '../helpers/numeric.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -36,16 +37,7 @@ t.test('save then reload: vision weights, preprocessor_config.json and logits wi
   );
   st.close();
 
-  const ref = SafetensorsFile.open(path.join(src, 'reference.safetensors'));
-  const batch = {
-    tokens: ref.readInt32('tokens'),
-    targets: ref.readInt32('targets'),
-    cuSeqlens: ref.readInt32('cu_seqlens'),
-    positions: ref.readInt32('positions'),
-    imageGrids: Int32Array.from([...ref.readInt32('image_grid_thw.s0'), ...ref.readInt32('image_grid_thw.s1')]),
-    pixels: Float32Array.from([...ref.readFloat32('pixel_values.s0'), ...ref.readFloat32('pixel_values.s1')]),
-  };
-  ref.close();
+  const batch = referenceBatch(src);
   const before = await model.forward(batch, { logits: true });
   const after = await (await loadModel(dir)).forward(batch, { logits: true });
   t.ok(sameBits(after.logits!, before.logits!), 'same logits, bit for bit');
