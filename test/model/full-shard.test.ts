@@ -113,3 +113,18 @@ t.test('one process, bf16 compute: units gathered in bf16, the step of the round
     'the dtype does not change while the whole weights are gathered',
   );
 });
+
+// The tower's projections read the compute copy too (in bf16, the unit's gathered bf16 bits).
+t.test('one process, bf16 compute: a Qwen3-VL with images steps as the rounded plain model', async (t) => {
+  const vl = join(import.meta.dirname, '..', 'fixtures', 'hf', 'qwen3vl_tiny');
+  const rounded = async () => {
+    const m = await loadModel(vl);
+    for (const p of m.parameters()) m.setParameter(p.name, bf16ToF32(f32ToBf16(m.getParameter(p.name))));
+    setComputeDtype(m, 'bf16');
+    return m;
+  };
+  const [plain, sharded] = [await rounded(), await rounded()];
+  fullShard(sharded);
+  const [a, b] = [await oneStep(plain, referenceBatch(vl)), await oneStep(sharded, referenceBatch(vl))];
+  t.ok(a > 0 && a === b, `the same gradient norm (${a})`);
+});
