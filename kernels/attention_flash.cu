@@ -3,7 +3,9 @@
 // accumulation, as flash attention runs in bf16 training. q, k, v and dout are rounded to bf16 when a
 // tile is loaded into shared memory; scores, the online softmax, lse, delta = dO . O and every
 // accumulator stay fp32; the probabilities (and dS in backward) are rounded to bf16 only as operands
-// of their products, while the softmax's row sums use the fp32 values.
+// of their products, while the softmax's row sums use the fp32 values. delta takes the same bf16 dO
+// as dP = dO V^T does (FlashAttention computes it from its bf16 dO), so each row of dS = P (dP - delta)
+// still sums to zero, up to rounding, as the exact gradient's does.
 //
 // A block owns 16 rows per warp (query rows in the forward and dQ kernels, key rows in the dK/dV
 // kernel) and walks the other side in tiles of kTile tokens in order, so every output has one owner
@@ -285,14 +287,14 @@ __global__ void __launch_bounds__(32 * kWarps)
   load_rows(sm.q, ldh, q + h * d.D, d.H * d.D, t.begin, t.end - t.begin, R, d.D, d.Dp);
   load_rows(sm.dout, ldh, dout + h * d.D, d.H * d.D, t.begin, t.end - t.begin, R, d.D, d.Dp);
   zero(sm.acc, R * ldo);
-  // delta = dO . O in fp32 from the unrounded tensors, saved for the dK/dV kernel; lse for the rows.
+  // delta = bf16(dO) . O in fp32, saved for the dK/dV kernel; lse for the rows.
   for (int r = r0; r < r0 + 16; ++r) {
     const int64_t row = t.begin + r;
     float dl = 0.0f, l = 0.0f;
     if (row < t.end) {  // the same for the whole warp
       const float* o_row = out + (row * d.H + h) * d.D;
       const float* do_row = dout + (row * d.H + h) * d.D;
-      for (int c = lane; c < d.D; c += 32) dl += do_row[c] * o_row[c];
+      for (int c = lane; c < d.D; c += 32) dl += to_f32(__float2bfloat16_rn(do_row[c])) * o_row[c];
       dl = warp_sum(dl);
       l = lse[row * d.H + h];
       if (lane == 0) delta[row * d.H + h] = dl;
