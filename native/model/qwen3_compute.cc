@@ -1,10 +1,11 @@
-// The Qwen3 model's compute dtype (qwen3.h, set_compute_dtype): the decoder's linear layers read
-// either the f32 master weights or a bf16 copy of them. The copy is made lazily, at the first
-// product after the weights changed, so a training step (forward, backward, optimizer step) converts
-// the weights once, and a string of set_param calls (loading a checkpoint) converts them once too.
+// The Qwen3 model's compute dtype (qwen3.h, set_compute_dtype): the decoder's linear layers (and the
+// vision tower's, through run_tower) read either the f32 master weights or a bf16 copy of them. The copy is made
+// lazily, at the first product after the weights changed, so a training step (forward, backward, optimizer step)
+// converts the weights once, and a string of set_param calls (loading a checkpoint) converts them once too.
 #include "qwen3.h"
 
 #include "../core/error.h"
+#include "linear_dtype.h"
 #include "qwen3_full_shard.h"
 
 namespace medix {
@@ -38,18 +39,13 @@ const uint16_t* Qwen3Model::compute_copy(const float* W) {
 }
 
 void Qwen3Model::linear(float* y, const float* x, const float* W, int64_t T, int64_t in, int64_t out) {
-  if (dtype_ == ComputeDType::bf16)
-    be_.linear_forward_bf16(y, x, compute_copy(W), nullptr, T, in, out);
-  else
-    be_.linear_forward(y, x, W, nullptr, T, in, out);
+  linear_forward_as(be_, y, x, W, dtype_ == ComputeDType::bf16 ? compute_copy(W) : nullptr, nullptr, T, in, out);
 }
 
 void Qwen3Model::linear_back(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T,
                              int64_t in, int64_t out) {
-  if (dtype_ == ComputeDType::bf16)
-    be_.linear_backward_bf16(dx, dW, nullptr, dy, x, compute_copy(W), T, in, out);
-  else
-    be_.linear_backward(dx, dW, nullptr, dy, x, W, T, in, out);
+  linear_backward_as(be_, dx, dW, nullptr, dy, x, W, dtype_ == ComputeDType::bf16 ? compute_copy(W) : nullptr, T, in,
+                     out);
 }
 
 }  // namespace medix

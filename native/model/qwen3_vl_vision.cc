@@ -8,6 +8,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "linear_dtype.h"
+
 namespace medix {
 namespace {
 
@@ -86,18 +88,12 @@ VisionTower::VisionTower(Backend& be, VisionConfig cfg, bool recompute, bool for
 
 void VisionTower::linear(float* y, const float* x, const float* W, const float* b, int64_t T, int64_t in,
                          int64_t out) const {
-  if (bf16_)
-    be_.linear_forward_bf16(y, x, bf16_(W), b, T, in, out);
-  else
-    be_.linear_forward(y, x, W, b, T, in, out);
+  linear_forward_as(be_, y, x, W, bf16_ ? bf16_(W) : nullptr, b, T, in, out);
 }
 
 void VisionTower::linear_back(float* dx, float* dW, float* db, const float* dy, const float* x, const float* W,
                               int64_t T, int64_t in, int64_t out) const {
-  if (bf16_)
-    be_.linear_backward_bf16(dx, dW, db, dy, x, bf16_(W), T, in, out);
-  else
-    be_.linear_backward(dx, dW, db, dy, x, W, T, in, out);
+  linear_backward_as(be_, dx, dW, db, dy, x, W, bf16_ ? bf16_(W) : nullptr, T, in, out);
 }
 
 size_t VisionTower::activation_bytes(const VisionConfig& c, int64_t N, bool training, bool recompute) {

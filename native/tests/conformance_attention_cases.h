@@ -10,7 +10,12 @@
 
 // One case's inputs: seeded q, k, v, dout and the gradients' starting values (the op adds to them).
 struct AttentionInputs {
-  AttentionShape s;
+  AttentionShape s;  // cu_seqlens unset: shape() points it at cu, so a copy never points into another
+  AttentionShape shape() const {
+    AttentionShape with_cu = s;
+    with_cu.cu_seqlens = cu.data();
+    return with_cu;
+  }
   std::vector<int32_t> cu;
   std::vector<float> q, k, v, dout, dq0, dk0, dv0;
   std::string label;
@@ -26,7 +31,6 @@ AttentionInputs attention_inputs(const std::vector<int32_t>& cu, int64_t heads, 
   s.n_heads = heads;
   s.n_kv_heads = kv_heads;
   s.head_dim = head_dim;
-  s.cu_seqlens = in.cu.data();
   s.n_seqs = static_cast<int64_t>(cu.size()) - 1;
   s.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   s.causal = causal;
@@ -45,11 +49,14 @@ AttentionInputs attention_inputs(const std::vector<int32_t>& cu, int64_t heads, 
   return in;
 }
 
-// The CPU reference, forward then backward, on the given q, k, v, dout.
+// The CPU reference, forward then backward, on the given q, k, v, dout; the gradients start from the
+// inputs' dq0, dk0, dv0, or from zero.
 Outputs cpu_attention(const AttentionInputs& in, const std::vector<float>& q, const std::vector<float>& k,
-                      const std::vector<float>& v, const std::vector<float>& dout) {
-  const AttentionShape& s = in.s;
+                      const std::vector<float>& v, const std::vector<float>& dout, bool from_zero = false) {
+  const AttentionShape s = in.shape();
   std::vector<float> out(q.size()), lse(s.T * s.n_heads), dq = in.dq0, dk = in.dk0, dv = in.dv0;
+  if (from_zero)
+    for (std::vector<float>* g : {&dq, &dk, &dv}) std::fill(g->begin(), g->end(), 0.0f);
   cpu::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), s);
   cpu::attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), out.data(), lse.data(), q.data(), k.data(),
                           v.data(), s);
@@ -87,7 +94,7 @@ void attention_case(Context& ctx, const std::vector<int32_t>& cu, int64_t heads,
   const AttentionInputs in = attention_inputs(cu, heads, kv_heads, head_dim, causal);
   run_case(
       ctx, "attention", in.label, [&] { return cpu_attention(in, in.q, in.k, in.v, in.dout); },
-      [&](GpuTimer& timer) { return gpu_attention(in, in.s, timer); },
+      [&](GpuTimer& timer) { return gpu_attention(in, in.shape(), timer); },
       // The forward is a softmax-weighted sum (online on the GPU, two-pass on the CPU): GEMM-like
       // rounding. Gradients sum up to T products of differences (dP - delta): kGemm's atol, with a
       // looser element-wise term for the many near-zero entries.
@@ -109,6 +116,8 @@ void attention_case(Context& ctx, const std::vector<int32_t>& cu, int64_t heads,
 // A numpy emulation of the kernels (their tile walk, rounding points and masks; 4, 2 and 1 warps) came
 // within 0.56 of these bounds on the tiny cases, while a mask off by one, a dropped tile, a wrong kv
 // head, a gradient never added, or delta from the unrounded dO failed them.
+constexpr double kBf16Unit = 0x1p-8;  // u: round to nearest with 8 significant bits moves x by <= u |x|
+
 struct Bf16AttentionBounds {
   double out = 0, dq = 0, dk = 0;
 };
@@ -124,7 +133,7 @@ Bf16AttentionBounds bf16_attention_bounds(const AttentionInputs& in, const std::
                                           const std::vector<float>& dout, const Outputs& ref) {
   const AttentionShape& s = in.s;
   const int64_t H = s.n_heads, KV = s.n_kv_heads, D = s.head_dim, group = H / KV;
-  const double u = 0x1p-8, max_v = max_abs_of(v);
+  const double u = kBf16Unit, max_v = max_abs_of(v);
   const std::vector<float>& out = ref.at("out");
   const std::vector<float>& lse = ref.at("lse");
   auto dot = [D](const float* a, const float* b) {
@@ -178,11 +187,9 @@ void attention_bf16_case(Context& ctx, const std::vector<int32_t>& cu, int64_t h
         Outputs ref = cpu_attention(in, q, k, v, dout);
         const Bf16AttentionBounds b = bf16_attention_bounds(in, q, k, v, dout, ref);
         // dv's bound: the op's own dv on |dO|, from zero gradients.
-        AttentionInputs zero = in;
-        std::fill(zero.dv0.begin(), zero.dv0.end(), 0.0f);
         std::vector<float> dout_abs = dout;
         for (float& e : dout_abs) e = std::fabs(e);
-        const double dv_bound = 0x1p-8 * max_abs_of(cpu_attention(zero, q, k, v, dout_abs).at("dv"));
+        const double dv_bound = kBf16Unit * max_abs_of(cpu_attention(in, q, k, v, dout_abs, true).at("dv"));
         auto widened = [&](Tolerance t, double bound, const char* name) {
           const double scale = max_abs_of(ref.at(name));
           return Tolerance{t.rtol, t.atol + (scale > 0 ? bound / scale : 0.0)};
@@ -196,7 +203,7 @@ void attention_bf16_case(Context& ctx, const std::vector<int32_t>& cu, int64_t h
         return ref;
       },
       [&](GpuTimer& timer) {
-        AttentionShape s = in.s;
+        AttentionShape s = in.shape();
         s.bf16_operands = true;
         const EnvScope flash("MEDIX_CUDA_ATTENTION", "flash");  // fail rather than fall back
         return gpu_attention(in, s, timer, &saved);

@@ -13,7 +13,8 @@
 // m / sqrt(v) amplifies gradient noise only where a gradient is near zero: kModelStep bounds the
 // updated weights relative to the largest weight.
 //
-// The model again with a bf16 compute copy (model_bf16): the CPU's bf16 model against the CUDA one
+// The model again with a bf16 compute copy (model_bf16, and model_vl_bf16 with the tower, whose
+// projections read the copy too): the CPU's bf16 model against the CUDA one
 // with MEDIX_CUDA_LINEAR=tiled and MEDIX_CUDA_ATTENTION=rowwise, whose bf16 products keep fp32
 // activations as the CPU's do (the cuBLASLt and tensor-core attention paths, which also round the
 // activations, are checked op by op in conformance_bf16_cases.h and conformance_attention_cases.h,
@@ -128,42 +129,35 @@ void model_cases(Context& ctx) {
                        {"decode_logits", kGemm}};
   const std::string what =
       "qwen3 layers=2 hidden=64 heads=4/2 head_dim=32 vocab=300 T=16 (2 seqs): fwd+bwd+adamw+decode";
-  if (wanted(ctx, "model"))
+  using Env = std::vector<std::pair<const char*, const char*>>;
+  // One case: the model from `cfg` in `dtype` on the CPU backend, then on CUDA with `env` set.
+  auto model_case = [&](const char* op, const std::string& label, const Qwen3Config& cfg, ComputeDType dtype,
+                        const Env& env, const Tolerances& t) {
+    if (!wanted(ctx, op)) return;
     run_case(
-        ctx, "model", what, [&] { return model_step(cpu_backend(), conformance_model_config()); },
+        ctx, op, label, [&] { return model_step(cpu_backend(), cfg, dtype); },
         [&](GpuTimer& timer) {
+          std::vector<std::unique_ptr<EnvScope>> scopes;
+          for (const auto& [name, value] : env) scopes.push_back(std::make_unique<EnvScope>(name, value));
           timer.start();
-          Outputs out = model_step(cuda::backend(), conformance_model_config());
+          Outputs out = model_step(cuda::backend(), cfg, dtype);
           timer.stop();
           return out;
         },
-        tol);
-  if (wanted(ctx, "model_vl"))
-    run_case(
-        ctx, "model_vl", what + ", Qwen3-VL: a 2-block tower (hidden 64, head_dim 32) on 2 images, deepstack",
-        [&] { return model_step(cpu_backend(), with_test_vision(conformance_model_config())); },
-        [&](GpuTimer& timer) {
-          timer.start();
-          Outputs out = model_step(cuda::backend(), with_test_vision(conformance_model_config()));
-          timer.stop();
-          return out;
-        },
-        tol);
+        t);
+  };
+  const Qwen3Config text = conformance_model_config(), vl = with_test_vision(conformance_model_config());
+  const std::string vl_what = what + ", Qwen3-VL: a 2-block tower (hidden 64, head_dim 32) on 2 images, deepstack";
+  model_case("model", what, text, ComputeDType::f32, {}, tol);
+  model_case("model_vl", vl_what, vl, ComputeDType::f32, {}, tol);
   Tolerances tol_bf16 = tol;
   tol_bf16["prefill_logits"] = tol_bf16["decode_logits"] = {kGemm.rtol, 0x1p-8};
   tol_bf16["weights"] = {kModelStep.rtol, 2e-3};
-  if (wanted(ctx, "model_bf16"))
-    run_case(
-        ctx, "model_bf16", what + ", bf16 compute copy and KV cache",
-        [&] { return model_step(cpu_backend(), conformance_model_config(), ComputeDType::bf16); },
-        [&](GpuTimer& timer) {
-          const EnvScope tiled("MEDIX_CUDA_LINEAR", "tiled"), rowwise("MEDIX_CUDA_ATTENTION", "rowwise");
-          timer.start();
-          Outputs out = model_step(cuda::backend(), conformance_model_config(), ComputeDType::bf16);
-          timer.stop();
-          return out;
-        },
-        tol_bf16);
+  const Env same_arithmetic = {{"MEDIX_CUDA_LINEAR", "tiled"}, {"MEDIX_CUDA_ATTENTION", "rowwise"}};
+  model_case("model_bf16", what + ", bf16 compute copy and KV cache", text, ComputeDType::bf16, same_arithmetic,
+             tol_bf16);
+  model_case("model_vl_bf16", vl_what + ", bf16 compute copy (the tower's too) and KV cache", vl, ComputeDType::bf16,
+             same_arithmetic, tol_bf16);
   // The same on the paths a bf16 run takes by default, which also round activations to bf16: cuBLASLt
   // where it opens, and the tensor-core attention. Each is bounded op by op; through the layers their
   // roundings compound in ways no simple bound follows, so this is a wiring check, not a precision
@@ -171,16 +165,9 @@ void model_cases(Context& ctx) {
   // operand, mask or layout, whose errors are of the outputs' own size.
   Tolerances tol_tc;
   for (const auto& entry : tol_bf16) tol_tc[entry.first] = {0.0, 0x1p-5};
-  if (wanted(ctx, "model_bf16_tensor_cores"))
-    run_case(
-        ctx, "model_bf16_tensor_cores", what + ", bf16 on cuBLASLt (where it opens) and tensor-core attention",
-        [&] { return model_step(cpu_backend(), conformance_model_config(), ComputeDType::bf16); },
-        [&](GpuTimer& timer) {
-          const EnvScope flash("MEDIX_CUDA_ATTENTION", "flash");
-          timer.start();
-          Outputs out = model_step(cuda::backend(), conformance_model_config(), ComputeDType::bf16);
-          timer.stop();
-          return out;
-        },
-        tol_tc);
+  const Env tensor_cores = {{"MEDIX_CUDA_ATTENTION", "flash"}};
+  model_case("model_bf16_tensor_cores", what + ", bf16 on cuBLASLt (where it opens) and tensor-core attention", text,
+             ComputeDType::bf16, tensor_cores, tol_tc);
+  model_case("model_vl_bf16_tensor_cores", vl_what + ", bf16 on cuBLASLt and tensor-core attention", vl,
+             ComputeDType::bf16, tensor_cores, tol_tc);
 }

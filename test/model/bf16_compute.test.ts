@@ -10,7 +10,7 @@ import { bf16ToF32, computeDtype, f32ToBf16, setComputeDtype } from '../../src/e
 import { Model, packSequences, type Qwen3Config } from '../../src/engine/model.js';
 import { AdamW } from '../../src/engine/optimizer.js';
 import { sftLoss } from '../../src/rl/sft-loss.js';
-import { createGenerationEngine } from '../../src/generate/engine.js';
+import { Qwen3GenerationEngine, createGenerationEngine } from '../../src/generate/engine.js';
 import { charTokenizer, tinyConfig } from '../generate/helpers.js';
 import { closeness, randInt, rng, sameBits } from '../helpers/numeric.js';
 import { loadModel } from '../../src/model/load.js';
@@ -206,6 +206,31 @@ t.test('a Qwen3-VL tower computes in bf16 with the decoder', async (t) => {
   t.ok(sameBits(a.grads, b.grads) && maxAbs(a.grads) > 0, 'bf16: the same gradients, bit for bit');
   const [c, d] = [await step(plain, 'f32'), await step(rounded, 'f32')];
   t.notOk(sameBits(c.logp, d.logp), 'f32: the rounding of the tower changes the log-probs');
+  // Generation runs the tower itself (the cached prefill): seeded samples follow the same rule.
+  const prompt = Array.from(images.tokens.subarray(images.cuSeqlens[0], images.cuSeqlens[1]));
+  // The first sequence's two images: the batch's pixels are every image's patches back to back.
+  const grids = Array.from(images.imageGrids!);
+  const patchesOf = (i: number) => grids[3 * i] * grids[3 * i + 1] * grids[3 * i + 2];
+  const allPatches = Array.from({ length: grids.length / 3 }, (_, i) => patchesOf(i)).reduce((a, b) => a + b);
+  const perPatch = images.pixels!.length / allPatches;
+  const firstTwo = [0, 1].map((i) => {
+    const start = i === 0 ? 0 : patchesOf(0) * perPatch;
+    const grid = grids.slice(3 * i, 3 * i + 3) as [number, number, number];
+    return { pixels: images.pixels!.subarray(start, start + patchesOf(i) * perPatch), grid };
+  });
+  const sample = async (m: Model, dtype: 'f32' | 'bf16') => {
+    setComputeDtype(m, dtype);
+    const engine = new Qwen3GenerationEngine(m, { blockSize: 4 });
+    try {
+      const params = { temperature: 1, n: 2, seed: 3, maxNewTokens: 6, ignoreEos: true };
+      const r = await engine.generate({ promptIds: prompt, images: firstTwo, params });
+      return Float32Array.from(r.samples.flatMap((s) => s.logprobs));
+    } finally {
+      await engine.close();
+    }
+  };
+  t.ok(sameBits(await sample(plain, 'bf16'), await sample(rounded, 'bf16')), 'generation in bf16: the same bits');
+  t.notOk(sameBits(await sample(plain, 'f32'), await sample(rounded, 'f32')), 'generation in f32: not');
   t.ok(
     maxDiff(c.logp, a.logp) < 0.1,
     `bf16 is within bf16 rounding of f32 (${maxDiff(c.logp, a.logp).toExponential(2)})`,

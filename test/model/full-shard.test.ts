@@ -114,7 +114,8 @@ t.test('one process, bf16 compute: units gathered in bf16, the step of the round
   );
 });
 
-// The tower's projections read the compute copy too (in bf16, the unit's gathered bf16 bits).
+// The tower's projections read the compute copy too: fully sharded, that is their unit's gathered bf16
+// bits, which must be in place (and at the right offsets) when the tower runs, forward and backward.
 t.test('one process, bf16 compute: a Qwen3-VL with images steps as the rounded plain model', async (t) => {
   const vl = join(import.meta.dirname, '..', 'fixtures', 'hf', 'qwen3vl_tiny');
   const rounded = async () => {
