@@ -201,17 +201,18 @@ void by_head_dim(int64_t head_dim, const Launch& launch) {
   }
 }
 
-// Whether this call runs the tensor-core kernels (see the file comment).
-bool uses_flash(const AttentionShape& s, const char* fn) {
+// The tensor-core kernels' plan when this call runs them (plan.fits()), else an empty plan (see the
+// file comment).
+FlashPlan flash_plan(const AttentionShape& s, const char* fn) {
   const char* env = std::getenv("MEDIX_CUDA_ATTENTION");
   const std::string mode = env ? env : "auto";
   MEDIX_CHECK(mode == "auto" || mode == "flash" || mode == "rowwise",
               "MEDIX_CUDA_ATTENTION must be auto, flash or rowwise, not '", mode, "'");
-  if (!s.bf16_operands || mode == "rowwise") return false;
-  const bool fits = flash_attention_fits(s);
-  MEDIX_CHECK(fits || mode != "flash", fn, ": MEDIX_CUDA_ATTENTION=flash, but head_dim ", s.head_dim,
-              " does not fit this device's shared memory (up to ", kFlashMaxHeadDim, ")");
-  return fits;
+  if (!s.bf16_operands || mode == "rowwise") return {};
+  const FlashPlan plan = flash_attention_plan(s);
+  MEDIX_CHECK(plan.fits() || mode != "flash", fn, ": MEDIX_CUDA_ATTENTION=flash, but the kernels for head_dim ",
+              s.head_dim, " do not fit this device's shared memory");
+  return plan;
 }
 
 }  // namespace
@@ -220,8 +221,8 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
                        const int32_t* cu_seqlens_device, const AttentionShape& s, cudaStream_t stream) {
   const Dims d = check_shape(s, "cuda attention_forward");
   if (s.T == 0) return;
-  if (uses_flash(s, "cuda attention_forward"))
-    return flash_attention_forward(out, lse, q, k, v, cu_seqlens_device, s, stream);
+  const FlashPlan plan = flash_plan(s, "cuda attention_forward");
+  if (plan.fits()) return flash_attention_forward(out, lse, q, k, v, cu_seqlens_device, s, plan, stream);
   by_head_dim(s.head_dim, [&](auto per) {
     attention_forward_kernel<decltype(per)::value>
         <<<blocks_for(d.T * d.H, kWarps), 32 * kWarps, 0, stream>>>(out, lse, q, k, v, cu_seqlens_device, d);
@@ -235,8 +236,10 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const Dims d = check_shape(s, "cuda attention_backward");
   if (s.T == 0) return;
   Scratch<float> delta(d.T * d.H, stream, "attention_backward (scratch)");
-  if (uses_flash(s, "cuda attention_backward"))
-    return flash_attention_backward(dq, dk, dv, delta.get(), dout, out, lse, q, k, v, cu_seqlens_device, s, stream);
+  const FlashPlan plan = flash_plan(s, "cuda attention_backward");
+  if (plan.fits())
+    return flash_attention_backward(dq, dk, dv, delta.get(), dout, out, lse, q, k, v, cu_seqlens_device, s, plan,
+                                    stream);
   by_head_dim(s.head_dim, [&](auto per) {
     constexpr int kPer = decltype(per)::value;
     attention_dq_kernel<kPer><<<blocks_for(d.T * d.H, kWarps), 32 * kWarps, 0, stream>>>(

@@ -393,12 +393,18 @@ __global__ void __launch_bounds__(32 * kWarps)
 
 int padded_head_dim(int64_t head_dim) { return static_cast<int>((head_dim + 15) / 16 * 16); }
 
+// The current device's per-block opt-in limit, asked once per thread and device (every layer's
+// attention asks; a backend's work runs on its own thread).
 int shared_memory_limit() {
-  int device = 0, limit = 0;
+  thread_local int cached_device = -1, cached_limit = 0;
+  int device = 0;
   check(cudaGetDevice(&device), "flash attention (device)");
-  check(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
-        "flash attention (shared memory limit)");
-  return limit;
+  if (device != cached_device) {
+    check(cudaDeviceGetAttribute(&cached_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+          "flash attention (shared memory limit)");
+    cached_device = device;
+  }
+  return cached_limit;
 }
 
 // The most warps (4, 2 or 1) whose layout fits `limit` bytes, or 0.
@@ -407,16 +413,6 @@ int warps_that_fit(int dp, int limit) {
   for (int w : {4, 2, 1})
     if (smem_bytes<Smem>(w, dp) <= static_cast<size_t>(limit)) return w;
   return 0;
-}
-
-struct Plan {
-  int forward = 0, dq = 0, dkv = 0;  // warps per block of each kernel; 0: does not fit
-};
-
-Plan plan_for(int64_t head_dim) {
-  const int dp = padded_head_dim(head_dim), limit = shared_memory_limit();
-  return {warps_that_fit<ForwardSmem>(dp, limit), warps_that_fit<DqSmem>(dp, limit),
-          warps_that_fit<DkvSmem>(dp, limit)};
 }
 
 // Tiles of `rows` tokens over every sequence (the host copy of cu_seqlens).
@@ -453,15 +449,16 @@ struct Kernels {
 
 }  // namespace
 
-bool flash_attention_fits(const AttentionShape& s) {
-  if (s.head_dim < 1 || s.head_dim > kFlashMaxHeadDim) return false;
-  const Plan p = plan_for(s.head_dim);
-  return p.forward > 0 && p.dq > 0 && p.dkv > 0;
+FlashPlan flash_attention_plan(const AttentionShape& s) {
+  if (s.head_dim < 1 || s.head_dim > kFlashMaxHeadDim) return {};
+  const int dp = padded_head_dim(s.head_dim), limit = shared_memory_limit();
+  return {warps_that_fit<ForwardSmem>(dp, limit), warps_that_fit<DqSmem>(dp, limit),
+          warps_that_fit<DkvSmem>(dp, limit)};
 }
 
 void flash_attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                             const int32_t* cu_seqlens_device, const AttentionShape& s, cudaStream_t stream) {
-  const Plan p = plan_for(s.head_dim);
+                             const int32_t* cu_seqlens_device, const AttentionShape& s, const FlashPlan& p,
+                             cudaStream_t stream) {
   const Kernels<decltype(&flash_forward_kernel<4>)> kernels{&flash_forward_kernel<4>, &flash_forward_kernel<2>,
                                                             &flash_forward_kernel<1>};
   launch<ForwardSmem>(kernels, p.forward, s, s.n_heads, stream, "flash attention forward", out, lse, q, k, v,
@@ -470,8 +467,8 @@ void flash_attention_forward(float* out, float* lse, const float* q, const float
 
 void flash_attention_backward(float* dq, float* dk, float* dv, float* delta, const float* dout, const float* out,
                               const float* lse, const float* q, const float* k, const float* v,
-                              const int32_t* cu_seqlens_device, const AttentionShape& s, cudaStream_t stream) {
-  const Plan p = plan_for(s.head_dim);
+                              const int32_t* cu_seqlens_device, const AttentionShape& s, const FlashPlan& p,
+                              cudaStream_t stream) {
   const Kernels<decltype(&flash_dq_kernel<4>)> dq_kernels{&flash_dq_kernel<4>, &flash_dq_kernel<2>,
                                                           &flash_dq_kernel<1>};
   launch<DqSmem>(dq_kernels, p.dq, s, s.n_heads, stream, "flash attention backward (dq)", dq, delta, dout, out, lse, q,

@@ -287,15 +287,17 @@ bool compare_outputs(const OpPass& p, const Host& got, const Host& ref, bool bit
 
 // Runs a pass on every backend but the CPU and compares its outputs with the CPU's `ref`: within tolerance,
 // or bit for bit on the guard (it runs the CPU's code), where a contract violation also fails. Appends the
-// backends that ran it to `on`, and " <backend> not implemented;" for the others to `missing` (when given:
-// a family's backward is supported where its forward is).
+// backends that ran it to `on`, and " <backend>: not among the op's backends;" for the others to `missing`
+// (when given: a family's backward is supported where its forward is). The op table says which backends an
+// op has; today only logprob_naive, the unfused head kept as the fused one's CPU reference, lists the CPU
+// alone.
 bool check_other_backends(const OpDef& d, const OpPass& p, const Attrs& a, const Host& in, const Host& ref,
                           std::string* on, std::string* missing, std::string* why, Tally& tally) {
   bool ok = true;
   for (Backend* be : backends()) {
     if (be == &cpu_backend()) continue;
     if (!supports(be->name(), d.family, d.dtype)) {
-      if (missing) *missing += " " + label(be) + " not implemented;";
+      if (missing) *missing += " " + label(be) + ": not among the op's backends;";
       continue;
     }
     const int violations = guard().violations;
