@@ -2,13 +2,14 @@
 // layers (hidden 2048, 32 heads of 128, 4 KV heads, 128 experts of 768, top-8; fewer layers, a small
 // vocabulary, random weights) as tokens/s and MFU counted on the ACTIVE parameters; the share of the
 // step spent routing (softmax, top-k, the sort by expert, gathers by expert, the combination back per
-// token, forward and backward; the ops' own clock, moeRoutingSeconds); and the share of one sparse
-// block's forward that is not expert or router GEMMs (routing and SwiGLU), measured by timing the
-// same GEMMs alone.
+// token, forward and backward; the ops' own clock, moeRoutingSeconds); the same step in bf16 compute
+// (bf16_speedup, f32 time over bf16 time); and the share of one sparse block's forward that is not
+// expert or router GEMMs (routing and SwiGLU), measured by timing the same GEMMs alone.
 //
 // Model FLOPs per step, active parameters only (recomputation not counted):
 //   6 * T * (attention matrices + router + top_k * 3 * hidden * moe_intermediate per layer + head)
 // + 3 * layers * 4 * heads * head_dim * L(L+1)/2     causal attention, as in train_step.bench.ts
+import { setComputeDtype } from '../src/engine/bf16.js';
 import { Model, packSequences, type Qwen3Config } from '../src/engine/model.js';
 import { moeBlockForward, moeRoutingSeconds } from '../src/engine/moe.js';
 import { gemm } from '../src/engine/system.js';
@@ -102,6 +103,14 @@ const bench: BenchModule = {
     ctx.log(
       `moe_layer: ${shape}: forward+backward ${ms.toFixed(0)} ms, of which routing ${(routingS * 1000).toFixed(0)} ms`,
     );
+    // The same step with the bf16 compute copy: the router and the experts read bf16 weights, as the
+    // attention projections do (f32 activations and sums on the CPU).
+    setComputeDtype(model, 'bf16');
+    await step(); // warm-up: the copy is made at the first product
+    const bf16Runs = [await step(), ...(ctx.quick ? [] : [await step()])];
+    const bf16Ms = Math.min(...bf16Runs.map((r) => r.ms));
+    setComputeDtype(model, 'f32');
+    ctx.log(`moe_layer bf16: forward+backward ${bf16Ms.toFixed(0)} ms (${(ms / bf16Ms).toFixed(2)}x the f32 step)`);
 
     // One sparse block's forward against its GEMMs alone (same token counts per expert).
     const H = c.hiddenSize,
@@ -130,6 +139,14 @@ const bench: BenchModule = {
         note: `forward+backward, ${shape}`,
       },
       { name: 'moe_layer', metric: 'active_gflops', value: gflops, unit: 'GFLOP/s', note: shape },
+      { name: 'moe_layer', metric: 'step_ms_bf16', value: bf16Ms, unit: 'ms', note: `${shape}, bf16 compute` },
+      {
+        name: 'moe_layer',
+        metric: 'bf16_speedup',
+        value: ms / bf16Ms,
+        unit: 'x',
+        note: 'f32 step time over the bf16 compute step time, same run (f32 master weights and gradients)',
+      },
       {
         name: 'moe_layer',
         metric: 'routing_step_share',

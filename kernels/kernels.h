@@ -234,6 +234,15 @@ void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweig
                           const float* gate_up, const float* down, const float* weights, const int32_t* order,
                           const int32_t* offsets, const float* gate, const float* up, const float* y, const MoeShape& s,
                           cudaStream_t stream = 0);
+// The same on a bf16 compute copy (moe.h's *_bf16) through linear_*_auto's bf16 form: on cuBLASLt the
+// activations are rounded to bf16 too, within moe.h's moe_experts_bf16_factor of the f32 experts.
+void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const __nv_bfloat16* gate_up,
+                         const __nv_bfloat16* down, const float* weights, const int32_t* order, const int32_t* offsets,
+                         const MoeShape& s, cudaStream_t stream = 0);
+void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout, const float* x,
+                          const __nv_bfloat16* gate_up, const __nv_bfloat16* down, const float* weights,
+                          const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
+                          const float* y, const MoeShape& s, cudaStream_t stream = 0);
 void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu, int64_t n_seqs,
                       int64_t layers, float scale, const MoeShape& s, cudaStream_t stream = 0);
 

@@ -247,6 +247,78 @@ void launch_gather(float* dst, const float* src, const float* weights, const int
   MEDIX_CUDA_LAUNCHED("moe gather rows");
 }
 
+// The experts on f32 weights or on a bf16 compute copy: linear_*_auto overloads on the weights' type.
+template <typename Weight>
+void experts_forward(float* out, float* gate, float* up, float* y, const float* x, const Weight* gate_up,
+                     const Weight* down, const float* weights, const int32_t* order, const int32_t* offsets,
+                     const MoeShape& s, cudaStream_t stream) {
+  check_shape(s, "moe_experts_forward");
+  const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
+  if (n == 0) return;
+  const std::vector<int32_t> off = host_offsets(offsets, s.E, stream, "moe_experts_forward (offsets to host)");
+  Scratch<float> xs(n * H, stream, "moe_experts_forward (gathered rows)");
+  Scratch<float> act(n * I, stream, "moe_experts_forward (activations)");
+  Scratch<int32_t> pos(n, stream, "moe_experts_forward (positions)");
+  launch_gather(xs.get(), x, nullptr, order, s, stream);
+  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
+    const Weight* wg = gate_up + e * 2 * I * H;
+    linear_forward_auto(gate + r0 * I, xs.get() + r0 * H, wg, nullptr, rows, H, I, stream);
+    linear_forward_auto(up + r0 * I, xs.get() + r0 * H, wg + I * H, nullptr, rows, H, I, stream);
+  });
+  swiglu_forward(act.get(), gate, up, n * I, stream);
+  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
+    linear_forward_auto(y + r0 * H, act.get() + r0 * I, down + e * H * I, nullptr, rows, I, H, stream);
+  });
+  launch_positions(pos.get(), order, n, stream);
+  combine_kernel<<<blocks_for(s.T * H), kThreads, 0, stream>>>(out, y, weights, pos.get(), s.T, K, H);
+  MEDIX_CUDA_LAUNCHED("moe_experts_forward (combine)");
+}
+
+template <typename Weight>
+void experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout, const float* x,
+                      const Weight* gate_up, const Weight* down, const float* weights, const int32_t* order,
+                      const int32_t* offsets, const float* gate, const float* up, const float* y, const MoeShape& s,
+                      cudaStream_t stream) {
+  check_shape(s, "moe_experts_backward");
+  const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
+  if (n == 0) return;
+  const std::vector<int32_t> off = host_offsets(offsets, s.E, stream, "moe_experts_backward (offsets to host)");
+  // Per sorted position: the token's input row, dy = w * dout of its token, and the row's dx.
+  Scratch<float> xs(n * H, stream, "moe_experts_backward (gathered rows)");
+  Scratch<float> dys(n * H, stream, "moe_experts_backward (gathered dout)");
+  Scratch<float> dxs(n * H, stream, "moe_experts_backward (row gradients)");
+  Scratch<float> act(n * I, stream, "moe_experts_backward (activations)");
+  Scratch<float> dact(n * I, stream, "moe_experts_backward (activation gradients)");
+  Scratch<float> dg(n * I, stream, "moe_experts_backward (gate gradients)");
+  Scratch<float> du(n * I, stream, "moe_experts_backward (up gradients)");
+  Scratch<int32_t> pos(n, stream, "moe_experts_backward (positions)");
+  // linear_backward and swiglu_backward accumulate: their scratch outputs start at zero.
+  check(cudaMemsetAsync(dxs.get(), 0, sizeof(float) * n * H, stream), "moe_experts_backward (zero dxs)");
+  for (float* p : {dact.get(), dg.get(), du.get()})
+    check(cudaMemsetAsync(p, 0, sizeof(float) * n * I, stream), "moe_experts_backward (zero scratch)");
+  launch_gather(xs.get(), x, nullptr, order, s, stream);
+  launch_gather(dys.get(), dout, weights, order, s, stream);
+  swiglu_forward(act.get(), gate, up, n * I, stream);
+  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
+    linear_backward_auto(dact.get() + r0 * I, ddown + e * H * I, nullptr, dys.get() + r0 * H, act.get() + r0 * I,
+                         down + e * H * I, rows, I, H, stream);
+  });
+  swiglu_backward(dg.get(), du.get(), dact.get(), gate, up, n * I, stream);
+  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
+    const Weight* wg = gate_up + e * 2 * I * H;
+    float* dwg = dgate_up + e * 2 * I * H;
+    const float* xe = xs.get() + r0 * H;
+    linear_backward_auto(dxs.get() + r0 * H, dwg, nullptr, dg.get() + r0 * I, xe, wg, rows, H, I, stream);
+    linear_backward_auto(dxs.get() + r0 * H, dwg + I * H, nullptr, du.get() + r0 * I, xe, wg + I * H, rows, H, I,
+                         stream);
+  });
+  launch_positions(pos.get(), order, n, stream);
+  dweights_kernel<<<warp_blocks(n), 32 * kWarpsPerBlock, 0, stream>>>(dweights, dout, y, pos.get(), n, K, H);
+  MEDIX_CUDA_LAUNCHED("moe_experts_backward (dweights)");
+  scatter_dx_kernel<<<blocks_for(s.T * H), kThreads, 0, stream>>>(dx, dxs.get(), pos.get(), s.T, K, H);
+  MEDIX_CUDA_LAUNCHED("moe_experts_backward (dx)");
+}
+
 }  // namespace
 
 void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
@@ -283,70 +355,29 @@ void moe_route_backward(float* dlogits, const float* dweights, const float* prob
 void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const float* gate_up,
                          const float* down, const float* weights, const int32_t* order, const int32_t* offsets,
                          const MoeShape& s, cudaStream_t stream) {
-  check_shape(s, "moe_experts_forward");
-  const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
-  if (n == 0) return;
-  const std::vector<int32_t> off = host_offsets(offsets, s.E, stream, "moe_experts_forward (offsets to host)");
-  Scratch<float> xs(n * H, stream, "moe_experts_forward (gathered rows)");
-  Scratch<float> act(n * I, stream, "moe_experts_forward (activations)");
-  Scratch<int32_t> pos(n, stream, "moe_experts_forward (positions)");
-  launch_gather(xs.get(), x, nullptr, order, s, stream);
-  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
-    const float* wg = gate_up + e * 2 * I * H;
-    linear_forward_auto(gate + r0 * I, xs.get() + r0 * H, wg, nullptr, rows, H, I, stream);
-    linear_forward_auto(up + r0 * I, xs.get() + r0 * H, wg + I * H, nullptr, rows, H, I, stream);
-  });
-  swiglu_forward(act.get(), gate, up, n * I, stream);
-  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
-    linear_forward_auto(y + r0 * H, act.get() + r0 * I, down + e * H * I, nullptr, rows, I, H, stream);
-  });
-  launch_positions(pos.get(), order, n, stream);
-  combine_kernel<<<blocks_for(s.T * H), kThreads, 0, stream>>>(out, y, weights, pos.get(), s.T, K, H);
-  MEDIX_CUDA_LAUNCHED("moe_experts_forward (combine)");
+  experts_forward(out, gate, up, y, x, gate_up, down, weights, order, offsets, s, stream);
+}
+
+void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const __nv_bfloat16* gate_up,
+                         const __nv_bfloat16* down, const float* weights, const int32_t* order, const int32_t* offsets,
+                         const MoeShape& s, cudaStream_t stream) {
+  experts_forward(out, gate, up, y, x, gate_up, down, weights, order, offsets, s, stream);
 }
 
 void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout, const float* x,
                           const float* gate_up, const float* down, const float* weights, const int32_t* order,
                           const int32_t* offsets, const float* gate, const float* up, const float* y, const MoeShape& s,
                           cudaStream_t stream) {
-  check_shape(s, "moe_experts_backward");
-  const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
-  if (n == 0) return;
-  const std::vector<int32_t> off = host_offsets(offsets, s.E, stream, "moe_experts_backward (offsets to host)");
-  // Per sorted position: the token's input row, dy = w * dout of its token, and the row's dx.
-  Scratch<float> xs(n * H, stream, "moe_experts_backward (gathered rows)");
-  Scratch<float> dys(n * H, stream, "moe_experts_backward (gathered dout)");
-  Scratch<float> dxs(n * H, stream, "moe_experts_backward (row gradients)");
-  Scratch<float> act(n * I, stream, "moe_experts_backward (activations)");
-  Scratch<float> dact(n * I, stream, "moe_experts_backward (activation gradients)");
-  Scratch<float> dg(n * I, stream, "moe_experts_backward (gate gradients)");
-  Scratch<float> du(n * I, stream, "moe_experts_backward (up gradients)");
-  Scratch<int32_t> pos(n, stream, "moe_experts_backward (positions)");
-  // linear_backward and swiglu_backward accumulate: their scratch outputs start at zero.
-  check(cudaMemsetAsync(dxs.get(), 0, sizeof(float) * n * H, stream), "moe_experts_backward (zero dxs)");
-  for (float* p : {dact.get(), dg.get(), du.get()})
-    check(cudaMemsetAsync(p, 0, sizeof(float) * n * I, stream), "moe_experts_backward (zero scratch)");
-  launch_gather(xs.get(), x, nullptr, order, s, stream);
-  launch_gather(dys.get(), dout, weights, order, s, stream);
-  swiglu_forward(act.get(), gate, up, n * I, stream);
-  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
-    linear_backward_auto(dact.get() + r0 * I, ddown + e * H * I, nullptr, dys.get() + r0 * H, act.get() + r0 * I,
-                         down + e * H * I, rows, I, H, stream);
-  });
-  swiglu_backward(dg.get(), du.get(), dact.get(), gate, up, n * I, stream);
-  for_each_expert(off, [&](int64_t e, int64_t r0, int64_t rows) {
-    const float* wg = gate_up + e * 2 * I * H;
-    float* dwg = dgate_up + e * 2 * I * H;
-    const float* xe = xs.get() + r0 * H;
-    linear_backward_auto(dxs.get() + r0 * H, dwg, nullptr, dg.get() + r0 * I, xe, wg, rows, H, I, stream);
-    linear_backward_auto(dxs.get() + r0 * H, dwg + I * H, nullptr, du.get() + r0 * I, xe, wg + I * H, rows, H, I,
-                         stream);
-  });
-  launch_positions(pos.get(), order, n, stream);
-  dweights_kernel<<<warp_blocks(n), 32 * kWarpsPerBlock, 0, stream>>>(dweights, dout, y, pos.get(), n, K, H);
-  MEDIX_CUDA_LAUNCHED("moe_experts_backward (dweights)");
-  scatter_dx_kernel<<<blocks_for(s.T * H), kThreads, 0, stream>>>(dx, dxs.get(), pos.get(), s.T, K, H);
-  MEDIX_CUDA_LAUNCHED("moe_experts_backward (dx)");
+  experts_backward(dx, dgate_up, ddown, dweights, dout, x, gate_up, down, weights, order, offsets, gate, up, y, s,
+                   stream);
+}
+
+void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout, const float* x,
+                          const __nv_bfloat16* gate_up, const __nv_bfloat16* down, const float* weights,
+                          const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
+                          const float* y, const MoeShape& s, cudaStream_t stream) {
+  experts_backward(dx, dgate_up, ddown, dweights, dout, x, gate_up, down, weights, order, offsets, gate, up, y, s,
+                   stream);
 }
 
 void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu, int64_t n_seqs,

@@ -111,6 +111,15 @@ class Backend {
                                     const float* y, const MoeShape& s) = 0;
   virtual void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu,
                                 int64_t n_seqs, int64_t layers, float scale, const MoeShape& s) = 0;
+  // The experts on a bf16 compute copy (moe.h's *_bf16). Not pure: a backend without them refuses them by
+  // name, as it refuses bf16 weights.
+  virtual void moe_experts_forward_bf16(float* out, float* gate, float* up, float* y, const float* x,
+                                        const uint16_t* gate_up, const uint16_t* down, const float* weights,
+                                        const int32_t* order, const int32_t* offsets, const MoeShape& s);
+  virtual void moe_experts_backward_bf16(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
+                                         const float* x, const uint16_t* gate_up, const uint16_t* down,
+                                         const float* weights, const int32_t* order, const int32_t* offsets,
+                                         const float* gate, const float* up, const float* y, const MoeShape& s);
 
   // Head (the fused log-prob; the token losses on its output are host-side TS)
   virtual size_t logprob_forward(float* logp, float* entropy, float* lse, const float* hidden, const float* head,

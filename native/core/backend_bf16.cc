@@ -24,6 +24,17 @@ void Backend::paged_attention_forward_bf16(float*, const float*, const uint16_t*
   fail("paged_attention_forward_bf16: the ", name(), " backend has no bf16 KV cache");
 }
 
+void Backend::moe_experts_forward_bf16(float*, float*, float*, float*, const float*, const uint16_t*, const uint16_t*,
+                                       const float*, const int32_t*, const int32_t*, const MoeShape&) {
+  fail("moe_experts_forward_bf16: the ", name(), " backend has no bf16 weights");
+}
+
+void Backend::moe_experts_backward_bf16(float*, float*, float*, float*, const float*, const float*, const uint16_t*,
+                                        const uint16_t*, const float*, const int32_t*, const int32_t*, const float*,
+                                        const float*, const float*, const MoeShape&) {
+  fail("moe_experts_backward_bf16: the ", name(), " backend has no bf16 weights");
+}
+
 void Backend::to_bf16(uint16_t*, const float*, int64_t) { fail("to_bf16: the ", name(), " backend has no bf16"); }
 
 }  // namespace medix

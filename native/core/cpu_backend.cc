@@ -178,6 +178,20 @@ class CpuBackend final : public Backend {
     cpu::moe_experts_backward(dx, dgate_up, ddown, dweights, dout, x, gate_up, down, weights, order, offsets, gate, up,
                               y, s);
   }
+  void moe_experts_forward_bf16(float* out, float* gate, float* up, float* y, const float* x, const uint16_t* gate_up,
+                                const uint16_t* down, const float* weights, const int32_t* order,
+                                const int32_t* offsets, const MoeShape& s) override {
+    const OpTimer timer(OpKind::Moe);
+    cpu::moe_experts_forward_bf16(out, gate, up, y, x, gate_up, down, weights, order, offsets, s);
+  }
+  void moe_experts_backward_bf16(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
+                                 const float* x, const uint16_t* gate_up, const uint16_t* down, const float* weights,
+                                 const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
+                                 const float* y, const MoeShape& s) override {
+    const OpTimer timer(OpKind::Moe);
+    cpu::moe_experts_backward_bf16(dx, dgate_up, ddown, dweights, dout, x, gate_up, down, weights, order, offsets, gate,
+                                   up, y, s);
+  }
   void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu, int64_t n_seqs,
                         int64_t layers, float scale, const MoeShape& s) override {
     const OpTimer timer(OpKind::Moe);

@@ -1,6 +1,6 @@
 // The op table's vision-tower entries (LayerNorm, GELU, 2D rotary, interpolated position embedding;
-// the patch embedding is the linear op) and the mixture-of-experts block (router linear, routing,
-// experts, as the sparse layer runs them). Semantics: native/ops/<family>.h.
+// the patch embedding is the linear op), the mixture-of-experts block (router linear, routing, experts,
+// as the sparse layer runs them) and the experts alone in f32 and bf16. Semantics: native/ops/<family>.h.
 #include <initializer_list>
 #include <utility>
 
@@ -164,14 +164,19 @@ void moe_forward(Backend& be, const MoeShape& s, const Tensors& t, MoeRun& r) {
                          t.f("weights"), t.i("order"), t.i("offsets"), s);
 }
 
+std::vector<AttrSpec> moe_attrs() {
+  return {integer("tokens", 0, 1 << 20), integer("hidden", 1, 1 << 20), integer("intermediate", 1, 1 << 20),
+          integer("experts", 1, 4096),   integer("topK", 1, 4096),      boolean_or("normTopk", true)};
+}
+
+void moe_check(Attrs& a, const Lengths&) {
+  MEDIX_CHECK(a.i("topK") <= a.i("experts"), "option 'topK' must be an integer in [1, ", a.i("experts"), "], got ",
+              a.i("topK"));
+}
+
 OpDef moe_block() {
-  const std::vector<AttrSpec> attrs = {
-      integer("tokens", 0, 1 << 20), integer("hidden", 1, 1 << 20), integer("intermediate", 1, 1 << 20),
-      integer("experts", 1, 4096),   integer("topK", 1, 4096),      boolean_or("normTopk", true)};
-  auto check = [](Attrs& a, const Lengths&) {
-    MEDIX_CHECK(a.i("topK") <= a.i("experts"), "option 'topK' must be an integer in [1, ", a.i("experts"), "], got ",
-                a.i("topK"));
-  };
+  const std::vector<AttrSpec> attrs = moe_attrs();
+  const auto check = moe_check;
   const std::vector<ArgSpec> weights = {in("x", "tokens*hidden"), in("router", "experts*hidden"),
                                         in("gateUp", "experts*2*intermediate*hidden"),
                                         in("down", "experts*hidden*intermediate")};
@@ -223,10 +228,93 @@ OpDef moe_block() {
   return d;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The experts alone, with the expert weights in the entry's dtype: f32, or bf16 (a compute copy; moe.h's
+// *_bf16). The routing comes from the f32 router logits given (softmax, top-k), so both entries route
+// alike: routing is discontinuous and no bf16 tolerance covers a changed pick (the router's own bf16
+// form is the linear op's). Backward recomputes the forward and returns the gradients of sum(dout * out)
+// with respect to x and the expert weights, and dWeights, the routing weights' (moe_block carries that
+// on to the router).
+
+// The routing of the logits, in backend memory owned for the call.
+struct MoeRoute {
+  BackendArray<float> probs, weights;
+  BackendArray<int32_t> experts, order, offsets;
+  MoeRoute(Backend& be, const MoeShape& s, const float* logits)
+      : probs(be, s.T * s.E),
+        weights(be, s.T * s.K),
+        experts(be, s.T * s.K),
+        order(be, s.T * s.K),
+        offsets(be, s.E + 1) {
+    be.moe_route_forward(probs.get(), experts.get(), weights.get(), order.get(), offsets.get(), logits, s);
+  }
+};
+
+void experts_forward(Backend& be, DType dtype, float* out, MoeRun& r, const MoeRoute& route, const Tensors& t,
+                     const MoeShape& s) {
+  if (dtype == DType::BF16)
+    be.moe_experts_forward_bf16(out, r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.h("gateUp"), t.h("down"),
+                                route.weights.get(), route.order.get(), route.offsets.get(), s);
+  else
+    be.moe_experts_forward(out, r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.f("gateUp"), t.f("down"),
+                           route.weights.get(), route.order.get(), route.offsets.get(), s);
+}
+
+template <DType dtype>
+double experts_backward_run(Backend& be, const Attrs& a, const Tensors& t) {
+  const MoeShape s = moe_shape(a);
+  const MoeRoute route(be, s, t.f("routerLogits"));
+  MoeRun r(be, s);
+  BackendArray<float> out(be, s.T * s.H);
+  experts_forward(be, dtype, out.get(), r, route, t, s);
+  if (dtype == DType::BF16)
+    be.moe_experts_backward_bf16(t.f("dx"), t.f("dGateUp"), t.f("dDown"), t.f("dWeights"), t.f("dout"), t.f("x"),
+                                 t.h("gateUp"), t.h("down"), route.weights.get(), route.order.get(),
+                                 route.offsets.get(), r.gate.get(), r.up.get(), r.y.get(), s);
+  else
+    be.moe_experts_backward(t.f("dx"), t.f("dGateUp"), t.f("dDown"), t.f("dWeights"), t.f("dout"), t.f("x"),
+                            t.f("gateUp"), t.f("down"), route.weights.get(), route.order.get(), route.offsets.get(),
+                            r.gate.get(), r.up.get(), r.y.get(), s);
+  return 0.0;
+}
+
+template <DType dtype>
+double experts_forward_run(Backend& be, const Attrs& a, const Tensors& t) {
+  const MoeShape s = moe_shape(a);
+  const MoeRoute route(be, s, t.f("routerLogits"));
+  MoeRun r(be, s);
+  experts_forward(be, dtype, t.f("out"), r, route, t, s);
+  return 0.0;
+}
+
+OpDef moe_experts(DType dtype) {
+  const bool bf16 = dtype == DType::BF16;
+  const std::vector<ArgSpec> inputs = {in("x", "tokens*hidden"), in("routerLogits", "tokens*experts"),
+                                       typed(in("gateUp", "experts*2*intermediate*hidden"), dtype),
+                                       typed(in("down", "experts*hidden*intermediate"), dtype)};
+  std::vector<ArgSpec> fwd = inputs;
+  fwd.push_back(out("out", "tokens*hidden"));
+  std::vector<ArgSpec> bwd = {in("dout", "tokens*hidden")};
+  for (const ArgSpec& s : inputs) bwd.push_back(s);
+  for (ArgSpec s : {out("dx", "tokens*hidden"), out("dGateUp", "experts*2*intermediate*hidden"),
+                    out("dDown", "experts*hidden*intermediate"), out("dWeights", "tokens*topK")})
+    bwd.push_back(s);
+  OpDef d = family("moe_experts", {"cpu", "cuda"}, dtype);
+  d.forward = {bf16 ? "moeExpertsForwardBf16" : "moeExpertsForward", fwd, moe_attrs(), moe_check,
+               bf16 ? experts_forward_run<DType::BF16> : experts_forward_run<DType::F32>};
+  d.has_backward = true;
+  d.backward = {bf16 ? "moeExpertsBackwardBf16" : "moeExpertsBackward", bwd, moe_attrs(), moe_check,
+                bf16 ? experts_backward_run<DType::BF16> : experts_backward_run<DType::F32>};
+  return d;
+}
+OpDef moe_experts_f32() { return moe_experts(DType::F32); }
+OpDef moe_experts_bf16() { return moe_experts(DType::BF16); }
+
 }  // namespace
 
 void add_vision_and_moe_ops(std::vector<OpDef>& table) {
-  for (OpDef (*make)() : {layernorm, gelu, vision_rope, vision_pos_embed, moe_block}) table.push_back(make());
+  for (OpDef (*make)() : {layernorm, gelu, vision_rope, vision_pos_embed, moe_block, moe_experts_f32, moe_experts_bf16})
+    table.push_back(make());
 }
 
 }  // namespace medix::op_decl

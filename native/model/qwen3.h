@@ -232,9 +232,9 @@ class Qwen3Model {
 
   // The dtype of the decoder's matrix products (qwen3_compute.cc). Master weights, gradients and AdamW
   // moments stay f32 either way; bf16 keeps a bf16 copy of the weights, made again before the first
-  // product after any change to them (set_param, optimizer_step), which the decoder's linear layers
-  // (forward, and dx in backward) and the decode and full-logits heads read. The fused log-prob head,
-  // the embedding, the norms and the experts of a sparse layer read the f32 weights. The vision tower's
+  // product after any change to them (set_param, optimizer_step), which the decoder's linear layers and
+  // a sparse layer's router and experts (forward, and dx in backward) and the decode and full-logits heads
+  // read. The fused log-prob head, the embedding and the norms read the f32 weights. The vision tower's
   // linear layers read the copy too (qwen3_vl.cc, run_tower), and its attention takes the bf16 path.
   // Fully sharded, units are gathered in the compute dtype: in bf16 every op reads the bf16-rounded
   // weights (qwen3_fsdp.cc, unit_gather).

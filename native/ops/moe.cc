@@ -48,6 +48,117 @@ void gather_rows(float* dst, const float* x, const int32_t* order, int64_t r0, i
       std::max<int64_t>(1, 4096 / H));
 }
 
+// linear.h's product on f32 weights or on their bf16 compute copy, chosen by the weights' type.
+void product(float* y, const float* x, const float* W, int64_t T, int64_t in, int64_t out) {
+  linear_forward(y, x, W, nullptr, T, in, out);
+}
+void product(float* y, const float* x, const uint16_t* W, int64_t T, int64_t in, int64_t out) {
+  linear_forward_bf16(y, x, W, nullptr, T, in, out);
+}
+void product_back(float* dx, float* dW, const float* dy, const float* x, const float* W, int64_t T, int64_t in,
+                  int64_t out) {
+  linear_backward(dx, dW, nullptr, dy, x, W, T, in, out);
+}
+void product_back(float* dx, float* dW, const float* dy, const float* x, const uint16_t* W, int64_t T, int64_t in,
+                  int64_t out) {
+  linear_backward_bf16(dx, dW, nullptr, dy, x, W, T, in, out);
+}
+
+template <typename Weight>
+void experts_forward(float* out, float* gate, float* up, float* y, const float* x, const Weight* gate_up,
+                     const Weight* down, const float* weights, const int32_t* order, const int32_t* offsets,
+                     const MoeShape& s) {
+  const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
+  std::vector<float> xs(static_cast<size_t>(n * H)), act(static_cast<size_t>(n * I));
+  {
+    const RoutingTimer timer;
+    gather_rows(xs.data(), x, order, 0, n, K, H);
+  }
+  for (int64_t e = 0; e < s.E; ++e) {
+    const int64_t r0 = offsets[e], rows = offsets[e + 1] - r0;
+    if (rows == 0) continue;
+    const Weight* wg = gate_up + e * 2 * I * H;
+    const float* xe = xs.data() + r0 * H;
+    product(gate + r0 * I, xe, wg, rows, H, I);
+    product(up + r0 * I, xe, wg + I * H, rows, H, I);
+    swiglu_forward(act.data() + r0 * I, gate + r0 * I, up + r0 * I, rows * I);
+    product(y + r0 * H, act.data() + r0 * I, down + e * H * I, rows, I, H);
+  }
+  const RoutingTimer timer;  // the combination per token
+  const std::vector<int32_t> pos = positions_of(order, n);
+  parallel_for(
+      s.T,
+      [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          float* o = out + t * H;
+          std::fill(o, o + H, 0.0f);
+          for (int64_t k = 0; k < K; ++k) {
+            const float w = weights[t * K + k];
+            const float* yr = y + int64_t(pos[t * K + k]) * H;
+            for (int64_t h = 0; h < H; ++h) o[h] += w * yr[h];
+          }
+        }
+      },
+      std::max<int64_t>(1, 4096 / H));
+}
+
+template <typename Weight>
+void experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout, const float* x,
+                      const Weight* gate_up, const Weight* down, const float* weights, const int32_t* order,
+                      const int32_t* offsets, const float* gate, const float* up, const float* y, const MoeShape& s) {
+  const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
+  // Per sorted position: the token's input row, and dy = w * dout of its token.
+  std::vector<float> xs(static_cast<size_t>(n * H)), dys(static_cast<size_t>(n * H)), dxs(static_cast<size_t>(n * H));
+  {
+    const RoutingTimer timer;
+    gather_rows(xs.data(), x, order, 0, n, K, H);
+    gather_rows(dys.data(), dout, order, 0, n, K, H);
+    parallel_for(
+        n,
+        [&](int64_t b, int64_t e) {
+          for (int64_t r = b; r < e; ++r) {
+            const float w = weights[order[r]];
+            for (int64_t h = 0; h < H; ++h) dys[r * H + h] *= w;
+          }
+        },
+        std::max<int64_t>(1, 4096 / H));
+  }
+  std::vector<float> act(static_cast<size_t>(n * I)), dact(static_cast<size_t>(n * I)), dg(static_cast<size_t>(n * I)),
+      du(static_cast<size_t>(n * I));
+  for (int64_t e = 0; e < s.E; ++e) {
+    const int64_t r0 = offsets[e], rows = offsets[e + 1] - r0;
+    if (rows == 0) continue;
+    const Weight* wg = gate_up + e * 2 * I * H;
+    float* dwg = dgate_up + e * 2 * I * H;
+    const float* xe = xs.data() + r0 * H;
+    swiglu_forward(act.data() + r0 * I, gate + r0 * I, up + r0 * I, rows * I);
+    product_back(dact.data() + r0 * I, ddown + e * H * I, dys.data() + r0 * H, act.data() + r0 * I, down + e * H * I,
+                 rows, I, H);
+    swiglu_backward(dg.data() + r0 * I, du.data() + r0 * I, dact.data() + r0 * I, gate + r0 * I, up + r0 * I, rows * I);
+    product_back(dxs.data() + r0 * H, dwg, dg.data() + r0 * I, xe, wg, rows, H, I);
+    product_back(dxs.data() + r0 * H, dwg + I * H, du.data() + r0 * I, xe, wg + I * H, rows, H, I);
+  }
+  const RoutingTimer timer;  // the scatter back per token and the routing weights' gradient
+  const std::vector<int32_t> pos = positions_of(order, n);
+  parallel_for(
+      s.T,
+      [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const float* g = dout + t * H;
+          for (int64_t k = 0; k < K; ++k) {
+            const int64_t r = pos[t * K + k];
+            const float* yr = y + r * H;
+            double d = 0;
+            for (int64_t h = 0; h < H; ++h) d += double(g[h]) * yr[h];
+            dweights[t * K + k] = static_cast<float>(d);
+            const float* dxr = dxs.data() + r * H;
+            for (int64_t h = 0; h < H; ++h) dx[t * H + h] += dxr[h];
+          }
+        }
+      },
+      std::max<int64_t>(1, 4096 / H));
+}
+
 }  // namespace
 
 void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
@@ -125,95 +236,48 @@ void moe_route_backward(float* dlogits, const float* dweights, const float* prob
 void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const float* gate_up,
                          const float* down, const float* weights, const int32_t* order, const int32_t* offsets,
                          const MoeShape& s) {
-  const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
-  std::vector<float> xs(static_cast<size_t>(n * H)), act(static_cast<size_t>(n * I));
-  {
-    const RoutingTimer timer;
-    gather_rows(xs.data(), x, order, 0, n, K, H);
-  }
-  for (int64_t e = 0; e < s.E; ++e) {
-    const int64_t r0 = offsets[e], rows = offsets[e + 1] - r0;
-    if (rows == 0) continue;
-    const float* wg = gate_up + e * 2 * I * H;
-    const float* xe = xs.data() + r0 * H;
-    linear_forward(gate + r0 * I, xe, wg, nullptr, rows, H, I);
-    linear_forward(up + r0 * I, xe, wg + I * H, nullptr, rows, H, I);
-    swiglu_forward(act.data() + r0 * I, gate + r0 * I, up + r0 * I, rows * I);
-    linear_forward(y + r0 * H, act.data() + r0 * I, down + e * H * I, nullptr, rows, I, H);
-  }
-  const RoutingTimer timer;  // the combination per token
-  const std::vector<int32_t> pos = positions_of(order, n);
-  parallel_for(
-      s.T,
-      [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-          float* o = out + t * H;
-          std::fill(o, o + H, 0.0f);
-          for (int64_t k = 0; k < K; ++k) {
-            const float w = weights[t * K + k];
-            const float* yr = y + int64_t(pos[t * K + k]) * H;
-            for (int64_t h = 0; h < H; ++h) o[h] += w * yr[h];
-          }
-        }
-      },
-      std::max<int64_t>(1, 4096 / H));
+  experts_forward(out, gate, up, y, x, gate_up, down, weights, order, offsets, s);
+}
+
+void moe_experts_forward_bf16(float* out, float* gate, float* up, float* y, const float* x, const uint16_t* gate_up,
+                              const uint16_t* down, const float* weights, const int32_t* order, const int32_t* offsets,
+                              const MoeShape& s) {
+  experts_forward(out, gate, up, y, x, gate_up, down, weights, order, offsets, s);
 }
 
 void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout, const float* x,
                           const float* gate_up, const float* down, const float* weights, const int32_t* order,
                           const int32_t* offsets, const float* gate, const float* up, const float* y,
                           const MoeShape& s) {
-  const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
-  // Per sorted position: the token's input row, and dy = w * dout of its token.
-  std::vector<float> xs(static_cast<size_t>(n * H)), dys(static_cast<size_t>(n * H)), dxs(static_cast<size_t>(n * H));
-  {
-    const RoutingTimer timer;
-    gather_rows(xs.data(), x, order, 0, n, K, H);
-    gather_rows(dys.data(), dout, order, 0, n, K, H);
-    parallel_for(
-        n,
-        [&](int64_t b, int64_t e) {
-          for (int64_t r = b; r < e; ++r) {
-            const float w = weights[order[r]];
-            for (int64_t h = 0; h < H; ++h) dys[r * H + h] *= w;
-          }
-        },
-        std::max<int64_t>(1, 4096 / H));
-  }
-  std::vector<float> act(static_cast<size_t>(n * I)), dact(static_cast<size_t>(n * I)), dg(static_cast<size_t>(n * I)),
-      du(static_cast<size_t>(n * I));
-  for (int64_t e = 0; e < s.E; ++e) {
-    const int64_t r0 = offsets[e], rows = offsets[e + 1] - r0;
-    if (rows == 0) continue;
-    const float* wg = gate_up + e * 2 * I * H;
-    float* dwg = dgate_up + e * 2 * I * H;
-    const float* xe = xs.data() + r0 * H;
-    swiglu_forward(act.data() + r0 * I, gate + r0 * I, up + r0 * I, rows * I);
-    linear_backward(dact.data() + r0 * I, ddown + e * H * I, nullptr, dys.data() + r0 * H, act.data() + r0 * I,
-                    down + e * H * I, rows, I, H);
-    swiglu_backward(dg.data() + r0 * I, du.data() + r0 * I, dact.data() + r0 * I, gate + r0 * I, up + r0 * I, rows * I);
-    linear_backward(dxs.data() + r0 * H, dwg, nullptr, dg.data() + r0 * I, xe, wg, rows, H, I);
-    linear_backward(dxs.data() + r0 * H, dwg + I * H, nullptr, du.data() + r0 * I, xe, wg + I * H, rows, H, I);
-  }
-  const RoutingTimer timer;  // the scatter back per token and the routing weights' gradient
-  const std::vector<int32_t> pos = positions_of(order, n);
-  parallel_for(
-      s.T,
-      [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-          const float* g = dout + t * H;
-          for (int64_t k = 0; k < K; ++k) {
-            const int64_t r = pos[t * K + k];
-            const float* yr = y + r * H;
-            double d = 0;
-            for (int64_t h = 0; h < H; ++h) d += double(g[h]) * yr[h];
-            dweights[t * K + k] = static_cast<float>(d);
-            const float* dxr = dxs.data() + r * H;
-            for (int64_t h = 0; h < H; ++h) dx[t * H + h] += dxr[h];
-          }
-        }
-      },
-      std::max<int64_t>(1, 4096 / H));
+  experts_backward(dx, dgate_up, ddown, dweights, dout, x, gate_up, down, weights, order, offsets, gate, up, y, s);
+}
+
+void moe_experts_backward_bf16(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
+                               const float* x, const uint16_t* gate_up, const uint16_t* down, const float* weights,
+                               const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
+                               const float* y, const MoeShape& s) {
+  experts_backward(dx, dgate_up, ddown, dweights, dout, x, gate_up, down, weights, order, offsets, gate, up, y, s);
+}
+
+double moe_experts_bf16_factor(const MoeShape& s, double gate_max) {
+  constexpr double f32_unit = 1.0 / 16777216, a = 1.1;
+  const double n = static_cast<double>(std::max({s.H, s.I, s.T, s.K}) + 1);
+  const double e = 2 * n * f32_unit + 8 * f32_unit;
+  return (8 * a + 2 + gate_max) * e * (1 + 1.0 / 32);
+}
+
+double moe_gate_magnitude_max(const float* x, const float* gate_up, const MoeShape& s) {
+  double best = 0;
+  for (int64_t e = 0; e < s.E; ++e)
+    for (int64_t i = 0; i < s.I; ++i) {
+      const float* w = gate_up + (e * 2 * s.I + i) * s.H;
+      for (int64_t t = 0; t < s.T; ++t) {
+        double sum = 0;
+        for (int64_t h = 0; h < s.H; ++h) sum += std::fabs(double(x[t * s.H + h])) * std::fabs(double(w[h]));
+        best = std::max(best, sum);
+      }
+    }
+  return best;
 }
 
 void moe_load_accumulate(double* counts, double* prob_sums, const float* probs, const int32_t* experts,

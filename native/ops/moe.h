@@ -46,6 +46,38 @@ void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweig
                           const int32_t* offsets, const float* gate, const float* up, const float* y,
                           const MoeShape& s);
 
+// The same with the experts' weights in bf16 (a model's compute copy; core/bf16.h) through linear.h's *_bf16
+// products: f32 activations and sums, so on bf16-valued weights these are the f32 ops to the order of
+// the f32 sums. The gradients dgate_up and ddown stay f32 (the master weights').
+void moe_experts_forward_bf16(float* out, float* gate, float* up, float* y, const float* x, const uint16_t* gate_up,
+                              const uint16_t* down, const float* weights, const int32_t* order, const int32_t* offsets,
+                              const MoeShape& s);
+void moe_experts_backward_bf16(float* dx, float* dgate_up, float* ddown, float* dweights, const float* dout,
+                               const float* x, const uint16_t* gate_up, const uint16_t* down, const float* weights,
+                               const int32_t* order, const int32_t* offsets, const float* gate, const float* up,
+                               const float* y, const MoeShape& s);
+
+// How far the bf16 experts may be from the f32 experts run on the widened bf16 weights (the same values,
+// summed in another order), for the routing the router chose (the routing is an input: it is
+// discontinuous, so no bound covers a changed pick). Let e = 2 gamma_n + 8 2^-24: gamma_n = n 2^-24 the f32
+// error of a sum of n terms (n = max(H, I, T, K) + 1, the longest reduction), 8 2^-24 SwiGLU's own f32
+// rounding on both sides (a few ulps each). Capitals are the f32 ops run on magnitudes (|x|, |gate_up|,
+// |down|, |dout|, the same routing): G, U the projections, A = silu(G) U, and so on. Since G >= 0,
+// silu(G) >= G/2 and silu'(G) >= 1/2, while |silu'| <= a = 1.1 and |silu''| <= 1/2 everywhere, so
+//   gate, up:  |dg| <= e G;  act = silu(g) up: |d act| <= (1 + a) e G U <= 2(1 + a) e A, |act| <= 2A;
+//   y:  <= (4 + 2a) e Y (the act error through |down|, plus e |act| |down| of the product itself);
+//   out, dweights = <dout, y>:  <= (6 + 2a) e of their magnitude form (sums over k or h);
+//   d act = dy down:  <= e DA;  d gate = d act up silu'(g):  <= e DA U (2a + G/2) <= e (4a + G) DG;
+//   d up = d act silu(g):  <= 2(1 + a) e DU;  dx, d gate_up:  <= (6a + G) e of theirs;  d down: (4 + 2a) e;
+//   each plus a few gamma_n from the sums over slots (2a 2 gamma_n at most).
+// So every output of either pass is within factor * (its magnitude form), factor = (8a + 2 + Gmax) e
+// (1 + 1/32), the last factor for the second-order terms (e^2 against e). Against the unrounded weights
+// the same steps hold with u = 2^-8 added to e, but the magnitude forms pile up the cancellation of
+// three products (about sqrt(n) each), and at Qwen3 widths that bound exceeds the values themselves.
+double moe_experts_bf16_factor(const MoeShape& s, double gate_max);
+// Gmax above: the largest sum_h |x[t,h]| |gate_up[e,i,h]| over tokens t, experts e and gate rows i.
+double moe_gate_magnitude_max(const float* x, const float* gate_up, const MoeShape& s);
+
 // Adds one layer to the per-sequence load statistics: counts[S,E] += top-K picks, prob_sums[S,E] +=
 // p, sequence s being tokens [cu[s], cu[s+1]).
 void moe_load_accumulate(double* counts, double* prob_sums, const float* probs, const int32_t* experts,

@@ -1,10 +1,10 @@
 // The mixture-of-experts conformance cases (kernels/moe.cu against native/ops/moe.h): the router
 // (softmax, top-K with and without norm_topk, exact ties, the stable grouping by expert over more than
 // one sort chunk) forward and backward, the experts (gather, per-expert SwiGLU GEMMs, the weighted
-// combination) forward and backward, and the load-balancing loss's backward, at tiny shapes and
-// Qwen3-30B-A3B's (hidden 2048, 128 experts, top 8, moe_intermediate 768); then a whole tiny MoE model
-// (two sparse layers around a dense one) through model_step. Included by cuda_conformance.cu inside its
-// namespace, after run_case, the tolerances and conformance_model_cases.h.
+// combination) forward and backward, in fp32 and on bf16 weights, and the load-balancing loss's
+// backward, at tiny shapes and Qwen3-30B-A3B's (hidden 2048, 128 experts, top 8, moe_intermediate 768);
+// then a whole tiny MoE model (two sparse layers around a dense one) through model_step. Included by
+// cuda_conformance.cu inside its namespace, after run_case, the tolerances and conformance_model_cases.h.
 //
 // Tolerances: experts, order and offsets are integers and must be exact (ties included: equal logits
 // give equal probabilities on each side, and both break ties to the lower index). Probabilities,
@@ -26,23 +26,26 @@ std::vector<float> as_floats(const std::vector<T>& v) {
   return std::vector<float>(v.begin(), v.end());
 }
 
-// fp32 memory from an anonymous mapping: zero, and committed page by page as it is written.
-class LazyHostTensor {
+// Memory of n values (fp32, or bf16 bits) from an anonymous mapping: zero, and committed page by page
+// as it is written.
+template <typename T>
+class LazyHost {
  public:
-  explicit LazyHostTensor(int64_t n) : bytes_(sizeof(float) * static_cast<size_t>(n)) {
+  explicit LazyHost(int64_t n) : bytes_(sizeof(T) * static_cast<size_t>(n)) {
     void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) fail("LazyHostTensor: mmap of ", bytes_, " bytes failed");
-    ptr_ = static_cast<float*>(p);
+    if (p == MAP_FAILED) fail("LazyHost: mmap of ", bytes_, " bytes failed");
+    ptr_ = static_cast<T*>(p);
   }
-  ~LazyHostTensor() { munmap(ptr_, bytes_); }
-  LazyHostTensor(const LazyHostTensor&) = delete;
-  LazyHostTensor& operator=(const LazyHostTensor&) = delete;
-  float* get() const { return ptr_; }
+  ~LazyHost() { munmap(ptr_, bytes_); }
+  LazyHost(const LazyHost&) = delete;
+  LazyHost& operator=(const LazyHost&) = delete;
+  T* get() const { return ptr_; }
 
  private:
   size_t bytes_;
-  float* ptr_ = nullptr;
+  T* ptr_ = nullptr;
 };
+using LazyHostTensor = LazyHost<float>;
 
 // The experts a routing touches, and moves of per-expert slices (`slice` floats each) between a
 // packed [touched, slice] host vector and full [E, slice] tensors on either side.
@@ -50,7 +53,8 @@ struct TouchedExperts {
   std::vector<int64_t> ids;
   int64_t E = 0;
 
-  void unpack(float* full, const std::vector<float>& packed, int64_t slice) const {
+  template <typename T>
+  void unpack(T* full, const std::vector<T>& packed, int64_t slice) const {
     for (size_t i = 0; i < ids.size(); ++i) std::copy_n(packed.data() + i * slice, slice, full + ids[i] * slice);
   }
   std::vector<float> pack(const float* full, int64_t slice) const {
@@ -58,11 +62,11 @@ struct TouchedExperts {
     for (size_t i = 0; i < ids.size(); ++i) std::copy_n(full + ids[i] * slice, slice, packed.data() + i * slice);
     return packed;
   }
-  void upload(float* device, const std::vector<float>& packed, int64_t slice) const {
+  template <typename T>
+  void upload(T* device, const std::vector<T>& packed, int64_t slice) const {
     for (size_t i = 0; i < ids.size(); ++i)
-      cuda_ok(
-          cudaMemcpy(device + ids[i] * slice, packed.data() + i * slice, sizeof(float) * slice, cudaMemcpyHostToDevice),
-          "upload expert slice");
+      cuda_ok(cudaMemcpy(device + ids[i] * slice, packed.data() + i * slice, sizeof(T) * slice, cudaMemcpyHostToDevice),
+              "upload expert slice");
   }
   std::vector<float> download(const float* device, int64_t slice) const {
     std::vector<float> packed(ids.size() * slice);
@@ -162,9 +166,45 @@ void moe_route_case(Context& ctx, const MoeShape& s, bool ties) {
        {"dlogits", kUlps}});
 }
 
+// The experts through either weight type: fp32, or bf16 bits (moe.h's *_bf16; kernels.h's overloads).
+void cpu_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const float* gu, const float* dn,
+                         const Routing& in) {
+  cpu::moe_experts_forward(out, gate, up, y, x, gu, dn, in.weights.data(), in.order.data(), in.offsets.data(), in.s);
+}
+void cpu_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const uint16_t* gu,
+                         const uint16_t* dn, const Routing& in) {
+  cpu::moe_experts_forward_bf16(out, gate, up, y, x, gu, dn, in.weights.data(), in.order.data(), in.offsets.data(),
+                                in.s);
+}
+void cpu_experts_backward(float* dx, float* dgu, float* ddn, float* dweights, const float* dout, const float* x,
+                          const float* gu, const float* dn, const Routing& in, const float* gate, const float* up,
+                          const float* y) {
+  cpu::moe_experts_backward(dx, dgu, ddn, dweights, dout, x, gu, dn, in.weights.data(), in.order.data(),
+                            in.offsets.data(), gate, up, y, in.s);
+}
+void cpu_experts_backward(float* dx, float* dgu, float* ddn, float* dweights, const float* dout, const float* x,
+                          const uint16_t* gu, const uint16_t* dn, const Routing& in, const float* gate, const float* up,
+                          const float* y) {
+  cpu::moe_experts_backward_bf16(dx, dgu, ddn, dweights, dout, x, gu, dn, in.weights.data(), in.order.data(),
+                                 in.offsets.data(), gate, up, y, in.s);
+}
+const float* device_weights(const DeviceBuffer<float>& b) { return b.get(); }
+const bf16* device_weights(const DeviceBuffer<uint16_t>& b) { return as_bf16(b); }
+
+// The weights as the case's weight type.
+std::vector<float> weights_as(const std::vector<float>& w, float) { return w; }
+std::vector<uint16_t> weights_as(const std::vector<float>& w, uint16_t) { return to_bf16(w); }
+
 // The experts at the CPU's routing of random logits: forward (out and the saved gate, up, y) and
-// backward from random initial gradients (the += contract), touched experts' slices only.
-void moe_experts_case(Context& ctx, const MoeShape& s) {
+// backward from random initial gradients (the += contract), touched experts' slices only. Weight is
+// float ("moe_experts"), or uint16_t for bf16 weights, on the tiled kernel ("moe_experts_bf16": fp32
+// activations as on the CPU, kGemm) or on the default path ("moe_experts_bf16_cublaslt": cuBLASLt where
+// the experts' operands keep its alignment, as at the big shape, which rounds the activations to bf16
+// too; through three products and SwiGLU no bound from magnitudes is tight enough to test with (moe.h),
+// so as for model_bf16_tensor_cores it is a wiring check at 2^-5 of each output's largest value).
+template <typename Weight>
+void moe_experts_case(Context& ctx, const MoeShape& s, bool cublaslt = false) {
+  constexpr bool bf16_weights = std::is_same_v<Weight, uint16_t>;
   Rng rng(51);
   const Routing in(s, rng, false);
   const TouchedExperts touched = in.touched();
@@ -172,24 +212,30 @@ void moe_experts_case(Context& ctx, const MoeShape& s) {
   const int64_t nt = static_cast<int64_t>(touched.ids.size());
   const float wscale = 1.0f / std::sqrt(static_cast<float>(H));
   const std::vector<float> x = random_floats(rng, T * H, -1, 1), dout = random_floats(rng, T * H, -1, 1);
-  const std::vector<float> gate_up = random_floats(rng, nt * gu, -wscale, wscale);
-  const std::vector<float> down = random_floats(rng, nt * dn, -wscale, wscale);
+  const std::vector<Weight> gate_up = weights_as(random_floats(rng, nt * gu, -wscale, wscale), Weight{});
+  const std::vector<Weight> down = weights_as(random_floats(rng, nt * dn, -wscale, wscale), Weight{});
   const std::vector<float> dx0 = random_floats(rng, T * H, -1, 1), dgu0 = random_floats(rng, nt * gu, -1, 1);
   const std::vector<float> ddown0 = random_floats(rng, nt * dn, -1, 1);
+  Tolerances tol{{"out", kGemm},     {"gate", kGemm},     {"up", kGemm},    {"y", kGemm},
+                 {"dx", kGemm},      {"dgate_up", kGemm}, {"ddown", kGemm}, {"untouched_grads", kExact},
+                 {"dweights", kGemm}};
+  if (cublaslt)
+    for (auto& [name, t] : tol)
+      if (name != "untouched_grads") t = {0.0, 0x1p-5};
+  const std::string op = !bf16_weights ? "moe_experts" : cublaslt ? "moe_experts_bf16_cublaslt" : "moe_experts_bf16";
   run_case(
-      ctx, "moe_experts", moe_shape_name(s) + " experts touched=" + std::to_string(nt),
+      ctx, op, moe_shape_name(s) + " experts touched=" + std::to_string(nt),
       [&] {
-        const LazyHostTensor w_gu(s.E * gu), w_dn(s.E * dn), g_gu(s.E * gu), g_dn(s.E * dn);
+        const LazyHost<Weight> w_gu(s.E * gu), w_dn(s.E * dn);
+        const LazyHostTensor g_gu(s.E * gu), g_dn(s.E * dn);
         touched.unpack(w_gu.get(), gate_up, gu);
         touched.unpack(w_dn.get(), down, dn);
         touched.unpack(g_gu.get(), dgu0, gu);
         touched.unpack(g_dn.get(), ddown0, dn);
         std::vector<float> out(T * H), gate(n * I), up(n * I), y(n * H), dx = dx0, dweights(n);
-        cpu::moe_experts_forward(out.data(), gate.data(), up.data(), y.data(), x.data(), w_gu.get(), w_dn.get(),
-                                 in.weights.data(), in.order.data(), in.offsets.data(), s);
-        cpu::moe_experts_backward(dx.data(), g_gu.get(), g_dn.get(), dweights.data(), dout.data(), x.data(), w_gu.get(),
-                                  w_dn.get(), in.weights.data(), in.order.data(), in.offsets.data(), gate.data(),
-                                  up.data(), y.data(), s);
+        cpu_experts_forward(out.data(), gate.data(), up.data(), y.data(), x.data(), w_gu.get(), w_dn.get(), in);
+        cpu_experts_backward(dx.data(), g_gu.get(), g_dn.get(), dweights.data(), dout.data(), x.data(), w_gu.get(),
+                             w_dn.get(), in, gate.data(), up.data(), y.data());
         const float untouched =
             touched.untouched_sum_squares(g_gu.get(), gu, false) + touched.untouched_sum_squares(g_dn.get(), dn, false);
         return Outputs{{"out", std::move(out)},
@@ -203,20 +249,23 @@ void moe_experts_case(Context& ctx, const MoeShape& s) {
                        {"dweights", std::move(dweights)}};
       },
       [&](GpuTimer& timer) {
+        // bf16 weights on the path the case names (fp32 ones as the environment says, as before).
+        std::optional<EnvScope> linear;
+        if (bf16_weights) linear.emplace("MEDIX_CUDA_LINEAR", cublaslt ? "cublaslt" : "tiled");
         DeviceBuffer<float> d_x(x), d_dout(dout), d_dx(dx0), d_w(in.weights), d_out(T * H), d_gate(n * I);
-        DeviceBuffer<float> d_up(n * I), d_y(n * H), d_dweights(n);
-        DeviceBuffer<float> d_gu(s.E * gu), d_dn(s.E * dn), d_ggu(s.E * gu), d_gdn(s.E * dn);
+        DeviceBuffer<float> d_up(n * I), d_y(n * H), d_dweights(n), d_ggu(s.E * gu), d_gdn(s.E * dn);
+        DeviceBuffer<Weight> d_gu(s.E * gu), d_dn(s.E * dn);
         DeviceBuffer<int32_t> d_order(in.order), d_offsets(in.offsets);
         touched.upload(d_gu.get(), gate_up, gu);
         touched.upload(d_dn.get(), down, dn);
         touched.upload(d_ggu.get(), dgu0, gu);
         touched.upload(d_gdn.get(), ddown0, dn);
         timer.start();
-        cuda::moe_experts_forward(d_out.get(), d_gate.get(), d_up.get(), d_y.get(), d_x.get(), d_gu.get(), d_dn.get(),
-                                  d_w.get(), d_order.get(), d_offsets.get(), s);
+        cuda::moe_experts_forward(d_out.get(), d_gate.get(), d_up.get(), d_y.get(), d_x.get(), device_weights(d_gu),
+                                  device_weights(d_dn), d_w.get(), d_order.get(), d_offsets.get(), s);
         cuda::moe_experts_backward(d_dx.get(), d_ggu.get(), d_gdn.get(), d_dweights.get(), d_dout.get(), d_x.get(),
-                                   d_gu.get(), d_dn.get(), d_w.get(), d_order.get(), d_offsets.get(), d_gate.get(),
-                                   d_up.get(), d_y.get(), s);
+                                   device_weights(d_gu), device_weights(d_dn), d_w.get(), d_order.get(),
+                                   d_offsets.get(), d_gate.get(), d_up.get(), d_y.get(), s);
         timer.stop();
         const float untouched =
             touched.untouched_sum_squares(d_ggu.get(), gu, true) + touched.untouched_sum_squares(d_gdn.get(), dn, true);
@@ -230,15 +279,7 @@ void moe_experts_case(Context& ctx, const MoeShape& s) {
                        {"untouched_grads", {untouched}},
                        {"dweights", d_dweights.to_host()}};
       },
-      {{"out", kGemm},
-       {"gate", kGemm},
-       {"up", kGemm},
-       {"y", kGemm},
-       {"dx", kGemm},
-       {"dgate_up", kGemm},
-       {"ddown", kGemm},
-       {"untouched_grads", kExact},
-       {"dweights", kGemm}});
+      tol);
 }
 
 // The load-balancing loss's backward over three sequences (the middle one empty) with the statistics
@@ -282,7 +323,8 @@ Qwen3Config conformance_moe_model_config() {
   return c;
 }
 
-void moe_cases(Context& ctx, bool big) {
+// `missing`: cuBLASLt's load error, when it is not found (its case is then reported as not run).
+void moe_cases(Context& ctx, bool big, const std::string& missing) {
   // Qwen3-30B-A3B's MoE block: hidden 2048, 128 experts, top 8, moe_intermediate 768.
   const auto shape = [](int64_t T, int64_t H, int64_t I, int64_t E, int64_t K, bool norm) {
     MoeShape s;
@@ -300,34 +342,53 @@ void moe_cases(Context& ctx, bool big) {
     }
   }
   if (wanted(ctx, "moe_experts")) {
-    moe_experts_case(ctx, shape(9, 16, 12, 6, 2, true));
-    moe_experts_case(ctx, shape(3, 24, 20, 16, 2, false));  // most experts get no token
-    if (big) moe_experts_case(ctx, shape(3, 2048, 768, 128, 8, true));
+    moe_experts_case<float>(ctx, shape(9, 16, 12, 6, 2, true));
+    moe_experts_case<float>(ctx, shape(3, 24, 20, 16, 2, false));  // most experts get no token
+    if (big) moe_experts_case<float>(ctx, shape(3, 2048, 768, 128, 8, true));
+  }
+  if (wanted(ctx, "moe_experts_bf16")) {
+    moe_experts_case<uint16_t>(ctx, shape(9, 16, 12, 6, 2, true));
+    moe_experts_case<uint16_t>(ctx, shape(3, 24, 20, 16, 2, false));
+    if (big) moe_experts_case<uint16_t>(ctx, shape(3, 2048, 768, 128, 8, true));
+  }
+  if (big && wanted(ctx, "moe_experts_bf16_cublaslt")) {
+    const MoeShape s = shape(3, 2048, 768, 128, 8, true);
+    if (missing.empty())
+      moe_experts_case<uint16_t>(ctx, s, true);
+    else
+      not_run_case(ctx, "moe_experts_bf16_cublaslt", moe_shape_name(s), missing);
   }
   if (wanted(ctx, "moe_aux")) {
     moe_aux_case(ctx, shape(9, 1, 1, 8, 2, true));
     if (big) moe_aux_case(ctx, shape(64, 1, 1, 128, 8, true));
   }
-  if (wanted(ctx, "moe_model")) {
+  // The whole model, in f32 and in bf16 compute on the kernels whose bf16 products keep fp32 activations
+  // as the CPU's do (as model_bf16; the bf16 tolerances are model_cases'). In bf16 the copy has the same
+  // bits on both sides and the router's products differ by fp32 noise; the smallest gap between a token's
+  // 2nd and 3rd router logits in its training forward is 6.7e-3 (7.2e-3 in f32), as far from a flip.
+  const std::string what =
+      "qwen3_moe layers=3 (sparse 0, 2) experts=8 top=2 moe_intermediate=48 hidden=64 T=16 (2 seqs): "
+      "fwd+bwd+aux+adamw+decode";
+  Tolerances tol{{"logp", kGemm},         {"entropy", kGemm},        {"aux_losses", kGemm},
+                 {"expert_load", kExact}, {"grads", kAttentionGrad}, {"grad_norm", kGemm},
+                 {"weights", kModelStep}, {"prefill_logits", kGemm}, {"decode_logits", kGemm}};
+  auto model = [&](const char* op, const std::string& label, ComputeDType dtype, const Tolerances& t) {
+    if (!wanted(ctx, op)) return;
     run_case(
-        ctx, "moe_model",
-        "qwen3_moe layers=3 (sparse 0, 2) experts=8 top=2 moe_intermediate=48 hidden=64 T=16 (2 seqs): "
-        "fwd+bwd+aux+adamw+decode",
-        [&] { return model_step(cpu_backend(), conformance_moe_model_config()); },
+        ctx, op, label, [&] { return model_step(cpu_backend(), conformance_moe_model_config(), dtype); },
         [&](GpuTimer& timer) {
+          std::optional<EnvScope> linear, attention;
+          if (dtype == ComputeDType::bf16) linear.emplace("MEDIX_CUDA_LINEAR", "tiled");
+          if (dtype == ComputeDType::bf16) attention.emplace("MEDIX_CUDA_ATTENTION", "rowwise");
           timer.start();
-          Outputs out = model_step(cuda::backend(), conformance_moe_model_config());
+          Outputs out = model_step(cuda::backend(), conformance_moe_model_config(), dtype);
           timer.stop();
           return out;
         },
-        {{"logp", kGemm},
-         {"entropy", kGemm},
-         {"aux_losses", kGemm},
-         {"expert_load", kExact},
-         {"grads", kAttentionGrad},
-         {"grad_norm", kGemm},
-         {"weights", kModelStep},
-         {"prefill_logits", kGemm},
-         {"decode_logits", kGemm}});
-  }
+        t);
+  };
+  model("moe_model", what, ComputeDType::f32, tol);
+  tol["prefill_logits"] = tol["decode_logits"] = {kGemm.rtol, 0x1p-8};
+  tol["weights"] = {kModelStep.rtol, 2e-3};
+  model("moe_model_bf16", what + ", bf16 compute copy (router and experts) and KV cache", ComputeDType::bf16, tol);
 }

@@ -21,7 +21,9 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "conformance_harness.h"
@@ -746,7 +748,7 @@ void run_all(Context& ctx) {
   decode_cases(ctx, big);
   vision_cases(ctx, big);
   model_cases(ctx);
-  moe_cases(ctx, big);
+  moe_cases(ctx, big, missing);
   sampling_cases(ctx, big);
   if (wanted(ctx, "memory_pool")) memory_pool_case(ctx);
   if (wanted(ctx, "logprob")) {

@@ -110,6 +110,8 @@ t.test('runOp runs a pass by name; supports() and unsupported ops answer by name
   t.notOk(opSupports('cuda', 'logprob_naive'), 'no backend but the CPU runs the unfused head');
   t.ok(opSupports('cpu', 'linear', 'bf16'), 'linear has a bf16 entry on the CPU');
   t.ok(opSupports('cuda', 'linear', 'bf16'), 'and on the CUDA backend');
+  t.ok(opSupports('cpu', 'moe_experts', 'bf16'), 'the MoE experts have a bf16 entry on the CPU');
+  t.ok(opSupports('cuda', 'moe_experts', 'bf16'), 'and on the CUDA backend');
   t.notOk(opSupports('cpu', 'rmsnorm', 'bf16'), 'rmsnorm has no bf16 entry');
   t.throws(() => runOp('rmsnorm.sideways', 'cpu', {}, {}), /must be '<family>.forward' or '<family>.backward'/);
   t.throws(() => runOp('nosuchop.forward', 'cpu', {}, {}), /no op 'nosuchop' is registered \(registered: embedding/);

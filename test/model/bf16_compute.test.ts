@@ -2,7 +2,7 @@
 // bf16 compute copy. On bf16-valued weights it is the f32 model to f32 summation error; on any
 // weights it is within bf16 rounding of it; the copy follows setParameter and optimizer steps; a few
 // training steps move the loss as f32 training does; cached decoding reads the bf16 copy (and a bf16
-// KV cache); a MoE model routes in bf16 and keeps its experts in f32; a Qwen3-VL tower computes in bf16.
+// KV cache); a MoE model's router and experts compute in bf16; a Qwen3-VL tower computes in bf16.
 import t from 'tap';
 import { join } from 'node:path';
 
@@ -75,20 +75,39 @@ t.test('on f32 weights, bf16 logits are within bf16 rounding of the f32 logits',
   t.ok(closeness(bf16.logp, f32.logp, 0.05, 0) <= 1, 'log-probs within 0.05 nats');
 });
 
-t.test('a mixture-of-experts model: the router in bf16, the experts in f32, backward runs', async (t) => {
+// A sparse layer's router and experts read the bf16 copy: two MoE models whose router and expert
+// weights differ only below bf16 precision take the same step in bf16 (log-probs and every gradient, bit
+// for bit) and not in f32; on bf16-valued weights bf16 compute is the f32 model to summation error.
+t.test('a mixture-of-experts model: the router and the experts compute in bf16', async (t) => {
   const moe = { ...cfg, numExperts: 4, numExpertsPerTok: 2, moeIntermediateSize: 32 };
-  const model = Model.create(moe, { seed: 10, initStd: 0.3 });
-  roundWeights(model);
+  const sparse = /^model\.layers\.\d+\.mlp\.(gate\.weight|experts\.gate_up_proj|experts\.down_proj)$/;
+  const [plain, rounded] = [0, 0].map(() => Model.create(moe, { seed: 10, initStd: 0.3 }));
+  const names = rounded
+    .parameters()
+    .filter((p) => sparse.test(p.name))
+    .map((p) => p.name);
+  t.equal(names.length, 3 * cfg.numLayers, `the routers and experts: ${names.length} tensors`);
+  for (const name of names) rounded.setParameter(name, round(rounded.getParameter(name)));
+  const step = async (m: Model, dtype: 'f32' | 'bf16') => {
+    setComputeDtype(m, dtype);
+    m.zeroGrad();
+    const { logp } = await m.forward(batch, { training: true });
+    await m.backward({ dlogp: new Float32Array(logp.length).fill(-1 / logp.length) });
+    const grads = m.parameters().flatMap((p) => [...m.getGradient(p.name)]);
+    return { logp, grads: Float32Array.from(grads), router: m.getGradient('model.layers.0.mlp.gate.weight') };
+  };
+  const [a, b] = [await step(plain, 'bf16'), await step(rounded, 'bf16')];
+  t.ok(sameBits(a.logp, b.logp), 'bf16: the same log-probs, bit for bit');
+  t.ok(sameBits(a.grads, b.grads), 'bf16: the same gradients, bit for bit');
+  t.ok(maxAbs(a.router) > 0, 'the router gets a gradient through the bf16 path');
+  const [c, d] = [await step(plain, 'f32'), await step(rounded, 'f32')];
+  t.notOk(sameBits(c.logp, d.logp), 'f32: the rounding of the routers and experts changes the log-probs');
   // bf16-valued weights: the router's products are the f32 ones (to summation order), so the same
   // experts are chosen and the logits agree as for the dense model.
-  const f32 = await logits(model, 'f32');
-  const bf16 = await logits(model, 'bf16');
-  t.ok(maxDiff(bf16.logits, f32.logits) <= 1e-5 * maxAbs(f32.logits), 'logits');
-  const { logp } = await model.forward(batch, { training: true });
-  model.zeroGrad();
-  await model.backward({ dlogp: new Float32Array(logp.length).fill(-1 / logp.length) });
-  const g = model.getGradient('model.layers.0.mlp.gate.weight');
-  t.ok(maxAbs(g) > 0, 'the router gets a gradient through the bf16 path');
+  roundWeights(plain);
+  const f32 = await logits(plain, 'f32');
+  const bf16 = await logits(plain, 'bf16');
+  t.ok(maxDiff(bf16.logits, f32.logits) <= 1e-5 * maxAbs(f32.logits), 'logits on bf16-valued weights');
 });
 
 t.test('the compute copy follows setParameter and optimizer steps', async (t) => {
