@@ -234,8 +234,8 @@ void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweig
                           const float* gate_up, const float* down, const float* weights, const int32_t* order,
                           const int32_t* offsets, const float* gate, const float* up, const float* y, const MoeShape& s,
                           cudaStream_t stream = 0);
-// The same on a bf16 compute copy (moe.h's *_bf16) through linear_*_auto's bf16 form: on cuBLASLt the
-// activations are rounded to bf16 too, within moe.h's moe_experts_bf16_factor of the f32 experts.
+// The same on a bf16 compute copy (moe.h's *_bf16) through linear_*_auto's bf16 form: the tiled kernel
+// keeps fp32 activations (the CPU's math to the order of the sums); cuBLASLt rounds them to bf16 too.
 void moe_experts_forward(float* out, float* gate, float* up, float* y, const float* x, const __nv_bfloat16* gate_up,
                          const __nv_bfloat16* down, const float* weights, const int32_t* order, const int32_t* offsets,
                          const MoeShape& s, cudaStream_t stream = 0);

@@ -82,9 +82,9 @@ int64_t Qwen3Model::head_unit() const {
 
 // With bf16 compute the unit travels in bf16, half the bytes, as FSDP's bf16 mixed precision gathers
 // it: each rank rounds its shard of the master weights, the gather places the unit in the bf16 layout
-// the linear layers read, and the f32 layout gets the same values widened for the ops that read f32
-// (embedding, norms, head, experts). So every op sees the bf16-rounded weights; one process computing
-// in bf16 without sharding rounds only the linear layers' copy.
+// the linear layers and the experts read, and the f32 layout gets the same values widened for the ops
+// that read f32 (embedding, norms, head). So every op sees the bf16-rounded weights; one process
+// computing in bf16 without sharding rounds only the copy the linear layers and experts read.
 void Qwen3Model::unit_gather(int64_t u) {
   if (!fsdp_ || fsdp_->gathered[u]) return;
   FullShard& fs = *fsdp_;

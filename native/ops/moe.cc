@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../core/error.h"
 #include "../core/threads.h"
 #include "linear.h"
 #include "swiglu.h"
@@ -261,8 +262,9 @@ void moe_experts_backward_bf16(float* dx, float* dgate_up, float* ddown, float* 
 
 double moe_experts_bf16_factor(const MoeShape& s, double gate_max) {
   constexpr double f32_unit = 1.0 / 16777216, a = 1.1;
-  const double n = static_cast<double>(std::max({s.H, s.I, s.T, s.K}) + 1);
+  const double n = static_cast<double>(std::max({s.H, 2 * s.I, s.T, s.K}) + 1);
   const double e = 2 * n * f32_unit + 8 * f32_unit;
+  MEDIX_CHECK(e * gate_max <= 1.0 / 64, "moe_experts_bf16_factor: the bound needs e Gmax <= 1/64, got ", e * gate_max);
   return (8 * a + 2 + gate_max) * e * (1 + 1.0 / 32);
 }
 

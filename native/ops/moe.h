@@ -60,10 +60,10 @@ void moe_experts_backward_bf16(float* dx, float* dgate_up, float* ddown, float* 
 // How far the bf16 experts may be from the f32 experts run on the widened bf16 weights (the same values,
 // summed in another order), for the routing the router chose (the routing is an input: it is
 // discontinuous, so no bound covers a changed pick). Let e = 2 gamma_n + 8 2^-24: gamma_n = n 2^-24 the f32
-// error of a sum of n terms (n = max(H, I, T, K) + 1, the longest reduction), 8 2^-24 SwiGLU's own f32
-// rounding on both sides (a few ulps each). Capitals are the f32 ops run on magnitudes (|x|, |gate_up|,
-// |down|, |dout|, the same routing): G, U the projections, A = silu(G) U, and so on. Since G >= 0,
-// silu(G) >= G/2 and silu'(G) >= 1/2, while |silu'| <= a = 1.1 and |silu''| <= 1/2 everywhere, so
+// error of a sum of n terms (n = max(H, 2I, T, K) + 1, the longest reduction: dx adds the gate and up
+// products, 2I terms), 8 2^-24 SwiGLU's own f32 rounding on both sides (a few ulps each). Capitals are the f32 ops run
+// on magnitudes (|x|, |gate_up|, |down|, |dout|, the same routing): G, U the projections, A = silu(G) U, and so on.
+// Since G >= 0, silu(G) >= G/2 and silu'(G) >= 1/2, while |silu'| <= a = 1.1 and |silu''| <= 1/2 everywhere, so
 //   gate, up:  |dg| <= e G;  act = silu(g) up: |d act| <= (1 + a) e G U <= 2(1 + a) e A, |act| <= 2A;
 //   y:  <= (4 + 2a) e Y (the act error through |down|, plus e |act| |down| of the product itself);
 //   out, dweights = <dout, y>:  <= (6 + 2a) e of their magnitude form (sums over k or h);
@@ -71,7 +71,8 @@ void moe_experts_backward_bf16(float* dx, float* dgate_up, float* ddown, float* 
 //   d up = d act silu(g):  <= 2(1 + a) e DU;  dx, d gate_up:  <= (6a + G) e of theirs;  d down: (4 + 2a) e;
 //   each plus a few gamma_n from the sums over slots (2a 2 gamma_n at most).
 // So every output of either pass is within factor * (its magnitude form), factor = (8a + 2 + Gmax) e
-// (1 + 1/32), the last factor for the second-order terms (e^2 against e). Against the unrounded weights
+// (1 + 1/32), the last factor for the second-order terms (at most e Gmax of the first-order ones, which
+// the function requires to be under 1/64). Against the unrounded weights
 // the same steps hold with u = 2^-8 added to e, but the magnitude forms pile up the cancellation of
 // three products (about sqrt(n) each), and at Qwen3 widths that bound exceeds the values themselves.
 double moe_experts_bf16_factor(const MoeShape& s, double gate_max);

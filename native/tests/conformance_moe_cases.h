@@ -198,10 +198,11 @@ std::vector<uint16_t> weights_as(const std::vector<float>& w, uint16_t) { return
 // The experts at the CPU's routing of random logits: forward (out and the saved gate, up, y) and
 // backward from random initial gradients (the += contract), touched experts' slices only. Weight is
 // float ("moe_experts"), or uint16_t for bf16 weights, on the tiled kernel ("moe_experts_bf16": fp32
-// activations as on the CPU, kGemm) or on the default path ("moe_experts_bf16_cublaslt": cuBLASLt where
-// the experts' operands keep its alignment, as at the big shape, which rounds the activations to bf16
-// too; through three products and SwiGLU no bound from magnitudes is tight enough to test with (moe.h),
-// so as for model_bf16_tensor_cores it is a wiring check at 2^-5 of each output's largest value).
+// activations as on the CPU, kGemm) or on cuBLASLt ("moe_experts_bf16_cublaslt", which rounds the
+// activations to bf16 too; through three products and SwiGLU no bound from magnitudes is tight enough
+// to test with (moe.h), so as for model_bf16_tensor_cores it is a wiring check at 2^-5 of each output's
+// largest value, with gradients from zero so that the bound is on what the backward adds, and every
+// operand checked to keep cuBLASLt's alignment: the backend would fall back to the tiled kernel quietly).
 template <typename Weight>
 void moe_experts_case(Context& ctx, const MoeShape& s, bool cublaslt = false) {
   constexpr bool bf16_weights = std::is_same_v<Weight, uint16_t>;
@@ -214,8 +215,12 @@ void moe_experts_case(Context& ctx, const MoeShape& s, bool cublaslt = false) {
   const std::vector<float> x = random_floats(rng, T * H, -1, 1), dout = random_floats(rng, T * H, -1, 1);
   const std::vector<Weight> gate_up = weights_as(random_floats(rng, nt * gu, -wscale, wscale), Weight{});
   const std::vector<Weight> down = weights_as(random_floats(rng, nt * dn, -wscale, wscale), Weight{});
-  const std::vector<float> dx0 = random_floats(rng, T * H, -1, 1), dgu0 = random_floats(rng, nt * gu, -1, 1);
-  const std::vector<float> ddown0 = random_floats(rng, nt * dn, -1, 1);
+  auto initial = [&](int64_t count) {
+    std::vector<float> v = random_floats(rng, count, -1, 1);
+    if (cublaslt) std::fill(v.begin(), v.end(), 0.0f);
+    return v;
+  };
+  const std::vector<float> dx0 = initial(T * H), dgu0 = initial(nt * gu), ddown0 = initial(nt * dn);
   Tolerances tol{{"out", kGemm},     {"gate", kGemm},     {"up", kGemm},    {"y", kGemm},
                  {"dx", kGemm},      {"dgate_up", kGemm}, {"ddown", kGemm}, {"untouched_grads", kExact},
                  {"dweights", kGemm}};
@@ -249,7 +254,7 @@ void moe_experts_case(Context& ctx, const MoeShape& s, bool cublaslt = false) {
                        {"dweights", std::move(dweights)}};
       },
       [&](GpuTimer& timer) {
-        // bf16 weights on the path the case names (fp32 ones as the environment says, as before).
+        // bf16 weights on the path the case names (fp32 ones as the environment says).
         std::optional<EnvScope> linear;
         if (bf16_weights) linear.emplace("MEDIX_CUDA_LINEAR", cublaslt ? "cublaslt" : "tiled");
         DeviceBuffer<float> d_x(x), d_dout(dout), d_dx(dx0), d_w(in.weights), d_out(T * H), d_gate(n * I);
@@ -260,6 +265,19 @@ void moe_experts_case(Context& ctx, const MoeShape& s, bool cublaslt = false) {
         touched.upload(d_dn.get(), down, dn);
         touched.upload(d_ggu.get(), dgu0, gu);
         touched.upload(d_gdn.get(), ddown0, dn);
+        if (cublaslt) {
+          // Each expert's rows start at multiples of H and I floats and its weights at multiples of I H
+          // bf16 values, from 256-byte aligned buffers (and scratch): all keep the alignment if these do.
+          MEDIX_CHECK(H * 4 % 256 == 0 && I * 4 % 256 == 0 && I * H * 2 % 256 == 0, op,
+                      ": a row or weight slice would break cuBLASLt's 256-byte alignment");
+          for (const void* p : {static_cast<const void*>(d_x.get()), static_cast<const void*>(d_dout.get()),
+                                static_cast<const void*>(d_dx.get()), static_cast<const void*>(d_out.get()),
+                                static_cast<const void*>(d_gate.get()), static_cast<const void*>(d_up.get()),
+                                static_cast<const void*>(d_y.get()), static_cast<const void*>(d_ggu.get()),
+                                static_cast<const void*>(d_gdn.get()), static_cast<const void*>(d_gu.get()),
+                                static_cast<const void*>(d_dn.get())})
+            MEDIX_CHECK(cuda::blas_aligned(p), op, ": an operand is not 256-byte aligned; cuBLASLt would not run");
+        }
         timer.start();
         cuda::moe_experts_forward(d_out.get(), d_gate.get(), d_up.get(), d_y.get(), d_x.get(), device_weights(d_gu),
                                   device_weights(d_dn), d_w.get(), d_order.get(), d_offsets.get(), s);

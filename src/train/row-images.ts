@@ -4,7 +4,7 @@
 // log-probs and the update, and forget() lets them go when the step is over. A row's prompt ids come
 // with each image's pads already widened to the count its header size gives (PromptFormatter, so
 // that prompt lengths are exact when rows are filtered); checkImageTokens holds them to the pixels.
-import type { RlSample } from '../data/index.js';
+import { ImageFault, type RlSample } from '../data/index.js';
 import type { GeneratedSample } from '../generate/types.js';
 import { type ProcessedImage, visualTokenCount } from '../model/vision/image-processor.js';
 import type { ImagePool } from '../model/vision/image-pool.js';
@@ -23,6 +23,20 @@ export class RowImages {
       this.cache.set(row, images);
     }
     return images;
+  }
+
+  /**
+   * Why the row's images cannot be preprocessed (the fault of the first bad one, naming the row and the
+   * image: a corrupt file whose header read when the data loaded), or null when they all can.
+   */
+  async fault(row: RlSample): Promise<string | null> {
+    try {
+      await this.of(row);
+      return null;
+    } catch (e) {
+      if (e instanceof ImageFault) return e.message;
+      throw e;
+    }
   }
 
   /** Drops the pixels kept since the last call (end of a step, of a validation, of the warm-up). */

@@ -53,7 +53,9 @@ import { saveFullShardCheckpoint } from './checkpoint-full-shard.js';
 import { fullShard, fullShardMemory, isFullShard, withWholeWeights } from '../engine/full-shard.js';
 import { klPlacement, trainingConfigToYaml, type TrainingConfig } from '../config/index.js';
 import {
+  DataError,
   DataOrder,
+  ImageFault,
   loadDatasetFromConfig,
   promptFormatterFor,
   type DataPosition,
@@ -180,6 +182,30 @@ export class Trainer {
     /** Qwen3-VL: the rows' preprocessed images (null for a model without a vision tower). */
     private readonly images: RowImages | null,
   ) {}
+
+  /** Rows found to have images that cannot be preprocessed, left out under data.on_bad_row: skip (badRows). */
+  private readonly badImageRows = new Set<RlSample>();
+
+  /**
+   * The rows among `rows` whose images cannot be preprocessed: bad rows under data.on_bad_row, as the
+   * loader's are (it reads only each image's header, so a corrupt file shows here). 'stop' stops the run
+   * naming the row, the image and the cause; 'skip' says so once per row and leaves the row out from
+   * then on. Every rank decides alike: each preprocesses every row of a step.
+   */
+  private async badRows(rows: readonly RlSample[]): Promise<Set<RlSample>> {
+    const images = this.images;
+    if (!images) return new Set();
+    const faults = await Promise.all(rows.map((row) => (this.badImageRows.has(row) ? null : images.fault(row))));
+    rows.forEach((row, i) => {
+      const why = faults[i];
+      if (why === null) return;
+      if (this.cfg.data.on_bad_row === 'stop')
+        throw new DataError(`${why} (data.on_bad_row is 'stop')`, row.where.file, row.where.row);
+      this.badImageRows.add(row);
+      this.log(`medix train: ${why}: the row is skipped from now on (data.on_bad_row is 'skip')`);
+    });
+    return new Set(rows.filter((row) => this.badImageRows.has(row)));
+  }
 
   /** A row's prompt as the model takes it, with the row's preprocessed images (their tokens checked against the prompt). */
   private async modelInputs(row: RlSample): Promise<{ promptIds: number[]; images: ProcessedImage[] }> {
@@ -362,9 +388,21 @@ export class Trainer {
     const engine = this.engine();
     const t0 = performance.now();
     let genDone = t0;
+    // Every row's images, preprocessed in the background while generation starts; a row whose images
+    // fail gets no rollouts, and data.on_bad_row decides below, alike on every rank.
+    const bad = this.badRows(rows);
+    bad.catch(() => {}); // awaited below: this only keeps a rejection before then from going unhandled
     try {
       const perRow = this.world.share(rows.map((row, i) => ({ row, i }))).map(async ({ row, i }) => {
-        const { promptIds, images } = await this.modelInputs(row);
+        if (this.badImageRows.has(row)) return [];
+        let inputs: { promptIds: number[]; images: ProcessedImage[] };
+        try {
+          inputs = await this.modelInputs(row);
+        } catch (e) {
+          if (e instanceof ImageFault) return [];
+          throw e;
+        }
+        const { promptIds, images } = inputs;
         const imageToken = this.model.config.vision ? this.model.config.imageTokenId : undefined;
         const result = await engine.generate({
           promptIds,
@@ -388,6 +426,7 @@ export class Trainer {
         return result.samples.map((sample, k) => ({ row, group: i, promptIds, images, sample, reward: rewards[k] }));
       });
       const mine = (await Promise.all(perRow)).flat();
+      await bad;
       const end = performance.now();
       return {
         rollouts: await this.exchangeRollouts(rows, mine),
@@ -458,8 +497,11 @@ export class Trainer {
   private async sftWarmup(runLog: RunLog | null): Promise<void> {
     const s = this.cfg.sft;
     // Image rows' pixels are kept for the whole warm-up (every epoch uses them), then let go.
+    const bad = await this.badRows(this.train);
     const exps: Experience[] = await Promise.all(
-      this.train.map(async (row) => ({ ...(await this.modelInputs(row)), responseIds: this.prompts.sft(row.answer) })),
+      this.train
+        .filter((row) => !bad.has(row))
+        .map(async (row) => ({ ...(await this.modelInputs(row)), responseIds: this.prompts.sft(row.answer) })),
     );
     const opt = new AdamW(this.model, {
       lr: s.lr,
