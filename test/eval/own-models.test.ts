@@ -1,7 +1,8 @@
 // `medix eval` on the project's own engine: the candidate is a tiny model directory run in-process,
 // the judge a tiny model behind `medix serve` (startServer). A random tiny judge cannot write JSON
 // verdicts, so every judgment must be recorded as an error, never as a silent 0, and the score
-// phase must refuse to invent a score.
+// phase must refuse to invent a score. A tiny-vl directory answers the image benchmarks in-process
+// through the CLI: images from files (rad_vqa's JSONL) and from bytes in a Parquet column (path_vqa).
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { Model } from '../../src/engine/model.js';
 import { createGenerationEngine } from '../../src/generate/engine.js';
 import { saveModel } from '../../src/model/save.js';
+import { writeRandomModelDir } from '../../src/model/random-model-dir.js';
 import { startServer } from '../../src/serve/server.js';
 import { defaultTokenizerDir, loadTokenizer } from '../../src/tokenizer/index.js';
 
@@ -97,4 +99,29 @@ t.test('in-process candidate and a served judge, end to end', async (t) => {
   t.equal(judged.filter((j) => j.error).length, 4, 'all four recorded as judge errors');
   t.not(result.code, 0, 'nothing to score: the run says so and fails, instead of scoring 0');
   t.match(result.stderr, /no task has a judged sample/);
+});
+
+t.test('an in-process tiny-vl candidate answers the image benchmarks through the CLI', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'medix-own-vl-'));
+  const candidateDir = join(dir, 'candidate');
+  await writeRandomModelDir(candidateDir, { preset: 'tiny-vl', seed: 2 });
+  const out = join(dir, 'out');
+  const args = ['eval', '--phase', 'generate', '--tasks', 'rad_vqa', 'path_vqa', '--data-dir', fixtures];
+  await run(
+    process.execPath,
+    ['--import', 'tsx', medix, ...args, '--output-dir', out, '--model', candidateDir, '--max-tokens', '4'],
+    { timeout: 120_000 },
+  );
+  const gens = readFileSync(join(out, 'generations.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { task: string; status: string; images: number; output?: string });
+  for (const task of ['rad_vqa', 'path_vqa']) {
+    const mine = gens.filter((g) => g.task === task);
+    t.ok(mine.length >= 2, `${task}: ${mine.length} questions`);
+    t.ok(
+      mine.every((g) => g.status === 'ok' && g.images === 1 && typeof g.output === 'string'),
+      `${task}: each answered with its image`,
+    );
+  }
 });
