@@ -4,8 +4,11 @@
 // three images: a (96x64) needs no resize and must match exactly up to float32 rounding; b (45x83, scaled
 // up) and c (200x150, scaled down) go through the bicubic resize, whose 8-bit rounding lands one grey
 // level away from torchvision's on under 2% of the values (one level is 2/255 after std 0.5).
+// Rescale and per-channel normalisation follow preprocessor_config.json (checked value by value with
+// other statistics than the fixture's), 16-bit grayscale decodes, and bad images are ImageFaults.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -76,6 +79,43 @@ t.test('16-bit grayscale (medical exports) decodes to 8-bit RGB', async (t) => {
     for (let c = 0; c < 3; c++) worstLevel = Math.max(worstLevel, Math.abs(d.pixels[3 * i + c] - grey[i] / 257));
   // libvips scales by 255/65535 and rounds; within one level of v/257 (not clipped at 255 as PIL would).
   t.ok(worstLevel <= 1, `within one level of v/257 (worst ${worstLevel.toFixed(3)})`);
+});
+
+t.test("rescale and per-channel normalisation come from the model's preprocessor_config.json", async (t) => {
+  // CLIP's statistics (another family's processor) and a rescale of 1/256 instead of the fixture's 0.5s.
+  const dir = mkdtempSync(path.join(tmpdir(), 'medix-preprocessor-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const mean = [0.48145466, 0.4578275, 0.40821073],
+    std = [0.26862954, 0.26130258, 0.27577711];
+  const json = JSON.parse(readFileSync(path.join(hf, 'qwen3vl_tiny', 'preprocessor_config.json'), 'utf8'));
+  writeFileSync(
+    path.join(dir, 'preprocessor_config.json'),
+    JSON.stringify({ ...json, image_mean: mean, image_std: std, rescale_factor: 1 / 256 }),
+  );
+  const c = readImageProcessorConfig(path.join(dir, 'preprocessor_config.json'));
+  const file = path.join(hf, 'images', 'a.png'); // 96x64: no resize
+  const got = await processImage({ path: file }, c, 'a.png');
+  const { width, pixels: rgb } = await decodeRgb({ path: file });
+  // Row r is the patch at merge-block position (block row, block column, row and column inside the
+  // block); each row holds channel, frame (the still image twice), y, x.
+  const [P, M, T] = [c.patchSize, c.mergeSize, c.temporalPatchSize];
+  const [, gh, gw] = got.grid;
+  let worstDiff = 0,
+    at = 0;
+  for (let br = 0; br < gh / M; br++)
+    for (let bc = 0; bc < gw / M; bc++)
+      for (let ir = 0; ir < M; ir++)
+        for (let ic = 0; ic < M; ic++)
+          for (let ch = 0; ch < 3; ch++)
+            for (let f = 0; f < T; f++)
+              for (let y = 0; y < P; y++)
+                for (let x = 0; x < P; x++) {
+                  const byte = rgb[(((br * M + ir) * P + y) * width + (bc * M + ic) * P + x) * 3 + ch];
+                  const want = Math.fround((byte / 256 - mean[ch]) / std[ch]);
+                  worstDiff = Math.max(worstDiff, Math.abs(got.pixels[at++] - want));
+                }
+  t.equal(at, got.pixels.length, 'every value checked');
+  t.equal(worstDiff, 0, 'each value is (byte * rescale_factor - image_mean[c]) / image_std[c], rounded once');
 });
 
 t.test('a corrupt image is an ImageFault naming the file', async (t) => {
