@@ -2,8 +2,9 @@
 // reference answer, images), checked row by row, with the data.on_bad_row policy applied to every
 // fault (skip and count, or stop naming file and row) and prompts longer than max_prompt_length
 // filtered and counted. Images are checked (readable, inside the dataset's directory, a usable
-// size) here, so a bad image is reported when the data loads rather than in the middle of a step;
-// their pixels are decoded later, per batch (decodeImage), to keep memory flat.
+// size, from their headers) here, so most bad images are reported when the data loads rather than in
+// the middle of a step; their pixels are decoded later, per batch (decodeImage), to keep memory flat,
+// and one that fails then (a file cut short) is a bad row of the trainer's (Trainer.badRows).
 import { dirname, resolve } from 'node:path';
 import { DataError, formatLocation, type RowLocation } from './errors.js';
 import {

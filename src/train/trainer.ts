@@ -187,23 +187,41 @@ export class Trainer {
   private readonly badImageRows = new Set<RlSample>();
 
   /**
-   * The rows among `rows` whose images cannot be preprocessed: bad rows under data.on_bad_row, as the
-   * loader's are (it reads only each image's header, so a corrupt file shows here). 'stop' stops the run
-   * naming the row, the image and the cause; 'skip' says so once per row and leaves the row out from
-   * then on. Every rank decides alike: each preprocesses every row of a step.
+   * This rank's faults among `rows`' images (index and cause), preprocessing every row not already known
+   * bad, this rank's share first (its generation waits on those). Never rejects for an image fault.
    */
-  private async badRows(rows: readonly RlSample[]): Promise<Set<RlSample>> {
+  private async imageFaults(rows: readonly RlSample[]): Promise<{ i: number; why: string }[]> {
     const images = this.images;
-    if (!images) return new Set();
-    const faults = await Promise.all(rows.map((row) => (this.badImageRows.has(row) ? null : images.fault(row))));
-    rows.forEach((row, i) => {
-      const why = faults[i];
-      if (why === null) return;
+    if (!images) return [];
+    const indices = rows.map((_, i) => i);
+    const mine = new Set(this.world.share(indices));
+    const order = [...indices.filter((i) => mine.has(i)), ...indices.filter((i) => !mine.has(i))];
+    const faults = await Promise.all(
+      order.map(async (i) => ({ i, why: this.badImageRows.has(rows[i]) ? null : await images.fault(rows[i]) })),
+    );
+    return faults.filter((f): f is { i: number; why: string } => f.why !== null).sort((a, b) => a.i - b.i);
+  }
+
+  /**
+   * The rows among `rows` whose images cannot be preprocessed (`faults`, this rank's imageFaults): bad
+   * rows under data.on_bad_row, as the loader's are (it reads only each image's header, so a file cut
+   * short shows here). The ranks pool what they found (a file may fail on one node only), so all decide
+   * alike and at the same point: 'stop' stops the run naming the row, the image and the cause; 'skip'
+   * says so once per row and leaves the row out from then on. A collective when there are several ranks.
+   */
+  private async badRows(rows: readonly RlSample[], faults: { i: number; why: string }[]): Promise<Set<RlSample>> {
+    if (!this.images) return new Set();
+    const found = this.world.size > 1 ? (await this.world.allgatherJson(faults)).flat() : faults;
+    for (const { i, why } of found.sort((a, b) => a.i - b.i)) {
+      const row = rows[i];
+      if (this.badImageRows.has(row)) continue; // drawn twice in one round, or found by two ranks
       if (this.cfg.data.on_bad_row === 'stop')
         throw new DataError(`${why} (data.on_bad_row is 'stop')`, row.where.file, row.where.row);
       this.badImageRows.add(row);
       this.log(`medix train: ${why}: the row is skipped from now on (data.on_bad_row is 'skip')`);
-    });
+    }
+    if (this.train.every((row) => this.badImageRows.has(row)))
+      throw new DataError('data.train_files: every row has an image that cannot be decoded (see the messages above)');
     return new Set(rows.filter((row) => this.badImageRows.has(row)));
   }
 
@@ -389,9 +407,9 @@ export class Trainer {
     const t0 = performance.now();
     let genDone = t0;
     // Every row's images, preprocessed in the background while generation starts; a row whose images
-    // fail gets no rollouts, and data.on_bad_row decides below, alike on every rank.
-    const bad = this.badRows(rows);
-    bad.catch(() => {}); // awaited below: this only keeps a rejection before then from going unhandled
+    // fail here gets no rollouts, and the ranks decide on the bad rows together after generation.
+    const faults = this.imageFaults(rows);
+    faults.catch(() => {}); // awaited below: this only keeps a rejection before then from going unhandled
     try {
       const perRow = this.world.share(rows.map((row, i) => ({ row, i }))).map(async ({ row, i }) => {
         if (this.badImageRows.has(row)) return [];
@@ -425,8 +443,9 @@ export class Trainer {
         );
         return result.samples.map((sample, k) => ({ row, group: i, promptIds, images, sample, reward: rewards[k] }));
       });
-      const mine = (await Promise.all(perRow)).flat();
-      await bad;
+      const generated = (await Promise.all(perRow)).flat();
+      const bad = await this.badRows(rows, await faults);
+      const mine = generated.filter((x) => !bad.has(x.row)); // a row another rank could not preprocess
       const end = performance.now();
       return {
         rollouts: await this.exchangeRollouts(rows, mine),
@@ -497,7 +516,7 @@ export class Trainer {
   private async sftWarmup(runLog: RunLog | null): Promise<void> {
     const s = this.cfg.sft;
     // Image rows' pixels are kept for the whole warm-up (every epoch uses them), then let go.
-    const bad = await this.badRows(this.train);
+    const bad = await this.badRows(this.train, await this.imageFaults(this.train));
     const exps: Experience[] = await Promise.all(
       this.train
         .filter((row) => !bad.has(row))
@@ -799,6 +818,7 @@ export class Trainer {
       'filter/kept_samples': kept.length,
       'filter/tries': batch.rounds,
       'filter/exhausted': a.online_filtering && batch.exhausted ? 1 : 0,
+      ...(this.images ? { 'data/bad_image_rows': this.badImageRows.size } : {}),
       ...metrics,
       ...rewardMetrics,
       ...this.fullShardMetrics(),

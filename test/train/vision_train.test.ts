@@ -51,6 +51,15 @@ async function train(run: string, overrides: string[]): Promise<string[]> {
   return logs;
 }
 
+/** The RL step's row of a run's metrics.jsonl. */
+function metricsAt(run: string, step: number): Record<string, number> {
+  return readFileSync(join(run, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .find((r) => r.step === step && r['reward/overall'] !== undefined);
+}
+
 const skipped = (logs: string[]) => logs.filter((m) => m.includes('the row is skipped from now on'));
 
 t.test('skip: a rollout leaves the row out, says so once, and the run goes on', async (t) => {
@@ -59,7 +68,10 @@ t.test('skip: a rollout leaves the row out, says so once, and the run goes on', 
   t.match(skipped(logs)[0], badRow, 'naming the row and the image');
   t.match(skipped(logs)[0], /not a readable image|libpng|corrupt/, 'and the cause');
   const summary = JSON.parse(readFileSync(join(dir, 'skip-rollout', 'summary.json'), 'utf8'));
-  t.equal(summary.steps, 1, 'the step trained on the other rows');
+  t.equal(summary.steps, 1, 'the step trained');
+  const step1 = metricsAt(join(dir, 'skip-rollout'), 1);
+  t.equal(step1['filter/kept_samples'], 5 * 4, 'on the other 5 rows (4 samples each)');
+  t.equal(step1['data/bad_image_rows'], 1, 'counted');
 });
 
 t.test('skip: the SFT warm-up leaves the row out too', async (t) => {
@@ -101,11 +113,7 @@ t.test('a frozen tower keeps its weights through a step; the reference sees the 
   t.ok(tower.length > 10, `${tower.length} tower tensors`);
   t.same(tower.filter(differ), [], 'the tower: bit for bit');
   t.ok(names.filter((n) => !n.startsWith('model.visual.')).some(differ), 'the decoder moved');
-  const step1 = readFileSync(join(run, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .find((r) => r.step === 1 && r['actor/kl_loss'] !== undefined);
+  const step1 = metricsAt(run, 1);
   // The update's one mini-batch starts from the reference's weights: a KL of f32 noise at most. A
   // reference scoring blank images instead gave 1.9e-4 here (this untrained model barely looks).
   t.ok(Math.abs(step1['actor/kl_loss']) < 1e-6, `KL loss at step 1: ${step1['actor/kl_loss']}`);
