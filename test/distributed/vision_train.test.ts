@@ -1,0 +1,81 @@
+// `medix train` on image rows as two ranks under mpirun, where one rank's copy of a training image is
+// cut short past its header (a file that fails on one node only, and not on the rank that generates
+// for that row): the ranks pool the faults they find, so with data.on_bad_row: skip both leave the row
+// out of the same step and end with bit-identical weights, the log (rank 0's, whose own copy is fine)
+// naming rank 1's file; with stop both stop with the same DataError, and the job ends instead of
+// hanging in a collective (the code before the pooling hung here). Skipped, saying why, without MPI
+// support or mpirun.
+import t from 'tap';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { writeVisionQuickstartInputs } from '../../src/train/vision-quickstart.js';
+import { mpirun, mpiUnavailable } from '../helpers/mpirun.js';
+import { sameBits } from '../helpers/numeric.js';
+import { skipIfMissing } from '../helpers/system-skip.js';
+
+const script = join(import.meta.dirname, 'ranks', 'vision-train.ts');
+const config = join(import.meta.dirname, '../../examples/quickstart-vision.yaml');
+
+const unavailable = skipIfMissing(mpiUnavailable(), process.env.MEDIX_NO_MPI === '1');
+t.test('a training image that fails on one rank only: both ranks decide alike', unavailable, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'medix-mpi-vision-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const paths = await writeVisionQuickstartInputs(config, join(dir, 'inputs'), { train: 2, heldout: 1 });
+  const trainFile = paths.find((p) => p.startsWith('data.train_files='))!.split('=')[1];
+  // Rank 1 reads its own copy of the data, whose first row's image keeps its PNG header only.
+  const data1 = join(dir, 'data-rank1');
+  cpSync(dirname(trainFile), data1, { recursive: true });
+  const trainFile1 = join(data1, 'train.jsonl');
+  const image = join(data1, JSON.parse(readFileSync(trainFile1, 'utf8').split('\n')[0]).images[0]);
+  writeFileSync(image, readFileSync(image).subarray(0, 100));
+
+  const runWith = async (name: string, policy: string) => {
+    const out = join(dir, name);
+    const common = [
+      ...paths.filter((p) => !p.startsWith('data.train_files=')),
+      `trainer.save_checkpoint_path=${out}`,
+      `data.on_bad_row=${policy}`,
+      'trainer.max_steps=1',
+      'trainer.save_freq=-1',
+      'sft.epochs=0',
+      'data.max_response_length=8',
+      'data.rollout_batch_size=6',
+      'data.shuffle=false', // the step's rows in file order: rank 0 generates row 1, whose image fails on rank 1
+      'algorithm.online_filtering=false',
+      'worker.actor.global_batch_size=24',
+      'worker.actor.micro_batch_size_per_device_for_update=12',
+      'worker.actor.entropy_coef=0.05',
+      'worker.rollout.val_override_config.n=1',
+    ];
+    const runFile = join(dir, `${name}.json`);
+    writeFileSync(
+      runFile,
+      JSON.stringify({
+        config,
+        overrides: [
+          [`data.train_files=${trainFile}`, ...common],
+          [`data.train_files=${trainFile1}`, ...common],
+        ],
+      }),
+    );
+    mkdirSync(out, { recursive: true });
+    return { out, ...(await mpirun(2, script, [runFile, out])) };
+  };
+
+  const skip = await runWith('skip', 'skip');
+  t.equal(skip.code, 0, `skip: mpirun exits 0\n${skip.code === 0 ? '' : skip.output}`);
+  if (skip.code === 0) {
+    const [w0, w1] = [0, 1].map((r) => readFileSync(join(skip.out, `rank-${r}.f32`)));
+    t.ok(sameBits(new Float32Array(w0.buffer), new Float32Array(w1.buffer)), 'both ranks hold the same weights');
+    const log = readFileSync(join(skip.out, 'rank-0.log'), 'utf8');
+    t.match(log, `${trainFile1}:1: image 1`, "rank 0 reports rank 1's fault, naming the row and the image");
+    t.match(log, 'the row is skipped from now on');
+  }
+
+  const stop = await runWith('stop', 'stop');
+  t.not(stop.code, 0, 'stop: the job fails');
+  t.match(stop.output, `${trainFile1}:1: image 1`, 'with the DataError naming the row and the image');
+  t.match(stop.output, "data.on_bad_row is 'stop'");
+  t.notOk(existsSync(join(stop.out, 'rank-0.f32')), 'and trained nothing');
+});
