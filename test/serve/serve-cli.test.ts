@@ -1,12 +1,14 @@
 // `medix serve` as a user runs it: a saved model directory, flags, and SIGTERM while a stream is
-// being answered: the stream completes, new connections are refused, the process exits 0.
+// being answered: the stream completes, new connections are refused, the process exits 0. A Qwen3-VL
+// directory with --allow-local-images and --max-image-bytes from the command line.
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { Model } from '../../src/engine/model.js';
+import { writeRandomModelDir } from '../../src/model/random-model-dir.js';
 import { saveModel } from '../../src/model/save.js';
 import { defaultTokenizerDir, loadTokenizer } from '../../src/tokenizer/index.js';
 
@@ -110,4 +112,73 @@ t.test('flags, auth from the environment, SIGTERM drains the stream in flight an
   t.equal(usage?.completion_tokens, 300, 'max_tokens capped by --max-tokens-cap');
   t.equal(await exited, 0, 'then the process exits 0');
   await t.rejects(fetch(`${url}/health`), 'no longer listening');
+});
+
+t.test('a Qwen3-VL directory: --allow-local-images and the image limits on the command line', async (t) => {
+  const vl = join(root, 'tiny-vl');
+  await writeRandomModelDir(vl, { preset: 'tiny-vl', seed: 3 });
+  const allowed = join(root, 'scans');
+  mkdirSync(allowed);
+  const images = join(import.meta.dirname, '../fixtures/hf/images');
+  for (const f of ['a.png', 'c.png']) cpSync(join(images, f), join(allowed, f));
+  // a.png is 14,536 bytes, c.png 70,465: a limit between them lets one through.
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      medix,
+      'serve',
+      '--model',
+      vl,
+      '--port',
+      '0',
+      '--allow-local-images',
+      allowed,
+      '--max-image-bytes',
+      '40000',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+      const m = /at (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(stdout);
+      if (m) resolve(m[1]);
+    });
+    void exited.then((code) => reject(new Error(`medix serve exited ${code}: ${stderr}`)));
+  });
+  t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  const ask = (image: string) =>
+    fetch(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'tiny-vl',
+        max_tokens: 2,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: image } },
+              { type: 'text', text: 'Which plane?' },
+            ],
+          },
+        ],
+      }),
+    });
+  const ok = await ask(`file://${join(allowed, 'a.png')}`);
+  t.equal(ok.status, 200, 'a file in the allowed folder is read');
+  t.equal((await ok.json()).usage.completion_tokens, 2);
+  const big = await ask(join(allowed, 'c.png'));
+  t.equal(big.status, 400, 'an image over --max-image-bytes is refused');
+  t.match(await big.text(), '--max-image-bytes 40000');
+  const outside = await ask(join(images, 'b.png'));
+  t.equal(outside.status, 400, 'a file outside the allowed folder is refused');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0);
 });
