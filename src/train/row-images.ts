@@ -27,7 +27,7 @@ export class RowImages {
 
   /**
    * Why the row's images cannot be preprocessed (the fault of the first bad one, naming the row and the
-   * image: a corrupt file whose header read when the data loaded), or null when they all can.
+   * image: a corrupt file whose header was read when the data loaded), or null when they all can.
    */
   async fault(row: RlSample): Promise<string | null> {
     try {

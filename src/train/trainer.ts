@@ -55,7 +55,6 @@ import { klPlacement, trainingConfigToYaml, type TrainingConfig } from '../confi
 import {
   DataError,
   DataOrder,
-  ImageFault,
   loadDatasetFromConfig,
   promptFormatterFor,
   type DataPosition,
@@ -162,6 +161,12 @@ export class UnfilledBatchError extends Error {
   override name = 'UnfilledBatchError';
 }
 
+/** A row whose images cannot be preprocessed: its index in the rows asked about, and why (naming the image). */
+interface RowImageFault {
+  i: number;
+  why: string;
+}
+
 export class Trainer {
   private constructor(
     private readonly cfg: TrainingConfig,
@@ -183,14 +188,17 @@ export class Trainer {
     private readonly images: RowImages | null,
   ) {}
 
-  /** Rows found to have images that cannot be preprocessed, left out under data.on_bad_row: skip (badRows). */
+  /**
+   * Rows (training and validation) found to have images that cannot be preprocessed, left out under
+   * data.on_bad_row: skip (badRows) until the run stops: a resumed run finds them again.
+   */
   private readonly badImageRows = new Set<RlSample>();
 
   /**
    * This rank's faults among `rows`' images (index and cause), preprocessing every row not already known
    * bad, this rank's share first (its generation waits on those). Never rejects for an image fault.
    */
-  private async imageFaults(rows: readonly RlSample[]): Promise<{ i: number; why: string }[]> {
+  private async imageFaults(rows: readonly RlSample[]): Promise<RowImageFault[]> {
     const images = this.images;
     if (!images) return [];
     const indices = rows.map((_, i) => i);
@@ -199,7 +207,7 @@ export class Trainer {
     const faults = await Promise.all(
       order.map(async (i) => ({ i, why: this.badImageRows.has(rows[i]) ? null : await images.fault(rows[i]) })),
     );
-    return faults.filter((f): f is { i: number; why: string } => f.why !== null).sort((a, b) => a.i - b.i);
+    return faults.filter((f): f is RowImageFault => f.why !== null).sort((a, b) => a.i - b.i);
   }
 
   /**
@@ -209,9 +217,9 @@ export class Trainer {
    * alike and at the same point: 'stop' stops the run naming the row, the image and the cause; 'skip'
    * says so once per row and leaves the row out from then on. A collective when there are several ranks.
    */
-  private async badRows(rows: readonly RlSample[], faults: { i: number; why: string }[]): Promise<Set<RlSample>> {
+  private async badRows(rows: readonly RlSample[], faults: RowImageFault[]): Promise<Set<RlSample>> {
     if (!this.images) return new Set();
-    const found = this.world.size > 1 ? (await this.world.allgatherJson(faults)).flat() : faults;
+    const found = (await this.world.allgatherJson(faults)).flat();
     for (const { i, why } of found.sort((a, b) => a.i - b.i)) {
       const row = rows[i];
       if (this.badImageRows.has(row)) continue; // drawn twice in one round, or found by two ranks
@@ -223,6 +231,12 @@ export class Trainer {
     if (this.train.every((row) => this.badImageRows.has(row)))
       throw new DataError('data.train_files: every row has an image that cannot be decoded (see the messages above)');
     return new Set(rows.filter((row) => this.badImageRows.has(row)));
+  }
+
+  /** Stops the reward workers (saving the judge cache) and the image pool, for a run that stops early. */
+  private async closeWorkers(): Promise<void> {
+    await this.reward.close();
+    await this.images?.close();
   }
 
   /** A row's prompt as the model takes it, with the row's preprocessed images (their tokens checked against the prompt). */
@@ -412,15 +426,8 @@ export class Trainer {
     faults.catch(() => {}); // awaited below: this only keeps a rejection before then from going unhandled
     try {
       const perRow = this.world.share(rows.map((row, i) => ({ row, i }))).map(async ({ row, i }) => {
-        if (this.badImageRows.has(row)) return [];
-        let inputs: { promptIds: number[]; images: ProcessedImage[] };
-        try {
-          inputs = await this.modelInputs(row);
-        } catch (e) {
-          if (e instanceof ImageFault) return [];
-          throw e;
-        }
-        const { promptIds, images } = inputs;
+        if (this.badImageRows.has(row) || (await this.images?.fault(row))) return [];
+        const { promptIds, images } = await this.modelInputs(row);
         const imageToken = this.model.config.vision ? this.model.config.imageTokenId : undefined;
         const result = await engine.generate({
           promptIds,
@@ -863,8 +870,13 @@ export class Trainer {
         })
       : null;
     const runLog = this.world.isRoot ? new RunLog(this.runDir, backends) : null;
-    if (this.state.heldoutBeforeTrain === undefined) await this.validateBeforeTraining(runLog);
-    if (!this.state.sftDone) await this.sftWarmup(runLog);
+    try {
+      if (this.state.heldoutBeforeTrain === undefined) await this.validateBeforeTraining(runLog);
+      if (!this.state.sftDone) await this.sftWarmup(runLog);
+    } catch (e) {
+      await this.closeWorkers(); // e.g. a bad image under data.on_bad_row: stop
+      throw e;
+    }
     const kl = klPlacement(this.cfg.algorithm);
     const reference =
       kl === 'off'
@@ -912,8 +924,7 @@ export class Trainer {
       }
     } catch (e) {
       // A run that stops (e.g. a batch filtering cannot fill) still stops the reward workers and saves the judge cache.
-      await this.reward.close();
-      await this.images?.close();
+      await this.closeWorkers();
       throw e;
     } finally {
       progress?.stop();

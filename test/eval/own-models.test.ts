@@ -6,7 +6,7 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model.js';
@@ -39,6 +39,7 @@ t.test('in-process candidate and a served judge, end to end', async (t) => {
       { seed },
     );
   const dir = mkdtempSync(join(tmpdir(), 'medix-own-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const candidateDir = join(dir, 'candidate');
   saveModel(tiny(1), candidateDir, { tokenizerDir: defaultTokenizerDir() });
   const judge = await startServer({
@@ -103,6 +104,7 @@ t.test('in-process candidate and a served judge, end to end', async (t) => {
 
 t.test('an in-process tiny-vl candidate answers the image benchmarks through the CLI', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'medix-own-vl-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const candidateDir = join(dir, 'candidate');
   await writeRandomModelDir(candidateDir, { preset: 'tiny-vl', seed: 2 });
   const out = join(dir, 'out');

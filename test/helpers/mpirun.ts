@@ -18,18 +18,24 @@ export interface MpirunResult {
   output: string;
 }
 
-/** `mpirun -np <ranks> node --import tsx <script> <args...>`, its exit code and its stdout+stderr. */
+/**
+ * `mpirun -np <ranks> node --import tsx <script> <args...>`, its exit code and its stdout+stderr.
+ * timeoutS: mpirun aborts the job after that many seconds (a test of a hang fails instead of waiting
+ * for tap's limit and leaving its ranks behind).
+ */
 export function mpirun(
   ranks: number,
   script: string,
   args: string[] = [],
   env: Record<string, string> = {},
+  timeoutS?: number,
 ): Promise<MpirunResult> {
   // As root Open MPI wants to be told twice; the test machine may have fewer cores than ranks.
   const asRoot = process.getuid?.() === 0 ? ['--allow-run-as-root'] : [];
   const argv = [
     ...asRoot,
     '--oversubscribe',
+    ...(timeoutS ? ['--timeout', String(timeoutS)] : []),
     '-np',
     String(ranks),
     process.execPath,

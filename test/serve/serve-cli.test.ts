@@ -1,7 +1,7 @@
 // `medix serve` as a user runs it: a saved model directory, flags, and SIGTERM while a stream is
 // being answered: the stream completes, new connections are refused, the process exits 0. A Qwen3-VL
 // directory with --allow-local-images and --max-image-bytes from the command line.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,29 +31,17 @@ const config = {
 };
 saveModel(Model.create(config, { seed: 9 }), dir, { dtype: 'f32', tokenizerDir: defaultTokenizerDir() });
 
-t.test('flags, auth from the environment, SIGTERM drains the stream in flight and exits 0', async (t) => {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      medix,
-      'serve',
-      '--model',
-      dir,
-      '--port',
-      '0',
-      '--served-model-name',
-      'tiny',
-      '--no-enable-thinking',
-      '--max-tokens-cap',
-      '300',
-    ],
-    {
-      env: { ...process.env, MEDIX_API_KEY: 'from-env' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+/**
+ * `medix serve ARGS --port 0` in a child process, killed at the end of `t` if still running (registered
+ * before its URL is awaited, so a server that never starts is killed too); its base URL once it prints
+ * it, its exit, and its stdout so far.
+ */
+async function startServe(t: Test, args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', medix, 'serve', ...args, '--port', '0'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d));
@@ -66,7 +54,15 @@ t.test('flags, auth from the environment, SIGTERM drains the stream in flight an
     });
     void exited.then((code) => reject(new Error(`medix serve exited ${code}: ${stderr}`)));
   });
-  t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  return { child, url, exited, stdout: () => stdout };
+}
+
+t.test('flags, auth from the environment, SIGTERM drains the stream in flight and exits 0', async (t) => {
+  const { child, url, exited, stdout } = await startServe(
+    t,
+    ['--model', dir, '--served-model-name', 'tiny', '--no-enable-thinking', '--max-tokens-cap', '300'],
+    { MEDIX_API_KEY: 'from-env' },
+  );
 
   t.equal((await fetch(`${url}/v1/models`)).status, 401, 'MEDIX_API_KEY is required');
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'from-env', maxRetries: 0 });
@@ -107,7 +103,7 @@ t.test('flags, auth from the environment, SIGTERM drains the stream in flight an
     finish = chunk.choices[0]?.finish_reason ?? finish;
     usage = chunk.usage ?? usage;
   }
-  t.match(stdout, /shutting down after in-flight requests/, 'the server was shutting down before the stream ended');
+  t.match(stdout(), /shutting down after in-flight requests/, 'the server was shutting down before the stream ended');
   t.equal(finish, 'length', 'the stream in flight was answered to the end');
   t.equal(usage?.completion_tokens, 300, 'max_tokens capped by --max-tokens-cap');
   t.equal(await exited, 0, 'then the process exits 0');
@@ -122,37 +118,14 @@ t.test('a Qwen3-VL directory: --allow-local-images and the image limits on the c
   const images = join(import.meta.dirname, '../fixtures/hf/images');
   for (const f of ['a.png', 'c.png']) cpSync(join(images, f), join(allowed, f));
   // a.png is 14,536 bytes, c.png 70,465: a limit between them lets one through.
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      medix,
-      'serve',
-      '--model',
-      vl,
-      '--port',
-      '0',
-      '--allow-local-images',
-      allowed,
-      '--max-image-bytes',
-      '40000',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-      const m = /at (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(stdout);
-      if (m) resolve(m[1]);
-    });
-    void exited.then((code) => reject(new Error(`medix serve exited ${code}: ${stderr}`)));
-  });
-  t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  const { child, url, exited } = await startServe(t, [
+    '--model',
+    vl,
+    '--allow-local-images',
+    allowed,
+    '--max-image-bytes',
+    '40000',
+  ]);
   const ask = (image: string) =>
     fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
@@ -179,6 +152,7 @@ t.test('a Qwen3-VL directory: --allow-local-images and the image limits on the c
   t.match(await big.text(), '--max-image-bytes 40000');
   const outside = await ask(join(images, 'b.png'));
   t.equal(outside.status, 400, 'a file outside the allowed folder is refused');
+  t.match(await outside.text(), 'the --allow-local-images directory');
   child.kill('SIGTERM');
   t.equal(await exited, 0);
 });

@@ -118,3 +118,21 @@ t.test('a frozen tower keeps its weights through a step; the reference sees the 
   // reference scoring blank images instead gave 1.9e-4 here (this untrained model barely looks).
   t.ok(Math.abs(step1['actor/kl_loss']) < 1e-6, `KL loss at step 1: ${step1['actor/kl_loss']}`);
 });
+
+t.test('a run whose every training row is bad stops, saying so', async (t) => {
+  const one = join(dirname(trainFile), 'one-row.jsonl'); // beside train.jsonl: image paths are relative
+  writeFileSync(one, `${readFileSync(trainFile, 'utf8').split('\n')[0]}\n`);
+  const overrides = [
+    'sft.epochs=0',
+    `data.train_files=${one}`,
+    'data.rollout_batch_size=1',
+    'worker.actor.global_batch_size=4',
+    'worker.actor.micro_batch_size_per_device_for_update=4',
+  ];
+  const err = await train('all-bad', overrides).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof DataError, 'a DataError');
+  t.match((err as Error).message, 'every row has an image that cannot be decoded');
+});

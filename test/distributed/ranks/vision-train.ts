@@ -1,6 +1,6 @@
 // One rank of test/distributed/vision_train.test.ts: `medix train` on the visual quickstart's config
 // with the overrides RUN.json lists for this rank (each rank may read its own copy of the data), then
-// this rank's log lines to OUT/rank-R.log and its final weights to OUT/rank-R.f32.
+// this rank's log lines to OUT/rank-R.log.
 // Usage: vision-train.ts RUN.json OUT
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,11 +16,6 @@ try {
   const cfg = loadTrainingConfig(run.config, run.overrides[rank]);
   const trainer = await Trainer.create(cfg, { baseDir: configDir(run.config), log: (m) => logs.push(m) });
   await trainer.run();
-  const model = trainer.policy;
-  writeFileSync(
-    join(out, `rank-${rank}.f32`),
-    Buffer.concat(model.parameters().map((p) => Buffer.from(model.getParameter(p.name).buffer))),
-  );
 } finally {
   writeFileSync(join(out, `rank-${rank}.log`), logs.join('\n'));
 }
