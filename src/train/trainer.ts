@@ -233,7 +233,7 @@ export class Trainer {
     return new Set(rows.filter((row) => this.badImageRows.has(row)));
   }
 
-  /** Stops the reward workers (saving the judge cache) and the image pool, for a run that stops early. */
+  /** Stops the reward workers (saving the judge cache) and the image pool, at the end of a run or when it stops. */
   private async closeWorkers(): Promise<void> {
     await this.reward.close();
     await this.images?.close();
@@ -870,34 +870,30 @@ export class Trainer {
         })
       : null;
     const runLog = this.world.isRoot ? new RunLog(this.runDir, backends) : null;
+    let progress: Progress | null = null;
     try {
       if (this.state.heldoutBeforeTrain === undefined) await this.validateBeforeTraining(runLog);
       if (!this.state.sftDone) await this.sftWarmup(runLog);
-    } catch (e) {
-      await this.closeWorkers(); // e.g. a bad image under data.on_bad_row: stop
-      throw e;
-    }
-    const kl = klPlacement(this.cfg.algorithm);
-    const reference =
-      kl === 'off'
-        ? null
-        : await ReferencePolicy.open(this.runDir, this.model, {
-            worker: this.cfg.worker,
-            modelConfig: this.modelConfigJson,
-            inheritFrom: this.referenceSource,
-            log: this.log,
-            world: this.world,
-            fullShard: isFullShard(this.model),
-          });
-    const klCtl = kl === 'reward' ? createKlController(this.cfg.algorithm, this.state.klController) : null;
-    const sampler = new DataOrder(
-      this.train.length,
-      { seed: this.cfg.data.seed, shuffle: this.cfg.data.shuffle },
-      this.state.data,
-    );
-    const total = this.totalSteps;
-    const progress = this.world.isRoot ? new Progress(total, this.state.step) : null;
-    try {
+      const kl = klPlacement(this.cfg.algorithm);
+      const reference =
+        kl === 'off'
+          ? null
+          : await ReferencePolicy.open(this.runDir, this.model, {
+              worker: this.cfg.worker,
+              modelConfig: this.modelConfigJson,
+              inheritFrom: this.referenceSource,
+              log: this.log,
+              world: this.world,
+              fullShard: isFullShard(this.model),
+            });
+      const klCtl = kl === 'reward' ? createKlController(this.cfg.algorithm, this.state.klController) : null;
+      const sampler = new DataOrder(
+        this.train.length,
+        { seed: this.cfg.data.seed, shuffle: this.cfg.data.shuffle },
+        this.state.data,
+      );
+      const total = this.totalSteps;
+      progress = this.world.isRoot ? new Progress(total, this.state.step) : null;
       while (this.state.step < total) {
         const row = await this.step(sampler, reference, klCtl);
         this.state.step++;
@@ -923,7 +919,8 @@ export class Trainer {
           await this.checkpoint();
       }
     } catch (e) {
-      // A run that stops (e.g. a batch filtering cannot fill) still stops the reward workers and saves the judge cache.
+      // A run that stops (a bad image under data.on_bad_row: stop, a batch filtering cannot fill) still stops
+      // the reward workers and saves the judge cache.
       await this.closeWorkers();
       throw e;
     } finally {
@@ -931,8 +928,7 @@ export class Trainer {
     }
     const val = await this.validate();
     const after = val['val/overall'] ?? null;
-    await this.reward.close(); // stops the reward workers and saves the judge cache
-    await this.images?.close();
+    await this.closeWorkers();
     await backends?.close(); // waits for the backends' pending rows
     const report = join(this.runDir, 'report.html');
     const summary: TrainSummary = {

@@ -8,43 +8,34 @@ import t from 'tap';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { writeVisionQuickstartInputs } from '../../src/train/vision-quickstart.js';
 import { mpirun, mpiUnavailable } from '../helpers/mpirun.js';
 import { skipIfMissing } from '../helpers/system-skip.js';
+import { cutShortFirstImage, oneStep, visionConfig, writeSmallVisionInputs } from '../helpers/vision-step.js';
 
 const script = join(import.meta.dirname, 'ranks', 'vision-train.ts');
-const config = join(import.meta.dirname, '../../examples/quickstart-vision.yaml');
+const config = visionConfig;
 
 const unavailable = skipIfMissing(mpiUnavailable(), process.env.MEDIX_NO_MPI === '1');
 t.test('a training image that fails on one rank only: both ranks decide alike', unavailable, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'medix-mpi-vision-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const paths = await writeVisionQuickstartInputs(config, join(dir, 'inputs'), { train: 2, heldout: 1 });
-  const trainFile = paths.find((p) => p.startsWith('data.train_files='))!.split('=')[1];
+  const { paths, trainFile } = await writeSmallVisionInputs(join(dir, 'inputs'));
   // Rank 1 reads its own copy of the data, whose first row's image keeps its PNG header only.
   const data1 = join(dir, 'data-rank1');
   cpSync(dirname(trainFile), data1, { recursive: true });
   const trainFile1 = join(data1, 'train.jsonl');
-  const image = join(data1, JSON.parse(readFileSync(trainFile1, 'utf8').split('\n')[0]).images[0]);
-  writeFileSync(image, readFileSync(image).subarray(0, 100));
+  const badRow = cutShortFirstImage(trainFile1);
 
   const runWith = async (name: string, policy: string) => {
     const out = join(dir, name);
     const common = [
       ...paths.filter((p) => !p.startsWith('data.train_files=')),
-      `trainer.save_checkpoint_path=${out}`,
+      ...oneStep(out),
       `data.on_bad_row=${policy}`,
-      'trainer.max_steps=1',
-      'trainer.save_freq=-1',
       'sft.epochs=0',
-      'data.max_response_length=8',
-      'data.rollout_batch_size=6',
       'data.shuffle=false', // the step's rows in file order: rank 0 generates row 1, whose image fails on rank 1
-      'algorithm.online_filtering=false',
-      'worker.actor.global_batch_size=24',
       'worker.actor.micro_batch_size_per_device_for_update=12',
       'worker.actor.entropy_coef=0.05',
-      'worker.rollout.val_override_config.n=1',
     ];
     const runFile = join(dir, `${name}.json`);
     writeFileSync(
@@ -72,13 +63,13 @@ t.test('a training image that fails on one rank only: both ranks decide alike', 
     t.equal(step1['filter/kept_samples'], 5 * 4, 'the step trained on the other 5 rows (4 samples each)');
     t.equal(step1['data/bad_image_rows'], 1, 'the row counted once');
     const log = readFileSync(join(skip.out, 'rank-0.log'), 'utf8');
-    t.match(log, `${trainFile1}:1: image 1`, "rank 0 reports rank 1's fault, naming the row and the image");
+    t.match(log, badRow, "rank 0 reports rank 1's fault, naming the row and the image");
     t.match(log, 'the row is skipped from now on');
   }
 
   const stop = await runWith('stop', 'stop');
   t.not(stop.code, 0, 'stop: the job fails');
-  t.match(stop.output, `${trainFile1}:1: image 1`, 'with the DataError naming the row and the image');
+  t.match(stop.output, badRow, 'with the DataError naming the row and the image');
   t.match(stop.output, "data.on_bad_row is 'stop'");
   t.notOk(existsSync(join(stop.out, 'summary.json')), 'and the run did not finish');
   t.ok(existsSync(join(skip.out, 'summary.json')), '(as the skip run did)');

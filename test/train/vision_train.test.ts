@@ -16,34 +16,23 @@ import { DataError } from '../../src/data/index.js';
 import { loadModel } from '../../src/model/load.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { configDir, Trainer } from '../../src/train/trainer.js';
-import { writeVisionQuickstartInputs } from '../../src/train/vision-quickstart.js';
+import { cutShortFirstImage, oneStep, visionConfig, writeSmallVisionInputs } from '../helpers/vision-step.js';
 
-const file = join(import.meta.dirname, '../../examples/quickstart-vision.yaml');
+const file = visionConfig;
 const dir = mkdtempSync(join(tmpdir(), 'medix-bad-images-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 // Two training images per kind (6 rows), one held-out per kind; the first training row's image keeps
 // its PNG header and loses the rest.
-const paths = await writeVisionQuickstartInputs(file, join(dir, 'inputs'), { train: 2, heldout: 1 });
-const trainFile = paths.find((p) => p.startsWith('data.train_files='))!.split('=')[1];
-const firstRow = JSON.parse(readFileSync(trainFile, 'utf8').split('\n')[0]);
-const corrupt = join(dirname(trainFile), firstRow.images[0]);
-writeFileSync(corrupt, readFileSync(corrupt).subarray(0, 100));
-const badRow = `${trainFile}:1: image 1`;
+const { paths, trainFile } = await writeSmallVisionInputs(join(dir, 'inputs'));
+const badRow = cutShortFirstImage(trainFile);
 
 async function train(run: string, overrides: string[]): Promise<string[]> {
   const logs: string[] = [];
   const cfg = loadTrainingConfig(file, [
     ...paths,
-    `trainer.save_checkpoint_path=${join(dir, run)}`,
-    'trainer.max_steps=1',
-    'trainer.save_freq=-1',
-    'data.max_response_length=8',
-    'data.rollout_batch_size=6',
-    'algorithm.online_filtering=false',
-    'worker.actor.global_batch_size=24',
+    ...oneStep(join(dir, run)),
     'worker.actor.micro_batch_size_per_device_for_update=24',
-    'worker.rollout.val_override_config.n=1',
     ...overrides,
   ]);
   const trainer = await Trainer.create(cfg, { baseDir: configDir(file), log: (m) => logs.push(m) });
