@@ -161,6 +161,23 @@ export class UnfilledBatchError extends Error {
   override name = 'UnfilledBatchError';
 }
 
+/** One round of rollouts, every rank's, with this rank's timings (seconds from the round's start). */
+interface RolloutRound {
+  rollouts: Rollout[];
+  /** Until the last response was generated. */
+  genSeconds: number;
+  /** From then until the last reward. */
+  rewardTailSeconds: number;
+  /** Qwen3-VL: until every image of the round was preprocessed (on the image pool's thread). */
+  imageSeconds: number;
+  /**
+   * Qwen3-VL: until the first generation started, or every image was preprocessed if that came first.
+   * Preprocessing overlaps generation when this is below imageSeconds: generation starts with the first
+   * row's images and later rows' are preprocessed meanwhile.
+   */
+  imageWaitSeconds: number;
+}
+
 /** A row whose images cannot be preprocessed: its index in the rows asked about, and why (naming the image). */
 interface RowImageFault {
   i: number;
@@ -407,7 +424,7 @@ export class Trainer {
     rows: RlSample[],
     sampling: { n: number; temperature: number; topP: number; topK: number },
     seedOf: (i: number) => number,
-  ): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
+  ): Promise<RolloutRound> {
     // Fully sharded, every rank gathers the whole weights once for the step's generation (collective).
     return withWholeWeights(this.model, () => this.rolloutWhole(rows, sampling, seedOf));
   }
@@ -416,7 +433,7 @@ export class Trainer {
     rows: RlSample[],
     sampling: { n: number; temperature: number; topP: number; topK: number },
     seedOf: (i: number) => number,
-  ): Promise<{ rollouts: Rollout[]; genSeconds: number; rewardTailSeconds: number }> {
+  ): Promise<RolloutRound> {
     const engine = this.engine();
     const t0 = performance.now();
     let genDone = t0;
@@ -424,11 +441,14 @@ export class Trainer {
     // fail here gets no rollouts, and the ranks decide on the bad rows together after generation.
     const faults = this.imageFaults(rows);
     faults.catch(() => {}); // awaited below: this only keeps a rejection before then from going unhandled
+    const imagesDone = faults.then(() => performance.now());
+    let firstGeneration = Number.POSITIVE_INFINITY;
     try {
       const perRow = this.world.share(rows.map((row, i) => ({ row, i }))).map(async ({ row, i }) => {
         if (this.badImageRows.has(row) || (await this.images?.fault(row))) return [];
         const { promptIds, images } = await this.modelInputs(row);
         const imageToken = this.model.config.vision ? this.model.config.imageTokenId : undefined;
+        firstGeneration = Math.min(firstGeneration, performance.now());
         const result = await engine.generate({
           promptIds,
           images,
@@ -454,10 +474,13 @@ export class Trainer {
       const bad = await this.badRows(rows, await faults);
       const mine = generated.filter((x) => !bad.has(x.row)); // a row another rank could not preprocess
       const end = performance.now();
+      const imagesEnd = await imagesDone;
       return {
         rollouts: await this.exchangeRollouts(rows, mine),
         genSeconds: (genDone - t0) / 1000,
         rewardTailSeconds: (end - genDone) / 1000,
+        imageSeconds: (imagesEnd - t0) / 1000,
+        imageWaitSeconds: (Math.min(firstGeneration, imagesEnd) - t0) / 1000,
       };
     } finally {
       await engine.close();
@@ -689,6 +712,8 @@ export class Trainer {
     const a = cfg.algorithm;
     let genSeconds = 0;
     let rewardSeconds = 0;
+    let imageSeconds = 0;
+    let imageWaitSeconds = 0;
     const all: Rollout[] = [];
     let groupBase = 0;
     // Online filtering refills the batch in rounds of mini_rollout_batch_size prompts (EasyR1); the
@@ -717,6 +742,8 @@ export class Trainer {
         );
         genSeconds += got.genSeconds;
         rewardSeconds += got.rewardTailSeconds;
+        imageSeconds += got.imageSeconds;
+        imageWaitSeconds += got.imageWaitSeconds;
         clock.add('rollout', got.genSeconds);
         clock.add('reward', got.rewardTailSeconds);
         for (const x of got.rollouts) x.group += groupBase;
@@ -825,7 +852,13 @@ export class Trainer {
       'filter/kept_samples': kept.length,
       'filter/tries': batch.rounds,
       'filter/exhausted': a.online_filtering && batch.exhausted ? 1 : 0,
-      ...(this.images ? { 'data/bad_image_rows': this.badImageRows.size } : {}),
+      ...(this.images
+        ? {
+            'data/bad_image_rows': this.badImageRows.size,
+            'timing/images': imageSeconds,
+            'timing/image_wait': imageWaitSeconds,
+          }
+        : {}),
       ...metrics,
       ...rewardMetrics,
       ...this.fullShardMetrics(),

@@ -7,10 +7,13 @@
 // worker.actor.model.freeze_vision_tower keeps the tower's weights bit for bit through a step while the
 // decoder learns, and the reference policy sees the rows' images: with the KL loss on, the policy and
 // the reference agree at the first step (a reference scoring without the images would not).
+// Preprocessing overlaps generation: a step's first generation starts while later rows' images are
+// still being preprocessed (the training images are enlarged so that each takes a while to decode).
 import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import sharp from 'sharp';
 import { loadTrainingConfig } from '../../src/config/index.js';
 import { DataError } from '../../src/data/index.js';
 import { loadModel } from '../../src/model/load.js';
@@ -26,6 +29,17 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 // its PNG header and loses the rest.
 const { paths, trainFile } = await writeSmallVisionInputs(join(dir, 'inputs'));
 const badRow = cutShortFirstImage(trainFile);
+// The other training images at 1024 x 1024 (still resized to the config's 64 x 64, so the prompts keep
+// their image tokens): decoding one takes tens of milliseconds on the image pool's one thread.
+const trainImages = readFileSync(trainFile, 'utf8')
+  .trim()
+  .split('\n')
+  .slice(1)
+  .flatMap((l) => JSON.parse(l).images as string[]);
+for (const image of new Set(trainImages.map((f) => join(dirname(trainFile), f)))) {
+  const big = await sharp(image).resize(1024, 1024, { kernel: 'cubic' }).png({ compressionLevel: 1 }).toBuffer();
+  writeFileSync(image, big);
+}
 
 async function train(run: string, overrides: string[]): Promise<string[]> {
   const logs: string[] = [];
@@ -61,6 +75,9 @@ t.test('skip: a rollout leaves the row out, says so once, and the run goes on', 
   const step1 = metricsAt(join(dir, 'skip-rollout'), 1);
   t.equal(step1['filter/kept_samples'], 5 * 4, 'on the other 5 rows (4 samples each)');
   t.equal(step1['data/bad_image_rows'], 1, 'counted');
+  // Generation waits only for its own row's images: it started before the step's last image was ready.
+  const [wait, images] = [step1['timing/image_wait'], step1['timing/images']];
+  t.ok(wait < images, `preprocessing overlaps generation: first generation at ${wait} s, last image at ${images} s`);
 });
 
 t.test('skip: the SFT warm-up leaves the row out too', async (t) => {
