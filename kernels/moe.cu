@@ -220,11 +220,17 @@ void check_shape(const MoeShape& s, const char* op) {
   MEDIX_CHECK(s.T * s.K <= INT32_MAX, op, ": T*K = ", s.T * s.K, " assignments do not fit int32 indices");
 }
 
-// The experts' offsets on the host (to size each expert's GEMMs).
-std::vector<int32_t> host_offsets(const int32_t* offsets, int64_t E, cudaStream_t stream, const char* op) {
-  std::vector<int32_t> off(static_cast<size_t>(E + 1));
+// The experts' offsets on the host (to size each expert's GEMMs), checked: they become row ranges of
+// device buffers, so offsets that do not partition the T*K assignments would read and write outside them.
+std::vector<int32_t> host_offsets(const int32_t* offsets, const MoeShape& s, cudaStream_t stream, const char* op) {
+  std::vector<int32_t> off(static_cast<size_t>(s.E + 1));
   check(cudaMemcpyAsync(off.data(), offsets, sizeof(int32_t) * off.size(), cudaMemcpyDeviceToHost, stream), op);
   check(cudaStreamSynchronize(stream), op);
+  MEDIX_CHECK(off.front() == 0 && off.back() == s.T * s.K, op, ": offsets must run from 0 to T*K = ", s.T * s.K,
+              ", not ", off.front(), " to ", off.back());
+  for (size_t e = 0; e + 1 < off.size(); ++e)
+    MEDIX_CHECK(off[e] <= off[e + 1], op, ": offsets must not decrease (expert ", e, ": ", off[e], " > ", off[e + 1],
+                ")");
   return off;
 }
 
@@ -255,7 +261,7 @@ void experts_forward(float* out, float* gate, float* up, float* y, const float* 
   check_shape(s, "moe_experts_forward");
   const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
   if (n == 0) return;
-  const std::vector<int32_t> off = host_offsets(offsets, s.E, stream, "moe_experts_forward (offsets to host)");
+  const std::vector<int32_t> off = host_offsets(offsets, s, stream, "moe_experts_forward (offsets to host)");
   Scratch<float> xs(n * H, stream, "moe_experts_forward (gathered rows)");
   Scratch<float> act(n * I, stream, "moe_experts_forward (activations)");
   Scratch<int32_t> pos(n, stream, "moe_experts_forward (positions)");
@@ -282,7 +288,7 @@ void experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights,
   check_shape(s, "moe_experts_backward");
   const int64_t H = s.H, I = s.I, K = s.K, n = s.T * K;
   if (n == 0) return;
-  const std::vector<int32_t> off = host_offsets(offsets, s.E, stream, "moe_experts_backward (offsets to host)");
+  const std::vector<int32_t> off = host_offsets(offsets, s, stream, "moe_experts_backward (offsets to host)");
   // Per sorted position: the token's input row, dy = w * dout of its token, and the row's dx.
   Scratch<float> xs(n * H, stream, "moe_experts_backward (gathered rows)");
   Scratch<float> dys(n * H, stream, "moe_experts_backward (gathered dout)");
