@@ -10,6 +10,7 @@ import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Model } from '../engine/model.js';
 import type { World } from '../engine/world.js';
+import { setComputeDtype } from '../engine/bf16.js';
 import { fullShard, withWholeWeights } from '../engine/full-shard.js';
 import { loadModel } from '../model/load.js';
 import { saveModel } from '../model/save.js';
@@ -72,6 +73,9 @@ export class ReferencePolicy {
     const w = o.worker;
     const model = await loadReference(dir, w.actor.device);
     if (o.fullShard) fullShard(model); // sharded like the policy: its forwards gather unit by unit
+    // It computes in the policy's dtype: a bf16 policy against an f32 reference would show a KL of the
+    // rounding alone at the first step, before the policy has moved.
+    setComputeDtype(model, w.actor.model.dtype);
     return new ReferencePolicy(
       model,
       w.ref.micro_batch_size_per_device_for_experience ?? w.actor.micro_batch_size_per_device_for_experience,

@@ -477,6 +477,20 @@ t.test('the KL loss runs against the reference, with no KL in the reward', async
   });
 });
 
+t.test('in bf16 the reference computes in bf16 too: no KL at the first step', async (t) => {
+  await train('kl-loss-bf16', 1, false, (c) => {
+    c.algorithm = { adv_estimator: 'grpo', use_kl_loss: true };
+    (c.worker.actor.model as Record<string, unknown>).dtype = 'bf16';
+  });
+  const [row] = metricRows('kl-loss-bf16');
+  // Summation order alone leaves ~1e-14 (the update packs other micro-batches); an f32 reference beside
+  // the bf16 policy gave the rounding's KL here instead, 5.5e-10 for this tiny model.
+  t.ok(
+    Math.abs(row['actor/kl_loss']) < 1e-12,
+    `the first step samples from the reference itself (${row['actor/kl_loss']})`,
+  );
+});
+
 t.test(
   'online filtering that cannot fill the batch in max_try_make_batch rounds stops the run, or trains on what it kept when told to',
   async (t) => {
