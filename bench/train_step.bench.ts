@@ -132,6 +132,13 @@ const bench: BenchModule = {
     setComputeDtype(model, 'f32');
     ctx.log(`train_step bf16: ${bf16.total.toFixed(0)} ms (${(best.total / bf16.total).toFixed(2)}x the f32 step)`);
     records.push(
+      {
+        name: 'train_step',
+        metric: 'tokens_per_s_bf16',
+        value: T / (bf16.total / 1000),
+        unit: 'tokens/s',
+        note: `${shape}, bf16 compute`,
+      },
       { name: 'train_step', metric: 'step_ms_bf16', value: bf16.total, unit: 'ms', note: `${shape}, bf16 compute` },
       {
         name: 'train_step',

@@ -19,7 +19,7 @@ struct UniqueId {
 };
 
 // ncclDataType_t
-constexpr int kUint8 = 1, kFloat32 = 7, kFloat64 = 8, kBfloat16 = 9;
+constexpr int kUint8 = 1, kInt32 = 2, kFloat32 = 7, kFloat64 = 8, kBfloat16 = 9;
 // ncclRedOp_t
 constexpr int kSum = 0;
 

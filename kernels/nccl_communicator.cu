@@ -51,7 +51,19 @@ void nccl_ok(nccl::Result r, const char* what) {
   if (r != nccl::kSuccess) fail("NCCL ", what, ": ", api().error_string(r), " (ncclResult_t ", r, ")");
 }
 
-int nccl_type(DType t) { return t == DType::f32 ? nccl::kFloat32 : t == DType::f64 ? nccl::kFloat64 : nccl::kBfloat16; }
+int nccl_type(DType t) {
+  switch (t) {
+    case DType::F32:
+      return nccl::kFloat32;
+    case DType::F64:
+      return nccl::kFloat64;
+    case DType::BF16:
+      return nccl::kBfloat16;
+    case DType::I32:
+      return nccl::kInt32;
+  }
+  return nccl::kUint8;
+}
 
 class NcclCommunicator final : public Communicator {
  public:

@@ -32,7 +32,7 @@ struct Numbers {
   int64_t count() const { return static_cast<int64_t>(bytes.size() / dtype_bytes(type)); }
   Napi::Value to_js(Napi::Env env) const {
     const size_t n = static_cast<size_t>(count());
-    if (type == DType::f32) {
+    if (type == DType::F32) {
       auto out = Napi::Float32Array::New(env, n);
       std::copy(bytes.begin(), bytes.end(), reinterpret_cast<uint8_t*>(out.Data()));
       return out;
@@ -49,7 +49,7 @@ Numbers numbers_arg(const Napi::Value& v, const std::string& fn) {
     throw Napi::TypeError::New(v.Env(), fn + ": values must be a Float32Array or a Float64Array");
   auto a = v.As<Napi::TypedArray>();
   const auto* p = static_cast<const uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
-  return Numbers{kind == napi_float32_array ? DType::f32 : DType::f64, std::vector<uint8_t>(p, p + a.ByteLength())};
+  return Numbers{kind == napi_float32_array ? DType::F32 : DType::F64, std::vector<uint8_t>(p, p + a.ByteLength())};
 }
 
 Napi::Uint8Array new_bytes(Napi::Env env, const std::vector<uint8_t>& b) {

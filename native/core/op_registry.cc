@@ -12,16 +12,6 @@
 
 namespace medix {
 
-const char* dtype_name(DType d) { return d == DType::F32 ? "f32" : d == DType::BF16 ? "bf16" : "i32"; }
-
-DType parse_dtype(const std::string& name) {
-  if (name == "f32") return DType::F32;
-  if (name == "bf16") return DType::BF16;
-  fail("unknown dtype '", name, "' (f32, bf16)");
-}
-
-size_t dtype_bytes(DType d) { return d == DType::BF16 ? 2 : 4; }
-
 double Attrs::f(const std::string& k) const {
   auto it = num.find(k);
   MEDIX_CHECK(it != num.end(), "option '", k, "' is missing");

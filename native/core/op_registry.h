@@ -15,15 +15,12 @@
 #include <vector>
 
 #include "backend.h"
+#include "dtype.h"
 
 namespace medix {
 
-// Element types of op arguments. An entry's dtype says which of its arguments are bf16 (core/bf16.h:
-// the weights of a product, a KV cache); activations and sums stay f32, index arguments are i32.
-enum class DType : uint8_t { F32, BF16, I32 };
-const char* dtype_name(DType d);             // "f32", "bf16", "i32"
-DType parse_dtype(const std::string& name);  // "f32" | "bf16"; throws naming the accepted names
-size_t dtype_bytes(DType d);
+// An entry's dtype (core/dtype.h) says which of its arguments are bf16 (the weights of a product, a KV
+// cache); activations and sums stay f32, index arguments are i32.
 
 enum class Role : uint8_t { In, Out, InOut };
 

@@ -9,9 +9,9 @@ namespace medix::cuda {
 // The process's backend (one instance), on device local_rank mod the device count (one process per
 // GPU); any thread may call it (a model's calls all run on its BackendThread, which makes the device
 // current once when it starts). Throws on first use when there is no device. Ops run on the default
-// stream in call order; to_host and synchronize wait for them. Ops without a kernel yet either run their CPU
-// reference on host copies (the sampler: logits to the host, tokens back, so sampling is the CPU's bit
-// for bit) or throw naming the op (mixture of experts).
+// stream in call order; to_host and synchronize wait for them. The sampler runs its CPU reference on host
+// copies (logits to the host, tokens back: the CPU's tokens bit for bit) unless MEDIX_CUDA_SAMPLER=gpu
+// picks kernels/sampling.cu.
 Backend& backend();
 
 }  // namespace medix::cuda

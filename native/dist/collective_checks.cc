@@ -114,7 +114,7 @@ void check_bf16_gather(Communicator& comm, Backend& be, int64_t n, std::vector<C
     want.insert(want.end(), xq.begin(), xq.end());
   }
   Buffer<uint16_t> send(be, bits(comm.rank())), recv(be, std::vector<uint16_t>(want.size(), 0));
-  comm.allgather_equal(send.data(), recv.data(), n, DType::bf16);
+  comm.allgather_equal(send.data(), recv.data(), n, DType::BF16);
   out.push_back(judge("allgather_equal", "bf16", recv.host(), want));
 }
 
@@ -122,8 +122,8 @@ void check_bf16_gather(Communicator& comm, Backend& be, int64_t n, std::vector<C
 
 std::vector<CollectiveCheck> check_collectives(Communicator& comm, Backend& memory, int64_t n) {
   std::vector<CollectiveCheck> out;
-  check_type<float>(comm, memory, n, DType::f32, "f32", out);
-  check_type<double>(comm, memory, n, DType::f64, "f64", out);
+  check_type<float>(comm, memory, n, DType::F32, "f32", out);
+  check_type<double>(comm, memory, n, DType::F64, "f64", out);
   check_bf16_gather(comm, memory, n, out);
   return out;
 }

@@ -12,14 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "../core/dtype.h"
+
 namespace medix {
 
-// Element types the collectives carry (sums are computed in that type). bf16 (raw bits, core/bf16.h)
-// travels in allgather_equal only, as full sharding's bf16 weight gathers do: a sum in bf16 would
-// lose gradients below its 8 significant bits, so the summing collectives refuse it.
-enum class DType { f32, f64, bf16 };
-inline size_t dtype_bytes(DType t) { return t == DType::f32 ? 4 : t == DType::f64 ? 8 : 2; }
-// Throws, naming the collective, when t is bf16.
+// The collectives carry f32, f64 and bf16 (core/dtype.h; sums are computed in that type). bf16 travels
+// in allgather_equal only, as full sharding's bf16 weight gathers do: a sum in bf16 would lose gradients
+// below its 8 significant bits, so the summing collectives refuse it.
+// Throws, naming the collective, when t cannot be summed (bf16, i32).
 void check_summable(DType t, const char* collective);
 
 class Communicator {

@@ -55,7 +55,19 @@ void finalize_at_exit() {
 }
 
 // bf16 is moved as its raw 16 bits (gathers only: check_summable keeps it out of sums).
-MPI_Datatype mpi_type(DType t) { return t == DType::f32 ? MPI_FLOAT : t == DType::f64 ? MPI_DOUBLE : MPI_UINT16_T; }
+MPI_Datatype mpi_type(DType t) {
+  switch (t) {
+    case DType::F32:
+      return MPI_FLOAT;
+    case DType::F64:
+      return MPI_DOUBLE;
+    case DType::BF16:
+      return MPI_UINT16_T;
+    case DType::I32:
+      return MPI_INT32_T;
+  }
+  return MPI_DATATYPE_NULL;
+}
 
 class MpiCommunicator final : public Communicator {
  public:

@@ -24,7 +24,7 @@ int64_t failed(const EngineSelftest& e) {
 // communicator's bootstrap would leave the others waiting).
 bool all_ranks(Communicator& w, bool mine) {
   double yes = mine ? 1 : 0;
-  w.allreduce_sum(&yes, 1, DType::f64);
+  w.allreduce_sum(&yes, 1, DType::F64);
   return yes == w.size();
 }
 
@@ -70,7 +70,7 @@ DistSelftest run_dist_selftest() {
   for (size_t i = 0; r.nccl.ran && i < r.nccl.checks.size(); ++i)
     r.engines_differ += r.nccl.checks[i].result != r.host.checks[i].result;
   double bad = static_cast<double>(failed(r.host) + failed(r.nccl) + r.engines_differ);
-  w.allreduce_sum(&bad, 1, DType::f64);
+  w.allreduce_sum(&bad, 1, DType::F64);
   r.failed_all_ranks = static_cast<int64_t>(bad);
   return r;
 }

@@ -72,9 +72,10 @@ std::unique_ptr<Communicator> open_world() {
 }  // namespace
 
 void check_summable(DType t, const char* collective) {
-  MEDIX_CHECK(t != DType::bf16, collective,
+  MEDIX_CHECK(t != DType::BF16, collective,
               ": bf16 cannot be summed (it would drop what lies below its 8 significant "
               "bits); bf16 travels in allgather_equal only");
+  MEDIX_CHECK(t == DType::F32 || t == DType::F64, collective, ": ", dtype_name(t), " cannot be summed (f32, f64)");
 }
 
 Communicator& world() {

@@ -698,7 +698,7 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
 
 bool Qwen3Model::clip_and_count_step(float* g, int64_t n, Communicator* comm, float max_grad_norm, StepResult& r) {
   double sq = be_.sum_squares(g, n);
-  if (comm) comm->allreduce_sum(&sq, 1, DType::f64);  // the global norm, so every rank clips (or skips) alike
+  if (comm) comm->allreduce_sum(&sq, 1, DType::F64);  // the global norm, so every rank clips (or skips) alike
   r.grad_norm = std::sqrt(sq);
   if (!std::isfinite(r.grad_norm)) {
     r.skipped = true;
@@ -724,7 +724,7 @@ StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_nor
   // Each rank's gradient covers its own samples: the owner of each shard receives their sum.
   if (comm_)
     for (int q = 0; q < world_size(); ++q)
-      comm_->reduce_sum(grads_ + shards_[q].offset, shards_[q].numel, DType::f32, q);
+      comm_->reduce_sum(grads_ + shards_[q].offset, shards_[q].numel, DType::F32, q);
   StepResult r;
   if (!clip_and_count_step(grads_ + own.offset, own.numel, comm_, max_grad_norm, r)) return r;
   for (int64_t i = own.first_tensor; i < own.end_tensor; ++i) {

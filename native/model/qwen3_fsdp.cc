@@ -94,11 +94,11 @@ void Qwen3Model::unit_gather(int64_t u) {
     f32_to_bf16(mine.data(), fs.w.data() + unit.slice_offset, unit.shard);
     uint16_t* dst = fs.compute_bits() + unit.offset;
     fs.around_padding(fs.compute_bits(), unit,
-                      [&] { fs.comm.allgather_equal(mine.data(), dst, unit.shard, DType::bf16); });
+                      [&] { fs.comm.allgather_equal(mine.data(), dst, unit.shard, DType::BF16); });
     bf16_to_f32(fs.weights.data() + unit.offset, dst, unit.numel);
   } else {
     fs.around_padding(fs.weights.data(), unit, [&] {
-      fs.comm.allgather_equal(fs.w.data() + unit.slice_offset, fs.weights.data() + unit.offset, unit.shard, DType::f32);
+      fs.comm.allgather_equal(fs.w.data() + unit.slice_offset, fs.weights.data() + unit.offset, unit.shard, DType::F32);
     });
   }
   fs.gathered[u] = true;
@@ -120,7 +120,7 @@ void Qwen3Model::unit_reduce_grads(int64_t u) {
   std::vector<float> mine(unit.shard);
   fs.sample();
   fs.around_padding(fs.grads.data(), unit, [&] {
-    fs.comm.reduce_scatter_sum(fs.grads.data() + unit.offset, mine.data(), unit.shard, DType::f32);
+    fs.comm.reduce_scatter_sum(fs.grads.data() + unit.offset, mine.data(), unit.shard, DType::F32);
   });
   // Accumulates: several backward passes may precede one optimizer step.
   for (int64_t i = 0; i < unit.shard; ++i) fs.g[unit.slice_offset + i] += mine[i];

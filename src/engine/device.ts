@@ -7,9 +7,8 @@ import { buildInfo, cudaDevices } from './system.js';
 
 /**
  * Throws unless `device` can run a model in this process. `where` names the setting that chose it
- * (a config key or a flag). With a GPU, `cuda` runs text models on the CUDA backend (the model refuses
- * a vision tower there, by name); its kernels are checked op by op against the CPU
- * (scripts/device-check.sh).
+ * (a config key or a flag). With a GPU, `cuda` runs models (dense, mixture-of-experts, Qwen3-VL) on the
+ * CUDA backend; its kernels are checked op by op against the CPU (scripts/device-check.sh).
  */
 export function requireDevice(device: Device, where: string): void {
   if (device === 'cpu') return;

@@ -178,6 +178,16 @@ interface RolloutRound {
   imageWaitSeconds: number;
 }
 
+/** A step's rollouts: every one (`all`), those of the groups kept for training, and the filling's record. */
+interface StepBatch {
+  all: Rollout[];
+  kept: Rollout[];
+  filled: FilledBatch<Rollout[]>;
+  /** Qwen3-VL: RolloutRound's image timings, summed over the rounds. */
+  imageSeconds: number;
+  imageWaitSeconds: number;
+}
+
 /** A row whose images cannot be preprocessed: its index in the rows asked about, and why (naming the image). */
 interface RowImageFault {
   i: number;
@@ -699,29 +709,53 @@ export class Trainer {
     );
   }
 
-  /** One RL step: returns the metrics row. */
+  /**
+   * One RL step as named stages, each timed as timing/stage/<name>: rollout and reward (interleaved,
+   * in rounds while online filtering refills the batch), old_logprob, ref_logprob, advantages and
+   * update. Returns the step's metrics row (stepMetrics).
+   */
   private async step(
     sampler: DataOrder,
     reference: ReferencePolicy | null,
     klCtl: KlController | null,
   ): Promise<Record<string, number>> {
+    const clock = new StageClock();
+    const batch = await this.rolloutStage(sampler, clock);
+    const rolloutsDone = clock.elapsed();
+    const exps: Experience[] = batch.kept.map((x) => ({
+      promptIds: x.promptIds,
+      images: x.images,
+      responseIds: x.sample.tokenIds,
+    }));
+    const usable = exps.filter((e) => e.responseIds.length > 0);
+    // Log-probs come before the advantages: KL in the reward needs both.
+    await this.logprobStages(usable, reference, clock);
+    const rewardMetrics: Record<string, number> = {};
+    const adv = await clock.time('advantages', () => this.advantages(batch.kept, exps, klCtl, rewardMetrics));
+    exps.forEach((e, i) => (e.advantages = adv[i]));
+    const actorMetrics = usable.length > 0 ? await clock.time('update', () => this.updateStage(usable)) : {};
+    this.images?.forget();
+    return this.stepMetrics(batch, usable, { ...actorMetrics, ...rewardMetrics }, clock, rolloutsDone);
+  }
+
+  /**
+   * The step's rollouts and rewards: rounds of rollout_batch_size prompts, or with online filtering of
+   * mini_rollout_batch_size prompts until rollout_batch_size groups are kept (EasyR1), within
+   * max_try_make_batch rounds. Every rank runs the rounds on the same exchanged rollouts, so all
+   * take the same decisions.
+   */
+  private async rolloutStage(sampler: DataOrder, clock: StageClock): Promise<StepBatch> {
     const cfg = this.cfg;
     const r = cfg.worker.rollout;
-    const clock = new StageClock();
-    const tStep = performance.now();
     const a = cfg.algorithm;
-    let genSeconds = 0;
-    let rewardSeconds = 0;
-    let imageSeconds = 0;
-    let imageWaitSeconds = 0;
     const all: Rollout[] = [];
     let groupBase = 0;
-    // Online filtering refills the batch in rounds of mini_rollout_batch_size prompts (EasyR1); the
-    // schema allows that key only with filtering, so without it there is one round of the whole batch.
+    let imageSeconds = 0;
+    let imageWaitSeconds = 0;
+    // The schema allows mini_rollout_batch_size only with filtering: without it, one round of the whole batch.
     const roundPrompts = cfg.data.mini_rollout_batch_size ?? cfg.data.rollout_batch_size;
     const target = cfg.data.rollout_batch_size;
-    // Every rank runs these rounds on the same exchanged rollouts, so all take the same decisions.
-    const batch = await fillFilteredBatch<Rollout[]>({
+    const filled = await fillFilteredBatch<Rollout[]>({
       target,
       maxRounds: a.online_filtering ? a.max_try_make_batch : 1,
       keep: a.online_filtering
@@ -740,12 +774,10 @@ export class Trainer {
           { n: r.n, temperature: r.temperature, topP: r.top_p, topK: r.top_k },
           (i) => this.rolloutSeed(this.state.step, first + i),
         );
-        genSeconds += got.genSeconds;
-        rewardSeconds += got.rewardTailSeconds;
-        imageSeconds += got.imageSeconds;
-        imageWaitSeconds += got.imageWaitSeconds;
         clock.add('rollout', got.genSeconds);
         clock.add('reward', got.rewardTailSeconds);
+        imageSeconds += got.imageSeconds;
+        imageWaitSeconds += got.imageWaitSeconds;
         for (const x of got.rollouts) x.group += groupBase;
         groupBase += rows.length;
         all.push(...got.rollouts);
@@ -754,90 +786,99 @@ export class Trainer {
         return [...groupIndices(usable.map((x) => x.group)).values()].map((idx) => idx.map((i) => usable[i]));
       },
     });
-    const kept = batch.groups.flat();
-    if (a.online_filtering && batch.exhausted) this.unfilledBatch(batch, target);
+    if (a.online_filtering && filled.exhausted) this.unfilledBatch(filled, target);
     this.pendingSamples = all.slice(0, 2);
-    const tUpdate = performance.now();
-    const exps: Experience[] = kept.map((x) => ({
-      promptIds: x.promptIds,
-      images: x.images,
-      responseIds: x.sample.tokenIds,
-    }));
+    return { all, kept: filled.groups.flat(), filled, imageSeconds, imageWaitSeconds };
+  }
+
+  /** The old policy's log-probs of the usable experiences, and the reference's when there is one. */
+  private async logprobStages(
+    usable: Experience[],
+    reference: ReferencePolicy | null,
+    clock: StageClock,
+  ): Promise<void> {
+    if (usable.length === 0) return;
+    const actor = this.cfg.worker.actor;
+    const temperature = this.cfg.worker.rollout.temperature;
+    const old = await clock.time('old_logprob', () =>
+      computeLogprobs(this.model, usable, actor.micro_batch_size_per_device_for_experience, temperature, this.world),
+    );
+    usable.forEach((e, i) => (e.oldLogp = old[i]));
+    if (reference) {
+      const ref = await clock.time('ref_logprob', () => reference.logprobs(usable, temperature));
+      usable.forEach((e, i) => (e.refLogp = ref[i]));
+    }
+  }
+
+  /** The policy update over the usable experiences (ppo_epochs of mini-batches); its metrics as actor/<name>. */
+  private async updateStage(usable: Experience[]): Promise<Record<string, number>> {
+    const cfg = this.cfg;
     const actor = cfg.worker.actor;
-    const usableExps = exps.filter((e) => e.responseIds.length > 0);
-    // Log-probs come before the advantages: KL in the reward needs both.
-    if (usableExps.length > 0) {
-      const oldLogprobDone = clock.start('old_logprob');
-      const old = await computeLogprobs(
-        this.model,
-        usableExps,
-        actor.micro_batch_size_per_device_for_experience,
-        r.temperature,
-        this.world,
-      );
-      oldLogprobDone();
-      usableExps.forEach((e, i) => (e.oldLogp = old[i]));
-      if (reference) {
-        const ref = await clock.time('ref_logprob', () => reference.logprobs(usableExps, r.temperature));
-        usableExps.forEach((e, i) => (e.refLogp = ref[i]));
-      }
-    }
-    const rewardMetrics: Record<string, number> = {};
-    const adv = await clock.time('advantages', () => this.advantages(kept, exps, klCtl, rewardMetrics));
-    exps.forEach((e, i) => (e.advantages = adv[i]));
-    let metrics: Record<string, number> = {};
-    if (usableExps.length > 0) {
-      const o = actor.optim;
-      const schedule = {
-        lr: o.lr,
-        warmupSteps: o.lr_warmup_steps,
-        warmupRatio: o.lr_warmup_ratio,
-        totalSteps:
-          this.totalSteps * Math.ceil((cfg.data.rollout_batch_size * r.n) / actor.global_batch_size) * actor.ppo_epochs,
-        type: o.lr_scheduler_type,
-        minLrRatio: o.min_lr_ratio,
-      };
-      const base = this.state.optimizerSteps;
-      const opt = new AdamW(this.model, {
-        lr: o.lr,
-        betas: o.betas,
-        weightDecay: o.weight_decay,
-        maxGradNorm: actor.max_grad_norm,
-      });
-      const updateDone = clock.start('update');
-      const m = await policyUpdate(
-        this.model,
-        opt,
-        usableExps,
-        {
-          miniBatch: actor.global_batch_size,
-          microBatch: actor.micro_batch_size_per_device_for_update,
-          epochs: actor.ppo_epochs,
-          temperature: r.temperature,
-          lr: (i) => learningRateAt(base + i, schedule),
-          world: this.world,
-        },
-        {
-          kind: actor.loss_type,
-          agg: actor.loss_avg_mode === 'token' ? 'token-mean' : 'seq-mean-token-mean',
-          clipLow: actor.clip_ratio_low,
-          clipHigh: actor.clip_ratio_high,
-          dualClip: actor.clip_ratio_dual,
-          kl: klPlacement(cfg.algorithm) === 'loss' ? cfg.algorithm.kl_penalty : 'none',
-          klCoef: cfg.algorithm.kl_coef,
-          entropyCoef: actor.entropy_coef,
-        },
-      );
-      updateDone();
-      this.state.optimizerSteps += m.optimizer_steps;
-      metrics = Object.fromEntries(Object.entries(m).map(([k, v]) => [`actor/${k}`, v]));
-    }
-    this.images?.forget();
-    const tEnd = performance.now();
+    const r = cfg.worker.rollout;
+    const o = actor.optim;
+    const schedule = {
+      lr: o.lr,
+      warmupSteps: o.lr_warmup_steps,
+      warmupRatio: o.lr_warmup_ratio,
+      totalSteps:
+        this.totalSteps * Math.ceil((cfg.data.rollout_batch_size * r.n) / actor.global_batch_size) * actor.ppo_epochs,
+      type: o.lr_scheduler_type,
+      minLrRatio: o.min_lr_ratio,
+    };
+    const base = this.state.optimizerSteps;
+    const opt = new AdamW(this.model, {
+      lr: o.lr,
+      betas: o.betas,
+      weightDecay: o.weight_decay,
+      maxGradNorm: actor.max_grad_norm,
+    });
+    const m = await policyUpdate(
+      this.model,
+      opt,
+      usable,
+      {
+        miniBatch: actor.global_batch_size,
+        microBatch: actor.micro_batch_size_per_device_for_update,
+        epochs: actor.ppo_epochs,
+        temperature: r.temperature,
+        lr: (i) => learningRateAt(base + i, schedule),
+        world: this.world,
+      },
+      {
+        kind: actor.loss_type,
+        agg: actor.loss_avg_mode === 'token' ? 'token-mean' : 'seq-mean-token-mean',
+        clipLow: actor.clip_ratio_low,
+        clipHigh: actor.clip_ratio_high,
+        dualClip: actor.clip_ratio_dual,
+        kl: klPlacement(cfg.algorithm) === 'loss' ? cfg.algorithm.kl_penalty : 'none',
+        klCoef: cfg.algorithm.kl_coef,
+        entropyCoef: actor.entropy_coef,
+      },
+    );
+    this.state.optimizerSteps += m.optimizer_steps;
+    return Object.fromEntries(Object.entries(m).map(([k, v]) => [`actor/${k}`, v]));
+  }
+
+  /**
+   * The step's metrics row: reward components over every rollout, response lengths and filtering over
+   * the kept ones, the update's and the advantages' metrics (`computed`), memory when fully sharded,
+   * throughput, and the time of the step, of what followed the rollouts (timing/update, from `rolloutsDone`
+   * seconds into the step) and of each stage.
+   */
+  private stepMetrics(
+    batch: StepBatch,
+    usable: Experience[],
+    computed: Record<string, number>,
+    clock: StageClock,
+    rolloutsDone: number,
+  ): Record<string, number> {
+    const { all, kept, filled } = batch;
+    const filtering = this.cfg.algorithm.online_filtering;
+    const stepSeconds = clock.elapsed();
     const lengths = kept.map((x) => x.sample.tokenIds.length);
     const component = (k: 'overall' | 'format' | 'accuracy_llm' | 'accuracy_embed' | 'modality') =>
       mean(all.map((x) => x.reward[k]).filter((v): v is number => v !== null));
-    const trainedTokens = usableExps.reduce((s, e) => s + e.promptIds.length + e.responseIds.length, 0);
+    const trainedTokens = usable.reduce((s, e) => s + e.promptIds.length + e.responseIds.length, 0);
     return {
       'reward/overall': component('overall'),
       'reward/format': component('format'),
@@ -850,23 +891,20 @@ export class Trainer {
       'response_length/max': lengths.length ? Math.max(...lengths) : 0,
       'response_length/clip_ratio': mean(kept.map((x) => (x.sample.finishReason === 'length' ? 1 : 0))),
       'filter/kept_samples': kept.length,
-      'filter/tries': batch.rounds,
-      'filter/exhausted': a.online_filtering && batch.exhausted ? 1 : 0,
+      'filter/tries': filled.rounds,
+      'filter/exhausted': filtering && filled.exhausted ? 1 : 0,
       ...(this.images
         ? {
             'data/bad_image_rows': this.badImageRows.size,
-            'timing/images': imageSeconds,
-            'timing/image_wait': imageWaitSeconds,
+            'timing/images': batch.imageSeconds,
+            'timing/image_wait': batch.imageWaitSeconds,
           }
         : {}),
-      ...metrics,
-      ...rewardMetrics,
+      ...computed,
       ...this.fullShardMetrics(),
-      'perf/tokens_per_s': trainedTokens / ((tEnd - tStep) / 1000),
-      'timing/rollout': genSeconds,
-      'timing/reward': rewardSeconds,
-      'timing/update': (tEnd - tUpdate) / 1000,
-      'timing/step': (tEnd - tStep) / 1000,
+      'perf/tokens_per_s': trainedTokens / stepSeconds,
+      'timing/update': stepSeconds - rolloutsDone,
+      'timing/step': stepSeconds,
       ...clock.metrics(),
     };
   }
@@ -945,7 +983,11 @@ export class Trainer {
           );
         progress?.update({
           step: this.state.step,
-          timing: { rollout: row['timing/rollout'], reward: row['timing/reward'], update: row['timing/update'] },
+          timing: {
+            rollout: row['timing/stage/rollout'],
+            reward: row['timing/stage/reward'],
+            update: row['timing/update'],
+          },
           reward: row['reward/overall'],
         });
         if ((t.save_freq > 0 && this.state.step % t.save_freq === 0) || this.state.step === total)
