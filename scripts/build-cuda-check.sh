@@ -3,6 +3,8 @@
 #   cuda_conformance   native/tests/cuda_conformance.cu: every kernel against the CPU reference ops
 #   gpu_logprob_bench  bench/gpu/logprob_bench.cu: the fused log-prob timing and peak memory (issue 14)
 #   nccl_check         native/tests/nccl_check.cu: every collective of the NCCL communicator (issue 15)
+#   op_conformance     native/tests/op_conformance.cc with the CUDA backend: every op-table entry on the
+#                      CPU, the device-memory guard and (where a device exists) the CUDA backend
 # CUDA runtime, libstdc++ and libgcc are linked statically, so the binaries need nothing but glibc
 # there; cuBLASLt is opened at run time (native/cuda/libraries.h). Targets sm_80 and sm_90a (SASS),
 # plus compute_80 PTX for newer GPUs. Needs nvcc (no GPU): see scripts/cuda-toolchain.sh.
@@ -74,6 +76,9 @@ for f in native/tests/cuda_conformance.cu native/tests/nccl_check.cu bench/gpu/l
   wait_some
   compile "$f" "$(obj "$f")" "$nvcc" "${nv_flags[@]}"
 done
+op_conformance_obj=$out/obj/op_conformance_cuda.o
+wait_some
+compile native/tests/op_conformance.cc "$op_conformance_obj" g++ "${cc_flags[@]}" -DMEDIX_OP_CONFORMANCE_CUDA
 for f in "${cpu_sources[@]}"; do
   wait_some
   compile "$f" "$(obj "$f")" g++ "${cc_flags[@]}"
@@ -97,6 +102,7 @@ link() {  # program, its main object, more objects...
 link cuda_conformance "$(obj native/tests/cuda_conformance.cu)" "${cpu_objs[@]}"
 link gpu_logprob_bench "$(obj bench/gpu/logprob_bench.cu)" "${cpu_objs[@]}"
 link nccl_check "$(obj native/tests/nccl_check.cu)" "${cpu_objs[@]}"
+link op_conformance "$op_conformance_obj" "${cpu_objs[@]}"
 # The commit the binaries were built from, for the results (the GPU machine's copy may have no .git).
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 [ -n "$(git status --porcelain 2>/dev/null)" ] && commit+="-dirty"

@@ -2,14 +2,16 @@
 # The GPU machine's check (issue 14), most valuable first, every step under its own time limit:
 #   1. the conformance program (every kernel against the CPU reference ops, tiny and Qwen3-like shapes,
 #      the cuBLASLt linear and bf16 fused log-probs included), with cuBLASLt taken from the Python
-#      wheels' site-packages/nvidia/*/lib (MEDIX_CUDA_LIBS) unless MEDIX_CUDA_LIBS is already set;
+#      wheels' site-packages/nvidia/*/lib (MEDIX_CUDA_LIBS) unless MEDIX_CUDA_LIBS is already set; then
+#      the op-table conformance (native/tests/op_conformance.cc) with the CUDA backend: every entry of the
+#      op table, forward and backward, through the Backend interface on the device;
 #   2. the GPU fused log-prob benchmark (medix), then the same shapes in PyTorch eager, merged into
 #      bench records ($OUT/results/<gpu>-<date>.json);
 #   3. compute-sanitizer memcheck and racecheck on the tiny shapes, where it is installed;
 #   4. the NCCL communicator's check (issue 15): every collective of a 1-rank communicator on the device
 #      against its direct formula, NCCL from the same wheels.
 # Logs go under $OUT when it is set (else /tmp/medix-device-check); the last stdout line is one JSON
-# summary. Exits non-zero if a step fails. Time limits: 30 s library search, 180 s conformance, 120 s
+# summary. Exits non-zero if a step fails. Time limits: 30 s library search, 180 s conformance, 60 s op table, 120 s
 # medix bench, 150 s PyTorch bench, 20 s sanitizer search, 2 x 60 s sanitizers, 60 s NCCL: under 9 minutes with
 # the prebuilt binaries. Building first (only when a binary is missing and nvcc is present) can add 4.
 #
@@ -24,11 +26,13 @@ out=${OUT:-/tmp/medix-device-check}
 mkdir -p "$out"
 dir=build/cuda-check
 conformance=$dir/cuda_conformance
+op_table=$dir/op_conformance
 bench=$dir/gpu_logprob_bench
 nccl=$dir/nccl_check
 
-for b in "$conformance" "$bench" "$nccl"; do [ -f "$b" ] && [ ! -x "$b" ] && chmod +x "$b"; done  # carried copies lose modes
-if { [ ! -x "$conformance" ] || [ ! -x "$bench" ] || [ ! -x "$nccl" ]; } && command -v nvcc >/dev/null; then
+for b in "$conformance" "$op_table" "$bench" "$nccl"; do [ -f "$b" ] && [ ! -x "$b" ] && chmod +x "$b"; done  # carried copies lose modes
+if { [ ! -x "$conformance" ] || [ ! -x "$op_table" ] || [ ! -x "$bench" ] || [ ! -x "$nccl" ]; } \
+    && command -v nvcc >/dev/null; then
   echo "device-check: a binary is missing under $dir; building" >&2
   timeout 240 bash scripts/build-cuda-check.sh >"$out/build.log" 2>&1 || echo "device-check: build failed" >&2
 fi
@@ -60,6 +64,15 @@ conf_json=$(tail -n 1 "$out/conformance.json")
 tail -n 60 "$out/conformance.log" >&2
 # A cuBLASLt check reported as not run (library not found) fails the check here: the libraries are expected.
 if [ "$conf_rc" -eq 0 ] && ! grep -q '"not_run":0' <<<"$conf_json"; then conf_rc=4; fi
+# 1b. The op table on the CUDA backend (--require-cuda: no usable device is a failure).
+op_table_rc=127
+op_table_line=""
+if [ -x "$op_table" ]; then
+  timeout 60 "$op_table" --require-cuda >"$out/op_conformance.log" 2>&1
+  op_table_rc=$?
+  op_table_line=$(tail -n 1 "$out/op_conformance.log" | tr -d '"\\')
+  grep -E '^(FAIL|cuda|op conformance)' "$out/op_conformance.log" | tail -n 30 >&2
+fi
 
 # 2. The fused log-prob benchmark, medix then PyTorch, merged into bench records.
 bench_rc=127 torch_rc=127 merge_rc=127 results=""
@@ -121,10 +134,11 @@ nccl_json=$(tail -n 1 "$out/nccl_check.json" 2>/dev/null)
 [ -n "$nccl_json" ] || nccl_json=null
 
 status=pass
-[ "$conf_rc" -eq 0 ] && [ "$sanitizers_ok" -eq 1 ] && [ "$bench_rc" -eq 0 ] && [ "$torch_rc" -eq 0 ] \
+[ "$conf_rc" -eq 0 ] && [ "$op_table_rc" -eq 0 ] && [ "$sanitizers_ok" -eq 1 ] && [ "$bench_rc" -eq 0 ] && [ "$torch_rc" -eq 0 ] \
   && [ "$merge_rc" -eq 0 ] && [ "$nccl_rc" -eq 0 ] || status=fail
 seconds=$(($(date +%s) - start))
 summary="{\"device_check\":\"$status\",\"commit\":\"$commit\",\"conformance_rc\":$conf_rc,\"bench_rc\":$bench_rc,"
+summary+="\"op_table_rc\":$op_table_rc,\"op_table\":\"$op_table_line\","
 summary+="\"torch_rc\":$torch_rc,\"merge_rc\":$merge_rc,\"nccl_rc\":$nccl_rc,\"nccl_check\":$nccl_json,\"results_file\":\"$results\",${tools_json}"
 summary+="\"seconds\":$seconds,\"logs\":\"$out\",\"gpu_logprob_bench\":$bench_json,\"torch_logprob_bench\":$torch_json,"
 summary+="\"conformance\":$conf_json}"

@@ -9,6 +9,12 @@
 //     those paths are tested without a GPU; its outputs must equal the CPU's bit for bit, and any
 //     contract violation (printed on stderr) fails the case;
 //   - checks the CPU backward against central finite differences of the forward at the tiny shape.
+// Built with CUDA (scripts/build-cuda-check.sh: build/cuda-check/op_conformance, MEDIX_OP_CONFORMANCE_CUDA),
+// the CUDA backend (native/cuda/cuda_backend.h) is a backend too where a device exists: every entry the
+// table lists for "cuda" runs through run_call's device path on the real kernels, and its outputs are
+// held to the CPU's within cuda_tolerance below (--require-cuda: no device is a failure). This is the
+// table-driven half of CUDA's verification; native/tests/cuda_conformance.cu adds the kernels' own
+// paths (cuBLASLt, tensor-core attention, whole models) with their bounds.
 // Inputs come from the declarations alone: lengths from the shape rules, ids and offsets from their
 // value rules, so a new entry is covered without touching this file; only its shapes are listed here.
 //
@@ -29,6 +35,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -41,6 +48,9 @@
 #include "core/op_registry.h"
 #include "ops/moe.h"
 #include "guard_backend.h"
+#ifdef MEDIX_OP_CONFORMANCE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 
 namespace medix {
 namespace {
@@ -250,8 +260,52 @@ testing::GuardBackend& guard() {
   return g;
 }
 
+// Why the CUDA backend is not among backends() (empty when it is): not built in, or no device here.
+std::string cuda_absent = "not built in (scripts/build-cuda-check.sh builds this program with it)";
+
 // Every backend this program was built with that can run here; the CPU's first.
-std::vector<Backend*> backends() { return {&cpu_backend(), &guard()}; }
+const std::vector<Backend*>& backends() {
+  static const std::vector<Backend*> list = [] {
+    std::vector<Backend*> b{&cpu_backend(), &guard()};
+#ifdef MEDIX_OP_CONFORMANCE_CUDA
+    try {
+      b.push_back(&cuda::backend());  // throws when there is no device
+      cuda_absent.clear();
+    } catch (const std::exception& e) {
+      cuda_absent = e.what();
+    }
+#endif
+    return b;
+  }();
+  return list;
+}
+
+// How far the CUDA backend's outputs may be from the CPU's (conformance_compare.h's rule), as
+// cuda_conformance.cu holds the same kernels: products and reductions in another order of fp32 sums
+// (kGemm there), and attention's gradients, sums of up to T products of differences (kAttentionGrad).
+// bf16 entries run the tiled kernel (see CudaTiled), whose arithmetic is the CPU reference's, so kGemm.
+conformance::Tolerance cuda_tolerance(const OpDef& d, const OpPass& p) {
+  const bool attention_grad = std::string(d.family) == "attention" && &p == &d.backward;
+  return attention_grad ? conformance::Tolerance{1e-3, 1e-5} : conformance::Tolerance{1e-4, 1e-5};
+}
+
+// A bf16 entry on the CUDA backend runs the tiled product (MEDIX_CUDA_LINEAR=tiled, read at each call):
+// f32 activations against widened bf16 weights, as the CPU's bf16 entries. cuBLASLt's bf16 forms also
+// round the activations; cuda_conformance's *_cublaslt cases hold them to that bound.
+struct CudaTiled {
+  std::string saved;
+  bool had = false;
+  CudaTiled() {
+    if (const char* v = std::getenv("MEDIX_CUDA_LINEAR")) had = true, saved = v;
+    setenv("MEDIX_CUDA_LINEAR", "tiled", 1);
+  }
+  ~CudaTiled() {
+    if (had)
+      setenv("MEDIX_CUDA_LINEAR", saved.c_str(), 1);
+    else
+      unsetenv("MEDIX_CUDA_LINEAR");
+  }
+};
 
 // The guard answers to "cuda" (it is held to CUDA's contract and op support), so it is printed apart.
 std::string label(const Backend* be) { return be == &guard() ? "cuda-guard" : be->name(); }
@@ -262,7 +316,8 @@ std::string upper_first(std::string s) {
 }
 
 // Compares the outputs (and in/out arguments) of `got` with the CPU's `ref`.
-bool compare_outputs(const OpPass& p, const Host& got, const Host& ref, bool bits, std::string* why, Tally& tally) {
+bool compare_outputs(const OpPass& p, const Host& got, const Host& ref, bool bits, std::string* why, Tally& tally,
+                     conformance::Tolerance tol = {1e-4, 1e-5}) {
   bool ok = true;
   for (const ArgSpec& s : p.args) {
     if (s.role != Role::In && s.dtype == DType::BF16 && ref.bf16.count(s.name)) {
@@ -284,7 +339,7 @@ bool compare_outputs(const OpPass& p, const Host& got, const Host& ref, bool bit
       }
       continue;
     }
-    const auto c = conformance::compare(s.name, g, r, conformance::Tolerance{1e-4, 1e-5});
+    const auto c = conformance::compare(s.name, g, r, tol);
     if (!c.pass) {
       ok = false;
       *why += std::string(" ") + s.name + ": " + c.note + ";";
@@ -309,7 +364,10 @@ bool check_other_backends(const OpDef& d, const OpPass& p, const Attrs& a, const
       continue;
     }
     const int violations = guard().violations;
-    ok = compare_outputs(p, run(d, p, *be, a, in), ref, be == &guard(), why, tally) && ok;
+    const bool bits = be == &guard();
+    ok = compare_outputs(p, run(d, p, *be, a, in), ref, bits, why, tally,
+                         bits ? conformance::Tolerance{} : cuda_tolerance(d, p)) &&
+         ok;
     if (guard().violations != violations) {
       ok = false;
       *why += " " + label(be) + ": the Backend contract was violated (see stderr);";
@@ -596,6 +654,7 @@ double compare_bf16_pass(const OpDef& ref, const OpPass& ref_pass, const OpDef& 
 // A bf16 pass on the backends other than the CPU, against the CPU's on the same (rounded) inputs.
 bool bf16_on_backends(const OpDef& d, const OpPass& pass, const Attrs& attrs, const Host& in, std::string* on,
                       std::string* missing, std::string* why, Tally& tally) {
+  const CudaTiled tiled;
   const Host rounded = rounded_for(pass, in);
   return check_other_backends(d, pass, attrs, rounded, run(d, pass, cpu_backend(), attrs, rounded), on, missing, why,
                               tally);
@@ -641,8 +700,25 @@ void run_bf16_case(const OpDef& d, Case c, Tally& tally) {
 }  // namespace
 }  // namespace medix
 
-int main() {
+int main(int argc, char** argv) {
   using namespace medix;
+  bool require_cuda = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--require-cuda") {
+      require_cuda = true;
+    } else {
+      std::fprintf(stderr, "op_conformance: unknown option '%s' (--require-cuda)\n", argv[i]);
+      return 2;
+    }
+  }
+  backends();
+  if (!cuda_absent.empty()) {
+    std::printf("cuda: not run: %s\n", cuda_absent.c_str());
+    if (require_cuda) {
+      std::printf("op conformance: FAIL: --require-cuda, and the CUDA backend is not here\n");
+      return 1;
+    }
+  }
   const auto all = cases();
   Tally tally;
   for (const OpDef& d : op_table()) {
