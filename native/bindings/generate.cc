@@ -2,6 +2,7 @@
 // native/model/generator.h) and the sampler on its own (sampleLogits, samplingDistribution) for
 // tests and tools. step() runs on the model's thread (model_handle.h) and claims the model's busy
 // flag, so generation never overlaps a forward/backward/optimizer call on the same model.
+#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -227,7 +228,9 @@ class GeneratorWrap : public Napi::ObjectWrap<GeneratorWrap> {
   std::unique_ptr<Generator> gen_;
 };
 
-// sampleLogits(logits, vocab, sampling[], histories?) -> { tokens, logprobs }: the sampler alone.
+// sampleLogits(logits, vocab, sampling[], histories?, backend = "cpu") -> { tokens, logprobs }: the sampler
+// alone, on the named backend (Backend::sample: logits, histories and outputs in its memory, the params and
+// history offsets on the host).
 Napi::Value SampleLogits(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string fn = "sampleLogits";
@@ -249,17 +252,29 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info) {
       offsets[r + 1] = static_cast<int64_t>(history.size());
     }
   }
+  if (!info[4].IsUndefined() && !info[4].IsString())
+    throw Napi::TypeError::New(env, fn + ": backend must be 'cpu' or 'cuda'");
+  Backend& be = backend_named(info[4].IsUndefined() ? "cpu" : info[4].As<Napi::String>().Utf8Value());
+  BackendArray<float> logits_d = BackendArray<float>::uninit(be, static_cast<int64_t>(logits.length));
+  BackendArray<int32_t> history_d(be, std::max<int64_t>(1, static_cast<int64_t>(history.size())));
+  BackendArray<int32_t> tokens_d(be, rows);
+  BackendArray<float> logprobs_d(be, rows);
+  be.from_host(logits_d.get(), logits.data, sizeof(float) * logits.length);
+  be.from_host(history_d.get(), history.data(), sizeof(int32_t) * history.size());
+  be.sample(tokens_d.get(), logprobs_d.get(), logits_d.get(),
+            SampleBatch{rows, V, params.data(), history_d.get(), offsets.data()});
   auto tokens = Napi::Int32Array::New(env, rows);
   auto logprobs = Napi::Float32Array::New(env, rows);
-  cpu::sample(tokens.Data(), logprobs.Data(), logits.data,
-              SampleBatch{rows, V, params.data(), history.data(), offsets.data()});
+  be.to_host(tokens.Data(), tokens_d.get(), sizeof(int32_t) * rows);
+  be.to_host(logprobs.Data(), logprobs_d.get(), sizeof(float) * rows);
   auto out = Napi::Object::New(env);
   out.Set("tokens", tokens);
   out.Set("logprobs", logprobs);
   return out;
 }
 
-// samplingDistribution(logits, sampling, history?) -> { ids, probs }: what one row's draw picks from.
+// samplingDistribution(logits, sampling, history?) -> { ids, probs }: what one row's draw picks from, by the
+// CPU reference (sampling.h), against which the tests hold every backend's draws.
 Napi::Value SamplingDistribution(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string fn = "samplingDistribution";

@@ -1,5 +1,8 @@
 // One Init function per binding area; addon.cc calls them all. Each adds its functions to `exports`.
 #pragma once
+#include <string>
+
+#include "../core/backend.h"
 #include "js.h"
 
 namespace medix::bindings {
@@ -14,5 +17,9 @@ void init_moe_ops(Napi::Env env, Napi::Object exports);    // load-balancing los
 void init_fsdp(Napi::Env env, Napi::Object exports);       // full sharding of a model over the processes
 void init_selftest(Napi::Env env, Napi::Object exports);   // medix selftest --dist: collectives per engine
 void init_bf16_ops(Napi::Env env, Napi::Object exports);   // bf16 conversions, compute dtype
+
+// The backend a binding's `backend` argument names: "cpu", or "cuda" in a build with CUDA (its first use
+// throws when there is no device); anything else throws naming the known ones.
+Backend& backend_named(const std::string& name);
 
 }  // namespace medix::bindings

@@ -18,7 +18,6 @@
 #endif
 
 namespace medix::bindings {
-namespace {
 
 Backend& backend_named(const std::string& name) {
   if (name == "cpu") return cpu_backend();
@@ -29,6 +28,8 @@ Backend& backend_named(const std::string& name) {
 #endif
   fail("unknown backend '", name, "' (known: cpu, cuda)");
 }
+
+namespace {
 
 // A list option (rope sections, image grids): an array or Int32Array of non-negative integers.
 std::vector<int64_t> integer_list(const Napi::Value& v, const std::string& fn, const std::string& name) {

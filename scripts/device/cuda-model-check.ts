@@ -2,11 +2,12 @@
 // bundles this file with a Node binary and a CUDA build of the addon). Tiny dense, MoE and Qwen3-VL
 // models (the VL one with two images in training and one in the generated prompt), each twice with the
 // same seed, one per device: three training steps (forward with entropy, backward, clipped AdamW),
-// then greedy and sampled generation, each compared with the CPU model. The tolerances are for fp32
+// then greedy and sampled generation, each compared with the CPU model; and the sampler alone. The tolerances are for fp32
 // CUDA kernels against the fp32 CPU reference, whose sums run in another order. Prints one JSON line;
 // exits 1 when a comparison fails. MEDIX_CHECK_DEVICE=cpu runs the second model on the CPU too: the
 // script's own check where there is no GPU (every difference is then 0).
 import { createGenerationEngine } from '../../src/generate/engine.js';
+import { sampleLogits } from '../../src/generate/native-generator.js';
 import type { GenerationResult } from '../../src/generate/types.js';
 import { Model, packSequences, type Qwen3Config } from '../../src/engine/model.js';
 import { MODEL_PRESETS } from '../../src/model/presets.js';
@@ -110,6 +111,29 @@ async function main(): Promise<void> {
     const same = outs[0].samples.every((s, i) => s.tokenIds.join() === outs[1].samples[i].tokenIds.join());
     record(`${preset} greedy generation tokens differ`, same ? 0 : 1, 0);
   }
+  // The sampler alone on the device (Backend::sample: host copies and the CPU sampler, or kernels/sampling.cu
+  // under MEDIX_CUDA_SAMPLER=gpu): 64 rows of a 1,024 vocabulary under mixed filters, each row's tokens
+  // and log-probs against the CPU's (the GPU sampler draws the CPU's tokens by construction).
+  const rows = 64;
+  const logits = Float32Array.from({ length: rows * vocab }, (_, i) => 4 * Math.sin(0.013 * i * i + 0.7 * i));
+  const sampling = Array.from({ length: rows }, (_, r) => ({
+    temperature: [0, 0.6, 1, 1.3][r % 4],
+    topK: [0, 5, 50][r % 3],
+    topP: [1, 0.9, 0.5][r % 3],
+    minP: [0, 0.05][r % 2],
+    repetitionPenalty: [1, 1.2][r % 2],
+    seed: 7 + r,
+    stream: r % 3,
+    counter: r,
+  }));
+  const histories = Array.from({ length: rows }, (_, r) =>
+    Int32Array.from({ length: r % 7 }, (_, j) => (r * 31 + j * 7) % vocab),
+  );
+  const [onCpu, onDevice] = (['cpu', device] as const).map((be) =>
+    sampleLogits(logits, vocab, sampling, histories, be),
+  );
+  record('sampler tokens differ', onCpu.tokens.filter((x, i) => x !== onDevice.tokens[i]).length, 0);
+  record('sampler log-probs', maxAbs(onCpu.logprobs, onDevice.logprobs), LOGP_TOL);
   const failed = checks.filter((c) => !c.pass).length;
   console.log(JSON.stringify({ cuda_model_check: failed ? 'fail' : 'pass', device, failed, checks }));
   process.exitCode = failed ? 1 : 0;

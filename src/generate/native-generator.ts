@@ -77,6 +77,7 @@ interface GenerateAddon {
     vocab: number,
     sampling: NativeSamplerParams[],
     histories?: Int32Array[],
+    backend?: 'cpu' | 'cuda',
   ): { tokens: Int32Array; logprobs: Float32Array };
   samplingDistribution(
     logits: Float32Array,
@@ -91,16 +92,18 @@ export function createNativeGenerator(model: Model, blockSize: number, numBlocks
 }
 
 /**
- * Draws one token per row of `logits` ([rows, vocab]) with the native sampler: the token and its
- * log-prob under softmax(logits / temperature) before penalties and truncation.
+ * Draws one token per row of `logits` ([rows, vocab]) with the native sampler of `backend` (the
+ * generation engine's, Backend::sample): the token and its log-prob under softmax(logits / temperature)
+ * before penalties and truncation.
  */
 export function sampleLogits(
   logits: Float32Array,
   vocab: number,
   sampling: NativeSamplerParams[],
   histories?: Int32Array[],
+  backend: 'cpu' | 'cuda' = 'cpu',
 ): { tokens: Int32Array; logprobs: Float32Array } {
-  return native<GenerateAddon>().sampleLogits(logits, vocab, sampling, histories);
+  return native<GenerateAddon>().sampleLogits(logits, vocab, sampling, histories, backend);
 }
 
 /** The kept token ids (ascending) and the probabilities the sampler draws them with, for one row. */

@@ -5,6 +5,7 @@ import t from 'tap';
 
 import { samplingDistribution, sampleLogits } from '../../src/generate/native-generator.js';
 import type { NativeSamplerParams } from '../../src/generate/native-generator.js';
+import { cudaDevices } from '../../src/engine/system.js';
 import { randn, rng } from '../helpers/numeric.js';
 import { Qwen3GenerationEngine } from '../../src/generate/engine.js';
 import { tinyConfig, tinyModel } from './helpers.js';
@@ -267,6 +268,20 @@ t.test('bad sampler parameters are rejected with the field named', async (t) => 
     () => sampleLogits(logits, 8, [{ temperature: 1 }], [Int32Array.from([9])]),
     /histories\[r\]\[0\] = 9 is out of range/,
   );
+});
+
+t.test('the sampler runs on the named backend: the CPU by default, an unknown or absent one refused', async (t) => {
+  const V = 16;
+  const logits = randn(3 * V, rng(21), -2, 2);
+  const sampling = [{ temperature: 1, seed: 3 }, { temperature: 0.5, topK: 4, seed: 4 }, { temperature: 0 }];
+  t.same(
+    sampleLogits(logits, V, sampling, undefined, 'cpu'),
+    sampleLogits(logits, V, sampling),
+    "'cpu' is the default",
+  );
+  t.throws(() => sampleLogits(logits, V, sampling, undefined, 'tpu' as 'cpu'), /unknown backend 'tpu'/);
+  // In this build and on this machine: no CUDA device (or no CUDA at all), said by name.
+  if (cudaDevices().count === 0) t.throws(() => sampleLogits(logits, V, sampling, undefined, 'cuda'), /cuda|CUDA/);
 });
 
 t.test('temperatures below 1e-6 are greedy: the largest logit, its log-prob at temperature 1', async (t) => {
