@@ -1,6 +1,7 @@
 // N-API face of the mixture-of-experts load-balancing loss with its gradient (native/ops/moe.h) and the
 // routing time; the sparse block itself runs through runOp (native/core/op_table_vision.cc).
 // Synchronous; arguments are checked before any memory is touched.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,8 +15,16 @@ namespace {
 constexpr int64_t kMaxDim = int64_t(1) << 20;
 const bool kFinite = true;
 
-// moeAuxLoss(logits [L*T*E], cuSeqlens, options {tokens, experts, topK, layers}) -> {loss: number[] per
-// sequence, dLogits [L*T*E]: d(sum of the losses)/d(logits)}.
+// n zeroed elements of backend memory, at least one (a batch may have no tokens).
+template <typename T>
+BackendArray<T> backend_array(Backend& be, int64_t n) {
+  return BackendArray<T>(be, std::max<int64_t>(1, n));
+}
+
+// moeAuxLoss(logits [L*T*E], cuSeqlens, options {tokens, experts, topK, layers, backend = "cpu"}) ->
+// {loss: number[] per sequence, dLogits [L*T*E]: d(sum of the losses)/d(logits)}. Routing and the gradient
+// run on the backend, as the model runs them (Backend::moe_route_forward, moe_aux_backward); the load
+// statistics and the loss itself are host math there too (moe_load_accumulate, moe_aux_loss).
 Napi::Value MoeAuxLoss(const Napi::CallbackInfo& info) {
   const std::string fn = "moeAuxLoss";
   Napi::Object opts = js::object(info[2], fn, "options");
@@ -27,19 +36,28 @@ Napi::Value MoeAuxLoss(const Napi::CallbackInfo& info) {
   auto logits = js::f32(info[0], fn, "logits", L * s.T * s.E, "layers*tokens*experts", kFinite);
   auto cu = js::i32(info[1], fn, "cuSeqlens");
   js::check_cu_seqlens(cu, s.T, fn, "cuSeqlens");
-  const int64_t S = static_cast<int64_t>(cu.length) - 1;
+  Backend& be = backend_named(js::choice_or(opts, "backend", fn, {"cpu", "cuda"}, 0) == 0 ? "cpu" : "cuda");
+  const int64_t S = static_cast<int64_t>(cu.length) - 1, n = L * s.T * s.E;
   std::vector<double> counts(S * s.E), sums(S * s.E);
-  std::vector<float> probs(L * s.T * s.E), weights(s.T * s.K), dlogits(L * s.T * s.E);
-  std::vector<int32_t> experts(s.T * s.K), order(s.T * s.K), offsets(s.E + 1);
+  std::vector<float> probs(s.T * s.E), dlogits(n);
+  std::vector<int32_t> experts(s.T * s.K);
+  auto logits_d = backend_array<float>(be, n), probs_d = backend_array<float>(be, n);
+  auto dlogits_d = backend_array<float>(be, n), weights_d = backend_array<float>(be, s.T * s.K);
+  auto experts_d = backend_array<int32_t>(be, s.T * s.K), order_d = backend_array<int32_t>(be, s.T * s.K);
+  auto offsets_d = backend_array<int32_t>(be, s.E + 1);
+  be.from_host(logits_d.get(), logits.data, sizeof(float) * n);
   for (int64_t l = 0; l < L; ++l) {
-    float* p = probs.data() + l * s.T * s.E;
-    cpu::moe_route_forward(p, experts.data(), weights.data(), order.data(), offsets.data(), logits.data + l * s.T * s.E,
-                           s);
-    cpu::moe_load_accumulate(counts.data(), sums.data(), p, experts.data(), cu.data, S, s);
+    float* p = probs_d.get() + l * s.T * s.E;
+    be.moe_route_forward(p, experts_d.get(), weights_d.get(), order_d.get(), offsets_d.get(),
+                         logits_d.get() + l * s.T * s.E, s);
+    be.to_host(probs.data(), p, sizeof(float) * probs.size());
+    be.to_host(experts.data(), experts_d.get(), sizeof(int32_t) * experts.size());
+    cpu::moe_load_accumulate(counts.data(), sums.data(), probs.data(), experts.data(), cu.data, S, s);
   }
   for (int64_t l = 0; l < L; ++l)
-    cpu::moe_aux_backward(dlogits.data() + l * s.T * s.E, probs.data() + l * s.T * s.E, counts.data(), cu.data, S, L,
-                          1.0f, s);
+    be.moe_aux_backward(dlogits_d.get() + l * s.T * s.E, probs_d.get() + l * s.T * s.E, counts.data(), cu.data, S, L,
+                        1.0f, s);
+  be.to_host(dlogits.data(), dlogits_d.get(), sizeof(float) * n);
   Napi::Env env = info.Env();
   auto loss = Napi::Array::New(env, S);
   for (int64_t q = 0; q < S; ++q)

@@ -2,7 +2,8 @@
 // bundles this file with a Node binary and a CUDA build of the addon). Tiny dense, MoE and Qwen3-VL
 // models (the VL one with two images in training and one in the generated prompt), each twice with the
 // same seed, one per device: three training steps (forward with entropy, backward, clipped AdamW),
-// then greedy and sampled generation, each compared with the CPU model; and the sampler alone. The tolerances are for fp32
+// then greedy and sampled generation, each compared with the CPU model; and the sampler and the MoE
+// load-balancing loss alone. The tolerances are for fp32
 // CUDA kernels against the fp32 CPU reference, whose sums run in another order. Prints one JSON line;
 // exits 1 when a comparison fails. MEDIX_CHECK_DEVICE=cpu runs the second model on the CPU too: the
 // script's own check where there is no GPU (every difference is then 0).
@@ -10,6 +11,7 @@ import { createGenerationEngine } from '../../src/generate/engine.js';
 import { sampleLogits } from '../../src/generate/native-generator.js';
 import type { GenerationResult } from '../../src/generate/types.js';
 import { Model, packSequences, type Qwen3Config } from '../../src/engine/model.js';
+import { moeAuxLoss } from '../../src/engine/moe.js';
 import { MODEL_PRESETS } from '../../src/model/presets.js';
 import type { ProcessedImage } from '../../src/model/vision/image-processor.js';
 import { expandImagePads } from '../../src/tokenizer/image-pads.js';
@@ -134,6 +136,16 @@ async function main(): Promise<void> {
   );
   record('sampler tokens differ', onCpu.tokens.filter((x, i) => x !== onDevice.tokens[i]).length, 0);
   record('sampler log-probs', maxAbs(onCpu.logprobs, onDevice.logprobs), LOGP_TOL);
+  // The load-balancing loss's routing and gradient on the device (3 layers of 200 tokens in 3 sequences,
+  // 16 experts, top 4) against the CPU's.
+  const aux = { tokens: 200, experts: 16, topK: 4, layers: 3 };
+  const routerLogits = Float32Array.from({ length: 3 * 200 * 16 }, (_, i) => 2 * Math.sin(0.31 * i + 0.002 * i * i));
+  const cu = Int32Array.from([0, 60, 130, 200]);
+  const [auxCpu, auxDevice] = (['cpu', device] as const).map((backend) =>
+    moeAuxLoss(routerLogits, cu, { ...aux, backend }),
+  );
+  record('moe aux loss', Math.max(...auxCpu.loss.map((x, i) => Math.abs(x - auxDevice.loss[i]))), 1e-6);
+  record('moe aux dLogits (relative)', maxAbs(auxCpu.dLogits, auxDevice.dLogits) / scale(auxCpu.dLogits), GRAD_TOL);
   const failed = checks.filter((c) => !c.pass).length;
   console.log(JSON.stringify({ cuda_model_check: failed ? 'fail' : 'pass', device, failed, checks }));
   process.exitCode = failed ? 1 : 0;

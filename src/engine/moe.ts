@@ -42,7 +42,7 @@ interface MoeAddon {
   moeAuxLoss(
     logits: Float32Array,
     cuSeqlens: Int32Array,
-    o: { tokens: number; experts: number; topK: number; layers: number },
+    o: { tokens: number; experts: number; topK: number; layers: number; backend?: 'cpu' | 'cuda' },
   ): {
     loss: number[];
     dLogits: Float32Array;
@@ -77,12 +77,13 @@ export function moeBlockBackward(
 
 /**
  * transformers' load_balancing_loss_func per sequence over `layers` routers' logits
- * ([layers, tokens, experts]), and the gradient of the losses' sum with respect to the logits.
+ * ([layers, tokens, experts]), and the gradient of the losses' sum with respect to the logits; the routing
+ * and the gradient on `o.backend` (the CPU's by default), as a model on that device runs them.
  */
 export function moeAuxLoss(
   logits: Float32Array,
   cuSeqlens: Int32Array,
-  o: { tokens: number; experts: number; topK: number; layers: number },
+  o: { tokens: number; experts: number; topK: number; layers: number; backend?: 'cpu' | 'cuda' },
 ): { loss: number[]; dLogits: Float32Array } {
   return native<MoeAddon>().moeAuxLoss(logits, cuSeqlens, o);
 }

@@ -12,7 +12,7 @@ import {
   moeRoutingSeconds,
   type MoeBlockOptions,
 } from '../../src/engine/moe.js';
-import { setThreads, threads } from '../../src/engine/system.js';
+import { cudaDevices, setThreads, threads } from '../../src/engine/system.js';
 import { assertClose, dot, gradcheck, randn, rng, sameBits } from '../helpers/numeric.js';
 
 const silu = (g: number) => g / (1 + Math.exp(-g));
@@ -219,6 +219,15 @@ t.test('bad input is refused naming the argument', async (t) => {
     () => moeAuxLoss(new Float32Array(6), Int32Array.from([0, 2]), { tokens: 1, experts: 6, topK: 2, layers: 1 }),
     /cuSeqlens/,
   );
+  const aux = { tokens: 1, experts: 6, topK: 2, layers: 1 };
+  const [logits, cu] = [randn(6, rng(51)), Int32Array.from([0, 1])];
+  t.same(
+    moeAuxLoss(logits, cu, { ...aux, backend: 'cpu' }),
+    moeAuxLoss(logits, cu, aux),
+    "backend 'cpu' is the default",
+  );
+  t.throws(() => moeAuxLoss(logits, cu, { ...aux, backend: 'tpu' as 'cpu' }), /backend/);
+  if (cudaDevices().count === 0) t.throws(() => moeAuxLoss(logits, cu, { ...aux, backend: 'cuda' }), /cuda|CUDA/);
 });
 
 t.test('the routing time counter: counts what a block spends routing, and restarts when read', async (t) => {
