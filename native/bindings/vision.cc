@@ -2,6 +2,7 @@
 // through runOp (native/core/op_table_vision.cc). Synchronous; arguments are checked before any memory
 // is touched; backward functions return gradients accumulated into fresh zeroed arrays.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,35 @@ constexpr int64_t kMaxDim = int64_t(1) << 24;
 const bool kFinite = true;
 
 Napi::Float32Array zeros(Napi::Env env, int64_t n) { return Napi::Float32Array::New(env, static_cast<size_t>(n)); }
+
+// The tower on a backend with the host arrays it reads: on the CPU backend (whose memory is the host's)
+// the arrays themselves, elsewhere copies in backend memory kept as long as the tower.
+struct TowerRun {
+  Backend* be = nullptr;
+  std::vector<BackendArray<float>> held;
+  std::unique_ptr<VisionTower> tower;
+
+  bool on_cpu() const { return be == &cpu_backend(); }
+  const float* in(const float* host, int64_t n) {
+    if (on_cpu()) return host;
+    held.push_back(BackendArray<float>::uninit(*be, n));
+    be->from_host(held.back().get(), host, sizeof(float) * static_cast<size_t>(n));
+    return held.back().get();
+  }
+  // A fresh JS array holding n values of backend memory p.
+  Napi::Float32Array out(Napi::Env env, const float* p, int64_t n) const {
+    auto a = zeros(env, n);
+    be->to_host(a.Data(), p, sizeof(float) * static_cast<size_t>(n));
+    return a;
+  }
+};
+
+// The backend options.backend names ("cpu", the default, or "cuda").
+Backend& tower_backend(const Napi::Value& v, const std::string& fn) {
+  if (v.IsUndefined()) return cpu_backend();
+  return backend_named(js::choice_or(js::object(v, fn, "options"), "backend", fn, {"cpu", "cuda"}, 0) == 0 ? "cpu"
+                                                                                                           : "cuda");
+}
 
 }  // namespace
 
@@ -97,8 +127,9 @@ Napi::Value VisionParameters(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// (params, pixels, grids, config): runs the forward and returns the tower ready for backward.
-std::unique_ptr<VisionTower> run_tower(const Napi::CallbackInfo& info, const std::string& fn) {
+// (params, pixels, grids, config) and the options at `options_at`: runs the forward on the backend they
+// name and returns the tower ready for backward.
+TowerRun run_tower(const Napi::CallbackInfo& info, const std::string& fn, size_t options_at) {
   const VisionConfig c = parse_vision_config(info[3], fn);
   const std::vector<VisionParam> ps = vision_parameters(c);
   if (!info[0].IsArray()) throw Napi::TypeError::New(info.Env(), fn + ": params must be an array of Float32Array");
@@ -107,25 +138,29 @@ std::unique_ptr<VisionTower> run_tower(const Napi::CallbackInfo& info, const std
     throw Napi::RangeError::New(info.Env(), fn + ": params must hold " + std::to_string(ps.size()) +
                                                 " tensors (visionParameters order), got " +
                                                 std::to_string(arr.Length()));
-  std::vector<const float*> params;
+  std::vector<js::View<float>> host;
   for (size_t i = 0; i < ps.size(); ++i)
-    params.push_back(
-        js::f32(arr.Get(static_cast<uint32_t>(i)), fn, ps[i].name.c_str(), ps[i].numel(), "its shape", kFinite).data);
+    host.push_back(
+        js::f32(arr.Get(static_cast<uint32_t>(i)), fn, ps[i].name.c_str(), ps[i].numel(), "its shape", kFinite));
   const std::vector<ImageGrid> grids = parse_image_grids(info[2], c.merge, fn);
   auto pixels = js::f32(info[1], fn, "pixels", patch_count(grids) * c.patch_inputs(), "patches*patchInputs", kFinite);
-  // The CPU backend: the tower's buffers are host memory, read below without copies.
-  auto tower = std::make_unique<VisionTower>(cpu_backend(), c);
-  tower->forward(params, pixels.data, grids);
-  return tower;
+  TowerRun run;
+  run.be = &tower_backend(info[options_at], fn);
+  std::vector<const float*> params;
+  for (size_t i = 0; i < ps.size(); ++i) params.push_back(run.in(host[i].data, ps[i].numel()));
+  const float* px = run.in(pixels.data, static_cast<int64_t>(pixels.length));
+  run.tower = std::make_unique<VisionTower>(*run.be, c);
+  run.tower->forward(params, px, grids);
+  return run;
 }
 
+// (params, pixels, grids, config, options?) -> the outputs; options.backend: "cpu" (the default) or "cuda".
 Napi::Value VisionTowerForward(const Napi::CallbackInfo& info) {
-  auto tower = run_tower(info, "visionTowerForward");
+  TowerRun run = run_tower(info, "visionTowerForward", 4);
+  const VisionTower* tower = run.tower.get();
   Napi::Env env = info.Env();
   const VisionConfig c = parse_vision_config(info[3], "visionTowerForward");
-  auto arr = [&](const float* v, int64_t rows, int64_t dim) {
-    return js::new_f32(env, v, static_cast<size_t>(rows * dim));
-  };
+  auto arr = [&](const float* v, int64_t rows, int64_t dim) { return run.out(env, v, rows * dim); };
   auto patches = [&](const float* v) { return arr(v, tower->patches(), c.hidden); };
   auto tokens = [&](const float* v) { return arr(v, tower->tokens(), c.out_hidden); };
   Napi::Object r = Napi::Object::New(env);
@@ -140,10 +175,11 @@ Napi::Value VisionTowerForward(const Napi::CallbackInfo& info) {
   return r;
 }
 
-// (params, pixels, grids, config, dMerged, dDeepstack[]) -> gradients in visionParameters order.
+// (params, pixels, grids, config, dMerged, dDeepstack[], options?) -> gradients in visionParameters order.
 Napi::Value VisionTowerBackward(const Napi::CallbackInfo& info) {
   const std::string fn = "visionTowerBackward";
-  auto tower = run_tower(info, fn);
+  TowerRun run = run_tower(info, fn, 6);
+  VisionTower* tower = run.tower.get();
   const VisionConfig c = parse_vision_config(info[3], fn);
   const int64_t out_len = tower->tokens() * c.out_hidden;
   auto d_merged = js::f32(info[4], fn, "dMerged", out_len, "tokens*outHiddenSize", kFinite);
@@ -153,17 +189,28 @@ Napi::Value VisionTowerBackward(const Napi::CallbackInfo& info) {
   if (dd.Length() != c.deepstack_indexes.size())
     throw Napi::RangeError::New(info.Env(), fn + ": dDeepstack must hold one array per deepstack merger");
   for (uint32_t j = 0; j < dd.Length(); ++j)
-    d_deep.push_back(js::f32(dd.Get(j), fn, "dDeepstack[j]", out_len, "tokens*outHiddenSize", kFinite).data);
+    d_deep.push_back(
+        run.in(js::f32(dd.Get(j), fn, "dDeepstack[j]", out_len, "tokens*outHiddenSize", kFinite).data, out_len));
   Napi::Env env = info.Env();
   const std::vector<VisionParam> ps = vision_parameters(c);
   Napi::Array grads = Napi::Array::New(env, ps.size());
+  std::vector<BackendArray<float>> on_backend;  // the gradients in backend memory, off the CPU
   std::vector<float*> g;
   for (size_t i = 0; i < ps.size(); ++i) {
     auto a = zeros(env, ps[i].numel());
     grads.Set(static_cast<uint32_t>(i), a);
-    g.push_back(a.Data());
+    if (run.on_cpu()) {
+      g.push_back(a.Data());
+    } else {
+      on_backend.emplace_back(*run.be, ps[i].numel());
+      g.push_back(on_backend.back().get());
+    }
   }
-  tower->backward(g, d_merged.data, d_deep);
+  tower->backward(g, run.in(d_merged.data, out_len), d_deep);
+  if (!run.on_cpu())
+    for (size_t i = 0; i < ps.size(); ++i)
+      run.be->to_host(grads.Get(static_cast<uint32_t>(i)).As<Napi::Float32Array>().Data(), g[i],
+                      sizeof(float) * static_cast<size_t>(ps[i].numel()));
   return grads;
 }
 

@@ -3,7 +3,7 @@
 // models (the VL one with two images in training and one in the generated prompt), each twice with the
 // same seed, one per device: three training steps (forward with entropy, backward, clipped AdamW),
 // then greedy and sampled generation, each compared with the CPU model; and the sampler and the MoE
-// load-balancing loss alone. The tolerances are for fp32
+// load-balancing loss and the vision tower alone. The tolerances are for fp32
 // CUDA kernels against the fp32 CPU reference, whose sums run in another order. Prints one JSON line;
 // exits 1 when a comparison fails. MEDIX_CHECK_DEVICE=cpu runs the second model on the CPU too: the
 // script's own check where there is no GPU (every difference is then 0).
@@ -12,6 +12,7 @@ import { sampleLogits } from '../../src/generate/native-generator.js';
 import type { GenerationResult } from '../../src/generate/types.js';
 import { Model, packSequences, type Qwen3Config } from '../../src/engine/model.js';
 import { moeAuxLoss } from '../../src/engine/moe.js';
+import { visionParameters, visionTowerBackward, visionTowerForward } from '../../src/engine/vision.js';
 import { MODEL_PRESETS } from '../../src/model/presets.js';
 import type { ProcessedImage } from '../../src/model/vision/image-processor.js';
 import { expandImagePads } from '../../src/tokenizer/image-pads.js';
@@ -146,6 +147,32 @@ async function main(): Promise<void> {
   );
   record('moe aux loss', Math.max(...auxCpu.loss.map((x, i) => Math.abs(x - auxDevice.loss[i]))), 1e-6);
   record('moe aux dLogits (relative)', maxAbs(auxCpu.dLogits, auxDevice.dLogits) / scale(auxCpu.dLogits), GRAD_TOL);
+  // The vision tower alone on the device (the tiny-vl preset's at head_dim 32, random weights, a 4 x 8 patch
+  // image): its outputs and every parameter's gradient against the CPU's.
+  const tower = checkConfig('tiny-vl', vocab).vision!;
+  const towerParams = visionParameters(tower).map((p, i) =>
+    Float32Array.from({ length: p.shape.reduce((a, b) => a * b, 1) }, (_, j) => 0.05 * Math.sin(0.7 * j + i)),
+  );
+  const img = image(4, 8, 2);
+  const grids = Int32Array.from(img.grid);
+  const towerOut = (['cpu', device] as const).map((backend) =>
+    visionTowerForward(towerParams, img.pixels, grids, tower, { backend }),
+  );
+  record(
+    'vision tower merged (relative)',
+    maxAbs(towerOut[0].merged, towerOut[1].merged) / scale(towerOut[0].merged),
+    GRAD_TOL,
+  );
+  const dMerged = towerOut[0].merged.map((_, i) => Math.cos(0.3 * i));
+  const dDeep = towerOut[0].deepstack.map((d) => d.map((_, i) => Math.sin(0.2 * i)));
+  const towerGrads = (['cpu', device] as const).map((backend) =>
+    visionTowerBackward(towerParams, img.pixels, grids, tower, dMerged, dDeep, { backend }),
+  );
+  record(
+    'vision tower gradients (relative)',
+    Math.max(...towerGrads[0].map((g, i) => maxAbs(g, towerGrads[1][i]) / scale(g))),
+    GRAD_TOL,
+  );
   const failed = checks.filter((c) => !c.pass).length;
   console.log(JSON.stringify({ cuda_model_check: failed ? 'fail' : 'pass', device, failed, checks }));
   process.exitCode = failed ? 1 : 0;

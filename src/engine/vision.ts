@@ -76,6 +76,7 @@ interface VisionAddon {
     pixels: Float32Array,
     grids: Int32Array,
     c: VisionTowerConfig,
+    o?: TowerOptions,
   ): VisionTowerOutput;
   visionTowerBackward(
     params: Float32Array[],
@@ -84,6 +85,7 @@ interface VisionAddon {
     c: VisionTowerConfig,
     dMerged: Float32Array,
     dDeepstack: Float32Array[],
+    o?: TowerOptions,
   ): Float32Array[];
 }
 
@@ -145,14 +147,20 @@ export function patchInputs(c: VisionTowerConfig): number {
   return c.inChannels * c.temporalPatchSize * c.patchSize ** 2;
 }
 
+/** Where the whole tower runs: the CPU backend (the default) or the CUDA one, with copies of the arrays. */
+export interface TowerOptions {
+  backend?: 'cpu' | 'cuda';
+}
+
 /** pixels: [patches, patchInputs] rows in merge-block order; grids: (t, h, w) per image. */
 export function visionTowerForward(
   params: Float32Array[],
   pixels: Float32Array,
   grids: Int32Array,
   c: VisionTowerConfig,
+  o: TowerOptions = {},
 ): VisionTowerOutput {
-  return ops.visionTowerForward(params, pixels, grids, c);
+  return ops.visionTowerForward(params, pixels, grids, c, o);
 }
 
 /** Gradients (visionParameters order) of sum(dMerged * merged) + sum_k sum(dDeepstack[k] * deepstack[k]). */
@@ -163,6 +171,7 @@ export function visionTowerBackward(
   c: VisionTowerConfig,
   dMerged: Float32Array,
   dDeepstack: Float32Array[],
+  o: TowerOptions = {},
 ): Float32Array[] {
-  return ops.visionTowerBackward(params, pixels, grids, c, dMerged, dDeepstack);
+  return ops.visionTowerBackward(params, pixels, grids, c, dMerged, dDeepstack, o);
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { patchInputs, visionParameters, visionTowerBackward, visionTowerForward } from '../../src/engine/vision.js';
+import { cudaDevices } from '../../src/engine/system.js';
 import { visionConfigFromHf } from '../../src/model/hf-vision-config.js';
 import { SafetensorsFile } from '../../src/model/safetensors.js';
 import { assertClose, dot, randn, rng } from '../helpers/numeric.js';
@@ -77,4 +78,21 @@ t.test('tower backward agrees with central differences of sum(probe * outputs)',
       t.ok(Math.abs(grads[i][e] - fd) <= tol, `${names[i]}[${e}]: backward ${grads[i][e]} vs fd ${fd}`);
     }
   }
+});
+
+t.test('the tower runs on the named backend: the CPU by default, an absent one refused', async (t) => {
+  const grids = Int32Array.from([1, 4, 4]);
+  const r = rng(12);
+  const pixels = randn(16 * patchInputs(config), r);
+  const dMerged = randn(4 * config.outHiddenSize, r);
+  const dDeep = config.deepstackIndexes.map(() => randn(4 * config.outHiddenSize, r));
+  const cpu = { backend: 'cpu' } as const;
+  t.same(visionTowerForward(params, pixels, grids, config, cpu), visionTowerForward(params, pixels, grids, config));
+  t.same(
+    visionTowerBackward(params, pixels, grids, config, dMerged, dDeep, cpu),
+    visionTowerBackward(params, pixels, grids, config, dMerged, dDeep),
+    "backend 'cpu' is the default",
+  );
+  if (cudaDevices().count === 0)
+    t.throws(() => visionTowerForward(params, pixels, grids, config, { backend: 'cuda' }), /cuda|CUDA/);
 });
