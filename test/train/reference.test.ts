@@ -30,7 +30,7 @@ const exps: Experience[] = [
 ];
 const worker = (refMicro?: number) =>
   ({
-    actor: { micro_batch_size_per_device_for_experience: 2 },
+    actor: { micro_batch_size_per_device_for_experience: 2, device: 'cpu', model: { dtype: 'f32' } },
     ref: { micro_batch_size_per_device_for_experience: refMicro },
   }) as never;
 
