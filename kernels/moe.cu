@@ -213,11 +213,17 @@ __global__ void aux_backward_kernel(float* dlogits, const float* probs, const do
   for (int64_t e = lane; e < E; e += 32) dlogits[t * E + e] += static_cast<float>(p[e] * (c[e] - mean));
 }
 
-void check_shape(const MoeShape& s, const char* op) {
-  MEDIX_CHECK(s.T >= 0 && s.H > 0 && s.I > 0, op, ": T, H, I must be >= 0, > 0, > 0; got ", s.T, ", ", s.H, ", ", s.I);
+// The routing ops' shape (tokens, experts, top-k): they read neither H nor I.
+void check_route_shape(const MoeShape& s, const char* op) {
+  MEDIX_CHECK(s.T >= 0, op, ": T must be >= 0; got ", s.T);
   MEDIX_CHECK(s.E > 0 && s.E <= kMaxExperts, op, ": experts E = ", s.E, " must be in 1..", kMaxExperts);
   MEDIX_CHECK(s.K > 0 && s.K <= s.E, op, ": experts per token K = ", s.K, " must be in 1..E (", s.E, ")");
   MEDIX_CHECK(s.T * s.K <= INT32_MAX, op, ": T*K = ", s.T * s.K, " assignments do not fit int32 indices");
+}
+
+void check_shape(const MoeShape& s, const char* op) {
+  check_route_shape(s, op);
+  MEDIX_CHECK(s.H > 0 && s.I > 0, op, ": H, I must be > 0; got ", s.H, ", ", s.I);
 }
 
 // The experts' offsets on the host (to size each expert's GEMMs), checked: they become row ranges of
@@ -329,7 +335,7 @@ void experts_backward(float* dx, float* dgate_up, float* ddown, float* dweights,
 
 void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* order, int32_t* offsets,
                        const float* logits, const MoeShape& s, cudaStream_t stream) {
-  check_shape(s, "moe_route_forward");
+  check_route_shape(s, "moe_route_forward");
   const int64_t n = s.T * s.K;
   if (n == 0) {
     check(cudaMemsetAsync(offsets, 0, sizeof(int32_t) * (s.E + 1), stream), "moe_route_forward (offsets)");
@@ -351,7 +357,7 @@ void moe_route_forward(float* probs, int32_t* experts, float* weights, int32_t* 
 
 void moe_route_backward(float* dlogits, const float* dweights, const float* probs, const int32_t* experts,
                         const float* weights, const MoeShape& s, cudaStream_t stream) {
-  check_shape(s, "moe_route_backward");
+  check_route_shape(s, "moe_route_backward");
   if (s.T == 0) return;
   route_backward_kernel<<<warp_blocks(s.T), 32 * kWarpsPerBlock, 0, stream>>>(dlogits, dweights, probs, experts,
                                                                               weights, s.T, s.E, s.K, s.norm_topk);
@@ -388,7 +394,7 @@ void moe_experts_backward(float* dx, float* dgate_up, float* ddown, float* dweig
 
 void moe_aux_backward(float* dlogits, const float* probs, const double* counts, const int32_t* cu, int64_t n_seqs,
                       int64_t layers, float scale, const MoeShape& s, cudaStream_t stream) {
-  check_shape(s, "moe_aux_backward");
+  check_route_shape(s, "moe_aux_backward");
   const int64_t E = s.E;
   // d aux / d p_e per sequence (the CPU's formula, on the host) and each token's sequence.
   std::vector<double> coef(static_cast<size_t>(n_seqs * E), 0.0);

@@ -451,7 +451,11 @@ export class Trainer {
     // fail here gets no rollouts, and the ranks decide on the bad rows together after generation.
     const faults = this.imageFaults(rows);
     faults.catch(() => {}); // awaited below: this only keeps a rejection before then from going unhandled
-    const imagesDone = faults.then(() => performance.now());
+    // Settles either way (a rejection of `faults` is handled where it is awaited, below).
+    const imagesDone = faults.then(
+      () => performance.now(),
+      () => performance.now(),
+    );
     let firstGeneration = Number.POSITIVE_INFINITY;
     try {
       const perRow = this.world.share(rows.map((row, i) => ({ row, i }))).map(async ({ row, i }) => {
