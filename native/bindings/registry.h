@@ -19,7 +19,9 @@ void init_selftest(Napi::Env env, Napi::Object exports);   // medix selftest --d
 void init_bf16_ops(Napi::Env env, Napi::Object exports);   // bf16 conversions, compute dtype
 
 // The backend a binding's `backend` argument names: "cpu", or "cuda" in a build with CUDA (its first use
-// throws when there is no device); anything else throws naming the known ones.
+// throws when there is no device), or "cuda-guard" (native/tests/guard_backend.h: CUDA's memory contract
+// over the CPU ops, so tests check the bindings' device paths without a GPU); anything else throws naming
+// the known ones.
 Backend& backend_named(const std::string& name);
 
 }  // namespace medix::bindings

@@ -13,6 +13,7 @@
 #include "../core/error.h"
 #include "../core/op_registry.h"
 #include "registry.h"
+#include "../tests/guard_backend.h"
 #if defined(MEDIX_HAVE_CUDA)
 #include "../cuda/cuda_backend.h"
 #endif
@@ -21,12 +22,19 @@ namespace medix::bindings {
 
 Backend& backend_named(const std::string& name) {
   if (name == "cpu") return cpu_backend();
+  if (name == "cuda-guard") {
+    // CUDA's Backend contract over the CPU ops, for the tests of the bindings' device paths on any machine:
+    // memory no host code may touch outside an op, every pointer checked (a violation throws, naming it).
+    static testing::GuardBackend guard;
+    guard.strict = true;
+    return guard;
+  }
 #if defined(MEDIX_HAVE_CUDA)
   if (name == "cuda") return cuda::backend();
 #else
   MEDIX_CHECK(name != "cuda", "backend 'cuda' is not in this build (built without CUDA)");
 #endif
-  fail("unknown backend '", name, "' (known: cpu, cuda)");
+  fail("unknown backend '", name, "' (known: cpu, cuda; cuda-guard for tests)");
 }
 
 namespace {

@@ -19,8 +19,9 @@ const bool kFinite = true;
 
 Napi::Float32Array zeros(Napi::Env env, int64_t n) { return Napi::Float32Array::New(env, static_cast<size_t>(n)); }
 
-// The tower on a backend with the host arrays it reads: on the CPU backend (whose memory is the host's)
-// the arrays themselves, elsewhere copies in backend memory kept as long as the tower.
+// The tower on a backend with the arrays it reads from backend memory (parameters, output gradients): on
+// the CPU backend (whose memory is the host's) the arrays themselves, elsewhere copies kept as long as the
+// tower.
 struct TowerRun {
   Backend* be = nullptr;
   std::vector<BackendArray<float>> held;
@@ -41,11 +42,11 @@ struct TowerRun {
   }
 };
 
-// The backend options.backend names ("cpu", the default, or "cuda").
+// The backend options.backend names ("cpu", the default, "cuda", or "cuda-guard" for tests).
 Backend& tower_backend(const Napi::Value& v, const std::string& fn) {
   if (v.IsUndefined()) return cpu_backend();
-  return backend_named(js::choice_or(js::object(v, fn, "options"), "backend", fn, {"cpu", "cuda"}, 0) == 0 ? "cpu"
-                                                                                                           : "cuda");
+  const std::vector<std::string> backends = {"cpu", "cuda", "cuda-guard"};
+  return backend_named(backends[js::choice_or(js::object(v, fn, "options"), "backend", fn, backends, 0)]);
 }
 
 }  // namespace
@@ -148,9 +149,8 @@ TowerRun run_tower(const Napi::CallbackInfo& info, const std::string& fn, size_t
   run.be = &tower_backend(info[options_at], fn);
   std::vector<const float*> params;
   for (size_t i = 0; i < ps.size(); ++i) params.push_back(run.in(host[i].data, ps[i].numel()));
-  const float* px = run.in(pixels.data, static_cast<int64_t>(pixels.length));
   run.tower = std::make_unique<VisionTower>(*run.be, c);
-  run.tower->forward(params, px, grids);
+  run.tower->forward(params, pixels.data, grids);  // the pixels stay host memory: the tower uploads them
   return run;
 }
 

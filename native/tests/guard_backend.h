@@ -16,11 +16,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <string>
 #include <thread>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/error.h"
+#include "../core/backend.h"
+#include "../core/error.h"
 
 namespace medix::testing {
 
@@ -54,27 +55,25 @@ class GuardBackend final : public Backend {
     --it;
     return c < it->first + std::max<size_t>(it->second, 1);
   }
+  // A violation of the contract: printed and counted, and with `strict` (the addon's "cuda-guard" backend,
+  // where no program reads the count) thrown, naming it. Not for release(), which destructors call.
+  void violated(const char* kind, const char* op, const char* what) const {
+    fprintf(stderr, "%s: %s: %s\n", kind, op, what);
+    ++violations;
+    if (strict) fail("backend contract (", kind, "): ", op, ": ", what);
+  }
   void dev(const void* p, const char* op, const char* arg) const {
-    if (p && !in(p)) {
-      fprintf(stderr, "CONTRACT: %s: %s is not backend memory (%p)\n", op, arg, p);
-      ++violations;
-    } else if (p && !live_at(p)) {
-      fprintf(stderr, "CONTRACT: %s: %s points into released backend memory (%p)\n", op, arg, p);
-      ++violations;
-    }
+    if (p && !in(p))
+      violated("CONTRACT", op, (std::string(arg) + " is not backend memory").c_str());
+    else if (p && !live_at(p))
+      violated("CONTRACT", op, (std::string(arg) + " points into released backend memory").c_str());
   }
   void host(const void* p, const char* op, const char* arg) const {
-    if (p && in(p)) {
-      fprintf(stderr, "CONTRACT: %s: %s must be host memory but is backend memory\n", op, arg);
-      ++violations;
-    }
+    if (p && in(p)) violated("CONTRACT", op, (std::string(arg) + " must be host memory but is backend memory").c_str());
   }
   void thread_check(const char* op) {
     if (owner_ == std::thread::id()) owner_ = std::this_thread::get_id();
-    if (owner_ != std::this_thread::get_id()) {
-      fprintf(stderr, "THREAD: %s called from another thread\n", op);
-      ++violations;
-    }
+    if (owner_ != std::this_thread::get_id()) violated("THREAD", op, "called from another thread");
   }
   struct Open {
     GuardBackend& g;
@@ -198,10 +197,8 @@ class GuardBackend final : public Backend {
   void attention_check(const AttentionShape& s, const char* fn) {
     MEDIX_CHECK(s.head_dim >= 1 && s.head_dim <= 256, fn, ": head_dim must be in [1, 256] on the GPU, got ",
                 s.head_dim);
-    if (s.cu_seqlens_host && std::memcmp(s.cu_seqlens_host, s.cu_seqlens, sizeof(int32_t) * (s.n_seqs + 1)) != 0) {
-      fprintf(stderr, "CONTRACT: %s: cu_seqlens_host differs from cu_seqlens\n", fn);
-      ++violations;
-    }
+    if (s.cu_seqlens_host && std::memcmp(s.cu_seqlens_host, s.cu_seqlens, sizeof(int32_t) * (s.n_seqs + 1)) != 0)
+      violated("CONTRACT", fn, "cu_seqlens_host differs from cu_seqlens");
   }
   void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                          const AttentionShape& s) override {
@@ -396,6 +393,7 @@ class GuardBackend final : public Backend {
   }
 
   mutable int violations = 0;
+  bool strict = false;
   int64_t ops = 0;
   size_t live() const { return live_.size(); }
 

@@ -3,7 +3,7 @@
 // experts over tokens grouped by expert, and transformers' load-balancing loss. Synchronous, CPU,
 // float32, deterministic; bad input throws an Error naming the function and the argument.
 import { native } from './native.js';
-import { runOp } from './ops.js';
+import { type OpBackend, runOp } from './ops.js';
 
 export interface MoeBlockOptions {
   tokens: number;
@@ -42,7 +42,7 @@ interface MoeAddon {
   moeAuxLoss(
     logits: Float32Array,
     cuSeqlens: Int32Array,
-    o: { tokens: number; experts: number; topK: number; layers: number; backend?: 'cpu' | 'cuda' },
+    o: { tokens: number; experts: number; topK: number; layers: number; backend?: OpBackend },
   ): {
     loss: number[];
     dLogits: Float32Array;
@@ -83,7 +83,7 @@ export function moeBlockBackward(
 export function moeAuxLoss(
   logits: Float32Array,
   cuSeqlens: Int32Array,
-  o: { tokens: number; experts: number; topK: number; layers: number; backend?: 'cpu' | 'cuda' },
+  o: { tokens: number; experts: number; topK: number; layers: number; backend?: OpBackend },
 ): { loss: number[]; dLogits: Float32Array } {
   return native<MoeAddon>().moeAuxLoss(logits, cuSeqlens, o);
 }

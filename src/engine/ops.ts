@@ -14,7 +14,12 @@
 // backend lacks throws naming the op, dtype and backend.
 import { native } from './native.js';
 
-export type OpBackend = 'cpu' | 'cuda';
+/**
+ * A backend by name: 'cuda' where this build has CUDA and a device; 'cuda-guard' for tests, CUDA's memory
+ * contract over the CPU ops (native/tests/guard_backend.h: arguments in memory the host cannot touch
+ * outside an op, every pointer checked), so device paths are tested on any machine.
+ */
+export type OpBackend = 'cpu' | 'cuda' | 'cuda-guard';
 export type OpDtype = 'f32' | 'bf16';
 export type OpTensor = Float32Array | Int32Array | Uint16Array;
 export type OpInputs = Record<string, OpTensor | null | undefined>;

@@ -3,7 +3,7 @@
 // bad input throws an Error naming the function and the argument. Backward functions return fresh
 // gradients.
 import { native } from './native.js';
-import { runOp } from './ops.js';
+import { type OpBackend, runOp } from './ops.js';
 
 export interface LayernormOptions {
   rows: number;
@@ -149,7 +149,7 @@ export function patchInputs(c: VisionTowerConfig): number {
 
 /** Where the whole tower runs: the CPU backend (the default) or the CUDA one, with copies of the arrays. */
 export interface TowerOptions {
-  backend?: 'cpu' | 'cuda';
+  backend?: OpBackend;
 }
 
 /** pixels: [patches, patchInputs] rows in merge-block order; grids: (t, h, w) per image. */

@@ -4,6 +4,7 @@
 import type { ComputeDtype } from '../engine/compute-dtype.js';
 import { type Model, nativeModelHandle } from '../engine/model.js';
 import { native } from '../engine/native.js';
+import type { OpBackend } from '../engine/ops.js';
 
 /** Per-row sampler settings as the native sampler takes them (see native/ops/sampling.h). */
 export interface NativeSamplerParams {
@@ -77,7 +78,7 @@ interface GenerateAddon {
     vocab: number,
     sampling: NativeSamplerParams[],
     histories?: Int32Array[],
-    backend?: 'cpu' | 'cuda',
+    backend?: OpBackend,
   ): { tokens: Int32Array; logprobs: Float32Array };
   samplingDistribution(
     logits: Float32Array,
@@ -101,7 +102,7 @@ export function sampleLogits(
   vocab: number,
   sampling: NativeSamplerParams[],
   histories?: Int32Array[],
-  backend: 'cpu' | 'cuda' = 'cpu',
+  backend: OpBackend = 'cpu',
 ): { tokens: Int32Array; logprobs: Float32Array } {
   return native<GenerateAddon>().sampleLogits(logits, vocab, sampling, histories, backend);
 }

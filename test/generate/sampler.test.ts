@@ -279,6 +279,14 @@ t.test('the sampler runs on the named backend: the CPU by default, an unknown or
     sampleLogits(logits, V, sampling),
     "'cpu' is the default",
   );
+  // The device path (logits and histories copied into backend memory, results copied back) on CUDA's
+  // memory contract over the CPU sampler: the same draws, and no host access to backend memory.
+  const histories = [Int32Array.from([1, 2]), new Int32Array(0), Int32Array.from([5])];
+  t.same(
+    sampleLogits(logits, V, sampling, histories, 'cuda-guard'),
+    sampleLogits(logits, V, sampling, histories, 'cpu'),
+    'on the device-memory guard: the CPU draws',
+  );
   t.throws(() => sampleLogits(logits, V, sampling, undefined, 'tpu' as 'cpu'), /unknown backend 'tpu'/);
   // In this build and on this machine: no CUDA device (or no CUDA at all), said by name.
   if (cudaDevices().count === 0) t.throws(() => sampleLogits(logits, V, sampling, undefined, 'cuda'), /cuda|CUDA/);

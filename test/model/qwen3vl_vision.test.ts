@@ -86,13 +86,17 @@ t.test('the tower runs on the named backend: the CPU by default, an absent one r
   const pixels = randn(16 * patchInputs(config), r);
   const dMerged = randn(4 * config.outHiddenSize, r);
   const dDeep = config.deepstackIndexes.map(() => randn(4 * config.outHiddenSize, r));
-  const cpu = { backend: 'cpu' } as const;
-  t.same(visionTowerForward(params, pixels, grids, config, cpu), visionTowerForward(params, pixels, grids, config));
-  t.same(
-    visionTowerBackward(params, pixels, grids, config, dMerged, dDeep, cpu),
-    visionTowerBackward(params, pixels, grids, config, dMerged, dDeep),
-    "backend 'cpu' is the default",
-  );
+  // 'cpu' is the default. 'cuda-guard' takes the device path (arrays copied into backend memory, outputs and
+  // gradients copied back) on CUDA's memory contract over the CPU ops: the CPU's results, bit for bit.
+  const want = {
+    out: visionTowerForward(params, pixels, grids, config),
+    grads: visionTowerBackward(params, pixels, grids, config, dMerged, dDeep),
+  };
+  for (const backend of ['cpu', 'cuda-guard'] as const) {
+    t.same(visionTowerForward(params, pixels, grids, config, { backend }), want.out, `${backend}: outputs`);
+    const grads = visionTowerBackward(params, pixels, grids, config, dMerged, dDeep, { backend });
+    t.same(grads, want.grads, `${backend}: gradients`);
+  }
   if (cudaDevices().count === 0)
     t.throws(() => visionTowerForward(params, pixels, grids, config, { backend: 'cuda' }), /cuda|CUDA/);
 });

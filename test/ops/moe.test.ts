@@ -227,6 +227,14 @@ t.test('bad input is refused naming the argument', async (t) => {
     "backend 'cpu' is the default",
   );
   t.throws(() => moeAuxLoss(logits, cu, { ...aux, backend: 'tpu' as 'cpu' }), /backend/);
+  // The device path on CUDA's memory contract over the CPU ops: the same loss and gradient, bit for bit.
+  const many = { tokens: 40, experts: 8, topK: 3, layers: 2 };
+  const [routerLogits, seqs] = [randn(2 * 40 * 8, rng(52)), Int32Array.from([0, 15, 40])];
+  t.same(
+    moeAuxLoss(routerLogits, seqs, { ...many, backend: 'cuda-guard' }),
+    moeAuxLoss(routerLogits, seqs, many),
+    'on the device-memory guard: the CPU loss and gradient',
+  );
   if (cudaDevices().count === 0) t.throws(() => moeAuxLoss(logits, cu, { ...aux, backend: 'cuda' }), /cuda|CUDA/);
 });
 
