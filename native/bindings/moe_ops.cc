@@ -36,8 +36,7 @@ Napi::Value MoeAuxLoss(const Napi::CallbackInfo& info) {
   auto logits = js::f32(info[0], fn, "logits", L * s.T * s.E, "layers*tokens*experts", kFinite);
   auto cu = js::i32(info[1], fn, "cuSeqlens");
   js::check_cu_seqlens(cu, s.T, fn, "cuSeqlens");
-  const std::vector<std::string> backends = {"cpu", "cuda", "cuda-guard"};
-  Backend& be = backend_named(backends[js::choice_or(opts, "backend", fn, backends, 0)]);
+  Backend& be = backend_option(opts, fn);
   const int64_t S = static_cast<int64_t>(cu.length) - 1, n = L * s.T * s.E;
   std::vector<double> counts(S * s.E), sums(S * s.E);
   std::vector<float> probs(s.T * s.E), dlogits(n);

@@ -23,5 +23,7 @@ void init_bf16_ops(Napi::Env env, Napi::Object exports);   // bf16 conversions, 
 // over the CPU ops, so tests check the bindings' device paths without a GPU); anything else throws naming
 // the known ones.
 Backend& backend_named(const std::string& name);
+// The backend an options object's "backend" key names (the CPU's when absent), as backend_named.
+Backend& backend_option(const Napi::Object& options, const std::string& fn);
 
 }  // namespace medix::bindings

@@ -37,6 +37,11 @@ Backend& backend_named(const std::string& name) {
   fail("unknown backend '", name, "' (known: cpu, cuda; cuda-guard for tests)");
 }
 
+Backend& backend_option(const Napi::Object& options, const std::string& fn) {
+  const std::vector<std::string> names = {"cpu", "cuda", "cuda-guard"};
+  return backend_named(names[js::choice_or(options, "backend", fn, names, 0)]);
+}
+
 namespace {
 
 // A list option (rope sections, image grids): an array or Int32Array of non-negative integers.

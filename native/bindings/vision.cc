@@ -45,8 +45,7 @@ struct TowerRun {
 // The backend options.backend names ("cpu", the default, "cuda", or "cuda-guard" for tests).
 Backend& tower_backend(const Napi::Value& v, const std::string& fn) {
   if (v.IsUndefined()) return cpu_backend();
-  const std::vector<std::string> backends = {"cpu", "cuda", "cuda-guard"};
-  return backend_named(backends[js::choice_or(js::object(v, fn, "options"), "backend", fn, backends, 0)]);
+  return backend_option(js::object(v, fn, "options"), fn);
 }
 
 }  // namespace
