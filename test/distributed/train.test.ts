@@ -17,7 +17,7 @@ import { latestValidCheckpoint, loadCheckpoint } from '../../src/train/checkpoin
 import { crashAtWriteEnv } from '../helpers/crash-env.js';
 import { mpirun, mpiUnavailable } from '../helpers/mpirun.js';
 import { rng, sameBits } from '../helpers/numeric.js';
-import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
+import { tinyModelInit, writeTinyTrainData } from '../helpers/tiny-train-data.js';
 import { skipIfMissing } from '../helpers/system-skip.js';
 import { assertTrained } from '../helpers/trained.js';
 
@@ -49,15 +49,7 @@ function config(run: string, maxSteps: number) {
     worker: {
       actor: {
         model: {
-          init: {
-            hidden_size: 16,
-            intermediate_size: 16,
-            num_hidden_layers: 1,
-            num_attention_heads: 2,
-            num_key_value_heads: 1,
-            head_dim: 8,
-            seed: 3,
-          },
+          init: { ...tinyModelInit },
         },
         global_batch_size: 3,
         micro_batch_size_per_device_for_update: 1,

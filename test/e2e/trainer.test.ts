@@ -19,7 +19,7 @@ import { learningRateAt } from '../../src/rl/lr-schedule.js';
 import type { Model } from '../../src/engine/model.js';
 import { crashAtWriteEnv } from '../helpers/crash-env.js';
 import { rng, sameBits } from '../helpers/numeric.js';
-import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
+import { tinyModelInit, writeTinyTrainData } from '../helpers/tiny-train-data.js';
 import { assertTrained, movementBetween } from '../helpers/trained.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medix-trainer-'));
@@ -42,15 +42,7 @@ function config(run: string, maxSteps: number) {
     worker: {
       actor: {
         model: {
-          init: {
-            hidden_size: 16,
-            intermediate_size: 16,
-            num_hidden_layers: 1,
-            num_attention_heads: 2,
-            num_key_value_heads: 1,
-            head_dim: 8,
-            seed: 3,
-          },
+          init: { ...tinyModelInit },
         },
         global_batch_size: 4,
         micro_batch_size_per_device_for_update: 2,

@@ -9,6 +9,17 @@ const rows = [
   ['A blood smear shows Auer rods.', '<MICROSCOPY> acute myeloid leukemia'],
 ];
 
+/** The tiny Qwen3 these trainer tests train (worker.actor.model.init), with the real Qwen3 tokenizer. */
+export const tinyModelInit = {
+  hidden_size: 16,
+  intermediate_size: 16,
+  num_hidden_layers: 1,
+  num_attention_heads: 2,
+  num_key_value_heads: 1,
+  head_dim: 8,
+  seed: 3,
+};
+
 /** Writes DIR/train.jsonl (problem, solution) with those four rows. */
 export function writeTinyTrainData(dir: string): void {
   writeFileSync(

@@ -11,7 +11,7 @@ import { parseTrainingConfig, resolveConfigPaths } from '../../src/config/index.
 import { Trainer } from '../../src/train/trainer.js';
 import { readEventFile } from '../helpers/tfevents-reader.js';
 import { standInServer } from '../helpers/stand-in-server.js';
-import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
+import { tinyModelInit, writeTinyTrainData } from '../helpers/tiny-train-data.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'medix-loggers-'));
 const rows = [
@@ -265,15 +265,7 @@ t.test('training with tensorboard and an unreachable MLflow server finishes, cou
     worker: {
       actor: {
         model: {
-          init: {
-            hidden_size: 16,
-            intermediate_size: 16,
-            num_hidden_layers: 1,
-            num_attention_heads: 2,
-            num_key_value_heads: 1,
-            head_dim: 8,
-            seed: 3,
-          },
+          init: { ...tinyModelInit },
         },
         global_batch_size: 4,
         micro_batch_size_per_device_for_update: 2,

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseTrainingConfig, resolveConfigPaths } from '../../src/config/index.js';
 import { Trainer } from '../../src/train/trainer.js';
-import { writeTinyTrainData } from '../helpers/tiny-train-data.js';
+import { tinyModelInit, writeTinyTrainData } from '../helpers/tiny-train-data.js';
 
 const root = mkdtempSync(join(tmpdir(), 'medix-validation-'));
 writeTinyTrainData(root);
@@ -26,15 +26,7 @@ async function validatedRows(run: string, data: Record<string, unknown>): Promis
     worker: {
       actor: {
         model: {
-          init: {
-            hidden_size: 16,
-            intermediate_size: 16,
-            num_hidden_layers: 1,
-            num_attention_heads: 2,
-            num_key_value_heads: 1,
-            head_dim: 8,
-            seed: 3,
-          },
+          init: { ...tinyModelInit },
         },
       },
       rollout: { n: 2, val_override_config: { n: 1 } },

@@ -10,6 +10,7 @@ import type { Model } from '../../../src/engine/model.js';
 import { parseTrainingConfig, resolveConfigPaths } from '../../../src/config/index.js';
 import { Trainer } from '../../../src/train/trainer.js';
 import { mpirun } from '../../helpers/mpirun.js';
+import { tinyModelInit } from '../../helpers/tiny-train-data.js';
 
 const script = join(import.meta.dirname, 'fsdp-train.ts');
 
@@ -20,16 +21,7 @@ export function fsdpTrainConfig(run: string, fullShard: boolean, steps: number) 
     worker: {
       actor: {
         model: {
-          init: {
-            hidden_size: 16,
-            intermediate_size: 16,
-            num_hidden_layers: 2,
-            num_attention_heads: 2,
-            num_key_value_heads: 1,
-            head_dim: 8,
-            tie_word_embeddings: false,
-            seed: 3,
-          },
+          init: { ...tinyModelInit, num_hidden_layers: 2, tie_word_embeddings: false },
         },
         global_batch_size: 3,
         micro_batch_size_per_device_for_update: 1,
