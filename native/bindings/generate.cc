@@ -2,7 +2,6 @@
 // native/model/generator.h) and the sampler on its own (sampleLogits, samplingDistribution) for
 // tests and tools. step() runs on the model's thread (model_handle.h) and claims the model's busy
 // flag, so generation never overlaps a forward/backward/optimizer call on the same model.
-#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -253,10 +252,10 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info) {
     }
   }
   if (!info[4].IsUndefined() && !info[4].IsString())
-    throw Napi::TypeError::New(env, fn + ": backend must be 'cpu' or 'cuda'");
+    throw Napi::TypeError::New(env, fn + ": backend must be a backend's name (cpu, cuda, cuda-guard)");
   Backend& be = backend_named(info[4].IsUndefined() ? "cpu" : info[4].As<Napi::String>().Utf8Value());
   BackendArray<float> logits_d = BackendArray<float>::uninit(be, static_cast<int64_t>(logits.length));
-  BackendArray<int32_t> history_d(be, std::max<int64_t>(1, static_cast<int64_t>(history.size())));
+  auto history_d = backend_array<int32_t>(be, static_cast<int64_t>(history.size()));
   BackendArray<int32_t> tokens_d(be, rows);
   BackendArray<float> logprobs_d(be, rows);
   be.from_host(logits_d.get(), logits.data, sizeof(float) * logits.length);

@@ -1,7 +1,6 @@
 // N-API face of the mixture-of-experts load-balancing loss with its gradient (native/ops/moe.h) and the
 // routing time; the sparse block itself runs through runOp (native/core/op_table_vision.cc).
 // Synchronous; arguments are checked before any memory is touched.
-#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,12 +13,6 @@ namespace {
 
 constexpr int64_t kMaxDim = int64_t(1) << 20;
 const bool kFinite = true;
-
-// n zeroed elements of backend memory, at least one (a batch may have no tokens).
-template <typename T>
-BackendArray<T> backend_array(Backend& be, int64_t n) {
-  return BackendArray<T>(be, std::max<int64_t>(1, n));
-}
 
 // moeAuxLoss(logits [L*T*E], cuSeqlens, options {tokens, experts, topK, layers, backend = "cpu"}) ->
 // {loss: number[] per sequence, dLogits [L*T*E]: d(sum of the losses)/d(logits)}. Routing and the gradient

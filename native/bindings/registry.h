@@ -1,5 +1,7 @@
 // One Init function per binding area; addon.cc calls them all. Each adds its functions to `exports`.
 #pragma once
+#include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "../core/backend.h"
@@ -23,6 +25,11 @@ void init_bf16_ops(Napi::Env env, Napi::Object exports);   // bf16 conversions, 
 // over the CPU ops, so tests check the bindings' device paths without a GPU); anything else throws naming
 // the known ones.
 Backend& backend_named(const std::string& name);
+// n zeroed elements of backend memory, at least one (a binding's arrays may be empty: no tokens, no history).
+template <typename T>
+BackendArray<T> backend_array(Backend& be, int64_t n) {
+  return BackendArray<T>(be, std::max<int64_t>(1, n));
+}
 // The backend an options object's "backend" key names (the CPU's when absent), as backend_named.
 Backend& backend_option(const Napi::Object& options, const std::string& fn);
 
