@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "backend_op.cuh"
 #include "common.cuh"
 
 namespace medix::cuda {
@@ -80,5 +81,10 @@ void scale_inplace(float* g, float s, int64_t n, cudaStream_t stream) {
   scale_kernel<<<blocks_for(n), kThreads, 0, stream>>>(g, s, n);
   MEDIX_CUDA_LAUNCHED("scale_inplace");
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(AdamwStep, cuda::adamw_step);
+MEDIX_CUDA_OP(SumSquares, cuda::sum_squares);
+MEDIX_CUDA_OP(ScaleInplace, cuda::scale_inplace);
 
 }  // namespace medix::cuda

@@ -17,8 +17,10 @@
 #include <cstdlib>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "attention_flash.h"
+#include "backend_op.cuh"
 #include "common.cuh"
 #include "core/cu_seqlens.h"
 #include "ops/attention.h"
@@ -250,5 +252,43 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   });
   MEDIX_CUDA_LAUNCHED("attention_backward (dk, dv)");
 }
+
+// The CUDA backend's ops (core/backend_op.h). The model fills an attention shape's cu_seqlens with
+// backend memory, as the Backend contract says; the kernels also validate it on the host, so they get
+// the caller's host copy where it gave one, else a copy of the device array (a synchronisation, a few
+// hundred bytes).
+namespace {
+
+struct HostShape {
+  std::vector<int32_t> cu;
+  AttentionShape shape;
+  HostShape(Backend& be, const AttentionShape& s) : shape(s) {
+    if (!s.cu_seqlens_host) {
+      cu.resize(static_cast<size_t>(s.n_seqs + 1));
+      be.to_host(cu.data(), s.cu_seqlens, sizeof(int32_t) * cu.size());
+    }
+    shape.cu_seqlens = s.cu_seqlens_host ? s.cu_seqlens_host : cu.data();
+  }
+};
+
+void backend_attention_forward(Backend& be, float* out, float* lse, const float* q, const float* k, const float* v,
+                               const AttentionShape& s) {
+  be.bind_thread();
+  const HostShape h(be, s);
+  attention_forward(out, lse, q, k, v, s.cu_seqlens, h.shape);
+}
+
+void backend_attention_backward(Backend& be, float* dq, float* dk, float* dv, const float* dout, const float* out,
+                                const float* lse, const float* q, const float* k, const float* v,
+                                const AttentionShape& s) {
+  be.bind_thread();
+  const HostShape h(be, s);
+  attention_backward(dq, dk, dv, dout, out, lse, q, k, v, s.cu_seqlens, h.shape);
+}
+
+}  // namespace
+
+MEDIX_BACKEND_OP("cuda", AttentionForward, backend_attention_forward);
+MEDIX_BACKEND_OP("cuda", AttentionBackward, backend_attention_backward);
 
 }  // namespace medix::cuda

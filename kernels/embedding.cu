@@ -1,5 +1,7 @@
 // Token embedding (embedding.h), forward and backward.
+#include "backend_op.cuh"
 #include "common.cuh"
+#include "ops/embedding.h"
 
 namespace medix::cuda {
 namespace {
@@ -36,5 +38,9 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, in
   embedding_backward_kernel<<<blocks_for(dim, 64), 64, 0, stream>>>(dtable, dout, ids, n, dim);
   MEDIX_CUDA_LAUNCHED("embedding_backward");
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(EmbeddingForward, cuda::embedding_forward);
+MEDIX_CUDA_OP(EmbeddingBackward, cuda::embedding_backward);
 
 }  // namespace medix::cuda

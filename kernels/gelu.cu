@@ -1,6 +1,7 @@
 // GELU (gelu.h: the vision tower's MLP uses the tanh form, the patch mergers the erf form), forward
 // and backward, one thread per element with the CPU's formulas:
 //   tanh: 0.5 x (1 + tanh(c (x + a x^3))), c = sqrt(2/pi), a = 0.044715;  erf: 0.5 x (1 + erf(x / sqrt(2))).
+#include "backend_op.cuh"
 #include "common.cuh"
 
 namespace medix::cuda {
@@ -47,5 +48,9 @@ void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, cpu:
   gelu_backward_kernel<<<blocks_for(n), kThreads, 0, stream>>>(dx, dout, x, n, kind == cpu::GeluKind::kTanh);
   MEDIX_CUDA_LAUNCHED("gelu_backward");
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(GeluForward, cuda::gelu_forward);
+MEDIX_CUDA_OP(GeluBackward, cuda::gelu_backward);
 
 }  // namespace medix::cuda

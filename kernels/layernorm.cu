@@ -8,7 +8,9 @@
 // the chunks in order: no atomics, the same bits on every run.
 #include <algorithm>
 
+#include "backend_op.cuh"
 #include "common.cuh"
+#include "ops/layernorm.h"
 
 namespace medix::cuda {
 namespace {
@@ -122,5 +124,9 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
     MEDIX_CUDA_LAUNCHED("layernorm_backward (dw, db)");
   }
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(LayernormForward, cuda::layernorm_forward);
+MEDIX_CUDA_OP(LayernormBackward, cuda::layernorm_backward);
 
 }  // namespace medix::cuda

@@ -8,7 +8,9 @@
 #include <initializer_list>
 #include <string>
 
+#include "backend_op.cuh"
 #include "common.cuh"
+#include "ops/linear.h"
 #include "cuda/libraries.h"
 
 namespace medix::cuda {
@@ -132,5 +134,11 @@ void linear_backward_blas(float* dx, float* dW, float* db, const float* dy, cons
   to_bf16(xb.get(), x, T * in, stream);
   backward(GemmType::BF16, GemmType::F32, dx, dW, dyb.get(), xb.get(), W, T, in, out, stream);
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(LinearForward, cuda::linear_forward_auto);
+MEDIX_CUDA_OP(LinearBackward, cuda::linear_backward_auto);
+MEDIX_CUDA_OP(LinearForwardBf16, cuda::linear_forward_auto);
+MEDIX_CUDA_OP(LinearBackwardBf16, cuda::linear_backward_auto);
 
 }  // namespace medix::cuda

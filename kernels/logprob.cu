@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend_op.cuh"
 #include "common.cuh"
 
 namespace medix::cuda {
@@ -186,5 +187,29 @@ void logprob_backward(float* dhidden, float* dhead, const float* dlogp, const fl
     }
   }
 }
+
+// The CUDA backend's ops (core/backend_op.h): the scratch they report is one [token_chunk, vocab_chunk]
+// logits block.
+namespace {
+
+size_t backend_logprob_forward(Backend& be, float* logp, float* entropy, float* lse, const float* hidden,
+                               const float* head, const int32_t* targets, const LogprobShape& s) {
+  be.bind_thread();
+  logprob_forward(logp, entropy, lse, hidden, head, targets, s);
+  return logprob_scratch_bytes(s);
+}
+
+size_t backend_logprob_backward(Backend& be, float* dhidden, float* dhead, const float* dlogp, const float* dentropy,
+                                const float* hidden, const float* head, const int32_t* targets, const float* lse,
+                                const float* entropy, const LogprobShape& s) {
+  be.bind_thread();
+  logprob_backward(dhidden, dhead, dlogp, dentropy, hidden, head, targets, lse, entropy, s);
+  return logprob_scratch_bytes(s);
+}
+
+}  // namespace
+
+MEDIX_BACKEND_OP("cuda", LogprobForward, backend_logprob_forward);
+MEDIX_BACKEND_OP("cuda", LogprobBackward, backend_logprob_backward);
 
 }  // namespace medix::cuda

@@ -16,6 +16,7 @@
 //     scatter); dweights are warp dot products in double over a fixed lane stride.
 #include <vector>
 
+#include "backend_op.cuh"
 #include "common.cuh"
 
 namespace medix::cuda {
@@ -420,5 +421,14 @@ void moe_aux_backward(float* dlogits, const float* probs, const double* counts, 
                                                                             s.T, E);
   MEDIX_CUDA_LAUNCHED("moe_aux_backward");
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(MoeRouteForward, cuda::moe_route_forward);
+MEDIX_CUDA_OP(MoeRouteBackward, cuda::moe_route_backward);
+MEDIX_CUDA_OP(MoeExpertsForward, cuda::moe_experts_forward);
+MEDIX_CUDA_OP(MoeExpertsBackward, cuda::moe_experts_backward);
+MEDIX_CUDA_OP(MoeAuxBackward, cuda::moe_aux_backward);
+MEDIX_CUDA_OP(MoeExpertsForwardBf16, cuda::moe_experts_forward);
+MEDIX_CUDA_OP(MoeExpertsBackwardBf16, cuda::moe_experts_backward);
 
 }  // namespace medix::cuda

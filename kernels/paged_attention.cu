@@ -9,6 +9,7 @@
 // over long contexts would split the keys across warps (flash-decoding), kept for when it is timed.
 // The cache is fp32 or bf16 (a bf16 compute copy's): bf16 keys and values widen to fp32 as they load,
 // and the write rounds with the CPU's conversion (bf16.h), so the cached bits match the CPU's.
+#include "backend_op.cuh"
 #include "common.cuh"
 #include "core/bf16.h"
 #include "ops/paged_attention.h"
@@ -131,5 +132,11 @@ void paged_attention_forward(float* out, const float* q, const bf16* k_cache, co
                              const PagedAttentionShape& s, cudaStream_t stream) {
   attend(out, q, bits(k_cache), bits(v_cache), s, stream);
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(KvCacheWrite, cuda::kv_cache_write);
+MEDIX_CUDA_OP(PagedAttentionForward, cuda::paged_attention_forward);
+MEDIX_CUDA_OP(KvCacheWriteBf16, cuda::kv_cache_write);
+MEDIX_CUDA_OP(PagedAttentionForwardBf16, cuda::paged_attention_forward);
 
 }  // namespace medix::cuda

@@ -1,5 +1,7 @@
 // Residual add (residual.h): out = a + b; its backward is add_inplace (dst += src) into both inputs.
+#include "backend_op.cuh"
 #include "common.cuh"
+#include "ops/residual.h"
 
 namespace medix::cuda {
 namespace {
@@ -45,5 +47,9 @@ void add_inplace(float* dst, const float* src, int64_t n, cudaStream_t stream) {
 void add_inplace(bf16* dst, const bf16* src, int64_t n, cudaStream_t stream) {
   launch_add_inplace(dst, src, n, stream);
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(AddForward, cuda::add_forward);
+MEDIX_CUDA_OP(AddInplace, cuda::add_inplace);
 
 }  // namespace medix::cuda

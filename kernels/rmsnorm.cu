@@ -6,7 +6,9 @@
 // order (the CPU sums in double, so the two agree to a few fp32 ulps of the mean).
 #include <algorithm>
 
+#include "backend_op.cuh"
 #include "common.cuh"
+#include "ops/rmsnorm.h"
 
 namespace medix::cuda {
 namespace {
@@ -101,5 +103,9 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
     MEDIX_CUDA_LAUNCHED("rmsnorm_backward (dw)");
   }
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(RmsnormForward, cuda::rmsnorm_forward);
+MEDIX_CUDA_OP(RmsnormBackward, cuda::rmsnorm_backward);
 
 }  // namespace medix::cuda

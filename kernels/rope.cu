@@ -7,6 +7,7 @@
 // float32 angle and rounded, as on the CPU, so the two agree to the last bit or so.
 #include <cmath>
 
+#include "backend_op.cuh"
 #include "common.cuh"
 
 namespace medix::cuda {
@@ -77,5 +78,9 @@ void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, 
   rope_kernel<true><<<blocks_for(n), kThreads, 0, stream>>>(dx, dout, pos, T, n_heads, spec.head_dim, -1.0f, table);
   MEDIX_CUDA_LAUNCHED("rope_backward");
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(RopeForward, cuda::rope_forward);
+MEDIX_CUDA_OP(RopeBackward, cuda::rope_backward);
 
 }  // namespace medix::cuda

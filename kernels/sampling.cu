@@ -49,8 +49,11 @@
 #include <cfloat>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
+#include "backend_op.cuh"
 #include "common.cuh"
 #include "core/rng.h"
 
@@ -655,5 +658,34 @@ void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleB
     fail("sampling: row ", r, " logit ", bad[r], " is ", value, " (the model produced a non-finite logit)");
   }
 }
+
+// The CUDA backend's op (core/backend_op.h). MEDIX_CUDA_SAMPLER=gpu samples with the kernels above (the
+// CPU's tokens, by construction and emulation, never yet run on a GPU); host (the default until the
+// conformance program has passed them on one) copies the logits back and runs cpu::sample: exactly the
+// CPU's tokens, at the cost of copying [rows, vocab] logits per decode step.
+namespace {
+
+void backend_sample(Backend& be, int32_t* tokens, float* logprobs, const float* logits, const SampleBatch& b) {
+  be.bind_thread();
+  const char* env = std::getenv("MEDIX_CUDA_SAMPLER");
+  const std::string mode = env ? env : "host";
+  if (mode == "gpu") return sample(tokens, logprobs, logits, b);
+  if (mode != "host") fail("MEDIX_CUDA_SAMPLER must be host or gpu, not '", mode, "'");
+  std::vector<float> host_logits(static_cast<size_t>(b.rows * b.vocab));
+  std::vector<int32_t> host_history(static_cast<size_t>(b.history_offsets[b.rows]));
+  be.to_host(host_logits.data(), logits, sizeof(float) * host_logits.size());
+  if (!host_history.empty()) be.to_host(host_history.data(), b.history, sizeof(int32_t) * host_history.size());
+  std::vector<int32_t> host_tokens(static_cast<size_t>(b.rows));
+  std::vector<float> host_logprobs(static_cast<size_t>(b.rows));
+  SampleBatch h = b;
+  h.history = host_history.data();
+  cpu::sample(host_tokens.data(), host_logprobs.data(), host_logits.data(), h);
+  be.from_host(tokens, host_tokens.data(), sizeof(int32_t) * host_tokens.size());
+  be.from_host(logprobs, host_logprobs.data(), sizeof(float) * host_logprobs.size());
+}
+
+}  // namespace
+
+MEDIX_BACKEND_OP("cuda", Sample, backend_sample);
 
 }  // namespace medix::cuda

@@ -1,6 +1,8 @@
 // SwiGLU gate of the MLP (swiglu.h), forward and backward: out = silu(gate) * up. One thread per
 // element; the float operations are those of the CPU code, on fp32 or bf16 storage.
+#include "backend_op.cuh"
 #include "common.cuh"
+#include "ops/swiglu.h"
 
 namespace medix::cuda {
 namespace {
@@ -61,5 +63,9 @@ void swiglu_backward(bf16* dgate, bf16* dup, const bf16* dout, const bf16* gate,
                      cudaStream_t stream) {
   launch_backward(dgate, dup, dout, gate, up, n, stream);
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(SwigluForward, cuda::swiglu_forward);
+MEDIX_CUDA_OP(SwigluBackward, cuda::swiglu_backward);
 
 }  // namespace medix::cuda

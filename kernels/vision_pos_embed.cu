@@ -15,6 +15,7 @@
 // into dtable in that order. The same bits on every run, with no atomics; untouched rows are not written.
 #include <vector>
 
+#include "backend_op.cuh"
 #include "common.cuh"
 #include "ops/vision_pos_embed.h"
 
@@ -103,5 +104,9 @@ void vision_pos_embed_backward(float* dtable, const float* dout, const std::vect
                                                                              d_list.get(), rows, dim);
   MEDIX_CUDA_LAUNCHED(fn);
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(VisionPosEmbedForward, cuda::vision_pos_embed_forward);
+MEDIX_CUDA_OP(VisionPosEmbedBackward, cuda::vision_pos_embed_backward);
 
 }  // namespace medix::cuda

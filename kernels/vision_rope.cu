@@ -19,6 +19,7 @@
 // consecutive threads read and write consecutive elements of each head. No reduction.
 #include <vector>
 
+#include "backend_op.cuh"
 #include "common.cuh"
 #include "ops/vision_rope.h"
 
@@ -78,5 +79,9 @@ void vision_rope_backward(float* dx, const float* dout, const int32_t* coords, i
                           float theta, cudaStream_t stream) {
   rotate<true>(dx, dout, coords, T, heads, D, theta, -1.0f, stream, "vision_rope_backward");
 }
+
+// The CUDA backend's ops (core/backend_op.h).
+MEDIX_CUDA_OP(VisionRopeForward, cuda::vision_rope_forward);
+MEDIX_CUDA_OP(VisionRopeBackward, cuda::vision_rope_backward);
 
 }  // namespace medix::cuda

@@ -260,8 +260,8 @@ Napi::Value SampleLogits(const Napi::CallbackInfo& info) {
   BackendArray<float> logprobs_d(be, rows);
   be.from_host(logits_d.get(), logits.data, sizeof(float) * logits.length);
   be.from_host(history_d.get(), history.data(), sizeof(int32_t) * history.size());
-  be.sample(tokens_d.get(), logprobs_d.get(), logits_d.get(),
-            SampleBatch{rows, V, params.data(), history_d.get(), offsets.data()});
+  be.run<Sample>(tokens_d.get(), logprobs_d.get(), logits_d.get(),
+                 SampleBatch{rows, V, params.data(), history_d.get(), offsets.data()});
   auto tokens = Napi::Int32Array::New(env, rows);
   auto logprobs = Napi::Float32Array::New(env, rows);
   be.to_host(tokens.Data(), tokens_d.get(), sizeof(int32_t) * rows);

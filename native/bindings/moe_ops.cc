@@ -41,15 +41,15 @@ Napi::Value MoeAuxLoss(const Napi::CallbackInfo& info) {
   be.from_host(logits_d.get(), logits.data, sizeof(float) * n);
   for (int64_t l = 0; l < L; ++l) {
     float* p = probs_d.get() + l * s.T * s.E;
-    be.moe_route_forward(p, experts_d.get(), weights_d.get(), order_d.get(), offsets_d.get(),
-                         logits_d.get() + l * s.T * s.E, s);
+    be.run<MoeRouteForward>(p, experts_d.get(), weights_d.get(), order_d.get(), offsets_d.get(),
+                            logits_d.get() + l * s.T * s.E, s);
     be.to_host(probs.data(), p, sizeof(float) * probs.size());
     be.to_host(experts.data(), experts_d.get(), sizeof(int32_t) * experts.size());
     cpu::moe_load_accumulate(counts.data(), sums.data(), probs.data(), experts.data(), cu.data, S, s);
   }
   for (int64_t l = 0; l < L; ++l)
-    be.moe_aux_backward(dlogits_d.get() + l * s.T * s.E, probs_d.get() + l * s.T * s.E, counts.data(), cu.data, S, L,
-                        1.0f, s);
+    be.run<MoeAuxBackward>(dlogits_d.get() + l * s.T * s.E, probs_d.get() + l * s.T * s.E, counts.data(), cu.data, S, L,
+                           1.0f, s);
   be.to_host(dlogits.data(), dlogits_d.get(), sizeof(float) * n);
   Napi::Env env = info.Env();
   auto loss = Napi::Array::New(env, S);

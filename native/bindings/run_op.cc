@@ -12,6 +12,7 @@
 
 #include "../core/error.h"
 #include "../core/op_registry.h"
+#include "../ops/rope.h"
 #include "registry.h"
 #include "../tests/guard_backend.h"
 #if defined(MEDIX_HAVE_CUDA)

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "backend_op.h"
+
 namespace medix {
 
 // The dtype a model computes its products in (its master weights stay f32).
@@ -55,5 +57,12 @@ void bf16_to_f32(float* dst, const uint16_t* src, int64_t n, Bf16Path p);
 void bf16_to_f32(float* dst, const uint16_t* src, int64_t n);
 // Multi-threaded, best path (a model's compute copy). Must not be called from inside parallel_for.
 void f32_to_bf16_parallel(uint16_t* dst, const float* src, int64_t n);
+
+// Backend op (backend_op.h): a compute copy's conversion, f32_to_bf16_parallel's arguments.
+struct ToBf16 : BackendOp<ToBf16, decltype(f32_to_bf16_parallel)> {
+  static constexpr const char* name = "to_bf16";
+  static constexpr OpKind kind = OpKind::Elementwise;
+  static constexpr OpArg args[] = {{"dst"}, {"src"}, {"n"}};
+};
 
 }  // namespace medix

@@ -6,8 +6,8 @@
 // Entries are keyed by family and dtype: "linear" in f32 and "linear" in bf16 are two entries (their
 // own arguments, pass names and backends), so a backend or a precision lands entry by entry and
 // supports(backend, family, dtype) answers for each.
-// Adding an op: its native/ops header and CPU code, its Backend method (and kernel), one entry in
-// op_table*.cc, and its test.
+// Adding an op: its native/ops header (the typed op, core/backend_op.h) and CPU code (which registers it),
+// its kernel (likewise), one entry in op_table*.cc, and its test.
 #pragma once
 #include <cstdint>
 #include <map>

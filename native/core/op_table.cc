@@ -3,6 +3,16 @@
 // native/ops/<family>.h; each entry states arguments, options and their checks, and calls the Backend.
 #include <cmath>
 
+#include "../ops/adamw.h"
+#include "../ops/attention.h"
+#include "../ops/embedding.h"
+#include "../ops/linear.h"
+#include "../ops/logprob.h"
+#include "../ops/paged_attention.h"
+#include "../ops/residual.h"
+#include "../ops/rmsnorm.h"
+#include "../ops/rope.h"
+#include "../ops/swiglu.h"
 #include "error.h"
 #include "op_table_dsl.h"
 
@@ -26,7 +36,7 @@ OpDef embedding() {
                attrs,
                nullptr,
                [](Backend& be, const Attrs& a, const Tensors& t) {
-                 be.embedding_forward(t.f("out"), t.i("ids"), t.f("table"), t.n("ids"), a.i("dim"));
+                 be.run<EmbeddingForward>(t.f("out"), t.i("ids"), t.f("table"), t.n("ids"), a.i("dim"));
                  return 0.0;
                }};
   d.has_backward = true;
@@ -35,7 +45,7 @@ OpDef embedding() {
                 attrs,
                 nullptr,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  be.embedding_backward(t.f("dtable"), t.f("dout"), t.i("ids"), t.n("ids"), a.i("dim"));
+                  be.run<EmbeddingBackward>(t.f("dtable"), t.f("dout"), t.i("ids"), t.n("ids"), a.i("dim"));
                   return 0.0;
                 }};
   return d;
@@ -51,8 +61,8 @@ OpDef rmsnorm() {
                fwd_attrs,
                positive_eps,
                [](Backend& be, const Attrs& a, const Tensors& t) {
-                 be.rmsnorm_forward(t.f("out"), t.f("rstd"), t.f("x"), t.f("w"), a.i("rows"), a.i("dim"),
-                                    static_cast<float>(a.f("eps")));
+                 be.run<RmsnormForward>(t.f("out"), t.f("rstd"), t.f("x"), t.f("w"), a.i("rows"), a.i("dim"),
+                                        static_cast<float>(a.f("eps")));
                  return 0.0;
                }};
   d.has_backward = true;
@@ -62,8 +72,8 @@ OpDef rmsnorm() {
                 shape,
                 nullptr,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  be.rmsnorm_backward(t.f("dx"), t.f("dw"), t.f("dout"), t.f("x"), t.f("w"), t.f("rstd"), a.i("rows"),
-                                      a.i("dim"));
+                  be.run<RmsnormBackward>(t.f("dx"), t.f("dw"), t.f("dout"), t.f("x"), t.f("w"), t.f("rstd"),
+                                          a.i("rows"), a.i("dim"));
                   return 0.0;
                 }};
   return d;
@@ -76,20 +86,21 @@ std::vector<AttrSpec> linear_attrs(bool backward) {
 }
 
 double linear_forward_f32(Backend& be, const Attrs& a, const Tensors& t) {
-  be.linear_forward(t.f("y"), t.f("x"), t.f("W"), t.f("b"), a.i("T"), a.i("in"), a.i("out"));
+  be.run<LinearForward>(t.f("y"), t.f("x"), t.f("W"), t.f("b"), a.i("T"), a.i("in"), a.i("out"));
   return 0.0;
 }
 double linear_forward_bf16(Backend& be, const Attrs& a, const Tensors& t) {
-  be.linear_forward_bf16(t.f("y"), t.f("x"), t.h("W"), t.f("b"), a.i("T"), a.i("in"), a.i("out"));
+  be.run<LinearForwardBf16>(t.f("y"), t.f("x"), t.h("W"), t.f("b"), a.i("T"), a.i("in"), a.i("out"));
   return 0.0;
 }
 double linear_backward_f32(Backend& be, const Attrs& a, const Tensors& t) {
-  be.linear_backward(t.f("dx"), t.f("dW"), t.f("db"), t.f("dy"), t.f("x"), t.f("W"), a.i("T"), a.i("in"), a.i("out"));
+  be.run<LinearBackward>(t.f("dx"), t.f("dW"), t.f("db"), t.f("dy"), t.f("x"), t.f("W"), a.i("T"), a.i("in"),
+                         a.i("out"));
   return 0.0;
 }
 double linear_backward_bf16(Backend& be, const Attrs& a, const Tensors& t) {
-  be.linear_backward_bf16(t.f("dx"), t.f("dW"), t.f("db"), t.f("dy"), t.f("x"), t.h("W"), a.i("T"), a.i("in"),
-                          a.i("out"));
+  be.run<LinearBackwardBf16>(t.f("dx"), t.f("dW"), t.f("db"), t.f("dy"), t.f("x"), t.h("W"), a.i("T"), a.i("in"),
+                             a.i("out"));
   return 0.0;
 }
 
@@ -161,7 +172,7 @@ OpDef rope() {
                check_rope,
                [](Backend& be, const Attrs& a, const Tensors& t) {
                  const std::vector<uint8_t> map = rope_map(a);
-                 be.rope_forward(t.f("out"), t.f("x"), t.i("pos"), a.i("T"), a.i("heads"), rope_spec(a, map));
+                 be.run<RopeForward>(t.f("out"), t.f("x"), t.i("pos"), a.i("T"), a.i("heads"), rope_spec(a, map));
                  return 0.0;
                }};
   d.has_backward = true;
@@ -171,7 +182,7 @@ OpDef rope() {
                 check_rope,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
                   const std::vector<uint8_t> map = rope_map(a);
-                  be.rope_backward(t.f("dx"), t.f("dout"), t.i("pos"), a.i("T"), a.i("heads"), rope_spec(a, map));
+                  be.run<RopeBackward>(t.f("dx"), t.f("dout"), t.i("pos"), a.i("T"), a.i("heads"), rope_spec(a, map));
                   return 0.0;
                 }};
   return d;
@@ -184,7 +195,7 @@ OpDef swiglu() {
                {},
                nullptr,
                [](Backend& be, const Attrs&, const Tensors& t) {
-                 be.swiglu_forward(t.f("out"), t.f("gate"), t.f("up"), t.n("gate"));
+                 be.run<SwigluForward>(t.f("out"), t.f("gate"), t.f("up"), t.n("gate"));
                  return 0.0;
                }};
   d.has_backward = true;
@@ -194,7 +205,7 @@ OpDef swiglu() {
                 {},
                 nullptr,
                 [](Backend& be, const Attrs&, const Tensors& t) {
-                  be.swiglu_backward(t.f("dgate"), t.f("dup"), t.f("dout"), t.f("gate"), t.f("up"), t.n("dout"));
+                  be.run<SwigluBackward>(t.f("dgate"), t.f("dup"), t.f("dout"), t.f("gate"), t.f("up"), t.n("dout"));
                   return 0.0;
                 }};
   return d;
@@ -208,7 +219,7 @@ OpDef add() {
                {},
                nullptr,
                [](Backend& be, const Attrs&, const Tensors& t) {
-                 be.add_forward(t.f("out"), t.f("a"), t.f("b"), t.n("a"));
+                 be.run<AddForward>(t.f("out"), t.f("a"), t.f("b"), t.n("a"));
                  return 0.0;
                }};
   return d;
@@ -221,7 +232,7 @@ OpDef add_inplace() {
                {},
                nullptr,
                [](Backend& be, const Attrs&, const Tensors& t) {
-                 be.add_inplace(t.f("dst"), t.f("src"), t.n("dst"));
+                 be.run<AddInplace>(t.f("dst"), t.f("src"), t.n("dst"));
                  return 0.0;
                }};
   return d;
@@ -265,7 +276,7 @@ OpDef attention_op() {
                attrs,
                attention_shape,
                [](Backend& be, const Attrs& a, const Tensors& t) {
-                 be.attention_forward(t.f("out"), t.f("lse"), t.f("q"), t.f("k"), t.f("v"), attention(a, t));
+                 be.run<AttentionForward>(t.f("out"), t.f("lse"), t.f("q"), t.f("k"), t.f("v"), attention(a, t));
                  return 0.0;
                }};
   d.has_backward = true;
@@ -275,8 +286,8 @@ OpDef attention_op() {
                 attrs,
                 attention_shape,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  be.attention_backward(t.f("dq"), t.f("dk"), t.f("dv"), t.f("dout"), t.f("out"), t.f("lse"), t.f("q"),
-                                        t.f("k"), t.f("v"), attention(a, t));
+                  be.run<AttentionBackward>(t.f("dq"), t.f("dk"), t.f("dv"), t.f("dout"), t.f("out"), t.f("lse"),
+                                            t.f("q"), t.f("k"), t.f("v"), attention(a, t));
                   return 0.0;
                 }};
   return d;
@@ -296,11 +307,11 @@ void kv_cache_shape(Attrs& a, const Lengths& lengths) {
 }
 
 double kv_cache_write_f32_run(Backend& be, const Attrs& a, const Tensors& t) {
-  be.kv_cache_write(t.f("kCache"), t.f("vCache"), t.f("k"), t.f("v"), t.i("slots"), a.i("T"), a.i("kvDim"));
+  be.run<KvCacheWrite>(t.f("kCache"), t.f("vCache"), t.f("k"), t.f("v"), t.i("slots"), a.i("T"), a.i("kvDim"));
   return 0.0;
 }
 double kv_cache_write_bf16_run(Backend& be, const Attrs& a, const Tensors& t) {
-  be.kv_cache_write_bf16(t.h("kCache"), t.h("vCache"), t.f("k"), t.f("v"), t.i("slots"), a.i("T"), a.i("kvDim"));
+  be.run<KvCacheWriteBf16>(t.h("kCache"), t.h("vCache"), t.f("k"), t.f("v"), t.i("slots"), a.i("T"), a.i("kvDim"));
   return 0.0;
 }
 
@@ -337,11 +348,11 @@ PagedAttentionShape paged_attention(const Attrs& a, const Tensors& t) {
 }
 
 double paged_attention_f32_run(Backend& be, const Attrs& a, const Tensors& t) {
-  be.paged_attention_forward(t.f("out"), t.f("q"), t.f("kCache"), t.f("vCache"), paged_attention(a, t));
+  be.run<PagedAttentionForward>(t.f("out"), t.f("q"), t.f("kCache"), t.f("vCache"), paged_attention(a, t));
   return 0.0;
 }
 double paged_attention_bf16_run(Backend& be, const Attrs& a, const Tensors& t) {
-  be.paged_attention_forward_bf16(t.f("out"), t.f("q"), t.h("kCache"), t.h("vCache"), paged_attention(a, t));
+  be.run<PagedAttentionForwardBf16>(t.f("out"), t.f("q"), t.h("kCache"), t.h("vCache"), paged_attention(a, t));
   return 0.0;
 }
 
@@ -408,8 +419,8 @@ OpDef logprob_op() {
   OpDef d = family("logprob");
   d.forward = {"logprobForward", logprob_forward_args(), logprob_attrs(), logprob_shape,
                [](Backend& be, const Attrs& a, const Tensors& t) {
-                 return static_cast<double>(be.logprob_forward(t.f("logp"), t.f("entropy"), t.f("lse"), t.f("hidden"),
-                                                               t.f("head"), t.i("targets"), logprob(a)));
+                 return static_cast<double>(be.run<LogprobForward>(
+                     t.f("logp"), t.f("entropy"), t.f("lse"), t.f("hidden"), t.f("head"), t.i("targets"), logprob(a)));
                }};
   d.has_backward = true;
   d.backward = {"logprobBackward",
@@ -419,9 +430,9 @@ OpDef logprob_op() {
                 logprob_attrs(),
                 logprob_backward_shape,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  return static_cast<double>(
-                      be.logprob_backward(t.f("dhidden"), t.f("dhead"), t.f("dlogp"), t.f("dentropy"), t.f("hidden"),
-                                          t.f("head"), t.i("targets"), t.f("lse"), t.f("entropy"), logprob(a)));
+                  return static_cast<double>(be.run<LogprobBackward>(
+                      t.f("dhidden"), t.f("dhead"), t.f("dlogp"), t.f("dentropy"), t.f("hidden"), t.f("head"),
+                      t.i("targets"), t.f("lse"), t.f("entropy"), logprob(a)));
                 }};
   return d;
 }
@@ -461,7 +472,7 @@ OpDef adamw() {
        number_or("weightDecay", dflt.weight_decay), integer("step", 1, 9007199254740992.0), boolean_or("decay", true)},
       [](Attrs& a, const Lengths&) { check_adamw_config(adamw_config(a)); },
       [](Backend& be, const Attrs& a, const Tensors& t) {
-        be.adamw_step(t.f("p"), t.f("g"), t.f("m"), t.f("v"), t.n("p"), adamw_config(a), a.i("step"), a.b("decay"));
+        be.run<AdamwStep>(t.f("p"), t.f("g"), t.f("m"), t.f("v"), t.n("p"), adamw_config(a), a.i("step"), a.b("decay"));
         return 0.0;
       }};
   return d;
@@ -474,7 +485,7 @@ OpDef sum_squares() {
                {{"g", DType::F32, Role::In, "", Values::Any}},
                {},
                nullptr,
-               [](Backend& be, const Attrs&, const Tensors& t) { return be.sum_squares(t.f("g"), t.n("g")); }};
+               [](Backend& be, const Attrs&, const Tensors& t) { return be.run<SumSquares>(t.f("g"), t.n("g")); }};
   return d;
 }
 
@@ -485,7 +496,7 @@ OpDef scale() {
                {number("s")},
                nullptr,
                [](Backend& be, const Attrs& a, const Tensors& t) {
-                 be.scale_inplace(t.f("g"), static_cast<float>(a.f("s")), t.n("g"));
+                 be.run<ScaleInplace>(t.f("g"), static_cast<float>(a.f("s")), t.n("g"));
                  return 0.0;
                }};
   return d;

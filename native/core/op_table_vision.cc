@@ -4,7 +4,13 @@
 #include <initializer_list>
 #include <utility>
 
+#include "../ops/gelu.h"
+#include "../ops/layernorm.h"
+#include "../ops/linear.h"
+#include "../ops/moe.h"
 #include "../ops/vision_grid.h"
+#include "../ops/vision_pos_embed.h"
+#include "../ops/vision_rope.h"
 #include "error.h"
 #include "op_table_dsl.h"
 
@@ -24,8 +30,8 @@ OpDef layernorm() {
                fwd_attrs,
                [](Attrs& a, const Lengths&) { MEDIX_CHECK(a.f("eps") > 0, "option 'eps' must be > 0"); },
                [](Backend& be, const Attrs& a, const Tensors& t) {
-                 be.layernorm_forward(t.f("out"), t.f("mean"), t.f("rstd"), t.f("x"), t.f("w"), t.f("b"), a.i("rows"),
-                                      a.i("dim"), static_cast<float>(a.f("eps")));
+                 be.run<LayernormForward>(t.f("out"), t.f("mean"), t.f("rstd"), t.f("x"), t.f("w"), t.f("b"),
+                                          a.i("rows"), a.i("dim"), static_cast<float>(a.f("eps")));
                  return 0.0;
                }};
   d.has_backward = true;
@@ -35,8 +41,8 @@ OpDef layernorm() {
                 shape,
                 nullptr,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  be.layernorm_backward(t.f("dx"), t.f("dw"), t.f("db"), t.f("dout"), t.f("x"), t.f("w"), t.f("mean"),
-                                        t.f("rstd"), a.i("rows"), a.i("dim"));
+                  be.run<LayernormBackward>(t.f("dx"), t.f("dw"), t.f("db"), t.f("dout"), t.f("x"), t.f("w"),
+                                            t.f("mean"), t.f("rstd"), a.i("rows"), a.i("dim"));
                   return 0.0;
                 }};
   return d;
@@ -52,7 +58,7 @@ OpDef gelu() {
                attrs,
                nullptr,
                [](Backend& be, const Attrs& a, const Tensors& t) {
-                 be.gelu_forward(t.f("out"), t.f("x"), t.n("x"), gelu_kind(a));
+                 be.run<GeluForward>(t.f("out"), t.f("x"), t.n("x"), gelu_kind(a));
                  return 0.0;
                }};
   d.has_backward = true;
@@ -61,7 +67,7 @@ OpDef gelu() {
                 attrs,
                 nullptr,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  be.gelu_backward(t.f("dx"), t.f("dout"), t.f("x"), t.n("x"), gelu_kind(a));
+                  be.run<GeluBackward>(t.f("dx"), t.f("dout"), t.f("x"), t.n("x"), gelu_kind(a));
                   return 0.0;
                 }};
   return d;
@@ -79,8 +85,8 @@ OpDef vision_rope() {
                attrs,
                check,
                [](Backend& be, const Attrs& a, const Tensors& t) {
-                 be.vision_rope_forward(t.f("out"), t.f("x"), t.i("coords"), a.i("T"), a.i("heads"), a.i("headDim"),
-                                        static_cast<float>(a.f("theta")));
+                 be.run<VisionRopeForward>(t.f("out"), t.f("x"), t.i("coords"), a.i("T"), a.i("heads"), a.i("headDim"),
+                                           static_cast<float>(a.f("theta")));
                  return 0.0;
                }};
   d.has_backward = true;
@@ -89,8 +95,8 @@ OpDef vision_rope() {
                 attrs,
                 check,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  be.vision_rope_backward(t.f("dx"), t.f("dout"), t.i("coords"), a.i("T"), a.i("heads"), a.i("headDim"),
-                                          static_cast<float>(a.f("theta")));
+                  be.run<VisionRopeBackward>(t.f("dx"), t.f("dout"), t.i("coords"), a.i("T"), a.i("heads"),
+                                             a.i("headDim"), static_cast<float>(a.f("theta")));
                   return 0.0;
                 }};
   return d;
@@ -113,8 +119,8 @@ OpDef vision_pos_embed() {
                attrs,
                patches,
                [](Backend& be, const Attrs& a, const Tensors& t) {
-                 be.vision_pos_embed_forward(t.f("out"), t.f("table"), grids_of(a), a.i("merge"), a.i("side"),
-                                             a.i("dim"));
+                 be.run<VisionPosEmbedForward>(t.f("out"), t.f("table"), grids_of(a), a.i("merge"), a.i("side"),
+                                               a.i("dim"));
                  return 0.0;
                }};
   d.has_backward = true;
@@ -123,8 +129,8 @@ OpDef vision_pos_embed() {
                 attrs,
                 patches,
                 [](Backend& be, const Attrs& a, const Tensors& t) {
-                  be.vision_pos_embed_backward(t.f("dtable"), t.f("dout"), grids_of(a), a.i("merge"), a.i("side"),
-                                               a.i("dim"));
+                  be.run<VisionPosEmbedBackward>(t.f("dtable"), t.f("dout"), grids_of(a), a.i("merge"), a.i("side"),
+                                                 a.i("dim"));
                   return 0.0;
                 }};
   return d;
@@ -157,11 +163,11 @@ struct MoeRun {
 };
 
 void moe_forward(Backend& be, const MoeShape& s, const Tensors& t, MoeRun& r) {
-  be.linear_forward(t.f("routerLogits"), t.f("x"), t.f("router"), nullptr, s.T, s.H, s.E);
-  be.moe_route_forward(t.f("probs"), t.i("experts"), t.f("weights"), t.i("order"), t.i("offsets"), t.f("routerLogits"),
-                       s);
-  be.moe_experts_forward(t.f("out"), r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.f("gateUp"), t.f("down"),
-                         t.f("weights"), t.i("order"), t.i("offsets"), s);
+  be.run<LinearForward>(t.f("routerLogits"), t.f("x"), t.f("router"), nullptr, s.T, s.H, s.E);
+  be.run<MoeRouteForward>(t.f("probs"), t.i("experts"), t.f("weights"), t.i("order"), t.i("offsets"),
+                          t.f("routerLogits"), s);
+  be.run<MoeExpertsForward>(t.f("out"), r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.f("gateUp"), t.f("down"),
+                            t.f("weights"), t.i("order"), t.i("offsets"), s);
 }
 
 std::vector<AttrSpec> moe_attrs() {
@@ -218,11 +224,12 @@ OpDef moe_block() {
           f.t[name] = {p, 0};
         MoeRun r(be, s);
         moe_forward(be, s, f, r);
-        be.moe_experts_backward(t.f("dx"), t.f("dGateUp"), t.f("dDown"), dweights.get(), t.f("dout"), t.f("x"),
-                                t.f("gateUp"), t.f("down"), w.get(), order.get(), offsets.get(), r.gate.get(),
-                                r.up.get(), r.y.get(), s);
-        be.moe_route_backward(dlogits.get(), dweights.get(), probs.get(), experts.get(), w.get(), s);
-        be.linear_backward(t.f("dx"), t.f("dRouter"), nullptr, dlogits.get(), t.f("x"), t.f("router"), s.T, s.H, s.E);
+        be.run<MoeExpertsBackward>(t.f("dx"), t.f("dGateUp"), t.f("dDown"), dweights.get(), t.f("dout"), t.f("x"),
+                                   t.f("gateUp"), t.f("down"), w.get(), order.get(), offsets.get(), r.gate.get(),
+                                   r.up.get(), r.y.get(), s);
+        be.run<MoeRouteBackward>(dlogits.get(), dweights.get(), probs.get(), experts.get(), w.get(), s);
+        be.run<LinearBackward>(t.f("dx"), t.f("dRouter"), nullptr, dlogits.get(), t.f("x"), t.f("router"), s.T, s.H,
+                               s.E);
         return 0.0;
       }};
   return d;
@@ -246,18 +253,18 @@ struct MoeRoute {
         experts(be, s.T * s.K),
         order(be, s.T * s.K),
         offsets(be, s.E + 1) {
-    be.moe_route_forward(probs.get(), experts.get(), weights.get(), order.get(), offsets.get(), logits, s);
+    be.run<MoeRouteForward>(probs.get(), experts.get(), weights.get(), order.get(), offsets.get(), logits, s);
   }
 };
 
 void experts_forward(Backend& be, DType dtype, float* out, MoeRun& r, const MoeRoute& route, const Tensors& t,
                      const MoeShape& s) {
   if (dtype == DType::BF16)
-    be.moe_experts_forward_bf16(out, r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.h("gateUp"), t.h("down"),
-                                route.weights.get(), route.order.get(), route.offsets.get(), s);
+    be.run<MoeExpertsForwardBf16>(out, r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.h("gateUp"), t.h("down"),
+                                  route.weights.get(), route.order.get(), route.offsets.get(), s);
   else
-    be.moe_experts_forward(out, r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.f("gateUp"), t.f("down"),
-                           route.weights.get(), route.order.get(), route.offsets.get(), s);
+    be.run<MoeExpertsForward>(out, r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.f("gateUp"), t.f("down"),
+                              route.weights.get(), route.order.get(), route.offsets.get(), s);
 }
 
 template <DType dtype>
@@ -268,13 +275,13 @@ double experts_backward_run(Backend& be, const Attrs& a, const Tensors& t) {
   BackendArray<float> out(be, s.T * s.H);
   experts_forward(be, dtype, out.get(), r, route, t, s);
   if (dtype == DType::BF16)
-    be.moe_experts_backward_bf16(t.f("dx"), t.f("dGateUp"), t.f("dDown"), t.f("dWeights"), t.f("dout"), t.f("x"),
-                                 t.h("gateUp"), t.h("down"), route.weights.get(), route.order.get(),
-                                 route.offsets.get(), r.gate.get(), r.up.get(), r.y.get(), s);
+    be.run<MoeExpertsBackwardBf16>(t.f("dx"), t.f("dGateUp"), t.f("dDown"), t.f("dWeights"), t.f("dout"), t.f("x"),
+                                   t.h("gateUp"), t.h("down"), route.weights.get(), route.order.get(),
+                                   route.offsets.get(), r.gate.get(), r.up.get(), r.y.get(), s);
   else
-    be.moe_experts_backward(t.f("dx"), t.f("dGateUp"), t.f("dDown"), t.f("dWeights"), t.f("dout"), t.f("x"),
-                            t.f("gateUp"), t.f("down"), route.weights.get(), route.order.get(), route.offsets.get(),
-                            r.gate.get(), r.up.get(), r.y.get(), s);
+    be.run<MoeExpertsBackward>(t.f("dx"), t.f("dGateUp"), t.f("dDown"), t.f("dWeights"), t.f("dout"), t.f("x"),
+                               t.f("gateUp"), t.f("down"), route.weights.get(), route.order.get(), route.offsets.get(),
+                               r.gate.get(), r.up.get(), r.y.get(), s);
   return 0.0;
 }
 

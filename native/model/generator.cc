@@ -68,7 +68,7 @@ void Generator::step(const CachedStep& s, const SamplerParams* params, int32_t* 
   float* logprobs_dev = logprobs_dev_.get<float>(sizeof(float) * R);
   be_.from_host(history_dev, history_.data(), sizeof(int32_t) * history_.size());
   const SampleBatch b{R, V, params, history_dev, offsets_.data()};
-  be_.sample(tokens_dev, logprobs_dev, logits, b);
+  be_.run<Sample>(tokens_dev, logprobs_dev, logits, b);
   be_.to_host(tokens, tokens_dev, sizeof(int32_t) * R);
   be_.to_host(logprobs, logprobs_dev, sizeof(float) * R);
   counters_.tokens_sampled += R;

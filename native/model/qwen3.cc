@@ -7,6 +7,11 @@
 
 #include "../core/error.h"
 #include "../core/rng.h"
+#include "../ops/embedding.h"
+#include "../ops/logprob.h"
+#include "../ops/residual.h"
+#include "../ops/rmsnorm.h"
+#include "../ops/swiglu.h"
 
 namespace medix {
 
@@ -391,14 +396,14 @@ void Qwen3Model::qkv_forward(int64_t l, const float* x_in, Acts& a, const int32_
   const Layer w = layer_view(weights_, l);
   const RopeSpec rope = rope_spec();
   // q, k, v = rope(qk_norm(proj(rmsnorm(x_in)))) (v has neither norm nor rope)
-  be_.rmsnorm_forward(a.xn1, a.rstd1, x_in, w.in_norm, T, H, c.rms_eps);
+  be_.run<RmsnormForward>(a.xn1, a.rstd1, x_in, w.in_norm, T, H, c.rms_eps);
   linear(a.q_pre, a.xn1, w.q, T, H, qd);
   linear(a.k_pre, a.xn1, w.k, T, H, kvd);
   linear(a.v, a.xn1, w.v, T, H, kvd);
-  be_.rmsnorm_forward(a.q, a.q_rstd, a.q_pre, w.q_norm, T * c.heads, c.head_dim, c.rms_eps);
-  be_.rmsnorm_forward(a.k, a.k_rstd, a.k_pre, w.k_norm, T * c.kv_heads, c.head_dim, c.rms_eps);
-  be_.rope_forward(a.q, a.q, positions, T, c.heads, rope);
-  be_.rope_forward(a.k, a.k, positions, T, c.kv_heads, rope);
+  be_.run<RmsnormForward>(a.q, a.q_rstd, a.q_pre, w.q_norm, T * c.heads, c.head_dim, c.rms_eps);
+  be_.run<RmsnormForward>(a.k, a.k_rstd, a.k_pre, w.k_norm, T * c.kv_heads, c.head_dim, c.rms_eps);
+  be_.run<RopeForward>(a.q, a.q, positions, T, c.heads, rope);
+  be_.run<RopeForward>(a.k, a.k, positions, T, c.kv_heads, rope);
 }
 
 void Qwen3Model::output_mlp_forward(int64_t l, const float* x_in, float* x_out, Acts& a, float* tmp, int64_t T) {
@@ -407,19 +412,19 @@ void Qwen3Model::output_mlp_forward(int64_t l, const float* x_in, float* x_out, 
   const Layer w = layer_view(weights_, l);
   // x_mid = x_in + o_proj(attn)
   linear(tmp, a.attn, w.o, T, qd, H);
-  be_.add_forward(a.h_mid, x_in, tmp, T * H);
+  be_.run<AddForward>(a.h_mid, x_in, tmp, T * H);
   // MLP block: x_out = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid), or the sparse block
-  be_.rmsnorm_forward(a.xn2, a.rstd2, a.h_mid, w.post_norm, T, H, c.rms_eps);
+  be_.run<RmsnormForward>(a.xn2, a.rstd2, a.h_mid, w.post_norm, T, H, c.rms_eps);
   if (c.is_sparse(l)) {
     moe_mlp_forward(l, a, tmp, T);
-    be_.add_forward(x_out, a.h_mid, tmp, T * H);
+    be_.run<AddForward>(x_out, a.h_mid, tmp, T * H);
     return;
   }
   linear(a.gate, a.xn2, w.gate, T, H, I);
   linear(a.up, a.xn2, w.up, T, H, I);
-  be_.swiglu_forward(a.act, a.gate, a.up, T * I);
+  be_.run<SwigluForward>(a.act, a.gate, a.up, T * I);
   linear(tmp, a.act, w.down, T, I, H);
-  be_.add_forward(x_out, a.h_mid, tmp, T * H);
+  be_.run<AddForward>(x_out, a.h_mid, tmp, T * H);
 }
 
 void Qwen3Model::layer_forward(int64_t l, const float* x_in, float* x_out, Acts& a) {
@@ -427,7 +432,7 @@ void Qwen3Model::layer_forward(int64_t l, const float* x_in, float* x_out, Acts&
   const int64_t T = static_cast<int64_t>(tokens_.size());
   const AttentionShape att = attention_shape(T);
   qkv_forward(l, x_in, a, ws.positions, T);
-  be_.attention_forward(a.attn, a.lse, a.q, a.k, a.v, att);
+  be_.run<AttentionForward>(a.attn, a.lse, a.q, a.k, a.v, att);
   output_mlp_forward(l, x_in, x_out, a, ws.tmp_h, T);
 }
 
@@ -460,7 +465,7 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
 
   unit_gather(0);
   const float* embed = weights_ + params_[0].offset;
-  be_.embedding_forward(ws.stream[0], ws.tokens, embed, T, c.hidden);
+  be_.run<EmbeddingForward>(ws.stream[0], ws.tokens, embed, T, c.hidden);
   if (head_unit() != 0) unit_release(0);
   if (b.n_images > 0) vision_units(true);
   visual_forward(b, ws.stream[0], o.training);
@@ -482,7 +487,7 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   unit_gather(norm_unit());
   unit_gather(head_unit());
   const float* final_norm = weights_ + params_[final_norm_tensor()].offset;
-  be_.rmsnorm_forward(ws.final_xn, ws.final_rstd, ws.stream[c.layers], final_norm, T, c.hidden, c.rms_eps);
+  be_.run<RmsnormForward>(ws.final_xn, ws.final_rstd, ws.stream[c.layers], final_norm, T, c.hidden, c.rms_eps);
   const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
   head_forward(head, o, logp, entropy);
   if (logits) {
@@ -540,9 +545,9 @@ void Qwen3Model::head_forward(const float* head, const ForwardOptions& o, float*
     be_.from_host(ws.head_rows, head_rows_.data(), sizeof(int32_t) * R);
     be_.from_host(ws.head_targets, row_targets.data(), sizeof(int32_t) * R);
     const float* in = R == T ? ws.final_xn : ws.tmp_h;
-    if (R < T) be_.embedding_forward(ws.tmp_h, ws.head_rows, ws.final_xn, R, c.hidden);
-    be_.logprob_forward(ws.logp, o.entropy || o.training ? ws.entropy : nullptr, ws.head_lse, in, head, ws.head_targets,
-                        LogprobShape{R, c.hidden, c.vocab, o.temperature});
+    if (R < T) be_.run<EmbeddingForward>(ws.tmp_h, ws.head_rows, ws.final_xn, R, c.hidden);
+    be_.run<LogprobForward>(ws.logp, o.entropy || o.training ? ws.entropy : nullptr, ws.head_lse, in, head,
+                            ws.head_targets, LogprobShape{R, c.hidden, c.vocab, o.temperature});
     be_.to_host(rows.data(), ws.logp, sizeof(float) * R);
   }
   expand_rows(logp, rows, head_rows_, T);
@@ -568,13 +573,13 @@ void Qwen3Model::head_backward(const float* head, float* dhead, const float* dlo
   }
   const bool all = R == T;
   if (!all) {
-    be_.embedding_forward(ws.tmp_h, ws.head_rows, ws.final_xn, R, c.hidden);
+    be_.run<EmbeddingForward>(ws.tmp_h, ws.head_rows, ws.final_xn, R, c.hidden);
     be_.zero(ws.dh, R * c.hidden);
   }
-  be_.logprob_backward(all ? ws.dxn : ws.dh, dhead, ws.dlogp, dentropy ? ws.dentropy : nullptr,
-                       all ? ws.final_xn : ws.tmp_h, head, ws.head_targets, ws.head_lse,
-                       dentropy ? ws.entropy : nullptr, LogprobShape{R, c.hidden, c.vocab, last_opts_.temperature});
-  if (!all) be_.embedding_backward(ws.dxn, ws.dh, ws.head_rows, R, c.hidden);
+  be_.run<LogprobBackward>(all ? ws.dxn : ws.dh, dhead, ws.dlogp, dentropy ? ws.dentropy : nullptr,
+                           all ? ws.final_xn : ws.tmp_h, head, ws.head_targets, ws.head_lse,
+                           dentropy ? ws.entropy : nullptr, LogprobShape{R, c.hidden, c.vocab, last_opts_.temperature});
+  if (!all) be_.run<EmbeddingBackward>(ws.dxn, ws.dh, ws.head_rows, R, c.hidden);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -600,31 +605,31 @@ void Qwen3Model::layer_backward(int64_t l, float* dh, Acts& a) {
     linear_back(ws.dact, g.down, dh, a.act, w.down, T, I, H);
     be_.zero(ws.dgate, T * I);
     be_.zero(ws.dup, T * I);
-    be_.swiglu_backward(ws.dgate, ws.dup, ws.dact, a.gate, a.up, T * I);
+    be_.run<SwigluBackward>(ws.dgate, ws.dup, ws.dact, a.gate, a.up, T * I);
     linear_back(ws.dxn, g.gate, ws.dgate, a.xn2, w.gate, T, H, I);
     linear_back(ws.dxn, g.up, ws.dup, a.xn2, w.up, T, H, I);
   }
-  be_.rmsnorm_backward(dh, g.post_norm, ws.dxn, a.h_mid, w.post_norm, a.rstd2, T, H);
+  be_.run<RmsnormBackward>(dh, g.post_norm, ws.dxn, a.h_mid, w.post_norm, a.rstd2, T, H);
   // dh now holds d(h_mid). Attention block: h_mid = x_in + o_proj(attn).
   be_.zero(ws.dattn, T * qd);
   linear_back(ws.dattn, g.o, dh, a.attn, w.o, T, qd, H);
   be_.zero(ws.dq, T * qd);
   be_.zero(ws.dk, T * kvd);
   be_.zero(ws.dv, T * kvd);
-  be_.attention_backward(ws.dq, ws.dk, ws.dv, ws.dattn, a.attn, a.lse, a.q, a.k, a.v, att);
+  be_.run<AttentionBackward>(ws.dq, ws.dk, ws.dv, ws.dattn, a.attn, a.lse, a.q, a.k, a.v, att);
   be_.zero(ws.dq2, T * qd);
   be_.zero(ws.dk2, T * kvd);
-  be_.rope_backward(ws.dq2, ws.dq, ws.positions, T, c.heads, rope);
-  be_.rope_backward(ws.dk2, ws.dk, ws.positions, T, c.kv_heads, rope);
+  be_.run<RopeBackward>(ws.dq2, ws.dq, ws.positions, T, c.heads, rope);
+  be_.run<RopeBackward>(ws.dk2, ws.dk, ws.positions, T, c.kv_heads, rope);
   be_.zero(ws.dq, T * qd);
   be_.zero(ws.dk, T * kvd);
-  be_.rmsnorm_backward(ws.dq, g.q_norm, ws.dq2, a.q_pre, w.q_norm, a.q_rstd, T * c.heads, c.head_dim);
-  be_.rmsnorm_backward(ws.dk, g.k_norm, ws.dk2, a.k_pre, w.k_norm, a.k_rstd, T * c.kv_heads, c.head_dim);
+  be_.run<RmsnormBackward>(ws.dq, g.q_norm, ws.dq2, a.q_pre, w.q_norm, a.q_rstd, T * c.heads, c.head_dim);
+  be_.run<RmsnormBackward>(ws.dk, g.k_norm, ws.dk2, a.k_pre, w.k_norm, a.k_rstd, T * c.kv_heads, c.head_dim);
   be_.zero(ws.dxn, T * H);
   linear_back(ws.dxn, g.q, ws.dq, a.xn1, w.q, T, H, qd);
   linear_back(ws.dxn, g.k, ws.dk, a.xn1, w.k, T, H, kvd);
   linear_back(ws.dxn, g.v, ws.dv, a.xn1, w.v, T, H, kvd);
-  be_.rmsnorm_backward(dh, g.in_norm, ws.dxn, x_in, w.in_norm, a.rstd1, T, H);
+  be_.run<RmsnormBackward>(dh, g.in_norm, ws.dxn, x_in, w.in_norm, a.rstd1, T, H);
   // dh now holds d(x_in).
 }
 
@@ -656,8 +661,8 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
   head_backward(head, dhead, dlogp, dentropy);
   const ParamInfo& fnorm = params_[final_norm_tensor()];
   be_.zero(ws.dh, T * c.hidden);
-  be_.rmsnorm_backward(ws.dh, grads_ + fnorm.offset, ws.dxn, ws.stream[c.layers], weights_ + fnorm.offset,
-                       ws.final_rstd, T, c.hidden);
+  be_.run<RmsnormBackward>(ws.dh, grads_ + fnorm.offset, ws.dxn, ws.stream[c.layers], weights_ + fnorm.offset,
+                           ws.final_rstd, T, c.hidden);
   if (head_unit() != 0) {  // a tied head's gradients complete with the embedding's
     unit_reduce_grads(head_unit());
     unit_release(head_unit());
@@ -688,7 +693,7 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
     for (int64_t u = norm_unit() + 1; fsdp_ && u < static_cast<int64_t>(fsdp_->units.size()); ++u)
       if (u != head_unit()) unit_reduce_grads(u);
   vision_units(false);
-  be_.embedding_backward(grads_ + params_[0].offset, ws.dh, ws.tokens, T, c.hidden);
+  be_.run<EmbeddingBackward>(grads_ + params_[0].offset, ws.dh, ws.tokens, T, c.hidden);
   unit_reduce_grads(0);
   unit_release(0);
 }
@@ -697,7 +702,7 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
 // Optimizer
 
 bool Qwen3Model::clip_and_count_step(float* g, int64_t n, Communicator* comm, float max_grad_norm, StepResult& r) {
-  double sq = be_.sum_squares(g, n);
+  double sq = be_.run<SumSquares>(g, n);
   if (comm) comm->allreduce_sum(&sq, 1, DType::F64);  // the global norm, so every rank clips (or skips) alike
   r.grad_norm = std::sqrt(sq);
   if (!std::isfinite(r.grad_norm)) {
@@ -706,7 +711,7 @@ bool Qwen3Model::clip_and_count_step(float* g, int64_t n, Communicator* comm, fl
     return false;
   }
   if (max_grad_norm > 0 && r.grad_norm > max_grad_norm)
-    be_.scale_inplace(g, static_cast<float>(max_grad_norm / (r.grad_norm + 1e-6)), n);
+    be_.run<ScaleInplace>(g, static_cast<float>(max_grad_norm / (r.grad_norm + 1e-6)), n);
   if (!adam_m_) {
     adam_m_ = static_cast<float*>(be_.alloc(sizeof(float) * n));
     adam_v_ = static_cast<float*>(be_.alloc(sizeof(float) * n));
@@ -730,7 +735,8 @@ StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_nor
   for (int64_t i = own.first_tensor; i < own.end_tensor; ++i) {
     const ParamInfo& p = params_[i];
     const int64_t at = p.offset - own.offset;
-    be_.adamw_step(weights_ + p.offset, grads_ + p.offset, adam_m_ + at, adam_v_ + at, p.numel, cfg, step_, decay[i]);
+    be_.run<AdamwStep>(weights_ + p.offset, grads_ + p.offset, adam_m_ + at, adam_v_ + at, p.numel, cfg, step_,
+                       decay[i]);
   }
   if (comm_)
     for (int o = 0; o < world_size(); ++o)

@@ -15,6 +15,10 @@
 #include "../core/bf16.h"
 #include "../dist/communicator.h"
 #include "../dist/partition.h"
+#include "../ops/adamw.h"
+#include "../ops/attention.h"
+#include "../ops/moe.h"
+#include "../ops/rope.h"
 #include "kv_cache.h"
 #include "qwen3_vl_vision.h"
 

@@ -32,7 +32,7 @@ const uint16_t* Qwen3Model::compute_copy(const float* W) {
   if (fsdp_) return fsdp_->compute_bits() + (W - weights_);
   if (compute_stale_) {
     if (!compute_) compute_ = static_cast<uint16_t*>(be_.alloc(sizeof(uint16_t) * n_params_));
-    be_.to_bf16(compute_, weights_, n_params_);
+    be_.run<ToBf16>(compute_, weights_, n_params_);
     compute_stale_ = false;
   }
   return compute_ + (W - weights_);

@@ -8,6 +8,9 @@
 
 #include "../core/cu_seqlens.h"
 #include "../core/error.h"
+#include "../ops/embedding.h"
+#include "../ops/paged_attention.h"
+#include "../ops/rmsnorm.h"
 #include "qwen3.h"
 #include "qwen3_internal.h"
 
@@ -125,18 +128,18 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
       T,          c.heads,    c.kv_heads,      c.head_dim, cache.config().block_size,
       tables_dev, max_blocks, ws.seq_of_token, ws.n_keys,  1.0f / std::sqrt(static_cast<float>(c.head_dim))};
   const float* embed = weights_ + params_[0].offset;
-  be_.embedding_forward(ws.x0, ws.tokens, embed, T, H);
+  be_.run<EmbeddingForward>(ws.x0, ws.tokens, embed, T, H);
   if (tower) place_visual(*tower, image_rows, ws.x0);
   float *x = ws.x0, *next = ws.x1;
   for (int64_t l = 0; l < c.layers; ++l) {
     Acts& a = ws.acts;
     qkv_forward(l, x, a, ws.positions, T);
     if (cache.dtype() == ComputeDType::bf16) {
-      be_.kv_cache_write_bf16(cache.k_bf16(l), cache.v_bf16(l), a.k, a.v, ws.slots, T, kvd);
-      be_.paged_attention_forward_bf16(a.attn, a.q, cache.k_bf16(l), cache.v_bf16(l), att);
+      be_.run<KvCacheWriteBf16>(cache.k_bf16(l), cache.v_bf16(l), a.k, a.v, ws.slots, T, kvd);
+      be_.run<PagedAttentionForwardBf16>(a.attn, a.q, cache.k_bf16(l), cache.v_bf16(l), att);
     } else {
-      be_.kv_cache_write(cache.k(l), cache.v(l), a.k, a.v, ws.slots, T, kvd);
-      be_.paged_attention_forward(a.attn, a.q, cache.k(l), cache.v(l), att);
+      be_.run<KvCacheWrite>(cache.k(l), cache.v(l), a.k, a.v, ws.slots, T, kvd);
+      be_.run<PagedAttentionForward>(a.attn, a.q, cache.k(l), cache.v(l), att);
     }
     output_mlp_forward(l, x, next, a, ws.tmp, T);
     std::swap(x, next);
@@ -146,7 +149,7 @@ void Qwen3Model::forward_cached(const CachedStep& s, KvCache& cache, float* logi
   // Only the rows whose next token is wanted go through the final norm and the [V, H] head.
   for (int64_t r = 0; r < R; ++r) be_.copy(ws.rows + r * H, x + static_cast<int64_t>(s.logit_rows[r]) * H, H);
   const float* final_norm = weights_ + params_[final_norm_tensor()].offset;
-  be_.rmsnorm_forward(ws.final_xn, ws.final_rstd, ws.rows, final_norm, R, H, c.rms_eps);
+  be_.run<RmsnormForward>(ws.final_xn, ws.final_rstd, ws.rows, final_norm, R, H, c.rms_eps);
   const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
   linear(logits, ws.final_xn, head, R, H, c.vocab);
 }

@@ -175,7 +175,7 @@ StepResult Qwen3Model::full_shard_step(const AdamWConfig& cfg, float max_grad_no
   if (!clip_and_count_step(fs.g.data(), fs.slice_floats, &fs.comm, max_grad_norm, r)) return r;
   // A shard may cover parts of several tensors: each part gets its own tensor's weight decay.
   fs.each_owned_part(params_, [&](int64_t t, int64_t lo, int64_t hi, int64_t at) {
-    be_.adamw_step(fs.w.data() + at, fs.g.data() + at, adam_m_ + at, adam_v_ + at, hi - lo, cfg, step_, decay[t]);
+    be_.run<AdamwStep>(fs.w.data() + at, fs.g.data() + at, adam_m_ + at, adam_v_ + at, hi - lo, cfg, step_, decay[t]);
   });
   have_training_forward_ = false;  // the saved activations belong to the old parameters
   r.step = step_;

@@ -16,13 +16,13 @@ void Qwen3Model::moe_mlp_forward(int64_t l, Acts& a, float* out, int64_t T) {
   const MoeShape s = moe_shape(T);
   const Layer w = layer_view(weights_, l);
   linear(a.router_logits, a.xn2, w.gate, T, s.H, s.E);
-  be_.moe_route_forward(a.probs, a.route_experts, a.route_w, a.route_order, a.route_offsets, a.router_logits, s);
+  be_.run<MoeRouteForward>(a.probs, a.route_experts, a.route_w, a.route_order, a.route_offsets, a.router_logits, s);
   if (dtype_ == ComputeDType::bf16)
-    be_.moe_experts_forward_bf16(out, a.moe_gate, a.moe_up, a.moe_y, a.xn2, compute_copy(w.up), compute_copy(w.down),
-                                 a.route_w, a.route_order, a.route_offsets, s);
+    be_.run<MoeExpertsForwardBf16>(out, a.moe_gate, a.moe_up, a.moe_y, a.xn2, compute_copy(w.up), compute_copy(w.down),
+                                   a.route_w, a.route_order, a.route_offsets, s);
   else
-    be_.moe_experts_forward(out, a.moe_gate, a.moe_up, a.moe_y, a.xn2, w.up, w.down, a.route_w, a.route_order,
-                            a.route_offsets, s);
+    be_.run<MoeExpertsForward>(out, a.moe_gate, a.moe_up, a.moe_y, a.xn2, w.up, w.down, a.route_w, a.route_order,
+                               a.route_offsets, s);
 }
 
 void Qwen3Model::moe_mlp_backward(int64_t l, const float* dout, float* dxn, Acts& a, int64_t T) {
@@ -30,17 +30,17 @@ void Qwen3Model::moe_mlp_backward(int64_t l, const float* dout, float* dxn, Acts
   const Layer w = layer_view(weights_, l);
   const Layer g = layer_view(grads_, l);
   if (dtype_ == ComputeDType::bf16)
-    be_.moe_experts_backward_bf16(dxn, g.up, g.down, a.moe_dw, dout, a.xn2, compute_copy(w.up), compute_copy(w.down),
-                                  a.route_w, a.route_order, a.route_offsets, a.moe_gate, a.moe_up, a.moe_y, s);
+    be_.run<MoeExpertsBackwardBf16>(dxn, g.up, g.down, a.moe_dw, dout, a.xn2, compute_copy(w.up), compute_copy(w.down),
+                                    a.route_w, a.route_order, a.route_offsets, a.moe_gate, a.moe_up, a.moe_y, s);
   else
-    be_.moe_experts_backward(dxn, g.up, g.down, a.moe_dw, dout, a.xn2, w.up, w.down, a.route_w, a.route_order,
-                             a.route_offsets, a.moe_gate, a.moe_up, a.moe_y, s);
+    be_.run<MoeExpertsBackward>(dxn, g.up, g.down, a.moe_dw, dout, a.xn2, w.up, w.down, a.route_w, a.route_order,
+                                a.route_offsets, a.moe_gate, a.moe_up, a.moe_y, s);
   be_.zero(a.moe_dlogits, T * s.E);
-  be_.moe_route_backward(a.moe_dlogits, a.moe_dw, a.probs, a.route_experts, a.route_w, s);
+  be_.run<MoeRouteBackward>(a.moe_dlogits, a.moe_dw, a.probs, a.route_experts, a.route_w, s);
   // The picks of every sparse layer of the forward set the aux loss's gradient with respect to p.
   if (aux_weight_ != 0)
-    be_.moe_aux_backward(a.moe_dlogits, a.probs, moe_counts_.data(), cu_.data(), static_cast<int64_t>(cu_.size()) - 1,
-                         cfg_.sparse_layers(), aux_weight_, s);
+    be_.run<MoeAuxBackward>(a.moe_dlogits, a.probs, moe_counts_.data(), cu_.data(),
+                            static_cast<int64_t>(cu_.size()) - 1, cfg_.sparse_layers(), aux_weight_, s);
   linear_back(dxn, g.gate, a.moe_dlogits, a.xn2, w.gate, T, s.H, s.E);
 }
 

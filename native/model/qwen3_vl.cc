@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "../core/error.h"
+#include "../ops/residual.h"
 #include "qwen3.h"
 
 namespace medix {
@@ -76,7 +77,7 @@ void Qwen3Model::add_deepstack(const VisionTower& tower, const std::vector<int32
   if (l >= static_cast<int64_t>(cfg_.vision->deepstack_indexes.size())) return;
   const int64_t H = cfg_.hidden;
   const float* add = tower.deepstack(static_cast<size_t>(l));
-  for (const RowRun& r : row_runs(rows)) be_.add_inplace(stream + r.first * H, add + r.at * H, r.count * H);
+  for (const RowRun& r : row_runs(rows)) be_.run<AddInplace>(stream + r.first * H, add + r.at * H, r.count * H);
 }
 
 // out[k] = stream row rows[k] (the gradients at the image tokens, in the tower's output order).

@@ -8,6 +8,10 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "../ops/layernorm.h"
+#include "../ops/residual.h"
+#include "../ops/vision_pos_embed.h"
+#include "../ops/vision_rope.h"
 #include "linear_dtype.h"
 
 namespace medix {
@@ -153,8 +157,8 @@ void VisionTower::forward(const std::vector<const float*>& params, const float* 
   patch_out_ = written(N_ * C);
   linear(patch_out_.get(), pixels_.get(), p(kPatchW), p(kPatchB), N_, P, C);
   embedded_ = written(N_ * C);
-  be_.vision_pos_embed_forward(embedded_.get(), p(kPosTable), grids, cfg_.merge, cfg_.side, C);
-  be_.add_inplace(embedded_.get(), patch_out_.get(), N_ * C);
+  be_.run<VisionPosEmbedForward>(embedded_.get(), p(kPosTable), grids, cfg_.merge, cfg_.side, C);
+  be_.run<AddInplace>(embedded_.get(), patch_out_.get(), N_ * C);
 
   blocks_.clear();
   blocks_.resize(static_cast<size_t>(cfg_.depth));
@@ -196,25 +200,25 @@ void VisionTower::block_forward(size_t i, const float* x) {
   auto w = [&](size_t k) { return p(block_param(i, k)); };
   if (a.in.get() != x) a.in = copy_of(x, N * C);
   a.ln1 = written(N * C), a.mean1 = written(N), a.rstd1 = written(N);
-  be_.layernorm_forward(a.ln1.get(), a.mean1.get(), a.rstd1.get(), a.in.get(), w(kN1W), w(kN1B), N, C, cfg_.eps);
+  be_.run<LayernormForward>(a.ln1.get(), a.mean1.get(), a.rstd1.get(), a.in.get(), w(kN1W), w(kN1B), N, C, cfg_.eps);
   a.q = written(N * C), a.k = written(N * C), a.v = written(N * C);
   float* qkv[] = {a.q.get(), a.k.get(), a.v.get()};
   for (int64_t j = 0; j < 3; ++j) linear(qkv[j], a.ln1.get(), w(kQkvW) + j * C * C, w(kQkvB) + j * C, N, C, C);
-  be_.vision_rope_forward(a.q.get(), a.q.get(), coords_.get(), N, H, D, cfg_.theta);
-  be_.vision_rope_forward(a.k.get(), a.k.get(), coords_.get(), N, H, D, cfg_.theta);
+  be_.run<VisionRopeForward>(a.q.get(), a.q.get(), coords_.get(), N, H, D, cfg_.theta);
+  be_.run<VisionRopeForward>(a.k.get(), a.k.get(), coords_.get(), N, H, D, cfg_.theta);
   a.attn = written(N * C), a.lse = written(N * H);
-  be_.attention_forward(a.attn.get(), a.lse.get(), a.q.get(), a.k.get(), a.v.get(), attention_shape());
+  be_.run<AttentionForward>(a.attn.get(), a.lse.get(), a.q.get(), a.k.get(), a.v.get(), attention_shape());
   a.mid = written(N * C);
   linear(a.mid.get(), a.attn.get(), w(kProjW), w(kProjB), N, C, C);
-  be_.add_inplace(a.mid.get(), a.in.get(), N * C);
+  be_.run<AddInplace>(a.mid.get(), a.in.get(), N * C);
   a.ln2 = written(N * C), a.mean2 = written(N), a.rstd2 = written(N);
-  be_.layernorm_forward(a.ln2.get(), a.mean2.get(), a.rstd2.get(), a.mid.get(), w(kN2W), w(kN2B), N, C, cfg_.eps);
+  be_.run<LayernormForward>(a.ln2.get(), a.mean2.get(), a.rstd2.get(), a.mid.get(), w(kN2W), w(kN2B), N, C, cfg_.eps);
   a.fc1 = written(N * I), a.act = written(N * I);
   linear(a.fc1.get(), a.ln2.get(), w(kFc1W), w(kFc1B), N, C, I);
-  be_.gelu_forward(a.act.get(), a.fc1.get(), N * I, cpu::GeluKind::kTanh);
+  be_.run<GeluForward>(a.act.get(), a.fc1.get(), N * I, cpu::GeluKind::kTanh);
   a.out = written(N * C);
   linear(a.out.get(), a.act.get(), w(kFc2W), w(kFc2B), N, I, C);
-  be_.add_inplace(a.out.get(), a.mid.get(), N * C);
+  be_.run<AddInplace>(a.out.get(), a.mid.get(), N * C);
 }
 
 void VisionTower::merger_forward(MergerActs& a, size_t first, bool postshuffle, const float* x) {
@@ -224,10 +228,11 @@ void VisionTower::merger_forward(MergerActs& a, size_t first, bool postshuffle, 
   // The 2x2 shuffle is a view: merge^2 consecutive patch rows of C are one row of K.
   const int64_t rows = postshuffle ? M : N_, dim = postshuffle ? K : C;
   a.ln = written(N_ * C), a.mean = written(rows), a.rstd = written(rows);
-  be_.layernorm_forward(a.ln.get(), a.mean.get(), a.rstd.get(), a.in.get(), w(kNormW), w(kNormB), rows, dim, cfg_.eps);
+  be_.run<LayernormForward>(a.ln.get(), a.mean.get(), a.rstd.get(), a.in.get(), w(kNormW), w(kNormB), rows, dim,
+                            cfg_.eps);
   a.fc1 = written(M * K), a.act = written(M * K);
   linear(a.fc1.get(), a.ln.get(), w(kMFc1W), w(kMFc1B), M, K, K);
-  be_.gelu_forward(a.act.get(), a.fc1.get(), M * K, cpu::GeluKind::kErf);
+  be_.run<GeluForward>(a.act.get(), a.fc1.get(), M * K, cpu::GeluKind::kErf);
   a.out = written(M * cfg_.out_hidden);
   linear(a.out.get(), a.act.get(), w(kMFc2W), w(kMFc2B), M, K, cfg_.out_hidden);
   if (!for_backward_) {
@@ -253,7 +258,7 @@ void VisionTower::backward(const std::vector<float*>& g, const float* d_merged,
   }
   // dx is now the gradient of patch embedding + position embedding.
   linear_back(nullptr, g[kPatchW], g[kPatchB], dx.get(), pixels_.get(), p(kPatchW), N_, cfg_.patch_inputs(), C);
-  be_.vision_pos_embed_backward(g[kPosTable], dx.get(), grids_, cfg_.merge, cfg_.side, C);
+  be_.run<VisionPosEmbedBackward>(g[kPosTable], dx.get(), grids_, cfg_.merge, cfg_.side, C);
 }
 
 // dx: the gradient of the block's output in, of its input out.
@@ -265,27 +270,27 @@ void VisionTower::block_backward(size_t i, Buf& dx, const std::vector<float*>& g
   // out = mid + fc2(gelu(fc1(ln2(mid)))): dx flows to mid directly and through the MLP.
   Buf d_act = zeros(N * I), d_fc1 = zeros(N * I), d_ln2 = zeros(N * C);
   linear_back(d_act.get(), gw(kFc2W), gw(kFc2B), dx.get(), a.act.get(), w(kFc2W), N, I, C);
-  be_.gelu_backward(d_fc1.get(), d_act.get(), a.fc1.get(), N * I, cpu::GeluKind::kTanh);
+  be_.run<GeluBackward>(d_fc1.get(), d_act.get(), a.fc1.get(), N * I, cpu::GeluKind::kTanh);
   linear_back(d_ln2.get(), gw(kFc1W), gw(kFc1B), d_fc1.get(), a.ln2.get(), w(kFc1W), N, C, I);
   Buf d_mid = copy_of(dx.get(), N * C);
-  be_.layernorm_backward(d_mid.get(), gw(kN2W), gw(kN2B), d_ln2.get(), a.mid.get(), w(kN2W), a.mean2.get(),
-                         a.rstd2.get(), N, C);
+  be_.run<LayernormBackward>(d_mid.get(), gw(kN2W), gw(kN2B), d_ln2.get(), a.mid.get(), w(kN2W), a.mean2.get(),
+                             a.rstd2.get(), N, C);
   // mid = in + proj(attention(rope(q), rope(k), v)), q|k|v = qkv(ln1(in)).
   Buf d_attn = zeros(N * C);
   linear_back(d_attn.get(), gw(kProjW), gw(kProjB), d_mid.get(), a.attn.get(), w(kProjW), N, C, C);
   Buf dq = zeros(N * C), dk = zeros(N * C), dv = zeros(N * C);
-  be_.attention_backward(dq.get(), dk.get(), dv.get(), d_attn.get(), a.attn.get(), a.lse.get(), a.q.get(), a.k.get(),
-                         a.v.get(), attention_shape());
+  be_.run<AttentionBackward>(dq.get(), dk.get(), dv.get(), d_attn.get(), a.attn.get(), a.lse.get(), a.q.get(),
+                             a.k.get(), a.v.get(), attention_shape());
   Buf dq_pre = zeros(N * C), dk_pre = zeros(N * C);
-  be_.vision_rope_backward(dq_pre.get(), dq.get(), coords_.get(), N, H, D, cfg_.theta);
-  be_.vision_rope_backward(dk_pre.get(), dk.get(), coords_.get(), N, H, D, cfg_.theta);
+  be_.run<VisionRopeBackward>(dq_pre.get(), dq.get(), coords_.get(), N, H, D, cfg_.theta);
+  be_.run<VisionRopeBackward>(dk_pre.get(), dk.get(), coords_.get(), N, H, D, cfg_.theta);
   Buf d_ln1 = zeros(N * C);
   const float* d_qkv[] = {dq_pre.get(), dk_pre.get(), dv.get()};
   for (int64_t j = 0; j < 3; ++j)
     linear_back(d_ln1.get(), gw(kQkvW) + j * C * C, gw(kQkvB) + j * C, d_qkv[j], a.ln1.get(), w(kQkvW) + j * C * C, N,
                 C, C);
-  be_.layernorm_backward(d_mid.get(), gw(kN1W), gw(kN1B), d_ln1.get(), a.in.get(), w(kN1W), a.mean1.get(),
-                         a.rstd1.get(), N, C);
+  be_.run<LayernormBackward>(d_mid.get(), gw(kN1W), gw(kN1B), d_ln1.get(), a.in.get(), w(kN1W), a.mean1.get(),
+                             a.rstd1.get(), N, C);
   dx = std::move(d_mid);
 }
 
@@ -295,11 +300,11 @@ void VisionTower::merger_backward(MergerActs& a, size_t first, bool postshuffle,
   auto w = [&](size_t k) { return p(first + k); };
   Buf d_act = zeros(M * K), d_fc1 = zeros(M * K), d_ln = zeros(M * K);
   linear_back(d_act.get(), g[first + kMFc2W], g[first + kMFc2B], dout, a.act.get(), w(kMFc2W), M, K, cfg_.out_hidden);
-  be_.gelu_backward(d_fc1.get(), d_act.get(), a.fc1.get(), M * K, cpu::GeluKind::kErf);
+  be_.run<GeluBackward>(d_fc1.get(), d_act.get(), a.fc1.get(), M * K, cpu::GeluKind::kErf);
   linear_back(d_ln.get(), g[first + kMFc1W], g[first + kMFc1B], d_fc1.get(), a.ln.get(), w(kMFc1W), M, K, K);
   const int64_t rows = postshuffle ? M : N_, dim = postshuffle ? K : C;
-  be_.layernorm_backward(dx, g[first + kNormW], g[first + kNormB], d_ln.get(), a.in.get(), w(kNormW), a.mean.get(),
-                         a.rstd.get(), rows, dim);
+  be_.run<LayernormBackward>(dx, g[first + kNormW], g[first + kNormB], d_ln.get(), a.in.get(), w(kNormW), a.mean.get(),
+                             a.rstd.get(), rows, dim);
 }
 
 }  // namespace medix

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "../core/backend.h"
+#include "../ops/attention.h"
+#include "../ops/gelu.h"
 #include "../ops/vision_grid.h"
 
 namespace medix {

@@ -106,3 +106,10 @@ void scale_inplace(float* g, float s, int64_t n) {
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(AdamwStep, cpu::adamw_step);
+MEDIX_CPU_OP(SumSquares, cpu::sum_squares);
+MEDIX_CPU_OP(ScaleInplace, cpu::scale_inplace);
+}  // namespace medix

@@ -2,6 +2,7 @@
 // utilities around it (global norm, clipping, non-finite detection).
 #pragma once
 #include <cstdint>
+#include "../core/backend_op.h"
 
 namespace medix {
 
@@ -31,4 +32,22 @@ double sum_squares(const float* g, int64_t n);
 void scale_inplace(float* g, float s, int64_t n);
 
 }  // namespace cpu
+
+// Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
+struct AdamwStep : BackendOp<AdamwStep, decltype(cpu::adamw_step)> {
+  static constexpr const char* name = "adamw_step";
+  static constexpr OpKind kind = OpKind::Optimizer;
+  static constexpr OpArg args[] = {{"p"}, {"g"}, {"m"}, {"v"}, {"n"}, {"cfg"}, {"step"}, {"decay"}};
+};
+struct SumSquares : BackendOp<SumSquares, decltype(cpu::sum_squares)> {
+  static constexpr const char* name = "sum_squares";
+  static constexpr OpKind kind = OpKind::Optimizer;
+  static constexpr OpArg args[] = {{"g"}, {"n"}};
+};
+struct ScaleInplace : BackendOp<ScaleInplace, decltype(cpu::scale_inplace)> {
+  static constexpr const char* name = "scale_inplace";
+  static constexpr OpKind kind = OpKind::Optimizer;
+  static constexpr OpArg args[] = {{"g"}, {"s"}, {"n"}};
+};
+
 }  // namespace medix

@@ -218,3 +218,9 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(AttentionForward, cpu::attention_forward);
+MEDIX_CPU_OP(AttentionBackward, cpu::attention_backward);
+}  // namespace medix

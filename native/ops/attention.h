@@ -8,6 +8,7 @@
 // scaled scores of each query row, saved so backward can recompute probabilities without storing them.
 #pragma once
 #include <cstdint>
+#include "../core/backend_op.h"
 
 namespace medix {
 
@@ -37,4 +38,23 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         const float* q, const float* k, const float* v, const AttentionShape& s);
 
 }  // namespace cpu
+
+// The pointers in an AttentionShape, for the device-memory guard (core/backend_op.h).
+inline void visit_memory(MemoryArgs& m, const AttentionShape& s) {
+  m.push_back({"s.cu_seqlens", s.cu_seqlens, false});
+  m.push_back({"s.cu_seqlens_host", s.cu_seqlens_host, true});
+}
+
+// Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
+struct AttentionForward : BackendOp<AttentionForward, decltype(cpu::attention_forward)> {
+  static constexpr const char* name = "attention_forward";
+  static constexpr OpKind kind = OpKind::Attention;
+  static constexpr OpArg args[] = {{"out"}, {"lse"}, {"q"}, {"k"}, {"v"}, {"s"}};
+};
+struct AttentionBackward : BackendOp<AttentionBackward, decltype(cpu::attention_backward)> {
+  static constexpr const char* name = "attention_backward";
+  static constexpr OpKind kind = OpKind::Attention;
+  static constexpr OpArg args[] = {{"dq"}, {"dk"}, {"dv"}, {"dout"}, {"out"}, {"lse"}, {"q"}, {"k"}, {"v"}, {"s"}};
+};
+
 }  // namespace medix

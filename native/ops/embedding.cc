@@ -36,3 +36,9 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, in
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(EmbeddingForward, cpu::embedding_forward);
+MEDIX_CPU_OP(EmbeddingBackward, cpu::embedding_backward);
+}  // namespace medix

@@ -50,3 +50,9 @@ void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, Gelu
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(GeluForward, cpu::gelu_forward);
+MEDIX_CPU_OP(GeluBackward, cpu::gelu_backward);
+}  // namespace medix

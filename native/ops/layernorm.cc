@@ -80,3 +80,9 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(LayernormForward, cpu::layernorm_forward);
+MEDIX_CPU_OP(LayernormBackward, cpu::layernorm_backward);
+}  // namespace medix

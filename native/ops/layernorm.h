@@ -2,6 +2,7 @@
 //   out = (x - mean) * rstd * w + b,  rstd = 1 / sqrt(var + eps), var the biased variance of the row.
 #pragma once
 #include <cstdint>
+#include "../core/backend_op.h"
 
 namespace medix::cpu {
 
@@ -13,3 +14,20 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
                         const float* mean, const float* rstd, int64_t rows, int64_t dim);
 
 }  // namespace medix::cpu
+
+namespace medix {
+
+// Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
+struct LayernormForward : BackendOp<LayernormForward, decltype(cpu::layernorm_forward)> {
+  static constexpr const char* name = "layernorm_forward";
+  static constexpr OpKind kind = OpKind::Norm;
+  static constexpr OpArg args[] = {{"out"}, {"mean"}, {"rstd"}, {"x"}, {"w"}, {"b"}, {"rows"}, {"dim"}, {"eps"}};
+};
+struct LayernormBackward : BackendOp<LayernormBackward, decltype(cpu::layernorm_backward)> {
+  static constexpr const char* name = "layernorm_backward";
+  static constexpr OpKind kind = OpKind::Norm;
+  static constexpr OpArg args[] = {{"dx"}, {"dw"},   {"db"},   {"dout"}, {"x"},
+                                   {"w"},  {"mean"}, {"rstd"}, {"rows"}, {"dim"}};
+};
+
+}  // namespace medix

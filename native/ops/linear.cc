@@ -143,3 +143,11 @@ void linear_backward_bf16(float* dx, float* dW, float* db, const float* dy, cons
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(LinearForward, cpu::linear_forward);
+MEDIX_CPU_OP(LinearBackward, cpu::linear_backward);
+MEDIX_CPU_OP(LinearForwardBf16, cpu::linear_forward_bf16);
+MEDIX_CPU_OP(LinearBackwardBf16, cpu::linear_backward_bf16);
+}  // namespace medix

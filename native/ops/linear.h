@@ -1,6 +1,7 @@
 // Linear layer in Hugging Face layout: y[T, out] = x[T, in] * W[out, in]^T (+ b[out]).
 #pragma once
 #include <cstdint>
+#include "../core/backend_op.h"
 
 namespace medix {
 
@@ -23,4 +24,45 @@ void linear_backward_bf16(float* dx, float* dW, float* db, const float* dy, cons
                           int64_t T, int64_t in, int64_t out);
 
 }  // namespace cpu
+
+// Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
+struct LinearForward : BackendOp<LinearForward, decltype(cpu::linear_forward)> {
+  static constexpr const char* name = "linear_forward";
+  static constexpr OpKind kind = OpKind::Linear;
+  static constexpr OpArg args[] = {{"y"}, {"x"}, {"W"}, {"b"}, {"T"}, {"in"}, {"out"}};
+  // Multiply-adds counted twice (one multiply, one add), as FLOPs.
+  static double flops(float*, const float*, const float*, const float*, int64_t T, int64_t in, int64_t out) {
+    return 2.0 * T * in * out;
+  }
+};
+struct LinearBackward : BackendOp<LinearBackward, decltype(cpu::linear_backward)> {
+  static constexpr const char* name = "linear_backward";
+  static constexpr OpKind kind = OpKind::Linear;
+  static constexpr OpArg args[] = {{"dx"}, {"dW"}, {"db"}, {"dy"}, {"x"}, {"W"}, {"T"}, {"in"}, {"out"}};
+  // Multiply-adds counted twice (one multiply, one add), as FLOPs.
+  static double flops(float* dx, float* dW, float*, const float*, const float*, const float*, int64_t T, int64_t in,
+                      int64_t out) {
+    return ((dx ? 2.0 : 0.0) + (dW ? 2.0 : 0.0)) * T * in * out;
+  }
+};
+struct LinearForwardBf16 : BackendOp<LinearForwardBf16, decltype(cpu::linear_forward_bf16)> {
+  static constexpr const char* name = "linear_forward_bf16";
+  static constexpr OpKind kind = OpKind::Linear;
+  static constexpr OpArg args[] = {{"y"}, {"x"}, {"W"}, {"b"}, {"T"}, {"in"}, {"out"}};
+  // Multiply-adds counted twice (one multiply, one add), as FLOPs.
+  static double flops(float*, const float*, const uint16_t*, const float*, int64_t T, int64_t in, int64_t out) {
+    return 2.0 * T * in * out;
+  }
+};
+struct LinearBackwardBf16 : BackendOp<LinearBackwardBf16, decltype(cpu::linear_backward_bf16)> {
+  static constexpr const char* name = "linear_backward_bf16";
+  static constexpr OpKind kind = OpKind::Linear;
+  static constexpr OpArg args[] = {{"dx"}, {"dW"}, {"db"}, {"dy"}, {"x"}, {"W"}, {"T"}, {"in"}, {"out"}};
+  // Multiply-adds counted twice (one multiply, one add), as FLOPs.
+  static double flops(float* dx, float*, float*, const float*, const float*, const uint16_t*, int64_t T, int64_t in,
+                      int64_t out) {
+    return (dx ? 4.0 : 2.0) * T * in * out;
+  }
+};
+
 }  // namespace medix

@@ -413,3 +413,9 @@ size_t logprob_forward_naive(float* logp, float* entropy, float* lse, const floa
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(LogprobForward, cpu::logprob_forward);
+MEDIX_CPU_OP(LogprobBackward, cpu::logprob_backward);
+}  // namespace medix

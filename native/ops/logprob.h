@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include "../core/backend_op.h"
 
 namespace medix {
 
@@ -51,4 +52,25 @@ size_t logprob_forward_naive(float* logp, float* entropy, float* lse, const floa
                              const int32_t* targets, const LogprobShape& s);
 
 }  // namespace cpu
+
+// Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
+struct LogprobForward : BackendOp<LogprobForward, decltype(cpu::logprob_forward)> {
+  static constexpr const char* name = "logprob_forward";
+  static constexpr OpKind kind = OpKind::LogprobHead;
+  static constexpr OpArg args[] = {{"logp"}, {"entropy"}, {"lse"}, {"hidden"}, {"head"}, {"targets"}, {"s"}};
+  static double flops(float*, float*, float*, const float*, const float*, const int32_t*, const LogprobShape& s) {
+    return 2.0 * s.T * s.hidden * s.vocab;
+  }
+};
+struct LogprobBackward : BackendOp<LogprobBackward, decltype(cpu::logprob_backward)> {
+  static constexpr const char* name = "logprob_backward";
+  static constexpr OpKind kind = OpKind::LogprobHead;
+  static constexpr OpArg args[] = {{"dhidden"}, {"dhead"},   {"dlogp"}, {"dentropy"}, {"hidden"},
+                                   {"head"},    {"targets"}, {"lse"},   {"entropy"},  {"s"}};
+  static double flops(float*, float*, const float*, const float*, const float*, const float*, const int32_t*,
+                      const float*, const float*, const LogprobShape& s) {
+    return 6.0 * s.T * s.hidden * s.vocab;
+  }
+};
+
 }  // namespace medix

@@ -325,3 +325,14 @@ void moe_aux_backward(float* dlogits, const float* probs, const double* counts, 
 double moe_routing_seconds_take() { return static_cast<double>(routing_ns.exchange(0)) * 1e-9; }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(MoeRouteForward, cpu::moe_route_forward);
+MEDIX_CPU_OP(MoeRouteBackward, cpu::moe_route_backward);
+MEDIX_CPU_OP(MoeExpertsForward, cpu::moe_experts_forward);
+MEDIX_CPU_OP(MoeExpertsBackward, cpu::moe_experts_backward);
+MEDIX_CPU_OP(MoeExpertsForwardBf16, cpu::moe_experts_forward_bf16);
+MEDIX_CPU_OP(MoeExpertsBackwardBf16, cpu::moe_experts_backward_bf16);
+MEDIX_CPU_OP(MoeAuxBackward, cpu::moe_aux_backward);
+}  // namespace medix

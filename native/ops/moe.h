@@ -13,6 +13,7 @@
 // expert e)/N, P_e = (sum of p_e)/N. The picks are not differentiable, so d aux/d p_e = E f_e / N.
 #pragma once
 #include <cstdint>
+#include "../core/backend_op.h"
 
 namespace medix {
 
@@ -96,4 +97,49 @@ void moe_aux_backward(float* dlogits, const float* probs, const double* counts, 
 double moe_routing_seconds_take();
 
 }  // namespace cpu
+
+// Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
+struct MoeRouteForward : BackendOp<MoeRouteForward, decltype(cpu::moe_route_forward)> {
+  static constexpr const char* name = "moe_route_forward";
+  static constexpr OpKind kind = OpKind::Moe;
+  static constexpr OpArg args[] = {{"probs"}, {"experts"}, {"weights"}, {"order"}, {"offsets"}, {"logits"}, {"s"}};
+};
+struct MoeRouteBackward : BackendOp<MoeRouteBackward, decltype(cpu::moe_route_backward)> {
+  static constexpr const char* name = "moe_route_backward";
+  static constexpr OpKind kind = OpKind::Moe;
+  static constexpr OpArg args[] = {{"dlogits"}, {"dweights"}, {"probs"}, {"experts"}, {"weights"}, {"s"}};
+};
+struct MoeExpertsForward : BackendOp<MoeExpertsForward, decltype(cpu::moe_experts_forward)> {
+  static constexpr const char* name = "moe_experts_forward";
+  static constexpr OpKind kind = OpKind::Moe;
+  static constexpr OpArg args[] = {{"out"},  {"gate"},    {"up"},    {"y"},       {"x"}, {"gate_up"},
+                                   {"down"}, {"weights"}, {"order"}, {"offsets"}, {"s"}};
+};
+struct MoeExpertsBackward : BackendOp<MoeExpertsBackward, decltype(cpu::moe_experts_backward)> {
+  static constexpr const char* name = "moe_experts_backward";
+  static constexpr OpKind kind = OpKind::Moe;
+  static constexpr OpArg args[] = {{"dx"},      {"dgate_up"}, {"ddown"}, {"dweights"}, {"dout"},
+                                   {"x"},       {"gate_up"},  {"down"},  {"weights"},  {"order"},
+                                   {"offsets"}, {"gate"},     {"up"},    {"y"},        {"s"}};
+};
+struct MoeExpertsForwardBf16 : BackendOp<MoeExpertsForwardBf16, decltype(cpu::moe_experts_forward_bf16)> {
+  static constexpr const char* name = "moe_experts_forward_bf16";
+  static constexpr OpKind kind = OpKind::Moe;
+  static constexpr OpArg args[] = {{"out"},  {"gate"},    {"up"},    {"y"},       {"x"}, {"gate_up"},
+                                   {"down"}, {"weights"}, {"order"}, {"offsets"}, {"s"}};
+};
+struct MoeExpertsBackwardBf16 : BackendOp<MoeExpertsBackwardBf16, decltype(cpu::moe_experts_backward_bf16)> {
+  static constexpr const char* name = "moe_experts_backward_bf16";
+  static constexpr OpKind kind = OpKind::Moe;
+  static constexpr OpArg args[] = {{"dx"},      {"dgate_up"}, {"ddown"}, {"dweights"}, {"dout"},
+                                   {"x"},       {"gate_up"},  {"down"},  {"weights"},  {"order"},
+                                   {"offsets"}, {"gate"},     {"up"},    {"y"},        {"s"}};
+};
+struct MoeAuxBackward : BackendOp<MoeAuxBackward, decltype(cpu::moe_aux_backward)> {
+  static constexpr const char* name = "moe_aux_backward";
+  static constexpr OpKind kind = OpKind::Moe;
+  static constexpr OpArg args[] = {{"dlogits"}, {"probs"},  host_arg("counts"), host_arg("cu"),
+                                   {"n_seqs"},  {"layers"}, {"scale"},          {"s"}};
+};
+
 }  // namespace medix

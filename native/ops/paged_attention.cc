@@ -239,3 +239,11 @@ void paged_attention_forward_bf16(float* out, const float* q, const uint16_t* k_
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(KvCacheWrite, cpu::kv_cache_write);
+MEDIX_CPU_OP(PagedAttentionForward, cpu::paged_attention_forward);
+MEDIX_CPU_OP(KvCacheWriteBf16, cpu::kv_cache_write_bf16);
+MEDIX_CPU_OP(PagedAttentionForwardBf16, cpu::paged_attention_forward_bf16);
+}  // namespace medix

@@ -19,6 +19,7 @@
 // reads kv head h / (n_heads / n_kv_heads); scores are scaled by `scale`.
 #pragma once
 #include <cstdint>
+#include "../core/backend_op.h"
 
 namespace medix {
 
@@ -48,4 +49,34 @@ void paged_attention_forward_bf16(float* out, const float* q, const uint16_t* k_
                                   const PagedAttentionShape& s);
 
 }  // namespace cpu
+
+// The pointers in a PagedAttentionShape, for the device-memory guard (core/backend_op.h).
+inline void visit_memory(MemoryArgs& m, const PagedAttentionShape& s) {
+  m.push_back({"s.block_tables", s.block_tables, false});
+  m.push_back({"s.seq_of_token", s.seq_of_token, false});
+  m.push_back({"s.n_keys", s.n_keys, false});
+}
+
+// Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
+struct KvCacheWrite : BackendOp<KvCacheWrite, decltype(cpu::kv_cache_write)> {
+  static constexpr const char* name = "kv_cache_write";
+  static constexpr OpKind kind = OpKind::Decode;
+  static constexpr OpArg args[] = {{"k_cache"}, {"v_cache"}, {"k"}, {"v"}, {"slots"}, {"T"}, {"kv_dim"}};
+};
+struct PagedAttentionForward : BackendOp<PagedAttentionForward, decltype(cpu::paged_attention_forward)> {
+  static constexpr const char* name = "paged_attention_forward";
+  static constexpr OpKind kind = OpKind::Decode;
+  static constexpr OpArg args[] = {{"out"}, {"q"}, {"k_cache"}, {"v_cache"}, {"s"}};
+};
+struct KvCacheWriteBf16 : BackendOp<KvCacheWriteBf16, decltype(cpu::kv_cache_write_bf16)> {
+  static constexpr const char* name = "kv_cache_write_bf16";
+  static constexpr OpKind kind = OpKind::Decode;
+  static constexpr OpArg args[] = {{"k_cache"}, {"v_cache"}, {"k"}, {"v"}, {"slots"}, {"T"}, {"kv_dim"}};
+};
+struct PagedAttentionForwardBf16 : BackendOp<PagedAttentionForwardBf16, decltype(cpu::paged_attention_forward_bf16)> {
+  static constexpr const char* name = "paged_attention_forward_bf16";
+  static constexpr OpKind kind = OpKind::Decode;
+  static constexpr OpArg args[] = {{"out"}, {"q"}, {"k_cache"}, {"v_cache"}, {"s"}};
+};
+
 }  // namespace medix

@@ -27,3 +27,9 @@ void add_inplace(float* dst, const float* src, int64_t n) {
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(AddForward, cpu::add_forward);
+MEDIX_CPU_OP(AddInplace, cpu::add_inplace);
+}  // namespace medix

@@ -79,3 +79,9 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(RmsnormForward, cpu::rmsnorm_forward);
+MEDIX_CPU_OP(RmsnormBackward, cpu::rmsnorm_backward);
+}  // namespace medix

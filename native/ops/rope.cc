@@ -120,3 +120,9 @@ void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, 
 
 }  // namespace cpu
 }  // namespace medix
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(RopeForward, cpu::rope_forward);
+MEDIX_CPU_OP(RopeBackward, cpu::rope_backward);
+}  // namespace medix

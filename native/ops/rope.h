@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <vector>
+#include "../core/backend_op.h"
 
 namespace medix {
 
@@ -31,4 +32,22 @@ void rope_forward(float* out, const float* x, const int32_t* pos, int64_t T, int
 void rope_backward(float* dx, const float* dout, const int32_t* pos, int64_t T, int64_t n_heads, const RopeSpec& spec);
 
 }  // namespace cpu
+
+// The pointers in a RopeSpec, for the device-memory guard (core/backend_op.h).
+inline void visit_memory(MemoryArgs& m, const RopeSpec& s) {
+  m.push_back({"spec.freq_component", s.freq_component, true});
+}
+
+// Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
+struct RopeForward : BackendOp<RopeForward, decltype(cpu::rope_forward)> {
+  static constexpr const char* name = "rope_forward";
+  static constexpr OpKind kind = OpKind::Rope;
+  static constexpr OpArg args[] = {{"out"}, {"x"}, {"pos"}, {"T"}, {"n_heads"}, {"spec"}};
+};
+struct RopeBackward : BackendOp<RopeBackward, decltype(cpu::rope_backward)> {
+  static constexpr const char* name = "rope_backward";
+  static constexpr OpKind kind = OpKind::Rope;
+  static constexpr OpArg args[] = {{"dx"}, {"dout"}, {"pos"}, {"T"}, {"n_heads"}, {"spec"}};
+};
+
 }  // namespace medix

@@ -344,3 +344,8 @@ void sample(int32_t* tokens, float* logprobs, const float* logits, const SampleB
 
 }  // namespace cpu
 }  // namespace medix
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(Sample, cpu::sample);
+}  // namespace medix

@@ -21,6 +21,7 @@
 #pragma once
 #include <cstdint>
 #include <vector>
+#include "../core/backend_op.h"
 
 namespace medix {
 
@@ -66,4 +67,19 @@ void sampling_distribution(std::vector<int32_t>& ids, std::vector<double>& probs
                            const SamplerParams& p, const int32_t* history, int64_t n_history);
 
 }  // namespace cpu
+
+// The pointers in a SampleBatch, for the device-memory guard (core/backend_op.h).
+inline void visit_memory(MemoryArgs& m, const SampleBatch& b) {
+  m.push_back({"b.history", b.history, false});
+  m.push_back({"b.params", b.params, true});
+  m.push_back({"b.history_offsets", b.history_offsets, true});
+}
+
+// Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
+struct Sample : BackendOp<Sample, decltype(cpu::sample)> {
+  static constexpr const char* name = "sample";
+  static constexpr OpKind kind = OpKind::Decode;
+  static constexpr OpArg args[] = {{"tokens"}, {"logprobs"}, {"logits"}, {"b"}};
+};
+
 }  // namespace medix

@@ -69,3 +69,9 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(SwigluForward, cpu::swiglu_forward);
+MEDIX_CPU_OP(SwigluBackward, cpu::swiglu_backward);
+}  // namespace medix

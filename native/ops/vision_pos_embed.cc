@@ -65,3 +65,9 @@ void vision_pos_embed_backward(float* dtable, const float* dout, const std::vect
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(VisionPosEmbedForward, cpu::vision_pos_embed_forward);
+MEDIX_CPU_OP(VisionPosEmbedBackward, cpu::vision_pos_embed_backward);
+}  // namespace medix

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "vision_grid.h"
+#include "../core/backend_op.h"
 
 namespace medix::cpu {
 
@@ -28,3 +29,19 @@ void vision_pos_embed_backward(float* dtable, const float* dout, const std::vect
                                int64_t side, int64_t dim);
 
 }  // namespace medix::cpu
+
+namespace medix {
+
+// Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
+struct VisionPosEmbedForward : BackendOp<VisionPosEmbedForward, decltype(cpu::vision_pos_embed_forward)> {
+  static constexpr const char* name = "vision_pos_embed_forward";
+  static constexpr OpKind kind = OpKind::Embedding;
+  static constexpr OpArg args[] = {{"out"}, {"table"}, {"grids"}, {"merge"}, {"side"}, {"dim"}};
+};
+struct VisionPosEmbedBackward : BackendOp<VisionPosEmbedBackward, decltype(cpu::vision_pos_embed_backward)> {
+  static constexpr const char* name = "vision_pos_embed_backward";
+  static constexpr OpKind kind = OpKind::Embedding;
+  static constexpr OpArg args[] = {{"dtable"}, {"dout"}, {"grids"}, {"merge"}, {"side"}, {"dim"}};
+};
+
+}  // namespace medix

@@ -64,3 +64,9 @@ void vision_rope_backward(float* dx, const float* dout, const int32_t* coords, i
 }
 
 }  // namespace medix::cpu
+
+namespace medix {
+// The CPU backend's ops (core/backend_op.h).
+MEDIX_CPU_OP(VisionRopeForward, cpu::vision_rope_forward);
+MEDIX_CPU_OP(VisionRopeBackward, cpu::vision_rope_backward);
+}  // namespace medix

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <vector>
+#include "../core/backend_op.h"
 
 namespace medix::cpu {
 
@@ -19,3 +20,19 @@ void vision_rope_backward(float* dx, const float* dout, const int32_t* coords, i
                           float theta);
 
 }  // namespace medix::cpu
+
+namespace medix {
+
+// Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
+struct VisionRopeForward : BackendOp<VisionRopeForward, decltype(cpu::vision_rope_forward)> {
+  static constexpr const char* name = "vision_rope_forward";
+  static constexpr OpKind kind = OpKind::Rope;
+  static constexpr OpArg args[] = {{"out"}, {"x"}, {"coords"}, {"T"}, {"heads"}, {"D"}, {"theta"}};
+};
+struct VisionRopeBackward : BackendOp<VisionRopeBackward, decltype(cpu::vision_rope_backward)> {
+  static constexpr const char* name = "vision_rope_backward";
+  static constexpr OpKind kind = OpKind::Rope;
+  static constexpr OpArg args[] = {{"dx"}, {"dout"}, {"coords"}, {"T"}, {"heads"}, {"D"}, {"theta"}};
+};
+
+}  // namespace medix

@@ -128,8 +128,8 @@ void linear_bf16_case(Context& ctx, const std::string& path, const std::string& 
             MEDIX_CHECK(cuda::blas_aligned(p), op, ": an operand is not 256-byte aligned; cuBLASLt would not run");
           const EnvScope blas("MEDIX_CUDA_LINEAR", "cublaslt");
           Backend& be = cuda::backend();
-          be.linear_forward_bf16(d_y.get(), d_x.get(), d_W.get(), b_ptr, T, in, out);
-          be.linear_backward_bf16(d_dx.get(), d_dW.get(), db_ptr, d_dy.get(), d_x.get(), d_W.get(), T, in, out);
+          be.run<LinearForwardBf16>(d_y.get(), d_x.get(), d_W.get(), b_ptr, T, in, out);
+          be.run<LinearBackwardBf16>(d_dx.get(), d_dW.get(), db_ptr, d_dy.get(), d_x.get(), d_W.get(), T, in, out);
         }
         timer.stop();
         Outputs o{{"y", d_y.to_host()}, {"dx", d_dx.to_host()}, {"dW", d_dW.to_host()}};

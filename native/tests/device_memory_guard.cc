@@ -3,6 +3,7 @@
 // Qwen3-VL, on the device-memory guard (guard_backend.h), every output compared with the CPU backend's.
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,9 @@
 #include "model/generator.h"
 #include "model/kv_cache.h"
 #include "model/qwen3.h"
+#include "ops/attention.h"
+#include "ops/moe.h"
+#include "ops/residual.h"
 #include "guard_backend.h"
 #include "model_params.h"
 
@@ -180,6 +184,55 @@ bool uninit_is_poisoned(GuardBackend& guard) {
   return true;
 }
 
+// The guard must catch what it exists to catch, or the zero violations below mean nothing: a host
+// pointer where the contract says backend memory, backend memory where it says host (an argument, and a
+// member of an argument struct), and released memory. Each call must throw, naming op and argument.
+int catches_violations(GuardBackend& guard) {
+  guard.strict = true;
+  std::vector<float> host(8);
+  const BackendArray<float> dev(guard, 8);
+  BackendArray<float> released(guard, 8);
+  float* stale = released.get();
+  released.reset();
+  const BackendArray<double> dev_counts(guard, 8);
+  const BackendArray<int32_t> dev_cu(guard, 2);
+  AttentionShape att;
+  att.T = 1, att.n_heads = att.n_kv_heads = 1, att.head_dim = 8, att.n_seqs = 1;
+  att.cu_seqlens = dev_cu.get();
+  att.cu_seqlens_host = dev_cu.get();
+  const MoeShape moe;
+  const int32_t host_cu[2] = {0, 1};
+  struct Check {
+    const char* want;
+    std::function<void()> call;
+  };
+  const std::vector<Check> checks = {
+      {"add_inplace: dst is not backend memory", [&] { guard.run<AddInplace>(host.data(), dev.get(), int64_t(8)); }},
+      {"add_inplace: src points into released backend memory",
+       [&] { guard.run<AddInplace>(dev.get(), stale, int64_t(8)); }},
+      {"moe_aux_backward: counts must be host memory but is backend memory",
+       [&] { guard.run<MoeAuxBackward>(dev.get(), dev.get(), dev_counts.get(), host_cu, 1, 1, 1.0f, moe); }},
+      {"attention_forward: s.cu_seqlens_host must be host memory but is backend memory",
+       [&] { guard.run<AttentionForward>(dev.get(), dev.get(), dev.get(), dev.get(), dev.get(), att); }},
+  };
+  int missed = 0;
+  for (const Check& c : checks) {
+    std::string got = "no error";
+    try {
+      c.call();
+    } catch (const std::exception& e) {
+      got = e.what();
+    }
+    if (got.find(c.want) == std::string::npos) {
+      printf("the guard missed a contract violation: want \"%s\", got \"%s\"\n", c.want, got.c_str());
+      ++missed;
+    }
+  }
+  guard.strict = false;
+  guard.violations = 0;
+  return missed;
+}
+
 int main() {
   GuardBackend guard;
   int bad = 0;
@@ -187,6 +240,7 @@ int main() {
     printf("the guard's alloc_uninit is not filled with NaN: reads of unwritten memory would go unseen\n");
     ++bad;
   }
+  bad += catches_violations(guard);
   struct Case {
     const char* name;
     Qwen3Config cfg;

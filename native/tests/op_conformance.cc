@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "conformance_compare.h"
+#include "core/backend_op.h"
 #include "core/bf16.h"
 #include "core/error.h"
 #include "core/op_registry.h"
@@ -721,6 +722,23 @@ int main(int argc, char** argv) {
   }
   const auto all = cases();
   Tally tally;
+#ifdef MEDIX_OP_CONFORMANCE_CUDA
+  // Needs no device: every op the CPU implements, the kernel files register for "cuda" too (a kernel file
+  // that lost its MEDIX_CUDA_OP line would otherwise show only where a GPU runs the op).
+  const OpTable& cpu_ops = registered_ops("cpu");
+  const OpTable& cuda_ops = registered_ops("cuda");
+  int cpu_count = 0, unregistered = 0;
+  for (size_t id = 0; id < cpu_ops.size(); ++id) {
+    if (!cpu_ops[id]) continue;
+    ++cpu_count;
+    if (id >= cuda_ops.size() || !cuda_ops[id]) {
+      std::printf("FAIL cuda: op %s is not registered\n", op_name(static_cast<int>(id)));
+      ++unregistered;
+    }
+  }
+  std::printf("cuda registrations: %d ops of the cpu's %d\n", cpu_count - unregistered, cpu_count);
+  tally.failures += unregistered;
+#endif
   for (const OpDef& d : op_table()) {
     ++tally.ops;
     auto it = all.find(d.family);

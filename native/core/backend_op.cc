@@ -1,0 +1,61 @@
+// The registry of backend ops (backend_op.h): op ids by name, and each backend's implementations by id.
+// Registration happens during static initialisation; a mutex covers ids first asked for later (an op no
+// object of this program implements).
+#include "backend_op.h"
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "error.h"
+
+namespace medix {
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::vector<std::string> names;           // by id
+  std::map<std::string, OpTable> backends;  // nodes never move: a Backend keeps a pointer to its table
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+int op_id(const char* name) {
+  Registry& r = registry();
+  const std::lock_guard<std::mutex> lock(r.mu);
+  for (size_t i = 0; i < r.names.size(); ++i)
+    if (r.names[i] == name) fail("backend op '", name, "' is declared twice");
+  r.names.emplace_back(name);
+  return static_cast<int>(r.names.size() - 1);
+}
+
+const char* op_name(int id) {
+  Registry& r = registry();
+  const std::lock_guard<std::mutex> lock(r.mu);
+  return id >= 0 && id < static_cast<int>(r.names.size()) ? r.names[id].c_str() : "?";
+}
+
+const OpTable& registered_ops(const char* backend) {
+  Registry& r = registry();
+  const std::lock_guard<std::mutex> lock(r.mu);
+  return r.backends[backend];
+}
+
+bool register_op(const char* backend, int id, OpFn fn) {
+  Registry& r = registry();
+  const std::lock_guard<std::mutex> lock(r.mu);
+  OpTable& t = r.backends[backend];
+  if (t.size() <= static_cast<size_t>(id)) t.resize(static_cast<size_t>(id) + 1, nullptr);
+  if (t[id]) fail("backend op '", r.names[id], "' is registered twice for ", backend);
+  t[id] = fn;
+  return true;
+}
+
+void missing_op(const char* backend, int id) { fail(op_name(id), ": the ", backend, " backend has no such op"); }
+
+}  // namespace medix
