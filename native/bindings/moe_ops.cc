@@ -1,5 +1,5 @@
 // N-API face of the mixture-of-experts load-balancing loss with its gradient (native/ops/moe.h) and the
-// routing time; the sparse block itself runs through runOp (native/core/op_table_vision.cc).
+// routing time; the sparse block itself runs through runOp (its op-table entry in native/ops/moe.cc).
 // Synchronous; arguments are checked before any memory is touched.
 #include <cstdint>
 #include <string>

@@ -1,6 +1,6 @@
 // N-API face of the whole Qwen3-VL vision tower (native/model/qwen3_vl_vision.h); its single ops run
-// through runOp (native/core/op_table_vision.cc). Synchronous; arguments are checked before any memory
-// is touched; backward functions return gradients accumulated into fresh zeroed arrays.
+// through runOp (the entries at the end of native/ops/<family>.cc). Synchronous; arguments are checked
+// before any memory is touched; backward functions return gradients accumulated into fresh zeroed arrays.
 #include <cstdint>
 #include <memory>
 #include <string>

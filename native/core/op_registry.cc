@@ -1,5 +1,5 @@
 // The runner of the op table: option and argument checks from the declarations, backend memory for
-// backends other than the CPU's. The entries themselves are in op_table*.cc.
+// backends other than the CPU's. The entries themselves are at the end of native/ops/<family>.cc.
 #include "op_registry.h"
 
 #include <cmath>

@@ -6,8 +6,10 @@
 // Entries are keyed by family and dtype: "linear" in f32 and "linear" in bf16 are two entries (their
 // own arguments, pass names and backends), so a backend or a precision lands entry by entry and
 // supports(backend, family, dtype) answers for each.
-// Adding an op: its native/ops header (the typed op, core/backend_op.h) and CPU code (which registers it),
-// its kernel (likewise), one entry in op_table*.cc, and its test.
+// Adding an op touches its family's files only: the header (the typed backend op, core/backend_op.h), the
+// CPU code (which registers the op for the CPU backend and its op-table entries, op_table_dsl.h), the
+// kernel (which registers the op for CUDA, kernels/backend_op.cuh) and the tests (the conformance shapes
+// in native/tests/op_conformance.cc, and its test file).
 #pragma once
 #include <cstdint>
 #include <map>

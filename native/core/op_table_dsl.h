@@ -1,9 +1,15 @@
-// Shorthands the op table is written in (op_table*.cc only): argument and option declarations.
+// Shorthands the op table is written in (each family's entries, at the end of native/ops/<family>.cc):
+// argument and option declarations, and the registration of an entry.
 #pragma once
+#include <cmath>
 #include <cstdint>
+#include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
+#include "backend_op.h"
+#include "error.h"
 #include "op_registry.h"
 
 namespace medix::op_decl {
@@ -71,9 +77,29 @@ inline AttrSpec choice_or(const char* name, std::vector<const char*> choices, in
 }
 inline AttrSpec list_opt(const char* name) { return {name, AttrKind::IntList, false, 0, 0, 0, {}}; }
 
-// The tables of op_table.cc (decoder layers, attention, head, optimizer) and op_table_vision.cc
-// (vision tower, mixture of experts), joined by op_table().
-void add_decoder_ops(std::vector<OpDef>& table);
-void add_vision_and_moe_ops(std::vector<OpDef>& table);
+using Lengths = std::map<std::string, int64_t>;
+
+// The check of an `eps` option (norms).
+inline void positive_eps(Attrs& a, const Lengths&) {
+  MEDIX_CHECK(a.f("eps") > 0, "option 'eps' must be > 0, got ", a.f("eps"));
+}
+
+// Attention's options over packed queries (attention, paged_attention): heads a multiple of kvHeads, T from
+// q's length, scale 1/sqrt(headDim) unless given.
+inline void attention_shape(Attrs& a, const Lengths& lengths) {
+  const int64_t heads = a.i("heads"), kv_heads = a.i("kvHeads"), row = heads * a.i("headDim");
+  MEDIX_CHECK(heads % kv_heads == 0, "option 'heads' (", heads, ") must be a multiple of 'kvHeads' (", kv_heads, ")");
+  const int64_t n = lengths.at("q");
+  MEDIX_CHECK(n % row == 0, "q length ", n, " is not a multiple of heads*headDim (", row, ")");
+  a.num["T"] = static_cast<double>(n / row);
+  if (std::isnan(a.f("scale"))) a.num["scale"] = 1.0 / std::sqrt(static_cast<double>(a.i("headDim")));
+  MEDIX_CHECK(a.f("scale") > 0, "option 'scale' must be > 0, got ", a.f("scale"));
+}
+
+// Adds an entry to the table, from its family's file (native/ops/<family>.cc): no list to extend.
+bool register_op_def(OpDef (*make)());
+#define MEDIX_OP_TABLE_ENTRY(make)                                                         \
+  [[maybe_unused]] static const bool MEDIX_OP_CONCAT(medix_op_table_entry_, __COUNTER__) = \
+      ::medix::op_decl::register_op_def(make)
 
 }  // namespace medix::op_decl

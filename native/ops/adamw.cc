@@ -9,6 +9,7 @@
 
 #include "../core/error.h"
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix {
 
@@ -113,3 +114,67 @@ MEDIX_CPU_OP(AdamwStep, cpu::adamw_step);
 MEDIX_CPU_OP(SumSquares, cpu::sum_squares);
 MEDIX_CPU_OP(ScaleInplace, cpu::scale_inplace);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+// The optimizer: updates in place. Defaults are AdamWConfig's.
+namespace medix::op_decl {
+namespace {
+
+AdamWConfig adamw_config(const Attrs& a) {
+  AdamWConfig c;
+  c.lr = static_cast<float>(a.f("lr"));
+  c.beta1 = static_cast<float>(a.f("beta1"));
+  c.beta2 = static_cast<float>(a.f("beta2"));
+  c.eps = static_cast<float>(a.f("eps"));
+  c.weight_decay = static_cast<float>(a.f("weightDecay"));
+  return c;
+}
+
+OpDef adamw() {
+  const AdamWConfig dflt;
+  OpDef d = family("adamw");
+  d.forward = {
+      "adamwStep",
+      {inout("p", ""), in("g", "p.length"), inout("m", "p.length"), inout("v", "p.length", Values::NonNegative)},
+      {number("lr"), number_or("beta1", dflt.beta1), number_or("beta2", dflt.beta2), number_or("eps", dflt.eps),
+       number_or("weightDecay", dflt.weight_decay), integer("step", 1, 9007199254740992.0), boolean_or("decay", true)},
+      [](Attrs& a, const Lengths&) { check_adamw_config(adamw_config(a)); },
+      [](Backend& be, const Attrs& a, const Tensors& t) {
+        be.run<AdamwStep>(t.f("p"), t.f("g"), t.f("m"), t.f("v"), t.n("p"), adamw_config(a), a.i("step"), a.b("decay"));
+        return 0.0;
+      }};
+  return d;
+}
+
+// The gradient norm's parts: sum of squares in double (+Inf/NaN when g holds one), and scaling.
+OpDef sum_squares() {
+  OpDef d = family("sum_squares");
+  d.forward = {"sumSquares",
+               {{"g", DType::F32, Role::In, "", Values::Any}},
+               {},
+               nullptr,
+               [](Backend& be, const Attrs&, const Tensors& t) { return be.run<SumSquares>(t.f("g"), t.n("g")); }};
+  return d;
+}
+
+OpDef scale() {
+  OpDef d = family("scale");
+  d.forward = {"scaleInPlace",
+               {inout("g", "", Values::Any)},
+               {number("s")},
+               nullptr,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.run<ScaleInplace>(t.f("g"), static_cast<float>(a.f("s")), t.n("g"));
+                 return 0.0;
+               }};
+  return d;
+}
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(adamw);
+MEDIX_OP_TABLE_ENTRY(sum_squares);
+MEDIX_OP_TABLE_ENTRY(scale);
+
+}  // namespace medix::op_decl

@@ -26,6 +26,7 @@
 #include "../core/gemm.h"
 #include "../core/simd.h"
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 namespace {
@@ -224,3 +225,57 @@ namespace medix {
 MEDIX_CPU_OP(AttentionForward, cpu::attention_forward);
 MEDIX_CPU_OP(AttentionBackward, cpu::attention_backward);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+// Attention over packed sequences: T from q's length.
+namespace medix::op_decl {
+namespace {
+
+AttentionShape attention(const Attrs& a, const Tensors& t) {
+  AttentionShape s{a.i("T"),
+                   a.i("heads"),
+                   a.i("kvHeads"),
+                   a.i("headDim"),
+                   t.i("cuSeqlens"),
+                   t.n("cuSeqlens") - 1,
+                   static_cast<float>(a.f("scale")),
+                   a.b("causal")};
+  s.bf16_operands = a.b("bf16Operands");
+  return s;
+}
+
+OpDef attention_op() {
+  const std::vector<AttrSpec> attrs = {integer("heads", 1, kMaxHeads), integer("kvHeads", 1, kMaxHeads),
+                                       integer("headDim", 1, 65536),   number_or("scale", NAN),
+                                       boolean_or("causal", true),     boolean_or("bf16Operands", false)};
+  const ArgSpec q = in("q", "T*heads*headDim"), k = in("k", "T*kvHeads*headDim"), v = in("v", "T*kvHeads*headDim");
+  const ArgSpec cu = offsets("cuSeqlens", "T");
+  OpDef d = family("attention");
+  d.forward = {"attentionForward",
+               {q, k, v, cu, out("out", "T*heads*headDim"), out("lse", "T*heads")},
+               attrs,
+               attention_shape,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.run<AttentionForward>(t.f("out"), t.f("lse"), t.f("q"), t.f("k"), t.f("v"), attention(a, t));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"attentionBackward",
+                {in("dout", "T*heads*headDim"), in("out", "T*heads*headDim"), in("lse", "T*heads"), q, k, v, cu,
+                 out("dq", "T*heads*headDim"), out("dk", "T*kvHeads*headDim"), out("dv", "T*kvHeads*headDim")},
+                attrs,
+                attention_shape,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  be.run<AttentionBackward>(t.f("dq"), t.f("dk"), t.f("dv"), t.f("dout"), t.f("out"), t.f("lse"),
+                                            t.f("q"), t.f("k"), t.f("v"), attention(a, t));
+                  return 0.0;
+                }};
+  return d;
+}
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(attention_op);
+
+}  // namespace medix::op_decl

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 
@@ -42,3 +43,37 @@ namespace medix {
 MEDIX_CPU_OP(EmbeddingForward, cpu::embedding_forward);
 MEDIX_CPU_OP(EmbeddingBackward, cpu::embedding_backward);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+namespace medix::op_decl {
+namespace {
+
+OpDef embedding() {
+  const std::vector<AttrSpec> attrs = {integer("vocab", 1, kMaxTokens), integer("dim", 1, kMaxDim)};
+  OpDef d = family("embedding");
+  d.forward = {"embeddingForward",
+               {ids("ids", "", 0, "vocab"), in("table", "vocab*dim"), out("out", "ids.length*dim")},
+               attrs,
+               nullptr,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.run<EmbeddingForward>(t.f("out"), t.i("ids"), t.f("table"), t.n("ids"), a.i("dim"));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"embeddingBackward",
+                {in("dout", "ids.length*dim"), ids("ids", "", 0, "vocab"), out("dtable", "vocab*dim")},
+                attrs,
+                nullptr,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  be.run<EmbeddingBackward>(t.f("dtable"), t.f("dout"), t.i("ids"), t.n("ids"), a.i("dim"));
+                  return 0.0;
+                }};
+  return d;
+}
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(embedding);
+
+}  // namespace medix::op_decl

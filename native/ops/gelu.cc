@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 namespace {
@@ -56,3 +57,39 @@ namespace medix {
 MEDIX_CPU_OP(GeluForward, cpu::gelu_forward);
 MEDIX_CPU_OP(GeluBackward, cpu::gelu_backward);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+namespace medix::op_decl {
+namespace {
+
+cpu::GeluKind gelu_kind(const Attrs& a) { return a.i("kind") == 0 ? cpu::GeluKind::kTanh : cpu::GeluKind::kErf; }
+
+OpDef gelu() {
+  const std::vector<AttrSpec> attrs = {choice_or("kind", {"tanh", "erf"}, 0)};
+  OpDef d = family("gelu");
+  d.forward = {"geluForward",
+               {in("x", ""), out("out", "x.length")},
+               attrs,
+               nullptr,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.run<GeluForward>(t.f("out"), t.f("x"), t.n("x"), gelu_kind(a));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"geluBackward",
+                {in("dout", "x.length"), in("x", ""), out("dx", "x.length")},
+                attrs,
+                nullptr,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  be.run<GeluBackward>(t.f("dx"), t.f("dout"), t.f("x"), t.n("x"), gelu_kind(a));
+                  return 0.0;
+                }};
+  return d;
+}
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(gelu);
+
+}  // namespace medix::op_decl

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 
@@ -86,3 +87,43 @@ namespace medix {
 MEDIX_CPU_OP(LayernormForward, cpu::layernorm_forward);
 MEDIX_CPU_OP(LayernormBackward, cpu::layernorm_backward);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+namespace medix::op_decl {
+namespace {
+
+OpDef layernorm() {
+  const std::vector<AttrSpec> shape = {integer("rows", 1, kMaxTokens), integer("dim", 1, kMaxDim)};
+  std::vector<AttrSpec> fwd_attrs = shape;
+  fwd_attrs.push_back(number("eps"));
+  OpDef d = family("layernorm");
+  d.forward = {"layernormForward",
+               {in("x", "rows*dim"), in("w", "dim"), in("b", "dim"), out("out", "rows*dim"), out("mean", "rows"),
+                out("rstd", "rows")},
+               fwd_attrs,
+               positive_eps,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.run<LayernormForward>(t.f("out"), t.f("mean"), t.f("rstd"), t.f("x"), t.f("w"), t.f("b"),
+                                          a.i("rows"), a.i("dim"), static_cast<float>(a.f("eps")));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"layernormBackward",
+                {in("dout", "rows*dim"), in("x", "rows*dim"), in("w", "dim"), in("mean", "rows"), in("rstd", "rows"),
+                 out("dx", "rows*dim"), out("dw", "dim"), out("db", "dim")},
+                shape,
+                nullptr,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  be.run<LayernormBackward>(t.f("dx"), t.f("dw"), t.f("db"), t.f("dout"), t.f("x"), t.f("w"),
+                                            t.f("mean"), t.f("rstd"), a.i("rows"), a.i("dim"));
+                  return 0.0;
+                }};
+  return d;
+}
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(layernorm);
+
+}  // namespace medix::op_decl

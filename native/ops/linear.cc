@@ -12,6 +12,7 @@
 #include "../core/gemm.h"
 #include "../core/gemv.h"
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 
@@ -151,3 +152,67 @@ MEDIX_CPU_OP(LinearBackward, cpu::linear_backward);
 MEDIX_CPU_OP(LinearForwardBf16, cpu::linear_forward_bf16);
 MEDIX_CPU_OP(LinearBackwardBf16, cpu::linear_backward_bf16);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+namespace medix::op_decl {
+namespace {
+
+std::vector<AttrSpec> linear_attrs(bool backward) {
+  std::vector<AttrSpec> a = {integer("T", 1, kMaxTokens), integer("in", 1, kMaxDim), integer("out", 1, kMaxDim)};
+  if (backward) a.push_back(boolean_or("bias", false));
+  return a;
+}
+
+double linear_forward_f32(Backend& be, const Attrs& a, const Tensors& t) {
+  be.run<LinearForward>(t.f("y"), t.f("x"), t.f("W"), t.f("b"), a.i("T"), a.i("in"), a.i("out"));
+  return 0.0;
+}
+
+double linear_forward_bf16(Backend& be, const Attrs& a, const Tensors& t) {
+  be.run<LinearForwardBf16>(t.f("y"), t.f("x"), t.h("W"), t.f("b"), a.i("T"), a.i("in"), a.i("out"));
+  return 0.0;
+}
+
+double linear_backward_f32(Backend& be, const Attrs& a, const Tensors& t) {
+  be.run<LinearBackward>(t.f("dx"), t.f("dW"), t.f("db"), t.f("dy"), t.f("x"), t.f("W"), a.i("T"), a.i("in"),
+                         a.i("out"));
+  return 0.0;
+}
+
+double linear_backward_bf16(Backend& be, const Attrs& a, const Tensors& t) {
+  be.run<LinearBackwardBf16>(t.f("dx"), t.f("dW"), t.f("db"), t.f("dy"), t.f("x"), t.h("W"), a.i("T"), a.i("in"),
+                             a.i("out"));
+  return 0.0;
+}
+
+// W in the entry's dtype: f32, or bf16 (a compute copy; linear.h's *_bf16: f32 activations and sums).
+OpDef linear(DType dtype) {
+  const bool bf16 = dtype == DType::BF16;
+  const ArgSpec W = typed(in("W", "out*in"), dtype);
+  OpDef d = family("linear", {"cpu", "cuda"}, dtype);
+  d.forward = {bf16 ? "linearForwardBf16" : "linearForward",
+               {in("x", "T*in"), W, in_opt("b", "out"), out("y", "T*out")},
+               linear_attrs(false),
+               nullptr,
+               bf16 ? linear_forward_bf16 : linear_forward_f32};
+  d.has_backward = true;
+  d.backward = {
+      bf16 ? "linearBackwardBf16" : "linearBackward",
+      {in("dy", "T*out"), in("x", "T*in"), W, out("dx", "T*in"), out("dW", "out*in"), out("db", "out", "bias")},
+      linear_attrs(true),
+      nullptr,
+      bf16 ? linear_backward_bf16 : linear_backward_f32};
+  return d;
+}
+
+OpDef linear_f32() { return linear(DType::F32); }
+
+OpDef linear_bf16() { return linear(DType::BF16); }
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(linear_f32);
+MEDIX_OP_TABLE_ENTRY(linear_bf16);
+
+}  // namespace medix::op_decl

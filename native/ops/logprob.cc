@@ -28,6 +28,7 @@
 #include "../core/gemm_micro.h"
 #include "../core/simd.h"
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 namespace {
@@ -419,3 +420,90 @@ namespace medix {
 MEDIX_CPU_OP(LogprobForward, cpu::logprob_forward);
 MEDIX_CPU_OP(LogprobBackward, cpu::logprob_backward);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+// Fused log-probs and entropy of the LM head. T defaults to the targets' length.
+namespace medix::op_decl {
+namespace {
+
+std::vector<AttrSpec> logprob_attrs() {
+  // tokenChunk and vocabChunk: 0 when not given, the direction's default (logprob.h).
+  return {integer_or("T", 0, kMaxTokens, -1),
+          integer("hidden", 1, kMaxDim),
+          integer("vocab", 1, kMaxTokens),
+          number_or("temperature", 1.0),
+          integer_or("tokenChunk", 1, kMaxTokens, 0),
+          integer_or("vocabChunk", 1, kMaxTokens, 0),
+          boolean_or("entropy", false)};
+}
+
+void logprob_shape(Attrs& a, const Lengths& lengths) {
+  const int64_t n = lengths.at("targets");
+  if (a.i("T") < 0) a.num["T"] = static_cast<double>(n);
+  MEDIX_CHECK(a.i("T") == n, "targets must have length T = ", a.i("T"), ", got ", n);
+  MEDIX_CHECK(a.f("temperature") > 0, "option 'temperature' must be > 0, got ", a.f("temperature"));
+}
+
+void logprob_backward_shape(Attrs& a, const Lengths& lengths) {
+  logprob_shape(a, lengths);
+  MEDIX_CHECK(lengths.count("dentropy") == lengths.count("entropy"),
+              "dentropy and entropy go together (give both or neither)");
+}
+
+LogprobShape logprob(const Attrs& a) {
+  LogprobShape s;
+  s.T = a.i("T");
+  s.hidden = a.i("hidden");
+  s.vocab = a.i("vocab");
+  s.temperature = static_cast<float>(a.f("temperature"));
+  s.token_chunk = a.i("tokenChunk");
+  s.vocab_chunk = a.i("vocabChunk");
+  return s;
+}
+
+std::vector<ArgSpec> logprob_forward_args() {
+  return {in("hidden", "T*hidden"), in("head", "vocab*hidden"),    ids("targets", "", -1, "vocab"), out("logp", "T"),
+          out("lse", "T"),          out("entropy", "T", "entropy")};
+}
+
+OpDef logprob_op() {
+  OpDef d = family("logprob");
+  d.forward = {"logprobForward", logprob_forward_args(), logprob_attrs(), logprob_shape,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 return static_cast<double>(be.run<LogprobForward>(
+                     t.f("logp"), t.f("entropy"), t.f("lse"), t.f("hidden"), t.f("head"), t.i("targets"), logprob(a)));
+               }};
+  d.has_backward = true;
+  d.backward = {"logprobBackward",
+                {in("dlogp", "T"), in_opt("dentropy", "T"), in("hidden", "T*hidden"), in("head", "vocab*hidden"),
+                 ids("targets", "", -1, "vocab"), in("lse", "T"), in_opt("entropy", "T"), out("dhidden", "T*hidden"),
+                 out("dhead", "vocab*hidden")},
+                logprob_attrs(),
+                logprob_backward_shape,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  return static_cast<double>(be.run<LogprobBackward>(
+                      t.f("dhidden"), t.f("dhead"), t.f("dlogp"), t.f("dentropy"), t.f("hidden"), t.f("head"),
+                      t.i("targets"), t.f("lse"), t.f("entropy"), logprob(a)));
+                }};
+  return d;
+}
+
+// The unfused head (whole logits matrix): the reference the fused op is measured against. No
+// backend implements it, so it is registered for the CPU only and calls the CPU function.
+OpDef logprob_naive() {
+  OpDef d = family("logprob_naive", {"cpu"});
+  d.forward = {"logprobNaive", logprob_forward_args(), logprob_attrs(), logprob_shape,
+               [](Backend&, const Attrs& a, const Tensors& t) {
+                 return static_cast<double>(cpu::logprob_forward_naive(
+                     t.f("logp"), t.f("entropy"), t.f("lse"), t.f("hidden"), t.f("head"), t.i("targets"), logprob(a)));
+               }};
+  return d;
+}
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(logprob_op);
+MEDIX_OP_TABLE_ENTRY(logprob_naive);
+
+}  // namespace medix::op_decl

@@ -11,6 +11,7 @@
 #include "../core/threads.h"
 #include "linear.h"
 #include "swiglu.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 namespace {
@@ -336,3 +337,194 @@ MEDIX_CPU_OP(MoeExpertsForwardBf16, cpu::moe_experts_forward_bf16);
 MEDIX_CPU_OP(MoeExpertsBackwardBf16, cpu::moe_experts_backward_bf16);
 MEDIX_CPU_OP(MoeAuxBackward, cpu::moe_aux_backward);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+// The mixture-of-experts block: logits = x router^T, top-k routing, experts. Backward recomputes the
+// forward, then returns the gradient of sum(dout * out). Then the experts alone, with the expert weights
+// in the entry's dtype: f32, or bf16 (a compute copy; the *_bf16 functions). The routing comes from the
+// f32 router logits given (softmax, top-k), so both entries route alike: routing is discontinuous and no
+// bf16 tolerance covers a changed pick (the router's own bf16 form is the linear op's). Backward
+// recomputes the forward and returns the gradients of sum(dout * out) with respect to x and the expert
+// weights, and dWeights, the routing weights' (moe_block carries that on to the router).
+namespace medix::op_decl {
+namespace {
+
+MoeShape moe_shape(const Attrs& a) {
+  MoeShape s;
+  s.T = a.i("tokens");
+  s.H = a.i("hidden");
+  s.I = a.i("intermediate");
+  s.E = a.i("experts");
+  s.K = a.i("topK");
+  s.norm_topk = a.b("normTopk");
+  return s;
+}
+
+int64_t expert_offsets(const Attrs& a, std::string* desc) {
+  *desc = "experts+1";
+  return a.i("experts") + 1;
+}
+
+// The forward's saved routing and activations, in backend memory owned for the call.
+struct MoeRun {
+  BackendArray<float> gate, up, y;
+  MoeRun(Backend& be, const MoeShape& s) : gate(be, s.T * s.K * s.I), up(be, s.T * s.K * s.I), y(be, s.T * s.K * s.H) {}
+};
+
+void moe_forward(Backend& be, const MoeShape& s, const Tensors& t, MoeRun& r) {
+  be.run<LinearForward>(t.f("routerLogits"), t.f("x"), t.f("router"), nullptr, s.T, s.H, s.E);
+  be.run<MoeRouteForward>(t.f("probs"), t.i("experts"), t.f("weights"), t.i("order"), t.i("offsets"),
+                          t.f("routerLogits"), s);
+  be.run<MoeExpertsForward>(t.f("out"), r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.f("gateUp"), t.f("down"),
+                            t.f("weights"), t.i("order"), t.i("offsets"), s);
+}
+
+std::vector<AttrSpec> moe_attrs() {
+  return {integer("tokens", 0, 1 << 20), integer("hidden", 1, 1 << 20), integer("intermediate", 1, 1 << 20),
+          integer("experts", 1, 4096),   integer("topK", 1, 4096),      boolean_or("normTopk", true)};
+}
+
+void moe_check(Attrs& a, const Lengths&) {
+  MEDIX_CHECK(a.i("topK") <= a.i("experts"), "option 'topK' must be an integer in [1, ", a.i("experts"), "], got ",
+              a.i("topK"));
+}
+
+OpDef moe_block() {
+  const std::vector<AttrSpec> attrs = moe_attrs();
+  const auto check = moe_check;
+  const std::vector<ArgSpec> weights = {in("x", "tokens*hidden"), in("router", "experts*hidden"),
+                                        in("gateUp", "experts*2*intermediate*hidden"),
+                                        in("down", "experts*hidden*intermediate")};
+  ArgSpec offsets_out = out_i32("offsets", "");
+  offsets_out.length_fn = expert_offsets;
+  std::vector<ArgSpec> fwd = weights;
+  for (ArgSpec s :
+       {out("out", "tokens*hidden"), out("routerLogits", "tokens*experts"), out("probs", "tokens*experts"),
+        out("weights", "tokens*topK"), out_i32("experts", "tokens*topK"), out_i32("order", "tokens*topK"), offsets_out})
+    fwd.push_back(s);
+  std::vector<ArgSpec> bwd = {in("dout", "tokens*hidden")};
+  for (const ArgSpec& s : weights) bwd.push_back(s);
+  for (ArgSpec s : {out("dx", "tokens*hidden"), out("dRouter", "experts*hidden"),
+                    out("dGateUp", "experts*2*intermediate*hidden"), out("dDown", "experts*hidden*intermediate")})
+    bwd.push_back(s);
+  OpDef d = family("moe_block", {"cpu", "cuda"});
+  d.forward = {"moeBlockForward", fwd, attrs, check, [](Backend& be, const Attrs& a, const Tensors& t) {
+                 const MoeShape s = moe_shape(a);
+                 MoeRun r(be, s);
+                 moe_forward(be, s, t, r);
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {
+      "moeBlockBackward", bwd, attrs, check, [](Backend& be, const Attrs& a, const Tensors& t) {
+        const MoeShape s = moe_shape(a);
+        const int64_t TK = s.T * s.K;
+        BackendArray<float> out(be, s.T * s.H), logits(be, s.T * s.E), probs(be, s.T * s.E), w(be, TK),
+            dweights(be, TK), dlogits(be, s.T * s.E);
+        BackendArray<int32_t> experts(be, TK), order(be, TK), offsets(be, s.E + 1);
+        Tensors f = t;
+        for (auto [name, p] : std::initializer_list<std::pair<const char*, void*>>{{"out", out.get()},
+                                                                                   {"routerLogits", logits.get()},
+                                                                                   {"probs", probs.get()},
+                                                                                   {"weights", w.get()},
+                                                                                   {"experts", experts.get()},
+                                                                                   {"order", order.get()},
+                                                                                   {"offsets", offsets.get()}})
+          f.t[name] = {p, 0};
+        MoeRun r(be, s);
+        moe_forward(be, s, f, r);
+        be.run<MoeExpertsBackward>(t.f("dx"), t.f("dGateUp"), t.f("dDown"), dweights.get(), t.f("dout"), t.f("x"),
+                                   t.f("gateUp"), t.f("down"), w.get(), order.get(), offsets.get(), r.gate.get(),
+                                   r.up.get(), r.y.get(), s);
+        be.run<MoeRouteBackward>(dlogits.get(), dweights.get(), probs.get(), experts.get(), w.get(), s);
+        be.run<LinearBackward>(t.f("dx"), t.f("dRouter"), nullptr, dlogits.get(), t.f("x"), t.f("router"), s.T, s.H,
+                               s.E);
+        return 0.0;
+      }};
+  return d;
+}
+
+// The routing of the logits, in backend memory owned for the call.
+struct MoeRoute {
+  BackendArray<float> probs, weights;
+  BackendArray<int32_t> experts, order, offsets;
+  MoeRoute(Backend& be, const MoeShape& s, const float* logits)
+      : probs(be, s.T * s.E),
+        weights(be, s.T * s.K),
+        experts(be, s.T * s.K),
+        order(be, s.T * s.K),
+        offsets(be, s.E + 1) {
+    be.run<MoeRouteForward>(probs.get(), experts.get(), weights.get(), order.get(), offsets.get(), logits, s);
+  }
+};
+
+void experts_forward(Backend& be, DType dtype, float* out, MoeRun& r, const MoeRoute& route, const Tensors& t,
+                     const MoeShape& s) {
+  if (dtype == DType::BF16)
+    be.run<MoeExpertsForwardBf16>(out, r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.h("gateUp"), t.h("down"),
+                                  route.weights.get(), route.order.get(), route.offsets.get(), s);
+  else
+    be.run<MoeExpertsForward>(out, r.gate.get(), r.up.get(), r.y.get(), t.f("x"), t.f("gateUp"), t.f("down"),
+                              route.weights.get(), route.order.get(), route.offsets.get(), s);
+}
+
+template <DType dtype>
+double experts_backward_run(Backend& be, const Attrs& a, const Tensors& t) {
+  const MoeShape s = moe_shape(a);
+  const MoeRoute route(be, s, t.f("routerLogits"));
+  MoeRun r(be, s);
+  BackendArray<float> out(be, s.T * s.H);
+  experts_forward(be, dtype, out.get(), r, route, t, s);
+  if (dtype == DType::BF16)
+    be.run<MoeExpertsBackwardBf16>(t.f("dx"), t.f("dGateUp"), t.f("dDown"), t.f("dWeights"), t.f("dout"), t.f("x"),
+                                   t.h("gateUp"), t.h("down"), route.weights.get(), route.order.get(),
+                                   route.offsets.get(), r.gate.get(), r.up.get(), r.y.get(), s);
+  else
+    be.run<MoeExpertsBackward>(t.f("dx"), t.f("dGateUp"), t.f("dDown"), t.f("dWeights"), t.f("dout"), t.f("x"),
+                               t.f("gateUp"), t.f("down"), route.weights.get(), route.order.get(), route.offsets.get(),
+                               r.gate.get(), r.up.get(), r.y.get(), s);
+  return 0.0;
+}
+
+template <DType dtype>
+double experts_forward_run(Backend& be, const Attrs& a, const Tensors& t) {
+  const MoeShape s = moe_shape(a);
+  const MoeRoute route(be, s, t.f("routerLogits"));
+  MoeRun r(be, s);
+  experts_forward(be, dtype, t.f("out"), r, route, t, s);
+  return 0.0;
+}
+
+OpDef moe_experts(DType dtype) {
+  const bool bf16 = dtype == DType::BF16;
+  const std::vector<ArgSpec> inputs = {in("x", "tokens*hidden"), in("routerLogits", "tokens*experts"),
+                                       typed(in("gateUp", "experts*2*intermediate*hidden"), dtype),
+                                       typed(in("down", "experts*hidden*intermediate"), dtype)};
+  std::vector<ArgSpec> fwd = inputs;
+  fwd.push_back(out("out", "tokens*hidden"));
+  std::vector<ArgSpec> bwd = {in("dout", "tokens*hidden")};
+  for (const ArgSpec& s : inputs) bwd.push_back(s);
+  for (ArgSpec s : {out("dx", "tokens*hidden"), out("dGateUp", "experts*2*intermediate*hidden"),
+                    out("dDown", "experts*hidden*intermediate"), out("dWeights", "tokens*topK")})
+    bwd.push_back(s);
+  OpDef d = family("moe_experts", {"cpu", "cuda"}, dtype);
+  d.forward = {bf16 ? "moeExpertsForwardBf16" : "moeExpertsForward", fwd, moe_attrs(), moe_check,
+               bf16 ? experts_forward_run<DType::BF16> : experts_forward_run<DType::F32>};
+  d.has_backward = true;
+  d.backward = {bf16 ? "moeExpertsBackwardBf16" : "moeExpertsBackward", bwd, moe_attrs(), moe_check,
+                bf16 ? experts_backward_run<DType::BF16> : experts_backward_run<DType::F32>};
+  return d;
+}
+
+OpDef moe_experts_f32() { return moe_experts(DType::F32); }
+
+OpDef moe_experts_bf16() { return moe_experts(DType::BF16); }
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(moe_block);
+MEDIX_OP_TABLE_ENTRY(moe_experts_f32);
+MEDIX_OP_TABLE_ENTRY(moe_experts_bf16);
+
+}  // namespace medix::op_decl

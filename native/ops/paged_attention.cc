@@ -19,6 +19,7 @@
 #include "../core/bf16.h"
 #include "../core/simd.h"
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 
@@ -247,3 +248,100 @@ MEDIX_CPU_OP(PagedAttentionForward, cpu::paged_attention_forward);
 MEDIX_CPU_OP(KvCacheWriteBf16, cpu::kv_cache_write_bf16);
 MEDIX_CPU_OP(PagedAttentionForwardBf16, cpu::paged_attention_forward_bf16);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+// Inference over a paged KV cache, the cache in the entry's dtype: f32, or bf16 (the cache follows the
+// compute dtype). The cache's slot count, the block tables' sequences and the keys a table can reach
+// are derived from the lengths, so every index is checked against them.
+namespace medix::op_decl {
+namespace {
+
+void kv_cache_shape(Attrs& a, const Lengths& lengths) {
+  const int64_t kv_dim = a.i("kvDim"), k = lengths.at("k"), cache = lengths.at("kCache");
+  MEDIX_CHECK(k % kv_dim == 0, "k length ", k, " is not a multiple of kvDim (", kv_dim, ")");
+  MEDIX_CHECK(cache % kv_dim == 0, "kCache length ", cache, " is not a multiple of kvDim (", kv_dim, ")");
+  a.num["T"] = static_cast<double>(k / kv_dim);
+  a.num["nSlots"] = static_cast<double>(cache / kv_dim);
+}
+
+double kv_cache_write_f32_run(Backend& be, const Attrs& a, const Tensors& t) {
+  be.run<KvCacheWrite>(t.f("kCache"), t.f("vCache"), t.f("k"), t.f("v"), t.i("slots"), a.i("T"), a.i("kvDim"));
+  return 0.0;
+}
+
+double kv_cache_write_bf16_run(Backend& be, const Attrs& a, const Tensors& t) {
+  be.run<KvCacheWriteBf16>(t.h("kCache"), t.h("vCache"), t.f("k"), t.f("v"), t.i("slots"), a.i("T"), a.i("kvDim"));
+  return 0.0;
+}
+
+OpDef kv_cache_write(DType dtype) {
+  const bool bf16 = dtype == DType::BF16;
+  OpDef d = family("kv_cache_write", {"cpu", "cuda"}, dtype);
+  d.forward = {bf16 ? "kvCacheWriteBf16" : "kvCacheWrite",
+               {typed(inout("kCache", ""), dtype), typed(inout("vCache", "kCache.length"), dtype), in("k", ""),
+                in("v", "k.length"), ids("slots", "T", 0, "nSlots")},
+               {integer("kvDim", 1, kMaxDim)},
+               kv_cache_shape,
+               bf16 ? kv_cache_write_bf16_run : kv_cache_write_f32_run};
+  return d;
+}
+
+OpDef kv_cache_write_f32() { return kv_cache_write(DType::F32); }
+
+OpDef kv_cache_write_bf16() { return kv_cache_write(DType::BF16); }
+
+void paged_attention_shape(Attrs& a, const Lengths& lengths) {
+  attention_shape(a, lengths);
+  const int64_t block = a.i("blockSize") * a.i("kvHeads") * a.i("headDim"), cache = lengths.at("kCache");
+  MEDIX_CHECK(cache % block == 0, "kCache length ", cache, " is not a whole number of blocks of blockSize*kvHeads*",
+              "headDim (", block, ")");
+  const int64_t tables = lengths.at("blockTables"), max_blocks = a.i("maxBlocks");
+  MEDIX_CHECK(tables % max_blocks == 0, "blockTables length ", tables, " is not a multiple of maxBlocks (", max_blocks,
+              ")");
+  a.num["blocks"] = static_cast<double>(cache / block);
+  a.num["seqs"] = static_cast<double>(tables / max_blocks);
+  a.num["keysBound"] = static_cast<double>(max_blocks * a.i("blockSize") + 1);  // n_keys <= a table's slots
+}
+
+PagedAttentionShape paged_attention(const Attrs& a, const Tensors& t) {
+  return {a.i("T"),           a.i("heads"),     a.i("kvHeads"),    a.i("headDim"), a.i("blockSize"),
+          t.i("blockTables"), a.i("maxBlocks"), t.i("seqOfToken"), t.i("nKeys"),   static_cast<float>(a.f("scale"))};
+}
+
+double paged_attention_f32_run(Backend& be, const Attrs& a, const Tensors& t) {
+  be.run<PagedAttentionForward>(t.f("out"), t.f("q"), t.f("kCache"), t.f("vCache"), paged_attention(a, t));
+  return 0.0;
+}
+
+double paged_attention_bf16_run(Backend& be, const Attrs& a, const Tensors& t) {
+  be.run<PagedAttentionForwardBf16>(t.f("out"), t.f("q"), t.h("kCache"), t.h("vCache"), paged_attention(a, t));
+  return 0.0;
+}
+
+OpDef paged_attention_op(DType dtype) {
+  const bool bf16 = dtype == DType::BF16;
+  OpDef d = family("paged_attention", {"cpu", "cuda"}, dtype);
+  d.forward = {bf16 ? "pagedAttentionForwardBf16" : "pagedAttentionForward",
+               {in("q", "T*heads*headDim"), typed(in("kCache", ""), dtype), typed(in("vCache", "kCache.length"), dtype),
+                ids("blockTables", "", 0, "blocks"), ids("seqOfToken", "T", 0, "seqs"),
+                ids("nKeys", "T", 1, "keysBound"), out("out", "T*heads*headDim")},
+               {integer("heads", 1, kMaxHeads), integer("kvHeads", 1, kMaxHeads), integer("headDim", 1, 65536),
+                integer("blockSize", 1, 4096), integer("maxBlocks", 1, kMaxTokens), number_or("scale", NAN)},
+               paged_attention_shape,
+               bf16 ? paged_attention_bf16_run : paged_attention_f32_run};
+  return d;
+}
+
+OpDef paged_attention_f32() { return paged_attention_op(DType::F32); }
+
+OpDef paged_attention_bf16() { return paged_attention_op(DType::BF16); }
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(kv_cache_write_f32);
+MEDIX_OP_TABLE_ENTRY(kv_cache_write_bf16);
+MEDIX_OP_TABLE_ENTRY(paged_attention_f32);
+MEDIX_OP_TABLE_ENTRY(paged_attention_bf16);
+
+}  // namespace medix::op_decl

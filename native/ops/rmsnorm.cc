@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t rows, int64_t dim, float eps) {
@@ -85,3 +86,42 @@ namespace medix {
 MEDIX_CPU_OP(RmsnormForward, cpu::rmsnorm_forward);
 MEDIX_CPU_OP(RmsnormBackward, cpu::rmsnorm_backward);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+namespace medix::op_decl {
+namespace {
+
+OpDef rmsnorm() {
+  const std::vector<AttrSpec> shape = {integer("rows", 1, kMaxTokens), integer("dim", 1, kMaxDim)};
+  std::vector<AttrSpec> fwd_attrs = shape;
+  fwd_attrs.push_back(number("eps"));
+  OpDef d = family("rmsnorm");
+  d.forward = {"rmsnormForward",
+               {in("x", "rows*dim"), in("w", "dim"), out("out", "rows*dim"), out("rstd", "rows")},
+               fwd_attrs,
+               positive_eps,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.run<RmsnormForward>(t.f("out"), t.f("rstd"), t.f("x"), t.f("w"), a.i("rows"), a.i("dim"),
+                                        static_cast<float>(a.f("eps")));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"rmsnormBackward",
+                {in("dout", "rows*dim"), in("x", "rows*dim"), in("w", "dim"), in("rstd", "rows"), out("dx", "rows*dim"),
+                 out("dw", "dim")},
+                shape,
+                nullptr,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  be.run<RmsnormBackward>(t.f("dx"), t.f("dw"), t.f("dout"), t.f("x"), t.f("w"), t.f("rstd"),
+                                          a.i("rows"), a.i("dim"));
+                  return 0.0;
+                }};
+  return d;
+}
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(rmsnorm);
+
+}  // namespace medix::op_decl

@@ -8,6 +8,7 @@
 
 #include "../core/error.h"
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix {
 
@@ -126,3 +127,76 @@ namespace medix {
 MEDIX_CPU_OP(RopeForward, cpu::rope_forward);
 MEDIX_CPU_OP(RopeBackward, cpu::rope_backward);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+namespace medix::op_decl {
+namespace {
+
+// Rotary embedding: positions are [T], or [3, T] with multi-section options.
+int64_t rope_positions(const Attrs& a, std::string* desc) {
+  const bool sections = a.list("sections") != nullptr;
+  *desc = sections ? "3*T" : "T";
+  return (sections ? 3 : 1) * a.i("T");
+}
+
+std::vector<uint8_t> rope_map(const Attrs& a) {
+  const std::vector<int64_t>* sections = a.list("sections");
+  return sections ? rope_section_map(a.i("headDim"), *sections, a.b("interleaved")) : std::vector<uint8_t>{};
+}
+
+void check_rope(Attrs& a, const Lengths&) {
+  MEDIX_CHECK(a.i("headDim") % 2 == 0, "option 'headDim' must be even, got ", a.i("headDim"));
+  MEDIX_CHECK(a.f("theta") > 0, "option 'theta' must be > 0, got ", a.f("theta"));
+  try {
+    rope_map(a);
+  } catch (const Error& e) {
+    fail("option 'sections' is invalid: ", e.what());
+  }
+}
+
+RopeSpec rope_spec(const Attrs& a, const std::vector<uint8_t>& map) {
+  RopeSpec s;
+  s.head_dim = a.i("headDim");
+  s.theta = static_cast<float>(a.f("theta"));
+  if (!map.empty()) {
+    s.n_components = 3;
+    s.freq_component = map.data();
+  }
+  return s;
+}
+
+OpDef rope() {
+  const std::vector<AttrSpec> attrs = {
+      integer("T", 1, kMaxTokens), integer("heads", 1, kMaxHeads),  integer("headDim", 2, kMaxHeads), number("theta"),
+      list_opt("sections"),        boolean_or("interleaved", false)};
+  ArgSpec pos = positions("pos", "");
+  pos.length_fn = rope_positions;
+  OpDef d = family("rope");
+  d.forward = {"ropeForward",
+               {in("x", "T*heads*headDim"), pos, out("out", "T*heads*headDim")},
+               attrs,
+               check_rope,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 const std::vector<uint8_t> map = rope_map(a);
+                 be.run<RopeForward>(t.f("out"), t.f("x"), t.i("pos"), a.i("T"), a.i("heads"), rope_spec(a, map));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"ropeBackward",
+                {in("dout", "T*heads*headDim"), pos, out("dx", "T*heads*headDim")},
+                attrs,
+                check_rope,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  const std::vector<uint8_t> map = rope_map(a);
+                  be.run<RopeBackward>(t.f("dx"), t.f("dout"), t.i("pos"), a.i("T"), a.i("heads"), rope_spec(a, map));
+                  return 0.0;
+                }};
+  return d;
+}
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(rope);
+
+}  // namespace medix::op_decl

@@ -7,6 +7,7 @@
 
 #include "../core/simd.h"
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 namespace {
@@ -75,3 +76,37 @@ namespace medix {
 MEDIX_CPU_OP(SwigluForward, cpu::swiglu_forward);
 MEDIX_CPU_OP(SwigluBackward, cpu::swiglu_backward);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+namespace medix::op_decl {
+namespace {
+
+OpDef swiglu() {
+  OpDef d = family("swiglu");
+  d.forward = {"swigluForward",
+               {in("gate", ""), in("up", "gate.length"), out("out", "gate.length")},
+               {},
+               nullptr,
+               [](Backend& be, const Attrs&, const Tensors& t) {
+                 be.run<SwigluForward>(t.f("out"), t.f("gate"), t.f("up"), t.n("gate"));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"swigluBackward",
+                {in("dout", ""), in("gate", "dout.length"), in("up", "dout.length"), out("dgate", "dout.length"),
+                 out("dup", "dout.length")},
+                {},
+                nullptr,
+                [](Backend& be, const Attrs&, const Tensors& t) {
+                  be.run<SwigluBackward>(t.f("dgate"), t.f("dup"), t.f("dout"), t.f("gate"), t.f("up"), t.n("dout"));
+                  return 0.0;
+                }};
+  return d;
+}
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(swiglu);
+
+}  // namespace medix::op_decl

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 namespace {
@@ -71,3 +72,48 @@ namespace medix {
 MEDIX_CPU_OP(VisionPosEmbedForward, cpu::vision_pos_embed_forward);
 MEDIX_CPU_OP(VisionPosEmbedBackward, cpu::vision_pos_embed_backward);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+namespace medix::op_decl {
+namespace {
+
+// Grids (t, h, w triples) are an option: host data that sets the patch count.
+std::vector<ImageGrid> grids_of(const Attrs& a) {
+  const std::vector<int64_t>* g = a.list("grids");
+  const std::vector<int32_t> g32 = g ? std::vector<int32_t>(g->begin(), g->end()) : std::vector<int32_t>{};
+  return image_grids(g32.data(), static_cast<int64_t>(g32.size()), a.i("merge"));
+}
+
+OpDef vision_pos_embed() {
+  const std::vector<AttrSpec> attrs = {integer("merge", 1, 64), integer("side", 1, 65536), integer("dim", 1, kMaxDim),
+                                       list_opt("grids")};
+  auto patches = [](Attrs& a, const Lengths&) { a.num["patches"] = static_cast<double>(patch_count(grids_of(a))); };
+  OpDef d = family("vision_pos_embed");
+  d.forward = {"visionPosEmbedForward",
+               {in("table", "side*side*dim"), out("out", "patches*dim")},
+               attrs,
+               patches,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.run<VisionPosEmbedForward>(t.f("out"), t.f("table"), grids_of(a), a.i("merge"), a.i("side"),
+                                               a.i("dim"));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"visionPosEmbedBackward",
+                {in("dout", "patches*dim"), out("dtable", "side*side*dim")},
+                attrs,
+                patches,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  be.run<VisionPosEmbedBackward>(t.f("dtable"), t.f("dout"), grids_of(a), a.i("merge"), a.i("side"),
+                                                 a.i("dim"));
+                  return 0.0;
+                }};
+  return d;
+}
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(vision_pos_embed);
+
+}  // namespace medix::op_decl

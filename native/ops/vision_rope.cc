@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../core/threads.h"
+#include "../core/op_table_dsl.h"
 
 namespace medix::cpu {
 
@@ -70,3 +71,43 @@ namespace medix {
 MEDIX_CPU_OP(VisionRopeForward, cpu::vision_rope_forward);
 MEDIX_CPU_OP(VisionRopeBackward, cpu::vision_rope_backward);
 }  // namespace medix
+
+// The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
+// checks, and the call through a Backend.
+namespace medix::op_decl {
+namespace {
+
+OpDef vision_rope() {
+  const std::vector<AttrSpec> attrs = {integer("T", 1, kMaxTokens), integer("heads", 1, kMaxHeads),
+                                       integer("headDim", 4, 65536), number_or("theta", 10000.0)};
+  auto check = [](Attrs& a, const Lengths&) {
+    MEDIX_CHECK(a.i("headDim") % 4 == 0, "option 'headDim' must be a multiple of 4");
+  };
+  OpDef d = family("vision_rope");
+  d.forward = {"visionRopeForward",
+               {in("x", "T*heads*headDim"), positions("coords", "2*T"), out("out", "T*heads*headDim")},
+               attrs,
+               check,
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 be.run<VisionRopeForward>(t.f("out"), t.f("x"), t.i("coords"), a.i("T"), a.i("heads"), a.i("headDim"),
+                                           static_cast<float>(a.f("theta")));
+                 return 0.0;
+               }};
+  d.has_backward = true;
+  d.backward = {"visionRopeBackward",
+                {in("dout", "T*heads*headDim"), positions("coords", "2*T"), out("dx", "T*heads*headDim")},
+                attrs,
+                check,
+                [](Backend& be, const Attrs& a, const Tensors& t) {
+                  be.run<VisionRopeBackward>(t.f("dx"), t.f("dout"), t.i("coords"), a.i("T"), a.i("heads"),
+                                             a.i("headDim"), static_cast<float>(a.f("theta")));
+                  return 0.0;
+                }};
+  return d;
+}
+
+}  // namespace
+
+MEDIX_OP_TABLE_ENTRY(vision_rope);
+
+}  // namespace medix::op_decl

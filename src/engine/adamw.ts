@@ -1,5 +1,5 @@
 // Typed face of AdamW over one flat float32 buffer and the gradient utilities around it
-// (native/ops/adamw.h, native/core/op_table.cc). The model's optimizer (optimizer.ts) runs the same
+// (native/ops/adamw.h; its op-table entry in adamw.cc). The model's optimizer (optimizer.ts) runs the same
 // native code over all its parameters; these functions serve tests and tools that own their buffers.
 import { runOp } from './ops.js';
 

@@ -1,5 +1,5 @@
 // Typed face of causal grouped-query attention over packed variable-length sequences
-// (native/ops/attention.h, native/core/op_table.cc), in float32 on the CPU, deterministic
+// (native/ops/attention.h; its op-table entry in attention.cc), in float32 on the CPU, deterministic
 // (same inputs, same bits, whatever the thread count).
 //
 // Layout: T tokens of several sequences packed back to back; cuSeqlens [nSeqs + 1] holds the

@@ -1,5 +1,6 @@
-// Typed face of the layer ops of the Qwen3 decoder, one op at a time (native/ops/*.h,
-// native/core/op_table.cc): embedding, RMSNorm, linear, rotary embedding, SwiGLU, residual add.
+// Typed face of the layer ops of the Qwen3 decoder, one op at a time (native/ops/*.h, and the op-table
+// entries at the end of native/ops/<family>.cc): embedding, RMSNorm, linear, rotary embedding, SwiGLU,
+// residual add.
 // All run synchronously on the CPU in float32 and are deterministic (same inputs, same bits).
 // Arguments are checked natively; bad input throws an Error naming the function and the argument.
 // Backward functions return fresh gradients (zeroed, then accumulated).

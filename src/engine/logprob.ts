@@ -1,4 +1,4 @@
-// Typed face of the fused log-prob head (native/ops/logprob.h, run through runOp: native/core/op_table.cc),
+// Typed face of the fused log-prob head (native/ops/logprob.h, run through runOp: its op-table entry in native/ops/logprob.cc),
 // float32 on the CPU. The token losses that consume its output are plain TypeScript (src/rl:
 // policy-loss.ts, sft-loss.ts); their d(loss)/d(logp) comes back here through logprobBackward.
 //

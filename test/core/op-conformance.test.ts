@@ -114,7 +114,10 @@ t.test('runOp runs a pass by name; supports() and unsupported ops answer by name
   t.ok(opSupports('cuda', 'moe_experts', 'bf16'), 'and on the CUDA backend');
   t.notOk(opSupports('cpu', 'rmsnorm', 'bf16'), 'rmsnorm has no bf16 entry');
   t.throws(() => runOp('rmsnorm.sideways', 'cpu', {}, {}), /must be '<family>.forward' or '<family>.backward'/);
-  t.throws(() => runOp('nosuchop.forward', 'cpu', {}, {}), /no op 'nosuchop' is registered \(registered: embedding/);
+  t.throws(
+    () => runOp('nosuchop.forward', 'cpu', {}, {}),
+    /no op 'nosuchop' is registered \(registered: [^)]*\bembedding\b/,
+  );
   t.throws(() => runOp('add.backward', 'cpu', {}, {}), /op 'add' has no backward pass/);
   t.throws(() => runOp('add.forward', 'cpu', { a: x, c: x }, {}), /addForward: inputs has no argument 'c'/);
   t.throws(() => runOp('add.forward', 'tpu' as 'cpu', { a: x, b: x }, {}), /unknown backend 'tpu'/);
