@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -136,6 +137,7 @@ class GuardBackend final : public Backend, private OpWatch {
   void enter(const char* op, const MemoryArgs& args) override {
     for (const MemoryArg& a : args) a.host ? host(a.p, op, a.name) : dev(a.p, op, a.name);
     open(op);
+    seen.insert(op);
   }
   void leave() override { close(); }
 
@@ -151,6 +153,7 @@ class GuardBackend final : public Backend, private OpWatch {
   mutable int violations = 0;
   bool strict = false;
   int64_t ops = 0;
+  std::set<std::string> seen;  // the names of the ops run on it
   size_t live() const { return live_.size(); }
 
  private:

@@ -8,7 +8,9 @@
 //     downloaded) and every pointer its table entry passes is checked as backend or host memory, so
 //     those paths are tested without a GPU; its outputs must equal the CPU's bit for bit, and any
 //     contract violation (printed on stderr) fails the case;
-//   - checks the CPU backward against central finite differences of the forward at the tiny shape.
+//   - checks the CPU backward against central finite differences of the forward at the tiny shape;
+//   - checks that every registered backend op (core/backend_op.h) was run by some entry, or is listed in
+//     check_coverage with where it is tested instead.
 // Built with CUDA (scripts/build-cuda-check.sh: build/cuda-check/op_conformance, MEDIX_OP_CONFORMANCE_CUDA),
 // the CUDA backend (native/cuda/cuda_backend.h) is a backend too where a device exists: every entry the
 // table lists for "cuda" runs through run_call's device path on the real kernels, and its outputs are
@@ -698,6 +700,38 @@ void run_bf16_case(const OpDef& d, Case c, Tally& tally) {
   }
   finish_case(ok, line, why, tally);
 }
+// Every backend op the CPU registers is run above by some table entry (the guard saw it), or is one of the
+// few whose arguments the table cannot state, tested on every backend elsewhere: listed here with where,
+// and the list must not hold an op the table runs. Returns the failures.
+int check_coverage() {
+  const std::map<std::string, const char*> elsewhere = {
+      {"sample",
+       "per-row sampler parameters: sampleLogits on cpu and cuda-guard (test/generate/sampler.test.ts), "
+       "cuda_conformance's sampling cases"},
+      {"moe_aux_backward",
+       "load statistics in host memory: moeAuxLoss on cpu and cuda-guard (test/ops/moe.test.ts), "
+       "cuda_conformance's moe_aux case"},
+      {"to_bf16", "a compute copy: device_memory_guard's bf16 models, cuda_conformance's to_bf16 case"},
+  };
+  const OpTable& ops = registered_ops("cpu");
+  int registered = 0, failures = 0;
+  for (size_t id = 0; id < ops.size(); ++id) {
+    if (!ops[id]) continue;
+    ++registered;
+    const std::string name = op_name(static_cast<int>(id));
+    const bool ran = guard().seen.count(name) != 0, listed = elsewhere.count(name) != 0;
+    if (!ran && !listed) std::printf("FAIL backend op %s: no table entry runs it\n", name.c_str());
+    if (ran && listed)
+      std::printf("FAIL backend op %s: run by the table, so not to be listed as tested elsewhere\n", name.c_str());
+    if (ran == listed) ++failures;
+  }
+  std::string names;
+  for (const auto& [name, where] : elsewhere) names += (names.empty() ? "" : ", ") + name;
+  std::printf("backend ops: %d registered, %d run by the table entries, %zu tested elsewhere (%s)\n", registered,
+              registered - static_cast<int>(elsewhere.size()), elsewhere.size(), names.c_str());
+  return failures;
+}
+
 }  // namespace
 }  // namespace medix
 
@@ -754,6 +788,7 @@ int main(int argc, char** argv) {
         run_bf16_case(d, c, tally);
     }
   }
+  tally.failures += medix::check_coverage();
   std::string names;
   for (Backend* be : backends()) names += (names.empty() ? "" : ", ") + label(be);
   std::printf("op conformance: %d ops, %d cases, %d checks on %s: %d failed\n", tally.ops, tally.cases, tally.checks,
