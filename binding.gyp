@@ -23,7 +23,8 @@
           "defines": ["MEDIX_HAVE_CUDA=1", "MEDIX_CUDA_INFO=\"<!(node scripts/detect-cuda.cjs --info)\""],
           "actions": [{
             "action_name": "nvcc_kernels",
-            "inputs": ["<!@(ls kernels/*.cu kernels/*.cuh kernels/*.h)", "scripts/build-cuda-check.sh"],
+            "inputs": ["<!@(ls kernels/*.cu kernels/*.cuh kernels/*.h native/core/*.h native/ops/*.h)",
+                       "scripts/build-cuda-check.sh"],
             "outputs": ["<(module_root_dir)/build/cuda-kernels/libmedix_kernels.a"],
             "action": ["bash", "<(module_root_dir)/scripts/build-cuda-check.sh", "--kernels-only",
                        "<(module_root_dir)/build/cuda-kernels"],

@@ -63,11 +63,11 @@ void linear_forward_blas(__nv_bfloat16* y, const __nv_bfloat16* x, const __nv_bf
                          int64_t out, cudaStream_t stream = 0);
 void linear_backward_blas(__nv_bfloat16* dx, float* dW, const __nv_bfloat16* dy, const __nv_bfloat16* x,
                           const __nv_bfloat16* W, int64_t T, int64_t in, int64_t out, cudaStream_t stream = 0);
-// The mixed form a bf16 compute copy uses (the Backend's linear_*_bf16): fp32 activations, bf16 W. The
-// activations (x; dy in backward) are rounded to bf16 (to_bf16) into stream-ordered scratch so every
-// product runs on bf16 tensor cores with fp32 accumulation, as mixed-precision training does; y, dx and
-// dW stay fp32. So the result differs from the CPU's (fp32 activations) by the activations' rounding,
-// at most 2^-8 sum_k |x_k||W_ik| per element; on bf16-exact activations only by the order of the sums.
+// The mixed form a bf16 compute copy uses (backend ops LinearForwardBf16, LinearBackwardBf16): fp32
+// activations, bf16 W. The activations (x; dy in backward) are rounded to bf16 (to_bf16) into stream-ordered scratch so
+// every product runs on bf16 tensor cores with fp32 accumulation, as mixed-precision training does; y, dx and dW stay
+// fp32. So the result differs from the CPU's (fp32 activations) by the activations' rounding, at most 2^-8 sum_k
+// |x_k||W_ik| per element; on bf16-exact activations only by the order of the sums.
 void linear_forward_blas(float* y, const float* x, const __nv_bfloat16* W, const float* b, int64_t T, int64_t in,
                          int64_t out, cudaStream_t stream = 0);
 void linear_backward_blas(float* dx, float* dW, float* db, const float* dy, const float* x, const __nv_bfloat16* W,

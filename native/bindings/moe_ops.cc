@@ -16,7 +16,7 @@ const bool kFinite = true;
 
 // moeAuxLoss(logits [L*T*E], cuSeqlens, options {tokens, experts, topK, layers, backend = "cpu"}) ->
 // {loss: number[] per sequence, dLogits [L*T*E]: d(sum of the losses)/d(logits)}. Routing and the gradient
-// run on the backend, as the model runs them (Backend::moe_route_forward, moe_aux_backward); the load
+// run on the backend, as the model runs them (backend ops MoeRouteForward, MoeAuxBackward); the load
 // statistics and the loss itself are host math there too (moe_load_accumulate, moe_aux_loss).
 Napi::Value MoeAuxLoss(const Napi::CallbackInfo& info) {
   const std::string fn = "moeAuxLoss";

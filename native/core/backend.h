@@ -38,7 +38,7 @@ class OpWatch {
   virtual void leave() = 0;
 };
 
-// "the <backend> backend has no op <name>": a backend lands op by op, and a missing one says so.
+// "<op>: the <backend> backend has no such op": a backend lands op by op, and a missing one says so.
 [[noreturn]] void missing_op(const char* backend, int op_id);
 
 class Backend {

@@ -3,6 +3,7 @@
 // object of this program implements).
 #include "backend_op.h"
 
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
@@ -14,7 +15,7 @@ namespace {
 
 struct Registry {
   std::mutex mu;
-  std::vector<std::string> names;           // by id
+  std::vector<const char*> names;           // by id: the ops' own names (string literals), never moved
   std::map<std::string, OpTable> backends;  // nodes never move: a Backend keeps a pointer to its table
 };
 
@@ -28,16 +29,16 @@ Registry& registry() {
 int op_id(const char* name) {
   Registry& r = registry();
   const std::lock_guard<std::mutex> lock(r.mu);
-  for (size_t i = 0; i < r.names.size(); ++i)
-    if (r.names[i] == name) fail("backend op '", name, "' is declared twice");
-  r.names.emplace_back(name);
+  for (const char* known : r.names)
+    if (std::strcmp(known, name) == 0) fail("backend op '", name, "' is declared twice");
+  r.names.push_back(name);
   return static_cast<int>(r.names.size() - 1);
 }
 
 const char* op_name(int id) {
   Registry& r = registry();
   const std::lock_guard<std::mutex> lock(r.mu);
-  return id >= 0 && id < static_cast<int>(r.names.size()) ? r.names[id].c_str() : "?";
+  return id >= 0 && id < static_cast<int>(r.names.size()) ? r.names[id] : "?";
 }
 
 const OpTable& registered_ops(const char* backend) {

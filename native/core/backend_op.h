@@ -14,7 +14,8 @@
 // or, where it needs more than a call, MEDIX_BACKEND_OP with a function of the op's Impl type.
 // and callers run it as be.run<RmsnormForward>(out, rstd, x, w, rows, dim, eps). A backend without it
 // refuses it by name (missing_op). Pointer arguments are backend memory unless `args` marks them host
-// (host_arg); pointers inside argument structs are named by a visit_memory overload next to the struct.
+// (host_arg); pointers inside argument structs are named by a visit_memory overload next to the struct
+// (or the struct is declared PointerFree there).
 // An op may add `static double flops(<its arguments>)`: the multiply-adds of its matrix products, which
 // op profiling (op_profile.h) reports.
 //
@@ -44,10 +45,19 @@ const char* op_name(int id);
 const OpTable& registered_ops(const char* backend);
 bool register_op(const char* backend, int id, OpFn fn);
 
-// Pointers inside an argument struct: none, unless the struct's header overloads this (attention's
-// cu_seqlens, the sampler's history).
+// A struct argument that holds no pointer says so beside its definition (MoeShape, LogprobShape, ...).
 template <class T>
-void visit_memory(MemoryArgs&, const T&) {}
+struct PointerFree : std::false_type {};
+
+// The pointers inside a struct argument: its header overloads this (attention's cu_seqlens, the sampler's
+// history), or declares it PointerFree. One or the other is required, so a struct's pointers cannot go
+// unchecked by the device-memory guard.
+template <class T>
+void visit_memory(MemoryArgs&, const T&) {
+  static_assert(PointerFree<T>::value,
+                "a struct argument of a backend op needs a visit_memory overload naming "
+                "its pointers, or a PointerFree specialisation");
+}
 
 template <class T>
 void add_memory_arg(MemoryArgs& m, const OpArg& a, const T& v) {

@@ -1,6 +1,6 @@
-// The CUDA backend: the Backend interface (native/core/backend.h) over device memory and the kernels
-// of kernels/. Plain C++ (no CUDA headers): implemented in kernels/cuda_backend.cu, so only builds with
-// CUDA define it.
+// The CUDA backend: the Backend interface (native/core/backend.h) over device memory, with the ops the
+// kernel files of kernels/ register for "cuda" (kernels/backend_op.cuh). Plain C++ (no CUDA headers):
+// implemented in kernels/cuda_backend.cu, so only builds with CUDA define it.
 #pragma once
 #include "../core/backend.h"
 

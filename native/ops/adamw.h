@@ -13,6 +13,8 @@ struct AdamWConfig {
   float eps = 1e-8f;
   float weight_decay = 1e-2f;
 };
+template <>
+struct PointerFree<AdamWConfig> : std::true_type {};  // backend_op.h
 
 // Throws medix::Error naming the first hyperparameter out of range: lr >= 0, beta1 and beta2 in
 // [0, 1), eps in (0, 1e6], weight_decay in [0, 1e6]. Every caller that takes a config checks it here.

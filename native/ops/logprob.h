@@ -21,6 +21,8 @@ struct LogprobShape {
   int64_t token_chunk = 0;
   int64_t vocab_chunk = 0;
 };
+template <>
+struct PointerFree<LogprobShape> : std::true_type {};  // backend_op.h
 
 // Defaults measured on the fused_logprob benchmark (2048 tokens, hidden 512, vocab 151,936, 2 cores
 // of an AMD EPYC Zen 4). Forward: each thread's block of 112 vocabulary entries x 1024 tokens (448 KiB)

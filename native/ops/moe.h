@@ -25,6 +25,8 @@ struct MoeShape {
   int64_t K = 0;  // experts per token
   bool norm_topk = true;
 };
+template <>
+struct PointerFree<MoeShape> : std::true_type {};  // backend_op.h
 
 namespace cpu {
 

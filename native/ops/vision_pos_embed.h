@@ -32,6 +32,10 @@ void vision_pos_embed_backward(float* dtable, const float* dout, const std::vect
 
 namespace medix {
 
+// The grids of an op call are host memory, values only (backend_op.h).
+template <>
+struct PointerFree<std::vector<ImageGrid>> : std::true_type {};
+
 // Backend ops (core/backend_op.h): be.run<Op>(...) with the arguments of the reference functions above.
 struct VisionPosEmbedForward : BackendOp<VisionPosEmbedForward, decltype(cpu::vision_pos_embed_forward)> {
   static constexpr const char* name = "vision_pos_embed_forward";

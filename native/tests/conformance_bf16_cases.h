@@ -63,7 +63,7 @@ void to_bf16_case(Context& ctx, int64_t n) {
 }
 
 // ---- linear with bf16 weights ----------------------------------------------------------------------
-// path "tiled": cuda::linear_* with a bf16 W; "cublaslt": the CUDA Backend's linear_*_bf16 with
+// path "tiled": cuda::linear_* with a bf16 W; "cublaslt": the CUDA backend's LinearForwardBf16/LinearBackwardBf16 with
 // MEDIX_CUDA_LINEAR=cublaslt (`missing`: cuBLASLt's load error, then the case is not run).
 // exact_acts: x and dy hold bf16-exact values.
 void linear_bf16_case(Context& ctx, const std::string& path, const std::string& missing, int64_t T, int64_t in,

@@ -14,7 +14,10 @@
 #include "model/qwen3.h"
 #include "ops/attention.h"
 #include "ops/moe.h"
+#include "ops/paged_attention.h"
 #include "ops/residual.h"
+#include "ops/rope.h"
+#include "ops/sampling.h"
 #include "guard_backend.h"
 #include "model_params.h"
 
@@ -186,7 +189,8 @@ bool uninit_is_poisoned(GuardBackend& guard) {
 
 // The guard must catch what it exists to catch, or the zero violations below mean nothing: a host
 // pointer where the contract says backend memory, backend memory where it says host (an argument, and a
-// member of an argument struct), and released memory. Each call must throw, naming op and argument.
+// member of each argument struct that holds pointers), and released memory. Each call must throw, naming op and
+// argument.
 int catches_violations(GuardBackend& guard) {
   guard.strict = true;
   std::vector<float> host(8);
@@ -202,6 +206,15 @@ int catches_violations(GuardBackend& guard) {
   att.cu_seqlens_host = dev_cu.get();
   const MoeShape moe;
   const int32_t host_cu[2] = {0, 1};
+  RopeSpec rope;
+  rope.head_dim = 8;
+  rope.freq_component = reinterpret_cast<const uint8_t*>(dev_cu.get());
+  PagedAttentionShape paged;
+  paged.block_tables = host_cu;
+  const BackendArray<SamplerParams> dev_params(guard, 1);
+  const int64_t offsets[2] = {0, 0};
+  SampleBatch batch;
+  batch.rows = 1, batch.vocab = 8, batch.params = dev_params.get(), batch.history_offsets = offsets;
   struct Check {
     const char* want;
     std::function<void()> call;
@@ -214,6 +227,12 @@ int catches_violations(GuardBackend& guard) {
        [&] { guard.run<MoeAuxBackward>(dev.get(), dev.get(), dev_counts.get(), host_cu, 1, 1, 1.0f, moe); }},
       {"attention_forward: s.cu_seqlens_host must be host memory but is backend memory",
        [&] { guard.run<AttentionForward>(dev.get(), dev.get(), dev.get(), dev.get(), dev.get(), att); }},
+      {"rope_forward: spec.freq_component must be host memory but is backend memory",
+       [&] { guard.run<RopeForward>(dev.get(), dev.get(), dev_cu.get(), 1, 1, rope); }},
+      {"paged_attention_forward: s.block_tables is not backend memory",
+       [&] { guard.run<PagedAttentionForward>(dev.get(), dev.get(), dev.get(), dev.get(), paged); }},
+      {"sample: b.params must be host memory but is backend memory",
+       [&] { guard.run<Sample>(dev_cu.get(), dev.get(), dev.get(), batch); }},
   };
   int missed = 0;
   for (const Check& c : checks) {

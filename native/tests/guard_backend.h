@@ -136,8 +136,8 @@ class GuardBackend final : public Backend, private OpWatch {
   // Every op (Backend::run): the contract on its pointer arguments, then its memory opened while it runs.
   void enter(const char* op, const MemoryArgs& args) override {
     for (const MemoryArg& a : args) a.host ? host(a.p, op, a.name) : dev(a.p, op, a.name);
-    open(op);
     seen.insert(op);
+    open(op);
   }
   void leave() override { close(); }
 
@@ -161,8 +161,8 @@ class GuardBackend final : public Backend, private OpWatch {
   static const OpTable& guard_ops() {
     static const OpTable table = [] {
       OpTable t = registered_ops("cpu");
-      t[AttentionForward::id()] = reinterpret_cast<OpFn>(&attention_forward);
-      t[AttentionBackward::id()] = reinterpret_cast<OpFn>(&attention_backward);
+      t[AttentionForward::id()] = reinterpret_cast<OpFn>(static_cast<AttentionForward::Impl>(&attention_forward));
+      t[AttentionBackward::id()] = reinterpret_cast<OpFn>(static_cast<AttentionBackward::Impl>(&attention_backward));
       return t;
     }();
     return table;
@@ -170,13 +170,15 @@ class GuardBackend final : public Backend, private OpWatch {
   static void attention_forward(Backend& be, float* out, float* lse, const float* q, const float* k, const float* v,
                                 const AttentionShape& s) {
     static_cast<GuardBackend&>(be).attention_check(s, "cuda attention_forward");
-    AttentionForward::registered("cpu")(be, out, lse, q, k, v, s);
+    static const AttentionForward::Impl cpu_op = AttentionForward::registered("cpu");
+    cpu_op(be, out, lse, q, k, v, s);
   }
   static void attention_backward(Backend& be, float* dq, float* dk, float* dv, const float* dout, const float* out,
                                  const float* lse, const float* q, const float* k, const float* v,
                                  const AttentionShape& s) {
     static_cast<GuardBackend&>(be).attention_check(s, "cuda attention_backward");
-    AttentionBackward::registered("cpu")(be, dq, dk, dv, dout, out, lse, q, k, v, s);
+    static const AttentionBackward::Impl cpu_op = AttentionBackward::registered("cpu");
+    cpu_op(be, dq, dk, dv, dout, out, lse, q, k, v, s);
   }
   static Backend& cpu() { return cpu_backend(); }
   [[noreturn]] static void die(const char* what) {
