@@ -134,13 +134,13 @@ Call read_call(const Napi::CallbackInfo& info, bool async) {
     Tensor t;
     if (s.dtype == DType::F32) {
       const js::View<float> f = js::f32(v, fn, s.name);
-      t = {f.data, static_cast<int64_t>(f.length)};
+      t = {f.data, static_cast<int64_t>(f.length), DType::F32};
     } else if (s.dtype == DType::BF16) {
       const js::View<uint16_t> h = js::bf16(v, fn, s.name);
-      t = {h.data, static_cast<int64_t>(h.length)};
+      t = {h.data, static_cast<int64_t>(h.length), DType::BF16};
     } else {
       const js::View<int32_t> i = js::i32(v, fn, s.name);
-      t = {i.data, static_cast<int64_t>(i.length)};
+      t = {i.data, static_cast<int64_t>(i.length), DType::I32};
       if (async) {  // a value changed while the work runs must not send it outside its arrays
         c.own.push_back(std::make_shared<std::vector<int32_t>>(i.data, i.data + i.length));
         t.data = c.own.back()->data();
@@ -157,15 +157,15 @@ Call read_call(const Napi::CallbackInfo& info, bool async) {
     Napi::TypedArray arr;
     if (s.dtype == DType::F32) {
       auto f = Napi::Float32Array::New(env, n);
-      c.host.t[s.name] = {f.Data(), static_cast<int64_t>(n)};
+      c.host.t[s.name] = {f.Data(), static_cast<int64_t>(n), DType::F32};
       arr = f;
     } else if (s.dtype == DType::BF16) {
       auto h = Napi::Uint16Array::New(env, n);
-      c.host.t[s.name] = {h.Data(), static_cast<int64_t>(n)};
+      c.host.t[s.name] = {h.Data(), static_cast<int64_t>(n), DType::BF16};
       arr = h;
     } else {
       auto i = Napi::Int32Array::New(env, n);
-      c.host.t[s.name] = {i.Data(), static_cast<int64_t>(n)};
+      c.host.t[s.name] = {i.Data(), static_cast<int64_t>(n), DType::I32};
       arr = i;
     }
     c.result.Set(s.name, arr);

@@ -29,6 +29,13 @@ const Tensor& Tensors::get(const std::string& k) const {
   return it == t.end() ? absent : it->second;
 }
 
+void* Tensors::typed(const std::string& k, DType want) const {
+  const Tensor& x = get(k);
+  MEDIX_CHECK(!x.data || x.dtype == want, "op table entry reads '", k, "' as ", dtype_name(want), " but it holds ",
+              dtype_name(x.dtype));
+  return x.data;
+}
+
 const OpDef& find_op(const std::string& family, DType dtype) {
   std::string known, dtypes;
   const char* last = "";
@@ -171,6 +178,9 @@ std::map<std::string, int64_t> check_call(const OpPass& p, Attrs& a, const Tenso
       continue;
     }
     const Tensor& t = host.get(s.name);
+    MEDIX_CHECK(t.dtype == s.dtype, p.js_name, ": ", s.name, " must be ", dtype_name(s.dtype), ", got ",
+                dtype_name(t.dtype));
+    MEDIX_CHECK(!t.device, p.js_name, ": ", s.name, " must be host memory, not the ", t.device->name(), " backend's");
     if (n >= 0 && t.length != n) {
       std::ostringstream os;
       os << p.js_name << ": " << s.name << " must have length " << n;
@@ -187,16 +197,21 @@ std::map<std::string, int64_t> check_call(const OpPass& p, Attrs& a, const Tenso
 double run_call(const OpDef& def, const OpPass& p, Backend& be, const Attrs& a, const Tensors& host) {
   MEDIX_CHECK(supports(be.name(), def.family, def.dtype), p.js_name, ": op '", def.family, "' in ",
               dtype_name(def.dtype), " is not implemented by backend '", be.name(), "'");
-  if (&be == &cpu_backend()) return p.run(be, a, host);
+  for (const ArgSpec& s : p.args) {
+    const Tensor& h = host.get(s.name);
+    MEDIX_CHECK(!h.data || (h.dtype == s.dtype && !h.device), p.js_name, ": ", s.name, " must be host memory of ",
+                dtype_name(s.dtype));
+  }
+  if (&be == &cpu_backend()) return p.run(be, a, host);  // host memory is the CPU backend's
   // Other backends: every argument in backend memory for the call.
   std::vector<BackendArray<uint8_t>> held;
   Tensors dev;
   for (const ArgSpec& s : p.args) {
-    const Tensor& h = host.get(s.name);
     if (!host.t.count(s.name)) continue;
+    const Tensor& h = host.get(s.name);
     const size_t bytes = dtype_bytes(s.dtype) * static_cast<size_t>(h.length);
     held.emplace_back(be, static_cast<int64_t>(bytes));
-    dev.t[s.name] = {held.back().get(), h.length};
+    dev.t[s.name] = {held.back().get(), h.length, s.dtype, &be};
     if (s.role != Role::Out) be.from_host(held.back().get(), h.data, bytes);
   }
   const double value = p.run(be, a, dev);

@@ -78,20 +78,27 @@ struct Attrs {
   const std::vector<int64_t>* list(const std::string& k) const;  // null when absent
 };
 
-// An argument's memory: host memory while a call is checked, the backend's while it runs. Absent
-// optional arguments have data null.
+// An argument: its memory, element type and where it lives (host memory while a call is checked, the
+// backend's while it runs). Absent optional arguments have data null.
 struct Tensor {
   void* data = nullptr;
   int64_t length = 0;
+  DType dtype = DType::F32;
+  const Backend* device = nullptr;  // null: host memory
 };
 
+// A call's arguments by name. The typed accessors refuse an argument of another dtype, naming it, so an
+// entry cannot read bf16 bits as floats.
 struct Tensors {
   std::map<std::string, Tensor> t;
-  float* f(const std::string& k) const { return static_cast<float*>(get(k).data); }
-  int32_t* i(const std::string& k) const { return static_cast<int32_t*>(get(k).data); }
-  uint16_t* h(const std::string& k) const { return static_cast<uint16_t*>(get(k).data); }  // bf16 bits
+  float* f(const std::string& k) const { return static_cast<float*>(typed(k, DType::F32)); }
+  int32_t* i(const std::string& k) const { return static_cast<int32_t*>(typed(k, DType::I32)); }
+  uint16_t* h(const std::string& k) const { return static_cast<uint16_t*>(typed(k, DType::BF16)); }  // bf16 bits
   int64_t n(const std::string& k) const { return get(k).length; }
   const Tensor& get(const std::string& k) const;
+
+ private:
+  void* typed(const std::string& k, DType want) const;
 };
 
 struct OpPass {

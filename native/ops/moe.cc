@@ -416,32 +416,28 @@ OpDef moe_block() {
                  return 0.0;
                }};
   d.has_backward = true;
-  d.backward = {
-      "moeBlockBackward", bwd, attrs, check, [](Backend& be, const Attrs& a, const Tensors& t) {
-        const MoeShape s = moe_shape(a);
-        const int64_t TK = s.T * s.K;
-        BackendArray<float> out(be, s.T * s.H), logits(be, s.T * s.E), probs(be, s.T * s.E), w(be, TK),
-            dweights(be, TK), dlogits(be, s.T * s.E);
-        BackendArray<int32_t> experts(be, TK), order(be, TK), offsets(be, s.E + 1);
-        Tensors f = t;
-        for (auto [name, p] : std::initializer_list<std::pair<const char*, void*>>{{"out", out.get()},
-                                                                                   {"routerLogits", logits.get()},
-                                                                                   {"probs", probs.get()},
-                                                                                   {"weights", w.get()},
-                                                                                   {"experts", experts.get()},
-                                                                                   {"order", order.get()},
-                                                                                   {"offsets", offsets.get()}})
-          f.t[name] = {p, 0};
-        MoeRun r(be, s);
-        moe_forward(be, s, f, r);
-        be.run<MoeExpertsBackward>(t.f("dx"), t.f("dGateUp"), t.f("dDown"), dweights.get(), t.f("dout"), t.f("x"),
-                                   t.f("gateUp"), t.f("down"), w.get(), order.get(), offsets.get(), r.gate.get(),
-                                   r.up.get(), r.y.get(), s);
-        be.run<MoeRouteBackward>(dlogits.get(), dweights.get(), probs.get(), experts.get(), w.get(), s);
-        be.run<LinearBackward>(t.f("dx"), t.f("dRouter"), nullptr, dlogits.get(), t.f("x"), t.f("router"), s.T, s.H,
-                               s.E);
-        return 0.0;
-      }};
+  d.backward = {"moeBlockBackward", bwd, attrs, check, [](Backend& be, const Attrs& a, const Tensors& t) {
+                  const MoeShape s = moe_shape(a);
+                  const int64_t TK = s.T * s.K;
+                  BackendArray<float> out(be, s.T * s.H), logits(be, s.T * s.E), probs(be, s.T * s.E), w(be, TK),
+                      dweights(be, TK), dlogits(be, s.T * s.E);
+                  BackendArray<int32_t> experts(be, TK), order(be, TK), offsets(be, s.E + 1);
+                  Tensors f = t;
+                  const auto on = [&be](void* p, DType dtype) { return Tensor{p, 0, dtype, &be}; };
+                  f.t["out"] = on(out.get(), DType::F32), f.t["routerLogits"] = on(logits.get(), DType::F32);
+                  f.t["probs"] = on(probs.get(), DType::F32), f.t["weights"] = on(w.get(), DType::F32);
+                  f.t["experts"] = on(experts.get(), DType::I32), f.t["order"] = on(order.get(), DType::I32);
+                  f.t["offsets"] = on(offsets.get(), DType::I32);
+                  MoeRun r(be, s);
+                  moe_forward(be, s, f, r);
+                  be.run<MoeExpertsBackward>(t.f("dx"), t.f("dGateUp"), t.f("dDown"), dweights.get(), t.f("dout"),
+                                             t.f("x"), t.f("gateUp"), t.f("down"), w.get(), order.get(), offsets.get(),
+                                             r.gate.get(), r.up.get(), r.y.get(), s);
+                  be.run<MoeRouteBackward>(dlogits.get(), dweights.get(), probs.get(), experts.get(), w.get(), s);
+                  be.run<LinearBackward>(t.f("dx"), t.f("dRouter"), nullptr, dlogits.get(), t.f("x"), t.f("router"),
+                                         s.T, s.H, s.E);
+                  return 0.0;
+                }};
   return d;
 }
 

@@ -189,10 +189,15 @@ void add_lists(const std::string& family, Case& c) {
 struct Host {
   std::map<std::string, std::vector<float>> data;     // i32 arguments stored bit-for-bit in float slots
   std::map<std::string, std::vector<uint16_t>> bf16;  // bf16 arguments (bf16 entries)
-  Tensors view() {
+  // The arguments of pass `p` among them, with its dtypes.
+  Tensors view(const OpPass& p) {
     Tensors t;
-    for (auto& [name, v] : data) t.t[name] = {v.data(), static_cast<int64_t>(v.size())};
-    for (auto& [name, v] : bf16) t.t[name] = {v.data(), static_cast<int64_t>(v.size())};
+    for (const ArgSpec& s : p.args) {
+      if (s.dtype == DType::BF16 && bf16.count(s.name))
+        t.t[s.name] = {bf16[s.name].data(), static_cast<int64_t>(bf16[s.name].size()), s.dtype};
+      else if (s.dtype != DType::BF16 && data.count(s.name))
+        t.t[s.name] = {data[s.name].data(), static_cast<int64_t>(data[s.name].size()), s.dtype};
+    }
     return t;
   }
 };
@@ -239,7 +244,7 @@ void make_inputs(const OpPass& p, const Case& c, Rng& rng, Host& h) {
 // Runs one pass on `be`: checks it, adds zeroed outputs, runs. Returns the host arguments after.
 Host run(const OpDef& d, const OpPass& p, Backend& be, const Attrs& given, Host in) {
   Attrs a = given;
-  Tensors view = in.view();
+  Tensors view = in.view(p);
   const std::map<std::string, int64_t> lengths = check_call(p, a, view);
   for (const ArgSpec& s : p.args) {
     if (s.role != Role::Out || !lengths.count(s.name)) continue;
@@ -248,7 +253,7 @@ Host run(const OpDef& d, const OpPass& p, Backend& be, const Attrs& given, Host 
     else
       in.data[s.name].assign(static_cast<size_t>(lengths.at(s.name)), 0);
   }
-  view = in.view();
+  view = in.view(p);
   const double value = run_call(d, p, be, a, view);
   in.data["(value)"] = {static_cast<float>(value)};
   return in;
@@ -621,7 +626,7 @@ double compare_bf16_pass(const OpDef& ref, const OpPass& ref_pass, const OpDef& 
       for (float& x : mags.data[k]) x = std::fabs(x);
   const Host bound = run(ref, ref_pass, cpu, attrs, mags);
   Attrs derived = attrs;
-  Tensors view = mags.view();
+  Tensors view = mags.view(ref_pass);
   check_call(ref_pass, derived, view);
   const double factor = rule.factor(derived, reference_in);
   double worst = 0;
@@ -700,6 +705,23 @@ void run_bf16_case(const OpDef& d, Case c, Tally& tally) {
   }
   finish_case(ok, line, why, tally);
 }
+// An entry that reads an argument as the wrong dtype (bf16 bits as floats) must fail, naming it: the typed
+// accessors of Tensors. Returns the failures.
+int check_tensor_dtypes() {
+  uint16_t bits[2] = {0, 0};
+  Tensors t;
+  t.t["W"] = {bits, 2, DType::BF16};
+  std::string got = "no error";
+  try {
+    t.f("W");
+  } catch (const std::exception& e) {
+    got = e.what();
+  }
+  const bool ok = got.find("reads 'W' as f32 but it holds bf16") != std::string::npos && t.h("W") == bits;
+  if (!ok) std::printf("FAIL tensors: reading a bf16 argument as f32 gave \"%s\"\n", got.c_str());
+  return ok ? 0 : 1;
+}
+
 // Every backend op the CPU registers is run above by some table entry (the guard saw it), or is one of the
 // few whose arguments the table cannot state, tested on every backend elsewhere: listed here with where,
 // and the list must not hold an op the table runs. Returns the failures.
@@ -788,7 +810,7 @@ int main(int argc, char** argv) {
         run_bf16_case(d, c, tally);
     }
   }
-  tally.failures += medix::check_coverage();
+  tally.failures += medix::check_coverage() + medix::check_tensor_dtypes();
   std::string names;
   for (Backend* be : backends()) names += (names.empty() ? "" : ", ") + label(be);
   std::printf("op conformance: %d ops, %d cases, %d checks on %s: %d failed\n", tally.ops, tally.cases, tally.checks,
