@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "../core/error.h"
+#include "../core/backend_op.h"
 #include "../core/op_registry.h"
 #include "../ops/rope.h"
 #include "registry.h"
@@ -44,6 +45,13 @@ Backend& backend_option(const Napi::Object& options, const std::string& fn) {
 }
 
 namespace {
+
+// The backend ops backend `name` has, without making it (the CUDA backend needs a device): what the
+// kernels registered for "cuda" (nothing in a build without CUDA), else the backend's own table.
+const OpTable& ops_named(const std::string& name) {
+  if (name == "cuda") return registered_ops("cuda");
+  return backend_named(name).ops();
+}
 
 // A list option (rope sections, image grids): an array or Int32Array of non-negative integers.
 std::vector<int64_t> integer_list(const Napi::Value& v, const std::string& fn, const std::string& name) {
@@ -217,7 +225,8 @@ Napi::Value RopeSectionMap(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// opTable() -> [{family, dtype, backends, forward, backward?}], one per entry, with the passes' JS names.
+// opTable() -> [{family, dtype, backends, forward, backward?}], one per entry, with the passes' JS names;
+// backends: those of this build (cpu, cuda) that implement every backend op of the entry.
 Napi::Value OpTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::vector<OpDef>& table = op_table();
@@ -226,8 +235,9 @@ Napi::Value OpTable(const Napi::CallbackInfo& info) {
     const OpDef& d = table[k];
     auto o = Napi::Object::New(env);
     o.Set("family", d.family);
-    auto backends = Napi::Array::New(env, d.backends.size());
-    for (size_t i = 0; i < d.backends.size(); ++i) backends.Set(uint32_t(i), d.backends[i]);
+    auto backends = Napi::Array::New(env);
+    for (const char* name : {"cpu", "cuda"})
+      if (supports(ops_named(name), d)) backends.Set(backends.Length(), name);
     o.Set("dtype", dtype_name(d.dtype));
     o.Set("backends", backends);
     o.Set("forward", d.forward.js_name);
@@ -243,8 +253,8 @@ Napi::Value OpSupports(const Napi::CallbackInfo& info) {
     if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), "opSupports: arguments must be strings");
   const std::string dtype = info[2].As<Napi::String>().Utf8Value();
   MEDIX_CHECK(dtype == "f32" || dtype == "bf16", "opSupports: unknown dtype '", dtype, "' (f32, bf16)");
-  const bool yes =
-      supports(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value(), parse_dtype(dtype));
+  const bool yes = supports(ops_named(info[0].As<Napi::String>().Utf8Value()), info[1].As<Napi::String>().Utf8Value(),
+                            parse_dtype(dtype));
   return Napi::Boolean::New(info.Env(), yes);
 }
 

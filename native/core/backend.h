@@ -60,6 +60,7 @@ class Backend {
     return fn(*this, std::forward<Args>(args)...);
   }
   bool has(int op_id) const { return op_id < static_cast<int>(ops_->size()) && (*ops_)[op_id]; }
+  const OpTable& ops() const { return *ops_; }
 
   // Waits until every op queued so far has finished, so that an asynchronous backend's errors surface
   // in the call that caused them (a BackendThread calls it after each piece of work it runs). A

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "backend_op.h"
 #include "bf16.h"
 #include "cu_seqlens.h"
 #include "error.h"
@@ -62,14 +63,22 @@ const OpPass& find_pass(const std::string& name, const OpDef** def, DType dtype)
   return pass == "forward" ? d.forward : d.backward;
 }
 
-bool supports(const std::string& backend, const std::string& family, DType dtype) {
+std::string missing_ops(const OpTable& ops, const OpDef& d) {
+  std::string missing;
+  for (int id : d.ops)
+    if (id >= static_cast<int>(ops.size()) || !ops[id])
+      missing += (missing.empty() ? "" : ", ") + std::string(op_name(id));
+  return missing;
+}
+
+bool supports(const OpTable& ops, const OpDef& d) { return missing_ops(ops, d).empty(); }
+
+bool supports(const OpTable& ops, const std::string& family, DType dtype) {
   bool known = false;
   for (const OpDef& d : op_table()) {
     if (family != d.family) continue;
     known = true;
-    if (d.dtype != dtype) continue;
-    for (const char* b : d.backends)
-      if (backend == b) return true;
+    if (d.dtype == dtype) return supports(ops, d);
   }
   if (!known) find_op(family);  // throws naming the registered families
   return false;
@@ -195,8 +204,9 @@ std::map<std::string, int64_t> check_call(const OpPass& p, Attrs& a, const Tenso
 }
 
 double run_call(const OpDef& def, const OpPass& p, Backend& be, const Attrs& a, const Tensors& host) {
-  MEDIX_CHECK(supports(be.name(), def.family, def.dtype), p.js_name, ": op '", def.family, "' in ",
-              dtype_name(def.dtype), " is not implemented by backend '", be.name(), "'");
+  const std::string missing = missing_ops(be.ops(), def);
+  MEDIX_CHECK(missing.empty(), p.js_name, ": op '", def.family, "' in ", dtype_name(def.dtype),
+              " is not implemented by backend '", be.name(), "' (it lacks ", missing, ")");
   for (const ArgSpec& s : p.args) {
     const Tensor& h = host.get(s.name);
     MEDIX_CHECK(!h.data || (h.dtype == s.dtype && !h.device), p.js_name, ": ", s.name, " must be host memory of ",

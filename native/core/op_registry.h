@@ -1,11 +1,11 @@
 // The op table: every op family declares its forward and backward pass once (arguments with their
-// shape rules and dtype, options with their ranges, the backends that implement it), and one runner
+// shape rules and dtype, options with their ranges, the backend ops they run), and one runner
 // validates a call against that declaration and runs it through a Backend. The N-API runOp binding,
 // the tests behind it and the C++ conformance program (native/tests/op_conformance.cc) all go through
 // here, so the same declaration checks input for every caller and runs on every backend.
 // Entries are keyed by family and dtype: "linear" in f32 and "linear" in bf16 are two entries (their
-// own arguments, pass names and backends), so a backend or a precision lands entry by entry and
-// supports(backend, family, dtype) answers for each.
+// own arguments, pass names and backend ops), so a precision lands entry by entry, a backend lands op by
+// op, and supports(ops, family, dtype) answers from what the backend has registered.
 // Adding an op touches its family's files only: the header (the typed backend op, core/backend_op.h), the
 // CPU code (which registers the op for the CPU backend and its op-table entries, op_table_dsl.h), the
 // kernel (which registers the op for CUDA, kernels/backend_op.cuh) and the tests (the conformance shapes
@@ -113,9 +113,12 @@ struct OpPass {
 };
 
 struct OpDef {
-  const char* family = "";            // "rmsnorm"
-  DType dtype = DType::F32;           // with family, the entry's key
-  std::vector<const char*> backends;  // names as Backend::name() gives them
+  const char* family = "";   // "rmsnorm"
+  DType dtype = DType::F32;  // with family, the entry's key
+  // The backend ops its passes run (backend_op.h ids): a backend supports the entry when it implements
+  // them all, so a backend lands entry by entry as it registers ops. op_conformance checks the list
+  // against the ops each entry's passes are seen to run.
+  std::vector<int> ops;
   OpPass forward;
   bool has_backward = false;
   OpPass backward;
@@ -129,7 +132,13 @@ const std::vector<OpDef>& op_table();
 const OpDef& find_op(const std::string& family, DType dtype = DType::F32);
 // "rmsnorm.forward" / "rmsnorm.backward" -> the pass; throws naming the op when unknown.
 const OpPass& find_pass(const std::string& name, const OpDef** def = nullptr, DType dtype = DType::F32);
-bool supports(const std::string& backend, const std::string& family, DType dtype);
+// Whether backend ops `ops` (a Backend's table, or registered_ops(name)) implement the entry.
+bool supports(const OpTable& ops, const OpDef& d);
+// The same for the family's entry in `dtype`; false when it has no such entry, throws when no family of
+// that name is registered.
+bool supports(const OpTable& ops, const std::string& family, DType dtype);
+// The entry's backend ops the table lacks, by name ("" when none).
+std::string missing_ops(const OpTable& ops, const OpDef& d);
 
 // The length argument `s` must have under options `a` and the inputs' `lengths` (by name); -1 for
 // shape "" (any). `desc` receives the rule as errors state it ("rows*dim").

@@ -19,12 +19,19 @@ constexpr double kMaxTokens = 2147483647.0;
 constexpr double kMaxDim = 16777216.0;
 constexpr double kMaxHeads = 4096;
 
-// An op family's entry in `dtype` on the given backends; its passes are filled in after.
-inline OpDef family(const char* name, std::vector<const char*> backends = {"cpu", "cuda"}, DType dtype = DType::F32) {
+// The ids of backend ops Op..., for an entry's `ops`.
+template <class... Op>
+std::vector<int> op_ids() {
+  return {Op::id()...};
+}
+
+// An op family's entry in `dtype`, whose passes run backend ops `ops` (op_ids<...>()); its passes are
+// filled in after.
+inline OpDef family(const char* name, std::vector<int> ops, DType dtype = DType::F32) {
   OpDef d;
   d.family = name;
   d.dtype = dtype;
-  d.backends = std::move(backends);
+  d.ops = std::move(ops);
   return d;
 }
 

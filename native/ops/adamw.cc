@@ -133,7 +133,7 @@ AdamWConfig adamw_config(const Attrs& a) {
 
 OpDef adamw() {
   const AdamWConfig dflt;
-  OpDef d = family("adamw");
+  OpDef d = family("adamw", op_ids<AdamwStep>());
   d.forward = {
       "adamwStep",
       {inout("p", ""), in("g", "p.length"), inout("m", "p.length"), inout("v", "p.length", Values::NonNegative)},
@@ -149,7 +149,7 @@ OpDef adamw() {
 
 // The gradient norm's parts: sum of squares in double (+Inf/NaN when g holds one), and scaling.
 OpDef sum_squares() {
-  OpDef d = family("sum_squares");
+  OpDef d = family("sum_squares", op_ids<SumSquares>());
   d.forward = {"sumSquares",
                {{"g", DType::F32, Role::In, "", Values::Any}},
                {},
@@ -159,7 +159,7 @@ OpDef sum_squares() {
 }
 
 OpDef scale() {
-  OpDef d = family("scale");
+  OpDef d = family("scale", op_ids<ScaleInplace>());
   d.forward = {"scaleInPlace",
                {inout("g", "", Values::Any)},
                {number("s")},

@@ -251,7 +251,7 @@ OpDef attention_op() {
                                        boolean_or("causal", true),     boolean_or("bf16Operands", false)};
   const ArgSpec q = in("q", "T*heads*headDim"), k = in("k", "T*kvHeads*headDim"), v = in("v", "T*kvHeads*headDim");
   const ArgSpec cu = offsets("cuSeqlens", "T");
-  OpDef d = family("attention");
+  OpDef d = family("attention", op_ids<AttentionForward, AttentionBackward>());
   d.forward = {"attentionForward",
                {q, k, v, cu, out("out", "T*heads*headDim"), out("lse", "T*heads")},
                attrs,

@@ -51,7 +51,7 @@ namespace {
 
 OpDef embedding() {
   const std::vector<AttrSpec> attrs = {integer("vocab", 1, kMaxTokens), integer("dim", 1, kMaxDim)};
-  OpDef d = family("embedding");
+  OpDef d = family("embedding", op_ids<EmbeddingForward, EmbeddingBackward>());
   d.forward = {"embeddingForward",
                {ids("ids", "", 0, "vocab"), in("table", "vocab*dim"), out("out", "ids.length*dim")},
                attrs,

@@ -67,7 +67,7 @@ cpu::GeluKind gelu_kind(const Attrs& a) { return a.i("kind") == 0 ? cpu::GeluKin
 
 OpDef gelu() {
   const std::vector<AttrSpec> attrs = {choice_or("kind", {"tanh", "erf"}, 0)};
-  OpDef d = family("gelu");
+  OpDef d = family("gelu", op_ids<GeluForward, GeluBackward>());
   d.forward = {"geluForward",
                {in("x", ""), out("out", "x.length")},
                attrs,

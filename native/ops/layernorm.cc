@@ -97,7 +97,7 @@ OpDef layernorm() {
   const std::vector<AttrSpec> shape = {integer("rows", 1, kMaxTokens), integer("dim", 1, kMaxDim)};
   std::vector<AttrSpec> fwd_attrs = shape;
   fwd_attrs.push_back(number("eps"));
-  OpDef d = family("layernorm");
+  OpDef d = family("layernorm", op_ids<LayernormForward, LayernormBackward>());
   d.forward = {"layernormForward",
                {in("x", "rows*dim"), in("w", "dim"), in("b", "dim"), out("out", "rows*dim"), out("mean", "rows"),
                 out("rstd", "rows")},

@@ -190,7 +190,9 @@ double linear_backward_bf16(Backend& be, const Attrs& a, const Tensors& t) {
 OpDef linear(DType dtype) {
   const bool bf16 = dtype == DType::BF16;
   const ArgSpec W = typed(in("W", "out*in"), dtype);
-  OpDef d = family("linear", {"cpu", "cuda"}, dtype);
+  OpDef d =
+      family("linear", bf16 ? op_ids<LinearForwardBf16, LinearBackwardBf16>() : op_ids<LinearForward, LinearBackward>(),
+             dtype);
   d.forward = {bf16 ? "linearForwardBf16" : "linearForward",
                {in("x", "T*in"), W, in_opt("b", "out"), out("y", "T*out")},
                linear_attrs(false),

@@ -419,6 +419,7 @@ namespace medix {
 // The CPU backend's ops (core/backend_op.h).
 MEDIX_CPU_OP(LogprobForward, cpu::logprob_forward);
 MEDIX_CPU_OP(LogprobBackward, cpu::logprob_backward);
+MEDIX_CPU_OP(LogprobForwardNaive, cpu::logprob_forward_naive);
 }  // namespace medix
 
 // The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,
@@ -468,7 +469,7 @@ std::vector<ArgSpec> logprob_forward_args() {
 }
 
 OpDef logprob_op() {
-  OpDef d = family("logprob");
+  OpDef d = family("logprob", op_ids<LogprobForward, LogprobBackward>());
   d.forward = {"logprobForward", logprob_forward_args(), logprob_attrs(), logprob_shape,
                [](Backend& be, const Attrs& a, const Tensors& t) {
                  return static_cast<double>(be.run<LogprobForward>(
@@ -489,13 +490,13 @@ OpDef logprob_op() {
   return d;
 }
 
-// The unfused head (whole logits matrix): the reference the fused op is measured against. No
-// backend implements it, so it is registered for the CPU only and calls the CPU function.
+// The unfused head (whole logits matrix): the reference the fused op is measured against. Only the CPU
+// registers its backend op, so only the CPU supports the entry.
 OpDef logprob_naive() {
-  OpDef d = family("logprob_naive", {"cpu"});
+  OpDef d = family("logprob_naive", op_ids<LogprobForwardNaive>());
   d.forward = {"logprobNaive", logprob_forward_args(), logprob_attrs(), logprob_shape,
-               [](Backend&, const Attrs& a, const Tensors& t) {
-                 return static_cast<double>(cpu::logprob_forward_naive(
+               [](Backend& be, const Attrs& a, const Tensors& t) {
+                 return static_cast<double>(be.run<LogprobForwardNaive>(
                      t.f("logp"), t.f("entropy"), t.f("lse"), t.f("hidden"), t.f("head"), t.i("targets"), logprob(a)));
                }};
   return d;

@@ -74,5 +74,11 @@ struct LogprobBackward : BackendOp<LogprobBackward, decltype(cpu::logprob_backwa
     return 6.0 * s.T * s.hidden * s.vocab;
   }
 };
+// The unfused head (the fused op's reference): the CPU alone registers it.
+struct LogprobForwardNaive : BackendOp<LogprobForwardNaive, decltype(cpu::logprob_forward_naive)> {
+  static constexpr const char* name = "logprob_forward_naive";
+  static constexpr OpKind kind = OpKind::LogprobHead;
+  static constexpr OpArg args[] = {{"logp"}, {"entropy"}, {"lse"}, {"hidden"}, {"head"}, {"targets"}, {"s"}};
+};
 
 }  // namespace medix

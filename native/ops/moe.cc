@@ -408,7 +408,8 @@ OpDef moe_block() {
   for (ArgSpec s : {out("dx", "tokens*hidden"), out("dRouter", "experts*hidden"),
                     out("dGateUp", "experts*2*intermediate*hidden"), out("dDown", "experts*hidden*intermediate")})
     bwd.push_back(s);
-  OpDef d = family("moe_block", {"cpu", "cuda"});
+  OpDef d = family("moe_block", op_ids<LinearForward, MoeRouteForward, MoeExpertsForward, MoeExpertsBackward,
+                                       MoeRouteBackward, LinearBackward>());
   d.forward = {"moeBlockForward", fwd, attrs, check, [](Backend& be, const Attrs& a, const Tensors& t) {
                  const MoeShape s = moe_shape(a);
                  MoeRun r(be, s);
@@ -504,7 +505,10 @@ OpDef moe_experts(DType dtype) {
   for (ArgSpec s : {out("dx", "tokens*hidden"), out("dGateUp", "experts*2*intermediate*hidden"),
                     out("dDown", "experts*hidden*intermediate"), out("dWeights", "tokens*topK")})
     bwd.push_back(s);
-  OpDef d = family("moe_experts", {"cpu", "cuda"}, dtype);
+  OpDef d = family("moe_experts",
+                   bf16 ? op_ids<MoeRouteForward, MoeExpertsForwardBf16, MoeExpertsBackwardBf16>()
+                        : op_ids<MoeRouteForward, MoeExpertsForward, MoeExpertsBackward>(),
+                   dtype);
   d.forward = {bf16 ? "moeExpertsForwardBf16" : "moeExpertsForward", fwd, moe_attrs(), moe_check,
                bf16 ? experts_forward_run<DType::BF16> : experts_forward_run<DType::F32>};
   d.has_backward = true;

@@ -277,7 +277,7 @@ double kv_cache_write_bf16_run(Backend& be, const Attrs& a, const Tensors& t) {
 
 OpDef kv_cache_write(DType dtype) {
   const bool bf16 = dtype == DType::BF16;
-  OpDef d = family("kv_cache_write", {"cpu", "cuda"}, dtype);
+  OpDef d = family("kv_cache_write", bf16 ? op_ids<KvCacheWriteBf16>() : op_ids<KvCacheWrite>(), dtype);
   d.forward = {bf16 ? "kvCacheWriteBf16" : "kvCacheWrite",
                {typed(inout("kCache", ""), dtype), typed(inout("vCache", "kCache.length"), dtype), in("k", ""),
                 in("v", "k.length"), ids("slots", "T", 0, "nSlots")},
@@ -321,7 +321,8 @@ double paged_attention_bf16_run(Backend& be, const Attrs& a, const Tensors& t) {
 
 OpDef paged_attention_op(DType dtype) {
   const bool bf16 = dtype == DType::BF16;
-  OpDef d = family("paged_attention", {"cpu", "cuda"}, dtype);
+  OpDef d =
+      family("paged_attention", bf16 ? op_ids<PagedAttentionForwardBf16>() : op_ids<PagedAttentionForward>(), dtype);
   d.forward = {bf16 ? "pagedAttentionForwardBf16" : "pagedAttentionForward",
                {in("q", "T*heads*headDim"), typed(in("kCache", ""), dtype), typed(in("vCache", "kCache.length"), dtype),
                 ids("blockTables", "", 0, "blocks"), ids("seqOfToken", "T", 0, "seqs"),

@@ -42,7 +42,7 @@ namespace {
 
 // The residual connection. Its backward passes dout to both inputs, which callers do with add_inplace.
 OpDef add() {
-  OpDef d = family("add");
+  OpDef d = family("add", op_ids<AddForward>());
   d.forward = {"addForward",
                {in("a", ""), in("b", "a.length"), out("out", "a.length")},
                {},
@@ -55,7 +55,7 @@ OpDef add() {
 }
 
 OpDef add_inplace() {
-  OpDef d = family("add_inplace");
+  OpDef d = family("add_inplace", op_ids<AddInplace>());
   d.forward = {"addInplace",
                {inout("dst", ""), in("src", "dst.length")},
                {},

@@ -96,7 +96,7 @@ OpDef rmsnorm() {
   const std::vector<AttrSpec> shape = {integer("rows", 1, kMaxTokens), integer("dim", 1, kMaxDim)};
   std::vector<AttrSpec> fwd_attrs = shape;
   fwd_attrs.push_back(number("eps"));
-  OpDef d = family("rmsnorm");
+  OpDef d = family("rmsnorm", op_ids<RmsnormForward, RmsnormBackward>());
   d.forward = {"rmsnormForward",
                {in("x", "rows*dim"), in("w", "dim"), out("out", "rows*dim"), out("rstd", "rows")},
                fwd_attrs,

@@ -172,7 +172,7 @@ OpDef rope() {
       list_opt("sections"),        boolean_or("interleaved", false)};
   ArgSpec pos = positions("pos", "");
   pos.length_fn = rope_positions;
-  OpDef d = family("rope");
+  OpDef d = family("rope", op_ids<RopeForward, RopeBackward>());
   d.forward = {"ropeForward",
                {in("x", "T*heads*headDim"), pos, out("out", "T*heads*headDim")},
                attrs,

@@ -83,7 +83,7 @@ namespace medix::op_decl {
 namespace {
 
 OpDef swiglu() {
-  OpDef d = family("swiglu");
+  OpDef d = family("swiglu", op_ids<SwigluForward, SwigluBackward>());
   d.forward = {"swigluForward",
                {in("gate", ""), in("up", "gate.length"), out("out", "gate.length")},
                {},

@@ -89,7 +89,7 @@ OpDef vision_pos_embed() {
   const std::vector<AttrSpec> attrs = {integer("merge", 1, 64), integer("side", 1, 65536), integer("dim", 1, kMaxDim),
                                        list_opt("grids")};
   auto patches = [](Attrs& a, const Lengths&) { a.num["patches"] = static_cast<double>(patch_count(grids_of(a))); };
-  OpDef d = family("vision_pos_embed");
+  OpDef d = family("vision_pos_embed", op_ids<VisionPosEmbedForward, VisionPosEmbedBackward>());
   d.forward = {"visionPosEmbedForward",
                {in("table", "side*side*dim"), out("out", "patches*dim")},
                attrs,

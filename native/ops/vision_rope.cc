@@ -83,7 +83,7 @@ OpDef vision_rope() {
   auto check = [](Attrs& a, const Lengths&) {
     MEDIX_CHECK(a.i("headDim") % 4 == 0, "option 'headDim' must be a multiple of 4");
   };
-  OpDef d = family("vision_rope");
+  OpDef d = family("vision_rope", op_ids<VisionRopeForward, VisionRopeBackward>());
   d.forward = {"visionRopeForward",
                {in("x", "T*heads*headDim"), positions("coords", "2*T"), out("out", "T*heads*headDim")},
                attrs,

@@ -1,7 +1,7 @@
 // Typed face of the op table (native/core/op_registry.h, native/bindings/run_op.cc): every op family
-// is declared once in C++ (arguments, shape rules, options, backends) and runs, forward or backward,
+// is declared once in C++ (arguments, shape rules, options, backend ops) and runs, forward or backward,
 // through runOp on any backend this build has. The per-family modules (layers.ts, attention.ts,
-// losses.ts, adamw.ts, vision.ts, moe.ts) are small wrappers over it with named arguments.
+// logprob.ts, adamw.ts, vision.ts, moe.ts) are small CPU wrappers over it with named arguments.
 //
 // runOp(name, backend, inputs, options, dtype): name is '<family>.forward' or '<family>.backward';
 // dtype ('f32' by default) picks the family's entry in that dtype (bf16: weights or KV cache as
@@ -29,7 +29,7 @@ export interface OpInfo {
   /** e.g. 'rmsnorm'; runOp names its passes 'rmsnorm.forward' / 'rmsnorm.backward'. */
   family: string;
   dtype: OpDtype;
-  /** Backends that implement it. */
+  /** Backends of this build ('cpu', and 'cuda' where CUDA is built) that implement every backend op it runs. */
   backends: OpBackend[];
   /** The passes' names in errors and in the per-family wrappers, e.g. 'rmsnormForward'. */
   forward: string;
@@ -76,7 +76,10 @@ export function opTable(): OpInfo[] {
   return addon.opTable();
 }
 
-/** Whether `backend` implements `family` in `dtype`. */
+/**
+ * Whether `backend` implements `family` in `dtype`: it registered every backend op the entry runs ('cuda':
+ * what this build's kernels registered, false in a build without CUDA; 'cuda-guard' runs the CPU's ops).
+ */
 export function opSupports(backend: OpBackend, family: string, dtype: OpDtype = 'f32'): boolean {
   return addon.opSupports(backend, family, dtype);
 }
