@@ -67,13 +67,13 @@ class CudaBackend final : public Backend {
     bind();
     check(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cuda backend from_host");
   }
-  void zero(float* p, int64_t n) override {
+  void zero_bytes(void* p, size_t bytes) override {
     bind();
-    check(cudaMemsetAsync(p, 0, sizeof(float) * n), "cuda backend zero");
+    check(cudaMemsetAsync(p, 0, bytes), "cuda backend zero");
   }
-  void copy(float* dst, const float* src, int64_t n) override {
+  void copy_bytes(void* dst, const void* src, size_t bytes) override {
     bind();
-    check(cudaMemcpyAsync(dst, src, sizeof(float) * n, cudaMemcpyDeviceToDevice), "cuda backend copy");
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice), "cuda backend copy");
   }
 
  private:

@@ -81,8 +81,17 @@ class Backend {
   virtual void release(void* p) = 0;
   virtual void to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void from_host(void* dst, const void* src, size_t bytes) = 0;
-  virtual void zero(float* p, int64_t n) = 0;
-  virtual void copy(float* dst, const float* src, int64_t n) = 0;
+  virtual void zero_bytes(void* p, size_t bytes) = 0;
+  virtual void copy_bytes(void* dst, const void* src, size_t bytes) = 0;  // both backend memory
+  // n elements of T (f32, bf16 bits, i32, ...).
+  template <class T>
+  void zero(T* p, int64_t n) {
+    zero_bytes(p, sizeof(T) * static_cast<size_t>(n));
+  }
+  template <class T>
+  void copy(T* dst, const T* src, int64_t n) {
+    copy_bytes(dst, src, sizeof(T) * static_cast<size_t>(n));
+  }
 
  protected:
   void watch(OpWatch* w) { watch_ = w; }

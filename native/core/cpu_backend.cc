@@ -26,8 +26,8 @@ class CpuBackend final : public Backend {
   void release(void* p) override { std::free(p); }
   void to_host(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   void from_host(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
-  void zero(float* p, int64_t n) override { std::memset(p, 0, sizeof(float) * n); }
-  void copy(float* dst, const float* src, int64_t n) override { std::memcpy(dst, src, sizeof(float) * n); }
+  void zero_bytes(void* p, size_t bytes) override { std::memset(p, 0, bytes); }
+  void copy_bytes(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
 
  private:
   // zero: alloc's fill; alloc_uninit leaves the memory as the C library hands it out.

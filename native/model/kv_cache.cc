@@ -111,12 +111,12 @@ void KvCache::append(int64_t seq, const int32_t* tokens, int64_t n, int32_t* slo
   const int64_t bs = cfg_.block_size;
   if (n > 0 && s.length % bs != 0 && refcount_[s.blocks.back()] > 1) {
     const int32_t old = s.blocks.back(), fresh = take_block();
-    const int64_t floats = bs * cfg_.kv_dim * elem_bytes_ / 4;  // a block, in 4-byte words
+    const size_t block = static_cast<size_t>(bs * cfg_.kv_dim * elem_bytes_);  // bytes, f32 or bf16 cache
     for (int64_t l = 0; l < cfg_.layers; ++l) {
-      float* k = static_cast<float*>(k_[l]);
-      float* v = static_cast<float*>(v_[l]);
-      be_.copy(k + fresh * floats, k + old * floats, floats);
-      be_.copy(v + fresh * floats, v + old * floats, floats);
+      char* k = static_cast<char*>(k_[l]);
+      char* v = static_cast<char*>(v_[l]);
+      be_.copy_bytes(k + fresh * block, k + old * block, block);
+      be_.copy_bytes(v + fresh * block, v + old * block, block);
     }
     drop_block(old);
     s.blocks.back() = fresh;

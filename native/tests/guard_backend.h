@@ -122,16 +122,16 @@ class GuardBackend final : public Backend, private OpWatch {
     Open o(*this, "from_host");
     if (bytes) std::memcpy(dst, src, bytes);
   }
-  void zero(float* p, int64_t n) override {
+  void zero_bytes(void* p, size_t bytes) override {
     dev(p, "zero", "p");
     Open o(*this, "zero");
-    cpu().zero(p, n);
+    if (bytes) std::memset(p, 0, bytes);
   }
-  void copy(float* d, const float* s, int64_t n) override {
+  void copy_bytes(void* d, const void* s, size_t bytes) override {
     dev(d, "copy", "dst");
     dev(s, "copy", "src");
     Open o(*this, "copy");
-    cpu().copy(d, s, n);
+    if (bytes) std::memcpy(d, s, bytes);
   }
   // Every op (Backend::run): the contract on its pointer arguments, then its memory opened while it runs.
   void enter(const char* op, const MemoryArgs& args) override {
@@ -180,7 +180,6 @@ class GuardBackend final : public Backend, private OpWatch {
     static const AttentionBackward::Impl cpu_op = AttentionBackward::registered("cpu");
     cpu_op(be, dq, dk, dv, dout, out, lse, q, k, v, s);
   }
-  static Backend& cpu() { return cpu_backend(); }
   [[noreturn]] static void die(const char* what) {
     fprintf(stderr, "guard backend: %s failed: %s\n", what, strerror(errno));
     abort();

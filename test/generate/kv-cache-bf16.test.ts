@@ -87,3 +87,28 @@ t.test('greedy decoding over a bf16 cache follows the bf16 full forward within t
     t.ok(anyDiff, `head_dim ${headDim}: the cache really rounds (log-probs are not the full forward's bits)`);
   }
 });
+
+// Samples 2..n fork the prompt's sequence and copy its shared, partly filled last block (bf16, half the
+// bytes of an f32 block) before writing to it: a copy of the wrong size or place would leave a sample
+// attending to garbage or to another sample's keys, far outside the tolerance.
+t.test('samples that fork a bf16 cache follow the bf16 full forward within the tolerance', async (t) => {
+  const model = tinyModel(2);
+  setComputeDtype(model, 'bf16');
+  // 19 tokens in blocks of 4: the shared last block holds 3, so a copy short of a whole block loses one.
+  const promptIds = [...prompt, 5];
+  const engine = new Qwen3GenerationEngine(model, { blockSize: 4 });
+  const { samples } = await engine.generate({
+    promptIds,
+    params: { temperature: 1, n: 3, maxNewTokens: 10, seed: 9, ignoreEos: true },
+  });
+  const st = engine.stats();
+  await engine.close();
+  t.equal(st.blockCopies, 2, 'the two other samples each copied the shared block');
+  for (const [j, s] of samples.entries()) {
+    const seq = [...promptIds, ...s.tokenIds];
+    const { logp } = await model.forward(packSequences([seq]), { temperature: 1 });
+    const want = Array.from(logp.subarray(promptIds.length - 1, seq.length - 1));
+    const worst = Math.max(...want.map((w, k) => Math.abs(w - s.logprobs[k])));
+    t.ok(worst < tolerance, `sample ${j}: worst log-prob |diff| ${worst.toExponential(2)} < ${tolerance}`);
+  }
+});
