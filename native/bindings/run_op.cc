@@ -46,10 +46,12 @@ Backend& backend_option(const Napi::Object& options, const std::string& fn) {
 
 namespace {
 
-// The backend ops backend `name` has, without making it (the CUDA backend needs a device): what the
-// kernels registered for "cuda" (nothing in a build without CUDA), else the backend's own table.
+// The backend ops backend `name` has, without making it (the CUDA backend needs a device, the guard maps an
+// arena): what the kernels registered for "cuda" (nothing in a build without CUDA), the guard's table, or
+// the CPU's.
 const OpTable& ops_named(const std::string& name) {
   if (name == "cuda") return registered_ops("cuda");
+  if (name == "cuda-guard") return testing::GuardBackend::guard_ops();
   return backend_named(name).ops();
 }
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -86,10 +87,12 @@ class Backend {
   // n elements of T (f32, bf16 bits, i32, ...).
   template <class T>
   void zero(T* p, int64_t n) {
+    static_assert(!std::is_void_v<T>, "zero of n elements needs their type; zero_bytes takes bytes");
     zero_bytes(p, sizeof(T) * static_cast<size_t>(n));
   }
   template <class T>
   void copy(T* dst, const T* src, int64_t n) {
+    static_assert(!std::is_void_v<T>, "copy of n elements needs their type; copy_bytes takes bytes");
     copy_bytes(dst, src, sizeof(T) * static_cast<size_t>(n));
   }
 

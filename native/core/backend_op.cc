@@ -17,6 +17,7 @@ struct Registry {
   std::mutex mu;
   std::vector<const char*> names;           // by id: the ops' own names (string literals), never moved
   std::map<std::string, OpTable> backends;  // nodes never move: a Backend keeps a pointer to its table
+  std::vector<bool> reference_only;         // by id
 };
 
 Registry& registry() {
@@ -55,6 +56,20 @@ bool register_op(const char* backend, int id, OpFn fn) {
   if (t[id]) fail("backend op '", r.names[id], "' is registered twice for ", backend);
   t[id] = fn;
   return true;
+}
+
+bool mark_reference_only(int id) {
+  Registry& r = registry();
+  const std::lock_guard<std::mutex> lock(r.mu);
+  if (r.reference_only.size() <= static_cast<size_t>(id)) r.reference_only.resize(static_cast<size_t>(id) + 1);
+  r.reference_only[id] = true;
+  return true;
+}
+
+bool reference_only(int id) {
+  Registry& r = registry();
+  const std::lock_guard<std::mutex> lock(r.mu);
+  return id >= 0 && id < static_cast<int>(r.reference_only.size()) && r.reference_only[id];
 }
 
 void missing_op(const char* backend, int id) { fail(op_name(id), ": the ", backend, " backend has no such op"); }

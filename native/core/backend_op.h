@@ -44,6 +44,10 @@ const char* op_name(int id);
 // The implementations registered under `backend` ("cpu", "cuda"), by op id; empty slots for the rest.
 const OpTable& registered_ops(const char* backend);
 bool register_op(const char* backend, int id, OpFn fn);
+// Ops the CPU alone has by design (a reference another op is measured against): no device backend is
+// expected to implement them, and the device-memory guard, which stands for CUDA, refuses them too.
+bool mark_reference_only(int id);
+bool reference_only(int id);
 
 // A struct argument that holds no pointer says so beside its definition (MoeShape, LogprobShape, ...).
 template <class T>
@@ -119,6 +123,11 @@ bool register_impl(const char* backend, typename Op::Impl fn) {
 #define MEDIX_BACKEND_OP(backend, Op, impl)                                            \
   [[maybe_unused]] static const bool MEDIX_OP_CONCAT(medix_backend_op_, __COUNTER__) = \
       ::medix::register_impl<Op>(backend, impl)
+// A CPU op that only the CPU is to have (reference_only).
+#define MEDIX_CPU_REFERENCE_OP(Op, fn)                                                   \
+  MEDIX_CPU_OP(Op, fn);                                                                  \
+  [[maybe_unused]] static const bool MEDIX_OP_CONCAT(medix_reference_op_, __COUNTER__) = \
+      ::medix::mark_reference_only(Op::id())
 // The CPU backend's op: reference function `fn` (overloads and default arguments resolved for the op's
 // argument types), timed into the op's kind.
 #define MEDIX_CPU_OP(Op, fn)                                                              \

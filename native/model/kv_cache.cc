@@ -11,9 +11,6 @@ KvCache::KvCache(const KvCacheConfig& cfg, Backend& be) : cfg_(cfg), be_(be) {
   MEDIX_CHECK(cfg.n_blocks > 0 && cfg.n_blocks * cfg.block_size < (int64_t(1) << 31),
               "KV cache: the number of blocks must be > 0 and blocks * block_size below 2^31, got ", cfg.n_blocks);
   elem_bytes_ = cfg.dtype == ComputeDType::bf16 ? 2 : 4;
-  // Copy on write moves whole blocks with Backend::copy, which counts floats.
-  MEDIX_CHECK((cfg.block_size * cfg.kv_dim * elem_bytes_) % 4 == 0, "KV cache: a bf16 block of ", cfg.block_size,
-              " tokens of kv_dim ", cfg.kv_dim, " is not a whole number of 4-byte words (make block_size even)");
   const size_t bytes = static_cast<size_t>(elem_bytes_ * cfg.n_blocks * cfg.block_size * cfg.kv_dim);
   // Unfilled: a slot is written (kv_cache_write) before attention reads it, and attention reads only
   // slots below a sequence's length (copy on write copies whole blocks, unwritten slots as bits). A fill would cost a

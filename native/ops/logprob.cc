@@ -419,7 +419,7 @@ namespace medix {
 // The CPU backend's ops (core/backend_op.h).
 MEDIX_CPU_OP(LogprobForward, cpu::logprob_forward);
 MEDIX_CPU_OP(LogprobBackward, cpu::logprob_backward);
-MEDIX_CPU_OP(LogprobForwardNaive, cpu::logprob_forward_naive);
+MEDIX_CPU_REFERENCE_OP(LogprobForwardNaive, cpu::logprob_forward_naive);
 }  // namespace medix
 
 // The op table's entries (core/op_registry.h): arguments with their shape and value rules, options,

@@ -74,7 +74,7 @@ struct LogprobBackward : BackendOp<LogprobBackward, decltype(cpu::logprob_backwa
     return 6.0 * s.T * s.hidden * s.vocab;
   }
 };
-// The unfused head (the fused op's reference): the CPU alone registers it.
+// The unfused head (the fused op's reference): the CPU alone registers it (MEDIX_CPU_REFERENCE_OP).
 struct LogprobForwardNaive : BackendOp<LogprobForwardNaive, decltype(cpu::logprob_forward_naive)> {
   static constexpr const char* name = "logprob_forward_naive";
   static constexpr OpKind kind = OpKind::LogprobHead;

@@ -189,12 +189,12 @@ bool uninit_is_poisoned(GuardBackend& guard) {
 
 // The guard must catch what it exists to catch, or the zero violations below mean nothing: a host
 // pointer where the contract says backend memory, backend memory where it says host (an argument, and a
-// member of each argument struct that holds pointers), and released memory. Each call must throw, naming op and
-// argument.
+// member of each argument struct that holds pointers), released memory, and a copy past an allocation's end. Each call
+// must throw, naming op and argument.
 int catches_violations(GuardBackend& guard) {
   guard.strict = true;
   std::vector<float> host(8);
-  const BackendArray<float> dev(guard, 8);
+  const BackendArray<float> dev(guard, 8), wide(guard, 16);
   BackendArray<float> released(guard, 8);
   float* stale = released.get();
   released.reset();
@@ -231,6 +231,7 @@ int catches_violations(GuardBackend& guard) {
        [&] { guard.run<RopeForward>(dev.get(), dev.get(), dev_cu.get(), 1, 1, rope); }},
       {"paged_attention_forward: s.block_tables is not backend memory",
        [&] { guard.run<PagedAttentionForward>(dev.get(), dev.get(), dev.get(), dev.get(), paged); }},
+      {"copy: dst: 64 bytes run past its allocation", [&] { guard.copy_bytes(dev.get(), wide.get(), 64); }},
       {"sample: b.params must be host memory but is backend memory",
        [&] { guard.run<Sample>(dev_cu.get(), dev.get(), dev.get(), batch); }},
   };
@@ -295,7 +296,7 @@ int main() {
         ++diffs;
       }
     printf("%s: %zu outputs, %d differ; backend ops %lld, live allocations after %zu\n", k.name, want.size(), diffs,
-           static_cast<long long>(guard.ops), guard.live());
+           static_cast<long long>(guard.op_count), guard.live());
     bad += diffs;
   }
   printf("contract violations: %d, failures: %d\n", guard.violations, bad);

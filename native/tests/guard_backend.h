@@ -51,14 +51,17 @@ class GuardBackend final : public Backend, private OpWatch {
     auto c = static_cast<const char*>(p);
     return c >= base_ && c < base_ + used_;
   }
-  // Inside a live allocation (not one released: the CUDA pool hands released memory out again).
-  bool live_at(const void* p) const {
+  // The end of the live allocation p points into (not one released: the CUDA pool hands released memory out
+  // again); null when none.
+  const char* live_end(const void* p) const {
     auto c = static_cast<char*>(const_cast<void*>(p));
     auto it = live_.upper_bound(c);
-    if (it == live_.begin()) return false;
+    if (it == live_.begin()) return nullptr;
     --it;
-    return c < it->first + std::max<size_t>(it->second, 1);
+    const char* end = it->first + std::max<size_t>(it->second, 1);
+    return c < end ? end : nullptr;
   }
+  bool live_at(const void* p) const { return live_end(p) != nullptr; }
   // A violation of the contract: printed and counted, and with `strict` (the addon's "cuda-guard" backend,
   // where no program reads the count) thrown, naming it. Not for release(), which destructors call.
   void violated(const char* kind, const char* op, const char* what) const {
@@ -72,6 +75,14 @@ class GuardBackend final : public Backend, private OpWatch {
     else if (p && !live_at(p))
       violated("CONTRACT", op, (std::string(arg) + " points into released backend memory").c_str());
   }
+  // A memory call's range: `bytes` from p, all inside one live allocation.
+  void dev_range(const void* p, size_t bytes, const char* op, const char* arg) const {
+    dev(p, op, arg);
+    const char* end = p ? live_end(p) : nullptr;
+    if (end && static_cast<const char*>(p) + bytes > end)
+      violated("CONTRACT", op,
+               (std::string(arg) + ": " + std::to_string(bytes) + " bytes run past its allocation").c_str());
+  }
   void host(const void* p, const char* op, const char* arg) const {
     if (p && in(p)) violated("CONTRACT", op, (std::string(arg) + " must be host memory but is backend memory").c_str());
   }
@@ -82,7 +93,7 @@ class GuardBackend final : public Backend, private OpWatch {
   // The arena readable and writable while an op runs.
   void open(const char* op) {
     thread_check(op);
-    ++ops;
+    ++op_count;
     // Fails where memory is not overcommitted (vm.overcommit_memory=2): a writable arena is charged.
     if (mprotect(base_, cap_, PROT_READ | PROT_WRITE) != 0) die("mprotect of the arena to read-write");
   }
@@ -112,24 +123,24 @@ class GuardBackend final : public Backend, private OpWatch {
   }
   void to_host(void* dst, const void* src, size_t bytes) override {
     host(dst, "to_host", "dst");
-    dev(src, "to_host", "src");
+    dev_range(src, bytes, "to_host", "src");
     Open o(*this, "to_host");
     std::memcpy(dst, src, bytes);
   }
   void from_host(void* dst, const void* src, size_t bytes) override {
-    dev(dst, "from_host", "dst");
+    dev_range(dst, bytes, "from_host", "dst");
     host(src, "from_host", "src");
     Open o(*this, "from_host");
     if (bytes) std::memcpy(dst, src, bytes);
   }
   void zero_bytes(void* p, size_t bytes) override {
-    dev(p, "zero", "p");
+    dev_range(p, bytes, "zero", "p");
     Open o(*this, "zero");
     if (bytes) std::memset(p, 0, bytes);
   }
   void copy_bytes(void* d, const void* s, size_t bytes) override {
-    dev(d, "copy", "dst");
-    dev(s, "copy", "src");
+    dev_range(d, bytes, "copy", "dst");
+    dev_range(s, bytes, "copy", "src");
     Open o(*this, "copy");
     if (bytes) std::memcpy(d, s, bytes);
   }
@@ -150,23 +161,27 @@ class GuardBackend final : public Backend, private OpWatch {
       violated("CONTRACT", fn, "cu_seqlens_host differs from cu_seqlens");
   }
 
-  mutable int violations = 0;
-  bool strict = false;
-  int64_t ops = 0;
-  std::set<std::string> seen;  // the names of the ops run on it
-  size_t live() const { return live_.size(); }
-
- private:
-  // The CPU's ops, with attention checked against the GPU kernels' limits first.
+  // Its ops: the CPU's but the reference-only ones (CUDA is not to have them), attention checked against
+  // the GPU kernels' limits first. Also what opSupports('cuda-guard') answers from, without making one.
   static const OpTable& guard_ops() {
     static const OpTable table = [] {
       OpTable t = registered_ops("cpu");
+      for (size_t id = 0; id < t.size(); ++id)
+        if (reference_only(static_cast<int>(id))) t[id] = nullptr;  // CUDA is not to have them either
       t[AttentionForward::id()] = reinterpret_cast<OpFn>(static_cast<AttentionForward::Impl>(&attention_forward));
       t[AttentionBackward::id()] = reinterpret_cast<OpFn>(static_cast<AttentionBackward::Impl>(&attention_backward));
       return t;
     }();
     return table;
   }
+
+  mutable int violations = 0;
+  bool strict = false;
+  int64_t op_count = 0;        // ops and memory calls run on it
+  std::set<std::string> seen;  // the names of the ops run on it
+  size_t live() const { return live_.size(); }
+
+ private:
   static void attention_forward(Backend& be, float* out, float* lse, const float* q, const float* k, const float* v,
                                 const AttentionShape& s) {
     static_cast<GuardBackend&>(be).attention_check(s, "cuda attention_forward");
