@@ -20,6 +20,8 @@ namespace medix {
 // op's typed Impl by Backend::run.
 using OpFn = void (*)();
 using OpTable = std::vector<OpFn>;
+// Whether table `ops` holds an implementation of op `id` (a table is as long as its highest registered id).
+inline bool has_op(const OpTable& ops, int id) { return id >= 0 && id < static_cast<int>(ops.size()) && ops[id]; }
 
 // A pointer argument of one op call, as the device-memory guard checks it: backend memory unless the
 // op's declaration says host.
@@ -60,7 +62,7 @@ class Backend {
     const Leave leave{watch_};
     return fn(*this, std::forward<Args>(args)...);
   }
-  bool has(int op_id) const { return op_id < static_cast<int>(ops_->size()) && (*ops_)[op_id]; }
+  bool has(int op_id) const { return has_op(*ops_, op_id); }
   const OpTable& ops() const { return *ops_; }
 
   // Waits until every op queued so far has finished, so that an asynchronous backend's errors surface

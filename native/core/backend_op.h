@@ -99,7 +99,7 @@ struct BackendOp<Op, R(A...)> {
   // What backend `backend` registered for this op; null when nothing.
   static Impl registered(const char* backend) {
     const OpTable& t = registered_ops(backend);
-    return id() < static_cast<int>(t.size()) ? reinterpret_cast<Impl>(t[id()]) : nullptr;
+    return has_op(t, id()) ? reinterpret_cast<Impl>(t[id()]) : nullptr;
   }
 };
 

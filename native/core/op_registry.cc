@@ -66,8 +66,7 @@ const OpPass& find_pass(const std::string& name, const OpDef** def, DType dtype)
 std::string missing_ops(const OpTable& ops, const OpDef& d) {
   std::string missing;
   for (int id : d.ops)
-    if (id >= static_cast<int>(ops.size()) || !ops[id])
-      missing += (missing.empty() ? "" : ", ") + std::string(op_name(id));
+    if (!has_op(ops, id)) missing += (missing.empty() ? "" : ", ") + std::string(op_name(id));
   return missing;
 }
 

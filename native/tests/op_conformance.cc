@@ -737,6 +737,33 @@ int check_tensor_dtypes() {
   return ok ? 0 : 1;
 }
 
+// The backend ops every device backend is to have: the CPU's, less its reference-only ones (run on the CPU
+// by their entries).
+std::vector<int> device_ops() {
+  const OpTable& cpu = registered_ops("cpu");
+  std::vector<int> ids;
+  for (int id = 0; id < static_cast<int>(cpu.size()); ++id)
+    if (has_op(cpu, id) && !reference_only(id)) ids.push_back(id);
+  return ids;
+}
+
+#ifdef MEDIX_OP_CONFORMANCE_CUDA
+// Needs no device: the kernel files register every op of device_ops() for "cuda" (a kernel file that lost
+// its MEDIX_CUDA_OP line would otherwise show only where a GPU runs the op). Returns the failures.
+int check_cuda_registrations() {
+  const std::vector<int> ops = device_ops();
+  int unregistered = 0;
+  for (int id : ops)
+    if (!has_op(registered_ops("cuda"), id)) {
+      std::printf("FAIL cuda: op %s is not registered\n", op_name(id));
+      ++unregistered;
+    }
+  std::printf("cuda registrations: %d ops of the cpu's %zu (its reference-only ops aside)\n",
+              static_cast<int>(ops.size()) - unregistered, ops.size());
+  return unregistered;
+}
+#endif
+
 // Every backend op the CPU registers is run above by some table entry on the guard (it saw it), or is one of
 // the few whose arguments the table cannot state, tested on every backend elsewhere: listed here with where,
 // and the list must not hold an op the table runs. Reference-only ops (the CPU's alone) are run by their
@@ -751,12 +778,11 @@ int check_coverage(const std::set<std::string>& ran_by_table) {
        "cuda_conformance's moe_aux case"},
       {"to_bf16", "a compute copy: device_memory_guard's bf16 models, cuda_conformance's to_bf16 case"},
   };
-  const OpTable& ops = registered_ops("cpu");
-  int registered = 0, failures = 0;
-  for (size_t id = 0; id < ops.size(); ++id) {
-    if (!ops[id] || reference_only(static_cast<int>(id))) continue;  // run on the CPU by their entries
-    ++registered;
-    const std::string name = op_name(static_cast<int>(id));
+  const std::vector<int> ops = device_ops();
+  const int registered = static_cast<int>(ops.size());
+  int failures = 0;
+  for (int id : ops) {
+    const std::string name = op_name(id);
     const bool ran = ran_by_table.count(name) != 0, listed = elsewhere.count(name) != 0;
     if (!ran && !listed) std::printf("FAIL backend op %s: no table entry runs it\n", name.c_str());
     if (ran && listed)
@@ -796,22 +822,7 @@ int main(int argc, char** argv) {
   Tally tally;
   std::set<std::string> ran;  // the backend ops the guard ran, over all entries
 #ifdef MEDIX_OP_CONFORMANCE_CUDA
-  // Needs no device: every op the CPU implements, the kernel files register for "cuda" too (a kernel file
-  // that lost its MEDIX_CUDA_OP line would otherwise show only where a GPU runs the op).
-  const OpTable& cpu_ops = registered_ops("cpu");
-  const OpTable& cuda_ops = registered_ops("cuda");
-  int cpu_count = 0, unregistered = 0;
-  for (size_t id = 0; id < cpu_ops.size(); ++id) {
-    if (!cpu_ops[id] || reference_only(static_cast<int>(id))) continue;
-    ++cpu_count;
-    if (id >= cuda_ops.size() || !cuda_ops[id]) {
-      std::printf("FAIL cuda: op %s is not registered\n", op_name(static_cast<int>(id)));
-      ++unregistered;
-    }
-  }
-  std::printf("cuda registrations: %d ops of the cpu's %d (its reference-only ops aside)\n", cpu_count - unregistered,
-              cpu_count);
-  tally.failures += unregistered;
+  tally.failures += medix::check_cuda_registrations();
 #endif
   for (const OpDef& d : op_table()) {
     ++tally.ops;
