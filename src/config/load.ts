@@ -63,6 +63,7 @@ export function resolveConfigPaths(c: TrainingConfig, baseDir: string): Training
       ...c.worker,
       actor: { ...c.worker.actor, model: absolute(c.worker.actor.model, ['model_path', 'tokenizer_path']) },
     },
+    sft: { ...absolute(c.sft, ['train_files']), ...hubIds(c.sft, baseDir) },
     trainer: absolute(c.trainer, ['save_checkpoint_path', 'load_checkpoint_path']),
   };
 }
@@ -72,9 +73,12 @@ export function trainingConfigToYaml(c: TrainingConfig): string {
   return toYaml(c);
 }
 
-function hubIds(data: TrainingConfig['data'], baseDir: string): Partial<TrainingConfig['data']> {
-  const out: Partial<TrainingConfig['data']> = {};
-  if (isHubDatasetId(data.train_files, baseDir)) out.train_files = data.train_files;
-  if (data.val_files !== undefined && isHubDatasetId(data.val_files, baseDir)) out.val_files = data.val_files;
+/** The keys of `files` that name hub datasets, as written. */
+function hubIds<T extends { train_files?: string; val_files?: string }>(files: T, baseDir: string): Partial<T> {
+  const out: Partial<T> = {};
+  for (const k of ['train_files', 'val_files'] as const) {
+    const f = files[k];
+    if (f !== undefined && isHubDatasetId(f, baseDir)) out[k] = f as T[typeof k];
+  }
   return out;
 }

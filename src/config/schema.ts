@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { LOGGERS } from '../train/loggers/types.js';
 import { rewardConfigSchema } from '../reward/config.js';
+import { REWARD_COMPONENTS } from '../reward/components.js';
 import { ADVANTAGE_ESTIMATORS } from '../rl/advantages.js';
 import { ADAMW_DEFAULTS } from '../engine/adamw-defaults.js';
 import { COMPUTE_DTYPES } from '../engine/compute-dtype.js';
@@ -102,7 +103,7 @@ export const algorithmConfigSchema = z
     kl_target: z.number().positive().default(0.1),
     /** DAPO: drop prompt groups whose mean filter_key reward is <= filter_low or >= filter_high. */
     online_filtering: z.boolean().default(false),
-    filter_key: z.enum(['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality']).default('overall'),
+    filter_key: z.enum(REWARD_COMPONENTS).default('overall'),
     filter_low: z.number().default(0.01),
     filter_high: z.number().default(0.99),
     /** Sampling rounds allowed to fill a filtered batch; <= 0: no limit (EasyR1 keeps this under trainer). */
@@ -222,6 +223,11 @@ export const sftConfigSchema = z
   .object({
     /** Supervised epochs on the reference answers before RL (0: none). */
     epochs: nonNegativeInt.default(0),
+    /**
+     * The warm-up's rows, read as data.train_files is (default: data.train_files). Rows the warm-up has
+     * not seen give RL groups whose answers differ: rows it has learnt by heart all score alike.
+     */
+    train_files: z.string().min(1).optional(),
     lr: z.number().positive().default(1e-4),
     /** cosine: lr decays over the warm-up's optimizer steps to min_lr_ratio·lr (as the actor's optim). */
     lr_scheduler_type: z.enum(['constant', 'cosine']).default('constant'),

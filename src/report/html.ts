@@ -6,6 +6,7 @@
 import { escapeXml, lineChart, type Series } from './svg-chart.js';
 import type { MetricsRow, RunFiles, SampleRow } from './run-files.js';
 import { summariseRun, summaryHtml } from './summary.js';
+import { MODALITY_ACCURACY, REWARD_COMPONENTS } from '../reward/components.js';
 
 const STYLE = `
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff}
@@ -22,7 +23,6 @@ pre.config{background:#f6f6f6;padding:8px;overflow:auto}
 `;
 
 /** The composite reward and its parts, drawn together so their shares can be compared step by step. */
-export const REWARD_COMPONENTS = ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality'] as const;
 
 /** Numeric metrics present in any row, in first-seen order; 'step' is the x axis. */
 export function metricNames(rows: Record<string, unknown>[]): string[] {
@@ -50,7 +50,10 @@ function chartSection(heading: string, charts: string[]): string {
   return charts.length ? `<h2>${escapeXml(heading)}</h2>\n<div class="grid-charts">\n${charts.join('\n')}\n</div>` : '';
 }
 
-/** The components together, then the held-out ones, then the other reward/* metrics (counts) one per chart. */
+/**
+ * The components together, then the held-out ones, the held-out accuracy per modality, then the other
+ * reward/* metrics (counts) one per chart.
+ */
 function rewardCharts(rl: MetricsRow[], names: Set<string>, others: string[]): string {
   const together = (prefix: string, title: string) => {
     const series = REWARD_COMPONENTS.filter((c) => names.has(`${prefix}/${c}`)).map((c) =>
@@ -58,10 +61,14 @@ function rewardCharts(rl: MetricsRow[], names: Set<string>, others: string[]): s
     );
     return series.length ? [lineChart(series, { title, xLabel: 'step', width: 560, height: 280 })] : [];
   };
+  const modalities = [...names].filter((n) => n.startsWith(MODALITY_ACCURACY)).map((n) => seriesOf(rl, n));
   const single = others.map((n) => lineChart([seriesOf(rl, n)], { title: n, xLabel: 'step' }));
   return chartSection('reward', [
     ...together('reward', 'reward and its components (training batch)'),
     ...together('val', 'held-out reward and its components'),
+    ...(modalities.length
+      ? [lineChart(modalities, { title: 'held-out accuracy per modality', xLabel: 'step', width: 560, height: 280 })]
+      : []),
     ...single,
   ]);
 }
@@ -127,7 +134,7 @@ export function renderReport(run: RunFiles, options: { title?: string; maxSample
   const combined = new Set(['reward', 'val'].flatMap((p) => REWARD_COMPONENTS.map((c) => `${p}/${c}`)));
   const groups = new Map<string, string[]>();
   for (const name of names) {
-    if (combined.has(name)) continue;
+    if (combined.has(name) || name.startsWith(MODALITY_ACCURACY)) continue;
     const g = groupOf(name);
     groups.set(g, [...(groups.get(g) ?? []), name]);
   }

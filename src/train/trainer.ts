@@ -66,6 +66,7 @@ import { ReferencePolicy } from './reference.js';
 import { resumePoint } from './resume.js';
 import { sftTarget, type SftTarget } from './sft-target.js';
 import { StageClock } from './stage-clock.js';
+import { accuracyByModality, validationMetrics } from './validation-metrics.js';
 import { RunLog } from './run-log.js';
 import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
@@ -93,6 +94,9 @@ export interface TrainSummary {
   /** The held-out mean of accuracy_llm (the judge's verdict; without a judge, the exact answer) after SFT and after RL. */
   heldout_accuracy_after_sft: number | null;
   heldout_accuracy_after_rl: number | null;
+  /** The same per modality tag of the held-out rows ({} with one modality, or before it was recorded). */
+  heldout_accuracy_by_modality_after_sft: Record<string, number>;
+  heldout_accuracy_by_modality_after_rl: Record<string, number>;
   report: string;
   /** Failures per metrics backend of trainer.logger (none: {}); a failing backend never stops training. */
   logger_failures: Record<string, number>;
@@ -108,6 +112,7 @@ interface State {
   heldoutAfterSft: number | null;
   /** Absent in checkpoints of runs from before it was recorded. */
   heldoutAccuracyAfterSft?: number | null;
+  heldoutAccuracyByModalityAfterSft?: Record<string, number>;
   /** The KL-in-reward controller after the last step (its coefficient moves when adaptive). */
   klController?: KlControllerState;
   [key: string]: unknown;
@@ -206,6 +211,8 @@ export class Trainer {
     private readonly prompts: Prompts,
     private readonly train: RlSample[],
     private readonly val: RlSample[],
+    /** The SFT warm-up's rows: those of sft.train_files, or the training rows. */
+    private readonly sftRows: RlSample[],
     private state: State,
     private readonly log: (m: string) => void,
     /** The run directory of the checkpoint this run forked from, whose reference model it takes over. */
@@ -306,18 +313,26 @@ export class Trainer {
 
     // A model without a vision tower cannot answer image rows faithfully: they are skipped and counted.
     const hasVision = m.model_path !== undefined && readHfConfig(path(m.model_path)).config.vision !== undefined;
-    const loadSplit = async (split: 'train' | 'val') => {
-      const { samples, stats } = await loadDatasetFromConfig(cfg.data, split, tokenizer, { warn: log });
+    // sft.train_files is read as data.train_files is, with data's keys and limits.
+    const loadSplit = async (split: 'train' | 'val' | 'sft') => {
+      const [data, key] =
+        split === 'sft'
+          ? [{ ...cfg.data, train_files: cfg.sft.train_files! }, 'sft.train_files']
+          : [cfg.data, `data.${split}_files`];
+      const { samples, stats } = await loadDatasetFromConfig(data, split === 'val' ? 'val' : 'train', tokenizer, {
+        warn: log,
+      });
       const used = hasVision ? samples : samples.filter((r) => r.images.length === 0);
       const skipped = { bad: stats.badRows, overlong: stats.overlongPrompts, images: samples.length - used.length };
       if (skipped.bad || skipped.images || skipped.overlong)
         log(
           `medix train: ${split}: ${used.length} rows used; skipped ${skipped.bad} bad, ${skipped.overlong} over max_prompt_length, ${skipped.images} with images (the model has no vision tower)`,
         );
-      if (used.length === 0) throw new Error(`data.${split}_files: no usable rows for this model`);
+      if (used.length === 0) throw new Error(`${key}: no usable rows for this model`);
       return used;
     };
     const train = await loadSplit('train');
+    const sftRows = cfg.sft.epochs > 0 && cfg.sft.train_files ? await loadSplit('sft') : train;
     // The whole validation split, as the reference validates, unless data.val_batch_size caps it.
     const valRows = cfg.data.val_files ? await loadSplit('val') : [];
     const val = cfg.data.val_batch_size > 0 ? valRows.slice(0, cfg.data.val_batch_size) : valRows;
@@ -399,6 +414,7 @@ export class Trainer {
       prompts,
       train,
       val,
+      sftRows,
       state,
       log,
       from?.fromOtherRun ? from.sourceRunDir : null,
@@ -518,7 +534,7 @@ export class Trainer {
     );
   }
 
-  /** Mean overall reward (and components) on the held-out rows with the validation sampling settings. */
+  /** Mean overall reward and components, overall and per modality, on the held-out rows with the validation sampling settings. */
   async validate(): Promise<Record<string, number>> {
     if (this.val.length === 0) return {};
     const v = this.cfg.worker.rollout.val_override_config;
@@ -527,9 +543,7 @@ export class Trainer {
       { n: v.n, temperature: v.temperature, topP: v.top_p, topK: -1 },
       (i) => this.rolloutSeed(-1, i),
     );
-    const out: Record<string, number> = {};
-    for (const k of ['overall', 'format', 'accuracy_llm', 'accuracy_embed', 'modality'] as const)
-      out[`val/${k}`] = mean(rollouts.map((r) => r.reward[k]).filter((x): x is number => x !== null));
+    const out = validationMetrics(rollouts.map((r) => ({ answer: r.row.answer, reward: r.reward })));
     out['val/rows'] = this.val.length;
     this.images?.forget();
     return out;
@@ -560,11 +574,14 @@ export class Trainer {
   private async sftWarmup(runLog: RunLog | null): Promise<void> {
     const s = this.cfg.sft;
     // Image rows' pixels are kept for the whole warm-up (every epoch uses them), then let go.
-    const bad = await this.badRows(this.train, await this.imageFaults(this.train));
+    const bad = await this.badRows(this.sftRows, await this.imageFaults(this.sftRows));
     const exps: Experience[] = await Promise.all(
-      this.train
+      this.sftRows
         .filter((row) => !bad.has(row))
         .map(async (row) => ({ ...(await this.modelInputs(row)), responseIds: this.prompts.sft(row.answer) })),
+    );
+    this.log(
+      `medix train: SFT warm-up: ${s.epochs} epochs over ${exps.length} rows of ${s.train_files ?? this.cfg.data.train_files}`,
     );
     const opt = new AdamW(this.model, {
       lr: s.lr,
@@ -611,6 +628,7 @@ export class Trainer {
     const val = await this.validate();
     this.state.heldoutAfterSft = val['val/overall'] ?? null;
     this.state.heldoutAccuracyAfterSft = val['val/accuracy_llm'] ?? null;
+    this.state.heldoutAccuracyByModalityAfterSft = accuracyByModality(val);
     if (this.state.heldoutAfterSft !== null)
       this.log(`medix train: held-out reward after SFT: ${this.state.heldoutAfterSft.toFixed(4)}`);
     await this.checkpoint();
@@ -1018,6 +1036,8 @@ export class Trainer {
       heldout_reward_after_rl: after,
       heldout_accuracy_after_sft: this.state.heldoutAccuracyAfterSft ?? null,
       heldout_accuracy_after_rl: val['val/accuracy_llm'] ?? null,
+      heldout_accuracy_by_modality_after_sft: this.state.heldoutAccuracyByModalityAfterSft ?? {},
+      heldout_accuracy_by_modality_after_rl: accuracyByModality(val),
       report,
       logger_failures: backends?.failures ?? {},
     };

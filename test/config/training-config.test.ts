@@ -114,6 +114,7 @@ t.test('overrides are typed by the schema', async (t) => {
     'trainer.save_checkpoint_path=007',
     'algorithm.adv_estimator=rloo',
     'data.val_files=data/val.jsonl',
+    'sft.train_files=data/sft.jsonl',
   ]);
   t.equal(c.worker.rollout.n, 8);
   t.equal(c.worker.actor.optim.lr, 1e-6);
@@ -127,6 +128,8 @@ t.test('overrides are typed by the schema', async (t) => {
   t.equal(c.trainer.save_checkpoint_path, join(dir, '007'), 'a string key keeps digits as text');
   t.equal(c.algorithm.adv_estimator, 'rloo');
   t.equal(c.data.val_files, join(dir, 'data/val.jsonl'));
+  t.equal(c.sft.train_files, join(dir, 'data/sft.jsonl'), "the warm-up's rows resolve as the data's do");
+  t.equal(loadTrainingConfig(file).sft.train_files, undefined, 'unset: the warm-up trains on data.train_files');
   t.same(
     loadTrainingConfig(file, ['worker.actor.optim.betas=0.5,0.6']).worker.actor.optim.betas,
     [0.5, 0.6],

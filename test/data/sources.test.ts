@@ -128,9 +128,13 @@ t.test('the config takes every layout as train_files; MediX-R1 columns need no r
   const tok = await loadTokenizer();
   for (const spec of ['medix/tiny@train', shardDir, join(layouts, 'saved')]) {
     const file = join(dir, 'c.yaml');
-    writeFileSync(file, `data:\n  train_files: ${spec}\nworker:\n  actor:\n    model:\n      model_path: /models/x\n`);
+    writeFileSync(
+      file,
+      `data:\n  train_files: ${spec}\nsft:\n  train_files: ${spec}\nworker:\n  actor:\n    model:\n      model_path: /models/x\n`,
+    );
     const cfg = loadTrainingConfig(file, []);
     t.equal(cfg.data.train_files, spec, `${spec}: kept as written (a hub id is not made a path)`);
+    t.equal(cfg.sft.train_files, spec, `${spec}: the same in sft.train_files`);
     const warnings: string[] = [];
     const { samples, stats } = await loadDatasetFromConfig(cfg.data, 'train', tok, { warn: (m) => warnings.push(m) });
     t.same(

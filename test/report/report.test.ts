@@ -112,7 +112,13 @@ function makeTrainedRun(): string {
       'perf/tokens_per_s': 100 * s,
       'timing/step': 2,
     };
-    if (s % 5 === 0) Object.assign(row, { 'val/overall': 0.3 + 0.01 * s, 'val/format': 0.6 });
+    if (s % 5 === 0)
+      Object.assign(row, {
+        'val/overall': 0.3 + 0.01 * s,
+        'val/format': 0.6,
+        'val/accuracy_llm/CT_SCAN': 0.5,
+        'val/accuracy_llm/X_RAY': 0.05 * s,
+      });
     rows.push(row as never);
   }
   writeFileSync(join(dir, 'metrics.jsonl'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
@@ -146,7 +152,7 @@ function makeTrainedRun(): string {
   return dir;
 }
 
-t.test('sparse series get markers; SFT against epochs; components together', async (t) => {
+t.test('sparse series get markers; SFT against epochs; components together, modalities together', async (t) => {
   const html = renderReport(readRun(makeTrainedRun()));
   const markers = (name: string) =>
     new RegExp(`class="markers" data-series="${name}">((?:<circle[^>]*/>)*)</g>`).exec(html)?.[1].match(/<circle/g)
@@ -168,6 +174,10 @@ t.test('sparse series get markers; SFT against epochs; components together', asy
   const rewardChart = /<svg[^>]*aria-label="reward and its components[^"]*">.*?<\/svg>/.exec(html)![0];
   for (const c of ['reward/overall', 'reward/format', 'reward/modality'])
     t.match(rewardChart, `data-series="${c}"`, `${c} in the components chart`);
+  const modalityChart = /<svg[^>]*aria-label="held-out accuracy per modality">.*?<\/svg>/.exec(html)![0];
+  for (const c of ['val/accuracy_llm/CT_SCAN', 'val/accuracy_llm/X_RAY'])
+    t.match(modalityChart, `data-series="${c}"`, `${c} in the per-modality chart`);
+  t.notMatch(html, 'aria-label="val/accuracy_llm/X_RAY"', 'not a chart of its own besides');
 });
 
 t.test('summary at the top: held-out rewards, steps, time, speed, key settings', async (t) => {
