@@ -1,5 +1,5 @@
 // The report's opening section: what the run achieved (held-out reward before training, after the
-// SFT warm-up, after RL), how long it took and how fast it went, and the handful of config keys a
+// SFT warm-up, after RL; the accuracy per modality), how long it took and how fast it went, and the handful of config keys a
 // reader needs to tell runs apart. Values come from summary.json when the run finished; a run still
 // going (or killed) is summarised from metrics.jsonl alone, and what cannot be known shows as n/a.
 import { parse } from 'yaml';
@@ -23,6 +23,7 @@ export const KEY_SETTINGS = [
   'worker.rollout.temperature',
   'data.max_response_length',
   'sft.epochs',
+  'sft.train_files',
   'trainer.max_steps',
   'trainer.total_epochs',
 ] as const;
@@ -37,6 +38,8 @@ export interface RunSummary {
   seconds: number | null;
   /** Mean of perf/tokens_per_s over the steps, or null. */
   tokensPerSecond: number | null;
+  /** Held-out accuracy per modality after SFT and after RL (summary.json; none with one modality). */
+  accuracyByModality: { tag: string; afterSft: number | null; afterRl: number | null }[];
   settings: [string, string][];
 }
 
@@ -83,8 +86,16 @@ export function summariseRun(run: RunFiles): RunSummary {
     steps: rl.length ? Math.max(...rl.map((r) => r.step)) : 0,
     seconds: stepSeconds.length ? stepSeconds.reduce((a, b) => a + b, 0) : null,
     tokensPerSecond: speeds.length ? speeds.reduce((a, b) => a + b, 0) / speeds.length : null,
+    accuracyByModality: byModality(s.heldout_accuracy_by_modality_after_sft, s.heldout_accuracy_by_modality_after_rl),
     settings: settingsOf(run.configText),
   };
+}
+
+function byModality(sft: unknown, rl: unknown): RunSummary['accuracyByModality'] {
+  const record = (v: unknown) => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {});
+  const [a, b] = [record(sft), record(rl)];
+  const tags = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+  return tags.map((tag) => ({ tag, afterSft: num(a[tag]), afterRl: num(b[tag]) }));
 }
 
 function fmt(v: number | null, digits: number): string {
@@ -99,6 +110,10 @@ export function summaryHtml(s: RunSummary): string {
     ['RL steps', String(s.steps)],
     ['time in RL steps', s.seconds === null ? 'n/a' : `${s.seconds.toFixed(1)} s`],
     ['tokens/s (mean over steps)', fmt(s.tokensPerSecond, 1)],
+    ...s.accuracyByModality.map((m): [string, string] => [
+      `held-out accuracy, ${m.tag} (after SFT, after RL)`,
+      `${fmt(m.afterSft, 3)}, ${fmt(m.afterRl, 3)}`,
+    ]),
   ];
   const row = ([k, v]: [string, string]) => `<tr><th>${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`;
   return `<div class="summary">

@@ -129,6 +129,8 @@ function makeTrainedRun(): string {
       heldout_reward_before_train: 0.2,
       heldout_reward_after_sft: 0.25,
       heldout_reward_after_rl: 0.4,
+      heldout_accuracy_by_modality_after_sft: { X_RAY: 0.25, CT_SCAN: 0.5 },
+      heldout_accuracy_by_modality_after_rl: { X_RAY: 0.5, CT_SCAN: 0.75 },
     }),
   );
   const reward = {
@@ -180,7 +182,7 @@ t.test('sparse series get markers; SFT against epochs; components together, moda
   t.notMatch(html, 'aria-label="val/accuracy_llm/X_RAY"', 'not a chart of its own besides');
 });
 
-t.test('summary at the top: held-out rewards, steps, time, speed, key settings', async (t) => {
+t.test('summary at the top: held-out rewards, accuracy per modality, steps, time, speed, key settings', async (t) => {
   const html = renderReport(readRun(makeTrainedRun()));
   const top = html.slice(0, html.indexOf('<h2>'));
   const fact = (k: string) => new RegExp(`<th>${k}</th><td>([^<]*)</td>`).exec(top)?.[1];
@@ -193,6 +195,8 @@ t.test('summary at the top: held-out rewards, steps, time, speed, key settings',
   t.equal(fact('algorithm.adv_estimator'), 'grpo');
   t.equal(fact('worker.rollout.n'), '5');
   t.equal(fact('worker.actor.optim.lr'), '0.000001');
+  t.equal(fact('held-out accuracy, CT_SCAN \\(after SFT, after RL\\)'), '0.500, 0.750');
+  t.equal(fact('held-out accuracy, X_RAY \\(after SFT, after RL\\)'), '0.250, 0.500');
 });
 
 t.test('sample table: each reward component, and why one was unavailable', async (t) => {
