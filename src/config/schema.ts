@@ -224,8 +224,9 @@ export const sftConfigSchema = z
     /** Supervised epochs on the reference answers before RL (0: none). */
     epochs: nonNegativeInt.default(0),
     /**
-     * The warm-up's rows, read as data.train_files is (default: data.train_files). Rows the warm-up has
-     * not seen give RL groups whose answers differ: rows it has learnt by heart all score alike.
+     * The warm-up's rows, read as data.train_files is (default: data.train_files): e.g. worked answers
+     * apart from the RL prompts, since on rows the warm-up has learnt by heart RL's groups tend to score
+     * alike, and online filtering drops those.
      */
     train_files: z.string().min(1).optional(),
     lr: z.number().positive().default(1e-4),
