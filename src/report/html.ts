@@ -1,9 +1,10 @@
-// The training report: one self-contained HTML page (inline CSS and SVG, no scripts, no network).
-// From the top: what the run achieved (summary.ts), the reward and its components in one chart, the
-// held-out (validation) reward, the SFT warm-up against its own axis (epochs, all logged at step 0),
-// a chart per other metric grouped by prefix ("actor/…", "timing/…"), the latest samples with each
-// reward component and why one was unavailable, and the run's configuration.
-import { escapeXml, lineChart, type Series } from './svg-chart.js';
+// The training report: one self-contained HTML page (inline CSS and SVG, no scripts, no network). From
+// the top: what the run achieved (summary.ts), the reward and its components in one chart, the
+// held-out (validation) reward, the held-out accuracy per modality, the SFT warm-up against its own
+// axis (epochs, all logged at step 0), a chart per other metric grouped by prefix ("actor/…",
+// "timing/…"), the latest samples with each reward component and why one was unavailable, and the
+// run's configuration.
+import { escapeXml, lineChart, PALETTE, type Series } from './svg-chart.js';
 import type { MetricsRow, RunFiles, SampleRow } from './run-files.js';
 import { summariseRun, summaryHtml } from './summary.js';
 import { MODALITY_ACCURACY, REWARD_COMPONENTS } from '../reward/components.js';
@@ -21,8 +22,6 @@ td pre{white-space:pre-wrap;margin:0;max-height:16em;overflow:auto}
 td.na{color:#a33}
 pre.config{background:#f6f6f6;padding:8px;overflow:auto}
 `;
-
-/** The composite reward and its parts, drawn together so their shares can be compared step by step. */
 
 /** Numeric metrics present in any row, in first-seen order; 'step' is the x axis. */
 export function metricNames(rows: Record<string, unknown>[]): string[] {
@@ -61,14 +60,21 @@ function rewardCharts(rl: MetricsRow[], names: Set<string>, others: string[]): s
     );
     return series.length ? [lineChart(series, { title, xLabel: 'step', width: 560, height: 280 })] : [];
   };
+  // At most one colour per line: PALETTE.length modalities a chart.
   const modalities = [...names].filter((n) => n.startsWith(MODALITY_ACCURACY)).map((n) => seriesOf(rl, n));
+  const modalityCharts = Array.from({ length: Math.ceil(modalities.length / PALETTE.length) }, (_, i) =>
+    lineChart(modalities.slice(i * PALETTE.length, (i + 1) * PALETTE.length), {
+      title: `held-out accuracy per modality${modalities.length > PALETTE.length ? ` (${i + 1})` : ''}`,
+      xLabel: 'step',
+      width: 560,
+      height: 280,
+    }),
+  );
   const single = others.map((n) => lineChart([seriesOf(rl, n)], { title: n, xLabel: 'step' }));
   return chartSection('reward', [
     ...together('reward', 'reward and its components (training batch)'),
     ...together('val', 'held-out reward and its components'),
-    ...(modalities.length
-      ? [lineChart(modalities, { title: 'held-out accuracy per modality', xLabel: 'step', width: 560, height: 280 })]
-      : []),
+    ...modalityCharts,
     ...single,
   ]);
 }

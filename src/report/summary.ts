@@ -1,7 +1,8 @@
-// The report's opening section: what the run achieved (held-out reward before training, after the
-// SFT warm-up, after RL; the accuracy per modality), how long it took and how fast it went, and the handful of config keys a
-// reader needs to tell runs apart. Values come from summary.json when the run finished; a run still
-// going (or killed) is summarised from metrics.jsonl alone, and what cannot be known shows as n/a.
+// The report's opening section: what the run achieved (held-out reward before training, after the SFT
+// warm-up, after RL; the accuracy per modality), how long it took and how fast it went, and the
+// handful of config keys a reader needs to tell runs apart. Values come from summary.json when the run
+// finished; a run still going (or killed) is summarised from metrics.jsonl alone, and what cannot be
+// known shows as n/a.
 import { parse } from 'yaml';
 import type { RunFiles } from './run-files.js';
 import { escapeXml } from './svg-chart.js';

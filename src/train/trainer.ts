@@ -67,6 +67,7 @@ import { resumePoint } from './resume.js';
 import { sftTarget, type SftTarget } from './sft-target.js';
 import { StageClock } from './stage-clock.js';
 import { accuracyByModality, validationMetrics } from './validation-metrics.js';
+import { REWARD_COMPONENTS } from '../reward/components.js';
 import { RunLog } from './run-log.js';
 import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
@@ -94,9 +95,12 @@ export interface TrainSummary {
   /** The held-out mean of accuracy_llm (the judge's verdict; without a judge, the exact answer) after SFT and after RL. */
   heldout_accuracy_after_sft: number | null;
   heldout_accuracy_after_rl: number | null;
-  /** The same per modality tag of the held-out rows ({} with one modality, or before it was recorded). */
-  heldout_accuracy_by_modality_after_sft: Record<string, number>;
-  heldout_accuracy_by_modality_after_rl: Record<string, number>;
+  /**
+   * The same per modality of the held-out rows (validationMetrics; null: no sample had an accuracy). {}
+   * without val_files, with one modality, without SFT (after_sft) or resumed from an older checkpoint.
+   */
+  heldout_accuracy_by_modality_after_sft: Record<string, number | null>;
+  heldout_accuracy_by_modality_after_rl: Record<string, number | null>;
   report: string;
   /** Failures per metrics backend of trainer.logger (none: {}); a failing backend never stops training. */
   logger_failures: Record<string, number>;
@@ -112,7 +116,8 @@ interface State {
   heldoutAfterSft: number | null;
   /** Absent in checkpoints of runs from before it was recorded. */
   heldoutAccuracyAfterSft?: number | null;
-  heldoutAccuracyByModalityAfterSft?: Record<string, number>;
+  /** Absent in checkpoints of runs from before it was recorded. */
+  heldoutAccuracyByModalityAfterSft?: Record<string, number | null>;
   /** The KL-in-reward controller after the last step (its coefficient moves when adaptive). */
   klController?: KlControllerState;
   [key: string]: unknown;
@@ -332,7 +337,6 @@ export class Trainer {
       return used;
     };
     const train = await loadSplit('train');
-    const sftRows = cfg.sft.epochs > 0 && cfg.sft.train_files ? await loadSplit('sft') : train;
     // The whole validation split, as the reference validates, unless data.val_batch_size caps it.
     const valRows = cfg.data.val_files ? await loadSplit('val') : [];
     const val = cfg.data.val_batch_size > 0 ? valRows.slice(0, cfg.data.val_batch_size) : valRows;
@@ -400,6 +404,8 @@ export class Trainer {
       else model.setDataParallel();
     }
     if (fsdp) assertPaddable(model, 'worker.actor.fsdp.enable_full_shard');
+    // A run resumed after its warm-up does not read sft.train_files again (it may have moved since).
+    const sftRows = !state.sftDone && cfg.sft.train_files ? await loadSplit('sft') : train;
     model.setRecompute(m.enable_gradient_checkpointing);
     setComputeDtype(model, m.dtype);
     model.setVisionFrozen(m.freeze_vision_tower);
@@ -534,7 +540,10 @@ export class Trainer {
     );
   }
 
-  /** Mean overall reward and components, overall and per modality, on the held-out rows with the validation sampling settings. */
+  /**
+   * Mean overall reward and components on the held-out rows with the validation sampling settings, and
+   * the accuracy per modality (validationMetrics).
+   */
   async validate(): Promise<Record<string, number>> {
     if (this.val.length === 0) return {};
     const v = this.cfg.worker.rollout.val_override_config;
@@ -580,9 +589,11 @@ export class Trainer {
         .filter((row) => !bad.has(row))
         .map(async (row) => ({ ...(await this.modelInputs(row)), responseIds: this.prompts.sft(row.answer) })),
     );
-    this.log(
-      `medix train: SFT warm-up: ${s.epochs} epochs over ${exps.length} rows of ${s.train_files ?? this.cfg.data.train_files}`,
-    );
+    const file = s.train_files ?? this.cfg.data.train_files;
+    // badRows refuses a training set without a usable row; the warm-up's own rows need the same.
+    if (exps.length === 0)
+      throw new DataError(`sft.train_files ${file}: every row has an image that cannot be decoded`);
+    this.log(`medix train: SFT warm-up: ${s.epochs} epochs over ${exps.length} rows of ${file}`);
     const opt = new AdamW(this.model, {
       lr: s.lr,
       weightDecay: this.cfg.worker.actor.optim.weight_decay,
@@ -898,15 +909,13 @@ export class Trainer {
     const filtering = this.cfg.algorithm.online_filtering;
     const stepSeconds = clock.elapsed();
     const lengths = kept.map((x) => x.sample.tokenIds.length);
-    const component = (k: 'overall' | 'format' | 'accuracy_llm' | 'accuracy_embed' | 'modality') =>
-      mean(all.map((x) => x.reward[k]).filter((v): v is number => v !== null));
     const trainedTokens = usable.reduce((s, e) => s + e.promptIds.length + e.responseIds.length, 0);
+    const components = REWARD_COMPONENTS.map((k) => [
+      `reward/${k}`,
+      mean(all.map((x) => x.reward[k]).filter((v): v is number => v !== null)),
+    ]);
     return {
-      'reward/overall': component('overall'),
-      'reward/format': component('format'),
-      'reward/accuracy_llm': component('accuracy_llm'),
-      'reward/accuracy_embed': component('accuracy_embed'),
-      'reward/modality': component('modality'),
+      ...Object.fromEntries(components),
       'reward/unavailable': all.filter((x) => x.reward.unavailable.length > 0).length,
       'reward/dropped': all.filter((x) => x.reward.overall === null).length,
       'response_length/mean': mean(lengths),

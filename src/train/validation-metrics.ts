@@ -17,26 +17,39 @@ function meanOf(samples: readonly ScoredSample[], component: RewardComponent): n
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
 }
 
-/** `val/<component>` over every sample, and `val/accuracy_llm/<MODALITY>` per modality tag (brackets dropped). */
+/**
+ * A ground truth's modality as a metric name: the tag without brackets, upper case (the modality reward
+ * compares tags regardless of case), characters other than letters, digits, '_', '-' and '.' as '_'
+ * (MLflow refuses others in a key); NO_TAG for a ground truth without one.
+ */
+export function modalityName(answer: string): string {
+  const tag = parseGroundTruth(answer).tag.slice(1, -1).toUpperCase();
+  return tag ? tag.replace(/[^A-Z0-9_.-]/g, '_') : 'NO_TAG';
+}
+
+/** `val/<component>` over every sample, and `val/accuracy_llm/<MODALITY>` per modality (modalityName). */
 export function validationMetrics(samples: readonly ScoredSample[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const c of REWARD_COMPONENTS) out[`val/${c}`] = meanOf(samples, c);
   const byTag = new Map<string, ScoredSample[]>(); // Map.groupBy needs Node 21
   for (const s of samples) {
-    const tag = parseGroundTruth(s.answer).tag.replace(/^<|>$/g, '') || 'untagged';
+    const tag = modalityName(s.answer);
     byTag.set(tag, [...(byTag.get(tag) ?? []), s]);
   }
   if (byTag.size > 1)
-    for (const [tag, group] of [...byTag].sort(([a], [b]) => a.localeCompare(b)))
-      out[`${MODALITY_ACCURACY}${tag}`] = meanOf(group, 'accuracy_llm');
+    for (const tag of [...byTag.keys()].sort())
+      out[`${MODALITY_ACCURACY}${tag}`] = meanOf(byTag.get(tag)!, 'accuracy_llm');
   return out;
 }
 
-/** The per-modality accuracies in validationMetrics' output, by modality tag. */
-export function accuracyByModality(metrics: Record<string, number>): Record<string, number> {
+/**
+ * The per-modality accuracies in validationMetrics' output, by modality; null where no sample of the
+ * modality had an accuracy (the judge unavailable for all), as JSON would write the NaN.
+ */
+export function accuracyByModality(metrics: Record<string, number>): Record<string, number | null> {
   return Object.fromEntries(
     Object.entries(metrics)
       .filter(([k]) => k.startsWith(MODALITY_ACCURACY))
-      .map(([k, v]) => [k.slice(MODALITY_ACCURACY.length), v]),
+      .map(([k, v]) => [k.slice(MODALITY_ACCURACY.length), Number.isFinite(v) ? v : null]),
   );
 }

@@ -130,7 +130,8 @@ t.test('the config takes every layout as train_files; MediX-R1 columns need no r
     const file = join(dir, 'c.yaml');
     writeFileSync(
       file,
-      `data:\n  train_files: ${spec}\nsft:\n  train_files: ${spec}\nworker:\n  actor:\n    model:\n      model_path: /models/x\n`,
+      `data:\n  train_files: ${spec}\nsft:\n  train_files: ${spec}\n` +
+        'worker:\n  actor:\n    model:\n      model_path: /models/x\n',
     );
     const cfg = loadTrainingConfig(file, []);
     t.equal(cfg.data.train_files, spec, `${spec}: kept as written (a hub id is not made a path)`);

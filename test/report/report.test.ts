@@ -182,6 +182,23 @@ t.test('sparse series get markers; SFT against epochs; components together, moda
   t.notMatch(html, 'aria-label="val/accuracy_llm/X_RAY"', 'not a chart of its own besides');
 });
 
+t.test('more modalities than colours: one chart per 8, every modality drawn once', async (t) => {
+  const dir = makeRun(2);
+  const tags = Array.from({ length: 12 }, (_, i) => `M${String(i).padStart(2, '0')}`);
+  const row = Object.fromEntries(tags.map((m, i) => [`val/accuracy_llm/${m}`, i / 12]));
+  writeFileSync(join(dir, 'metrics.jsonl'), `${JSON.stringify({ step: 1, ...row })}\n`);
+  const html = renderReport(readRun(dir));
+  const charts = [...html.matchAll(/<svg[^>]*aria-label="held-out accuracy per modality[^"]*">.*?<\/svg>/g)].map(
+    (m) => m[0],
+  );
+  t.equal(charts.length, 2, '12 modalities: 2 charts');
+  t.same(
+    charts.map((c) => [...c.matchAll(/class="markers" data-series="([^"]*)"/g)].length),
+    [8, 4],
+  );
+  for (const m of tags) t.match(html, `data-series="val/accuracy_llm/${m}"`, `${m} drawn`);
+});
+
 t.test('summary at the top: held-out rewards, accuracy per modality, steps, time, speed, key settings', async (t) => {
   const html = renderReport(readRun(makeTrainedRun()));
   const top = html.slice(0, html.indexOf('<h2>'));

@@ -3,7 +3,8 @@
 // fails when training preprocesses it: it is a bad row under data.on_bad_row, never a crash. With
 // skip, the run goes on without it and says once which row and image; with stop, the run stops with a
 // DataError naming them. Both paths that preprocess training rows are covered: the SFT warm-up (all
-// rows at once) and a rollout (the rows of a step, while generation runs).
+// rows at once; an sft.train_files with no decodable image stops it) and a rollout (the rows of a step,
+// while generation runs).
 // worker.actor.model.freeze_vision_tower keeps the tower's weights bit for bit through a step while the
 // decoder learns, and the reference policy sees the rows' images: with the KL loss on, the policy and
 // the reference agree at the first step (a reference scoring without the images would not).
@@ -84,6 +85,17 @@ t.test('skip: the SFT warm-up leaves the row out too', async (t) => {
   const logs = await train('skip-sft', ['sft.epochs=1']);
   t.equal(skipped(logs).length, 1, 'found once, at the warm-up, and not again in the step');
   t.match(skipped(logs)[0], badRow);
+});
+
+t.test('skip: an sft.train_files whose every image is bad stops the warm-up, naming the file', async (t) => {
+  const sftFile = join(dirname(trainFile), 'sft-bad.jsonl');
+  writeFileSync(sftFile, `${readFileSync(trainFile, 'utf8').trim().split('\n')[0]}\n`); // the bad row alone
+  const err = await train('skip-sft-file', ['sft.epochs=1', `sft.train_files=${sftFile}`]).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.ok(err instanceof DataError, 'a DataError, not a warm-up over no rows');
+  t.match((err as Error).message, /sft\.train_files .*sft-bad\.jsonl: every row has an image that cannot be decoded/);
 });
 
 t.test('stop: the run stops with a DataError naming the row and the image', async (t) => {
