@@ -3,7 +3,7 @@
 // model.safetensors when it fits one shard), the layout transformers' save_pretrained produces.
 // The directory is assembled under a temporary name and renamed into place, so a reader never
 // sees a half-written model, and an existing directory is only replaced when asked to.
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Model, ParamInfo } from '../engine/model.js';
 import { atomicWriteFileSync, fsyncDir } from '../util/atomic-write.js';
@@ -160,6 +160,11 @@ export function saveModel(model: Model, dir: string, options: SaveOptions = {}):
   if (!(maxShard > 0)) throw new CheckpointError(`saveModel: maxShardBytes must be > 0, got ${maxShard}`);
   if (existsSync(dir) && !options.overwrite)
     throw new CheckpointError(`${dir}: already exists (pass overwrite to replace it)`);
+  // Overwriting replaces a model directory (or an empty one) only: a mistyped path never deletes other files.
+  const replaceable = (d: string) =>
+    statSync(d).isDirectory() && (existsSync(join(d, 'config.json')) || readdirSync(d).length === 0);
+  if (existsSync(dir) && !replaceable(dir))
+    throw new CheckpointError(`${dir}: not a model directory (no config.json): only a model directory is replaced`);
   const tmp = join(dirname(dir), `.${basename(dir)}.partial-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });

@@ -2,8 +2,8 @@
 // released checkpoints are), with its config, generation config and tokenizer files. The
 // checkpoint is verified first, so a damaged one is refused rather than silently exported.
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { loadModel } from '../model/load.js';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { CheckpointError, loadModel } from '../model/load.js';
 import { PROCESSOR_FILES, saveModel, TOKENIZER_FILES } from '../model/save.js';
 import type { SaveDtype } from '../model/hf-config-write.js';
 import { verifyCheckpoint } from './checkpoint.js';
@@ -20,6 +20,11 @@ export async function mergeCheckpoint(
   outDir: string,
   options: MergeOptions = {},
 ): Promise<{ step: number; parameters: number }> {
+  // Replacing OUT must never delete the checkpoint being read (OUT the run, its checkpoints, or inside one).
+  const [out, from] = [resolve(outDir), resolve(checkpointDir)];
+  const within = (a: string, b: string) => !relative(a, b).startsWith('..') && !isAbsolute(relative(a, b));
+  if (within(out, from) || within(from, out))
+    throw new CheckpointError(`${outDir}: holds or is inside the checkpoint being merged (${checkpointDir})`);
   const state = verifyCheckpoint(checkpointDir);
   const { trainer } = state;
   const modelDir = join(checkpointDir, 'model');

@@ -1,7 +1,8 @@
 // `medix merge` turns a training checkpoint into a Hugging Face directory that loads back with
-// the bf16 rounding of the trained weights, and refuses a damaged checkpoint.
+// the bf16 rounding of the trained weights, and refuses a damaged checkpoint and an OUT whose replacing would
+// delete the checkpoint being merged or files that are not a model.
 import t from 'tap';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -46,7 +47,27 @@ t.test('merge a run directory into a Hugging Face model directory', async (t) =>
   }
   const again = medix('merge', run, out);
   t.not(again.status, 0);
-  t.match(again.stderr, /already exists/);
+  t.match(again.stderr, /already exists \(pass --overwrite to replace the model in it\)/);
+  t.equal(medix('merge', run, out, '--overwrite').status, 0, '--overwrite replaces a model directory');
+});
+
+t.test('--overwrite never deletes the checkpoint being merged, nor a folder that is not a model', async (t) => {
+  const run = mkdtempSync(join(tmpdir(), 'medix-merge-'));
+  const ckpt = saveCheckpoint(run, Model.create(config, { seed: 2 }), { step: 3 });
+  const files = () => readdirSync(run, { recursive: true }).length;
+  const before = files();
+  for (const out of [run, join(run, 'checkpoints'), ckpt, join(ckpt, 'model')]) {
+    const r = medix('merge', run, out, '--overwrite');
+    t.not(r.status, 0, `OUT ${out}: refused`);
+    t.match(r.stderr, /holds or is inside the checkpoint being merged/);
+  }
+  t.equal(files(), before, 'the run is untouched');
+  const notes = mkdtempSync(join(tmpdir(), 'medix-notes-'));
+  writeFileSync(join(notes, 'notes.txt'), 'mine');
+  const r = medix('merge', run, notes, '--overwrite');
+  t.not(r.status, 0);
+  t.match(r.stderr, /not a model directory \(no config\.json\)/);
+  t.equal(readFileSync(join(notes, 'notes.txt'), 'utf8'), 'mine', "the folder's files are kept");
 });
 
 t.test('a damaged checkpoint is refused', async (t) => {
