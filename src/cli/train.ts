@@ -1,9 +1,26 @@
 // `medix train CONFIG.yaml [key=value ...] [--resume]`: RL (and SFT warm-up) training, in one
 // process or, started by mpirun/srun, as every rank of a data-parallel run.
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
 import { loadTrainingConfig } from '../config/index.js';
 import { Trainer, configDir } from '../train/trainer.js';
 import { world } from '../engine/world.js';
+
+/** The files a run writes at the top of its directory (src/train/run-log.ts, trainer.ts). */
+const RUN_FILES = ['config.yaml', 'metrics.jsonl', 'samples.jsonl', 'summary.json', 'report.html'];
+
+/**
+ * A fresh run writes its resolved config and logs into its directory: a config file at one of those
+ * paths (e.g. config.yaml with trainer.save_checkpoint_path: .) would be overwritten, comments and all.
+ * Continuing a run (--resume) from the config.yaml it wrote is fine.
+ */
+function refuseOverwritingConfig(file: string, runDir: string, resume: boolean): void {
+  const hit = RUN_FILES.find((f) => resolve(runDir, f) === resolve(file));
+  if (hit && !(resume && hit === 'config.yaml'))
+    throw new Error(
+      `${file}: the run writes its ${hit} there (trainer.save_checkpoint_path is ${runDir}), which would overwrite this file; set trainer.save_checkpoint_path to another directory${hit === 'config.yaml' ? ', or pass --resume to continue the run this file belongs to' : ''}`,
+    );
+}
 
 export function registerTrain(program: Command): void {
   program
@@ -19,6 +36,7 @@ export function registerTrain(program: Command): void {
     )
     .action(async (file: string, overrides: string[], opts: { resume?: boolean }) => {
       const cfg = loadTrainingConfig(file, overrides);
+      refuseOverwritingConfig(file, cfg.trainer.save_checkpoint_path, opts.resume === true);
       const trainer = await Trainer.create(cfg, { resume: opts.resume, baseDir: configDir(file) });
       const t0 = Date.now();
       const s = await trainer.run();

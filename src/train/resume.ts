@@ -1,7 +1,8 @@
 // Which checkpoint a training run starts from: trainer.load_checkpoint_path when set (exactly that
 // checkpoint, verified like any other), otherwise with --resume the run directory's newest one that
 // verifies. A run never continues into a directory whose checkpoints belong to another line of
-// steps: their files would mix with the new ones and a later --resume could pick the wrong one.
+// steps: their files would mix with the new ones and a later --resume could pick the wrong one; nor
+// starts afresh in one whose checkpoints all fail to verify (it would overwrite them and the logs).
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { latestValidCheckpoint, listCheckpoints, verifyCheckpoint } from './checkpoint.js';
@@ -23,7 +24,16 @@ export function resumePoint(
   runDir = resolve(runDir);
   if (o.loadCheckpointPath !== undefined) return requestedCheckpoint(runDir, resolve(o.loadCheckpointPath));
   const latest = existsSync(runDir) ? latestValidCheckpoint(runDir, o.warn) : null;
-  if (!latest) return null;
+  if (!latest) {
+    // Checkpoints that all fail to verify are refused: a fresh start would overwrite them and the run's logs.
+    const damaged = existsSync(runDir) ? listCheckpoints(runDir).length : 0;
+    if (damaged > 0)
+      throw new Error(
+        `${runDir}: none of its ${damaged} checkpoint(s) verifies (the messages above say why); starting afresh would overwrite them and the run's logs: set trainer.save_checkpoint_path to a new directory, or name a good checkpoint with trainer.load_checkpoint_path`,
+      );
+    if (o.resume) o.warn?.(`medix train: --resume: ${runDir} holds no checkpoint yet; starting at step 0`);
+    return null;
+  }
   if (!o.resume)
     throw new Error(
       `${runDir} already holds checkpoints; pass --resume to continue that run, or set trainer.save_checkpoint_path to a new directory`,

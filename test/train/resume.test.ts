@@ -1,6 +1,7 @@
 // Which checkpoint a run starts from: trainer.load_checkpoint_path names one exactly (verified, a
 // damaged one refused with the key in the message); otherwise --resume takes the newest valid one.
-// A run never continues into a directory holding checkpoints of another line of steps.
+// A run never continues into a directory holding checkpoints of another line of steps, nor starts over
+// in one whose checkpoints all fail to verify.
 import t from 'tap';
 import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,23 @@ t.test('without load_checkpoint_path: the newest valid checkpoint, with --resume
   t.same(resumePoint(run, { resume: true }), { dir: step(run, 2), step: 2, fromOtherRun: false, sourceRunDir: run });
   t.throws(() => resumePoint(run, {}), /already holds checkpoints; pass --resume/);
   t.equal(resumePoint(join(run, 'new'), {}), null, 'a new directory starts afresh');
+  const said: string[] = [];
+  t.equal(resumePoint(join(run, 'new'), { resume: true, warn: (m) => said.push(m) }), null, 'also with --resume');
+  t.match(said, [/--resume: .*new holds no checkpoint yet; starting at step 0/], 'saying so');
+});
+
+t.test('checkpoints that all fail to verify are refused, with or without --resume, never started over', async (t) => {
+  const run = runWith([1, 2]);
+  for (const n of [1, 2]) appendFileSync(join(step(run, n), 'model', 'model.safetensors'), 'x');
+  for (const resume of [true, false]) {
+    const said: string[] = [];
+    t.throws(
+      () => resumePoint(run, { resume, warn: (m) => said.push(m) }),
+      /none of its 2 checkpoint\(s\) verifies .*starting afresh would overwrite them and the run's logs/,
+      `resume ${resume}`,
+    );
+    t.equal(said.length, 2, 'each damaged checkpoint named with its cause');
+  }
 });
 
 t.test('load_checkpoint_path: exactly that checkpoint, not the newest', async (t) => {
