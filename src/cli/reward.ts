@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { parse as parseYaml } from 'yaml';
 import { parseRewardConfig } from '../reward/config.js';
 import { CompositeReward } from '../reward/composite.js';
+import { REWARD_COMPONENTS } from '../reward/components.js';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
 
 export function registerReward(program: Command): void {
@@ -31,29 +32,27 @@ export function registerReward(program: Command): void {
         crlfDelay: Infinity,
       });
       const pending: Promise<string>[] = [];
-      let n = 0;
-      for await (const line of lines) {
-        n++;
-        if (line.trim() === '') continue;
-        let rec: { response?: unknown; ground_truth?: unknown } | null;
-        try {
-          rec = JSON.parse(line);
-        } catch {
-          throw new Error(`${where}:${n}: not valid JSON`);
-        }
-        if (typeof rec !== 'object' || rec === null || Array.isArray(rec))
-          throw new Error(`${where}:${n}: expected a JSON object with 'response' and 'ground_truth'`);
-        if (typeof rec.response !== 'string') throw new Error(`${where}:${n}: field 'response' must be a string`);
-        if (typeof rec.ground_truth !== 'string')
-          throw new Error(`${where}:${n}: field 'ground_truth' must be a string`);
-        // Scored concurrently (judge calls overlap), written in input order.
-        pending.push(reward.score(rec.response, rec.ground_truth).then((r) => JSON.stringify({ ...rec, ...r })));
-      }
       const records: string[] = [];
       try {
+        let n = 0;
+        for await (const line of lines) {
+          n++;
+          if (line.trim() === '') continue;
+          const at = `${where}:${n}`;
+          const rec = parseRecord(line, at);
+          // Scored concurrently (judge calls overlap), written in input order; a failure names its line.
+          const scored = reward.score(rec.response, rec.ground_truth).then(
+            (r) => JSON.stringify({ ...rec, ...r }),
+            (e: unknown) => {
+              throw new Error(`${at}: ${(e as Error).message}`);
+            },
+          );
+          scored.catch(() => {}); // awaited in order below: a later line's failure is not unhandled meanwhile
+          pending.push(scored);
+        }
         for (const p of pending) records.push(`${await p}\n`);
       } finally {
-        await reward.close();
+        await reward.close(); // also on a failure: the judge's verdicts so far reach its cache file
       }
       // The output appears whole or not at all: a failure midway never leaves a partial file.
       if (opts.output) atomicWriteFileSync(opts.output, records.join(''));
@@ -63,6 +62,26 @@ export function registerReward(program: Command): void {
         `medix reward: ${s.scored} scored, ${s.dropped} dropped, ${s.exactMatches} exact matches; judge: ${s.judgeCalls} calls, ${s.judgeCacheHits} cache hits, ${s.judgeUnavailable} unavailable`,
       );
     });
+}
+
+/** The fields `medix reward` writes into each record: an input field of the same name would be lost. */
+const OUTPUT_FIELDS = [...REWARD_COMPONENTS, 'custom', 'reasons', 'unavailable'];
+
+function parseRecord(line: string, at: string): { response: string; ground_truth: string } {
+  let rec: { response?: unknown; ground_truth?: unknown } | null;
+  try {
+    rec = JSON.parse(line);
+  } catch {
+    throw new Error(`${at}: not valid JSON`);
+  }
+  if (typeof rec !== 'object' || rec === null || Array.isArray(rec))
+    throw new Error(`${at}: expected a JSON object with 'response' and 'ground_truth'`);
+  if (typeof rec.response !== 'string') throw new Error(`${at}: field 'response' must be a string`);
+  if (typeof rec.ground_truth !== 'string') throw new Error(`${at}: field 'ground_truth' must be a string`);
+  const taken = OUTPUT_FIELDS.find((f) => f in rec);
+  if (taken)
+    throw new Error(`${at}: field '${taken}' would be replaced by the reward's own '${taken}'; rename or remove it`);
+  return rec as { response: string; ground_truth: string };
 }
 
 function readConfigFile(file: string): unknown {

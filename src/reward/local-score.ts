@@ -97,7 +97,9 @@ export class LocalScorer {
         throw new CustomRewardError(`custom reward '${c.spec}' threw: ${(e as Error).message}`);
       }
       if (typeof v !== 'number' || !Number.isFinite(v))
-        throw new CustomRewardError(`custom reward '${c.spec}' returned ${String(v)}, expected a finite number`);
+        throw new CustomRewardError(
+          `custom reward '${c.spec}' returned ${typeof v === 'string' ? `the string ${JSON.stringify(v)}` : String(v)}, expected a finite number`,
+        );
       custom[c.name] = v;
     }
     return {

@@ -110,3 +110,32 @@ t.test('defaults without a config, stdin to stdout, with fallbacks named; bad in
   t.not(typo.status, 0);
   t.match(typo.stderr, /typo\.yaml: judge: .*timeout/);
 });
+
+t.test('a failing custom reward names its line, with no stack trace; input fields are never overwritten', async (t) => {
+  writeFileSync(
+    join(dir, 'fns.mjs'),
+    "export const boom = (r) => { if (r.includes('bad')) throw new Error('kaboom'); return 1; };\n" +
+      "export const text = () => '0.5';\n",
+  );
+  const row = (response: string, extra = {}) =>
+    JSON.stringify({ response: resp('X_RAY', response), ground_truth: '<X_RAY> a', ...extra });
+  const run = (fn: string, lines: string[]) => {
+    writeFileSync(join(dir, 'custom.yaml'), `custom:\n  - function: fns.mjs:${fn}\n    weight: 0.1\n`);
+    writeFileSync(join(dir, 'custom-in.jsonl'), `${lines.join('\n')}\n`);
+    const args = ['reward', '--config', join(dir, 'custom.yaml'), '--input', join(dir, 'custom-in.jsonl')];
+    return spawnSync(process.execPath, ['--import', 'tsx', cli, ...args, '--output', join(dir, 'custom-out.jsonl')], {
+      encoding: 'utf8',
+    });
+  };
+  // The failing line is the last: the earlier ones are still being scored when it fails.
+  const boom = run('boom', [row('a'), row('a'), row('bad')]);
+  t.not(boom.status, 0);
+  t.match(boom.stderr, /custom-in\.jsonl:3: custom reward 'fns\.mjs:boom' threw: kaboom/);
+  t.notMatch(boom.stderr, /\n\s+at /, 'no stack trace');
+  t.notOk(existsSync(join(dir, 'custom-out.jsonl')), 'no output file');
+  const text = run('text', [row('a')]);
+  t.match(text.stderr, /custom-in\.jsonl:1: .*returned the string "0\.5", expected a finite number/);
+  const taken = run('boom', [row('a', { format: 'dicom' })]);
+  t.not(taken.status, 0);
+  t.match(taken.stderr, /custom-in\.jsonl:1: field 'format' would be replaced by the reward's own 'format'/);
+});
