@@ -18,6 +18,7 @@ import {
 } from './images.js';
 import { PromptError, type PromptFormatter } from './prompt.js';
 import { dataFormat, InvalidUtf8, readRecords, type RawRecord } from './records.js';
+import { parseGroundTruth } from '../reward/normalize.js';
 
 export interface RlSample {
   /** "file:line" (JSONL) or "file: row N" (Parquet), for messages and sample logs. */
@@ -160,6 +161,13 @@ export async function loadRlDataset(files: string | readonly string[], o: LoadDa
     }
   }
   stats.kept = samples.length;
+  // The reward reads the modality from the answer's "<TAG> " prefix and scores accuracy 0 without one
+  // (as the reference does): a data set without tags would train on rewards of 0 with no other sign.
+  const untagged = samples.filter((x) => parseGroundTruth(x.answer).tag === '');
+  if (untagged.length > 0)
+    o.warn?.(
+      `medix data: ${untagged.length} of ${samples.length} rows have an answer without a <MODALITY> prefix (first: ${untagged[0].id}, field '${o.answerKey}'); the reward scores their accuracy 0, as the reference does ("<X_RAY> answer" is expected)`,
+    );
   if (samples.length === 0) {
     throw new DataError(
       `${list.join(', ')}: no usable rows (${stats.rows} read, ${stats.badRows} bad, ${stats.overlongPrompts} longer than max_prompt_length)`,
