@@ -37,6 +37,7 @@ export function promptFormatterFor(
 ): PromptFormatter {
   return new PromptFormatter(tokenizer, {
     formatPrompt: formatPromptOf(data),
+    formatPromptSource: data.format_prompt_path ? `data.format_prompt_path ${data.format_prompt_path}` : undefined,
     systemPrompt: data.system_prompt,
     resize: resizeBounds(data, factor),
   });

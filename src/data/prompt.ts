@@ -15,6 +15,8 @@ export const IMAGE_PLACEHOLDER = '<image>';
 export interface PromptOptions {
   /** Jinja template of the user turn; `content` is the question. Absent: the question as it is. */
   formatPrompt?: string;
+  /** What errors call the template (default data.format_prompt; the file, when it came from one). */
+  formatPromptSource?: string;
   systemPrompt?: string;
   /** Qwen3's thinking switch for the chat template (the MediX format asks for its own <thinking>). */
   enableThinking?: boolean;
@@ -41,11 +43,15 @@ export class PromptFormatter {
     private readonly tokenizer: TextTokenizer,
     private readonly o: PromptOptions & { resize: ResizeBounds },
   ) {
+    const source = o.formatPromptSource ?? 'data.format_prompt';
     try {
       this.template = o.formatPrompt === undefined ? null : new Template(o.formatPrompt);
     } catch (e) {
-      throw new PromptError(`data.format_prompt: not a valid Jinja template (${(e as Error).message})`);
+      throw new PromptError(`${source}: not a valid Jinja template (${(e as Error).message})`);
     }
+    // An undefined variable renders as nothing: a misspelt {{ content }} would leave every prompt without its question.
+    if (this.template && this.userText('A') === this.userText('B'))
+      throw new PromptError(`${source}: never uses {{ content }} (the question), so no prompt would hold it`);
   }
 
   /** The user turn's text: the question through the format template. */
@@ -54,7 +60,9 @@ export class PromptFormatter {
     try {
       return this.template.render({ content: question });
     } catch (e) {
-      throw new PromptError(`data.format_prompt: rendering failed (${(e as Error).message})`);
+      throw new PromptError(
+        `${this.o.formatPromptSource ?? 'data.format_prompt'}: rendering failed (${(e as Error).message})`,
+      );
     }
   }
 

@@ -8,7 +8,15 @@ import type { TextTokenizer } from '../tokenizer/types.js';
 export type SftTarget = (referenceAnswer: string) => number[];
 
 export function sftTarget(tok: TextTokenizer, template: string): SftTarget {
-  const t = new Template(template);
+  let t: Template;
+  try {
+    t = new Template(template);
+  } catch (e) {
+    throw new Error(`sft.response_template: not a valid Jinja template (${(e as Error).message})`);
+  }
+  // An undefined variable renders as nothing: a misspelt {{ answer }} would train on targets without the answer.
+  if (t.render({ tag: '<T>', answer: 'A' }) === t.render({ tag: '<T>', answer: 'B' }))
+    throw new Error('sft.response_template: never uses {{ answer }}, so no target would hold the answer');
   const eos = tok.eosTokenIds[0];
   return (reference) => {
     const gt = parseGroundTruth(reference);

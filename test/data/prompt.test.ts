@@ -1,6 +1,7 @@
 // Prompts from questions: data.format_prompt (Jinja) applied before the model's chat template,
 // images placed at <image> or before the text, image pads expanded to each image's visual tokens, overlong rows
-// filtered and counted by the loader, and rows the template cannot take reported as bad rows.
+// filtered and counted by the loader, and rows the template cannot take reported as bad rows; a template (or
+// sft.response_template) that never uses its question (answer) is refused, naming where it came from.
 import t, { type Test } from 'tap';
 import { copyFileSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import sharp from 'sharp';
 import { defaultTokenizerDir, loadTokenizer } from '../../src/tokenizer/index.js';
 import { formatPromptOf, loadRlDataset, PromptError, PromptFormatter } from '../../src/data/index.js';
 import { loadTrainingConfig } from '../../src/config/index.js';
+import { sftTarget } from '../../src/train/sft-target.js';
 
 const resize = { factor: 32, minPixels: 32 * 32, maxPixels: 1024 * 1024 };
 const tok = await loadTokenizer();
@@ -54,6 +56,30 @@ t.test('format_prompt renders the question into the user turn, then the chat tem
     () => new PromptFormatter(tok, { formatPrompt: '{% if %}', resize }),
     /data\.format_prompt: not a valid Jinja template/,
   );
+  // A misspelt variable renders as nothing: every prompt would lose its question.
+  t.throws(
+    () =>
+      new PromptFormatter(tok, {
+        formatPrompt: 'Q: {{ contnt }}',
+        formatPromptSource: 'data.format_prompt_path x.jinja',
+        resize,
+      }),
+    /data\.format_prompt_path x\.jinja: never uses \{\{ content \}\}/,
+  );
+  t.equal(
+    new PromptFormatter(tok, { formatPrompt: '{{ content | upper }}', resize }).userText('q'),
+    'Q',
+    'a filtered {{ content }} counts as used',
+  );
+});
+
+t.test('sft.response_template: refused when invalid or when it never uses the answer', async (t) => {
+  t.throws(() => sftTarget(tok, '{% if %}'), /sft\.response_template: not a valid Jinja template/);
+  t.throws(
+    () => sftTarget(tok, '{{ tag }}<answer>{{ answr }}</answer>'),
+    /sft\.response_template: never uses \{\{ answer \}\}/,
+  );
+  t.ok(sftTarget(tok, '<answer>{{ answer }}</answer>')('<X_RAY> a').length > 1, 'the tag is optional');
 });
 
 t.test('images go where the text says <image>, else before the text; visual tokens count in the length', async (t) => {
