@@ -63,11 +63,13 @@ export async function runGenerate(
       };
       summary.ok++;
     } catch (e) {
+      // The candidate's errors (an in-process engine that cannot decode an image, a server's refusal) name the row.
+      const message = (e as Error).message;
       record = {
         ...base,
         status: 'error',
         images,
-        error: (e as Error).message,
+        error: message.startsWith(it.where) ? message : `${it.where}: ${message}`,
         seconds: (performance.now() - t0) / 1000,
       };
       summary.errors++;

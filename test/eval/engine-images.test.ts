@@ -92,4 +92,8 @@ t.test('a text-only candidate records image questions as errors', async (t) => {
   t.same([result.generate?.ok, result.generate?.errors], [0, 3]);
   const refused = /text-only model \(no vision tower\) cannot answer/;
   t.ok(generations(out).every((g) => g.status === 'error' && refused.test(g.error!)));
+  t.ok(
+    generations(out).every((g) => /^\S+\.(jsonl|parquet)(:\d+|: row \d+): /.test(g.error!)),
+    `each error names its data file and row: ${generations(out)[0].error}`,
+  );
 });
