@@ -150,6 +150,20 @@ function modelConfigFromInit(
   };
 }
 
+/**
+ * A resumed run continues the model its checkpoint holds: worker.actor.model.init of another shape is a
+ * mistake (it would be ignored), refused naming what differs.
+ */
+function assertInitMatches(have: Qwen3Config, want: Qwen3Config, checkpoint: string): void {
+  const differ = (Object.keys(want) as (keyof Qwen3Config)[]).filter(
+    (k) => want[k] !== undefined && want[k] !== have[k],
+  );
+  if (differ.length > 0)
+    throw new Error(
+      `worker.actor.model.init asks for ${differ.map((k) => `${k} ${want[k]}`).join(', ')}, but the checkpoint ${checkpoint} holds ${differ.map((k) => `${k} ${have[k]}`).join(', ')}: a resumed run continues the model it saved; set trainer.save_checkpoint_path to a new directory to train another`,
+    );
+}
+
 /** Model inputs of a data row: the chat prompt's token ids, and the SFT target. */
 interface Prompts {
   promptIds(row: RlSample): number[];
@@ -362,7 +376,6 @@ export class Trainer {
       }),
     );
     mkdirSync(runDir, { recursive: true });
-    if (w.isRoot) atomicWriteFileSync(join(runDir, 'config.yaml'), trainingConfigToYaml(cfg));
     const modelConfigJson = m.model_path
       ? (JSON.parse(readFileSync(join(path(m.model_path), 'config.json'), 'utf8')) as Record<string, unknown>)
       : undefined;
@@ -386,6 +399,7 @@ export class Trainer {
         device: cfg.worker.actor.device,
       });
       model = ck.model;
+      if (m.init) assertInitMatches(model.config, modelConfigFromInit(m.init, tokenizer.vocabSize), from.dir);
       // Every checkpoint comes after the validation before training (older ones lack the key).
       state = { heldoutBeforeTrain: null, ...(ck.trainer as State) };
       // A fork's logs start after its checkpoint: earlier steps are in the run it came from.
@@ -403,6 +417,8 @@ export class Trainer {
       if (fsdp) fullShard(model);
       else model.setDataParallel();
     }
+    // Written once the model is known to match it (a refused resume keeps the run's config.yaml).
+    if (w.isRoot) atomicWriteFileSync(join(runDir, 'config.yaml'), trainingConfigToYaml(cfg));
     if (fsdp) assertPaddable(model, 'worker.actor.fsdp.enable_full_shard');
     // A run resumed after its warm-up does not read sft.train_files again (it may have moved since).
     const sftRows = !state.sftDone && cfg.sft.train_files ? await loadSplit('sft') : train;
