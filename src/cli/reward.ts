@@ -2,7 +2,7 @@
 // "ground_truth"} records (stdin/stdout by default) with the composite reward, one output line per
 // input line, in input order, with every component under the method's names.
 import type { Command } from 'commander';
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse as parseYaml } from 'yaml';
@@ -27,6 +27,8 @@ export function registerReward(program: Command): void {
         warn: (m) => console.error(m),
       });
       const where = opts.input ?? 'stdin';
+      if (opts.input && !(existsSync(opts.input) && statSync(opts.input).isFile()))
+        throw new Error(`--input ${opts.input}: ${existsSync(opts.input) ? 'not a file' : 'no such file'}`);
       const lines = createInterface({
         input: opts.input ? createReadStream(opts.input) : process.stdin,
         crlfDelay: Infinity,

@@ -5,6 +5,7 @@
 // size, from their headers) here, so most bad images are reported when the data loads rather than in
 // the middle of a step; their pixels are decoded later, per batch (decodeImage), to keep memory flat,
 // and one that fails then (a file cut short) is a bad row of the trainer's (Trainer.badRows).
+import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DataError, formatLocation, type RowLocation } from './errors.js';
 import {
@@ -110,6 +111,9 @@ async function images(
 export async function loadRlDataset(files: string | readonly string[], o: LoadDatasetOptions): Promise<RlDataset> {
   const list = typeof files === 'string' ? [files] : files;
   if (list.length === 0) throw new DataError('no data files given');
+  // A mistyped data.image_dir would otherwise show only as every image row's 'cannot read image'.
+  if (o.imageDir !== undefined && !(existsSync(o.imageDir) && statSync(o.imageDir).isDirectory()))
+    throw new DataError(`data.image_dir ${o.imageDir}: not a directory`, o.imageDir);
   const samples: RlSample[] = [];
   const stats: DatasetStats = { rows: 0, kept: 0, badRows: 0, overlongPrompts: 0 };
   for (const file of list) {

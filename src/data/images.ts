@@ -62,6 +62,7 @@ function isInside(dir: string, child: string): boolean {
  * data file someone else wrote).
  */
 export function confinedImagePath(baseDir: string, path: string, dirName = 'the dataset directory'): string {
+  if (path === '') throw new ImageFault('empty image path');
   const root = resolve(baseDir);
   const full = resolve(root, path);
   if (!isInside(root, full)) throw new ImageFault(`image path '${path}' leaves ${dirName} ${root}`);

@@ -18,7 +18,12 @@ export function atomicWriteFileSync(path: string, data: string | Uint8Array): vo
     throw e;
   }
   closeSync(fd);
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true }); // e.g. the target is a directory: no stray temporary file is left
+    throw new Error(`cannot write ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   fsyncDir(dirname(path));
 }
 

@@ -177,6 +177,15 @@ t.test('image_dir: relative paths resolve there and may not leave it', async (t)
   t.equal(samples.length, 1);
   t.equal(stats.badRows, 1);
   t.match(o.warnings[0], /:2: .*leaves the dataset directory/);
+  await t.rejects(
+    loadRlDataset(file, options({ imageDir: join(dir, 'imgz') })),
+    /data\.image_dir .*imgz: not a directory/,
+    'a mistyped image_dir is named once, not as every row',
+  );
+  const empty = jsonl(dir, 'empty-path.jsonl', [{ problem: 'Q', solution: 'A', images: [''] }]);
+  const e = options();
+  await t.rejects(loadRlDataset(empty, e), /no usable rows/);
+  t.match(e.warnings[0], /empty-path\.jsonl:1: .*empty image path/, 'an empty path is said to be empty');
 });
 
 t.test(

@@ -135,6 +135,8 @@ t.test('a failing custom reward names its line, with no stack trace; input field
   t.notOk(existsSync(join(dir, 'custom-out.jsonl')), 'no output file');
   const text = run('text', [row('a')]);
   t.match(text.stderr, /custom-in\.jsonl:1: .*returned the string "0\.5", expected a finite number/);
+  const folder = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--input', dir], { encoding: 'utf8' });
+  t.match(folder.stderr, /--input .*: not a file/, 'a folder as --input is named');
   const taken = run('boom', [row('a', { format: 'dicom' })]);
   t.not(taken.status, 0);
   t.match(taken.stderr, /custom-in\.jsonl:1: field 'format' would be replaced by the reward's own 'format'/);
