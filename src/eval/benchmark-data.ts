@@ -155,17 +155,25 @@ function matches(row: Row, where: Record<string, string | number | boolean> | un
   return Object.entries(where).every(([k, want]) => k in row && String(row[k]) === String(want));
 }
 
-/** A file exported with other column names is refused before any row is read. */
+/**
+ * A file exported with other column names is refused before any row is read; a row that lacks a column
+ * the others have is named as that row's fault.
+ */
 function checkColumns(task: TaskSpec, file: string, rows: { row: Row; where: string }[]): void {
-  for (const { row, where } of rows)
+  rows.forEach(({ row, where }, i) => {
     for (const c of columnsRead(task)) {
       const top = c in row ? c : c.split('.')[0];
-      if (!(top in row))
+      if (top in row) continue;
+      const reads = `the task reads ${columnsRead(task).join(', ')}`;
+      if (i > 0 && rows.some((r) => top in r.row))
         throw new EvalDataError(
-          `task ${task.name}: ${file} has no column '${top}' (${where}; ` +
-            `the task reads ${columnsRead(task).join(', ')}; the file has ${Object.keys(row).join(', ')})`,
+          `task ${task.name}: ${where}: this row has no '${top}' (${reads}; its fields: ${Object.keys(row).join(', ')})`,
         );
+      throw new EvalDataError(
+        `task ${task.name}: ${file} has no column '${top}' (${where}; ${reads}; the file has ${Object.keys(row).join(', ')})`,
+      );
     }
+  });
 }
 
 function readReference(task: TaskSpec, row: Row, where: string): string {
