@@ -160,12 +160,12 @@ function matches(row: Row, where: Record<string, string | number | boolean> | un
  * the others have is named as that row's fault.
  */
 function checkColumns(task: TaskSpec, file: string, rows: { row: Row; where: string }[]): void {
-  rows.forEach(({ row, where }, i) => {
+  for (const { row, where } of rows) {
     for (const c of columnsRead(task)) {
       const top = c in row ? c : c.split('.')[0];
       if (top in row) continue;
       const reads = `the task reads ${columnsRead(task).join(', ')}`;
-      if (i > 0 && rows.some((r) => top in r.row))
+      if (rows.some((r) => top in r.row))
         throw new EvalDataError(
           `task ${task.name}: ${where}: this row has no '${top}' (${reads}; its fields: ${Object.keys(row).join(', ')})`,
         );
@@ -173,7 +173,7 @@ function checkColumns(task: TaskSpec, file: string, rows: { row: Row; where: str
         `task ${task.name}: ${file} has no column '${top}' (${where}; ${reads}; the file has ${Object.keys(row).join(', ')})`,
       );
     }
-  });
+  }
 }
 
 function readReference(task: TaskSpec, row: Row, where: string): string {
