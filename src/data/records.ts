@@ -53,6 +53,7 @@ function readBytes(file: string): Uint8Array {
  */
 export function readJsonlRecords(file: string): RecordOrFault[] {
   const bytes = readBytes(file);
+  refuseJsonArray(file, bytes);
   const out: RecordOrFault[] = [];
   let start = 0;
   for (let line = 1; start <= bytes.length; line++) {
@@ -81,6 +82,23 @@ export function readJsonlRecords(file: string): RecordOrFault[] {
     else out.push({ where, record: value as RawRecord });
   }
   return out;
+}
+
+/** A .json file holding one JSON array (a common export) is not JSON Lines: said once, not as every line's fault. */
+function refuseJsonArray(file: string, bytes: Uint8Array): void {
+  const first = bytes.findIndex((b) => b !== 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d);
+  if (bytes[first] !== 0x5b) return; // '['
+  let whole: unknown;
+  try {
+    whole = JSON.parse(strictUtf8.decode(bytes));
+  } catch {
+    return; // not one array: the lines are judged one by one
+  }
+  if (Array.isArray(whole))
+    throw new DataError(
+      `${file}: a JSON array, not JSON Lines (one JSON object per line); convert it, e.g. jq -c '.[]' ${file}`,
+      file,
+    );
 }
 
 async function openParquet(file: string): Promise<{ buffer: AsyncBuffer; metadata: FileMetaData }> {

@@ -2,11 +2,12 @@
 // into evaluation items by its task entry: the prompt text with the method's multiple-choice layout,
 // the reference answer, the image cell. Nothing is downloaded. A bad row stops the task with the
 // file, row and field named: skipping it would silently change the benchmark's denominator.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { columnsRead, type TaskSpec } from './tasks.js';
 import { formatMultipleChoice, optionLetter } from './prompt.js';
+import { readJsonlRecords } from '../data/records.js';
 
 export class EvalDataError extends Error {}
 
@@ -62,23 +63,12 @@ async function readRows(file: string): Promise<{ row: Row; where: string; index:
   if (!/\.jsonl?$/.test(file)) throw new EvalDataError(`${file}: unknown data format (expected .jsonl or .parquet)`);
   // Stricter than the run-log reader (report/run-files.ts), which forgives a torn last line: a
   // benchmark file cut short is damaged data, and dropping its last row would change the score.
-  const out: { row: Row; where: string; index: number }[] = [];
-  readFileSync(file, 'utf8')
-    .split('\n')
-    .forEach((line, i) => {
-      if (line.trim() === '') return;
-      const where = `${file}:${i + 1}`;
-      let row: unknown;
-      try {
-        row = JSON.parse(line);
-      } catch {
-        throw new EvalDataError(`${where}: not valid JSON`);
-      }
-      if (typeof row !== 'object' || row === null || Array.isArray(row))
-        throw new EvalDataError(`${where}: expected a JSON object`);
-      out.push({ row: row as Row, where, index: out.length + 1 });
-    });
-  return out;
+  // The training loader's JSON Lines reader: strict UTF-8 and JSON per line, a JSON array refused as a file.
+  return readJsonlRecords(file).map((item, i) => {
+    const where = `${file}:${item.where.row}`;
+    if ('fault' in item) throw new EvalDataError(`${where}: ${item.fault}`);
+    return { row: item.record as Row, where, index: i + 1 };
+  });
 }
 
 /** A column's value; a dotted name reaches into nested objects when no column has the literal name. */

@@ -182,6 +182,15 @@ t.test('image_dir: relative paths resolve there and may not leave it', async (t)
     /data\.image_dir .*imgz: not a directory/,
     'a mistyped image_dir is named once, not as every row',
   );
+  writeFileSync(
+    join(dir, 'array.json'),
+    `[\n  {"problem": "Q", "solution": "<X_RAY> A"},\n  {"problem": "Q", "solution": "<X_RAY> B"}\n]\n`,
+  );
+  await t.rejects(
+    loadRlDataset(join(dir, 'array.json'), options()),
+    /array\.json: a JSON array, not JSON Lines/,
+    'a JSON array file is said to be one, not as a bad row per line',
+  );
   const empty = jsonl(dir, 'empty-path.jsonl', [{ problem: 'Q', solution: 'A', images: [''] }]);
   const e = options();
   await t.rejects(loadRlDataset(empty, e), /no usable rows/);

@@ -266,6 +266,14 @@ t.test('bad rows are named by file, row and field', async (t) => {
     readBenchmark(task('usmle_sa'), dir),
     /field 'answer' \("perhaps"\) does not name one of the 2 options as text/,
   );
+  // Bytes that are not UTF-8 are a bad row, not silently U+FFFD; a JSON array is not JSON Lines.
+  writeFileSync(
+    file,
+    Buffer.concat([Buffer.from(`${good}\n{"question": "Q`), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]),
+  );
+  await t.rejects(readBenchmark(task('mmlu_anatomy'), dir), /mmlu_anatomy\.jsonl:2: not valid UTF-8/);
+  writeFileSync(file, `[\n  ${good},\n  ${good}\n]\n`);
+  await t.rejects(readBenchmark(task('mmlu_anatomy'), dir), /mmlu_anatomy\.jsonl: a JSON array, not JSON Lines/);
 });
 
 t.test('Parquet with Hugging Face Image structs {bytes, path}', async (t) => {
