@@ -72,7 +72,14 @@ const MANIFEST = 'eval-run.json';
 
 function readManifest(dir: string): Manifest {
   const file = join(dir, MANIFEST);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Manifest) : {};
+  if (!existsSync(file)) return {};
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Manifest;
+  } catch (e) {
+    throw new Error(
+      `${file}: not readable (${(e as Error).message}); it records which candidate and judge this output folder holds: repair or remove it`,
+    );
+  }
 }
 
 function recordTotals(dir: string, items: readonly BenchmarkItem[]): void {

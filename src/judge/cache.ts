@@ -28,7 +28,12 @@ export class JsonlCache<V> {
     private readonly isValue: (v: unknown) => v is V,
   ) {
     if (!file || !existsSync(file)) return;
-    const text = readFileSync(file, 'utf8');
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new Error(`cache file ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
     this.needsNewline = text.length > 0 && !text.endsWith('\n');
     let unreadable = 0;
     for (const line of text.split('\n')) {

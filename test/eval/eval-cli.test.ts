@@ -191,6 +191,29 @@ t.test('three phases over the fixture set: scores, table, page, what was sent', 
     /holds results of candidate 'cand', not 'other'/,
     'another model cannot add its answers to these results',
   );
+  const manifest = join(out, 'eval-run.json');
+  const kept = readFileSync(manifest, 'utf8');
+  writeFileSync(manifest, '{oops');
+  await t.rejects(
+    cli([
+      'eval',
+      '--tasks',
+      'mmlu_anatomy',
+      '--data-dir',
+      fixtures,
+      '--output-dir',
+      out,
+      '--phase',
+      'generate',
+      '--model',
+      'cand',
+      '--model-url',
+      candidate.url,
+    ]),
+    /eval-run\.json: not readable .*repair or remove it/,
+    'a damaged manifest is named',
+  );
+  writeFileSync(manifest, kept);
 });
 
 /** Waits until `file` has at least `n` lines, then kills the process. */

@@ -53,3 +53,8 @@ t.test('a cache without a file stays in memory; an unwritable file is reported o
   t.equal(bad.get('x'), 1, 'still usable in memory');
   await t.rejects(bad.flush(), /cache .*c\.jsonl: cannot append/);
 });
+
+t.test('a cache file that cannot be read (a folder) is named', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'medix-cache-'));
+  t.throws(() => new JsonlCache(dir, isVerdict), new RegExp(`cache file ${dir}: cannot read \\(EISDIR\\)`));
+});
