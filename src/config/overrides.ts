@@ -91,7 +91,9 @@ export function applyOverride(raw: Record<string, unknown>, assignment: string, 
     target = target[k] as Record<string, unknown>;
   }
   const key = path[path.length - 1];
-  if (text === 'null' && node.safeParse(undefined).success) {
+  if (text === 'null') {
+    // null removes an optional key; a required one would otherwise become the text 'null' (a file named null).
+    if (!node.safeParse(undefined).success) fail(`${path.join('.')} is required: null cannot remove it`);
     delete target[key];
     return;
   }

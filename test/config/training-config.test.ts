@@ -140,6 +140,11 @@ t.test('overrides are typed by the schema', async (t) => {
     'worker.actor.model.init={hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, head_dim: 4}',
   ]);
   t.equal(swapped.worker.actor.model.model_path, undefined, 'null removes an optional key');
+  t.throws(
+    () => loadTrainingConfig(file, ['data.train_files=null']),
+    /override 'data\.train_files=null': data\.train_files is required: null cannot remove it/,
+    'and is refused for a required one (it became a file named null)',
+  );
   t.equal(swapped.worker.actor.model.init?.hidden_size, 8);
 });
 
