@@ -59,6 +59,9 @@ function withStep(row: unknown, where: string): MetricsRow & SampleRow {
 
 export function readRun(dir: string): RunFiles {
   if (!existsSync(dir)) throw new RunFileError(`${dir}: no such run directory`);
+  // A folder without any of a run's files is not a run: its report would be empty, written among other files.
+  if (!['metrics.jsonl', 'config.yaml', 'summary.json'].some((f) => existsSync(join(dir, f))))
+    throw new RunFileError(`${dir}: not a run directory (no metrics.jsonl, config.yaml or summary.json)`);
   const metrics = readJsonl(join(dir, 'metrics.jsonl'), withStep);
   const samples = readJsonl(join(dir, 'samples.jsonl'), withStep);
   const configPath = join(dir, 'config.yaml');

@@ -74,6 +74,9 @@ t.test('run files: torn last line tolerated, damage reported with file and line'
   writeFileSync(join(dir, 'metrics.jsonl'), '{"step": 1}\n{"loss": 3}\n');
   t.throws(() => readRun(dir), /metrics\.jsonl:2: field 'step' must be a number/);
   t.throws(() => readRun(join(dir, 'nope')), /no such run directory/);
+  const model = mkdtempSync(join(tmpdir(), 'medix-not-a-run-'));
+  writeFileSync(join(model, 'config.json'), '{}');
+  t.throws(() => readRun(model), /not a run directory \(no metrics\.jsonl, config\.yaml or summary\.json\)/);
 });
 
 t.test('every numeric metric gets a chart holding each logged point; text is escaped', async (t) => {
