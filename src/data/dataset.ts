@@ -118,8 +118,6 @@ export async function loadRlDataset(files: string | readonly string[], o: LoadDa
   const stats: DatasetStats = { rows: 0, kept: 0, badRows: 0, overlongPrompts: 0 };
   for (const file of list) {
     const baseDir = resolve(o.imageDir ?? dirname(file));
-    const before = { rows: stats.rows, bad: stats.badRows };
-    let firstFault = '';
     for await (const item of readRecords(file)) {
       stats.rows++;
       const where = item.where;
@@ -162,15 +160,9 @@ export async function loadRlDataset(files: string | readonly string[], o: LoadDa
         if (!(e instanceof RowFault)) throw e;
         if (o.onBadRow === 'stop') throw DataError.at(where, `${e.message} (data.on_bad_row is 'stop')`);
         stats.badRows++;
-        firstFault ||= `${formatLocation(where)}: ${e.message}`;
         o.warn?.(`medix data: skipping ${formatLocation(where)}: ${e.message}`);
       }
     }
-    // A file whose every row is bad is the wrong file or the wrong keys (data.prompt_key, answer_key),
-    // not bad rows to skip: training on the other files would hide it.
-    const rows = stats.rows - before.rows;
-    if (list.length > 1 && rows > 0 && stats.badRows - before.bad === rows)
-      throw new DataError(`${file}: every row is bad (the first: ${firstFault})`, file);
   }
   stats.kept = samples.length;
   // The reward reads the modality from the answer's "<TAG> " prefix and scores accuracy 0 without one

@@ -182,16 +182,6 @@ t.test('image_dir: relative paths resolve there and may not leave it', async (t)
     /data\.image_dir .*imgz: not a directory/,
     'a mistyped image_dir is named once, not as every row',
   );
-  // Several files: one whose every row is bad (another export's column names) stops the load, naming it.
-  const goodFile = jsonl(dir, 'good.jsonl', [{ problem: 'Q', solution: '<X_RAY> A' }]);
-  const renamed = jsonl(dir, 'renamed.jsonl', [
-    { question: 'Q', answer: '<X_RAY> A' },
-    { question: 'Q2', answer: '<X_RAY> B' },
-  ]);
-  await t.rejects(
-    loadRlDataset([goodFile, renamed], options()),
-    /renamed\.jsonl: every row is bad \(the first: .*renamed\.jsonl:1: missing field 'problem'\)/,
-  );
   writeFileSync(
     join(dir, 'array.json'),
     `[\n  {"problem": "Q", "solution": "<X_RAY> A"},\n  {"problem": "Q", "solution": "<X_RAY> B"}\n]\n`,
