@@ -22,13 +22,14 @@ export function registerReward(program: Command): void {
       const raw = opts.config ? readConfigFile(opts.config) : {};
       const section = raw && typeof raw === 'object' && 'reward' in raw ? (raw as { reward: unknown }).reward : raw;
       const config = parseRewardConfig(section, opts.config ?? 'reward config');
+      // Pipes (--input /dev/stdin, <(...)) are fine: only a missing path or a folder is refused, before any work.
+      if (opts.input && !existsSync(opts.input)) throw new Error(`--input ${opts.input}: no such file`);
+      if (opts.input && statSync(opts.input).isDirectory()) throw new Error(`--input ${opts.input}: a folder`);
       const reward = await CompositeReward.create(config, {
         baseDir: opts.config ? dirname(opts.config) : undefined,
         warn: (m) => console.error(m),
       });
       const where = opts.input ?? 'stdin';
-      if (opts.input && !(existsSync(opts.input) && statSync(opts.input).isFile()))
-        throw new Error(`--input ${opts.input}: ${existsSync(opts.input) ? 'not a file' : 'no such file'}`);
       const lines = createInterface({
         input: opts.input ? createReadStream(opts.input) : process.stdin,
         crlfDelay: Infinity,
@@ -53,9 +54,12 @@ export function registerReward(program: Command): void {
           pending.push(scored);
         }
         for (const p of pending) records.push(`${await p}\n`);
-      } finally {
-        await reward.close(); // also on a failure: the judge's verdicts so far reach its cache file
+      } catch (e) {
+        // The judge's verdicts so far still reach its cache file; the error that names the line is the one shown.
+        await reward.close().catch(() => {});
+        throw e;
       }
+      await reward.close();
       // The output appears whole or not at all: a failure midway never leaves a partial file.
       if (opts.output) atomicWriteFileSync(opts.output, records.join(''));
       else for (const r of records) process.stdout.write(r);

@@ -136,7 +136,12 @@ t.test('a failing custom reward names its line, with no stack trace; input field
   const text = run('text', [row('a')]);
   t.match(text.stderr, /custom-in\.jsonl:1: .*returned the string "0\.5", expected a finite number/);
   const folder = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--input', dir], { encoding: 'utf8' });
-  t.match(folder.stderr, /--input .*: not a file/, 'a folder as --input is named');
+  t.match(folder.stderr, /--input .*: a folder/, 'a folder as --input is named');
+  writeFileSync(join(dir, 'one.jsonl'), `${row('a')}\n`);
+  // A pipe (bash's <(...), a FIFO) is not a regular file, and is read.
+  const cmd = `"${process.execPath}" --import tsx "${cli}" reward --input <(cat "${join(dir, 'one.jsonl')}")`;
+  const piped = spawnSync('bash', ['-c', cmd], { encoding: 'utf8' });
+  t.equal(piped.status, 0, `a pipe as --input is read: ${piped.stderr}`);
   const taken = run('boom', [row('a', { format: 'dicom' })]);
   t.not(taken.status, 0);
   t.match(taken.stderr, /custom-in\.jsonl:1: field 'format' would be replaced by the reward's own 'format'/);
