@@ -69,7 +69,7 @@ export async function runGenerate(
         ...base,
         status: 'error',
         images,
-        error: message.startsWith(it.where) ? message : `${it.where}: ${message}`,
+        error: message.startsWith(`${it.where}:`) ? message : `${it.where}: ${message}`,
         seconds: (performance.now() - t0) / 1000,
       };
       summary.errors++;

@@ -6,7 +6,18 @@ import { dirname, basename, join } from 'node:path';
 
 export function atomicWriteFileSync(path: string, data: string | Uint8Array): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, 'w');
+  // Keeps the system error's code (callers may test it), names the target rather than the temporary file.
+  const named = (e: unknown) =>
+    Object.assign(
+      new Error(`cannot write ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { cause: e }),
+      { code: (e as NodeJS.ErrnoException).code },
+    );
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w'); // e.g. the folder does not exist: the error names the target, not the temporary file
+  } catch (e) {
+    throw named(e);
+  }
   try {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let off = 0;
@@ -22,7 +33,7 @@ export function atomicWriteFileSync(path: string, data: string | Uint8Array): vo
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true }); // e.g. the target is a directory: no stray temporary file is left
-    throw new Error(`cannot write ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw named(e);
   }
   fsyncDir(dirname(path));
 }
