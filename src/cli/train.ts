@@ -5,20 +5,21 @@ import { resolve } from 'node:path';
 import { loadTrainingConfig } from '../config/index.js';
 import { Trainer, configDir } from '../train/trainer.js';
 import { world } from '../engine/world.js';
-
-/** The files a run writes at the top of its directory (src/train/run-log.ts, trainer.ts). */
-const RUN_FILES = ['config.yaml', 'metrics.jsonl', 'samples.jsonl', 'summary.json', 'report.html'];
+import { RUN_FILES } from '../report/run-files.js';
+import { listCheckpoints } from '../train/checkpoint.js';
 
 /**
  * A fresh run writes its resolved config and logs into its directory: a config file at one of those
  * paths (e.g. config.yaml with trainer.save_checkpoint_path: .) would be overwritten, comments and all.
- * Continuing a run (--resume) from the config.yaml it wrote is fine.
+ * Continuing a run (--resume) that has checkpoints from the config.yaml it wrote is fine.
  */
 function refuseOverwritingConfig(file: string, runDir: string, resume: boolean): void {
-  const hit = RUN_FILES.find((f) => resolve(runDir, f) === resolve(file));
-  if (hit && !(resume && hit === 'config.yaml'))
+  const hit = Object.values(RUN_FILES).find((f) => resolve(runDir, f) === resolve(file));
+  // A run's own config.yaml is medix's when the run has checkpoints to resume from; otherwise it may be the user's.
+  const ownConfig = hit === RUN_FILES.config && resume && listCheckpoints(runDir).length > 0;
+  if (hit && !ownConfig)
     throw new Error(
-      `${file}: the run writes its ${hit} there (trainer.save_checkpoint_path is ${runDir}), which would overwrite this file; set trainer.save_checkpoint_path to another directory${hit === 'config.yaml' ? ', or pass --resume to continue the run this file belongs to' : ''}`,
+      `${file}: the run writes its ${hit} there (trainer.save_checkpoint_path is ${runDir}), which would overwrite this file; set trainer.save_checkpoint_path to another directory`,
     );
 }
 

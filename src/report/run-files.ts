@@ -57,16 +57,25 @@ function withStep(row: unknown, where: string): MetricsRow & SampleRow {
   return row as MetricsRow & SampleRow;
 }
 
+/** The files a training run writes at the top of its directory. */
+export const RUN_FILES = {
+  config: 'config.yaml',
+  metrics: 'metrics.jsonl',
+  samples: 'samples.jsonl',
+  summary: 'summary.json',
+  report: 'report.html',
+} as const;
+
 export function readRun(dir: string): RunFiles {
   if (!existsSync(dir)) throw new RunFileError(`${dir}: no such run directory`);
   // A folder without any of a run's files is not a run: its report would be empty, written among other files.
-  if (!['metrics.jsonl', 'config.yaml', 'summary.json'].some((f) => existsSync(join(dir, f))))
+  if (![RUN_FILES.metrics, RUN_FILES.config, RUN_FILES.summary].some((f) => existsSync(join(dir, f))))
     throw new RunFileError(`${dir}: not a run directory (no metrics.jsonl, config.yaml or summary.json)`);
-  const metrics = readJsonl(join(dir, 'metrics.jsonl'), withStep);
-  const samples = readJsonl(join(dir, 'samples.jsonl'), withStep);
-  const configPath = join(dir, 'config.yaml');
+  const metrics = readJsonl(join(dir, RUN_FILES.metrics), withStep);
+  const samples = readJsonl(join(dir, RUN_FILES.samples), withStep);
+  const configPath = join(dir, RUN_FILES.config);
   const configText = existsSync(configPath) ? readFileSync(configPath, 'utf8') : null;
-  return { dir, metrics, samples, configText, summary: readSummary(join(dir, 'summary.json')) };
+  return { dir, metrics, samples, configText, summary: readSummary(join(dir, RUN_FILES.summary)) };
 }
 
 function readSummary(file: string): Record<string, unknown> | null {

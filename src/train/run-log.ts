@@ -4,7 +4,7 @@
 // checkpoint's step are dropped so the logs continue exactly where the restored state is.
 import { appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readJsonl, type MetricsRow, type SampleRow } from '../report/run-files.js';
+import { readJsonl, RUN_FILES, type MetricsRow, type SampleRow } from '../report/run-files.js';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
 import type { MetricsBackends } from './loggers/index.js';
 
@@ -17,8 +17,8 @@ export class RunLog {
     readonly dir: string,
     private readonly backends: MetricsBackends | null = null,
   ) {
-    this.metricsFile = join(dir, 'metrics.jsonl');
-    this.samplesFile = join(dir, 'samples.jsonl');
+    this.metricsFile = join(dir, RUN_FILES.metrics);
+    this.samplesFile = join(dir, RUN_FILES.samples);
   }
 
   /** Non-finite numbers are written as null (JSON has no NaN) so one bad value never loses a line. */

@@ -27,7 +27,7 @@ import { klValues } from '../rl/kl-estimator.js';
 import { loadModel, readHfConfig } from '../model/load.js';
 import { assertTrainingFits } from '../model/memory-check.js';
 import { renderReport } from '../report/html.js';
-import { readRun } from '../report/run-files.js';
+import { readRun, RUN_FILES } from '../report/run-files.js';
 import { CompositeReward, type RewardResult } from '../reward/composite.js';
 import { loadTokenizer, defaultTokenizerDir } from '../tokenizer/index.js';
 import type { HfTokenizer } from '../tokenizer/hf-tokenizer.js';
@@ -418,7 +418,7 @@ export class Trainer {
       else model.setDataParallel();
     }
     // Written once the model is known to match it (a refused resume keeps the run's config.yaml).
-    if (w.isRoot) atomicWriteFileSync(join(runDir, 'config.yaml'), trainingConfigToYaml(cfg));
+    if (w.isRoot) atomicWriteFileSync(join(runDir, RUN_FILES.config), trainingConfigToYaml(cfg));
     if (fsdp) assertPaddable(model, 'worker.actor.fsdp.enable_full_shard');
     // A run resumed after its warm-up does not read sft.train_files again (it may have moved since).
     const sftRows = !state.sftDone && cfg.sft.train_files ? await loadSplit('sft') : train;
@@ -1052,7 +1052,7 @@ export class Trainer {
     const after = val['val/overall'] ?? null;
     await this.closeWorkers();
     await backends?.close(); // waits for the backends' pending rows
-    const report = join(this.runDir, 'report.html');
+    const report = join(this.runDir, RUN_FILES.report);
     const summary: TrainSummary = {
       run_dir: this.runDir,
       steps: this.state.step,
@@ -1068,7 +1068,7 @@ export class Trainer {
     };
     if (this.world.isRoot) {
       // summary.json first: the report's summary section reads it.
-      atomicWriteFileSync(join(this.runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+      atomicWriteFileSync(join(this.runDir, RUN_FILES.summary), `${JSON.stringify(summary, null, 2)}\n`);
       atomicWriteFileSync(report, renderReport(readRun(this.runDir)));
     }
     return summary;

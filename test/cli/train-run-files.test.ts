@@ -1,11 +1,27 @@
 // `medix train` never overwrites the config file it was given: a fresh run writes config.yaml, its logs
 // and summary into trainer.save_checkpoint_path, so a config file at one of those paths is refused,
-// naming it, before anything is written. Continuing a run from the config.yaml it wrote is allowed.
+// naming it, before anything is written. Continuing a run that has checkpoints from the config.yaml it
+// wrote is allowed.
 import t from 'tap';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Model } from '../../src/engine/model.js';
+import { saveCheckpoint } from '../../src/train/checkpoint.js';
 import { medix } from './run-medix.js';
+
+const tinyConfig = {
+  vocabSize: 32,
+  hiddenSize: 16,
+  intermediateSize: 16,
+  numLayers: 1,
+  numHeads: 2,
+  numKvHeads: 1,
+  headDim: 8,
+  ropeTheta: 10000,
+  rmsEps: 1e-6,
+  tieEmbeddings: true,
+};
 
 const config = (save: string) =>
   `# my notes\ndata:\n  train_files: train.jsonl\nworker:\n  actor:\n    model:\n      model_path: /nowhere\ntrainer:\n  save_checkpoint_path: ${save}\n`;
@@ -23,15 +39,15 @@ t.test('a config file where the run writes its own files is refused and kept', a
   }
 });
 
-t.test("the same file elsewhere, or --resume from the run's config.yaml, is not refused for it", async (t) => {
+t.test("the same file elsewhere, or --resume from a run's own config.yaml, is not refused for it", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'medix-train-files-'));
   writeFileSync(join(dir, 'config.yaml'), config('runs/x'));
   writeFileSync(join(dir, 'own.yaml'), config('.'));
-  for (const args of [
-    [join(dir, 'config.yaml')],
-    [join(dir, 'own.yaml')],
-    [join(dir, 'config.yaml'), 'trainer.save_checkpoint_path=.', '--resume'],
-  ]) {
+  const resume = [join(dir, 'config.yaml'), 'trainer.save_checkpoint_path=.', '--resume'];
+  // Without checkpoints the folder holds no run: --resume does not make its config.yaml medix's.
+  t.match(medix('train', ...resume).stderr, 'the run writes its config.yaml there', '--resume without a run');
+  saveCheckpoint(dir, Model.create(tinyConfig, { seed: 1 }), { step: 1 });
+  for (const args of [[join(dir, 'config.yaml')], [join(dir, 'own.yaml')], resume]) {
     const r = medix('train', ...args);
     t.notMatch(r.stderr, 'the run writes its', args.join(' '));
     t.match(r.stderr, /nowhere/, 'it goes on to the model (missing here)');
