@@ -132,36 +132,40 @@ function requestSeed(...parts: number[]): number {
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
-function modelConfigFromInit(
-  init: NonNullable<TrainingConfig['worker']['actor']['model']['init']>,
-  vocab: number,
-): Qwen3Config {
-  return {
-    vocabSize: init.vocab_size ?? vocab,
-    hiddenSize: init.hidden_size,
-    intermediateSize: init.intermediate_size,
-    numLayers: init.num_hidden_layers,
-    numHeads: init.num_attention_heads,
-    numKvHeads: init.num_key_value_heads,
-    headDim: init.head_dim,
-    ropeTheta: init.rope_theta,
-    rmsEps: init.rms_norm_eps,
-    tieEmbeddings: init.tie_word_embeddings,
-  };
+type ModelInit = NonNullable<TrainingConfig['worker']['actor']['model']['init']>;
+
+/** worker.actor.model.init's keys (Hugging Face's names) and the engine's. */
+const INIT_KEYS = {
+  vocab_size: 'vocabSize',
+  hidden_size: 'hiddenSize',
+  intermediate_size: 'intermediateSize',
+  num_hidden_layers: 'numLayers',
+  num_attention_heads: 'numHeads',
+  num_key_value_heads: 'numKvHeads',
+  head_dim: 'headDim',
+  rope_theta: 'ropeTheta',
+  rms_norm_eps: 'rmsEps',
+  tie_word_embeddings: 'tieEmbeddings',
+} as const satisfies Partial<Record<keyof ModelInit, keyof Qwen3Config>>;
+
+function modelConfigFromInit(init: ModelInit, vocab: number): Qwen3Config {
+  const c = Object.fromEntries(Object.entries(INIT_KEYS).map(([key, k]) => [k, init[key as keyof ModelInit]]));
+  return { ...c, vocabSize: init.vocab_size ?? vocab } as Qwen3Config;
 }
 
 /**
  * A resumed run continues the model its checkpoint holds: worker.actor.model.init of another shape is a
- * mistake (it would be ignored), refused naming what differs.
+ * mistake (it would be ignored), refused naming the keys that differ.
  */
-function assertInitMatches(have: Qwen3Config, want: Qwen3Config, checkpoint: string): void {
-  const differ = (Object.keys(want) as (keyof Qwen3Config)[]).filter(
-    (k) => want[k] !== undefined && want[k] !== have[k],
+function assertInitMatches(init: ModelInit, have: Qwen3Config, vocab: number, checkpoint: string): void {
+  const want = modelConfigFromInit(init, vocab);
+  const differ = Object.entries(INIT_KEYS).filter(([, k]) => want[k] !== undefined && want[k] !== have[k]);
+  if (differ.length === 0) return;
+  const asked = differ.map(([key, k]) => `${key} ${want[k]}`).join(', ');
+  const held = differ.map(([key, k]) => `${key} ${have[k]}`).join(', ');
+  throw new Error(
+    `worker.actor.model.init asks for ${asked}, but the checkpoint ${checkpoint} holds a model with ${held}: a resumed run continues the model it saved; to train another shape, start a new run (a new trainer.save_checkpoint_path, without --resume or trainer.load_checkpoint_path)`,
   );
-  if (differ.length > 0)
-    throw new Error(
-      `worker.actor.model.init asks for ${differ.map((k) => `${k} ${want[k]}`).join(', ')}, but the checkpoint ${checkpoint} holds ${differ.map((k) => `${k} ${have[k]}`).join(', ')}: a resumed run continues the model it saved; set trainer.save_checkpoint_path to a new directory to train another`,
-    );
 }
 
 /** Model inputs of a data row: the chat prompt's token ids, and the SFT target. */
@@ -399,7 +403,7 @@ export class Trainer {
         device: cfg.worker.actor.device,
       });
       model = ck.model;
-      if (m.init) assertInitMatches(model.config, modelConfigFromInit(m.init, tokenizer.vocabSize), from.dir);
+      if (m.init) assertInitMatches(m.init, model.config, tokenizer.vocabSize, from.dir);
       // Every checkpoint comes after the validation before training (older ones lack the key).
       state = { heldoutBeforeTrain: null, ...(ck.trainer as State) };
       // A fork's logs start after its checkpoint: earlier steps are in the run it came from.
@@ -417,11 +421,11 @@ export class Trainer {
       if (fsdp) fullShard(model);
       else model.setDataParallel();
     }
-    // Written once the model is known to match it (a refused resume keeps the run's config.yaml).
-    if (w.isRoot) atomicWriteFileSync(join(runDir, RUN_FILES.config), trainingConfigToYaml(cfg));
     if (fsdp) assertPaddable(model, 'worker.actor.fsdp.enable_full_shard');
     // A run resumed after its warm-up does not read sft.train_files again (it may have moved since).
     const sftRows = !state.sftDone && cfg.sft.train_files ? await loadSplit('sft') : train;
+    // Written once the model and the data are known to take it (a refused resume keeps the run's config.yaml).
+    if (w.isRoot) atomicWriteFileSync(join(runDir, RUN_FILES.config), trainingConfigToYaml(cfg));
     model.setRecompute(m.enable_gradient_checkpointing);
     setComputeDtype(model, m.dtype);
     model.setVisionFrozen(m.freeze_vision_tower);

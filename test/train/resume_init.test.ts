@@ -25,11 +25,16 @@ async function start(init: Record<string, number>, resume: boolean): Promise<Tra
 
 t.test('resuming with another init shape is refused; the same init resumes', async (t) => {
   await (await start(tinyModelInit, false)).run();
-  const saved = readFileSync(join(root, 'run', 'config.yaml'), 'utf8');
+  const files = ['config.yaml', 'metrics.jsonl', 'samples.jsonl'];
+  const saved = files.map((f) => readFileSync(join(root, 'run', f), 'utf8'));
   await t.rejects(
     start({ ...tinyModelInit, hidden_size: 24 }, true),
-    /worker\.actor\.model\.init asks for hiddenSize 24, but the checkpoint .*step_000001 holds hiddenSize 16/,
+    /worker\.actor\.model\.init asks for hidden_size 24, but the checkpoint .*step_000001 holds a model with hidden_size 16/,
   );
-  t.equal(readFileSync(join(root, 'run', 'config.yaml'), 'utf8'), saved, "the run's config.yaml is kept");
+  t.same(
+    files.map((f) => readFileSync(join(root, 'run', f), 'utf8')),
+    saved,
+    "the run's config.yaml and logs are kept",
+  );
   t.ok(await start(tinyModelInit, true), 'the same init resumes');
 });
