@@ -30,8 +30,6 @@ export function registerMerge(program: Command): void {
           if (!latest) throw new Error(`${ckpt}: no valid checkpoint in the run`);
           dir = latest.dir;
         }
-        if (existsSync(out) && !opts.overwrite)
-          throw new Error(`${out}: already exists (pass --overwrite to replace the model in it)`);
         const r = await mergeCheckpoint(dir, out, {
           dtype: opts.dtype,
           maxShardBytes: opts.maxShardGb * 1e9,

@@ -154,17 +154,22 @@ export function writeModelMetadata(
     atomicWriteFileSync(join(dir, 'chat_template.jinja'), QWEN3_VL_CHAT_TEMPLATE);
 }
 
+/**
+ * Whether saveModel may write `dir`: absent, or with `overwrite` a model directory (config.json) or an
+ * empty one, so a mistyped path never deletes other files. Callers check it before long work.
+ */
+export function assertReplaceable(dir: string, overwrite: boolean): void {
+  if (!existsSync(dir)) return;
+  if (!overwrite) throw new CheckpointError(`${dir}: already exists (pass --overwrite to replace the model in it)`);
+  if (!(statSync(dir).isDirectory() && (existsSync(join(dir, 'config.json')) || readdirSync(dir).length === 0)))
+    throw new CheckpointError(`${dir}: not a model directory (no config.json): only a model directory is replaced`);
+}
+
 export function saveModel(model: Model, dir: string, options: SaveOptions = {}): void {
   const dtype = options.dtype ?? 'bf16';
   const maxShard = options.maxShardBytes ?? 5e9;
   if (!(maxShard > 0)) throw new CheckpointError(`saveModel: maxShardBytes must be > 0, got ${maxShard}`);
-  if (existsSync(dir) && !options.overwrite)
-    throw new CheckpointError(`${dir}: already exists (pass overwrite to replace it)`);
-  // Overwriting replaces a model directory (or an empty one) only: a mistyped path never deletes other files.
-  const replaceable = (d: string) =>
-    statSync(d).isDirectory() && (existsSync(join(d, 'config.json')) || readdirSync(d).length === 0);
-  if (existsSync(dir) && !replaceable(dir))
-    throw new CheckpointError(`${dir}: not a model directory (no config.json): only a model directory is replaced`);
+  assertReplaceable(dir, options.overwrite === true);
   const tmp = join(dirname(dir), `.${basename(dir)}.partial-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });

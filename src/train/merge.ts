@@ -1,10 +1,10 @@
 // `medix merge`: a training checkpoint -> one Hugging Face model directory (bf16 by default, as
 // released checkpoints are), with its config, generation config and tokenizer files. The
 // checkpoint is verified first, so a damaged one is refused rather than silently exported.
-import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CheckpointError, loadModel } from '../model/load.js';
-import { PROCESSOR_FILES, saveModel, TOKENIZER_FILES } from '../model/save.js';
+import { assertReplaceable, PROCESSOR_FILES, saveModel, TOKENIZER_FILES } from '../model/save.js';
 import type { SaveDtype } from '../model/hf-config-write.js';
 import { verifyCheckpoint } from './checkpoint.js';
 import { assembleSlices, holdsSlices } from './checkpoint-full-shard.js';
@@ -15,16 +15,32 @@ export interface MergeOptions {
   overwrite?: boolean;
 }
 
+/** `b` is `a` or lies inside it, on the real paths of what exists (links followed). */
+function within(a: string, b: string): boolean {
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
+  const rel = relative(real(a), real(b));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
+}
+
+/**
+ * OUT may be written before anything is loaded: never the checkpoint being read, the run's checkpoints
+ * folder (an older checkpoint's model/ has a config.json too) or a folder holding them, and when it
+ * exists, only with overwrite and only a model directory.
+ */
+export function assertMergeTarget(checkpointDir: string, outDir: string, overwrite: boolean): void {
+  const parent = dirname(resolve(checkpointDir));
+  const guarded = basename(parent) === 'checkpoints' ? parent : checkpointDir;
+  if (within(outDir, checkpointDir) || within(guarded, outDir))
+    throw new CheckpointError(`${outDir}: holds or is inside the checkpoints being merged (${guarded})`);
+  assertReplaceable(outDir, overwrite);
+}
+
 export async function mergeCheckpoint(
   checkpointDir: string,
   outDir: string,
   options: MergeOptions = {},
 ): Promise<{ step: number; parameters: number }> {
-  // Replacing OUT must never delete the checkpoint being read (OUT the run, its checkpoints, or inside one).
-  const [out, from] = [resolve(outDir), resolve(checkpointDir)];
-  const within = (a: string, b: string) => !relative(a, b).startsWith('..') && !isAbsolute(relative(a, b));
-  if (within(out, from) || within(from, out))
-    throw new CheckpointError(`${outDir}: holds or is inside the checkpoint being merged (${checkpointDir})`);
+  assertMergeTarget(checkpointDir, outDir, options.overwrite === true);
   const state = verifyCheckpoint(checkpointDir);
   const { trainer } = state;
   const modelDir = join(checkpointDir, 'model');

@@ -8,20 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model } from '../../src/engine/model.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
+import { tinyQwen3Config } from '../helpers/tiny-config.js';
 import { medix } from './run-medix.js';
-
-const tinyConfig = {
-  vocabSize: 32,
-  hiddenSize: 16,
-  intermediateSize: 16,
-  numLayers: 1,
-  numHeads: 2,
-  numKvHeads: 1,
-  headDim: 8,
-  ropeTheta: 10000,
-  rmsEps: 1e-6,
-  tieEmbeddings: true,
-};
 
 const config = (save: string) =>
   `# my notes\ndata:\n  train_files: train.jsonl\nworker:\n  actor:\n    model:\n      model_path: /nowhere\ntrainer:\n  save_checkpoint_path: ${save}\n`;
@@ -46,7 +34,7 @@ t.test("the same file elsewhere, or --resume from a run's own config.yaml, is no
   const resume = [join(dir, 'config.yaml'), 'trainer.save_checkpoint_path=.', '--resume'];
   // Without checkpoints the folder holds no run: --resume does not make its config.yaml medix's.
   t.match(medix('train', ...resume).stderr, 'the run writes its config.yaml there', '--resume without a run');
-  saveCheckpoint(dir, Model.create(tinyConfig, { seed: 1 }), { step: 1 });
+  saveCheckpoint(dir, Model.create(tinyQwen3Config, { seed: 1 }), { step: 1 });
   for (const args of [[join(dir, 'config.yaml')], [join(dir, 'own.yaml')], resume]) {
     const r = medix('train', ...args);
     t.notMatch(r.stderr, 'the run writes its', args.join(' '));

@@ -53,13 +53,15 @@ t.test('merge a run directory into a Hugging Face model directory', async (t) =>
 
 t.test('--overwrite never deletes the checkpoint being merged, nor a folder that is not a model', async (t) => {
   const run = mkdtempSync(join(tmpdir(), 'medix-merge-'));
+  const older = saveCheckpoint(run, Model.create(config, { seed: 3 }), { step: 2 });
   const ckpt = saveCheckpoint(run, Model.create(config, { seed: 2 }), { step: 3 });
   const files = () => readdirSync(run, { recursive: true }).length;
   const before = files();
-  for (const out of [run, join(run, 'checkpoints'), ckpt, join(ckpt, 'model')]) {
+  // An older checkpoint's model/ has a config.json: it is guarded as the run's checkpoints, not as a model.
+  for (const out of [run, join(run, 'checkpoints'), ckpt, join(ckpt, 'model'), join(older, 'model')]) {
     const r = medix('merge', run, out, '--overwrite');
     t.not(r.status, 0, `OUT ${out}: refused`);
-    t.match(r.stderr, /holds or is inside the checkpoint being merged/);
+    t.match(r.stderr, /holds or is inside the checkpoints being merged/);
   }
   t.equal(files(), before, 'the run is untouched');
   const notes = mkdtempSync(join(tmpdir(), 'medix-notes-'));
