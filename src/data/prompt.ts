@@ -9,6 +9,7 @@ import { TokenizerError } from '../tokenizer/error.js';
 import { encodeChatPrompt } from '../tokenizer/image-pads.js';
 import type { ChatContentPart, ChatMessage, TextTokenizer } from '../tokenizer/types.js';
 import { imageTokenCount, smartResize, type ImageSize, type ResizeBounds } from './images.js';
+import { templateUses } from '../util/template-uses.js';
 
 export const IMAGE_PLACEHOLDER = '<image>';
 
@@ -50,7 +51,7 @@ export class PromptFormatter {
       throw new PromptError(`${source}: not a valid Jinja template (${(e as Error).message})`);
     }
     // An undefined variable renders as nothing: a misspelt {{ content }} would leave every prompt without its question.
-    if (this.template && this.userText('A') === this.userText('B'))
+    if (this.template && !templateUses(this.template, 'content'))
       throw new PromptError(`${source}: never uses {{ content }} (the question), so no prompt would hold it`);
   }
 

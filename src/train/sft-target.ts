@@ -3,6 +3,7 @@
 // the model also learns to stop.
 import { Template } from '@huggingface/jinja';
 import { parseGroundTruth } from '../reward/normalize.js';
+import { templateUses } from '../util/template-uses.js';
 import type { TextTokenizer } from '../tokenizer/types.js';
 
 export type SftTarget = (referenceAnswer: string) => number[];
@@ -15,7 +16,7 @@ export function sftTarget(tok: TextTokenizer, template: string): SftTarget {
     throw new Error(`sft.response_template: not a valid Jinja template (${(e as Error).message})`);
   }
   // An undefined variable renders as nothing: a misspelt {{ answer }} would train on targets without the answer.
-  if (t.render({ tag: '<T>', answer: 'A' }) === t.render({ tag: '<T>', answer: 'B' }))
+  if (!templateUses(t, 'answer'))
     throw new Error('sft.response_template: never uses {{ answer }}, so no target would hold the answer');
   const eos = tok.eosTokenIds[0];
   return (reference) => {

@@ -71,6 +71,14 @@ t.test('format_prompt renders the question into the user turn, then the chat tem
     'Q',
     'a filtered {{ content }} counts as used',
   );
+  // Read only in a condition, or through a method that needs real questions: used, and no probe render at start.
+  t.ok(
+    new PromptFormatter(tok, {
+      formatPrompt: '{% if content|length > 3 %}{{ content }}{% else %}short{% endif %}',
+      resize,
+    }),
+  );
+  t.ok(new PromptFormatter(tok, { formatPrompt: "{{ content.split('Question:')[1] | trim }}", resize }));
 });
 
 t.test('sft.response_template: refused when invalid or when it never uses the answer', async (t) => {
