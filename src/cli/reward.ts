@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parse as parseYaml } from 'yaml';
 import { parseRewardConfig } from '../reward/config.js';
-import { CompositeReward } from '../reward/composite.js';
+import { CompositeReward, type RewardResult } from '../reward/composite.js';
 import { REWARD_COMPONENTS } from '../reward/components.js';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
 
@@ -71,7 +71,7 @@ export function registerReward(program: Command): void {
 }
 
 /** The fields `medix reward` writes into each record: an input field of the same name would be lost. */
-const OUTPUT_FIELDS = [...REWARD_COMPONENTS, 'custom', 'reasons', 'unavailable'];
+const OUTPUT_FIELDS: readonly (keyof RewardResult)[] = [...REWARD_COMPONENTS, 'custom', 'reasons', 'unavailable'];
 
 function parseRecord(line: string, at: string): { response: string; ground_truth: string } {
   let rec: { response?: unknown; ground_truth?: unknown } | null;
