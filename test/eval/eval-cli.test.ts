@@ -172,7 +172,8 @@ t.test('three phases over the fixture set: scores, table, page, what was sent', 
     'score',
   ]);
   t.match(again, /overall/, 'the score phase runs alone from the output directory');
-  await t.rejects(
+  // A generate phase into this output folder as candidate `model`.
+  const generateAs = (model: string) =>
     cli([
       'eval',
       '--tasks',
@@ -184,10 +185,12 @@ t.test('three phases over the fixture set: scores, table, page, what was sent', 
       '--phase',
       'generate',
       '--model',
-      'other',
+      model,
       '--model-url',
       candidate.url,
-    ]),
+    ]);
+  await t.rejects(
+    generateAs('other'),
     /holds results of candidate 'cand', not 'other'/,
     'another model cannot add its answers to these results',
   );
@@ -195,21 +198,7 @@ t.test('three phases over the fixture set: scores, table, page, what was sent', 
   const kept = readFileSync(manifest, 'utf8');
   writeFileSync(manifest, '{oops');
   await t.rejects(
-    cli([
-      'eval',
-      '--tasks',
-      'mmlu_anatomy',
-      '--data-dir',
-      fixtures,
-      '--output-dir',
-      out,
-      '--phase',
-      'generate',
-      '--model',
-      'cand',
-      '--model-url',
-      candidate.url,
-    ]),
+    generateAs('cand'),
     /eval-run\.json: not readable .*repair or remove it/,
     'a damaged manifest is named',
   );

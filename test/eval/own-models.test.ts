@@ -15,6 +15,7 @@ import { saveModel } from '../../src/model/save.js';
 import { writeRandomModelDir } from '../../src/model/random-model-dir.js';
 import { startServer } from '../../src/serve/server.js';
 import { defaultTokenizerDir, loadTokenizer } from '../../src/tokenizer/index.js';
+import { tinyQwen3Config } from '../helpers/tiny-config.js';
 
 const run = promisify(execFile);
 const medix = join(import.meta.dirname, '../../src/cli/medix.ts');
@@ -22,22 +23,7 @@ const fixtures = join(import.meta.dirname, '../fixtures/eval');
 
 t.test('in-process candidate and a served judge, end to end', async (t) => {
   const tokenizer = await loadTokenizer();
-  const tiny = (seed: number) =>
-    Model.create(
-      {
-        vocabSize: tokenizer.vocabSize,
-        hiddenSize: 16,
-        intermediateSize: 16,
-        numLayers: 1,
-        numHeads: 2,
-        numKvHeads: 1,
-        headDim: 8,
-        ropeTheta: 10000,
-        rmsEps: 1e-6,
-        tieEmbeddings: true,
-      },
-      { seed },
-    );
+  const tiny = (seed: number) => Model.create({ ...tinyQwen3Config, vocabSize: tokenizer.vocabSize }, { seed });
   const dir = mkdtempSync(join(tmpdir(), 'medix-own-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const candidateDir = join(dir, 'candidate');

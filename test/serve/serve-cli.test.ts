@@ -11,24 +11,14 @@ import { Model } from '../../src/engine/model.js';
 import { writeRandomModelDir } from '../../src/model/random-model-dir.js';
 import { saveModel } from '../../src/model/save.js';
 import { defaultTokenizerDir, loadTokenizer } from '../../src/tokenizer/index.js';
+import { tinyQwen3Config } from '../helpers/tiny-config.js';
 
 const medix = join(import.meta.dirname, '../../src/cli/medix.ts');
 const vocabSize = (await loadTokenizer()).vocabSize;
 const root = mkdtempSync(join(tmpdir(), 'medix-serve-cli-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
 const dir = join(root, 'tiny-qwen3');
-const config = {
-  vocabSize,
-  hiddenSize: 16,
-  intermediateSize: 16,
-  numLayers: 1,
-  numHeads: 2,
-  numKvHeads: 1,
-  headDim: 8,
-  ropeTheta: 10000,
-  rmsEps: 1e-6,
-  tieEmbeddings: true,
-};
+const config = { ...tinyQwen3Config, vocabSize };
 saveModel(Model.create(config, { seed: 9 }), dir, { dtype: 'f32', tokenizerDir: defaultTokenizerDir() });
 
 /**

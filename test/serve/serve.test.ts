@@ -13,23 +13,10 @@ import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { defaultTokenizerDir, loadTokenizer } from '../../src/tokenizer/index.js';
 import type { TextTokenizer } from '../../src/tokenizer/types.js';
 import type { GenerationEngine, GenerationResult } from '../../src/generate/types.js';
+import { tinyQwen3Config } from '../helpers/tiny-config.js';
 
 const tokenizer = await loadTokenizer();
-const model = Model.create(
-  {
-    vocabSize: tokenizer.vocabSize,
-    hiddenSize: 16,
-    intermediateSize: 16,
-    numLayers: 1,
-    numHeads: 2,
-    numKvHeads: 1,
-    headDim: 8,
-    ropeTheta: 10000,
-    rmsEps: 1e-6,
-    tieEmbeddings: true,
-  },
-  { seed: 5 },
-);
+const model = Model.create({ ...tinyQwen3Config, vocabSize: tokenizer.vocabSize }, { seed: 5 });
 
 type Extra = {
   apiKey?: string;

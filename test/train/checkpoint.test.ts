@@ -14,19 +14,9 @@ import {
   saveCheckpoint,
   verifyCheckpoint,
 } from '../../src/train/checkpoint.js';
+import { tinyQwen3Config } from '../helpers/tiny-config.js';
 
-const config: Qwen3Config = {
-  vocabSize: 32,
-  hiddenSize: 16,
-  intermediateSize: 16,
-  numLayers: 1,
-  numHeads: 2,
-  numKvHeads: 1,
-  headDim: 8,
-  ropeTheta: 10000,
-  rmsEps: 1e-6,
-  tieEmbeddings: true,
-};
+const config: Qwen3Config = tinyQwen3Config;
 
 async function trainedModel(): Promise<Model> {
   const model = Model.create(config, { seed: 11 });

@@ -10,19 +10,9 @@ import { Model, type PackedBatch } from '../../src/engine/model.js';
 import { ReferencePolicy } from '../../src/train/reference.js';
 import { computeLogprobs } from '../../src/train/update.js';
 import type { Experience } from '../../src/train/experience.js';
+import { tinyQwen3Config } from '../helpers/tiny-config.js';
 
-const shape = {
-  vocabSize: 32,
-  hiddenSize: 16,
-  intermediateSize: 16,
-  numLayers: 1,
-  numHeads: 2,
-  numKvHeads: 1,
-  headDim: 8,
-  ropeTheta: 10000,
-  rmsEps: 1e-6,
-  tieEmbeddings: true,
-};
+const shape = tinyQwen3Config;
 const exps: Experience[] = [
   { promptIds: [1, 2], responseIds: [3, 4, 5] },
   { promptIds: [6], responseIds: [7, 8] },

@@ -9,22 +9,9 @@ import { join } from 'node:path';
 import { Model } from '../../src/engine/model.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
 import { resumePoint } from '../../src/train/resume.js';
+import { tinyQwen3Config } from '../helpers/tiny-config.js';
 
-const model = Model.create(
-  {
-    vocabSize: 32,
-    hiddenSize: 16,
-    intermediateSize: 16,
-    numLayers: 1,
-    numHeads: 2,
-    numKvHeads: 1,
-    headDim: 8,
-    ropeTheta: 10000,
-    rmsEps: 1e-6,
-    tieEmbeddings: true,
-  },
-  { seed: 5 },
-);
+const model = Model.create(tinyQwen3Config, { seed: 5 });
 
 function runWith(steps: number[]): string {
   const run = mkdtempSync(join(tmpdir(), 'medix-resume-'));
