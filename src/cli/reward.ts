@@ -4,12 +4,12 @@
 import type { Command } from 'commander';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parse as parseYaml } from 'yaml';
 import { parseRewardConfig } from '../reward/config.js';
 import { CompositeReward, type RewardResult } from '../reward/composite.js';
 import { REWARD_COMPONENTS } from '../reward/components.js';
 import { atomicWriteFileSync } from '../util/atomic-write.js';
+import { utf8Lines } from '../util/utf8-lines.js';
 
 export function registerReward(program: Command): void {
   program
@@ -18,7 +18,8 @@ export function registerReward(program: Command): void {
     .option('--config <file>', 'reward config (YAML or JSON); defaults when omitted')
     .option('--input <file>', 'input JSONL (default stdin)')
     .option('--output <file>', 'output JSONL (default stdout)')
-    .action(async (opts: { config?: string; input?: string; output?: string }) => {
+    .option('--rescore', "input records may be an earlier run's output: their reward fields are replaced")
+    .action(async (opts: { config?: string; input?: string; output?: string; rescore?: boolean }) => {
       const raw = opts.config ? readConfigFile(opts.config) : {};
       const section = raw && typeof raw === 'object' && 'reward' in raw ? (raw as { reward: unknown }).reward : raw;
       const config = parseRewardConfig(section, opts.config ?? 'reward config');
@@ -30,19 +31,16 @@ export function registerReward(program: Command): void {
         warn: (m) => console.error(m),
       });
       const where = opts.input ?? 'stdin';
-      const lines = createInterface({
-        input: opts.input ? createReadStream(opts.input) : process.stdin,
-        crlfDelay: Infinity,
-      });
+      // Read whole, then split on bytes: a line that is not UTF-8 is named, never scored as U+FFFD text.
+      const input = await readAll(opts.input ? createReadStream(opts.input) : process.stdin);
       const pending: Promise<string>[] = [];
       const records: string[] = [];
       try {
-        let n = 0;
-        for await (const line of lines) {
-          n++;
-          if (line.trim() === '') continue;
+        for (const { line: n, text: line } of utf8Lines(input)) {
           const at = `${where}:${n}`;
-          const rec = parseRecord(line, at);
+          if (line === null) throw new Error(`${at}: not valid UTF-8`);
+          if (line.trim() === '') continue;
+          const rec = parseRecord(line, at, opts.rescore === true);
           // Scored concurrently (judge calls overlap), written in input order; a failure names its line.
           const scored = reward.score(rec.response, rec.ground_truth).then(
             (r) => JSON.stringify({ ...rec, ...r }),
@@ -73,8 +71,8 @@ export function registerReward(program: Command): void {
 /** The fields `medix reward` writes into each record: an input field of the same name would be lost. */
 const OUTPUT_FIELDS: readonly (keyof RewardResult)[] = [...REWARD_COMPONENTS, 'custom', 'reasons', 'unavailable'];
 
-function parseRecord(line: string, at: string): { response: string; ground_truth: string } {
-  let rec: { response?: unknown; ground_truth?: unknown } | null;
+function parseRecord(line: string, at: string, rescore: boolean): { response: string; ground_truth: string } {
+  let rec: Record<string, unknown> | null;
   try {
     rec = JSON.parse(line);
   } catch {
@@ -84,9 +82,13 @@ function parseRecord(line: string, at: string): { response: string; ground_truth
     throw new Error(`${at}: expected a JSON object with 'response' and 'ground_truth'`);
   if (typeof rec.response !== 'string') throw new Error(`${at}: field 'response' must be a string`);
   if (typeof rec.ground_truth !== 'string') throw new Error(`${at}: field 'ground_truth' must be a string`);
-  const taken = OUTPUT_FIELDS.find((f) => f in rec);
+  if (rescore) for (const f of OUTPUT_FIELDS) delete rec[f];
+  const taken = OUTPUT_FIELDS.find((f) => f in (rec as object));
   if (taken)
-    throw new Error(`${at}: field '${taken}' would be replaced by the reward's own '${taken}'; rename or remove it`);
+    throw new Error(
+      `${at}: field '${taken}' would be replaced by the reward's own '${taken}'; rename or remove it ` +
+        "(or pass --rescore when the input is an earlier run's output)",
+    );
   return rec as { response: string; ground_truth: string };
 }
 
@@ -102,4 +104,10 @@ function readConfigFile(file: string): unknown {
   } catch (e) {
     throw new Error(`reward config ${file}: not valid YAML (${(e as Error).message})`);
   }
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }

@@ -11,6 +11,7 @@ import {
   type FileMetaData,
 } from 'hyparquet';
 import { readArrowRecords } from './arrow-records.js';
+import { strictUtf8Text, utf8Lines } from '../util/utf8-lines.js';
 import { DataError, type RowLocation } from './errors.js';
 
 export type RawRecord = Record<string, unknown>;
@@ -21,8 +22,6 @@ export type RecordOrFault = { where: RowLocation; record: RawRecord } | { where:
 export class InvalidUtf8 {
   constructor(readonly bytes: Uint8Array) {}
 }
-
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 export function dataFormat(file: string): 'jsonl' | 'parquet' | 'arrow' {
   if (/\.parquet$/i.test(file)) return 'parquet';
@@ -47,25 +46,14 @@ function readBytes(file: string): Uint8Array {
   }
 }
 
-/**
- * Lines are split on the byte 0x0A before decoding, so one line that is not UTF-8 is one bad row
- * (named by its line number) instead of a file that fails, or silently gains U+FFFD characters.
- */
+/** One line that is not UTF-8 is one bad row (named by its line number), not a failed file (utf8Lines). */
 export function readJsonlRecords(file: string): RecordOrFault[] {
   const bytes = readBytes(file);
   refuseJsonArray(file, bytes);
   const out: RecordOrFault[] = [];
-  let start = 0;
-  for (let line = 1; start <= bytes.length; line++) {
-    let end = bytes.indexOf(0x0a, start);
-    if (end < 0) end = bytes.length;
+  for (const { line, text } of utf8Lines(bytes)) {
     const where = { file, row: line };
-    const chunk = bytes.subarray(start, end);
-    start = end + 1;
-    let text: string;
-    try {
-      text = strictUtf8.decode(chunk);
-    } catch {
+    if (text === null) {
       out.push({ where, fault: 'not valid UTF-8' });
       continue;
     }
@@ -90,7 +78,7 @@ function refuseJsonArray(file: string, bytes: Uint8Array): void {
   if (bytes[first] !== 0x5b) return; // '['
   let whole: unknown;
   try {
-    whole = JSON.parse(strictUtf8.decode(bytes));
+    whole = JSON.parse(strictUtf8Text(bytes) ?? '');
   } catch {
     return; // not one array: the lines are judged one by one
   }
@@ -138,11 +126,7 @@ async function readParquetRange(
 
 function strictString(b: Uint8Array | undefined): string | InvalidUtf8 | undefined {
   if (!b) return b;
-  try {
-    return strictUtf8.decode(b);
-  } catch {
-    return new InvalidUtf8(b);
-  }
+  return strictUtf8Text(b) ?? new InvalidUtf8(b);
 }
 
 /** Row groups one at a time: the writer sized them, and a smaller range would decode its column chunks again. */

@@ -102,6 +102,25 @@ t.test('defaults without a config, stdin to stdout, with fallbacks named; bad in
   t.not(bad.status, 0);
   t.match(bad.stderr, /bad\.jsonl:2: field 'response' must be a string/);
   t.notOk(existsSync(output), 'no partial output file');
+  // Bytes that are not UTF-8 are named by their line, never scored as U+FFFD text.
+  const good = Buffer.from(`${JSON.stringify({ response: 'x', ground_truth: '<X_RAY> a' })}\n`);
+  const cafe = [Buffer.from('{"response":"caf'), Buffer.from([0xe9]), Buffer.from('","ground_truth":"<X_RAY> a"}\n')];
+  writeFileSync(input, Buffer.concat([good, ...cafe]));
+  const latin1 = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--input', input], {
+    encoding: 'utf8',
+  });
+  t.not(latin1.status, 0);
+  t.match(latin1.stderr, /bad\.jsonl:2: not valid UTF-8/);
+  // An earlier run's output is scored again with --rescore, its reward fields replaced, the others kept.
+  const rescore = (extra: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', ...extra], {
+      input: JSON.stringify({ ...rec, overall: -7, id: 'r1' }),
+      encoding: 'utf8',
+    });
+  t.match(rescore([]).stderr, /stdin:1: field '.*' would be replaced .*--rescore/);
+  const again = rescore(['--rescore']);
+  t.equal(again.status, 0, again.stderr);
+  t.same(JSON.parse(again.stdout), { ...rec, id: 'r1' }, 'the same scores, the other fields kept');
   writeFileSync(join(dir, 'typo.yaml'), 'judge:\n  base_url: http://127.0.0.1:9/v1\n  model: j\n  timeout: 3\n');
   const typo = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reward', '--config', join(dir, 'typo.yaml')], {
     input: '',
