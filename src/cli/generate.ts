@@ -7,7 +7,7 @@ import { requireDevice } from '../engine/device.js';
 import { setComputeDtype } from '../engine/bf16.js';
 import type { ComputeDtype } from '../engine/compute-dtype.js';
 import { resolve } from 'node:path';
-import { createGenerationEngine } from '../generate/engine.js';
+import { createGenerationEngine, requestCachedTokens } from '../generate/engine.js';
 import type { GenerationResult } from '../generate/types.js';
 import { loadModel } from '../model/load.js';
 import { processImage, visualTokenCount, type ProcessedImage } from '../model/vision/image-processor.js';
@@ -166,7 +166,10 @@ export function registerGenerate(program: Command): void {
         images.map((im) => visualTokenCount(im, merge)),
       );
       const stream = o.n === 1 && !o.json;
-      const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: o.n });
+      // One request: the KV cache holds exactly what it can need (not a server's default, which a long
+      // --max-tokens would exceed).
+      const maxCachedTokens = requestCachedTokens(ids.length, o.n, o.maxTokens);
+      const engine = createGenerationEngine(model, { tokenizer, maxBatchSize: o.n, maxCachedTokens });
       try {
         const result = await engine.generate({
           promptIds: ids,

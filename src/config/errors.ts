@@ -39,6 +39,12 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], raw: unknown
           : `${where}: expected ${issue.expected}, got ${show(got)}`,
       ];
     }
+    // A list (a tuple such as betas) too short or too long is counted in items, not compared as a number.
+    const items = (n: unknown) => `${String(n)} item${Number(n) === 1 ? '' : 's'}`;
+    if ((issue.code === 'too_small' || issue.code === 'too_big') && issue.origin === 'array') {
+      const [word, n] = issue.code === 'too_small' ? ['at least', issue.minimum] : ['at most', issue.maximum];
+      return [`${where}: ${show(got)} must have ${issue.exact ? 'exactly' : word} ${items(n)}`];
+    }
     if (issue.code === 'too_small')
       return [`${where}: ${show(got)} is too small; must be ${issue.inclusive ? '>=' : '>'} ${String(issue.minimum)}`];
     if (issue.code === 'too_big')

@@ -158,6 +158,23 @@ export function fewRowGroups<P extends { ids: readonly number[] }>(parts: readon
   return groups;
 }
 
+const DEFAULT_BLOCK_SIZE = 16;
+
+/**
+ * KV cache tokens one request can hold at most: its prompt's whole blocks once (the samples share its prefill),
+ * then each sample's blocks up to maxNewTokens. A one-request caller (medix generate) sizes the cache with it.
+ */
+export function requestCachedTokens(
+  promptLength: number,
+  n: number,
+  maxNewTokens: number,
+  blockSize = DEFAULT_BLOCK_SIZE,
+) {
+  const shared = Math.floor(promptLength / blockSize);
+  const perSample = Math.ceil((promptLength + maxNewTokens) / blockSize) - shared;
+  return (shared + n * perSample) * blockSize;
+}
+
 export class Qwen3GenerationEngine implements GenerationEngine {
   private readonly gen: NativeGenerator;
   private readonly tokenizer: TextTokenizer | undefined;
@@ -183,7 +200,7 @@ export class Qwen3GenerationEngine implements GenerationEngine {
     // K and V of every layer, in the compute dtype (the cache follows it: made now, kept as it is).
     const bytesPerToken = 2 * c.numLayers * c.numKvHeads * c.headDim * (computeDtype(model) === 'bf16' ? 2 : 4);
     const maxTokens = options.maxCachedTokens ?? Math.min(65536, Math.floor((2 * GIB) / bytesPerToken));
-    this.blockSize = integerIn(options.blockSize ?? 16, 'EngineOptions.blockSize', 1, 4096);
+    this.blockSize = integerIn(options.blockSize ?? DEFAULT_BLOCK_SIZE, 'EngineOptions.blockSize', 1, 4096);
     integerIn(maxTokens, 'EngineOptions.maxCachedTokens', this.blockSize, 2 ** 31 - 1);
     this.numBlocks = Math.floor(maxTokens / this.blockSize);
     this.maxBatch = integerIn(options.maxBatchSize ?? 64, 'EngineOptions.maxBatchSize', 1, 1 << 20);
@@ -284,9 +301,7 @@ export class Qwen3GenerationEngine implements GenerationEngine {
 
   /** Worst-case blocks: the prompt's full blocks once, then each sample's own blocks to the end. */
   private blocksFor(promptLength: number, p: Resolved): number {
-    const shared = Math.floor(promptLength / this.blockSize);
-    const perSample = Math.ceil((promptLength + p.maxNewTokens) / this.blockSize) - shared;
-    return shared + p.n * perSample;
+    return requestCachedTokens(promptLength, p.n, p.maxNewTokens, this.blockSize) / this.blockSize;
   }
 
   private newSample(index: number): SampleState {

@@ -198,6 +198,11 @@ t.test('file errors name the file, the key path and the allowed values', async (
     bad('data:\n  train_files: x\n  max_pixels: 0\nworker:\n  actor:\n    model:\n      model_path: /m\n'),
     /data\.max_pixels: 0 is too small; must be > 0/,
   );
+  t.match(
+    bad(`${minimal}    optim:\n      betas: [0.9]\n`),
+    /worker\.actor\.optim\.betas: \[0\.9\] must have at least 2 items/,
+    'a list too short is counted in items',
+  );
   t.match(bad('data: [1, 2'), /bad\.yaml: not valid YAML/);
   t.match(bad('- a list'), /expected a mapping of sections/);
   t.match(

@@ -4,7 +4,7 @@
 import t from 'tap';
 
 import { packSequences } from '../../src/engine/model.js';
-import { GenerationRequestError, Qwen3GenerationEngine } from '../../src/generate/engine.js';
+import { GenerationRequestError, Qwen3GenerationEngine, requestCachedTokens } from '../../src/generate/engine.js';
 import type { GenerationRequest, TokenEvent } from '../../src/generate/types.js';
 import { VOCAB, greedyByFullForwards, charTokenizer, tinyModel } from './helpers.js';
 
@@ -255,4 +255,12 @@ t.test('requests that cannot fit, and bad requests, are refused with a clear err
   );
   await engine.close();
   await t.rejects(engine.generate({ promptIds: [1], params: {} }), /closed/);
+  // A cache sized by requestCachedTokens (as medix generate sizes its one request's) holds that request, not one more block.
+  const maxCachedTokens = requestCachedTokens(30, 2, 9, 4);
+  t.equal(maxCachedTokens, 4 * (7 + 2 * (10 - 7)), 'the shared prompt blocks once, then each sample its own');
+  const sized = new Qwen3GenerationEngine(model, { blockSize: 4, maxCachedTokens, maxBatchSize: 2 });
+  const params = { n: 2, maxNewTokens: 9, ignoreEos: true };
+  t.equal((await sized.generate({ ...big, params })).samples[1].tokenIds.length, 9);
+  await t.rejects(sized.generate({ ...big, params: { ...params, maxNewTokens: 11 } }), GenerationRequestError);
+  await sized.close();
 });
