@@ -39,6 +39,9 @@ export {
   gemmKernels,
   setGemmKernel,
   gemmKernel,
+  gemmMicroKernels,
+  gemmMicroKernel,
+  setGemmMicroKernel,
   buildInfo,
   readBandwidth,
   loadCudaLibrary,
@@ -76,8 +79,9 @@ export {
   HfTokenizer,
   IncrementalDetokenizer,
   TokenizerError,
+  encodeChatPrompt,
 } from './tokenizer/index.js';
-export type { DetokenizerOptions } from './tokenizer/index.js';
+export type { DetokenizerOptions, EncodedChat } from './tokenizer/index.js';
 export type { TextTokenizer, ChatMessage, ChatContentPart, ChatTemplateOptions } from './tokenizer/types.js';
 export { Qwen3GenerationEngine, createGenerationEngine, GenerationRequestError } from './generate/engine.js';
 export type { EngineOptions, EngineStats } from './generate/engine.js';
