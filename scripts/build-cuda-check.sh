@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the CUDA programs for a GPU machine that has only a driver, into build/cuda-check/:
+# Builds the CUDA programs for a GPU machine that has only a driver, into build/cuda-check/ (and packed
+# for the machine's call in .gpu-bundle/cuda-check.tar.xz):
 #   cuda_conformance   native/tests/cuda_conformance.cu: every kernel against the CPU reference ops
 #   gpu_logprob_bench  bench/gpu/logprob_bench.cu: the fused log-prob timing and peak memory (issue 14)
 #   nccl_check         native/tests/nccl_check.cu: every collective of the NCCL communicator (issue 15)
@@ -108,3 +109,12 @@ commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 [ -n "$(git status --porcelain 2>/dev/null)" ] && commit+="-dirty"
 echo "$commit" >"$out/commit.txt"
 echo "build-cuda-check: commit $commit"
+# What a GPU machine's call carries (scripts/device-check.sh unpacks it): the four programs stripped, and
+# the commit, xz-compressed (about 2 MB instead of 28: the call's tree must stay under 64 MiB).
+stage=$(mktemp -d)
+cp "$out"/{cuda_conformance,gpu_logprob_bench,nccl_check,op_conformance,commit.txt} "$stage/"
+strip "$stage"/{cuda_conformance,gpu_logprob_bench,nccl_check,op_conformance}
+mkdir -p .gpu-bundle
+tar -C "$stage" -cf - . | xz -T2 -6 >.gpu-bundle/cuda-check.tar.xz
+rm -rf "$stage"
+echo "build-cuda-check: packed .gpu-bundle/cuda-check.tar.xz ($(($(stat -c %s .gpu-bundle/cuda-check.tar.xz) / 1024)) KiB)"

@@ -5,9 +5,10 @@
 # without OpenBLAS and MPI (the GPU machine has neither), and scripts/device/cuda-model-check.ts,
 # bench/run.ts and the CLI bundled by esbuild, with stubs for the native packages they never call
 # (sharp, onnxruntime-node). Then, with a GPU lent:
-#   run command="bash scripts/device/check-js-cuda.sh" carry=[".gpu-bundle"]
-#   run command="bash scripts/device/gpu-model-bench.sh" carry=[".gpu-bundle"]
-# The addon is built from the committed HEAD in a temporary clone (the build/ here is left alone).
+#   run command="bash scripts/device/check-js-cuda.sh" carry=[".gpu-bundle/medix-js.tar.xz"]
+#   run command="bash scripts/device/gpu-model-bench.sh" carry=[".gpu-bundle/medix-js.tar.xz"]
+# The addon is built from the committed HEAD in a temporary clone (the build/ here is left alone), and the
+# JavaScript is bundled from the working tree: so uncommitted changes to the sources are refused.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -16,6 +17,10 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$out" "$stage/pkg/build/Release" "$stage/pkg/lib" "$stage/pkg/dist/js"
 
+if ! git diff --quiet HEAD -- src bench scripts native kernels binding.gyp package.json; then
+  echo "pack-js-bundle: commit first: the addon is built from HEAD, the JavaScript from the working tree" >&2
+  exit 1
+fi
 echo "pack-js-bundle: building the addon (CUDA, no OpenBLAS, no MPI) from $(git rev-parse --short HEAD)" >&2
 git clone -q "$root" "$stage/src"
 ln -s "$root/node_modules" "$stage/src/node_modules"
