@@ -149,4 +149,9 @@ std::unique_ptr<Communicator> make_nccl_communicator(Communicator& bootstrap) {
   return std::make_unique<NcclCommunicator>(bootstrap);
 }
 
+Communicator& nccl_world() {
+  static Communicator* const comm = make_nccl_communicator(world()).release();
+  return *comm;
+}
+
 }  // namespace medix::cuda

@@ -5,11 +5,13 @@
 #include <atomic>
 #include <cmath>
 #include <memory>
+#include <string>
 
 #include "../core/error.h"
 #include "../model/qwen3.h"
 #if defined(MEDIX_HAVE_CUDA)
 #include "../cuda/cuda_backend.h"
+#include "../cuda/nccl.h"
 #endif
 #include "model_handle.h"
 #include "registry.h"
@@ -369,10 +371,18 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
 
   Napi::Value SetDataParallel(const Napi::CallbackInfo& info) {
     check_idle("setDataParallel");
-    // The ZeRO-1 exchange runs MPI on the model's buffers, which must then be host memory.
-    if (world().size() > 1 && &model_->backend() != &cpu_backend())
+    // The ZeRO-1 exchange moves the model's buffers: MPI for host memory; on a GPU, NCCL (made here, the
+    // same step on every rank), with MPI summing the host scalars.
+    if (world().size() > 1 && &model_->backend() != &cpu_backend()) {
+#if defined(MEDIX_HAVE_CUDA)
+      if (std::string(model_->backend().name()) == "cuda") {
+        thread_->call([&] { model_->set_data_parallel(cuda::nccl_world(), world()); });
+        return info.Env().Undefined();
+      }
+#endif
       fail("setDataParallel: several processes train on device ", model_->backend().name(),
-           " only with NCCL, which the model does not use yet; use device cpu");
+           " only with NCCL, which this build has not (built without CUDA); use device cpu");
+    }
     model_->set_data_parallel(world());
     return info.Env().Undefined();
   }

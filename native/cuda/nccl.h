@@ -16,4 +16,9 @@ namespace medix::cuda {
 // Throws naming NCCL and where it looked when the library is missing.
 std::unique_ptr<Communicator> make_nccl_communicator(Communicator& bootstrap);
 
+// The NCCL communicator over world(), made on the first call and kept for the process's life (never
+// destroyed: at exit the CUDA context may already be gone). Making it is collective: every rank must
+// make the first call at the same point of the run (the trainer's setDataParallel).
+Communicator& nccl_world();
+
 }  // namespace medix::cuda

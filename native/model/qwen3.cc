@@ -252,7 +252,9 @@ void Qwen3Model::set_param(const ParamInfo& p, const float* host) {
   compute_stale_ = true;
   have_training_forward_ = false;  // saved activations no longer match the parameters
 }
-void Qwen3Model::set_data_parallel(Communicator& comm) {
+void Qwen3Model::set_data_parallel(Communicator& comm, Communicator& scalars) {
+  MEDIX_CHECK(scalars.size() == comm.size() && scalars.rank() == comm.rank(),
+              "set_data_parallel: the two communicators differ in ranks");
   MEDIX_CHECK(!adam_m_, "set_data_parallel: the optimizer state already exists; call it before the first step ",
               "and before restoring a checkpoint's optimizer state");
   std::vector<int64_t> numels;
@@ -260,6 +262,7 @@ void Qwen3Model::set_data_parallel(Communicator& comm) {
   shards_ = partition_tensors(numels, comm.size());
   rank_ = comm.rank();
   comm_ = comm.size() > 1 ? &comm : nullptr;
+  scalars_ = comm.size() > 1 ? &scalars : nullptr;
 }
 
 void Qwen3Model::get_optimizer_state(float* m, float* v) const {
@@ -701,9 +704,9 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
 // ---------------------------------------------------------------------------------------------
 // Optimizer
 
-bool Qwen3Model::clip_and_count_step(float* g, int64_t n, Communicator* comm, float max_grad_norm, StepResult& r) {
+bool Qwen3Model::clip_and_count_step(float* g, int64_t n, Communicator* scalars, float max_grad_norm, StepResult& r) {
   double sq = be_.run<SumSquares>(g, n);
-  if (comm) comm->allreduce_sum(&sq, 1, DType::F64);  // the global norm, so every rank clips (or skips) alike
+  if (scalars) scalars->allreduce_sum(&sq, 1, DType::F64);  // the global norm: every rank clips (or skips) alike
   r.grad_norm = std::sqrt(sq);
   if (!std::isfinite(r.grad_norm)) {
     r.skipped = true;
@@ -731,7 +734,7 @@ StepResult Qwen3Model::optimizer_step(const AdamWConfig& cfg, float max_grad_nor
     for (int q = 0; q < world_size(); ++q)
       comm_->reduce_sum(grads_ + shards_[q].offset, shards_[q].numel, DType::F32, q);
   StepResult r;
-  if (!clip_and_count_step(grads_ + own.offset, own.numel, comm_, max_grad_norm, r)) return r;
+  if (!clip_and_count_step(grads_ + own.offset, own.numel, scalars_, max_grad_norm, r)) return r;
   for (int64_t i = own.first_tensor; i < own.end_tensor; ++i) {
     const ParamInfo& p = params_[i];
     const int64_t at = p.offset - own.offset;

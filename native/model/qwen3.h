@@ -175,7 +175,10 @@ class Qwen3Model {
   // global norm, updates it with the moments only it keeps, and sends the new values to every
   // rank. The ranks' weights stay identical, and each holds 1/size of the optimizer state. Call
   // before any optimizer state exists; every rank must then call optimizer_step together.
-  void set_data_parallel(Communicator& comm);
+  // `comm` moves the model's buffers (MPI for host memory, NCCL for a GPU's); `scalars`, over the same
+  // ranks, sums the host values (the gradient norm): comm itself when it takes host memory.
+  void set_data_parallel(Communicator& comm, Communicator& scalars);
+  void set_data_parallel(Communicator& comm) { set_data_parallel(comm, comm); }
   // The tensors whose optimizer state (and checkpoint files) this rank owns: all of them until
   // set_data_parallel.
   const Shard& owned() const { return shards_[rank_]; }
@@ -276,10 +279,10 @@ class Qwen3Model {
   void vision_units(bool gather);                                 // gather or release the tower's units
   void set_owned_weights(const ParamInfo& p, const float* host);  // this rank's parts of p
   void require_whole_weights(const char* what) const;             // throws while fully sharded and not gathered
-  // The step's global gradient norm over this rank's n gradients at g (summed across comm when
-  // given), clipping them to max_grad_norm; allocates n floats of each moment on the first step and
-  // counts the step. False, with r marked skipped, when the norm is not finite.
-  bool clip_and_count_step(float* g, int64_t n, Communicator* comm, float max_grad_norm, StepResult& r);
+  // The step's global gradient norm over this rank's n gradients at g (its square summed on the host
+  // across `scalars` when given), clipping them to max_grad_norm; allocates n floats of each moment on the
+  // first step and counts the step. False, with r marked skipped, when the norm is not finite.
+  bool clip_and_count_step(float* g, int64_t n, Communicator* scalars, float max_grad_norm, StepResult& r);
   StepResult full_shard_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay);
 
   // The decoder's linear layers, in the compute dtype: W points into weights_ (qwen3_compute.cc).
@@ -334,8 +337,9 @@ class Qwen3Model {
   uint16_t* compute_ = nullptr;  // bf16 copy of weights_ (bf16 compute only)
   bool compute_stale_ = true;    // weights_ changed since compute_ was made
   bool recompute_ = false;
-  Communicator* comm_ = nullptr;  // null: one process
-  std::vector<Shard> shards_;     // every rank's tensors, by rank
+  Communicator* comm_ = nullptr;     // null: one process
+  Communicator* scalars_ = nullptr;  // host values' collectives over comm_'s ranks (set_data_parallel)
+  std::vector<Shard> shards_;        // every rank's tensors, by rank
   int rank_ = 0;
   std::vector<uint8_t> freq_component_;  // rope section map, empty for standard rope
 

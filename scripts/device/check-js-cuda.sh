@@ -46,7 +46,7 @@ if [ "$limit" -gt 0 ]; then
   tail -n 15 "$logs/train.log" >&2
   cp "$run/summary.json" "$run/metrics.jsonl" "$logs/" 2>/dev/null
 fi
-train_summary=$(tr -d '\n' <"$run/summary.json" 2>/dev/null)
+train_summary=$(cat "$run/summary.json" 2>/dev/null | tr -d '\n')
 [ -n "$train_summary" ] || train_summary=null
 pack_logs
 
@@ -61,7 +61,7 @@ echo "{\"gpu\":\"$gpu\",\"commit\":\"$(cat "$bundle/commit.txt")\",\"date\":\"$(
 short() {
   "$node" -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const bad = (r.checks ?? []).filter((c) => !c.pass).map((c) => `${c.name} ${c.value} > ${c.limit}`);
-    console.log([r.cuda_model_check, ...bad.slice(0, 12), r.error ? String(r.error).slice(0, 300) : ""].join("; "))' \
+    console.log([r.cuda_model_check, ...bad.slice(0, 12), r.error ? String(r.error).replace(/\s+/g, " ").slice(0, 300) : ""].join("; "))' \
     "$logs/$1.json" 2>/dev/null || echo unreadable
 }
 echo "check-js-cuda: model: $(short cuda_model_check) (rc $rc_model) | train: $(rc_word $train_rc) |" \
