@@ -31,18 +31,25 @@ export function registerReward(program: Command): void {
         warn: (m) => console.error(m),
       });
       const where = opts.input ?? 'stdin';
-      // Read whole, then split on bytes: a line that is not UTF-8 is named, never scored as U+FFFD text.
-      const input = await readAll(opts.input ? createReadStream(opts.input) : process.stdin);
       const pending: Promise<string>[] = [];
       const records: string[] = [];
+      // worker.reward.reward_function (EasyR1's hook) runs on each line as a group of one response; it is
+      // told the response's length in tokens, which only the record can say.
+      const hook = config.reward_function !== undefined;
       try {
+        // Read whole, then split on bytes: a line that is not UTF-8 is named, never scored as U+FFFD text.
+        const input = await readAll(opts.input ? createReadStream(opts.input) : process.stdin);
         for (const { line: n, text: line } of utf8Lines(input)) {
           const at = `${where}:${n}`;
           if (line === null) throw new Error(`${at}: not valid UTF-8`);
           if (line.trim() === '') continue;
           const rec = parseRecord(line, at, opts.rescore === true);
+          const responseLength = hook ? tokenCount(rec, at) : 0;
+          const result = hook
+            ? reward.scoreGroup([{ response: rec.response, responseLength }], rec.ground_truth).then((r) => r[0])
+            : reward.score(rec.response, rec.ground_truth);
           // Scored concurrently (judge calls overlap), written in input order; a failure names its line.
-          const scored = reward.score(rec.response, rec.ground_truth).then(
+          const scored = result.then(
             (r) => JSON.stringify({ ...rec, ...r }),
             (e: unknown) => {
               throw new Error(`${at}: ${(e as Error).message}`);
@@ -90,6 +97,17 @@ function parseRecord(line: string, at: string, rescore: boolean): { response: st
         "(or pass --rescore when the input is an earlier run's output)",
     );
   return rec as { response: string; ground_truth: string };
+}
+
+/** The record's response_length: its response's length in tokens, which reward_function is given. */
+function tokenCount(rec: Record<string, unknown>, at: string): number {
+  const n = rec.response_length;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
+    throw new Error(
+      `${at}: field 'response_length' (the response's length in tokens) must be an integer >= 0: ` +
+        'reward_function is given it',
+    );
+  return n;
 }
 
 function readConfigFile(file: string): unknown {

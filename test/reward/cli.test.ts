@@ -161,6 +161,41 @@ t.test('a failing custom reward names its line, with no stack trace; input field
   const cmd = `"${process.execPath}" --import tsx "${cli}" reward --input <(cat "${join(dir, 'one.jsonl')}")`;
   const piped = spawnSync('bash', ['-c', cmd], { encoding: 'utf8' });
   t.equal(piped.status, 0, `a pipe as --input is read: ${piped.stderr}`);
+  // EasyR1's reward_function runs on each line, told the record's response_length; a record without one is named.
+  writeFileSync(
+    join(dir, 'hook.mjs'),
+    'export const score = (rs, kw) => rs.map((r) => ({ overall: kw.scale * r.response_length, n: 1 }));\n',
+  );
+  writeFileSync(join(dir, 'hook.yaml'), 'reward_function: hook.mjs:score\nreward_function_kwargs:\n  scale: 0.25\n');
+  writeFileSync(
+    join(dir, 'hook-in.jsonl'),
+    `${row('a', { response_length: 2 })}\n${row('b', { response_length: 3 })}\n`,
+  );
+  const hook = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', cli, 'reward', '--config', join(dir, 'hook.yaml'), '--input', join(dir, 'hook-in.jsonl')],
+    { encoding: 'utf8' },
+  );
+  t.equal(hook.status, 0, hook.stderr);
+  const hooked = hook.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  t.same(
+    hooked.map((r) => [r.overall, r.custom.reward_function, r.custom['reward_function/n']]),
+    [
+      [0.5, 0.5, 1],
+      [0.75, 0.75, 1],
+    ],
+    "reward_function's overall replaces the composite's, per line",
+  );
+  writeFileSync(join(dir, 'hook-in.jsonl'), `${row('a')}\n`);
+  const unsized = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', cli, 'reward', '--config', join(dir, 'hook.yaml'), '--input', join(dir, 'hook-in.jsonl')],
+    { encoding: 'utf8' },
+  );
+  t.match(unsized.stderr, /hook-in\.jsonl:1: field 'response_length' .* must be an integer >= 0/);
   const taken = run('boom', [row('a', { format: 'dicom' })]);
   t.not(taken.status, 0);
   t.match(taken.stderr, /custom-in\.jsonl:1: field 'format' would be replaced by the reward's own 'format'/);
