@@ -6,10 +6,10 @@ import type { Device } from '../config/schema.js';
 import { requireDevice } from '../engine/device.js';
 import { setComputeDtype } from '../engine/bf16.js';
 import type { ComputeDtype } from '../engine/compute-dtype.js';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createGenerationEngine, requestCachedTokens } from '../generate/engine.js';
 import type { GenerationResult } from '../generate/types.js';
-import { loadModel } from '../model/load.js';
+import { loadModel, readHfConfig } from '../model/load.js';
 import { processImage, visualTokenCount, type ProcessedImage } from '../model/vision/image-processor.js';
 import { modelImageProcessor } from '../model/vision/model-images.js';
 import type { Model } from '../engine/model.js';
@@ -166,6 +166,13 @@ export function registerGenerate(program: Command): void {
         images.map((im) => visualTokenCount(im, merge)),
       );
       const stream = o.n === 1 && !o.json;
+      // As vLLM's max_model_len: a completion may not run past the model's context (and the cache it needs).
+      const context = readHfConfig(dir).contextLength;
+      if (context !== undefined && ids.length + o.maxTokens > context)
+        throw new Error(
+          `--max-tokens ${o.maxTokens}: the prompt's ${ids.length} tokens and ${o.maxTokens} new ones exceed the ` +
+            `model's context of ${context} tokens (max_position_embeddings in ${join(dir, 'config.json')})`,
+        );
       // One request: the KV cache holds exactly what it can need (not a server's default, which a long
       // --max-tokens would exceed).
       const maxCachedTokens = requestCachedTokens(ids.length, o.n, o.maxTokens);

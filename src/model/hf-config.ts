@@ -13,12 +13,22 @@ export interface HfModelInfo {
   config: Qwen3Config;
   /** "qwen3", "qwen3_vl", "qwen3_moe" or "qwen3_vl_moe". */
   modelType: string;
+  /** The language model's max_position_embeddings: the most tokens a sequence is meant to hold (when given). */
+  contextLength?: number;
 }
 
 export function parseHfConfig(json: unknown, file: string): HfModelInfo {
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     throw new ConfigError(`${file}: not a JSON object`);
-  const root = json as Json;
+  const info = parseModel(json as Json, file);
+  const text = (typeof (json as Json).text_config === 'object' ? (json as Json).text_config : json) as Json | null;
+  const context = text?.max_position_embeddings;
+  return typeof context === 'number' && Number.isInteger(context) && context > 0
+    ? { ...info, contextLength: context }
+    : info;
+}
+
+function parseModel(root: Json, file: string): HfModelInfo {
   const modelType = root.model_type;
   checkArchitectures(root, file);
   if (modelType === 'qwen3') return { config: textConfig(root, file, '', 'model.', root), modelType };

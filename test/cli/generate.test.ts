@@ -152,6 +152,10 @@ t.test('bad flags are named', async (t) => {
     [['--prompt', 'x', '--no-chat', '--no-enable-thinking'], /do nothing with --no-chat/],
     [['--prompt', '', '--no-chat'], /--prompt is empty/],
     [[], /required option '--prompt <text>' not specified/],
+    [
+      ['--prompt', 'x', '--no-chat', '--max-tokens', '40960'],
+      /--max-tokens 40960: the prompt's 1 tokens and 40960 new ones exceed the model's context of 40960 tokens/,
+    ],
   ];
   for (const [args, message] of cases) {
     const r = medix('generate', '--model', dir, ...args);
