@@ -31,15 +31,19 @@ if [ -f .gpu-bundle/cuda-check.tar.xz ]; then
   if command -v xz >/dev/null; then xz -dc .gpu-bundle/cuda-check.tar.xz | tar -C "$dir" -xf -
   else python3 -c 'import lzma, sys, tarfile; tarfile.open(fileobj=lzma.open(sys.argv[1])).extractall(sys.argv[2])' \
     .gpu-bundle/cuda-check.tar.xz "$dir"; fi
+  [ $? -eq 0 ] || echo "device-check: unpacking .gpu-bundle/cuda-check.tar.xz failed" | tee "$logs/unpack.log" >&2
 fi
 conformance=$dir/cuda_conformance
 op_table=$dir/op_conformance
 bench=$dir/gpu_logprob_bench
 nccl=$dir/nccl_check
 for b in "$conformance" "$op_table" "$bench" "$nccl"; do [ -f "$b" ] && [ ! -x "$b" ] && chmod +x "$b"; done  # carried copies lose modes
-if [ ! -x "$conformance" ] && command -v nvcc >/dev/null; then
-  echo "device-check: no programs carried; building (16 jobs)" >&2
-  JOBS=$(nproc) timeout "$(step_limit 300)" bash scripts/build-cuda-check.sh >"$logs/build.log" 2>&1 \
+if { [ ! -x "$conformance" ] || [ ! -x "$op_table" ] || [ ! -x "$bench" ] || [ ! -x "$nccl" ]; } \
+    && command -v nvcc >/dev/null && [ "$(step_limit 300 60)" -gt 0 ]; then
+  echo "device-check: a program is missing; building ($(nproc) jobs)" >&2
+  dir=build/cuda-check conformance=build/cuda-check/cuda_conformance op_table=build/cuda-check/op_conformance
+  bench=build/cuda-check/gpu_logprob_bench nccl=build/cuda-check/nccl_check
+  JOBS=$(nproc) timeout "$(step_limit 300 60)" bash scripts/build-cuda-check.sh >"$logs/build.log" 2>&1 \
     || echo "device-check: build failed" >&2
 fi
 commit=$(cat "$dir/commit.txt" 2>/dev/null || git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -111,7 +115,7 @@ write_summary running
 if [ -x "$op_table" ]; then
   run_step 60 op_conformance "$op_table" --require-cuda
   op_table_rc=$rc
-  op_table_line=$(tail -n 1 "$logs/op_conformance.out" | tr -d '"\\' | cut -c1-300)
+  op_table_line=$(tail -n 1 "$logs/op_conformance.out" | tr -d '"\\' | tr -cd '[:print:]' | cut -c1-300)
   grep -hE '^(FAIL|cuda|op conformance)' "$logs/op_conformance.out" "$logs/op_conformance.log" | tail -n 20 >&2
 fi
 write_summary running

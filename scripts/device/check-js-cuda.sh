@@ -23,8 +23,10 @@ model_check() {
     (cd "$bundle" && timeout "$limit" "$node" dist/js/cuda-model-check.mjs) >"$logs/$1.out" 2>"$logs/$1.log"
     rc=$?
   fi
-  if [ -s "$logs/$1.out" ]; then tail -n 1 "$logs/$1.out" >"$logs/$1.json"
-  else echo "{\"cuda_model_check\":\"$(rc_word $rc)\",\"error\":\"no output (see $1.log)\"}" >"$logs/$1.json"; fi
+  tail -n 1 "$logs/$1.out" 2>/dev/null >"$logs/$1.json"
+  # Only a JSON line goes into the record (a stray line last on stdout would make the record invalid).
+  "$node" -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "$logs/$1.json" 2>/dev/null \
+    || echo "{\"cuda_model_check\":\"$(rc_word $rc)\",\"error\":\"no JSON line (see $1.out, $1.log)\"}" >"$logs/$1.json"
   pack_logs
 }
 model_check cuda_model_check 150

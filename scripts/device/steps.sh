@@ -8,6 +8,8 @@
 #     $OUT/<name>-logs.tar.gz, rewritten after every step (a call cut off still brings back the logs
 #     of the steps that ended).
 #   - The reply keeps the last 12,000 characters of output: scripts print a short summary line last.
+#   - Several scripts in one call share it: `export DEVICE_DEADLINE=$(($(date +%s) + 540))` first, and no
+#     script runs past that moment (epoch seconds), whatever its own budget.
 # Usage: source scripts/device/steps.sh NAME BUDGET_SECONDS
 # Sets: out ($OUT, else /tmp/medix-NAME), logs (the logs' folder), start and deadline (epoch seconds).
 steps_name=$1
@@ -16,6 +18,7 @@ logs=$(mktemp -d "/tmp/medix-$steps_name-logs.XXXXXX")
 mkdir -p "$out"
 start=$(date +%s)
 deadline=$((start + ${DEVICE_BUDGET:-$2}))
+if [ -n "${DEVICE_DEADLINE:-}" ] && [ "$DEVICE_DEADLINE" -lt "$deadline" ]; then deadline=$DEVICE_DEADLINE; fi
 
 # The time limit for a step that wants $1 seconds: at most what is left before the deadline. Prints 0
 # when under $2 seconds (default 10) are left: the caller skips the step and says so.
