@@ -17,7 +17,11 @@ t.test('reasoning is stripped after the last </think> or </thinking>', async (t)
   t.equal(stripReasoning('<think>a</think>mid<think>b</think> final'), 'final', 'the last closing tag counts');
   t.equal(stripReasoning('<THINKING>a</THINKING>Final'), 'Final', 'case-insensitive');
   t.equal(stripReasoning('Plain answer.'), 'Plain answer.');
-  t.equal(stripReasoning('<think>cut off while reasoning about A'), '', 'an unclosed think block is all reasoning');
+  t.equal(
+    stripReasoning('<think>cut off while reasoning about A '),
+    '<think>cut off while reasoning about A',
+    'without a closing tag the whole text is judged, as the reference does',
+  );
 });
 
 t.test('verdicts: JSON found in prose, fences and reasoning; anything else is malformed', async (t) => {
