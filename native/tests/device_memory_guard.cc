@@ -1,6 +1,7 @@
 // Built by scripts/build-op-conformance.sh (build/op-conformance/device_memory_guard) and run by
 // test/core/op-conformance.test.ts, on any CPU machine (no GPU): the model's training and generation, dense, MoE and
-// Qwen3-VL, on the device-memory guard (guard_backend.h), every output compared with the CPU backend's.
+// Qwen3-VL, on the device-memory guard (guard_backend.h), every output compared with the CPU backend's; and data
+// parallel training with its buffers on a device communicator (NCCL's role) and its host values on another (MPI's).
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -9,9 +10,11 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "dist/communicator.h"
 #include "model/generator.h"
 #include "model/kv_cache.h"
 #include "model/qwen3.h"
+#include "ops/adamw.h"
 #include "ops/attention.h"
 #include "ops/moe.h"
 #include "ops/paged_attention.h"
@@ -38,9 +41,63 @@ struct Rng {
 
 using Outputs = std::vector<std::pair<std::string, std::vector<float>>>;
 
-Outputs run(Backend& be, const Qwen3Config& cfg, bool recompute, ComputeDType dtype) {
+// Rank 0 of two ranks that compute alike, in one process, for the data-parallel step (ZeRO-1). As a
+// `buffers` communicator it moves the model's memory, as NCCL does on a GPU: every pointer must be backend
+// memory (the guard checks it) and the other rank's equal share is added by a backend op; as `scalars` it
+// sums host values, as MPI does beside NCCL: every pointer must be host memory. So a host value handed to
+// the device communicator, or a device buffer to the host one, is a contract violation here, as it would be
+// a crash there. Broadcasts leave the buffer as it is (the twin's shard is not computed), alike on both
+// backends, so the outputs still match the CPU's bit for bit.
+class TwinRanks final : public Communicator {
+ public:
+  TwinRanks(Backend& be, bool buffers) : be_(be), guard_(dynamic_cast<GuardBackend*>(&be)), buffers_(buffers) {}
+  const char* name() const override { return buffers_ ? "twin buffers" : "twin scalars"; }
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  int local_rank() const override { return 0; }
+  int local_size() const override { return 2; }
+  void allreduce_sum(void* buf, int64_t n, DType t) override { twice(buf, n, t, "allreduce_sum"); }
+  void reduce_sum(void* buf, int64_t n, DType t, int root) override {
+    if (root == rank())
+      twice(buf, n, t, "reduce_sum");
+    else
+      check(buf, n * static_cast<int64_t>(dtype_bytes(t)), "reduce_sum");
+  }
+  void broadcast(void* buf, int64_t bytes, int) override { check(buf, bytes, "broadcast"); }
+  void allgather_equal(const void*, void*, int64_t, DType) override { unused("allgather_equal"); }
+  void reduce_scatter_sum(const void*, void*, int64_t, DType) override { unused("reduce_scatter_sum"); }
+  std::vector<std::vector<uint8_t>> allgather(const void*, int64_t) override { unused("allgather"); }
+  void barrier() override {}
+  [[noreturn]] void abort(int code) override { std::exit(code); }
+
+ private:
+  void check(const void* p, int64_t bytes, const char* op) const {
+    if (!guard_) return;
+    if (buffers_)
+      guard_->dev_range(p, static_cast<size_t>(bytes), op, "the buffers communicator's buffer");
+    else
+      guard_->host(p, op, "the scalars communicator's buffer");
+  }
+  void twice(void* buf, int64_t n, DType t, const char* op) {
+    check(buf, n * static_cast<int64_t>(dtype_bytes(t)), op);
+    if (t == DType::F32 && buffers_)
+      be_.run<ScaleInplace>(static_cast<float*>(buf), 2.0f, n);
+    else if (t == DType::F64 && !buffers_)
+      for (int64_t i = 0; i < n; ++i) static_cast<double*>(buf)[i] *= 2;
+    else
+      fail(name(), ": ", op, " of ", dtype_name(t), " values, which data parallel does not send here");
+  }
+  [[noreturn]] void unused(const char* op) const { fail(name(), ": ", op, " is not used by data parallel"); }
+  Backend& be_;
+  GuardBackend* guard_;
+  bool buffers_;
+};
+
+Outputs run(Backend& be, const Qwen3Config& cfg, bool recompute, ComputeDType dtype, bool data_parallel = false) {
   Outputs out;
   Qwen3Model model(cfg, be, 7, 0.05f);
+  TwinRanks buffers(be, true), scalars(be, false);
+  if (data_parallel) model.set_data_parallel(buffers, scalars);
   model.set_recompute(recompute);
   model.set_compute_dtype(dtype);
   if (cfg.experts > 0) model.set_aux_loss_weight(0.05f);
@@ -266,6 +323,7 @@ int main() {
     Qwen3Config cfg;
     bool recompute;
     ComputeDType dtype;
+    bool data_parallel = false;
   };
   const ComputeDType f32 = ComputeDType::f32, bf16 = ComputeDType::bf16;
   for (const Case& k :
@@ -279,11 +337,13 @@ int main() {
                c.tie_embeddings = true;
                return c;
              }(),
-             true, bf16}}) {
+             true, bf16},
+        Case{"dense data parallel", dense(false), false, f32, true},
+        Case{"moe bf16 data parallel", moe(), false, bf16, true}}) {
     Outputs want, got;
     try {
-      want = run(cpu_backend(), k.cfg, k.recompute, k.dtype);
-      got = run(guard, k.cfg, k.recompute, k.dtype);
+      want = run(cpu_backend(), k.cfg, k.recompute, k.dtype, k.data_parallel);
+      got = run(guard, k.cfg, k.recompute, k.dtype, k.data_parallel);
     } catch (const std::exception& e) {
       printf("%s: threw: %s\n", k.name, e.what());
       ++bad;

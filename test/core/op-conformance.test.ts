@@ -81,9 +81,12 @@ t.test('the device-memory guard: no host access to backend memory, every output 
       'vl',
       'vl recompute bf16',
       'moe tied bf16 recompute',
+      'dense data parallel',
+      'moe bf16 data parallel',
     ],
     'dense, MoE and Qwen3-VL models (images in training and prefill), with and without recompute, in f32 and ' +
-      'with a bf16 compute copy and KV cache',
+      'with a bf16 compute copy and KV cache; data parallel with the buffers on a device communicator and ' +
+      'the gradient norm on a host one',
   );
   t.ok(
     cases.every((l) => / 0 differ;.* live allocations after 0$/.test(l)),
