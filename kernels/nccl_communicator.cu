@@ -71,7 +71,15 @@ class NcclCommunicator final : public Communicator {
     const NcclApi& a = api();  // a missing library throws here, before any collective
     int devices = 0;
     check(cudaGetDeviceCount(&devices), "NCCL communicator: cudaGetDeviceCount");
+    // NCCL refuses two ranks on one GPU ("duplicate GPU"), after every rank has waited for the id: said first.
+    if (boot_.local_size() > devices)
+      fail("NCCL communicator: ", boot_.local_size(), " processes on this machine and ", devices,
+           " GPU(s): NCCL needs a GPU of its own for each process (start one process per GPU)");
     check(cudaSetDevice(boot_.local_rank() % devices), "NCCL communicator: cudaSetDevice");
+    // Connect at init, not at the first collective: the backend's memory pool keeps what the model frees (rollouts
+    // fill it before the first optimizer step), so NCCL's buffers are taken now, while the memory is free. A
+    // setting of the user's own is kept.
+    setenv("NCCL_RUNTIME_CONNECT", "0", 0);
     nccl::UniqueId id{};
     if (boot_.rank() == 0) nccl_ok(a.get_unique_id(&id), "ncclGetUniqueId");
     boot_.broadcast(&id, sizeof id, 0);
