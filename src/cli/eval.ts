@@ -70,10 +70,14 @@ async function candidate(o: EvalOptions): Promise<ChatModel | undefined> {
   return new EngineChatModel(o.model, createGenerationEngine(model, { tokenizer }), tokenizer, images);
 }
 
+/** The reference evaluation's judge, served at --judge-url when --judge-model names no other. */
+const REFERENCE_JUDGE = 'Qwen/Qwen3-14B';
+
 function judge(o: EvalOptions): ChatModel | undefined {
   if (!o.judgeUrl && !o.judgeModel) return undefined;
-  if (!o.judgeUrl || !o.judgeModel) throw new Error('the judge needs both --judge-url and --judge-model');
-  return new EndpointChatModel(o.judgeModel, o.judgeUrl, process.env.MEDIX_JUDGE_API_KEY ?? process.env.OPENAI_API_KEY);
+  if (!o.judgeUrl) throw new Error('--judge-model needs --judge-url (the endpoint that serves it)');
+  const model = o.judgeModel ?? REFERENCE_JUDGE;
+  return new EndpointChatModel(model, o.judgeUrl, process.env.MEDIX_JUDGE_API_KEY ?? process.env.OPENAI_API_KEY);
 }
 
 export function registerEval(program: Command): void {
@@ -95,7 +99,7 @@ export function registerEval(program: Command): void {
     .option('--max-tokens <n>', 'candidate max new tokens', positiveInt, DEFAULTS.maxTokens)
     .option('--concurrency <n>', 'candidate requests in flight', positiveInt, DEFAULTS.concurrency)
     .option('--judge-url <url>', "judge's OpenAI-compatible base URL (key: MEDIX_JUDGE_API_KEY or OPENAI_API_KEY)")
-    .option('--judge-model <name>', 'judge model name')
+    .option('--judge-model <name>', `judge model name (default with --judge-url: ${REFERENCE_JUDGE}, the reference's)`)
     .option('--judge-rounds <n>', 'verdicts per sample, in one conversation', positiveInt, DEFAULTS.rounds)
     .option(
       '--judge-attempts <n>',

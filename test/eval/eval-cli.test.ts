@@ -258,9 +258,7 @@ t.test('a run killed mid-phase resumes: no duplicate ids, nothing lost, a torn l
     '--model-url',
     candidate.url,
     '--judge-url',
-    judge.url,
-    '--judge-model',
-    'j',
+    judge.url, // no --judge-model: the reference's judge is named
     '--concurrency',
     '2',
     '--judge-concurrency',
@@ -293,6 +291,10 @@ t.test('a run killed mid-phase resumes: no duplicate ids, nothing lost, a torn l
   t.ok(
     judge.requests.length <= 3 * (N + 2),
     `${judge.requests.length} judge requests (3 rounds per sample, at most 2 samples redone)`,
+  );
+  t.ok(
+    judge.requests.every((r) => r.model === 'Qwen/Qwen3-14B'),
+    "without --judge-model the judge is asked for the reference evaluation's model",
   );
   const scores = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as { tasks: Record<string, number> };
   t.equal(scores.tasks.mmlu_anatomy, 0.5, 'even questions right: 12 of 24');
