@@ -7,6 +7,7 @@ import { Trainer, configDir } from '../train/trainer.js';
 import { world } from '../engine/world.js';
 import { RUN_FILES } from '../report/run-files.js';
 import { listCheckpoints } from '../train/checkpoint.js';
+import { preflight } from '../train/preflight.js';
 
 /**
  * A fresh run writes its resolved config and logs into its directory: a config file at one of those
@@ -35,9 +36,19 @@ export function registerTrain(program: Command): void {
       '--resume',
       'continue from the newest valid checkpoint in the run directory (trainer.load_checkpoint_path, when set, names the checkpoint instead)',
     )
-    .action(async (file: string, overrides: string[], opts: { resume?: boolean }) => {
+    .option(
+      '--check',
+      "check the run's model, tokenizer, data, reward (one probe through the judge and the embedding model) and resume point, then exit; writes nothing",
+    )
+    .action(async (file: string, overrides: string[], opts: { resume?: boolean; check?: boolean }) => {
       const cfg = loadTrainingConfig(file, overrides);
       refuseOverwritingConfig(file, cfg.trainer.save_checkpoint_path, opts.resume === true);
+      if (opts.check) {
+        const r = await preflight(cfg, { resume: opts.resume, baseDir: configDir(file) });
+        if (world().isRoot) for (const line of r.lines) console.log(`medix train --check: ${line}`);
+        if (!r.ok) process.exitCode = 1;
+        return;
+      }
       const trainer = await Trainer.create(cfg, { resume: opts.resume, baseDir: configDir(file) });
       const t0 = Date.now();
       const s = await trainer.run();

@@ -243,6 +243,11 @@ export class CompositeReward {
     });
   }
 
+  /** The judge-free components of one response (format, embedding similarity, modality), as the workers score them. */
+  localScore(response: string, groundTruth: string): Promise<LocalScore> {
+    return this.local.score(response, groundTruth);
+  }
+
   /** Stops the worker pool (or releases the embedding session) and writes pending cache entries. */
   async close(): Promise<void> {
     await this.local.close();

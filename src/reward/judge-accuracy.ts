@@ -110,7 +110,18 @@ export class AccuracyJudge {
     return asked;
   }
 
+  /** One verdict asked of the judge itself, neither read from the cache nor written to it (medix train --check). */
+  probe(prediction: string, reference: string): Promise<0 | 1> {
+    return this.request(prediction, reference);
+  }
+
   private async ask(prediction: string, reference: string, key: string): Promise<0 | 1> {
+    const score = await this.request(prediction, reference);
+    this.cache.set(key, score);
+    return score;
+  }
+
+  private async request(prediction: string, reference: string): Promise<0 | 1> {
     this.calls++;
     let text: string;
     try {
@@ -125,8 +136,6 @@ export class AccuracyJudge {
     } catch (e) {
       throw new JudgeUnavailableError((e as Error).message);
     }
-    const score = /\bYES\b/i.test(text) ? 1 : 0;
-    this.cache.set(key, score);
-    return score;
+    return /\bYES\b/i.test(text) ? 1 : 0;
   }
 }

@@ -63,7 +63,7 @@ import {
 import type { Experience } from './experience.js';
 import { Progress } from './progress.js';
 import { ReferencePolicy } from './reference.js';
-import { resumePoint } from './resume.js';
+import { resumePoint, type ResumePoint } from './resume.js';
 import { sftTarget, type SftTarget } from './sft-target.js';
 import { StageClock } from './stage-clock.js';
 import { accuracyByModality, validationMetrics } from './validation-metrics.js';
@@ -83,6 +83,28 @@ export interface TrainRunOptions {
   /** Where relative paths in the config are resolved (the config file's folder). */
   baseDir?: string;
   log?: (message: string) => void;
+}
+
+/** What Trainer.prepare found: the run's inputs before its model is loaded (see there). */
+export interface TrainingPlan {
+  cfg: TrainingConfig;
+  w: World;
+  log: (m: string) => void;
+  /** A config path resolved against the config file's folder. */
+  path: (p: string) => string;
+  base: string;
+  runDir: string;
+  tokenizer: HfTokenizer;
+  tokenizerDir: string;
+  reward: CompositeReward;
+  prompts: Prompts;
+  loadSplit: (split: 'train' | 'val' | 'sft') => Promise<RlSample[]>;
+  train: RlSample[];
+  /** The held-out rows validation uses (data.val_batch_size applied). */
+  val: RlSample[];
+  images: RowImages | null;
+  /** The checkpoint a resume starts from, or null for a fresh start. */
+  from: ResumePoint | null;
 }
 
 export interface TrainSummary {
@@ -306,7 +328,13 @@ export class Trainer {
     return { promptIds: ids, images };
   }
 
-  static async create(cfg: TrainingConfig, o: TrainRunOptions = {}): Promise<Trainer> {
+  /**
+   * Everything a run checks, reads and builds before its model is loaded, writing nothing: the config's
+   * model fits this machine, the tokenizer, the reward (its embedding model loaded, its custom functions
+   * imported), the data splits, the image processor and where a resume would start. `medix train --check`
+   * stops here; create() goes on from it.
+   */
+  static async prepare(cfg: TrainingConfig, o: TrainRunOptions = {}): Promise<TrainingPlan> {
     const w = world();
     const log = w.isRoot ? (o.log ?? ((m: string) => console.error(m))) : () => {};
     const base = o.baseDir ?? process.cwd();
@@ -379,6 +407,29 @@ export class Trainer {
         warn: log,
       }),
     );
+    return {
+      cfg,
+      w,
+      log,
+      path,
+      base,
+      runDir,
+      tokenizer,
+      tokenizerDir,
+      reward,
+      prompts,
+      loadSplit,
+      train,
+      val,
+      images,
+      from,
+    };
+  }
+
+  static async create(cfg: TrainingConfig, o: TrainRunOptions = {}): Promise<Trainer> {
+    const p = await Trainer.prepare(cfg, o);
+    const { w, log, path, runDir, tokenizer, tokenizerDir, reward, prompts, loadSplit, train, val, images, from } = p;
+    const m = cfg.worker.actor.model;
     mkdirSync(runDir, { recursive: true });
     const modelConfigJson = m.model_path
       ? (JSON.parse(readFileSync(join(path(m.model_path), 'config.json'), 'utf8')) as Record<string, unknown>)

@@ -5,28 +5,16 @@ import t from 'tap';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { judgeServer } from '../helpers/judge-server.js';
 import { writeTinyEncoder } from '../helpers/tiny-encoder.js';
+import { medixAsync as medix } from '../cli/run-medix.js';
 
 const cli = join(import.meta.dirname, '../../src/cli/medix.ts');
 const dir = mkdtempSync(join(tmpdir(), 'medix-reward-cli-'));
 writeTinyEncoder(dir);
 const resp = (tag: string, answer: string) =>
   `<${tag}><thinking>findings reviewed</thinking><answer>${answer}</answer>`;
-
-/** Runs the CLI asynchronously (the judge server lives in this process and must keep answering). */
-function medix(args: string[], stdin = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', cli, ...args]);
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c) => (stdout += c));
-    p.stderr.on('data', (c) => (stderr += c));
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-    p.stdin.end(stdin);
-  });
-}
 
 t.test('scores a JSONL file with a judge and an embedding model', async (t) => {
   const judge = await judgeServer(0);
