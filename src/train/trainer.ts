@@ -39,7 +39,6 @@ import {
   fillFilteredBatch,
   groupIndices,
   learningRateAt,
-  meanScoreBand,
   scoresToTokenRewards,
   shapeOverlongRewards,
   type FilledBatch,
@@ -71,6 +70,7 @@ import { REWARD_COMPONENTS } from '../reward/components.js';
 import { RunLog } from './run-log.js';
 import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
+import { advantageOptions, onlineFilterKeep, policyLossOptions } from './rl-options.js';
 import { assertPaddable } from './micro-batches.js';
 import { ropeIndexOptionsOf } from './experience.js';
 import { checkImageTokens, RowImages, withoutImageToken } from './row-images.js';
@@ -763,7 +763,7 @@ export class Trainer {
     const out = computeAdvantages(
       a.adv_estimator,
       { groups: rollouts.map((r) => r.group), tokenRewards, greedyBaselines },
-      { normByStd: a.norm_adv_by_std_in_grpo, gamma: a.gamma },
+      advantageOptions(a),
     );
     Object.assign(metrics, out.metrics);
     return out.advantages;
@@ -859,17 +859,11 @@ export class Trainer {
     // The schema allows mini_rollout_batch_size only with filtering: without it, one round of the whole batch.
     const roundPrompts = cfg.data.mini_rollout_batch_size ?? cfg.data.rollout_batch_size;
     const target = cfg.data.rollout_batch_size;
+    const keepGroup = onlineFilterKeep(a);
     const filled = await fillFilteredBatch<Rollout[]>({
       target,
       maxRounds: a.online_filtering ? a.max_try_make_batch : 1,
-      keep: a.online_filtering
-        ? (group) =>
-            meanScoreBand(
-              group.map((x) => x.reward[a.filter_key] ?? 0),
-              a.filter_low,
-              a.filter_high,
-            ) === 'kept'
-        : () => true,
+      keep: (group) => keepGroup(group.map((x) => x.reward)),
       sampleRound: async () => {
         const rows = sampler.next(roundPrompts).map((i) => this.train[i]);
         const first = groupBase;
@@ -948,16 +942,7 @@ export class Trainer {
         lr: (i) => learningRateAt(base + i, schedule),
         world: this.world,
       },
-      {
-        kind: actor.loss_type,
-        agg: actor.loss_avg_mode === 'token' ? 'token-mean' : 'seq-mean-token-mean',
-        clipLow: actor.clip_ratio_low,
-        clipHigh: actor.clip_ratio_high,
-        dualClip: actor.clip_ratio_dual,
-        kl: klPlacement(cfg.algorithm) === 'loss' ? cfg.algorithm.kl_penalty : 'none',
-        klCoef: cfg.algorithm.kl_coef,
-        entropyCoef: actor.entropy_coef,
-      },
+      policyLossOptions(cfg),
     );
     this.state.optimizerSteps += m.optimizer_steps;
     return Object.fromEntries(Object.entries(m).map(([k, v]) => [`actor/${k}`, v]));

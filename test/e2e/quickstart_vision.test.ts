@@ -57,6 +57,17 @@ t.test(
       rl,
       'summary.json',
     );
+    // The RL steps trained (4 steps cannot be relied on to move held-out accuracy on every CPU): an update with
+    // a gradient ran on kept samples.
+    const rlRows = readFileSync(join(run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((r) => r['reward/overall'] !== undefined);
+    t.ok(
+      rlRows.some((r) => r['actor/grad_norm'] > 0),
+      `an RL update had a gradient (norms ${rlRows.map((r) => r['actor/grad_norm']).join(', ')})`,
+    );
 
     // The trained policy (the run's last checkpoint) on the same questions with blank images.
     const paths = [

@@ -47,7 +47,9 @@ function config(run: string, maxSteps: number) {
         global_batch_size: 4,
         micro_batch_size_per_device_for_update: 2,
         entropy_coef: 0.05,
-        optim: { lr: 1e-2, weight_decay: 0 },
+        // A warm-up over 3 optimizer steps: a resume that lost its place in the schedule would redo steps 3
+        // and 4 at the learning rates of steps 1 and 2.
+        optim: { lr: 1e-2, weight_decay: 0, lr_warmup_steps: 3 },
       },
       rollout: { n: 2, temperature: 1 },
     },
@@ -134,6 +136,17 @@ t.test('4 steps = 2 steps + resume + 2 steps, bit for bit', async (t) => {
   await train('split', 2);
   await t.rejects(train('split', 4), /already holds checkpoints; pass --resume/);
   await train('split', 4, true);
+  const lrs = metricRows('straight').map((r) => r['actor/lr']);
+  const ramp = [1 / 3, 2 / 3, 1, 1].map((x) => x * 1e-2);
+  t.ok(
+    lrs.length === 4 && lrs.every((x, i) => Math.abs(x - ramp[i]) < 1e-12),
+    `the warm-up ramps over 3 optimizer steps: ${lrs.join(', ')}`,
+  );
+  t.same(
+    metricRows('split').map((r) => r['actor/lr']),
+    lrs,
+    'the resumed run continues the schedule',
+  );
   const a = await finalState('straight');
   const b = await finalState('split');
   t.equal(a.step, 4);
@@ -141,6 +154,7 @@ t.test('4 steps = 2 steps + resume + 2 steps, bit for bit', async (t) => {
   assertTrained(t, await modelAt('straight', 2), a.model, 'steps 3 and 4 (those the resumed run redoes)');
   sameModel(t, a.model, b.model, 'resumed run');
   t.same(rewards('split'), rewards('straight'), 'the same rollouts were rewarded at every step');
+  t.same(loggedResponses('split'), loggedResponses('straight'), 'the same responses were sampled at every step');
   const summary = JSON.parse(readFileSync(join(root, 'straight', 'summary.json'), 'utf8'));
   t.ok('heldout_reward_after_sft' in summary && 'heldout_reward_after_rl' in summary, 'summary.json');
   t.ok(existsSync(join(root, 'straight', 'report.html')), 'report.html');
@@ -541,7 +555,8 @@ t.test(
   },
 );
 
-t.test('ReMax (greedy baseline) and DAPO overlong shaping run through the loop', async (t) => {
+t.test('ReMax (greedy rollouts give the baselines) and DAPO overlong shaping run through the loop', async (t) => {
+  // The ReMax formula itself (reward - the greedy response's reward) is held to its values in test/rl/advantages.test.ts.
   const raw = config('remax', 1) as ReturnType<typeof config> & { algorithm: Record<string, unknown> };
   raw.algorithm = { adv_estimator: 'remax', overlong_buffer: { enable: true, len: 4, penalty_factor: 1 } };
   const trainer = await Trainer.create(resolveConfigPaths(parseTrainingConfig(raw, 'test'), root), {
@@ -562,6 +577,7 @@ t.test('ReMax (greedy baseline) and DAPO overlong shaping run through the loop',
   );
   t.ok(row['overlong/penalty_mean'] < 0);
   t.ok(Number.isFinite(row['actor/loss']), 'the update ran');
+  t.type(row['remax/baseline_mean'], 'number', "the greedy responses' rewards were taken as baselines");
 });
 
 t.test('worker.actor.model.dtype=bf16: the run trains in bf16, and resumes bit for bit', async (t) => {

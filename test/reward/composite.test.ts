@@ -59,6 +59,19 @@ t.test('the weighted overall of the method, exact match without a judge call', a
   t.match(d.reasons.accuracy_llm, /':'/);
 });
 
+t.test('each component carries its own weight: format 0, accuracy_llm 0, accuracy_embed 1, modality 0', async (t) => {
+  const judge = await judgeServer(0);
+  t.teardown(judge.close);
+  // embed_threshold 0: any answer's similarity clears it, so accuracy_embed is 1 where the judge says NO.
+  const reward = await CompositeReward.create(
+    parseRewardConfig({ workers: 0, embed_threshold: 0, judge: { base_url: judge.url, model: 'j' } }),
+    { warn: () => {} },
+  );
+  const r = await reward.score(`${resp('CT_SCAN', 'fracture')} and more`, '<X_RAY> lobar pneumonia');
+  t.same([r.format, r.accuracy_llm, r.accuracy_embed, r.modality], [0, 0, 1, 0], 'text after </answer>: format 0');
+  t.ok(Math.abs(r.overall! - 0.9 * 0.375) < 1e-12, `overall ${r.overall} = 0.9 x 0.375, whatever the format`);
+});
+
 t.test('a failing judge is unavailable, never a silent 0', async (t) => {
   const judge = await judgeServer(0);
   t.teardown(judge.close);

@@ -30,7 +30,8 @@ const norm = (v: Float32Array) => {
 };
 const mean = (rows: Float32Array[]) => rows[0].map((_, j) => rows.reduce((s, r) => s + r[j], 0) / rows.length);
 
-// [CLS]=2 lobar=4 pneu=6 ##monia=7 [SEP]=3, ... written from the vocabulary by hand.
+// [CLS]=2 lobar=4 pneumonia=5 [SEP]=3 (WordPiece takes the whole word, not pneu=6 ##monia=7), ... written from the
+// vocabulary by hand.
 const texts: [string, number[]][] = [
   ['Lobar pneumonia', [2, 4, 5, 3]],
   ['no fracture', [2, 14, 11, 3]],

@@ -85,6 +85,19 @@ t.test('REINFORCE++: discounted returns per token, whitened over the batch (unbi
   flat.forEach((x, i) => close(t, x, (G[i] - m) / Math.sqrt(v + 1e-8), `token ${i}`, 1e-6));
 });
 
+t.test('computeAdvantages passes normByStd to GRPO: off, the advantage is r - mean (Dr. GRPO)', async (t) => {
+  const tokenRewards = [Float32Array.of(0, 1), Float32Array.of(0.5), Float32Array.of(0, 0)];
+  const groups = [0, 0, 0];
+  const plain = computeAdvantages('grpo', { groups, tokenRewards }, { normByStd: false }).advantages;
+  // scores 1, 0.5, 0: mean 0.5
+  t.same(
+    plain.map((a) => [...a]),
+    [[0.5, 0.5], [0], [-0.5, -0.5]],
+  );
+  const scaled = computeAdvantages('grpo', { groups, tokenRewards }).advantages;
+  close(t, scaled[0][0], 0.5 / (0.5 + 1e-6), 'by default divided by the unbiased std (0.5)', 1e-6);
+});
+
 t.test('computeAdvantages: outcome estimators broadcast over tokens, score = sum of token rewards', async (t) => {
   const lengths = [2, 3, 1, 4];
   const tokenRewards = scoresToTokenRewards([1, 0, 1, 1], lengths);
