@@ -4,19 +4,20 @@
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** One line: its 1-based number and its text, or null when its bytes are not UTF-8. "\r\n" ends count as "\n". */
+/** One line: its 1-based number and its text, or null when its bytes are not UTF-8. */
 export interface Utf8Line {
   line: number;
   text: string | null;
 }
 
+/** Lines end at LF, CRLF or a lone CR (as Python's text files read them); a final empty line is yielded too. */
 export function* utf8Lines(bytes: Uint8Array): Generator<Utf8Line> {
   let start = 0;
   for (let line = 1; start <= bytes.length; line++) {
-    let end = bytes.indexOf(0x0a, start);
-    if (end < 0) end = bytes.length;
-    const chunk = bytes.subarray(start, end > start && bytes[end - 1] === 0x0d ? end - 1 : end);
-    start = end + 1;
+    let end = start;
+    while (end < bytes.length && bytes[end] !== 0x0a && bytes[end] !== 0x0d) end++;
+    const chunk = bytes.subarray(start, end);
+    start = end + (bytes[end] === 0x0d && bytes[end + 1] === 0x0a ? 2 : 1);
     let text: string | null;
     try {
       text = strictUtf8.decode(chunk);
