@@ -298,6 +298,15 @@ t.test('trainer.load_checkpoint_path continues from that checkpoint (not the new
   t.equal(b.step, 4);
   sameModel(t, a.model, b.model, 'run continued from step 2');
   t.same(rewards('forked'), rewards('straight').slice(2), 'steps 3 and 4 rolled out and rewarded the same');
+  const after2 = (run: string) =>
+    readFileSync(join(root, run, 'samples.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((x) => x.step > 2)
+      .map((x) => x.response);
+  t.ok(after2('forked').length > 0, 'samples logged after step 2');
+  t.same(after2('forked'), after2('straight'), 'steps 3 and 4 sampled the same responses');
 
   const damaged = join(root, 'damaged', 'checkpoints', 'step_000003');
   cpSync(join(root, 'straight', 'checkpoints', 'step_000003'), damaged, { recursive: true });
