@@ -17,17 +17,24 @@ cd "$(dirname "$0")/../.."
 source scripts/device/steps.sh session 560
 export OUT=$out DEVICE_DEADLINE=$deadline
 unset DEVICE_BUDGET
-DEVICE_BUDGET=280 bash scripts/device-check.sh >"$out/.device-check.out" 2>&1
+# After each script its console output and log archive join the session's logs folder, packed as $OUT/logs.tar,
+# so at most 7 files are under $OUT at any moment (the tool brings back 8), also when the call is cut off.
+collect() {
+  mv "$out"/*-logs.tar.gz "$logs/" 2>/dev/null
+  tar cf "$out/logs.tar.part" -C "$logs" . && mv "$out/logs.tar.part" "$out/logs.tar"
+}
+DEVICE_BUDGET=280 bash scripts/device-check.sh >"$logs/device-check.out" 2>&1
 check_rc=$?
-tail -n 25 "$out/.device-check.out"
-DEVICE_BUDGET=200 bash scripts/device/check-js-cuda.sh >"$out/.check-js-cuda.out" 2>&1
+tail -n 25 "$logs/device-check.out"
+collect
+DEVICE_BUDGET=200 bash scripts/device/check-js-cuda.sh >"$logs/check-js-cuda.out" 2>&1
 js_rc=$?
-tail -n 8 "$out/.check-js-cuda.out"
-bash scripts/device/check-vl-roundtrip.sh >"$out/.check-vl-roundtrip.out" 2>&1
+tail -n 8 "$logs/check-js-cuda.out"
+collect
+bash scripts/device/check-vl-roundtrip.sh >"$logs/check-vl-roundtrip.out" 2>&1
 vl_rc=$?
-tail -n 4 "$out/.check-vl-roundtrip.out"
-# One archive for every log (the tool brings back 8 files): the scripts' archives and their console output.
-(cd "$out" && tar cf logs.tar ./*-logs.tar.gz .*.out 2>/dev/null && rm -f ./*-logs.tar.gz .*.out)
+tail -n 4 "$logs/check-vl-roundtrip.out"
+collect
 echo "session: device-check $(rc_word $check_rc), check-js-cuda $(rc_word $js_rc)," \
   "check-vl-roundtrip $(rc_word $vl_rc);" \
   "files: $(cd "$out" && find . -type f | sort | tr '\n' ' ')"

@@ -109,15 +109,15 @@ export class World {
 
   /**
    * `decide`'s result, computed once on the root and received by every rank (decisions that read
-   * shared files, so that all ranks act on the same answer). When it throws, every rank throws an
-   * Error with its message.
+   * shared files, or ask a shared server once, so that all ranks act on the same answer; it may be async).
+   * When it throws, every rank throws an Error with its message.
    */
-  async fromRoot<T>(decide: () => T): Promise<T> {
+  async fromRoot<T>(decide: () => T | Promise<T>): Promise<T> {
     if (this.size === 1) return decide();
     let outcome: { value: T } | { error: string } | undefined;
     if (this.isRoot) {
       try {
-        outcome = { value: decide() };
+        outcome = { value: await decide() };
       } catch (e) {
         outcome = { error: e instanceof Error ? e.message : String(e) };
       }

@@ -39,8 +39,8 @@ export async function preflight(cfg: TrainingConfig, o: TrainRunOptions = {}): P
       const experts = c.numExperts ? `, ${c.numExperts} experts` : '';
       lines.push(
         `model: ${p.path(m.model_path)}: ${(parameterCount(c) / 1e9).toFixed(2)}B parameters${vision}${experts}; ` +
-          `training state ${gib(trainingStateBytes(c))} of this machine's ${gib(totalmem())} ` +
-          `(${cfg.worker.actor.device}, compute ${m.dtype})`,
+          `training state ${gib(trainingStateBytes(c))} a process, against this machine's ${gib(totalmem())} of ` +
+          `host memory (device ${cfg.worker.actor.device}, compute ${m.dtype})`,
       );
     } else lines.push(`model: a new one from worker.actor.model.init (hidden ${m.init?.hidden_size})`);
     lines.push(`tokenizer: ${p.tokenizerDir} (${p.tokenizer.vocabSize} tokens)`);
@@ -50,9 +50,11 @@ export async function preflight(cfg: TrainingConfig, o: TrainRunOptions = {}): P
     const steps = cfg.trainer.max_steps ?? cfg.trainer.total_epochs * perEpoch;
     lines.push(
       `data: ${p.train.length} training rows (${perEpoch} steps of ${perStep} prompts an epoch; ${steps} steps), ` +
-        `${p.val.length} held-out rows${p.images ? "; images through the model's processor" : ''}`,
+        `${p.val.length} held-out rows${p.images ? " (the image processor's settings read; images decode at the first step)" : ''}`,
     );
-    if (cfg.sft.epochs > 0) {
+    // As the run: a resume after the warm-up neither runs it nor reads sft.train_files again.
+    if (p.from?.sftDone && cfg.sft.epochs > 0) lines.push('sft: the warm-up was done before the checkpoint');
+    else if (cfg.sft.epochs > 0) {
       const sftRows = cfg.sft.train_files ? (await p.loadSplit('sft')).length : p.train.length;
       lines.push(
         `sft: ${cfg.sft.epochs} epochs over ${sftRows} rows${cfg.sft.train_files ? ' (sft.train_files)' : ''}`,
@@ -65,14 +67,23 @@ export async function preflight(cfg: TrainingConfig, o: TrainRunOptions = {}): P
         ? 'reward: no embedding model: accuracy_embed is the character-trigram fallback'
         : `reward: embedding model answered (probe similarity ${local.similarity?.toFixed(3)})`,
     );
-    if (p.reward.judge) {
+    const judge = p.reward.judge;
+    if (judge) {
       const j = cfg.worker.reward.judge!;
-      try {
-        const verdict = await p.reward.judge.probe(local.answer, local.reference);
-        lines.push(`reward: judge ${j.model} at ${j.base_url} answered (probe verdict ${verdict ? 'YES' : 'NO'})`);
-      } catch (e) {
+      // One probe for the run, from the root (the ranks share the endpoint), with the judge's own retries.
+      const asked = await p.w.fromRoot(() =>
+        judge.probe(local.answer, local.reference).then(
+          (verdict) => ({ verdict, error: null as string | null }),
+          (e: unknown) => ({ verdict: 0, error: (e as Error).message }),
+        ),
+      );
+      if (asked.error === null)
+        lines.push(
+          `reward: judge ${j.model} at ${j.base_url} answered (probe verdict ${asked.verdict ? 'YES' : 'NO'})`,
+        );
+      else {
         ok = false;
-        lines.push(`reward: judge ${j.model} at ${j.base_url} did not answer: ${(e as Error).message}`);
+        lines.push(`reward: judge ${j.model} at ${j.base_url} did not answer: ${asked.error}`);
       }
     } else lines.push('reward: no judge: accuracy_llm is the case- and spacing-insensitive match fallback');
 
@@ -82,7 +93,10 @@ export async function preflight(cfg: TrainingConfig, o: TrainRunOptions = {}): P
         : `run: ${p.runDir} (a fresh start${o.resume ? ': no checkpoint to resume from' : ''})`,
     );
     if (p.w.size > 1) lines.push(`processes: ${p.w.size} (this machine's ${availableParallelism()} cores shared)`);
-    lines.push(`nothing was written; the run writes ${join(p.runDir, 'config.yaml')} and its logs when it starts`);
+    lines.push(
+      `medix wrote nothing (custom reward functions ran on the probe); the run writes ${join(p.runDir, 'config.yaml')} ` +
+        'and its logs when it starts',
+    );
   } finally {
     await p.reward.close();
     await p.images?.close();

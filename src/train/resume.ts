@@ -15,6 +15,8 @@ export interface ResumePoint {
   fromOtherRun: boolean;
   /** The run directory that holds it (…/checkpoints/step_N → …), or null when it is not in that layout. */
   sourceRunDir: string | null;
+  /** Whether the SFT warm-up was done by then (the trainer state says so). */
+  sftDone: boolean;
 }
 
 export function resumePoint(
@@ -38,13 +40,22 @@ export function resumePoint(
     throw new Error(
       `${runDir} already holds checkpoints; pass --resume to continue that run, or set trainer.save_checkpoint_path to a new directory`,
     );
-  return { dir: latest.dir, step: latest.trainer.step, fromOtherRun: false, sourceRunDir: runDir };
+  return {
+    dir: latest.dir,
+    step: latest.trainer.step,
+    fromOtherRun: false,
+    sourceRunDir: runDir,
+    sftDone: latest.trainer.sftDone === true,
+  };
 }
 
 function requestedCheckpoint(runDir: string, dir: string): ResumePoint {
   let step: number;
+  let sftDone: boolean;
   try {
-    step = verifyCheckpoint(dir).trainer.step;
+    const { trainer } = verifyCheckpoint(dir);
+    step = trainer.step;
+    sftDone = trainer.sftDone === true;
   } catch (e) {
     throw new Error(`trainer.load_checkpoint_path: ${dir} does not verify: ${(e as Error).message}`);
   }
@@ -61,5 +72,5 @@ function requestedCheckpoint(runDir: string, dir: string): ResumePoint {
     throw new Error(
       `trainer.load_checkpoint_path: ${dir} is step ${step}, but ${runDir} also holds later checkpoints (steps ${later.sort((a, b) => a - b).join(', ')}); to restart from step ${step}, delete those or set trainer.save_checkpoint_path to a new directory; ${continueInstead}`,
     );
-  return { dir, step, fromOtherRun, sourceRunDir };
+  return { dir, step, fromOtherRun, sourceRunDir, sftDone };
 }

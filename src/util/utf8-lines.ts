@@ -1,4 +1,4 @@
-// Lines of a byte buffer, split on the byte 0x0A before decoding, so text that is not UTF-8 is named by
+// Lines of a byte buffer, split on their end bytes before decoding, so text that is not UTF-8 is named by
 // its line instead of failing the whole input or silently turning into U+FFFD characters (what a
 // decoding stream or readline does).
 
@@ -10,14 +10,19 @@ export interface Utf8Line {
   text: string | null;
 }
 
-/** Lines end at LF, CRLF or a lone CR (as Python's text files read them); a final empty line is yielded too. */
+/**
+ * Lines end at LF (a CR before it is dropped); in input without any LF, at CR (old Mac text, which Python's text
+ * files also split). A CR elsewhere stays in its line: JSON may hold one as whitespace between tokens, and line
+ * numbers then match grep's and sed's. A final empty line is yielded too.
+ */
 export function* utf8Lines(bytes: Uint8Array): Generator<Utf8Line> {
+  const eol = bytes.indexOf(0x0a) < 0 && bytes.indexOf(0x0d) >= 0 ? 0x0d : 0x0a;
   let start = 0;
   for (let line = 1; start <= bytes.length; line++) {
-    let end = start;
-    while (end < bytes.length && bytes[end] !== 0x0a && bytes[end] !== 0x0d) end++;
-    const chunk = bytes.subarray(start, end);
-    start = end + (bytes[end] === 0x0d && bytes[end + 1] === 0x0a ? 2 : 1);
+    let end = bytes.indexOf(eol, start);
+    if (end < 0) end = bytes.length;
+    const chunk = bytes.subarray(start, eol === 0x0a && end > start && bytes[end - 1] === 0x0d ? end - 1 : end);
+    start = end + 1;
     let text: string | null;
     try {
       text = strictUtf8.decode(chunk);

@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { judgeServer } from '../helpers/judge-server.js';
 import { writeTinyEncoder } from '../helpers/tiny-encoder.js';
+import { Model } from '../../src/engine/model.js';
+import { saveCheckpoint } from '../../src/train/checkpoint.js';
+import { tinyQwen3Config } from '../helpers/tiny-config.js';
 import { medixAsync as medix } from './run-medix.js';
 
 const quickstart = join(import.meta.dirname, '../../examples/quickstart.yaml');
@@ -61,4 +64,20 @@ t.test('a judge that does not answer fails the check; a missing embedding model 
   t.not(missing.status, 0);
   t.match(missing.stderr, /absent\.onnx/);
   t.notOk(existsSync(run), 'no run directory');
+});
+
+t.test('a resume after the warm-up is checked as the run does it: sft.train_files is not read again', async (t) => {
+  const resumed = join(dir, 'resumed');
+  saveCheckpoint(resumed, Model.create(tinyQwen3Config, { seed: 1 }), { step: 1, sftDone: true });
+  const r = await medix([
+    'train',
+    quickstart,
+    '--check',
+    '--resume',
+    `trainer.save_checkpoint_path=${resumed}`,
+    `sft.train_files=${join(dir, 'moved-away.jsonl')}`,
+  ]);
+  t.equal(r.status, 0, r.stderr);
+  t.match(r.stdout, /--check: sft: the warm-up was done before the checkpoint/);
+  t.match(r.stdout, /--check: resume: from \S+step_000001 \(step 1\)/);
 });

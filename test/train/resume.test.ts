@@ -22,7 +22,13 @@ const step = (run: string, n: number) => join(run, 'checkpoints', `step_00000${n
 
 t.test('without load_checkpoint_path: the newest valid checkpoint, with --resume only', async (t) => {
   const run = runWith([1, 2]);
-  t.same(resumePoint(run, { resume: true }), { dir: step(run, 2), step: 2, fromOtherRun: false, sourceRunDir: run });
+  t.same(resumePoint(run, { resume: true }), {
+    dir: step(run, 2),
+    step: 2,
+    fromOtherRun: false,
+    sourceRunDir: run,
+    sftDone: false,
+  });
   t.throws(() => resumePoint(run, {}), /already holds checkpoints; pass --resume/);
   t.equal(resumePoint(join(run, 'new'), {}), null, 'a new directory starts afresh');
   const said: string[] = [];
@@ -48,13 +54,13 @@ t.test('load_checkpoint_path: exactly that checkpoint, not the newest', async (t
   const run = runWith([1, 2]);
   t.same(
     resumePoint(run, { loadCheckpointPath: step(run, 2) }),
-    { dir: step(run, 2), step: 2, fromOtherRun: false, sourceRunDir: run },
+    { dir: step(run, 2), step: 2, fromOtherRun: false, sourceRunDir: run, sftDone: false },
     'no --resume needed',
   );
   const fork = join(run, '..', `${run.split('/').at(-1)}-fork`);
   t.same(
     resumePoint(fork, { loadCheckpointPath: step(run, 1), resume: true }),
-    { dir: step(run, 1), step: 1, fromOtherRun: true, sourceRunDir: run },
+    { dir: step(run, 1), step: 1, fromOtherRun: true, sourceRunDir: run, sftDone: false },
     "another run's checkpoint into a new directory",
   );
 });
