@@ -87,12 +87,10 @@ export interface TrainRunOptions {
 
 /** What Trainer.prepare found: the run's inputs before its model is loaded (see there). */
 export interface TrainingPlan {
-  cfg: TrainingConfig;
   w: World;
   log: (m: string) => void;
   /** A config path resolved against the config file's folder. */
   path: (p: string) => string;
-  base: string;
   runDir: string;
   tokenizer: HfTokenizer;
   tokenizerDir: string;
@@ -408,11 +406,9 @@ export class Trainer {
       }),
     );
     return {
-      cfg,
       w,
       log,
       path,
-      base,
       runDir,
       tokenizer,
       tokenizerDir,
@@ -427,8 +423,8 @@ export class Trainer {
   }
 
   static async create(cfg: TrainingConfig, o: TrainRunOptions = {}): Promise<Trainer> {
-    const p = await Trainer.prepare(cfg, o);
-    const { w, log, path, runDir, tokenizer, tokenizerDir, reward, prompts, loadSplit, train, val, images, from } = p;
+    const { w, log, path, runDir, tokenizer, tokenizerDir, reward, prompts, loadSplit, train, val, images, from } =
+      await Trainer.prepare(cfg, o);
     const m = cfg.worker.actor.model;
     mkdirSync(runDir, { recursive: true });
     const modelConfigJson = m.model_path
