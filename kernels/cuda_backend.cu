@@ -75,6 +75,10 @@ class CudaBackend final : public Backend {
     bind();
     check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice), "cuda backend copy");
   }
+  std::unique_ptr<Reservation> reserve(int64_t bytes) override {
+    bind();
+    return reserve_device(bytes, device_);
+  }
 
  private:
   // The runtime's current device is per host thread, and the addon calls the backend from libuv's

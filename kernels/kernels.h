@@ -11,7 +11,9 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <memory>
 
+#include "core/reservation.h"
 #include "ops/adamw.h"
 #include "ops/attention.h"
 #include "ops/gelu.h"
@@ -25,6 +27,9 @@ namespace medix::cuda {
 
 // Throws medix::Error naming `what` if a CUDA call or the last launch failed.
 void check(cudaError_t err, const char* what);
+
+// Address space of `bytes` on `device`, backed granule by granule while acquired (reservation.cu).
+std::unique_ptr<Reservation> reserve_device(int64_t bytes, int device);
 
 // `bytes` (at least 1) of device memory on the current device, 256-byte aligned: from the stream-ordered pool
 // on `stream`, or with cudaMalloc when `pooled` is false. Running out throws an error that says what was asked for, the
@@ -118,6 +123,7 @@ void linear_backward(float* dx, float* dW, float* db, const float* dy, const flo
 // bf16.h's f32 -> bf16 conversion with the CPU's bits (NaN quieted, zero and denormals to a zero of
 // the same sign, otherwise nearest even): a model's bf16 compute copy is the same on either backend.
 void to_bf16(__nv_bfloat16* dst, const float* src, int64_t n, cudaStream_t stream = 0);
+void from_bf16(float* dst, const __nv_bfloat16* src, int64_t n, cudaStream_t stream = 0);
 
 // embedding.h
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t n, int64_t dim,

@@ -6,6 +6,9 @@
 
 #include "../core/error.h"
 #include "../dist/communicator.h"
+#if defined(MEDIX_HAVE_CUDA)
+#include "../cuda/nccl.h"
+#endif
 #include "model_handle.h"
 #include "registry.h"
 
@@ -36,12 +39,24 @@ ModelHandle idle_model(const Napi::CallbackInfo& info, const std::string& fn) {
 void init_fsdp(Napi::Env env, Napi::Object exports) {
   exports.Set("fullShard", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 const ModelHandle h = idle_model(info, "fullShard");
-                // The collectives run on the model's buffers with the MPI communicator: host memory only.
-                if (&h.model->backend() != &cpu_backend())
-                  fail("fullShard: full sharding on device ", h.model->backend().name(),
-                       " needs NCCL, which the model does not use yet; use device cpu");
-                h.thread->call([&] { h.model->set_full_shard(world()); });
+                Qwen3Model& m = *h.model;
+                // The collectives move the model's buffers: MPI for host memory; on a GPU NCCL (made here,
+                // the same step on every rank, even alone), with MPI summing the host scalars.
+                if (&m.backend() == &cpu_backend()) {
+                  h.thread->call([&] { m.set_full_shard(world()); });
+                  return info.Env().Undefined();
+                }
+                // The guard stands for a GPU without one: no engine moves its memory between processes.
+                MEDIX_CHECK(&m.backend() != &backend_named("cuda-guard"),
+                            "fullShard: the cuda-guard backend has no collectives for its memory (full sharding on it "
+                            "is checked by build/op-conformance/device_memory_guard); use device cpu or cuda");
+#if defined(MEDIX_HAVE_CUDA)
+                h.thread->call([&] { m.set_full_shard(cuda::nccl_world(), world()); });
                 return info.Env().Undefined();
+#else
+                fail("fullShard: full sharding on device ", m.backend().name(),
+                     " needs NCCL, which this build has not (built without CUDA); use device cpu");
+#endif
               }));
   exports.Set("isFullShard", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 return Napi::Boolean::New(info.Env(),

@@ -10,9 +10,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <memory>
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "reservation.h"
 
 namespace medix {
 
@@ -97,6 +100,9 @@ class Backend {
     static_assert(!std::is_void_v<T>, "copy of n elements needs their type; copy_bytes takes bytes");
     copy_bytes(dst, src, sizeof(T) * static_cast<size_t>(n));
   }
+  // Address space of `bytes` whose memory is backed only where acquired (reservation.h): the layouts
+  // full sharding gathers units into. Ops may be given pointers into acquired ranges only.
+  virtual std::unique_ptr<Reservation> reserve(int64_t bytes) = 0;
 
  protected:
   void watch(OpWatch* w) { watch_ = w; }

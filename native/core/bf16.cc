@@ -151,7 +151,13 @@ void f32_to_bf16_parallel(uint16_t* dst, const float* src, int64_t n) {
       n, [&](int64_t i0, int64_t i1) { f32_to_bf16(dst + i0, src + i0, i1 - i0); }, int64_t(1) << 16);
 }
 
-// The CPU backend's op (backend_op.h).
+void bf16_to_f32_parallel(float* dst, const uint16_t* src, int64_t n) {
+  parallel_for(
+      n, [&](int64_t i0, int64_t i1) { bf16_to_f32(dst + i0, src + i0, i1 - i0); }, int64_t(1) << 16);
+}
+
+// The CPU backend's ops (backend_op.h).
 MEDIX_CPU_OP(ToBf16, f32_to_bf16_parallel);
+MEDIX_CPU_OP(FromBf16, bf16_to_f32_parallel);
 
 }  // namespace medix

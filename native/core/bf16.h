@@ -58,9 +58,18 @@ void bf16_to_f32(float* dst, const uint16_t* src, int64_t n);
 // Multi-threaded, best path (a model's compute copy). Must not be called from inside parallel_for.
 void f32_to_bf16_parallel(uint16_t* dst, const float* src, int64_t n);
 
+// Multi-threaded widening (full sharding's bf16 gathers, placed in the f32 layout too).
+void bf16_to_f32_parallel(float* dst, const uint16_t* src, int64_t n);
+
 // Backend op (backend_op.h): a compute copy's conversion, f32_to_bf16_parallel's arguments.
 struct ToBf16 : BackendOp<ToBf16, decltype(f32_to_bf16_parallel)> {
   static constexpr const char* name = "to_bf16";
+  static constexpr OpKind kind = OpKind::Elementwise;
+  static constexpr OpArg args[] = {{"dst"}, {"src"}, {"n"}};
+};
+// Backend op: bf16 values widened to f32 (exactly), bf16_to_f32_parallel's arguments.
+struct FromBf16 : BackendOp<FromBf16, decltype(bf16_to_f32_parallel)> {
+  static constexpr const char* name = "from_bf16";
   static constexpr OpKind kind = OpKind::Elementwise;
   static constexpr OpArg args[] = {{"dst"}, {"src"}, {"n"}};
 };

@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "backend_op.h"
+#include "host_reservation.h"
 
 namespace medix {
 namespace {
@@ -28,6 +29,7 @@ class CpuBackend final : public Backend {
   void from_host(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
   void zero_bytes(void* p, size_t bytes) override { std::memset(p, 0, bytes); }
   void copy_bytes(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
+  std::unique_ptr<Reservation> reserve(int64_t bytes) override { return host_reservation(bytes); }
 
  private:
   // zero: alloc's fill; alloc_uninit leaves the memory as the C library hands it out.

@@ -638,7 +638,7 @@ void Qwen3Model::layer_backward(int64_t l, float* dh, Acts& a) {
 
 void Qwen3Model::zero_grad() {
   if (fsdp_) {  // the gathered gradients are given back zeroed; only the shards hold values between passes
-    std::fill(fsdp_->g.begin(), fsdp_->g.end(), 0.0f);
+    be_.zero(fsdp_->g.get(), fsdp_->slice_floats);
     return;
   }
   if (!grads_) grads_ = static_cast<float*>(be_.alloc(sizeof(float) * n_params_));
@@ -658,6 +658,8 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
 
   unit_gather(head_unit());
   unit_gather(norm_unit());
+  unit_grads(head_unit());
+  unit_grads(norm_unit());
   const float* embed = weights_ + params_[0].offset;
   const float* head = c.tie_embeddings ? embed : weights_ + params_.back().offset;
   float* dhead = grads_ + (c.tie_embeddings ? params_[0].offset : params_.back().offset);
@@ -679,6 +681,7 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
     // layer's are still there from forward). The output goes to a scratch buffer so the saved
     // stream (input of the next layer) stays as it was.
     unit_gather(1 + l);
+    unit_grads(1 + l);
     if (recompute_ && l != c.layers - 1) layer_forward(l, ws.stream[l], ws.tmp_h, a);
     deepstack_backward(l, ws.dh);
     layer_backward(l, ws.dh, a);
@@ -686,7 +689,11 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
     unit_release(1 + l);
   }
   const bool tower_grads = tower_ && !vision_frozen_;
-  if (tower_grads) vision_units(true);
+  if (tower_grads) {
+    vision_units(true);
+    for (int64_t u = norm_unit() + 1; fsdp_ && u < static_cast<int64_t>(fsdp_->units.size()); ++u)
+      if (u != head_unit()) unit_grads(u);
+  }
   visual_backward(ws.dh);
   // The tower's activations (GBs on a GPU for large images) are not kept through the optimizer step and
   // the next rollout: a second backward on this forward refuses above.
@@ -696,6 +703,7 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
     for (int64_t u = norm_unit() + 1; fsdp_ && u < static_cast<int64_t>(fsdp_->units.size()); ++u)
       if (u != head_unit()) unit_reduce_grads(u);
   vision_units(false);
+  unit_grads(0);
   be_.run<EmbeddingBackward>(grads_ + params_[0].offset, ws.dh, ws.tokens, T, c.hidden);
   unit_reduce_grads(0);
   unit_release(0);

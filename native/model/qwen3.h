@@ -125,7 +125,7 @@ struct CachedStep {
 // Full sharding's memory on one rank (qwen3_fsdp.cc), in bytes.
 struct FullShardMemory {
   int64_t slice_bytes = 0;           // this rank's shards: master weights, gradients, moments (once allocated)
-  int64_t gathered_bytes = 0;        // whole units in place now (weights and gradients, whole pages)
+  int64_t gathered_bytes = 0;        // whole units in place now (weights and gradients, whole granules)
   int64_t peak_gathered_bytes = 0;   // the most gathered at once since the last reset (when probing)
   int64_t whole_state_bytes = 0;     // weights, gradients and both moments of the whole model in one process
   int64_t largest_unit_bytes = 0;    // one unit's weights and gradients
@@ -192,15 +192,17 @@ class Qwen3Model {
   // memory back after; backward reduce-scatters each unit's gradients onto their owners as soon as
   // they are complete. Every rank must then call forward, backward and optimizer_step together.
   // Call on a model whose weights are whole (loaded or initialised), before any optimizer state,
-  // and not with set_data_parallel. CPU backend only.
-  void set_full_shard(Communicator& comm);
+  // and not with set_data_parallel. `comm` moves the model's buffers (MPI for host memory, NCCL for a
+  // GPU's); `scalars`, over the same ranks, sums the host values (the gradient norm).
+  void set_full_shard(Communicator& comm, Communicator& scalars);
+  void set_full_shard(Communicator& comm) { set_full_shard(comm, comm); }
   bool full_shard() const { return fsdp_ != nullptr; }
   // Every unit gathered and kept until release_weights (generation, get_param); collective.
   void gather_weights();
   void release_weights();
   FullShardMemory full_shard_memory() const;
-  // Sample the resident gathered bytes after every gather (mincore; costs a scan of the layout's
-  // pages each time, so tests and benchmarks turn it on), and reset the peak and the traffic counts.
+  // Sample the gathered bytes (the reserved layouts' backed granules) after every gather and before every
+  // reduce-scatter, and reset the peak and the traffic counts.
   void probe_full_shard_memory(bool on);
   // This rank's parts of the layout under full sharding (checkpoints write them, resumes fill them):
   // tensor t's floats [from, from + count) sit at slice floats [at, at + count) of the master
@@ -269,6 +271,7 @@ class Qwen3Model {
   // Full sharding's steps around each unit (no-ops without it); units are indexed in layout order.
   void unit_gather(int64_t u);
   void unit_release(int64_t u);
+  void unit_grads(int64_t u);         // before its backward writes: its gradients in place, zeroed
   void unit_reduce_grads(int64_t u);  // after its backward: sum onto the owners, give the memory back
   int64_t head_unit() const;
   int64_t norm_unit() const { return 1 + cfg_.layers; }

@@ -1,39 +1,44 @@
 // Full sharding (FSDP full shard) of the Qwen3 model over a Communicator: see set_full_shard in
-// qwen3.h. The whole layout keeps its address space (ReservedFloats), so every kernel still finds a
-// tensor at weights_ + offset; only the units being computed are backed by memory.
+// qwen3.h. The whole layout keeps its address space (Backend::reserve), so every kernel still finds a
+// tensor at weights_ + offset; only the units being computed are backed by memory. The shards, the
+// collectives' buffers and every update live in backend memory, so one code serves the CPU (MPI) and a
+// GPU (NCCL).
 #include <algorithm>
 #include <string>
 #include <vector>
 
+#include "../core/bf16.h"
 #include "../core/error.h"
+#include "../ops/adamw.h"
+#include "../ops/residual.h"
 #include "qwen3_full_shard.h"
 
 namespace medix {
 
-void Qwen3Model::set_full_shard(Communicator& comm) {
-  MEDIX_CHECK(std::string(be_.name()) == "cpu", "full sharding: the ", be_.name(),
-              " backend is not supported yet (CPU only)");
+void Qwen3Model::set_full_shard(Communicator& comm, Communicator& scalars) {
   MEDIX_CHECK(!adam_m_, "set_full_shard: the optimizer state already exists; call it before the first step");
   MEDIX_CHECK(!comm_ && !fsdp_, "set_full_shard: the model is already data parallel or fully sharded");
+  MEDIX_CHECK(scalars.size() == comm.size() && scalars.rank() == comm.rank(), "set_full_shard: the ", scalars.name(),
+              " communicator (rank ", scalars.rank(), " of ", scalars.size(), ") is not over the ", comm.name(),
+              " communicator's ranks (rank ", comm.rank(), " of ", comm.size(), ")");
   std::vector<int64_t> numels;
   std::vector<std::string> keys;
   for (const auto& p : params_) {
     numels.push_back(p.numel);
     keys.push_back(unit_key(p.name));
   }
-  auto fs = std::make_unique<FullShard>(comm, flat_units(numels, keys, comm.size()), n_params_);
+  auto fs = std::make_unique<FullShard>(be_, comm, scalars, flat_units(numels, keys, comm.size()), n_params_);
   // The layout's order gives the units: embedding, layers, final norm, [tower], [head].
   MEDIX_CHECK(static_cast<int64_t>(fs->units.size()) >= 2 + cfg_.layers && fs->units[0].end_tensor == 1 &&
                   static_cast<size_t>(fs->units[norm_unit()].first_tensor) == final_norm_tensor(),
               "set_full_shard: the parameters do not split into embedding, layers and norm units");
-  // This rank's shard of every unit, from the whole weights it has now.
-  fs->w.assign(fs->slice_floats, 0.0f);
-  fs->g.assign(fs->slice_floats, 0.0f);
-  std::vector<float> host(n_params_);
+  // This rank's shard of every unit, from the whole weights it has now (the padding stays zero).
+  std::vector<float> host(n_params_), mine(fs->slice_floats, 0.0f);
   be_.to_host(host.data(), weights_, sizeof(float) * n_params_);
   fs->each_owned_part(params_, [&](int64_t, int64_t lo, int64_t hi, int64_t at) {
-    std::copy(host.begin() + lo, host.begin() + hi, fs->w.begin() + at);
+    std::copy(host.begin() + lo, host.begin() + hi, mine.begin() + at);
   });
+  be_.from_host(fs->w.get(), mine.data(), sizeof(float) * mine.size());
   have_training_forward_ = false;  // a new forward must save what backward reads from the new buffers
   // A bf16 copy of the whole model is given back: from now on the gathers bring each unit's.
   if (compute_) {
@@ -42,8 +47,8 @@ void Qwen3Model::set_full_shard(Communicator& comm) {
   }
   be_.release(weights_);
   if (grads_) be_.release(grads_);
-  weights_ = fs->weights.data();
-  grads_ = fs->grads.data();
+  weights_ = fs->weight_data();
+  grads_ = fs->grad_data();
   rank_ = comm.rank();
   fsdp_ = std::move(fs);
 }
@@ -52,7 +57,7 @@ void Qwen3Model::set_owned_weights(const ParamInfo& p, const float* host) {
   FullShard& fs = *fsdp_;
   const int64_t t = &p - params_.data();
   fs.each_owned_part(params_, [&](int64_t part, int64_t lo, int64_t hi, int64_t at) {
-    if (part == t) std::copy(host + (lo - p.offset), host + (hi - p.offset), fs.w.begin() + at);
+    if (part == t) be_.from_host(fs.w.get() + at, host + (lo - p.offset), sizeof(float) * (hi - lo));
   });
 }
 
@@ -69,7 +74,7 @@ std::vector<Qwen3Model::OwnedPart> Qwen3Model::full_shard_parts() const {
 
 void Qwen3Model::get_full_shard_weights(float* host) const {
   MEDIX_CHECK(fsdp_, "get_full_shard_weights: the model is not fully sharded");
-  std::copy(fsdp_->w.begin(), fsdp_->w.end(), host);
+  be_.to_host(host, fsdp_->w.get(), sizeof(float) * fsdp_->slice_floats);
 }
 
 void Qwen3Model::require_whole_weights(const char* what) const {
@@ -89,17 +94,19 @@ void Qwen3Model::unit_gather(int64_t u) {
   if (!fsdp_ || fsdp_->gathered[u]) return;
   FullShard& fs = *fsdp_;
   const FlatUnit& unit = fs.units[u];
+  fs.acquire(*fs.weights, unit, sizeof(float));
+  float* whole = fs.weight_data() + unit.offset;
   if (dtype_ == ComputeDType::bf16) {
-    std::vector<uint16_t> mine(static_cast<size_t>(unit.shard));
-    f32_to_bf16(mine.data(), fs.w.data() + unit.slice_offset, unit.shard);
+    fs.acquire(*fs.compute, unit, sizeof(uint16_t));
+    const BackendArray<uint16_t> mine = BackendArray<uint16_t>::uninit(be_, unit.shard);  // to_bf16 writes it all
+    be_.run<ToBf16>(mine.get(), fs.w.get() + unit.slice_offset, unit.shard);
     uint16_t* dst = fs.compute_bits() + unit.offset;
-    fs.around_padding(fs.compute_bits(), unit,
-                      [&] { fs.comm.allgather_equal(mine.data(), dst, unit.shard, DType::BF16); });
-    bf16_to_f32(fs.weights.data() + unit.offset, dst, unit.numel);
+    fs.around_padding(be_, fs.compute_bits(), unit,
+                      [&] { fs.comm.allgather_equal(mine.get(), dst, unit.shard, DType::BF16); });
+    be_.run<FromBf16>(whole, dst, unit.numel);
   } else {
-    fs.around_padding(fs.weights.data(), unit, [&] {
-      fs.comm.allgather_equal(fs.w.data() + unit.slice_offset, fs.weights.data() + unit.offset, unit.shard, DType::F32);
-    });
+    fs.around_padding(be_, fs.weight_data(), unit,
+                      [&] { fs.comm.allgather_equal(fs.w.get() + unit.slice_offset, whole, unit.shard, DType::F32); });
   }
   fs.gathered[u] = true;
   fs.allgathered += static_cast<int64_t>(dtype_ == ComputeDType::bf16 ? 2 : 4) * unit.shard * fs.ranks;
@@ -108,23 +115,34 @@ void Qwen3Model::unit_gather(int64_t u) {
 
 void Qwen3Model::unit_release(int64_t u) {
   if (!fsdp_ || fsdp_->pinned || !fsdp_->gathered[u]) return;
-  fsdp_->weights.discard(fsdp_->units[u].offset, fsdp_->units[u].numel);
-  fsdp_->discard_compute(fsdp_->units[u]);
-  fsdp_->gathered[u] = false;
+  FullShard& fs = *fsdp_;
+  fs.release(*fs.weights, fs.units[u], sizeof(float));
+  if (dtype_ == ComputeDType::bf16) fs.release(*fs.compute, fs.units[u], sizeof(uint16_t));
+  fs.gathered[u] = false;
+}
+
+void Qwen3Model::unit_grads(int64_t u) {
+  if (!fsdp_ || fsdp_->grads_live[u]) return;
+  FullShard& fs = *fsdp_;
+  fs.acquire(*fs.grads, fs.units[u], sizeof(float));
+  be_.zero(fs.grad_data() + fs.units[u].offset, fs.units[u].numel);  // backward adds into them
+  fs.grads_live[u] = true;
 }
 
 void Qwen3Model::unit_reduce_grads(int64_t u) {
   if (!fsdp_) return;
+  unit_grads(u);  // a unit no op wrote to sends zeros
   FullShard& fs = *fsdp_;
   const FlatUnit& unit = fs.units[u];
-  std::vector<float> mine(unit.shard);
+  const BackendArray<float> mine = BackendArray<float>::uninit(be_, unit.shard);  // the collective writes it
   fs.sample();
-  fs.around_padding(fs.grads.data(), unit, [&] {
-    fs.comm.reduce_scatter_sum(fs.grads.data() + unit.offset, mine.data(), unit.shard, DType::F32);
+  fs.around_padding(be_, fs.grad_data(), unit, [&] {
+    fs.comm.reduce_scatter_sum(fs.grad_data() + unit.offset, mine.get(), unit.shard, DType::F32);
   });
   // Accumulates: several backward passes may precede one optimizer step.
-  for (int64_t i = 0; i < unit.shard; ++i) fs.g[unit.slice_offset + i] += mine[i];
-  fs.grads.discard(unit.offset, unit.numel);
+  be_.run<AddInplace>(fs.g.get() + unit.slice_offset, mine.get(), unit.shard);
+  fs.release(*fs.grads, unit, sizeof(float));
+  fs.grads_live[u] = false;
   fs.scattered += static_cast<int64_t>(sizeof(float)) * unit.shard * fs.ranks;
 }
 
@@ -159,7 +177,7 @@ FullShardMemory Qwen3Model::full_shard_memory() const {
   const int64_t f = sizeof(float);
   m.slice_bytes = f * fs.slice_floats * (adam_m_ ? 4 : 2);
   // With bf16 compute the bf16 layout holds gathered units too (as the peak counts it).
-  m.gathered_bytes = fs.weights.resident_bytes() + fs.grads.resident_bytes() + fs.compute.resident_bytes();
+  m.gathered_bytes = fs.resident_bytes();
   m.peak_gathered_bytes = fs.peak;
   m.whole_state_bytes = 4 * f * n_params_;
   for (const FlatUnit& u : fs.units) m.largest_unit_bytes = std::max(m.largest_unit_bytes, 2 * f * u.numel);
@@ -172,10 +190,10 @@ StepResult Qwen3Model::full_shard_step(const AdamWConfig& cfg, float max_grad_no
   FullShard& fs = *fsdp_;
   StepResult r;
   // The shards' padding holds zero gradients, so the norm over the shards is the model's.
-  if (!clip_and_count_step(fs.g.data(), fs.slice_floats, &fs.comm, max_grad_norm, r)) return r;
+  if (!clip_and_count_step(fs.g.get(), fs.slice_floats, &fs.scalars, max_grad_norm, r)) return r;
   // A shard may cover parts of several tensors: each part gets its own tensor's weight decay.
   fs.each_owned_part(params_, [&](int64_t t, int64_t lo, int64_t hi, int64_t at) {
-    be_.run<AdamwStep>(fs.w.data() + at, fs.g.data() + at, adam_m_ + at, adam_v_ + at, hi - lo, cfg, step_, decay[t]);
+    be_.run<AdamwStep>(fs.w.get() + at, fs.g.get() + at, adam_m_ + at, adam_v_ + at, hi - lo, cfg, step_, decay[t]);
   });
   have_training_forward_ = false;  // the saved activations belong to the old parameters
   r.step = step_;

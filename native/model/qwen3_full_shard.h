@@ -1,53 +1,68 @@
-// The state full sharding adds to a Qwen3 model (qwen3_fsdp.cc): this rank's shards and the
-// reserved layouts whole units are gathered into.
+// The state full sharding adds to a Qwen3 model (qwen3_fsdp.cc): this rank's shards, in backend memory,
+// and the reserved layouts whole units are gathered into.
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "../core/backend.h"
 #include "../dist/flat_units.h"
-#include "../dist/reserved_floats.h"
 #include "qwen3.h"
 
 namespace medix {
 
 struct Qwen3Model::FullShard {
-  FullShard(Communicator& c, std::vector<FlatUnit> u, int64_t layout)
+  FullShard(Backend& be, Communicator& c, Communicator& s, std::vector<FlatUnit> u, int64_t layout)
       : comm(c),
+        scalars(s),
         rank(c.rank()),
         ranks(c.size()),
         units(std::move(u)),
-        weights(layout + ranks),
-        grads(layout + ranks),
-        compute((layout + ranks + 1) / 2),
-        gathered(units.size(), false) {
-    slice_floats = units.back().slice_offset + units.back().shard;
-  }
-  Communicator& comm;
+        weights(be.reserve(f32_bytes(layout + ranks))),
+        grads(be.reserve(f32_bytes(layout + ranks))),
+        compute(be.reserve(2 * (layout + ranks))),
+        gathered(units.size(), false),
+        grads_live(units.size(), false),
+        slice_floats(units.back().slice_offset + units.back().shard),
+        w(be, slice_floats),
+        g(be, slice_floats),
+        padding(be, ranks) {}
+  static int64_t f32_bytes(int64_t n) { return n * static_cast<int64_t>(sizeof(float)); }
+
+  Communicator& comm;     // moves the model's buffers (MPI for host memory, NCCL for a GPU's)
+  Communicator& scalars;  // sums host values over the same ranks (comm itself when it takes host memory)
   int rank, ranks;
   std::vector<FlatUnit> units;
-  ReservedFloats weights, grads;  // the whole layout, plus room for the last unit's padding
-  // With bf16 compute: the same layout in bf16 (two values a float), what gathers bring and the
-  // linear layers read (weights then holds these values widened, for the ops that read f32).
-  ReservedFloats compute;
-  uint16_t* compute_bits() const { return reinterpret_cast<uint16_t*>(compute.data()); }
-  std::vector<bool> gathered;  // whose weights are in place
-  bool pinned = false;         // gather_weights: every unit stays until release_weights
-  int64_t slice_floats = 0;
-  std::vector<float> w, g;  // this rank's shards of the master weights and gradients (slice layout)
+  // The whole layout (f32 weights and gradients; bf16 compute weights, what bf16 gathers bring and the
+  // linear layers read), plus room for the last unit's padding; backed only where units are in place.
+  std::unique_ptr<Reservation> weights, grads, compute;
+  float* weight_data() const { return reinterpret_cast<float*>(weights->data()); }
+  float* grad_data() const { return reinterpret_cast<float*>(grads->data()); }
+  uint16_t* compute_bits() const { return reinterpret_cast<uint16_t*>(compute->data()); }
+  std::vector<bool> gathered;    // whose weights are in place
+  std::vector<bool> grads_live;  // whose gradients are in place (acquired and zeroed)
+  bool pinned = false;           // gather_weights: every unit stays until release_weights
+  int64_t slice_floats;
+  BackendArray<float> w, g;     // this rank's shards of the master weights and gradients (slice layout)
+  BackendArray<float> padding;  // what a unit's padding covers, kept aside while a collective runs
   bool probe = false;
   int64_t peak = 0, allgathered = 0, scattered = 0;
 
-  // Runs fn with the padding after unit u's floats (up to ranks - 1 floats, which belong to the next
-  // unit or lie past the layout) set aside: the equal-shard collectives read or write it.
+  // Unit u in a layout of `e`-byte elements, with its padding (up to ranks - 1 elements past its end, which
+  // belong to the next unit or lie past the layout): what its equal-shard collectives read or write.
+  void acquire(Reservation& r, const FlatUnit& u, int64_t e) const { r.acquire(u.offset * e, u.shard * ranks * e); }
+  void release(Reservation& r, const FlatUnit& u, int64_t e) const { r.release(u.offset * e, u.shard * ranks * e); }
+  // Runs fn with unit u's padding in `region` set aside and zeroed (zero gradient padding; weight padding is
+  // overwritten anyway), then puts it back: a neighbouring unit in place there keeps its values.
   template <typename T, typename Fn>
-  void around_padding(T* region, const FlatUnit& u, Fn fn) {
+  void around_padding(Backend& be, T* region, const FlatUnit& u, Fn fn) {
     T* tail = region + u.offset + u.numel;
     const int64_t pad = u.shard * ranks - u.numel;
-    std::vector<T> saved(tail, tail + pad);
-    std::fill(tail, tail + pad, T(0));  // zero gradient padding; weight padding is overwritten anyway
+    T* saved = reinterpret_cast<T*>(padding.get());
+    if (pad > 0) be.copy(saved, tail, pad), be.zero(tail, pad);
     fn();
-    std::copy(saved.begin(), saved.end(), tail);
+    if (pad > 0) be.copy(tail, saved, pad);
   }
   // Calls fn(tensor, lo, hi, at) for each part [lo, hi) of the layout that lies in this rank's shards,
   // one part per tensor per unit; `at` is where the part starts in the slice buffers.
@@ -62,15 +77,11 @@ struct Qwen3Model::FullShard {
       }
     }
   }
-  // Gives back unit u's bf16 values: only the floats wholly inside it, so a neighbouring unit's value
-  // sharing a float at an odd edge is never cleared (at most one stale value at each edge remains,
-  // unread until a gather overwrites it).
-  void discard_compute(const FlatUnit& u) {
-    const int64_t from = (u.offset + 1) / 2, to = (u.offset + u.numel) / 2;
-    compute.discard(from, to - from);
+  int64_t resident_bytes() const {
+    return weights->resident_bytes() + grads->resident_bytes() + compute->resident_bytes();
   }
   void sample() {
-    if (probe) peak = std::max(peak, weights.resident_bytes() + grads.resident_bytes() + compute.resident_bytes());
+    if (probe) peak = std::max(peak, resident_bytes());
   }
 };
 

@@ -5,6 +5,7 @@
 //
 // Tolerances:
 // - to_bf16: the same definition on both sides (bf16.h), so the same bits, NaN payloads included.
+// - from_bf16: a shift on both sides, so the same bits.
 // - the tiled kernel widens W and keeps fp32 activations, as the CPU: only the order of the fp32 sums
 //   differs (kGemm).
 // - the cuBLASLt entries also round the activations (x; dy in backward) to bf16. On bf16-exact
@@ -60,6 +61,40 @@ void to_bf16_case(Context& ctx, int64_t n) {
         return Outputs{{"bits", as_numbers(d_h.to_host())}};
       },
       {{"bits", kExact}});
+}
+
+// ---- from_bf16 ----------------------------------------------------------------------------------
+// Every one of the 65,536 bf16 bit patterns (NaNs, infinities, denormals, signed zeros among them), n
+// values cycling through them: widening is exact, so the f32 bits must match, compared as their two
+// 16-bit halves (exact as floats).
+void from_bf16_case(Context& ctx, int64_t n) {
+  std::vector<uint16_t> h(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) h[i] = static_cast<uint16_t>(i * 40503);  // odd step: a permutation
+  auto halves = [](const std::vector<float>& f) {
+    std::vector<float> hi(f.size()), lo(f.size());
+    for (size_t i = 0; i < f.size(); ++i) {
+      uint32_t u;
+      std::memcpy(&u, &f[i], sizeof u);
+      hi[i] = static_cast<float>(u >> 16), lo[i] = static_cast<float>(u & 0xffffu);
+    }
+    return Outputs{{"high_bits", hi}, {"low_bits", lo}};
+  };
+  run_case(
+      ctx, "from_bf16", to_string_shape({{"n", n}}),
+      [&] {
+        std::vector<float> f(h.size());
+        bf16_to_f32(f.data(), h.data(), n);
+        return halves(f);
+      },
+      [&](GpuTimer& timer) {
+        DeviceBuffer<uint16_t> d_h(h);
+        DeviceBuffer<float> d_f(h.size());
+        timer.start();
+        cuda::from_bf16(d_f.get(), as_bf16(d_h), n);
+        timer.stop();
+        return halves(d_f.to_host());
+      },
+      {{"high_bits", kExact}, {"low_bits", kExact}});
 }
 
 // ---- linear with bf16 weights ----------------------------------------------------------------------
@@ -143,6 +178,10 @@ void bf16_cases(Context& ctx, bool big, const std::string& missing) {
   if (wanted(ctx, "to_bf16")) {
     to_bf16_case(ctx, 1000);
     if (big) to_bf16_case(ctx, 4 * 2048 * 2048 + 17);
+  }
+  if (wanted(ctx, "from_bf16")) {
+    from_bf16_case(ctx, 65536);
+    if (big) from_bf16_case(ctx, 4 * 2048 * 2048 + 17);
   }
   if (wanted(ctx, "linear_bf16_tiled")) {
     linear_bf16_case(ctx, "tiled", missing, 5, 7, 9, true, false);

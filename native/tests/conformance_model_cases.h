@@ -13,6 +13,9 @@
 // m / sqrt(v) amplifies gradient noise only where a gradient is near zero: kModelStep bounds the
 // updated weights relative to the largest weight.
 //
+// model_full_shard, model_vl_full_shard_bf16: the same fully sharded over a world of one (its collectives
+// NCCL's on the GPU), with the weights gathered for their output and the generation.
+//
 // The model again with a bf16 compute copy (model_bf16, and model_vl_bf16 with the tower, whose
 // projections read the copy too): the CPU's bf16 model against the CUDA one
 // with MEDIX_CUDA_LINEAR=tiled and MEDIX_CUDA_ATTENTION=rowwise, whose bf16 products keep fp32
@@ -44,10 +47,20 @@ Qwen3Config conformance_model_config() {
   return c;
 }
 
+// Full sharding (model_full_shard*): the communicator that moves the model's memory (the MPI world's host
+// memcpy on the CPU, NCCL over one rank on the GPU) and the one that sums host values.
+struct ShardOver {
+  Communicator* buffers = nullptr;
+  Communicator* scalars = nullptr;
+};
+
 // Everything the model computes, as named outputs (flattened to float). A mixture-of-experts config
-// adds the load-balancing loss to the backward and its losses and expert loads to the outputs.
-Outputs model_step(Backend& be, const Qwen3Config& cfg, ComputeDType dtype = ComputeDType::f32) {
+// adds the load-balancing loss to the backward and its losses and expert loads to the outputs. Fully
+// sharded (`shard`), a rank keeps no whole gradients: the weights are gathered for their output and the
+// generation instead.
+Outputs model_step(Backend& be, const Qwen3Config& cfg, ComputeDType dtype = ComputeDType::f32, ShardOver shard = {}) {
   Qwen3Model model(cfg, be, 7, 0.05f);
+  if (shard.buffers) model.set_full_shard(*shard.buffers, *shard.scalars);
   model.set_compute_dtype(dtype);
   if (cfg.experts > 0) model.set_aux_loss_weight(0.05f);
   Rng rng(40);
@@ -79,11 +92,12 @@ Outputs model_step(Backend& be, const Qwen3Config& cfg, ComputeDType dtype = Com
   const std::vector<float> dlogp = random_floats(rng, T, -1, 1), dentropy = random_floats(rng, T, -0.1f, 0.1f);
   model.zero_grad();
   model.backward(dlogp.data(), T, dentropy.data());
-  out["grads"] = every_param(model, &Qwen3Model::get_grad);
+  if (!shard.buffers) out["grads"] = every_param(model, &Qwen3Model::get_grad);
   AdamWConfig adam;
   adam.lr = 1e-3f;
   const StepResult step = model.optimizer_step(adam, 0.5f, std::vector<bool>(model.params().size(), true));
   out["grad_norm"] = {static_cast<float>(step.grad_norm)};
+  if (shard.buffers) model.gather_weights();
   out["weights"] = every_param(model, &Qwen3Model::get_param);
 
   // Cached generation with the updated weights: both prompts in one prefill, then one token each.
@@ -170,4 +184,29 @@ void model_cases(Context& ctx) {
              ComputeDType::bf16, tensor_cores, tol_tc);
   model_case("model_vl_bf16_tensor_cores", vl_what + ", bf16 on cuBLASLt and tensor-core attention", vl,
              ComputeDType::bf16, tensor_cores, tol_tc);
+  // Fully sharded over one rank: the layouts reserved (kernels/reservation.cu), every unit gathered and
+  // its gradients reduce-scattered by NCCL, the step on the shards. With bf16 compute every op reads the
+  // bf16-rounded weights, on both sides alike, so the bf16 bounds hold.
+  auto full_shard_case = [&](const char* op, const std::string& label, const Qwen3Config& cfg, ComputeDType dtype,
+                             const Env& env, const Tolerances& t) {
+    if (!wanted(ctx, op)) return;
+    run_case(
+        ctx, op, label,
+        [&] {
+          return model_step(cpu_backend(), cfg, dtype, {&world(), &world()});
+        },
+        [&](GpuTimer& timer) {
+          std::vector<std::unique_ptr<EnvScope>> scopes;
+          for (const auto& [name, value] : env) scopes.push_back(std::make_unique<EnvScope>(name, value));
+          Communicator& nccl = cuda::nccl_world();
+          timer.start();
+          Outputs out = model_step(cuda::backend(), cfg, dtype, {&nccl, &world()});
+          timer.stop();
+          return out;
+        },
+        t);
+  };
+  full_shard_case("model_full_shard", what + ", fully sharded over 1 NCCL rank", text, ComputeDType::f32, {}, tol);
+  full_shard_case("model_vl_full_shard_bf16", vl_what + ", fully sharded over 1 NCCL rank, bf16 gathers", vl,
+                  ComputeDType::bf16, same_arithmetic, tol_bf16);
 }

@@ -30,6 +30,8 @@
 #include "core/threads.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/libraries.h"
+#include "cuda/nccl.h"
+#include "dist/communicator.h"
 #include "kernels/kernels.h"
 #include "model/qwen3.h"
 #include "model_params.h"

@@ -1,10 +1,17 @@
 // Built by scripts/build-op-conformance.sh (build/op-conformance/device_memory_guard) and run by
 // test/core/op-conformance.test.ts, on any CPU machine (no GPU): the model's training and generation, dense, MoE and
-// Qwen3-VL, on the device-memory guard (guard_backend.h), every output compared with the CPU backend's; and data
-// parallel training with its buffers on a device communicator (NCCL's role) and its host values on another (MPI's).
+// Qwen3-VL, on the device-memory guard (guard_backend.h), every output compared with the CPU backend's; data
+// parallel training with its buffers on a device communicator (NCCL's role) and its host values on another (MPI's);
+// and full sharding over three forked ranks (fork_ranks.h), its layouts reserved in the guard's memory.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,10 +28,13 @@
 #include "ops/residual.h"
 #include "ops/rope.h"
 #include "ops/sampling.h"
+#include "fork_ranks.h"
 #include "guard_backend.h"
 #include "model_params.h"
 
 using namespace medix;
+using medix::testing::ForkRanks;
+using medix::testing::ForkShared;
 using medix::testing::GuardBackend;
 
 namespace {
@@ -40,6 +50,25 @@ struct Rng {
 };
 
 using Outputs = std::vector<std::pair<std::string, std::vector<float>>>;
+
+// The packed batch the cases train on: two sequences, 16 tokens (the test images' tokens for Qwen3-VL), a
+// few rows without a target. b points into the other members.
+struct TrainBatch {
+  static constexpr int64_t T = 16;
+  const std::vector<int32_t> cu = {0, 9, 16};
+  std::vector<int32_t> tokens = std::vector<int32_t>(T), targets = std::vector<int32_t>(T);
+  std::optional<TestImages> images;
+  PackedBatch b;
+  TrainBatch(const Qwen3Config& cfg, Rng& rng) {
+    for (auto& t : tokens) t = rng.below(cfg.vocab - 1);  // the last id is a Qwen3-VL model's image token
+    if (cfg.vision) images.emplace(*cfg.vision);
+    if (images) images->place(cfg, tokens, b);
+    for (int64_t t = 0; t < T; ++t) targets[t] = t == 8 || t == 15 || t < 3 ? -1 : tokens[t + 1];
+    b.T = T, b.tokens = tokens.data(), b.cu_seqlens = cu.data(), b.n_seqs = 2, b.targets = targets.data();
+  }
+  TrainBatch(const TrainBatch&) = delete;
+  TrainBatch& operator=(const TrainBatch&) = delete;
+};
 
 // Rank 0 of two ranks that compute alike, in one process, for the data-parallel step (ZeRO-1). As a
 // `buffers` communicator it moves the model's memory, as NCCL does on a GPU: every pointer must be backend
@@ -102,15 +131,12 @@ Outputs run(Backend& be, const Qwen3Config& cfg, bool recompute, ComputeDType dt
   model.set_compute_dtype(dtype);
   if (cfg.experts > 0) model.set_aux_loss_weight(0.05f);
   Rng rng{40};
-  const std::vector<int32_t> cu = {0, 9, 16};
-  const int64_t T = 16;
-  std::vector<int32_t> tokens(T), targets(T);
-  for (auto& t : tokens) t = rng.below(cfg.vocab - 1);  // the last id is a Qwen3-VL model's image token
-  PackedBatch b;
-  const std::optional<TestImages> images = cfg.vision ? std::optional<TestImages>(*cfg.vision) : std::nullopt;
-  if (images) images->place(cfg, tokens, b);
-  for (int64_t t = 0; t < T; ++t) targets[t] = t == 8 || t == 15 || t < 3 ? -1 : tokens[t + 1];
-  b.T = T, b.tokens = tokens.data(), b.cu_seqlens = cu.data(), b.n_seqs = 2, b.targets = targets.data();
+  const TrainBatch batch(cfg, rng);
+  const std::vector<int32_t>& cu = batch.cu;
+  const std::vector<int32_t>& tokens = batch.tokens;
+  const std::optional<TestImages>& images = batch.images;
+  const PackedBatch b = batch.b;
+  const int64_t T = TrainBatch::T;
   for (int step = 0; step < 2; ++step) {
     ForwardOptions fo;
     fo.training = true, fo.entropy = true, fo.temperature = 0.9f;
@@ -217,6 +243,142 @@ Outputs run(Backend& be, const Qwen3Config& cfg, bool recompute, ComputeDType dt
   return out;
 }
 
+// What rank `rank` of the full-sharding cases trains on: its own batch, and the d/dlogp of each backward
+// pass (two passes a step, two steps).
+constexpr int kShardSteps = 2, kShardPasses = 2;
+struct RankDraws {
+  Rng rng;
+  TrainBatch batch;
+  std::vector<std::vector<float>> dlogp;
+  RankDraws(const Qwen3Config& cfg, int rank) : rng{static_cast<uint64_t>(50 + rank)}, batch(cfg, rng) {
+    for (int i = 0; i < kShardSteps * kShardPasses; ++i) {
+      dlogp.emplace_back(TrainBatch::T);
+      for (auto& x : dlogp.back()) x = rng.uniform(-1, 1);
+    }
+  }
+};
+
+// Full sharding over the ranks of `buffers` (which moves the model's memory; `scalars` sums host values):
+// each rank trains on its own draws, then gathers the weights for an inference forward and gives them back.
+Outputs run_full_shard(Backend& be, Communicator& buffers, Communicator& scalars, const Qwen3Config& cfg,
+                       bool recompute, ComputeDType dtype) {
+  Outputs out;
+  Qwen3Model model(cfg, be, 7, 0.05f);
+  model.set_full_shard(buffers, scalars);
+  model.set_recompute(recompute);
+  model.set_compute_dtype(dtype);
+  if (cfg.experts > 0) model.set_aux_loss_weight(0.05f);
+  const RankDraws draws(cfg, buffers.rank());
+  const int64_t T = TrainBatch::T;
+  for (int step = 0; step < kShardSteps; ++step) {
+    model.zero_grad();
+    for (int pass = 0; pass < kShardPasses; ++pass) {
+      ForwardOptions fo;
+      fo.training = true, fo.entropy = true;
+      std::vector<float> logp(T), ent(T);
+      model.forward(draws.batch.b, fo, logp.data(), ent.data(), nullptr);
+      out.push_back({"logp", logp});
+      out.push_back({"entropy", ent});
+      model.backward(draws.dlogp[step * kShardPasses + pass].data(), T, nullptr);
+    }
+    AdamWConfig adam;
+    adam.lr = 1e-3f;
+    const StepResult r = model.optimizer_step(adam, 0.5f, std::vector<bool>(model.params().size(), true));
+    out.push_back({"norm", {static_cast<float>(r.grad_norm)}});
+  }
+  std::vector<float> shard(model.optimizer_floats()), m(shard.size()), v(shard.size());
+  model.get_full_shard_weights(shard.data());
+  model.get_optimizer_state(m.data(), v.data());
+  out.push_back({"shard weights", shard});
+  out.push_back({"adam_v", v});
+  model.gather_weights();
+  out.push_back({"gathered weights", every_param(model, &Qwen3Model::get_param)});
+  ForwardOptions fo;
+  fo.logits = true;
+  std::vector<float> logp(T), logits(T * cfg.vocab);
+  model.forward(draws.batch.b, fo, logp.data(), nullptr, logits.data());
+  out.push_back({"gathered logits", logits});
+  model.release_weights();
+  out.push_back({"resident after", {static_cast<float>(model.full_shard_memory().gathered_bytes)}});
+  return out;
+}
+
+// One process on every rank's batch packed as one (their sequences one after another) with their d/dlogp
+// end to end: the sum of the ranks' losses, whose steps full sharding must reproduce. Outputs named as
+// run_full_shard's: each pass's log-probs of rank `rank`'s rows, each step's norm, the final weights.
+Outputs run_one_process(const Qwen3Config& cfg, bool recompute, int rank, int ranks) {
+  std::vector<std::unique_ptr<RankDraws>> draws;
+  std::vector<int32_t> tokens, targets, cu = {0};
+  std::vector<float> pixels;
+  std::vector<ImageGrid> grids;
+  for (int r = 0; r < ranks; ++r) {
+    draws.push_back(std::make_unique<RankDraws>(cfg, r));
+    const TrainBatch& b = draws.back()->batch;
+    tokens.insert(tokens.end(), b.tokens.begin(), b.tokens.end());
+    targets.insert(targets.end(), b.targets.begin(), b.targets.end());
+    for (size_t s = 1; s < b.cu.size(); ++s) cu.push_back(r * static_cast<int32_t>(TrainBatch::T) + b.cu[s]);
+    if (b.images) {
+      pixels.insert(pixels.end(), b.images->pixels.begin(), b.images->pixels.end());
+      grids.insert(grids.end(), b.images->grids.begin(), b.images->grids.end());
+    }
+  }
+  const int64_t T = TrainBatch::T * ranks, rows = TrainBatch::T;
+  PackedBatch b;
+  b.T = T, b.tokens = tokens.data(), b.targets = targets.data(), b.cu_seqlens = cu.data();
+  b.n_seqs = static_cast<int64_t>(cu.size()) - 1;
+  b.pixels = pixels.data(), b.grids = grids.data(), b.n_images = static_cast<int64_t>(grids.size());
+  Qwen3Model model(cfg, cpu_backend(), 7, 0.05f);
+  model.set_recompute(recompute);
+  if (cfg.experts > 0) model.set_aux_loss_weight(0.05f);
+  Outputs out;
+  for (int step = 0; step < kShardSteps; ++step) {
+    model.zero_grad();
+    for (int pass = 0; pass < kShardPasses; ++pass) {
+      ForwardOptions fo;
+      fo.training = true;
+      std::vector<float> logp(T), dlogp;
+      model.forward(b, fo, logp.data(), nullptr, nullptr);
+      out.push_back({"logp", std::vector<float>(logp.begin() + rank * rows, logp.begin() + (rank + 1) * rows)});
+      for (const auto& d : draws) {
+        const std::vector<float>& mine = d->dlogp[step * kShardPasses + pass];
+        dlogp.insert(dlogp.end(), mine.begin(), mine.end());
+      }
+      model.backward(dlogp.data(), T, nullptr);
+    }
+    AdamWConfig adam;
+    adam.lr = 1e-3f;
+    const StepResult r = model.optimizer_step(adam, 0.5f, std::vector<bool>(model.params().size(), true));
+    out.push_back({"norm", {static_cast<float>(r.grad_norm)}});
+  }
+  out.push_back({"gathered weights", every_param(model, &Qwen3Model::get_param)});
+  return out;
+}
+
+// The largest |sharded - one process| over the outputs both have, by name, scaled by each name's tolerance
+// (absolute; relative to the value for the norms): above 1 fails. The weights' tolerance is the MPI test's
+// (test/distributed/full-shard.test.ts): AdamW's sign-like early steps turn summation-order noise in a
+// near-zero gradient into up to 2 lr.
+double worst_against_one_process(const Outputs& sharded, const Outputs& one) {
+  const std::map<std::string, double> tol = {{"logp", 1e-5}, {"norm", 1e-4}, {"gathered weights", 1e-3}};
+  double worst = 0;
+  std::map<std::string, size_t> seen;
+  for (const auto& [name, want] : one) {
+    size_t k = seen[name]++;
+    const std::vector<float>* got = nullptr;
+    for (const auto& o : sharded)
+      if (o.first == name && k-- == 0) {
+        got = &o.second;
+        break;
+      }
+    if (!got || got->size() != want.size()) return INFINITY;
+    for (size_t i = 0; i < want.size(); ++i) {
+      const double scale = name == "norm" ? std::fabs(want[i]) : 1.0;
+      worst = std::max(worst, std::fabs((*got)[i] - want[i]) / (tol.at(name) * scale));
+    }
+  }
+  return worst;
+}
+
 Qwen3Config dense(bool tie) {
   Qwen3Config c;
   c.vocab = 300, c.hidden = 64, c.intermediate = 96, c.layers = 2, c.heads = 4, c.kv_heads = 2, c.head_dim = 32;
@@ -246,8 +408,8 @@ bool uninit_is_poisoned(GuardBackend& guard) {
 
 // The guard must catch what it exists to catch, or the zero violations below mean nothing: a host
 // pointer where the contract says backend memory, backend memory where it says host (an argument, and a
-// member of each argument struct that holds pointers), released memory, and a copy past an allocation's end. Each call
-// must throw, naming op and argument.
+// member of each argument struct that holds pointers), released memory, a copy past an allocation's end, and
+// reserved memory not acquired (an op's pointer, a copy's range). Each call must throw, naming op and argument.
 int catches_violations(GuardBackend& guard) {
   guard.strict = true;
   std::vector<float> host(8);
@@ -276,6 +438,11 @@ int catches_violations(GuardBackend& guard) {
     const char* want;
     std::function<void()> call;
   };
+  const int64_t page = sysconf(_SC_PAGESIZE);
+  const std::unique_ptr<Reservation> reserved = guard.reserve(4 * page);
+  reserved->acquire(0, page);
+  float* first_page = reinterpret_cast<float*>(reserved->data());
+  float* not_acquired = reinterpret_cast<float*>(reserved->data() + 2 * page);
   const std::vector<Check> checks = {
       {"add_inplace: dst is not backend memory", [&] { guard.run<AddInplace>(host.data(), dev.get(), int64_t(8)); }},
       {"add_inplace: src points into released backend memory",
@@ -289,6 +456,10 @@ int catches_violations(GuardBackend& guard) {
       {"paged_attention_forward: s.block_tables is not backend memory",
        [&] { guard.run<PagedAttentionForward>(dev.get(), dev.get(), dev.get(), dev.get(), paged); }},
       {"copy: dst: 64 bytes run past its allocation", [&] { guard.copy_bytes(dev.get(), wide.get(), 64); }},
+      {"add_inplace: dst points into reserved memory not acquired",
+       [&] { guard.run<AddInplace>(not_acquired, dev.get(), int64_t(8)); }},
+      {"copy: dst: 64 bytes run into reserved memory not acquired",
+       [&] { guard.copy_bytes(first_page + page / 4 - 8, wide.get(), 64); }},
       {"sample: b.params must be host memory but is backend memory",
        [&] { guard.run<Sample>(dev_cu.get(), dev.get(), dev.get(), batch); }},
   };
@@ -310,9 +481,91 @@ int catches_violations(GuardBackend& guard) {
   return missed;
 }
 
-int main() {
+// Rank `rank` of the full-sharding cases, in its own process: each case on the CPU backend with host buffers,
+// then on its own guard with the buffers moved as device memory, the outputs compared bit for bit. A rank
+// that throws ends at once (its peer would wait in a collective forever; the parent ends it).
+int full_shard_rank(ForkShared& shared, int rank) {
   GuardBackend guard;
+  ForkRanks host(shared, rank, nullptr), device(shared, rank, &guard);
+  struct Case {
+    const char* name;
+    Qwen3Config cfg;
+    bool recompute;
+    ComputeDType dtype;
+  };
+  Qwen3Config moe_tied = moe();
+  moe_tied.tie_embeddings = true;
   int bad = 0;
+  for (const Case& k : {Case{"dense", dense(false), false, ComputeDType::f32},
+                        Case{"vl", with_test_vision(dense(false)), false, ComputeDType::f32},
+                        Case{"moe tied recompute bf16", moe_tied, true, ComputeDType::bf16},
+                        Case{"vl bf16", with_test_vision(dense(false)), false, ComputeDType::bf16}}) {
+    Outputs want, got;
+    try {
+      want = run_full_shard(cpu_backend(), host, host, k.cfg, k.recompute, k.dtype);
+      got = run_full_shard(guard, device, host, k.cfg, k.recompute, k.dtype);
+    } catch (const std::exception& e) {
+      printf("full shard %s rank %d: threw: %s\n", k.name, rank, e.what());
+      fflush(stdout);
+      std::_Exit(1);
+    }
+    int diffs = 0;
+    for (size_t i = 0; i < want.size(); ++i)
+      if (want[i].second != got[i].second) {
+        printf("full shard %s rank %d: output %s differs\n", k.name, rank, want[i].first.c_str());
+        ++diffs;
+      }
+    // In f32 the sharded steps are the one-process steps on all ranks' batches (bf16 rounds every op's
+    // weights when sharded, only the linear layers' without: test/model/full-shard.test.ts compares those).
+    if (k.dtype == ComputeDType::f32) {
+      const double worst = worst_against_one_process(want, run_one_process(k.cfg, k.recompute, rank, shared.kRanks));
+      printf("full shard %s rank %d: against one process on all ranks' batches, worst %.3g of tolerance\n", k.name,
+             rank, worst);
+      bad += !(worst <= 1.0);
+    }
+    const float resident = got.back().second[0];
+    if (resident != 0) printf("full shard %s rank %d: %g bytes stay gathered after release\n", k.name, rank, resident);
+    printf("full shard %s rank %d: %zu outputs, %d differ; backend ops %lld, gathered after release %g bytes\n", k.name,
+           rank, want.size(), diffs, static_cast<long long>(guard.op_count), resident);
+    bad += diffs + (resident != 0);
+  }
+  printf("full shard rank %d: contract violations %d\n", rank, guard.violations);
+  return bad + guard.violations;
+}
+
+// The ranks as forked processes, before this process starts any thread (the CPU ops' pool would not
+// survive a fork). Returns the ranks that failed.
+int full_shard_ranks() {
+  fflush(stdout);
+  ForkShared* shared = ForkShared::make();
+  std::vector<pid_t> pids;
+  for (int r = 0; r < ForkShared::kRanks; ++r) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      alarm(600);  // a rank left waiting in a collective ends
+      const int bad = full_shard_rank(*shared, r);
+      fflush(stdout);
+      std::_Exit(bad ? 1 : 0);
+    }
+    pids.push_back(pid);
+  }
+  int failed = 0;
+  for (size_t done = 0; done < pids.size(); ++done) {
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
+    printf("full shard: rank process %d ended with %s %d\n", static_cast<int>(pid),
+           WIFSIGNALED(status) ? "signal" : "status", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    ++failed;
+    for (pid_t other : pids)
+      if (other != pid) kill(other, SIGKILL);
+  }
+  return failed;
+}
+
+int main() {
+  int bad = full_shard_ranks();
+  GuardBackend guard;
   if (!uninit_is_poisoned(guard)) {
     printf("the guard's alloc_uninit is not filled with NaN: reads of unwritten memory would go unseen\n");
     ++bad;

@@ -4,6 +4,8 @@
 // memory are inside a live allocation (or null), pointers the contract says are host memory are outside the arena.
 // name() is "cuda" so callers refuse what they refuse on CUDA; the attention head_dim limits of kernels/attention.cu
 // are enforced too. Ops run the CPU reference, so every output equals the CPU backend's bit for bit.
+// Reservations (Backend::reserve) live in the arena too, page-sized granules: one not acquired stays
+// PROT_NONE while ops run, and a pointer or memory call into it is a contract violation.
 // Used by device_memory_guard.cc (the model's training and generation) and op_conformance.cc (every op's generic
 // device path).
 #pragma once
@@ -16,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -23,6 +26,7 @@
 
 #include "../core/backend.h"
 #include "../core/backend_op.h"
+#include "../core/reservation.h"
 #include "../ops/attention.h"
 #include "../core/error.h"
 
@@ -74,6 +78,8 @@ class GuardBackend final : public Backend, private OpWatch {
       violated("CONTRACT", op, (std::string(arg) + " is not backend memory").c_str());
     else if (p && !live_at(p))
       violated("CONTRACT", op, (std::string(arg) + " points into released backend memory").c_str());
+    else if (p && !acquired(p, 1))
+      violated("CONTRACT", op, (std::string(arg) + " points into reserved memory not acquired").c_str());
   }
   // A memory call's range: `bytes` from p, all inside one live allocation.
   void dev_range(const void* p, size_t bytes, const char* op, const char* arg) const {
@@ -82,6 +88,10 @@ class GuardBackend final : public Backend, private OpWatch {
     if (end && static_cast<const char*>(p) + bytes > end)
       violated("CONTRACT", op,
                (std::string(arg) + ": " + std::to_string(bytes) + " bytes run past its allocation").c_str());
+    else if (p && live_at(p) && acquired(p, 1) && !acquired(p, bytes))
+      violated(
+          "CONTRACT", op,
+          (std::string(arg) + ": " + std::to_string(bytes) + " bytes run into reserved memory not acquired").c_str());
   }
   void host(const void* p, const char* op, const char* arg) const {
     if (p && in(p)) violated("CONTRACT", op, (std::string(arg) + " must be host memory but is backend memory").c_str());
@@ -96,6 +106,7 @@ class GuardBackend final : public Backend, private OpWatch {
     ++op_count;
     // Fails where memory is not overcommitted (vm.overcommit_memory=2): a writable arena is charged.
     if (mprotect(base_, cap_, PROT_READ | PROT_WRITE) != 0) die("mprotect of the arena to read-write");
+    for (const Reserved* r : reservations_) r->close_unacquired();
   }
   void close() {
     if (mprotect(base_, cap_, PROT_NONE) != 0) die("mprotect of the arena to no access");
@@ -137,6 +148,11 @@ class GuardBackend final : public Backend, private OpWatch {
     dev_range(p, bytes, "zero", "p");
     Open o(*this, "zero");
     if (bytes) std::memset(p, 0, bytes);
+  }
+  std::unique_ptr<Reservation> reserve(int64_t bytes) override {
+    static const int64_t page = static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+    const int64_t rounded = (std::max<int64_t>(bytes, 1) + page - 1) / page * page;
+    return std::make_unique<Reserved>(*this, static_cast<char*>(allocate(rounded, 0xff, "reserve")), rounded, page);
   }
   void copy_bytes(void* d, const void* s, size_t bytes) override {
     dev_range(d, bytes, "copy", "dst");
@@ -182,6 +198,46 @@ class GuardBackend final : public Backend, private OpWatch {
   size_t live() const { return live_.size(); }
 
  private:
+  // A reservation in the arena: a granule newly backed is filled with NaN (backing promises no contents), one
+  // given back returns its page to the system; the granules not acquired are closed while ops run.
+  class Reserved final : public Reservation {
+   public:
+    Reserved(GuardBackend& g, char* base, int64_t bytes, int64_t page) : Reservation(base, bytes, page), g_(g) {
+      g_.reservations_.push_back(this);
+    }
+    ~Reserved() override {
+      g_.reservations_.erase(std::find(g_.reservations_.begin(), g_.reservations_.end(), this));
+      g_.release(data());
+    }
+    void close_unacquired() const {
+      const int64_t gb = granule_bytes();
+      for (int64_t at = 0; at < bytes(); at += gb)
+        if (!backed(at) && mprotect(data() + at, static_cast<size_t>(gb), PROT_NONE) != 0)
+          die("mprotect of a granule not acquired");
+    }
+
+   private:
+    void back(int64_t first, int64_t count) override {
+      Open o(g_, "reservation back");
+      std::memset(data() + first * granule_bytes(), 0xff, static_cast<size_t>(count * granule_bytes()));
+    }
+    void unback(int64_t first, int64_t count) override {
+      madvise(data() + first * granule_bytes(), static_cast<size_t>(count * granule_bytes()), MADV_DONTNEED);
+    }
+    GuardBackend& g_;
+  };
+  // Whether [p, p + bytes) lies in acquired granules where it lies in a reservation.
+  bool acquired(const void* p, size_t bytes) const {
+    auto c = static_cast<const char*>(p);
+    for (const Reserved* r : reservations_)
+      if (c >= r->data() && c < r->data() + r->bytes()) {
+        const int64_t from = c - r->data(), to = std::min<int64_t>(from + std::max<size_t>(bytes, 1), r->bytes());
+        for (int64_t at = from / r->granule_bytes() * r->granule_bytes(); at < to; at += r->granule_bytes())
+          if (!r->backed(at)) return false;
+      }
+    return true;
+  }
+  std::vector<Reserved*> reservations_;
   static void attention_forward(Backend& be, float* out, float* lse, const float* q, const float* k, const float* v,
                                 const AttentionShape& s) {
     static_cast<GuardBackend&>(be).attention_check(s, "cuda attention_forward");

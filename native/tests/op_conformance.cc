@@ -777,6 +777,9 @@ int check_coverage(const std::set<std::string>& ran_by_table) {
        "load statistics in host memory: moeAuxLoss on cpu and cuda-guard (test/ops/moe.test.ts), "
        "cuda_conformance's moe_aux case"},
       {"to_bf16", "a compute copy: device_memory_guard's bf16 models, cuda_conformance's to_bf16 case"},
+      {"from_bf16",
+       "full sharding's bf16 gathers: device_memory_guard's full shard bf16 cases, cuda_conformance's "
+       "from_bf16 case"},
   };
   const std::vector<int> ops = device_ops();
   const int registered = static_cast<int>(ops.size());

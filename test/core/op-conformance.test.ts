@@ -92,6 +92,25 @@ t.test('the device-memory guard: no host access to backend memory, every output 
     cases.every((l) => / 0 differ;.* live allocations after 0$/.test(l)),
     'each output equals the CPU backend, and nothing stays allocated',
   );
+  // Full sharding over three forked ranks: each rank's outputs on the guard (its layouts reserved there, its
+  // collectives given backend memory) equal its outputs on the CPU backend, and in f32 the one-process steps
+  // on all ranks' batches.
+  const shardCases = ['dense', 'vl', 'moe tied recompute bf16', 'vl bf16'];
+  for (const name of shardCases)
+    for (const rank of [0, 1, 2]) {
+      const at = `full shard ${name} rank ${rank}: `;
+      t.match(
+        lines.find((l) => l.startsWith(at) && l.includes(' outputs, ')) ?? 'missing',
+        / 0 differ; backend ops \d+, gathered after release 0 bytes$/,
+        `${at}the guard's outputs equal the CPU's, and nothing stays gathered`,
+      );
+      if (!name.endsWith('bf16')) {
+        const line = lines.find((l) => l.startsWith(`${at}against one process`)) ?? 'missing';
+        const worst = Number(line.match(/worst (\S+) of tolerance$/)?.[1] ?? Number.NaN);
+        t.ok(worst <= 1, `${at}the one-process steps, within tolerance (${line})`);
+      }
+    }
+  for (const rank of [0, 1, 2]) t.ok(lines.includes(`full shard rank ${rank}: contract violations 0`), `rank ${rank}`);
 });
 
 t.test('runOp runs a pass by name; supports() and unsupported ops answer by name', async (t) => {
