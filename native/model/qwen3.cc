@@ -470,7 +470,9 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   const float* embed = weights_ + params_[0].offset;
   be_.run<EmbeddingForward>(ws.stream[0], ws.tokens, embed, T, c.hidden);
   if (head_unit() != 0) unit_release(0);
-  if (b.n_images > 0) vision_units(true);
+  // Fully sharded, every rank must make the same collectives: a Qwen3-VL model gathers its tower's units
+  // in every forward, images in this rank's batch or not (without sharding this gathers nothing).
+  if (cfg_.vision) vision_units(true);
   visual_forward(b, ws.stream[0], o.training);
   vision_units(false);
   const bool per_layer = o.training && !recompute_;
@@ -688,7 +690,8 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
     unit_reduce_grads(1 + l);
     unit_release(1 + l);
   }
-  const bool tower_grads = tower_ && !vision_frozen_;
+  // Fully sharded, every rank reduces the tower's gradients, zeros where its batch had no images.
+  const bool tower_grads = !vision_frozen_ && (tower_ || (fsdp_ && cfg_.vision));
   if (tower_grads) {
     vision_units(true);
     for (int64_t u = norm_unit() + 1; fsdp_ && u < static_cast<int64_t>(fsdp_->units.size()); ++u)

@@ -59,9 +59,10 @@ struct TrainBatch {
   std::vector<int32_t> tokens = std::vector<int32_t>(T), targets = std::vector<int32_t>(T);
   std::optional<TestImages> images;
   PackedBatch b;
-  TrainBatch(const Qwen3Config& cfg, Rng& rng) {
+  // with_images: false leaves a Qwen3-VL model's batch text only.
+  TrainBatch(const Qwen3Config& cfg, Rng& rng, bool with_images = true) {
     for (auto& t : tokens) t = rng.below(cfg.vocab - 1);  // the last id is a Qwen3-VL model's image token
-    if (cfg.vision) images.emplace(*cfg.vision);
+    if (cfg.vision && with_images) images.emplace(*cfg.vision);
     if (images) images->place(cfg, tokens, b);
     for (int64_t t = 0; t < T; ++t) targets[t] = t == 8 || t == 15 || t < 3 ? -1 : tokens[t + 1];
     b.T = T, b.tokens = tokens.data(), b.cu_seqlens = cu.data(), b.n_seqs = 2, b.targets = targets.data();
@@ -243,14 +244,16 @@ Outputs run(Backend& be, const Qwen3Config& cfg, bool recompute, ComputeDType dt
   return out;
 }
 
-// What rank `rank` of the full-sharding cases trains on: its own batch, and the d/dlogp of each backward
-// pass (two passes a step, two steps).
+// What rank `rank` of the full-sharding cases trains on: its own batch (text only on the last rank, so a
+// Qwen3-VL model's ranks differ in having images), and the d/dlogp of each backward pass (two passes a
+// step, two steps).
 constexpr int kShardSteps = 2, kShardPasses = 2;
 struct RankDraws {
   Rng rng;
   TrainBatch batch;
   std::vector<std::vector<float>> dlogp;
-  RankDraws(const Qwen3Config& cfg, int rank) : rng{static_cast<uint64_t>(50 + rank)}, batch(cfg, rng) {
+  RankDraws(const Qwen3Config& cfg, int rank)
+      : rng{static_cast<uint64_t>(50 + rank)}, batch(cfg, rng, rank < ForkShared::kRanks - 1) {
     for (int i = 0; i < kShardSteps * kShardPasses; ++i) {
       dlogp.emplace_back(TrainBatch::T);
       for (auto& x : dlogp.back()) x = rng.uniform(-1, 1);
@@ -542,7 +545,7 @@ int full_shard_ranks() {
   for (int r = 0; r < ForkShared::kRanks; ++r) {
     const pid_t pid = fork();
     if (pid == 0) {
-      alarm(600);  // a rank left waiting in a collective ends
+      alarm(120);  // a rank left waiting in a collective ends (the cases take seconds)
       const int bad = full_shard_rank(*shared, r);
       fflush(stdout);
       std::_Exit(bad ? 1 : 0);

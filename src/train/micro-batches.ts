@@ -20,22 +20,16 @@ export function microBatches<T>(model: Model, mine: readonly T[], size: number, 
   return batches;
 }
 
-/** A pass that takes part in the collectives and changes nothing: one dummy token, zero gradient. */
+/**
+ * A pass that takes part in the collectives and changes nothing: one dummy token, zero gradient. A
+ * mixture of experts' load-balancing loss would still give the dummy token's routing a gradient, so its
+ * weight is 0 for this backward (the next real pass sets it again: RoutingTally.afterForward). A Qwen3-VL
+ * model's tower is gathered and its gradients reduced (zeros here) by every pass alike (the engine's rule
+ * under full sharding), so the ranks' collectives match whether or not a micro-batch holds images.
+ */
 export async function emptyPass(model: Model, training: boolean): Promise<void> {
   const { logp } = await model.forward(packSequences([[0, 0]]), { training });
-  if (training) await model.backward({ dlogp: new Float32Array(logp.length) });
-}
-
-/**
- * Refuses models whose padded passes would not match the others' collectives or gradients: a
- * Qwen3-VL tower is gathered only by ranks whose micro-batch holds images, and a mixture of experts'
- * load-balancing loss would give the dummy token a gradient.
- */
-export function assertPaddable(model: Model, key: string): void {
-  const why = model.config.vision
-    ? 'Qwen3-VL models (the vision tower is gathered only by ranks whose micro-batch holds images)'
-    : model.config.numExperts
-      ? 'mixture-of-experts models (the load-balancing loss would give the padding passes a gradient)'
-      : null;
-  if (why) throw new Error(`${key}: full sharding in medix train does not support ${why} yet; remove the key`);
+  if (!training) return;
+  if (model.config.numExperts) model.setAuxLossWeight(0);
+  await model.backward({ dlogp: new Float32Array(logp.length) });
 }

@@ -71,7 +71,6 @@ import { RunLog } from './run-log.js';
 import { startMetricsBackends } from './loggers/index.js';
 import { computeLogprobs, policyUpdate, sftUpdate } from './update.js';
 import { advantageOptions, onlineFilterKeep, policyLossOptions } from './rl-options.js';
-import { assertPaddable } from './micro-batches.js';
 import { ropeIndexOptionsOf } from './experience.js';
 import { checkImageTokens, RowImages, withoutImageToken } from './row-images.js';
 import { ImagePool } from '../model/vision/image-pool.js';
@@ -468,7 +467,6 @@ export class Trainer {
       if (fsdp) fullShard(model);
       else model.setDataParallel();
     }
-    if (fsdp) assertPaddable(model, 'worker.actor.fsdp.enable_full_shard');
     // A run resumed after its warm-up does not read sft.train_files again (it may have moved since).
     const sftRows = !state.sftDone && cfg.sft.train_files ? await loadSplit('sft') : train;
     // Written once the model and the data are known to take it (a refused resume keeps the run's config.yaml).
