@@ -1,9 +1,10 @@
-// Data-parallel training of a mixture-of-experts model under `mpirun -np 2`: three updates of a
+// Data-parallel training of a mixture-of-experts model under `mpirun -np 2`, and fully sharded under
+// `mpirun -np 4`: three updates of a
 // tiny-moe-shaped model through the trainer's update code (load-balancing loss included), each rank
 // back-propagating its share of the sequences, end where one process on all of them ends, up to
 // float rounding; both ranks hold identical weights; the routing figures summed over the ranks are
 // the one process's. Skipped, saying why, without MPI support or mpirun.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,10 +24,12 @@ const flat = (m: Model) => new Float32Array(m.parameters().flatMap((p) => [...m.
 const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
 
 const unavailable = skipIfMissing(mpiUnavailable(), process.env.MEDIX_NO_MPI === '1');
-t.test('MoE training on two ranks matches one process', unavailable, async (t) => {
+
+// `ranks` processes run moe-train.ts (with `args`); their weights and metrics against one process's.
+async function matchesOneProcess(t: Test, ranks: number, args: string[]) {
   const out = mkdtempSync(join(tmpdir(), 'medix-mpi-moe-'));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const run = await mpirun(2, script, [out]);
+  const run = await mpirun(ranks, script, [out, ...args]);
   t.equal(run.code, 0, `mpirun exits 0\n${run.output}`);
   if (run.code !== 0) return;
 
@@ -34,8 +37,14 @@ t.test('MoE training on two ranks matches one process', unavailable, async (t) =
   const before = flat(start);
   const single = await moeSteps(start);
   const one = flat(start);
-  const [w0, w1] = [0, 1].map((r) => new Float32Array(new Uint8Array(readFileSync(join(out, `rank-${r}.f32`))).buffer));
-  t.ok(sameBits(w0, w1), 'both ranks hold bit-identical weights');
+  const all = [...Array(ranks).keys()].map(
+    (r) => new Float32Array(new Uint8Array(readFileSync(join(out, `rank-${r}.f32`))).buffer),
+  );
+  const w0 = all[0];
+  t.ok(
+    all.every((w) => sameBits(w, w0)),
+    `all ${ranks} ranks hold bit-identical weights`,
+  );
   const moved = maxAbsDiff(one, before);
   t.ok(
     moved > 10 * WEIGHT_TOLERANCE,
@@ -55,7 +64,7 @@ t.test('MoE training on two ranks matches one process', unavailable, async (t) =
   t.ok(diff <= WEIGHT_TOLERANCE, `weights within ${WEIGHT_TOLERANCE} of one process (max ${diff.toExponential(2)})`);
 
   const { size, metrics } = JSON.parse(readFileSync(join(out, 'rank-0.json'), 'utf8'));
-  t.equal(size, 2);
+  t.equal(size, ranks);
   t.equal(metrics.length, STEPS);
   for (let i = 0; i < STEPS; i++) {
     const [a, b] = [single[i], metrics[i]];
@@ -71,4 +80,11 @@ t.test('MoE training on two ranks matches one process', unavailable, async (t) =
         t.same(b[key], a[key], `layer ${k}: tokens per expert`);
       }
   }
-});
+}
+
+t.test('MoE training on two ranks matches one process', unavailable, (t) => matchesOneProcess(t, 2, []));
+// Six sequences over four ranks in micro-batches of one: ranks 2 and 3 have one sequence to ranks 0 and
+// 1's two, so they run an empty pass each step, which must add no load-balancing gradient.
+t.test('MoE training fully sharded over four ranks (two run empty passes) matches one process', unavailable, (t) =>
+  matchesOneProcess(t, 4, ['full-shard']),
+);

@@ -1,7 +1,7 @@
 // Three supervised updates of a tiny-moe-shaped model (small vocabulary) through the trainer's
 // update code (sftUpdate: micro-batches, the load-balancing loss, the routing tally), in one
 // process or as one rank of a data-parallel world (each rank taking its share of every
-// mini-batch), so the distributed MoE test can compare the two.
+// mini-batch; data parallel or fully sharded), so the distributed MoE test can compare them.
 import type { Model } from '../../../src/engine/model.js';
 import { AdamW } from '../../../src/engine/optimizer.js';
 import type { World } from '../../../src/engine/world.js';
@@ -27,12 +27,15 @@ function experiences(): Experience[] {
 
 export const freshMoeModel = (): Model => createRandomModel('tiny-moe', { vocabSize: VOCAB, seed: 4, initStd: 0.1 });
 
-/** Trains STEPS optimizer steps (one mini-batch of all six sequences each); returns each step's metrics. */
-export async function moeSteps(model: Model, world?: World): Promise<UpdateMetrics[]> {
+/**
+ * Trains STEPS optimizer steps (one mini-batch of all six sequences each, in micro-batches of
+ * `microBatch` per rank); returns each step's metrics.
+ */
+export async function moeSteps(model: Model, world?: World, microBatch = 2): Promise<UpdateMetrics[]> {
   const opt = new AdamW(model, { lr: 1e-2, weightDecay: 0 });
   const exps = experiences();
   const metrics: UpdateMetrics[] = [];
-  const options = { miniBatch: 6, microBatch: 2, epochs: 1, temperature: 1, lr: () => 1e-2, world };
+  const options = { miniBatch: 6, microBatch, epochs: 1, temperature: 1, lr: () => 1e-2, world };
   for (let i = 0; i < STEPS; i++) metrics.push(await sftUpdate(model, opt, exps, options));
   return metrics;
 }
