@@ -2,11 +2,13 @@
 // bundles this file with a Node binary and a CUDA build of the addon). Tiny dense, MoE and Qwen3-VL
 // models (the VL one with two images in training and one in the generated prompt), each twice with the
 // same seed, one per device: three training steps (forward with entropy, backward, clipped AdamW),
-// then greedy and sampled generation, each compared with the CPU model; and the sampler and the MoE
+// then greedy and sampled generation, each compared with the CPU model (the VL one also fully sharded
+// in a world of one, two steps); and the sampler and the MoE
 // load-balancing loss and the vision tower alone. The tolerances are for fp32
 // CUDA kernels against the fp32 CPU reference, whose sums run in another order. Prints one JSON line;
 // exits 1 when a comparison fails. MEDIX_CHECK_DEVICE=cpu runs the second model on the CPU too: the
 // script's own check where there is no GPU (every difference is then 0).
+import { fullShard, withWholeWeights } from '../../src/engine/full-shard.js';
 import { createGenerationEngine } from '../../src/generate/engine.js';
 import { sampleLogits } from '../../src/generate/native-generator.js';
 import type { GenerationResult } from '../../src/generate/types.js';
@@ -113,6 +115,28 @@ async function main(): Promise<void> {
     }
     const same = outs[0].samples.every((s, i) => s.tokenIds.join() === outs[1].samples[i].tokenIds.join());
     record(`${preset} greedy generation tokens differ`, same ? 0 : 1, 0);
+    if (preset === 'tiny-vl')
+      record(`${preset} fully sharded: weights after 2 steps`, await shardedSteps(), WEIGHT_TOL);
+    // Full sharding in a world of one process (on the device: NCCL over one rank, the layouts in CUDA virtual
+    // memory, each unit gathered and reduce-scattered): the same two steps on the CPU and the device.
+    async function shardedSteps(): Promise<number> {
+      const flat: Float32Array[] = [];
+      for (const m of [Model.create(config, { seed: 11 }), Model.create(config, { seed: 11, device })]) {
+        fullShard(m);
+        for (let step = 0; step < 2; step++) {
+          m.zeroGrad();
+          const f = await m.forward(batch, { training: true });
+          await m.backward({ dlogp: new Float32Array(f.logp.length).fill(-1 / f.logp.length) });
+          await m.optimizerStep({ lr: 1e-3, maxGradNorm: 1 });
+        }
+        flat.push(
+          await withWholeWeights(m, () =>
+            Float32Array.from(m.parameters().flatMap((p) => [...m.getParameter(p.name)])),
+          ),
+        );
+      }
+      return maxAbs(flat[0], flat[1]);
+    }
   }
   // The sampler alone on the device (Backend::sample: host copies and the CPU sampler, or kernels/sampling.cu
   // under MEDIX_CUDA_SAMPLER=gpu): 64 rows of a 1,024 vocabulary under mixed filters, each row's tokens

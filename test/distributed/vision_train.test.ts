@@ -80,8 +80,9 @@ t.test('a training image that fails on one rank only: both ranks decide alike', 
   t.ok(existsSync(join(skip.out, 'summary.json')), '(as the skip run did)');
 });
 
-// Qwen3-VL fully sharded in `medix train`: 5 rows of 4 samples over two ranks (3 and 2 rows) in
-// micro-batches of 4, so rank 1 runs an empty pass (no image) where rank 0 runs one with images; the
+// Qwen3-VL fully sharded in `medix train`: 5 rows of 5 samples dealt to two ranks (13 and 12 samples) in
+// update micro-batches of 1 and log-prob ones of 4, so rank 1 runs an empty pass (no image) in each where
+// rank 0 runs one with images; the
 // tower's units are gathered and reduced by every pass alike, so the ranks' collectives match. The
 // same step as the data-parallel ranks: the same samples (both generate with the same whole weights),
 // each rank's gradient from the same weights, summed over the two, only the norm's partial sums split
@@ -99,8 +100,9 @@ t.test('Qwen3-VL fully sharded over two ranks takes the data-parallel step', una
       'sft.epochs=0',
       'data.shuffle=false',
       'data.rollout_batch_size=5',
-      'worker.actor.global_batch_size=20',
-      'worker.actor.micro_batch_size_per_device_for_update=4',
+      'worker.rollout.n=5',
+      'worker.actor.global_batch_size=25',
+      'worker.actor.micro_batch_size_per_device_for_update=1',
       'worker.actor.micro_batch_size_per_device_for_experience=4',
       'worker.actor.entropy_coef=0.05',
       `worker.actor.fsdp.enable_full_shard=${fullShard}`,
