@@ -28,6 +28,12 @@ namespace medix::cuda {
 // Throws medix::Error naming `what` if a CUDA call or the last launch failed.
 void check(cudaError_t err, const char* what);
 
+// Waits for the device, then hands the default pool's unused memory back to the driver (runtime.cu): what
+// an allocation outside the pool (cudaMalloc, a reservation's granules) tries before giving up.
+void trim_pool(const char* what);
+// Throws the out-of-memory error for `bytes` wanted by `what`, with the device's free memory and the pool's.
+[[noreturn]] void out_of_memory(size_t bytes, const char* what);
+
 // Address space of `bytes` on `device`, backed granule by granule while acquired (reservation.cu).
 std::unique_ptr<Reservation> reserve_device(int64_t bytes, int device);
 

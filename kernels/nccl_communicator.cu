@@ -1,8 +1,9 @@
 // The NCCL communicator (native/cuda/nccl.h). Each collective: an event recorded on the default
 // stream (where the backend queues compute), the communicator's stream made to wait for it, the NCCL
 // call, then a wait for the stream, so a collective sees every kernel queued before it and its
-// result is in place when it returns, as with MPI. Overlapping collectives with compute (prefetching
-// the next unit's all-gather) will drop that last wait; correctness first.
+// result is in place when it returns, as with MPI. Full sharding's weight gathers (start_gather) drop
+// that last wait: the default stream waits for an event after them instead (finish_gather), so the
+// next unit's gather runs beside the current unit's compute.
 #include <cstdlib>
 #include <string>
 
@@ -85,11 +86,13 @@ class NcclCommunicator final : public Communicator {
     boot_.broadcast(&id, sizeof id, 0);
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "NCCL communicator: stream");
     check(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "NCCL communicator: event");
+    check(cudaEventCreateWithFlags(&gathered_, cudaEventDisableTiming), "NCCL communicator: event");
     nccl_ok(a.comm_init_rank(&comm_, boot_.size(), id, boot_.rank()), "ncclCommInitRank");
   }
   ~NcclCommunicator() override {
     api().comm_destroy(comm_);
     cudaEventDestroy(ready_);
+    cudaEventDestroy(gathered_);
     cudaStreamDestroy(stream_);
   }
   NcclCommunicator(const NcclCommunicator&) = delete;
@@ -126,6 +129,23 @@ class NcclCommunicator final : public Communicator {
       return api().reduce_scatter(send, recv, static_cast<size_t>(n), nccl_type(t), nccl::kSum, comm_, stream_);
     });
   }
+  // Into stream-ordered scratch on the communicator's stream, then the first recv_n elements into place
+  // (NCCL has no gather of unequal counts); nothing waits on the host.
+  void start_gather(Backend&, const void* send, void* recv, int64_t n, int64_t recv_n, DType t) override {
+    MEDIX_CHECK(recv_n >= 0 && recv_n <= size() * n, "start_gather: ", recv_n, " elements do not fit ", size(),
+                " shards of ", n);
+    const size_t e = dtype_bytes(t), all = e * static_cast<size_t>(size() * n);
+    check(cudaEventRecord(ready_, 0), "ncclAllGather (start_gather)");
+    check(cudaStreamWaitEvent(stream_, ready_, 0), "ncclAllGather (start_gather)");
+    void* scratch = device_alloc(all, stream_, "NCCL start_gather scratch");
+    nccl_ok(api().all_gather(send, scratch, static_cast<size_t>(n), nccl_type(t), comm_, stream_), "ncclAllGather");
+    check(cudaMemcpyAsync(recv, scratch, e * static_cast<size_t>(recv_n), cudaMemcpyDeviceToDevice, stream_),
+          "start_gather: copy into place");
+    device_free(scratch, stream_, "NCCL start_gather scratch");
+    check(cudaEventRecord(gathered_, stream_), "start_gather: event");
+  }
+  void finish_gather() override { check(cudaStreamWaitEvent(0, gathered_, 0), "finish_gather"); }
+  bool gathers_async() const override { return true; }
   // Host bytes of varying sizes (metadata, not tensors): the bootstrap world carries them.
   std::vector<std::vector<uint8_t>> allgather(const void* data, int64_t bytes) override {
     return boot_.allgather(data, bytes);
@@ -149,6 +169,7 @@ class NcclCommunicator final : public Communicator {
   nccl::Comm comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ready_ = nullptr;
+  cudaEvent_t gathered_ = nullptr;  // after the last start_gather's copy into place
 };
 
 }  // namespace

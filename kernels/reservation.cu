@@ -94,22 +94,37 @@ class DeviceReservation final : public Reservation {
     access.location = prop.location;
     access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
     const size_t g_bytes = static_cast<size_t>(granule_bytes());
-    for (int64_t g = first; g < first + count; ++g) {
-      CUmemGenericAllocationHandle h = 0;
-      driver(vmm().create(&h, g_bytes, &prop, 0), "cuMemCreate (out of device memory?)");
-      handles_[g] = h;
-      driver(vmm().map(address(g), g_bytes, 0, h, 0), "cuMemMap");
-      driver(vmm().set_access(address(g), g_bytes, &access, 1), "cuMemSetAccess");
+    try {
+      for (int64_t g = first; g < first + count; ++g) {
+        CUmemGenericAllocationHandle h = 0;
+        CUresult r = vmm().create(&h, g_bytes, &prop, 0);
+        if (r == CUDA_ERROR_OUT_OF_MEMORY) {  // the pool may hold freed memory: as device_alloc does
+          trim_pool("full sharding: backing a unit's memory");
+          r = vmm().create(&h, g_bytes, &prop, 0);
+        }
+        if (r == CUDA_ERROR_OUT_OF_MEMORY) out_of_memory(g_bytes, "full sharding: backing a unit's memory");
+        driver(r, "cuMemCreate");
+        r = vmm().map(address(g), g_bytes, 0, h, 0);
+        if (r != CUDA_SUCCESS) vmm().release(h);
+        driver(r, "cuMemMap");
+        handles_[g] = h;  // mapped: unback() gives it back
+        driver(vmm().set_access(address(g), g_bytes, &access, 1), "cuMemSetAccess");
+      }
+    } catch (...) {
+      // None of the run stays backed (Reservation::acquire counts only what back() completed).
+      for (int64_t b = first; b < first + count; ++b)
+        if (handles_[b]) drop(b);
+      throw;
     }
   }
   void unback(int64_t first, int64_t count) override {
     check(cudaDeviceSynchronize(), "reservation: waiting for the ops before giving memory back");
-    for (int64_t g = first; g < first + count; ++g) {
-      if (!handles_[g]) continue;  // its back() failed (out of memory) before it was mapped
-      driver(vmm().unmap(address(g), static_cast<size_t>(granule_bytes())), "cuMemUnmap");
-      driver(vmm().release(handles_[g]), "cuMemRelease");
-      handles_[g] = 0;
-    }
+    for (int64_t g = first; g < first + count; ++g) drop(g);
+  }
+  void drop(int64_t g) {
+    driver(vmm().unmap(address(g), static_cast<size_t>(granule_bytes())), "cuMemUnmap");
+    driver(vmm().release(handles_[g]), "cuMemRelease");
+    handles_[g] = 0;
   }
   int device_;
   std::vector<CUmemGenericAllocationHandle> handles_;

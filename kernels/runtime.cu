@@ -12,8 +12,6 @@ void check(cudaError_t err, const char* what) {
   if (err != cudaSuccess) fail(what, ": CUDA error ", cudaGetErrorName(err), ": ", cudaGetErrorString(err));
 }
 
-namespace {
-
 [[noreturn]] void out_of_memory(size_t bytes, const char* what) {
   cudaGetLastError();  // clear it: the queries below must not report it
   int device = -1;
@@ -51,8 +49,6 @@ void trim_pool(const char* what) {
   check(cudaDeviceGetDefaultMemPool(&pool, device), what);
   check(cudaMemPoolTrimTo(pool, 0), what);
 }
-
-}  // namespace
 
 void* device_alloc(size_t bytes, cudaStream_t stream, const char* what, bool pooled) {
   void* p = nullptr;

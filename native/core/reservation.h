@@ -36,15 +36,17 @@ class Reservation {
  protected:
   // base: bytes of address space the subclass reserved, granule: its backing unit (a power of two).
   Reservation(char* base, int64_t bytes, int64_t granule);
-  // Backs granules [first, first + count) / gives them back; both see whole runs of granules.
+  // Backs granules [first, first + count) / gives them back; both see whole runs of granules. A back()
+  // that throws leaves none of its run backed.
   virtual void back(int64_t first, int64_t count) = 0;
   virtual void unback(int64_t first, int64_t count) = 0;
 
  private:
-  // Calls fn(first, count) for each run of granules in [from, from + n) whose count `step` moves between
-  // 0 and 1 (step +1: 0 -> 1; step -1: 1 -> 0).
-  template <typename Fn>
-  void each_changed_run(int64_t from, int64_t n, int step, Fn fn);
+  struct Run {
+    int64_t first, count;
+  };
+  // The runs of granules that bytes [from, from + n) touch (`unused`: only those no acquisition covers).
+  std::vector<Run> granules(int64_t from, int64_t n, bool unused) const;
   char* base_;
   int64_t bytes_, granule_;
   std::vector<int32_t> users_;  // per granule: the acquisitions that cover it

@@ -1,6 +1,7 @@
 // The collective checks (collective_checks.h).
 #include "collective_checks.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace medix {
@@ -84,6 +85,14 @@ void check_type(Communicator& comm, Backend& be, int64_t n, DType t, const char*
     Buffer<T> send(be, mine), recv(be, std::vector<T>(want.size(), 0));
     comm.allgather_equal(send.data(), recv.data(), n, t);
     out.push_back(judge("allgather_equal", type, recv.host(), want));
+    // start_gather (full sharding's weight gathers): the first R n - n / 3 elements only, the rest of the
+    // buffer keeping its -7s (the last shard's padding is never written).
+    const int64_t recv_n = R * n - n / 3;
+    std::fill(want.begin() + recv_n, want.end(), T(-7));
+    Buffer<T> into(be, std::vector<T>(want.size(), T(-7)));
+    comm.start_gather(be, send.data(), into.data(), n, recv_n, t);
+    comm.finish_gather();
+    out.push_back(judge("start_gather", type, into.host(), want));
   }
   {
     // Rank r sends R shards, shard q being input(r + q): shard r of the sum is the sum over q of input(q + r).

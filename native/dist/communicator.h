@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/backend.h"
 #include "../core/dtype.h"
 
 namespace medix {
@@ -45,6 +46,19 @@ class Communicator {
   // Equal shards, summed: recv[i] = the sum over ranks of their send[rank() * n + i] (send holds
   // size() * n elements, recv n).
   virtual void reduce_scatter_sum(const void* send, void* recv, int64_t n, DType t) = 0;
+  // Full sharding's weight gathers: allgather_equal into the first recv_n elements of recv only (recv_n <=
+  // size() * n; the last shards' padding is not written, so a unit lands in its place in a layout without
+  // touching its neighbour, which may be in use). Started here, complete after finish_gather(): an engine
+  // that can run it beside the work queued on the backend (NCCL, on its own stream) returns at once and
+  // finish_gather() orders the backend's later work after it, so the next unit's gather overlaps the
+  // current unit's compute; the others complete it here. One at a time; send must stay valid until
+  // finish_gather. `be` is the backend whose memory send and recv are. By default: allgather_equal into a
+  // staging buffer of `be`, then its first recv_n elements copied into place.
+  virtual void start_gather(Backend& be, const void* send, void* recv, int64_t n, int64_t recv_n, DType t);
+  virtual void finish_gather() {}
+  // Whether start_gather returns before the gather is done (NCCL): full sharding then prefetches the next
+  // unit, holding two in place; elsewhere it would only cost the memory.
+  virtual bool gathers_async() const { return false; }
   // Every rank's bytes, in rank order (the sizes may differ between ranks).
   virtual std::vector<std::vector<uint8_t>> allgather(const void* data, int64_t bytes) = 0;
   virtual void barrier() = 0;

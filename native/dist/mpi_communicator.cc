@@ -125,6 +125,25 @@ class MpiCommunicator final : public Communicator {
           "Allgather");
   }
 
+  // Exact counts (MPI_Allgatherv): the last shards' padding is never written, so no staging copy.
+  void start_gather(Backend&, const void* send, void* recv, int64_t n, int64_t recv_n, DType t) override {
+    check_count(n, "start_gather");
+    MEDIX_CHECK(recv_n >= 0 && recv_n <= size_ * n, "start_gather: ", recv_n, " elements do not fit ", size_,
+                " shards of ", n);
+    std::vector<int> counts(size_), displs(size_);
+    for (int r = 0; r < size_; ++r) {
+      counts[r] = static_cast<int>(std::clamp<int64_t>(recv_n - r * n, 0, n));
+      displs[r] = static_cast<int>(r * n);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    arrive();
+    const auto* mine = static_cast<const char*>(recv) + rank_ * n * dtype_bytes(t);
+    const void* from = send == mine ? MPI_IN_PLACE : send;
+    check(MPI_Allgatherv(from, counts[rank_], mpi_type(t), recv, counts.data(), displs.data(), mpi_type(t),
+                         MPI_COMM_WORLD),
+          "Allgatherv");
+  }
+
   void reduce_scatter_sum(const void* send, void* recv, int64_t n, DType t) override {
     check_count(n, "reduce_scatter_sum");
     check_summable(t, "reduce_scatter_sum");

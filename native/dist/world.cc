@@ -25,6 +25,11 @@ class SingleProcess final : public Communicator {
   void allgather_equal(const void* send, void* recv, int64_t n, DType t) override {
     if (send != recv) std::memmove(recv, send, n * dtype_bytes(t));
   }
+  // Host memory (the CPU backend's): the shard's first recv_n elements, in place.
+  void start_gather(Backend&, const void* send, void* recv, int64_t n, int64_t recv_n, DType t) override {
+    MEDIX_CHECK(recv_n >= 0 && recv_n <= n, "start_gather: ", recv_n, " elements do not fit a shard of ", n);
+    if (send != recv) std::memmove(recv, send, recv_n * dtype_bytes(t));
+  }
   void reduce_scatter_sum(const void* send, void* recv, int64_t n, DType t) override {
     check_summable(t, "reduce_scatter_sum");
     if (send != recv) std::memmove(recv, send, n * dtype_bytes(t));
@@ -76,6 +81,15 @@ void check_summable(DType t, const char* collective) {
               ": bf16 cannot be summed (it would drop what lies below its 8 significant "
               "bits); bf16 travels in allgather_equal only");
   MEDIX_CHECK(t == DType::F32 || t == DType::F64, collective, ": ", dtype_name(t), " cannot be summed (f32, f64)");
+}
+
+void Communicator::start_gather(Backend& be, const void* send, void* recv, int64_t n, int64_t recv_n, DType t) {
+  MEDIX_CHECK(recv_n >= 0 && recv_n <= size() * n, "start_gather: ", recv_n, " elements do not fit ", size(),
+              " shards of ", n);
+  const int64_t e = static_cast<int64_t>(dtype_bytes(t));
+  const BackendArray<char> staging = BackendArray<char>::uninit(be, size() * n * e);  // the gather writes it all
+  allgather_equal(send, staging.get(), n, t);
+  be.copy(static_cast<char*>(recv), staging.get(), recv_n * e);
 }
 
 Communicator& world() {

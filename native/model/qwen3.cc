@@ -483,6 +483,7 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   for (int64_t l = 0; l < c.layers; ++l) {
     Acts& a = ws.acts[per_layer ? l : 0];
     unit_gather(1 + l);
+    if (l + 1 < c.layers) unit_prefetch(2 + l);  // the next layer's gather beside this one's compute
     layer_forward(l, ws.stream[l], ws.stream[l + 1], a);
     unit_release(1 + l);
     if (c.is_sparse(l)) moe_record(l, a, o.logits);
@@ -639,8 +640,9 @@ void Qwen3Model::layer_backward(int64_t l, float* dh, Acts& a) {
 }
 
 void Qwen3Model::zero_grad() {
-  if (fsdp_) {  // the gathered gradients are given back zeroed; only the shards hold values between passes
+  if (fsdp_) {  // only the shards hold gradients between passes
     be_.zero(fsdp_->g.get(), fsdp_->slice_floats);
+    release_unit_grads();  // a backward that threw may have left some in place
     return;
   }
   if (!grads_) grads_ = static_cast<float*>(be_.alloc(sizeof(float) * n_params_));
@@ -683,6 +685,7 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
     // layer's are still there from forward). The output goes to a scratch buffer so the saved
     // stream (input of the next layer) stays as it was.
     unit_gather(1 + l);
+    if (l > 0) unit_prefetch(l);  // the layer below's gather beside this one's backward
     unit_grads(1 + l);
     if (recompute_ && l != c.layers - 1) layer_forward(l, ws.stream[l], ws.tmp_h, a);
     deepstack_backward(l, ws.dh);

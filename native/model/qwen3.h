@@ -188,8 +188,9 @@ class Qwen3Model {
   // Full sharding over the ranks of `comm` (FSDP full shard): the layout is cut into units (the
   // embedding, each layer, the final norm, the vision tower's blocks, the head; flat_units.h) and
   // this rank keeps only its 1/size shard of each unit's master weights, gradients and moments.
-  // forward and backward all-gather a unit into its place just before it computes and give the
-  // memory back after; backward reduce-scatters each unit's gradients onto their owners as soon as
+  // forward and backward all-gather a unit into its place just before it computes (the next layer's
+  // while a layer computes, where the communicator overlaps gathers with compute) and give the memory
+  // back after; backward reduce-scatters each unit's gradients onto their owners as soon as
   // they are complete. Every rank must then call forward, backward and optimizer_step together.
   // Call on a model whose weights are whole (loaded or initialised), before any optimizer state,
   // and not with set_data_parallel. `comm` moves the model's buffers (MPI for host memory, NCCL for a
@@ -269,10 +270,14 @@ class Qwen3Model {
   struct FullShard;        // qwen3_fsdp.cc
 
   // Full sharding's steps around each unit (no-ops without it); units are indexed in layout order.
-  void unit_gather(int64_t u);
+  void unit_start_gather(int64_t u);  // (finishing any other first)
+  void unit_prefetch(int64_t u);      // starts its gather where the engine overlaps it with compute
+  void finish_gather();               // of the pending unit
+  void unit_gather(int64_t u);        // its weights in place (started here unless prefetched)
   void unit_release(int64_t u);
   void unit_grads(int64_t u);         // before its backward writes: its gradients in place, zeroed
   void unit_reduce_grads(int64_t u);  // after its backward: sum onto the owners, give the memory back
+  void release_unit_grads();          // every unit's gradients in place given back unreduced
   int64_t head_unit() const;
   int64_t norm_unit() const { return 1 + cfg_.layers; }
   // Tensors per decoder layer (layer_tensors() in qwen3.cc: norms, attention, and a dense or sparse

@@ -90,41 +90,68 @@ int64_t Qwen3Model::head_unit() const {
 // the linear layers and the experts read, and the f32 layout gets the same values widened for the ops
 // that read f32 (embedding, norms, head). So every op sees the bf16-rounded weights; one process
 // computing in bf16 without sharding rounds only the copy the linear layers and experts read.
-void Qwen3Model::unit_gather(int64_t u) {
+//
+// A gather is started (by unit_prefetch: the next unit while the current one computes, where the engine
+// runs gathers beside compute) and finished before the unit is read (unit_gather), one at a time.
+void Qwen3Model::unit_start_gather(int64_t u) {
   if (!fsdp_ || fsdp_->gathered[u]) return;
   FullShard& fs = *fsdp_;
+  if (fs.pending >= 0) finish_gather();
   const FlatUnit& unit = fs.units[u];
-  fs.acquire(*fs.weights, unit, sizeof(float));
-  float* whole = fs.weight_data() + unit.offset;
-  if (dtype_ == ComputeDType::bf16) {
-    fs.acquire(*fs.compute, unit, sizeof(uint16_t));
-    const BackendArray<uint16_t> mine = BackendArray<uint16_t>::uninit(be_, unit.shard);  // to_bf16 writes it all
-    be_.run<ToBf16>(mine.get(), fs.w.get() + unit.slice_offset, unit.shard);
-    uint16_t* dst = fs.compute_bits() + unit.offset;
-    fs.around_padding(be_, fs.compute_bits(), unit,
-                      [&] { fs.comm.allgather_equal(mine.get(), dst, unit.shard, DType::BF16); });
-    be_.run<FromBf16>(whole, dst, unit.numel);
+  const bool bf16 = dtype_ == ComputeDType::bf16;
+  fs.acquire(*fs.weights, unit, sizeof(float), false);
+  if (bf16) {
+    fs.acquire(*fs.compute, unit, sizeof(uint16_t), false);
+    fs.pending_shard = BackendArray<uint16_t>::uninit(be_, unit.shard);  // to_bf16 writes it all
+    be_.run<ToBf16>(fs.pending_shard.get(), fs.w.get() + unit.slice_offset, unit.shard);
+    fs.comm.start_gather(be_, fs.pending_shard.get(), fs.compute_bits() + unit.offset, unit.shard, unit.numel,
+                         DType::BF16);
   } else {
-    fs.around_padding(be_, fs.weight_data(), unit,
-                      [&] { fs.comm.allgather_equal(fs.w.get() + unit.slice_offset, whole, unit.shard, DType::F32); });
+    fs.comm.start_gather(be_, fs.w.get() + unit.slice_offset, fs.weight_data() + unit.offset, unit.shard, unit.numel,
+                         DType::F32);
   }
+  fs.pending = u;
   fs.gathered[u] = true;
-  fs.allgathered += static_cast<int64_t>(dtype_ == ComputeDType::bf16 ? 2 : 4) * unit.shard * fs.ranks;
+  fs.allgathered += static_cast<int64_t>(bf16 ? 2 : 4) * unit.shard * fs.ranks;
   fs.sample();
+}
+
+void Qwen3Model::finish_gather() {
+  FullShard& fs = *fsdp_;
+  const FlatUnit& unit = fs.units[fs.pending];
+  fs.comm.finish_gather();
+  if (dtype_ == ComputeDType::bf16) {
+    be_.run<FromBf16>(fs.weight_data() + unit.offset, fs.compute_bits() + unit.offset, unit.numel);
+    fs.pending_shard.reset();
+  }
+  fs.pending = -1;
+}
+
+// Only where the gather can overlap compute (NCCL): elsewhere it would hold a second unit in place for
+// nothing.
+void Qwen3Model::unit_prefetch(int64_t u) {
+  if (fsdp_ && fsdp_->comm.gathers_async()) unit_start_gather(u);
+}
+
+void Qwen3Model::unit_gather(int64_t u) {
+  if (!fsdp_) return;
+  unit_start_gather(u);
+  if (fsdp_->pending == u) finish_gather();
 }
 
 void Qwen3Model::unit_release(int64_t u) {
   if (!fsdp_ || fsdp_->pinned || !fsdp_->gathered[u]) return;
   FullShard& fs = *fsdp_;
-  fs.release(*fs.weights, fs.units[u], sizeof(float));
-  if (dtype_ == ComputeDType::bf16) fs.release(*fs.compute, fs.units[u], sizeof(uint16_t));
+  if (fs.pending == u) finish_gather();  // started but not read (a forward that stopped early)
+  fs.release(*fs.weights, fs.units[u], sizeof(float), false);
+  if (dtype_ == ComputeDType::bf16) fs.release(*fs.compute, fs.units[u], sizeof(uint16_t), false);
   fs.gathered[u] = false;
 }
 
 void Qwen3Model::unit_grads(int64_t u) {
   if (!fsdp_ || fsdp_->grads_live[u]) return;
   FullShard& fs = *fsdp_;
-  fs.acquire(*fs.grads, fs.units[u], sizeof(float));
+  fs.acquire(*fs.grads, fs.units[u], sizeof(float), true);
   be_.zero(fs.grad_data() + fs.units[u].offset, fs.units[u].numel);  // backward adds into them
   fs.grads_live[u] = true;
 }
@@ -141,9 +168,18 @@ void Qwen3Model::unit_reduce_grads(int64_t u) {
   });
   // Accumulates: several backward passes may precede one optimizer step.
   be_.run<AddInplace>(fs.g.get() + unit.slice_offset, mine.get(), unit.shard);
-  fs.release(*fs.grads, unit, sizeof(float));
+  fs.release(*fs.grads, unit, sizeof(float), true);
   fs.grads_live[u] = false;
   fs.scattered += static_cast<int64_t>(sizeof(float)) * unit.shard * fs.ranks;
+}
+
+void Qwen3Model::release_unit_grads() {
+  FullShard& fs = *fsdp_;
+  for (size_t u = 0; u < fs.units.size(); ++u)
+    if (fs.grads_live[u]) {
+      fs.release(*fs.grads, fs.units[u], sizeof(float), true);
+      fs.grads_live[u] = false;
+    }
 }
 
 void Qwen3Model::vision_units(bool gather) {
@@ -188,6 +224,7 @@ FullShardMemory Qwen3Model::full_shard_memory() const {
 
 StepResult Qwen3Model::full_shard_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay) {
   FullShard& fs = *fsdp_;
+  if (fs.pending >= 0) finish_gather();  // its shard is about to change
   StepResult r;
   // The shards' padding holds zero gradients, so the norm over the shards is the model's.
   if (!clip_and_count_step(fs.g.get(), fs.slice_floats, &fs.scalars, max_grad_norm, r)) return r;

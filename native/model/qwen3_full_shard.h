@@ -40,21 +40,31 @@ struct Qwen3Model::FullShard {
   float* weight_data() const { return reinterpret_cast<float*>(weights->data()); }
   float* grad_data() const { return reinterpret_cast<float*>(grads->data()); }
   uint16_t* compute_bits() const { return reinterpret_cast<uint16_t*>(compute->data()); }
-  std::vector<bool> gathered;    // whose weights are in place
+  std::vector<bool> gathered;    // whose weights are in place (or on their way: the pending gather's unit)
   std::vector<bool> grads_live;  // whose gradients are in place (acquired and zeroed)
   bool pinned = false;           // gather_weights: every unit stays until release_weights
   int64_t slice_floats;
   BackendArray<float> w, g;     // this rank's shards of the master weights and gradients (slice layout)
-  BackendArray<float> padding;  // what a unit's padding covers, kept aside while a collective runs
+  BackendArray<float> padding;  // what a unit's gradient padding covers, kept aside while a reduce-scatter runs
+  // The gather started and not yet finished (Communicator::start_gather): its unit (-1: none) and, in bf16,
+  // the rounded shard it sends, which must live until it is finished.
+  int64_t pending = -1;
+  BackendArray<uint16_t> pending_shard;
   bool probe = false;
   int64_t peak = 0, allgathered = 0, scattered = 0;
 
-  // Unit u in a layout of `e`-byte elements, with its padding (up to ranks - 1 elements past its end, which
-  // belong to the next unit or lie past the layout): what its equal-shard collectives read or write.
-  void acquire(Reservation& r, const FlatUnit& u, int64_t e) const { r.acquire(u.offset * e, u.shard * ranks * e); }
-  void release(Reservation& r, const FlatUnit& u, int64_t e) const { r.release(u.offset * e, u.shard * ranks * e); }
-  // Runs fn with unit u's padding in `region` set aside and zeroed (zero gradient padding; weight padding is
-  // overwritten anyway), then puts it back: a neighbouring unit in place there keeps its values.
+  // Unit u in a layout of `e`-byte elements: its weights (gathered exactly, Communicator::start_gather), or
+  // with its padding (up to ranks - 1 elements past its end, which belong to the next unit or lie past the
+  // layout), which its gradients' reduce-scatter reads.
+  static int64_t span(const FlatUnit& u, bool padded, int ranks) { return padded ? u.shard * ranks : u.numel; }
+  void acquire(Reservation& r, const FlatUnit& u, int64_t e, bool padded) const {
+    r.acquire(u.offset * e, span(u, padded, ranks) * e);
+  }
+  void release(Reservation& r, const FlatUnit& u, int64_t e, bool padded) const {
+    r.release(u.offset * e, span(u, padded, ranks) * e);
+  }
+  // Runs fn with unit u's padding in `region` set aside and zeroed (the reduce-scatter sums it), then puts it
+  // back: a neighbouring unit's gradients in place there keep their values.
   template <typename T, typename Fn>
   void around_padding(Backend& be, T* region, const FlatUnit& u, Fn fn) {
     T* tail = region + u.offset + u.numel;

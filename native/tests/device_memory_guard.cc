@@ -13,10 +13,13 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "core/backend.h"
+#include "core/error.h"
+#include "core/reservation.h"
 #include "dist/communicator.h"
 #include "model/generator.h"
 #include "model/kv_cache.h"
@@ -409,6 +412,45 @@ bool uninit_is_poisoned(GuardBackend& guard) {
   return true;
 }
 
+// A reservation whose backing fails part way (a GPU out of memory) keeps no count of it, and gives back the runs
+// the same acquisition backed before the failure; acquiring and releasing work afterwards. Returns the failures.
+int reservation_rolls_back() {
+  struct Failing final : Reservation {
+    std::set<int64_t> backed_granules;
+    int calls = 0, fail_at = -1;
+    Failing() : Reservation(nullptr, 8 * 16, 16) {}
+    void back(int64_t first, int64_t count) override {
+      if (calls++ == fail_at) throw Error("out of memory (test)");
+      for (int64_t g = first; g < first + count; ++g) backed_granules.insert(g);
+    }
+    void unback(int64_t first, int64_t count) override {
+      for (int64_t g = first; g < first + count; ++g) backed_granules.erase(g);
+    }
+  } r;
+  r.acquire(0, 16);   // granule 0
+  r.acquire(32, 16);  // granule 2
+  r.fail_at = r.calls + 1;
+  bool threw = false;
+  try {
+    r.acquire(0, 64);  // backs granule 1, then fails on granule 3
+  } catch (const Error&) {
+    threw = true;
+  }
+  int bad = 0;
+  auto expect = [&](bool ok, const char* what) {
+    if (!ok) printf("reservation after a failed backing: %s\n", what), ++bad;
+  };
+  expect(threw, "the acquisition did not throw");
+  expect(r.backed_granules == std::set<int64_t>{0, 2}, "granule 1 (backed before the failure) stayed backed");
+  expect(r.resident_bytes() == 32 && !r.backed(16) && !r.backed(48), "the failed range counts as backed");
+  r.acquire(0, 64);
+  expect(r.backed_granules == std::set<int64_t>{0, 1, 2, 3} && r.resident_bytes() == 64, "acquiring again failed");
+  r.release(0, 64);
+  r.release(0, 16);
+  expect(r.backed_granules == std::set<int64_t>{2} && r.resident_bytes() == 16, "releasing miscounted");
+  return bad;
+}
+
 // The guard must catch what it exists to catch, or the zero violations below mean nothing: a host
 // pointer where the contract says backend memory, backend memory where it says host (an argument, and a
 // member of each argument struct that holds pointers), released memory, a copy past an allocation's end, and
@@ -574,6 +616,7 @@ int main() {
     ++bad;
   }
   bad += catches_violations(guard);
+  bad += reservation_rolls_back();
   struct Case {
     const char* name;
     Qwen3Config cfg;

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -92,6 +93,27 @@ class ForkRanks final : public Communicator {
     sync();
     return all;
   }
+  // Full sharding's gathers run at finish_gather, as if on a stream of their own that the model's next
+  // read waits for: a unit read before its gather is finished holds what its memory held (NaN on the
+  // guard, whose fresh granules are NaN-filled), and says so in the outputs.
+  void start_gather(Backend&, const void* send, void* recv, int64_t n, int64_t recv_n, DType t) override {
+    MEDIX_CHECK(!started_, "fork ranks: start_gather while another gather is started");
+    MEDIX_CHECK(recv_n >= 0 && recv_n <= size() * n, "fork ranks: start_gather: ", recv_n, " elements do not fit");
+    started_ = true;
+    gather_ = {send, recv, n, recv_n, t};
+  }
+  void finish_gather() override {
+    MEDIX_CHECK(started_, "fork ranks: finish_gather without a started gather");
+    started_ = false;
+    const int64_t e = size_of(gather_.t);
+    put(gather_.send, gather_.n * e);
+    for (int r = 0; r < size(); ++r) {
+      const int64_t count = std::clamp<int64_t>(gather_.recv_n - r * gather_.n, 0, gather_.n);
+      if (count > 0) give(static_cast<char*>(gather_.recv) + r * gather_.n * e, s_.slot[r], count * e);
+    }
+    sync();
+  }
+  bool gathers_async() const override { return true; }
   void barrier() override { sync(); }
   [[noreturn]] void abort(int code) override { std::_Exit(code); }
 
@@ -134,6 +156,14 @@ class ForkRanks final : public Communicator {
   ForkShared& s_;
   int rank_;
   Backend* be_;
+  struct Gather {
+    const void* send;
+    void* recv;
+    int64_t n, recv_n;
+    DType t;
+  };
+  bool started_ = false;
+  Gather gather_{};
 };
 
 }  // namespace medix::testing

@@ -219,7 +219,11 @@ class GuardBackend final : public Backend, private OpWatch {
    private:
     void back(int64_t first, int64_t count) override {
       Open o(g_, "reservation back");
-      std::memset(data() + first * granule_bytes(), 0xff, static_cast<size_t>(count * granule_bytes()));
+      char* p = data() + first * granule_bytes();
+      const size_t bytes = static_cast<size_t>(count * granule_bytes());
+      // Counted as acquired only once back() returns, so still closed by open().
+      if (mprotect(p, bytes, PROT_READ | PROT_WRITE) != 0) die("mprotect of granules being backed");
+      std::memset(p, 0xff, bytes);
     }
     void unback(int64_t first, int64_t count) override {
       madvise(data() + first * granule_bytes(), static_cast<size_t>(count * granule_bytes()), MADV_DONTNEED);

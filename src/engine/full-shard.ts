@@ -10,7 +10,7 @@ import { type Model, nativeModelHandle } from './model.js';
 export interface FullShardMemory {
   /** This rank's shards: master weights and gradients, and both moments once the first step made them. */
   sliceBytes: number;
-  /** Whole units in place now (weights and gradients, in whole pages). */
+  /** Whole units in place now (weights and gradients, in whole granules: pages on the host, 2 MiB on a GPU). */
   gatheredBytes: number;
   /** The most in place at once since probing started (0 without probing). */
   peakGatheredBytes: number;

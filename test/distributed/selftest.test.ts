@@ -9,7 +9,14 @@ import { mpirun, mpiUnavailable } from '../helpers/mpirun.js';
 import { skipIfMissing } from '../helpers/system-skip.js';
 
 const cli = join(import.meta.dirname, '../../src/cli/medix.ts');
-const COLLECTIVES = ['allreduce_sum', 'reduce_sum', 'broadcast', 'allgather_equal', 'reduce_scatter_sum'];
+const COLLECTIVES = [
+  'allreduce_sum',
+  'reduce_sum',
+  'broadcast',
+  'allgather_equal',
+  'start_gather',
+  'reduce_scatter_sum',
+];
 const reports = (output: string): DistSelftest[] =>
   output
     .split('\n')
