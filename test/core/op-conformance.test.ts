@@ -95,7 +95,7 @@ t.test('the device-memory guard: no host access to backend memory, every output 
   // Full sharding over three forked ranks: each rank's outputs on the guard (its layouts reserved there, its
   // collectives given backend memory) equal its outputs on the CPU backend, and in f32 the one-process steps
   // on all ranks' batches.
-  const shardCases = ['dense', 'vl', 'moe tied recompute bf16', 'vl bf16'];
+  const shardCases = ['dense', 'vl', 'moe recompute', 'moe tied recompute bf16', 'vl bf16'];
   for (const name of shardCases)
     for (const rank of [0, 1, 2]) {
       const at = `full shard ${name} rank ${rank}: `;
