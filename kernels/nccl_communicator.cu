@@ -134,17 +134,28 @@ class NcclCommunicator final : public Communicator {
   void start_gather(Backend&, const void* send, void* recv, int64_t n, int64_t recv_n, DType t) override {
     MEDIX_CHECK(recv_n >= 0 && recv_n <= size() * n, "start_gather: ", recv_n, " elements do not fit ", size(),
                 " shards of ", n);
+    MEDIX_CHECK(!started_, "start_gather: the last gather was not finished (finish_gather)");
     const size_t e = dtype_bytes(t), all = e * static_cast<size_t>(size() * n);
     check(cudaEventRecord(ready_, 0), "ncclAllGather (start_gather)");
     check(cudaStreamWaitEvent(stream_, ready_, 0), "ncclAllGather (start_gather)");
     void* scratch = device_alloc(all, stream_, "NCCL start_gather scratch");
-    nccl_ok(api().all_gather(send, scratch, static_cast<size_t>(n), nccl_type(t), comm_, stream_), "ncclAllGather");
-    check(cudaMemcpyAsync(recv, scratch, e * static_cast<size_t>(recv_n), cudaMemcpyDeviceToDevice, stream_),
-          "start_gather: copy into place");
+    try {
+      nccl_ok(api().all_gather(send, scratch, static_cast<size_t>(n), nccl_type(t), comm_, stream_), "ncclAllGather");
+      check(cudaMemcpyAsync(recv, scratch, e * static_cast<size_t>(recv_n), cudaMemcpyDeviceToDevice, stream_),
+            "start_gather: copy into place");
+    } catch (...) {
+      device_free(scratch, stream_, "NCCL start_gather scratch");
+      throw;
+    }
     device_free(scratch, stream_, "NCCL start_gather scratch");
     check(cudaEventRecord(gathered_, stream_), "start_gather: event");
+    started_ = true;
   }
-  void finish_gather() override { check(cudaStreamWaitEvent(0, gathered_, 0), "finish_gather"); }
+  void finish_gather() override {
+    MEDIX_CHECK(started_, "finish_gather: no gather was started");
+    started_ = false;
+    check(cudaStreamWaitEvent(0, gathered_, 0), "finish_gather");
+  }
   bool gathers_async() const override { return true; }
   // Host bytes of varying sizes (metadata, not tensors): the bootstrap world carries them.
   std::vector<std::vector<uint8_t>> allgather(const void* data, int64_t bytes) override {
@@ -170,6 +181,7 @@ class NcclCommunicator final : public Communicator {
   cudaStream_t stream_ = nullptr;
   cudaEvent_t ready_ = nullptr;
   cudaEvent_t gathered_ = nullptr;  // after the last start_gather's copy into place
+  bool started_ = false;            // a start_gather not yet finished
 };
 
 }  // namespace

@@ -51,6 +51,29 @@ CollectiveCheck judge(const char* collective, const char* dtype, const std::vect
   return c;
 }
 
+// start_gather (full sharding's weight gathers) of `send` into the first recv_n elements of a buffer of -7s,
+// twice: recv_n = R n - n / 3 (the last shard cut), then (R - 1) n - n / 3 where R > 1 (the last rank sends
+// nothing), each read through a backend copy queued after finish_gather (which must order it); `gathered`: the
+// whole allgather_equal result. The rest of the buffer must keep its -7s.
+template <typename T>
+CollectiveCheck start_gather_check(Communicator& comm, Backend& be, const void* send, const std::vector<T>& gathered,
+                                   int64_t n, DType t, const char* type) {
+  const int64_t R = comm.size();
+  std::vector<T> got, want;
+  for (const int64_t recv_n : {R * n - n / 3, R > 1 ? (R - 1) * n - n / 3 : n / 2}) {
+    std::vector<T> expect(gathered);
+    std::fill(expect.begin() + recv_n, expect.end(), T(-7));
+    Buffer<T> into(be, std::vector<T>(gathered.size(), T(-7))), read(be, std::vector<T>(gathered.size(), T(0)));
+    comm.start_gather(be, send, into.data(), n, recv_n, t);
+    comm.finish_gather();
+    be.copy_bytes(read.data(), into.data(), sizeof(T) * gathered.size());
+    const std::vector<T> h = read.host();
+    got.insert(got.end(), h.begin(), h.end());
+    want.insert(want.end(), expect.begin(), expect.end());
+  }
+  return judge("start_gather", type, got, want);
+}
+
 template <typename T>
 void check_type(Communicator& comm, Backend& be, int64_t n, DType t, const char* type,
                 std::vector<CollectiveCheck>& out) {
@@ -85,14 +108,7 @@ void check_type(Communicator& comm, Backend& be, int64_t n, DType t, const char*
     Buffer<T> send(be, mine), recv(be, std::vector<T>(want.size(), 0));
     comm.allgather_equal(send.data(), recv.data(), n, t);
     out.push_back(judge("allgather_equal", type, recv.host(), want));
-    // start_gather (full sharding's weight gathers): the first R n - n / 3 elements only, the rest of the
-    // buffer keeping its -7s (the last shard's padding is never written).
-    const int64_t recv_n = R * n - n / 3;
-    std::fill(want.begin() + recv_n, want.end(), T(-7));
-    Buffer<T> into(be, std::vector<T>(want.size(), T(-7)));
-    comm.start_gather(be, send.data(), into.data(), n, recv_n, t);
-    comm.finish_gather();
-    out.push_back(judge("start_gather", type, into.host(), want));
+    out.push_back(start_gather_check(comm, be, send.data(), want, n, t, type));
   }
   {
     // Rank r sends R shards, shard q being input(r + q): shard r of the sum is the sum over q of input(q + r).
@@ -125,6 +141,7 @@ void check_bf16_gather(Communicator& comm, Backend& be, int64_t n, std::vector<C
   Buffer<uint16_t> send(be, bits(comm.rank())), recv(be, std::vector<uint16_t>(want.size(), 0));
   comm.allgather_equal(send.data(), recv.data(), n, DType::BF16);
   out.push_back(judge("allgather_equal", "bf16", recv.host(), want));
+  out.push_back(start_gather_check<uint16_t>(comm, be, send.data(), want, n, DType::BF16, "bf16"));
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // Every numeric collective of the Communicator interface (all-reduce, reduce, broadcast, all-gather and
-// reduce-scatter of equal shards, full sharding's start_gather, in f32 and f64; bf16 all-gather) against its direct
-// formula over the ranks' inputs, on buffers of a given Backend: host memory for MPI, device memory for NCCL. One check
-// for both, so `medix selftest --dist` and build/cuda-check/nccl_check judge the engines by the same rule.
+// reduce-scatter of equal shards, full sharding's start_gather, in f32 and f64; all-gather and start_gather in bf16)
+// against its direct formula over the ranks' inputs, on buffers of a given Backend: host memory for MPI, device memory
+// for NCCL. One check for both, so `medix selftest --dist` and build/cuda-check/nccl_check judge the engines by the
+// same rule.
 //
 // Rank r holds x_i = 1 + r + i / 8: exact in f32 and f64 for the sizes used, so every sum is exact in
 // any order and results are compared bit for bit (with the formula, and between engines).

@@ -444,7 +444,8 @@ void Qwen3Model::forward(const PackedBatch& b, const ForwardOptions& o, float* l
   const int64_t T = b.T;
   MEDIX_CHECK(o.temperature > 0 && std::isfinite(o.temperature), "forward: temperature must be > 0");
   have_training_forward_ = false;
-  tower_.reset();  // a training forward's tower with no backward since: freed before the workspace grows
+  release_unit_weights();  // what a pass that threw left in place
+  tower_.reset();          // a training forward's tower with no backward since: freed before the workspace grows
   ensure_workspace(T, o.training);
   Workspace& ws = *ws_;
 
@@ -643,6 +644,7 @@ void Qwen3Model::zero_grad() {
   if (fsdp_) {  // only the shards hold gradients between passes
     be_.zero(fsdp_->g.get(), fsdp_->slice_floats);
     release_unit_grads();  // a backward that threw may have left some in place
+    release_unit_weights();
     return;
   }
   if (!grads_) grads_ = static_cast<float*>(be_.alloc(sizeof(float) * n_params_));
@@ -659,6 +661,7 @@ void Qwen3Model::backward(const float* dlogp, int64_t n, const float* dentropy) 
   MEDIX_CHECK(visual_rows_.empty() || tower_, "backward: the vision tower's activations of the last forward were ",
               "freed by the backward already run on it; run forward again");
   if (!grads_) zero_grad();
+  release_unit_weights();  // what a pass that threw left in place
 
   unit_gather(head_unit());
   unit_gather(norm_unit());

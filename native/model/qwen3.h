@@ -278,6 +278,7 @@ class Qwen3Model {
   void unit_grads(int64_t u);         // before its backward writes: its gradients in place, zeroed
   void unit_reduce_grads(int64_t u);  // after its backward: sum onto the owners, give the memory back
   void release_unit_grads();          // every unit's gradients in place given back unreduced
+  void release_unit_weights();        // every unit's weights in place given back, unless pinned
   int64_t head_unit() const;
   int64_t norm_unit() const { return 1 + cfg_.layers; }
   // Tensors per decoder layer (layer_tensors() in qwen3.cc: norms, attention, and a dense or sparse

@@ -54,6 +54,7 @@ void Qwen3Model::set_full_shard(Communicator& comm, Communicator& scalars) {
 }
 
 void Qwen3Model::set_owned_weights(const ParamInfo& p, const float* host) {
+  release_unit_weights();  // no gather may still read the shards, and none may keep old values in place
   FullShard& fs = *fsdp_;
   const int64_t t = &p - params_.data();
   fs.each_owned_part(params_, [&](int64_t part, int64_t lo, int64_t hi, int64_t at) {
@@ -100,18 +101,27 @@ void Qwen3Model::unit_start_gather(int64_t u) {
   const FlatUnit& unit = fs.units[u];
   const bool bf16 = dtype_ == ComputeDType::bf16;
   fs.acquire(*fs.weights, unit, sizeof(float), false);
-  if (bf16) {
-    fs.acquire(*fs.compute, unit, sizeof(uint16_t), false);
-    fs.pending_shard = BackendArray<uint16_t>::uninit(be_, unit.shard);  // to_bf16 writes it all
-    be_.run<ToBf16>(fs.pending_shard.get(), fs.w.get() + unit.slice_offset, unit.shard);
-    fs.comm.start_gather(be_, fs.pending_shard.get(), fs.compute_bits() + unit.offset, unit.shard, unit.numel,
-                         DType::BF16);
-  } else {
-    fs.comm.start_gather(be_, fs.w.get() + unit.slice_offset, fs.weight_data() + unit.offset, unit.shard, unit.numel,
-                         DType::F32);
+  bool compute = false;
+  try {  // a failure below (out of memory) leaves nothing acquired
+    if (bf16) {
+      fs.acquire(*fs.compute, unit, sizeof(uint16_t), false);
+      compute = true;
+      fs.pending_shard = BackendArray<uint16_t>::uninit(be_, unit.shard);  // to_bf16 writes it all
+      be_.run<ToBf16>(fs.pending_shard.get(), fs.w.get() + unit.slice_offset, unit.shard);
+      fs.comm.start_gather(be_, fs.pending_shard.get(), fs.compute_bits() + unit.offset, unit.shard, unit.numel,
+                           DType::BF16);
+    } else {
+      fs.comm.start_gather(be_, fs.w.get() + unit.slice_offset, fs.weight_data() + unit.offset, unit.shard, unit.numel,
+                           DType::F32);
+    }
+  } catch (...) {
+    fs.pending_shard.reset();
+    if (compute) fs.release(*fs.compute, unit, sizeof(uint16_t), false);
+    fs.release(*fs.weights, unit, sizeof(float), false);
+    throw;
   }
-  fs.pending = u;
   fs.gathered[u] = true;
+  fs.pending = u;
   fs.allgathered += static_cast<int64_t>(bf16 ? 2 : 4) * unit.shard * fs.ranks;
   fs.sample();
 }
@@ -173,6 +183,13 @@ void Qwen3Model::unit_reduce_grads(int64_t u) {
   fs.scattered += static_cast<int64_t>(sizeof(float)) * unit.shard * fs.ranks;
 }
 
+// A pass that threw part way may leave units in place (and a gather pending): the next pass must gather
+// the current shards again, and the memory goes back. Nothing to do after a pass that completed.
+void Qwen3Model::release_unit_weights() {
+  if (!fsdp_ || fsdp_->pinned) return;
+  for (int64_t u = 0; u < static_cast<int64_t>(fsdp_->units.size()); ++u) unit_release(u);
+}
+
 void Qwen3Model::release_unit_grads() {
   FullShard& fs = *fsdp_;
   for (size_t u = 0; u < fs.units.size(); ++u)
@@ -225,6 +242,7 @@ FullShardMemory Qwen3Model::full_shard_memory() const {
 StepResult Qwen3Model::full_shard_step(const AdamWConfig& cfg, float max_grad_norm, const std::vector<bool>& decay) {
   FullShard& fs = *fsdp_;
   if (fs.pending >= 0) finish_gather();  // its shard is about to change
+  release_unit_weights();
   StepResult r;
   // The shards' padding holds zero gradients, so the norm over the shards is the model's.
   if (!clip_and_count_step(fs.g.get(), fs.slice_floats, &fs.scalars, max_grad_norm, r)) return r;

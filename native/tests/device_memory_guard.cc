@@ -301,9 +301,15 @@ Outputs run_full_shard(Backend& be, Communicator& buffers, Communicator& scalars
   // The first moments of this rank's parts at their places in the whole layout (kNotMine elsewhere): after
   // two steps they hold both steps' clipped gradients, which the one process's must match.
   std::vector<float> m_layout(model.n_params(), kNotMine);
-  for (const Qwen3Model::OwnedPart& part : model.full_shard_parts())
+  double covered = 0;
+  for (const Qwen3Model::OwnedPart& part : model.full_shard_parts()) {
     std::copy_n(m.begin() + part.at, part.count, m_layout.begin() + model.params()[part.tensor].offset + part.from);
+    covered += static_cast<double>(part.count);
+  }
   out.push_back({"adam_m", m_layout});
+  // The ranks' parts together cover the layout once (a part missing from every rank would go unchecked above).
+  scalars.allreduce_sum(&covered, 1, DType::F64);
+  out.push_back({"parts cover the layout", {covered == static_cast<double>(model.n_params()) ? 1.0f : 0.0f}});
   model.gather_weights();
   out.push_back({"gathered weights", every_param(model, &Qwen3Model::get_param)});
   ForwardOptions fo;
@@ -584,6 +590,11 @@ int full_shard_rank(ForkShared& shared, int rank) {
              rank, worst);
       bad += !(worst <= 1.0);
     }
+    for (const auto& [name, values] : got)
+      if (name == "parts cover the layout" && values[0] != 1.0f) {
+        printf("full shard %s rank %d: the ranks' parts do not cover the layout once\n", k.name, rank);
+        ++bad;
+      }
     const float resident = got.back().second[0];
     if (resident != 0) printf("full shard %s rank %d: %g bytes stay gathered after release\n", k.name, rank, resident);
     printf("full shard %s rank %d: %zu outputs, %d differ; backend ops %lld, gathered after release %g bytes\n", k.name,

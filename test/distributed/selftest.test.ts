@@ -29,7 +29,11 @@ function checkReport(t: Test, r: DistSelftest, size: number, engine: string): vo
   const names = r.host.checks.map((c) => `${c.collective} ${c.dtype}`).sort();
   t.same(
     names,
-    [...['f32', 'f64'].flatMap((d) => COLLECTIVES.map((c) => `${c} ${d}`)), 'allgather_equal bf16'].sort(),
+    [
+      ...['f32', 'f64'].flatMap((d) => COLLECTIVES.map((c) => `${c} ${d}`)),
+      'allgather_equal bf16',
+      'start_gather bf16',
+    ].sort(),
     'every collective in f32 and f64, and the bf16 gather',
   );
   t.ok(
