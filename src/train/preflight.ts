@@ -7,7 +7,8 @@
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { TrainingConfig } from '../config/index.js';
-import { parameterCount, trainingStateBytes } from '../model/memory-check.js';
+import { world } from '../engine/world.js';
+import { hostTrainingNeed, parameterCount } from '../model/memory-check.js';
 import { readHfConfig } from '../model/load.js';
 import { Trainer, type TrainRunOptions } from './trainer.js';
 
@@ -37,10 +38,17 @@ export async function preflight(cfg: TrainingConfig, o: TrainRunOptions = {}): P
       const c = readHfConfig(p.path(m.model_path)).config;
       const vision = c.vision ? ', with a vision tower' : '';
       const experts = c.numExperts ? `, ${c.numExperts} experts` : '';
+      const w = world();
+      const need = hostTrainingNeed(c, {
+        device: cfg.worker.actor.device,
+        ranks: w.size,
+        localRanks: w.localSize,
+        fullShard: cfg.worker.actor.fsdp.enable_full_shard,
+      });
       lines.push(
         `model: ${p.path(m.model_path)}: ${(parameterCount(c) / 1e9).toFixed(2)}B parameters${vision}${experts}; ` +
-          `training state ${gib(trainingStateBytes(c))} a process, against this machine's ${gib(totalmem())} of ` +
-          `host memory (device ${cfg.worker.actor.device}, compute ${m.dtype})`,
+          `${gib(need.bytes)} of host memory (${need.what}), against this machine's ${gib(totalmem())} ` +
+          `(device ${cfg.worker.actor.device}, compute ${m.dtype})`,
       );
     } else lines.push(`model: a new one from worker.actor.model.init (hidden ${m.init?.hidden_size})`);
     lines.push(`tokenizer: ${p.tokenizerDir} (${p.tokenizer.vocabSize} tokens)`);

@@ -13,7 +13,7 @@
 // the rank, so a run's result does not depend on the number of processes beyond float rounding.
 // Only the root (rank 0) writes logs, progress and the report; checkpoints are written by all.
 import { mkdirSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { requireDevice } from '../engine/device.js';
 import { setComputeDtype } from '../engine/bf16.js';
@@ -345,7 +345,17 @@ export class Trainer {
     // A model the engine cannot run, or this machine cannot train (e.g. the 30B-A3B recipe's on a
     // small host), is refused before anything is loaded or written.
     if (m.model_path)
-      assertTrainingFits(readHfConfig(path(m.model_path)).config, `worker.actor.model.model_path ${m.model_path}`);
+      assertTrainingFits(
+        readHfConfig(path(m.model_path)).config,
+        `worker.actor.model.model_path ${m.model_path}`,
+        totalmem(),
+        {
+          device: cfg.worker.actor.device,
+          ranks: w.size,
+          localRanks: w.localSize,
+          fullShard: cfg.worker.actor.fsdp.enable_full_shard,
+        },
+      );
     const tokenizerDir = m.tokenizer_path
       ? path(m.tokenizer_path)
       : m.model_path

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Model, type Qwen3Config } from '../../src/engine/model.js';
 import { MODEL_PRESETS } from '../../src/model/presets.js';
 import { parseHfConfig } from '../../src/model/hf-config.js';
-import { assertTrainingFits, parameterCount } from '../../src/model/memory-check.js';
+import { assertTrainingFits, hostTrainingNeed, parameterCount } from '../../src/model/memory-check.js';
 import { loadTrainingConfig, parseTrainingConfig, resolveConfigPaths } from '../../src/config/index.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { defaultTokenizerDir } from '../../src/tokenizer/index.js';
@@ -95,6 +95,32 @@ t.test('Qwen3-30B-A3B: 30.5B parameters, refused on a 128 GiB machine with the n
     /models\/30b: this model has 30\.53B parameters; training it needs at least 455\.0 GiB .* but this machine has 128\.0 GiB/,
   );
   t.doesNotThrow(() => assertTrainingFits(config, 'models/30b', 512 * 2 ** 30), 'fits a 512 GiB machine');
+  // On GPUs the state is on the devices: the host holds each local process's whole float32 weights while
+  // loading (4 bytes a parameter, 113.7 GiB here).
+  const gpus = (localRanks: number) => ({ device: 'cuda' as const, ranks: 8, localRanks, fullShard: true });
+  t.doesNotThrow(() => assertTrainingFits(config, 'models/30b', 128 * 2 ** 30, gpus(1)), 'one GPU process a node');
+  const P = parameterCount(config);
+  const gib = (bytes: number) => (bytes / 2 ** 30).toFixed(1).replace('.', '\\.');
+  t.throws(
+    () => assertTrainingFits(config, 'models/30b', 512 * 2 ** 30, gpus(8)),
+    new RegExp(
+      `needs at least ${gib(8 * 4 * P)} GiB \\(float32 weights read whole before they go to the GPU, for each of ` +
+        "this machine's 8 processes\\)",
+    ),
+  );
+  // Fully sharded CPU processes on four machines: the load's whole weights and their host copy (8 bytes a
+  // parameter) per process, less than one process's 16; data parallel keeps whole weights and gradients.
+  const cpus = (fullShard: boolean) => ({ device: 'cpu' as const, ranks: 4, localRanks: 1, fullShard });
+  t.doesNotThrow(() => assertTrainingFits(config, 'models/30b', 256 * 2 ** 30, cpus(true)), 'sharded over 4 hosts');
+  t.throws(
+    () => assertTrainingFits(config, 'models/30b', 256 * 2 ** 30, cpus(false)),
+    new RegExp(`needs at least ${gib(10 * P)} GiB \\(float32 weights and gradients, and 1/4 of the AdamW moments\\)`),
+  );
+  t.equal(
+    hostTrainingNeed(config, { ...cpus(true), localRanks: 4 }).bytes,
+    4 * 8 * P,
+    'four sharded processes on one host each read the whole weights',
+  );
   const vl = parseHfConfig(qwen3vl30bA3b, 'config.json').config;
   t.ok(parameterCount(vl) > parameterCount(config), 'the VL model counts its vision tower as well');
 });
