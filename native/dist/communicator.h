@@ -52,9 +52,8 @@ class Communicator {
   // that can run it beside the work queued on the backend (NCCL, on its own stream) returns at once and
   // finish_gather() orders the backend's later work after it, so the next unit's gather overlaps the
   // current unit's compute; the others complete it here. One at a time; send must stay valid until
-  // finish_gather. `be` is the backend whose memory send and recv are. By default: allgather_equal into a
-  // staging buffer of `be`, then its first recv_n elements copied into place.
-  virtual void start_gather(Backend& be, const void* send, void* recv, int64_t n, int64_t recv_n, DType t);
+  // finish_gather. `be` is the backend whose memory send and recv are.
+  virtual void start_gather(Backend& be, const void* send, void* recv, int64_t n, int64_t recv_n, DType t) = 0;
   virtual void finish_gather() {}
   // Whether start_gather returns before the gather is done (NCCL): full sharding then prefetches the next
   // unit, holding two in place; elsewhere it would only cost the memory.

@@ -83,15 +83,6 @@ void check_summable(DType t, const char* collective) {
   MEDIX_CHECK(t == DType::F32 || t == DType::F64, collective, ": ", dtype_name(t), " cannot be summed (f32, f64)");
 }
 
-void Communicator::start_gather(Backend& be, const void* send, void* recv, int64_t n, int64_t recv_n, DType t) {
-  MEDIX_CHECK(recv_n >= 0 && recv_n <= size() * n, "start_gather: ", recv_n, " elements do not fit ", size(),
-              " shards of ", n);
-  const int64_t e = static_cast<int64_t>(dtype_bytes(t));
-  const BackendArray<char> staging = BackendArray<char>::uninit(be, size() * n * e);  // the gather writes it all
-  allgather_equal(send, staging.get(), n, t);
-  be.copy(static_cast<char*>(recv), staging.get(), recv_n * e);
-}
-
 Communicator& world() {
   static std::once_flag once;
   static std::unique_ptr<Communicator> w;

@@ -65,14 +65,13 @@ struct Qwen3Model::FullShard {
   }
   // Runs fn with unit u's padding in `region` set aside and zeroed (the reduce-scatter sums it), then puts it
   // back: a neighbouring unit's gradients in place there keep their values.
-  template <typename T, typename Fn>
-  void around_padding(Backend& be, T* region, const FlatUnit& u, Fn fn) {
-    T* tail = region + u.offset + u.numel;
+  template <typename Fn>
+  void around_padding(Backend& be, float* region, const FlatUnit& u, Fn fn) {
+    float* tail = region + u.offset + u.numel;
     const int64_t pad = u.shard * ranks - u.numel;
-    T* saved = reinterpret_cast<T*>(padding.get());
-    if (pad > 0) be.copy(saved, tail, pad), be.zero(tail, pad);
+    if (pad > 0) be.copy(padding.get(), tail, pad), be.zero(tail, pad);
     fn();
-    if (pad > 0) be.copy(tail, saved, pad);
+    if (pad > 0) be.copy(tail, padding.get(), pad);
   }
   // Calls fn(tensor, lo, hi, at) for each part [lo, hi) of the layout that lies in this rank's shards,
   // one part per tensor per unit; `at` is where the part starts in the slice buffers.

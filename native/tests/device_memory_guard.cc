@@ -99,6 +99,7 @@ class TwinRanks final : public Communicator {
   void broadcast(void* buf, int64_t bytes, int) override { check(buf, bytes, "broadcast"); }
   void allgather_equal(const void*, void*, int64_t, DType) override { unused("allgather_equal"); }
   void reduce_scatter_sum(const void*, void*, int64_t, DType) override { unused("reduce_scatter_sum"); }
+  void start_gather(Backend&, const void*, void*, int64_t, int64_t, DType) override { unused("start_gather"); }
   std::vector<std::vector<uint8_t>> allgather(const void*, int64_t) override { unused("allgather"); }
   void barrier() override {}
   [[noreturn]] void abort(int code) override { std::exit(code); }
